@@ -1,0 +1,460 @@
+/*
+ * actor.c - actor threads and the actor system registry.
+ *
+ * DESIGN
+ * Each actor thread owns: its ev_loop, its receiver slot of the mailbox, a
+ * stop watcher (ev_async), a 100 ms loop-lag timer and the prepare/check
+ * pair that measures busy time. The registry (an array of actors indexed by
+ * address) is built before start and never changes afterwards, so lookups
+ * from any thread need no lock. The only lock in this file guards the
+ * start-up handshake on the controlling thread, never the message path.
+ *
+ * Owner: `struct actor` fields marked "actor thread" are touched only by
+ * that thread; the rest is immutable after actor_system_start().
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "actor.h"
+
+#define MAX_POOLS 32
+
+struct actor_pool {
+	char kind[32];
+	struct actor_pool_spec spec;
+	actor_addr_t first;
+	struct mbox *shared;          /* shared_mailbox pools only */
+	bool stopped;                 /* controlling thread */
+};
+
+struct actor {
+	/* Immutable after add_pool. */
+	char name[48];
+	actor_addr_t addr;
+	unsigned index;
+	struct actor_pool *pool;
+	struct actor_system *sys;
+	struct mbox *mb;
+	unsigned mb_idx;
+	pthread_t thread;
+	bool running;                 /* controlling thread */
+	/* Actor thread. */
+	struct ev_loop *loop;
+	ev_async stop_w;
+	ev_timer lag_w;
+	ev_prepare prepare_w;
+	ev_check check_w;
+	void *state;
+	uint64_t awake_since_ns;
+	uint64_t lag_expected_ns;
+	/* Single writer (actor thread), read anywhere with relaxed loads. */
+	_Atomic uint64_t messages_total;
+	_Atomic uint64_t busy_ns;
+	_Atomic uint64_t loop_iterations;
+	_Atomic uint64_t lag_hist[MBOX_HIST_BUCKETS];
+	_Atomic uint64_t lag_sum_ns;
+	_Atomic uint64_t lag_max_ns;
+	/* Start-up handshake, under sys->lock. */
+	int start_rc;
+	bool start_done;
+};
+
+struct actor_system {
+	struct actor **actors;
+	unsigned nactors;
+	struct actor_pool *pools[MAX_POOLS];
+	unsigned npools;
+	bool started;
+	pthread_mutex_t lock;         /* start-up handshake only */
+	pthread_cond_t cond;
+};
+
+static _Thread_local struct actor *tl_self;
+
+/* Single-writer counter bump: no locked instruction needed. */
+static inline void bump(_Atomic uint64_t *c, uint64_t by)
+{
+	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + by,
+			      memory_order_relaxed);
+}
+
+const char *ad_strerror(int err)
+{
+	switch (err < 0 ? -err : err) {
+	case 0: return "ok";
+	case EAGAIN: return "mailbox full";
+	case ESHUTDOWN: return "destination stopping";
+	case ENOENT: return "unknown actor";
+	case EINVAL: return "invalid argument";
+	case ENOMEM: return "out of memory";
+	case ETIMEDOUT: return "deadline exceeded";
+	case ECONNREFUSED: return "connection refused";
+	case EBADMSG: return "malformed message";
+	default: return strerror(err < 0 ? -err : err);
+	}
+}
+
+struct actor_system *actor_system_create(void)
+{
+	struct actor_system *sys = calloc(1, sizeof(*sys));
+
+	if (sys == NULL)
+		return NULL;
+	pthread_mutex_init(&sys->lock, NULL);
+	pthread_cond_init(&sys->cond, NULL);
+	return sys;
+}
+
+static bool valid_capacity(uint32_t c)
+{
+	return c >= 4 && (c & (c - 1)) == 0;
+}
+
+actor_addr_t actor_system_add_pool(struct actor_system *sys,
+				   const struct actor_pool_spec *spec,
+				   char *err, size_t errlen)
+{
+	struct actor_pool *pool;
+	struct actor **grown;
+	char mbname[48];
+
+	if (sys->started || sys->npools == MAX_POOLS || spec->kind == NULL ||
+	    spec->ops == NULL || spec->ops->message == NULL || spec->count == 0 ||
+	    spec->count > 1024 || !valid_capacity(spec->mbox_capacity) ||
+	    (spec->shared_mailbox && spec->count > 64)) {
+		snprintf(err, errlen, "actor pool %s: invalid specification",
+			 spec->kind != NULL ? spec->kind : "(null)");
+		return ACTOR_ADDR_NONE;
+	}
+	if (actor_system_find_kind(sys, spec->kind, NULL) != ACTOR_ADDR_NONE) {
+		snprintf(err, errlen, "actor pool %s: kind already exists", spec->kind);
+		return ACTOR_ADDR_NONE;
+	}
+	pool = calloc(1, sizeof(*pool));
+	grown = realloc(sys->actors, sizeof(*grown) * (sys->nactors + spec->count));
+	if (pool == NULL || grown == NULL) {
+		free(pool);
+		if (grown != NULL)
+			sys->actors = grown;
+		snprintf(err, errlen, "actor pool %s: out of memory", spec->kind);
+		return ACTOR_ADDR_NONE;
+	}
+	sys->actors = grown;
+	snprintf(pool->kind, sizeof(pool->kind), "%s", spec->kind);
+	pool->spec = *spec;
+	pool->spec.kind = pool->kind;
+	pool->first = sys->nactors;
+	if (spec->shared_mailbox) {
+		pool->shared = mbox_create_pool(pool->kind, spec->mbox_capacity, spec->count);
+		if (pool->shared == NULL) {
+			free(pool);
+			snprintf(err, errlen, "actor pool %s: cannot create mailbox", spec->kind);
+			return ACTOR_ADDR_NONE;
+		}
+	}
+	for (unsigned i = 0; i < spec->count; i++) {
+		struct actor *a = calloc(1, sizeof(*a));
+
+		if (a == NULL) {
+			snprintf(err, errlen, "actor pool %s: out of memory", spec->kind);
+			return ACTOR_ADDR_NONE; /* freed by actor_system_destroy */
+		}
+		snprintf(a->name, sizeof(a->name), "%s-%u", pool->kind, i);
+		a->addr = sys->nactors;
+		a->index = i;
+		a->pool = pool;
+		a->sys = sys;
+		if (pool->shared != NULL) {
+			a->mb = pool->shared;
+			a->mb_idx = i;
+		} else {
+			snprintf(mbname, sizeof(mbname), "%s", a->name);
+			a->mb = mbox_create(mbname, spec->mbox_capacity);
+			if (a->mb == NULL) {
+				free(a);
+				snprintf(err, errlen, "actor pool %s: cannot create mailbox", spec->kind);
+				return ACTOR_ADDR_NONE;
+			}
+		}
+		sys->actors[sys->nactors++] = a;
+	}
+	sys->pools[sys->npools++] = pool;
+	return pool->first;
+}
+
+static void on_message(void *ctx, struct msg *m)
+{
+	struct actor *a = ctx;
+
+	a->pool->spec.ops->message(a, m);
+	bump(&a->messages_total, 1);
+}
+
+static void on_check(struct ev_loop *loop, ev_check *w, int revents)
+{
+	struct actor *a = w->data;
+
+	(void)loop;
+	(void)revents;
+	a->awake_since_ns = mbox_now_ns();
+}
+
+static void on_prepare(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+	struct actor *a = w->data;
+	uint64_t now = mbox_now_ns();
+
+	(void)revents;
+	bump(&a->busy_ns, now - a->awake_since_ns);
+	a->awake_since_ns = now;
+	atomic_store_explicit(&a->loop_iterations, ev_iteration(loop), memory_order_relaxed);
+}
+
+static void arm_lag_timer(struct actor *a)
+{
+	ev_now_update(a->loop);
+	a->lag_expected_ns = mbox_now_ns() + (uint64_t)ACTOR_LAG_PERIOD_MS * 1000000u;
+	ev_timer_set(&a->lag_w, ACTOR_LAG_PERIOD_MS / 1000.0, 0.);
+	ev_timer_start(a->loop, &a->lag_w);
+}
+
+/* How late the periodic timer fires is how long this loop was unable to
+ * run anything: the number that proves an actor never stalls. */
+static void on_lag_timer(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct actor *a = w->data;
+	uint64_t now = mbox_now_ns();
+	uint64_t lag = now > a->lag_expected_ns ? now - a->lag_expected_ns : 0;
+
+	(void)loop;
+	(void)revents;
+	bump(&a->lag_hist[mbox_hist_bucket(lag)], 1);
+	bump(&a->lag_sum_ns, lag);
+	if (lag > atomic_load_explicit(&a->lag_max_ns, memory_order_relaxed))
+		atomic_store_explicit(&a->lag_max_ns, lag, memory_order_relaxed);
+	arm_lag_timer(a);
+}
+
+static void on_stop(struct ev_loop *loop, ev_async *w, int revents)
+{
+	struct actor *a = w->data;
+
+	(void)revents;
+	mbox_close(a->mb);
+	mbox_drain(a->mb, a->mb_idx);
+	if (a->pool->spec.ops->stop != NULL)
+		a->pool->spec.ops->stop(a);
+	mbox_detach(a->mb, a->mb_idx);
+	ev_timer_stop(loop, &a->lag_w);
+	ev_ref(loop);
+	ev_ref(loop);
+	ev_prepare_stop(loop, &a->prepare_w);
+	ev_check_stop(loop, &a->check_w);
+	ev_async_stop(loop, &a->stop_w);
+	ev_break(loop, EVBREAK_ALL);
+}
+
+static void report_start(struct actor *a, int rc)
+{
+	pthread_mutex_lock(&a->sys->lock);
+	a->start_rc = rc;
+	a->start_done = true;
+	pthread_cond_broadcast(&a->sys->cond);
+	pthread_mutex_unlock(&a->sys->lock);
+}
+
+static void *actor_main(void *arg)
+{
+	struct actor *a = arg;
+	const struct actor_pool_spec *spec = &a->pool->spec;
+	int rc;
+
+	tl_self = a;
+	a->awake_since_ns = mbox_now_ns();
+	ev_async_init(&a->stop_w, on_stop);
+	ev_timer_init(&a->lag_w, on_lag_timer, 0., 0.);
+	ev_prepare_init(&a->prepare_w, on_prepare);
+	ev_check_init(&a->check_w, on_check);
+	a->stop_w.data = a->lag_w.data = a->prepare_w.data = a->check_w.data = a;
+	ev_async_start(a->loop, &a->stop_w);
+	ev_prepare_start(a->loop, &a->prepare_w);
+	ev_check_start(a->loop, &a->check_w);
+	ev_unref(a->loop); /* prepare and check do not keep the loop alive */
+	ev_unref(a->loop);
+	arm_lag_timer(a);
+	ev_unref(a->loop);
+	rc = mbox_attach(a->mb, a->mb_idx, a->loop, on_message, a, spec->budget);
+	if (rc == 0 && spec->ops->start != NULL)
+		rc = spec->ops->start(a);
+	report_start(a, rc);
+	if (rc == 0)
+		ev_run(a->loop, 0);
+	else
+		mbox_detach(a->mb, a->mb_idx);
+	tl_self = NULL;
+	return NULL;
+}
+
+static void stop_pool(struct actor_system *sys, struct actor_pool *pool)
+{
+	if (pool->stopped)
+		return;
+	for (unsigned i = 0; i < pool->spec.count; i++) {
+		struct actor *a = sys->actors[pool->first + i];
+
+		if (a->running)
+			ev_async_send(a->loop, &a->stop_w);
+	}
+	for (unsigned i = 0; i < pool->spec.count; i++) {
+		struct actor *a = sys->actors[pool->first + i];
+
+		if (!a->running)
+			continue;
+		pthread_join(a->thread, NULL);
+		a->running = false;
+	}
+	pool->stopped = true;
+}
+
+int actor_system_start(struct actor_system *sys, char *err, size_t errlen)
+{
+	int rc = 0;
+
+	if (sys->started) {
+		snprintf(err, errlen, "actor system already started");
+		return -EINVAL;
+	}
+	sys->started = true;
+	for (unsigned i = 0; i < sys->nactors && rc == 0; i++) {
+		struct actor *a = sys->actors[i];
+
+		/* Created here, used only by the actor thread from now on. */
+		a->loop = ev_loop_new(EVFLAG_AUTO | EVFLAG_NOENV);
+		if (a->loop == NULL) {
+			snprintf(err, errlen, "%s: cannot create event loop", a->name);
+			rc = -ENOMEM;
+			break;
+		}
+		rc = -pthread_create(&a->thread, NULL, actor_main, a);
+		if (rc != 0) {
+			snprintf(err, errlen, "%s: cannot start thread: %s", a->name, ad_strerror(rc));
+			break;
+		}
+		pthread_mutex_lock(&sys->lock);
+		while (!a->start_done)
+			pthread_cond_wait(&sys->cond, &sys->lock);
+		rc = a->start_rc;
+		pthread_mutex_unlock(&sys->lock);
+		if (rc != 0) {
+			pthread_join(a->thread, NULL);
+			snprintf(err, errlen, "%s: start failed: %s", a->name, ad_strerror(rc));
+			break;
+		}
+		a->running = true;
+	}
+	if (rc != 0)
+		actor_system_stop(sys);
+	return rc;
+}
+
+void actor_system_stop_kind(struct actor_system *sys, const char *kind)
+{
+	for (unsigned i = 0; i < sys->npools; i++)
+		if (strcmp(sys->pools[i]->kind, kind) == 0)
+			stop_pool(sys, sys->pools[i]);
+}
+
+void actor_system_stop(struct actor_system *sys)
+{
+	for (unsigned i = 0; i < sys->npools; i++)
+		stop_pool(sys, sys->pools[i]);
+}
+
+void actor_system_destroy(struct actor_system *sys)
+{
+	if (sys == NULL)
+		return;
+	actor_system_stop(sys);
+	for (unsigned i = 0; i < sys->nactors; i++) {
+		struct actor *a = sys->actors[i];
+
+		if (a->pool->shared == NULL)
+			mbox_destroy(a->mb);
+		if (a->loop != NULL)
+			ev_loop_destroy(a->loop);
+		free(a);
+	}
+	for (unsigned i = 0; i < sys->npools; i++) {
+		mbox_destroy(sys->pools[i]->shared);
+		free(sys->pools[i]);
+	}
+	free(sys->actors);
+	pthread_mutex_destroy(&sys->lock);
+	pthread_cond_destroy(&sys->cond);
+	free(sys);
+}
+
+int actor_send(struct actor_system *sys, actor_addr_t to, struct msg *m)
+{
+	struct actor *self = tl_self;
+
+	if (to >= sys->nactors)
+		return -ENOENT;
+	if (self != NULL)
+		m->from = self->addr;
+	return mbox_send(sys->actors[to]->mb, m);
+}
+
+unsigned actor_system_count(const struct actor_system *sys)
+{
+	return sys->nactors;
+}
+
+struct actor *actor_system_get(const struct actor_system *sys, actor_addr_t addr)
+{
+	return addr < sys->nactors ? sys->actors[addr] : NULL;
+}
+
+actor_addr_t actor_system_find_kind(const struct actor_system *sys,
+				    const char *kind, unsigned *count)
+{
+	for (unsigned i = 0; i < sys->npools; i++) {
+		if (strcmp(sys->pools[i]->kind, kind) == 0) {
+			if (count != NULL)
+				*count = sys->pools[i]->spec.count;
+			return sys->pools[i]->first;
+		}
+	}
+	if (count != NULL)
+		*count = 0;
+	return ACTOR_ADDR_NONE;
+}
+
+const char *actor_name(const struct actor *a) { return a->name; }
+const char *actor_kind(const struct actor *a) { return a->pool->kind; }
+actor_addr_t actor_addr(const struct actor *a) { return a->addr; }
+unsigned actor_index(const struct actor *a) { return a->index; }
+struct actor_system *actor_sys(const struct actor *a) { return a->sys; }
+struct mbox *actor_mbox(const struct actor *a) { return a->mb; }
+void *actor_user(const struct actor *a) { return a->pool->spec.user; }
+struct ev_loop *actor_loop(const struct actor *a) { return a->loop; }
+void *actor_state(const struct actor *a) { return a->state; }
+void actor_set_state(struct actor *a, void *state) { a->state = state; }
+struct actor *actor_self(void) { return tl_self; }
+
+void actor_read_stats(const struct actor *a, struct actor_stats *out)
+{
+	struct actor *w = (struct actor *)a;
+
+	out->messages_total = atomic_load_explicit(&w->messages_total, memory_order_relaxed);
+	out->busy_ns = atomic_load_explicit(&w->busy_ns, memory_order_relaxed);
+	out->loop_iterations = atomic_load_explicit(&w->loop_iterations, memory_order_relaxed);
+	out->lag_sum_ns = atomic_load_explicit(&w->lag_sum_ns, memory_order_relaxed);
+	out->lag_max_ns = atomic_load_explicit(&w->lag_max_ns, memory_order_relaxed);
+	for (unsigned b = 0; b < MBOX_HIST_BUCKETS; b++)
+		out->lag_hist[b] = atomic_load_explicit(&w->lag_hist[b], memory_order_relaxed);
+}

@@ -1,0 +1,132 @@
+/*
+ * actor.h - actors and the actor system.
+ *
+ * DESIGN
+ * An actor is one thread, one ev_loop, one mailbox and three behaviour
+ * callbacks (start, message, stop). Actors are created in pools by kind
+ * ("net", "handler", "mysql", ...) with counts fixed at start-up; the
+ * registry of all actors is immutable once the system starts, so addresses
+ * (indexes) and the registry can be read from any thread without locks.
+ * Actors share no mutable state: they talk only through mailboxes.
+ *
+ * A pool created with `shared_mailbox` has one pool mailbox served by all
+ * its members (database actors): sending to any member's address queues for
+ * whichever member is free first.
+ *
+ * Stopping: actor_system_stop() stops pools in creation order. For each
+ * actor: its mailbox closes (senders get -ESHUTDOWN), the actor thread
+ * delivers every message still queued to its `message` callback, calls
+ * `stop`, leaves its loop, and is joined.
+ *
+ * Metrics per actor (read from any thread with relaxed loads; one writer
+ * each): messages handled, busy time (time not sleeping in the poll),
+ * loop iterations, and loop lag: how late a 100 ms periodic timer fires,
+ * the proof that no actor stalls.
+ */
+#ifndef ACTORD_ACTOR_H
+#define ACTORD_ACTOR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <ev.h>
+
+#include "../mailbox/mbox.h"
+#include "../mailbox/msg.h"
+
+struct actor;
+struct actor_system;
+
+typedef msg_addr_t actor_addr_t;
+#define ACTOR_ADDR_NONE MSG_ADDR_NONE
+
+struct actor_ops {
+	/* On the actor thread before the first message. Non-zero aborts
+	 * actor_system_start() with that error. May be NULL. */
+	int (*start)(struct actor *a);
+	/* One message; the actor owns it. Required. */
+	void (*message)(struct actor *a, struct msg *m);
+	/* On the actor thread after the mailbox drained; stop every watcher
+	 * the actor started. May be NULL. */
+	void (*stop)(struct actor *a);
+};
+
+struct actor_pool_spec {
+	const char *kind;          /* "net", "handler", ...; names are kind-N */
+	unsigned count;            /* actors in the pool, >= 1 */
+	uint32_t mbox_capacity;    /* power of two >= 4 */
+	unsigned budget;           /* messages per loop iteration; 0: 64 */
+	bool shared_mailbox;       /* one pool mailbox for all members */
+	const struct actor_ops *ops;
+	void *user;                /* shared by the pool, read-only for actors */
+};
+
+#define ACTOR_LAG_PERIOD_MS 100
+
+struct actor_stats {
+	uint64_t messages_total;
+	uint64_t busy_ns;
+	uint64_t loop_iterations;
+	uint64_t lag_hist[MBOX_HIST_BUCKETS]; /* same log2 buckets as mbox */
+	uint64_t lag_sum_ns;
+	uint64_t lag_max_ns;
+};
+
+/* Thread: the controlling thread (main) for every actor_system_* call
+ * except the lookups marked "any". */
+struct actor_system *actor_system_create(void);
+
+/* Add a pool before start. Returns the address of its first member, or
+ * ACTOR_ADDR_NONE with a reason in `err`. Members have consecutive
+ * addresses. */
+actor_addr_t actor_system_add_pool(struct actor_system *sys,
+				   const struct actor_pool_spec *spec,
+				   char *err, size_t errlen);
+
+/* Start every thread; returns once every actor ran its `start`. On error
+ * the actors already started are stopped again and the reason is in err. */
+int actor_system_start(struct actor_system *sys, char *err, size_t errlen);
+
+/* Stop and join every actor (see DESIGN). Idempotent. */
+void actor_system_stop(struct actor_system *sys);
+
+/* Stop and join just the pools of one kind, e.g. listeners before handlers. */
+void actor_system_stop_kind(struct actor_system *sys, const char *kind);
+
+/* Stop (if needed) and free everything. */
+void actor_system_destroy(struct actor_system *sys);
+
+/* Send to an address. Same contract as mbox_send: 0 transfers ownership;
+ * -EAGAIN full, -ESHUTDOWN stopping, -ENOENT unknown address leave the
+ * message with the caller. Stamps m->from with the calling actor's address
+ * when called on an actor thread. Thread: any. */
+int actor_send(struct actor_system *sys, actor_addr_t to, struct msg *m);
+
+/* Registry lookups. Thread: any, once the system is started. */
+unsigned actor_system_count(const struct actor_system *sys);
+struct actor *actor_system_get(const struct actor_system *sys, actor_addr_t addr);
+/* First address and member count of the pool of `kind`; ACTOR_ADDR_NONE if none. */
+actor_addr_t actor_system_find_kind(const struct actor_system *sys,
+				    const char *kind, unsigned *count);
+
+/* Accessors. Thread: any (immutable after start) unless noted. */
+const char *actor_name(const struct actor *a);
+const char *actor_kind(const struct actor *a);
+actor_addr_t actor_addr(const struct actor *a);
+unsigned actor_index(const struct actor *a);      /* index within its pool */
+struct actor_system *actor_sys(const struct actor *a);
+struct mbox *actor_mbox(const struct actor *a);   /* shared for pools */
+void *actor_user(const struct actor *a);
+/* Thread: the actor's own. */
+struct ev_loop *actor_loop(const struct actor *a);
+void *actor_state(const struct actor *a);
+void actor_set_state(struct actor *a, void *state);
+void actor_read_stats(const struct actor *a, struct actor_stats *out);
+
+/* The actor running on this thread, or NULL. Thread: any. */
+struct actor *actor_self(void);
+
+const char *ad_strerror(int err);
+
+#endif

@@ -1,0 +1,266 @@
+/*
+ * mbox.c - mailbox creation, the send path, closing, and taking messages.
+ *
+ * DESIGN
+ * See mbox.h. The send path is: reserve a slot in `depth` (one atomic add),
+ * check closed / full, stamp the time, CAS-push onto the stack, note the
+ * mailbox for a deferred wake-up check. No sender ever waits for another:
+ * a CAS that loses is retried by its own sender, and a sender preempted
+ * anywhere holds nothing that others need.
+ *
+ * Thread: mbox_send from any thread; mbox_take_one on a receiver's thread
+ * (plain mailbox: the one receiver; pool: any member).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "mbox_internal.h"
+
+static struct msg *entry_msg(ck_stack_entry_t *e)
+{
+	return (struct msg *)(void *)((char *)e - offsetof(struct msg, link));
+}
+
+uint64_t mbox_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static struct mbox *mbox_alloc(const char *name, uint32_t capacity, unsigned consumers)
+{
+	struct mbox *mb;
+
+	if (capacity < 4 || (capacity & (capacity - 1)) != 0 || capacity > (1u << 30) ||
+	    consumers == 0 || consumers > MBOX_MAX_CONSUMERS) {
+		errno = EINVAL;
+		return NULL;
+	}
+	mb = aligned_alloc(MBOX_LINE, (sizeof(*mb) + MBOX_LINE - 1) / MBOX_LINE * MBOX_LINE);
+	if (mb == NULL)
+		return NULL;
+	memset(mb, 0, sizeof(*mb));
+	ck_stack_init(&mb->stack);
+	mb->capacity = capacity;
+	mb->consumers = consumers;
+	snprintf(mb->name, sizeof(mb->name), "%s", name != NULL ? name : "");
+	mb->rx = aligned_alloc(MBOX_LINE, sizeof(struct mbox_rx) * consumers);
+	if (mb->rx == NULL) {
+		free(mb);
+		return NULL;
+	}
+	memset(mb->rx, 0, sizeof(struct mbox_rx) * consumers);
+	for (unsigned i = 0; i < consumers; i++) {
+		mb->rx[i].mb = mb;
+		mb->rx[i].idx = i;
+	}
+	return mb;
+}
+
+struct mbox *mbox_create(const char *name, uint32_t capacity)
+{
+	return mbox_alloc(name, capacity, 1);
+}
+
+struct mbox *mbox_create_pool(const char *name, uint32_t capacity, unsigned consumers)
+{
+	struct mbox *mb = mbox_alloc(name, capacity, consumers);
+
+	if (mb == NULL)
+		return NULL;
+	/* ck_ring holds size - 1 entries: twice the capacity always fits
+	 * everything the depth bound lets in. */
+	mb->ring_buf = calloc((size_t)capacity * 2, sizeof(ck_ring_buffer_t));
+	if (mb->ring_buf == NULL) {
+		mbox_destroy(mb);
+		return NULL;
+	}
+	ck_ring_init(&mb->ring, capacity * 2);
+	return mb;
+}
+
+void mbox_destroy(struct mbox *mb)
+{
+	struct msg *m;
+	unsigned moved;
+
+	if (mb == NULL)
+		return;
+	mbox_wake_forget(mb);
+	while ((m = mbox_take_one(mb, &moved)) != NULL)
+		msg_free(m);
+	free(mb->ring_buf);
+	free(mb->rx);
+	free(mb);
+}
+
+/* Record a new maximum depth. Senders only write when they beat the
+ * current value, so the line stays shared (read-mostly) under load. */
+static void note_high_water(struct mbox *mb, uint64_t d)
+{
+	uint64_t hw = atomic_load_explicit(&mb->high_water, memory_order_relaxed);
+
+	while (d > hw && !atomic_compare_exchange_weak_explicit(
+				 &mb->high_water, &hw, d, memory_order_relaxed,
+				 memory_order_relaxed))
+		;
+}
+
+int mbox_send(struct mbox *mb, struct msg *m)
+{
+	/* seq_cst: the reservation must be visible before we read `closed`,
+	 * pairing with mbox_close (store closed, then read depth), so a
+	 * receiver draining after close waits for every reserved slot. */
+	unsigned d = atomic_fetch_add(&mb->depth, 1);
+
+	if (atomic_load(&mb->closed)) {
+		atomic_fetch_sub_explicit(&mb->depth, 1, memory_order_relaxed);
+		return -ESHUTDOWN;
+	}
+	if (d >= mb->capacity) {
+		atomic_fetch_sub_explicit(&mb->depth, 1, memory_order_relaxed);
+		atomic_fetch_add_explicit(&mb->rejected_total, 1, memory_order_relaxed);
+		return -EAGAIN;
+	}
+	note_high_water(mb, (uint64_t)d + 1);
+	m->enqueued_ns = mbox_now_ns();
+	mbox_tsan_release(m);
+	/* The CAS inside publishes the message (and m->link) to the receiver's
+	 * exchange; a losing CAS is retried by this sender alone. */
+	ck_stack_push_upmc(&mb->stack, &m->link);
+	atomic_fetch_add_explicit(&mb->enqueued_total, 1, memory_order_relaxed);
+	mbox_wake_note(mb);
+	return 0;
+}
+
+void mbox_close(struct mbox *mb)
+{
+	atomic_store(&mb->closed, 1);
+}
+
+bool mbox_has_work(struct mbox *mb)
+{
+	if (ck_pr_load_ptr(&mb->stack.head) != NULL || mb->local_head != NULL)
+		return true;
+	return mb->ring_buf != NULL && ck_ring_size(&mb->ring) > 0;
+}
+
+/* Take the whole stack and return it oldest-first. */
+static struct msg *take_stack_fifo(struct mbox *mb, struct msg **tail)
+{
+	ck_stack_entry_t *e = ck_stack_batch_pop_upmc(&mb->stack);
+	struct msg *head = NULL;
+
+	*tail = e != NULL ? entry_msg(e) : NULL;
+	while (e != NULL) {
+		ck_stack_entry_t *next;
+		struct msg *m = entry_msg(e);
+
+		mbox_tsan_acquire(m);
+		next = e->next;
+		m->link.next = head != NULL ? &head->link : NULL;
+		head = m;
+		e = next;
+	}
+	return head;
+}
+
+static struct msg *take_plain(struct mbox *mb)
+{
+	struct msg *m;
+
+	if (mb->local_head == NULL)
+		mb->local_head = take_stack_fifo(mb, &mb->local_tail);
+	m = mb->local_head;
+	if (m != NULL)
+		mb->local_head = m->link.next != NULL ? entry_msg(m->link.next) : NULL;
+	return m;
+}
+
+/* Pool: move the stack into the ring if nobody else is doing it. The token
+ * is a try-flag: a member that finds it taken just looks at the ring again
+ * later; nobody ever waits for it. */
+static unsigned dispatch_stack(struct mbox *mb)
+{
+	unsigned expected = 0, moved = 0;
+	struct msg *tail, *m;
+
+	if (!atomic_compare_exchange_strong(&mb->dispatch, &expected, 1))
+		return 0;
+	m = take_stack_fifo(mb, &tail);
+	while (m != NULL) {
+		struct msg *next = m->link.next != NULL ? entry_msg(m->link.next) : NULL;
+
+		mbox_tsan_release(m);
+		/* Cannot fail: depth <= capacity < ring size - 1. */
+		ck_ring_enqueue_spmc(&mb->ring, mb->ring_buf, m);
+		moved++;
+		m = next;
+	}
+	atomic_store_explicit(&mb->dispatch, 0, memory_order_release);
+	return moved;
+}
+
+static struct msg *take_pool(struct mbox *mb, unsigned *moved)
+{
+	void *p;
+
+	for (int attempt = 0; attempt < 2; attempt++) {
+		if (ck_ring_dequeue_spmc(&mb->ring, mb->ring_buf, &p)) {
+			mbox_tsan_acquire(p);
+			return p;
+		}
+		if (ck_pr_load_ptr(&mb->stack.head) == NULL)
+			return NULL;
+		*moved += dispatch_stack(mb);
+	}
+	return NULL;
+}
+
+struct msg *mbox_take_one(struct mbox *mb, unsigned *moved)
+{
+	*moved = 0;
+	return mb->ring_buf != NULL ? take_pool(mb, moved) : take_plain(mb);
+}
+
+void mbox_read_stats(const struct mbox *mb, struct mbox_stats *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->capacity = mb->capacity;
+	out->consumers = mb->consumers;
+	/* Read dequeued before enqueued: then depth = enq - deq is never
+	 * negative even while both move. */
+	for (unsigned i = 0; i < mb->consumers; i++) {
+		const struct mbox_rx *rx = &mb->rx[i];
+		uint64_t age;
+
+		out->dequeued_total += atomic_load_explicit(&rx->dequeued_total, memory_order_relaxed);
+		out->wakeups_total += atomic_load_explicit(&rx->wakeups_total, memory_order_relaxed);
+		out->wait_sum_ns += atomic_load_explicit(&rx->wait_sum_ns, memory_order_relaxed);
+		age = atomic_load_explicit(&rx->oldest_age_ns, memory_order_relaxed);
+		if (age > out->oldest_age_ns)
+			out->oldest_age_ns = age;
+		for (unsigned b = 0; b < MBOX_HIST_BUCKETS; b++)
+			out->wait_hist[b] += atomic_load_explicit(&rx->wait_hist[b], memory_order_relaxed);
+	}
+	out->enqueued_total = atomic_load_explicit(&((struct mbox *)mb)->enqueued_total, memory_order_relaxed);
+	out->rejected_total = atomic_load_explicit(&((struct mbox *)mb)->rejected_total, memory_order_relaxed);
+	out->high_water = atomic_load_explicit(&((struct mbox *)mb)->high_water, memory_order_relaxed);
+	out->depth = out->enqueued_total > out->dequeued_total ?
+		out->enqueued_total - out->dequeued_total : 0;
+}
+
+const char *mbox_name(const struct mbox *mb)
+{
+	return mb->name;
+}
+
+uint32_t mbox_capacity(const struct mbox *mb)
+{
+	return mb->capacity;
+}

@@ -1,0 +1,129 @@
+/*
+ * mbox.h - bounded lock-free mailboxes: many senders, one receiver (mbox),
+ * or many senders and a pool of receivers that share the work.
+ *
+ * DESIGN
+ * Senders push with a CAS onto an intrusive Treiber stack (ck_stack
+ * push_upmc). A sender that loses the race retries; a sender that is
+ * preempted holds nothing any other sender needs. (ck_ring's mpsc enqueue
+ * makes later senders spin until earlier ones publish, which convoys when
+ * senders share a core: see docs/ARCHITECTURE.md.) The receiver takes the
+ * whole stack with one atomic exchange and reverses it, so order is FIFO per
+ * sender. The bound is an atomic depth counter reserved before the push.
+ *
+ * Pool mailboxes (mbox_create_pool) add one stage: the receiver that finds
+ * its ring empty takes the dispatch token (a try-flag: nobody waits for it),
+ * moves the stack into an SPMC ck_ring, and every pool member takes ONE
+ * message at a time from that ring. A message therefore waits only while
+ * every member is busy; a slow message never blocks the ones behind it.
+ *
+ * Wake-ups: each receiver sleeps in its own ev_loop. Just before the loop
+ * may block, the receiver raises `sleeping`, fences, and re-checks for
+ * messages (Dekker with the sender, so no wake-up is ever lost). A sender
+ * that runs inside an mbox-attached loop defers its "is the receiver
+ * asleep?" check to the end of its drain batch or loop iteration: one fence
+ * per batch, and an eventfd write only when the receiver really sleeps.
+ * Any other thread (tests, main) checks immediately after each send.
+ *
+ * A FAILED SEND LEAVES THE MESSAGE WITH THE SENDER. Do not "fix" this
+ * towards freeing it: the sender needs it to answer 503 or count the drop.
+ *
+ * Thread rules: mbox_send and mbox_read_stats are safe from any thread.
+ * mbox_attach, mbox_close and mbox_drain run on the receiver's thread
+ * (for a pool, the member's own thread). create/destroy on the thread that
+ * owns the system, with no sender or receiver running.
+ */
+#ifndef ACTORD_MBOX_H
+#define ACTORD_MBOX_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <ev.h>
+
+#include "msg.h"
+
+struct mbox;
+
+/* Log2 wait-time buckets: <=1us, <=2us, ... <=2^20us (~1.05 s), +Inf. */
+#define MBOX_HIST_BUCKETS 22
+
+/* Called once per delivered message, on the receiver's thread. The receiver
+ * now owns `m`. */
+typedef void (*mbox_recv_fn)(void *ctx, struct msg *m);
+
+/* A consistent-enough snapshot read with relaxed loads; each counter has a
+ * single writer so no figure ever goes backwards. */
+struct mbox_stats {
+	uint32_t capacity;        /* usable capacity (messages) */
+	uint32_t consumers;       /* 1, or the pool size */
+	uint64_t depth;           /* messages queued or being handed over */
+	uint64_t high_water;      /* the largest depth ever reached */
+	uint64_t enqueued_total;
+	uint64_t dequeued_total;
+	uint64_t rejected_total;  /* sends refused because the mailbox was full */
+	uint64_t wakeups_total;   /* times a sleeping receiver was woken */
+	uint64_t oldest_age_ns;   /* age of the oldest message seen at last drain */
+	uint64_t wait_hist[MBOX_HIST_BUCKETS]; /* time in mailbox, log2 us */
+	uint64_t wait_sum_ns;
+};
+
+/* Upper bound (seconds) of wait-time bucket i; +Inf for the last one. */
+double mbox_hist_bound_s(unsigned i);
+/* Bucket index for a duration in ns (shared with the actor loop-lag histogram). */
+unsigned mbox_hist_bucket(uint64_t ns);
+
+/* Create a single-receiver mailbox. `capacity` must be a power of two >= 4
+ * (configured sizes are validated before this). Returns NULL with errno set.
+ * Thread: any, before use. */
+struct mbox *mbox_create(const char *name, uint32_t capacity);
+
+/* Create a mailbox shared by `consumers` receivers (1..64). */
+struct mbox *mbox_create_pool(const char *name, uint32_t capacity, unsigned consumers);
+
+/* Free the mailbox. Messages still queued are freed with msg_free().
+ * Thread: owner, after every receiver has detached and every sender stopped. */
+void mbox_destroy(struct mbox *mb);
+
+/* Attach receiver `idx` (0 for a plain mailbox) to `loop`: installs the
+ * wake-up watchers and delivers messages to `fn`, at most `budget` per loop
+ * iteration so one busy mailbox cannot starve the loop's other watchers.
+ * Thread: the receiver's. Returns 0 or -EINVAL. */
+int mbox_attach(struct mbox *mb, unsigned idx, struct ev_loop *loop,
+		mbox_recv_fn fn, void *ctx, unsigned budget);
+
+/* Stop the watchers of receiver `idx`. Thread: the receiver's. */
+void mbox_detach(struct mbox *mb, unsigned idx);
+
+/* Send. 0: the receiver owns `m`. -EAGAIN: full (counted in rejected_total).
+ * -ESHUTDOWN: the mailbox is closed. On error the caller still owns `m`.
+ * Never blocks, never takes a lock. Thread: any. */
+int mbox_send(struct mbox *mb, struct msg *m);
+
+/* Refuse further sends with -ESHUTDOWN. Thread: any. */
+void mbox_close(struct mbox *mb);
+
+/* Deliver every message still queued to `fn` of receiver `idx`, waiting out
+ * senders that reserved a slot before the close. Use after mbox_close().
+ * Returns the number delivered. Thread: the receiver's. */
+size_t mbox_drain(struct mbox *mb, unsigned idx);
+
+/* Run the deferred "is the receiver asleep?" checks of this thread's sends:
+ * one full fence for the whole batch. The mailbox calls it after each drain
+ * batch and before its loop blocks; a sender that blocks inside a message
+ * (a synchronous driver call) calls it first. Thread: any. */
+void mbox_flush_wakeups(void);
+
+/* Whether this thread defers wake-up checks (true on attached receivers'
+ * threads, which flush them as described above). Thread: any (own state). */
+void mbox_set_deferred_wakeups(bool on);
+
+void mbox_read_stats(const struct mbox *mb, struct mbox_stats *out);
+const char *mbox_name(const struct mbox *mb);
+uint32_t mbox_capacity(const struct mbox *mb);
+
+/* Monotonic clock in ns (CLOCK_MONOTONIC, vDSO). */
+uint64_t mbox_now_ns(void);
+
+#endif

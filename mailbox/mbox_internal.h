@@ -1,0 +1,107 @@
+/*
+ * mbox_internal.h - the layout of a mailbox, shared by mbox.c (senders),
+ * mbox_rx.c (receivers) and mbox_wake.c (deferred wake-ups). Not a public
+ * header: nothing outside mailbox/ includes it.
+ *
+ * Cache lines: what senders write (stack head, depth, counters) shares one
+ * line, so a send costs one line transfer; what the receiver writes lives on
+ * its own lines; `sleeping` flags sit alone because senders poll them.
+ */
+#ifndef ACTORD_MBOX_INTERNAL_H
+#define ACTORD_MBOX_INTERNAL_H
+
+#include <stdalign.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <ck_ring.h>
+#include <ck_stack.h>
+#include <ev.h>
+
+#include "mbox.h"
+
+#define MBOX_LINE 64
+#define MBOX_MAX_CONSUMERS 64
+
+/* TSan cannot see ck's inline-assembly synchronisation. Tell it about the
+ * one hand-over that matters: a message published by a sender and taken by
+ * the receiver. Compiled out of every other build. */
+#if defined(__SANITIZE_THREAD__)
+#define MBOX_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define MBOX_TSAN 1
+#endif
+#endif
+#ifdef MBOX_TSAN
+void __tsan_acquire(void *addr);
+void __tsan_release(void *addr);
+#define mbox_tsan_release(p) __tsan_release(p)
+#define mbox_tsan_acquire(p) __tsan_acquire(p)
+#else
+#define mbox_tsan_release(p) ((void)(p))
+#define mbox_tsan_acquire(p) ((void)(p))
+#endif
+
+/* One receiver. Owner: the receiver's thread, except `sleeping`, which
+ * senders read, and the counters, which any thread reads. */
+struct mbox_rx {
+	alignas(MBOX_LINE) atomic_uint sleeping; /* 1 only while it may block */
+	alignas(MBOX_LINE) struct mbox *mb;
+	unsigned idx;
+	struct ev_loop *loop;
+	mbox_recv_fn fn;
+	void *ctx;
+	unsigned budget;
+	bool attached;
+	ev_async wake;
+	ev_prepare prepare;
+	ev_check check;
+	ev_idle idle;
+	/* Single writer: this receiver. Relaxed stores, relaxed loads. */
+	_Atomic uint64_t dequeued_total;
+	_Atomic uint64_t wakeups_total;
+	_Atomic uint64_t wait_sum_ns;
+	_Atomic uint64_t oldest_age_ns;
+	_Atomic uint64_t wait_hist[MBOX_HIST_BUCKETS];
+};
+
+struct mbox {
+	/* Sender line: every successful send touches exactly this line. */
+	alignas(MBOX_LINE) ck_stack_t stack;
+	atomic_uint depth;            /* reserved before the push */
+	_Atomic uint64_t enqueued_total;
+	_Atomic uint64_t rejected_total;
+	/* Read-mostly: senders read it per send, write it only on a new max. */
+	alignas(MBOX_LINE) _Atomic uint64_t high_water;
+	atomic_uint closed;
+	/* Immutable after create. */
+	alignas(MBOX_LINE) uint32_t capacity;
+	unsigned consumers;
+	char name[48];
+	struct mbox_rx *rx;           /* consumers entries */
+	/* Plain mailbox: the receiver's FIFO of taken-but-undelivered messages.
+	 * Owner: the single receiver. */
+	struct msg *local_head;
+	struct msg *local_tail;
+	/* Pool mailbox: whoever holds `dispatch` moves the stack into the
+	 * SPMC ring; every member dequeues one message at a time. */
+	alignas(MBOX_LINE) atomic_uint dispatch;
+	ck_ring_t ring;
+	ck_ring_buffer_t *ring_buf;
+};
+
+/* mbox.c */
+bool mbox_has_work(struct mbox *mb);
+struct msg *mbox_take_one(struct mbox *mb, unsigned *moved);
+
+/* mbox_wake.c: note a send for a deferred wake-up check. */
+void mbox_wake_note(struct mbox *mb);
+/* Drop `mb` from this thread's pending checks (it is being destroyed). */
+void mbox_wake_forget(struct mbox *mb);
+/* Wake receivers of `mb` that sleep: one for a plain mailbox; for a pool,
+ * up to `want` sleeping members. */
+void mbox_wake_sleepers(struct mbox *mb, unsigned want);
+
+#endif

@@ -1,0 +1,31 @@
+#!/bin/sh
+# The whole test suite, as `make test` runs it (and CI, through .ci/run):
+#  1. Release build, every test (unit, stress, fuzz-corpus replay, e2e);
+#  2. ASan+UBSan build, the tests labelled `sanitize` (runtime and network);
+#  3. TSan build, the same.
+# Sanitizer builds run the stress tests at a tenth of their message counts
+# (ACTORD_STRESS_SCALE): same code paths, within the 15-minute budget.
+set -eu
+cd "$(dirname "$0")/.."
+JOBS=$(nproc)
+
+build() { # dir, extra cmake args...
+  dir=$1; shift
+  cmake -S . -B "$dir" "$@" >/dev/null
+  cmake --build "$dir" -j "$JOBS"
+}
+
+start=$(date +%s)
+echo "== Release: all tests"
+build build -DCMAKE_BUILD_TYPE=Release
+(cd build && ctest --output-on-failure --timeout 900)
+
+echo "== ASan+UBSan: runtime and network tests"
+build build-asan -DCMAKE_BUILD_TYPE=Debug -DACTORD_SANITIZE=address
+(cd build-asan && ACTORD_STRESS_SCALE=0.1 ctest --output-on-failure -L sanitize)
+
+echo "== TSan: runtime and network tests"
+build build-tsan -DCMAKE_BUILD_TYPE=Debug -DACTORD_SANITIZE=thread
+(cd build-tsan && ACTORD_STRESS_SCALE=0.1 ctest --output-on-failure -L sanitize)
+
+echo "== all test suites passed in $(( $(date +%s) - start )) s"
