@@ -53,6 +53,7 @@ static unsigned deliver(struct mbox_rx *rx, unsigned budget)
 	unsigned n = 0, moved;
 	struct msg *m;
 
+	mbox_batch_start(mb);
 	while (n < budget && (m = mbox_take_one(mb, &moved)) != NULL) {
 		if (moved > 1)
 			mbox_wake_sleepers(mb, moved - 1);
@@ -65,17 +66,14 @@ static unsigned deliver(struct mbox_rx *rx, unsigned budget)
 		}
 		count_wait(rx, m, now);
 		n++;
-		/* A pool member gives its slot back before working, so the
-		 * bound counts waiting messages, not busy members. */
-		if (mb->ring_buf != NULL) {
-			atomic_fetch_sub_explicit(&mb->depth, 1, memory_order_relaxed);
-			count_dequeued(rx, 1);
-		}
+		if (mb->ring_buf != NULL)
+			count_dequeued(rx, 1); /* pool members share the batch */
 		rx->fn(rx->ctx, m);
 	}
 	if (mb->ring_buf == NULL && n > 0) {
-		atomic_fetch_sub_explicit(&mb->depth, n, memory_order_relaxed);
 		count_dequeued(rx, n);
+		/* Between batches the receiver holds no slot: depth is exact. */
+		mbox_release_slots(mb);
 	}
 	return n;
 }
@@ -203,9 +201,9 @@ size_t mbox_drain(struct mbox *mb, unsigned idx)
 		mbox_flush_wakeups();
 		if (n > 0)
 			continue;
-		/* A sender that reserved its slot before the close is about to
-		 * push: let it run. */
-		if (atomic_load(&mb->depth) == 0)
+		/* A sender that passed the closed check before the close is
+		 * still pushing: let it finish. */
+		if (mbox_senders_quiet(mb))
 			break;
 		sched_yield();
 	}
