@@ -2,55 +2,22 @@
  * mbox.c - mailbox creation, the send path, closing and statistics.
  *
  * DESIGN
- * See mbox.h. A sender thread gets a slot number on its first send. With a
- * slot below MBOX_EDGES it sends on its own SPSC edge into the mailbox
- * (ck_ring spsc: wait-free, no atomic read-modify-write at all); other
- * threads, and every sender of a pool mailbox, use the CAS-pushed stack
- * bounded by an atomic `depth`. Either way no sender ever waits for another:
- * a preempted sender holds nothing that others need.
+ * See mbox.h. The send path: reserve a slot in `depth` (one atomic add),
+ * check closed / full, stamp the time, CAS-push onto the stack, note the
+ * mailbox for a deferred wake-up check. No sender ever waits for another:
+ * a CAS that loses is retried by its own sender, and a sender preempted
+ * anywhere holds nothing that others need. Every message of a send touches
+ * one cache line of the mailbox: stack head, depth and counters share it.
  *
  * Thread: mbox_send, mbox_close, mbox_read_stats from any thread.
  */
 #include <errno.h>
-#include <linux/membarrier.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/syscall.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "mbox_internal.h"
-
-/* Closing must not race a sender that checked `closed` just before: a
- * Dekker handshake (sender: raise `busy`, read `closed`; closer: set
- * `closed`, read `busy`). A seq_cst store per send would cost a full
- * barrier on the hot path (it drains the store buffer: measured as most of
- * the send cost). membarrier(2) moves that barrier to the rare closer: it
- * forces a full barrier on every thread of the process, so senders need
- * only a compiler barrier. Without membarrier (or under TSan, which cannot
- * see it) senders pay the seq_cst store. */
-static pthread_once_t membarrier_once = PTHREAD_ONCE_INIT;
-static bool membarrier_ok;
-
-static void membarrier_register(void)
-{
-#ifndef MBOX_TSAN
-	membarrier_ok = syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0;
-#endif
-}
-
-/* Sender slots: 1-based in the thread-local, 0 means "not assigned yet". */
-static atomic_uint next_sender_slot;
-static _Thread_local unsigned tl_slot_plus1;
-
-static unsigned sender_slot(void)
-{
-	if (tl_slot_plus1 == 0)
-		tl_slot_plus1 = atomic_fetch_add_explicit(&next_sender_slot, 1, memory_order_relaxed) + 1;
-	return tl_slot_plus1 - 1;
-}
 
 uint64_t mbox_now_ns(void)
 {
@@ -74,7 +41,6 @@ static struct mbox *mbox_alloc(const char *name, uint32_t capacity, unsigned con
 {
 	struct mbox *mb;
 
-	pthread_once(&membarrier_once, membarrier_register);
 	if (capacity < 4 || (capacity & (capacity - 1)) != 0 || capacity > (1u << 30) ||
 	    consumers == 0 || consumers > MBOX_MAX_CONSUMERS) {
 		errno = EINVAL;
@@ -131,14 +97,6 @@ void mbox_destroy(struct mbox *mb)
 	mbox_wake_forget(mb);
 	while ((m = mbox_take_one(mb, &moved)) != NULL)
 		msg_free(m);
-	for (unsigned i = 0; i < MBOX_EDGES; i++) {
-		struct mbox_edge *e = atomic_load(&mb->edges[i]);
-
-		if (e != NULL) {
-			free(e->buf);
-			free(e);
-		}
-	}
 	free(mb->ring_buf);
 	free(mb->rx);
 	free(mb);
@@ -156,12 +114,11 @@ static void note_high_water(struct mbox *mb, uint64_t d)
 		;
 }
 
-/* The shared path: pool mailboxes and threads without an edge. */
-static int send_stack(struct mbox *mb, struct msg *m)
+int mbox_send(struct mbox *mb, struct msg *m)
 {
 	/* seq_cst: the reservation must be visible before we read `closed`,
-	 * pairing with mbox_close + mbox_wait_senders (store closed, then read
-	 * depth), so a receiver draining after close waits for this slot. */
+	 * pairing with mbox_close + mbox_senders_quiet (store closed, then
+	 * read depth), so a receiver draining after close waits for this slot. */
 	unsigned d = atomic_fetch_add(&mb->depth, 1);
 
 	if (atomic_load(&mb->closed)) {
@@ -184,95 +141,14 @@ static int send_stack(struct mbox *mb, struct msg *m)
 	return 0;
 }
 
-static struct mbox_edge *edge_create(struct mbox *mb, unsigned slot)
-{
-	struct mbox_edge *e = zalloc_lines(sizeof(*e));
-	unsigned n;
-
-	if (e == NULL)
-		return NULL;
-	/* Ring of twice the capacity: the bound is checked explicitly, so a
-	 * full edge holds exactly `capacity` messages. */
-	e->buf = calloc((size_t)mb->capacity * 2, sizeof(ck_ring_buffer_t));
-	if (e->buf == NULL) {
-		free(e);
-		return NULL;
-	}
-	ck_ring_init(&e->ring, mb->capacity * 2);
-	/* release: the receiver that loads the pointer sees an initialised ring */
-	atomic_store_explicit(&mb->edges[slot], e, memory_order_release);
-	n = atomic_load(&mb->nedges);
-	while (n < slot + 1 && !atomic_compare_exchange_weak(&mb->nedges, &n, slot + 1))
-		;
-	return e;
-}
-
-static inline void bump(_Atomic uint64_t *c)
-{
-	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + 1,
-			      memory_order_relaxed);
-}
-
-/* The bound check without reading the receiver's index on every send: a
- * stale view only overestimates the depth, so the receiver's index is read
- * again only when the edge looks full. */
-static bool edge_full(const struct mbox *mb, struct mbox_edge *e)
-{
-	if (e->produced - e->consumed_seen < mb->capacity)
-		return false;
-	e->consumed_seen = MBOX_CK(ck_pr_load_uint(&e->ring.c_head));
-	return e->produced - e->consumed_seen >= mb->capacity;
-}
-
-int mbox_send(struct mbox *mb, struct msg *m)
-{
-	unsigned slot;
-	struct mbox_edge *e;
-	int rc = 0;
-
-	if (mb->ring_buf != NULL || (slot = sender_slot()) >= MBOX_EDGES)
-		return send_stack(mb, m);
-	e = atomic_load_explicit(&mb->edges[slot], memory_order_relaxed);
-	if (e == NULL && (e = edge_create(mb, slot)) == NULL)
-		return send_stack(mb, m);
-	/* Dekker with mbox_close + mbox_senders_quiet: raise `busy` before
-	 * reading `closed`, so the closer either sees us busy and waits, or we
-	 * see the mailbox closed (see membarrier_ok above for the fence). */
-	if (membarrier_ok) {
-		atomic_store_explicit(&e->busy, 1, memory_order_relaxed);
-		atomic_signal_fence(memory_order_seq_cst);
-	} else {
-		atomic_store(&e->busy, 1);
-	}
-	if (atomic_load_explicit(&mb->closed, memory_order_relaxed)) {
-		rc = -ESHUTDOWN;
-	} else if (edge_full(mb, e)) {
-		bump(&e->rejected_total);
-		rc = -EAGAIN;
-	} else {
-		m->enqueued_ns = mbox_now_ns();
-		mbox_tsan_release(m);
-		MBOX_CK_VOID(ck_ring_enqueue_spsc(&e->ring, e->buf, m));
-		e->produced++;
-		bump(&e->enqueued_total);
-	}
-	atomic_store_explicit(&e->busy, 0, memory_order_release);
-	if (rc == 0)
-		mbox_wake_note(mb);
-	return rc;
-}
-
 void mbox_close(struct mbox *mb)
 {
 	atomic_store(&mb->closed, 1);
-	if (membarrier_ok)
-		syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0);
 }
 
 void mbox_read_stats(const struct mbox *cmb, struct mbox_stats *out)
 {
 	struct mbox *mb = (struct mbox *)cmb; /* atomics are read-only here */
-	unsigned nedges = atomic_load_explicit(&mb->nedges, memory_order_acquire);
 
 	memset(out, 0, sizeof(*out));
 	out->capacity = mb->capacity;
@@ -294,19 +170,9 @@ void mbox_read_stats(const struct mbox *cmb, struct mbox_stats *out)
 	}
 	out->enqueued_total = atomic_load_explicit(&mb->enqueued_total, memory_order_relaxed);
 	out->rejected_total = atomic_load_explicit(&mb->rejected_total, memory_order_relaxed);
-	for (unsigned i = 0; i < nedges; i++) {
-		struct mbox_edge *e = atomic_load_explicit(&mb->edges[i], memory_order_acquire);
-
-		if (e == NULL)
-			continue;
-		out->enqueued_total += atomic_load_explicit(&e->enqueued_total, memory_order_relaxed);
-		out->rejected_total += atomic_load_explicit(&e->rejected_total, memory_order_relaxed);
-	}
 	out->high_water = atomic_load_explicit(&mb->high_water, memory_order_relaxed);
 	out->depth = out->enqueued_total > out->dequeued_total ?
 		out->enqueued_total - out->dequeued_total : 0;
-	if (out->depth > out->high_water)
-		out->high_water = out->depth;
 }
 
 const char *mbox_name(const struct mbox *mb)

@@ -11,7 +11,8 @@
  * whole stack with one atomic exchange and reverses it, so order is FIFO per
  * sender. The bound is an atomic depth counter reserved before the push.
  *
- * Pool mailboxes (mbox_create_pool) add one stage: the receiver that finds
+ * Pool mailboxes (mbox_create_pool) take every sender through the stack and
+ * add one stage: the receiver that finds
  * its ring empty takes the dispatch token (a try-flag: nobody waits for it),
  * moves the stack into an SPMC ck_ring, and every pool member takes ONE
  * message at a time from that ring. A message therefore waits only while

@@ -23,9 +23,6 @@
 
 #define MBOX_LINE 64
 #define MBOX_MAX_CONSUMERS 64
-/* Sender threads with an SPSC edge of their own into each mailbox; later
- * threads share the CAS-stack path. actord runs a few dozen threads. */
-#define MBOX_EDGES 64
 
 /* TSan cannot see ck's synchronisation (volatile loads and stores of the
  * ring indexes and the stack head). In TSan builds we (1) hide the memory
@@ -64,21 +61,6 @@ void AnnotateIgnoreWritesEnd(const char *file, int line);
 #define MBOX_CK(expr) __extension__({ MBOX_CK_BEGIN(); __auto_type ck_r_ = (expr); MBOX_CK_END(); ck_r_; })
 #define MBOX_CK_VOID(expr) do { MBOX_CK_BEGIN(); expr; MBOX_CK_END(); } while (0)
 
-/* One sender thread's lane into one mailbox: a wait-free SPSC ring.
- * Owner: the sender thread writes the producer side and its counters; the
- * receiver owns the consumer side. Allocated by the sender on its first send,
- * freed by mbox_destroy. */
-struct mbox_edge {
-	ck_ring_t ring;               /* ck pads producer/consumer indexes apart */
-	ck_ring_buffer_t *buf;
-	/* Sender line. */
-	alignas(MBOX_LINE) atomic_uint busy; /* 1 while a send is under way */
-	unsigned consumed_seen;       /* receiver index last read (only grows) */
-	unsigned produced;            /* sends on this edge (wraps) */
-	_Atomic uint64_t enqueued_total;
-	_Atomic uint64_t rejected_total;
-};
-
 /* One receiver. Owner: the receiver's thread, except `sleeping`, which
  * senders read, and the counters, which any thread reads. */
 struct mbox_rx {
@@ -111,9 +93,6 @@ struct mbox {
 	/* Read-mostly: senders read it per send, write it only on a new max. */
 	alignas(MBOX_LINE) _Atomic uint64_t high_water;
 	atomic_uint closed;
-	/* Edges, indexed by sender thread slot; published with release. */
-	atomic_uint nedges;           /* highest slot with an edge, + 1 */
-	_Atomic(struct mbox_edge *) edges[MBOX_EDGES];
 	/* Immutable after create. */
 	alignas(MBOX_LINE) uint32_t capacity;
 	unsigned consumers;
@@ -124,7 +103,6 @@ struct mbox {
 	struct msg *local_head;
 	struct msg *local_tail;
 	unsigned delivered_unreleased; /* delivered, slot not yet given back */
-	unsigned next_edge;           /* round-robin start of the next scan */
 	/* Pool mailbox: whoever holds `dispatch` moves the stack into the
 	 * SPMC ring; every member dequeues one message at a time. */
 	alignas(MBOX_LINE) atomic_uint dispatch;
@@ -136,12 +114,8 @@ struct mbox {
 bool mbox_has_work(struct mbox *mb);
 /* Plain mailbox: give back the depth slots of delivered messages. */
 void mbox_release_slots(struct mbox *mb);
-/* Messages queued on every path (plain mailboxes). */
-uint64_t mbox_edges_depth(struct mbox *mb);
-/* Start of a receiver batch: rotate the edges, note the high-water mark. */
-void mbox_batch_start(struct mbox *mb);
-/* After mbox_close: true once nothing is queued and no sender is inside
- * mbox_send (a sender that passed the closed check is still pushing). */
+/* After mbox_close: true once no message is queued and no sender holds a
+ * reserved slot (one that passed the closed check may still be pushing). */
 bool mbox_senders_quiet(struct mbox *mb);
 struct msg *mbox_take_one(struct mbox *mb, unsigned *moved);
 

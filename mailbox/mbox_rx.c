@@ -53,7 +53,6 @@ static unsigned deliver(struct mbox_rx *rx, unsigned budget)
 	unsigned n = 0, moved;
 	struct msg *m;
 
-	mbox_batch_start(mb);
 	while (n < budget && (m = mbox_take_one(mb, &moved)) != NULL) {
 		if (moved > 1)
 			mbox_wake_sleepers(mb, moved - 1);

@@ -2,10 +2,9 @@
  * mbox_take.c - taking messages out of a mailbox, on a receiver's thread.
  *
  * DESIGN
- * Plain mailbox: the receiver drains the senders' SPSC edges round-robin
- * (a batch starts one edge further than the last, so a busy sender cannot
- * starve the others), then the shared stack: one atomic exchange takes it
- * all, and reversing it restores FIFO per sender.
+ * Plain mailbox: one atomic exchange takes the whole stack, and reversing
+ * it restores FIFO per sender; the receiver keeps that list until it is
+ * delivered, then exchanges again.
  * Pool mailbox: whoever holds the dispatch token moves the stack into the
  * SPMC ring; every member dequeues one message at a time.
  *
@@ -20,12 +19,6 @@ static struct msg *entry_msg(ck_stack_entry_t *e)
 	return (struct msg *)(void *)((char *)e - offsetof(struct msg, link));
 }
 
-static struct mbox_edge *edge_at(struct mbox *mb, unsigned i)
-{
-	/* acquire: pairs with the release that published the edge */
-	return atomic_load_explicit(&mb->edges[i], memory_order_acquire);
-}
-
 void mbox_release_slots(struct mbox *mb)
 {
 	if (mb->delivered_unreleased > 0) {
@@ -34,57 +27,11 @@ void mbox_release_slots(struct mbox *mb)
 	}
 }
 
-static bool edges_have_work(struct mbox *mb)
-{
-	unsigned n = atomic_load_explicit(&mb->nedges, memory_order_acquire);
-
-	for (unsigned i = 0; i < n; i++) {
-		struct mbox_edge *e = edge_at(mb, i);
-
-		if (e != NULL && MBOX_CK(ck_ring_size(&e->ring)) > 0)
-			return true;
-	}
-	return false;
-}
-
 bool mbox_has_work(struct mbox *mb)
 {
 	if (MBOX_CK(ck_pr_load_ptr(&mb->stack.head)) != NULL || mb->local_head != NULL)
 		return true;
-	if (mb->ring_buf != NULL)
-		return MBOX_CK(ck_ring_size(&mb->ring)) > 0;
-	return edges_have_work(mb);
-}
-
-uint64_t mbox_edges_depth(struct mbox *mb)
-{
-	unsigned n = atomic_load_explicit(&mb->nedges, memory_order_acquire);
-	uint64_t d = atomic_load_explicit(&mb->depth, memory_order_relaxed);
-
-	for (unsigned i = 0; i < n; i++) {
-		struct mbox_edge *e = edge_at(mb, i);
-
-		if (e != NULL)
-			d += MBOX_CK(ck_ring_size(&e->ring));
-	}
-	return d;
-}
-
-void mbox_batch_start(struct mbox *mb)
-{
-	uint64_t d, hw;
-
-	if (mb->ring_buf != NULL)
-		return;
-	mb->next_edge++;
-	/* Edge senders do not touch the shared high-water line; the receiver
-	 * records the total it finds at each batch instead. */
-	d = mbox_edges_depth(mb);
-	hw = atomic_load_explicit(&mb->high_water, memory_order_relaxed);
-	while (d > hw && !atomic_compare_exchange_weak_explicit(
-				 &mb->high_water, &hw, d, memory_order_relaxed,
-				 memory_order_relaxed))
-		;
+	return mb->ring_buf != NULL && MBOX_CK(ck_ring_size(&mb->ring)) > 0;
 }
 
 /* Take the whole stack and return it oldest-first. A plain read first:
@@ -113,31 +60,10 @@ static struct msg *take_stack_fifo(struct mbox *mb, struct msg **tail)
 	return head;
 }
 
-static struct msg *take_edges(struct mbox *mb)
-{
-	unsigned n = atomic_load_explicit(&mb->nedges, memory_order_acquire);
-	void *p;
-
-	unsigned i = mb->next_edge < n ? mb->next_edge : 0;
-
-	for (unsigned k = 0; k < n; k++, i = i + 1 < n ? i + 1 : 0) {
-		struct mbox_edge *e = edge_at(mb, i);
-
-		if (e != NULL && MBOX_CK(ck_ring_dequeue_spsc(&e->ring, e->buf, &p))) {
-			mb->next_edge = i; /* keep draining this edge first */
-			mbox_tsan_acquire(p);
-			return p;
-		}
-	}
-	return NULL;
-}
-
 static struct msg *take_plain(struct mbox *mb)
 {
-	struct msg *m = take_edges(mb);
+	struct msg *m;
 
-	if (m != NULL)
-		return m;
 	if (mb->local_head == NULL) {
 		/* Give back the slots of what was delivered since the last
 		 * exchange right before the next one: both touch the senders'
@@ -204,15 +130,5 @@ struct msg *mbox_take_one(struct mbox *mb, unsigned *moved)
 
 bool mbox_senders_quiet(struct mbox *mb)
 {
-	unsigned n = atomic_load_explicit(&mb->nedges, memory_order_acquire);
-
-	if (atomic_load(&mb->depth) != 0)
-		return false;
-	for (unsigned i = 0; i < n; i++) {
-		struct mbox_edge *e = edge_at(mb, i);
-
-		if (e != NULL && (atomic_load(&e->busy) || MBOX_CK(ck_ring_size(&e->ring)) > 0))
-			return false;
-	}
-	return true;
+	return atomic_load(&mb->depth) == 0;
 }
