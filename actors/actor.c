@@ -295,6 +295,7 @@ static void *actor_main(void *arg)
 		ev_run(a->loop, 0);
 	else
 		mbox_detach(a->mb, a->mb_idx);
+	mbox_set_batching(false); /* publishes anything still pending */
 	tl_self = NULL;
 	return NULL;
 }

@@ -2,12 +2,12 @@
  * mbox.c - mailbox creation, the send path, closing and statistics.
  *
  * DESIGN
- * See mbox.h. The send path: reserve a slot in `depth` (one atomic add),
- * check closed / full, stamp the time, CAS-push onto the stack, note the
- * mailbox for a deferred wake-up check. No sender ever waits for another:
- * a CAS that loses is retried by its own sender, and a sender preempted
- * anywhere holds nothing that others need. Every message of a send touches
- * one cache line of the mailbox: stack head, depth and counters share it.
+ * See mbox.h. The unbatched send path: reserve a slot in `depth` (one
+ * atomic add), check closed / full, stamp the time, CAS-push onto the stack,
+ * check for a sleeping receiver. Actor threads batch instead
+ * (mbox_batch.c). No sender ever waits for another: a CAS that loses is
+ * retried by its own sender, and a sender preempted anywhere holds nothing
+ * that others need. Stack head, depth and counters share one cache line.
  *
  * Thread: mbox_send, mbox_close, mbox_read_stats from any thread.
  */
@@ -94,7 +94,7 @@ void mbox_destroy(struct mbox *mb)
 
 	if (mb == NULL)
 		return;
-	mbox_wake_forget(mb);
+	mbox_batch_forget(mb);
 	while ((m = mbox_take_one(mb, &moved)) != NULL)
 		msg_free(m);
 	free(mb->ring_buf);
@@ -104,7 +104,7 @@ void mbox_destroy(struct mbox *mb)
 
 /* Record a new maximum depth. Senders only write when they beat the
  * current value, so the line stays shared (read-mostly) under load. */
-static void note_high_water(struct mbox *mb, uint64_t d)
+void mbox_note_high_water(struct mbox *mb, uint64_t d)
 {
 	uint64_t hw = atomic_load_explicit(&mb->high_water, memory_order_relaxed);
 
@@ -114,8 +114,26 @@ static void note_high_water(struct mbox *mb, uint64_t d)
 		;
 }
 
+void mbox_push_chain(struct mbox *mb, struct msg *newest, struct msg *oldest)
+{
+	ck_stack_entry_t *head;
+
+	/* A CAS loop on ck's stack head: a sender that loses the race relinks
+	 * and retries on its own; a preempted one blocks nobody. The CAS
+	 * publishes the chain (and its links) to the receiver's exchange. */
+	MBOX_CK_BEGIN();
+	head = ck_pr_load_ptr(&mb->stack.head);
+	do {
+		oldest->link.next = head;
+		ck_pr_fence_store();
+	} while (!ck_pr_cas_ptr_value(&mb->stack.head, head, &newest->link, &head));
+	MBOX_CK_END();
+}
+
 int mbox_send(struct mbox *mb, struct msg *m)
 {
+	if (mbox_batching())
+		return mbox_batch_send(mb, m);
 	/* seq_cst: the reservation must be visible before we read `closed`,
 	 * pairing with mbox_close + mbox_senders_quiet (store closed, then
 	 * read depth), so a receiver draining after close waits for this slot. */
@@ -130,14 +148,14 @@ int mbox_send(struct mbox *mb, struct msg *m)
 		atomic_fetch_add_explicit(&mb->rejected_total, 1, memory_order_relaxed);
 		return -EAGAIN;
 	}
-	note_high_water(mb, (uint64_t)d + 1);
+	mbox_note_high_water(mb, (uint64_t)d + 1);
 	m->enqueued_ns = mbox_now_ns();
 	mbox_tsan_release(m);
-	/* The CAS inside publishes the message (and m->link) to the receiver's
-	 * exchange; a losing CAS is retried by this sender alone. */
-	MBOX_CK_VOID(ck_stack_push_upmc(&mb->stack, &m->link));
+	mbox_push_chain(mb, m, m);
 	atomic_fetch_add_explicit(&mb->enqueued_total, 1, memory_order_relaxed);
-	mbox_wake_note(mb);
+	/* Not batching: check for a sleeping receiver right away. */
+	atomic_thread_fence(memory_order_seq_cst);
+	mbox_wake_sleepers(mb, 1);
 	return 0;
 }
 

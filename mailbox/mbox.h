@@ -18,13 +18,17 @@
  * message at a time from that ring. A message therefore waits only while
  * every member is busy; a slow message never blocks the ones behind it.
  *
+ * Batching: a thread that runs an attached receiver (every actor) chains
+ * what it sends to each mailbox and publishes the chain with one CAS at the
+ * end of its drain batch or loop iteration (mbox_flush), with depth reserved
+ * in credits: one barrier per batch instead of one per message. Any other
+ * thread (tests, main) publishes each send at once.
+ *
  * Wake-ups: each receiver sleeps in its own ev_loop. Just before the loop
  * may block, the receiver raises `sleeping`, fences, and re-checks for
- * messages (Dekker with the sender, so no wake-up is ever lost). A sender
- * that runs inside an mbox-attached loop defers its "is the receiver
- * asleep?" check to the end of its drain batch or loop iteration: one fence
- * per batch, and an eventfd write only when the receiver really sleeps.
- * Any other thread (tests, main) checks immediately after each send.
+ * messages (Dekker with the sender's publish + fence + read of `sleeping`,
+ * so no wake-up is ever lost); an eventfd write happens only when the
+ * receiver really sleeps.
  *
  * A FAILED SEND LEAVES THE MESSAGE WITH THE SENDER. Do not "fix" this
  * towards freeing it: the sender needs it to answer 503 or count the drop.
@@ -97,7 +101,8 @@ int mbox_attach(struct mbox *mb, unsigned idx, struct ev_loop *loop,
 /* Stop the watchers of receiver `idx`. Thread: the receiver's. */
 void mbox_detach(struct mbox *mb, unsigned idx);
 
-/* Send. 0: the receiver owns `m`. -EAGAIN: full (counted in rejected_total).
+/* Send. 0: the receiver owns `m` (on a batching thread it becomes visible
+ * at the next mbox_flush). -EAGAIN: full (counted in rejected_total).
  * -ESHUTDOWN: the mailbox is closed. On error the caller still owns `m`.
  * Never blocks, never takes a lock. Thread: any. */
 int mbox_send(struct mbox *mb, struct msg *m);
@@ -110,15 +115,16 @@ void mbox_close(struct mbox *mb);
  * Returns the number delivered. Thread: the receiver's. */
 size_t mbox_drain(struct mbox *mb, unsigned idx);
 
-/* Run the deferred "is the receiver asleep?" checks of this thread's sends:
- * one full fence for the whole batch. The mailbox calls it after each drain
- * batch and before its loop blocks; a sender that blocks inside a message
- * (a synchronous driver call) calls it first. Thread: any. */
-void mbox_flush_wakeups(void);
+/* Publish this thread's batched sends and wake their receivers that sleep:
+ * one CAS per mailbox and one full fence for the whole batch. The mailbox
+ * calls it after each drain batch and before its loop blocks. AN ACTOR THAT
+ * BLOCKS inside a message (a synchronous driver call) MUST call it first, or
+ * its replies wait for the call. Thread: any (acts on its own batch). */
+void mbox_flush(void);
 
-/* Whether this thread defers wake-up checks (true on attached receivers'
- * threads, which flush them as described above). Thread: any (own state). */
-void mbox_set_deferred_wakeups(bool on);
+/* Turn batching on or off for the calling thread (mbox_attach turns it on;
+ * off publishes what is pending). Thread: any (own state). */
+void mbox_set_batching(bool on);
 
 void mbox_read_stats(const struct mbox *mb, struct mbox_stats *out);
 const char *mbox_name(const struct mbox *mb);

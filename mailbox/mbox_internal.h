@@ -119,10 +119,16 @@ void mbox_release_slots(struct mbox *mb);
 bool mbox_senders_quiet(struct mbox *mb);
 struct msg *mbox_take_one(struct mbox *mb, unsigned *moved);
 
-/* mbox_wake.c: note a send for a deferred wake-up check. */
-void mbox_wake_note(struct mbox *mb);
-/* Drop `mb` from this thread's pending checks (it is being destroyed). */
-void mbox_wake_forget(struct mbox *mb);
+/* mbox.c */
+void mbox_note_high_water(struct mbox *mb, uint64_t d);
+/* Publish a chain linked newest -> oldest through m->link with one CAS. */
+void mbox_push_chain(struct mbox *mb, struct msg *newest, struct msg *oldest);
+
+/* mbox_batch.c */
+bool mbox_batching(void);
+int mbox_batch_send(struct mbox *mb, struct msg *m);
+/* Publish this thread's pending chain for `mb` (it is being destroyed). */
+void mbox_batch_forget(struct mbox *mb);
 /* Wake receivers of `mb` that sleep: one for a plain mailbox; for a pool,
  * up to `want` sleeping members. */
 void mbox_wake_sleepers(struct mbox *mb, unsigned want);

@@ -80,9 +80,9 @@ static unsigned deliver(struct mbox_rx *rx, unsigned budget)
 static void run_batch(struct mbox_rx *rx)
 {
 	deliver(rx, rx->budget);
-	/* Replies produced by this batch wake their receivers now, with one
+	/* What this batch sent leaves now: one CAS per destination and one
 	 * fence for all of them. */
-	mbox_flush_wakeups();
+	mbox_flush();
 	if (mbox_has_work(rx->mb))
 		ev_idle_start(rx->loop, &rx->idle);
 	else
@@ -113,7 +113,7 @@ static void on_prepare(struct ev_loop *loop, ev_prepare *w, int revents)
 	struct mbox_rx *rx = w->data;
 
 	(void)revents;
-	mbox_flush_wakeups();
+	mbox_flush();
 	if (ev_is_active(&rx->idle))
 		return; /* the loop will not block: no need to be woken */
 	/* seq_cst store, then the re-check: pairs with the sender's push,
@@ -162,7 +162,7 @@ int mbox_attach(struct mbox *mb, unsigned idx, struct ev_loop *loop,
 	ev_unref(loop);
 	ev_unref(loop);
 	rx->attached = true;
-	mbox_set_deferred_wakeups(true);
+	mbox_set_batching(true);
 	/* Messages may have arrived before we attached. */
 	if (mbox_has_work(mb))
 		ev_idle_start(loop, &rx->idle);
@@ -185,7 +185,7 @@ void mbox_detach(struct mbox *mb, unsigned idx)
 	ev_idle_stop(rx->loop, &rx->idle);
 	atomic_store(&rx->sleeping, 0);
 	rx->attached = false;
-	mbox_flush_wakeups();
+	mbox_flush();
 }
 
 size_t mbox_drain(struct mbox *mb, unsigned idx)
@@ -197,7 +197,7 @@ size_t mbox_drain(struct mbox *mb, unsigned idx)
 		unsigned n = deliver(rx, 1024);
 
 		total += n;
-		mbox_flush_wakeups();
+		mbox_flush();
 		if (n > 0)
 			continue;
 		/* A sender that passed the closed check before the close is

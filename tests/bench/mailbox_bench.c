@@ -4,8 +4,8 @@
  * prints a table and, as its very last line, one JSON object.
  *
  *   mpsc1, mpsc2  N producer threads -> one consumer sleeping in its ev_loop.
- *                 Producers flush wake-up checks once per 64 sends, as an
- *                 actor does once per batch. Mutex peer: one lock per message,
+ *                 Producers batch like actors: mbox_flush once per 64 sends
+ *                 (an actor flushes once per drain batch). Mutex peer: one lock per message,
  *                 consumer waits on a condvar when empty.
  *   spsc          one ck_ring SPSC edge (the per-edge design; both sides
  *                 poll): a ceiling reference. Mutex peer: consumer takes the
@@ -49,6 +49,7 @@ struct mb_run {
 	_Atomic uint64_t done_by[2];  /* consumer -> producer: slots free */
 	struct ev_loop *loop;
 	ev_async keep;
+	atomic_int attached;
 };
 
 struct mb_prod {
@@ -72,7 +73,12 @@ static void mb_on_msg(void *ctx, struct msg *m)
 
 static void *mb_consumer(void *arg)
 {
-	ev_run(((struct mb_run *)arg)->loop, 0);
+	struct mb_run *r = arg;
+
+	mbox_attach(r->mb, 0, r->loop, mb_on_msg, r, 1024); /* receiver's thread */
+	atomic_store(&r->attached, 1);
+	ev_run(r->loop, 0);
+	mbox_detach(r->mb, 0);
 	return NULL;
 }
 
@@ -81,7 +87,7 @@ static void *mb_producer(void *arg)
 	struct mb_prod *p = arg;
 	struct mb_run *r = p->r;
 
-	mbox_set_deferred_wakeups(true);
+	mbox_set_batching(true);
 	for (uint64_t i = 0; i < r->per; i++) {
 		struct bmsg *b = &p->slots[i % SLOTS];
 
@@ -91,13 +97,13 @@ static void *mb_producer(void *arg)
 		msg_init(&b->m, 1, NULL);
 		b->producer = p->id;
 		while (mbox_send(r->mb, &b->m) == -EAGAIN) {
-			mbox_flush_wakeups();
+			mbox_flush();
 			sched_yield();
 		}
 		if ((i % FLUSH_EVERY) == FLUSH_EVERY - 1)
-			mbox_flush_wakeups();
+			mbox_flush();
 	}
-	mbox_flush_wakeups();
+	mbox_flush();
 	return NULL;
 }
 
@@ -112,10 +118,10 @@ static double bench_mbox(unsigned nprod, uint64_t total)
 	r.loop = ev_loop_new(EVFLAG_AUTO);
 	ev_async_init(&r.keep, NULL);
 	ev_async_start(r.loop, &r.keep);
-	mbox_attach(r.mb, 0, r.loop, mb_on_msg, &r, 1024);
-	mbox_set_deferred_wakeups(false); /* main thread is not the receiver */
 	t0 = mbox_now_ns();
 	pthread_create(&c, NULL, mb_consumer, &r);
+	while (!atomic_load(&r.attached))
+		sched_yield();
 	for (unsigned i = 0; i < nprod; i++) {
 		prods[i] = (struct mb_prod){ .r = &r, .id = i, .slots = calloc(SLOTS, sizeof(struct bmsg)) };
 		pthread_create(&t[i], NULL, mb_producer, &prods[i]);

@@ -1,7 +1,8 @@
 /*
  * stress_mbox.c - the mailbox and runtime under many threads:
- *  - 1, 2, 4, 8 producers x N messages into one consumer: nothing lost,
- *    nothing duplicated, FIFO per producer, every rejection counted exactly;
+ *  - 1, 2, 4, 8 producers x N messages into one consumer, sending one by
+ *    one and batching like actors: nothing lost, nothing duplicated, FIFO
+ *    per producer, every rejection counted exactly;
  *  - more producers than cores, everything pinned to one core (the convoy
  *    case that breaks ck_ring's mpsc enqueue): finishes, nothing lost;
  *  - a ping-pong of N round trips between two sleeping actors (a lost
@@ -62,11 +63,13 @@ struct producer {
 
 struct stress {
 	struct mbox *mb;
+	bool batch;                   /* producers batch like actor threads */
 	unsigned nprod;
 	uint64_t per_producer;
 	/* Consumer-written, producer-read: how many of producer p's messages
 	 * arrived, so it may reuse their slots. */
 	_Atomic uint64_t received[MAX_PRODUCERS];
+	atomic_int attached;
 	uint64_t total;               /* consumer thread */
 	bool order_broken;            /* consumer thread */
 	int cpu;
@@ -105,7 +108,11 @@ static void *consumer_main(void *arg)
 	struct stress *st = arg;
 
 	pin(st->cpu);
+	/* Attach on the receiver's own thread, as mbox.h requires. */
+	assert_int_equal(mbox_attach(st->mb, 0, st->loop, on_stress_msg, st, 256), 0);
+	atomic_store(&st->attached, 1);
 	ev_run(st->loop, 0);
+	mbox_detach(st->mb, 0);
 	return NULL;
 }
 
@@ -115,6 +122,7 @@ static void *producer_main(void *arg)
 	struct stress *st = p->st;
 
 	pin(p->cpu);
+	mbox_set_batching(st->batch);
 	for (uint64_t seq = 0; seq < st->per_producer; seq++) {
 		struct smsg *s = &p->slots[seq % SLOTS];
 		int rc;
@@ -127,14 +135,19 @@ static void *producer_main(void *arg)
 		s->seq = seq;
 		while ((rc = mbox_send(st->mb, &s->m)) == -EAGAIN) {
 			p->rejected++;
+			mbox_flush();
 			sched_yield();
 		}
 		assert_int_equal(rc, 0);
+		if (st->batch && seq % 32 == 31)
+			mbox_flush(); /* an actor flushes once per batch */
 	}
+	mbox_set_batching(false);
 	return NULL;
 }
 
-static double run_producers(unsigned nprod, uint64_t per, uint32_t capacity, bool one_core)
+static double run_producers(unsigned nprod, uint64_t per, uint32_t capacity, bool one_core,
+			    bool batch)
 {
 	struct stress *st = calloc(1, sizeof(*st));
 	pthread_t consumer;
@@ -142,15 +155,17 @@ static double run_producers(unsigned nprod, uint64_t per, uint32_t capacity, boo
 	uint64_t rejected = 0, t0, t1;
 
 	st->mb = mbox_create("stress", capacity);
+	st->batch = batch;
 	st->nprod = nprod;
 	st->per_producer = per;
 	st->cpu = one_core ? 0 : -1;
 	st->loop = ev_loop_new(EVFLAG_AUTO);
 	ev_async_init(&st->keepalive, NULL);
 	ev_async_start(st->loop, &st->keepalive);
-	assert_int_equal(mbox_attach(st->mb, 0, st->loop, on_stress_msg, st, 256), 0);
 	t0 = mbox_now_ns();
 	pthread_create(&consumer, NULL, consumer_main, st);
+	while (!atomic_load(&st->attached))
+		sched_yield();
 	for (unsigned i = 0; i < nprod; i++) {
 		struct producer *p = &st->prod[i];
 
@@ -175,11 +190,10 @@ static double run_producers(unsigned nprod, uint64_t per, uint32_t capacity, boo
 	assert_int_equal(ms.dequeued_total, per * nprod);
 	assert_int_equal(ms.rejected_total, rejected);
 	assert_true(ms.high_water <= capacity);
-	print_message("  %u producer(s)%s x %llu: %.2f M msgs/s, %llu rejected (full), %llu wake-ups\n",
-		      nprod, one_core ? " on one core" : "", (unsigned long long)per,
+	print_message("  %u %sproducer(s)%s x %llu: %.2f M msgs/s, %llu rejected (full), %llu wake-ups\n",
+		      nprod, batch ? "batching " : "", one_core ? " on one core" : "", (unsigned long long)per,
 		      (double)(per * nprod) / ((double)(t1 - t0) / 1e9) / 1e6,
 		      (unsigned long long)rejected, (unsigned long long)ms.wakeups_total);
-	mbox_detach(st->mb, 0);
 	mbox_destroy(st->mb);
 	ev_loop_destroy(st->loop);
 	for (unsigned i = 0; i < nprod; i++)
@@ -194,13 +208,23 @@ static void test_producers_lose_nothing_and_keep_fifo(void **state)
 
 	(void)state;
 	for (unsigned i = 0; i < 4; i++)
-		run_producers(counts[i], scaled(1000000), 1024, false);
+		run_producers(counts[i], scaled(1000000), 1024, false, false);
+}
+
+static void test_batching_producers_lose_nothing_and_keep_fifo(void **state)
+{
+	static const unsigned counts[] = { 1, 2, 4, 8 };
+
+	(void)state;
+	for (unsigned i = 0; i < 4; i++)
+		run_producers(counts[i], scaled(1000000), 1024, false, true);
 }
 
 static void test_small_mailbox_counts_every_rejection(void **state)
 {
 	(void)state;
-	run_producers(4, scaled(200000), 16, false);
+	run_producers(4, scaled(200000), 16, false, false);
+	run_producers(4, scaled(200000), 16, false, true);
 }
 
 static void test_more_producers_than_cores_on_one_core_do_not_convoy(void **state)
@@ -208,7 +232,8 @@ static void test_more_producers_than_cores_on_one_core_do_not_convoy(void **stat
 	double secs;
 
 	(void)state;
-	secs = run_producers(4, scaled(250000), 1024, true);
+	secs = run_producers(4, scaled(250000), 1024, true, false);
+	secs += run_producers(4, scaled(250000), 1024, true, true);
 	/* ck_ring's mpsc enqueue collapsed to ~1k msgs/s in this setup; we
 	 * demand the whole run finish well inside the ctest timeout. */
 	assert_true(secs < 60.0);
@@ -350,6 +375,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_producers_lose_nothing_and_keep_fifo),
+		cmocka_unit_test(test_batching_producers_lose_nothing_and_keep_fifo),
 		cmocka_unit_test(test_small_mailbox_counts_every_rejection),
 		cmocka_unit_test(test_more_producers_than_cores_on_one_core_do_not_convoy),
 		cmocka_unit_test(test_ping_pong_round_trips_never_lose_a_wakeup),

@@ -66,6 +66,7 @@ static void test_messages_arrive_in_send_order(void **state)
 	int freed = 0;
 
 	(void)state;
+	mbox_set_batching(false); /* each send visible at once */
 	for (int i = 0; i < 10; i++)
 		assert_int_equal(mbox_send(mb, &tmsg_new(i, &freed)->m), 0);
 	assert_int_equal(mbox_attach(mb, 0, loop, collect, &s, 4), 0);
@@ -87,6 +88,7 @@ static void test_full_mailbox_rejects_and_keeps_message_with_sender(void **state
 	int freed = 0;
 
 	(void)state;
+	mbox_set_batching(false); /* each send visible at once */
 	for (int i = 0; i < 4; i++)
 		assert_int_equal(mbox_send(mb, &tmsg_new(i, &freed)->m), 0);
 	extra = tmsg_new(99, &freed);
@@ -111,6 +113,7 @@ static void test_closed_mailbox_refuses_sends(void **state)
 	struct tmsg *t = tmsg_new(1, &freed);
 
 	(void)state;
+	mbox_set_batching(false); /* each send visible at once */
 	mbox_close(mb);
 	assert_int_equal(mbox_send(mb, &t->m), -ESHUTDOWN);
 	assert_int_equal(freed, 0);
@@ -136,6 +139,7 @@ static void test_drain_after_close_delivers_everything(void **state)
 	int freed = 0;
 
 	(void)state;
+	mbox_set_batching(false); /* each send visible at once */
 	assert_int_equal(mbox_attach(mb, 0, loop, collect, &s, 1), 0);
 	for (int i = 0; i < 50; i++)
 		assert_int_equal(mbox_send(mb, &tmsg_new(i, &freed)->m), 0);
@@ -157,6 +161,7 @@ static void test_budget_leaves_rest_for_next_iteration(void **state)
 	int freed = 0;
 
 	(void)state;
+	mbox_set_batching(false); /* each send visible at once */
 	for (int i = 0; i < 20; i++)
 		assert_int_equal(mbox_send(mb, &tmsg_new(i, &freed)->m), 0);
 	assert_int_equal(mbox_attach(mb, 0, loop, collect, &s, 8), 0);
@@ -181,6 +186,7 @@ static void test_pool_members_share_one_queue(void **state)
 	int freed = 0;
 
 	(void)state;
+	mbox_set_batching(false); /* each send visible at once */
 	assert_int_equal(mbox_attach(mb, 0, l0, collect, &s0, 1), 0);
 	assert_int_equal(mbox_attach(mb, 1, l1, collect, &s1, 1), 0);
 	for (int i = 0; i < 16; i++)
@@ -230,6 +236,7 @@ static void test_wait_time_is_recorded(void **state)
 	int freed = 0;
 
 	(void)state;
+	mbox_set_batching(false); /* each send visible at once */
 	assert_int_equal(mbox_send(mb, &tmsg_new(0, &freed)->m), 0);
 	struct timespec ts = { 0, 3 * 1000 * 1000 };
 	nanosleep(&ts, NULL);
@@ -247,6 +254,47 @@ static void test_wait_time_is_recorded(void **state)
 	ev_loop_destroy(loop);
 }
 
+/* Batched sends become visible at mbox_flush, in order, and the credit a
+ * batch reserved but did not use goes back. */
+static void test_batched_sends_publish_at_flush(void **state)
+{
+	struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+	struct mbox *mb = mbox_create("t", 16);
+	struct sink s = { .n = 0 };
+	struct mbox_stats st;
+	int freed = 0;
+
+	(void)state;
+	mbox_set_batching(true);
+	for (int i = 0; i < 10; i++)
+		assert_int_equal(mbox_send(mb, &tmsg_new(i, &freed)->m), 0);
+	mbox_read_stats(mb, &st);
+	assert_int_equal(st.enqueued_total, 0);   /* not published yet */
+	mbox_flush();
+	mbox_read_stats(mb, &st);
+	assert_int_equal(st.enqueued_total, 10);
+	assert_int_equal(st.depth, 10);
+	/* 16 - 10 queued: exactly 6 more fit, then -EAGAIN. */
+	for (int i = 10; i < 16; i++)
+		assert_int_equal(mbox_send(mb, &tmsg_new(i, &freed)->m), 0);
+	struct tmsg *extra = tmsg_new(99, &freed);
+	assert_int_equal(mbox_send(mb, &extra->m), -EAGAIN);
+	msg_free(&extra->m);
+	mbox_flush();
+	assert_int_equal(mbox_attach(mb, 0, loop, collect, &s, 64), 0);
+	run_until_idle(loop);
+	assert_int_equal(s.n, 16);
+	for (int i = 0; i < 16; i++)
+		assert_int_equal(s.seqs[i], i);
+	mbox_read_stats(mb, &st);
+	assert_int_equal(st.rejected_total, 1);
+	assert_int_equal(st.depth, 0);
+	mbox_detach(mb, 0);
+	mbox_set_batching(false);
+	mbox_destroy(mb);
+	ev_loop_destroy(loop);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -259,6 +307,7 @@ int main(void)
 		cmocka_unit_test(test_pool_members_share_one_queue),
 		cmocka_unit_test(test_histogram_buckets_are_log2_microseconds),
 		cmocka_unit_test(test_wait_time_is_recorded),
+		cmocka_unit_test(test_batched_sends_publish_at_flush),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
