@@ -6,17 +6,23 @@
  * on its own stack, copies it into a message and sends it to the log actor;
  * when the log mailbox is full the line is dropped and counted
  * (log_dropped_total), never waited for. Before the log actor runs (start-up,
- * config errors, unit tests) lines go straight to stderr.
+ * config errors, unit tests) lines go straight to stderr (or, once
+ * log_add_pool opened it, the log file), one write(2) per line; after it
+ * stopped, likewise.
  *
  * Output: JSON lines (`@timestamp`, `level`, `actor`, `msg`, plus fields)
  * or plain text for a terminal; see docs/CONFIG.md (log.*).
  *
- * Thread: every function here is safe from any thread.
+ * Thread: every function here is safe from any thread unless noted.
  */
 #ifndef ACTORD_LOG_H
 #define ACTORD_LOG_H
 
+#include <stddef.h>
 #include <stdint.h>
+
+struct actor_system;
+struct ad_config;
 
 enum log_level { LOGL_DEBUG = 0, LOGL_INFO, LOGL_WARN, LOGL_ERROR };
 
@@ -35,5 +41,31 @@ uint64_t log_dropped_total(void);
 #define log_info(...) log_emit(LOGL_INFO, NULL, __VA_ARGS__)
 #define log_warn(...) log_emit(LOGL_WARN, NULL, __VA_ARGS__)
 #define log_error(...) log_emit(LOGL_ERROR, NULL, __VA_ARGS__)
+
+/* Open the files named by cfg->log, apply its level and format, and add the
+ * "log" pool (cfg->log_actor: one actor, its own mailbox). Add it FIRST so
+ * it starts before, and is stopped after (actor_system_stop_kind "log"
+ * last), every actor that logs. `cfg` must outlive the system.
+ * Returns 0 or -errno with "log.file: cannot open ..." in `err`.
+ * Thread: controlling, before actor_system_start(). */
+int log_add_pool(struct actor_system *sys, const struct ad_config *cfg,
+		 char *err, size_t errlen);
+
+/* Apply a reloaded config: level and format at once; new file paths are
+ * opened by the log actor (it reads config_current() when it reopens).
+ * Thread: controlling, after config_publish(). */
+void log_apply(const struct ad_config *cfg);
+
+/* Reopen the log files by name (SIGUSR1, logrotate). Thread: any. */
+void log_reopen(void);
+
+/* Escape `s` as the inside of a JSON string into `out` (always
+ * NUL-terminated; truncated to fit). Invalid UTF-8 becomes U+FFFD so the
+ * line stays valid JSON. Returns the length written. Thread: any. */
+size_t log_json_escape(char *out, size_t outlen, const char *s);
+
+/* Close the log files and go back to stderr. Thread: controlling, after
+ * the log actor stopped. */
+void log_shutdown(void);
 
 #endif

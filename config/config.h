@@ -8,6 +8,19 @@
  * builds a whole new struct and swaps it in as a read-only snapshot; nothing
  * mutates a config after config_load() returned it.
  *
+ * Live settings: actors read limits, timeouts, the log level and backend
+ * settings from config_current() once per request (or per connection
+ * attempt), never caching a pointer across requests. SIGHUP publishes a new
+ * snapshot with config_publish(); the pointer swap is a single atomic store,
+ * so a request sees either the old or the new snapshot, never a mix.
+ * Settings fixed at start-up (listen addresses, actor counts, mailboxes,
+ * pidfile, admin address) keep their running values in every later
+ * snapshot: config_carry_fixed() copies them and reports what would need a
+ * restart.
+ *
+ * Secrets come from the environment when set: ACTORD_<KEY_PATH> (upper case,
+ * '.' -> '_'), or ACTORD_<KEY_PATH>_FILE naming a file that holds the value.
+ *
  * Thread: config_load/config_free on the controlling thread; a loaded config
  * is immutable and may be read from any thread while it is alive.
  * Every key, its type, default and meaning: docs/CONFIG.md.
@@ -21,6 +34,8 @@
 
 #define CONFIG_MAX_LISTEN 8
 #define CONFIG_HOST_MAX 256
+#define CONFIG_PATH_MAX 1024
+#define CONFIG_SECRET_MAX 256
 
 struct config_addr {
 	char host[CONFIG_HOST_MAX];   /* numeric or resolvable name */
@@ -55,32 +70,96 @@ enum config_log_level { CONFIG_LOG_DEBUG, CONFIG_LOG_INFO, CONFIG_LOG_WARN, CONF
 struct config_log {
 	enum config_log_level level;
 	enum config_log_format format;
-	char file[1024];              /* "" or "-": stderr */
-	char access_log[1024];        /* "": off */
+	char file[CONFIG_PATH_MAX];   /* "" or "-": stderr */
+	char access_log[CONFIG_PATH_MAX]; /* "": off; "-": stderr */
+};
+
+/* Backends (the storage actors read these per connection attempt). */
+struct config_redis {
+	char host[CONFIG_HOST_MAX];
+	uint16_t port;
+	char password[CONFIG_SECRET_MAX]; /* "": no AUTH; env ACTORD_REDIS_PASSWORD */
+	uint32_t database;            /* SELECT n */
+	uint32_t connect_timeout_ms;
+	uint32_t command_timeout_ms;  /* a reply later than this fails the call */
+	uint32_t pipeline_max;        /* commands written per batch */
+};
+
+struct config_mysql {
+	char host[CONFIG_HOST_MAX];
+	uint16_t port;
+	char user[128];
+	char password[CONFIG_SECRET_MAX]; /* env ACTORD_MYSQL_PASSWORD */
+	char database[128];
+	uint32_t connect_timeout_ms;
+	uint32_t query_timeout_ms;
+};
+
+struct config_mongo {
+	char uri[CONFIG_PATH_MAX];    /* env ACTORD_MONGO_URI (may hold credentials) */
+	char database[128];
+	uint32_t connect_timeout_ms;
+	uint32_t query_timeout_ms;
 };
 
 struct ad_config {
-	char path[1024];              /* the file it came from */
+	char path[CONFIG_PATH_MAX];   /* the file it came from */
 	struct config_addr listen[CONFIG_MAX_LISTEN];
 	unsigned nlisten;
 	struct config_addr admin_listen;
+	char admin_token[CONFIG_SECRET_MAX]; /* "": admin open; env ACTORD_ADMIN_TOKEN */
 	struct config_actors net;
 	struct config_actors handler;
 	struct config_actors log_actor;
+	struct config_actors cache;
+	struct config_actors mysql_actor;
+	struct config_actors mongo_actor;
+	struct config_actors job;
+	struct config_actors upstream;
 	struct config_http http;
 	struct config_log log;
-	char pidfile[1024];
+	struct config_redis redis;
+	struct config_mysql mysql;
+	struct config_mongo mongo;
+	char pidfile[CONFIG_PATH_MAX]; /* "": none */
 	uint32_t drain_timeout_ms;
-	bool test_routes;             /* registers /_test/* routes (tests only) */
+	bool test_routes;             /* registers the /_test/ routes (tests only) */
 };
 
-/* Fill `cfg` with the built-in defaults (what an empty file means). */
+/* Fill `cfg` with the built-in defaults (what an empty file means).
+ * Thread: any. */
 void config_defaults(struct ad_config *cfg);
 
-/* Parse and validate `path`. Returns a new config, or NULL with
- * "FILE: key.path: problem" in `err`. Thread: controlling. */
+/* Parse and validate `path`, then apply the environment overrides.
+ * Returns a new config, or NULL with "FILE: key.path: problem" in `err`.
+ * Relative paths inside the file (log files, pidfile) are made absolute
+ * against the directory of `path`. Thread: controlling. */
 struct ad_config *config_load(const char *path, char *err, size_t errlen);
 
+/* Same, from text in memory; `name` stands for FILE in messages and is
+ * the base for relative paths. Thread: controlling. */
+struct ad_config *config_parse(const char *name, const char *text,
+			       char *err, size_t errlen);
+
 void config_free(struct ad_config *cfg);
+
+/* Copy into `next` the settings of `running` that cannot change without a
+ * restart. Writes a comma-separated list of the keys that differed into
+ * `changed` ("" if none). Thread: controlling. */
+void config_carry_fixed(struct ad_config *next, const struct ad_config *running,
+			char *changed, size_t changedlen);
+
+/* The live snapshot, or NULL before the first config_publish().
+ * Thread: any; valid until config_retire_all(). */
+const struct ad_config *config_current(void);
+
+/* Make `cfg` the live snapshot. The previous one stays allocated (readers
+ * take no reference), and is freed by config_retire_all(): a few KB per
+ * reload. Thread: controlling. */
+void config_publish(struct ad_config *cfg);
+
+/* Free every snapshot ever published, the live one included. Only once no
+ * actor runs any more. Thread: controlling. */
+void config_retire_all(void);
 
 #endif
