@@ -1,12 +1,13 @@
 # Thin wrapper: the build is CMake's (CMakeLists.txt); tests are ctest's.
 #   make          build build/actord (Release)
-#   make run      start build/actord -c config/actord.json in the foreground
+#   make run      start local Redis + MariaDB (tests/services.sh), then
+#                 build/actord -c config/actord.json in the foreground
 #   make test     install deps, build, run every test, plus ASan+UBSan and TSan
 #   make bench    run the benchmarks in tests/bench/ (not tests)
 JOBS ?= $(shell nproc)
 CMAKE ?= cmake
 
-.PHONY: all build build-asan build-tsan deps run test test-release test-asan test-tsan bench fuzz clean
+.PHONY: all build build-asan build-tsan deps run services-stop test test-release test-asan test-tsan bench fuzz clean
 
 all: build
 
@@ -26,7 +27,11 @@ build-tsan:
 	@$(CMAKE) --build build-tsan -j $(JOBS)
 
 run: deps build
+	@./tests/services.sh start
 	./build/actord -c config/actord.json
+
+services-stop:
+	@./tests/services.sh stop
 
 test: deps
 	@./tests/run-all.sh
