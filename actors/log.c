@@ -1,0 +1,558 @@
+/*
+ * log.c - the log actor and the logging front end every thread calls.
+ *
+ * DESIGN
+ * The sender formats the whole line (timestamp, level, its actor's name,
+ * message, fields) on its own stack, so the log actor only copies bytes to
+ * the file. The line travels in one malloc'd message (struct log_line) to
+ * the single "log" actor; a full mailbox drops the line and bumps
+ * log_dropped_total. Logging is not on the request path except the access
+ * log, where one allocation per line is cheap next to the request.
+ *
+ * The log actor appends each line to a per-file buffer and writes each
+ * buffer with one write(2) per loop iteration (ev_prepare runs just before
+ * the loop would block) or when a buffer fills. Once a second, if lines
+ * were dropped, it writes how many.
+ *
+ * States: before the actor starts and after it stopped, `live` is false
+ * and log_emit writes each line itself with one write(2) (O_APPEND, so
+ * lines from several threads never interleave). While `live`, only the log
+ * actor touches the files; it alone reopens them (SIGUSR1, or new paths
+ * after a reload), reading the paths from config_current().
+ *
+ * Messages accepted: LOG_MSG_LINE, LOG_MSG_ACCESS (a line for the access
+ * log), LOG_MSG_REOPEN (wake-up only: the request is the `reopen` flag, so
+ * a wake-up lost to a full mailbox loses nothing). It sends none.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "actor.h"
+#include "log.h"
+#include "../config/config.h"
+
+#define LOG_LINE_MAX 8192
+#define LOG_BUF_SIZE (64 * 1024)
+#define LOG_BUDGET 256                  /* lines per loop iteration */
+#define DROP_REPORT_NS 1000000000ull
+#define REOPEN_ASKED 1
+#define REOPEN_QUIET 2
+
+enum log_msg_type {
+	LOG_MSG_LINE = 0x4C4F0001,
+	LOG_MSG_ACCESS = 0x4C4F0002,
+	LOG_MSG_REOPEN = 0x4C4F0003,
+};
+
+/* Crosses mailboxes: the log actor frees it with msg_free(). */
+struct log_line {
+	struct msg m;
+	uint32_t len;
+	char text[];
+};
+
+/* Process-wide settings, read by every sender with relaxed loads: a line
+ * formatted with a level or format one reload late is harmless. */
+static _Atomic int g_level = LOGL_INFO;
+static _Atomic int g_text = -1;         /* -1: not decided yet (isatty) */
+static _Atomic int g_fd = 2;            /* main log */
+static _Atomic int g_access_fd = -1;    /* access log, -1: off */
+/* Set by the log actor (release) once it runs, cleared when it stops; a
+ * sender that sees it true sends, else writes itself. */
+static _Atomic bool g_live;
+/* Reopen requests: REOPEN_ASKED (say so in the log) and/or REOPEN_QUIET. */
+static _Atomic int g_reopen;
+/* Many writers (any thread may drop); rare, so a shared atomic is fine. */
+static _Atomic uint64_t g_dropped;
+static struct actor_system *g_sys;
+static actor_addr_t g_addr = ACTOR_ADDR_NONE;
+static const struct ad_config *g_cfg;    /* from log_add_pool */
+
+/* One output file as the log actor sees it. Owner: the log actor thread
+ * while live, the controlling thread otherwise. */
+struct sink {
+	_Atomic int *fd;
+	char buf[LOG_BUF_SIZE];
+	size_t len;
+	unsigned lines;
+};
+
+struct log_state {
+	struct sink main_log;
+	struct sink access;
+	ev_prepare flush_w;
+	uint64_t dropped_reported;
+	uint64_t last_report_ns;
+};
+
+static struct log_state g_state;
+
+static void free_line(struct msg *m)
+{
+	free(m);
+}
+
+static const char *const level_names[] = { "debug", "info", "warn", "error" };
+static const char *const level_tags[] = { "DEBUG", "INFO ", "WARN ", "ERROR" };
+
+uint64_t log_dropped_total(void)
+{
+	return atomic_load_explicit(&g_dropped, memory_order_relaxed);
+}
+
+static bool text_format(void)
+{
+	int t = atomic_load_explicit(&g_text, memory_order_relaxed);
+
+	if (t < 0) {
+		t = isatty(2) ? 1 : 0;
+		atomic_store_explicit(&g_text, t, memory_order_relaxed);
+	}
+	return t == 1;
+}
+
+/* Length of the valid UTF-8 sequence at s, or 0 if invalid. */
+static size_t utf8_len(const unsigned char *s)
+{
+	size_t n;
+
+	if (s[0] < 0x80)
+		return 1;
+	if (s[0] >= 0xC2 && s[0] <= 0xDF)
+		n = 2;
+	else if (s[0] >= 0xE0 && s[0] <= 0xEF)
+		n = 3;
+	else if (s[0] >= 0xF0 && s[0] <= 0xF4)
+		n = 4;
+	else
+		return 0;
+	for (size_t i = 1; i < n; i++)
+		if ((s[i] & 0xC0) != 0x80)
+			return 0;
+	/* Overlong 3- and 4-byte forms and surrogates are invalid too. */
+	if ((s[0] == 0xE0 && s[1] < 0xA0) || (s[0] == 0xED && s[1] > 0x9F) ||
+	    (s[0] == 0xF0 && s[1] < 0x90) || (s[0] == 0xF4 && s[1] > 0x8F))
+		return 0;
+	return n;
+}
+
+size_t log_json_escape(char *out, size_t outlen, const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t o = 0;
+
+	if (outlen == 0)
+		return 0;
+	while (*p != '\0') {
+		char esc[8];
+		size_t n = 0, k;
+
+		if (*p == '"' || *p == '\\') {
+			esc[0] = '\\';
+			esc[1] = (char)*p;
+			n = 2;
+			k = 1;
+		} else if (*p == '\n' || *p == '\t' || *p == '\r') {
+			esc[0] = '\\';
+			esc[1] = *p == '\n' ? 'n' : *p == '\t' ? 't' : 'r';
+			n = 2;
+			k = 1;
+		} else if (*p < 0x20 || *p == 0x7F) {
+			n = (size_t)snprintf(esc, sizeof(esc), "\\u%04x", *p);
+			k = 1;
+		} else if ((k = utf8_len(p)) == 0) {
+			memcpy(esc, "\xEF\xBF\xBD", 3);    /* U+FFFD */
+			n = 3;
+			k = 1;
+		}
+		if (n == 0) {                   /* plain bytes, copied as they are */
+			if (o + k >= outlen)
+				break;
+			memcpy(out + o, p, k);
+			o += k;
+		} else {
+			if (o + n >= outlen)
+				break;
+			memcpy(out + o, esc, n);
+			o += n;
+		}
+		p += k;
+	}
+	out[o] = '\0';
+	return o;
+}
+
+/* "2026-01-02T03:04:05.678Z" */
+static void timestamp(char *out, size_t len)
+{
+	struct timespec ts;
+	struct tm tm;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	/* strftime bounds every field, so the length is fixed (24 bytes). */
+	size_t n = strftime(out, len, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(out + n, len - n, ".%03ldZ", ts.tv_nsec / 1000000);
+}
+
+static void write_all(int fd, const char *p, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return;             /* nowhere left to report it */
+		p += n;
+		len -= (size_t)n;
+	}
+}
+
+/* Hand a finished line to the log actor, or write it here. */
+static void deliver(uint32_t type, const char *line, size_t len)
+{
+	struct log_line *l;
+	int rc, fd;
+
+	if (atomic_load_explicit(&g_live, memory_order_acquire)) {
+		l = malloc(sizeof(*l) + len);
+		if (l == NULL) {
+			atomic_fetch_add_explicit(&g_dropped, 1, memory_order_relaxed);
+			return;
+		}
+		msg_init(&l->m, type, free_line);
+		l->len = (uint32_t)len;
+		memcpy(l->text, line, len);
+		rc = actor_send(g_sys, g_addr, &l->m);
+		if (rc == 0)
+			return;
+		free(l);
+		if (rc != -ESHUTDOWN) {
+			atomic_fetch_add_explicit(&g_dropped, 1, memory_order_relaxed);
+			return;
+		}
+		/* The log actor is stopping: it no longer touches the files. */
+	}
+	fd = atomic_load_explicit(type == LOG_MSG_ACCESS ? &g_access_fd : &g_fd,
+				  memory_order_relaxed);
+	if (fd >= 0)
+		write_all(fd, line, len);
+}
+
+void log_emit(enum log_level lvl, const char *fields, const char *fmt, ...)
+{
+	char line[LOG_LINE_MAX], msgbuf[LOG_LINE_MAX / 2], ts[32];
+	struct actor *self = actor_self();
+	const char *who = self != NULL ? actor_name(self) : "main";
+	size_t n;
+	va_list ap;
+
+	if ((int)lvl < atomic_load_explicit(&g_level, memory_order_relaxed))
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msgbuf, sizeof(msgbuf), fmt, ap);
+	va_end(ap);
+	timestamp(ts, sizeof(ts));
+	if (text_format()) {
+		n = (size_t)snprintf(line, sizeof(line) - 1, "%s %s %s: %s%s%s", ts,
+				     level_tags[lvl], who, msgbuf,
+				     fields != NULL ? "  " : "", fields != NULL ? fields : "");
+	} else {
+		n = (size_t)snprintf(line, sizeof(line), "{\"@timestamp\":\"%s\",\"level\":\"%s\","
+				     "\"actor\":\"%s\",\"msg\":\"", ts, level_names[lvl], who);
+		n += log_json_escape(line + n, sizeof(line) - n - 3, msgbuf);
+		n += (size_t)snprintf(line + n, sizeof(line) - n - 1, "\"%s%s}",
+				      fields != NULL && fields[0] != '\0' ? "," : "",
+				      fields != NULL ? fields : "");
+	}
+	if (n > sizeof(line) - 2)   /* truncated: keep the newline */
+		n = sizeof(line) - 2;
+	line[n++] = '\n';
+	deliver(LOG_MSG_LINE, line, n);
+}
+
+void log_access(const char *client, const char *method, const char *path,
+		unsigned status, uint64_t bytes, uint64_t duration_ns)
+{
+	char line[LOG_LINE_MAX], epath[LOG_LINE_MAX / 2], eclient[128], emethod[64], ts[32];
+	size_t n;
+
+	if (atomic_load_explicit(&g_access_fd, memory_order_relaxed) < 0)
+		return;
+	timestamp(ts, sizeof(ts));
+	log_json_escape(epath, sizeof(epath), path);
+	log_json_escape(eclient, sizeof(eclient), client);
+	log_json_escape(emethod, sizeof(emethod), method);
+	if (text_format())
+		n = (size_t)snprintf(line, sizeof(line) - 1, "%s %s \"%s %s\" %u %llu %.3f", ts,
+				     eclient, emethod, epath, status,
+				     (unsigned long long)bytes, (double)duration_ns / 1e6);
+	else
+		n = (size_t)snprintf(line, sizeof(line) - 1,
+				     "{\"@timestamp\":\"%s\",\"client\":\"%s\",\"method\":\"%s\","
+				     "\"path\":\"%s\",\"status\":%u,\"bytes\":%llu,"
+				     "\"duration_ms\":%.3f}", ts, eclient, emethod, epath, status,
+				     (unsigned long long)bytes, (double)duration_ns / 1e6);
+	if (n > sizeof(line) - 2)
+		n = sizeof(line) - 2;
+	line[n++] = '\n';
+	deliver(LOG_MSG_ACCESS, line, n);
+}
+
+/* Open `path` for appending; "" / "-" mean stderr for the main log and
+ * "off" for the access log. Returns the fd, -1 for off, or -errno. */
+static int open_sink(const char *path, bool is_access)
+{
+	int fd;
+
+	if (path[0] == '\0')
+		return is_access ? -1 : 2;
+	if (strcmp(path, "-") == 0)
+		return 2;
+	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+	return fd < 0 ? -errno : fd;
+}
+
+/* Switch a sink to `path` (which may be its current one: logrotate moved
+ * the file away and wants a new one under the old name). */
+static int sink_reopen(struct sink *s, const char *path, bool is_access)
+{
+	int fd = open_sink(path, is_access);
+	int old;
+
+	if (fd < -1)
+		return fd;
+	old = atomic_exchange_explicit(s->fd, fd, memory_order_relaxed);
+	if (old > 2)
+		close(old);
+	return 0;
+}
+
+static void sink_flush(struct sink *s)
+{
+	int fd = atomic_load_explicit(s->fd, memory_order_relaxed);
+
+	if (s->len > 0 && fd >= 0)
+		write_all(fd, s->buf, s->len);
+	s->len = 0;
+	s->lines = 0;
+}
+
+static void sink_append(struct sink *s, const char *p, size_t len)
+{
+	if (s->len + len > sizeof(s->buf))
+		sink_flush(s);
+	if (len > sizeof(s->buf)) {
+		write_all(atomic_load_explicit(s->fd, memory_order_relaxed), p, len);
+		return;
+	}
+	memcpy(s->buf + s->len, p, len);
+	s->len += len;
+	s->lines++;
+}
+
+static const struct ad_config *live_config(void)
+{
+	const struct ad_config *cfg = config_current();
+
+	return cfg != NULL ? cfg : g_cfg;
+}
+
+/* Reopen on request (SIGUSR1, or a reload that may name new files),
+ * with the paths of the live snapshot. Thread: the log actor while live,
+ * else the controlling thread. */
+static void maybe_reopen(struct log_state *st)
+{
+	const struct ad_config *cfg = live_config();
+	int want = atomic_exchange_explicit(&g_reopen, 0, memory_order_relaxed);
+	int rc;
+
+	if (want == 0)
+		return;
+	sink_flush(&st->main_log);
+	sink_flush(&st->access);
+	rc = sink_reopen(&st->main_log, cfg->log.file, false);
+	if (rc < 0)
+		log_error("cannot reopen log file '%s': %s; still writing to the old one",
+			  cfg->log.file, strerror(-rc));
+	rc = sink_reopen(&st->access, cfg->log.access_log, true);
+	if (rc < 0)
+		log_error("cannot reopen access log '%s': %s", cfg->log.access_log,
+			  strerror(-rc));
+	if (want & REOPEN_ASKED)
+		log_info("log files reopened");
+}
+
+static void report_drops(struct log_state *st, bool now)
+{
+	uint64_t dropped = log_dropped_total();
+	uint64_t t = mbox_now_ns();
+
+	if (dropped == st->dropped_reported ||
+	    (!now && t - st->last_report_ns < DROP_REPORT_NS))
+		return;
+	st->last_report_ns = t;
+	log_warn("%llu log lines dropped: log mailbox full",
+		 (unsigned long long)(dropped - st->dropped_reported));
+	st->dropped_reported = dropped;
+}
+
+static void on_flush(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+	struct log_state *st = w->data;
+
+	(void)loop;
+	(void)revents;
+	maybe_reopen(st);
+	report_drops(st, false);
+	sink_flush(&st->main_log);
+	sink_flush(&st->access);
+}
+
+static void on_log_message(struct actor *a, struct msg *m)
+{
+	struct log_state *st = actor_state(a);
+	struct log_line *l = msg_cast(m, struct log_line);
+
+	if (m->type == LOG_MSG_LINE)
+		sink_append(&st->main_log, l->text, l->len);
+	else if (m->type == LOG_MSG_ACCESS)
+		sink_append(&st->access, l->text, l->len);
+	msg_free(m);
+}
+
+static int on_log_start(struct actor *a)
+{
+	struct log_state *st = &g_state;
+
+	actor_set_state(a, st);
+	ev_prepare_init(&st->flush_w, on_flush);
+	st->flush_w.data = st;
+	ev_prepare_start(actor_loop(a), &st->flush_w);
+	st->dropped_reported = log_dropped_total();
+	/* Release: the sink state set up on the controlling thread is
+	 * published before any sender relies on this actor. */
+	atomic_store_explicit(&g_live, true, memory_order_release);
+	return 0;
+}
+
+static void on_log_stop(struct actor *a)
+{
+	struct log_state *st = actor_state(a);
+
+	/* The mailbox is closed and drained: from here senders write
+	 * themselves, so everything buffered must be out first. */
+	atomic_store_explicit(&g_live, false, memory_order_release);
+	ev_prepare_stop(actor_loop(a), &st->flush_w);
+	sink_flush(&st->main_log);
+	sink_flush(&st->access);
+	report_drops(st, true);
+}
+
+static const struct actor_ops log_ops = {
+	.start = on_log_start,
+	.message = on_log_message,
+	.stop = on_log_stop,
+};
+
+static void apply_settings(const struct ad_config *cfg)
+{
+	bool text;
+
+	if (cfg->log.format == CONFIG_LOG_AUTO)
+		text = (cfg->log.file[0] == '\0' || strcmp(cfg->log.file, "-") == 0) && isatty(2);
+	else
+		text = cfg->log.format == CONFIG_LOG_TEXT;
+	atomic_store_explicit(&g_text, text ? 1 : 0, memory_order_relaxed);
+	atomic_store_explicit(&g_level, (int)cfg->log.level, memory_order_relaxed);
+}
+
+int log_add_pool(struct actor_system *sys, const struct ad_config *cfg,
+		 char *err, size_t errlen)
+{
+	struct log_state *st = &g_state;
+	struct actor_pool_spec spec = {
+		.kind = "log",
+		.count = cfg->log_actor.count,
+		.mbox_capacity = cfg->log_actor.mailbox,
+		.budget = LOG_BUDGET,
+		.ops = &log_ops,
+	};
+	int rc;
+
+	st->main_log.fd = &g_fd;
+	st->access.fd = &g_access_fd;
+	rc = sink_reopen(&st->main_log, cfg->log.file, false);
+	if (rc < 0) {
+		snprintf(err, errlen, "log.file: cannot open '%s': %s", cfg->log.file,
+			 strerror(-rc));
+		return rc;
+	}
+	rc = sink_reopen(&st->access, cfg->log.access_log, true);
+	if (rc < 0) {
+		snprintf(err, errlen, "log.access_log: cannot open '%s': %s",
+			 cfg->log.access_log, strerror(-rc));
+		return rc;
+	}
+	apply_settings(cfg);
+	g_cfg = cfg;
+	g_sys = sys;
+	g_addr = actor_system_add_pool(sys, &spec, err, errlen);
+	return g_addr == ACTOR_ADDR_NONE ? -EINVAL : 0;
+}
+
+static void request_reopen(int how)
+{
+	struct log_line *l;
+
+	atomic_fetch_or_explicit(&g_reopen, how, memory_order_relaxed);
+	if (!atomic_load_explicit(&g_live, memory_order_acquire)) {
+		/* No actor owns the files: only the controlling thread does. */
+		if (g_cfg != NULL)
+			maybe_reopen(&g_state);
+		return;
+	}
+	l = malloc(sizeof(*l));
+	if (l == NULL)
+		return;      /* the flag alone is seen at the next batch */
+	msg_init(&l->m, LOG_MSG_REOPEN, free_line);
+	l->len = 0;
+	if (actor_send(g_sys, g_addr, &l->m) != 0)
+		free(l);
+}
+
+void log_apply(const struct ad_config *cfg)
+{
+	apply_settings(cfg);
+	/* The paths may have changed; reopening unchanged ones costs two
+	 * open(2) calls per reload, like nginx. */
+	request_reopen(REOPEN_QUIET);
+}
+
+void log_reopen(void)
+{
+	request_reopen(REOPEN_ASKED);
+}
+
+void log_shutdown(void)
+{
+	int fd = atomic_exchange_explicit(&g_fd, 2, memory_order_relaxed);
+
+	if (fd > 2)
+		close(fd);
+	fd = atomic_exchange_explicit(&g_access_fd, -1, memory_order_relaxed);
+	if (fd > 2)
+		close(fd);
+	g_cfg = NULL;
+	g_sys = NULL;
+	g_addr = ACTOR_ADDR_NONE;
+}

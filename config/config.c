@@ -1,0 +1,688 @@
+/*
+ * config.c - parse and validate actord's JSON configuration file.
+ *
+ * DESIGN
+ * The schema is a table of fields (name, type, offset into struct
+ * ad_config, range), nested for sections. Validation walks the JSON tree
+ * against it once: every member must be known, of the right type and in
+ * range, and duplicate members are refused (cJSON would silently keep the
+ * first). The first problem found ends the load with
+ * `FILE: key.path: what is wrong`; nothing half-validated is ever returned.
+ * Then secrets are taken from the environment, relative paths are anchored
+ * at the file's directory (a daemon runs from "/" and SIGHUP must find the
+ * same files) and cross-field rules are checked.
+ *
+ * What it does not do: apply anything. Callers decide what a new config
+ * means (see config_snapshot.c for the live snapshot).
+ *
+ * Thread: the controlling thread (getaddrinfo may block on DNS).
+ */
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <netdb.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <cjson/cJSON.h>
+
+#include "config.h"
+
+#define CONFIG_FILE_MAX (1u << 20)   /* a config file is small; refuse a log by mistake */
+#define KEY_MAX 128
+
+enum field_type {
+	F_U16,        /* integer into uint16_t */
+	F_U32,        /* integer into uint32_t / unsigned */
+	F_U64,        /* integer into uint64_t */
+	F_MAILBOX,    /* integer, power of two >= 4, into uint32_t */
+	F_BOOL,
+	F_STR,        /* string into char[size] */
+	F_PATH,       /* string into char[size]; relative -> config dir */
+	F_ADDR,       /* "host:port" into struct config_addr */
+	F_ADDR_LIST,  /* array of "host:port" into listen[] */
+	F_HOST,       /* resolvable host name into char[size] */
+	F_MONGO_URI,  /* mongodb:// or mongodb+srv:// URI into char[size] */
+	F_LEVEL,      /* "debug" .. "error" */
+	F_FORMAT,     /* "auto" | "json" | "text" */
+	F_SECTION,    /* object described by `sub` */
+};
+
+#define FL_SECRET 1u  /* may come from ACTORD_<PATH> / ACTORD_<PATH>_FILE */
+
+struct field {
+	const char *name;
+	enum field_type type;
+	size_t off;
+	size_t size;
+	uint64_t min, max;
+	const struct field *sub;
+	unsigned flags;
+};
+
+#define OFF(member) offsetof(struct ad_config, member)
+#define SZ(member) sizeof(((struct ad_config *)0)->member)
+#define U32(n, m, lo, hi) { n, F_U32, OFF(m), SZ(m), lo, hi, NULL, 0 }
+#define U64(n, m, lo, hi) { n, F_U64, OFF(m), SZ(m), lo, hi, NULL, 0 }
+#define PORT(n, m) { n, F_U16, OFF(m), SZ(m), 1, 65535, NULL, 0 }
+#define STR(n, m, fl) { n, F_STR, OFF(m), SZ(m), 0, 0, NULL, fl }
+#define TYPED(n, t, m, fl) { n, t, OFF(m), SZ(m), 0, 0, NULL, fl }
+#define SECTION(n, s) { n, F_SECTION, 0, 0, 0, 0, s, 0 }
+#define END { NULL, F_BOOL, 0, 0, 0, 0, NULL, 0 }
+
+#define MS_MAX 3600000u               /* one hour: any longer is a mistake */
+#define MAILBOX_MAX (1u << 24)
+
+/* One actor kind; `lo`/`hi` bound the count (0: the kind is disabled). */
+#define ACTOR_KIND(kind, member, lo, hi)                                        \
+	static const struct field kind##_fields[] = {                           \
+		U32("count", member.count, lo, hi),                             \
+		{ "mailbox", F_MAILBOX, OFF(member.mailbox), SZ(member.mailbox), \
+		  4, MAILBOX_MAX, NULL, 0 },                                    \
+		END,                                                            \
+	}
+
+ACTOR_KIND(net, net, 1, 64);
+ACTOR_KIND(handler, handler, 1, 64);
+ACTOR_KIND(log, log_actor, 1, 1);
+ACTOR_KIND(cache, cache, 0, 64);
+ACTOR_KIND(mysql, mysql_actor, 0, 64);
+ACTOR_KIND(mongo, mongo_actor, 0, 64);
+ACTOR_KIND(job, job, 0, 64);
+ACTOR_KIND(upstream, upstream, 0, 64);
+
+static const struct field actors_fields[] = {
+	SECTION("net", net_fields),
+	SECTION("handler", handler_fields),
+	SECTION("log", log_fields),
+	SECTION("cache", cache_fields),
+	SECTION("mysql", mysql_fields),
+	SECTION("mongo", mongo_fields),
+	SECTION("job", job_fields),
+	SECTION("upstream", upstream_fields),
+	END,
+};
+
+static const struct field http_fields[] = {
+	U32("max_request_line", http.max_request_line, 64, 1u << 20),
+	U32("max_header_bytes", http.max_header_bytes, 1024, 1u << 24),
+	U32("max_headers", http.max_headers, 1, 10000),
+	U64("max_body_bytes", http.max_body_bytes, 0, 1ull << 32),
+	U32("header_timeout_ms", http.header_timeout_ms, 1, MS_MAX),
+	U32("body_timeout_ms", http.body_timeout_ms, 1, MS_MAX),
+	U32("keepalive_timeout_ms", http.keepalive_timeout_ms, 1, MS_MAX),
+	U32("write_timeout_ms", http.write_timeout_ms, 1, MS_MAX),
+	U32("request_timeout_ms", http.request_timeout_ms, 1, MS_MAX),
+	U32("max_connections", http.max_connections, 1, 10000000),
+	U32("backlog", http.backlog, 1, 65535),
+	U32("output_high_water", http.output_high_water, 1024, 1u << 30),
+	U32("max_pipeline", http.max_pipeline, 1, 1024),
+	END,
+};
+
+static const struct field log_section_fields[] = {
+	TYPED("level", F_LEVEL, log.level, 0),
+	TYPED("format", F_FORMAT, log.format, 0),
+	TYPED("file", F_PATH, log.file, 0),
+	TYPED("access_log", F_PATH, log.access_log, 0),
+	END,
+};
+
+static const struct field redis_fields[] = {
+	TYPED("host", F_HOST, redis.host, 0),
+	PORT("port", redis.port),
+	STR("password", redis.password, FL_SECRET),
+	U32("database", redis.database, 0, 65535),
+	U32("connect_timeout_ms", redis.connect_timeout_ms, 1, MS_MAX),
+	U32("command_timeout_ms", redis.command_timeout_ms, 1, MS_MAX),
+	U32("pipeline_max", redis.pipeline_max, 1, 65536),
+	END,
+};
+
+static const struct field mysql_section_fields[] = {
+	TYPED("host", F_HOST, mysql.host, 0),
+	PORT("port", mysql.port),
+	STR("user", mysql.user, 0),
+	STR("password", mysql.password, FL_SECRET),
+	STR("database", mysql.database, 0),
+	U32("connect_timeout_ms", mysql.connect_timeout_ms, 1, MS_MAX),
+	U32("query_timeout_ms", mysql.query_timeout_ms, 1, MS_MAX),
+	END,
+};
+
+static const struct field mongo_section_fields[] = {
+	TYPED("uri", F_MONGO_URI, mongo.uri, FL_SECRET),
+	STR("database", mongo.database, 0),
+	U32("connect_timeout_ms", mongo.connect_timeout_ms, 1, MS_MAX),
+	U32("query_timeout_ms", mongo.query_timeout_ms, 1, MS_MAX),
+	END,
+};
+
+static const struct field root_fields[] = {
+	TYPED("listen", F_ADDR_LIST, listen, 0),
+	TYPED("admin_listen", F_ADDR, admin_listen, 0),
+	STR("admin_token", admin_token, FL_SECRET),
+	SECTION("actors", actors_fields),
+	SECTION("http", http_fields),
+	SECTION("log", log_section_fields),
+	SECTION("redis", redis_fields),
+	SECTION("mysql", mysql_section_fields),
+	SECTION("mongo", mongo_section_fields),
+	TYPED("pidfile", F_PATH, pidfile, 0),
+	U32("drain_timeout_ms", drain_timeout_ms, 0, MS_MAX),
+	TYPED("test_routes", F_BOOL, test_routes, 0),
+	END,
+};
+
+/* Where we are in the file, for messages. */
+struct ctx {
+	const char *file;
+	char dir[CONFIG_PATH_MAX];    /* base for relative paths */
+	char *err;
+	size_t errlen;
+};
+
+__attribute__((format(printf, 3, 4)))
+static int fail(struct ctx *c, const char *key, const char *fmt, ...)
+{
+	char what[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	snprintf(c->err, c->errlen, "%s: %s: %s", c->file, key, what);
+	return -EINVAL;
+}
+
+static const char *json_type(const cJSON *j)
+{
+	if (cJSON_IsString(j))
+		return "a string";
+	if (cJSON_IsNumber(j))
+		return "a number";
+	if (cJSON_IsBool(j))
+		return "a boolean";
+	if (cJSON_IsNull(j))
+		return "null";
+	if (cJSON_IsArray(j))
+		return "an array";
+	return "an object";
+}
+
+void config_defaults(struct ad_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	snprintf(cfg->listen[0].host, sizeof(cfg->listen[0].host), "127.0.0.1");
+	cfg->listen[0].port = 8080;
+	cfg->nlisten = 1;
+	snprintf(cfg->admin_listen.host, sizeof(cfg->admin_listen.host), "127.0.0.1");
+	cfg->admin_listen.port = 9901;
+	/* 2 cores: no more busy threads than cores (calibration.md). */
+	cfg->net = (struct config_actors){ 1, 4096 };
+	cfg->handler = (struct config_actors){ 1, 4096 };
+	cfg->log_actor = (struct config_actors){ 1, 4096 };
+	cfg->cache = (struct config_actors){ 1, 4096 };
+	/* Database actors block in drivers, so they may outnumber cores. */
+	cfg->mysql_actor = (struct config_actors){ 2, 1024 };
+	cfg->mongo_actor = (struct config_actors){ 2, 1024 };
+	cfg->job = (struct config_actors){ 1, 1024 };
+	cfg->upstream = (struct config_actors){ 1, 1024 };
+	cfg->http = (struct config_http){
+		.max_request_line = 8192,
+		.max_header_bytes = 65536,
+		.max_headers = 100,
+		.max_body_bytes = 1u << 20,
+		.header_timeout_ms = 10000,
+		.body_timeout_ms = 10000,
+		.keepalive_timeout_ms = 75000,
+		.write_timeout_ms = 10000,
+		.request_timeout_ms = 5000,
+		.max_connections = 100000,
+		.backlog = 4096,
+		.output_high_water = 1u << 20,
+		.max_pipeline = 64,
+	};
+	cfg->log.level = CONFIG_LOG_INFO;
+	cfg->log.format = CONFIG_LOG_AUTO;
+	snprintf(cfg->redis.host, sizeof(cfg->redis.host), "127.0.0.1");
+	cfg->redis.port = 6379;
+	cfg->redis.connect_timeout_ms = 1000;
+	cfg->redis.command_timeout_ms = 1000;
+	cfg->redis.pipeline_max = 256;
+	snprintf(cfg->mysql.host, sizeof(cfg->mysql.host), "127.0.0.1");
+	cfg->mysql.port = 3306;
+	cfg->mysql.connect_timeout_ms = 2000;
+	cfg->mysql.query_timeout_ms = 5000;
+	snprintf(cfg->mongo.uri, sizeof(cfg->mongo.uri), "mongodb://127.0.0.1:27017");
+	snprintf(cfg->mongo.database, sizeof(cfg->mongo.database), "hello_world");
+	cfg->mongo.connect_timeout_ms = 2000;
+	cfg->mongo.query_timeout_ms = 5000;
+	cfg->drain_timeout_ms = 10000;
+}
+
+static int get_uint(struct ctx *c, const char *key, const cJSON *j,
+		    uint64_t lo, uint64_t hi, uint64_t *out)
+{
+	double d;
+
+	if (!cJSON_IsNumber(j))
+		return fail(c, key, "expected an integer, got %s", json_type(j));
+	d = j->valuedouble;
+	if (d != floor(d) || fabs(d) > 9007199254740992.0)
+		return fail(c, key, "expected an integer, got %g", d);
+	if (d < (double)lo || d > (double)hi)
+		return fail(c, key, "%.0f is out of range [%llu, %llu]", d,
+			    (unsigned long long)lo, (unsigned long long)hi);
+	*out = (uint64_t)d;
+	return 0;
+}
+
+static int copy_str(struct ctx *c, const char *key, const char *s,
+		    char *dst, size_t size)
+{
+	size_t n = strlen(s);
+
+	if (n >= size)
+		return fail(c, key, "longer than %zu bytes", size - 1);
+	/* Zero the tail too: config_carry_fixed compares fields bytewise. */
+	memset(dst, 0, size);
+	memcpy(dst, s, n);
+	return 0;
+}
+
+/* "" and "-" mean stderr; anything relative is anchored at the config dir. */
+static int set_path(struct ctx *c, const char *key, const char *s, char *dst, size_t size)
+{
+	if (s[0] == '\0' || strcmp(s, "-") == 0 || s[0] == '/')
+		return copy_str(c, key, s, dst, size);
+	memset(dst, 0, size);
+	if ((size_t)snprintf(dst, size, "%s/%s", c->dir, s) >= size)
+		return fail(c, key, "path longer than %zu bytes", size - 1);
+	return 0;
+}
+
+static int resolve(struct ctx *c, const char *key, const char *host, const char *port,
+		   bool passive)
+{
+	struct addrinfo hints = { 0 }, *res = NULL;
+	int rc;
+
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = passive ? AI_PASSIVE : 0;
+	if (port != NULL)
+		hints.ai_flags |= AI_NUMERICSERV;
+	rc = getaddrinfo(host, port, &hints, &res);
+	if (rc != 0)
+		return fail(c, key, "cannot resolve '%s': %s", host,
+			    rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
+	freeaddrinfo(res);
+	return 0;
+}
+
+/* "host:port" or "[v6]:port"; the host must resolve. */
+static int parse_addr(struct ctx *c, const char *key, const cJSON *j,
+		      struct config_addr *out)
+{
+	const char *s, *colon, *host = NULL;
+	size_t hostlen;
+	char *end;
+	unsigned long port;
+
+	if (!cJSON_IsString(j))
+		return fail(c, key, "expected a \"host:port\" string, got %s", json_type(j));
+	s = j->valuestring;
+	colon = strrchr(s, ':');
+	if (colon == NULL)
+		return fail(c, key, "'%s' is not \"host:port\"", s);
+	if (s[0] == '[') {
+		if (colon == s || colon[-1] != ']')
+			return fail(c, key, "'%s' is not \"[address]:port\"", s);
+		host = s + 1;
+		hostlen = (size_t)(colon - 1 - host);
+	} else {
+		if (memchr(s, ':', (size_t)(colon - s)) != NULL)
+			return fail(c, key, "'%s': write IPv6 addresses as \"[address]:port\"", s);
+		host = s;
+		hostlen = (size_t)(colon - s);
+	}
+	if (hostlen == 0)
+		return fail(c, key, "'%s' has no host", s);
+	if (hostlen >= sizeof(out->host))
+		return fail(c, key, "host longer than %zu bytes", sizeof(out->host) - 1);
+	errno = 0;
+	port = strtoul(colon + 1, &end, 10);
+	if (colon[1] < '0' || colon[1] > '9' || *end != '\0' || port == 0 || port > 65535)
+		return fail(c, key, "'%s': port must be 1..65535", s);
+	memset(out->host, 0, sizeof(out->host));
+	memcpy(out->host, host, hostlen);
+	out->port = (uint16_t)port;
+	return resolve(c, key, out->host, colon + 1, true);
+}
+
+static int parse_addr_list(struct ctx *c, const char *key, const cJSON *j,
+			   struct ad_config *cfg)
+{
+	char sub[KEY_MAX + 16];
+	const cJSON *e;
+	unsigned n = 0;
+	int rc;
+
+	if (!cJSON_IsArray(j))
+		return fail(c, key, "expected an array of \"host:port\" strings, got %s",
+			    json_type(j));
+	cJSON_ArrayForEach(e, j) {
+		if (n == CONFIG_MAX_LISTEN)
+			return fail(c, key, "more than %d addresses", CONFIG_MAX_LISTEN);
+		snprintf(sub, sizeof(sub), "%s[%u]", key, n);
+		rc = parse_addr(c, sub, e, &cfg->listen[n]);
+		if (rc != 0)
+			return rc;
+		n++;
+	}
+	if (n == 0)
+		return fail(c, key, "needs at least one address");
+	cfg->nlisten = n;
+	return 0;
+}
+
+static int parse_enum(struct ctx *c, const char *key, const cJSON *j,
+		      const char *const *names, int *out)
+{
+	char allowed[128] = "";
+
+	if (!cJSON_IsString(j))
+		return fail(c, key, "expected a string, got %s", json_type(j));
+	for (int i = 0; names[i] != NULL; i++) {
+		if (strcmp(j->valuestring, names[i]) == 0) {
+			*out = i;
+			return 0;
+		}
+		snprintf(allowed + strlen(allowed), sizeof(allowed) - strlen(allowed),
+			 "%s\"%s\"", i > 0 ? ", " : "", names[i]);
+	}
+	return fail(c, key, "'%s' is not one of %s", j->valuestring, allowed);
+}
+
+static int parse_section(struct ctx *c, const char *prefix, const cJSON *obj,
+			 const struct field *fields, struct ad_config *cfg);
+
+static int parse_field(struct ctx *c, const char *key, const cJSON *j,
+		       const struct field *f, struct ad_config *cfg)
+{
+	static const char *const levels[] = { "debug", "info", "warn", "error", NULL };
+	static const char *const formats[] = { "auto", "json", "text", NULL };
+	char *base = (char *)cfg;
+	void *dst = base + f->off;
+	uint64_t v = 0;
+	int rc, e = 0;
+
+	switch (f->type) {
+	case F_SECTION:
+		if (!cJSON_IsObject(j))
+			return fail(c, key, "expected an object, got %s", json_type(j));
+		return parse_section(c, key, j, f->sub, cfg);
+	case F_U16:
+	case F_U32:
+	case F_U64:
+	case F_MAILBOX:
+		rc = get_uint(c, key, j, f->min, f->max, &v);
+		if (rc != 0)
+			return rc;
+		if (f->type == F_MAILBOX && (v & (v - 1)) != 0)
+			return fail(c, key, "%llu is not a power of two >= 4",
+				    (unsigned long long)v);
+		if (f->type == F_U16)
+			*(uint16_t *)dst = (uint16_t)v;
+		else if (f->type == F_U64)
+			*(uint64_t *)dst = v;
+		else
+			*(uint32_t *)dst = (uint32_t)v;
+		return 0;
+	case F_BOOL:
+		if (!cJSON_IsBool(j))
+			return fail(c, key, "expected true or false, got %s", json_type(j));
+		*(bool *)dst = cJSON_IsTrue(j);
+		return 0;
+	case F_STR:
+	case F_PATH:
+	case F_HOST:
+	case F_MONGO_URI:
+		if (!cJSON_IsString(j))
+			return fail(c, key, "expected a string, got %s", json_type(j));
+		if (f->type == F_PATH)
+			return set_path(c, key, j->valuestring, dst, f->size);
+		return copy_str(c, key, j->valuestring, dst, f->size);
+	case F_ADDR:
+		return parse_addr(c, key, j, dst);
+	case F_ADDR_LIST:
+		return parse_addr_list(c, key, j, cfg);
+	case F_LEVEL:
+	case F_FORMAT:
+		rc = parse_enum(c, key, j, f->type == F_LEVEL ? levels : formats, &e);
+		if (rc != 0)
+			return rc;
+		if (f->type == F_LEVEL)
+			*(enum config_log_level *)dst = (enum config_log_level)e;
+		else
+			*(enum config_log_format *)dst = (enum config_log_format)e;
+		return 0;
+	}
+	return fail(c, key, "internal: unknown field type");
+}
+
+static int parse_section(struct ctx *c, const char *prefix, const cJSON *obj,
+			 const struct field *fields, struct ad_config *cfg)
+{
+	char key[KEY_MAX];
+	const cJSON *j, *k;
+	const struct field *f;
+	int rc;
+
+	cJSON_ArrayForEach(j, obj) {
+		snprintf(key, sizeof(key), "%s%s%s", prefix, prefix[0] ? "." : "", j->string);
+		for (k = obj->child; k != j; k = k->next)
+			if (strcmp(k->string, j->string) == 0)
+				return fail(c, key, "duplicate key");
+		for (f = fields; f->name != NULL; f++)
+			if (strcmp(f->name, j->string) == 0)
+				break;
+		if (f->name == NULL)
+			return fail(c, key, "unknown key");
+		rc = parse_field(c, key, j, f, cfg);
+		if (rc != 0)
+			return rc;
+	}
+	return 0;
+}
+
+/* Read a secret file named by ACTORD_X_FILE; one trailing newline dropped. */
+static int read_secret_file(struct ctx *c, const char *key, const char *var,
+			    const char *path, char *dst, size_t size)
+{
+	FILE *fp = fopen(path, "r");
+	size_t n;
+
+	if (fp == NULL)
+		return fail(c, key, "%s: cannot read '%s': %s", var, path, strerror(errno));
+	n = fread(dst, 1, size, fp);
+	fclose(fp);
+	if (n == size)
+		return fail(c, key, "%s: '%s' holds more than %zu bytes", var, path, size - 1);
+	while (n > 0 && (dst[n - 1] == '\n' || dst[n - 1] == '\r'))
+		n--;
+	dst[n] = '\0';
+	return 0;
+}
+
+/* ACTORD_<PATH> (value) or ACTORD_<PATH>_FILE (file holding the value)
+ * overrides a secret: the environment wins over the file. */
+static int apply_env(struct ctx *c, const char *prefix, const struct field *fields,
+		     struct ad_config *cfg)
+{
+	char key[KEY_MAX], var[KEY_MAX + 16], fvar[KEY_MAX + 24];
+	const char *val, *fval;
+	int rc;
+
+	for (const struct field *f = fields; f->name != NULL; f++) {
+		snprintf(key, sizeof(key), "%s%s%s", prefix, prefix[0] ? "." : "", f->name);
+		if (f->type == F_SECTION) {
+			rc = apply_env(c, key, f->sub, cfg);
+			if (rc != 0)
+				return rc;
+			continue;
+		}
+		if (!(f->flags & FL_SECRET))
+			continue;
+		snprintf(var, sizeof(var), "ACTORD_%s", key);
+		for (char *p = var; *p != '\0'; p++)
+			*p = *p == '.' ? '_' : (char)(*p >= 'a' && *p <= 'z' ? *p - 32 : *p);
+		snprintf(fvar, sizeof(fvar), "%s_FILE", var);
+		val = getenv(var);
+		fval = getenv(fvar);
+		if (val != NULL && fval != NULL)
+			return fail(c, key, "set %s or %s, not both", var, fvar);
+		if (val != NULL)
+			rc = copy_str(c, key, val, (char *)cfg + f->off, f->size);
+		else if (fval != NULL)
+			rc = read_secret_file(c, key, fvar, fval, (char *)cfg + f->off, f->size);
+		else
+			rc = 0;
+		if (rc != 0)
+			return rc;
+	}
+	return 0;
+}
+
+/* Rules that span fields, or apply after the environment. */
+static int check_config(struct ctx *c, const struct ad_config *cfg)
+{
+	const char *u = cfg->mongo.uri;
+	int rc;
+
+	if (strncmp(u, "mongodb://", 10) != 0 && strncmp(u, "mongodb+srv://", 14) != 0)
+		return fail(c, "mongo.uri", "must start with mongodb:// or mongodb+srv://");
+	rc = resolve(c, "redis.host", cfg->redis.host, NULL, false);
+	if (rc == 0)
+		rc = resolve(c, "mysql.host", cfg->mysql.host, NULL, false);
+	if (rc != 0)
+		return rc;
+	for (unsigned i = 0; i < cfg->nlisten; i++) {
+		if (cfg->listen[i].port == cfg->admin_listen.port &&
+		    strcmp(cfg->listen[i].host, cfg->admin_listen.host) == 0)
+			return fail(c, "admin_listen", "same address as listen[%u]", i);
+	}
+	if (cfg->http.max_request_line > cfg->http.max_header_bytes)
+		return fail(c, "http.max_request_line",
+			    "%u is larger than http.max_header_bytes (%u)",
+			    cfg->http.max_request_line, cfg->http.max_header_bytes);
+	return 0;
+}
+
+/* Show where cJSON stopped, in the minified text (comments are gone):
+ * the text just before the error says more than the character at it. */
+static int syntax_error(struct ctx *c, const char *text)
+{
+	const char *at = cJSON_GetErrorPtr();
+	const char *from;
+
+	if (at == NULL || *at == '\0')
+		return fail(c, "(file)", "invalid JSON: unexpected end of file");
+	from = at - text > 32 ? at - 32 : text;
+	return fail(c, "(file)", "invalid JSON at '%.*s' <- here, before '%.8s'",
+		    (int)(at - from), from, at);
+}
+
+struct ad_config *config_parse(const char *name, const char *text, char *err, size_t errlen)
+{
+	struct ctx c = { .file = name, .err = err, .errlen = errlen };
+	struct ad_config *cfg;
+	const char *slash = strrchr(name, '/');
+	char *buf;
+	cJSON *root;
+	int rc;
+
+	err[0] = '\0';
+	if (slash == NULL)
+		snprintf(c.dir, sizeof(c.dir), ".");
+	else if (slash == name)
+		snprintf(c.dir, sizeof(c.dir), "/");
+	else
+		snprintf(c.dir, sizeof(c.dir), "%.*s", (int)(slash - name), name);
+	cfg = malloc(sizeof(*cfg));
+	buf = strdup(text);
+	if (cfg == NULL || buf == NULL) {
+		free(cfg);
+		free(buf);
+		fail(&c, "(file)", "out of memory");
+		return NULL;
+	}
+	config_defaults(cfg);
+	snprintf(cfg->path, sizeof(cfg->path), "%s", name);
+	cJSON_Minify(buf);
+	root = cJSON_ParseWithOpts(buf, NULL, true);
+	if (root == NULL)
+		rc = syntax_error(&c, buf);
+	else if (!cJSON_IsObject(root))
+		rc = fail(&c, "(file)", "expected a JSON object at the top, got %s",
+			  json_type(root));
+	else
+		rc = parse_section(&c, "", root, root_fields, cfg);
+	if (rc == 0)
+		rc = apply_env(&c, "", root_fields, cfg);
+	if (rc == 0)
+		rc = check_config(&c, cfg);
+	cJSON_Delete(root);
+	free(buf);
+	if (rc != 0) {
+		free(cfg);
+		return NULL;
+	}
+	return cfg;
+}
+
+struct ad_config *config_load(const char *path, char *err, size_t errlen)
+{
+	struct ad_config *cfg;
+	FILE *fp = fopen(path, "r");
+	char *text;
+	size_t n;
+
+	if (fp == NULL) {
+		snprintf(err, errlen, "%s: (file): cannot open: %s", path, strerror(errno));
+		return NULL;
+	}
+	text = malloc(CONFIG_FILE_MAX + 1);
+	if (text == NULL) {
+		fclose(fp);
+		snprintf(err, errlen, "%s: (file): out of memory", path);
+		return NULL;
+	}
+	n = fread(text, 1, CONFIG_FILE_MAX + 1, fp);
+	if (ferror(fp) || n > CONFIG_FILE_MAX) {
+		snprintf(err, errlen, "%s: (file): %s", path,
+			 ferror(fp) ? "read error" : "larger than 1 MiB");
+		fclose(fp);
+		free(text);
+		return NULL;
+	}
+	fclose(fp);
+	text[n] = '\0';
+	if (strlen(text) != n) {
+		snprintf(err, errlen, "%s: (file): contains a NUL byte", path);
+		free(text);
+		return NULL;
+	}
+	cfg = config_parse(path, text, err, errlen);
+	free(text);
+	return cfg;
+}
+
+void config_free(struct ad_config *cfg)
+{
+	free(cfg);
+}

@@ -1,0 +1,102 @@
+/*
+ * config_snapshot.c - the live configuration snapshot and what a reload
+ * may change.
+ *
+ * DESIGN
+ * One atomic pointer names the live `struct ad_config`. Readers load it
+ * (acquire) once per request and read fields from that snapshot only.
+ * config_publish() stores a new pointer (release); snapshots are never
+ * freed while actors run, because a reader holds no reference count and
+ * could still be inside an old one. Each published snapshot is chained on a
+ * retired list owned by the controlling thread and freed by
+ * config_retire_all() after every actor has stopped. Reloads are rare and a
+ * snapshot is a few KB, so this costs nothing worth an epoch scheme.
+ *
+ * Thread: config_current from any thread; the rest on the controlling thread.
+ */
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+
+struct retired {
+	struct retired *next;
+	struct ad_config *cfg;
+};
+
+static _Atomic(const struct ad_config *) live;
+static struct retired *published;      /* controlling thread only */
+
+const struct ad_config *config_current(void)
+{
+	/* Acquire pairs with the release in config_publish: the snapshot's
+	 * contents are visible before its pointer. */
+	return atomic_load_explicit(&live, memory_order_acquire);
+}
+
+void config_publish(struct ad_config *cfg)
+{
+	struct retired *r = malloc(sizeof(*r));
+
+	/* Without a list node we could not free it later; leaking a few KB
+	 * beats refusing a reload. */
+	if (r != NULL) {
+		r->cfg = cfg;
+		r->next = published;
+		published = r;
+	}
+	atomic_store_explicit(&live, cfg, memory_order_release);
+}
+
+void config_retire_all(void)
+{
+	atomic_store_explicit(&live, NULL, memory_order_release);
+	while (published != NULL) {
+		struct retired *r = published;
+
+		published = r->next;
+		config_free(r->cfg);
+		free(r);
+	}
+}
+
+static void note(char *changed, size_t len, const char *key)
+{
+	size_t n = strlen(changed);
+
+	snprintf(changed + n, len - n, "%s%s", n > 0 ? ", " : "", key);
+}
+
+#define CARRY(key, field)                                                     \
+	do {                                                                  \
+		if (memcmp(&next->field, &running->field, sizeof(next->field)) != 0) { \
+			note(changed, changedlen, key);                       \
+			memcpy(&next->field, &running->field, sizeof(next->field)); \
+		}                                                             \
+	} while (0)
+
+void config_carry_fixed(struct ad_config *next, const struct ad_config *running,
+			char *changed, size_t changedlen)
+{
+	changed[0] = '\0';
+	/* Compare address lists by value: unused slots are zero in both. */
+	if (next->nlisten != running->nlisten ||
+	    memcmp(next->listen, running->listen, sizeof(next->listen)) != 0) {
+		note(changed, changedlen, "listen");
+		memcpy(next->listen, running->listen, sizeof(next->listen));
+		next->nlisten = running->nlisten;
+	}
+	CARRY("admin_listen", admin_listen);
+	CARRY("actors.net", net);
+	CARRY("actors.handler", handler);
+	CARRY("actors.log", log_actor);
+	CARRY("actors.cache", cache);
+	CARRY("actors.mysql", mysql_actor);
+	CARRY("actors.mongo", mongo_actor);
+	CARRY("actors.job", job);
+	CARRY("actors.upstream", upstream);
+	CARRY("pidfile", pidfile);
+	CARRY("test_routes", test_routes);
+}

@@ -1,0 +1,355 @@
+/*
+ * test_config.c - config/: defaults, comments, every kind of invalid file
+ * with its exact message, environment overrides, the live snapshot.
+ *
+ * Thread: single-threaded; cmocka runs the tests in order.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "config.h"
+
+static char err[1024];
+
+static struct ad_config *parse(const char *text)
+{
+	return config_parse("/etc/actord/t.json", text, err, sizeof(err));
+}
+
+/* The file must be refused with exactly `want`. */
+static void expect_error(const char *text, const char *want)
+{
+	struct ad_config *cfg = parse(text);
+
+	if (cfg != NULL)
+		fail_msg("accepted: %s", text);
+	assert_string_equal(err, want);
+}
+
+static void test_empty_object_means_defaults(void **state)
+{
+	struct ad_config def, *cfg = parse("{}");
+
+	(void)state;
+	assert_non_null(cfg);
+	config_defaults(&def);
+	snprintf(def.path, sizeof(def.path), "/etc/actord/t.json");
+	assert_memory_equal(cfg, &def, sizeof(def));
+	assert_int_equal(cfg->net.count, 1);
+	assert_int_equal(cfg->handler.count, 1);
+	assert_int_equal(cfg->http.max_request_line, 8192);
+	assert_int_equal(cfg->http.max_header_bytes, 65536);
+	assert_int_equal(cfg->http.max_headers, 100);
+	assert_int_equal(cfg->http.max_body_bytes, 1 << 20);
+	assert_int_equal(cfg->http.header_timeout_ms, 10000);
+	assert_int_equal(cfg->http.body_timeout_ms, 10000);
+	assert_int_equal(cfg->http.keepalive_timeout_ms, 75000);
+	assert_int_equal(cfg->http.write_timeout_ms, 10000);
+	assert_int_equal(cfg->http.request_timeout_ms, 5000);
+	assert_int_equal(cfg->http.max_connections, 100000);
+	assert_int_equal(cfg->http.backlog, 4096);
+	assert_int_equal(cfg->http.output_high_water, 1 << 20);
+	assert_int_equal(cfg->http.max_pipeline, 64);
+	assert_int_equal(cfg->log.level, CONFIG_LOG_INFO);
+	assert_string_equal(cfg->listen[0].host, "127.0.0.1");
+	assert_int_equal(cfg->listen[0].port, 8080);
+	assert_int_equal(cfg->admin_listen.port, 9901);
+	config_free(cfg);
+}
+
+static void test_shipped_file_is_valid(void **state)
+{
+	struct ad_config *cfg = config_load(ACTORD_SOURCE_DIR "/config/actord.json",
+					    err, sizeof(err));
+
+	(void)state;
+	if (cfg == NULL)
+		fail_msg("%s", err);
+	assert_int_equal(cfg->nlisten, 1);
+	assert_string_equal(cfg->listen[0].host, "127.0.0.1");
+	assert_int_equal(cfg->listen[0].port, 8080);
+	assert_int_equal(cfg->admin_listen.port, 9901);
+	assert_int_equal(cfg->redis.port, 16379);
+	assert_int_equal(cfg->mysql.port, 13306);
+	assert_string_equal(cfg->mysql.user, "benchmarkdbuser");
+	assert_string_equal(cfg->mysql.database, "hello_world");
+	assert_false(cfg->test_routes);
+	config_free(cfg);
+}
+
+static void test_comments_are_ignored(void **state)
+{
+	struct ad_config *cfg = parse(
+		"// line comment\n"
+		"{ /* block\n comment */ \"listen\": [\"127.0.0.1:1234\", // second\n"
+		"  \"[::1]:1235\"],\n"
+		"  \"mongo\": {\"uri\": \"mongodb://h:1/x?a=/*b*/\"}, // slashes in strings stay\n"
+		"  \"http\": {\"max_pipeline\": 8 /* inline */}\n"
+		"}\n// trailing\n");
+
+	(void)state;
+	if (cfg == NULL)
+		fail_msg("%s", err);
+	assert_int_equal(cfg->nlisten, 2);
+	assert_int_equal(cfg->listen[0].port, 1234);
+	assert_string_equal(cfg->listen[1].host, "::1");
+	assert_int_equal(cfg->listen[1].port, 1235);
+	assert_string_equal(cfg->mongo.uri, "mongodb://h:1/x?a=/*b*/");
+	assert_int_equal(cfg->http.max_pipeline, 8);
+	config_free(cfg);
+}
+
+static void test_every_section_is_read(void **state)
+{
+	struct ad_config *cfg = parse(
+		"{\"actors\": {\"mysql\": {\"count\": 3, \"mailbox\": 64},"
+		"              \"cache\": {\"count\": 0}},"
+		" \"log\": {\"level\": \"debug\", \"format\": \"json\","
+		"           \"file\": \"logs/actord.log\", \"access_log\": \"/var/log/a.log\"},"
+		" \"redis\": {\"host\": \"localhost\", \"port\": 7000, \"database\": 2},"
+		" \"mysql\": {\"user\": \"u\", \"password\": \"p\", \"database\": \"d\"},"
+		" \"pidfile\": \"run/actord.pid\", \"drain_timeout_ms\": 0,"
+		" \"test_routes\": true}");
+
+	(void)state;
+	if (cfg == NULL)
+		fail_msg("%s", err);
+	assert_int_equal(cfg->mysql_actor.count, 3);
+	assert_int_equal(cfg->mysql_actor.mailbox, 64);
+	assert_int_equal(cfg->cache.count, 0);
+	assert_int_equal(cfg->log.level, CONFIG_LOG_DEBUG);
+	assert_int_equal(cfg->log.format, CONFIG_LOG_JSON);
+	/* Relative paths are anchored at the config file's directory. */
+	assert_string_equal(cfg->log.file, "/etc/actord/logs/actord.log");
+	assert_string_equal(cfg->log.access_log, "/var/log/a.log");
+	assert_string_equal(cfg->pidfile, "/etc/actord/run/actord.pid");
+	assert_string_equal(cfg->redis.host, "localhost");
+	assert_int_equal(cfg->redis.port, 7000);
+	assert_int_equal(cfg->redis.database, 2);
+	assert_string_equal(cfg->mysql.password, "p");
+	assert_int_equal(cfg->drain_timeout_ms, 0);
+	assert_true(cfg->test_routes);
+	config_free(cfg);
+}
+
+static void test_unknown_keys_are_refused(void **state)
+{
+	(void)state;
+	expect_error("{\"lisen\": []}", "/etc/actord/t.json: lisen: unknown key");
+	expect_error("{\"http\": {\"max_bodybytes\": 1}}",
+		     "/etc/actord/t.json: http.max_bodybytes: unknown key");
+	expect_error("{\"actors\": {\"web\": {\"count\": 1}}}",
+		     "/etc/actord/t.json: actors.web: unknown key");
+	expect_error("{\"http\": {\"backlog\": 1, \"backlog\": 2}}",
+		     "/etc/actord/t.json: http.backlog: duplicate key");
+}
+
+static void test_wrong_types_are_refused(void **state)
+{
+	(void)state;
+	expect_error("{\"http\": {\"backlog\": \"10\"}}",
+		     "/etc/actord/t.json: http.backlog: expected an integer, got a string");
+	expect_error("{\"http\": {\"backlog\": 1.5}}",
+		     "/etc/actord/t.json: http.backlog: expected an integer, got 1.5");
+	expect_error("{\"http\": []}",
+		     "/etc/actord/t.json: http: expected an object, got an array");
+	expect_error("{\"test_routes\": 1}",
+		     "/etc/actord/t.json: test_routes: expected true or false, got a number");
+	expect_error("{\"listen\": \"127.0.0.1:80\"}",
+		     "/etc/actord/t.json: listen: expected an array of \"host:port\" strings, "
+		     "got a string");
+	expect_error("{\"log\": {\"file\": null}}",
+		     "/etc/actord/t.json: log.file: expected a string, got null");
+	expect_error("[]", "/etc/actord/t.json: (file): expected a JSON object at the top, "
+		     "got an array");
+}
+
+static void test_out_of_range_values_are_refused(void **state)
+{
+	(void)state;
+	expect_error("{\"http\": {\"backlog\": 0}}",
+		     "/etc/actord/t.json: http.backlog: 0 is out of range [1, 65535]");
+	expect_error("{\"http\": {\"header_timeout_ms\": -5}}",
+		     "/etc/actord/t.json: http.header_timeout_ms: -5 is out of range [1, 3600000]");
+	expect_error("{\"actors\": {\"net\": {\"count\": 0}}}",
+		     "/etc/actord/t.json: actors.net.count: 0 is out of range [1, 64]");
+	expect_error("{\"actors\": {\"log\": {\"count\": 2}}}",
+		     "/etc/actord/t.json: actors.log.count: 2 is out of range [1, 1]");
+	expect_error("{\"redis\": {\"port\": 70000}}",
+		     "/etc/actord/t.json: redis.port: 70000 is out of range [1, 65535]");
+	expect_error("{\"log\": {\"level\": \"verbose\"}}",
+		     "/etc/actord/t.json: log.level: 'verbose' is not one of "
+		     "\"debug\", \"info\", \"warn\", \"error\"");
+	expect_error("{\"http\": {\"max_request_line\": 4096, \"max_header_bytes\": 2048}}",
+		     "/etc/actord/t.json: http.max_request_line: 4096 is larger than "
+		     "http.max_header_bytes (2048)");
+}
+
+static void test_mailbox_must_be_a_power_of_two(void **state)
+{
+	(void)state;
+	expect_error("{\"actors\": {\"net\": {\"mailbox\": 1000}}}",
+		     "/etc/actord/t.json: actors.net.mailbox: 1000 is not a power of two >= 4");
+	expect_error("{\"actors\": {\"handler\": {\"mailbox\": 2}}}",
+		     "/etc/actord/t.json: actors.handler.mailbox: 2 is out of range [4, 16777216]");
+}
+
+static void test_bad_addresses_are_refused(void **state)
+{
+	(void)state;
+	expect_error("{\"listen\": [\"127.0.0.1\"]}",
+		     "/etc/actord/t.json: listen[0]: '127.0.0.1' is not \"host:port\"");
+	expect_error("{\"listen\": [\"127.0.0.1:80\", \"127.0.0.1:0\"]}",
+		     "/etc/actord/t.json: listen[1]: '127.0.0.1:0': port must be 1..65535");
+	expect_error("{\"listen\": [\":80\"]}", "/etc/actord/t.json: listen[0]: ':80' has no host");
+	expect_error("{\"listen\": [\"::1:80\"]}",
+		     "/etc/actord/t.json: listen[0]: '::1:80': write IPv6 addresses as "
+		     "\"[address]:port\"");
+	expect_error("{\"listen\": []}", "/etc/actord/t.json: listen: needs at least one address");
+	expect_error("{\"admin_listen\": \"127.0.0.1:8080\"}",
+		     "/etc/actord/t.json: admin_listen: same address as listen[0]");
+	expect_error("{\"mongo\": {\"uri\": \"http://x\"}}",
+		     "/etc/actord/t.json: mongo.uri: must start with mongodb:// or mongodb+srv://");
+}
+
+static void test_unresolvable_addresses_are_refused(void **state)
+{
+	const char *want = "/etc/actord/t.json: listen[0]: cannot resolve 'no-such-host.invalid': ";
+
+	(void)state;
+	assert_null(parse("{\"listen\": [\"no-such-host.invalid:80\"]}"));
+	assert_memory_equal(err, want, strlen(want));
+	want = "/etc/actord/t.json: redis.host: cannot resolve 'no-such-host.invalid': ";
+	assert_null(parse("{\"redis\": {\"host\": \"no-such-host.invalid\"}}"));
+	assert_memory_equal(err, want, strlen(want));
+}
+
+static void test_syntax_errors_show_where(void **state)
+{
+	(void)state;
+	expect_error("{\"http\": {\"backlog\": 10,}}",
+		     "/etc/actord/t.json: (file): invalid JSON at '{\"http\":{\"backlog\":10,}' <- here, "
+		     "before '}'");
+	expect_error("{\"http\": ", "/etc/actord/t.json: (file): invalid JSON: "
+		     "unexpected end of file");
+	expect_error("", "/etc/actord/t.json: (file): invalid JSON: unexpected end of file");
+}
+
+static void test_secrets_come_from_the_environment(void **state)
+{
+	char path[] = "/tmp/actord-secret-XXXXXX";
+	struct ad_config *cfg;
+	FILE *fp;
+	int fd;
+
+	(void)state;
+	setenv("ACTORD_MYSQL_PASSWORD", "from-env", 1);
+	setenv("ACTORD_ADMIN_TOKEN", "tok", 1);
+	cfg = parse("{\"mysql\": {\"password\": \"from-file\"}}");
+	assert_non_null(cfg);
+	assert_string_equal(cfg->mysql.password, "from-env");
+	assert_string_equal(cfg->admin_token, "tok");
+	config_free(cfg);
+	unsetenv("ACTORD_MYSQL_PASSWORD");
+	unsetenv("ACTORD_ADMIN_TOKEN");
+
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	fp = fdopen(fd, "w");
+	fputs("s3cret\n", fp);
+	fclose(fp);
+	setenv("ACTORD_REDIS_PASSWORD_FILE", path, 1);
+	cfg = parse("{}");
+	assert_non_null(cfg);
+	assert_string_equal(cfg->redis.password, "s3cret");
+	config_free(cfg);
+
+	setenv("ACTORD_REDIS_PASSWORD", "x", 1);
+	expect_error("{}", "/etc/actord/t.json: redis.password: set ACTORD_REDIS_PASSWORD "
+		     "or ACTORD_REDIS_PASSWORD_FILE, not both");
+	unsetenv("ACTORD_REDIS_PASSWORD");
+	unlink(path);
+	assert_null(parse("{}"));
+	assert_non_null(strstr(err, "redis.password: ACTORD_REDIS_PASSWORD_FILE: cannot read"));
+	unsetenv("ACTORD_REDIS_PASSWORD_FILE");
+
+	setenv("ACTORD_MONGO_URI", "redis://nope", 1);
+	expect_error("{}", "/etc/actord/t.json: mongo.uri: must start with mongodb:// "
+		     "or mongodb+srv://");
+	unsetenv("ACTORD_MONGO_URI");
+}
+
+static void test_missing_file_is_reported(void **state)
+{
+	(void)state;
+	assert_null(config_load("/nonexistent/actord.json", err, sizeof(err)));
+	assert_string_equal(err, "/nonexistent/actord.json: (file): cannot open: "
+			    "No such file or directory");
+}
+
+static void test_reload_keeps_fixed_settings(void **state)
+{
+	struct ad_config *running = parse("{\"actors\": {\"net\": {\"count\": 2}}}");
+	struct ad_config *next = parse("{\"listen\": [\"127.0.0.1:9000\"],"
+				       " \"actors\": {\"net\": {\"count\": 1}},"
+				       " \"http\": {\"max_headers\": 10}}");
+	char changed[256];
+
+	(void)state;
+	assert_non_null(running);
+	assert_non_null(next);
+	config_carry_fixed(next, running, changed, sizeof(changed));
+	assert_string_equal(changed, "listen, actors.net");
+	assert_int_equal(next->listen[0].port, 8080);
+	assert_int_equal(next->net.count, 2);
+	assert_int_equal(next->http.max_headers, 10);   /* live settings do change */
+	config_carry_fixed(next, running, changed, sizeof(changed));
+	assert_string_equal(changed, "");
+	config_free(running);
+	config_free(next);
+}
+
+static void test_published_snapshot_is_current(void **state)
+{
+	struct ad_config *a = parse("{}"), *b = parse("{\"http\": {\"max_headers\": 7}}");
+
+	(void)state;
+	assert_null(config_current());
+	config_publish(a);
+	assert_ptr_equal(config_current(), a);
+	config_publish(b);
+	assert_int_equal(config_current()->http.max_headers, 7);
+	config_retire_all();      /* frees a and b */
+	assert_null(config_current());
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_empty_object_means_defaults),
+		cmocka_unit_test(test_shipped_file_is_valid),
+		cmocka_unit_test(test_comments_are_ignored),
+		cmocka_unit_test(test_every_section_is_read),
+		cmocka_unit_test(test_unknown_keys_are_refused),
+		cmocka_unit_test(test_wrong_types_are_refused),
+		cmocka_unit_test(test_out_of_range_values_are_refused),
+		cmocka_unit_test(test_mailbox_must_be_a_power_of_two),
+		cmocka_unit_test(test_bad_addresses_are_refused),
+		cmocka_unit_test(test_unresolvable_addresses_are_refused),
+		cmocka_unit_test(test_syntax_errors_show_where),
+		cmocka_unit_test(test_secrets_come_from_the_environment),
+		cmocka_unit_test(test_missing_file_is_reported),
+		cmocka_unit_test(test_reload_keeps_fixed_settings),
+		cmocka_unit_test(test_published_snapshot_is_current),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
