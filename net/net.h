@@ -19,6 +19,13 @@
 #include "../actors/actor.h"
 #include "../config/config.h"
 
+/* Graceful drain (actors/signals.h): send each network actor a bare
+ * struct msg of this type. It closes its listeners and idle connections,
+ * answers what is in flight (the last answer on each connection says
+ * "Connection: close"), drops partial requests, and frees the message with
+ * msg_free() once its last connection has closed (or when it stops). */
+#define NET_MSG_DRAIN 0x4e450001u
+
 /* Add the "net" pool. Handlers are found by kind ("handler") at start.
  * `cfg` must outlive the system. Returns 0 or -errno with a reason. */
 int net_add_pools(struct actor_system *sys, const struct ad_config *cfg,

@@ -1,0 +1,172 @@
+/*
+ * http_conn.h - one HTTP/1.1 connection's protocol state, without sockets.
+ *
+ * DESIGN
+ * An http_conn turns input bytes into requests and replies into output
+ * bytes; the network actor (net_io.c) owns the socket, the timers and the
+ * writes, the fuzzer and the unit tests drive the very same code with
+ * buffers. Parsing is Debian's http-parser; this module adds what a server
+ * needs around it:
+ *  - each request is copied into ONE buffer owned by its envelope (struct
+ *    net_req, actors/http_msg.h): URL (NUL-terminated path and query),
+ *    headers (NUL-terminated, with an http_hdr array), body; then handed to
+ *    env->submit. A full handler mailbox (-EAGAIN) is answered 503 with
+ *    Retry-After at once;
+ *  - limits: request line (414), header bytes and count (431), body size
+ *    (413, decided from Content-Length before the body is read), CL with
+ *    TE or duplicate CL (400, from http-parser), malformed (400). An error
+ *    is answered in its turn, then the connection closes;
+ *  - ordering: every request gets a sequence number; answers (handler
+ *    replies and the actor's own errors) wait in a list sorted by it and
+ *    leave strictly in request order (http_conn_output), so a batch of
+ *    pipelined answers goes out in one write;
+ *  - flow control: at most http.max_pipeline requests in flight; input
+ *    beyond that is held, unparsed, until answers leave;
+ *  - deadlines (http_conn_deadline): header block (absolute, from the
+ *    request's first byte, or from accept for the first request), body
+ *    idle, keep-alive idle, and a backstop for a handler that never
+ *    replies (request_timeout_ms + 1 s: 504, then close);
+ *  - Expect: 100-continue (sent when the request is next in line; skipped
+ *    if the body has already arrived), HEAD (no body, same
+ *    Content-Length), HTTP/1.0 with and without keep-alive.
+ *
+ * It does not read the clock (the caller passes now_ns), never blocks, and
+ * never touches a socket.
+ *
+ * Owner: one network actor thread per connection. The struct is public
+ * only so the owner can embed it; its fields are private to http_conn.c.
+ */
+#ifndef ACTORD_HTTP_CONN_H
+#define ACTORD_HTTP_CONN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include <http_parser.h>
+
+#include "../config/config.h"
+#include "http_out.h"
+#include "net_buf.h"
+#include "net_req.h"
+#include "net_stats.h"
+
+struct http_conn;
+
+/* What every connection of one owner shares. Owner: that owner's thread. */
+struct http_conn_env {
+	const struct config_http *http;   /* limits; may be swapped between calls */
+	struct net_req_pool *pool;
+	struct net_stats *stats;
+	const struct http_date *date;     /* refreshed by the owner */
+	/* Hand a complete request to a handler. 0: the handler owns it now.
+	 * Any error leaves it with the caller (-EAGAIN: every mailbox full). */
+	int (*submit)(void *ctx, struct http_msg *hm);
+	/* "ip:port" of the peer, for log lines. May be NULL. */
+	void (*describe)(void *ctx, const struct http_conn *c, char *buf, size_t len);
+	void *ctx;
+	/* Bad-request log lines: at most HTTP_CONN_LOG_PER_S per second. */
+	uint64_t log_sec;
+	unsigned log_count;
+};
+
+#define HTTP_CONN_LOG_PER_S 20
+/* The handler backstop fires this long after http.request_timeout_ms, so
+ * the handler's own 504 normally wins. */
+#define HTTP_CONN_HANDLER_GRACE_MS 1000
+
+/* Owner: one network actor thread. Fields are private to http_conn.c. */
+struct http_conn {
+	http_parser parser;
+	struct http_conn_env *env;
+	uint64_t id;                  /* conn_id stamped on every request */
+	struct net_req *cur;          /* request being parsed */
+	struct net_req *ready;        /* answers waiting for their turn, by seq */
+	struct net_buf held;          /* input not parsed yet (pipeline full) */
+	uint64_t now_ns;              /* time of the call in progress */
+	uint64_t since_ns;            /* start of the header or idle period */
+	uint64_t input_ns;            /* last body input */
+	uint64_t head_ns;             /* since when the oldest request waits */
+	uint32_t next_seq;            /* seq of the next request parsed */
+	uint32_t send_seq;            /* seq of the next answer to send */
+	uint32_t acc_len;             /* bytes used in cur's req_buf */
+	uint32_t url_len;
+	uint32_t hdr_bytes;           /* request line + header block so far */
+	uint32_t piece_off;           /* length prefix of the header piece */
+	uint32_t body_off;
+	uint16_t nheaders;
+	uint16_t err_status;          /* set by a callback that fails */
+	const char *err_reason;
+	uint8_t phase;
+	uint8_t last_cb;
+	uint16_t flags;
+};
+
+/* Set http-parser's process-wide header limit above every limit this
+ * module enforces itself. Thread: controlling, before any connection. */
+void http_conn_global_init(void);
+
+/* Start a connection at `now_ns`. Thread: owner. */
+void http_conn_init(struct http_conn *c, struct http_conn_env *env,
+		    uint64_t id, uint64_t now_ns);
+
+/* Free everything the connection holds (requests being parsed, answers
+ * not sent, held input). Replies still in handlers are dropped later by
+ * the owner as late replies. Thread: owner. */
+void http_conn_dispose(struct http_conn *c);
+
+/* Parse `len` input bytes. Complete requests go to env->submit; errors
+ * queue their answer. Input after a closing request or an error is
+ * ignored. Thread: owner. */
+void http_conn_feed(struct http_conn *c, const char *data, size_t len,
+		    uint64_t now_ns);
+
+/* The client closed its side. Like nginx, this aborts the connection: the
+ * partial request and unsent answers are dropped, replies still in
+ * handlers will arrive late and be counted; http_conn_finished() is true.
+ * Thread: owner. */
+void http_conn_eof(struct http_conn *c);
+
+/* Graceful drain: parse nothing more (a partial request is dropped),
+ * answer what is in flight, the last answer closing the connection; over
+ * at once if nothing is owed. Thread: owner. */
+void http_conn_drain(struct http_conn *c);
+
+/* Parse held input if the pipeline has room again. Thread: owner. */
+void http_conn_resume(struct http_conn *c, uint64_t now_ns);
+
+/* A handler's reply (type HTTP_MSG_RESPONSE) for this connection. A reply
+ * whose request was already answered (504 backstop) is dropped and counted
+ * as late. Takes ownership. Thread: owner. */
+void http_conn_reply(struct http_conn *c, struct net_req *r);
+
+/* Append every answer whose turn has come to `out` (and a pending
+ * 100 Continue). Returns the bytes appended. Thread: owner. */
+size_t http_conn_output(struct http_conn *c, struct net_buf *out, uint64_t now_ns);
+
+/* Whether the owner should read more input now. Thread: owner. */
+bool http_conn_wants_input(const struct http_conn *c);
+
+/* Whether the connection is over: a closing answer went out, or the client
+ * closed. The owner closes it once its output has drained (at once after
+ * an EOF). Thread: owner. */
+bool http_conn_finished(const struct http_conn *c);
+
+/* Whether the last answer was an error that closes the connection (the
+ * owner then lingers to let the client read it). Thread: owner. */
+bool http_conn_closed_on_error(const struct http_conn *c);
+
+/* Requests parsed and not answered yet. Thread: owner. */
+uint32_t http_conn_inflight(const struct http_conn *c);
+
+/* The next deadline (monotonic ns) and which timeout it is, or 0 if none
+ * applies (the owner adds its write timeout). Thread: owner. */
+uint64_t http_conn_deadline(const struct http_conn *c, enum net_timeout *kind);
+
+/* Deadline `kind` passed. Returns true if the owner must close the
+ * connection now; false if an answer was queued (the handler backstop's
+ * 504) and the connection closes after it. Thread: owner. */
+bool http_conn_expire(struct http_conn *c, enum net_timeout kind, uint64_t now_ns);
+
+#endif

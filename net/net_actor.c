@@ -1,0 +1,411 @@
+/*
+ * net_actor.c - the network actor pool: listeners, accept, handler hand-off.
+ *
+ * DESIGN
+ * One pool of kind "net" (actors.net.count members). Each member, in its
+ * `start`, opens its own listening socket per configured address with
+ * SO_REUSEPORT, so the kernel spreads new connections over the members and
+ * no accept is ever shared. Accepted sockets are non-blocking with
+ * TCP_NODELAY and live on the member's own ev_loop (net_io.c).
+ *
+ * Messages: a member sends each parsed request (HTTP_MSG_REQUEST) to a
+ * handler actor chosen round-robin; a handler whose mailbox is full is
+ * skipped, and when every one is full the request is answered 503 at once.
+ * It accepts HTTP_MSG_RESPONSE (the same envelope coming back) and routes it
+ * to its connection by conn_id (slot + generation): a reply for a closed
+ * connection is dropped and counted. Anything else is freed.
+ *
+ * Connection limit: the members share one counter of open connections
+ * (http.max_connections). At the limit a member stops watching its
+ * listeners (connections wait in the kernel backlog) and counts it; a
+ * close on this member, or a 50 ms timer, starts them again below the limit.
+ *
+ * It never runs application code and never blocks.
+ *
+ * Thread: net_add_pools on the controlling thread; the rest on each
+ * network actor's own thread.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "../actors/log.h"
+#include "net.h"
+#include "net_internal.h"
+
+static const struct actor_ops net_ops;
+
+/* Every net_shared ever allocated. The registry keeps a pool's `user` until
+ * actor_system_destroy and admin readers may hold counters until exit, so
+ * these few hundred bytes per system live as long as the process; the list
+ * keeps them reachable (no leak report). Controlling thread only. */
+static struct net_shared *all_shared;
+
+const struct config_http *net_limits(const struct net_actor *na)
+{
+	const struct ad_config *live = config_current();
+
+	return live != NULL ? &live->http : &na->sh->cfg->http;
+}
+
+const struct net_stats *net_stats_of(const struct actor *a)
+{
+	const struct net_shared *sh;
+
+	if (a == NULL || actor_user(a) == NULL || strcmp(actor_kind(a), "net") != 0)
+		return NULL;
+	sh = actor_user(a);
+	return actor_index(a) < sh->count ? &sh->stats[actor_index(a)] : NULL;
+}
+
+static int submit(void *ctx, struct http_msg *hm)
+{
+	struct net_actor *na = ctx;
+	int rc = -ENOENT;
+
+	hm->m.type = HTTP_MSG_REQUEST;
+	hm->m.reply_to = na->self;
+	for (unsigned i = 0; i < na->nhandlers; i++) {
+		actor_addr_t to = na->handler_first + na->rr;
+
+		if (++na->rr == na->nhandlers)
+			na->rr = 0;
+		rc = actor_send(na->sys, to, &hm->m);
+		if (rc != -EAGAIN)
+			return rc;
+	}
+	return rc;
+}
+
+static void listeners_start(struct net_actor *na)
+{
+	for (unsigned i = 0; i < na->nlst; i++)
+		ev_io_start(na->loop, &na->lst[i].io);
+	na->accept_paused = false;
+	ev_timer_stop(na->loop, &na->accept_w);
+}
+
+static void listeners_pause(struct net_actor *na)
+{
+	for (unsigned i = 0; i < na->nlst; i++)
+		ev_io_stop(na->loop, &na->lst[i].io);
+	if (!na->accept_paused) {
+		na->accept_paused = true;
+		ev_timer_again(na->loop, &na->accept_w);
+	}
+}
+
+void net_accept_maybe_resume(struct net_actor *na)
+{
+	if (na->accept_paused &&
+	    atomic_load_explicit(&na->sh->open, memory_order_relaxed) <
+	    net_limits(na)->max_connections)
+		listeners_start(na);
+}
+
+/* Close the listening sockets for good (drain, stop). */
+static void listeners_close(struct net_actor *na)
+{
+	for (unsigned i = 0; i < na->nlst; i++) {
+		ev_io_stop(na->loop, &na->lst[i].io);
+		close(na->lst[i].fd);
+	}
+	na->nlst = 0;
+	na->accept_paused = false; /* closing connections must not restart accepting */
+	ev_timer_stop(na->loop, &na->accept_w);
+}
+
+static void on_accept_retry(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)loop;
+	(void)revents;
+	net_accept_maybe_resume(w->data);
+}
+
+/* Reserve one connection under the global limit. Relaxed is enough: the
+ * counter guards a soft limit and publishes no data. */
+static bool reserve_conn(struct net_actor *na)
+{
+	uint32_t max = net_limits(na)->max_connections;
+
+	if (atomic_fetch_add_explicit(&na->sh->open, 1, memory_order_relaxed) < max)
+		return true;
+	atomic_fetch_sub_explicit(&na->sh->open, 1, memory_order_relaxed);
+	return false;
+}
+
+static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct net_listener *l = w->data;
+	struct net_actor *na = l->na;
+
+	(void)loop;
+	(void)revents;
+	for (int i = 0; i < NET_ACCEPT_BATCH; i++) {
+		struct sockaddr_storage ss;
+		socklen_t sslen = sizeof(ss);
+		int fd, one = 1;
+
+		if (!reserve_conn(na)) {
+			net_stat_add(&na->stats->conns_limit_paused_total, 1);
+			log_warn("%s: %u connections open (http.max_connections): "
+				 "not accepting until one closes", actor_name(na->actor),
+				 net_limits(na)->max_connections);
+			listeners_pause(na);
+			return;
+		}
+		fd = accept4(l->fd, (struct sockaddr *)&ss, &sslen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0) {
+			int err = errno;
+
+			atomic_fetch_sub_explicit(&na->sh->open, 1, memory_order_relaxed);
+			if (err == EAGAIN || err == EWOULDBLOCK || err == EINTR ||
+			    err == ECONNABORTED)
+				return;
+			net_stat_add(&na->stats->accept_errors_total, 1);
+			if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
+				log_error("%s: accept: %s: pausing accept", actor_name(na->actor),
+					  strerror(err));
+				listeners_pause(na);
+			}
+			return;
+		}
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		if (net_conn_open(na, fd, (struct sockaddr *)&ss) != 0) {
+			close(fd);
+			atomic_fetch_sub_explicit(&na->sh->open, 1, memory_order_relaxed);
+			net_stat_add(&na->stats->accept_errors_total, 1);
+		}
+	}
+}
+
+static int open_listener(struct net_actor *na, const struct config_addr *addr, int backlog)
+{
+	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+				  .ai_flags = AI_PASSIVE | AI_NUMERICSERV };
+	struct addrinfo *res, *ai;
+	char port[8];
+	int fd = -1, rc, err = EADDRNOTAVAIL;
+
+	snprintf(port, sizeof(port), "%u", addr->port);
+	rc = getaddrinfo(addr->host[0] != '\0' ? addr->host : NULL, port, &hints, &res);
+	if (rc != 0) {
+		log_error("%s: listen %s:%u: %s", actor_name(na->actor), addr->host,
+			  addr->port, gai_strerror(rc));
+		return -EADDRNOTAVAIL;
+	}
+	for (ai = res; ai != NULL; ai = ai->ai_next) {
+		int one = 1;
+
+		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
+			    ai->ai_protocol);
+		if (fd < 0) {
+			err = errno;
+			continue;
+		}
+		if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == 0 &&
+		    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) == 0 &&
+		    bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, backlog) == 0)
+			break;
+		err = errno;
+		close(fd);
+		fd = -1;
+	}
+	freeaddrinfo(res);
+	if (fd < 0) {
+		log_error("%s: listen %s:%u: %s", actor_name(na->actor), addr->host,
+			  addr->port, strerror(err));
+		return -err;
+	}
+	return fd;
+}
+
+static void free_actor(struct net_actor *na)
+{
+	net_req_pool_bind_thread(NULL);
+	net_req_pool_destroy(na->pool);
+	net_buf_free(&na->scratch);
+	free(na->rbuf);
+	free(na->slots);
+	free(na->free_slots);
+	free(na->dirty);
+	free(na);
+}
+
+static int net_start(struct actor *a)
+{
+	struct net_shared *sh = actor_user(a);
+	const struct ad_config *cfg = sh->cfg;
+	struct net_actor *na = calloc(1, sizeof(*na));
+	int backlog;
+
+	if (na == NULL)
+		return -ENOMEM;
+	na->actor = a;
+	na->sys = actor_sys(a);
+	na->loop = actor_loop(a);
+	na->sh = sh;
+	na->stats = &sh->stats[actor_index(a)];
+	na->self = actor_addr(a);
+	na->pool = net_req_pool_create(NET_SPARE_ENVELOPES);
+	na->rbuf = malloc(NET_READ_BUF);
+	if (na->pool == NULL || na->rbuf == NULL) {
+		free_actor(na);
+		return -ENOMEM;
+	}
+	net_req_pool_bind_thread(na->pool);
+	na->handler_first = actor_system_find_kind(na->sys, "handler", &na->nhandlers);
+	if (na->handler_first == ACTOR_ADDR_NONE)
+		log_warn("%s: no handler actors: every request will be answered 503",
+			 actor_name(a));
+	na->env = (struct http_conn_env){
+		.http = net_limits(na),
+		.pool = na->pool,
+		.stats = na->stats,
+		.date = &na->date,
+		.submit = submit,
+		.describe = net_describe_peer,
+		.ctx = na,
+	};
+	http_date_update(&na->date, (time_t)ev_now(na->loop));
+	backlog = cfg->http.backlog > 0 ? (int)cfg->http.backlog : 4096;
+	for (unsigned i = 0; i < cfg->nlisten; i++) {
+		int fd = open_listener(na, &cfg->listen[i], backlog);
+
+		if (fd < 0) {
+			for (unsigned j = 0; j < na->nlst; j++)
+				close(na->lst[j].fd);
+			free_actor(na);
+			return fd;
+		}
+		na->lst[na->nlst].fd = fd;
+		na->lst[na->nlst].na = na;
+		ev_io_init(&na->lst[na->nlst].io, on_accept, fd, EV_READ);
+		na->lst[na->nlst].io.data = &na->lst[na->nlst];
+		na->nlst++;
+	}
+	ev_init(&na->accept_w, on_accept_retry);
+	na->accept_w.repeat = NET_ACCEPT_RETRY_MS / 1000.0;
+	na->accept_w.data = na;
+	ev_prepare_init(&na->flush_w, on_net_flush);
+	na->flush_w.data = na;
+	ev_prepare_start(na->loop, &na->flush_w);
+	ev_unref(na->loop); /* the flush watcher alone must not keep the loop alive */
+	listeners_start(na);
+	actor_set_state(a, na);
+	return 0;
+}
+
+/* NET_MSG_DRAIN: stop accepting, let every connection finish what it
+ * owes, and keep the message until the last one has closed. */
+static void start_drain(struct net_actor *na, struct msg *m)
+{
+	if (na->drain != NULL) {
+		msg_free(m); /* already draining */
+		return;
+	}
+	log_info("%s: draining %u connection(s)", actor_name(na->actor), na->nconns);
+	listeners_close(na);
+	na->drain = m;
+	if (na->nconns == 0) {
+		na->drain = NULL;
+		msg_free(m);
+		return;
+	}
+	net_conns_drain(na);
+}
+
+static void net_message(struct actor *a, struct msg *m)
+{
+	struct net_actor *na = actor_state(a);
+	struct net_req *r = net_req_of(m);
+	struct net_conn *c;
+
+	if (m->type == NET_MSG_DRAIN) {
+		start_drain(na, m);
+		return;
+	}
+	if (m->type != HTTP_MSG_RESPONSE || r == NULL) {
+		msg_free(m);
+		return;
+	}
+	c = net_conn_find(na, r->hm.conn_id);
+	if (c == NULL || c->state != NC_OPEN) {
+		net_stat_add(&na->stats->late_replies_total, 1);
+		msg_free(m);
+		return;
+	}
+	http_conn_reply(&c->hc, r);
+	net_conn_mark_dirty(c);
+}
+
+static void net_stop(struct actor *a)
+{
+	struct net_actor *na = actor_state(a);
+
+	if (na == NULL)
+		return;
+	listeners_close(na);
+	ev_ref(na->loop);
+	ev_prepare_stop(na->loop, &na->flush_w);
+	net_conns_close_all(na);
+	if (na->drain != NULL) {
+		msg_free(na->drain);
+		na->drain = NULL;
+	}
+	actor_set_state(a, NULL);
+	free_actor(na);
+}
+
+static const struct actor_ops net_ops = {
+	.start = net_start,
+	.message = net_message,
+	.stop = net_stop,
+};
+
+int net_add_pools(struct actor_system *sys, const struct ad_config *cfg,
+		  char *err, size_t errlen)
+{
+	struct actor_pool_spec spec;
+	struct net_shared *sh;
+
+	if (cfg->nlisten == 0) {
+		snprintf(err, errlen, "listen: no address to listen on");
+		return -EINVAL;
+	}
+	sh = calloc(1, sizeof(*sh));
+	if (sh != NULL)
+		sh->stats = aligned_alloc(_Alignof(struct net_stats),
+					  sizeof(struct net_stats) * (cfg->net.count > 0 ? cfg->net.count : 1));
+	if (sh == NULL || sh->stats == NULL) {
+		free(sh);
+		snprintf(err, errlen, "net: out of memory");
+		return -ENOMEM;
+	}
+	memset(sh->stats, 0, sizeof(struct net_stats) * (cfg->net.count > 0 ? cfg->net.count : 1));
+	sh->cfg = cfg;
+	sh->count = cfg->net.count;
+	http_conn_global_init();
+	spec = (struct actor_pool_spec){
+		.kind = "net",
+		.count = cfg->net.count,
+		.mbox_capacity = cfg->net.mailbox,
+		.ops = &net_ops,
+		.user = sh,
+	};
+	if (actor_system_add_pool(sys, &spec, err, errlen) == ACTOR_ADDR_NONE) {
+		free(sh->stats);
+		free(sh);
+		return -EINVAL;
+	}
+	sh->next = all_shared;
+	all_shared = sh;
+	return 0;
+}

@@ -1,0 +1,125 @@
+/*
+ * net_internal.h - what net_actor.c and net_io.c share; not a public API.
+ *
+ * Owner: a `struct net_actor` and everything it points to belong to one
+ * network actor thread, except `struct net_shared` (the pool's `user`),
+ * which is immutable after net_add_pools apart from its `open` counter.
+ */
+#ifndef ACTORD_NET_INTERNAL_H
+#define ACTORD_NET_INTERNAL_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <ev.h>
+
+#include "../actors/actor.h"
+#include "../config/config.h"
+#include "http_conn.h"
+#include "http_out.h"
+#include "net_buf.h"
+#include "net_req.h"
+#include "net_stats.h"
+
+#define NET_READ_BUF (64u * 1024u)     /* one recv(2) per readable event */
+#define NET_ACCEPT_BATCH 64            /* accept(2) calls per listener wake-up */
+#define NET_ACCEPT_RETRY_MS 50         /* re-check a paused accept this often */
+#define NET_LINGER_MS 2000             /* read and discard after an error answer */
+#define NET_LINGER_BYTES (1u << 20)
+#define NET_SPARE_ENVELOPES 4096       /* per actor free list bound */
+#define NET_SCRATCH_KEEP (256u * 1024u)/* larger scratch buffers are released */
+
+/* The pool's `user`: shared by every network actor. */
+struct net_shared {
+	const struct ad_config *cfg;       /* start-up config (listen addresses) */
+	unsigned count;
+	struct net_stats *stats;           /* [count], one per actor */
+	/* Connections open across all network actors. Not on the request
+	 * path: touched once per accept and once per close. */
+	_Atomic uint32_t open;
+	struct net_shared *next;           /* every pool ever added (see net_add_pools) */
+};
+
+/* Owner: network actor thread. */
+struct net_listener {
+	int fd;
+	ev_io io;
+	struct net_actor *na;
+};
+
+enum net_conn_state { NC_OPEN, NC_LINGER };
+
+/* Owner: network actor thread. */
+struct net_conn {
+	struct http_conn hc;
+	struct net_buf out;          /* bytes the socket did not take yet */
+	ev_io io;
+	ev_timer timer;
+	struct net_actor *na;
+	uint64_t write_ns;           /* last write progress while output waits */
+	uint64_t timer_at_ns;        /* when the armed timer fires; 0: unarmed */
+	uint64_t linger_until_ns;
+	uint32_t slot;
+	uint32_t gen;
+	uint32_t lingered_bytes;
+	uint8_t state;               /* enum net_conn_state */
+	bool dirty;                  /* queued for the end-of-iteration flush */
+	uint8_t peer_family;         /* AF_INET, AF_INET6 or 0 */
+	uint16_t peer_port;          /* host order */
+	uint8_t peer_addr[16];
+};
+
+/* Owner: network actor thread (actor_state). */
+struct net_actor {
+	struct actor *actor;
+	struct actor_system *sys;
+	struct ev_loop *loop;
+	struct net_shared *sh;
+	struct net_stats *stats;
+	struct http_conn_env env;
+	struct http_date date;
+	struct net_req_pool *pool;
+	actor_addr_t self;
+	actor_addr_t handler_first;
+	unsigned nhandlers;
+	unsigned rr;                 /* round-robin position among handlers */
+	struct net_listener lst[CONFIG_MAX_LISTEN];
+	unsigned nlst;
+	bool accept_paused;
+	struct msg *drain;           /* NET_MSG_DRAIN held until nconns == 0 */
+	uint32_t nconns;             /* connections open on this actor */
+	ev_timer accept_w;           /* re-checks a paused accept */
+	ev_prepare flush_w;          /* end of iteration: write dirty connections */
+	/* Connection table: conn_id = slot | (gen << 32). */
+	struct net_conn **slots;
+	uint32_t nslots;
+	uint32_t slots_cap;
+	uint32_t *free_slots;
+	uint32_t nfree;
+	uint32_t next_gen;
+	/* Connections with output to write at the end of this iteration. */
+	uint64_t *dirty;
+	uint32_t ndirty;
+	uint32_t dirty_cap;
+	struct net_buf scratch;      /* one batch of answers, before send(2) */
+	char *rbuf;                  /* NET_READ_BUF */
+};
+
+/* The limits in force: the live config snapshot, else the start-up one. */
+const struct config_http *net_limits(const struct net_actor *na);
+
+/* net_io.c: connections. Thread: the network actor. */
+int net_conn_open(struct net_actor *na, int fd, const struct sockaddr *sa);
+struct net_conn *net_conn_find(struct net_actor *na, uint64_t conn_id);
+void net_conn_mark_dirty(struct net_conn *c);
+void net_conn_close(struct net_conn *c);
+void net_conns_close_all(struct net_actor *na);
+void net_conns_drain(struct net_actor *na);
+void net_describe_peer(void *ctx, const struct http_conn *hc, char *buf, size_t len);
+void on_net_flush(struct ev_loop *loop, ev_prepare *w, int revents);
+
+/* net_actor.c: called by net_io.c when a connection closed. */
+void net_accept_maybe_resume(struct net_actor *na);
+
+#endif

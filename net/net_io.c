@@ -1,0 +1,458 @@
+/*
+ * net_io.c - the sockets of a network actor's connections.
+ *
+ * DESIGN
+ * A connection (struct net_conn) is an http_conn (the protocol, in
+ * http_conn.c) plus its socket, one ev_io, one ev_timer and the bytes the
+ * socket has not taken yet. Connections sit in a slot table; other threads
+ * name them only by conn_id = slot | (generation << 32), so a reply for a
+ * closed connection finds nothing instead of freed memory.
+ *
+ * Reads: one recv(2) into the actor's 64 KiB read buffer per readable
+ * event, parsed at once (http_conn copies what it keeps). Writes: the
+ * connection is only marked dirty when answers or input arrive; at the end
+ * of the loop iteration (ev_prepare) every dirty connection serialises all
+ * the answers whose turn has come into the actor's scratch buffer and hands
+ * them to ONE send(2). What the socket does not take is copied into the
+ * connection's own buffer and written on EV_WRITE; that buffer is freed as
+ * soon as it drains, so an idle keep-alive connection owns no buffer.
+ *
+ * Backpressure: reading stops while the unsent output exceeds
+ * http.output_high_water or the pipeline is full (http_conn_wants_input),
+ * and resumes when it drains.
+ *
+ * Timers: one per connection, armed lazily: moving a deadline later never
+ * touches the timer heap; the timer fires at the old time, finds the new
+ * deadline and re-arms. Deadlines: those of http_conn, the write timeout
+ * (no write progress while output waits) and the linger time.
+ *
+ * Closing: after an answer that closes the connection, the write side is
+ * shut down and the input read and discarded for up to NET_LINGER_MS, so
+ * a client still sending (a body we refused with 413) reads our answer
+ * instead of a connection reset.
+ *
+ * Thread: the owning network actor.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "net_internal.h"
+
+#define K_LINGER ((int)NET_TIMEOUT_COUNT) /* conn_deadline kind beyond net_timeout */
+#define NS_PER_MS 1000000u
+
+static uint64_t conn_id_of(const struct net_conn *c)
+{
+	return (uint64_t)c->slot | ((uint64_t)c->gen << 32);
+}
+
+struct net_conn *net_conn_find(struct net_actor *na, uint64_t conn_id)
+{
+	uint32_t slot = (uint32_t)conn_id;
+	struct net_conn *c;
+
+	if (slot >= na->nslots)
+		return NULL;
+	c = na->slots[slot];
+	return c != NULL && c->gen == (uint32_t)(conn_id >> 32) ? c : NULL;
+}
+
+void net_describe_peer(void *ctx, const struct http_conn *hc, char *buf, size_t len)
+{
+	/* hc is the first member of its net_conn. */
+	const struct net_conn *c = (const struct net_conn *)(const void *)hc;
+	char ip[INET6_ADDRSTRLEN] = "?";
+
+	(void)ctx;
+	if (c->peer_family == AF_INET || c->peer_family == AF_INET6)
+		inet_ntop(c->peer_family, c->peer_addr, ip, sizeof(ip));
+	snprintf(buf, len, c->peer_family == AF_INET6 ? "[%s]:%u" : "%s:%u", ip, c->peer_port);
+}
+
+static int conn_deadline(const struct net_conn *c, uint64_t *deadline)
+{
+	const struct config_http *lim = c->na->env.http;
+	enum net_timeout k = NET_TIMEOUT_HEADER;
+	uint64_t d;
+
+	if (c->state == NC_LINGER) {
+		*deadline = c->linger_until_ns;
+		return K_LINGER;
+	}
+	d = http_conn_deadline(&c->hc, &k);
+	if (net_buf_pending(&c->out) > 0) {
+		uint64_t w = c->write_ns + (uint64_t)lim->write_timeout_ms * NS_PER_MS;
+
+		if (d == 0 || w < d) {
+			d = w;
+			k = NET_TIMEOUT_WRITE;
+		}
+	}
+	*deadline = d;
+	return (int)k;
+}
+
+static void arm_timer(struct net_conn *c, uint64_t now)
+{
+	struct ev_loop *loop = c->na->loop;
+	uint64_t d;
+
+	conn_deadline(c, &d);
+	if (d == 0) {
+		ev_timer_stop(loop, &c->timer);
+		c->timer_at_ns = 0;
+		return;
+	}
+	if (ev_is_active(&c->timer) && c->timer_at_ns <= d)
+		return; /* fires earlier, finds the later deadline and re-arms */
+	ev_timer_stop(loop, &c->timer);
+	ev_timer_set(&c->timer, d > now ? (double)(d - now) / 1e9 : 0., 0.);
+	ev_timer_start(loop, &c->timer);
+	c->timer_at_ns = d;
+}
+
+static void set_events(struct net_conn *c, int want)
+{
+	struct ev_loop *loop = c->na->loop;
+	int have = ev_is_active(&c->io) ? (c->io.events & (EV_READ | EV_WRITE)) : 0;
+
+	if (have == want)
+		return;
+	if ((have & EV_READ) && !(want & EV_READ) && c->state == NC_OPEN &&
+	    !http_conn_finished(&c->hc))
+		net_stat_add(&c->na->stats->read_pauses_total, 1);
+	ev_io_stop(loop, &c->io);
+	if (want != 0) {
+		ev_io_modify(&c->io, want);
+		ev_io_start(loop, &c->io);
+	}
+}
+
+void net_conn_close(struct net_conn *c)
+{
+	struct net_actor *na = c->na;
+
+	ev_io_stop(na->loop, &c->io);
+	ev_timer_stop(na->loop, &c->timer);
+	close(c->io.fd);
+	http_conn_dispose(&c->hc);
+	net_buf_free(&c->out);
+	na->slots[c->slot] = NULL;
+	na->free_slots[na->nfree++] = c->slot;
+	free(c);
+	/* Relaxed: a soft limit; see reserve_conn in net_actor.c. */
+	atomic_fetch_sub_explicit(&na->sh->open, 1, memory_order_relaxed);
+	net_stat_sub(&na->stats->conns_open, 1);
+	na->nconns--;
+	if (na->drain != NULL && na->nconns == 0) {
+		msg_free(na->drain); /* tells the drainer this actor is done */
+		na->drain = NULL;
+	}
+	net_accept_maybe_resume(na);
+}
+
+void net_conns_drain(struct net_actor *na)
+{
+	for (uint32_t i = 0; i < na->nslots; i++) {
+		struct net_conn *c = na->slots[i];
+
+		if (c != NULL && c->state == NC_OPEN) {
+			http_conn_drain(&c->hc);
+			net_conn_mark_dirty(c);
+		}
+	}
+}
+
+static void conn_linger(struct net_conn *c, uint64_t now)
+{
+	shutdown(c->io.fd, SHUT_WR);
+	c->state = NC_LINGER;
+	c->linger_until_ns = now + (uint64_t)NET_LINGER_MS * NS_PER_MS;
+	set_events(c, EV_READ);
+	arm_timer(c, now);
+}
+
+/* Settle a connection after anything happened to it: close it if it is
+ * over, choose what to wait for, re-arm its timer. Returns -1 if closed. */
+static int conn_update(struct net_conn *c, uint64_t now)
+{
+	size_t pending = net_buf_pending(&c->out);
+	int want = 0;
+
+	if (c->state == NC_LINGER)
+		return 0;
+	if (pending == 0 && c->out.cap > 0)
+		net_buf_free(&c->out);
+	if (pending == 0 && http_conn_finished(&c->hc)) {
+		if (http_conn_closed_on_error(&c->hc)) {
+			conn_linger(c, now);
+			return 0;
+		}
+		net_conn_close(c);
+		return -1;
+	}
+	if (http_conn_wants_input(&c->hc) && pending <= c->na->env.http->output_high_water)
+		want |= EV_READ;
+	if (pending > 0)
+		want |= EV_WRITE;
+	set_events(c, want);
+	arm_timer(c, now);
+	return 0;
+}
+
+/* send(2) what `buf` holds. Returns bytes taken (0 if the socket is full),
+ * or -1 if the connection is broken. */
+static ssize_t conn_send(struct net_conn *c, const struct net_buf *buf)
+{
+	ssize_t n = send(c->io.fd, net_buf_head(buf), net_buf_pending(buf),
+			 MSG_NOSIGNAL | MSG_DONTWAIT);
+
+	if (n < 0)
+		return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? 0 : -1;
+	net_stat_add(&c->na->stats->bytes_out_total, (uint64_t)n);
+	return n;
+}
+
+/* Write every answer whose turn has come, in one send(2). */
+static void conn_flush(struct net_conn *c, uint64_t now)
+{
+	struct net_actor *na = c->na;
+	bool direct = net_buf_pending(&c->out) == 0;
+	struct net_buf *dst = direct ? &na->scratch : &c->out;
+	ssize_t n;
+
+	if (c->state != NC_OPEN)
+		return;
+	if (direct)
+		dst->len = dst->off = 0;
+	http_conn_output(&c->hc, dst, now);
+	http_conn_resume(&c->hc, now);
+	http_conn_output(&c->hc, dst, now);
+	if (direct && net_buf_pending(dst) > 0) {
+		n = conn_send(c, dst);
+		if (n < 0) {
+			net_conn_close(c);
+			return;
+		}
+		net_buf_consume(dst, (size_t)n);
+		if (net_buf_pending(dst) > 0) {
+			c->write_ns = now;
+			if (net_buf_append(&c->out, net_buf_head(dst), net_buf_pending(dst)) != 0) {
+				net_conn_close(c);
+				return;
+			}
+		}
+	}
+	conn_update(c, now);
+}
+
+void net_conn_mark_dirty(struct net_conn *c)
+{
+	struct net_actor *na = c->na;
+
+	if (c->dirty)
+		return;
+	if (na->ndirty == na->dirty_cap) {
+		uint32_t cap = na->dirty_cap > 0 ? na->dirty_cap * 2 : 256;
+		uint64_t *d = realloc(na->dirty, sizeof(*d) * cap);
+
+		if (d == NULL) {
+			conn_flush(c, mbox_now_ns()); /* no list: write right away */
+			return;
+		}
+		na->dirty = d;
+		na->dirty_cap = cap;
+	}
+	na->dirty[na->ndirty++] = conn_id_of(c);
+	c->dirty = true;
+}
+
+void on_net_flush(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+	struct net_actor *na = w->data;
+	uint64_t now;
+
+	(void)revents;
+	if (na->ndirty == 0)
+		return;
+	na->env.http = net_limits(na);
+	http_date_update(&na->date, (time_t)ev_now(loop));
+	now = mbox_now_ns();
+	for (uint32_t i = 0; i < na->ndirty; i++) {
+		struct net_conn *c = net_conn_find(na, na->dirty[i]);
+
+		if (c != NULL) {
+			c->dirty = false;
+			conn_flush(c, now);
+		}
+	}
+	na->ndirty = 0;
+	if (na->scratch.cap > NET_SCRATCH_KEEP)
+		net_buf_free(&na->scratch);
+	/* Requests parsed from held input were sent in this callback: publish
+	 * them now rather than after the loop's next wake-up. */
+	mbox_flush();
+}
+
+static int conn_read(struct net_conn *c, uint64_t now)
+{
+	struct net_actor *na = c->na;
+	ssize_t n = recv(c->io.fd, na->rbuf, NET_READ_BUF, 0);
+
+	if (n < 0) {
+		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+			return 0;
+		net_conn_close(c);
+		return -1;
+	}
+	if (c->state == NC_LINGER) {
+		c->lingered_bytes += (uint32_t)n;
+		if (n == 0 || c->lingered_bytes > NET_LINGER_BYTES) {
+			net_conn_close(c);
+			return -1;
+		}
+		return 0;
+	}
+	if (n == 0) {
+		/* The client left: whatever is unsent or in handlers is dropped
+		 * (see http_conn_eof); replies still to come are counted late. */
+		net_conn_close(c);
+		return -1;
+	}
+	net_stat_add(&na->stats->bytes_in_total, (uint64_t)n);
+	http_conn_feed(&c->hc, na->rbuf, (size_t)n, now);
+	net_conn_mark_dirty(c);
+	return 0;
+}
+
+static void on_conn_io(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct net_conn *c = w->data;
+	uint64_t now = mbox_now_ns();
+
+	(void)loop;
+	c->na->env.http = net_limits(c->na);
+	if (revents & EV_WRITE) {
+		ssize_t n = conn_send(c, &c->out);
+
+		if (n < 0) {
+			net_conn_close(c);
+			return;
+		}
+		if (n > 0) {
+			net_buf_consume(&c->out, (size_t)n);
+			c->write_ns = now;
+		}
+		if (conn_update(c, now) != 0)
+			return;
+		if (net_buf_pending(&c->out) == 0)
+			net_conn_mark_dirty(c); /* drained: held input may resume */
+	}
+	if ((revents & EV_READ) && ev_is_active(&c->io) && (c->io.events & EV_READ))
+		conn_read(c, now);
+}
+
+static void on_conn_timer(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct net_conn *c = w->data;
+	uint64_t now = mbox_now_ns(), d;
+	int kind;
+
+	(void)loop;
+	(void)revents;
+	c->na->env.http = net_limits(c->na);
+	c->timer_at_ns = 0;
+	kind = conn_deadline(c, &d);
+	if (d == 0)
+		return;
+	/* libev may fire a little before our clock says so. */
+	if (now + NS_PER_MS < d) {
+		arm_timer(c, now);
+		return;
+	}
+	if (kind == K_LINGER) {
+		net_conn_close(c);
+	} else if (kind == NET_TIMEOUT_WRITE) {
+		net_stat_add(&c->na->stats->timeouts_total[NET_TIMEOUT_WRITE], 1);
+		net_conn_close(c);
+	} else if (http_conn_expire(&c->hc, (enum net_timeout)kind, now)) {
+		net_conn_close(c);
+	} else {
+		net_conn_mark_dirty(c);
+	}
+}
+
+static int grow_slots(struct net_actor *na)
+{
+	uint32_t cap = na->slots_cap > 0 ? na->slots_cap * 2 : 1024;
+	struct net_conn **slots = realloc(na->slots, sizeof(*slots) * cap);
+	uint32_t *free_slots;
+
+	if (slots == NULL)
+		return -ENOMEM;
+	na->slots = slots;
+	free_slots = realloc(na->free_slots, sizeof(*free_slots) * cap);
+	if (free_slots == NULL)
+		return -ENOMEM;
+	na->free_slots = free_slots;
+	na->slots_cap = cap;
+	return 0;
+}
+
+int net_conn_open(struct net_actor *na, int fd, const struct sockaddr *sa)
+{
+	uint64_t now = mbox_now_ns();
+	struct net_conn *c;
+	uint32_t slot;
+
+	if (na->nfree == 0 && na->nslots == na->slots_cap && grow_slots(na) != 0)
+		return -ENOMEM;
+	c = calloc(1, sizeof(*c));
+	if (c == NULL)
+		return -ENOMEM;
+	slot = na->nfree > 0 ? na->free_slots[--na->nfree] : na->nslots++;
+	na->slots[slot] = c;
+	c->na = na;
+	c->slot = slot;
+	if (++na->next_gen == 0)
+		na->next_gen = 1;
+	c->gen = na->next_gen;
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)(const void *)sa;
+
+		c->peer_family = AF_INET;
+		c->peer_port = ntohs(in->sin_port);
+		memcpy(c->peer_addr, &in->sin_addr, 4);
+	} else if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)(const void *)sa;
+
+		c->peer_family = AF_INET6;
+		c->peer_port = ntohs(in6->sin6_port);
+		memcpy(c->peer_addr, &in6->sin6_addr, 16);
+	}
+	na->env.http = net_limits(na);
+	http_conn_init(&c->hc, &na->env, conn_id_of(c), now);
+	ev_io_init(&c->io, on_conn_io, fd, EV_READ);
+	c->io.data = c;
+	ev_init(&c->timer, on_conn_timer);
+	c->timer.data = c;
+	ev_io_start(na->loop, &c->io);
+	arm_timer(c, now);
+	net_stat_add(&na->stats->conns_accepted_total, 1);
+	net_stat_add(&na->stats->conns_open, 1);
+	na->nconns++;
+	return 0;
+}
+
+void net_conns_close_all(struct net_actor *na)
+{
+	for (uint32_t i = 0; i < na->nslots; i++)
+		if (na->slots[i] != NULL)
+			net_conn_close(na->slots[i]);
+}

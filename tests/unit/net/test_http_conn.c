@@ -1,0 +1,657 @@
+/*
+ * test_http_conn.c - the HTTP/1.1 connection state machine, without
+ * sockets: requests in as bytes, handler replies in as envelopes, answers
+ * out as bytes. Every limit, ordering rule and deadline of net/http_conn.h.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <cmocka.h>
+
+#include "http_conn.h"
+#include "log_capture.h"
+
+#define MS 1000000ull
+#define MAX_SUB 64
+
+struct harness {
+	struct net_stats stats;
+	struct config_http http;
+	struct http_date date;
+	struct http_conn_env env;
+	struct net_req_pool *pool;
+	struct http_conn c;
+	struct http_msg *sub[MAX_SUB];   /* requests handed to "handlers" */
+	unsigned nsub;
+	int submit_rc;                   /* what submit answers */
+	struct net_buf out;
+	uint64_t now;
+};
+
+static struct harness H;
+
+static int fake_submit(void *ctx, struct http_msg *hm)
+{
+	struct harness *h = ctx;
+
+	if (h->submit_rc != 0)
+		return h->submit_rc;
+	assert_true(h->nsub < MAX_SUB);
+	assert_int_equal(hm->m.type, HTTP_MSG_REQUEST);
+	h->sub[h->nsub++] = hm;
+	return 0;
+}
+
+static void describe(void *ctx, const struct http_conn *c, char *buf, size_t len)
+{
+	(void)ctx;
+	(void)c;
+	snprintf(buf, len, "192.0.2.1:4242");
+}
+
+static int setup(void **state)
+{
+	(void)state;
+	memset(&H, 0, sizeof(H));
+	H.http = (struct config_http){
+		.max_request_line = 8192, .max_header_bytes = 65536, .max_headers = 100,
+		.max_body_bytes = 1 << 20, .header_timeout_ms = 10000, .body_timeout_ms = 10000,
+		.keepalive_timeout_ms = 75000, .write_timeout_ms = 10000,
+		.request_timeout_ms = 5000, .max_connections = 100, .backlog = 128,
+		.output_high_water = 1 << 20, .max_pipeline = 64,
+	};
+	H.pool = net_req_pool_create(16);
+	net_req_pool_bind_thread(H.pool);
+	http_date_update(&H.date, 784111777); /* Sun, 06 Nov 1994 08:49:37 GMT */
+	H.env = (struct http_conn_env){
+		.http = &H.http, .pool = H.pool, .stats = &H.stats, .date = &H.date,
+		.submit = fake_submit, .describe = describe, .ctx = &H,
+	};
+	H.now = 1000 * MS;
+	http_conn_global_init();
+	http_conn_init(&H.c, &H.env, 7 | (3ull << 32), H.now);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	for (unsigned i = 0; i < H.nsub; i++)
+		if (H.sub[i] != NULL)
+			msg_free(&H.sub[i]->m);
+	http_conn_dispose(&H.c);
+	net_buf_free(&H.out);
+	net_req_pool_bind_thread(NULL);
+	net_req_pool_destroy(H.pool);
+	return 0;
+}
+
+static void feed(const char *s)
+{
+	http_conn_feed(&H.c, s, strlen(s), H.now);
+}
+
+/* The handler side: answer submitted request `i`. */
+static void reply(unsigned i, unsigned status, const char *body)
+{
+	struct http_msg *hm = H.sub[i];
+
+	assert_non_null(hm);
+	H.sub[i] = NULL;
+	hm->status = (uint16_t)status;
+	hm->content_type = "text/plain";
+	hm->resp_body = body;
+	hm->resp_body_len = (uint32_t)strlen(body);
+	hm->m.type = HTTP_MSG_RESPONSE;
+	http_conn_reply(&H.c, net_req_of(&hm->m));
+}
+
+static size_t output(void)
+{
+	return http_conn_output(&H.c, &H.out, H.now);
+}
+
+/* The output so far as a C string (consumed). */
+static char *take_output(void)
+{
+	static char text[1 << 16];
+	size_t n = net_buf_pending(&H.out);
+
+	assert_true(n < sizeof(text));
+	memcpy(text, net_buf_head(&H.out), n);
+	text[n] = '\0';
+	net_buf_consume(&H.out, n);
+	return text;
+}
+
+static unsigned count_of(const char *hay, const char *needle)
+{
+	unsigned n = 0;
+
+	for (const char *p = hay; (p = strstr(p, needle)) != NULL; p++)
+		n++;
+	return n;
+}
+
+static const char *header(const struct http_msg *hm, const char *name)
+{
+	for (unsigned i = 0; i < hm->nheaders; i++)
+		if (strcasecmp(hm->headers[i].name, name) == 0)
+			return hm->headers[i].value;
+	return NULL;
+}
+
+static void test_simple_get_is_submitted_with_path_query_and_headers(void **state)
+{
+	struct http_msg *hm;
+
+	(void)state;
+	feed("GET /jobs/42?x=1&y=2#frag HTTP/1.1\r\nHost: example\r\nX-Empty:\r\n"
+	     "Accept: */*\r\n\r\n");
+	assert_int_equal(H.nsub, 1);
+	hm = H.sub[0];
+	assert_int_equal(hm->method, HTTP_GET);
+	assert_int_equal(hm->version_minor, 1);
+	assert_true(hm->keep_alive);
+	assert_string_equal(hm->path, "/jobs/42");
+	assert_int_equal(hm->path_len, 8);
+	assert_string_equal(hm->query, "x=1&y=2");
+	assert_int_equal(hm->query_len, 7);
+	assert_int_equal(hm->nheaders, 3);
+	assert_string_equal(header(hm, "host"), "example");
+	assert_string_equal(header(hm, "x-empty"), "");
+	assert_int_equal(hm->headers[2].value_len, 3);
+	assert_int_equal(hm->body_len, 0);
+	assert_int_equal(hm->conn_id, 7 | (3ull << 32));
+	assert_int_equal(hm->seq, 0);
+	assert_int_equal(hm->received_ns, H.now);
+	assert_int_equal(hm->m.free_fn, net_req_free_msg);
+	assert_int_equal(output(), 0); /* nothing until the handler replies */
+}
+
+static void test_response_carries_server_date_type_and_length(void **state)
+{
+	char *out;
+
+	(void)state;
+	feed("GET /plaintext HTTP/1.1\r\nHost: a\r\n\r\n");
+	reply(0, 200, "Hello, World!");
+	assert_true(output() > 0);
+	out = take_output();
+	assert_string_equal(out, "HTTP/1.1 200 OK\r\nServer: actord\r\n"
+			    "Date: Sun, 06 Nov 1994 08:49:37 GMT\r\n"
+			    "Content-Type: text/plain\r\nContent-Length: 13\r\n\r\nHello, World!");
+	assert_int_equal(H.stats.responses_total[1], 1);
+	assert_false(http_conn_finished(&H.c));
+}
+
+static void test_request_split_byte_by_byte_is_reassembled(void **state)
+{
+	const char *req = "POST /up?a=b HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhello";
+
+	(void)state;
+	for (size_t i = 0; req[i] != '\0'; i++) {
+		H.now += MS;
+		http_conn_feed(&H.c, req + i, 1, H.now);
+	}
+	assert_int_equal(H.nsub, 1);
+	assert_string_equal(H.sub[0]->path, "/up");
+	assert_string_equal(H.sub[0]->query, "a=b");
+	assert_string_equal(header(H.sub[0], "content-length"), "5");
+	assert_int_equal(H.sub[0]->body_len, 5);
+	assert_memory_equal(H.sub[0]->body, "hello", 5);
+}
+
+static void test_pipelined_responses_keep_request_order(void **state)
+{
+	char req[64 * 16] = "", *out;
+	char body[16][8];
+	const char *p;
+
+	(void)state;
+	for (int i = 0; i < 16; i++) {
+		char one[64];
+
+		snprintf(one, sizeof(one), "GET /r%d HTTP/1.1\r\nHost: h\r\n\r\n", i);
+		strcat(req, one);
+	}
+	feed(req);
+	assert_int_equal(H.nsub, 16);
+	for (unsigned i = 0; i < 16; i++)
+		assert_int_equal(H.sub[i]->seq, i);
+	/* Replies come back in reverse: nothing may leave before the first. */
+	for (int i = 15; i >= 1; i--) {
+		snprintf(body[i], sizeof(body[i]), "r%d", i);
+		reply((unsigned)i, 200, body[i]);
+		assert_int_equal(output(), 0);
+	}
+	reply(0, 200, "r0");
+	assert_true(output() > 0);  /* all sixteen in one batch */
+	out = take_output();
+	assert_int_equal(count_of(out, "HTTP/1.1 200 OK"), 16);
+	p = out;
+	for (int i = 0; i < 16; i++) {
+		char want[32];
+
+		snprintf(want, sizeof(want), "\r\n\r\nr%d", i);
+		p = strstr(p, want);
+		assert_non_null(p);
+		p++;
+	}
+	assert_int_equal(http_conn_inflight(&H.c), 0);
+}
+
+static void test_http10_without_keep_alive_closes_after_the_answer(void **state)
+{
+	char *out;
+
+	(void)state;
+	feed("GET / HTTP/1.0\r\n\r\nGET /ignored HTTP/1.0\r\n\r\n");
+	assert_int_equal(H.nsub, 1);
+	assert_false(H.sub[0]->keep_alive);
+	assert_int_equal(H.sub[0]->version_minor, 0);
+	reply(0, 200, "x");
+	output();
+	out = take_output();
+	assert_non_null(strstr(out, "Connection: close\r\n"));
+	assert_true(http_conn_finished(&H.c));
+	assert_false(http_conn_closed_on_error(&H.c));
+}
+
+static void test_http10_keep_alive_is_kept_and_announced(void **state)
+{
+	char *out;
+
+	(void)state;
+	feed("GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+	assert_true(H.sub[0]->keep_alive);
+	reply(0, 200, "x");
+	output();
+	out = take_output();
+	assert_non_null(strstr(out, "Connection: keep-alive\r\n"));
+	assert_false(http_conn_finished(&H.c));
+	feed("GET /2 HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+	assert_int_equal(H.nsub, 2);
+}
+
+static void test_http11_connection_close_stops_parsing(void **state)
+{
+	(void)state;
+	feed("GET / HTTP/1.1\r\nConnection: close\r\n\r\nGET /2 HTTP/1.1\r\n\r\n");
+	assert_int_equal(H.nsub, 1);
+	assert_false(http_conn_wants_input(&H.c));
+	reply(0, 204, "");
+	output();
+	assert_non_null(strstr(take_output(), "Connection: close"));
+	assert_true(http_conn_finished(&H.c));
+}
+
+static void test_head_has_content_length_but_no_body(void **state)
+{
+	char *out;
+
+	(void)state;
+	feed("HEAD /plaintext HTTP/1.1\r\n\r\n");
+	assert_int_equal(H.sub[0]->method, HTTP_HEAD);
+	reply(0, 200, "Hello, World!");
+	output();
+	out = take_output();
+	assert_non_null(strstr(out, "Content-Length: 13\r\n"));
+	assert_string_equal(strstr(out, "\r\n\r\n"), "\r\n\r\n");
+}
+
+static void test_chunked_body_is_reassembled(void **state)
+{
+	(void)state;
+	feed("POST /c HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+	     "5\r\nhello\r\n7;ext=1\r\n, world\r\n0\r\nX-Trailer: t\r\n\r\n");
+	assert_int_equal(H.nsub, 1);
+	assert_int_equal(H.sub[0]->body_len, 12);
+	assert_string_equal(H.sub[0]->body, "hello, world");
+	assert_int_equal(H.sub[0]->nheaders, 1); /* trailers are not kept */
+}
+
+static void test_request_line_too_long_is_414(void **state)
+{
+	char req[9000];
+
+	(void)state;
+	memset(req, 'a', sizeof(req));
+	memcpy(req, "GET /", 5);
+	req[sizeof(req) - 1] = '\0';
+	feed(req);
+	assert_int_equal(H.nsub, 0);
+	output();
+	assert_non_null(strstr(take_output(), "HTTP/1.1 414 URI Too Long\r\n"));
+	assert_true(http_conn_finished(&H.c));
+	assert_true(http_conn_closed_on_error(&H.c));
+	assert_int_equal(H.stats.errors_total[NET_ERR_414], 1);
+}
+
+static void test_request_line_at_the_limit_is_accepted(void **state)
+{
+	char req[8300];
+	size_t line = 8192, url = line - strlen("GET  HTTP/1.1\r\n");
+
+	(void)state;
+	memcpy(req, "GET /", 5);
+	memset(req + 5, 'a', url - 1);
+	strcpy(req + 4 + url, " HTTP/1.1\r\n\r\n");
+	assert_int_equal(strstr(req, "\r\n") - req + 2, (long)line);
+	feed(req);
+	assert_int_equal(H.nsub, 1);
+	assert_int_equal(H.sub[0]->path_len, url);
+}
+
+static void test_header_block_too_large_is_431(void **state)
+{
+	static char req[70000];
+
+	(void)state;
+	strcpy(req, "GET / HTTP/1.1\r\nX-Big: ");
+	memset(req + strlen(req), 'v', 66000);
+	strcat(req, "\r\n\r\n");
+	feed(req);
+	assert_int_equal(H.nsub, 0);
+	output();
+	assert_non_null(strstr(take_output(), "HTTP/1.1 431 "));
+	assert_int_equal(H.stats.errors_total[NET_ERR_431], 1);
+}
+
+static void test_too_many_header_fields_is_431(void **state)
+{
+	char req[4096] = "GET / HTTP/1.1\r\n";
+
+	(void)state;
+	for (int i = 0; i < 101; i++) {
+		char h[32];
+
+		snprintf(h, sizeof(h), "X-H%d: v\r\n", i);
+		strcat(req, h);
+	}
+	strcat(req, "\r\n");
+	feed(req);
+	assert_int_equal(H.nsub, 0);
+	output();
+	assert_non_null(strstr(take_output(), "HTTP/1.1 431 "));
+}
+
+static void test_body_over_limit_is_413_before_the_body_is_read(void **state)
+{
+	(void)state;
+	feed("POST /up HTTP/1.1\r\nContent-Length: 1048577\r\n\r\n");
+	assert_int_equal(H.nsub, 0);
+	output();
+	assert_non_null(strstr(take_output(), "HTTP/1.1 413 Payload Too Large\r\n"));
+	assert_true(http_conn_finished(&H.c));
+	assert_false(http_conn_wants_input(&H.c));
+	assert_int_equal(H.stats.errors_total[NET_ERR_413], 1);
+}
+
+static void test_chunked_body_over_limit_is_413(void **state)
+{
+	(void)state;
+	H.http.max_body_bytes = 8;
+	feed("POST /c HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n5\r\nworld\r\n");
+	assert_int_equal(H.nsub, 0);
+	output();
+	assert_non_null(strstr(take_output(), "HTTP/1.1 413 "));
+}
+
+static void test_content_length_with_transfer_encoding_is_400(void **state)
+{
+	(void)state;
+	feed("POST / HTTP/1.1\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n"
+	     "5\r\nhello\r\n0\r\n\r\n");
+	assert_int_equal(H.nsub, 0);
+	output();
+	assert_non_null(strstr(take_output(), "HTTP/1.1 400 Bad Request\r\nServer: actord"));
+	assert_true(http_conn_finished(&H.c));
+	assert_int_equal(H.stats.errors_total[NET_ERR_400], 1);
+}
+
+static void test_two_different_content_lengths_are_400(void **state)
+{
+	(void)state;
+	feed("POST / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!");
+	assert_int_equal(H.nsub, 0);
+	output();
+	assert_non_null(strstr(take_output(), "HTTP/1.1 400 "));
+}
+
+static void test_malformed_request_is_400_and_logged_with_reason(void **state)
+{
+	char *out;
+
+	(void)state;
+	log_capture_count = 0;
+	feed("GET / HTTP/1.1\r\nBad Header\r\n\r\n");
+	output();
+	out = take_output();
+	assert_non_null(strstr(out, "HTTP/1.1 400 "));
+	assert_non_null(strstr(out, "Connection: close\r\n"));
+	assert_int_equal(log_capture_count, 1);
+	assert_non_null(strstr(log_capture_last, "\"status\":400"));
+	assert_non_null(strstr(log_capture_last, "\"client\":\"192.0.2.1:4242\""));
+	assert_non_null(strstr(log_capture_last, "\"reason\":"));
+}
+
+static void test_error_answer_waits_for_earlier_requests(void **state)
+{
+	char *out;
+
+	(void)state;
+	feed("GET /ok HTTP/1.1\r\n\r\nNOT-HTTP\r\n\r\n");
+	assert_int_equal(H.nsub, 1);
+	assert_int_equal(output(), 0);  /* the 400 must not overtake /ok */
+	reply(0, 200, "ok");
+	output();
+	out = take_output();
+	assert_true(strstr(out, "200 OK") < strstr(out, "400 Bad Request"));
+	assert_true(http_conn_finished(&H.c));
+}
+
+static void test_full_handler_mailbox_answers_503_with_retry_after(void **state)
+{
+	char *out;
+
+	(void)state;
+	H.submit_rc = -EAGAIN;
+	feed("GET /a HTTP/1.1\r\n\r\n");
+	output();
+	out = take_output();
+	assert_non_null(strstr(out, "HTTP/1.1 503 Service Unavailable\r\n"));
+	assert_non_null(strstr(out, "Retry-After: 1\r\n"));
+	assert_null(strstr(out, "Connection: close"));
+	assert_int_equal(H.stats.handler_full_total, 1);
+	assert_false(http_conn_finished(&H.c)); /* the connection stays usable */
+	H.submit_rc = 0;
+	feed("GET /b HTTP/1.1\r\n\r\n");
+	assert_int_equal(H.nsub, 1);
+	assert_int_equal(H.sub[0]->seq, 1);
+}
+
+static void test_expect_100_continue_is_answered_before_the_body(void **state)
+{
+	(void)state;
+	feed("POST /up HTTP/1.1\r\nContent-Length: 3\r\nExpect: 100-continue\r\n\r\n");
+	output();
+	assert_string_equal(take_output(), "HTTP/1.1 100 Continue\r\n\r\n");
+	feed("abc");
+	assert_int_equal(H.nsub, 1);
+	assert_int_equal(H.sub[0]->body_len, 3);
+	assert_int_equal(output(), 0);
+}
+
+static void test_expect_100_continue_is_not_sent_with_a_413(void **state)
+{
+	(void)state;
+	feed("POST /up HTTP/1.1\r\nContent-Length: 99999999\r\nExpect: 100-continue\r\n\r\n");
+	output();
+	assert_null(strstr(take_output(), "100 Continue"));
+}
+
+static void test_pipeline_cap_holds_input_until_answers_leave(void **state)
+{
+	(void)state;
+	H.http.max_pipeline = 2;
+	feed("GET /1 HTTP/1.1\r\n\r\nGET /2 HTTP/1.1\r\n\r\nGET /3 HTTP/1.1\r\n\r\n");
+	assert_int_equal(H.nsub, 2);
+	assert_false(http_conn_wants_input(&H.c));
+	reply(0, 200, "1");
+	output();
+	http_conn_resume(&H.c, H.now);
+	assert_int_equal(H.nsub, 3);
+	assert_string_equal(H.sub[2]->path, "/3");
+	assert_false(http_conn_wants_input(&H.c)); /* /2 and /3 in flight */
+	reply(1, 200, "2");
+	output();
+	assert_true(http_conn_wants_input(&H.c));
+}
+
+static void test_late_reply_after_handler_backstop_is_dropped(void **state)
+{
+	enum net_timeout kind;
+	uint64_t d;
+
+	(void)state;
+	feed("GET /slow HTTP/1.1\r\n\r\n");
+	d = http_conn_deadline(&H.c, &kind);
+	assert_int_equal(kind, NET_TIMEOUT_HANDLER);
+	assert_int_equal(d, H.now + (5000 + HTTP_CONN_HANDLER_GRACE_MS) * MS);
+	H.now = d;
+	assert_false(http_conn_expire(&H.c, kind, H.now));
+	output();
+	assert_non_null(strstr(take_output(), "HTTP/1.1 504 Gateway Timeout\r\n"));
+	assert_true(http_conn_finished(&H.c));
+	reply(0, 200, "too late");
+	assert_int_equal(H.stats.late_replies_total, 1);
+}
+
+static void test_header_deadline_is_absolute_from_accept_then_first_byte(void **state)
+{
+	enum net_timeout kind;
+
+	(void)state;
+	assert_int_equal(http_conn_deadline(&H.c, &kind), H.now + 10000 * MS);
+	assert_int_equal(kind, NET_TIMEOUT_HEADER);
+	H.now += 3000 * MS;
+	feed("GET / HTTP/1.1\r\n");
+	assert_int_equal(http_conn_deadline(&H.c, &kind), H.now + 10000 * MS);
+	H.now += 2000 * MS;  /* more header bytes do not push it back */
+	feed("Host: h\r\n");
+	assert_int_equal(http_conn_deadline(&H.c, &kind), H.now - 2000 * MS + 10000 * MS);
+	assert_int_equal(kind, NET_TIMEOUT_HEADER);
+	assert_true(http_conn_expire(&H.c, kind, H.now));
+	assert_int_equal(H.stats.timeouts_total[NET_TIMEOUT_HEADER], 1);
+}
+
+static void test_keepalive_and_body_deadlines(void **state)
+{
+	enum net_timeout kind;
+
+	(void)state;
+	feed("GET / HTTP/1.1\r\n\r\n");
+	H.now += 5 * MS;
+	reply(0, 200, "x");
+	output();
+	assert_int_equal(http_conn_deadline(&H.c, &kind), H.now + 75000 * MS);
+	assert_int_equal(kind, NET_TIMEOUT_KEEPALIVE);
+	feed("POST / HTTP/1.1\r\nContent-Length: 4\r\n\r\nab");
+	H.now += 7 * MS;
+	feed("c");
+	assert_int_equal(http_conn_deadline(&H.c, &kind), H.now + 10000 * MS);
+	assert_int_equal(kind, NET_TIMEOUT_BODY);
+}
+
+static void test_eof_aborts_and_the_reply_in_flight_is_late(void **state)
+{
+	(void)state;
+	feed("GET / HTTP/1.1\r\n\r\nGET /partial HTT");
+	http_conn_eof(&H.c);
+	assert_true(http_conn_finished(&H.c));
+	assert_false(http_conn_closed_on_error(&H.c));
+	reply(0, 200, "x");
+	assert_int_equal(output(), 0);
+	assert_int_equal(H.stats.late_replies_total, 1);
+}
+
+static void test_absolute_form_url_is_split(void **state)
+{
+	(void)state;
+	feed("GET http://example.com:8080/a/b?q=1 HTTP/1.1\r\n\r\n");
+	assert_int_equal(H.nsub, 1);
+	assert_string_equal(H.sub[0]->path, "/a/b");
+	assert_string_equal(H.sub[0]->query, "q=1");
+}
+
+static void test_reply_for_an_unknown_sequence_is_late(void **state)
+{
+	(void)state;
+	feed("GET / HTTP/1.1\r\n\r\n");
+	H.sub[0]->seq = 99;
+	reply(0, 200, "x");
+	assert_int_equal(H.stats.late_replies_total, 1);
+	assert_int_equal(output(), 0);
+}
+
+static void test_envelopes_are_recycled_on_the_owner_thread(void **state)
+{
+	struct http_msg *first;
+
+	(void)state;
+	feed("GET /1 HTTP/1.1\r\n\r\n");
+	first = H.sub[0];
+	reply(0, 200, "x");
+	output();
+	feed("GET /2 HTTP/1.1\r\n\r\n");
+	assert_ptr_equal(H.sub[1], first);
+	assert_string_equal(H.sub[1]->path, "/2");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+		T(test_simple_get_is_submitted_with_path_query_and_headers),
+		T(test_response_carries_server_date_type_and_length),
+		T(test_request_split_byte_by_byte_is_reassembled),
+		T(test_pipelined_responses_keep_request_order),
+		T(test_http10_without_keep_alive_closes_after_the_answer),
+		T(test_http10_keep_alive_is_kept_and_announced),
+		T(test_http11_connection_close_stops_parsing),
+		T(test_head_has_content_length_but_no_body),
+		T(test_chunked_body_is_reassembled),
+		T(test_request_line_too_long_is_414),
+		T(test_request_line_at_the_limit_is_accepted),
+		T(test_header_block_too_large_is_431),
+		T(test_too_many_header_fields_is_431),
+		T(test_body_over_limit_is_413_before_the_body_is_read),
+		T(test_chunked_body_over_limit_is_413),
+		T(test_content_length_with_transfer_encoding_is_400),
+		T(test_two_different_content_lengths_are_400),
+		T(test_malformed_request_is_400_and_logged_with_reason),
+		T(test_error_answer_waits_for_earlier_requests),
+		T(test_full_handler_mailbox_answers_503_with_retry_after),
+		T(test_expect_100_continue_is_answered_before_the_body),
+		T(test_expect_100_continue_is_not_sent_with_a_413),
+		T(test_pipeline_cap_holds_input_until_answers_leave),
+		T(test_late_reply_after_handler_backstop_is_dropped),
+		T(test_header_deadline_is_absolute_from_accept_then_first_byte),
+		T(test_keepalive_and_body_deadlines),
+		T(test_eof_aborts_and_the_reply_in_flight_is_late),
+		T(test_absolute_form_url_is_split),
+		T(test_reply_for_an_unknown_sequence_is_late),
+		T(test_envelopes_are_recycled_on_the_owner_thread),
+#undef T
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

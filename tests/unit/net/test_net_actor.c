@@ -1,0 +1,324 @@
+/*
+ * test_net_actor.c - the network actor pool over real sockets on
+ * 127.0.0.1, with the real actor runtime and a scripted fake handler pool:
+ * round trip, 503 when the handler mailbox is full, late replies for
+ * closed connections, the global connection limit, and the write timeout
+ * of a client that never reads. Runs under ASan and TSan too.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "actor.h"
+#include "http_msg.h"
+#include "net.h"
+#include "net_stats.h"
+
+/* Shared with the fake handler thread: atomics only. */
+static atomic_int gate_open;          /* /gate blocks until set */
+static atomic_int gated;              /* handler is inside /gate */
+static _Atomic(struct http_msg *) held; /* /hold parks its request here */
+static char big_body[256 * 1024];
+
+static struct ad_config cfg;
+static struct actor_system *sys;
+
+static void sleep_ms(int ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+
+	nanosleep(&ts, NULL);
+}
+
+static void fake_reply(struct http_msg *hm, const char *body, uint32_t len)
+{
+	hm->status = 200;
+	hm->content_type = "text/plain";
+	hm->resp_body = body;
+	hm->resp_body_len = len;
+	hm->m.type = HTTP_MSG_RESPONSE;
+	if (actor_send(sys, hm->m.reply_to, &hm->m) != 0)
+		msg_free(&hm->m);
+}
+
+static void fake_handler(struct actor *a, struct msg *m)
+{
+	struct http_msg *hm = (struct http_msg *)(void *)m;
+
+	(void)a;
+	if (strcmp(hm->path, "/gate") == 0) {
+		atomic_store(&gated, 1);
+		for (int i = 0; i < 5000 && !atomic_load(&gate_open); i++)
+			sleep_ms(1);
+	} else if (strcmp(hm->path, "/hold") == 0) {
+		atomic_store(&held, hm);
+		return;
+	} else if (strcmp(hm->path, "/big") == 0) {
+		fake_reply(hm, big_body, sizeof(big_body));
+		return;
+	}
+	fake_reply(hm, hm->path, hm->path_len);
+}
+
+static const struct actor_ops fake_ops = { .message = fake_handler };
+
+static uint16_t free_port(void)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof(sa);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
+	close(fd);
+	return ntohs(sa.sin_port);
+}
+
+static void start(uint32_t handler_mailbox)
+{
+	struct actor_pool_spec spec = { .kind = "handler", .count = 1,
+					.mbox_capacity = handler_mailbox, .ops = &fake_ops };
+	char err[256];
+
+	sys = actor_system_create();
+	assert_int_equal(net_add_pools(sys, &cfg, err, sizeof(err)), 0);
+	assert_int_not_equal(actor_system_add_pool(sys, &spec, err, sizeof(err)), ACTOR_ADDR_NONE);
+	assert_int_equal(actor_system_start(sys, err, sizeof(err)), 0);
+}
+
+static int setup(void **state)
+{
+	(void)state;
+	config_defaults(&cfg);
+	snprintf(cfg.listen[0].host, sizeof(cfg.listen[0].host), "127.0.0.1");
+	cfg.listen[0].port = free_port();
+	cfg.nlisten = 1;
+	cfg.net.count = 1;
+	cfg.net.mailbox = 1024;
+	atomic_store(&gate_open, 0);
+	atomic_store(&gated, 0);
+	atomic_store(&held, NULL);
+	memset(big_body, 'b', sizeof(big_body));
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct http_msg *hm = atomic_exchange(&held, NULL);
+
+	(void)state;
+	atomic_store(&gate_open, 1);
+	actor_system_destroy(sys);
+	sys = NULL;
+	if (hm != NULL)
+		msg_free(&hm->m);
+	return 0;
+}
+
+/* rcvbuf > 0: a small receive buffer, so a client that does not read
+ * fills up quickly. */
+static int connect_rcvbuf(int rcvbuf)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(cfg.listen[0].port),
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	if (rcvbuf > 0)
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	return fd;
+}
+
+static int connect_server(void)
+{
+	return connect_rcvbuf(0);
+}
+
+static void send_all(int fd, const char *s)
+{
+	size_t len = strlen(s);
+
+	while (len > 0) {
+		ssize_t n = send(fd, s, len, MSG_NOSIGNAL);
+
+		assert_true(n > 0);
+		s += n;
+		len -= (size_t)n;
+	}
+}
+
+/* Read until `want` responses ("HTTP/1.1 " count) or `timeout_ms`. */
+static size_t read_responses(int fd, char *buf, size_t cap, unsigned want, int timeout_ms)
+{
+	size_t len = 0;
+
+	buf[0] = '\0';
+	for (int waited = 0; waited < timeout_ms; waited += 10) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		unsigned n = 0;
+		ssize_t r;
+
+		for (const char *s = buf; (s = strstr(s, "HTTP/1.1 ")) != NULL; s++)
+			n++;
+		if (n >= want)
+			break;
+		if (poll(&p, 1, 10) <= 0)
+			continue;
+		r = recv(fd, buf + len, cap - 1 - len, 0);
+		if (r <= 0)
+			break;
+		len += (size_t)r;
+		buf[len] = '\0';
+	}
+	return len;
+}
+
+static struct net_stats_snapshot stats(void)
+{
+	struct net_stats_snapshot s;
+	unsigned n;
+	actor_addr_t first = actor_system_find_kind(sys, "net", &n);
+
+	net_stats_read(net_stats_of(actor_system_get(sys, first)), &s);
+	return s;
+}
+
+#define WAIT_FOR(cond) \
+	do { for (int w_ = 0; w_ < 5000 && !(cond); w_++) sleep_ms(1); assert_true(cond); } while (0)
+
+static void test_request_round_trip_over_a_real_socket(void **state)
+{
+	char buf[4096];
+	int fd;
+
+	(void)state;
+	start(64);
+	fd = connect_server();
+	send_all(fd, "GET /hello HTTP/1.1\r\nHost: t\r\n\r\nGET /again HTTP/1.1\r\n\r\n");
+	read_responses(fd, buf, sizeof(buf), 2, 3000);
+	assert_non_null(strstr(buf, "HTTP/1.1 200 OK\r\nServer: actord\r\nDate: "));
+	assert_non_null(strstr(buf, "Content-Length: 6\r\n\r\n/hello"));
+	assert_true(strstr(buf, "/hello") < strstr(buf, "/again"));
+	close(fd);
+	WAIT_FOR(stats().conns_open == 0);
+	assert_int_equal(stats().conns_accepted_total, 1);
+	assert_int_equal(stats().responses_total[1], 2);
+}
+
+static void test_full_handler_mailbox_is_answered_503_at_once(void **state)
+{
+	char buf[16384];
+	char req[2048] = "GET /gate HTTP/1.1\r\n\r\n";
+	int fd;
+
+	(void)state;
+	start(4); /* holds 3 */
+	fd = connect_server();
+	send_all(fd, req);
+	WAIT_FOR(atomic_load(&gated));
+	req[0] = '\0';
+	for (int i = 0; i < 10; i++)
+		strcat(req, "GET /x HTTP/1.1\r\n\r\n");
+	send_all(fd, req);
+	WAIT_FOR(stats().handler_full_total > 0);
+	atomic_store(&gate_open, 1);
+	read_responses(fd, buf, sizeof(buf), 11, 5000);
+	assert_non_null(strstr(buf, "HTTP/1.1 503 Service Unavailable\r\n"));
+	assert_non_null(strstr(buf, "Retry-After: 1\r\n"));
+	/* In request order: /gate's answer comes first. */
+	assert_true(strstr(buf, "\r\n\r\n/gate") < strstr(buf, "503"));
+	close(fd);
+}
+
+static void test_late_reply_for_a_closed_connection_is_dropped_and_counted(void **state)
+{
+	struct http_msg *hm;
+	int fd;
+
+	(void)state;
+	start(64);
+	fd = connect_server();
+	send_all(fd, "GET /hold HTTP/1.1\r\n\r\n");
+	WAIT_FOR(atomic_load(&held) != NULL);
+	close(fd);
+	WAIT_FOR(stats().conns_open == 0);
+	hm = atomic_exchange(&held, NULL);
+	fake_reply(hm, "late", 4);
+	WAIT_FOR(stats().late_replies_total == 1);
+}
+
+static void test_connection_limit_pauses_accept_until_one_closes(void **state)
+{
+	char buf[4096];
+	int a, b;
+
+	(void)state;
+	cfg.http.max_connections = 1;
+	start(64);
+	a = connect_server();
+	send_all(a, "GET /a HTTP/1.1\r\n\r\n");
+	read_responses(a, buf, sizeof(buf), 1, 3000);
+	assert_non_null(strstr(buf, "/a"));
+	b = connect_server(); /* completes in the kernel backlog */
+	send_all(b, "GET /b HTTP/1.1\r\n\r\n");
+	assert_int_equal(read_responses(b, buf, sizeof(buf), 1, 300), 0);
+	assert_true(stats().conns_limit_paused_total >= 1);
+	close(a);
+	read_responses(b, buf, sizeof(buf), 1, 3000);
+	assert_non_null(strstr(buf, "\r\n\r\n/b"));
+	close(b);
+}
+
+static void test_client_that_never_reads_is_dropped_at_the_write_timeout(void **state)
+{
+	char req[4096] = "";
+	char buf[4096];
+	int fd, other;
+
+	(void)state;
+	cfg.http.write_timeout_ms = 300;
+	cfg.http.output_high_water = 64 * 1024;
+	start(64);
+	fd = connect_rcvbuf(4096);
+	for (int i = 0; i < 32; i++)
+		strcat(req, "GET /big HTTP/1.1\r\n\r\n");
+	send_all(fd, req);
+	WAIT_FOR(stats().timeouts_total[NET_TIMEOUT_WRITE] == 1);
+	WAIT_FOR(stats().conns_open == 0);
+	assert_true(stats().read_pauses_total >= 1);
+	other = connect_server(); /* everyone else is still served */
+	send_all(other, "GET /ok HTTP/1.1\r\n\r\n");
+	read_responses(other, buf, sizeof(buf), 1, 3000);
+	assert_non_null(strstr(buf, "/ok"));
+	close(other);
+	close(fd);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+		T(test_request_round_trip_over_a_real_socket),
+		T(test_full_handler_mailbox_is_answered_503_at_once),
+		T(test_late_reply_for_a_closed_connection_is_dropped_and_counted),
+		T(test_connection_limit_pauses_accept_until_one_closes),
+		T(test_client_that_never_reads_is_dropped_at_the_write_timeout),
+#undef T
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
