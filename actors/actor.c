@@ -51,6 +51,9 @@ struct actor {
 	void *state;
 	uint64_t awake_since_ns;
 	uint64_t lag_expected_ns;
+	ev_timer retry_w;             /* resends replies that met a full mailbox */
+	struct msg *retry_head;       /* FIFO through msg.link */
+	struct msg *retry_tail;
 	/* Single writer (actor thread), read anywhere with relaxed loads. */
 	_Atomic uint64_t messages_total;
 	_Atomic uint64_t busy_ns;
@@ -58,6 +61,7 @@ struct actor {
 	_Atomic uint64_t lag_hist[MBOX_HIST_BUCKETS];
 	_Atomic uint64_t lag_sum_ns;
 	_Atomic uint64_t lag_max_ns;
+	_Atomic uint64_t replies_retried_total;
 	/* Start-up handshake, under sys->lock. */
 	int start_rc;
 	bool start_done;
@@ -239,6 +243,65 @@ static void on_lag_timer(struct ev_loop *loop, ev_timer *w, int revents)
 	arm_lag_timer(a);
 }
 
+/* Resend queued replies in order; stop at the first that is still refused
+ * for being full. */
+static void flush_replies(struct actor *a, bool last_chance)
+{
+	struct msg *m;
+
+	while ((m = a->retry_head) != NULL) {
+		struct msg *next = (struct msg *)(void *)m->link.next;
+		int rc;
+
+		m->link.next = NULL;
+		rc = actor_send(a->sys, m->reply_to, m);
+		if (rc == -EAGAIN && !last_chance) {
+			m->link.next = (ck_stack_entry_t *)(void *)next;
+			return;
+		}
+		if (rc != 0)
+			msg_free(m);
+		a->retry_head = next;
+	}
+	a->retry_tail = NULL;
+	ev_timer_stop(a->loop, &a->retry_w);
+}
+
+static void on_retry_timer(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)loop;
+	(void)revents;
+	flush_replies(w->data, false);
+}
+
+int actor_reply(struct msg *m)
+{
+	struct actor *a = tl_self;
+	int rc;
+
+	if (a != NULL && a->retry_head != NULL) {
+		rc = -EAGAIN;  /* keep the order behind earlier retries */
+	} else {
+		rc = a != NULL ? actor_send(a->sys, m->reply_to, m) : -ENOENT;
+		if (rc == 0)
+			return 0;
+	}
+	if (rc != -EAGAIN || a == NULL) {
+		msg_free(m);
+		return rc == -EAGAIN ? -ESHUTDOWN : rc;
+	}
+	m->link.next = NULL;
+	if (a->retry_tail != NULL)
+		a->retry_tail->link.next = &m->link;
+	else
+		a->retry_head = m;
+	a->retry_tail = m;
+	bump(&a->replies_retried_total, 1);
+	if (!ev_is_active(&a->retry_w))
+		ev_timer_again(a->loop, &a->retry_w);
+	return 1;
+}
+
 static void on_stop(struct ev_loop *loop, ev_async *w, int revents)
 {
 	struct actor *a = w->data;
@@ -248,6 +311,7 @@ static void on_stop(struct ev_loop *loop, ev_async *w, int revents)
 	mbox_drain(a->mb, a->mb_idx);
 	if (a->pool->spec.ops->stop != NULL)
 		a->pool->spec.ops->stop(a);
+	flush_replies(a, true);
 	mbox_detach(a->mb, a->mb_idx);
 	ev_timer_stop(loop, &a->lag_w);
 	ev_ref(loop);
@@ -279,7 +343,10 @@ static void *actor_main(void *arg)
 	ev_timer_init(&a->lag_w, on_lag_timer, 0., 0.);
 	ev_prepare_init(&a->prepare_w, on_prepare);
 	ev_check_init(&a->check_w, on_check);
+	ev_init(&a->retry_w, on_retry_timer);
+	a->retry_w.repeat = ACTOR_REPLY_RETRY_MS / 1000.0;
 	a->stop_w.data = a->lag_w.data = a->prepare_w.data = a->check_w.data = a;
+	a->retry_w.data = a;
 	ev_async_start(a->loop, &a->stop_w);
 	ev_prepare_start(a->loop, &a->prepare_w);
 	ev_check_start(a->loop, &a->check_w);
@@ -456,6 +523,8 @@ void actor_read_stats(const struct actor *a, struct actor_stats *out)
 	out->loop_iterations = atomic_load_explicit(&w->loop_iterations, memory_order_relaxed);
 	out->lag_sum_ns = atomic_load_explicit(&w->lag_sum_ns, memory_order_relaxed);
 	out->lag_max_ns = atomic_load_explicit(&w->lag_max_ns, memory_order_relaxed);
+	out->replies_retried_total = atomic_load_explicit(&w->replies_retried_total,
+							  memory_order_relaxed);
 	for (unsigned b = 0; b < MBOX_HIST_BUCKETS; b++)
 		out->lag_hist[b] = atomic_load_explicit(&w->lag_hist[b], memory_order_relaxed);
 }

@@ -16,8 +16,11 @@
  *  - `req_buf` owns every request pointer (path, query, headers, body). It
  *    stays valid until the message is freed, including while the response
  *    travels back.
- *  - `resp_buf` (malloc'd by the handler side) owns `resp_headers` and
- *    `resp_body`; msg_free releases it.
+ *  - `resp_buf` (capacity `resp_cap`) owns `resp_headers` and, unless it
+ *    points to static memory, `resp_body`. The handler side grows it with
+ *    realloc; like `req_buf`, the network actor keeps it (if small) when it
+ *    recycles the envelope, so a warm handler writes replies without
+ *    allocating. msg_free releases it.
  *  - A connection is addressed by `conn_id` (slot index + generation), never
  *    by pointer: the network actor drops, and counts, a response whose
  *    connection has closed meanwhile.
@@ -61,6 +64,9 @@ struct http_msg {
 	uint32_t body_len;
 	char *req_buf;               /* owns every pointer above */
 	uint64_t received_ns;        /* monotonic ns when the request completed */
+	uint8_t peer_family;         /* AF_INET, AF_INET6 or 0: the client */
+	uint16_t peer_port;          /* host order */
+	uint8_t peer_addr[16];
 
 	/* Response: written by the handler side. */
 	uint16_t status;
@@ -70,6 +76,7 @@ struct http_msg {
 	uint32_t resp_headers_len;
 	uint32_t resp_body_len;
 	char *resp_buf;              /* owns resp_headers and resp_body (or NULL) */
+	uint32_t resp_cap;           /* bytes allocated at resp_buf */
 };
 
 #endif

@@ -161,8 +161,6 @@ void http_out_set_error(struct http_msg *hm, unsigned status)
 	case 504: body = "Gateway Timeout\n"; break;
 	default: body = "Error\n"; break;
 	}
-	free(hm->resp_buf);
-	hm->resp_buf = NULL;
 	hm->status = (uint16_t)status;
 	hm->content_type = DEFAULT_CONTENT_TYPE;
 	hm->resp_body = body;

@@ -54,7 +54,7 @@ int http_out_continue(struct net_buf *out);
 
 /* Fill the response fields of `hm` for an error the network actor answers
  * itself: 400, 413, 414, 431, 503 (with Retry-After: 1) or 504; any other
- * status gets a generic body. Frees a previous resp_buf. Thread: owner. */
+ * status gets a generic body (static; resp_buf is kept for reuse). Thread: owner. */
 void http_out_set_error(struct http_msg *hm, unsigned status);
 
 /* The reason phrase of `status` ("OK", "Not Found"...). Thread: any. */

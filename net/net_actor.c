@@ -70,8 +70,15 @@ static int submit(void *ctx, struct http_msg *hm)
 	struct net_actor *na = ctx;
 	int rc = -ENOENT;
 
+	struct net_conn *c = net_conn_find(na, hm->conn_id);
+
 	hm->m.type = HTTP_MSG_REQUEST;
 	hm->m.reply_to = na->self;
+	if (c != NULL) {
+		hm->peer_family = c->peer_family;
+		hm->peer_port = c->peer_port;
+		memcpy(hm->peer_addr, c->peer_addr, sizeof(hm->peer_addr));
+	}
 	for (unsigned i = 0; i < na->nhandlers; i++) {
 		actor_addr_t to = na->handler_first + na->rr;
 

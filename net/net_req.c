@@ -4,8 +4,8 @@
  * DESIGN
  * A LIFO free list (hot envelopes stay in cache). A recycled envelope keeps
  * its request buffer if it is small (NET_REQ_KEEP_BUF): a 1 MiB upload must
- * not pin 1 MiB per spare envelope. Response buffers are always freed: they
- * were allocated by the handler side.
+ * not pin 1 MiB per spare envelope; so does its response buffer, which the
+ * handler side grows and reuses (actors/http_msg.h).
  *
  * Thread: the pool's bound thread, except net_req_free_msg (any).
  */
@@ -64,14 +64,16 @@ void net_req_pool_bind_thread(struct net_req_pool *p)
 struct net_req *net_req_get(struct net_req_pool *p)
 {
 	struct net_req *r = p->free;
-	char *buf = NULL;
-	uint32_t cap = 0;
+	char *buf = NULL, *rbuf = NULL;
+	uint32_t cap = 0, rcap = 0;
 
 	if (r != NULL) {
 		p->free = r->next;
 		p->nfree--;
 		buf = r->hm.req_buf;
 		cap = r->req_cap;
+		rbuf = r->hm.resp_buf;
+		rcap = r->hm.resp_cap;
 	} else {
 		r = malloc(sizeof(*r));
 		if (r == NULL)
@@ -81,6 +83,8 @@ struct net_req *net_req_get(struct net_req_pool *p)
 	msg_init(&r->hm.m, HTTP_MSG_REQUEST, net_req_free_msg);
 	r->hm.req_buf = buf;
 	r->req_cap = cap;
+	r->hm.resp_buf = rbuf;
+	r->hm.resp_cap = rcap;
 	r->pool = p;
 	return r;
 }
@@ -121,8 +125,11 @@ void net_req_free_msg(struct msg *m)
 		destroy_req(r);
 		return;
 	}
-	free(r->hm.resp_buf);
-	r->hm.resp_buf = NULL;
+	if (r->hm.resp_cap > NET_REQ_KEEP_BUF) {
+		free(r->hm.resp_buf);
+		r->hm.resp_buf = NULL;
+		r->hm.resp_cap = 0;
+	}
 	if (r->req_cap > NET_REQ_KEEP_BUF) {
 		free(r->hm.req_buf);
 		r->hm.req_buf = NULL;

@@ -1,0 +1,27 @@
+/*
+ * app.h - the application shipped with actord: its route modules.
+ *
+ * DESIGN
+ * Each module is a file with one registration function (handler_api.h)
+ * that adds its routes; app.c lists them in the order their routes are
+ * matched. A user adds a module by writing its file, declaring its
+ * function here and listing it in app.c (docs/HANDLERS.md).
+ *
+ * Thread: the registration functions run on each handler actor.
+ */
+#ifndef ACTORD_APP_H
+#define ACTORD_APP_H
+
+#include "../handler_api.h"
+
+/* The route modules, in matching order. */
+extern const handler_routes_fn app_modules[];
+extern const unsigned app_nmodules;
+
+/* /plaintext and /json (TechEmpower's first two test types). */
+int hello_routes(struct route_table *t, const struct ad_config *cfg, char *err, size_t errlen);
+/* /_test/ routes: deliberately slow, silent or echoing routes for the test
+ * suite; registered only when the configuration says test_routes. */
+int test_routes(struct route_table *t, const struct ad_config *cfg, char *err, size_t errlen);
+
+#endif

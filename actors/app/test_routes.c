@@ -1,0 +1,97 @@
+/*
+ * test_routes.c - routes that exist only for the test suite (config key
+ * test_routes, false by default and in the shipped file).
+ *
+ *  GET  /_test/block?ms=N    blocks the handler actor's thread for N ms
+ *                            (fills its mailbox: 503 tests)
+ *  GET  /_test/delay?ms=N    answers after N ms without blocking (slow
+ *                            requests in flight: drain tests)
+ *  GET  /_test/silent        never answers in time (504 at the deadline)
+ *  ANY  /_test/echo          answers with the request body and type
+ *  GET  /_test/params/:a/ + *b the route parameters and query, as JSON
+ *
+ * Thread: the handler actor serving the request.
+ */
+#include <errno.h>
+#include <time.h>
+
+#include "app.h"
+#include "../../config/config.h"
+
+#define TEST_MAX_MS 60000
+
+static void get_block(struct hreq *r)
+{
+	long ms = hreq_query_long(r, "ms", 100, 0, TEST_MAX_MS);
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	/* Deliberately blocking: only the test suite registers this. */
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+	hreq_text(r, 200, "blocked\n");
+}
+
+static void delay_done(struct hreq *r, struct call_msg *reply, void *arg)
+{
+	(void)reply;
+	(void)arg;
+	hreq_text(r, 200, "delayed\n");
+}
+
+static void get_delay(struct hreq *r)
+{
+	long ms = hreq_query_long(r, "ms", 100, 0, TEST_MAX_MS);
+
+	if (hreq_after(r, (unsigned)ms, delay_done, NULL) != 0)
+		hreq_error(r, 500, "no timer");
+}
+
+static void silent_done(struct hreq *r, struct call_msg *reply, void *arg)
+{
+	(void)reply;
+	(void)arg;
+	hreq_text(r, 200, "too late\n");   /* ignored: the deadline answered */
+}
+
+static void get_silent(struct hreq *r)
+{
+	unsigned ms = hreq_config(r)->http.request_timeout_ms + 1000;
+
+	if (hreq_after(r, ms, silent_done, NULL) != 0)
+		hreq_error(r, 500, "no timer");
+}
+
+static void any_echo(struct hreq *r)
+{
+	size_t len;
+	const char *body = hreq_body(r, &len);
+	const char *type = hreq_header(r, "Content-Type");
+
+	hreq_send(r, 200, type != NULL ? type : "application/octet-stream", body, len);
+}
+
+static void get_params(struct hreq *r)
+{
+	cJSON *o = cJSON_CreateObject();
+	const char *a = hreq_param(r, "a"), *b = hreq_param(r, "b"), *q = hreq_query(r, "q");
+
+	cJSON_AddStringToObject(o, "a", a != NULL ? a : "");
+	cJSON_AddStringToObject(o, "b", b != NULL ? b : "");
+	if (q != NULL)
+		cJSON_AddStringToObject(o, "q", q);
+	cJSON_AddStringToObject(o, "client", hreq_client(r));
+	hreq_json(r, 200, o);
+}
+
+int test_routes(struct route_table *t, const struct ad_config *cfg, char *err, size_t errlen)
+{
+	if (!cfg->test_routes)
+		return 0;
+	if (route_add(t, ROUTE_GET, "/_test/block", get_block, NULL, err, errlen) != 0 ||
+	    route_add(t, ROUTE_GET, "/_test/delay", get_delay, NULL, err, errlen) != 0 ||
+	    route_add(t, ROUTE_GET, "/_test/silent", get_silent, NULL, err, errlen) != 0 ||
+	    route_add(t, ROUTE_ANY, "/_test/echo", any_echo, NULL, err, errlen) != 0 ||
+	    route_add(t, ROUTE_GET, "/_test/params/:a/*b", get_params, NULL, err, errlen) != 0)
+		return -EINVAL;
+	return 0;
+}

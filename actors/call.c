@@ -1,0 +1,144 @@
+/*
+ * call.c - the pending-call table of one actor (see call.h).
+ *
+ * DESIGN
+ * A fixed array of slots and a free-slot stack: sending takes a slot,
+ * stamps corr_id = slot | generation << 32 on the message and records the
+ * continuation; the reply names its slot, and the slot's generation and
+ * message pointer must both match, so a reply can never run the wrong
+ * continuation. Nothing here allocates after creation.
+ *
+ * Owner: one actor thread per table.
+ */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "call.h"
+
+struct call_slot {
+	struct call_msg *msg;      /* in flight; NULL when the slot is free */
+	call_fn fn;
+	void *ctx;
+	void *arg;
+	uint32_t gen;
+};
+
+struct call_table {
+	struct actor *owner;
+	struct call_slot *slots;
+	uint32_t *free;            /* stack of free slot indexes */
+	unsigned nfree;
+	unsigned max;
+	uint64_t late_total;
+};
+
+struct call_table *call_table_create(struct actor *owner, unsigned max_pending)
+{
+	struct call_table *t = calloc(1, sizeof(*t));
+
+	if (t == NULL)
+		return NULL;
+	t->slots = calloc(max_pending, sizeof(*t->slots));
+	t->free = calloc(max_pending, sizeof(*t->free));
+	if (t->slots == NULL || t->free == NULL) {
+		call_table_destroy(t);
+		return NULL;
+	}
+	t->owner = owner;
+	t->max = max_pending;
+	for (unsigned i = 0; i < max_pending; i++) {
+		t->free[i] = max_pending - 1 - i;
+		t->slots[i].gen = 1;
+	}
+	t->nfree = max_pending;
+	return t;
+}
+
+void call_table_destroy(struct call_table *t)
+{
+	if (t == NULL)
+		return;
+	free(t->slots);
+	free(t->free);
+	free(t);
+}
+
+void call_msg_init(struct call_msg *c, uint32_t type, msg_free_fn free_fn,
+		   uint64_t deadline_ns)
+{
+	msg_init(&c->m, type, free_fn);
+	c->status = 0;
+	c->reserved = 0;
+	c->deadline_ns = deadline_ns;
+}
+
+int call_send(struct call_table *t, actor_addr_t to, struct call_msg *c,
+	      call_fn fn, void *ctx, void *arg)
+{
+	struct call_slot *s;
+	uint32_t idx;
+	int rc;
+
+	if (t->nfree == 0)
+		return -ENOSPC;
+	idx = t->free[t->nfree - 1];
+	s = &t->slots[idx];
+	c->m.reply_to = actor_addr(t->owner);
+	c->m.corr_id = (uint64_t)idx | ((uint64_t)s->gen << 32);
+	c->status = 0;
+	rc = actor_send(actor_sys(t->owner), to, &c->m);
+	if (rc != 0) {
+		c->m.corr_id = 0;
+		return rc;
+	}
+	t->nfree--;
+	s->msg = c;
+	s->fn = fn;
+	s->ctx = ctx;
+	s->arg = arg;
+	return 0;
+}
+
+bool call_dispatch(struct call_table *t, struct msg *m)
+{
+	uint32_t idx = (uint32_t)m->corr_id, gen = (uint32_t)(m->corr_id >> 32);
+	struct call_slot *s;
+	call_fn fn;
+	void *ctx, *arg;
+
+	if (gen == 0 || idx >= t->max)
+		return false;
+	s = &t->slots[idx];
+	if (s->msg != (struct call_msg *)(void *)m || s->gen != gen) {
+		t->late_total++;
+		msg_free(m);
+		return true;
+	}
+	fn = s->fn;
+	ctx = s->ctx;
+	arg = s->arg;
+	s->msg = NULL;
+	/* Generation 0 is never used: corr_id 0 means "not a call". */
+	if (++s->gen == 0)
+		s->gen = 1;
+	t->free[t->nfree++] = idx;
+	fn((struct call_msg *)(void *)m, ctx, arg);
+	msg_free(m);
+	return true;
+}
+
+unsigned call_pending(const struct call_table *t)
+{
+	return t->max - t->nfree;
+}
+
+uint64_t call_late_total(const struct call_table *t)
+{
+	return t->late_total;
+}
+
+void call_reply(struct call_msg *c, int status)
+{
+	c->status = status;
+	actor_reply(&c->m);
+}
