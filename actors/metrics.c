@@ -1,0 +1,380 @@
+/*
+ * metrics.c - collector registry, sample buffer and the Prometheus / JSON
+ * renderers (see metrics.h).
+ *
+ * DESIGN
+ * Collectors append samples to a growable array; rendering walks families
+ * in the order they first appeared and, for each, every sample of that
+ * family, so HELP and TYPE are written once per family and its samples stay
+ * together (what the text format and promtool require). Label text is
+ * copied into the sample; names and help texts are literals.
+ *
+ * Thread: registration on the controlling thread before start (the tables
+ * are then read-only); a metrics_out belongs to the thread rendering it.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "metrics.h"
+#include "../mailbox/mbox.h"
+
+#define MAX_REG 64
+#define LABELS_MAX 256
+
+enum sample_type { S_COUNTER, S_GAUGE, S_HISTOGRAM };
+
+struct sample {
+	const char *name;
+	const char *help;
+	enum sample_type type;
+	char labels[LABELS_MAX];
+	double value;
+	uint64_t buckets[MBOX_HIST_BUCKETS];
+	uint64_t sum_ns;
+};
+
+struct metrics_out {
+	struct sample *s;
+	size_t n, cap;
+};
+
+static struct { metrics_collect_fn fn; void *ctx; } collectors[MAX_REG];
+static unsigned ncollectors;
+static struct { const char *name; metrics_check_fn fn; void *ctx; } checks[MAX_REG];
+static unsigned nchecks;
+
+int metrics_register(metrics_collect_fn fn, void *ctx)
+{
+	if (ncollectors == MAX_REG)
+		return -ENOSPC;
+	collectors[ncollectors].fn = fn;
+	collectors[ncollectors++].ctx = ctx;
+	return 0;
+}
+
+int metrics_register_check(const char *name, metrics_check_fn fn, void *ctx)
+{
+	if (nchecks == MAX_REG)
+		return -ENOSPC;
+	checks[nchecks].name = name;
+	checks[nchecks].fn = fn;
+	checks[nchecks++].ctx = ctx;
+	return 0;
+}
+
+void metrics_reset(void)
+{
+	ncollectors = 0;
+	nchecks = 0;
+}
+
+struct metrics_out *metrics_out_create(void)
+{
+	return calloc(1, sizeof(struct metrics_out));
+}
+
+void metrics_out_destroy(struct metrics_out *o)
+{
+	if (o == NULL)
+		return;
+	free(o->s);
+	free(o);
+}
+
+static struct sample *add(struct metrics_out *o, const char *name, const char *help,
+			  enum sample_type type, const char *labels)
+{
+	struct sample *s;
+
+	if (o->n == o->cap) {
+		size_t cap = o->cap > 0 ? o->cap * 2 : 256;
+		struct sample *grown = realloc(o->s, cap * sizeof(*grown));
+
+		if (grown == NULL)
+			return NULL;   /* the sample is left out; rendering goes on */
+		o->s = grown;
+		o->cap = cap;
+	}
+	s = &o->s[o->n++];
+	s->name = name;
+	s->help = help;
+	s->type = type;
+	snprintf(s->labels, sizeof(s->labels), "%s", labels != NULL ? labels : "");
+	s->value = 0;
+	s->sum_ns = 0;
+	return s;
+}
+
+void metrics_counter(struct metrics_out *o, const char *name, const char *help,
+		     const char *labels, uint64_t value)
+{
+	struct sample *s = add(o, name, help, S_COUNTER, labels);
+
+	if (s != NULL)
+		s->value = (double)value;
+}
+
+void metrics_gauge(struct metrics_out *o, const char *name, const char *help,
+		   const char *labels, double value)
+{
+	struct sample *s = add(o, name, help, S_GAUGE, labels);
+
+	if (s != NULL)
+		s->value = value;
+}
+
+void metrics_histogram(struct metrics_out *o, const char *name, const char *help,
+		       const char *labels, const uint64_t *buckets, uint64_t sum_ns)
+{
+	struct sample *s = add(o, name, help, S_HISTOGRAM, labels);
+
+	if (s == NULL)
+		return;
+	memcpy(s->buckets, buckets, sizeof(s->buckets));
+	s->sum_ns = sum_ns;
+}
+
+const char *metrics_label_value(char *out, size_t outlen, const char *value)
+{
+	size_t o = 0;
+
+	for (const char *p = value; *p != '\0' && o + 3 < outlen; p++) {
+		if (*p == '\\' || *p == '"') {
+			out[o++] = '\\';
+			out[o++] = *p;
+		} else if (*p == '\n') {
+			out[o++] = '\\';
+			out[o++] = 'n';
+		} else {
+			out[o++] = *p;
+		}
+	}
+	if (outlen > 0)
+		out[o < outlen ? o : outlen - 1] = '\0';
+	return out;
+}
+
+void metrics_collect_all(struct metrics_out *o)
+{
+	for (unsigned i = 0; i < ncollectors; i++)
+		collectors[i].fn(o, collectors[i].ctx);
+}
+
+/* ---- Prometheus text ---- */
+
+struct text {
+	char *p;
+	size_t len, cap;
+	bool oom;
+};
+
+static void put(struct text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void put(struct text *t, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (t->oom)
+		return;
+	for (;;) {
+		va_start(ap, fmt);
+		n = vsnprintf(t->p + t->len, t->cap - t->len, fmt, ap);
+		va_end(ap);
+		if (n < 0) {
+			t->oom = true;
+			return;
+		}
+		if ((size_t)n < t->cap - t->len) {
+			t->len += (size_t)n;
+			return;
+		}
+		size_t cap = t->cap * 2 + (size_t)n;
+		char *grown = realloc(t->p, cap);
+
+		if (grown == NULL) {
+			t->oom = true;
+			return;
+		}
+		t->p = grown;
+		t->cap = cap;
+	}
+}
+
+static const char *type_name(enum sample_type t)
+{
+	return t == S_COUNTER ? "counter" : t == S_GAUGE ? "gauge" : "histogram";
+}
+
+/* Whether the family of sample i was already rendered (first seen earlier). */
+static bool seen_before(const struct metrics_out *o, size_t i)
+{
+	for (size_t j = 0; j < i; j++)
+		if (strcmp(o->s[j].name, o->s[i].name) == 0)
+			return true;
+	return false;
+}
+
+static void put_value(struct text *t, double v)
+{
+	if (v == floor(v) && fabs(v) < 1e15)
+		put(t, "%.0f\n", v);
+	else
+		put(t, "%.9g\n", v);
+}
+
+static void put_histogram(struct text *t, const struct sample *s)
+{
+	const char *sep = s->labels[0] != '\0' ? "," : "";
+	uint64_t cum = 0;
+
+	for (unsigned b = 0; b < MBOX_HIST_BUCKETS; b++) {
+		cum += s->buckets[b];
+		if (b + 1 == MBOX_HIST_BUCKETS)
+			put(t, METRICS_PREFIX "%s_bucket{%s%sle=\"+Inf\"} %llu\n", s->name,
+			    s->labels, sep, (unsigned long long)cum);
+		else
+			put(t, METRICS_PREFIX "%s_bucket{%s%sle=\"%.6g\"} %llu\n", s->name,
+			    s->labels, sep, mbox_hist_bound_s(b), (unsigned long long)cum);
+	}
+	put(t, METRICS_PREFIX "%s_sum%s%s%s %.9f\n", s->name, s->labels[0] ? "{" : "",
+	    s->labels, s->labels[0] ? "}" : "", (double)s->sum_ns / 1e9);
+	put(t, METRICS_PREFIX "%s_count%s%s%s %llu\n", s->name, s->labels[0] ? "{" : "",
+	    s->labels, s->labels[0] ? "}" : "", (unsigned long long)cum);
+}
+
+char *metrics_render_prometheus(const struct metrics_out *o, size_t *len)
+{
+	struct text t = { .cap = 16384 };
+
+	t.p = malloc(t.cap);
+	if (t.p == NULL)
+		return NULL;
+	t.p[0] = '\0';
+	for (size_t i = 0; i < o->n; i++) {
+		const struct sample *f = &o->s[i];
+
+		if (seen_before(o, i))
+			continue;
+		put(&t, "# HELP " METRICS_PREFIX "%s %s\n", f->name, f->help);
+		put(&t, "# TYPE " METRICS_PREFIX "%s %s\n", f->name, type_name(f->type));
+		for (size_t j = i; j < o->n; j++) {
+			const struct sample *s = &o->s[j];
+
+			if (strcmp(s->name, f->name) != 0)
+				continue;
+			if (s->type == S_HISTOGRAM) {
+				put_histogram(&t, s);
+				continue;
+			}
+			put(&t, METRICS_PREFIX "%s%s%s%s ", s->name, s->labels[0] ? "{" : "",
+			    s->labels, s->labels[0] ? "}" : "");
+			put_value(&t, s->value);
+		}
+	}
+	if (t.oom) {
+		free(t.p);
+		return NULL;
+	}
+	*len = t.len;
+	return t.p;
+}
+
+/* ---- JSON ---- */
+
+/* Parse `k="v",k2="v2"` (escapes as metrics_label_value writes them). */
+static cJSON *labels_json(const char *l)
+{
+	cJSON *o = cJSON_CreateObject();
+	char key[64], val[LABELS_MAX];
+
+	while (o != NULL && *l != '\0') {
+		size_t k = 0, v = 0;
+
+		while (*l != '\0' && *l != '=' && k + 1 < sizeof(key))
+			key[k++] = *l++;
+		key[k] = '\0';
+		if (*l++ != '=' || *l++ != '"')
+			break;
+		while (*l != '\0' && *l != '"' && v + 1 < sizeof(val)) {
+			if (*l == '\\' && l[1] != '\0') {
+				l++;
+				val[v++] = *l == 'n' ? '\n' : *l;
+				l++;
+				continue;
+			}
+			val[v++] = *l++;
+		}
+		val[v] = '\0';
+		if (*l == '"')
+			l++;
+		if (*l == ',')
+			l++;
+		cJSON_AddStringToObject(o, key, val);
+	}
+	return o;
+}
+
+cJSON *metrics_render_json(const struct metrics_out *o)
+{
+	cJSON *root = cJSON_CreateObject();
+
+	for (size_t i = 0; root != NULL && i < o->n; i++) {
+		const struct sample *s = &o->s[i];
+		cJSON *arr = cJSON_GetObjectItemCaseSensitive(root, s->name);
+		cJSON *e = cJSON_CreateObject();
+
+		if (arr == NULL)
+			arr = cJSON_AddArrayToObject(root, s->name);
+		if (arr == NULL || e == NULL) {
+			cJSON_Delete(e);
+			continue;
+		}
+		cJSON_AddItemToObject(e, "labels", labels_json(s->labels));
+		if (s->type == S_HISTOGRAM) {
+			cJSON *b = cJSON_AddObjectToObject(e, "buckets");
+			uint64_t cum = 0;
+			char le[32];
+
+			for (unsigned k = 0; k < MBOX_HIST_BUCKETS; k++) {
+				cum += s->buckets[k];
+				if (k + 1 == MBOX_HIST_BUCKETS)
+					snprintf(le, sizeof(le), "+Inf");
+				else
+					snprintf(le, sizeof(le), "%.6g", mbox_hist_bound_s(k));
+				cJSON_AddNumberToObject(b, le, (double)cum);
+			}
+			cJSON_AddNumberToObject(e, "count", (double)cum);
+			cJSON_AddNumberToObject(e, "sum", (double)s->sum_ns / 1e9);
+		} else {
+			cJSON_AddNumberToObject(e, "value", s->value);
+		}
+		cJSON_AddItemToArray(arr, e);
+	}
+	return root;
+}
+
+bool metrics_run_checks(cJSON *out)
+{
+	bool all = true;
+
+	for (unsigned i = 0; i < nchecks; i++) {
+		char reason[256] = "";
+		bool ok = checks[i].fn(checks[i].ctx, reason, sizeof(reason));
+
+		all = all && ok;
+		if (out != NULL) {
+			cJSON *c = cJSON_AddObjectToObject(out, checks[i].name);
+
+			if (c != NULL) {
+				cJSON_AddBoolToObject(c, "ok", ok);
+				if (!ok)
+					cJSON_AddStringToObject(c, "reason", reason);
+			}
+		}
+	}
+	return all;
+}

@@ -1,0 +1,82 @@
+/*
+ * metrics.h - what the admin endpoint reads: metric collectors and
+ * readiness checks that modules register at start-up.
+ *
+ * DESIGN
+ * A module that has figures to show (a storage actor's backend counters,
+ * the job queue, an upstream pool) registers a collector before the system
+ * starts. When /metrics or /admin/actors is asked for, the admin actor runs
+ * every collector on ITS thread: a collector only reads counters that their
+ * owners publish with relaxed atomics (style rule 8), never sends a message
+ * and never blocks, so the admin endpoint answers even while an actor is
+ * stuck. Samples are grouped by metric family when rendered, so several
+ * collectors may contribute samples of the same family (one per backend).
+ *
+ * Names: without the "actord_" prefix (added when rendered), base units,
+ * counters end in _total; `name` and `help` must be string literals (kept
+ * by pointer); `labels` is copied: `backend="redis",actor="cache-0"`, values
+ * escaped with metrics_label_value when they come from outside.
+ *
+ * Readiness checks: /readyz runs each one; any false answer makes the
+ * process not ready, with the reason shown per check.
+ *
+ * Thread: metrics_register* on the controlling thread before
+ * actor_system_start; the rest on the thread that renders (the admin
+ * actor, or a test).
+ */
+#ifndef ACTORD_METRICS_H
+#define ACTORD_METRICS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+#define METRICS_PREFIX "actord_"
+
+struct metrics_out;
+
+typedef void (*metrics_collect_fn)(struct metrics_out *o, void *ctx);
+/* true: ready. Otherwise write why into `reason`. */
+typedef bool (*metrics_check_fn)(void *ctx, char *reason, size_t len);
+
+/* Register a collector / a readiness check. 0, or -ENOSPC past 64 of each.
+ * `name` of a check is kept by pointer (a literal). */
+int metrics_register(metrics_collect_fn fn, void *ctx);
+int metrics_register_check(const char *name, metrics_check_fn fn, void *ctx);
+/* Forget every registration (tests; a fresh system). */
+void metrics_reset(void);
+
+/* Called by collectors. */
+void metrics_counter(struct metrics_out *o, const char *name, const char *help,
+		     const char *labels, uint64_t value);
+void metrics_gauge(struct metrics_out *o, const char *name, const char *help,
+		   const char *labels, double value);
+/* A histogram over the mailbox's log2 buckets (mbox_hist_bound_s: 1 us ..
+ * ~1 s, then +Inf): `buckets` holds MBOX_HIST_BUCKETS per-bucket counts
+ * (not cumulative), `sum_ns` the sum of the observations. `name` ends in
+ * _seconds; _bucket, _sum and _count are added when rendered. */
+void metrics_histogram(struct metrics_out *o, const char *name, const char *help,
+		       const char *labels, const uint64_t *buckets, uint64_t sum_ns);
+
+/* Escape a label value (\\, \", \n) into `out`. Returns `out`. */
+const char *metrics_label_value(char *out, size_t outlen, const char *value);
+
+/* Rendering. */
+struct metrics_out *metrics_out_create(void);
+void metrics_out_destroy(struct metrics_out *o);
+/* Run every registered collector into `o`. */
+void metrics_collect_all(struct metrics_out *o);
+/* Prometheus text format 0.0.4, families grouped, HELP and TYPE once each.
+ * Returns a malloc'd NUL-terminated text (length in *len), or NULL. */
+char *metrics_render_prometheus(const struct metrics_out *o, size_t *len);
+/* The same samples as JSON: {"<family>": [{"labels": {...}, "value": v} or
+ * {"labels": {...}, "count": n, "sum": s, "buckets": {"le": n, ...}}]}. */
+cJSON *metrics_render_json(const struct metrics_out *o);
+
+/* Run every readiness check: true if all pass. `out` (may be NULL) gets
+ * {"<check>": {"ok": bool, "reason": "..."}} members added. */
+bool metrics_run_checks(cJSON *out);
+
+#endif
