@@ -333,7 +333,8 @@ static void finish(struct hreq *r, unsigned status, const char *ctype,
 		hreq_static(r, 500, "text/plain", "Internal Server Error\n", 22);
 		return;
 	}
-	memcpy(hm->resp_buf + off, r->headers, r->headers_len);
+	if (r->headers_len > 0)
+		memcpy(hm->resp_buf + off, r->headers, r->headers_len);
 	memcpy(hm->resp_buf + off + r->headers_len, ctype, clen + 1);
 	hm->status = (uint16_t)status;
 	hm->resp_headers = r->headers_len > 0 ? hm->resp_buf + off : NULL;
