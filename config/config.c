@@ -21,6 +21,7 @@
 #include <limits.h>
 #include <math.h>
 #include <netdb.h>
+#include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -161,10 +162,16 @@ static const struct field mongo_section_fields[] = {
 	END,
 };
 
+static const struct field admin_fields[] = {
+	U32("max_connections", admin.max_connections, 1, 100000),
+	END,
+};
+
 static const struct field root_fields[] = {
 	TYPED("listen", F_ADDR_LIST, listen, 0),
 	TYPED("admin_listen", F_ADDR, admin_listen, 0),
 	STR("admin_token", admin_token, FL_SECRET),
+	SECTION("admin", admin_fields),
 	SECTION("actors", actors_fields),
 	SECTION("http", http_fields),
 	SECTION("log", log_section_fields),
@@ -221,6 +228,8 @@ void config_defaults(struct ad_config *cfg)
 	cfg->nlisten = 1;
 	snprintf(cfg->admin_listen.host, sizeof(cfg->admin_listen.host), "127.0.0.1");
 	cfg->admin_listen.port = 9901;
+	/* Small: the admin side must answer while the public side is full. */
+	cfg->admin.max_connections = 64;
 	/* 2 cores: no more busy threads than cores (calibration.md). */
 	cfg->net = (struct config_actors){ 1, 4096 };
 	cfg->handler = (struct config_actors){ 1, 4096 };
@@ -558,6 +567,34 @@ static int apply_env(struct ctx *c, const char *prefix, const struct field *fiel
 	return 0;
 }
 
+/* Whether every address `host` resolves to is a loopback address. */
+static bool host_is_loopback(const char *host)
+{
+	struct addrinfo hints = { 0 }, *res = NULL, *ai;
+	bool all = true;
+
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE;
+	if (getaddrinfo(host, NULL, &hints, &res) != 0)
+		return false;
+	for (ai = res; ai != NULL; ai = ai->ai_next) {
+		if (ai->ai_family == AF_INET) {
+			const struct sockaddr_in *in = (const void *)ai->ai_addr;
+
+			all = all && (ntohl(in->sin_addr.s_addr) >> 24) == 127;
+		} else if (ai->ai_family == AF_INET6) {
+			const struct sockaddr_in6 *in6 = (const void *)ai->ai_addr;
+
+			all = all && IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr);
+		} else {
+			all = false;
+		}
+	}
+	freeaddrinfo(res);
+	return all;
+}
+
 /* Rules that span fields, or apply after the environment. */
 static int check_config(struct ctx *c, const struct ad_config *cfg)
 {
@@ -576,6 +613,16 @@ static int check_config(struct ctx *c, const struct ad_config *cfg)
 		    strcmp(cfg->listen[i].host, cfg->admin_listen.host) == 0)
 			return fail(c, "admin_listen", "same address as listen[%u]", i);
 	}
+	for (const char *t = cfg->admin_token; *t != '\0'; t++)
+		if (*t <= ' ' || *t > '~')
+			return fail(c, "admin_token", "must be printable ASCII without spaces "
+				    "(it is sent in an Authorization header)");
+	/* The admin endpoint shows the configuration and reloads it: off the
+	 * loopback interface, only behind a token. */
+	if (cfg->admin_token[0] == '\0' && !host_is_loopback(cfg->admin_listen.host))
+		return fail(c, "admin_listen", "'%s' is not a loopback address: set admin_token "
+			    "(or ACTORD_ADMIN_TOKEN) to serve the admin endpoint there, or "
+			    "use 127.0.0.1", cfg->admin_listen.host);
 	if (cfg->http.max_request_line > cfg->http.max_header_bytes)
 		return fail(c, "http.max_request_line",
 			    "%u is larger than http.max_header_bytes (%u)",

@@ -102,12 +102,20 @@ struct config_mongo {
 	uint32_t query_timeout_ms;
 };
 
+/* The admin endpoint (docs/ADMIN.md). */
+struct config_admin {
+	uint32_t max_connections;     /* admin connections open at once (live) */
+};
+
 struct ad_config {
 	char path[CONFIG_PATH_MAX];   /* the file it came from */
 	struct config_addr listen[CONFIG_MAX_LISTEN];
 	unsigned nlisten;
 	struct config_addr admin_listen;
-	char admin_token[CONFIG_SECRET_MAX]; /* "": admin open; env ACTORD_ADMIN_TOKEN */
+	char admin_token[CONFIG_SECRET_MAX]; /* "": admin open; env ACTORD_ADMIN_TOKEN.
+					      * Required unless admin_listen is
+					      * loopback only. */
+	struct config_admin admin;
 	struct config_actors net;
 	struct config_actors handler;
 	struct config_actors log_actor;
