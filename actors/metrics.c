@@ -129,6 +129,15 @@ void metrics_counter(struct metrics_out *o, const char *name, const char *help,
 		s->value = (double)value;
 }
 
+void metrics_counter_seconds(struct metrics_out *o, const char *name, const char *help,
+			     const char *labels, uint64_t ns)
+{
+	struct sample *s = add(o, name, help, S_COUNTER, labels);
+
+	if (s != NULL)
+		s->value = (double)ns / 1e9;
+}
+
 void metrics_gauge(struct metrics_out *o, const char *name, const char *help,
 		   const char *labels, double value)
 {

@@ -56,6 +56,9 @@ void metrics_counter(struct metrics_out *o, const char *name, const char *help,
 		     const char *labels, uint64_t value);
 void metrics_gauge(struct metrics_out *o, const char *name, const char *help,
 		   const char *labels, double value);
+/* A counter of time: `ns` nanoseconds, rendered in seconds (base unit). */
+void metrics_counter_seconds(struct metrics_out *o, const char *name, const char *help,
+			     const char *labels, uint64_t ns);
 /* A histogram over the mailbox's log2 buckets (mbox_hist_bound_s: 1 us ..
  * ~1 s, then +Inf): `buckets` holds MBOX_HIST_BUCKETS per-bucket counts
  * (not cumulative), `sum_ns` the sum of the observations. `name` ends in
