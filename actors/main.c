@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "actor.h"
+#include "admin/admin.h"
 #include "app/app.h"
 #include "daemon.h"
 #include "handler.h"
@@ -65,6 +66,8 @@ static int build(struct actor_system *sys, const struct ad_config *cfg,
 		rc = handler_add_pool(sys, cfg, app_modules, app_nmodules, err, errlen);
 	if (rc == 0)
 		rc = net_add_pools(sys, cfg, err, errlen);
+	if (rc == 0)
+		rc = admin_add_pool(sys, cfg, err, errlen);
 	return rc;
 }
 
@@ -87,8 +90,9 @@ static void log_listening(const struct ad_config *cfg)
 		if (w > 0)
 			n += (size_t)w;
 	}
-	log_info("actord %s ready: http on %s, %u network and %u handler actor(s)",
-		 ACTORD_VERSION, addrs, cfg->net.count, cfg->handler.count);
+	log_info("actord %s ready: http on %s, admin on %s:%u, %u network and %u handler "
+		 "actor(s)", ACTORD_VERSION, addrs, cfg->admin_listen.host, cfg->admin_listen.port,
+		 cfg->net.count, cfg->handler.count);
 }
 
 int main(int argc, char **argv)
