@@ -104,10 +104,12 @@ def test_readyz_flips_to_503_while_draining(actord_factory):
                5, "the slow request to reach the handler")
     a.signal(signal.SIGTERM)
 
+    # Readiness drops first (the control loop), then net-0 closes its
+    # listeners (when it takes the drain message).
     def draining():
         r = admin_get(a, "/readyz")
-        return r if r.status == 503 else None
-    r = wait_until(draining, 5, "/readyz to answer 503")
+        return r if r.status == 503 and not r.json()["checks"]["listeners"]["ok"] else None
+    r = wait_until(draining, 5, "/readyz to answer 503 for both checks")
     doc = r.json()
     assert doc["ready"] is False
     assert doc["checks"]["daemon"]["ok"] is False
