@@ -232,15 +232,31 @@ static void test_unresolvable_addresses_are_refused(void **state)
 	assert_memory_equal(err, want, strlen(want));
 }
 
-static void test_syntax_errors_show_where(void **state)
+static void test_syntax_errors_show_line_and_column(void **state)
 {
 	(void)state;
+	/* A trailing comma: cJSON stops one byte later; the message does not. */
 	expect_error("{\"http\": {\"backlog\": 10,}}",
-		     "/etc/actord/t.json: (file): invalid JSON at '{\"http\":{\"backlog\":10,}' <- here, "
-		     "before '}'");
+		     "/etc/actord/t.json: (file): invalid JSON at line 1, column 25, near '}}'");
+	expect_error("{\n  \"http\": {\n    \"backlog\": 10,\n  }\n}\n",
+		     "/etc/actord/t.json: (file): invalid JSON at line 4, column 3, near '}'");
+	/* Comments do not move the position: they are blanked, not removed. */
+	expect_error("// a comment\n{ /* one\n two */ \"http\": {\"backlog\" 10}}\n",
+		     "/etc/actord/t.json: (file): invalid JSON at line 3, column 28, near '10}}'");
+	expect_error("{\"listen\": [\"127.0.0.1:80\" \"127.0.0.1:81\"]}",
+		     "/etc/actord/t.json: (file): invalid JSON at line 1, column 28, "
+		     "near '\"127.0.0.1:81\"]}'");
+	expect_error("{\"test_routes\": tru}",
+		     "/etc/actord/t.json: (file): invalid JSON at line 1, column 17, near 'tru}'");
+	expect_error("{} {}", "/etc/actord/t.json: (file): invalid JSON at line 1, column 4, "
+		     "near '{}'");
 	expect_error("{\"http\": ", "/etc/actord/t.json: (file): invalid JSON: "
 		     "unexpected end of file");
+	expect_error("{\"http\": {}", "/etc/actord/t.json: (file): invalid JSON: "
+		     "unexpected end of file");
 	expect_error("", "/etc/actord/t.json: (file): invalid JSON: unexpected end of file");
+	expect_error("{\n  /* never closed\n}\n",
+		     "/etc/actord/t.json: (file): comment opened at line 2, column 3 is never closed");
 }
 
 static void test_secrets_come_from_the_environment(void **state)
@@ -344,7 +360,7 @@ int main(void)
 		cmocka_unit_test(test_mailbox_must_be_a_power_of_two),
 		cmocka_unit_test(test_bad_addresses_are_refused),
 		cmocka_unit_test(test_unresolvable_addresses_are_refused),
-		cmocka_unit_test(test_syntax_errors_show_where),
+		cmocka_unit_test(test_syntax_errors_show_line_and_column),
 		cmocka_unit_test(test_secrets_come_from_the_environment),
 		cmocka_unit_test(test_missing_file_is_reported),
 		cmocka_unit_test(test_reload_keeps_fixed_settings),
