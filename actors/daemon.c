@@ -41,6 +41,7 @@ static char pid_path[1024];
 /* Written by the controlling thread, read by the admin endpoint: a plain
  * flag, relaxed is enough (no data hangs off it). */
 static _Atomic bool ready;
+static _Atomic bool stopping;           /* was ready once, is not any more */
 
 static void write_all(int fd, const char *p, size_t len)
 {
@@ -247,7 +248,19 @@ bool daemon_is_ready(void)
 
 void daemon_set_ready(bool on)
 {
+	if (!on && atomic_load_explicit(&ready, memory_order_relaxed))
+		atomic_store_explicit(&stopping, true, memory_order_relaxed);
 	atomic_store_explicit(&ready, on, memory_order_relaxed);
+}
+
+bool daemon_ready_check(void *ctx, char *reason, size_t len)
+{
+	(void)ctx;
+	if (daemon_is_ready())
+		return true;
+	snprintf(reason, len, "%s", atomic_load_explicit(&stopping, memory_order_relaxed) ?
+		 "draining: shutting down" : "starting up");
+	return false;
 }
 
 void daemon_sd_notify(const char *state)

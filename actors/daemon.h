@@ -49,6 +49,11 @@ void daemon_pidfile_release(void);
 bool daemon_is_ready(void);
 void daemon_set_ready(bool ready);
 
+/* Readiness check for the admin endpoint (metrics_check_fn): false, with
+ * the reason, before start-up finished and from the start of a drain.
+ * Thread: any. */
+bool daemon_ready_check(void *ctx, char *reason, size_t len);
+
 /* Send `state` ("STOPPING=1", "RELOADING=1", "READY=1", ...) to systemd if
  * it started us with Type=notify; no-op otherwise. */
 void daemon_sd_notify(const char *state);

@@ -39,6 +39,7 @@
 
 #include "actor.h"
 #include "log.h"
+#include "metrics.h"
 #include "../config/config.h"
 
 #define LOG_LINE_MAX 8192
@@ -109,6 +110,14 @@ static const char *const level_tags[] = { "DEBUG", "INFO ", "WARN ", "ERROR" };
 uint64_t log_dropped_total(void)
 {
 	return atomic_load_explicit(&g_dropped, memory_order_relaxed);
+}
+
+void log_collect(struct metrics_out *o, void *ctx)
+{
+	(void)ctx;
+	metrics_counter(o, "log_dropped_total",
+			"Log lines dropped because the log actor's mailbox was full",
+			NULL, log_dropped_total());
 }
 
 static bool text_format(void)

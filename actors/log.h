@@ -37,6 +37,12 @@ void log_access(const char *client, const char *method, const char *path,
 
 uint64_t log_dropped_total(void);
 
+struct metrics_out;
+/* Metrics collector (actors/metrics.h) for the log actor's figures:
+ * log_dropped_total. Register it with metrics_register(log_collect, NULL).
+ * Thread: the thread that renders metrics. */
+void log_collect(struct metrics_out *o, void *ctx);
+
 #define log_debug(...) log_emit(LOGL_DEBUG, NULL, __VA_ARGS__)
 #define log_info(...) log_emit(LOGL_INFO, NULL, __VA_ARGS__)
 #define log_warn(...) log_emit(LOGL_WARN, NULL, __VA_ARGS__)
