@@ -4,9 +4,11 @@
  *
  * DESIGN
  * Start-up report: the original process keeps the read end of a pipe and
- * blocks on it; the daemon writes "OK" or "ERR <reason>" once, then closes
- * it. If the daemon dies first, the parent reads EOF and says so. The pipe
- * is close-on-exec and owned by the controlling thread.
+ * reads it to EOF; the daemon writes "OK" and closes it, or writes
+ * "ERR <reason>" and keeps it until it exits, so a failed start returns
+ * only once the daemon is gone (pidfile removed, port free). If the daemon
+ * dies without a word, the parent reads EOF and says so. The pipe is
+ * close-on-exec and owned by the controlling thread.
  *
  * Pidfile: open the path (creating it) and flock it; a lock held elsewhere
  * means a live instance. Then write the pid into a temporary file in the
@@ -164,8 +166,8 @@ void daemon_report_failure(const char *reason)
 		return;
 	write_all(report_fd, "ERR ", 4);
 	write_all(report_fd, reason, strlen(reason));
-	close(report_fd);
-	report_fd = -1;
+	/* Left open: the parent reads until EOF, which comes when this
+	 * process has exited, its pidfile and listeners gone. */
 }
 
 static pid_t read_pid(int fd)

@@ -31,8 +31,9 @@ int daemon_detach(char *err, size_t errlen);
  * (it exits 0) and systemd (READY=1 on $NOTIFY_SOCKET). Sets readiness. */
 void daemon_report_ready(void);
 
-/* Tell the parent of daemon_detach why start-up failed (it prints `reason`
- * and exits non-zero). No-op in the foreground. */
+/* Tell the parent of daemon_detach why start-up failed: it prints `reason`
+ * and exits non-zero once this process has exited. No-op in the
+ * foreground. */
 void daemon_report_failure(const char *reason);
 
 /* Create and lock the pidfile; write our pid atomically (temporary file

@@ -44,7 +44,7 @@ static const char *const stop_order[] = {
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"Usage: actord [-c FILE] [-t] [-d]\n"
+		"Usage: actord [-c FILE] [-t | -d]\n"
 		"\n"
 		"An actor-model HTTP application server.\n"
 		"\n"
@@ -55,8 +55,9 @@ static void usage(FILE *out)
 		"  -v, --version      print the version and exit\n"
 		"  -h, --help         print this help and exit\n"
 		"\n"
-		"Signals: TERM/INT drain and exit (twice: exit now), HUP reload the\n"
-		"configuration, USR1 reopen log files. See docs/CONFIG.md.\n");
+		"Signals: SIGTERM or SIGINT drain and exit 0 (a second one exits at once),\n"
+		"SIGHUP reloads the configuration file, SIGUSR1 reopens the log files.\n"
+		"Every configuration key: docs/CONFIG.md.\n");
 }
 
 /* Bind `addr` once without SO_REUSEPORT and let go. The network actors
