@@ -31,7 +31,11 @@ enum log_level { LOGL_DEBUG = 0, LOGL_INFO, LOGL_WARN, LOGL_ERROR };
 void log_emit(enum log_level lvl, const char *fields, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
-/* One access-log line (only if the access log is enabled). */
+/* One access-log line, if log.access_log is set (a relaxed load and a
+ * return otherwise, so call it for every request). `client` is "ip:port",
+ * `path` the request target as received (escaped here), `bytes` the
+ * response body bytes, `duration_ns` from the request's arrival to its
+ * answer. Fields and formats: docs/CONFIG.md (log.access_log). */
 void log_access(const char *client, const char *method, const char *path,
 		unsigned status, uint64_t bytes, uint64_t duration_ns);
 
