@@ -558,6 +558,11 @@ void log_reopen(void)
 	request_reopen(REOPEN_ASKED);
 }
 
+void log_bypass_actor(void)
+{
+	atomic_store_explicit(&g_live, false, memory_order_release);
+}
+
 void log_shutdown(void)
 {
 	int fd = atomic_exchange_explicit(&g_fd, 2, memory_order_relaxed);

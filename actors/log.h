@@ -74,6 +74,13 @@ void log_reopen(void);
  * line stays valid JSON. Returns the length written. Thread: any. */
 size_t log_json_escape(char *out, size_t outlen, const char *s);
 
+/* From now on every thread writes its own lines (one write(2) each, as
+ * before the log actor started) instead of sending them: for a forced
+ * exit, whose last words must reach the file before _exit() and must not
+ * wait for the log actor. Lines the actor still holds may be lost.
+ * Thread: any. */
+void log_bypass_actor(void);
+
 /* Close the log files and go back to stderr. Thread: controlling, after
  * the log actor stopped. */
 void log_shutdown(void);

@@ -180,6 +180,8 @@ static enum signals_outcome drain_now(struct actor_system *sys, int sfd,
 			break;
 		if ((pfd[0].revents & POLLIN) && read(sfd, &si, sizeof(si)) == sizeof(si)) {
 			if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) {
+				/* The caller _exit()s next: write the reason now. */
+				log_bypass_actor();
 				log_warn("second %s while draining: exiting now",
 					 sig_name(si.ssi_signo));
 				return SIGNALS_FORCED;

@@ -300,6 +300,7 @@ def test_second_sigterm_exits_at_once(actord_factory):
     assert a.proc.wait(timeout=5 * SLOW) == 1
     assert time.monotonic() - t0 < 2 * SLOW
     assert slow[0].closed(timeout=2)
+    assert "second SIGINT while draining: exiting now" in a.stderr()
 
 
 def test_drain_is_bounded_by_drain_timeout_ms(actord_factory):
