@@ -92,6 +92,7 @@ static void test_comments_are_ignored(void **state)
 		"{ /* block\n comment */ \"listen\": [\"127.0.0.1:1234\", // second\n"
 		"  \"[::1]:1235\"],\n"
 		"  \"mongo\": {\"uri\": \"mongodb://h:1/x?a=/*b*/\"}, // slashes in strings stay\n"
+		"  \"mysql\": {\"user\": \"a\\\"//b\"}, /* an escaped quote ends no string */\n"
 		"  \"http\": {\"max_pipeline\": 8 /* inline */}\n"
 		"}\n// trailing\n");
 
@@ -103,6 +104,7 @@ static void test_comments_are_ignored(void **state)
 	assert_string_equal(cfg->listen[1].host, "::1");
 	assert_int_equal(cfg->listen[1].port, 1235);
 	assert_string_equal(cfg->mongo.uri, "mongodb://h:1/x?a=/*b*/");
+	assert_string_equal(cfg->mysql.user, "a\"//b");
 	assert_int_equal(cfg->http.max_pipeline, 8);
 	config_free(cfg);
 }
@@ -316,6 +318,8 @@ static void test_reload_keeps_fixed_settings(void **state)
 	struct ad_config *running = parse("{\"actors\": {\"net\": {\"count\": 2}}}");
 	struct ad_config *next = parse("{\"listen\": [\"127.0.0.1:9000\"],"
 				       " \"actors\": {\"net\": {\"count\": 1}},"
+				       " \"pidfile\": \"/run/a.pid\", \"test_routes\": true,"
+				       " \"log\": {\"level\": \"warn\"}, \"drain_timeout_ms\": 5,"
 				       " \"http\": {\"max_headers\": 10}}");
 	char changed[256];
 
@@ -323,10 +327,15 @@ static void test_reload_keeps_fixed_settings(void **state)
 	assert_non_null(running);
 	assert_non_null(next);
 	config_carry_fixed(next, running, changed, sizeof(changed));
-	assert_string_equal(changed, "listen, actors.net");
+	assert_string_equal(changed, "listen, actors.net, pidfile");
 	assert_int_equal(next->listen[0].port, 8080);
 	assert_int_equal(next->net.count, 2);
-	assert_int_equal(next->http.max_headers, 10);   /* live settings do change */
+	assert_string_equal(next->pidfile, "");
+	/* Live settings do change, routes (test_routes) included. */
+	assert_int_equal(next->http.max_headers, 10);
+	assert_int_equal(next->log.level, CONFIG_LOG_WARN);
+	assert_int_equal(next->drain_timeout_ms, 5);
+	assert_true(next->test_routes);
 	config_carry_fixed(next, running, changed, sizeof(changed));
 	assert_string_equal(changed, "");
 	config_free(running);
