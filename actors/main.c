@@ -194,6 +194,9 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if (detach) {
+		if (cfg->log.file[0] == '\0' || strcmp(cfg->log.file, "-") == 0)
+			fprintf(stderr, "actord: note: log.file is not set: a daemon's stderr, "
+				"and so its log, is /dev/null\n");
 		rc = daemon_detach(err, sizeof(err));
 		if (rc != 0) {
 			if (rc < 0 || err[0] != '\0')
