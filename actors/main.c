@@ -6,9 +6,11 @@
  * The only file that sees every part. Start-up order: load and validate the
  * configuration (nothing starts on a bad file), detach if asked, take the
  * pidfile, block signals (so every actor thread inherits the mask), then
- * build the actor pools and start them: the log actor first, the storage
+ * build the actor pools, check that every listen and admin address is
+ * free (check_bindable), and start them: the log actor first, the storage
  * and service actors next, the handlers, and the network and admin
  * listeners last, so nothing is accepted before something can answer it.
+ * Only then is readiness reported (the -d parent, systemd).
  * Stopping runs the other way round: listeners drain first (signals.c),
  * then handlers, services, and the log actor last.
  *
