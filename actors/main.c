@@ -6,9 +6,11 @@
  * The only file that sees every part. Start-up order: load and validate the
  * configuration (nothing starts on a bad file), detach if asked, take the
  * pidfile, block signals (so every actor thread inherits the mask), then
- * build the actor pools and start them: the log actor first, the storage
+ * build the actor pools, check that every listen and admin address is
+ * free (check_bindable), and start them: the log actor first, the storage
  * and service actors next, the handlers, and the network and admin
  * listeners last, so nothing is accepted before something can answer it.
+ * Only then is readiness reported (the -d parent, systemd).
  * Stopping runs the other way round: listeners drain first (signals.c),
  * then handlers, services, and the log actor last.
  *
@@ -17,9 +19,11 @@
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
+#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "actor.h"
@@ -28,6 +32,7 @@
 #include "daemon.h"
 #include "handler.h"
 #include "log.h"
+#include "metrics.h"
 #include "signals.h"
 #include "../config/config.h"
 #include "../net/net.h"
@@ -42,7 +47,7 @@ static const char *const stop_order[] = {
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"Usage: actord [-c FILE] [-t] [-d]\n"
+		"Usage: actord [-c FILE] [-t | -d]\n"
 		"\n"
 		"An actor-model HTTP application server.\n"
 		"\n"
@@ -53,14 +58,67 @@ static void usage(FILE *out)
 		"  -v, --version      print the version and exit\n"
 		"  -h, --help         print this help and exit\n"
 		"\n"
-		"Signals: TERM/INT drain and exit (twice: exit now), HUP reload the\n"
-		"configuration, USR1 reopen log files. See docs/CONFIG.md.\n");
+		"Signals: SIGTERM or SIGINT drain and exit 0 (a second one exits at once),\n"
+		"SIGHUP reloads the configuration file, SIGUSR1 reopens the log files.\n"
+		"Every configuration key: docs/CONFIG.md.\n");
 }
 
+/* Bind `addr` once without SO_REUSEPORT and let go. The network actors
+ * bind with SO_REUSEPORT, which the kernel grants to every socket of the
+ * same user that asks for it: a second actord on the same port would start
+ * and silently share its traffic. A socket without the option is refused
+ * while anyone listens there, so a busy address fails start-up here, with
+ * its name. SO_REUSEADDR keeps TIME_WAIT leftovers of a restart out. */
+static int check_bindable(const char *key, const struct config_addr *addr,
+			  char *err, size_t errlen)
+{
+	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+				  .ai_flags = AI_PASSIVE | AI_NUMERICSERV };
+	struct addrinfo *res;
+	char port[8];
+	int fd, one = 1, rc;
+
+	snprintf(port, sizeof(port), "%u", addr->port);
+	rc = getaddrinfo(addr->host, port, &hints, &res);
+	if (rc != 0) {
+		snprintf(err, errlen, "%s %s:%u: %s", key, addr->host, addr->port,
+			 gai_strerror(rc));
+		return -EADDRNOTAVAIL;
+	}
+	fd = socket(res->ai_family, res->ai_socktype | SOCK_CLOEXEC, res->ai_protocol);
+	rc = fd < 0 ? -errno : 0;
+	if (rc == 0 && (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+			bind(fd, res->ai_addr, res->ai_addrlen) < 0))
+		rc = -errno;
+	if (fd >= 0)
+		close(fd);
+	freeaddrinfo(res);
+	if (rc != 0)
+		snprintf(err, errlen, "%s %s:%u: %s%s", key, addr->host, addr->port,
+			 strerror(-rc), rc == -EADDRINUSE ? " (another process listens there)" : "");
+	return rc;
+}
+
+static int check_addresses(const struct ad_config *cfg, char *err, size_t errlen)
+{
+	char key[32];
+	int rc = check_bindable("admin_listen", &cfg->admin_listen, err, errlen);
+
+	for (unsigned i = 0; i < cfg->nlisten && rc == 0; i++) {
+		snprintf(key, sizeof(key), "listen[%u]", i);
+		rc = check_bindable(key, &cfg->listen[i], err, errlen);
+	}
+	return rc;
+}
+
+/* Every pool after the log actor's. */
 static int build(struct actor_system *sys, const struct ad_config *cfg,
 		 char *err, size_t errlen)
 {
-	int rc = log_add_pool(sys, cfg, err, errlen);
+	int rc = metrics_register(log_collect, NULL);
+
+	if (rc == 0)
+		rc = metrics_register_check("serving", daemon_ready_check, NULL);
 
 	if (rc == 0)
 		rc = handler_add_pool(sys, cfg, app_modules, app_nmodules, err, errlen);
@@ -107,7 +165,7 @@ int main(int argc, char **argv)
 	};
 	const char *path = DEFAULT_CONFIG;
 	char abspath[PATH_MAX], err[1024];
-	bool test_only = false, detach = false;
+	bool test_only = false, detach = false, logging = false;
 	struct ad_config *cfg;
 	struct actor_system *sys;
 	const struct signals_drain drain = { .kind = "net", .msg_type = NET_MSG_DRAIN };
@@ -142,6 +200,9 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if (detach) {
+		if (cfg->log.file[0] == '\0' || strcmp(cfg->log.file, "-") == 0)
+			fprintf(stderr, "actord: note: log.file is not set: a daemon's stderr, "
+				"and so its log, is /dev/null\n");
 		rc = daemon_detach(err, sizeof(err));
 		if (rc != 0) {
 			if (rc < 0 || err[0] != '\0')
@@ -157,18 +218,23 @@ int main(int argc, char **argv)
 		config_free(cfg);
 		return 1;
 	}
+	config_publish(cfg);
 	rc = signals_block_all();
 	if (rc != 0) {
 		snprintf(err, sizeof(err), "cannot block signals: %s", strerror(-rc));
 		goto fail;
 	}
-	config_publish(cfg);
 	sys = actor_system_create();
 	if (sys == NULL) {
 		snprintf(err, sizeof(err), "out of memory");
 		goto fail;
 	}
-	rc = build(sys, cfg, err, sizeof(err));
+	rc = log_add_pool(sys, cfg, err, sizeof(err));
+	logging = rc == 0;
+	if (rc == 0)
+		rc = build(sys, cfg, err, sizeof(err));
+	if (rc == 0)
+		rc = check_addresses(cfg, err, sizeof(err));
 	if (rc == 0)
 		rc = actor_system_start(sys, err, sizeof(err));
 	if (rc != 0) {
@@ -189,12 +255,14 @@ int main(int argc, char **argv)
 	return 0;
 
 fail:
-	log_error("cannot start: %s", err);
+	if (logging)
+		log_error("cannot start: %s", err);
 	/* The log may be a file: the operator at the terminal needs it too. */
-	if (cfg->log.file[0] != '\0' && strcmp(cfg->log.file, "-") != 0)
+	if (!logging || (cfg->log.file[0] != '\0' && strcmp(cfg->log.file, "-") != 0))
 		fprintf(stderr, "actord: cannot start: %s\n", err);
 	daemon_report_failure(err);
 	log_shutdown();
+	config_retire_all();
 	daemon_pidfile_release();
 	return 1;
 }

@@ -2,6 +2,10 @@
  * config.c - parse and validate actord's JSON configuration file.
  *
  * DESIGN
+ * Comments are blanked out in place (not cJSON_Minify, which moves every
+ * byte after them) so that a syntax error names the line and column of
+ * the file as the operator sees it.
+ *
  * The schema is a table of fields (name, type, offset into struct
  * ad_config, range), nested for sections. Validation walks the JSON tree
  * against it once: every member must be known, of the right type and in
@@ -630,18 +634,85 @@ static int check_config(struct ctx *c, const struct ad_config *cfg)
 	return 0;
 }
 
-/* Show where cJSON stopped, in the minified text (comments are gone):
- * the text just before the error says more than the character at it. */
-static int syntax_error(struct ctx *c, const char *text)
+static bool is_space(char ch)
 {
-	const char *at = cJSON_GetErrorPtr();
-	const char *from;
+	return ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r';
+}
 
-	if (at == NULL || *at == '\0')
+/* 1-based line and column (in bytes) of `at` in `text`. */
+static void line_col(const char *text, const char *at, unsigned *line, unsigned *col)
+{
+	const char *bol = text;
+
+	*line = 1;
+	for (const char *p = text; p < at; p++) {
+		if (*p == '\n') {
+			(*line)++;
+			bol = p + 1;
+		}
+	}
+	*col = (unsigned)(at - bol) + 1;
+}
+
+/* Replace // and block comments with spaces, keeping newlines, so every
+ * other byte keeps its line and column. Strings are skipped whole: a "//"
+ * inside one is data. */
+static int blank_comments(struct ctx *c, char *text)
+{
+	char *p = text;
+	unsigned line, col;
+
+	while (*p != '\0') {
+		if (*p == '"') {
+			for (p++; *p != '\0' && *p != '"'; p++)
+				if (*p == '\\' && p[1] != '\0')
+					p++;
+			if (*p == '"')
+				p++;
+		} else if (p[0] == '/' && p[1] == '/') {
+			while (*p != '\0' && *p != '\n')
+				*p++ = ' ';
+		} else if (p[0] == '/' && p[1] == '*') {
+			char *start = p;
+
+			for (p += 2; *p != '\0' && !(p[0] == '*' && p[1] == '/'); p++)
+				;
+			if (*p == '\0') {
+				line_col(text, start, &line, &col);
+				return fail(c, "(file)", "comment opened at line %u, column %u "
+					    "is never closed", line, col);
+			}
+			for (p += 2; start < p; start++)
+				if (*start != '\n')
+					*start = ' ';
+		} else {
+			p++;
+		}
+	}
+	return 0;
+}
+
+/* Say where cJSON stopped, as line and column of the file. */
+static int syntax_error(struct ctx *c, const char *text, const char *at)
+{
+	const char *end = text + strlen(text), *prev, *eol;
+	unsigned line, col;
+
+	/* cJSON reports a missing member name (`{"a": 1,}`) one byte past the
+	 * character it found instead; step back onto it. */
+	if (at > text && at <= end && !is_space(at[-1]) && at[-1] != '"') {
+		for (prev = at - 2; prev >= text && is_space(*prev); prev--)
+			;
+		if (prev >= text && (*prev == ',' || (*prev == '{' && at[-1] != '}')))
+			at--;
+	}
+	if (at >= end)
 		return fail(c, "(file)", "invalid JSON: unexpected end of file");
-	from = at - text > 32 ? at - 32 : text;
-	return fail(c, "(file)", "invalid JSON at '%.*s' <- here, before '%.8s'",
-		    (int)(at - from), from, at);
+	line_col(text, at, &line, &col);
+	for (eol = at; *eol != '\0' && *eol != '\n' && *eol != '\r' && eol - at < 24; eol++)
+		;
+	return fail(c, "(file)", "invalid JSON at line %u, column %u, near '%.*s'",
+		    line, col, (int)(eol - at), at);
 }
 
 struct ad_config *config_parse(const char *name, const char *text, char *err, size_t errlen)
@@ -649,6 +720,7 @@ struct ad_config *config_parse(const char *name, const char *text, char *err, si
 	struct ctx c = { .file = name, .err = err, .errlen = errlen };
 	struct ad_config *cfg;
 	const char *slash = strrchr(name, '/');
+	const char *parse_end = NULL;
 	char *buf;
 	cJSON *root;
 	int rc;
@@ -670,14 +742,14 @@ struct ad_config *config_parse(const char *name, const char *text, char *err, si
 	}
 	config_defaults(cfg);
 	snprintf(cfg->path, sizeof(cfg->path), "%s", name);
-	cJSON_Minify(buf);
-	root = cJSON_ParseWithOpts(buf, NULL, true);
-	if (root == NULL)
-		rc = syntax_error(&c, buf);
-	else if (!cJSON_IsObject(root))
+	rc = blank_comments(&c, buf);
+	root = rc == 0 ? cJSON_ParseWithOpts(buf, &parse_end, true) : NULL;
+	if (rc == 0 && root == NULL)
+		rc = syntax_error(&c, buf, parse_end != NULL ? parse_end : buf + strlen(buf));
+	else if (rc == 0 && !cJSON_IsObject(root))
 		rc = fail(&c, "(file)", "expected a JSON object at the top, got %s",
 			  json_type(root));
-	else
+	else if (rc == 0)
 		rc = parse_section(&c, "", root, root_fields, cfg);
 	if (rc == 0)
 		rc = apply_env(&c, "", root_fields, cfg);

@@ -98,5 +98,4 @@ void config_carry_fixed(struct ad_config *next, const struct ad_config *running,
 	CARRY("actors.job", job);
 	CARRY("actors.upstream", upstream);
 	CARRY("pidfile", pidfile);
-	CARRY("test_routes", test_routes);
 }

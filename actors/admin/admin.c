@@ -31,7 +31,6 @@
 
 #include "admin.h"
 #include "admin_internal.h"
-#include "../daemon.h"
 #include "../metrics.h"
 #include "../../config/config_json.h"
 #include "../../net/net.h"

@@ -5,18 +5,20 @@
  * DESIGN
  * Registered once, at start-up, in one place (admin_register_collectors):
  * mailboxes, actors, HTTP listeners (every listener pool: "net" and
- * "admin"), handler actors, the log and the process. Backends, jobs and
- * upstream pools register their own (actors/metrics.h, backend_stats.h).
+ * "admin"), handler actors and the process. main.c registers the log's
+ * (log_collect) and the "serving" check (daemon_ready_check); backends,
+ * jobs and upstream pools register their own (actors/metrics.h,
+ * backend_stats.h).
  *
  * Every figure comes from a reader that uses relaxed loads on counters
  * with a single writer (mbox_read_stats, actor_read_stats, net_stats_read,
- * handler_stats_read, log_dropped_total): no figure goes backwards, figures
+ * handler_stats_read): no figure goes backwards, figures
  * are not a consistent snapshot of each other, and no actor is ever asked
  * for anything. A pool with a shared mailbox shows that mailbox once,
  * labelled with the pool's kind.
  *
- * Readiness checks: "listeners" (every public network actor has its
- * listening sockets open) and "daemon" (started and not draining).
+ * Readiness check: "listeners" (every public network actor has its
+ * listening sockets open; they close when a drain begins).
  *
  * Thread: registration on the controlling thread; collectors, checks and
  * the document on the thread that renders (the admin actor).
@@ -26,7 +28,6 @@
 #include <string.h>
 
 #include "admin_internal.h"
-#include "../daemon.h"
 #include "../handler.h"
 #include "../log.h"
 #include "../metrics.h"
@@ -240,9 +241,6 @@ static void collect_process(struct metrics_out *o, void *ctx)
 {
 	struct admin *ad = ctx;
 
-	metrics_counter(o, "log_dropped_total",
-			"Log lines dropped because the log actor's mailbox was full.", NULL,
-			log_dropped_total());
 	metrics_gauge(o, "build_info", "Always 1; the version is a label.",
 		      "version=\"" ACTORD_VERSION "\"", 1);
 	metrics_gauge(o, "start_time_seconds", "When the process started (Unix time).", NULL,
@@ -271,25 +269,11 @@ static bool check_listeners(void *ctx, char *reason, size_t len)
 		if (ns != NULL)
 			net_stats_read(ns, &st);
 		if (ns == NULL || st.listeners_open == 0) {
-			snprintf(reason, len, "%s has no listening socket open%s", actor_name(a),
-				 ad->seen_ready ? " (draining)" : "");
+			snprintf(reason, len, "%s has no listening socket open", actor_name(a));
 			return false;
 		}
 	}
 	return true;
-}
-
-static bool check_daemon(void *ctx, char *reason, size_t len)
-{
-	struct admin *ad = ctx;
-
-	if (daemon_is_ready()) {
-		ad->seen_ready = true;
-		return true;
-	}
-	snprintf(reason, len, "%s", ad->seen_ready ? "draining: actord is shutting down"
-			  : "starting");
-	return false;
 }
 
 int admin_register_collectors(struct admin *ad, char *err, size_t errlen)
@@ -304,8 +288,6 @@ int admin_register_collectors(struct admin *ad, char *err, size_t errlen)
 		rc = metrics_register(collect_handlers, ad);
 	if (rc == 0)
 		rc = metrics_register(collect_process, ad);
-	if (rc == 0)
-		rc = metrics_register_check("daemon", check_daemon, ad);
 	if (rc == 0)
 		rc = metrics_register_check("listeners", check_listeners, ad);
 	if (rc != 0)

@@ -47,8 +47,6 @@ struct admin {
 	const struct ad_config *cfg;       /* start-up config */
 	uint64_t start_ns;                 /* monotonic */
 	double start_time_s;               /* wall clock, for the metric */
-	bool seen_ready;                   /* readiness was true once: false now
-					    * means draining, not starting */
 	struct admin_reload reload;
 };
 

@@ -92,7 +92,7 @@ def test_livez_and_readyz_answer_with_one_entry_per_check(actord):
     doc = r.json()
     assert doc["ready"] is True
     assert doc["checks"]["listeners"]["ok"] is True
-    assert doc["checks"]["daemon"] == {"ok": True, "required": True}
+    assert doc["checks"]["serving"] == {"ok": True, "required": True}
 
 
 def test_readyz_flips_to_503_while_draining(actord_factory):
@@ -104,7 +104,7 @@ def test_readyz_flips_to_503_while_draining(actord_factory):
                5, "the slow request to reach the handler")
     a.signal(signal.SIGTERM)
 
-    # Readiness drops first (the control loop), then net-0 closes its
+    # "serving" drops first (the control loop), then net-0 closes its
     # listeners (when it takes the drain message).
     def draining():
         r = admin_get(a, "/readyz")
@@ -112,8 +112,8 @@ def test_readyz_flips_to_503_while_draining(actord_factory):
     r = wait_until(draining, 5, "/readyz to answer 503 for both checks")
     doc = r.json()
     assert doc["ready"] is False
-    assert doc["checks"]["daemon"]["ok"] is False
-    assert "draining" in doc["checks"]["daemon"]["reason"]
+    assert doc["checks"]["serving"]["ok"] is False
+    assert "draining" in doc["checks"]["serving"]["reason"]
     assert doc["checks"]["listeners"]["ok"] is False
     assert "net-0" in doc["checks"]["listeners"]["reason"]
     assert admin_get(a, "/livez").status == 200

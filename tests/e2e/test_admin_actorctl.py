@@ -56,7 +56,7 @@ def test_stats_health_and_top_against_a_live_actord(actord):
     assert r.returncode == 0, r.stderr
     assert "live:  yes" in r.stdout and "ready: yes" in r.stdout
     assert [line.split()[:2] for line in r.stdout.splitlines()[2:]] == \
-        [["daemon", "ok"], ["listeners", "ok"]]
+        [["serving", "ok"], ["listeners", "ok"]]
 
     r = ctl("top", "-n", "2", "-i", "0.1", env={"ACTORD_ADMIN_ADDR": addr(actord)})
     assert r.returncode == 0, r.stderr

@@ -92,6 +92,7 @@ static void test_comments_are_ignored(void **state)
 		"{ /* block\n comment */ \"listen\": [\"127.0.0.1:1234\", // second\n"
 		"  \"[::1]:1235\"],\n"
 		"  \"mongo\": {\"uri\": \"mongodb://h:1/x?a=/*b*/\"}, // slashes in strings stay\n"
+		"  \"mysql\": {\"user\": \"a\\\"//b\"}, /* an escaped quote ends no string */\n"
 		"  \"http\": {\"max_pipeline\": 8 /* inline */}\n"
 		"}\n// trailing\n");
 
@@ -103,6 +104,7 @@ static void test_comments_are_ignored(void **state)
 	assert_string_equal(cfg->listen[1].host, "::1");
 	assert_int_equal(cfg->listen[1].port, 1235);
 	assert_string_equal(cfg->mongo.uri, "mongodb://h:1/x?a=/*b*/");
+	assert_string_equal(cfg->mysql.user, "a\"//b");
 	assert_int_equal(cfg->http.max_pipeline, 8);
 	config_free(cfg);
 }
@@ -232,15 +234,31 @@ static void test_unresolvable_addresses_are_refused(void **state)
 	assert_memory_equal(err, want, strlen(want));
 }
 
-static void test_syntax_errors_show_where(void **state)
+static void test_syntax_errors_show_line_and_column(void **state)
 {
 	(void)state;
+	/* A trailing comma: cJSON stops one byte later; the message does not. */
 	expect_error("{\"http\": {\"backlog\": 10,}}",
-		     "/etc/actord/t.json: (file): invalid JSON at '{\"http\":{\"backlog\":10,}' <- here, "
-		     "before '}'");
+		     "/etc/actord/t.json: (file): invalid JSON at line 1, column 25, near '}}'");
+	expect_error("{\n  \"http\": {\n    \"backlog\": 10,\n  }\n}\n",
+		     "/etc/actord/t.json: (file): invalid JSON at line 4, column 3, near '}'");
+	/* Comments do not move the position: they are blanked, not removed. */
+	expect_error("// a comment\n{ /* one\n two */ \"http\": {\"backlog\" 10}}\n",
+		     "/etc/actord/t.json: (file): invalid JSON at line 3, column 28, near '10}}'");
+	expect_error("{\"listen\": [\"127.0.0.1:80\" \"127.0.0.1:81\"]}",
+		     "/etc/actord/t.json: (file): invalid JSON at line 1, column 28, "
+		     "near '\"127.0.0.1:81\"]}'");
+	expect_error("{\"test_routes\": tru}",
+		     "/etc/actord/t.json: (file): invalid JSON at line 1, column 17, near 'tru}'");
+	expect_error("{} {}", "/etc/actord/t.json: (file): invalid JSON at line 1, column 4, "
+		     "near '{}'");
 	expect_error("{\"http\": ", "/etc/actord/t.json: (file): invalid JSON: "
 		     "unexpected end of file");
+	expect_error("{\"http\": {}", "/etc/actord/t.json: (file): invalid JSON: "
+		     "unexpected end of file");
 	expect_error("", "/etc/actord/t.json: (file): invalid JSON: unexpected end of file");
+	expect_error("{\n  /* never closed\n}\n",
+		     "/etc/actord/t.json: (file): comment opened at line 2, column 3 is never closed");
 }
 
 static void test_secrets_come_from_the_environment(void **state)
@@ -300,6 +318,8 @@ static void test_reload_keeps_fixed_settings(void **state)
 	struct ad_config *running = parse("{\"actors\": {\"net\": {\"count\": 2}}}");
 	struct ad_config *next = parse("{\"listen\": [\"127.0.0.1:9000\"],"
 				       " \"actors\": {\"net\": {\"count\": 1}},"
+				       " \"pidfile\": \"/run/a.pid\", \"test_routes\": true,"
+				       " \"log\": {\"level\": \"warn\"}, \"drain_timeout_ms\": 5,"
 				       " \"http\": {\"max_headers\": 10}}");
 	char changed[256];
 
@@ -307,10 +327,15 @@ static void test_reload_keeps_fixed_settings(void **state)
 	assert_non_null(running);
 	assert_non_null(next);
 	config_carry_fixed(next, running, changed, sizeof(changed));
-	assert_string_equal(changed, "listen, actors.net");
+	assert_string_equal(changed, "listen, actors.net, pidfile");
 	assert_int_equal(next->listen[0].port, 8080);
 	assert_int_equal(next->net.count, 2);
-	assert_int_equal(next->http.max_headers, 10);   /* live settings do change */
+	assert_string_equal(next->pidfile, "");
+	/* Live settings do change, routes (test_routes) included. */
+	assert_int_equal(next->http.max_headers, 10);
+	assert_int_equal(next->log.level, CONFIG_LOG_WARN);
+	assert_int_equal(next->drain_timeout_ms, 5);
+	assert_true(next->test_routes);
 	config_carry_fixed(next, running, changed, sizeof(changed));
 	assert_string_equal(changed, "");
 	config_free(running);
@@ -344,7 +369,7 @@ int main(void)
 		cmocka_unit_test(test_mailbox_must_be_a_power_of_two),
 		cmocka_unit_test(test_bad_addresses_are_refused),
 		cmocka_unit_test(test_unresolvable_addresses_are_refused),
-		cmocka_unit_test(test_syntax_errors_show_where),
+		cmocka_unit_test(test_syntax_errors_show_line_and_column),
 		cmocka_unit_test(test_secrets_come_from_the_environment),
 		cmocka_unit_test(test_missing_file_is_reported),
 		cmocka_unit_test(test_reload_keeps_fixed_settings),
