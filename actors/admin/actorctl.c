@@ -38,6 +38,7 @@
 #define TOKEN_MAX 256
 #define TOP_ROWS_MAX 4096
 
+/* Owner: main (actorctl is single-threaded). */
 struct ctl {
 	const char *addr;
 	char token[TOKEN_MAX];
@@ -140,7 +141,7 @@ static const char *str(const cJSON *o, const char *key)
 
 /* ---- stats and top ---- */
 
-/* What top remembers of an actor between refreshes. */
+/* What top remembers of an actor between refreshes. Owner: main. */
 struct prev_row {
 	char name[48];
 	double dequeued, busy, rejected;

@@ -42,6 +42,7 @@
 
 enum admin_method { A_GET, A_POST };
 
+/* Owner: a constant table. */
 struct admin_route {
 	const char *path;
 	enum admin_method method;
