@@ -5,6 +5,7 @@
 
 const handler_routes_fn app_modules[] = {
 	hello_routes,
+	mongo_app_routes,
 	test_routes,
 };
 
