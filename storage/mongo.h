@@ -132,8 +132,8 @@ int64_t mongo_result_modified(const struct call_msg *reply);
  * (backend="mongo", one per member) and the optional readiness check
  * "mongo". With mongo.uri "" or actors.mongo.count 0 no actor is added:
  * the check then says why and hreq_call answers -ESRCH. Add it before
- * the handlers so they are stopped first. 0, or -EINVAL / -ENOMEM with
- * "mongo.uri: ..." in `err`. Thread: controlling, before
+ * the handlers so they are stopped first. 0, or -EINVAL (a bad URI:
+ * "mongo.uri: ..." in `err`), -ENOMEM, -ENOSPC (registries full). Thread: controlling, before
  * actor_system_start; `cfg` must outlive the system. */
 int mongo_add_pool(struct actor_system *sys, const struct ad_config *cfg,
 		   char *err, size_t errlen);

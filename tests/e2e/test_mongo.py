@@ -14,6 +14,8 @@ import collections
 
 import pytest
 
+from conftest import wait_until
+
 from mongo_mock import (FORTUNES, admin_json, find_check, fortunes_html,  # noqa: F401
                         module_fake, mongo_actord, prometheus_samples)
 
@@ -141,7 +143,8 @@ def test_server_error_is_500_and_its_text_stays_in_the_log(mongo_actord, module_
     assert r.status == 500
     assert b"secretDriverDetail" not in r.body
     assert r.json()["error"].startswith("MongoDB world lookup: failed")
-    assert "unknown operator: $secretDriverDetail" in mongo_actord.stderr()
+    wait_until(lambda: "unknown operator: $secretDriverDetail" in mongo_actord.stderr(), 5,
+               "the driver's text in the log")
     # A refused query says nothing about the connection: the next one works.
     del module_fake.script["find"]
     assert mongo_actord.get("/mongo/db").status == 200
@@ -163,7 +166,7 @@ def test_without_mongo_uri_every_route_is_503_and_readiness_says_why(actord_fact
         assert r.status == 503, path
         assert r.headers["retry-after"] == "1"
         assert "unavailable" in r.json()["error"]
-    assert "mongo.uri is not configured" in a.stderr()
+    wait_until(lambda: "mongo.uri is not configured" in a.stderr(), 5, "the reason in the log")
     ready = admin_json(a, "/readyz")
     if ready is not None:
         check = find_check(ready, "mongo")

@@ -63,11 +63,12 @@ def test_query_timeout_fails_the_call_then_the_member_reconnects(fake_mongo, act
     assert r.status == 504
     assert r.json()["error"] == "MongoDB world lookup: timed out"
     assert took < 2 * SLOW, "query_timeout_ms, not the 5 s request deadline"
-    assert "cannot reach 127.0.0.1:%d: no answer in time" % fake_mongo.port in a.stderr()
+    why = "cannot reach 127.0.0.1:%d: no answer in time" % fake_mongo.port
+    wait_until(lambda: why in a.stderr(), 5, "the reason in the log")
     del fake_mongo.script["find"]
     # The member probes with a ping after 100 ms and serves again.
     wait_until(lambda: a.get("/mongo/db").status == 200, 5, "the member to reconnect")
-    assert a.stderr().count("mongo-0: connected to") == 2
+    wait_until(lambda: a.stderr().count("mongo-0: connected to") == 2, 5, "a second connect")
 
 
 def test_unreachable_server_is_503_with_retry_after_and_says_why(actord_factory):
@@ -95,8 +96,8 @@ def test_server_that_hangs_up_is_503(fake_mongo, actord_factory):
     r = a.get("/mongo/db")
     assert r.status == 503
     assert r.headers["retry-after"] == "1"
-    assert "cannot reach 127.0.0.1:%d: the server closed the connection" % fake_mongo.port \
-        in a.stderr()
+    why = "cannot reach 127.0.0.1:%d: the server closed the connection" % fake_mongo.port
+    wait_until(lambda: why in a.stderr(), 5, "the reason in the log")
     del fake_mongo.script["find"]
     wait_until(lambda: a.get("/mongo/db").status == 200, 5, "the member to reconnect")
 
