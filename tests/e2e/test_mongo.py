@@ -4,15 +4,19 @@ actors), against a scripted MongoDB speaking the real wire protocol
 {id: N} limit 1 on world, one ordered bulk update, the fortune scan) and
 what the routes answer (TechEmpower's rules: clamping, persisted updates,
 the exact fortunes page), a server error reply, and MongoDB not being
-configured at all.
+configured at all. The /_test/mongo/ routes reach the calls no shipped
+route makes (find with a projection, insert, update, count).
 
 Failures that depend on timing (deadlines, unreachable servers, full
 mailboxes), the data loader and the real-mongod variants are in
 test_mongo_failures.py.
 """
 import collections
+import datetime
+import json
 
 import pytest
+from bson import Binary, Int64, ObjectId
 
 from conftest import wait_until
 
@@ -183,3 +187,72 @@ def test_mongo_counters_reach_the_admin_endpoint(mongo_actord):
     assert sum(mongo.values()) >= 5
     connected = prometheus_samples(mongo_actord, "actord_backend_connected")
     assert connected['backend="mongo",actor="mongo-0"'] == 1
+
+
+# ---- The calls no TechEmpower route makes, through the /_test/mongo/ routes ----
+
+def post(a, path, doc):
+    return a.request("POST", path, body=json.dumps(doc).encode(),
+                     headers={"Content-Type": "application/json"})
+
+
+def test_find_runs_each_query_with_its_limit_and_projection(mongo_actord, module_fake):
+    r = post(mongo_actord, "/_test/mongo/find/world",
+             {"filters": [{"id": 1}, {"id": 2}, {"id": 0}], "limit": 1,
+              "projection": {"_id": 0}})
+    assert r.status == 200
+    assert r.json()["results"] == [
+        [{"_id": 1, "id": 1, "randomNumber": module_fake.world[1]}],
+        [{"_id": 2, "id": 2, "randomNumber": module_fake.world[2]}],
+        []]
+    assert module_fake.sent("find") == [
+        {"find": "world", "filter": {"id": i}, "limit": 1, "projection": {"_id": 0},
+         "$db": "hello_world"} for i in (1, 2, 0)]
+
+
+def test_results_map_bson_types_to_json(mongo_actord, module_fake):
+    oid = ObjectId("0123456789abcdef01234567")
+    when = datetime.datetime(2024, 1, 2, 3, 4, 5, 678000, tzinfo=datetime.timezone.utc)
+    module_fake.script["find"] = lambda req: req.replies({"cursor": {
+        "id": 0, "ns": "hello_world.things", "firstBatch": [
+            {"_id": oid, "at": when, "big": Int64(5000000000), "f": 1.25, "s": "é",
+             "b": False, "n": None, "bin": Binary(b"\x00\x01"), "o": {"a": [1, "x"]}}]}})
+    r = post(mongo_actord, "/_test/mongo/find/things", {"filters": [{}]})
+    assert r.status == 200
+    assert r.json()["results"] == [[{
+        "_id": "0123456789abcdef01234567", "at": 1704164645678, "big": 5000000000,
+        "f": 1.25, "s": "é", "b": False, "n": None, "bin": None, "o": {"a": [1, "x"]}}]]
+
+
+def test_insert_sends_every_document_in_one_command(mongo_actord, module_fake):
+    r = post(mongo_actord, "/_test/mongo/insert/things", [{"a": 1, "b": "x"}, {"a": 2.5}])
+    assert r.status == 200 and r.json() == {"inserted": 2}
+    (cmd,) = module_fake.sent("insert")
+    assert cmd["insert"] == "things" and cmd["ordered"] is True
+    # The driver gives each document an ObjectId _id.
+    assert [{k: v for k, v in d.items() if k != "_id"} for d in cmd["documents"]] == \
+        [{"a": 1, "b": "x"}, {"a": 2.5}]
+    assert all(isinstance(d["_id"], ObjectId) for d in cmd["documents"])
+
+
+def test_count_sends_a_count_documents_aggregate(mongo_actord, module_fake):
+    r = mongo_actord.get("/_test/mongo/count/world")
+    assert r.status == 200 and r.json() == {"count": 10000}
+    assert module_fake.sent("aggregate") == [{
+        "aggregate": "world", "cursor": {},
+        "pipeline": [{"$match": {}}, {"$group": {"_id": 1, "n": {"$sum": 1}}}],
+        "$db": "hello_world"}]
+
+
+def test_update_reports_matched_and_modified(mongo_actord, module_fake):
+    r = post(mongo_actord, "/_test/mongo/update/world",
+             [[{"id": 5}, {"$set": {"randomNumber": 17}}],
+              [{"id": 6}, {"$set": {"randomNumber": 18}}]])
+    assert r.status == 200 and r.json() == {"matched": 2, "modified": 2}
+    assert (module_fake.world[5], module_fake.world[6]) == (17, 18)
+
+
+def test_an_update_without_operators_is_refused_before_sending(mongo_actord, module_fake):
+    r = post(mongo_actord, "/_test/mongo/update/world", [[{"id": 5}, {"randomNumber": 1}]])
+    assert r.status == 500
+    assert module_fake.sent("update") == []

@@ -194,3 +194,14 @@ def test_real_mongod_persists_updates(real_db, actord_factory):
     last = {r["id"]: r["randomNumber"] for r in rows}
     for i, v in last.items():
         assert real_db.world.find_one({"id": i})["randomNumber"] == v
+
+
+@real_mongod
+def test_real_mongod_counts_and_inserts(real_db, actord_factory):
+    """Needs MONGO_URI (skipped otherwise)."""
+    a = actord_factory({"mongo": {"uri": MONGO_URI, "database": "actord_e2e"}})
+    assert a.get("/_test/mongo/count/world").json() == {"count": 10000}
+    assert a.get("/_test/mongo/count/fortune").json() == {"count": 12}
+    r = a.request("POST", "/_test/mongo/insert/scratch", body=b'[{"a": 1}, {"a": 2}]')
+    assert r.json() == {"inserted": 2}
+    assert sorted(d["a"] for d in real_db.scratch.find()) == [1, 2]
