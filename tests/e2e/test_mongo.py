@@ -12,6 +12,7 @@ mailboxes), the data loader and the real-mongod variants are in
 test_mongo_failures.py.
 """
 import collections
+import concurrent.futures
 import datetime
 import json
 
@@ -74,6 +75,19 @@ def test_queries_clamps_to_1_500_and_anything_else_is_1(mongo_actord, module_fak
     rows = r.json()
     assert isinstance(rows, list) and len(rows) == count
     assert len(module_fake.sent("find")) == count
+
+
+def test_concurrent_requests_each_get_their_own_rows(mongo_actord, module_fake):
+    paths = ["/mongo/queries?queries=%d" % (1 + i % 17) for i in range(40)] + ["/mongo/db"] * 10
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        responses = list(pool.map(mongo_actord.get, paths))
+    for path, r in zip(paths, responses):
+        assert r.status == 200, path
+        rows = r.json() if path != "/mongo/db" else [r.json()]
+        want = int(path.rsplit("=", 1)[1]) if "=" in path else 1
+        assert len(rows) == want
+        assert all(row["randomNumber"] == module_fake.world[row["id"]] for row in rows)
+    assert len(module_fake.sent("find")) == sum(1 + i % 17 for i in range(40)) + 10
 
 
 def test_ids_are_drawn_independently_over_1_10000(mongo_actord):
