@@ -163,6 +163,7 @@ static const struct field mongo_section_fields[] = {
 	STR("database", mongo.database, 0),
 	U32("connect_timeout_ms", mongo.connect_timeout_ms, 1, MS_MAX),
 	U32("query_timeout_ms", mongo.query_timeout_ms, 1, MS_MAX),
+	U32("server_selection_timeout_ms", mongo.server_selection_timeout_ms, 1, MS_MAX),
 	END,
 };
 
@@ -270,10 +271,11 @@ void config_defaults(struct ad_config *cfg)
 	cfg->mysql.port = 3306;
 	cfg->mysql.connect_timeout_ms = 2000;
 	cfg->mysql.query_timeout_ms = 5000;
-	snprintf(cfg->mongo.uri, sizeof(cfg->mongo.uri), "mongodb://127.0.0.1:27017");
+	/* No MongoDB unless configured (Debian ships no server). */
 	snprintf(cfg->mongo.database, sizeof(cfg->mongo.database), "hello_world");
 	cfg->mongo.connect_timeout_ms = 2000;
 	cfg->mongo.query_timeout_ms = 5000;
+	cfg->mongo.server_selection_timeout_ms = 1000;
 	cfg->drain_timeout_ms = 10000;
 }
 
@@ -605,8 +607,10 @@ static int check_config(struct ctx *c, const struct ad_config *cfg)
 	const char *u = cfg->mongo.uri;
 	int rc;
 
-	if (strncmp(u, "mongodb://", 10) != 0 && strncmp(u, "mongodb+srv://", 14) != 0)
-		return fail(c, "mongo.uri", "must start with mongodb:// or mongodb+srv://");
+	if (u[0] != '\0' && strncmp(u, "mongodb://", 10) != 0 &&
+	    strncmp(u, "mongodb+srv://", 14) != 0)
+		return fail(c, "mongo.uri", "must be \"\" (no MongoDB) or start with "
+			    "mongodb:// or mongodb+srv://");
 	rc = resolve(c, "redis.host", cfg->redis.host, NULL, false);
 	if (rc == 0)
 		rc = resolve(c, "mysql.host", cfg->mysql.host, NULL, false);

@@ -95,11 +95,15 @@ struct config_mysql {
 	uint32_t query_timeout_ms;
 };
 
+/* MongoDB: uri "" (the default) means not configured. The uri and the
+ * timeouts are fixed at start (they shape the driver's client pool);
+ * database is read per call. */
 struct config_mongo {
 	char uri[CONFIG_PATH_MAX];    /* env ACTORD_MONGO_URI (may hold credentials) */
 	char database[128];
 	uint32_t connect_timeout_ms;
-	uint32_t query_timeout_ms;
+	uint32_t query_timeout_ms;    /* socket timeout: a reply later fails the call */
+	uint32_t server_selection_timeout_ms; /* longest wait for a usable server */
 };
 
 /* The admin endpoint (docs/ADMIN.md). */

@@ -193,6 +193,8 @@ static void add_backends(cJSON *root, const struct ad_config *cfg)
 	cJSON_AddStringToObject(o, "database", cfg->mongo.database);
 	cJSON_AddNumberToObject(o, "connect_timeout_ms", cfg->mongo.connect_timeout_ms);
 	cJSON_AddNumberToObject(o, "query_timeout_ms", cfg->mongo.query_timeout_ms);
+	cJSON_AddNumberToObject(o, "server_selection_timeout_ms",
+				cfg->mongo.server_selection_timeout_ms);
 }
 
 cJSON *config_to_json(const struct ad_config *cfg)

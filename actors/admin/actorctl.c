@@ -315,7 +315,7 @@ static int cmd_health(const struct ctl *c)
 		bool ok = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(ch, "ok"));
 		const cJSON *req = cJSON_GetObjectItemCaseSensitive(ch, "required");
 
-		printf("  %-16s %-4s%s%s%s\n", ch->string, ok ? "ok" : "FAIL",
+		printf("  %-16s %s%s%s%s\n", ch->string, ok ? "ok" : "FAIL",
 		       cJSON_IsFalse(req) ? " (optional)" : "", ok ? "" : "  ",
 		       ok ? "" : str(ch, "reason"));
 	}

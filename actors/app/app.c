@@ -5,7 +5,9 @@
 
 const handler_routes_fn app_modules[] = {
 	hello_routes,
+	mongo_app_routes,
 	test_routes,
+	mongo_test_routes,
 };
 
 const unsigned app_nmodules = sizeof(app_modules) / sizeof(app_modules[0]);

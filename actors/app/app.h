@@ -20,6 +20,14 @@ extern const unsigned app_nmodules;
 
 /* /plaintext and /json (TechEmpower's first two test types). */
 int hello_routes(struct route_table *t, const struct ad_config *cfg, char *err, size_t errlen);
+/* /mongo/db, /mongo/queries, /mongo/updates, /mongo/fortunes: TechEmpower's
+ * database test types on MongoDB (503 while MongoDB is not configured). */
+int mongo_app_routes(struct route_table *t, const struct ad_config *cfg, char *err,
+		     size_t errlen);
+/* /_test/mongo/ routes: the storage/mongo.h calls no shipped route makes
+ * (find with projection, insert, update, count); test_routes only. */
+int mongo_test_routes(struct route_table *t, const struct ad_config *cfg, char *err,
+		      size_t errlen);
 /* /_test/ routes: deliberately slow, silent or echoing routes for the test
  * suite; registered only when the configuration says test_routes. */
 int test_routes(struct route_table *t, const struct ad_config *cfg, char *err, size_t errlen);

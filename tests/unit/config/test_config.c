@@ -219,7 +219,8 @@ static void test_bad_addresses_are_refused(void **state)
 	expect_error("{\"admin_listen\": \"127.0.0.1:8080\"}",
 		     "/etc/actord/t.json: admin_listen: same address as listen[0]");
 	expect_error("{\"mongo\": {\"uri\": \"http://x\"}}",
-		     "/etc/actord/t.json: mongo.uri: must start with mongodb:// or mongodb+srv://");
+		     "/etc/actord/t.json: mongo.uri: must be \"\" (no MongoDB) or start with "
+		     "mongodb:// or mongodb+srv://");
 }
 
 static void test_unresolvable_addresses_are_refused(void **state)
@@ -300,8 +301,8 @@ static void test_secrets_come_from_the_environment(void **state)
 	unsetenv("ACTORD_REDIS_PASSWORD_FILE");
 
 	setenv("ACTORD_MONGO_URI", "redis://nope", 1);
-	expect_error("{}", "/etc/actord/t.json: mongo.uri: must start with mongodb:// "
-		     "or mongodb+srv://");
+	expect_error("{}", "/etc/actord/t.json: mongo.uri: must be \"\" (no MongoDB) or "
+		     "start with mongodb:// or mongodb+srv://");
 	unsetenv("ACTORD_MONGO_URI");
 }
 
@@ -342,6 +343,34 @@ static void test_reload_keeps_fixed_settings(void **state)
 	config_free(next);
 }
 
+static void test_mongo_is_optional_and_fixed_at_start(void **state)
+{
+	struct ad_config *running = parse("{}");
+	struct ad_config *next = parse("{\"mongo\": {\"uri\": \"mongodb://db:27017\","
+				       " \"database\": \"other\","
+				       " \"server_selection_timeout_ms\": 250}}");
+	char changed[256];
+
+	(void)state;
+	assert_non_null(running);
+	assert_non_null(next);
+	/* No MongoDB unless configured: Debian ships no server. */
+	assert_string_equal(running->mongo.uri, "");
+	assert_string_equal(running->mongo.database, "hello_world");
+	assert_int_equal(running->mongo.server_selection_timeout_ms, 1000);
+	assert_int_equal(next->mongo.server_selection_timeout_ms, 250);
+	/* The uri and timeouts shape the driver's pool; the database is live. */
+	config_carry_fixed(next, running, changed, sizeof(changed));
+	assert_string_equal(changed, "mongo.uri, mongo.server_selection_timeout_ms");
+	assert_string_equal(next->mongo.uri, "");
+	assert_string_equal(next->mongo.database, "other");
+	config_free(running);
+	config_free(next);
+	expect_error("{\"mongo\": {\"server_selection_timeout_ms\": 0}}",
+		     "/etc/actord/t.json: mongo.server_selection_timeout_ms: 0 is out of range "
+		     "[1, 3600000]");
+}
+
 static void test_published_snapshot_is_current(void **state)
 {
 	struct ad_config *a = parse("{}"), *b = parse("{\"http\": {\"max_headers\": 7}}");
@@ -373,6 +402,7 @@ int main(void)
 		cmocka_unit_test(test_secrets_come_from_the_environment),
 		cmocka_unit_test(test_missing_file_is_reported),
 		cmocka_unit_test(test_reload_keeps_fixed_settings),
+		cmocka_unit_test(test_mongo_is_optional_and_fixed_at_start),
 		cmocka_unit_test(test_published_snapshot_is_current),
 	};
 
