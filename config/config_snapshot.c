@@ -96,7 +96,7 @@ void config_carry_fixed(struct ad_config *next, const struct ad_config *running,
 	CARRY("actors.mysql", mysql_actor);
 	CARRY("actors.mongo", mongo_actor);
 	CARRY("actors.job", job);
-	CARRY("actors.upstream", upstream);
+	CARRY("actors.upstream", upstream_actor);
 	CARRY("pidfile", pidfile);
 	CARRY("test_routes", test_routes);
 }
