@@ -5,6 +5,7 @@
 
 const handler_routes_fn app_modules[] = {
 	hello_routes,
+	upstream_routes,
 	test_routes,
 };
 

@@ -20,6 +20,10 @@ extern const unsigned app_nmodules;
 
 /* /plaintext and /json (TechEmpower's first two test types). */
 int hello_routes(struct route_table *t, const struct ad_config *cfg, char *err, size_t errlen);
+/* GET /upstream and the reverse-proxy routes of upstream.proxy: calls to
+ * other HTTP services through the upstream actors (net/upstream.h). */
+int upstream_routes(struct route_table *t, const struct ad_config *cfg, char *err,
+		    size_t errlen);
 /* /_test/ routes: deliberately slow, silent or echoing routes for the test
  * suite; registered only when the configuration says test_routes. */
 int test_routes(struct route_table *t, const struct ad_config *cfg, char *err, size_t errlen);
