@@ -68,6 +68,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <http_parser.h>          /* HTTP_GET, HTTP_POST...: the method numbers */
+
 #include "../actors/actor.h"
 #include "../actors/call.h"
 #include "../config/config.h"
