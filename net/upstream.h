@@ -38,6 +38,12 @@
  * up to upstream.retries times; POST and PATCH never are. A refused
  * connect is not retried: the answer must come fast.
  *
+ * The contract of every call (call.h) holds: when hreq_call returns an
+ * error the continuation never runs (and the message is already freed);
+ * when it returns 0 the continuation runs exactly once, on the handler,
+ * whatever happens: the upstream answered, failed, timed out, or the
+ * upstream actor is stopping (the status says which).
+ *
  * Outcomes (the reply's call status, and the HTTP answer a route should
  * give for it: upstream_error_http_status; hreq_fail maps them the same):
  *
@@ -101,7 +107,9 @@ struct upstream_hdr {
  * call_dispatch afterwards (call.h). */
 struct upstream_call;
 
-/* ---- Building a request (the caller's thread) ------------------------- */
+/* ---- Building a request -------------------------------------------------
+ * Thread: the caller's actor thread, which owns the message until it is
+ * sent (then the upstream actor does, then the continuation). */
 
 /* A request with http_parser method `method` (HTTP_GET, HTTP_POST...) to
  * "http://host[:port][/path][?query]". NULL with *err = -EINVAL (bad URL,
@@ -132,7 +140,8 @@ struct call_msg *upstream_call_msg(struct upstream_call *u);
 /* Free a call that was never sent. */
 void upstream_call_free(struct upstream_call *u);
 
-/* ---- Reading the reply (the continuation) ------------------------------ */
+/* ---- Reading the reply ---------------------------------------------------
+ * Thread: the caller, in the continuation; valid until it returns. */
 
 /* The call behind a reply given to the continuation. */
 const struct upstream_call *upstream_reply(const struct call_msg *reply);
@@ -146,7 +155,8 @@ const struct upstream_hdr *upstream_reply_headers(const struct upstream_call *u,
 /* The body, de-chunked (never NULL) and its length. */
 const char *upstream_reply_body(const struct upstream_call *u, size_t *len);
 
-/* ---- Outcomes ---------------------------------------------------------- */
+/* ---- Outcomes ------------------------------------------------------------
+ * Thread: any. */
 
 /* The kind of a call status (or of hreq_call's error return). */
 enum upstream_error upstream_error_of(int status);
@@ -156,7 +166,8 @@ const char *upstream_error_name(enum upstream_error e);
 /* The HTTP status a route should answer for a failed call (table above). */
 unsigned upstream_error_http_status(enum upstream_error e);
 
-/* ---- The actors (daemon wiring) ---------------------------------------- */
+/* ---- The actors (daemon wiring) ------------------------------------------
+ * Thread: controlling, before actor_system_start. */
 
 /* Add the "upstream" pool (actors.upstream; nothing when its count is 0)
  * and register its metrics collector (docs/ADMIN.md, "Upstreams"); no

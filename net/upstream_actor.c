@@ -62,8 +62,8 @@ static void take_call(struct up_actor *ua, struct upstream_call *u)
 		call_reply(&u->c, u->family != 0 ? -EAGAIN : -EINVAL);
 		return;
 	}
-	up_stat_add(&pl->st->bs.requests_total, 1);
-	up_stat_add(&pl->st->bs.inflight, 1);
+	backend_stats_add(&pl->st->bs.requests_total, 1);
+	backend_stats_add(&pl->st->bs.inflight, 1);
 	if (call_expired(&u->c, u->started_ns)) {
 		up_call_done(pl, u, -ETIMEDOUT);
 		return;

@@ -61,7 +61,8 @@ struct upstream_call {
 bool upstream_method_idempotent(unsigned method);
 
 /* Counters of one upstream as seen by one actor. Owner: that upstream
- * actor writes (relaxed load + store), the collector reads (relaxed). */
+ * actor writes (backend_stats_add: relaxed load + store, single writer),
+ * the collector reads (relaxed). */
 struct up_slot {
 	struct backend_stats bs;       /* requests, errors, timeouts, retries
 					* (reconnects), inflight, open
@@ -167,11 +168,5 @@ void up_call_failed(struct up_pool *pl, struct upstream_call *u, int status,
 void up_conn_open(struct up_pool *pl, struct upstream_call *u);
 void up_conn_start(struct up_conn *c, struct upstream_call *u);
 void up_conn_close(struct up_conn *c);
-
-/* Single-writer counter update (backend_stats_add's rule). */
-static inline void up_stat_add(_Atomic uint64_t *c, int64_t by)
-{
-	backend_stats_add(c, by);
-}
 
 #endif

@@ -118,7 +118,7 @@ void up_conn_close(struct up_conn *c)
 	if (c->anext != NULL)
 		c->anext->aprev = c->aprev;
 	pl->nopen--;
-	up_stat_add(&pl->st->bs.connected, -1);
+	backend_stats_add(&pl->st->bs.connected, -1);
 	free(c);
 }
 
@@ -205,7 +205,7 @@ static void conn_send(struct up_conn *c, uint64_t now)
 	c->state = UC_BUSY;
 	c->sent = 0;
 	if (c->requests++ > 0)
-		up_stat_add(&c->pool->st->reused_total, 1);
+		backend_stats_add(&c->pool->st->reused_total, 1);
 	n = u->has_body || u->body_len > 0 ?
 		snprintf(c->tail, sizeof(c->tail), "Content-Length: %zu\r\n\r\n", u->body_len) :
 		snprintf(c->tail, sizeof(c->tail), "\r\n");
@@ -287,8 +287,8 @@ void up_conn_open(struct up_pool *pl, struct upstream_call *u)
 		pl->conns->aprev = c;
 	pl->conns = c;
 	pl->nopen++;
-	up_stat_add(&pl->st->bs.connected, 1);
-	up_stat_add(&pl->st->opened_total, 1);
+	backend_stats_add(&pl->st->bs.connected, 1);
+	backend_stats_add(&pl->st->opened_total, 1);
 	rc = connect(fd, (struct sockaddr *)&ss, sslen);
 	if (rc == 0) {
 		conn_send(c, now);

@@ -142,9 +142,9 @@ void up_call_done(struct up_pool *pl, struct upstream_call *u, int status)
 
 	if (status != 0)
 		upstream_resp_reset(&u->resp);
-	up_stat_add(&st->bs.inflight, -1);
+	backend_stats_add(&st->bs.inflight, -1);
 	if (kind != UPSTREAM_OK)
-		up_stat_add(&st->errors[kind], 1);
+		backend_stats_add(&st->errors[kind], 1);
 	backend_stats_done(&st->bs, now > u->started_ns ? now - u->started_ns : 0,
 			   status != 0, kind == UPSTREAM_TIMEOUT);
 	call_reply(&u->c, status);
@@ -155,7 +155,7 @@ void up_call_failed(struct up_pool *pl, struct upstream_call *u, int status, boo
 	if (retryable && u->retries_left > 0 && upstream_method_idempotent(u->method) &&
 	    !call_expired(&u->c, mbox_now_ns())) {
 		u->retries_left--;
-		up_stat_add(&pl->st->bs.reconnects_total, 1);
+		backend_stats_add(&pl->st->bs.reconnects_total, 1);
 		/* The upstream closed a connection under us: its other idle
 		 * connections are suspect too, so resend on a new one. */
 		if (pl->nopen < up_limits(pl->ua)->max_connections) {
@@ -178,7 +178,7 @@ void up_pool_idle_add(struct up_pool *pl, struct up_conn *c)
 		pl->idle->prev = c;
 	pl->idle = c;
 	pl->nidle++;
-	up_stat_add(&pl->st->idle, 1);
+	backend_stats_add(&pl->st->idle, 1);
 }
 
 void up_pool_idle_remove(struct up_pool *pl, struct up_conn *c)
@@ -191,7 +191,7 @@ void up_pool_idle_remove(struct up_pool *pl, struct up_conn *c)
 		c->next->prev = c->prev;
 	c->prev = c->next = NULL;
 	pl->nidle--;
-	up_stat_add(&pl->st->idle, -1);
+	backend_stats_add(&pl->st->idle, -1);
 }
 
 /* ---- The queue ---- */
@@ -219,7 +219,7 @@ static void enqueue(struct up_pool *pl, struct upstream_call *u)
 		pl->qhead = u;
 	pl->qtail = u;
 	pl->nqueued++;
-	up_stat_add(&pl->st->queued, 1);
+	backend_stats_add(&pl->st->queued, 1);
 	arm_queue_timer(pl, u->c.deadline_ns, mbox_now_ns());
 }
 
@@ -234,7 +234,7 @@ static struct upstream_call *dequeue(struct up_pool *pl)
 		pl->qtail = NULL;
 	u->next = NULL;
 	pl->nqueued--;
-	up_stat_add(&pl->st->queued, -1);
+	backend_stats_add(&pl->st->queued, -1);
 	return u;
 }
 
@@ -253,7 +253,7 @@ static void on_queue_timer(struct ev_loop *loop, ev_timer *w, int revents)
 			*pp = u->next;
 			u->next = NULL;
 			pl->nqueued--;
-			up_stat_add(&pl->st->queued, -1);
+			backend_stats_add(&pl->st->queued, -1);
 			up_call_done(pl, u, -ETIMEDOUT);
 			continue;
 		}
