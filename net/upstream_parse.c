@@ -200,7 +200,7 @@ static int on_headers_complete(http_parser *hp)
 		return fail(p, -ENOMEM);
 	p->last_cb = CB_NONE;
 	p->in_trailers = true;
-	if (hp->http_major != 1 || hp->status_code == 101)
+	if (hp->http_major != 1 || hp->status_code < 100 || hp->status_code == 101)
 		return fail(p, -EPROTO);
 	r->status = (uint16_t)hp->status_code;
 	r->body_off = r->len;

@@ -234,6 +234,8 @@ static void test_garbage_is_a_bad_response(void **state)
 			 -EPROTO);
 	start(false, MAX_BODY);
 	assert_int_equal(feed("HTTP/2.0 200 OK\r\nContent-Length: 0\r\n\r\n"), -EPROTO);
+	start(false, MAX_BODY);
+	assert_int_equal(feed("HTTP/1.1 099 Low\r\nContent-Length: 0\r\n\r\n"), -EPROTO);
 }
 
 static void test_content_length_over_the_limit_fails_before_the_body(void **state)
