@@ -81,9 +81,11 @@ def test_slow_upstream_leaves_other_routes_and_upstreams_fast(proxied, upstream)
     for t in threads:
         t.join()
     assert still_pending == 32, "the slow calls must still be pending while we measured"
-    assert statistics.median(during) < statistics.median(before) * 3 + 0.002
-    assert max(during) < 0.1 * SLOW
-    assert max(fast_upstream) < 0.2 * SLOW
+    # Blocked actors would make these wait for the slow calls (1.5 s):
+    # bounds far below that, and the usual latency unchanged.
+    assert statistics.median(during) < statistics.median(before) * 3 + 0.005
+    assert max(during) < 0.5 * SLOW
+    assert max(fast_upstream) < 0.5 * SLOW
     assert [s for s, _ in slow] == [504] * 32
     assert all(1.3 < took < 3.0 * SLOW for _, took in slow)
 

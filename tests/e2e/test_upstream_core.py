@@ -155,7 +155,9 @@ def test_full_queue_is_a_503(proxied):
     results = []
 
     def call():
-        r = http(a.port, "GET", "/proxy/slow?ms=600")
+        # Slow enough that all four reach the upstream actor meanwhile;
+        # the queued one still answers well within the request deadline.
+        r = http(a.port, "GET", "/proxy/slow?ms=800")
         results.append((r.status, r.headers.get("retry-after")))
 
     threads = [threading.Thread(target=call) for _ in range(4)]
