@@ -81,10 +81,8 @@ const char *hreq_query(struct hreq *r, const char *name);
 long hreq_query_long(struct hreq *r, const char *name, long dflt, long lo, long hi);
 /* A request header's value (case-insensitive name); NULL if absent. */
 const char *hreq_header(const struct hreq *r, const char *name);
-/* How many request headers there are, and header `i` of them (arrival
- * order): false past the end. For code that forwards every header (the
- * upstream proxy route). */
-unsigned hreq_header_count(const struct hreq *r);
+/* Request header `i` (0, 1, ... in arrival order): false past the last.
+ * For code that forwards every header (the upstream proxy route). */
 bool hreq_header_at(const struct hreq *r, unsigned i, const char **name,
 		    const char **value);
 /* The raw query string (without '?', not decoded; "" if none) and its

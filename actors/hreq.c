@@ -173,11 +173,6 @@ const char *hreq_header(const struct hreq *r, const char *name)
 	return NULL;
 }
 
-unsigned hreq_header_count(const struct hreq *r)
-{
-	return r->hm != NULL ? r->hm->nheaders : 0;
-}
-
 bool hreq_header_at(const struct hreq *r, unsigned i, const char **name, const char **value)
 {
 	if (r->hm == NULL || i >= r->hm->nheaders)
