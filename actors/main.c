@@ -36,6 +36,7 @@
 #include "signals.h"
 #include "../config/config.h"
 #include "../net/net.h"
+#include "../net/upstream.h"
 #include "../storage/mongo.h"
 
 #define DEFAULT_CONFIG "/etc/actord/actord.json"
@@ -120,9 +121,10 @@ static int build(struct actor_system *sys, const struct ad_config *cfg,
 
 	if (rc == 0)
 		rc = metrics_register_check("serving", daemon_ready_check, NULL);
-
 	if (rc == 0)
 		rc = mongo_add_pool(sys, cfg, err, errlen);
+	if (rc == 0)
+		rc = upstream_add_pool(sys, cfg, err, errlen);
 	if (rc == 0)
 		rc = handler_add_pool(sys, cfg, app_modules, app_nmodules, err, errlen);
 	if (rc == 0)

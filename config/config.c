@@ -19,6 +19,9 @@
  * What it does not do: apply anything. Callers decide what a new config
  * means (see config_snapshot.c for the live snapshot).
  *
+ * Host names in upstream URLs are resolved here, once, and the address
+ * kept in the config: the upstream actors never wait for DNS.
+ *
  * Thread: the controlling thread (getaddrinfo may block on DNS).
  */
 #include <errno.h>
@@ -51,6 +54,8 @@ enum field_type {
 	F_ADDR_LIST,  /* array of "host:port" into listen[] */
 	F_HOST,       /* resolvable host name into char[size] */
 	F_MONGO_URI,  /* mongodb:// or mongodb+srv:// URI into char[size] */
+	F_URL,        /* http:// URL into struct config_url, resolved */
+	F_PROXY_LIST, /* array of {"prefix", "to"} into upstream.proxy[] */
 	F_LEVEL,      /* "debug" .. "error" */
 	F_FORMAT,     /* "auto" | "json" | "text" */
 	F_SECTION,    /* object described by `sub` */
@@ -97,7 +102,7 @@ ACTOR_KIND(cache, cache, 0, 64);
 ACTOR_KIND(mysql, mysql_actor, 0, 64);
 ACTOR_KIND(mongo, mongo_actor, 0, 64);
 ACTOR_KIND(job, job, 0, 64);
-ACTOR_KIND(upstream, upstream, 0, 64);
+ACTOR_KIND(upstream, upstream_actor, 0, 64);
 
 static const struct field actors_fields[] = {
 	SECTION("net", net_fields),
@@ -172,6 +177,19 @@ static const struct field admin_fields[] = {
 	END,
 };
 
+static const struct field upstream_section_fields[] = {
+	TYPED("url", F_URL, upstream.url, 0),
+	TYPED("proxy", F_PROXY_LIST, upstream.proxy, 0),
+	U32("connect_timeout_ms", upstream.connect_timeout_ms, 1, MS_MAX),
+	U32("response_timeout_ms", upstream.response_timeout_ms, 1, MS_MAX),
+	U64("max_response_bytes", upstream.max_response_bytes, 1, 1ull << 32),
+	U32("max_connections", upstream.max_connections, 1, 65536),
+	U32("max_queue", upstream.max_queue, 0, 1u << 20),
+	U32("idle_timeout_ms", upstream.idle_timeout_ms, 1, MS_MAX),
+	U32("retries", upstream.retries, 0, 10),
+	END,
+};
+
 static const struct field root_fields[] = {
 	TYPED("listen", F_ADDR_LIST, listen, 0),
 	TYPED("admin_listen", F_ADDR, admin_listen, 0),
@@ -183,6 +201,7 @@ static const struct field root_fields[] = {
 	SECTION("redis", redis_fields),
 	SECTION("mysql", mysql_section_fields),
 	SECTION("mongo", mongo_section_fields),
+	SECTION("upstream", upstream_section_fields),
 	TYPED("pidfile", F_PATH, pidfile, 0),
 	U32("drain_timeout_ms", drain_timeout_ms, 0, MS_MAX),
 	TYPED("test_routes", F_BOOL, test_routes, 0),
@@ -244,7 +263,7 @@ void config_defaults(struct ad_config *cfg)
 	cfg->mysql_actor = (struct config_actors){ 2, 1024 };
 	cfg->mongo_actor = (struct config_actors){ 2, 1024 };
 	cfg->job = (struct config_actors){ 1, 1024 };
-	cfg->upstream = (struct config_actors){ 1, 1024 };
+	cfg->upstream_actor = (struct config_actors){ 1, 1024 };
 	cfg->http = (struct config_http){
 		.max_request_line = 8192,
 		.max_header_bytes = 65536,
@@ -276,6 +295,14 @@ void config_defaults(struct ad_config *cfg)
 	cfg->mongo.connect_timeout_ms = 2000;
 	cfg->mongo.query_timeout_ms = 5000;
 	cfg->mongo.server_selection_timeout_ms = 1000;
+	config_url_parse("http://127.0.0.1:9000/", &cfg->upstream.url, NULL, 0);
+	cfg->upstream.connect_timeout_ms = 1000;
+	cfg->upstream.response_timeout_ms = 4000;
+	cfg->upstream.max_response_bytes = 8u << 20;
+	cfg->upstream.max_connections = 64;
+	cfg->upstream.max_queue = 1024;
+	cfg->upstream.idle_timeout_ms = 60000;
+	cfg->upstream.retries = 1;
 	cfg->drain_timeout_ms = 10000;
 }
 
@@ -423,6 +450,107 @@ static int parse_enum(struct ctx *c, const char *key, const cJSON *j,
 	return fail(c, key, "'%s' is not one of %s", j->valuestring, allowed);
 }
 
+/* An http:// URL, resolved now so the upstream actors never wait for DNS;
+ * "" leaves it unset. */
+static int parse_url(struct ctx *c, const char *key, const cJSON *j, struct config_url *out)
+{
+	char why[300];
+
+	if (!cJSON_IsString(j))
+		return fail(c, key, "expected an \"http://host[:port]/path\" string, got %s",
+			    json_type(j));
+	if (j->valuestring[0] == '\0') {
+		memset(out, 0, sizeof(*out));
+		return 0;
+	}
+	if (config_url_parse(j->valuestring, out, why, sizeof(why)) != 0 ||
+	    config_url_resolve(out, why, sizeof(why)) != 0)
+		return fail(c, key, "%s", why);
+	return 0;
+}
+
+/* A route prefix: "/", then segments of unreserved characters, each
+ * followed by '/' (no empty segment, nothing the route table reads as a
+ * parameter). */
+static int check_prefix(struct ctx *c, const char *key, const char *p)
+{
+	size_t n = strlen(p);
+
+	if (n < 1 || p[0] != '/' || p[n - 1] != '/')
+		return fail(c, key, "'%s' must start and end with '/'", p);
+	for (size_t i = 1; i < n; i++) {
+		char ch = p[i];
+
+		if (ch == '/' && p[i - 1] == '/')
+			return fail(c, key, "'%s' has an empty segment", p);
+		if (ch != '/' && ch != '-' && ch != '.' && ch != '_' && ch != '~' &&
+		    !(ch >= 'a' && ch <= 'z') && !(ch >= 'A' && ch <= 'Z') &&
+		    !(ch >= '0' && ch <= '9'))
+			return fail(c, key, "'%s': only letters, digits, '-', '.', '_', '~' "
+				    "and '/' are allowed", p);
+	}
+	return 0;
+}
+
+/* [{"prefix": "/proxy/", "to": "http://127.0.0.1:9000/"}, ...] */
+static int parse_proxy_list(struct ctx *c, const char *key, const cJSON *j,
+			    struct ad_config *cfg)
+{
+	struct config_upstream *u = &cfg->upstream;
+	char sub[KEY_MAX + 32];
+	const cJSON *e, *m;
+	unsigned n = 0;
+	int rc;
+
+	if (!cJSON_IsArray(j))
+		return fail(c, key, "expected an array of {\"prefix\", \"to\"} objects, got %s",
+			    json_type(j));
+	memset(u->proxy, 0, sizeof(u->proxy));
+	cJSON_ArrayForEach(e, j) {
+		struct config_proxy *px = &u->proxy[n];
+		bool have_prefix = false, have_to = false;
+
+		snprintf(sub, sizeof(sub), "%s[%u]", key, n);
+		if (n == CONFIG_MAX_PROXY)
+			return fail(c, key, "more than %d proxy routes", CONFIG_MAX_PROXY);
+		if (!cJSON_IsObject(e))
+			return fail(c, sub, "expected an object, got %s", json_type(e));
+		cJSON_ArrayForEach(m, e) {
+			snprintf(sub, sizeof(sub), "%s[%u].%s", key, n, m->string);
+			for (const cJSON *k = e->child; k != m; k = k->next)
+				if (strcmp(k->string, m->string) == 0)
+					return fail(c, sub, "duplicate key");
+			if (strcmp(m->string, "prefix") == 0) {
+				if (!cJSON_IsString(m))
+					return fail(c, sub, "expected a string, got %s", json_type(m));
+				rc = copy_str(c, sub, m->valuestring, px->prefix, sizeof(px->prefix));
+				if (rc == 0)
+					rc = check_prefix(c, sub, px->prefix);
+				have_prefix = true;
+			} else if (strcmp(m->string, "to") == 0) {
+				rc = parse_url(c, sub, m, &px->to);
+				if (rc == 0 && px->to.url[0] == '\0')
+					rc = fail(c, sub, "must not be empty");
+				have_to = true;
+			} else {
+				rc = fail(c, sub, "unknown key");
+			}
+			if (rc != 0)
+				return rc;
+		}
+		snprintf(sub, sizeof(sub), "%s[%u]", key, n);
+		if (!have_prefix || !have_to)
+			return fail(c, sub, "needs both \"prefix\" and \"to\"");
+		for (unsigned i = 0; i < n; i++)
+			if (strcmp(u->proxy[i].prefix, px->prefix) == 0)
+				return fail(c, sub, "prefix '%s' already used by %s[%u]",
+					    px->prefix, key, i);
+		n++;
+	}
+	u->nproxy = n;
+	return 0;
+}
+
 static int parse_section(struct ctx *c, const char *prefix, const cJSON *obj,
 			 const struct field *fields, struct ad_config *cfg);
 
@@ -476,6 +604,10 @@ static int parse_field(struct ctx *c, const char *key, const cJSON *j,
 		return parse_addr(c, key, j, dst);
 	case F_ADDR_LIST:
 		return parse_addr_list(c, key, j, cfg);
+	case F_URL:
+		return parse_url(c, key, j, dst);
+	case F_PROXY_LIST:
+		return parse_proxy_list(c, key, j, cfg);
 	case F_LEVEL:
 	case F_FORMAT:
 		rc = parse_enum(c, key, j, f->type == F_LEVEL ? levels : formats, &e);

@@ -123,7 +123,7 @@ static void add_actors(cJSON *root, const struct ad_config *cfg)
 		{ "net", &cfg->net }, { "handler", &cfg->handler }, { "log", &cfg->log_actor },
 		{ "cache", &cfg->cache }, { "mysql", &cfg->mysql_actor },
 		{ "mongo", &cfg->mongo_actor }, { "job", &cfg->job },
-		{ "upstream", &cfg->upstream },
+		{ "upstream", &cfg->upstream_actor },
 	};
 	cJSON *actors = cJSON_AddObjectToObject(root, "actors");
 
@@ -197,6 +197,28 @@ static void add_backends(cJSON *root, const struct ad_config *cfg)
 				cfg->mongo.server_selection_timeout_ms);
 }
 
+static void add_upstream(cJSON *root, const struct config_upstream *u)
+{
+	cJSON *o = cJSON_AddObjectToObject(root, "upstream");
+	cJSON *proxy = cJSON_AddArrayToObject(o, "proxy");
+
+	cJSON_AddStringToObject(o, "url", u->url.url);
+	for (unsigned i = 0; proxy != NULL && i < u->nproxy; i++) {
+		cJSON *p = cJSON_CreateObject();
+
+		cJSON_AddStringToObject(p, "prefix", u->proxy[i].prefix);
+		cJSON_AddStringToObject(p, "to", u->proxy[i].to.url);
+		cJSON_AddItemToArray(proxy, p);
+	}
+	cJSON_AddNumberToObject(o, "connect_timeout_ms", u->connect_timeout_ms);
+	cJSON_AddNumberToObject(o, "response_timeout_ms", u->response_timeout_ms);
+	cJSON_AddNumberToObject(o, "max_response_bytes", (double)u->max_response_bytes);
+	cJSON_AddNumberToObject(o, "max_connections", u->max_connections);
+	cJSON_AddNumberToObject(o, "max_queue", u->max_queue);
+	cJSON_AddNumberToObject(o, "idle_timeout_ms", u->idle_timeout_ms);
+	cJSON_AddNumberToObject(o, "retries", u->retries);
+}
+
 cJSON *config_to_json(const struct ad_config *cfg)
 {
 	cJSON *root = cJSON_CreateObject();
@@ -215,6 +237,7 @@ cJSON *config_to_json(const struct ad_config *cfg)
 	add_http(root, &cfg->http);
 	add_log(root, &cfg->log);
 	add_backends(root, cfg);
+	add_upstream(root, &cfg->upstream);
 	cJSON_AddStringToObject(root, "pidfile", cfg->pidfile);
 	cJSON_AddNumberToObject(root, "drain_timeout_ms", cfg->drain_timeout_ms);
 	cJSON_AddBoolToObject(root, "test_routes", cfg->test_routes);

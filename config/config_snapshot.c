@@ -96,7 +96,7 @@ void config_carry_fixed(struct ad_config *next, const struct ad_config *running,
 	CARRY("actors.mysql", mysql_actor);
 	CARRY("actors.mongo", mongo_actor);
 	CARRY("actors.job", job);
-	CARRY("actors.upstream", upstream);
+	CARRY("actors.upstream", upstream_actor);
 	CARRY("mongo.uri", mongo.uri);
 	CARRY("mongo.connect_timeout_ms", mongo.connect_timeout_ms);
 	CARRY("mongo.query_timeout_ms", mongo.query_timeout_ms);

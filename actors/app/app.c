@@ -6,6 +6,7 @@
 const handler_routes_fn app_modules[] = {
 	hello_routes,
 	mongo_app_routes,
+	upstream_routes,
 	test_routes,
 	mongo_test_routes,
 };

@@ -28,6 +28,10 @@ int mongo_app_routes(struct route_table *t, const struct ad_config *cfg, char *e
  * (find with projection, insert, update, count); test_routes only. */
 int mongo_test_routes(struct route_table *t, const struct ad_config *cfg, char *err,
 		      size_t errlen);
+/* GET /upstream and the reverse-proxy routes of upstream.proxy: calls to
+ * other HTTP services through the upstream actors (net/upstream.h). */
+int upstream_routes(struct route_table *t, const struct ad_config *cfg, char *err,
+		    size_t errlen);
 /* /_test/ routes: deliberately slow, silent or echoing routes for the test
  * suite; registered only when the configuration says test_routes. */
 int test_routes(struct route_table *t, const struct ad_config *cfg, char *err, size_t errlen);

@@ -48,7 +48,7 @@ def test_stats_health_and_top_against_a_live_actord(actord):
     assert lines[0].startswith("actord ") and lines[0].endswith(", ready")
     assert lines[2].split()[:5] == ["ACTOR", "KIND", "DEPTH", "CAPACITY", "HIGHWATER"]
     rows = {line.split()[0]: line.split() for line in lines[3:]}
-    assert set(rows) == {"log-0", "handler-0", "net-0", "admin-0"}
+    assert {"log-0", "handler-0", "net-0", "admin-0"} <= set(rows)
     assert rows["handler-0"][1:4] == ["handler", "0", "4096"]
     assert int(rows["handler-0"][6]) >= 1                # dequeued
 

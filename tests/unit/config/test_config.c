@@ -142,6 +142,94 @@ static void test_every_section_is_read(void **state)
 	config_free(cfg);
 }
 
+static void test_upstream_section_is_read(void **state)
+{
+	struct ad_config *cfg = parse(
+		"{\"upstream\": {\"url\": \"http://localhost:9100/hello?x=1\","
+		"  \"proxy\": [{\"prefix\": \"/api/v1/\", \"to\": \"http://127.0.0.1:9200\"},"
+		"            {\"to\": \"http://[::1]:9300/b/\", \"prefix\": \"/\"}],"
+		"  \"connect_timeout_ms\": 100, \"response_timeout_ms\": 200,"
+		"  \"max_response_bytes\": 1000, \"max_connections\": 3, \"max_queue\": 0,"
+		"  \"idle_timeout_ms\": 400, \"retries\": 0}}");
+	const struct config_upstream *u;
+
+	(void)state;
+	if (cfg == NULL)
+		fail_msg("%s", err);
+	u = &cfg->upstream;
+	assert_string_equal(u->url.url, "http://localhost:9100/hello?x=1");
+	assert_string_equal(u->url.host, "localhost");
+	assert_int_equal(u->url.port, 9100);
+	assert_string_equal(u->url.target, "/hello?x=1");
+	assert_int_not_equal(u->url.family, 0);       /* resolved at load */
+	assert_int_equal(u->nproxy, 2);
+	assert_string_equal(u->proxy[0].prefix, "/api/v1/");
+	assert_string_equal(u->proxy[0].to.target, "/");
+	assert_int_equal(u->proxy[0].to.port, 9200);
+	assert_string_equal(u->proxy[1].to.host, "::1");
+	assert_string_equal(u->proxy[1].to.target, "/b/");
+	assert_int_equal(u->connect_timeout_ms, 100);
+	assert_int_equal(u->response_timeout_ms, 200);
+	assert_int_equal(u->max_response_bytes, 1000);
+	assert_int_equal(u->max_connections, 3);
+	assert_int_equal(u->max_queue, 0);
+	assert_int_equal(u->idle_timeout_ms, 400);
+	assert_int_equal(u->retries, 0);
+	config_free(cfg);
+	cfg = parse("{\"upstream\": {\"url\": \"\"}}");
+	assert_non_null(cfg);
+	assert_string_equal(cfg->upstream.url.url, "");   /* "": GET /upstream is off */
+	config_free(cfg);
+}
+
+static void test_bad_upstream_urls_and_proxies_are_refused(void **state)
+{
+	const char *want = "/etc/actord/t.json: upstream.url: cannot resolve 'no-such-host.invalid'";
+
+	(void)state;
+	expect_error("{\"upstream\": {\"url\": \"https://127.0.0.1/\"}}",
+		     "/etc/actord/t.json: upstream.url: 'https://127.0.0.1/': https is not "
+		     "supported (plain http only)");
+	expect_error("{\"upstream\": {\"url\": \"127.0.0.1:9000\"}}",
+		     "/etc/actord/t.json: upstream.url: '127.0.0.1:9000' is not an http:// URL");
+	expect_error("{\"upstream\": {\"url\": \"http://127.0.0.1:99999/\"}}",
+		     "/etc/actord/t.json: upstream.url: 'http://127.0.0.1:99999/': port must "
+		     "be 1..65535");
+	expect_error("{\"upstream\": {\"url\": \"http://a@127.0.0.1/\"}}",
+		     "/etc/actord/t.json: upstream.url: 'http://a@127.0.0.1/': user info is "
+		     "not supported");
+	expect_error("{\"upstream\": {\"url\": \"http:///x\"}}",
+		     "/etc/actord/t.json: upstream.url: 'http:///x' has no host");
+	expect_error("{\"upstream\": {\"url\": 5}}",
+		     "/etc/actord/t.json: upstream.url: expected an \"http://host[:port]/path\" "
+		     "string, got a number");
+	assert_null(parse("{\"upstream\": {\"url\": \"http://no-such-host.invalid/\"}}"));
+	assert_memory_equal(err, want, strlen(want));
+	expect_error("{\"upstream\": {\"proxy\": [{\"prefix\": \"/p\", \"to\": \"http://h/\"}]}}",
+		     "/etc/actord/t.json: upstream.proxy[0].prefix: '/p' must start and end "
+		     "with '/'");
+	expect_error("{\"upstream\": {\"proxy\": [{\"prefix\": \"/:id/\", \"to\": \"http://h/\"}]}}",
+		     "/etc/actord/t.json: upstream.proxy[0].prefix: '/:id/': only letters, "
+		     "digits, '-', '.', '_', '~' and '/' are allowed");
+	expect_error("{\"upstream\": {\"proxy\": [{\"prefix\": \"/a//\", \"to\": \"http://h/\"}]}}",
+		     "/etc/actord/t.json: upstream.proxy[0].prefix: '/a//' has an empty segment");
+	expect_error("{\"upstream\": {\"proxy\": [{\"prefix\": \"/a/\"}]}}",
+		     "/etc/actord/t.json: upstream.proxy[0]: needs both \"prefix\" and \"to\"");
+	expect_error("{\"upstream\": {\"proxy\": [{\"prefix\": \"/a/\", \"to\": \"\"}]}}",
+		     "/etc/actord/t.json: upstream.proxy[0].to: must not be empty");
+	expect_error("{\"upstream\": {\"proxy\": [{\"prefix\": \"/a/\", \"to\": \"http://127.0.0.1/\","
+		     " \"x\": 1}]}}", "/etc/actord/t.json: upstream.proxy[0].x: unknown key");
+	expect_error("{\"upstream\": {\"proxy\": [{\"prefix\": \"/a/\", \"to\": \"http://127.0.0.1/\"},"
+		     " {\"prefix\": \"/a/\", \"to\": \"http://127.0.0.1/\"}]}}",
+		     "/etc/actord/t.json: upstream.proxy[1]: prefix '/a/' already used by "
+		     "upstream.proxy[0]");
+	expect_error("{\"upstream\": {\"proxy\": {}}}",
+		     "/etc/actord/t.json: upstream.proxy: expected an array of {\"prefix\", "
+		     "\"to\"} objects, got an object");
+	expect_error("{\"upstream\": {\"max_connections\": 0}}",
+		     "/etc/actord/t.json: upstream.max_connections: 0 is out of range [1, 65536]");
+}
+
 static void test_unknown_keys_are_refused(void **state)
 {
 	(void)state;
@@ -392,6 +480,8 @@ int main(void)
 		cmocka_unit_test(test_shipped_file_is_valid),
 		cmocka_unit_test(test_comments_are_ignored),
 		cmocka_unit_test(test_every_section_is_read),
+		cmocka_unit_test(test_upstream_section_is_read),
+		cmocka_unit_test(test_bad_upstream_urls_and_proxies_are_refused),
 		cmocka_unit_test(test_unknown_keys_are_refused),
 		cmocka_unit_test(test_wrong_types_are_refused),
 		cmocka_unit_test(test_out_of_range_values_are_refused),
