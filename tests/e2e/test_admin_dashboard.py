@@ -56,12 +56,13 @@ def test_dashboard_draws_live_charts_and_flags_the_overloaded_mailbox(actord_fac
     a = wait_admin(actord_factory({"actors": {"handler": {"count": 1, "mailbox": 4}}}))
     for _ in range(5):
         a.get("/plaintext")
-    # The handler sleeps 3 s in one request; the next ones fill its
+    # The handler sleeps 8 s in one request (longer than Chromium takes to
+    # start and poll on a loaded 2-core machine); the next ones fill its
     # mailbox (4, the one in progress included) and the rest are refused:
     # it is overloaded on every poll.
     statuses = []
     blocker = threading.Thread(target=lambda: statuses.append(
-        a.get("/_test/block?ms=3000", timeout=30).status))
+        a.get("/_test/block?ms=8000", timeout=30).status))
     blocker.start()
     wait_until(lambda: metric(metrics_of(a), "actord_handler_inflight", actor="handler-0") == 1,
                5, "the handler to take the blocking request")
