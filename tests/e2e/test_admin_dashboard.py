@@ -53,7 +53,8 @@ def test_page_is_self_contained(actord):
 
 
 def test_dashboard_draws_live_charts_and_flags_the_overloaded_mailbox(actord_factory, tmp_path):
-    a = wait_admin(actord_factory({"actors": {"handler": {"count": 1, "mailbox": 4}}}))
+    a = wait_admin(actord_factory({"actors": {"handler": {"count": 1, "mailbox": 4}},
+                                   "http": {"request_timeout_ms": 20000}}))
     for _ in range(5):
         a.get("/plaintext")
     # The handler sleeps 8 s in one request (longer than Chromium takes to
