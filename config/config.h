@@ -83,6 +83,7 @@ struct config_redis {
 	uint32_t connect_timeout_ms;
 	uint32_t command_timeout_ms;  /* a reply later than this fails the call */
 	uint32_t pipeline_max;        /* commands written per batch */
+	uint32_t reconnect_max_ms;    /* longest wait between connection attempts */
 };
 
 struct config_mysql {
@@ -93,6 +94,8 @@ struct config_mysql {
 	char database[128];
 	uint32_t connect_timeout_ms;
 	uint32_t query_timeout_ms;
+	uint32_t reconnect_max_ms;    /* longest wait between connection attempts */
+	uint32_t statement_cache;     /* prepared statements kept per connection */
 };
 
 struct config_mongo {
@@ -100,6 +103,12 @@ struct config_mongo {
 	char database[128];
 	uint32_t connect_timeout_ms;
 	uint32_t query_timeout_ms;
+};
+
+/* The shipped application's own settings (actors/app/). */
+struct config_app {
+	uint32_t world_cache_ttl_ms;  /* /cached-queries rows in Redis */
+	uint32_t wallpaper_cache_ttl_ms; /* the wallpaper list in Redis */
 };
 
 struct ad_config {
@@ -121,6 +130,7 @@ struct ad_config {
 	struct config_redis redis;
 	struct config_mysql mysql;
 	struct config_mongo mongo;
+	struct config_app app;
 	char pidfile[CONFIG_PATH_MAX]; /* "": none */
 	uint32_t drain_timeout_ms;
 	bool test_routes;             /* registers the /_test/ routes (tests only) */
