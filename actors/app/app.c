@@ -5,6 +5,9 @@
 
 const handler_routes_fn app_modules[] = {
 	hello_routes,
+	world_routes,
+	fortunes_routes,
+	wallpaper_routes,
 	test_routes,
 };
 

@@ -9,6 +9,9 @@
  *  GET  /_test/silent        never answers in time (504 at the deadline)
  *  ANY  /_test/echo          answers with the request body and type
  *  GET  /_test/params/:a/ + *b the route parameters and query, as JSON
+ *  GET  /_test/sql-sleep?s=N holds one MariaDB connection for N seconds
+ *                            (SELECT SLEEP(N): a slow query must not hold
+ *                            up the other connections)
  *
  * Thread: the handler actor serving the request.
  */
@@ -17,6 +20,7 @@
 
 #include "app.h"
 #include "../../config/config.h"
+#include "../../storage/sql.h"
 
 #define TEST_MAX_MS 60000
 
@@ -83,6 +87,29 @@ static void get_params(struct hreq *r)
 	hreq_json(r, 200, o);
 }
 
+static void sql_slept(struct hreq *r, struct call_msg *reply, void *arg)
+{
+	(void)arg;
+	if (reply->status != 0)
+		hreq_fail(r, reply->status, "sql sleep");
+	else
+		hreq_text(r, 200, "slept\n");
+}
+
+static void get_sql_sleep(struct hreq *r)
+{
+	struct sql_req *q = sql_req_new();
+	int rc = -ENOMEM;
+
+	if (q != NULL) {
+		sql_req_stmt(q, "SELECT SLEEP(?)");
+		sql_req_int(q, hreq_query_long(r, "s", 1, 0, TEST_MAX_MS / 1000));
+		rc = hreq_call(r, "mysql", sql_req_call(q), sql_slept, NULL);
+	}
+	if (rc != 0)
+		hreq_fail(r, rc, "sql sleep");
+}
+
 int test_routes(struct route_table *t, const struct ad_config *cfg, char *err, size_t errlen)
 {
 	if (!cfg->test_routes)
@@ -91,7 +118,8 @@ int test_routes(struct route_table *t, const struct ad_config *cfg, char *err, s
 	    route_add(t, ROUTE_GET, "/_test/delay", get_delay, NULL, err, errlen) != 0 ||
 	    route_add(t, ROUTE_GET, "/_test/silent", get_silent, NULL, err, errlen) != 0 ||
 	    route_add(t, ROUTE_ANY, "/_test/echo", any_echo, NULL, err, errlen) != 0 ||
-	    route_add(t, ROUTE_GET, "/_test/params/:a/*b", get_params, NULL, err, errlen) != 0)
+	    route_add(t, ROUTE_GET, "/_test/params/:a/*b", get_params, NULL, err, errlen) != 0 ||
+	    route_add(t, ROUTE_GET, "/_test/sql-sleep", get_sql_sleep, NULL, err, errlen) != 0)
 		return -EINVAL;
 	return 0;
 }
