@@ -236,8 +236,9 @@ void config_defaults(struct ad_config *cfg)
 	cfg->handler = (struct config_actors){ 1, 4096 };
 	cfg->log_actor = (struct config_actors){ 1, 4096 };
 	cfg->cache = (struct config_actors){ 1, 4096 };
-	/* Database actors block in drivers, so they may outnumber cores. */
-	cfg->mysql_actor = (struct config_actors){ 2, 1024 };
+	/* Database actors block in drivers, so they may outnumber cores: each
+	 * is one query in flight, and MariaDB needs several to stay busy. */
+	cfg->mysql_actor = (struct config_actors){ 8, 1024 };
 	cfg->mongo_actor = (struct config_actors){ 2, 1024 };
 	cfg->job = (struct config_actors){ 1, 1024 };
 	cfg->upstream = (struct config_actors){ 1, 1024 };

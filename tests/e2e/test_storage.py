@@ -134,13 +134,20 @@ def test_cached_queries_fill_redis_from_mariadb_on_a_miss(app, services, redis):
 
 def test_cached_queries_are_served_from_redis_when_present(app, redis):
     # Every row cached with a value MariaDB cannot hold: what comes back
-    # must have been read from Redis.
-    redis.pipeline([("SET", f"world:{i}", json.dumps({"id": i, "randomNumber": 20000 + i}), "EX", 60)
+    # must have been read from Redis. Odd ids as the reference peer writes
+    # them (json.dumps: spaces), even ids as actord does (compact).
+    redis.pipeline([("SET", f"world:{i}",
+                     json.dumps({"id": i, "randomNumber": 20000 + i},
+                                separators=(", ", ": ") if i % 2 else (",", ":")), "EX", 60)
                     for i in range(1, 10001)])
     items = json_of(app.get("/cached-queries?count=25"))
     assert len(items) == 25
     for w in items:
         assert w["randomNumber"] == 20000 + w["id"]
+    # A value that is not a World row is a miss: read from MariaDB again.
+    redis.pipeline([("SET", f"world:{i}", "garbage", "EX", 60) for i in range(1, 10001)])
+    items = json_of(app.get("/cached-queries?count=10"))
+    assert len(items) == 10 and worlds_ok(items)
     redis.cmd("FLUSHDB")
 
 
