@@ -42,9 +42,18 @@ tests/services.sh start >/dev/null
 APID=""
 TPID=""
 cleanup() {
-  [ -n "$APID" ] && kill "$APID" 2>/dev/null && wait "$APID" 2>/dev/null
-  [ -n "$TPID" ] && kill "$TPID" 2>/dev/null && wait "$TPID" 2>/dev/null
-  tests/services.sh stop >/dev/null 2>&1 || true
+  set +e   # stop everything we started, whatever each step says
+  if [ -n "$TPID" ]; then
+    # Tornado's forked workers outlive their parent: stop them by pid.
+    kids=$(pgrep -P "$TPID")
+    kill "$TPID" $kids 2>/dev/null
+    wait "$TPID" 2>/dev/null
+  fi
+  if [ -n "$APID" ]; then
+    kill "$APID" 2>/dev/null
+    wait "$APID" 2>/dev/null
+  fi
+  tests/services.sh stop >/dev/null 2>&1
 }
 trap cleanup EXIT INT TERM
 
