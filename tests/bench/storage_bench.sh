@@ -11,8 +11,8 @@
 # on 2 shared cores it is the fairer comparison.
 #
 # Environment: ACTORD_BIN (default build/actord), BENCH_DURATION (10 s),
-# BENCH_REDIS_PORT / BENCH_MYSQL_PORT (17379 / 17306), BENCH_ACTORD_PORT /
-# BENCH_TORNADO_PORT (18080 / 18888). State lives in .run/bench.
+# BENCH_REDIS_PORT / BENCH_MYSQL_PORT (27379 / 27306), BENCH_ACTORD_PORT /
+# BENCH_TORNADO_PORT (27080 / 27888). State lives in .run/bench.
 set -eu
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
@@ -21,11 +21,11 @@ PY=/usr/bin/python3
 PEER=${BENCH_PEER:-$ROOT/../shared/reference/tornado_ref.py}
 [ -f "$PEER" ] || PEER=/work/shared/reference/tornado_ref.py
 DURATION=${BENCH_DURATION:-10}
-A_PORT=${BENCH_ACTORD_PORT:-18080}
-T_PORT=${BENCH_TORNADO_PORT:-18888}
+A_PORT=${BENCH_ACTORD_PORT:-27080}
+T_PORT=${BENCH_TORNADO_PORT:-27888}
 export ACTORD_RUN_DIR=$ROOT/.run/bench
-export ACTORD_REDIS_PORT=${BENCH_REDIS_PORT:-17379}
-export ACTORD_MYSQL_PORT=${BENCH_MYSQL_PORT:-17306}
+export ACTORD_REDIS_PORT=${BENCH_REDIS_PORT:-27379}
+export ACTORD_MYSQL_PORT=${BENCH_MYSQL_PORT:-27306}
 RUN=$ACTORD_RUN_DIR
 OUT=$RUN/results
 WALL=/client/v3/wallpaper_4d/wallpaperList.json
@@ -34,6 +34,19 @@ WALL=/client/v3/wallpaper_4d/wallpaperList.json
 ulimit -n "$(ulimit -Hn)"
 [ "$(ulimit -n)" -ge 12000 ] || { echo "storage_bench: need ulimit -n >= 12000" >&2; exit 1; }
 [ -x "$BIN" ] || { echo "storage_bench: $BIN not built (make build)" >&2; exit 1; }
+
+# Every port must be free (the machine is shared): never measure, or stop,
+# someone else's server.
+in_use() {
+  "$PY" -c 'import socket, sys
+sys.exit(socket.socket().connect_ex(("127.0.0.1", int(sys.argv[1]))) != 0)' "$1"
+}
+for port in "$A_PORT" "$T_PORT" "$ACTORD_REDIS_PORT" "$ACTORD_MYSQL_PORT"; do
+  if in_use "$port"; then
+    echo "storage_bench: port $port is in use (set BENCH_*_PORT)" >&2
+    exit 1
+  fi
+done
 
 mkdir -p "$RUN"
 rm -f "$OUT"
@@ -58,9 +71,6 @@ cleanup() {
 trap cleanup EXIT INT TERM
 
 up() { curl -sf -o /dev/null "http://127.0.0.1:$1/db"; }
-for port in "$A_PORT" "$T_PORT"; do
-  ! up "$port" || { echo "storage_bench: port $port is already serving" >&2; exit 1; }
-done
 
 cat >"$RUN/actord.json" <<EOF
 {
