@@ -221,9 +221,11 @@ static void run(void (*step)(struct actor *a), int want, int timeout_ms)
 	sh.step = step;
 	msg_init(&r->m, T_RUN, run_free);
 	assert_int_equal(actor_send(sh.sys, client, &r->m), 0);
-	for (int i = 0; i < timeout_ms && atomic_load_explicit(&sh.done, memory_order_acquire) < want;
-	     i++)
+	for (int i = 0; i < timeout_ms; i++) {
+		if (atomic_load_explicit(&sh.done, memory_order_acquire) >= want)
+			break;
 		sleep_ms(1);
+	}
 	assert_int_equal(atomic_load_explicit(&sh.done, memory_order_acquire), want);
 }
 
@@ -427,8 +429,10 @@ static void test_redis_down_is_refused_at_once_and_recovered(void **state)
 	mo = metrics_out_create();
 	metrics_collect_all(mo);
 	text = metrics_render_prometheus(mo, &len);
-	assert_non_null(strstr(text, "actord_backend_connected{backend=\"redis\",actor=\"cache-0\"} 1"));
-	assert_null(strstr(text, "actord_backend_reconnects_total{backend=\"redis\",actor=\"cache-0\"} 0"));
+#define LABELS "{backend=\"redis\",actor=\"cache-0\"}"
+	assert_non_null(strstr(text, "actord_backend_connected" LABELS " 1"));
+	assert_null(strstr(text, "actord_backend_reconnects_total" LABELS " 0"));
+#undef LABELS
 	free(text);
 	metrics_out_destroy(mo);
 }
