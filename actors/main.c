@@ -38,6 +38,7 @@
 #include "../net/net.h"
 #include "../net/upstream.h"
 #include "../storage/mongo.h"
+#include "../storage/storage.h"
 
 #define DEFAULT_CONFIG "/etc/actord/actord.json"
 
@@ -121,6 +122,8 @@ static int build(struct actor_system *sys, const struct ad_config *cfg,
 
 	if (rc == 0)
 		rc = metrics_register_check("serving", daemon_ready_check, NULL);
+	if (rc == 0)
+		rc = storage_add_pools(sys, cfg, err, errlen);
 	if (rc == 0)
 		rc = mongo_add_pool(sys, cfg, err, errlen);
 	if (rc == 0)

@@ -149,6 +149,7 @@ static const struct field redis_fields[] = {
 	U32("connect_timeout_ms", redis.connect_timeout_ms, 1, MS_MAX),
 	U32("command_timeout_ms", redis.command_timeout_ms, 1, MS_MAX),
 	U32("pipeline_max", redis.pipeline_max, 1, 65536),
+	U32("reconnect_max_ms", redis.reconnect_max_ms, 10, MS_MAX),
 	END,
 };
 
@@ -160,6 +161,14 @@ static const struct field mysql_section_fields[] = {
 	STR("database", mysql.database, 0),
 	U32("connect_timeout_ms", mysql.connect_timeout_ms, 1, MS_MAX),
 	U32("query_timeout_ms", mysql.query_timeout_ms, 1, MS_MAX),
+	U32("reconnect_max_ms", mysql.reconnect_max_ms, 10, MS_MAX),
+	U32("statement_cache", mysql.statement_cache, 1, 4096),
+	END,
+};
+
+static const struct field app_fields[] = {
+	U32("world_cache_ttl_ms", app.world_cache_ttl_ms, 1, 86400000u),
+	U32("wallpaper_cache_ttl_ms", app.wallpaper_cache_ttl_ms, 1, 86400000u),
 	END,
 };
 
@@ -202,6 +211,7 @@ static const struct field root_fields[] = {
 	SECTION("mysql", mysql_section_fields),
 	SECTION("mongo", mongo_section_fields),
 	SECTION("upstream", upstream_section_fields),
+	SECTION("app", app_fields),
 	TYPED("pidfile", F_PATH, pidfile, 0),
 	U32("drain_timeout_ms", drain_timeout_ms, 0, MS_MAX),
 	TYPED("test_routes", F_BOOL, test_routes, 0),
@@ -259,8 +269,9 @@ void config_defaults(struct ad_config *cfg)
 	cfg->handler = (struct config_actors){ 1, 4096 };
 	cfg->log_actor = (struct config_actors){ 1, 4096 };
 	cfg->cache = (struct config_actors){ 1, 4096 };
-	/* Database actors block in drivers, so they may outnumber cores. */
-	cfg->mysql_actor = (struct config_actors){ 2, 1024 };
+	/* Database actors block in drivers, so they may outnumber cores: each
+	 * is one query in flight, and MariaDB needs several to stay busy. */
+	cfg->mysql_actor = (struct config_actors){ 8, 1024 };
 	cfg->mongo_actor = (struct config_actors){ 2, 1024 };
 	cfg->job = (struct config_actors){ 1, 1024 };
 	cfg->upstream_actor = (struct config_actors){ 1, 1024 };
@@ -286,10 +297,15 @@ void config_defaults(struct ad_config *cfg)
 	cfg->redis.connect_timeout_ms = 1000;
 	cfg->redis.command_timeout_ms = 1000;
 	cfg->redis.pipeline_max = 256;
+	cfg->redis.reconnect_max_ms = 1000;
 	snprintf(cfg->mysql.host, sizeof(cfg->mysql.host), "127.0.0.1");
 	cfg->mysql.port = 3306;
 	cfg->mysql.connect_timeout_ms = 2000;
 	cfg->mysql.query_timeout_ms = 5000;
+	cfg->mysql.reconnect_max_ms = 1000;
+	cfg->mysql.statement_cache = 64;
+	cfg->app.world_cache_ttl_ms = 300000;
+	cfg->app.wallpaper_cache_ttl_ms = 60000;
 	/* No MongoDB unless configured (Debian ships no server). */
 	snprintf(cfg->mongo.database, sizeof(cfg->mongo.database), "hello_world");
 	cfg->mongo.connect_timeout_ms = 2000;

@@ -86,6 +86,7 @@ struct config_redis {
 	uint32_t connect_timeout_ms;
 	uint32_t command_timeout_ms;  /* a reply later than this fails the call */
 	uint32_t pipeline_max;        /* commands written per batch */
+	uint32_t reconnect_max_ms;    /* longest wait between connection attempts */
 };
 
 struct config_mysql {
@@ -96,6 +97,8 @@ struct config_mysql {
 	char database[128];
 	uint32_t connect_timeout_ms;
 	uint32_t query_timeout_ms;
+	uint32_t reconnect_max_ms;    /* longest wait between connection attempts */
+	uint32_t statement_cache;     /* prepared statements kept per connection */
 };
 
 /* MongoDB: uri "" (the default) means not configured. The uri and the
@@ -144,6 +147,12 @@ struct config_upstream {
 	uint32_t retries;             /* resends of idempotent requests */
 };
 
+/* The shipped application's own settings (actors/app/). */
+struct config_app {
+	uint32_t world_cache_ttl_ms;  /* /cached-queries rows in Redis */
+	uint32_t wallpaper_cache_ttl_ms; /* the wallpaper list in Redis */
+};
+
 struct ad_config {
 	char path[CONFIG_PATH_MAX];   /* the file it came from */
 	struct config_addr listen[CONFIG_MAX_LISTEN];
@@ -167,6 +176,7 @@ struct ad_config {
 	struct config_mysql mysql;
 	struct config_mongo mongo;
 	struct config_upstream upstream;
+	struct config_app app;
 	char pidfile[CONFIG_PATH_MAX]; /* "": none */
 	uint32_t drain_timeout_ms;
 	bool test_routes;             /* registers the /_test/ routes (tests only) */

@@ -178,6 +178,7 @@ static void add_backends(cJSON *root, const struct ad_config *cfg)
 	cJSON_AddNumberToObject(o, "connect_timeout_ms", cfg->redis.connect_timeout_ms);
 	cJSON_AddNumberToObject(o, "command_timeout_ms", cfg->redis.command_timeout_ms);
 	cJSON_AddNumberToObject(o, "pipeline_max", cfg->redis.pipeline_max);
+	cJSON_AddNumberToObject(o, "reconnect_max_ms", cfg->redis.reconnect_max_ms);
 
 	o = cJSON_AddObjectToObject(root, "mysql");
 	cJSON_AddStringToObject(o, "host", cfg->mysql.host);
@@ -187,6 +188,8 @@ static void add_backends(cJSON *root, const struct ad_config *cfg)
 	cJSON_AddStringToObject(o, "database", cfg->mysql.database);
 	cJSON_AddNumberToObject(o, "connect_timeout_ms", cfg->mysql.connect_timeout_ms);
 	cJSON_AddNumberToObject(o, "query_timeout_ms", cfg->mysql.query_timeout_ms);
+	cJSON_AddNumberToObject(o, "reconnect_max_ms", cfg->mysql.reconnect_max_ms);
+	cJSON_AddNumberToObject(o, "statement_cache", cfg->mysql.statement_cache);
 
 	o = cJSON_AddObjectToObject(root, "mongo");
 	cJSON_AddStringToObject(o, "uri", config_redact_uri(uri, sizeof(uri), cfg->mongo.uri));
@@ -222,7 +225,7 @@ static void add_upstream(cJSON *root, const struct config_upstream *u)
 cJSON *config_to_json(const struct ad_config *cfg)
 {
 	cJSON *root = cJSON_CreateObject();
-	cJSON *listen, *admin;
+	cJSON *listen, *admin, *o;
 
 	if (root == NULL)
 		return NULL;
@@ -238,6 +241,9 @@ cJSON *config_to_json(const struct ad_config *cfg)
 	add_log(root, &cfg->log);
 	add_backends(root, cfg);
 	add_upstream(root, &cfg->upstream);
+	o = cJSON_AddObjectToObject(root, "app");
+	cJSON_AddNumberToObject(o, "world_cache_ttl_ms", cfg->app.world_cache_ttl_ms);
+	cJSON_AddNumberToObject(o, "wallpaper_cache_ttl_ms", cfg->app.wallpaper_cache_ttl_ms);
 	cJSON_AddStringToObject(root, "pidfile", cfg->pidfile);
 	cJSON_AddNumberToObject(root, "drain_timeout_ms", cfg->drain_timeout_ms);
 	cJSON_AddBoolToObject(root, "test_routes", cfg->test_routes);

@@ -82,6 +82,13 @@ static unsigned deliver(struct mbox_rx *rx, unsigned budget)
 
 static void run_batch(struct mbox_rx *rx)
 {
+	/* Awake now, whatever on_check has seen: libev runs the async
+	 * watcher that woke us BEFORE the check watchers of the same
+	 * iteration (the wake-up pipe has the top priority and feeds the
+	 * async last, and pending watchers run last-in first-out). A stale 1
+	 * here would make senders to a pool mailbox wake this member while it
+	 * is busy in a message, instead of an idle one. */
+	atomic_store_explicit(&rx->sleeping, 0, memory_order_relaxed);
 	deliver(rx, rx->budget);
 	/* What this batch sent leaves now: one CAS per destination and one
 	 * fence for all of them. */

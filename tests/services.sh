@@ -4,9 +4,12 @@
 # with every byte of state under $ACTORD_RUN_DIR (default ./.run, ignored by
 # git). No system service, no root-owned state outside the checkout.
 #
-#   tests/services.sh start     start both (idempotent), load the schema + data
-#   tests/services.sh stop      stop both
-#   tests/services.sh status    say what runs
+#   tests/services.sh start [redis|mysql]  start both or one (idempotent);
+#                                          MariaDB's first start loads the
+#                                          schema + data
+#   tests/services.sh stop [redis|mysql]   stop both or one (SIGTERM, waits)
+#   tests/services.sh kill redis|mysql     SIGKILL one, waits (fault tests)
+#   tests/services.sh status               say what runs
 #
 # Ports: ACTORD_REDIS_PORT (16379), ACTORD_MYSQL_PORT (13306).
 set -eu
@@ -61,19 +64,39 @@ start_mysql() {
   fi
 }
 
-stop_pidfile() { # pidfile
+stop_pidfile() { # pidfile [signal]
   [ -f "$1" ] || return 0
   pid=$(cat "$1")
-  kill "$pid" 2>/dev/null || return 0
+  kill -"${2:-TERM}" "$pid" 2>/dev/null || return 0
   i=0
   while kill -0 "$pid" 2>/dev/null && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
+  # A killed server leaves its pidfile behind: the next start must not
+  # take it for a live one.
+  rm -f "$1"
 }
 
+pidfile() { # redis|mysql
+  case "$1" in
+  redis) echo "$RUN/redis/redis.pid" ;;
+  mysql) echo "$RUN/mysql/mysqld.pid" ;;
+  *) echo "services: unknown service '$1' (redis or mysql)" >&2; exit 2 ;;
+  esac
+}
+
+usage() { echo "usage: $0 start|stop [redis|mysql] | kill redis|mysql | status" >&2; exit 2; }
+
 case "${1:-}" in
-start) start_redis; start_mysql
+start) case "${2:-}" in
+       "") start_redis; start_mysql ;;
+       redis) start_redis ;;
+       mysql) start_mysql ;;
+       *) pidfile "$2" >/dev/null ;;
+       esac
        echo "services: redis 127.0.0.1:$REDIS_PORT, mariadb 127.0.0.1:$MYSQL_PORT (state in $RUN)" ;;
-stop) stop_pidfile "$RUN/redis/redis.pid"; stop_pidfile "$RUN/mysql/mysqld.pid" ;;
+stop) if [ -n "${2:-}" ]; then stop_pidfile "$(pidfile "$2")"
+      else stop_pidfile "$RUN/redis/redis.pid"; stop_pidfile "$RUN/mysql/mysqld.pid"; fi ;;
+kill) [ -n "${2:-}" ] || usage; stop_pidfile "$(pidfile "$2")" KILL ;;
 status) redis_up && echo "redis: up" || echo "redis: down"
         mysql_up && echo "mariadb: up" || echo "mariadb: down" ;;
-*) echo "usage: $0 start|stop|status" >&2; exit 2 ;;
+*) usage ;;
 esac

@@ -7,6 +7,9 @@ const handler_routes_fn app_modules[] = {
 	hello_routes,
 	mongo_app_routes,
 	upstream_routes,
+	world_routes,
+	fortunes_routes,
+	wallpaper_routes,
 	test_routes,
 	mongo_test_routes,
 };

@@ -32,6 +32,16 @@ int mongo_test_routes(struct route_table *t, const struct ad_config *cfg, char *
  * other HTTP services through the upstream actors (net/upstream.h). */
 int upstream_routes(struct route_table *t, const struct ad_config *cfg, char *err,
 		    size_t errlen);
+/* TechEmpower's database test types: /db, /queries, /updates (MariaDB)
+ * and /cached-queries (Redis, filled from MariaDB). */
+int world_routes(struct route_table *t, const struct ad_config *cfg, char *err, size_t errlen);
+/* TechEmpower's /fortunes (MariaDB, HTML). */
+int fortunes_routes(struct route_table *t, const struct ad_config *cfg, char *err,
+		    size_t errlen);
+/* The seed's /client/v3/wallpaper_4d/wallpaperList.json (Redis cache-aside
+ * over MariaDB). */
+int wallpaper_routes(struct route_table *t, const struct ad_config *cfg, char *err,
+		     size_t errlen);
 /* /_test/ routes: deliberately slow, silent or echoing routes for the test
  * suite; registered only when the configuration says test_routes. */
 int test_routes(struct route_table *t, const struct ad_config *cfg, char *err, size_t errlen);

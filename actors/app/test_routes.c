@@ -9,6 +9,10 @@
  *  GET  /_test/silent        never answers in time (504 at the deadline)
  *  ANY  /_test/echo          answers with the request body and type
  *  GET  /_test/params/:a/ + *b the route parameters and query, as JSON
+ *  GET  /_test/sql-sleep?s=N holds one MariaDB connection for N seconds
+ *                            (SELECT SLEEP(N): a slow query must not hold
+ *                            up the other connections)
+ *  GET  /_test/sql-bad       a statement MariaDB refuses (500, reason logged)
  *
  * Thread: the handler actor serving the request.
  */
@@ -17,6 +21,7 @@
 
 #include "app.h"
 #include "../../config/config.h"
+#include "../../storage/sql.h"
 
 #define TEST_MAX_MS 60000
 
@@ -83,6 +88,48 @@ static void get_params(struct hreq *r)
 	hreq_json(r, 200, o);
 }
 
+static void sql_slept(struct hreq *r, struct call_msg *reply, void *arg)
+{
+	(void)arg;
+	if (reply->status != 0)
+		hreq_fail(r, reply->status, "sql sleep");
+	else
+		hreq_text(r, 200, "slept\n");
+}
+
+static void get_sql_sleep(struct hreq *r)
+{
+	struct sql_req *q = sql_req_new();
+	int rc = -ENOMEM;
+
+	if (q != NULL) {
+		sql_req_stmt(q, "SELECT SLEEP(?)");
+		sql_req_int(q, hreq_query_long(r, "s", 1, 0, TEST_MAX_MS / 1000));
+		rc = hreq_call(r, "mysql", sql_req_call(q), sql_slept, NULL);
+	}
+	if (rc != 0)
+		hreq_fail(r, rc, "sql sleep");
+}
+
+static void sql_bad_done(struct hreq *r, struct call_msg *reply, void *arg)
+{
+	(void)arg;
+	hreq_fail(r, reply->status != 0 ? reply->status : -EIO, "bad query");
+}
+
+static void get_sql_bad(struct hreq *r)
+{
+	struct sql_req *q = sql_req_new();
+	int rc = -ENOMEM;
+
+	if (q != NULL) {
+		sql_req_stmt(q, "SELECT no_such_column FROM World");
+		rc = hreq_call(r, "mysql", sql_req_call(q), sql_bad_done, NULL);
+	}
+	if (rc != 0)
+		hreq_fail(r, rc, "bad query");
+}
+
 int test_routes(struct route_table *t, const struct ad_config *cfg, char *err, size_t errlen)
 {
 	if (!cfg->test_routes)
@@ -91,7 +138,9 @@ int test_routes(struct route_table *t, const struct ad_config *cfg, char *err, s
 	    route_add(t, ROUTE_GET, "/_test/delay", get_delay, NULL, err, errlen) != 0 ||
 	    route_add(t, ROUTE_GET, "/_test/silent", get_silent, NULL, err, errlen) != 0 ||
 	    route_add(t, ROUTE_ANY, "/_test/echo", any_echo, NULL, err, errlen) != 0 ||
-	    route_add(t, ROUTE_GET, "/_test/params/:a/*b", get_params, NULL, err, errlen) != 0)
+	    route_add(t, ROUTE_GET, "/_test/params/:a/*b", get_params, NULL, err, errlen) != 0 ||
+	    route_add(t, ROUTE_GET, "/_test/sql-sleep", get_sql_sleep, NULL, err, errlen) != 0 ||
+	    route_add(t, ROUTE_GET, "/_test/sql-bad", get_sql_bad, NULL, err, errlen) != 0)
 		return -EINVAL;
 	return 0;
 }

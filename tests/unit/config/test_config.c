@@ -116,8 +116,11 @@ static void test_every_section_is_read(void **state)
 		"              \"cache\": {\"count\": 0}},"
 		" \"log\": {\"level\": \"debug\", \"format\": \"json\","
 		"           \"file\": \"logs/actord.log\", \"access_log\": \"/var/log/a.log\"},"
-		" \"redis\": {\"host\": \"localhost\", \"port\": 7000, \"database\": 2},"
-		" \"mysql\": {\"user\": \"u\", \"password\": \"p\", \"database\": \"d\"},"
+		" \"redis\": {\"host\": \"localhost\", \"port\": 7000, \"database\": 2,"
+		"             \"reconnect_max_ms\": 500},"
+		" \"mysql\": {\"user\": \"u\", \"password\": \"p\", \"database\": \"d\","
+		"             \"reconnect_max_ms\": 300, \"statement_cache\": 8},"
+		" \"app\": {\"world_cache_ttl_ms\": 1000, \"wallpaper_cache_ttl_ms\": 2000},"
 		" \"pidfile\": \"run/actord.pid\", \"drain_timeout_ms\": 0,"
 		" \"test_routes\": true}");
 
@@ -137,6 +140,11 @@ static void test_every_section_is_read(void **state)
 	assert_int_equal(cfg->redis.port, 7000);
 	assert_int_equal(cfg->redis.database, 2);
 	assert_string_equal(cfg->mysql.password, "p");
+	assert_int_equal(cfg->redis.reconnect_max_ms, 500);
+	assert_int_equal(cfg->mysql.reconnect_max_ms, 300);
+	assert_int_equal(cfg->mysql.statement_cache, 8);
+	assert_int_equal(cfg->app.world_cache_ttl_ms, 1000);
+	assert_int_equal(cfg->app.wallpaper_cache_ttl_ms, 2000);
 	assert_int_equal(cfg->drain_timeout_ms, 0);
 	assert_true(cfg->test_routes);
 	config_free(cfg);
@@ -275,6 +283,11 @@ static void test_out_of_range_values_are_refused(void **state)
 		     "/etc/actord/t.json: actors.log.count: 2 is out of range [1, 1]");
 	expect_error("{\"redis\": {\"port\": 70000}}",
 		     "/etc/actord/t.json: redis.port: 70000 is out of range [1, 65535]");
+	expect_error("{\"mysql\": {\"statement_cache\": 0}}",
+		     "/etc/actord/t.json: mysql.statement_cache: 0 is out of range [1, 4096]");
+	expect_error("{\"app\": {\"wallpaper_cache_ttl_ms\": 0}}",
+		     "/etc/actord/t.json: app.wallpaper_cache_ttl_ms: 0 is out of range "
+		     "[1, 86400000]");
 	expect_error("{\"log\": {\"level\": \"verbose\"}}",
 		     "/etc/actord/t.json: log.level: 'verbose' is not one of "
 		     "\"debug\", \"info\", \"warn\", \"error\"");

@@ -1,0 +1,708 @@
+/*
+ * rconn.c - a Redis connection with reconnection, deadlines and counters
+ * on top of hiredis 0.14's async API (rconn.h).
+ *
+ * DESIGN
+ * A `link` is one hiredis context and the commands it carries, in reply
+ * order. The rconn has at most two: `cur` takes new commands (connecting
+ * or up), `old` drains after a settings change. A link dies in one of four
+ * ways, all of which end in link_lost(): the connect callback reports a
+ * failure, hiredis hands a pending command a NULL reply (it is freeing
+ * the context after an error), the disconnect callback runs, or we drop it
+ * ourselves (connect timeout, stuck, AUTH refused, destroy). hiredis frees
+ * the context itself in the first three cases, and may still run callbacks
+ * that name the link after link_lost() returns, so dead links are freed by
+ * a zero-delay timer (the reaper), which runs only once control is back in
+ * the loop and hiredis is done with them.
+ *
+ * hiredis 0.14 re-entrancy rules followed here: never free a context from
+ * its connect or disconnect callback; redisAsyncFree from a reply callback
+ * is deferred by hiredis until the callback returns (safe); a new
+ * connection is never started from inside a callback of the one it
+ * replaces, only from a timer or from rconn_send.
+ *
+ * Owner: the thread of the loop given to rconn_create.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <hiredis/async.h>
+#include <hiredis/adapters/libev.h>
+
+#include "rconn.h"
+#include "../actors/log.h"
+#include "../mailbox/mbox.h"
+
+#define BACKOFF_MIN_MS 25
+#define SPARE_CMDS 1024      /* command records kept for reuse */
+#define LOG_EVERY 20         /* failed attempts between two "still down" lines */
+#define MS 1000000ull
+
+struct rc_link;
+
+/* Owner: the rconn's thread. One command from rconn_send to its reply. */
+struct rc_cmd {
+	struct rc_cmd *prev, *next;   /* the link's commands, oldest first */
+	struct rc_cmd *expired_next;  /* on_deadline's local list */
+	struct rc_link *link;
+	rconn_reply_fn fn;            /* NULL once answered early (deadline) */
+	void *arg;
+	uint64_t sent_ns, deadline_ns;
+	bool internal;                /* AUTH / SELECT: no stats, no deadline */
+};
+
+/* Owner: the rconn's thread. One hiredis context. */
+struct rc_link {
+	struct rconn *c;
+	redisAsyncContext *ac;        /* NULL once hiredis freed or frees it */
+	struct rc_cmd *head, *tail;
+	struct rc_link *next_dead;
+	struct rconn_settings set;    /* what it was made with */
+	unsigned setup_pending;       /* AUTH / SELECT replies still awaited */
+	int fail_status;              /* what its loss answers to its commands */
+	bool connected;               /* TCP connection established */
+	bool up;                      /* connected and set up */
+	bool dead;
+};
+
+/* Owner: the loop's thread. */
+struct rconn {
+	struct backend_stats own_stats;  /* when the owner gives none */
+	struct ev_loop *loop;
+	struct rconn_opts opts;
+	struct backend_stats *stats;
+	_Atomic int *last_error;
+	_Atomic int own_error;
+	struct rc_link *cur;          /* takes new commands; NULL while down */
+	struct rc_link *old;          /* draining after a settings change */
+	struct rc_link *dead;         /* for the reaper */
+	const struct ad_config *seen; /* snapshot last compared with */
+	ev_timer retry_w, connect_w, deadline_w, reap_w;
+	uint64_t deadline_at;
+	uint32_t backoff_ms, backoff_max_ms;
+	unsigned failures;            /* attempts failed in a row */
+	bool destroying;
+	bool in_deadline;             /* answering expired commands */
+	struct rc_cmd *spare;
+	unsigned nspare;
+};
+
+static void attempt(struct rconn *c);
+
+/* ---- Small helpers ---- */
+
+static void set_error(struct rconn *c, int e)
+{
+	/* Relaxed: a readiness check only needs some recent value. */
+	atomic_store_explicit(c->last_error, e, memory_order_relaxed);
+}
+
+static void default_settings(void *ctx, struct rconn_settings *out)
+{
+	const struct ad_config *cfg = config_current();
+	struct config_redis r;
+
+	(void)ctx;
+	if (cfg != NULL) {
+		r = cfg->redis;
+	} else {
+		static struct ad_config defaults;  /* only before any publish (tests) */
+
+		config_defaults(&defaults);
+		r = defaults.redis;
+	}
+	memset(out, 0, sizeof(*out));
+	memcpy(out->host, r.host, sizeof(out->host));
+	out->port = r.port;
+	memcpy(out->password, r.password, sizeof(out->password));
+	out->database = r.database;
+	out->connect_timeout_ms = r.connect_timeout_ms;
+	out->command_timeout_ms = r.command_timeout_ms;
+	out->reconnect_max_ms = r.reconnect_max_ms;
+}
+
+static void read_settings(struct rconn *c, struct rconn_settings *out)
+{
+	c->seen = config_current();
+	c->opts.settings(c->opts.ctx, out);
+	out->host[sizeof(out->host) - 1] = '\0';
+	out->password[sizeof(out->password) - 1] = '\0';
+}
+
+static bool same_server(const struct rconn_settings *a, const struct rconn_settings *b)
+{
+	return a->port == b->port && a->database == b->database &&
+	       strcmp(a->host, b->host) == 0 && strcmp(a->password, b->password) == 0;
+}
+
+static int map_error(const redisContext *rc)
+{
+	if (rc->err == REDIS_ERR_EOF)
+		return -ECONNRESET;
+	if (rc->err == REDIS_ERR_IO) {
+		if (strstr(rc->errstr, "refused") != NULL)
+			return -ECONNREFUSED;
+		if (strstr(rc->errstr, "timed out") != NULL)
+			return -ETIMEDOUT;
+	}
+	return -ENOTCONN;
+}
+
+static struct rc_cmd *get_cmd(struct rconn *c)
+{
+	struct rc_cmd *cmd = c->spare;
+
+	if (cmd != NULL) {
+		c->spare = cmd->next;
+		c->nspare--;
+		return cmd;
+	}
+	return malloc(sizeof(*cmd));
+}
+
+static void put_cmd(struct rconn *c, struct rc_cmd *cmd)
+{
+	if (c->nspare >= SPARE_CMDS) {
+		free(cmd);
+		return;
+	}
+	cmd->next = c->spare;
+	c->spare = cmd;
+	c->nspare++;
+}
+
+static void append(struct rc_link *l, struct rc_cmd *cmd)
+{
+	cmd->next = NULL;
+	cmd->prev = l->tail;
+	if (l->tail != NULL)
+		l->tail->next = cmd;
+	else
+		l->head = cmd;
+	l->tail = cmd;
+}
+
+static void unlink_cmd(struct rc_link *l, struct rc_cmd *cmd)
+{
+	if (cmd->prev != NULL)
+		cmd->prev->next = cmd->next;
+	else
+		l->head = cmd->next;
+	if (cmd->next != NULL)
+		cmd->next->prev = cmd->prev;
+	else
+		l->tail = cmd->prev;
+}
+
+/* A user command finished (reply, error or deadline): count it. */
+static void count_done(struct rconn *c, const struct rc_cmd *cmd, bool error, bool timeout)
+{
+	backend_stats_add(&c->stats->inflight, -1);
+	backend_stats_done(c->stats, mbox_now_ns() - cmd->sent_ns, error, timeout);
+}
+
+static void arm_deadline(struct rconn *c, uint64_t at, uint64_t now)
+{
+	if (ev_is_active(&c->deadline_w)) {
+		if (at >= c->deadline_at)
+			return;
+		ev_timer_stop(c->loop, &c->deadline_w);
+	}
+	c->deadline_at = at;
+	ev_timer_set(&c->deadline_w, at > now ? (double)(at - now) / 1e9 : 0., 0.);
+	ev_timer_start(c->loop, &c->deadline_w);
+}
+
+/* ---- Link life cycle ---- */
+
+static void schedule_retry(struct rconn *c)
+{
+	double after = c->backoff_ms / 1000.0;
+
+	if (c->destroying)
+		return;
+	c->backoff_ms = c->backoff_ms * 2 > c->backoff_max_ms ? c->backoff_max_ms
+							      : c->backoff_ms * 2;
+	ev_timer_stop(c->loop, &c->retry_w);
+	ev_timer_set(&c->retry_w, after, 0.);
+	ev_timer_start(c->loop, &c->retry_w);
+}
+
+static void attempt_failed(struct rconn *c, const struct rconn_settings *s, int e,
+			   const char *why)
+{
+	set_error(c, e);
+	if (!c->destroying && c->failures++ % LOG_EVERY == 0)
+		log_warn("redis %s:%u: cannot connect (attempt %u): %s", s->host, s->port,
+			 c->failures, why);
+	schedule_retry(c);
+}
+
+/* `l` is gone or going: fail nothing here (its commands are answered by
+ * hiredis' NULL replies, with l->fail_status), just stop using it. */
+static void link_lost(struct rc_link *l, int status, const char *why)
+{
+	struct rconn *c = l->c;
+
+	if (l->dead)
+		return;
+	l->dead = true;
+	l->fail_status = status;
+	l->next_dead = c->dead;
+	c->dead = l;
+	if (!c->destroying && !ev_is_active(&c->reap_w)) {
+		ev_timer_set(&c->reap_w, 0., 0.);
+		ev_timer_start(c->loop, &c->reap_w);
+	}
+	if (c->old == l) {
+		c->old = NULL;
+		return;
+	}
+	if (c->cur != l)
+		return;
+	c->cur = NULL;
+	ev_timer_stop(c->loop, &c->connect_w);
+	if (!l->up) {
+		attempt_failed(c, &l->set, status, why);
+		return;
+	}
+	backend_stats_set(&c->stats->connected, 0);
+	set_error(c, status);
+	c->backoff_ms = BACKOFF_MIN_MS;
+	c->failures = 0;
+	if (c->destroying)
+		return;
+	log_warn("redis %s:%u: connection lost: %s", l->set.host, l->set.port, why);
+	schedule_retry(c);
+	if (c->opts.on_state != NULL)
+		c->opts.on_state(c->opts.ctx, false);
+}
+
+/* Close `l` ourselves; its commands in flight get `status`. */
+static void drop_link(struct rc_link *l, int status, const char *why)
+{
+	redisAsyncContext *ac = l->ac;
+
+	l->ac = NULL;
+	link_lost(l, status, why);
+	if (ac != NULL)
+		redisAsyncFree(ac);   /* deferred by hiredis inside its callbacks */
+}
+
+static void link_ready(struct rc_link *l)
+{
+	struct rconn *c = l->c;
+
+	l->up = true;
+	if (c->cur != l)
+		return;
+	ev_timer_stop(c->loop, &c->connect_w);
+	c->backoff_ms = BACKOFF_MIN_MS;
+	c->failures = 0;
+	set_error(c, 0);
+	backend_stats_set(&c->stats->connected, 1);
+	log_info("redis %s:%u connected", l->set.host, l->set.port);
+	if (c->opts.on_state != NULL)
+		c->opts.on_state(c->opts.ctx, true);
+}
+
+static void on_reply(redisAsyncContext *ac, void *r, void *priv)
+{
+	struct rc_cmd *cmd = priv;
+	struct rc_link *l = cmd->link;
+	struct rconn *c = l->c;
+	rconn_reply_fn fn = cmd->fn;
+	void *arg = cmd->arg;
+	const redisReply *reply = r;
+	int status = 0;
+
+	unlink_cmd(l, cmd);
+	if (reply == NULL) {
+		/* hiredis is freeing the context after an error (or for us). */
+		l->ac = NULL;
+		link_lost(l, -ENOTCONN, ac->c.err != 0 ? ac->c.errstr : "connection closed");
+		status = l->fail_status != 0 ? l->fail_status : -ENOTCONN;
+	}
+	if (fn != NULL && !cmd->internal)
+		count_done(c, cmd, status != 0 || reply->type == REDIS_REPLY_ERROR, false);
+	put_cmd(c, cmd);
+	if (fn != NULL)
+		fn(arg, status, reply);
+}
+
+static void on_connect(const redisAsyncContext *ac, int status)
+{
+	struct rc_link *l = ac->data;
+
+	if (status != REDIS_OK) {
+		/* hiredis frees the context right after this returns. */
+		l->ac = NULL;
+		link_lost(l, map_error(&ac->c), ac->c.errstr);
+		return;
+	}
+	l->connected = true;
+	if (l->setup_pending == 0)
+		link_ready(l);
+}
+
+static void on_disconnect(const redisAsyncContext *ac, int status)
+{
+	struct rc_link *l = ac->data;
+
+	l->ac = NULL;
+	link_lost(l, -ENOTCONN, status == REDIS_OK ? "closed" : ac->c.errstr);
+}
+
+/* AUTH or SELECT answered. */
+static void on_setup(void *arg, int status, const redisReply *reply)
+{
+	struct rc_link *l = arg;
+
+	if (status != 0)
+		return;       /* the link is lost: link_lost said so */
+	if (reply->type == REDIS_REPLY_ERROR) {
+		log_error("redis %s:%u refused the connection set-up: %s", l->set.host,
+			  l->set.port, reply->str);
+		drop_link(l, -EACCES, reply->str);
+		return;
+	}
+	if (--l->setup_pending == 0 && l->connected)
+		link_ready(l);
+}
+
+static int send_on(struct rconn *c, struct rc_link *l, const char *resp, size_t len,
+		   uint64_t deadline_ns, uint64_t now, rconn_reply_fn fn, void *arg,
+		   bool internal)
+{
+	struct rc_cmd *cmd = get_cmd(c);
+
+	if (cmd == NULL)
+		return -ENOMEM;
+	cmd->link = l;
+	cmd->fn = fn;
+	cmd->arg = arg;
+	cmd->sent_ns = now;
+	cmd->deadline_ns = deadline_ns;
+	cmd->internal = internal;
+	if (redisAsyncFormattedCommand(l->ac, on_reply, cmd, resp, len) != REDIS_OK) {
+		put_cmd(c, cmd);
+		return -ENOTCONN;
+	}
+	append(l, cmd);
+	return 0;
+}
+
+static int send_setup(struct rconn *c, struct rc_link *l, int argc, const char **argv)
+{
+	size_t lens[2] = { strlen(argv[0]), argc > 1 ? strlen(argv[1]) : 0 };
+	char *resp;
+	int len = redisFormatCommandArgv(&resp, argc, argv, lens), rc;
+
+	if (len < 0)
+		return -ENOMEM;
+	rc = send_on(c, l, resp, (size_t)len, UINT64_MAX, mbox_now_ns(), on_setup, l, true);
+	redisFreeCommand(resp);
+	if (rc == 0)
+		l->setup_pending++;
+	return rc;
+}
+
+static void attempt(struct rconn *c)
+{
+	struct rc_link *l = calloc(1, sizeof(*l));
+	redisAsyncContext *ac;
+	char db[16];
+	int rc = 0;
+
+	if (l == NULL) {
+		struct rconn_settings s;
+
+		read_settings(c, &s);
+		attempt_failed(c, &s, -ENOMEM, "out of memory");
+		return;
+	}
+	l->c = c;
+	read_settings(c, &l->set);
+	c->backoff_max_ms = l->set.reconnect_max_ms > BACKOFF_MIN_MS ? l->set.reconnect_max_ms
+								     : BACKOFF_MIN_MS;
+	ac = redisAsyncConnect(l->set.host, l->set.port);
+	if (ac == NULL || ac->err != 0) {
+		int e = ac != NULL ? map_error(&ac->c) : -ENOMEM;
+		char why[128];
+
+		snprintf(why, sizeof(why), "%s", ac != NULL ? ac->errstr : "out of memory");
+		if (ac != NULL)
+			redisAsyncFree(ac);
+		attempt_failed(c, &l->set, e, why);
+		free(l);
+		return;
+	}
+	ac->data = l;
+	l->ac = ac;
+	redisLibevAttach(c->loop, ac);
+	redisAsyncSetConnectCallback(ac, on_connect);
+	redisAsyncSetDisconnectCallback(ac, on_disconnect);
+	c->cur = l;
+	/* Queued before any user command, so they go first on the wire. */
+	if (l->set.password[0] != '\0')
+		rc = send_setup(c, l, 2, (const char *[]){ "AUTH", l->set.password });
+	if (rc == 0 && l->set.database != 0) {
+		snprintf(db, sizeof(db), "%u", l->set.database);
+		rc = send_setup(c, l, 2, (const char *[]){ "SELECT", db });
+	}
+	if (rc != 0) {
+		drop_link(l, rc, "out of memory");
+		return;
+	}
+	ev_timer_set(&c->connect_w, l->set.connect_timeout_ms / 1000.0, 0.);
+	ev_timer_start(c->loop, &c->connect_w);
+}
+
+/* A reload may name another server: new commands go to a new connection,
+ * the old one finishes what it carries and closes. */
+static void follow_config(struct rconn *c)
+{
+	struct rconn_settings s;
+	struct rc_link *l = c->cur;
+
+	/* Not while on_deadline walks its list: dropping the old link would
+	 * free command records that list still holds. The next send moves. */
+	if (config_current() == c->seen || l == NULL || c->in_deadline)
+		return;
+	read_settings(c, &s);
+	if (same_server(&s, &l->set)) {
+		l->set.command_timeout_ms = s.command_timeout_ms;
+		c->backoff_max_ms = s.reconnect_max_ms > BACKOFF_MIN_MS ? s.reconnect_max_ms
+									: BACKOFF_MIN_MS;
+		return;
+	}
+	log_info("redis settings changed: moving from %s:%u to %s:%u", l->set.host,
+		 l->set.port, s.host, s.port);
+	if (c->old != NULL)
+		drop_link(c->old, -ENOTCONN, "replaced by a newer connection");
+	c->cur = NULL;
+	ev_timer_stop(c->loop, &c->connect_w);
+	backend_stats_set(&c->stats->connected, 0);
+	if (l->connected && l->ac != NULL) {
+		c->old = l;
+		/* hiredis closes it once every reply is in (on_disconnect). */
+		redisAsyncDisconnect(l->ac);
+	} else {
+		/* Not connected yet: nothing of value in flight. */
+		drop_link(l, -ENOTCONN, "settings changed while connecting");
+	}
+	attempt(c);
+}
+
+/* ---- Timers ---- */
+
+static void on_retry(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct rconn *c = w->data;
+
+	(void)loop;
+	(void)revents;
+	if (c->cur != NULL)
+		return;
+	backend_stats_add(&c->stats->reconnects_total, 1);
+	attempt(c);
+}
+
+static void on_connect_timeout(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct rconn *c = w->data;
+
+	(void)loop;
+	(void)revents;
+	if (c->cur != NULL && !c->cur->up)
+		drop_link(c->cur, -ETIMEDOUT, "connect timed out");
+}
+
+static void on_reap(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct rconn *c = w->data;
+
+	(void)loop;
+	(void)revents;
+	while (c->dead != NULL) {
+		struct rc_link *l = c->dead;
+
+		c->dead = l->next_dead;
+		free(l);
+	}
+}
+
+/* The oldest command of `l` missed its deadline long ago: Redis answers in
+ * order, so nothing behind it can arrive either. */
+static bool stuck(const struct rc_link *l, uint64_t now, uint64_t *next)
+{
+	const struct rc_cmd *h = l->head;
+	uint64_t at;
+
+	if (h == NULL || h->internal || h->fn != NULL)
+		return false;
+	at = h->sent_ns + l->set.command_timeout_ms * MS;
+	if (now >= at)
+		return true;
+	if (at < *next)
+		*next = at;
+	return false;
+}
+
+static void on_deadline(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct rconn *c = w->data;
+	struct rc_link *links[2] = { c->cur, c->old };
+	struct rc_cmd *expired = NULL, *cmd;
+	uint64_t now = mbox_now_ns(), next = UINT64_MAX;
+
+	(void)loop;
+	(void)revents;
+	for (int i = 0; i < 2; i++)
+		for (cmd = links[i] != NULL ? links[i]->head : NULL; cmd != NULL; cmd = cmd->next)
+			if (cmd->fn != NULL && !cmd->internal && cmd->deadline_ns <= now) {
+				cmd->expired_next = expired;
+				expired = cmd;
+			}
+	/* Answer them. Callbacks may send but never free a command record:
+	 * those are freed only by hiredis' reply callbacks, which cannot run
+	 * here while in_deadline keeps follow_config from closing a link. */
+	c->in_deadline = true;
+	while ((cmd = expired) != NULL) {
+		rconn_reply_fn fn = cmd->fn;
+
+		expired = cmd->expired_next;
+		cmd->fn = NULL;
+		count_done(c, cmd, true, true);
+		fn(cmd->arg, -ETIMEDOUT, NULL);
+	}
+	c->in_deadline = false;
+	links[0] = c->cur;
+	links[1] = c->old;
+	for (int i = 0; i < 2; i++)
+		if (links[i] != NULL && stuck(links[i], now, &next))
+			drop_link(links[i], -ETIMEDOUT, "no reply within redis.command_timeout_ms");
+	links[0] = c->cur;
+	links[1] = c->old;
+	for (int i = 0; i < 2; i++)
+		for (cmd = links[i] != NULL ? links[i]->head : NULL; cmd != NULL; cmd = cmd->next)
+			if (cmd->fn != NULL && !cmd->internal && cmd->deadline_ns < next)
+				next = cmd->deadline_ns;
+	for (int i = 0; i < 2; i++)
+		if (links[i] != NULL)
+			stuck(links[i], now, &next);
+	ev_timer_stop(c->loop, &c->deadline_w);
+	if (next != UINT64_MAX)
+		arm_deadline(c, next, now);
+}
+
+/* ---- Public API ---- */
+
+struct rconn *rconn_create(struct ev_loop *loop, const struct rconn_opts *opts)
+{
+	size_t size = (sizeof(struct rconn) + 63) & ~(size_t)63;
+	struct rconn *c = aligned_alloc(64, size);
+
+	if (c == NULL)
+		return NULL;
+	memset(c, 0, size);
+	c->loop = loop;
+	c->opts = *opts;
+	if (c->opts.settings == NULL)
+		c->opts.settings = default_settings;
+	c->stats = opts->stats != NULL ? opts->stats : &c->own_stats;
+	c->last_error = opts->last_error != NULL ? opts->last_error : &c->own_error;
+	c->backoff_ms = BACKOFF_MIN_MS;
+	c->backoff_max_ms = BACKOFF_MIN_MS;
+	ev_init(&c->retry_w, on_retry);
+	ev_init(&c->connect_w, on_connect_timeout);
+	ev_init(&c->deadline_w, on_deadline);
+	ev_init(&c->reap_w, on_reap);
+	c->retry_w.data = c->connect_w.data = c->deadline_w.data = c->reap_w.data = c;
+	backend_stats_set(&c->stats->connected, 0);
+	attempt(c);
+	return c;
+}
+
+void rconn_destroy(struct rconn *c)
+{
+	if (c == NULL)
+		return;
+	c->destroying = true;
+	ev_timer_stop(c->loop, &c->retry_w);
+	ev_timer_stop(c->loop, &c->connect_w);
+	ev_timer_stop(c->loop, &c->deadline_w);
+	ev_timer_stop(c->loop, &c->reap_w);
+	if (c->old != NULL)
+		drop_link(c->old, -ESHUTDOWN, "shutting down");
+	if (c->cur != NULL)
+		drop_link(c->cur, -ESHUTDOWN, "shutting down");
+	backend_stats_set(&c->stats->connected, 0);
+	on_reap(c->loop, &c->reap_w, 0);
+	while (c->spare != NULL) {
+		struct rc_cmd *cmd = c->spare;
+
+		c->spare = cmd->next;
+		free(cmd);
+	}
+	free(c);
+}
+
+int rconn_send(struct rconn *c, const char *resp, size_t len, uint64_t deadline_ns,
+	       rconn_reply_fn fn, void *arg)
+{
+	uint64_t now = mbox_now_ns();
+	struct rc_link *l;
+	int rc;
+
+	follow_config(c);
+	l = c->cur;
+	if (l == NULL || l->ac == NULL)
+		return -ENOTCONN;
+	if (deadline_ns == 0)
+		deadline_ns = now + l->set.command_timeout_ms * MS;
+	else if (deadline_ns <= now)
+		return -ETIMEDOUT;
+	rc = send_on(c, l, resp, len, deadline_ns, now, fn, arg, false);
+	if (rc != 0)
+		return rc;
+	backend_stats_add(&c->stats->requests_total, 1);
+	backend_stats_add(&c->stats->inflight, 1);
+	arm_deadline(c, deadline_ns, now);
+	return 0;
+}
+
+int rconn_command(struct rconn *c, uint64_t deadline_ns, rconn_reply_fn fn, void *arg,
+		  int argc, const char **argv, const size_t *argvlen)
+{
+	char *resp;
+	int len = redisFormatCommandArgv(&resp, argc, argv, argvlen), rc;
+
+	if (len < 0)
+		return -ENOMEM;
+	rc = rconn_send(c, resp, (size_t)len, deadline_ns, fn, arg);
+	redisFreeCommand(resp);
+	return rc;
+}
+
+int rconn_reply_status(const redisReply *reply)
+{
+	static const char *const transient[] = { "LOADING", "BUSY", "TRYAGAIN", "MASTERDOWN" };
+
+	if (reply->type != REDIS_REPLY_ERROR)
+		return 0;
+	for (size_t i = 0; i < sizeof(transient) / sizeof(transient[0]); i++) {
+		size_t n = strlen(transient[i]);
+
+		if (reply->len >= n && strncmp(reply->str, transient[i], n) == 0)
+			return -EAGAIN;
+	}
+	return -EBADMSG;
+}
+
+bool rconn_connected(const struct rconn *c)
+{
+	return c->cur != NULL && c->cur->up;
+}

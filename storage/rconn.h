@@ -1,0 +1,117 @@
+/*
+ * rconn.h - one Redis connection driven by an actor's own libev loop: the
+ * reusable client under the cache actors (and any other actor that speaks
+ * to Redis with its own connection, e.g. the job queue's).
+ *
+ * DESIGN
+ * hiredis 0.14's async context attached to the owner's loop
+ * (adapters/libev.h). Commands are pipelined: hiredis appends each command
+ * to its output buffer and writes the whole buffer when the loop next polls
+ * the socket, so everything submitted during one loop iteration leaves in
+ * one write. hiredis 0.14 has neither reconnection nor timeouts; this module
+ * adds them:
+ *  - Connecting: a fresh context per attempt, bounded by connect_timeout_ms,
+ *    AUTH and SELECT sent first; exponential backoff between attempts
+ *    (25 ms doubling up to reconnect_max_ms). While no connection is up or
+ *    being attempted, commands are refused at once with -ENOTCONN, so a
+ *    caller answers 503 instead of waiting.
+ *  - Deadlines: every command has one (the caller's, or now +
+ *    command_timeout_ms). A command not answered by then gets -ETIMEDOUT at
+ *    once and its late reply is dropped. Redis answers in order, so when
+ *    the OLDEST command has missed its deadline and waited longer than
+ *    command_timeout_ms the connection is stuck: it is dropped and remade.
+ *  - Losing the connection answers every command in flight with -ENOTCONN
+ *    (hiredis hands them a NULL reply): no callback is ever lost.
+ *  - Settings are read for every attempt (the "redis" section of
+ *    config_current(), or the owner's function). When a reload names
+ *    another server (host, port, password or database), a new connection
+ *    is made for new commands and the old one is closed gracefully once its
+ *    replies have arrived (redisAsyncDisconnect): nothing in flight fails.
+ * Counters go to a struct backend_stats the owner provides, and the reason
+ * of the last failure to an atomic int it may provide: both outlive the
+ * rconn, so a readiness check reads them from any thread.
+ *
+ * What it does not do: retry commands (the caller decides), pub/sub, or
+ * resolve names without blocking (hiredis calls getaddrinfo: configure a
+ * numeric address, or a name /etc/hosts answers).
+ *
+ * Thread: every function runs on the owner actor's thread.
+ */
+#ifndef ACTORD_RCONN_H
+#define ACTORD_RCONN_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <ev.h>
+#include <hiredis/hiredis.h>
+
+#include "../actors/backend_stats.h"
+#include "../config/config.h"
+
+struct rconn;
+
+/* Where and how to connect; read before every connection attempt. */
+struct rconn_settings {
+	char host[CONFIG_HOST_MAX];
+	uint16_t port;
+	char password[CONFIG_SECRET_MAX]; /* "": no AUTH */
+	uint32_t database;                /* 0: no SELECT */
+	uint32_t connect_timeout_ms;
+	uint32_t command_timeout_ms;
+	uint32_t reconnect_max_ms;
+};
+
+/* A command finished: status 0 and `reply` (valid only during the call;
+ * it may be an error reply, see rconn_reply_status), or status < 0 and
+ * reply NULL: -ENOTCONN connection lost, -ETIMEDOUT deadline passed,
+ * -ESHUTDOWN rconn_destroy. */
+typedef void (*rconn_reply_fn)(void *arg, int status, const redisReply *reply);
+/* Fill `out` for the next connection attempt. */
+typedef void (*rconn_settings_fn)(void *ctx, struct rconn_settings *out);
+/* The connection came up (true) or went down (false). */
+typedef void (*rconn_state_fn)(void *ctx, bool up);
+
+struct rconn_opts {
+	struct backend_stats *stats;  /* may be NULL; must outlive the rconn */
+	rconn_settings_fn settings;   /* NULL: the "redis" section of config_current() */
+	rconn_state_fn on_state;      /* may be NULL */
+	void *ctx;                    /* for settings and on_state */
+	/* May be NULL: set to 0 when a connection comes up, to -errno when an
+	 * attempt or the connection fails (written with relaxed stores by
+	 * the owner; must outlive the rconn). */
+	_Atomic int *last_error;
+};
+
+/* Create and start connecting on `loop`. NULL on ENOMEM.
+ * Thread: owner (the loop's thread). */
+struct rconn *rconn_create(struct ev_loop *loop, const struct rconn_opts *opts);
+
+/* Close the connection(s); every command in flight gets -ESHUTDOWN before
+ * this returns. Never from inside an rconn callback. Thread: owner. */
+void rconn_destroy(struct rconn *c);
+
+/* Send one command already encoded in RESP (`resp`, `len`: copied).
+ * `deadline_ns`: monotonic (mbox_now_ns); 0: now + command_timeout_ms.
+ * 0: `fn(arg, ...)` runs exactly once, later, on this thread. Otherwise the
+ * callback never runs: -ENOTCONN no connection (or the last attempt's
+ * error, e.g. -ECONNREFUSED), -ETIMEDOUT the deadline already passed,
+ * -ENOMEM. Thread: owner. */
+int rconn_send(struct rconn *c, const char *resp, size_t len, uint64_t deadline_ns,
+	       rconn_reply_fn fn, void *arg);
+
+/* The same with arguments (encoded here). Thread: owner. */
+int rconn_command(struct rconn *c, uint64_t deadline_ns, rconn_reply_fn fn, void *arg,
+		  int argc, const char **argv, const size_t *argvlen);
+
+/* Map a reply to a call status: 0 for anything but an error reply;
+ * -EAGAIN for the errors a retry cures (LOADING, BUSY, TRYAGAIN,
+ * MASTERDOWN); -EBADMSG for any other error reply. Thread: any. */
+int rconn_reply_status(const redisReply *reply);
+
+/* Whether a connection is up. Thread: owner. */
+bool rconn_connected(const struct rconn *c);
+
+#endif

@@ -1,0 +1,141 @@
+"""Dependency faults: Redis killed under load and restarted, MariaDB
+stopped and restarted. The routes that need the missing dependency answer
+503 with Retry-After within 2 s (no hang, no crash), the others keep
+working, and everything recovers within 5 s of the dependency coming back,
+without restarting actord. Only this session's services are touched
+(tests/services.sh and the pidfiles under its ACTORD_RUN_DIR)."""
+import threading
+import time
+
+import pytest
+
+from conftest import SLOW, http, wait_until
+from storage_util import Redis, json_of, service, storage_config
+
+WALLPAPERS = "/client/v3/wallpaper_4d/wallpaperList.json"
+
+
+class Load:
+    """Clients hammering `paths` until stopped; records (time, path,
+    status, retry-after, seconds taken) of every request."""
+
+    def __init__(self, port, paths, clients=4):
+        self.port = port
+        self.paths = paths
+        self.stop_flag = threading.Event()
+        self.results = []
+        self.lock = threading.Lock()
+        self.threads = [threading.Thread(target=self.run, args=(i,)) for i in range(clients)]
+        for t in self.threads:
+            t.start()
+
+    def run(self, i):
+        n = i
+        while not self.stop_flag.is_set():
+            path = self.paths[n % len(self.paths)]
+            n += 1
+            t0 = time.monotonic()
+            try:
+                r = http(self.port, "GET", path, timeout=10)
+                res = (t0, path, r.status, r.headers.get("retry-after"), time.monotonic() - t0)
+            except OSError as e:
+                res = (t0, path, repr(e), None, time.monotonic() - t0)
+            with self.lock:
+                self.results.append(res)
+
+    def since(self, t):
+        with self.lock:
+            return [r for r in self.results if r[0] >= t]
+
+    def stop(self):
+        self.stop_flag.set()
+        for t in self.threads:
+            t.join(15)
+
+
+def check_outage(results, affected, unaffected):
+    """During an outage: affected paths answer 200 (a request that got in
+    first) or 503 + Retry-After, each within 2 s; unaffected ones 200."""
+    saw_503 = False
+    for t0, path, status, retry_after, took in results:
+        assert took < 2.0 * SLOW, f"{path} took {took:.2f}s during the outage"
+        if path in affected:
+            assert status in (200, 503), (path, status)
+            if status == 503:
+                saw_503 = True
+                assert retry_after is not None, f"{path}: 503 without Retry-After"
+        elif path in unaffected:
+            assert status == 200, (path, status)
+    assert saw_503, "no request saw the outage"
+
+
+def all_ok(port, paths):
+    return all(http(port, "GET", p, timeout=5).status == 200 for p in paths)
+
+
+@pytest.fixture
+def redis(services):
+    r = Redis(services["redis_port"])
+    yield r
+    r.close()
+
+
+def test_redis_killed_under_load_then_restarted(actord_factory, services):
+    a = actord_factory(storage_config(services))
+    affected = ["/cached-queries?count=5", WALLPAPERS + "?pageSize=5"]
+    unaffected = ["/db", "/plaintext"]
+    assert all_ok(a.port, affected + unaffected)
+    load = Load(a.port, affected + unaffected)
+    try:
+        wait_until(lambda: len(load.results) > 50, 5, "load to run")
+        t_kill = time.monotonic()
+        service(services, "kill", "redis")
+        wait_until(lambda: any(r[2] == 503 for r in load.since(t_kill)), 2,
+                   "a 503 from a Redis route")
+        wait_until(lambda: len(load.since(t_kill + 0.5)) > 50, 5, "load during the outage")
+        check_outage(load.since(t_kill), affected, unaffected)
+        service(services, "start", "redis")
+        t_up = time.monotonic()
+        wait_until(lambda: all_ok(a.port, affected), 5, "Redis routes to recover")
+        assert time.monotonic() - t_up < 5 * SLOW
+        t_ok = time.monotonic()
+        wait_until(lambda: len(load.since(t_ok)) > 40, 5, "load after recovery")
+    finally:
+        load.stop()
+    after = load.since(t_ok)
+    assert all(r[2] == 200 for r in after), [r for r in after if r[2] != 200][:5]
+    assert a.proc.poll() is None, "actord must survive"
+
+
+def test_mariadb_stopped_then_restarted(actord_factory, services, redis):
+    a = actord_factory(storage_config(services))
+    cached_page = WALLPAPERS + "?pageSize=4"
+    affected = ["/db", "/queries?queries=3", "/fortunes", "/updates?queries=2"]
+    assert all_ok(a.port, affected + [cached_page])
+    # The wallpaper page is in Redis now: it must keep being served.
+    wait_until(lambda: redis.cmd("EXISTS", "wallpaperList:4") == 1, 5, "the page to be cached")
+    redis.cmd("PEXPIRE", "wallpaperList:4", 600000)
+    unaffected = [cached_page, "/plaintext"]
+    load = Load(a.port, affected + unaffected)
+    try:
+        wait_until(lambda: len(load.results) > 50, 5, "load to run")
+        t_stop = time.monotonic()
+        service(services, "stop", "mysql")
+        t_down = time.monotonic()
+        wait_until(lambda: any(r[2] == 503 for r in load.since(t_down)), 2,
+                   "a 503 from a MariaDB route")
+        wait_until(lambda: len(load.since(t_down)) > 50, 5, "load during the outage")
+        check_outage(load.since(t_stop), affected, unaffected)
+        service(services, "start", "mysql")
+        t_up = time.monotonic()
+        wait_until(lambda: all_ok(a.port, affected), 5, "MariaDB routes to recover")
+        assert time.monotonic() - t_up < 5 * SLOW
+        t_ok = time.monotonic()
+        wait_until(lambda: len(load.since(t_ok)) > 40, 5, "load after recovery")
+    finally:
+        load.stop()
+    after = load.since(t_ok)
+    assert all(r[2] == 200 for r in after), [r for r in after if r[2] != 200][:5]
+    assert t_down - t_stop < 30
+    assert a.proc.poll() is None, "actord must survive"
+    assert json_of(http(a.port, "GET", "/db"))["id"] > 0

@@ -1,0 +1,533 @@
+/*
+ * test_cache.c - the cache actor and its Redis connection (rconn) against
+ * a real redis-server started by the test: commands and typed replies,
+ * Redis errors, many requests in flight, command deadlines on a stalled
+ * server, and a server that dies and comes back (reconnect, readiness,
+ * counters). Runs under the sanitizers: the test thread, a client actor
+ * and the cache actor are three threads.
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "actor.h"
+#include "call.h"
+#include "metrics.h"
+#include "../../../config/config.h"
+#include "../../../storage/cache.h"
+#include "../../../storage/rconn.h"
+#include "../../../storage/storage.h"
+
+#define T_RUN 0x54450001u
+#define MAX_VALUES 16
+
+/* ---- A throwaway redis-server ---- */
+
+static pid_t redis_pid;
+static int redis_port;
+static char redis_dir[64];
+
+static void sleep_ms(int ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+
+	nanosleep(&ts, NULL);
+}
+
+static int free_port(void)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof(a);
+	int fd = socket(AF_INET, SOCK_STREAM, 0), port;
+
+	assert_true(fd >= 0);
+	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+	port = ntohs(a.sin_port);
+	close(fd);
+	return port;
+}
+
+static int port_open(int port)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	int fd = socket(AF_INET, SOCK_STREAM, 0), ok;
+
+	ok = connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
+	close(fd);
+	return ok;
+}
+
+static void redis_start(void)
+{
+	char port[16], log[96];
+
+	snprintf(port, sizeof(port), "%d", redis_port);
+	snprintf(log, sizeof(log), "%s/redis.log", redis_dir);
+	redis_pid = fork();
+	assert_true(redis_pid >= 0);
+	if (redis_pid == 0) {
+		execlp("redis-server", "redis-server", "--bind", "127.0.0.1", "--port", port,
+		       "--dir", redis_dir, "--save", "", "--appendonly", "no",
+		       "--logfile", log, (char *)NULL);
+		_exit(127);
+	}
+	for (int i = 0; i < 5000 && !port_open(redis_port); i++)
+		sleep_ms(1);
+	assert_true(port_open(redis_port));
+}
+
+static void redis_kill(void)
+{
+	kill(redis_pid, SIGKILL);
+	waitpid(redis_pid, NULL, 0);
+	redis_pid = 0;
+}
+
+/* ---- A client actor that runs steps sent by the test thread ---- */
+
+/* What a reply said, copied for the test thread. */
+struct outcome {
+	int status;
+	unsigned n;
+	enum cache_type type[MAX_VALUES];
+	int64_t integer[MAX_VALUES];
+	char str[MAX_VALUES][64];
+	unsigned nelem[MAX_VALUES];
+};
+
+/* Shared between the test thread and the client actor: the test writes a
+ * step before sending T_RUN, the actor publishes results with `done`. */
+struct shared {
+	struct actor_system *sys;
+	void (*step)(struct actor *a);
+	struct outcome out[1024];
+	atomic_int done;
+};
+
+static struct shared sh;
+
+/* Owner: the client actor thread. */
+struct client {
+	struct call_table *calls;
+};
+
+struct run_msg {
+	struct msg m;
+};
+
+static void run_free(struct msg *m)
+{
+	free(m);
+}
+
+static void record(struct call_msg *reply, void *ctx, void *arg)
+{
+	struct outcome *o = &sh.out[(uintptr_t)arg];
+
+	(void)ctx;
+	o->status = reply->status;
+	o->n = 0;
+	for (unsigned i = 0; i < MAX_VALUES; i++) {
+		const struct cache_value *v = cache_result(reply, i);
+
+		if (v == NULL)
+			break;
+		o->type[i] = v->type;
+		o->integer[i] = v->integer;
+		snprintf(o->str[i], sizeof(o->str[i]), "%s", v->str != NULL ? v->str : "");
+		o->nelem[i] = (unsigned)v->nelem;
+		if (v->type == CACHE_ARRAY && v->nelem > 0)
+			snprintf(o->str[i], sizeof(o->str[i]), "%s",
+				 v->elem[0].str != NULL ? v->elem[0].str : "(nil)");
+		o->n++;
+	}
+	/* Release: the outcome is visible before the count. */
+	atomic_fetch_add_explicit(&sh.done, 1, memory_order_release);
+}
+
+/* Send `q` to the cache actor; its outcome goes to out[slot]. */
+static void send_req(struct actor *a, struct cache_req *q, unsigned slot)
+{
+	struct client *c = actor_state(a);
+	actor_addr_t to = actor_system_find_kind(actor_sys(a), "cache", NULL);
+	int rc = call_send(c->calls, to, cache_req_call(q), record, NULL, (void *)(uintptr_t)slot);
+
+	if (rc != 0) {
+		msg_free(&cache_req_call(q)->m);
+		sh.out[slot].status = rc;
+		atomic_fetch_add_explicit(&sh.done, 1, memory_order_release);
+	}
+}
+
+static void client_message(struct actor *a, struct msg *m)
+{
+	struct client *c = actor_state(a);
+
+	if (call_dispatch(c->calls, m))
+		return;
+	if (m->type == T_RUN)
+		sh.step(a);
+	msg_free(m);
+}
+
+static int client_start(struct actor *a)
+{
+	struct client *c = calloc(1, sizeof(*c));
+
+	if (c == NULL || (c->calls = call_table_create(a, 4096)) == NULL) {
+		free(c);
+		return -ENOMEM;
+	}
+	actor_set_state(a, c);
+	return 0;
+}
+
+static void client_stop(struct actor *a)
+{
+	struct client *c = actor_state(a);
+
+	call_table_destroy(c->calls);
+	free(c);
+}
+
+static const struct actor_ops client_ops = {
+	.start = client_start, .message = client_message, .stop = client_stop,
+};
+
+/* Run `step` on the client actor and wait until `want` outcomes are in. */
+static void run(void (*step)(struct actor *a), int want, int timeout_ms)
+{
+	struct run_msg *r = calloc(1, sizeof(*r));
+	actor_addr_t client = actor_system_find_kind(sh.sys, "client", NULL);
+
+	atomic_store(&sh.done, 0);
+	sh.step = step;
+	msg_init(&r->m, T_RUN, run_free);
+	assert_int_equal(actor_send(sh.sys, client, &r->m), 0);
+	for (int i = 0; i < timeout_ms; i++) {
+		if (atomic_load_explicit(&sh.done, memory_order_acquire) >= want)
+			break;
+		sleep_ms(1);
+	}
+	assert_int_equal(atomic_load_explicit(&sh.done, memory_order_acquire), want);
+}
+
+/* ---- Fixture ---- */
+
+static int setup(void **state)
+{
+	struct actor_pool_spec client = { .kind = "client", .count = 1, .mbox_capacity = 64,
+					  .ops = &client_ops };
+	char text[256], err[256];
+	struct ad_config *cfg;
+
+	(void)state;
+	snprintf(redis_dir, sizeof(redis_dir), "/tmp/actord-test-cache-XXXXXX");
+	assert_non_null(mkdtemp(redis_dir));
+	redis_port = free_port();
+	redis_start();
+	snprintf(text, sizeof(text),
+		 "{\"redis\": {\"host\": \"127.0.0.1\", \"port\": %d, \"command_timeout_ms\": 300,"
+		 " \"reconnect_max_ms\": 100}}", redis_port);
+	cfg = config_parse("test.json", text, err, sizeof(err));
+	assert_non_null(cfg);
+	config_publish(cfg);
+	metrics_reset();
+	memset(&sh, 0, sizeof(sh));
+	sh.sys = actor_system_create();
+	assert_int_equal(cache_add_pool(sh.sys, cfg, err, sizeof(err)), 0);
+	assert_true(actor_system_add_pool(sh.sys, &client, err, sizeof(err)) != ACTOR_ADDR_NONE);
+	assert_int_equal(actor_system_start(sh.sys, err, sizeof(err)), 0);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	char log[96];
+
+	(void)state;
+	actor_system_destroy(sh.sys);
+	if (redis_pid > 0)
+		redis_kill();
+	config_retire_all();
+	metrics_reset();
+	snprintf(log, sizeof(log), "%s/redis.log", redis_dir);
+	unlink(log);
+	rmdir(redis_dir);
+	return 0;
+}
+
+/* ---- Tests ---- */
+
+static void step_commands(struct actor *a)
+{
+	struct cache_req *q = cache_req_new();
+	const char *keys[] = { "k", "missing", "n" };
+	const size_t lens[] = { 1, 7, 1 };
+
+	cache_req_set(q, "k", 1, "v\0x", 3, 10000);
+	cache_req_get(q, "k", 1);
+	cache_req_incr(q, "n", 1);
+	cache_req_incr(q, "n", 1);
+	cache_req_mget(q, 3, keys, lens);
+	cache_req_expire(q, "k", 1, 5000);
+	cache_req_del(q, "k", 1);
+	cache_req_get(q, "k", 1);
+	cache_req_command(q, 2, (const char *[]){ "TTL", "n" }, (const size_t[]){ 3, 1 });
+	send_req(a, q, 0);
+}
+
+static void test_commands_come_back_as_typed_values_in_order(void **state)
+{
+	struct outcome *o = &sh.out[0];
+
+	(void)state;
+	run(step_commands, 1, 5000);
+	assert_int_equal(o->status, 0);
+	assert_int_equal(o->n, 9);
+	assert_int_equal(o->type[0], CACHE_STATUS);
+	assert_string_equal(o->str[0], "OK");
+	assert_int_equal(o->type[1], CACHE_STRING);
+	assert_string_equal(o->str[1], "v");            /* binary-safe: "v\0x" */
+	assert_int_equal(o->type[2], CACHE_INTEGER);
+	assert_int_equal(o->integer[2], 1);
+	assert_int_equal(o->integer[3], 2);
+	assert_int_equal(o->type[4], CACHE_ARRAY);
+	assert_int_equal(o->nelem[4], 3);
+	assert_int_equal(o->integer[5], 1);             /* PEXPIRE set */
+	assert_int_equal(o->integer[6], 1);             /* DEL removed one */
+	assert_int_equal(o->type[7], CACHE_NIL);
+	assert_int_equal(o->integer[8], -1);            /* TTL: no expiry */
+}
+
+static void step_wrong_type(struct actor *a)
+{
+	struct cache_req *q = cache_req_new();
+
+	cache_req_set(q, "s", 1, "text", 4, 0);
+	cache_req_incr(q, "s", 1);
+	send_req(a, q, 0);
+}
+
+static void test_a_redis_error_fails_the_call_as_bad_request(void **state)
+{
+	(void)state;
+	run(step_wrong_type, 1, 5000);
+	assert_int_equal(sh.out[0].status, -EBADMSG);
+}
+
+static void step_many(struct actor *a)
+{
+	for (unsigned i = 0; i < 1000; i++) {
+		struct cache_req *q = cache_req_new();
+		char key[16];
+
+		cache_req_incr(q, key, (size_t)snprintf(key, sizeof(key), "c%u", i % 10));
+		send_req(a, q, i);
+	}
+}
+
+static void test_many_requests_in_flight_all_come_back(void **state)
+{
+	int64_t total = 0;
+
+	(void)state;
+	run(step_many, 1000, 20000);
+	for (unsigned i = 0; i < 1000; i++) {
+		assert_int_equal(sh.out[i].status, 0);
+		total += sh.out[i].integer[0];
+	}
+	/* Ten counters counted to 100 each: sum of 1..100, ten times. */
+	assert_int_equal(total, 10 * 5050);
+}
+
+static void step_pause(struct actor *a)
+{
+	struct cache_req *q = cache_req_new();
+
+	cache_req_command(q, 3, (const char *[]){ "CLIENT", "PAUSE", "1000" },
+			  (const size_t[]){ 6, 5, 4 });
+	send_req(a, q, 0);
+}
+
+static void step_get(struct actor *a)
+{
+	struct cache_req *q = cache_req_new();
+
+	cache_req_get(q, "k", 1);
+	send_req(a, q, 0);
+}
+
+static bool get_works(void)
+{
+	run(step_get, 1, 5000);
+	return sh.out[0].status == 0;
+}
+
+static void test_a_stalled_server_times_out_and_the_connection_is_remade(void **state)
+{
+	struct timespec t0, t1;
+
+	(void)state;
+	run(step_pause, 1, 5000);
+	assert_int_equal(sh.out[0].status, 0);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	run(step_get, 1, 5000);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	assert_int_equal(sh.out[0].status, -ETIMEDOUT);
+	assert_true(t1.tv_sec - t0.tv_sec < 2);
+	for (int i = 0; i < 100 && !get_works(); i++)
+		sleep_ms(50);
+	assert_int_equal(sh.out[0].status, 0);
+}
+
+static bool redis_ready(void)
+{
+	cJSON *out = cJSON_CreateObject();
+	bool ok = metrics_run_checks(out);
+
+	cJSON_Delete(out);
+	return ok;
+}
+
+static void test_redis_down_is_refused_at_once_and_recovered(void **state)
+{
+	struct metrics_out *mo;
+	char *text;
+	size_t len;
+
+	(void)state;
+	assert_true(get_works());
+	assert_true(redis_ready());
+	redis_kill();
+	for (int i = 0; i < 100 && get_works(); i++)
+		sleep_ms(10);
+	assert_true(sh.out[0].status == -ENOTCONN || sh.out[0].status == -ECONNREFUSED);
+	assert_false(redis_ready());
+	redis_start();
+	for (int i = 0; i < 100 && !get_works(); i++)
+		sleep_ms(20);
+	assert_int_equal(sh.out[0].status, 0);
+	assert_true(redis_ready());
+	mo = metrics_out_create();
+	metrics_collect_all(mo);
+	text = metrics_render_prometheus(mo, &len);
+#define LABELS "{backend=\"redis\",actor=\"cache-0\"}"
+	assert_non_null(strstr(text, "actord_backend_connected" LABELS " 1"));
+	assert_null(strstr(text, "actord_backend_reconnects_total" LABELS " 0"));
+#undef LABELS
+	free(text);
+	metrics_out_destroy(mo);
+}
+
+/* rconn on its own, as an actor that owns a connection uses it: state
+ * callbacks and the argv command path, driven by a loop on this thread. */
+struct direct {
+	struct ev_loop *loop;
+	int ups, downs, replies;
+	long long value;
+	int status;
+};
+
+static void direct_state(void *ctx, bool up)
+{
+	struct direct *d = ctx;
+
+	if (up)
+		d->ups++;
+	else
+		d->downs++;
+	ev_break(d->loop, EVBREAK_ONE);
+}
+
+static void direct_reply(void *arg, int status, const redisReply *reply)
+{
+	struct direct *d = arg;
+
+	d->replies++;
+	d->status = status;
+	d->value = reply != NULL && reply->type == REDIS_REPLY_INTEGER ? reply->integer : -1;
+	ev_break(d->loop, EVBREAK_ONE);
+}
+
+static void on_watchdog(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)w;
+	(void)revents;
+	ev_break(loop, EVBREAK_ONE);
+}
+
+/* Run `loop` until a callback breaks it, or 5 s at most. */
+static void run_loop(struct ev_loop *loop)
+{
+	ev_timer dog;
+
+	ev_timer_init(&dog, on_watchdog, 5., 0.);
+	ev_timer_start(loop, &dog);
+	ev_run(loop, 0);
+	ev_timer_stop(loop, &dog);
+}
+
+static void test_rconn_reports_its_state_and_runs_argv_commands(void **state)
+{
+	struct direct d = { .loop = ev_loop_new(EVFLAG_AUTO) };
+	struct rconn_opts opts = { .on_state = direct_state, .ctx = &d };
+	struct rconn *c = rconn_create(d.loop, &opts);
+	const char *argv[] = { "INCRBY", "direct", "5" };
+	const size_t lens[] = { 6, 6, 1 };
+
+	(void)state;
+	assert_non_null(c);
+	run_loop(d.loop);                        /* until connected */
+	assert_int_equal(d.ups, 1);
+	assert_true(rconn_connected(c));
+	assert_int_equal(rconn_command(c, 0, direct_reply, &d, 3, argv, lens), 0);
+	run_loop(d.loop);
+	assert_int_equal(d.status, 0);
+	assert_int_equal(d.value, 5);
+	redis_kill();
+	run_loop(d.loop);                        /* until the loss is seen */
+	assert_int_equal(d.downs, 1);
+	assert_false(rconn_connected(c));
+	assert_int_equal(rconn_command(c, 0, direct_reply, &d, 3, argv, lens), -ENOTCONN);
+	rconn_destroy(c);
+	ev_loop_destroy(d.loop);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_commands_come_back_as_typed_values_in_order,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_a_redis_error_fails_the_call_as_bad_request,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_many_requests_in_flight_all_come_back,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_a_stalled_server_times_out_and_the_connection_is_remade, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_redis_down_is_refused_at_once_and_recovered,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rconn_reports_its_state_and_runs_argv_commands,
+						setup, teardown),
+	};
+
+	signal(SIGPIPE, SIG_IGN);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
