@@ -27,6 +27,9 @@
  * deadline and re-arms. Deadlines: those of http_conn, the write timeout
  * (no write progress while output waits) and the linger time.
  *
+ * A client that does not read is reset at the write timeout, so its
+ * unsent output does not outlive the connection in the kernel.
+ *
  * Closing: after an answer that closes the connection, the write side is
  * shut down and the input read and discarded for up to NET_LINGER_MS, so
  * a client still sending (a body we refused with 413) reads our answer
@@ -392,6 +395,12 @@ static void on_conn_timer(struct ev_loop *loop, ev_timer *w, int revents)
 	if (kind == K_LINGER) {
 		net_conn_close(c);
 	} else if (kind == NET_TIMEOUT_WRITE) {
+		/* Reset rather than close: a graceful close would leave the
+		 * kernel an orphan socket still trickling megabytes to a client
+		 * that does not read (nginx's reset_timedout_connection). */
+		struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+
+		setsockopt(c->io.fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
 		net_stat_add(&c->na->stats->timeouts_total[NET_TIMEOUT_WRITE], 1);
 		net_conn_close(c);
 	} else if (http_conn_expire(&c->hc, (enum net_timeout)kind, now)) {
