@@ -316,6 +316,19 @@ def test_client_that_never_reads_is_dropped_at_the_write_timeout(actord_factory)
     assert a.get("/plaintext").status == 200
 
 
+def test_client_leaving_while_its_request_is_in_a_handler_is_harmless(actord):
+    # The late reply finds no connection: dropped (and counted,
+    # late_replies_total: tests/unit/net/test_net_actor.c), nothing else.
+    for _ in range(20):
+        c = raw(actord.port)
+        c.send(get("/_test/delay?ms=30") + get("/_test/delay?ms=10"))
+        c.close()
+    c = raw(actord.port)
+    c.send(get("/_test/delay?ms=60&tag=last"))
+    assert c.read_response().body == b"delayed last\n"
+    c.close()
+
+
 def test_full_handler_mailbox_is_503_with_retry_after_at_once(actord_factory):
     # One handler with a 4-slot mailbox, blocked in /_test/block: requests
     # queue until the mailbox is full, then each is answered 503 at once.
