@@ -98,6 +98,7 @@ class Server:
     def __init__(self, name, proc, port, tmp, pids_fn):
         self.name, self.proc, self.port, self.tmp = name, proc, port, tmp
         self.pids = pids_fn
+        self.complaints = []   # the server's warnings and errors, kept by stop()
 
     def stop(self):
         if self.proc.poll() is None:
@@ -107,6 +108,13 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        for log in ("stderr.log", "error.log"):
+            try:
+                with open(os.path.join(self.tmp, log), errors="replace") as f:
+                    self.complaints += [l.rstrip() for l in f
+                                        if re.search(r'"level":"(warn|error)"|\[(warn|error|crit|alert|emerg)\]', l)]
+            except OSError:
+                pass
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
@@ -209,6 +217,8 @@ def wrk(server, path, pipelined, duration, wrk_cpu=None):
     total = int(re.search(r"(\d+) requests in", out).group(1))
     m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
     errors = sum(int(x) for x in m.groups()) if m else 0
+    if m and errors:
+        print(f"http_bench: {server.name} {path}: {m.group(0)}", file=sys.stderr)
     m = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     non2xx = int(m.group(1)) if m else 0
     cpu_us = (t1 - t0) / CLK_TCK / max(total, 1) * 1e6
@@ -256,6 +266,14 @@ def main():
         sys.exit(f"http_bench: ulimit -n {hard} is too low for {IDLE_CONNS} idle connections")
     results = {}
     runs = [("plaintext", False), ("plaintext", True), ("json", False), ("json", True)]
+
+    def report_complaints(srv, name):
+        # Errors in a run: show why, as the server logged it (stderr, so
+        # the JSON stays the last line of stdout).
+        if any(r["errors"] or r["non2xx"] for k, r in results.items() if k[0] == name):
+            for line in srv.complaints[-20:]:
+                print(f"{name}: {line}", file=sys.stderr)
+
     for name, start in (("actord", start_actord), ("nginx", start_nginx)):
         srv = start()
         try:
@@ -265,6 +283,7 @@ def main():
                 results[(name, route, pipelined)] = wrk(srv, "/" + route, pipelined, DURATION)
         finally:
             srv.stop()
+        report_complaints(srv, name)
     srv = start_actord(pin=True)
     try:
         for route, pipelined in (("plaintext", False), ("plaintext", True)):
@@ -273,6 +292,7 @@ def main():
                                                               DURATION, wrk_cpu=1)
     finally:
         srv.stop()
+    report_complaints(srv, "actord-pinned")
     idle = {}
     for name, start in (("actord", start_actord), ("nginx", start_nginx)):
         srv = start()
