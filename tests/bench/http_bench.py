@@ -12,6 +12,10 @@ Not a test: run it with tests/bench/http_bench.sh (or `make bench`).
   4. actord with every thread pinned to one core (taskset -c 0; wrk on
      the other core): throughput must not collapse.
 
+The three servers run side by side and the runs are interleaved, so each
+ratio compares runs made seconds apart on a machine whose background load
+drifts.
+
 Prints a table and, as its very last line, one JSON object with every
 figure and the ratios. Environment: ACTORD_BIN (default build/actord),
 BENCH_DURATION (s, default 10), BENCH_IDLE_CONNS (default 10000).
@@ -274,25 +278,28 @@ def main():
             for line in srv.complaints[-20:]:
                 print(f"{name}: {line}", file=sys.stderr)
 
-    for name, start in (("actord", start_actord), ("nginx", start_nginx)):
-        srv = start()
-        try:
-            check_bodies(srv)
-            for route, pipelined in runs:
-                wrk(srv, "/" + route, pipelined, 2)   # warm-up, not counted
-                results[(name, route, pipelined)] = wrk(srv, "/" + route, pipelined, DURATION)
-        finally:
-            srv.stop()
-        report_complaints(srv, name)
-    srv = start_actord(pin=True)
+    # All three servers run at once, idle but for the one measured, and
+    # the runs are interleaved (actord, nginx, pinned actord for each case):
+    # on a shared machine the background load drifts over minutes, so the
+    # ratios compare runs made seconds apart.
+    servers = {"actord": start_actord(), "nginx": start_nginx(),
+               "actord-pinned": start_actord(pin=True)}
     try:
-        for route, pipelined in (("plaintext", False), ("plaintext", True)):
-            wrk(srv, "/" + route, pipelined, 2, wrk_cpu=1)
-            results[("actord-pinned", route, pipelined)] = wrk(srv, "/" + route, pipelined,
-                                                              DURATION, wrk_cpu=1)
+        for srv in servers.values():
+            check_bodies(srv)
+        for route, pipelined in runs:
+            for name, srv in servers.items():
+                if name == "actord-pinned" and route != "plaintext":
+                    continue
+                cpu = 1 if name == "actord-pinned" else None   # wrk beside, not on, core 0
+                wrk(srv, "/" + route, pipelined, 2, wrk_cpu=cpu)   # warm-up, not counted
+                results[(name, route, pipelined)] = wrk(srv, "/" + route, pipelined,
+                                                        DURATION, wrk_cpu=cpu)
     finally:
-        srv.stop()
-    report_complaints(srv, "actord-pinned")
+        for srv in servers.values():
+            srv.stop()
+    for name, srv in servers.items():
+        report_complaints(srv, name)
     idle = {}
     for name, start in (("actord", start_actord), ("nginx", start_nginx)):
         srv = start()
@@ -305,7 +312,10 @@ def main():
     print(f"wrk -t1 -c128 -d{DURATION}s; pipelined: {DEPTH} requests per write")
     print(f"{'server':<14} {'route':<10} {'mode':<10} {'req/s':>10} {'cpu us/req':>11} "
           f"{'errors':>7} {'non-2xx':>8}")
-    for (name, route, pipelined), r in results.items():
+    order = list(servers)
+    for (name, route, pipelined) in sorted(results, key=lambda k: (order.index(k[0]),
+                                                                runs.index(k[1:]))):
+        r = results[(name, route, pipelined)]
         mode = "pipelined" if pipelined else "plain"
         print(f"{name:<14} /{route:<9} {mode:<10} {r['rps']:>10.0f} {r['cpu_us_per_req']:>11.2f} "
               f"{r['errors']:>7} {r['non2xx']:>8}")
