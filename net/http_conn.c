@@ -173,7 +173,9 @@ static void count_error(struct http_conn *c, unsigned status)
 static void fail(struct http_conn *c, unsigned status, const char *reason)
 {
 	struct net_req *r = c->cur;
-	uint8_t method = r != NULL ? r->hm.method : HTTP_GET;
+	/* The method is known once the URL started; HEAD must stay HEAD. */
+	bool line = r != NULL && c->url_len > 0;
+	uint8_t method = line ? (uint8_t)c->parser.method : HTTP_GET;
 
 	c->cur = NULL;
 	c->phase = PH_IDLE;
@@ -191,11 +193,13 @@ static void fail(struct http_conn *c, unsigned status, const char *reason)
 		return;
 	}
 	r->hm.method = method;
+	/* For the access log: the raw URL if it was complete (414 has none). */
+	r->hm.path = line && (c->flags & HC_URL_DONE) ? r->hm.req_buf : NULL;
 	r->hm.keep_alive = false;
 	r->hm.seq = c->next_seq++;
 	r->hm.conn_id = c->id;
 	r->hm.received_ns = c->now_ns;
-	r->flags |= NET_REQ_LOCAL | NET_REQ_CLOSE;
+	r->flags |= NET_REQ_LOCAL | NET_REQ_CLOSE | (line ? 0 : NET_REQ_NO_LINE);
 	http_out_set_error(&r->hm, status);
 	if (c->next_seq - c->send_seq == 1)
 		c->head_ns = c->now_ns;
@@ -639,16 +643,17 @@ void http_conn_feed(struct http_conn *c, const char *data, size_t len, uint64_t 
 	parse(c, data, len);
 }
 
-void http_conn_resume(struct http_conn *c, uint64_t now_ns)
+bool http_conn_resume(struct http_conn *c, uint64_t now_ns)
 {
 	struct net_buf held = c->held;
 
 	c->now_ns = now_ns;
 	if (net_buf_pending(&held) == 0 || (c->flags & HC_STOP) || pipeline_full(c))
-		return;
+		return false;
 	memset(&c->held, 0, sizeof(c->held));
 	parse(c, net_buf_head(&held), net_buf_pending(&held));
 	net_buf_free(&held);
+	return true;
 }
 
 void http_conn_drain(struct http_conn *c)
@@ -681,6 +686,21 @@ void http_conn_reply(struct http_conn *c, struct net_req *r)
 	}
 }
 
+/* One access-log line for the response to `r`, `bytes` long. What was
+ * not parsed (a malformed request line, the URL of a 414) is "-". */
+static void log_response(const struct http_conn *c, const struct net_req *r,
+			 size_t bytes, uint64_t duration_ns)
+{
+	char peer[64] = "-";
+	bool line = !(r->flags & NET_REQ_NO_LINE);
+
+	if (c->env->describe != NULL)
+		c->env->describe(c->env->ctx, c, peer, sizeof(peer));
+	log_access(peer, line ? http_method_str((enum http_method)r->hm.method) : "-",
+		   line && r->hm.path != NULL ? r->hm.path : "-", r->hm.status, bytes,
+		   duration_ns);
+}
+
 size_t http_conn_output(struct http_conn *c, struct net_buf *out, uint64_t now_ns)
 {
 	size_t before = out->len;
@@ -691,14 +711,17 @@ size_t http_conn_output(struct http_conn *c, struct net_buf *out, uint64_t now_n
 			     ((c->flags & HC_DRAIN) && r->hm.seq + 1 == c->next_seq);
 		enum http_out_conn hdr = close ? HTTP_OUT_CLOSE :
 			r->hm.version_minor == 0 ? HTTP_OUT_KEEP_ALIVE : HTTP_OUT_PERSIST;
+		size_t at = out->len;
+		uint64_t took = now_ns > r->hm.received_ns ? now_ns - r->hm.received_ns : 0;
 
 		c->ready = r->next;
 		if (http_out_response(out, &r->hm, c->env->date, r->hm.method == HTTP_HEAD,
 				      hdr) != 0) {
 			close = true; /* out of memory: close without it */
 		} else {
-			net_stats_response(c->env->stats, r->hm.status,
-					   now_ns > r->hm.received_ns ? now_ns - r->hm.received_ns : 0);
+			net_stats_response(c->env->stats, r->hm.status, took);
+			if (c->env->access_log)
+				log_response(c, r, out->len - at, took);
 		}
 		c->send_seq++;
 		c->head_ns = now_ns;
@@ -797,7 +820,7 @@ bool http_conn_expire(struct http_conn *c, enum net_timeout kind, uint64_t now_n
 	r->hm.seq = c->send_seq;
 	r->hm.conn_id = c->id;
 	r->hm.received_ns = c->head_ns;
-	r->flags |= NET_REQ_LOCAL | NET_REQ_CLOSE;
+	r->flags |= NET_REQ_LOCAL | NET_REQ_CLOSE | NET_REQ_NO_LINE;
 	http_out_set_error(&r->hm, 504);
 	if (!insert_ready(c, r)) {
 		msg_free(&r->hm.m);

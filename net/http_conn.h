@@ -28,7 +28,9 @@
  *    replies (request_timeout_ms + 1 s: 504, then close);
  *  - Expect: 100-continue (sent when the request is next in line; skipped
  *    if the body has already arrived), HEAD (no body, same
- *    Content-Length), HTTP/1.0 with and without keep-alive.
+ *    Content-Length), HTTP/1.0 with and without keep-alive;
+ *  - the access log: one log_access line per response written, when
+ *    env->access_log is set.
  *
  * It does not read the clock (the caller passes now_ns), never blocks, and
  * never touches a socket.
@@ -66,6 +68,9 @@ struct http_conn_env {
 	/* "ip:port" of the peer, for log lines. May be NULL. */
 	void (*describe)(void *ctx, const struct http_conn *c, char *buf, size_t len);
 	void *ctx;
+	/* Write an access-log line (log_access) per response. The owner sets
+	 * it from the live config: when off, responses cost nothing more. */
+	bool access_log;
 	/* Bad-request log lines: at most HTTP_CONN_LOG_PER_S per second. */
 	uint64_t log_sec;
 	unsigned log_count;
@@ -133,8 +138,9 @@ void http_conn_eof(struct http_conn *c);
  * at once if nothing is owed. Thread: owner. */
 void http_conn_drain(struct http_conn *c);
 
-/* Parse held input if the pipeline has room again. Thread: owner. */
-void http_conn_resume(struct http_conn *c, uint64_t now_ns);
+/* Parse held input if the pipeline has room again. Returns whether any
+ * held input was parsed. Thread: owner. */
+bool http_conn_resume(struct http_conn *c, uint64_t now_ns);
 
 /* A handler's reply (type HTTP_MSG_RESPONSE) for this connection. A reply
  * whose request was already answered (504 backstop) is dropped and counted

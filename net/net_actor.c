@@ -53,11 +53,24 @@ static const struct actor_ops net_ops;
  * keeps them reachable (no leak report). Controlling thread only. */
 static struct net_shared *all_shared;
 
-const struct config_http *net_limits(const struct net_actor *na)
+static const struct ad_config *live_config(const struct net_actor *na)
 {
 	const struct ad_config *live = config_current();
 
-	return live != NULL ? &live->http : &na->sh->cfg->http;
+	return live != NULL ? live : na->sh->cfg;
+}
+
+const struct config_http *net_limits(const struct net_actor *na)
+{
+	return &live_config(na)->http;
+}
+
+void net_env_refresh(struct net_actor *na)
+{
+	const struct ad_config *cfg = live_config(na);
+
+	na->env.http = &cfg->http;
+	na->env.access_log = cfg->log.access_log[0] != '\0';
 }
 
 uint32_t net_max_connections(const struct net_actor *na)
@@ -193,10 +206,17 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
 		int fd, one = 1;
 
 		if (!reserve_conn(na)) {
+			uint64_t now = mbox_now_ns();
+
 			net_stat_add(&na->stats->conns_limit_paused_total, 1);
-			log_warn("%s: %u connections open (%s): "
-				 "not accepting until one closes", actor_name(na->actor),
-				 net_max_connections(na), na->sh->spec.max_connections_key);
+			/* At the limit this repeats after every close: once a second
+			 * is enough for the log, the counter has every pause. */
+			if (now - na->limit_warned_ns >= NET_LIMIT_WARN_NS || na->limit_warned_ns == 0) {
+				na->limit_warned_ns = now;
+				log_warn("%s: %u connections open (%s): "
+					 "not accepting until one closes", actor_name(na->actor),
+					 net_max_connections(na), na->sh->spec.max_connections_key);
+			}
 			listeners_pause(na);
 			return;
 		}
@@ -307,7 +327,6 @@ static int net_start(struct actor *a)
 		log_warn("%s: no handler actors: every request will be answered 503",
 			 actor_name(a));
 	na->env = (struct http_conn_env){
-		.http = net_limits(na),
 		.pool = na->pool,
 		.stats = na->stats,
 		.date = &na->date,
@@ -315,6 +334,7 @@ static int net_start(struct actor *a)
 		.describe = net_describe_peer,
 		.ctx = na,
 	};
+	net_env_refresh(na);
 	http_date_update(&na->date, (time_t)ev_now(na->loop));
 	backlog = cfg->http.backlog > 0 ? (int)cfg->http.backlog : 4096;
 	for (unsigned i = 0; i < spec->nlisten; i++) {

@@ -26,6 +26,7 @@
 #define NET_READ_BUF (64u * 1024u)     /* one recv(2) per readable event */
 #define NET_ACCEPT_BATCH 64            /* accept(2) calls per listener wake-up */
 #define NET_ACCEPT_RETRY_MS 50         /* re-check a paused accept this often */
+#define NET_LIMIT_WARN_NS 1000000000ull/* "connection limit" log lines: 1/s */
 #define NET_LINGER_MS 2000             /* read and discard after an error answer */
 #define NET_LINGER_BYTES (1u << 20)
 #define NET_SPARE_ENVELOPES 4096       /* per actor free list bound */
@@ -89,6 +90,7 @@ struct net_actor {
 	struct net_listener lst[CONFIG_MAX_LISTEN];
 	unsigned nlst;
 	bool accept_paused;
+	uint64_t limit_warned_ns;    /* last "connection limit" log line */
 	struct msg *drain;           /* NET_MSG_DRAIN held until nconns == 0 */
 	uint32_t nconns;             /* connections open on this actor */
 	ev_timer accept_w;           /* re-checks a paused accept */
@@ -112,6 +114,10 @@ struct net_actor {
 const struct config_http *net_limits(const struct net_actor *na);
 /* This pool's connection budget in force. */
 uint32_t net_max_connections(const struct net_actor *na);
+
+/* Point na->env at the live config (limits, access log on or off): once
+ * per event callback, so a reload applies from the next event on. */
+void net_env_refresh(struct net_actor *na);
 
 /* net_io.c: connections. Thread: the network actor. */
 int net_conn_open(struct net_actor *na, int fd, const struct sockaddr *sa);

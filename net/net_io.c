@@ -19,12 +19,16 @@
  *
  * Backpressure: reading stops while the unsent output exceeds
  * http.output_high_water or the pipeline is full (http_conn_wants_input),
- * and resumes when it drains.
+ * and resumes when it drains; input already read but held back by a full
+ * pipeline is parsed only below the high-water mark too.
  *
  * Timers: one per connection, armed lazily: moving a deadline later never
  * touches the timer heap; the timer fires at the old time, finds the new
  * deadline and re-arms. Deadlines: those of http_conn, the write timeout
  * (no write progress while output waits) and the linger time.
+ *
+ * A client that does not read is reset at the write timeout, so its
+ * unsent output does not outlive the connection in the kernel.
  *
  * Closing: after an answer that closes the connection, the write side is
  * shut down and the input read and discarded for up to NET_LINGER_MS, so
@@ -219,36 +223,48 @@ static ssize_t conn_send(struct net_conn *c, const struct net_buf *buf)
 	return n;
 }
 
-/* Write every answer whose turn has come, in one send(2). */
-static void conn_flush(struct net_conn *c, uint64_t now)
+/* Serialise every answer whose turn has come and hand them to ONE
+ * send(2); what the socket does not take waits in c->out. Returns -1 if
+ * the connection was closed. */
+static int conn_write_answers(struct net_conn *c, uint64_t now)
 {
 	struct net_actor *na = c->na;
 	bool direct = net_buf_pending(&c->out) == 0;
 	struct net_buf *dst = direct ? &na->scratch : &c->out;
 	ssize_t n;
 
-	if (c->state != NC_OPEN)
-		return;
 	if (direct)
 		dst->len = dst->off = 0;
 	http_conn_output(&c->hc, dst, now);
-	http_conn_resume(&c->hc, now);
-	http_conn_output(&c->hc, dst, now);
-	if (direct && net_buf_pending(dst) > 0) {
-		n = conn_send(c, dst);
-		if (n < 0) {
+	if (!direct || net_buf_pending(dst) == 0)
+		return 0;
+	n = conn_send(c, dst);
+	if (n < 0) {
+		net_conn_close(c);
+		return -1;
+	}
+	net_buf_consume(dst, (size_t)n);
+	if (net_buf_pending(dst) > 0) {
+		c->write_ns = now;
+		if (net_buf_append(&c->out, net_buf_head(dst), net_buf_pending(dst)) != 0) {
 			net_conn_close(c);
-			return;
-		}
-		net_buf_consume(dst, (size_t)n);
-		if (net_buf_pending(dst) > 0) {
-			c->write_ns = now;
-			if (net_buf_append(&c->out, net_buf_head(dst), net_buf_pending(dst)) != 0) {
-				net_conn_close(c);
-				return;
-			}
+			return -1;
 		}
 	}
+	return 0;
+}
+
+/* Write what is owed, then parse input held back by a full pipeline, but
+ * only while the output is under the high-water mark: parsing held input
+ * is reading too, and a client that pipelines requests without reading
+ * the answers must not make us buffer them all. */
+static void conn_flush(struct net_conn *c, uint64_t now)
+{
+	if (c->state != NC_OPEN || conn_write_answers(c, now) != 0)
+		return;
+	if (net_buf_pending(&c->out) <= c->na->env.http->output_high_water &&
+	    http_conn_resume(&c->hc, now) && conn_write_answers(c, now) != 0)
+		return;
 	conn_update(c, now);
 }
 
@@ -281,7 +297,7 @@ void on_net_flush(struct ev_loop *loop, ev_prepare *w, int revents)
 	(void)revents;
 	if (na->ndirty == 0)
 		return;
-	na->env.http = net_limits(na);
+	net_env_refresh(na);
 	http_date_update(&na->date, (time_t)ev_now(loop));
 	now = mbox_now_ns();
 	for (uint32_t i = 0; i < na->ndirty; i++) {
@@ -337,7 +353,7 @@ static void on_conn_io(struct ev_loop *loop, ev_io *w, int revents)
 	uint64_t now = mbox_now_ns();
 
 	(void)loop;
-	c->na->env.http = net_limits(c->na);
+	net_env_refresh(c->na);
 	if (revents & EV_WRITE) {
 		ssize_t n = conn_send(c, &c->out);
 
@@ -366,7 +382,7 @@ static void on_conn_timer(struct ev_loop *loop, ev_timer *w, int revents)
 
 	(void)loop;
 	(void)revents;
-	c->na->env.http = net_limits(c->na);
+	net_env_refresh(c->na);
 	c->timer_at_ns = 0;
 	kind = conn_deadline(c, &d);
 	if (d == 0)
@@ -379,6 +395,12 @@ static void on_conn_timer(struct ev_loop *loop, ev_timer *w, int revents)
 	if (kind == K_LINGER) {
 		net_conn_close(c);
 	} else if (kind == NET_TIMEOUT_WRITE) {
+		/* Reset rather than close: a graceful close would leave the
+		 * kernel an orphan socket still trickling megabytes to a client
+		 * that does not read (nginx's reset_timedout_connection). */
+		struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+
+		setsockopt(c->io.fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
 		net_stat_add(&c->na->stats->timeouts_total[NET_TIMEOUT_WRITE], 1);
 		net_conn_close(c);
 	} else if (http_conn_expire(&c->hc, (enum net_timeout)kind, now)) {
@@ -436,7 +458,7 @@ int net_conn_open(struct net_actor *na, int fd, const struct sockaddr *sa)
 		c->peer_port = ntohs(in6->sin6_port);
 		memcpy(c->peer_addr, &in6->sin6_addr, 16);
 	}
-	na->env.http = net_limits(na);
+	net_env_refresh(na);
 	http_conn_init(&c->hc, &na->env, conn_id_of(c), now);
 	ev_io_init(&c->io, on_conn_io, fd, EV_READ);
 	c->io.data = c;

@@ -29,6 +29,7 @@
 /* net_req.flags */
 #define NET_REQ_LOCAL 0x1u   /* answered by the network actor itself */
 #define NET_REQ_CLOSE 0x2u   /* close the connection after this response */
+#define NET_REQ_NO_LINE 0x4u /* request line unknown: logged as "- -" */
 
 struct net_req_pool;
 

@@ -4,8 +4,11 @@
  *
  *  GET  /_test/block?ms=N    blocks the handler actor's thread for N ms
  *                            (fills its mailbox: 503 tests)
- *  GET  /_test/delay?ms=N    answers after N ms without blocking (slow
- *                            requests in flight: drain tests)
+ *  GET  /_test/delay?ms=N&tag=T answers "delayed T" after N ms without
+ *                            blocking (slow requests in flight: drain and
+ *                            ordering tests)
+ *  GET  /_test/bytes?n=N     N bytes of 'x' (large answers: clients that
+ *                            do not read, backpressure)
  *  GET  /_test/silent        never answers in time (504 at the deadline)
  *  ANY  /_test/echo          answers with the request body and type
  *  GET  /_test/params/:a/ + *b the route parameters and query, as JSON
@@ -24,6 +27,7 @@
 #include "../../storage/sql.h"
 
 #define TEST_MAX_MS 60000
+#define TEST_MAX_BYTES (16L << 20)
 
 static void get_block(struct hreq *r)
 {
@@ -38,9 +42,12 @@ static void get_block(struct hreq *r)
 
 static void delay_done(struct hreq *r, struct call_msg *reply, void *arg)
 {
+	const char *tag = hreq_query(r, "tag");
+
 	(void)reply;
 	(void)arg;
-	hreq_text(r, 200, "delayed\n");
+	hreq_printf(r, "delayed%s%s\n", tag != NULL ? " " : "", tag != NULL ? tag : "");
+	hreq_finish(r, 200, "text/plain");
 }
 
 static void get_delay(struct hreq *r)
@@ -49,6 +56,21 @@ static void get_delay(struct hreq *r)
 
 	if (hreq_after(r, (unsigned)ms, delay_done, NULL) != 0)
 		hreq_error(r, 500, "no timer");
+}
+
+static void get_bytes(struct hreq *r)
+{
+	static const char chunk[4096] = { [0 ... 4095] = 'x' };
+	long n = hreq_query_long(r, "n", 0, 0, TEST_MAX_BYTES);
+
+	while (n > 0) {
+		size_t k = n < (long)sizeof(chunk) ? (size_t)n : sizeof(chunk);
+
+		if (hreq_write(r, chunk, k) != 0)
+			break; /* out of memory: hreq_finish answers 500 */
+		n -= (long)k;
+	}
+	hreq_finish(r, 200, "application/octet-stream");
 }
 
 static void silent_done(struct hreq *r, struct call_msg *reply, void *arg)
@@ -136,6 +158,7 @@ int test_routes(struct route_table *t, const struct ad_config *cfg, char *err, s
 		return 0;
 	if (route_add(t, ROUTE_GET, "/_test/block", get_block, NULL, err, errlen) != 0 ||
 	    route_add(t, ROUTE_GET, "/_test/delay", get_delay, NULL, err, errlen) != 0 ||
+	    route_add(t, ROUTE_GET, "/_test/bytes", get_bytes, NULL, err, errlen) != 0 ||
 	    route_add(t, ROUTE_GET, "/_test/silent", get_silent, NULL, err, errlen) != 0 ||
 	    route_add(t, ROUTE_ANY, "/_test/echo", any_echo, NULL, err, errlen) != 0 ||
 	    route_add(t, ROUTE_GET, "/_test/params/:a/*b", get_params, NULL, err, errlen) != 0 ||

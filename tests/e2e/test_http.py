@@ -1,6 +1,37 @@
-"""HTTP/1.1 behaviour of a real actord over real sockets (issue: HTTP)."""
-from conftest import RawClient
+"""HTTP/1.1 behaviour of a real actord over real sockets (issue: HTTP).
 
+Every test starts its own daemon with the limits and timeouts it needs,
+short so the file runs in seconds; timeouts that the server enforces are
+scaled by ACTORD_TEST_SLOW in the sanitizer builds, like the waits."""
+import json
+import os
+import socket
+import time
+
+from conftest import SLOW, RawClient, wait_until
+
+
+def ms(n):
+    """A server-side timeout of `n` ms, scaled for the sanitizer builds."""
+    return int(n * SLOW)
+
+
+def start(actord_factory, http=None, **over):
+    cfg = dict(over)
+    if http:
+        cfg["http"] = http
+    return actord_factory(cfg)
+
+
+def raw(port, timeout=5):
+    return RawClient(port, timeout=timeout)
+
+
+def get(path, version="1.1", extra=""):
+    return f"GET {path} HTTP/{version}\r\nHost: t\r\n{extra}\r\n".encode()
+
+
+# ---- Routes and the mandatory headers -----------------------------------
 
 def test_plaintext_answers_hello_world_with_the_mandatory_headers(actord):
     r = actord.get("/plaintext")
@@ -16,11 +47,14 @@ def test_json_is_built_per_request(actord):
     r = actord.get("/json")
     assert r.status == 200
     assert r.headers["content-type"] == "application/json"
+    assert r.headers["content-length"] == str(len(r.body))
     assert r.json() == {"message": "Hello, World!"}
 
 
 def test_unknown_path_is_404_and_wrong_method_is_405_with_allow(actord):
-    assert actord.get("/nope").status == 404
+    r = actord.get("/nope")
+    assert r.status == 404
+    assert r.headers["content-type"] == "application/json"
     r = actord.request("POST", "/plaintext", body=b"x")
     assert r.status == 405
     assert r.headers["allow"] == "GET, HEAD"
@@ -31,11 +65,378 @@ def test_route_parameters_and_query_are_decoded(actord):
     assert r.json()["a"] == "x y"
     assert r.json()["b"] == "a/b"
     assert r.json()["q"] == "hi there!"
+    assert r.json()["client"].startswith("127.0.0.1:")
 
+
+# ---- Connections: keep-alive, pipelining, HTTP/1.0, HEAD, bodies ----------
 
 def test_keep_alive_serves_many_requests_on_one_connection(actord):
-    c = RawClient(actord.port)
+    c = raw(actord.port)
     for _ in range(100):
-        c.send(b"GET /plaintext HTTP/1.1\r\nHost: x\r\n\r\n")
-        assert c.read_response().body == b"Hello, World!"
+        c.send(get("/plaintext"))
+        r = c.read_response()
+        assert r.body == b"Hello, World!"
+        assert "connection" not in r.headers
     c.close()
+
+
+def test_sixteen_pipelined_requests_are_answered_in_request_order(actord):
+    # Later requests finish first in the handler (shorter delays): the
+    # answers must still leave in request order.
+    c = raw(actord.port)
+    c.send(b"".join(get(f"/_test/delay?ms={(16 - i) * 10}&tag={i}") for i in range(16)))
+    bodies = [c.read_response().body for _ in range(16)]
+    assert bodies == [f"delayed {i}\n".encode() for i in range(16)]
+    c.send(b"".join(get("/plaintext") for _ in range(16)))
+    assert [c.read_response().body for _ in range(16)] == [b"Hello, World!"] * 16
+    c.close()
+
+
+def test_http10_without_keep_alive_closes_after_the_answer(actord):
+    c = raw(actord.port)
+    c.send(b"GET /plaintext HTTP/1.0\r\n\r\n")
+    r = c.read_response()
+    assert r.status == 200 and r.body == b"Hello, World!"
+    assert r.headers["connection"] == "close"
+    assert c.closed()
+    c.close()
+
+
+def test_http10_with_keep_alive_keeps_the_connection(actord):
+    c = raw(actord.port)
+    for _ in range(3):
+        c.send(b"GET /plaintext HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+        r = c.read_response()
+        assert r.body == b"Hello, World!"
+        assert r.headers["connection"] == "keep-alive"
+    c.send(b"GET /json HTTP/1.0\r\n\r\n")   # no keep-alive: the last one
+    assert c.read_response().headers["connection"] == "close"
+    assert c.closed()
+    c.close()
+
+
+def test_http11_connection_close_is_honoured(actord):
+    c = raw(actord.port)
+    c.send(get("/plaintext", extra="Connection: close\r\n") + get("/plaintext"))
+    assert c.read_response().headers["connection"] == "close"
+    assert c.closed()          # the second request is never answered
+    assert c.buf == b""
+    c.close()
+
+
+def test_head_has_the_length_of_get_but_no_body(actord):
+    c = raw(actord.port)
+    c.send(b"HEAD /plaintext HTTP/1.1\r\n\r\n" + get("/json"))
+    r = c.read_response(head=True)
+    assert r.status == 200
+    assert r.headers["content-length"] == "13"
+    assert r.headers["content-type"] == "text/plain"
+    # The next response starts right after the head: no body was sent.
+    assert c.read_response().json() == {"message": "Hello, World!"}
+    c.close()
+
+
+def test_chunked_request_body_is_reassembled(actord):
+    c = raw(actord.port)
+    c.send(b"POST /_test/echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n"
+           b"Content-Type: text/x-test\r\n\r\n"
+           b"5\r\nhello\r\n7\r\n, world\r\n")
+    c.send(b"1;ext=y\r\n!\r\n0\r\nX-Trailer: t\r\n\r\n")
+    r = c.read_response()
+    assert r.status == 200
+    assert r.body == b"hello, world!"
+    assert r.headers["content-type"] == "text/x-test"
+    c.close()
+
+
+def test_expect_100_continue_is_answered_before_the_body(actord):
+    c = raw(actord.port)
+    c.send(b"POST /_test/echo HTTP/1.1\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n")
+    r = c.read_response()
+    assert r.status == 100
+    c.send(b"hello")
+    r = c.read_response()
+    assert r.status == 200 and r.body == b"hello"
+    c.close()
+
+
+def test_expect_100_continue_over_the_body_limit_gets_413_not_100(actord_factory):
+    a = start(actord_factory, {"max_body_bytes": 1024})
+    c = raw(a.port)
+    c.send(b"POST /_test/echo HTTP/1.1\r\nContent-Length: 2048\r\nExpect: 100-continue\r\n\r\n")
+    r = c.read_response()
+    assert r.status == 413
+    assert r.headers["connection"] == "close"
+    c.close()
+
+
+# ---- Limits: every one answered with its status, then the connection closes
+
+def refused(port, request, status):
+    """Send `request`, expect `status` with Connection: close, then EOF."""
+    c = raw(port)
+    c.send(request)
+    r = c.read_response()
+    assert r.status == status, r.body
+    assert r.headers["connection"] == "close"
+    assert r.headers["server"] == "actord"
+    assert "date" in r.headers and "content-type" in r.headers
+    assert c.closed()
+    c.close()
+    return r
+
+
+def test_request_line_over_8_kib_is_414(actord):
+    refused(actord.port, get("/" + "a" * 8200), 414)
+    assert actord.get("/" + "a" * 8000).status == 404   # under the limit: routed
+
+
+def test_header_block_over_64_kib_is_431(actord):
+    big = "".join(f"X-H{i}: {'v' * 1000}\r\n" for i in range(66))
+    refused(actord.port, get("/plaintext", extra=big), 431)
+
+
+def test_more_than_100_header_fields_is_431(actord):
+    refused(actord.port, get("/plaintext", extra="".join(f"X-H{i}: v\r\n" for i in range(101))), 431)
+    c = raw(actord.port)   # 100 fields are fine ("Host" is one of them)
+    c.send(get("/plaintext", extra="".join(f"X-H{i}: v\r\n" for i in range(99))))
+    assert c.read_response().status == 200
+    c.close()
+
+
+def test_body_over_the_limit_is_413_before_the_body_is_read(actord):
+    # 1 MiB is the default limit: the answer comes without a byte of body.
+    r = refused(actord.port, b"POST /_test/echo HTTP/1.1\r\nContent-Length: 1048577\r\n\r\n", 413)
+    assert r.body == b"Payload Too Large\n"
+    c = raw(actord.port)   # at the limit it is read and echoed
+    c.send(b"POST /_test/echo HTTP/1.1\r\nContent-Length: 1048576\r\n\r\n" + b"b" * 1048576)
+    r = c.read_response()
+    assert r.status == 200 and len(r.body) == 1048576
+    c.close()
+
+
+def test_content_length_with_transfer_encoding_is_400_and_close(actord):
+    refused(actord.port, b"POST /_test/echo HTTP/1.1\r\nContent-Length: 5\r\n"
+                         b"Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n", 400)
+
+
+def test_two_different_content_lengths_are_400_and_close(actord):
+    refused(actord.port, b"POST /_test/echo HTTP/1.1\r\nContent-Length: 5\r\n"
+                         b"Content-Length: 6\r\n\r\nhello!", 400)
+
+
+def test_malformed_request_is_400_and_close(actord):
+    refused(actord.port, b"GET /plaintext HTTP/1.1\r\nBad Header\r\n\r\n", 400)
+    refused(actord.port, b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", 400)   # TLS hello
+    # An error answer waits for the answers owed before it.
+    c = raw(actord.port)
+    c.send(get("/_test/delay?ms=50&tag=first") + b"GARBAGE\r\n\r\n")
+    assert c.read_response().body == b"delayed first\n"
+    assert c.read_response().status == 400
+    assert c.closed()
+    c.close()
+
+
+# ---- Slow and hostile clients --------------------------------------------
+
+def test_slowloris_is_dropped_at_the_header_deadline_while_others_are_served(actord_factory):
+    a = start(actord_factory, {"header_timeout_ms": ms(800)})
+    slow = raw(a.port)
+    t0 = time.monotonic()
+    slow.send(b"GET /plaintext HTTP/1.1\r\n")
+    served = 0
+    dropped_after = None
+    # The slow client keeps trickling header bytes (so no idle timeout
+    # applies): the deadline is absolute. Meanwhile others are served.
+    while time.monotonic() - t0 < 5 * SLOW:
+        try:
+            slow.send(b"X")
+        except (BrokenPipeError, ConnectionResetError):
+            dropped_after = time.monotonic() - t0
+            break
+        slow.sock.settimeout(0.05)
+        try:
+            if slow.sock.recv(1) == b"":
+                dropped_after = time.monotonic() - t0
+                break
+        except socket.timeout:
+            pass
+        assert a.get("/plaintext").body == b"Hello, World!"
+        served += 1
+    assert dropped_after is not None, "the slow client was never dropped"
+    assert 0.8 * SLOW * 0.9 <= dropped_after < 0.8 * SLOW + 2.5 * SLOW
+    assert served >= 3
+    slow.close()
+
+
+def test_idle_keep_alive_connection_is_closed_at_its_timeout(actord_factory):
+    a = start(actord_factory, {"keepalive_timeout_ms": ms(300)})
+    c = raw(a.port)
+    c.send(get("/plaintext"))
+    assert c.read_response().status == 200
+    t0 = time.monotonic()
+    assert c.closed(timeout=3)
+    assert time.monotonic() - t0 >= 0.3 * SLOW * 0.9
+    c.close()
+
+
+def test_stalled_body_is_dropped_at_the_body_timeout(actord_factory):
+    a = start(actord_factory, {"body_timeout_ms": ms(300)})
+    c = raw(a.port)
+    c.send(b"POST /_test/echo HTTP/1.1\r\nContent-Length: 10\r\n\r\nhalf")
+    assert c.closed(timeout=3)
+    c.close()
+    assert a.get("/plaintext").status == 200
+
+
+def test_client_that_never_reads_is_dropped_at_the_write_timeout(actord_factory):
+    a = start(actord_factory, {"write_timeout_ms": ms(500), "output_high_water": 65536})
+    c = raw(a.port)
+    want = 20 * (1 << 20)   # more than the kernel buffers of both sides
+    c.send(b"".join(get("/_test/bytes?n=1048576") for _ in range(20)))
+    # The server stays responsive while that connection is stuck...
+    for _ in range(5):
+        assert a.get("/plaintext").status == 200
+    # ...and resets it at the write timeout: reading now ends early. (A
+    # sleep: nothing the client can observe without reading tells it that
+    # the server gave up.)
+    time.sleep(0.5 * SLOW + 0.5)
+    got, reset = 0, False
+    c.sock.settimeout(5 * SLOW)
+    try:
+        while True:
+            data = c.sock.recv(1 << 20)
+            if not data:
+                break
+            got += len(data)
+    except ConnectionResetError:
+        reset = True
+    assert reset and got < want
+    c.close()
+    assert a.get("/plaintext").status == 200
+
+
+def test_client_leaving_while_its_request_is_in_a_handler_is_harmless(actord):
+    # The late reply finds no connection: dropped (and counted,
+    # late_replies_total: tests/unit/net/test_net_actor.c), nothing else.
+    for _ in range(20):
+        c = raw(actord.port)
+        c.send(get("/_test/delay?ms=30") + get("/_test/delay?ms=10"))
+        c.close()
+    c = raw(actord.port)
+    c.send(get("/_test/delay?ms=60&tag=last"))
+    assert c.read_response().body == b"delayed last\n"
+    c.close()
+
+
+def test_full_handler_mailbox_is_503_with_retry_after_at_once(actord_factory):
+    # One handler with a 4-slot mailbox, blocked in /_test/block: requests
+    # queue until the mailbox is full, then each is answered 503 at once.
+    block_ms = ms(1000)
+    a = start(actord_factory, {"request_timeout_ms": 2 * block_ms + 1000},
+              actors={"handler": {"count": 1, "mailbox": 4}})
+    blocker = raw(a.port)
+    blocker.send(get(f"/_test/block?ms={block_ms}"))
+    t0 = time.monotonic()
+    pending, quick_503 = [], 0
+    for _ in range(40):
+        c = raw(a.port)
+        c.send(get("/plaintext"))
+        c.sock.settimeout(0.1 * SLOW)
+        try:
+            r = c.read_response()
+        except socket.timeout:
+            pending.append(c)   # queued behind the blocked handler
+            continue
+        c.close()
+        if r.status == 200 and not pending and quick_503 == 0:
+            continue            # served before the handler began to block
+        assert r.status == 503
+        assert r.headers["retry-after"] == "1"
+        quick_503 += 1
+        if quick_503 == 5:
+            break
+    assert quick_503 == 5, "no 503 while the handler mailbox was full"
+    assert time.monotonic() - t0 < block_ms / 1000, "the 503s did not come at once"
+    assert len(pending) <= 4
+    blocker.sock.settimeout(10 * SLOW)
+    assert blocker.read_response().body == b"blocked\n"
+    late_503 = 0
+    for c in pending:
+        c.sock.settimeout(10 * SLOW)
+        r = c.read_response()
+        assert r.status in (200, 503)
+        late_503 += r.status == 503
+        c.close()
+    print(f"503 answers: {quick_503} at once, {late_503} slow; {len(pending) - late_503} queued and served")
+    assert a.get("/plaintext").status == 200
+    blocker.close()
+
+
+def test_request_deadline_is_504_and_the_connection_stays_usable(actord_factory):
+    a = start(actord_factory, {"request_timeout_ms": ms(300)})
+    c = raw(a.port)
+    t0 = time.monotonic()
+    c.send(get("/_test/silent"))
+    r = c.read_response()
+    took = time.monotonic() - t0
+    assert r.status == 504
+    assert r.headers["content-type"] == "application/json"
+    assert 0.3 * SLOW * 0.9 <= took < 0.3 * SLOW + 0.9 * SLOW
+    c.send(get("/plaintext"))
+    assert c.read_response().body == b"Hello, World!"
+    c.close()
+
+
+def test_connection_limit_makes_extra_clients_wait_in_the_backlog(actord_factory):
+    a = start(actord_factory, {"max_connections": 2})
+    first, second = raw(a.port), raw(a.port)
+    for c in (first, second):
+        c.send(get("/plaintext"))
+        assert c.read_response().status == 200
+    third = raw(a.port)   # the kernel completes the handshake: it waits
+    third.send(get("/plaintext"))
+    third.sock.settimeout(0.3 * SLOW)
+    try:
+        data = third.sock.recv(100)
+    except socket.timeout:
+        data = None
+    assert data is None, f"a connection over the limit was served: {data!r}"
+    first.close()          # below the limit again: the third is accepted
+    third.sock.settimeout(5 * SLOW)
+    assert third.read_response().body == b"Hello, World!"
+    second.send(get("/plaintext"))
+    assert second.read_response().status == 200
+    second.close()
+    third.close()
+
+
+# ---- Access log ------------------------------------------------------------
+
+def test_access_log_has_one_line_per_request(actord_factory, tmp_path):
+    path = str(tmp_path / "access.log")
+    a = start(actord_factory, log={"access_log": path, "format": "json"})
+    c = raw(a.port)
+    c.send(get("/plaintext") + get("/nope?x=1"))
+    first, second = c.read_response(), c.read_response()
+    c.send(b"BAD\r\n\r\n")
+    c.read_response()
+    c.close()
+
+    def lines():
+        if not os.path.exists(path):
+            return None
+        with open(path) as f:
+            got = [json.loads(line) for line in f if line.strip()]
+        return got if len(got) >= 3 else None
+    got = wait_until(lines, 5, "three access-log lines")
+    assert [(l["method"], l["path"], l["status"]) for l in got] == [
+        ("GET", "/plaintext", 200), ("GET", "/nope", 404), ("-", "-", 400)]
+    assert got[0]["client"].startswith("127.0.0.1:")
+    assert got[0]["bytes"] > len(first.body) and got[1]["bytes"] > len(second.body)
+    assert got[0]["duration_ms"] >= 0 and "@timestamp" in got[0]
+
+
+def test_access_log_is_off_by_default(actord):
+    assert actord.get("/plaintext").status == 200
+    assert '"duration_ms"' not in actord.stderr()

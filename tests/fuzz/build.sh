@@ -1,7 +1,7 @@
 #!/bin/sh
 # Build the libFuzzer targets into build-fuzz/ (clang-14,
 # -fsanitize=fuzzer,address,undefined) and check them on the corpus.
-# A long session (see docs/TESTING.md, "Fuzzing"):
+# A long session (docs/ARCHITECTURE.md, "Fuzzing the connection code"):
 #   build-fuzz/fuzz_http_conn -max_total_time=3600 -jobs=2 -workers=2 \
 #       -dict=tests/fuzz/http.dict build-fuzz/corpus-http_conn tests/fuzz/corpus/http_conn
 # (fuzz_upstream_parse likewise, with corpus-upstream_parse.)

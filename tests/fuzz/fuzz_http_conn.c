@@ -11,6 +11,7 @@
  *   bit 2: every third request finds the handler mailboxes full (503)
  *   bit 3: the handler backstop (504) fires after each read
  *   bit 4: handlers keep (then drop) every other request
+ *   bit 5: the access log is on (one log_access call per response)
  * the remaining bytes are what the client sends.
  *
  * Invariants checked (abort on violation): every write starts with a
@@ -18,6 +19,7 @@
  * are handed out in order, and no memory leaks (ASan) once disposed.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -100,6 +102,13 @@ static void drain_output(struct fuzz *f)
 		abort();
 }
 
+static void fuzz_describe(void *ctx, const struct http_conn *c, char *buf, size_t len)
+{
+	(void)ctx;
+	(void)c;
+	snprintf(buf, len, "192.0.2.1:4242");
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -131,7 +140,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	http_date_update(&f.date, 784111777);
 	f.env = (struct http_conn_env){
 		.http = &f.http, .pool = f.pool, .stats = &f.stats, .date = &f.date,
-		.submit = fuzz_submit, .ctx = &f,
+		.submit = fuzz_submit, .describe = fuzz_describe, .ctx = &f,
+		.access_log = (f.mode & 32) != 0,
 	};
 	f.now = 1000000000ull;
 	http_conn_global_init();

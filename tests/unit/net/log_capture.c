@@ -12,6 +12,8 @@
 
 char log_capture_last[1024];
 unsigned log_capture_count;
+char log_capture_access[1024];
+unsigned log_capture_access_count;
 
 void log_emit(enum log_level lvl, const char *fields, const char *fmt, ...)
 {
@@ -29,12 +31,10 @@ void log_emit(enum log_level lvl, const char *fields, const char *fmt, ...)
 void log_access(const char *client, const char *method, const char *path,
 		unsigned status, uint64_t bytes, uint64_t duration_ns)
 {
-	(void)client;
-	(void)method;
-	(void)path;
-	(void)status;
-	(void)bytes;
-	(void)duration_ns;
+	snprintf(log_capture_access, sizeof(log_capture_access), "%s %s %s %u %llu %llu",
+		 client, method, path, status, (unsigned long long)bytes,
+		 (unsigned long long)duration_ns);
+	log_capture_access_count++;
 }
 
 uint64_t log_dropped_total(void)

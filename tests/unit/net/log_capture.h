@@ -6,5 +6,8 @@
 
 extern char log_capture_last[1024];   /* "LEVEL message | fields" */
 extern unsigned log_capture_count;
+/* The last access-log line: "client method path status bytes duration_ns". */
+extern char log_capture_access[1024];
+extern unsigned log_capture_access_count;
 
 #endif

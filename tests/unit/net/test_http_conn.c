@@ -307,6 +307,53 @@ static void test_head_has_content_length_but_no_body(void **state)
 	assert_string_equal(strstr(out, "\r\n\r\n"), "\r\n\r\n");
 }
 
+static void test_access_log_has_one_line_per_response_only_when_enabled(void **state)
+{
+	char want[128];
+	size_t n;
+
+	(void)state;
+	log_capture_access_count = 0;
+	feed("GET /off HTTP/1.1\r\n\r\n");
+	reply(0, 200, "x");
+	output();
+	assert_int_equal(log_capture_access_count, 0);
+	take_output();
+	H.env.access_log = true;
+	feed("GET /a?q=1 HTTP/1.1\r\n\r\nGET /b HTTP/1.1\r\nContent-Length: 2\r\n\r\n");
+	H.now += 3 * MS;
+	reply(1, 201, "hello");
+	n = output();
+	assert_int_equal(log_capture_access_count, 1);
+	snprintf(want, sizeof(want), "192.0.2.1:4242 GET /a 201 %zu %llu", n, 3 * MS);
+	assert_string_equal(log_capture_access, want);
+	feed("xx"); /* the body of /b, then a malformed request: 400 */
+	feed("BAD\r\n\r\n");
+	reply(2, 200, "b");
+	output();
+	assert_int_equal(log_capture_access_count, 3);
+	assert_non_null(strstr(log_capture_access, "192.0.2.1:4242 - - 400 "));
+}
+
+static void test_error_answer_to_head_has_no_body_and_logs_its_url(void **state)
+{
+	char big[300];
+	char *out;
+
+	(void)state;
+	H.http.max_header_bytes = 256;
+	H.env.access_log = true;
+	memset(big, 'a', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	feed("HEAD /h?x=1 HTTP/1.1\r\nX-Big: ");
+	feed(big);
+	output();
+	out = take_output();
+	assert_non_null(strstr(out, "HTTP/1.1 431 "));
+	assert_string_equal(strstr(out, "\r\n\r\n"), "\r\n\r\n");
+	assert_non_null(strstr(log_capture_access, " HEAD /h?x=1 431 "));
+}
+
 static void test_chunked_body_is_reassembled(void **state)
 {
 	(void)state;
@@ -628,6 +675,8 @@ int main(void)
 		T(test_http10_keep_alive_is_kept_and_announced),
 		T(test_http11_connection_close_stops_parsing),
 		T(test_head_has_content_length_but_no_body),
+		T(test_access_log_has_one_line_per_response_only_when_enabled),
+		T(test_error_answer_to_head_has_no_body_and_logs_its_url),
 		T(test_chunked_body_is_reassembled),
 		T(test_request_line_too_long_is_414),
 		T(test_request_line_at_the_limit_is_accepted),

@@ -2,8 +2,8 @@
  * test_net_actor.c - the network actor pool over real sockets on
  * 127.0.0.1, with the real actor runtime and a scripted fake handler pool:
  * round trip, 503 when the handler mailbox is full, late replies for
- * closed connections, the global connection limit, and the write timeout
- * of a client that never reads. Runs under ASan and TSan too.
+ * closed connections, the global connection limit, output backpressure,
+ * and the write timeout of a client that never reads. Runs under ASan and TSan too.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -31,6 +31,7 @@
 /* Shared with the fake handler thread: atomics only. */
 static atomic_int gate_open;          /* /gate blocks until set */
 static atomic_int gated;              /* handler is inside /gate */
+static atomic_int bigs;               /* /big requests handled */
 static _Atomic(struct http_msg *) held; /* /hold parks its request here */
 static char big_body[256 * 1024];
 
@@ -68,6 +69,7 @@ static void fake_handler(struct actor *a, struct msg *m)
 		atomic_store(&held, hm);
 		return;
 	} else if (strcmp(hm->path, "/big") == 0) {
+		atomic_fetch_add(&bigs, 1);
 		fake_reply(hm, big_body, sizeof(big_body));
 		return;
 	}
@@ -111,6 +113,7 @@ static int setup(void **state)
 	cfg.net.mailbox = 1024;
 	atomic_store(&gate_open, 0);
 	atomic_store(&gated, 0);
+	atomic_store(&bigs, 0);
 	atomic_store(&held, NULL);
 	memset(big_body, 'b', sizeof(big_body));
 	return 0;
@@ -308,6 +311,55 @@ static void test_client_that_never_reads_is_dropped_at_the_write_timeout(void **
 	close(fd);
 }
 
+/* Bytes until `want` have arrived (or `timeout_ms` passes between two). */
+static size_t drain_bytes(int fd, size_t want, int timeout_ms)
+{
+	static char buf[65536];
+	size_t got = 0;
+
+	while (got < want) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		ssize_t r;
+
+		if (poll(&p, 1, timeout_ms) <= 0)
+			break;
+		r = recv(fd, buf, sizeof(buf), 0);
+		if (r <= 0)
+			break;
+		got += (size_t)r;
+	}
+	return got;
+}
+
+static void test_unread_output_stops_parsing_pipelined_requests(void **state)
+{
+	const unsigned nreq = 128, max_pipeline = 4;
+	const size_t resp = sizeof(big_body) + 90; /* body + headers, at least */
+	char req[128 * 24] = "";
+	int fd;
+
+	(void)state;
+	cfg.http.max_pipeline = max_pipeline;
+	cfg.http.output_high_water = 64 * 1024;
+	cfg.http.write_timeout_ms = 10000;
+	start(64);
+	fd = connect_rcvbuf(4096);
+	for (unsigned i = 0; i < nreq; i++)
+		strcat(req, "GET /big HTTP/1.1\r\n\r\n");
+	send_all(fd, req); /* one segment: the server reads it all at once */
+	WAIT_FOR(stats().read_pauses_total >= 1 && atomic_load(&bigs) >= (int)max_pipeline);
+	/* Nothing is read: once the kernel's socket buffers (tcp_wmem: up to
+	 * 4 MiB here, 16 answers) and the high-water mark are full, the held
+	 * requests must stay unparsed while their answers cannot leave. */
+	sleep_ms(300);
+	assert_true(atomic_load(&bigs) < (int)nreq / 2);
+	assert_true(stats().bytes_out_total < (uint64_t)(nreq / 2) * sizeof(big_body));
+	/* Reading resumes the rest: every answer arrives. */
+	assert_true(drain_bytes(fd, nreq * resp, 3000) >= nreq * resp);
+	assert_int_equal(atomic_load(&bigs), (int)nreq);
+	close(fd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -317,6 +369,7 @@ int main(void)
 		T(test_late_reply_for_a_closed_connection_is_dropped_and_counted),
 		T(test_connection_limit_pauses_accept_until_one_closes),
 		T(test_client_that_never_reads_is_dropped_at_the_write_timeout),
+		T(test_unread_output_stops_parsing_pipelined_requests),
 #undef T
 	};
 
