@@ -97,6 +97,10 @@ void config_carry_fixed(struct ad_config *next, const struct ad_config *running,
 	CARRY("actors.mongo", mongo_actor);
 	CARRY("actors.job", job);
 	CARRY("actors.upstream", upstream);
+	CARRY("jobs.instance", jobs.instance);
+	CARRY("jobs.prefix", jobs.prefix);
+	CARRY("jobs.group", jobs.group);
+	CARRY("jobs.concurrency", jobs.concurrency);
 	CARRY("pidfile", pidfile);
 	CARRY("test_routes", test_routes);
 }
