@@ -30,6 +30,7 @@
 #include "signals.h"
 #include "../config/config.h"
 #include "../net/net.h"
+#include "../storage/job.h"
 #include "../storage/storage.h"
 
 #define DEFAULT_CONFIG "/etc/actord/actord.json"
@@ -64,6 +65,8 @@ static int build(struct actor_system *sys, const struct ad_config *cfg,
 
 	if (rc == 0)
 		rc = storage_add_pools(sys, cfg, err, errlen);
+	if (rc == 0)
+		rc = job_add_pool(sys, cfg, app_job_types, app_njob_types, err, errlen);
 	if (rc == 0)
 		rc = handler_add_pool(sys, cfg, app_modules, app_nmodules, err, errlen);
 	if (rc == 0)
