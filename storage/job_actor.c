@@ -375,6 +375,10 @@ static const struct actor_ops job_ops = {
 
 /* ---- Metrics and readiness ---- */
 
+/* Every pool ever created: the metrics registry points into them until
+ * exit, so they stay reachable (controlling thread only). */
+static struct job_pool *all_pools;
+
 /* A counter summed over the pool's actors. */
 static uint64_t sum(const struct job_pool *p, size_t offset)
 {
@@ -482,6 +486,8 @@ int job_add_pool(struct actor_system *sys, const struct ad_config *cfg,
 	}
 	memset(p->stats, 0, sizeof(struct backend_stats) * 2 * n);
 	memset(p->ctr, 0, sizeof(struct job_counters) * n);
+	p->next = all_pools;
+	all_pools = p;
 	p->types = types;
 	p->ntypes = ntypes;
 	p->count = n;

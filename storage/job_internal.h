@@ -68,6 +68,7 @@ struct job_counters {
  * the counters and connection stats (one writer each). Never freed: the
  * metrics collector may read it until exit. */
 struct job_pool {
+	struct job_pool *next;             /* every pool ever made (reachable) */
 	const struct job_type *types;
 	unsigned ntypes;
 	unsigned count;
