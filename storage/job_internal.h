@@ -116,6 +116,7 @@ struct job_actor {
 	struct job_load loads[JS_NSCRIPTS];
 	bool group_ready;             /* XGROUP CREATE answered on this connection */
 	bool setup_pending;
+	bool persistence_checked;     /* CONFIG GET sent on this connection */
 	bool reading;                 /* an XREADGROUP is in flight */
 	bool read_history;            /* next read: our own pending entries */
 	char history_from[JOB_ENTRY_ID_MAX];

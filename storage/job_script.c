@@ -271,6 +271,38 @@ static void on_group(void *arg, int status, const redisReply *reply)
 	job_move_due(ja);
 }
 
+/* What "nothing accepted is lost" needs from Redis (docs/JOBS.md). */
+static void on_persistence(void *arg, int status, const redisReply *reply)
+{
+	struct job_actor *ja = arg;
+	const char *aof = NULL, *fsync = NULL, *policy = NULL;
+
+	if (status != 0 || ja->stopping || reply->type != REDIS_REPLY_ARRAY)
+		return;       /* CONFIG may be disabled (managed Redis): say nothing */
+	for (size_t i = 0; i + 1 < reply->elements; i += 2) {
+		const char *k = reply->element[i]->str, *v = reply->element[i + 1]->str;
+
+		if (reply->element[i]->type != REDIS_REPLY_STRING ||
+		    reply->element[i + 1]->type != REDIS_REPLY_STRING)
+			continue;
+		if (strcmp(k, "appendonly") == 0)
+			aof = v;
+		else if (strcmp(k, "appendfsync") == 0)
+			fsync = v;
+		else if (strcmp(k, "maxmemory-policy") == 0)
+			policy = v;
+	}
+	if (aof != NULL && strcmp(aof, "yes") != 0)
+		log_warn("jobs: redis runs with appendonly %s: a Redis crash or restart loses "
+			 "accepted jobs (set appendonly yes, appendfsync always)", aof);
+	else if (fsync != NULL && strcmp(fsync, "always") != 0)
+		log_warn("jobs: redis runs with appendfsync %s: a crash of the Redis host may "
+			 "lose up to about a second of accepted jobs (set appendfsync always)", fsync);
+	if (policy != NULL && strcmp(policy, "noeviction") != 0)
+		log_warn("jobs: redis maxmemory-policy is %s: under memory pressure Redis may "
+			 "evict job keys (set noeviction)", policy);
+}
+
 void job_setup(struct job_actor *ja)
 {
 	if (ja->stopping || !rconn_connected(ja->cmd))
@@ -288,6 +320,14 @@ void job_setup(struct job_actor *ja)
 		else
 			arm_setup(ja);
 	}
+	if (!ja->persistence_checked && actor_index(ja->a) == 0) {
+		const char *argv[] = { "CONFIG", "GET", "appendonly", "appendfsync",
+				       "maxmemory-policy" };
+		const size_t lens[] = { 6, 3, 10, 11, 16 };
+
+		if (rconn_command(ja->cmd, 0, on_persistence, ja, 5, argv, lens) == 0)
+			ja->persistence_checked = true;
+	}
 	for (int s = 0; s < JS_NSCRIPTS; s++) {
 		const char *argv[] = { "SCRIPT", "LOAD", scripts[s] };
 		const size_t lens[] = { 6, 4, strlen(scripts[s]) };
@@ -303,4 +343,5 @@ void job_setup_lost(struct job_actor *ja)
 {
 	memset(ja->sha, 0, sizeof(ja->sha));
 	ja->group_ready = false;
+	ja->persistence_checked = false;
 }

@@ -61,6 +61,8 @@ def test_a_posted_job_runs_and_reports_its_result(actord_factory, services, pref
     assert ts(job["created_at"]) <= ts(job["started_at"]) <= ts(job["finished_at"])
     assert ts(job["finished_at"]) - ts(job["started_at"]) >= 0.09
     assert job["worker"].endswith("-0")
+    # The session's Redis runs with appendonly yes + appendfsync always.
+    assert "jobs: redis runs with" not in a.stderr()
 
 
 def test_the_sql_job_applies_its_effect_once_per_job_id(actord_factory, services, prefix):
