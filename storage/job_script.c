@@ -226,6 +226,12 @@ int job_reply_status(struct job_actor *ja, int status, const redisReply *reply,
 		arm_setup(ja);
 		return -EAGAIN;
 	}
+	if (strstr(reply->str, "OOM command not allowed") != NULL) {
+		/* maxmemory with noeviction: nothing was written; later. */
+		log_warn("jobs: %s: redis is out of memory: %.*s", what, (int)reply->len,
+			 reply->str);
+		return -EAGAIN;
+	}
 	if (strstr(reply->str, "NOGROUP") != NULL) {
 		/* The stream or its group vanished (a Redis without its data,
 		 * an operator): make them again. */
