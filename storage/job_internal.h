@@ -1,7 +1,8 @@
 /*
  * job_internal.h - what the job actor's files share: the request layout
  * (job_req.c), the Lua scripts (job_script.c), the actor and its timers
- * (job_actor.c), and the consumer that runs jobs (job_run.c). Internal to
+ * (job_actor.c), how deliveries are taken (job_consume.c) and run
+ * (job_run.c). Internal to
  * storage/: routes use job.h, job types job_type.h.
  */
 #ifndef ACTORD_JOB_INTERNAL_H
@@ -132,6 +133,49 @@ struct job_actor {
 	ev_timer setup_w, move_w, reclaim_w, refresh_w, count_w;
 };
 
+struct jtimer;                        /* a pending job_after (job_run.c) */
+
+/* Owner: the job actor thread. One delivery of a job (job_run.c). */
+struct job {
+	struct job_actor *ja;
+	struct job *prev, *next;      /* ja->jobs */
+	const struct job_type *type;
+	cJSON *payload;
+	const struct ad_config *cfg;  /* snapshot when the run started */
+	struct jtimer *timers;
+	uint64_t deadline_ns;
+	ev_timer timeout_w, retry_w;
+	unsigned attempt;
+	unsigned refs;                /* continuations owed */
+	unsigned report_tries;
+	bool held;                    /* in ja->busy until its outcome is stored */
+	bool running;                 /* counted in the inflight gauge */
+	bool reported;
+	bool ok;
+	char *report;                 /* result JSON or error text */
+	char entry[JOB_ENTRY_ID_MAX];
+	char id[JOB_ID_LEN + 1];
+	char key[JOB_KEY_MAX];        /* its hash */
+};
+
+/* A reply's element `i` as a string (bulk or status) or an integer; NULL
+ * or -1 when it is not one. */
+static inline const char *job_str_at(const redisReply *r, size_t i)
+{
+	if (r->type != REDIS_REPLY_ARRAY || i >= r->elements ||
+	    (r->element[i]->type != REDIS_REPLY_STRING && r->element[i]->type != REDIS_REPLY_STATUS))
+		return NULL;
+	return r->element[i]->str;
+}
+
+static inline long long job_int_at(const redisReply *r, size_t i)
+{
+	if (r->type != REDIS_REPLY_ARRAY || i >= r->elements ||
+	    r->element[i]->type != REDIS_REPLY_INTEGER)
+		return -1;
+	return r->element[i]->integer;
+}
+
 /* job_req.c */
 void job_req_set_fields(struct job_req *q, const redisReply *hash);
 
@@ -153,12 +197,22 @@ void job_setup(struct job_actor *ja);
 void job_setup_lost(struct job_actor *ja);
 
 /* job_run.c */
+/* The live configuration, or the defaults before any is published. */
+const struct ad_config *job_cfg(void);
+/* Take delivery `entry` of job `id` and start it (a no-op if it is held
+ * already); `taken_over`: reclaimed, or left by a previous run of this
+ * consumer. */
+void job_take(struct job_actor *ja, const char *entry, const char *id, bool taken_over);
+
+/* job_consume.c */
 void job_read(struct job_actor *ja);
 void job_reclaim(struct job_actor *ja);
 void job_refresh(struct job_actor *ja);
 void job_move_due(struct job_actor *ja);
 /* Arm the mover to run within `ms`. */
 void job_move_soon(struct job_actor *ja, uint64_t ms);
+
+/* job_run.c */
 /* Free every job (actor stop; the connections are gone). */
 void job_free_all(struct job_actor *ja);
 

@@ -1,15 +1,11 @@
 /*
- * job_run.c - the consumer side of a job actor: taking deliveries from
- * the stream, running them, and storing their outcome (job_internal.h),
+ * job_run.c - running what a job actor took delivery of (job_consume.c):
+ * starting it, calling its type, storing its outcome (job_internal.h),
  * plus the API job types use (job_type.h).
  *
  * DESIGN
- * A job actor holds at most `jobs.concurrency` deliveries. It asks for as
- * many as it has free slots: new entries with XREADGROUP ... BLOCK on its
- * read connection, its own pending entries (XREADGROUP ... 0) after any
- * reconnection or restart, and other workers' abandoned ones (XAUTOCLAIM
- * with jobs.reclaim_idle_ms) on a timer. Each delivery becomes a `struct
- * job`, which goes through:
+ * A job actor holds at most `jobs.concurrency` deliveries. Each becomes a
+ * `struct job`, which goes through:
  *   START script -> the type's run function -> job_done / job_failed
  *   -> DONE or FAIL script -> released.
  * The slot is held until the outcome is stored, and the job (its memory)
@@ -40,10 +36,6 @@
 #define MS 1000000ull
 #define REPORT_RETRY_MIN_MS 50
 #define REPORT_RETRY_MAX_MS 2000
-#define MOVE_BATCH "256"
-#define MOVE_BATCH_N 256
-#define REFRESH_BATCH 512
-#define READ_RETRY_S 0.1
 
 /* A pending job_after. Owner: the job actor. */
 struct jtimer {
@@ -60,39 +52,10 @@ struct jcont {
 	void *arg;
 };
 
-/* Owner: the job actor thread. One delivery of a job (see DESIGN). */
-struct job {
-	struct job_actor *ja;
-	struct job *prev, *next;      /* ja->jobs */
-	const struct job_type *type;
-	cJSON *payload;
-	const struct ad_config *cfg;  /* snapshot when the run started */
-	struct jtimer *timers;
-	uint64_t deadline_ns;
-	ev_timer timeout_w, retry_w;
-	unsigned attempt;
-	unsigned refs;                /* continuations owed */
-	unsigned report_tries;
-	bool held;                    /* in ja->busy until its outcome is stored */
-	bool running;                 /* counted in the inflight gauge */
-	bool reported;
-	bool ok;
-	char *report;                 /* result JSON or error text */
-	char entry[JOB_ENTRY_ID_MAX];
-	char id[JOB_ID_LEN + 1];
-	char key[JOB_KEY_MAX];        /* its hash */
-};
-
-static uint64_t command_timeout_ms(void)
+const struct ad_config *job_cfg(void)
 {
-	const struct ad_config *cfg = config_current();
-
-	return cfg != NULL ? cfg->redis.command_timeout_ms : 1000;
-}
-
-static const struct ad_config *cfg_now(void)
-{
-	static struct ad_config defaults;   /* only before any publish (tests) */
+	/* Only before any publish (tests): per thread, nothing shared. */
+	static _Thread_local struct ad_config defaults;
 	const struct ad_config *cfg = config_current();
 
 	if (cfg == NULL) {
@@ -195,22 +158,6 @@ static void retry_report(struct job *j)
 	ev_timer_start(actor_loop(j->ja->a), &j->retry_w);
 }
 
-static const char *str_at(const redisReply *r, size_t i)
-{
-	if (r->type != REDIS_REPLY_ARRAY || i >= r->elements ||
-	    (r->element[i]->type != REDIS_REPLY_STRING && r->element[i]->type != REDIS_REPLY_STATUS))
-		return NULL;
-	return r->element[i]->str;
-}
-
-static long long int_at(const redisReply *r, size_t i)
-{
-	if (r->type != REDIS_REPLY_ARRAY || i >= r->elements ||
-	    r->element[i]->type != REDIS_REPLY_INTEGER)
-		return -1;
-	return r->element[i]->integer;
-}
-
 static void on_reported(void *arg, int status, const redisReply *reply)
 {
 	struct job *j = arg;
@@ -232,9 +179,9 @@ static void on_reported(void *arg, int status, const redisReply *reply)
 	if (j->ok) {
 		job_count(reply->type == REDIS_REPLY_INTEGER && reply->integer == 1
 			  ? &ja->ctr->done_total : &ja->ctr->stale_total, 1);
-	} else if ((what = str_at(reply, 0)) != NULL && strcmp(what, "retry") == 0) {
+	} else if ((what = job_str_at(reply, 0)) != NULL && strcmp(what, "retry") == 0) {
 		job_count(&ja->ctr->failed_total, 1);
-		job_move_soon(ja, (uint64_t)(int_at(reply, 1) > 0 ? int_at(reply, 1) : 0));
+		job_move_soon(ja, (uint64_t)(job_int_at(reply, 1) > 0 ? job_int_at(reply, 1) : 0));
 	} else if (what != NULL && strcmp(what, "dead") == 0) {
 		job_count(&ja->ctr->failed_dead_total, 1);
 		job_count(&ja->ctr->dead_total, 1);
@@ -262,7 +209,7 @@ static uint64_t backoff_ms(struct job_actor *ja, const struct config_jobs *c, un
 static void send_report(struct job *j)
 {
 	struct job_actor *ja = j->ja;
-	const struct config_jobs *c = &cfg_now()->jobs;
+	const struct config_jobs *c = &job_cfg()->jobs;
 	char ttl[16], max[16], delay[24];
 	int rc;
 
@@ -343,15 +290,15 @@ static void on_timeout(struct ev_loop *loop, ev_timer *w, int revents)
 static void run(struct job *j, const redisReply *reply)
 {
 	struct job_actor *ja = j->ja;
-	const char *type = str_at(reply, 1), *payload = str_at(reply, 2);
+	const char *type = job_str_at(reply, 1), *payload = job_str_at(reply, 2);
 	uint64_t now = mbox_now_ns();
 
-	j->cfg = cfg_now();
-	j->attempt = (unsigned)int_at(reply, 3);
+	j->cfg = job_cfg();
+	j->attempt = (unsigned)job_int_at(reply, 3);
 	j->running = true;
 	job_count(&ja->ctr->inflight, 1);
 	job_count(&ja->ctr->started_total, 1);
-	if (int_at(reply, 4) == 1)
+	if (job_int_at(reply, 4) == 1)
 		job_count(&ja->ctr->redelivered_total, 1);
 	j->deadline_ns = now + j->cfg->jobs.timeout_ms * MS;
 	ev_timer_set(&j->timeout_w, j->cfg->jobs.timeout_ms / 1000.0, 0.);
@@ -378,7 +325,7 @@ static void on_started(void *arg, int status, const redisReply *reply)
 	if (ja->stopping)
 		return;
 	status = job_reply_status(ja, status, reply, "job start");
-	what = status == 0 ? str_at(reply, 0) : NULL;
+	what = status == 0 ? job_str_at(reply, 0) : NULL;
 	if (what != NULL && strcmp(what, "run") == 0) {
 		run(j, reply);
 		return;
@@ -394,9 +341,9 @@ static void on_started(void *arg, int status, const redisReply *reply)
 
 /* Take delivery `entry` of job `id`; `taken_over`: a reclaim or a
  * delivery left by our previous incarnation. */
-static void take(struct job_actor *ja, const char *entry, const char *id, bool taken_over)
+void job_take(struct job_actor *ja, const char *entry, const char *id, bool taken_over)
 {
-	const struct config_jobs *c = &cfg_now()->jobs;
+	const struct config_jobs *c = &job_cfg()->jobs;
 	struct job *j;
 	char max[16], ttl[16];
 	int rc;
@@ -431,252 +378,6 @@ static void take(struct job_actor *ja, const char *entry, const char *id, bool t
 	}
 	if (rc != 0)
 		release(j);
-}
-
-static void on_settled(void *arg, int status, const redisReply *reply)
-{
-	(void)arg;
-	(void)status;
-	(void)reply;
-}
-
-/* An entry that is no job (no fields: deleted while pending; or no valid
- * id): acknowledge it so it stops coming back. */
-static void discard(struct job_actor *ja, const char *entry)
-{
-	const char *argv[] = { "XACK", ja->stream, ja->group, entry };
-	size_t lens[4];
-
-	for (int i = 0; i < 4; i++)
-		lens[i] = strlen(argv[i]);
-	log_warn("jobs: entry %s of %s is not a job: acknowledged and ignored", entry,
-		 ja->stream);
-	rconn_command(ja->cmd, 0, on_settled, NULL, 4, argv, lens);
-}
-
-/* Entries [[id, [field, value, ...]], ...] from XREADGROUP or XAUTOCLAIM. */
-static void take_entries(struct job_actor *ja, const redisReply *entries, bool taken_over)
-{
-	for (size_t i = 0; i < entries->elements; i++) {
-		const redisReply *e = entries->element[i], *f;
-		const char *entry = str_at(e, 0), *id = NULL;
-
-		if (entry == NULL || e->elements < 2)
-			continue;
-		f = e->element[1];
-		for (size_t k = 0; f->type == REDIS_REPLY_ARRAY && k + 1 < f->elements; k += 2)
-			if (strcmp(str_at(f, k) != NULL ? str_at(f, k) : "", "id") == 0)
-				id = str_at(f, k + 1);
-		if (id == NULL || !job_id_valid(id))
-			discard(ja, entry);
-		else
-			take(ja, entry, id, taken_over);
-	}
-}
-
-/* ---- Reading ---- */
-
-static void read_later(struct job_actor *ja)
-{
-	if (!ja->stopping && !ev_is_active(&ja->setup_w)) {
-		ev_timer_set(&ja->setup_w, READ_RETRY_S, 0.);
-		ev_timer_start(actor_loop(ja->a), &ja->setup_w);
-	}
-}
-
-static void on_read(void *arg, int status, const redisReply *reply)
-{
-	struct job_actor *ja = arg;
-	const redisReply *entries;
-	bool history = ja->read_history;
-
-	ja->reading = false;
-	if (ja->stopping)
-		return;
-	status = job_reply_status(ja, status, reply, "XREADGROUP");
-	if (status != 0) {
-		read_later(ja);
-		return;
-	}
-	if (reply->type == REDIS_REPLY_ARRAY && reply->elements > 0 &&
-	    reply->element[0]->type == REDIS_REPLY_ARRAY && reply->element[0]->elements == 2 &&
-	    reply->element[0]->element[1]->type == REDIS_REPLY_ARRAY) {
-		entries = reply->element[0]->element[1];
-		if (history && entries->elements == 0)
-			ja->read_history = false;
-		else if (history)
-			snprintf(ja->history_from, sizeof(ja->history_from), "%s",
-				 str_at(entries->element[entries->elements - 1], 0) != NULL
-				 ? str_at(entries->element[entries->elements - 1], 0) : "0");
-		take_entries(ja, entries, history);
-	} else if (history) {
-		ja->read_history = false;
-	}
-	job_read(ja);
-}
-
-void job_read(struct job_actor *ja)
-{
-	const struct config_jobs *c = &cfg_now()->jobs;
-	char count[16], block[16];
-	const char *argv[12];
-	size_t lens[12];
-	int argc = 0;
-
-	if (ja->stopping || ja->reading || !ja->group_ready || ja->busy >= ja->slots ||
-	    !rconn_connected(ja->rd))
-		return;
-	snprintf(count, sizeof(count), "%u", ja->slots - ja->busy);
-	snprintf(block, sizeof(block), "%u", c->block_ms);
-	argv[argc++] = "XREADGROUP";
-	argv[argc++] = "GROUP";
-	argv[argc++] = ja->group;
-	argv[argc++] = ja->consumer;
-	argv[argc++] = "COUNT";
-	argv[argc++] = count;
-	if (!ja->read_history) {
-		argv[argc++] = "BLOCK";
-		argv[argc++] = block;
-	}
-	argv[argc++] = "STREAMS";
-	argv[argc++] = ja->stream;
-	argv[argc++] = ja->read_history ? ja->history_from : ">";
-	for (int i = 0; i < argc; i++)
-		lens[i] = strlen(argv[i]);
-	/* The read holds the connection for up to block_ms: its deadline is
-	 * that plus the usual command timeout, so rconn still finds a stuck
-	 * connection. */
-	if (rconn_command(ja->rd, mbox_now_ns() + (c->block_ms + command_timeout_ms()) * MS,
-			  on_read, ja, argc, argv, lens) == 0)
-		ja->reading = true;
-	else
-		read_later(ja);
-}
-
-/* ---- Reclaiming, refreshing, moving due retries ---- */
-
-static void on_claimed(void *arg, int status, const redisReply *reply)
-{
-	struct job_actor *ja = arg;
-	const char *cursor;
-
-	ja->claiming = false;
-	if (ja->stopping)
-		return;
-	status = job_reply_status(ja, status, reply, "XAUTOCLAIM");
-	if (status != 0 || reply->type != REDIS_REPLY_ARRAY || reply->elements < 2 ||
-	    (cursor = str_at(reply, 0)) == NULL)
-		return;
-	snprintf(ja->claim_cursor, sizeof(ja->claim_cursor), "%s", cursor);
-	if (reply->element[1]->type == REDIS_REPLY_ARRAY) {
-		if (reply->element[1]->elements > 0)
-			log_info("jobs: %s took over %zu abandoned deliveries", ja->consumer,
-				 reply->element[1]->elements);
-		take_entries(ja, reply->element[1], true);
-	}
-	/* More to scan: go on while there is room. */
-	if (strcmp(cursor, "0-0") != 0)
-		job_reclaim(ja);
-}
-
-void job_reclaim(struct job_actor *ja)
-{
-	const struct config_jobs *c = &cfg_now()->jobs;
-	char idle[16], count[16];
-	const char *argv[8] = { "XAUTOCLAIM", ja->stream, ja->group, ja->consumer, idle,
-				ja->claim_cursor, "COUNT", count };
-	size_t lens[8];
-
-	if (ja->stopping || ja->claiming || !ja->group_ready || ja->busy >= ja->slots ||
-	    !rconn_connected(ja->cmd))
-		return;
-	snprintf(idle, sizeof(idle), "%u", c->reclaim_idle_ms);
-	snprintf(count, sizeof(count), "%u", ja->slots - ja->busy);
-	for (int i = 0; i < 8; i++)
-		lens[i] = strlen(argv[i]);
-	if (rconn_command(ja->cmd, 0, on_claimed, ja, 8, argv, lens) == 0)
-		ja->claiming = true;
-}
-
-static void on_refreshed(void *arg, int status, const redisReply *reply)
-{
-	struct job_actor *ja = arg;
-
-	if (!ja->stopping)
-		job_reply_status(ja, status, reply, "job refresh");
-}
-
-void job_refresh(struct job_actor *ja)
-{
-	const char *args[2 + REFRESH_BATCH];
-	const char *keys[] = { ja->stream };
-	struct job *j = ja->jobs;
-
-	if (ja->stopping || !rconn_connected(ja->cmd))
-		return;
-	args[0] = ja->group;
-	args[1] = ja->consumer;
-	while (j != NULL) {
-		int n = 2;
-
-		for (; j != NULL && n < 2 + REFRESH_BATCH; j = j->next)
-			if (j->held)
-				args[n++] = j->entry;
-		if (n > 2)
-			job_script_run(ja, JS_REFRESH, 0, 1, keys, n, args, NULL, on_refreshed, ja);
-	}
-}
-
-static void on_moved(void *arg, int status, const redisReply *reply)
-{
-	struct job_actor *ja = arg;
-	uint64_t next = cfg_now()->jobs.retry_poll_ms;
-	long long moved, wait;
-
-	ja->moving = false;
-	if (ja->stopping)
-		return;
-	status = job_reply_status(ja, status, reply, "job retry move");
-	if (status == 0) {
-		moved = int_at(reply, 0);
-		wait = int_at(reply, 1);
-		if (moved > 0)
-			job_count(&ja->ctr->retried_total, moved);
-		if (moved >= MOVE_BATCH_N)
-			next = 0;
-		else if (wait >= 0 && (uint64_t)wait < next)
-			next = (uint64_t)wait;
-	}
-	job_move_soon(ja, next);
-}
-
-void job_move_due(struct job_actor *ja)
-{
-	const char *keys[] = { ja->delayed, ja->stream };
-	const char *args[] = { MOVE_BATCH };
-
-	if (ja->stopping || ja->moving || ja->slots == 0 || !rconn_connected(ja->cmd))
-		return;
-	if (job_script_run(ja, JS_MOVE, 0, 2, keys, 1, args, NULL, on_moved, ja) == 0)
-		ja->moving = true;
-	else
-		job_move_soon(ja, cfg_now()->jobs.retry_poll_ms);
-}
-
-void job_move_soon(struct job_actor *ja, uint64_t ms)
-{
-	struct ev_loop *loop = actor_loop(ja->a);
-	double after = (double)ms / 1000.0;
-
-	if (ja->stopping || ja->slots == 0)
-		return;
-	if (ev_is_active(&ja->move_w)) {
-		if (ev_timer_remaining(loop, &ja->move_w) <= after)
-			return;
-		ev_timer_stop(loop, &ja->move_w);
-	}
-	ev_timer_set(&ja->move_w, after, 0.);
-	ev_timer_start(loop, &ja->move_w);
 }
 
 /* ---- The API of job types ---- */

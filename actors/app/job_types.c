@@ -36,13 +36,18 @@ static int check_sleep(const cJSON *payload, const struct ad_config *cfg, char *
 {
 	const cJSON *s = cJSON_GetObjectItemCaseSensitive(payload, "seconds");
 
-	(void)cfg;
 	if (s == NULL)
 		return 0;
 	if (!cJSON_IsNumber(s) || !isfinite(s->valuedouble) || s->valuedouble < 0 ||
 	    s->valuedouble > SLEEP_MAX_S) {
 		snprintf(err, errlen, "sleep: \"seconds\" must be a number from 0 to %.0f",
 			 SLEEP_MAX_S);
+		return -EINVAL;
+	}
+	/* It would time out on every attempt. */
+	if (s->valuedouble * 1000.0 >= cfg->jobs.timeout_ms) {
+		snprintf(err, errlen, "sleep: %g seconds is not shorter than jobs.timeout_ms (%u)",
+			 s->valuedouble, cfg->jobs.timeout_ms);
 		return -EINVAL;
 	}
 	return 0;

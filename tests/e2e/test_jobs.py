@@ -84,6 +84,7 @@ def test_the_sql_job_applies_its_effect_once_per_job_id(actord_factory, services
     (b'{"type": "sleep", "payload": [1]}', '"payload" must be a JSON object'),
     (b'{"type": "sleep", "payload": {"seconds": "soon"}}', '"seconds" must be a number'),
     (b'{"type": "sleep", "payload": {"seconds": -1}}', '"seconds" must be a number'),
+    (b'{"type": "sleep", "payload": {"seconds": 61}}', "not shorter than jobs.timeout_ms"),
     (b'{"type": "sql", "payload": {"args": "x"}}', '"args" must be an array'),
     (b'{"type": "sql", "payload": {"args": [{}]}}', '"args" must hold'),
     (b'{"type": "sleep", "payload": {"pad": "' + b"x" * 2000 + b'"}}',
