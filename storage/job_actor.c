@@ -181,9 +181,7 @@ static void on_cmd_state(void *ctx, bool up)
 
 	if (!up) {
 		job_setup_lost(ja);
-		/* Replies lost with it may have been deliveries: look again. */
-		ja->read_history = true;
-		snprintf(ja->history_from, sizeof(ja->history_from), "0");
+		job_read_history(ja);
 		return;
 	}
 	/* Not from inside rconn's connect callback: from the loop. */
@@ -197,8 +195,7 @@ static void on_rd_state(void *ctx, bool up)
 {
 	struct job_actor *ja = ctx;
 
-	ja->read_history = true;
-	snprintf(ja->history_from, sizeof(ja->history_from), "0");
+	job_read_history(ja);
 	if (up)
 		on_cmd_state(ctx, true);
 }

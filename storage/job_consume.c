@@ -94,17 +94,13 @@ static void on_read(void *arg, int status, const redisReply *reply)
 {
 	struct job_actor *ja = arg;
 	const redisReply *entries;
-	bool history = ja->read_history;
+	bool history = ja->reading_history;
 
 	ja->reading = false;
 	if (ja->stopping)
 		return;
 	status = job_reply_status(ja, status, reply, "XREADGROUP");
-	if (status != 0) {
-		read_later(ja);
-		return;
-	}
-	if (reply->type == REDIS_REPLY_ARRAY && reply->elements > 0 &&
+	if (status == 0 && reply->type == REDIS_REPLY_ARRAY && reply->elements > 0 &&
 	    reply->element[0]->type == REDIS_REPLY_ARRAY && reply->element[0]->elements == 2 &&
 	    reply->element[0]->element[1]->type == REDIS_REPLY_ARRAY) {
 		entries = reply->element[0]->element[1];
@@ -115,10 +111,27 @@ static void on_read(void *arg, int status, const redisReply *reply)
 				 job_str_at(entries->element[entries->elements - 1], 0) != NULL
 				 ? job_str_at(entries->element[entries->elements - 1], 0) : "0");
 		take_entries(ja, entries, history);
-	} else if (history) {
+	} else if (status == 0 && history) {
 		ja->read_history = false;
 	}
-	job_read(ja);
+	if (ja->history_again) {
+		/* Asked for while this read was out: from the start again. */
+		ja->history_again = false;
+		job_read_history(ja);
+	}
+	if (status != 0)
+		read_later(ja);
+	else
+		job_read(ja);
+}
+
+void job_read_history(struct job_actor *ja)
+{
+	ja->read_history = true;
+	if (ja->reading)
+		ja->history_again = true;
+	else
+		snprintf(ja->history_from, sizeof(ja->history_from), "0");
 }
 
 void job_read(struct job_actor *ja)
@@ -153,8 +166,10 @@ void job_read(struct job_actor *ja)
 	 * that plus the usual command timeout, so rconn still finds a stuck
 	 * connection. */
 	if (rconn_command(ja->rd, mbox_now_ns() + (c->block_ms + command_timeout_ms()) * MS,
-			  on_read, ja, argc, argv, lens) == 0)
+			  on_read, ja, argc, argv, lens) == 0) {
 		ja->reading = true;
+		ja->reading_history = ja->read_history;
+	}
 	else
 		read_later(ja);
 }

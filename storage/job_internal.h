@@ -120,6 +120,8 @@ struct job_actor {
 	bool persistence_checked;     /* CONFIG GET sent on this connection */
 	bool reading;                 /* an XREADGROUP is in flight */
 	bool read_history;            /* next read: our own pending entries */
+	bool reading_history;         /* the read in flight is one */
+	bool history_again;           /* asked for while a read was in flight */
 	char history_from[JOB_ENTRY_ID_MAX];
 	bool claiming;                /* an XAUTOCLAIM is in flight */
 	char claim_cursor[JOB_ENTRY_ID_MAX];
@@ -206,6 +208,9 @@ void job_take(struct job_actor *ja, const char *entry, const char *id, bool take
 
 /* job_consume.c */
 void job_read(struct job_actor *ja);
+/* Read this consumer's own pending entries again, from the first
+ * (after a reconnection: replies lost with it may have been deliveries). */
+void job_read_history(struct job_actor *ja);
 void job_reclaim(struct job_actor *ja);
 void job_refresh(struct job_actor *ja);
 void job_move_due(struct job_actor *ja);
