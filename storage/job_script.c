@@ -255,8 +255,8 @@ static void on_loaded(void *arg, int status, const redisReply *reply)
 		return;
 	if (reply->type == REDIS_REPLY_STRING && reply->len == 40)
 		memcpy(l->ja->sha[l->s], reply->str, 41);
-	else
-		job_reply_status(l->ja, 0, reply, "SCRIPT LOAD");
+	else if (job_reply_status(l->ja, 0, reply, "SCRIPT LOAD") == -EAGAIN)
+		arm_setup(l->ja);    /* e.g. LOADING: EVAL works meanwhile */
 }
 
 static void on_group(void *arg, int status, const redisReply *reply)
