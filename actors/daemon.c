@@ -4,9 +4,11 @@
  *
  * DESIGN
  * Start-up report: the original process keeps the read end of a pipe and
- * blocks on it; the daemon writes "OK" or "ERR <reason>" once, then closes
- * it. If the daemon dies first, the parent reads EOF and says so. The pipe
- * is close-on-exec and owned by the controlling thread.
+ * reads it to EOF; the daemon writes "OK" and closes it, or writes
+ * "ERR <reason>" and keeps it until it exits, so a failed start returns
+ * only once the daemon is gone (pidfile removed, port free). If the daemon
+ * dies without a word, the parent reads EOF and says so. The pipe is
+ * close-on-exec and owned by the controlling thread.
  *
  * Pidfile: open the path (creating it) and flock it; a lock held elsewhere
  * means a live instance. Then write the pid into a temporary file in the
@@ -41,6 +43,7 @@ static char pid_path[1024];
 /* Written by the controlling thread, read by the admin endpoint: a plain
  * flag, relaxed is enough (no data hangs off it). */
 static _Atomic bool ready;
+static _Atomic bool stopping;           /* was ready once, is not any more */
 
 static void write_all(int fd, const char *p, size_t len)
 {
@@ -163,8 +166,8 @@ void daemon_report_failure(const char *reason)
 		return;
 	write_all(report_fd, "ERR ", 4);
 	write_all(report_fd, reason, strlen(reason));
-	close(report_fd);
-	report_fd = -1;
+	/* Left open: the parent reads until EOF, which comes when this
+	 * process has exited, its pidfile and listeners gone. */
 }
 
 static pid_t read_pid(int fd)
@@ -247,7 +250,19 @@ bool daemon_is_ready(void)
 
 void daemon_set_ready(bool on)
 {
+	if (!on && atomic_load_explicit(&ready, memory_order_relaxed))
+		atomic_store_explicit(&stopping, true, memory_order_relaxed);
 	atomic_store_explicit(&ready, on, memory_order_relaxed);
+}
+
+bool daemon_ready_check(void *ctx, char *reason, size_t len)
+{
+	(void)ctx;
+	if (daemon_is_ready())
+		return true;
+	snprintf(reason, len, "%s", atomic_load_explicit(&stopping, memory_order_relaxed) ?
+		 "draining: shutting down" : "starting up");
+	return false;
 }
 
 void daemon_sd_notify(const char *state)

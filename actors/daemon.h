@@ -31,8 +31,9 @@ int daemon_detach(char *err, size_t errlen);
  * (it exits 0) and systemd (READY=1 on $NOTIFY_SOCKET). Sets readiness. */
 void daemon_report_ready(void);
 
-/* Tell the parent of daemon_detach why start-up failed (it prints `reason`
- * and exits non-zero). No-op in the foreground. */
+/* Tell the parent of daemon_detach why start-up failed: it prints `reason`
+ * and exits non-zero once this process has exited. No-op in the
+ * foreground. */
 void daemon_report_failure(const char *reason);
 
 /* Create and lock the pidfile; write our pid atomically (temporary file
@@ -48,6 +49,11 @@ void daemon_pidfile_release(void);
  * Thread: any. */
 bool daemon_is_ready(void);
 void daemon_set_ready(bool ready);
+
+/* Readiness check for the admin endpoint (metrics_check_fn): false, with
+ * the reason, before start-up finished and from the start of a drain.
+ * Thread: any. */
+bool daemon_ready_check(void *ctx, char *reason, size_t len);
 
 /* Send `state` ("STOPPING=1", "RELOADING=1", "READY=1", ...) to systemd if
  * it started us with Type=notify; no-op otherwise. */

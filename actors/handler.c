@@ -71,22 +71,48 @@ static int build_routes(const struct handler_shared *sh, const struct ad_config 
 	return 0;
 }
 
+static struct routes_ref *routes_wrap(struct route_table *t)
+{
+	struct routes_ref *rr = malloc(sizeof(*rr));
+
+	if (rr == NULL) {
+		route_table_destroy(t);
+		return NULL;
+	}
+	rr->table = t;
+	rr->refs = 1;
+	return rr;
+}
+
+static void routes_put(struct routes_ref *rr)
+{
+	if (rr != NULL && --rr->refs == 0) {
+		route_table_destroy(rr->table);
+		free(rr);
+	}
+}
+
 /* A reload published a new snapshot: rebuild the table from it. If that
- * fails the old table stays (the reload itself was already validated). */
+ * fails the old table stays (the reload itself was already validated).
+ * The old table lives on until the last request matched against it is
+ * released: a continuation may still read its parameter names. */
 static void maybe_rebuild_routes(struct handler *h, const struct ad_config *cfg)
 {
 	struct route_table *t;
-	char err[256];
+	struct routes_ref *rr;
+	char err[256] = "";
 
 	if (cfg == h->routes_cfg)
 		return;
 	h->routes_cfg = cfg;
-	if (build_routes(h->sh, cfg, &t, err, sizeof(err)) != 0) {
-		log_error("%s: keeping the previous routes: %s", actor_name(h->actor), err);
+	if (build_routes(h->sh, cfg, &t, err, sizeof(err)) != 0 ||
+	    (rr = routes_wrap(t)) == NULL) {
+		log_error("%s: keeping the previous routes: %s", actor_name(h->actor),
+			  err[0] != '\0' ? err : "out of memory");
 		return;
 	}
-	route_table_destroy(h->routes);
-	h->routes = t;
+	routes_put(h->routes);
+	h->routes = rr;
 	handler_bump(&h->ctr->route_rebuilds_total, 1);
 }
 
@@ -137,6 +163,7 @@ static struct hreq *hreq_get(struct handler *h)
 	}
 	r->h = h;
 	hreq_reset(r);
+	r->routes = NULL;
 	return r;
 }
 
@@ -187,6 +214,8 @@ void handler_maybe_release(struct hreq *r)
 		return;
 	list_unlink(&h->waiting, r);
 	handler_bump(&h->ctr->inflight, -1);
+	routes_put(r->routes);
+	r->routes = NULL;
 	if (h->nspare >= HANDLER_SPARE_HREQS) {
 		hreq_reset(r);
 		free(r);
@@ -258,9 +287,11 @@ static void route_request(struct handler *h, struct http_msg *hm)
 
 	maybe_rebuild_routes(h, cfg);
 	status = mbit == 0 ? 405 :
-		route_match(h->routes, mbit, hm->path, hm->path_len, r->params,
+		route_match(h->routes->table, mbit, hm->path, hm->path_len, r->params,
 			    sizeof(r->params), &r->match);
 	if (status == 200) {
+		r->routes = h->routes;
+		r->routes->refs++;
 		r->match.fn(r);
 		if (!r->answered && r->pending == 0) {
 			handler_bump(&h->ctr->no_reply_total, 1);
@@ -306,6 +337,7 @@ static void free_handler(struct handler *h)
 		hreq_error(r, 503, "shutting down");   /* moves it to waiting */
 	while ((r = h->waiting.head) != NULL) {
 		list_unlink(&h->waiting, r);
+		routes_put(r->routes);
 		hreq_reset(r);
 		free(r);
 	}
@@ -314,7 +346,7 @@ static void free_handler(struct handler *h)
 		free(r);
 	}
 	call_table_destroy(h->calls);
-	route_table_destroy(h->routes);
+	routes_put(h->routes);
 	free(h);
 }
 
@@ -322,6 +354,7 @@ static int handler_start(struct actor *a)
 {
 	struct handler_shared *sh = actor_user(a);
 	struct handler *h = calloc(1, sizeof(*h));
+	struct route_table *t;
 	char err[256];
 	int rc;
 
@@ -337,7 +370,11 @@ static int handler_start(struct actor *a)
 		return -ENOMEM;
 	}
 	h->routes_cfg = live_config(h);
-	rc = build_routes(sh, h->routes_cfg, &h->routes, err, sizeof(err));
+	rc = build_routes(sh, h->routes_cfg, &t, err, sizeof(err));
+	if (rc == 0 && (h->routes = routes_wrap(t)) == NULL) {
+		snprintf(err, sizeof(err), "routes: out of memory");
+		rc = -ENOMEM;
+	}
 	if (rc != 0) {
 		log_error("%s: %s", actor_name(a), err);
 		call_table_destroy(h->calls);

@@ -81,6 +81,13 @@ const char *hreq_query(struct hreq *r, const char *name);
 long hreq_query_long(struct hreq *r, const char *name, long dflt, long lo, long hi);
 /* A request header's value (case-insensitive name); NULL if absent. */
 const char *hreq_header(const struct hreq *r, const char *name);
+/* Request header `i` (0, 1, ... in arrival order): false past the last.
+ * For code that forwards every header (the upstream proxy route). */
+bool hreq_header_at(const struct hreq *r, unsigned i, const char **name,
+		    const char **value);
+/* The raw query string (without '?', not decoded; "" if none) and its
+ * length. */
+const char *hreq_query_string(const struct hreq *r, size_t *len);
 /* The body (may be empty, never NULL) and its length. */
 const char *hreq_body(const struct hreq *r, size_t *len);
 /* "ip:port" of the client. */
@@ -133,7 +140,9 @@ void hreq_error(struct hreq *r, unsigned status, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 /* Answer a failed call or operation by its status (see call.h):
  * -EAGAIN, -ECONNREFUSED, -ENOTCONN, -ESHUTDOWN, -ESRCH -> 503 with
- * Retry-After; -ETIMEDOUT -> 504; -ENOENT -> 404; anything else -> 500.
+ * Retry-After; -ETIMEDOUT -> 504; -ENOENT -> 404; -EPROTO (a bad
+ * response from an upstream) and -EFBIG (an upstream response too large)
+ * -> 502; anything else -> 500.
  * `what` names the operation in the log line and the error body; the
  * dependency's own error text never reaches the client. */
 void hreq_fail(struct hreq *r, int status, const char *what);

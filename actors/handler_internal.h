@@ -40,6 +40,14 @@ struct htimer {
 	struct htimer *next;
 };
 
+/* A route table and the requests whose match points into it (parameter
+ * names, route data): a reload must not free it under them.
+ * Owner: the handler actor thread. */
+struct routes_ref {
+	struct route_table *table;
+	unsigned refs;                /* matched requests, +1 while current */
+};
+
 /* Owner: the handler actor thread. Recycled on its free list. */
 struct hreq {
 	struct handler *h;
@@ -52,6 +60,7 @@ struct hreq {
 	bool answered;
 	bool oom;                     /* a body builder ran out of memory */
 	struct route_match match;
+	struct routes_ref *routes;    /* the table `match` points into, or NULL */
 	char *client;                 /* formatted on demand */
 	char *headers;                /* extra response header lines (arena) */
 	size_t headers_len, headers_cap;
@@ -105,7 +114,7 @@ struct handler {
 	struct handler_counters *ctr;
 	struct call_table *calls;
 	const struct ad_config *routes_cfg; /* the snapshot `routes` was built from */
-	struct route_table *routes;
+	struct routes_ref *routes;    /* the current table */
 	struct hreq *spare;           /* free list through ->next */
 	unsigned nspare;
 	struct hreq_list live;        /* not answered yet, by deadline */

@@ -173,6 +173,25 @@ const char *hreq_header(const struct hreq *r, const char *name)
 	return NULL;
 }
 
+bool hreq_header_at(const struct hreq *r, unsigned i, const char **name, const char **value)
+{
+	if (r->hm == NULL || i >= r->hm->nheaders)
+		return false;
+	*name = r->hm->headers[i].name;
+	*value = r->hm->headers[i].value;
+	return true;
+}
+
+const char *hreq_query_string(const struct hreq *r, size_t *len)
+{
+	if (r->hm == NULL || r->hm->query == NULL) {
+		*len = 0;
+		return "";
+	}
+	*len = r->hm->query_len;
+	return r->hm->query;
+}
+
 const char *hreq_body(const struct hreq *r, size_t *len)
 {
 	if (r->hm == NULL || r->hm->body == NULL) {
@@ -454,6 +473,12 @@ void hreq_fail(struct hreq *r, int status, const char *what)
 		break;
 	case ENOENT:
 		hreq_error(r, 404, "%s: not found", what);
+		break;
+	case EPROTO:
+		hreq_error(r, 502, "%s: bad response", what);
+		break;
+	case EFBIG:
+		hreq_error(r, 502, "%s: response too large", what);
 		break;
 	default:
 		hreq_error(r, 500, "%s: failed (%s)", what, ad_strerror(status));

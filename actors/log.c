@@ -21,8 +21,10 @@
  * after a reload), reading the paths from config_current().
  *
  * Messages accepted: LOG_MSG_LINE, LOG_MSG_ACCESS (a line for the access
- * log), LOG_MSG_REOPEN (wake-up only: the request is the `reopen` flag, so
- * a wake-up lost to a full mailbox loses nothing). It sends none.
+ * log), LOG_MSG_REOPEN (reopen now: in the mailbox's order, so a line sent
+ * before the request still goes to the old file). A reopen request that
+ * meets a full mailbox is kept in the `reopen` flag instead and done before
+ * the log actor next sleeps: late, never lost. It sends none.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -37,6 +39,7 @@
 
 #include "actor.h"
 #include "log.h"
+#include "metrics.h"
 #include "../config/config.h"
 
 #define LOG_LINE_MAX 8192
@@ -55,7 +58,7 @@ enum log_msg_type {
 /* Crosses mailboxes: the log actor frees it with msg_free(). */
 struct log_line {
 	struct msg m;
-	uint32_t len;
+	uint32_t len;                   /* LOG_MSG_REOPEN: REOPEN_* flags */
 	char text[];
 };
 
@@ -68,7 +71,8 @@ static _Atomic int g_access_fd = -1;    /* access log, -1: off */
 /* Set by the log actor (release) once it runs, cleared when it stops; a
  * sender that sees it true sends, else writes itself. */
 static _Atomic bool g_live;
-/* Reopen requests: REOPEN_ASKED (say so in the log) and/or REOPEN_QUIET. */
+/* Reopen requests that could not be sent (full mailbox, or no log actor):
+ * REOPEN_ASKED (say so in the log) and/or REOPEN_QUIET. */
 static _Atomic int g_reopen;
 /* Many writers (any thread may drop); rare, so a shared atomic is fine. */
 static _Atomic uint64_t g_dropped;
@@ -106,6 +110,14 @@ static const char *const level_tags[] = { "DEBUG", "INFO ", "WARN ", "ERROR" };
 uint64_t log_dropped_total(void)
 {
 	return atomic_load_explicit(&g_dropped, memory_order_relaxed);
+}
+
+void log_collect(struct metrics_out *o, void *ctx)
+{
+	(void)ctx;
+	metrics_counter(o, "log_dropped_total",
+			"Log lines dropped because the log actor's mailbox was full",
+			NULL, log_dropped_total());
 }
 
 static bool text_format(void)
@@ -367,13 +379,12 @@ static const struct ad_config *live_config(void)
 	return cfg != NULL ? cfg : g_cfg;
 }
 
-/* Reopen on request (SIGUSR1, or a reload that may name new files),
- * with the paths of the live snapshot. Thread: the log actor while live,
- * else the controlling thread. */
-static void maybe_reopen(struct log_state *st)
+/* Reopen (SIGUSR1, or a reload that may name new files) with the paths
+ * of the live snapshot; `want` holds REOPEN_* flags. Thread: the log actor
+ * while live, else the controlling thread. */
+static void reopen(struct log_state *st, int want)
 {
 	const struct ad_config *cfg = live_config();
-	int want = atomic_exchange_explicit(&g_reopen, 0, memory_order_relaxed);
 	int rc;
 
 	if (want == 0)
@@ -412,7 +423,7 @@ static void on_flush(struct ev_loop *loop, ev_prepare *w, int revents)
 
 	(void)loop;
 	(void)revents;
-	maybe_reopen(st);
+	reopen(st, atomic_exchange_explicit(&g_reopen, 0, memory_order_relaxed));
 	report_drops(st, false);
 	sink_flush(&st->main_log);
 	sink_flush(&st->access);
@@ -427,6 +438,8 @@ static void on_log_message(struct actor *a, struct msg *m)
 		sink_append(&st->main_log, l->text, l->len);
 	else if (m->type == LOG_MSG_ACCESS)
 		sink_append(&st->access, l->text, l->len);
+	else if (m->type == LOG_MSG_REOPEN)
+		reopen(st, (int)l->len);
 	msg_free(m);
 }
 
@@ -514,20 +527,22 @@ static void request_reopen(int how)
 {
 	struct log_line *l;
 
-	atomic_fetch_or_explicit(&g_reopen, how, memory_order_relaxed);
 	if (!atomic_load_explicit(&g_live, memory_order_acquire)) {
 		/* No actor owns the files: only the controlling thread does. */
 		if (g_cfg != NULL)
-			maybe_reopen(&g_state);
+			reopen(&g_state, how);
 		return;
 	}
 	l = malloc(sizeof(*l));
-	if (l == NULL)
-		return;      /* the flag alone is seen at the next batch */
-	msg_init(&l->m, LOG_MSG_REOPEN, free_line);
-	l->len = 0;
-	if (actor_send(g_sys, g_addr, &l->m) != 0)
+	if (l != NULL) {
+		msg_init(&l->m, LOG_MSG_REOPEN, free_line);
+		l->len = (uint32_t)how;
+		if (actor_send(g_sys, g_addr, &l->m) == 0)
+			return;
 		free(l);
+	}
+	/* Seen by the log actor before it next sleeps (on_flush). */
+	atomic_fetch_or_explicit(&g_reopen, how, memory_order_relaxed);
 }
 
 void log_apply(const struct ad_config *cfg)
@@ -541,6 +556,11 @@ void log_apply(const struct ad_config *cfg)
 void log_reopen(void)
 {
 	request_reopen(REOPEN_ASKED);
+}
+
+void log_bypass_actor(void)
+{
+	atomic_store_explicit(&g_live, false, memory_order_release);
 }
 
 void log_shutdown(void)

@@ -31,11 +31,21 @@ enum log_level { LOGL_DEBUG = 0, LOGL_INFO, LOGL_WARN, LOGL_ERROR };
 void log_emit(enum log_level lvl, const char *fields, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
-/* One access-log line (only if the access log is enabled). */
+/* One access-log line, if log.access_log is set (a relaxed load and a
+ * return otherwise, so call it for every request). `client` is "ip:port",
+ * `path` the request target as received (escaped here), `bytes` the
+ * response body bytes, `duration_ns` from the request's arrival to its
+ * answer. Fields and formats: docs/CONFIG.md (log.access_log). */
 void log_access(const char *client, const char *method, const char *path,
 		unsigned status, uint64_t bytes, uint64_t duration_ns);
 
 uint64_t log_dropped_total(void);
+
+struct metrics_out;
+/* Metrics collector (actors/metrics.h) for the log actor's figures:
+ * log_dropped_total. Register it with metrics_register(log_collect, NULL).
+ * Thread: the thread that renders metrics. */
+void log_collect(struct metrics_out *o, void *ctx);
 
 #define log_debug(...) log_emit(LOGL_DEBUG, NULL, __VA_ARGS__)
 #define log_info(...) log_emit(LOGL_INFO, NULL, __VA_ARGS__)
@@ -63,6 +73,13 @@ void log_reopen(void);
  * NUL-terminated; truncated to fit). Invalid UTF-8 becomes U+FFFD so the
  * line stays valid JSON. Returns the length written. Thread: any. */
 size_t log_json_escape(char *out, size_t outlen, const char *s);
+
+/* From now on every thread writes its own lines (one write(2) each, as
+ * before the log actor started) instead of sending them: for a forced
+ * exit, whose last words must reach the file before _exit() and must not
+ * wait for the log actor. Lines the actor still holds may be lost.
+ * Thread: any. */
+void log_bypass_actor(void);
 
 /* Close the log files and go back to stderr. Thread: controlling, after
  * the log actor stopped. */

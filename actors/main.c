@@ -6,9 +6,11 @@
  * The only file that sees every part. Start-up order: load and validate the
  * configuration (nothing starts on a bad file), detach if asked, take the
  * pidfile, block signals (so every actor thread inherits the mask), then
- * build the actor pools and start them: the log actor first, the storage
+ * build the actor pools, check that every listen and admin address is
+ * free (check_bindable), and start them: the log actor first, the storage
  * and service actors next, the handlers, and the network and admin
  * listeners last, so nothing is accepted before something can answer it.
+ * Only then is readiness reported (the -d parent, systemd).
  * Stopping runs the other way round: listeners drain first (signals.c),
  * then handlers, services, and the log actor last.
  *
@@ -17,20 +19,26 @@
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
+#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "actor.h"
+#include "admin/admin.h"
 #include "app/app.h"
 #include "daemon.h"
 #include "handler.h"
 #include "log.h"
+#include "metrics.h"
 #include "signals.h"
 #include "../config/config.h"
 #include "../net/net.h"
+#include "../net/upstream.h"
 #include "../storage/job.h"
+#include "../storage/mongo.h"
 #include "../storage/storage.h"
 
 #define DEFAULT_CONFIG "/etc/actord/actord.json"
@@ -43,7 +51,7 @@ static const char *const stop_order[] = {
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"Usage: actord [-c FILE] [-t] [-d]\n"
+		"Usage: actord [-c FILE] [-t | -d]\n"
 		"\n"
 		"An actor-model HTTP application server.\n"
 		"\n"
@@ -54,23 +62,81 @@ static void usage(FILE *out)
 		"  -v, --version      print the version and exit\n"
 		"  -h, --help         print this help and exit\n"
 		"\n"
-		"Signals: TERM/INT drain and exit (twice: exit now), HUP reload the\n"
-		"configuration, USR1 reopen log files. See docs/CONFIG.md.\n");
+		"Signals: SIGTERM or SIGINT drain and exit 0 (a second one exits at once),\n"
+		"SIGHUP reloads the configuration file, SIGUSR1 reopens the log files.\n"
+		"Every configuration key: docs/CONFIG.md.\n");
 }
 
+/* Bind `addr` once without SO_REUSEPORT and let go. The network actors
+ * bind with SO_REUSEPORT, which the kernel grants to every socket of the
+ * same user that asks for it: a second actord on the same port would start
+ * and silently share its traffic. A socket without the option is refused
+ * while anyone listens there, so a busy address fails start-up here, with
+ * its name. SO_REUSEADDR keeps TIME_WAIT leftovers of a restart out. */
+static int check_bindable(const char *key, const struct config_addr *addr,
+			  char *err, size_t errlen)
+{
+	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+				  .ai_flags = AI_PASSIVE | AI_NUMERICSERV };
+	struct addrinfo *res;
+	char port[8];
+	int fd, one = 1, rc;
+
+	snprintf(port, sizeof(port), "%u", addr->port);
+	rc = getaddrinfo(addr->host, port, &hints, &res);
+	if (rc != 0) {
+		snprintf(err, errlen, "%s %s:%u: %s", key, addr->host, addr->port,
+			 gai_strerror(rc));
+		return -EADDRNOTAVAIL;
+	}
+	fd = socket(res->ai_family, res->ai_socktype | SOCK_CLOEXEC, res->ai_protocol);
+	rc = fd < 0 ? -errno : 0;
+	if (rc == 0 && (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+			bind(fd, res->ai_addr, res->ai_addrlen) < 0))
+		rc = -errno;
+	if (fd >= 0)
+		close(fd);
+	freeaddrinfo(res);
+	if (rc != 0)
+		snprintf(err, errlen, "%s %s:%u: %s%s", key, addr->host, addr->port,
+			 strerror(-rc), rc == -EADDRINUSE ? " (another process listens there)" : "");
+	return rc;
+}
+
+static int check_addresses(const struct ad_config *cfg, char *err, size_t errlen)
+{
+	char key[32];
+	int rc = check_bindable("admin_listen", &cfg->admin_listen, err, errlen);
+
+	for (unsigned i = 0; i < cfg->nlisten && rc == 0; i++) {
+		snprintf(key, sizeof(key), "listen[%u]", i);
+		rc = check_bindable(key, &cfg->listen[i], err, errlen);
+	}
+	return rc;
+}
+
+/* Every pool after the log actor's. */
 static int build(struct actor_system *sys, const struct ad_config *cfg,
 		 char *err, size_t errlen)
 {
-	int rc = log_add_pool(sys, cfg, err, errlen);
+	int rc = metrics_register(log_collect, NULL);
 
 	if (rc == 0)
+		rc = metrics_register_check("serving", daemon_ready_check, NULL);
+	if (rc == 0)
 		rc = storage_add_pools(sys, cfg, err, errlen);
+	if (rc == 0)
+		rc = mongo_add_pool(sys, cfg, err, errlen);
+	if (rc == 0)
+		rc = upstream_add_pool(sys, cfg, err, errlen);
 	if (rc == 0)
 		rc = job_add_pool(sys, cfg, app_job_types, app_njob_types, err, errlen);
 	if (rc == 0)
 		rc = handler_add_pool(sys, cfg, app_modules, app_nmodules, err, errlen);
 	if (rc == 0)
 		rc = net_add_pools(sys, cfg, err, errlen);
+	if (rc == 0)
+		rc = admin_add_pool(sys, cfg, err, errlen);
 	return rc;
 }
 
@@ -93,8 +159,9 @@ static void log_listening(const struct ad_config *cfg)
 		if (w > 0)
 			n += (size_t)w;
 	}
-	log_info("actord %s ready: http on %s, %u network and %u handler actor(s)",
-		 ACTORD_VERSION, addrs, cfg->net.count, cfg->handler.count);
+	log_info("actord %s ready: http on %s, admin on %s:%u, %u network and %u handler "
+		 "actor(s)", ACTORD_VERSION, addrs, cfg->admin_listen.host, cfg->admin_listen.port,
+		 cfg->net.count, cfg->handler.count);
 }
 
 int main(int argc, char **argv)
@@ -109,7 +176,7 @@ int main(int argc, char **argv)
 	};
 	const char *path = DEFAULT_CONFIG;
 	char abspath[PATH_MAX], err[1024];
-	bool test_only = false, detach = false;
+	bool test_only = false, detach = false, logging = false;
 	struct ad_config *cfg;
 	struct actor_system *sys;
 	const struct signals_drain drain = { .kind = "net", .msg_type = NET_MSG_DRAIN };
@@ -144,6 +211,9 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if (detach) {
+		if (cfg->log.file[0] == '\0' || strcmp(cfg->log.file, "-") == 0)
+			fprintf(stderr, "actord: note: log.file is not set: a daemon's stderr, "
+				"and so its log, is /dev/null\n");
 		rc = daemon_detach(err, sizeof(err));
 		if (rc != 0) {
 			if (rc < 0 || err[0] != '\0')
@@ -159,18 +229,23 @@ int main(int argc, char **argv)
 		config_free(cfg);
 		return 1;
 	}
+	config_publish(cfg);
 	rc = signals_block_all();
 	if (rc != 0) {
 		snprintf(err, sizeof(err), "cannot block signals: %s", strerror(-rc));
 		goto fail;
 	}
-	config_publish(cfg);
 	sys = actor_system_create();
 	if (sys == NULL) {
 		snprintf(err, sizeof(err), "out of memory");
 		goto fail;
 	}
-	rc = build(sys, cfg, err, sizeof(err));
+	rc = log_add_pool(sys, cfg, err, sizeof(err));
+	logging = rc == 0;
+	if (rc == 0)
+		rc = build(sys, cfg, err, sizeof(err));
+	if (rc == 0)
+		rc = check_addresses(cfg, err, sizeof(err));
 	if (rc == 0)
 		rc = actor_system_start(sys, err, sizeof(err));
 	if (rc != 0) {
@@ -191,12 +266,14 @@ int main(int argc, char **argv)
 	return 0;
 
 fail:
-	log_error("cannot start: %s", err);
+	if (logging)
+		log_error("cannot start: %s", err);
 	/* The log may be a file: the operator at the terminal needs it too. */
-	if (cfg->log.file[0] != '\0' && strcmp(cfg->log.file, "-") != 0)
+	if (!logging || (cfg->log.file[0] != '\0' && strcmp(cfg->log.file, "-") != 0))
 		fprintf(stderr, "actord: cannot start: %s\n", err);
 	daemon_report_failure(err);
 	log_shutdown();
+	config_retire_all();
 	daemon_pidfile_release();
 	return 1;
 }

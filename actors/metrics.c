@@ -44,7 +44,7 @@ struct metrics_out {
 
 static struct { metrics_collect_fn fn; void *ctx; } collectors[MAX_REG];
 static unsigned ncollectors;
-static struct { const char *name; metrics_check_fn fn; void *ctx; } checks[MAX_REG];
+static struct { const char *name; metrics_check_fn fn; void *ctx; bool required; } checks[MAX_REG];
 static unsigned nchecks;
 
 int metrics_register(metrics_collect_fn fn, void *ctx)
@@ -56,14 +56,25 @@ int metrics_register(metrics_collect_fn fn, void *ctx)
 	return 0;
 }
 
-int metrics_register_check(const char *name, metrics_check_fn fn, void *ctx)
+static int add_check(const char *name, metrics_check_fn fn, void *ctx, bool required)
 {
 	if (nchecks == MAX_REG)
 		return -ENOSPC;
 	checks[nchecks].name = name;
 	checks[nchecks].fn = fn;
+	checks[nchecks].required = required;
 	checks[nchecks++].ctx = ctx;
 	return 0;
+}
+
+int metrics_register_check(const char *name, metrics_check_fn fn, void *ctx)
+{
+	return add_check(name, fn, ctx, true);
+}
+
+int metrics_register_optional_check(const char *name, metrics_check_fn fn, void *ctx)
+{
+	return add_check(name, fn, ctx, false);
 }
 
 void metrics_reset(void)
@@ -116,6 +127,15 @@ void metrics_counter(struct metrics_out *o, const char *name, const char *help,
 
 	if (s != NULL)
 		s->value = (double)value;
+}
+
+void metrics_counter_seconds(struct metrics_out *o, const char *name, const char *help,
+			     const char *labels, uint64_t ns)
+{
+	struct sample *s = add(o, name, help, S_COUNTER, labels);
+
+	if (s != NULL)
+		s->value = (double)ns / 1e9;
 }
 
 void metrics_gauge(struct metrics_out *o, const char *name, const char *help,
@@ -365,12 +385,13 @@ bool metrics_run_checks(cJSON *out)
 		char reason[256] = "";
 		bool ok = checks[i].fn(checks[i].ctx, reason, sizeof(reason));
 
-		all = all && ok;
+		all = all && (ok || !checks[i].required);
 		if (out != NULL) {
 			cJSON *c = cJSON_AddObjectToObject(out, checks[i].name);
 
 			if (c != NULL) {
 				cJSON_AddBoolToObject(c, "ok", ok);
+				cJSON_AddBoolToObject(c, "required", checks[i].required);
 				if (!ok)
 					cJSON_AddStringToObject(c, "reason", reason);
 			}

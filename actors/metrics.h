@@ -17,8 +17,10 @@
  * by pointer); `labels` is copied: `backend="redis",actor="cache-0"`, values
  * escaped with metrics_label_value when they come from outside.
  *
- * Readiness checks: /readyz runs each one; any false answer makes the
- * process not ready, with the reason shown per check.
+ * Readiness checks: /readyz runs each one; any false answer from a required
+ * check makes the process not ready, with the reason shown per check. An
+ * optional check (a backend the operator may not run, such as MongoDB) is
+ * shown with its reason but never makes the process unready.
  *
  * Thread: metrics_register* on the controlling thread before
  * actor_system_start; the rest on the thread that renders (the admin
@@ -45,6 +47,7 @@ typedef bool (*metrics_check_fn)(void *ctx, char *reason, size_t len);
  * `name` of a check is kept by pointer (a literal). */
 int metrics_register(metrics_collect_fn fn, void *ctx);
 int metrics_register_check(const char *name, metrics_check_fn fn, void *ctx);
+int metrics_register_optional_check(const char *name, metrics_check_fn fn, void *ctx);
 /* Forget every registration (tests; a fresh system). */
 void metrics_reset(void);
 
@@ -53,6 +56,9 @@ void metrics_counter(struct metrics_out *o, const char *name, const char *help,
 		     const char *labels, uint64_t value);
 void metrics_gauge(struct metrics_out *o, const char *name, const char *help,
 		   const char *labels, double value);
+/* A counter of time: `ns` nanoseconds, rendered in seconds (base unit). */
+void metrics_counter_seconds(struct metrics_out *o, const char *name, const char *help,
+			     const char *labels, uint64_t ns);
 /* A histogram over the mailbox's log2 buckets (mbox_hist_bound_s: 1 us ..
  * ~1 s, then +Inf): `buckets` holds MBOX_HIST_BUCKETS per-bucket counts
  * (not cumulative), `sum_ns` the sum of the observations. `name` ends in
@@ -75,8 +81,9 @@ char *metrics_render_prometheus(const struct metrics_out *o, size_t *len);
  * {"labels": {...}, "count": n, "sum": s, "buckets": {"le": n, ...}}]}. */
 cJSON *metrics_render_json(const struct metrics_out *o);
 
-/* Run every readiness check: true if all pass. `out` (may be NULL) gets
- * {"<check>": {"ok": bool, "reason": "..."}} members added. */
+/* Run every readiness check: true if every required one passes. `out` (may
+ * be NULL) gets {"<check>": {"ok": bool, "required": bool, "reason": "..."}}
+ * members added ("reason" only when not ok). */
 bool metrics_run_checks(cJSON *out);
 
 #endif

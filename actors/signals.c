@@ -87,11 +87,15 @@ static void drain_msg_free(struct msg *m)
 
 static void reload(const char *path)
 {
-	char err[1024], changed[512];
+	char err[1024], changed[512], state[64];
 	const struct ad_config *running = config_current();
 	struct ad_config *next;
 
-	daemon_sd_notify("RELOADING=1");
+	/* systemd >= 253 (Type=notify-reload) wants the time with it; older
+	 * ones ignore the field. */
+	snprintf(state, sizeof(state), "RELOADING=1\nMONOTONIC_USEC=%llu",
+		 (unsigned long long)(mbox_now_ns() / 1000u));
+	daemon_sd_notify(state);
 	next = config_load(path, err, sizeof(err));
 	if (next == NULL) {
 		log_error("reload failed, still running the previous configuration: %s", err);
@@ -176,6 +180,8 @@ static enum signals_outcome drain_now(struct actor_system *sys, int sfd,
 			break;
 		if ((pfd[0].revents & POLLIN) && read(sfd, &si, sizeof(si)) == sizeof(si)) {
 			if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) {
+				/* The caller _exit()s next: write the reason now. */
+				log_bypass_actor();
 				log_warn("second %s while draining: exiting now",
 					 sig_name(si.ssi_signo));
 				return SIGNALS_FORCED;

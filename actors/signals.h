@@ -16,7 +16,9 @@
  *                  actor of the drain kind (the network actors), wait until
  *                  each has freed its message (drained) or drain_timeout_ms
  *                  passed, then return SIGNALS_DRAINED. A second SIGTERM or
- *                  SIGINT meanwhile returns SIGNALS_FORCED at once.
+ *                  SIGINT meanwhile returns SIGNALS_FORCED at once, its log
+ *                  line written directly (log_bypass_actor): the caller
+ *                  is expected to _exit().
  *
  * Thread: controlling only.
  */

@@ -2,6 +2,10 @@
  * config.c - parse and validate actord's JSON configuration file.
  *
  * DESIGN
+ * Comments are blanked out in place (not cJSON_Minify, which moves every
+ * byte after them) so that a syntax error names the line and column of
+ * the file as the operator sees it.
+ *
  * The schema is a table of fields (name, type, offset into struct
  * ad_config, range), nested for sections. Validation walks the JSON tree
  * against it once: every member must be known, of the right type and in
@@ -15,12 +19,16 @@
  * What it does not do: apply anything. Callers decide what a new config
  * means (see config_snapshot.c for the live snapshot).
  *
+ * Host names in upstream URLs are resolved here, once, and the address
+ * kept in the config: the upstream actors never wait for DNS.
+ *
  * Thread: the controlling thread (getaddrinfo may block on DNS).
  */
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
 #include <netdb.h>
+#include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,6 +54,8 @@ enum field_type {
 	F_ADDR_LIST,  /* array of "host:port" into listen[] */
 	F_HOST,       /* resolvable host name into char[size] */
 	F_MONGO_URI,  /* mongodb:// or mongodb+srv:// URI into char[size] */
+	F_URL,        /* http:// URL into struct config_url, resolved */
+	F_PROXY_LIST, /* array of {"prefix", "to"} into upstream.proxy[] */
 	F_NAME,       /* non-empty printable ASCII without spaces into char[size] */
 	F_LEVEL,      /* "debug" .. "error" */
 	F_FORMAT,     /* "auto" | "json" | "text" */
@@ -93,7 +103,7 @@ ACTOR_KIND(cache, cache, 0, 64);
 ACTOR_KIND(mysql, mysql_actor, 0, 64);
 ACTOR_KIND(mongo, mongo_actor, 0, 64);
 ACTOR_KIND(job, job, 0, 64);
-ACTOR_KIND(upstream, upstream, 0, 64);
+ACTOR_KIND(upstream, upstream_actor, 0, 64);
 
 static const struct field actors_fields[] = {
 	SECTION("net", net_fields),
@@ -188,6 +198,25 @@ static const struct field mongo_section_fields[] = {
 	STR("database", mongo.database, 0),
 	U32("connect_timeout_ms", mongo.connect_timeout_ms, 1, MS_MAX),
 	U32("query_timeout_ms", mongo.query_timeout_ms, 1, MS_MAX),
+	U32("server_selection_timeout_ms", mongo.server_selection_timeout_ms, 1, MS_MAX),
+	END,
+};
+
+static const struct field admin_fields[] = {
+	U32("max_connections", admin.max_connections, 1, 100000),
+	END,
+};
+
+static const struct field upstream_section_fields[] = {
+	TYPED("url", F_URL, upstream.url, 0),
+	TYPED("proxy", F_PROXY_LIST, upstream.proxy, 0),
+	U32("connect_timeout_ms", upstream.connect_timeout_ms, 1, MS_MAX),
+	U32("response_timeout_ms", upstream.response_timeout_ms, 1, MS_MAX),
+	U64("max_response_bytes", upstream.max_response_bytes, 1, 1ull << 32),
+	U32("max_connections", upstream.max_connections, 1, 65536),
+	U32("max_queue", upstream.max_queue, 0, 1u << 20),
+	U32("idle_timeout_ms", upstream.idle_timeout_ms, 1, MS_MAX),
+	U32("retries", upstream.retries, 0, 10),
 	END,
 };
 
@@ -195,12 +224,14 @@ static const struct field root_fields[] = {
 	TYPED("listen", F_ADDR_LIST, listen, 0),
 	TYPED("admin_listen", F_ADDR, admin_listen, 0),
 	STR("admin_token", admin_token, FL_SECRET),
+	SECTION("admin", admin_fields),
 	SECTION("actors", actors_fields),
 	SECTION("http", http_fields),
 	SECTION("log", log_section_fields),
 	SECTION("redis", redis_fields),
 	SECTION("mysql", mysql_section_fields),
 	SECTION("mongo", mongo_section_fields),
+	SECTION("upstream", upstream_section_fields),
 	SECTION("app", app_fields),
 	SECTION("jobs", jobs_fields),
 	TYPED("pidfile", F_PATH, pidfile, 0),
@@ -253,16 +284,19 @@ void config_defaults(struct ad_config *cfg)
 	cfg->nlisten = 1;
 	snprintf(cfg->admin_listen.host, sizeof(cfg->admin_listen.host), "127.0.0.1");
 	cfg->admin_listen.port = 9901;
+	/* Small: the admin side must answer while the public side is full. */
+	cfg->admin.max_connections = 64;
 	/* 2 cores: no more busy threads than cores (calibration.md). */
 	cfg->net = (struct config_actors){ 1, 4096 };
 	cfg->handler = (struct config_actors){ 1, 4096 };
 	cfg->log_actor = (struct config_actors){ 1, 4096 };
 	cfg->cache = (struct config_actors){ 1, 4096 };
-	/* Database actors block in drivers, so they may outnumber cores. */
-	cfg->mysql_actor = (struct config_actors){ 2, 1024 };
+	/* Database actors block in drivers, so they may outnumber cores: each
+	 * is one query in flight, and MariaDB needs several to stay busy. */
+	cfg->mysql_actor = (struct config_actors){ 8, 1024 };
 	cfg->mongo_actor = (struct config_actors){ 2, 1024 };
 	cfg->job = (struct config_actors){ 1, 1024 };
-	cfg->upstream = (struct config_actors){ 1, 1024 };
+	cfg->upstream_actor = (struct config_actors){ 1, 1024 };
 	cfg->http = (struct config_http){
 		.max_request_line = 8192,
 		.max_header_bytes = 65536,
@@ -294,10 +328,19 @@ void config_defaults(struct ad_config *cfg)
 	cfg->mysql.statement_cache = 64;
 	cfg->app.world_cache_ttl_ms = 300000;
 	cfg->app.wallpaper_cache_ttl_ms = 60000;
-	snprintf(cfg->mongo.uri, sizeof(cfg->mongo.uri), "mongodb://127.0.0.1:27017");
+	/* No MongoDB unless configured (Debian ships no server). */
 	snprintf(cfg->mongo.database, sizeof(cfg->mongo.database), "hello_world");
 	cfg->mongo.connect_timeout_ms = 2000;
 	cfg->mongo.query_timeout_ms = 5000;
+	cfg->mongo.server_selection_timeout_ms = 1000;
+	config_url_parse("http://127.0.0.1:9000/", &cfg->upstream.url, NULL, 0);
+	cfg->upstream.connect_timeout_ms = 1000;
+	cfg->upstream.response_timeout_ms = 4000;
+	cfg->upstream.max_response_bytes = 8u << 20;
+	cfg->upstream.max_connections = 64;
+	cfg->upstream.max_queue = 1024;
+	cfg->upstream.idle_timeout_ms = 60000;
+	cfg->upstream.retries = 1;
 	snprintf(cfg->jobs.prefix, sizeof(cfg->jobs.prefix), "jobs");
 	snprintf(cfg->jobs.group, sizeof(cfg->jobs.group), "actord");
 	cfg->jobs.concurrency = 64;
@@ -462,6 +505,107 @@ static int parse_enum(struct ctx *c, const char *key, const cJSON *j,
 	return fail(c, key, "'%s' is not one of %s", j->valuestring, allowed);
 }
 
+/* An http:// URL, resolved now so the upstream actors never wait for DNS;
+ * "" leaves it unset. */
+static int parse_url(struct ctx *c, const char *key, const cJSON *j, struct config_url *out)
+{
+	char why[300];
+
+	if (!cJSON_IsString(j))
+		return fail(c, key, "expected an \"http://host[:port]/path\" string, got %s",
+			    json_type(j));
+	if (j->valuestring[0] == '\0') {
+		memset(out, 0, sizeof(*out));
+		return 0;
+	}
+	if (config_url_parse(j->valuestring, out, why, sizeof(why)) != 0 ||
+	    config_url_resolve(out, why, sizeof(why)) != 0)
+		return fail(c, key, "%s", why);
+	return 0;
+}
+
+/* A route prefix: "/", then segments of unreserved characters, each
+ * followed by '/' (no empty segment, nothing the route table reads as a
+ * parameter). */
+static int check_prefix(struct ctx *c, const char *key, const char *p)
+{
+	size_t n = strlen(p);
+
+	if (n < 1 || p[0] != '/' || p[n - 1] != '/')
+		return fail(c, key, "'%s' must start and end with '/'", p);
+	for (size_t i = 1; i < n; i++) {
+		char ch = p[i];
+
+		if (ch == '/' && p[i - 1] == '/')
+			return fail(c, key, "'%s' has an empty segment", p);
+		if (ch != '/' && ch != '-' && ch != '.' && ch != '_' && ch != '~' &&
+		    !(ch >= 'a' && ch <= 'z') && !(ch >= 'A' && ch <= 'Z') &&
+		    !(ch >= '0' && ch <= '9'))
+			return fail(c, key, "'%s': only letters, digits, '-', '.', '_', '~' "
+				    "and '/' are allowed", p);
+	}
+	return 0;
+}
+
+/* [{"prefix": "/proxy/", "to": "http://127.0.0.1:9000/"}, ...] */
+static int parse_proxy_list(struct ctx *c, const char *key, const cJSON *j,
+			    struct ad_config *cfg)
+{
+	struct config_upstream *u = &cfg->upstream;
+	char sub[KEY_MAX + 32];
+	const cJSON *e, *m;
+	unsigned n = 0;
+	int rc;
+
+	if (!cJSON_IsArray(j))
+		return fail(c, key, "expected an array of {\"prefix\", \"to\"} objects, got %s",
+			    json_type(j));
+	memset(u->proxy, 0, sizeof(u->proxy));
+	cJSON_ArrayForEach(e, j) {
+		struct config_proxy *px = &u->proxy[n];
+		bool have_prefix = false, have_to = false;
+
+		snprintf(sub, sizeof(sub), "%s[%u]", key, n);
+		if (n == CONFIG_MAX_PROXY)
+			return fail(c, key, "more than %d proxy routes", CONFIG_MAX_PROXY);
+		if (!cJSON_IsObject(e))
+			return fail(c, sub, "expected an object, got %s", json_type(e));
+		cJSON_ArrayForEach(m, e) {
+			snprintf(sub, sizeof(sub), "%s[%u].%s", key, n, m->string);
+			for (const cJSON *k = e->child; k != m; k = k->next)
+				if (strcmp(k->string, m->string) == 0)
+					return fail(c, sub, "duplicate key");
+			if (strcmp(m->string, "prefix") == 0) {
+				if (!cJSON_IsString(m))
+					return fail(c, sub, "expected a string, got %s", json_type(m));
+				rc = copy_str(c, sub, m->valuestring, px->prefix, sizeof(px->prefix));
+				if (rc == 0)
+					rc = check_prefix(c, sub, px->prefix);
+				have_prefix = true;
+			} else if (strcmp(m->string, "to") == 0) {
+				rc = parse_url(c, sub, m, &px->to);
+				if (rc == 0 && px->to.url[0] == '\0')
+					rc = fail(c, sub, "must not be empty");
+				have_to = true;
+			} else {
+				rc = fail(c, sub, "unknown key");
+			}
+			if (rc != 0)
+				return rc;
+		}
+		snprintf(sub, sizeof(sub), "%s[%u]", key, n);
+		if (!have_prefix || !have_to)
+			return fail(c, sub, "needs both \"prefix\" and \"to\"");
+		for (unsigned i = 0; i < n; i++)
+			if (strcmp(u->proxy[i].prefix, px->prefix) == 0)
+				return fail(c, sub, "prefix '%s' already used by %s[%u]",
+					    px->prefix, key, i);
+		n++;
+	}
+	u->nproxy = n;
+	return 0;
+}
+
 static int parse_section(struct ctx *c, const char *prefix, const cJSON *obj,
 			 const struct field *fields, struct ad_config *cfg);
 
@@ -529,6 +673,10 @@ static int parse_field(struct ctx *c, const char *key, const cJSON *j,
 		return parse_addr(c, key, j, dst);
 	case F_ADDR_LIST:
 		return parse_addr_list(c, key, j, cfg);
+	case F_URL:
+		return parse_url(c, key, j, dst);
+	case F_PROXY_LIST:
+		return parse_proxy_list(c, key, j, cfg);
 	case F_LEVEL:
 	case F_FORMAT:
 		rc = parse_enum(c, key, j, f->type == F_LEVEL ? levels : formats, &e);
@@ -626,14 +774,44 @@ static int apply_env(struct ctx *c, const char *prefix, const struct field *fiel
 	return 0;
 }
 
+/* Whether every address `host` resolves to is a loopback address. */
+static bool host_is_loopback(const char *host)
+{
+	struct addrinfo hints = { 0 }, *res = NULL, *ai;
+	bool all = true;
+
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE;
+	if (getaddrinfo(host, NULL, &hints, &res) != 0)
+		return false;
+	for (ai = res; ai != NULL; ai = ai->ai_next) {
+		if (ai->ai_family == AF_INET) {
+			const struct sockaddr_in *in = (const void *)ai->ai_addr;
+
+			all = all && (ntohl(in->sin_addr.s_addr) >> 24) == 127;
+		} else if (ai->ai_family == AF_INET6) {
+			const struct sockaddr_in6 *in6 = (const void *)ai->ai_addr;
+
+			all = all && IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr);
+		} else {
+			all = false;
+		}
+	}
+	freeaddrinfo(res);
+	return all;
+}
+
 /* Rules that span fields, or apply after the environment. */
 static int check_config(struct ctx *c, const struct ad_config *cfg)
 {
 	const char *u = cfg->mongo.uri;
 	int rc;
 
-	if (strncmp(u, "mongodb://", 10) != 0 && strncmp(u, "mongodb+srv://", 14) != 0)
-		return fail(c, "mongo.uri", "must start with mongodb:// or mongodb+srv://");
+	if (u[0] != '\0' && strncmp(u, "mongodb://", 10) != 0 &&
+	    strncmp(u, "mongodb+srv://", 14) != 0)
+		return fail(c, "mongo.uri", "must be \"\" (no MongoDB) or start with "
+			    "mongodb:// or mongodb+srv://");
 	rc = resolve(c, "redis.host", cfg->redis.host, NULL, false);
 	if (rc == 0)
 		rc = resolve(c, "mysql.host", cfg->mysql.host, NULL, false);
@@ -644,6 +822,16 @@ static int check_config(struct ctx *c, const struct ad_config *cfg)
 		    strcmp(cfg->listen[i].host, cfg->admin_listen.host) == 0)
 			return fail(c, "admin_listen", "same address as listen[%u]", i);
 	}
+	for (const char *t = cfg->admin_token; *t != '\0'; t++)
+		if (*t <= ' ' || *t > '~')
+			return fail(c, "admin_token", "must be printable ASCII without spaces "
+				    "(it is sent in an Authorization header)");
+	/* The admin endpoint shows the configuration and reloads it: off the
+	 * loopback interface, only behind a token. */
+	if (cfg->admin_token[0] == '\0' && !host_is_loopback(cfg->admin_listen.host))
+		return fail(c, "admin_listen", "'%s' is not a loopback address: set admin_token "
+			    "(or ACTORD_ADMIN_TOKEN) to serve the admin endpoint there, or "
+			    "use 127.0.0.1", cfg->admin_listen.host);
 	if (cfg->jobs.backoff_base_ms > cfg->jobs.backoff_max_ms)
 		return fail(c, "jobs.backoff_base_ms", "%u is larger than jobs.backoff_max_ms (%u)",
 			    cfg->jobs.backoff_base_ms, cfg->jobs.backoff_max_ms);
@@ -656,18 +844,85 @@ static int check_config(struct ctx *c, const struct ad_config *cfg)
 	return 0;
 }
 
-/* Show where cJSON stopped, in the minified text (comments are gone):
- * the text just before the error says more than the character at it. */
-static int syntax_error(struct ctx *c, const char *text)
+static bool is_space(char ch)
 {
-	const char *at = cJSON_GetErrorPtr();
-	const char *from;
+	return ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r';
+}
 
-	if (at == NULL || *at == '\0')
+/* 1-based line and column (in bytes) of `at` in `text`. */
+static void line_col(const char *text, const char *at, unsigned *line, unsigned *col)
+{
+	const char *bol = text;
+
+	*line = 1;
+	for (const char *p = text; p < at; p++) {
+		if (*p == '\n') {
+			(*line)++;
+			bol = p + 1;
+		}
+	}
+	*col = (unsigned)(at - bol) + 1;
+}
+
+/* Replace // and block comments with spaces, keeping newlines, so every
+ * other byte keeps its line and column. Strings are skipped whole: a "//"
+ * inside one is data. */
+static int blank_comments(struct ctx *c, char *text)
+{
+	char *p = text;
+	unsigned line, col;
+
+	while (*p != '\0') {
+		if (*p == '"') {
+			for (p++; *p != '\0' && *p != '"'; p++)
+				if (*p == '\\' && p[1] != '\0')
+					p++;
+			if (*p == '"')
+				p++;
+		} else if (p[0] == '/' && p[1] == '/') {
+			while (*p != '\0' && *p != '\n')
+				*p++ = ' ';
+		} else if (p[0] == '/' && p[1] == '*') {
+			char *start = p;
+
+			for (p += 2; *p != '\0' && !(p[0] == '*' && p[1] == '/'); p++)
+				;
+			if (*p == '\0') {
+				line_col(text, start, &line, &col);
+				return fail(c, "(file)", "comment opened at line %u, column %u "
+					    "is never closed", line, col);
+			}
+			for (p += 2; start < p; start++)
+				if (*start != '\n')
+					*start = ' ';
+		} else {
+			p++;
+		}
+	}
+	return 0;
+}
+
+/* Say where cJSON stopped, as line and column of the file. */
+static int syntax_error(struct ctx *c, const char *text, const char *at)
+{
+	const char *end = text + strlen(text), *prev, *eol;
+	unsigned line, col;
+
+	/* cJSON reports a missing member name (`{"a": 1,}`) one byte past the
+	 * character it found instead; step back onto it. */
+	if (at > text && at <= end && !is_space(at[-1]) && at[-1] != '"') {
+		for (prev = at - 2; prev >= text && is_space(*prev); prev--)
+			;
+		if (prev >= text && (*prev == ',' || (*prev == '{' && at[-1] != '}')))
+			at--;
+	}
+	if (at >= end)
 		return fail(c, "(file)", "invalid JSON: unexpected end of file");
-	from = at - text > 32 ? at - 32 : text;
-	return fail(c, "(file)", "invalid JSON at '%.*s' <- here, before '%.8s'",
-		    (int)(at - from), from, at);
+	line_col(text, at, &line, &col);
+	for (eol = at; *eol != '\0' && *eol != '\n' && *eol != '\r' && eol - at < 24; eol++)
+		;
+	return fail(c, "(file)", "invalid JSON at line %u, column %u, near '%.*s'",
+		    line, col, (int)(eol - at), at);
 }
 
 struct ad_config *config_parse(const char *name, const char *text, char *err, size_t errlen)
@@ -675,6 +930,7 @@ struct ad_config *config_parse(const char *name, const char *text, char *err, si
 	struct ctx c = { .file = name, .err = err, .errlen = errlen };
 	struct ad_config *cfg;
 	const char *slash = strrchr(name, '/');
+	const char *parse_end = NULL;
 	char *buf;
 	cJSON *root;
 	int rc;
@@ -696,14 +952,14 @@ struct ad_config *config_parse(const char *name, const char *text, char *err, si
 	}
 	config_defaults(cfg);
 	snprintf(cfg->path, sizeof(cfg->path), "%s", name);
-	cJSON_Minify(buf);
-	root = cJSON_ParseWithOpts(buf, NULL, true);
-	if (root == NULL)
-		rc = syntax_error(&c, buf);
-	else if (!cJSON_IsObject(root))
+	rc = blank_comments(&c, buf);
+	root = rc == 0 ? cJSON_ParseWithOpts(buf, &parse_end, true) : NULL;
+	if (rc == 0 && root == NULL)
+		rc = syntax_error(&c, buf, parse_end != NULL ? parse_end : buf + strlen(buf));
+	else if (rc == 0 && !cJSON_IsObject(root))
 		rc = fail(&c, "(file)", "expected a JSON object at the top, got %s",
 			  json_type(root));
-	else
+	else if (rc == 0)
 		rc = parse_section(&c, "", root, root_fields, cfg);
 	if (rc == 0)
 		rc = apply_env(&c, "", root_fields, cfg);

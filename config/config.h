@@ -36,6 +36,9 @@
 #define CONFIG_HOST_MAX 256
 #define CONFIG_PATH_MAX 1024
 #define CONFIG_SECRET_MAX 256
+#define CONFIG_URL_MAX 512
+#define CONFIG_MAX_PROXY 16
+#define CONFIG_PREFIX_MAX 128
 
 struct config_addr {
 	char host[CONFIG_HOST_MAX];   /* numeric or resolvable name */
@@ -98,11 +101,50 @@ struct config_mysql {
 	uint32_t statement_cache;     /* prepared statements kept per connection */
 };
 
+/* MongoDB: uri "" (the default) means not configured. The uri and the
+ * timeouts are fixed at start (they shape the driver's client pool);
+ * database is read per call. */
 struct config_mongo {
 	char uri[CONFIG_PATH_MAX];    /* env ACTORD_MONGO_URI (may hold credentials) */
 	char database[128];
 	uint32_t connect_timeout_ms;
-	uint32_t query_timeout_ms;
+	uint32_t query_timeout_ms;    /* socket timeout: a reply later fails the call */
+	uint32_t server_selection_timeout_ms; /* longest wait for a usable server */
+};
+
+/* The admin endpoint (docs/ADMIN.md). */
+struct config_admin {
+	uint32_t max_connections;     /* admin connections open at once (live) */
+};
+
+/* An http:// URL, parsed (and, in a loaded config, resolved) once. */
+struct config_url {
+	char url[CONFIG_URL_MAX];     /* as written; "" when unset */
+	char host[CONFIG_HOST_MAX];   /* name or address, without [] */
+	uint16_t port;                /* 80 when the URL names none */
+	char target[CONFIG_URL_MAX];  /* path and query, at least "/" */
+	uint8_t family;               /* AF_INET or AF_INET6; 0: not resolved */
+	uint8_t addr[16];             /* the first address `host` resolved to */
+};
+
+/* A reverse-proxy route: requests under `prefix` go to `to`. */
+struct config_proxy {
+	char prefix[CONFIG_PREFIX_MAX]; /* "/proxy/": starts and ends with '/' */
+	struct config_url to;           /* prefix is replaced by to.target */
+};
+
+/* Upstream HTTP client actors (net/upstream.h); every value is live. */
+struct config_upstream {
+	struct config_url url;        /* what GET /upstream fetches; "": off */
+	struct config_proxy proxy[CONFIG_MAX_PROXY];
+	unsigned nproxy;
+	uint32_t connect_timeout_ms;
+	uint32_t response_timeout_ms; /* request written -> response complete */
+	uint64_t max_response_bytes;  /* decoded body; larger -> 502 */
+	uint32_t max_connections;     /* per host:port and upstream actor */
+	uint32_t max_queue;           /* requests waiting for a connection */
+	uint32_t idle_timeout_ms;     /* idle keep-alive connections close */
+	uint32_t retries;             /* resends of idempotent requests */
 };
 
 /* The shipped application's own settings (actors/app/). */
@@ -136,7 +178,10 @@ struct ad_config {
 	struct config_addr listen[CONFIG_MAX_LISTEN];
 	unsigned nlisten;
 	struct config_addr admin_listen;
-	char admin_token[CONFIG_SECRET_MAX]; /* "": admin open; env ACTORD_ADMIN_TOKEN */
+	char admin_token[CONFIG_SECRET_MAX]; /* "": admin open; env ACTORD_ADMIN_TOKEN.
+					      * Required unless admin_listen is
+					      * loopback only. */
+	struct config_admin admin;
 	struct config_actors net;
 	struct config_actors handler;
 	struct config_actors log_actor;
@@ -144,18 +189,29 @@ struct ad_config {
 	struct config_actors mysql_actor;
 	struct config_actors mongo_actor;
 	struct config_actors job;
-	struct config_actors upstream;
+	struct config_actors upstream_actor;
 	struct config_http http;
 	struct config_log log;
 	struct config_redis redis;
 	struct config_mysql mysql;
 	struct config_mongo mongo;
+	struct config_upstream upstream;
 	struct config_app app;
 	struct config_jobs jobs;
 	char pidfile[CONFIG_PATH_MAX]; /* "": none */
 	uint32_t drain_timeout_ms;
 	bool test_routes;             /* registers the /_test/ routes (tests only) */
 };
+
+/* Parse an "http://host[:port][/path][?query]" URL into `out` without
+ * resolving it (`family` is set only for an address literal). 0, or
+ * -EINVAL with the reason in `why`. Thread: any. */
+int config_url_parse(const char *s, struct config_url *out, char *why, size_t whylen);
+
+/* Resolve `u->host` (getaddrinfo: may block on DNS) into `family` and
+ * `addr` unless it is already an address. 0 or -EINVAL with the reason in
+ * `why`. Thread: controlling. */
+int config_url_resolve(struct config_url *u, char *why, size_t whylen);
 
 /* Fill `cfg` with the built-in defaults (what an empty file means).
  * Thread: any. */

@@ -96,11 +96,14 @@ void config_carry_fixed(struct ad_config *next, const struct ad_config *running,
 	CARRY("actors.mysql", mysql_actor);
 	CARRY("actors.mongo", mongo_actor);
 	CARRY("actors.job", job);
-	CARRY("actors.upstream", upstream);
+	CARRY("actors.upstream", upstream_actor);
+	CARRY("mongo.uri", mongo.uri);
+	CARRY("mongo.connect_timeout_ms", mongo.connect_timeout_ms);
+	CARRY("mongo.query_timeout_ms", mongo.query_timeout_ms);
+	CARRY("mongo.server_selection_timeout_ms", mongo.server_selection_timeout_ms);
 	CARRY("jobs.instance", jobs.instance);
 	CARRY("jobs.prefix", jobs.prefix);
 	CARRY("jobs.group", jobs.group);
 	CARRY("jobs.concurrency", jobs.concurrency);
 	CARRY("pidfile", pidfile);
-	CARRY("test_routes", test_routes);
 }

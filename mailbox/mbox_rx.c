@@ -45,7 +45,10 @@ static void count_dequeued(struct mbox_rx *rx, unsigned n)
 }
 
 /* Deliver up to `budget` messages. The clock is read once per 32 messages:
- * precise enough for log2 buckets, and cheap at millions per second. */
+ * precise enough for log2 buckets, and cheap at millions per second. Pool
+ * members (the storage actors, which block inside messages) read it for
+ * every message, or the messages behind a slow one would show too little
+ * wait. */
 static unsigned deliver(struct mbox_rx *rx, unsigned budget)
 {
 	struct mbox *mb = rx->mb;
@@ -56,7 +59,7 @@ static unsigned deliver(struct mbox_rx *rx, unsigned budget)
 	while (n < budget && (m = mbox_take_one(mb, &moved)) != NULL) {
 		if (moved > 1)
 			mbox_wake_sleepers(mb, moved - 1);
-		if ((n & 31) == 0) {
+		if ((n & 31) == 0 || mb->ring_buf != NULL) {
 			now = mbox_now_ns();
 			if (n == 0)
 				atomic_store_explicit(&rx->oldest_age_ns,

@@ -8,6 +8,10 @@
  * http_msg (actors/http_msg.h) and write the replies back in request order.
  * They never run application code and never block.
  *
+ * The same code serves other listener pools (net_add_listener_pool): the
+ * admin endpoint is one, with its own addresses and connection budget, and
+ * answers its requests on its own thread through a local dispatch function.
+ *
  * Thread: net_add_pools runs on the controlling thread before
  * actor_system_start(); everything else inside runs on the network actors.
  */
@@ -15,8 +19,10 @@
 #define ACTORD_NET_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "../actors/actor.h"
+#include "../actors/http_msg.h"
 #include "../config/config.h"
 
 /* Graceful drain (actors/signals.h): send each network actor a bare
@@ -30,5 +36,39 @@
  * `cfg` must outlive the system. Returns 0 or -errno with a reason. */
 int net_add_pools(struct actor_system *sys, const struct ad_config *cfg,
 		  char *err, size_t errlen);
+
+/* A request that a listener pool answers on its own thread (the admin
+ * endpoint) instead of sending it to a handler actor. Either fill the
+ * response fields of `hm` (status, content_type, resp_*; resp_buf is freed
+ * with the envelope) and return 0: it is sent in its turn. Or keep `hm` and
+ * return 1: answer it later from the same thread by setting m.type to
+ * HTTP_MSG_RESPONSE and calling actor_reply(&hm->m) (reply_to is set), or
+ * free it with msg_free() in `local_stop`.
+ * Thread: the pool's network actor. */
+typedef int (*net_local_fn)(void *ctx, struct http_msg *hm);
+
+/* A listener pool: the same connection code as "net" (http_conn, net_io)
+ * with its own addresses, connection budget and, optionally, a local
+ * dispatch function. Everything pointed to must outlive the system. */
+struct net_pool_spec {
+	const char *kind;                  /* pool kind: actors are kind-N */
+	unsigned count;
+	uint32_t mailbox;                  /* power of two >= 4 */
+	const struct config_addr *listen;  /* [nlisten] */
+	unsigned nlisten;
+	/* The pool's connection budget, read from the live config at each
+	 * accept; NULL: http.max_connections. */
+	uint32_t (*max_connections)(const struct ad_config *live);
+	const char *max_connections_key;  /* named in log lines */
+	net_local_fn local;                /* NULL: send to "handler" actors */
+	void (*local_stop)(void *ctx);     /* on the actor thread at stop; may be NULL */
+	void *local_ctx;
+};
+
+/* Add a listener pool described by `spec` (net_add_pools is this with
+ * kind "net", cfg->listen and the handler actors). Returns 0 or -errno
+ * with a reason. Thread: controlling, before actor_system_start(). */
+int net_add_listener_pool(struct actor_system *sys, const struct ad_config *cfg,
+			  const struct net_pool_spec *spec, char *err, size_t errlen);
 
 #endif

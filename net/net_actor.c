@@ -20,6 +20,11 @@
  * listeners (connections wait in the kernel backlog) and counts it; a
  * close on this member, or a 50 ms timer, starts them again below the limit.
  *
+ * Other listener pools (net_add_listener_pool) run the same code with
+ * their own addresses, their own connection counter and budget, and may
+ * answer requests on their own thread through a local dispatch function
+ * (the admin endpoint) instead of sending them to handler actors.
+ *
  * It never runs application code and never blocks.
  *
  * Thread: net_add_pools on the controlling thread; the rest on each
@@ -55,14 +60,37 @@ const struct config_http *net_limits(const struct net_actor *na)
 	return live != NULL ? &live->http : &na->sh->cfg->http;
 }
 
+uint32_t net_max_connections(const struct net_actor *na)
+{
+	const struct ad_config *live = config_current();
+
+	if (na->sh->spec.max_connections != NULL)
+		return na->sh->spec.max_connections(live != NULL ? live : na->sh->cfg);
+	return net_limits(na)->max_connections;
+}
+
+/* all_shared is complete before the system starts and never changes while
+ * it runs, so walking it from the admin thread needs no lock. */
 const struct net_stats *net_stats_of(const struct actor *a)
 {
-	const struct net_shared *sh;
+	const void *user = a != NULL ? actor_user(a) : NULL;
 
-	if (a == NULL || actor_user(a) == NULL || strcmp(actor_kind(a), "net") != 0)
-		return NULL;
-	sh = actor_user(a);
-	return actor_index(a) < sh->count ? &sh->stats[actor_index(a)] : NULL;
+	for (const struct net_shared *sh = all_shared; user != NULL && sh != NULL; sh = sh->next)
+		if (sh == user)
+			return actor_index(a) < sh->count ? &sh->stats[actor_index(a)] : NULL;
+	return NULL;
+}
+
+/* Local dispatch: the pool answers on this thread. An answer given at once
+ * joins the connection's queue like a handler's reply would. */
+static int submit_local(struct net_actor *na, struct net_conn *c, struct http_msg *hm)
+{
+	if (na->sh->spec.local(na->sh->spec.local_ctx, hm) != 0)
+		return 0; /* kept: answered later through our mailbox */
+	hm->m.type = HTTP_MSG_RESPONSE;
+	http_conn_reply(&c->hc, net_req_of(&hm->m));
+	net_conn_mark_dirty(c);
+	return 0;
 }
 
 static int submit(void *ctx, struct http_msg *hm)
@@ -78,6 +106,8 @@ static int submit(void *ctx, struct http_msg *hm)
 		hm->peer_family = c->peer_family;
 		hm->peer_port = c->peer_port;
 		memcpy(hm->peer_addr, c->peer_addr, sizeof(hm->peer_addr));
+		if (na->sh->spec.local != NULL)
+			return submit_local(na, c, hm);
 	}
 	for (unsigned i = 0; i < na->nhandlers; i++) {
 		actor_addr_t to = na->handler_first + na->rr;
@@ -113,7 +143,7 @@ void net_accept_maybe_resume(struct net_actor *na)
 {
 	if (na->accept_paused &&
 	    atomic_load_explicit(&na->sh->open, memory_order_relaxed) <
-	    net_limits(na)->max_connections)
+	    net_max_connections(na))
 		listeners_start(na);
 }
 
@@ -125,6 +155,8 @@ static void listeners_close(struct net_actor *na)
 		close(na->lst[i].fd);
 	}
 	na->nlst = 0;
+	/* Single writer; relaxed like every counter (readiness reads it). */
+	atomic_store_explicit(&na->stats->listeners_open, 0, memory_order_relaxed);
 	na->accept_paused = false; /* closing connections must not restart accepting */
 	ev_timer_stop(na->loop, &na->accept_w);
 }
@@ -140,7 +172,7 @@ static void on_accept_retry(struct ev_loop *loop, ev_timer *w, int revents)
  * counter guards a soft limit and publishes no data. */
 static bool reserve_conn(struct net_actor *na)
 {
-	uint32_t max = net_limits(na)->max_connections;
+	uint32_t max = net_max_connections(na);
 
 	if (atomic_fetch_add_explicit(&na->sh->open, 1, memory_order_relaxed) < max)
 		return true;
@@ -162,9 +194,9 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
 
 		if (!reserve_conn(na)) {
 			net_stat_add(&na->stats->conns_limit_paused_total, 1);
-			log_warn("%s: %u connections open (http.max_connections): "
+			log_warn("%s: %u connections open (%s): "
 				 "not accepting until one closes", actor_name(na->actor),
-				 net_limits(na)->max_connections);
+				 net_max_connections(na), na->sh->spec.max_connections_key);
 			listeners_pause(na);
 			return;
 		}
@@ -250,6 +282,7 @@ static int net_start(struct actor *a)
 {
 	struct net_shared *sh = actor_user(a);
 	const struct ad_config *cfg = sh->cfg;
+	const struct net_pool_spec *spec = &sh->spec;
 	struct net_actor *na = calloc(1, sizeof(*na));
 	int backlog;
 
@@ -268,8 +301,9 @@ static int net_start(struct actor *a)
 		return -ENOMEM;
 	}
 	net_req_pool_bind_thread(na->pool);
-	na->handler_first = actor_system_find_kind(na->sys, "handler", &na->nhandlers);
-	if (na->handler_first == ACTOR_ADDR_NONE)
+	if (spec->local == NULL)
+		na->handler_first = actor_system_find_kind(na->sys, "handler", &na->nhandlers);
+	if (spec->local == NULL && na->handler_first == ACTOR_ADDR_NONE)
 		log_warn("%s: no handler actors: every request will be answered 503",
 			 actor_name(a));
 	na->env = (struct http_conn_env){
@@ -283,8 +317,8 @@ static int net_start(struct actor *a)
 	};
 	http_date_update(&na->date, (time_t)ev_now(na->loop));
 	backlog = cfg->http.backlog > 0 ? (int)cfg->http.backlog : 4096;
-	for (unsigned i = 0; i < cfg->nlisten; i++) {
-		int fd = open_listener(na, &cfg->listen[i], backlog);
+	for (unsigned i = 0; i < spec->nlisten; i++) {
+		int fd = open_listener(na, &spec->listen[i], backlog);
 
 		if (fd < 0) {
 			for (unsigned j = 0; j < na->nlst; j++)
@@ -305,6 +339,7 @@ static int net_start(struct actor *a)
 	na->flush_w.data = na;
 	ev_prepare_start(na->loop, &na->flush_w);
 	ev_unref(na->loop); /* the flush watcher alone must not keep the loop alive */
+	atomic_store_explicit(&na->stats->listeners_open, na->nlst, memory_order_relaxed);
 	listeners_start(na);
 	actor_set_state(a, na);
 	return 0;
@@ -363,6 +398,8 @@ static void net_stop(struct actor *a)
 	ev_ref(na->loop);
 	ev_prepare_stop(na->loop, &na->flush_w);
 	net_conns_close_all(na);
+	if (na->sh->spec.local_stop != NULL)
+		na->sh->spec.local_stop(na->sh->spec.local_ctx);
 	if (na->drain != NULL) {
 		msg_free(na->drain);
 		na->drain = NULL;
@@ -377,37 +414,40 @@ static const struct actor_ops net_ops = {
 	.stop = net_stop,
 };
 
-int net_add_pools(struct actor_system *sys, const struct ad_config *cfg,
-		  char *err, size_t errlen)
+int net_add_listener_pool(struct actor_system *sys, const struct ad_config *cfg,
+			  const struct net_pool_spec *spec, char *err, size_t errlen)
 {
-	struct actor_pool_spec spec;
+	struct actor_pool_spec pool;
 	struct net_shared *sh;
+	unsigned n = spec->count > 0 ? spec->count : 1;
 
-	if (cfg->nlisten == 0) {
-		snprintf(err, errlen, "listen: no address to listen on");
+	if (spec->nlisten == 0 || spec->nlisten > CONFIG_MAX_LISTEN) {
+		snprintf(err, errlen, "%s: no address to listen on", spec->kind);
 		return -EINVAL;
 	}
 	sh = calloc(1, sizeof(*sh));
 	if (sh != NULL)
-		sh->stats = aligned_alloc(_Alignof(struct net_stats),
-					  sizeof(struct net_stats) * (cfg->net.count > 0 ? cfg->net.count : 1));
+		sh->stats = aligned_alloc(_Alignof(struct net_stats), sizeof(struct net_stats) * n);
 	if (sh == NULL || sh->stats == NULL) {
 		free(sh);
-		snprintf(err, errlen, "net: out of memory");
+		snprintf(err, errlen, "%s: out of memory", spec->kind);
 		return -ENOMEM;
 	}
-	memset(sh->stats, 0, sizeof(struct net_stats) * (cfg->net.count > 0 ? cfg->net.count : 1));
+	memset(sh->stats, 0, sizeof(struct net_stats) * n);
 	sh->cfg = cfg;
-	sh->count = cfg->net.count;
+	sh->spec = *spec;
+	if (sh->spec.max_connections_key == NULL)
+		sh->spec.max_connections_key = "http.max_connections";
+	sh->count = spec->count;
 	http_conn_global_init();
-	spec = (struct actor_pool_spec){
-		.kind = "net",
-		.count = cfg->net.count,
-		.mbox_capacity = cfg->net.mailbox,
+	pool = (struct actor_pool_spec){
+		.kind = spec->kind,
+		.count = spec->count,
+		.mbox_capacity = spec->mailbox,
 		.ops = &net_ops,
 		.user = sh,
 	};
-	if (actor_system_add_pool(sys, &spec, err, errlen) == ACTOR_ADDR_NONE) {
+	if (actor_system_add_pool(sys, &pool, err, errlen) == ACTOR_ADDR_NONE) {
 		free(sh->stats);
 		free(sh);
 		return -EINVAL;
@@ -415,4 +455,22 @@ int net_add_pools(struct actor_system *sys, const struct ad_config *cfg,
 	sh->next = all_shared;
 	all_shared = sh;
 	return 0;
+}
+
+int net_add_pools(struct actor_system *sys, const struct ad_config *cfg,
+		  char *err, size_t errlen)
+{
+	const struct net_pool_spec spec = {
+		.kind = "net",
+		.count = cfg->net.count,
+		.mailbox = cfg->net.mailbox,
+		.listen = cfg->listen,
+		.nlisten = cfg->nlisten,
+	};
+
+	if (cfg->nlisten == 0) {
+		snprintf(err, errlen, "listen: no address to listen on");
+		return -EINVAL;
+	}
+	return net_add_listener_pool(sys, cfg, &spec, err, errlen);
 }

@@ -16,6 +16,7 @@
 
 #include "../actors/actor.h"
 #include "../config/config.h"
+#include "net.h"
 #include "http_conn.h"
 #include "http_out.h"
 #include "net_buf.h"
@@ -32,7 +33,8 @@
 
 /* The pool's `user`: shared by every network actor. */
 struct net_shared {
-	const struct ad_config *cfg;       /* start-up config (listen addresses) */
+	const struct ad_config *cfg;       /* start-up config */
+	struct net_pool_spec spec;         /* kind, addresses, budget, dispatch */
 	unsigned count;
 	struct net_stats *stats;           /* [count], one per actor */
 	/* Connections open across all network actors. Not on the request
@@ -108,6 +110,8 @@ struct net_actor {
 
 /* The limits in force: the live config snapshot, else the start-up one. */
 const struct config_http *net_limits(const struct net_actor *na);
+/* This pool's connection budget in force. */
+uint32_t net_max_connections(const struct net_actor *na);
 
 /* net_io.c: connections. Thread: the network actor. */
 int net_conn_open(struct net_actor *na, int fd, const struct sockaddr *sa);

@@ -41,4 +41,5 @@ void net_stats_read(const struct net_stats *s, struct net_stats_snapshot *out)
 	out->read_pauses_total = rd(&s->read_pauses_total);
 	out->bytes_in_total = rd(&s->bytes_in_total);
 	out->bytes_out_total = rd(&s->bytes_out_total);
+	out->listeners_open = rd(&s->listeners_open);
 }

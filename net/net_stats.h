@@ -68,6 +68,9 @@ struct net_stats {
 						* max_pipeline) */
 	_Atomic uint64_t bytes_in_total;
 	_Atomic uint64_t bytes_out_total;
+	_Atomic uint64_t listeners_open;       /* gauge: listening sockets open
+						* (0 before start and once
+						* draining) */
 };
 
 /* A plain copy of struct net_stats. */
@@ -86,6 +89,7 @@ struct net_stats_snapshot {
 	uint64_t read_pauses_total;
 	uint64_t bytes_in_total;
 	uint64_t bytes_out_total;
+	uint64_t listeners_open;
 };
 
 /* Single-writer increment: a plain relaxed load and store, no locked
@@ -109,7 +113,8 @@ void net_stats_response(struct net_stats *s, unsigned status, uint64_t duration_
 /* Copy every counter with relaxed loads. Thread: any. */
 void net_stats_read(const struct net_stats *s, struct net_stats_snapshot *out);
 
-/* The counters of network actor `a`, or NULL if `a` is not one.
+/* The counters of network actor `a` (of any listener pool: "net",
+ * "admin"), or NULL if `a` is not one.
  * Valid until actor_system_destroy(). Thread: any, once started. */
 const struct net_stats *net_stats_of(const struct actor *a);
 

@@ -99,6 +99,13 @@ static int stmt_failed(struct sql_conn *c, struct sql_stmt *e, const char *sql)
 	int rc;
 
 	snprintf(msg, sizeof(msg), "%s", mysql_stmt_error(e->st));
+	if (code == 0) {
+		/* Some failures (an error packet in place of a row, e.g. a
+		 * statement killed by max_statement_time) are only recorded on
+		 * the connection. */
+		code = mysql_errno(c->db);
+		snprintf(msg, sizeof(msg), "%s", mysql_error(c->db));
+	}
 	rc = sql_conn_error(c, code, msg, sql);
 	if (c->db != NULL)
 		mysql_stmt_reset(e->st);

@@ -5,11 +5,14 @@
 
 const handler_routes_fn app_modules[] = {
 	hello_routes,
+	mongo_app_routes,
+	upstream_routes,
 	world_routes,
 	fortunes_routes,
 	wallpaper_routes,
 	jobs_routes,
 	test_routes,
+	mongo_test_routes,
 };
 
 const unsigned app_nmodules = sizeof(app_modules) / sizeof(app_modules[0]);

@@ -21,6 +21,18 @@ extern const unsigned app_nmodules;
 
 /* /plaintext and /json (TechEmpower's first two test types). */
 int hello_routes(struct route_table *t, const struct ad_config *cfg, char *err, size_t errlen);
+/* /mongo/db, /mongo/queries, /mongo/updates, /mongo/fortunes: TechEmpower's
+ * database test types on MongoDB (503 while MongoDB is not configured). */
+int mongo_app_routes(struct route_table *t, const struct ad_config *cfg, char *err,
+		     size_t errlen);
+/* /_test/mongo/ routes: the storage/mongo.h calls no shipped route makes
+ * (find with projection, insert, update, count); test_routes only. */
+int mongo_test_routes(struct route_table *t, const struct ad_config *cfg, char *err,
+		      size_t errlen);
+/* GET /upstream and the reverse-proxy routes of upstream.proxy: calls to
+ * other HTTP services through the upstream actors (net/upstream.h). */
+int upstream_routes(struct route_table *t, const struct ad_config *cfg, char *err,
+		    size_t errlen);
 /* TechEmpower's database test types: /db, /queries, /updates (MariaDB)
  * and /cached-queries (Redis, filled from MariaDB). */
 int world_routes(struct route_table *t, const struct ad_config *cfg, char *err, size_t errlen);

@@ -12,6 +12,7 @@
  *  GET  /_test/sql-sleep?s=N holds one MariaDB connection for N seconds
  *                            (SELECT SLEEP(N): a slow query must not hold
  *                            up the other connections)
+ *  GET  /_test/sql-bad       a statement MariaDB refuses (500, reason logged)
  *
  * Thread: the handler actor serving the request.
  */
@@ -110,6 +111,25 @@ static void get_sql_sleep(struct hreq *r)
 		hreq_fail(r, rc, "sql sleep");
 }
 
+static void sql_bad_done(struct hreq *r, struct call_msg *reply, void *arg)
+{
+	(void)arg;
+	hreq_fail(r, reply->status != 0 ? reply->status : -EIO, "bad query");
+}
+
+static void get_sql_bad(struct hreq *r)
+{
+	struct sql_req *q = sql_req_new();
+	int rc = -ENOMEM;
+
+	if (q != NULL) {
+		sql_req_stmt(q, "SELECT no_such_column FROM World");
+		rc = hreq_call(r, "mysql", sql_req_call(q), sql_bad_done, NULL);
+	}
+	if (rc != 0)
+		hreq_fail(r, rc, "bad query");
+}
+
 int test_routes(struct route_table *t, const struct ad_config *cfg, char *err, size_t errlen)
 {
 	if (!cfg->test_routes)
@@ -119,7 +139,8 @@ int test_routes(struct route_table *t, const struct ad_config *cfg, char *err, s
 	    route_add(t, ROUTE_GET, "/_test/silent", get_silent, NULL, err, errlen) != 0 ||
 	    route_add(t, ROUTE_ANY, "/_test/echo", any_echo, NULL, err, errlen) != 0 ||
 	    route_add(t, ROUTE_GET, "/_test/params/:a/*b", get_params, NULL, err, errlen) != 0 ||
-	    route_add(t, ROUTE_GET, "/_test/sql-sleep", get_sql_sleep, NULL, err, errlen) != 0)
+	    route_add(t, ROUTE_GET, "/_test/sql-sleep", get_sql_sleep, NULL, err, errlen) != 0 ||
+	    route_add(t, ROUTE_GET, "/_test/sql-bad", get_sql_bad, NULL, err, errlen) != 0)
 		return -EINVAL;
 	return 0;
 }

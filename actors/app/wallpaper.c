@@ -67,8 +67,9 @@ static cJSON *page_json(const struct sql_rows *rs)
 		cJSON_AddItemToArray(data, o);
 		for (unsigned col = 0; col < 7; col++) {
 			const char *s = sql_rows_text(rs, i, col, NULL);
+			double n = (double)sql_rows_int(rs, i, col);
 			cJSON *v = ints[col] != NULL
-				? cJSON_AddNumberToObject(o, ints[col], (double)sql_rows_int(rs, i, col))
+				? cJSON_AddNumberToObject(o, ints[col], n)
 				: cJSON_AddStringToObject(o, strs[col], s != NULL ? s : "");
 
 			if (v == NULL) {

@@ -23,6 +23,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,12 +58,30 @@ static unsigned count_param(struct hreq *r, const char *name)
 	return (unsigned)hreq_query_long(r, name, 1, 1, MAX_QUERIES);
 }
 
+/* An integer member. cJSON 1.7.15 prints every number with "%1.15g" and
+ * reads it back with sscanf to check the round trip (~0.3 us a number,
+ * two thirds of /cached-queries?count=20's serialisation); World values
+ * are small integers, so they are rendered exactly here and cJSON lays
+ * them out as raw JSON. */
+static bool add_int(cJSON *o, const char *key, int64_t v)
+{
+	char s[24];
+	cJSON *raw;
+
+	snprintf(s, sizeof(s), "%lld", (long long)v);
+	raw = cJSON_CreateRaw(s);
+	if (raw == NULL)
+		return false;
+	/* A constant key is not copied: one allocation less per member. */
+	cJSON_AddItemToObjectCS(o, key, raw);
+	return true;
+}
+
 static cJSON *world_json(int64_t id, int64_t number)
 {
 	cJSON *o = cJSON_CreateObject();
 
-	if (o != NULL && (cJSON_AddNumberToObject(o, "id", (double)id) == NULL ||
-			  cJSON_AddNumberToObject(o, "randomNumber", (double)number) == NULL)) {
+	if (o != NULL && (!add_int(o, "id", id) || !add_int(o, "randomNumber", number))) {
 		cJSON_Delete(o);
 		return NULL;
 	}
@@ -271,16 +290,50 @@ static void answer_cached(struct hreq *r, struct cached *c)
 	hreq_json(r, 200, out);
 }
 
-/* A cached row, as we or the reference peer wrote it. */
+static const char *skip_space(const char *p)
+{
+	while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+		p++;
+	return p;
+}
+
+/* `token`, then optional white space. NULL if it is not there. */
+static const char *expect(const char *p, const char *token)
+{
+	size_t n = strlen(token);
+
+	return strncmp(p, token, n) == 0 ? skip_space(p + n) : NULL;
+}
+
+static const char *parse_int(const char *p, int64_t *v)
+{
+	char *end;
+
+	if (p == NULL || (*p != '-' && (*p < '0' || *p > '9')))
+		return NULL;
+	errno = 0;
+	*v = strtoll(p, &end, 10);
+	return errno == 0 ? skip_space(end) : NULL;
+}
+
+/* A cached row: {"id":N,"randomNumber":M}, as we write it, or with the
+ * spaces of Python's json.dumps (the reference peer shares the keys).
+ * Anything else is treated as a miss. */
 static cJSON *parse_cached(const char *text)
 {
-	cJSON *o = cJSON_Parse(text);
+	const char *p = skip_space(text);
+	int64_t id = 0, number = 0;
 
-	if (o != NULL && cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(o, "id")) &&
-	    cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(o, "randomNumber")))
-		return o;
-	cJSON_Delete(o);
-	return NULL;
+	p = p != NULL ? expect(p, "{") : NULL;
+	p = p != NULL ? expect(p, "\"id\"") : NULL;
+	p = p != NULL ? parse_int(expect(p, ":"), &id) : NULL;
+	p = p != NULL ? expect(p, ",") : NULL;
+	p = p != NULL ? expect(p, "\"randomNumber\"") : NULL;
+	p = p != NULL ? parse_int(expect(p, ":"), &number) : NULL;
+	p = p != NULL ? expect(p, "}") : NULL;
+	if (p == NULL || *p != '\0')
+		return NULL;
+	return world_json(id, number);
 }
 
 static void on_cache_filled(struct hreq *r, struct call_msg *reply, void *arg)

@@ -151,6 +151,10 @@ def base_config(tmp):
         "admin_listen": f"127.0.0.1:{free_port()}",
         "test_routes": True,
         "log": {"level": "info", "format": "json"},
+        # No storage actors unless a test asks for them (storage_util's
+        # storage_config): without the services they would keep actord
+        # unready and log connection failures.
+        "actors": {"cache": {"count": 0}, "mysql": {"count": 0}, "job": {"count": 0}},
         "redis": {"host": "127.0.0.1", "port": REDIS_PORT},
         "mysql": {"host": "127.0.0.1", "port": MYSQL_PORT},
     }

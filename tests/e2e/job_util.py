@@ -20,6 +20,7 @@ def jobs_config(services, prefix, port=None, **jobs):
     `port` fixes the listen address (a restarted actord keeps its consumer
     names, which default to <hostname>:<port>)."""
     cfg = storage_config(services)
+    cfg["actors"]["job"] = {"count": 1}
     cfg["jobs"] = dict({"prefix": prefix, "reclaim_idle_ms": 1000, "retry_poll_ms": 100,
                         "result_ttl_s": 600}, **jobs)
     if port is not None:

@@ -13,6 +13,7 @@ SERVICES_SH = os.path.join(ROOT, "tests", "services.sh")
 def storage_config(services, **extra):
     """actord overrides for the session's Redis and MariaDB."""
     cfg = {
+        "actors": {"cache": {"count": 1}, "mysql": {"count": 4}},
         "redis": {"host": "127.0.0.1", "port": services["redis_port"]},
         "mysql": {"host": "127.0.0.1", "port": services["mysql_port"],
                   "user": "benchmarkdbuser", "password": "benchmarkdbpass",

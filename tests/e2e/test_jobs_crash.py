@@ -69,7 +69,7 @@ def test_ten_thousand_jobs_survive_three_sigkills(actord_factory, services):
     ensure_job_results(services)
     prefix = unique_prefix()
     cfg = jobs_config(services, prefix, port=free_port(), concurrency=128, max_attempts=10)
-    cfg["actors"] = {"mysql": {"count": 4}}
+    cfg["actors"]["mysql"] = {"count": 4}
     redis = Redis(services["redis_port"])
     a = start(actord_factory, cfg)
     t0 = time.monotonic()

@@ -4,12 +4,15 @@ wallpaper list, with their query-parameter edge cases, the exact fortunes
 document, persisted updates, cache fills and cache-aside TTLs, and a slow
 query that holds one MariaDB connection only."""
 import json
+import os
+import signal
+import subprocess
 import threading
 import time
 
 import pytest
 
-from conftest import SLOW, wait_until
+from conftest import SLOW, free_port, http, wait_until
 from storage_util import Redis, json_of, mariadb, storage_config, worlds_ok
 
 WALLPAPERS = "/client/v3/wallpaper_4d/wallpaperList.json"
@@ -134,13 +137,20 @@ def test_cached_queries_fill_redis_from_mariadb_on_a_miss(app, services, redis):
 
 def test_cached_queries_are_served_from_redis_when_present(app, redis):
     # Every row cached with a value MariaDB cannot hold: what comes back
-    # must have been read from Redis.
-    redis.pipeline([("SET", f"world:{i}", json.dumps({"id": i, "randomNumber": 20000 + i}), "EX", 60)
+    # must have been read from Redis. Odd ids as the reference peer writes
+    # them (json.dumps: spaces), even ids as actord does (compact).
+    redis.pipeline([("SET", f"world:{i}",
+                     json.dumps({"id": i, "randomNumber": 20000 + i},
+                                separators=(", ", ": ") if i % 2 else (",", ":")), "EX", 60)
                     for i in range(1, 10001)])
     items = json_of(app.get("/cached-queries?count=25"))
     assert len(items) == 25
     for w in items:
         assert w["randomNumber"] == 20000 + w["id"]
+    # A value that is not a World row is a miss: read from MariaDB again.
+    redis.pipeline([("SET", f"world:{i}", "garbage", "EX", 60) for i in range(1, 10001)])
+    items = json_of(app.get("/cached-queries?count=10"))
+    assert len(items) == 10 and worlds_ok(items)
     redis.cmd("FLUSHDB")
 
 
@@ -206,3 +216,74 @@ def test_a_slow_query_holds_one_connection_not_the_pool(app, services):
     assert "resp" not in slow, "the slow query must still be running"
     t.join(10 * SLOW)
     assert slow["resp"].status == 200 and slow["took"] >= 2.9
+
+
+def test_a_reload_moves_the_backends_without_failing_requests(actord_factory, services, tmp_path):
+    """SIGHUP with another Redis and another MariaDB address: the actors
+    reconnect to the new ones while requests keep succeeding."""
+    port = free_port()
+    other = subprocess.Popen(["redis-server", "--bind", "127.0.0.1", "--port", str(port),
+                              "--save", "", "--appendonly", "no", "--dir", str(tmp_path),
+                              "--logfile", str(tmp_path / "redis.log")])
+    try:
+        wait_until(lambda: subprocess.run(["redis-cli", "-p", str(port), "ping"],
+                                          capture_output=True).returncode == 0, 5, "redis 2")
+        r2 = Redis(port)
+        r2.cmd("SET", "wallpaperList:2", b'{"code":0,"data":[{"id":-2}]}')
+        cfg = storage_config(services)
+        a = actord_factory(cfg)
+        stop = threading.Event()
+        statuses = []
+
+        def load():
+            while not stop.is_set():
+                for p in ("/db", "/cached-queries?count=3", WALLPAPERS + "?pageSize=2"):
+                    statuses.append(http(a.port, "GET", p).status)
+        t = threading.Thread(target=load)
+        t.start()
+        try:
+            wait_until(lambda: len(statuses) > 30, 5, "load to run")
+            cfg["redis"]["port"] = port
+            cfg["mysql"]["host"] = "localhost"      # same server, another address
+            a.cfg.update(cfg)
+            a.write_config(a.cfg)
+            a.signal(signal.SIGHUP)
+            wait_until(lambda: http(a.port, "GET", WALLPAPERS + "?pageSize=2").body
+                       == b'{"code":0,"data":[{"id":-2}]}', 5, "the new Redis to answer")
+            wait_until(lambda: "moving from 127.0.0.1" in a.stderr() and "to localhost" in a.stderr(),
+                       5, "the mysql actors to move")
+            n = len(statuses)
+            wait_until(lambda: len(statuses) > n + 30, 5, "load after the move")
+        finally:
+            stop.set()
+            t.join(10)
+        assert set(statuses) == {200}, [s for s in statuses if s != 200][:5]
+        r2.close()
+    finally:
+        other.terminate()
+        other.wait(10)
+
+
+def test_a_reload_applies_a_new_statement_time_limit(actord_factory, services):
+    cfg = storage_config(services)
+    a = actord_factory(cfg)
+    assert a.get("/_test/sql-sleep?s=1").status == 200
+    cfg["mysql"]["query_timeout_ms"] = 300
+    a.cfg.update(cfg)
+    a.write_config(a.cfg)
+    a.signal(signal.SIGHUP)
+    wait_until(lambda: "configuration reloaded" in a.stderr(), 5, "the reload")
+    # Every connection applies it before its next statement.
+    for _ in range(10):
+        t0 = time.monotonic()
+        r = a.get("/_test/sql-sleep?s=2")
+        assert r.status == 504 and time.monotonic() - t0 < 1.5 * SLOW
+    assert a.get("/db").status == 200
+
+
+def test_a_refused_statement_is_a_500_whose_reason_stays_in_the_log(app):
+    r = app.get("/_test/sql-bad")
+    assert r.status == 500
+    assert b"no_such_column" not in r.body and b"Unknown" not in r.body
+    wait_until(lambda: "Unknown column" in app.stderr(), 5, "the reason in the log")
+    assert app.get("/db").status == 200, "the connection stays usable"

@@ -80,8 +80,14 @@ def redis(services):
     r.close()
 
 
+def readiness(a):
+    r = a.admin("GET", "/readyz")
+    return r.status, r.json()
+
+
 def test_redis_killed_under_load_then_restarted(actord_factory, services):
     a = actord_factory(storage_config(services))
+    wait_until(lambda: readiness(a)[0] == 200, 5, "actord to be ready")
     affected = ["/cached-queries?count=5", WALLPAPERS + "?pageSize=5"]
     unaffected = ["/db", "/plaintext"]
     assert all_ok(a.port, affected + unaffected)
@@ -94,9 +100,16 @@ def test_redis_killed_under_load_then_restarted(actord_factory, services):
                    "a 503 from a Redis route")
         wait_until(lambda: len(load.since(t_kill + 0.5)) > 50, 5, "load during the outage")
         check_outage(load.since(t_kill), affected, unaffected)
+        # Readiness says why: the redis check fails, the others hold.
+        status, body = wait_until(lambda: (lambda rd: rd if rd[0] == 503 else None)(readiness(a)),
+                                  2, "/readyz to turn 503")
+        assert body["ready"] is False
+        assert body["checks"]["redis"]["ok"] is False and body["checks"]["redis"]["reason"]
+        assert body["checks"]["mysql"]["ok"] is True
         service(services, "start", "redis")
         t_up = time.monotonic()
         wait_until(lambda: all_ok(a.port, affected), 5, "Redis routes to recover")
+        wait_until(lambda: readiness(a)[0] == 200, 5, "/readyz to turn 200 again")
         assert time.monotonic() - t_up < 5 * SLOW
         t_ok = time.monotonic()
         wait_until(lambda: len(load.since(t_ok)) > 40, 5, "load after recovery")
@@ -130,7 +143,11 @@ def test_mariadb_stopped_then_restarted(actord_factory, services, redis):
         t_up = time.monotonic()
         wait_until(lambda: all_ok(a.port, affected), 5, "MariaDB routes to recover")
         assert time.monotonic() - t_up < 5 * SLOW
-        t_ok = time.monotonic()
+        # Each mysql actor owns its connection and retries on its own
+        # backoff (at most mysql.reconnect_max_ms, 1 s): once that has
+        # passed, every one of them must be back.
+        t_ok = max(time.monotonic(), t_up + 1.5)
+        time.sleep(max(0.0, t_ok - time.monotonic()))
         wait_until(lambda: len(load.since(t_ok)) > 40, 5, "load after recovery")
     finally:
         load.stop()

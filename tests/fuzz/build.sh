@@ -4,12 +4,15 @@
 # A long session (see docs/TESTING.md, "Fuzzing"):
 #   build-fuzz/fuzz_http_conn -max_total_time=3600 -jobs=2 -workers=2 \
 #       -dict=tests/fuzz/http.dict build-fuzz/corpus-http_conn tests/fuzz/corpus/http_conn
+# (fuzz_upstream_parse likewise, with corpus-upstream_parse.)
 set -eu
 cd "$(dirname "$0")/../.."
 cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang-14 -DCMAKE_BUILD_TYPE=Debug \
       -DACTORD_FUZZ=ON -DACTORD_SANITIZE= >/dev/null
-cmake --build build-fuzz -j "$(nproc)" --target fuzz_http_conn
-mkdir -p build-fuzz/corpus-http_conn
+cmake --build build-fuzz -j "$(nproc)" --target fuzz_http_conn fuzz_upstream_parse
 # One pass over the committed seeds: fails on any crash, leak or UB.
-build-fuzz/fuzz_http_conn -runs=0 tests/fuzz/corpus/http_conn
-echo "build-fuzz/fuzz_http_conn is ready"
+for t in http_conn upstream_parse; do
+  mkdir -p build-fuzz/corpus-$t
+  build-fuzz/fuzz_$t -runs=0 tests/fuzz/corpus/$t
+  echo "build-fuzz/fuzz_$t is ready"
+done

@@ -1,6 +1,7 @@
 /*
  * test_actor.c - the actor runtime: start/stop, request/reply between
- * actors, start failures, draining on stop, shared-mailbox pools, stats.
+ * actors, start failures, draining on stop, shared-mailbox pools, stats,
+ * replies retried (never dropped) when the caller's mailbox is full.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -267,6 +268,65 @@ static void test_stats_count_messages_and_loop_lag(void **state)
 	actor_system_destroy(sys);
 }
 
+/* "replier" answers each PING with actor_reply; its caller is a slow sink
+ * with a tiny mailbox, so most replies meet a full mailbox. */
+static void replier_message(struct actor *a, struct msg *m)
+{
+	(void)a;
+	m->type = T_PONG;
+	actor_reply(m);
+}
+
+static const struct actor_ops replier_ops = { .message = replier_message };
+
+static atomic_int next_reply;     /* the value the sink expects next */
+static atomic_int out_of_order;
+
+static void slow_sink_message(struct actor *a, struct msg *m)
+{
+	struct shared *sh = actor_user(a);
+	int v = msg_cast(m, struct tmsg)->value;
+
+	sleep_ms(1);
+	if (atomic_fetch_add(&next_reply, 1) != v)
+		atomic_fetch_add(&out_of_order, 1);
+	atomic_fetch_add(&sh->pongs, 1);
+	msg_free(m);
+}
+
+static const struct actor_ops slow_sink_ops = { .message = slow_sink_message };
+
+static void test_replies_to_a_full_mailbox_are_retried_in_order(void **state)
+{
+	struct shared sh = { 0 };
+	struct actor_pool_spec sink = { .kind = "sink", .count = 1, .mbox_capacity = 4,
+					.ops = &slow_sink_ops, .user = &sh };
+	struct actor_pool_spec rep = { .kind = "replier", .count = 1, .mbox_capacity = 256,
+				       .ops = &replier_ops, .user = &sh };
+	struct actor_system *sys = actor_system_create();
+	struct actor_stats st;
+	char err[256];
+	actor_addr_t sink_addr, rep_addr;
+
+	(void)state;
+	atomic_store(&next_reply, 0);
+	atomic_store(&out_of_order, 0);
+	sink_addr = actor_system_add_pool(sys, &sink, err, sizeof(err));
+	rep_addr = actor_system_add_pool(sys, &rep, err, sizeof(err));
+	assert_int_equal(actor_system_start(sys, err, sizeof(err)), 0);
+	for (int i = 0; i < 100; i++) {
+		struct tmsg *t = tmsg_new(T_PING, i);
+
+		t->m.reply_to = sink_addr;
+		assert_int_equal(actor_send(sys, rep_addr, &t->m), 0);
+	}
+	assert_int_equal(wait_for(&sh.pongs, 100, 10000), 100);
+	assert_int_equal(atomic_load(&out_of_order), 0);
+	actor_read_stats(actor_system_get(sys, rep_addr), &st);
+	assert_true(st.replies_retried_total > 0);
+	actor_system_destroy(sys);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -276,6 +336,7 @@ int main(void)
 		cmocka_unit_test(test_stop_delivers_queued_messages),
 		cmocka_unit_test(test_shared_mailbox_pool_spreads_work),
 		cmocka_unit_test(test_stats_count_messages_and_loop_lag),
+		cmocka_unit_test(test_replies_to_a_full_mailbox_are_retried_in_order),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

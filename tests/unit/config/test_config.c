@@ -92,6 +92,7 @@ static void test_comments_are_ignored(void **state)
 		"{ /* block\n comment */ \"listen\": [\"127.0.0.1:1234\", // second\n"
 		"  \"[::1]:1235\"],\n"
 		"  \"mongo\": {\"uri\": \"mongodb://h:1/x?a=/*b*/\"}, // slashes in strings stay\n"
+		"  \"mysql\": {\"user\": \"a\\\"//b\"}, /* an escaped quote ends no string */\n"
 		"  \"http\": {\"max_pipeline\": 8 /* inline */}\n"
 		"}\n// trailing\n");
 
@@ -103,6 +104,7 @@ static void test_comments_are_ignored(void **state)
 	assert_string_equal(cfg->listen[1].host, "::1");
 	assert_int_equal(cfg->listen[1].port, 1235);
 	assert_string_equal(cfg->mongo.uri, "mongodb://h:1/x?a=/*b*/");
+	assert_string_equal(cfg->mysql.user, "a\"//b");
 	assert_int_equal(cfg->http.max_pipeline, 8);
 	config_free(cfg);
 }
@@ -146,6 +148,94 @@ static void test_every_section_is_read(void **state)
 	assert_int_equal(cfg->drain_timeout_ms, 0);
 	assert_true(cfg->test_routes);
 	config_free(cfg);
+}
+
+static void test_upstream_section_is_read(void **state)
+{
+	struct ad_config *cfg = parse(
+		"{\"upstream\": {\"url\": \"http://localhost:9100/hello?x=1\","
+		"  \"proxy\": [{\"prefix\": \"/api/v1/\", \"to\": \"http://127.0.0.1:9200\"},"
+		"            {\"to\": \"http://[::1]:9300/b/\", \"prefix\": \"/\"}],"
+		"  \"connect_timeout_ms\": 100, \"response_timeout_ms\": 200,"
+		"  \"max_response_bytes\": 1000, \"max_connections\": 3, \"max_queue\": 0,"
+		"  \"idle_timeout_ms\": 400, \"retries\": 0}}");
+	const struct config_upstream *u;
+
+	(void)state;
+	if (cfg == NULL)
+		fail_msg("%s", err);
+	u = &cfg->upstream;
+	assert_string_equal(u->url.url, "http://localhost:9100/hello?x=1");
+	assert_string_equal(u->url.host, "localhost");
+	assert_int_equal(u->url.port, 9100);
+	assert_string_equal(u->url.target, "/hello?x=1");
+	assert_int_not_equal(u->url.family, 0);       /* resolved at load */
+	assert_int_equal(u->nproxy, 2);
+	assert_string_equal(u->proxy[0].prefix, "/api/v1/");
+	assert_string_equal(u->proxy[0].to.target, "/");
+	assert_int_equal(u->proxy[0].to.port, 9200);
+	assert_string_equal(u->proxy[1].to.host, "::1");
+	assert_string_equal(u->proxy[1].to.target, "/b/");
+	assert_int_equal(u->connect_timeout_ms, 100);
+	assert_int_equal(u->response_timeout_ms, 200);
+	assert_int_equal(u->max_response_bytes, 1000);
+	assert_int_equal(u->max_connections, 3);
+	assert_int_equal(u->max_queue, 0);
+	assert_int_equal(u->idle_timeout_ms, 400);
+	assert_int_equal(u->retries, 0);
+	config_free(cfg);
+	cfg = parse("{\"upstream\": {\"url\": \"\"}}");
+	assert_non_null(cfg);
+	assert_string_equal(cfg->upstream.url.url, "");   /* "": GET /upstream is off */
+	config_free(cfg);
+}
+
+static void test_bad_upstream_urls_and_proxies_are_refused(void **state)
+{
+	const char *want = "/etc/actord/t.json: upstream.url: cannot resolve 'no-such-host.invalid'";
+
+	(void)state;
+	expect_error("{\"upstream\": {\"url\": \"https://127.0.0.1/\"}}",
+		     "/etc/actord/t.json: upstream.url: 'https://127.0.0.1/': https is not "
+		     "supported (plain http only)");
+	expect_error("{\"upstream\": {\"url\": \"127.0.0.1:9000\"}}",
+		     "/etc/actord/t.json: upstream.url: '127.0.0.1:9000' is not an http:// URL");
+	expect_error("{\"upstream\": {\"url\": \"http://127.0.0.1:99999/\"}}",
+		     "/etc/actord/t.json: upstream.url: 'http://127.0.0.1:99999/': port must "
+		     "be 1..65535");
+	expect_error("{\"upstream\": {\"url\": \"http://a@127.0.0.1/\"}}",
+		     "/etc/actord/t.json: upstream.url: 'http://a@127.0.0.1/': user info is "
+		     "not supported");
+	expect_error("{\"upstream\": {\"url\": \"http:///x\"}}",
+		     "/etc/actord/t.json: upstream.url: 'http:///x' has no host");
+	expect_error("{\"upstream\": {\"url\": 5}}",
+		     "/etc/actord/t.json: upstream.url: expected an \"http://host[:port]/path\" "
+		     "string, got a number");
+	assert_null(parse("{\"upstream\": {\"url\": \"http://no-such-host.invalid/\"}}"));
+	assert_memory_equal(err, want, strlen(want));
+	expect_error("{\"upstream\": {\"proxy\": [{\"prefix\": \"/p\", \"to\": \"http://h/\"}]}}",
+		     "/etc/actord/t.json: upstream.proxy[0].prefix: '/p' must start and end "
+		     "with '/'");
+	expect_error("{\"upstream\": {\"proxy\": [{\"prefix\": \"/:id/\", \"to\": \"http://h/\"}]}}",
+		     "/etc/actord/t.json: upstream.proxy[0].prefix: '/:id/': only letters, "
+		     "digits, '-', '.', '_', '~' and '/' are allowed");
+	expect_error("{\"upstream\": {\"proxy\": [{\"prefix\": \"/a//\", \"to\": \"http://h/\"}]}}",
+		     "/etc/actord/t.json: upstream.proxy[0].prefix: '/a//' has an empty segment");
+	expect_error("{\"upstream\": {\"proxy\": [{\"prefix\": \"/a/\"}]}}",
+		     "/etc/actord/t.json: upstream.proxy[0]: needs both \"prefix\" and \"to\"");
+	expect_error("{\"upstream\": {\"proxy\": [{\"prefix\": \"/a/\", \"to\": \"\"}]}}",
+		     "/etc/actord/t.json: upstream.proxy[0].to: must not be empty");
+	expect_error("{\"upstream\": {\"proxy\": [{\"prefix\": \"/a/\", \"to\": \"http://127.0.0.1/\","
+		     " \"x\": 1}]}}", "/etc/actord/t.json: upstream.proxy[0].x: unknown key");
+	expect_error("{\"upstream\": {\"proxy\": [{\"prefix\": \"/a/\", \"to\": \"http://127.0.0.1/\"},"
+		     " {\"prefix\": \"/a/\", \"to\": \"http://127.0.0.1/\"}]}}",
+		     "/etc/actord/t.json: upstream.proxy[1]: prefix '/a/' already used by "
+		     "upstream.proxy[0]");
+	expect_error("{\"upstream\": {\"proxy\": {}}}",
+		     "/etc/actord/t.json: upstream.proxy: expected an array of {\"prefix\", "
+		     "\"to\"} objects, got an object");
+	expect_error("{\"upstream\": {\"max_connections\": 0}}",
+		     "/etc/actord/t.json: upstream.max_connections: 0 is out of range [1, 65536]");
 }
 
 static void test_unknown_keys_are_refused(void **state)
@@ -260,7 +350,8 @@ static void test_bad_addresses_are_refused(void **state)
 	expect_error("{\"admin_listen\": \"127.0.0.1:8080\"}",
 		     "/etc/actord/t.json: admin_listen: same address as listen[0]");
 	expect_error("{\"mongo\": {\"uri\": \"http://x\"}}",
-		     "/etc/actord/t.json: mongo.uri: must start with mongodb:// or mongodb+srv://");
+		     "/etc/actord/t.json: mongo.uri: must be \"\" (no MongoDB) or start with "
+		     "mongodb:// or mongodb+srv://");
 }
 
 static void test_unresolvable_addresses_are_refused(void **state)
@@ -275,15 +366,31 @@ static void test_unresolvable_addresses_are_refused(void **state)
 	assert_memory_equal(err, want, strlen(want));
 }
 
-static void test_syntax_errors_show_where(void **state)
+static void test_syntax_errors_show_line_and_column(void **state)
 {
 	(void)state;
+	/* A trailing comma: cJSON stops one byte later; the message does not. */
 	expect_error("{\"http\": {\"backlog\": 10,}}",
-		     "/etc/actord/t.json: (file): invalid JSON at '{\"http\":{\"backlog\":10,}' <- here, "
-		     "before '}'");
+		     "/etc/actord/t.json: (file): invalid JSON at line 1, column 25, near '}}'");
+	expect_error("{\n  \"http\": {\n    \"backlog\": 10,\n  }\n}\n",
+		     "/etc/actord/t.json: (file): invalid JSON at line 4, column 3, near '}'");
+	/* Comments do not move the position: they are blanked, not removed. */
+	expect_error("// a comment\n{ /* one\n two */ \"http\": {\"backlog\" 10}}\n",
+		     "/etc/actord/t.json: (file): invalid JSON at line 3, column 28, near '10}}'");
+	expect_error("{\"listen\": [\"127.0.0.1:80\" \"127.0.0.1:81\"]}",
+		     "/etc/actord/t.json: (file): invalid JSON at line 1, column 28, "
+		     "near '\"127.0.0.1:81\"]}'");
+	expect_error("{\"test_routes\": tru}",
+		     "/etc/actord/t.json: (file): invalid JSON at line 1, column 17, near 'tru}'");
+	expect_error("{} {}", "/etc/actord/t.json: (file): invalid JSON at line 1, column 4, "
+		     "near '{}'");
 	expect_error("{\"http\": ", "/etc/actord/t.json: (file): invalid JSON: "
 		     "unexpected end of file");
+	expect_error("{\"http\": {}", "/etc/actord/t.json: (file): invalid JSON: "
+		     "unexpected end of file");
 	expect_error("", "/etc/actord/t.json: (file): invalid JSON: unexpected end of file");
+	expect_error("{\n  /* never closed\n}\n",
+		     "/etc/actord/t.json: (file): comment opened at line 2, column 3 is never closed");
 }
 
 static void test_secrets_come_from_the_environment(void **state)
@@ -325,8 +432,8 @@ static void test_secrets_come_from_the_environment(void **state)
 	unsetenv("ACTORD_REDIS_PASSWORD_FILE");
 
 	setenv("ACTORD_MONGO_URI", "redis://nope", 1);
-	expect_error("{}", "/etc/actord/t.json: mongo.uri: must start with mongodb:// "
-		     "or mongodb+srv://");
+	expect_error("{}", "/etc/actord/t.json: mongo.uri: must be \"\" (no MongoDB) or "
+		     "start with mongodb:// or mongodb+srv://");
 	unsetenv("ACTORD_MONGO_URI");
 }
 
@@ -343,6 +450,8 @@ static void test_reload_keeps_fixed_settings(void **state)
 	struct ad_config *running = parse("{\"actors\": {\"net\": {\"count\": 2}}}");
 	struct ad_config *next = parse("{\"listen\": [\"127.0.0.1:9000\"],"
 				       " \"actors\": {\"net\": {\"count\": 1}},"
+				       " \"pidfile\": \"/run/a.pid\", \"test_routes\": true,"
+				       " \"log\": {\"level\": \"warn\"}, \"drain_timeout_ms\": 5,"
 				       " \"http\": {\"max_headers\": 10}}");
 	char changed[256];
 
@@ -350,14 +459,47 @@ static void test_reload_keeps_fixed_settings(void **state)
 	assert_non_null(running);
 	assert_non_null(next);
 	config_carry_fixed(next, running, changed, sizeof(changed));
-	assert_string_equal(changed, "listen, actors.net");
+	assert_string_equal(changed, "listen, actors.net, pidfile");
 	assert_int_equal(next->listen[0].port, 8080);
 	assert_int_equal(next->net.count, 2);
-	assert_int_equal(next->http.max_headers, 10);   /* live settings do change */
+	assert_string_equal(next->pidfile, "");
+	/* Live settings do change, routes (test_routes) included. */
+	assert_int_equal(next->http.max_headers, 10);
+	assert_int_equal(next->log.level, CONFIG_LOG_WARN);
+	assert_int_equal(next->drain_timeout_ms, 5);
+	assert_true(next->test_routes);
 	config_carry_fixed(next, running, changed, sizeof(changed));
 	assert_string_equal(changed, "");
 	config_free(running);
 	config_free(next);
+}
+
+static void test_mongo_is_optional_and_fixed_at_start(void **state)
+{
+	struct ad_config *running = parse("{}");
+	struct ad_config *next = parse("{\"mongo\": {\"uri\": \"mongodb://db:27017\","
+				       " \"database\": \"other\","
+				       " \"server_selection_timeout_ms\": 250}}");
+	char changed[256];
+
+	(void)state;
+	assert_non_null(running);
+	assert_non_null(next);
+	/* No MongoDB unless configured: Debian ships no server. */
+	assert_string_equal(running->mongo.uri, "");
+	assert_string_equal(running->mongo.database, "hello_world");
+	assert_int_equal(running->mongo.server_selection_timeout_ms, 1000);
+	assert_int_equal(next->mongo.server_selection_timeout_ms, 250);
+	/* The uri and timeouts shape the driver's pool; the database is live. */
+	config_carry_fixed(next, running, changed, sizeof(changed));
+	assert_string_equal(changed, "mongo.uri, mongo.server_selection_timeout_ms");
+	assert_string_equal(next->mongo.uri, "");
+	assert_string_equal(next->mongo.database, "other");
+	config_free(running);
+	config_free(next);
+	expect_error("{\"mongo\": {\"server_selection_timeout_ms\": 0}}",
+		     "/etc/actord/t.json: mongo.server_selection_timeout_ms: 0 is out of range "
+		     "[1, 3600000]");
 }
 
 static void test_published_snapshot_is_current(void **state)
@@ -381,6 +523,8 @@ int main(void)
 		cmocka_unit_test(test_shipped_file_is_valid),
 		cmocka_unit_test(test_comments_are_ignored),
 		cmocka_unit_test(test_every_section_is_read),
+		cmocka_unit_test(test_upstream_section_is_read),
+		cmocka_unit_test(test_bad_upstream_urls_and_proxies_are_refused),
 		cmocka_unit_test(test_unknown_keys_are_refused),
 		cmocka_unit_test(test_wrong_types_are_refused),
 		cmocka_unit_test(test_out_of_range_values_are_refused),
@@ -388,10 +532,11 @@ int main(void)
 		cmocka_unit_test(test_mailbox_must_be_a_power_of_two),
 		cmocka_unit_test(test_bad_addresses_are_refused),
 		cmocka_unit_test(test_unresolvable_addresses_are_refused),
-		cmocka_unit_test(test_syntax_errors_show_where),
+		cmocka_unit_test(test_syntax_errors_show_line_and_column),
 		cmocka_unit_test(test_secrets_come_from_the_environment),
 		cmocka_unit_test(test_missing_file_is_reported),
 		cmocka_unit_test(test_reload_keeps_fixed_settings),
+		cmocka_unit_test(test_mongo_is_optional_and_fixed_at_start),
 		cmocka_unit_test(test_published_snapshot_is_current),
 	};
 

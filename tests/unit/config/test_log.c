@@ -252,16 +252,17 @@ static void test_access_log_lines(void **state)
 	config_free(cfg);
 }
 
-/* Reads the FIFO through its own descriptor until no writer is left. */
+/* Reads the FIFO until no writer is left. The read end is opened by the
+ * test thread before any writer can close: a FIFO opened for reading with
+ * no writer left would block forever. */
 static void *drain_fifo(void *arg)
 {
-	int fd = open(arg, O_RDONLY);
+	int fd = *(int *)arg;
 	char buf[4096];
 
-	while (fd >= 0 && read(fd, buf, sizeof(buf)) > 0)
+	while (read(fd, buf, sizeof(buf)) > 0)
 		;
-	if (fd >= 0)
-		close(fd);
+	close(fd);
 	return NULL;
 }
 
@@ -273,7 +274,7 @@ static void test_full_mailbox_drops_and_counts(void **state)
 	char path[256];
 	uint64_t before = log_dropped_total();
 	pthread_t reader;
-	int fd;
+	int fd, rfd;
 
 	(void)state;
 	/* A pipe nobody reads: the log actor blocks in write(2) and its
@@ -286,7 +287,10 @@ static void test_full_mailbox_drops_and_counts(void **state)
 	for (int i = 0; i < 2000; i++)
 		log_info("filler line %d %0200d", i, 0);
 	assert_true(log_dropped_total() > before);
-	pthread_create(&reader, NULL, drain_fifo, path);
+	rfd = open(path, O_RDONLY | O_NONBLOCK);   /* a writer exists: no wait */
+	assert_true(rfd >= 0);
+	assert_int_equal(fcntl(rfd, F_SETFL, 0), 0);
+	pthread_create(&reader, NULL, drain_fifo, &rfd);
 	stop_system(sys);       /* closes the log's write end */
 	close(fd);              /* the last writer: the reader sees EOF */
 	pthread_join(reader, NULL);

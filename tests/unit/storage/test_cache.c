@@ -30,6 +30,7 @@
 #include "metrics.h"
 #include "../../../config/config.h"
 #include "../../../storage/cache.h"
+#include "../../../storage/rconn.h"
 #include "../../../storage/storage.h"
 
 #define T_RUN 0x54450001u
@@ -220,9 +221,11 @@ static void run(void (*step)(struct actor *a), int want, int timeout_ms)
 	sh.step = step;
 	msg_init(&r->m, T_RUN, run_free);
 	assert_int_equal(actor_send(sh.sys, client, &r->m), 0);
-	for (int i = 0; i < timeout_ms && atomic_load_explicit(&sh.done, memory_order_acquire) < want;
-	     i++)
+	for (int i = 0; i < timeout_ms; i++) {
+		if (atomic_load_explicit(&sh.done, memory_order_acquire) >= want)
+			break;
 		sleep_ms(1);
+	}
 	assert_int_equal(atomic_load_explicit(&sh.done, memory_order_acquire), want);
 }
 
@@ -426,10 +429,86 @@ static void test_redis_down_is_refused_at_once_and_recovered(void **state)
 	mo = metrics_out_create();
 	metrics_collect_all(mo);
 	text = metrics_render_prometheus(mo, &len);
-	assert_non_null(strstr(text, "actord_backend_connected{backend=\"redis\",actor=\"cache-0\"} 1"));
-	assert_null(strstr(text, "actord_backend_reconnects_total{backend=\"redis\",actor=\"cache-0\"} 0"));
+#define LABELS "{backend=\"redis\",actor=\"cache-0\"}"
+	assert_non_null(strstr(text, "actord_backend_connected" LABELS " 1"));
+	assert_null(strstr(text, "actord_backend_reconnects_total" LABELS " 0"));
+#undef LABELS
 	free(text);
 	metrics_out_destroy(mo);
+}
+
+/* rconn on its own, as an actor that owns a connection uses it: state
+ * callbacks and the argv command path, driven by a loop on this thread. */
+struct direct {
+	struct ev_loop *loop;
+	int ups, downs, replies;
+	long long value;
+	int status;
+};
+
+static void direct_state(void *ctx, bool up)
+{
+	struct direct *d = ctx;
+
+	if (up)
+		d->ups++;
+	else
+		d->downs++;
+	ev_break(d->loop, EVBREAK_ONE);
+}
+
+static void direct_reply(void *arg, int status, const redisReply *reply)
+{
+	struct direct *d = arg;
+
+	d->replies++;
+	d->status = status;
+	d->value = reply != NULL && reply->type == REDIS_REPLY_INTEGER ? reply->integer : -1;
+	ev_break(d->loop, EVBREAK_ONE);
+}
+
+static void on_watchdog(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)w;
+	(void)revents;
+	ev_break(loop, EVBREAK_ONE);
+}
+
+/* Run `loop` until a callback breaks it, or 5 s at most. */
+static void run_loop(struct ev_loop *loop)
+{
+	ev_timer dog;
+
+	ev_timer_init(&dog, on_watchdog, 5., 0.);
+	ev_timer_start(loop, &dog);
+	ev_run(loop, 0);
+	ev_timer_stop(loop, &dog);
+}
+
+static void test_rconn_reports_its_state_and_runs_argv_commands(void **state)
+{
+	struct direct d = { .loop = ev_loop_new(EVFLAG_AUTO) };
+	struct rconn_opts opts = { .on_state = direct_state, .ctx = &d };
+	struct rconn *c = rconn_create(d.loop, &opts);
+	const char *argv[] = { "INCRBY", "direct", "5" };
+	const size_t lens[] = { 6, 6, 1 };
+
+	(void)state;
+	assert_non_null(c);
+	run_loop(d.loop);                        /* until connected */
+	assert_int_equal(d.ups, 1);
+	assert_true(rconn_connected(c));
+	assert_int_equal(rconn_command(c, 0, direct_reply, &d, 3, argv, lens), 0);
+	run_loop(d.loop);
+	assert_int_equal(d.status, 0);
+	assert_int_equal(d.value, 5);
+	redis_kill();
+	run_loop(d.loop);                        /* until the loss is seen */
+	assert_int_equal(d.downs, 1);
+	assert_false(rconn_connected(c));
+	assert_int_equal(rconn_command(c, 0, direct_reply, &d, 3, argv, lens), -ENOTCONN);
+	rconn_destroy(c);
+	ev_loop_destroy(d.loop);
 }
 
 int main(void)
@@ -444,6 +523,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(
 			test_a_stalled_server_times_out_and_the_connection_is_remade, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_redis_down_is_refused_at_once_and_recovered,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rconn_reports_its_state_and_runs_argv_commands,
 						setup, teardown),
 	};
 

@@ -1,0 +1,179 @@
+/*
+ * upstream.h - calling other HTTP services: the upstream client actors and
+ * the call message handlers send them (docs/HANDLERS.md, "Upstream calls").
+ *
+ * DESIGN
+ * An upstream call is an async call (actors/call.h) like a storage call: a
+ * handler builds a `struct upstream_call` (method, URL, headers, body),
+ * sends it with hreq_call(r, "upstream", upstream_call_msg(u), k, arg), and
+ * its continuation reads the upstream's status, headers and body from the
+ * reply. The message owns everything it points to, request and response.
+ *
+ *     static void on_fetched(struct hreq *r, struct call_msg *reply, void *arg)
+ *     {
+ *         const struct upstream_call *u = upstream_reply(reply);
+ *         size_t len;
+ *         const char *body;
+ *
+ *         if (reply->status != 0) {
+ *             hreq_fail(r, reply->status, "upstream");  // 503 / 504 / 502
+ *             return;
+ *         }
+ *         body = upstream_reply_body(u, &len);
+ *         hreq_send(r, upstream_reply_status(u), "text/plain", body, len);
+ *     }
+ *
+ *     struct upstream_call *u = upstream_call_new(HTTP_GET, "http://127.0.0.1:9000/", &rc);
+ *     if (u == NULL || (rc = hreq_call(r, "upstream", upstream_call_msg(u), on_fetched, NULL)) != 0)
+ *         hreq_fail(r, rc, "upstream");
+ *
+ * The upstream actors (pool "upstream", actors.upstream.count) each run
+ * their own libev loop and never block: non-blocking connect, one request
+ * at a time per connection, keep-alive connection pools per upstream
+ * address:port, at most upstream.max_connections open per upstream and
+ * actor, further requests queued (upstream.max_queue) in arrival order.
+ * Idempotent requests (GET, HEAD, PUT, DELETE, OPTIONS, TRACE) whose
+ * connection fails before any response byte arrives (a pooled keep-alive
+ * connection the upstream closed meanwhile) are resent on a new connection
+ * up to upstream.retries times; POST and PATCH never are. A refused
+ * connect is not retried: the answer must come fast.
+ *
+ * The contract of every call (call.h) holds: when hreq_call returns an
+ * error the continuation never runs (and the message is already freed);
+ * when it returns 0 the continuation runs exactly once, on the handler,
+ * whatever happens: the upstream answered, failed, timed out, or the
+ * upstream actor is stopping (the status says which).
+ *
+ * Outcomes (the reply's call status, and the HTTP answer a route should
+ * give for it: upstream_error_http_status; hreq_fail maps them the same):
+ *
+ *   status         kind                    answer
+ *   0              UPSTREAM_OK             the upstream's own (any status)
+ *   -ECONNREFUSED  UPSTREAM_REFUSED        503 + Retry-After (connect refused,
+ *                                          unreachable)
+ *   -ETIMEDOUT     UPSTREAM_TIMEOUT        504 (connect or response timeout,
+ *                                          or the call's deadline)
+ *   -EFBIG         UPSTREAM_TOO_LARGE      502 (upstream.max_response_bytes)
+ *   -EPROTO        UPSTREAM_BAD_RESPONSE   502 (malformed, or the connection
+ *                                          closed before a complete response)
+ *   -EAGAIN        UPSTREAM_OVERLOADED     503 + Retry-After (queue full)
+ *   -ESHUTDOWN     UPSTREAM_SHUTDOWN       503 + Retry-After (stopping)
+ *   -EINVAL        UPSTREAM_INVALID        500 (the request cannot be sent)
+ *
+ * Names are never looked up on the request path (DNS may block): a URL's
+ * host must be an address literal, "localhost", or a host named in the
+ * configuration (upstream.url, upstream.proxy[].to), resolved at load.
+ *
+ * Thread: upstream_call_* on the caller's actor thread (it owns the message
+ * until it sends it); upstream_reply* in the continuation; upstream_add_pool
+ * on the controlling thread before actor_system_start.
+ */
+#ifndef ACTORD_UPSTREAM_H
+#define ACTORD_UPSTREAM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <http_parser.h>          /* HTTP_GET, HTTP_POST...: the method numbers */
+
+#include "../actors/actor.h"
+#include "../actors/call.h"
+#include "../config/config.h"
+
+/* The message type of an upstream call (struct call_msg's m.type). */
+#define UPSTREAM_MSG_CALL 0x55500001u
+
+/* Why a call failed; one per status, see the table above. */
+enum upstream_error {
+	UPSTREAM_OK = 0,
+	UPSTREAM_REFUSED,
+	UPSTREAM_TIMEOUT,
+	UPSTREAM_TOO_LARGE,
+	UPSTREAM_BAD_RESPONSE,
+	UPSTREAM_OVERLOADED,
+	UPSTREAM_SHUTDOWN,
+	UPSTREAM_INVALID,
+	UPSTREAM_ERROR_KINDS
+};
+
+/* A response header: NUL-terminated, inside the reply. */
+struct upstream_hdr {
+	const char *name;
+	const char *value;
+};
+
+/* Crosses mailboxes: caller -> upstream actor -> caller. Opaque; the
+ * caller frees it with upstream_call_free before sending, hreq_call /
+ * call_dispatch afterwards (call.h). */
+struct upstream_call;
+
+/* ---- Building a request -------------------------------------------------
+ * Thread: the caller's actor thread, which owns the message until it is
+ * sent (then the upstream actor does, then the continuation). */
+
+/* A request with http_parser method `method` (HTTP_GET, HTTP_POST...) to
+ * "http://host[:port][/path][?query]". NULL with *err = -EINVAL (bad URL,
+ * a host name that would need DNS) or -ENOMEM. */
+struct upstream_call *upstream_call_new(unsigned method, const char *url, int *err);
+
+/* A request to a configured URL: the target is to->target followed by
+ * `path` (appended as is, already percent-encoded) and, when `query` is
+ * not empty, '?' (or '&' if to->target has a query) and `query`. */
+struct upstream_call *upstream_call_to(unsigned method, const struct config_url *to,
+				       const char *path, size_t path_len,
+				       const char *query, size_t query_len, int *err);
+
+/* Add a request header. Host, Content-Length, Transfer-Encoding and
+ * Connection are the client's own (-EPERM); a name or value with CR, LF or
+ * NUL is refused (-EINVAL). 0, -EPERM, -EINVAL or -ENOMEM. */
+int upstream_call_add_header(struct upstream_call *u, const char *name, const char *value);
+
+/* The request body (copied; sent with Content-Length). 0 or -ENOMEM. */
+int upstream_call_set_body(struct upstream_call *u, const void *body, size_t len);
+
+/* A deadline (monotonic ns) earlier than the request's; 0 keeps it. */
+void upstream_call_set_deadline(struct upstream_call *u, uint64_t deadline_ns);
+
+/* The message to pass to hreq_call (or call_send). */
+struct call_msg *upstream_call_msg(struct upstream_call *u);
+
+/* Free a call that was never sent. */
+void upstream_call_free(struct upstream_call *u);
+
+/* ---- Reading the reply ---------------------------------------------------
+ * Thread: the caller, in the continuation; valid until it returns. */
+
+/* The call behind a reply given to the continuation. */
+const struct upstream_call *upstream_reply(const struct call_msg *reply);
+
+/* The upstream's HTTP status (0 when the call failed). */
+unsigned upstream_reply_status(const struct upstream_call *u);
+/* A response header's value (case-insensitive name), or NULL. */
+const char *upstream_reply_header(const struct upstream_call *u, const char *name);
+/* Every response header, in order, and how many (`*n`). */
+const struct upstream_hdr *upstream_reply_headers(const struct upstream_call *u, unsigned *n);
+/* The body, de-chunked (never NULL) and its length. */
+const char *upstream_reply_body(const struct upstream_call *u, size_t *len);
+
+/* ---- Outcomes ------------------------------------------------------------
+ * Thread: any. */
+
+/* The kind of a call status (or of hreq_call's error return). */
+enum upstream_error upstream_error_of(int status);
+/* "ok", "refused", "timeout", "too_large", "bad_response", "overloaded",
+ * "shutdown", "invalid" (also the metrics' `kind` label). */
+const char *upstream_error_name(enum upstream_error e);
+/* The HTTP status a route should answer for a failed call (table above). */
+unsigned upstream_error_http_status(enum upstream_error e);
+
+/* ---- The actors (daemon wiring) ------------------------------------------
+ * Thread: controlling, before actor_system_start. */
+
+/* Add the "upstream" pool (actors.upstream; nothing when its count is 0)
+ * and register its metrics collector (docs/ADMIN.md, "Upstreams"); no
+ * readiness check: an upstream being down never makes actord unready.
+ * `cfg` must outlive the system. 0 or -errno with a reason in `err`. */
+int upstream_add_pool(struct actor_system *sys, const struct ad_config *cfg,
+		      char *err, size_t errlen);
+
+#endif

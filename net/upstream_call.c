@@ -1,0 +1,374 @@
+/*
+ * upstream_call.c - the upstream call message: building the request on
+ * the caller's thread, reading the reply in its continuation, freeing it
+ * (upstream.h).
+ *
+ * DESIGN
+ * The caller serialises the request line and header lines itself, into a
+ * buffer inside the message (malloc'd only past UPSTREAM_HEAD_INLINE), so
+ * the upstream actor only adds Content-Length and the blank line and
+ * writes. The response also starts in storage inside the message: a small
+ * response costs no allocation beyond the message itself, which is
+ * allocated and freed on the caller's thread.
+ *
+ * Host names: resolving may block, so only address literals, "localhost"
+ * and the hosts of the configuration (resolved at load) are accepted.
+ *
+ * Thread: the caller's actor thread (building, reading); msg_free on
+ * whichever thread owns the message.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+
+#include <http_parser.h>
+
+#include "upstream_internal.h"
+
+static void call_free(struct msg *m)
+{
+	struct upstream_call *u = msg_cast(m, struct upstream_call);
+
+	if (u->head != u->head_inl)
+		free(u->head);
+	free(u->body);
+	upstream_resp_dispose(&u->resp);
+	free(u);
+}
+
+void upstream_call_free(struct upstream_call *u)
+{
+	if (u != NULL)
+		call_free(&u->c.m);
+}
+
+struct call_msg *upstream_call_msg(struct upstream_call *u)
+{
+	return &u->c;
+}
+
+bool upstream_method_idempotent(unsigned method)
+{
+	switch (method) {
+	case HTTP_GET:
+	case HTTP_HEAD:
+	case HTTP_PUT:
+	case HTTP_DELETE:
+	case HTTP_OPTIONS:
+	case HTTP_TRACE:
+		return true;
+	default:
+		return false;
+	}
+}
+
+static int head_append(struct upstream_call *u, const char *s, size_t n)
+{
+	if (u->head_len + n > u->head_cap) {
+		size_t cap = u->head_cap * 2;
+		char *p;
+
+		while (cap < u->head_len + n)
+			cap *= 2;
+		if (u->head == u->head_inl) {
+			p = malloc(cap);
+			if (p != NULL)
+				memcpy(p, u->head, u->head_len);
+		} else {
+			p = realloc(u->head, cap);
+		}
+		if (p == NULL)
+			return -ENOMEM;
+		u->head = p;
+		u->head_cap = cap;
+	}
+	memcpy(u->head + u->head_len, s, n);
+	u->head_len += n;
+	return 0;
+}
+
+static int head_appends(struct upstream_call *u, const char *s)
+{
+	return head_append(u, s, strlen(s));
+}
+
+/* The address of `host`: a literal, localhost, or a configured host. */
+static int find_address(const char *host, struct upstream_call *u)
+{
+	const struct ad_config *cfg = config_current();
+
+	if (inet_pton(AF_INET, host, u->addr) == 1) {
+		u->family = AF_INET;
+		return 0;
+	}
+	if (inet_pton(AF_INET6, host, u->addr) == 1) {
+		u->family = AF_INET6;
+		return 0;
+	}
+	if (strcasecmp(host, "localhost") == 0) {
+		u->family = AF_INET;
+		inet_pton(AF_INET, "127.0.0.1", u->addr);
+		return 0;
+	}
+	if (cfg == NULL)
+		return -EINVAL;
+	for (unsigned i = 0; i <= cfg->upstream.nproxy; i++) {
+		const struct config_url *c = i < cfg->upstream.nproxy ?
+			&cfg->upstream.proxy[i].to : &cfg->upstream.url;
+
+		if (c->family != 0 && strcasecmp(c->host, host) == 0) {
+			u->family = c->family;
+			memcpy(u->addr, c->addr, sizeof(u->addr));
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+/* A call with its request line started: "METHOD target". */
+static struct upstream_call *call_create(unsigned method, const struct config_url *url,
+					 int *err)
+{
+	struct upstream_call *u;
+	const char *m = http_method_str((enum http_method)method);
+	int rc;
+
+	if (method > 255 || strcmp(m, "<unknown>") == 0) {
+		*err = -EINVAL;
+		return NULL;
+	}
+	u = malloc(sizeof(*u));
+	if (u == NULL) {
+		*err = -ENOMEM;
+		return NULL;
+	}
+	call_msg_init(&u->c, UPSTREAM_MSG_CALL, call_free, 0);
+	u->method = (uint8_t)method;
+	u->port = url->port;
+	u->family = url->family;
+	memcpy(u->addr, url->addr, sizeof(u->addr));
+	u->head = u->head_inl;
+	u->head_len = 0;
+	u->head_cap = sizeof(u->head_inl);
+	u->body = NULL;
+	u->body_len = 0;
+	u->has_body = method == HTTP_POST || method == HTTP_PUT || method == HTTP_PATCH;
+	upstream_resp_init(&u->resp, u->resp_inl, sizeof(u->resp_inl));
+	u->next = NULL;
+	u->started_ns = 0;
+	u->retries_left = 0;
+	rc = u->family != 0 ? 0 : find_address(url->host, u);
+	if (rc == 0 && (head_appends(u, m) != 0 || head_append(u, " ", 1) != 0))
+		rc = -ENOMEM;
+	if (rc != 0) {
+		call_free(&u->c.m);
+		*err = rc;
+		return NULL;
+	}
+	return u;
+}
+
+/* " HTTP/1.1" and the Host header. */
+static int finish_request_line(struct upstream_call *u, const struct config_url *url)
+{
+	char host[CONFIG_HOST_MAX + 16];
+	bool v6 = strchr(url->host, ':') != NULL;
+
+	if (url->port == 80)
+		snprintf(host, sizeof(host), v6 ? "[%s]" : "%s", url->host);
+	else
+		snprintf(host, sizeof(host), v6 ? "[%s]:%u" : "%s:%u", url->host, url->port);
+	if (head_appends(u, " HTTP/1.1\r\nHost: ") != 0 || head_appends(u, host) != 0 ||
+	    head_append(u, "\r\n", 2) != 0)
+		return -ENOMEM;
+	return 0;
+}
+
+struct upstream_call *upstream_call_new(unsigned method, const char *url, int *err)
+{
+	struct config_url parsed;
+	struct upstream_call *u;
+	char why[8];
+
+	if (config_url_parse(url, &parsed, why, sizeof(why)) != 0) {
+		*err = -EINVAL;
+		return NULL;
+	}
+	u = call_create(method, &parsed, err);
+	if (u == NULL)
+		return NULL;
+	if (head_appends(u, parsed.target) != 0 || finish_request_line(u, &parsed) != 0) {
+		call_free(&u->c.m);
+		*err = -ENOMEM;
+		return NULL;
+	}
+	*err = 0;
+	return u;
+}
+
+static bool clean(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)s[i] <= ' ' || s[i] == 0x7f)
+			return false;
+	return true;
+}
+
+struct upstream_call *upstream_call_to(unsigned method, const struct config_url *to,
+				       const char *path, size_t path_len,
+				       const char *query, size_t query_len, int *err)
+{
+	struct upstream_call *u;
+	int rc = 0;
+
+	/* What follows the target goes on the request line: no space, no CTL. */
+	if (!clean(path, path_len) || !clean(query, query_len) || to->url[0] == '\0') {
+		*err = -EINVAL;
+		return NULL;
+	}
+	u = call_create(method, to, err);
+	if (u == NULL)
+		return NULL;
+	if (head_appends(u, to->target) != 0 || head_append(u, path, path_len) != 0)
+		rc = -ENOMEM;
+	if (rc == 0 && query_len > 0 &&
+	    (head_append(u, strchr(to->target, '?') != NULL ? "&" : "?", 1) != 0 ||
+	     head_append(u, query, query_len) != 0))
+		rc = -ENOMEM;
+	if (rc == 0)
+		rc = finish_request_line(u, to);
+	if (rc != 0) {
+		call_free(&u->c.m);
+		*err = rc;
+		return NULL;
+	}
+	*err = 0;
+	return u;
+}
+
+int upstream_call_add_header(struct upstream_call *u, const char *name, const char *value)
+{
+	static const char *const reserved[] = {
+		"Host", "Content-Length", "Transfer-Encoding", "Connection",
+	};
+	size_t nl = strlen(name), vl = strlen(value);
+
+	if (nl == 0 || strpbrk(name, "\r\n: \t") != NULL || strpbrk(value, "\r\n") != NULL)
+		return -EINVAL;
+	for (size_t i = 0; i < sizeof(reserved) / sizeof(reserved[0]); i++)
+		if (strcasecmp(name, reserved[i]) == 0)
+			return -EPERM;
+	if (head_append(u, name, nl) != 0 || head_append(u, ": ", 2) != 0 ||
+	    head_append(u, value, vl) != 0 || head_append(u, "\r\n", 2) != 0)
+		return -ENOMEM;
+	return 0;
+}
+
+int upstream_call_set_body(struct upstream_call *u, const void *body, size_t len)
+{
+	char *p = NULL;
+
+	if (len > 0) {
+		p = malloc(len);
+		if (p == NULL)
+			return -ENOMEM;
+		memcpy(p, body, len);
+	}
+	free(u->body);
+	u->body = p;
+	u->body_len = len;
+	u->has_body = true;
+	return 0;
+}
+
+void upstream_call_set_deadline(struct upstream_call *u, uint64_t deadline_ns)
+{
+	u->c.deadline_ns = deadline_ns;
+}
+
+/* ---- The reply ---- */
+
+const struct upstream_call *upstream_reply(const struct call_msg *reply)
+{
+	return (const struct upstream_call *)(const void *)reply;
+}
+
+unsigned upstream_reply_status(const struct upstream_call *u)
+{
+	return u->c.status == 0 ? u->resp.status : 0;
+}
+
+const char *upstream_reply_header(const struct upstream_call *u, const char *name)
+{
+	if (u->c.status != 0 || u->resp.headers == NULL)
+		return NULL;
+	for (unsigned i = 0; i < u->resp.nheaders; i++)
+		if (strcasecmp(u->resp.headers[i].name, name) == 0)
+			return u->resp.headers[i].value;
+	return NULL;
+}
+
+const struct upstream_hdr *upstream_reply_headers(const struct upstream_call *u, unsigned *n)
+{
+	if (u->c.status != 0 || u->resp.headers == NULL) {
+		*n = 0;
+		return NULL;
+	}
+	*n = u->resp.nheaders;
+	return u->resp.headers;
+}
+
+const char *upstream_reply_body(const struct upstream_call *u, size_t *len)
+{
+	if (u->c.status != 0 || u->resp.body_len == 0) {
+		*len = 0;
+		return "";
+	}
+	*len = u->resp.body_len;
+	return u->resp.buf + u->resp.body_off;
+}
+
+/* ---- Outcomes ---- */
+
+enum upstream_error upstream_error_of(int status)
+{
+	switch (-status) {
+	case 0: return UPSTREAM_OK;
+	case ECONNREFUSED: return UPSTREAM_REFUSED;
+	case ETIMEDOUT: return UPSTREAM_TIMEOUT;
+	case EFBIG: return UPSTREAM_TOO_LARGE;
+	case EPROTO: return UPSTREAM_BAD_RESPONSE;
+	case EAGAIN: return UPSTREAM_OVERLOADED;
+	case ESHUTDOWN: return UPSTREAM_SHUTDOWN;
+	case ESRCH: return UPSTREAM_SHUTDOWN;      /* no upstream actor configured */
+	default: return UPSTREAM_INVALID;
+	}
+}
+
+const char *upstream_error_name(enum upstream_error e)
+{
+	static const char *const names[UPSTREAM_ERROR_KINDS] = {
+		"ok", "refused", "timeout", "too_large", "bad_response", "overloaded",
+		"shutdown", "invalid",
+	};
+
+	return (unsigned)e < UPSTREAM_ERROR_KINDS ? names[e] : "invalid";
+}
+
+unsigned upstream_error_http_status(enum upstream_error e)
+{
+	switch (e) {
+	case UPSTREAM_OK: return 200;
+	case UPSTREAM_REFUSED:
+	case UPSTREAM_OVERLOADED:
+	case UPSTREAM_SHUTDOWN: return 503;
+	case UPSTREAM_TIMEOUT: return 504;
+	case UPSTREAM_TOO_LARGE:
+	case UPSTREAM_BAD_RESPONSE: return 502;
+	default: return 500;
+	}
+}

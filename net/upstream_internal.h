@@ -1,0 +1,172 @@
+/*
+ * upstream_internal.h - what the upstream module's files share: the call
+ * message's layout (upstream_call.c builds it, the actor reads it), the
+ * actor, its pools and connections, and the per-upstream counters. Not a
+ * public header: handlers use upstream.h.
+ *
+ * Owner: a `struct upstream_call` crosses mailboxes (upstream.h); a
+ * `struct up_actor` and every pool and connection it holds belong to one
+ * upstream actor thread; `struct up_slot` counters have that thread as
+ * their single writer and are read by the metrics collector.
+ */
+#ifndef ACTORD_UPSTREAM_INTERNAL_H
+#define ACTORD_UPSTREAM_INTERNAL_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <ev.h>
+
+#include "../actors/backend_stats.h"
+#include "upstream.h"
+#include "upstream_parse.h"
+
+#define UPSTREAM_HEAD_INLINE 384       /* request line + headers before malloc */
+#define UPSTREAM_RESP_INLINE 1024      /* response before malloc */
+#define UPSTREAM_READ_BUF (64u * 1024u)
+#define UPSTREAM_POOL_BUCKETS 256      /* pool hash table, per actor */
+#define UPSTREAM_MAX_POOLS 1024        /* upstreams an actor knows at once */
+#define UPSTREAM_SLOTS 64              /* upstreams with their own metrics */
+#define UPSTREAM_NAME_MAX 64           /* "address:port" */
+#define UPSTREAM_LOG_PER_S 5           /* warnings per actor and second */
+
+/* Crosses mailboxes: caller -> upstream actor -> caller. Request fields
+ * are written by the caller before the send and read-only afterwards;
+ * response and bookkeeping fields belong to the upstream actor until it
+ * replies. msg_free (upstream_call.c) frees everything. */
+struct upstream_call {
+	struct call_msg c;             /* MUST be first */
+	/* Request. */
+	uint8_t method;                /* enum http_method */
+	uint8_t family;                /* AF_INET / AF_INET6 */
+	uint16_t port;                 /* host order */
+	uint8_t addr[16];
+	char *head;                    /* request line + header lines, no final CRLF */
+	size_t head_len, head_cap;
+	char *body;                    /* malloc'd copy, or NULL */
+	size_t body_len;
+	bool has_body;                 /* send Content-Length even if 0 */
+	/* Response. */
+	struct upstream_resp resp;
+	/* Upstream actor bookkeeping. */
+	struct upstream_call *next;    /* pool queue */
+	uint64_t started_ns;           /* when the actor took it */
+	uint8_t retries_left;
+	_Alignas(16) char head_inl[UPSTREAM_HEAD_INLINE];
+	_Alignas(16) char resp_inl[UPSTREAM_RESP_INLINE];
+};
+
+/* Whether a method may be sent twice (RFC 9110 9.2.2). */
+bool upstream_method_idempotent(unsigned method);
+
+/* Counters of one upstream as seen by one actor. Owner: that upstream
+ * actor writes (backend_stats_add: relaxed load + store, single writer),
+ * the collector reads (relaxed). */
+struct up_slot {
+	struct backend_stats bs;       /* requests, errors, timeouts, retries
+					* (reconnects), inflight, open
+					* connections (connected), latency */
+	_Alignas(64)
+	_Atomic uint64_t idle;         /* gauge: idle keep-alive connections */
+	_Atomic uint64_t queued;       /* gauge: waiting for a connection */
+	_Atomic uint64_t opened_total; /* connections opened */
+	_Atomic uint64_t reused_total; /* requests sent on a kept-alive connection */
+	_Atomic uint64_t errors[UPSTREAM_ERROR_KINDS]; /* failed calls by kind */
+	char name[UPSTREAM_NAME_MAX];  /* written once, before publication */
+};
+
+/* Owner: one upstream actor writes; the collector reads slots [0, nslots). */
+struct up_stats {
+	/* Release on publication, acquire in the collector: a slot's name is
+	 * complete before anyone can see the slot. */
+	_Atomic uint32_t nslots;
+	struct up_slot slots[UPSTREAM_SLOTS];
+};
+
+/* The pool's `user`: immutable after upstream_add_pool. */
+struct up_shared {
+	const struct ad_config *cfg;   /* start-up config (live: config_current) */
+	unsigned count;
+	struct up_stats *stats;        /* [count], one per actor */
+};
+
+enum up_conn_state { UC_CONNECTING, UC_BUSY, UC_IDLE };
+
+struct up_pool;
+
+/* Owner: the upstream actor thread. */
+struct up_conn {
+	struct up_pool *pool;
+	struct up_conn *prev, *next;   /* the pool's idle list */
+	struct up_conn *aprev, *anext; /* every connection of the pool */
+	ev_io io;
+	ev_timer timer;
+	uint64_t timer_at_ns;          /* when the armed timer fires; 0: unarmed */
+	uint64_t deadline_ns;          /* connect, response or idle deadline */
+	struct upstream_call *call;    /* in flight (CONNECTING, BUSY) */
+	struct upstream_parser parser;
+	size_t sent;                   /* request bytes written */
+	uint32_t requests;             /* requests this connection carried */
+	uint8_t state;                 /* enum up_conn_state */
+	uint8_t tail_len;
+	char tail[40];                 /* "Content-Length: n\r\n\r\n" */
+};
+
+/* Owner: the upstream actor thread. One per upstream address:port. */
+struct up_pool {
+	struct up_pool *hnext;         /* hash chain */
+	struct up_actor *ua;
+	struct up_slot *st;
+	uint8_t family;
+	uint16_t port;
+	uint8_t addr[16];
+	struct up_conn *conns;         /* every connection, any state */
+	struct up_conn *idle;          /* most recently used first */
+	unsigned nopen;                /* connections, any state */
+	unsigned nidle;
+	struct upstream_call *qhead, *qtail;   /* waiting for a connection */
+	unsigned nqueued;
+	ev_timer qtimer;               /* the earliest queued deadline */
+	uint64_t qtimer_at_ns;
+};
+
+/* Owner: the upstream actor thread (actor_state). */
+struct up_actor {
+	struct actor *actor;
+	struct ev_loop *loop;
+	struct up_shared *sh;
+	struct up_stats *stats;
+	struct up_pool *buckets[UPSTREAM_POOL_BUCKETS];
+	unsigned npools;
+	char *rbuf;                    /* UPSTREAM_READ_BUF */
+	uint64_t log_sec;              /* warn_limited's current second */
+	unsigned log_count;
+};
+
+/* The upstream settings in force: the live snapshot, else the start-up one. */
+const struct config_upstream *up_limits(const struct up_actor *ua);
+
+/* upstream_pool.c: pools, queueing and the end of every call. */
+struct up_pool *up_pool_get(struct up_actor *ua, const struct upstream_call *u);
+void up_pool_dispatch(struct up_pool *pl, struct upstream_call *u);
+void up_pool_kick(struct up_pool *pl);
+void up_pool_idle_add(struct up_pool *pl, struct up_conn *c);
+void up_pool_idle_remove(struct up_pool *pl, struct up_conn *c);
+void up_pools_destroy(struct up_actor *ua);
+/* Answer `u` with `status` (0 or -errno) and count it. */
+void up_call_done(struct up_pool *pl, struct upstream_call *u, int status);
+/* A connection failed with `u` in flight (`status`): resend it if it may
+ * be (retryable and retries left), else answer it. */
+void up_call_failed(struct up_pool *pl, struct upstream_call *u, int status,
+		    bool retryable);
+
+/* upstream_io.c: connections. up_conn_open opens a connection for `u`
+ * (answering `u` itself if that fails at once); up_conn_start sends `u`
+ * on an idle connection; up_conn_close closes and frees a connection
+ * that carries no call. */
+void up_conn_open(struct up_pool *pl, struct upstream_call *u);
+void up_conn_start(struct up_conn *c, struct upstream_call *u);
+void up_conn_close(struct up_conn *c);
+
+#endif

@@ -1,0 +1,159 @@
+/*
+ * mongo_bson.c - cJSON <-> BSON for the mongo actors (mongo_internal.h;
+ * the mapping is described in mongo.h).
+ *
+ * DESIGN
+ * Both directions walk the tree recursively with a depth bound (BSON
+ * allows 100 levels; deeper is refused rather than risking the stack).
+ * Numbers: cJSON keeps doubles, so a whole number is sent as the smallest
+ * integer type that holds it, which is what MongoDB compares and stores
+ * for "id": 42; int64 results beyond 2^53 lose precision in cJSON, as in
+ * any JSON consumer.
+ *
+ * Thread: any (no shared state).
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "mongo_internal.h"
+
+#define DEPTH_MAX 100
+#define TWO_POW_53 9007199254740992.0
+
+static int append_value(bson_t *out, const char *key, const cJSON *v, int depth);
+
+static int append_children(bson_t *out, const cJSON *parent, bool array, int depth)
+{
+	const cJSON *c;
+	uint32_t i = 0;
+
+	if (depth > DEPTH_MAX)
+		return -EINVAL;
+	cJSON_ArrayForEach(c, parent) {
+		char buf[16];
+		const char *key = c->string;
+
+		if (array)
+			bson_uint32_to_string(i, &key, buf, sizeof(buf));
+		else if (key == NULL)
+			return -EINVAL;
+		if (append_value(out, key, c, depth) != 0)
+			return -EINVAL;
+		i++;
+	}
+	return 0;
+}
+
+static bool append_number(bson_t *out, const char *key, double d)
+{
+	if (d == floor(d) && d >= INT32_MIN && d <= INT32_MAX)
+		return bson_append_int32(out, key, -1, (int32_t)d);
+	if (d == floor(d) && fabs(d) <= TWO_POW_53)
+		return bson_append_int64(out, key, -1, (int64_t)d);
+	return bson_append_double(out, key, -1, d);
+}
+
+static int append_value(bson_t *out, const char *key, const cJSON *v, int depth)
+{
+	bson_t child;
+	bool ok;
+
+	if (cJSON_IsString(v))
+		ok = bson_append_utf8(out, key, -1, v->valuestring, -1);
+	else if (cJSON_IsNumber(v))
+		ok = append_number(out, key, v->valuedouble);
+	else if (cJSON_IsBool(v))
+		ok = bson_append_bool(out, key, -1, cJSON_IsTrue(v));
+	else if (cJSON_IsNull(v))
+		ok = bson_append_null(out, key, -1);
+	else if (cJSON_IsObject(v) || cJSON_IsArray(v)) {
+		bool array = cJSON_IsArray(v);
+
+		ok = array ? bson_append_array_begin(out, key, -1, &child)
+			   : bson_append_document_begin(out, key, -1, &child);
+		if (!ok)
+			return -EINVAL;
+		if (append_children(&child, v, array, depth + 1) != 0) {
+			/* Close it anyway: `out` must stay consistent for destroy. */
+			if (array)
+				bson_append_array_end(out, &child);
+			else
+				bson_append_document_end(out, &child);
+			return -EINVAL;
+		}
+		ok = array ? bson_append_array_end(out, &child)
+			   : bson_append_document_end(out, &child);
+	} else
+		return -EINVAL;
+	return ok ? 0 : -EINVAL;
+}
+
+int mongo_bson_from_json(bson_t *out, const cJSON *obj)
+{
+	if (!cJSON_IsObject(obj))
+		return -EINVAL;
+	return append_children(out, obj, false, 0);
+}
+
+static cJSON *iter_to_json(bson_iter_t *it, bool array, int depth);
+
+static cJSON *value_to_json(bson_iter_t *it, int depth)
+{
+	bson_iter_t child;
+	char oid[25];
+
+	switch (bson_iter_type(it)) {
+	case BSON_TYPE_DOUBLE:
+		return cJSON_CreateNumber(bson_iter_double(it));
+	case BSON_TYPE_INT32:
+		return cJSON_CreateNumber(bson_iter_int32(it));
+	case BSON_TYPE_INT64:
+		return cJSON_CreateNumber((double)bson_iter_int64(it));
+	case BSON_TYPE_DATE_TIME:
+		return cJSON_CreateNumber((double)bson_iter_date_time(it));
+	case BSON_TYPE_BOOL:
+		return cJSON_CreateBool(bson_iter_bool(it));
+	case BSON_TYPE_UTF8:
+		return cJSON_CreateString(bson_iter_utf8(it, NULL));
+	case BSON_TYPE_OID:
+		bson_oid_to_string(bson_iter_oid(it), oid);
+		return cJSON_CreateString(oid);
+	case BSON_TYPE_DOCUMENT:
+	case BSON_TYPE_ARRAY:
+		if (depth >= DEPTH_MAX || !bson_iter_recurse(it, &child))
+			return NULL;
+		return iter_to_json(&child, bson_iter_type(it) == BSON_TYPE_ARRAY, depth + 1);
+	default:
+		return cJSON_CreateNull();
+	}
+}
+
+static cJSON *iter_to_json(bson_iter_t *it, bool array, int depth)
+{
+	cJSON *out = array ? cJSON_CreateArray() : cJSON_CreateObject();
+
+	if (out == NULL)
+		return NULL;
+	while (bson_iter_next(it)) {
+		cJSON *v = value_to_json(it, depth);
+
+		if (v == NULL || !(array ? cJSON_AddItemToArray(out, v)
+					 : cJSON_AddItemToObject(out, bson_iter_key(it), v))) {
+			cJSON_Delete(v);
+			cJSON_Delete(out);
+			return NULL;
+		}
+	}
+	return out;
+}
+
+cJSON *mongo_bson_to_json(const bson_t *doc)
+{
+	bson_iter_t it;
+
+	if (!bson_iter_init(&it, doc))
+		return NULL;
+	return iter_to_json(&it, false, 0);
+}

@@ -1,0 +1,202 @@
+#!/bin/sh
+# storage_bench.sh - actord against the reference peer (Tornado + aiomysql +
+# redis asyncio, ../shared/reference/tornado_ref.py, 2 processes) on the
+# storage routes, in one run, against the same local Redis and MariaDB:
+#   wrk -t1 -c128 -d10s on /db, /queries?queries=20, /updates?queries=5,
+#   /fortunes, /cached-queries?count=20 and the wallpaper list; then the
+#   seed's own test, ab -c 10000 -n 10000 on the wallpaper list.
+# Prints a human table, then as its very last line one JSON object with
+# every figure and ratio. Server CPU time per request (from /proc/PID/stat,
+# both servers' processes, and MariaDB's) is shown next to requests/s:
+# on 2 shared cores it is the fairer comparison.
+#
+# Environment: ACTORD_BIN (default build/actord), BENCH_DURATION (10 s),
+# BENCH_REDIS_PORT / BENCH_MYSQL_PORT (27379 / 27306), BENCH_ACTORD_PORT /
+# BENCH_TORNADO_PORT (27080 / 27888). State lives in .run/bench.
+set -eu
+cd "$(dirname "$0")/../.."
+ROOT=$PWD
+BIN=${ACTORD_BIN:-$ROOT/build/actord}
+PY=/usr/bin/python3
+PEER=${BENCH_PEER:-$ROOT/../shared/reference/tornado_ref.py}
+[ -f "$PEER" ] || PEER=/work/shared/reference/tornado_ref.py
+DURATION=${BENCH_DURATION:-10}
+A_PORT=${BENCH_ACTORD_PORT:-27080}
+T_PORT=${BENCH_TORNADO_PORT:-27888}
+export ACTORD_RUN_DIR=$ROOT/.run/bench
+export ACTORD_REDIS_PORT=${BENCH_REDIS_PORT:-27379}
+export ACTORD_MYSQL_PORT=${BENCH_MYSQL_PORT:-27306}
+RUN=$ACTORD_RUN_DIR
+OUT=$RUN/results
+WALL=/client/v3/wallpaper_4d/wallpaperList.json
+
+# ab opens 10,000 connections at once: both servers and ab need the fds.
+ulimit -n "$(ulimit -Hn)"
+[ "$(ulimit -n)" -ge 12000 ] || { echo "storage_bench: need ulimit -n >= 12000" >&2; exit 1; }
+[ -x "$BIN" ] || { echo "storage_bench: $BIN not built (make build)" >&2; exit 1; }
+
+# Every port must be free (the machine is shared): never measure, or stop,
+# someone else's server.
+in_use() {
+  "$PY" -c 'import socket, sys
+sys.exit(socket.socket().connect_ex(("127.0.0.1", int(sys.argv[1]))) != 0)' "$1"
+}
+for port in "$A_PORT" "$T_PORT" "$ACTORD_REDIS_PORT" "$ACTORD_MYSQL_PORT"; do
+  if in_use "$port"; then
+    echo "storage_bench: port $port is in use (set BENCH_*_PORT)" >&2
+    exit 1
+  fi
+done
+
+mkdir -p "$RUN"
+rm -f "$OUT"
+tests/services.sh start >/dev/null
+
+APID=""
+TPID=""
+cleanup() {
+  set +e   # stop everything we started, whatever each step says
+  if [ -n "$TPID" ]; then
+    # Tornado's forked workers outlive their parent: stop them by pid.
+    kids=$(pgrep -P "$TPID")
+    kill "$TPID" $kids 2>/dev/null
+    wait "$TPID" 2>/dev/null
+  fi
+  if [ -n "$APID" ]; then
+    kill "$APID" 2>/dev/null
+    wait "$APID" 2>/dev/null
+  fi
+  tests/services.sh stop >/dev/null 2>&1
+}
+trap cleanup EXIT INT TERM
+
+up() { curl -sf -o /dev/null "http://127.0.0.1:$1/db"; }
+
+cat >"$RUN/actord.json" <<EOF
+{
+  "listen": ["127.0.0.1:$A_PORT"],
+  "admin_listen": "127.0.0.1:$((A_PORT + 1))",
+  "log": {"level": "warn", "format": "text", "file": "$RUN/actord.log"},
+  "http": {"backlog": 65535, "max_connections": 20000},
+  "actors": {"mysql": {"count": 8, "mailbox": 4096}},
+  "redis": {"host": "127.0.0.1", "port": $ACTORD_REDIS_PORT},
+  "mysql": {"host": "127.0.0.1", "port": $ACTORD_MYSQL_PORT, "user": "benchmarkdbuser",
+            "password": "benchmarkdbpass", "database": "hello_world"}
+}
+EOF
+"$BIN" -c "$RUN/actord.json" &
+APID=$!
+"$PY" "$PEER" --port "$T_PORT" --procs 2 --mysql-port "$ACTORD_MYSQL_PORT" \
+  --redis-port "$ACTORD_REDIS_PORT" >"$RUN/tornado.log" 2>&1 &
+TPID=$!
+
+i=0
+until up "$A_PORT" && up "$T_PORT"; do
+  i=$((i + 1))
+  [ $i -le 100 ] || { echo "storage_bench: servers did not start" >&2; exit 1; }
+  sleep 0.1
+done
+kill -0 "$APID" && kill -0 "$TPID"   # they answer, and they are ours
+
+# CPU ticks of a process and its children (Tornado forks its workers).
+ticks() {
+  total=0
+  for p in $1 $(pgrep -P "$1" || true); do
+    t=$(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0)
+    total=$((total + t))
+  done
+  echo "$total"
+}
+MYSQLD=$(cat "$RUN/mysql/mysqld.pid")
+
+# measure NAME SERVER PORT PATH: one wrk run, one result line.
+measure() {
+  a0=$(ticks "$3"); m0=$(ticks "$MYSQLD")
+  w=$(wrk -t1 -c128 -d"${DURATION}s" "http://127.0.0.1:$4$5")
+  a1=$(ticks "$3"); m1=$(ticks "$MYSQLD")
+  echo "$w" | awk -v name="$1" -v srv="$2" -v cpu=$((a1 - a0)) -v db=$((m1 - m0)) '
+    /requests in/ { n = $1 }
+    /Requests\/sec/ { rps = $2 }
+    /Non-2xx/ { bad += $NF }
+    /Socket errors/ { gsub(",", ""); bad += $4 + $6 + $8 + $10 }
+    END { printf "wrk %s %s %s %d %d %.1f %.1f\n", name, srv, rps, n, bad,
+          n ? cpu * 10000 / n : 0, n ? db * 10000 / n : 0 }' >>"$OUT"
+}
+
+ROUTES="db:/db queries:/queries?queries=20 updates:/updates?queries=5 fortunes:/fortunes
+cached:/cached-queries?count=20 wallpaper:$WALL"
+
+# Warm both up: caches filled, connections made, code paths hot.
+for r in $ROUTES; do
+  p=${r#*:}
+  wrk -t1 -c32 -d1s "http://127.0.0.1:$A_PORT$p" >/dev/null
+  wrk -t1 -c32 -d1s "http://127.0.0.1:$T_PORT$p" >/dev/null
+done
+
+for r in $ROUTES; do
+  name=${r%%:*}; p=${r#*:}
+  measure "$name" actord "$APID" "$A_PORT" "$p"
+  measure "$name" tornado "$TPID" "$T_PORT" "$p"
+done
+
+# The seed's own test: 10,000 connections at once, each one request.
+for s in actord:$A_PORT tornado:$T_PORT; do
+  a=$(ab -q -r -c 10000 -n 10000 "http://127.0.0.1:${s#*:}$WALL" 2>&1 || true)
+  echo "$a" | awk -v srv="${s%%:*}" '
+    /Complete requests/ { done = $3 }
+    /Failed requests/ { failed = $3 }
+    /Non-2xx/ { non2xx = $3 }
+    /Requests per second/ { rps = $4 }
+    /Time taken/ { took = $5 }
+    END { printf "ab wallpaper %s %s %d %d %d %s\n", srv, rps ? rps : 0, done, failed,
+          non2xx, took ? took : 0 }' >>"$OUT"
+done
+
+LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
+"$PY" - "$OUT" "$DURATION" "$LOAD" <<'EOF'
+import json
+import sys
+
+path, duration, load = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+targets = {"db": 5, "queries": 2, "updates": 2, "fortunes": 3, "cached": 10, "wallpaper": 10}
+paths = {"db": "/db", "queries": "/queries?queries=20", "updates": "/updates?queries=5",
+         "fortunes": "/fortunes", "cached": "/cached-queries?count=20",
+         "wallpaper": "/client/v3/wallpaper_4d/wallpaperList.json"}
+wrk, ab = {}, {}
+for line in open(path):
+    f = line.split()
+    if f[0] == "wrk":
+        wrk.setdefault(f[1], {})[f[2]] = {
+            "rps": float(f[3]), "requests": int(f[4]), "errors": int(f[5]),
+            "cpu_us_per_req": float(f[6]), "mysqld_us_per_req": float(f[7])}
+    else:
+        ab[f[2]] = {"rps": float(f[3]), "complete": int(f[4]), "failed": int(f[5]),
+                    "non2xx": int(f[6]), "seconds": float(f[7])}
+
+out = {"bench": "storage", "duration_s": duration, "wrk": "-t1 -c128", "loadavg": load,
+       "routes": {}, "ab_wallpaper": ab}
+print(f"storage_bench: wrk -t1 -c128 -d{duration}s per route and server "
+      f"(load average before the summary: {load})")
+print(f"{'route':<42} {'actord r/s':>11} {'tornado r/s':>12} {'ratio':>7} {'target':>7} "
+      f"{'cpu us/req a|t':>16} {'mysqld us/req a|t':>18} {'errors a|t':>11}")
+for name in targets:
+    a, t = wrk[name]["actord"], wrk[name]["tornado"]
+    ratio = a["rps"] / t["rps"] if t["rps"] else 0.0
+    ok = ratio >= targets[name] and a["errors"] == 0
+    out["routes"][name] = {"path": paths[name], "actord": a, "tornado": t,
+                           "ratio": round(ratio, 2), "target": targets[name], "met": ok}
+    print(f"{paths[name]:<42} {a['rps']:>11.0f} {t['rps']:>12.0f} {ratio:>6.1f}x "
+          f"{'>=' + str(targets[name]) + 'x':>7} "
+          f"{a['cpu_us_per_req']:>7.1f}|{t['cpu_us_per_req']:<8.1f} "
+          f"{a['mysqld_us_per_req']:>8.1f}|{t['mysqld_us_per_req']:<9.1f} "
+          f"{a['errors']:>5}|{t['errors']:<5}{'' if ok else '  MISSED'}")
+print()
+print("ab -c 10000 -n 10000 " + paths["wallpaper"])
+for srv, r in ab.items():
+    print(f"  {srv:<8} {r['rps']:>9.0f} r/s  complete {r['complete']}  failed {r['failed']}  "
+          f"non-2xx {r['non2xx']}  in {r['seconds']:.2f} s")
+a_ab = ab.get("actord", {})
+out["ab_wallpaper_met"] = a_ab.get("failed", 1) == 0 and a_ab.get("complete", 0) == 10000
+out["all_met"] = out["ab_wallpaper_met"] and all(r["met"] for r in out["routes"].values())
+print(json.dumps(out, separators=(",", ":")))
+EOF

@@ -1,0 +1,98 @@
+"""actorctl, the admin endpoint's command-line client, against a live
+actord (issue: admin endpoint)."""
+import json
+import os
+import subprocess
+
+from admin_helpers import ACTORCTL, wait_admin
+from conftest import SLOW, free_port
+
+
+def ctl(*args, env=None, timeout=30):
+    full = {k: v for k, v in os.environ.items()
+            if k not in ("ACTORD_ADMIN_TOKEN", "ACTORD_ADMIN_ADDR")}
+    full.update(env or {})
+    return subprocess.run([ACTORCTL, *args], capture_output=True, text=True,
+                          timeout=timeout * SLOW, env=full)
+
+
+def addr(a):
+    return f"127.0.0.1:{a.admin_port}"
+
+
+def test_help_and_usage_errors():
+    r = ctl("--help")
+    assert r.returncode == 0
+    for word in ("stats", "top", "health", "reload", "--admin", "--token", "ACTORD_ADMIN_TOKEN"):
+        assert word in r.stdout
+    r = ctl()
+    assert r.returncode == 2 and "no command given" in r.stderr
+    r = ctl("frobnicate")
+    assert r.returncode == 2 and "unknown command 'frobnicate'" in r.stderr
+    assert ctl("-a", "nonsense", "stats").returncode == 2
+
+
+def test_unreachable_endpoint_is_a_clear_error():
+    where = f"127.0.0.1:{free_port()}"
+    r = ctl("-a", where, "stats")
+    assert r.returncode == 3
+    assert r.stderr == f"actorctl: cannot reach the admin endpoint at {where}: Connection refused\n"
+
+
+def test_stats_health_and_top_against_a_live_actord(actord):
+    wait_admin(actord)
+    actord.get("/plaintext")
+    r = ctl("-a", addr(actord), "stats")
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0].startswith("actord ") and lines[0].endswith(", ready")
+    assert lines[2].split()[:5] == ["ACTOR", "KIND", "DEPTH", "CAPACITY", "HIGHWATER"]
+    rows = {line.split()[0]: line.split() for line in lines[3:]}
+    assert {"log-0", "handler-0", "net-0", "admin-0"} <= set(rows)
+    assert rows["handler-0"][1:4] == ["handler", "0", "4096"]
+    assert int(rows["handler-0"][6]) >= 1                # dequeued
+
+    r = ctl("-a", addr(actord), "health", env={"ACTORD_ADMIN_ADDR": "127.0.0.1:1"})
+    assert r.returncode == 0, r.stderr
+    assert "live:  yes" in r.stdout and "ready: yes" in r.stdout
+    checks = {line.split()[0]: line.split()[1:] for line in r.stdout.splitlines()[2:]}
+    assert checks["serving"] == ["ok"] and checks["listeners"] == ["ok"]
+    for name, rest in checks.items():        # backends (mongo) may be optional
+        assert rest[0] == "ok" or rest[1] == "(optional)", (name, rest)
+
+    r = ctl("top", "-n", "2", "-i", "0.1", env={"ACTORD_ADMIN_ADDR": addr(actord)})
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.count("actord ") == 2
+    assert "MSGS/S" in r.stdout and "BUSY%" in r.stdout
+
+    r = ctl("-a", addr(actord), "metrics")
+    assert r.returncode == 0 and "actord_mailbox_depth{" in r.stdout
+    r = ctl("-a", addr(actord), "config")
+    assert r.returncode == 0 and json.loads(r.stdout)["admin_listen"] == addr(actord)
+
+
+def test_reload_shows_the_outcome(actord):
+    wait_admin(actord)
+    r = ctl("-a", addr(actord), "reload")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == f"reloaded {actord.config_path}\n"
+    cfg = dict(actord.cfg, http={"max_headers": 0})
+    actord.write_config(cfg)
+    r = ctl("-a", addr(actord), "reload")
+    assert r.returncode == 1
+    assert r.stderr.startswith("actorctl: reload refused (HTTP 422): ")
+    assert "http.max_headers: 0 is out of range" in r.stderr
+
+
+def test_token_from_option_file_or_environment(actord_factory, tmp_path):
+    token = "ctl-token-42"
+    a = wait_admin(actord_factory(env={"ACTORD_ADMIN_TOKEN": token}), token)
+    r = ctl("-a", addr(a), "health")
+    assert r.returncode == 1 and "(401)" in r.stderr and "ACTORD_ADMIN_TOKEN" in r.stderr
+    r = ctl("-a", addr(a), "-t", "wrong", "health")
+    assert r.returncode == 1 and "wrong token" in r.stderr
+    assert ctl("-a", addr(a), "-t", token, "health").returncode == 0
+    assert ctl("-a", addr(a), "health", env={"ACTORD_ADMIN_TOKEN": token}).returncode == 0
+    f = tmp_path / "token"
+    f.write_text(token + "\n")
+    assert ctl("-a", addr(a), "--token-file", str(f), "stats").returncode == 0

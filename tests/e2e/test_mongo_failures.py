@@ -1,0 +1,207 @@
+"""MongoDB failures as clients see them (issue: storage actors): a server
+that does not answer (504 at the request deadline, or at
+mongo.query_timeout_ms, then recovery), one that cannot be reached or
+hangs up (503 with Retry-After, and the reason in the log and readiness),
+a full mongo mailbox (503 at once); the data loader
+(storage/mongo/load.py) against the scripted server; and the same routes
+against a real mongod.
+
+The real-mongod tests run only when the environment variable MONGO_URI
+names one (e.g. mongodb://127.0.0.1:27017): Debian ships no MongoDB
+server, so they are skipped otherwise. They load the data into the
+database actord_e2e with the loader, and drop it afterwards.
+"""
+import concurrent.futures
+import os
+import subprocess
+import time
+
+import pytest
+
+from conftest import ROOT, SLOW, free_port, wait_until
+from mongo_mock import (FORTUNES, admin_json, fake_mongo, find_check,  # noqa: F401
+                        fortunes_html, mongo_overrides)
+
+LOADER = os.path.join(ROOT, "storage", "mongo", "load.py")
+MONGO_URI = os.environ.get("MONGO_URI", "")
+real_mongod = pytest.mark.skipif(not MONGO_URI, reason="MONGO_URI is not set (no real mongod)")
+
+
+def never_answer(request):
+    """A server that received the command and says nothing."""
+
+
+def start(actord_factory, fake, http=None, actors=None, **mongo):
+    over = mongo_overrides(fake, **mongo)
+    if http:
+        over["http"] = http
+    if actors:
+        over["actors"]["mongo"].update(actors)
+    return actord_factory(over)
+
+
+def timed_get(a, path):
+    t0 = time.monotonic()
+    r = a.get(path)
+    return r, time.monotonic() - t0
+
+
+def test_unanswered_query_is_504_at_the_request_deadline(fake_mongo, actord_factory):
+    a = start(actord_factory, fake_mongo, http={"request_timeout_ms": 400},
+              query_timeout_ms=1500)
+    fake_mongo.script["find"] = never_answer
+    r, took = timed_get(a, "/mongo/db")
+    assert r.status == 504
+    assert 0.35 <= took < 1.2 * SLOW
+    assert len(fake_mongo.sent("find")) == 1
+
+
+def test_query_timeout_fails_the_call_then_the_member_reconnects(fake_mongo, actord_factory):
+    a = start(actord_factory, fake_mongo, actors={"count": 1}, query_timeout_ms=300)
+    fake_mongo.script["find"] = never_answer
+    r, took = timed_get(a, "/mongo/db")
+    assert r.status == 504
+    assert r.json()["error"] == "MongoDB world lookup: timed out"
+    assert took < 2 * SLOW, "query_timeout_ms, not the 5 s request deadline"
+    why = "cannot reach 127.0.0.1:%d: no answer in time" % fake_mongo.port
+    wait_until(lambda: why in a.stderr(), 5, "the reason in the log")
+    del fake_mongo.script["find"]
+    # The member probes with a ping after 100 ms and serves again.
+    wait_until(lambda: a.get("/mongo/db").status == 200, 5, "the member to reconnect")
+    wait_until(lambda: a.stderr().count("mongo-0: connected to") == 2, 5, "a second connect")
+
+
+def test_unreachable_server_is_503_with_retry_after_and_says_why(actord_factory):
+    port = free_port()
+    a = actord_factory({"mongo": {"uri": f"mongodb://127.0.0.1:{port}",
+                                  "server_selection_timeout_ms": 200}})
+    r, took = timed_get(a, "/mongo/queries?queries=3")
+    assert r.status == 503
+    assert r.headers["retry-after"] == "1"
+    assert took < 2 * SLOW
+    why = f"cannot reach 127.0.0.1:{port}: connection refused"
+    wait_until(lambda: why in a.stderr(), 5, "the reason in the log")
+    # Known down: the next calls are answered at once, not after a timeout.
+    r, took = timed_get(a, "/mongo/db")
+    assert r.status == 503 and took < 0.15 * SLOW
+    ready = admin_json(a, "/readyz")
+    if ready is not None:
+        check = find_check(ready, "mongo")
+        assert check["ok"] is False and check["reason"] == why
+
+
+def test_server_that_hangs_up_is_503(fake_mongo, actord_factory):
+    a = start(actord_factory, fake_mongo, actors={"count": 1})
+    fake_mongo.script["find"] = lambda req: req.hangup()
+    r = a.get("/mongo/db")
+    assert r.status == 503
+    assert r.headers["retry-after"] == "1"
+    why = "cannot reach 127.0.0.1:%d: the server closed the connection" % fake_mongo.port
+    wait_until(lambda: why in a.stderr(), 5, "the reason in the log")
+    del fake_mongo.script["find"]
+    wait_until(lambda: a.get("/mongo/db").status == 200, 5, "the member to reconnect")
+
+
+def test_full_mongo_mailbox_is_503_at_once(fake_mongo, actord_factory):
+    a = start(actord_factory, fake_mongo, actors={"count": 1, "mailbox": 4},
+              http={"request_timeout_ms": 3000}, query_timeout_ms=1500)
+    fake_mongo.script["find"] = never_answer
+    with concurrent.futures.ThreadPoolExecutor(12) as pool:
+        first = pool.submit(a.get, "/mongo/db")
+        wait_until(lambda: fake_mongo.sent("find"), 5, "the member to block in a find")
+        burst = [pool.submit(timed_get, a, "/mongo/db") for _ in range(10)]
+        results = [f.result() for f in burst]
+        assert first.result().status == 504
+    overloaded = [(r, t) for r, t in results if r.status == 503 and "overloaded" in r.text]
+    assert overloaded, [r.status for r, _ in results]
+    assert all(r.headers["retry-after"] == "1" and t < 1.0 * SLOW for r, t in overloaded)
+    assert all(r.status in (503, 504) for r, _ in results)
+
+
+def run_loader(uri, database, *extra):
+    return subprocess.run(["/usr/bin/python3", LOADER, "--uri", uri, "--database", database,
+                           *extra],
+                          capture_output=True, text=True, timeout=60 * SLOW)
+
+
+def test_loader_drops_and_recreates_both_collections(fake_mongo):
+    for _ in range(2):                      # idempotent: every run starts over
+        fake_mongo.clear()
+        p = run_loader(fake_mongo.uri, "bench")
+        assert p.returncode == 0, p.stderr
+        assert "world 10000 documents, fortune 12 documents" in p.stdout
+        names = [(n, d.get(n)) for n, d in fake_mongo.commands]
+        assert names[:2] == [("drop", "world"), ("drop", "fortune")]
+        assert all(d["$db"] == "bench" for _, d in fake_mongo.commands)
+        world = [doc for c in fake_mongo.sent("insert") if c["insert"] == "world"
+                 for doc in c["documents"]]
+        assert [d["id"] for d in world] == list(range(1, 10001))
+        assert all(d["_id"] == d["id"] and 1 <= d["randomNumber"] <= 10000 for d in world)
+        assert len({d["randomNumber"] for d in world}) > 5000, "random, not constant"
+        fortune = [doc for c in fake_mongo.sent("insert") if c["insert"] == "fortune"
+                   for doc in c["documents"]]
+        assert [(d["id"], d["message"]) for d in fortune] == list(enumerate(FORTUNES, 1))
+        indexes = {c["createIndexes"]: c["indexes"] for c in fake_mongo.sent("createIndexes")}
+        for coll in ("world", "fortune"):
+            assert indexes[coll][0]["key"] == {"id": 1}
+            assert indexes[coll][0]["unique"] is True
+
+
+def test_loader_says_why_it_cannot_load():
+    p = run_loader(f"mongodb://127.0.0.1:{free_port()}", "x", "--timeout-ms", "200")
+    assert p.returncode == 1
+    assert p.stderr.startswith("load.py: ")
+
+
+# ---- Against a real mongod (MONGO_URI) ----
+
+@pytest.fixture
+def real_db():
+    """The database actord_e2e on MONGO_URI, freshly loaded; dropped after."""
+    from pymongo import MongoClient
+    p = run_loader(MONGO_URI, "actord_e2e")
+    assert p.returncode == 0, p.stderr
+    client = MongoClient(MONGO_URI, serverSelectionTimeoutMS=5000)
+    yield client["actord_e2e"]
+    client.drop_database("actord_e2e")
+    client.close()
+
+
+@real_mongod
+def test_real_mongod_serves_db_queries_and_fortunes(real_db, actord_factory):
+    """Needs MONGO_URI (skipped otherwise)."""
+    a = actord_factory({"mongo": {"uri": MONGO_URI, "database": "actord_e2e"}})
+    world = {d["id"]: d["randomNumber"] for d in real_db.world.find()}
+    assert len(world) == 10000
+    row = a.get("/mongo/db").json()
+    assert row["randomNumber"] == world[row["id"]]
+    rows = a.get("/mongo/queries?queries=20").json()
+    assert len(rows) == 20 and all(r["randomNumber"] == world[r["id"]] for r in rows)
+    r = a.get("/mongo/fortunes")
+    stored = [(d["id"], d["message"]) for d in real_db.fortune.find()]
+    assert r.text == fortunes_html(stored)
+    ready = admin_json(a, "/readyz")
+    if ready is not None:
+        assert find_check(ready, "mongo")["ok"] is True
+
+
+@real_mongod
+def test_real_mongod_persists_updates(real_db, actord_factory):
+    """Needs MONGO_URI (skipped otherwise)."""
+    a = actord_factory({"mongo": {"uri": MONGO_URI, "database": "actord_e2e"}})
+    rows = a.get("/mongo/updates?queries=20").json()
+    assert len(rows) == 20
+    last = {r["id"]: r["randomNumber"] for r in rows}
+    for i, v in last.items():
+        assert real_db.world.find_one({"id": i})["randomNumber"] == v
+
+
+@real_mongod
+def test_real_mongod_counts_and_inserts(real_db, actord_factory):
+    """Needs MONGO_URI (skipped otherwise)."""
+    a = actord_factory({"mongo": {"uri": MONGO_URI, "database": "actord_e2e"}})
+    assert a.get("/_test/mongo/count/world").json() == {"count": 10000}
+    assert a.get("/_test/mongo/count/fortune").json() == {"count": 12}
+    r = a.request("POST", "/_test/mongo/insert/scratch", body=b'[{"a": 1}, {"a": 2}]')
+    assert r.json() == {"inserted": 2}
+    assert sorted(d["a"] for d in real_db.scratch.find()) == [1, 2]

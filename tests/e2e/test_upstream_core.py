@@ -1,0 +1,168 @@
+"""Upstream calls, the quick core (issue 8): run in the Release, ASan and
+TSan builds. The slower, load-bearing cases are in test_upstream.py."""
+import threading
+import time
+
+from conftest import SLOW, RawClient, free_port, http
+from upstream_server import proxied, upstream  # noqa: F401 (fixtures)
+
+
+def test_upstream_route_fetches_the_configured_url(proxied, upstream):
+    a = proxied()
+    r = a.get("/upstream")
+    assert r.status == 200
+    assert r.headers["content-type"] == "text/plain"
+    assert r.body == b"Hello, world"
+    assert upstream.count("GET", "/hello") == 1
+
+
+def test_proxy_forwards_method_path_query_body_and_end_to_end_headers(proxied, upstream):
+    a = proxied()
+    c = RawClient(a.port)
+    body = b'{"k": "v"}'
+    c.send(b"POST /proxy/echo?a=1&b=x%%20y HTTP/1.1\r\nHost: client.example\r\n"
+           b"Content-Type: application/json\r\nX-Custom: kept\r\n"
+           b"Connection: keep-alive, X-Drop-Me\r\nX-Drop-Me: 1\r\nTE: trailers\r\n"
+           b"Keep-Alive: timeout=5\r\nUpgrade: h2c\r\nX-Forwarded-For: 192.0.2.7\r\n"
+           b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+    r = c.read_response()
+    c.close()
+    assert r.status == 200
+    assert r.headers["content-type"] == "application/json"
+    echo = r.json()
+    assert echo["method"] == "POST"
+    assert echo["path"] == "/echo"
+    assert echo["query"] == "a=1&b=x%20y"
+    assert echo["body"] == body.decode()
+    sent = {k.lower(): v for k, v in echo["headers"]}
+    assert sent["x-custom"] == "kept"
+    assert sent["content-type"] == "application/json"
+    assert sent["content-length"] == str(len(body))
+    assert sent["host"] == f"127.0.0.1:{upstream.port}"
+    assert sent["x-forwarded-for"] == "192.0.2.7, 127.0.0.1"
+    for hop in ("x-drop-me", "te", "keep-alive", "upgrade"):
+        assert hop not in sent, hop
+    assert sent.get("connection", "keep-alive") == "keep-alive"
+    # The answer: end-to-end headers back, hop-by-hop and framing ours.
+    assert r.headers["x-upstream"] == "yes"
+    assert r.headers["set-cookie"] == "a=1"
+    assert "x-hop" not in r.headers
+    assert "keep-alive" not in r.headers
+    assert r.headers["server"] == "actord"
+
+
+def test_proxy_passes_the_upstream_status_and_serves_head(proxied):
+    a = proxied()
+    r = a.get("/proxy/status?code=404")
+    assert r.status == 404
+    assert r.body == b"status body"
+    r = a.request("HEAD", "/proxy/hello")
+    assert r.status == 200
+    assert r.body == b""
+    r = a.request("DELETE", "/proxy/status?code=202")
+    assert r.status == 202
+
+
+def test_chunked_and_large_responses_arrive_whole(proxied):
+    a = proxied(max_response_bytes=2 << 20)
+    r = a.get("/proxy/chunked?n=500")
+    assert r.status == 200
+    assert r.body == b"".join(b"chunk-%d\n" % i for i in range(500))
+    r = a.get("/proxy/big?n=1500000")
+    assert r.status == 200
+    assert r.body == b"x" * 1500000
+    r = a.get("/proxy/bigchunked?n=1500000")
+    assert r.status == 200
+    assert r.body == b"y" * 1500000
+
+
+def test_response_over_the_size_limit_is_502(proxied):
+    a = proxied(max_response_bytes=1 << 20)
+    assert a.get("/proxy/big?n=1048576").status == 200
+    r = a.get("/proxy/big?n=1048577")
+    assert r.status == 502
+    assert "too large" in r.json()["error"]
+    assert a.get("/proxy/bigchunked?n=2000000").status == 502
+
+
+def test_upstream_down_is_a_fast_503_with_retry_after(actord_factory):
+    dead = f"http://127.0.0.1:{free_port()}"
+    a = actord_factory({"upstream": {"url": dead + "/",
+                                     "proxy": [{"prefix": "/proxy/", "to": dead + "/"}]}})
+    for path in ("/upstream", "/proxy/anything"):
+        t0 = time.monotonic()
+        r = a.get(path)
+        assert r.status == 503
+        assert r.headers["retry-after"] == "1"
+        assert time.monotonic() - t0 < 1.0 * SLOW
+
+
+def test_garbage_or_truncated_response_is_502(proxied):
+    a = proxied()
+    r = a.get("/proxy/garbage")
+    assert r.status == 502
+    assert "bad response" in r.json()["error"]
+    assert a.get("/proxy/truncated").status == 502
+    assert a.get("/proxy/hello").status == 200    # the pool recovers
+
+
+def test_slow_upstream_is_504_at_the_response_deadline(proxied):
+    a = proxied(response_timeout_ms=300)
+    t0 = time.monotonic()
+    r = a.get("/proxy/slow?ms=3000")
+    took = time.monotonic() - t0
+    assert r.status == 504
+    assert 0.25 <= took < 2.0 * SLOW
+    assert a.get("/proxy/hello").status == 200
+
+
+def test_closed_keepalive_connection_is_retried_for_get_but_not_post(proxied, upstream):
+    a = proxied(max_connections=1)
+    # A first request leaves one kept-alive connection in the pool; the
+    # upstream will close it on the next request without answering.
+    assert a.get("/proxy/flaky").status == 200
+    assert upstream.accepted == 1
+    r = a.get("/proxy/flaky")
+    assert r.status == 200                         # resent on a new connection
+    assert upstream.count("GET", "/flaky") == 3
+    assert upstream.accepted == 2
+    r = a.request("POST", "/proxy/flaky", body=b"once")
+    assert r.status == 502                         # never resent
+    assert upstream.count("POST", "/flaky") == 1
+
+
+def test_connection_cap_queues_calls_in_order(proxied, upstream):
+    a = proxied(max_connections=2)
+    results = []
+
+    def call():
+        results.append(http(a.port, "GET", "/proxy/slow?ms=200").status)
+
+    threads = [threading.Thread(target=call) for _ in range(6)]
+    t0 = time.monotonic()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == [200] * 6
+    assert upstream.max_open == 2
+    assert upstream.accepted == 2
+    assert time.monotonic() - t0 >= 0.6             # 6 calls, 2 at a time
+
+
+def test_full_queue_is_a_503(proxied):
+    a = proxied(max_connections=1, max_queue=1)
+    results = []
+
+    def call():
+        # Slow enough that all four reach the upstream actor meanwhile;
+        # the queued one still answers well within the request deadline.
+        r = http(a.port, "GET", "/proxy/slow?ms=800")
+        results.append((r.status, r.headers.get("retry-after")))
+
+    threads = [threading.Thread(target=call) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(results, key=lambda x: x[0]) == [(200, None)] * 2 + [(503, "1")] * 2

@@ -1,0 +1,113 @@
+/*
+ * fuzz_upstream_parse.c - libFuzzer target: arbitrary bytes from an
+ * "upstream" through the upstream client's response parser
+ * (net/upstream_parse.c: http-parser, header and body storage, limits,
+ * interim responses, close-delimited bodies).
+ *
+ * Input layout: byte 0 picks how the rest is cut into reads (1..64 bytes,
+ * or all at once), byte 1 the client's side: bit 0 the request was HEAD,
+ * bit 1 a small body limit (100 bytes), bit 2 the connection closes after
+ * the last byte; the remaining bytes are what the upstream sends.
+ *
+ * Invariants checked (abort on violation): the same bytes cut differently
+ * give the same outcome (complete or not, error, status, headers, body);
+ * a complete response's header strings and body lie inside its buffer and
+ * respect the limits; nothing is consumed after completion; no memory
+ * leaks (ASan) once disposed.
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "upstream_parse.h"
+
+struct outcome {
+	int err;
+	bool done;
+	struct upstream_resp r;
+	char inl[256];
+	struct upstream_parser p;
+};
+
+static void run(struct outcome *o, const uint8_t *data, size_t size, size_t cut,
+		uint8_t flags)
+{
+	uint64_t max_body = (flags & 2) ? 100 : 1 << 20;
+	size_t off = 0;
+
+	upstream_resp_init(&o->r, o->inl, sizeof(o->inl));
+	upstream_parser_start(&o->p, &o->r, flags & 1, max_body);
+	o->err = 0;
+	while (off < size && !upstream_parser_done(&o->p)) {
+		size_t n = size - off < cut ? size - off : cut;
+		ssize_t used = upstream_parser_feed(&o->p, (const char *)data + off, n);
+
+		if (used < 0) {
+			o->err = (int)used;
+			break;
+		}
+		if ((size_t)used > n || ((size_t)used < n && !upstream_parser_done(&o->p)))
+			abort();
+		off += (size_t)used;
+		if (upstream_parser_done(&o->p))
+			break;
+	}
+	if (o->err == 0 && !upstream_parser_done(&o->p) && (flags & 4))
+		o->err = upstream_parser_eof(&o->p);
+	o->done = upstream_parser_done(&o->p);
+	if (o->done) {
+		if (upstream_parser_feed(&o->p, "x", 1) != 0)
+			abort();
+		if (o->r.body_len > max_body || o->r.body_off + o->r.body_len > o->r.len ||
+		    o->r.nheaders > UPSTREAM_MAX_HEADERS || o->r.status < 100)
+			abort();
+		for (unsigned i = 0; i < o->r.nheaders; i++) {
+			const char *nm = o->r.headers[i].name, *v = o->r.headers[i].value;
+
+			if (nm < o->r.buf || v < nm || v + strlen(v) >= o->r.buf + o->r.body_off)
+				abort();
+		}
+	}
+}
+
+static bool same(const struct outcome *a, const struct outcome *b)
+{
+	if (a->done != b->done || (a->err != 0) != (b->err != 0))
+		return false;
+	if (!a->done)
+		return true;
+	if (a->r.status != b->r.status || a->r.nheaders != b->r.nheaders ||
+	    a->r.body_len != b->r.body_len ||
+	    memcmp(a->r.buf + a->r.body_off, b->r.buf + b->r.body_off, a->r.body_len) != 0)
+		return false;
+	for (unsigned i = 0; i < a->r.nheaders; i++)
+		if (strcmp(a->r.headers[i].name, b->r.headers[i].name) != 0 ||
+		    strcmp(a->r.headers[i].value, b->r.headers[i].value) != 0)
+			return false;
+	return true;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static struct outcome whole, pieces;
+	size_t cut;
+	uint8_t flags;
+
+	if (size < 2)
+		return 0;
+	cut = data[0] % 65 == 0 ? size : data[0] % 65;
+	flags = data[1];
+	data += 2;
+	size -= 2;
+	run(&whole, data, size, size > 0 ? size : 1, flags);
+	run(&pieces, data, size, cut, flags);
+	/* An error may be found at different points; a success may not. */
+	if (!same(&whole, &pieces))
+		abort();
+	upstream_resp_dispose(&whole.r);
+	upstream_resp_dispose(&pieces.r);
+	return 0;
+}

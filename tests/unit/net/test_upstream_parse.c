@@ -1,0 +1,497 @@
+/*
+ * test_upstream_parse.c - the upstream client without sockets: responses
+ * in as bytes (whole, split, byte by byte), parsed responses out; every
+ * limit and framing rule of net/upstream_parse.h; and the request bytes the
+ * call builder (net/upstream_call.c) writes.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+
+#include <cmocka.h>
+
+#include "upstream_internal.h"
+
+#define MAX_BODY 4096
+
+static char inl[256];
+static struct upstream_resp R;
+static struct upstream_parser P;
+
+static int setup(void **state)
+{
+	(void)state;
+	upstream_resp_init(&R, inl, sizeof(inl));
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	upstream_resp_dispose(&R);
+	return 0;
+}
+
+static void start(bool head, uint64_t max_body)
+{
+	upstream_parser_start(&P, &R, head, max_body);
+}
+
+/* Feed all of `s`; returns what the last feed returned. */
+static ssize_t feed(const char *s)
+{
+	return upstream_parser_feed(&P, s, strlen(s));
+}
+
+/* Feed `s` one byte at a time; returns the first error, or the total. */
+static ssize_t feed_bytes(const char *s)
+{
+	ssize_t total = 0;
+
+	for (size_t i = 0; s[i] != '\0' && !upstream_parser_done(&P); i++) {
+		ssize_t n = upstream_parser_feed(&P, s + i, 1);
+
+		if (n < 0)
+			return n;
+		total += n;
+	}
+	return total;
+}
+
+static const char *header(const char *name)
+{
+	for (unsigned i = 0; i < R.nheaders; i++)
+		if (strcasecmp(R.headers[i].name, name) == 0)
+			return R.headers[i].value;
+	return NULL;
+}
+
+static void assert_body(const char *want)
+{
+	assert_int_equal(R.body_len, strlen(want));
+	assert_memory_equal(R.buf + R.body_off, want, R.body_len);
+}
+
+static const char OK_RESPONSE[] =
+	"HTTP/1.1 200 OK\r\n"
+	"Content-Type: text/plain \r\n"
+	"X-Empty:\r\n"
+	"Content-Length: 5\r\n"
+	"\r\n"
+	"hello";
+
+static void test_content_length_response_is_parsed(void **state)
+{
+	(void)state;
+	start(false, MAX_BODY);
+	assert_int_equal(feed(OK_RESPONSE), strlen(OK_RESPONSE));
+	assert_true(upstream_parser_done(&P));
+	assert_true(upstream_parser_keep_alive(&P));
+	assert_int_equal(R.status, 200);
+	assert_int_equal(R.nheaders, 3);
+	assert_string_equal(R.headers[0].name, "Content-Type");
+	assert_string_equal(header("content-type"), "text/plain");  /* trailing SP gone */
+	assert_string_equal(header("X-Empty"), "");
+	assert_body("hello");
+}
+
+static void test_byte_by_byte_gives_the_same_response(void **state)
+{
+	(void)state;
+	start(false, MAX_BODY);
+	assert_int_equal(feed_bytes(OK_RESPONSE), strlen(OK_RESPONSE));
+	assert_true(upstream_parser_done(&P));
+	assert_int_equal(R.nheaders, 3);
+	assert_string_equal(header("Content-Type"), "text/plain");
+	assert_string_equal(header("X-Empty"), "");
+	assert_body("hello");
+}
+
+static void test_chunked_body_is_decoded_and_trailers_dropped(void **state)
+{
+	static const char resp[] =
+		"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+		"5\r\nhello\r\n1;ext=1\r\n,\r\n6\r\n world\r\n0\r\nX-Trailer: t\r\n\r\n";
+
+	(void)state;
+	start(false, MAX_BODY);
+	assert_int_equal(feed_bytes(resp), strlen(resp));
+	assert_true(upstream_parser_done(&P));
+	assert_true(upstream_parser_keep_alive(&P));
+	assert_body("hello, world");
+	assert_int_equal(R.nheaders, 1);
+	assert_null(header("X-Trailer"));
+}
+
+static void test_large_body_grows_past_the_inline_buffer(void **state)
+{
+	char *resp = malloc(64 + 100000), *p;
+
+	(void)state;
+	p = resp + sprintf(resp, "HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n");
+	for (int i = 0; i < 100000; i++)
+		p[i] = (char)('a' + i % 26);
+	p[100000] = '\0';
+	start(false, 1 << 20);
+	/* In 1000-byte reads, like a socket would deliver it. */
+	for (size_t off = 0; off < strlen(resp); off += 1000) {
+		size_t n = strlen(resp) - off < 1000 ? strlen(resp) - off : 1000;
+
+		assert_int_equal(upstream_parser_feed(&P, resp + off, n), n);
+	}
+	assert_true(upstream_parser_done(&P));
+	assert_int_equal(R.body_len, 100000);
+	assert_memory_equal(R.buf + R.body_off, p, 100000);
+	assert_ptr_not_equal(R.buf, inl);
+	free(resp);
+}
+
+static void test_head_response_has_no_body_whatever_it_says(void **state)
+{
+	static const char resp[] = "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n";
+
+	(void)state;
+	start(true, MAX_BODY);
+	assert_int_equal(feed(resp), strlen(resp));
+	assert_true(upstream_parser_done(&P));
+	assert_true(upstream_parser_keep_alive(&P));
+	assert_int_equal(R.body_len, 0);
+	assert_string_equal(header("Content-Length"), "1000");
+}
+
+static void test_no_content_statuses_have_no_body(void **state)
+{
+	static const char resp[] = "HTTP/1.1 204 No Content\r\n\r\n";
+	static const char resp304[] = "HTTP/1.1 304 Not Modified\r\nContent-Length: 10\r\n\r\n";
+
+	(void)state;
+	start(false, MAX_BODY);
+	assert_int_equal(feed(resp), strlen(resp));
+	assert_true(upstream_parser_done(&P));
+	assert_int_equal(R.status, 204);
+	start(false, MAX_BODY);
+	assert_int_equal(feed(resp304), strlen(resp304));
+	assert_true(upstream_parser_done(&P));
+	assert_int_equal(R.body_len, 0);
+}
+
+static void test_body_until_close_completes_on_eof(void **state)
+{
+	static const char resp[] = "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nall of it";
+
+	(void)state;
+	start(false, MAX_BODY);
+	assert_int_equal(feed(resp), strlen(resp));
+	assert_false(upstream_parser_done(&P));
+	assert_int_equal(upstream_parser_eof(&P), 0);
+	assert_true(upstream_parser_done(&P));
+	assert_false(upstream_parser_keep_alive(&P));
+	assert_body("all of it");
+}
+
+static void test_close_inside_a_framed_body_is_a_bad_response(void **state)
+{
+	static const char resp[] = "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort";
+	static const char chunked[] = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab";
+
+	(void)state;
+	start(false, MAX_BODY);
+	assert_int_equal(feed(resp), strlen(resp));
+	assert_int_equal(upstream_parser_eof(&P), -EPROTO);
+	start(false, MAX_BODY);
+	assert_int_equal(feed(chunked), strlen(chunked));
+	assert_int_equal(upstream_parser_eof(&P), -EPROTO);
+}
+
+static void test_close_before_any_byte_is_not_started(void **state)
+{
+	(void)state;
+	start(false, MAX_BODY);
+	assert_false(upstream_parser_started(&P));
+	assert_int_equal(upstream_parser_eof(&P), -EPROTO);
+	assert_false(upstream_parser_started(&P));
+	start(false, MAX_BODY);
+	assert_int_equal(feed("HTTP/1.1 2"), 10);
+	assert_true(upstream_parser_started(&P));
+}
+
+static void test_garbage_is_a_bad_response(void **state)
+{
+	(void)state;
+	start(false, MAX_BODY);
+	assert_int_equal(feed("NOT HTTP AT ALL\r\n\r\n"), -EPROTO);
+	start(false, MAX_BODY);
+	assert_int_equal(feed("HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n"), -EPROTO);
+	start(false, MAX_BODY);
+	assert_int_equal(feed("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n"),
+			 -EPROTO);
+	start(false, MAX_BODY);
+	assert_int_equal(feed("HTTP/2.0 200 OK\r\nContent-Length: 0\r\n\r\n"), -EPROTO);
+	start(false, MAX_BODY);
+	assert_int_equal(feed("HTTP/1.1 099 Low\r\nContent-Length: 0\r\n\r\n"), -EPROTO);
+}
+
+static void test_content_length_over_the_limit_fails_before_the_body(void **state)
+{
+	static const char resp[] = "HTTP/1.1 200 OK\r\nContent-Length: 4097\r\n\r\n";
+
+	(void)state;
+	start(false, MAX_BODY);
+	assert_int_equal(feed(resp), -EFBIG);
+	start(false, MAX_BODY);
+	assert_int_equal(feed("HTTP/1.1 200 OK\r\nContent-Length: 4096\r\n\r\n"), 41);
+	assert_false(upstream_parser_done(&P));
+}
+
+static void test_chunked_or_close_framed_body_over_the_limit_fails(void **state)
+{
+	static const char first[] = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+				    "6\r\nabcdef\r\n";
+	char resp[8192];
+	int n;
+
+	(void)state;
+	start(false, 10);
+	assert_int_equal(feed(first), strlen(first));
+	assert_int_equal(feed("5\r\nghijk\r\n"), -EFBIG);
+	n = snprintf(resp, sizeof(resp), "HTTP/1.1 200 OK\r\n\r\n%0100d", 0);
+	assert_true(n > 0);
+	start(false, 99);
+	assert_int_equal(feed(resp), -EFBIG);
+}
+
+static void test_huge_header_block_or_too_many_fields_fail(void **state)
+{
+	size_t big = UPSTREAM_MAX_HEAD_BYTES + 100;
+	char *resp = malloc(big + 64);
+	size_t off;
+
+	(void)state;
+	off = (size_t)sprintf(resp, "HTTP/1.1 200 OK\r\nX-Big: ");
+	memset(resp + off, 'a', big);
+	strcpy(resp + off + big, "\r\n\r\n");
+	start(false, MAX_BODY);
+	assert_int_equal(feed(resp), -EFBIG);
+	off = (size_t)sprintf(resp, "HTTP/1.1 200 OK\r\n");
+	for (int i = 0; i <= UPSTREAM_MAX_HEADERS; i++)
+		off += (size_t)sprintf(resp + off, "X-%d: v\r\n", i);
+	strcpy(resp + off, "\r\n");
+	start(false, MAX_BODY);
+	assert_int_equal(feed(resp), -EFBIG);
+	free(resp);
+}
+
+static void test_interim_responses_are_skipped_and_101_refused(void **state)
+{
+	static const char resp[] =
+		"HTTP/1.1 100 Continue\r\n\r\n"
+		"HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\n"
+		"HTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\nok";
+
+	(void)state;
+	start(false, MAX_BODY);
+	assert_int_equal(feed(resp), strlen(resp));
+	assert_true(upstream_parser_done(&P));
+	assert_int_equal(R.status, 201);
+	assert_int_equal(R.nheaders, 1);
+	assert_null(header("Link"));
+	assert_body("ok");
+	start(false, MAX_BODY);
+	assert_int_equal(feed("HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\n\r\n"), -EPROTO);
+}
+
+static void test_parsing_stops_at_the_end_of_the_response(void **state)
+{
+	static const char two[] =
+		"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nA"
+		"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nB";
+
+	(void)state;
+	start(false, MAX_BODY);
+	assert_int_equal(feed(two), strlen(two) / 2);
+	assert_true(upstream_parser_done(&P));
+	assert_body("A");
+	assert_int_equal(feed(two), 0);   /* done: nothing more is taken */
+}
+
+static void test_keep_alive_follows_version_and_connection(void **state)
+{
+	(void)state;
+	start(false, MAX_BODY);
+	feed("HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
+	assert_true(upstream_parser_done(&P));
+	assert_false(upstream_parser_keep_alive(&P));
+	start(false, MAX_BODY);
+	feed("HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n");
+	assert_true(upstream_parser_done(&P));
+	assert_false(upstream_parser_keep_alive(&P));
+	start(false, MAX_BODY);
+	feed("HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 0\r\n\r\n");
+	assert_true(upstream_parser_keep_alive(&P));
+}
+
+/* ---- The call builder ---- */
+
+static const char *head_of(const struct upstream_call *u)
+{
+	static char buf[2048];
+
+	snprintf(buf, sizeof(buf), "%.*s", (int)u->head_len, u->head);
+	return buf;
+}
+
+static void test_builder_writes_request_line_host_and_headers(void **state)
+{
+	struct upstream_call *u;
+	int rc;
+
+	(void)state;
+	u = upstream_call_new(HTTP_GET, "http://127.0.0.1:9000/a/b?x=1", &rc);
+	assert_non_null(u);
+	assert_int_equal(rc, 0);
+	assert_int_equal(upstream_call_add_header(u, "Accept", "*/*"), 0);
+	assert_string_equal(head_of(u),
+			    "GET /a/b?x=1 HTTP/1.1\r\nHost: 127.0.0.1:9000\r\nAccept: */*\r\n");
+	assert_false(u->has_body);
+	assert_int_equal(u->family, AF_INET);
+	assert_int_equal(u->port, 9000);
+	upstream_call_free(u);
+
+	u = upstream_call_new(HTTP_POST, "http://localhost", &rc);
+	assert_non_null(u);
+	assert_string_equal(head_of(u), "POST / HTTP/1.1\r\nHost: localhost\r\n");
+	assert_true(u->has_body);    /* POST sends Content-Length: 0 */
+	assert_int_equal(upstream_call_set_body(u, "abc", 3), 0);
+	assert_int_equal(u->body_len, 3);
+	upstream_call_free(u);
+
+	u = upstream_call_new(HTTP_DELETE, "http://[::1]:8080?q", &rc);
+	assert_non_null(u);
+	assert_string_equal(head_of(u), "DELETE /?q HTTP/1.1\r\nHost: [::1]:8080\r\n");
+	assert_int_equal(u->family, AF_INET6);
+	upstream_call_free(u);
+}
+
+static void test_builder_grows_past_the_inline_head(void **state)
+{
+	char value[1000];
+	struct upstream_call *u;
+	int rc;
+
+	(void)state;
+	memset(value, 'v', sizeof(value) - 1);
+	value[sizeof(value) - 1] = '\0';
+	u = upstream_call_new(HTTP_GET, "http://127.0.0.1/", &rc);
+	assert_non_null(u);
+	for (int i = 0; i < 5; i++)
+		assert_int_equal(upstream_call_add_header(u, "X-Long", value), 0);
+	assert_int_equal(u->head_len, strlen("GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n") +
+			 5 * (strlen("X-Long: \r\n") + 999));
+	upstream_call_free(u);
+}
+
+static void test_builder_joins_a_configured_target_path_and_query(void **state)
+{
+	struct config_url to;
+	struct upstream_call *u;
+	char why[128];
+	int rc;
+
+	(void)state;
+	assert_int_equal(config_url_parse("http://127.0.0.1:9000/api/", &to, why, sizeof(why)), 0);
+	u = upstream_call_to(HTTP_PUT, &to, "v1/x", 4, "a=1&b=2", 7, &rc);
+	assert_non_null(u);
+	assert_string_equal(head_of(u), "PUT /api/v1/x?a=1&b=2 HTTP/1.1\r\nHost: 127.0.0.1:9000\r\n");
+	upstream_call_free(u);
+	assert_int_equal(config_url_parse("http://127.0.0.1:9000/q?k=v", &to, why, sizeof(why)), 0);
+	u = upstream_call_to(HTTP_GET, &to, "", 0, "a=1", 3, &rc);
+	assert_non_null(u);
+	assert_string_equal(head_of(u), "GET /q?k=v&a=1 HTTP/1.1\r\nHost: 127.0.0.1:9000\r\n");
+	upstream_call_free(u);
+	assert_null(upstream_call_to(HTTP_GET, &to, "a b", 3, "", 0, &rc));
+	assert_int_equal(rc, -EINVAL);
+}
+
+static void test_builder_refuses_bad_urls_names_and_headers(void **state)
+{
+	struct upstream_call *u;
+	int rc;
+
+	(void)state;
+	assert_null(upstream_call_new(HTTP_GET, "https://127.0.0.1/", &rc));
+	assert_int_equal(rc, -EINVAL);
+	assert_null(upstream_call_new(HTTP_GET, "ftp://x/", &rc));
+	assert_int_equal(rc, -EINVAL);
+	assert_null(upstream_call_new(HTTP_GET, "http://u@127.0.0.1/", &rc));
+	assert_int_equal(rc, -EINVAL);
+	assert_null(upstream_call_new(HTTP_GET, "http://127.0.0.1:0/", &rc));
+	assert_int_equal(rc, -EINVAL);
+	/* A name would need DNS on the request path (no config published). */
+	assert_null(upstream_call_new(HTTP_GET, "http://example.invalid/", &rc));
+	assert_int_equal(rc, -EINVAL);
+	u = upstream_call_new(HTTP_GET, "http://127.0.0.1/", &rc);
+	assert_non_null(u);
+	assert_int_equal(upstream_call_add_header(u, "Host", "evil"), -EPERM);
+	assert_int_equal(upstream_call_add_header(u, "content-length", "1"), -EPERM);
+	assert_int_equal(upstream_call_add_header(u, "X-A", "1\r\nX-B: 2"), -EINVAL);
+	assert_int_equal(upstream_call_add_header(u, "X A", "1"), -EINVAL);
+	assert_int_equal(upstream_call_add_header(u, "", "1"), -EINVAL);
+	upstream_call_free(u);
+}
+
+static void test_error_kinds_map_to_statuses_and_answers(void **state)
+{
+	(void)state;
+	assert_int_equal(upstream_error_of(-ECONNREFUSED), UPSTREAM_REFUSED);
+	assert_int_equal(upstream_error_of(-ETIMEDOUT), UPSTREAM_TIMEOUT);
+	assert_int_equal(upstream_error_of(-EFBIG), UPSTREAM_TOO_LARGE);
+	assert_int_equal(upstream_error_of(-EPROTO), UPSTREAM_BAD_RESPONSE);
+	assert_int_equal(upstream_error_of(-EAGAIN), UPSTREAM_OVERLOADED);
+	assert_int_equal(upstream_error_http_status(UPSTREAM_REFUSED), 503);
+	assert_int_equal(upstream_error_http_status(UPSTREAM_TIMEOUT), 504);
+	assert_int_equal(upstream_error_http_status(UPSTREAM_TOO_LARGE), 502);
+	assert_int_equal(upstream_error_http_status(UPSTREAM_BAD_RESPONSE), 502);
+	assert_string_equal(upstream_error_name(UPSTREAM_BAD_RESPONSE), "bad_response");
+	assert_true(upstream_method_idempotent(HTTP_GET));
+	assert_true(upstream_method_idempotent(HTTP_PUT));
+	assert_false(upstream_method_idempotent(HTTP_POST));
+	assert_false(upstream_method_idempotent(HTTP_PATCH));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+		T(test_content_length_response_is_parsed),
+		T(test_byte_by_byte_gives_the_same_response),
+		T(test_chunked_body_is_decoded_and_trailers_dropped),
+		T(test_large_body_grows_past_the_inline_buffer),
+		T(test_head_response_has_no_body_whatever_it_says),
+		T(test_no_content_statuses_have_no_body),
+		T(test_body_until_close_completes_on_eof),
+		T(test_close_inside_a_framed_body_is_a_bad_response),
+		T(test_close_before_any_byte_is_not_started),
+		T(test_garbage_is_a_bad_response),
+		T(test_content_length_over_the_limit_fails_before_the_body),
+		T(test_chunked_or_close_framed_body_over_the_limit_fails),
+		T(test_huge_header_block_or_too_many_fields_fail),
+		T(test_interim_responses_are_skipped_and_101_refused),
+		T(test_parsing_stops_at_the_end_of_the_response),
+		T(test_keep_alive_follows_version_and_connection),
+		T(test_builder_writes_request_line_host_and_headers),
+		T(test_builder_grows_past_the_inline_head),
+		T(test_builder_joins_a_configured_target_path_and_query),
+		T(test_builder_refuses_bad_urls_names_and_headers),
+		T(test_error_kinds_map_to_statuses_and_answers),
+#undef T
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
