@@ -16,7 +16,8 @@
 # one JSON object as the very last line.
 #
 # Environment: DURATION (5), CONNS (32), JOBS (20000), BENCH_REDIS_PORT
-# (36379), BENCH_MYSQL_PORT (33306), ACTORD_BIN (build/actord).
+# (36379), BENCH_MYSQL_PORT (33306), ACTORD_BIN (build/actord), BENCH_PEER
+# (the Tornado reference). actord and Tornado listen on free ports.
 set -eu
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
@@ -26,6 +27,18 @@ JOBS=${JOBS:-20000}
 RPORT=${BENCH_REDIS_PORT:-36379}
 MPORT=${BENCH_MYSQL_PORT:-33306}
 BIN=${ACTORD_BIN:-$ROOT/build/actord}
+PEER=${BENCH_PEER:-$ROOT/../shared/reference/tornado_ref.py}
+[ -f "$PEER" ] || PEER=/work/shared/reference/tornado_ref.py
+[ -x "$BIN" ] || { echo "jobs_bench: $BIN not built (make build)" >&2; exit 1; }
+# The backends' ports must be free (the machine is shared): services.sh
+# would take someone else's server for ours, and stop it at the end.
+for port in "$RPORT" "$MPORT"; do
+  if /usr/bin/python3 -c 'import socket, sys
+sys.exit(socket.socket().connect_ex(("127.0.0.1", int(sys.argv[1]))) != 0)' "$port"; then
+    echo "jobs_bench: port $port is in use (set BENCH_REDIS_PORT / BENCH_MYSQL_PORT)" >&2
+    exit 1
+  fi
+done
 TMP=$(mktemp -d /tmp/actord-jobs-bench.XXXXXX)
 PIDS=""
 export ACTORD_RUN_DIR=$TMP/services ACTORD_REDIS_PORT=$RPORT ACTORD_MYSQL_PORT=$MPORT
@@ -149,7 +162,7 @@ DRAIN_CPU_US=$(calc "($c1 - $c0) * 1000000 / $HZ / $QUEUED")
 
 # 4: the Tornado peer's POST /jobs (in-memory queue).
 TPORT=$(free_port)
-/usr/bin/python3 /work/shared/reference/tornado_ref.py --port "$TPORT" --mysql-port "$MPORT" \
+/usr/bin/python3 "$PEER" --port "$TPORT" --mysql-port "$MPORT" \
   --redis-port "$RPORT" >"$TMP/tornado.log" 2>&1 &
 T_PID=$!
 PIDS="$PIDS $T_PID"
