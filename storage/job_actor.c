@@ -122,6 +122,9 @@ static int enqueue(struct job_actor *ja, struct job_req *q)
 	const size_t lens[] = { JOB_ID_LEN, strlen(q->type), q->payload_len, 0 };
 	size_t arglens[4];
 
+	/* Routes check this too; other callers (job types) may not. */
+	if (job_type_find(ja->pool->types, ja->pool->ntypes, q->type) == NULL)
+		return -EINVAL;
 	snprintf(q->id, sizeof(q->id), "%016llx%016llx", (unsigned long long)job_random(ja),
 		 (unsigned long long)job_random(ja));
 	snprintf(key, sizeof(key), "%s:job:%s", ja->prefix, q->id);

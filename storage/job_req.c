@@ -10,7 +10,6 @@
  * Thread: the caller's (builders, readers); job_req_set_fields on the job
  * actor; job_req_free wherever the message is freed.
  */
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -64,8 +63,9 @@ struct job_req *job_req_status(const char *id)
 {
 	struct job_req *q = req_new(JOB_OP_STATUS, 0);
 
-	if (q != NULL)
-		snprintf(q->id, sizeof(q->id), "%s", id);
+	/* Never truncated into another job's id: anything else is not found. */
+	if (q != NULL && strlen(id) == JOB_ID_LEN)
+		memcpy(q->id, id, JOB_ID_LEN + 1);
 	return q;
 }
 
