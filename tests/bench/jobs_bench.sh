@@ -15,17 +15,18 @@
 # Server CPU per request comes from /proc/PID/stat. Prints a table, then
 # one JSON object as the very last line.
 #
-# Environment: DURATION (5), CONNS (32), JOBS (20000), BENCH_REDIS_PORT
-# (36379), BENCH_MYSQL_PORT (33306), ACTORD_BIN (build/actord), BENCH_PEER
-# (the Tornado reference). actord and Tornado listen on free ports.
+# Environment: DURATION (5), CONNS (32), JOBS (20000), BENCH_REDIS_PORT /
+# BENCH_MYSQL_PORT (24379 / 24306: below the ephemeral port range, where a
+# client's outgoing connection could hold them), ACTORD_BIN (build/actord),
+# BENCH_PEER (the Tornado reference). actord and Tornado use free ports.
 set -eu
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
 DURATION=${DURATION:-5}
 CONNS=${CONNS:-32}
 JOBS=${JOBS:-20000}
-RPORT=${BENCH_REDIS_PORT:-36379}
-MPORT=${BENCH_MYSQL_PORT:-33306}
+RPORT=${BENCH_REDIS_PORT:-24379}
+MPORT=${BENCH_MYSQL_PORT:-24306}
 BIN=${ACTORD_BIN:-$ROOT/build/actord}
 PEER=${BENCH_PEER:-$ROOT/../shared/reference/tornado_ref.py}
 [ -f "$PEER" ] || PEER=/work/shared/reference/tornado_ref.py
