@@ -37,6 +37,7 @@
 #include "../config/config.h"
 #include "../net/net.h"
 #include "../net/upstream.h"
+#include "../storage/job.h"
 #include "../storage/mongo.h"
 #include "../storage/storage.h"
 
@@ -128,6 +129,8 @@ static int build(struct actor_system *sys, const struct ad_config *cfg,
 		rc = mongo_add_pool(sys, cfg, err, errlen);
 	if (rc == 0)
 		rc = upstream_add_pool(sys, cfg, err, errlen);
+	if (rc == 0)
+		rc = job_add_pool(sys, cfg, app_job_types, app_njob_types, err, errlen);
 	if (rc == 0)
 		rc = handler_add_pool(sys, cfg, app_modules, app_nmodules, err, errlen);
 	if (rc == 0)

@@ -56,6 +56,7 @@ enum field_type {
 	F_MONGO_URI,  /* mongodb:// or mongodb+srv:// URI into char[size] */
 	F_URL,        /* http:// URL into struct config_url, resolved */
 	F_PROXY_LIST, /* array of {"prefix", "to"} into upstream.proxy[] */
+	F_NAME,       /* non-empty printable ASCII without spaces into char[size] */
 	F_LEVEL,      /* "debug" .. "error" */
 	F_FORMAT,     /* "auto" | "json" | "text" */
 	F_SECTION,    /* object described by `sub` */
@@ -172,6 +173,26 @@ static const struct field app_fields[] = {
 	END,
 };
 
+static const struct field jobs_fields[] = {
+	TYPED("instance", F_NAME, jobs.instance, 0),
+	TYPED("prefix", F_NAME, jobs.prefix, 0),
+	TYPED("group", F_NAME, jobs.group, 0),
+	U32("concurrency", jobs.concurrency, 0, 10000),
+	U32("max_attempts", jobs.max_attempts, 1, 100),
+	U32("backoff_base_ms", jobs.backoff_base_ms, 1, MS_MAX),
+	U32("backoff_max_ms", jobs.backoff_max_ms, 1, 86400000u),
+	U32("backoff_jitter_pct", jobs.backoff_jitter_pct, 0, 100),
+	U32("timeout_ms", jobs.timeout_ms, 1, 86400000u),
+	U32("reclaim_idle_ms", jobs.reclaim_idle_ms, 100, 86400000u),
+	U32("block_ms", jobs.block_ms, 1, 60000),
+	U32("retry_poll_ms", jobs.retry_poll_ms, 1, MS_MAX),
+	U32("max_payload_bytes", jobs.max_payload_bytes, 2, 16u << 20),
+	U32("result_ttl_s", jobs.result_ttl_s, 0, 365u * 86400u),
+	U32("idempotency_ttl_s", jobs.idempotency_ttl_s, 1, 365u * 86400u),
+	STR("sql_statement", jobs.sql_statement, 0),
+	END,
+};
+
 static const struct field mongo_section_fields[] = {
 	TYPED("uri", F_MONGO_URI, mongo.uri, FL_SECRET),
 	STR("database", mongo.database, 0),
@@ -212,6 +233,7 @@ static const struct field root_fields[] = {
 	SECTION("mongo", mongo_section_fields),
 	SECTION("upstream", upstream_section_fields),
 	SECTION("app", app_fields),
+	SECTION("jobs", jobs_fields),
 	TYPED("pidfile", F_PATH, pidfile, 0),
 	U32("drain_timeout_ms", drain_timeout_ms, 0, MS_MAX),
 	TYPED("test_routes", F_BOOL, test_routes, 0),
@@ -319,6 +341,23 @@ void config_defaults(struct ad_config *cfg)
 	cfg->upstream.max_queue = 1024;
 	cfg->upstream.idle_timeout_ms = 60000;
 	cfg->upstream.retries = 1;
+	snprintf(cfg->jobs.prefix, sizeof(cfg->jobs.prefix), "jobs");
+	snprintf(cfg->jobs.group, sizeof(cfg->jobs.group), "actord");
+	cfg->jobs.concurrency = 64;
+	cfg->jobs.max_attempts = 5;
+	cfg->jobs.backoff_base_ms = 1000;
+	cfg->jobs.backoff_max_ms = 300000;
+	cfg->jobs.backoff_jitter_pct = 50;
+	cfg->jobs.timeout_ms = 60000;
+	cfg->jobs.reclaim_idle_ms = 30000;
+	cfg->jobs.block_ms = 1000;
+	cfg->jobs.retry_poll_ms = 1000;
+	cfg->jobs.max_payload_bytes = 65536;
+	cfg->jobs.result_ttl_s = 86400;
+	cfg->jobs.idempotency_ttl_s = 86400;
+	snprintf(cfg->jobs.sql_statement, sizeof(cfg->jobs.sql_statement),
+		 "INSERT INTO job_results (job_id, note) VALUES (?, ?)"
+		 " ON DUPLICATE KEY UPDATE job_id = job_id");
 	cfg->drain_timeout_ms = 10000;
 }
 
@@ -570,6 +609,17 @@ static int parse_proxy_list(struct ctx *c, const char *key, const cJSON *j,
 static int parse_section(struct ctx *c, const char *prefix, const cJSON *obj,
 			 const struct field *fields, struct ad_config *cfg);
 
+/* Names that become parts of Redis keys and consumer names. */
+static bool is_name(const char *s)
+{
+	if (*s == '\0')
+		return false;
+	for (; *s != '\0'; s++)
+		if (*s <= ' ' || *s > '~')
+			return false;
+	return true;
+}
+
 static int parse_field(struct ctx *c, const char *key, const cJSON *j,
 		       const struct field *f, struct ad_config *cfg)
 {
@@ -611,8 +661,11 @@ static int parse_field(struct ctx *c, const char *key, const cJSON *j,
 	case F_PATH:
 	case F_HOST:
 	case F_MONGO_URI:
+	case F_NAME:
 		if (!cJSON_IsString(j))
 			return fail(c, key, "expected a string, got %s", json_type(j));
+		if (f->type == F_NAME && !is_name(j->valuestring))
+			return fail(c, key, "'%s': use printable ASCII without spaces", j->valuestring);
 		if (f->type == F_PATH)
 			return set_path(c, key, j->valuestring, dst, f->size);
 		return copy_str(c, key, j->valuestring, dst, f->size);
@@ -779,6 +832,11 @@ static int check_config(struct ctx *c, const struct ad_config *cfg)
 		return fail(c, "admin_listen", "'%s' is not a loopback address: set admin_token "
 			    "(or ACTORD_ADMIN_TOKEN) to serve the admin endpoint there, or "
 			    "use 127.0.0.1", cfg->admin_listen.host);
+	if (cfg->jobs.backoff_base_ms > cfg->jobs.backoff_max_ms)
+		return fail(c, "jobs.backoff_base_ms", "%u is larger than jobs.backoff_max_ms (%u)",
+			    cfg->jobs.backoff_base_ms, cfg->jobs.backoff_max_ms);
+	if (cfg->jobs.sql_statement[0] == '\0')
+		return fail(c, "jobs.sql_statement", "must not be empty");
 	if (cfg->http.max_request_line > cfg->http.max_header_bytes)
 		return fail(c, "http.max_request_line",
 			    "%u is larger than http.max_header_bytes (%u)",

@@ -153,6 +153,26 @@ struct config_app {
 	uint32_t wallpaper_cache_ttl_ms; /* the wallpaper list in Redis */
 };
 
+/* The job queue (storage/job*.c, docs/JOBS.md). */
+struct config_jobs {
+	char instance[128];           /* consumer name stem; "": <hostname>:<listen[0] port> */
+	char prefix[64];              /* Redis key prefix */
+	char group[64];               /* Redis consumer group */
+	uint32_t concurrency;         /* jobs run at once per job actor; 0: enqueue only */
+	uint32_t max_attempts;        /* runs before a job goes to the dead-letter stream */
+	uint32_t backoff_base_ms;     /* retry n waits base * 2^(n-1), capped, with jitter */
+	uint32_t backoff_max_ms;
+	uint32_t backoff_jitter_pct;  /* up to this share of the wait is taken off at random */
+	uint32_t timeout_ms;          /* a run longer than this fails */
+	uint32_t reclaim_idle_ms;     /* a delivery idle this long is taken over (XAUTOCLAIM) */
+	uint32_t block_ms;            /* XREADGROUP BLOCK */
+	uint32_t retry_poll_ms;       /* longest wait before due retries are queued again */
+	uint32_t max_payload_bytes;   /* larger payloads -> 400 */
+	uint32_t result_ttl_s;        /* finished jobs' hashes expire after this; 0: never */
+	uint32_t idempotency_ttl_s;   /* Idempotency-Key memory */
+	char sql_statement[1024];     /* the `sql` job's statement */
+};
+
 struct ad_config {
 	char path[CONFIG_PATH_MAX];   /* the file it came from */
 	struct config_addr listen[CONFIG_MAX_LISTEN];
@@ -177,6 +197,7 @@ struct ad_config {
 	struct config_mongo mongo;
 	struct config_upstream upstream;
 	struct config_app app;
+	struct config_jobs jobs;
 	char pidfile[CONFIG_PATH_MAX]; /* "": none */
 	uint32_t drain_timeout_ms;
 	bool test_routes;             /* registers the /_test/ routes (tests only) */

@@ -101,5 +101,9 @@ void config_carry_fixed(struct ad_config *next, const struct ad_config *running,
 	CARRY("mongo.connect_timeout_ms", mongo.connect_timeout_ms);
 	CARRY("mongo.query_timeout_ms", mongo.query_timeout_ms);
 	CARRY("mongo.server_selection_timeout_ms", mongo.server_selection_timeout_ms);
+	CARRY("jobs.instance", jobs.instance);
+	CARRY("jobs.prefix", jobs.prefix);
+	CARRY("jobs.group", jobs.group);
+	CARRY("jobs.concurrency", jobs.concurrency);
 	CARRY("pidfile", pidfile);
 }

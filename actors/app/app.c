@@ -10,6 +10,7 @@ const handler_routes_fn app_modules[] = {
 	world_routes,
 	fortunes_routes,
 	wallpaper_routes,
+	jobs_routes,
 	test_routes,
 	mongo_test_routes,
 };

@@ -13,6 +13,7 @@
 #define ACTORD_APP_H
 
 #include "../handler_api.h"
+#include "../../storage/job_type.h"
 
 /* The route modules, in matching order. */
 extern const handler_routes_fn app_modules[];
@@ -42,8 +43,14 @@ int fortunes_routes(struct route_table *t, const struct ad_config *cfg, char *er
  * over MariaDB). */
 int wallpaper_routes(struct route_table *t, const struct ad_config *cfg, char *err,
 		     size_t errlen);
+/* The job queue: POST /jobs and GET /jobs/:id (storage/job.h). */
+int jobs_routes(struct route_table *t, const struct ad_config *cfg, char *err, size_t errlen);
 /* /_test/ routes: deliberately slow, silent or echoing routes for the test
  * suite; registered only when the configuration says test_routes. */
 int test_routes(struct route_table *t, const struct ad_config *cfg, char *err, size_t errlen);
+
+/* The job types the job actors run (job_types.c), given to job_add_pool. */
+extern const struct job_type app_job_types[];
+extern const unsigned app_njob_types;
 
 #endif

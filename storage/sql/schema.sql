@@ -55,3 +55,13 @@ CREATE USER IF NOT EXISTS 'benchmarkdbuser'@'localhost' IDENTIFIED BY 'benchmark
 GRANT ALL PRIVILEGES ON hello_world.* TO 'benchmarkdbuser'@'127.0.0.1';
 GRANT ALL PRIVILEGES ON hello_world.* TO 'benchmarkdbuser'@'localhost';
 FLUSH PRIVILEGES;
+
+-- The `sql` job type's sink (jobs.sql_statement, docs/JOBS.md): one row per
+-- job, keyed by the job id, so a job run twice (delivery is at least once)
+-- leaves one row.
+DROP TABLE IF EXISTS job_results;
+CREATE TABLE job_results (
+  job_id CHAR(32) NOT NULL PRIMARY KEY,
+  note VARCHAR(255) NULL,
+  created_at TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3)
+) ENGINE=InnoDB;

@@ -154,7 +154,7 @@ def base_config(tmp):
         # No storage actors unless a test asks for them (storage_util's
         # storage_config): without the services they would keep actord
         # unready and log connection failures.
-        "actors": {"cache": {"count": 0}, "mysql": {"count": 0}},
+        "actors": {"cache": {"count": 0}, "mysql": {"count": 0}, "job": {"count": 0}},
         "redis": {"host": "127.0.0.1", "port": REDIS_PORT},
         "mysql": {"host": "127.0.0.1", "port": MYSQL_PORT},
     }

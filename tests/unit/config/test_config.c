@@ -296,6 +296,36 @@ static void test_out_of_range_values_are_refused(void **state)
 		     "http.max_header_bytes (2048)");
 }
 
+static void test_the_jobs_section_is_read_and_checked(void **state)
+{
+	struct ad_config *cfg;
+
+	(void)state;
+	cfg = parse("{\"jobs\": {\"instance\": \"web-1\", \"prefix\": \"{q}\", "
+		    "\"concurrency\": 0, \"max_attempts\": 3, \"backoff_base_ms\": 10, "
+		    "\"backoff_max_ms\": 20, \"sql_statement\": \"DO ?\"}}");
+	assert_non_null(cfg);
+	assert_string_equal(cfg->jobs.instance, "web-1");
+	assert_string_equal(cfg->jobs.prefix, "{q}");
+	assert_string_equal(cfg->jobs.group, "actord");
+	assert_int_equal(cfg->jobs.concurrency, 0);
+	assert_int_equal(cfg->jobs.max_attempts, 3);
+	assert_int_equal(cfg->jobs.reclaim_idle_ms, 30000);
+	assert_string_equal(cfg->jobs.sql_statement, "DO ?");
+	config_free(cfg);
+	expect_error("{\"jobs\": {\"prefix\": \"a b\"}}",
+		     "/etc/actord/t.json: jobs.prefix: 'a b': use printable ASCII without spaces");
+	expect_error("{\"jobs\": {\"group\": \"\"}}",
+		     "/etc/actord/t.json: jobs.group: '': use printable ASCII without spaces");
+	expect_error("{\"jobs\": {\"max_attempts\": 0}}",
+		     "/etc/actord/t.json: jobs.max_attempts: 0 is out of range [1, 100]");
+	expect_error("{\"jobs\": {\"backoff_base_ms\": 5000, \"backoff_max_ms\": 1000}}",
+		     "/etc/actord/t.json: jobs.backoff_base_ms: 5000 is larger than "
+		     "jobs.backoff_max_ms (1000)");
+	expect_error("{\"jobs\": {\"sql_statement\": \"\"}}",
+		     "/etc/actord/t.json: jobs.sql_statement: must not be empty");
+}
+
 static void test_mailbox_must_be_a_power_of_two(void **state)
 {
 	(void)state;
@@ -498,6 +528,7 @@ int main(void)
 		cmocka_unit_test(test_unknown_keys_are_refused),
 		cmocka_unit_test(test_wrong_types_are_refused),
 		cmocka_unit_test(test_out_of_range_values_are_refused),
+		cmocka_unit_test(test_the_jobs_section_is_read_and_checked),
 		cmocka_unit_test(test_mailbox_must_be_a_power_of_two),
 		cmocka_unit_test(test_bad_addresses_are_refused),
 		cmocka_unit_test(test_unresolvable_addresses_are_refused),

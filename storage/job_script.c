@@ -1,0 +1,353 @@
+/*
+ * job_script.c - the Lua scripts that make every step of a job one atomic
+ * Redis operation, and their loading (job_internal.h).
+ *
+ * DESIGN
+ * Each state change of a job touches several keys (the job hash, the
+ * stream and its consumer group, the delayed set, the dead-letter stream)
+ * and must happen entirely or not at all, also across actord instances:
+ * a script runs atomically in Redis, so "done" and XACK, or "failed" and
+ * the scheduled retry, are one step. Timestamps come from Redis' TIME, one
+ * clock for every instance.
+ *
+ * Ownership rules the scripts enforce (docs/JOBS.md):
+ *  - START runs a delivery only if it is still pending for this consumer,
+ *    and counts a run of a job whose previous run never reported as a
+ *    redelivery (a crash or a kill), which uses an attempt: a job that
+ *    kills every worker that runs it goes dead instead of looping;
+ *  - DONE acknowledges if the delivery is pending for anyone: the first
+ *    run to succeed wins, a later one finds nothing and is "stale";
+ *  - FAIL acts only for the delivery's current owner, so a worker that
+ *    lost its job to a reclaim cannot reschedule it.
+ * Acknowledged entries are deleted from the stream (XDEL), so the stream
+ * holds exactly the jobs not finished yet; it is never trimmed by length,
+ * which could drop unread entries.
+ *
+ * Loading: SCRIPT LOAD on every new command connection; until its answer
+ * (or after a NOSCRIPT) a script is sent whole with EVAL.
+ *
+ * Thread: the job actor's.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "job_internal.h"
+#include "../actors/actor.h"
+#include "../actors/log.h"
+
+#define NOW_FN "local function now() local t = redis.call('TIME') " \
+	       "return t[1] * 1000 + math.floor(t[2] / 1000) end\n"
+#define SETTLE_FN "local function settle() redis.call('XACK', KEYS[1], ARGV[1], ARGV[2]) " \
+		  "redis.call('XDEL', KEYS[1], ARGV[2]) end\n"
+#define MAX_ARGS 16
+
+/* KEYS: stream, job hash[, idempotency key]
+ * ARGV: id, type, payload, idempotency ttl (s) */
+static const char ENQUEUE[] =
+	NOW_FN
+	"if #KEYS > 2 then\n"
+	"  local prev = redis.call('GET', KEYS[3])\n"
+	"  if prev then return {prev, 0} end\n"
+	"end\n"
+	"redis.call('XADD', KEYS[1], '*', 'id', ARGV[1])\n"
+	"redis.call('HSET', KEYS[2], 'type', ARGV[2], 'payload', ARGV[3], 'state', 'queued',\n"
+	"  'attempts', 0, 'redeliveries', 0, 'created', now())\n"
+	"if #KEYS > 2 then redis.call('SET', KEYS[3], ARGV[1], 'EX', ARGV[4]) end\n"
+	"return {ARGV[1], 1}\n";
+
+/* KEYS: stream, job hash, dead stream
+ * ARGV: group, entry id, consumer, job id, max attempts, result ttl (s) */
+static const char START[] =
+	NOW_FN SETTLE_FN
+	"local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[2], ARGV[2], 1)\n"
+	"if #p == 0 or p[1][2] ~= ARGV[3] then return {'stale'} end\n"
+	"local h = redis.call('HMGET', KEYS[2], 'state', 'type', 'payload', 'attempts')\n"
+	"if not h[1] or h[1] == 'done' or h[1] == 'dead' then settle() return {'skip'} end\n"
+	"local n = now()\n"
+	"local attempts = (tonumber(h[4]) or 0) + 1\n"
+	"local again = h[1] == 'running'\n"
+	"if again and attempts > tonumber(ARGV[5]) then\n"
+	"  settle()\n"
+	"  local err = 'abandoned: its worker stopped during each of its ' .. (attempts - 1) .. ' runs'\n"
+	"  redis.call('HSET', KEYS[2], 'state', 'dead', 'last_error', err, 'finished', n)\n"
+	"  redis.call('XADD', KEYS[3], '*', 'id', ARGV[4], 'type', h[2], 'payload', h[3],\n"
+	"    'attempts', attempts - 1, 'error', err)\n"
+	"  if tonumber(ARGV[6]) > 0 then redis.call('EXPIRE', KEYS[2], ARGV[6]) end\n"
+	"  return {'dead'}\n"
+	"end\n"
+	"redis.call('HSET', KEYS[2], 'state', 'running', 'attempts', attempts, 'started', n,\n"
+	"  'worker', ARGV[3])\n"
+	"if again then redis.call('HINCRBY', KEYS[2], 'redeliveries', 1) end\n"
+	"return {'run', h[2], h[3], attempts, again and 1 or 0}\n";
+
+/* KEYS: stream, job hash
+ * ARGV: group, entry id, result, result ttl (s) */
+static const char DONE[] =
+	NOW_FN SETTLE_FN
+	"local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[2], ARGV[2], 1)\n"
+	"if #p == 0 then return 0 end\n"
+	"settle()\n"
+	"redis.call('HSET', KEYS[2], 'state', 'done', 'result', ARGV[3], 'finished', now())\n"
+	"redis.call('HDEL', KEYS[2], 'next_attempt')\n"
+	"if tonumber(ARGV[4]) > 0 then redis.call('EXPIRE', KEYS[2], ARGV[4]) end\n"
+	"return 1\n";
+
+/* KEYS: stream, job hash, delayed set, dead stream
+ * ARGV: group, entry id, consumer, job id, error, max attempts, delay (ms),
+ *       result ttl (s) */
+static const char FAIL[] =
+	NOW_FN SETTLE_FN
+	"local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[2], ARGV[2], 1)\n"
+	"if #p == 0 or p[1][2] ~= ARGV[3] then return {'stale'} end\n"
+	"settle()\n"
+	"local h = redis.call('HMGET', KEYS[2], 'attempts', 'type', 'payload', 'failures', 'started')\n"
+	"if not h[2] then return {'skip'} end\n"
+	"local n = now()\n"
+	"local attempts = tonumber(h[1]) or 0\n"
+	"local f = cjson.decode(h[4] or '[]')\n"
+	"f[#f + 1] = {attempt = attempts, started = tonumber(h[5]), failed = n, error = ARGV[5]}\n"
+	"local failures = cjson.encode(f)\n"
+	"if attempts >= tonumber(ARGV[6]) then\n"
+	"  redis.call('HSET', KEYS[2], 'state', 'dead', 'last_error', ARGV[5], 'finished', n,\n"
+	"    'failures', failures)\n"
+	"  redis.call('HDEL', KEYS[2], 'next_attempt')\n"
+	"  redis.call('XADD', KEYS[4], '*', 'id', ARGV[4], 'type', h[2], 'payload', h[3],\n"
+	"    'attempts', attempts, 'error', ARGV[5])\n"
+	"  if tonumber(ARGV[8]) > 0 then redis.call('EXPIRE', KEYS[2], ARGV[8]) end\n"
+	"  return {'dead'}\n"
+	"end\n"
+	"local due = n + tonumber(ARGV[7])\n"
+	"redis.call('HSET', KEYS[2], 'state', 'failed', 'last_error', ARGV[5], 'next_attempt', due,\n"
+	"  'failures', failures)\n"
+	"redis.call('ZADD', KEYS[3], due, ARGV[4])\n"
+	"return {'retry', tonumber(ARGV[7])}\n";
+
+/* KEYS: delayed set, stream   ARGV: most jobs to move
+ * Returns {moved, ms until the next one is due or -1}. */
+static const char MOVE[] =
+	NOW_FN
+	"local n = now()\n"
+	"local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', n, 'LIMIT', 0, ARGV[1])\n"
+	"for _, id in ipairs(ids) do\n"
+	"  redis.call('ZREM', KEYS[1], id)\n"
+	"  redis.call('XADD', KEYS[2], '*', 'id', id)\n"
+	"end\n"
+	"local nxt = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')\n"
+	"local wait = -1\n"
+	"if nxt[2] then wait = math.max(0, tonumber(nxt[2]) - n) end\n"
+	"return {#ids, wait}\n";
+
+/* KEYS: stream   ARGV: group, consumer, entry ids...
+ * Resets the idle time of the deliveries this consumer still owns. */
+static const char REFRESH[] =
+	"local kept = 0\n"
+	"for i = 3, #ARGV do\n"
+	"  local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[i], ARGV[i], 1)\n"
+	"  if #p > 0 and p[1][2] == ARGV[2] then\n"
+	"    redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[i], 'JUSTID')\n"
+	"    kept = kept + 1\n"
+	"  end\n"
+	"end\n"
+	"return kept\n";
+
+/* KEYS: stream, delayed set: jobs not finished. */
+static const char COUNT[] =
+	"return redis.call('XLEN', KEYS[1]) + redis.call('ZCARD', KEYS[2])\n";
+
+static const char *const scripts[JS_NSCRIPTS] = {
+	[JS_ENQUEUE] = ENQUEUE, [JS_START] = START, [JS_DONE] = DONE, [JS_FAIL] = FAIL,
+	[JS_MOVE] = MOVE, [JS_REFRESH] = REFRESH, [JS_COUNT] = COUNT,
+};
+
+int job_script_run(struct job_actor *ja, enum job_script s, uint64_t deadline_ns, int nkeys,
+		   const char **keys, int nargs, const char **args, const size_t *arglens,
+		   rconn_reply_fn fn, void *arg)
+{
+	const char *stack_argv[MAX_ARGS], **argv = stack_argv;
+	size_t stack_lens[MAX_ARGS], *lens = stack_lens;
+	int argc = 3 + nkeys + nargs, rc;
+	char nk[12];
+
+	if (argc > MAX_ARGS) {
+		argv = malloc(sizeof(*argv) * (size_t)argc);
+		lens = malloc(sizeof(*lens) * (size_t)argc);
+		if (argv == NULL || lens == NULL) {
+			free(argv);
+			free(lens);
+			return -ENOMEM;
+		}
+	}
+	if (ja->sha[s][0] != '\0') {
+		argv[0] = "EVALSHA";
+		argv[1] = ja->sha[s];
+	} else {
+		argv[0] = "EVAL";
+		argv[1] = scripts[s];
+	}
+	argv[2] = nk;
+	lens[0] = strlen(argv[0]);
+	lens[1] = strlen(argv[1]);
+	lens[2] = (size_t)snprintf(nk, sizeof(nk), "%d", nkeys);
+	for (int i = 0; i < nkeys; i++) {
+		argv[3 + i] = keys[i];
+		lens[3 + i] = strlen(keys[i]);
+	}
+	for (int i = 0; i < nargs; i++) {
+		argv[3 + nkeys + i] = args[i];
+		lens[3 + nkeys + i] = arglens != NULL ? arglens[i] : strlen(args[i]);
+	}
+	rc = rconn_command(ja->cmd, deadline_ns, fn, arg, argc, argv, lens);
+	if (argv != stack_argv) {
+		free(argv);
+		free(lens);
+	}
+	return rc;
+}
+
+static void arm_setup(struct job_actor *ja)
+{
+	if (ja->stopping || ev_is_active(&ja->setup_w))
+		return;
+	ev_timer_set(&ja->setup_w, 0.05, 0.);
+	ev_timer_start(actor_loop(ja->a), &ja->setup_w);
+}
+
+int job_reply_status(struct job_actor *ja, int status, const redisReply *reply,
+		     const char *what)
+{
+	if (status != 0)
+		return status;
+	if (reply->type != REDIS_REPLY_ERROR)
+		return 0;
+	if (strncmp(reply->str, "NOSCRIPT", 8) == 0) {
+		memset(ja->sha, 0, sizeof(ja->sha));
+		arm_setup(ja);
+		return -EAGAIN;
+	}
+	if (strstr(reply->str, "OOM command not allowed") != NULL) {
+		/* maxmemory with noeviction: nothing was written; later. */
+		log_warn("jobs: %s: redis is out of memory: %.*s", what, (int)reply->len,
+			 reply->str);
+		return -EAGAIN;
+	}
+	if (strstr(reply->str, "NOGROUP") != NULL) {
+		/* The stream or its group vanished (a Redis without its data,
+		 * an operator): make them again. */
+		log_warn("jobs: %s: consumer group %s missing on %s: creating it again",
+			 what, ja->group, ja->stream);
+		ja->group_ready = false;
+		arm_setup(ja);
+		return -EAGAIN;
+	}
+	status = rconn_reply_status(reply);
+	if (status == -EBADMSG)
+		log_warn("jobs: redis refused %s: %.*s", what, (int)reply->len, reply->str);
+	return status;
+}
+
+static void on_loaded(void *arg, int status, const redisReply *reply)
+{
+	struct job_load *l = arg;
+
+	if (status != 0 || l->ja->stopping)
+		return;
+	if (reply->type == REDIS_REPLY_STRING && reply->len == 40)
+		memcpy(l->ja->sha[l->s], reply->str, 41);
+	else if (job_reply_status(l->ja, 0, reply, "SCRIPT LOAD") == -EAGAIN)
+		arm_setup(l->ja);    /* e.g. LOADING: EVAL works meanwhile */
+}
+
+static void on_group(void *arg, int status, const redisReply *reply)
+{
+	struct job_actor *ja = arg;
+
+	ja->setup_pending = false;
+	if (status != 0 || ja->stopping)
+		return;
+	if (reply->type == REDIS_REPLY_ERROR && strncmp(reply->str, "BUSYGROUP", 9) != 0) {
+		job_reply_status(ja, 0, reply, "XGROUP CREATE");
+		arm_setup(ja);
+		return;
+	}
+	ja->group_ready = true;
+	job_read(ja);
+	job_reclaim(ja);
+	job_move_due(ja);
+}
+
+/* What "nothing accepted is lost" needs from Redis (docs/JOBS.md). */
+static void on_persistence(void *arg, int status, const redisReply *reply)
+{
+	struct job_actor *ja = arg;
+	const char *aof = NULL, *fsync = NULL, *policy = NULL;
+
+	if (status != 0 || ja->stopping || reply->type != REDIS_REPLY_ARRAY)
+		return;       /* CONFIG may be disabled (managed Redis): say nothing */
+	for (size_t i = 0; i + 1 < reply->elements; i += 2) {
+		const char *k = reply->element[i]->str, *v = reply->element[i + 1]->str;
+
+		if (reply->element[i]->type != REDIS_REPLY_STRING ||
+		    reply->element[i + 1]->type != REDIS_REPLY_STRING)
+			continue;
+		if (strcmp(k, "appendonly") == 0)
+			aof = v;
+		else if (strcmp(k, "appendfsync") == 0)
+			fsync = v;
+		else if (strcmp(k, "maxmemory-policy") == 0)
+			policy = v;
+	}
+	if (aof != NULL && strcmp(aof, "yes") != 0)
+		log_warn("jobs: redis runs with appendonly %s: a Redis crash or restart loses "
+			 "accepted jobs (set appendonly yes, appendfsync always)", aof);
+	else if (fsync != NULL && strcmp(fsync, "always") != 0)
+		log_warn("jobs: redis runs with appendfsync %s: a crash of the Redis host may "
+			 "lose up to about a second of accepted jobs (set appendfsync always)", fsync);
+	if (policy != NULL && strcmp(policy, "noeviction") != 0)
+		log_warn("jobs: redis maxmemory-policy is %s: under memory pressure Redis may "
+			 "evict job keys (set noeviction)", policy);
+}
+
+void job_setup(struct job_actor *ja)
+{
+	if (ja->stopping || !rconn_connected(ja->cmd))
+		return;
+	if (!ja->group_ready && !ja->setup_pending) {
+		/* From 0, not $: entries added before the group existed are
+		 * jobs too. MKSTREAM: an empty queue is fine. */
+		const char *argv[] = { "XGROUP", "CREATE", ja->stream, ja->group, "0", "MKSTREAM" };
+		size_t lens[6];
+
+		for (int i = 0; i < 6; i++)
+			lens[i] = strlen(argv[i]);
+		if (rconn_command(ja->cmd, 0, on_group, ja, 6, argv, lens) == 0)
+			ja->setup_pending = true;
+		else
+			arm_setup(ja);
+	}
+	if (!ja->persistence_checked && actor_index(ja->a) == 0) {
+		const char *argv[] = { "CONFIG", "GET", "appendonly", "appendfsync",
+				       "maxmemory-policy" };
+		const size_t lens[] = { 6, 3, 10, 11, 16 };
+
+		if (rconn_command(ja->cmd, 0, on_persistence, ja, 5, argv, lens) == 0)
+			ja->persistence_checked = true;
+	}
+	for (int s = 0; s < JS_NSCRIPTS; s++) {
+		const char *argv[] = { "SCRIPT", "LOAD", scripts[s] };
+		const size_t lens[] = { 6, 4, strlen(scripts[s]) };
+
+		if (ja->sha[s][0] != '\0')
+			continue;
+		ja->loads[s] = (struct job_load){ ja, (enum job_script)s };
+		rconn_command(ja->cmd, 0, on_loaded, &ja->loads[s], 3, argv, lens);
+	}
+}
+
+void job_setup_lost(struct job_actor *ja)
+{
+	memset(ja->sha, 0, sizeof(ja->sha));
+	ja->group_ready = false;
+	ja->persistence_checked = false;
+}

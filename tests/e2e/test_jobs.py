@@ -1,0 +1,256 @@
+"""The job queue against the real Redis and MariaDB of the `services`
+fixture: POST /jobs and GET /jobs/:id, their 400s and 404s, idempotency
+keys, a 202 only once the job is in Redis, retries with the backoff
+schedule ending in the dead-letter stream, a worker killed mid-job whose
+job another instance takes over, a job longer than the reclaim idle time
+that is not taken over, a SIGTERM that leaves running jobs pending, and
+two instances draining one queue together. Each test has a queue of its
+own (a unique key prefix)."""
+import datetime
+import signal
+import time
+
+import pytest
+
+from conftest import SLOW, free_port, wait_until
+from job_util import (Client, ensure_job_results, job_states, jobs_config, metric, start,
+                      stream_entries, unique_prefix)
+from storage_util import Redis, mariadb, service
+
+
+@pytest.fixture
+def redis(services):
+    r = Redis(services["redis_port"])
+    yield r
+    r.close()
+
+
+@pytest.fixture
+def prefix():
+    return unique_prefix()
+
+
+def ts(text):
+    return datetime.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
+def get_job(a, job_id):
+    status, _, body = Client(a.port).request("GET", f"/jobs/{job_id}")
+    return status, body
+
+
+def wait_state(a, job_id, states, timeout=10):
+    def reached():
+        status, body = get_job(a, job_id)
+        return status == 200 and body["state"] in states and body
+    return wait_until(reached, timeout, f"job {job_id} to reach {states}", interval=0.05)
+
+
+def test_a_posted_job_runs_and_reports_its_result(actord_factory, services, prefix):
+    a = start(actord_factory, jobs_config(services, prefix))
+    c = Client(a.port)
+    status, headers, body = c.post_job("sleep", {"seconds": 0.1})
+    assert status == 202 and headers["content-type"] == "application/json"
+    assert body["state"] == "queued" and len(body["id"]) == 32
+    assert "idempotent-replayed" not in headers
+    job = wait_state(a, body["id"], ["done"])
+    assert job["id"] == body["id"] and job["type"] == "sleep"
+    assert job["result"] == {"id": body["id"]}
+    assert job["attempts"] == 1 and job["redeliveries"] == 0 and job["failures"] == []
+    assert job["payload"] == {"seconds": 0.1}
+    assert ts(job["created_at"]) <= ts(job["started_at"]) <= ts(job["finished_at"])
+    assert ts(job["finished_at"]) - ts(job["started_at"]) >= 0.09
+    assert job["worker"].endswith("-0")
+    # The session's Redis runs with appendonly yes + appendfsync always.
+    assert "jobs: redis runs with" not in a.stderr()
+
+
+def test_the_sql_job_applies_its_effect_once_per_job_id(actord_factory, services, prefix):
+    ensure_job_results(services)
+    a = start(actord_factory, jobs_config(services, prefix))
+    _, _, body = Client(a.port).post_job("sql", {"args": [prefix]})
+    job = wait_state(a, body["id"], ["done"])
+    assert job["result"] == {"applied": True, "affected": 1}
+    rows = mariadb(services, f"SELECT job_id, note FROM job_results WHERE job_id = '{body['id']}'")
+    assert rows == [[body["id"], prefix]]
+
+
+@pytest.mark.parametrize("body,message", [
+    (b"not json", "JSON object"),
+    (b"[1, 2]", "JSON object"),
+    (b'{"payload": {}}', '"type" must be a string'),
+    (b'{"type": 7}', '"type" must be a string'),
+    (b'{"type": "mine-bitcoin"}', "unknown job type 'mine-bitcoin'"),
+    (b'{"type": "sleep", "payload": [1]}', '"payload" must be a JSON object'),
+    (b'{"type": "sleep", "payload": {"seconds": "soon"}}', '"seconds" must be a number'),
+    (b'{"type": "sleep", "payload": {"seconds": -1}}', '"seconds" must be a number'),
+    (b'{"type": "sleep", "payload": {"seconds": 61}}', "not shorter than jobs.timeout_ms"),
+    (b'{"type": "sql", "payload": {"args": "x"}}', '"args" must be an array'),
+    (b'{"type": "sql", "payload": {"args": [{}]}}', '"args" must hold'),
+    (b'{"type": "sleep", "payload": {"pad": "' + b"x" * 2000 + b'"}}',
+     "more than jobs.max_payload_bytes (1024)"),
+])
+def test_bad_jobs_are_refused_with_400_and_a_message(actord_factory, services, prefix, redis,
+                                                     body, message):
+    a = start(actord_factory, jobs_config(services, prefix, max_payload_bytes=1024))
+    r = a.request("POST", "/jobs", body=body, headers={"Content-Type": "application/json"})
+    assert r.status == 400
+    assert message in r.json()["error"]
+    assert redis.cmd("EXISTS", f"{prefix}:stream") in (0, 1)
+    assert redis.cmd("XLEN", f"{prefix}:stream") == 0
+
+
+@pytest.mark.parametrize("key", ["", "has space", "x" * 201])
+def test_a_malformed_idempotency_key_is_400(actord_factory, services, prefix, key):
+    a = start(actord_factory, jobs_config(services, prefix))
+    r = a.request("POST", "/jobs", body=b'{"type": "sleep"}', headers={"Idempotency-Key": key})
+    assert r.status == 400 and "Idempotency-Key" in r.json()["error"]
+
+
+@pytest.mark.parametrize("path", ["/jobs/0123456789abcdef0123456789abcdef", "/jobs/nope",
+                                  "/jobs/0123456789ABCDEF0123456789ABCDEF"])
+def test_an_unknown_job_is_404(actord_factory, services, prefix, path):
+    a = start(actord_factory, jobs_config(services, prefix))
+    r = a.get(path)
+    assert r.status == 404 and r.json() == {"error": "no such job"}
+
+
+def test_an_idempotency_key_returns_the_same_job(actord_factory, services, prefix, redis):
+    a = start(actord_factory, jobs_config(services, prefix))
+    c = Client(a.port)
+    s1, h1, b1 = c.post_job("sleep", {"seconds": 0}, key="order-42")
+    s2, h2, b2 = c.post_job("sleep", {"seconds": 0}, key="order-42")
+    s3, _, b3 = c.post_job("sleep", {"seconds": 0}, key="order-43")
+    assert (s1, s2, s3) == (202, 202, 202)
+    assert b1["id"] == b2["id"] != b3["id"]
+    assert "idempotent-replayed" not in h1 and h2["idempotent-replayed"] == "true"
+    wait_state(a, b3["id"], ["done"])
+    wait_state(a, b1["id"], ["done"])
+    assert len(stream_entries(redis, f"{prefix}:stream")) == 0
+    assert len(redis.cmd("KEYS", f"{prefix}:job:*")) == 2
+    assert redis.cmd("TTL", f"{prefix}:idem:order-42") > 0
+
+
+def test_202_means_the_job_is_in_redis_and_a_redis_outage_is_503(actord_factory, services,
+                                                                   prefix, redis):
+    a = start(actord_factory, jobs_config(services, prefix, concurrency=0))   # enqueue only
+    c = Client(a.port)
+    status, _, body = c.post_job("sleep", {"seconds": 0})
+    assert status == 202
+    # Nothing consumes here: the job must be waiting in the stream.
+    assert redis.cmd("HGET", f"{prefix}:job:{body['id']}", "state") == b"queued"
+    assert [f["id"] for _, f in stream_entries(redis, f"{prefix}:stream")] == [body["id"]]
+    service(services, "kill", "redis")
+    try:
+        r = a.request("POST", "/jobs", body=b'{"type": "sleep"}')
+        assert r.status == 503 and r.headers.get("retry-after") == "1"
+    finally:
+        service(services, "start", "redis")
+    redis.__init__(services["redis_port"])
+    wait_until(lambda: a.request("POST", "/jobs", body=b'{"type": "sleep"}').status == 202, 5,
+               "POST /jobs to work again")
+    # appendfsync always: the job accepted before the kill survived it.
+    assert redis.cmd("HGET", f"{prefix}:job:{body['id']}", "state") == b"queued"
+
+
+def test_a_job_that_always_fails_ends_dead_after_its_attempts_with_backoff(actord_factory,
+                                                                           services, prefix,
+                                                                           redis):
+    base_ms, max_ms, attempts = 200, 600, 4
+    a = start(actord_factory, jobs_config(services, prefix, max_attempts=attempts,
+                                   backoff_base_ms=base_ms, backoff_max_ms=max_ms,
+                                   backoff_jitter_pct=50,
+                                   sql_statement="INSERT INTO no_such_table (id) VALUES (?)"))
+    _, _, body = Client(a.port).post_job("sql")
+    job = wait_state(a, body["id"], ["dead"], timeout=10)
+    assert job["attempts"] == attempts
+    assert "refused" in job["error"]
+    failures = job["failures"]
+    assert [f["attempt"] for f in failures] == list(range(1, attempts + 1))
+    for n in range(1, attempts):
+        wait_s = ts(failures[n]["started_at"]) - ts(failures[n - 1]["failed_at"])
+        full = min(base_ms * 2 ** (n - 1), max_ms) / 1000
+        assert full * 0.5 - 0.005 <= wait_s <= full + 0.5 * SLOW, (n, wait_s, full)
+    dead = stream_entries(redis, f"{prefix}:dead")
+    assert len(dead) == 1
+    entry = dead[0][1]
+    assert entry["id"] == body["id"] and entry["type"] == "sql"
+    assert entry["attempts"] == str(attempts) and "refused" in entry["error"]
+    assert redis.cmd("XLEN", f"{prefix}:stream") == 0
+    assert redis.cmd("ZCARD", f"{prefix}:delayed") == 0
+    assert redis.cmd("TTL", f"{prefix}:job:{body['id']}") > 0
+    dead_total = metric(a, "jobs_dead_total")
+    if dead_total is not None:
+        assert dead_total == 1
+        assert metric(a, "jobs_completed_total", 'outcome="failed"') == attempts - 1
+
+
+def test_a_worker_killed_mid_job_has_its_job_taken_over_by_another(actord_factory, services,
+                                                                   prefix):
+    a = start(actord_factory, jobs_config(services, prefix))
+    _, _, body = Client(a.port).post_job("sleep", {"seconds": 1})
+    running = wait_state(a, body["id"], ["running"])
+    a.check_exit = False
+    a.proc.kill()
+    a.proc.wait(10)
+    b = start(actord_factory, jobs_config(services, prefix))    # another port: another consumer
+    t_b = time.monotonic()
+    job = wait_state(b, body["id"], ["done"], timeout=10)
+    assert job["worker"] != running["worker"]
+    assert job["attempts"] == 2 and job["redeliveries"] == 1
+    # Taken over once the delivery had been idle for reclaim_idle_ms.
+    assert time.monotonic() - t_b >= 1.0
+    reclaimed = metric(b, "jobs_reclaimed_total")
+    if reclaimed is not None:
+        assert reclaimed == 1
+
+
+def test_sigterm_leaves_running_jobs_pending_and_a_restart_runs_them(actord_factory, services,
+                                                                     prefix, redis):
+    port = free_port()
+    cfg = jobs_config(services, prefix, port=port, reclaim_idle_ms=60000)
+    a = start(actord_factory, cfg)
+    _, _, body = Client(a.port).post_job("sleep", {"seconds": 0.5})
+    wait_state(a, body["id"], ["running"])
+    a.signal(signal.SIGTERM)
+    assert a.proc.wait(10 * SLOW) == 0
+    # Not acknowledged half-done: still pending for its consumer.
+    pending = redis.cmd("XPENDING", f"{prefix}:stream", "actord")
+    assert pending[0] == 1
+    assert redis.cmd("HGET", f"{prefix}:job:{body['id']}", "state") == b"running"
+    b = start(actord_factory, cfg)   # same port: same consumer, finds it at once
+    job = wait_state(b, body["id"], ["done"], timeout=5)
+    assert job["attempts"] == 2 and job["redeliveries"] == 1
+
+
+def test_two_instances_drain_one_queue_without_losing_or_duplicating(actord_factory, services,
+                                                                     prefix, redis):
+    cfg = dict(concurrency=8, reclaim_idle_ms=1000)
+    a = start(actord_factory, jobs_config(services, prefix, **cfg))
+    b = start(actord_factory, jobs_config(services, prefix, **cfg))
+    ca, cb = Client(a.port), Client(b.port)
+    ids = []
+    # Some jobs longer than the reclaim idle time: they must not be taken over.
+    for i in range(200):
+        c = ca if i % 2 else cb
+        seconds = 1.5 if i % 50 == 0 else 0.02
+        status, _, body = c.post_job("sleep", {"seconds": seconds})
+        assert status == 202
+        ids.append(body["id"])
+
+    def all_done():
+        states = job_states(redis, prefix, ids, ("state", "attempts", "redeliveries", "worker",
+                                                 "result"))
+        return all(s["state"] == "done" for s in states.values()) and states
+    states = wait_until(all_done, 30, "every job to be done", interval=0.1)
+    assert all(s["attempts"] == "1" and s["redeliveries"] == "0" for s in states.values())
+    for j, s in states.items():
+        assert s["result"] == '{"id":"%s"}' % j
+    workers = {s["worker"].rsplit(":", 1)[1] for s in states.values()}
+    assert workers == {f"{a.port}-0", f"{b.port}-0"}, workers
+    assert redis.cmd("XLEN", f"{prefix}:stream") == 0
+    assert redis.cmd("XLEN", f"{prefix}:dead") == 0
+    started = [metric(x, "jobs_started_total") for x in (a, b)]
+    if None not in started:
+        assert sum(started) == len(ids)
+        assert metric(a, "jobs_reclaimed_total") == metric(b, "jobs_reclaimed_total") == 0
