@@ -85,6 +85,7 @@ int call_send(struct call_table *t, actor_addr_t to, struct call_msg *c,
 	s = &t->slots[idx];
 	c->m.reply_to = actor_addr(t->owner);
 	c->m.corr_id = (uint64_t)idx | ((uint64_t)s->gen << 32);
+	c->m.flags &= ~CALL_FLAG_REPLY;
 	c->status = 0;
 	rc = actor_send(actor_sys(t->owner), to, &c->m);
 	if (rc != 0) {
@@ -106,7 +107,7 @@ bool call_dispatch(struct call_table *t, struct msg *m)
 	call_fn fn;
 	void *ctx, *arg;
 
-	if (gen == 0 || idx >= t->max)
+	if ((m->flags & CALL_FLAG_REPLY) == 0 || gen == 0 || idx >= t->max)
 		return false;
 	s = &t->slots[idx];
 	if (s->msg != (struct call_msg *)(void *)m || s->gen != gen) {
@@ -140,5 +141,6 @@ uint64_t call_late_total(const struct call_table *t)
 void call_reply(struct call_msg *c, int status)
 {
 	c->status = status;
+	c->m.flags |= CALL_FLAG_REPLY;
 	actor_reply(&c->m);
 }

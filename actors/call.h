@@ -46,6 +46,12 @@
 
 #include "actor.h"
 
+/* Set in m.flags by call_reply, cleared by call_send: what tells a reply
+ * from a request, so an actor that is both a caller and a service (a job
+ * type may call a job actor, its own included) never takes a request for
+ * a reply. Call messages own this bit of m.flags. */
+#define CALL_FLAG_REPLY 0x80000000u
+
 /* Crosses mailboxes: caller -> service -> caller (see DESIGN). */
 struct call_msg {
 	struct msg m;            /* MUST be first */
@@ -78,9 +84,10 @@ void call_msg_init(struct call_msg *c, uint32_t type, msg_free_fn free_fn,
 int call_send(struct call_table *t, actor_addr_t to, struct call_msg *c,
 	      call_fn fn, void *ctx, void *arg);
 
-/* If `m` is a reply to one of this table's calls, run its continuation,
- * free `m` and return true. A reply to an abandoned call is freed (and
- * counted) too. Anything else: false, `m` untouched. Thread: owner. */
+/* If `m` is a reply (CALL_FLAG_REPLY) to one of this table's calls, run
+ * its continuation, free `m` and return true. A reply to an abandoned call
+ * is freed (and counted) too. Anything else: false, `m` untouched.
+ * Thread: owner. */
 bool call_dispatch(struct call_table *t, struct msg *m);
 
 /* Calls in flight. Thread: owner. */

@@ -58,7 +58,6 @@ uint64_t job_random(struct job_actor *ja)
 
 static void answer(struct job_req *q, int status)
 {
-	q->answered = true;
 	call_reply(&q->c, status);
 }
 
@@ -157,13 +156,13 @@ static void job_message(struct actor *a, struct msg *m)
 	struct job_req *q;
 	int rc;
 
-	q = m->type == JOB_MSG_REQ ? (struct job_req *)(void *)m : NULL;
-	/* A request carries its caller's corr_id, which call_dispatch would
-	 * take for one of ours: only replies go there (a job type may call
-	 * a job actor, this one included). */
-	if ((q == NULL || q->answered) && call_dispatch(ja->calls, m))
+	/* Replies to this actor's calls first (call_dispatch tells them from
+	 * requests by CALL_FLAG_REPLY: a job type may call a job actor, this
+	 * one included). */
+	if (call_dispatch(ja->calls, m))
 		return;
-	if (q == NULL || q->answered) {
+	q = m->type == JOB_MSG_REQ ? (struct job_req *)(void *)m : NULL;
+	if (q == NULL) {
 		log_warn("unexpected message type %#x dropped", m->type);
 		msg_free(m);
 		return;

@@ -34,7 +34,6 @@ enum job_op { JOB_OP_ENQUEUE, JOB_OP_STATUS };
 struct job_req {
 	struct call_msg c;            /* MUST be first */
 	uint8_t op;                   /* enum job_op */
-	bool answered;                /* on its way back: a reply, not a request */
 	bool created;                 /* enqueue reply */
 	char id[JOB_ID_LEN + 1];      /* enqueue reply, or the job asked about */
 	const char *type;             /* enqueue: into text */
