@@ -12,6 +12,7 @@
  */
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "call.h"
 
@@ -23,8 +24,18 @@ struct call_slot {
 	uint32_t gen;
 };
 
+/* A service kind resolved once, then served round-robin. */
+struct kind_ref {
+	const char *kind;
+	actor_addr_t first;
+	unsigned count;
+	unsigned rr;
+};
+
 struct call_table {
 	struct actor *owner;
+	struct kind_ref kinds[CALL_MAX_KINDS];
+	unsigned nkinds;
 	struct call_slot *slots;
 	uint32_t *free;            /* stack of free slot indexes */
 	unsigned nfree;
@@ -126,6 +137,32 @@ bool call_dispatch(struct call_table *t, struct msg *m)
 	fn((struct call_msg *)(void *)m, ctx, arg);
 	msg_free(m);
 	return true;
+}
+
+actor_addr_t call_pick(struct call_table *t, const char *kind)
+{
+	struct kind_ref *k = NULL;
+	actor_addr_t a;
+
+	for (unsigned i = 0; i < t->nkinds; i++) {
+		if (strcmp(t->kinds[i].kind, kind) == 0) {
+			k = &t->kinds[i];
+			break;
+		}
+	}
+	if (k == NULL) {
+		unsigned count;
+		actor_addr_t first = actor_system_find_kind(actor_sys(t->owner), kind, &count);
+
+		if (first == ACTOR_ADDR_NONE || t->nkinds == CALL_MAX_KINDS)
+			return first;
+		k = &t->kinds[t->nkinds++];
+		*k = (struct kind_ref){ .kind = kind, .first = first, .count = count };
+	}
+	a = k->first + k->rr;
+	if (++k->rr == k->count)
+		k->rr = 0;
+	return a;
 }
 
 unsigned call_pending(const struct call_table *t)

@@ -90,6 +90,15 @@ int call_send(struct call_table *t, actor_addr_t to, struct call_msg *c,
  * Thread: owner. */
 bool call_dispatch(struct call_table *t, struct msg *m);
 
+/* An address of an actor of `kind`, round-robin over its pool (any
+ * member of a shared-mailbox pool reaches the whole pool), or
+ * ACTOR_ADDR_NONE if no actor of that kind exists. The table remembers up
+ * to CALL_MAX_KINDS kinds (`kind` is compared by value, kept by pointer:
+ * pass a literal). Thread: owner. */
+actor_addr_t call_pick(struct call_table *t, const char *kind);
+
+#define CALL_MAX_KINDS 16
+
 /* Calls in flight. Thread: owner. */
 unsigned call_pending(const struct call_table *t);
 /* Replies that arrived for abandoned calls. Thread: owner. */

@@ -35,6 +35,7 @@
 #include <unistd.h>
 
 #include "daemon.h"
+#include "fdio.h"
 
 static int report_fd = -1;              /* daemon side of the start-up pipe */
 static int pid_fd = -1;                 /* the pidfile as we first opened it */
@@ -44,20 +45,6 @@ static char pid_path[1024];
  * flag, relaxed is enough (no data hangs off it). */
 static _Atomic bool ready;
 static _Atomic bool stopping;           /* was ready once, is not any more */
-
-static void write_all(int fd, const char *p, size_t len)
-{
-	while (len > 0) {
-		ssize_t n = write(fd, p, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return;
-		p += n;
-		len -= (size_t)n;
-	}
-}
 
 /* Original process: wait for the daemon's verdict. */
 static int wait_for_report(int fd, char *err, size_t errlen)
@@ -153,7 +140,7 @@ void daemon_report_ready(void)
 {
 	daemon_set_ready(true);
 	if (report_fd >= 0) {
-		write_all(report_fd, "OK", 2);
+		fd_write_all(report_fd, "OK", 2);
 		close(report_fd);
 		report_fd = -1;
 	}
@@ -164,8 +151,8 @@ void daemon_report_failure(const char *reason)
 {
 	if (report_fd < 0)
 		return;
-	write_all(report_fd, "ERR ", 4);
-	write_all(report_fd, reason, strlen(reason));
+	fd_write_all(report_fd, "ERR ", 4);
+	fd_write_all(report_fd, reason, strlen(reason));
 	/* Left open: the parent reads until EOF, which comes when this
 	 * process has exited, its pidfile and listeners gone. */
 }

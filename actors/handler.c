@@ -116,35 +116,6 @@ static void maybe_rebuild_routes(struct handler *h, const struct ad_config *cfg)
 	handler_bump(&h->ctr->route_rebuilds_total, 1);
 }
 
-actor_addr_t handler_pick(struct handler *h, const char *kind)
-{
-	struct kind_ref *k = NULL;
-	actor_addr_t a;
-
-	for (unsigned i = 0; i < h->nkinds; i++) {
-		if (strcmp(h->kinds[i].kind, kind) == 0) {
-			k = &h->kinds[i];
-			break;
-		}
-	}
-	if (k == NULL) {
-		unsigned count;
-		actor_addr_t first = actor_system_find_kind(h->sys, kind, &count);
-
-		if (first == ACTOR_ADDR_NONE || h->nkinds == HANDLER_MAX_KINDS)
-			return first;
-		k = &h->kinds[h->nkinds++];
-		k->kind = kind;
-		k->first = first;
-		k->count = count;
-		k->rr = 0;
-	}
-	a = k->first + k->rr;
-	if (++k->rr == k->count)
-		k->rr = 0;
-	return a;
-}
-
 /* ---- Request contexts ---- */
 
 static struct hreq *hreq_get(struct handler *h)

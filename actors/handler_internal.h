@@ -23,7 +23,6 @@
 #define HREQ_PARAM_BUF 1024         /* decoded route parameters */
 #define HANDLER_SPARE_HREQS 1024    /* recycled request contexts kept */
 #define HANDLER_MAX_CALLS 65536     /* calls in flight per handler actor */
-#define HANDLER_MAX_KINDS 16        /* service kinds hreq_call remembers */
 
 struct arena_chunk {
 	struct arena_chunk *next;
@@ -99,13 +98,6 @@ struct hreq_list {
 	struct hreq *head, *tail;
 };
 
-struct kind_ref {
-	const char *kind;             /* the caller's string, compared by value */
-	actor_addr_t first;
-	unsigned count;
-	unsigned rr;
-};
-
 /* Owner: the handler actor thread (actor_state). */
 struct handler {
 	struct actor *actor;
@@ -120,8 +112,6 @@ struct handler {
 	struct hreq_list live;        /* not answered yet, by deadline */
 	struct hreq_list waiting;     /* answered, continuations still owed */
 	ev_timer deadline_w;
-	struct kind_ref kinds[HANDLER_MAX_KINDS];
-	unsigned nkinds;
 };
 
 static inline void handler_bump(_Atomic uint64_t *c, int64_t by)
@@ -134,8 +124,6 @@ static inline void handler_bump(_Atomic uint64_t *c, int64_t by)
  * release the request once nothing refers to it any more. */
 void handler_answer(struct hreq *r);
 void handler_maybe_release(struct hreq *r);
-/* Resolve a service kind to an address (round-robin). */
-actor_addr_t handler_pick(struct handler *h, const char *kind);
 
 /* hreq.c: reset a recycled context's per-request state (stops its
  * timers: only the handler's stop path finds any). */

@@ -508,7 +508,7 @@ int hreq_call(struct hreq *r, const char *kind, struct call_msg *m,
 {
 	struct handler *h = r->h;
 	struct hcont *c = hreq_alloc(r, sizeof(*c));
-	actor_addr_t to = handler_pick(h, kind);
+	actor_addr_t to = call_pick(h->calls, kind);
 	int rc;
 
 	if (to == ACTOR_ADDR_NONE)

@@ -38,6 +38,7 @@
 #include <unistd.h>
 
 #include "actor.h"
+#include "fdio.h"
 #include "log.h"
 #include "metrics.h"
 #include "../config/config.h"
@@ -215,20 +216,6 @@ static void timestamp(char *out, size_t len)
 	snprintf(out + n, len - n, ".%03ldZ", ts.tv_nsec / 1000000);
 }
 
-static void write_all(int fd, const char *p, size_t len)
-{
-	while (len > 0) {
-		ssize_t n = write(fd, p, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return;             /* nowhere left to report it */
-		p += n;
-		len -= (size_t)n;
-	}
-}
-
 /* Hand a finished line to the log actor, or write it here. */
 static void deliver(uint32_t type, const char *line, size_t len)
 {
@@ -257,7 +244,7 @@ static void deliver(uint32_t type, const char *line, size_t len)
 	fd = atomic_load_explicit(type == LOG_MSG_ACCESS ? &g_access_fd : &g_fd,
 				  memory_order_relaxed);
 	if (fd >= 0)
-		write_all(fd, line, len);
+		fd_write_all(fd, line, len);
 }
 
 void log_emit(enum log_level lvl, const char *fields, const char *fmt, ...)
@@ -354,7 +341,7 @@ static void sink_flush(struct sink *s)
 	int fd = atomic_load_explicit(s->fd, memory_order_relaxed);
 
 	if (s->len > 0 && fd >= 0)
-		write_all(fd, s->buf, s->len);
+		fd_write_all(fd, s->buf, s->len);
 	s->len = 0;
 	s->lines = 0;
 }
@@ -364,7 +351,7 @@ static void sink_append(struct sink *s, const char *p, size_t len)
 	if (s->len + len > sizeof(s->buf))
 		sink_flush(s);
 	if (len > sizeof(s->buf)) {
-		write_all(atomic_load_explicit(s->fd, memory_order_relaxed), p, len);
+		fd_write_all(atomic_load_explicit(s->fd, memory_order_relaxed), p, len);
 		return;
 	}
 	memcpy(s->buf + s->len, p, len);

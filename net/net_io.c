@@ -47,6 +47,7 @@
 #include <unistd.h>
 
 #include "net_internal.h"
+#include "net_timer.h"
 
 #define K_LINGER ((int)NET_TIMEOUT_COUNT) /* conn_deadline kind beyond net_timeout */
 #define NS_PER_MS 1000000u
@@ -104,21 +105,10 @@ static int conn_deadline(const struct net_conn *c, uint64_t *deadline)
 
 static void arm_timer(struct net_conn *c, uint64_t now)
 {
-	struct ev_loop *loop = c->na->loop;
 	uint64_t d;
 
 	conn_deadline(c, &d);
-	if (d == 0) {
-		ev_timer_stop(loop, &c->timer);
-		c->timer_at_ns = 0;
-		return;
-	}
-	if (ev_is_active(&c->timer) && c->timer_at_ns <= d)
-		return; /* fires earlier, finds the later deadline and re-arms */
-	ev_timer_stop(loop, &c->timer);
-	ev_timer_set(&c->timer, d > now ? (double)(d - now) / 1e9 : 0., 0.);
-	ev_timer_start(loop, &c->timer);
-	c->timer_at_ns = d;
+	net_timer_arm(c->na->loop, &c->timer, &c->timer_at_ns, d, now);
 }
 
 static void set_events(struct net_conn *c, int want)

@@ -39,6 +39,7 @@
 #include <unistd.h>
 
 #include "../actors/log.h"
+#include "net_timer.h"
 #include "upstream_internal.h"
 
 #define NS_PER_MS 1000000u
@@ -55,20 +56,7 @@ static uint64_t earlier(uint64_t a, uint64_t b)
 
 static void arm_timer(struct up_conn *c, uint64_t now)
 {
-	struct ev_loop *loop = c->pool->ua->loop;
-	uint64_t d = c->deadline_ns;
-
-	if (d == 0) {
-		ev_timer_stop(loop, &c->timer);
-		c->timer_at_ns = 0;
-		return;
-	}
-	if (ev_is_active(&c->timer) && c->timer_at_ns <= d)
-		return;   /* fires earlier, finds the later deadline and re-arms */
-	ev_timer_stop(loop, &c->timer);
-	ev_timer_set(&c->timer, d > now ? (double)(d - now) / 1e9 : 0., 0.);
-	ev_timer_start(loop, &c->timer);
-	c->timer_at_ns = d;
+	net_timer_arm(c->pool->ua->loop, &c->timer, &c->timer_at_ns, c->deadline_ns, now);
 }
 
 static void set_events(struct up_conn *c, int want)

@@ -25,7 +25,6 @@
 #define JOB_ENTRY_ID_MAX 48          /* "<ms>-<seq>" of a stream entry */
 #define JOB_CONSUMER_MAX 160
 #define JOB_ERROR_MAX 1024           /* bytes of a failure message kept */
-#define JOB_MAX_KINDS 8              /* service kinds job_call remembers */
 
 enum job_op { JOB_OP_ENQUEUE, JOB_OP_STATUS };
 
@@ -92,12 +91,6 @@ struct job_load {
 	enum job_script s;
 };
 
-struct job_kind {
-	const char *kind;
-	actor_addr_t first;
-	unsigned count, rr;
-};
-
 /* Owner: the job actor thread (actor_state). */
 struct job_actor {
 	struct actor *a;
@@ -106,8 +99,6 @@ struct job_actor {
 	struct rconn *cmd;            /* scripts, enqueues, status, claims */
 	struct rconn *rd;             /* XREADGROUP ... BLOCK only */
 	struct call_table *calls;     /* job_call */
-	struct job_kind kinds[JOB_MAX_KINDS];
-	unsigned nkinds;
 	char consumer[JOB_CONSUMER_MAX];
 	char group[64];
 	char stream[JOB_KEY_MAX], delayed[JOB_KEY_MAX], dead[JOB_KEY_MAX];

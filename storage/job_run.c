@@ -400,33 +400,10 @@ static void on_call(struct call_msg *reply, void *ctx, void *arg)
 	maybe_free(j);
 }
 
-static actor_addr_t pick(struct job_actor *ja, const char *kind)
-{
-	struct job_kind *k = NULL;
-	actor_addr_t a;
-
-	for (unsigned i = 0; i < ja->nkinds; i++)
-		if (strcmp(ja->kinds[i].kind, kind) == 0)
-			k = &ja->kinds[i];
-	if (k == NULL) {
-		unsigned count;
-		actor_addr_t first = actor_system_find_kind(actor_sys(ja->a), kind, &count);
-
-		if (first == ACTOR_ADDR_NONE || ja->nkinds == JOB_MAX_KINDS)
-			return first;
-		k = &ja->kinds[ja->nkinds++];
-		*k = (struct job_kind){ .kind = kind, .first = first, .count = count };
-	}
-	a = k->first + k->rr;
-	if (++k->rr == k->count)
-		k->rr = 0;
-	return a;
-}
-
 int job_call(struct job *j, const char *kind, struct call_msg *m, job_cont_fn k, void *arg)
 {
 	struct jcont *c = malloc(sizeof(*c));
-	actor_addr_t to = pick(j->ja, kind);
+	actor_addr_t to = call_pick(j->ja->calls, kind);
 	int rc;
 
 	if (to == ACTOR_ADDR_NONE)

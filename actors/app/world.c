@@ -88,6 +88,19 @@ static cJSON *world_json(int64_t id, int64_t number)
 	return o;
 }
 
+/* Append `o` to the array `out`; on any failure free both and return NULL
+ * (hreq_json answers 500 for NULL). */
+static cJSON *json_append(cJSON *out, cJSON *o)
+{
+	if (out == NULL || o == NULL) {
+		cJSON_Delete(out);
+		cJSON_Delete(o);
+		return NULL;
+	}
+	cJSON_AddItemToArray(out, o);
+	return out;
+}
+
 /* A request for `n` point selects of the ids in `ids`. */
 static struct sql_req *select_worlds(const int32_t *ids, unsigned n)
 {
@@ -132,16 +145,8 @@ static void on_worlds(struct hreq *r, struct call_msg *reply, void *arg)
 		return;
 	}
 	out = cJSON_CreateArray();
-	for (unsigned i = 0; out != NULL && i < n; i++) {
-		cJSON *o = world_json(sql_rows_int(rs, i, 0), sql_rows_int(rs, i, 1));
-
-		if (o == NULL) {
-			cJSON_Delete(out);
-			out = NULL;
-		} else {
-			cJSON_AddItemToArray(out, o);
-		}
-	}
+	for (unsigned i = 0; out != NULL && i < n; i++)
+		out = json_append(out, world_json(sql_rows_int(rs, i, 0), sql_rows_int(rs, i, 1)));
 	hreq_json(r, 200, out);
 }
 
@@ -186,16 +191,8 @@ static void on_updated(struct hreq *r, struct call_msg *reply, void *arg)
 		return;
 	}
 	out = cJSON_CreateArray();
-	for (unsigned i = 0; out != NULL && i < u->n; i++) {
-		cJSON *o = world_json(u->ids[i], u->numbers[i]);
-
-		if (o == NULL) {
-			cJSON_Delete(out);
-			out = NULL;
-		} else {
-			cJSON_AddItemToArray(out, o);
-		}
-	}
+	for (unsigned i = 0; out != NULL && i < u->n; i++)
+		out = json_append(out, world_json(u->ids[i], u->numbers[i]));
 	hreq_json(r, 200, out);
 }
 
