@@ -18,6 +18,7 @@
 #include "handler.h"
 #include "http_msg.h"
 #include "route.h"
+#include "work_timer.h"
 
 #define HREQ_ARENA_INLINE 2048      /* per-request memory before malloc */
 #define HREQ_PARAM_BUF 1024         /* decoded route parameters */
@@ -32,11 +33,10 @@ struct arena_chunk {
 
 /* A pending hreq_after, in the request's arena. */
 struct htimer {
-	ev_timer w;
+	struct work_timer t;          /* MUST be first */
 	struct hreq *r;
 	hreq_cont_fn k;
 	void *arg;
-	struct htimer *next;
 };
 
 /* A route table and the requests whose match points into it (parameter
@@ -55,7 +55,7 @@ struct hreq {
 	struct hreq *prev, *next;     /* the live or the waiting list */
 	uint64_t deadline_ns;
 	unsigned pending;             /* calls and timers in flight */
-	struct htimer *timers;        /* pending hreq_after timers */
+	struct work_timer *timers;    /* pending hreq_after timers */
 	bool answered;
 	bool oom;                     /* a body builder ran out of memory */
 	struct route_match match;

@@ -34,9 +34,7 @@ void hreq_reset(struct hreq *r)
 {
 	struct arena_chunk *c, *next;
 
-	for (struct htimer *t = r->timers; t != NULL; t = t->next)
-		ev_timer_stop(actor_loop(r->h->actor), &t->w);
-	r->timers = NULL;
+	work_timer_stop_all(actor_loop(r->h->actor), &r->timers, NULL);
 	for (c = r->chunks; c != NULL; c = next) {
 		next = c->next;
 		free(c);
@@ -534,17 +532,12 @@ int hreq_call(struct hreq *r, const char *kind, struct call_msg *m,
 
 static void on_hreq_timer(struct ev_loop *loop, ev_timer *w, int revents)
 {
-	struct htimer *t = w->data, **pp;
+	struct htimer *t = w->data;
 	struct hreq *r = t->r;
 
 	(void)loop;
 	(void)revents;
-	for (pp = &r->timers; *pp != NULL; pp = &(*pp)->next) {
-		if (*pp == t) {
-			*pp = t->next;
-			break;
-		}
-	}
+	work_timer_unlink(&r->timers, &t->t);
 	r->pending--;
 	t->k(r, NULL, t->arg);
 	handler_maybe_release(r);
@@ -559,11 +552,7 @@ int hreq_after(struct hreq *r, unsigned ms, hreq_cont_fn k, void *arg)
 	t->r = r;
 	t->k = k;
 	t->arg = arg;
-	t->next = r->timers;
-	r->timers = t;
-	ev_timer_init(&t->w, on_hreq_timer, ms / 1000.0, 0.);
-	t->w.data = t;
-	ev_timer_start(actor_loop(r->h->actor), &t->w);
+	work_timer_start(actor_loop(r->h->actor), &r->timers, &t->t, ms, on_hreq_timer);
 	r->pending++;
 	return 0;
 }

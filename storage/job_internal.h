@@ -18,6 +18,7 @@
 #include "job.h"
 #include "rconn.h"
 #include "../actors/backend_stats.h"
+#include "../actors/work_timer.h"
 #include "../config/config.h"
 
 #define JOB_MSG_REQ 0x4a420001u      /* 'J' 'B' 1 */
@@ -125,7 +126,7 @@ struct job_actor {
 	ev_timer setup_w, move_w, reclaim_w, refresh_w, count_w;
 };
 
-struct jtimer;                        /* a pending job_after (job_run.c) */
+
 
 /* Owner: the job actor thread. One delivery of a job (job_run.c). */
 struct job {
@@ -134,7 +135,7 @@ struct job {
 	const struct job_type *type;
 	cJSON *payload;
 	const struct ad_config *cfg;  /* snapshot when the run started */
-	struct jtimer *timers;
+	struct work_timer *timers;    /* pending job_after (job_run.c) */
 	uint64_t deadline_ns;
 	ev_timer timeout_w, retry_w;
 	unsigned attempt;

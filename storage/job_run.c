@@ -39,11 +39,10 @@
 
 /* A pending job_after. Owner: the job actor. */
 struct jtimer {
-	ev_timer w;
+	struct work_timer t;          /* MUST be first */
 	struct job *j;
 	job_cont_fn k;
 	void *arg;
-	struct jtimer *next;
 };
 
 /* A pending job_call's continuation. */
@@ -68,18 +67,17 @@ const struct ad_config *job_cfg(void)
 
 /* ---- Job lifetime ---- */
 
+static void free_jtimer(struct work_timer *t)
+{
+	free(t);
+}
+
 static void job_free(struct job *j)
 {
 	struct job_actor *ja = j->ja;
 	struct ev_loop *loop = actor_loop(ja->a);
 
-	while (j->timers != NULL) {
-		struct jtimer *t = j->timers;
-
-		j->timers = t->next;
-		ev_timer_stop(loop, &t->w);
-		free(t);
-	}
+	work_timer_stop_all(loop, &j->timers, free_jtimer);
 	ev_timer_stop(loop, &j->timeout_w);
 	ev_timer_stop(loop, &j->retry_w);
 	if (j->prev != NULL)
@@ -427,17 +425,12 @@ int job_call(struct job *j, const char *kind, struct call_msg *m, job_cont_fn k,
 
 static void on_jtimer(struct ev_loop *loop, ev_timer *w, int revents)
 {
-	struct jtimer *t = w->data, **pp;
+	struct jtimer *t = w->data;
 	struct job *j = t->j;
 
 	(void)loop;
 	(void)revents;
-	for (pp = &j->timers; *pp != NULL; pp = &(*pp)->next) {
-		if (*pp == t) {
-			*pp = t->next;
-			break;
-		}
-	}
+	work_timer_unlink(&j->timers, &t->t);
 	t->k(j, NULL, t->arg);
 	free(t);
 	j->refs--;
@@ -450,11 +443,8 @@ int job_after(struct job *j, unsigned ms, job_cont_fn k, void *arg)
 
 	if (t == NULL)
 		return -ENOMEM;
-	*t = (struct jtimer){ .j = j, .k = k, .arg = arg, .next = j->timers };
-	j->timers = t;
-	ev_timer_init(&t->w, on_jtimer, ms / 1000.0, 0.);
-	t->w.data = t;
-	ev_timer_start(actor_loop(j->ja->a), &t->w);
+	*t = (struct jtimer){ .j = j, .k = k, .arg = arg };
+	work_timer_start(actor_loop(j->ja->a), &j->timers, &t->t, ms, on_jtimer);
 	j->refs++;
 	return 0;
 }
