@@ -27,6 +27,7 @@
 #include "../../../storage/cache.h"
 #include "../../../storage/rconn.h"
 #include "../../../storage/storage.h"
+#include "../common/metrics_text.h"
 #include "redis_server.h"
 #include "step_client.h"
 
@@ -277,9 +278,7 @@ static bool redis_ready(void)
 
 static void test_redis_down_is_refused_at_once_and_recovered(void **state)
 {
-	struct metrics_out *mo;
 	char *text;
-	size_t len;
 
 	(void)state;
 	assert_true(get_works());
@@ -294,15 +293,12 @@ static void test_redis_down_is_refused_at_once_and_recovered(void **state)
 		sleep_ms(20);
 	assert_int_equal(sh.out[0].status, 0);
 	assert_true(redis_ready());
-	mo = metrics_out_create();
-	metrics_collect_all(mo);
-	text = metrics_render_prometheus(mo, &len);
+	text = metrics_text();
 #define LABELS "{backend=\"redis\",actor=\"cache-0\"}"
 	assert_non_null(strstr(text, "actord_backend_connected" LABELS " 1"));
 	assert_null(strstr(text, "actord_backend_reconnects_total" LABELS " 0"));
 #undef LABELS
 	free(text);
-	metrics_out_destroy(mo);
 }
 
 /* rconn on its own, as an actor that owns a connection uses it: state
