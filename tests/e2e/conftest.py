@@ -9,6 +9,8 @@ Fixtures
   actord          one daemon with test routes and default settings.
   services        session-wide Redis + MariaDB (ports ACTORD_TEST_REDIS_PORT,
                   ACTORD_TEST_MYSQL_PORT; defaults 26379 / 23306).
+  redis           a connection to the services' Redis (storage_util.Redis),
+                  closed at teardown.
 
 Environment: ACTORD_BIN (the binary under test; ctest sets it to the build
 being tested, so the sanitizer builds run these tests too).
@@ -22,6 +24,8 @@ import time
 import urllib.request
 
 import pytest
+
+from storage_util import Redis
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BIN = os.environ.get("ACTORD_BIN", os.path.join(ROOT, "build", "actord"))
@@ -200,6 +204,13 @@ def services(tmp_path_factory):
     subprocess.run([os.path.join(ROOT, "tests", "services.sh"), "start"], check=True, env=env)
     yield {"redis_port": REDIS_PORT, "mysql_port": MYSQL_PORT, "run_dir": run_dir, "env": env}
     subprocess.run([os.path.join(ROOT, "tests", "services.sh"), "stop"], check=False, env=env)
+
+
+@pytest.fixture
+def redis(services):
+    r = Redis(services["redis_port"])
+    yield r
+    r.close()
 
 
 class RawClient:

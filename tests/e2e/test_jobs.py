@@ -15,14 +15,7 @@ import pytest
 from conftest import SLOW, free_port, wait_until
 from job_util import (Client, ensure_job_results, job_states, jobs_config, metric, start,
                       stream_entries, unique_prefix)
-from storage_util import Redis, mariadb, service
-
-
-@pytest.fixture
-def redis(services):
-    r = Redis(services["redis_port"])
-    yield r
-    r.close()
+from storage_util import mariadb, service
 
 
 @pytest.fixture

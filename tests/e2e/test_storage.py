@@ -19,13 +19,6 @@ WALLPAPERS = "/client/v3/wallpaper_4d/wallpaperList.json"
 
 
 @pytest.fixture
-def redis(services):
-    r = Redis(services["redis_port"])
-    yield r
-    r.close()
-
-
-@pytest.fixture
 def app(actord_factory, services):
     return actord_factory(storage_config(services))
 

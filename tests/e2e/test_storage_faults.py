@@ -7,10 +7,8 @@ without restarting actord. Only this session's services are touched
 import threading
 import time
 
-import pytest
-
 from conftest import SLOW, http, wait_until
-from storage_util import Redis, json_of, service, storage_config
+from storage_util import json_of, service, storage_config
 
 WALLPAPERS = "/client/v3/wallpaper_4d/wallpaperList.json"
 
@@ -71,13 +69,6 @@ def check_outage(results, affected, unaffected):
 
 def all_ok(port, paths):
     return all(http(port, "GET", p, timeout=5).status == 200 for p in paths)
-
-
-@pytest.fixture
-def redis(services):
-    r = Redis(services["redis_port"])
-    yield r
-    r.close()
 
 
 def readiness(a):

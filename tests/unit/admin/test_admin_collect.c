@@ -21,6 +21,7 @@
 #include "actor.h"
 #include "admin_internal.h"
 #include "metrics.h"
+#include "../common/metrics_text.h"
 
 #define WORKER_MAILBOX 8
 
@@ -69,18 +70,6 @@ static double sample(const char *text, const char *name, const char *labels)
 	return p != NULL ? strtod(p + strlen(want), NULL) : -1;
 }
 
-static char *render(void)
-{
-	struct metrics_out *o = metrics_out_create();
-	size_t len;
-	char *text;
-
-	metrics_collect_all(o);
-	text = metrics_render_prometheus(o, &len);
-	metrics_out_destroy(o);
-	return text;
-}
-
 static const cJSON *actor_entry(const cJSON *doc, const char *name)
 {
 	const cJSON *a;
@@ -127,12 +116,12 @@ static void test_a_stuck_actor_shows_queued_and_refused_messages(void **state)
 			accepted++;
 		}
 		/* Render while the actor runs: the reads race with its writes. */
-		free(render());
+		free(metrics_text());
 	}
 	assert_int_equal(accepted, WORKER_MAILBOX);
 	assert_int_equal(refused, 5);
 
-	text = render();
+	text = metrics_text();
 	assert_non_null(text);
 	assert_true(sample(text, "mailbox_rejected_total", "actor=\"worker-0\",kind=\"worker\"") == 5);
 	assert_true(sample(text, "mailbox_capacity", "actor=\"worker-0\",kind=\"worker\"") ==

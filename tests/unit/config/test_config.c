@@ -24,6 +24,14 @@ static struct ad_config *parse(const char *text)
 	return config_parse("/etc/actord/t.json", text, err, sizeof(err));
 }
 
+/* `cfg` must have been accepted: fails the test with the error if not. */
+static struct ad_config *accepted(struct ad_config *cfg)
+{
+	if (cfg == NULL)
+		fail_msg("%s", err);
+	return cfg;
+}
+
 /* The file must be refused with exactly `want`. */
 static void expect_error(const char *text, const char *want)
 {
@@ -67,12 +75,10 @@ static void test_empty_object_means_defaults(void **state)
 
 static void test_shipped_file_is_valid(void **state)
 {
-	struct ad_config *cfg = config_load(ACTORD_SOURCE_DIR "/config/actord.json",
-					    err, sizeof(err));
+	struct ad_config *cfg = accepted(config_load(ACTORD_SOURCE_DIR "/config/actord.json",
+						     err, sizeof(err)));
 
 	(void)state;
-	if (cfg == NULL)
-		fail_msg("%s", err);
 	assert_int_equal(cfg->nlisten, 1);
 	assert_string_equal(cfg->listen[0].host, "127.0.0.1");
 	assert_int_equal(cfg->listen[0].port, 8080);
@@ -87,18 +93,16 @@ static void test_shipped_file_is_valid(void **state)
 
 static void test_comments_are_ignored(void **state)
 {
-	struct ad_config *cfg = parse(
+	struct ad_config *cfg = accepted(parse(
 		"// line comment\n"
 		"{ /* block\n comment */ \"listen\": [\"127.0.0.1:1234\", // second\n"
 		"  \"[::1]:1235\"],\n"
 		"  \"mongo\": {\"uri\": \"mongodb://h:1/x?a=/*b*/\"}, // slashes in strings stay\n"
 		"  \"mysql\": {\"user\": \"a\\\"//b\"}, /* an escaped quote ends no string */\n"
 		"  \"http\": {\"max_pipeline\": 8 /* inline */}\n"
-		"}\n// trailing\n");
+		"}\n// trailing\n"));
 
 	(void)state;
-	if (cfg == NULL)
-		fail_msg("%s", err);
 	assert_int_equal(cfg->nlisten, 2);
 	assert_int_equal(cfg->listen[0].port, 1234);
 	assert_string_equal(cfg->listen[1].host, "::1");
@@ -111,7 +115,7 @@ static void test_comments_are_ignored(void **state)
 
 static void test_every_section_is_read(void **state)
 {
-	struct ad_config *cfg = parse(
+	struct ad_config *cfg = accepted(parse(
 		"{\"actors\": {\"mysql\": {\"count\": 3, \"mailbox\": 64},"
 		"              \"cache\": {\"count\": 0}},"
 		" \"log\": {\"level\": \"debug\", \"format\": \"json\","
@@ -122,11 +126,9 @@ static void test_every_section_is_read(void **state)
 		"             \"reconnect_max_ms\": 300, \"statement_cache\": 8},"
 		" \"app\": {\"world_cache_ttl_ms\": 1000, \"wallpaper_cache_ttl_ms\": 2000},"
 		" \"pidfile\": \"run/actord.pid\", \"drain_timeout_ms\": 0,"
-		" \"test_routes\": true}");
+		" \"test_routes\": true}"));
 
 	(void)state;
-	if (cfg == NULL)
-		fail_msg("%s", err);
 	assert_int_equal(cfg->mysql_actor.count, 3);
 	assert_int_equal(cfg->mysql_actor.mailbox, 64);
 	assert_int_equal(cfg->cache.count, 0);
@@ -152,18 +154,16 @@ static void test_every_section_is_read(void **state)
 
 static void test_upstream_section_is_read(void **state)
 {
-	struct ad_config *cfg = parse(
+	struct ad_config *cfg = accepted(parse(
 		"{\"upstream\": {\"url\": \"http://localhost:9100/hello?x=1\","
 		"  \"proxy\": [{\"prefix\": \"/api/v1/\", \"to\": \"http://127.0.0.1:9200\"},"
 		"            {\"to\": \"http://[::1]:9300/b/\", \"prefix\": \"/\"}],"
 		"  \"connect_timeout_ms\": 100, \"response_timeout_ms\": 200,"
 		"  \"max_response_bytes\": 1000, \"max_connections\": 3, \"max_queue\": 0,"
-		"  \"idle_timeout_ms\": 400, \"retries\": 0}}");
+		"  \"idle_timeout_ms\": 400, \"retries\": 0}}"));
 	const struct config_upstream *u;
 
 	(void)state;
-	if (cfg == NULL)
-		fail_msg("%s", err);
 	u = &cfg->upstream;
 	assert_string_equal(u->url.url, "http://localhost:9100/hello?x=1");
 	assert_string_equal(u->url.host, "localhost");

@@ -22,8 +22,8 @@
 #include <cmocka.h>
 
 #include "daemon.h"
+#include "scratch_dir.h"
 
-static char dir[] = "/tmp/actord-test-daemon-XXXXXX";
 
 static long read_pidfile(const char *path)
 {
@@ -43,16 +43,16 @@ static void test_pidfile_holds_our_pid_and_refuses_a_second_instance(void **stat
 	char path[256], err[256];
 
 	(void)state;
-	snprintf(path, sizeof(path), "%s/actord.pid", dir);
+	snprintf(path, sizeof(path), "%s/actord.pid", scratch_dir);
 	assert_int_equal(daemon_pidfile_acquire(path, err, sizeof(err)), 0);
 	assert_int_equal(read_pidfile(path), (long)getpid());
 	/* flock locks belong to the open file, so a second open in this
 	 * process conflicts just like another process would. */
 	assert_int_equal(daemon_pidfile_acquire(path, err, sizeof(err)), -EEXIST);
 	snprintf(path, sizeof(path), "already running (pid %ld, pidfile %s/actord.pid)",
-		 (long)getpid(), dir);
+		 (long)getpid(), scratch_dir);
 	assert_string_equal(err, path);
-	snprintf(path, sizeof(path), "%s/actord.pid", dir);
+	snprintf(path, sizeof(path), "%s/actord.pid", scratch_dir);
 	daemon_pidfile_release();
 	assert_int_equal(access(path, F_OK), -1);
 }
@@ -63,7 +63,7 @@ static void test_stale_pidfile_is_taken_over(void **state)
 	FILE *fp;
 
 	(void)state;
-	snprintf(path, sizeof(path), "%s/stale.pid", dir);
+	snprintf(path, sizeof(path), "%s/stale.pid", scratch_dir);
 	fp = fopen(path, "w");
 	fputs("999999\n", fp);
 	fclose(fp);
@@ -90,7 +90,7 @@ static void test_readiness_and_sd_notify(void **state)
 	int fd;
 
 	(void)state;
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/notify", dir);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/notify", scratch_dir);
 	fd = socket(AF_UNIX, SOCK_DGRAM, 0);
 	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
 	setenv("NOTIFY_SOCKET", sa.sun_path, 1);
@@ -109,21 +109,6 @@ static void test_readiness_and_sd_notify(void **state)
 	close(fd);
 }
 
-static int setup(void **state)
-{
-	(void)state;
-	return mkdtemp(dir) == NULL ? -1 : 0;
-}
-
-static int teardown(void **state)
-{
-	char cmd[128];
-
-	(void)state;
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-	return system(cmd) == 0 ? 0 : -1;
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -133,5 +118,5 @@ int main(void)
 		cmocka_unit_test(test_readiness_and_sd_notify),
 	};
 
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, scratch_dir_setup, scratch_dir_teardown);
 }

@@ -25,23 +25,8 @@
 #include "actor.h"
 #include "config.h"
 #include "log.h"
+#include "scratch_dir.h"
 
-static char dir[] = "/tmp/actord-test-log-XXXXXX";
-
-static char *slurp(const char *path)
-{
-	static char buf[1 << 20];
-	int fd = open(path, O_RDONLY);
-	ssize_t n;
-
-	buf[0] = '\0';
-	if (fd < 0)
-		return buf;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	buf[n > 0 ? n : 0] = '\0';
-	return buf;
-}
 
 /* The JSON line of `text` whose "msg" equals `msg`, or NULL. */
 static cJSON *find_line(const char *text, const char *msg)
@@ -76,7 +61,7 @@ static struct ad_config *make_config(const char *json)
 	char err[512], path[256];
 	struct ad_config *cfg;
 
-	snprintf(path, sizeof(path), "%s/actord.json", dir);
+	snprintf(path, sizeof(path), "%s/actord.json", scratch_dir);
 	cfg = config_parse(path, json, err, sizeof(err));
 	if (cfg == NULL)
 		fail_msg("%s", err);
@@ -127,14 +112,14 @@ static void test_lines_before_the_actor_go_to_stderr(void **state)
 	cJSON *j;
 
 	(void)state;
-	snprintf(path, sizeof(path), "%s/stderr", dir);
+	snprintf(path, sizeof(path), "%s/stderr", scratch_dir);
 	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
 	dup2(fd, 2);
 	close(fd);
 	log_info("early %s", "bird");
 	dup2(saved, 2);
 	close(saved);
-	j = find_line(slurp(path), "early bird");
+	j = find_line(scratch_slurp(path), "early bird");
 	assert_non_null(j);       /* stderr is a file here: JSON */
 	assert_string_equal(str(j, "level"), "info");
 	assert_string_equal(str(j, "actor"), "main");
@@ -154,25 +139,25 @@ static void test_json_lines_name_the_sending_actor(void **state)
 	log_debug("too verbose");
 	log_emit(LOGL_ERROR, "\"client\":\"127.0.0.1:5\"", "with \"quotes\"\n and fields");
 	stop_system(sys);
-	snprintf(path, sizeof(path), "%s/a.log", dir);
-	j = find_line(slurp(path), "from main");
+	snprintf(path, sizeof(path), "%s/a.log", scratch_dir);
+	j = find_line(scratch_slurp(path), "from main");
 	assert_non_null(j);
 	assert_string_equal(str(j, "actor"), "main");
 	ts = str(j, "@timestamp");   /* 2026-01-02T03:04:05.678Z */
 	assert_int_equal(strlen(ts), 24);
 	assert_true(ts[10] == 'T' && ts[19] == '.' && ts[23] == 'Z');
 	cJSON_Delete(j);
-	j = find_line(slurp(path), "from the actor 7");
+	j = find_line(scratch_slurp(path), "from the actor 7");
 	assert_non_null(j);
 	assert_string_equal(str(j, "actor"), "t-0");
 	assert_string_equal(str(j, "level"), "warn");
 	assert_int_equal(cJSON_GetObjectItem(j, "status")->valueint, 503);
 	cJSON_Delete(j);
-	j = find_line(slurp(path), "with \"quotes\"\n and fields");
+	j = find_line(scratch_slurp(path), "with \"quotes\"\n and fields");
 	assert_non_null(j);
 	assert_string_equal(str(j, "client"), "127.0.0.1:5");
 	cJSON_Delete(j);
-	assert_null(find_line(slurp(path), "too verbose"));
+	assert_null(find_line(scratch_slurp(path), "too verbose"));
 	config_free(cfg);
 }
 
@@ -186,8 +171,8 @@ static void test_text_format_is_one_readable_line(void **state)
 	(void)state;
 	log_warn("plain %d", 1);
 	stop_system(sys);
-	snprintf(path, sizeof(path), "%s/t.log", dir);
-	text = slurp(path);
+	snprintf(path, sizeof(path), "%s/t.log", scratch_dir);
+	text = scratch_slurp(path);
 	assert_non_null(strstr(text, "Z WARN  main: plain 1\n"));
 	assert_non_null(strstr(text, "Z WARN  t-0: from the actor 7  \"status\":503\n"));
 	config_free(cfg);
@@ -201,24 +186,24 @@ static void test_reopen_follows_a_moved_file(void **state)
 	cJSON *j = NULL;
 
 	(void)state;
-	snprintf(path, sizeof(path), "%s/r.log", dir);
-	snprintf(moved, sizeof(moved), "%s/r.log.1", dir);
+	snprintf(path, sizeof(path), "%s/r.log", scratch_dir);
+	snprintf(moved, sizeof(moved), "%s/r.log.1", scratch_dir);
 	log_info("before the move");
 	assert_int_equal(rename(path, moved), 0);
 	log_reopen();
 	/* The reopen happens on the log actor: wait for the new file. */
 	for (int i = 0; i < 200 && j == NULL; i++) {
 		usleep(10000);
-		j = find_line(slurp(path), "log files reopened");
+		j = find_line(scratch_slurp(path), "log files reopened");
 	}
 	assert_non_null(j);
 	cJSON_Delete(j);
 	log_info("after the move");
 	stop_system(sys);
-	j = find_line(slurp(path), "after the move");
+	j = find_line(scratch_slurp(path), "after the move");
 	assert_non_null(j);
 	cJSON_Delete(j);
-	j = find_line(slurp(moved), "before the move");
+	j = find_line(scratch_slurp(moved), "before the move");
 	assert_non_null(j);
 	cJSON_Delete(j);
 	config_free(cfg);
@@ -236,8 +221,8 @@ static void test_access_log_lines(void **state)
 	log_access("127.0.0.1:4000", "GET", "/p\"\xff", 200, 13, 1500000);
 	stop_system(sys);
 	log_access("127.0.0.1:4000", "GET", "/off", 200, 13, 1);   /* closed: nothing */
-	snprintf(path, sizeof(path), "%s/x.log", dir);
-	text = slurp(path);
+	snprintf(path, sizeof(path), "%s/x.log", scratch_dir);
+	text = scratch_slurp(path);
 	j = cJSON_Parse(text);
 	assert_non_null(j);
 	assert_string_equal(str(j, "client"), "127.0.0.1:4000");
@@ -279,7 +264,7 @@ static void test_full_mailbox_drops_and_counts(void **state)
 	(void)state;
 	/* A pipe nobody reads: the log actor blocks in write(2) and its
 	 * mailbox fills up behind it. Senders must not wait. */
-	snprintf(path, sizeof(path), "%s/fifo", dir);
+	snprintf(path, sizeof(path), "%s/fifo", scratch_dir);
 	assert_int_equal(mkfifo(path, 0600), 0);
 	fd = open(path, O_RDWR);
 	assert_true(fd >= 0);
@@ -312,21 +297,6 @@ static void test_json_escape(void **state)
 	assert_string_equal(out, "\\\"");
 }
 
-static int setup(void **state)
-{
-	(void)state;
-	return mkdtemp(dir) == NULL ? -1 : 0;
-}
-
-static int teardown(void **state)
-{
-	char cmd[128];
-
-	(void)state;
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-	return system(cmd) == 0 ? 0 : -1;
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -339,5 +309,5 @@ int main(void)
 		cmocka_unit_test(test_json_escape),
 	};
 
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, scratch_dir_setup, scratch_dir_teardown);
 }

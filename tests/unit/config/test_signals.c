@@ -9,7 +9,6 @@
  * message for `delay_ms`, then frees it).
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -27,11 +26,11 @@
 #include "config.h"
 #include "daemon.h"
 #include "log.h"
+#include "scratch_dir.h"
 #include "signals.h"
 
 #define FNET_DRAIN 0x44520001u
 
-static char dir[] = "/tmp/actord-test-signals-XXXXXX";
 static char cfg_path[256];
 static uint32_t delay_ms;
 
@@ -124,18 +123,10 @@ static void stop(struct actor_system *sys)
 
 static bool log_contains(const char *needle)
 {
-	char path[300], buf[65536];
-	int fd;
-	ssize_t n;
+	char path[300];
 
-	snprintf(path, sizeof(path), "%s/s.log", dir);
-	fd = open(path, O_RDONLY);
-	if (fd < 0)
-		return false;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	buf[n > 0 ? n : 0] = '\0';
-	return strstr(buf, needle) != NULL;
+	snprintf(path, sizeof(path), "%s/s.log", scratch_dir);
+	return strstr(scratch_slurp(path), needle) != NULL;
 }
 
 static bool wait_until(bool (*cond)(void), unsigned ms)
@@ -208,18 +199,28 @@ static void *term(void *arg)
 	return NULL;
 }
 
-static void test_drain_waits_for_the_actors(void **state)
+/* Run the control loop of `sys` while a helper thread sends SIGTERM (and
+ * SIGINT after it when `twice`), check how the loop ended, then stop `sys`.
+ * Returns how long the loop ran, in ms. */
+static uint64_t run_terminated(struct actor_system *sys, bool twice, enum signals_outcome want)
 {
-	struct actor_system *sys = start("{\"log\": {\"file\": \"s.log\"}}", 300);
 	pthread_t helper;
 	uint64_t t0 = mbox_now_ns(), took;
 
-	(void)state;
-	pthread_create(&helper, NULL, term, NULL);
-	assert_int_equal(signals_run(sys, cfg_path, &drain), SIGNALS_DRAINED);
+	pthread_create(&helper, NULL, term, twice ? "twice" : NULL);
+	assert_int_equal(signals_run(sys, cfg_path, &drain), want);
 	took = ms_since(t0);
 	pthread_join(helper, NULL);
 	stop(sys);
+	return took;
+}
+
+static void test_drain_waits_for_the_actors(void **state)
+{
+	struct actor_system *sys = start("{\"log\": {\"file\": \"s.log\"}}", 300);
+	uint64_t took = run_terminated(sys, false, SIGNALS_DRAINED);
+
+	(void)state;
 	assert_true(took >= 290);
 	assert_true(took < 3000);
 }
@@ -228,15 +229,9 @@ static void test_drain_stops_at_the_deadline(void **state)
 {
 	struct actor_system *sys = start("{\"log\": {\"file\": \"s.log\"},"
 					 " \"drain_timeout_ms\": 150}", 10000);
-	pthread_t helper;
-	uint64_t t0 = mbox_now_ns(), took;
+	uint64_t took = run_terminated(sys, false, SIGNALS_DRAINED);
 
 	(void)state;
-	pthread_create(&helper, NULL, term, NULL);
-	assert_int_equal(signals_run(sys, cfg_path, &drain), SIGNALS_DRAINED);
-	took = ms_since(t0);
-	pthread_join(helper, NULL);
-	stop(sys);
 	assert_true(took >= 140);
 	assert_true(took < 3000);
 	assert_true(log_contains("drain deadline (150 ms) passed with 2 fnet actor(s) still busy"));
@@ -246,36 +241,20 @@ static void test_second_signal_forces_the_exit(void **state)
 {
 	struct actor_system *sys = start("{\"log\": {\"file\": \"s.log\"},"
 					 " \"drain_timeout_ms\": 60000}", 10000);
-	pthread_t helper;
-	uint64_t t0 = mbox_now_ns(), took;
+	uint64_t took = run_terminated(sys, true, SIGNALS_FORCED);
 
 	(void)state;
-	pthread_create(&helper, NULL, term, "twice");
-	assert_int_equal(signals_run(sys, cfg_path, &drain), SIGNALS_FORCED);
-	took = ms_since(t0);
-	pthread_join(helper, NULL);
-	stop(sys);
 	assert_true(took < 3000);
 	assert_true(log_contains("second SIGINT while draining: exiting now"));
 }
 
 static int setup(void **state)
 {
-	(void)state;
-	if (mkdtemp(dir) == NULL)
+	if (scratch_dir_setup(state) != 0)
 		return -1;
-	snprintf(cfg_path, sizeof(cfg_path), "%s/actord.json", dir);
+	snprintf(cfg_path, sizeof(cfg_path), "%s/actord.json", scratch_dir);
 	/* As main.c does: before any thread, so every thread inherits it. */
 	return signals_block_all();
-}
-
-static int teardown(void **state)
-{
-	char cmd[128];
-
-	(void)state;
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-	return system(cmd) == 0 ? 0 : -1;
 }
 
 int main(void)
@@ -287,5 +266,5 @@ int main(void)
 		cmocka_unit_test(test_second_signal_forces_the_exit),
 	};
 
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, setup, scratch_dir_teardown);
 }

@@ -15,81 +15,41 @@
 
 #include <cmocka.h>
 
+#include "conn_harness.h"
 #include "http_conn.h"
 #include "log_capture.h"
 
 #define MS 1000000ull
-#define MAX_SUB 64
+#define MAX_SUB 64                       /* requests the "handlers" hold at most */
 
-struct harness {
-	struct net_stats stats;
-	struct config_http http;
-	struct http_date date;
-	struct http_conn_env env;
-	struct net_req_pool *pool;
-	struct http_conn c;
-	struct http_msg *sub[MAX_SUB];   /* requests handed to "handlers" */
-	unsigned nsub;
-	int submit_rc;                   /* what submit answers */
-	struct net_buf out;
-	uint64_t now;
-};
-
-static struct harness H;
+static struct conn_harness H;
+static int submit_rc;                    /* what submit answers */
 
 static int fake_submit(void *ctx, struct http_msg *hm)
 {
-	struct harness *h = ctx;
+	struct conn_harness *h = ctx;
 
-	if (h->submit_rc != 0)
-		return h->submit_rc;
+	if (submit_rc != 0)
+		return submit_rc;
 	assert_true(h->nsub < MAX_SUB);
 	assert_int_equal(hm->m.type, HTTP_MSG_REQUEST);
 	h->sub[h->nsub++] = hm;
 	return 0;
 }
 
-static void describe(void *ctx, const struct http_conn *c, char *buf, size_t len)
-{
-	(void)ctx;
-	(void)c;
-	snprintf(buf, len, "192.0.2.1:4242");
-}
-
 static int setup(void **state)
 {
 	(void)state;
-	memset(&H, 0, sizeof(H));
-	H.http = (struct config_http){
-		.max_request_line = 8192, .max_header_bytes = 65536, .max_headers = 100,
-		.max_body_bytes = 1 << 20, .header_timeout_ms = 10000, .body_timeout_ms = 10000,
-		.keepalive_timeout_ms = 75000, .write_timeout_ms = 10000,
-		.request_timeout_ms = 5000, .max_connections = 100, .backlog = 128,
-		.output_high_water = 1 << 20, .max_pipeline = 64,
-	};
-	H.pool = net_req_pool_create(16);
-	net_req_pool_bind_thread(H.pool);
-	http_date_update(&H.date, 784111777); /* Sun, 06 Nov 1994 08:49:37 GMT */
-	H.env = (struct http_conn_env){
-		.http = &H.http, .pool = H.pool, .stats = &H.stats, .date = &H.date,
-		.submit = fake_submit, .describe = describe, .ctx = &H,
-	};
-	H.now = 1000 * MS;
-	http_conn_global_init();
-	http_conn_init(&H.c, &H.env, 7 | (3ull << 32), H.now);
+	conn_harness_init(&H);
+	submit_rc = 0;
+	conn_harness_open(&H, 16, 7 | (3ull << 32), fake_submit, &H);
 	return 0;
 }
 
 static int teardown(void **state)
 {
 	(void)state;
-	for (unsigned i = 0; i < H.nsub; i++)
-		if (H.sub[i] != NULL)
-			msg_free(&H.sub[i]->m);
-	http_conn_dispose(&H.c);
-	net_buf_free(&H.out);
-	net_req_pool_bind_thread(NULL);
-	net_req_pool_destroy(H.pool);
+	conn_harness_close(&H);
 	return 0;
 }
 
@@ -510,7 +470,7 @@ static void test_full_handler_mailbox_answers_503_with_retry_after(void **state)
 	char *out;
 
 	(void)state;
-	H.submit_rc = -EAGAIN;
+	submit_rc = -EAGAIN;
 	feed("GET /a HTTP/1.1\r\n\r\n");
 	output();
 	out = take_output();
@@ -519,7 +479,7 @@ static void test_full_handler_mailbox_answers_503_with_retry_after(void **state)
 	assert_null(strstr(out, "Connection: close"));
 	assert_int_equal(H.stats.handler_full_total, 1);
 	assert_false(http_conn_finished(&H.c)); /* the connection stays usable */
-	H.submit_rc = 0;
+	submit_rc = 0;
 	feed("GET /b HTTP/1.1\r\n\r\n");
 	assert_int_equal(H.nsub, 1);
 	assert_int_equal(H.sub[0]->seq, 1);

@@ -23,6 +23,7 @@
 #include <cmocka.h>
 
 #include "metrics.h"
+#include "../common/metrics_text.h"
 #include "upstream.h"
 
 /* ---- A tiny upstream: answers every request, or none ---- */
@@ -247,20 +248,6 @@ static void go(uint16_t port, int count)
 	assert_int_equal(actor_send(SYS, CALLER, &g->m), 0);
 }
 
-/* The rendered metrics (Prometheus text), malloc'd. */
-static char *render(void)
-{
-	struct metrics_out *o = metrics_out_create();
-	size_t len;
-	char *text;
-
-	metrics_collect_all(o);
-	text = metrics_render_prometheus(o, &len);
-	metrics_out_destroy(o);
-	assert_non_null(text);
-	return text;
-}
-
 static void assert_sample(const char *text, const char *sample)
 {
 	if (strstr(text, sample) == NULL)
@@ -282,7 +269,7 @@ static void test_calls_are_answered_over_few_kept_alive_connections(void **state
 	assert_int_equal(atomic_load(&RES.send_errors), 0);
 	/* max_connections 2: the rest waited in the queue, then reused them. */
 	assert_true(atomic_load(&s.accepted) <= 2);
-	text = render();
+	text = metrics_text();
 	snprintf(line, sizeof(line), "actord_backend_requests_total{backend=\"upstream:"
 		 "127.0.0.1:%u\",actor=\"upstream-0\"} 200\n", s.port);
 	assert_sample(text, line);
@@ -319,7 +306,7 @@ static void test_refused_calls_are_counted_by_kind_and_never_make_it_unready(voi
 	go(port, 10);
 	assert_int_equal(wait_replies(10), 10);
 	assert_int_equal(atomic_load(&RES.statuses[UPSTREAM_REFUSED]), 10);
-	text = render();
+	text = metrics_text();
 	snprintf(line, sizeof(line), "actord_upstream_errors_total{upstream=\"127.0.0.1:%u\","
 		 "actor=\"upstream-0\",kind=\"refused\"} 10\n", port);
 	assert_sample(text, line);

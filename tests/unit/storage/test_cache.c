@@ -7,21 +7,16 @@
  * and the cache actor are three threads.
  */
 #include <errno.h>
-#include <netinet/in.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
 #include <time.h>
-#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -32,72 +27,19 @@
 #include "../../../storage/cache.h"
 #include "../../../storage/rconn.h"
 #include "../../../storage/storage.h"
+#include "../common/metrics_text.h"
+#include "redis_server.h"
+#include "step_client.h"
 
-#define T_RUN 0x54450001u
 #define MAX_VALUES 16
 
-/* ---- A throwaway redis-server ---- */
-
-static pid_t redis_pid;
-static int redis_port;
-static char redis_dir[64];
+static struct redis_server redis;
 
 static void sleep_ms(int ms)
 {
 	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
 
 	nanosleep(&ts, NULL);
-}
-
-static int free_port(void)
-{
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t len = sizeof(a);
-	int fd = socket(AF_INET, SOCK_STREAM, 0), port;
-
-	assert_true(fd >= 0);
-	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-	assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
-	port = ntohs(a.sin_port);
-	close(fd);
-	return port;
-}
-
-static int port_open(int port)
-{
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
-				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	int fd = socket(AF_INET, SOCK_STREAM, 0), ok;
-
-	ok = connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
-	close(fd);
-	return ok;
-}
-
-static void redis_start(void)
-{
-	char port[16], log[96];
-
-	snprintf(port, sizeof(port), "%d", redis_port);
-	snprintf(log, sizeof(log), "%s/redis.log", redis_dir);
-	redis_pid = fork();
-	assert_true(redis_pid >= 0);
-	if (redis_pid == 0) {
-		execlp("redis-server", "redis-server", "--bind", "127.0.0.1", "--port", port,
-		       "--dir", redis_dir, "--save", "", "--appendonly", "no",
-		       "--logfile", log, (char *)NULL);
-		_exit(127);
-	}
-	for (int i = 0; i < 5000 && !port_open(redis_port); i++)
-		sleep_ms(1);
-	assert_true(port_open(redis_port));
-}
-
-static void redis_kill(void)
-{
-	kill(redis_pid, SIGKILL);
-	waitpid(redis_pid, NULL, 0);
-	redis_pid = 0;
 }
 
 /* ---- A client actor that runs steps sent by the test thread ---- */
@@ -112,30 +54,14 @@ struct outcome {
 	unsigned nelem[MAX_VALUES];
 };
 
-/* Shared between the test thread and the client actor: the test writes a
- * step before sending T_RUN, the actor publishes results with `done`. */
+/* Shared between the test thread and the client actor: the actor writes
+ * out[] and counts each outcome with step_client_done(). */
 struct shared {
 	struct actor_system *sys;
-	void (*step)(struct actor *a);
 	struct outcome out[1024];
-	atomic_int done;
 };
 
 static struct shared sh;
-
-/* Owner: the client actor thread. */
-struct client {
-	struct call_table *calls;
-};
-
-struct run_msg {
-	struct msg m;
-};
-
-static void run_free(struct msg *m)
-{
-	free(m);
-}
 
 static void record(struct call_msg *reply, void *ctx, void *arg)
 {
@@ -158,75 +84,27 @@ static void record(struct call_msg *reply, void *ctx, void *arg)
 				 v->elem[0].str != NULL ? v->elem[0].str : "(nil)");
 		o->n++;
 	}
-	/* Release: the outcome is visible before the count. */
-	atomic_fetch_add_explicit(&sh.done, 1, memory_order_release);
+	step_client_done();
 }
 
 /* Send `q` to the cache actor; its outcome goes to out[slot]. */
 static void send_req(struct actor *a, struct cache_req *q, unsigned slot)
 {
-	struct client *c = actor_state(a);
 	actor_addr_t to = actor_system_find_kind(actor_sys(a), "cache", NULL);
-	int rc = call_send(c->calls, to, cache_req_call(q), record, NULL, (void *)(uintptr_t)slot);
+	int rc = call_send(step_client_calls(a), to, cache_req_call(q), record, NULL,
+			   (void *)(uintptr_t)slot);
 
 	if (rc != 0) {
 		msg_free(&cache_req_call(q)->m);
 		sh.out[slot].status = rc;
-		atomic_fetch_add_explicit(&sh.done, 1, memory_order_release);
+		step_client_done();
 	}
 }
-
-static void client_message(struct actor *a, struct msg *m)
-{
-	struct client *c = actor_state(a);
-
-	if (call_dispatch(c->calls, m))
-		return;
-	if (m->type == T_RUN)
-		sh.step(a);
-	msg_free(m);
-}
-
-static int client_start(struct actor *a)
-{
-	struct client *c = calloc(1, sizeof(*c));
-
-	if (c == NULL || (c->calls = call_table_create(a, 4096)) == NULL) {
-		free(c);
-		return -ENOMEM;
-	}
-	actor_set_state(a, c);
-	return 0;
-}
-
-static void client_stop(struct actor *a)
-{
-	struct client *c = actor_state(a);
-
-	call_table_destroy(c->calls);
-	free(c);
-}
-
-static const struct actor_ops client_ops = {
-	.start = client_start, .message = client_message, .stop = client_stop,
-};
 
 /* Run `step` on the client actor and wait until `want` outcomes are in. */
 static void run(void (*step)(struct actor *a), int want, int timeout_ms)
 {
-	struct run_msg *r = calloc(1, sizeof(*r));
-	actor_addr_t client = actor_system_find_kind(sh.sys, "client", NULL);
-
-	atomic_store(&sh.done, 0);
-	sh.step = step;
-	msg_init(&r->m, T_RUN, run_free);
-	assert_int_equal(actor_send(sh.sys, client, &r->m), 0);
-	for (int i = 0; i < timeout_ms; i++) {
-		if (atomic_load_explicit(&sh.done, memory_order_acquire) >= want)
-			break;
-		sleep_ms(1);
-	}
-	assert_int_equal(atomic_load_explicit(&sh.done, memory_order_acquire), want);
+	step_client_run(sh.sys, step, want, timeout_ms);
 }
 
 /* ---- Fixture ---- */
@@ -234,18 +112,15 @@ static void run(void (*step)(struct actor *a), int want, int timeout_ms)
 static int setup(void **state)
 {
 	struct actor_pool_spec client = { .kind = "client", .count = 1, .mbox_capacity = 64,
-					  .ops = &client_ops };
+					  .ops = &step_client_ops };
 	char text[256], err[256];
 	struct ad_config *cfg;
 
 	(void)state;
-	snprintf(redis_dir, sizeof(redis_dir), "/tmp/actord-test-cache-XXXXXX");
-	assert_non_null(mkdtemp(redis_dir));
-	redis_port = free_port();
-	redis_start();
+	redis_server_init(&redis, "cache");
 	snprintf(text, sizeof(text),
 		 "{\"redis\": {\"host\": \"127.0.0.1\", \"port\": %d, \"command_timeout_ms\": 300,"
-		 " \"reconnect_max_ms\": 100}}", redis_port);
+		 " \"reconnect_max_ms\": 100}}", redis.port);
 	cfg = config_parse("test.json", text, err, sizeof(err));
 	assert_non_null(cfg);
 	config_publish(cfg);
@@ -260,17 +135,11 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-	char log[96];
-
 	(void)state;
 	actor_system_destroy(sh.sys);
-	if (redis_pid > 0)
-		redis_kill();
+	redis_server_dispose(&redis);
 	config_retire_all();
 	metrics_reset();
-	snprintf(log, sizeof(log), "%s/redis.log", redis_dir);
-	unlink(log);
-	rmdir(redis_dir);
 	return 0;
 }
 
@@ -409,32 +278,27 @@ static bool redis_ready(void)
 
 static void test_redis_down_is_refused_at_once_and_recovered(void **state)
 {
-	struct metrics_out *mo;
 	char *text;
-	size_t len;
 
 	(void)state;
 	assert_true(get_works());
 	assert_true(redis_ready());
-	redis_kill();
+	redis_server_kill(&redis);
 	for (int i = 0; i < 100 && get_works(); i++)
 		sleep_ms(10);
 	assert_true(sh.out[0].status == -ENOTCONN || sh.out[0].status == -ECONNREFUSED);
 	assert_false(redis_ready());
-	redis_start();
+	redis_server_start(&redis);
 	for (int i = 0; i < 100 && !get_works(); i++)
 		sleep_ms(20);
 	assert_int_equal(sh.out[0].status, 0);
 	assert_true(redis_ready());
-	mo = metrics_out_create();
-	metrics_collect_all(mo);
-	text = metrics_render_prometheus(mo, &len);
+	text = metrics_text();
 #define LABELS "{backend=\"redis\",actor=\"cache-0\"}"
 	assert_non_null(strstr(text, "actord_backend_connected" LABELS " 1"));
 	assert_null(strstr(text, "actord_backend_reconnects_total" LABELS " 0"));
 #undef LABELS
 	free(text);
-	metrics_out_destroy(mo);
 }
 
 /* rconn on its own, as an actor that owns a connection uses it: state
@@ -502,7 +366,7 @@ static void test_rconn_reports_its_state_and_runs_argv_commands(void **state)
 	run_loop(d.loop);
 	assert_int_equal(d.status, 0);
 	assert_int_equal(d.value, 5);
-	redis_kill();
+	redis_server_kill(&redis);
 	run_loop(d.loop);                        /* until the loss is seen */
 	assert_int_equal(d.downs, 1);
 	assert_false(rconn_connected(c));

@@ -9,19 +9,15 @@
  * stop path frees jobs with timers and calls outstanding.
  */
 #include <errno.h>
-#include <netinet/in.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -32,65 +28,18 @@
 #include "metrics.h"
 #include "../../../config/config.h"
 #include "../../../storage/job.h"
+#include "redis_server.h"
+#include "step_client.h"
 
-#define T_RUN 0x54450002u
 #define MAX_JOBS 64
 
-/* ---- A throwaway redis-server ---- */
-
-static pid_t redis_pid;
-static int redis_port;
-static char redis_dir[64];
+static struct redis_server redis;
 
 static void sleep_ms(int ms)
 {
 	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
 
 	nanosleep(&ts, NULL);
-}
-
-static int free_port(void)
-{
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t len = sizeof(a);
-	int fd = socket(AF_INET, SOCK_STREAM, 0), port;
-
-	assert_true(fd >= 0);
-	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-	assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
-	port = ntohs(a.sin_port);
-	close(fd);
-	return port;
-}
-
-static int port_open(int port)
-{
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
-				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	int fd = socket(AF_INET, SOCK_STREAM, 0), ok;
-
-	ok = connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
-	close(fd);
-	return ok;
-}
-
-static void redis_start(void)
-{
-	char port[16], log[96];
-
-	snprintf(port, sizeof(port), "%d", redis_port);
-	snprintf(log, sizeof(log), "%s/redis.log", redis_dir);
-	redis_pid = fork();
-	assert_true(redis_pid >= 0);
-	if (redis_pid == 0) {
-		execlp("redis-server", "redis-server", "--bind", "127.0.0.1", "--port", port,
-		       "--dir", redis_dir, "--save", "", "--appendonly", "no",
-		       "--logfile", log, (char *)NULL);
-		_exit(127);
-	}
-	for (int i = 0; i < 5000 && !port_open(redis_port); i++)
-		sleep_ms(1);
-	assert_true(port_open(redis_port));
 }
 
 /* ---- Job types for the test ---- */
@@ -167,30 +116,18 @@ struct outcome {
 };
 
 /* Shared between the test thread and the client actor: the test writes a
- * step and its inputs before sending T_RUN; the actor publishes outcomes
- * with `done` (release). */
+ * step's inputs before running it; the actor writes out[] and counts each
+ * outcome with step_client_done(). */
 struct shared {
 	struct actor_system *sys;
-	void (*step)(struct actor *a);
 	const char *type;
 	const char *payload;
 	unsigned n;
 	struct outcome out[MAX_JOBS];
 	char ids[MAX_JOBS][JOB_ID_LEN + 1];
-	atomic_int done;
 };
 
 static struct shared sh;
-
-/* Owner: the client actor thread. */
-struct client {
-	struct call_table *calls;
-};
-
-static void finish_one(void)
-{
-	atomic_fetch_add_explicit(&sh.done, 1, memory_order_release);
-}
 
 static void on_enqueued(struct call_msg *reply, void *ctx, void *arg)
 {
@@ -199,7 +136,7 @@ static void on_enqueued(struct call_msg *reply, void *ctx, void *arg)
 	(void)ctx;
 	o->status = reply->status;
 	snprintf(o->id, sizeof(o->id), "%s", reply->status == 0 ? job_reply_id(reply) : "");
-	finish_one();
+	step_client_done();
 }
 
 static void on_status(struct call_msg *reply, void *ctx, void *arg)
@@ -217,19 +154,19 @@ static void on_status(struct call_msg *reply, void *ctx, void *arg)
 	o->attempts = v != NULL ? atoi(v) : -1;
 	v = job_reply_field(reply, "redeliveries");
 	o->redeliveries = v != NULL ? atoi(v) : -1;
-	finish_one();
+	step_client_done();
 }
 
 static void send_req(struct actor *a, struct job_req *q, call_fn fn, unsigned slot)
 {
-	struct client *c = actor_state(a);
 	actor_addr_t to = actor_system_find_kind(actor_sys(a), "job", NULL);
-	int rc = call_send(c->calls, to, job_req_call(q), fn, NULL, (void *)(uintptr_t)slot);
+	int rc = call_send(step_client_calls(a), to, job_req_call(q), fn, NULL,
+			   (void *)(uintptr_t)slot);
 
 	if (rc != 0) {
 		msg_free(&job_req_call(q)->m);
 		sh.out[slot].status = rc;
-		finish_one();
+		step_client_done();
 	}
 }
 
@@ -246,60 +183,12 @@ static void step_status(struct actor *a)
 		send_req(a, job_req_status(sh.ids[i]), on_status, i);
 }
 
-static void client_message(struct actor *a, struct msg *m)
-{
-	struct client *c = actor_state(a);
-
-	if (call_dispatch(c->calls, m))
-		return;
-	if (m->type == T_RUN)
-		sh.step(a);
-	msg_free(m);
-}
-
-static int client_start(struct actor *a)
-{
-	struct client *c = calloc(1, sizeof(*c));
-
-	if (c == NULL || (c->calls = call_table_create(a, 1024)) == NULL) {
-		free(c);
-		return -ENOMEM;
-	}
-	actor_set_state(a, c);
-	return 0;
-}
-
-static void client_stop(struct actor *a)
-{
-	struct client *c = actor_state(a);
-
-	call_table_destroy(c->calls);
-	free(c);
-}
-
-static const struct actor_ops client_ops = {
-	.start = client_start, .message = client_message, .stop = client_stop,
-};
-
-static void run_free(struct msg *m)
-{
-	free(m);
-}
-
+/* Run `step` on the client actor for `n` jobs and wait for their outcomes
+ * (10 s at most). */
 static void run(void (*step)(struct actor *a), unsigned n)
 {
-	struct msg *r = calloc(1, sizeof(*r));
-	actor_addr_t client = actor_system_find_kind(sh.sys, "client", NULL);
-
-	atomic_store(&sh.done, 0);
-	sh.step = step;
 	sh.n = n;
-	msg_init(r, T_RUN, run_free);
-	assert_int_equal(actor_send(sh.sys, client, r), 0);
-	for (int i = 0; i < 10000 && atomic_load_explicit(&sh.done, memory_order_acquire) < (int)n;
-	     i++)
-		sleep_ms(1);
-	assert_int_equal(atomic_load_explicit(&sh.done, memory_order_acquire), (int)n);
+	step_client_run(sh.sys, step, (int)n, 10000);
 }
 
 /* Enqueue `n` jobs of `type`; their ids go to sh.ids. */
@@ -337,7 +226,7 @@ static struct ad_config *cfg;
 static void system_start(void)
 {
 	struct actor_pool_spec client = { .kind = "client", .count = 1, .mbox_capacity = 256,
-					  .ops = &client_ops };
+					  .ops = &step_client_ops };
 	char err[256];
 
 	metrics_reset();
@@ -352,16 +241,13 @@ static int setup(void **state)
 	char text[512], err[256];
 
 	(void)state;
-	snprintf(redis_dir, sizeof(redis_dir), "/tmp/actord-test-job-XXXXXX");
-	assert_non_null(mkdtemp(redis_dir));
-	redis_port = free_port();
-	redis_start();
+	redis_server_init(&redis, "job");
 	snprintf(text, sizeof(text),
 		 "{\"redis\": {\"host\": \"127.0.0.1\", \"port\": %d, \"reconnect_max_ms\": 100},"
 		 " \"jobs\": {\"instance\": \"test\", \"prefix\": \"tj%d\", \"concurrency\": 16,"
 		 " \"backoff_base_ms\": 100, \"backoff_max_ms\": 100, \"retry_poll_ms\": 50,"
 		 " \"reclaim_idle_ms\": 60000, \"block_ms\": 200}}",
-		 redis_port, (int)getpid());
+		 redis.port, (int)getpid());
 	cfg = config_parse("test.json", text, err, sizeof(err));
 	assert_non_null(cfg);
 	config_publish(cfg);
@@ -372,17 +258,11 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-	char log[96];
-
 	(void)state;
 	actor_system_destroy(sh.sys);
-	kill(redis_pid, SIGKILL);
-	waitpid(redis_pid, NULL, 0);
+	redis_server_dispose(&redis);
 	config_retire_all();
 	metrics_reset();
-	snprintf(log, sizeof(log), "%s/redis.log", redis_dir);
-	unlink(log);
-	rmdir(redis_dir);
 	return 0;
 }
 

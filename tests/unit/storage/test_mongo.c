@@ -22,6 +22,7 @@
 #include "../../../storage/mongo_internal.h"
 #include "../../../actors/metrics.h"
 #include "../../../config/config.h"
+#include "../common/metrics_text.h"
 
 static cJSON *parse(const char *s)
 {
@@ -340,10 +341,8 @@ static void test_unreachable_server_answers_every_call_and_says_why(void **state
 	struct actor_pool_spec spec = { .kind = "caller", .count = 1, .mbox_capacity = 64,
 					.ops = &caller_ops, .user = &res };
 	struct actor_system *sys = actor_system_create();
-	struct metrics_out *o;
 	char err[256], *text;
 	actor_addr_t caller;
-	size_t len;
 	bool all_ok;
 	cJSON *c;
 
@@ -366,15 +365,12 @@ static void test_unreachable_server_answers_every_call_and_says_why(void **state
 			    "cannot reach 127.0.0.1:1: connection refused");
 	cJSON_Delete(c);
 
-	o = metrics_out_create();
-	metrics_collect_all(o);
-	text = metrics_render_prometheus(o, &len);
+	text = metrics_text();
 	assert_non_null(strstr(text, "actord_backend_connected{backend=\"mongo\","
 				     "actor=\"mongo-0\"} 0"));
 	assert_non_null(strstr(text, "actord_backend_errors_total{backend=\"mongo\","
 				     "actor=\"mongo-1\"}"));
 	free(text);
-	metrics_out_destroy(o);
 
 	actor_system_stop(sys);
 	actor_system_destroy(sys);
