@@ -2,9 +2,9 @@
  * config.c - parse and validate actord's JSON configuration file.
  *
  * DESIGN
- * Comments are blanked out in place (not cJSON_Minify, which moves every
- * byte after them) so that a syntax error names the line and column of
- * the file as the operator sees it.
+ * The text becomes strict JSON in config_text.c (comments blanked in
+ * place, so syntax errors keep their line and column); values that need
+ * more than a type check are read in config_values.c.
  *
  * The schema is a table of fields (name, type, offset into struct
  * ad_config, range), nested for sections. Validation walks the JSON tree
@@ -37,10 +37,9 @@
 
 #include <cjson/cJSON.h>
 
-#include "config.h"
+#include "config_internal.h"
 
 #define CONFIG_FILE_MAX (1u << 20)   /* a config file is small; refuse a log by mistake */
-#define KEY_MAX 128
 
 enum field_type {
 	F_U16,        /* integer into uint16_t */
@@ -240,42 +239,6 @@ static const struct field root_fields[] = {
 	END,
 };
 
-/* Where we are in the file, for messages. */
-struct ctx {
-	const char *file;
-	char dir[CONFIG_PATH_MAX];    /* base for relative paths */
-	char *err;
-	size_t errlen;
-};
-
-__attribute__((format(printf, 3, 4)))
-static int fail(struct ctx *c, const char *key, const char *fmt, ...)
-{
-	char what[512];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(what, sizeof(what), fmt, ap);
-	va_end(ap);
-	snprintf(c->err, c->errlen, "%s: %s: %s", c->file, key, what);
-	return -EINVAL;
-}
-
-static const char *json_type(const cJSON *j)
-{
-	if (cJSON_IsString(j))
-		return "a string";
-	if (cJSON_IsNumber(j))
-		return "a number";
-	if (cJSON_IsBool(j))
-		return "a boolean";
-	if (cJSON_IsNull(j))
-		return "null";
-	if (cJSON_IsArray(j))
-		return "an array";
-	return "an object";
-}
-
 void config_defaults(struct ad_config *cfg)
 {
 	memset(cfg, 0, sizeof(*cfg));
@@ -361,139 +324,13 @@ void config_defaults(struct ad_config *cfg)
 	cfg->drain_timeout_ms = 10000;
 }
 
-static int get_uint(struct ctx *c, const char *key, const cJSON *j,
-		    uint64_t lo, uint64_t hi, uint64_t *out)
-{
-	double d;
-
-	if (!cJSON_IsNumber(j))
-		return fail(c, key, "expected an integer, got %s", json_type(j));
-	d = j->valuedouble;
-	if (d != floor(d) || fabs(d) > 9007199254740992.0)
-		return fail(c, key, "expected an integer, got %g", d);
-	if (d < (double)lo || d > (double)hi)
-		return fail(c, key, "%.0f is out of range [%llu, %llu]", d,
-			    (unsigned long long)lo, (unsigned long long)hi);
-	*out = (uint64_t)d;
-	return 0;
-}
-
-static int copy_str(struct ctx *c, const char *key, const char *s,
-		    char *dst, size_t size)
-{
-	size_t n = strlen(s);
-
-	if (n >= size)
-		return fail(c, key, "longer than %zu bytes", size - 1);
-	/* Zero the tail too: config_carry_fixed compares fields bytewise. */
-	memset(dst, 0, size);
-	memcpy(dst, s, n);
-	return 0;
-}
-
-/* "" and "-" mean stderr; anything relative is anchored at the config dir. */
-static int set_path(struct ctx *c, const char *key, const char *s, char *dst, size_t size)
-{
-	if (s[0] == '\0' || strcmp(s, "-") == 0 || s[0] == '/')
-		return copy_str(c, key, s, dst, size);
-	memset(dst, 0, size);
-	if ((size_t)snprintf(dst, size, "%s/%s", c->dir, s) >= size)
-		return fail(c, key, "path longer than %zu bytes", size - 1);
-	return 0;
-}
-
-static int resolve(struct ctx *c, const char *key, const char *host, const char *port,
-		   bool passive)
-{
-	struct addrinfo hints = { 0 }, *res = NULL;
-	int rc;
-
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = passive ? AI_PASSIVE : 0;
-	if (port != NULL)
-		hints.ai_flags |= AI_NUMERICSERV;
-	rc = getaddrinfo(host, port, &hints, &res);
-	if (rc != 0)
-		return fail(c, key, "cannot resolve '%s': %s", host,
-			    rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
-	freeaddrinfo(res);
-	return 0;
-}
-
-/* "host:port" or "[v6]:port"; the host must resolve. */
-static int parse_addr(struct ctx *c, const char *key, const cJSON *j,
-		      struct config_addr *out)
-{
-	const char *s, *colon, *host = NULL;
-	size_t hostlen;
-	char *end;
-	unsigned long port;
-
-	if (!cJSON_IsString(j))
-		return fail(c, key, "expected a \"host:port\" string, got %s", json_type(j));
-	s = j->valuestring;
-	colon = strrchr(s, ':');
-	if (colon == NULL)
-		return fail(c, key, "'%s' is not \"host:port\"", s);
-	if (s[0] == '[') {
-		if (colon == s || colon[-1] != ']')
-			return fail(c, key, "'%s' is not \"[address]:port\"", s);
-		host = s + 1;
-		hostlen = (size_t)(colon - 1 - host);
-	} else {
-		if (memchr(s, ':', (size_t)(colon - s)) != NULL)
-			return fail(c, key, "'%s': write IPv6 addresses as \"[address]:port\"", s);
-		host = s;
-		hostlen = (size_t)(colon - s);
-	}
-	if (hostlen == 0)
-		return fail(c, key, "'%s' has no host", s);
-	if (hostlen >= sizeof(out->host))
-		return fail(c, key, "host longer than %zu bytes", sizeof(out->host) - 1);
-	errno = 0;
-	port = strtoul(colon + 1, &end, 10);
-	if (colon[1] < '0' || colon[1] > '9' || *end != '\0' || port == 0 || port > 65535)
-		return fail(c, key, "'%s': port must be 1..65535", s);
-	memset(out->host, 0, sizeof(out->host));
-	memcpy(out->host, host, hostlen);
-	out->port = (uint16_t)port;
-	return resolve(c, key, out->host, colon + 1, true);
-}
-
-static int parse_addr_list(struct ctx *c, const char *key, const cJSON *j,
-			   struct ad_config *cfg)
-{
-	char sub[KEY_MAX + 16];
-	const cJSON *e;
-	unsigned n = 0;
-	int rc;
-
-	if (!cJSON_IsArray(j))
-		return fail(c, key, "expected an array of \"host:port\" strings, got %s",
-			    json_type(j));
-	cJSON_ArrayForEach(e, j) {
-		if (n == CONFIG_MAX_LISTEN)
-			return fail(c, key, "more than %d addresses", CONFIG_MAX_LISTEN);
-		snprintf(sub, sizeof(sub), "%s[%u]", key, n);
-		rc = parse_addr(c, sub, e, &cfg->listen[n]);
-		if (rc != 0)
-			return rc;
-		n++;
-	}
-	if (n == 0)
-		return fail(c, key, "needs at least one address");
-	cfg->nlisten = n;
-	return 0;
-}
-
-static int parse_enum(struct ctx *c, const char *key, const cJSON *j,
+static int parse_enum(struct config_ctx *c, const char *key, const cJSON *j,
 		      const char *const *names, int *out)
 {
 	char allowed[128] = "";
 
 	if (!cJSON_IsString(j))
-		return fail(c, key, "expected a string, got %s", json_type(j));
+		return cfg_fail(c, key, "expected a string, got %s", cfg_json_type(j));
 	for (int i = 0; names[i] != NULL; i++) {
 		if (strcmp(j->valuestring, names[i]) == 0) {
 			*out = i;
@@ -502,111 +339,10 @@ static int parse_enum(struct ctx *c, const char *key, const cJSON *j,
 		snprintf(allowed + strlen(allowed), sizeof(allowed) - strlen(allowed),
 			 "%s\"%s\"", i > 0 ? ", " : "", names[i]);
 	}
-	return fail(c, key, "'%s' is not one of %s", j->valuestring, allowed);
+	return cfg_fail(c, key, "'%s' is not one of %s", j->valuestring, allowed);
 }
 
-/* An http:// URL, resolved now so the upstream actors never wait for DNS;
- * "" leaves it unset. */
-static int parse_url(struct ctx *c, const char *key, const cJSON *j, struct config_url *out)
-{
-	char why[300];
-
-	if (!cJSON_IsString(j))
-		return fail(c, key, "expected an \"http://host[:port]/path\" string, got %s",
-			    json_type(j));
-	if (j->valuestring[0] == '\0') {
-		memset(out, 0, sizeof(*out));
-		return 0;
-	}
-	if (config_url_parse(j->valuestring, out, why, sizeof(why)) != 0 ||
-	    config_url_resolve(out, why, sizeof(why)) != 0)
-		return fail(c, key, "%s", why);
-	return 0;
-}
-
-/* A route prefix: "/", then segments of unreserved characters, each
- * followed by '/' (no empty segment, nothing the route table reads as a
- * parameter). */
-static int check_prefix(struct ctx *c, const char *key, const char *p)
-{
-	size_t n = strlen(p);
-
-	if (n < 1 || p[0] != '/' || p[n - 1] != '/')
-		return fail(c, key, "'%s' must start and end with '/'", p);
-	for (size_t i = 1; i < n; i++) {
-		char ch = p[i];
-
-		if (ch == '/' && p[i - 1] == '/')
-			return fail(c, key, "'%s' has an empty segment", p);
-		if (ch != '/' && ch != '-' && ch != '.' && ch != '_' && ch != '~' &&
-		    !(ch >= 'a' && ch <= 'z') && !(ch >= 'A' && ch <= 'Z') &&
-		    !(ch >= '0' && ch <= '9'))
-			return fail(c, key, "'%s': only letters, digits, '-', '.', '_', '~' "
-				    "and '/' are allowed", p);
-	}
-	return 0;
-}
-
-/* [{"prefix": "/proxy/", "to": "http://127.0.0.1:9000/"}, ...] */
-static int parse_proxy_list(struct ctx *c, const char *key, const cJSON *j,
-			    struct ad_config *cfg)
-{
-	struct config_upstream *u = &cfg->upstream;
-	char sub[KEY_MAX + 32];
-	const cJSON *e, *m;
-	unsigned n = 0;
-	int rc;
-
-	if (!cJSON_IsArray(j))
-		return fail(c, key, "expected an array of {\"prefix\", \"to\"} objects, got %s",
-			    json_type(j));
-	memset(u->proxy, 0, sizeof(u->proxy));
-	cJSON_ArrayForEach(e, j) {
-		struct config_proxy *px = &u->proxy[n];
-		bool have_prefix = false, have_to = false;
-
-		snprintf(sub, sizeof(sub), "%s[%u]", key, n);
-		if (n == CONFIG_MAX_PROXY)
-			return fail(c, key, "more than %d proxy routes", CONFIG_MAX_PROXY);
-		if (!cJSON_IsObject(e))
-			return fail(c, sub, "expected an object, got %s", json_type(e));
-		cJSON_ArrayForEach(m, e) {
-			snprintf(sub, sizeof(sub), "%s[%u].%s", key, n, m->string);
-			for (const cJSON *k = e->child; k != m; k = k->next)
-				if (strcmp(k->string, m->string) == 0)
-					return fail(c, sub, "duplicate key");
-			if (strcmp(m->string, "prefix") == 0) {
-				if (!cJSON_IsString(m))
-					return fail(c, sub, "expected a string, got %s", json_type(m));
-				rc = copy_str(c, sub, m->valuestring, px->prefix, sizeof(px->prefix));
-				if (rc == 0)
-					rc = check_prefix(c, sub, px->prefix);
-				have_prefix = true;
-			} else if (strcmp(m->string, "to") == 0) {
-				rc = parse_url(c, sub, m, &px->to);
-				if (rc == 0 && px->to.url[0] == '\0')
-					rc = fail(c, sub, "must not be empty");
-				have_to = true;
-			} else {
-				rc = fail(c, sub, "unknown key");
-			}
-			if (rc != 0)
-				return rc;
-		}
-		snprintf(sub, sizeof(sub), "%s[%u]", key, n);
-		if (!have_prefix || !have_to)
-			return fail(c, sub, "needs both \"prefix\" and \"to\"");
-		for (unsigned i = 0; i < n; i++)
-			if (strcmp(u->proxy[i].prefix, px->prefix) == 0)
-				return fail(c, sub, "prefix '%s' already used by %s[%u]",
-					    px->prefix, key, i);
-		n++;
-	}
-	u->nproxy = n;
-	return 0;
-}
-
-static int parse_section(struct ctx *c, const char *prefix, const cJSON *obj,
+static int parse_section(struct config_ctx *c, const char *prefix, const cJSON *obj,
 			 const struct field *fields, struct ad_config *cfg);
 
 /* Names that become parts of Redis keys and consumer names. */
@@ -620,7 +356,7 @@ static bool is_name(const char *s)
 	return true;
 }
 
-static int parse_field(struct ctx *c, const char *key, const cJSON *j,
+static int parse_field(struct config_ctx *c, const char *key, const cJSON *j,
 		       const struct field *f, struct ad_config *cfg)
 {
 	static const char *const levels[] = { "debug", "info", "warn", "error", NULL };
@@ -633,17 +369,17 @@ static int parse_field(struct ctx *c, const char *key, const cJSON *j,
 	switch (f->type) {
 	case F_SECTION:
 		if (!cJSON_IsObject(j))
-			return fail(c, key, "expected an object, got %s", json_type(j));
+			return cfg_fail(c, key, "expected an object, got %s", cfg_json_type(j));
 		return parse_section(c, key, j, f->sub, cfg);
 	case F_U16:
 	case F_U32:
 	case F_U64:
 	case F_MAILBOX:
-		rc = get_uint(c, key, j, f->min, f->max, &v);
+		rc = cfg_get_uint(c, key, j, f->min, f->max, &v);
 		if (rc != 0)
 			return rc;
 		if (f->type == F_MAILBOX && (v & (v - 1)) != 0)
-			return fail(c, key, "%llu is not a power of two >= 4",
+			return cfg_fail(c, key, "%llu is not a power of two >= 4",
 				    (unsigned long long)v);
 		if (f->type == F_U16)
 			*(uint16_t *)dst = (uint16_t)v;
@@ -654,7 +390,7 @@ static int parse_field(struct ctx *c, const char *key, const cJSON *j,
 		return 0;
 	case F_BOOL:
 		if (!cJSON_IsBool(j))
-			return fail(c, key, "expected true or false, got %s", json_type(j));
+			return cfg_fail(c, key, "expected true or false, got %s", cfg_json_type(j));
 		*(bool *)dst = cJSON_IsTrue(j);
 		return 0;
 	case F_STR:
@@ -663,20 +399,20 @@ static int parse_field(struct ctx *c, const char *key, const cJSON *j,
 	case F_MONGO_URI:
 	case F_NAME:
 		if (!cJSON_IsString(j))
-			return fail(c, key, "expected a string, got %s", json_type(j));
+			return cfg_fail(c, key, "expected a string, got %s", cfg_json_type(j));
 		if (f->type == F_NAME && !is_name(j->valuestring))
-			return fail(c, key, "'%s': use printable ASCII without spaces", j->valuestring);
+			return cfg_fail(c, key, "'%s': use printable ASCII without spaces", j->valuestring);
 		if (f->type == F_PATH)
-			return set_path(c, key, j->valuestring, dst, f->size);
-		return copy_str(c, key, j->valuestring, dst, f->size);
+			return cfg_set_path(c, key, j->valuestring, dst, f->size);
+		return cfg_copy_str(c, key, j->valuestring, dst, f->size);
 	case F_ADDR:
-		return parse_addr(c, key, j, dst);
+		return cfg_parse_addr(c, key, j, dst);
 	case F_ADDR_LIST:
-		return parse_addr_list(c, key, j, cfg);
+		return cfg_parse_addr_list(c, key, j, cfg);
 	case F_URL:
-		return parse_url(c, key, j, dst);
+		return cfg_parse_url(c, key, j, dst);
 	case F_PROXY_LIST:
-		return parse_proxy_list(c, key, j, cfg);
+		return cfg_parse_proxy_list(c, key, j, cfg);
 	case F_LEVEL:
 	case F_FORMAT:
 		rc = parse_enum(c, key, j, f->type == F_LEVEL ? levels : formats, &e);
@@ -688,10 +424,10 @@ static int parse_field(struct ctx *c, const char *key, const cJSON *j,
 			*(enum config_log_format *)dst = (enum config_log_format)e;
 		return 0;
 	}
-	return fail(c, key, "internal: unknown field type");
+	return cfg_fail(c, key, "internal: unknown field type");
 }
 
-static int parse_section(struct ctx *c, const char *prefix, const cJSON *obj,
+static int parse_section(struct config_ctx *c, const char *prefix, const cJSON *obj,
 			 const struct field *fields, struct ad_config *cfg)
 {
 	char key[KEY_MAX];
@@ -703,12 +439,12 @@ static int parse_section(struct ctx *c, const char *prefix, const cJSON *obj,
 		snprintf(key, sizeof(key), "%s%s%s", prefix, prefix[0] ? "." : "", j->string);
 		for (k = obj->child; k != j; k = k->next)
 			if (strcmp(k->string, j->string) == 0)
-				return fail(c, key, "duplicate key");
+				return cfg_fail(c, key, "duplicate key");
 		for (f = fields; f->name != NULL; f++)
 			if (strcmp(f->name, j->string) == 0)
 				break;
 		if (f->name == NULL)
-			return fail(c, key, "unknown key");
+			return cfg_fail(c, key, "unknown key");
 		rc = parse_field(c, key, j, f, cfg);
 		if (rc != 0)
 			return rc;
@@ -717,18 +453,18 @@ static int parse_section(struct ctx *c, const char *prefix, const cJSON *obj,
 }
 
 /* Read a secret file named by ACTORD_X_FILE; one trailing newline dropped. */
-static int read_secret_file(struct ctx *c, const char *key, const char *var,
+static int read_secret_file(struct config_ctx *c, const char *key, const char *var,
 			    const char *path, char *dst, size_t size)
 {
 	FILE *fp = fopen(path, "r");
 	size_t n;
 
 	if (fp == NULL)
-		return fail(c, key, "%s: cannot read '%s': %s", var, path, strerror(errno));
+		return cfg_fail(c, key, "%s: cannot read '%s': %s", var, path, strerror(errno));
 	n = fread(dst, 1, size, fp);
 	fclose(fp);
 	if (n == size)
-		return fail(c, key, "%s: '%s' holds more than %zu bytes", var, path, size - 1);
+		return cfg_fail(c, key, "%s: '%s' holds more than %zu bytes", var, path, size - 1);
 	while (n > 0 && (dst[n - 1] == '\n' || dst[n - 1] == '\r'))
 		n--;
 	dst[n] = '\0';
@@ -737,7 +473,7 @@ static int read_secret_file(struct ctx *c, const char *key, const char *var,
 
 /* ACTORD_<PATH> (value) or ACTORD_<PATH>_FILE (file holding the value)
  * overrides a secret: the environment wins over the file. */
-static int apply_env(struct ctx *c, const char *prefix, const struct field *fields,
+static int apply_env(struct config_ctx *c, const char *prefix, const struct field *fields,
 		     struct ad_config *cfg)
 {
 	char key[KEY_MAX], var[KEY_MAX + 16], fvar[KEY_MAX + 24];
@@ -761,9 +497,9 @@ static int apply_env(struct ctx *c, const char *prefix, const struct field *fiel
 		val = getenv(var);
 		fval = getenv(fvar);
 		if (val != NULL && fval != NULL)
-			return fail(c, key, "set %s or %s, not both", var, fvar);
+			return cfg_fail(c, key, "set %s or %s, not both", var, fvar);
 		if (val != NULL)
-			rc = copy_str(c, key, val, (char *)cfg + f->off, f->size);
+			rc = cfg_copy_str(c, key, val, (char *)cfg + f->off, f->size);
 		else if (fval != NULL)
 			rc = read_secret_file(c, key, fvar, fval, (char *)cfg + f->off, f->size);
 		else
@@ -774,160 +510,51 @@ static int apply_env(struct ctx *c, const char *prefix, const struct field *fiel
 	return 0;
 }
 
-/* Whether every address `host` resolves to is a loopback address. */
-static bool host_is_loopback(const char *host)
-{
-	struct addrinfo hints = { 0 }, *res = NULL, *ai;
-	bool all = true;
-
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_PASSIVE;
-	if (getaddrinfo(host, NULL, &hints, &res) != 0)
-		return false;
-	for (ai = res; ai != NULL; ai = ai->ai_next) {
-		if (ai->ai_family == AF_INET) {
-			const struct sockaddr_in *in = (const void *)ai->ai_addr;
-
-			all = all && (ntohl(in->sin_addr.s_addr) >> 24) == 127;
-		} else if (ai->ai_family == AF_INET6) {
-			const struct sockaddr_in6 *in6 = (const void *)ai->ai_addr;
-
-			all = all && IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr);
-		} else {
-			all = false;
-		}
-	}
-	freeaddrinfo(res);
-	return all;
-}
-
 /* Rules that span fields, or apply after the environment. */
-static int check_config(struct ctx *c, const struct ad_config *cfg)
+static int check_config(struct config_ctx *c, const struct ad_config *cfg)
 {
 	const char *u = cfg->mongo.uri;
 	int rc;
 
 	if (u[0] != '\0' && strncmp(u, "mongodb://", 10) != 0 &&
 	    strncmp(u, "mongodb+srv://", 14) != 0)
-		return fail(c, "mongo.uri", "must be \"\" (no MongoDB) or start with "
+		return cfg_fail(c, "mongo.uri", "must be \"\" (no MongoDB) or start with "
 			    "mongodb:// or mongodb+srv://");
-	rc = resolve(c, "redis.host", cfg->redis.host, NULL, false);
+	rc = cfg_resolve(c, "redis.host", cfg->redis.host, NULL, false);
 	if (rc == 0)
-		rc = resolve(c, "mysql.host", cfg->mysql.host, NULL, false);
+		rc = cfg_resolve(c, "mysql.host", cfg->mysql.host, NULL, false);
 	if (rc != 0)
 		return rc;
 	for (unsigned i = 0; i < cfg->nlisten; i++) {
 		if (cfg->listen[i].port == cfg->admin_listen.port &&
 		    strcmp(cfg->listen[i].host, cfg->admin_listen.host) == 0)
-			return fail(c, "admin_listen", "same address as listen[%u]", i);
+			return cfg_fail(c, "admin_listen", "same address as listen[%u]", i);
 	}
 	for (const char *t = cfg->admin_token; *t != '\0'; t++)
 		if (*t <= ' ' || *t > '~')
-			return fail(c, "admin_token", "must be printable ASCII without spaces "
+			return cfg_fail(c, "admin_token", "must be printable ASCII without spaces "
 				    "(it is sent in an Authorization header)");
 	/* The admin endpoint shows the configuration and reloads it: off the
 	 * loopback interface, only behind a token. */
-	if (cfg->admin_token[0] == '\0' && !host_is_loopback(cfg->admin_listen.host))
-		return fail(c, "admin_listen", "'%s' is not a loopback address: set admin_token "
+	if (cfg->admin_token[0] == '\0' && !cfg_host_is_loopback(cfg->admin_listen.host))
+		return cfg_fail(c, "admin_listen", "'%s' is not a loopback address: set admin_token "
 			    "(or ACTORD_ADMIN_TOKEN) to serve the admin endpoint there, or "
 			    "use 127.0.0.1", cfg->admin_listen.host);
 	if (cfg->jobs.backoff_base_ms > cfg->jobs.backoff_max_ms)
-		return fail(c, "jobs.backoff_base_ms", "%u is larger than jobs.backoff_max_ms (%u)",
+		return cfg_fail(c, "jobs.backoff_base_ms", "%u is larger than jobs.backoff_max_ms (%u)",
 			    cfg->jobs.backoff_base_ms, cfg->jobs.backoff_max_ms);
 	if (cfg->jobs.sql_statement[0] == '\0')
-		return fail(c, "jobs.sql_statement", "must not be empty");
+		return cfg_fail(c, "jobs.sql_statement", "must not be empty");
 	if (cfg->http.max_request_line > cfg->http.max_header_bytes)
-		return fail(c, "http.max_request_line",
+		return cfg_fail(c, "http.max_request_line",
 			    "%u is larger than http.max_header_bytes (%u)",
 			    cfg->http.max_request_line, cfg->http.max_header_bytes);
 	return 0;
 }
 
-static bool is_space(char ch)
-{
-	return ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r';
-}
-
-/* 1-based line and column (in bytes) of `at` in `text`. */
-static void line_col(const char *text, const char *at, unsigned *line, unsigned *col)
-{
-	const char *bol = text;
-
-	*line = 1;
-	for (const char *p = text; p < at; p++) {
-		if (*p == '\n') {
-			(*line)++;
-			bol = p + 1;
-		}
-	}
-	*col = (unsigned)(at - bol) + 1;
-}
-
-/* Replace // and block comments with spaces, keeping newlines, so every
- * other byte keeps its line and column. Strings are skipped whole: a "//"
- * inside one is data. */
-static int blank_comments(struct ctx *c, char *text)
-{
-	char *p = text;
-	unsigned line, col;
-
-	while (*p != '\0') {
-		if (*p == '"') {
-			for (p++; *p != '\0' && *p != '"'; p++)
-				if (*p == '\\' && p[1] != '\0')
-					p++;
-			if (*p == '"')
-				p++;
-		} else if (p[0] == '/' && p[1] == '/') {
-			while (*p != '\0' && *p != '\n')
-				*p++ = ' ';
-		} else if (p[0] == '/' && p[1] == '*') {
-			char *start = p;
-
-			for (p += 2; *p != '\0' && !(p[0] == '*' && p[1] == '/'); p++)
-				;
-			if (*p == '\0') {
-				line_col(text, start, &line, &col);
-				return fail(c, "(file)", "comment opened at line %u, column %u "
-					    "is never closed", line, col);
-			}
-			for (p += 2; start < p; start++)
-				if (*start != '\n')
-					*start = ' ';
-		} else {
-			p++;
-		}
-	}
-	return 0;
-}
-
-/* Say where cJSON stopped, as line and column of the file. */
-static int syntax_error(struct ctx *c, const char *text, const char *at)
-{
-	const char *end = text + strlen(text), *prev, *eol;
-	unsigned line, col;
-
-	/* cJSON reports a missing member name (`{"a": 1,}`) one byte past the
-	 * character it found instead; step back onto it. */
-	if (at > text && at <= end && !is_space(at[-1]) && at[-1] != '"') {
-		for (prev = at - 2; prev >= text && is_space(*prev); prev--)
-			;
-		if (prev >= text && (*prev == ',' || (*prev == '{' && at[-1] != '}')))
-			at--;
-	}
-	if (at >= end)
-		return fail(c, "(file)", "invalid JSON: unexpected end of file");
-	line_col(text, at, &line, &col);
-	for (eol = at; *eol != '\0' && *eol != '\n' && *eol != '\r' && eol - at < 24; eol++)
-		;
-	return fail(c, "(file)", "invalid JSON at line %u, column %u, near '%.*s'",
-		    line, col, (int)(eol - at), at);
-}
-
 struct ad_config *config_parse(const char *name, const char *text, char *err, size_t errlen)
 {
-	struct ctx c = { .file = name, .err = err, .errlen = errlen };
+	struct config_ctx c = { .file = name, .err = err, .errlen = errlen };
 	struct ad_config *cfg;
 	const char *slash = strrchr(name, '/');
 	const char *parse_end = NULL;
@@ -947,18 +574,18 @@ struct ad_config *config_parse(const char *name, const char *text, char *err, si
 	if (cfg == NULL || buf == NULL) {
 		free(cfg);
 		free(buf);
-		fail(&c, "(file)", "out of memory");
+		cfg_fail(&c, "(file)", "out of memory");
 		return NULL;
 	}
 	config_defaults(cfg);
 	snprintf(cfg->path, sizeof(cfg->path), "%s", name);
-	rc = blank_comments(&c, buf);
+	rc = cfg_blank_comments(&c, buf);
 	root = rc == 0 ? cJSON_ParseWithOpts(buf, &parse_end, true) : NULL;
 	if (rc == 0 && root == NULL)
-		rc = syntax_error(&c, buf, parse_end != NULL ? parse_end : buf + strlen(buf));
+		rc = cfg_syntax_error(&c, buf, parse_end != NULL ? parse_end : buf + strlen(buf));
 	else if (rc == 0 && !cJSON_IsObject(root))
-		rc = fail(&c, "(file)", "expected a JSON object at the top, got %s",
-			  json_type(root));
+		rc = cfg_fail(&c, "(file)", "expected a JSON object at the top, got %s",
+			  cfg_json_type(root));
 	else if (rc == 0)
 		rc = parse_section(&c, "", root, root_fields, cfg);
 	if (rc == 0)
