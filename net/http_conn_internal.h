@@ -1,0 +1,46 @@
+/*
+ * http_conn_internal.h - what the two halves of the connection code share:
+ * http_conn.c (lifecycle, the parse loop, answer ordering, output,
+ * deadlines) and http_conn_request.c (http-parser's callbacks, which copy
+ * each request into its envelope). Not a public header.
+ *
+ * Owner: the network actor thread that owns the connection.
+ */
+#ifndef ACTORD_HTTP_CONN_INTERNAL_H
+#define ACTORD_HTTP_CONN_INTERNAL_H
+
+#include <stdbool.h>
+
+#include <http_parser.h>
+
+#include "http_conn.h"
+
+enum phase { PH_IDLE, PH_HEADERS, PH_BODY };
+enum last_cb { CB_NONE, CB_FIELD, CB_VALUE };
+
+#define HC_FRESH    0x01u  /* no request started yet */
+#define HC_STOP     0x02u  /* parse nothing more */
+#define HC_DONE     0x04u  /* over: a closing answer was written, or EOF */
+#define HC_CONTINUE 0x08u  /* send 100 Continue when the request is next */
+#define HC_URL_DONE 0x20u  /* the URL of `cur` is terminated */
+#define HC_ERRCLOSE 0x40u  /* the closing answer was an error */
+#define HC_DRAIN    0x80u  /* server draining: the last answer closes */
+
+/* Fixed part of a request line around method and URL: " HTTP/1.1\r\n". */
+#define REQ_LINE_EXTRA 11u
+/* Keep the whole request below this so every length fits in 32 bits. */
+#define REQ_MAX_TOTAL (UINT32_MAX - (1u << 20))
+
+/* http_conn_request.c: the callbacks http_parser_execute runs. */
+extern const http_parser_settings http_conn_settings;
+
+/* The status and reason a parser error is answered with (a callback's
+ * own refusal first, then http-parser's errno). */
+unsigned http_conn_parser_status(struct http_conn *c, enum http_errno err,
+				 const char **reason);
+
+/* http_conn.c: queue answer `r` in seq order; false (and `r` left to the
+ * caller) if an answer with that seq is already queued. */
+bool http_conn_insert_ready(struct http_conn *c, struct net_req *r);
+
+#endif
