@@ -32,8 +32,8 @@
 
 #include <ev.h>
 
-#include "../mailbox/mbox.h"
-#include "../mailbox/msg.h"
+#include "mailbox/mbox.h"
+#include "mailbox/msg.h"
 
 struct actor;
 struct actor_system;

@@ -25,7 +25,7 @@
 #include <stdint.h>
 
 #include "metrics.h"
-#include "../mailbox/mbox.h"
+#include "mailbox/mbox.h"
 
 /* Owner: one backend client thread writes; any thread reads. */
 struct backend_stats {

@@ -38,10 +38,10 @@
 #include <unistd.h>
 
 #include "actor.h"
-#include "fdio.h"
+#include "base/fdio.h"
 #include "log.h"
 #include "metrics.h"
-#include "../config/config.h"
+#include "config/config.h"
 
 #define LOG_LINE_MAX 8192
 #define LOG_BUF_SIZE (64 * 1024)
@@ -247,6 +247,14 @@ static void deliver(uint32_t type, const char *line, size_t len)
 		fd_write_all(fd, line, len);
 }
 
+/* Set before any other thread logs and cleared after: a plain pointer. */
+static const struct log_tap *g_tap;
+
+void log_set_tap(const struct log_tap *tap)
+{
+	g_tap = tap;
+}
+
 void log_emit(enum log_level lvl, const char *fields, const char *fmt, ...)
 {
 	char line[LOG_LINE_MAX], msgbuf[LOG_LINE_MAX / 2], ts[32];
@@ -260,6 +268,10 @@ void log_emit(enum log_level lvl, const char *fields, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msgbuf, sizeof(msgbuf), fmt, ap);
 	va_end(ap);
+	if (g_tap != NULL) {
+		g_tap->line(lvl, fields, msgbuf);
+		return;
+	}
 	timestamp(ts, sizeof(ts));
 	if (text_format()) {
 		n = (size_t)snprintf(line, sizeof(line) - 1, "%s %s %s: %s%s%s", ts,
@@ -285,6 +297,10 @@ void log_access(const char *client, const char *method, const char *path,
 	char line[LOG_LINE_MAX], epath[LOG_LINE_MAX / 2], eclient[128], emethod[64], ts[32];
 	size_t n;
 
+	if (g_tap != NULL) {
+		g_tap->access(client, method, path, status, bytes, duration_ns);
+		return;
+	}
 	if (atomic_load_explicit(&g_access_fd, memory_order_relaxed) < 0)
 		return;
 	timestamp(ts, sizeof(ts));

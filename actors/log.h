@@ -81,6 +81,19 @@ size_t log_json_escape(char *out, size_t outlen, const char *s);
  * Thread: any. */
 void log_bypass_actor(void);
 
+/* A tap takes every line instead of the log: the fields as given, before
+ * formatting. For tests and the fuzzer, which check what was logged or
+ * must stay quiet. Access lines reach the tap whether or not
+ * log.access_log is set (the caller decides that). NULL: normal output.
+ * Thread: controlling, while no other thread logs; the tap's functions
+ * run on the thread that logs. */
+struct log_tap {
+	void (*line)(enum log_level lvl, const char *fields, const char *msg);
+	void (*access)(const char *client, const char *method, const char *path,
+		       unsigned status, uint64_t bytes, uint64_t duration_ns);
+};
+void log_set_tap(const struct log_tap *tap);
+
 /* Close the log files and go back to stderr. Thread: controlling, after
  * the log actor stopped. */
 void log_shutdown(void);

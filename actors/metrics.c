@@ -15,12 +15,13 @@
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "metrics.h"
-#include "../mailbox/mbox.h"
+#include "mailbox/mbox.h"
 
 #define MAX_REG 64
 #define LABELS_MAX 256
@@ -46,6 +47,32 @@ static struct { metrics_collect_fn fn; void *ctx; } collectors[MAX_REG];
 static unsigned ncollectors;
 static struct { const char *name; metrics_check_fn fn; void *ctx; bool required; } checks[MAX_REG];
 static unsigned nchecks;
+
+/* Relaxed: a flag read by probes; nothing else is published through it. */
+static _Atomic bool serving;
+static _Atomic bool drained;           /* was serving once, is not any more */
+
+void metrics_set_serving(bool on)
+{
+	if (!on && atomic_load_explicit(&serving, memory_order_relaxed))
+		atomic_store_explicit(&drained, true, memory_order_relaxed);
+	atomic_store_explicit(&serving, on, memory_order_relaxed);
+}
+
+bool metrics_serving(void)
+{
+	return atomic_load_explicit(&serving, memory_order_relaxed);
+}
+
+bool metrics_serving_check(void *ctx, char *reason, size_t len)
+{
+	(void)ctx;
+	if (metrics_serving())
+		return true;
+	snprintf(reason, len, "%s", atomic_load_explicit(&drained, memory_order_relaxed) ?
+		 "draining: shutting down" : "starting up");
+	return false;
+}
 
 int metrics_register(metrics_collect_fn fn, void *ctx)
 {

@@ -48,6 +48,15 @@ typedef bool (*metrics_check_fn)(void *ctx, char *reason, size_t len);
 int metrics_register(metrics_collect_fn fn, void *ctx);
 int metrics_register_check(const char *name, metrics_check_fn fn, void *ctx);
 int metrics_register_optional_check(const char *name, metrics_check_fn fn, void *ctx);
+/* Serving: true from the moment start-up finished (the daemon reports
+ * ready) until a drain begins. The required readiness check "serving"
+ * (metrics_serving_check) and the admin endpoint's reload read it.
+ * Thread: any. */
+void metrics_set_serving(bool on);
+bool metrics_serving(void);
+/* metrics_check_fn: false with "starting up" or "draining: shutting down". */
+bool metrics_serving_check(void *ctx, char *reason, size_t len);
+
 /* Forget every registration (tests; a fresh system). */
 void metrics_reset(void);
 

@@ -22,7 +22,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "../actors/log.h"
+#include "actors/log.h"
 #include "http_conn_internal.h"
 
 void http_conn_global_init(void)

@@ -48,7 +48,7 @@
 
 #include <http_parser.h>
 
-#include "../config/config.h"
+#include "config/config.h"
 #include "http_out.h"
 #include "net_buf.h"
 #include "net_req.h"

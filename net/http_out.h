@@ -20,7 +20,7 @@
 #include <stdbool.h>
 #include <time.h>
 
-#include "../actors/http_msg.h"
+#include "http_msg.h"
 #include "net_buf.h"
 
 #define HTTP_DATE_LEN 29   /* "Sun, 06 Nov 1994 08:49:37 GMT" */

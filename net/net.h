@@ -21,9 +21,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../actors/actor.h"
-#include "../actors/http_msg.h"
-#include "../config/config.h"
+#include "actors/actor.h"
+#include "http_msg.h"
+#include "config/config.h"
 
 /* Graceful drain (actors/signals.h): send each network actor a bare
  * struct msg of this type. It closes its listeners and idle connections,

@@ -41,7 +41,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "../actors/log.h"
+#include "actors/log.h"
 #include "net.h"
 #include "net_internal.h"
 

@@ -14,8 +14,8 @@
 
 #include <ev.h>
 
-#include "../actors/actor.h"
-#include "../config/config.h"
+#include "actors/actor.h"
+#include "config/config.h"
 #include "net.h"
 #include "http_conn.h"
 #include "http_out.h"

@@ -24,7 +24,7 @@
 
 #include <stdint.h>
 
-#include "../actors/http_msg.h"
+#include "http_msg.h"
 
 /* net_req.flags */
 #define NET_REQ_LOCAL 0x1u   /* answered by the network actor itself */

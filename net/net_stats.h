@@ -20,7 +20,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
-#include "../mailbox/mbox.h"
+#include "mailbox/mbox.h"
 
 struct actor;
 

@@ -76,9 +76,9 @@
 
 #include <http_parser.h>          /* HTTP_GET, HTTP_POST...: the method numbers */
 
-#include "../actors/actor.h"
-#include "../actors/call.h"
-#include "../config/config.h"
+#include "actors/actor.h"
+#include "actors/call.h"
+#include "config/config.h"
 
 /* The message type of an upstream call (struct call_msg's m.type). */
 #define UPSTREAM_MSG_CALL 0x55500001u

@@ -32,7 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../actors/log.h"
+#include "actors/log.h"
 #include "upstream_internal.h"
 
 /* Every up_shared ever allocated: the admin reader may look at counters

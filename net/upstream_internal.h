@@ -18,7 +18,7 @@
 
 #include <ev.h>
 
-#include "../actors/backend_stats.h"
+#include "actors/backend_stats.h"
 #include "upstream.h"
 #include "upstream_parse.h"
 

@@ -38,7 +38,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#include "../actors/log.h"
+#include "actors/log.h"
 #include "net_timer.h"
 #include "upstream_internal.h"
 

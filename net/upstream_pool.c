@@ -32,7 +32,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "../actors/log.h"
+#include "actors/log.h"
 #include "upstream_internal.h"
 
 #define NS_PER_MS 1000000u

@@ -34,7 +34,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../actors/call.h"
+#include "actors/call.h"
 
 struct cache_req;
 

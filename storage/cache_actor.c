@@ -28,8 +28,8 @@
 #include "rconn.h"
 #include "storage.h"
 #include "storage_pool.h"
-#include "../actors/actor.h"
-#include "../actors/log.h"
+#include "actors/actor.h"
+#include "actors/log.h"
 
 #define MS 1000000ull
 

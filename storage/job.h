@@ -34,7 +34,7 @@
 #include <stddef.h>
 
 #include "job_type.h"
-#include "../actors/call.h"
+#include "actors/call.h"
 
 struct actor_system;
 struct ad_config;

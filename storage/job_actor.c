@@ -35,10 +35,10 @@
 #include <unistd.h>
 
 #include "job_internal.h"
-#include "../actors/actor.h"
-#include "../actors/log.h"
-#include "../actors/metrics.h"
-#include "../mailbox/mbox.h"
+#include "actors/actor.h"
+#include "actors/log.h"
+#include "actors/metrics.h"
+#include "mailbox/mbox.h"
 
 #define MS 1000000ull
 #define COUNT_PERIOD_S 1.0

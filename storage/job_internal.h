@@ -17,9 +17,9 @@
 
 #include "job.h"
 #include "rconn.h"
-#include "../actors/backend_stats.h"
-#include "../actors/work_timer.h"
-#include "../config/config.h"
+#include "actors/backend_stats.h"
+#include "actors/work_timer.h"
+#include "config/config.h"
 
 #define JOB_MSG_REQ 0x4a420001u      /* 'J' 'B' 1 */
 #define JOB_KEY_MAX 320              /* a Redis key we build */

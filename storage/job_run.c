@@ -29,9 +29,9 @@
 #include <string.h>
 
 #include "job_internal.h"
-#include "../actors/actor.h"
-#include "../actors/log.h"
-#include "../mailbox/mbox.h"
+#include "actors/actor.h"
+#include "actors/log.h"
+#include "mailbox/mbox.h"
 
 #define MS 1000000ull
 #define REPORT_RETRY_MIN_MS 50

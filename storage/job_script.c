@@ -34,8 +34,8 @@
 #include <string.h>
 
 #include "job_internal.h"
-#include "../actors/actor.h"
-#include "../actors/log.h"
+#include "actors/actor.h"
+#include "actors/log.h"
 
 #define NOW_FN "local function now() local t = redis.call('TIME') " \
 	       "return t[1] * 1000 + math.floor(t[2] / 1000) end\n"

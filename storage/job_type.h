@@ -50,7 +50,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "../actors/call.h"
+#include "actors/call.h"
 
 struct ad_config;
 struct job;

@@ -53,7 +53,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "../actors/call.h"
+#include "actors/call.h"
 
 struct ad_config;
 

@@ -39,9 +39,9 @@
 #include <string.h>
 
 #include "mongo_internal.h"
-#include "../actors/log.h"
-#include "../actors/metrics.h"
-#include "../config/config.h"
+#include "actors/log.h"
+#include "actors/metrics.h"
+#include "config/config.h"
 
 #define RETRY_MIN_MS 100
 #define RETRY_MAX_MS 2000

@@ -21,7 +21,7 @@
 #include <string.h>
 
 #include "mongo_internal.h"
-#include "../actors/log.h"
+#include "actors/log.h"
 
 const char *mongo_link_str(enum mongo_link link)
 {

@@ -20,7 +20,7 @@
 #include <mongoc/mongoc.h>
 
 #include "mongo.h"
-#include "../actors/backend_stats.h"
+#include "actors/backend_stats.h"
 
 /* Crosses mailboxes: handler -> mongo actor -> handler; freed with
  * msg_free() (mongo_msg_free also frees every request and result). */

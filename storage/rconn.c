@@ -32,8 +32,8 @@
 #include <hiredis/adapters/libev.h>
 
 #include "rconn.h"
-#include "../actors/log.h"
-#include "../mailbox/mbox.h"
+#include "actors/log.h"
+#include "mailbox/mbox.h"
 
 #define BACKOFF_MIN_MS 25
 #define SPARE_CMDS 1024      /* command records kept for reuse */

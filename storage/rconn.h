@@ -48,8 +48,8 @@
 #include <ev.h>
 #include <hiredis/hiredis.h>
 
-#include "../actors/backend_stats.h"
-#include "../config/config.h"
+#include "actors/backend_stats.h"
+#include "config/config.h"
 
 struct rconn;
 

@@ -41,7 +41,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../actors/call.h"
+#include "actors/call.h"
 
 struct sql_req;
 struct sql_rows;

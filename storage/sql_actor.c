@@ -31,9 +31,9 @@
 #include "sql_internal.h"
 #include "storage.h"
 #include "storage_pool.h"
-#include "../actors/actor.h"
-#include "../actors/log.h"
-#include "../config/config.h"
+#include "actors/actor.h"
+#include "actors/log.h"
+#include "config/config.h"
 
 /* Owner: the mysql actor thread. */
 struct sql_actor {

@@ -23,9 +23,9 @@
 #include <errmsg.h>
 
 #include "sql_stmt.h"
-#include "../actors/log.h"
-#include "../config/config.h"
-#include "../mailbox/mbox.h"
+#include "actors/log.h"
+#include "config/config.h"
+#include "mailbox/mbox.h"
 
 #define BACKOFF_MIN_MS 25
 #define IDLE_PROBE_NS (10 * 1000000ull)  /* idle this long: probe the socket */

@@ -24,7 +24,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "../actors/backend_stats.h"
+#include "actors/backend_stats.h"
 
 struct sql_conn;
 struct sql_req;

@@ -21,8 +21,8 @@
 #include <string.h>
 
 #include "sql_stmt.h"
-#include "../actors/log.h"
-#include "../mailbox/mbox.h"
+#include "actors/log.h"
+#include "mailbox/mbox.h"
 
 #define RESULT_BUF_MIN 128
 

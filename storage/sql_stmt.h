@@ -14,7 +14,7 @@
 
 #include "sql_conn.h"
 #include "sql_internal.h"
-#include "../config/config.h"
+#include "config/config.h"
 
 struct sql_stmt;
 

@@ -11,9 +11,9 @@
 
 #include "storage.h"
 #include "storage_pool.h"
-#include "../actors/actor.h"
-#include "../actors/metrics.h"
-#include "../config/config.h"
+#include "actors/actor.h"
+#include "actors/metrics.h"
+#include "config/config.h"
 
 #define MAX_POOLS 8
 

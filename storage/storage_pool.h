@@ -17,7 +17,7 @@
 
 #include <stdatomic.h>
 
-#include "../actors/backend_stats.h"
+#include "actors/backend_stats.h"
 
 /* Owner: see DESIGN. */
 struct storage_pool {

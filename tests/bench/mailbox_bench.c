@@ -25,7 +25,7 @@
 
 #include <ck_ring.h>
 
-#include "actor.h"
+#include "actors/actor.h"
 
 #define SLOTS 65536
 #define FLUSH_EVERY 64

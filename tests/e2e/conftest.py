@@ -1,4 +1,4 @@
-"""End-to-end test harness: a real build/actord over real sockets on
+"""End-to-end test harness: a real build/actord-test over real sockets on
 127.0.0.1, and (for the storage tests) real redis-server and mariadbd
 started by tests/services.sh with project-local data.
 
@@ -12,8 +12,10 @@ Fixtures
   redis           a connection to the services' Redis (storage_util.Redis),
                   closed at teardown.
 
-Environment: ACTORD_BIN (the binary under test; ctest sets it to the build
-being tested, so the sanitizer builds run these tests too).
+Environment: ACTORD_BIN (the binary under test: actord-test, the shipped
+server plus the test suite's /_test/ routes; ctest sets it to the build
+being tested, so the sanitizer builds run these tests too) and
+ACTORD_SHIPPED_BIN (build/actord, the shipped binary).
 """
 import json
 import os
@@ -28,7 +30,8 @@ import pytest
 from storage_util import Redis
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-BIN = os.environ.get("ACTORD_BIN", os.path.join(ROOT, "build", "actord"))
+BIN = os.environ.get("ACTORD_BIN", os.path.join(ROOT, "build", "actord-test"))
+SHIPPED_BIN = os.environ.get("ACTORD_SHIPPED_BIN", os.path.join(ROOT, "build", "actord"))
 REDIS_PORT = int(os.environ.get("ACTORD_TEST_REDIS_PORT", "26379"))
 MYSQL_PORT = int(os.environ.get("ACTORD_TEST_MYSQL_PORT", "23306"))
 # Sanitizer builds are several times slower: scale time limits with this.

@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from conftest import BIN, ROOT, SLOW, free_port
+from conftest import BIN, ROOT, SHIPPED_BIN, SLOW, free_port
 
 
 def run(*args, env=None, timeout=10):
@@ -38,6 +38,21 @@ def test_shipped_config_is_valid_and_t_only_checks_it():
             s.bind(("127.0.0.1", 8080))
         except OSError:
             pytest.skip("127.0.0.1:8080 is in use by something else")
+
+
+def test_the_shipped_binary_has_no_test_routes(tmp_path):
+    path = write(tmp_path, '{"test_routes": true}')
+    r = subprocess.run([SHIPPED_BIN, "-t", "-c", path], capture_output=True, text=True,
+                       timeout=10 * SLOW)
+    assert r.returncode == 1
+    assert r.stderr == (f"actord: {path}: test_routes: this binary has no test routes "
+                        "(the test suite's build/actord-test has them)\n")
+    # The test suite's binary takes the same file.
+    assert run("-t", "-c", path).returncode == 0
+    # The shipped binary serves the shipped configuration.
+    r = subprocess.run([SHIPPED_BIN, "-t", "-c", os.path.join(ROOT, "config", "actord.json")],
+                       capture_output=True, text=True, timeout=10 * SLOW)
+    assert r.returncode == 0, r.stderr
 
 
 def test_relative_config_path_is_reported_absolute(tmp_path):

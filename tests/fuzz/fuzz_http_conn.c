@@ -23,8 +23,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../unit/net/conn_harness.h"
-#include "http_conn.h"
+#include "tests/unit/net/conn_harness.h"
+#include "net/http_conn.h"
 
 struct fuzz {
 	struct conn_harness h;

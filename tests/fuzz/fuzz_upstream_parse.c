@@ -20,7 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "upstream_parse.h"
+#include "net/upstream_parse.h"
 
 struct outcome {
 	int err;

@@ -27,7 +27,7 @@
 
 #include <cmocka.h>
 
-#include "actor.h"
+#include "actors/actor.h"
 
 #define MAX_PRODUCERS 8
 #define SLOTS 4096

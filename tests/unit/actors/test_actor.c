@@ -15,7 +15,7 @@
 
 #include <cmocka.h>
 
-#include "actor.h"
+#include "actors/actor.h"
 
 enum { T_PING = 1, T_PONG = 2 };
 

@@ -18,10 +18,10 @@
 
 #include <cmocka.h>
 
-#include "actor.h"
-#include "admin_internal.h"
-#include "metrics.h"
-#include "../common/metrics_text.h"
+#include "actors/actor.h"
+#include "admin/admin_internal.h"
+#include "actors/metrics.h"
+#include "tests/unit/common/metrics_text.h"
 
 #define WORKER_MAILBOX 8
 

@@ -8,7 +8,7 @@
 
 #include <cmocka.h>
 
-#include "metrics.h"
+#include "actors/metrics.h"
 #include "metrics_text.h"
 
 char *metrics_text(void)

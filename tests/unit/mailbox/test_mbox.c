@@ -13,7 +13,7 @@
 
 #include <cmocka.h>
 
-#include "mbox.h"
+#include "mailbox/mbox.h"
 
 struct tmsg {
 	struct msg m;

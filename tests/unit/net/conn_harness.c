@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "conn_harness.h"
+#include "tests/unit/common/log_capture.h"
 
 static void describe(void *ctx, const struct http_conn *c, char *buf, size_t len)
 {
@@ -16,6 +17,7 @@ static void describe(void *ctx, const struct http_conn *c, char *buf, size_t len
 void conn_harness_init(struct conn_harness *h)
 {
 	memset(h, 0, sizeof(*h));
+	log_capture_start();
 	h->http = (struct config_http){
 		.max_request_line = 8192, .max_header_bytes = 65536, .max_headers = 100,
 		.max_body_bytes = 1 << 20, .header_timeout_ms = 10000, .body_timeout_ms = 10000,

@@ -12,7 +12,7 @@
 
 #include <stdint.h>
 
-#include "http_conn.h"
+#include "net/http_conn.h"
 
 #define CONN_HARNESS_MAX_SUB 256
 

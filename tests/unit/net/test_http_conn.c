@@ -16,8 +16,8 @@
 #include <cmocka.h>
 
 #include "conn_harness.h"
-#include "http_conn.h"
-#include "log_capture.h"
+#include "net/http_conn.h"
+#include "tests/unit/common/log_capture.h"
 
 #define MS 1000000ull
 #define MAX_SUB 64                       /* requests the "handlers" hold at most */

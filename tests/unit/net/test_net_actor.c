@@ -23,10 +23,10 @@
 
 #include <cmocka.h>
 
-#include "actor.h"
-#include "http_msg.h"
-#include "net.h"
-#include "net_stats.h"
+#include "actors/actor.h"
+#include "net/http_msg.h"
+#include "net/net.h"
+#include "net/net_stats.h"
 
 /* Shared with the fake handler thread: atomics only. */
 static atomic_int gate_open;          /* /gate blocks until set */

@@ -22,9 +22,9 @@
 
 #include <cmocka.h>
 
-#include "metrics.h"
-#include "../common/metrics_text.h"
-#include "upstream.h"
+#include "actors/metrics.h"
+#include "tests/unit/common/metrics_text.h"
+#include "net/upstream.h"
 
 /* ---- A tiny upstream: answers every request, or none ---- */
 

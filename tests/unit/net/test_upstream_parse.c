@@ -17,7 +17,7 @@
 
 #include <cmocka.h>
 
-#include "upstream_internal.h"
+#include "net/upstream_internal.h"
 
 #define MAX_BODY 4096
 

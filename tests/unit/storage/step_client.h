@@ -10,8 +10,8 @@
 #ifndef ACTORD_TEST_STEP_CLIENT_H
 #define ACTORD_TEST_STEP_CLIENT_H
 
-#include "actor.h"
-#include "call.h"
+#include "actors/actor.h"
+#include "actors/call.h"
 
 extern const struct actor_ops step_client_ops;
 

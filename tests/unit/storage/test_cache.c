@@ -20,14 +20,14 @@
 
 #include <cmocka.h>
 
-#include "actor.h"
-#include "call.h"
-#include "metrics.h"
-#include "../../../config/config.h"
-#include "../../../storage/cache.h"
-#include "../../../storage/rconn.h"
-#include "../../../storage/storage.h"
-#include "../common/metrics_text.h"
+#include "actors/actor.h"
+#include "actors/call.h"
+#include "actors/metrics.h"
+#include "config/config.h"
+#include "storage/cache.h"
+#include "storage/rconn.h"
+#include "storage/storage.h"
+#include "tests/unit/common/metrics_text.h"
 #include "redis_server.h"
 #include "step_client.h"
 

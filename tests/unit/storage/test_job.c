@@ -23,11 +23,11 @@
 
 #include <cmocka.h>
 
-#include "actor.h"
-#include "call.h"
-#include "metrics.h"
-#include "../../../config/config.h"
-#include "../../../storage/job.h"
+#include "actors/actor.h"
+#include "actors/call.h"
+#include "actors/metrics.h"
+#include "config/config.h"
+#include "storage/job.h"
 #include "redis_server.h"
 #include "step_client.h"
 

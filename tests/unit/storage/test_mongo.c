@@ -19,10 +19,10 @@
 
 #include <cmocka.h>
 
-#include "../../../storage/mongo_internal.h"
-#include "../../../actors/metrics.h"
-#include "../../../config/config.h"
-#include "../common/metrics_text.h"
+#include "storage/mongo_internal.h"
+#include "actors/metrics.h"
+#include "config/config.h"
+#include "tests/unit/common/metrics_text.h"
 
 static cJSON *parse(const char *s)
 {

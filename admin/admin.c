@@ -1,0 +1,322 @@
+/*
+ * admin.c - the admin actor: its listener pool, access rules, routing and
+ * the endpoints that answer at once (see admin.h).
+ *
+ * DESIGN
+ * The admin actor is a listener pool of one (kind "admin") built by
+ * net_add_listener_pool: the public side's HTTP/1.1 code parses, limits,
+ * orders and times out its connections. Each complete request comes to
+ * admin_serve() on the admin actor's own thread, which checks the token,
+ * finds the route and fills the response into the same envelope. Only
+ * POST /admin/reload answers later (admin_reload.c).
+ *
+ * Rendering /metrics or /admin/actors walks the actor registry (immutable
+ * once started) and reads counters with relaxed loads: O(actors) work on
+ * this thread, none on the actors measured.
+ *
+ * Not here: the collectors (admin_collect.c), the reload (admin_reload.c),
+ * the page (dashboard.html).
+ *
+ * Thread: admin_add_pool on the controlling thread; the rest on the admin
+ * actor's thread.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <http_parser.h>
+
+#include "admin.h"
+#include "admin_internal.h"
+#include "actors/metrics.h"
+#include "config/config_json.h"
+#include "net/net.h"
+
+#define NO_STORE "Cache-Control: no-store\r\n"
+#define TYPE_JSON "application/json"
+#define TYPE_TEXT "text/plain; charset=utf-8"
+#define TYPE_METRICS "text/plain; version=0.0.4; charset=utf-8"
+
+enum admin_method { A_GET, A_POST };
+
+/* Owner: a constant table. */
+struct admin_route {
+	const char *path;
+	enum admin_method method;
+	int (*serve)(struct admin *ad, struct http_msg *hm);
+};
+
+const struct ad_config *admin_config(const struct admin *ad)
+{
+	const struct ad_config *live = config_current();
+
+	return live != NULL ? live : ad->cfg;
+}
+
+void admin_reply_static(struct http_msg *hm, unsigned status, const char *type,
+			const char *body, size_t len, const char *headers)
+{
+	hm->status = (uint16_t)status;
+	hm->content_type = type;
+	hm->resp_body = body;
+	hm->resp_body_len = (uint32_t)len;
+	hm->resp_headers = headers;
+	hm->resp_headers_len = headers != NULL ? (uint32_t)strlen(headers) : 0;
+}
+
+void admin_reply_owned(struct http_msg *hm, unsigned status, const char *type,
+		       char *body, size_t len, const char *headers)
+{
+	static const char oom[] = "out of memory\n";
+
+	if (body == NULL || len > UINT32_MAX / 2) {
+		free(body);
+		admin_reply_static(hm, 500, TYPE_TEXT, oom, sizeof(oom) - 1, NO_STORE);
+		return;
+	}
+	/* The envelope frees resp_buf (or keeps it, if small, for reuse). */
+	free(hm->resp_buf);
+	hm->resp_buf = body;
+	hm->resp_cap = (uint32_t)len;
+	admin_reply_static(hm, status, type, body, len, headers);
+}
+
+void admin_reply_json(struct http_msg *hm, unsigned status, cJSON *json)
+{
+	char *text = json != NULL ? cJSON_PrintUnformatted(json) : NULL;
+
+	cJSON_Delete(json);
+	admin_reply_owned(hm, status, TYPE_JSON, text, text != NULL ? strlen(text) : 0, NO_STORE);
+}
+
+static void reply_text(struct http_msg *hm, unsigned status, const char *text,
+		       const char *headers)
+{
+	admin_reply_static(hm, status, TYPE_TEXT, text, strlen(text), headers);
+}
+
+/* ---- endpoints ---- */
+
+static int serve_livez(struct admin *ad, struct http_msg *hm)
+{
+	(void)ad;
+	reply_text(hm, 200, "ok\n", NO_STORE);
+	return 0;
+}
+
+static int serve_readyz(struct admin *ad, struct http_msg *hm)
+{
+	cJSON *doc = cJSON_CreateObject();
+	cJSON *checks = cJSON_CreateObject();
+	bool ready = metrics_run_checks(checks);
+
+	(void)ad;
+	cJSON_AddBoolToObject(doc, "ready", ready);
+	cJSON_AddItemToObject(doc, "checks", checks);
+	admin_reply_json(hm, ready ? 200 : 503, doc);
+	return 0;
+}
+
+static int serve_metrics(struct admin *ad, struct http_msg *hm)
+{
+	struct metrics_out *o = metrics_out_create();
+	char *text = NULL;
+	size_t len = 0;
+
+	(void)ad;
+	if (o != NULL) {
+		metrics_collect_all(o);
+		text = metrics_render_prometheus(o, &len);
+		metrics_out_destroy(o);
+	}
+	admin_reply_owned(hm, 200, TYPE_METRICS, text, len, NO_STORE);
+	return 0;
+}
+
+static int serve_actors(struct admin *ad, struct http_msg *hm)
+{
+	admin_reply_json(hm, 200, admin_actors_json(ad));
+	return 0;
+}
+
+static int serve_config(struct admin *ad, struct http_msg *hm)
+{
+	cJSON *doc = config_to_json(admin_config(ad));
+	char *text = doc != NULL ? cJSON_Print(doc) : NULL;
+
+	cJSON_Delete(doc);
+	admin_reply_owned(hm, 200, TYPE_JSON, text, text != NULL ? strlen(text) : 0, NO_STORE);
+	return 0;
+}
+
+static int serve_reload(struct admin *ad, struct http_msg *hm)
+{
+	return admin_reload_request(ad, hm);
+}
+
+static int serve_dashboard(struct admin *ad, struct http_msg *hm)
+{
+	/* Everything the page needs is inline; nothing else may load. */
+	static const char csp[] =
+		"Content-Security-Policy: default-src 'none'; script-src 'unsafe-inline'; "
+		"style-src 'unsafe-inline'; connect-src 'self'; img-src 'self' data:\r\n"
+		NO_STORE;
+
+	(void)ad;
+	admin_reply_static(hm, 200, "text/html; charset=utf-8",
+			   (const char *)admin_dashboard_html, admin_dashboard_html_len, csp);
+	return 0;
+}
+
+static int serve_dashboard_redirect(struct admin *ad, struct http_msg *hm)
+{
+	(void)ad;
+	reply_text(hm, 301, "see /admin/\n", "Location: /admin/\r\n");
+	return 0;
+}
+
+static int serve_index(struct admin *ad, struct http_msg *hm)
+{
+	(void)ad;
+	reply_text(hm, 200,
+		   "actord admin endpoint (docs/ADMIN.md)\n"
+		   "GET  /metrics        Prometheus metrics\n"
+		   "GET  /livez          the process answers\n"
+		   "GET  /readyz         ready to serve (JSON, per check)\n"
+		   "GET  /admin/actors   actors and mailboxes (JSON)\n"
+		   "GET  /admin/config   effective configuration, secrets redacted\n"
+		   "GET  /admin/         live dashboard\n"
+		   "POST /admin/reload   reload the configuration (like SIGHUP)\n", NO_STORE);
+	return 0;
+}
+
+static const struct admin_route routes[] = {
+	{ "/metrics", A_GET, serve_metrics },
+	{ "/livez", A_GET, serve_livez },
+	{ "/readyz", A_GET, serve_readyz },
+	{ "/admin/actors", A_GET, serve_actors },
+	{ "/admin/config", A_GET, serve_config },
+	{ "/admin/reload", A_POST, serve_reload },
+	{ "/admin/", A_GET, serve_dashboard },
+	{ "/admin", A_GET, serve_dashboard_redirect },
+	{ "/", A_GET, serve_index },
+};
+
+/* ---- access ---- */
+
+/* Compare without an early exit, so timing does not reveal how much of a
+ * guessed token was right. */
+static bool same_secret(const char *a, size_t alen, const char *b)
+{
+	size_t blen = strlen(b);
+	unsigned char diff = alen != blen;
+
+	for (size_t i = 0; i < blen; i++)
+		diff |= (unsigned char)(a[i < alen ? i : 0] ^ b[i]);
+	return alen > 0 && diff == 0;
+}
+
+static bool authorized(const struct admin *ad, const struct http_msg *hm)
+{
+	const char *token = admin_config(ad)->admin_token;
+
+	if (token[0] == '\0')
+		return true;
+	for (unsigned i = 0; i < hm->nheaders; i++) {
+		const struct http_hdr *h = &hm->headers[i];
+
+		if (h->name_len != 13 || strncasecmp(h->name, "Authorization", 13) != 0)
+			continue;
+		if (h->value_len < 7 || strncasecmp(h->value, "Bearer ", 7) != 0)
+			return false;
+		return same_secret(h->value + 7, h->value_len - 7, token);
+	}
+	return false;
+}
+
+static int admin_serve(void *ctx, struct http_msg *hm)
+{
+	struct admin *ad = ctx;
+	bool read = hm->method == HTTP_GET || hm->method == HTTP_HEAD;
+
+	if (!authorized(ad, hm)) {
+		reply_text(hm, 401, "admin token required: Authorization: Bearer <token>\n",
+			   "WWW-Authenticate: Bearer realm=\"actord-admin\"\r\n" NO_STORE);
+		return 0;
+	}
+	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+		const struct admin_route *r = &routes[i];
+
+		if (strlen(r->path) != hm->path_len || memcmp(r->path, hm->path, hm->path_len) != 0)
+			continue;
+		if (r->method == A_GET && !read) {
+			reply_text(hm, 405, "use GET\n", "Allow: GET, HEAD\r\n" NO_STORE);
+			return 0;
+		}
+		if (r->method == A_POST && hm->method != HTTP_POST) {
+			reply_text(hm, 405, "use POST\n", "Allow: POST\r\n" NO_STORE);
+			return 0;
+		}
+		return r->serve(ad, hm);
+	}
+	reply_text(hm, 404, "not found: GET / lists the admin endpoints\n", NO_STORE);
+	return 0;
+}
+
+static void admin_stop(void *ctx)
+{
+	admin_reload_stop(ctx);
+}
+
+static uint32_t admin_max_connections(const struct ad_config *live)
+{
+	return live->admin.max_connections;
+}
+
+/* Every struct admin allocated: collectors point to it until exit. */
+static struct admin *all_admins[8];
+static unsigned nall_admins;
+
+int admin_add_pool(struct actor_system *sys, const struct ad_config *cfg,
+		   char *err, size_t errlen)
+{
+	struct net_pool_spec spec;
+	struct timespec now;
+	struct admin *ad;
+	int rc;
+
+	if (nall_admins == sizeof(all_admins) / sizeof(all_admins[0])) {
+		snprintf(err, errlen, "admin: too many actor systems");
+		return -ENOSPC;
+	}
+	ad = calloc(1, sizeof(*ad));
+	if (ad == NULL) {
+		snprintf(err, errlen, "admin: out of memory");
+		return -ENOMEM;
+	}
+	all_admins[nall_admins++] = ad;
+	ad->sys = sys;
+	ad->cfg = cfg;
+	ad->start_ns = mbox_now_ns();
+	clock_gettime(CLOCK_REALTIME, &now);
+	ad->start_time_s = (double)now.tv_sec + (double)now.tv_nsec / 1e9;
+	rc = admin_register_collectors(ad, err, errlen);
+	if (rc != 0)
+		return rc;
+	spec = (struct net_pool_spec){
+		.kind = "admin",
+		.count = 1,
+		.mailbox = ADMIN_MAILBOX,
+		.listen = &cfg->admin_listen,
+		.nlisten = 1,
+		.max_connections = admin_max_connections,
+		.max_connections_key = "admin.max_connections",
+		.local = admin_serve,
+		.local_stop = admin_stop,
+		.local_ctx = ad,
+	};
+	return net_add_listener_pool(sys, cfg, &spec, err, errlen);
+}

@@ -1,0 +1,388 @@
+/*
+ * admin_collect.c - the runtime's metric collectors and readiness checks,
+ * and the /admin/actors document.
+ *
+ * DESIGN
+ * Registered once, at start-up, in one place (admin_register_collectors):
+ * mailboxes, actors, HTTP listeners (every listener pool: "net" and
+ * "admin"), handler actors and the process. main.c registers the log's
+ * (log_collect) and the "serving" check (metrics_serving_check); backends,
+ * jobs and upstream pools register their own (actors/metrics.h,
+ * backend_stats.h).
+ *
+ * Every figure comes from a reader that uses relaxed loads on counters
+ * with a single writer (mbox_read_stats, actor_read_stats, net_stats_read,
+ * handler_stats_read): no figure goes backwards, figures
+ * are not a consistent snapshot of each other, and no actor is ever asked
+ * for anything. A pool with a shared mailbox shows that mailbox once,
+ * labelled with the pool's kind.
+ *
+ * Readiness check: "listeners" (every public network actor has its
+ * listening sockets open; they close when a drain begins).
+ *
+ * Thread: registration on the controlling thread; collectors, checks and
+ * the document on the thread that renders (the admin actor).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "admin_internal.h"
+#include "handler/handler.h"
+#include "actors/log.h"
+#include "actors/metrics.h"
+#include "net/net_stats.h"
+
+#define LABELS 160
+
+static void actor_labels(char *out, size_t len, const char *name, const char *kind)
+{
+	char n[64], k[64];
+
+	snprintf(out, len, "actor=\"%s\",kind=\"%s\"", metrics_label_value(n, sizeof(n), name),
+		 metrics_label_value(k, sizeof(k), kind));
+}
+
+/* Each mailbox once: members of a shared-mailbox pool are consecutive. */
+static struct mbox *next_mailbox(struct actor_system *sys, actor_addr_t *addr,
+				 struct actor **owner)
+{
+	struct mbox *prev = *addr > 0 ? actor_mbox(actor_system_get(sys, *addr - 1)) : NULL;
+
+	for (; *addr < actor_system_count(sys); (*addr)++) {
+		struct actor *a = actor_system_get(sys, *addr);
+
+		if (actor_mbox(a) != prev) {
+			*owner = a;
+			(*addr)++;
+			return actor_mbox(a);
+		}
+	}
+	return NULL;
+}
+
+static void collect_mailboxes(struct metrics_out *o, void *ctx)
+{
+	struct admin *ad = ctx;
+	char labels[LABELS];
+	struct actor *a = NULL;
+	struct mbox_stats st;
+	struct mbox *mb;
+
+	for (actor_addr_t addr = 0; (mb = next_mailbox(ad->sys, &addr, &a)) != NULL;) {
+		mbox_read_stats(mb, &st);
+		actor_labels(labels, sizeof(labels), mbox_name(mb), actor_kind(a));
+		metrics_gauge(o, "mailbox_depth", "Messages in the mailbox now.", labels,
+			      (double)st.depth);
+		metrics_gauge(o, "mailbox_capacity",
+			      "Messages the mailbox holds at most.",
+			      labels, st.capacity);
+		metrics_gauge(o, "mailbox_consumers",
+			      "Actors taking messages from the mailbox (the pool size when shared).",
+			      labels, st.consumers);
+		metrics_gauge(o, "mailbox_high_water", "The largest depth the mailbox ever reached.",
+			      labels, (double)st.high_water);
+		metrics_counter(o, "mailbox_enqueued_total", "Messages accepted by the mailbox.",
+				labels, st.enqueued_total);
+		metrics_counter(o, "mailbox_dequeued_total",
+				"Messages delivered to the receiving actor.", labels,
+				st.dequeued_total);
+		metrics_counter(o, "mailbox_rejected_total",
+				"Sends refused because the mailbox was full.", labels,
+				st.rejected_total);
+		metrics_counter(o, "mailbox_wakeups_total",
+				"Times a sleeping receiver was woken by a send.", labels,
+				st.wakeups_total);
+		metrics_gauge(o, "mailbox_oldest_age_seconds",
+			      "Age of the oldest message at the receiver's last drain.", labels,
+			      (double)st.oldest_age_ns / 1e9);
+		metrics_histogram(o, "mailbox_wait_seconds",
+				  "Time messages spent in the mailbox before delivery.", labels,
+				  st.wait_hist, st.wait_sum_ns);
+	}
+}
+
+static void collect_actors(struct metrics_out *o, void *ctx)
+{
+	struct admin *ad = ctx;
+	char labels[LABELS];
+	struct actor_stats st;
+
+	for (actor_addr_t addr = 0; addr < actor_system_count(ad->sys); addr++) {
+		const struct actor *a = actor_system_get(ad->sys, addr);
+
+		actor_read_stats(a, &st);
+		actor_labels(labels, sizeof(labels), actor_name(a), actor_kind(a));
+		metrics_counter(o, "actor_messages_total", "Messages the actor handled.", labels,
+				st.messages_total);
+		metrics_counter_seconds(o, "actor_busy_seconds_total",
+					"Time the actor's loop was awake (not waiting for events).",
+					labels, st.busy_ns);
+		metrics_counter(o, "actor_loop_iterations_total", "Iterations of the actor's loop.",
+				labels, st.loop_iterations);
+		metrics_histogram(o, "actor_loop_lag_seconds",
+				  "How late the actor's 100 ms loop-lag timer fired.", labels,
+				  st.lag_hist, st.lag_sum_ns);
+		metrics_gauge(o, "actor_loop_lag_max_seconds",
+			      "The largest loop lag the actor ever had.", labels,
+			      (double)st.lag_max_ns / 1e9);
+		metrics_counter(o, "actor_replies_retried_total",
+				"Replies that met a full mailbox and were retried.", labels,
+				st.replies_retried_total);
+	}
+}
+
+static void collect_http(struct metrics_out *o, void *ctx)
+{
+	static const char *const classes[NET_STATUS_CLASSES] = { "1xx", "2xx", "3xx", "4xx", "5xx" };
+	static const char *const errors[NET_ERR_COUNT] = { "400", "413", "414", "431" };
+	static const char *const timeouts[NET_TIMEOUT_COUNT] = {
+		"header", "body", "keepalive", "write", "handler",
+	};
+	struct admin *ad = ctx;
+	char labels[LABELS], more[LABELS + 32];
+	struct net_stats_snapshot st;
+
+	for (actor_addr_t addr = 0; addr < actor_system_count(ad->sys); addr++) {
+		const struct actor *a = actor_system_get(ad->sys, addr);
+		const struct net_stats *ns = net_stats_of(a);
+
+		if (ns == NULL)
+			continue;
+		net_stats_read(ns, &st);
+		actor_labels(labels, sizeof(labels), actor_name(a), actor_kind(a));
+		for (unsigned i = 0; i < NET_STATUS_CLASSES; i++) {
+			snprintf(more, sizeof(more), "%s,class=\"%s\"", labels, classes[i]);
+			metrics_counter(o, "http_responses_total",
+					"HTTP responses sent, by status class.", more,
+					st.responses_total[i]);
+		}
+		metrics_histogram(o, "http_request_duration_seconds",
+				  "From a complete request to its response written to the socket.",
+				  labels, st.duration_hist, st.duration_sum_ns);
+		metrics_gauge(o, "http_connections_open", "Client connections open now.", labels,
+			      (double)st.conns_open);
+		metrics_counter(o, "http_connections_accepted_total", "Client connections accepted.",
+				labels, st.conns_accepted_total);
+		metrics_counter(o, "http_accept_paused_total",
+				"Times accepting paused at the connection limit (new connections "
+				"wait in the kernel backlog).", labels, st.conns_limit_paused_total);
+		metrics_counter(o, "http_accept_errors_total",
+				"accept(2) failures (EMFILE, ENOBUFS...).", labels,
+				st.accept_errors_total);
+		metrics_gauge(o, "http_listeners_open", "Listening sockets open.", labels,
+			      (double)st.listeners_open);
+		metrics_counter(o, "http_handler_full_total",
+				"Requests answered 503 because every handler mailbox was full.",
+				labels, st.handler_full_total);
+		metrics_counter(o, "http_late_replies_total",
+				"Replies that arrived after their connection closed or timed out.",
+				labels, st.late_replies_total);
+		for (unsigned i = 0; i < NET_ERR_COUNT; i++) {
+			snprintf(more, sizeof(more), "%s,status=\"%s\"", labels, errors[i]);
+			metrics_counter(o, "http_request_errors_total",
+					"Requests refused by the network actor itself, by status.",
+					more, st.errors_total[i]);
+		}
+		for (unsigned i = 0; i < NET_TIMEOUT_COUNT; i++) {
+			snprintf(more, sizeof(more), "%s,timeout=\"%s\"", labels, timeouts[i]);
+			metrics_counter(o, "http_timeouts_total", "Deadlines that passed, by kind.",
+					more, st.timeouts_total[i]);
+		}
+		metrics_counter(o, "http_read_pauses_total",
+				"Times reading a connection paused for backpressure.", labels,
+				st.read_pauses_total);
+		metrics_counter(o, "http_received_bytes_total", "Bytes read from clients.", labels,
+				st.bytes_in_total);
+		metrics_counter(o, "http_sent_bytes_total", "Bytes written to clients.", labels,
+				st.bytes_out_total);
+	}
+}
+
+static void collect_handlers(struct metrics_out *o, void *ctx)
+{
+	struct admin *ad = ctx;
+	char labels[LABELS];
+	struct handler_stats st;
+
+	for (actor_addr_t addr = 0; addr < actor_system_count(ad->sys); addr++) {
+		const struct actor *a = actor_system_get(ad->sys, addr);
+
+		if (!handler_stats_read(a, &st))
+			continue;
+		actor_labels(labels, sizeof(labels), actor_name(a), actor_kind(a));
+		metrics_counter(o, "handler_requests_total", "Requests a handler actor received.",
+				labels, st.requests_total);
+		metrics_counter(o, "handler_not_found_total", "Requests answered 404 (no route).",
+				labels, st.not_found_total);
+		metrics_counter(o, "handler_method_not_allowed_total",
+				"Requests answered 405 (route without that method).", labels,
+				st.method_not_allowed_total);
+		metrics_counter(o, "handler_deadline_exceeded_total",
+				"Requests answered 504 at http.request_timeout_ms.", labels,
+				st.deadline_total);
+		metrics_counter(o, "handler_no_reply_total",
+				"Routes that returned without answering or calling (answered 500).",
+				labels, st.no_reply_total);
+		metrics_counter(o, "handler_calls_total", "Service calls sent by routes.", labels,
+				st.calls_total);
+		metrics_counter(o, "handler_call_errors_total",
+				"Service calls refused at sending (mailbox full, stopping).", labels,
+				st.call_errors_total);
+		metrics_gauge(o, "handler_inflight", "Requests received and not finished.", labels,
+			      (double)st.inflight);
+		metrics_counter(o, "handler_route_rebuilds_total",
+				"Route tables rebuilt after a configuration reload.", labels,
+				st.route_rebuilds_total);
+	}
+}
+
+static void collect_process(struct metrics_out *o, void *ctx)
+{
+	struct admin *ad = ctx;
+
+	metrics_gauge(o, "build_info", "Always 1; the version is a label.",
+		      "version=\"" ACTORD_VERSION "\"", 1);
+	metrics_gauge(o, "start_time_seconds", "When the process started (Unix time).", NULL,
+		      ad->start_time_s);
+	metrics_gauge(o, "ready", "1 when /readyz answers 200, else 0.", NULL,
+		      metrics_run_checks(NULL) ? 1 : 0);
+}
+
+/* ---- readiness ---- */
+
+static bool check_listeners(void *ctx, char *reason, size_t len)
+{
+	struct admin *ad = ctx;
+	unsigned n = 0;
+	actor_addr_t first = actor_system_find_kind(ad->sys, "net", &n);
+
+	if (first == ACTOR_ADDR_NONE) {
+		snprintf(reason, len, "no network actors");
+		return false;
+	}
+	for (unsigned i = 0; i < n; i++) {
+		const struct actor *a = actor_system_get(ad->sys, first + i);
+		const struct net_stats *ns = net_stats_of(a);
+		struct net_stats_snapshot st;
+
+		if (ns != NULL)
+			net_stats_read(ns, &st);
+		if (ns == NULL || st.listeners_open == 0) {
+			snprintf(reason, len, "%s has no listening socket open", actor_name(a));
+			return false;
+		}
+	}
+	return true;
+}
+
+int admin_register_collectors(struct admin *ad, char *err, size_t errlen)
+{
+	int rc = metrics_register(collect_mailboxes, ad);
+
+	if (rc == 0)
+		rc = metrics_register(collect_actors, ad);
+	if (rc == 0)
+		rc = metrics_register(collect_http, ad);
+	if (rc == 0)
+		rc = metrics_register(collect_handlers, ad);
+	if (rc == 0)
+		rc = metrics_register(collect_process, ad);
+	if (rc == 0)
+		rc = metrics_register_check("listeners", check_listeners, ad);
+	if (rc != 0)
+		snprintf(err, errlen, "admin: cannot register metrics: %s", ad_strerror(rc));
+	return rc;
+}
+
+/* ---- /admin/actors ---- */
+
+static void add_mailbox(cJSON *to, const struct mbox *mb)
+{
+	struct mbox_stats st;
+	cJSON *m = cJSON_AddObjectToObject(to, "mailbox");
+	uint64_t waits = 0;
+
+	mbox_read_stats(mb, &st);
+	for (unsigned b = 0; b < MBOX_HIST_BUCKETS; b++)
+		waits += st.wait_hist[b];
+	cJSON_AddStringToObject(m, "name", mbox_name(mb));
+	cJSON_AddBoolToObject(m, "shared", st.consumers > 1);
+	cJSON_AddNumberToObject(m, "consumers", st.consumers);
+	cJSON_AddNumberToObject(m, "capacity", st.capacity);
+	cJSON_AddNumberToObject(m, "depth", (double)st.depth);
+	cJSON_AddNumberToObject(m, "high_water", (double)st.high_water);
+	cJSON_AddNumberToObject(m, "enqueued_total", (double)st.enqueued_total);
+	cJSON_AddNumberToObject(m, "dequeued_total", (double)st.dequeued_total);
+	cJSON_AddNumberToObject(m, "rejected_total", (double)st.rejected_total);
+	cJSON_AddNumberToObject(m, "wakeups_total", (double)st.wakeups_total);
+	cJSON_AddNumberToObject(m, "oldest_age_seconds", (double)st.oldest_age_ns / 1e9);
+	cJSON_AddNumberToObject(m, "wait_mean_seconds",
+				waits > 0 ? (double)st.wait_sum_ns / 1e9 / (double)waits : 0);
+}
+
+static cJSON *actor_json(const struct actor *a)
+{
+	cJSON *e = cJSON_CreateObject();
+	struct actor_stats st;
+	uint64_t lags = 0;
+
+	actor_read_stats(a, &st);
+	for (unsigned b = 0; b < MBOX_HIST_BUCKETS; b++)
+		lags += st.lag_hist[b];
+	cJSON_AddStringToObject(e, "name", actor_name(a));
+	cJSON_AddStringToObject(e, "kind", actor_kind(a));
+	cJSON_AddNumberToObject(e, "index", actor_index(a));
+	cJSON_AddNumberToObject(e, "messages_total", (double)st.messages_total);
+	cJSON_AddNumberToObject(e, "busy_seconds", (double)st.busy_ns / 1e9);
+	cJSON_AddNumberToObject(e, "loop_iterations", (double)st.loop_iterations);
+	cJSON_AddNumberToObject(e, "lag_mean_seconds",
+				lags > 0 ? (double)st.lag_sum_ns / 1e9 / (double)lags : 0);
+	cJSON_AddNumberToObject(e, "lag_max_seconds", (double)st.lag_max_ns / 1e9);
+	cJSON_AddNumberToObject(e, "replies_retried_total", (double)st.replies_retried_total);
+	add_mailbox(e, actor_mbox(a));
+	return e;
+}
+
+/* Totals of the public listeners, for the dashboard's request rate. */
+static void add_http_totals(cJSON *doc, struct actor_system *sys)
+{
+	static const char *const classes[NET_STATUS_CLASSES] = { "1xx", "2xx", "3xx", "4xx", "5xx" };
+	uint64_t by_class[NET_STATUS_CLASSES] = { 0 }, open = 0;
+	cJSON *http = cJSON_AddObjectToObject(doc, "http");
+	cJSON *resp = cJSON_AddObjectToObject(http, "responses_total");
+	unsigned n = 0;
+	actor_addr_t first = actor_system_find_kind(sys, "net", &n);
+
+	for (unsigned i = 0; first != ACTOR_ADDR_NONE && i < n; i++) {
+		const struct net_stats *ns = net_stats_of(actor_system_get(sys, first + i));
+		struct net_stats_snapshot st;
+
+		if (ns == NULL)
+			continue;
+		net_stats_read(ns, &st);
+		for (unsigned c = 0; c < NET_STATUS_CLASSES; c++)
+			by_class[c] += st.responses_total[c];
+		open += st.conns_open;
+	}
+	for (unsigned c = 0; c < NET_STATUS_CLASSES; c++)
+		cJSON_AddNumberToObject(resp, classes[c], (double)by_class[c]);
+	cJSON_AddNumberToObject(http, "connections_open", (double)open);
+}
+
+cJSON *admin_actors_json(struct admin *ad)
+{
+	cJSON *doc = cJSON_CreateObject();
+	cJSON *actors = cJSON_AddArrayToObject(doc, "actors");
+
+	cJSON_AddStringToObject(doc, "version", ACTORD_VERSION);
+	cJSON_AddNumberToObject(doc, "uptime_seconds",
+				(double)(mbox_now_ns() - ad->start_ns) / 1e9);
+	cJSON_AddBoolToObject(doc, "ready", metrics_run_checks(NULL));
+	for (actor_addr_t addr = 0; actors != NULL && addr < actor_system_count(ad->sys); addr++)
+		cJSON_AddItemToArray(actors, actor_json(actor_system_get(ad->sys, addr)));
+	add_http_totals(doc, ad->sys);
+	cJSON_AddNumberToObject(cJSON_AddObjectToObject(doc, "log"), "dropped_total",
+				(double)log_dropped_total());
+	return doc;
+}

@@ -1,0 +1,223 @@
+/*
+ * upstream_routes.c - routes that call other HTTP services through the
+ * upstream actors (net/upstream.h, docs/HANDLERS.md).
+ *
+ *  GET /upstream       the seed's benchmark (Tornado's AsyncHTTPClient
+ *                      fetch): GET upstream.url, then answer "Hello, world"
+ *                      (text/plain). Registered when upstream.url is set.
+ *  ANY <prefix>*rest   one per upstream.proxy[i]: a small reverse proxy.
+ *                      The method, the path after the prefix (appended to
+ *                      the target's path), the query, the body and the
+ *                      end-to-end headers go to proxy[i].to; its status,
+ *                      content type, body and end-to-end headers come back.
+ *
+ * Failures answer by kind (upstream.h): refused / unreachable 503 with
+ * Retry-After, timeout 504, too large or bad response 502. An upstream
+ * that answers /upstream with anything but 2xx is a 502 too (Tornado's
+ * fetch raises for it).
+ *
+ * Hop-by-hop headers (RFC 9110 7.6.1: Connection and the fields it names,
+ * Keep-Alive, Proxy-Connection, Proxy-Authenticate, Proxy-Authorization,
+ * TE, Trailer, Transfer-Encoding, Upgrade) are dropped both ways. The
+ * client's Host, Content-Length and Expect are not forwarded (the upstream
+ * client writes its own Host and Content-Length; Expect was answered by the
+ * network actor); X-Forwarded-For gets the client's address appended. The
+ * upstream's Content-Length, Date and Server are replaced by ours.
+ *
+ * Thread: the handler actor serving the request.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include <http_parser.h>
+
+#include "app.h"
+#include "config/config.h"
+#include "net/upstream.h"
+
+/* Whether `name` is one of the comma-separated tokens of `list` (a
+ * Connection header value; may be NULL). */
+static bool in_token_list(const char *list, const char *name)
+{
+	size_t n = strlen(name);
+
+	while (list != NULL && *list != '\0') {
+		const char *end;
+		size_t len;
+
+		list += strspn(list, " \t,");
+		end = list + strcspn(list, ",");
+		len = (size_t)(end - list);
+		while (len > 0 && (list[len - 1] == ' ' || list[len - 1] == '\t'))
+			len--;
+		if (len == n && strncasecmp(list, name, n) == 0)
+			return true;
+		list = end;
+	}
+	return false;
+}
+
+static bool hop_by_hop(const char *name, const char *connection)
+{
+	static const char *const fixed[] = {
+		"Connection", "Keep-Alive", "Proxy-Connection", "Proxy-Authenticate",
+		"Proxy-Authorization", "TE", "Trailer", "Transfer-Encoding", "Upgrade",
+	};
+
+	for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
+		if (strcasecmp(name, fixed[i]) == 0)
+			return true;
+	return in_token_list(connection, name);
+}
+
+/* ---- GET /upstream ---- */
+
+static void upstream_fetched(struct hreq *r, struct call_msg *reply, void *arg)
+{
+	static const char body[] = "Hello, world";
+	unsigned status;
+
+	(void)arg;
+	if (reply->status != 0) {
+		hreq_fail(r, reply->status, "upstream");
+		return;
+	}
+	status = upstream_reply_status(upstream_reply(reply));
+	if (status < 200 || status > 299) {
+		hreq_error(r, 502, "upstream: answered %u", status);
+		return;
+	}
+	hreq_static(r, 200, "text/plain", body, sizeof(body) - 1);
+}
+
+static void get_upstream(struct hreq *r)
+{
+	struct upstream_call *u;
+	int rc;
+
+	u = upstream_call_to(HTTP_GET, &hreq_config(r)->upstream.url, "", 0, "", 0, &rc);
+	if (u != NULL)
+		rc = hreq_call(r, "upstream", upstream_call_msg(u), upstream_fetched, NULL);
+	if (rc != 0)
+		hreq_fail(r, rc, "upstream");
+}
+
+/* ---- The reverse proxy ---- */
+
+static void proxy_answered(struct hreq *r, struct call_msg *reply, void *arg)
+{
+	const struct upstream_call *u = upstream_reply(reply);
+	const struct upstream_hdr *h;
+	const char *type, *connection, *body;
+	unsigned n;
+	size_t len;
+
+	(void)arg;
+	if (reply->status != 0) {
+		hreq_fail(r, reply->status, "proxy");
+		return;
+	}
+	h = upstream_reply_headers(u, &n);
+	connection = upstream_reply_header(u, "Connection");
+	for (unsigned i = 0; i < n; i++) {
+		if (hop_by_hop(h[i].name, connection) ||
+		    strcasecmp(h[i].name, "Content-Length") == 0 ||
+		    strcasecmp(h[i].name, "Content-Type") == 0 ||
+		    strcasecmp(h[i].name, "Date") == 0 || strcasecmp(h[i].name, "Server") == 0)
+			continue;
+		/* A value we cannot send (CR/LF) is dropped, not fatal. */
+		if (hreq_add_header(r, h[i].name, h[i].value) == -ENOMEM) {
+			hreq_error(r, 500, "proxy: out of memory");
+			return;
+		}
+	}
+	type = upstream_reply_header(u, "Content-Type");
+	body = upstream_reply_body(u, &len);
+	hreq_send(r, upstream_reply_status(u), type != NULL ? type : "application/octet-stream",
+		  body, len);
+}
+
+/* X-Forwarded-For: the client's earlier list, then its address. */
+static int add_forwarded_for(struct hreq *r, struct upstream_call *u, const char *prior)
+{
+	const char *client = hreq_client(r), *colon = strrchr(client, ':');
+	size_t iplen = colon != NULL ? (size_t)(colon - client) : strlen(client);
+	char value[1024];
+
+	if (client[0] == '[' && iplen >= 2) {   /* "[v6]:port" */
+		client++;
+		iplen -= 2;
+	}
+	snprintf(value, sizeof(value), "%s%s%.*s", prior != NULL ? prior : "",
+		 prior != NULL ? ", " : "", (int)iplen, client);
+	return upstream_call_add_header(u, "X-Forwarded-For", value);
+}
+
+static int forward_request(struct hreq *r, struct upstream_call *u)
+{
+	const char *connection = hreq_header(r, "Connection"), *name, *value, *body;
+	size_t len;
+	int rc;
+
+	for (unsigned i = 0; hreq_header_at(r, i, &name, &value); i++) {
+		if (hop_by_hop(name, connection) || strcasecmp(name, "Host") == 0 ||
+		    strcasecmp(name, "Content-Length") == 0 || strcasecmp(name, "Expect") == 0 ||
+		    strcasecmp(name, "X-Forwarded-For") == 0)
+			continue;
+		rc = upstream_call_add_header(u, name, value);
+		if (rc == -ENOMEM)
+			return rc;
+	}
+	rc = add_forwarded_for(r, u, hreq_header(r, "X-Forwarded-For"));
+	if (rc == -ENOMEM)
+		return rc;
+	body = hreq_body(r, &len);
+	if (len > 0)
+		return upstream_call_set_body(u, body, len);
+	return 0;
+}
+
+static void any_proxy(struct hreq *r)
+{
+	const struct config_proxy *px = hreq_route_data(r);
+	const char *path = hreq_path(r), *query;
+	size_t plen = strlen(px->prefix), qlen;
+	struct upstream_call *u;
+	int rc;
+
+	/* The route matched "<prefix>*rest": the path starts with the prefix. */
+	query = hreq_query_string(r, &qlen);
+	u = upstream_call_to(hreq_method(r), &px->to, path + plen, strlen(path) - plen,
+			     query, qlen, &rc);
+	if (u != NULL) {
+		rc = forward_request(r, u);
+		if (rc == 0)
+			rc = hreq_call(r, "upstream", upstream_call_msg(u), proxy_answered, NULL);
+		else
+			upstream_call_free(u);
+	}
+	if (rc == -EINVAL)
+		hreq_error(r, 400, "proxy: the request cannot be forwarded");
+	else if (rc != 0)
+		hreq_fail(r, rc, "proxy");
+}
+
+int upstream_routes(struct route_table *t, const struct ad_config *cfg, char *err,
+		    size_t errlen)
+{
+	const struct config_upstream *up = &cfg->upstream;
+	char pattern[CONFIG_PREFIX_MAX + 8];
+
+	if (up->url.url[0] != '\0' &&
+	    route_add(t, ROUTE_GET, "/upstream", get_upstream, NULL, err, errlen) != 0)
+		return -EINVAL;
+	for (unsigned i = 0; i < up->nproxy; i++) {
+		snprintf(pattern, sizeof(pattern), "%s*rest", up->proxy[i].prefix);
+		if (route_add(t, ROUTE_ANY, pattern, any_proxy, (void *)&up->proxy[i], err,
+			      errlen) != 0)
+			return -EINVAL;
+	}
+	return 0;
+}

@@ -1,0 +1,454 @@
+/*
+ * world.c - TechEmpower's test types on the World table: /db, /queries,
+ * /updates (MariaDB) and /cached-queries (Redis, filled from MariaDB).
+ *
+ * DESIGN
+ * TechEmpower's rules, followed exactly:
+ *  - ids are random in 1..10000; every row is its own query: a statement
+ *    with one placeholder and N ids runs N times on one connection (sql.h),
+ *    never an IN list or a multi-row SELECT;
+ *  - /updates reads each row, gives each a new random number, and writes
+ *    them with ONE statement (a CASE over the request's distinct ids,
+ *    which InnoDB locks in id order, so concurrent requests cannot
+ *    deadlock): the request's rows commit together;
+ *  - counts (queries, count): missing, empty, zero, negative or not a
+ *    number -> 1, above 500 -> 500, always a 200 JSON array;
+ *  - JSON is built and serialised per request (cJSON).
+ * /cached-queries reads the keys world:<id> ({"id":..,"randomNumber":..},
+ * the reference peer's keys) with one MGET; the rows it misses come from
+ * MariaDB in one request, the answer goes out, and the rows are written
+ * back with one pipelined request of SET ... PX app.world_cache_ttl_ms.
+ *
+ * Thread: the handler actor serving the request.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "app.h"
+#include "config/config.h"
+#include "mailbox/mbox.h"
+#include "storage/cache.h"
+#include "storage/sql.h"
+
+#define WORLD_ROWS 10000
+#define MAX_QUERIES 500
+#define WORLD_KEY_MAX 24
+
+static const char SELECT_WORLD[] = "SELECT id, randomNumber FROM World WHERE id = ?";
+
+/* xorshift64*: per handler thread, no lock, seeded once. */
+static int32_t random_world(void)
+{
+	static _Thread_local uint64_t s;
+
+	if (s == 0)
+		s = (mbox_now_ns() ^ (uint64_t)pthread_self()) | 1;
+	s ^= s >> 12;
+	s ^= s << 25;
+	s ^= s >> 27;
+	return (int32_t)((s * 2685821657736338717ull) >> 33) % WORLD_ROWS + 1;
+}
+
+static unsigned count_param(struct hreq *r, const char *name)
+{
+	return (unsigned)hreq_query_long(r, name, 1, 1, MAX_QUERIES);
+}
+
+/* An integer member. cJSON 1.7.15 prints every number with "%1.15g" and
+ * reads it back with sscanf to check the round trip (~0.3 us a number,
+ * two thirds of /cached-queries?count=20's serialisation); World values
+ * are small integers, so they are rendered exactly here and cJSON lays
+ * them out as raw JSON. */
+static bool add_int(cJSON *o, const char *key, int64_t v)
+{
+	char s[24];
+	cJSON *raw;
+
+	snprintf(s, sizeof(s), "%lld", (long long)v);
+	raw = cJSON_CreateRaw(s);
+	if (raw == NULL)
+		return false;
+	/* A constant key is not copied: one allocation less per member. */
+	cJSON_AddItemToObjectCS(o, key, raw);
+	return true;
+}
+
+static cJSON *world_json(int64_t id, int64_t number)
+{
+	cJSON *o = cJSON_CreateObject();
+
+	if (o != NULL && (!add_int(o, "id", id) || !add_int(o, "randomNumber", number))) {
+		cJSON_Delete(o);
+		return NULL;
+	}
+	return o;
+}
+
+/* Append `o` to the array `out`; on any failure free both and return NULL
+ * (hreq_json answers 500 for NULL). */
+static cJSON *json_append(cJSON *out, cJSON *o)
+{
+	if (out == NULL || o == NULL) {
+		cJSON_Delete(out);
+		cJSON_Delete(o);
+		return NULL;
+	}
+	cJSON_AddItemToArray(out, o);
+	return out;
+}
+
+/* A request for `n` point selects of the ids in `ids`. */
+static struct sql_req *select_worlds(const int32_t *ids, unsigned n)
+{
+	struct sql_req *q = sql_req_new();
+
+	if (q == NULL)
+		return NULL;
+	sql_req_stmt(q, SELECT_WORLD);
+	for (unsigned i = 0; i < n; i++)
+		sql_req_int(q, ids[i]);
+	return q;
+}
+
+/* Send `q` to the mysql pool; on failure answer for it. */
+static void call_mysql(struct hreq *r, struct sql_req *q, hreq_cont_fn k, void *arg,
+		       const char *what)
+{
+	int rc = q != NULL ? hreq_call(r, "mysql", sql_req_call(q), k, arg) : -ENOMEM;
+
+	if (rc != 0)
+		hreq_fail(r, rc, what);
+}
+
+/* ---- /db and /queries ---- */
+
+static void on_worlds(struct hreq *r, struct call_msg *reply, void *arg)
+{
+	unsigned n = (unsigned)(uintptr_t)arg;
+	const struct sql_rows *rs = sql_result(reply, 0);
+	cJSON *out;
+
+	if (reply->status != 0) {
+		hreq_fail(r, reply->status, "world query");
+		return;
+	}
+	if (sql_rows_count(rs) != n) {
+		hreq_error(r, 500, "world query: %u of %u rows found", sql_rows_count(rs), n);
+		return;
+	}
+	if (hreq_route_data(r) == NULL) {   /* /db: one object */
+		hreq_json(r, 200, world_json(sql_rows_int(rs, 0, 0), sql_rows_int(rs, 0, 1)));
+		return;
+	}
+	out = cJSON_CreateArray();
+	for (unsigned i = 0; out != NULL && i < n; i++)
+		out = json_append(out, world_json(sql_rows_int(rs, i, 0), sql_rows_int(rs, i, 1)));
+	hreq_json(r, 200, out);
+}
+
+static void get_worlds(struct hreq *r)
+{
+	unsigned n = hreq_route_data(r) != NULL ? count_param(r, "queries") : 1;
+	int32_t ids[MAX_QUERIES];
+
+	for (unsigned i = 0; i < n; i++)
+		ids[i] = random_world();
+	call_mysql(r, select_worlds(ids, n), on_worlds, (void *)(uintptr_t)n, "world query");
+}
+
+/* ---- /updates ---- */
+
+/* Per request, in its arena. */
+struct updates {
+	unsigned n;
+	int32_t *ids;                  /* [n] */
+	int32_t *numbers;              /* [n]: the new value of ids[i] */
+};
+
+static int cmp_int32(const void *a, const void *b)
+{
+	int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+static void on_updated(struct hreq *r, struct call_msg *reply, void *arg)
+{
+	const struct updates *u = arg;
+	cJSON *out;
+
+	if (reply->status != 0) {
+		hreq_fail(r, reply->status, "world update");
+		return;
+	}
+	if (sql_rows_count(sql_result(reply, 0)) != u->n) {
+		hreq_error(r, 500, "world update: %u of %u rows found",
+			   sql_rows_count(sql_result(reply, 0)), u->n);
+		return;
+	}
+	out = cJSON_CreateArray();
+	for (unsigned i = 0; out != NULL && i < u->n; i++)
+		out = json_append(out, world_json(u->ids[i], u->numbers[i]));
+	hreq_json(r, 200, out);
+}
+
+static void get_updates(struct hreq *r)
+{
+	unsigned n = count_param(r, "queries"), k = 0;
+	struct updates *u = hreq_alloc(r, sizeof(*u));
+	int32_t distinct[MAX_QUERIES], numbers[MAX_QUERIES];
+	struct sql_req *q;
+	char *sql, *p;
+
+	if (u == NULL || (u->ids = hreq_alloc(r, sizeof(int32_t) * n)) == NULL ||
+	    (u->numbers = hreq_alloc(r, sizeof(int32_t) * n)) == NULL) {
+		hreq_fail(r, -ENOMEM, "world update");
+		return;
+	}
+	u->n = n;
+	for (unsigned i = 0; i < u->n; i++)
+		distinct[i] = u->ids[i] = random_world();
+	/* One new value per distinct id: a row listed twice ends with the
+	 * value both entries show. */
+	qsort(distinct, u->n, sizeof(distinct[0]), cmp_int32);
+	for (unsigned i = 0; i < u->n; i++)
+		if (k == 0 || distinct[k - 1] != distinct[i])
+			distinct[k++] = distinct[i];
+	for (unsigned i = 0; i < k; i++)
+		numbers[i] = random_world();
+	for (unsigned i = 0; i < u->n; i++) {
+		int32_t *at = bsearch(&u->ids[i], distinct, k, sizeof(distinct[0]), cmp_int32);
+
+		u->numbers[i] = numbers[at - distinct];
+	}
+	/* UPDATE World SET randomNumber = CASE id WHEN ? THEN ? ... END
+	 * WHERE id IN (?, ...) */
+	sql = p = hreq_alloc(r, 96 + (size_t)k * 16);
+	if (sql == NULL) {
+		hreq_fail(r, -ENOMEM, "world update");
+		return;
+	}
+	p += sprintf(p, "UPDATE World SET randomNumber = CASE id");
+	for (unsigned i = 0; i < k; i++)
+		p += sprintf(p, " WHEN ? THEN ?");
+	p += sprintf(p, " END WHERE id IN (");
+	for (unsigned i = 0; i < k; i++)
+		p += sprintf(p, i == 0 ? "?" : ",?");
+	sprintf(p, ")");
+	q = select_worlds(u->ids, u->n);
+	if (q != NULL) {
+		sql_req_stmt(q, sql);
+		for (unsigned i = 0; i < k; i++) {
+			sql_req_int(q, distinct[i]);
+			sql_req_int(q, numbers[i]);
+		}
+		for (unsigned i = 0; i < k; i++)
+			sql_req_int(q, distinct[i]);
+	}
+	call_mysql(r, q, on_updated, u, "world update");
+}
+
+/* ---- /cached-queries ---- */
+
+/* Per request, in its arena. */
+struct cached {
+	unsigned n, nmiss;
+	int32_t *ids;                  /* [n] */
+	cJSON **items;                 /* [n], owned here until answered */
+	unsigned *miss;                /* [n]: indexes of ids Redis did not have */
+};
+
+static void drop_items(struct cached *c)
+{
+	for (unsigned i = 0; i < c->n; i++) {
+		cJSON_Delete(c->items[i]);
+		c->items[i] = NULL;
+	}
+}
+
+static void answer_cached(struct hreq *r, struct cached *c)
+{
+	cJSON *out = cJSON_CreateArray();
+
+	for (unsigned i = 0; out != NULL && i < c->n; i++) {
+		if (c->items[i] == NULL) {
+			cJSON_Delete(out);
+			out = NULL;
+			break;
+		}
+		cJSON_AddItemToArray(out, c->items[i]);
+		c->items[i] = NULL;
+	}
+	drop_items(c);
+	hreq_json(r, 200, out);
+}
+
+static const char *skip_space(const char *p)
+{
+	while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+		p++;
+	return p;
+}
+
+/* `token`, then optional white space. NULL if it is not there. */
+static const char *expect(const char *p, const char *token)
+{
+	size_t n = strlen(token);
+
+	return strncmp(p, token, n) == 0 ? skip_space(p + n) : NULL;
+}
+
+static const char *parse_int(const char *p, int64_t *v)
+{
+	char *end;
+
+	if (p == NULL || (*p != '-' && (*p < '0' || *p > '9')))
+		return NULL;
+	errno = 0;
+	*v = strtoll(p, &end, 10);
+	return errno == 0 ? skip_space(end) : NULL;
+}
+
+/* A cached row: {"id":N,"randomNumber":M}, as we write it, or with the
+ * spaces of Python's json.dumps (the reference peer shares the keys).
+ * Anything else is treated as a miss. */
+static cJSON *parse_cached(const char *text)
+{
+	const char *p = skip_space(text);
+	int64_t id = 0, number = 0;
+
+	p = p != NULL ? expect(p, "{") : NULL;
+	p = p != NULL ? expect(p, "\"id\"") : NULL;
+	p = p != NULL ? parse_int(expect(p, ":"), &id) : NULL;
+	p = p != NULL ? expect(p, ",") : NULL;
+	p = p != NULL ? expect(p, "\"randomNumber\"") : NULL;
+	p = p != NULL ? parse_int(expect(p, ":"), &number) : NULL;
+	p = p != NULL ? expect(p, "}") : NULL;
+	if (p == NULL || *p != '\0')
+		return NULL;
+	return world_json(id, number);
+}
+
+static void on_cache_filled(struct hreq *r, struct call_msg *reply, void *arg)
+{
+	/* Best effort: a row not written back is read from MariaDB next time. */
+	(void)r;
+	(void)reply;
+	(void)arg;
+}
+
+static void on_missing_rows(struct hreq *r, struct call_msg *reply, void *arg)
+{
+	struct cached *c = arg;
+	const struct sql_rows *rs = sql_result(reply, 0);
+	const struct ad_config *cfg = hreq_config(r);
+	struct cache_req *fill;
+
+	if (reply->status != 0 || sql_rows_count(rs) != c->nmiss) {
+		drop_items(c);
+		if (reply->status != 0)
+			hreq_fail(r, reply->status, "world query");
+		else
+			hreq_error(r, 500, "world query: %u of %u rows found", sql_rows_count(rs),
+				   c->nmiss);
+		return;
+	}
+	fill = cache_req_new();
+	for (unsigned j = 0; j < c->nmiss; j++) {
+		int64_t id = sql_rows_int(rs, j, 0), number = sql_rows_int(rs, j, 1);
+		char key[WORLD_KEY_MAX], val[64];
+		int klen = snprintf(key, sizeof(key), "world:%lld", (long long)id);
+		int vlen = snprintf(val, sizeof(val), "{\"id\":%lld,\"randomNumber\":%lld}",
+				    (long long)id, (long long)number);
+
+		c->items[c->miss[j]] = world_json(id, number);
+		if (fill != NULL)
+			cache_req_set(fill, key, (size_t)klen, val, (size_t)vlen,
+				      cfg->app.world_cache_ttl_ms);
+	}
+	if (fill != NULL)
+		hreq_call(r, "cache", cache_req_call(fill), on_cache_filled, NULL);
+	answer_cached(r, c);
+}
+
+static void on_cached(struct hreq *r, struct call_msg *reply, void *arg)
+{
+	struct cached *c = arg;
+	const struct cache_value *v = cache_result(reply, 0);
+	int32_t ids[MAX_QUERIES];
+
+	if (reply->status != 0) {
+		hreq_fail(r, reply->status, "world cache");
+		return;
+	}
+	if (v == NULL || v->type != CACHE_ARRAY || v->nelem != c->n) {
+		hreq_error(r, 500, "world cache: unexpected reply");
+		return;
+	}
+	if (hreq_answered(r))
+		return;
+	c->nmiss = 0;
+	for (unsigned i = 0; i < c->n; i++) {
+		const struct cache_value *e = &v->elem[i];
+
+		c->items[i] = e->type == CACHE_STRING ? parse_cached(e->str) : NULL;
+		if (c->items[i] == NULL) {
+			ids[c->nmiss] = c->ids[i];
+			c->miss[c->nmiss++] = i;
+		}
+	}
+	if (c->nmiss == 0) {
+		answer_cached(r, c);
+		return;
+	}
+	call_mysql(r, select_worlds(ids, c->nmiss), on_missing_rows, c, "world query");
+	if (hreq_answered(r))
+		drop_items(c);   /* the call could not be sent: answered 503 */
+}
+
+static void get_cached(struct hreq *r)
+{
+	unsigned n = count_param(r, "count");
+	struct cached *c = hreq_alloc(r, sizeof(*c));
+	char (*keys)[WORLD_KEY_MAX] = hreq_alloc(r, sizeof(*keys) * n);
+	const char *argv[MAX_QUERIES];
+	size_t lens[MAX_QUERIES];
+	struct cache_req *q;
+	int rc;
+
+	if (c == NULL || keys == NULL || (c->ids = hreq_alloc(r, sizeof(int32_t) * n)) == NULL ||
+	    (c->items = hreq_alloc(r, sizeof(cJSON *) * n)) == NULL ||
+	    (c->miss = hreq_alloc(r, sizeof(unsigned) * n)) == NULL ||
+	    (q = cache_req_new()) == NULL) {
+		hreq_fail(r, -ENOMEM, "world cache");
+		return;
+	}
+	c->n = n;
+	for (unsigned i = 0; i < c->n; i++) {
+		c->ids[i] = random_world();
+		c->items[i] = NULL;
+		lens[i] = (size_t)snprintf(keys[i], WORLD_KEY_MAX, "world:%d", c->ids[i]);
+		argv[i] = keys[i];
+	}
+	cache_req_mget(q, c->n, argv, lens);
+	rc = hreq_call(r, "cache", cache_req_call(q), on_cached, c);
+	if (rc != 0)
+		hreq_fail(r, rc, "world cache");
+}
+
+int world_routes(struct route_table *t, const struct ad_config *cfg, char *err, size_t errlen)
+{
+	static int queries;   /* route data: non-NULL marks /queries */
+
+	(void)cfg;
+	if (route_add(t, ROUTE_GET, "/db", get_worlds, NULL, err, errlen) != 0 ||
+	    route_add(t, ROUTE_GET, "/queries", get_worlds, &queries, err, errlen) != 0 ||
+	    route_add(t, ROUTE_GET, "/updates", get_updates, NULL, err, errlen) != 0 ||
+	    route_add(t, ROUTE_GET, "/cached-queries", get_cached, NULL, err, errlen) != 0)
+		return -EINVAL;
+	return 0;
+}

@@ -1,0 +1,453 @@
+/*
+ * handler.c - the handler actor: request lifecycle, routing, deadlines.
+ *
+ * DESIGN
+ * Messages in: HTTP_MSG_REQUEST from network actors, and replies to the
+ * calls its routes made (call_dispatch). Messages out: the request
+ * envelope, back to its network actor as HTTP_MSG_RESPONSE (actor_reply:
+ * retried, never dropped, if that mailbox is momentarily full), and service
+ * calls (hreq_call).
+ *
+ * Each request gets a context (struct hreq, recycled on a free list) that
+ * lives until it is answered and its last continuation has run. Contexts
+ * not answered yet sit in the live list, ordered by deadline (arrival +
+ * request_timeout_ms; every request has the same timeout, so appending
+ * keeps the order, and a reload that changes it only delays some 504s
+ * until the head expires); one ev_timer watches its head. Answered
+ * contexts still owed a continuation move to the waiting list. A route that returns without answering
+ * and without a call in flight is a bug in the route: answered 500, logged.
+ *
+ * Routes: each handler actor builds its own route table from the
+ * registration functions at start, and again when it first sees a new
+ * configuration snapshot (a reload), so reloads need no cross-thread
+ * hand-over and never drop a request.
+ *
+ * Thread: handler_add_pool on the controlling thread; everything else on
+ * each handler actor's own thread (handler_stats_read: any).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <http_parser.h>
+
+#include "handler_internal.h"
+#include "actors/log.h"
+#include "config/config.h"
+
+static const struct actor_ops handler_ops;
+
+/* Every handler_shared allocated: admin readers may look at counters until
+ * exit, so they live as long as the process (reachable, no leak report). */
+static struct handler_shared *all_shared[8];
+static unsigned nall_shared;
+
+static const struct ad_config *live_config(const struct handler *h)
+{
+	const struct ad_config *c = config_current();
+
+	return c != NULL ? c : h->sh->cfg;
+}
+
+static int build_routes(const struct handler_shared *sh, const struct ad_config *cfg,
+			struct route_table **out, char *err, size_t errlen)
+{
+	struct route_table *t = route_table_create();
+
+	if (t == NULL) {
+		snprintf(err, errlen, "routes: out of memory");
+		return -ENOMEM;
+	}
+	for (unsigned i = 0; i < sh->nfns; i++) {
+		int rc = sh->fns[i](t, cfg, err, errlen);
+
+		if (rc != 0) {
+			route_table_destroy(t);
+			return rc;
+		}
+	}
+	*out = t;
+	return 0;
+}
+
+static struct routes_ref *routes_wrap(struct route_table *t)
+{
+	struct routes_ref *rr = malloc(sizeof(*rr));
+
+	if (rr == NULL) {
+		route_table_destroy(t);
+		return NULL;
+	}
+	rr->table = t;
+	rr->refs = 1;
+	return rr;
+}
+
+static void routes_put(struct routes_ref *rr)
+{
+	if (rr != NULL && --rr->refs == 0) {
+		route_table_destroy(rr->table);
+		free(rr);
+	}
+}
+
+/* A reload published a new snapshot: rebuild the table from it. If that
+ * fails the old table stays (the reload itself was already validated).
+ * The old table lives on until the last request matched against it is
+ * released: a continuation may still read its parameter names. */
+static void maybe_rebuild_routes(struct handler *h, const struct ad_config *cfg)
+{
+	struct route_table *t;
+	struct routes_ref *rr;
+	char err[256] = "";
+
+	if (cfg == h->routes_cfg)
+		return;
+	h->routes_cfg = cfg;
+	if (build_routes(h->sh, cfg, &t, err, sizeof(err)) != 0 ||
+	    (rr = routes_wrap(t)) == NULL) {
+		log_error("%s: keeping the previous routes: %s", actor_name(h->actor),
+			  err[0] != '\0' ? err : "out of memory");
+		return;
+	}
+	routes_put(h->routes);
+	h->routes = rr;
+	handler_bump(&h->ctr->route_rebuilds_total, 1);
+}
+
+/* ---- Request contexts ---- */
+
+static struct hreq *hreq_get(struct handler *h)
+{
+	struct hreq *r = h->spare;
+
+	if (r != NULL) {
+		h->spare = r->next;
+		h->nspare--;
+	} else {
+		r = malloc(sizeof(*r));
+		if (r == NULL)
+			return NULL;
+		r->chunks = NULL;
+		r->timers = NULL;
+	}
+	r->h = h;
+	hreq_reset(r);
+	r->routes = NULL;
+	return r;
+}
+
+static void list_append(struct hreq_list *l, struct hreq *r)
+{
+	r->next = NULL;
+	r->prev = l->tail;
+	if (l->tail != NULL)
+		l->tail->next = r;
+	else
+		l->head = r;
+	l->tail = r;
+}
+
+static void list_unlink(struct hreq_list *l, struct hreq *r)
+{
+	if (r->prev != NULL)
+		r->prev->next = r->next;
+	else
+		l->head = r->next;
+	if (r->next != NULL)
+		r->next->prev = r->prev;
+	else
+		l->tail = r->prev;
+	r->prev = r->next = NULL;
+}
+
+static void arm_deadline(struct handler *h, uint64_t now)
+{
+	double after;
+
+	if (h->live.head == NULL) {
+		ev_timer_stop(actor_loop(h->actor), &h->deadline_w);
+		return;
+	}
+	if (ev_is_active(&h->deadline_w))
+		return;
+	after = (double)(int64_t)(h->live.head->deadline_ns - now) / 1e9;
+	ev_timer_set(&h->deadline_w, after > 0 ? after : 0., 0.);
+	ev_timer_start(actor_loop(h->actor), &h->deadline_w);
+}
+
+void handler_maybe_release(struct hreq *r)
+{
+	struct handler *h = r->h;
+
+	if (!r->answered || r->pending > 0)
+		return;
+	list_unlink(&h->waiting, r);
+	handler_bump(&h->ctr->inflight, -1);
+	routes_put(r->routes);
+	r->routes = NULL;
+	if (h->nspare >= HANDLER_SPARE_HREQS) {
+		hreq_reset(r);
+		free(r);
+		return;
+	}
+	hreq_reset(r);
+	r->next = h->spare;
+	h->spare = r;
+	h->nspare++;
+}
+
+void handler_answer(struct hreq *r)
+{
+	struct http_msg *hm = r->hm;
+	struct handler *h = r->h;
+
+	list_unlink(&h->live, r);
+	list_append(&h->waiting, r);
+	r->answered = true;
+	r->hm = NULL;
+	hm->m.type = HTTP_MSG_RESPONSE;
+	actor_reply(&hm->m);
+}
+
+/* The request deadline passed: answer 504 if the route has not answered. */
+static void on_deadline(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct handler *h = w->data;
+	uint64_t now = mbox_now_ns();
+	struct hreq *r;
+
+	(void)loop;
+	(void)revents;
+	while ((r = h->live.head) != NULL && r->deadline_ns <= now) {
+		handler_bump(&h->ctr->deadline_total, 1);
+		hreq_error(r, 504, "no reply within the request deadline");
+		handler_maybe_release(r);
+	}
+	ev_timer_stop(actor_loop(h->actor), &h->deadline_w);
+	arm_deadline(h, now);
+}
+
+static void route_request(struct handler *h, struct http_msg *hm)
+{
+	const struct ad_config *cfg = live_config(h);
+	struct hreq *r = hreq_get(h);
+	unsigned mbit = route_method_bit(hm->method);
+	int status;
+
+	handler_bump(&h->ctr->requests_total, 1);
+	if (r == NULL) {
+		/* No memory for a context: answer without one. */
+		hm->status = 503;
+		hm->content_type = "text/plain";
+		hm->resp_body = "Service Unavailable\n";
+		hm->resp_body_len = 20;
+		hm->resp_headers = "Retry-After: 1\r\n";
+		hm->resp_headers_len = 16;
+		hm->m.type = HTTP_MSG_RESPONSE;
+		actor_reply(&hm->m);
+		return;
+	}
+	handler_bump(&h->ctr->inflight, 1);
+	r->hm = hm;
+	r->cfg = cfg;
+	r->deadline_ns = hm->received_ns + (uint64_t)cfg->http.request_timeout_ms * 1000000u;
+	list_append(&h->live, r);
+	arm_deadline(h, mbox_now_ns());
+
+	maybe_rebuild_routes(h, cfg);
+	status = mbit == 0 ? 405 :
+		route_match(h->routes->table, mbit, hm->path, hm->path_len, r->params,
+			    sizeof(r->params), &r->match);
+	if (status == 200) {
+		r->routes = h->routes;
+		r->routes->refs++;
+		r->match.fn(r);
+		if (!r->answered && r->pending == 0) {
+			handler_bump(&h->ctr->no_reply_total, 1);
+			log_error("%s %s: the route returned without replying",
+				  http_method_str(hm->method), hm->path);
+			hreq_error(r, 500, "the route did not reply");
+		}
+	} else if (status == 405) {
+		char allow[96];
+
+		handler_bump(&h->ctr->method_not_allowed_total, 1);
+		route_allow_string(mbit == 0 ? ROUTE_ANY : r->match.allow, allow, sizeof(allow));
+		hreq_add_header(r, "Allow", allow);
+		hreq_error(r, 405, "method %s not allowed", http_method_str(hm->method));
+	} else if (status == 404) {
+		handler_bump(&h->ctr->not_found_total, 1);
+		hreq_error(r, 404, "not found");
+	} else {
+		hreq_error(r, 400, "malformed path");
+	}
+	handler_maybe_release(r);
+}
+
+static void handler_message(struct actor *a, struct msg *m)
+{
+	struct handler *h = actor_state(a);
+
+	if (m->type == HTTP_MSG_REQUEST) {
+		route_request(h, (struct http_msg *)(void *)m);
+		return;
+	}
+	if (!call_dispatch(h->calls, m)) {
+		log_warn("%s: unexpected message type %#x dropped", actor_name(a), m->type);
+		msg_free(m);
+	}
+}
+
+static void free_handler(struct handler *h)
+{
+	struct hreq *r;
+
+	while ((r = h->live.head) != NULL)
+		hreq_error(r, 503, "shutting down");   /* moves it to waiting */
+	while ((r = h->waiting.head) != NULL) {
+		list_unlink(&h->waiting, r);
+		routes_put(r->routes);
+		hreq_reset(r);
+		free(r);
+	}
+	while ((r = h->spare) != NULL) {
+		h->spare = r->next;
+		free(r);
+	}
+	call_table_destroy(h->calls);
+	routes_put(h->routes);
+	free(h);
+}
+
+static int handler_start(struct actor *a)
+{
+	struct handler_shared *sh = actor_user(a);
+	struct handler *h = calloc(1, sizeof(*h));
+	struct route_table *t;
+	char err[256];
+	int rc;
+
+	if (h == NULL)
+		return -ENOMEM;
+	h->actor = a;
+	h->sys = actor_sys(a);
+	h->sh = sh;
+	h->ctr = &sh->counters[actor_index(a)];
+	h->calls = call_table_create(a, HANDLER_MAX_CALLS);
+	if (h->calls == NULL) {
+		free(h);
+		return -ENOMEM;
+	}
+	h->routes_cfg = live_config(h);
+	rc = build_routes(sh, h->routes_cfg, &t, err, sizeof(err));
+	if (rc == 0 && (h->routes = routes_wrap(t)) == NULL) {
+		snprintf(err, sizeof(err), "routes: out of memory");
+		rc = -ENOMEM;
+	}
+	if (rc != 0) {
+		log_error("%s: %s", actor_name(a), err);
+		call_table_destroy(h->calls);
+		free(h);
+		return rc;
+	}
+	ev_init(&h->deadline_w, on_deadline);
+	h->deadline_w.data = h;
+	actor_set_state(a, h);
+	return 0;
+}
+
+static void handler_stop(struct actor *a)
+{
+	struct handler *h = actor_state(a);
+
+	if (h == NULL)
+		return;
+	ev_timer_stop(actor_loop(a), &h->deadline_w);
+	actor_set_state(a, NULL);
+	free_handler(h);
+}
+
+static const struct actor_ops handler_ops = {
+	.start = handler_start,
+	.message = handler_message,
+	.stop = handler_stop,
+};
+
+int handler_add_pool(struct actor_system *sys, const struct ad_config *cfg,
+		     const handler_routes_fn *fns, unsigned nfns,
+		     char *err, size_t errlen)
+{
+	struct handler_shared *sh;
+	struct route_table *probe;
+	struct actor_pool_spec spec;
+	int rc;
+
+	if (nall_shared == sizeof(all_shared) / sizeof(all_shared[0])) {
+		snprintf(err, errlen, "handler: too many handler pools");
+		return -EINVAL;
+	}
+	sh = calloc(1, sizeof(*sh));
+	if (sh != NULL)
+		sh->counters = aligned_alloc(_Alignof(struct handler_counters),
+					     sizeof(struct handler_counters) * cfg->handler.count);
+	if (sh == NULL || sh->counters == NULL) {
+		free(sh);
+		snprintf(err, errlen, "handler: out of memory");
+		return -ENOMEM;
+	}
+	memset(sh->counters, 0, sizeof(struct handler_counters) * cfg->handler.count);
+	sh->cfg = cfg;
+	sh->fns = fns;
+	sh->nfns = nfns;
+	sh->count = cfg->handler.count;
+	/* Build the table once here so a bad route fails start-up with a
+	 * reason instead of failing inside an actor. */
+	rc = build_routes(sh, cfg, &probe, err, errlen);
+	if (rc != 0) {
+		free(sh->counters);
+		free(sh);
+		return rc;
+	}
+	route_table_destroy(probe);
+	spec = (struct actor_pool_spec){
+		.kind = "handler",
+		.count = cfg->handler.count,
+		.mbox_capacity = cfg->handler.mailbox,
+		.ops = &handler_ops,
+		.user = sh,
+	};
+	if (actor_system_add_pool(sys, &spec, err, errlen) == ACTOR_ADDR_NONE) {
+		free(sh->counters);
+		free(sh);
+		return -EINVAL;
+	}
+	all_shared[nall_shared++] = sh;
+	return 0;
+}
+
+bool handler_stats_read(const struct actor *a, struct handler_stats *out)
+{
+	const struct handler_shared *sh;
+	struct handler_counters *c;
+
+	if (a == NULL || strcmp(actor_kind(a), "handler") != 0 || actor_user(a) == NULL)
+		return false;
+	sh = actor_user(a);
+	if (actor_index(a) >= sh->count)
+		return false;
+	c = &sh->counters[actor_index(a)];
+#define RD(f) out->f = atomic_load_explicit(&c->f, memory_order_relaxed)
+	RD(requests_total);
+	RD(not_found_total);
+	RD(method_not_allowed_total);
+	RD(deadline_total);
+	RD(no_reply_total);
+	RD(calls_total);
+	RD(call_errors_total);
+	RD(inflight);
+	RD(route_rebuilds_total);
+#undef RD
+	return true;
+}

@@ -1,0 +1,50 @@
+/*
+ * handler.h - the handler actors: they run the routes.
+ *
+ * DESIGN
+ * M handler actors (config: actors.handler). A network actor sends each
+ * parsed request (HTTP_MSG_REQUEST, actors/http_msg.h) to one of them; the
+ * handler matches it against its route table, runs the route (handler_api.h)
+ * and sends the same envelope back as the response. Each handler actor owns
+ * its own route table, built from the registration functions given here
+ * and rebuilt when a reload publishes a new configuration.
+ *
+ * Thread: handler_add_pool runs on the controlling thread before
+ * actor_system_start(); handler_stats_read on any thread.
+ */
+#ifndef ACTORD_HANDLER_H
+#define ACTORD_HANDLER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "actors/actor.h"
+#include "handler_api.h"
+#include "config/config.h"
+
+/* Counters of one handler actor: one writer (the actor), read anywhere
+ * with relaxed loads (handler_stats_read). */
+struct handler_stats {
+	uint64_t requests_total;        /* requests received */
+	uint64_t not_found_total;       /* answered 404 by the route table */
+	uint64_t method_not_allowed_total; /* answered 405 */
+	uint64_t deadline_total;        /* answered 504 at the request deadline */
+	uint64_t no_reply_total;        /* routes that returned without replying
+					 * or calling (answered 500) */
+	uint64_t calls_total;           /* hreq_call sends */
+	uint64_t call_errors_total;     /* hreq_call sends refused */
+	uint64_t inflight;              /* requests not finished (gauge) */
+	uint64_t route_rebuilds_total;  /* route tables rebuilt after a reload */
+};
+
+/* Add the "handler" pool; each member registers its routes with the
+ * `nfns` functions in `fns` (kept by pointer: must outlive the system).
+ * `cfg` must outlive the system. Returns 0 or -errno with a reason. */
+int handler_add_pool(struct actor_system *sys, const struct ad_config *cfg,
+		     const handler_routes_fn *fns, unsigned nfns,
+		     char *err, size_t errlen);
+
+/* The counters of handler actor `a`; false if `a` is not one. Thread: any. */
+bool handler_stats_read(const struct actor *a, struct handler_stats *out);
+
+#endif

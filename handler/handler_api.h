@@ -1,0 +1,172 @@
+/*
+ * handler_api.h - the C API for writing routes (docs/HANDLERS.md).
+ *
+ * DESIGN
+ * A route is a function that receives a request context (`struct hreq`)
+ * and answers it with exactly one reply call: hreq_text, hreq_json,
+ * hreq_html, hreq_send, or a body built piece by piece (hreq_write,
+ * hreq_printf, hreq_write_html) then hreq_finish. It runs on a handler
+ * actor's thread and must never block: slow work goes to another actor
+ * with hreq_call and a continuation, which runs later on the same handler
+ * actor with the same request context. A request has a deadline
+ * (http.request_timeout_ms from its arrival); if it has not been answered
+ * by then the handler answers 504 itself.
+ *
+ *     static void on_world(struct hreq *r, struct call_msg *reply, void *arg)
+ *     {
+ *         if (reply->status != 0) {
+ *             hreq_fail(r, reply->status, "world lookup");   // 503/504/500
+ *             return;
+ *         }
+ *         hreq_json(r, 200, world_to_json(reply));
+ *     }
+ *
+ *     static void get_world(struct hreq *r)
+ *     {
+ *         struct call_msg *q = build_query(r);                 // a service message
+ *         int rc = hreq_call(r, "mysql", q, on_world, NULL);
+ *         if (rc != 0)
+ *             hreq_fail(r, rc, "world lookup");
+ *     }
+ *
+ * Lifetimes: everything a route reads from the request (path, parameters,
+ * query values, headers, body) and everything it allocates with
+ * hreq_alloc stays valid until the request is answered AND its last
+ * continuation has run. Reply calls copy what they are given (except
+ * hreq_static's body) into the response, so stack buffers are fine.
+ * Replying twice, or after the 504, is harmless: later replies are
+ * ignored (hreq_json still frees its cJSON).
+ *
+ * Thread: every function here runs on the handler actor that owns `r`.
+ */
+#ifndef ACTORD_HANDLER_API_H
+#define ACTORD_HANDLER_API_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+#include "actors/actor.h"
+#include "actors/call.h"
+#include "route.h"
+
+struct ad_config;
+struct hreq;
+
+/* ---- Registering routes ------------------------------------------------ */
+
+/* A module's registration function: add its routes to `t` for `cfg`.
+ * Runs on every handler actor at start and again after each reload (the
+ * table is rebuilt from the new configuration), so it must only read
+ * `cfg` and call route_add. 0 or -errno with a reason in `err`. */
+typedef int (*handler_routes_fn)(struct route_table *t, const struct ad_config *cfg,
+				 char *err, size_t errlen);
+
+/* ---- The request ------------------------------------------------------- */
+
+/* http_parser's method number (HTTP_GET, HTTP_POST, ...). */
+unsigned hreq_method(const struct hreq *r);
+/* The raw path (no query string), e.g. "/jobs/abc". */
+const char *hreq_path(const struct hreq *r);
+/* A named route parameter (":id" -> "id"), percent-decoded; NULL if the
+ * route has none of that name. */
+const char *hreq_param(const struct hreq *r, const char *name);
+/* The first value of query argument `name`, percent-decoded ('+' is a
+ * space); "" for "?name" or "?name="; NULL if absent. */
+const char *hreq_query(struct hreq *r, const char *name);
+/* Query argument `name` as an integer: `dflt` if absent or not a whole
+ * number, else clamped to [lo, hi]. */
+long hreq_query_long(struct hreq *r, const char *name, long dflt, long lo, long hi);
+/* A request header's value (case-insensitive name); NULL if absent. */
+const char *hreq_header(const struct hreq *r, const char *name);
+/* Request header `i` (0, 1, ... in arrival order): false past the last.
+ * For code that forwards every header (the upstream proxy route). */
+bool hreq_header_at(const struct hreq *r, unsigned i, const char **name,
+		    const char **value);
+/* The raw query string (without '?', not decoded; "" if none) and its
+ * length. */
+const char *hreq_query_string(const struct hreq *r, size_t *len);
+/* The body (may be empty, never NULL) and its length. */
+const char *hreq_body(const struct hreq *r, size_t *len);
+/* "ip:port" of the client. */
+const char *hreq_client(struct hreq *r);
+/* The `data` pointer the route was registered with. */
+void *hreq_route_data(const struct hreq *r);
+/* The configuration snapshot in force when the request arrived. */
+const struct ad_config *hreq_config(const struct hreq *r);
+/* The handler actor serving the request. */
+struct actor *hreq_actor(const struct hreq *r);
+/* Monotonic ns at which the request will be answered 504. */
+uint64_t hreq_deadline_ns(const struct hreq *r);
+/* Whether a reply was already given (or the deadline answered 504). */
+bool hreq_answered(const struct hreq *r);
+
+/* Memory that lives as long as the request (see Lifetimes). NULL on ENOMEM. */
+void *hreq_alloc(struct hreq *r, size_t n);
+char *hreq_strdup(struct hreq *r, const char *s);
+
+/* ---- Replying ---------------------------------------------------------- */
+
+/* Add a response header (besides Server, Date, Content-Type and
+ * Content-Length, which are always sent). 0, -EINVAL for a name or value
+ * with CR/LF, -ENOMEM. */
+int hreq_add_header(struct hreq *r, const char *name, const char *value);
+
+/* Body builders: append to the response body. 0 or -ENOMEM (the reply then
+ * becomes a 500). No-ops returning -EALREADY once answered. */
+int hreq_write(struct hreq *r, const void *data, size_t len);
+int hreq_printf(struct hreq *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Append text escaped for HTML (&, <, >, ", '); raw UTF-8 stays as is. */
+int hreq_write_html(struct hreq *r, const char *s, size_t len);
+/* Send what the builders wrote, with `status` and `content_type`. */
+void hreq_finish(struct hreq *r, unsigned status, const char *content_type);
+
+/* One-call replies. */
+void hreq_send(struct hreq *r, unsigned status, const char *content_type,
+	       const void *body, size_t len);
+/* `body` must outlive the response (a string literal): not copied. */
+void hreq_static(struct hreq *r, unsigned status, const char *content_type,
+		 const char *body, size_t len);
+void hreq_text(struct hreq *r, unsigned status, const char *text);   /* text/plain */
+void hreq_html(struct hreq *r, unsigned status, const char *html, size_t len);
+/* Serialises and frees `json` (also when the request is already answered,
+ * and when `json` is NULL, which answers 500). application/json. */
+void hreq_json(struct hreq *r, unsigned status, cJSON *json);
+/* {"error": "<message>"} with `status`; 503 adds Retry-After: 1. 5xx are
+ * logged with the request's method and path. */
+void hreq_error(struct hreq *r, unsigned status, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* Answer a failed call or operation by its status (see call.h):
+ * -EAGAIN, -ECONNREFUSED, -ENOTCONN, -ESHUTDOWN, -ESRCH -> 503 with
+ * Retry-After; -ETIMEDOUT -> 504; -ENOENT -> 404; -EPROTO (a bad
+ * response from an upstream) and -EFBIG (an upstream response too large)
+ * -> 502; anything else -> 500.
+ * `what` names the operation in the log line and the error body; the
+ * dependency's own error text never reaches the client. */
+void hreq_fail(struct hreq *r, int status, const char *what);
+
+/* ---- Asynchronous work ------------------------------------------------- */
+
+typedef void (*hreq_cont_fn)(struct hreq *r, struct call_msg *reply, void *arg);
+
+/* Send `m` (a service message, see call.h) to an actor of `kind`
+ * (round-robin over the pool) and run `k(r, reply, arg)` on this handler
+ * when the reply comes back. A zero m->deadline_ns becomes the request's
+ * deadline. 0: sent, `k` runs exactly once, even after the request was
+ * answered 504 (so it can free `arg`). On error `m` is freed, `k` never
+ * runs, and the error says why: -ESRCH no actor of that kind is
+ * configured, -EAGAIN its mailbox is full, -ESHUTDOWN it is stopping,
+ * -ENOSPC too many calls pending on this handler. The reply and what it
+ * points to are freed when `k` returns. */
+int hreq_call(struct hreq *r, const char *kind, struct call_msg *m,
+	      hreq_cont_fn k, void *arg);
+
+/* Run `k(r, NULL, arg)` on this handler after `ms` milliseconds (a
+ * backoff, a deliberately slow test route). Same contract as hreq_call:
+ * 0 and `k` runs exactly once (unless the handler stops first), or
+ * -ENOMEM and it never runs. */
+int hreq_after(struct hreq *r, unsigned ms, hreq_cont_fn k, void *arg);
+
+#endif

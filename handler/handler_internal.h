@@ -1,0 +1,132 @@
+/*
+ * handler_internal.h - what handler.c (the actor, request lifecycle) and
+ * hreq.c (the route-facing API) share. Not a public header.
+ *
+ * Owner: a `struct handler` and its `struct hreq`s belong to one handler
+ * actor thread, except `stats`, which any thread reads (relaxed loads).
+ */
+#ifndef ACTORD_HANDLER_INTERNAL_H
+#define ACTORD_HANDLER_INTERNAL_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <ev.h>
+
+#include "actors/call.h"
+#include "handler.h"
+#include "net/http_msg.h"
+#include "route.h"
+#include "actors/work_timer.h"
+
+#define HREQ_ARENA_INLINE 2048      /* per-request memory before malloc */
+#define HREQ_PARAM_BUF 1024         /* decoded route parameters */
+#define HANDLER_SPARE_HREQS 1024    /* recycled request contexts kept */
+#define HANDLER_MAX_CALLS 65536     /* calls in flight per handler actor */
+
+struct arena_chunk {
+	struct arena_chunk *next;
+	size_t cap, used;
+	_Alignas(16) char data[];
+};
+
+/* A pending hreq_after, in the request's arena. */
+struct htimer {
+	struct work_timer t;          /* MUST be first */
+	struct hreq *r;
+	hreq_cont_fn k;
+	void *arg;
+};
+
+/* A route table and the requests whose match points into it (parameter
+ * names, route data): a reload must not free it under them.
+ * Owner: the handler actor thread. */
+struct routes_ref {
+	struct route_table *table;
+	unsigned refs;                /* matched requests, +1 while current */
+};
+
+/* Owner: the handler actor thread. Recycled on its free list. */
+struct hreq {
+	struct handler *h;
+	struct http_msg *hm;          /* the envelope; NULL once answered */
+	const struct ad_config *cfg;  /* snapshot at arrival */
+	struct hreq *prev, *next;     /* the live or the waiting list */
+	uint64_t deadline_ns;
+	unsigned pending;             /* calls and timers in flight */
+	struct work_timer *timers;    /* pending hreq_after timers */
+	bool answered;
+	bool oom;                     /* a body builder ran out of memory */
+	struct route_match match;
+	struct routes_ref *routes;    /* the table `match` points into, or NULL */
+	char *client;                 /* formatted on demand */
+	char *headers;                /* extra response header lines (arena) */
+	size_t headers_len, headers_cap;
+	uint32_t body_len;            /* bytes written into hm->resp_buf */
+	/* Arena: inline first, then malloc'd chunks freed with the request. */
+	size_t inline_used;
+	struct arena_chunk *chunks;
+	char params[HREQ_PARAM_BUF];
+	_Alignas(16) char inline_mem[HREQ_ARENA_INLINE];
+};
+
+/* Handler counters: single writer, relaxed. */
+struct handler_counters {
+	_Alignas(64)
+	_Atomic uint64_t requests_total;
+	_Atomic uint64_t not_found_total;
+	_Atomic uint64_t method_not_allowed_total;
+	_Atomic uint64_t deadline_total;
+	_Atomic uint64_t no_reply_total;
+	_Atomic uint64_t calls_total;
+	_Atomic uint64_t call_errors_total;
+	_Atomic uint64_t inflight;
+	_Atomic uint64_t route_rebuilds_total;
+};
+
+/* The pool's `user`: immutable after handler_add_pool. */
+struct handler_shared {
+	const struct ad_config *cfg;
+	const handler_routes_fn *fns;
+	unsigned nfns;
+	unsigned count;
+	struct handler_counters *counters;  /* [count] */
+};
+
+struct hreq_list {
+	struct hreq *head, *tail;
+};
+
+/* Owner: the handler actor thread (actor_state). */
+struct handler {
+	struct actor *actor;
+	struct actor_system *sys;
+	struct handler_shared *sh;
+	struct handler_counters *ctr;
+	struct call_table *calls;
+	const struct ad_config *routes_cfg; /* the snapshot `routes` was built from */
+	struct routes_ref *routes;    /* the current table */
+	struct hreq *spare;           /* free list through ->next */
+	unsigned nspare;
+	struct hreq_list live;        /* not answered yet, by deadline */
+	struct hreq_list waiting;     /* answered, continuations still owed */
+	ev_timer deadline_w;
+};
+
+static inline void handler_bump(_Atomic uint64_t *c, int64_t by)
+{
+	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + (uint64_t)by,
+			      memory_order_relaxed);
+}
+
+/* handler.c: hand the answered envelope back to its network actor and
+ * release the request once nothing refers to it any more. */
+void handler_answer(struct hreq *r);
+void handler_maybe_release(struct hreq *r);
+
+/* hreq.c: reset a recycled context's per-request state (stops its
+ * timers: only the handler's stop path finds any). */
+void hreq_reset(struct hreq *r);
+
+#endif

@@ -1,0 +1,287 @@
+/*
+ * server.c - the composition root: command line, configuration, daemon
+ * mode, the actor system and the control loop (server.h).
+ *
+ * DESIGN
+ * The only file that sees every layer; the application it serves (route
+ * modules, job types) is given by the caller (main.c: the shipped app;
+ * tests/app/: the shipped app plus the test suite's routes). Start-up order: load and validate the
+ * configuration (nothing starts on a bad file), detach if asked, take the
+ * pidfile, block signals (so every actor thread inherits the mask), then
+ * build the actor pools, check that every listen and admin address is
+ * free (check_bindable), and start them: the log actor first, the storage
+ * and service actors next, the handlers, and the network and admin
+ * listeners last, so nothing is accepted before something can answer it.
+ * Only then is readiness reported (the -d parent, systemd).
+ * Stopping runs the other way round: listeners drain first (signals.c),
+ * then handlers, services, and the log actor last.
+ *
+ * Thread: the controlling (main) thread.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "daemon.h"
+#include "server.h"
+#include "signals.h"
+#include "actors/actor.h"
+#include "actors/log.h"
+#include "actors/metrics.h"
+#include "admin/admin.h"
+#include "config/config.h"
+#include "handler/handler.h"
+#include "net/net.h"
+#include "net/upstream.h"
+#include "storage/job.h"
+#include "storage/mongo.h"
+#include "storage/storage.h"
+
+#define DEFAULT_CONFIG "/etc/actord/actord.json"
+
+/* Stop order: what accepts work first, what everyone logs to last. */
+static const char *const stop_order[] = {
+	"admin", "net", "handler", "job", "upstream", "cache", "mysql", "mongo", "log",
+};
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"Usage: actord [-c FILE] [-t | -d]\n"
+		"\n"
+		"An actor-model HTTP application server.\n"
+		"\n"
+		"  -c, --config FILE  configuration file (default " DEFAULT_CONFIG ")\n"
+		"  -t, --test         check the configuration file and exit\n"
+		"  -d, --daemon       run in the background (double fork, pidfile);\n"
+		"                     returns once actord listens, non-zero if it cannot\n"
+		"  -v, --version      print the version and exit\n"
+		"  -h, --help         print this help and exit\n"
+		"\n"
+		"Signals: SIGTERM or SIGINT drain and exit 0 (a second one exits at once),\n"
+		"SIGHUP reloads the configuration file, SIGUSR1 reopens the log files.\n"
+		"Every configuration key: docs/CONFIG.md.\n");
+}
+
+/* Bind `addr` once without SO_REUSEPORT and let go. The network actors
+ * bind with SO_REUSEPORT, which the kernel grants to every socket of the
+ * same user that asks for it: a second actord on the same port would start
+ * and silently share its traffic. A socket without the option is refused
+ * while anyone listens there, so a busy address fails start-up here, with
+ * its name. SO_REUSEADDR keeps TIME_WAIT leftovers of a restart out. */
+static int check_bindable(const char *key, const struct config_addr *addr,
+			  char *err, size_t errlen)
+{
+	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+				  .ai_flags = AI_PASSIVE | AI_NUMERICSERV };
+	struct addrinfo *res;
+	char port[8];
+	int fd, one = 1, rc;
+
+	snprintf(port, sizeof(port), "%u", addr->port);
+	rc = getaddrinfo(addr->host, port, &hints, &res);
+	if (rc != 0) {
+		snprintf(err, errlen, "%s %s:%u: %s", key, addr->host, addr->port,
+			 gai_strerror(rc));
+		return -EADDRNOTAVAIL;
+	}
+	fd = socket(res->ai_family, res->ai_socktype | SOCK_CLOEXEC, res->ai_protocol);
+	rc = fd < 0 ? -errno : 0;
+	if (rc == 0 && (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+			bind(fd, res->ai_addr, res->ai_addrlen) < 0))
+		rc = -errno;
+	if (fd >= 0)
+		close(fd);
+	freeaddrinfo(res);
+	if (rc != 0)
+		snprintf(err, errlen, "%s %s:%u: %s%s", key, addr->host, addr->port,
+			 strerror(-rc), rc == -EADDRINUSE ? " (another process listens there)" : "");
+	return rc;
+}
+
+static int check_addresses(const struct ad_config *cfg, char *err, size_t errlen)
+{
+	char key[32];
+	int rc = check_bindable("admin_listen", &cfg->admin_listen, err, errlen);
+
+	for (unsigned i = 0; i < cfg->nlisten && rc == 0; i++) {
+		snprintf(key, sizeof(key), "listen[%u]", i);
+		rc = check_bindable(key, &cfg->listen[i], err, errlen);
+	}
+	return rc;
+}
+
+/* Every pool after the log actor's. */
+static int build(struct actor_system *sys, const struct ad_config *cfg,
+		 const struct server_app *app, char *err, size_t errlen)
+{
+	int rc = metrics_register(log_collect, NULL);
+
+	if (rc == 0)
+		rc = metrics_register_check("serving", metrics_serving_check, NULL);
+	if (rc == 0)
+		rc = storage_add_pools(sys, cfg, err, errlen);
+	if (rc == 0)
+		rc = mongo_add_pool(sys, cfg, err, errlen);
+	if (rc == 0)
+		rc = upstream_add_pool(sys, cfg, err, errlen);
+	if (rc == 0)
+		rc = job_add_pool(sys, cfg, app->job_types, app->njob_types, err, errlen);
+	if (rc == 0)
+		rc = handler_add_pool(sys, cfg, app->routes, app->nroutes, err, errlen);
+	if (rc == 0)
+		rc = net_add_pools(sys, cfg, err, errlen);
+	if (rc == 0)
+		rc = admin_add_pool(sys, cfg, err, errlen);
+	return rc;
+}
+
+static void stop_all(struct actor_system *sys)
+{
+	for (size_t i = 0; i < sizeof(stop_order) / sizeof(stop_order[0]); i++)
+		actor_system_stop_kind(sys, stop_order[i]);
+	actor_system_destroy(sys);
+}
+
+static void log_listening(const struct ad_config *cfg)
+{
+	char addrs[512] = "";
+	size_t n = 0;
+
+	for (unsigned i = 0; i < cfg->nlisten && n < sizeof(addrs); i++) {
+		int w = snprintf(addrs + n, sizeof(addrs) - n, "%s%s:%u", i > 0 ? ", " : "",
+				 cfg->listen[i].host, cfg->listen[i].port);
+
+		if (w > 0)
+			n += (size_t)w;
+	}
+	log_info("actord %s ready: http on %s, admin on %s:%u, %u network and %u handler "
+		 "actor(s)", ACTORD_VERSION, addrs, cfg->admin_listen.host, cfg->admin_listen.port,
+		 cfg->net.count, cfg->handler.count);
+}
+
+int server_main(int argc, char **argv, const struct server_app *app)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "test", no_argument, NULL, 't' },
+		{ "daemon", no_argument, NULL, 'd' },
+		{ "version", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *path = DEFAULT_CONFIG;
+	char abspath[PATH_MAX], err[1024];
+	bool test_only = false, detach = false, logging = false;
+	struct ad_config *cfg;
+	struct actor_system *sys;
+	const struct signals_drain drain = { .kind = "net", .msg_type = NET_MSG_DRAIN };
+	int c, rc;
+
+	while ((c = getopt_long(argc, argv, "c:tdvh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c': path = optarg; break;
+		case 't': test_only = true; break;
+		case 'd': detach = true; break;
+		case 'v': printf("actord %s\n", ACTORD_VERSION); return 0;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "actord: unexpected argument '%s'\n", argv[optind]);
+		usage(stderr);
+		return 2;
+	}
+	/* Daemon mode runs from "/": SIGHUP must find the same file. */
+	if (realpath(path, abspath) != NULL)
+		path = abspath;
+	cfg = config_load(path, err, sizeof(err));
+	if (cfg == NULL) {
+		fprintf(stderr, "actord: %s\n", err);
+		return 1;
+	}
+	if (cfg->test_routes && !app->test_routes) {
+		fprintf(stderr, "actord: %s: test_routes: this binary has no test routes "
+			"(the test suite's build/actord-test has them)\n", path);
+		config_free(cfg);
+		return 1;
+	}
+	if (test_only) {
+		printf("actord: configuration file %s is valid\n", path);
+		config_free(cfg);
+		return 0;
+	}
+	if (detach) {
+		if (cfg->log.file[0] == '\0' || strcmp(cfg->log.file, "-") == 0)
+			fprintf(stderr, "actord: note: log.file is not set: a daemon's stderr, "
+				"and so its log, is /dev/null\n");
+		rc = daemon_detach(err, sizeof(err));
+		if (rc != 0) {
+			if (rc < 0 || err[0] != '\0')
+				fprintf(stderr, "actord: %s\n", err);
+			config_free(cfg);
+			return rc == 1 && err[0] == '\0' ? 0 : 1;
+		}
+	}
+	if (cfg->pidfile[0] != '\0' &&
+	    daemon_pidfile_acquire(cfg->pidfile, err, sizeof(err)) != 0) {
+		fprintf(stderr, "actord: %s\n", err);
+		daemon_report_failure(err);
+		config_free(cfg);
+		return 1;
+	}
+	config_publish(cfg);
+	rc = signals_block_all();
+	if (rc != 0) {
+		snprintf(err, sizeof(err), "cannot block signals: %s", strerror(-rc));
+		goto fail;
+	}
+	sys = actor_system_create();
+	if (sys == NULL) {
+		snprintf(err, sizeof(err), "out of memory");
+		goto fail;
+	}
+	rc = log_add_pool(sys, cfg, err, sizeof(err));
+	logging = rc == 0;
+	if (rc == 0)
+		rc = build(sys, cfg, app, err, sizeof(err));
+	if (rc == 0)
+		rc = check_addresses(cfg, err, sizeof(err));
+	if (rc == 0)
+		rc = actor_system_start(sys, err, sizeof(err));
+	if (rc != 0) {
+		stop_all(sys);
+		goto fail;
+	}
+	log_listening(cfg);
+	daemon_report_ready();
+	if (signals_run(sys, path, &drain) == SIGNALS_FORCED) {
+		daemon_pidfile_release();
+		_exit(1);
+	}
+	stop_all(sys);
+	log_info("actord stopped");
+	log_shutdown();
+	config_retire_all();
+	daemon_pidfile_release();
+	return 0;
+
+fail:
+	if (logging)
+		log_error("cannot start: %s", err);
+	/* The log may be a file: the operator at the terminal needs it too. */
+	if (!logging || (cfg->log.file[0] != '\0' && strcmp(cfg->log.file, "-") != 0))
+		fprintf(stderr, "actord: cannot start: %s\n", err);
+	daemon_report_failure(err);
+	log_shutdown();
+	config_retire_all();
+	daemon_pidfile_release();
+	return 1;
+}

@@ -1,0 +1,55 @@
+/*
+ * signals.h - the control loop: signals drive reload, log reopening and
+ * the graceful drain, all on the controlling (main) thread.
+ *
+ * DESIGN
+ * Every asynchronous signal is blocked before the first actor thread is
+ * created, so threads inherit the mask and only the control loop ever
+ * receives one (through a signalfd): no handler runs on an actor thread and
+ * no handler code is restricted to async-signal-safe calls.
+ *
+ *  SIGHUP          reload: config_load the same file; if valid, keep the
+ *                  settings that need a restart, publish the snapshot,
+ *                  apply log settings; if not, log why and keep running.
+ *  SIGUSR1         log_reopen().
+ *  SIGTERM/SIGINT  drain: readiness false, one drain message to every
+ *                  actor of the drain kind (the network actors), wait until
+ *                  each has freed its message (drained) or drain_timeout_ms
+ *                  passed, then return SIGNALS_DRAINED. A second SIGTERM or
+ *                  SIGINT meanwhile returns SIGNALS_FORCED at once, its log
+ *                  line written directly (log_bypass_actor): the caller
+ *                  is expected to _exit().
+ *
+ * Thread: controlling only.
+ */
+#ifndef ACTORD_SIGNALS_H
+#define ACTORD_SIGNALS_H
+
+#include <stdint.h>
+
+#include "actors/actor.h"
+
+enum signals_outcome {
+	SIGNALS_DRAINED = 0,   /* drained (or drain deadline passed): stop in order */
+	SIGNALS_FORCED = 1,    /* second signal: exit now without waiting */
+};
+
+/* What "drain" means for this program: a message of `msg_type` (a bare
+ * struct msg) sent to each actor of `kind`. The receiver stops accepting
+ * work, finishes what it has, and frees the message with msg_free() when
+ * it is done (or when it stops); that free is the completion signal. */
+struct signals_drain {
+	const char *kind;
+	uint32_t msg_type;
+};
+
+/* Block every asynchronous signal in the calling thread (and so in every
+ * thread it creates afterwards). Returns 0 or -errno. */
+int signals_block_all(void);
+
+/* Serve signals until a drain finishes. `config_path` is re-read on
+ * SIGHUP; the live snapshot is config_current(). */
+enum signals_outcome signals_run(struct actor_system *sys, const char *config_path,
+				 const struct signals_drain *drain);
+
+#endif

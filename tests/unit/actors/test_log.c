@@ -1,0 +1,313 @@
+/*
+ * test_log.c - actors/log.c: direct writes before the log actor runs, JSON
+ * lines with the sending actor's name, level filtering, drops when the log
+ * mailbox is full, reopening a moved file, the access log, escaping.
+ *
+ * Thread: the test thread plays "main"; a tiny "t" actor logs from its own
+ * thread.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <cjson/cJSON.h>
+
+#include "actors/actor.h"
+#include "config/config.h"
+#include "actors/log.h"
+#include "tests/unit/common/scratch_dir.h"
+
+
+/* The JSON line of `text` whose "msg" equals `msg`, or NULL. */
+static cJSON *find_line(const char *text, const char *msg)
+{
+	const char *p = text;
+
+	while (*p != '\0') {
+		const char *nl = strchr(p, '\n');
+		size_t len = nl != NULL ? (size_t)(nl - p) : strlen(p);
+		cJSON *j = cJSON_ParseWithLength(p, len);
+
+		if (j == NULL)
+			fail_msg("not a JSON line: %.*s", (int)len, p);
+		if (cJSON_IsString(cJSON_GetObjectItem(j, "msg")) &&
+		    strcmp(cJSON_GetObjectItem(j, "msg")->valuestring, msg) == 0)
+			return j;
+		cJSON_Delete(j);
+		p += len + (nl != NULL);
+	}
+	return NULL;
+}
+
+static const char *str(const cJSON *j, const char *k)
+{
+	const cJSON *v = cJSON_GetObjectItem(j, k);
+
+	return cJSON_IsString(v) ? v->valuestring : "";
+}
+
+static struct ad_config *make_config(const char *json)
+{
+	char err[512], path[256];
+	struct ad_config *cfg;
+
+	snprintf(path, sizeof(path), "%s/actord.json", scratch_dir);
+	cfg = config_parse(path, json, err, sizeof(err));
+	if (cfg == NULL)
+		fail_msg("%s", err);
+	return cfg;
+}
+
+static void on_t_message(struct actor *a, struct msg *m)
+{
+	(void)a;
+	msg_free(m);
+}
+
+static int on_t_start(struct actor *a)
+{
+	(void)a;
+	log_emit(LOGL_WARN, "\"status\":503", "from the actor %d", 7);
+	return 0;
+}
+
+static const struct actor_ops t_ops = { .start = on_t_start, .message = on_t_message };
+
+static struct actor_system *start_system(const struct ad_config *cfg)
+{
+	struct actor_pool_spec t = { .kind = "t", .count = 1, .mbox_capacity = 4, .ops = &t_ops };
+	struct actor_system *sys = actor_system_create();
+	char err[256];
+
+	if (log_add_pool(sys, cfg, err, sizeof(err)) != 0)
+		fail_msg("%s", err);
+	assert_int_not_equal(actor_system_add_pool(sys, &t, err, sizeof(err)), ACTOR_ADDR_NONE);
+	if (actor_system_start(sys, err, sizeof(err)) != 0)
+		fail_msg("%s", err);
+	return sys;
+}
+
+static void stop_system(struct actor_system *sys)
+{
+	actor_system_stop_kind(sys, "t");
+	actor_system_stop_kind(sys, "log");
+	actor_system_destroy(sys);
+	log_shutdown();
+}
+
+static void test_lines_before_the_actor_go_to_stderr(void **state)
+{
+	char path[256];
+	int saved = dup(2), fd;
+	cJSON *j;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/stderr", scratch_dir);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	dup2(fd, 2);
+	close(fd);
+	log_info("early %s", "bird");
+	dup2(saved, 2);
+	close(saved);
+	j = find_line(scratch_slurp(path), "early bird");
+	assert_non_null(j);       /* stderr is a file here: JSON */
+	assert_string_equal(str(j, "level"), "info");
+	assert_string_equal(str(j, "actor"), "main");
+	cJSON_Delete(j);
+}
+
+static void test_json_lines_name_the_sending_actor(void **state)
+{
+	struct ad_config *cfg = make_config("{\"log\": {\"file\": \"a.log\", \"level\": \"info\"}}");
+	struct actor_system *sys = start_system(cfg);
+	const char *ts;
+	char path[256];
+	cJSON *j;
+
+	(void)state;
+	log_info("from %s", "main");
+	log_debug("too verbose");
+	log_emit(LOGL_ERROR, "\"client\":\"127.0.0.1:5\"", "with \"quotes\"\n and fields");
+	stop_system(sys);
+	snprintf(path, sizeof(path), "%s/a.log", scratch_dir);
+	j = find_line(scratch_slurp(path), "from main");
+	assert_non_null(j);
+	assert_string_equal(str(j, "actor"), "main");
+	ts = str(j, "@timestamp");   /* 2026-01-02T03:04:05.678Z */
+	assert_int_equal(strlen(ts), 24);
+	assert_true(ts[10] == 'T' && ts[19] == '.' && ts[23] == 'Z');
+	cJSON_Delete(j);
+	j = find_line(scratch_slurp(path), "from the actor 7");
+	assert_non_null(j);
+	assert_string_equal(str(j, "actor"), "t-0");
+	assert_string_equal(str(j, "level"), "warn");
+	assert_int_equal(cJSON_GetObjectItem(j, "status")->valueint, 503);
+	cJSON_Delete(j);
+	j = find_line(scratch_slurp(path), "with \"quotes\"\n and fields");
+	assert_non_null(j);
+	assert_string_equal(str(j, "client"), "127.0.0.1:5");
+	cJSON_Delete(j);
+	assert_null(find_line(scratch_slurp(path), "too verbose"));
+	config_free(cfg);
+}
+
+static void test_text_format_is_one_readable_line(void **state)
+{
+	struct ad_config *cfg = make_config("{\"log\": {\"file\": \"t.log\", \"format\": \"text\"}}");
+	struct actor_system *sys = start_system(cfg);
+	char path[256];
+	const char *text;
+
+	(void)state;
+	log_warn("plain %d", 1);
+	stop_system(sys);
+	snprintf(path, sizeof(path), "%s/t.log", scratch_dir);
+	text = scratch_slurp(path);
+	assert_non_null(strstr(text, "Z WARN  main: plain 1\n"));
+	assert_non_null(strstr(text, "Z WARN  t-0: from the actor 7  \"status\":503\n"));
+	config_free(cfg);
+}
+
+static void test_reopen_follows_a_moved_file(void **state)
+{
+	struct ad_config *cfg = make_config("{\"log\": {\"file\": \"r.log\"}}");
+	struct actor_system *sys = start_system(cfg);
+	char path[256], moved[256];
+	cJSON *j = NULL;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/r.log", scratch_dir);
+	snprintf(moved, sizeof(moved), "%s/r.log.1", scratch_dir);
+	log_info("before the move");
+	assert_int_equal(rename(path, moved), 0);
+	log_reopen();
+	/* The reopen happens on the log actor: wait for the new file. */
+	for (int i = 0; i < 200 && j == NULL; i++) {
+		usleep(10000);
+		j = find_line(scratch_slurp(path), "log files reopened");
+	}
+	assert_non_null(j);
+	cJSON_Delete(j);
+	log_info("after the move");
+	stop_system(sys);
+	j = find_line(scratch_slurp(path), "after the move");
+	assert_non_null(j);
+	cJSON_Delete(j);
+	j = find_line(scratch_slurp(moved), "before the move");
+	assert_non_null(j);
+	cJSON_Delete(j);
+	config_free(cfg);
+}
+
+static void test_access_log_lines(void **state)
+{
+	struct ad_config *cfg = make_config("{\"log\": {\"file\": \"m.log\", \"access_log\": \"x.log\"}}");
+	struct actor_system *sys = start_system(cfg);
+	char path[256];
+	const char *text;
+	cJSON *j;
+
+	(void)state;
+	log_access("127.0.0.1:4000", "GET", "/p\"\xff", 200, 13, 1500000);
+	stop_system(sys);
+	log_access("127.0.0.1:4000", "GET", "/off", 200, 13, 1);   /* closed: nothing */
+	snprintf(path, sizeof(path), "%s/x.log", scratch_dir);
+	text = scratch_slurp(path);
+	j = cJSON_Parse(text);
+	assert_non_null(j);
+	assert_string_equal(str(j, "client"), "127.0.0.1:4000");
+	assert_string_equal(str(j, "method"), "GET");
+	assert_string_equal(str(j, "path"), "/p\"\xEF\xBF\xBD");
+	assert_int_equal(cJSON_GetObjectItem(j, "status")->valueint, 200);
+	assert_int_equal(cJSON_GetObjectItem(j, "bytes")->valueint, 13);
+	assert_true(cJSON_GetObjectItem(j, "duration_ms")->valuedouble == 1.5);
+	assert_non_null(str(j, "@timestamp")[0] ? j : NULL);
+	assert_null(strstr(text, "/off"));
+	cJSON_Delete(j);
+	config_free(cfg);
+}
+
+/* Reads the FIFO until no writer is left. The read end is opened by the
+ * test thread before any writer can close: a FIFO opened for reading with
+ * no writer left would block forever. */
+static void *drain_fifo(void *arg)
+{
+	int fd = *(int *)arg;
+	char buf[4096];
+
+	while (read(fd, buf, sizeof(buf)) > 0)
+		;
+	close(fd);
+	return NULL;
+}
+
+static void test_full_mailbox_drops_and_counts(void **state)
+{
+	struct ad_config *cfg = make_config("{\"log\": {\"file\": \"fifo\"},"
+					    " \"actors\": {\"log\": {\"mailbox\": 4}}}");
+	struct actor_system *sys;
+	char path[256];
+	uint64_t before = log_dropped_total();
+	pthread_t reader;
+	int fd, rfd;
+
+	(void)state;
+	/* A pipe nobody reads: the log actor blocks in write(2) and its
+	 * mailbox fills up behind it. Senders must not wait. */
+	snprintf(path, sizeof(path), "%s/fifo", scratch_dir);
+	assert_int_equal(mkfifo(path, 0600), 0);
+	fd = open(path, O_RDWR);
+	assert_true(fd >= 0);
+	sys = start_system(cfg);
+	for (int i = 0; i < 2000; i++)
+		log_info("filler line %d %0200d", i, 0);
+	assert_true(log_dropped_total() > before);
+	rfd = open(path, O_RDONLY | O_NONBLOCK);   /* a writer exists: no wait */
+	assert_true(rfd >= 0);
+	assert_int_equal(fcntl(rfd, F_SETFL, 0), 0);
+	pthread_create(&reader, NULL, drain_fifo, &rfd);
+	stop_system(sys);       /* closes the log's write end */
+	close(fd);              /* the last writer: the reader sees EOF */
+	pthread_join(reader, NULL);
+	config_free(cfg);
+}
+
+static void test_json_escape(void **state)
+{
+	char out[64];
+
+	(void)state;
+	log_json_escape(out, sizeof(out), "a\"b\\c\n\x01\x7f");
+	assert_string_equal(out, "a\\\"b\\\\c\\n\\u0001\\u007f");
+	log_json_escape(out, sizeof(out), "h\xc3\xa9 \xc3 \xed\xa0\x80");
+	assert_string_equal(out, "h\xc3\xa9 \xEF\xBF\xBD \xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD");
+	assert_int_equal(log_json_escape(out, 4, "abcdef"), 3);
+	assert_string_equal(out, "abc");
+	log_json_escape(out, 3, "\"\"");     /* never half an escape */
+	assert_string_equal(out, "\\\"");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_lines_before_the_actor_go_to_stderr),
+		cmocka_unit_test(test_json_lines_name_the_sending_actor),
+		cmocka_unit_test(test_text_format_is_one_readable_line),
+		cmocka_unit_test(test_reopen_follows_a_moved_file),
+		cmocka_unit_test(test_access_log_lines),
+		cmocka_unit_test(test_full_mailbox_drops_and_counts),
+		cmocka_unit_test(test_json_escape),
+	};
+
+	return cmocka_run_group_tests(tests, scratch_dir_setup, scratch_dir_teardown);
+}
