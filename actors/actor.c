@@ -127,15 +127,16 @@ actor_addr_t actor_system_add_pool(struct actor_system *sys,
 	char mbname[48];
 
 	if (sys->started || sys->npools == MAX_POOLS || spec->kind == NULL ||
+	    spec->kind->name == NULL ||
 	    spec->ops == NULL || spec->ops->message == NULL || spec->count == 0 ||
 	    spec->count > 1024 || !valid_capacity(spec->mbox_capacity) ||
 	    (spec->shared_mailbox && spec->count > 64)) {
 		snprintf(err, errlen, "actor pool %s: invalid specification",
-			 spec->kind != NULL ? spec->kind : "(null)");
+			 spec->kind != NULL && spec->kind->name != NULL ? spec->kind->name : "(null)");
 		return ACTOR_ADDR_NONE;
 	}
 	if (actor_system_find_kind(sys, spec->kind, NULL) != ACTOR_ADDR_NONE) {
-		snprintf(err, errlen, "actor pool %s: kind already exists", spec->kind);
+		snprintf(err, errlen, "actor pool %s: kind already exists", spec->kind->name);
 		return ACTOR_ADDR_NONE;
 	}
 	pool = calloc(1, sizeof(*pool));
@@ -144,19 +145,18 @@ actor_addr_t actor_system_add_pool(struct actor_system *sys,
 		free(pool);
 		if (grown != NULL)
 			sys->actors = grown;
-		snprintf(err, errlen, "actor pool %s: out of memory", spec->kind);
+		snprintf(err, errlen, "actor pool %s: out of memory", spec->kind->name);
 		return ACTOR_ADDR_NONE;
 	}
 	sys->actors = grown;
-	snprintf(pool->kind, sizeof(pool->kind), "%s", spec->kind);
+	snprintf(pool->kind, sizeof(pool->kind), "%s", spec->kind->name);
 	pool->spec = *spec;
-	pool->spec.kind = pool->kind;
 	pool->first = sys->nactors;
 	if (spec->shared_mailbox) {
 		pool->shared = mbox_create_pool(pool->kind, spec->mbox_capacity, spec->count);
 		if (pool->shared == NULL) {
 			free(pool);
-			snprintf(err, errlen, "actor pool %s: cannot create mailbox", spec->kind);
+			snprintf(err, errlen, "actor pool %s: cannot create mailbox", pool->kind);
 			return ACTOR_ADDR_NONE;
 		}
 	}
@@ -164,7 +164,7 @@ actor_addr_t actor_system_add_pool(struct actor_system *sys,
 		struct actor *a = calloc(1, sizeof(*a));
 
 		if (a == NULL) {
-			snprintf(err, errlen, "actor pool %s: out of memory", spec->kind);
+			snprintf(err, errlen, "actor pool %s: out of memory", pool->kind);
 			return ACTOR_ADDR_NONE; /* freed by actor_system_destroy */
 		}
 		snprintf(a->name, sizeof(a->name), "%s-%u", pool->kind, i);
@@ -180,7 +180,7 @@ actor_addr_t actor_system_add_pool(struct actor_system *sys,
 			a->mb = mbox_create(mbname, spec->mbox_capacity);
 			if (a->mb == NULL) {
 				free(a);
-				snprintf(err, errlen, "actor pool %s: cannot create mailbox", spec->kind);
+				snprintf(err, errlen, "actor pool %s: cannot create mailbox", pool->kind);
 				return ACTOR_ADDR_NONE;
 			}
 		}
@@ -429,10 +429,10 @@ int actor_system_start(struct actor_system *sys, char *err, size_t errlen)
 	return rc;
 }
 
-void actor_system_stop_kind(struct actor_system *sys, const char *kind)
+void actor_system_stop_kind(struct actor_system *sys, const struct actor_kind *kind)
 {
 	for (unsigned i = 0; i < sys->npools; i++)
-		if (strcmp(sys->pools[i]->kind, kind) == 0)
+		if (sys->pools[i]->spec.kind == kind)
 			stop_pool(sys, sys->pools[i]);
 }
 
@@ -457,8 +457,12 @@ void actor_system_destroy(struct actor_system *sys)
 		free(a);
 	}
 	for (unsigned i = 0; i < sys->npools; i++) {
-		mbox_destroy(sys->pools[i]->shared);
-		free(sys->pools[i]);
+		struct actor_pool *pool = sys->pools[i];
+
+		if (pool->spec.dispose != NULL)
+			pool->spec.dispose(pool->spec.user);
+		mbox_destroy(pool->shared);
+		free(pool);
 	}
 	free(sys->actors);
 	pthread_mutex_destroy(&sys->lock);
@@ -488,10 +492,10 @@ struct actor *actor_system_get(const struct actor_system *sys, actor_addr_t addr
 }
 
 actor_addr_t actor_system_find_kind(const struct actor_system *sys,
-				    const char *kind, unsigned *count)
+				    const struct actor_kind *kind, unsigned *count)
 {
 	for (unsigned i = 0; i < sys->npools; i++) {
-		if (strcmp(sys->pools[i]->kind, kind) == 0) {
+		if (sys->pools[i]->spec.kind == kind) {
 			if (count != NULL)
 				*count = sys->pools[i]->spec.count;
 			return sys->pools[i]->first;
@@ -503,7 +507,8 @@ actor_addr_t actor_system_find_kind(const struct actor_system *sys,
 }
 
 const char *actor_name(const struct actor *a) { return a->name; }
-const char *actor_kind(const struct actor *a) { return a->pool->kind; }
+const struct actor_kind *actor_kind(const struct actor *a) { return a->pool->spec.kind; }
+const char *actor_kind_name(const struct actor *a) { return a->pool->kind; }
 actor_addr_t actor_addr(const struct actor *a) { return a->addr; }
 unsigned actor_index(const struct actor *a) { return a->index; }
 struct actor_system *actor_sys(const struct actor *a) { return a->sys; }

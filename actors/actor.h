@@ -52,14 +52,26 @@ struct actor_ops {
 	void (*stop)(struct actor *a);
 };
 
+/* A kind of actor. Each module that adds a pool defines its kind once
+ * (`const struct actor_kind sql_kind = { "mysql" };` with an extern in its
+ * header) and everyone names the kind by that object: a misspelt kind is a
+ * compile error, never a runtime "no such actor". Kinds are compared by
+ * address; `name` is for names (kind-N) and metrics labels. */
+struct actor_kind {
+	const char *name;
+};
+
 struct actor_pool_spec {
-	const char *kind;          /* "net", "handler", ...; names are kind-N */
+	const struct actor_kind *kind; /* names are kind->name-N */
 	unsigned count;            /* actors in the pool, >= 1 */
 	uint32_t mbox_capacity;    /* power of two >= 4 */
 	unsigned budget;           /* messages per loop iteration; 0: 64 */
 	bool shared_mailbox;       /* one pool mailbox for all members */
 	const struct actor_ops *ops;
 	void *user;                /* shared by the pool, read-only for actors */
+	/* Frees `user` in actor_system_destroy, after every actor of every
+	 * pool stopped (so collectors and readers are done); may be NULL. */
+	void (*dispose)(void *user);
 };
 
 #define ACTOR_LAG_PERIOD_MS 100
@@ -93,7 +105,7 @@ int actor_system_start(struct actor_system *sys, char *err, size_t errlen);
 void actor_system_stop(struct actor_system *sys);
 
 /* Stop and join just the pools of one kind, e.g. listeners before handlers. */
-void actor_system_stop_kind(struct actor_system *sys, const char *kind);
+void actor_system_stop_kind(struct actor_system *sys, const struct actor_kind *kind);
 
 /* Stop (if needed) and free everything. */
 void actor_system_destroy(struct actor_system *sys);
@@ -122,11 +134,12 @@ unsigned actor_system_count(const struct actor_system *sys);
 struct actor *actor_system_get(const struct actor_system *sys, actor_addr_t addr);
 /* First address and member count of the pool of `kind`; ACTOR_ADDR_NONE if none. */
 actor_addr_t actor_system_find_kind(const struct actor_system *sys,
-				    const char *kind, unsigned *count);
+				    const struct actor_kind *kind, unsigned *count);
 
 /* Accessors. Thread: any (immutable after start) unless noted. */
 const char *actor_name(const struct actor *a);
-const char *actor_kind(const struct actor *a);
+const struct actor_kind *actor_kind(const struct actor *a);
+const char *actor_kind_name(const struct actor *a);
 actor_addr_t actor_addr(const struct actor *a);
 unsigned actor_index(const struct actor *a);      /* index within its pool */
 struct actor_system *actor_sys(const struct actor *a);

@@ -26,7 +26,7 @@ struct call_slot {
 
 /* A service kind resolved once, then served round-robin. */
 struct kind_ref {
-	const char *kind;
+	const struct actor_kind *kind;
 	actor_addr_t first;
 	unsigned count;
 	unsigned rr;
@@ -139,13 +139,13 @@ bool call_dispatch(struct call_table *t, struct msg *m)
 	return true;
 }
 
-actor_addr_t call_pick(struct call_table *t, const char *kind)
+actor_addr_t call_pick(struct call_table *t, const struct actor_kind *kind)
 {
 	struct kind_ref *k = NULL;
 	actor_addr_t a;
 
 	for (unsigned i = 0; i < t->nkinds; i++) {
-		if (strcmp(t->kinds[i].kind, kind) == 0) {
+		if (t->kinds[i].kind == kind) {
 			k = &t->kinds[i];
 			break;
 		}

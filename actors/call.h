@@ -93,9 +93,8 @@ bool call_dispatch(struct call_table *t, struct msg *m);
 /* An address of an actor of `kind`, round-robin over its pool (any
  * member of a shared-mailbox pool reaches the whole pool), or
  * ACTOR_ADDR_NONE if no actor of that kind exists. The table remembers up
- * to CALL_MAX_KINDS kinds (`kind` is compared by value, kept by pointer:
- * pass a literal). Thread: owner. */
-actor_addr_t call_pick(struct call_table *t, const char *kind);
+ * to CALL_MAX_KINDS kinds. Thread: owner. */
+actor_addr_t call_pick(struct call_table *t, const struct actor_kind *kind);
 
 #define CALL_MAX_KINDS 16
 

@@ -43,6 +43,8 @@
 #include "metrics.h"
 #include "config/config.h"
 
+const struct actor_kind log_kind = { "log" };
+
 #define LOG_LINE_MAX 8192
 #define LOG_BUF_SIZE (64 * 1024)
 #define LOG_BUDGET 256                  /* lines per loop iteration */
@@ -497,7 +499,7 @@ int log_add_pool(struct actor_system *sys, const struct ad_config *cfg,
 {
 	struct log_state *st = &g_state;
 	struct actor_pool_spec spec = {
-		.kind = "log",
+		.kind = &log_kind,
 		.count = cfg->log_actor.count,
 		.mbox_capacity = cfg->log_actor.mailbox,
 		.budget = LOG_BUDGET,

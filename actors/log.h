@@ -21,6 +21,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct actor_kind;
+/* The log actor (pool "log", actors.log). */
+extern const struct actor_kind log_kind;
+
 struct actor_system;
 struct ad_config;
 

@@ -35,6 +35,8 @@
 #include "config/config_json.h"
 #include "net/net.h"
 
+const struct actor_kind admin_kind = { "admin" };
+
 #define NO_STORE "Cache-Control: no-store\r\n"
 #define TYPE_JSON "application/json"
 #define TYPE_TEXT "text/plain; charset=utf-8"
@@ -307,7 +309,7 @@ int admin_add_pool(struct actor_system *sys, const struct ad_config *cfg,
 	if (rc != 0)
 		return rc;
 	spec = (struct net_pool_spec){
-		.kind = "admin",
+		.kind = &admin_kind,
 		.count = 1,
 		.mailbox = ADMIN_MAILBOX,
 		.listen = &cfg->admin_listen,

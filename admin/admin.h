@@ -31,6 +31,9 @@
 #include "actors/actor.h"
 #include "config/config.h"
 
+/* The admin actor (pool "admin"). */
+extern const struct actor_kind admin_kind;
+
 /* Register the collectors and readiness checks of the runtime (mailboxes,
  * actors, HTTP, handlers, log) and add the "admin" pool. Add it LAST, so
  * its registry sees every other pool. `cfg` must outlive the system.

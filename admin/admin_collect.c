@@ -29,6 +29,7 @@
 
 #include "admin_internal.h"
 #include "handler/handler.h"
+#include "net/net.h"
 #include "actors/log.h"
 #include "actors/metrics.h"
 #include "net/net_stats.h"
@@ -71,7 +72,7 @@ static void collect_mailboxes(struct metrics_out *o, void *ctx)
 
 	for (actor_addr_t addr = 0; (mb = next_mailbox(ad->sys, &addr, &a)) != NULL;) {
 		mbox_read_stats(mb, &st);
-		actor_labels(labels, sizeof(labels), mbox_name(mb), actor_kind(a));
+		actor_labels(labels, sizeof(labels), mbox_name(mb), actor_kind_name(a));
 		metrics_gauge(o, "mailbox_depth", "Messages in the mailbox now.", labels,
 			      (double)st.depth);
 		metrics_gauge(o, "mailbox_capacity",
@@ -112,7 +113,7 @@ static void collect_actors(struct metrics_out *o, void *ctx)
 		const struct actor *a = actor_system_get(ad->sys, addr);
 
 		actor_read_stats(a, &st);
-		actor_labels(labels, sizeof(labels), actor_name(a), actor_kind(a));
+		actor_labels(labels, sizeof(labels), actor_name(a), actor_kind_name(a));
 		metrics_counter(o, "actor_messages_total", "Messages the actor handled.", labels,
 				st.messages_total);
 		metrics_counter_seconds(o, "actor_busy_seconds_total",
@@ -150,7 +151,7 @@ static void collect_http(struct metrics_out *o, void *ctx)
 		if (ns == NULL)
 			continue;
 		net_stats_read(ns, &st);
-		actor_labels(labels, sizeof(labels), actor_name(a), actor_kind(a));
+		actor_labels(labels, sizeof(labels), actor_name(a), actor_kind_name(a));
 		for (unsigned i = 0; i < NET_STATUS_CLASSES; i++) {
 			snprintf(more, sizeof(more), "%s,class=\"%s\"", labels, classes[i]);
 			metrics_counter(o, "http_responses_total",
@@ -210,7 +211,7 @@ static void collect_handlers(struct metrics_out *o, void *ctx)
 
 		if (!handler_stats_read(a, &st))
 			continue;
-		actor_labels(labels, sizeof(labels), actor_name(a), actor_kind(a));
+		actor_labels(labels, sizeof(labels), actor_name(a), actor_kind_name(a));
 		metrics_counter(o, "handler_requests_total", "Requests a handler actor received.",
 				labels, st.requests_total);
 		metrics_counter(o, "handler_not_found_total", "Requests answered 404 (no route).",
@@ -255,7 +256,7 @@ static bool check_listeners(void *ctx, char *reason, size_t len)
 {
 	struct admin *ad = ctx;
 	unsigned n = 0;
-	actor_addr_t first = actor_system_find_kind(ad->sys, "net", &n);
+	actor_addr_t first = actor_system_find_kind(ad->sys, &net_kind, &n);
 
 	if (first == ACTOR_ADDR_NONE) {
 		snprintf(reason, len, "no network actors");
@@ -331,7 +332,7 @@ static cJSON *actor_json(const struct actor *a)
 	for (unsigned b = 0; b < MBOX_HIST_BUCKETS; b++)
 		lags += st.lag_hist[b];
 	cJSON_AddStringToObject(e, "name", actor_name(a));
-	cJSON_AddStringToObject(e, "kind", actor_kind(a));
+	cJSON_AddStringToObject(e, "kind", actor_kind_name(a));
 	cJSON_AddNumberToObject(e, "index", actor_index(a));
 	cJSON_AddNumberToObject(e, "messages_total", (double)st.messages_total);
 	cJSON_AddNumberToObject(e, "busy_seconds", (double)st.busy_ns / 1e9);
@@ -352,7 +353,7 @@ static void add_http_totals(cJSON *doc, struct actor_system *sys)
 	cJSON *http = cJSON_AddObjectToObject(doc, "http");
 	cJSON *resp = cJSON_AddObjectToObject(http, "responses_total");
 	unsigned n = 0;
-	actor_addr_t first = actor_system_find_kind(sys, "net", &n);
+	actor_addr_t first = actor_system_find_kind(sys, &net_kind, &n);
 
 	for (unsigned i = 0; first != ACTOR_ADDR_NONE && i < n; i++) {
 		const struct net_stats *ns = net_stats_of(actor_system_get(sys, first + i));

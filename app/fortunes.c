@@ -78,7 +78,7 @@ static void get_fortunes(struct hreq *r)
 
 	if (q != NULL) {
 		sql_req_stmt(q, "SELECT id, message FROM Fortune");
-		rc = hreq_call(r, "mysql", sql_req_call(q), on_fortunes, NULL);
+		rc = hreq_call(r, &sql_kind, sql_req_call(q), on_fortunes, NULL);
 	}
 	if (rc != 0)
 		hreq_fail(r, rc, "fortunes query");

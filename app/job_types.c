@@ -157,7 +157,7 @@ static void run_sql(struct job *j, const cJSON *payload)
 	sql_req_text(q, job_id(j), strlen(job_id(j)));
 	cJSON_ArrayForEach(a, args)
 		add_arg(q, a);
-	rc = job_call(j, "mysql", sql_req_call(q), on_sql, NULL);
+	rc = job_call(j, &sql_kind, sql_req_call(q), on_sql, NULL);
 	if (rc != 0)
 		job_failed(j, "sql: %s", ad_strerror(rc));
 }

@@ -115,7 +115,7 @@ static void post_job(struct hreq *r)
 	{
 		struct job_req *q = job_req_enqueue(jt->name, text, strlen(text), idem);
 
-		rc = q != NULL ? hreq_call(r, "job", job_req_call(q), on_enqueued, NULL) : -ENOMEM;
+		rc = q != NULL ? hreq_call(r, &job_kind, job_req_call(q), on_enqueued, NULL) : -ENOMEM;
 		if (rc != 0)
 			hreq_fail(r, rc, "job queue");
 	}
@@ -253,7 +253,7 @@ static void get_job(struct hreq *r)
 		return;
 	}
 	q = job_req_status(id);
-	rc = q != NULL ? hreq_call(r, "job", job_req_call(q), on_status, (void *)id) : -ENOMEM;
+	rc = q != NULL ? hreq_call(r, &job_kind, job_req_call(q), on_status, (void *)id) : -ENOMEM;
 	if (rc != 0)
 		hreq_fail(r, rc, "job queue");
 }

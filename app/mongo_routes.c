@@ -167,7 +167,7 @@ static void rows_read(struct hreq *r, struct world_job *job)
 		hreq_error(r, 500, "out of memory");
 		return;
 	}
-	rc = hreq_call(r, "mongo", m, on_updated, job);
+	rc = hreq_call(r, &mongo_kind, m, on_updated, job);
 	if (rc != 0)
 		hreq_fail(r, rc, "MongoDB world update");
 }
@@ -247,7 +247,7 @@ static void start_rows(struct hreq *r, enum world_kind kind, unsigned n)
 		if (rc == 0) {
 			part->job = job;
 			part->first = first;
-			rc = hreq_call(r, "mongo", m, on_rows, part);
+			rc = hreq_call(r, &mongo_kind, m, on_rows, part);
 		}
 		if (rc != 0) {
 			/* Parts already sent still come back; they see `failed`. */
@@ -342,7 +342,7 @@ static void on_fortunes(struct hreq *r, struct call_msg *reply, void *arg)
 static void get_fortunes(struct hreq *r)
 {
 	struct call_msg *m = mongo_find("fortune", cJSON_CreateObject(), 0);
-	int rc = m != NULL ? hreq_call(r, "mongo", m, on_fortunes, NULL) : -ENOMEM;
+	int rc = m != NULL ? hreq_call(r, &mongo_kind, m, on_fortunes, NULL) : -ENOMEM;
 
 	if (rc != 0)
 		hreq_fail(r, rc, "MongoDB fortunes");

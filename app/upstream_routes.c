@@ -99,7 +99,7 @@ static void get_upstream(struct hreq *r)
 
 	u = upstream_call_to(HTTP_GET, &hreq_config(r)->upstream.url, "", 0, "", 0, &rc);
 	if (u != NULL)
-		rc = hreq_call(r, "upstream", upstream_call_msg(u), upstream_fetched, NULL);
+		rc = hreq_call(r, &upstream_kind, upstream_call_msg(u), upstream_fetched, NULL);
 	if (rc != 0)
 		hreq_fail(r, rc, "upstream");
 }
@@ -194,7 +194,7 @@ static void any_proxy(struct hreq *r)
 	if (u != NULL) {
 		rc = forward_request(r, u);
 		if (rc == 0)
-			rc = hreq_call(r, "upstream", upstream_call_msg(u), proxy_answered, NULL);
+			rc = hreq_call(r, &upstream_kind, upstream_call_msg(u), proxy_answered, NULL);
 		else
 			upstream_call_free(u);
 	}

@@ -103,7 +103,7 @@ static void on_rows(struct hreq *r, struct call_msg *reply, void *arg)
 	if (store != NULL) {
 		cache_req_set(store, p->key, p->klen, body, strlen(body),
 			      hreq_config(r)->app.wallpaper_cache_ttl_ms);
-		hreq_call(r, "cache", cache_req_call(store), on_stored, NULL);
+		hreq_call(r, &cache_kind, cache_req_call(store), on_stored, NULL);
 	}
 	hreq_send(r, 200, "application/json", body, strlen(body));
 	free(body);
@@ -130,7 +130,7 @@ static void on_cached(struct hreq *r, struct call_msg *reply, void *arg)
 	if (q != NULL) {
 		sql_req_stmt(q, SELECT_PAGE);
 		sql_req_int(q, p->size);
-		rc = hreq_call(r, "mysql", sql_req_call(q), on_rows, p);
+		rc = hreq_call(r, &sql_kind, sql_req_call(q), on_rows, p);
 	}
 	if (rc != 0)
 		hreq_fail(r, rc, "wallpaper query");
@@ -146,7 +146,7 @@ static void get_wallpapers(struct hreq *r)
 		p->size = hreq_query_long(r, "pageSize", PAGE_DEFAULT, 1, PAGE_MAX);
 		p->klen = (size_t)snprintf(p->key, sizeof(p->key), "wallpaperList:%ld", p->size);
 		cache_req_get(q, p->key, p->klen);
-		rc = hreq_call(r, "cache", cache_req_call(q), on_cached, p);
+		rc = hreq_call(r, &cache_kind, cache_req_call(q), on_cached, p);
 		q = NULL;
 	}
 	if (q != NULL)

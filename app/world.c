@@ -118,7 +118,7 @@ static struct sql_req *select_worlds(const int32_t *ids, unsigned n)
 static void call_mysql(struct hreq *r, struct sql_req *q, hreq_cont_fn k, void *arg,
 		       const char *what)
 {
-	int rc = q != NULL ? hreq_call(r, "mysql", sql_req_call(q), k, arg) : -ENOMEM;
+	int rc = q != NULL ? hreq_call(r, &sql_kind, sql_req_call(q), k, arg) : -ENOMEM;
 
 	if (rc != 0)
 		hreq_fail(r, rc, what);
@@ -371,7 +371,7 @@ static void on_missing_rows(struct hreq *r, struct call_msg *reply, void *arg)
 				      cfg->app.world_cache_ttl_ms);
 	}
 	if (fill != NULL)
-		hreq_call(r, "cache", cache_req_call(fill), on_cache_filled, NULL);
+		hreq_call(r, &cache_kind, cache_req_call(fill), on_cache_filled, NULL);
 	answer_cached(r, c);
 }
 
@@ -435,7 +435,7 @@ static void get_cached(struct hreq *r)
 		argv[i] = keys[i];
 	}
 	cache_req_mget(q, c->n, argv, lens);
-	rc = hreq_call(r, "cache", cache_req_call(q), on_cached, c);
+	rc = hreq_call(r, &cache_kind, cache_req_call(q), on_cached, c);
 	if (rc != 0)
 		hreq_fail(r, rc, "world cache");
 }

@@ -36,6 +36,8 @@
 #include "actors/log.h"
 #include "config/config.h"
 
+const struct actor_kind handler_kind = { "handler" };
+
 static const struct actor_ops handler_ops;
 
 /* Every handler_shared allocated: admin readers may look at counters until
@@ -412,7 +414,7 @@ int handler_add_pool(struct actor_system *sys, const struct ad_config *cfg,
 	}
 	route_table_destroy(probe);
 	spec = (struct actor_pool_spec){
-		.kind = "handler",
+		.kind = &handler_kind,
 		.count = cfg->handler.count,
 		.mbox_capacity = cfg->handler.mailbox,
 		.ops = &handler_ops,
@@ -432,7 +434,7 @@ bool handler_stats_read(const struct actor *a, struct handler_stats *out)
 	const struct handler_shared *sh;
 	struct handler_counters *c;
 
-	if (a == NULL || strcmp(actor_kind(a), "handler") != 0 || actor_user(a) == NULL)
+	if (a == NULL || actor_kind(a) != &handler_kind || actor_user(a) == NULL)
 		return false;
 	sh = actor_user(a);
 	if (actor_index(a) >= sh->count)

@@ -22,6 +22,9 @@
 #include "handler_api.h"
 #include "config/config.h"
 
+/* The handler actors (pool "handler", actors.handler). */
+extern const struct actor_kind handler_kind;
+
 /* Counters of one handler actor: one writer (the actor), read anywhere
  * with relaxed loads (handler_stats_read). */
 struct handler_stats {

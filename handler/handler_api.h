@@ -24,7 +24,7 @@
  *     static void get_world(struct hreq *r)
  *     {
  *         struct call_msg *q = build_query(r);                 // a service message
- *         int rc = hreq_call(r, "mysql", q, on_world, NULL);
+ *         int rc = hreq_call(r, &sql_kind, q, on_world, NULL);
  *         if (rc != 0)
  *             hreq_fail(r, rc, "world lookup");
  *     }
@@ -160,7 +160,7 @@ typedef void (*hreq_cont_fn)(struct hreq *r, struct call_msg *reply, void *arg);
  * configured, -EAGAIN its mailbox is full, -ESHUTDOWN it is stopping,
  * -ENOSPC too many calls pending on this handler. The reply and what it
  * points to are freed when `k` returns. */
-int hreq_call(struct hreq *r, const char *kind, struct call_msg *m,
+int hreq_call(struct hreq *r, const struct actor_kind *kind, struct call_msg *m,
 	      hreq_cont_fn k, void *arg);
 
 /* Run `k(r, NULL, arg)` on this handler after `ms` milliseconds (a

@@ -501,7 +501,7 @@ static void on_call_reply(struct call_msg *reply, void *ctx, void *arg)
 	handler_maybe_release(r);
 }
 
-int hreq_call(struct hreq *r, const char *kind, struct call_msg *m,
+int hreq_call(struct hreq *r, const struct actor_kind *kind, struct call_msg *m,
 	      hreq_cont_fn k, void *arg)
 {
 	struct handler *h = r->h;

@@ -25,6 +25,9 @@
 #include "http_msg.h"
 #include "config/config.h"
 
+/* The network actors (pool "net", actors.net). */
+extern const struct actor_kind net_kind;
+
 /* Graceful drain (actors/signals.h): send each network actor a bare
  * struct msg of this type. It closes its listeners and idle connections,
  * answers what is in flight (the last answer on each connection says
@@ -32,10 +35,11 @@
  * msg_free() once its last connection has closed (or when it stops). */
 #define NET_MSG_DRAIN 0x4e450001u
 
-/* Add the "net" pool. Handlers are found by kind ("handler") at start.
- * `cfg` must outlive the system. Returns 0 or -errno with a reason. */
+/* Add the "net" pool; requests go to the actors of kind `handlers`
+ * (handler/handler.h's handler_kind), found at start. `cfg` must outlive
+ * the system. Returns 0 or -errno with a reason. */
 int net_add_pools(struct actor_system *sys, const struct ad_config *cfg,
-		  char *err, size_t errlen);
+		  const struct actor_kind *handlers, char *err, size_t errlen);
 
 /* A request that a listener pool answers on its own thread (the admin
  * endpoint) instead of sending it to a handler actor. Either fill the
@@ -51,7 +55,7 @@ typedef int (*net_local_fn)(void *ctx, struct http_msg *hm);
  * with its own addresses, connection budget and, optionally, a local
  * dispatch function. Everything pointed to must outlive the system. */
 struct net_pool_spec {
-	const char *kind;                  /* pool kind: actors are kind-N */
+	const struct actor_kind *kind;     /* pool kind: actors are kind-N */
 	unsigned count;
 	uint32_t mailbox;                  /* power of two >= 4 */
 	const struct config_addr *listen;  /* [nlisten] */
@@ -60,13 +64,14 @@ struct net_pool_spec {
 	 * accept; NULL: http.max_connections. */
 	uint32_t (*max_connections)(const struct ad_config *live);
 	const char *max_connections_key;  /* named in log lines */
-	net_local_fn local;                /* NULL: send to "handler" actors */
+	net_local_fn local;                /* NULL: send to `handlers` actors */
+	const struct actor_kind *handlers; /* who answers requests without `local` */
 	void (*local_stop)(void *ctx);     /* on the actor thread at stop; may be NULL */
 	void *local_ctx;
 };
 
 /* Add a listener pool described by `spec` (net_add_pools is this with
- * kind "net", cfg->listen and the handler actors). Returns 0 or -errno
+ * net_kind, cfg->listen and the handler actors). Returns 0 or -errno
  * with a reason. Thread: controlling, before actor_system_start(). */
 int net_add_listener_pool(struct actor_system *sys, const struct ad_config *cfg,
 			  const struct net_pool_spec *spec, char *err, size_t errlen);

@@ -45,6 +45,8 @@
 #include "net.h"
 #include "net_internal.h"
 
+const struct actor_kind net_kind = { "net" };
+
 static const struct actor_ops net_ops;
 
 /* Every net_shared ever allocated. The registry keeps a pool's `user` until
@@ -322,7 +324,7 @@ static int net_start(struct actor *a)
 	}
 	net_req_pool_bind_thread(na->pool);
 	if (spec->local == NULL)
-		na->handler_first = actor_system_find_kind(na->sys, "handler", &na->nhandlers);
+		na->handler_first = actor_system_find_kind(na->sys, spec->handlers, &na->nhandlers);
 	if (spec->local == NULL && na->handler_first == ACTOR_ADDR_NONE)
 		log_warn("%s: no handler actors: every request will be answered 503",
 			 actor_name(a));
@@ -442,7 +444,7 @@ int net_add_listener_pool(struct actor_system *sys, const struct ad_config *cfg,
 	unsigned n = spec->count > 0 ? spec->count : 1;
 
 	if (spec->nlisten == 0 || spec->nlisten > CONFIG_MAX_LISTEN) {
-		snprintf(err, errlen, "%s: no address to listen on", spec->kind);
+		snprintf(err, errlen, "%s: no address to listen on", spec->kind->name);
 		return -EINVAL;
 	}
 	sh = calloc(1, sizeof(*sh));
@@ -450,7 +452,7 @@ int net_add_listener_pool(struct actor_system *sys, const struct ad_config *cfg,
 		sh->stats = aligned_alloc(_Alignof(struct net_stats), sizeof(struct net_stats) * n);
 	if (sh == NULL || sh->stats == NULL) {
 		free(sh);
-		snprintf(err, errlen, "%s: out of memory", spec->kind);
+		snprintf(err, errlen, "%s: out of memory", spec->kind->name);
 		return -ENOMEM;
 	}
 	memset(sh->stats, 0, sizeof(struct net_stats) * n);
@@ -478,10 +480,11 @@ int net_add_listener_pool(struct actor_system *sys, const struct ad_config *cfg,
 }
 
 int net_add_pools(struct actor_system *sys, const struct ad_config *cfg,
-		  char *err, size_t errlen)
+		  const struct actor_kind *handlers, char *err, size_t errlen)
 {
 	const struct net_pool_spec spec = {
-		.kind = "net",
+		.kind = &net_kind,
+		.handlers = handlers,
 		.count = cfg->net.count,
 		.mailbox = cfg->net.mailbox,
 		.listen = cfg->listen,

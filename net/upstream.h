@@ -5,7 +5,7 @@
  * DESIGN
  * An upstream call is an async call (actors/call.h) like a storage call: a
  * handler builds a `struct upstream_call` (method, URL, headers, body),
- * sends it with hreq_call(r, "upstream", upstream_call_msg(u), k, arg), and
+ * sends it with hreq_call(r, &upstream_kind, upstream_call_msg(u), k, arg), and
  * its continuation reads the upstream's status, headers and body from the
  * reply. The message owns everything it points to, request and response.
  *
@@ -24,7 +24,7 @@
  *     }
  *
  *     struct upstream_call *u = upstream_call_new(HTTP_GET, "http://127.0.0.1:9000/", &rc);
- *     if (u == NULL || (rc = hreq_call(r, "upstream", upstream_call_msg(u), on_fetched, NULL)) != 0)
+ *     if (u == NULL || (rc = hreq_call(r, &upstream_kind, upstream_call_msg(u), on_fetched, NULL)) != 0)
  *         hreq_fail(r, rc, "upstream");
  *
  * The upstream actors (pool "upstream", actors.upstream.count) each run
@@ -79,6 +79,9 @@
 #include "actors/actor.h"
 #include "actors/call.h"
 #include "config/config.h"
+
+/* The upstream HTTP client actors (pool "upstream", actors.upstream). */
+extern const struct actor_kind upstream_kind;
 
 /* The message type of an upstream call (struct call_msg's m.type). */
 #define UPSTREAM_MSG_CALL 0x55500001u

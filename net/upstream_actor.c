@@ -35,6 +35,8 @@
 #include "actors/log.h"
 #include "upstream_internal.h"
 
+const struct actor_kind upstream_kind = { "upstream" };
+
 /* Every up_shared ever allocated: the admin reader may look at counters
  * until exit, so they live as long as the process (reachable, no leak
  * report), like the network actors' counters. Controlling thread only. */
@@ -199,7 +201,7 @@ int upstream_add_pool(struct actor_system *sys, const struct ad_config *cfg,
 		return -ENOSPC;
 	}
 	spec = (struct actor_pool_spec){
-		.kind = "upstream",
+		.kind = &upstream_kind,
 		.count = count,
 		.mbox_capacity = cfg->upstream_actor.mailbox,
 		.ops = &upstream_ops,

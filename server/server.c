@@ -39,15 +39,18 @@
 #include "handler/handler.h"
 #include "net/net.h"
 #include "net/upstream.h"
+#include "storage/cache.h"
 #include "storage/job.h"
 #include "storage/mongo.h"
+#include "storage/sql.h"
 #include "storage/storage.h"
 
 #define DEFAULT_CONFIG "/etc/actord/actord.json"
 
 /* Stop order: what accepts work first, what everyone logs to last. */
-static const char *const stop_order[] = {
-	"admin", "net", "handler", "job", "upstream", "cache", "mysql", "mongo", "log",
+static const struct actor_kind *const stop_order[] = {
+	&admin_kind, &net_kind, &handler_kind, &job_kind, &upstream_kind, &cache_kind,
+	&sql_kind, &mongo_kind, &log_kind,
 };
 
 static void usage(FILE *out)
@@ -136,7 +139,7 @@ static int build(struct actor_system *sys, const struct ad_config *cfg,
 	if (rc == 0)
 		rc = handler_add_pool(sys, cfg, app->routes, app->nroutes, err, errlen);
 	if (rc == 0)
-		rc = net_add_pools(sys, cfg, err, errlen);
+		rc = net_add_pools(sys, cfg, &handler_kind, err, errlen);
 	if (rc == 0)
 		rc = admin_add_pool(sys, cfg, err, errlen);
 	return rc;
@@ -181,7 +184,7 @@ int server_main(int argc, char **argv, const struct server_app *app)
 	bool test_only = false, detach = false, logging = false;
 	struct ad_config *cfg;
 	struct actor_system *sys;
-	const struct signals_drain drain = { .kind = "net", .msg_type = NET_MSG_DRAIN };
+	const struct signals_drain drain = { .kind = &net_kind, .msg_type = NET_MSG_DRAIN };
 	int c, rc;
 
 	while ((c = getopt_long(argc, argv, "c:tdvh", opts, NULL)) != -1) {

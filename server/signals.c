@@ -159,7 +159,7 @@ static enum signals_outcome drain_now(struct actor_system *sys, int sfd,
 	daemon_sd_notify("STOPPING=1");
 	if (n > MAX_DRAIN_ACTORS)
 		n = MAX_DRAIN_ACTORS;
-	log_info("draining: %u %s actor(s), at most %u ms", n, drain->kind, timeout_ms);
+	log_info("draining: %u %s actor(s), at most %u ms", n, drain->kind->name, timeout_ms);
 	atomic_store_explicit(&drain_pending, n, memory_order_relaxed);
 	for (unsigned i = 0; i < n; i++)
 		owed[i] = true;
@@ -171,7 +171,7 @@ static enum signals_outcome drain_now(struct actor_system *sys, int sfd,
 		now = mbox_now_ns();
 		if (now >= deadline) {
 			log_warn("drain deadline (%u ms) passed with %u %s actor(s) still busy",
-				 timeout_ms, atomic_load(&drain_pending), drain->kind);
+				 timeout_ms, atomic_load(&drain_pending), drain->kind->name);
 			return SIGNALS_DRAINED;
 		}
 		wait_ms = (deadline - now + 999999) / 1000000;

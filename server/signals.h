@@ -39,7 +39,7 @@ enum signals_outcome {
  * work, finishes what it has, and frees the message with msg_free() when
  * it is done (or when it stops); that free is the completion signal. */
 struct signals_drain {
-	const char *kind;
+	const struct actor_kind *kind;
 	uint32_t msg_type;
 };
 

@@ -5,7 +5,7 @@
  * DESIGN
  * A route builds a `struct cache_req` holding one or more Redis commands,
  * encoded in RESP by the builders below on the route's own thread, and
- * sends it with hreq_call(r, "cache", cache_req_call(q), k, arg). A cache
+ * sends it with hreq_call(r, &cache_kind, cache_req_call(q), k, arg). A cache
  * actor pipelines the commands on its connection (storage/rconn.h) and
  * sends the message back once every command is answered; the continuation
  * reads one typed value per command with cache_result(). Builders never
@@ -35,6 +35,9 @@
 #include <stdint.h>
 
 #include "actors/call.h"
+
+/* The Redis cache actors (pool "cache", actors.cache). */
+extern const struct actor_kind cache_kind;
 
 struct cache_req;
 

@@ -31,6 +31,8 @@
 #include "actors/actor.h"
 #include "actors/log.h"
 
+const struct actor_kind cache_kind = { "cache" };
+
 #define MS 1000000ull
 
 /* Owner: the cache actor thread. */
@@ -217,7 +219,7 @@ int cache_add_pool(struct actor_system *sys, const struct ad_config *cfg,
 	if (p == NULL)
 		return -ENOMEM;
 	spec = (struct actor_pool_spec){
-		.kind = "cache",
+		.kind = &cache_kind,
 		.count = cfg->cache.count,
 		.mbox_capacity = cfg->cache.mailbox,
 		/* Drain a batch per iteration: it leaves as one pipelined write. */

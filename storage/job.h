@@ -9,7 +9,7 @@
  * last error) and an entry in the stream <prefix>:stream that the job
  * actors of every actord instance consume through one consumer group.
  * A route enqueues with a `struct job_req` sent to a job actor
- * (hreq_call(r, "job", job_req_call(q), k, arg)); the job actor runs one
+ * (hreq_call(r, &job_kind, job_req_call(q), k, arg)); the job actor runs one
  * Lua script that records the Idempotency-Key, writes the hash and XADDs
  * the entry, and replies only once Redis answered: with appendfsync always
  * the job is then on disk.
@@ -35,6 +35,9 @@
 
 #include "job_type.h"
 #include "actors/call.h"
+
+/* The job actors (pool "job", actors.job). */
+extern const struct actor_kind job_kind;
 
 struct actor_system;
 struct ad_config;

@@ -40,6 +40,8 @@
 #include "actors/metrics.h"
 #include "mailbox/mbox.h"
 
+const struct actor_kind job_kind = { "job" };
+
 #define MS 1000000ull
 #define COUNT_PERIOD_S 1.0
 #define MAX_CALLS 65536
@@ -505,7 +507,7 @@ int job_add_pool(struct actor_system *sys, const struct ad_config *cfg,
 		return -ENOSPC;
 	}
 	spec = (struct actor_pool_spec){
-		.kind = "job",
+		.kind = &job_kind,
 		.count = n,
 		.mbox_capacity = cfg->job.mailbox,
 		.budget = cfg->redis.pipeline_max,

@@ -398,7 +398,7 @@ static void on_call(struct call_msg *reply, void *ctx, void *arg)
 	maybe_free(j);
 }
 
-int job_call(struct job *j, const char *kind, struct call_msg *m, job_cont_fn k, void *arg)
+int job_call(struct job *j, const struct actor_kind *kind, struct call_msg *m, job_cont_fn k, void *arg)
 {
 	struct jcont *c = malloc(sizeof(*c));
 	actor_addr_t to = call_pick(j->ja->calls, kind);

@@ -22,7 +22,7 @@
  *     static void run_insert(struct job *j, const cJSON *payload)
  *     {
  *         struct sql_req *q = build_insert(job_id(j), payload);
- *         int rc = job_call(j, "mysql", sql_req_call(q), on_row, NULL);
+ *         int rc = job_call(j, &sql_kind, sql_req_call(q), on_row, NULL);
  *         if (rc != 0)
  *             job_failed(j, "insert: %s", ad_strerror(rc));
  *     }
@@ -98,7 +98,7 @@ typedef void (*job_cont_fn)(struct job *j, struct call_msg *reply, void *arg);
  * `k` never runs: -ESRCH no actor of that kind, -EAGAIN its mailbox is
  * full, -ESHUTDOWN it is stopping, -ENOSPC too many calls pending. The
  * reply is freed when `k` returns. */
-int job_call(struct job *j, const char *kind, struct call_msg *m, job_cont_fn k, void *arg);
+int job_call(struct job *j, const struct actor_kind *kind, struct call_msg *m, job_cont_fn k, void *arg);
 
 /* Run `k(j, NULL, arg)` after `ms` milliseconds, without blocking the job
  * actor. 0: `k` runs exactly once (unless the job actor stops first), or

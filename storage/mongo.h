@@ -10,7 +10,7 @@
  * mongoc_client_pool_t, each member holding one client of it.
  *
  * A route builds a message with one of the builders below and sends it
- * with hreq_call(r, "mongo", m, k, arg); the member runs it and the SAME
+ * with hreq_call(r, &mongo_kind, m, k, arg); the member runs it and the SAME
  * message comes back to the continuation `k` with `status` set (call.h):
  *
  *     0             done; read the results with the accessors below
@@ -54,6 +54,9 @@
 #include <cjson/cJSON.h>
 
 #include "actors/call.h"
+
+/* The MongoDB actors (pool "mongo", actors.mongo). */
+extern const struct actor_kind mongo_kind;
 
 struct ad_config;
 

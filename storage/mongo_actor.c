@@ -43,6 +43,8 @@
 #include "actors/metrics.h"
 #include "config/config.h"
 
+const struct actor_kind mongo_kind = { "mongo" };
+
 #define RETRY_MIN_MS 100
 #define RETRY_MAX_MS 2000
 #define IDLE_PING_MS 5000
@@ -418,7 +420,7 @@ static int start_pool(struct actor_system *sys, struct mongo_shared *sh,
 	}
 	memset(sh->members, 0, sizeof(struct mongo_member) * sh->count);
 	spec = (struct actor_pool_spec){
-		.kind = "mongo",
+		.kind = &mongo_kind,
 		.count = sh->count,
 		.mbox_capacity = cfg->mongo_actor.mailbox,
 		.shared_mailbox = true,

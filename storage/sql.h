@@ -9,7 +9,7 @@
  * on the same connection, its rows appended to one row set: that is how
  * /queries runs N point selects in one message, one round trip each as
  * TechEmpower requires, without N mailbox hops. The route sends it with
- * hreq_call(r, "mysql", sql_req_call(q), k, arg); a mysql actor runs the
+ * hreq_call(r, &sql_kind, sql_req_call(q), k, arg); a mysql actor runs the
  * statements in order as prepared statements (cached per connection) and
  * sends the message back; the continuation reads the results.
  * Statements run in autocommit mode: a statement that changes several
@@ -42,6 +42,9 @@
 #include <stdint.h>
 
 #include "actors/call.h"
+
+/* The MariaDB actors (pool "mysql", actors.mysql). */
+extern const struct actor_kind sql_kind;
 
 struct sql_req;
 struct sql_rows;

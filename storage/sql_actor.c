@@ -35,6 +35,8 @@
 #include "actors/log.h"
 #include "config/config.h"
 
+const struct actor_kind sql_kind = { "mysql" };
+
 /* Owner: the mysql actor thread. */
 struct sql_actor {
 	struct sql_conn *conn;
@@ -135,7 +137,7 @@ int sql_add_pool(struct actor_system *sys, const struct ad_config *cfg,
 	if (p == NULL)
 		return -ENOMEM;
 	spec = (struct actor_pool_spec){
-		.kind = "mysql",
+		.kind = &sql_kind,
 		.count = cfg->mysql_actor.count,
 		.mbox_capacity = cfg->mysql_actor.mailbox,
 		.shared_mailbox = true,

@@ -35,7 +35,7 @@ static void send_call(struct hreq *r, struct call_msg *m, hreq_cont_fn k)
 		hreq_error(r, 400, "not a valid request for this call");
 		return;
 	}
-	rc = hreq_call(r, "mongo", m, k, NULL);
+	rc = hreq_call(r, &mongo_kind, m, k, NULL);
 	if (rc != 0)
 		hreq_fail(r, rc, "MongoDB test call");
 }

@@ -127,7 +127,7 @@ static void get_sql_sleep(struct hreq *r)
 	if (q != NULL) {
 		sql_req_stmt(q, "SELECT SLEEP(?)");
 		sql_req_int(q, hreq_query_long(r, "s", 1, 0, TEST_MAX_MS / 1000));
-		rc = hreq_call(r, "mysql", sql_req_call(q), sql_slept, NULL);
+		rc = hreq_call(r, &sql_kind, sql_req_call(q), sql_slept, NULL);
 	}
 	if (rc != 0)
 		hreq_fail(r, rc, "sql sleep");
@@ -146,7 +146,7 @@ static void get_sql_bad(struct hreq *r)
 
 	if (q != NULL) {
 		sql_req_stmt(q, "SELECT no_such_column FROM World");
-		rc = hreq_call(r, "mysql", sql_req_call(q), sql_bad_done, NULL);
+		rc = hreq_call(r, &sql_kind, sql_req_call(q), sql_bad_done, NULL);
 	}
 	if (rc != 0)
 		hreq_fail(r, rc, "bad query");

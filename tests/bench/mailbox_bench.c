@@ -27,6 +27,9 @@
 
 #include "actors/actor.h"
 
+static const struct actor_kind echo_kind = { "echo" };
+static const struct actor_kind player_kind = { "player" };
+
 #define SLOTS 65536
 #define FLUSH_EVERY 64
 #define RTT_ROUNDS 100000
@@ -364,8 +367,8 @@ static const struct actor_ops echo_ops = { .message = echo_msg };
 static void bench_rtt_mbox(double *p50, double *p99)
 {
 	struct rtt_run *r = calloc(1, sizeof(*r));
-	struct actor_pool_spec ps = { .kind = "player", .count = 1, .mbox_capacity = 16, .ops = &player_ops, .user = r };
-	struct actor_pool_spec es = { .kind = "echo", .count = 1, .mbox_capacity = 16, .ops = &echo_ops, .user = r };
+	struct actor_pool_spec ps = { .kind = &player_kind, .count = 1, .mbox_capacity = 16, .ops = &player_ops, .user = r };
+	struct actor_pool_spec es = { .kind = &echo_kind, .count = 1, .mbox_capacity = 16, .ops = &echo_ops, .user = r };
 	struct actor_system *sys = actor_system_create();
 	actor_addr_t pl;
 	char err[128];

@@ -29,6 +29,10 @@
 
 #include "actors/actor.h"
 
+static const struct actor_kind db_kind = { "db" };
+static const struct actor_kind echo_kind = { "echo" };
+static const struct actor_kind player_kind = { "player" };
+
 #define MAX_PRODUCERS 8
 #define SLOTS 4096
 
@@ -276,9 +280,9 @@ static const struct actor_ops echo_ops = { .message = echo_message };
 static void test_ping_pong_round_trips_never_lose_a_wakeup(void **state)
 {
 	struct pingpong *pp = calloc(1, sizeof(*pp));
-	struct actor_pool_spec player = { .kind = "player", .count = 1, .mbox_capacity = 16,
+	struct actor_pool_spec player = { .kind = &player_kind, .count = 1, .mbox_capacity = 16,
 					  .ops = &player_ops, .user = pp };
-	struct actor_pool_spec echo = { .kind = "echo", .count = 1, .mbox_capacity = 16,
+	struct actor_pool_spec echo = { .kind = &echo_kind, .count = 1, .mbox_capacity = 16,
 					.ops = &echo_ops, .user = pp };
 	struct actor_system *sys = actor_system_create();
 	actor_addr_t pl;
@@ -341,7 +345,7 @@ static const struct actor_ops pool_ops = { .message = pool_message };
 static void test_pool_slow_member_does_not_delay_others(void **state)
 {
 	struct pool_probe pr = { 0 };
-	struct actor_pool_spec db = { .kind = "db", .count = 3, .mbox_capacity = 1024,
+	struct actor_pool_spec db = { .kind = &db_kind, .count = 3, .mbox_capacity = 1024,
 				      .shared_mailbox = true, .ops = &pool_ops };
 	struct actor_system *sys = actor_system_create();
 	uint64_t t0;

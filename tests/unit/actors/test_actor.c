@@ -17,6 +17,13 @@
 
 #include "actors/actor.h"
 
+static const struct actor_kind db_kind = { "db" };
+static const struct actor_kind echo_kind = { "echo" };
+static const struct actor_kind nope_kind = { "nope" };
+static const struct actor_kind replier_kind = { "replier" };
+static const struct actor_kind sink_kind = { "sink" };
+static const struct actor_kind slow_kind = { "slow" };
+
 enum { T_PING = 1, T_PONG = 2 };
 
 struct tmsg {
@@ -108,9 +115,9 @@ static const struct actor_ops sink_ops = { .message = sink_message };
 static void test_request_and_reply_between_actors(void **state)
 {
 	struct shared sh = { 0 };
-	struct actor_pool_spec echo = { .kind = "echo", .count = 2, .mbox_capacity = 1024,
+	struct actor_pool_spec echo = { .kind = &echo_kind, .count = 2, .mbox_capacity = 1024,
 					.ops = &echo_ops, .user = &sh };
-	struct actor_pool_spec sink = { .kind = "sink", .count = 1, .mbox_capacity = 1024,
+	struct actor_pool_spec sink = { .kind = &sink_kind, .count = 1, .mbox_capacity = 1024,
 					.ops = &sink_ops, .user = &sh };
 	struct actor_system *sys = actor_system_create();
 	char err[256];
@@ -123,9 +130,9 @@ static void test_request_and_reply_between_actors(void **state)
 	assert_int_equal(e, 0);
 	assert_int_equal(s, 2);
 	assert_int_equal(actor_system_start(sys, err, sizeof(err)), 0);
-	assert_int_equal(actor_system_find_kind(sys, "echo", &n), 0);
+	assert_int_equal(actor_system_find_kind(sys, &echo_kind, &n), 0);
 	assert_int_equal(n, 2);
-	assert_int_equal(actor_system_find_kind(sys, "nope", &n), ACTOR_ADDR_NONE);
+	assert_int_equal(actor_system_find_kind(sys, &nope_kind, &n), ACTOR_ADDR_NONE);
 	assert_string_equal(actor_name(actor_system_get(sys, 1)), "echo-1");
 	for (int i = 0; i < 1000; i++) {
 		struct tmsg *t = tmsg_new(T_PING, 1);
@@ -145,7 +152,7 @@ static void test_request_and_reply_between_actors(void **state)
 static void test_failed_start_is_reported(void **state)
 {
 	struct shared sh = { .fail_start = 1 };
-	struct actor_pool_spec echo = { .kind = "echo", .count = 1, .mbox_capacity = 16,
+	struct actor_pool_spec echo = { .kind = &echo_kind, .count = 1, .mbox_capacity = 16,
 					.ops = &echo_ops, .user = &sh };
 	struct actor_system *sys = actor_system_create();
 	char err[256] = "";
@@ -160,7 +167,7 @@ static void test_failed_start_is_reported(void **state)
 static void test_invalid_pool_is_refused(void **state)
 {
 	struct shared sh = { 0 };
-	struct actor_pool_spec bad = { .kind = "echo", .count = 1, .mbox_capacity = 100,
+	struct actor_pool_spec bad = { .kind = &echo_kind, .count = 1, .mbox_capacity = 100,
 				       .ops = &echo_ops, .user = &sh };
 	struct actor_system *sys = actor_system_create();
 	char err[256] = "";
@@ -191,7 +198,7 @@ static const struct actor_ops slow_ops = { .message = slow_message, .stop = echo
 static void test_stop_delivers_queued_messages(void **state)
 {
 	struct shared sh = { 0 };
-	struct actor_pool_spec slow = { .kind = "slow", .count = 1, .mbox_capacity = 256,
+	struct actor_pool_spec slow = { .kind = &slow_kind, .count = 1, .mbox_capacity = 256,
 					.ops = &slow_ops, .user = &sh };
 	struct actor_system *sys = actor_system_create();
 	char err[256];
@@ -213,7 +220,7 @@ static void test_stop_delivers_queued_messages(void **state)
 static void test_shared_mailbox_pool_spreads_work(void **state)
 {
 	struct shared sh = { 0 };
-	struct actor_pool_spec slow = { .kind = "db", .count = 4, .mbox_capacity = 256,
+	struct actor_pool_spec slow = { .kind = &db_kind, .count = 4, .mbox_capacity = 256,
 					.shared_mailbox = true, .budget = 1,
 					.ops = &slow_ops, .user = &sh };
 	struct actor_system *sys = actor_system_create();
@@ -239,7 +246,7 @@ static void test_shared_mailbox_pool_spreads_work(void **state)
 static void test_stats_count_messages_and_loop_lag(void **state)
 {
 	struct shared sh = { 0 };
-	struct actor_pool_spec echo = { .kind = "echo", .count = 1, .mbox_capacity = 64,
+	struct actor_pool_spec echo = { .kind = &echo_kind, .count = 1, .mbox_capacity = 64,
 					.ops = &echo_ops, .user = &sh };
 	struct actor_system *sys = actor_system_create();
 	struct actor_stats st;
@@ -299,9 +306,9 @@ static const struct actor_ops slow_sink_ops = { .message = slow_sink_message };
 static void test_replies_to_a_full_mailbox_are_retried_in_order(void **state)
 {
 	struct shared sh = { 0 };
-	struct actor_pool_spec sink = { .kind = "sink", .count = 1, .mbox_capacity = 4,
+	struct actor_pool_spec sink = { .kind = &sink_kind, .count = 1, .mbox_capacity = 4,
 					.ops = &slow_sink_ops, .user = &sh };
-	struct actor_pool_spec rep = { .kind = "replier", .count = 1, .mbox_capacity = 256,
+	struct actor_pool_spec rep = { .kind = &replier_kind, .count = 1, .mbox_capacity = 256,
 				       .ops = &replier_ops, .user = &sh };
 	struct actor_system *sys = actor_system_create();
 	struct actor_stats st;

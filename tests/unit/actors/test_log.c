@@ -27,6 +27,8 @@
 #include "actors/log.h"
 #include "tests/unit/common/scratch_dir.h"
 
+static const struct actor_kind t_kind = { "t" };
+
 
 /* The JSON line of `text` whose "msg" equals `msg`, or NULL. */
 static cJSON *find_line(const char *text, const char *msg)
@@ -85,7 +87,7 @@ static const struct actor_ops t_ops = { .start = on_t_start, .message = on_t_mes
 
 static struct actor_system *start_system(const struct ad_config *cfg)
 {
-	struct actor_pool_spec t = { .kind = "t", .count = 1, .mbox_capacity = 4, .ops = &t_ops };
+	struct actor_pool_spec t = { .kind = &t_kind, .count = 1, .mbox_capacity = 4, .ops = &t_ops };
 	struct actor_system *sys = actor_system_create();
 	char err[256];
 
@@ -99,8 +101,8 @@ static struct actor_system *start_system(const struct ad_config *cfg)
 
 static void stop_system(struct actor_system *sys)
 {
-	actor_system_stop_kind(sys, "t");
-	actor_system_stop_kind(sys, "log");
+	actor_system_stop_kind(sys, &t_kind);
+	actor_system_stop_kind(sys, &log_kind);
 	actor_system_destroy(sys);
 	log_shutdown();
 }

@@ -23,6 +23,9 @@
 #include "actors/metrics.h"
 #include "tests/unit/common/metrics_text.h"
 
+static const struct actor_kind db_kind = { "db" };
+static const struct actor_kind worker_kind = { "worker" };
+
 #define WORKER_MAILBOX 8
 
 static atomic_int gate_open;        /* the worker's first message waits for it */
@@ -85,9 +88,9 @@ static void test_a_stuck_actor_shows_queued_and_refused_messages(void **state)
 	struct ad_config cfg;
 	struct actor_system *sys = actor_system_create();
 	struct admin ad = { .sys = sys, .cfg = &cfg };
-	struct actor_pool_spec worker = { .kind = "worker", .count = 1,
+	struct actor_pool_spec worker = { .kind = &worker_kind, .count = 1,
 					  .mbox_capacity = WORKER_MAILBOX, .ops = &gated_ops };
-	struct actor_pool_spec pool = { .kind = "db", .count = 2, .mbox_capacity = 16,
+	struct actor_pool_spec pool = { .kind = &db_kind, .count = 2, .mbox_capacity = 16,
 					.shared_mailbox = true, .ops = &gated_ops };
 	char err[256], *text = NULL;
 	int refused = 0, accepted = 0;

@@ -31,6 +31,10 @@
 #include "handler/handler.h"
 #include "net/http_msg.h"
 
+static const struct actor_kind fake_net_kind = { "net" };
+static const struct actor_kind nobody_kind = { "nobody" };
+static const struct actor_kind svc_kind = { "svc" };
+
 #define NREQ 64
 #define SVC_CALL 0x53560001u
 /* Senders reserve mailbox room in credits of up to 64 (mailbox/): with two
@@ -194,7 +198,7 @@ static void get_call(struct hreq *r)
 {
 	struct svc_msg *s = svc_new((int)hreq_query_long(r, "v", 1, -1000, 1000),
 				    (unsigned)hreq_query_long(r, "delay", 0, 0, 10000));
-	int rc = hreq_call(r, "svc", &s->c, on_double, NULL);
+	int rc = hreq_call(r, &svc_kind, &s->c, on_double, NULL);
 
 	if (rc != 0)
 		hreq_fail(r, rc, "svc");
@@ -207,7 +211,7 @@ static void get_missing(struct hreq *r)
 {
 	struct svc_msg *s = svc_new(1, 0);
 
-	hreq_printf(r, "%d", hreq_call(r, "nobody", &s->c, on_double, NULL));
+	hreq_printf(r, "%d", hreq_call(r, &nobody_kind, &s->c, on_double, NULL));
 	hreq_finish(r, 200, "text/plain");
 }
 
@@ -230,7 +234,7 @@ static void get_burst(struct hreq *r)
 
 	*left = 1; /* held until every call is sent */
 	for (long i = 0; i < n; i++) {
-		int rc = hreq_call(r, "svc", &svc_new(i == 0 ? -1 : 1, 0)->c, on_burst, left);
+		int rc = hreq_call(r, &svc_kind, &svc_new(i == 0 ? -1 : 1, 0)->c, on_burst, left);
 
 		hreq_printf(r, "%d ", rc);
 		if (rc == 0) {
@@ -300,9 +304,9 @@ static const handler_routes_fn route_fns[] = { routes };
 
 static int setup(void **state)
 {
-	struct actor_pool_spec svc = { .kind = "svc", .count = 1, .mbox_capacity = SVC_MAILBOX,
+	struct actor_pool_spec svc = { .kind = &svc_kind, .count = 1, .mbox_capacity = SVC_MAILBOX,
 				       .ops = &svc_ops };
-	struct actor_pool_spec net = { .kind = "net", .count = 1, .mbox_capacity = 256,
+	struct actor_pool_spec net = { .kind = &fake_net_kind, .count = 1, .mbox_capacity = 256,
 				       .ops = &net_ops };
 	char err[256];
 	unsigned n;
@@ -324,7 +328,7 @@ static int setup(void **state)
 	net_addr = actor_system_add_pool(sys, &net, err, sizeof(err));
 	assert_int_not_equal(net_addr, ACTOR_ADDR_NONE);
 	assert_int_equal(actor_system_start(sys, err, sizeof(err)), 0);
-	handler_addr = actor_system_find_kind(sys, "handler", &n);
+	handler_addr = actor_system_find_kind(sys, &handler_kind, &n);
 	assert_int_equal(n, 2);
 	return 0;
 }

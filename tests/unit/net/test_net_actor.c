@@ -28,6 +28,8 @@
 #include "net/net.h"
 #include "net/net_stats.h"
 
+static const struct actor_kind fake_handler_kind = { "handler" };
+
 /* Shared with the fake handler thread: atomics only. */
 static atomic_int gate_open;          /* /gate blocks until set */
 static atomic_int gated;              /* handler is inside /gate */
@@ -92,12 +94,12 @@ static uint16_t free_port(void)
 
 static void start(uint32_t handler_mailbox)
 {
-	struct actor_pool_spec spec = { .kind = "handler", .count = 1,
+	struct actor_pool_spec spec = { .kind = &fake_handler_kind, .count = 1,
 					.mbox_capacity = handler_mailbox, .ops = &fake_ops };
 	char err[256];
 
 	sys = actor_system_create();
-	assert_int_equal(net_add_pools(sys, &cfg, err, sizeof(err)), 0);
+	assert_int_equal(net_add_pools(sys, &cfg, &fake_handler_kind, err, sizeof(err)), 0);
 	assert_int_not_equal(actor_system_add_pool(sys, &spec, err, sizeof(err)), ACTOR_ADDR_NONE);
 	assert_int_equal(actor_system_start(sys, err, sizeof(err)), 0);
 }
@@ -194,7 +196,7 @@ static struct net_stats_snapshot stats(void)
 {
 	struct net_stats_snapshot s;
 	unsigned n;
-	actor_addr_t first = actor_system_find_kind(sys, "net", &n);
+	actor_addr_t first = actor_system_find_kind(sys, &net_kind, &n);
 
 	net_stats_read(net_stats_of(actor_system_get(sys, first)), &s);
 	return s;

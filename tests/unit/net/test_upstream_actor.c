@@ -26,6 +26,8 @@
 #include "tests/unit/common/metrics_text.h"
 #include "net/upstream.h"
 
+static const struct actor_kind caller_kind = { "caller" };
+
 /* ---- A tiny upstream: answers every request, or none ---- */
 
 #define MAX_FDS 64
@@ -153,7 +155,7 @@ static void caller_message(struct actor *a, struct msg *m)
 	if (m->type == T_GO) {
 		struct go *g = msg_cast(m, struct go);
 		unsigned count;
-		actor_addr_t to = actor_system_find_kind(actor_sys(a), "upstream", &count);
+		actor_addr_t to = actor_system_find_kind(actor_sys(a), &upstream_kind, &count);
 
 		for (int i = 0; i < g->count; i++) {
 			int rc;
@@ -212,7 +214,7 @@ static int wait_replies(int want)
 static int setup(void **state)
 {
 	struct actor_pool_spec spec = {
-		.kind = "caller", .count = 1, .mbox_capacity = 1024, .ops = &caller_ops,
+		.kind = &caller_kind, .count = 1, .mbox_capacity = 1024, .ops = &caller_ops,
 	};
 	char err[256];
 
@@ -328,7 +330,7 @@ static void test_stopping_answers_every_pending_call_with_shutdown(void **state)
 		sleep_ms(1);
 	sleep_ms(50);
 	assert_int_equal(atomic_load(&RES.replies), 0);
-	actor_system_stop_kind(SYS, "upstream");
+	actor_system_stop_kind(SYS, &upstream_kind);
 	assert_int_equal(wait_replies(6), 6);
 	assert_int_equal(atomic_load(&RES.statuses[UPSTREAM_SHUTDOWN]), 6);
 	server_stop(&s);

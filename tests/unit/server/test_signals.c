@@ -30,6 +30,8 @@
 #include "tests/unit/common/scratch_dir.h"
 #include "server/signals.h"
 
+static const struct actor_kind fnet_kind = { "fnet" };
+
 #define FNET_DRAIN 0x44520001u
 
 static char cfg_path[256];
@@ -81,7 +83,7 @@ static void on_fnet_stop(struct actor *a)
 static const struct actor_ops fnet_ops = {
 	.start = on_fnet_start, .message = on_fnet_message, .stop = on_fnet_stop,
 };
-static const struct signals_drain drain = { "fnet", FNET_DRAIN };
+static const struct signals_drain drain = { &fnet_kind, FNET_DRAIN };
 
 static void write_file(const char *path, const char *text)
 {
@@ -93,7 +95,7 @@ static void write_file(const char *path, const char *text)
 
 static struct actor_system *start(const char *json, uint32_t fnet_delay_ms)
 {
-	struct actor_pool_spec f = { .kind = "fnet", .count = 2, .mbox_capacity = 8,
+	struct actor_pool_spec f = { .kind = &fnet_kind, .count = 2, .mbox_capacity = 8,
 				     .ops = &fnet_ops };
 	struct actor_system *sys = actor_system_create();
 	struct ad_config *cfg;
@@ -115,8 +117,8 @@ static struct actor_system *start(const char *json, uint32_t fnet_delay_ms)
 
 static void stop(struct actor_system *sys)
 {
-	actor_system_stop_kind(sys, "fnet");
-	actor_system_stop_kind(sys, "log");
+	actor_system_stop_kind(sys, &fnet_kind);
+	actor_system_stop_kind(sys, &log_kind);
 	actor_system_destroy(sys);
 	log_shutdown();
 	config_retire_all();

@@ -16,6 +16,8 @@
 
 #include "step_client.h"
 
+const struct actor_kind step_client_kind = { "client" };
+
 #define T_RUN 0x54450001u
 
 static void (*client_step)(struct actor *a);
@@ -81,7 +83,7 @@ void step_client_run(struct actor_system *sys, void (*step)(struct actor *a), in
 		     int timeout_ms)
 {
 	struct msg *r = calloc(1, sizeof(*r));
-	actor_addr_t client = actor_system_find_kind(sys, "client", NULL);
+	actor_addr_t client = actor_system_find_kind(sys, &step_client_kind, NULL);
 
 	atomic_store(&client_done, 0);
 	client_step = step;

@@ -13,6 +13,9 @@
 #include "actors/actor.h"
 #include "actors/call.h"
 
+/* The client pool's kind ("client"). */
+extern const struct actor_kind step_client_kind;
+
 extern const struct actor_ops step_client_ops;
 
 /* The client's call table (room for 4096 calls in flight).

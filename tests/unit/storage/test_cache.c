@@ -31,6 +31,7 @@
 #include "redis_server.h"
 #include "step_client.h"
 
+
 #define MAX_VALUES 16
 
 static struct redis_server redis;
@@ -90,7 +91,7 @@ static void record(struct call_msg *reply, void *ctx, void *arg)
 /* Send `q` to the cache actor; its outcome goes to out[slot]. */
 static void send_req(struct actor *a, struct cache_req *q, unsigned slot)
 {
-	actor_addr_t to = actor_system_find_kind(actor_sys(a), "cache", NULL);
+	actor_addr_t to = actor_system_find_kind(actor_sys(a), &cache_kind, NULL);
 	int rc = call_send(step_client_calls(a), to, cache_req_call(q), record, NULL,
 			   (void *)(uintptr_t)slot);
 
@@ -111,7 +112,7 @@ static void run(void (*step)(struct actor *a), int want, int timeout_ms)
 
 static int setup(void **state)
 {
-	struct actor_pool_spec client = { .kind = "client", .count = 1, .mbox_capacity = 64,
+	struct actor_pool_spec client = { .kind = &step_client_kind, .count = 1, .mbox_capacity = 64,
 					  .ops = &step_client_ops };
 	char text[256], err[256];
 	struct ad_config *cfg;

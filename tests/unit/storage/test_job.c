@@ -31,6 +31,7 @@
 #include "redis_server.h"
 #include "step_client.h"
 
+
 #define MAX_JOBS 64
 
 static struct redis_server redis;
@@ -93,7 +94,7 @@ static void run_spawn(struct job *j, const cJSON *payload)
 	int rc;
 
 	(void)payload;
-	rc = q != NULL ? job_call(j, "job", job_req_call(q), on_spawned, NULL) : -ENOMEM;
+	rc = q != NULL ? job_call(j, &job_kind, job_req_call(q), on_spawned, NULL) : -ENOMEM;
 	if (rc != 0)
 		job_failed(j, "spawn: %s", ad_strerror(rc));
 }
@@ -159,7 +160,7 @@ static void on_status(struct call_msg *reply, void *ctx, void *arg)
 
 static void send_req(struct actor *a, struct job_req *q, call_fn fn, unsigned slot)
 {
-	actor_addr_t to = actor_system_find_kind(actor_sys(a), "job", NULL);
+	actor_addr_t to = actor_system_find_kind(actor_sys(a), &job_kind, NULL);
 	int rc = call_send(step_client_calls(a), to, job_req_call(q), fn, NULL,
 			   (void *)(uintptr_t)slot);
 
@@ -225,7 +226,7 @@ static struct ad_config *cfg;
 
 static void system_start(void)
 {
-	struct actor_pool_spec client = { .kind = "client", .count = 1, .mbox_capacity = 256,
+	struct actor_pool_spec client = { .kind = &step_client_kind, .count = 1, .mbox_capacity = 256,
 					  .ops = &step_client_ops };
 	char err[256];
 

@@ -24,6 +24,8 @@
 #include "config/config.h"
 #include "tests/unit/common/metrics_text.h"
 
+static const struct actor_kind caller_kind = { "caller" };
+
 static cJSON *parse(const char *s)
 {
 	cJSON *j = cJSON_Parse(s);
@@ -209,7 +211,7 @@ static void test_without_uri_no_actor_runs_and_readiness_says_why(void **state)
 	(void)state;
 	metrics_reset();
 	assert_int_equal(mongo_add_pool(sys, cfg, err, sizeof(err)), 0);
-	assert_int_equal(actor_system_find_kind(sys, "mongo", &n), ACTOR_ADDR_NONE);
+	assert_int_equal(actor_system_find_kind(sys, &mongo_kind, &n), ACTOR_ADDR_NONE);
 	c = readiness(&all_ok);
 	assert_true(all_ok);                             /* optional: never unready */
 	assert_false(cJSON_IsTrue(cJSON_GetObjectItem(c, "ok")));
@@ -273,7 +275,7 @@ static void caller_message(struct actor *a, struct msg *m)
 	q = mongo_find("world", cJSON_Parse("{\"id\": 1}"), 1);
 	/* slot 1: a deadline already in the past */
 	q->deadline_ns = slot == 1 ? 1 : mbox_now_ns() + 5000000000ull;
-	if (call_send(c->calls, actor_system_find_kind(actor_sys(a), "mongo", &n), q, on_reply,
+	if (call_send(c->calls, actor_system_find_kind(actor_sys(a), &mongo_kind, &n), q, on_reply,
 		      c->res, (void *)(intptr_t)slot) != 0) {
 		msg_free(&q->m);
 		atomic_store(&c->res->status[slot], 1);
@@ -338,7 +340,7 @@ static void test_unreachable_server_answers_every_call_and_says_why(void **state
 				       " \"server_selection_timeout_ms\": 100},"
 				       " \"actors\": {\"mongo\": {\"count\": 2, \"mailbox\": 16}}}");
 	struct results res = { 0 };
-	struct actor_pool_spec spec = { .kind = "caller", .count = 1, .mbox_capacity = 64,
+	struct actor_pool_spec spec = { .kind = &caller_kind, .count = 1, .mbox_capacity = 64,
 					.ops = &caller_ops, .user = &res };
 	struct actor_system *sys = actor_system_create();
 	char err[256], *text;
