@@ -20,6 +20,8 @@
 #include <string.h>
 
 #include "actor.h"
+#include "base/clock.h"
+#include "base/counter.h"
 
 #define MAX_POOLS 32
 
@@ -78,13 +80,6 @@ struct actor_system {
 };
 
 static _Thread_local struct actor *tl_self;
-
-/* Single-writer counter bump: no locked instruction needed. */
-static inline void bump(_Atomic uint64_t *c, uint64_t by)
-{
-	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + by,
-			      memory_order_relaxed);
-}
 
 const char *ad_strerror(int err)
 {
@@ -195,7 +190,7 @@ static void on_message(void *ctx, struct msg *m)
 	struct actor *a = ctx;
 
 	a->pool->spec.ops->message(a, m);
-	bump(&a->messages_total, 1);
+	counter_add(&a->messages_total, 1);
 }
 
 static void on_check(struct ev_loop *loop, ev_check *w, int revents)
@@ -204,16 +199,16 @@ static void on_check(struct ev_loop *loop, ev_check *w, int revents)
 
 	(void)loop;
 	(void)revents;
-	a->awake_since_ns = mbox_now_ns();
+	a->awake_since_ns = clock_now_ns();
 }
 
 static void on_prepare(struct ev_loop *loop, ev_prepare *w, int revents)
 {
 	struct actor *a = w->data;
-	uint64_t now = mbox_now_ns();
+	uint64_t now = clock_now_ns();
 
 	(void)revents;
-	bump(&a->busy_ns, now - a->awake_since_ns);
+	counter_add(&a->busy_ns, now - a->awake_since_ns);
 	a->awake_since_ns = now;
 	atomic_store_explicit(&a->loop_iterations, ev_iteration(loop), memory_order_relaxed);
 }
@@ -221,7 +216,7 @@ static void on_prepare(struct ev_loop *loop, ev_prepare *w, int revents)
 static void arm_lag_timer(struct actor *a)
 {
 	ev_now_update(a->loop);
-	a->lag_expected_ns = mbox_now_ns() + (uint64_t)ACTOR_LAG_PERIOD_MS * 1000000u;
+	a->lag_expected_ns = clock_now_ns() + (uint64_t)ACTOR_LAG_PERIOD_MS * 1000000u;
 	ev_timer_set(&a->lag_w, ACTOR_LAG_PERIOD_MS / 1000.0, 0.);
 	ev_timer_start(a->loop, &a->lag_w);
 }
@@ -231,13 +226,13 @@ static void arm_lag_timer(struct actor *a)
 static void on_lag_timer(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct actor *a = w->data;
-	uint64_t now = mbox_now_ns();
+	uint64_t now = clock_now_ns();
 	uint64_t lag = now > a->lag_expected_ns ? now - a->lag_expected_ns : 0;
 
 	(void)loop;
 	(void)revents;
-	bump(&a->lag_hist[mbox_hist_bucket(lag)], 1);
-	bump(&a->lag_sum_ns, lag);
+	counter_add(&a->lag_hist[mbox_hist_bucket(lag)], 1);
+	counter_add(&a->lag_sum_ns, lag);
 	if (lag > atomic_load_explicit(&a->lag_max_ns, memory_order_relaxed))
 		atomic_store_explicit(&a->lag_max_ns, lag, memory_order_relaxed);
 	arm_lag_timer(a);
@@ -296,7 +291,7 @@ int actor_reply(struct msg *m)
 	else
 		a->retry_head = m;
 	a->retry_tail = m;
-	bump(&a->replies_retried_total, 1);
+	counter_add(&a->replies_retried_total, 1);
 	if (!ev_is_active(&a->retry_w))
 		ev_timer_again(a->loop, &a->retry_w);
 	return 1;
@@ -338,7 +333,7 @@ static void *actor_main(void *arg)
 	int rc;
 
 	tl_self = a;
-	a->awake_since_ns = mbox_now_ns();
+	a->awake_since_ns = clock_now_ns();
 	ev_async_init(&a->stop_w, on_stop);
 	ev_timer_init(&a->lag_w, on_lag_timer, 0., 0.);
 	ev_prepare_init(&a->prepare_w, on_prepare);
@@ -509,6 +504,7 @@ actor_addr_t actor_system_find_kind(const struct actor_system *sys,
 const char *actor_name(const struct actor *a) { return a->name; }
 const struct actor_kind *actor_kind(const struct actor *a) { return a->pool->spec.kind; }
 const char *actor_kind_name(const struct actor *a) { return a->pool->kind; }
+const struct actor_ops *actor_ops(const struct actor *a) { return a->pool->spec.ops; }
 actor_addr_t actor_addr(const struct actor *a) { return a->addr; }
 unsigned actor_index(const struct actor *a) { return a->index; }
 struct actor_system *actor_sys(const struct actor *a) { return a->sys; }

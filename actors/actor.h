@@ -145,6 +145,8 @@ unsigned actor_index(const struct actor *a);      /* index within its pool */
 struct actor_system *actor_sys(const struct actor *a);
 struct mbox *actor_mbox(const struct actor *a);   /* shared for pools */
 void *actor_user(const struct actor *a);
+/* The pool's behaviour: tells which module's actor `a` is. */
+const struct actor_ops *actor_ops(const struct actor *a);
 /* Thread: the actor's own. */
 struct ev_loop *actor_loop(const struct actor *a);
 void *actor_state(const struct actor *a);

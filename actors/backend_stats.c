@@ -11,12 +11,12 @@
 void backend_stats_done(struct backend_stats *s, uint64_t latency_ns, bool error,
 			bool timeout)
 {
-	backend_stats_add(&s->latency_hist[mbox_hist_bucket(latency_ns)], 1);
-	backend_stats_add(&s->latency_sum_ns, (int64_t)latency_ns);
+	counter_add(&s->latency_hist[mbox_hist_bucket(latency_ns)], 1);
+	counter_add(&s->latency_sum_ns, (int64_t)latency_ns);
 	if (error)
-		backend_stats_add(&s->errors_total, 1);
+		counter_add(&s->errors_total, 1);
 	if (timeout)
-		backend_stats_add(&s->timeouts_total, 1);
+		counter_add(&s->timeouts_total, 1);
 }
 
 #define LD(f) atomic_load_explicit(&s->f, memory_order_relaxed)

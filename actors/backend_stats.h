@@ -25,6 +25,7 @@
 #include <stdint.h>
 
 #include "metrics.h"
+#include "base/counter.h"
 #include "mailbox/mbox.h"
 
 /* Owner: one backend client thread writes; any thread reads. */
@@ -39,18 +40,6 @@ struct backend_stats {
 	_Atomic uint64_t latency_hist[MBOX_HIST_BUCKETS]; /* log2 us buckets */
 	_Atomic uint64_t latency_sum_ns;
 };
-
-/* Single-writer add (may be negative for gauges). Thread: owner. */
-static inline void backend_stats_add(_Atomic uint64_t *c, int64_t by)
-{
-	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + (uint64_t)by,
-			      memory_order_relaxed);
-}
-
-static inline void backend_stats_set(_Atomic uint64_t *c, uint64_t v)
-{
-	atomic_store_explicit(c, v, memory_order_relaxed);
-}
 
 /* One request finished after `latency_ns`: count it, its latency, and
  * whether it failed / timed out. Thread: owner. */

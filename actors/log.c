@@ -38,9 +38,10 @@
 #include <unistd.h>
 
 #include "actor.h"
-#include "base/fdio.h"
 #include "log.h"
 #include "metrics.h"
+#include "base/clock.h"
+#include "base/fdio.h"
 #include "config/config.h"
 
 const struct actor_kind log_kind = { "log" };
@@ -377,19 +378,12 @@ static void sink_append(struct sink *s, const char *p, size_t len)
 	s->lines++;
 }
 
-static const struct ad_config *live_config(void)
-{
-	const struct ad_config *cfg = config_current();
-
-	return cfg != NULL ? cfg : g_cfg;
-}
-
 /* Reopen (SIGUSR1, or a reload that may name new files) with the paths
  * of the live snapshot; `want` holds REOPEN_* flags. Thread: the log actor
  * while live, else the controlling thread. */
 static void reopen(struct log_state *st, int want)
 {
-	const struct ad_config *cfg = live_config();
+	const struct ad_config *cfg = config_current_or(g_cfg);
 	int rc;
 
 	if (want == 0)
@@ -411,7 +405,7 @@ static void reopen(struct log_state *st, int want)
 static void report_drops(struct log_state *st, bool now)
 {
 	uint64_t dropped = log_dropped_total();
-	uint64_t t = mbox_now_ns();
+	uint64_t t = clock_now_ns();
 
 	if (dropped == st->dropped_reported ||
 	    (!now && t - st->last_report_ns < DROP_REPORT_NS))

@@ -32,6 +32,7 @@
 #include "admin.h"
 #include "admin_internal.h"
 #include "actors/metrics.h"
+#include "base/clock.h"
 #include "config/config_json.h"
 #include "net/net.h"
 
@@ -53,9 +54,7 @@ struct admin_route {
 
 const struct ad_config *admin_config(const struct admin *ad)
 {
-	const struct ad_config *live = config_current();
-
-	return live != NULL ? live : ad->cfg;
+	return config_current_or(ad->cfg);
 }
 
 void admin_reply_static(struct http_msg *hm, unsigned status, const char *type,
@@ -302,7 +301,7 @@ int admin_add_pool(struct actor_system *sys, const struct ad_config *cfg,
 	all_admins[nall_admins++] = ad;
 	ad->sys = sys;
 	ad->cfg = cfg;
-	ad->start_ns = mbox_now_ns();
+	ad->start_ns = clock_now_ns();
 	clock_gettime(CLOCK_REALTIME, &now);
 	ad->start_time_s = (double)now.tv_sec + (double)now.tv_nsec / 1e9;
 	rc = admin_register_collectors(ad, err, errlen);

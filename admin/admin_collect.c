@@ -28,10 +28,11 @@
 #include <string.h>
 
 #include "admin_internal.h"
-#include "handler/handler.h"
-#include "net/net.h"
 #include "actors/log.h"
 #include "actors/metrics.h"
+#include "base/clock.h"
+#include "handler/handler.h"
+#include "net/net.h"
 #include "net/net_stats.h"
 
 #define LABELS 160
@@ -378,7 +379,7 @@ cJSON *admin_actors_json(struct admin *ad)
 
 	cJSON_AddStringToObject(doc, "version", ACTORD_VERSION);
 	cJSON_AddNumberToObject(doc, "uptime_seconds",
-				(double)(mbox_now_ns() - ad->start_ns) / 1e9);
+				(double)(clock_now_ns() - ad->start_ns) / 1e9);
 	cJSON_AddBoolToObject(doc, "ready", metrics_run_checks(NULL));
 	for (actor_addr_t addr = 0; actors != NULL && addr < actor_system_count(ad->sys); addr++)
 		cJSON_AddItemToArray(actors, actor_json(actor_system_get(ad->sys, addr)));

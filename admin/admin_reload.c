@@ -34,8 +34,9 @@
 #include <unistd.h>
 
 #include "admin_internal.h"
-#include "actors/metrics.h"
 #include "actors/log.h"
+#include "actors/metrics.h"
+#include "base/clock.h"
 
 static cJSON *outcome(cJSON *reloaded, const char *key, const char *text)
 {
@@ -85,7 +86,7 @@ static void on_reload_poll(struct ev_loop *loop, ev_timer *w, int revents)
 		doc = outcome(cJSON_CreateTrue(), "file", now->path);
 		cJSON_AddItemToObject(doc, "restart_required", key_list(rl->restart));
 		answer_waiting(rl, 200, doc);
-	} else if (mbox_now_ns() >= rl->deadline_ns) {
+	} else if (clock_now_ns() >= rl->deadline_ns) {
 		char note[160];
 
 		snprintf(note, sizeof(note), "SIGHUP sent, but no new configuration was "
@@ -153,7 +154,7 @@ int admin_reload_request(struct admin *ad, struct http_msg *hm)
 	rl->wait_ms = admin_config(ad)->http.request_timeout_ms;
 	if (rl->wait_ms > ADMIN_RELOAD_WAIT_MS)
 		rl->wait_ms = ADMIN_RELOAD_WAIT_MS;
-	rl->deadline_ns = mbox_now_ns() + (uint64_t)rl->wait_ms * 1000000u;
+	rl->deadline_ns = clock_now_ns() + (uint64_t)rl->wait_ms * 1000000u;
 	rl->waiting[rl->nwaiting++] = hm;
 	ev_timer_again(actor_loop(actor_self()), &rl->timer);
 	return 1;

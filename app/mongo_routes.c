@@ -35,6 +35,7 @@
 #include <sys/random.h>
 
 #include "app.h"
+#include "base/clock.h"
 #include "config/config.h"
 #include "storage/mongo.h"
 
@@ -69,7 +70,7 @@ static int32_t random_row(void)
 
 	if (x == 0) {
 		if (getrandom(&x, sizeof(x), GRND_NONBLOCK) != (ssize_t)sizeof(x))
-			x = mbox_now_ns() ^ (uint64_t)(uintptr_t)&rng_state;
+			x = clock_now_ns() ^ (uint64_t)(uintptr_t)&rng_state;
 		x |= 1;
 	}
 	x ^= x >> 12;

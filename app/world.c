@@ -29,6 +29,7 @@
 #include <string.h>
 
 #include "app.h"
+#include "base/clock.h"
 #include "config/config.h"
 #include "mailbox/mbox.h"
 #include "storage/cache.h"
@@ -46,7 +47,7 @@ static int32_t random_world(void)
 	static _Thread_local uint64_t s;
 
 	if (s == 0)
-		s = (mbox_now_ns() ^ (uint64_t)pthread_self()) | 1;
+		s = (clock_now_ns() ^ (uint64_t)pthread_self()) | 1;
 	s ^= s >> 12;
 	s ^= s << 25;
 	s ^= s >> 27;

@@ -240,6 +240,11 @@ void config_carry_fixed(struct ad_config *next, const struct ad_config *running,
  * Thread: any; valid until config_retire_all(). */
 const struct ad_config *config_current(void);
 
+/* The live snapshot, or `fallback` (the configuration a pool was built
+ * with) while none is published: unit tests build systems from a
+ * configuration they never publish. Thread: any. */
+const struct ad_config *config_current_or(const struct ad_config *fallback);
+
 /* Make `cfg` the live snapshot. The previous one stays allocated (readers
  * take no reference), and is freed by config_retire_all(): a few KB per
  * reload. Thread: controlling. */

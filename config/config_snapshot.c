@@ -36,6 +36,13 @@ const struct ad_config *config_current(void)
 	return atomic_load_explicit(&live, memory_order_acquire);
 }
 
+const struct ad_config *config_current_or(const struct ad_config *fallback)
+{
+	const struct ad_config *cfg = config_current();
+
+	return cfg != NULL ? cfg : fallback;
+}
+
 void config_publish(struct ad_config *cfg)
 {
 	struct retired *r = malloc(sizeof(*r));

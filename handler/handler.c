@@ -34,23 +34,12 @@
 
 #include "handler_internal.h"
 #include "actors/log.h"
+#include "base/clock.h"
 #include "config/config.h"
 
 const struct actor_kind handler_kind = { "handler" };
 
 static const struct actor_ops handler_ops;
-
-/* Every handler_shared allocated: admin readers may look at counters until
- * exit, so they live as long as the process (reachable, no leak report). */
-static struct handler_shared *all_shared[8];
-static unsigned nall_shared;
-
-static const struct ad_config *live_config(const struct handler *h)
-{
-	const struct ad_config *c = config_current();
-
-	return c != NULL ? c : h->sh->cfg;
-}
 
 static int build_routes(const struct handler_shared *sh, const struct ad_config *cfg,
 			struct route_table **out, char *err, size_t errlen)
@@ -115,7 +104,7 @@ static void maybe_rebuild_routes(struct handler *h, const struct ad_config *cfg)
 	}
 	routes_put(h->routes);
 	h->routes = rr;
-	handler_bump(&h->ctr->route_rebuilds_total, 1);
+	counter_add(&h->ctr->route_rebuilds_total, 1);
 }
 
 /* ---- Request contexts ---- */
@@ -186,7 +175,7 @@ void handler_maybe_release(struct hreq *r)
 	if (!r->answered || r->pending > 0)
 		return;
 	list_unlink(&h->waiting, r);
-	handler_bump(&h->ctr->inflight, -1);
+	counter_add(&h->ctr->inflight, -1);
 	routes_put(r->routes);
 	r->routes = NULL;
 	if (h->nspare >= HANDLER_SPARE_HREQS) {
@@ -217,13 +206,13 @@ void handler_answer(struct hreq *r)
 static void on_deadline(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct handler *h = w->data;
-	uint64_t now = mbox_now_ns();
+	uint64_t now = clock_now_ns();
 	struct hreq *r;
 
 	(void)loop;
 	(void)revents;
 	while ((r = h->live.head) != NULL && r->deadline_ns <= now) {
-		handler_bump(&h->ctr->deadline_total, 1);
+		counter_add(&h->ctr->deadline_total, 1);
 		hreq_error(r, 504, "no reply within the request deadline");
 		handler_maybe_release(r);
 	}
@@ -233,12 +222,12 @@ static void on_deadline(struct ev_loop *loop, ev_timer *w, int revents)
 
 static void route_request(struct handler *h, struct http_msg *hm)
 {
-	const struct ad_config *cfg = live_config(h);
+	const struct ad_config *cfg = config_current_or(h->sh->cfg);
 	struct hreq *r = hreq_get(h);
 	unsigned mbit = route_method_bit(hm->method);
 	int status;
 
-	handler_bump(&h->ctr->requests_total, 1);
+	counter_add(&h->ctr->requests_total, 1);
 	if (r == NULL) {
 		/* No memory for a context: answer without one. */
 		hm->status = 503;
@@ -251,12 +240,12 @@ static void route_request(struct handler *h, struct http_msg *hm)
 		actor_reply(&hm->m);
 		return;
 	}
-	handler_bump(&h->ctr->inflight, 1);
+	counter_add(&h->ctr->inflight, 1);
 	r->hm = hm;
 	r->cfg = cfg;
 	r->deadline_ns = hm->received_ns + (uint64_t)cfg->http.request_timeout_ms * 1000000u;
 	list_append(&h->live, r);
-	arm_deadline(h, mbox_now_ns());
+	arm_deadline(h, clock_now_ns());
 
 	maybe_rebuild_routes(h, cfg);
 	status = mbit == 0 ? 405 :
@@ -267,7 +256,7 @@ static void route_request(struct handler *h, struct http_msg *hm)
 		r->routes->refs++;
 		r->match.fn(r);
 		if (!r->answered && r->pending == 0) {
-			handler_bump(&h->ctr->no_reply_total, 1);
+			counter_add(&h->ctr->no_reply_total, 1);
 			log_error("%s %s: the route returned without replying",
 				  http_method_str(hm->method), hm->path);
 			hreq_error(r, 500, "the route did not reply");
@@ -275,12 +264,12 @@ static void route_request(struct handler *h, struct http_msg *hm)
 	} else if (status == 405) {
 		char allow[96];
 
-		handler_bump(&h->ctr->method_not_allowed_total, 1);
+		counter_add(&h->ctr->method_not_allowed_total, 1);
 		route_allow_string(mbit == 0 ? ROUTE_ANY : r->match.allow, allow, sizeof(allow));
 		hreq_add_header(r, "Allow", allow);
 		hreq_error(r, 405, "method %s not allowed", http_method_str(hm->method));
 	} else if (status == 404) {
-		handler_bump(&h->ctr->not_found_total, 1);
+		counter_add(&h->ctr->not_found_total, 1);
 		hreq_error(r, 404, "not found");
 	} else {
 		hreq_error(r, 400, "malformed path");
@@ -342,7 +331,7 @@ static int handler_start(struct actor *a)
 		free(h);
 		return -ENOMEM;
 	}
-	h->routes_cfg = live_config(h);
+	h->routes_cfg = config_current_or(h->sh->cfg);
 	rc = build_routes(sh, h->routes_cfg, &t, err, sizeof(err));
 	if (rc == 0 && (h->routes = routes_wrap(t)) == NULL) {
 		snprintf(err, sizeof(err), "routes: out of memory");
@@ -377,6 +366,16 @@ static const struct actor_ops handler_ops = {
 	.stop = handler_stop,
 };
 
+/* The pool's shared part: counters the admin endpoint reads until the
+ * system is destroyed (actor_pool_spec.dispose). */
+static void dispose_shared(void *user)
+{
+	struct handler_shared *sh = user;
+
+	free(sh->counters);
+	free(sh);
+}
+
 int handler_add_pool(struct actor_system *sys, const struct ad_config *cfg,
 		     const handler_routes_fn *fns, unsigned nfns,
 		     char *err, size_t errlen)
@@ -386,10 +385,6 @@ int handler_add_pool(struct actor_system *sys, const struct ad_config *cfg,
 	struct actor_pool_spec spec;
 	int rc;
 
-	if (nall_shared == sizeof(all_shared) / sizeof(all_shared[0])) {
-		snprintf(err, errlen, "handler: too many handler pools");
-		return -EINVAL;
-	}
 	sh = calloc(1, sizeof(*sh));
 	if (sh != NULL)
 		sh->counters = aligned_alloc(_Alignof(struct handler_counters),
@@ -408,8 +403,7 @@ int handler_add_pool(struct actor_system *sys, const struct ad_config *cfg,
 	 * reason instead of failing inside an actor. */
 	rc = build_routes(sh, cfg, &probe, err, errlen);
 	if (rc != 0) {
-		free(sh->counters);
-		free(sh);
+		dispose_shared(sh);
 		return rc;
 	}
 	route_table_destroy(probe);
@@ -419,13 +413,12 @@ int handler_add_pool(struct actor_system *sys, const struct ad_config *cfg,
 		.mbox_capacity = cfg->handler.mailbox,
 		.ops = &handler_ops,
 		.user = sh,
+		.dispose = dispose_shared,
 	};
 	if (actor_system_add_pool(sys, &spec, err, errlen) == ACTOR_ADDR_NONE) {
-		free(sh->counters);
-		free(sh);
+		dispose_shared(sh);
 		return -EINVAL;
 	}
-	all_shared[nall_shared++] = sh;
 	return 0;
 }
 

@@ -14,11 +14,12 @@
 
 #include <ev.h>
 
-#include "actors/call.h"
 #include "handler.h"
-#include "net/http_msg.h"
 #include "route.h"
+#include "actors/call.h"
 #include "actors/work_timer.h"
+#include "base/counter.h"
+#include "net/http_msg.h"
 
 #define HREQ_ARENA_INLINE 2048      /* per-request memory before malloc */
 #define HREQ_PARAM_BUF 1024         /* decoded route parameters */
@@ -113,12 +114,6 @@ struct handler {
 	struct hreq_list waiting;     /* answered, continuations still owed */
 	ev_timer deadline_w;
 };
-
-static inline void handler_bump(_Atomic uint64_t *c, int64_t by)
-{
-	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + (uint64_t)by,
-			      memory_order_relaxed);
-}
 
 /* handler.c: hand the answered envelope back to its network actor and
  * release the request once nothing refers to it any more. */

@@ -521,11 +521,11 @@ int hreq_call(struct hreq *r, const struct actor_kind *kind, struct call_msg *m,
 		rc = call_send(h->calls, to, m, on_call_reply, r, c);
 	}
 	if (rc != 0) {
-		handler_bump(&h->ctr->call_errors_total, 1);
+		counter_add(&h->ctr->call_errors_total, 1);
 		msg_free(&m->m);
 		return rc;
 	}
-	handler_bump(&h->ctr->calls_total, 1);
+	counter_add(&h->ctr->calls_total, 1);
 	r->pending++;
 	return 0;
 }

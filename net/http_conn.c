@@ -121,7 +121,7 @@ static void count_error(struct http_conn *c, unsigned status)
 	case 431: e = NET_ERR_431; break;
 	default: e = NET_ERR_400; break;
 	}
-	net_stat_add(&c->env->stats->errors_total[e], 1);
+	counter_add(&c->env->stats->errors_total[e], 1);
 }
 
 /* Queue `status` as the answer to the next request and parse nothing more;
@@ -260,7 +260,7 @@ void http_conn_reply(struct http_conn *c, struct net_req *r)
 
 	r->flags &= ~NET_REQ_LOCAL;
 	if (off >= c->next_seq - c->send_seq || (c->flags & HC_DONE) || !http_conn_insert_ready(c, r)) {
-		net_stat_add(&c->env->stats->late_replies_total, 1);
+		counter_add(&c->env->stats->late_replies_total, 1);
 		msg_free(&r->hm.m);
 	}
 }
@@ -384,7 +384,7 @@ bool http_conn_expire(struct http_conn *c, enum net_timeout kind, uint64_t now_n
 	struct net_req *r;
 
 	c->now_ns = now_ns;
-	net_stat_add(&c->env->stats->timeouts_total[kind], 1);
+	counter_add(&c->env->stats->timeouts_total[kind], 1);
 	if (kind != NET_TIMEOUT_HANDLER)
 		return true;
 	/* The handler backstop: answer the oldest request 504 ourselves and

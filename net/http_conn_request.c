@@ -394,7 +394,7 @@ static int on_message_complete(http_parser *p)
 	rc = c->env->submit(c->env->ctx, &r->hm);
 	if (rc != 0) {
 		if (rc == -EAGAIN)
-			net_stat_add(&c->env->stats->handler_full_total, 1);
+			counter_add(&c->env->stats->handler_full_total, 1);
 		http_out_set_error(&r->hm, 503);
 		r->flags |= NET_REQ_LOCAL;
 		if (!http_conn_insert_ready(c, r)) /* cannot happen: seq is new */

@@ -41,35 +41,23 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "actors/log.h"
 #include "net.h"
 #include "net_internal.h"
+#include "actors/log.h"
+#include "base/clock.h"
 
 const struct actor_kind net_kind = { "net" };
 
 static const struct actor_ops net_ops;
 
-/* Every net_shared ever allocated. The registry keeps a pool's `user` until
- * actor_system_destroy and admin readers may hold counters until exit, so
- * these few hundred bytes per system live as long as the process; the list
- * keeps them reachable (no leak report). Controlling thread only. */
-static struct net_shared *all_shared;
-
-static const struct ad_config *live_config(const struct net_actor *na)
-{
-	const struct ad_config *live = config_current();
-
-	return live != NULL ? live : na->sh->cfg;
-}
-
 const struct config_http *net_limits(const struct net_actor *na)
 {
-	return &live_config(na)->http;
+	return &config_current_or(na->sh->cfg)->http;
 }
 
 void net_env_refresh(struct net_actor *na)
 {
-	const struct ad_config *cfg = live_config(na);
+	const struct ad_config *cfg = config_current_or(na->sh->cfg);
 
 	na->env.http = &cfg->http;
 	na->env.access_log = cfg->log.access_log[0] != '\0';
@@ -77,23 +65,21 @@ void net_env_refresh(struct net_actor *na)
 
 uint32_t net_max_connections(const struct net_actor *na)
 {
-	const struct ad_config *live = config_current();
-
 	if (na->sh->spec.max_connections != NULL)
-		return na->sh->spec.max_connections(live != NULL ? live : na->sh->cfg);
+		return na->sh->spec.max_connections(config_current_or(na->sh->cfg));
 	return net_limits(na)->max_connections;
 }
 
-/* all_shared is complete before the system starts and never changes while
- * it runs, so walking it from the admin thread needs no lock. */
+/* A listener pool's actors run net_ops; their pool's `user` is its
+ * net_shared (immutable after start, so any thread may read it). */
 const struct net_stats *net_stats_of(const struct actor *a)
 {
-	const void *user = a != NULL ? actor_user(a) : NULL;
+	const struct net_shared *sh;
 
-	for (const struct net_shared *sh = all_shared; user != NULL && sh != NULL; sh = sh->next)
-		if (sh == user)
-			return actor_index(a) < sh->count ? &sh->stats[actor_index(a)] : NULL;
-	return NULL;
+	if (a == NULL || actor_ops(a) != &net_ops)
+		return NULL;
+	sh = actor_user(a);
+	return actor_index(a) < sh->count ? &sh->stats[actor_index(a)] : NULL;
 }
 
 /* Local dispatch: the pool answers on this thread. An answer given at once
@@ -208,9 +194,9 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
 		int fd, one = 1;
 
 		if (!reserve_conn(na)) {
-			uint64_t now = mbox_now_ns();
+			uint64_t now = clock_now_ns();
 
-			net_stat_add(&na->stats->conns_limit_paused_total, 1);
+			counter_add(&na->stats->conns_limit_paused_total, 1);
 			/* At the limit this repeats after every close: once a second
 			 * is enough for the log, the counter has every pause. */
 			if (now - na->limit_warned_ns >= NET_LIMIT_WARN_NS || na->limit_warned_ns == 0) {
@@ -230,7 +216,7 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
 			if (err == EAGAIN || err == EWOULDBLOCK || err == EINTR ||
 			    err == ECONNABORTED)
 				return;
-			net_stat_add(&na->stats->accept_errors_total, 1);
+			counter_add(&na->stats->accept_errors_total, 1);
 			if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
 				log_error("%s: accept: %s: pausing accept", actor_name(na->actor),
 					  strerror(err));
@@ -242,7 +228,7 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
 		if (net_conn_open(na, fd, (struct sockaddr *)&ss) != 0) {
 			close(fd);
 			atomic_fetch_sub_explicit(&na->sh->open, 1, memory_order_relaxed);
-			net_stat_add(&na->stats->accept_errors_total, 1);
+			counter_add(&na->stats->accept_errors_total, 1);
 		}
 	}
 }
@@ -402,7 +388,7 @@ static void net_message(struct actor *a, struct msg *m)
 	}
 	c = net_conn_find(na, r->hm.conn_id);
 	if (c == NULL || c->state != NC_OPEN) {
-		net_stat_add(&na->stats->late_replies_total, 1);
+		counter_add(&na->stats->late_replies_total, 1);
 		msg_free(m);
 		return;
 	}
@@ -436,6 +422,16 @@ static const struct actor_ops net_ops = {
 	.stop = net_stop,
 };
 
+/* The pool's shared part: connection budget and counters, read by the
+ * admin endpoint until the system is destroyed. */
+static void dispose_shared(void *user)
+{
+	struct net_shared *sh = user;
+
+	free(sh->stats);
+	free(sh);
+}
+
 int net_add_listener_pool(struct actor_system *sys, const struct ad_config *cfg,
 			  const struct net_pool_spec *spec, char *err, size_t errlen)
 {
@@ -468,14 +464,12 @@ int net_add_listener_pool(struct actor_system *sys, const struct ad_config *cfg,
 		.mbox_capacity = spec->mailbox,
 		.ops = &net_ops,
 		.user = sh,
+		.dispose = dispose_shared,
 	};
 	if (actor_system_add_pool(sys, &pool, err, errlen) == ACTOR_ADDR_NONE) {
-		free(sh->stats);
-		free(sh);
+		dispose_shared(sh);
 		return -EINVAL;
 	}
-	sh->next = all_shared;
-	all_shared = sh;
 	return 0;
 }
 

@@ -41,7 +41,6 @@ struct net_shared {
 	/* Connections open across all network actors. Not on the request
 	 * path: touched once per accept and once per close. */
 	_Atomic uint32_t open;
-	struct net_shared *next;           /* every pool ever added (see net_add_pools) */
 };
 
 /* Owner: network actor thread. */

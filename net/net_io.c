@@ -48,9 +48,9 @@
 
 #include "net_internal.h"
 #include "net_timer.h"
+#include "base/clock.h"
 
 #define K_LINGER ((int)NET_TIMEOUT_COUNT) /* conn_deadline kind beyond net_timeout */
-#define NS_PER_MS 1000000u
 
 static uint64_t conn_id_of(const struct net_conn *c)
 {
@@ -120,7 +120,7 @@ static void set_events(struct net_conn *c, int want)
 		return;
 	if ((have & EV_READ) && !(want & EV_READ) && c->state == NC_OPEN &&
 	    !http_conn_finished(&c->hc))
-		net_stat_add(&c->na->stats->read_pauses_total, 1);
+		counter_add(&c->na->stats->read_pauses_total, 1);
 	ev_io_stop(loop, &c->io);
 	if (want != 0) {
 		ev_io_modify(&c->io, want);
@@ -142,7 +142,7 @@ void net_conn_close(struct net_conn *c)
 	free(c);
 	/* Relaxed: a soft limit; see reserve_conn in net_actor.c. */
 	atomic_fetch_sub_explicit(&na->sh->open, 1, memory_order_relaxed);
-	net_stat_sub(&na->stats->conns_open, 1);
+	counter_add(&na->stats->conns_open, -1);
 	na->nconns--;
 	if (na->drain != NULL && na->nconns == 0) {
 		msg_free(na->drain); /* tells the drainer this actor is done */
@@ -209,7 +209,7 @@ static ssize_t conn_send(struct net_conn *c, const struct net_buf *buf)
 
 	if (n < 0)
 		return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? 0 : -1;
-	net_stat_add(&c->na->stats->bytes_out_total, (uint64_t)n);
+	counter_add(&c->na->stats->bytes_out_total, (uint64_t)n);
 	return n;
 }
 
@@ -269,7 +269,7 @@ void net_conn_mark_dirty(struct net_conn *c)
 		uint64_t *d = realloc(na->dirty, sizeof(*d) * cap);
 
 		if (d == NULL) {
-			conn_flush(c, mbox_now_ns()); /* no list: write right away */
+			conn_flush(c, clock_now_ns()); /* no list: write right away */
 			return;
 		}
 		na->dirty = d;
@@ -289,7 +289,7 @@ void on_net_flush(struct ev_loop *loop, ev_prepare *w, int revents)
 		return;
 	net_env_refresh(na);
 	http_date_update(&na->date, (time_t)ev_now(loop));
-	now = mbox_now_ns();
+	now = clock_now_ns();
 	for (uint32_t i = 0; i < na->ndirty; i++) {
 		struct net_conn *c = net_conn_find(na, na->dirty[i]);
 
@@ -331,7 +331,7 @@ static int conn_read(struct net_conn *c, uint64_t now)
 		net_conn_close(c);
 		return -1;
 	}
-	net_stat_add(&na->stats->bytes_in_total, (uint64_t)n);
+	counter_add(&na->stats->bytes_in_total, (uint64_t)n);
 	http_conn_feed(&c->hc, na->rbuf, (size_t)n, now);
 	net_conn_mark_dirty(c);
 	return 0;
@@ -340,7 +340,7 @@ static int conn_read(struct net_conn *c, uint64_t now)
 static void on_conn_io(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct net_conn *c = w->data;
-	uint64_t now = mbox_now_ns();
+	uint64_t now = clock_now_ns();
 
 	(void)loop;
 	net_env_refresh(c->na);
@@ -367,7 +367,7 @@ static void on_conn_io(struct ev_loop *loop, ev_io *w, int revents)
 static void on_conn_timer(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct net_conn *c = w->data;
-	uint64_t now = mbox_now_ns(), d;
+	uint64_t now = clock_now_ns(), d;
 	int kind;
 
 	(void)loop;
@@ -391,7 +391,7 @@ static void on_conn_timer(struct ev_loop *loop, ev_timer *w, int revents)
 		struct linger lg = { .l_onoff = 1, .l_linger = 0 };
 
 		setsockopt(c->io.fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
-		net_stat_add(&c->na->stats->timeouts_total[NET_TIMEOUT_WRITE], 1);
+		counter_add(&c->na->stats->timeouts_total[NET_TIMEOUT_WRITE], 1);
 		net_conn_close(c);
 	} else if (http_conn_expire(&c->hc, (enum net_timeout)kind, now)) {
 		net_conn_close(c);
@@ -419,7 +419,7 @@ static int grow_slots(struct net_actor *na)
 
 int net_conn_open(struct net_actor *na, int fd, const struct sockaddr *sa)
 {
-	uint64_t now = mbox_now_ns();
+	uint64_t now = clock_now_ns();
 	struct net_conn *c;
 	uint32_t slot;
 
@@ -456,8 +456,8 @@ int net_conn_open(struct net_actor *na, int fd, const struct sockaddr *sa)
 	c->timer.data = c;
 	ev_io_start(na->loop, &c->io);
 	arm_timer(c, now);
-	net_stat_add(&na->stats->conns_accepted_total, 1);
-	net_stat_add(&na->stats->conns_open, 1);
+	counter_add(&na->stats->conns_accepted_total, 1);
+	counter_add(&na->stats->conns_open, 1);
 	na->nconns++;
 	return 0;
 }

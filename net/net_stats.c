@@ -11,9 +11,9 @@ void net_stats_response(struct net_stats *s, unsigned status, uint64_t duration_
 	unsigned cls = status / 100;
 
 	if (cls >= 1 && cls <= NET_STATUS_CLASSES)
-		net_stat_add(&s->responses_total[cls - 1], 1);
-	net_stat_add(&s->duration_hist[mbox_hist_bucket(duration_ns)], 1);
-	net_stat_add(&s->duration_sum_ns, duration_ns);
+		counter_add(&s->responses_total[cls - 1], 1);
+	counter_add(&s->duration_hist[mbox_hist_bucket(duration_ns)], 1);
+	counter_add(&s->duration_sum_ns, duration_ns);
 }
 
 static uint64_t rd(const _Atomic uint64_t *c)

@@ -20,6 +20,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+#include "base/counter.h"
 #include "mailbox/mbox.h"
 
 struct actor;
@@ -91,20 +92,6 @@ struct net_stats_snapshot {
 	uint64_t bytes_out_total;
 	uint64_t listeners_open;
 };
-
-/* Single-writer increment: a plain relaxed load and store, no locked
- * instruction (only the owning actor ever writes). Thread: owner. */
-static inline void net_stat_add(_Atomic uint64_t *c, uint64_t by)
-{
-	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + by,
-			      memory_order_relaxed);
-}
-
-static inline void net_stat_sub(_Atomic uint64_t *c, uint64_t by)
-{
-	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) - by,
-			      memory_order_relaxed);
-}
 
 /* Count one response with `status`, `duration_ns` after its request was
  * complete. Thread: owner. */

@@ -32,22 +32,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "actors/log.h"
 #include "upstream_internal.h"
+#include "actors/log.h"
+#include "base/clock.h"
 
 const struct actor_kind upstream_kind = { "upstream" };
 
-/* Every up_shared ever allocated: the admin reader may look at counters
- * until exit, so they live as long as the process (reachable, no leak
- * report), like the network actors' counters. Controlling thread only. */
-static struct up_shared *all_shared[8];
-static unsigned nall_shared;
-
 const struct config_upstream *up_limits(const struct up_actor *ua)
 {
-	const struct ad_config *live = config_current();
-
-	return live != NULL ? &live->upstream : &ua->sh->cfg->upstream;
+	return &config_current_or(ua->sh->cfg)->upstream;
 }
 
 static void take_call(struct up_actor *ua, struct upstream_call *u)
@@ -55,7 +48,7 @@ static void take_call(struct up_actor *ua, struct upstream_call *u)
 	const struct config_upstream *lim = up_limits(ua);
 	struct up_pool *pl;
 
-	u->started_ns = mbox_now_ns();
+	u->started_ns = clock_now_ns();
 	u->next = NULL;
 	u->retries_left = (uint8_t)(lim->retries > 255 ? 255 : lim->retries);
 	pl = u->family != 0 ? up_pool_get(ua, u) : NULL;
@@ -64,8 +57,8 @@ static void take_call(struct up_actor *ua, struct upstream_call *u)
 		call_reply(&u->c, u->family != 0 ? -EAGAIN : -EINVAL);
 		return;
 	}
-	backend_stats_add(&pl->st->bs.requests_total, 1);
-	backend_stats_add(&pl->st->bs.inflight, 1);
+	counter_add(&pl->st->bs.requests_total, 1);
+	counter_add(&pl->st->bs.inflight, 1);
 	if (call_expired(&u->c, u->started_ns)) {
 		up_call_done(pl, u, -ETIMEDOUT);
 		return;
@@ -170,6 +163,15 @@ static void collect(struct metrics_out *o, void *ctx)
 	}
 }
 
+/* The pool's counters (actor_pool_spec.dispose). */
+static void dispose_shared(void *user)
+{
+	struct up_shared *sh = user;
+
+	free(sh->stats);
+	free(sh);
+}
+
 int upstream_add_pool(struct actor_system *sys, const struct ad_config *cfg,
 		      char *err, size_t errlen)
 {
@@ -179,10 +181,6 @@ int upstream_add_pool(struct actor_system *sys, const struct ad_config *cfg,
 
 	if (count == 0)
 		return 0;
-	if (nall_shared == sizeof(all_shared) / sizeof(all_shared[0])) {
-		snprintf(err, errlen, "upstream: too many upstream pools");
-		return -EINVAL;
-	}
 	sh = calloc(1, sizeof(*sh));
 	if (sh != NULL)
 		sh->stats = aligned_alloc(_Alignof(struct up_stats), sizeof(struct up_stats) * count);
@@ -194,22 +192,23 @@ int upstream_add_pool(struct actor_system *sys, const struct ad_config *cfg,
 	memset(sh->stats, 0, sizeof(struct up_stats) * count);
 	sh->cfg = cfg;
 	sh->count = count;
-	if (metrics_register(collect, sh) != 0) {
-		free(sh->stats);
-		free(sh);
-		snprintf(err, errlen, "upstream: too many metric collectors");
-		return -ENOSPC;
-	}
 	spec = (struct actor_pool_spec){
 		.kind = &upstream_kind,
 		.count = count,
 		.mbox_capacity = cfg->upstream_actor.mailbox,
 		.ops = &upstream_ops,
 		.user = sh,
+		.dispose = dispose_shared,
 	};
-	/* Kept even if adding fails: the collector is registered already. */
-	all_shared[nall_shared++] = sh;
-	if (actor_system_add_pool(sys, &spec, err, errlen) == ACTOR_ADDR_NONE)
+	if (actor_system_add_pool(sys, &spec, err, errlen) == ACTOR_ADDR_NONE) {
+		dispose_shared(sh);
 		return -EINVAL;
+	}
+	/* The pool owns `sh` now; the collector reads it until the system is
+	 * destroyed, after the admin actor stopped. */
+	if (metrics_register(collect, sh) != 0) {
+		snprintf(err, errlen, "upstream: too many metric collectors");
+		return -ENOSPC;
+	}
 	return 0;
 }

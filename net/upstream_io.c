@@ -38,11 +38,11 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#include "actors/log.h"
 #include "net_timer.h"
 #include "upstream_internal.h"
+#include "actors/log.h"
+#include "base/clock.h"
 
-#define NS_PER_MS 1000000u
 
 static void on_conn_io(struct ev_loop *loop, ev_io *w, int revents);
 static void on_conn_timer(struct ev_loop *loop, ev_timer *w, int revents);
@@ -78,7 +78,7 @@ static void set_events(struct up_conn *c, int want)
 static void warn_limited(struct up_conn *c, const char *what, int err)
 {
 	struct up_actor *ua = c->pool->ua;
-	uint64_t sec = mbox_now_ns() / 1000000000u;
+	uint64_t sec = clock_now_ns() / 1000000000u;
 
 	if (sec != ua->log_sec) {
 		ua->log_sec = sec;
@@ -106,7 +106,7 @@ void up_conn_close(struct up_conn *c)
 	if (c->anext != NULL)
 		c->anext->aprev = c->aprev;
 	pl->nopen--;
-	backend_stats_add(&pl->st->bs.connected, -1);
+	counter_add(&pl->st->bs.connected, -1);
 	free(c);
 }
 
@@ -135,7 +135,7 @@ static void conn_complete(struct up_conn *c, bool reusable)
 {
 	struct up_pool *pl = c->pool;
 	struct upstream_call *u = c->call;
-	uint64_t now = mbox_now_ns();
+	uint64_t now = clock_now_ns();
 
 	c->call = NULL;
 	up_call_done(pl, u, 0);
@@ -193,7 +193,7 @@ static void conn_send(struct up_conn *c, uint64_t now)
 	c->state = UC_BUSY;
 	c->sent = 0;
 	if (c->requests++ > 0)
-		backend_stats_add(&c->pool->st->reused_total, 1);
+		counter_add(&c->pool->st->reused_total, 1);
 	n = u->has_body || u->body_len > 0 ?
 		snprintf(c->tail, sizeof(c->tail), "Content-Length: %zu\r\n\r\n", u->body_len) :
 		snprintf(c->tail, sizeof(c->tail), "\r\n");
@@ -214,7 +214,7 @@ static void conn_send(struct up_conn *c, uint64_t now)
 void up_conn_start(struct up_conn *c, struct upstream_call *u)
 {
 	c->call = u;
-	conn_send(c, mbox_now_ns());
+	conn_send(c, clock_now_ns());
 }
 
 static int fill_addr(const struct up_pool *pl, struct sockaddr_storage *ss, socklen_t *len)
@@ -247,7 +247,7 @@ void up_conn_open(struct up_pool *pl, struct upstream_call *u)
 	const struct config_upstream *lim = up_limits(ua);
 	struct sockaddr_storage ss;
 	socklen_t sslen;
-	uint64_t now = mbox_now_ns();
+	uint64_t now = clock_now_ns();
 	struct up_conn *c;
 	int fd, one = 1, rc;
 
@@ -275,8 +275,8 @@ void up_conn_open(struct up_pool *pl, struct upstream_call *u)
 		pl->conns->aprev = c;
 	pl->conns = c;
 	pl->nopen++;
-	backend_stats_add(&pl->st->bs.connected, 1);
-	backend_stats_add(&pl->st->opened_total, 1);
+	counter_add(&pl->st->bs.connected, 1);
+	counter_add(&pl->st->opened_total, 1);
 	rc = connect(fd, (struct sockaddr *)&ss, sslen);
 	if (rc == 0) {
 		conn_send(c, now);
@@ -348,7 +348,7 @@ static void conn_event(struct up_conn *c, int revents)
 
 	switch (c->state) {
 	case UC_CONNECTING:
-		on_connected(c, mbox_now_ns());
+		on_connected(c, clock_now_ns());
 		return;
 	case UC_IDLE:
 		/* The upstream closed it (or sent what nobody asked for). */
@@ -389,7 +389,7 @@ static void on_conn_timer(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct up_conn *c = w->data;
 	struct up_pool *pl = c->pool;
-	uint64_t now = mbox_now_ns();
+	uint64_t now = clock_now_ns();
 
 	(void)loop;
 	(void)revents;

@@ -32,10 +32,10 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "actors/log.h"
 #include "upstream_internal.h"
+#include "actors/log.h"
+#include "base/clock.h"
 
-#define NS_PER_MS 1000000u
 
 static unsigned hash_key(uint8_t family, const uint8_t *addr, uint16_t port)
 {
@@ -138,13 +138,13 @@ void up_call_done(struct up_pool *pl, struct upstream_call *u, int status)
 {
 	struct up_slot *st = pl->st;
 	enum upstream_error kind = upstream_error_of(status);
-	uint64_t now = mbox_now_ns();
+	uint64_t now = clock_now_ns();
 
 	if (status != 0)
 		upstream_resp_reset(&u->resp);
-	backend_stats_add(&st->bs.inflight, -1);
+	counter_add(&st->bs.inflight, -1);
 	if (kind != UPSTREAM_OK)
-		backend_stats_add(&st->errors[kind], 1);
+		counter_add(&st->errors[kind], 1);
 	backend_stats_done(&st->bs, now > u->started_ns ? now - u->started_ns : 0,
 			   status != 0, kind == UPSTREAM_TIMEOUT);
 	call_reply(&u->c, status);
@@ -153,9 +153,9 @@ void up_call_done(struct up_pool *pl, struct upstream_call *u, int status)
 void up_call_failed(struct up_pool *pl, struct upstream_call *u, int status, bool retryable)
 {
 	if (retryable && u->retries_left > 0 && upstream_method_idempotent(u->method) &&
-	    !call_expired(&u->c, mbox_now_ns())) {
+	    !call_expired(&u->c, clock_now_ns())) {
 		u->retries_left--;
-		backend_stats_add(&pl->st->bs.reconnects_total, 1);
+		counter_add(&pl->st->bs.reconnects_total, 1);
 		/* The upstream closed a connection under us: its other idle
 		 * connections are suspect too, so resend on a new one. */
 		if (pl->nopen < up_limits(pl->ua)->max_connections) {
@@ -178,7 +178,7 @@ void up_pool_idle_add(struct up_pool *pl, struct up_conn *c)
 		pl->idle->prev = c;
 	pl->idle = c;
 	pl->nidle++;
-	backend_stats_add(&pl->st->idle, 1);
+	counter_add(&pl->st->idle, 1);
 }
 
 void up_pool_idle_remove(struct up_pool *pl, struct up_conn *c)
@@ -191,7 +191,7 @@ void up_pool_idle_remove(struct up_pool *pl, struct up_conn *c)
 		c->next->prev = c->prev;
 	c->prev = c->next = NULL;
 	pl->nidle--;
-	backend_stats_add(&pl->st->idle, -1);
+	counter_add(&pl->st->idle, -1);
 }
 
 /* ---- The queue ---- */
@@ -219,8 +219,8 @@ static void enqueue(struct up_pool *pl, struct upstream_call *u)
 		pl->qhead = u;
 	pl->qtail = u;
 	pl->nqueued++;
-	backend_stats_add(&pl->st->queued, 1);
-	arm_queue_timer(pl, u->c.deadline_ns, mbox_now_ns());
+	counter_add(&pl->st->queued, 1);
+	arm_queue_timer(pl, u->c.deadline_ns, clock_now_ns());
 }
 
 static struct upstream_call *dequeue(struct up_pool *pl)
@@ -234,7 +234,7 @@ static struct upstream_call *dequeue(struct up_pool *pl)
 		pl->qtail = NULL;
 	u->next = NULL;
 	pl->nqueued--;
-	backend_stats_add(&pl->st->queued, -1);
+	counter_add(&pl->st->queued, -1);
 	return u;
 }
 
@@ -243,7 +243,7 @@ static void on_queue_timer(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct up_pool *pl = w->data;
 	struct upstream_call **pp = &pl->qhead, *u, *last = NULL;
-	uint64_t now = mbox_now_ns(), next = 0;
+	uint64_t now = clock_now_ns(), next = 0;
 
 	(void)loop;
 	(void)revents;
@@ -253,7 +253,7 @@ static void on_queue_timer(struct ev_loop *loop, ev_timer *w, int revents)
 			*pp = u->next;
 			u->next = NULL;
 			pl->nqueued--;
-			backend_stats_add(&pl->st->queued, -1);
+			counter_add(&pl->st->queued, -1);
 			up_call_done(pl, u, -ETIMEDOUT);
 			continue;
 		}
@@ -289,7 +289,7 @@ void up_pool_dispatch(struct up_pool *pl, struct upstream_call *u)
 void up_pool_kick(struct up_pool *pl)
 {
 	const struct config_upstream *lim = up_limits(pl->ua);
-	uint64_t now = mbox_now_ns();
+	uint64_t now = clock_now_ns();
 
 	while (pl->qhead != NULL && (pl->idle != NULL || pl->nopen < lim->max_connections)) {
 		struct upstream_call *u = dequeue(pl);

@@ -30,9 +30,10 @@
 #include <unistd.h>
 
 #include "daemon.h"
+#include "signals.h"
 #include "actors/log.h"
 #include "actors/metrics.h"
-#include "signals.h"
+#include "base/clock.h"
 #include "config/config.h"
 
 #define DRAIN_RETRY_MS 20       /* resend to a full mailbox this often */
@@ -95,7 +96,7 @@ static void reload(const char *path)
 	/* systemd >= 253 (Type=notify-reload) wants the time with it; older
 	 * ones ignore the field. */
 	snprintf(state, sizeof(state), "RELOADING=1\nMONOTONIC_USEC=%llu",
-		 (unsigned long long)(mbox_now_ns() / 1000u));
+		 (unsigned long long)(clock_now_ns() / 1000u));
 	daemon_sd_notify(state);
 	next = config_load(path, err, sizeof(err));
 	if (next == NULL) {
@@ -149,7 +150,7 @@ static enum signals_outcome drain_now(struct actor_system *sys, int sfd,
 {
 	bool owed[MAX_DRAIN_ACTORS];
 	uint32_t timeout_ms = config_current()->drain_timeout_ms;
-	uint64_t deadline = mbox_now_ns() + (uint64_t)timeout_ms * 1000000u;
+	uint64_t deadline = clock_now_ns() + (uint64_t)timeout_ms * 1000000u;
 	unsigned n = 0, unsent;
 	actor_addr_t first = actor_system_find_kind(sys, drain->kind, &n);
 	struct signalfd_siginfo si;
@@ -168,7 +169,7 @@ static enum signals_outcome drain_now(struct actor_system *sys, int sfd,
 		struct pollfd pfd[2] = { { sfd, POLLIN, 0 }, { drain_efd, POLLIN, 0 } };
 		uint64_t wait_ms;
 
-		now = mbox_now_ns();
+		now = clock_now_ns();
 		if (now >= deadline) {
 			log_warn("drain deadline (%u ms) passed with %u %s actor(s) still busy",
 				 timeout_ms, atomic_load(&drain_pending), drain->kind->name);

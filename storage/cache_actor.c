@@ -30,10 +30,10 @@
 #include "storage_pool.h"
 #include "actors/actor.h"
 #include "actors/log.h"
+#include "base/clock.h"
 
 const struct actor_kind cache_kind = { "cache" };
 
-#define MS 1000000ull
 
 /* Owner: the cache actor thread. */
 struct cache_actor {
@@ -139,7 +139,7 @@ static void cache_message(struct actor *a, struct msg *m)
 	struct cache_actor *ca = actor_state(a);
 	const struct ad_config *cfg = config_current();
 	struct cache_req *q;
-	uint64_t now = mbox_now_ns(), deadline;
+	uint64_t now = clock_now_ns(), deadline;
 
 	if (m->type != CACHE_MSG_REQ) {
 		log_warn("unexpected message type %#x dropped", m->type);
@@ -151,7 +151,7 @@ static void cache_message(struct actor *a, struct msg *m)
 	q->status = q->error;
 	if (q->status == 0 && q->ncmds == 0)
 		q->status = -EINVAL;
-	deadline = now + (uint64_t)(cfg != NULL ? cfg->redis.command_timeout_ms : 1000) * MS;
+	deadline = now + (uint64_t)(cfg != NULL ? cfg->redis.command_timeout_ms : 1000) * NS_PER_MS;
 	if (q->c.deadline_ns != 0 && q->c.deadline_ns < deadline)
 		deadline = q->c.deadline_ns;
 	if (q->status == 0 && deadline <= now)

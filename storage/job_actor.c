@@ -38,11 +38,11 @@
 #include "actors/actor.h"
 #include "actors/log.h"
 #include "actors/metrics.h"
+#include "base/clock.h"
 #include "mailbox/mbox.h"
 
 const struct actor_kind job_kind = { "job" };
 
-#define MS 1000000ull
 #define COUNT_PERIOD_S 1.0
 #define MAX_CALLS 65536
 
@@ -83,7 +83,7 @@ static void on_enqueued(void *arg, int status, const redisReply *reply)
 			q->created = reply->element[1]->type == REDIS_REPLY_INTEGER &&
 				     reply->element[1]->integer == 1;
 			if (ja != NULL)
-				job_count(q->created ? &ja->ctr->enqueued_total
+				counter_add(q->created ? &ja->ctr->enqueued_total
 						     : &ja->ctr->replayed_total, 1);
 		}
 	}
@@ -109,7 +109,7 @@ static void on_status(void *arg, int status, const redisReply *reply)
 static uint64_t deadline_of(const struct job_req *q)
 {
 	const struct ad_config *cfg = config_current();
-	uint64_t d = mbox_now_ns() + (cfg != NULL ? cfg->redis.command_timeout_ms : 1000) * MS;
+	uint64_t d = clock_now_ns() + (cfg != NULL ? cfg->redis.command_timeout_ms : 1000) * NS_PER_MS;
 
 	return q->c.deadline_ns != 0 && q->c.deadline_ns < d ? q->c.deadline_ns : d;
 }
@@ -169,7 +169,7 @@ static void job_message(struct actor *a, struct msg *m)
 		msg_free(m);
 		return;
 	}
-	if (call_expired(&q->c, mbox_now_ns()))
+	if (call_expired(&q->c, clock_now_ns()))
 		rc = -ETIMEDOUT;
 	else
 		rc = q->op == JOB_OP_ENQUEUE ? enqueue(ja, q) : status_of(ja, q);
@@ -304,7 +304,7 @@ static int job_start(struct actor *a)
 	snprintf(ja->claim_cursor, sizeof(ja->claim_cursor), "0-0");
 	ja->read_history = true;
 	if (getrandom(&ja->rng, sizeof(ja->rng), 0) != (ssize_t)sizeof(ja->rng))
-		ja->rng = mbox_now_ns() ^ ((uint64_t)getpid() << 32) ^ idx;
+		ja->rng = clock_now_ns() ^ ((uint64_t)getpid() << 32) ^ idx;
 	atomic_store_explicit(&ja->ctr->pending, -1, memory_order_relaxed);
 	ev_init(&ja->setup_w, on_setup_timer);
 	ev_init(&ja->move_w, on_move_timer);
@@ -331,7 +331,7 @@ static int job_start(struct actor *a)
 		ev_timer_start(loop, &ja->refresh_w);
 	} else {
 		/* Enqueue only: nothing to read, so nothing to report. */
-		backend_stats_set(&p->stats[2 * idx + 1].connected, 1);
+		counter_set(&p->stats[2 * idx + 1].connected, 1);
 	}
 	if (idx == 0)
 		ev_timer_start(loop, &ja->count_w);

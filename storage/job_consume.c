@@ -24,9 +24,9 @@
 #include "job_internal.h"
 #include "actors/actor.h"
 #include "actors/log.h"
+#include "base/clock.h"
 #include "mailbox/mbox.h"
 
-#define MS 1000000ull
 #define MOVE_BATCH "256"
 #define MOVE_BATCH_N 256
 #define REFRESH_BATCH 512
@@ -165,7 +165,7 @@ void job_read(struct job_actor *ja)
 	/* The read holds the connection for up to block_ms: its deadline is
 	 * that plus the usual command timeout, so rconn still finds a stuck
 	 * connection. */
-	if (rconn_command(ja->rd, mbox_now_ns() + (c->block_ms + command_timeout_ms()) * MS,
+	if (rconn_command(ja->rd, clock_now_ns() + (c->block_ms + command_timeout_ms()) * NS_PER_MS,
 			  on_read, ja, argc, argv, lens) == 0) {
 		ja->reading = true;
 		ja->reading_history = ja->read_history;
@@ -262,7 +262,7 @@ static void on_moved(void *arg, int status, const redisReply *reply)
 		moved = job_int_at(reply, 0);
 		wait = job_int_at(reply, 1);
 		if (moved > 0)
-			job_count(&ja->ctr->retried_total, moved);
+			counter_add(&ja->ctr->retried_total, moved);
 		if (moved >= MOVE_BATCH_N)
 			next = 0;
 		else if (wait >= 0 && (uint64_t)wait < next)

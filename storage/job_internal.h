@@ -19,6 +19,7 @@
 #include "rconn.h"
 #include "actors/backend_stats.h"
 #include "actors/work_timer.h"
+#include "base/counter.h"
 #include "config/config.h"
 
 #define JOB_MSG_REQ 0x4a420001u      /* 'J' 'B' 1 */
@@ -214,11 +215,5 @@ void job_free_all(struct job_actor *ja);
 
 /* job_actor.c */
 uint64_t job_random(struct job_actor *ja);
-static inline void job_count(_Atomic uint64_t *c, int64_t by)
-{
-	/* Single writer: a relaxed load + store, no locked instruction. */
-	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + (uint64_t)by,
-			      memory_order_relaxed);
-}
 
 #endif

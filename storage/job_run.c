@@ -31,9 +31,9 @@
 #include "job_internal.h"
 #include "actors/actor.h"
 #include "actors/log.h"
+#include "base/clock.h"
 #include "mailbox/mbox.h"
 
-#define MS 1000000ull
 #define REPORT_RETRY_MIN_MS 50
 #define REPORT_RETRY_MAX_MS 2000
 
@@ -108,7 +108,7 @@ static void release(struct job *j)
 	ja->busy--;
 	if (j->running) {
 		j->running = false;
-		job_count(&ja->ctr->inflight, -1);
+		counter_add(&ja->ctr->inflight, -1);
 	}
 	ev_timer_stop(actor_loop(ja->a), &j->timeout_w);
 	ev_timer_stop(actor_loop(ja->a), &j->retry_w);
@@ -175,18 +175,18 @@ static void on_reported(void *arg, int status, const redisReply *reply)
 		return;
 	}
 	if (j->ok) {
-		job_count(reply->type == REDIS_REPLY_INTEGER && reply->integer == 1
+		counter_add(reply->type == REDIS_REPLY_INTEGER && reply->integer == 1
 			  ? &ja->ctr->done_total : &ja->ctr->stale_total, 1);
 	} else if ((what = job_str_at(reply, 0)) != NULL && strcmp(what, "retry") == 0) {
-		job_count(&ja->ctr->failed_total, 1);
+		counter_add(&ja->ctr->failed_total, 1);
 		job_move_soon(ja, (uint64_t)(job_int_at(reply, 1) > 0 ? job_int_at(reply, 1) : 0));
 	} else if (what != NULL && strcmp(what, "dead") == 0) {
-		job_count(&ja->ctr->failed_dead_total, 1);
-		job_count(&ja->ctr->dead_total, 1);
+		counter_add(&ja->ctr->failed_dead_total, 1);
+		counter_add(&ja->ctr->dead_total, 1);
 		log_warn("jobs: job %s failed its last attempt (%u): moved to %s: %s", j->id,
 			 j->attempt, ja->dead, j->report);
 	} else {
-		job_count(&ja->ctr->stale_total, 1);
+		counter_add(&ja->ctr->stale_total, 1);
 	}
 	release(j);
 }
@@ -289,16 +289,16 @@ static void run(struct job *j, const redisReply *reply)
 {
 	struct job_actor *ja = j->ja;
 	const char *type = job_str_at(reply, 1), *payload = job_str_at(reply, 2);
-	uint64_t now = mbox_now_ns();
+	uint64_t now = clock_now_ns();
 
 	j->cfg = job_cfg();
 	j->attempt = (unsigned)job_int_at(reply, 3);
 	j->running = true;
-	job_count(&ja->ctr->inflight, 1);
-	job_count(&ja->ctr->started_total, 1);
+	counter_add(&ja->ctr->inflight, 1);
+	counter_add(&ja->ctr->started_total, 1);
 	if (job_int_at(reply, 4) == 1)
-		job_count(&ja->ctr->redelivered_total, 1);
-	j->deadline_ns = now + j->cfg->jobs.timeout_ms * MS;
+		counter_add(&ja->ctr->redelivered_total, 1);
+	j->deadline_ns = now + j->cfg->jobs.timeout_ms * NS_PER_MS;
 	ev_timer_set(&j->timeout_w, j->cfg->jobs.timeout_ms / 1000.0, 0.);
 	ev_timer_start(actor_loop(ja->a), &j->timeout_w);
 	j->type = type != NULL ? job_type_find(ja->pool->types, ja->pool->ntypes, type) : NULL;
@@ -329,7 +329,7 @@ static void on_started(void *arg, int status, const redisReply *reply)
 		return;
 	}
 	if (what != NULL && strcmp(what, "dead") == 0) {
-		job_count(&ja->ctr->dead_total, 1);
+		counter_add(&ja->ctr->dead_total, 1);
 		log_warn("jobs: job %s abandoned after its workers stopped during every run: "
 			 "moved to %s", j->id, ja->dead);
 	}
@@ -365,7 +365,7 @@ void job_take(struct job_actor *ja, const char *entry, const char *id, bool take
 	j->held = true;
 	ja->busy++;
 	if (taken_over)
-		job_count(&ja->ctr->reclaimed_total, 1);
+		counter_add(&ja->ctr->reclaimed_total, 1);
 	snprintf(max, sizeof(max), "%u", c->max_attempts);
 	snprintf(ttl, sizeof(ttl), "%u", c->result_ttl_s);
 	{

@@ -41,6 +41,7 @@
 #include "mongo_internal.h"
 #include "actors/log.h"
 #include "actors/metrics.h"
+#include "base/clock.h"
 #include "config/config.h"
 
 const struct actor_kind mongo_kind = { "mongo" };
@@ -48,8 +49,6 @@ const struct actor_kind mongo_kind = { "mongo" };
 #define RETRY_MIN_MS 100
 #define RETRY_MAX_MS 2000
 #define IDLE_PING_MS 5000
-#define MAX_POOLS 8
-
 /* Owner: one mongo actor writes it; the admin actor reads it. */
 struct mongo_member {
 	struct backend_stats stats;
@@ -69,7 +68,6 @@ struct mongo_shared {
 	atomic_uint live;
 	uint32_t socket_timeout_ms;
 	char hosts[256];             /* "host:port,..." for messages */
-	char unconfigured[96];       /* why there is no pool; "" if there is */
 	struct mongo_member *members;
 };
 
@@ -83,9 +81,6 @@ struct mongo_actor {
 	uint64_t last_ok_ns;         /* last command that reached MongoDB */
 	ev_timer probe_w;
 };
-
-static struct mongo_shared *all_shared[MAX_POOLS];
-static unsigned nall_shared;
 
 static bool link_down(enum mongo_link l)
 {
@@ -109,12 +104,12 @@ static void note_link(struct mongo_actor *ma)
 	enum mongo_link was = atomic_load_explicit(&ma->me->link, memory_order_relaxed);
 
 	if (now == MONGO_LINK_UP)
-		ma->last_ok_ns = mbox_now_ns();
+		ma->last_ok_ns = clock_now_ns();
 	if (now == was && !link_down(now))
 		return;
 	if (now == MONGO_LINK_UP) {
 		log_info("%s: connected to %s", actor_name(ma->a), ma->sh->hosts);
-		backend_stats_set(&ma->me->stats.connected, 1);
+		counter_set(&ma->me->stats.connected, 1);
 		ma->retry_ms = RETRY_MIN_MS;
 		arm_probe(ma, IDLE_PING_MS);
 	} else if (now != was) {
@@ -124,7 +119,7 @@ static void note_link(struct mongo_actor *ma)
 		else
 			log_warn("%s: still cannot reach %s: %s", actor_name(ma->a),
 				 ma->sh->hosts, mongo_link_str(now));
-		backend_stats_set(&ma->me->stats.connected, 0);
+		counter_set(&ma->me->stats.connected, 0);
 	}
 	/* Relaxed: a lone state word for the readiness check, no data behind it. */
 	atomic_store_explicit(&ma->me->link, (uint32_t)now, memory_order_relaxed);
@@ -167,7 +162,7 @@ static void on_probe(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct mongo_actor *ma = w->data;
 	enum mongo_link was = ma->conn.link;
-	uint64_t idle_ms = (mbox_now_ns() - ma->last_ok_ns) / 1000000u;
+	uint64_t idle_ms = (clock_now_ns() - ma->last_ok_ns) / 1000000u;
 
 	(void)loop;
 	(void)revents;
@@ -180,7 +175,7 @@ static void on_probe(struct ev_loop *loop, ev_timer *w, int revents)
 		return;
 	}
 	if (link_down(was))
-		backend_stats_add(&ma->me->stats.reconnects_total, 1);
+		counter_add(&ma->me->stats.reconnects_total, 1);
 	mongo_conn_ping(&ma->conn);
 	note_link(ma);
 	if (ma->conn.link == MONGO_LINK_UP && was == MONGO_LINK_UP)
@@ -203,7 +198,7 @@ static void mongo_message(struct actor *a, struct msg *m)
 			msg_free(m);
 		return;
 	}
-	if (call_expired(c, mbox_now_ns())) {
+	if (call_expired(c, clock_now_ns())) {
 		call_reply(c, -ETIMEDOUT);
 		return;
 	}
@@ -285,15 +280,17 @@ static void mongo_collect(struct metrics_out *o, void *ctx)
 	}
 }
 
+/* The optional check while no pool runs: `ctx` is the reason (a literal). */
+static bool mongo_unconfigured(void *ctx, char *reason, size_t len)
+{
+	snprintf(reason, len, "%s", (const char *)ctx);
+	return false;
+}
+
 static bool mongo_ready(void *ctx, char *reason, size_t len)
 {
 	struct mongo_shared *sh = ctx;
 	enum mongo_link first = MONGO_LINK_UNKNOWN;
-
-	if (sh->unconfigured[0] != '\0') {
-		snprintf(reason, len, "%s", sh->unconfigured);
-		return false;
-	}
 	for (unsigned i = 0; i < sh->count; i++) {
 		enum mongo_link l = atomic_load_explicit(&sh->members[i].link,
 							 memory_order_relaxed);
@@ -384,8 +381,10 @@ static int make_uri(struct mongo_shared *sh, const struct ad_config *cfg, char *
 	return 0;
 }
 
-static void shared_free(struct mongo_shared *sh)
+static void shared_free(void *user)
 {
+	struct mongo_shared *sh = user;
+
 	if (sh->pool != NULL)
 		mongoc_client_pool_destroy(sh->pool);
 	if (sh->uri != NULL)
@@ -426,6 +425,7 @@ static int start_pool(struct actor_system *sys, struct mongo_shared *sh,
 		.shared_mailbox = true,
 		.ops = &mongo_ops,
 		.user = sh,
+		.dispose = shared_free,
 	};
 	if (actor_system_add_pool(sys, &spec, err, errlen) == ACTOR_ADDR_NONE)
 		return -EINVAL;
@@ -440,12 +440,22 @@ static int start_pool(struct actor_system *sys, struct mongo_shared *sh,
 int mongo_add_pool(struct actor_system *sys, const struct ad_config *cfg,
 		   char *err, size_t errlen)
 {
+	const char *unconfigured = NULL;
 	struct mongo_shared *sh;
-	int rc = 0;
+	int rc;
 
-	if (nall_shared == MAX_POOLS) {
-		snprintf(err, errlen, "mongo: too many mongo pools");
-		return -EINVAL;
+	if (cfg->mongo.uri[0] == '\0')
+		unconfigured = "mongo.uri is not configured";
+	else if (cfg->mongo_actor.count == 0)
+		unconfigured = "actors.mongo.count is 0: no mongo actors";
+	if (unconfigured != NULL) {
+		if (metrics_register_optional_check("mongo", mongo_unconfigured,
+						    (void *)unconfigured) != 0) {
+			snprintf(err, errlen, "mongo: too many readiness checks");
+			return -ENOSPC;
+		}
+		log_info("mongo: %s; the /mongo routes answer 503", unconfigured);
+		return 0;
 	}
 	sh = calloc(1, sizeof(*sh));
 	if (sh == NULL) {
@@ -453,25 +463,15 @@ int mongo_add_pool(struct actor_system *sys, const struct ad_config *cfg,
 		return -ENOMEM;
 	}
 	sh->cfg = cfg;
-	if (cfg->mongo.uri[0] == '\0')
-		snprintf(sh->unconfigured, sizeof(sh->unconfigured),
-			 "mongo.uri is not configured");
-	else if (cfg->mongo_actor.count == 0)
-		snprintf(sh->unconfigured, sizeof(sh->unconfigured),
-			 "actors.mongo.count is 0: no mongo actors");
-	else
-		rc = start_pool(sys, sh, cfg, err, errlen);
-	if (rc == 0 && metrics_register_optional_check("mongo", mongo_ready, sh) != 0) {
-		snprintf(err, errlen, "mongo: too many readiness checks");
-		rc = -ENOSPC;
-	}
+	rc = start_pool(sys, sh, cfg, err, errlen);
 	if (rc != 0 && !sh->added) {
 		shared_free(sh);
 		return rc;
 	}
-	/* Once the pool was added its actors reference `sh`: keep it. */
-	all_shared[nall_shared++] = sh;
-	if (rc == 0 && sh->unconfigured[0] != '\0')
-		log_info("mongo: %s; the /mongo routes answer 503", sh->unconfigured);
+	/* From here the pool owns `sh` (its dispose hook frees it). */
+	if (rc == 0 && metrics_register_optional_check("mongo", mongo_ready, sh) != 0) {
+		snprintf(err, errlen, "mongo: too many readiness checks");
+		rc = -ENOSPC;
+	}
 	return rc;
 }

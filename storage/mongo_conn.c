@@ -22,6 +22,7 @@
 
 #include "mongo_internal.h"
 #include "actors/log.h"
+#include "base/clock.h"
 
 const char *mongo_link_str(enum mongo_link link)
 {
@@ -131,19 +132,19 @@ static int classify(struct mongo_conn *mc, const bson_error_t *e, uint64_t elaps
 static uint64_t cmd_begin(struct mongo_conn *mc)
 {
 	mbox_flush();
-	backend_stats_add(&mc->stats->requests_total, 1);
-	backend_stats_set(&mc->stats->inflight, 1);
-	return mbox_now_ns();
+	counter_add(&mc->stats->requests_total, 1);
+	counter_set(&mc->stats->inflight, 1);
+	return clock_now_ns();
 }
 
 /* It ended, with driver error `e` or NULL: count it, log it, map it. */
 static int cmd_end(struct mongo_conn *mc, uint64_t t0, const bson_error_t *e,
 		   const char *what, const char *db, const char *coll)
 {
-	uint64_t elapsed = mbox_now_ns() - t0;
+	uint64_t elapsed = clock_now_ns() - t0;
 	int status = 0;
 
-	backend_stats_set(&mc->stats->inflight, 0);
+	counter_set(&mc->stats->inflight, 0);
 	if (e != NULL) {
 		status = classify(mc, e, elapsed);
 		log_warn("%s: %s on %s.%s failed after %llu ms: %s (domain %u, code %u)",
@@ -191,7 +192,7 @@ static int run_find(struct mongo_conn *mc, mongoc_collection_t *coll, const char
 		uint64_t t0;
 		bool oom = false, failed;
 
-		if (call_expired(&mm->c, mbox_now_ns())) {
+		if (call_expired(&mm->c, clock_now_ns())) {
 			status = -ETIMEDOUT;
 			break;
 		}
@@ -258,7 +259,7 @@ static int run_update(struct mongo_conn *mc, mongoc_collection_t *coll, const ch
 		bson_destroy(&filter);
 		bson_destroy(&update);
 	}
-	if (status == 0 && call_expired(&mm->c, mbox_now_ns()))
+	if (status == 0 && call_expired(&mm->c, clock_now_ns()))
 		status = -ETIMEDOUT;
 	if (status == 0) {
 		t0 = cmd_begin(mc);
@@ -298,7 +299,7 @@ static int run_insert(struct mongo_conn *mc, mongoc_collection_t *coll, const ch
 			break;
 		}
 	}
-	if (status == 0 && call_expired(&mm->c, mbox_now_ns()))
+	if (status == 0 && call_expired(&mm->c, clock_now_ns()))
 		status = -ETIMEDOUT;
 	if (status == 0) {
 		t0 = cmd_begin(mc);
@@ -329,7 +330,7 @@ static int run_count(struct mongo_conn *mc, mongoc_collection_t *coll, const cha
 		bson_destroy(&filter);
 		return bad_doc(mc, "count", mm);
 	}
-	if (call_expired(&mm->c, mbox_now_ns())) {
+	if (call_expired(&mm->c, clock_now_ns())) {
 		bson_destroy(&filter);
 		return -ETIMEDOUT;
 	}

@@ -33,12 +33,12 @@
 
 #include "rconn.h"
 #include "actors/log.h"
+#include "base/clock.h"
 #include "mailbox/mbox.h"
 
 #define BACKOFF_MIN_MS 25
 #define SPARE_CMDS 1024      /* command records kept for reuse */
 #define LOG_EVERY 20         /* failed attempts between two "still down" lines */
-#define MS 1000000ull
 
 struct rc_link;
 
@@ -199,8 +199,8 @@ static void unlink_cmd(struct rc_link *l, struct rc_cmd *cmd)
 /* A user command finished (reply, error or deadline): count it. */
 static void count_done(struct rconn *c, const struct rc_cmd *cmd, bool error, bool timeout)
 {
-	backend_stats_add(&c->stats->inflight, -1);
-	backend_stats_done(c->stats, mbox_now_ns() - cmd->sent_ns, error, timeout);
+	counter_add(&c->stats->inflight, -1);
+	backend_stats_done(c->stats, clock_now_ns() - cmd->sent_ns, error, timeout);
 }
 
 static void arm_deadline(struct rconn *c, uint64_t at, uint64_t now)
@@ -268,7 +268,7 @@ static void link_lost(struct rc_link *l, int status, const char *why)
 		attempt_failed(c, &l->set, status, why);
 		return;
 	}
-	backend_stats_set(&c->stats->connected, 0);
+	counter_set(&c->stats->connected, 0);
 	set_error(c, status);
 	c->backoff_ms = BACKOFF_MIN_MS;
 	c->failures = 0;
@@ -302,7 +302,7 @@ static void link_ready(struct rc_link *l)
 	c->backoff_ms = BACKOFF_MIN_MS;
 	c->failures = 0;
 	set_error(c, 0);
-	backend_stats_set(&c->stats->connected, 1);
+	counter_set(&c->stats->connected, 1);
 	log_info("redis %s:%u connected", l->set.host, l->set.port);
 	if (c->opts.on_state != NULL)
 		c->opts.on_state(c->opts.ctx, true);
@@ -402,7 +402,7 @@ static int send_setup(struct rconn *c, struct rc_link *l, int argc, const char *
 
 	if (len < 0)
 		return -ENOMEM;
-	rc = send_on(c, l, resp, (size_t)len, UINT64_MAX, mbox_now_ns(), on_setup, l, true);
+	rc = send_on(c, l, resp, (size_t)len, UINT64_MAX, clock_now_ns(), on_setup, l, true);
 	redisFreeCommand(resp);
 	if (rc == 0)
 		l->setup_pending++;
@@ -484,7 +484,7 @@ static void follow_config(struct rconn *c)
 		drop_link(c->old, -ENOTCONN, "replaced by a newer connection");
 	c->cur = NULL;
 	ev_timer_stop(c->loop, &c->connect_w);
-	backend_stats_set(&c->stats->connected, 0);
+	counter_set(&c->stats->connected, 0);
 	if (l->connected && l->ac != NULL) {
 		c->old = l;
 		/* hiredis closes it once every reply is in (on_disconnect). */
@@ -506,7 +506,7 @@ static void on_retry(struct ev_loop *loop, ev_timer *w, int revents)
 	(void)revents;
 	if (c->cur != NULL)
 		return;
-	backend_stats_add(&c->stats->reconnects_total, 1);
+	counter_add(&c->stats->reconnects_total, 1);
 	attempt(c);
 }
 
@@ -543,7 +543,7 @@ static bool stuck(const struct rc_link *l, uint64_t now, uint64_t *next)
 
 	if (h == NULL || h->internal || h->fn != NULL)
 		return false;
-	at = h->sent_ns + l->set.command_timeout_ms * MS;
+	at = h->sent_ns + l->set.command_timeout_ms * NS_PER_MS;
 	if (now >= at)
 		return true;
 	if (at < *next)
@@ -556,7 +556,7 @@ static void on_deadline(struct ev_loop *loop, ev_timer *w, int revents)
 	struct rconn *c = w->data;
 	struct rc_link *links[2] = { c->cur, c->old };
 	struct rc_cmd *expired = NULL, *cmd;
-	uint64_t now = mbox_now_ns(), next = UINT64_MAX;
+	uint64_t now = clock_now_ns(), next = UINT64_MAX;
 
 	(void)loop;
 	(void)revents;
@@ -621,7 +621,7 @@ struct rconn *rconn_create(struct ev_loop *loop, const struct rconn_opts *opts)
 	ev_init(&c->deadline_w, on_deadline);
 	ev_init(&c->reap_w, on_reap);
 	c->retry_w.data = c->connect_w.data = c->deadline_w.data = c->reap_w.data = c;
-	backend_stats_set(&c->stats->connected, 0);
+	counter_set(&c->stats->connected, 0);
 	attempt(c);
 	return c;
 }
@@ -639,7 +639,7 @@ void rconn_destroy(struct rconn *c)
 		drop_link(c->old, -ESHUTDOWN, "shutting down");
 	if (c->cur != NULL)
 		drop_link(c->cur, -ESHUTDOWN, "shutting down");
-	backend_stats_set(&c->stats->connected, 0);
+	counter_set(&c->stats->connected, 0);
 	on_reap(c->loop, &c->reap_w, 0);
 	while (c->spare != NULL) {
 		struct rc_cmd *cmd = c->spare;
@@ -653,7 +653,7 @@ void rconn_destroy(struct rconn *c)
 int rconn_send(struct rconn *c, const char *resp, size_t len, uint64_t deadline_ns,
 	       rconn_reply_fn fn, void *arg)
 {
-	uint64_t now = mbox_now_ns();
+	uint64_t now = clock_now_ns();
 	struct rc_link *l;
 	int rc;
 
@@ -662,14 +662,14 @@ int rconn_send(struct rconn *c, const char *resp, size_t len, uint64_t deadline_
 	if (l == NULL || l->ac == NULL)
 		return -ENOTCONN;
 	if (deadline_ns == 0)
-		deadline_ns = now + l->set.command_timeout_ms * MS;
+		deadline_ns = now + l->set.command_timeout_ms * NS_PER_MS;
 	else if (deadline_ns <= now)
 		return -ETIMEDOUT;
 	rc = send_on(c, l, resp, len, deadline_ns, now, fn, arg, false);
 	if (rc != 0)
 		return rc;
-	backend_stats_add(&c->stats->requests_total, 1);
-	backend_stats_add(&c->stats->inflight, 1);
+	counter_add(&c->stats->requests_total, 1);
+	counter_add(&c->stats->inflight, 1);
 	arm_deadline(c, deadline_ns, now);
 	return 0;
 }

@@ -49,6 +49,7 @@
 #include <hiredis/hiredis.h>
 
 #include "actors/backend_stats.h"
+#include "base/clock.h"
 #include "config/config.h"
 
 struct rconn;

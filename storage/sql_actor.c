@@ -33,6 +33,7 @@
 #include "storage_pool.h"
 #include "actors/actor.h"
 #include "actors/log.h"
+#include "base/clock.h"
 #include "config/config.h"
 
 const struct actor_kind sql_kind = { "mysql" };
@@ -45,7 +46,7 @@ struct sql_actor {
 
 static void arm_retry(struct actor *a, struct sql_actor *sa)
 {
-	uint64_t now = mbox_now_ns(), at = sql_conn_retry_at(sa->conn);
+	uint64_t now = clock_now_ns(), at = sql_conn_retry_at(sa->conn);
 
 	if (sql_conn_up(sa->conn) || ev_is_active(&sa->retry_w))
 		return;
@@ -78,7 +79,7 @@ static void sql_message(struct actor *a, struct msg *m)
 	q = (struct sql_req *)(void *)m;
 	/* Replies sent before must not wait for the blocking calls below. */
 	mbox_flush();
-	call_reply(&q->c, call_expired(&q->c, mbox_now_ns()) ? -ETIMEDOUT
+	call_reply(&q->c, call_expired(&q->c, clock_now_ns()) ? -ETIMEDOUT
 							     : sql_conn_run(sa->conn, q));
 	arm_retry(a, sa);
 }

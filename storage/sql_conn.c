@@ -24,13 +24,13 @@
 
 #include "sql_stmt.h"
 #include "actors/log.h"
+#include "base/clock.h"
 #include "config/config.h"
 #include "mailbox/mbox.h"
 
 #define BACKOFF_MIN_MS 25
 #define IDLE_PROBE_NS (10 * 1000000ull)  /* idle this long: probe the socket */
 #define LOG_EVERY 20                     /* failed attempts between log lines */
-#define MS 1000000ull
 
 /* MariaDB server error numbers we sort on (mysqld_error.h is not shipped). */
 #define ER_SERVER_SHUTDOWN 1053
@@ -83,7 +83,7 @@ static void close_db(struct sql_conn *c)
 	sql_stmt_clear(c);
 	mysql_close(c->db);
 	c->db = NULL;
-	backend_stats_set(&c->stats->connected, 0);
+	counter_set(&c->stats->connected, 0);
 }
 
 void sql_conn_destroy(struct sql_conn *c)
@@ -158,7 +158,7 @@ static int connect_now(struct sql_conn *c, const struct config_mysql *s)
 int sql_conn_ensure(struct sql_conn *c)
 {
 	const struct config_mysql *s = live_settings();
-	uint64_t now = mbox_now_ns();
+	uint64_t now = clock_now_ns();
 	int rc;
 
 	if (c->db != NULL)
@@ -166,12 +166,12 @@ int sql_conn_ensure(struct sql_conn *c)
 	if (now < c->retry_at_ns)
 		return c->down_status;
 	if (c->attempted)
-		backend_stats_add(&c->stats->reconnects_total, 1);
+		counter_add(&c->stats->reconnects_total, 1);
 	c->attempted = true;
 	rc = connect_now(c, s);
 	if (rc != 0) {
 		c->down_status = rc;
-		c->retry_at_ns = mbox_now_ns() + (uint64_t)c->backoff_ms * MS;
+		c->retry_at_ns = clock_now_ns() + (uint64_t)c->backoff_ms * NS_PER_MS;
 		c->backoff_ms = c->backoff_ms * 2 > s->reconnect_max_ms ? s->reconnect_max_ms
 									: c->backoff_ms * 2;
 		if (c->backoff_ms < BACKOFF_MIN_MS)
@@ -180,9 +180,9 @@ int sql_conn_ensure(struct sql_conn *c)
 		return rc;
 	}
 	c->backoff_ms = BACKOFF_MIN_MS;
-	c->idle_since_ns = mbox_now_ns();
+	c->idle_since_ns = clock_now_ns();
 	set_error(c, 0);
-	backend_stats_set(&c->stats->connected, 1);
+	counter_set(&c->stats->connected, 1);
 	return 0;
 }
 
@@ -195,7 +195,7 @@ static void lose(struct sql_conn *c, int status, const char *why)
 		 c->server.port, why);
 	close_db(c);
 	c->down_status = -ENOTCONN;
-	c->retry_at_ns = mbox_now_ns() + BACKOFF_MIN_MS * MS;
+	c->retry_at_ns = clock_now_ns() + BACKOFF_MIN_MS * NS_PER_MS;
 	c->backoff_ms = BACKOFF_MIN_MS * 2;
 	set_error(c, status);
 }
@@ -275,13 +275,13 @@ int sql_conn_run(struct sql_conn *c, struct sql_req *q)
 	int rc;
 
 	follow_config(c);
-	probe_idle(c, mbox_now_ns());
+	probe_idle(c, clock_now_ns());
 	rc = q->error;
 	if (rc == 0)
 		rc = sql_conn_ensure(c);
 	for (uint32_t i = 0; rc == 0 && i < q->nstmts; i++)
 		rc = sql_stmt_run(c, q, &q->stmts[i]);
-	c->idle_since_ns = mbox_now_ns();
+	c->idle_since_ns = clock_now_ns();
 	return rc;
 }
 

@@ -22,6 +22,7 @@
 
 #include "sql_stmt.h"
 #include "actors/log.h"
+#include "base/clock.h"
 #include "mailbox/mbox.h"
 
 #define RESULT_BUF_MIN 128
@@ -374,7 +375,7 @@ static void bind_params(struct sql_stmt *e, struct sql_param *p)
 static int execute(struct sql_conn *c, struct sql_stmt *e, struct sql_param *params,
 		   const char *sql, uint64_t *affected)
 {
-	uint64_t t0 = mbox_now_ns();
+	uint64_t t0 = clock_now_ns();
 	int rc = 0, frc;
 
 	if (e->nparams > 0) {
@@ -387,8 +388,8 @@ static int execute(struct sql_conn *c, struct sql_stmt *e, struct sql_param *par
 			return stmt_failed(c, e, sql);
 		e->rebind = false;
 	}
-	backend_stats_add(&c->stats->requests_total, 1);
-	backend_stats_set(&c->stats->inflight, 1);
+	counter_add(&c->stats->requests_total, 1);
+	counter_set(&c->stats->inflight, 1);
 	if (mysql_stmt_execute(e->st) != 0) {
 		rc = -1;
 	} else if (e->ncols == 0) {
@@ -404,13 +405,13 @@ static int execute(struct sql_conn *c, struct sql_stmt *e, struct sql_param *par
 		else if (rc != 0)
 			mysql_stmt_free_result(e->st);   /* skip the rest of the rows */
 	}
-	backend_stats_set(&c->stats->inflight, 0);
+	counter_set(&c->stats->inflight, 0);
 	if (rc == -1) {
 		rc = stmt_failed(c, e, sql);
-		backend_stats_done(c->stats, mbox_now_ns() - t0, true, rc == -ETIMEDOUT);
+		backend_stats_done(c->stats, clock_now_ns() - t0, true, rc == -ETIMEDOUT);
 		return rc;
 	}
-	backend_stats_done(c->stats, mbox_now_ns() - t0, rc != 0, false);
+	backend_stats_done(c->stats, clock_now_ns() - t0, rc != 0, false);
 	return rc;
 }
 
@@ -432,7 +433,7 @@ int sql_stmt_run(struct sql_conn *c, struct sql_req *q, struct sql_stmt_req *s)
 	c->ncells = 0;
 	c->data_len = 0;
 	for (unsigned r = 0; r < runs; r++) {
-		if (call_expired(&q->c, mbox_now_ns()))
+		if (call_expired(&q->c, clock_now_ns()))
 			return -ETIMEDOUT;
 		rc = execute(c, e, q->params + s->first_param + (size_t)r * e->nparams, s->sql,
 			     &s->affected);
