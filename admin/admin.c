@@ -277,10 +277,6 @@ static uint32_t admin_max_connections(const struct ad_config *live)
 	return live->admin.max_connections;
 }
 
-/* Every struct admin allocated: collectors point to it until exit. */
-static struct admin *all_admins[8];
-static unsigned nall_admins;
-
 int admin_add_pool(struct actor_system *sys, const struct ad_config *cfg,
 		   char *err, size_t errlen)
 {
@@ -289,24 +285,16 @@ int admin_add_pool(struct actor_system *sys, const struct ad_config *cfg,
 	struct admin *ad;
 	int rc;
 
-	if (nall_admins == sizeof(all_admins) / sizeof(all_admins[0])) {
-		snprintf(err, errlen, "admin: too many actor systems");
-		return -ENOSPC;
-	}
 	ad = calloc(1, sizeof(*ad));
 	if (ad == NULL) {
 		snprintf(err, errlen, "admin: out of memory");
 		return -ENOMEM;
 	}
-	all_admins[nall_admins++] = ad;
 	ad->sys = sys;
 	ad->cfg = cfg;
 	ad->start_ns = clock_now_ns();
 	clock_gettime(CLOCK_REALTIME, &now);
 	ad->start_time_s = (double)now.tv_sec + (double)now.tv_nsec / 1e9;
-	rc = admin_register_collectors(ad, err, errlen);
-	if (rc != 0)
-		return rc;
 	spec = (struct net_pool_spec){
 		.kind = &admin_kind,
 		.count = 1,
@@ -317,7 +305,15 @@ int admin_add_pool(struct actor_system *sys, const struct ad_config *cfg,
 		.max_connections_key = "admin.max_connections",
 		.local = admin_serve,
 		.local_stop = admin_stop,
+		.local_dispose = free,
 		.local_ctx = ad,
 	};
-	return net_add_listener_pool(sys, cfg, &spec, err, errlen);
+	rc = net_add_listener_pool(sys, cfg, &spec, err, errlen);
+	if (rc != 0) {
+		free(ad);
+		return rc;
+	}
+	/* The pool owns `ad` now (local_dispose); the collectors read it
+	 * until the system is destroyed. */
+	return admin_register_collectors(ad, err, errlen);
 }

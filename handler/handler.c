@@ -109,12 +109,19 @@ static void maybe_rebuild_routes(struct handler *h, const struct ad_config *cfg)
 
 /* ---- Request contexts ---- */
 
+static struct hreq *first_of(const struct list *l)
+{
+	struct list *e = list_first(l);
+
+	return e != NULL ? list_entry(e, struct hreq, link) : NULL;
+}
+
 static struct hreq *hreq_get(struct handler *h)
 {
-	struct hreq *r = h->spare;
+	struct hreq *r = first_of(&h->spare);
 
 	if (r != NULL) {
-		h->spare = r->next;
+		list_remove(&r->link);
 		h->nspare--;
 	} else {
 		r = malloc(sizeof(*r));
@@ -129,41 +136,18 @@ static struct hreq *hreq_get(struct handler *h)
 	return r;
 }
 
-static void list_append(struct hreq_list *l, struct hreq *r)
-{
-	r->next = NULL;
-	r->prev = l->tail;
-	if (l->tail != NULL)
-		l->tail->next = r;
-	else
-		l->head = r;
-	l->tail = r;
-}
-
-static void list_unlink(struct hreq_list *l, struct hreq *r)
-{
-	if (r->prev != NULL)
-		r->prev->next = r->next;
-	else
-		l->head = r->next;
-	if (r->next != NULL)
-		r->next->prev = r->prev;
-	else
-		l->tail = r->prev;
-	r->prev = r->next = NULL;
-}
-
 static void arm_deadline(struct handler *h, uint64_t now)
 {
+	struct hreq *first = first_of(&h->live);
 	double after;
 
-	if (h->live.head == NULL) {
+	if (first == NULL) {
 		ev_timer_stop(actor_loop(h->actor), &h->deadline_w);
 		return;
 	}
 	if (ev_is_active(&h->deadline_w))
 		return;
-	after = (double)(int64_t)(h->live.head->deadline_ns - now) / 1e9;
+	after = (double)(int64_t)(first->deadline_ns - now) / 1e9;
 	ev_timer_set(&h->deadline_w, after > 0 ? after : 0., 0.);
 	ev_timer_start(actor_loop(h->actor), &h->deadline_w);
 }
@@ -174,7 +158,7 @@ void handler_maybe_release(struct hreq *r)
 
 	if (!r->answered || r->pending > 0)
 		return;
-	list_unlink(&h->waiting, r);
+	list_remove(&r->link);
 	counter_add(&h->ctr->inflight, -1);
 	routes_put(r->routes);
 	r->routes = NULL;
@@ -184,8 +168,7 @@ void handler_maybe_release(struct hreq *r)
 		return;
 	}
 	hreq_reset(r);
-	r->next = h->spare;
-	h->spare = r;
+	list_push_front(&h->spare, &r->link);
 	h->nspare++;
 }
 
@@ -194,8 +177,8 @@ void handler_answer(struct hreq *r)
 	struct http_msg *hm = r->hm;
 	struct handler *h = r->h;
 
-	list_unlink(&h->live, r);
-	list_append(&h->waiting, r);
+	list_remove(&r->link);
+	list_push_back(&h->waiting, &r->link);
 	r->answered = true;
 	r->hm = NULL;
 	hm->m.type = HTTP_MSG_RESPONSE;
@@ -211,7 +194,7 @@ static void on_deadline(struct ev_loop *loop, ev_timer *w, int revents)
 
 	(void)loop;
 	(void)revents;
-	while ((r = h->live.head) != NULL && r->deadline_ns <= now) {
+	while ((r = first_of(&h->live)) != NULL && r->deadline_ns <= now) {
 		counter_add(&h->ctr->deadline_total, 1);
 		hreq_error(r, 504, "no reply within the request deadline");
 		handler_maybe_release(r);
@@ -243,8 +226,8 @@ static void route_request(struct handler *h, struct http_msg *hm)
 	counter_add(&h->ctr->inflight, 1);
 	r->hm = hm;
 	r->cfg = cfg;
-	r->deadline_ns = hm->received_ns + (uint64_t)cfg->http.request_timeout_ms * 1000000u;
-	list_append(&h->live, r);
+	r->deadline_ns = hm->received_ns + (uint64_t)cfg->http.request_timeout_ms * NS_PER_MS;
+	list_push_back(&h->live, &r->link);
 	arm_deadline(h, clock_now_ns());
 
 	maybe_rebuild_routes(h, cfg);
@@ -295,16 +278,16 @@ static void free_handler(struct handler *h)
 {
 	struct hreq *r;
 
-	while ((r = h->live.head) != NULL)
+	while ((r = first_of(&h->live)) != NULL)
 		hreq_error(r, 503, "shutting down");   /* moves it to waiting */
-	while ((r = h->waiting.head) != NULL) {
-		list_unlink(&h->waiting, r);
+	while ((r = first_of(&h->waiting)) != NULL) {
+		list_remove(&r->link);
 		routes_put(r->routes);
 		hreq_reset(r);
 		free(r);
 	}
-	while ((r = h->spare) != NULL) {
-		h->spare = r->next;
+	while ((r = first_of(&h->spare)) != NULL) {
+		list_remove(&r->link);
 		free(r);
 	}
 	call_table_destroy(h->calls);
@@ -325,6 +308,9 @@ static int handler_start(struct actor *a)
 	h->actor = a;
 	h->sys = actor_sys(a);
 	h->sh = sh;
+	list_init(&h->spare);
+	list_init(&h->live);
+	list_init(&h->waiting);
 	h->ctr = &sh->counters[actor_index(a)];
 	h->calls = call_table_create(a, HANDLER_MAX_CALLS);
 	if (h->calls == NULL) {

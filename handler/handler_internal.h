@@ -19,6 +19,7 @@
 #include "actors/call.h"
 #include "actors/work_timer.h"
 #include "base/counter.h"
+#include "base/list.h"
 #include "net/http_msg.h"
 
 #define HREQ_ARENA_INLINE 2048      /* per-request memory before malloc */
@@ -53,7 +54,7 @@ struct hreq {
 	struct handler *h;
 	struct http_msg *hm;          /* the envelope; NULL once answered */
 	const struct ad_config *cfg;  /* snapshot at arrival */
-	struct hreq *prev, *next;     /* the live or the waiting list */
+	struct list link;             /* in live, waiting or spare */
 	uint64_t deadline_ns;
 	unsigned pending;             /* calls and timers in flight */
 	struct work_timer *timers;    /* pending hreq_after timers */
@@ -95,10 +96,6 @@ struct handler_shared {
 	struct handler_counters *counters;  /* [count] */
 };
 
-struct hreq_list {
-	struct hreq *head, *tail;
-};
-
 /* Owner: the handler actor thread (actor_state). */
 struct handler {
 	struct actor *actor;
@@ -108,10 +105,10 @@ struct handler {
 	struct call_table *calls;
 	const struct ad_config *routes_cfg; /* the snapshot `routes` was built from */
 	struct routes_ref *routes;    /* the current table */
-	struct hreq *spare;           /* free list through ->next */
+	struct list spare;            /* recycled contexts */
 	unsigned nspare;
-	struct hreq_list live;        /* not answered yet, by deadline */
-	struct hreq_list waiting;     /* answered, continuations still owed */
+	struct list live;             /* not answered yet, by deadline */
+	struct list waiting;          /* answered, continuations still owed */
 	ev_timer deadline_w;
 };
 

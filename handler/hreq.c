@@ -43,7 +43,7 @@ void hreq_reset(struct hreq *r)
 	r->inline_used = 0;
 	r->hm = NULL;
 	r->cfg = NULL;
-	r->prev = r->next = NULL;
+	list_init(&r->link);
 	r->deadline_ns = 0;
 	r->pending = 0;
 	r->answered = false;

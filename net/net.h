@@ -67,12 +67,14 @@ struct net_pool_spec {
 	net_local_fn local;                /* NULL: send to `handlers` actors */
 	const struct actor_kind *handlers; /* who answers requests without `local` */
 	void (*local_stop)(void *ctx);     /* on the actor thread at stop; may be NULL */
+	void (*local_dispose)(void *ctx);  /* frees local_ctx when the system is
+					    * destroyed; may be NULL */
 	void *local_ctx;
 };
 
 /* Add a listener pool described by `spec` (net_add_pools is this with
  * net_kind, cfg->listen and the handler actors). Returns 0 or -errno
- * with a reason. Thread: controlling, before actor_system_start(). */
+ * with a reason; on failure `local_ctx` stays with the caller. Thread: controlling, before actor_system_start(). */
 int net_add_listener_pool(struct actor_system *sys, const struct ad_config *cfg,
 			  const struct net_pool_spec *spec, char *err, size_t errlen);
 

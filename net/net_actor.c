@@ -424,12 +424,19 @@ static const struct actor_ops net_ops = {
 
 /* The pool's shared part: connection budget and counters, read by the
  * admin endpoint until the system is destroyed. */
+static void free_shared(struct net_shared *sh)
+{
+	free(sh->stats);
+	free(sh);
+}
+
 static void dispose_shared(void *user)
 {
 	struct net_shared *sh = user;
 
-	free(sh->stats);
-	free(sh);
+	if (sh->spec.local_dispose != NULL)
+		sh->spec.local_dispose(sh->spec.local_ctx);
+	free_shared(sh);
 }
 
 int net_add_listener_pool(struct actor_system *sys, const struct ad_config *cfg,
@@ -467,7 +474,7 @@ int net_add_listener_pool(struct actor_system *sys, const struct ad_config *cfg,
 		.dispose = dispose_shared,
 	};
 	if (actor_system_add_pool(sys, &pool, err, errlen) == ACTOR_ADDR_NONE) {
-		dispose_shared(sh);
+		free_shared(sh);        /* local_ctx stays with the caller */
 		return -EINVAL;
 	}
 	return 0;

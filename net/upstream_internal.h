@@ -18,9 +18,10 @@
 
 #include <ev.h>
 
-#include "actors/backend_stats.h"
 #include "upstream.h"
 #include "upstream_parse.h"
+#include "actors/backend_stats.h"
+#include "base/list.h"
 
 #define UPSTREAM_HEAD_INLINE 384       /* request line + headers before malloc */
 #define UPSTREAM_RESP_INLINE 1024      /* response before malloc */
@@ -98,8 +99,8 @@ struct up_pool;
 /* Owner: the upstream actor thread. */
 struct up_conn {
 	struct up_pool *pool;
-	struct up_conn *prev, *next;   /* the pool's idle list */
-	struct up_conn *aprev, *anext; /* every connection of the pool */
+	struct list idle_link;         /* in the pool's idle list (when idle) */
+	struct list all_link;          /* in the pool's list of connections */
 	ev_io io;
 	ev_timer timer;
 	uint64_t timer_at_ns;          /* when the armed timer fires; 0: unarmed */
@@ -121,8 +122,8 @@ struct up_pool {
 	uint8_t family;
 	uint16_t port;
 	uint8_t addr[16];
-	struct up_conn *conns;         /* every connection, any state */
-	struct up_conn *idle;          /* most recently used first */
+	struct list conns;             /* every connection, any state */
+	struct list idle;              /* most recently used first */
 	unsigned nopen;                /* connections, any state */
 	unsigned nidle;
 	struct upstream_call *qhead, *qtail;   /* waiting for a connection */

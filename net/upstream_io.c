@@ -99,12 +99,7 @@ void up_conn_close(struct up_conn *c)
 	ev_io_stop(loop, &c->io);
 	ev_timer_stop(loop, &c->timer);
 	close(c->io.fd);
-	if (c->aprev != NULL)
-		c->aprev->anext = c->anext;
-	else
-		pl->conns = c->anext;
-	if (c->anext != NULL)
-		c->anext->aprev = c->aprev;
+	list_remove(&c->all_link);
 	pl->nopen--;
 	counter_add(&pl->st->bs.connected, -1);
 	free(c);
@@ -270,10 +265,8 @@ void up_conn_open(struct up_pool *pl, struct upstream_call *u)
 	c->io.data = c;
 	ev_init(&c->timer, on_conn_timer);
 	c->timer.data = c;
-	c->anext = pl->conns;
-	if (pl->conns != NULL)
-		pl->conns->aprev = c;
-	pl->conns = c;
+	list_init(&c->idle_link);
+	list_push_front(&pl->conns, &c->all_link);
 	pl->nopen++;
 	counter_add(&pl->st->bs.connected, 1);
 	counter_add(&pl->st->opened_total, 1);

@@ -118,6 +118,8 @@ struct up_pool *up_pool_get(struct up_actor *ua, const struct upstream_call *u)
 	if (pl == NULL)
 		return NULL;
 	pl->ua = ua;
+	list_init(&pl->conns);
+	list_init(&pl->idle);
 	pl->family = u->family;
 	pl->port = u->port;
 	memcpy(pl->addr, u->addr, sizeof(pl->addr));
@@ -172,24 +174,14 @@ void up_call_failed(struct up_pool *pl, struct upstream_call *u, int status, boo
 
 void up_pool_idle_add(struct up_pool *pl, struct up_conn *c)
 {
-	c->prev = NULL;
-	c->next = pl->idle;
-	if (pl->idle != NULL)
-		pl->idle->prev = c;
-	pl->idle = c;
+	list_push_front(&pl->idle, &c->idle_link);
 	pl->nidle++;
 	counter_add(&pl->st->idle, 1);
 }
 
 void up_pool_idle_remove(struct up_pool *pl, struct up_conn *c)
 {
-	if (c->prev != NULL)
-		c->prev->next = c->next;
-	else
-		pl->idle = c->next;
-	if (c->next != NULL)
-		c->next->prev = c->prev;
-	c->prev = c->next = NULL;
+	list_remove(&c->idle_link);
 	pl->nidle--;
 	counter_add(&pl->st->idle, -1);
 }
@@ -272,8 +264,8 @@ void up_pool_dispatch(struct up_pool *pl, struct upstream_call *u)
 {
 	const struct config_upstream *lim = up_limits(pl->ua);
 
-	if (pl->idle != NULL) {
-		struct up_conn *c = pl->idle;
+	if (!list_empty(&pl->idle)) {
+		struct up_conn *c = list_entry(list_first(&pl->idle), struct up_conn, idle_link);
 
 		up_pool_idle_remove(pl, c);
 		up_conn_start(c, u);
@@ -291,7 +283,7 @@ void up_pool_kick(struct up_pool *pl)
 	const struct config_upstream *lim = up_limits(pl->ua);
 	uint64_t now = clock_now_ns();
 
-	while (pl->qhead != NULL && (pl->idle != NULL || pl->nopen < lim->max_connections)) {
+	while (pl->qhead != NULL && (!list_empty(&pl->idle) || pl->nopen < lim->max_connections)) {
 		struct upstream_call *u = dequeue(pl);
 
 		if (call_expired(&u->c, now))
@@ -315,8 +307,9 @@ void up_pools_destroy(struct up_actor *ua)
 
 			while ((u = dequeue(pl)) != NULL)
 				up_call_done(pl, u, -ESHUTDOWN);
-			while (pl->conns != NULL) {
-				struct up_conn *c = pl->conns;
+			while (!list_empty(&pl->conns)) {
+				struct up_conn *c = list_entry(list_first(&pl->conns),
+							       struct up_conn, all_link);
 
 				if (c->call != NULL) {
 					u = c->call;

@@ -212,22 +212,14 @@ static const struct actor_ops cache_ops = {
 int cache_add_pool(struct actor_system *sys, const struct ad_config *cfg,
 		   char *err, size_t errlen)
 {
-	struct storage_pool *p = storage_pool_create("cache", "redis", cfg->cache.count,
-						     err, errlen);
-	struct actor_pool_spec spec;
-
-	if (p == NULL)
-		return -ENOMEM;
-	spec = (struct actor_pool_spec){
+	struct actor_pool_spec spec = {
 		.kind = &cache_kind,
 		.count = cfg->cache.count,
 		.mbox_capacity = cfg->cache.mailbox,
 		/* Drain a batch per iteration: it leaves as one pipelined write. */
 		.budget = cfg->redis.pipeline_max,
 		.ops = &cache_ops,
-		.user = p,
 	};
-	if (actor_system_add_pool(sys, &spec, err, errlen) == ACTOR_ADDR_NONE)
-		return -EINVAL;
-	return 0;
+
+	return storage_pool_add(sys, &spec, "redis", err, errlen) == ACTOR_ADDR_NONE ? -EINVAL : 0;
 }

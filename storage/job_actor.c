@@ -291,6 +291,7 @@ static int job_start(struct actor *a)
 		cfg = &defaults;
 	}
 	ja->a = a;
+	list_init(&ja->jobs);
 	ja->pool = p;
 	ja->ctr = &p->ctr[idx];
 	ja->slots = cfg->jobs.concurrency;
@@ -376,10 +377,6 @@ static const struct actor_ops job_ops = {
 
 /* ---- Metrics and readiness ---- */
 
-/* Every pool ever created: the metrics registry points into them until
- * exit, so they stay reachable (controlling thread only). */
-static struct job_pool *all_pools;
-
 /* A counter summed over the pool's actors. */
 static uint64_t sum(const struct job_pool *p, size_t offset)
 {
@@ -457,6 +454,16 @@ static bool check(void *ctx, char *reason, size_t len)
 	return false;
 }
 
+static void pool_free(void *user)
+{
+	struct job_pool *p = user;
+
+	free(p->stats);
+	free(p->ctr);
+	free(p->last_error);
+	free(p);
+}
+
 int job_add_pool(struct actor_system *sys, const struct ad_config *cfg,
 		 const struct job_type *types, unsigned ntypes, char *err, size_t errlen)
 {
@@ -476,19 +483,13 @@ int job_add_pool(struct actor_system *sys, const struct ad_config *cfg,
 		p->last_error = calloc(2 * n, sizeof(*p->last_error));
 	}
 	if (p == NULL || p->stats == NULL || p->ctr == NULL || p->last_error == NULL) {
-		if (p != NULL) {
-			free(p->stats);
-			free(p->ctr);
-			free(p->last_error);
-		}
-		free(p);
+		if (p != NULL)
+			pool_free(p);
 		snprintf(err, errlen, "job: out of memory");
 		return -ENOMEM;
 	}
 	memset(p->stats, 0, sizeof(struct backend_stats) * 2 * n);
 	memset(p->ctr, 0, sizeof(struct job_counters) * n);
-	p->next = all_pools;
-	all_pools = p;
 	p->types = types;
 	p->ntypes = ntypes;
 	p->count = n;
@@ -500,12 +501,6 @@ int job_add_pool(struct actor_system *sys, const struct ad_config *cfg,
 		host[sizeof(host) - 1] = '\0';
 		snprintf(p->instance, sizeof(p->instance), "%s:%u", host, cfg->listen[0].port);
 	}
-	/* Kept until exit even if a step below fails: the registry names it. */
-	if (metrics_register(collect, p) != 0 ||
-	    metrics_register_check("redis-jobs", check, p) != 0) {
-		snprintf(err, errlen, "job: too many metrics registrations");
-		return -ENOSPC;
-	}
 	spec = (struct actor_pool_spec){
 		.kind = &job_kind,
 		.count = n,
@@ -513,8 +508,18 @@ int job_add_pool(struct actor_system *sys, const struct ad_config *cfg,
 		.budget = cfg->redis.pipeline_max,
 		.ops = &job_ops,
 		.user = p,
+		.dispose = pool_free,
 	};
-	if (actor_system_add_pool(sys, &spec, err, errlen) == ACTOR_ADDR_NONE)
+	if (actor_system_add_pool(sys, &spec, err, errlen) == ACTOR_ADDR_NONE) {
+		pool_free(p);
 		return -EINVAL;
+	}
+	/* The actor pool owns `p` now; the collector and the check read it
+	 * until the system is destroyed, after the admin actor stopped. */
+	if (metrics_register(collect, p) != 0 ||
+	    metrics_register_check("redis-jobs", check, p) != 0) {
+		snprintf(err, errlen, "job: too many metrics registrations");
+		return -ENOSPC;
+	}
 	return 0;
 }

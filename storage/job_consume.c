@@ -231,18 +231,21 @@ void job_refresh(struct job_actor *ja)
 {
 	const char *args[2 + REFRESH_BATCH];
 	const char *keys[] = { ja->stream };
-	struct job *j = ja->jobs;
+	struct list *e = list_first(&ja->jobs);
 
 	if (ja->stopping || !rconn_connected(ja->cmd))
 		return;
 	args[0] = ja->group;
 	args[1] = ja->consumer;
-	while (j != NULL) {
+	while (e != NULL) {
 		int n = 2;
 
-		for (; j != NULL && n < 2 + REFRESH_BATCH; j = j->next)
+		for (; e != NULL && n < 2 + REFRESH_BATCH; e = list_next(&ja->jobs, e)) {
+			struct job *j = list_entry(e, struct job, node);
+
 			if (j->held)
 				args[n++] = j->entry;
+		}
 		if (n > 2)
 			job_script_run(ja, JS_REFRESH, 0, 1, keys, n, args, NULL, on_refreshed, ja);
 	}

@@ -20,6 +20,7 @@
 #include "actors/backend_stats.h"
 #include "actors/work_timer.h"
 #include "base/counter.h"
+#include "base/list.h"
 #include "config/config.h"
 
 #define JOB_MSG_REQ 0x4a420001u      /* 'J' 'B' 1 */
@@ -69,7 +70,6 @@ struct job_counters {
  * the counters and connection stats (one writer each). Never freed: the
  * metrics collector may read it until exit. */
 struct job_pool {
-	struct job_pool *next;             /* every pool ever made (reachable) */
 	const struct job_type *types;
 	unsigned ntypes;
 	unsigned count;
@@ -122,7 +122,7 @@ struct job_actor {
 	bool stopping;
 	unsigned slots;               /* jobs.concurrency at start */
 	unsigned busy;                /* deliveries held (starting, running, reporting) */
-	struct job *jobs;             /* every live job, held or not */
+	struct list jobs;             /* every live job, held or not */
 	uint64_t rng;
 	ev_timer setup_w, move_w, reclaim_w, refresh_w, count_w;
 };
@@ -132,7 +132,7 @@ struct job_actor {
 /* Owner: the job actor thread. One delivery of a job (job_run.c). */
 struct job {
 	struct job_actor *ja;
-	struct job *prev, *next;      /* ja->jobs */
+	struct list node;             /* in ja->jobs */
 	const struct job_type *type;
 	cJSON *payload;
 	const struct ad_config *cfg;  /* snapshot when the run started */

@@ -80,12 +80,7 @@ static void job_free(struct job *j)
 	work_timer_stop_all(loop, &j->timers, free_jtimer);
 	ev_timer_stop(loop, &j->timeout_w);
 	ev_timer_stop(loop, &j->retry_w);
-	if (j->prev != NULL)
-		j->prev->next = j->next;
-	else
-		ja->jobs = j->next;
-	if (j->next != NULL)
-		j->next->prev = j->prev;
+	list_remove(&j->node);
 	cJSON_Delete(j->payload);
 	free(j->report);
 	free(j);
@@ -118,16 +113,21 @@ static void release(struct job *j)
 
 static struct job *find_held(struct job_actor *ja, const char *entry)
 {
-	for (struct job *j = ja->jobs; j != NULL; j = j->next)
+	struct list *e;
+
+	for (e = list_first(&ja->jobs); e != NULL; e = list_next(&ja->jobs, e)) {
+		struct job *j = list_entry(e, struct job, node);
+
 		if (j->held && strcmp(j->entry, entry) == 0)
 			return j;
+	}
 	return NULL;
 }
 
 void job_free_all(struct job_actor *ja)
 {
-	while (ja->jobs != NULL)
-		job_free(ja->jobs);
+	while (!list_empty(&ja->jobs))
+		job_free(list_entry(list_first(&ja->jobs), struct job, node));
 	ja->busy = 0;
 }
 
@@ -358,10 +358,7 @@ void job_take(struct job_actor *ja, const char *entry, const char *id, bool take
 	ev_init(&j->timeout_w, on_timeout);
 	ev_init(&j->retry_w, on_report_retry);
 	j->timeout_w.data = j->retry_w.data = j;
-	j->next = ja->jobs;
-	if (ja->jobs != NULL)
-		ja->jobs->prev = j;
-	ja->jobs = j;
+	list_push_front(&ja->jobs, &j->node);
 	j->held = true;
 	ja->busy++;
 	if (taken_over)

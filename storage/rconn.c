@@ -34,6 +34,7 @@
 #include "rconn.h"
 #include "actors/log.h"
 #include "base/clock.h"
+#include "base/list.h"
 #include "mailbox/mbox.h"
 
 #define BACKOFF_MIN_MS 25
@@ -44,7 +45,7 @@ struct rc_link;
 
 /* Owner: the rconn's thread. One command from rconn_send to its reply. */
 struct rc_cmd {
-	struct rc_cmd *prev, *next;   /* the link's commands, oldest first */
+	struct list node;             /* the link's commands (oldest first), or spare */
 	struct rc_cmd *expired_next;  /* on_deadline's local list */
 	struct rc_link *link;
 	rconn_reply_fn fn;            /* NULL once answered early (deadline) */
@@ -57,7 +58,7 @@ struct rc_cmd {
 struct rc_link {
 	struct rconn *c;
 	redisAsyncContext *ac;        /* NULL once hiredis freed or frees it */
-	struct rc_cmd *head, *tail;
+	struct list cmds;             /* sent, reply not yet in; oldest first */
 	struct rc_link *next_dead;
 	struct rconn_settings set;    /* what it was made with */
 	unsigned setup_pending;       /* AUTH / SELECT replies still awaited */
@@ -85,7 +86,7 @@ struct rconn {
 	unsigned failures;            /* attempts failed in a row */
 	bool destroying;
 	bool in_deadline;             /* answering expired commands */
-	struct rc_cmd *spare;
+	struct list spare;            /* command records kept for reuse */
 	unsigned nspare;
 };
 
@@ -150,12 +151,17 @@ static int map_error(const redisContext *rc)
 	return -ENOTCONN;
 }
 
+static struct rc_cmd *cmd_of(struct list *e)
+{
+	return e != NULL ? list_entry(e, struct rc_cmd, node) : NULL;
+}
+
 static struct rc_cmd *get_cmd(struct rconn *c)
 {
-	struct rc_cmd *cmd = c->spare;
+	struct rc_cmd *cmd = cmd_of(list_first(&c->spare));
 
 	if (cmd != NULL) {
-		c->spare = cmd->next;
+		list_remove(&cmd->node);
 		c->nspare--;
 		return cmd;
 	}
@@ -168,32 +174,8 @@ static void put_cmd(struct rconn *c, struct rc_cmd *cmd)
 		free(cmd);
 		return;
 	}
-	cmd->next = c->spare;
-	c->spare = cmd;
+	list_push_front(&c->spare, &cmd->node);
 	c->nspare++;
-}
-
-static void append(struct rc_link *l, struct rc_cmd *cmd)
-{
-	cmd->next = NULL;
-	cmd->prev = l->tail;
-	if (l->tail != NULL)
-		l->tail->next = cmd;
-	else
-		l->head = cmd;
-	l->tail = cmd;
-}
-
-static void unlink_cmd(struct rc_link *l, struct rc_cmd *cmd)
-{
-	if (cmd->prev != NULL)
-		cmd->prev->next = cmd->next;
-	else
-		l->head = cmd->next;
-	if (cmd->next != NULL)
-		cmd->next->prev = cmd->prev;
-	else
-		l->tail = cmd->prev;
 }
 
 /* A user command finished (reply, error or deadline): count it. */
@@ -318,7 +300,7 @@ static void on_reply(redisAsyncContext *ac, void *r, void *priv)
 	const redisReply *reply = r;
 	int status = 0;
 
-	unlink_cmd(l, cmd);
+	list_remove(&cmd->node);
 	if (reply == NULL) {
 		/* hiredis is freeing the context after an error (or for us). */
 		l->ac = NULL;
@@ -390,7 +372,7 @@ static int send_on(struct rconn *c, struct rc_link *l, const char *resp, size_t 
 		put_cmd(c, cmd);
 		return -ENOTCONN;
 	}
-	append(l, cmd);
+	list_push_back(&l->cmds, &cmd->node);
 	return 0;
 }
 
@@ -416,6 +398,8 @@ static void attempt(struct rconn *c)
 	char db[16];
 	int rc = 0;
 
+	if (l != NULL)
+		list_init(&l->cmds);
 	if (l == NULL) {
 		struct rconn_settings s;
 
@@ -538,7 +522,7 @@ static void on_reap(struct ev_loop *loop, ev_timer *w, int revents)
  * order, so nothing behind it can arrive either. */
 static bool stuck(const struct rc_link *l, uint64_t now, uint64_t *next)
 {
-	const struct rc_cmd *h = l->head;
+	const struct rc_cmd *h = cmd_of(list_first(&l->cmds));
 	uint64_t at;
 
 	if (h == NULL || h->internal || h->fn != NULL)
@@ -561,7 +545,8 @@ static void on_deadline(struct ev_loop *loop, ev_timer *w, int revents)
 	(void)loop;
 	(void)revents;
 	for (int i = 0; i < 2; i++)
-		for (cmd = links[i] != NULL ? links[i]->head : NULL; cmd != NULL; cmd = cmd->next)
+		for (cmd = links[i] != NULL ? cmd_of(list_first(&links[i]->cmds)) : NULL; cmd != NULL;
+		     cmd = cmd_of(list_next(&links[i]->cmds, &cmd->node)))
 			if (cmd->fn != NULL && !cmd->internal && cmd->deadline_ns <= now) {
 				cmd->expired_next = expired;
 				expired = cmd;
@@ -587,7 +572,8 @@ static void on_deadline(struct ev_loop *loop, ev_timer *w, int revents)
 	links[0] = c->cur;
 	links[1] = c->old;
 	for (int i = 0; i < 2; i++)
-		for (cmd = links[i] != NULL ? links[i]->head : NULL; cmd != NULL; cmd = cmd->next)
+		for (cmd = links[i] != NULL ? cmd_of(list_first(&links[i]->cmds)) : NULL; cmd != NULL;
+		     cmd = cmd_of(list_next(&links[i]->cmds, &cmd->node)))
 			if (cmd->fn != NULL && !cmd->internal && cmd->deadline_ns < next)
 				next = cmd->deadline_ns;
 	for (int i = 0; i < 2; i++)
@@ -608,6 +594,7 @@ struct rconn *rconn_create(struct ev_loop *loop, const struct rconn_opts *opts)
 	if (c == NULL)
 		return NULL;
 	memset(c, 0, size);
+	list_init(&c->spare);
 	c->loop = loop;
 	c->opts = *opts;
 	if (c->opts.settings == NULL)
@@ -641,10 +628,10 @@ void rconn_destroy(struct rconn *c)
 		drop_link(c->cur, -ESHUTDOWN, "shutting down");
 	counter_set(&c->stats->connected, 0);
 	on_reap(c->loop, &c->reap_w, 0);
-	while (c->spare != NULL) {
-		struct rc_cmd *cmd = c->spare;
+	while (!list_empty(&c->spare)) {
+		struct rc_cmd *cmd = cmd_of(list_first(&c->spare));
 
-		c->spare = cmd->next;
+		list_remove(&cmd->node);
 		free(cmd);
 	}
 	free(c);

@@ -125,7 +125,6 @@ static const struct actor_ops sql_ops = {
 int sql_add_pool(struct actor_system *sys, const struct ad_config *cfg,
 		 char *err, size_t errlen)
 {
-	struct storage_pool *p;
 	struct actor_pool_spec spec;
 
 	/* libmariadb's global set-up is not thread-safe: do it once, here,
@@ -134,18 +133,12 @@ int sql_add_pool(struct actor_system *sys, const struct ad_config *cfg,
 		snprintf(err, errlen, "mysql: cannot initialise libmariadb");
 		return -ENOMEM;
 	}
-	p = storage_pool_create("mysql", "mysql", cfg->mysql_actor.count, err, errlen);
-	if (p == NULL)
-		return -ENOMEM;
 	spec = (struct actor_pool_spec){
 		.kind = &sql_kind,
 		.count = cfg->mysql_actor.count,
 		.mbox_capacity = cfg->mysql_actor.mailbox,
 		.shared_mailbox = true,
 		.ops = &sql_ops,
-		.user = p,
 	};
-	if (actor_system_add_pool(sys, &spec, err, errlen) == ACTOR_ADDR_NONE)
-		return -EINVAL;
-	return 0;
+	return storage_pool_add(sys, &spec, "mysql", err, errlen) == ACTOR_ADDR_NONE ? -EINVAL : 0;
 }

@@ -15,12 +15,6 @@
 #include "actors/metrics.h"
 #include "config/config.h"
 
-#define MAX_POOLS 8
-
-/* Every pool ever created: reachable until exit (see storage_pool.h). */
-static struct storage_pool *all_pools[MAX_POOLS];
-static unsigned nall_pools;
-
 static void collect(struct metrics_out *o, void *ctx)
 {
 	const struct storage_pool *p = ctx;
@@ -51,41 +45,51 @@ static bool check(void *ctx, char *reason, size_t len)
 	return false;
 }
 
-struct storage_pool *storage_pool_create(const char *kind, const char *backend,
-					 unsigned count, char *err, size_t errlen)
+static void pool_free(void *user)
 {
-	struct storage_pool *p;
-	size_t ssize = sizeof(struct backend_stats) * count;
+	struct storage_pool *p = user;
 
-	if (nall_pools == MAX_POOLS) {
-		snprintf(err, errlen, "%s: too many storage pools", kind);
-		return NULL;
-	}
-	p = calloc(1, sizeof(*p));
+	free(p->stats);
+	free(p->last_error);
+	free(p);
+}
+
+actor_addr_t storage_pool_add(struct actor_system *sys, struct actor_pool_spec *spec,
+			      const char *backend, char *err, size_t errlen)
+{
+	const char *kind = spec->kind->name;
+	size_t ssize = sizeof(struct backend_stats) * spec->count;
+	struct storage_pool *p = calloc(1, sizeof(*p));
+	actor_addr_t first;
+
 	if (p != NULL) {
 		p->stats = aligned_alloc(_Alignof(struct backend_stats), ssize);
-		p->last_error = calloc(count, sizeof(*p->last_error));
+		p->last_error = calloc(spec->count, sizeof(*p->last_error));
 	}
 	if (p == NULL || p->stats == NULL || p->last_error == NULL) {
-		if (p != NULL) {
-			free(p->stats);
-			free(p->last_error);
-		}
-		free(p);
+		if (p != NULL)
+			pool_free(p);
 		snprintf(err, errlen, "%s: out of memory", kind);
-		return NULL;
+		return ACTOR_ADDR_NONE;
 	}
 	memset(p->stats, 0, ssize);
 	p->kind = kind;
 	p->backend = backend;
-	p->count = count;
-	/* Kept even if a registration below fails: the other may name it. */
-	all_pools[nall_pools++] = p;
+	p->count = spec->count;
+	spec->user = p;
+	spec->dispose = pool_free;
+	first = actor_system_add_pool(sys, spec, err, errlen);
+	if (first == ACTOR_ADDR_NONE) {
+		pool_free(p);
+		return ACTOR_ADDR_NONE;
+	}
+	/* The actor pool owns `p` now; collector and check read it until the
+	 * system is destroyed, after the admin actor stopped. */
 	if (metrics_register(collect, p) != 0 || metrics_register_check(backend, check, p) != 0) {
 		snprintf(err, errlen, "%s: too many metrics registrations", kind);
-		return NULL;
+		return ACTOR_ADDR_NONE;
 	}
-	return p;
+	return first;
 }
 
 int storage_add_pools(struct actor_system *sys, const struct ad_config *cfg,

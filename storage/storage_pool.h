@@ -4,9 +4,9 @@
  * collector and a readiness check. Internal to storage/.
  *
  * DESIGN
- * Allocated on the controlling thread before the system starts and never
- * freed (reachable until exit): the admin actor may read them while
- * storage actors stop. Each actor writes only its own slot (relaxed
+ * Allocated on the controlling thread before the system starts, owned by
+ * the actor pool it is the `user` of and freed by its dispose hook when
+ * the system is destroyed (the admin actor, which reads it, stops first). Each actor writes only its own slot (relaxed
  * stores); the collector and the check read them with relaxed loads.
  *
  * Thread: storage_pool_create on the controlling thread; slots written by
@@ -17,20 +17,23 @@
 
 #include <stdatomic.h>
 
+#include "actors/actor.h"
 #include "actors/backend_stats.h"
 
 /* Owner: see DESIGN. */
 struct storage_pool {
-	const char *kind;             /* actor kind: "cache", "mysql" */
+	const char *kind;             /* actor kind's name: "cache", "mysql" */
 	const char *backend;          /* label and check name: "redis", "mysql" */
 	unsigned count;
 	struct backend_stats *stats;  /* [count] */
 	_Atomic int *last_error;      /* [count]: -errno of the last failure, 0 when up */
 };
 
-/* Allocate a pool's slots and register its collector and readiness check
- * (`backend` names both). NULL with a reason in `err`. */
-struct storage_pool *storage_pool_create(const char *kind, const char *backend,
-					 unsigned count, char *err, size_t errlen);
+/* Add the actor pool `spec` with a storage_pool as its `user` (spec->user
+ * and spec->dispose are set here), then register the pool's collector and
+ * readiness check (`backend` names both). Returns the pool's first address,
+ * or ACTOR_ADDR_NONE with a reason in `err`. Thread: controlling. */
+actor_addr_t storage_pool_add(struct actor_system *sys, struct actor_pool_spec *spec,
+			      const char *backend, char *err, size_t errlen);
 
 #endif
