@@ -511,8 +511,17 @@ struct actor_system *actor_sys(const struct actor *a) { return a->sys; }
 struct mbox *actor_mbox(const struct actor *a) { return a->mb; }
 void *actor_user(const struct actor *a) { return a->pool->spec.user; }
 struct ev_loop *actor_loop(const struct actor *a) { return a->loop; }
-void *actor_state(const struct actor *a) { return a->state; }
-void actor_set_state(struct actor *a, void *state) { a->state = state; }
+void *actor_state(const struct actor *a)
+{
+	ACTOR_ASSERT_OWNER(a);
+	return a->state;
+}
+
+void actor_set_state(struct actor *a, void *state)
+{
+	ACTOR_ASSERT_OWNER(a);
+	a->state = state;
+}
 struct actor *actor_self(void) { return tl_self; }
 
 void actor_read_stats(const struct actor *a, struct actor_stats *out)

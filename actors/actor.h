@@ -156,6 +156,16 @@ void actor_read_stats(const struct actor *a, struct actor_stats *out);
 /* The actor running on this thread, or NULL. Thread: any. */
 struct actor *actor_self(void);
 
+/* Debug builds (CMAKE_BUILD_TYPE=Debug, so the ASan and TSan test runs)
+ * check the "Thread: owner" rules: the calling thread must be actor `a`'s.
+ * Release builds compile it out. */
+#ifdef ACTORD_DEBUG
+#include <assert.h>
+#define ACTOR_ASSERT_OWNER(a) assert(actor_self() == (a))
+#else
+#define ACTOR_ASSERT_OWNER(a) ((void)0)
+#endif
+
 const char *ad_strerror(int err);
 
 #endif

@@ -7,7 +7,7 @@
  * One struct per owner (one storage actor, one upstream pool), allocated
  * before the system starts so its address is stable. Only the owner writes
  * it (relaxed load + store: no locked instruction); anyone reads it with
- * relaxed loads (style rule 8). The owner registers a collector that calls
+ * relaxed loads (base/counter.h). The owner registers a collector that calls
  * backend_stats_collect with its labels.
  *
  * Families (docs/ADMIN.md): actord_backend_requests_total,

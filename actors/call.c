@@ -90,6 +90,7 @@ int call_send(struct call_table *t, actor_addr_t to, struct call_msg *c,
 	uint32_t idx;
 	int rc;
 
+	ACTOR_ASSERT_OWNER(t->owner);
 	if (t->nfree == 0)
 		return -ENOSPC;
 	idx = t->free[t->nfree - 1];
@@ -118,6 +119,7 @@ bool call_dispatch(struct call_table *t, struct msg *m)
 	call_fn fn;
 	void *ctx, *arg;
 
+	ACTOR_ASSERT_OWNER(t->owner);
 	if ((m->flags & CALL_FLAG_REPLY) == 0 || gen == 0 || idx >= t->max)
 		return false;
 	s = &t->slots[idx];
@@ -144,6 +146,7 @@ actor_addr_t call_pick(struct call_table *t, const struct actor_kind *kind)
 	struct kind_ref *k = NULL;
 	actor_addr_t a;
 
+	ACTOR_ASSERT_OWNER(t->owner);
 	for (unsigned i = 0; i < t->nkinds; i++) {
 		if (t->kinds[i].kind == kind) {
 			k = &t->kinds[i];

@@ -11,7 +11,8 @@
  * receives to call_dispatch first: a reply finds its pending call by
  * `m.corr_id` (slot | generation << 32, never 0) and its continuation runs.
  *
- * The contract of every async call built on this (style rule 6): an error
+ * The contract of every async call built on this (and the one every async
+ * prototype in actord states): an error
  * return from call_send means the continuation never runs; success means it
  * runs exactly once, on the caller's thread, even when the service failed,
  * timed out or is shutting down (status says which). The one exception is
@@ -42,6 +43,7 @@
 #define ACTORD_CALL_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "actor.h"
@@ -60,6 +62,8 @@ struct call_msg {
 	uint64_t deadline_ns;    /* monotonic; the service fails the call with
 				  * -ETIMEDOUT rather than start it later */
 };
+_Static_assert(offsetof(struct call_msg, m) == 0,
+	       "struct call_msg is used through a pointer to its m");
 
 typedef void (*call_fn)(struct call_msg *reply, void *ctx, void *arg);
 

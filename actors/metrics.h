@@ -7,7 +7,7 @@
  * the job queue, an upstream pool) registers a collector before the system
  * starts. When /metrics or /admin/actors is asked for, the admin actor runs
  * every collector on ITS thread: a collector only reads counters that their
- * owners publish with relaxed atomics (style rule 8), never sends a message
+ * owners publish with relaxed atomics (base/counter.h), never sends a message
  * and never blocks, so the admin endpoint answers even while an actor is
  * stuck. Samples are grouped by metric family when rendered, so several
  * collectors may contribute samples of the same family (one per backend).

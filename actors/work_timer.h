@@ -22,6 +22,8 @@ struct work_timer {
 	ev_timer w;                   /* MUST be first */
 	struct work_timer *next;
 };
+_Static_assert(offsetof(struct work_timer, w) == 0,
+	       "struct work_timer is used through a pointer to its w");
 
 /* Link `t` into `list` and start it: `cb` runs once after `ms` ms with
  * w->data == t. Thread: owner. */

@@ -9,7 +9,7 @@
  * connection budget (admin.max_connections), so it answers while the public
  * side is overloaded. It answers every request on its own thread (a local
  * dispatch function): it never sends a message to the actors it inspects;
- * it reads their counters with relaxed loads (style rule 8), so it still
+ * it reads their counters with relaxed loads (base/counter.h), so it still
  * answers while an actor is stuck.
  *
  * Access: off loopback, config validation demands admin_token; with a

@@ -249,7 +249,9 @@ void config_defaults(struct ad_config *cfg)
 	cfg->admin_listen.port = 9901;
 	/* Small: the admin side must answer while the public side is full. */
 	cfg->admin.max_connections = 64;
-	/* 2 cores: no more busy threads than cores (calibration.md). */
+	/* One of each: with more busy threads than cores every message costs a
+	 * context switch (2 network + 2 handler threads were the slowest layout
+	 * measured on 2 cores; docs/SCALING.md). */
 	cfg->net = (struct config_actors){ 1, 4096 };
 	cfg->handler = (struct config_actors){ 1, 4096 };
 	cfg->log_actor = (struct config_actors){ 1, 4096 };

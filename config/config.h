@@ -147,7 +147,7 @@ struct config_upstream {
 	uint32_t retries;             /* resends of idempotent requests */
 };
 
-/* The shipped application's own settings (actors/app/). */
+/* The shipped application's own settings (app/). */
 struct config_app {
 	uint32_t world_cache_ttl_ms;  /* /cached-queries rows in Redis */
 	uint32_t wallpaper_cache_ttl_ms; /* the wallpaper list in Redis */

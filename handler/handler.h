@@ -3,7 +3,7 @@
  *
  * DESIGN
  * M handler actors (config: actors.handler). A network actor sends each
- * parsed request (HTTP_MSG_REQUEST, actors/http_msg.h) to one of them; the
+ * parsed request (HTTP_MSG_REQUEST, net/http_msg.h) to one of them; the
  * handler matches it against its route table, runs the route (handler_api.h)
  * and sends the same envelope back as the response. Each handler actor owns
  * its own route table, built from the registration functions given here

@@ -10,6 +10,7 @@
 
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include <ev.h>
@@ -40,6 +41,8 @@ struct htimer {
 	hreq_cont_fn k;
 	void *arg;
 };
+_Static_assert(offsetof(struct htimer, t) == 0,
+	       "struct htimer is used through a pointer to its t");
 
 /* A route table and the requests whose match points into it (parameter
  * names, route data): a reload must not free it under them.

@@ -1,7 +1,8 @@
 /*
  * mbox_internal.h - the layout of a mailbox, shared by mbox.c (senders),
- * mbox_rx.c (receivers) and mbox_wake.c (deferred wake-ups). Not a public
- * header: nothing outside mailbox/ includes it.
+ * mbox_take.c and mbox_rx.c (receivers) and mbox_batch.c (batched sends and
+ * the wake-ups they defer). Not a public header: nothing outside mailbox/
+ * includes it.
  *
  * Cache lines: what senders write (stack head, depth, counters) shares one
  * line, so a send costs one line transfer; what the receiver writes lives on

@@ -8,7 +8,7 @@
  * buffers. Parsing is Debian's http-parser; this module adds what a server
  * needs around it:
  *  - each request is copied into ONE buffer owned by its envelope (struct
- *    net_req, actors/http_msg.h): URL (NUL-terminated path and query),
+ *    net_req, net/http_msg.h): URL (NUL-terminated path and query),
  *    headers (NUL-terminated, with an http_hdr array), body; then handed to
  *    env->submit. A full handler mailbox (-EAGAIN) is answered 503 with
  *    Retry-After at once;

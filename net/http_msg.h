@@ -29,6 +29,7 @@
 #define ACTORD_HTTP_MSG_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "mailbox/msg.h"
@@ -78,5 +79,7 @@ struct http_msg {
 	char *resp_buf;              /* owns resp_headers and resp_body (or NULL) */
 	uint32_t resp_cap;           /* bytes allocated at resp_buf */
 };
+_Static_assert(offsetof(struct http_msg, m) == 0,
+	       "struct http_msg is used through a pointer to its m");
 
 #endif

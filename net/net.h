@@ -5,7 +5,7 @@
  * N network actors (config: actors.net), each with its own SO_REUSEPORT
  * listening socket per configured address, non-blocking on its own ev_loop.
  * They parse requests (http-parser), hand each one to a handler actor as an
- * http_msg (actors/http_msg.h) and write the replies back in request order.
+ * http_msg (net/http_msg.h) and write the replies back in request order.
  * They never run application code and never block.
  *
  * The same code serves other listener pools (net_add_listener_pool): the
@@ -28,7 +28,7 @@
 /* The network actors (pool "net", actors.net). */
 extern const struct actor_kind net_kind;
 
-/* Graceful drain (actors/signals.h): send each network actor a bare
+/* Graceful drain (server/signals.h): send each network actor a bare
  * struct msg of this type. It closes its listeners and idle connections,
  * answers what is in flight (the last answer on each connection says
  * "Connection: close"), drops partial requests, and frees the message with

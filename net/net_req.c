@@ -5,7 +5,7 @@
  * A LIFO free list (hot envelopes stay in cache). A recycled envelope keeps
  * its request buffer if it is small (NET_REQ_KEEP_BUF): a 1 MiB upload must
  * not pin 1 MiB per spare envelope; so does its response buffer, which the
- * handler side grows and reuses (actors/http_msg.h).
+ * handler side grows and reuses (net/http_msg.h).
  *
  * Thread: the pool's bound thread, except net_req_free_msg (any).
  */

@@ -6,7 +6,7 @@
  * `struct http_msg` handlers see (first member), plus what only the network
  * side needs (the link in its free list or in a connection's reply queue,
  * and the capacity of `req_buf` so the buffer is reused). The envelope goes
- * to a handler and comes back as the reply (actors/http_msg.h), so it
+ * to a handler and comes back as the reply (net/http_msg.h), so it
  * normally returns to the thread that allocated it, which recycles it on a
  * per-actor free list: no malloc on the request path once warm.
  *
@@ -22,6 +22,7 @@
 #ifndef ACTORD_NET_REQ_H
 #define ACTORD_NET_REQ_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "http_msg.h"
@@ -40,6 +41,8 @@ struct net_req {
 	uint32_t req_cap;            /* bytes allocated at hm.req_buf */
 	uint32_t flags;              /* NET_REQ_* */
 };
+_Static_assert(offsetof(struct net_req, hm) == 0,
+	       "struct net_req is used through a pointer to its hm");
 
 /* A pool keeping at most `max_free` spare envelopes. NULL on ENOMEM.
  * Thread: any, before use. */

@@ -14,6 +14,7 @@
 
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include <ev.h>
@@ -57,6 +58,8 @@ struct upstream_call {
 	_Alignas(16) char head_inl[UPSTREAM_HEAD_INLINE];
 	_Alignas(16) char resp_inl[UPSTREAM_RESP_INLINE];
 };
+_Static_assert(offsetof(struct upstream_call, c) == 0,
+	       "struct upstream_call is used through a pointer to its c");
 
 /* Whether a method may be sent twice (RFC 9110 9.2.2). */
 bool upstream_method_idempotent(unsigned method);

@@ -6,6 +6,7 @@
 #ifndef ACTORD_CACHE_INTERNAL_H
 #define ACTORD_CACHE_INTERNAL_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "cache.h"
@@ -35,5 +36,7 @@ struct cache_req {
 	struct cache_cmd cmds_inline[CACHE_INLINE_CMDS];
 	char buf_inline[CACHE_INLINE_BYTES];
 };
+_Static_assert(offsetof(struct cache_req, c) == 0,
+	       "struct cache_req is used through a pointer to its c");
 
 #endif

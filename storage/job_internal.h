@@ -10,6 +10,7 @@
 
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include <ev.h>
@@ -46,6 +47,8 @@ struct job_req {
 	unsigned nfields;             /* names + values */
 	char text[];
 };
+_Static_assert(offsetof(struct job_req, c) == 0,
+	       "struct job_req is used through a pointer to its c");
 
 /* Counters of one job actor: one writer (its thread), relaxed, read by the
  * metrics collector. */

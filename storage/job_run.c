@@ -24,6 +24,7 @@
  */
 #include <errno.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +45,8 @@ struct jtimer {
 	job_cont_fn k;
 	void *arg;
 };
+_Static_assert(offsetof(struct jtimer, t) == 0,
+	       "struct jtimer is used through a pointer to its t");
 
 /* A pending job_call's continuation. */
 struct jcont {

@@ -4,7 +4,7 @@
  *
  * DESIGN
  * A job type is a name, an optional payload check and a run function,
- * listed in the application's table (actors/app/job_types.c) that main.c
+ * listed in the application's table (app/job_types.c) that main.c
  * gives to job_add_pool. The check runs on a handler actor when the job is
  * posted (a false answer is the client's 400); the run function runs on a
  * job actor, once per attempt, and must never block: like a route, it does

@@ -14,6 +14,7 @@
 #define ACTORD_STORAGE_MONGO_INTERNAL_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include <cjson/cJSON.h>
@@ -37,6 +38,8 @@ struct mongo_msg {
 	cJSON **res;
 	int64_t n, modified;
 };
+_Static_assert(offsetof(struct mongo_msg, c) == 0,
+	       "struct mongo_msg is used through a pointer to its c");
 
 static inline struct mongo_msg *mongo_msg_of(struct call_msg *c)
 {

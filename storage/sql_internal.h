@@ -6,6 +6,7 @@
 #ifndef ACTORD_SQL_INTERNAL_H
 #define ACTORD_SQL_INTERNAL_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "sql.h"
@@ -53,6 +54,8 @@ struct sql_req {
 	struct sql_param params_inline[SQL_INLINE_PARAMS];
 	char text_inline[SQL_INLINE_TEXT];
 };
+_Static_assert(offsetof(struct sql_req, c) == 0,
+	       "struct sql_req is used through a pointer to its c");
 
 struct sql_cell {
 	uint32_t off, len;            /* into data; len SQL_NULL_LEN: NULL */

@@ -6,7 +6,8 @@
  * A statement is prepared the first time its SQL text is seen on a
  * connection and kept (up to mysql.statement_cache, least recently used
  * out first): the binary protocol skips parsing and planning on the
- * server, which saves ~2 us per query (calibration.md). Results are bound
+ * server, which saved ~2 us of server CPU per point select here (of about
+ * 30 us; docs/PERFORMANCE.md). Results are bound
  * as text into per-column buffers that grow to the longest value seen, and
  * fetched row by row (no client-side copy of the whole result); a value
  * longer than its buffer is fetched whole with mysql_stmt_fetch_column.

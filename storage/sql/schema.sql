@@ -1,7 +1,7 @@
 -- actord's schema and data for the seed application: database hello_world
 -- with World (10,000 rows), Fortune (TechEmpower's 12 rows) and wallpaper
--- (5,000 rows). Table and column names are exactly those of the reference
--- schema (../shared/reference/seed_schema.sql) that the Tornado peer reads.
+-- (5,000 rows). Table and column names are exactly those the Tornado peer
+-- (tests/bench/peers/tornado_peer.py) reads.
 -- Loaded by tests/services.sh into the throwaway MariaDB.
 CREATE DATABASE IF NOT EXISTS hello_world;
 USE hello_world;

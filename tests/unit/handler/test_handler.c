@@ -1,5 +1,5 @@
 /*
- * test_handler.c - handler actors and the call contract (actors/handler.h,
+ * test_handler.c - handler actors and the call contract (handler/handler.h,
  * handler_api.h, call.h) in a real actor system: a pool of two handler
  * actors with test routes, a fake network actor that sends requests and
  * collects the answers, and a fake service actor ("svc") that answers

@@ -1,5 +1,5 @@
 /*
- * test_route.c - the route table (actors/route.h): literal segments,
+ * test_route.c - the route table (handler/route.h): literal segments,
  * :params, a trailing *rest, percent-decoding, 404 / 405 with the Allow
  * list, HEAD served by GET routes, registration order, bad patterns.
  */

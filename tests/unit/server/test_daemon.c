@@ -1,5 +1,5 @@
 /*
- * test_daemon.c - actors/daemon.c: the locked pidfile (second instance
+ * test_daemon.c - server/daemon.c: the locked pidfile (second instance
  * refused, stale file taken over, removed on release), readiness and the
  * sd_notify datagram. Detaching itself is covered end to end
  * (tests/e2e/test_daemon.py).

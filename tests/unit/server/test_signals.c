@@ -1,5 +1,5 @@
 /*
- * test_signals.c - actors/signals.c with real signals: SIGHUP reloads a
+ * test_signals.c - server/signals.c with real signals: SIGHUP reloads a
  * valid file (fixed settings kept) and survives an invalid one; SIGTERM
  * drains, waiting for the drain actors but never past drain_timeout_ms; a
  * second signal forces the exit.
