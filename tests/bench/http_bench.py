@@ -19,6 +19,9 @@ drifts.
 Prints a table and, as its very last line, one JSON object with every
 figure and the ratios. Environment: ACTORD_BIN (default build/actord),
 BENCH_DURATION (s, default 10), BENCH_IDLE_CONNS (default 10000).
+
+tests/bench/compare.py imports this module: start_actord, wrk,
+check_bodies and idle_memory measure two actord binaries the same way.
 """
 import json
 import os
@@ -122,18 +125,23 @@ class Server:
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
-def start_actord(pin=False):
+def start_actord(pin=False, binary=None, config=None):
+    """binary: default ACTORD. config(port, admin_port, tmpdir) -> the
+    configuration dict; default: this benchmark's (listen, admin, log)."""
     tmp = tempfile.mkdtemp(prefix="actord-bench-")
-    port = free_port()
-    cfg = {
-        "listen": [f"127.0.0.1:{port}"],
-        "admin_listen": f"127.0.0.1:{free_port()}",
-        "log": {"level": "warn", "format": "json", "access_log": ""},
-    }
+    port, admin = free_port(), free_port()
+    if config:
+        cfg = config(port, admin, tmp)
+    else:
+        cfg = {
+            "listen": [f"127.0.0.1:{port}"],
+            "admin_listen": f"127.0.0.1:{admin}",
+            "log": {"level": "warn", "format": "json", "access_log": ""},
+        }
     path = os.path.join(tmp, "actord.json")
     with open(path, "w") as f:
         json.dump(cfg, f)
-    cmd = [ACTORD, "-c", path]
+    cmd = [binary or ACTORD, "-c", path]
     if pin:
         cmd = ["taskset", "-c", "0"] + cmd
     err = open(os.path.join(tmp, "stderr.log"), "wb")

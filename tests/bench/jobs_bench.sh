@@ -8,18 +8,23 @@
 #  3. drain: JOBS jobs queued by an enqueue-only actord (jobs.concurrency 0),
 #     then a worker actord started: jobs run per second with nothing else
 #     to do;
-#  4. peer: the Tornado reference's POST /jobs in the same run, whose queue
-#     is a dict in memory and whose workers are 20 threads (nothing stored,
-#     nothing survives a crash: it measures the cost of the HTTP request
-#     plus an executor hand-off, not of a durable enqueue).
+#  4. peer: the Tornado peer's POST /jobs in the same run (one process of
+#     tests/bench/peers/tornado_peer.py), whose queue is a dict in memory
+#     and whose workers are 20 threads (nothing stored, nothing survives a
+#     crash: it measures the cost of the HTTP request plus an executor
+#     hand-off, not of a durable enqueue).
 # Server CPU per request comes from /proc/PID/stat. Prints a table, then
 # one JSON object as the very last line.
 #
 # Environment: DURATION (5), CONNS (32), JOBS (20000), BENCH_REDIS_PORT /
 # BENCH_MYSQL_PORT (24379 / 24306: below the ephemeral port range, where a
 # client's outgoing connection could hold them), ACTORD_BIN (build/actord),
-# BENCH_PEER (the Tornado reference). actord and Tornado use free ports.
+# BENCH_PEER (tests/bench/peers/tornado_peer.py); relative paths are taken
+# from the directory the script is started in. actord and Tornado use free
+# ports.
 set -eu
+case ${ACTORD_BIN:-} in ""|/*) ;; *) ACTORD_BIN=$PWD/$ACTORD_BIN ;; esac
+case ${BENCH_PEER:-} in ""|/*) ;; *) BENCH_PEER=$PWD/$BENCH_PEER ;; esac
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
 DURATION=${DURATION:-5}
@@ -28,9 +33,9 @@ JOBS=${JOBS:-20000}
 RPORT=${BENCH_REDIS_PORT:-24379}
 MPORT=${BENCH_MYSQL_PORT:-24306}
 BIN=${ACTORD_BIN:-$ROOT/build/actord}
-PEER=${BENCH_PEER:-$ROOT/../shared/reference/tornado_ref.py}
-[ -f "$PEER" ] || PEER=/work/shared/reference/tornado_ref.py
+PEER=${BENCH_PEER:-$ROOT/tests/bench/peers/tornado_peer.py}
 [ -x "$BIN" ] || { echo "jobs_bench: $BIN not built (make build)" >&2; exit 1; }
+[ -f "$PEER" ] || { echo "jobs_bench: no peer $PEER" >&2; exit 1; }
 # The backends' ports must be free (the machine is shared): services.sh
 # would take someone else's server for ours, and stop it at the end.
 for port in "$RPORT" "$MPORT"; do

@@ -1,6 +1,6 @@
 #!/bin/sh
-# storage_bench.sh - actord against the reference peer (Tornado + aiomysql +
-# redis asyncio, ../shared/reference/tornado_ref.py, 2 processes) on the
+# storage_bench.sh - actord against the Tornado peer (Tornado + aiomysql +
+# redis asyncio, tests/bench/peers/tornado_peer.py, 2 processes) on the
 # storage routes, in one run, against the same local Redis and MariaDB:
 #   wrk -t1 -c128 -d10s on /db, /queries?queries=20, /updates?queries=5,
 #   /fortunes, /cached-queries?count=20 and the wallpaper list; then the
@@ -10,16 +10,22 @@
 # both servers' processes, and MariaDB's) is shown next to requests/s:
 # on 2 shared cores it is the fairer comparison.
 #
-# Environment: ACTORD_BIN (default build/actord), BENCH_DURATION (10 s),
+# actord's configuration: tests/bench/storage_actord.json.in (also used by
+# tests/bench/compare.sh), ports and log file substituted.
+#
+# Environment: ACTORD_BIN (default build/actord), BENCH_PEER (default
+# tests/bench/peers/tornado_peer.py; relative paths are taken from the
+# directory the script is started in), BENCH_DURATION (10 s),
 # BENCH_REDIS_PORT / BENCH_MYSQL_PORT (27379 / 27306), BENCH_ACTORD_PORT /
 # BENCH_TORNADO_PORT (27080 / 27888). State lives in .run/bench.
 set -eu
+case ${ACTORD_BIN:-} in ""|/*) ;; *) ACTORD_BIN=$PWD/$ACTORD_BIN ;; esac
+case ${BENCH_PEER:-} in ""|/*) ;; *) BENCH_PEER=$PWD/$BENCH_PEER ;; esac
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
 BIN=${ACTORD_BIN:-$ROOT/build/actord}
 PY=/usr/bin/python3
-PEER=${BENCH_PEER:-$ROOT/../shared/reference/tornado_ref.py}
-[ -f "$PEER" ] || PEER=/work/shared/reference/tornado_ref.py
+PEER=${BENCH_PEER:-$ROOT/tests/bench/peers/tornado_peer.py}
 DURATION=${BENCH_DURATION:-10}
 A_PORT=${BENCH_ACTORD_PORT:-27080}
 T_PORT=${BENCH_TORNADO_PORT:-27888}
@@ -34,6 +40,7 @@ WALL=/client/v3/wallpaper_4d/wallpaperList.json
 ulimit -n "$(ulimit -Hn)"
 [ "$(ulimit -n)" -ge 12000 ] || { echo "storage_bench: need ulimit -n >= 12000" >&2; exit 1; }
 [ -x "$BIN" ] || { echo "storage_bench: $BIN not built (make build)" >&2; exit 1; }
+[ -f "$PEER" ] || { echo "storage_bench: no peer $PEER" >&2; exit 1; }
 
 # Every port must be free (the machine is shared): never measure, or stop,
 # someone else's server.
@@ -72,18 +79,9 @@ trap cleanup EXIT INT TERM
 
 up() { curl -sf -o /dev/null "http://127.0.0.1:$1/db"; }
 
-cat >"$RUN/actord.json" <<EOF
-{
-  "listen": ["127.0.0.1:$A_PORT"],
-  "admin_listen": "127.0.0.1:$((A_PORT + 1))",
-  "log": {"level": "warn", "format": "text", "file": "$RUN/actord.log"},
-  "http": {"backlog": 65535, "max_connections": 20000},
-  "actors": {"mysql": {"count": 8, "mailbox": 4096}},
-  "redis": {"host": "127.0.0.1", "port": $ACTORD_REDIS_PORT},
-  "mysql": {"host": "127.0.0.1", "port": $ACTORD_MYSQL_PORT, "user": "benchmarkdbuser",
-            "password": "benchmarkdbpass", "database": "hello_world"}
-}
-EOF
+sed -e "s|@PORT@|$A_PORT|; s|@ADMIN_PORT@|$((A_PORT + 1))|; s|@LOG_FILE@|$RUN/actord.log|" \
+    -e "s|@REDIS_PORT@|$ACTORD_REDIS_PORT|; s|@MYSQL_PORT@|$ACTORD_MYSQL_PORT|" \
+    tests/bench/storage_actord.json.in >"$RUN/actord.json"
 "$BIN" -c "$RUN/actord.json" &
 APID=$!
 "$PY" "$PEER" --port "$T_PORT" --procs 2 --mysql-port "$ACTORD_MYSQL_PORT" \

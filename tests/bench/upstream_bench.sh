@@ -4,8 +4,8 @@
 # one run, each in front of the SAME upstream (nginx, one worker, a small
 # static "hello" body, keep-alive):
 #   actord    build/actord, GET /upstream (upstream actors, keep-alive pool)
-#   tornado   the seed's peer: tornado_ref.py --procs 2, its /upstream
-#             (AsyncHTTPClient.fetch, the seed's code)
+#   tornado   the Tornado peer, tests/bench/peers/tornado_peer.py
+#             --procs 2, its /upstream (AsyncHTTPClient.fetch, as the seed)
 #   nginx     nginx proxy_pass with a keepalive upstream pool, 2 workers
 # wrk -t1 -c128 -d10s each (after a 2 s warm-up), one at a time, in
 # ROUNDS rounds (default 3) whose order rotates; each server's median
@@ -14,27 +14,31 @@
 # /proc, before and after the timed run) is shown next to requests/s: on
 # 2 shared cores it is the fairer comparison.
 #
-# tornado_ref.py opens its MariaDB pool at start, so local Redis + MariaDB
+# The peer opens its MariaDB pool at start, so local Redis + MariaDB
 # are started with tests/services.sh under build/bench-upstream/services
 # on ports 29379 / 29306 (and stopped again).
 #
 # Prints a human table, then as the very last line one JSON object.
-# Environment: DURATION (10s), CONNS (128), ROUNDS (3), ACTORD (build/actord),
-# TORNADO_REF (/work/shared/reference/tornado_ref.py).
+# Environment: DURATION (10s), CONNS (128), ROUNDS (3), ACTORD_BIN
+# (build/actord), BENCH_PEER (tests/bench/peers/tornado_peer.py); relative
+# paths are taken from the directory the script is started in.
 set -eu
+case ${ACTORD_BIN:-} in ""|/*) ;; *) ACTORD_BIN=$PWD/$ACTORD_BIN ;; esac
+case ${BENCH_PEER:-} in ""|/*) ;; *) BENCH_PEER=$PWD/$BENCH_PEER ;; esac
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
 DURATION=${DURATION:-10s}
 CONNS=${CONNS:-128}
 ROUNDS=${ROUNDS:-3}
-ACTORD=${ACTORD:-$ROOT/build/actord}
-TORNADO_REF=${TORNADO_REF:-/work/shared/reference/tornado_ref.py}
+ACTORD=${ACTORD_BIN:-$ROOT/build/actord}
+TORNADO_PEER=${BENCH_PEER:-$ROOT/tests/bench/peers/tornado_peer.py}
 PY=/usr/bin/python3
 RUN=$ROOT/build/bench-upstream
 SVC_REDIS=29379
 SVC_MYSQL=29306
 
-[ -x "$ACTORD" ] || { echo "upstream_bench: build first (make build)" >&2; exit 1; }
+[ -x "$ACTORD" ] || { echo "upstream_bench: $ACTORD is not built (make build)" >&2; exit 1; }
+[ -f "$TORNADO_PEER" ] || { echo "upstream_bench: no peer $TORNADO_PEER" >&2; exit 1; }
 command -v wrk >/dev/null || { echo "upstream_bench: wrk is not installed" >&2; exit 1; }
 command -v nginx >/dev/null || { echo "upstream_bench: nginx is not installed" >&2; exit 1; }
 
@@ -120,7 +124,7 @@ wait_port "$ACTORD_PORT"
 # Tornado needs live MariaDB + Redis for its start-up.
 ACTORD_RUN_DIR=$RUN/services ACTORD_REDIS_PORT=$SVC_REDIS ACTORD_MYSQL_PORT=$SVC_MYSQL \
   tests/services.sh start >/dev/null
-$PY "$TORNADO_REF" --port "$TORNADO_PORT" --procs 2 --upstream "http://127.0.0.1:$UP_PORT/" \
+$PY "$TORNADO_PEER" --port "$TORNADO_PORT" --procs 2 --upstream "http://127.0.0.1:$UP_PORT/" \
   --mysql-port $SVC_MYSQL --redis-port $SVC_REDIS >"$RUN/tornado.log" 2>&1 &
 TORNADO_PID=$!
 PIDS="$PIDS $TORNADO_PID"

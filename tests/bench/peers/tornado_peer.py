@@ -1,0 +1,297 @@
+#!/usr/bin/python3
+"""tornado_peer.py - the comparison peer of actord's benchmarks.
+
+What it is: the seed application's stack, the way people build it in Python
+(Tornado, aiomysql, redis.asyncio, one process per core with
+tornado.process.fork_processes), serving the routes actord is measured on,
+with the same SQL, the same cache keys and the same JSON. It is not part of
+actord and no test depends on it: it exists so that every "x times the
+Tornado peer" figure in docs/PERFORMANCE.md is measured against code in
+this repository.
+
+Routes:
+  GET  /plaintext, /json                     TechEmpower types 1 and 2
+  GET  /db, /queries?queries=N, /updates?queries=N, /fortunes
+                                             TechEmpower's database types
+                                             (N clamped to 1..500)
+  GET  /cached-queries?count=N               World rows cache-aside in Redis
+                                             (keys world:ID, 300 s)
+  GET  /client/v3/wallpaper_4d/wallpaperList.json?pageSize=N
+                                             the seed's list: the newest N
+                                             (1..100, default 20) wallpapers,
+                                             cache-aside in Redis (key
+                                             wallpaperList:N, --cache-ttl s)
+  GET  /upstream                             fetches --upstream with
+                                             AsyncHTTPClient, then answers
+  POST /jobs, GET /jobs/ID                   the seed's producer-consumer
+                                             pattern: a dict of job states
+                                             in memory, jobs (time.sleep of
+                                             {"seconds": S}, default 0.01)
+                                             run by 20 threads; nothing is
+                                             stored, nothing survives a crash
+
+The database is the one tests/services.sh loads (storage/sql/schema.sql:
+hello_world with World, Fortune and wallpaper). Every process opens its own
+MariaDB pool and Redis pool at start, so both must be up before it starts.
+
+How the benchmarks use it (each starts it against its own throwaway Redis
+and MariaDB and stops it, forked workers included, at the end):
+  tests/bench/storage_bench.sh   --procs 2: the storage routes and ab
+  tests/bench/jobs_bench.sh      one process: POST /jobs {"seconds": 0}
+  tests/bench/upstream_bench.sh  --procs 2 --upstream URL: GET /upstream
+Each takes another peer from BENCH_PEER. Needs Debian's python3-tornado,
+python3-aiomysql and python3-redis (.ci/install-deps installs them).
+
+  /usr/bin/python3 tests/bench/peers/tornado_peer.py --port 8888 --procs 2 \\
+      --mysql-port 13306 --redis-port 16379
+"""
+import argparse
+import asyncio
+import json
+import random
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
+import aiomysql
+import redis.asyncio as aioredis
+import tornado.escape
+import tornado.httpclient
+import tornado.httpserver
+import tornado.ioloop
+import tornado.netutil
+import tornado.process
+import tornado.web
+
+WALLPAPER_PATH = "/client/v3/wallpaper_4d/wallpaperList.json"
+EXTRA_FORTUNE = (0, "Additional fortune added at request time.")
+
+
+class Peer:
+    """Per-process state: options, then the pools opened after the fork."""
+    opts = None
+    mysql = None
+    redis = None
+    executor = None
+    jobs = {}   # job id -> "queued" | "done"
+
+
+def query_count(raw):
+    """TechEmpower's rule: a missing or bad count is 1, at most 500."""
+    try:
+        return max(1, min(500, int(raw)))
+    except (TypeError, ValueError):
+        return 1
+
+
+def compact(obj):
+    return json.dumps(obj, separators=(",", ":"))
+
+
+async def random_world(cur):
+    await cur.execute("SELECT id, randomNumber FROM World WHERE id = %s",
+                      (random.randint(1, 10000),))
+    wid, number = await cur.fetchone()
+    return {"id": wid, "randomNumber": number}
+
+
+class Handler(tornado.web.RequestHandler):
+    def set_default_headers(self):
+        self.set_header("Server", "tornado-peer")
+
+    def send(self, body, content_type="application/json"):
+        self.set_header("Content-Type", content_type)
+        self.finish(body)
+
+    def send_json(self, obj, status=200):
+        self.set_status(status)
+        self.send(compact(obj))
+
+
+class Plaintext(Handler):
+    def get(self):
+        self.send(b"Hello, World!", "text/plain")
+
+
+class Json(Handler):
+    def get(self):
+        self.send_json({"message": "Hello, World!"})
+
+
+class Db(Handler):
+    async def get(self):
+        async with Peer.mysql.acquire() as conn:
+            async with conn.cursor() as cur:
+                world = await random_world(cur)
+        self.send_json(world)
+
+
+class Queries(Handler):
+    async def get(self):
+        n = query_count(self.get_argument("queries", None))
+        async with Peer.mysql.acquire() as conn:
+            async with conn.cursor() as cur:
+                worlds = [await random_world(cur) for _ in range(n)]
+        self.send_json(worlds)
+
+
+class Updates(Handler):
+    async def get(self):
+        n = query_count(self.get_argument("queries", None))
+        async with Peer.mysql.acquire() as conn:
+            async with conn.cursor() as cur:
+                worlds = [await random_world(cur) for _ in range(n)]
+                for w in worlds:
+                    w["randomNumber"] = random.randint(1, 10000)
+                # One statement per row, one commit for the request.
+                await cur.executemany("UPDATE World SET randomNumber=%s WHERE id=%s",
+                                      [(w["randomNumber"], w["id"]) for w in worlds])
+            await conn.commit()
+        self.send_json(worlds)
+
+
+class Fortunes(Handler):
+    async def get(self):
+        async with Peer.mysql.acquire() as conn:
+            async with conn.cursor() as cur:
+                await cur.execute("SELECT id, message FROM Fortune")
+                fortunes = list(await cur.fetchall())
+        fortunes.append(EXTRA_FORTUNE)
+        fortunes.sort(key=lambda f: f[1])
+        esc = tornado.escape.xhtml_escape
+        html = ["<!DOCTYPE html><html><head><title>Fortunes</title></head><body><table>",
+                "<tr><th>id</th><th>message</th></tr>"]
+        html += ["<tr><td>%d</td><td>%s</td></tr>" % (fid, esc(msg)) for fid, msg in fortunes]
+        html.append("</table></body></html>")
+        self.send("".join(html), "text/html; charset=UTF-8")
+
+
+class CachedQueries(Handler):
+    async def get(self):
+        n = query_count(self.get_argument("count", None))
+        ids = [random.randint(1, 10000) for _ in range(n)]
+        cached = await Peer.redis.mget([f"world:{i}" for i in ids])
+        worlds = [json.loads(v) for v in cached if v is not None]
+        misses = [i for i, v in zip(ids, cached) if v is None]
+        if misses:
+            # Rows read from MariaDB follow the cached ones, one query each.
+            async with Peer.mysql.acquire() as conn:
+                async with conn.cursor() as cur:
+                    for i in misses:
+                        await cur.execute("SELECT id, randomNumber FROM World WHERE id=%s", (i,))
+                        wid, number = await cur.fetchone()
+                        world = {"id": wid, "randomNumber": number}
+                        await Peer.redis.set(f"world:{i}", json.dumps(world), ex=300)
+                        worlds.append(world)
+        self.send_json(worlds)
+
+
+class WallpaperList(Handler):
+    """The seed's benchmarked endpoint: the newest wallpapers, cache-aside."""
+
+    async def get(self):
+        try:
+            size = int(self.get_argument("pageSize", "20"))
+        except ValueError:
+            size = 20
+        size = max(1, min(100, size))
+        key = f"wallpaperList:{size}"
+        body = await Peer.redis.get(key)
+        if body is None:
+            async with Peer.mysql.acquire() as conn:
+                async with conn.cursor(aiomysql.DictCursor) as cur:
+                    await cur.execute(
+                        "SELECT id, title, url, width, height, tags, downloads FROM wallpaper "
+                        "ORDER BY created_at DESC LIMIT %s", (size,))
+                    rows = await cur.fetchall()
+            body = compact({"code": 0, "data": rows})
+            await Peer.redis.set(key, body, ex=Peer.opts.cache_ttl)
+        self.send(body)
+
+
+class Upstream(Handler):
+    """The seed's AsyncHTTPClient benchmark: call a local HTTP service, then answer."""
+
+    async def get(self):
+        await tornado.httpclient.AsyncHTTPClient().fetch(Peer.opts.upstream)
+        self.send(b"Hello, world", "text/plain")
+
+
+def run_job(seconds, job_id):
+    time.sleep(seconds)
+    return job_id
+
+
+class Jobs(Handler):
+    """Accept at once (202), run in the thread pool; the state lives in a dict."""
+
+    async def post(self):
+        try:
+            body = json.loads(self.request.body or b"{}")
+        except ValueError:
+            self.send_json({"error": "invalid json"}, 400)
+            return
+        job_id = uuid.uuid4().hex
+        Peer.jobs[job_id] = "queued"
+        done = asyncio.get_running_loop().run_in_executor(
+            Peer.executor, run_job, float(body.get("seconds", 0.01)), job_id)
+        done.add_done_callback(lambda _: Peer.jobs.__setitem__(job_id, "done"))
+        self.send_json({"id": job_id, "state": "queued"}, 202)
+
+
+class JobStatus(Handler):
+    def get(self, job_id):
+        state = Peer.jobs.get(job_id)
+        if state is None:
+            self.send_json({"error": "no such job"}, 404)
+        else:
+            self.send_json({"id": job_id, "state": state})
+
+
+async def open_pools():
+    o = Peer.opts
+    Peer.mysql = await aiomysql.create_pool(
+        host=o.mysql_host, port=o.mysql_port, user=o.mysql_user, password=o.mysql_password,
+        db="hello_world", charset="utf8mb4", minsize=o.pool, maxsize=o.pool, autocommit=False)
+    Peer.redis = aioredis.Redis(connection_pool=aioredis.BlockingConnectionPool(
+        host="127.0.0.1", port=o.redis_port, max_connections=o.pool, timeout=30))
+    Peer.executor = ThreadPoolExecutor(20)
+
+
+def parse_args():
+    p = argparse.ArgumentParser(description="Tornado comparison peer of actord's benchmarks")
+    p.add_argument("--port", type=int, default=8888, help="HTTP port on 127.0.0.1")
+    p.add_argument("--procs", type=int, default=1,
+                   help="processes sharing the socket (0: one per core)")
+    p.add_argument("--mysql-host", default="127.0.0.1")
+    p.add_argument("--mysql-port", type=int, default=3306)
+    p.add_argument("--mysql-user", default="benchmarkdbuser")
+    p.add_argument("--mysql-password", default="benchmarkdbpass")
+    p.add_argument("--redis-port", type=int, default=6379, help="Redis on 127.0.0.1")
+    p.add_argument("--pool", type=int, default=16,
+                   help="MariaDB and Redis connections per process")
+    p.add_argument("--cache-ttl", type=int, default=60, help="wallpaper list cache, seconds")
+    p.add_argument("--upstream", default="http://127.0.0.1:9000/", help="URL /upstream fetches")
+    return p.parse_args()
+
+
+def main():
+    Peer.opts = parse_args()
+    app = tornado.web.Application([
+        (r"/plaintext", Plaintext), (r"/json", Json), (r"/db", Db), (r"/queries", Queries),
+        (r"/updates", Updates), (r"/fortunes", Fortunes), (r"/cached-queries", CachedQueries),
+        (WALLPAPER_PATH, WallpaperList), (r"/upstream", Upstream),
+        (r"/jobs", Jobs), (r"/jobs/([0-9a-f]+)", JobStatus),
+    ], log_function=lambda handler: None)   # no access log
+    sockets = tornado.netutil.bind_sockets(Peer.opts.port, address="127.0.0.1", backlog=65535)
+    if Peer.opts.procs != 1:
+        tornado.process.fork_processes(Peer.opts.procs)   # the parent only waits
+    server = tornado.httpserver.HTTPServer(app)
+    server.add_sockets(sockets)
+    loop = tornado.ioloop.IOLoop.current()
+    loop.run_sync(open_pools)
+    loop.start()
+
+
+if __name__ == "__main__":
+    main()
