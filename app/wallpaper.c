@@ -6,10 +6,13 @@
  * {"code":0,"data":[...]}: the newest N wallpapers by created_at (N in
  * 1..100, 20 when missing or not a number), each {id, title, url, width,
  * height, tags, downloads}. Cache-aside through Redis, like the seed:
- * GET wallpaperList:<N>; a hit is answered with the cached body as is; a
- * miss reads MariaDB, answers, and stores the body with
- * SET ... PX app.wallpaper_cache_ttl_ms (not waited for). The key and body
- * are the reference peer's, so both read each other's entries.
+ * GET wallpaperList:<N>, through the handler's near cache when
+ * app.wallpaper_near_cache is on (hreq_cache_get: a copy read a moment ago
+ * costs no message, and Redis invalidates it when anybody writes the
+ * key); a hit is answered with the cached body as is; a miss reads
+ * MariaDB, answers, and stores the body with SET ... PX
+ * app.wallpaper_cache_ttl_ms (not waited for). The key and body are the
+ * reference peer's, so both read each other's entries.
  *
  * Thread: the handler actor serving the request.
  */
@@ -109,19 +112,18 @@ static void on_rows(struct hreq *r, struct call_msg *reply, void *arg)
 	free(body);
 }
 
-static void on_cached(struct hreq *r, struct call_msg *reply, void *arg)
+static void on_cached(struct hreq *r, int status, const struct cache_value *v, void *arg)
 {
 	struct page *p = arg;
-	const struct cache_value *v = cache_result(reply, 0);
 	struct sql_req *q;
 	int rc = -ENOMEM;
 
-	if (reply->status != 0) {
-		hreq_fail(r, reply->status, "wallpaper cache");
+	if (status != 0) {
+		hreq_fail(r, status, "wallpaper cache");
 		return;
 	}
-	if (v != NULL && v->type == CACHE_STRING) {
-		hreq_send(r, 200, "application/json", v->str, v->len);
+	if (v[0].type == CACHE_STRING) {
+		hreq_send(r, 200, "application/json", v[0].str, v[0].len);
 		return;
 	}
 	if (hreq_answered(r))
@@ -138,19 +140,18 @@ static void on_cached(struct hreq *r, struct call_msg *reply, void *arg)
 
 static void get_wallpapers(struct hreq *r)
 {
+	const struct ad_config *cfg = hreq_config(r);
 	struct page *p = hreq_alloc(r, sizeof(*p));
-	struct cache_req *q = cache_req_new();
+	const char *key;
 	int rc = -ENOMEM;
 
-	if (p != NULL && q != NULL) {
+	if (p != NULL) {
 		p->size = hreq_query_long(r, "pageSize", PAGE_DEFAULT, 1, PAGE_MAX);
 		p->klen = (size_t)snprintf(p->key, sizeof(p->key), "wallpaperList:%ld", p->size);
-		cache_req_get(q, p->key, p->klen);
-		rc = hreq_call(r, &cache_kind, cache_req_call(q), on_cached, p);
-		q = NULL;
+		key = p->key;
+		rc = hreq_cache_get(r, 1, &key, &p->klen, cfg->app.wallpaper_cache_ttl_ms,
+				    cfg->app.wallpaper_near_cache, on_cached, p);
 	}
-	if (q != NULL)
-		msg_free(&cache_req_call(q)->m);
 	if (rc != 0)
 		hreq_fail(r, rc, "wallpaper cache");
 }

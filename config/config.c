@@ -59,6 +59,7 @@ enum field_type {
 	F_LEVEL,      /* "debug" .. "error" */
 	F_FORMAT,     /* "auto" | "json" | "text" */
 	F_SECTION,    /* object described by `sub` */
+	F_NEAR_PREFIXES, /* near_cache.prefixes: an array of key prefixes */
 };
 
 #define FL_SECRET 1u  /* may come from ACTORD_<PATH> / ACTORD_<PATH>_FILE */
@@ -169,6 +170,17 @@ static const struct field mysql_section_fields[] = {
 static const struct field app_fields[] = {
 	U32("world_cache_ttl_ms", app.world_cache_ttl_ms, 1, 86400000u),
 	U32("wallpaper_cache_ttl_ms", app.wallpaper_cache_ttl_ms, 1, 86400000u),
+	TYPED("world_near_cache", F_BOOL, app.world_near_cache, 0),
+	TYPED("wallpaper_near_cache", F_BOOL, app.wallpaper_near_cache, 0),
+	END,
+};
+
+static const struct field near_cache_fields[] = {
+	TYPED("enabled", F_BOOL, near_cache.enabled, 0),
+	U64("max_bytes", near_cache.max_bytes, 4096, 1ull << 40),
+	U32("ttl_ms", near_cache.ttl_ms, 1, 86400000u),
+	U32("heartbeat_ms", near_cache.heartbeat_ms, 10, 60000),
+	TYPED("prefixes", F_NEAR_PREFIXES, near_cache.prefixes, 0),
 	END,
 };
 
@@ -232,6 +244,7 @@ static const struct field root_fields[] = {
 	SECTION("mongo", mongo_section_fields),
 	SECTION("upstream", upstream_section_fields),
 	SECTION("app", app_fields),
+	SECTION("near_cache", near_cache_fields),
 	SECTION("jobs", jobs_fields),
 	TYPED("pidfile", F_PATH, pidfile, 0),
 	U32("drain_timeout_ms", drain_timeout_ms, 0, MS_MAX),
@@ -293,6 +306,15 @@ void config_defaults(struct ad_config *cfg)
 	cfg->mysql.statement_cache = 64;
 	cfg->app.world_cache_ttl_ms = 300000;
 	cfg->app.wallpaper_cache_ttl_ms = 60000;
+	cfg->app.world_near_cache = true;
+	cfg->app.wallpaper_near_cache = true;
+	cfg->near_cache.enabled = true;
+	cfg->near_cache.max_bytes = 64u << 20;
+	cfg->near_cache.ttl_ms = 60000;
+	cfg->near_cache.heartbeat_ms = 1000;
+	snprintf(cfg->near_cache.prefixes[0], CONFIG_PREFIX_MAX, "world:");
+	snprintf(cfg->near_cache.prefixes[1], CONFIG_PREFIX_MAX, "wallpaperList:");
+	cfg->near_cache.nprefixes = 2;
 	/* No MongoDB unless configured (Debian ships no server). */
 	snprintf(cfg->mongo.database, sizeof(cfg->mongo.database), "hello_world");
 	cfg->mongo.connect_timeout_ms = 2000;
@@ -415,6 +437,8 @@ static int parse_field(struct config_ctx *c, const char *key, const cJSON *j,
 		return cfg_parse_url(c, key, j, dst);
 	case F_PROXY_LIST:
 		return cfg_parse_proxy_list(c, key, j, cfg);
+	case F_NEAR_PREFIXES:
+		return cfg_parse_near_prefixes(c, key, j, &cfg->near_cache);
 	case F_LEVEL:
 	case F_FORMAT:
 		rc = parse_enum(c, key, j, f->type == F_LEVEL ? levels : formats, &e);

@@ -39,6 +39,7 @@
 #define CONFIG_URL_MAX 512
 #define CONFIG_MAX_PROXY 16
 #define CONFIG_PREFIX_MAX 128
+#define CONFIG_MAX_NEAR_PREFIX 16
 
 struct config_addr {
 	char host[CONFIG_HOST_MAX];   /* numeric or resolvable name */
@@ -151,6 +152,21 @@ struct config_upstream {
 struct config_app {
 	uint32_t world_cache_ttl_ms;  /* /cached-queries rows in Redis */
 	uint32_t wallpaper_cache_ttl_ms; /* the wallpaper list in Redis */
+	bool world_near_cache;        /* /cached-queries reads through the near cache */
+	bool wallpaper_near_cache;    /* the wallpaper list reads through it */
+};
+
+/* The near cache (storage/near.h): values read from Redis kept in each
+ * handler actor's memory, invalidated by Redis (client-side caching,
+ * BCAST on `prefixes`). enabled, max_bytes and prefixes are fixed at
+ * start; ttl_ms and heartbeat_ms are live. */
+struct config_near_cache {
+	bool enabled;
+	uint64_t max_bytes;           /* per handler actor: keys, values, entries */
+	uint32_t ttl_ms;              /* longest life of an entry */
+	uint32_t heartbeat_ms;        /* period of the invalidation path's probe */
+	char prefixes[CONFIG_MAX_NEAR_PREFIX][CONFIG_PREFIX_MAX]; /* tracked key prefixes */
+	unsigned nprefixes;
 };
 
 /* The job queue (storage/job*.c, docs/JOBS.md). */
@@ -197,6 +213,7 @@ struct ad_config {
 	struct config_mongo mongo;
 	struct config_upstream upstream;
 	struct config_app app;
+	struct config_near_cache near_cache;
 	struct config_jobs jobs;
 	char pidfile[CONFIG_PATH_MAX]; /* "": none */
 	uint32_t drain_timeout_ms;

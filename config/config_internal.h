@@ -51,6 +51,11 @@ int cfg_parse_addr_list(struct config_ctx *c, const char *key, const cJSON *j,
 int cfg_parse_url(struct config_ctx *c, const char *key, const cJSON *j, struct config_url *out);
 int cfg_parse_proxy_list(struct config_ctx *c, const char *key, const cJSON *j,
 			 struct ad_config *cfg);
+/* ["world:", "wallpaperList:"]: at most CONFIG_MAX_NEAR_PREFIX, none a
+ * prefix of another (Redis refuses overlapping BCAST prefixes); [] or
+ * [""]: every key. */
+int cfg_parse_near_prefixes(struct config_ctx *c, const char *key, const cJSON *j,
+			    struct config_near_cache *out);
 bool cfg_host_is_loopback(const char *host);
 
 /* config_text.c */

@@ -200,6 +200,19 @@ static void add_backends(cJSON *root, const struct ad_config *cfg)
 				cfg->mongo.server_selection_timeout_ms);
 }
 
+static void add_near_cache(cJSON *root, const struct config_near_cache *n)
+{
+	cJSON *o = cJSON_AddObjectToObject(root, "near_cache"), *p;
+
+	cJSON_AddBoolToObject(o, "enabled", n->enabled);
+	cJSON_AddNumberToObject(o, "max_bytes", (double)n->max_bytes);
+	cJSON_AddNumberToObject(o, "ttl_ms", n->ttl_ms);
+	cJSON_AddNumberToObject(o, "heartbeat_ms", n->heartbeat_ms);
+	p = cJSON_AddArrayToObject(o, "prefixes");
+	for (unsigned i = 0; p != NULL && i < n->nprefixes; i++)
+		cJSON_AddItemToArray(p, cJSON_CreateString(n->prefixes[i]));
+}
+
 static void add_upstream(cJSON *root, const struct config_upstream *u)
 {
 	cJSON *o = cJSON_AddObjectToObject(root, "upstream");
@@ -244,6 +257,9 @@ cJSON *config_to_json(const struct ad_config *cfg)
 	o = cJSON_AddObjectToObject(root, "app");
 	cJSON_AddNumberToObject(o, "world_cache_ttl_ms", cfg->app.world_cache_ttl_ms);
 	cJSON_AddNumberToObject(o, "wallpaper_cache_ttl_ms", cfg->app.wallpaper_cache_ttl_ms);
+	cJSON_AddBoolToObject(o, "world_near_cache", cfg->app.world_near_cache);
+	cJSON_AddBoolToObject(o, "wallpaper_near_cache", cfg->app.wallpaper_near_cache);
+	add_near_cache(root, &cfg->near_cache);
 	cJSON_AddStringToObject(root, "pidfile", cfg->pidfile);
 	cJSON_AddNumberToObject(root, "drain_timeout_ms", cfg->drain_timeout_ms);
 	cJSON_AddBoolToObject(root, "test_routes", cfg->test_routes);

@@ -112,5 +112,15 @@ void config_carry_fixed(struct ad_config *next, const struct ad_config *running,
 	CARRY("jobs.prefix", jobs.prefix);
 	CARRY("jobs.group", jobs.group);
 	CARRY("jobs.concurrency", jobs.concurrency);
+	CARRY("near_cache.enabled", near_cache.enabled);
+	CARRY("near_cache.max_bytes", near_cache.max_bytes);
+	if (next->near_cache.nprefixes != running->near_cache.nprefixes ||
+	    memcmp(next->near_cache.prefixes, running->near_cache.prefixes,
+		   sizeof(next->near_cache.prefixes)) != 0) {
+		note(changed, changedlen, "near_cache.prefixes");
+		memcpy(next->near_cache.prefixes, running->near_cache.prefixes,
+		       sizeof(next->near_cache.prefixes));
+		next->near_cache.nprefixes = running->near_cache.nprefixes;
+	}
 	CARRY("pidfile", pidfile);
 }

@@ -272,6 +272,43 @@ int cfg_parse_proxy_list(struct config_ctx *c, const char *key, const cJSON *j,
 	return 0;
 }
 
+int cfg_parse_near_prefixes(struct config_ctx *c, const char *key, const cJSON *j,
+			    struct config_near_cache *out)
+{
+	char sub[KEY_MAX + 16];
+	const cJSON *e;
+	unsigned n = 0;
+	int rc;
+
+	if (!cJSON_IsArray(j))
+		return cfg_fail(c, key, "expected an array of key prefixes, got %s", cfg_json_type(j));
+	memset(out->prefixes, 0, sizeof(out->prefixes));
+	cJSON_ArrayForEach(e, j) {
+		snprintf(sub, sizeof(sub), "%s[%u]", key, n);
+		if (n == CONFIG_MAX_NEAR_PREFIX)
+			return cfg_fail(c, key, "more than %d prefixes", CONFIG_MAX_NEAR_PREFIX);
+		if (!cJSON_IsString(e))
+			return cfg_fail(c, sub, "expected a string, got %s", cfg_json_type(e));
+		for (const char *p = e->valuestring; *p != '\0'; p++)
+			if (*p <= ' ' || *p > '~')
+				return cfg_fail(c, sub, "'%s': use printable ASCII without spaces",
+					    e->valuestring);
+		rc = cfg_copy_str(c, sub, e->valuestring, out->prefixes[n], CONFIG_PREFIX_MAX);
+		if (rc != 0)
+			return rc;
+		for (unsigned i = 0; i < n; i++) {
+			const char *a = out->prefixes[i], *b = out->prefixes[n];
+
+			if (strncmp(a, b, strlen(a)) == 0 || strncmp(a, b, strlen(b)) == 0)
+				return cfg_fail(c, sub, "'%s' overlaps '%s' (%s[%u]): Redis tracks "
+					    "prefixes that do not contain each other", b, a, key, i);
+		}
+		n++;
+	}
+	out->nprefixes = n;
+	return 0;
+}
+
 /* Whether every address `host` resolves to is a loopback address. */
 bool cfg_host_is_loopback(const char *host)
 {

@@ -292,6 +292,7 @@ static void free_handler(struct handler *h)
 	}
 	call_table_destroy(h->calls);
 	routes_put(h->routes);
+	near_cache_destroy(h->near);
 	free(h);
 }
 
@@ -318,6 +319,15 @@ static int handler_start(struct actor *a)
 		return -ENOMEM;
 	}
 	h->routes_cfg = config_current_or(h->sh->cfg);
+	/* No near actor (near_cache.enabled false, no cache actors): the near
+	 * cache then misses every lookup and keeps nothing. */
+	h->near = near_cache_create(near_hub_find(h->sys), actor_index(a),
+				    h->routes_cfg->near_cache.max_bytes);
+	if (h->near == NULL) {
+		call_table_destroy(h->calls);
+		free(h);
+		return -ENOMEM;
+	}
 	rc = build_routes(sh, h->routes_cfg, &t, err, sizeof(err));
 	if (rc == 0 && (h->routes = routes_wrap(t)) == NULL) {
 		snprintf(err, sizeof(err), "routes: out of memory");
@@ -326,6 +336,7 @@ static int handler_start(struct actor *a)
 	if (rc != 0) {
 		log_error("%s: %s", actor_name(a), err);
 		call_table_destroy(h->calls);
+		near_cache_destroy(h->near);
 		free(h);
 		return rc;
 	}

@@ -51,6 +51,7 @@
 #include "actors/actor.h"
 #include "actors/call.h"
 #include "route.h"
+#include "storage/cache.h"
 
 struct ad_config;
 struct hreq;
@@ -168,5 +169,39 @@ int hreq_call(struct hreq *r, const struct actor_kind *kind, struct call_msg *m,
  * 0 and `k` runs exactly once (unless the handler stops first), or
  * -ENOMEM and it never runs. */
 int hreq_after(struct hreq *r, unsigned ms, hreq_cont_fn k, void *arg);
+
+/* ---- Reading Redis through the near cache ----------------------------- */
+
+/* The values of hreq_cache_get, one per key in the order given:
+ * CACHE_STRING, or CACHE_NIL when Redis has no such key; NULL when
+ * `status` is not 0 (-ENOTCONN, -EAGAIN... as for a cache call: pass it
+ * to hreq_fail). Valid until the function returns: copy what you keep. */
+typedef void (*hreq_cached_fn)(struct hreq *r, int status, const struct cache_value *vals,
+			       void *arg);
+
+#define HREQ_CACHE_MAX_KEYS 4096
+
+/* GET `n` keys (1..HREQ_CACHE_MAX_KEYS), binary-safe, through this
+ * handler's near cache when `near` is true: the values it holds are
+ * served from memory, the rest are read from Redis with one MGET on the
+ * cache actors and kept in the near cache (when their keys are under
+ * near_cache.prefixes) for at most `ttl_ms` (0 or more than
+ * near_cache.ttl_ms: near_cache.ttl_ms), unless Redis invalidated them
+ * while they were read. `near` false: a plain MGET (the route's own
+ * on/off switch). Coherence: docs/HANDLERS.md, "The near cache".
+ * 0: `k` runs exactly once; when every key was in the near cache it runs
+ * BEFORE hreq_cache_get returns (no message at all), otherwise later, like
+ * a continuation. Otherwise `k` never runs and the error says why (the
+ * errors of hreq_call, or -EINVAL for a bad `n`). Keys are copied. */
+int hreq_cache_get(struct hreq *r, unsigned n, const char *const *keys, const size_t *klens,
+		   uint32_t ttl_ms, bool near, hreq_cached_fn k, void *arg);
+
+/* How many values of the last hreq_cache_get came from the near cache. */
+unsigned hreq_cache_near_hits(const struct hreq *r);
+
+/* Before writing `key` to Redis: drop this handler's near copy now and
+ * keep none read before the write's own invalidation comes back (the other
+ * handlers and instances drop theirs when Redis reports the write). */
+void hreq_cache_forget(struct hreq *r, const char *key, size_t klen);
 
 #endif

@@ -22,6 +22,7 @@
 #include "base/counter.h"
 #include "base/list.h"
 #include "net/http_msg.h"
+#include "storage/near.h"
 
 #define HREQ_ARENA_INLINE 2048      /* per-request memory before malloc */
 #define HREQ_PARAM_BUF 1024         /* decoded route parameters */
@@ -69,6 +70,7 @@ struct hreq {
 	char *headers;                /* extra response header lines (arena) */
 	size_t headers_len, headers_cap;
 	uint32_t body_len;            /* bytes written into hm->resp_buf */
+	unsigned cache_hits;          /* of the last hreq_cache_get */
 	/* Arena: inline first, then malloc'd chunks freed with the request. */
 	size_t inline_used;
 	struct arena_chunk *chunks;
@@ -112,6 +114,7 @@ struct handler {
 	unsigned nspare;
 	struct list live;             /* not answered yet, by deadline */
 	struct list waiting;          /* answered, continuations still owed */
+	struct near_cache *near;      /* NULL when there is no near actor */
 	ev_timer deadline_w;
 };
 

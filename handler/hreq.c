@@ -53,6 +53,7 @@ void hreq_reset(struct hreq *r)
 	r->headers = NULL;
 	r->headers_len = r->headers_cap = 0;
 	r->body_len = 0;
+	r->cache_hits = 0;
 }
 
 /* ---- Request accessors ---- */

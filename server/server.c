@@ -42,6 +42,7 @@
 #include "storage/cache.h"
 #include "storage/job.h"
 #include "storage/mongo.h"
+#include "storage/near.h"
 #include "storage/sql.h"
 #include "storage/storage.h"
 
@@ -50,7 +51,7 @@
 /* Stop order: what accepts work first, what everyone logs to last. */
 static const struct actor_kind *const stop_order[] = {
 	&admin_kind, &net_kind, &handler_kind, &job_kind, &upstream_kind, &cache_kind,
-	&sql_kind, &mongo_kind, &log_kind,
+	&near_kind, &sql_kind, &mongo_kind, &log_kind,
 };
 
 static void usage(FILE *out)

@@ -54,11 +54,13 @@ struct rc_cmd {
 	bool internal;                /* AUTH / SELECT: no stats, no deadline */
 };
 
+
 /* Owner: the rconn's thread. One hiredis context. */
 struct rc_link {
 	struct rconn *c;
 	redisAsyncContext *ac;        /* NULL once hiredis freed or frees it */
 	struct list cmds;             /* sent, reply not yet in; oldest first */
+	struct list subs;             /* subscriptions (rconn_subscribe) */
 	struct rc_link *next_dead;
 	struct rconn_settings set;    /* what it was made with */
 	unsigned setup_pending;       /* AUTH / SELECT replies still awaited */
@@ -398,8 +400,10 @@ static void attempt(struct rconn *c)
 	char db[16];
 	int rc = 0;
 
-	if (l != NULL)
+	if (l != NULL) {
 		list_init(&l->cmds);
+		list_init(&l->subs);
+	}
 	if (l == NULL) {
 		struct rconn_settings s;
 
@@ -672,6 +676,54 @@ int rconn_command(struct rconn *c, uint64_t deadline_ns, rconn_reply_fn fn, void
 	rc = rconn_send(c, resp, (size_t)len, deadline_ns, fn, arg);
 	redisFreeCommand(resp);
 	return rc;
+}
+
+/* A subscription's message, or its end: hiredis runs a channel's callback
+ * for every message and once with NULL when it frees the context (a lost
+ * connection, or ours dropped). */
+static void on_message(redisAsyncContext *ac, void *r, void *priv)
+{
+	struct rc_cmd *cmd = priv;
+	struct rc_link *l = cmd->link;
+	struct rconn *c = l->c;
+	rconn_reply_fn fn = cmd->fn;
+	void *arg = cmd->arg;
+
+	if (r != NULL) {
+		fn(arg, 0, r);
+		return;
+	}
+	l->ac = NULL;
+	link_lost(l, -ENOTCONN, ac->c.err != 0 ? ac->c.errstr : "connection closed");
+	list_remove(&cmd->node);
+	put_cmd(c, cmd);
+	fn(arg, l->fail_status != 0 ? l->fail_status : -ENOTCONN, NULL);
+}
+
+int rconn_subscribe(struct rconn *c, const char *channel, rconn_reply_fn fn, void *arg)
+{
+	struct rc_link *l = c->cur;
+	struct rc_cmd *cmd;
+
+	if (l == NULL || !l->up || l->ac == NULL)
+		return -ENOTCONN;
+	cmd = get_cmd(c);
+	if (cmd == NULL)
+		return -ENOMEM;
+	*cmd = (struct rc_cmd){ .link = l, .fn = fn, .arg = arg, .deadline_ns = UINT64_MAX,
+				.internal = true };
+	if (redisAsyncCommand(l->ac, on_message, cmd, "SUBSCRIBE %s", channel) != REDIS_OK) {
+		put_cmd(c, cmd);
+		return -ENOTCONN;
+	}
+	list_push_back(&l->subs, &cmd->node);
+	return 0;
+}
+
+void rconn_reset(struct rconn *c, const char *why)
+{
+	if (c->cur != NULL)
+		drop_link(c->cur, -ENOTCONN, why);
 }
 
 int rconn_reply_status(const redisReply *reply)

@@ -31,7 +31,11 @@
  * of the last failure to an atomic int it may provide: both outlive the
  * rconn, so a readiness check reads them from any thread.
  *
- * What it does not do: retry commands (the caller decides), pub/sub, or
+ * Pub/sub: rconn_subscribe puts a connection in subscribed mode (RESP2):
+ * after it, the connection carries nothing else. The near cache's
+ * invalidation connection (near_actor.c) is the user.
+ *
+ * What it does not do: retry commands (the caller decides), or
  * resolve names without blocking (hiredis calls getaddrinfo: configure a
  * numeric address, or a name /etc/hosts answers).
  *
@@ -106,6 +110,21 @@ int rconn_send(struct rconn *c, const char *resp, size_t len, uint64_t deadline_
 /* The same with arguments (encoded here). Thread: owner. */
 int rconn_command(struct rconn *c, uint64_t deadline_ns, rconn_reply_fn fn, void *arg,
 		  int argc, const char **argv, const size_t *argvlen);
+
+/* Subscribe the connection that is up to `channel`: `fn(arg, 0, reply)`
+ * runs for the confirmation and for every message (reply valid during the
+ * call), then once `fn(arg, -ENOTCONN / -ESHUTDOWN, NULL)` when the
+ * connection goes (the subscription ends with it: subscribe again once it
+ * is back, see rconn_opts.on_state). -ENOTCONN (no connection up) or
+ * -ENOMEM: `fn` never runs. Send no other command on this rconn after it.
+ * Thread: owner (also inside a reply callback). */
+int rconn_subscribe(struct rconn *c, const char *channel, rconn_reply_fn fn, void *arg);
+
+/* Drop the current connection (its commands get -ENOTCONN, on_state says
+ * down if it was up) and reconnect on the usual backoff: for a connection
+ * its owner found broken by other means. Thread: owner, not from inside
+ * an rconn callback. */
+void rconn_reset(struct rconn *c, const char *why);
 
 /* Map a reply to a call status: 0 for anything but an error reply;
  * -EAGAIN for the errors a retry cures (LOADING, BUSY, TRYAGAIN,

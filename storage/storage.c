@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "near.h"
 #include "storage.h"
 #include "storage_pool.h"
 #include "actors/actor.h"
@@ -99,6 +100,8 @@ int storage_add_pools(struct actor_system *sys, const struct ad_config *cfg,
 
 	if (cfg->cache.count > 0)
 		rc = cache_add_pool(sys, cfg, err, errlen);
+	if (rc == 0)
+		rc = near_add_pool(sys, cfg, cfg->handler.count, err, errlen);
 	if (rc == 0 && cfg->mysql_actor.count > 0)
 		rc = sql_add_pool(sys, cfg, err, errlen);
 	return rc;
