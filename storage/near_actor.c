@@ -36,7 +36,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <xxhash.h>
+#include <sys/random.h>
 
 #include "near_internal.h"
 #include "rconn.h"
@@ -73,32 +73,6 @@ struct near_actor {
 	ev_timer tick_w;
 };
 
-uint64_t near_hash48(const struct near_hub *hub, const char *key, size_t klen)
-{
-	return XXH3_64bits_withSeed(key, klen, hub->seed) >> NEAR_TAG_BITS;
-}
-
-/* ---- The hub (writer side) ---- */
-
-static void publish_state(struct near_hub *hub, bool up)
-{
-	uint64_t st = atomic_load_explicit(&hub->state, memory_order_relaxed);
-
-	atomic_store_explicit(&hub->state, (((st >> 1) + 1) << 1) | (up ? 1 : 0),
-			      memory_order_release);
-	counter_add(&hub->actor.flushes_total, 1);
-	counter_set(&hub->actor.up, up ? 1 : 0);
-}
-
-static void publish_key(struct near_hub *hub, const char *key, size_t klen)
-{
-	uint64_t s = atomic_load_explicit(&hub->head, memory_order_relaxed) + 1;
-	uint64_t v = (near_hash48(hub, key, klen) << NEAR_TAG_BITS) | (s & NEAR_TAG_MASK);
-
-	atomic_store_explicit(&hub->ring[s & (NEAR_RING - 1)], v, memory_order_relaxed);
-	atomic_store_explicit(&hub->head, s, memory_order_release);
-}
-
 /* For commands whose reply is not needed (rconn counts it). */
 static void ignore_reply(void *arg, int status, const redisReply *r)
 {
@@ -118,7 +92,7 @@ static void set_phase(struct near_actor *na, enum phase p)
 static void go_down(struct near_actor *na, const char *why)
 {
 	if (na->phase == PH_UP) {
-		publish_state(na->hub, false);
+		near_hub_publish_state(na->hub, false);
 		counter_add(&na->hub->actor.losses_total, 1);
 		if (!na->stopping)
 			log_warn("near cache: invalidation path lost (%s): flushed, bypassed "
@@ -156,7 +130,7 @@ static void heartbeat_back(struct near_actor *na)
 	counter_max(&hub->actor.delay_max_ns, delay);
 	if (na->phase == PH_PROVING) {
 		set_phase(na, PH_UP);
-		publish_state(hub, true);
+		near_hub_publish_state(hub, true);
 		log_info("near cache: invalidation path up (heartbeat in %.3f ms)", (double)delay / 1e6);
 	}
 }
@@ -189,7 +163,7 @@ static void on_message(void *arg, int status, const redisReply *r)
 	if (payload->type == REDIS_REPLY_NIL) {
 		/* FLUSHALL / FLUSHDB: every key. */
 		if (na->phase == PH_UP)
-			publish_state(na->hub, true);
+			near_hub_publish_state(na->hub, true);
 		return;
 	}
 	if (payload->type != REDIS_REPLY_ARRAY)
@@ -202,7 +176,7 @@ static void on_message(void *arg, int status, const redisReply *r)
 		counter_add(&na->hub->actor.keys_total, 1);
 		/* The heartbeat is published too: it moves every reader's head,
 		 * which ends the refusal a local forget starts (near_cache.c). */
-		publish_key(na->hub, k->str, k->len);
+		near_hub_publish_key(na->hub, near_hash48(na->hub, k->str, k->len));
 		if (k->len == na->hb_klen && memcmp(k->str, na->hb_key, k->len) == 0)
 			heartbeat_back(na);
 	}
@@ -487,7 +461,9 @@ int near_add_pool(struct actor_system *sys, const struct ad_config *cfg, unsigne
 	}
 	memset(hub->readers, 0, sizeof(*hub->readers) * (readers > 0 ? readers : 1));
 	hub->nreaders = readers;
-	hub->seed = XXH3_64bits_withSeed(&hub, sizeof(hub), clock_now_ns());
+	/* A random seed: keys chosen to collide cannot be prepared. */
+	if (getrandom(&hub->seed, sizeof(hub->seed), 0) != (ssize_t)sizeof(hub->seed))
+		hub->seed = clock_now_ns() ^ (uint64_t)(uintptr_t)hub;
 	memcpy(hub->prefixes, cfg->near_cache.prefixes, sizeof(hub->prefixes));
 	hub->nprefixes = cfg->near_cache.nprefixes;
 	if (hub->nprefixes == 1 && hub->prefixes[0][0] == '\0')

@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include <ck_hs.h>
+#include <xxhash.h>
 
 #include "near_internal.h"
 #include "base/clock.h"
@@ -55,6 +56,32 @@ struct near_cache {
 	unsigned removals;
 	uint64_t stamp[STAMPS];
 };
+
+/* ---- The hub: the near actor writes, every near cache reads ---- */
+
+uint64_t near_hash48(const struct near_hub *hub, const char *key, size_t klen)
+{
+	return XXH3_64bits_withSeed(key, klen, hub->seed) >> NEAR_TAG_BITS;
+}
+
+void near_hub_publish_state(struct near_hub *hub, bool up)
+{
+	uint64_t st = atomic_load_explicit(&hub->state, memory_order_relaxed);
+
+	atomic_store_explicit(&hub->state, (((st >> 1) + 1) << 1) | (up ? 1 : 0),
+			      memory_order_release);
+	counter_add(&hub->actor.flushes_total, 1);
+	counter_set(&hub->actor.up, up ? 1 : 0);
+}
+
+void near_hub_publish_key(struct near_hub *hub, uint64_t h48)
+{
+	uint64_t s = atomic_load_explicit(&hub->head, memory_order_relaxed) + 1;
+
+	atomic_store_explicit(&hub->ring[s & (NEAR_RING - 1)],
+			      (h48 << NEAR_TAG_BITS) | (s & NEAR_TAG_MASK), memory_order_relaxed);
+	atomic_store_explicit(&hub->head, s, memory_order_release);
+}
 
 /* ---- ck_hs plumbing ---- */
 

@@ -23,6 +23,7 @@
 #define ACTORD_NEAR_INTERNAL_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "near.h"
@@ -79,7 +80,13 @@ struct near_hub {
 	_Atomic int last_error[2];
 };
 
-/* The 48-bit hash of a key (near_actor.c and near_cache.c agree on it). */
+/* The 48-bit hash of a key under the hub's seed. Thread: any. */
 uint64_t near_hash48(const struct near_hub *hub, const char *key, size_t klen);
+
+/* The writer side (the near actor; tests): bump the epoch (every near
+ * cache flushes) and say whether the path is up; publish one invalidated
+ * key's hash. Thread: the hub's one writer. */
+void near_hub_publish_state(struct near_hub *hub, bool up);
+void near_hub_publish_key(struct near_hub *hub, uint64_t h48);
 
 #endif

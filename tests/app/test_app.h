@@ -19,4 +19,9 @@ int test_routes(struct route_table *t, const struct ad_config *cfg, char *err, s
 int mongo_test_routes(struct route_table *t, const struct ad_config *cfg, char *err,
 		      size_t errlen);
 
+/* /_test/near/ routes: reads and writes through the near cache
+ * (near_test_routes.c). */
+int near_test_routes(struct route_table *t, const struct ad_config *cfg, char *err,
+		     size_t errlen);
+
 #endif

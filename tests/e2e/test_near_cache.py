@@ -1,0 +1,235 @@
+"""The near cache against a real redis-server (tests/services.sh): values
+read through it (/_test/near/get, the shipped wallpaper list) are kept in
+the handler's memory and dropped when Redis reports a write, whoever made
+it; when the invalidation path breaks (connection killed, Redis
+restarted) or Redis is flushed, every near copy goes, and the near cache
+works again once the path is back. Delays are measured and bounded."""
+import time
+
+from admin_helpers import metric, metrics_of, wait_admin
+from conftest import SLOW, wait_until
+from storage_util import Redis, service, storage_config
+
+WALLPAPERS = "/client/v3/wallpaper_4d/wallpaperList.json"
+# Redis' invalidation crosses one local connection and one thread: a few
+# ms at most on an idle machine; the bound leaves room for a busy one.
+INVALIDATION_BOUND_S = 0.25
+
+
+def near_config(services, **near):
+    cfg = storage_config(services)
+    cfg["actors"]["mysql"] = {"count": 2}
+    cfg["near_cache"] = {"heartbeat_ms": 50,
+                         "prefixes": ["world:", "wallpaperList:", "nctest:"]}
+    cfg["near_cache"].update(near)
+    return cfg
+
+
+def m(a, name, **labels):
+    return metric(metrics_of(a), name, **labels)
+
+
+def near_up(a):
+    return m(a, "actord_near_cache_up") == 1
+
+
+def started(actord_factory, services, **near):
+    a = wait_admin(actord_factory(near_config(services, **near)))
+    wait_until(lambda: near_up(a), 5, "the invalidation path to come up")
+    return a
+
+
+def get(a, key):
+    """(status, value or None, came from the near cache)."""
+    r = a.get(f"/_test/near/get?key={key}")
+    return r.status, (r.body.decode() if r.status == 200 else None), \
+        r.headers.get("x-near-hit") == "1"
+
+
+def cached(a, key, value):
+    """Read `key` until a read is served from the near cache."""
+    assert get(a, key)[1] == value
+    status, v, hit = get(a, key)
+    assert (status, v, hit) == (200, value, True)
+
+
+def test_a_value_changed_by_another_client_is_never_served_after_its_invalidation(
+        actord_factory, services, redis):
+    a = started(actord_factory, services)
+    key = "nctest:coherence"
+    delays = []
+    redis.cmd("SET", key, "v0")
+    cached(a, key, "v0")
+    for i in range(1, 31):
+        before = m(a, "actord_near_cache_invalidations_total")
+        t0 = time.monotonic()
+        redis.cmd("SET", key, f"v{i}")
+        wait_until(lambda: m(a, "actord_near_cache_invalidations_total") > before,
+                   2, "the invalidation to arrive", interval=0.001)
+        delays.append(time.monotonic() - t0)
+        # The invalidation has arrived: the old value is gone for good.
+        status, v, hit = get(a, key)
+        assert (status, v, hit) == (200, f"v{i}", False), (i, status, v, hit)
+        assert get(a, key) == (200, f"v{i}", True)
+    delays.sort()
+    print(f"invalidation delay (SET acknowledged -> metric seen): median "
+          f"{delays[len(delays) // 2] * 1e3:.2f} ms, max {delays[-1] * 1e3:.2f} ms")
+    assert delays[-1] < INVALIDATION_BOUND_S * SLOW, delays
+    # The heartbeat measures the same path inside actord.
+    assert 0 < m(a, "actord_near_cache_invalidation_delay_seconds") < INVALIDATION_BOUND_S * SLOW
+    assert m(a, "actord_near_cache_hits_total", actor="handler-0") >= 30
+
+
+def test_a_burst_of_writes_leaves_only_the_last_value(actord_factory, services, redis):
+    """Reads race writes: whatever is kept, once the last invalidation is
+    in, every read returns the last value."""
+    a = started(actord_factory, services)
+    key = "nctest:burst"
+    redis.cmd("SET", key, "w0")
+    for i in range(1, 101):
+        redis.cmd("SET", key, f"w{i}")
+        get(a, key)
+    before = m(a, "actord_near_cache_invalidations_total")
+    redis.cmd("SET", key, "last")
+    wait_until(lambda: m(a, "actord_near_cache_invalidations_total") > before, 2,
+               "the last invalidation", interval=0.001)
+    for _ in range(20):
+        assert get(a, key)[1] == "last"
+
+
+def test_keys_outside_the_tracked_prefixes_are_never_kept(actord_factory, services, redis):
+    a = started(actord_factory, services)
+    redis.cmd("SET", "untracked:k", "u")
+    for _ in range(3):
+        assert get(a, "untracked:k") == (200, "u", False)
+    # A route's own switch: near=0 reads Redis every time.
+    redis.cmd("SET", "nctest:off", "o")
+    for _ in range(3):
+        r = a.get("/_test/near/get?key=nctest:off&near=0")
+        assert (r.status, r.headers["x-near-hit"]) == (200, "0")
+
+
+def test_the_invalidation_connection_killed_flushes_and_recovers(
+        actord_factory, services, redis):
+    a = started(actord_factory, services)
+    key = "nctest:kill"
+    redis.cmd("SET", key, "before")
+    cached(a, key, "before")
+    clients = redis.cmd("CLIENT", "LIST").decode().splitlines()
+    ids = [c.split(" ")[0].split("=")[1] for c in clients if "name=actord-nearcache" in c]
+    assert len(ids) == 1, clients
+    losses = m(a, "actord_near_cache_path_losses_total")
+    # The write lands while nobody tracks for actord: no invalidation is
+    # ever sent for it. Only the flush on loss keeps "before" from being
+    # served.
+    assert redis.pipeline([["CLIENT", "KILL", "ID", ids[0]], ["SET", key, "after"]]) == \
+        [1, "OK"]
+    wait_until(lambda: m(a, "actord_near_cache_path_losses_total") > losses, 2,
+               "the loss to be noticed", interval=0.005)
+    assert get(a, key)[1] == "after"
+    wait_until(lambda: near_up(a), 5, "the invalidation path to come back")
+    cached(a, key, "after")
+    assert m(a, "actord_near_cache_flushes_total", actor="handler-0") >= 2
+
+
+def test_redis_restarted_flushes_and_recovers(actord_factory, services, redis):
+    a = started(actord_factory, services)
+    key = "nctest:restart"
+    redis.cmd("SET", key, "old")
+    cached(a, key, "old")
+    service(services, "kill", "redis")
+    try:
+        wait_until(lambda: not near_up(a), 2, "the path to go down")
+        # Redis is down and the near copy is gone: 503, never "old".
+        r = a.get(f"/_test/near/get?key={key}")
+        assert r.status == 503, r.text
+    finally:
+        service(services, "start", "redis")
+    r2 = Redis(services["redis_port"])
+    try:
+        r2.cmd("SET", key, "new")
+        wait_until(lambda: near_up(a), 5, "the path to come back")
+        assert get(a, key)[1] == "new"
+        cached(a, key, "new")
+    finally:
+        r2.close()
+
+
+def test_flushall_flushes_every_near_copy(actord_factory, services, redis):
+    a = started(actord_factory, services)
+    key = "nctest:flush"
+    redis.cmd("SET", key, "kept")
+    cached(a, key, "kept")
+    orders = m(a, "actord_near_cache_flush_orders_total")
+    redis.cmd("FLUSHALL")
+    wait_until(lambda: m(a, "actord_near_cache_flush_orders_total") > orders, 2,
+               "the flush to arrive", interval=0.005)
+    assert get(a, key) == (404, None, False)
+    redis.cmd("SET", key, "again")
+    cached(a, key, "again")
+
+
+def test_the_memory_bound_is_enforced(actord_factory, services, redis):
+    limit = 64 * 1024
+    a = started(actord_factory, services, max_bytes=limit)
+    value = "x" * 1000
+    redis.pipeline([["SET", f"nctest:mem:{i}", value] for i in range(300)])
+    for i in range(300):
+        assert get(a, f"nctest:mem:{i}")[1] == value
+    held = m(a, "actord_near_cache_bytes", actor="handler-0")
+    assert 0 < held <= limit
+    assert m(a, "actord_near_cache_entries", actor="handler-0") < 300
+    assert m(a, "actord_near_cache_evictions_total", actor="handler-0") > 0
+    # Least recently used out first: the newest is here, the oldest not.
+    assert get(a, "nctest:mem:299")[2] is True
+    assert get(a, "nctest:mem:0")[2] is False
+
+
+def test_a_write_through_one_instance_invalidates_the_others_copy(
+        actord_factory, services, redis):
+    a = started(actord_factory, services)
+    b = started(actord_factory, services)
+    key = "nctest:two"
+    redis.cmd("SET", key, "first")
+    cached(a, key, "first")
+    cached(b, key, "first")
+    t0 = time.monotonic()
+    assert a.get(f"/_test/near/set?key={key}&value=second").status == 204
+    # The writer's own copy went before the write: read-your-writes.
+    assert get(a, key)[1] == "second"
+    wait_until(lambda: get(b, key)[1] == "second", 2, "the other instance to see it",
+               interval=0.001)
+    delay = time.monotonic() - t0
+    print(f"write through one instance -> the other serves it: {delay * 1e3:.2f} ms")
+    assert delay < INVALIDATION_BOUND_S * SLOW
+    for _ in range(20):
+        assert get(b, key)[1] == "second"
+    cached(b, key, "second")
+
+
+def test_the_wallpaper_list_reads_through_the_near_cache(actord_factory, services, redis):
+    a = started(actord_factory, services)
+    page = WALLPAPERS + "?pageSize=3"
+    first = a.get(page)
+    assert first.status == 200
+    wait_until(lambda: redis.cmd("EXISTS", "wallpaperList:3") == 1, 5, "the page in Redis")
+    hits = m(a, "actord_near_cache_hits_total", actor="handler-0")
+    for _ in range(5):
+        assert a.get(page).body == first.body
+    assert m(a, "actord_near_cache_hits_total", actor="handler-0") >= hits + 3
+    # Somebody else rewrites the cached page: it is served once Redis said so.
+    body = b'{"code":0,"data":[]}'
+    redis.cmd("SET", "wallpaperList:3", body, "PX", 60000)
+    wait_until(lambda: a.get(page).body == body, 2, "the new page", interval=0.002)
+    redis.cmd("DEL", "wallpaperList:3")
+
+
+def test_the_routes_own_switch_turns_the_near_cache_off(actord_factory, services, redis):
+    cfg = near_config(services)
+    cfg["app"] = {"wallpaper_near_cache": False, "world_near_cache": False}
+    a = wait_admin(actord_factory(cfg))
+    wait_until(lambda: near_up(a), 5, "the invalidation path to come up")
+    for _ in range(5):
+        assert a.get(WALLPAPERS + "?pageSize=2").status == 200
+        assert a.get("/cached-queries?count=5").status == 200
+    assert m(a, "actord_near_cache_hits_total", actor="handler-0") == 0
