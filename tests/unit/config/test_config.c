@@ -326,6 +326,46 @@ static void test_the_jobs_section_is_read_and_checked(void **state)
 		     "/etc/actord/t.json: jobs.sql_statement: must not be empty");
 }
 
+static void test_the_near_cache_section_is_read_and_checked(void **state)
+{
+	struct ad_config *cfg = accepted(parse(
+		"{\"near_cache\": {\"max_bytes\": 1048576, \"ttl_ms\": 500, \"heartbeat_ms\": 50,"
+		" \"prefixes\": [\"a:\", \"b:\"], \"enabled\": false},"
+		" \"app\": {\"world_near_cache\": false}}"));
+	struct ad_config *next = accepted(parse("{\"near_cache\": {\"prefixes\": [\"\"],"
+						 " \"ttl_ms\": 7}}"));
+	char changed[256];
+
+	(void)state;
+	assert_false(cfg->near_cache.enabled);
+	assert_int_equal(cfg->near_cache.max_bytes, 1048576);
+	assert_int_equal(cfg->near_cache.ttl_ms, 500);
+	assert_int_equal(cfg->near_cache.heartbeat_ms, 50);
+	assert_int_equal(cfg->near_cache.nprefixes, 2);
+	assert_string_equal(cfg->near_cache.prefixes[1], "b:");
+	assert_false(cfg->app.world_near_cache);
+	assert_true(cfg->app.wallpaper_near_cache);
+	/* A reload keeps what shapes the near cache, changes the rest. */
+	config_carry_fixed(next, cfg, changed, sizeof(changed));
+	assert_string_equal(changed, "near_cache.enabled, near_cache.max_bytes, near_cache.prefixes");
+	assert_string_equal(next->near_cache.prefixes[0], "a:");
+	assert_int_equal(next->near_cache.ttl_ms, 7);
+	config_free(cfg);
+	config_free(next);
+	expect_error("{\"near_cache\": {\"prefixes\": [\"world:\", \"world:1\"]}}",
+		     "/etc/actord/t.json: near_cache.prefixes[1]: 'world:1' overlaps 'world:' "
+		     "(near_cache.prefixes[0]): Redis tracks prefixes that do not contain each other");
+	expect_error("{\"near_cache\": {\"prefixes\": [\"a b\"]}}",
+		     "/etc/actord/t.json: near_cache.prefixes[0]: 'a b': use printable ASCII "
+		     "without spaces");
+	expect_error("{\"near_cache\": {\"prefixes\": \"world:\"}}",
+		     "/etc/actord/t.json: near_cache.prefixes: expected an array of key prefixes, "
+		     "got a string");
+	expect_error("{\"near_cache\": {\"max_bytes\": 100}}",
+		     "/etc/actord/t.json: near_cache.max_bytes: 100 is out of range "
+		     "[4096, 1099511627776]");
+}
+
 static void test_mailbox_must_be_a_power_of_two(void **state)
 {
 	(void)state;
@@ -529,6 +569,7 @@ int main(void)
 		cmocka_unit_test(test_wrong_types_are_refused),
 		cmocka_unit_test(test_out_of_range_values_are_refused),
 		cmocka_unit_test(test_the_jobs_section_is_read_and_checked),
+		cmocka_unit_test(test_the_near_cache_section_is_read_and_checked),
 		cmocka_unit_test(test_mailbox_must_be_a_power_of_two),
 		cmocka_unit_test(test_bad_addresses_are_refused),
 		cmocka_unit_test(test_unresolvable_addresses_are_refused),
