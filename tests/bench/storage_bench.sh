@@ -5,6 +5,9 @@
 #   wrk -t1 -c128 -d10s on /db, /queries?queries=20, /updates?queries=5,
 #   /fortunes, /cached-queries?count=20 and the wallpaper list; then the
 #   seed's own test, ab -c 10000 -n 10000 on the wallpaper list.
+# The two cached routes are also measured against nginx serving the same
+# bytes (captured from actord after the warm-up) as static files: the
+# near cache's ceiling is what a static file server does.
 # Prints a human table, then as its very last line one JSON object with
 # every figure and ratio. Server CPU time per request (from /proc/PID/stat,
 # both servers' processes, and MariaDB's) is shown next to requests/s:
@@ -17,7 +20,8 @@
 # tests/bench/peers/tornado_peer.py; relative paths are taken from the
 # directory the script is started in), BENCH_DURATION (10 s),
 # BENCH_REDIS_PORT / BENCH_MYSQL_PORT (27379 / 27306), BENCH_ACTORD_PORT /
-# BENCH_TORNADO_PORT (27080 / 27888). State lives in .run/bench.
+# BENCH_TORNADO_PORT / BENCH_NGINX_PORT (27080 / 27888 / 27081). State lives
+# in .run/bench.
 set -eu
 case ${ACTORD_BIN:-} in ""|/*) ;; *) ACTORD_BIN=$PWD/$ACTORD_BIN ;; esac
 case ${BENCH_PEER:-} in ""|/*) ;; *) BENCH_PEER=$PWD/$BENCH_PEER ;; esac
@@ -29,6 +33,7 @@ PEER=${BENCH_PEER:-$ROOT/tests/bench/peers/tornado_peer.py}
 DURATION=${BENCH_DURATION:-10}
 A_PORT=${BENCH_ACTORD_PORT:-27080}
 T_PORT=${BENCH_TORNADO_PORT:-27888}
+N_PORT=${BENCH_NGINX_PORT:-27081}
 export ACTORD_RUN_DIR=$ROOT/.run/bench
 export ACTORD_REDIS_PORT=${BENCH_REDIS_PORT:-27379}
 export ACTORD_MYSQL_PORT=${BENCH_MYSQL_PORT:-27306}
@@ -48,7 +53,7 @@ in_use() {
   "$PY" -c 'import socket, sys
 sys.exit(socket.socket().connect_ex(("127.0.0.1", int(sys.argv[1]))) != 0)' "$1"
 }
-for port in "$A_PORT" "$T_PORT" "$ACTORD_REDIS_PORT" "$ACTORD_MYSQL_PORT"; do
+for port in "$A_PORT" "$T_PORT" "$N_PORT" "$ACTORD_REDIS_PORT" "$ACTORD_MYSQL_PORT"; do
   if in_use "$port"; then
     echo "storage_bench: port $port is in use (set BENCH_*_PORT)" >&2
     exit 1
@@ -61,8 +66,13 @@ tests/services.sh start >/dev/null
 
 APID=""
 TPID=""
+NPID=""
 cleanup() {
   set +e   # stop everything we started, whatever each step says
+  if [ -n "$NPID" ]; then
+    kill "$NPID" 2>/dev/null
+    wait "$NPID" 2>/dev/null
+  fi
   if [ -n "$TPID" ]; then
     # Tornado's forked workers outlive their parent: stop them by pid.
     kids=$(pgrep -P "$TPID")
@@ -131,10 +141,55 @@ for r in $ROUTES; do
   wrk -t1 -c32 -d1s "http://127.0.0.1:$T_PORT$p" >/dev/null
 done
 
+# nginx serving the bytes of the two cached routes as static files.
+mkdir -p "$RUN/nginx/www"
+curl -sf -o "$RUN/nginx/www/cached" "http://127.0.0.1:$A_PORT/cached-queries?count=20"
+curl -sf -o "$RUN/nginx/www/wallpaper" "http://127.0.0.1:$A_PORT$WALL"
+chmod -R a+rX "$RUN/nginx"
+cat >"$RUN/nginx/nginx.conf" <<NGINX
+worker_processes 2;
+worker_rlimit_nofile 20000;
+pid $RUN/nginx/nginx.pid;
+error_log $RUN/nginx/error.log warn;
+events { worker_connections 20000; }
+http {
+    access_log off;
+    sendfile on;
+    tcp_nopush on;
+    tcp_nodelay on;
+    keepalive_requests 100000000;
+    open_file_cache max=16 inactive=60s;
+    open_file_cache_valid 60s;
+    client_body_temp_path $RUN/nginx/body;
+    proxy_temp_path $RUN/nginx/proxy;
+    fastcgi_temp_path $RUN/nginx/fastcgi;
+    uwsgi_temp_path $RUN/nginx/uwsgi;
+    scgi_temp_path $RUN/nginx/scgi;
+    server {
+        listen 127.0.0.1:$N_PORT backlog=4096;
+        root $RUN/nginx/www;
+        default_type application/json;
+    }
+}
+NGINX
+nginx -p "$RUN/nginx" -e "$RUN/nginx/error.log" -c "$RUN/nginx/nginx.conf" -g "daemon off;" \
+  2>>"$RUN/nginx/error.log" &
+NPID=$!
+i=0
+until curl -sf -o /dev/null "http://127.0.0.1:$N_PORT/cached"; do
+  i=$((i + 1))
+  [ $i -le 100 ] || { echo "storage_bench: nginx did not start" >&2; exit 1; }
+  sleep 0.1
+done
+wrk -t1 -c32 -d1s "http://127.0.0.1:$N_PORT/cached" >/dev/null
+
 for r in $ROUTES; do
   name=${r%%:*}; p=${r#*:}
   measure "$name" actord "$APID" "$A_PORT" "$p"
   measure "$name" tornado "$TPID" "$T_PORT" "$p"
+  case $name in
+  cached|wallpaper) measure "$name" nginx "$NPID" "$N_PORT" "/$name" ;;
+  esac
 done
 
 # The seed's own test: 10,000 connections at once, each one request.
@@ -156,7 +211,8 @@ import json
 import sys
 
 path, duration, load = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-targets = {"db": 5, "queries": 2, "updates": 2, "fortunes": 3, "cached": 10, "wallpaper": 10}
+targets = {"db": 5, "queries": 2, "updates": 2, "fortunes": 3, "cached": 20, "wallpaper": 20}
+vs_nginx = 1.0   # the cached routes against nginx serving their bytes as files
 paths = {"db": "/db", "queries": "/queries?queries=20", "updates": "/updates?queries=5",
          "fortunes": "/fortunes", "cached": "/cached-queries?count=20",
          "wallpaper": "/client/v3/wallpaper_4d/wallpaperList.json"}
@@ -188,6 +244,21 @@ for name in targets:
           f"{a['cpu_us_per_req']:>7.1f}|{t['cpu_us_per_req']:<8.1f} "
           f"{a['mysqld_us_per_req']:>8.1f}|{t['mysqld_us_per_req']:<9.1f} "
           f"{a['errors']:>5}|{t['errors']:<5}{'' if ok else '  MISSED'}")
+print()
+print(f"{'cached route vs nginx (same bytes, static file)':<48} {'actord r/s':>11} "
+      f"{'nginx r/s':>10} {'ratio':>7} {'target':>7} {'cpu us/req a|n':>16}")
+for name in ("cached", "wallpaper"):
+    a, n = wrk[name]["actord"], wrk[name].get("nginx")
+    if n is None:
+        continue
+    ratio = a["rps"] / n["rps"] if n["rps"] else 0.0
+    ok = ratio >= vs_nginx and a["errors"] == 0
+    r = out["routes"][name]
+    r.update(nginx=n, ratio_vs_nginx=round(ratio, 2), target_vs_nginx=vs_nginx)
+    r["met"] = r["met"] and ok
+    print(f"{paths[name]:<48} {a['rps']:>11.0f} {n['rps']:>10.0f} {ratio:>6.2f}x "
+          f"{'>=' + str(vs_nginx) + 'x':>7} {a['cpu_us_per_req']:>7.1f}|{n['cpu_us_per_req']:<8.1f}"
+          f"{'' if ok else '  MISSED'}")
 print()
 print("ab -c 10000 -n 10000 " + paths["wallpaper"])
 for srv, r in ab.items():
