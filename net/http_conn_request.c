@@ -63,7 +63,8 @@ static int append(struct http_conn *c, const void *p, size_t len)
 
 	if (len > REQ_MAX_TOTAL - c->acc_len)
 		return -ENOMEM;
-	if (net_req_reserve(r, c->acc_len + (uint32_t)len) != 0)
+	/* Most pieces fit: test here, not in a call per piece (~15 a request). */
+	if (c->acc_len + len > r->req_cap && net_req_reserve(r, c->acc_len + (uint32_t)len) != 0)
 		return -ENOMEM;
 	memcpy(r->hm.req_buf + c->acc_len, p, len);
 	c->acc_len += (uint32_t)len;

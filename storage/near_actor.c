@@ -32,6 +32,7 @@
  * the collector on the admin thread.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -356,6 +357,31 @@ static const struct actor_ops near_ops = {
 
 /* ---- Metrics ---- */
 
+#define READER(field, name, help, gauge) \
+	{ offsetof(struct near_reader_counters, field), name, help, gauge }
+
+/* One handler's figures (struct near_reader_counters), in order. */
+static const struct {
+	size_t off;
+	const char *name, *help;
+	bool gauge;
+} reader_metrics[] = {
+	READER(hits_total, "near_cache_hits_total", "lookups served from the near cache", false),
+	READER(misses_total, "near_cache_misses_total",
+	       "lookups not served from it (absent, expired, bypassed)", false),
+	READER(stores_total, "near_cache_stores_total", "values kept", false),
+	READER(refused_total, "near_cache_refused_total",
+	       "values not kept: invalidated while being read, bypassed, untracked or too large",
+	       false),
+	READER(evictions_total, "near_cache_evictions_total", "entries dropped to make room",
+	       false),
+	READER(invalidated_total, "near_cache_invalidated_total",
+	       "entries dropped by invalidations", false),
+	READER(flushes_total, "near_cache_flushes_total", "whole-cache flushes applied", false),
+	READER(bytes, "near_cache_bytes", "bytes held (entries, keys, values)", true),
+	READER(entries, "near_cache_entries", "entries held", true),
+};
+
 static void collect(struct metrics_out *o, void *ctx)
 {
 	const struct near_hub *hub = ctx;
@@ -386,30 +412,18 @@ static void collect(struct metrics_out *o, void *ctx)
 		      "longest heartbeat delay since start", NULL,
 		      (double)counter_get(&c->delay_max_ns) / 1e9);
 	for (unsigned i = 0; i < hub->nreaders; i++) {
-		const struct near_reader_counters *r = &hub->readers[i];
-
 		snprintf(labels, sizeof(labels), "actor=\"handler-%u\"", i);
-		metrics_counter(o, "near_cache_hits_total", "lookups served from the near cache",
-				labels, counter_get(&r->hits_total));
-		metrics_counter(o, "near_cache_misses_total",
-				"lookups not served from it (absent, expired, bypassed)", labels,
-				counter_get(&r->misses_total));
-		metrics_counter(o, "near_cache_stores_total", "values kept", labels,
-				counter_get(&r->stores_total));
-		metrics_counter(o, "near_cache_refused_total",
-				"values not kept: invalidated while being read, bypassed, untracked or too large",
-				labels, counter_get(&r->refused_total));
-		metrics_counter(o, "near_cache_evictions_total", "entries dropped to make room",
-				labels, counter_get(&r->evictions_total));
-		metrics_counter(o, "near_cache_invalidated_total",
-				"entries dropped by invalidations", labels,
-				counter_get(&r->invalidated_total));
-		metrics_counter(o, "near_cache_flushes_total", "whole-cache flushes applied",
-				labels, counter_get(&r->flushes_total));
-		metrics_gauge(o, "near_cache_bytes", "bytes held (entries, keys, values)", labels,
-			      (double)counter_get(&r->bytes));
-		metrics_gauge(o, "near_cache_entries", "entries held", labels,
-			      (double)counter_get(&r->entries));
+		for (size_t m = 0; m < sizeof(reader_metrics) / sizeof(reader_metrics[0]); m++) {
+			const counter_t *v = (const counter_t *)(const void *)
+				((const char *)&hub->readers[i] + reader_metrics[m].off);
+
+			if (reader_metrics[m].gauge)
+				metrics_gauge(o, reader_metrics[m].name, reader_metrics[m].help,
+					      labels, (double)counter_get(v));
+			else
+				metrics_counter(o, reader_metrics[m].name, reader_metrics[m].help,
+						labels, counter_get(v));
+		}
 	}
 }
 
