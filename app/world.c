@@ -440,7 +440,9 @@ static void get_cached(struct hreq *r)
 	c->n = n;
 	for (unsigned i = 0; i < c->n; i++) {
 		c->ids[i] = random_world();
-		lens[i] = (size_t)snprintf(keys[i], WORLD_KEY_MAX, "world:%d", c->ids[i]);
+		/* By hand: snprintf's ~0.2 us a key was a tenth of a hit's cost. */
+		memcpy(keys[i], "world:", 6);
+		lens[i] = (size_t)(put_int(keys[i] + 6, c->ids[i]) - keys[i]);
 		argv[i] = keys[i];
 	}
 	rc = hreq_cache_get(r, n, argv, lens, cfg->app.world_cache_ttl_ms,
