@@ -1,5 +1,5 @@
 #!/bin/sh
-# cpu_profile.sh - where actord's CPU goes per request, reproducibly: not a
+# cpu_bench.sh - where actord's CPU goes per request, reproducibly: not a
 # test, a measurement for docs/PERFORMANCE.md ("CPU per request").
 #
 #  1. user-space instructions per request (valgrind --tool=callgrind: the
@@ -33,8 +33,8 @@ cleanup() {
   rm -rf "$TMP"
 }
 trap cleanup EXIT INT TERM
-command -v valgrind >/dev/null || { echo "cpu_profile: needs valgrind" >&2; exit 1; }
-command -v perf >/dev/null || { echo "cpu_profile: needs perf (linux-perf)" >&2; exit 1; }
+command -v valgrind >/dev/null || { echo "cpu_bench: needs valgrind" >&2; exit 1; }
+command -v perf >/dev/null || { echo "cpu_bench: needs perf (linux-perf)" >&2; exit 1; }
 
 STORAGE=0
 redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 &&
@@ -56,7 +56,7 @@ start() { # command prefix...
   i=0
   until up; do
     i=$((i + 1))
-    [ $i -le 600 ] || { echo "cpu_profile: actord did not start" >&2; cat "$TMP/stderr.log" >&2; exit 1; }
+    [ $i -le 600 ] || { echo "cpu_bench: actord did not start" >&2; cat "$TMP/stderr.log" >&2; exit 1; }
     sleep 0.1
   done
 }
@@ -132,7 +132,7 @@ echo "== system calls per request (perf stat, wrk -t1 -c128 -d${DURATION}s)"
 printf "%-10s %8s %7s %7s %7s %7s %7s %7s %7s %9s\n" route "req/s" send recv epoll read write ep_ctl ctxsw "cpu_us"
 awk '{ printf "%-10s %8d %7s %7s %7s %7s %7s %7s %7s %9s\n", $1, $2, $3, $4, $5, $6, $7, $8, $9, $10 }' "$TMP/sys"
 {
-  printf '{"bench":"cpu_profile","duration_s":%s,"ir_per_request":{' "$DURATION"
+  printf '{"bench":"cpu","duration_s":%s,"ir_per_request":{' "$DURATION"
   awk 'BEGIN { f = 1 } { printf "%s\"%s/%s\":%.0f", f ? "" : ",", $1, $2, $4 / $3; f = 0 }' "$TMP/ir"
   printf '},"syscalls_per_request":{'
   awk 'BEGIN { f = 1 } { printf "%s\"%s\":{\"send\":%s,\"recv\":%s,\"epoll_wait\":%s,\"read\":%s,\"write\":%s,\"epoll_ctl\":%s,\"context_switches\":%s,\"cpu_us\":%s}", f ? "" : ",", $1, $3, $4, $5, $6, $7, $8, $9, $10; f = 0 }' "$TMP/sys"
