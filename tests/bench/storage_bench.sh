@@ -101,7 +101,7 @@ TPID=$!
 i=0
 until up "$A_PORT" && up "$T_PORT"; do
   i=$((i + 1))
-  [ $i -le 100 ] || { echo "storage_bench: servers did not start" >&2; exit 1; }
+  [ $i -le 600 ] || { echo "storage_bench: servers did not start within 60 s" >&2; exit 1; }
   sleep 0.1
 done
 kill -0 "$APID" && kill -0 "$TPID"   # they answer, and they are ours
