@@ -263,6 +263,8 @@ static void get_updates(struct hreq *r)
 struct cached {
 	unsigned n, nmiss;
 	int32_t *ids;                  /* [n] */
+	const char (*keys)[WORLD_KEY_MAX]; /* [n]: "world:<id>", not terminated */
+	const size_t *klens;           /* [n] */
 	int64_t *numbers;              /* [n]: randomNumber of ids[i] */
 	unsigned *miss;                /* [n]: indexes of rows the cache did not have */
 };
@@ -396,6 +398,38 @@ static void on_missing_rows(struct hreq *r, struct call_msg *reply, void *arg)
 	answer_cached(r, c);
 }
 
+/* Whether `v` is row `i` exactly as actord writes it:
+ * {"id":<the key's id>,"randomNumber":<digits>}. */
+static bool own_form(const struct cached *c, unsigned i, const struct cache_value *v)
+{
+	size_t idlen = c->klens[i] - 6, at = 6 + idlen + 16, end = v->len - 1;
+
+	if (v->type != CACHE_STRING || v->len <= at + 1 || v->str[end] != '}' ||
+	    memcmp(v->str, "{\"id\":", 6) != 0 || memcmp(v->str + 6, c->keys[i] + 6, idlen) != 0 ||
+	    memcmp(v->str + 6 + idlen, ",\"randomNumber\":", 16) != 0 || end - at > 10)
+		return false;
+	for (size_t k = at; k < end; k++)
+		if (v->str[k] < '0' || v->str[k] > '9')
+			return false;
+	return true;
+}
+
+/* Every row came from the cache in actord's own form (the steady state):
+ * the answer is those bytes, joined, with nothing parsed or printed. */
+static bool answer_verbatim(struct hreq *r, const struct cached *c, const struct cache_value *v)
+{
+	for (unsigned i = 0; i < c->n; i++)
+		if (!own_form(c, i, &v[i]))
+			return false;
+	for (unsigned i = 0; i < c->n; i++) {
+		hreq_write(r, i == 0 ? "[" : ",", 1);
+		hreq_write(r, v[i].str, v[i].len);
+	}
+	hreq_write(r, "]", 1);
+	hreq_finish(r, 200, "application/json");
+	return true;
+}
+
 static void on_cached(struct hreq *r, int status, const struct cache_value *v, void *arg)
 {
 	struct cached *c = arg;
@@ -405,7 +439,7 @@ static void on_cached(struct hreq *r, int status, const struct cache_value *v, v
 		hreq_fail(r, status, "world cache");
 		return;
 	}
-	if (hreq_answered(r))
+	if (hreq_answered(r) || answer_verbatim(r, c, v))
 		return;
 	c->nmiss = 0;
 	for (unsigned i = 0; i < c->n; i++) {
@@ -427,17 +461,20 @@ static void get_cached(struct hreq *r)
 	unsigned n = count_param(r, "count");
 	struct cached *c = hreq_alloc(r, sizeof(*c));
 	char (*keys)[WORLD_KEY_MAX] = hreq_alloc(r, sizeof(*keys) * n);
+	size_t *lens = hreq_alloc(r, sizeof(*lens) * n);   /* read again by on_cached */
 	const char *argv[MAX_QUERIES];
-	size_t lens[MAX_QUERIES];
 	int rc;
 
-	if (c == NULL || keys == NULL || (c->ids = hreq_alloc(r, sizeof(int32_t) * n)) == NULL ||
+	if (c == NULL || keys == NULL || lens == NULL ||
+	    (c->ids = hreq_alloc(r, sizeof(int32_t) * n)) == NULL ||
 	    (c->numbers = hreq_alloc(r, sizeof(int64_t) * n)) == NULL ||
 	    (c->miss = hreq_alloc(r, sizeof(unsigned) * n)) == NULL) {
 		hreq_fail(r, -ENOMEM, "world cache");
 		return;
 	}
 	c->n = n;
+	c->keys = keys;
+	c->klens = lens;
 	for (unsigned i = 0; i < c->n; i++) {
 		c->ids[i] = random_world();
 		/* By hand: snprintf's ~0.2 us a key was a tenth of a hit's cost. */
