@@ -204,7 +204,14 @@ def services(tmp_path_factory):
     run_dir = os.environ.get("ACTORD_TEST_RUN_DIR") or str(tmp_path_factory.mktemp("services"))
     env = dict(os.environ, ACTORD_RUN_DIR=run_dir, ACTORD_REDIS_PORT=str(REDIS_PORT),
                ACTORD_MYSQL_PORT=str(MYSQL_PORT))
-    subprocess.run([os.path.join(ROOT, "tests", "services.sh"), "start"], check=True, env=env)
+    try:
+        subprocess.run([os.path.join(ROOT, "tests", "services.sh"), "start"], check=True, env=env)
+    except subprocess.CalledProcessError:
+        # Half started (Redis up, MariaDB not): stop what did start, or the
+        # next test file would find its ports taken by servers it cannot
+        # stop (their pidfiles live in this session's directory).
+        subprocess.run([os.path.join(ROOT, "tests", "services.sh"), "stop"], check=False, env=env)
+        raise
     yield {"redis_port": REDIS_PORT, "mysql_port": MYSQL_PORT, "run_dir": run_dir, "env": env}
     subprocess.run([os.path.join(ROOT, "tests", "services.sh"), "stop"], check=False, env=env)
 
