@@ -265,7 +265,7 @@ struct cached {
 	int32_t *ids;                  /* [n] */
 	const char (*keys)[WORLD_KEY_MAX]; /* [n]: "world:<id>", not terminated */
 	const size_t *klens;           /* [n] */
-	int64_t *numbers;              /* [n]: randomNumber of ids[i] */
+	int64_t *numbers;              /* [n]: randomNumber of ids[i] (slow path) */
 	unsigned *miss;                /* [n]: indexes of rows the cache did not have */
 };
 
@@ -441,6 +441,13 @@ static void on_cached(struct hreq *r, int status, const struct cache_value *v, v
 	}
 	if (hreq_answered(r) || answer_verbatim(r, c, v))
 		return;
+	/* The slow path's arrays, only now: the fast path's fit the request's
+	 * inline arena (no allocation per request). */
+	if ((c->numbers = hreq_alloc(r, sizeof(int64_t) * c->n)) == NULL ||
+	    (c->miss = hreq_alloc(r, sizeof(unsigned) * c->n)) == NULL) {
+		hreq_fail(r, -ENOMEM, "world cache");
+		return;
+	}
 	c->nmiss = 0;
 	for (unsigned i = 0; i < c->n; i++) {
 		if (v[i].type != CACHE_STRING || !parse_cached(v[i].str, c->ids[i], &c->numbers[i])) {
@@ -466,9 +473,7 @@ static void get_cached(struct hreq *r)
 	int rc;
 
 	if (c == NULL || keys == NULL || lens == NULL ||
-	    (c->ids = hreq_alloc(r, sizeof(int32_t) * n)) == NULL ||
-	    (c->numbers = hreq_alloc(r, sizeof(int64_t) * n)) == NULL ||
-	    (c->miss = hreq_alloc(r, sizeof(unsigned) * n)) == NULL) {
+	    (c->ids = hreq_alloc(r, sizeof(int32_t) * n)) == NULL) {
 		hreq_fail(r, -ENOMEM, "world cache");
 		return;
 	}
