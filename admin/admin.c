@@ -190,7 +190,9 @@ static int serve_index(struct admin *ad, struct http_msg *hm)
 		   "GET  /admin/actors   actors and mailboxes (JSON)\n"
 		   "GET  /admin/config   effective configuration, secrets redacted\n"
 		   "GET  /admin/         live dashboard\n"
-		   "POST /admin/reload   reload the configuration (like SIGHUP)\n", NO_STORE);
+		   "POST /admin/reload   reload the configuration (like SIGHUP)\n"
+		   "POST /admin/actors/KIND {\"count\": N}  grow or shrink a pool\n"
+		   "POST /admin/upgrade  start a binary upgrade (like SIGUSR2)\n", NO_STORE);
 	return 0;
 }
 
@@ -201,6 +203,7 @@ static const struct admin_route routes[] = {
 	{ "/admin/actors", A_GET, serve_actors },
 	{ "/admin/config", A_GET, serve_config },
 	{ "/admin/reload", A_POST, serve_reload },
+	{ "/admin/upgrade", A_POST, admin_upgrade_request },
 	{ "/admin/", A_GET, serve_dashboard },
 	{ "/admin", A_GET, serve_dashboard_redirect },
 	{ "/", A_GET, serve_index },
@@ -263,6 +266,8 @@ static int admin_serve(void *ctx, struct http_msg *hm)
 		}
 		return r->serve(ad, hm);
 	}
+	if (admin_is_resize_path(hm))
+		return admin_resize_request(ad, hm);
 	reply_text(hm, 404, "not found: GET / lists the admin endpoints\n", NO_STORE);
 	return 0;
 }

@@ -96,14 +96,14 @@ struct field {
 		END,                                                            \
 	}
 
-ACTOR_KIND(net, net, 1, 64);
-ACTOR_KIND(handler, handler, 1, 64);
+ACTOR_KIND(net, net, 1, CONFIG_MAX_ACTORS);
+ACTOR_KIND(handler, handler, 1, CONFIG_MAX_ACTORS);
 ACTOR_KIND(log, log_actor, 1, 1);
-ACTOR_KIND(cache, cache, 0, 64);
-ACTOR_KIND(mysql, mysql_actor, 0, 64);
-ACTOR_KIND(mongo, mongo_actor, 0, 64);
-ACTOR_KIND(job, job, 0, 64);
-ACTOR_KIND(upstream, upstream_actor, 0, 64);
+ACTOR_KIND(cache, cache, 0, CONFIG_MAX_ACTORS);
+ACTOR_KIND(mysql, mysql_actor, 0, CONFIG_MAX_ACTORS);
+ACTOR_KIND(mongo, mongo_actor, 0, CONFIG_MAX_ACTORS);
+ACTOR_KIND(job, job, 0, CONFIG_MAX_ACTORS);
+ACTOR_KIND(upstream, upstream_actor, 0, CONFIG_MAX_ACTORS);
 
 static const struct field actors_fields[] = {
 	SECTION("net", net_fields),

@@ -33,6 +33,9 @@
 #include <stdint.h>
 
 #define CONFIG_MAX_LISTEN 8
+/* The most actors of one kind (actors.<kind>.count); resizable pools
+ * reserve this many addresses (actors/actor.h). */
+#define CONFIG_MAX_ACTORS 64
 #define CONFIG_HOST_MAX 256
 #define CONFIG_PATH_MAX 1024
 #define CONFIG_SECRET_MAX 256

@@ -130,16 +130,16 @@ void mbox_push_chain(struct mbox *mb, struct msg *newest, struct msg *oldest)
 	MBOX_CK_END();
 }
 
-int mbox_send(struct mbox *mb, struct msg *m)
+static int send_refusing(struct mbox *mb, struct msg *m, unsigned refuse)
 {
 	if (mbox_batching())
-		return mbox_batch_send(mb, m);
+		return mbox_batch_send(mb, m, refuse);
 	/* seq_cst: the reservation must be visible before we read `closed`,
 	 * pairing with mbox_close + mbox_senders_quiet (store closed, then
 	 * read depth), so a receiver draining after close waits for this slot. */
 	unsigned d = atomic_fetch_add(&mb->depth, 1);
 
-	if (atomic_load(&mb->closed)) {
+	if (atomic_load(&mb->closed) & refuse) {
 		atomic_fetch_sub_explicit(&mb->depth, 1, memory_order_relaxed);
 		return -ESHUTDOWN;
 	}
@@ -159,9 +159,29 @@ int mbox_send(struct mbox *mb, struct msg *m)
 	return 0;
 }
 
+int mbox_send(struct mbox *mb, struct msg *m)
+{
+	return send_refusing(mb, m, MBOX_CLOSED_ALL | MBOX_CLOSED_WORK);
+}
+
+int mbox_send_reply(struct mbox *mb, struct msg *m)
+{
+	return send_refusing(mb, m, MBOX_CLOSED_ALL);
+}
+
 void mbox_close(struct mbox *mb)
 {
-	atomic_store(&mb->closed, 1);
+	atomic_fetch_or(&mb->closed, MBOX_CLOSED_ALL);
+}
+
+void mbox_close_work(struct mbox *mb)
+{
+	atomic_fetch_or(&mb->closed, MBOX_CLOSED_WORK);
+}
+
+void mbox_reopen(struct mbox *mb)
+{
+	atomic_store(&mb->closed, 0);
 }
 
 void mbox_read_stats(const struct mbox *cmb, struct mbox_stats *out)
@@ -170,7 +190,10 @@ void mbox_read_stats(const struct mbox *cmb, struct mbox_stats *out)
 
 	memset(out, 0, sizeof(*out));
 	out->capacity = mb->capacity;
-	out->consumers = mb->consumers;
+	/* A pool counts the members attached now (pools grow and shrink). */
+	out->shared = mb->ring_buf != NULL;
+	out->consumers = mb->ring_buf != NULL ?
+		atomic_load_explicit(&mb->attached, memory_order_relaxed) : 1;
 	/* Dequeued first, then enqueued: depth = enq - deq never goes
 	 * negative while both move. */
 	for (unsigned i = 0; i < mb->consumers; i++) {

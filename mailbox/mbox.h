@@ -62,7 +62,8 @@ typedef void (*mbox_recv_fn)(void *ctx, struct msg *m);
  * single writer so no figure ever goes backwards. */
 struct mbox_stats {
 	uint32_t capacity;        /* usable capacity (messages) */
-	uint32_t consumers;       /* 1, or the pool size */
+	uint32_t consumers;       /* 1, or the pool members attached now */
+	bool shared;              /* a pool mailbox (mbox_create_pool) */
 	uint64_t depth;           /* messages queued or being handed over */
 	uint64_t high_water;      /* the largest depth ever reached */
 	uint64_t enqueued_total;
@@ -98,7 +99,8 @@ void mbox_destroy(struct mbox *mb);
 int mbox_attach(struct mbox *mb, unsigned idx, struct ev_loop *loop,
 		mbox_recv_fn fn, void *ctx, unsigned budget);
 
-/* Stop the watchers of receiver `idx`. Thread: the receiver's. */
+/* Stop the watchers of receiver `idx`; a pool member that leaves wakes a
+ * sleeping member if messages wait. Thread: the receiver's. */
 void mbox_detach(struct mbox *mb, unsigned idx);
 
 /* Send. 0: the receiver owns `m` (on a batching thread it becomes visible
@@ -107,8 +109,26 @@ void mbox_detach(struct mbox *mb, unsigned idx);
  * Never blocks, never takes a lock. Thread: any. */
 int mbox_send(struct mbox *mb, struct msg *m);
 
+/* A reply owed to the receiver: like mbox_send, but accepted by a mailbox
+ * closed only to new work (mbox_close_work). Thread: any. */
+int mbox_send_reply(struct mbox *mb, struct msg *m);
+
 /* Refuse further sends with -ESHUTDOWN. Thread: any. */
 void mbox_close(struct mbox *mb);
+
+/* Refuse new work (mbox_send: -ESHUTDOWN) but keep taking replies
+ * (mbox_send_reply): an actor leaving its pool still gets the answers to
+ * the calls it made. Thread: any. */
+void mbox_close_work(struct mbox *mb);
+
+/* Open a closed mailbox again, for a pool member that starts again on the
+ * same address. Thread: the owner, with no receiver attached. */
+void mbox_reopen(struct mbox *mb);
+
+/* True when nothing is queued, taken-but-undelivered, or reserved by a
+ * sender (after mbox_close_work: nothing more can come but replies).
+ * Thread: the receiver's. */
+bool mbox_idle(struct mbox *mb);
 
 /* Deliver every message still queued to `fn` of receiver `idx`, waiting out
  * senders that reserved a slot before the close. Use after mbox_close().

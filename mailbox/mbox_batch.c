@@ -81,14 +81,14 @@ static struct batch *batch_for(struct mbox *mb)
 }
 
 /* Reserve up to BATCH_CREDIT slots, never beyond capacity. */
-static int take_credit(struct mbox *mb, struct batch *b)
+static int take_credit(struct mbox *mb, struct batch *b, unsigned refuse)
 {
 	/* seq_cst: as in the unbatched send, the reservation is visible
 	 * before we read `closed` (see mbox_send). */
 	unsigned d = atomic_fetch_add(&mb->depth, BATCH_CREDIT);
 	unsigned got;
 
-	if (atomic_load(&mb->closed)) {
+	if (atomic_load(&mb->closed) & refuse) {
 		atomic_fetch_sub_explicit(&mb->depth, BATCH_CREDIT, memory_order_relaxed);
 		return -ESHUTDOWN;
 	}
@@ -106,16 +106,16 @@ static int take_credit(struct mbox *mb, struct batch *b)
 	return 0;
 }
 
-int mbox_batch_send(struct mbox *mb, struct msg *m)
+int mbox_batch_send(struct mbox *mb, struct msg *m, unsigned refuse)
 {
 	struct batch *b = batch_for(mb);
 
 	if (b->credit == 0) {
-		int rc = take_credit(mb, b);
+		int rc = take_credit(mb, b, refuse);
 
 		if (rc != 0)
 			return rc;
-	} else if (atomic_load_explicit(&mb->closed, memory_order_relaxed)) {
+	} else if (atomic_load_explicit(&mb->closed, memory_order_relaxed) & refuse) {
 		/* Closing waits for depth to drain, and our credit counts in
 		 * it: refuse now; the flush gives the credit back. */
 		return -ESHUTDOWN;

@@ -172,6 +172,7 @@ int mbox_attach(struct mbox *mb, unsigned idx, struct ev_loop *loop,
 	ev_unref(loop);
 	ev_unref(loop);
 	rx->attached = true;
+	atomic_fetch_add_explicit(&mb->attached, 1, memory_order_relaxed);
 	mbox_set_batching(true);
 	/* Messages may have arrived before we attached. */
 	if (mbox_has_work(mb))
@@ -195,7 +196,18 @@ void mbox_detach(struct mbox *mb, unsigned idx)
 	ev_idle_stop(rx->loop, &rx->idle);
 	atomic_store(&rx->sleeping, 0);
 	rx->attached = false;
+	atomic_fetch_sub_explicit(&mb->attached, 1, memory_order_relaxed);
 	mbox_flush();
+	/* A pool member leaving while messages wait: the fence orders our
+	 * `sleeping` = 0 before the look, and a member that sleeps gets them. */
+	atomic_thread_fence(memory_order_seq_cst);
+	if (mb->ring_buf != NULL && mbox_has_work(mb))
+		mbox_wake_sleepers(mb, 1);
+}
+
+bool mbox_idle(struct mbox *mb)
+{
+	return mbox_senders_quiet(mb) && !mbox_has_work(mb);
 }
 
 size_t mbox_drain(struct mbox *mb, unsigned idx)

@@ -745,3 +745,9 @@ bool rconn_connected(const struct rconn *c)
 {
 	return c->cur != NULL && c->cur->up;
 }
+
+bool rconn_busy(const struct rconn *c)
+{
+	return (c->cur != NULL && !list_empty(&c->cur->cmds)) ||
+	       (c->old != NULL && !list_empty(&c->old->cmds));
+}
