@@ -248,6 +248,7 @@ static const struct field root_fields[] = {
 	SECTION("jobs", jobs_fields),
 	TYPED("pidfile", F_PATH, pidfile, 0),
 	U32("drain_timeout_ms", drain_timeout_ms, 0, MS_MAX),
+	U32("upgrade_timeout_ms", upgrade_timeout_ms, 100, MS_MAX),
 	TYPED("test_routes", F_BOOL, test_routes, 0),
 	END,
 };
@@ -346,6 +347,7 @@ void config_defaults(struct ad_config *cfg)
 		 "INSERT INTO job_results (job_id, note) VALUES (?, ?)"
 		 " ON DUPLICATE KEY UPDATE job_id = job_id");
 	cfg->drain_timeout_ms = 10000;
+	cfg->upgrade_timeout_ms = 30000;
 }
 
 static int parse_enum(struct config_ctx *c, const char *key, const cJSON *j,
