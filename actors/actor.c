@@ -360,10 +360,13 @@ static void finish(struct actor *a)
 		a->pool->spec.ops->stop(a);
 	flush_replies(a, true);
 	mbox_detach(a->mb, a->mb_idx);
-	ev_timer_stop(loop, &a->lag_w);
 	ev_timer_stop(loop, &a->retire_w);
+	/* Give back the references actor_main took away (lag timer, prepare,
+	 * check): the loop lives on for the slot's next member. */
 	ev_ref(loop);
 	ev_ref(loop);
+	ev_ref(loop);
+	ev_timer_stop(loop, &a->lag_w);
 	ev_prepare_stop(loop, &a->prepare_w);
 	ev_check_stop(loop, &a->check_w);
 	ev_async_stop(loop, &a->stop_w);
