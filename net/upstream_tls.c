@@ -11,7 +11,7 @@
  * certificate when one is configured.
  *
  * Connections: SNI and host-name verification with the pool's host
- * (an address literal is verified against the certificate's IP
+ * (an IP address literal is verified against the certificate's IP
  * addresses, without SNI). The handshake, reads and writes are driven by
  * the connection's ev_io: OpenSSL says what it waits for
  * (SSL_ERROR_WANT_READ / WANT_WRITE) and the loop comes back when the
@@ -25,6 +25,7 @@
  * Thread: the upstream actor owning the connections and contexts.
  * OpenSSL's error queue is per thread; it is cleared after each use.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -142,7 +143,8 @@ int up_tls_start(struct up_conn *c)
 {
 	struct up_pool *pl = c->pool;
 	SSL *ssl = SSL_new(pl->tls_ctx);
-	bool literal = pl->literal;
+	unsigned char bin[16];
+	bool ip = inet_pton(AF_INET, pl->host, bin) == 1 || inet_pton(AF_INET6, pl->host, bin) == 1;
 	int ok;
 
 	if (ssl == NULL) {
@@ -152,7 +154,7 @@ int up_tls_start(struct up_conn *c)
 	ok = SSL_set_fd(ssl, c->io.fd) == 1;
 	SSL_set_app_data(ssl, c);
 	SSL_set_connect_state(ssl);
-	if (literal) {
+	if (ip) {
 		ok = ok && X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), pl->host) == 1;
 	} else {
 		ok = ok && SSL_set_tlsext_host_name(ssl, pl->host) == 1;
@@ -239,6 +241,12 @@ void up_tls_free(struct up_conn *c)
 	if (c->ssl == NULL)
 		return;
 	SSL_set_app_data(c->ssl, NULL);
+	/* Marked shut down (without sending close_notify: the socket may be
+	 * broken): OpenSSL would otherwise mark the session as not
+	 * resumable, and the pool's session with it. */
+	SSL_set_quiet_shutdown(c->ssl, 1);
+	SSL_shutdown(c->ssl);
+	ERR_clear_error();
 	SSL_free(c->ssl);
 	c->ssl = NULL;
 }

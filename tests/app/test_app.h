@@ -18,5 +18,9 @@ int test_routes(struct route_table *t, const struct ad_config *cfg, char *err, s
  * (find with projection, insert, update, count). */
 int mongo_test_routes(struct route_table *t, const struct ad_config *cfg, char *err,
 		      size_t errlen);
+/* /_test/fetch: the upstream client's per-call options (redirects, gzip,
+ * timeouts) on any http(s) URL. */
+int upstream_test_routes(struct route_table *t, const struct ad_config *cfg, char *err,
+			 size_t errlen);
 
 #endif
