@@ -75,10 +75,10 @@ static void take_call(struct up_actor *ua, struct upstream_call *u)
 	u->started_ns = clock_now_ns();
 	u->next = NULL;
 	u->retries_left = (uint8_t)(lim->retries > 255 ? 255 : lim->retries);
-	pl = u->family != 0 ? up_pool_get(ua, u) : NULL;
+	pl = up_pool_get(ua, u);
 	if (pl == NULL) {
-		/* No address, or no memory / room for another upstream. */
-		call_reply(&u->c, u->family != 0 ? -EAGAIN : -EINVAL);
+		/* No memory, or no room for another upstream. */
+		call_reply(&u->c, -EAGAIN);
 		return;
 	}
 	counter_add(&pl->st->bs.requests_total, 1);
