@@ -76,9 +76,11 @@ NGINX_PORT=$(free_port)
 
 PIDS=""
 cleanup() {
-  # Tornado's forked workers first (by their parent's pid), then the rest.
-  [ -n "${TORNADO_PID:-}" ] && pkill -P "$TORNADO_PID" 2>/dev/null || true
-  [ -n "${TORNADO_TLS_PID:-}" ] && pkill -P "$TORNADO_TLS_PID" 2>/dev/null || true
+  # Each Tornado peer runs in its own process group (setsid): the group
+  # goes at once, forked workers included (a worker killed alone would be
+  # restarted by its parent, one whose parent died first would be missed).
+  [ -n "${TORNADO_PID:-}" ] && kill -- "-$TORNADO_PID" 2>/dev/null || true
+  [ -n "${TORNADO_TLS_PID:-}" ] && kill -- "-$TORNADO_TLS_PID" 2>/dev/null || true
   for p in $PIDS; do kill "$p" 2>/dev/null || true; done
   [ -f "$RUN/nginx-up/nginx.pid" ] && kill "$(cat "$RUN/nginx-up/nginx.pid")" 2>/dev/null || true
   [ -f "$RUN/nginx-proxy/nginx.pid" ] && kill "$(cat "$RUN/nginx-proxy/nginx.pid")" 2>/dev/null || true
@@ -184,11 +186,11 @@ wait_port "$ACTORD_TLS_PORT"
 # Tornado needs live MariaDB + Redis for its start-up.
 ACTORD_RUN_DIR=$RUN/services ACTORD_REDIS_PORT=$SVC_REDIS ACTORD_MYSQL_PORT=$SVC_MYSQL \
   tests/services.sh start >/dev/null
-$PY "$TORNADO_PEER" --port "$TORNADO_PORT" --procs 2 --upstream "http://127.0.0.1:$UP_PORT/" \
+setsid $PY "$TORNADO_PEER" --port "$TORNADO_PORT" --procs 2 --upstream "http://127.0.0.1:$UP_PORT/" \
   --mysql-port $SVC_MYSQL --redis-port $SVC_REDIS >"$RUN/tornado.log" 2>&1 &
 TORNADO_PID=$!
 PIDS="$PIDS $TORNADO_PID"
-SSL_CERT_FILE=$PKI/ca.pem $PY "$TORNADO_PEER" --port "$TORNADO_TLS_PORT" --procs 2 \
+SSL_CERT_FILE=$PKI/ca.pem setsid $PY "$TORNADO_PEER" --port "$TORNADO_TLS_PORT" --procs 2 \
   --upstream "https://localhost:$UP_TLS_PORT/" \
   --mysql-port $SVC_MYSQL --redis-port $SVC_REDIS >"$RUN/tornado-tls.log" 2>&1 &
 TORNADO_TLS_PID=$!

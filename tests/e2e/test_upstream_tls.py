@@ -178,3 +178,37 @@ def test_each_timeout_of_a_call(actord_factory, tls_nginx, upstream):
     # The handshake counts as connecting: an HTTPS call to a plain server.
     r = fetch(a, upstream.url.replace("http://", "https://") + "/slow?ms=3000", connect_ms=300)
     assert r.status in (502, 504)
+
+
+def test_an_https_upstream_closing_mid_body_is_502(actord_factory, tls_nginx):
+    """A TLS upstream that announces 100 bytes, sends 10 and closes: 502,
+    never a short body."""
+    import ssl
+    import threading
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(tls_nginx.path("good.pem"), tls_nginx.path("good.key"))
+    lst = socket.socket()
+    lst.bind(("127.0.0.1", 0))
+    lst.listen(8)
+    port = lst.getsockname()[1]
+
+    def serve():
+        while True:
+            try:
+                raw, _ = lst.accept()
+            except OSError:
+                return
+            try:
+                with ctx.wrap_socket(raw, server_side=True) as s:
+                    s.recv(4096)
+                    s.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789")
+            except (OSError, ssl.SSLError):
+                pass
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        a = actord_factory(tls_config(tls_nginx))
+        r = fetch(a, f"https://localhost:{port}/cut")
+        assert r.status == 502
+        assert stderr_has(a, "connection closed before a complete response")
+    finally:
+        lst.close()
