@@ -197,13 +197,13 @@ int up_tls_handshake(struct up_conn *c, int *want, char *why, size_t whylen)
 	return -ECONNABORTED;
 }
 
-ssize_t up_tls_read(struct up_conn *c, char *buf, size_t len)
+/* What an SSL_read / SSL_write that returned `n` means: bytes, 0 (a clean
+ * end: reads only), -EAGAIN (waits for the socket), or `broken`. */
+static ssize_t io_result(SSL *ssl, int n, int broken)
 {
-	int n = SSL_read(c->ssl, buf, len > INT32_MAX ? INT32_MAX : (int)len);
-
 	if (n > 0)
 		return n;
-	switch (SSL_get_error(c->ssl, n)) {
+	switch (SSL_get_error(ssl, n)) {
 	case SSL_ERROR_WANT_READ:
 	case SSL_ERROR_WANT_WRITE:
 		return -EAGAIN;
@@ -211,24 +211,22 @@ ssize_t up_tls_read(struct up_conn *c, char *buf, size_t len)
 		return 0;
 	default:
 		ERR_clear_error();
-		return -ECONNRESET;
+		return broken;
 	}
+}
+
+ssize_t up_tls_read(struct up_conn *c, char *buf, size_t len)
+{
+	return io_result(c->ssl, SSL_read(c->ssl, buf, len > INT32_MAX ? INT32_MAX : (int)len),
+			 -ECONNRESET);
 }
 
 ssize_t up_tls_write(struct up_conn *c, const char *buf, size_t len)
 {
-	int n = SSL_write(c->ssl, buf, len > INT32_MAX ? INT32_MAX : (int)len);
+	ssize_t n = io_result(c->ssl, SSL_write(c->ssl, buf, len > INT32_MAX ? INT32_MAX : (int)len),
+			      -EPIPE);
 
-	if (n > 0)
-		return n;
-	switch (SSL_get_error(c->ssl, n)) {
-	case SSL_ERROR_WANT_READ:
-	case SSL_ERROR_WANT_WRITE:
-		return -EAGAIN;
-	default:
-		ERR_clear_error();
-		return -EPIPE;
-	}
+	return n == 0 ? -EPIPE : n;
 }
 
 int up_tls_pending(const struct up_conn *c)
