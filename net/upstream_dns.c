@@ -67,7 +67,8 @@ int up_pool_addr(struct up_pool *pl, struct dns_addr *out)
 	}
 	if (pl->resolving)
 		return -EAGAIN;
-	if (pl->addrs_until_ns == 0 || clock_now_ns() >= pl->addrs_until_ns) {
+	if (!pl->answer_fresh &&
+	    (pl->addrs_until_ns == 0 || clock_now_ns() >= pl->addrs_until_ns)) {
 		if (ua->dns == NULL) {
 			snprintf(pl->dns_why, sizeof(pl->dns_why), "no resolver");
 			return -EHOSTUNREACH;
@@ -86,6 +87,8 @@ int up_pool_addr(struct up_pool *pl, struct dns_addr *out)
 
 void up_pool_addr_failed(struct up_pool *pl)
 {
-	if (!pl->literal && !pl->resolving)
+	if (!pl->literal && !pl->resolving) {
 		pl->addrs_until_ns = 0;
+		pl->answer_fresh = false;
+	}
 }

@@ -153,6 +153,7 @@ struct up_pool {
 	uint64_t addrs_until_ns;       /* expiry (TTL); 0: a literal, never */
 	bool literal;
 	bool resolving;                /* a lookup is under way */
+	bool answer_fresh;             /* up_conn_resolved hands out this answer */
 	int dns_err;                   /* the last lookup's failure, until it expires */
 	char dns_why[96];
 	struct list dns_wait;          /* connections waiting for the lookup */

@@ -367,23 +367,23 @@ void up_conn_open(struct up_pool *pl, struct upstream_call *u)
 
 void up_conn_resolved(struct up_pool *pl)
 {
+	/* Every connection waiting now takes this answer, whatever its TTL
+	 * (a floor of 0 must not send them back to wait). */
+	pl->answer_fresh = true;
 	while (!list_empty(&pl->dns_wait)) {
 		struct up_conn *c = list_entry(list_first(&pl->dns_wait), struct up_conn, idle_link);
 		struct dns_addr a;
-		int rc;
+		int rc = up_pool_addr(pl, &a);
 
+		if (rc == -EAGAIN)
+			break;          /* c waits on (or was served by) a new lookup */
 		list_remove(&c->idle_link);
-		rc = up_pool_addr(pl, &a);
-		if (rc == -EAGAIN) {
-			/* Expired again already (a TTL floor of 0): wait anew. */
-			list_push_back(&pl->dns_wait, &c->idle_link);
-			return;
-		}
 		if (rc != 0)
 			up_conn_fail(c, rc, false, "cannot resolve the host", pl->dns_why);
 		else
 			conn_connect(c, &a);
 	}
+	pl->answer_fresh = false;
 }
 
 static void conn_established(struct up_conn *c, uint64_t now)
