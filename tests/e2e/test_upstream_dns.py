@@ -104,3 +104,27 @@ def test_a_silent_resolver_is_a_timeout_not_a_hang(actord_factory, two_upstreams
     r = a.get("/svc/bye")
     assert r.status in (503, 504)
     assert stderr_has(a, "upstream svc.test")
+
+
+def test_the_ttl_floor_and_ceiling_bound_how_long_an_answer_is_kept(actord_factory,
+                                                                     two_upstreams):
+    a_srv, b_srv = two_upstreams
+    # Ceiling: the resolver says an hour, dns_ttl_max_ms says 300 ms.
+    dns = DnsServer({"svc.test": ["127.0.0.1"]}, ttl=3600)
+    try:
+        a = actord_factory(dns_config(dns, a_srv.port, dns_ttl_min_ms=0, dns_ttl_max_ms=300))
+        assert a.get("/svc/bye").body == b"bye 127.0.0.1"
+        dns.records["svc.test"] = ["127.0.0.2"]
+        wait_until(lambda: a.get("/svc/bye").body == b"bye 127.0.0.2", 3,
+                   "the capped TTL to expire")
+    finally:
+        dns.close()
+    # Floor: the resolver says 0 s, dns_ttl_min_ms keeps the answer 60 s.
+    dns = DnsServer({"svc.test": ["127.0.0.1"]}, ttl=0)
+    try:
+        a = actord_factory(dns_config(dns, a_srv.port, dns_ttl_min_ms=60000))
+        for _ in range(10):
+            assert a.get("/svc/bye").body == b"bye 127.0.0.1"
+        assert dns.count("svc.test") <= 2          # one lookup (A and AAAA)
+    finally:
+        dns.close()
