@@ -1,7 +1,8 @@
 /*
  * upstream_pool.c - an upstream actor's connection pools: one per upstream
- * address:port, its idle keep-alive connections, its queue of calls
- * waiting for a connection, and the end of every call.
+ * origin (scheme, host, port, and for https the TLS files), its idle
+ * keep-alive connections, its queue of calls waiting for a connection, its
+ * TLS session, and the end of every call. Its addresses: upstream_dns.c.
  *
  * DESIGN
  * A call goes to, in this order: the most recently used idle connection
@@ -16,10 +17,11 @@
  * earliest.
  *
  * Pools are never freed while anything refers to them: a pool with no
- * connection and no queued call is reclaimed only when the table is full
- * (UPSTREAM_MAX_POOLS), between calls.
+ * connection, no queued call and no lookup under way is reclaimed only
+ * when the table is full (UPSTREAM_MAX_POOLS), and never the one whose
+ * connection event is running (a redirect looks up its next pool there).
  *
- * Counters: each pool writes the metrics slot of its address:port (the
+ * Counters: each pool writes the metrics slot of its origin (the
  * first UPSTREAM_SLOTS - 1 upstreams an actor meets get their own; the
  * rest share "other"), so the figures survive the pool.
  *
