@@ -34,11 +34,13 @@
 #
 # Prints a human table, then as the very last line one JSON object.
 # Environment: DURATION (10s), CONNS (128), ROUNDS (3), ENGINE_SECONDS (5),
-# ACTORD_BIN (build/actord), BENCH_PEER (tests/bench/peers/tornado_peer.py);
+# ACTORD_BIN (build/actord), ENGINES_BIN (build/upstream_engines),
+# BENCH_PEER (tests/bench/peers/tornado_peer.py);
 # relative paths are taken from the directory the script is started in.
 set -eu
 case ${ACTORD_BIN:-} in ""|/*) ;; *) ACTORD_BIN=$PWD/$ACTORD_BIN ;; esac
 case ${BENCH_PEER:-} in ""|/*) ;; *) BENCH_PEER=$PWD/$BENCH_PEER ;; esac
+case ${ENGINES_BIN:-} in ""|/*) ;; *) ENGINES_BIN=$PWD/$ENGINES_BIN ;; esac
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
 DURATION=${DURATION:-10s}
@@ -47,6 +49,7 @@ ROUNDS=${ROUNDS:-3}
 ENGINE_SECONDS=${ENGINE_SECONDS:-5}
 ACTORD=${ACTORD_BIN:-$ROOT/build/actord}
 TORNADO_PEER=${BENCH_PEER:-$ROOT/tests/bench/peers/tornado_peer.py}
+ENGINES=${ENGINES_BIN:-$ROOT/build/upstream_engines}
 PY=/usr/bin/python3
 RUN=$ROOT/build/bench-upstream
 SVC_REDIS=29379
@@ -54,6 +57,7 @@ SVC_MYSQL=29306
 
 [ -x "$ACTORD" ] || { echo "upstream_bench: $ACTORD is not built (make build)" >&2; exit 1; }
 [ -f "$TORNADO_PEER" ] || { echo "upstream_bench: no peer $TORNADO_PEER" >&2; exit 1; }
+[ -x "$ENGINES" ] || { echo "upstream_bench: $ENGINES is not built (make build)" >&2; exit 1; }
 command -v wrk >/dev/null || { echo "upstream_bench: wrk is not installed" >&2; exit 1; }
 command -v nginx >/dev/null || { echo "upstream_bench: nginx is not installed" >&2; exit 1; }
 
@@ -273,7 +277,7 @@ done
 # The client engines alone, same upstream, same run.
 for url in "http://127.0.0.1:$UP_PORT/" "https://localhost:$UP_TLS_PORT/"; do
   for engine in actord curl; do
-    "$ROOT/build/upstream_engines" "$engine" "$url" 64 "$ENGINE_SECONDS" "$PKI/ca.pem" \
+    "$ENGINES" "$engine" "$url" 64 "$ENGINE_SECONDS" "$PKI/ca.pem" \
       >>"$RUN/engines.txt"
   done
 done
