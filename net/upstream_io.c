@@ -14,7 +14,8 @@
  *   HANDSHAKE  https: SSL_connect driven by whatever OpenSSL wants next
  *              (upstream_tls.c), never blocking;
  *   BUSY       the request is written (plain: one sendmsg of head,
- *              Content-Length line and body; TLS: SSL_write of each part);
+ *              Content-Length line and body; TLS: one SSL_write of the
+ *              three gathered, or of each part past 64 KiB);
  *              EV_WRITE only while the socket is full; EV_READ feeds the
  *              response to upstream_parse.c through the actor's 64 KiB
  *              read buffer;
@@ -184,6 +185,15 @@ static size_t request_total(const struct up_conn *c)
 	return c->call->head_len + c->tail_len + c->call->body_len;
 }
 
+static size_t iov_total(const struct iovec *iov, size_t n)
+{
+	size_t t = 0;
+
+	for (size_t i = 0; i < n; i++)
+		t += iov[i].iov_len;
+	return t;
+}
+
 /* Write what the socket takes. 0, or -errno if the connection broke. */
 static int conn_write(struct up_conn *c)
 {
@@ -205,9 +215,29 @@ static int conn_write(struct up_conn *c)
 	}
 	if (mh.msg_iovlen == 0)
 		return 0;
+	if (c->ssl != NULL && iov_total(iov, mh.msg_iovlen) <= UPSTREAM_READ_BUF) {
+		/* TLS, a request that fits the actor's buffer: one record, one
+		 * write. The buffer is free here (reads come after) and a retry
+		 * rebuilds the same bytes, as SSL_write's retry rule asks. */
+		char *p = c->pool->ua->rbuf;
+		size_t len = 0;
+
+		for (size_t i = 0; i < mh.msg_iovlen; i++) {
+			memcpy(p + len, iov[i].iov_base, iov[i].iov_len);
+			len += iov[i].iov_len;
+		}
+		n = up_tls_write(c, p, len);
+		if (n == -EAGAIN)
+			return 0;
+		if (n < 0)
+			return (int)n;
+		c->sent += (size_t)n;
+		return 0;
+	}
 	if (c->ssl != NULL) {
-		/* TLS: one record per part; OpenSSL takes a partial write of
-		 * a part and the rest later (SSL_MODE_ENABLE_PARTIAL_WRITE). */
+		/* TLS, a larger request: one record per part; OpenSSL takes a
+		 * partial write of a part and the rest later
+		 * (SSL_MODE_ENABLE_PARTIAL_WRITE). */
 		for (size_t i = 0; i < mh.msg_iovlen; i++) {
 			n = up_tls_write(c, iov[i].iov_base, iov[i].iov_len);
 			if (n == -EAGAIN)

@@ -45,6 +45,9 @@ def test_upstream_and_proxy_over_https(actord_factory, tls_nginx):
     # Several requests, one kept-alive TLS connection.
     for _ in range(20):
         assert a.get("/tls/hello").status == 200
+    # A request larger than one TLS record batch (written part by part).
+    r = a.request("POST", "/tls/hello", body=b"x" * 200000)
+    assert (r.status, r.body) == (200, b"hello")
     metrics = a.admin("GET", "/metrics").text
     assert f'upstream="https://127.0.0.1:{tls_nginx.ports["ok"]}"' in metrics
 
