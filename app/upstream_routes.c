@@ -179,6 +179,17 @@ static int forward_request(struct hreq *r, struct upstream_call *u)
 	return 0;
 }
 
+/* An https route's own TLS files (upstream.proxy[i].ca_file, cert_file,
+ * key_file): the upstream actor finds them by the route's index. */
+static void use_proxy_tls(struct hreq *r, struct upstream_call *u, const struct config_proxy *px)
+{
+	const struct config_upstream *up = &hreq_config(r)->upstream;
+
+	for (unsigned i = 0; i < up->nproxy; i++)
+		if (strcmp(up->proxy[i].prefix, px->prefix) == 0)
+			upstream_call_use_proxy_tls(u, i);
+}
+
 static void any_proxy(struct hreq *r)
 {
 	const struct config_proxy *px = hreq_route_data(r);
@@ -192,6 +203,7 @@ static void any_proxy(struct hreq *r)
 	u = upstream_call_to(hreq_method(r), &px->to, path + plen, strlen(path) - plen,
 			     query, qlen, &rc);
 	if (u != NULL) {
+		use_proxy_tls(r, u, px);
 		rc = forward_request(r, u);
 		if (rc == 0)
 			rc = hreq_call(r, &upstream_kind, upstream_call_msg(u), proxy_answered, NULL);

@@ -19,8 +19,8 @@
  * What it does not do: apply anything. Callers decide what a new config
  * means (see config_snapshot.c for the live snapshot).
  *
- * Host names in upstream URLs are resolved here, once, and the address
- * kept in the config: the upstream actors never wait for DNS.
+ * Host names in upstream URLs are only parsed here: the upstream actors
+ * resolve them at run time without blocking (dns/dns.h).
  *
  * Thread: the controlling thread (getaddrinfo may block on DNS).
  */
@@ -34,6 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <cjson/cJSON.h>
 
@@ -53,7 +54,7 @@ enum field_type {
 	F_ADDR_LIST,  /* array of "host:port" into listen[] */
 	F_HOST,       /* resolvable host name into char[size] */
 	F_MONGO_URI,  /* mongodb:// or mongodb+srv:// URI into char[size] */
-	F_URL,        /* http:// URL into struct config_url, resolved */
+	F_URL,        /* http:// or https:// URL into struct config_url */
 	F_PROXY_LIST, /* array of {"prefix", "to"} into upstream.proxy[] */
 	F_NAME,       /* non-empty printable ASCII without spaces into char[size] */
 	F_LEVEL,      /* "debug" .. "error" */
@@ -228,6 +229,12 @@ static const struct field upstream_section_fields[] = {
 	U32("max_queue", upstream.max_queue, 0, 1u << 20),
 	U32("idle_timeout_ms", upstream.idle_timeout_ms, 1, MS_MAX),
 	U32("retries", upstream.retries, 0, 10),
+	U32("first_byte_timeout_ms", upstream.first_byte_timeout_ms, 1, MS_MAX),
+	U32("max_redirects", upstream.max_redirects, 0, 20),
+	TYPED("ca_file", F_PATH, upstream.ca_file, 0),
+	STR("resolver", upstream.resolver, 0),
+	U32("dns_ttl_min_ms", upstream.dns_ttl_min_ms, 0, 86400000u),
+	U32("dns_ttl_max_ms", upstream.dns_ttl_max_ms, 0, 86400000u),
 	END,
 };
 
@@ -328,6 +335,10 @@ void config_defaults(struct ad_config *cfg)
 	cfg->upstream.max_queue = 1024;
 	cfg->upstream.idle_timeout_ms = 60000;
 	cfg->upstream.retries = 1;
+	cfg->upstream.first_byte_timeout_ms = 4000;
+	cfg->upstream.max_redirects = 5;
+	cfg->upstream.dns_ttl_min_ms = 1000;
+	cfg->upstream.dns_ttl_max_ms = 300000;
 	snprintf(cfg->jobs.prefix, sizeof(cfg->jobs.prefix), "jobs");
 	snprintf(cfg->jobs.group, sizeof(cfg->jobs.group), "actord");
 	cfg->jobs.concurrency = 64;
@@ -537,9 +548,19 @@ static int apply_env(struct config_ctx *c, const char *prefix, const struct fiel
 }
 
 /* Rules that span fields, or apply after the environment. */
+/* A TLS file ("" = none) must be readable now: a typo fails the load,
+ * not the first HTTPS call. */
+static int check_readable(struct config_ctx *c, const char *key, const char *path)
+{
+	if (path[0] == '\0' || access(path, R_OK) == 0)
+		return 0;
+	return cfg_fail(c, key, "cannot read '%s': %s", path, strerror(errno));
+}
+
 static int check_config(struct config_ctx *c, const struct ad_config *cfg)
 {
 	const char *u = cfg->mongo.uri;
+	char why[300];
 	int rc;
 
 	if (u[0] != '\0' && strncmp(u, "mongodb://", 10) != 0 &&
@@ -571,6 +592,29 @@ static int check_config(struct config_ctx *c, const struct ad_config *cfg)
 			    cfg->jobs.backoff_base_ms, cfg->jobs.backoff_max_ms);
 	if (cfg->jobs.sql_statement[0] == '\0')
 		return cfg_fail(c, "jobs.sql_statement", "must not be empty");
+	rc = check_readable(c, "upstream.ca_file", cfg->upstream.ca_file);
+	for (unsigned i = 0; i < cfg->upstream.nproxy && rc == 0; i++) {
+		const struct config_proxy *px = &cfg->upstream.proxy[i];
+		char key[64];
+
+		snprintf(key, sizeof(key), "upstream.proxy[%u].ca_file", i);
+		rc = check_readable(c, key, px->ca_file);
+		snprintf(key, sizeof(key), "upstream.proxy[%u].cert_file", i);
+		if (rc == 0)
+			rc = check_readable(c, key, px->cert_file);
+		snprintf(key, sizeof(key), "upstream.proxy[%u].key_file", i);
+		if (rc == 0)
+			rc = check_readable(c, key, px->key_file);
+	}
+	if (rc != 0)
+		return rc;
+	rc = config_resolver_check(cfg->upstream.resolver, why, sizeof(why));
+	if (rc != 0)
+		return cfg_fail(c, "upstream.resolver", "%s", why);
+	if (cfg->upstream.dns_ttl_min_ms > cfg->upstream.dns_ttl_max_ms)
+		return cfg_fail(c, "upstream.dns_ttl_min_ms", "%u is larger than "
+			    "upstream.dns_ttl_max_ms (%u)", cfg->upstream.dns_ttl_min_ms,
+			    cfg->upstream.dns_ttl_max_ms);
 	if (cfg->http.max_request_line > cfg->http.max_header_bytes)
 		return cfg_fail(c, "http.max_request_line",
 			    "%u is larger than http.max_header_bytes (%u)",

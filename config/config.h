@@ -118,20 +118,28 @@ struct config_admin {
 	uint32_t max_connections;     /* admin connections open at once (live) */
 };
 
-/* An http:// URL, parsed (and, in a loaded config, resolved) once. */
+/* An http:// or https:// URL, parsed once. Names are resolved at run
+ * time by the upstream actors (dns/dns.h), never here. */
 struct config_url {
 	char url[CONFIG_URL_MAX];     /* as written; "" when unset */
 	char host[CONFIG_HOST_MAX];   /* name or address, without [] */
-	uint16_t port;                /* 80 when the URL names none */
+	uint16_t port;                /* 80 (443 for https) when the URL names none */
+	bool tls;                     /* https:// */
 	char target[CONFIG_URL_MAX];  /* path and query, at least "/" */
-	uint8_t family;               /* AF_INET or AF_INET6; 0: not resolved */
-	uint8_t addr[16];             /* the first address `host` resolved to */
+	uint8_t family;               /* AF_INET or AF_INET6 for an address
+				       * literal; 0: a name */
+	uint8_t addr[16];             /* the literal's address */
 };
 
-/* A reverse-proxy route: requests under `prefix` go to `to`. */
+/* A reverse-proxy route: requests under `prefix` go to `to`. The TLS
+ * files apply to an https:// `to` only; "" keeps upstream.ca_file (or the
+ * system's CA store) and sends no client certificate. */
 struct config_proxy {
 	char prefix[CONFIG_PREFIX_MAX]; /* "/proxy/": starts and ends with '/' */
 	struct config_url to;           /* prefix is replaced by to.target */
+	char ca_file[CONFIG_PATH_MAX];  /* PEM CAs that replace upstream.ca_file */
+	char cert_file[CONFIG_PATH_MAX]; /* PEM client certificate (chain) */
+	char key_file[CONFIG_PATH_MAX]; /* its key; "": in cert_file */
 };
 
 /* Upstream HTTP client actors (net/upstream.h); every value is live. */
@@ -146,6 +154,13 @@ struct config_upstream {
 	uint32_t max_queue;           /* requests waiting for a connection */
 	uint32_t idle_timeout_ms;     /* idle keep-alive connections close */
 	uint32_t retries;             /* resends of idempotent requests */
+	uint32_t first_byte_timeout_ms; /* request written -> first response byte */
+	uint32_t max_redirects;       /* redirects GET /upstream follows */
+	char ca_file[CONFIG_PATH_MAX]; /* PEM CAs for https; "": the system's store */
+	/* Run-time DNS (fixed at start: each upstream actor's resolver). */
+	char resolver[CONFIG_HOST_MAX]; /* "ip[:port],...": DNS servers; "": resolv.conf */
+	uint32_t dns_ttl_min_ms;      /* an answer is kept at least this long */
+	uint32_t dns_ttl_max_ms;      /* and at most this long */
 };
 
 /* The shipped application's own settings (app/). */
@@ -220,15 +235,15 @@ struct ad_config {
 	bool test_routes;             /* registers the /_test/ routes (tests only) */
 };
 
-/* Parse an "http://host[:port][/path][?query]" URL into `out` without
+/* Parse an "http[s]://host[:port][/path][?query]" URL into `out` without
  * resolving it (`family` is set only for an address literal). 0, or
  * -EINVAL with the reason in `why`. Thread: any. */
 int config_url_parse(const char *s, struct config_url *out, char *why, size_t whylen);
 
-/* Resolve `u->host` (getaddrinfo: may block on DNS) into `family` and
- * `addr` unless it is already an address. 0 or -EINVAL with the reason in
- * `why`. Thread: controlling. */
-int config_url_resolve(struct config_url *u, char *why, size_t whylen);
+/* Whether `s` is "" or a list of DNS servers "ip[:port],..." (IPv6 as
+ * "[ip]:port"), as upstream.resolver takes. 0 or -EINVAL with the reason
+ * in `why`. Thread: any. */
+int config_resolver_check(const char *s, char *why, size_t whylen);
 
 /* Fill `cfg` with the built-in defaults (what an empty file means).
  * Thread: any. */

@@ -104,6 +104,7 @@ void config_carry_fixed(struct ad_config *next, const struct ad_config *running,
 	CARRY("actors.mongo", mongo_actor);
 	CARRY("actors.job", job);
 	CARRY("actors.upstream", upstream_actor);
+	CARRY("upstream.resolver", upstream.resolver);
 	CARRY("mongo.uri", mongo.uri);
 	CARRY("mongo.connect_timeout_ms", mongo.connect_timeout_ms);
 	CARRY("mongo.query_timeout_ms", mongo.query_timeout_ms);

@@ -467,6 +467,12 @@ void hreq_fail(struct hreq *r, int status, const char *what)
 	case ESRCH:
 		hreq_error(r, 503, "%s: unavailable, retry later", what);
 		break;
+	case EHOSTUNREACH:
+		hreq_error(r, 503, "%s: the host name did not resolve, retry later", what);
+		break;
+	case ECONNABORTED:
+		hreq_error(r, 502, "%s: TLS handshake failed", what);
+		break;
 	case ETIMEDOUT:
 		hreq_error(r, 504, "%s: timed out", what);
 		break;

@@ -18,6 +18,10 @@ int test_routes(struct route_table *t, const struct ad_config *cfg, char *err, s
  * (find with projection, insert, update, count). */
 int mongo_test_routes(struct route_table *t, const struct ad_config *cfg, char *err,
 		      size_t errlen);
+/* /_test/fetch: the upstream client's per-call options (redirects, gzip,
+ * timeouts) on any http(s) URL. */
+int upstream_test_routes(struct route_table *t, const struct ad_config *cfg, char *err,
+			 size_t errlen);
 
 /* /_test/near/ routes: reads and writes through the near cache
  * (near_test_routes.c). */
