@@ -119,6 +119,8 @@ static void count_error(struct http_conn *c, unsigned status)
 	case 413: e = NET_ERR_413; break;
 	case 414: e = NET_ERR_414; break;
 	case 431: e = NET_ERR_431; break;
+	case 501: e = NET_ERR_501; break;
+	case 505: e = NET_ERR_505; break;
 	default: e = NET_ERR_400; break;
 	}
 	counter_add(&c->env->stats->errors_total[e], 1);
@@ -130,7 +132,7 @@ static void fail(struct http_conn *c, unsigned status, const char *reason)
 {
 	struct net_req *r = c->cur;
 	/* The method is known once the URL started; HEAD must stay HEAD. */
-	bool line = r != NULL && c->url_len > 0;
+	bool line = r != NULL && (c->flags & HC_METHOD);
 	uint8_t method = line ? (uint8_t)c->parser.method : HTTP_GET;
 
 	c->cur = NULL;
@@ -191,10 +193,25 @@ static void parse(struct http_conn *c, const char *data, size_t len)
 			hold(c, data, len);
 			return;
 		}
-		n = http_parser_execute(&c->parser, &http_conn_settings, data, len);
+		if (c->checked == 0) {
+			/* Only what the strict framing accepted reaches the
+			 * parser (http_frame.h). */
+			c->checked = http_frame_scan(&c->frame, data, len);
+			if (c->checked == 0) {
+				fail(c, 400, c->frame.error != NULL ? c->frame.error
+				     : "malformed request");
+				return;
+			}
+		}
+		n = http_parser_execute(&c->parser, &http_conn_settings, data, c->checked);
 		err = HTTP_PARSER_ERRNO(&c->parser);
+		if (n == 0 && err == HPE_OK) {
+			fail(c, 400, "malformed request"); /* never spin on input */
+			return;
+		}
 		data += n;
 		len -= n;
+		c->checked -= n;
 		if (err == HPE_PAUSED) {
 			http_parser_pause(&c->parser, 0);
 			if (c->parser.upgrade)
@@ -305,8 +322,6 @@ size_t http_conn_output(struct http_conn *c, struct net_buf *out, uint64_t now_n
 		c->send_seq++;
 		c->head_ns = now_ns;
 		if (close) {
-			if ((r->flags & NET_REQ_LOCAL) && (r->flags & NET_REQ_CLOSE))
-				c->flags |= HC_ERRCLOSE;
 			c->flags |= HC_DONE | HC_STOP;
 			msg_free(&r->hm.m);
 			drop_ready(c);
@@ -321,6 +336,8 @@ size_t http_conn_output(struct http_conn *c, struct net_buf *out, uint64_t now_n
 	if ((c->flags & HC_CONTINUE) && c->phase == PH_BODY && c->send_seq == c->next_seq &&
 	    !(c->flags & HC_DONE)) {
 		c->flags &= (uint16_t)~HC_CONTINUE;
+		/* The client waited for this: its body starts now. */
+		c->input_ns = c->body_ns = now_ns;
 		if (http_out_continue(out) != 0)
 			c->flags |= HC_DONE | HC_STOP;
 	}
@@ -336,11 +353,6 @@ bool http_conn_wants_input(const struct http_conn *c)
 bool http_conn_finished(const struct http_conn *c)
 {
 	return (c->flags & HC_DONE) != 0;
-}
-
-bool http_conn_closed_on_error(const struct http_conn *c)
-{
-	return (c->flags & HC_ERRCLOSE) != 0;
 }
 
 static void earlier(uint64_t *best, enum net_timeout *kind, uint64_t t, enum net_timeout k)
@@ -363,6 +375,11 @@ uint64_t http_conn_deadline(const struct http_conn *c, enum net_timeout *kind)
 		earlier(&best, kind, c->since_ns + lim->header_timeout_ms * ms, NET_TIMEOUT_HEADER);
 	else if (c->phase == PH_BODY)
 		earlier(&best, kind, c->input_ns + lim->body_timeout_ms * ms, NET_TIMEOUT_BODY);
+	if (c->phase == PH_BODY && lim->body_min_rate > 0)
+		/* Absolute: a byte now and then does not keep a body alive. */
+		earlier(&best, kind, c->body_ns + lim->body_timeout_ms * ms +
+			(uint64_t)(c->acc_len - c->body_off) * 1000000000u / lim->body_min_rate,
+			NET_TIMEOUT_BODY);
 	if (c->send_seq != c->next_seq &&
 	    (c->ready == NULL || c->ready->hm.seq != c->send_seq))
 		earlier(&best, kind,

@@ -61,9 +61,13 @@ void net_req_pool_bind_thread(struct net_req_pool *p);
  * kept from a previous use if any). NULL on ENOMEM. Thread: owner. */
 struct net_req *net_req_get(struct net_req_pool *p);
 
-/* Make hm.req_buf hold at least `need` bytes, keeping its contents.
- * 0 or -ENOMEM. Thread: owner of the envelope. */
+/* Make hm.req_buf hold at least `need` bytes, keeping its contents; it
+ * grows by doubling. 0 or -ENOMEM. Thread: owner of the envelope. */
 int net_req_reserve(struct net_req *r, uint32_t need);
+
+/* Make hm.req_buf hold exactly `cap` bytes unless it already holds as
+ * many, keeping its contents. 0 or -ENOMEM. Thread: owner. */
+int net_req_resize(struct net_req *r, uint32_t cap);
 
 /* The envelope behind a message, or NULL if `m` is not one of ours.
  * Thread: owner of the message. */

@@ -59,6 +59,7 @@ static void test_empty_object_means_defaults(void **state)
 	assert_int_equal(cfg->http.max_body_bytes, 1 << 20);
 	assert_int_equal(cfg->http.header_timeout_ms, 10000);
 	assert_int_equal(cfg->http.body_timeout_ms, 10000);
+	assert_int_equal(cfg->http.body_min_rate, 1024);
 	assert_int_equal(cfg->http.keepalive_timeout_ms, 75000);
 	assert_int_equal(cfg->http.write_timeout_ms, 10000);
 	assert_int_equal(cfg->http.request_timeout_ms, 5000);

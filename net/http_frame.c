@@ -1,0 +1,273 @@
+/*
+ * http_frame.c - strict request framing ahead of http-parser (see
+ * http_frame.h).
+ *
+ * DESIGN
+ * One byte-driven state machine; the long runs (request line, field
+ * values, body and chunk data) are consumed by tight inner loops, so the
+ * cost is one compare per header byte and nothing per body byte.
+ *
+ * Thread: the owning network actor.
+ */
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "http_frame.h"
+
+enum {
+	S_START,        /* before a request line: empty lines (CRLF) allowed */
+	S_START_CR,
+	S_LINE,         /* the request line */
+	S_LINE_CR,
+	S_FIELD,        /* start of a field line, or of the empty line */
+	S_NAME,
+	S_VALUE,
+	S_VALUE_CR,
+	S_END_CR,       /* CR of the empty line that ends a section */
+	S_WAIT,         /* header section over: waiting for http_frame_body */
+	S_BODY,         /* Content-Length bytes */
+	S_SIZE_START,   /* chunk-size line */
+	S_SIZE,
+	S_SIZE_BWS,
+	S_EXT,
+	S_SIZE_CR,
+	S_DATA,         /* chunk data, then CRLF */
+	S_DATA_CR,
+	S_DATA_LF,
+	S_ERROR,
+};
+
+/* RFC 9110 5.6.2 tchar. */
+static bool tchar(unsigned char c)
+{
+	if (((c | 0x20) >= 'a' && (c | 0x20) <= 'z') || (c >= '0' && c <= '9'))
+		return true;
+	switch (c) {
+	case '!': case '#': case '$': case '%': case '&': case '\'': case '*':
+	case '+': case '-': case '.': case '^': case '_': case '`': case '|': case '~':
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* Field value and chunk-extension octets: VCHAR, obs-text, SP, HTAB. */
+static bool text(unsigned char c)
+{
+	return c >= 0x20 ? c != 0x7f : c == '\t';
+}
+
+static int hex(unsigned char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	c |= 0x20;
+	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+static size_t refuse(struct http_frame *f, const char *data, const unsigned char *at,
+		     const char *why)
+{
+	f->state = S_ERROR;
+	f->error = why;
+	return (size_t)((const char *)at - data);
+}
+
+static size_t skip(struct http_frame *f, const unsigned char *p, const unsigned char *end)
+{
+	size_t n = (size_t)(end - p);
+
+	if (n > f->remain)
+		n = (size_t)f->remain;
+	f->remain -= n;
+	return n;
+}
+
+size_t http_frame_scan(struct http_frame *f, const char *data, size_t len)
+{
+	const unsigned char *p = (const unsigned char *)data, *end = p + len;
+	int v;
+
+	while (p < end) {
+		unsigned char ch = *p;
+
+		switch (f->state) {
+		case S_START:
+			if (ch == '\n')
+				return refuse(f, data, p, "bare LF before the request line");
+			if (ch != '\r') {
+				f->state = S_LINE;
+				continue;
+			}
+			f->state = S_START_CR;
+			break;
+		case S_START_CR:
+			if (ch != '\n')
+				return refuse(f, data, p, "bare CR before the request line");
+			f->state = S_START;
+			break;
+		case S_LINE:
+			while (p < end && *p >= 0x20 && *p != 0x7f)
+				p++;
+			if (p == end)
+				return len;
+			if (*p != '\r')
+				return refuse(f, data, p, *p == '\n' ? "bare LF in the request line"
+					      : "control character in the request line");
+			f->state = S_LINE_CR;
+			break;
+		case S_LINE_CR:
+			if (ch != '\n')
+				return refuse(f, data, p, "bare CR in the request line");
+			f->state = S_FIELD;
+			break;
+		case S_FIELD:
+			if (ch == '\r') {
+				f->state = S_END_CR;
+			} else if (tchar(ch)) {
+				f->state = S_NAME;
+			} else {
+				return refuse(f, data, p,
+					      ch == '\n' ? "bare LF in the header section" :
+					      ch == ' ' || ch == '\t' ?
+					      "obsolete line folding or whitespace before a field name" :
+					      ch == ':' ? "empty field name" :
+					      "invalid character in a field name");
+			}
+			break;
+		case S_NAME:
+			while (p < end && tchar(*p))
+				p++;
+			if (p == end)
+				return len;
+			if (*p != ':')
+				return refuse(f, data, p, *p == ' ' || *p == '\t' ?
+					      "whitespace between a field name and the colon" :
+					      "invalid character in a field name");
+			f->state = S_VALUE;
+			break;
+		case S_VALUE:
+			while (p < end && text(*p))
+				p++;
+			if (p == end)
+				return len;
+			if (*p != '\r')
+				return refuse(f, data, p, *p == '\n' ? "bare LF in a field line"
+					      : "control character in a field value");
+			f->state = S_VALUE_CR;
+			break;
+		case S_VALUE_CR:
+			if (ch != '\n')
+				return refuse(f, data, p, "bare CR in a field line");
+			f->state = S_FIELD;
+			break;
+		case S_END_CR:
+			if (ch != '\n')
+				return refuse(f, data, p, "bare CR in the header section");
+			if (f->trailers) {
+				f->trailers = 0;    /* the message is over */
+				f->state = S_START;
+				break;
+			}
+			/* The parser decides the framing at this LF. */
+			f->state = S_WAIT;
+			return (size_t)((const char *)p + 1 - data);
+		case S_WAIT:
+		case S_ERROR:
+			return (size_t)((const char *)p - data);
+		case S_BODY:
+			p += skip(f, p, end);
+			if (f->remain == 0)
+				f->state = S_START;
+			continue;
+		case S_SIZE_START:
+			v = hex(ch);
+			if (v < 0)
+				return refuse(f, data, p, ch == '\n' ? "bare LF in a chunk-size line"
+					      : "invalid chunk size");
+			f->remain = (uint64_t)v;
+			f->state = S_SIZE;
+			break;
+		case S_SIZE:
+			v = hex(ch);
+			if (v >= 0) {
+				if (f->remain > UINT64_MAX >> 4)
+					return refuse(f, data, p, "chunk size too large");
+				f->remain = f->remain << 4 | (uint64_t)v;
+			} else if (ch == '\r') {
+				f->state = S_SIZE_CR;
+			} else if (ch == ';' || ch == ' ' || ch == '\t') {
+				f->state = ch == ';' ? S_EXT : S_SIZE_BWS;
+				continue; /* counted as extension bytes */
+			} else {
+				return refuse(f, data, p, ch == '\n' ? "bare LF in a chunk-size line"
+					      : "invalid chunk size");
+			}
+			break;
+		case S_SIZE_BWS:
+		case S_EXT:
+			while (p < end && text(*p) &&
+			       (f->state == S_EXT || *p == ' ' || *p == '\t' || *p == ';')) {
+				if (*p == ';')
+					f->state = S_EXT;
+				if (++f->ext_len > HTTP_FRAME_EXT_MAX)
+					return refuse(f, data, p, "chunk extensions too long");
+				p++;
+			}
+			if (p == end)
+				return len;
+			if (*p != '\r' || f->state == S_SIZE_BWS)
+				return refuse(f, data, p,
+					      *p == '\n' ? "bare LF in a chunk extension" :
+					      f->state == S_SIZE_BWS ? "whitespace after a chunk size" :
+					      "control character in a chunk extension");
+			f->state = S_SIZE_CR;
+			break;
+		case S_SIZE_CR:
+			if (ch != '\n')
+				return refuse(f, data, p, "bare CR in a chunk-size line");
+			if (f->remain == 0) {
+				f->trailers = 1;
+				f->state = S_FIELD;
+			} else {
+				f->state = S_DATA;
+			}
+			break;
+		case S_DATA:
+			p += skip(f, p, end);
+			if (f->remain == 0)
+				f->state = S_DATA_CR;
+			continue;
+		case S_DATA_CR:
+			if (ch != '\r')
+				return refuse(f, data, p, "chunk data not followed by CRLF");
+			f->state = S_DATA_LF;
+			break;
+		case S_DATA_LF:
+			if (ch != '\n')
+				return refuse(f, data, p, "chunk data not followed by CRLF");
+			f->state = S_SIZE_START;
+			break;
+		default:
+			return refuse(f, data, p, "internal framing state");
+		}
+		p++;
+	}
+	return len;
+}
+
+int http_frame_body(struct http_frame *f, enum http_frame_body kind, uint64_t length)
+{
+	if (f->state != S_WAIT)
+		return -1;
+	f->ext_len = 0;
+	f->trailers = 0;
+	f->remain = length;
+	if (kind == HTTP_FRAME_CHUNKED)
+		f->state = S_SIZE_START;
+	else if (kind == HTTP_FRAME_LENGTH && length > 0)
+		f->state = S_BODY;
+	else
+		f->state = S_START;
+	return 0;
+}
