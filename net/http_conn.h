@@ -112,6 +112,7 @@ struct http_conn {
 	uint32_t hdr_bytes;           /* request line + header block so far */
 	uint32_t piece_off;           /* length prefix of the header piece */
 	uint32_t body_off;
+	uint32_t body_full;           /* buffer `cur` needs in the end; 0: unknown */
 	uint32_t host_off;            /* value records of Host, Transfer-Encoding */
 	uint32_t te_off;              /* and Expect in cur's req_buf (0: none) */
 	uint32_t expect_off;

@@ -335,6 +335,11 @@ static int on_headers_complete(http_parser *p)
 	    strncasecmp(v, "100-continue", 12) == 0)
 		c->flags |= HC_CONTINUE;
 	c->body_off = c->acc_len;
+	/* What finish_request needs with a declared length: the body, its
+	 * NUL, alignment and the header array (0: chunked, unknown). */
+	c->body_full = framing != HTTP_FRAME_LENGTH ? 0 :
+		c->acc_len + (uint32_t)p->content_length + 1u + (uint32_t)alignof(struct http_hdr) +
+		c->nheaders * (uint32_t)sizeof(struct http_hdr);
 	c->phase = PH_BODY;
 	c->input_ns = c->body_ns = c->now_ns;
 	return 0;
@@ -353,13 +358,9 @@ static int reserve_body(struct http_conn *c, size_t len)
 	want = (uint64_t)r->req_cap * 2;
 	if (want < need)
 		want = need;
-	if (!(c->parser.flags & F_CHUNKED)) {
-		/* Body, its NUL, alignment and the header array (finish_request). */
-		full = (uint64_t)c->body_off + c->parser.content_length + 1 +
-		       alignof(struct http_hdr) + (uint64_t)c->nheaders * sizeof(struct http_hdr);
-		if (want > full)
-			want = full > need ? full : need;
-	}
+	full = c->body_full;
+	if (full != 0 && want > full)
+		want = full > need ? full : need;
 	if (want > REQ_MAX_TOTAL)
 		return -ENOMEM;
 	return net_req_resize(r, (uint32_t)want);

@@ -126,7 +126,7 @@ def test_http11_connection_close_is_honoured(actord):
 
 def test_head_has_the_length_of_get_but_no_body(actord):
     c = raw(actord.port)
-    c.send(b"HEAD /plaintext HTTP/1.1\r\n\r\n" + get("/json"))
+    c.send(b"HEAD /plaintext HTTP/1.1\r\nHost: t\r\n\r\n" + get("/json"))
     r = c.read_response(head=True)
     assert r.status == 200
     assert r.headers["content-length"] == "13"
@@ -138,7 +138,7 @@ def test_head_has_the_length_of_get_but_no_body(actord):
 
 def test_chunked_request_body_is_reassembled(actord):
     c = raw(actord.port)
-    c.send(b"POST /_test/echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n"
+    c.send(b"POST /_test/echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n"
            b"Content-Type: text/x-test\r\n\r\n"
            b"5\r\nhello\r\n7\r\n, world\r\n")
     c.send(b"1;ext=y\r\n!\r\n0\r\nX-Trailer: t\r\n\r\n")
@@ -151,7 +151,7 @@ def test_chunked_request_body_is_reassembled(actord):
 
 def test_expect_100_continue_is_answered_before_the_body(actord):
     c = raw(actord.port)
-    c.send(b"POST /_test/echo HTTP/1.1\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n")
+    c.send(b"POST /_test/echo HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n")
     r = c.read_response()
     assert r.status == 100
     c.send(b"hello")
@@ -163,7 +163,7 @@ def test_expect_100_continue_is_answered_before_the_body(actord):
 def test_expect_100_continue_over_the_body_limit_gets_413_not_100(actord_factory):
     a = start(actord_factory, {"max_body_bytes": 1024})
     c = raw(a.port)
-    c.send(b"POST /_test/echo HTTP/1.1\r\nContent-Length: 2048\r\nExpect: 100-continue\r\n\r\n")
+    c.send(b"POST /_test/echo HTTP/1.1\r\nHost: t\r\nContent-Length: 2048\r\nExpect: 100-continue\r\n\r\n")
     r = c.read_response()
     assert r.status == 413
     assert r.headers["connection"] == "close"
@@ -206,27 +206,27 @@ def test_more_than_100_header_fields_is_431(actord):
 
 def test_body_over_the_limit_is_413_before_the_body_is_read(actord):
     # 1 MiB is the default limit: the answer comes without a byte of body.
-    r = refused(actord.port, b"POST /_test/echo HTTP/1.1\r\nContent-Length: 1048577\r\n\r\n", 413)
+    r = refused(actord.port, b"POST /_test/echo HTTP/1.1\r\nHost: t\r\nContent-Length: 1048577\r\n\r\n", 413)
     assert r.body == b"Payload Too Large\n"
     c = raw(actord.port)   # at the limit it is read and echoed
-    c.send(b"POST /_test/echo HTTP/1.1\r\nContent-Length: 1048576\r\n\r\n" + b"b" * 1048576)
+    c.send(b"POST /_test/echo HTTP/1.1\r\nHost: t\r\nContent-Length: 1048576\r\n\r\n" + b"b" * 1048576)
     r = c.read_response()
     assert r.status == 200 and len(r.body) == 1048576
     c.close()
 
 
 def test_content_length_with_transfer_encoding_is_400_and_close(actord):
-    refused(actord.port, b"POST /_test/echo HTTP/1.1\r\nContent-Length: 5\r\n"
+    refused(actord.port, b"POST /_test/echo HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n"
                          b"Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n", 400)
 
 
 def test_two_different_content_lengths_are_400_and_close(actord):
-    refused(actord.port, b"POST /_test/echo HTTP/1.1\r\nContent-Length: 5\r\n"
+    refused(actord.port, b"POST /_test/echo HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n"
                          b"Content-Length: 6\r\n\r\nhello!", 400)
 
 
 def test_malformed_request_is_400_and_close(actord):
-    refused(actord.port, b"GET /plaintext HTTP/1.1\r\nBad Header\r\n\r\n", 400)
+    refused(actord.port, b"GET /plaintext HTTP/1.1\r\nHost: t\r\nBad Header\r\n\r\n", 400)
     refused(actord.port, b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", 400)   # TLS hello
     # An error answer waits for the answers owed before it.
     c = raw(actord.port)
@@ -243,7 +243,7 @@ def test_slowloris_is_dropped_at_the_header_deadline_while_others_are_served(act
     a = start(actord_factory, {"header_timeout_ms": ms(800)})
     slow = raw(a.port)
     t0 = time.monotonic()
-    slow.send(b"GET /plaintext HTTP/1.1\r\n")
+    slow.send(b"GET /plaintext HTTP/1.1\r\nHost: t\r\n")
     served = 0
     dropped_after = None
     # The slow client keeps trickling header bytes (so no idle timeout
@@ -283,7 +283,7 @@ def test_idle_keep_alive_connection_is_closed_at_its_timeout(actord_factory):
 def test_stalled_body_is_dropped_at_the_body_timeout(actord_factory):
     a = start(actord_factory, {"body_timeout_ms": ms(300)})
     c = raw(a.port)
-    c.send(b"POST /_test/echo HTTP/1.1\r\nContent-Length: 10\r\n\r\nhalf")
+    c.send(b"POST /_test/echo HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\nhalf")
     assert c.closed(timeout=3)
     c.close()
     assert a.get("/plaintext").status == 200

@@ -337,7 +337,7 @@ static void test_unread_output_stops_parsing_pipelined_requests(void **state)
 {
 	const unsigned nreq = 128, max_pipeline = 4;
 	const size_t resp = sizeof(big_body) + 90; /* body + headers, at least */
-	char req[128 * 24] = "";
+	char req[128 * 40] = "";
 	int fd;
 
 	(void)state;
