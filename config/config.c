@@ -529,10 +529,15 @@ static int check_config(struct config_ctx *c, const struct ad_config *cfg)
 		rc = cfg_resolve(c, "mysql.host", cfg->mysql.host, NULL, false);
 	if (rc != 0)
 		return rc;
+	/* Ports, not host strings: "127.1", "localhost" and "0.0.0.0" all
+	 * reach 127.0.0.1, and listeners sharing a port with SO_REUSEPORT
+	 * share their connections. */
 	for (unsigned i = 0; i < cfg->nlisten; i++) {
-		if (cfg->listen[i].port == cfg->admin_listen.port &&
-		    strcmp(cfg->listen[i].host, cfg->admin_listen.host) == 0)
-			return cfg_fail(c, "admin_listen", "same address as listen[%u]", i);
+		if (cfg->listen[i].port == cfg->admin_listen.port)
+			return cfg_fail(c, "admin_listen", "port %u is also listen[%u]'s (%s:%u): "
+				    "the admin endpoint needs a port of its own",
+				    cfg->admin_listen.port, i, cfg->listen[i].host,
+				    cfg->listen[i].port);
 	}
 	for (const char *t = cfg->admin_token; *t != '\0'; t++)
 		if (*t <= ' ' || *t > '~')

@@ -5,8 +5,11 @@ short so the file runs in seconds; timeouts that the server enforces are
 scaled by ACTORD_TEST_SLOW in the sanitizer builds, like the waits."""
 import json
 import os
+import re
 import socket
 import time
+
+import pytest
 
 from conftest import SLOW, RawClient, wait_until
 
@@ -440,3 +443,132 @@ def test_access_log_has_one_line_per_request(actord_factory, tmp_path):
 def test_access_log_is_off_by_default(actord):
     assert actord.get("/plaintext").status == 200
     assert '"duration_ms"' not in actord.stderr()
+
+
+# ---- Strict framing (RFC 9112): a valid request first, then the bad one ----
+
+STATUS_LINE = re.compile(rb"HTTP/1\.1 (\d{3}) ")
+
+# name -> (bytes after a valid request, status). Every case hides a request
+# (/_test/echo?smuggled) that a lenient parser would answer.
+SMUGGLED = b"GET /_test/echo?smuggled HTTP/1.1\r\nHost: t\r\n\r\n"
+FRAMING = {
+    "space_before_colon_te": (b"POST /_test/echo HTTP/1.1\r\nHost: t\r\n"
+                              b"Transfer-Encoding : chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"
+                              + SMUGGLED, 400),
+    "space_before_colon_cl": (b"POST /_test/echo HTTP/1.1\r\nHost: t\r\nContent-Length : 5\r\n\r\n"
+                              b"hello" + SMUGGLED, 400),
+    "chunk_data_without_crlf": (b"POST /_test/echo HTTP/1.1\r\nHost: t\r\n"
+                                b"Transfer-Encoding: chunked\r\n\r\n5\r\nhelloXY0\r\n\r\n"
+                                + SMUGGLED, 400),
+    "chunk_size_bare_cr": (b"POST /_test/echo HTTP/1.1\r\nHost: t\r\n"
+                           b"Transfer-Encoding: chunked\r\n\r\n5\rXhello\r\n0\r\n\r\n" + SMUGGLED, 400),
+    "chunk_ext_bare_lf": (b"POST /_test/echo HTTP/1.1\r\nHost: t\r\n"
+                          b"Transfer-Encoding: chunked\r\n\r\n5;a\nb\r\nhello\r\n0\r\n\r\n"
+                          + SMUGGLED, 400),
+    "chunk_ext_too_long": (b"POST /_test/echo HTTP/1.1\r\nHost: t\r\n"
+                           b"Transfer-Encoding: chunked\r\n\r\n5;" + b"e" * 2000
+                           + b"\r\nhello\r\n0\r\n\r\n" + SMUGGLED, 400),
+    "no_host": (b"GET /_test/echo?nohost HTTP/1.1\r\n\r\n" + SMUGGLED, 400),
+    "two_hosts": (b"GET /_test/echo?twohosts HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n" + SMUGGLED,
+                  400),
+    "http2_request_line": (b"GET /_test/echo?h2 HTTP/2.0\r\nHost: t\r\n\r\n" + SMUGGLED, 505),
+    "bare_cr_ends_headers": (b"GET /_test/echo?cr HTTP/1.1\r\nHost: t\r\n\rX" + SMUGGLED, 400),
+    "bare_lf_headers": (b"GET /_test/echo?lf HTTP/1.1\nHost: t\n\n" + SMUGGLED, 400),
+    "obs_fold": (b"GET /_test/echo?fold HTTP/1.1\r\nHost: t\r\nX-A: b\r\n c\r\n\r\n" + SMUGGLED, 400),
+    "gzip_then_chunked": (b"POST /_test/echo HTTP/1.1\r\nHost: t\r\n"
+                          b"Transfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n" + SMUGGLED, 501),
+}
+
+
+@pytest.mark.parametrize("case", sorted(FRAMING))
+def test_bad_framing_is_refused_after_the_valid_request_before_it(actord_factory, tmp_path, case):
+    bad, status = FRAMING[case]
+    log = str(tmp_path / "access.log")
+    a = start(actord_factory, log={"access_log": log, "format": "json"})
+    c = raw(a.port)
+    c.send(get("/_test/echo?first") + bad)
+    assert c.closed(), "the connection stayed open after the refused request"
+    statuses = [int(s) for s in STATUS_LINE.findall(c.buf)]
+    assert statuses == [200, status], (statuses, c.buf[-300:])
+    assert b"Connection: close\r\n" in c.buf.split(b"HTTP/1.1 %d " % status, 1)[1]
+    c.close()
+
+    def lines():
+        with open(log) as f:
+            got = [json.loads(line) for line in f if line.strip()]
+        return got if len(got) >= 2 else None
+    got = wait_until(lines, 5, "two access-log lines")
+    assert [l["status"] for l in got] == [200, status]
+    assert got[0]["path"] == "/_test/echo"
+    assert "smuggled" not in open(log).read()
+    assert a.get("/plaintext").status == 200     # the server is fine
+
+
+def test_http10_client_never_gets_100_continue(actord):
+    c = raw(actord.port)
+    c.send(b"POST /_test/echo HTTP/1.0\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n")
+    # Nothing may come before the body is sent: wait for a would-be 100
+    # (absence cannot be awaited; a short bounded read).
+    c.sock.settimeout(0.3 * SLOW)
+    with pytest.raises(socket.timeout):
+        c.recv_some()
+    c.sock.settimeout(5 * SLOW)
+    c.send(b"hello")
+    r = c.read_response()
+    assert r.status == 200 and r.body == b"hello"
+    assert b"100 Continue" not in c.buf
+    c.close()
+
+
+def test_414_to_head_has_no_body(actord):
+    c = raw(actord.port)
+    c.send(b"HEAD /" + b"a" * 9000 + b" HTTP/1.1\r\nHost: t\r\n\r\n")
+    r = c.read_response(head=True)
+    assert r.status == 414 and r.headers["content-length"] == "13"
+    assert c.closed()
+    assert c.buf == b"", c.buf      # no body bytes after the head
+    c.close()
+
+
+@pytest.mark.parametrize("how", ["connection_close", "http10"])
+def test_closing_answer_is_not_reset_by_unread_input(actord, how):
+    # A 4 MiB answer is still in the kernel when actord is done with the
+    # connection, and the client sent more than actord reads: a plain
+    # close() would reset the connection and discard the unsent answer.
+    # actord half-closes and drains the input until the client closes.
+    n = 4 << 20
+    if how == "http10":
+        req = f"GET /_test/bytes?n={n} HTTP/1.0\r\n\r\n".encode()
+    else:
+        req = get(f"/_test/bytes?n={n}", extra="Connection: close\r\n")
+    c = raw(actord.port)
+    c.send(req + b"X" * 300000)
+    r = c.read_response()
+    assert r.status == 200 and len(r.body) == n
+    assert r.headers["connection"] == "close"
+    assert c.closed()
+    c.close()
+
+
+def test_trickled_body_is_dropped_at_the_body_rate_deadline(actord_factory):
+    # One byte every 0.2 s is never silent for body_timeout_ms, but is far
+    # below body_min_rate: the absolute body deadline drops it.
+    a = start(actord_factory, {"body_timeout_ms": ms(1000), "body_min_rate": 1024})
+    c = raw(a.port)
+    c.send(b"POST /_test/echo HTTP/1.1\r\nHost: t\r\nContent-Length: 1048576\r\n\r\n")
+    t0 = time.monotonic()
+    dropped = None
+    while time.monotonic() - t0 < 6 * SLOW:
+        try:
+            c.send(b"b")
+        except (BrokenPipeError, ConnectionResetError):
+            dropped = time.monotonic() - t0
+            break
+        if c.closed(timeout=0.2):
+            dropped = time.monotonic() - t0
+            break
+    assert dropped is not None, "a trickled body was never dropped"
+    assert dropped < 1.0 * SLOW + 2.5 * SLOW
+    c.close()
+    assert a.get("/plaintext").status == 200

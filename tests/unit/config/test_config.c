@@ -349,7 +349,15 @@ static void test_bad_addresses_are_refused(void **state)
 		     "\"[address]:port\"");
 	expect_error("{\"listen\": []}", "/etc/actord/t.json: listen: needs at least one address");
 	expect_error("{\"admin_listen\": \"127.0.0.1:8080\"}",
-		     "/etc/actord/t.json: admin_listen: same address as listen[0]");
+		     "/etc/actord/t.json: admin_listen: port 8080 is also listen[0]'s "
+		     "(127.0.0.1:8080): the admin endpoint needs a port of its own");
+	/* Another spelling of the same address, or a wildcard over it. */
+	expect_error("{\"admin_listen\": \"127.1:8080\"}",
+		     "/etc/actord/t.json: admin_listen: port 8080 is also listen[0]'s "
+		     "(127.0.0.1:8080): the admin endpoint needs a port of its own");
+	expect_error("{\"listen\": [\"0.0.0.0:9000\"], \"admin_listen\": \"127.0.0.1:9000\"}",
+		     "/etc/actord/t.json: admin_listen: port 9000 is also listen[0]'s "
+		     "(0.0.0.0:9000): the admin endpoint needs a port of its own");
 	expect_error("{\"mongo\": {\"uri\": \"http://x\"}}",
 		     "/etc/actord/t.json: mongo.uri: must be \"\" (no MongoDB) or start with "
 		     "mongodb:// or mongodb+srv://");
