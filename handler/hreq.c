@@ -244,6 +244,8 @@ int hreq_write(struct hreq *r, const void *data, size_t len)
 {
 	if (r->answered)
 		return -EALREADY;
+	if (len == 0)
+		return 0; /* resp_buf may still be NULL: no memcpy from or to it */
 	if (resp_reserve(r->hm, r->body_len, len) != 0) {
 		r->oom = true;
 		return -ENOMEM;
