@@ -98,13 +98,11 @@ struct http_conn {
 	uint64_t id;                  /* conn_id stamped on every request */
 	struct net_req *cur;          /* request being parsed */
 	struct net_req *ready;        /* answers waiting for their turn, by seq */
-	struct net_buf held;          /* input not parsed yet (pipeline full) */
+	struct net_buf *held;         /* input not parsed yet (pipeline full), or NULL */
 	uint64_t now_ns;              /* time of the call in progress */
-	uint64_t since_ns;            /* start of the header or idle period */
+	uint64_t since_ns;            /* start of the header, body or idle period */
 	uint64_t input_ns;            /* last body input */
-	uint64_t body_ns;             /* the body may start arriving since */
 	uint64_t head_ns;             /* since when the oldest request waits */
-	size_t checked;               /* input bytes `frame` accepted, not parsed yet */
 	uint32_t next_seq;            /* seq of the next request parsed */
 	uint32_t send_seq;            /* seq of the next answer to send */
 	uint32_t acc_len;             /* bytes used in cur's req_buf */
@@ -112,13 +110,8 @@ struct http_conn {
 	uint32_t hdr_bytes;           /* request line + header block so far */
 	uint32_t piece_off;           /* length prefix of the header piece */
 	uint32_t body_off;
-	uint32_t body_full;           /* buffer `cur` needs in the end; 0: unknown */
-	uint32_t host_off;            /* value records of Host, Transfer-Encoding */
-	uint32_t te_off;              /* and Expect in cur's req_buf (0: none) */
-	uint32_t expect_off;
+	uint32_t checked;             /* input bytes `frame` accepted, not parsed yet */
 	struct http_frame frame;
-	uint8_t host_count;
-	uint8_t te_count;
 	uint16_t nheaders;
 	uint16_t err_status;          /* set by a callback that fails */
 	const char *err_reason;

@@ -132,8 +132,6 @@ static int on_message_begin(http_parser *p)
 	if (c->cur == NULL)
 		return refuse(c, 503, "out of memory");
 	c->acc_len = c->url_len = c->hdr_bytes = c->piece_off = c->body_off = 0;
-	c->host_off = c->te_off = c->expect_off = 0;
-	c->host_count = c->te_count = 0;
 	c->nheaders = 0;
 	c->last_cb = CB_NONE;
 	c->phase = PH_HEADERS;
@@ -204,20 +202,21 @@ static bool name_is(const struct http_conn *c, uint32_t off, const char *name, u
  * values this module reads itself are (no walk over the headers later). */
 static int start_value(struct http_conn *c)
 {
+	struct net_req *r = c->cur;
 	uint32_t name_off = c->piece_off;
 
 	if (start_piece(c) != 0)
 		return -ENOMEM;
 	if (name_is(c, name_off, "host", 4)) {
-		c->host_off = c->piece_off;
-		if (c->host_count < UINT8_MAX)
-			c->host_count++;
+		r->host_off = c->piece_off;
+		if (r->host_count < UINT8_MAX)
+			r->host_count++;
 	} else if (name_is(c, name_off, "transfer-encoding", 17)) {
-		c->te_off = c->piece_off;
-		if (c->te_count < UINT8_MAX)
-			c->te_count++;
+		r->te_off = c->piece_off;
+		if (r->te_count < UINT8_MAX)
+			r->te_count++;
 	} else if (name_is(c, name_off, "expect", 6)) {
-		c->expect_off = c->piece_off;
+		r->expect_off = c->piece_off;
 	}
 	return 0;
 }
@@ -269,28 +268,29 @@ static bool valid_host(const char *v, uint32_t len)
  * before its body can be framed. 0, or refused. */
 static int check_head(struct http_conn *c, const http_parser *p)
 {
+	const struct net_req *r = c->cur;
 	const char *v;
 	uint32_t vlen;
 
 	if (p->http_major != 1)
 		return refuse(c, 505, "HTTP version not supported");
-	if (c->host_count > 1)
+	if (r->host_count > 1)
 		return refuse(c, 400, "more than one Host header field");
-	if (c->host_count == 0 && p->http_minor >= 1)
+	if (r->host_count == 0 && p->http_minor >= 1)
 		return refuse(c, 400, "HTTP/1.1 request without Host");
-	if (c->host_count == 1) {
-		v = value_at(c, c->host_off, &vlen);
+	if (r->host_count == 1) {
+		v = value_at(c, r->host_off, &vlen);
 		if (!valid_host(v, vlen))
 			return refuse(c, 400, "invalid Host");
 	}
-	if (c->te_count > 0) {
+	if (r->te_count > 0) {
 		/* http-parser refused every coding list that does not end in
 		 * chunked; anything before it is a coding we do not decode. */
 		if (p->http_minor == 0)
 			return refuse(c, 400, "Transfer-Encoding in an HTTP/1.0 request");
-		if (c->te_count > 1)
+		if (r->te_count > 1)
 			return refuse(c, 400, "repeated Transfer-Encoding");
-		v = value_at(c, c->te_off, &vlen);
+		v = value_at(c, r->te_off, &vlen);
 		while (vlen > 0 && (v[vlen - 1] == ' ' || v[vlen - 1] == '\t'))
 			vlen--;
 		if (vlen != 7 || strncasecmp(v, "chunked", 7) != 0)
@@ -304,6 +304,7 @@ static int on_headers_complete(http_parser *p)
 	struct http_conn *c = p->data;
 	const struct config_http *lim = c->env->http;
 	enum http_frame_body framing = HTTP_FRAME_NONE;
+	struct net_req *r;
 	const char *v;
 	uint32_t vlen;
 
@@ -317,6 +318,7 @@ static int on_headers_complete(http_parser *p)
 	if (c->last_cb != CB_NONE && append(c, "", 1) != 0)
 		return refuse(c, 503, "out of memory");
 	c->last_cb = CB_NONE;
+	r = c->cur;
 	if (check_head(c, p) != 0)
 		return -1;
 	if (p->flags & F_CHUNKED) {
@@ -330,18 +332,18 @@ static int on_headers_complete(http_parser *p)
 	if (http_frame_body(&c->frame, framing, p->content_length) != 0)
 		return refuse(c, 400, "malformed request"); /* parser and framing disagree */
 	/* 100 Continue is an HTTP/1.1 response (RFC 9110 10.1.1). */
-	v = c->expect_off != 0 ? value_at(c, c->expect_off, &vlen) : NULL;
+	v = r->expect_off != 0 ? value_at(c, r->expect_off, &vlen) : NULL;
 	if (framing != HTTP_FRAME_NONE && p->http_minor >= 1 && v != NULL && vlen == 12 &&
 	    strncasecmp(v, "100-continue", 12) == 0)
 		c->flags |= HC_CONTINUE;
 	c->body_off = c->acc_len;
 	/* What finish_request needs with a declared length: the body, its
 	 * NUL, alignment and the header array (0: chunked, unknown). */
-	c->body_full = framing != HTTP_FRAME_LENGTH ? 0 :
+	r->body_full = framing != HTTP_FRAME_LENGTH ? 0 :
 		c->acc_len + (uint32_t)p->content_length + 1u + (uint32_t)alignof(struct http_hdr) +
 		c->nheaders * (uint32_t)sizeof(struct http_hdr);
 	c->phase = PH_BODY;
-	c->input_ns = c->body_ns = c->now_ns;
+	c->input_ns = c->since_ns = c->now_ns; /* the body period starts */
 	return 0;
 }
 
@@ -358,7 +360,7 @@ static int reserve_body(struct http_conn *c, size_t len)
 	want = (uint64_t)r->req_cap * 2;
 	if (want < need)
 		want = need;
-	full = c->body_full;
+	full = r->body_full;
 	if (full != 0 && want > full)
 		want = full > need ? full : need;
 	if (want > REQ_MAX_TOTAL)

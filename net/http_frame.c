@@ -37,6 +37,53 @@ enum {
 	S_ERROR,
 };
 
+/* Why a stream is refused: f->error holds the index (one byte, not a
+ * pointer, in every connection). */
+#define FRAME_ERRORS(X) \
+	X(LF_START, "bare LF before the request line") \
+	X(CR_START, "bare CR before the request line") \
+	X(LF_LINE, "bare LF in the request line") \
+	X(CTL_LINE, "control character in the request line") \
+	X(CR_LINE, "bare CR in the request line") \
+	X(LF_HEADER, "bare LF in the header section") \
+	X(FOLD, "obsolete line folding or whitespace before a field name") \
+	X(EMPTY_NAME, "empty field name") \
+	X(BAD_NAME, "invalid character in a field name") \
+	X(WS_COLON, "whitespace between a field name and the colon") \
+	X(LF_FIELD, "bare LF in a field line") \
+	X(CTL_VALUE, "control character in a field value") \
+	X(CR_FIELD, "bare CR in a field line") \
+	X(CR_HEADER, "bare CR in the header section") \
+	X(LF_SIZE, "bare LF in a chunk-size line") \
+	X(BAD_SIZE, "invalid chunk size") \
+	X(BIG_SIZE, "chunk size too large") \
+	X(EXT_LONG, "chunk extensions too long") \
+	X(LF_EXT, "bare LF in a chunk extension") \
+	X(WS_SIZE, "whitespace after a chunk size") \
+	X(CTL_EXT, "control character in a chunk extension") \
+	X(CR_SIZE, "bare CR in a chunk-size line") \
+	X(DATA_END, "chunk data not followed by CRLF") \
+	X(STATE, "internal framing state")
+
+enum {
+	E_NONE,
+#define X(name, text) E_##name,
+	FRAME_ERRORS(X)
+#undef X
+};
+
+static const char *const errors[] = {
+	NULL,
+#define X(name, text) text,
+	FRAME_ERRORS(X)
+#undef X
+};
+
+const char *http_frame_error(const struct http_frame *f)
+{
+	return f->error < sizeof(errors) / sizeof(errors[0]) ? errors[f->error] : NULL;
+}
+
 /* RFC 9110 5.6.2 tchar. */
 static bool tchar(unsigned char c)
 {
@@ -66,10 +113,10 @@ static int hex(unsigned char c)
 }
 
 static size_t refuse(struct http_frame *f, const char *data, const unsigned char *at,
-		     const char *why)
+		     int why)
 {
 	f->state = S_ERROR;
-	f->error = why;
+	f->error = (uint8_t)why;
 	return (size_t)((const char *)at - data);
 }
 
@@ -94,7 +141,7 @@ size_t http_frame_scan(struct http_frame *f, const char *data, size_t len)
 		switch (f->state) {
 		case S_START:
 			if (ch == '\n')
-				return refuse(f, data, p, "bare LF before the request line");
+				return refuse(f, data, p, E_LF_START);
 			if (ch != '\r') {
 				f->state = S_LINE;
 				continue;
@@ -103,7 +150,7 @@ size_t http_frame_scan(struct http_frame *f, const char *data, size_t len)
 			break;
 		case S_START_CR:
 			if (ch != '\n')
-				return refuse(f, data, p, "bare CR before the request line");
+				return refuse(f, data, p, E_CR_START);
 			f->state = S_START;
 			break;
 		case S_LINE:
@@ -112,13 +159,13 @@ size_t http_frame_scan(struct http_frame *f, const char *data, size_t len)
 			if (p == end)
 				return len;
 			if (*p != '\r')
-				return refuse(f, data, p, *p == '\n' ? "bare LF in the request line"
-					      : "control character in the request line");
+				return refuse(f, data, p, *p == '\n' ? E_LF_LINE
+					      : E_CTL_LINE);
 			f->state = S_LINE_CR;
 			break;
 		case S_LINE_CR:
 			if (ch != '\n')
-				return refuse(f, data, p, "bare CR in the request line");
+				return refuse(f, data, p, E_CR_LINE);
 			f->state = S_FIELD;
 			break;
 		case S_FIELD:
@@ -128,11 +175,11 @@ size_t http_frame_scan(struct http_frame *f, const char *data, size_t len)
 				f->state = S_NAME;
 			} else {
 				return refuse(f, data, p,
-					      ch == '\n' ? "bare LF in the header section" :
+					      ch == '\n' ? E_LF_HEADER :
 					      ch == ' ' || ch == '\t' ?
-					      "obsolete line folding or whitespace before a field name" :
-					      ch == ':' ? "empty field name" :
-					      "invalid character in a field name");
+					      E_FOLD :
+					      ch == ':' ? E_EMPTY_NAME :
+					      E_BAD_NAME);
 			}
 			break;
 		case S_NAME:
@@ -142,8 +189,8 @@ size_t http_frame_scan(struct http_frame *f, const char *data, size_t len)
 				return len;
 			if (*p != ':')
 				return refuse(f, data, p, *p == ' ' || *p == '\t' ?
-					      "whitespace between a field name and the colon" :
-					      "invalid character in a field name");
+					      E_WS_COLON :
+					      E_BAD_NAME);
 			f->state = S_VALUE;
 			break;
 		case S_VALUE:
@@ -152,18 +199,18 @@ size_t http_frame_scan(struct http_frame *f, const char *data, size_t len)
 			if (p == end)
 				return len;
 			if (*p != '\r')
-				return refuse(f, data, p, *p == '\n' ? "bare LF in a field line"
-					      : "control character in a field value");
+				return refuse(f, data, p, *p == '\n' ? E_LF_FIELD
+					      : E_CTL_VALUE);
 			f->state = S_VALUE_CR;
 			break;
 		case S_VALUE_CR:
 			if (ch != '\n')
-				return refuse(f, data, p, "bare CR in a field line");
+				return refuse(f, data, p, E_CR_FIELD);
 			f->state = S_FIELD;
 			break;
 		case S_END_CR:
 			if (ch != '\n')
-				return refuse(f, data, p, "bare CR in the header section");
+				return refuse(f, data, p, E_CR_HEADER);
 			if (f->trailers) {
 				f->trailers = 0;    /* the message is over */
 				f->state = S_START;
@@ -183,8 +230,8 @@ size_t http_frame_scan(struct http_frame *f, const char *data, size_t len)
 		case S_SIZE_START:
 			v = hex(ch);
 			if (v < 0)
-				return refuse(f, data, p, ch == '\n' ? "bare LF in a chunk-size line"
-					      : "invalid chunk size");
+				return refuse(f, data, p, ch == '\n' ? E_LF_SIZE
+					      : E_BAD_SIZE);
 			f->remain = (uint64_t)v;
 			f->state = S_SIZE;
 			break;
@@ -192,7 +239,7 @@ size_t http_frame_scan(struct http_frame *f, const char *data, size_t len)
 			v = hex(ch);
 			if (v >= 0) {
 				if (f->remain > UINT64_MAX >> 4)
-					return refuse(f, data, p, "chunk size too large");
+					return refuse(f, data, p, E_BIG_SIZE);
 				f->remain = f->remain << 4 | (uint64_t)v;
 			} else if (ch == '\r') {
 				f->state = S_SIZE_CR;
@@ -200,8 +247,8 @@ size_t http_frame_scan(struct http_frame *f, const char *data, size_t len)
 				f->state = ch == ';' ? S_EXT : S_SIZE_BWS;
 				continue; /* counted as extension bytes */
 			} else {
-				return refuse(f, data, p, ch == '\n' ? "bare LF in a chunk-size line"
-					      : "invalid chunk size");
+				return refuse(f, data, p, ch == '\n' ? E_LF_SIZE
+					      : E_BAD_SIZE);
 			}
 			break;
 		case S_SIZE_BWS:
@@ -211,21 +258,21 @@ size_t http_frame_scan(struct http_frame *f, const char *data, size_t len)
 				if (*p == ';')
 					f->state = S_EXT;
 				if (++f->ext_len > HTTP_FRAME_EXT_MAX)
-					return refuse(f, data, p, "chunk extensions too long");
+					return refuse(f, data, p, E_EXT_LONG);
 				p++;
 			}
 			if (p == end)
 				return len;
 			if (*p != '\r' || f->state == S_SIZE_BWS)
 				return refuse(f, data, p,
-					      *p == '\n' ? "bare LF in a chunk extension" :
-					      f->state == S_SIZE_BWS ? "whitespace after a chunk size" :
-					      "control character in a chunk extension");
+					      *p == '\n' ? E_LF_EXT :
+					      f->state == S_SIZE_BWS ? E_WS_SIZE :
+					      E_CTL_EXT);
 			f->state = S_SIZE_CR;
 			break;
 		case S_SIZE_CR:
 			if (ch != '\n')
-				return refuse(f, data, p, "bare CR in a chunk-size line");
+				return refuse(f, data, p, E_CR_SIZE);
 			if (f->remain == 0) {
 				f->trailers = 1;
 				f->state = S_FIELD;
@@ -240,16 +287,16 @@ size_t http_frame_scan(struct http_frame *f, const char *data, size_t len)
 			continue;
 		case S_DATA_CR:
 			if (ch != '\r')
-				return refuse(f, data, p, "chunk data not followed by CRLF");
+				return refuse(f, data, p, E_DATA_END);
 			f->state = S_DATA_LF;
 			break;
 		case S_DATA_LF:
 			if (ch != '\n')
-				return refuse(f, data, p, "chunk data not followed by CRLF");
+				return refuse(f, data, p, E_DATA_END);
 			f->state = S_SIZE_START;
 			break;
 		default:
-			return refuse(f, data, p, "internal framing state");
+			return refuse(f, data, p, E_STATE);
 		}
 		p++;
 	}

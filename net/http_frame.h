@@ -35,14 +35,16 @@
 /* Chunk-extension bytes allowed per message (all chunks together). */
 #define HTTP_FRAME_EXT_MAX 1024u
 
-/* Owner: the connection's thread. Zeroed = before a request line. */
+/* Owner: the connection's thread. Zeroed = before a request line. Every
+ * connection carries one: 16 bytes. */
 struct http_frame {
 	uint64_t remain;        /* body bytes (Content-Length) or chunk data left */
-	uint32_t ext_len;       /* chunk-extension bytes of this message */
+	uint16_t ext_len;       /* chunk-extension bytes of this message */
 	uint8_t state;          /* enum in http_frame.c */
 	uint8_t trailers;       /* the field lines are a trailer section */
-	const char *error;      /* why the stream was refused, or NULL */
+	uint8_t error;          /* why the stream was refused: http_frame_error */
 };
+_Static_assert(HTTP_FRAME_EXT_MAX < UINT16_MAX, "ext_len counts up to the limit + 1");
 
 /* How the body of the request whose header section just ended is framed. */
 enum http_frame_body {
@@ -52,7 +54,7 @@ enum http_frame_body {
 };
 
 /* Accept bytes from `data`: returns how many may be given to the parser.
- * Fewer than `len` when a byte is refused (f->error says why) or when a
+ * Fewer than `len` when a byte is refused (http_frame_error says why) or when a
  * request's header section ended and its framing is not known yet.
  * Thread: owner. */
 size_t http_frame_scan(struct http_frame *f, const char *data, size_t len);
@@ -62,5 +64,8 @@ size_t http_frame_scan(struct http_frame *f, const char *data, size_t len);
  * did not see that section end (the two disagree: refuse the request).
  * Thread: owner. */
 int http_frame_body(struct http_frame *f, enum http_frame_body kind, uint64_t length);
+
+/* Why the stream was refused (a static string), or NULL. Thread: owner. */
+const char *http_frame_error(const struct http_frame *f);
 
 #endif

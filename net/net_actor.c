@@ -284,6 +284,7 @@ static void free_actor(struct net_actor *na)
 	free(na->rbuf);
 	free(na->slots);
 	free(na->free_slots);
+	free(na->dirty);
 	free(na);
 }
 
@@ -303,7 +304,6 @@ static int net_start(struct actor *a)
 	na->sh = sh;
 	na->stats = &sh->stats[actor_index(a)];
 	na->self = actor_addr(a);
-	list_init(&na->dirty);
 	na->pool = net_req_pool_create(NET_SPARE_ENVELOPES);
 	na->rbuf = malloc(NET_READ_BUF);
 	if (na->pool == NULL || na->rbuf == NULL) {

@@ -15,7 +15,6 @@
 #include <ev.h>
 
 #include "actors/actor.h"
-#include "base/list.h"
 #include "config/config.h"
 #include "net.h"
 #include "http_conn.h"
@@ -66,9 +65,8 @@ struct net_conn {
 	uint32_t slot;
 	uint32_t gen;
 	uint32_t lingered_bytes;
-	struct list dirty;           /* in na->dirty: flushed at the end of the
-				      * loop iteration (unlinked: not queued) */
 	uint8_t state;               /* enum net_conn_state */
+	bool dirty;                  /* to flush at the end of the loop iteration */
 	uint8_t peer_family;         /* AF_INET, AF_INET6 or 0 */
 	uint16_t peer_port;          /* host order */
 	uint8_t peer_addr[16];
@@ -103,9 +101,11 @@ struct net_actor {
 	uint32_t *free_slots;
 	uint32_t nfree;
 	uint32_t next_gen;
-	/* Connections with output to write at the end of this iteration:
-	 * intrusive, so marking one never allocates (nor fails). */
-	struct list dirty;
+	/* Connections with output to write at the end of this iteration. */
+	uint64_t *dirty;
+	uint32_t ndirty;
+	uint32_t dirty_cap;
+	bool dirty_lost;             /* a mark did not fit in `dirty`: scan every slot */
 	struct net_buf scratch;      /* one batch of answers, before send(2) */
 	char *rbuf;                  /* NET_READ_BUF */
 };

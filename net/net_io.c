@@ -137,7 +137,6 @@ void net_conn_close(struct net_conn *c)
 
 	ev_io_stop(na->loop, &c->io);
 	ev_timer_stop(na->loop, &c->timer);
-	list_remove(&c->dirty); /* no-op when not queued */
 	close(c->io.fd);
 	http_conn_dispose(&c->hc);
 	net_buf_free(&c->out);
@@ -258,32 +257,62 @@ static void conn_flush(struct net_conn *c, uint64_t now)
 	conn_update(c, now);
 }
 
-/* Never writes inline: the caller may be inside the parser or about to
- * use the connection (on_conn_io), and a write may close it. */
+/* Never writes inline, even when the list cannot grow: the caller may be
+ * inside the parser or about to use the connection (on_conn_io), and a
+ * write may close it. Out of memory, the mark is kept on the connection
+ * alone and the flush scans every slot for it. */
 void net_conn_mark_dirty(struct net_conn *c)
 {
-	if (!list_linked(&c->dirty))
-		list_push_back(&c->na->dirty, &c->dirty);
+	struct net_actor *na = c->na;
+
+	if (c->dirty)
+		return;
+	c->dirty = true;
+	if (na->ndirty == na->dirty_cap) {
+		uint32_t cap = na->dirty_cap > 0 ? na->dirty_cap * 2 : 256;
+		uint64_t *d = realloc(na->dirty, sizeof(*d) * cap);
+
+		if (d == NULL) {
+			na->dirty_lost = true;
+			return;
+		}
+		na->dirty = d;
+		na->dirty_cap = cap;
+	}
+	na->dirty[na->ndirty++] = conn_id_of(c);
+}
+
+static void flush_marked(struct net_conn *c, uint64_t now)
+{
+	if (c != NULL && c->dirty) {
+		c->dirty = false;
+		conn_flush(c, now);
+	}
 }
 
 void on_net_flush(struct ev_loop *loop, ev_prepare *w, int revents)
 {
 	struct net_actor *na = w->data;
-	struct list *l;
+	uint32_t i = 0;
 	uint64_t now;
 
 	(void)revents;
-	if (list_empty(&na->dirty))
+	if (na->ndirty == 0 && !na->dirty_lost)
 		return;
 	net_env_refresh(na);
 	http_date_update(&na->date, (time_t)ev_now(loop));
 	now = clock_now_ns();
-	/* A connection marked again while flushing joins the end: this pass
-	 * writes it too. A closed one has left the list. */
-	while ((l = list_first(&na->dirty)) != NULL) {
-		list_remove(l);
-		conn_flush(list_entry(l, struct net_conn, dirty), now);
+	/* Connections marked while flushing are written in this pass too. */
+	for (;;) {
+		for (; i < na->ndirty; i++)
+			flush_marked(net_conn_find(na, na->dirty[i]), now);
+		if (!na->dirty_lost)
+			break;
+		na->dirty_lost = false;
+		for (uint32_t s = 0; s < na->nslots; s++)
+			flush_marked(na->slots[s], now);
 	}
+	na->ndirty = 0;
 	if (na->scratch.cap > NET_SCRATCH_KEEP)
 		net_buf_free(&na->scratch);
 	/* Requests parsed from held input were sent in this callback: publish
@@ -417,7 +446,6 @@ int net_conn_open(struct net_actor *na, int fd, const struct sockaddr *sa)
 	na->slots[slot] = c;
 	c->na = na;
 	c->slot = slot;
-	list_init(&c->dirty);
 	if (++na->next_gen == 0)
 		na->next_gen = 1;
 	c->gen = na->next_gen;

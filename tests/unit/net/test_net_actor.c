@@ -333,6 +333,59 @@ static size_t drain_bytes(int fd, size_t want, int timeout_ms)
 	return got;
 }
 
+/* realloc fails for the first growth of a network actor's dirty list
+ * while set (the binary links with -Wl,--wrap=realloc). */
+static atomic_int fail_dirty_list;
+
+void *__real_realloc(void *p, size_t n);
+void *__wrap_realloc(void *p, size_t n);
+void *__wrap_realloc(void *p, size_t n)
+{
+	if (atomic_load(&fail_dirty_list) && p == NULL && n == 256 * sizeof(uint64_t))
+		return NULL;
+	return __real_realloc(p, n);
+}
+
+static const struct actor_kind local_kind = { "local" };
+
+/* A listener pool answering on its own thread, from inside the parser
+ * (like the admin endpoint). */
+static int local_answer(void *ctx, struct http_msg *hm)
+{
+	(void)ctx;
+	hm->status = 200;
+	hm->content_type = "text/plain";
+	hm->resp_body = hm->path;
+	hm->resp_body_len = hm->path_len;
+	return 0;
+}
+
+static void test_dirty_list_out_of_memory_defers_the_write(void **state)
+{
+	struct net_pool_spec spec = { .kind = &local_kind, .count = 1, .mailbox = 64,
+				      .listen = cfg.listen, .nlisten = 1, .local = local_answer };
+	char err[256], buf[4096];
+	int fd;
+
+	(void)state;
+	sys = actor_system_create();
+	assert_int_equal(net_add_listener_pool(sys, &cfg, &spec, err, sizeof(err)), 0);
+	assert_int_equal(actor_system_start(sys, err, sizeof(err)), 0);
+	atomic_store(&fail_dirty_list, 1);
+	/* The closing answer is produced inside the parser: written inline,
+	 * it would close (and free) the connection under the parser. */
+	fd = connect_server();
+	send_all(fd, "GET /a HTTP/1.1\r\nHost: t\r\n\r\n"
+		 "GET /b HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+	read_responses(fd, buf, sizeof(buf), 2, 3000);
+	atomic_store(&fail_dirty_list, 0);
+	assert_non_null(strstr(buf, "\r\n\r\n/a"));
+	assert_non_null(strstr(buf, "Connection: close\r\n"));
+	assert_non_null(strstr(buf, "\r\n\r\n/b"));
+	assert_int_equal(recv(fd, buf, sizeof(buf), 0), 0); /* half-closed after /b */
+	close(fd);
+}
+
 static void test_unread_output_stops_parsing_pipelined_requests(void **state)
 {
 	const unsigned nreq = 128, max_pipeline = 4;
@@ -372,6 +425,7 @@ int main(void)
 		T(test_connection_limit_pauses_accept_until_one_closes),
 		T(test_client_that_never_reads_is_dropped_at_the_write_timeout),
 		T(test_unread_output_stops_parsing_pipelined_requests),
+		T(test_dirty_list_out_of_memory_defers_the_write),
 #undef T
 	};
 
