@@ -17,6 +17,13 @@
  * arrive; a callback that refuses a request records why and stops the
  * parser (http_conn_parser_status turns that into the answer).
  *
+ * The strict framing of the raw bytes is http_frame.c's, run ahead of
+ * the parser; what needs the parsed fields is checked here, once the
+ * header section is complete (check_head: version, Host,
+ * Transfer-Encoding), from offsets noted while the headers were copied.
+ * on_headers_complete then tells the framing scanner how the body is
+ * framed. The body buffer grows as the body arrives (reserve_body).
+ *
  * on_message_complete pauses the parser, so each http_parser_execute call
  * ends at a message boundary (http_conn.c's parse loop decides what next).
  *
