@@ -343,7 +343,7 @@ size_t http_conn_output(struct http_conn *c, struct net_buf *out, uint64_t now_n
 		c->send_seq++;
 		c->head_ns = now_ns;
 		if (close) {
-			c->flags |= HC_DONE | HC_STOP;
+			c->flags |= HC_DONE | HC_STOP | HC_LINGER;
 			msg_free(&r->hm.m);
 			drop_ready(c);
 			drop_cur(c);
@@ -374,6 +374,11 @@ bool http_conn_wants_input(const struct http_conn *c)
 bool http_conn_finished(const struct http_conn *c)
 {
 	return (c->flags & HC_DONE) != 0;
+}
+
+bool http_conn_lingers(const struct http_conn *c)
+{
+	return (c->flags & HC_LINGER) != 0;
 }
 
 static void earlier(uint64_t *best, enum net_timeout *kind, uint64_t t, enum net_timeout k)

@@ -168,9 +168,15 @@ bool http_conn_wants_input(const struct http_conn *c);
 
 /* Whether the connection is over: a closing answer went out, or the client
  * closed. The owner closes it once its output has drained (at once after
- * an EOF; otherwise half-closed, lingering until the client closes too).
- * Thread: owner. */
+ * an EOF). Thread: owner. */
 bool http_conn_finished(const struct http_conn *c);
+
+/* Whether it ended with a closing answer (an error, Connection: close,
+ * HTTP/1.0, the last answer of a drain, the 504 backstop) that the client
+ * must be able to read: the owner half-closes and lingers rather than
+ * closing at once. False when nothing was owed (a drain of an idle
+ * connection). Thread: owner. */
+bool http_conn_lingers(const struct http_conn *c);
 
 /* Requests parsed and not answered yet. Thread: owner. */
 uint32_t http_conn_inflight(const struct http_conn *c);

@@ -30,9 +30,10 @@
  * A client that does not read is reset at the write timeout, so its
  * unsent output does not outlive the connection in the kernel.
  *
- * Closing: whenever actord ends a connection (an error answer,
- * Connection: close, HTTP/1.0 without keep-alive, a drain, the 504
- * backstop), the write side is shut down and the input read and discarded
+ * Closing: whenever actord ends a connection with an answer (an error,
+ * Connection: close, HTTP/1.0 without keep-alive, the last answer of a
+ * drain, the 504 backstop), the write side is shut down and the input read
+ * and discarded
  * for up to NET_LINGER_MS (NET_LINGER_BYTES at most), until the client
  * closes too: a client still sending (a body we refused with 413, requests
  * pipelined after Connection: close) reads our answer instead of a
@@ -187,8 +188,12 @@ static int conn_update(struct net_conn *c, uint64_t now)
 	if (pending == 0 && c->out.cap > 0)
 		net_buf_free(&c->out);
 	if (pending == 0 && http_conn_finished(&c->hc)) {
-		conn_linger(c, now); /* every close of ours, not only errors */
-		return 0;
+		if (http_conn_lingers(&c->hc)) {
+			conn_linger(c, now); /* after every closing answer, not only errors */
+			return 0;
+		}
+		net_conn_close(c); /* nothing of ours to protect: an idle drain */
+		return -1;
 	}
 	if (http_conn_wants_input(&c->hc) && pending <= c->na->env.http->output_high_water)
 		want |= EV_READ;

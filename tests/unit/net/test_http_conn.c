@@ -250,6 +250,7 @@ static void test_http11_connection_close_stops_parsing(void **state)
 	output();
 	assert_non_null(strstr(take_output(), "Connection: close"));
 	assert_true(http_conn_finished(&H.c));
+	assert_true(http_conn_lingers(&H.c)); /* half-close, never reset it */
 }
 
 static void test_head_has_content_length_but_no_body(void **state)
@@ -883,6 +884,29 @@ static void test_no_100_continue_for_an_http10_client(void **state)
 	assert_int_equal(H.sub[0]->body_len, 3);
 }
 
+static void test_drain_lingers_after_the_last_answer_only(void **state)
+{
+	struct conn_harness idle;
+
+	(void)state;
+	feed("GET /a HTTP/1.1\r\nHost: h\r\n\r\n");
+	http_conn_drain(&H.c);
+	assert_false(http_conn_finished(&H.c));
+	reply(0, 200, "a");
+	output();
+	assert_non_null(strstr(take_output(), "Connection: close\r\n"));
+	assert_true(http_conn_finished(&H.c));
+	assert_true(http_conn_lingers(&H.c));
+	/* An idle connection is owed nothing: over at once, closed at once. */
+	conn_harness_init(&idle);
+	conn_harness_open(&idle, 4, 1, fake_submit, &idle);
+	http_conn_drain(&idle.c);
+	assert_true(http_conn_finished(&idle.c));
+	assert_false(http_conn_lingers(&idle.c));
+	conn_harness_close(&idle);
+	net_req_pool_bind_thread(H.pool);
+}
+
 static void test_414_to_head_has_no_body(void **state)
 {
 	char req[9000];
@@ -1024,6 +1048,7 @@ int main(void)
 		T(test_tab_in_the_request_target_is_400),
 		T(test_a_valid_request_before_the_bad_one_is_answered),
 		T(test_no_100_continue_for_an_http10_client),
+		T(test_drain_lingers_after_the_last_answer_only),
 		T(test_414_to_head_has_no_body),
 		T(test_body_buffer_grows_with_what_arrived),
 		T(test_body_deadline_is_absolute_with_the_minimum_rate),
