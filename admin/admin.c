@@ -273,8 +273,10 @@ static bool host_allowed(const struct admin *ad, const struct http_msg *hm)
 
 	if (cfg->admin_token[0] != '\0' || h == NULL) /* no Host: HTTP/1.0, no browser */
 		return true;
-	if (h->value[0] == '[')
-		return strchr(h->value, ']') != NULL; /* an IPv6 literal */
+	if (h->value[0] == '[') { /* an IPv6 literal, then nothing or a port */
+		colon = strchr(h->value, ']');
+		return colon != NULL && (colon[1] == '\0' || colon[1] == ':');
+	}
 	colon = strrchr(h->value, ':');
 	n = colon != NULL ? (size_t)(colon - h->value) : h->value_len;
 	if (n == 0 || n >= sizeof(host))
