@@ -259,13 +259,13 @@ static const char *value_at(const struct http_conn *c, uint32_t off, uint32_t *l
  * reg-name, an IPv4 address or an IP literal, and the port's colon. */
 static bool valid_host(const char *v, uint32_t len)
 {
-	static const char extra[] = "-._~!$&'()*+,;=%:[]";
+	/* ALPHA, DIGIT and "-._~!$&'()*+,;=%:[]", a bitmap of ASCII codes. */
+	static const uint64_t map[2] = { 0x2fff7ff200000000ull, 0x47fffffeaffffffeull };
 
 	for (uint32_t i = 0; i < len; i++) {
 		unsigned char ch = (unsigned char)v[i];
 
-		if (!((ch | 0x20) >= 'a' && (ch | 0x20) <= 'z') && !(ch >= '0' && ch <= '9') &&
-		    (ch == '\0' || strchr(extra, ch) == NULL))
+		if (ch >= 128 || !((map[ch >> 6] >> (ch & 63)) & 1u))
 			return false;
 	}
 	return true;
