@@ -3,16 +3,14 @@
  * http_frame.h).
  *
  * DESIGN
- * One byte-driven state machine; the long runs are not walked byte by
- * byte: the request line and field values by memchr for their CR and one
- * branch-free (vectorised) check for control characters, body and chunk
- * data skipped by count. Field names (short) go through a bitmap.
+ * One byte-driven state machine; the runs (request line, names, values)
+ * are consumed by tight loops with one table lookup per byte (cls), body
+ * and chunk data are skipped by count.
  *
  * Thread: the owning network actor.
  */
 #include <stdbool.h>
 #include <stdint.h>
-#include <string.h>
 
 #include "http_frame.h"
 
@@ -86,56 +84,32 @@ const char *http_frame_error(const struct http_frame *f)
 	return f->error < sizeof(errors) / sizeof(errors[0]) ? errors[f->error] : NULL;
 }
 
-/* RFC 9110 5.6.2 tchar: a bitmap of the ASCII codes (ALPHA, DIGIT and
- * "!#$%&'*+-.^_`|~"). */
-static inline bool tchar(unsigned char c)
-{
-	static const uint64_t map[2] = { 0x03ff6cfa00000000ull, 0x57ffffffc7fffffeull };
-
-	return c < 128 && ((map[c >> 6] >> (c & 63)) & 1u);
-}
-
-/* Field value and chunk-extension octets: VCHAR, obs-text, SP, HTAB. */
-static inline bool text(unsigned char c)
-{
-	return c >= 0x20 ? c != 0x7f : c == '\t';
-}
-
-/* Whether [p, end) holds a control character (HTAB allowed if `tab`).
- * No early exit: the compiler vectorises it, so a line costs a fraction
- * of an instruction per byte. */
-static bool has_ctl(const unsigned char *p, const unsigned char *end, bool tab)
-{
-	unsigned bad = 0;
-
-	for (; p < end; p++)
-		bad |= (unsigned)(*p < 0x20 && !(tab && *p == '\t')) | (unsigned)(*p == 0x7f);
-	return bad != 0;
-}
-
-/* The first control character of [p, end) (has_ctl said there is one). */
-static const unsigned char *first_ctl(const unsigned char *p, const unsigned char *end, bool tab)
-{
-	while (p < end && !(*p < 0x20 && !(tab && *p == '\t')) && *p != 0x7f)
-		p++;
-	return p;
-}
-
-/* A run of line text up to its CR: the position of the CR (the run is
- * clean), `end` (clean so far, no CR yet), or NULL (a control character or
- * LF at *bad). memchr finds the CR; the run is checked in one pass. */
-static const unsigned char *line_run(const unsigned char *p, const unsigned char *end, bool tab,
-				     const unsigned char **bad)
-{
-	const unsigned char *cr = memchr(p, '\r', (size_t)(end - p));
-	const unsigned char *stop = cr != NULL ? cr : end;
-
-	if (has_ctl(p, stop, tab)) {
-		*bad = first_ctl(p, stop, tab);
-		return NULL;
-	}
-	return stop;
-}
+/* Byte classes, one table lookup per byte in the scanning loops:
+ * C_TEXT  field value and chunk-extension octets: VCHAR, obs-text, SP, HTAB
+ *         (RFC 9110 5.5);
+ * C_LINE  request-line octets: the same without HTAB;
+ * C_TCHAR RFC 9110 5.6.2 tchar: ALPHA, DIGIT and "!#$%&'*+-.^_`|~". */
+#define C_TEXT 1u
+#define C_LINE 2u
+#define C_TCHAR 4u
+static const uint8_t cls[256] = {
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0,
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	3, 7, 3, 7, 7, 7, 7, 7, 3, 3, 7, 7, 3, 7, 7, 3,
+	7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 3, 3, 3, 3, 3, 3,
+	3, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7,
+	7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 3, 3, 3, 7, 7,
+	7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7,
+	7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 3, 7, 3, 7, 0,
+	3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3,
+	3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3,
+	3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3,
+	3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3,
+	3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3,
+	3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3,
+	3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3,
+	3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3,
+};
 
 static int hex(unsigned char c)
 {
@@ -165,7 +139,7 @@ static size_t skip(struct http_frame *f, const unsigned char *p, const unsigned 
 
 size_t http_frame_scan(struct http_frame *f, const char *data, size_t len)
 {
-	const unsigned char *p = (const unsigned char *)data, *end = p + len, *q, *bad;
+	const unsigned char *p = (const unsigned char *)data, *end = p + len;
 	int v;
 
 	while (p < end) {
@@ -187,12 +161,12 @@ size_t http_frame_scan(struct http_frame *f, const char *data, size_t len)
 			f->state = S_START;
 			break;
 		case S_LINE:
-			q = line_run(p, end, false, &bad);
-			if (q == NULL)
-				return refuse(f, data, bad, *bad == '\n' ? E_LF_LINE : E_CTL_LINE);
-			if (q == end)
+			while (p < end && (cls[*p] & C_LINE))
+				p++;
+			if (p == end)
 				return len;
-			p = q;
+			if (*p != '\r')
+				return refuse(f, data, p, *p == '\n' ? E_LF_LINE : E_CTL_LINE);
 			f->state = S_LINE_CR;
 			break;
 		case S_LINE_CR:
@@ -203,7 +177,7 @@ size_t http_frame_scan(struct http_frame *f, const char *data, size_t len)
 		case S_FIELD:
 			if (ch == '\r') {
 				f->state = S_END_CR;
-			} else if (tchar(ch)) {
+			} else if (cls[ch] & C_TCHAR) {
 				f->state = S_NAME;
 			} else {
 				return refuse(f, data, p,
@@ -215,7 +189,7 @@ size_t http_frame_scan(struct http_frame *f, const char *data, size_t len)
 			}
 			break;
 		case S_NAME:
-			while (p < end && tchar(*p))
+			while (p < end && (cls[*p] & C_TCHAR))
 				p++;
 			if (p == end)
 				return len;
@@ -226,12 +200,12 @@ size_t http_frame_scan(struct http_frame *f, const char *data, size_t len)
 			f->state = S_VALUE;
 			break;
 		case S_VALUE:
-			q = line_run(p, end, true, &bad);
-			if (q == NULL)
-				return refuse(f, data, bad, *bad == '\n' ? E_LF_FIELD : E_CTL_VALUE);
-			if (q == end)
+			while (p < end && (cls[*p] & C_TEXT))
+				p++;
+			if (p == end)
 				return len;
-			p = q;
+			if (*p != '\r')
+				return refuse(f, data, p, *p == '\n' ? E_LF_FIELD : E_CTL_VALUE);
 			f->state = S_VALUE_CR;
 			break;
 		case S_VALUE_CR:
@@ -284,7 +258,7 @@ size_t http_frame_scan(struct http_frame *f, const char *data, size_t len)
 			break;
 		case S_SIZE_BWS:
 		case S_EXT:
-			while (p < end && text(*p) &&
+			while (p < end && (cls[*p] & C_TEXT) &&
 			       (f->state == S_EXT || *p == ' ' || *p == '\t' || *p == ';')) {
 				if (*p == ';')
 					f->state = S_EXT;
