@@ -125,6 +125,7 @@ static const struct field http_fields[] = {
 	U64("max_body_bytes", http.max_body_bytes, 0, 1ull << 32),
 	U32("header_timeout_ms", http.header_timeout_ms, 1, MS_MAX),
 	U32("body_timeout_ms", http.body_timeout_ms, 1, MS_MAX),
+	U32("body_min_rate", http.body_min_rate, 0, 1u << 30),
 	U32("keepalive_timeout_ms", http.keepalive_timeout_ms, 1, MS_MAX),
 	U32("write_timeout_ms", http.write_timeout_ms, 1, MS_MAX),
 	U32("request_timeout_ms", http.request_timeout_ms, 1, MS_MAX),
@@ -289,6 +290,7 @@ void config_defaults(struct ad_config *cfg)
 		.max_body_bytes = 1u << 20,
 		.header_timeout_ms = 10000,
 		.body_timeout_ms = 10000,
+		.body_min_rate = 1024,
 		.keepalive_timeout_ms = 75000,
 		.write_timeout_ms = 10000,
 		.request_timeout_ms = 5000,
@@ -572,10 +574,15 @@ static int check_config(struct config_ctx *c, const struct ad_config *cfg)
 		rc = cfg_resolve(c, "mysql.host", cfg->mysql.host, NULL, false);
 	if (rc != 0)
 		return rc;
+	/* Ports, not host strings: "127.1", "localhost" and "0.0.0.0" all
+	 * reach 127.0.0.1, and listeners sharing a port with SO_REUSEPORT
+	 * share their connections. */
 	for (unsigned i = 0; i < cfg->nlisten; i++) {
-		if (cfg->listen[i].port == cfg->admin_listen.port &&
-		    strcmp(cfg->listen[i].host, cfg->admin_listen.host) == 0)
-			return cfg_fail(c, "admin_listen", "same address as listen[%u]", i);
+		if (cfg->listen[i].port == cfg->admin_listen.port)
+			return cfg_fail(c, "admin_listen", "port %u is also listen[%u]'s (%s:%u): "
+				    "the admin endpoint needs a port of its own",
+				    cfg->admin_listen.port, i, cfg->listen[i].host,
+				    cfg->listen[i].port);
 	}
 	for (const char *t = cfg->admin_token; *t != '\0'; t++)
 		if (*t <= ' ' || *t > '~')

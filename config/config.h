@@ -59,6 +59,7 @@ struct config_http {
 	uint64_t max_body_bytes;      /* larger -> 413 before reading the body */
 	uint32_t header_timeout_ms;   /* absolute deadline for the header block */
 	uint32_t body_timeout_ms;     /* idle I/O timeout while reading a body */
+	uint32_t body_min_rate;       /* bytes/s a body must keep up; 0: off */
 	uint32_t keepalive_timeout_ms;/* idle time between requests */
 	uint32_t write_timeout_ms;    /* a client that does not read is dropped */
 	uint32_t request_timeout_ms;  /* handler deadline -> 504 */

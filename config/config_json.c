@@ -145,6 +145,7 @@ static void add_http(cJSON *root, const struct config_http *h)
 	cJSON_AddNumberToObject(o, "max_body_bytes", (double)h->max_body_bytes);
 	cJSON_AddNumberToObject(o, "header_timeout_ms", h->header_timeout_ms);
 	cJSON_AddNumberToObject(o, "body_timeout_ms", h->body_timeout_ms);
+	cJSON_AddNumberToObject(o, "body_min_rate", h->body_min_rate);
 	cJSON_AddNumberToObject(o, "keepalive_timeout_ms", h->keepalive_timeout_ms);
 	cJSON_AddNumberToObject(o, "write_timeout_ms", h->write_timeout_ms);
 	cJSON_AddNumberToObject(o, "request_timeout_ms", h->request_timeout_ms);

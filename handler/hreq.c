@@ -245,6 +245,8 @@ int hreq_write(struct hreq *r, const void *data, size_t len)
 {
 	if (r->answered)
 		return -EALREADY;
+	if (len == 0)
+		return 0; /* resp_buf may still be NULL: no memcpy from or to it */
 	if (resp_reserve(r->hm, r->body_len, len) != 0) {
 		r->oom = true;
 		return -ENOMEM;
@@ -339,16 +341,26 @@ int hreq_add_header(struct hreq *r, const char *name, const char *value)
 static void finish(struct hreq *r, unsigned status, const char *ctype,
 		   const char *static_body, size_t static_len)
 {
+	static const char oom_body[] = "Internal Server Error\n";
 	struct http_msg *hm = r->hm;
 	size_t clen = strlen(ctype), off = r->body_len;
 
 	if (r->oom || resp_reserve(hm, off, r->headers_len + clen + 1) != 0) {
+		/* Out of memory: a 500 that needs no memory at all (static type
+		 * and body, no headers), never a second attempt that could fail
+		 * the same way. */
 		r->oom = false;
 		r->body_len = 0;
 		r->headers_len = 0;
 		log_error("%s %s: out of memory building the response", "handler",
 			  hm->path);
-		hreq_static(r, 500, "text/plain", "Internal Server Error\n", 22);
+		hm->status = 500;
+		hm->content_type = "text/plain";
+		hm->resp_headers = NULL;
+		hm->resp_headers_len = 0;
+		hm->resp_body = oom_body;
+		hm->resp_body_len = sizeof(oom_body) - 1;
+		handler_answer(r);
 		return;
 	}
 	if (r->headers_len > 0)

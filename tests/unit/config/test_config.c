@@ -59,6 +59,7 @@ static void test_empty_object_means_defaults(void **state)
 	assert_int_equal(cfg->http.max_body_bytes, 1 << 20);
 	assert_int_equal(cfg->http.header_timeout_ms, 10000);
 	assert_int_equal(cfg->http.body_timeout_ms, 10000);
+	assert_int_equal(cfg->http.body_min_rate, 1024);
 	assert_int_equal(cfg->http.keepalive_timeout_ms, 75000);
 	assert_int_equal(cfg->http.write_timeout_ms, 10000);
 	assert_int_equal(cfg->http.request_timeout_ms, 5000);
@@ -430,7 +431,15 @@ static void test_bad_addresses_are_refused(void **state)
 		     "\"[address]:port\"");
 	expect_error("{\"listen\": []}", "/etc/actord/t.json: listen: needs at least one address");
 	expect_error("{\"admin_listen\": \"127.0.0.1:8080\"}",
-		     "/etc/actord/t.json: admin_listen: same address as listen[0]");
+		     "/etc/actord/t.json: admin_listen: port 8080 is also listen[0]'s "
+		     "(127.0.0.1:8080): the admin endpoint needs a port of its own");
+	/* Another spelling of the same address, or a wildcard over it. */
+	expect_error("{\"admin_listen\": \"127.1:8080\"}",
+		     "/etc/actord/t.json: admin_listen: port 8080 is also listen[0]'s "
+		     "(127.0.0.1:8080): the admin endpoint needs a port of its own");
+	expect_error("{\"listen\": [\"0.0.0.0:9000\"], \"admin_listen\": \"127.0.0.1:9000\"}",
+		     "/etc/actord/t.json: admin_listen: port 9000 is also listen[0]'s "
+		     "(0.0.0.0:9000): the admin endpoint needs a port of its own");
 	expect_error("{\"mongo\": {\"uri\": \"http://x\"}}",
 		     "/etc/actord/t.json: mongo.uri: must be \"\" (no MongoDB) or start with "
 		     "mongodb:// or mongodb+srv://");
