@@ -522,13 +522,5 @@ int sched_add_pool(struct actor_system *sys, const struct ad_config *cfg,
 		.user = p,
 		.dispose = pool_free,
 	};
-	if (actor_system_add_pool(sys, &spec, err, errlen) == ACTOR_ADDR_NONE) {
-		pool_free(p);
-		return -EINVAL;
-	}
-	if (metrics_register(collect, p) != 0) {
-		snprintf(err, errlen, "sched: too many metrics registrations");
-		return -ENOSPC;
-	}
-	return 0;
+	return metrics_add_pool(sys, &spec, collect, err, errlen);
 }

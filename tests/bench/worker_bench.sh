@@ -37,6 +37,7 @@ ACTORD=${ACTORD_BIN:-$ROOT/build/actord}
 TORNADO_PEER=${BENCH_PEER:-$ROOT/tests/bench/peers/tornado_peer.py}
 PROBE=$ROOT/tests/e2e/latency_probe.py
 PY=/usr/bin/python3
+. tests/bench/bench_lib.sh
 RUN=$ROOT/build/bench-worker
 SVC_REDIS=29479
 SVC_MYSQL=29406
@@ -49,9 +50,6 @@ command -v wrk >/dev/null || { echo "worker_bench: wrk is not installed" >&2; ex
 rm -rf "$RUN/actord"
 mkdir -p "$RUN/actord"
 
-free_port() {
-  $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
 ACTORD_PORT=$(free_port)
 ACTORD_ADMIN=$(free_port)
 TORNADO_PORT=$(free_port)
@@ -66,14 +64,6 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-wait_port() { # port
-  i=0
-  until $PY -c "import socket,sys; socket.create_connection(('127.0.0.1',$1),0.2).close()" 2>/dev/null; do
-    i=$((i + 1)); [ $i -gt 300 ] && { echo "worker_bench: nothing listens on $1" >&2; exit 1; }
-    sleep 0.1
-  done
-}
-
 # actord: 2 workers (one per core), no storage actors (the route needs none).
 cat >"$RUN/actord/actord.json" <<EOF
 { "listen": ["127.0.0.1:$ACTORD_PORT"], "admin_listen": "127.0.0.1:$ACTORD_ADMIN",
@@ -85,7 +75,7 @@ EOF
 "$ACTORD" -c "$RUN/actord/actord.json" 2>"$RUN/actord/stderr.log" &
 ACTORD_PID=$!
 PIDS="$PIDS $ACTORD_PID"
-wait_port "$ACTORD_PORT"
+wait_port worker_bench "$ACTORD_PORT"
 
 # Tornado needs live MariaDB + Redis for its start-up; one process, as the
 # seed runs it (its executors use the cores).
@@ -95,7 +85,7 @@ $PY "$TORNADO_PEER" --port "$TORNADO_PORT" --procs 1 --hash-workers 2 \
   --mysql-port $SVC_MYSQL --redis-port $SVC_REDIS >"$RUN/tornado.log" 2>&1 &
 TORNADO_PID=$!
 PIDS="$PIDS $TORNADO_PID"
-wait_port "$TORNADO_PORT"
+wait_port worker_bench "$TORNADO_PORT"
 sleep 1
 
 BODY="{\"password\": \"correct horse battery staple\", \"salt\": \"NaCl-1234\", \"iterations\": $ITERATIONS}"
