@@ -249,7 +249,7 @@ def test_a_periodic_task_keeps_its_schedule_never_overlaps_and_logs_failures(act
     for r in runs:
         assert r["due"] == r["slot"] * period            # the wall clock's grid
         assert r["due"] <= r["start"] + 2                 # never early
-        assert r["start"] - r["due"] < 50 * SLOW          # started on time
+        assert r["start"] - r["due"] < period * SLOW      # started within its slot
     for prev, nxt in zip(runs, runs[1:]):
         assert nxt["start"] >= prev["end"]                # never overlapping
         assert 3 <= nxt["slot"] - prev["slot"] <= 5        # 250 ms runs skip 2 ticks
