@@ -105,6 +105,10 @@ ACTOR_KIND(mysql, mysql_actor, 0, 64);
 ACTOR_KIND(mongo, mongo_actor, 0, 64);
 ACTOR_KIND(job, job, 0, 64);
 ACTOR_KIND(upstream, upstream_actor, 0, 64);
+/* Workers block by design (sleeping threads cost no CPU): they may
+ * outnumber cores, up to the pool mailbox's consumer limit. */
+ACTOR_KIND(worker, worker, 0, 256);
+ACTOR_KIND(sched, sched, 0, 1);
 
 static const struct field actors_fields[] = {
 	SECTION("net", net_fields),
@@ -115,6 +119,8 @@ static const struct field actors_fields[] = {
 	SECTION("mongo", mongo_fields),
 	SECTION("job", job_fields),
 	SECTION("upstream", upstream_fields),
+	SECTION("worker", worker_fields),
+	SECTION("sched", sched_fields),
 	END,
 };
 
@@ -133,6 +139,7 @@ static const struct field http_fields[] = {
 	U32("backlog", http.backlog, 1, 65535),
 	U32("output_high_water", http.output_high_water, 1024, 1u << 30),
 	U32("max_pipeline", http.max_pipeline, 1, 1024),
+	U32("slow_handler_ms", http.slow_handler_ms, 0, MS_MAX),
 	END,
 };
 
@@ -174,6 +181,13 @@ static const struct field app_fields[] = {
 	U32("wallpaper_cache_ttl_ms", app.wallpaper_cache_ttl_ms, 1, 86400000u),
 	TYPED("world_near_cache", F_BOOL, app.world_near_cache, 0),
 	TYPED("wallpaper_near_cache", F_BOOL, app.wallpaper_near_cache, 0),
+	U32("demo_work_ms", app.demo_work_ms, 0, MS_MAX),
+	U32("queue_capacity", app.queue_capacity, 1, 1u << 20),
+	U32("queue_concurrency", app.queue_concurrency, 1, 1024),
+	U32("queue_max_attempts", app.queue_max_attempts, 1, 100),
+	U32("hash_max_iterations", app.hash_max_iterations, 1, 100000000u),
+	U32("period_ms", app.period_ms, 0, 86400000u),
+	TYPED("period_once_per_cluster", F_BOOL, app.period_once_per_cluster, 0),
 	END,
 };
 
@@ -283,6 +297,10 @@ void config_defaults(struct ad_config *cfg)
 	cfg->mongo_actor = (struct config_actors){ 2, 1024 };
 	cfg->job = (struct config_actors){ 1, 1024 };
 	cfg->upstream_actor = (struct config_actors){ 1, 1024 };
+	/* One worker per core: right for CPU-bound tasks; blocking tasks want
+	 * more (docs/SCALING.md). */
+	cfg->worker = (struct config_actors){ 2, 1024 };
+	cfg->sched = (struct config_actors){ 1, 4096 };
 	cfg->http = (struct config_http){
 		.max_request_line = 8192,
 		.max_header_bytes = 65536,
@@ -298,6 +316,7 @@ void config_defaults(struct ad_config *cfg)
 		.backlog = 4096,
 		.output_high_water = 1u << 20,
 		.max_pipeline = 64,
+		.slow_handler_ms = 100,
 	};
 	cfg->log.level = CONFIG_LOG_INFO;
 	cfg->log.format = CONFIG_LOG_AUTO;
@@ -324,6 +343,12 @@ void config_defaults(struct ad_config *cfg)
 	snprintf(cfg->near_cache.prefixes[0], CONFIG_PREFIX_MAX, "world:");
 	snprintf(cfg->near_cache.prefixes[1], CONFIG_PREFIX_MAX, "wallpaperList:");
 	cfg->near_cache.nprefixes = 2;
+	cfg->app.demo_work_ms = 1000;
+	cfg->app.queue_capacity = 10000;
+	cfg->app.queue_concurrency = 4;
+	cfg->app.queue_max_attempts = 3;
+	cfg->app.hash_max_iterations = 1000000;
+	cfg->app.period_once_per_cluster = true;
 	/* No MongoDB unless configured (Debian ships no server). */
 	snprintf(cfg->mongo.database, sizeof(cfg->mongo.database), "hello_world");
 	cfg->mongo.connect_timeout_ms = 2000;

@@ -10,6 +10,7 @@
 #define ACTORD_TEST_APP_H
 
 #include "handler/handler_api.h"
+#include "worker/sched.h"
 
 /* /_test/ routes: delay, block, bytes, silent, echo, params, sql-sleep,
  * sql-bad. */
@@ -27,5 +28,12 @@ int upstream_test_routes(struct route_table *t, const struct ad_config *cfg, cha
  * (near_test_routes.c). */
 int near_test_routes(struct route_table *t, const struct ad_config *cfg, char *err,
 		     size_t errlen);
+
+/* /_test/queue-flaky and its scheduler work: a queue whose runs fail
+ * (retries), and the periodic task "test-tick" (worker_test_routes.c). */
+int worker_test_routes(struct route_table *t, const struct ad_config *cfg, char *err,
+		       size_t errlen);
+int worker_test_sched(struct sched_setup *s, const struct ad_config *cfg, char *err,
+		      size_t errlen);
 
 #endif

@@ -51,6 +51,7 @@ ACTORD=${ACTORD_BIN:-$ROOT/build/actord}
 TORNADO_PEER=${BENCH_PEER:-$ROOT/tests/bench/peers/tornado_peer.py}
 ENGINES=${ENGINES_BIN:-$ROOT/build/upstream_engines}
 PY=/usr/bin/python3
+. tests/bench/bench_lib.sh
 RUN=$ROOT/build/bench-upstream
 SVC_REDIS=29379
 SVC_MYSQL=29306
@@ -65,9 +66,6 @@ rm -rf "$RUN/nginx-up" "$RUN/nginx-proxy" "$RUN/actord" "$RUN/actord-tls" "$RUN/
 mkdir -p "$RUN/nginx-up" "$RUN/nginx-proxy" "$RUN/actord" "$RUN/actord-tls" "$RUN/pki"
 chmod 755 "$RUN" "$RUN/nginx-up" "$RUN/nginx-proxy" "$RUN/pki"
 
-free_port() {
-  $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
 UP_PORT=$(free_port)
 UP_TLS_PORT=$(free_port)
 ACTORD_PORT=$(free_port)
@@ -114,14 +112,6 @@ http {
 EOF
 }
 
-wait_port() { # port
-  i=0
-  until $PY -c "import socket,sys; socket.create_connection(('127.0.0.1',$1),0.2).close()" 2>/dev/null; do
-    i=$((i + 1)); [ $i -gt 300 ] && { echo "upstream_bench: nothing listens on $1" >&2; exit 1; }
-    sleep 0.1
-  done
-}
-
 # A CA and a certificate for localhost / 127.0.0.1 signed by it.
 PKI=$RUN/pki
 ossl() { openssl "$@" >/dev/null 2>&1; }
@@ -143,8 +133,8 @@ nginx_conf "$RUN/nginx-up" 1 "server { listen 127.0.0.1:$UP_PORT;
         ssl_session_cache shared:up:10m;
         location / { default_type text/plain; return 200 \"hello\\n\"; } }"
 nginx -c "$RUN/nginx-up/nginx.conf" -p "$RUN/nginx-up"
-wait_port "$UP_PORT"
-wait_port "$UP_TLS_PORT"
+wait_port upstream_bench "$UP_PORT"
+wait_port upstream_bench "$UP_TLS_PORT"
 
 # nginx proxy_pass with keepalive pools to it, plain and TLS (verified,
 # sessions reused).
@@ -159,7 +149,7 @@ nginx_conf "$RUN/nginx-proxy" 2 "upstream up { server 127.0.0.1:$UP_PORT; keepal
         location /upstream { proxy_pass http://up/; proxy_http_version 1.1;
                              proxy_set_header Connection \"\"; } }"
 nginx -c "$RUN/nginx-proxy/nginx.conf" -p "$RUN/nginx-proxy"
-wait_port "$NGINX_PORT"
+wait_port upstream_bench "$NGINX_PORT"
 
 # actord: defaults (1 network, 1 handler, 1 upstream actor), upstream pool
 # as large as the client's concurrency; /upstream and /proxy/ to the same
@@ -184,8 +174,8 @@ PIDS="$PIDS $ACTORD_PID"
 "$ACTORD" -c "$RUN/actord-tls/actord.json" 2>"$RUN/actord-tls/stderr.log" &
 ACTORD_TLS_PID=$!
 PIDS="$PIDS $ACTORD_TLS_PID"
-wait_port "$ACTORD_PORT"
-wait_port "$ACTORD_TLS_PORT"
+wait_port upstream_bench "$ACTORD_PORT"
+wait_port upstream_bench "$ACTORD_TLS_PORT"
 
 # Tornado needs live MariaDB + Redis for its start-up.
 ACTORD_RUN_DIR=$RUN/services ACTORD_REDIS_PORT=$SVC_REDIS ACTORD_MYSQL_PORT=$SVC_MYSQL \
@@ -199,8 +189,8 @@ SSL_CERT_FILE=$PKI/ca.pem setsid $PY "$TORNADO_PEER" --port "$TORNADO_TLS_PORT" 
   --mysql-port $SVC_MYSQL --redis-port $SVC_REDIS >"$RUN/tornado-tls.log" 2>&1 &
 TORNADO_TLS_PID=$!
 PIDS="$PIDS $TORNADO_TLS_PID"
-wait_port "$TORNADO_PORT"
-wait_port "$TORNADO_TLS_PORT"
+wait_port upstream_bench "$TORNADO_PORT"
+wait_port upstream_bench "$TORNADO_TLS_PORT"
 sleep 1   # the forked workers finish their set-up
 
 # CPU seconds (utime + stime) of a process and its direct children.
