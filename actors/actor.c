@@ -154,7 +154,7 @@ actor_addr_t actor_system_add_pool(struct actor_system *sys,
 	    spec->kind->name == NULL ||
 	    spec->ops == NULL || spec->ops->message == NULL || spec->count == 0 ||
 	    max > 1024 || !valid_capacity(spec->mbox_capacity) ||
-	    (spec->shared_mailbox && max > 64)) {
+	    (spec->shared_mailbox && max > MBOX_MAX_CONSUMERS)) {
 		snprintf(err, errlen, "actor pool %s: invalid specification",
 			 spec->kind != NULL && spec->kind->name != NULL ? spec->kind->name : "(null)");
 		return ACTOR_ADDR_NONE;
@@ -506,8 +506,14 @@ static void stop_pool(struct actor_system *sys, struct actor_pool *pool)
 	for (unsigned i = 0; i < pool->max; i++) {
 		struct actor *a = slot(sys, pool, i);
 
-		if (a->has_thread)
+		/* Closed here, not only when the actor gets to its stop: an
+		 * actor busy in a batch of messages (a worker in a long task)
+		 * sees at once that what is still queued will not be wanted
+		 * (mbox_closed). */
+		if (a->has_thread) {
+			mbox_close(a->mb);
 			signal_cmd(a, CMD_STOP);
+		}
 	}
 	for (unsigned i = 0; i < pool->max; i++) {
 		struct actor *a = slot(sys, pool, i);

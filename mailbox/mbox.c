@@ -184,6 +184,13 @@ void mbox_reopen(struct mbox *mb)
 	atomic_store(&mb->closed, 0);
 }
 
+bool mbox_closed(const struct mbox *cmb)
+{
+	struct mbox *mb = (struct mbox *)cmb; /* an atomic read */
+
+	return (atomic_load(&mb->closed) & MBOX_CLOSED_ALL) != 0;
+}
+
 void mbox_read_stats(const struct mbox *cmb, struct mbox_stats *out)
 {
 	struct mbox *mb = (struct mbox *)cmb; /* atomics are read-only here */

@@ -23,7 +23,6 @@
 #include "mbox.h"
 
 #define MBOX_LINE 64
-#define MBOX_MAX_CONSUMERS 64
 
 /* `closed` bits: a fully closed mailbox refuses everything; one closed to
  * work still takes replies (mbox_send_reply), so an actor that is leaving

@@ -230,7 +230,10 @@ enum ctl_error ctl_request(const char *addr, const char *token, const char *meth
 		snprintf(clen, sizeof(clen), "Content-Type: application/json\r\n"
 			 "Content-Length: %zu\r\n", strlen(body));
 	else if (strcmp(method, "POST") == 0)
-		snprintf(clen, sizeof(clen), "Content-Length: 0\r\n");
+		/* The admin endpoint takes changes only as JSON requests (a
+		 * cross-site form cannot send one). */
+		snprintf(clen, sizeof(clen), "Content-Type: application/json\r\n"
+			 "Content-Length: 0\r\n");
 	n = snprintf(req, sizeof(req),
 		     "%s %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: actorctl/" ACTORD_VERSION "\r\n"
 		     "Connection: close\r\n%s%s%s%s\r\n%s", method, path, addr,
