@@ -79,6 +79,10 @@ void admin_reload_stop(struct admin *ad);
 extern const unsigned char admin_dashboard_html[];
 extern const size_t admin_dashboard_html_len;
 
+/* True if `hm` says Content-Type: application/json; else answers 415
+ * and returns false. Thread: admin. */
+bool admin_json_or_415(struct http_msg *hm);
+
 /* admin_ops.c. Thread: admin. */
 bool admin_is_resize_path(const struct http_msg *hm);
 int admin_resize_request(struct admin *ad, struct http_msg *hm);

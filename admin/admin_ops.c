@@ -92,6 +92,8 @@ int admin_resize_request(struct admin *ad, struct http_msg *hm)
 
 	if (hm->method != HTTP_POST)
 		return reply_error(hm, 405, "use POST with {\"count\": N}");
+	if (!admin_json_or_415(hm))
+		return 0;
 	if (hm->path_len - n >= sizeof(name))
 		return reply_error(hm, 404, "no such actor kind");
 	memcpy(name, hm->path + n, hm->path_len - n);

@@ -19,6 +19,7 @@ from conftest import SLOW, wait_until
 from storage_util import storage_config
 
 WRK_SECONDS = 10
+JSON = {"Content-Type": "application/json"}
 CONNECTIONS = 128  # per URL: 256 in all
 
 
@@ -158,7 +159,8 @@ def test_an_upgrade_that_never_gets_ready_is_stopped_at_the_timeout(actord_facto
 
 
 def step(a, kind, n):
-    r = a.admin("POST", f"/admin/actors/{kind}", body=json.dumps({"count": n}).encode())
+    r = a.admin("POST", f"/admin/actors/{kind}", body=json.dumps({"count": n}).encode(),
+                headers=JSON)
     assert r.status == 200, r.body
     assert r.json()["count"] == n
     assert pools(a)[kind]["count"] == n
@@ -190,7 +192,7 @@ def test_resize_under_load_loses_nothing(actord_factory, tmp_path, monkeypatch, 
 
 def test_resize_refusals_are_precise(actord_factory, tmp_path, monkeypatch, services):
     a, _ = start_copy(actord_factory, tmp_path, monkeypatch, services)
-    post = lambda path, body: a.admin("POST", path, body=body)  # noqa: E731
+    post = lambda path, body: a.admin("POST", path, body=body, headers=JSON)  # noqa: E731
     assert post("/admin/actors/nope", b'{"count": 2}').status == 404
     assert post("/admin/actors/handler", b'{"count": "two"}').status == 400
     assert post("/admin/actors/handler", b'{"count": 0}').status == 422
@@ -198,6 +200,8 @@ def test_resize_refusals_are_precise(actord_factory, tmp_path, monkeypatch, serv
     r = post("/admin/actors/log", b'{"count": 2}')
     assert r.status == 409 and "fixed size" in r.json()["error"]
     assert a.admin("GET", "/admin/actors/handler").status == 405
+    assert a.admin("POST", "/admin/actors/handler", body=b'{"count": 2}').status == 415
+    assert a.admin("POST", "/admin/upgrade").status == 415
     r = ctl(a, "resize", "handler", "x")
     assert r.returncode == 2
 
