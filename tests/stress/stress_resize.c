@@ -24,6 +24,7 @@
 #include <cmocka.h>
 
 #include "actors/actor.h"
+#include "tests/unit/common/stress_scale.h"
 #include "actors/call.h"
 #include "base/clock.h"
 
@@ -46,16 +47,6 @@ struct totals {
 };
 
 static struct totals totals;
-
-static uint64_t scaled(uint64_t n)
-{
-	const char *s = getenv("ACTORD_STRESS_SCALE");
-	double f = s != NULL ? atof(s) : 1.0;
-
-	if (f <= 0 || f > 1)
-		f = 1.0;
-	return (uint64_t)((double)n * f);
-}
 
 /* Owner: whoever holds the message (it crosses mailboxes). */
 struct work {
@@ -256,7 +247,7 @@ static void test_resizing_under_traffic_loses_nothing(void **state)
 	int rc;
 
 	(void)state;
-	totals.per_client = scaled(200000);
+	totals.per_client = stress_scaled(200000);
 	if (totals.per_client < 1000)
 		totals.per_client = 1000;
 	srand(21);

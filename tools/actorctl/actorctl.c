@@ -339,6 +339,14 @@ static int cmd_health(const struct ctl *c)
 	return ready ? 0 : EXIT_FAILED;
 }
 
+/* A change the endpoint refused: its reason, exit 1. */
+static int refused(const char *what, const struct ctl_response *r, const cJSON *doc)
+{
+	fprintf(stderr, "actorctl: %s refused (HTTP %d): %s\n", what, r->status,
+		doc != NULL ? str(doc, "error") : r->body);
+	return EXIT_FAILED;
+}
+
 static int cmd_reload(const struct ctl *c)
 {
 	struct ctl_response r;
@@ -362,9 +370,7 @@ static int cmd_reload(const struct ctl *c)
 		fprintf(stderr, "actorctl: reload outcome unknown: %s\n", str(doc, "note"));
 		rc = EXIT_FAILED;
 	} else {
-		fprintf(stderr, "actorctl: reload refused (HTTP %d): %s\n", r.status,
-			doc != NULL ? str(doc, "error") : r.body);
-		rc = EXIT_FAILED;
+		rc = refused("reload", &r, doc);
 	}
 	cJSON_Delete(doc);
 	ctl_response_free(&r);
@@ -411,9 +417,7 @@ static int cmd_resize(const struct ctl *c, const char *kind, const char *count)
 			printf(" (%g finishing their work)", num(doc, "retiring"));
 		printf("\n");
 	} else {
-		fprintf(stderr, "actorctl: resize refused (HTTP %d): %s\n", r.status,
-			doc != NULL ? str(doc, "error") : r.body);
-		rc = EXIT_FAILED;
+		rc = refused("resize", &r, doc);
 	}
 	cJSON_Delete(doc);
 	ctl_response_free(&r);
@@ -461,11 +465,8 @@ static int cmd_upgrade(const struct ctl *c)
 		return rc;
 	doc = cJSON_Parse(r.body);
 	old_pid = num(doc, "pid");
-	if (r.status != 202) {
-		fprintf(stderr, "actorctl: upgrade refused (HTTP %d): %s\n", r.status,
-			doc != NULL ? str(doc, "error") : r.body);
-		rc = EXIT_FAILED;
-	}
+	if (r.status != 202)
+		rc = refused("upgrade", &r, doc);
 	cJSON_Delete(doc);
 	ctl_response_free(&r);
 	if (rc != 0)
