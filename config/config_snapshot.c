@@ -113,4 +113,6 @@ void config_carry_fixed(struct ad_config *next, const struct ad_config *running,
 	CARRY("jobs.group", jobs.group);
 	CARRY("jobs.concurrency", jobs.concurrency);
 	CARRY("pidfile", pidfile);
+	CARRY("actors.file", file_actor);
+	config_carry_web(next, running);
 }

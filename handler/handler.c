@@ -292,6 +292,7 @@ static void free_handler(struct handler *h)
 	}
 	call_table_destroy(h->calls);
 	routes_put(h->routes);
+	static_cache_destroy(h->static_cache);
 	free(h);
 }
 

@@ -63,6 +63,8 @@ struct hreq {
 	struct work_timer *timers;    /* pending hreq_after timers */
 	bool answered;
 	bool oom;                     /* a body builder ran out of memory */
+	bool no_compress;             /* hreq_no_compress (web.h) */
+	struct hweb *web;             /* forms, tokens (web_internal.h), arena */
 	struct route_match match;
 	struct routes_ref *routes;    /* the table `match` points into, or NULL */
 	char *client;                 /* formatted on demand */
@@ -113,6 +115,7 @@ struct handler {
 	struct list live;             /* not answered yet, by deadline */
 	struct list waiting;          /* answered, continuations still owed */
 	ev_timer deadline_w;
+	struct static_cache *static_cache; /* static_files.c, made on first use */
 };
 
 /* handler.c: hand the answered envelope back to its network actor and
@@ -123,5 +126,12 @@ void handler_maybe_release(struct hreq *r);
 /* hreq.c: reset a recycled context's per-request state (stops its
  * timers: only the handler's stop path finds any). */
 void hreq_reset(struct hreq *r);
+
+/* hcompress.c: compress the body being finished when the route, the
+ * client and the content type allow it (compress.*). */
+void hcompress_response(struct hreq *r, unsigned status, const char *ctype);
+
+/* static_files.c: free a handler's static-file cache (NULL is fine). */
+void static_cache_destroy(struct static_cache *c);
 
 #endif

@@ -251,13 +251,14 @@ int route_match(const struct route_table *t, unsigned method_bit, const char *pa
 		if (rc != 200)
 			continue;
 		if ((r->methods & method_bit) == 0) {
-			out->allow |= r->methods;
+			out->allow |= r->methods & ROUTE_ANY;
 			status = 405;
 			continue;
 		}
 		m.fn = r->fn;
 		m.data = r->data;
 		m.allow = 0;
+		m.flags = r->methods & ~(unsigned)ROUTE_ANY;
 		*out = m;
 		return 200;
 	}
