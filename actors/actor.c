@@ -125,7 +125,7 @@ actor_addr_t actor_system_add_pool(struct actor_system *sys,
 	    spec->kind->name == NULL ||
 	    spec->ops == NULL || spec->ops->message == NULL || spec->count == 0 ||
 	    spec->count > 1024 || !valid_capacity(spec->mbox_capacity) ||
-	    (spec->shared_mailbox && spec->count > 64)) {
+	    (spec->shared_mailbox && spec->count > MBOX_MAX_CONSUMERS)) {
 		snprintf(err, errlen, "actor pool %s: invalid specification",
 			 spec->kind != NULL && spec->kind->name != NULL ? spec->kind->name : "(null)");
 		return ACTOR_ADDR_NONE;

@@ -236,6 +236,9 @@ static void collect_handlers(struct metrics_out *o, void *ctx)
 		metrics_counter(o, "handler_route_rebuilds_total",
 				"Route tables rebuilt after a configuration reload.", labels,
 				st.route_rebuilds_total);
+		metrics_counter(o, "handler_slow_total",
+				"Route functions or continuations that held the handler longer "
+				"than http.slow_handler_ms.", labels, st.slow_total);
 	}
 }
 

@@ -105,6 +105,10 @@ ACTOR_KIND(mongo, mongo_actor, 0, 64);
 ACTOR_KIND(job, job, 0, 64);
 ACTOR_KIND(upstream, upstream_actor, 0, 64);
 ACTOR_KIND(file, file_actor, 0, 64);
+/* Workers block by design (sleeping threads cost no CPU): they may
+ * outnumber cores, up to the pool mailbox's consumer limit. */
+ACTOR_KIND(worker, worker, 0, 256);
+ACTOR_KIND(sched, sched, 0, 1);
 
 static const struct field actors_fields[] = {
 	SECTION("net", net_fields),
@@ -116,6 +120,8 @@ static const struct field actors_fields[] = {
 	SECTION("job", job_fields),
 	SECTION("upstream", upstream_fields),
 	SECTION("file", file_fields),
+	SECTION("worker", worker_fields),
+	SECTION("sched", sched_fields),
 	END,
 };
 
@@ -133,6 +139,7 @@ static const struct field http_fields[] = {
 	U32("backlog", http.backlog, 1, 65535),
 	U32("output_high_water", http.output_high_water, 1024, 1u << 30),
 	U32("max_pipeline", http.max_pipeline, 1, 1024),
+	U32("slow_handler_ms", http.slow_handler_ms, 0, MS_MAX),
 	END,
 };
 
@@ -174,6 +181,13 @@ static const struct field app_fields[] = {
 	U32("wallpaper_cache_ttl_ms", app.wallpaper_cache_ttl_ms, 1, 86400000u),
 	TYPED("demo", F_BOOL, app.demo, 0),
 	U32("demo_pbkdf2_iterations", app.demo_pbkdf2_iterations, 1000, 10000000),
+	U32("demo_work_ms", app.demo_work_ms, 0, MS_MAX),
+	U32("queue_capacity", app.queue_capacity, 1, 1u << 20),
+	U32("queue_concurrency", app.queue_concurrency, 1, 1024),
+	U32("queue_max_attempts", app.queue_max_attempts, 1, 100),
+	U32("hash_max_iterations", app.hash_max_iterations, 1, 100000000u),
+	U32("period_ms", app.period_ms, 0, 86400000u),
+	TYPED("period_once_per_cluster", F_BOOL, app.period_once_per_cluster, 0),
 	END,
 };
 
@@ -311,6 +325,10 @@ void config_defaults(struct ad_config *cfg)
 	cfg->upstream_actor = (struct config_actors){ 1, 1024 };
 	/* Opens, stats and reads static files (they may block on the disk). */
 	cfg->file_actor = (struct config_actors){ 1, 1024 };
+	/* One worker per core: right for CPU-bound tasks; blocking tasks want
+	 * more (docs/SCALING.md). */
+	cfg->worker = (struct config_actors){ 2, 1024 };
+	cfg->sched = (struct config_actors){ 1, 4096 };
 	cfg->http = (struct config_http){
 		.max_request_line = 8192,
 		.max_header_bytes = 65536,
@@ -325,6 +343,7 @@ void config_defaults(struct ad_config *cfg)
 		.backlog = 4096,
 		.output_high_water = 1u << 20,
 		.max_pipeline = 64,
+		.slow_handler_ms = 100,
 	};
 	cfg->log.level = CONFIG_LOG_INFO;
 	cfg->log.format = CONFIG_LOG_AUTO;
@@ -342,6 +361,12 @@ void config_defaults(struct ad_config *cfg)
 	cfg->mysql.statement_cache = 64;
 	cfg->app.world_cache_ttl_ms = 300000;
 	cfg->app.wallpaper_cache_ttl_ms = 60000;
+	cfg->app.demo_work_ms = 1000;
+	cfg->app.queue_capacity = 10000;
+	cfg->app.queue_concurrency = 4;
+	cfg->app.queue_max_attempts = 3;
+	cfg->app.hash_max_iterations = 1000000;
+	cfg->app.period_once_per_cluster = true;
 	/* No MongoDB unless configured (Debian ships no server). */
 	snprintf(cfg->mongo.database, sizeof(cfg->mongo.database), "hello_world");
 	cfg->mongo.connect_timeout_ms = 2000;

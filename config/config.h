@@ -67,6 +67,8 @@ struct config_http {
 	uint32_t backlog;             /* listen(2) backlog */
 	uint32_t output_high_water;   /* bytes unsent before reads pause */
 	uint32_t max_pipeline;        /* requests in flight per connection */
+	uint32_t slow_handler_ms;     /* one message holding a handler longer is
+				       * logged (rate-limited); 0: off */
 };
 
 enum config_log_format { CONFIG_LOG_AUTO, CONFIG_LOG_JSON, CONFIG_LOG_TEXT };
@@ -155,6 +157,14 @@ struct config_app {
 	uint32_t wallpaper_cache_ttl_ms; /* the wallpaper list in Redis */
 	bool demo;                    /* the /demo login pages (app/demo*.c) */
 	uint32_t demo_pbkdf2_iterations; /* password hashing cost */
+	/* The seed's demo routes (app/seed_demo.c): GET /, GET /queue, POST /hash. */
+	uint32_t demo_work_ms;        /* the blocking work of GET / and /queue */
+	uint32_t queue_capacity;      /* /queue items waiting; more -> 503 (start-up) */
+	uint32_t queue_concurrency;   /* /queue items run at once on workers (start-up) */
+	uint32_t queue_max_attempts;  /* runs of a failing item before it is dropped (start-up) */
+	uint32_t hash_max_iterations; /* POST /hash: larger -> 400 */
+	uint32_t period_ms;           /* the demo periodic task; 0: off (start-up) */
+	bool period_once_per_cluster; /* ... under a Redis lock (start-up) */
 };
 
 /* ---- Web applications (handler/web*.c, docs/HANDLERS.md) ---- */
@@ -243,6 +253,8 @@ struct ad_config {
 	struct config_actors job;
 	struct config_actors upstream_actor;
 	struct config_actors file_actor;
+	struct config_actors worker;      /* blocking and CPU-heavy tasks (worker/) */
+	struct config_actors sched;       /* periodic tasks and task queues: 0 or 1 */
 	struct config_http http;
 	struct config_log log;
 	struct config_redis redis;

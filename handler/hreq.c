@@ -26,6 +26,7 @@
 
 #include "handler_internal.h"
 #include "actors/log.h"
+#include "base/clock.h"
 #include "base/html.h"
 #include "config/config.h"
 #include "web.h"
@@ -519,9 +520,11 @@ static void on_call_reply(struct call_msg *reply, void *ctx, void *arg)
 {
 	struct hreq *r = ctx;
 	struct hcont *c = arg;
+	uint64_t start = clock_now_ns();
 
 	r->pending--;
 	c->k(r, reply, c->arg);
+	handler_note_run(r, start, "continuation");
 	handler_maybe_release(r);
 }
 
@@ -554,16 +557,25 @@ int hreq_call(struct hreq *r, const struct actor_kind *kind, struct call_msg *m,
 	return 0;
 }
 
+int hreq_work(struct hreq *r, struct worker_task *t, hreq_cont_fn k, void *arg)
+{
+	if (t == NULL)
+		return -ENOMEM;  /* worker_task_new failed: nothing to free */
+	return hreq_call(r, &worker_kind, worker_task_call(t), k, arg);
+}
+
 static void on_hreq_timer(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct htimer *t = w->data;
 	struct hreq *r = t->r;
+	uint64_t start = clock_now_ns();
 
 	(void)loop;
 	(void)revents;
 	work_timer_unlink(&r->timers, &t->t);
 	r->pending--;
 	t->k(r, NULL, t->arg);
+	handler_note_run(r, start, "continuation");
 	handler_maybe_release(r);
 }
 

@@ -17,22 +17,31 @@
 int main(int argc, char **argv)
 {
 	static handler_routes_fn routes[MAX_MODULES];
-	unsigned n = 0;
+	static sched_setup_fn sched[MAX_MODULES];
+	unsigned n = 0, ns = 0;
 
-	if (app_nmodules + 2 > MAX_MODULES) {
-		fprintf(stderr, "actord-test: more than %d route modules\n", MAX_MODULES - 2);
+	if (app_nmodules + 3 > MAX_MODULES || app_nsched + 1 > MAX_MODULES) {
+		fprintf(stderr, "actord-test: more than %d route modules\n", MAX_MODULES - 3);
 		return 1;
 	}
-	for (unsigned i = 0; i < app_nmodules; i++)
-		routes[n++] = app_modules[i];
+	/* The test routes first: the shipped GET / (seed_demo.c) matches
+	 * nothing under /_test/, but the order should not depend on it. */
 	routes[n++] = test_routes;
 	routes[n++] = mongo_test_routes;
+	routes[n++] = worker_test_routes;
+	for (unsigned i = 0; i < app_nmodules; i++)
+		routes[n++] = app_modules[i];
+	for (unsigned i = 0; i < app_nsched; i++)
+		sched[ns++] = app_sched[i];
+	sched[ns++] = worker_test_sched;
 
 	const struct server_app app = {
 		.routes = routes,
 		.nroutes = n,
 		.job_types = app_job_types,
 		.njob_types = app_njob_types,
+		.sched = sched,
+		.nsched = ns,
 		.test_routes = true,
 	};
 

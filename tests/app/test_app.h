@@ -10,6 +10,7 @@
 #define ACTORD_TEST_APP_H
 
 #include "handler/handler_api.h"
+#include "worker/sched.h"
 
 /* /_test/ routes: delay, block, bytes, silent, echo, params, sql-sleep,
  * sql-bad. */
@@ -17,6 +18,13 @@ int test_routes(struct route_table *t, const struct ad_config *cfg, char *err, s
 /* /_test/mongo/ routes: the storage/mongo.h calls no shipped route makes
  * (find with projection, insert, update, count). */
 int mongo_test_routes(struct route_table *t, const struct ad_config *cfg, char *err,
+		      size_t errlen);
+
+/* /_test/queue-flaky and its scheduler work: a queue whose runs fail
+ * (retries), and the periodic task "test-tick" (worker_test_routes.c). */
+int worker_test_routes(struct route_table *t, const struct ad_config *cfg, char *err,
+		       size_t errlen);
+int worker_test_sched(struct sched_setup *s, const struct ad_config *cfg, char *err,
 		      size_t errlen);
 
 #endif
