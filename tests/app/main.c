@@ -20,8 +20,8 @@ int main(int argc, char **argv)
 	static sched_setup_fn sched[MAX_MODULES];
 	unsigned n = 0, ns = 0;
 
-	if (app_nmodules + 3 > MAX_MODULES || app_nsched + 1 > MAX_MODULES) {
-		fprintf(stderr, "actord-test: more than %d route modules\n", MAX_MODULES - 3);
+	if (app_nmodules + 4 > MAX_MODULES || app_nsched + 1 > MAX_MODULES) {
+		fprintf(stderr, "actord-test: more than %d route modules\n", MAX_MODULES - 4);
 		return 1;
 	}
 	/* The test routes first: the shipped GET / (seed_demo.c) matches
@@ -29,6 +29,7 @@ int main(int argc, char **argv)
 	routes[n++] = test_routes;
 	routes[n++] = mongo_test_routes;
 	routes[n++] = worker_test_routes;
+	routes[n++] = web_test_routes;
 	for (unsigned i = 0; i < app_nmodules; i++)
 		routes[n++] = app_modules[i];
 	for (unsigned i = 0; i < app_nsched; i++)
