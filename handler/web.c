@@ -232,6 +232,7 @@ static bool cookie_token(struct hreq *r, unsigned char tok[XSRF_BYTES])
 
 const char *hreq_xsrf_token(struct hreq *r)
 {
+	static const struct hcookie_opts xsrf_cookie = { .max_age_s = -1 };
 	struct hweb *w = hweb_of(r);
 	unsigned char tok[XSRF_BYTES], mask[XSRF_BYTES];
 	char *out;
@@ -247,7 +248,9 @@ const char *hreq_xsrf_token(struct hreq *r)
 		if (w->xsrf == NULL)
 			return NULL;
 		to_hex(tok, XSRF_BYTES, w->xsrf);
-		if (!have && hreq_set_cookie(r, HREQ_XSRF_FIELD, w->xsrf, NULL) != 0)
+		/* Readable by scripts (not HttpOnly), like Tornado's: a page's
+		 * JavaScript sends it back in X-XSRFToken. */
+		if (!have && hreq_set_cookie(r, HREQ_XSRF_FIELD, w->xsrf, &xsrf_cookie) != 0)
 			return NULL;
 	}
 	from_hex(w->xsrf, XSRF_BYTES, tok);
