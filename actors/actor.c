@@ -369,8 +369,14 @@ static void stop_pool(struct actor_system *sys, struct actor_pool *pool)
 	for (unsigned i = 0; i < pool->spec.count; i++) {
 		struct actor *a = sys->actors[pool->first + i];
 
-		if (a->running)
+		/* Closed here, not only when the actor gets to its stop: an
+		 * actor busy in a batch of messages (a worker in a long task)
+		 * sees at once that what is still queued will not be wanted
+		 * (mbox_closed). */
+		if (a->running) {
+			mbox_close(a->mb);
 			ev_async_send(a->loop, &a->stop_w);
+		}
 	}
 	for (unsigned i = 0; i < pool->spec.count; i++) {
 		struct actor *a = sys->actors[pool->first + i];

@@ -48,6 +48,16 @@ int jobs_routes(struct route_table *t, const struct ad_config *cfg, char *err, s
  * with a {"job_id": N} body, POST /hash (PBKDF2 with OpenSSL). */
 int seed_demo_routes(struct route_table *t, const struct ad_config *cfg, char *err,
 		     size_t errlen);
+/* PBKDF2-HMAC-SHA256 on a worker, for POST /hash and the `hash` job type:
+ * the body's password, salt and iterations (1 to max_iterations), or
+ * -EINVAL; a task for hreq_work / job_call (NULL on ENOMEM; the password
+ * is wiped when it is freed); in the continuation, the 64 hex digits, or
+ * NULL if the call failed. */
+int seed_hash_check(const cJSON *body, uint32_t max_iterations, const char **password,
+		    const char **salt, uint32_t *iterations);
+struct worker_task *seed_hash_task(const char *password, const char *salt,
+				   uint32_t iterations);
+const char *seed_hash_hex(struct call_msg *reply);
 /* Their schedule: the queue "collect" behind GET /queue and the periodic
  * task "seed-period" (app.period_ms). */
 int seed_sched(struct sched_setup *s, const struct ad_config *cfg, char *err, size_t errlen);

@@ -206,18 +206,61 @@ static void hash_wipe(void *arg)
 	OPENSSL_cleanse(h->bytes, (size_t)h->pass_len + h->salt_len);
 }
 
-static void on_hashed(struct hreq *r, struct call_msg *reply, void *arg)
+struct worker_task *seed_hash_task(const char *password, const char *salt,
+				   uint32_t iterations)
+{
+	size_t plen = strlen(password), slen = strlen(salt);
+	struct worker_task *t = worker_task_new(hash_work, sizeof(struct hash_job) + plen + slen,
+						hash_wipe);
+	struct hash_job *h;
+
+	if (t == NULL)
+		return NULL;
+	h = worker_task_arg(t);
+	h->iterations = iterations;
+	h->pass_len = (uint32_t)plen;
+	h->salt_len = (uint32_t)slen;
+	memcpy(h->bytes, password, plen);
+	memcpy(h->bytes + plen, salt, slen);
+	return t;
+}
+
+const char *seed_hash_hex(struct call_msg *reply)
 {
 	const struct hash_job *h = worker_reply_arg(reply);
+
+	return h != NULL && reply->status == 0 ? h->hex : NULL;
+}
+
+int seed_hash_check(const cJSON *body, uint32_t max_iterations, const char **password,
+		    const char **salt, uint32_t *iterations)
+{
+	const cJSON *pw = cJSON_GetObjectItemCaseSensitive(body, "password");
+	const cJSON *sa = cJSON_GetObjectItemCaseSensitive(body, "salt");
+	const cJSON *it = cJSON_GetObjectItemCaseSensitive(body, "iterations");
+
+	if (!cJSON_IsString(pw) || !cJSON_IsString(sa) || !cJSON_IsNumber(it) ||
+	    it->valuedouble != floor(it->valuedouble) || it->valuedouble < 1 ||
+	    it->valuedouble > max_iterations)
+		return -EINVAL;
+	*password = pw->valuestring;
+	*salt = sa->valuestring;
+	*iterations = (uint32_t)it->valuedouble;
+	return 0;
+}
+
+static void on_hashed(struct hreq *r, struct call_msg *reply, void *arg)
+{
+	const char *hex = seed_hash_hex(reply);
 	cJSON *o;
 
 	(void)arg;
-	if (reply->status != 0) {
-		hreq_fail(r, reply->status, "hash");
+	if (hex == NULL) {
+		hreq_fail(r, reply->status != 0 ? reply->status : -EIO, "hash");
 		return;
 	}
 	o = cJSON_CreateObject();
-	if (o != NULL && cJSON_AddStringToObject(o, "hash", h->hex) == NULL) {
+	if (o != NULL && cJSON_AddStringToObject(o, "hash", hex) == NULL) {
 		cJSON_Delete(o);
 		o = NULL;
 	}
@@ -226,40 +269,24 @@ static void on_hashed(struct hreq *r, struct call_msg *reply, void *arg)
 
 static void post_hash(struct hreq *r)
 {
-	uint32_t max = hreq_config(r)->app.hash_max_iterations;
+	uint32_t max = hreq_config(r)->app.hash_max_iterations, iterations;
 	size_t len;
-	const char *body = hreq_body(r, &len);
+	const char *body = hreq_body(r, &len), *password, *salt;
 	cJSON *j = cJSON_ParseWithLength(body, len);
-	const cJSON *pw = cJSON_GetObjectItemCaseSensitive(j, "password");
-	const cJSON *salt = cJSON_GetObjectItemCaseSensitive(j, "salt");
-	const cJSON *it = cJSON_GetObjectItemCaseSensitive(j, "iterations");
 	struct worker_task *t = NULL;
-	struct hash_job *h;
-	size_t plen, slen;
-	int rc;
+	int rc = seed_hash_check(j, max, &password, &salt, &iterations);
 
-	if (!cJSON_IsString(pw) || !cJSON_IsString(salt) || !cJSON_IsNumber(it) ||
-	    it->valuedouble != floor(it->valuedouble) || it->valuedouble < 1 ||
-	    it->valuedouble > max) {
-		cJSON_Delete(j);
+	if (rc == 0) {
+		t = seed_hash_task(password, salt, iterations);
+		OPENSSL_cleanse((char *)password, strlen(password));
+	}
+	cJSON_Delete(j);
+	if (rc != 0) {
 		hreq_error(r, 400, "expected a JSON body {\"password\": string, \"salt\": string, "
 			   "\"iterations\": 1 to %u}", max);
 		return;
 	}
-	plen = strlen(pw->valuestring);
-	slen = strlen(salt->valuestring);
-	t = worker_task_new(hash_work, sizeof(*h) + plen + slen, hash_wipe);
-	if (t != NULL) {
-		h = worker_task_arg(t);
-		h->iterations = (uint32_t)it->valuedouble;
-		h->pass_len = (uint32_t)plen;
-		h->salt_len = (uint32_t)slen;
-		memcpy(h->bytes, pw->valuestring, plen);
-		memcpy(h->bytes + plen, salt->valuestring, slen);
-	}
-	OPENSSL_cleanse(pw->valuestring, plen);
-	cJSON_Delete(j);
-	rc = hreq_work(r, t, on_hashed, NULL);
+	rc = hreq_work(r, t, on_hashed, NULL);     /* -ENOMEM for a NULL t */
 	if (rc != 0)
 		hreq_fail(r, rc, "hash");
 }

@@ -190,11 +190,12 @@ static void on_item_done(struct call_msg *reply, void *ctx, void *arg)
 {
 	struct sched *s = ctx;
 	struct sched_item *it = arg;
-	const struct sched_queue *spec = &s->pool->set.queues[it->queue];
-	struct sched_queue_counters *c = &s->pool->queue_ctr[it->queue];
+	unsigned q = it->queue;          /* `it` may be freed below */
+	const struct sched_queue *spec = &s->pool->set.queues[q];
+	struct sched_queue_counters *c = &s->pool->queue_ctr[q];
 
 	list_remove(&it->link);
-	s->running[it->queue]--;
+	s->running[q]--;
 	counter_add(&c->running, -1);
 	if (reply->status == 0) {
 		counter_add(&c->done_total, 1);
@@ -205,14 +206,14 @@ static void on_item_done(struct call_msg *reply, void *ctx, void *arg)
 			 spec->max_attempts, ad_strerror(reply->status));
 		counter_add(&c->retried_total, 1);
 		counter_add(&c->waiting, 1);
-		list_push_back(&s->items[it->queue], &it->link);
+		list_push_back(&s->items[q], &it->link);
 	} else {
 		log_error("queue %s: item '%.*s' failed %u time(s) (last: %s): dropped",
 			  spec->name, shown(it), it->data, it->attempts, ad_strerror(reply->status));
 		counter_add(&c->dropped_total, 1);
 		free(it);
 	}
-	pump(s, it->queue);
+	pump(s, q);
 }
 
 static void pump(struct sched *s, unsigned q)
@@ -522,13 +523,5 @@ int sched_add_pool(struct actor_system *sys, const struct ad_config *cfg,
 		.user = p,
 		.dispose = pool_free,
 	};
-	if (actor_system_add_pool(sys, &spec, err, errlen) == ACTOR_ADDR_NONE) {
-		pool_free(p);
-		return -EINVAL;
-	}
-	if (metrics_register(collect, p) != 0) {
-		snprintf(err, errlen, "sched: too many metrics registrations");
-		return -ENOSPC;
-	}
-	return 0;
+	return metrics_add_pool(sys, &spec, collect, err, errlen);
 }

@@ -247,15 +247,5 @@ int worker_add_pool(struct actor_system *sys, const struct ad_config *cfg,
 		.user = p,
 		.dispose = pool_free,
 	};
-	if (actor_system_add_pool(sys, &spec, err, errlen) == ACTOR_ADDR_NONE) {
-		pool_free(p);
-		return -EINVAL;
-	}
-	/* The pool owns `p` now; the collector reads it until the system is
-	 * destroyed, after the admin actor stopped. */
-	if (metrics_register(collect, p) != 0) {
-		snprintf(err, errlen, "worker: too many metrics registrations");
-		return -ENOSPC;
-	}
-	return 0;
+	return metrics_add_pool(sys, &spec, collect, err, errlen);
 }

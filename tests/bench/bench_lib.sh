@@ -1,20 +1,26 @@
-# Shell helpers of the benchmark scripts (sourced, not run): free ports,
-# waiting for a listener, server CPU time from /proc, wrk's figures.
-# Needs PY (the Python interpreter) set by the sourcing script.
+# bench_lib.sh - shell helpers the benchmarks share; source it from the
+# repository's root (`. tests/bench/bench_lib.sh`) after setting PY.
+#   free_port            print a TCP port free on 127.0.0.1
+#   wait_port NAME PORT  wait (30 s at most) until something listens on
+#                        PORT; NAME goes into the error message
+#   cpu_s PID...         CPU seconds (utime + stime) of processes and their
+#                        children, from /proc
+#   wrk_fields OUT C0 C1 "rps cpu_us_per_request errors p50 p99 MB/s" from
+#                        wrk --latency output and the server's cpu_s
+#                        before (C0) and after (C1)
 
 free_port() {
   $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
 
-wait_port() { # port
+wait_port() { # name port
   i=0
-  until $PY -c "import socket,sys; socket.create_connection(('127.0.0.1',$1),0.2).close()" 2>/dev/null; do
-    i=$((i + 1)); [ $i -gt 300 ] && { echo "bench: nothing listens on $1" >&2; exit 1; }
+  until $PY -c "import socket,sys; socket.create_connection(('127.0.0.1',$2),0.2).close()" 2>/dev/null; do
+    i=$((i + 1)); [ $i -gt 300 ] && { echo "$1: nothing listens on $2" >&2; exit 1; }
     sleep 0.1
   done
 }
 
-# CPU seconds (utime + stime) of processes and their direct children.
 cpu_s() { # pid...
   $PY - "$@" <<'PYEOF'
 import os, sys
@@ -39,8 +45,6 @@ print(total / tck)
 PYEOF
 }
 
-# "rps cpu_us_per_request errors p50 p99 MB/s" from wrk --latency output
-# and the server's CPU seconds before and after.
 wrk_fields() { # wrk-output cpu0 cpu1
   $PY - "$1" "$2" "$3" <<'PYEOF'
 import re, sys

@@ -81,8 +81,8 @@ $PY "$TORNADO_PEER" --port "$TORNADO_PORT" --procs 2 --mysql-port $SVC_MYSQL \
   --redis-port $SVC_REDIS >"$RUN/tornado.log" 2>&1 &
 TORNADO_PID=$!
 PIDS="$PIDS $TORNADO_PID"
-wait_port "$ACTORD_PORT"
-wait_port "$TORNADO_PORT"
+wait_port login_bench "$ACTORD_PORT"
+wait_port login_bench "$TORNADO_PORT"
 sleep 1   # both forked workers finish their set-up
 
 for user in bench100k bench1k; do

@@ -94,7 +94,7 @@ http {
 }
 EOF
 nginx -c "$RUN/nginx/nginx.conf" -p "$RUN/nginx"
-wait_port "$NGINX_PORT"
+wait_port static_bench "$NGINX_PORT"
 
 cat >"$RUN/actord/actord.json" <<EOF
 { "listen": ["127.0.0.1:$ACTORD_PORT"], "admin_listen": "127.0.0.1:$ACTORD_ADMIN",
@@ -105,7 +105,7 @@ EOF
 "$ACTORD" -c "$RUN/actord/actord.json" 2>"$RUN/actord/stderr.log" &
 ACTORD_PID=$!
 PIDS="$PIDS $ACTORD_PID"
-wait_port "$ACTORD_PORT"
+wait_port static_bench "$ACTORD_PORT"
 NGINX_PID=$(cat "$RUN/nginx/nginx.pid")
 
 # The same bytes from both, or the comparison means nothing.

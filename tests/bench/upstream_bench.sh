@@ -33,6 +33,7 @@ ROUNDS=${ROUNDS:-3}
 ACTORD=${ACTORD_BIN:-$ROOT/build/actord}
 TORNADO_PEER=${BENCH_PEER:-$ROOT/tests/bench/peers/tornado_peer.py}
 PY=/usr/bin/python3
+. tests/bench/bench_lib.sh
 RUN=$ROOT/build/bench-upstream
 SVC_REDIS=29379
 SVC_MYSQL=29306
@@ -46,9 +47,6 @@ rm -rf "$RUN/nginx-up" "$RUN/nginx-proxy" "$RUN/actord"
 mkdir -p "$RUN/nginx-up" "$RUN/nginx-proxy" "$RUN/actord"
 chmod 755 "$RUN" "$RUN/nginx-up" "$RUN/nginx-proxy"
 
-free_port() {
-  $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
 UP_PORT=$(free_port)
 ACTORD_PORT=$(free_port)
 ACTORD_ADMIN=$(free_port)
@@ -88,18 +86,10 @@ http {
 EOF
 }
 
-wait_port() { # port
-  i=0
-  until $PY -c "import socket,sys; socket.create_connection(('127.0.0.1',$1),0.2).close()" 2>/dev/null; do
-    i=$((i + 1)); [ $i -gt 300 ] && { echo "upstream_bench: nothing listens on $1" >&2; exit 1; }
-    sleep 0.1
-  done
-}
-
 # The upstream every peer calls.
 nginx_conf "$RUN/nginx-up" 1 "server { listen 127.0.0.1:$UP_PORT; location / { default_type text/plain; return 200 \"hello\\n\"; } }"
 nginx -c "$RUN/nginx-up/nginx.conf" -p "$RUN/nginx-up"
-wait_port "$UP_PORT"
+wait_port upstream_bench "$UP_PORT"
 
 # nginx proxy_pass with a keepalive pool to it.
 nginx_conf "$RUN/nginx-proxy" 2 "upstream up { server 127.0.0.1:$UP_PORT; keepalive $CONNS; }
@@ -107,7 +97,7 @@ nginx_conf "$RUN/nginx-proxy" 2 "upstream up { server 127.0.0.1:$UP_PORT; keepal
         location /upstream { proxy_pass http://up/; proxy_http_version 1.1;
                              proxy_set_header Connection \"\"; } }"
 nginx -c "$RUN/nginx-proxy/nginx.conf" -p "$RUN/nginx-proxy"
-wait_port "$NGINX_PORT"
+wait_port upstream_bench "$NGINX_PORT"
 
 # actord: defaults (1 network, 1 handler, 1 upstream actor), upstream pool
 # as large as the client's concurrency.
@@ -119,7 +109,7 @@ EOF
 "$ACTORD" -c "$RUN/actord/actord.json" 2>"$RUN/actord/stderr.log" &
 ACTORD_PID=$!
 PIDS="$PIDS $ACTORD_PID"
-wait_port "$ACTORD_PORT"
+wait_port upstream_bench "$ACTORD_PORT"
 
 # Tornado needs live MariaDB + Redis for its start-up.
 ACTORD_RUN_DIR=$RUN/services ACTORD_REDIS_PORT=$SVC_REDIS ACTORD_MYSQL_PORT=$SVC_MYSQL \
@@ -128,7 +118,7 @@ $PY "$TORNADO_PEER" --port "$TORNADO_PORT" --procs 2 --upstream "http://127.0.0.
   --mysql-port $SVC_MYSQL --redis-port $SVC_REDIS >"$RUN/tornado.log" 2>&1 &
 TORNADO_PID=$!
 PIDS="$PIDS $TORNADO_PID"
-wait_port "$TORNADO_PORT"
+wait_port upstream_bench "$TORNADO_PORT"
 sleep 1   # both forked workers finish their set-up
 
 # CPU seconds (utime + stime) of a process and its direct children.

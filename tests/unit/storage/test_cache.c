@@ -28,8 +28,8 @@
 #include "storage/rconn.h"
 #include "storage/storage.h"
 #include "tests/unit/common/metrics_text.h"
+#include "tests/unit/common/step_client.h"
 #include "redis_server.h"
-#include "step_client.h"
 
 
 #define MAX_VALUES 16
