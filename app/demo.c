@@ -37,6 +37,7 @@
 #include "demo.h"
 #include "handler/session.h"
 #include "handler/web.h"
+#include "base/hex.h"
 #include "config/config.h"
 #include "storage/sql.h"
 #include "worker/worker.h"
@@ -76,29 +77,10 @@ static void forget_password(void *arg)
 	OPENSSL_cleanse(arg, sizeof(struct demo_hash));
 }
 
-static void to_hex(const unsigned char *in, size_t n, char *out)
-{
-	static const char digits[] = "0123456789abcdef";
-
-	for (size_t i = 0; i < n; i++) {
-		out[2 * i] = digits[in[i] >> 4];
-		out[2 * i + 1] = digits[in[i] & 15];
-	}
-	out[2 * n] = '\0';
-}
-
+/* A hex column of the users table into `n` bytes. */
 static bool from_hex(const char *s, unsigned char *out, size_t n)
 {
-	if (s == NULL || strlen(s) != 2 * n)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		unsigned v;
-
-		if (sscanf(s + 2 * i, "%2x", &v) != 1)
-			return false;
-		out[i] = (unsigned char)v;
-	}
-	return true;
+	return s != NULL && strlen(s) == 2 * n && hex_decode(s, out, n);
 }
 
 /* Hash ctx->password with `salt` on a worker; `k` gets the task back. */
@@ -235,8 +217,8 @@ static void on_register_hashed(struct hreq *r, struct call_msg *reply, void *arg
 		hreq_fail(r, reply->status != 0 ? reply->status : -EIO, "password hash");
 		return;
 	}
-	to_hex(h->salt, SALT_BYTES, salt);
-	to_hex(h->out, HASH_BYTES, hash);
+	hex_encode(h->salt, SALT_BYTES, salt);
+	hex_encode(h->out, HASH_BYTES, hash);
 	q = sql_req_new();
 	if (q != NULL) {
 		sql_req_stmt(q, "INSERT IGNORE INTO users (username, salt, hash, iterations) "

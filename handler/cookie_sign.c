@@ -20,18 +20,9 @@
 #include <openssl/hmac.h>
 
 #include "cookie_sign.h"
+#include "base/hex.h"
 
 #define SIG_HEX 64
-
-static void hex(const unsigned char *in, size_t n, char *out)
-{
-	static const char digits[] = "0123456789abcdef";
-
-	for (size_t i = 0; i < n; i++) {
-		out[2 * i] = digits[in[i] >> 4];
-		out[2 * i + 1] = digits[in[i] & 15];
-	}
-}
 
 /* HMAC-SHA256 of `data` with key [key, key + klen), as 64 hex digits. */
 static int sign_hex(const char *key, size_t klen, const char *data, size_t len,
@@ -39,11 +30,13 @@ static int sign_hex(const char *key, size_t klen, const char *data, size_t len,
 {
 	unsigned char mac[EVP_MAX_MD_SIZE];
 	unsigned int mlen = 0;
+	char buf[SIG_HEX + 1];
 
 	if (HMAC(EVP_sha256(), key, (int)klen, (const unsigned char *)data, len, mac,
 		 &mlen) == NULL || mlen != 32)
 		return -EIO;
-	hex(mac, 32, out);
+	hex_encode(mac, 32, buf);
+	memcpy(out, buf, SIG_HEX);
 	return 0;
 }
 

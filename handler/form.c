@@ -161,7 +161,8 @@ unsigned hreq_form_parse(struct hreq *r, const char **why)
 	return w->form_status;
 }
 
-const char *hreq_form(struct hreq *r, const char *name)
+/* The first field named `name` that is (`file`) or is not a file part. */
+static const struct hreq_field *find(struct hreq *r, const char *name, bool file)
 {
 	const char *why;
 	struct hweb *w;
@@ -170,23 +171,21 @@ const char *hreq_form(struct hreq *r, const char *name)
 		return NULL;
 	w = r->web;
 	for (unsigned i = 0; i < w->nfields; i++)
-		if (w->fields[i].filename == NULL && strcmp(w->fields[i].name, name) == 0)
-			return w->fields[i].value;
+		if ((w->fields[i].filename != NULL) == file && strcmp(w->fields[i].name, name) == 0)
+			return &w->fields[i];
 	return NULL;
+}
+
+const char *hreq_form(struct hreq *r, const char *name)
+{
+	const struct hreq_field *f = find(r, name, false);
+
+	return f != NULL ? f->value : NULL;
 }
 
 const struct hreq_field *hreq_upload(struct hreq *r, const char *name)
 {
-	const char *why;
-	struct hweb *w;
-
-	if (hreq_form_parse(r, &why) != 0)
-		return NULL;
-	w = r->web;
-	for (unsigned i = 0; i < w->nfields; i++)
-		if (w->fields[i].filename != NULL && strcmp(w->fields[i].name, name) == 0)
-			return &w->fields[i];
-	return NULL;
+	return find(r, name, true);
 }
 
 const struct hreq_field *hreq_form_at(struct hreq *r, unsigned i)

@@ -20,6 +20,7 @@
 
 #include "session.h"
 #include "web.h"
+#include "base/hex.h"
 #include "config/config.h"
 #include "storage/cache.h"
 
@@ -46,16 +47,11 @@ struct hsess_step {
 
 static bool new_id(char out[SID_HEX + 1])
 {
-	static const char digits[] = "0123456789abcdef";
 	unsigned char raw[SID_BYTES];
 
 	if (getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw))
 		return false;
-	for (size_t i = 0; i < SID_BYTES; i++) {
-		out[2 * i] = digits[raw[i] >> 4];
-		out[2 * i + 1] = digits[raw[i] & 15];
-	}
-	out[SID_HEX] = '\0';
+	hex_encode(raw, SID_BYTES, out);
 	return true;
 }
 
@@ -78,6 +74,17 @@ static char *redis_key(struct hreq *r, const char *id, size_t *len)
 	if (k != NULL)
 		*len = (size_t)snprintf(k, n, "%s%s", prefix, id);
 	return k;
+}
+
+/* A cache request for the session `id`'s key (in *key); NULL (nothing
+ * allocated) on ENOMEM. */
+static struct cache_req *keyed_req(struct hreq *r, const char *id, char **key, size_t *len)
+{
+	struct cache_req *q;
+
+	*key = redis_key(r, id, len);
+	q = *key != NULL ? cache_req_new() : NULL;
+	return q;
 }
 
 const char *hsession_get(const struct hsession *s, const char *key)
@@ -259,13 +266,9 @@ static int load(struct hreq *r, const char *login_url, hsession_fn k, void *arg)
 		return 0;
 	}
 	memcpy(s->id, sid, SID_HEX + 1);
-	key = redis_key(r, s->id, &klen);
-	q = cache_req_new();
-	if (key == NULL || q == NULL) {
-		if (q != NULL)
-			msg_free(&cache_req_call(q)->m);
+	q = keyed_req(r, s->id, &key, &klen);
+	if (q == NULL)
 		return -ENOMEM;
-	}
 	cache_req_get(q, key, klen);
 	cache_req_expire(q, key, klen, cfg->session.idle_s * 1000u);
 	return hreq_call(r, &cache_kind, cache_req_call(q), on_loaded, st);
@@ -316,9 +319,8 @@ int hsession_save(struct hreq *r, struct hsession *s, hsession_fn k, void *arg)
 		cJSON_AddStringToObject(o, s->keys[i], s->values[i]);
 	json = o != NULL ? cJSON_PrintUnformatted(o) : NULL;
 	cJSON_Delete(o);
-	key = redis_key(r, s->id, &klen);
-	q = cache_req_new();
-	rc = json == NULL || key == NULL || q == NULL ? -ENOMEM : 0;
+	q = keyed_req(r, s->id, &key, &klen);
+	rc = json == NULL || q == NULL ? -ENOMEM : 0;
 	if (rc == 0) {
 		cache_req_set(q, key, klen, json, strlen(json), cfg->session.idle_s * 1000u);
 		if (s->old_id[0] != '\0' && (key = redis_key(r, s->old_id, &klen)) != NULL)
@@ -357,13 +359,9 @@ int hsession_destroy(struct hreq *r, struct hsession *s, hsession_fn k, void *ar
 		k(r, s, arg);
 		return 0;
 	}
-	key = redis_key(r, s->id, &klen);
-	q = cache_req_new();
-	if (key == NULL || q == NULL) {
-		if (q != NULL)
-			msg_free(&cache_req_call(q)->m);
+	q = keyed_req(r, s->id, &key, &klen);
+	if (q == NULL)
 		return -ENOMEM;
-	}
 	cache_req_del(q, key, klen);
 	return hreq_call(r, &cache_kind, cache_req_call(q), on_stored, st);
 }

@@ -29,6 +29,7 @@
 #include "handler_internal.h"
 #include "web_internal.h"
 #include "webparse.h"
+#include "base/hex.h"
 #include "base/html.h"
 #include "config/config.h"
 
@@ -190,44 +191,12 @@ const char *hreq_signed_cookie(struct hreq *r, const char *name, uint32_t max_ag
 
 /* ---- CSRF ---- */
 
-static void to_hex(const unsigned char *in, size_t n, char *out)
-{
-	static const char digits[] = "0123456789abcdef";
-
-	for (size_t i = 0; i < n; i++) {
-		out[2 * i] = digits[in[i] >> 4];
-		out[2 * i + 1] = digits[in[i] & 15];
-	}
-	out[2 * n] = '\0';
-}
-
-static bool from_hex(const char *s, size_t n, unsigned char *out)
-{
-	for (size_t i = 0; i < n; i++) {
-		int v = 0;
-
-		for (int k = 0; k < 2; k++) {
-			char c = s[2 * i + k];
-
-			v <<= 4;
-			if (c >= '0' && c <= '9')
-				v |= c - '0';
-			else if (c >= 'a' && c <= 'f')
-				v |= c - 'a' + 10;
-			else
-				return false;
-		}
-		out[i] = (unsigned char)v;
-	}
-	return true;
-}
-
 /* The raw token of the `_xsrf` cookie, if it is one. */
 static bool cookie_token(struct hreq *r, unsigned char tok[XSRF_BYTES])
 {
 	const char *c = hreq_cookie(r, HREQ_XSRF_FIELD);
 
-	return c != NULL && strlen(c) == 2 * XSRF_BYTES && from_hex(c, XSRF_BYTES, tok);
+	return c != NULL && strlen(c) == 2 * XSRF_BYTES && hex_decode(c, tok, XSRF_BYTES);
 }
 
 const char *hreq_xsrf_token(struct hreq *r)
@@ -247,22 +216,22 @@ const char *hreq_xsrf_token(struct hreq *r)
 		w->xsrf = hreq_alloc(r, 2 * XSRF_BYTES + 1);
 		if (w->xsrf == NULL)
 			return NULL;
-		to_hex(tok, XSRF_BYTES, w->xsrf);
+		hex_encode(tok, XSRF_BYTES, w->xsrf);
 		/* Readable by scripts (not HttpOnly), like Tornado's: a page's
 		 * JavaScript sends it back in X-XSRFToken. */
 		if (!have && hreq_set_cookie(r, HREQ_XSRF_FIELD, w->xsrf, &xsrf_cookie) != 0)
 			return NULL;
 	}
-	from_hex(w->xsrf, XSRF_BYTES, tok);
+	hex_decode(w->xsrf, tok, XSRF_BYTES);
 	out = hreq_alloc(r, 4 * XSRF_BYTES + 4);
 	if (out == NULL || getrandom(mask, sizeof(mask), 0) != (ssize_t)sizeof(mask))
 		return NULL;
 	memcpy(out, "2|", 2);
-	to_hex(mask, XSRF_BYTES, out + 2);
+	hex_encode(mask, XSRF_BYTES, out + 2);
 	out[2 + 2 * XSRF_BYTES] = '|';
 	for (size_t i = 0; i < XSRF_BYTES; i++)
 		tok[i] ^= mask[i];
-	to_hex(tok, XSRF_BYTES, out + 3 + 2 * XSRF_BYTES);
+	hex_encode(tok, XSRF_BYTES, out + 3 + 2 * XSRF_BYTES);
 	return out;
 }
 
@@ -273,10 +242,10 @@ static bool sent_token(const char *s, unsigned char tok[XSRF_BYTES])
 	size_t n = s != NULL ? strlen(s) : 0;
 
 	if (n == 2 * XSRF_BYTES)
-		return from_hex(s, XSRF_BYTES, tok);
+		return hex_decode(s, tok, XSRF_BYTES);
 	if (n != 3 + 4 * XSRF_BYTES || s[0] != '2' || s[1] != '|' || s[2 + 2 * XSRF_BYTES] != '|' ||
-	    !from_hex(s + 2, XSRF_BYTES, mask) ||
-	    !from_hex(s + 3 + 2 * XSRF_BYTES, XSRF_BYTES, tok))
+	    !hex_decode(s + 2, mask, XSRF_BYTES) ||
+	    !hex_decode(s + 3 + 2 * XSRF_BYTES, tok, XSRF_BYTES))
 		return false;
 	for (size_t i = 0; i < XSRF_BYTES; i++)
 		tok[i] ^= mask[i];
