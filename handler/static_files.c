@@ -12,12 +12,17 @@
  * file actor to compare the file's identity (device, inode, size, mtime)
  * and only a changed file is read again.
  *
- * Answers copy the cached bytes into the response, so an entry may be
- * evicted or replaced at any time without a reference count.
+ * Answers copy the cached bytes into the response, and a large file's
+ * entry hands each response a duplicate (F_DUPFD) of the descriptor it
+ * keeps open, so an entry may be evicted or replaced at any time without
+ * a reference count. A client that may take a precompressed sibling of a
+ * large file goes to the file actor instead (the kept descriptor is the
+ * plain file).
  *
  * Thread: the handler actor serving the request.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,6 +46,7 @@ struct static_entry {
 	size_t bytes;                 /* what it costs the budget */
 	uint64_t validated_ns;        /* last time the file actor saw it */
 	bool missing;                 /* a remembered 404 */
+	int fd;                       /* a large file, kept open (sendfile a dup); -1 */
 	struct file_id id;
 	char *data, *gz, *br;
 	size_t len, gz_len, br_len;
@@ -50,8 +56,12 @@ struct static_entry {
 struct static_cache {
 	struct static_entry **buckets;
 	size_t nbuckets, count, bytes;
+	unsigned nfds;                /* entries holding a descriptor */
 	struct list lru;
 };
+
+/* Descriptors of large files one handler keeps open at most. */
+#define STATIC_MAX_FDS 256
 
 /* What a call to the file actor needs back in its continuation. */
 struct static_ctx {
@@ -105,6 +115,8 @@ static uint64_t hash_key(const char *s)
 
 static void entry_free(struct static_entry *e)
 {
+	if (e->fd >= 0)
+		close(e->fd);
 	free(e->data);
 	free(e->gz);
 	free(e->br);
@@ -168,6 +180,7 @@ static void cache_remove(struct static_cache *c, struct static_entry *e)
 	list_remove(&e->lru);
 	c->count--;
 	c->bytes -= e->bytes;
+	c->nfds -= e->fd >= 0;
 	entry_free(e);
 }
 
@@ -201,7 +214,7 @@ static bool cache_put(struct static_cache *c, struct static_entry *e, uint64_t b
 
 	if (old != NULL)
 		cache_remove(c, old);
-	if (e->bytes > budget)
+	if (e->bytes > budget || (e->fd >= 0 && c->nfds >= STATIC_MAX_FDS))
 		return false;
 	while (c->bytes + e->bytes > budget && !list_empty(&c->lru))
 		cache_remove(c, list_entry(list_last(&c->lru), struct static_entry, lru));
@@ -212,6 +225,7 @@ static bool cache_put(struct static_cache *c, struct static_entry *e, uint64_t b
 	list_push_front(&c->lru, &e->lru);
 	c->count++;
 	c->bytes += e->bytes;
+	c->nfds += e->fd >= 0;
 	return true;
 }
 
@@ -331,6 +345,62 @@ static bool compressible(const struct hreq *r, const struct static_ctx *sc)
 	return sc->mount->compress && r->cfg->compress.enabled && compress_type_ok(sc->ctype);
 }
 
+/* A large file through sendfile: `fd` (taken) holds `len` bytes of the
+ * file `id` encoded with `coding` (a precompressed sibling, or not). */
+static void serve_open(struct hreq *r, const struct static_ctx *sc, int fd,
+		       const struct file_id *id, enum wp_coding coding, uint64_t flen)
+{
+	bool vary = compressible(r, sc), partial;
+	uint64_t off, len;
+	char etag[64];
+
+	if (coding != WP_IDENTITY) {
+		/* Only offered when no Range was sent: a whole variant. */
+		format_etag(id, coding == WP_GZIP ? "-gz" : "-br", etag);
+		if (not_modified(r, id)) {
+			close(fd);
+			add_validators(r, sc, id, etag, vary);
+			hreq_send(r, 304, sc->ctype, "", 0);
+			return;
+		}
+		add_validators(r, sc, id, etag, vary);
+		hreq_add_header(r, "Content-Encoding", compress_coding_name(coding));
+		hreq_sendfile(r, 200, sc->ctype, fd, 0, flen);
+		return;
+	}
+	if (answer_range(r, sc, id, vary, &off, &len, &partial)) {
+		close(fd);
+		return;
+	}
+	if (!partial) {
+		format_etag(id, "", etag);
+		add_validators(r, sc, id, etag, vary);
+	}
+	hreq_sendfile(r, partial ? 206 : 200, sc->ctype, fd, off, len);
+}
+
+/* A cached large file: a duplicate of its descriptor goes out. */
+static void serve_cached_fd(struct hreq *r, const struct static_ctx *sc,
+			    const struct static_entry *e)
+{
+	int fd = fcntl(e->fd, F_DUPFD_CLOEXEC, 0);
+
+	if (fd < 0)
+		hreq_fail(r, -errno, "static file");
+	else
+		serve_open(r, sc, fd, &e->id, WP_IDENTITY, e->id.size);
+}
+
+/* Whether this request may get a precompressed sibling of a large file
+ * (which the cached descriptor is not). */
+static bool wants_variant(struct hreq *r, const struct static_ctx *sc)
+{
+	const char *ae = hreq_header(r, "Accept-Encoding");
+
+	return ae != NULL && compressible(r, sc) && hreq_header(r, "Range") == NULL &&
+	       wp_accept_encoding(ae, strlen(ae), (1u << WP_GZIP) | (1u << WP_BR)) != WP_IDENTITY;
+}
+
 static void serve_entry(struct hreq *r, const struct static_ctx *sc, const struct static_entry *e)
 {
 	bool vary = compressible(r, sc) && (e->gz != NULL || e->br != NULL), partial;
@@ -342,6 +412,10 @@ static void serve_entry(struct hreq *r, const struct static_ctx *sc, const struc
 
 	if (e->missing) {
 		hreq_error(r, 404, "not found");
+		return;
+	}
+	if (e->fd >= 0) {
+		serve_cached_fd(r, sc, e);
 		return;
 	}
 	if (answer_range(r, sc, &e->id, vary, &off, &len, &partial))
@@ -364,41 +438,6 @@ static void serve_entry(struct hreq *r, const struct static_ctx *sc, const struc
 		hreq_send(r, 200, sc->ctype, e->data, e->len);
 }
 
-/* A large file: the descriptor the file actor opened (or its
- * precompressed sibling). Takes q->fd. */
-static void serve_fd(struct hreq *r, const struct static_ctx *sc, struct file_req *q)
-{
-	bool vary = compressible(r, sc), partial;
-	uint64_t off, len;
-	int fd = q->fd;
-	char etag[64];
-
-	q->fd = -1;
-	if (q->fd_coding != WP_IDENTITY) {
-		/* Only offered when no Range was sent: a whole variant. */
-		format_etag(&q->id, q->fd_coding == WP_GZIP ? "-gz" : "-br", etag);
-		if (not_modified(r, &q->id)) {
-			close(fd);
-			add_validators(r, sc, &q->id, etag, vary);
-			hreq_send(r, 304, sc->ctype, "", 0);
-			return;
-		}
-		add_validators(r, sc, &q->id, etag, vary);
-		hreq_add_header(r, "Content-Encoding", compress_coding_name(q->fd_coding));
-		hreq_sendfile(r, 200, sc->ctype, fd, 0, q->fd_len);
-		return;
-	}
-	if (answer_range(r, sc, &q->id, vary, &off, &len, &partial)) {
-		close(fd);
-		return;
-	}
-	if (!partial) {
-		format_etag(&q->id, "", etag);
-		add_validators(r, sc, &q->id, etag, vary);
-	}
-	hreq_sendfile(r, partial ? 206 : 200, sc->ctype, fd, off, len);
-}
-
 /* ---- The route ---- */
 
 static struct static_entry *entry_from(const char *key, struct file_req *q, uint64_t now)
@@ -410,8 +449,13 @@ static struct static_entry *entry_from(const char *key, struct file_req *q, uint
 		return NULL;
 	}
 	e->validated_ns = now;
+	e->fd = -1;
 	if (q == NULL) {
 		e->missing = true;
+	} else if (q->fd >= 0) {
+		e->id = q->id;           /* a large file: its descriptor stays open */
+		e->fd = q->fd;
+		q->fd = -1;
 	} else {
 		e->id = q->id;
 		e->data = q->data;
@@ -462,8 +506,11 @@ static void on_file(struct hreq *r, struct call_msg *reply, void *arg)
 		hreq_fail(r, reply->status, "static file");
 		return;
 	}
-	if (q->fd >= 0) {
-		serve_fd(r, sc, q);
+	if (q->fd >= 0 && (q->accept != 0 || q->fd_coding != WP_IDENTITY || c == NULL)) {
+		int fd = q->fd;   /* maybe a sibling for this client: not cached */
+
+		q->fd = -1;
+		serve_open(r, sc, fd, &q->id, q->fd_coding, q->fd_len);
 		return;
 	}
 	if (q->unchanged) {
@@ -488,7 +535,7 @@ static void on_file(struct hreq *r, struct call_msg *reply, void *arg)
 	}
 	serve_entry(r, sc, e);
 	if (c == NULL || !cache_put(c, e, cs->cache_bytes))
-		entry_free(e);
+		entry_free(e);   /* a large file's response has its own duplicate */
 }
 
 /* Ask a file actor about sc->rel (revalidating `e` when given). */
@@ -584,6 +631,10 @@ static void static_get(struct hreq *r)
 	sc->key = key;
 	sc->ctype = static_content_type(sc->rel);
 	e = r->h->static_cache != NULL ? cache_find(r->h->static_cache, key) : NULL;
+	if (e != NULL && e->fd >= 0 && wants_variant(r, sc)) {
+		issue(r, sc, NULL);   /* the file actor looks for a .gz / .br */
+		return;
+	}
 	if (e != NULL && clock_now_ns() - e->validated_ns <
 	    (uint64_t)r->cfg->static_files.revalidate_ms * NS_PER_MS) {
 		serve_entry(r, sc, e);

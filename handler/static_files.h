@@ -9,7 +9,10 @@
  * brotli variants), trusted for static.revalidate_ms after the file actor
  * last looked at them (bounded staleness); anything else, and every
  * revalidation, is a call to the file actors (file_actor.h). Larger files
- * come back as a descriptor the network actor sends with sendfile(2).
+ * come back as a descriptor the network actor sends with sendfile(2); the
+ * cache keeps it open (at most STATIC_MAX_FDS per handler) and sends a
+ * duplicate per request, within the same staleness bound (nginx's
+ * open_file_cache).
  *
  * Answers: Content-Type from the extension; ETag and Last-Modified, with
  * 304 for If-None-Match / If-Modified-Since; one Range -> 206 (several:
