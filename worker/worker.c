@@ -19,6 +19,8 @@
  * the collector on the admin thread; worker_task_* on the caller's.
  */
 #include <errno.h>
+#include <pthread.h>
+#include <sched.h>
 #include <stdalign.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -176,7 +178,24 @@ static void worker_message(struct actor *a, struct msg *m)
 	call_reply(&t->c, rc);
 }
 
+/* SCHED_BATCH: a worker that wakes (a task ended, a task arrived) never
+ * preempts a running thread, while the network and handler actors, which
+ * keep the normal policy, still preempt a worker the moment they wake. The
+ * share of CPU of a busy worker stays the same (the weight is nice 0's);
+ * what changes is who waits when a hundred workers wake at once: them, not
+ * the request path. Unprivileged; a refusal only costs that. */
+static int worker_start(struct actor *a)
+{
+	struct sched_param none = { .sched_priority = 0 };
+	int rc = pthread_setschedparam(pthread_self(), SCHED_BATCH, &none);
+
+	if (rc != 0)
+		log_warn("%s: cannot use SCHED_BATCH: %s", actor_name(a), strerror(rc));
+	return 0;
+}
+
 static const struct actor_ops worker_ops = {
+	.start = worker_start,
 	.message = worker_message,
 };
 

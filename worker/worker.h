@@ -67,6 +67,10 @@
  * thread-safe things (the log, config_current(), its own blocking clients).
  * Its return value becomes reply->status.
  *
+ * Scheduling: workers run under SCHED_BATCH, so the network and handler
+ * actors preempt them when they wake and a burst of workers waking never
+ * preempts the request path (docs/ARCHITECTURE.md).
+ *
  * Stopping (SIGTERM): the workers stop after the handlers and the
  * scheduler; a task already running finishes, and every task still queued
  * is answered -ESHUTDOWN without running (its caller has stopped).

@@ -40,19 +40,12 @@ def keepalive_requests(port, n, body_of, path, method="GET"):
     return out
 
 
-def test_the_seed_scenario_100_clients_300_blocking_requests(actord_factory):
-    """100 clients, 300 requests of 1 s blocking work, 100 workers: about
-    3 s in all, every answer right, GET /json p99 under 5 ms throughout.
-
-    The machine is shared (builds and tests of others run meanwhile), and
-    its noise alone can move a p99 by milliseconds: the probe first measures
-    the idle server the same way, and the scenario may add at most 5 ms to
-    that. A handler that stalls even once for a 1 s task blows it by far."""
-    a = actord_factory({"actors": {"worker": {"count": 100, "mailbox": 1024}},
-                        "app": {"demo_work_ms": 1000}})
-    idle = probe_result(start_probe(a.port, 2.0))
+def seed_scenario(a, control):
+    """100 clients x 3 requests of GET / on `a`; /json probed on `a` and on
+    the idle `control` meanwhile. Returns (elapsed s, probe, control probe)."""
     probe = start_probe(a.port, 4.0)
-    time.sleep(0.3)                                   # the probe is connected
+    control_probe = start_probe(control.port, 4.0)
+    time.sleep(0.3)                                   # the probes are connected
     results = [None] * 100
 
     def client(k):
@@ -68,10 +61,34 @@ def test_the_seed_scenario_100_clients_300_blocking_requests(actord_factory):
     elapsed = time.monotonic() - t0
     for k, res in enumerate(results):
         assert [(s, txt) for s, txt, _ in res] == [(200, f"{k * 3 + i} done") for i in range(3)]
-    assert 2.9 <= elapsed < 4.5, elapsed
-    lat = probe_result(probe)
-    assert lat["errors"] == 0 and lat["n"] > 300
-    assert lat["p99"] < 5.0 + idle["p99"], (lat, idle)
+    return elapsed, probe_result(probe), probe_result(control_probe)
+
+
+def test_the_seed_scenario_100_clients_300_blocking_requests(actord_factory):
+    """100 clients, 300 requests of 1 s blocking work, 100 workers: about
+    3 s in all, every answer right, GET /json p99 under 5 ms throughout.
+
+    The machine is shared (builds, tests and benchmarks of others run
+    meanwhile), and its noise alone moves a p99 by milliseconds: a second,
+    idle actord is probed the same way over the same seconds, and the
+    scenario may add at most 5 ms to that control's p99. A burst of someone
+    else's load can still land on the scenario's three bursts of 100 answers
+    and 100 requests, so the latency may take a second attempt; a handler
+    that stalls for a task (1 s) fails every attempt by far. Every attempt
+    must answer every request right, in about 3 s."""
+    a = actord_factory({"actors": {"worker": {"count": 100, "mailbox": 1024}},
+                        "app": {"demo_work_ms": 1000}})
+    control = actord_factory()
+    attempts = []
+    for _ in range(2):
+        elapsed, lat, ctl = seed_scenario(a, control)
+        assert 2.9 <= elapsed < 4.5, elapsed
+        assert lat["errors"] == 0 and lat["n"] > 300
+        attempts.append((lat, ctl))
+        if lat["p99"] < 5.0 + ctl["p99"]:
+            break
+    else:
+        raise AssertionError(f"GET /json p99 over the control's + 5 ms twice: {attempts}")
 
 
 def test_queue_1000_requests_answered_at_once_each_collected_once(actord_factory):
