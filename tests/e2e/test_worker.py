@@ -36,8 +36,12 @@ def messages(a, pattern):
 
 
 def metric(a, name):
-    """Sum of every sample of `name` on the admin endpoint."""
-    text = a.admin("GET", "/metrics").text
+    """Sum of every sample of `name` on the admin endpoint (-1 while the
+    admin listener, started after the public one, does not answer yet)."""
+    try:
+        text = a.admin("GET", "/metrics").text
+    except OSError:
+        return -1
     total = 0.0
     for line in text.splitlines():
         if line.startswith(name + "{") or line.startswith(name + " "):

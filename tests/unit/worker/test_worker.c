@@ -210,13 +210,14 @@ static void step_expired(struct actor *a)
 
 static void test_a_task_past_its_deadline_never_runs(void **state)
 {
+	char *text;
+
 	(void)state;
 	start(1, 16);
 	step_client_run(sys, step_expired, 1, 5000);
 	assert_int_equal(atomic_load(&got_timeout), 1);
 	assert_int_equal(atomic_load(&ran), 0);
-	char *text = metrics_text();
-
+	text = metrics_text();
 	assert_non_null(strstr(text, "actord_worker_expired_total{actor=\"worker-0\"} 1"));
 	free(text);
 	stop();
