@@ -56,6 +56,7 @@ enum field_type {
 	F_MONGO_URI,  /* mongodb:// or mongodb+srv:// URI into char[size] */
 	F_URL,        /* http:// or https:// URL into struct config_url */
 	F_PROXY_LIST, /* array of {"prefix", "to"} into upstream.proxy[] */
+	F_STATIC_LIST,/* array of mounts into static_files.mount[] */
 	F_NAME,       /* non-empty printable ASCII without spaces into char[size] */
 	F_LEVEL,      /* "debug" .. "error" */
 	F_FORMAT,     /* "auto" | "json" | "text" */
@@ -105,6 +106,7 @@ ACTOR_KIND(mysql, mysql_actor, 0, 64);
 ACTOR_KIND(mongo, mongo_actor, 0, 64);
 ACTOR_KIND(job, job, 0, 64);
 ACTOR_KIND(upstream, upstream_actor, 0, 64);
+ACTOR_KIND(file, file_actor, 0, 64);
 /* Workers block by design (sleeping threads cost no CPU): they may
  * outnumber cores, up to the pool mailbox's consumer limit. */
 ACTOR_KIND(worker, worker, 0, 256);
@@ -119,6 +121,7 @@ static const struct field actors_fields[] = {
 	SECTION("mongo", mongo_fields),
 	SECTION("job", job_fields),
 	SECTION("upstream", upstream_fields),
+	SECTION("file", file_fields),
 	SECTION("worker", worker_fields),
 	SECTION("sched", sched_fields),
 	END,
@@ -181,6 +184,8 @@ static const struct field app_fields[] = {
 	U32("wallpaper_cache_ttl_ms", app.wallpaper_cache_ttl_ms, 1, 86400000u),
 	TYPED("world_near_cache", F_BOOL, app.world_near_cache, 0),
 	TYPED("wallpaper_near_cache", F_BOOL, app.wallpaper_near_cache, 0),
+	TYPED("demo", F_BOOL, app.demo, 0),
+	U32("demo_pbkdf2_iterations", app.demo_pbkdf2_iterations, 1000, 10000000),
 	U32("demo_work_ms", app.demo_work_ms, 0, MS_MAX),
 	U32("queue_capacity", app.queue_capacity, 1, 1u << 20),
 	U32("queue_concurrency", app.queue_concurrency, 1, 1024),
@@ -197,6 +202,43 @@ static const struct field near_cache_fields[] = {
 	U32("ttl_ms", near_cache.ttl_ms, 1, 86400000u),
 	U32("heartbeat_ms", near_cache.heartbeat_ms, 10, 60000),
 	TYPED("prefixes", F_NEAR_PREFIXES, near_cache.prefixes, 0),
+	END,
+};
+
+static const struct field static_fields[] = {
+	TYPED("mounts", F_STATIC_LIST, static_files.mount, 0),
+	U32("revalidate_ms", static_files.revalidate_ms, 0, MS_MAX),
+	U64("cache_bytes", static_files.cache_bytes, 0, 1ull << 34),
+	U32("cache_file_bytes", static_files.cache_file_bytes, 0, 64u << 20),
+	END,
+};
+
+static const struct field compress_fields[] = {
+	TYPED("enabled", F_BOOL, compress.enabled, 0),
+	U32("min_bytes", compress.min_bytes, 0, 1u << 30),
+	U32("gzip_level", compress.gzip_level, 1, 9),
+	U32("brotli_quality", compress.brotli_quality, 0, 11),
+	END,
+};
+
+static const struct field forms_fields[] = {
+	U32("max_parts", forms.max_parts, 1, 100000),
+	U32("max_field_bytes", forms.max_field_bytes, 1, 1u << 30),
+	U64("max_file_bytes", forms.max_file_bytes, 1, 1ull << 32),
+	END,
+};
+
+static const struct field cookies_fields[] = {
+	STR("secret_keys", cookies.secret_keys, FL_SECRET),
+	TYPED("secure", F_BOOL, cookies.secure, 0),
+	END,
+};
+
+static const struct field session_fields[] = {
+	TYPED("cookie", F_NAME, session.cookie, 0),
+	TYPED("prefix", F_NAME, session.prefix, 0),
+	U32("idle_s", session.idle_s, 1, 4000000u),   /* PX in ms fits 32 bits */
+	U32("max_age_s", session.max_age_s, 1, 365u * 86400u),
 	END,
 };
 
@@ -268,6 +310,11 @@ static const struct field root_fields[] = {
 	SECTION("app", app_fields),
 	SECTION("near_cache", near_cache_fields),
 	SECTION("jobs", jobs_fields),
+	SECTION("static", static_fields),
+	SECTION("compress", compress_fields),
+	SECTION("forms", forms_fields),
+	SECTION("cookies", cookies_fields),
+	SECTION("session", session_fields),
 	TYPED("pidfile", F_PATH, pidfile, 0),
 	U32("drain_timeout_ms", drain_timeout_ms, 0, MS_MAX),
 	TYPED("test_routes", F_BOOL, test_routes, 0),
@@ -297,6 +344,8 @@ void config_defaults(struct ad_config *cfg)
 	cfg->mongo_actor = (struct config_actors){ 2, 1024 };
 	cfg->job = (struct config_actors){ 1, 1024 };
 	cfg->upstream_actor = (struct config_actors){ 1, 1024 };
+	/* Opens, stats and reads static files (they may block on the disk). */
+	cfg->file_actor = (struct config_actors){ 1, 1024 };
 	/* One worker per core: right for CPU-bound tasks; blocking tasks want
 	 * more (docs/SCALING.md). */
 	cfg->worker = (struct config_actors){ 2, 1024 };
@@ -384,6 +433,7 @@ void config_defaults(struct ad_config *cfg)
 		 "INSERT INTO job_results (job_id, note) VALUES (?, ?)"
 		 " ON DUPLICATE KEY UPDATE job_id = job_id");
 	cfg->drain_timeout_ms = 10000;
+	config_web_defaults(cfg);
 }
 
 static int parse_enum(struct config_ctx *c, const char *key, const cJSON *j,
@@ -477,6 +527,8 @@ static int parse_field(struct config_ctx *c, const char *key, const cJSON *j,
 		return cfg_parse_proxy_list(c, key, j, cfg);
 	case F_NEAR_PREFIXES:
 		return cfg_parse_near_prefixes(c, key, j, &cfg->near_cache);
+	case F_STATIC_LIST:
+		return cfg_parse_static_list(c, key, j, cfg);
 	case F_LEVEL:
 	case F_FORMAT:
 		rc = parse_enum(c, key, j, f->type == F_LEVEL ? levels : formats, &e);
@@ -584,7 +636,7 @@ static int check_readable(struct config_ctx *c, const char *key, const char *pat
 	return cfg_fail(c, key, "cannot read '%s': %s", path, strerror(errno));
 }
 
-static int check_config(struct config_ctx *c, const struct ad_config *cfg)
+static int check_config(struct config_ctx *c, struct ad_config *cfg)
 {
 	const char *u = cfg->mongo.uri;
 	char why[300];
@@ -647,6 +699,9 @@ static int check_config(struct config_ctx *c, const struct ad_config *cfg)
 		return cfg_fail(c, "upstream.dns_ttl_min_ms", "%u is larger than "
 			    "upstream.dns_ttl_max_ms (%u)", cfg->upstream.dns_ttl_min_ms,
 			    cfg->upstream.dns_ttl_max_ms);
+	rc = cfg_check_web(c, cfg);
+	if (rc != 0)
+		return rc;
 	if (cfg->http.max_request_line > cfg->http.max_header_bytes)
 		return cfg_fail(c, "http.max_request_line",
 			    "%u is larger than http.max_header_bytes (%u)",

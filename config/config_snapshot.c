@@ -131,4 +131,6 @@ void config_carry_fixed(struct ad_config *next, const struct ad_config *running,
 		next->near_cache.nprefixes = running->near_cache.nprefixes;
 	}
 	CARRY("pidfile", pidfile);
+	CARRY("actors.file", file_actor);
+	config_carry_web(next, running);
 }

@@ -319,6 +319,7 @@ static void free_handler(struct handler *h)
 	call_table_destroy(h->calls);
 	routes_put(h->routes);
 	near_cache_destroy(h->near);
+	static_cache_destroy(h->static_cache);
 	free(h);
 }
 

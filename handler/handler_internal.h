@@ -64,6 +64,8 @@ struct hreq {
 	struct work_timer *timers;    /* pending hreq_after timers */
 	bool answered;
 	bool oom;                     /* a body builder ran out of memory */
+	bool no_compress;             /* hreq_no_compress (web.h) */
+	struct hweb *web;             /* forms, tokens (web_internal.h), arena */
 	struct route_match match;
 	struct routes_ref *routes;    /* the table `match` points into, or NULL */
 	char *client;                 /* formatted on demand */
@@ -117,6 +119,7 @@ struct handler {
 	struct list waiting;          /* answered, continuations still owed */
 	struct near_cache *near;      /* NULL when there is no near actor */
 	ev_timer deadline_w;
+	struct static_cache *static_cache; /* static_files.c, made on first use */
 	uint64_t slow_logged_ns;      /* the last slow-route warning */
 	uint64_t slow_unlogged;       /* slow runs since, not logged (rate limit) */
 };
@@ -135,5 +138,12 @@ void handler_note_run(struct hreq *r, uint64_t start_ns, const char *what);
 /* hreq.c: reset a recycled context's per-request state (stops its
  * timers: only the handler's stop path finds any). */
 void hreq_reset(struct hreq *r);
+
+/* hcompress.c: compress the body being finished when the route, the
+ * client and the content type allow it (compress.*). */
+void hcompress_response(struct hreq *r, unsigned status, const char *ctype);
+
+/* static_files.c: free a handler's static-file cache (NULL is fine). */
+void static_cache_destroy(struct static_cache *c);
 
 #endif

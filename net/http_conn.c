@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "actors/log.h"
 #include "http_conn_internal.h"
@@ -82,6 +83,11 @@ static size_t held_pending(const struct http_conn *c)
 
 void http_conn_dispose(struct http_conn *c)
 {
+	int fd;
+	uint64_t off, len;
+
+	if (http_conn_take_file(c, &fd, &off, &len))
+		close(fd);
 	drop_cur(c);
 	drop_ready(c);
 	free_held(c);
@@ -323,7 +329,8 @@ size_t http_conn_output(struct http_conn *c, struct net_buf *out, uint64_t now_n
 	size_t before = out->len;
 	struct net_req *r;
 
-	while ((r = c->ready) != NULL && r->hm.seq == c->send_seq && !(c->flags & HC_DONE)) {
+	while (!c->file_ready && (r = c->ready) != NULL && r->hm.seq == c->send_seq &&
+	       !(c->flags & HC_DONE)) {
 		bool close = (r->flags & NET_REQ_CLOSE) || !r->hm.keep_alive ||
 			     ((c->flags & HC_DRAIN) && r->hm.seq + 1 == c->next_seq);
 		enum http_out_conn hdr = close ? HTTP_OUT_CLOSE :
@@ -342,6 +349,14 @@ size_t http_conn_output(struct http_conn *c, struct net_buf *out, uint64_t now_n
 		}
 		c->send_seq++;
 		c->head_ns = now_ns;
+		if (r->hm.resp_has_file && r->hm.method != HTTP_HEAD && out->len > at) {
+			/* Its body goes out next, through the owner's sendfile. */
+			c->file_ready = true;
+			c->file_fd = r->hm.resp_fd;
+			c->file_off = r->hm.resp_file_off;
+			c->file_len = r->hm.resp_file_len;
+			r->hm.resp_has_file = false;
+		}
 		if (close) {
 			c->flags |= HC_DONE | HC_STOP | HC_LINGER;
 			msg_free(&r->hm.m);
@@ -354,7 +369,8 @@ size_t http_conn_output(struct http_conn *c, struct net_buf *out, uint64_t now_n
 		if (c->send_seq == c->next_seq && c->phase == PH_IDLE)
 			c->since_ns = now_ns; /* the keep-alive idle period starts */
 	}
-	if ((c->flags & HC_CONTINUE) && c->phase == PH_BODY && c->send_seq == c->next_seq &&
+	if (!c->file_ready && (c->flags & HC_CONTINUE) && c->phase == PH_BODY &&
+	    c->send_seq == c->next_seq &&
 	    !(c->flags & HC_DONE)) {
 		c->flags &= (uint16_t)~HC_CONTINUE;
 		/* The client waited for this: its body starts now. */
@@ -363,6 +379,17 @@ size_t http_conn_output(struct http_conn *c, struct net_buf *out, uint64_t now_n
 			c->flags |= HC_DONE | HC_STOP;
 	}
 	return out->len - before;
+}
+
+bool http_conn_take_file(struct http_conn *c, int *fd, uint64_t *off, uint64_t *len)
+{
+	if (!c->file_ready)
+		return false;
+	c->file_ready = false;
+	*fd = c->file_fd;
+	*off = c->file_off;
+	*len = c->file_len;
+	return true;
 }
 
 bool http_conn_wants_input(const struct http_conn *c)

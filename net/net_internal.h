@@ -31,6 +31,7 @@
 #define NET_LINGER_BYTES (1u << 20)
 #define NET_SPARE_ENVELOPES 4096       /* per actor free list bound */
 #define NET_SCRATCH_KEEP (256u * 1024u)/* larger scratch buffers are released */
+#define NET_SENDFILE_MAX (1u << 20)    /* file bytes per connection per event */
 
 /* The pool's `user`: shared by every network actor. */
 struct net_shared {
@@ -70,6 +71,10 @@ struct net_conn {
 	uint8_t peer_family;         /* AF_INET, AF_INET6 or 0 */
 	uint16_t peer_port;          /* host order */
 	uint8_t peer_addr[16];
+	/* A file body being sent (sendfile) after `out` drained. */
+	bool has_file;
+	int file_fd;
+	uint64_t file_off, file_left;
 };
 
 /* Owner: network actor thread (actor_state). */

@@ -29,6 +29,11 @@ int upstream_test_routes(struct route_table *t, const struct ad_config *cfg, cha
 int near_test_routes(struct route_table *t, const struct ad_config *cfg, char *err,
 		     size_t errlen);
 
+/* /_test/web/ routes: forms, JSON bodies, cookies, signed cookies,
+ * redirects, compression, CSRF, sessions (web_test_routes.c). */
+int web_test_routes(struct route_table *t, const struct ad_config *cfg, char *err,
+		    size_t errlen);
+
 /* /_test/queue-flaky and its scheduler work: a queue whose runs fail
  * (retries), and the periodic task "test-tick" (worker_test_routes.c). */
 int worker_test_routes(struct route_table *t, const struct ad_config *cfg, char *err,

@@ -23,6 +23,10 @@ Routes:
                                              wallpaperList:N, --cache-ttl s)
   GET  /upstream                             fetches --upstream with
                                              AsyncHTTPClient, then answers
+  POST /demo/login                           the seed's login (issue 18): _xsrf
+                                             check, the user's row from MariaDB,
+                                             PBKDF2 in the executor, a session in
+                                             Redis behind a signed cookie, 303
   POST /jobs, GET /jobs/ID                   the seed's producer-consumer
                                              pattern: a dict of job states
                                              in memory, jobs (time.sleep of
@@ -47,6 +51,7 @@ and MariaDB and stops it, forked workers included, at the end):
   tests/bench/storage_bench.sh   --procs 2: the storage routes and ab
   tests/bench/jobs_bench.sh      one process: POST /jobs {"seconds": 0}
   tests/bench/upstream_bench.sh  --procs 2 --upstream URL: GET /upstream
+  tests/bench/login_bench.sh     --procs 2: POST /demo/login
   tests/bench/worker_bench.sh    one process: POST /hash and /hash-process
 Each takes another peer from BENCH_PEER. Needs Debian's python3-tornado,
 python3-aiomysql and python3-redis (.ci/install-deps installs them).
@@ -57,6 +62,7 @@ python3-aiomysql and python3-redis (.ci/install-deps installs them).
 import argparse
 import asyncio
 import hashlib
+import hmac
 import json
 import random
 import time
@@ -258,6 +264,46 @@ class JobStatus(Handler):
             self.send_json({"id": job_id, "state": state})
 
 
+# ---- issue 18 (web applications): the login demo's POST /demo/login -------
+# What actord's app/demo.c does, the way a Tornado application does it:
+# the _xsrf check, the user's row (salt, hash, iterations: the users table of
+# storage/sql/schema.sql), PBKDF2-HMAC-SHA256 in the executor (the seed's
+# run_in_executor; hashlib releases the GIL), a session in Redis under a
+# random id, the id in a signed cookie, 303 See Other.
+DEMO_COOKIE_SECRET = "tornado-peer-demo-secret-0123456789"
+
+
+def demo_pbkdf2(password, salt, iterations):
+    return hashlib.pbkdf2_hmac("sha256", password, salt, iterations, 32)
+
+
+class DemoLogin(Handler):
+    async def post(self):
+        self.check_xsrf_cookie()
+        user = self.get_body_argument("username", "")
+        password = self.get_body_argument("password", "").encode()
+        async with Peer.mysql.acquire() as conn:
+            async with conn.cursor() as cur:
+                await cur.execute("SELECT salt, hash, iterations FROM users WHERE username = %s",
+                                  (user,))
+                row = await cur.fetchone()
+        salt, want, rounds = (bytes.fromhex(row[0]), bytes.fromhex(row[1]), row[2]) if row \
+            else (bytes(16), b"", 100000)
+        got = await asyncio.get_running_loop().run_in_executor(
+            Peer.executor, demo_pbkdf2, password, salt, rounds)
+        if not row or not hmac.compare_digest(got, want):
+            self.set_status(401)
+            self.finish("Wrong username or password.")
+            return
+        sid = uuid.uuid4().hex
+        await Peer.redis.set("session:" + sid, compact({"user": user}), ex=1800)
+        self.set_cookie("sid", tornado.web.create_signed_value(DEMO_COOKIE_SECRET, "sid", sid),
+                        httponly=True, samesite="Lax")
+        self.redirect("/demo/me", status=303)
+
+
+ISSUE18_ROUTES = [(r"/demo/login", DemoLogin)]
+# ---- end of issue 18 --------------------------------------------------------
 # ---- BEGIN issue 16 (worker_bench.sh): CPU-bound work on an executor -------
 # The seed's answer to work that would block the event loop: run_in_executor
 # on a thread pool (hashlib releases the GIL while it hashes) or on a
@@ -330,6 +376,7 @@ def main():
         (r"/updates", Updates), (r"/fortunes", Fortunes), (r"/cached-queries", CachedQueries),
         (WALLPAPER_PATH, WallpaperList), (r"/upstream", Upstream),
         (r"/jobs", Jobs), (r"/jobs/([0-9a-f]+)", JobStatus),
+        *ISSUE18_ROUTES,
     ] + HASH_ROUTES, log_function=lambda handler: None)   # no access log
     sockets = tornado.netutil.bind_sockets(Peer.opts.port, address="127.0.0.1", backlog=65535)
     if Peer.opts.procs != 1:
