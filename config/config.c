@@ -58,6 +58,8 @@ enum field_type {
 	F_NAME,       /* non-empty printable ASCII without spaces into char[size] */
 	F_LEVEL,      /* "debug" .. "error" */
 	F_FORMAT,     /* "auto" | "json" | "text" */
+	F_WORDS,      /* array of strings without spaces, kept space-separated */
+	F_WS_SLOW,    /* "close" | "drop" */
 	F_SECTION,    /* object described by `sub` */
 };
 
@@ -103,6 +105,7 @@ ACTOR_KIND(mysql, mysql_actor, 0, 64);
 ACTOR_KIND(mongo, mongo_actor, 0, 64);
 ACTOR_KIND(job, job, 0, 64);
 ACTOR_KIND(upstream, upstream_actor, 0, 64);
+ACTOR_KIND(pubsub, pubsub, 0, 1);
 
 static const struct field actors_fields[] = {
 	SECTION("net", net_fields),
@@ -113,6 +116,7 @@ static const struct field actors_fields[] = {
 	SECTION("mongo", mongo_fields),
 	SECTION("job", job_fields),
 	SECTION("upstream", upstream_fields),
+	SECTION("pubsub", pubsub_fields),
 	END,
 };
 
@@ -219,6 +223,21 @@ static const struct field upstream_section_fields[] = {
 	END,
 };
 
+static const struct field websocket_fields[] = {
+	U64("max_message_bytes", websocket.max_message_bytes, 1, 1ull << 30),
+	U32("max_queue_messages", websocket.max_queue_messages, 1, 1u << 20),
+	U64("max_queue_bytes", websocket.max_queue_bytes, 1024, 1ull << 32),
+	TYPED("slow_consumer", F_WS_SLOW, websocket.slow_consumer, 0),
+	U32("idle_timeout_ms", websocket.idle_timeout_ms, 1, 86400000u),
+	U32("ping_interval_ms", websocket.ping_interval_ms, 0, 86400000u),
+	U32("close_timeout_ms", websocket.close_timeout_ms, 1, MS_MAX),
+	TYPED("origins", F_WORDS, websocket.origins, 0),
+	TYPED("subprotocols", F_WORDS, websocket.subprotocols, 0),
+	TYPED("redis", F_BOOL, websocket.redis, 0),
+	TYPED("redis_prefix", F_NAME, websocket.redis_prefix, 0),
+	END,
+};
+
 static const struct field root_fields[] = {
 	TYPED("listen", F_ADDR_LIST, listen, 0),
 	TYPED("admin_listen", F_ADDR, admin_listen, 0),
@@ -231,6 +250,7 @@ static const struct field root_fields[] = {
 	SECTION("mysql", mysql_section_fields),
 	SECTION("mongo", mongo_section_fields),
 	SECTION("upstream", upstream_section_fields),
+	SECTION("websocket", websocket_fields),
 	SECTION("app", app_fields),
 	SECTION("jobs", jobs_fields),
 	TYPED("pidfile", F_PATH, pidfile, 0),
@@ -262,6 +282,7 @@ void config_defaults(struct ad_config *cfg)
 	cfg->mongo_actor = (struct config_actors){ 2, 1024 };
 	cfg->job = (struct config_actors){ 1, 1024 };
 	cfg->upstream_actor = (struct config_actors){ 1, 1024 };
+	cfg->pubsub = (struct config_actors){ 1, 16384 };
 	cfg->http = (struct config_http){
 		.max_request_line = 8192,
 		.max_header_bytes = 65536,
@@ -306,6 +327,17 @@ void config_defaults(struct ad_config *cfg)
 	cfg->upstream.max_queue = 1024;
 	cfg->upstream.idle_timeout_ms = 60000;
 	cfg->upstream.retries = 1;
+	cfg->websocket = (struct config_websocket){
+		.max_message_bytes = 1u << 20,
+		.max_queue_messages = 1024,
+		.max_queue_bytes = 4u << 20,
+		.slow_consumer = CONFIG_WS_SLOW_CLOSE,
+		.idle_timeout_ms = 120000,
+		.ping_interval_ms = 30000,
+		.close_timeout_ms = 5000,
+		.redis = true,
+	};
+	snprintf(cfg->websocket.redis_prefix, sizeof(cfg->websocket.redis_prefix), "actord:ws");
 	snprintf(cfg->jobs.prefix, sizeof(cfg->jobs.prefix), "jobs");
 	snprintf(cfg->jobs.group, sizeof(cfg->jobs.group), "actord");
 	cfg->jobs.concurrency = 64;
@@ -344,10 +376,6 @@ static int parse_enum(struct config_ctx *c, const char *key, const cJSON *j,
 	return cfg_fail(c, key, "'%s' is not one of %s", j->valuestring, allowed);
 }
 
-static int parse_section(struct config_ctx *c, const char *prefix, const cJSON *obj,
-			 const struct field *fields, struct ad_config *cfg);
-
-/* Names that become parts of Redis keys and consumer names. */
 static bool is_name(const char *s)
 {
 	if (*s == '\0')
@@ -357,6 +385,40 @@ static bool is_name(const char *s)
 			return false;
 	return true;
 }
+
+static const char *const slow_policies[] = { "close", "drop", NULL };
+
+/* An array of non-empty strings without spaces, stored space-separated. */
+static int parse_words(struct config_ctx *c, const char *key, const cJSON *j,
+		       char *dst, size_t size)
+{
+	const cJSON *w;
+	size_t used = 0;
+
+	if (!cJSON_IsArray(j))
+		return cfg_fail(c, key, "expected an array of strings, got %s", cfg_json_type(j));
+	dst[0] = '\0';
+	cJSON_ArrayForEach(w, j) {
+		size_t n;
+
+		if (!cJSON_IsString(w) || w->valuestring[0] == '\0' || !is_name(w->valuestring))
+			return cfg_fail(c, key, "expected non-empty strings of printable ASCII "
+					"without spaces");
+		n = strlen(w->valuestring);
+		if (used + n + 2 > size)
+			return cfg_fail(c, key, "longer than %zu bytes in all", size - 2);
+		if (used > 0)
+			dst[used++] = ' ';
+		memcpy(dst + used, w->valuestring, n + 1);
+		used += n;
+	}
+	return 0;
+}
+
+static int parse_section(struct config_ctx *c, const char *prefix, const cJSON *obj,
+			 const struct field *fields, struct ad_config *cfg);
+
+/* Names that become parts of Redis keys and consumer names. */
 
 static int parse_field(struct config_ctx *c, const char *key, const cJSON *j,
 		       const struct field *f, struct ad_config *cfg)
@@ -415,6 +477,13 @@ static int parse_field(struct config_ctx *c, const char *key, const cJSON *j,
 		return cfg_parse_url(c, key, j, dst);
 	case F_PROXY_LIST:
 		return cfg_parse_proxy_list(c, key, j, cfg);
+	case F_WORDS:
+		return parse_words(c, key, j, dst, f->size);
+	case F_WS_SLOW:
+		rc = parse_enum(c, key, j, slow_policies, &e);
+		if (rc == 0)
+			*(enum config_ws_slow *)dst = (enum config_ws_slow)e;
+		return rc;
 	case F_LEVEL:
 	case F_FORMAT:
 		rc = parse_enum(c, key, j, f->type == F_LEVEL ? levels : formats, &e);

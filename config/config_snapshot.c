@@ -104,6 +104,9 @@ void config_carry_fixed(struct ad_config *next, const struct ad_config *running,
 	CARRY("actors.mongo", mongo_actor);
 	CARRY("actors.job", job);
 	CARRY("actors.upstream", upstream_actor);
+	CARRY("actors.pubsub", pubsub);
+	CARRY("websocket.redis", websocket.redis);
+	CARRY("websocket.redis_prefix", websocket.redis_prefix);
 	CARRY("mongo.uri", mongo.uri);
 	CARRY("mongo.connect_timeout_ms", mongo.connect_timeout_ms);
 	CARRY("mongo.query_timeout_ms", mongo.query_timeout_ms);

@@ -52,6 +52,9 @@ struct net_listener {
 
 enum net_conn_state { NC_OPEN, NC_LINGER };
 
+struct ws_link;   /* ws_internal.h */
+struct ws_net;
+
 /* Owner: network actor thread. */
 struct net_conn {
 	struct http_conn hc;
@@ -70,6 +73,7 @@ struct net_conn {
 	uint8_t peer_family;         /* AF_INET, AF_INET6 or 0 */
 	uint16_t peer_port;          /* host order */
 	uint8_t peer_addr[16];
+	struct ws_link *ws;          /* WebSocket (ws_conn.c): upgrading or upgraded */
 };
 
 /* Owner: network actor thread (actor_state). */
@@ -107,6 +111,7 @@ struct net_actor {
 	uint32_t dirty_cap;
 	struct net_buf scratch;      /* one batch of answers, before send(2) */
 	char *rbuf;                  /* NET_READ_BUF */
+	struct ws_net *ws;           /* WebSocket channels (ws_chan.c), on first use */
 };
 
 /* The limits in force: the live config snapshot, else the start-up one. */

@@ -48,6 +48,7 @@
 
 #include "net_internal.h"
 #include "net_timer.h"
+#include "ws_internal.h"
 #include "base/clock.h"
 
 #define K_LINGER ((int)NET_TIMEOUT_COUNT) /* conn_deadline kind beyond net_timeout */
@@ -135,6 +136,7 @@ void net_conn_close(struct net_conn *c)
 	ev_io_stop(na->loop, &c->io);
 	ev_timer_stop(na->loop, &c->timer);
 	close(c->io.fd);
+	ws_conn_dispose(c);          /* WebSocket: channels, the handler's close event */
 	http_conn_dispose(&c->hc);
 	net_buf_free(&c->out);
 	na->slots[c->slot] = NULL;
@@ -156,7 +158,9 @@ void net_conns_drain(struct net_actor *na)
 	for (uint32_t i = 0; i < na->nslots; i++) {
 		struct net_conn *c = na->slots[i];
 
-		if (c != NULL && c->state == NC_OPEN) {
+		if (c != NULL && ws_conn_owns(c)) {
+			ws_conn_drain(c);    /* WebSocket: close 1001 */
+		} else if (c != NULL && c->state == NC_OPEN) {
 			http_conn_drain(&c->hc);
 			net_conn_mark_dirty(c);
 		}
@@ -227,7 +231,7 @@ static int conn_write_answers(struct net_conn *c, uint64_t now)
 		dst->len = dst->off = 0;
 	http_conn_output(&c->hc, dst, now);
 	if (!direct || net_buf_pending(dst) == 0)
-		return 0;
+		return http_conn_upgraded(&c->hc) ? ws_conn_begin(c, now) : 0;
 	n = conn_send(c, dst);
 	if (n < 0) {
 		net_conn_close(c);
@@ -241,7 +245,7 @@ static int conn_write_answers(struct net_conn *c, uint64_t now)
 			return -1;
 		}
 	}
-	return 0;
+	return http_conn_upgraded(&c->hc) ? ws_conn_begin(c, now) : 0;
 }
 
 /* Write what is owed, then parse input held back by a full pipeline, but
@@ -250,8 +254,16 @@ static int conn_write_answers(struct net_conn *c, uint64_t now)
  * the answers must not make us buffer them all. */
 static void conn_flush(struct net_conn *c, uint64_t now)
 {
+	if (ws_conn_owns(c)) {       /* WebSocket: ws_conn.c */
+		ws_conn_flush(c, now);
+		return;
+	}
 	if (c->state != NC_OPEN || conn_write_answers(c, now) != 0)
 		return;
+	if (ws_conn_owns(c)) {       /* the 101 just went out */
+		ws_conn_flush(c, now);
+		return;
+	}
 	if (net_buf_pending(&c->out) <= c->na->env.http->output_high_water &&
 	    http_conn_resume(&c->hc, now) && conn_write_answers(c, now) != 0)
 		return;
@@ -344,6 +356,10 @@ static void on_conn_io(struct ev_loop *loop, ev_io *w, int revents)
 
 	(void)loop;
 	net_env_refresh(c->na);
+	if (ws_conn_owns(c)) {       /* WebSocket: ws_conn.c */
+		ws_conn_io(c, revents, now);
+		return;
+	}
 	if (revents & EV_WRITE) {
 		ssize_t n = conn_send(c, &c->out);
 
@@ -374,6 +390,10 @@ static void on_conn_timer(struct ev_loop *loop, ev_timer *w, int revents)
 	(void)revents;
 	net_env_refresh(c->na);
 	c->timer_at_ns = 0;
+	if (ws_conn_owns(c)) {       /* WebSocket: ws_conn.c */
+		ws_conn_timer(c, now);
+		return;
+	}
 	kind = conn_deadline(c, &d);
 	if (d == 0)
 		return;
