@@ -11,6 +11,7 @@ const handler_routes_fn app_modules[] = {
 	fortunes_routes,
 	wallpaper_routes,
 	jobs_routes,
+	ws_routes,
 };
 
 const unsigned app_nmodules = sizeof(app_modules) / sizeof(app_modules[0]);

@@ -173,6 +173,7 @@ static const struct field mysql_section_fields[] = {
 static const struct field app_fields[] = {
 	U32("world_cache_ttl_ms", app.world_cache_ttl_ms, 1, 86400000u),
 	U32("wallpaper_cache_ttl_ms", app.wallpaper_cache_ttl_ms, 1, 86400000u),
+	TYPED("websocket", F_BOOL, app.websocket, 0),
 	END,
 };
 
@@ -314,6 +315,7 @@ void config_defaults(struct ad_config *cfg)
 	cfg->mysql.statement_cache = 64;
 	cfg->app.world_cache_ttl_ms = 300000;
 	cfg->app.wallpaper_cache_ttl_ms = 60000;
+	cfg->app.websocket = true;
 	/* No MongoDB unless configured (Debian ships no server). */
 	snprintf(cfg->mongo.database, sizeof(cfg->mongo.database), "hello_world");
 	cfg->mongo.connect_timeout_ms = 2000;

@@ -176,6 +176,7 @@ struct config_websocket {
 struct config_app {
 	uint32_t world_cache_ttl_ms;  /* /cached-queries rows in Redis */
 	uint32_t wallpaper_cache_ttl_ms; /* the wallpaper list in Redis */
+	bool websocket;               /* GET /ws/echo, GET /ws/chat/:room */
 };
 
 /* The job queue (storage/job*.c, docs/JOBS.md). */

@@ -280,6 +280,7 @@ cJSON *config_to_json(const struct ad_config *cfg)
 	o = cJSON_AddObjectToObject(root, "app");
 	cJSON_AddNumberToObject(o, "world_cache_ttl_ms", cfg->app.world_cache_ttl_ms);
 	cJSON_AddNumberToObject(o, "wallpaper_cache_ttl_ms", cfg->app.wallpaper_cache_ttl_ms);
+	cJSON_AddBoolToObject(o, "websocket", cfg->app.websocket);
 	cJSON_AddStringToObject(root, "pidfile", cfg->pidfile);
 	cJSON_AddNumberToObject(root, "drain_timeout_ms", cfg->drain_timeout_ms);
 	cJSON_AddBoolToObject(root, "test_routes", cfg->test_routes);

@@ -22,6 +22,9 @@
 #include "base/counter.h"
 #include "base/list.h"
 #include "net/http_msg.h"
+#include "push/ws_push.h"
+
+struct ws_sessions;
 
 #define HREQ_ARENA_INLINE 2048      /* per-request memory before malloc */
 #define HREQ_PARAM_BUF 1024         /* decoded route parameters */
@@ -113,6 +116,7 @@ struct handler {
 	struct list live;             /* not answered yet, by deadline */
 	struct list waiting;          /* answered, continuations still owed */
 	ev_timer deadline_w;
+	struct ws_sessions *ws;       /* WebSocket sessions (ws_session.c), on first use */
 };
 
 /* handler.c: hand the answered envelope back to its network actor and
@@ -123,5 +127,10 @@ void handler_maybe_release(struct hreq *r);
 /* hreq.c: reset a recycled context's per-request state (stops its
  * timers: only the handler's stop path finds any). */
 void hreq_reset(struct hreq *r);
+
+/* ws_session.c: a connection event (PUSH_MSG_EVENT, consumed), and the
+ * end of every session when the actor stops. */
+void ws_session_event(struct handler *h, struct msg *m);
+void ws_sessions_destroy(struct handler *h);
 
 #endif

@@ -666,7 +666,9 @@ static struct ws_link *link_of(struct net_actor *na, uint64_t id)
 
 	if (ws_id_actor(id) != na->self)
 		return NULL;
-	c = net_conn_find(na, ws_id_slot(id));
+	if (ws_id_slot(id) >= na->nslots)
+		return NULL;
+	c = na->slots[ws_id_slot(id)];
 	if (c == NULL || (c->gen & WS_ID_GEN_MASK) != ws_id_gen(id) || c->ws == NULL)
 		return NULL;
 	return c->ws;

@@ -42,6 +42,7 @@
 #include "storage/cache.h"
 #include "storage/job.h"
 #include "storage/mongo.h"
+#include "storage/pubsub.h"
 #include "storage/sql.h"
 #include "storage/storage.h"
 
@@ -49,7 +50,7 @@
 
 /* Stop order: what accepts work first, what everyone logs to last. */
 static const struct actor_kind *const stop_order[] = {
-	&admin_kind, &net_kind, &handler_kind, &job_kind, &upstream_kind, &cache_kind,
+	&admin_kind, &net_kind, &handler_kind, &job_kind, &pubsub_kind, &upstream_kind, &cache_kind,
 	&sql_kind, &mongo_kind, &log_kind,
 };
 
@@ -130,6 +131,8 @@ static int build(struct actor_system *sys, const struct ad_config *cfg,
 		rc = metrics_register_check("serving", metrics_serving_check, NULL);
 	if (rc == 0)
 		rc = storage_add_pools(sys, cfg, err, errlen);
+	if (rc == 0)
+		rc = pubsub_add_pool(sys, cfg, &net_kind, err, errlen);
 	if (rc == 0)
 		rc = mongo_add_pool(sys, cfg, err, errlen);
 	if (rc == 0)

@@ -31,7 +31,12 @@
  * of the last failure to an atomic int it may provide: both outlive the
  * rconn, so a readiness check reads them from any thread.
  *
- * What it does not do: retry commands (the caller decides), pub/sub, or
+ * Pub/sub: rconn_subscribe turns the connection into a subscriber (Redis
+ * then accepts nothing else on it): what the server pushes goes to
+ * opts.on_push; a lost connection loses its subscriptions, and the owner
+ * subscribes again from its on_state(up) callback.
+ *
+ * What it does not do: retry commands (the caller decides), or
  * resolve names without blocking (hiredis calls getaddrinfo: configure a
  * numeric address, or a name /etc/hosts answers).
  *
@@ -74,11 +79,16 @@ typedef void (*rconn_reply_fn)(void *arg, int status, const redisReply *reply);
 typedef void (*rconn_settings_fn)(void *ctx, struct rconn_settings *out);
 /* The connection came up (true) or went down (false). */
 typedef void (*rconn_state_fn)(void *ctx, bool up);
+/* Pub/sub: a reply the server pushed on a subscribed connection
+ * (subscribe / unsubscribe confirmations, "message" arrays), or NULL when
+ * the connection is lost (its subscriptions with it). */
+typedef void (*rconn_push_fn)(void *ctx, const redisReply *reply);
 
 struct rconn_opts {
 	struct backend_stats *stats;  /* may be NULL; must outlive the rconn */
 	rconn_settings_fn settings;   /* NULL: the "redis" section of config_current() */
 	rconn_state_fn on_state;      /* may be NULL */
+	rconn_push_fn on_push;        /* pub/sub only; may be NULL */
 	void *ctx;                    /* for settings and on_state */
 	/* May be NULL: set to 0 when a connection comes up, to -errno when an
 	 * attempt or the connection fails (written with relaxed stores by
@@ -106,6 +116,12 @@ int rconn_send(struct rconn *c, const char *resp, size_t len, uint64_t deadline_
 /* The same with arguments (encoded here). Thread: owner. */
 int rconn_command(struct rconn *c, uint64_t deadline_ns, rconn_reply_fn fn, void *arg,
 		  int argc, const char **argv, const size_t *argvlen);
+
+/* Send SUBSCRIBE or UNSUBSCRIBE (`verb`) for `n` channels (binary safe).
+ * 0, or -ENOTCONN while the connection is not up, -ENOMEM.
+ * Thread: owner. */
+int rconn_subscribe(struct rconn *c, const char *verb, int n, const char *const *channels,
+		    const size_t *lens);
 
 /* Map a reply to a call status: 0 for anything but an error reply;
  * -EAGAIN for the errors a retry cures (LOADING, BUSY, TRYAGAIN,
