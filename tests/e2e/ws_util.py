@@ -77,7 +77,10 @@ class RawWs:
             head = struct.pack("!BBQ", b0, (0x80 if mask else 0) | 127, n)
         if mask:
             key = os.urandom(4)
-            payload = bytes(c ^ key[i % 4] for i, c in enumerate(payload))
+            n = len(payload)
+            if n > 0:      # XOR as one big integer: fast for large frames
+                k = (key * (n // 4 + 1))[:n]
+                payload = (int.from_bytes(payload, "big") ^ int.from_bytes(k, "big")).to_bytes(n, "big")
             head += key
         self.sock.sendall(head + payload)
 
