@@ -59,59 +59,86 @@ static uint8_t header_size(const uint8_t *h)
 	return (uint8_t)(n + (len7 == 126 ? 2 : len7 == 127 ? 8 : 0));
 }
 
-/* A complete header: check it, set up the payload. 0 or -code. */
-static int start_frame(struct ws_parser *p)
+/* The first two bytes: every rule they decide, before waiting for the
+ * rest of the header. 0 or -1002. */
+static int check_start(const struct ws_parser *p)
 {
 	const uint8_t *h = p->hdr;
-	uint8_t len7 = h[1] & 0x7fu, op = h[0] & 0x0fu;
-	const uint8_t *m = h + 2;
-	uint64_t len = len7;
+	uint8_t op = h[0] & 0x0fu;
 
 	if ((h[0] & 0x70u) != 0 || !(h[1] & 0x80u))
 		return -1002;             /* RSV without extension, or unmasked */
-	if (len7 == 126) {
-		len = ((uint64_t)h[2] << 8) | h[3];
-		if (len < 126)
-			return -1002;
-		m = h + 4;
-	} else if (len7 == 127) {
-		len = 0;
-		for (int i = 0; i < 8; i++)
-			len = (len << 8) | h[2 + i];
-		if (len <= 0xffffu || (len >> 63) != 0)
-			return -1002;
-		m = h + 10;
+	switch (op) {
+	case WS_OP_PING:
+	case WS_OP_PONG:
+	case WS_OP_CLOSE:
+		return (h[0] & 0x80u) && (h[1] & 0x7fu) <= WS_CONTROL_MAX ? 0 : -1002;
+	case WS_OP_TEXT:
+	case WS_OP_BINARY:
+		return p->msg_op == 0 ? 0 : -1002;   /* a new message inside one */
+	case WS_OP_CONT:
+		return p->msg_op != 0 ? 0 : -1002;   /* nothing to continue */
+	default:
+		return -1002;             /* reserved opcode */
 	}
+}
+
+/* Bytes of the extended length the first two bytes announce. */
+static uint8_t ext_size(const uint8_t *h)
+{
+	uint8_t len7 = h[1] & 0x7fu;
+
+	return len7 == 126 ? 2 : len7 == 127 ? 8 : 0;
+}
+
+/* The payload length of a header whose length bytes are all there. */
+static uint64_t frame_length(const uint8_t *h)
+{
+	uint8_t n = ext_size(h);
+	uint64_t len = n == 0 ? (h[1] & 0x7fu) : 0;
+
+	for (uint8_t i = 0; i < n; i++)
+		len = (len << 8) | h[2 + i];
+	return len;
+}
+
+/* The extended length is complete: minimal encoding, top bit clear
+ * (before the mask key arrives). 0 or -1002. */
+static int check_length(const struct ws_parser *p)
+{
+	uint64_t len = frame_length(p->hdr);
+
+	if (ext_size(p->hdr) == 2)
+		return len < 126 ? -1002 : 0;
+	return len <= 0xffffu || (len >> 63) != 0 ? -1002 : 0;
+}
+
+/* A complete header (checked as it came): set up the payload. 0 or
+ * -1009. */
+static int start_frame(struct ws_parser *p)
+{
+	const uint8_t *h = p->hdr;
+	uint8_t op = h[0] & 0x0fu;
+	const uint8_t *m = h + 2 + ext_size(h);
+	uint64_t len = frame_length(h);
+
 	memcpy(p->mask, m, 4);
 	p->mask_off = 0;
 	p->op = op;
 	p->fin = (h[0] & 0x80u) != 0;
 	p->remaining = len;
-	switch (op) {
-	case WS_OP_PING:
-	case WS_OP_PONG:
-	case WS_OP_CLOSE:
-		if (!p->fin || len > WS_CONTROL_MAX)
-			return -1002;
+	if (op & 0x8u) {
 		p->ctl_len = 0;
+		ws_utf8_init(&p->ctl_utf8);
 		return 0;
-	case WS_OP_TEXT:
-	case WS_OP_BINARY:
-		if (p->msg_op != 0)
-			return -1002;    /* a new message inside a fragmented one */
-		p->msg_op = op;
-		if (op == WS_OP_TEXT)
-			ws_utf8_init(&p->utf8);
-		break;
-	case WS_OP_CONT:
-		if (p->msg_op == 0)
-			return -1002;    /* nothing to continue */
-		break;
-	default:
-		return -1002;            /* reserved opcode */
 	}
 	if (len > p->max_message || (p->msg != NULL && len > p->max_message - p->msg->len))
 		return -1009;
+	if (op != WS_OP_CONT) {
+		p->msg_op = op;
+		if (op == WS_OP_TEXT)
+			ws_utf8_init(&p->utf8);
+	}
 	return 0;
 }
 
@@ -164,13 +191,15 @@ static int end_control(struct ws_parser *p, const struct ws_parser_cb *cb, void 
 		if (len == 1)
 			return -1002;
 		if (len >= 2) {
+			/* The reason's UTF-8 first: checked as it came (as
+			 * wslay does), it may end inside a character. */
+			if (!ws_utf8_complete(&p->ctl_utf8))
+				return -1007;
 			code = ((unsigned)p->ctl[0] << 8) | p->ctl[1];
 			if (!ws_close_code_valid(code))
 				return -1002;
 			payload += 2;
 			len -= 2;
-			if (!ws_utf8_valid(payload, len))
-				return -1007;
 		}
 		p->closed = true;
 		p->state = ST_CLOSED;
@@ -211,8 +240,15 @@ ssize_t ws_parser_feed(struct ws_parser *p, const uint8_t *data, size_t len,
 		if (p->state == ST_HEADER) {
 			while (p->hdr_len < p->hdr_need && off < len) {
 				p->hdr[p->hdr_len++] = data[off++];
-				if (p->hdr_len == 2)
+				if (p->hdr_len == 2) {
+					rc = check_start(p);
+					if (rc < 0)
+						return rc;
 					p->hdr_need = header_size(p->hdr);
+				}
+				if (p->hdr_len == 2 + ext_size(p->hdr) && p->hdr_len > 2 &&
+				    (rc = check_length(p)) < 0)
+					return rc;
 			}
 			if (p->hdr_len < p->hdr_need)
 				break;
@@ -229,8 +265,15 @@ ssize_t ws_parser_feed(struct ws_parser *p, const uint8_t *data, size_t len,
 			if (n == 0)
 				break;
 			if (p->op & 0x8u) {
-				unmask(p, p->ctl + p->ctl_len, data + off, n);
-				p->ctl_len = (uint8_t)(p->ctl_len + n);
+				size_t at = p->ctl_len;
+
+				unmask(p, p->ctl + at, data + off, n);
+				p->ctl_len = (uint8_t)(at + n);
+				/* A close reason is checked as it arrives. */
+				if (p->op == WS_OP_CLOSE && at + n > 2 &&
+				    !ws_utf8_feed(&p->ctl_utf8, p->ctl + (at > 2 ? at : 2),
+						  at + n - (at > 2 ? at : 2)))
+					return -1007;
 			} else {
 				uint8_t *dst;
 

@@ -65,6 +65,7 @@ struct ws_parser {
 	struct push_msg *msg;        /* data message being assembled */
 	uint32_t msg_cap;            /* bytes allocated at msg->data */
 	struct ws_utf8 utf8;         /* text message being assembled */
+	struct ws_utf8 ctl_utf8;     /* close reason being received */
 	uint8_t state;
 	uint8_t hdr[14];
 	uint8_t hdr_len;
