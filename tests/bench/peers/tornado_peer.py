@@ -23,6 +23,9 @@ Routes:
                                              wallpaperList:N, --cache-ttl s)
   GET  /upstream                             fetches --upstream with
                                              AsyncHTTPClient, then answers
+  GET  /ws/chat/ROOM                         WebSocket chat room: every text
+                                             message to every member, as a
+                                             JSON envelope (one process)
   POST /jobs, GET /jobs/ID                   the seed's producer-consumer
                                              pattern: a dict of job states
                                              in memory, jobs (time.sleep of
@@ -39,6 +42,7 @@ and MariaDB and stops it, forked workers included, at the end):
   tests/bench/storage_bench.sh   --procs 2: the storage routes and ab
   tests/bench/jobs_bench.sh      one process: POST /jobs {"seconds": 0}
   tests/bench/upstream_bench.sh  --procs 2 --upstream URL: GET /upstream
+  tests/bench/ws_bench.sh        one process: GET /ws/chat/ROOM (WebSocket)
 Each takes another peer from BENCH_PEER. Needs Debian's python3-tornado,
 python3-aiomysql and python3-redis (.ci/install-deps installs them).
 
@@ -248,6 +252,51 @@ class JobStatus(Handler):
             self.send_json({"id": job_id, "state": state})
 
 
+# --- WebSocket chat (issue 17: tests/bench/ws_bench.sh) -----------------------
+# GET /ws/chat/ROOM: the Tornado course's chat room, as actord's shipped
+# /ws/chat/:room does it: each text message a member sends goes to every
+# member of the room as the JSON envelope {"type","room","sender","time",
+# "text"}; a broadcast is write_message to each member in turn (one
+# process: the rooms live in its memory).
+import tornado.websocket  # noqa: E402
+
+
+class ChatSocket(tornado.websocket.WebSocketHandler):
+    rooms = {}
+
+    def check_origin(self, origin):
+        return True
+
+    def open(self, room):
+        self.room = room
+        self.sender = "%s:%s" % self.request.connection.stream.socket.getpeername()[:2]
+        ChatSocket.rooms.setdefault(room, set()).add(self)
+
+    def on_message(self, message):
+        if isinstance(message, bytes):
+            self.close(1003, "text messages only")
+            return
+        envelope = json.dumps({"type": "message", "room": self.room, "sender": self.sender,
+                               "time": int(time.time() * 1000), "text": message},
+                              separators=(",", ":"))
+        for member in list(ChatSocket.rooms.get(self.room, ())):
+            try:
+                member.write_message(envelope)
+            except tornado.websocket.WebSocketClosedError:
+                pass
+
+    def on_close(self):
+        members = ChatSocket.rooms.get(getattr(self, "room", None))
+        if members is not None:
+            members.discard(self)
+            if not members:
+                del ChatSocket.rooms[self.room]
+
+
+WS_ROUTES = [(r"/ws/chat/([^/]+)", ChatSocket)]
+# --- end WebSocket chat ---------------------------------------------------------
+
+
 async def open_pools():
     o = Peer.opts
     Peer.mysql = await aiomysql.create_pool(
@@ -282,7 +331,7 @@ def main():
         (r"/updates", Updates), (r"/fortunes", Fortunes), (r"/cached-queries", CachedQueries),
         (WALLPAPER_PATH, WallpaperList), (r"/upstream", Upstream),
         (r"/jobs", Jobs), (r"/jobs/([0-9a-f]+)", JobStatus),
-    ], log_function=lambda handler: None)   # no access log
+    ] + WS_ROUTES, log_function=lambda handler: None)   # no access log
     sockets = tornado.netutil.bind_sockets(Peer.opts.port, address="127.0.0.1", backlog=65535)
     if Peer.opts.procs != 1:
         tornado.process.fork_processes(Peer.opts.procs)   # the parent only waits
