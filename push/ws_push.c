@@ -60,7 +60,7 @@ static int to_net(struct actor_system *sys, uint64_t ws_id, struct push_msg *p)
 
 int ws_send_blob(struct actor_system *sys, uint64_t ws_id, struct ws_blob *b)
 {
-	struct push_msg *p = push_msg_new(PUSH_MSG_SEND, NULL, 0);
+	struct push_msg *p = b != NULL ? push_msg_new(PUSH_MSG_SEND, NULL, 0) : NULL;
 
 	if (p == NULL) {
 		ws_blob_unref(b);

@@ -120,7 +120,8 @@ bool ws_channel_valid(const char *channel, size_t len);
 int ws_send(struct actor_system *sys, uint64_t ws_id, const void *data, size_t len, bool text);
 
 /* The same with a frame already built (takes the caller's reference, on
- * error too): one frame for many connections. */
+ * error too): one frame for many connections. NULL (ws_blob_frame out of
+ * memory): -ENOMEM. */
 int ws_send_blob(struct actor_system *sys, uint64_t ws_id, struct ws_blob *b);
 
 /* Start the closing handshake with `code` (1000, or 3000-4999 for the

@@ -56,7 +56,8 @@ int ws_subscribe(struct actor_system *sys, uint64_t ws_id, const char *channel);
 int ws_publish(struct actor_system *sys, const char *channel, const void *data, size_t len,
 	       bool text);
 
-/* The same with a frame already built (takes the caller's reference). */
+/* The same with a frame already built (takes the caller's reference);
+ * NULL (ws_blob_frame out of memory): -ENOMEM. */
 int ws_publish_blob(struct actor_system *sys, const char *channel, struct ws_blob *b);
 
 #endif

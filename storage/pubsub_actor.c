@@ -555,6 +555,8 @@ int ws_publish_blob(struct actor_system *sys, const char *channel, struct ws_blo
 	size_t len = strlen(channel);
 	struct push_msg *p;
 
+	if (b == NULL)
+		return -ENOMEM;
 	if (!ws_channel_valid(channel, len)) {
 		ws_blob_unref(b);
 		return -EINVAL;
