@@ -13,7 +13,7 @@ from admin_helpers import wait_admin
 from conftest import SLOW, wait_until
 from ws_util import RawWs, ws_sum
 
-MESSAGES = 300
+MESSAGES = 600
 SIZE = 32000
 
 
@@ -40,10 +40,14 @@ def run_room(a, room):
     for t in threads:
         t.start()
     start = time.monotonic()
-    for i in range(MESSAGES):       # paced: the readers are Python threads
+    # Paced at 400 messages/s (12.8 MB/s): the fast readers are Python
+    # threads on a shared machine; they have the queue (256 frames, 8 MB)
+    # and their socket buffers as slack. The slow reader's socket buffers
+    # hold a few MB at most: the 19 MB sent overflow its queue for sure.
+    for i in range(MESSAGES):
         publisher.send_frame(0x1, (f"{i:06d}" + "x" * SIZE).encode())
         if i % 20 == 19:
-            time.sleep(0.005 * SLOW)
+            time.sleep(0.05)
     for t in threads:
         t.join(60 * SLOW)
     for r in results:
@@ -55,7 +59,7 @@ def run_room(a, room):
 
 
 def test_slow_reader_is_closed_1008_while_fast_readers_keep_up(actord_factory):
-    a = wait_admin(actord_factory({"websocket": {"redis": False, "max_queue_messages": 64,
+    a = wait_admin(actord_factory({"websocket": {"redis": False, "max_queue_messages": 256,
                                                  "slow_consumer": "close"},
                                    "http": {"write_timeout_ms": 60000}}))
     fast, slow, publisher, took = run_room(a, "close")
@@ -81,7 +85,7 @@ def test_slow_reader_is_closed_1008_while_fast_readers_keep_up(actord_factory):
 
 
 def test_drop_policy_keeps_the_slow_reader_and_counts(actord_factory):
-    a = wait_admin(actord_factory({"websocket": {"redis": False, "max_queue_messages": 64,
+    a = wait_admin(actord_factory({"websocket": {"redis": False, "max_queue_messages": 256,
                                                  "slow_consumer": "drop"},
                                    "http": {"write_timeout_ms": 60000}}))
     fast, slow, publisher, took = run_room(a, "drop")
