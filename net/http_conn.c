@@ -305,6 +305,8 @@ size_t http_conn_output(struct http_conn *c, struct net_buf *out, uint64_t now_n
 		if (r->hm.m.flags & HTTP_MSG_F_WEBSOCKET) {
 			if (ws_upgrade_response(out, &r->hm, c->env->date) == 0) {
 				net_stats_response(c->env->stats, r->hm.status, took);
+				if (c->env->access_log)
+					log_response(c, r, out->len - at, took);
 				c->flags |= HC_UPGRADED;
 			}
 			c->send_seq++;

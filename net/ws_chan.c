@@ -3,7 +3,7 @@
  * connections subscribe to what, and the fan-out of a channel's frame.
  *
  * DESIGN
- * A chained hash table of channels by name (FNV-1a), each with the list
+ * A chained hash table of channels by name (ws_channel_hash, FNV-1a), each with the list
  * of its members; a member links a connection and a channel and sits in
  * both lists, so leaving is O(1) and a closing connection leaves all its
  * channels in one walk. A channel exists while it has members.
@@ -44,15 +44,6 @@ struct ws_member {
 	struct ws_chan *ch;
 	struct ws_link *l;
 };
-
-static uint32_t fnv1a(const char *s, size_t len)
-{
-	uint32_t h = 2166136261u;
-
-	for (size_t i = 0; i < len; i++)
-		h = (h ^ (uint8_t)s[i]) * 16777619u;
-	return h;
-}
 
 struct ws_net *ws_net_get(struct net_actor *na)
 {
@@ -129,7 +120,7 @@ static void report_off(struct net_actor *na, const char *name, size_t len, uint3
 void ws_chan_join(struct net_actor *na, struct ws_link *l, const char *name, size_t len)
 {
 	struct ws_net *wn = ws_net_get(na);
-	uint32_t h = fnv1a(name, len);
+	uint32_t h = ws_channel_hash(name, len);
 	struct ws_chan **pp, *ch;
 	struct ws_member *mb;
 	struct list *it;
@@ -209,7 +200,7 @@ static void member_free(struct net_actor *na, struct ws_member *mb)
 void ws_chan_leave(struct net_actor *na, struct ws_link *l, const char *name, size_t len)
 {
 	struct ws_net *wn = na->ws;
-	struct ws_chan **pp = wn != NULL ? find(wn, name, len, fnv1a(name, len)) : NULL;
+	struct ws_chan **pp = wn != NULL ? find(wn, name, len, ws_channel_hash(name, len)) : NULL;
 	struct list *it;
 
 	if (pp == NULL)
@@ -240,7 +231,7 @@ void ws_chan_leave_all(struct net_actor *na, struct ws_link *l)
 void ws_chan_fanout(struct net_actor *na, const char *name, size_t len, struct ws_blob *b)
 {
 	struct ws_net *wn = na->ws;
-	struct ws_chan **pp = wn != NULL ? find(wn, name, len, fnv1a(name, len)) : NULL;
+	struct ws_chan **pp = wn != NULL ? find(wn, name, len, ws_channel_hash(name, len)) : NULL;
 	struct list *it, *tmp;
 
 	if (pp == NULL || (*pp)->nmembers == 0) {

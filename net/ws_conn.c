@@ -548,7 +548,9 @@ int ws_conn_begin(struct net_conn *c, uint64_t now)
 		start_close(l, 1011, "no handler", WS_CLOSE_SERVER, false, false, now);
 		return 0;
 	}
-	if (net_buf_pending(&l->held) > 0 && !l->paused)
+	if (c->na->drain != NULL)    /* upgraded while draining: goodbye at once */
+		start_close(l, 1001, "going away", WS_CLOSE_SERVER, false, false, now);
+	else if (net_buf_pending(&l->held) > 0 && !l->paused)
 		resume(l, now);
 	return 0;
 }

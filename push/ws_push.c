@@ -46,6 +46,29 @@ bool ws_channel_valid(const char *channel, size_t len)
 	return len > 0 && len <= WS_CHANNEL_MAX && memchr(channel, '\0', len) == NULL;
 }
 
+uint32_t ws_channel_hash(const char *channel, size_t len)
+{
+	uint32_t h = 2166136261u;
+
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ (uint8_t)channel[i]) * 16777619u;
+	return h;
+}
+
+struct ws_blob *ws_blob_message(const void *data, size_t len, bool text, int *err)
+{
+	struct ws_blob *b;
+
+	*err = len > UINT32_MAX - WS_FRAME_HEADER_MAX ? -EMSGSIZE :
+	       text && !ws_utf8_valid(data, len) ? -EINVAL : 0;
+	if (*err != 0)
+		return NULL;
+	b = ws_blob_frame(text ? WS_OP_TEXT : WS_OP_BINARY, data, len);
+	if (b == NULL)
+		*err = -ENOMEM;
+	return b;
+}
+
 /* Send `p` to the network actor of `ws_id`; frees it on failure. */
 static int to_net(struct actor_system *sys, uint64_t ws_id, struct push_msg *p)
 {
@@ -72,16 +95,10 @@ int ws_send_blob(struct actor_system *sys, uint64_t ws_id, struct ws_blob *b)
 
 int ws_send(struct actor_system *sys, uint64_t ws_id, const void *data, size_t len, bool text)
 {
-	struct ws_blob *b;
+	int err;
+	struct ws_blob *b = ws_blob_message(data, len, text, &err);
 
-	if (len > UINT32_MAX - WS_FRAME_HEADER_MAX)
-		return -EMSGSIZE;
-	if (text && !ws_utf8_valid(data, len))
-		return -EINVAL;
-	b = ws_blob_frame(text ? WS_OP_TEXT : WS_OP_BINARY, data, len);
-	if (b == NULL)
-		return -ENOMEM;
-	return ws_send_blob(sys, ws_id, b);
+	return b != NULL ? ws_send_blob(sys, ws_id, b) : err;
 }
 
 int ws_close(struct actor_system *sys, uint64_t ws_id, unsigned code, const char *reason)

@@ -110,6 +110,13 @@ static inline bool push_msg_is(const struct msg *m)
 /* Whether a channel name is acceptable: 1..WS_CHANNEL_MAX bytes, no NUL. */
 bool ws_channel_valid(const char *channel, size_t len);
 
+/* FNV-1a of a channel name: the channel tables' hash. */
+uint32_t ws_channel_hash(const char *channel, size_t len);
+
+/* A message's frame, built once: text is checked as UTF-8. NULL with
+ * *err = -EINVAL (not UTF-8), -EMSGSIZE (over 2^32 bytes) or -ENOMEM. */
+struct ws_blob *ws_blob_message(const void *data, size_t len, bool text, int *err);
+
 /* ---- Pushing by connection id (any actor) -------------------------------- */
 
 /* Send a text (UTF-8, checked: -EINVAL otherwise) or binary message to

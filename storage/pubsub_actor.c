@@ -39,7 +39,6 @@
 #include "base/clock.h"
 #include "config/config.h"
 #include "push/ws_push.h"
-#include "push/ws_utf8.h"
 
 const struct actor_kind pubsub_kind = { "pubsub" };
 
@@ -88,18 +87,9 @@ struct pubsub {
 	uint64_t lost_logged_ns;
 };
 
-static uint32_t fnv1a(const char *s, size_t len)
-{
-	uint32_t h = 2166136261u;
-
-	for (size_t i = 0; i < len; i++)
-		h = (h ^ (uint8_t)s[i]) * 16777619u;
-	return h;
-}
-
 static struct ps_chan **find(struct pubsub *ps, const char *name, size_t len)
 {
-	uint32_t h = fnv1a(name, len);
+	uint32_t h = ws_channel_hash(name, len);
 	struct ps_chan **pp;
 
 	if (ps->nbuckets == 0)
@@ -113,7 +103,7 @@ static struct ps_chan **find(struct pubsub *ps, const char *name, size_t len)
 static struct ps_chan *chan_add(struct pubsub *ps, const char *name, size_t len)
 {
 	struct ps_chan *ch;
-	uint32_t h = fnv1a(name, len);
+	uint32_t h = ws_channel_hash(name, len);
 
 	if (ps->nchans >= ps->nbuckets) {
 		uint32_t n = ps->nbuckets > 0 ? ps->nbuckets * 2 : 64;
@@ -575,14 +565,8 @@ int ws_publish_blob(struct actor_system *sys, const char *channel, struct ws_blo
 int ws_publish(struct actor_system *sys, const char *channel, const void *data, size_t len,
 	       bool text)
 {
-	struct ws_blob *b;
+	int err;
+	struct ws_blob *b = ws_blob_message(data, len, text, &err);
 
-	if (len > UINT32_MAX - WS_FRAME_HEADER_MAX)
-		return -EMSGSIZE;
-	if (text && !ws_utf8_valid(data, len))
-		return -EINVAL;
-	b = ws_blob_frame(text ? WS_OP_TEXT : WS_OP_BINARY, data, len);
-	if (b == NULL)
-		return -ENOMEM;
-	return ws_publish_blob(sys, channel, b);
+	return b != NULL ? ws_publish_blob(sys, channel, b) : err;
 }
