@@ -269,7 +269,7 @@ class ChatSocket(tornado.websocket.WebSocketHandler):
 
     def open(self, room):
         self.room = room
-        self.sender = "%s:%s" % self.request.connection.stream.socket.getpeername()[:2]
+        self.sender = "%s:%s" % tuple(self.request.connection.context.address[:2])
         ChatSocket.rooms.setdefault(room, set()).add(self)
 
     def on_message(self, message):
