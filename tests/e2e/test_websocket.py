@@ -12,7 +12,7 @@ import pytest
 import websockets
 
 from admin_helpers import wait_admin
-from conftest import SLOW, wait_until
+from conftest import SLOW, Actord, base_config, merge, wait_until
 from ws_util import RawWs, handshake_request, ws_sum
 import socket
 
@@ -27,9 +27,16 @@ def url(a, path="/ws/echo"):
     return f"ws://127.0.0.1:{a.port}{path}"
 
 
-@pytest.fixture
-def ws_actord(actord_factory):
-    return actord_factory(NO_REDIS)
+@pytest.fixture(scope="module")
+def ws_actord(tmp_path_factory):
+    """One daemon for the tests that leave no state behind (a daemon per
+    test would make this file minutes long under TSan)."""
+    d = str(tmp_path_factory.mktemp("ws"))
+    a = Actord(d, merge(base_config(d), NO_REDIS), None).wait_ready()
+    yield a
+    assert a.stop() == 0, a.stderr()[-4000:]
+    for bad in ("AddressSanitizer", "ThreadSanitizer", "runtime error:", "LeakSanitizer"):
+        assert bad not in a.stderr(), a.stderr()[-8000:]
 
 
 # ---- handshake ------------------------------------------------------------
@@ -272,8 +279,8 @@ def test_drain_closes_open_websockets_1001(actord_factory):
 
 # ---- metrics -----------------------------------------------------------------
 
-def test_metrics_count_connections_messages_and_bytes(ws_actord):
-    wait_admin(ws_actord)
+def test_metrics_count_connections_messages_and_bytes(actord_factory):
+    ws_actord = wait_admin(actord_factory(NO_REDIS))
     c = RawWs(ws_actord.port)
     wait_until(lambda: ws_sum(ws_actord, "actord_ws_connections") == 1, 5 * SLOW, "one open")
     for i in range(5):

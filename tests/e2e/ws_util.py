@@ -106,14 +106,20 @@ class RawWs:
                 continue
             return op, payload
 
-    def expect_close(self):
-        """The code of the server's close frame (None: no code); the server
-        must then close the TCP connection."""
+    def expect_close(self, answer=True):
+        """The code of the server's close frame (None: no code); we answer
+        it as a client does (unless `answer` is false), and the server must
+        then close the TCP connection."""
         while True:
             fin, op, payload = self.read_frame()
             if op == 0x8:
                 break
         code = struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else None
+        if answer:
+            try:
+                self.send_frame(0x8, payload[:2])
+            except OSError:
+                pass             # it may have closed already (after a failure)
         self.sock.settimeout(10)
         while True:
             try:
