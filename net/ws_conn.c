@@ -186,7 +186,7 @@ static void q_free(struct ws_link *l)
 
 /* Queue our close frame; from now on nothing else is queued. */
 static void start_close(struct ws_link *l, unsigned code, const char *reason,
-			enum ws_close_kind kind, bool fail, bool cut, uint64_t now)
+			enum ws_close_kind kind, bool fail, bool cut)
 {
 	struct ws_blob *b;
 
@@ -200,7 +200,9 @@ static void start_close(struct ws_link *l, unsigned code, const char *reason,
 	l->failed = fail;
 	l->close_queued = true;
 	l->phase = WSP_CLOSING;
-	l->close_at_ns = now + (uint64_t)ws_cfg(l->c->na)->close_timeout_ms * NS_PER_MS;
+	/* The handshake's clock starts once our close frame is out (until
+	 * then the write timeout watches a client that does not read). */
+	l->close_at_ns = 0;
 	b = ws_blob_close(code, reason);
 	if (b == NULL || !q_push(l, b)) {
 		ws_blob_unref(b);
@@ -223,8 +225,7 @@ void ws_link_queue(struct ws_link *l, struct ws_blob *b)
 		counter_add(&ws_st(l)->dropped_slow_total, 1);
 		ws_blob_unref(b);
 		if (wc->slow_consumer == CONFIG_WS_SLOW_CLOSE)
-			start_close(l, 1008, "slow consumer", WS_CLOSE_SLOW, false, true,
-				    clock_now_ns());
+			start_close(l, 1008, "slow consumer", WS_CLOSE_SLOW, false, true);
 		return;
 	}
 	if (!q_push(l, b)) {
@@ -274,7 +275,7 @@ static uint64_t deadline(const struct ws_link *l)
 	uint64_t d = 0;
 
 #define EARLIER(t) do { uint64_t t_ = (t); if (d == 0 || t_ < d) d = t_; } while (0)
-	if (l->phase == WSP_LINGER || l->phase == WSP_CLOSING)
+	if ((l->phase == WSP_LINGER || l->phase == WSP_CLOSING) && l->close_at_ns != 0)
 		EARLIER(l->close_at_ns);
 	if (l->q_len > 0 || net_buf_pending(&c->out) > 0)
 		EARLIER(c->write_ns + (uint64_t)c->na->env.http->write_timeout_ms * NS_PER_MS);
@@ -383,9 +384,13 @@ void ws_conn_flush(struct net_conn *c, uint64_t now)
 	if (l->phase != WSP_LINGER) {
 		if (write_out(l, now) != 0)
 			return;
-		if (l->close_queued && l->q_len == 0 && net_buf_pending(&c->out) == 0 &&
-		    (l->close_rcvd || l->failed))
-			linger(l, now);
+		if (l->close_queued && l->q_len == 0 && net_buf_pending(&c->out) == 0) {
+			if (l->close_rcvd || l->failed)
+				linger(l, now);
+			else if (l->close_at_ns == 0)   /* ours is out: theirs is due */
+				l->close_at_ns = now +
+					(uint64_t)ws_cfg(c->na)->close_timeout_ms * NS_PER_MS;
+		}
 	}
 	update(l, now);
 }
@@ -403,7 +408,7 @@ static int on_message(void *ctx, struct push_msg *ev)
 	}
 	counter_add(&ws_st(l)->msgs_in_total, 1);
 	if (emit(l, ev, now) < 0)
-		start_close(l, 1011, "no handler", WS_CLOSE_SERVER, false, false, now);
+		start_close(l, 1011, "no handler", WS_CLOSE_SERVER, false, false);
 	return l->paused ? 1 : 0;
 }
 
@@ -424,7 +429,7 @@ static int on_control(void *ctx, enum ws_opcode op, unsigned code, const uint8_t
 
 		/* Echo the client's code (RFC 6455 5.5.1); report its reason. */
 		snprintf(reason, sizeof(reason), "%.*s", (int)n, (const char *)p);
-		start_close(l, code, NULL, WS_CLOSE_CLIENT, false, false, clock_now_ns());
+		start_close(l, code, NULL, WS_CLOSE_CLIENT, false, false);
 		l->close_code = (uint16_t)(code != 0 ? code : 1005);
 		snprintf(l->close_reason, sizeof(l->close_reason), "%s", reason);
 	}
@@ -445,7 +450,7 @@ static const char *code_reason(unsigned code)
 }
 
 /* Parse `n` bytes (or keep them while events are delayed). */
-static void feed(struct ws_link *l, const uint8_t *p, size_t n, uint64_t now)
+static void feed(struct ws_link *l, const uint8_t *p, size_t n)
 {
 	ssize_t r;
 
@@ -453,7 +458,7 @@ static void feed(struct ws_link *l, const uint8_t *p, size_t n, uint64_t now)
 		return;                  /* discarded */
 	if (l->paused) {
 		if (net_buf_append(&l->held, p, n) != 0)
-			start_close(l, 1011, "out of memory", WS_CLOSE_SERVER, true, true, now);
+			start_close(l, 1011, "out of memory", WS_CLOSE_SERVER, true, true);
 		return;
 	}
 	r = ws_parser_feed(&l->parser, p, n, &parser_cb, l);
@@ -464,22 +469,22 @@ static void feed(struct ws_link *l, const uint8_t *p, size_t n, uint64_t now)
 		net_describe_peer(NULL, &l->c->hc, peer, sizeof(peer));
 		log_emit(LOGL_INFO, NULL, "websocket %s: closing %u: %s", peer, code,
 			 code_reason(code));
-		start_close(l, code, code_reason(code), WS_CLOSE_PROTOCOL, true, true, now);
+		start_close(l, code, code_reason(code), WS_CLOSE_PROTOCOL, true, true);
 		return;
 	}
 	if ((size_t)r < n && l->paused && net_buf_append(&l->held, p + r, n - (size_t)r) != 0)
-		start_close(l, 1011, "out of memory", WS_CLOSE_SERVER, true, true, now);
+		start_close(l, 1011, "out of memory", WS_CLOSE_SERVER, true, true);
 }
 
 /* A read pause ended: parse what waited. */
-static void resume(struct ws_link *l, uint64_t now)
+static void resume(struct ws_link *l)
 {
 	struct net_buf held = l->held;
 
 	l->paused = false;
 	memset(&l->held, 0, sizeof(l->held));
 	if (net_buf_pending(&held) > 0)
-		feed(l, (const uint8_t *)net_buf_head(&held), net_buf_pending(&held), now);
+		feed(l, (const uint8_t *)net_buf_head(&held), net_buf_pending(&held));
 	net_buf_free(&held);
 }
 
@@ -540,18 +545,18 @@ int ws_conn_begin(struct net_conn *c, uint64_t now)
 	counter_add(&ws_st(l)->open, 1);
 	ev = push_msg_new(PUSH_MSG_EVENT, NULL, 0);
 	if (ev == NULL) {
-		start_close(l, 1011, "out of memory", WS_CLOSE_SERVER, true, true, now);
+		start_close(l, 1011, "out of memory", WS_CLOSE_SERVER, true, true);
 		return 0;
 	}
 	ev->event = WS_EV_OPEN;
 	if (emit(l, ev, now) < 0) {
-		start_close(l, 1011, "no handler", WS_CLOSE_SERVER, false, false, now);
+		start_close(l, 1011, "no handler", WS_CLOSE_SERVER, false, false);
 		return 0;
 	}
 	if (c->na->drain != NULL)    /* upgraded while draining: goodbye at once */
-		start_close(l, 1001, "going away", WS_CLOSE_SERVER, false, false, now);
+		start_close(l, 1001, "going away", WS_CLOSE_SERVER, false, false);
 	else if (net_buf_pending(&l->held) > 0 && !l->paused)
-		resume(l, now);
+		resume(l);
 	return 0;
 }
 
@@ -586,7 +591,7 @@ void ws_conn_io(struct net_conn *c, int revents, uint64_t now)
 	counter_add(&ws_st(l)->bytes_in_total, (uint64_t)n);
 	l->in_ns = now;
 	l->ping_ns = 0;
-	feed(l, (const uint8_t *)na->rbuf, (size_t)n, now);
+	feed(l, (const uint8_t *)na->rbuf, (size_t)n);
 	net_conn_mark_dirty(c);
 }
 
@@ -602,7 +607,8 @@ void ws_conn_timer(struct net_conn *c, uint64_t now)
 		update(l, now);
 		return;
 	}
-	if ((l->phase == WSP_LINGER || l->phase == WSP_CLOSING) && now >= l->close_at_ns) {
+	if ((l->phase == WSP_LINGER || l->phase == WSP_CLOSING) && l->close_at_ns != 0 &&
+	    now >= l->close_at_ns) {
 		net_conn_close(c);       /* the client never finished the handshake */
 		return;
 	}
@@ -620,9 +626,9 @@ void ws_conn_timer(struct net_conn *c, uint64_t now)
 		return;
 	}
 	if (l->paused && now >= l->resume_ns)
-		resume(l, now);
+		resume(l);
 	if (l->phase == WSP_OPEN && now >= l->in_ns + (uint64_t)wc->idle_timeout_ms * NS_PER_MS)
-		start_close(l, 1001, "idle timeout", WS_CLOSE_IDLE, false, false, now);
+		start_close(l, 1001, "idle timeout", WS_CLOSE_IDLE, false, false);
 	else if (l->phase == WSP_OPEN && wc->ping_interval_ms > 0 && l->ping_ns == 0 &&
 		 now >= l->in_ns + (uint64_t)wc->ping_interval_ms * NS_PER_MS) {
 		l->ping_ns = now;
@@ -634,8 +640,7 @@ void ws_conn_timer(struct net_conn *c, uint64_t now)
 void ws_conn_drain(struct net_conn *c)
 {
 	if (c->ws->phase == WSP_OPEN)
-		start_close(c->ws, 1001, "going away", WS_CLOSE_SERVER, false, false,
-			    clock_now_ns());
+		start_close(c->ws, 1001, "going away", WS_CLOSE_SERVER, false, false);
 }
 
 void ws_conn_dispose(struct net_conn *c)
@@ -694,8 +699,7 @@ void ws_net_message(struct net_actor *na, struct msg *m)
 	case PUSH_MSG_CLOSE:
 		l = link_of(na, p->ws_id);
 		if (l != NULL && l->phase == WSP_OPEN)
-			start_close(l, p->code, p->data, WS_CLOSE_SERVER, false, false,
-				    clock_now_ns());
+			start_close(l, p->code, p->data, WS_CLOSE_SERVER, false, false);
 		break;
 	case PUSH_MSG_SUB:
 		ws_net_get(na)->pubsub = m->from;

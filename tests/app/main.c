@@ -19,14 +19,15 @@ int main(int argc, char **argv)
 	static handler_routes_fn routes[MAX_MODULES];
 	unsigned n = 0;
 
-	if (app_nmodules + 2 > MAX_MODULES) {
-		fprintf(stderr, "actord-test: more than %d route modules\n", MAX_MODULES - 2);
+	if (app_nmodules + 3 > MAX_MODULES) {
+		fprintf(stderr, "actord-test: more than %d route modules\n", MAX_MODULES - 3);
 		return 1;
 	}
 	for (unsigned i = 0; i < app_nmodules; i++)
 		routes[n++] = app_modules[i];
 	routes[n++] = test_routes;
 	routes[n++] = mongo_test_routes;
+	routes[n++] = ws_test_routes;
 
 	const struct server_app app = {
 		.routes = routes,

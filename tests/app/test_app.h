@@ -18,5 +18,8 @@ int test_routes(struct route_table *t, const struct ad_config *cfg, char *err, s
  * (find with projection, insert, update, count). */
 int mongo_test_routes(struct route_table *t, const struct ad_config *cfg, char *err,
 		      size_t errlen);
+/* /_test/ws/ routes: a channel's publisher and listener (ws_test_routes.c). */
+int ws_test_routes(struct route_table *t, const struct ad_config *cfg, char *err,
+		   size_t errlen);
 
 #endif
