@@ -132,10 +132,14 @@ print('$name', d['msgs_per_s'], d['p50_ms'], d['p99_ms'], d['max_ms'], d['delive
 " >> "$RUN/results.txt"
 }
 
+# The machine is shared: the load average before and after is printed
+# with the figures.
+LOAD0=$(cut -d' ' -f1 /proc/loadavg)
 run actord "$ACTORD_PORT" "$ACTORD_PID"
 run tornado "$TORNADO_PORT" "$TORNADO_PID"
+LOAD1=$(cut -d' ' -f1 /proc/loadavg)
 
-$PY - "$RUN/results.txt" "$CONNS" "$RATE" "$MSGS" <<'EOF'
+$PY - "$RUN/results.txt" "$CONNS" "$RATE" "$MSGS" "$LOAD0" "$LOAD1" <<'EOF'
 import json, sys
 rows = {}
 for line in open(sys.argv[1]):
@@ -144,8 +148,9 @@ for line in open(sys.argv[1]):
                       max_ms=float(f[4]), delivered=int(f[5]), expected=int(f[6]),
                       server_cpu_s=float(f[7]), idle_bytes_per_conn=int(f[8]),
                       client_cpu_s=float(f[9]), lost=int(f[10]))
-conns, rate, msgs = sys.argv[2:5]
-print(f"WebSocket fan-out: 1 room, {conns} members, {msgs} messages at {rate}/s")
+conns, rate, msgs, load0, load1 = sys.argv[2:7]
+print(f"WebSocket fan-out: 1 room, {conns} members, {msgs} messages at {rate}/s"
+      f" (load average {load0} before, {load1} after)")
 print(f"{'server':8} {'msgs/s':>10} {'p50 ms':>9} {'p99 ms':>9} {'max ms':>9} {'delivered':>19}"
       f" {'server CPU s':>12} {'idle B/conn':>11} {'client CPU s':>12}")
 for name, r in rows.items():
@@ -154,6 +159,7 @@ for name, r in rows.items():
           f" {r['idle_bytes_per_conn']:11} {r['client_cpu_s']:12.2f}")
 a, t = rows.get("actord"), rows.get("tornado")
 out = {"bench": "ws", "connections": int(conns), "rate": int(rate), "messages": int(msgs),
+       "loadavg_before": float(load0), "loadavg_after": float(load1),
        **{f"{n}_{k}": v for n, r in rows.items() for k, v in r.items()}}
 if a and t and t["msgs_per_s"] > 0:
     out["ratio_msgs_per_s"] = round(a["msgs_per_s"] / t["msgs_per_s"], 2)
