@@ -10,7 +10,8 @@
  *                       "chat:<room>"), as a JSON envelope
  *                       {"type":"message","room","sender","time","text"}
  *                       (sender: the member's "ip:port", time: Unix ms).
- *                       Binary messages are refused with 1003.
+ *                       Binary messages (and text holding U+0000) are
+ *                       refused with 1003.
  *
  * Thread: the handler actor serving the connection.
  */
@@ -70,8 +71,9 @@ static void chat_message(struct ws_conn *w, const char *data, size_t len, bool t
 	cJSON *o;
 	char *json;
 
-	if (!text) {
-		ws_conn_close(w, 1003, "text messages only");
+	if (!text || memchr(data, '\0', len) != NULL) {
+		/* A JSON string built with cJSON cannot hold U+0000. */
+		ws_conn_close(w, 1003, text ? "no U+0000 in chat text" : "text messages only");
 		return;
 	}
 	clock_gettime(CLOCK_REALTIME, &ts);
@@ -82,9 +84,7 @@ static void chat_message(struct ws_conn *w, const char *data, size_t len, bool t
 	cJSON_AddStringToObject(o, "room", m->channel + 5);
 	cJSON_AddStringToObject(o, "sender", ws_conn_client(w));
 	cJSON_AddNumberToObject(o, "time", (double)ts.tv_sec * 1000.0 + (double)(ts.tv_nsec / 1000000));
-	/* data is NUL-terminated, but may hold NULs of its own: keep len. */
-	cJSON_AddItemToObject(o, "text", cJSON_CreateString(data));
-	(void)len;
+	cJSON_AddItemToObject(o, "text", cJSON_CreateString(data));   /* NUL-terminated */
 	json = cJSON_PrintUnformatted(o);
 	cJSON_Delete(o);
 	if (json == NULL)

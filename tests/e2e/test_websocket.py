@@ -295,3 +295,17 @@ def test_metrics_count_connections_messages_and_bytes(actord_factory):
     assert ws_sum(ws_actord, "actord_ws_messages_out_total") >= 6   # 5 echoes + close
     assert ws_sum(ws_actord, "actord_ws_bytes_in_total") > 0
     assert ws_sum(ws_actord, "actord_ws_closed_total", reason="client") == 1
+
+
+# ---- the shipped chat room (one instance; across instances:
+# test_websocket_redis.py) --------------------------------------------------
+
+def test_chat_refuses_binary_and_nul_with_1003(ws_actord):
+    c = RawWs(ws_actord.port, "/ws/chat/rules")
+    c.send_frame(0x2, b"\x00")
+    assert c.expect_close() == 1003
+    c.close()
+    c = RawWs(ws_actord.port, "/ws/chat/rules")
+    c.send_frame(0x1, b"a\x00b")
+    assert c.expect_close() == 1003
+    c.close()
