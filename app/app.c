@@ -15,6 +15,7 @@ const handler_routes_fn app_modules[] = {
 	/* The static-file mounts (static.mounts) and the login demo. */
 	static_files_routes,
 	demo_routes,
+	ws_routes,
 	/* Last: its GET / must not shadow anything. */
 	seed_demo_routes,
 };

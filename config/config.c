@@ -60,6 +60,8 @@ enum field_type {
 	F_NAME,       /* non-empty printable ASCII without spaces into char[size] */
 	F_LEVEL,      /* "debug" .. "error" */
 	F_FORMAT,     /* "auto" | "json" | "text" */
+	F_WORDS,      /* array of strings without spaces, kept space-separated */
+	F_WS_SLOW,    /* "close" | "drop" */
 	F_SECTION,    /* object described by `sub` */
 	F_NEAR_PREFIXES, /* near_cache.prefixes: an array of key prefixes */
 };
@@ -111,6 +113,7 @@ ACTOR_KIND(file, file_actor, 0, 64);
  * outnumber cores, up to the pool mailbox's consumer limit. */
 ACTOR_KIND(worker, worker, 0, 256);
 ACTOR_KIND(sched, sched, 0, 1);
+ACTOR_KIND(pubsub, pubsub, 0, 1);
 
 static const struct field actors_fields[] = {
 	SECTION("net", net_fields),
@@ -124,6 +127,7 @@ static const struct field actors_fields[] = {
 	SECTION("file", file_fields),
 	SECTION("worker", worker_fields),
 	SECTION("sched", sched_fields),
+	SECTION("pubsub", pubsub_fields),
 	END,
 };
 
@@ -193,6 +197,7 @@ static const struct field app_fields[] = {
 	U32("hash_max_iterations", app.hash_max_iterations, 1, 100000000u),
 	U32("period_ms", app.period_ms, 0, 86400000u),
 	TYPED("period_once_per_cluster", F_BOOL, app.period_once_per_cluster, 0),
+	TYPED("websocket", F_BOOL, app.websocket, 0),
 	END,
 };
 
@@ -295,6 +300,21 @@ static const struct field upstream_section_fields[] = {
 	END,
 };
 
+static const struct field websocket_fields[] = {
+	U64("max_message_bytes", websocket.max_message_bytes, 1, 1ull << 30),
+	U32("max_queue_messages", websocket.max_queue_messages, 1, 1u << 20),
+	U64("max_queue_bytes", websocket.max_queue_bytes, 1024, 1ull << 32),
+	TYPED("slow_consumer", F_WS_SLOW, websocket.slow_consumer, 0),
+	U32("idle_timeout_ms", websocket.idle_timeout_ms, 1, 86400000u),
+	U32("ping_interval_ms", websocket.ping_interval_ms, 0, 86400000u),
+	U32("close_timeout_ms", websocket.close_timeout_ms, 1, MS_MAX),
+	TYPED("origins", F_WORDS, websocket.origins, 0),
+	TYPED("subprotocols", F_WORDS, websocket.subprotocols, 0),
+	TYPED("redis", F_BOOL, websocket.redis, 0),
+	TYPED("redis_prefix", F_NAME, websocket.redis_prefix, 0),
+	END,
+};
+
 static const struct field root_fields[] = {
 	TYPED("listen", F_ADDR_LIST, listen, 0),
 	TYPED("admin_listen", F_ADDR, admin_listen, 0),
@@ -307,6 +327,7 @@ static const struct field root_fields[] = {
 	SECTION("mysql", mysql_section_fields),
 	SECTION("mongo", mongo_section_fields),
 	SECTION("upstream", upstream_section_fields),
+	SECTION("websocket", websocket_fields),
 	SECTION("app", app_fields),
 	SECTION("near_cache", near_cache_fields),
 	SECTION("jobs", jobs_fields),
@@ -350,6 +371,7 @@ void config_defaults(struct ad_config *cfg)
 	 * more (docs/SCALING.md). */
 	cfg->worker = (struct config_actors){ 2, 1024 };
 	cfg->sched = (struct config_actors){ 1, 4096 };
+	cfg->pubsub = (struct config_actors){ 1, 16384 };
 	cfg->http = (struct config_http){
 		.max_request_line = 8192,
 		.max_header_bytes = 65536,
@@ -398,6 +420,7 @@ void config_defaults(struct ad_config *cfg)
 	cfg->app.queue_max_attempts = 3;
 	cfg->app.hash_max_iterations = 1000000;
 	cfg->app.period_once_per_cluster = true;
+	cfg->app.websocket = true;
 	/* No MongoDB unless configured (Debian ships no server). */
 	snprintf(cfg->mongo.database, sizeof(cfg->mongo.database), "hello_world");
 	cfg->mongo.connect_timeout_ms = 2000;
@@ -415,6 +438,17 @@ void config_defaults(struct ad_config *cfg)
 	cfg->upstream.max_redirects = 5;
 	cfg->upstream.dns_ttl_min_ms = 1000;
 	cfg->upstream.dns_ttl_max_ms = 300000;
+	cfg->websocket = (struct config_websocket){
+		.max_message_bytes = 1u << 20,
+		.max_queue_messages = 1024,
+		.max_queue_bytes = 4u << 20,
+		.slow_consumer = CONFIG_WS_SLOW_CLOSE,
+		.idle_timeout_ms = 120000,
+		.ping_interval_ms = 30000,
+		.close_timeout_ms = 5000,
+		.redis = true,
+	};
+	snprintf(cfg->websocket.redis_prefix, sizeof(cfg->websocket.redis_prefix), "actord:ws");
 	snprintf(cfg->jobs.prefix, sizeof(cfg->jobs.prefix), "jobs");
 	snprintf(cfg->jobs.group, sizeof(cfg->jobs.group), "actord");
 	cfg->jobs.concurrency = 64;
@@ -454,10 +488,6 @@ static int parse_enum(struct config_ctx *c, const char *key, const cJSON *j,
 	return cfg_fail(c, key, "'%s' is not one of %s", j->valuestring, allowed);
 }
 
-static int parse_section(struct config_ctx *c, const char *prefix, const cJSON *obj,
-			 const struct field *fields, struct ad_config *cfg);
-
-/* Names that become parts of Redis keys and consumer names. */
 static bool is_name(const char *s)
 {
 	if (*s == '\0')
@@ -467,6 +497,40 @@ static bool is_name(const char *s)
 			return false;
 	return true;
 }
+
+static const char *const slow_policies[] = { "close", "drop", NULL };
+
+/* An array of non-empty strings without spaces, stored space-separated. */
+static int parse_words(struct config_ctx *c, const char *key, const cJSON *j,
+		       char *dst, size_t size)
+{
+	const cJSON *w;
+	size_t used = 0;
+
+	if (!cJSON_IsArray(j))
+		return cfg_fail(c, key, "expected an array of strings, got %s", cfg_json_type(j));
+	dst[0] = '\0';
+	cJSON_ArrayForEach(w, j) {
+		size_t n;
+
+		if (!cJSON_IsString(w) || w->valuestring[0] == '\0' || !is_name(w->valuestring))
+			return cfg_fail(c, key, "expected non-empty strings of printable ASCII "
+					"without spaces");
+		n = strlen(w->valuestring);
+		if (used + n + 2 > size)
+			return cfg_fail(c, key, "longer than %zu bytes in all", size - 2);
+		if (used > 0)
+			dst[used++] = ' ';
+		memcpy(dst + used, w->valuestring, n + 1);
+		used += n;
+	}
+	return 0;
+}
+
+static int parse_section(struct config_ctx *c, const char *prefix, const cJSON *obj,
+			 const struct field *fields, struct ad_config *cfg);
+
+/* Names that become parts of Redis keys and consumer names. */
 
 static int parse_field(struct config_ctx *c, const char *key, const cJSON *j,
 		       const struct field *f, struct ad_config *cfg)
@@ -529,6 +593,13 @@ static int parse_field(struct config_ctx *c, const char *key, const cJSON *j,
 		return cfg_parse_near_prefixes(c, key, j, &cfg->near_cache);
 	case F_STATIC_LIST:
 		return cfg_parse_static_list(c, key, j, cfg);
+	case F_WORDS:
+		return parse_words(c, key, j, dst, f->size);
+	case F_WS_SLOW:
+		rc = parse_enum(c, key, j, slow_policies, &e);
+		if (rc == 0)
+			*(enum config_ws_slow *)dst = (enum config_ws_slow)e;
+		return rc;
 	case F_LEVEL:
 	case F_FORMAT:
 		rc = parse_enum(c, key, j, f->type == F_LEVEL ? levels : formats, &e);

@@ -168,6 +168,31 @@ struct config_upstream {
 	uint32_t dns_ttl_max_ms;      /* and at most this long */
 };
 
+/* WebSocket (net/ws_conn.c, docs/HANDLERS.md "WebSocket"); every value
+ * is live except where docs/CONFIG.md says otherwise. */
+enum config_ws_slow {
+	CONFIG_WS_SLOW_CLOSE,         /* close the connection 1008 */
+	CONFIG_WS_SLOW_DROP,          /* drop the frame that does not fit */
+};
+
+#define CONFIG_WORDS_MAX 1024
+
+struct config_websocket {
+	uint64_t max_message_bytes;   /* a larger message closes 1009 */
+	uint32_t max_queue_messages;  /* frames waiting per connection */
+	uint64_t max_queue_bytes;     /* bytes waiting per connection */
+	enum config_ws_slow slow_consumer;
+	uint32_t idle_timeout_ms;     /* no input this long: close 1001 */
+	uint32_t ping_interval_ms;    /* no input this long: ping; 0: never */
+	uint32_t close_timeout_ms;    /* longest close handshake */
+	char origins[CONFIG_WORDS_MAX];      /* allowed Origin values, one space
+					      * between; "": any */
+	char subprotocols[CONFIG_WORDS_MAX]; /* offered subprotocols, in
+					      * preference order; "": none */
+	bool redis;                   /* fan channels out through Redis */
+	char redis_prefix[64];        /* Redis channel = prefix ":" channel (fixed) */
+};
+
 /* The shipped application's own settings (app/). */
 struct config_app {
 	uint32_t world_cache_ttl_ms;  /* /cached-queries rows in Redis */
@@ -184,6 +209,7 @@ struct config_app {
 	uint32_t hash_max_iterations; /* POST /hash: larger -> 400 */
 	uint32_t period_ms;           /* the demo periodic task; 0: off (start-up) */
 	bool period_once_per_cluster; /* ... under a Redis lock (start-up) */
+	bool websocket;               /* GET /ws/echo, GET /ws/chat/:room */
 };
 
 /* The near cache (storage/near.h): values read from Redis kept in each
@@ -287,12 +313,14 @@ struct ad_config {
 	struct config_actors file_actor;
 	struct config_actors worker;      /* blocking and CPU-heavy tasks (worker/) */
 	struct config_actors sched;       /* periodic tasks and task queues: 0 or 1 */
+	struct config_actors pubsub;   /* storage/pubsub.h: 0 or 1 */
 	struct config_http http;
 	struct config_log log;
 	struct config_redis redis;
 	struct config_mysql mysql;
 	struct config_mongo mongo;
 	struct config_upstream upstream;
+	struct config_websocket websocket;
 	struct config_app app;
 	struct config_near_cache near_cache;
 	struct config_jobs jobs;

@@ -125,6 +125,7 @@ static void add_actors(cJSON *root, const struct ad_config *cfg)
 		{ "mongo", &cfg->mongo_actor }, { "job", &cfg->job },
 		{ "upstream", &cfg->upstream_actor }, { "file", &cfg->file_actor },
 		{ "worker", &cfg->worker }, { "sched", &cfg->sched },
+		{ "upstream", &cfg->upstream_actor }, { "pubsub", &cfg->pubsub },
 	};
 	cJSON *actors = cJSON_AddObjectToObject(root, "actors");
 
@@ -278,6 +279,41 @@ static void add_web(cJSON *root, const struct ad_config *cfg)
 	cJSON_AddNumberToObject(o, "max_age_s", cfg->session.max_age_s);
 }
 
+/* A space-separated word list as a JSON array. */
+static void add_words(cJSON *o, const char *key, const char *words)
+{
+	cJSON *a = cJSON_AddArrayToObject(o, key);
+	const char *p = words;
+
+	while (a != NULL && *p != '\0') {
+		size_t n = strcspn(p, " ");
+		char w[CONFIG_WORDS_MAX];
+
+		snprintf(w, sizeof(w), "%.*s", (int)n, p);
+		cJSON_AddItemToArray(a, cJSON_CreateString(w));
+		p += n;
+		p += *p == ' ';
+	}
+}
+
+static void add_websocket(cJSON *root, const struct config_websocket *w)
+{
+	cJSON *o = cJSON_AddObjectToObject(root, "websocket");
+
+	cJSON_AddNumberToObject(o, "max_message_bytes", (double)w->max_message_bytes);
+	cJSON_AddNumberToObject(o, "max_queue_messages", w->max_queue_messages);
+	cJSON_AddNumberToObject(o, "max_queue_bytes", (double)w->max_queue_bytes);
+	cJSON_AddStringToObject(o, "slow_consumer",
+				w->slow_consumer == CONFIG_WS_SLOW_DROP ? "drop" : "close");
+	cJSON_AddNumberToObject(o, "idle_timeout_ms", w->idle_timeout_ms);
+	cJSON_AddNumberToObject(o, "ping_interval_ms", w->ping_interval_ms);
+	cJSON_AddNumberToObject(o, "close_timeout_ms", w->close_timeout_ms);
+	add_words(o, "origins", w->origins);
+	add_words(o, "subprotocols", w->subprotocols);
+	cJSON_AddBoolToObject(o, "redis", w->redis);
+	cJSON_AddStringToObject(o, "redis_prefix", w->redis_prefix);
+}
+
 cJSON *config_to_json(const struct ad_config *cfg)
 {
 	cJSON *root = cJSON_CreateObject();
@@ -297,6 +333,7 @@ cJSON *config_to_json(const struct ad_config *cfg)
 	add_log(root, &cfg->log);
 	add_backends(root, cfg);
 	add_upstream(root, &cfg->upstream);
+	add_websocket(root, &cfg->websocket);
 	o = cJSON_AddObjectToObject(root, "app");
 	cJSON_AddNumberToObject(o, "world_cache_ttl_ms", cfg->app.world_cache_ttl_ms);
 	cJSON_AddNumberToObject(o, "wallpaper_cache_ttl_ms", cfg->app.wallpaper_cache_ttl_ms);
@@ -311,6 +348,7 @@ cJSON *config_to_json(const struct ad_config *cfg)
 	cJSON_AddNumberToObject(o, "hash_max_iterations", cfg->app.hash_max_iterations);
 	cJSON_AddNumberToObject(o, "period_ms", cfg->app.period_ms);
 	cJSON_AddBoolToObject(o, "period_once_per_cluster", cfg->app.period_once_per_cluster);
+	cJSON_AddBoolToObject(o, "websocket", cfg->app.websocket);
 	add_near_cache(root, &cfg->near_cache);
 	add_web(root, cfg);
 	cJSON_AddStringToObject(root, "pidfile", cfg->pidfile);

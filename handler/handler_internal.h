@@ -23,6 +23,9 @@
 #include "base/list.h"
 #include "net/http_msg.h"
 #include "storage/near.h"
+#include "push/ws_push.h"
+
+struct ws_sessions;
 
 #define HREQ_ARENA_INLINE 2048      /* per-request memory before malloc */
 #define HREQ_PARAM_BUF 1024         /* decoded route parameters */
@@ -122,6 +125,7 @@ struct handler {
 	struct static_cache *static_cache; /* static_files.c, made on first use */
 	uint64_t slow_logged_ns;      /* the last slow-route warning */
 	uint64_t slow_unlogged;       /* slow runs since, not logged (rate limit) */
+	struct ws_sessions *ws;       /* WebSocket sessions (ws_session.c), on first use */
 };
 
 /* handler.c: hand the answered envelope back to its network actor and
@@ -145,5 +149,9 @@ void hcompress_response(struct hreq *r, unsigned status, const char *ctype);
 
 /* static_files.c: free a handler's static-file cache (NULL is fine). */
 void static_cache_destroy(struct static_cache *c);
+/* ws_session.c: a connection event (PUSH_MSG_EVENT, consumed), and the
+ * end of every session when the actor stops. */
+void ws_session_event(struct handler *h, struct msg *m);
+void ws_sessions_destroy(struct handler *h);
 
 #endif

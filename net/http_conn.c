@@ -25,6 +25,7 @@
 
 #include "actors/log.h"
 #include "http_conn_internal.h"
+#include "ws_internal.h"
 
 void http_conn_global_init(void)
 {
@@ -240,8 +241,14 @@ static void parse(struct http_conn *c, const char *data, size_t len)
 		c->checked -= (uint32_t)n; /* n <= checked */
 		if (err == HPE_PAUSED) {
 			http_parser_pause(&c->parser, 0);
-			if (c->parser.upgrade)
-				c->flags |= HC_STOP; /* no other protocol spoken here */
+			if (c->parser.upgrade) {
+				/* No other protocol is parsed here; what follows is
+				 * the WebSocket's if the route accepts the upgrade. */
+				c->flags |= HC_STOP;
+				if (len > 0)
+					hold(c, data, len);
+				return;
+			}
 			continue;
 		}
 		if (err != HPE_OK) {
@@ -339,6 +346,22 @@ size_t http_conn_output(struct http_conn *c, struct net_buf *out, uint64_t now_n
 		uint64_t took = now_ns > r->hm.received_ns ? now_ns - r->hm.received_ns : 0;
 
 		c->ready = r->next;
+		/* --- WebSocket upgrade (net/ws_conn.c takes the socket over) --- */
+		if (r->hm.m.flags & HTTP_MSG_F_WEBSOCKET) {
+			if (ws_upgrade_response(out, &r->hm, c->env->date) == 0) {
+				net_stats_response(c->env->stats, r->hm.status, took);
+				if (c->env->access_log)
+					log_response(c, r, out->len - at, took);
+				c->flags |= HC_UPGRADED;
+			}
+			c->send_seq++;
+			c->flags |= HC_DONE | HC_STOP;
+			msg_free(&r->hm.m);
+			drop_ready(c);
+			drop_cur(c);
+			break;
+		}
+		/* --- end WebSocket --- */
 		if (http_out_response(out, &r->hm, c->env->date, r->hm.method == HTTP_HEAD,
 				      hdr) != 0) {
 			close = true; /* out of memory: close without it */
@@ -401,6 +424,21 @@ bool http_conn_wants_input(const struct http_conn *c)
 bool http_conn_finished(const struct http_conn *c)
 {
 	return (c->flags & HC_DONE) != 0;
+}
+
+bool http_conn_upgraded(const struct http_conn *c)
+{
+	return (c->flags & HC_UPGRADED) != 0;
+}
+
+void http_conn_take_held(struct http_conn *c, struct net_buf *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (c->held != NULL) {
+		*out = *c->held;
+		free(c->held);
+		c->held = NULL;
+	}
 }
 
 bool http_conn_lingers(const struct http_conn *c)

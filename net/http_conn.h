@@ -190,6 +190,12 @@ bool http_conn_finished(const struct http_conn *c);
  * connection). Thread: owner. */
 bool http_conn_lingers(const struct http_conn *c);
 
+/* WebSocket: whether a 101 accepting an upgrade went out (the connection
+ * is then over for HTTP), and move the input that followed the upgrade
+ * request into `out` (empty if none). Thread: owner. */
+bool http_conn_upgraded(const struct http_conn *c);
+void http_conn_take_held(struct http_conn *c, struct net_buf *out);
+
 /* Requests parsed and not answered yet. Thread: owner. */
 uint32_t http_conn_inflight(const struct http_conn *c);
 

@@ -42,6 +42,10 @@ enum http_msg_type {
 	HTTP_MSG_RESPONSE = 0x48540002,
 };
 
+/* m.flags of a response: a 101 that accepts a WebSocket upgrade (set by
+ * hreq_websocket; the network actor then speaks WebSocket, net/ws_conn.c). */
+#define HTTP_MSG_F_WEBSOCKET 0x1u
+
 struct http_hdr {
 	const char *name;
 	const char *value;

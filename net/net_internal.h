@@ -53,6 +53,9 @@ struct net_listener {
 
 enum net_conn_state { NC_OPEN, NC_LINGER };
 
+struct ws_link;   /* ws_internal.h */
+struct ws_net;
+
 /* Owner: network actor thread. */
 struct net_conn {
 	struct http_conn hc;
@@ -75,6 +78,7 @@ struct net_conn {
 	bool has_file;
 	int file_fd;
 	uint64_t file_off, file_left;
+	struct ws_link *ws;          /* WebSocket (ws_conn.c): upgrading or upgraded */
 };
 
 /* Owner: network actor thread (actor_state). */
@@ -113,6 +117,7 @@ struct net_actor {
 	bool dirty_lost;             /* a mark did not fit in `dirty`: scan every slot */
 	struct net_buf scratch;      /* one batch of answers, before send(2) */
 	char *rbuf;                  /* NET_READ_BUF */
+	struct ws_net *ws;           /* WebSocket channels (ws_chan.c), on first use */
 };
 
 /* The limits in force: the live config snapshot, else the start-up one. */

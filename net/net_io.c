@@ -60,6 +60,7 @@
 
 #include "net_internal.h"
 #include "net_timer.h"
+#include "ws_internal.h"
 #include "base/clock.h"
 
 #define K_LINGER ((int)NET_TIMEOUT_COUNT) /* conn_deadline kind beyond net_timeout */
@@ -149,6 +150,7 @@ void net_conn_close(struct net_conn *c)
 	close(c->io.fd);
 	if (c->has_file)
 		close(c->file_fd);
+	ws_conn_dispose(c);          /* WebSocket: channels, the handler's close event */
 	http_conn_dispose(&c->hc);
 	net_buf_free(&c->out);
 	na->slots[c->slot] = NULL;
@@ -170,7 +172,9 @@ void net_conns_drain(struct net_actor *na)
 	for (uint32_t i = 0; i < na->nslots; i++) {
 		struct net_conn *c = na->slots[i];
 
-		if (c != NULL && c->state == NC_OPEN) {
+		if (c != NULL && ws_conn_owns(c)) {
+			ws_conn_drain(c);    /* WebSocket: close 1001 */
+		} else if (c != NULL && c->state == NC_OPEN) {
 			http_conn_drain(&c->hc);
 			net_conn_mark_dirty(c);
 		}
@@ -282,7 +286,8 @@ static int conn_write_answers(struct net_conn *c, uint64_t now)
 		c->write_ns = now;
 	}
 	if (!direct || net_buf_pending(dst) == 0)
-		return c->has_file && direct ? conn_send_file(c, now) : 0;
+		return c->has_file && direct ? conn_send_file(c, now) :
+		       http_conn_upgraded(&c->hc) ? ws_conn_begin(c, now) : 0;
 	n = conn_send(c, dst, c->has_file ? MSG_MORE : 0);
 	if (n < 0) {
 		net_conn_close(c);
@@ -297,7 +302,8 @@ static int conn_write_answers(struct net_conn *c, uint64_t now)
 		}
 		return 0;
 	}
-	return c->has_file ? conn_send_file(c, now) : 0;
+	return c->has_file ? conn_send_file(c, now) :
+	       http_conn_upgraded(&c->hc) ? ws_conn_begin(c, now) : 0;
 }
 
 /* Write what is owed, then parse input held back by a full pipeline, but
@@ -306,8 +312,16 @@ static int conn_write_answers(struct net_conn *c, uint64_t now)
  * the answers must not make us buffer them all. */
 static void conn_flush(struct net_conn *c, uint64_t now)
 {
+	if (ws_conn_owns(c)) {       /* WebSocket: ws_conn.c */
+		ws_conn_flush(c, now);
+		return;
+	}
 	if (c->state != NC_OPEN || conn_write_answers(c, now) != 0)
 		return;
+	if (ws_conn_owns(c)) {       /* the 101 just went out */
+		ws_conn_flush(c, now);
+		return;
+	}
 	if (net_buf_pending(&c->out) <= c->na->env.http->output_high_water &&
 	    http_conn_resume(&c->hc, now) && conn_write_answers(c, now) != 0)
 		return;
@@ -415,6 +429,10 @@ static void on_conn_io(struct ev_loop *loop, ev_io *w, int revents)
 
 	(void)loop;
 	net_env_refresh(c->na);
+	if (ws_conn_owns(c)) {       /* WebSocket: ws_conn.c */
+		ws_conn_io(c, revents, now);
+		return;
+	}
 	if (revents & EV_WRITE) {
 		ssize_t n = net_buf_pending(&c->out) > 0
 			? conn_send(c, &c->out, c->has_file ? MSG_MORE : 0) : 0;
@@ -448,6 +466,10 @@ static void on_conn_timer(struct ev_loop *loop, ev_timer *w, int revents)
 	(void)revents;
 	net_env_refresh(c->na);
 	c->timer_at_ns = 0;
+	if (ws_conn_owns(c)) {       /* WebSocket: ws_conn.c */
+		ws_conn_timer(c, now);
+		return;
+	}
 	kind = conn_deadline(c, &d);
 	if (d == 0)
 		return;

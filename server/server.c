@@ -45,6 +45,7 @@
 #include "storage/job.h"
 #include "storage/mongo.h"
 #include "storage/near.h"
+#include "storage/pubsub.h"
 #include "storage/sql.h"
 #include "storage/storage.h"
 #include "worker/sched.h"
@@ -55,8 +56,8 @@
 /* Stop order: what accepts work first, what everyone logs to last. */
 static const struct actor_kind *const stop_order[] = {
 	&admin_kind, &net_kind, &handler_kind, &file_kind, &sched_kind, &job_kind,
-	&upstream_kind, &worker_kind, &cache_kind, &near_kind, &sql_kind, &mongo_kind,
-	&log_kind,
+	&pubsub_kind, &upstream_kind, &worker_kind, &cache_kind, &near_kind, &sql_kind,
+	&mongo_kind, &log_kind,
 };
 
 static void usage(FILE *out)
@@ -146,6 +147,8 @@ static int build(struct actor_system *sys, const struct ad_config *cfg,
 		rc = metrics_register_check("serving", metrics_serving_check, NULL);
 	if (rc == 0)
 		rc = storage_add_pools(sys, cfg, err, errlen);
+	if (rc == 0)
+		rc = pubsub_add_pool(sys, cfg, &net_kind, err, errlen);
 	if (rc == 0)
 		rc = mongo_add_pool(sys, cfg, err, errlen);
 	if (rc == 0)

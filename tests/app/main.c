@@ -22,6 +22,7 @@ static const handler_routes_fn test_modules[] = {
 	upstream_test_routes,
 	worker_test_routes,
 	web_test_routes,
+	ws_test_routes,
 };
 
 #define NTEST (sizeof(test_modules) / sizeof(test_modules[0]))

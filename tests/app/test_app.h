@@ -41,4 +41,8 @@ int worker_test_routes(struct route_table *t, const struct ad_config *cfg, char 
 int worker_test_sched(struct sched_setup *s, const struct ad_config *cfg, char *err,
 		      size_t errlen);
 
+/* /_test/ws/ routes: a channel's publisher and listener (ws_test_routes.c). */
+int ws_test_routes(struct route_table *t, const struct ad_config *cfg, char *err,
+		   size_t errlen);
+
 #endif

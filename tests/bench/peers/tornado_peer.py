@@ -27,6 +27,9 @@ Routes:
                                              check, the user's row from MariaDB,
                                              PBKDF2 in the executor, a session in
                                              Redis behind a signed cookie, 303
+  GET  /ws/chat/ROOM                         WebSocket chat room: every text
+                                             message to every member, as a
+                                             JSON envelope (one process)
   POST /jobs, GET /jobs/ID                   the seed's producer-consumer
                                              pattern: a dict of job states
                                              in memory, jobs (time.sleep of
@@ -53,6 +56,7 @@ and MariaDB and stops it, forked workers included, at the end):
   tests/bench/upstream_bench.sh  --procs 2 --upstream URL: GET /upstream
   tests/bench/login_bench.sh     --procs 2: POST /demo/login
   tests/bench/worker_bench.sh    one process: POST /hash and /hash-process
+  tests/bench/ws_bench.sh        one process: GET /ws/chat/ROOM (WebSocket)
 Each takes another peer from BENCH_PEER. Needs Debian's python3-tornado,
 python3-aiomysql and python3-redis (.ci/install-deps installs them).
 
@@ -337,6 +341,49 @@ def open_hash_executors():
     Peer.hash_threads = ThreadPoolExecutor(Peer.opts.hash_workers)
     Peer.hash_procs = ProcessPoolExecutor(Peer.opts.hash_workers)
 # ---- END issue 16 -----------------------------------------------------------
+# --- WebSocket chat (issue 17: tests/bench/ws_bench.sh) -----------------------
+# GET /ws/chat/ROOM: the Tornado course's chat room, as actord's shipped
+# /ws/chat/:room does it: each text message a member sends goes to every
+# member of the room as the JSON envelope {"type","room","sender","time",
+# "text"}; a broadcast is write_message to each member in turn (one
+# process: the rooms live in its memory).
+import tornado.websocket  # noqa: E402
+
+
+class ChatSocket(tornado.websocket.WebSocketHandler):
+    rooms = {}
+
+    def check_origin(self, origin):
+        return True
+
+    def open(self, room):
+        self.room = room
+        self.sender = "%s:%s" % tuple(self.request.connection.context.address[:2])
+        ChatSocket.rooms.setdefault(room, set()).add(self)
+
+    def on_message(self, message):
+        if isinstance(message, bytes):
+            self.close(1003, "text messages only")
+            return
+        envelope = json.dumps({"type": "message", "room": self.room, "sender": self.sender,
+                               "time": int(time.time() * 1000), "text": message},
+                              separators=(",", ":"))
+        for member in list(ChatSocket.rooms.get(self.room, ())):
+            try:
+                member.write_message(envelope)
+            except tornado.websocket.WebSocketClosedError:
+                pass
+
+    def on_close(self):
+        members = ChatSocket.rooms.get(getattr(self, "room", None))
+        if members is not None:
+            members.discard(self)
+            if not members:
+                del ChatSocket.rooms[self.room]
+
+
+WS_ROUTES = [(r"/ws/chat/([^/]+)", ChatSocket)]
+# --- end WebSocket chat ---------------------------------------------------------
 
 
 async def open_pools():
@@ -377,7 +424,7 @@ def main():
         (WALLPAPER_PATH, WallpaperList), (r"/upstream", Upstream),
         (r"/jobs", Jobs), (r"/jobs/([0-9a-f]+)", JobStatus),
         *ISSUE18_ROUTES,
-    ] + HASH_ROUTES, log_function=lambda handler: None)   # no access log
+    ] + HASH_ROUTES + WS_ROUTES, log_function=lambda handler: None)   # no access log
     sockets = tornado.netutil.bind_sockets(Peer.opts.port, address="127.0.0.1", backlog=65535)
     if Peer.opts.procs != 1:
         tornado.process.fork_processes(Peer.opts.procs)   # the parent only waits
