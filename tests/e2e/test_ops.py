@@ -2,6 +2,9 @@
 counts, each under a wrk load on /plaintext and /db (256 connections in
 all, for the whole test) that must see 0 socket errors and 0 non-2xx.
 
+Also: the same upgrade for a daemon (-d: the pidfile follows) and under
+systemd (the new process names itself MAINPID).
+
 The daemon runs from a copy of the binary under test in the test's own
 directory, so a test can replace that file (a broken upgrade) without
 touching the build."""
@@ -10,12 +13,13 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import time
 
 import conftest
 from admin_helpers import ACTORCTL, metric, metrics_of, wait_admin
-from conftest import SLOW, wait_until
+from conftest import SLOW, base_config, merge, wait_until
 from storage_util import storage_config
 
 WRK_SECONDS = 10
@@ -54,8 +58,11 @@ def pid_alive(pid):
     except ProcessLookupError:
         return False
     # A zombie (our own child that exited) is not alive either.
-    with open(f"/proc/{pid}/stat") as f:
-        return f.read().split(") ", 1)[1][0] != "Z"
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(") ", 1)[1][0] != "Z"
+    except FileNotFoundError:
+        return False
 
 
 def serving_pid(a):
@@ -120,6 +127,85 @@ def test_upgrade_under_load_moves_to_a_new_pid_without_an_error(actord_factory, 
     finally:
         stop_pid(new)
     assert not pidfile.exists()
+
+
+def test_upgrade_of_a_daemon_moves_the_pidfile_to_the_new_daemon(tmp_path):
+    """-d: the new process stays a daemon (no second fork, stdio on
+    /dev/null, its own session) and the pidfile follows it."""
+    cfg = merge(base_config(str(tmp_path)), {"pidfile": "actord.pid",
+                                             "log": {"file": "actord.log"}})
+    path = tmp_path / "actord.json"
+    path.write_text(json.dumps(cfg))
+    port = int(cfg["listen"][0].rsplit(":", 1)[1])
+    pidfile = tmp_path / "actord.pid"
+    r = subprocess.run([conftest.BIN, "-d", "-c", str(path)], capture_output=True, text=True,
+                       timeout=30 * SLOW)
+    assert r.returncode == 0, r.stderr
+    old = int(pidfile.read_text())
+    new = None
+    try:
+        os.kill(old, signal.SIGUSR2)
+        wait_until(lambda: int(pidfile.read_text() or 0) != old, 30 * SLOW,
+                   "the pidfile to name the new daemon")
+        new = int(pidfile.read_text())
+        wait_until(lambda: not pid_alive(old), 30 * SLOW, "the old daemon to exit")
+        assert os.getsid(new) == os.getsid(old) != os.getsid(0)
+        for fd in (0, 1, 2):
+            assert os.readlink(f"/proc/{new}/fd/{fd}") == "/dev/null"
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as c:
+            c.sendall(b"GET /plaintext HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            assert b"Hello, World!" in c.makefile("rb").read()
+        log = (tmp_path / "actord.log").read_text()
+        assert "handed over to its new process" in log
+        assert f"upgrade: new process {new} serves" in log
+    finally:
+        for pid in (old, new):
+            if pid is not None and pid_alive(pid):
+                os.kill(pid, signal.SIGTERM)
+                wait_until(lambda: not pid_alive(pid), 30 * SLOW, f"pid {pid} to stop")
+    assert not pidfile.exists()
+
+
+def test_upgrade_under_systemd_names_the_new_mainpid(actord_factory, tmp_path):
+    """Type=notify: the new process sends MAINPID=<its pid> with READY=1;
+    the old one hands over without STOPPING=1 (the service goes on)."""
+    path = str(tmp_path / "notify")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(path)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
+    sock.settimeout(30 * SLOW)
+
+    def recv():
+        data, anc, _, _ = sock.recvmsg(256, socket.CMSG_SPACE(12))
+        sender = next(int.from_bytes(d[:4], "little") for lvl, t, d in anc
+                      if lvl == socket.SOL_SOCKET and t == socket.SCM_CREDENTIALS)
+        return data.decode(), sender
+
+    a = actord_factory(env={"NOTIFY_SOCKET": path}, wait=False)
+    new = None
+    try:
+        old = a.proc.pid
+        assert recv() == ("READY=1", old)
+        a.signal(signal.SIGUSR2)
+        text, new = recv()
+        assert new != old and text == f"MAINPID={new}\nREADY=1"
+        assert a.proc.wait(30 * SLOW) == 0
+        sock.settimeout(0.5)
+        try:
+            extra = recv()
+        except socket.timeout:
+            extra = None
+        assert extra is None, extra              # no STOPPING=1 from the old one
+        with socket.create_connection(("127.0.0.1", a.port), timeout=5):
+            pass
+        sock.settimeout(30 * SLOW)
+        os.kill(new, signal.SIGTERM)
+        assert recv() == ("STOPPING=1", new)
+        wait_until(lambda: not pid_alive(new), 30 * SLOW, "the new process to stop")
+    finally:
+        sock.close()
+        if new is not None and pid_alive(new):
+            os.kill(new, signal.SIGKILL)
 
 
 def test_a_broken_new_binary_leaves_the_old_one_serving(actord_factory, tmp_path, monkeypatch,
