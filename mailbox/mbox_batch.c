@@ -60,9 +60,10 @@ void mbox_wake_sleepers(struct mbox *mb, unsigned want)
 	for (unsigned i = 0; i < mb->consumers && want > 0; i++) {
 		struct mbox_rx *rx = &mb->rx[i];
 
-		/* `sleeping` is raised only after rx->loop was set (attach)
-		 * and with a seq_cst store, so seeing 1 means loop is valid. */
-		if (atomic_load_explicit(&rx->sleeping, memory_order_relaxed)) {
+		/* `sleeping` is raised only after rx->loop and rx->wake were
+		 * set (attach) with a seq_cst store: acquiring it makes them
+		 * visible, also for a member that joined a running pool. */
+		if (atomic_load_explicit(&rx->sleeping, memory_order_acquire)) {
 			ev_async_send(rx->loop, &rx->wake);
 			want--;
 		}
