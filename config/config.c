@@ -133,6 +133,12 @@ static const struct field http_fields[] = {
 	END,
 };
 
+static const struct field admission_fields[] = {
+	U32("target_ms", admission.target_ms, 1, MS_MAX),
+	U32("interval_ms", admission.interval_ms, 1, MS_MAX),
+	END,
+};
+
 static const struct field log_section_fields[] = {
 	TYPED("level", F_LEVEL, log.level, 0),
 	TYPED("format", F_FORMAT, log.format, 0),
@@ -226,6 +232,7 @@ static const struct field root_fields[] = {
 	SECTION("admin", admin_fields),
 	SECTION("actors", actors_fields),
 	SECTION("http", http_fields),
+	SECTION("admission", admission_fields),
 	SECTION("log", log_section_fields),
 	SECTION("redis", redis_fields),
 	SECTION("mysql", mysql_section_fields),
@@ -277,6 +284,10 @@ void config_defaults(struct ad_config *cfg)
 		.output_high_water = 1u << 20,
 		.max_pipeline = 64,
 	};
+	/* A burst this machine serves in well under a second waits; a queue
+	 * that stays above half a second for 100 ms is overload (CoDel;
+	 * docs/ARCHITECTURE.md, "Admission"). */
+	cfg->admission = (struct config_admission){ .target_ms = 500, .interval_ms = 100 };
 	cfg->log.level = CONFIG_LOG_INFO;
 	cfg->log.format = CONFIG_LOG_AUTO;
 	snprintf(cfg->redis.host, sizeof(cfg->redis.host), "127.0.0.1");

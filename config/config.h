@@ -147,6 +147,14 @@ struct config_upstream {
 	uint32_t retries;             /* resends of idempotent requests */
 };
 
+/* Admission by time waited (actors/admit.h): CoDel on the queues a
+ * request waits in before work starts on it (handler actors, the mysql
+ * pool). Live on reload. */
+struct config_admission {
+	uint32_t target_ms;           /* acceptable standing wait */
+	uint32_t interval_ms;         /* above target this long: shed */
+};
+
 /* The shipped application's own settings (app/). */
 struct config_app {
 	uint32_t world_cache_ttl_ms;  /* /cached-queries rows in Redis */
@@ -191,6 +199,7 @@ struct ad_config {
 	struct config_actors job;
 	struct config_actors upstream_actor;
 	struct config_http http;
+	struct config_admission admission;
 	struct config_log log;
 	struct config_redis redis;
 	struct config_mysql mysql;

@@ -88,6 +88,9 @@ struct handler_counters {
 	_Atomic uint64_t call_errors_total;
 	_Atomic uint64_t inflight;
 	_Atomic uint64_t route_rebuilds_total;
+	_Atomic uint64_t sojourn_hist[MBOX_HIST_BUCKETS];
+	_Atomic uint64_t sojourn_sum_ns;
+	struct admit_stats admit;
 };
 
 /* The pool's `user`: immutable after handler_add_pool. */
@@ -113,6 +116,7 @@ struct handler {
 	struct list live;             /* not answered yet, by deadline */
 	struct list waiting;          /* answered, continuations still owed */
 	ev_timer deadline_w;
+	struct admit admit;           /* CoDel on the requests it takes */
 };
 
 /* handler.c: hand the answered envelope back to its network actor and

@@ -80,8 +80,9 @@ static struct batch *batch_for(struct mbox *mb)
 	return &tl.b[tl.n++];
 }
 
-/* Reserve up to BATCH_CREDIT slots, never beyond capacity. */
-static int take_credit(struct mbox *mb, struct batch *b)
+/* Reserve up to BATCH_CREDIT slots, never beyond capacity. A refusal is
+ * counted as one unless the caller has a way past it (`quiet`). */
+static int take_credit(struct mbox *mb, struct batch *b, bool quiet)
 {
 	/* seq_cst: as in the unbatched send, the reservation is visible
 	 * before we read `closed` (see mbox_send). */
@@ -98,7 +99,8 @@ static int take_credit(struct mbox *mb, struct batch *b)
 	if (got < BATCH_CREDIT)
 		atomic_fetch_sub_explicit(&mb->depth, BATCH_CREDIT - got, memory_order_relaxed);
 	if (got == 0) {
-		atomic_fetch_add_explicit(&mb->rejected_total, 1, memory_order_relaxed);
+		if (!quiet)
+			atomic_fetch_add_explicit(&mb->rejected_total, 1, memory_order_relaxed);
 		return -EAGAIN;
 	}
 	mbox_note_high_water(mb, (uint64_t)d + got);
@@ -106,13 +108,16 @@ static int take_credit(struct mbox *mb, struct batch *b)
 	return 0;
 }
 
-int mbox_batch_send(struct mbox *mb, struct msg *m)
+int mbox_batch_send(struct mbox *mb, struct msg *m, bool reply)
 {
 	struct batch *b = batch_for(mb);
 
 	if (b->credit == 0) {
-		int rc = take_credit(mb, b);
+		int rc = take_credit(mb, b, reply);
 
+		/* A reply past capacity: its own slot, no credit. */
+		if (rc == -EAGAIN && reply)
+			rc = mbox_reserve_over(mb);
 		if (rc != 0)
 			return rc;
 	} else if (atomic_load_explicit(&mb->closed, memory_order_relaxed)) {
@@ -120,7 +125,8 @@ int mbox_batch_send(struct mbox *mb, struct msg *m)
 		 * it: refuse now; the flush gives the credit back. */
 		return -ESHUTDOWN;
 	}
-	b->credit--;
+	if (b->credit > 0)
+		b->credit--;
 	m->link.next = b->newest != NULL ? &b->newest->link : NULL;
 	b->newest = m;
 	if (b->oldest == NULL)

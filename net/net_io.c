@@ -135,6 +135,7 @@ void net_conn_close(struct net_conn *c)
 	ev_io_stop(na->loop, &c->io);
 	ev_timer_stop(na->loop, &c->timer);
 	close(c->io.fd);
+	net_hold_forget(c);
 	http_conn_dispose(&c->hc);
 	net_buf_free(&c->out);
 	na->slots[c->slot] = NULL;
@@ -285,6 +286,8 @@ void on_net_flush(struct ev_loop *loop, ev_prepare *w, int revents)
 	uint64_t now;
 
 	(void)revents;
+	if (!list_empty(&na->held))
+		net_hold_retry(na); /* replies came back: handlers made room */
 	if (na->ndirty == 0)
 		return;
 	net_env_refresh(na);
