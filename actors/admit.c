@@ -3,8 +3,8 @@
  *
  * DESIGN
  * A handful of integer comparisons per item on the consumer's own state;
- * the counters are single-writer (base/counter.h). One log line when
- * shedding starts, at most one a second per consumer, so an operator sees
+ * the counters are single-writer (base/counter.h). One log line when an
+ * overload starts, at most one a second per consumer, so an operator sees
  * overload in the log without a line per shed request (the counters have
  * every one).
  *
@@ -23,18 +23,25 @@ void admit_init(struct admit *a, struct admit_stats *stats, const char *name)
 	*a = (struct admit){ .stats = stats, .name = name };
 }
 
-static void start_shedding(struct admit *a, uint64_t now_ns, const struct config_admission *cfg)
+static int shed(struct admit *a, enum admit_reason why, uint64_t now_ns,
+		const struct config_admission *cfg)
 {
-	a->shedding = true;
-	a->first_above_ns = 0;
-	counter_set(&a->stats->shedding, 1);
-	counter_add(&a->stats->shedding_total, 1);
-	if (a->logged_ns == 0 || now_ns - a->logged_ns >= ADMIT_LOG_EVERY_NS) {
-		a->logged_ns = now_ns;
-		log_warn("%s: overloaded: requests waited more than %u ms (admission.target_ms) "
-			 "for %u ms (admission.interval_ms): shedding the oldest with 503",
-			 a->name, cfg->target_ms, cfg->interval_ms);
+	if (!a->overloaded) {
+		a->overloaded = true;
+		a->first_above_ns = 0;
+		counter_set(&a->stats->overloaded, 1);
+		counter_add(&a->stats->overloads_total, 1);
+		if (a->logged_ns == 0 || now_ns - a->logged_ns >= ADMIT_LOG_EVERY_NS) {
+			a->logged_ns = now_ns;
+			log_warn("%s: overloaded: requests waited more than %u ms "
+				 "(admission.target_ms) for %u ms (admission.interval_ms): "
+				 "shedding those that waited more than %u ms with 503",
+				 a->name, cfg->target_ms, cfg->interval_ms, cfg->target_ms / 2);
+		}
 	}
+	a->last_shed_ns = now_ns;
+	counter_add(&a->stats->shed_total[why], 1);
+	return (int)why;
 }
 
 int admit_check(struct admit *a, uint64_t sojourn_ns, uint64_t now_ns,
@@ -42,32 +49,30 @@ int admit_check(struct admit *a, uint64_t sojourn_ns, uint64_t now_ns,
 {
 	uint64_t target = (uint64_t)cfg->target_ms * NS_PER_MS;
 	uint64_t interval = (uint64_t)cfg->interval_ms * NS_PER_MS;
-	enum admit_reason why;
 
-	if (sojourn_ns <= target) {
-		a->first_above_ns = 0;
-		if (a->shedding) {
-			a->shedding = false;
-			a->left_ns = now_ns;
-			counter_set(&a->stats->shedding, 0);
+	if (sojourn_ns > target + interval)
+		return shed(a, ADMIT_SHED_LATE, now_ns, cfg);
+	if (a->overloaded) {
+		if (sojourn_ns > target / 2)
+			return shed(a, ADMIT_SHED_OVERLOAD, now_ns, cfg);
+		if (now_ns - a->last_shed_ns >= interval) {
+			/* A whole interval without shedding: the queue is good. */
+			a->overloaded = false;
+			counter_set(&a->stats->overloaded, 0);
 		}
 		return ADMIT_RUN;
 	}
-	why = sojourn_ns > target + interval ? ADMIT_SHED_LATE : ADMIT_SHED_TARGET;
-	if (!a->shedding && why == ADMIT_SHED_TARGET) {
-		bool recent = a->left_ns != 0 && now_ns - a->left_ns < interval;
-
-		if (a->first_above_ns == 0 && !recent) {
-			a->first_above_ns = now_ns + interval;
-			return ADMIT_RUN;
-		}
-		if (!recent && now_ns < a->first_above_ns)
-			return ADMIT_RUN;
+	if (sojourn_ns <= target) {
+		a->first_above_ns = 0;
+		return ADMIT_RUN;
 	}
-	if (!a->shedding)
-		start_shedding(a, now_ns, cfg);
-	counter_add(&a->stats->shed_total[why], 1);
-	return (int)why;
+	if (a->first_above_ns == 0) {
+		a->first_above_ns = now_ns + interval;
+		return ADMIT_RUN;
+	}
+	if (now_ns < a->first_above_ns)
+		return ADMIT_RUN;
+	return shed(a, ADMIT_SHED_OVERLOAD, now_ns, cfg);
 }
 
 void admit_count(struct admit_stats *s, enum admit_reason why)
@@ -77,7 +82,7 @@ void admit_count(struct admit_stats *s, enum admit_reason why)
 
 const char *admit_reason_name(enum admit_reason why)
 {
-	static const char *const names[ADMIT_REASONS] = { "target", "late", "mailbox_full" };
+	static const char *const names[ADMIT_REASONS] = { "overload", "late", "mailbox_full" };
 
 	return (unsigned)why < ADMIT_REASONS ? names[why] : "?";
 }
@@ -90,16 +95,16 @@ void admit_collect(struct metrics_out *o, const char *labels, const struct admit
 		snprintf(more, sizeof(more), "%s,reason=\"%s\"", labels,
 			 admit_reason_name((enum admit_reason)i));
 		metrics_counter(o, "requests_shed_total",
-				"Requests answered 503 without being run, by reason: waited above "
-				"admission.target_ms in a standing queue (target), waited above "
-				"target + interval (late), met a full mailbox (mailbox_full).",
+				"Requests answered 503 without being run, by reason: waited more "
+				"than admission.target_ms / 2 while overloaded (overload), more "
+				"than target + interval (late), met a full mailbox (mailbox_full).",
 				more, counter_get(&s->shed_total[i]));
 	}
-	metrics_gauge(o, "admission_shedding",
-		      "1 while the queue's consumer sheds (its queue stood above "
+	metrics_gauge(o, "admission_overloaded",
+		      "1 while the queue's consumer is overloaded (its queue stood above "
 		      "admission.target_ms for admission.interval_ms), else 0.", labels,
-		      (double)counter_get(&s->shedding));
-	metrics_counter(o, "admission_shedding_started_total",
-			"Times the queue's consumer started shedding.", labels,
-			counter_get(&s->shedding_total));
+		      (double)counter_get(&s->overloaded));
+	metrics_counter(o, "admission_overloads_total",
+			"Times the queue's consumer became overloaded.", labels,
+			counter_get(&s->overloads_total));
 }

@@ -10,23 +10,25 @@
  * took, whether to run it or shed it, from the item's sojourn time (how
  * long it waited) alone. The rule is Nichols & Jacobson's CoDel ("Controlling
  * Queue Delay", ACM Queue 2012) in the form request servers use (Facebook's
- * "Fail at Scale", folly's Codel):
+ * "Fail at Scale": a queue that stays standing gets a much shorter
+ * timeout), with target T and interval I:
  *
- *  - sojourn <= target: run it; the queue is good (a standing queue has
- *    drained), shedding stops;
- *  - sojourn > target for the first time: run it, and remember that the
- *    queue must be good again within one interval;
- *  - still above target one interval later (no item in between waited
- *    target or less): the queue is standing, not bursting: shedding
- *    starts. While shedding, every item that waited more than target is
- *    answered "overloaded" without being run; the queue is FIFO, so the
- *    oldest go first and it drains at the speed of a 503;
- *  - an item that waited more than target + interval is shed in any case
- *    (it stood in a queue that stayed above target for a whole interval,
- *    so shedding starts): that bounds what a served item waited;
- *  - shedding that stopped less than an interval ago starts again at the
- *    first item above target (CoDel's hysteresis: an overload that lasts
- *    is not served one interval at a time).
+ *  - normal state: an item that waited T or less runs. One that waited
+ *    more also runs, but starts CoDel's clock: if no item waited T or less
+ *    within the next interval, the queue is standing, not bursting, and
+ *    the consumer is overloaded. A burst the machine clears within
+ *    T + I is therefore served whole;
+ *  - an item that waited more than T + I is shed in any state, and starts
+ *    the overload at once (it stood in a queue above T for an interval);
+ *  - overloaded: every item that waited more than T / 2 is shed (503 +
+ *    Retry-After, not run). The queue is FIFO, so the oldest go first and
+ *    the standing queue drains at the speed of a 503; the requests that
+ *    are served waited at most T / 2 while the overload lasts, instead of
+ *    all sitting at the edge of T. Closed-loop clients that retry at once
+ *    cost N / (T / 2) quick 503s a second, which is why the overload
+ *    threshold is not smaller still;
+ *  - the overload ends after a whole interval in which nothing had to be
+ *    shed.
  *
  * Why CoDel and not adaptive LIFO: our queues are FIFO mailboxes (a
  * lock-free stack taken whole and reversed, and a pool's ring); CoDel needs
@@ -57,8 +59,8 @@
 
 /* Why an item was shed. */
 enum admit_reason {
-	ADMIT_SHED_TARGET,       /* waited above target while the queue stood
-				  * above target for an interval */
+	ADMIT_SHED_OVERLOAD,     /* overloaded (the queue stood above target
+				  * for an interval) and waited above target / 2 */
 	ADMIT_SHED_LATE,         /* waited above target + interval */
 	ADMIT_SHED_MAILBOX_FULL, /* met a full mailbox (the last line of
 				  * defence; counted by whoever met it) */
@@ -72,18 +74,19 @@ enum admit_reason {
 struct admit_stats {
 	_Alignas(64)
 	counter_t shed_total[ADMIT_REASONS];
-	counter_t shedding;          /* gauge: 1 while shedding */
-	counter_t shedding_total;    /* times shedding started */
+	counter_t overloaded;        /* gauge: 1 while overloaded */
+	counter_t overloads_total;   /* times an overload started */
 };
 
 /* Owner: the consumer's thread. */
 struct admit {
 	struct admit_stats *stats;
-	const char *name;            /* for the log line when shedding starts */
-	uint64_t first_above_ns;     /* above target since: good again by then */
-	uint64_t left_ns;            /* when shedding last stopped; 0: never */
-	uint64_t logged_ns;          /* last "shedding" log line */
-	bool shedding;
+	const char *name;            /* for the log line when an overload starts */
+	uint64_t first_above_ns;     /* CoDel's clock: good again by then, or
+				  * overloaded; 0: not running */
+	uint64_t last_shed_ns;       /* overloaded: the last item shed */
+	uint64_t logged_ns;          /* last "overloaded" log line */
+	bool overloaded;
 };
 
 /* `name` (kept by pointer) names the consumer in log lines. Thread: owner. */
@@ -99,11 +102,11 @@ int admit_check(struct admit *a, uint64_t sojourn_ns, uint64_t now_ns,
  * Thread: the stats' writer. */
 void admit_count(struct admit_stats *s, enum admit_reason why);
 
-/* "target", "late", "mailbox_full". */
+/* "overload", "late", "mailbox_full". */
 const char *admit_reason_name(enum admit_reason why);
 
-/* Emit actord_requests_shed_total{<labels>,reason=...} (and the shedding
- * gauge and count) for `s`. Thread: the renderer. */
+/* Emit actord_requests_shed_total{<labels>,reason=...}, the overloaded
+ * gauge and the overload count for `s`. Thread: the renderer. */
 void admit_collect(struct metrics_out *o, const char *labels, const struct admit_stats *s);
 
 #endif

@@ -262,10 +262,13 @@ void config_defaults(struct ad_config *cfg)
 	cfg->net = (struct config_actors){ 1, 4096 };
 	cfg->handler = (struct config_actors){ 1, 4096 };
 	cfg->log_actor = (struct config_actors){ 1, 4096 };
-	cfg->cache = (struct config_actors){ 1, 4096 };
+	/* Service mailboxes hold a whole burst (ab -c 10000: one call per
+	 * request): how long a call may wait is admission's business
+	 * (admission.*), not the mailbox's. */
+	cfg->cache = (struct config_actors){ 1, 16384 };
 	/* Database actors block in drivers, so they may outnumber cores: each
 	 * is one query in flight, and MariaDB needs several to stay busy. */
-	cfg->mysql_actor = (struct config_actors){ 8, 1024 };
+	cfg->mysql_actor = (struct config_actors){ 8, 16384 };
 	cfg->mongo_actor = (struct config_actors){ 2, 1024 };
 	cfg->job = (struct config_actors){ 1, 1024 };
 	cfg->upstream_actor = (struct config_actors){ 1, 1024 };
@@ -280,7 +283,7 @@ void config_defaults(struct ad_config *cfg)
 		.write_timeout_ms = 10000,
 		.request_timeout_ms = 5000,
 		.max_connections = 100000,
-		.backlog = 4096,
+		.backlog = 65535, /* what net.core.somaxconn allows */
 		.output_high_water = 1u << 20,
 		.max_pipeline = 64,
 	};
