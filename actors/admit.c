@@ -28,20 +28,26 @@ static int shed(struct admit *a, enum admit_reason why, uint64_t now_ns,
 {
 	if (!a->overloaded) {
 		a->overloaded = true;
-		a->first_above_ns = 0;
 		counter_set(&a->stats->overloaded, 1);
 		counter_add(&a->stats->overloads_total, 1);
 		if (a->logged_ns == 0 || now_ns - a->logged_ns >= ADMIT_LOG_EVERY_NS) {
 			a->logged_ns = now_ns;
-			log_warn("%s: overloaded: requests waited more than %u ms "
-				 "(admission.target_ms) for %u ms (admission.interval_ms): "
-				 "shedding those that waited more than %u ms with 503",
-				 a->name, cfg->target_ms, cfg->interval_ms, cfg->target_ms / 2);
+			log_warn("%s: overloaded: a request waited more than %u ms "
+				 "(admission.target_ms): answering 503 to those that wait more "
+				 "than %u ms until %u ms (admission.interval_ms) pass without one",
+				 a->name, cfg->target_ms, cfg->target_ms / 2, cfg->interval_ms);
 		}
 	}
 	a->last_shed_ns = now_ns;
 	counter_add(&a->stats->shed_total[why], 1);
 	return (int)why;
+}
+
+static int run(struct admit *a, uint64_t sojourn_ns)
+{
+	counter_add(&a->stats->run_wait_hist[mbox_hist_bucket(sojourn_ns)], 1);
+	counter_add(&a->stats->run_wait_sum_ns, (int64_t)sojourn_ns);
+	return ADMIT_RUN;
 }
 
 int admit_check(struct admit *a, uint64_t sojourn_ns, uint64_t now_ns,
@@ -50,29 +56,18 @@ int admit_check(struct admit *a, uint64_t sojourn_ns, uint64_t now_ns,
 	uint64_t target = (uint64_t)cfg->target_ms * NS_PER_MS;
 	uint64_t interval = (uint64_t)cfg->interval_ms * NS_PER_MS;
 
-	if (sojourn_ns > target + interval)
+	if (sojourn_ns > target)
 		return shed(a, ADMIT_SHED_LATE, now_ns, cfg);
-	if (a->overloaded) {
-		if (sojourn_ns > target / 2)
-			return shed(a, ADMIT_SHED_OVERLOAD, now_ns, cfg);
-		if (now_ns - a->last_shed_ns >= interval) {
-			/* A whole interval without shedding: the queue is good. */
-			a->overloaded = false;
-			counter_set(&a->stats->overloaded, 0);
-		}
-		return ADMIT_RUN;
+	if (!a->overloaded)
+		return run(a, sojourn_ns);
+	if (sojourn_ns > target / 2)
+		return shed(a, ADMIT_SHED_OVERLOAD, now_ns, cfg);
+	if (now_ns - a->last_shed_ns >= interval) {
+		/* A whole interval without shedding: the queue is good again. */
+		a->overloaded = false;
+		counter_set(&a->stats->overloaded, 0);
 	}
-	if (sojourn_ns <= target) {
-		a->first_above_ns = 0;
-		return ADMIT_RUN;
-	}
-	if (a->first_above_ns == 0) {
-		a->first_above_ns = now_ns + interval;
-		return ADMIT_RUN;
-	}
-	if (now_ns < a->first_above_ns)
-		return ADMIT_RUN;
-	return shed(a, ADMIT_SHED_OVERLOAD, now_ns, cfg);
+	return run(a, sojourn_ns);
 }
 
 void admit_count(struct admit_stats *s, enum admit_reason why)
@@ -89,6 +84,7 @@ const char *admit_reason_name(enum admit_reason why)
 
 void admit_collect(struct metrics_out *o, const char *labels, const struct admit_stats *s)
 {
+	uint64_t hist[MBOX_HIST_BUCKETS];
 	char more[256];
 
 	for (unsigned i = 0; i < ADMIT_REASONS; i++) {
@@ -96,15 +92,21 @@ void admit_collect(struct metrics_out *o, const char *labels, const struct admit
 			 admit_reason_name((enum admit_reason)i));
 		metrics_counter(o, "requests_shed_total",
 				"Requests answered 503 without being run, by reason: waited more "
-				"than admission.target_ms / 2 while overloaded (overload), more "
-				"than target + interval (late), met a full mailbox (mailbox_full).",
+				"than admission.target_ms (late), more than half of it while "
+				"overloaded (overload), met a full mailbox (mailbox_full).",
 				more, counter_get(&s->shed_total[i]));
 	}
 	metrics_gauge(o, "admission_overloaded",
-		      "1 while the queue's consumer is overloaded (its queue stood above "
-		      "admission.target_ms for admission.interval_ms), else 0.", labels,
+		      "1 while the queue's consumer is overloaded (a request waited more "
+		      "than admission.target_ms, and admission.interval_ms has not passed "
+		      "without shedding since), else 0.", labels,
 		      (double)counter_get(&s->overloaded));
 	metrics_counter(o, "admission_overloads_total",
 			"Times the queue's consumer became overloaded.", labels,
 			counter_get(&s->overloads_total));
+	for (unsigned b = 0; b < MBOX_HIST_BUCKETS; b++)
+		hist[b] = counter_get(&s->run_wait_hist[b]);
+	metrics_histogram(o, "admission_wait_seconds",
+			  "What the requests that were run (not shed) had waited when their "
+			  "consumer took them.", labels, hist, counter_get(&s->run_wait_sum_ns));
 }

@@ -8,27 +8,25 @@
  * shed. So the consumer of a queue (a handler actor starting a request, a
  * mysql actor starting a call) asks admit_check, for the item it just
  * took, whether to run it or shed it, from the item's sojourn time (how
- * long it waited) alone. The rule is Nichols & Jacobson's CoDel ("Controlling
- * Queue Delay", ACM Queue 2012) in the form request servers use (Facebook's
- * "Fail at Scale": a queue that stays standing gets a much shorter
- * timeout), with target T and interval I:
+ * long it waited) alone. The rule is CoDel (Nichols & Jacobson,
+ * "Controlling Queue Delay", ACM Queue 2012) in the form request servers
+ * use, Facebook's Controlled Delay ("Fail at Scale", ACM Queue 2015): a
+ * queue allows a long wait while it is healthy and a much shorter one
+ * once it stands. With target T and interval I:
  *
- *  - normal state: an item that waited T or less runs. One that waited
- *    more also runs, but starts CoDel's clock: if no item waited T or less
- *    within the next interval, the queue is standing, not bursting, and
- *    the consumer is overloaded. A burst the machine clears within
- *    T + I is therefore served whole;
- *  - an item that waited more than T + I is shed in any state, and starts
- *    the overload at once (it stood in a queue above T for an interval);
- *  - overloaded: every item that waited more than T / 2 is shed (503 +
- *    Retry-After, not run). The queue is FIFO, so the oldest go first and
- *    the standing queue drains at the speed of a 503; the requests that
- *    are served waited at most T / 2 while the overload lasts, instead of
- *    all sitting at the edge of T. Closed-loop clients that retry at once
- *    cost N / (T / 2) quick 503s a second, which is why the overload
- *    threshold is not smaller still;
+ *  - normal: an item that waited T or less runs, whatever the queue's
+ *    length: a burst the consumer clears within T is served whole. One
+ *    that waited more is shed (503 + Retry-After, not run): nobody is
+ *    made to wait longer than T, and it proves the queue stands: the
+ *    consumer is overloaded from then on;
+ *  - overloaded: every item that waited more than T / 2 is shed. The
+ *    queue is FIFO, so the oldest go first and the standing queue drains
+ *    at the speed of a 503; the requests served meanwhile waited at most
+ *    T / 2 instead of all sitting at the edge of T. (Closed-loop clients
+ *    that retry at once cost N / (T / 2) quick 503s a second, which is
+ *    why the overload limit is not smaller still);
  *  - the overload ends after a whole interval in which nothing had to be
- *    shed.
+ *    shed (CoDel's interval: one good item is not yet a good queue).
  *
  * Why CoDel and not adaptive LIFO: our queues are FIFO mailboxes (a
  * lock-free stack taken whole and reversed, and a pool's ring); CoDel needs
@@ -56,12 +54,12 @@
 #include "metrics.h"
 #include "base/counter.h"
 #include "config/config.h"
+#include "mailbox/mbox.h"
 
 /* Why an item was shed. */
 enum admit_reason {
-	ADMIT_SHED_OVERLOAD,     /* overloaded (the queue stood above target
-				  * for an interval) and waited above target / 2 */
-	ADMIT_SHED_LATE,         /* waited above target + interval */
+	ADMIT_SHED_OVERLOAD,     /* overloaded, and waited above target / 2 */
+	ADMIT_SHED_LATE,         /* waited above target */
 	ADMIT_SHED_MAILBOX_FULL, /* met a full mailbox (the last line of
 				  * defence; counted by whoever met it) */
 	ADMIT_REASONS
@@ -76,14 +74,15 @@ struct admit_stats {
 	counter_t shed_total[ADMIT_REASONS];
 	counter_t overloaded;        /* gauge: 1 while overloaded */
 	counter_t overloads_total;   /* times an overload started */
+	counter_t run_wait_hist[MBOX_HIST_BUCKETS]; /* what the items that ran
+						     * waited, log2 us (mbox.h) */
+	counter_t run_wait_sum_ns;
 };
 
 /* Owner: the consumer's thread. */
 struct admit {
 	struct admit_stats *stats;
 	const char *name;            /* for the log line when an overload starts */
-	uint64_t first_above_ns;     /* CoDel's clock: good again by then, or
-				  * overloaded; 0: not running */
 	uint64_t last_shed_ns;       /* overloaded: the last item shed */
 	uint64_t logged_ns;          /* last "overloaded" log line */
 	bool overloaded;
@@ -106,7 +105,8 @@ void admit_count(struct admit_stats *s, enum admit_reason why);
 const char *admit_reason_name(enum admit_reason why);
 
 /* Emit actord_requests_shed_total{<labels>,reason=...}, the overloaded
- * gauge and the overload count for `s`. Thread: the renderer. */
+ * gauge, the overload count and the histogram of what the items that ran
+ * waited (actord_admission_wait_seconds) for `s`. Thread: the renderer. */
 void admit_collect(struct metrics_out *o, const char *labels, const struct admit_stats *s);
 
 #endif

@@ -151,8 +151,8 @@ struct config_upstream {
  * request waits in before work starts on it (handler actors, the mysql
  * pool). Live on reload. */
 struct config_admission {
-	uint32_t target_ms;           /* acceptable standing wait */
-	uint32_t interval_ms;         /* above target this long: shed */
+	uint32_t target_ms;           /* longest wait before work starts */
+	uint32_t interval_ms;         /* an overload ends after this long without shedding */
 };
 
 /* The shipped application's own settings (app/). */

@@ -157,4 +157,4 @@ def test_admission_settings_change_live_on_sighup(actord_factory):
                                                                   "interval_ms": 20}
     after = hammer(a, f"/_test/block?ms={BLOCK_MS}", 16, 1.0 * SLOW)
     assert 503 in {r[0] for r in after}
-    assert "overloaded: requests waited more than 40 ms (admission.target_ms)" in a.stderr()
+    assert "overloaded: a request waited more than 40 ms (admission.target_ms)" in a.stderr()

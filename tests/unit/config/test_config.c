@@ -66,7 +66,7 @@ static void test_empty_object_means_defaults(void **state)
 	assert_int_equal(cfg->http.backlog, 65535);
 	assert_int_equal(cfg->http.output_high_water, 1 << 20);
 	assert_int_equal(cfg->http.max_pipeline, 64);
-	assert_int_equal(cfg->admission.target_ms, 500);
+	assert_int_equal(cfg->admission.target_ms, 1000);
 	assert_int_equal(cfg->admission.interval_ms, 100);
 	assert_int_equal(cfg->handler.mailbox, 4096);
 	assert_int_equal(cfg->mysql_actor.mailbox, 16384);
@@ -94,7 +94,7 @@ static void test_shipped_file_is_valid(void **state)
 	assert_string_equal(cfg->mysql.database, "hello_world");
 	assert_false(cfg->test_routes);
 	/* The sizes that serve `ab -c 10000` (docs/SCALING.md). */
-	assert_int_equal(cfg->admission.target_ms, 500);
+	assert_int_equal(cfg->admission.target_ms, 1000);
 	assert_int_equal(cfg->admission.interval_ms, 100);
 	assert_int_equal(cfg->mysql_actor.mailbox, 16384);
 	assert_int_equal(cfg->cache.mailbox, 16384);
