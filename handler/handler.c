@@ -8,6 +8,12 @@
  * retried, never dropped, if that mailbox is momentarily full), and service
  * calls (hreq_call).
  *
+ * Admission (actors/admit.h): before a request gets a context, it is
+ * judged by the time it waited since it arrived (received_ns: held by
+ * the network actor, queued in the mailbox); one that waited too long is
+ * answered 503 + Retry-After from a static body, without running its
+ * route, so shedding costs next to nothing.
+ *
  * Each request gets a context (struct hreq, recycled on a free list) that
  * lives until it is answered and its last continuation has run. Contexts
  * not answered yet sit in the live list, ordered by deadline (arrival +

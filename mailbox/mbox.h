@@ -31,7 +31,9 @@
  * receiver really sleeps.
  *
  * A FAILED SEND LEAVES THE MESSAGE WITH THE SENDER. Do not "fix" this
- * towards freeing it: the sender needs it to answer 503 or count the drop.
+ * towards freeing it: the sender needs it to hold it and retry, answer
+ * 503 or count the drop. Replies (mbox_send_reply) are the exception to
+ * "full": a plain mailbox takes them past its capacity.
  *
  * Thread rules: mbox_send and mbox_read_stats are safe from any thread.
  * mbox_attach, mbox_close and mbox_drain run on the receiver's thread

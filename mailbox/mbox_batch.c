@@ -17,6 +17,8 @@
  *    receiver that sleeps.
  * The chain is newest-first, like the stack, so the receiver's reversal
  * still yields FIFO per sender. Other threads (tests, main) send at once.
+ * A reply that finds no credit left on a full plain mailbox reserves its
+ * own slot past capacity (mbox_reserve_over) and joins the same chain.
  *
  * Thread: per-thread state; every function may be called from any thread
  * and only touches the caller's own state plus the mailboxes' shared lines.

@@ -18,9 +18,10 @@
  * soon as it drains, so an idle keep-alive connection owns no buffer.
  *
  * Backpressure: reading stops while the unsent output exceeds
- * http.output_high_water or the pipeline is full (http_conn_wants_input),
- * and resumes when it drains; input already read but held back by a full
- * pipeline is parsed only below the high-water mark too.
+ * http.output_high_water, the pipeline is full or a request waits for room
+ * in a handler mailbox (http_conn_wants_input; net_hold.c), and resumes
+ * when that clears; input already read but held back is parsed only below
+ * the high-water mark too.
  *
  * Timers: one per connection, armed lazily: moving a deadline later never
  * touches the timer heap; the timer fires at the old time, finds the new
