@@ -53,7 +53,7 @@ void fdlimit_raise(const struct ad_config *cfg, struct fdlimit *out)
 	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < out->need) {
 		/* Both limits at once (privileged), never lowering the hard one. */
 		struct rlimit want = { out->need,
-				       rl.rlim_max != RLIM_INFINITY && rl.rlim_max > out->need ?
+				       rl.rlim_max == RLIM_INFINITY || rl.rlim_max > out->need ?
 				       rl.rlim_max : out->need };
 
 		if (setrlimit(RLIMIT_NOFILE, &want) == 0) {
