@@ -274,17 +274,26 @@ static void on_lag_timer(struct ev_loop *loop, ev_timer *w, int revents)
 	arm_lag_timer(a);
 }
 
-/* A reply: accepted by a mailbox closed only to new work (its actor is
- * retiring and waits for exactly these). */
+/* The mailbox of `to`, with m->from stamped when sent from an actor
+ * thread; NULL for an unknown address. */
+static struct mbox *dest_mbox(struct actor_system *sys, actor_addr_t to, struct msg *m)
+{
+	if (to >= sys->nactors)
+		return NULL;
+	if (tl_self != NULL)
+		m->from = tl_self->addr;
+	return sys->actors[to]->mb;
+}
+
+/* actor_send for a reply: a plain mailbox takes it even when full
+ * (mbox_send_reply); only a pool mailbox can still refuse it. Also
+ * accepted by a mailbox closed only to new work (its actor is retiring
+ * and waits for exactly these). */
 static int send_reply(struct actor_system *sys, actor_addr_t to, struct msg *m)
 {
-	struct actor *self = tl_self;
+	struct mbox *mb = dest_mbox(sys, to, m);
 
-	if (to >= sys->nactors)
-		return -ENOENT;
-	if (self != NULL)
-		m->from = self->addr;
-	return mbox_send_reply(sys->actors[to]->mb, m);
+	return mb != NULL ? mbox_send_reply(mb, m) : -ENOENT;
 }
 
 /* Resend queued replies in order; stop at the first that is still refused
@@ -762,21 +771,19 @@ void actor_system_destroy(struct actor_system *sys)
 
 int actor_send(struct actor_system *sys, actor_addr_t to, struct msg *m)
 {
-	struct actor *self = tl_self;
+	struct mbox *mb = dest_mbox(sys, to, m);
 	struct actor *a;
 	unsigned live;
 	int rc;
 
-	if (to >= sys->nactors)
+	if (mb == NULL)
 		return -ENOENT;
-	if (self != NULL)
-		m->from = self->addr;
-	a = sys->actors[to];
-	rc = mbox_send(a->mb, m);
+	rc = mbox_send(mb, m);
 	if (rc != -ESHUTDOWN)
 		return rc;
 	/* Work for a member that left its pool (the sender picked it before
 	 * the smaller count was published): any live member does it. */
+	a = sys->actors[to];
 	live = atomic_load_explicit(&a->pool->live, memory_order_acquire);
 	if (a->index < live || live == 0)
 		return rc;

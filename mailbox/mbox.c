@@ -130,10 +130,33 @@ void mbox_push_chain(struct mbox *mb, struct msg *newest, struct msg *oldest)
 	MBOX_CK_END();
 }
 
-static int send_refusing(struct mbox *mb, struct msg *m, unsigned refuse)
+int mbox_reserve_over(struct mbox *mb)
+{
+	/* seq_cst, as every reservation (see send_one). */
+	unsigned d = atomic_fetch_add(&mb->depth, 1);
+
+	if (atomic_load(&mb->closed) & MBOX_CLOSED_ALL) {
+		atomic_fetch_sub_explicit(&mb->depth, 1, memory_order_relaxed);
+		return -ESHUTDOWN;
+	}
+	mbox_note_high_water(mb, (uint64_t)d + 1);
+	atomic_fetch_add_explicit(&mb->over_capacity_total, 1, memory_order_relaxed);
+	return 0;
+}
+
+/* Replies past capacity only into a plain mailbox: a pool's ring holds
+ * twice the capacity and no more. */
+static bool takes_over(const struct mbox *mb)
+{
+	return mb->ring_buf == NULL;
+}
+
+/* `refuse`: the MBOX_CLOSED_* bits that refuse this send; `over`: it may
+ * go past capacity (a reply into a plain mailbox). */
+static int send_one(struct mbox *mb, struct msg *m, unsigned refuse, bool over)
 {
 	if (mbox_batching())
-		return mbox_batch_send(mb, m, refuse);
+		return mbox_batch_send(mb, m, refuse, over);
 	/* seq_cst: the reservation must be visible before we read `closed`,
 	 * pairing with mbox_close + mbox_senders_quiet (store closed, then
 	 * read depth), so a receiver draining after close waits for this slot. */
@@ -144,9 +167,12 @@ static int send_refusing(struct mbox *mb, struct msg *m, unsigned refuse)
 		return -ESHUTDOWN;
 	}
 	if (d >= mb->capacity) {
-		atomic_fetch_sub_explicit(&mb->depth, 1, memory_order_relaxed);
-		atomic_fetch_add_explicit(&mb->rejected_total, 1, memory_order_relaxed);
-		return -EAGAIN;
+		if (!over) {
+			atomic_fetch_sub_explicit(&mb->depth, 1, memory_order_relaxed);
+			atomic_fetch_add_explicit(&mb->rejected_total, 1, memory_order_relaxed);
+			return -EAGAIN;
+		}
+		atomic_fetch_add_explicit(&mb->over_capacity_total, 1, memory_order_relaxed);
 	}
 	mbox_note_high_water(mb, (uint64_t)d + 1);
 	m->enqueued_ns = mbox_now_ns();
@@ -161,12 +187,12 @@ static int send_refusing(struct mbox *mb, struct msg *m, unsigned refuse)
 
 int mbox_send(struct mbox *mb, struct msg *m)
 {
-	return send_refusing(mb, m, MBOX_CLOSED_ALL | MBOX_CLOSED_WORK);
+	return send_one(mb, m, MBOX_CLOSED_ALL | MBOX_CLOSED_WORK, false);
 }
 
 int mbox_send_reply(struct mbox *mb, struct msg *m)
 {
-	return send_refusing(mb, m, MBOX_CLOSED_ALL);
+	return send_one(mb, m, MBOX_CLOSED_ALL, takes_over(mb));
 }
 
 void mbox_close(struct mbox *mb)
@@ -218,9 +244,18 @@ void mbox_read_stats(const struct mbox *cmb, struct mbox_stats *out)
 	}
 	out->enqueued_total = atomic_load_explicit(&mb->enqueued_total, memory_order_relaxed);
 	out->rejected_total = atomic_load_explicit(&mb->rejected_total, memory_order_relaxed);
+	out->over_capacity_total = atomic_load_explicit(&mb->over_capacity_total,
+							memory_order_relaxed);
 	out->high_water = atomic_load_explicit(&mb->high_water, memory_order_relaxed);
 	out->depth = out->enqueued_total > out->dequeued_total ?
 		out->enqueued_total - out->dequeued_total : 0;
+}
+
+bool mbox_full(const struct mbox *cmb)
+{
+	struct mbox *mb = (struct mbox *)cmb; /* read only */
+
+	return atomic_load_explicit(&mb->depth, memory_order_relaxed) >= mb->capacity;
 }
 
 const char *mbox_name(const struct mbox *mb)
