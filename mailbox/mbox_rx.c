@@ -155,15 +155,22 @@ int mbox_attach(struct mbox *mb, unsigned idx, struct ev_loop *loop,
 	rx = &mb->rx[idx];
 	if (rx->attached)
 		return -EINVAL;
-	rx->loop = loop;
 	rx->fn = fn;
 	rx->ctx = ctx;
 	rx->budget = budget > 0 ? budget : 64;
-	ev_async_init(&rx->wake, on_wake);
-	ev_prepare_init(&rx->prepare, on_prepare);
-	ev_check_init(&rx->check, on_check);
-	ev_idle_init(&rx->idle, on_idle);
-	rx->wake.data = rx->prepare.data = rx->check.data = rx->idle.data = rx;
+	/* A member joining again on the same loop (a resized pool's slot
+	 * keeps its loop) keeps loop and watchers as detach left them
+	 * (stopped): a sender that saw the previous member's stale
+	 * `sleeping` may be reading them right now, and ev_async_send on a
+	 * stopped watcher is harmless. */
+	if (rx->loop != loop) {
+		rx->loop = loop;
+		ev_async_init(&rx->wake, on_wake);
+		ev_prepare_init(&rx->prepare, on_prepare);
+		ev_check_init(&rx->check, on_check);
+		ev_idle_init(&rx->idle, on_idle);
+		rx->wake.data = rx->prepare.data = rx->check.data = rx->idle.data = rx;
+	}
 	ev_async_start(loop, &rx->wake);
 	ev_prepare_start(loop, &rx->prepare);
 	ev_check_start(loop, &rx->check);

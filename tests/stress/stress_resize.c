@@ -228,8 +228,12 @@ static void add(struct actor_system *sys, const struct actor_kind *kind, unsigne
 		unsigned max, bool shared, const struct actor_ops *ops)
 {
 	char err[256];
+	/* Room for every sender's batch credit (64 slots per sending thread,
+	 * up to MAX_MEMBERS front members) beyond the WINDOW * CLIENTS calls
+	 * in flight: a refusal here would be a full mailbox, not a loss, and
+	 * a slow build (TSan) keeps many members' credit out at once. */
 	struct actor_pool_spec spec = {
-		.kind = kind, .count = count, .max = max, .mbox_capacity = 256,
+		.kind = kind, .count = count, .max = max, .mbox_capacity = 1024,
 		.shared_mailbox = shared, .ops = ops,
 	};
 
