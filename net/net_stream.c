@@ -49,13 +49,19 @@ struct net_stream {
 	uint64_t retry_ns;             /* a grant to send again then; 0: none */
 };
 
+/* free_fn of both messages: one malloc'd block, no pointers inside. */
+static void stream_msg_free(struct msg *m)
+{
+	free(m);
+}
+
 struct stream_data *stream_data_new(uint32_t cap)
 {
 	struct stream_data *d = malloc(sizeof(*d) + cap);
 
 	if (d == NULL)
 		return NULL;
-	msg_init(&d->m, STREAM_MSG_DATA, (msg_free_fn)(void (*)(void *))free);
+	msg_init(&d->m, STREAM_MSG_DATA, stream_msg_free);
 	d->conn_id = d->stream_id = 0;
 	d->len = 0;
 	d->kind = STREAM_DATA;
@@ -70,14 +76,14 @@ int stream_credit_send(struct actor_system *sys, actor_addr_t to, uint64_t conn_
 
 	if (k == NULL)
 		return -ENOMEM;
-	msg_init(&k->m, STREAM_MSG_CREDIT, (msg_free_fn)(void (*)(void *))free);
+	msg_init(&k->m, STREAM_MSG_CREDIT, stream_msg_free);
 	k->conn_id = conn_id;
 	k->stream_id = stream_id;
 	k->bytes = bytes;
 	k->cancel = cancel;
 	rc = actor_send(sys, to, &k->m);
 	if (rc != 0)
-		free(k);
+		msg_free(&k->m);
 	return rc;
 }
 
@@ -183,7 +189,7 @@ void net_stream_message(struct net_actor *na, struct stream_data *d)
 		/* Its connection closed: the cancel may have crossed this. */
 		if (d->kind == STREAM_DATA)
 			stream_credit_send(na->sys, d->m.from, d->conn_id, d->stream_id, 0, true);
-		free(d);
+		msg_free(&d->m);
 		return;
 	}
 	now = clock_now_ns();
@@ -197,7 +203,7 @@ void net_stream_message(struct net_actor *na, struct stream_data *d)
 		counter_add(&na->stats->streams_aborted_total, 1);
 		free(s);
 		c->stream = NULL;
-		free(d);
+		msg_free(&d->m);
 		net_conn_close(c);
 		return;
 	}
@@ -207,6 +213,6 @@ void net_stream_message(struct net_actor *na, struct stream_data *d)
 		c->stream = NULL;
 		http_conn_body_sent(&c->hc, now);
 	}
-	free(d);
+	msg_free(&d->m);
 	net_conn_mark_dirty(c);         /* write it; the answers behind may go */
 }

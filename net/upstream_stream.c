@@ -178,12 +178,12 @@ int up_stream_flush(struct up_conn *c)
 		memcpy(d->data, s->buf + s->off, n);
 		rc = actor_send(sys, s->to, &d->m);
 		if (rc == -EAGAIN) {
-			free(d);
+			msg_free(&d->m);
 			s->retry = true;
 			return 0;
 		}
 		if (rc != 0) {
-			free(d);
+			msg_free(&d->m);
 			s->over = true;         /* nobody to tell */
 			up_warn(pl, "streamed response dropped", ad_strerror(rc));
 			up_conn_close(c);
@@ -255,7 +255,7 @@ void up_stream_close(struct up_conn *c)
 		d->stream_id = s->id;
 		d->kind = STREAM_ABORT;
 		if (actor_send(actor_sys(c->pool->ua->actor), s->to, &d->m) != 0)
-			free(d);
+			msg_free(&d->m);
 	}
 	stream_free(c);
 }
@@ -277,7 +277,7 @@ void up_stream_credit(struct up_actor *ua, struct stream_credit *k)
 		}
 	}
 	if (s == NULL) {                /* ended or failed meanwhile */
-		free(k);
+		msg_free(&k->m);
 		return;
 	}
 	c = s->conn;
@@ -296,6 +296,6 @@ void up_stream_credit(struct up_actor *ua, struct stream_credit *k)
 			up_conn_stream_read(c);
 	}
 	ua->current = NULL;
-	free(k);
+	msg_free(&k->m);
 	up_pool_kick(pl);
 }
