@@ -39,6 +39,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "net_buf.h"
 #include "upstream_internal.h"
 #include "base/clock.h"
 
@@ -54,8 +55,7 @@ struct up_stream {
 					* its first credit */
 	uint64_t conn_id;              /* its connection */
 	uint64_t credit;               /* bytes we may still send */
-	char *buf;                     /* body bytes not sent: buf[off, len) */
-	size_t off, len, cap;
+	struct net_buf buf;            /* body bytes not sent yet */
 	bool retry;                    /* a send met a full mailbox */
 	bool over;                     /* ended or cancelled: nothing to abort */
 	bool reusable;                 /* keep the connection after END */
@@ -85,26 +85,7 @@ int up_stream_sink(void *ctx, const char *data, size_t len)
 
 	if (s == NULL)
 		return -ENOMEM;
-	if (s->off > 0) {               /* keep the pending bytes at the start */
-		memmove(s->buf, s->buf + s->off, s->len - s->off);
-		s->len -= s->off;
-		s->off = 0;
-	}
-	if (s->len + len > s->cap) {
-		size_t cap = s->cap > 0 ? s->cap : STREAM_CHUNK;
-		char *p;
-
-		while (cap < s->len + len)
-			cap *= 2;
-		p = realloc(s->buf, cap);
-		if (p == NULL)
-			return -ENOMEM;
-		s->buf = p;
-		s->cap = cap;
-	}
-	memcpy(s->buf + s->len, data, len);
-	s->len += len;
-	return 0;
+	return net_buf_append(&s->buf, data, len);
 }
 
 int up_stream_start(struct up_conn *c)
@@ -128,7 +109,7 @@ int up_stream_start(struct up_conn *c)
 size_t up_stream_room(const struct up_conn *c)
 {
 	const struct up_stream *s = c->stream;
-	size_t pending = s->len - s->off;
+	size_t pending = net_buf_pending(&s->buf);
 
 	if (s->to == ACTOR_ADDR_NONE || s->credit <= pending)
 		return 0;
@@ -142,7 +123,7 @@ static void stream_free(struct up_conn *c)
 	struct up_stream *s = c->stream;
 
 	list_remove(&s->link);
-	free(s->buf);
+	net_buf_free(&s->buf);
 	free(s);
 	c->stream = NULL;
 }
@@ -154,7 +135,7 @@ int up_stream_flush(struct up_conn *c)
 	struct actor_system *sys = actor_sys(pl->ua->actor);
 
 	while (s->to != ACTOR_ADDR_NONE && !s->retry) {
-		size_t pending = s->len - s->off, n = pending;
+		size_t pending = net_buf_pending(&s->buf), n = pending;
 		bool end;
 		struct stream_data *d;
 		int rc;
@@ -175,7 +156,7 @@ int up_stream_flush(struct up_conn *c)
 		d->stream_id = s->id;
 		d->len = (uint32_t)n;
 		d->kind = end ? STREAM_END : STREAM_DATA;
-		memcpy(d->data, s->buf + s->off, n);
+		memcpy(d->data, net_buf_head(&s->buf), n);
 		rc = actor_send(sys, s->to, &d->m);
 		if (rc == -EAGAIN) {
 			msg_free(&d->m);
@@ -189,7 +170,7 @@ int up_stream_flush(struct up_conn *c)
 			up_conn_close(c);
 			return -1;
 		}
-		s->off += n;
+		net_buf_consume(&s->buf, n);
 		s->credit -= n;
 		if (end) {
 			bool reusable = s->reusable;
