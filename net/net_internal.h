@@ -171,8 +171,12 @@ int net_stream_begin(struct net_conn *c, const struct http_stream_ref *ref);
 /* Grant the producer what the window allows now. 0, or -errno when the
  * producer cannot be reached (the caller closes the connection). */
 int net_stream_pump(struct net_conn *c, uint64_t now);
-/* When a refused grant is tried again (0: none). */
+/* When a refused grant is tried again, or a producer that owes bytes
+ * has been silent too long (0: neither). */
 uint64_t net_stream_deadline(const struct net_conn *c);
+/* The stream's deadline came: -1 if the producer is given up (the
+ * caller closes the connection), else 0. */
+int net_stream_timer(struct net_conn *c, uint64_t now);
 /* The connection closes first: tell the producer, forget the stream. */
 void net_stream_cancel(struct net_conn *c);
 /* A STREAM_MSG_DATA for one of this actor's connections; takes it. */

@@ -525,7 +525,10 @@ static void on_conn_timer(struct ev_loop *loop, ev_timer *w, int revents)
 	if (kind == K_LINGER) {
 		net_conn_close(c);
 	} else if (kind == K_STREAM) {
-		conn_update(c, now);    /* grant again (net_stream_pump) */
+		if (net_stream_timer(c, now) != 0)
+			net_conn_close(c);      /* the producer went silent */
+		else
+			conn_update(c, now);    /* grant again (net_stream_pump) */
 	} else if (kind == NET_TIMEOUT_WRITE) {
 		/* Reset rather than close: a graceful close would leave the
 		 * kernel an orphan socket still trickling megabytes to a client

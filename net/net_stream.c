@@ -22,7 +22,9 @@
  * Content-Length checked) and the answers behind it may go; STREAM_ABORT,
  * a length that does not add up or a producer that cannot be reached
  * closes the connection, so a client never takes a truncated body for a
- * whole one. A connection that closes first cancels its stream; a piece
+ * whole one. So does a producer silent past its own deadline
+ * (upstream.first_byte_timeout_ms) and STREAM_GRACE_MS while it owes
+ * bytes: its ABORT may have met a full mailbox. A connection that closes first cancels its stream; a piece
  * for a stream nobody has any more is answered by a cancel too.
  *
  * Owner: the network actor thread owning the connection.
@@ -37,6 +39,7 @@
 #include "base/clock.h"
 
 #define STREAM_RETRY_MS 1
+#define STREAM_GRACE_MS 2000
 
 /* Owner: the connection's network actor (net_conn.stream). */
 struct net_stream {
@@ -47,6 +50,7 @@ struct net_stream {
 	uint64_t received;             /* body bytes received */
 	uint64_t granted;              /* body bytes granted */
 	uint64_t retry_ns;             /* a grant to send again then; 0: none */
+	uint64_t heard_ns;             /* the last piece, or the last grant */
 };
 
 /* free_fn of both messages: one malloc'd block, no pointers inside. */
@@ -102,6 +106,7 @@ int net_stream_begin(struct net_conn *c, const struct http_stream_ref *ref)
 	s->id = ref->id;
 	s->len = ref->len;
 	s->chunked = ref->chunked;
+	s->heard_ns = clock_now_ns();
 	c->stream = s;
 	counter_add(&c->na->stats->streams_total, 1);
 	return 0;
@@ -133,13 +138,36 @@ int net_stream_pump(struct net_conn *c, uint64_t now)
 	}
 	if (rc != 0)
 		return rc;              /* the producer is gone */
+	if (s->granted == s->received)
+		s->heard_ns = now;      /* it owes nothing until now */
 	s->granted += more;
 	return 0;
 }
 
+/* When a producer that owes bytes has been silent too long. */
+static uint64_t silent_deadline(const struct net_conn *c)
+{
+	const struct net_stream *s = c->stream;
+	uint32_t ms = config_current_or(c->na->sh->cfg)->upstream.first_byte_timeout_ms;
+
+	if (s->granted == s->received)
+		return 0;               /* nothing owed: the client is behind */
+	return s->heard_ns + ((uint64_t)ms + STREAM_GRACE_MS) * NS_PER_MS;
+}
+
 uint64_t net_stream_deadline(const struct net_conn *c)
 {
-	return c->stream->retry_ns;
+	uint64_t silent = silent_deadline(c), retry = c->stream->retry_ns;
+
+	return retry != 0 && (silent == 0 || retry < silent) ? retry : silent;
+}
+
+int net_stream_timer(struct net_conn *c, uint64_t now)
+{
+	uint64_t silent = silent_deadline(c);
+
+	/* Closing cancels it (net_stream_cancel) and counts it aborted. */
+	return silent != 0 && now + NS_PER_MS >= silent ? -1 : 0;
 }
 
 void net_stream_cancel(struct net_conn *c)
@@ -193,6 +221,7 @@ void net_stream_message(struct net_actor *na, struct stream_data *d)
 		return;
 	}
 	now = clock_now_ns();
+	s->heard_ns = now;
 	if (net_buf_pending(&c->out) == 0)
 		c->write_ns = now;      /* the write timeout counts from here */
 	if (d->kind == STREAM_ABORT || stream_append(c, d) != 0 ||

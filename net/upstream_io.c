@@ -515,9 +515,11 @@ static bool on_response_input(struct up_conn *c)
 		int cause = n < 0 ? (int)n : 0;
 
 		rc = n == 0 ? upstream_parser_eof(&c->parser) : -EPROTO;
-		if (rc == 0 && c->stream != NULL)
-			up_stream_flush(c);     /* END once the rest is out */
-		else if (rc == 0)
+		if (rc == 0 && c->stream != NULL) {
+			/* END once the rest is out; the socket is done. */
+			if (up_stream_flush(c) == 0 && c->state == UC_STREAM)
+				stream_watch(c);
+		} else if (rc == 0)
 			conn_complete(c, false);
 		else
 			conn_fail_errno(c, -EPROTO, !upstream_parser_started(&c->parser),

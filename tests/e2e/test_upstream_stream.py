@@ -211,3 +211,17 @@ def test_a_client_leaving_cancels_the_upstream_read(proxied, upstream):
     assert upstream.stream_sent < BIG
     wait_until(lambda: streamed(a)[2] == 1, 5, "the cancelled stream counted")
     assert a.get("/proxy/hello").status == 200
+
+
+def test_an_upstream_stalling_mid_body_is_cut_at_its_deadline(proxied):
+    # Streamed from its head (20 bytes over a 4-byte threshold); the
+    # upstream then sends a byte a second, past first_byte_timeout_ms.
+    a = proxied(overrides=single_net(), proxy_buffer_bytes=4, first_byte_timeout_ms=300)
+    t0 = time.monotonic()
+    r = Response(a.port, "/proxy/trickle?n=20&ms=1000")
+    assert r.status == 200 and r.headers["content-length"] == "20"
+    digest, got, complete = r.body()
+    assert not complete and got < 20
+    assert time.monotonic() - t0 < 3 * SLOW
+    r.sock.close()
+    wait_until(lambda: "streamed response timed out" in a.stderr(), 5, "the log line")
