@@ -28,7 +28,7 @@ import subprocess
 import threading
 import time
 
-from admin_helpers import metrics_of
+from admin_helpers import metrics_of, wait_admin
 from conftest import ROOT, SHIPPED_BIN, RawClient, free_port, http, wait_until
 from storage_util import storage_config
 
@@ -194,6 +194,7 @@ def overload(a, path, conns, seconds, access):
     """Drive `path` from `conns` connections for `seconds` with wrk while
     /livez, memory and one plain client are watched. Returns (served
     durations in ms from the access log, number shed, wrk's output)."""
+    wait_admin(a)             # the admin listener starts after the public one
     rss_before = rss_kb(a.proc.pid)
     probe = LivezProbe(a.admin_port)
     probe.start()

@@ -267,6 +267,29 @@ static void test_head_has_content_length_but_no_body(void **state)
 	assert_string_equal(strstr(out, "\r\n\r\n"), "\r\n\r\n");
 }
 
+static void test_304_and_204_carry_no_content_length_or_body(void **state)
+{
+	char *out;
+
+	(void)state;
+	feed("GET /a HTTP/1.1\r\nHost: h\r\n\r\nGET /b HTTP/1.1\r\nHost: h\r\n\r\n"
+	     "GET /c HTTP/1.1\r\nHost: h\r\n\r\n");
+	reply(0, 304, "");
+	reply(1, 204, "ignored");
+	reply(2, 200, "ok");
+	output();
+	out = take_output();
+	assert_memory_equal(out, "HTTP/1.1 304 Not Modified\r\n", 27);
+	/* One Content-Length in all three answers: the 200's, last. */
+	assert_non_null(strstr(out, "Content-Length: 2\r\n"));
+	assert_null(strstr(strstr(out, "HTTP/1.1 204"), "Content-Length: 0"));
+	assert_ptr_equal(strstr(out, "Content-Length"), strstr(out, "Content-Length: 2\r\n"));
+	assert_ptr_equal(strstr(out, "Content-Type"), strstr(out, "Content-Type: text/plain\r\nContent-Length: 2"));
+	assert_null(strstr(out, "ignored"));
+	assert_non_null(strstr(out, "\r\n\r\nHTTP/1.1 204 No Content\r\n"));
+	assert_non_null(strstr(out, "\r\n\r\nHTTP/1.1 200 OK\r\n"));
+}
+
 static void test_access_log_has_one_line_per_response_only_when_enabled(void **state)
 {
 	char want[128];
@@ -1112,6 +1135,7 @@ int main(void)
 		T(test_http10_keep_alive_is_kept_and_announced),
 		T(test_http11_connection_close_stops_parsing),
 		T(test_head_has_content_length_but_no_body),
+		T(test_304_and_204_carry_no_content_length_or_body),
 		T(test_access_log_has_one_line_per_response_only_when_enabled),
 		T(test_error_answer_to_head_has_no_body_and_logs_its_url),
 		T(test_chunked_body_is_reassembled),
