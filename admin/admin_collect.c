@@ -195,6 +195,16 @@ static void collect_http(struct metrics_out *o, void *ctx)
 		metrics_counter(o, "http_late_replies_total",
 				"Replies that arrived after their connection closed or timed out.",
 				labels, st.late_replies_total);
+		metrics_counter(o, "http_streamed_responses_total",
+				"Responses whose body was streamed from an upstream "
+				"(the reverse proxy's large or unsized bodies).",
+				labels, st.streams_total);
+		metrics_counter(o, "http_streamed_bytes_total",
+				"Body bytes of streamed responses.", labels, st.stream_bytes_total);
+		metrics_counter(o, "http_streams_aborted_total",
+				"Streamed responses cut short (the upstream failed, or the client "
+				"left): their connection was closed.",
+				labels, st.streams_aborted_total);
 		for (unsigned i = 0; i < NET_ERR_COUNT; i++) {
 			snprintf(more, sizeof(more), "%s,status=\"%s\"", labels, errors[i]);
 			metrics_counter(o, "http_request_errors_total",

@@ -10,6 +10,12 @@
  *                      the target's path), the query, the body and the
  *                      end-to-end headers go to proxy[i].to; its status,
  *                      content type, body and end-to-end headers come back.
+ *                      A body over upstream.proxy_buffer_bytes (or unsized
+ *                      and growing past it) is streamed: the upstream actor
+ *                      sends it to the client's network actor as the client
+ *                      reads it (net/stream_msg.h), never whole in memory.
+ *                      A request body is not streamed: it is whole in the
+ *                      request (http.max_body_bytes bounds it, 413 beyond).
  *
  * Failures answer by kind (upstream.h): refused / unreachable 503 with
  * Retry-After, timeout 504, too large or bad response 502. An upstream
@@ -41,6 +47,7 @@
 
 #include "app.h"
 #include "config/config.h"
+#include "handler/web.h"
 #include "net/upstream.h"
 
 /* Whether `name` is one of the comma-separated tokens of `list` (a
@@ -119,6 +126,9 @@ static void proxy_answered(struct hreq *r, struct call_msg *reply, void *arg)
 	const char *type, *connection, *body;
 	unsigned n;
 	size_t len;
+	uint32_t from;
+	uint64_t id;
+	int64_t slen;
 
 	(void)arg;
 	if (reply->status != 0) {
@@ -140,6 +150,12 @@ static void proxy_answered(struct hreq *r, struct call_msg *reply, void *arg)
 		}
 	}
 	type = upstream_reply_header(u, "Content-Type");
+	if (upstream_reply_stream(u, &from, &id, &slen)) {
+		/* A large or unsized body: relayed as it arrives. */
+		hreq_send_stream(r, upstream_reply_status(u),
+				 type != NULL ? type : "application/octet-stream", from, id, slen);
+		return;
+	}
 	body = upstream_reply_body(u, &len);
 	hreq_send(r, upstream_reply_status(u), type != NULL ? type : "application/octet-stream",
 		  body, len);
@@ -306,6 +322,7 @@ static void any_proxy(struct hreq *r)
 	u = upstream_call_to(hreq_method(r), &px->to, rest, strlen(rest), query, qlen, &rc);
 	if (u != NULL) {
 		use_proxy_tls(r, u, px);
+		upstream_call_stream(u, hreq_config(r)->upstream.proxy_buffer_bytes);
 		rc = forward_request(r, u);
 		if (rc == 0)
 			rc = hreq_call(r, &upstream_kind, upstream_call_msg(u), proxy_answered, NULL);

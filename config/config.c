@@ -293,6 +293,7 @@ static const struct field upstream_section_fields[] = {
 	U32("connect_timeout_ms", upstream.connect_timeout_ms, 1, MS_MAX),
 	U32("response_timeout_ms", upstream.response_timeout_ms, 1, MS_MAX),
 	U64("max_response_bytes", upstream.max_response_bytes, 1, 1ull << 32),
+	U64("proxy_buffer_bytes", upstream.proxy_buffer_bytes, 0, 1ull << 32),
 	U32("max_connections", upstream.max_connections, 1, 65536),
 	U32("max_queue", upstream.max_queue, 0, 1u << 20),
 	U32("idle_timeout_ms", upstream.idle_timeout_ms, 1, MS_MAX),
@@ -445,6 +446,7 @@ void config_defaults(struct ad_config *cfg)
 	cfg->upstream.connect_timeout_ms = 1000;
 	cfg->upstream.response_timeout_ms = 4000;
 	cfg->upstream.max_response_bytes = 8u << 20;
+	cfg->upstream.proxy_buffer_bytes = 1u << 20;
 	cfg->upstream.max_connections = 64;
 	cfg->upstream.max_queue = 1024;
 	cfg->upstream.idle_timeout_ms = 60000;

@@ -359,6 +359,7 @@ static void finish(struct hreq *r, unsigned status, const char *ctype,
 			close(hm->resp_fd);
 			hm->resp_has_file = false;
 		}
+		hm->resp_has_stream = false;  /* its producer times out */
 		log_error("%s %s: out of memory building the response", "handler",
 			  hm->path);
 		hm->status = 500;
@@ -407,6 +408,22 @@ void hreq_sendfile(struct hreq *r, unsigned status, const char *content_type,
 	hm->resp_fd = fd;
 	hm->resp_file_off = off;
 	hm->resp_file_len = len;
+	r->body_len = 0;
+	finish(r, status, content_type, "", 0);
+}
+
+void hreq_send_stream(struct hreq *r, unsigned status, const char *content_type,
+		      uint32_t from, uint64_t stream_id, int64_t len)
+{
+	struct http_msg *hm = r->hm;
+
+	if (r->answered)
+		return;
+	/* The network actor asks `from` for the body (net/stream_msg.h). */
+	hm->resp_has_stream = true;
+	hm->stream_from = from;
+	hm->stream_id = stream_id;
+	hm->stream_len = len;
 	r->body_len = 0;
 	finish(r, status, content_type, "", 0);
 }

@@ -40,6 +40,14 @@ void hreq_redirect(struct hreq *r, unsigned status, const char *location);
 void hreq_sendfile(struct hreq *r, unsigned status, const char *content_type,
 		   int fd, uint64_t off, uint64_t len);
 
+/* Answer with a body streamed by another actor (net/stream_msg.h; the
+ * reverse proxy relays upstream_reply_stream's): `len` bytes, or -1 when
+ * unknown (chunked to the client, or closed for HTTP/1.0). The network
+ * actor asks actor `from` for stream `stream_id` once the head is out.
+ * Extra headers as for any reply; never compressed. */
+void hreq_send_stream(struct hreq *r, unsigned status, const char *content_type,
+		      uint32_t from, uint64_t stream_id, int64_t len);
+
 /* Never compress this request's response (a route may also be
  * registered with ROUTE_NO_COMPRESS). */
 void hreq_no_compress(struct hreq *r);

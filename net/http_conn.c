@@ -409,7 +409,9 @@ size_t http_conn_output(struct http_conn *c, struct net_buf *out, uint64_t now_n
 	while (!c->file_ready && (r = c->ready) != NULL && r->hm.seq == c->send_seq &&
 	       !(c->flags & HC_DONE)) {
 		bool close = (r->flags & NET_REQ_CLOSE) || !r->hm.keep_alive ||
-			     ((c->flags & HC_DRAIN) && r->hm.seq + 1 == c->next_seq);
+			     ((c->flags & HC_DRAIN) && r->hm.seq + 1 == c->next_seq) ||
+			     (r->hm.resp_has_stream && r->hm.stream_len < 0 &&
+			      r->hm.version_minor == 0);  /* delimited by the close */
 		enum http_out_conn hdr = close ? HTTP_OUT_CLOSE :
 			r->hm.version_minor == 0 ? HTTP_OUT_KEEP_ALIVE : HTTP_OUT_PERSIST;
 		size_t at = out->len;
@@ -450,6 +452,16 @@ size_t http_conn_output(struct http_conn *c, struct net_buf *out, uint64_t now_n
 			c->file_len = r->hm.resp_file_len;
 			r->hm.resp_has_file = false;
 		}
+		if (r->hm.resp_has_stream && r->hm.method != HTTP_HEAD && out->len > at) {
+			/* Its body comes from its producer (net_stream.c). */
+			c->file_ready = true;
+			c->file_fd = -1;
+			c->file_off = r->hm.stream_id;
+			c->file_len = (uint64_t)r->hm.stream_len;
+			c->stream_from = r->hm.stream_from;
+			c->stream_chunked = r->hm.stream_len < 0 && r->hm.version_minor != 0;
+			r->hm.resp_has_stream = false;
+		}
 		if (close) {
 			c->flags |= HC_DONE | HC_STOP | HC_LINGER;
 			msg_free(&r->hm.m);
@@ -477,13 +489,34 @@ size_t http_conn_output(struct http_conn *c, struct net_buf *out, uint64_t now_n
 
 bool http_conn_take_file(struct http_conn *c, int *fd, uint64_t *off, uint64_t *len)
 {
-	if (!c->file_ready)
+	if (!c->file_ready || c->file_fd < 0)
 		return false;
 	c->file_ready = false;
 	*fd = c->file_fd;
 	*off = c->file_off;
 	*len = c->file_len;
 	return true;
+}
+
+bool http_conn_take_stream(struct http_conn *c, struct http_stream_ref *s)
+{
+	if (!c->file_ready || c->file_fd >= 0)
+		return false;
+	c->file_ready = false;
+	s->id = c->file_off;
+	s->len = (int64_t)c->file_len;
+	s->from = c->stream_from;
+	s->chunked = c->stream_chunked;
+	return true;
+}
+
+void http_conn_body_sent(struct http_conn *c, uint64_t now_ns)
+{
+	/* The idle and backstop periods start when the body is out, not
+	 * when its head was. */
+	c->head_ns = now_ns;
+	if (c->send_seq == c->next_seq && c->phase == PH_IDLE)
+		c->since_ns = now_ns;
 }
 
 bool http_conn_wants_input(const struct http_conn *c)

@@ -127,10 +127,22 @@ struct http_conn {
 	uint8_t last_cb;
 	uint16_t flags;
 	/* A file body whose headers were output and that the owner has not
-	 * taken yet (http_conn_take_file); output stops behind it. */
+	 * taken yet (http_conn_take_file); output stops behind it. A
+	 * streamed body the same way (file_fd -1, http_conn_take_stream):
+	 * its id in file_off, its length in file_len (-1: unknown). */
 	bool file_ready;
+	bool stream_chunked;
 	int file_fd;
+	uint32_t stream_from;
 	uint64_t file_off, file_len;
+};
+
+/* A streamed body whose head was output (http_msg resp_has_stream). */
+struct http_stream_ref {
+	uint64_t id;
+	int64_t len;                  /* -1: unknown */
+	uint32_t from;                /* the producer's address */
+	bool chunked;                 /* frame it in chunks (else: as is) */
 };
 
 /* Set http-parser's process-wide header limit above every limit this
@@ -201,6 +213,17 @@ size_t http_conn_output(struct http_conn *c, struct net_buf *out, uint64_t now_n
  * Until it is taken, http_conn_output outputs nothing more.
  * Thread: owner. */
 bool http_conn_take_file(struct http_conn *c, int *fd, uint64_t *off, uint64_t *len);
+
+/* After http_conn_output: the streamed body of the last answer output
+ * (net/stream_msg.h), which the owner must now get from its producer and
+ * send before anything else, then call http_conn_body_sent. False if
+ * none. Until it is taken, http_conn_output outputs nothing more.
+ * Thread: owner. */
+bool http_conn_take_stream(struct http_conn *c, struct http_stream_ref *s);
+
+/* A file or streamed body is out: the idle and handler periods start now.
+ * Thread: owner. */
+void http_conn_body_sent(struct http_conn *c, uint64_t now_ns);
 
 /* Whether the owner should read more input now. Thread: owner. */
 bool http_conn_wants_input(const struct http_conn *c);

@@ -24,6 +24,11 @@
  *    realloc; like `req_buf`, the network actor keeps it (if small) when it
  *    recycles the envelope, so a warm handler writes replies without
  *    allocating. msg_free releases it.
+ *  - A streamed body (resp_has_stream): the head says which producer
+ *    (`stream_from`, an upstream actor) and stream (`stream_id`); the
+ *    network actor asks the producer for the body itself
+ *    (net/stream_msg.h). The envelope owns nothing of the stream: freeing
+ *    it unused leaves the producer to time out.
  *  - A connection is addressed by `conn_id` (slot index + generation), never
  *    by pointer: the network actor drops, and counts, a response whose
  *    connection has closed meanwhile.
@@ -89,6 +94,10 @@ struct http_msg {
 	int resp_fd;                 /* owned by the envelope while resp_has_file */
 	uint64_t resp_file_off;
 	uint64_t resp_file_len;
+	bool resp_has_stream;        /* the body comes later (stream_msg.h) */
+	msg_addr_t stream_from;      /* its producer */
+	uint64_t stream_id;
+	int64_t stream_len;          /* Content-Length, or -1: unknown (chunked) */
 };
 _Static_assert(offsetof(struct http_msg, m) == 0,
 	       "struct http_msg is used through a pointer to its m");

@@ -107,18 +107,24 @@ int http_out_response(struct net_buf *out, const struct http_msg *hm,
 	 * answers carry neither it nor Content-Type. */
 	bool bodiless = status < 200 || status == 204 || status == 304;
 	uint64_t body_len = hm->resp_has_file ? hm->resp_file_len :
+			    hm->resp_has_stream ? (uint64_t)hm->stream_len :
 			    hm->resp_body != NULL ? hm->resp_body_len : 0;
-	/* A file body follows the headers through sendfile (net_io.c). */
-	size_t copy_len = head || bodiless || hm->resp_has_file ? 0 : (size_t)body_len;
+	/* A file body follows the headers through sendfile (net_io.c), a
+	 * streamed one as it arrives (net_stream.c): chunked when its length
+	 * is unknown, or delimited by the close for an HTTP/1.0 client. */
+	bool unknown = hm->resp_has_stream && hm->stream_len < 0;
+	bool chunked = unknown && !(conn == HTTP_OUT_CLOSE && hm->version_minor == 0);
+	size_t copy_len = head || bodiless || hm->resp_has_file || hm->resp_has_stream ? 0 :
+			  (size_t)body_len;
 	char line[96], tmp[24], *cl, *w;
 	size_t line_len = status_line(line, status), cl_len, need;
 	int rc;
 
-	cl = fmt_u64(tmp, body_len);
+	cl = fmt_u64(tmp, unknown ? 0 : body_len);
 	cl_len = (size_t)(tmp + sizeof(tmp) - cl);
 	need = line_len + sizeof(SERVER_HDR) + HTTP_DATE_LEN + 2 +
 	       sizeof("Content-Type: \r\n") + ctype_len +
-	       sizeof("Content-Length: \r\n") + cl_len +
+	       sizeof("Transfer-Encoding: chunked\r\n") + cl_len +
 	       sizeof("Connection: keep-alive\r\n") + hdrs_len + 2 +
 	       copy_len;
 	rc = net_buf_reserve(out, need);
@@ -131,8 +137,12 @@ int http_out_response(struct net_buf *out, const struct http_msg *hm,
 	if (!bodiless) {
 		w = PUT_LIT(w, "\r\nContent-Type: ");
 		w = put(w, ctype, ctype_len);
-		w = PUT_LIT(w, "\r\nContent-Length: ");
-		w = put(w, cl, cl_len);
+		if (chunked) {
+			w = PUT_LIT(w, "\r\nTransfer-Encoding: chunked");
+		} else if (!unknown) {
+			w = PUT_LIT(w, "\r\nContent-Length: ");
+			w = put(w, cl, cl_len);
+		}
 	}
 	w = PUT_LIT(w, "\r\n");
 	if (conn == HTTP_OUT_CLOSE)

@@ -15,7 +15,9 @@
  * refused.
  * It accepts HTTP_MSG_RESPONSE (the same envelope coming back) and routes it
  * to its connection by conn_id (slot + generation): a reply for a closed
- * connection is dropped and counted. Anything else is freed.
+ * connection is dropped and counted (and a streamed body it announced is
+ * cancelled). STREAM_MSG_DATA, the pieces of a streamed body, go to
+ * net_stream.c. Anything else is freed.
  *
  * Connection limit: the members share one counter of open connections
  * (http.max_connections). At the limit a member stops watching its
@@ -45,6 +47,7 @@
 
 #include "net.h"
 #include "net_internal.h"
+#include "stream_msg.h"
 #include "ws_internal.h"
 #include "actors/log.h"
 #include "base/clock.h"
@@ -470,6 +473,10 @@ static void net_message(struct actor *a, struct msg *m)
 		ws_net_message(na, m);
 		return;
 	}
+	if (m->type == STREAM_MSG_DATA) {    /* a streamed body: net_stream.c */
+		net_stream_message(na, msg_cast(m, struct stream_data));
+		return;
+	}
 	if (m->type != HTTP_MSG_RESPONSE || r == NULL) {
 		msg_free(m);
 		return;
@@ -479,6 +486,9 @@ static void net_message(struct actor *a, struct msg *m)
 		ws_net_response(na, c != NULL && c->state == NC_OPEN ? c : NULL, r);
 	if (c == NULL || c->state != NC_OPEN) {
 		counter_add(&na->stats->late_replies_total, 1);
+		if (r->hm.resp_has_stream)   /* nobody will ask for its body */
+			stream_credit_send(na->sys, r->hm.stream_from, r->hm.conn_id,
+					   r->hm.stream_id, 0, true);
 		msg_free(m);
 		return;
 	}

@@ -88,6 +88,7 @@ struct net_conn {
 	int file_fd;
 	uint64_t file_off, file_left;
 	struct ws_link *ws;          /* WebSocket (ws_conn.c): upgrading or upgraded */
+	struct net_stream *stream;   /* a streamed body being relayed (net_stream.c) */
 };
 
 /* Owner: network actor thread (actor_state). */
@@ -165,6 +166,26 @@ void net_hold_forget(struct net_conn *c);
 /* Offer the held requests to the handlers again, oldest first, until
  * every handler mailbox is full again. */
 void net_hold_retry(struct net_actor *na);
+
+/* net_stream.c: a streamed response body (stream_msg.h).
+ * Thread: the network actor. */
+struct net_stream;
+struct stream_data;
+/* Relay the body `ref` names on `c` (c->stream). 0 or -ENOMEM. */
+int net_stream_begin(struct net_conn *c, const struct http_stream_ref *ref);
+/* Grant the producer what the window allows now. 0, or -errno when the
+ * producer cannot be reached (the caller closes the connection). */
+int net_stream_pump(struct net_conn *c, uint64_t now);
+/* When a refused grant is tried again, or a producer that owes bytes
+ * has been silent too long (0: neither). */
+uint64_t net_stream_deadline(const struct net_conn *c);
+/* The stream's deadline came: -1 if the producer is given up (the
+ * caller closes the connection), else 0. */
+int net_stream_timer(struct net_conn *c, uint64_t now);
+/* The connection closes first: tell the producer, forget the stream. */
+void net_stream_cancel(struct net_conn *c);
+/* A STREAM_MSG_DATA for one of this actor's connections; takes it. */
+void net_stream_message(struct net_actor *na, struct stream_data *d);
 
 /* net_actor.c: called by net_io.c when a connection closed. */
 void net_accept_maybe_resume(struct net_actor *na);

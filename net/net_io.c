@@ -64,7 +64,8 @@
 #include "ws_internal.h"
 #include "base/clock.h"
 
-#define K_LINGER ((int)NET_TIMEOUT_COUNT) /* conn_deadline kind beyond net_timeout */
+#define K_LINGER ((int)NET_TIMEOUT_COUNT) /* conn_deadline kinds beyond net_timeout */
+#define K_STREAM ((int)NET_TIMEOUT_COUNT + 1)
 
 static uint64_t conn_id_of(const struct net_conn *c)
 {
@@ -104,7 +105,14 @@ static int conn_deadline(const struct net_conn *c, uint64_t *deadline)
 		*deadline = c->linger_until_ns;
 		return K_LINGER;
 	}
-	d = http_conn_deadline(&c->hc, &k);
+	if (c->stream != NULL) {
+		/* A streamed body: no keep-alive or handler period runs (the
+		 * producer's own timeouts end a stalled upstream). */
+		d = net_stream_deadline(c);
+		k = (enum net_timeout)K_STREAM;
+	} else {
+		d = http_conn_deadline(&c->hc, &k);
+	}
 	if (net_buf_pending(&c->out) > 0 || c->has_file) {
 		uint64_t w = c->write_ns + (uint64_t)lim->write_timeout_ms * NS_PER_MS;
 
@@ -151,6 +159,7 @@ void net_conn_close(struct net_conn *c)
 	close(c->io.fd);
 	if (c->has_file)
 		close(c->file_fd);
+	net_stream_cancel(c);
 	ws_conn_dispose(c);          /* WebSocket: channels, the handler's close event */
 	net_hold_forget(c);
 	http_conn_dispose(&c->hc);
@@ -204,11 +213,15 @@ static int conn_update(struct net_conn *c, uint64_t now)
 
 	if (c->state == NC_LINGER)
 		return 0;
-	if (pending == 0 && c->out.cap > 0)
+	if (c->stream != NULL && net_stream_pump(c, now) != 0) {
+		net_conn_close(c);      /* the producer is gone */
+		return -1;
+	}
+	if (pending == 0 && c->out.cap > 0 && c->stream == NULL)
 		net_buf_free(&c->out);
 	if (c->has_file)
 		pending++;
-	if (pending == 0 && http_conn_finished(&c->hc)) {
+	if (pending == 0 && c->stream == NULL && http_conn_finished(&c->hc)) {
 		if (http_conn_lingers(&c->hc)) {
 			conn_linger(c, now); /* after every closing answer, not only errors */
 			return 0;
@@ -271,6 +284,26 @@ static int conn_send_file(struct net_conn *c, uint64_t now)
 	return 0;
 }
 
+/* A streamed body: write what arrived of it (the head is already in
+ * c->out or sent). Returns -1 if the connection was closed. */
+static int conn_send_stream(struct net_conn *c, uint64_t now)
+{
+	ssize_t n;
+
+	if (net_buf_pending(&c->out) == 0)
+		return 0;
+	n = conn_send(c, &c->out, 0);
+	if (n < 0) {
+		net_conn_close(c);
+		return -1;
+	}
+	if (n > 0) {
+		net_buf_consume(&c->out, (size_t)n);
+		c->write_ns = now;
+	}
+	return 0;
+}
+
 /* Serialise every answer whose turn has come and hand them to ONE
  * send(2); what the socket does not take waits in c->out. A file body
  * goes out behind them. Returns -1 if the connection was closed. */
@@ -279,16 +312,23 @@ static int conn_write_answers(struct net_conn *c, uint64_t now)
 	struct net_actor *na = c->na;
 	bool direct = net_buf_pending(&c->out) == 0;
 	struct net_buf *dst = direct ? &na->scratch : &c->out;
+	struct http_stream_ref ref;
 	ssize_t n;
 
 	if (c->has_file && (conn_send_file(c, now) != 0 || c->has_file))
 		return c->has_file ? 0 : -1; /* later answers wait behind the file */
+	if (c->stream != NULL)
+		return conn_send_stream(c, now); /* and behind a streamed body */
 	if (direct)
 		dst->len = dst->off = 0;
 	http_conn_output(&c->hc, dst, now);
 	if (http_conn_take_file(&c->hc, &c->file_fd, &c->file_off, &c->file_left)) {
 		c->has_file = true;
 		c->write_ns = now;
+	}
+	if (http_conn_take_stream(&c->hc, &ref) && net_stream_begin(c, &ref) != 0) {
+		net_conn_close(c);
+		return -1;
 	}
 	if (!direct || net_buf_pending(dst) == 0)
 		return c->has_file && direct ? conn_send_file(c, now) :
@@ -487,6 +527,11 @@ static void on_conn_timer(struct ev_loop *loop, ev_timer *w, int revents)
 	}
 	if (kind == K_LINGER) {
 		net_conn_close(c);
+	} else if (kind == K_STREAM) {
+		if (net_stream_timer(c, now) != 0)
+			net_conn_close(c);      /* the producer went silent */
+		else
+			conn_update(c, now);    /* grant again (net_stream_pump) */
 	} else if (kind == NET_TIMEOUT_WRITE) {
 		/* Reset rather than close: a graceful close would leave the
 		 * kernel an orphan socket still trickling megabytes to a client

@@ -43,4 +43,7 @@ void net_stats_read(const struct net_stats *s, struct net_stats_snapshot *out)
 	out->bytes_in_total = rd(&s->bytes_in_total);
 	out->bytes_out_total = rd(&s->bytes_out_total);
 	out->listeners_open = rd(&s->listeners_open);
+	out->streams_total = rd(&s->streams_total);
+	out->streams_aborted_total = rd(&s->streams_aborted_total);
+	out->stream_bytes_total = rd(&s->stream_bytes_total);
 }

@@ -79,6 +79,11 @@ struct net_stats {
 	_Atomic uint64_t listeners_open;       /* gauge: listening sockets open
 						* (0 before start and once
 						* draining) */
+	_Atomic uint64_t streams_total;        /* streamed bodies started
+						* (net_stream.c) */
+	_Atomic uint64_t streams_aborted_total; /* cut short: producer failed
+						 * or client gone */
+	_Atomic uint64_t stream_bytes_total;   /* streamed body bytes */
 	struct ws_stats ws;                    /* WebSocket (ws_stats.h) */
 };
 
@@ -100,6 +105,9 @@ struct net_stats_snapshot {
 	uint64_t bytes_in_total;
 	uint64_t bytes_out_total;
 	uint64_t listeners_open;
+	uint64_t streams_total;
+	uint64_t streams_aborted_total;
+	uint64_t stream_bytes_total;
 };
 
 /* Count one response with `status`, `duration_ns` after its request was

@@ -181,6 +181,19 @@ int upstream_call_decode_gzip(struct upstream_call *u);
  * cert_file, key_file) instead of upstream.ca_file. */
 void upstream_call_use_proxy_tls(struct upstream_call *u, unsigned proxy_index);
 
+/* Stream a response body over `over` bytes (> 0; 0: never, the default)
+ * instead of keeping it in the reply: a body whose Content-Length is
+ * larger, or an unsized one (chunked, or delimited by the close) once it
+ * grows past it. The reply then carries the status and headers with an
+ * empty body, and upstream_reply_stream says how to relay the body
+ * (hreq_send_stream): the upstream actor sends it to the network actor of
+ * the client's connection in pieces, as fast as the client reads it
+ * (net/stream_msg.h); upstream.max_response_bytes does not apply to it.
+ * Ignored for a call that follows redirects or decodes gzip (they need
+ * the whole body). The reverse proxy streams over
+ * upstream.proxy_buffer_bytes. */
+void upstream_call_stream(struct upstream_call *u, uint64_t over);
+
 /* The message to pass to hreq_call (or call_send). */
 struct call_msg *upstream_call_msg(struct upstream_call *u);
 
@@ -201,6 +214,12 @@ const char *upstream_reply_header(const struct upstream_call *u, const char *nam
 const struct upstream_hdr *upstream_reply_headers(const struct upstream_call *u, unsigned *n);
 /* The body, de-chunked (never NULL) and its length. */
 const char *upstream_reply_body(const struct upstream_call *u, size_t *len);
+/* Whether the body is streamed (upstream_call_stream): then `*from` (the
+ * upstream actor), `*id` and `*len` (the Content-Length, -1 unknown) are
+ * what hreq_send_stream needs. Relay it or not, the reply must be
+ * answered: a body nobody asks for times out in the upstream actor. */
+bool upstream_reply_stream(const struct upstream_call *u, uint32_t *from, uint64_t *id,
+			   int64_t *len);
 
 /* ---- Outcomes ------------------------------------------------------------
  * Thread: any. */

@@ -5,7 +5,9 @@
  * DESIGN
  * Pool "upstream" (actors.upstream.count members, each with its own
  * mailbox and libev loop). Messages in: UPSTREAM_MSG_CALL (struct
- * upstream_call, built by a handler). Each call is answered exactly once
+ * upstream_call, built by a handler) and STREAM_MSG_CREDIT (a network
+ * actor asking for more of a streamed body, or cancelling it:
+ * upstream_stream.c). Each call is answered exactly once
  * with call_reply (the same envelope back to its caller): with the
  * upstream's response, or with the status saying why not (upstream.h).
  * A call whose deadline already passed is answered -ETIMEDOUT without
@@ -98,6 +100,10 @@ static void upstream_message(struct actor *a, struct msg *m)
 		take_call(ua, msg_cast(m, struct upstream_call));
 		return;
 	}
+	if (m->type == STREAM_MSG_CREDIT) {  /* a streamed body: upstream_stream.c */
+		up_stream_credit(ua, msg_cast(m, struct stream_credit));
+		return;
+	}
 	log_warn("%s: unexpected message type %#x dropped", actor_name(a), m->type);
 	msg_free(m);
 }
@@ -118,6 +124,7 @@ static int upstream_start(struct actor *a)
 	ua->loop = actor_loop(a);
 	ua->sh = sh;
 	ua->stats = &sh->stats[actor_index(a)];
+	list_init(&ua->streams);
 	/* Without a resolver only address literals and localhost work; each
 	 * call to a name then fails as "dns" with a log line. */
 	ua->dns = dns_resolver_create(ua->loop, sh->cfg->upstream.resolver, &rc);

@@ -147,6 +147,8 @@ static struct upstream_call *call_create(unsigned method, const struct config_ur
 	u->redirects_left = 0;
 	u->redirect_downgrade = false;
 	u->connect_ms = u->first_byte_ms = 0;
+	u->stream_over = 0;
+	u->streamed = false;
 	u->fields_off = 0;
 	u->head = u->head_inl;
 	u->head_len = 0;
@@ -321,6 +323,11 @@ void upstream_call_use_proxy_tls(struct upstream_call *u, unsigned proxy_index)
 	u->profile = (uint8_t)(proxy_index < CONFIG_MAX_PROXY ? proxy_index + 1 : 0);
 }
 
+void upstream_call_stream(struct upstream_call *u, uint64_t over)
+{
+	u->stream_over = over;
+}
+
 /* ---- The reply ---- */
 
 const struct upstream_call *upstream_reply(const struct call_msg *reply)
@@ -361,6 +368,17 @@ const char *upstream_reply_body(const struct upstream_call *u, size_t *len)
 	}
 	*len = u->resp.body_len;
 	return u->resp.buf + u->resp.body_off;
+}
+
+bool upstream_reply_stream(const struct upstream_call *u, uint32_t *from, uint64_t *id,
+			   int64_t *len)
+{
+	if (u->c.status != 0 || !u->streamed)
+		return false;
+	*from = u->stream_from;
+	*id = u->stream_id;
+	*len = u->stream_len;
+	return true;
 }
 
 /* ---- Outcomes ---- */

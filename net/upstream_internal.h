@@ -22,6 +22,7 @@
 
 #include "upstream.h"
 #include "upstream_parse.h"
+#include "stream_msg.h"
 #include "actors/backend_stats.h"
 #include "base/list.h"
 #include "dns/dns.h"
@@ -53,6 +54,7 @@ struct upstream_call {
 	uint8_t redirects_left;        /* 3xx responses still followed */
 	bool redirect_downgrade;       /* may follow https -> http */
 	uint32_t connect_ms, first_byte_ms; /* 0: upstream.*_timeout_ms */
+	uint64_t stream_over;          /* stream a body over this; 0: never */
 	char host[CONFIG_HOST_MAX];    /* name or address literal, no [] */
 	char *head;                    /* request line + header lines, no final CRLF */
 	size_t head_len, head_cap;
@@ -62,6 +64,10 @@ struct upstream_call {
 	bool has_body;                 /* send Content-Length even if 0 */
 	/* Response. */
 	struct upstream_resp resp;
+	bool streamed;                 /* the body follows as a stream: */
+	uint32_t stream_from;          /*   the upstream actor sending it */
+	uint64_t stream_id;
+	int64_t stream_len;            /*   -1: unknown */
 	/* Upstream actor bookkeeping. */
 	struct upstream_call *next;    /* pool queue */
 	uint64_t started_ns;           /* when the actor took it */
@@ -112,7 +118,10 @@ struct up_shared {
 	struct up_stats *stats;        /* [count], one per actor */
 };
 
-enum up_conn_state { UC_RESOLVING, UC_CONNECTING, UC_HANDSHAKE, UC_BUSY, UC_IDLE };
+enum up_conn_state { UC_RESOLVING, UC_CONNECTING, UC_HANDSHAKE, UC_BUSY, UC_IDLE,
+		     UC_STREAM };    /* the head answered, the body streamed */
+
+struct up_stream;   /* upstream_stream.c */
 
 struct up_pool;
 
@@ -131,10 +140,12 @@ struct up_conn {
 	struct dns_addr peer;          /* the address connected to */
 	struct upstream_parser parser;
 	size_t sent;                   /* request bytes written */
+	size_t req_total;              /* request bytes to write */
 	uint32_t requests;             /* requests this connection carried */
 	uint8_t state;                 /* enum up_conn_state */
 	uint8_t tail_len;
 	char tail[40];                 /* "Content-Length: n\r\n\r\n" */
+	struct up_stream *stream;      /* UC_STREAM (and just before): the body */
 };
 
 /* Owner: the upstream actor thread. One per origin: scheme, host, port
@@ -187,6 +198,8 @@ struct up_actor {
 		struct ssl_ctx_st *ctx;
 	} tls[UPSTREAM_TLS_CTXS];
 	unsigned ntls;
+	struct list streams;           /* connections streaming a body */
+	uint64_t next_stream_id;
 };
 
 /* The upstream settings in force: the live snapshot, else the start-up one. */
@@ -249,6 +262,35 @@ ssize_t up_tls_write(struct up_conn *c, const char *buf, size_t len);
 int up_tls_pending(const struct up_conn *c);
 void up_tls_free(struct up_conn *c);
 void up_tls_actor_free(struct up_actor *ua);
+
+/* upstream_io.c, for the streams: read what the stream has room for
+ * (TLS may hold bytes the socket no longer signals); make an idle
+ * connection of one whose response is complete, or close it. */
+void up_conn_stream_read(struct up_conn *c);
+void up_conn_done(struct up_conn *c, bool reusable);
+
+/* upstream_stream.c: a body streamed to a network actor (stream_msg.h).
+ * The parser's sink (ctx: the connection). */
+int up_stream_sink(void *ctx, const char *data, size_t len);
+/* The parser switched to streaming: answer the call with the head, the
+ * connection becomes UC_STREAM. 0, or -ENOMEM (the caller fails it). */
+int up_stream_start(struct up_conn *c);
+/* The parser saw the whole body: whether the connection may be kept. */
+void up_stream_set_reusable(struct up_conn *c, bool reusable);
+/* Bytes of the body the connection may read now (0: wait for credit). */
+size_t up_stream_room(const struct up_conn *c);
+/* Send what the credit allows, then END once the parser is done and
+ * everything left. Returns -1 if the connection was closed. */
+int up_stream_flush(struct up_conn *c);
+/* The stream's next deadline from `now` (UC_STREAM). */
+uint64_t up_stream_deadline(const struct up_conn *c, uint64_t now);
+/* The deadline passed: retry a refused send, or fail the stream. */
+void up_stream_timer(struct up_conn *c, uint64_t now);
+/* The connection closes: tell the network actor (ABORT) unless the
+ * stream ended or was cancelled; forget it. */
+void up_stream_close(struct up_conn *c);
+/* A STREAM_MSG_CREDIT for this actor; takes it. */
+void up_stream_credit(struct up_actor *ua, struct stream_credit *k);
 
 /* upstream_redirect.c: what a complete response may still need. */
 /* 1 when `u` was turned into the request a redirect asks for (send it

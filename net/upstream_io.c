@@ -97,6 +97,7 @@ void up_conn_close(struct up_conn *c)
 	struct up_pool *pl = c->pool;
 	struct ev_loop *loop = pl->ua->loop;
 
+	up_stream_close(c);
 	if (c->state == UC_IDLE)
 		up_pool_idle_remove(pl, c);
 	else
@@ -137,6 +138,22 @@ static void conn_fail_errno(struct up_conn *c, int status, bool retryable, const
 	up_conn_fail(c, status, retryable, what, ad_strerror(cause != 0 ? cause : status));
 }
 
+void up_conn_done(struct up_conn *c, bool reusable)
+{
+	struct up_pool *pl = c->pool;
+	uint64_t now = clock_now_ns();
+
+	if (!reusable) {
+		up_conn_close(c);
+		return;
+	}
+	c->state = UC_IDLE;
+	c->deadline_ns = after_ms(now, up_limits(pl->ua)->idle_timeout_ms);
+	up_pool_idle_add(pl, c);
+	set_events(c, EV_READ);
+	arm_timer(c, now);
+}
+
 /* The response is complete: follow a redirect or decode the body if the
  * call asked, answer the call, then keep the connection (idle: the
  * queue's head takes it in up_pool_kick) or close it. */
@@ -145,19 +162,10 @@ static void conn_complete(struct up_conn *c, bool reusable)
 	struct up_pool *pl = c->pool;
 	struct up_actor *ua = pl->ua;
 	struct upstream_call *u = c->call;
-	uint64_t now = clock_now_ns();
 	int rc;
 
 	c->call = NULL;
-	if (!reusable) {
-		up_conn_close(c);
-	} else {
-		c->state = UC_IDLE;
-		c->deadline_ns = after_ms(now, up_limits(ua)->idle_timeout_ms);
-		up_pool_idle_add(pl, c);
-		set_events(c, EV_READ);
-		arm_timer(c, now);
-	}
+	up_conn_done(c, reusable);
 	if (up_redirect(pl, u) == 1) {
 		struct up_pool *next = up_pool_get(ua, u);
 
@@ -272,8 +280,11 @@ static void conn_send(struct up_conn *c, uint64_t now)
 		snprintf(c->tail, sizeof(c->tail), "Content-Length: %zu\r\n\r\n", u->body_len) :
 		snprintf(c->tail, sizeof(c->tail), "\r\n");
 	c->tail_len = (uint8_t)n;
+	c->req_total = request_total(c);
 	upstream_parser_start(&c->parser, &u->resp, u->method == HTTP_HEAD,
 			      lim->max_response_bytes);
+	if (u->stream_over > 0 && !u->gzip && u->redirects_left == 0)
+		upstream_parser_stream(&c->parser, u->stream_over, up_stream_sink, c);
 	c->resp_deadline_ns = earlier(after_ms(now, lim->response_timeout_ms), u->c.deadline_ns);
 	c->deadline_ns = earlier(after_ms(now, u->first_byte_ms != 0 ? u->first_byte_ms :
 					   lim->first_byte_timeout_ms), c->resp_deadline_ns);
@@ -470,15 +481,33 @@ static ssize_t conn_read(struct up_conn *c, char *buf, size_t len)
 	return n;
 }
 
+/* Watch and time a streaming connection as its credit allows: read
+ * while there is room (never past the response's end), else let TCP
+ * push back on the upstream. */
+static void stream_watch(struct up_conn *c)
+{
+	uint64_t now = clock_now_ns();
+
+	set_events(c, up_stream_room(c) > 0 && !upstream_parser_done(&c->parser) ? EV_READ : 0);
+	c->deadline_ns = up_stream_deadline(c, now);
+	arm_timer(c, now);
+}
+
 /* Response bytes (or the end of the connection) arrived while busy.
  * Returns true while more may be read at once (TLS keeps decrypted bytes
  * that the socket no longer signals). */
 static bool on_response_input(struct up_conn *c)
 {
 	struct up_actor *ua = c->pool->ua;
-	ssize_t n = conn_read(c, ua->rbuf, UPSTREAM_READ_BUF), used;
+	size_t room = c->stream != NULL ? up_stream_room(c) : UPSTREAM_READ_BUF;
+	ssize_t n, used;
 	int rc;
 
+	if (room == 0) {
+		set_events(c, 0);       /* the client is behind: TCP slows the upstream */
+		return false;
+	}
+	n = conn_read(c, ua->rbuf, room);
 	if (n == -EAGAIN)
 		return false;
 	if (n <= 0) {
@@ -486,7 +515,11 @@ static bool on_response_input(struct up_conn *c)
 		int cause = n < 0 ? (int)n : 0;
 
 		rc = n == 0 ? upstream_parser_eof(&c->parser) : -EPROTO;
-		if (rc == 0)
+		if (rc == 0 && c->stream != NULL) {
+			/* END once the rest is out; the socket is done. */
+			if (up_stream_flush(c) == 0 && c->state == UC_STREAM)
+				stream_watch(c);
+		} else if (rc == 0)
 			conn_complete(c, false);
 		else
 			conn_fail_errno(c, -EPROTO, !upstream_parser_started(&c->parser),
@@ -503,6 +536,22 @@ static bool on_response_input(struct up_conn *c)
 				"malformed response", 0);
 		return false;
 	}
+	if (upstream_parser_streaming(&c->parser)) {
+		/* The head goes to the caller now, the body as credit comes. */
+		if (c->call != NULL && up_stream_start(c) != 0) {
+			conn_fail_errno(c, -EAGAIN, false, "no memory to stream", -ENOMEM);
+			return false;
+		}
+		if (upstream_parser_done(&c->parser))
+			up_stream_set_reusable(c, upstream_parser_keep_alive(&c->parser) &&
+					       used == n && c->sent == c->req_total &&
+					       (c->ssl == NULL || up_tls_pending(c) == 0));
+		if (up_stream_flush(c) != 0 || c->state != UC_STREAM)
+			return false;
+		stream_watch(c);
+		return !upstream_parser_done(&c->parser) && c->ssl != NULL &&
+		       up_tls_pending(c) > 0;
+	}
 	if (upstream_parser_done(&c->parser)) {
 		/* Bytes after the response, or a request not fully written: the
 		 * connection's state is unknown, so it is not reused. */
@@ -512,6 +561,15 @@ static bool on_response_input(struct up_conn *c)
 		return false;
 	}
 	return c->ssl != NULL && up_tls_pending(c) > 0;
+}
+
+void up_conn_stream_read(struct up_conn *c)
+{
+	stream_watch(c);
+	/* OpenSSL may hold decrypted bytes the socket will not signal. */
+	if (c->ssl != NULL && up_tls_pending(c) > 0 && !upstream_parser_done(&c->parser))
+		while (on_response_input(c))
+			;
 }
 
 /* An idle connection became readable: the upstream closed it (or sent
@@ -544,6 +602,12 @@ static void conn_event(struct up_conn *c, int revents)
 		return;
 	case UC_IDLE:
 		on_idle_input(c);
+		return;
+	case UC_STREAM:
+		/* The request is out (or abandoned: up_stream_start). */
+		if (revents & EV_READ)
+			while (on_response_input(c))
+				;
 		return;
 	default:
 		break;
@@ -598,6 +662,8 @@ static void on_conn_timer(struct ev_loop *loop, ev_timer *w, int revents)
 	}
 	if (c->state == UC_IDLE) {
 		up_conn_close(c);
+	} else if (c->state == UC_STREAM) {
+		up_stream_timer(c, now);
 	} else {
 		if (c->state == UC_CONNECTING)
 			up_pool_addr_failed(pl);

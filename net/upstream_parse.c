@@ -123,6 +123,31 @@ void upstream_parser_start(struct upstream_parser *p, struct upstream_resp *out,
 	upstream_resp_reset(out);
 }
 
+void upstream_parser_stream(struct upstream_parser *p, uint64_t over, upstream_sink_fn sink,
+			    void *ctx)
+{
+	p->stream_over = over;
+	p->sink = sink;
+	p->sink_ctx = ctx;
+}
+
+static int finish(struct upstream_parser *p);
+
+/* Complete the head (an empty body) and hand the body kept so far to the
+ * sink: from now on `out` is not touched. */
+static int start_streaming(struct upstream_parser *p)
+{
+	struct upstream_resp *r = p->out;
+	size_t kept = r->body_len;
+
+	p->streaming = true;
+	r->body_len = 0;
+	r->len = r->body_off;
+	if (kept > 0 && p->sink(p->sink_ctx, r->buf + r->body_off, kept) != 0)
+		return fail(p, -ENOMEM);
+	return finish(p) != 0 ? fail(p, -ENOMEM) : 0;
+}
+
 static int on_message_begin(http_parser *hp)
 {
 	struct upstream_parser *p = parser_of(hp);
@@ -206,6 +231,11 @@ static int on_headers_complete(http_parser *hp)
 	r->body_off = r->len;
 	no_body = p->head_request || hp->status_code / 100 == 1 ||
 		  hp->status_code == 204 || hp->status_code == 304;
+	if (!no_body && !(hp->flags & F_CHUNKED) && (hp->flags & F_CONTENTLENGTH) &&
+	    p->stream_over > 0 && hp->content_length > p->stream_over) {
+		p->stream_len = (int64_t)hp->content_length;
+		return start_streaming(p);
+	}
 	if (!no_body && !(hp->flags & F_CHUNKED) && (hp->flags & F_CONTENTLENGTH)) {
 		if (hp->content_length > p->max_body)
 			return fail(p, -EFBIG);
@@ -224,6 +254,15 @@ static int on_body(http_parser *hp, const char *at, size_t len)
 	struct upstream_parser *p = parser_of(hp);
 	struct upstream_resp *r = p->out;
 
+	if (!p->streaming && p->stream_over > 0 && r->body_len + len > p->stream_over) {
+		/* Unsized (a sized body over the threshold streams from its
+		 * head on): chunked, or delimited by the close. */
+		p->stream_len = -1;
+		if (start_streaming(p) != 0)
+			return -1;
+	}
+	if (p->streaming)
+		return p->sink(p->sink_ctx, at, len) != 0 ? fail(p, -ENOMEM) : 0;
 	if (len > p->max_body || r->body_len + len > p->max_body)
 		return fail(p, -EFBIG);
 	if (append(r, at, len) != 0)
@@ -297,7 +336,7 @@ static int on_message_complete(http_parser *hp)
 
 	if (hp->status_code / 100 == 1)
 		return 0;           /* interim: the real response follows */
-	if (finish(p) != 0)
+	if (!p->streaming && finish(p) != 0)   /* streaming: finished at the switch */
 		return fail(p, -ENOMEM);
 	p->keep_alive = http_should_keep_alive(hp) != 0;
 	p->done = true;

@@ -15,7 +15,12 @@
  *  - the answer to HEAD has no body whatever its headers say;
  *  - a response delimited by the connection's close completes on EOF;
  *  - it stops at the end of the response: bytes after it are not parsed
- *    (the connection is then not reusable: we never pipeline).
+ *    (the connection is then not reusable: we never pipeline);
+ *  - streaming, when asked (upstream_parser_stream): a body over a size
+ *    (by its Content-Length, or once an unsized body grows past it) is
+ *    not kept: the response completes its head (status, headers, an
+ *    empty body) and every body byte from then on, the ones kept so far
+ *    first, goes to a sink; neither max_body nor the buffer applies.
  * The socket side (upstream_io.c) and the unit tests drive the same code.
  *
  * It never blocks, never reads the clock, never touches a socket.
@@ -49,6 +54,9 @@ struct upstream_resp {
 	uint16_t nheaders;
 };
 
+/* Takes `len` body bytes of a streamed response. 0 or -ENOMEM. */
+typedef int (*upstream_sink_fn)(void *ctx, const char *data, size_t len);
+
 /* Owner: the upstream actor thread. Fields are private to upstream_parse.c. */
 struct upstream_parser {
 	http_parser hp;
@@ -62,6 +70,11 @@ struct upstream_parser {
 	bool done;
 	bool keep_alive;
 	bool started;                  /* a byte of the response arrived */
+	bool streaming;                /* the head is complete; the body goes to sink */
+	uint64_t stream_over;          /* 0: never stream */
+	upstream_sink_fn sink;
+	void *sink_ctx;
+	int64_t stream_len;            /* the streamed body's length; -1: unknown */
 };
 
 /* An empty response using `inl_cap` bytes at `inl` (may be NULL/0) before
@@ -80,6 +93,25 @@ int upstream_resp_set_body(struct upstream_resp *r, const char *body, size_t len
  * was HEAD or not, with at most `max_body` body bytes. Thread: owner. */
 void upstream_parser_start(struct upstream_parser *p, struct upstream_resp *out,
 			   bool head_request, uint64_t max_body);
+
+/* After upstream_parser_start: stream a body over `over` bytes (> 0) to
+ * `sink` instead of keeping it (see DESIGN). Thread: owner. */
+void upstream_parser_stream(struct upstream_parser *p, uint64_t over, upstream_sink_fn sink,
+			    void *ctx);
+
+/* Whether the body is being streamed: the head in `out` is complete and
+ * stays as it is. Thread: owner. */
+static inline bool upstream_parser_streaming(const struct upstream_parser *p)
+{
+	return p->streaming;
+}
+
+/* The streamed body's Content-Length, or -1 when it is not known
+ * (chunked, or delimited by the close). Thread: owner. */
+static inline int64_t upstream_parser_stream_len(const struct upstream_parser *p)
+{
+	return p->stream_len;
+}
 
 /* Parse `len` bytes. Returns the bytes consumed: all of them, or fewer
  * once the response is complete (upstream_parser_done; the rest is not

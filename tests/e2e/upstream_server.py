@@ -26,7 +26,12 @@ Behaviour by path (the proxy route maps /proxy/<x> to /<x>):
                          Connection: close (every call opens a connection)
   /trickle?n=N&ms=M      Content-Length N, the head at once, then one body
                          byte every M ms
+  /stream?n=N            N bytes of stream_block()s (Content-Length; with
+                         &chunked=1 one chunk per block; with &cut=M only M
+                         bytes, then close); `stream_sent` counts what the
+                         socket took
 """
+import hashlib
 import json
 import socket
 import threading
@@ -52,6 +57,7 @@ class UpstreamServer:
         self.max_open = 0
         self.requests = []          # (method, path) in arrival order
         self.closing = False
+        self.stream_sent = 0        # /stream body bytes the socket took
         threading.Thread(target=self._accept_loop, daemon=True).start()
 
     @property
@@ -176,6 +182,8 @@ class UpstreamServer:
             self._send(conn, 200, b"hello")
             time.sleep(0.1)
             return False
+        elif path == "/stream":
+            return self._stream(conn, arg("n", 1 << 20), arg("chunked", 0), arg("cut", -1))
         elif path == "/garbage":
             conn.sendall(b"this is not http at all\r\n\r\n")
             return False
@@ -186,6 +194,25 @@ class UpstreamServer:
             self._send(conn, 404, b"no such path")
         return True
 
+    def _stream(self, conn, n, chunked, cut):
+        head = b"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n"
+        head += b"Transfer-Encoding: chunked\r\n\r\n" if chunked else b"Content-Length: %d\r\n\r\n" % n
+        conn.sendall(head)
+        limit = n if cut < 0 else cut
+        off = k = 0
+        while off < limit and not self.closing:
+            block = stream_block(k)[:min(STREAM_BLOCK, limit - off)]
+            conn.sendall(b"%x\r\n%s\r\n" % (len(block), block) if chunked else block)
+            with self.lock:
+                self.stream_sent += len(block)
+            off += len(block)
+            k += 1
+        if cut >= 0:
+            return False
+        if chunked:
+            conn.sendall(b"0\r\n\r\n")
+        return True
+
     @staticmethod
     def _send_chunked(conn, chunks):
         out = [b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n"]
@@ -194,6 +221,23 @@ class UpstreamServer:
         out.append(b"0\r\n\r\n")
         for piece in out:       # several writes: the client must reassemble
             conn.sendall(piece)
+
+
+STREAM_BLOCK = 1 << 20
+_BASE = bytes((i * 131 + 7) & 255 for i in range(STREAM_BLOCK))
+
+
+def stream_block(k):
+    """Block k of /stream: its number first, so misordered blocks show."""
+    return b"%016d" % k + _BASE[16:]
+
+
+def stream_digest(n):
+    """sha256 of the first n bytes of /stream."""
+    h = hashlib.sha256()
+    for k in range((n + STREAM_BLOCK - 1) // STREAM_BLOCK):
+        h.update(stream_block(k)[:min(STREAM_BLOCK, n - k * STREAM_BLOCK)])
+    return h.hexdigest()
 
 
 @pytest.fixture

@@ -7,14 +7,17 @@
  * Input layout: byte 0 picks how the rest is cut into reads (1..64 bytes,
  * or all at once), byte 1 the client's side: bit 0 the request was HEAD,
  * bit 1 a small body limit (100 bytes), bit 2 the connection closes after
- * the last byte; the remaining bytes are what the upstream sends.
+ * the last byte, bit 3 a body over 50 bytes is streamed (the reverse
+ * proxy's mode); the remaining bytes are what the upstream sends.
  *
  * Invariants checked (abort on violation): the same bytes cut differently
  * give the same outcome (complete or not, error, status, headers, body);
  * a complete response's header strings and body lie inside its buffer and
  * respect the limits; nothing is consumed after completion; replacing the
  * body (upstream_resp_set_body, as gzip decoding does) keeps every header
- * string in place; no memory leaks (ASan) once disposed.
+ * string in place; a streamed body keeps an empty one in the response and
+ * reaches the sink whole and in order, however it was cut; no memory leaks
+ * (ASan) once disposed.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -29,7 +32,22 @@ struct outcome {
 	struct upstream_resp r;
 	char inl[256];
 	struct upstream_parser p;
+	char *sunk;                    /* the streamed body */
+	size_t nsunk;
 };
+
+static int sink(void *ctx, const char *data, size_t len)
+{
+	struct outcome *o = ctx;
+	char *p = realloc(o->sunk, o->nsunk + len + 1);
+
+	if (p == NULL)
+		abort();
+	memcpy(p + o->nsunk, data, len);
+	o->sunk = p;
+	o->nsunk += len;
+	return 0;
+}
 
 /* Replacing the body (what gzip decoding does) keeps every header where
  * it was, in the new buffer. */
@@ -75,6 +93,9 @@ static void run(struct outcome *o, const uint8_t *data, size_t size, size_t cut,
 
 	upstream_resp_init(&o->r, o->inl, sizeof(o->inl));
 	upstream_parser_start(&o->p, &o->r, flags & 1, max_body);
+	if (flags & 8)
+		upstream_parser_stream(&o->p, 50, sink, o);
+	o->nsunk = 0;
 	o->err = 0;
 	while (off < size && !upstream_parser_done(&o->p)) {
 		size_t n = size - off < cut ? size - off : cut;
@@ -96,6 +117,9 @@ static void run(struct outcome *o, const uint8_t *data, size_t size, size_t cut,
 	if (o->done) {
 		if (upstream_parser_feed(&o->p, "x", 1) != 0)
 			abort();
+		if ((upstream_parser_streaming(&o->p) && (o->r.body_len != 0 || o->nsunk <= 50)) ||
+		    (!upstream_parser_streaming(&o->p) && o->nsunk != 0))
+			abort();
 		if (o->r.body_len > max_body || o->r.body_off + o->r.body_len > o->r.len ||
 		    o->r.nheaders > UPSTREAM_MAX_HEADERS || o->r.status < 100)
 			abort();
@@ -115,6 +139,8 @@ static bool same(const struct outcome *a, const struct outcome *b)
 		return false;
 	if (!a->done)
 		return true;
+	if (a->nsunk != b->nsunk || (a->nsunk > 0 && memcmp(a->sunk, b->sunk, a->nsunk) != 0))
+		return false;
 	if (a->r.status != b->r.status || a->r.nheaders != b->r.nheaders ||
 	    a->r.body_len != b->r.body_len ||
 	    memcmp(a->r.buf + a->r.body_off, b->r.buf + b->r.body_off, a->r.body_len) != 0)
@@ -147,5 +173,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	upstream_resp_dispose(&whole.r);
 	upstream_resp_dispose(&pieces.r);
+	free(whole.sunk);
+	free(pieces.sunk);
+	whole.sunk = pieces.sunk = NULL;
 	return 0;
 }

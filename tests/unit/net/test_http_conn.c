@@ -1051,6 +1051,78 @@ static void test_body_rate_clock_starts_at_the_100_continue(void **state)
 	assert_int_equal(http_conn_deadline(&H.c, &kind), H.now + 10000 * MS);
 }
 
+/* The handler side: answer request `i` with a streamed body (hreq_send_stream). */
+static void reply_stream(unsigned i, int64_t len)
+{
+	struct http_msg *hm = H.sub[i];
+
+	H.sub[i] = NULL;
+	hm->status = 200;
+	hm->content_type = "application/octet-stream";
+	hm->resp_has_stream = true;
+	hm->stream_from = 7;
+	hm->stream_id = 42 + i;
+	hm->stream_len = len;
+	hm->m.type = HTTP_MSG_RESPONSE;
+	http_conn_reply(&H.c, net_req_of(&hm->m));
+}
+
+static void test_streamed_body_heads_and_holds_the_answers_behind(void **state)
+{
+	struct http_stream_ref s;
+	char *out;
+
+	(void)state;
+	feed("GET /a HTTP/1.1\r\nHost: h\r\n\r\nGET /b HTTP/1.1\r\nHost: h\r\n\r\n"
+	     "GET /c HTTP/1.0\r\n\r\n");
+	assert_int_equal(H.nsub, 3);
+	reply_stream(0, 1000);
+	reply(1, 200, "after");
+	output();
+	out = take_output();
+	/* Known length: Content-Length, the body later; nothing behind it yet. */
+	assert_non_null(strstr(out, "Content-Length: 1000\r\n"));
+	assert_null(strstr(out, "after"));
+	assert_true(http_conn_take_stream(&H.c, &s));
+	assert_int_equal(s.id, 42);
+	assert_int_equal(s.len, 1000);
+	assert_int_equal(s.from, 7);
+	assert_false(s.chunked);
+	assert_false(http_conn_take_stream(&H.c, &s));
+	http_conn_body_sent(&H.c, H.now);
+	output();
+	assert_non_null(strstr(take_output(), "after"));
+	/* Unknown length to HTTP/1.0: no length, closed to end it. */
+	reply_stream(2, -1);
+	output();
+	out = take_output();
+	assert_null(strstr(out, "Content-Length"));
+	assert_null(strstr(out, "Transfer-Encoding"));
+	assert_non_null(strstr(out, "Connection: close\r\n"));
+	assert_true(http_conn_take_stream(&H.c, &s));
+	assert_false(s.chunked);
+	assert_true(http_conn_finished(&H.c));
+}
+
+static void test_unsized_streamed_body_is_chunked_for_http11(void **state)
+{
+	struct http_stream_ref s;
+	char *out;
+
+	(void)state;
+	feed("GET /a HTTP/1.1\r\nHost: h\r\n\r\n");
+	reply_stream(0, -1);
+	output();
+	out = take_output();
+	assert_non_null(strstr(out, "Transfer-Encoding: chunked\r\n"));
+	assert_null(strstr(out, "Content-Length"));
+	assert_null(strstr(out, "Connection: close"));
+	assert_true(http_conn_take_stream(&H.c, &s));
+	assert_true(s.chunked);
+	assert_int_equal(s.len, -1);
+	assert_false(http_conn_finished(&H.c));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1123,6 +1195,8 @@ int main(void)
 		T(test_body_buffer_grows_with_what_arrived),
 		T(test_body_deadline_is_absolute_with_the_minimum_rate),
 		T(test_body_rate_clock_starts_at_the_100_continue),
+		T(test_streamed_body_heads_and_holds_the_answers_behind),
+		T(test_unsized_streamed_body_is_chunked_for_http11),
 #undef T
 	};
 

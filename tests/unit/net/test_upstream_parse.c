@@ -1,8 +1,8 @@
 /*
  * test_upstream_parse.c - the upstream client without sockets: responses
  * in as bytes (whole, split, byte by byte), parsed responses out; every
- * limit and framing rule of net/upstream_parse.h; and the request bytes the
- * call builder (net/upstream_call.c) writes.
+ * limit and framing rule of net/upstream_parse.h, streaming included; and
+ * the request bytes the call builder (net/upstream_call.c) writes.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -598,6 +598,108 @@ static void test_error_kinds_map_to_statuses_and_answers(void **state)
 	assert_false(upstream_method_idempotent(HTTP_PATCH));
 }
 
+/* ---- Streaming (upstream_parser_stream) ---- */
+
+static char sunk[8192];
+static size_t nsunk;
+
+static int sink(void *ctx, const char *data, size_t len)
+{
+	assert_ptr_equal(ctx, &nsunk);
+	assert_true(nsunk + len <= sizeof(sunk));
+	memcpy(sunk + nsunk, data, len);
+	nsunk += len;
+	return 0;
+}
+
+static void start_streaming(bool head, uint64_t max_body, uint64_t over)
+{
+	nsunk = 0;
+	start(head, max_body);
+	upstream_parser_stream(&P, over, sink, &nsunk);
+}
+
+static void test_sized_body_over_the_threshold_streams_from_its_head(void **state)
+{
+	char body[3000], resp[3200];
+
+	(void)state;
+	memset(body, 'b', sizeof(body));
+	snprintf(resp, sizeof(resp), "HTTP/1.1 200 OK\r\nContent-Length: 3000\r\nX-A: 1\r\n\r\n%.3000s",
+		 body);
+	/* max_body (1000) does not apply to a streamed body. */
+	start_streaming(false, 1000, 2000);
+	assert_int_equal(feed_bytes(resp), (ssize_t)strlen(resp));
+	assert_true(upstream_parser_streaming(&P));
+	assert_true(upstream_parser_done(&P));
+	assert_int_equal(upstream_parser_stream_len(&P), 3000);
+	assert_int_equal(R.status, 200);
+	assert_string_equal(header("X-A"), "1");
+	assert_body("");                        /* the head alone stays */
+	assert_int_equal(nsunk, 3000);
+	assert_memory_equal(sunk, body, 3000);
+	assert_true(upstream_parser_keep_alive(&P));
+}
+
+static void test_sized_body_under_the_threshold_is_kept(void **state)
+{
+	static const char resp[] = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello";
+
+	(void)state;
+	start_streaming(false, MAX_BODY, 5);
+	assert_int_equal(feed(resp), (ssize_t)strlen(resp));
+	assert_false(upstream_parser_streaming(&P));
+	assert_body("hello");
+	assert_int_equal(nsunk, 0);
+}
+
+static void test_unsized_body_streams_once_past_the_threshold(void **state)
+{
+	static const char resp[] = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+				   "4\r\nabcd\r\n4\r\nefgh\r\n3\r\nijk\r\n0\r\nT: x\r\n\r\n";
+
+	(void)state;
+	/* Under it: kept whole, as ever. */
+	start_streaming(false, MAX_BODY, 11);
+	assert_int_equal(feed(resp), (ssize_t)strlen(resp));
+	assert_false(upstream_parser_streaming(&P));
+	assert_body("abcdefghijk");
+	/* Past it: what was kept goes to the sink first, in order. */
+	start_streaming(false, MAX_BODY, 6);
+	assert_int_equal(feed_bytes(resp), (ssize_t)strlen(resp));
+	assert_true(upstream_parser_streaming(&P));
+	assert_true(upstream_parser_done(&P));
+	assert_int_equal(upstream_parser_stream_len(&P), -1);
+	assert_body("");
+	assert_int_equal(nsunk, 11);
+	assert_memory_equal(sunk, "abcdefghijk", 11);
+	/* Delimited by the close: complete at EOF. */
+	start_streaming(false, MAX_BODY, 2);
+	assert_int_equal(feed("HTTP/1.0 200 OK\r\n\r\nabcdef"), 25);   /* 19 + 6 */
+	assert_true(upstream_parser_streaming(&P));
+	assert_false(upstream_parser_done(&P));
+	assert_int_equal(upstream_parser_eof(&P), 0);
+	assert_int_equal(nsunk, 6);
+	assert_false(upstream_parser_keep_alive(&P));
+}
+
+static void test_no_body_never_streams(void **state)
+{
+	static const char head[] = "HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n";
+	static const char not_modified[] =
+		"HTTP/1.1 304 Not Modified\r\nContent-Length: 100000\r\n\r\n";
+
+	(void)state;
+	start_streaming(true, MAX_BODY, 1);     /* the answer to HEAD */
+	assert_int_equal(feed(head), (ssize_t)strlen(head));
+	assert_true(upstream_parser_done(&P));
+	assert_false(upstream_parser_streaming(&P));
+	start_streaming(false, MAX_BODY, 1);
+	assert_int_equal(feed(not_modified), (ssize_t)strlen(not_modified));
+	assert_true(upstream_parser_done(&P));
+	assert_false(upstream_parser_streaming(&P));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -625,6 +727,10 @@ int main(void)
 		T(test_redirects_rewrite_the_request_for_the_new_origin),
 		T(test_gzip_bodies_are_decoded_within_the_limit),
 		T(test_error_kinds_map_to_statuses_and_answers),
+		T(test_sized_body_over_the_threshold_streams_from_its_head),
+		T(test_sized_body_under_the_threshold_is_kept),
+		T(test_unsized_body_streams_once_past_the_threshold),
+		T(test_no_body_never_streams),
 #undef T
 	};
 

@@ -1,0 +1,166 @@
+#!/bin/sh
+# Streamed proxy bodies benchmark (issue 19; not a test). One nginx (one
+# worker) is the upstream: /hello (a 6-byte body) and /big.bin (SIZE_MB,
+# default 100, MiB of random bytes, sendfile). In front of it, in one run:
+#   actord        build/actord (ACTORD_BIN): GET /upstream and
+#                 /proxy/hello (small bodies: the buffered path), then
+#                 /proxy/big.bin once with curl: a streamed body
+#   base          BASE_BIN (optional; e.g. a build of the previous main):
+#                 the same, with upstream.max_response_bytes raised so a
+#                 buffering proxy can answer the download at all
+#   nginx         nginx proxy_pass (keepalive pool, 1 worker), the same
+#                 download, for scale
+# Small bodies: wrk -t1 -c64 -d DURATION (5s) each, after a 1 s warm-up,
+# ROUNDS (3) rounds in rotating order, the median reported. Download: wall
+# time, MB/s, the sha256 checked against the file, and the proxy's peak RSS
+# growth (sampled every 20 ms from /proc) while it runs.
+# Prints a human table, then as the very last line one JSON object.
+set -eu
+case ${ACTORD_BIN:-} in ""|/*) ;; *) ACTORD_BIN=$PWD/$ACTORD_BIN ;; esac
+case ${BASE_BIN:-} in ""|/*) ;; *) BASE_BIN=$PWD/$BASE_BIN ;; esac
+cd "$(dirname "$0")/../.."
+ROOT=$PWD
+DURATION=${DURATION:-5s}
+ROUNDS=${ROUNDS:-3}
+SIZE_MB=${SIZE_MB:-100}
+ACTORD=${ACTORD_BIN:-$ROOT/build/actord}
+BASE=${BASE_BIN:-}
+PY=/usr/bin/python3
+. tests/bench/bench_lib.sh
+RUN=$ROOT/build/bench-proxy-stream
+
+[ -x "$ACTORD" ] || { echo "proxy_stream_bench: $ACTORD is not built (make build)" >&2; exit 1; }
+command -v wrk >/dev/null || { echo "proxy_stream_bench: wrk is not installed" >&2; exit 1; }
+command -v nginx >/dev/null || { echo "proxy_stream_bench: nginx is not installed" >&2; exit 1; }
+
+rm -rf "$RUN"
+mkdir -p "$RUN/up/www" "$RUN/px" "$RUN/actord" "$RUN/base"
+chmod 755 "$RUN" "$RUN/up" "$RUN/up/www" "$RUN/px"
+head -c $((SIZE_MB * 1048576)) /dev/urandom >"$RUN/up/www/big.bin"
+chmod 644 "$RUN/up/www/big.bin"
+WANT=$(sha256sum "$RUN/up/www/big.bin" | cut -d' ' -f1)
+UP=$(free_port) PX=$(free_port) A=$(free_port) AA=$(free_port) B=$(free_port) BA=$(free_port)
+
+PIDS=""
+cleanup() {
+  for p in $PIDS; do kill "$p" 2>/dev/null || true; done
+  for d in up px; do
+    [ -f "$RUN/$d/nginx.pid" ] && kill "$(cat "$RUN/$d/nginx.pid")" 2>/dev/null || true
+  done
+  rm -f "$RUN/up/www/big.bin"
+}
+trap cleanup EXIT INT TERM
+
+nginx_conf() { # dir http-block
+  cat >"$1/nginx.conf" <<EOF
+worker_processes 1;
+pid $1/nginx.pid;
+error_log $1/error.log warn;
+$( [ "$(id -u)" = 0 ] && echo "user root;" )
+events { worker_connections 1024; }
+http {
+    access_log off; sendfile on;
+    client_body_temp_path $1/body; proxy_temp_path $1/proxy;
+    fastcgi_temp_path $1/fastcgi; uwsgi_temp_path $1/uwsgi; scgi_temp_path $1/scgi;
+    keepalive_requests 1000000;
+    $2
+}
+EOF
+}
+nginx_conf "$RUN/up" "server { listen 127.0.0.1:$UP; root $RUN/up/www;
+        location = /hello { default_type text/plain; return 200 \"hello\\n\"; } }"
+nginx_conf "$RUN/px" "upstream up { server 127.0.0.1:$UP; keepalive 64; }
+    server { listen 127.0.0.1:$PX; location /proxy/ { proxy_pass http://up/;
+        proxy_http_version 1.1; proxy_set_header Connection \"\"; } }"
+nginx -c "$RUN/up/nginx.conf" -p "$RUN/up"
+nginx -c "$RUN/px/nginx.conf" -p "$RUN/px"
+wait_port proxy_stream_bench "$UP"
+wait_port proxy_stream_bench "$PX"
+
+start_actord() { # dir bin port admin
+  cat >"$RUN/$1/actord.json" <<EOF
+{ "listen": ["127.0.0.1:$3"], "admin_listen": "127.0.0.1:$4", "log": {"level": "warn"},
+  "upstream": {"url": "http://127.0.0.1:$UP/hello", "max_connections": 64,
+               "max_response_bytes": $(( (SIZE_MB + 16) * 1048576 )),
+               "proxy": [{"prefix": "/proxy/", "to": "http://127.0.0.1:$UP/"}]} }
+EOF
+  "$2" -c "$RUN/$1/actord.json" >"$RUN/$1/stderr.log" 2>&1 &
+  LAST_PID=$!
+  PIDS="$PIDS $LAST_PID"
+}
+start_actord actord "$ACTORD" "$A" "$AA"
+A_PID=$LAST_PID
+wait_port proxy_stream_bench "$A"
+SERVERS="actord $A $A_PID"
+if [ -n "$BASE" ]; then
+  start_actord base "$BASE" "$B" "$BA"
+  B_PID=$LAST_PID
+  wait_port proxy_stream_bench "$B"
+  SERVERS="$SERVERS
+base $B $B_PID"
+fi
+
+rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
+
+# download NAME PORT PID: "mb_s rss_growth_kib ok" for /proxy/big.bin.
+download() {
+  before=$(rss_kib "$3")
+  t0=$($PY -c 'import time; print(time.monotonic())')
+  curl -sf "http://127.0.0.1:$2/proxy/big.bin" | sha256sum | cut -d' ' -f1 >"$RUN/got" &
+  cpid=$!
+  peak=$before
+  while kill -0 $cpid 2>/dev/null; do
+    r=$(rss_kib "$3"); [ "$r" -gt "$peak" ] && peak=$r
+    sleep 0.02
+  done
+  wait $cpid || true
+  t1=$($PY -c 'import time; print(time.monotonic())')
+  ok=$([ "$(cat "$RUN/got")" = "$WANT" ] && echo ok || echo BAD)
+  $PY -c "print(round($SIZE_MB / ($t1 - $t0), 1), $peak - $before, '$ok')"
+}
+
+: >"$RUN/results.txt"
+i=0
+while [ $i -lt "$ROUNDS" ]; do
+  order=$(echo "$SERVERS" | awk -v r=$i '{a[NR]=$0} END {for (k=0;k<NR;k++) print a[(k+r)%NR+1]}')
+  echo "$order" | while read -r name port pid; do
+    for path in /upstream /proxy/hello; do
+      curl -sf "http://127.0.0.1:$port$path" >/dev/null || {
+        echo "proxy_stream_bench: $name $path does not answer 200" >&2; exit 1; }
+      wrk -t1 -c64 -d1s "http://127.0.0.1:$port$path" >/dev/null
+      c0=$(cpu_s "$pid")
+      out=$(wrk -t1 -c64 -d"$DURATION" --latency "http://127.0.0.1:$port$path")
+      c1=$(cpu_s "$pid")
+      echo "$name $path $(wrk_fields "$out" "$c0" "$c1")" >>"$RUN/results.txt"
+    done
+  done
+  i=$((i + 1))
+done
+echo "$SERVERS" | while read -r name port pid; do
+  echo "$name $(download "$name" "$port" "$pid")" >>"$RUN/downloads.txt"
+done
+NGINX_PID=$(cat "$RUN/px/nginx.pid")
+echo "nginx $(download nginx "$PX" "$NGINX_PID")" >>"$RUN/downloads.txt"
+
+$PY - "$RUN/results.txt" "$RUN/downloads.txt" "$SIZE_MB" <<'PYEOF'
+import json, statistics, sys
+rows = {}
+for line in open(sys.argv[1]):
+    name, path, rps, cpu, errs, p50, p99, mbs = line.split()
+    rows.setdefault((name, path), []).append((float(rps), float(cpu), int(errs), p50, p99))
+out = {"bench": "proxy_stream", "size_mb": int(sys.argv[3]), "small": {}, "download": {}}
+print(f"{'server':8} {'path':14} {'req/s':>9} {'cpu us/req':>11} {'errors':>7} {'p50':>8} {'p99':>8}")
+for (name, path), runs in sorted(rows.items()):
+    runs.sort()
+    rps, cpu, errs, p50, p99 = runs[len(runs) // 2]
+    print(f"{name:8} {path:14} {rps:9.0f} {cpu:11.1f} {errs:7d} {p50:>8} {p99:>8}")
+    out["small"][f"{name} {path}"] = {"rps": rps, "cpu_us": cpu, "errors": errs}
+print(f"\n{sys.argv[3]} MiB through the proxy:")
+print(f"{'server':8} {'MB/s':>8} {'RSS growth MiB':>15} {'sha256':>7}")
+for line in open(sys.argv[2]):
+    name, mbs, growth, ok = line.split()
+    print(f"{name:8} {float(mbs):8.1f} {int(growth) / 1024:15.1f} {ok:>7}")
+    out["download"][name] = {"mb_s": float(mbs), "rss_growth_mib": round(int(growth) / 1024, 1),
+                             "ok": ok == "ok"}
+print(json.dumps(out))
+PYEOF
