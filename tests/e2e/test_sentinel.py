@@ -1,0 +1,264 @@
+"""Redis Sentinel (issue 21): a primary, a replica and three Sentinels on
+127.0.0.1, started here with their data in the test's tmp dir. actord is
+told only the Sentinels (its redis.host/port point at a closed port). The
+primary is killed (SIGKILL) while clients read a cached route and post
+jobs: the cached route must answer 200 again within 2 s of the first
+Sentinel naming the new primary, and every job answered 202 must end
+`done` on the new primary (jobs.wait_replicas = 1: a 202 means the replica
+had it). Release build only; bounded to well under a minute."""
+import json
+import os
+import subprocess
+import threading
+import time
+
+import pytest
+
+from conftest import SLOW, free_port, wait_until
+from job_util import Client, job_states, metric, unique_prefix
+from storage_util import Redis
+
+MASTER = "mymaster"
+DOWN_AFTER_MS = 1000
+FAILOVER_TIMEOUT_MS = 5000
+WORLD_ROWS = 10000
+READERS = 4
+POSTERS = 2
+RECOVERY_S = 2.0
+
+
+def redis_up(port):
+    try:
+        r = Redis(port)
+        try:
+            return r.cmd("PING") == "PONG"
+        finally:
+            r.close()
+    except (OSError, EOFError, RuntimeError):
+        return False
+
+
+class Servers:
+    """The Redis primary and replica and three Sentinels: child processes
+    with their files under `root`, all killed at teardown."""
+
+    def __init__(self, root):
+        self.root = root
+        self.procs = {}
+        self.primary = free_port()
+        self.replica = free_port()
+        self.sentinels = [free_port() for _ in range(3)]
+
+    def _spawn(self, name, argv):
+        d = os.path.join(self.root, name)
+        os.makedirs(d, exist_ok=True)
+        log = open(os.path.join(d, "out.log"), "wb")
+        self.procs[name] = subprocess.Popen(argv, cwd=d, stdout=log, stderr=subprocess.STDOUT)
+        log.close()
+        return d
+
+    def _redis(self, name, port, *extra):
+        d = os.path.join(self.root, name)
+        self._spawn(name, ["redis-server", "--port", str(port), "--bind", "127.0.0.1",
+                           "--dir", d, "--save", "", "--appendonly", "yes",
+                           "--appendfsync", "always", "--repl-diskless-sync", "yes",
+                           "--repl-diskless-sync-delay", "0", *extra])
+
+    def start(self):
+        self._redis("primary", self.primary)
+        self._redis("replica", self.replica, "--replicaof", "127.0.0.1", str(self.primary))
+        for i, port in enumerate(self.sentinels):
+            d = os.path.join(self.root, f"sentinel{i}")
+            os.makedirs(d, exist_ok=True)
+            conf = os.path.join(d, "sentinel.conf")
+            with open(conf, "w") as f:
+                f.write(f"port {port}\nbind 127.0.0.1\ndir {d}\n"
+                        f"sentinel monitor {MASTER} 127.0.0.1 {self.primary} 2\n"
+                        f"sentinel down-after-milliseconds {MASTER} {DOWN_AFTER_MS}\n"
+                        f"sentinel failover-timeout {MASTER} {FAILOVER_TIMEOUT_MS}\n"
+                        f"sentinel parallel-syncs {MASTER} 1\n")
+            self._spawn(f"sentinel{i}", ["redis-sentinel", conf])
+        for port in [self.primary, self.replica] + self.sentinels:
+            wait_until(lambda: redis_up(port), 10, f"redis/sentinel on port {port}")
+
+    def kill(self, name):
+        self.procs[name].kill()
+        self.procs[name].wait()
+
+    def stop(self):
+        for p in self.procs.values():
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+
+    def named_primary(self, port):
+        """The primary Sentinel at `port` names, as a port (None if down)."""
+        try:
+            r = Redis(port)
+            try:
+                addr = r.cmd("SENTINEL", "get-master-addr-by-name", MASTER)
+            finally:
+                r.close()
+        except (OSError, EOFError, RuntimeError):
+            return None
+        return int(addr[1]) if addr else None
+
+    def ready(self):
+        """The replica is in sync and every Sentinel knows the replica and
+        the two other Sentinels (failover needs both)."""
+        r = Redis(self.primary)
+        try:
+            info = r.cmd("INFO", "replication").decode()
+        finally:
+            r.close()
+        if "state=online" not in info:
+            return False
+        for port in self.sentinels:
+            s = Redis(port)
+            try:
+                if (len(s.cmd("SENTINEL", "replicas", MASTER)) != 1 or
+                        len(s.cmd("SENTINEL", "sentinels", MASTER)) != 2):
+                    return False
+            finally:
+                s.close()
+        return True
+
+
+@pytest.fixture
+def servers(tmp_path):
+    s = Servers(str(tmp_path / "redis"))
+    try:
+        s.start()
+        yield s
+    finally:
+        s.stop()
+
+
+def load_worlds(port):
+    r = Redis(port)
+    try:
+        for lo in range(1, WORLD_ROWS + 1, 1000):
+            args = ["MSET"]
+            for i in range(lo, min(lo + 1000, WORLD_ROWS + 1)):
+                args += [f"world:{i}", json.dumps({"id": i, "randomNumber": i % 10000 + 1},
+                                                  separators=(",", ":"))]
+            r.cmd(*args)
+        # The replica has them before anything is killed.
+        assert r.cmd("WAIT", 1, 5000) == 1
+    finally:
+        r.close()
+
+
+class Load:
+    """Readers of /cached-queries and posters of `sleep` jobs, each on its
+    own keep-alive connection, recording (time, status)."""
+
+    def __init__(self, port):
+        self.port = port
+        self.stop = threading.Event()
+        self.lock = threading.Lock()
+        self.reads = []
+        self.posts = []
+        self.accepted = []
+        self.threads = [threading.Thread(target=self.read) for _ in range(READERS)]
+        self.threads += [threading.Thread(target=self.post) for _ in range(POSTERS)]
+        for t in self.threads:
+            t.start()
+
+    def _request(self, c, method, path, body=None):
+        try:
+            return c.request(method, path, body)
+        except OSError:
+            return None, None, None
+
+    def read(self):
+        c = Client(self.port, timeout=5)
+        while not self.stop.is_set():
+            status, _, _ = self._request(c, "GET", "/cached-queries?count=5")
+            with self.lock:
+                self.reads.append((time.monotonic(), status))
+        c.close()
+
+    def post(self):
+        c = Client(self.port, timeout=5)
+        while not self.stop.is_set():
+            status, _, body = self._request(c, "POST", "/jobs",
+                                            {"type": "sleep", "payload": {"seconds": 0}})
+            with self.lock:
+                self.posts.append((time.monotonic(), status))
+                if status == 202:
+                    self.accepted.append(body["id"])
+            if status != 202:
+                time.sleep(0.01)
+        c.close()
+
+    def join(self):
+        self.stop.set()
+        for t in self.threads:
+            t.join(30)
+
+
+def test_failover_under_load_recovers_and_loses_no_job(actord_factory, servers):
+    wait_until(servers.ready, 20, "replica in sync and Sentinels aware of each other")
+    load_worlds(servers.primary)
+    prefix = unique_prefix()
+    a = actord_factory({
+        "actors": {"cache": {"count": 2}, "job": {"count": 1}},
+        "redis": {"port": free_port(),       # closed: only the Sentinels are used
+                  "sentinels": [f"127.0.0.1:{p}" for p in servers.sentinels],
+                  "sentinel_master": MASTER, "connect_timeout_ms": 500,
+                  "command_timeout_ms": 1000, "reconnect_max_ms": 200},
+        "app": {"world_near_cache": False},
+        "jobs": {"prefix": prefix, "reclaim_idle_ms": 1000, "retry_poll_ms": 100,
+                 "block_ms": 200, "wait_replicas": 1, "wait_timeout_ms": 500},
+    })
+    c = Client(a.port)
+    wait_until(lambda: c.request("GET", "/cached-queries?count=1")[0] == 200, 10,
+               "cached route served through Sentinel's primary")
+    c.close()
+
+    load = Load(a.port)
+    try:
+        wait_until(lambda: len(load.accepted) >= 50, 10, "jobs accepted before the kill")
+        t_kill = time.monotonic()
+        servers.kill("primary")
+        t_switch = None
+        deadline = t_kill + 20
+        while t_switch is None and time.monotonic() < deadline:
+            if any(servers.named_primary(p) == servers.replica for p in servers.sentinels):
+                t_switch = time.monotonic()
+            else:
+                time.sleep(0.02)
+        assert t_switch is not None, "no Sentinel promoted the replica within 20 s"
+        time.sleep(RECOVERY_S + 3.0)
+    finally:
+        load.join()
+
+    with load.lock:
+        reads = list(load.reads)
+        posts = list(load.posts)
+        accepted = list(load.accepted)
+    before = [s for t, s in reads if t < t_kill]
+    after = [(t, s) for t, s in reads if t > t_switch + RECOVERY_S]
+    assert before and set(before) == {200}, f"reads before the kill: {set(before)}"
+    # Recovered within the failover time plus 2 s, and stayed recovered.
+    assert len(after) > 50, "too few reads after the recovery window"
+    bad = [(round(t - t_switch, 3), s) for t, s in after if s != 200]
+    assert not bad, f"reads failing later than {RECOVERY_S}s after the switch: {bad[:10]}"
+    # During the outage a failing read is a 503 (or 504), never a 500.
+    assert {s for _, s in reads} <= {200, 503, 504}, {s for _, s in reads}
+    assert {s for _, s in posts} <= {202, 503, 504}, {s for _, s in posts}
+
+    # Every job answered 202 ends done on the new primary.
+    new = Redis(servers.replica)
+    try:
+        def all_done():
+            states = job_states(new, prefix, accepted, fields=("state",))
+            return all(v["state"] == "done" for v in states.values())
+        wait_until(all_done, 30, f"all {len(accepted)} accepted jobs done")
+    finally:
+        new.close()
+    assert metric(a, "backend_failovers_total", 'backend="redis",actor="cache-0"') == 1
+    assert metric(a, "backend_failovers_total", 'backend="redis-jobs",actor="job-0"') == 1
+    print(f"failover: {t_switch - t_kill:.2f}s after the kill; {len(accepted)} jobs accepted; "
+          f"{sum(1 for _, s in reads if s != 200)} reads failed during it")
