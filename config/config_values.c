@@ -165,8 +165,8 @@ int cfg_parse_addr_list(struct config_ctx *c, const char *key, const cJSON *j,
 			return rc;
 		n++;
 	}
-	if (n < min)
-		return cfg_fail(c, key, "needs at least %u address%s", min, min == 1 ? "" : "es");
+	if (n < min)   /* min is 0 or 1 */
+		return cfg_fail(c, key, "needs at least one address");
 	*count = n;
 	return 0;
 }

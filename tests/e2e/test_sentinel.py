@@ -7,6 +7,7 @@ Sentinel naming the new primary, and every job answered 202 must end
 `done` on the new primary (jobs.wait_replicas = 1: a 202 means the replica
 had it). Release build only; bounded to well under a minute."""
 import json
+from collections import Counter
 import os
 import subprocess
 import threading
@@ -198,13 +199,13 @@ class Load:
             t.join(30)
 
 
-def test_failover_under_load_recovers_and_loses_no_job(actord_factory, servers):
-    wait_until(servers.ready, 20, "replica in sync and Sentinels aware of each other")
-    load_worlds(servers.primary)
-    prefix = unique_prefix()
+def start_actord(actord_factory, servers, prefix):
+    """actord told only the Sentinels (redis.host/port name a closed port),
+    serving the cached route through Redis (no near cache for the rows)
+    and a job queue whose 202 waits for one replica."""
     a = actord_factory({
         "actors": {"cache": {"count": 2}, "job": {"count": 1}},
-        "redis": {"port": free_port(),       # closed: only the Sentinels are used
+        "redis": {"port": free_port(),
                   "sentinels": [f"127.0.0.1:{p}" for p in servers.sentinels],
                   "sentinel_master": MASTER, "connect_timeout_ms": 500,
                   "command_timeout_ms": 1000, "reconnect_max_ms": 200},
@@ -216,7 +217,30 @@ def test_failover_under_load_recovers_and_loses_no_job(actord_factory, servers):
     wait_until(lambda: c.request("GET", "/cached-queries?count=1")[0] == 200, 10,
                "cached route served through Sentinel's primary")
     c.close()
+    return a
 
+
+def wait_all_done(port, prefix, ids):
+    r = Redis(port)
+    try:
+        def all_done():
+            states = job_states(r, prefix, ids, fields=("state",))
+            return all(v["state"] == "done" for v in states.values())
+        try:
+            wait_until(all_done, 30, f"all {len(ids)} accepted jobs done")
+        except AssertionError:
+            states = job_states(r, prefix, ids, fields=("state",))
+            raise AssertionError(f"job states: {Counter(v['state'] for v in states.values())}, "
+                                 f"stream: {r.cmd('XINFO', 'GROUPS', prefix + ':stream')}")
+    finally:
+        r.close()
+
+
+def test_failover_under_load_recovers_and_loses_no_job(actord_factory, servers):
+    wait_until(servers.ready, 20, "replica in sync and Sentinels aware of each other")
+    load_worlds(servers.primary)
+    prefix = unique_prefix()
+    a = start_actord(actord_factory, servers, prefix)
     load = Load(a.port)
     try:
         wait_until(lambda: len(load.accepted) >= 50, 10, "jobs accepted before the kill")
@@ -250,15 +274,46 @@ def test_failover_under_load_recovers_and_loses_no_job(actord_factory, servers):
     assert {s for _, s in posts} <= {202, 503, 504}, {s for _, s in posts}
 
     # Every job answered 202 ends done on the new primary.
-    new = Redis(servers.replica)
-    try:
-        def all_done():
-            states = job_states(new, prefix, accepted, fields=("state",))
-            return all(v["state"] == "done" for v in states.values())
-        wait_until(all_done, 30, f"all {len(accepted)} accepted jobs done")
-    finally:
-        new.close()
+    wait_all_done(servers.replica, prefix, accepted)
     assert metric(a, "backend_failovers_total", 'backend="redis",actor="cache-0"') == 1
     assert metric(a, "backend_failovers_total", 'backend="redis-jobs",actor="job-0"') == 1
     print(f"failover: {t_switch - t_kill:.2f}s after the kill; {len(accepted)} jobs accepted; "
           f"{sum(1 for _, s in reads if s != 200)} reads failed during it")
+
+
+def test_switchover_moves_writes_to_the_new_primary(actord_factory, servers):
+    """SENTINEL FAILOVER: the old primary stays up as a replica. Writes
+    (job enqueues, which WAIT for a replica) keep being accepted after the
+    switch, and every accepted job is done on the new primary: nothing was
+    written to the demoted server."""
+    wait_until(servers.ready, 20, "replica in sync and Sentinels aware of each other")
+    load_worlds(servers.primary)
+    prefix = unique_prefix()
+    a = start_actord(actord_factory, servers, prefix)
+    load = Load(a.port)
+    try:
+        wait_until(lambda: len(load.accepted) >= 50, 10, "jobs accepted before the switch")
+        s = Redis(servers.sentinels[0])
+        try:
+            assert s.cmd("SENTINEL", "failover", MASTER) == "OK"
+        finally:
+            s.close()
+        wait_until(lambda: servers.named_primary(servers.sentinels[0]) == servers.replica, 20,
+                   "the replica promoted")
+        t_switch = time.monotonic()
+        n = len(load.accepted)
+        wait_until(lambda: len(load.accepted) >= n + 50, 15 + RECOVERY_S,
+                   "jobs accepted after the switch")
+        time.sleep(0.5)
+    finally:
+        load.join()
+    with load.lock:
+        reads = list(load.reads)
+        posts = list(load.posts)
+        accepted = list(load.accepted)
+    assert {s for _, s in reads} <= {200, 503, 504}, {s for _, s in reads}
+    assert {s for _, s in posts} <= {202, 503, 504}, {s for _, s in posts}
+    late = [s for t, s in reads if t > t_switch + RECOVERY_S]
+    assert late and set(late) == {200}, f"reads {RECOVERY_S}s after the switch: {set(late)}"
+    wait_all_done(servers.replica, prefix, accepted)
+    assert metric(a, "backend_failovers_total", 'backend="redis",actor="cache-0"') == 1
