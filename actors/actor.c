@@ -125,7 +125,7 @@ actor_addr_t actor_system_add_pool(struct actor_system *sys,
 	    spec->kind->name == NULL ||
 	    spec->ops == NULL || spec->ops->message == NULL || spec->count == 0 ||
 	    spec->count > 1024 || !valid_capacity(spec->mbox_capacity) ||
-	    (spec->shared_mailbox && spec->count > 64)) {
+	    (spec->shared_mailbox && spec->count > MBOX_MAX_CONSUMERS)) {
 		snprintf(err, errlen, "actor pool %s: invalid specification",
 			 spec->kind != NULL && spec->kind->name != NULL ? spec->kind->name : "(null)");
 		return ACTOR_ADDR_NONE;
@@ -369,8 +369,14 @@ static void stop_pool(struct actor_system *sys, struct actor_pool *pool)
 	for (unsigned i = 0; i < pool->spec.count; i++) {
 		struct actor *a = sys->actors[pool->first + i];
 
-		if (a->running)
+		/* Closed here, not only when the actor gets to its stop: an
+		 * actor busy in a batch of messages (a worker in a long task)
+		 * sees at once that what is still queued will not be wanted
+		 * (mbox_closed). */
+		if (a->running) {
+			mbox_close(a->mb);
 			ev_async_send(a->loop, &a->stop_w);
+		}
 	}
 	for (unsigned i = 0; i < pool->spec.count; i++) {
 		struct actor *a = sys->actors[pool->first + i];

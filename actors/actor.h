@@ -14,7 +14,8 @@
  * whichever member is free first.
  *
  * Stopping: actor_system_stop() stops pools in creation order. For each
- * actor: its mailbox closes (senders get -ESHUTDOWN), the actor thread
+ * actor: its mailbox closes at once (senders get -ESHUTDOWN; the actor may
+ * ask mbox_closed() while it works through what is queued), the actor thread
  * delivers every message still queued to its `message` callback, calls
  * `stop`, leaves its loop, and is joined.
  *

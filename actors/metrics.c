@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "actor.h"
 #include "metrics.h"
 #include "mailbox/mbox.h"
 
@@ -80,6 +81,21 @@ int metrics_register(metrics_collect_fn fn, void *ctx)
 		return -ENOSPC;
 	collectors[ncollectors].fn = fn;
 	collectors[ncollectors++].ctx = ctx;
+	return 0;
+}
+
+int metrics_add_pool(struct actor_system *sys, const struct actor_pool_spec *spec,
+		     metrics_collect_fn collect, char *err, size_t errlen)
+{
+	if (actor_system_add_pool(sys, spec, err, errlen) == ACTOR_ADDR_NONE) {
+		if (spec->dispose != NULL)
+			spec->dispose(spec->user);
+		return -EINVAL;
+	}
+	if (metrics_register(collect, spec->user) != 0) {
+		snprintf(err, errlen, "%s: too many metrics registrations", spec->kind->name);
+		return -ENOSPC;
+	}
 	return 0;
 }
 

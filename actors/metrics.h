@@ -57,6 +57,17 @@ bool metrics_serving(void);
 /* metrics_check_fn: false with "starting up" or "draining: shutting down". */
 bool metrics_serving_check(void *ctx, char *reason, size_t len);
 
+struct actor_system;
+struct actor_pool_spec;
+
+/* Add the actor pool `spec` and register `collect` with its `user` as the
+ * context: the pool owns `user` from then on (its dispose hook frees it
+ * after every actor, the admin actor included, stopped). If the pool
+ * cannot be added, `user` is disposed here. 0, or -EINVAL / -ENOSPC with a
+ * reason in `err`. Thread: controlling, before actor_system_start. */
+int metrics_add_pool(struct actor_system *sys, const struct actor_pool_spec *spec,
+		     metrics_collect_fn collect, char *err, size_t errlen);
+
 /* Forget every registration (tests; a fresh system). */
 void metrics_reset(void);
 

@@ -20,6 +20,7 @@
  * Thread: admin_add_pool on the controlling thread; the rest on the admin
  * actor's thread.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -153,8 +154,30 @@ static int serve_config(struct admin *ad, struct http_msg *hm)
 	return 0;
 }
 
+/* A request header, or NULL. */
+static const struct http_hdr *find_header(const struct http_msg *hm, const char *name)
+{
+	size_t n = strlen(name);
+
+	for (unsigned i = 0; i < hm->nheaders; i++)
+		if (hm->headers[i].name_len == n && strncasecmp(hm->headers[i].name, name, n) == 0)
+			return &hm->headers[i];
+	return NULL;
+}
+
+/* A change needs a request no cross-site page can send without CORS
+ * (which this endpoint never grants): a form or a "no-cors" fetch can
+ * only say text/plain, urlencoded or multipart, or nothing. */
 static int serve_reload(struct admin *ad, struct http_msg *hm)
 {
+	const struct http_hdr *h = find_header(hm, "Content-Type");
+	size_t n = h != NULL ? strcspn(h->value, "; \t") : 0;
+
+	if (n != 16 || strncasecmp(h->value, "application/json", 16) != 0) {
+		reply_text(hm, 415, "POST /admin/reload needs Content-Type: application/json\n",
+			   NO_STORE);
+		return 0;
+	}
 	return admin_reload_request(ad, hm);
 }
 
@@ -223,19 +246,45 @@ static bool same_secret(const char *a, size_t alen, const char *b)
 static bool authorized(const struct admin *ad, const struct http_msg *hm)
 {
 	const char *token = admin_config(ad)->admin_token;
+	const struct http_hdr *h;
 
 	if (token[0] == '\0')
 		return true;
-	for (unsigned i = 0; i < hm->nheaders; i++) {
-		const struct http_hdr *h = &hm->headers[i];
+	h = find_header(hm, "Authorization");
+	if (h == NULL || h->value_len < 7 || strncasecmp(h->value, "Bearer ", 7) != 0)
+		return false;
+	return same_secret(h->value + 7, h->value_len - 7, token);
+}
 
-		if (h->name_len != 13 || strncasecmp(h->name, "Authorization", 13) != 0)
-			continue;
-		if (h->value_len < 7 || strncasecmp(h->value, "Bearer ", 7) != 0)
-			return false;
-		return same_secret(h->value + 7, h->value_len - 7, token);
+/* DNS rebinding: without a token, a page of any site whose name the
+ * attacker points at 127.0.0.1 could read this endpoint as same-origin.
+ * Its requests carry the attacker's name in Host, so only names that are
+ * this endpoint's are served: an IP literal (no name to rebind),
+ * "localhost", or admin_listen's own host; any port (SSH tunnels). With a
+ * token, a rebound page cannot authenticate and the check is off. */
+static bool host_allowed(const struct admin *ad, const struct http_msg *hm)
+{
+	const struct ad_config *cfg = admin_config(ad);
+	const struct http_hdr *h = find_header(hm, "Host");
+	char host[CONFIG_HOST_MAX];
+	const char *colon;
+	size_t n;
+	struct in_addr v4;
+
+	if (cfg->admin_token[0] != '\0' || h == NULL) /* no Host: HTTP/1.0, no browser */
+		return true;
+	if (h->value[0] == '[') { /* an IPv6 literal, then nothing or a port */
+		colon = strchr(h->value, ']');
+		return colon != NULL && (colon[1] == '\0' || colon[1] == ':');
 	}
-	return false;
+	colon = strrchr(h->value, ':');
+	n = colon != NULL ? (size_t)(colon - h->value) : h->value_len;
+	if (n == 0 || n >= sizeof(host))
+		return false;
+	memcpy(host, h->value, n);
+	host[n] = '\0';
+	return strcasecmp(host, "localhost") == 0 || strcasecmp(host, cfg->admin_listen.host) == 0 ||
+	       inet_pton(AF_INET, host, &v4) == 1;
 }
 
 static int admin_serve(void *ctx, struct http_msg *hm)
@@ -243,6 +292,11 @@ static int admin_serve(void *ctx, struct http_msg *hm)
 	struct admin *ad = ctx;
 	bool read = hm->method == HTTP_GET || hm->method == HTTP_HEAD;
 
+	if (!host_allowed(ad, hm)) {
+		reply_text(hm, 421, "this Host is not the admin endpoint's: use its address "
+			   "(127.0.0.1:port), localhost or the admin_listen host\n", NO_STORE);
+		return 0;
+	}
 	if (!authorized(ad, hm)) {
 		reply_text(hm, 401, "admin token required: Authorization: Bearer <token>\n",
 			   "WWW-Authenticate: Bearer realm=\"actord-admin\"\r\n" NO_STORE);
@@ -301,6 +355,9 @@ int admin_add_pool(struct actor_system *sys, const struct ad_config *cfg,
 		.mailbox = ADMIN_MAILBOX,
 		.listen = &cfg->admin_listen,
 		.nlisten = 1,
+		/* Never in a reuseport group with the public listeners: the
+		 * kernel would hand public connections to this socket. */
+		.exclusive = true,
 		.max_connections = admin_max_connections,
 		.max_connections_key = "admin.max_connections",
 		.local = admin_serve,

@@ -137,7 +137,9 @@ static void collect_actors(struct metrics_out *o, void *ctx)
 static void collect_http(struct metrics_out *o, void *ctx)
 {
 	static const char *const classes[NET_STATUS_CLASSES] = { "1xx", "2xx", "3xx", "4xx", "5xx" };
-	static const char *const errors[NET_ERR_COUNT] = { "400", "413", "414", "431" };
+	static const char *const errors[NET_ERR_COUNT] = {
+		"400", "413", "414", "431", "501", "505",
+	};
 	static const char *const timeouts[NET_TIMEOUT_COUNT] = {
 		"header", "body", "keepalive", "write", "handler",
 	};
@@ -236,6 +238,9 @@ static void collect_handlers(struct metrics_out *o, void *ctx)
 		metrics_counter(o, "handler_route_rebuilds_total",
 				"Route tables rebuilt after a configuration reload.", labels,
 				st.route_rebuilds_total);
+		metrics_counter(o, "handler_slow_total",
+				"Route functions or continuations that held the handler longer "
+				"than http.slow_handler_ms.", labels, st.slow_total);
 	}
 }
 

@@ -1,5 +1,6 @@
 /*
- * app.c - the list of the shipped application's route modules (app.h).
+ * app.c - the lists of the shipped application's route modules and
+ * scheduler set-ups (app.h).
  */
 #include "app.h"
 
@@ -11,6 +12,14 @@ const handler_routes_fn app_modules[] = {
 	fortunes_routes,
 	wallpaper_routes,
 	jobs_routes,
+	/* Last: its GET / must not shadow anything. */
+	seed_demo_routes,
 };
 
 const unsigned app_nmodules = sizeof(app_modules) / sizeof(app_modules[0]);
+
+const sched_setup_fn app_sched[] = {
+	seed_sched,
+};
+
+const unsigned app_nsched = sizeof(app_sched) / sizeof(app_sched[0]);

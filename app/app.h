@@ -15,6 +15,7 @@
 
 #include "handler/handler_api.h"
 #include "storage/job_type.h"
+#include "worker/sched.h"
 
 /* The route modules, in matching order. */
 extern const handler_routes_fn app_modules[];
@@ -42,6 +43,27 @@ int wallpaper_routes(struct route_table *t, const struct ad_config *cfg, char *e
 		     size_t errlen);
 /* The job queue: POST /jobs and GET /jobs/:id (storage/job.h). */
 int jobs_routes(struct route_table *t, const struct ad_config *cfg, char *err, size_t errlen);
+/* The seed's executor examples on the worker actors: GET / and GET /queue
+ * with a {"job_id": N} body, POST /hash (PBKDF2 with OpenSSL). */
+int seed_demo_routes(struct route_table *t, const struct ad_config *cfg, char *err,
+		     size_t errlen);
+/* PBKDF2-HMAC-SHA256 on a worker, for POST /hash and the `hash` job type:
+ * the body's password, salt and iterations (1 to max_iterations), or
+ * -EINVAL; a task for hreq_work / job_call (NULL on ENOMEM; the password
+ * is wiped when it is freed); in the continuation, the 64 hex digits, or
+ * NULL if the call failed. */
+int seed_hash_check(const cJSON *body, uint32_t max_iterations, const char **password,
+		    const char **salt, uint32_t *iterations);
+struct worker_task *seed_hash_task(const char *password, const char *salt,
+				   uint32_t iterations);
+const char *seed_hash_hex(struct call_msg *reply);
+/* Their schedule: the queue "collect" behind GET /queue and the periodic
+ * task "seed-period" (app.period_ms). */
+int seed_sched(struct sched_setup *s, const struct ad_config *cfg, char *err, size_t errlen);
+/* The scheduler set-ups (worker/sched.h), given to sched_add_pool. */
+extern const sched_setup_fn app_sched[];
+extern const unsigned app_nsched;
+
 /* The job types the job actors run (job_types.c), given to job_add_pool. */
 extern const struct job_type app_job_types[];
 extern const unsigned app_njob_types;

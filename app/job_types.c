@@ -1,6 +1,6 @@
 /*
  * job_types.c - the job types the shipped application runs (job_type.h,
- * docs/JOBS.md): `sleep` and `sql`, and the table main.c gives to the job
+ * docs/JOBS.md): `sleep`, `sql` and `hash`, and the table main.c gives to the job
  * actors.
  *
  * DESIGN
@@ -14,6 +14,10 @@
  *    id (INSERT ... ON DUPLICATE KEY UPDATE job_id = job_id), and a run
  *    that finds its row already there (0 rows affected) is a success with
  *    "applied": false.
+ *  - hash {"password", "salt", "iterations"}: PBKDF2-HMAC-SHA256 computed
+ *    on a worker actor (job_call with &worker_kind: the job actor never
+ *    blocks), result {"hash": "<64 hex digits>"}; iterations up to
+ *    app.hash_max_iterations.
  *
  * Thread: checks on a handler actor, runs on a job actor.
  */
@@ -25,6 +29,7 @@
 #include "app.h"
 #include "config/config.h"
 #include "storage/sql.h"
+#include "worker/worker.h"
 
 #define SLEEP_MAX_S 86400.0
 #define SQL_MAX_ARGS 32
@@ -162,9 +167,61 @@ static void run_sql(struct job *j, const cJSON *payload)
 		job_failed(j, "sql: %s", ad_strerror(rc));
 }
 
+/* ---- hash ---- */
+
+static int check_hash(const cJSON *payload, const struct ad_config *cfg, char *err,
+		      size_t errlen)
+{
+	const char *pw, *salt;
+	uint32_t it;
+
+	if (seed_hash_check(payload, cfg->app.hash_max_iterations, &pw, &salt, &it) == 0)
+		return 0;
+	snprintf(err, errlen, "hash: expected {\"password\": string, \"salt\": string, "
+		 "\"iterations\": 1 to %u}", cfg->app.hash_max_iterations);
+	return -EINVAL;
+}
+
+static void on_hash(struct job *j, struct call_msg *reply, void *arg)
+{
+	const char *hex = seed_hash_hex(reply);
+	cJSON *out;
+
+	(void)arg;
+	if (hex == NULL) {
+		job_failed(j, "hash: %s", ad_strerror(reply->status != 0 ? reply->status : -EIO));
+		return;
+	}
+	out = cJSON_CreateObject();
+	if (out == NULL || cJSON_AddStringToObject(out, "hash", hex) == NULL) {
+		cJSON_Delete(out);
+		job_failed(j, "out of memory");
+		return;
+	}
+	job_done(j, out);
+}
+
+static void run_hash(struct job *j, const cJSON *payload)
+{
+	const char *pw, *salt;
+	uint32_t it;
+	struct worker_task *t;
+	int rc = seed_hash_check(payload, job_config(j)->app.hash_max_iterations, &pw, &salt, &it);
+
+	if (rc != 0) {
+		job_failed(j, "hash: invalid payload");
+		return;
+	}
+	t = seed_hash_task(pw, salt, it);
+	rc = t != NULL ? job_call(j, &worker_kind, worker_task_call(t), on_hash, NULL) : -ENOMEM;
+	if (rc != 0)
+		job_failed(j, "hash: %s", ad_strerror(rc));   /* -EAGAIN: retried later */
+}
+
 const struct job_type app_job_types[] = {
 	{ "sleep", check_sleep, run_sleep },
 	{ "sql", check_sql, run_sql },
+	{ "hash", check_hash, run_hash },
 };
 
 const unsigned app_njob_types = sizeof(app_job_types) / sizeof(app_job_types[0]);

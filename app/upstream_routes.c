@@ -21,8 +21,14 @@
  * TE, Trailer, Transfer-Encoding, Upgrade) are dropped both ways. The
  * client's Host, Content-Length and Expect are not forwarded (the upstream
  * client writes its own Host and Content-Length; Expect was answered by the
- * network actor); X-Forwarded-For gets the client's address appended. The
- * upstream's Content-Length, Date and Server are replaced by ours.
+ * network actor); X-Forwarded-For gets the client's address appended
+ * (never cut short). The upstream's Content-Length, Date and Server are
+ * replaced by ours.
+ *
+ * The forwarded path is normalised (percent-encoded unreserved characters
+ * decoded, other escapes upper case); a path with a dot-segment, raw or
+ * percent-encoded, an encoded slash, a backslash or NUL is refused (400):
+ * "/proxy/../admin" must never reach "<target>../admin".
  *
  * Thread: the handler actor serving the request.
  */
@@ -139,19 +145,29 @@ static void proxy_answered(struct hreq *r, struct call_msg *reply, void *arg)
 		  body, len);
 }
 
-/* X-Forwarded-For: the client's earlier list, then its address. */
+/* X-Forwarded-For: the client's earlier list, then its address. Sized
+ * to fit: the last hop, the one the upstream can trust, is never cut. */
 static int add_forwarded_for(struct hreq *r, struct upstream_call *u, const char *prior)
 {
 	const char *client = hreq_client(r), *colon = strrchr(client, ':');
 	size_t iplen = colon != NULL ? (size_t)(colon - client) : strlen(client);
-	char value[1024];
+	size_t plen = prior != NULL ? strlen(prior) : 0;
+	char *value;
 
 	if (client[0] == '[' && iplen >= 2) {   /* "[v6]:port" */
 		client++;
 		iplen -= 2;
 	}
-	snprintf(value, sizeof(value), "%s%s%.*s", prior != NULL ? prior : "",
-		 prior != NULL ? ", " : "", (int)iplen, client);
+	value = hreq_alloc(r, plen + 2 + iplen + 1);
+	if (value == NULL)
+		return -ENOMEM;
+	if (plen > 0) {
+		memcpy(value, prior, plen);
+		memcpy(value + plen, ", ", 2);
+		plen += 2;
+	}
+	memcpy(value + plen, client, iplen);
+	value[plen + iplen] = '\0';
 	return upstream_call_add_header(u, "X-Forwarded-For", value);
 }
 
@@ -179,19 +195,117 @@ static int forward_request(struct hreq *r, struct upstream_call *u)
 	return 0;
 }
 
+/* An https route's own TLS files (upstream.proxy[i].ca_file, cert_file,
+ * key_file): the upstream actor finds them by the route's index. */
+static void use_proxy_tls(struct hreq *r, struct upstream_call *u, const struct config_proxy *px)
+{
+	const struct config_upstream *up = &hreq_config(r)->upstream;
+
+	for (unsigned i = 0; i < up->nproxy; i++)
+		if (strcmp(up->proxy[i].prefix, px->prefix) == 0)
+			upstream_call_use_proxy_tls(u, i);
+}
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	c = (char)(c | 0x20);
+	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+static bool unreserved(unsigned char c)
+{
+	return ((c | 0x20) >= 'a' && (c | 0x20) <= 'z') || (c >= '0' && c <= '9') ||
+	       c == '-' || c == '.' || c == '_' || c == '~';
+}
+
+/* The path after the proxy prefix, as it is forwarded: percent-encoded
+ * unreserved characters decoded and other escapes in upper case (RFC 3986
+ * 6.2.2), written into `out` (`len` + 1 bytes). NULL, with `why`, if it
+ * must not be forwarded at all: a dot-segment ("." or "..", raw or
+ * encoded) would climb out of the target's path, and an encoded slash or
+ * a backslash (raw or encoded) or NUL would let an upstream that decodes
+ * them before normalising do the same. */
+static const char *proxy_path(const char *in, size_t len, char *out, const char **why)
+{
+	size_t o = 0, seg = 0;
+
+	for (size_t i = 0; i <= len; i++) {
+		char ch = i < len ? in[i] : '/';
+
+		if (ch == '%' && i < len) {
+			int hi = i + 2 < len ? hexval(in[i + 1]) : -1;
+			int lo = i + 2 < len ? hexval(in[i + 2]) : -1;
+			unsigned char dec;
+
+			if (i + 2 >= len || hi < 0 || lo < 0) {
+				*why = "invalid percent-encoding";
+				return NULL;
+			}
+			dec = (unsigned char)(hi << 4 | lo);
+			if (dec == '/' || dec == '\\' || dec == '\0') {
+				*why = "encoded slash, backslash or NUL";
+				return NULL;
+			}
+			i += 2;
+			if (unreserved(dec)) {
+				out[o++] = (char)dec;
+			} else {
+				out[o++] = '%';
+				out[o++] = "0123456789ABCDEF"[dec >> 4];
+				out[o++] = "0123456789ABCDEF"[dec & 15];
+			}
+			continue;
+		}
+		if (ch == '\\') {
+			*why = "backslash";
+			return NULL;
+		}
+		if (ch == '/') {
+			/* out[seg..o) is the segment that just ended, decoded. */
+			size_t n = o - seg;
+
+			if ((n == 1 && out[seg] == '.') ||
+			    (n == 2 && out[seg] == '.' && out[seg + 1] == '.')) {
+				*why = "dot-segment";
+				return NULL;
+			}
+			if (i == len)
+				break;
+			seg = o + 1;
+		}
+		out[o++] = ch;
+	}
+	out[o] = '\0';
+	return out;
+}
+
 static void any_proxy(struct hreq *r)
 {
 	const struct config_proxy *px = hreq_route_data(r);
-	const char *path = hreq_path(r), *query;
-	size_t plen = strlen(px->prefix), qlen;
+	const char *path = hreq_path(r), *query, *rest, *why = NULL;
+	size_t plen = strlen(px->prefix), qlen, rlen = strlen(path) - plen;
 	struct upstream_call *u;
+	char *buf;
 	int rc;
 
-	/* The route matched "<prefix>*rest": the path starts with the prefix. */
+	/* The route matched "<prefix>*rest": the path starts with the prefix.
+	 * Normalising only shortens the path (3 bytes become 1 or 3). */
+	buf = hreq_alloc(r, rlen + 1);
+	if (buf == NULL) {
+		hreq_error(r, 500, "proxy: out of memory");
+		return;
+	}
+	rest = proxy_path(path + plen, rlen, buf, &why);
+	if (rest == NULL) {
+		hreq_error(r, 400, "proxy: the path cannot be forwarded (%s)", why);
+		return;
+	}
 	query = hreq_query_string(r, &qlen);
-	u = upstream_call_to(hreq_method(r), &px->to, path + plen, strlen(path) - plen,
-			     query, qlen, &rc);
+	u = upstream_call_to(hreq_method(r), &px->to, rest, strlen(rest), query, qlen, &rc);
 	if (u != NULL) {
+		use_proxy_tls(r, u, px);
 		rc = forward_request(r, u);
 		if (rc == 0)
 			rc = hreq_call(r, &upstream_kind, upstream_call_msg(u), proxy_answered, NULL);

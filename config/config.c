@@ -19,8 +19,8 @@
  * What it does not do: apply anything. Callers decide what a new config
  * means (see config_snapshot.c for the live snapshot).
  *
- * Host names in upstream URLs are resolved here, once, and the address
- * kept in the config: the upstream actors never wait for DNS.
+ * Host names in upstream URLs are only parsed here: the upstream actors
+ * resolve them at run time without blocking (dns/dns.h).
  *
  * Thread: the controlling thread (getaddrinfo may block on DNS).
  */
@@ -34,6 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <cjson/cJSON.h>
 
@@ -54,7 +55,7 @@ enum field_type {
 	F_SENTINELS,  /* array of "host:port" into redis.sentinels[] */
 	F_HOST,       /* resolvable host name into char[size] */
 	F_MONGO_URI,  /* mongodb:// or mongodb+srv:// URI into char[size] */
-	F_URL,        /* http:// URL into struct config_url, resolved */
+	F_URL,        /* http:// or https:// URL into struct config_url */
 	F_PROXY_LIST, /* array of {"prefix", "to"} into upstream.proxy[] */
 	F_NAME,       /* non-empty printable ASCII without spaces into char[size] */
 	F_LEVEL,      /* "debug" .. "error" */
@@ -105,6 +106,10 @@ ACTOR_KIND(mysql, mysql_actor, 0, 64);
 ACTOR_KIND(mongo, mongo_actor, 0, 64);
 ACTOR_KIND(job, job, 0, 64);
 ACTOR_KIND(upstream, upstream_actor, 0, 64);
+/* Workers block by design (sleeping threads cost no CPU): they may
+ * outnumber cores, up to the pool mailbox's consumer limit. */
+ACTOR_KIND(worker, worker, 0, 256);
+ACTOR_KIND(sched, sched, 0, 1);
 
 static const struct field actors_fields[] = {
 	SECTION("net", net_fields),
@@ -115,6 +120,8 @@ static const struct field actors_fields[] = {
 	SECTION("mongo", mongo_fields),
 	SECTION("job", job_fields),
 	SECTION("upstream", upstream_fields),
+	SECTION("worker", worker_fields),
+	SECTION("sched", sched_fields),
 	END,
 };
 
@@ -125,6 +132,7 @@ static const struct field http_fields[] = {
 	U64("max_body_bytes", http.max_body_bytes, 0, 1ull << 32),
 	U32("header_timeout_ms", http.header_timeout_ms, 1, MS_MAX),
 	U32("body_timeout_ms", http.body_timeout_ms, 1, MS_MAX),
+	U32("body_min_rate", http.body_min_rate, 0, 1u << 30),
 	U32("keepalive_timeout_ms", http.keepalive_timeout_ms, 1, MS_MAX),
 	U32("write_timeout_ms", http.write_timeout_ms, 1, MS_MAX),
 	U32("request_timeout_ms", http.request_timeout_ms, 1, MS_MAX),
@@ -132,6 +140,7 @@ static const struct field http_fields[] = {
 	U32("backlog", http.backlog, 1, 65535),
 	U32("output_high_water", http.output_high_water, 1024, 1u << 30),
 	U32("max_pipeline", http.max_pipeline, 1, 1024),
+	U32("slow_handler_ms", http.slow_handler_ms, 0, MS_MAX),
 	END,
 };
 
@@ -175,6 +184,13 @@ static const struct field app_fields[] = {
 	U32("wallpaper_cache_ttl_ms", app.wallpaper_cache_ttl_ms, 1, 86400000u),
 	TYPED("world_near_cache", F_BOOL, app.world_near_cache, 0),
 	TYPED("wallpaper_near_cache", F_BOOL, app.wallpaper_near_cache, 0),
+	U32("demo_work_ms", app.demo_work_ms, 0, MS_MAX),
+	U32("queue_capacity", app.queue_capacity, 1, 1u << 20),
+	U32("queue_concurrency", app.queue_concurrency, 1, 1024),
+	U32("queue_max_attempts", app.queue_max_attempts, 1, 100),
+	U32("hash_max_iterations", app.hash_max_iterations, 1, 100000000u),
+	U32("period_ms", app.period_ms, 0, 86400000u),
+	TYPED("period_once_per_cluster", F_BOOL, app.period_once_per_cluster, 0),
 	END,
 };
 
@@ -233,6 +249,12 @@ static const struct field upstream_section_fields[] = {
 	U32("max_queue", upstream.max_queue, 0, 1u << 20),
 	U32("idle_timeout_ms", upstream.idle_timeout_ms, 1, MS_MAX),
 	U32("retries", upstream.retries, 0, 10),
+	U32("first_byte_timeout_ms", upstream.first_byte_timeout_ms, 1, MS_MAX),
+	U32("max_redirects", upstream.max_redirects, 0, 20),
+	TYPED("ca_file", F_PATH, upstream.ca_file, 0),
+	STR("resolver", upstream.resolver, 0),
+	U32("dns_ttl_min_ms", upstream.dns_ttl_min_ms, 0, 86400000u),
+	U32("dns_ttl_max_ms", upstream.dns_ttl_max_ms, 0, 86400000u),
 	END,
 };
 
@@ -280,6 +302,10 @@ void config_defaults(struct ad_config *cfg)
 	cfg->mongo_actor = (struct config_actors){ 2, 1024 };
 	cfg->job = (struct config_actors){ 1, 1024 };
 	cfg->upstream_actor = (struct config_actors){ 1, 1024 };
+	/* One worker per core: right for CPU-bound tasks; blocking tasks want
+	 * more (docs/SCALING.md). */
+	cfg->worker = (struct config_actors){ 2, 1024 };
+	cfg->sched = (struct config_actors){ 1, 4096 };
 	cfg->http = (struct config_http){
 		.max_request_line = 8192,
 		.max_header_bytes = 65536,
@@ -287,6 +313,7 @@ void config_defaults(struct ad_config *cfg)
 		.max_body_bytes = 1u << 20,
 		.header_timeout_ms = 10000,
 		.body_timeout_ms = 10000,
+		.body_min_rate = 1024,
 		.keepalive_timeout_ms = 75000,
 		.write_timeout_ms = 10000,
 		.request_timeout_ms = 5000,
@@ -294,6 +321,7 @@ void config_defaults(struct ad_config *cfg)
 		.backlog = 4096,
 		.output_high_water = 1u << 20,
 		.max_pipeline = 64,
+		.slow_handler_ms = 100,
 	};
 	cfg->log.level = CONFIG_LOG_INFO;
 	cfg->log.format = CONFIG_LOG_AUTO;
@@ -321,6 +349,12 @@ void config_defaults(struct ad_config *cfg)
 	snprintf(cfg->near_cache.prefixes[0], CONFIG_PREFIX_MAX, "world:");
 	snprintf(cfg->near_cache.prefixes[1], CONFIG_PREFIX_MAX, "wallpaperList:");
 	cfg->near_cache.nprefixes = 2;
+	cfg->app.demo_work_ms = 1000;
+	cfg->app.queue_capacity = 10000;
+	cfg->app.queue_concurrency = 4;
+	cfg->app.queue_max_attempts = 3;
+	cfg->app.hash_max_iterations = 1000000;
+	cfg->app.period_once_per_cluster = true;
 	/* No MongoDB unless configured (Debian ships no server). */
 	snprintf(cfg->mongo.database, sizeof(cfg->mongo.database), "hello_world");
 	cfg->mongo.connect_timeout_ms = 2000;
@@ -334,6 +368,10 @@ void config_defaults(struct ad_config *cfg)
 	cfg->upstream.max_queue = 1024;
 	cfg->upstream.idle_timeout_ms = 60000;
 	cfg->upstream.retries = 1;
+	cfg->upstream.first_byte_timeout_ms = 4000;
+	cfg->upstream.max_redirects = 5;
+	cfg->upstream.dns_ttl_min_ms = 1000;
+	cfg->upstream.dns_ttl_max_ms = 300000;
 	snprintf(cfg->jobs.prefix, sizeof(cfg->jobs.prefix), "jobs");
 	snprintf(cfg->jobs.group, sizeof(cfg->jobs.group), "actord");
 	cfg->jobs.concurrency = 64;
@@ -547,9 +585,19 @@ static int apply_env(struct config_ctx *c, const char *prefix, const struct fiel
 }
 
 /* Rules that span fields, or apply after the environment. */
+/* A TLS file ("" = none) must be readable now: a typo fails the load,
+ * not the first HTTPS call. */
+static int check_readable(struct config_ctx *c, const char *key, const char *path)
+{
+	if (path[0] == '\0' || access(path, R_OK) == 0)
+		return 0;
+	return cfg_fail(c, key, "cannot read '%s': %s", path, strerror(errno));
+}
+
 static int check_config(struct config_ctx *c, const struct ad_config *cfg)
 {
 	const char *u = cfg->mongo.uri;
+	char why[300];
 	int rc;
 
 	if (u[0] != '\0' && strncmp(u, "mongodb://", 10) != 0 &&
@@ -561,10 +609,15 @@ static int check_config(struct config_ctx *c, const struct ad_config *cfg)
 		rc = cfg_resolve(c, "mysql.host", cfg->mysql.host, NULL, false);
 	if (rc != 0)
 		return rc;
+	/* Ports, not host strings: "127.1", "localhost" and "0.0.0.0" all
+	 * reach 127.0.0.1, and listeners sharing a port with SO_REUSEPORT
+	 * share their connections. */
 	for (unsigned i = 0; i < cfg->nlisten; i++) {
-		if (cfg->listen[i].port == cfg->admin_listen.port &&
-		    strcmp(cfg->listen[i].host, cfg->admin_listen.host) == 0)
-			return cfg_fail(c, "admin_listen", "same address as listen[%u]", i);
+		if (cfg->listen[i].port == cfg->admin_listen.port)
+			return cfg_fail(c, "admin_listen", "port %u is also listen[%u]'s (%s:%u): "
+				    "the admin endpoint needs a port of its own",
+				    cfg->admin_listen.port, i, cfg->listen[i].host,
+				    cfg->listen[i].port);
 	}
 	for (const char *t = cfg->admin_token; *t != '\0'; t++)
 		if (*t <= ' ' || *t > '~')
@@ -581,6 +634,29 @@ static int check_config(struct config_ctx *c, const struct ad_config *cfg)
 			    cfg->jobs.backoff_base_ms, cfg->jobs.backoff_max_ms);
 	if (cfg->jobs.sql_statement[0] == '\0')
 		return cfg_fail(c, "jobs.sql_statement", "must not be empty");
+	rc = check_readable(c, "upstream.ca_file", cfg->upstream.ca_file);
+	for (unsigned i = 0; i < cfg->upstream.nproxy && rc == 0; i++) {
+		const struct config_proxy *px = &cfg->upstream.proxy[i];
+		char key[64];
+
+		snprintf(key, sizeof(key), "upstream.proxy[%u].ca_file", i);
+		rc = check_readable(c, key, px->ca_file);
+		snprintf(key, sizeof(key), "upstream.proxy[%u].cert_file", i);
+		if (rc == 0)
+			rc = check_readable(c, key, px->cert_file);
+		snprintf(key, sizeof(key), "upstream.proxy[%u].key_file", i);
+		if (rc == 0)
+			rc = check_readable(c, key, px->key_file);
+	}
+	if (rc != 0)
+		return rc;
+	rc = config_resolver_check(cfg->upstream.resolver, why, sizeof(why));
+	if (rc != 0)
+		return cfg_fail(c, "upstream.resolver", "%s", why);
+	if (cfg->upstream.dns_ttl_min_ms > cfg->upstream.dns_ttl_max_ms)
+		return cfg_fail(c, "upstream.dns_ttl_min_ms", "%u is larger than "
+			    "upstream.dns_ttl_max_ms (%u)", cfg->upstream.dns_ttl_min_ms,
+			    cfg->upstream.dns_ttl_max_ms);
 	if (cfg->http.max_request_line > cfg->http.max_header_bytes)
 		return cfg_fail(c, "http.max_request_line",
 			    "%u is larger than http.max_header_bytes (%u)",

@@ -60,6 +60,7 @@ struct config_http {
 	uint64_t max_body_bytes;      /* larger -> 413 before reading the body */
 	uint32_t header_timeout_ms;   /* absolute deadline for the header block */
 	uint32_t body_timeout_ms;     /* idle I/O timeout while reading a body */
+	uint32_t body_min_rate;       /* bytes/s a body must keep up; 0: off */
 	uint32_t keepalive_timeout_ms;/* idle time between requests */
 	uint32_t write_timeout_ms;    /* a client that does not read is dropped */
 	uint32_t request_timeout_ms;  /* handler deadline -> 504 */
@@ -67,6 +68,8 @@ struct config_http {
 	uint32_t backlog;             /* listen(2) backlog */
 	uint32_t output_high_water;   /* bytes unsent before reads pause */
 	uint32_t max_pipeline;        /* requests in flight per connection */
+	uint32_t slow_handler_ms;     /* one message holding a handler longer is
+				       * logged (rate-limited); 0: off */
 };
 
 enum config_log_format { CONFIG_LOG_AUTO, CONFIG_LOG_JSON, CONFIG_LOG_TEXT };
@@ -124,20 +127,28 @@ struct config_admin {
 	uint32_t max_connections;     /* admin connections open at once (live) */
 };
 
-/* An http:// URL, parsed (and, in a loaded config, resolved) once. */
+/* An http:// or https:// URL, parsed once. Names are resolved at run
+ * time by the upstream actors (dns/dns.h), never here. */
 struct config_url {
 	char url[CONFIG_URL_MAX];     /* as written; "" when unset */
 	char host[CONFIG_HOST_MAX];   /* name or address, without [] */
-	uint16_t port;                /* 80 when the URL names none */
+	uint16_t port;                /* 80 (443 for https) when the URL names none */
+	bool tls;                     /* https:// */
 	char target[CONFIG_URL_MAX];  /* path and query, at least "/" */
-	uint8_t family;               /* AF_INET or AF_INET6; 0: not resolved */
-	uint8_t addr[16];             /* the first address `host` resolved to */
+	uint8_t family;               /* AF_INET or AF_INET6 for an address
+				       * literal; 0: a name */
+	uint8_t addr[16];             /* the literal's address */
 };
 
-/* A reverse-proxy route: requests under `prefix` go to `to`. */
+/* A reverse-proxy route: requests under `prefix` go to `to`. The TLS
+ * files apply to an https:// `to` only; "" keeps upstream.ca_file (or the
+ * system's CA store) and sends no client certificate. */
 struct config_proxy {
 	char prefix[CONFIG_PREFIX_MAX]; /* "/proxy/": starts and ends with '/' */
 	struct config_url to;           /* prefix is replaced by to.target */
+	char ca_file[CONFIG_PATH_MAX];  /* PEM CAs that replace upstream.ca_file */
+	char cert_file[CONFIG_PATH_MAX]; /* PEM client certificate (chain) */
+	char key_file[CONFIG_PATH_MAX]; /* its key; "": in cert_file */
 };
 
 /* Upstream HTTP client actors (net/upstream.h); every value is live. */
@@ -152,6 +163,13 @@ struct config_upstream {
 	uint32_t max_queue;           /* requests waiting for a connection */
 	uint32_t idle_timeout_ms;     /* idle keep-alive connections close */
 	uint32_t retries;             /* resends of idempotent requests */
+	uint32_t first_byte_timeout_ms; /* request written -> first response byte */
+	uint32_t max_redirects;       /* redirects GET /upstream follows */
+	char ca_file[CONFIG_PATH_MAX]; /* PEM CAs for https; "": the system's store */
+	/* Run-time DNS (fixed at start: each upstream actor's resolver). */
+	char resolver[CONFIG_HOST_MAX]; /* "ip[:port],...": DNS servers; "": resolv.conf */
+	uint32_t dns_ttl_min_ms;      /* an answer is kept at least this long */
+	uint32_t dns_ttl_max_ms;      /* and at most this long */
 };
 
 /* The shipped application's own settings (app/). */
@@ -160,6 +178,14 @@ struct config_app {
 	uint32_t wallpaper_cache_ttl_ms; /* the wallpaper list in Redis */
 	bool world_near_cache;        /* /cached-queries reads through the near cache */
 	bool wallpaper_near_cache;    /* the wallpaper list reads through it */
+	/* The seed's demo routes (app/seed_demo.c): GET /, GET /queue, POST /hash. */
+	uint32_t demo_work_ms;        /* the blocking work of GET / and /queue */
+	uint32_t queue_capacity;      /* /queue items waiting; more -> 503 (start-up) */
+	uint32_t queue_concurrency;   /* /queue items run at once on workers (start-up) */
+	uint32_t queue_max_attempts;  /* runs of a failing item before it is dropped (start-up) */
+	uint32_t hash_max_iterations; /* POST /hash: larger -> 400 */
+	uint32_t period_ms;           /* the demo periodic task; 0: off (start-up) */
+	bool period_once_per_cluster; /* ... under a Redis lock (start-up) */
 };
 
 /* The near cache (storage/near.h): values read from Redis kept in each
@@ -214,6 +240,8 @@ struct ad_config {
 	struct config_actors mongo_actor;
 	struct config_actors job;
 	struct config_actors upstream_actor;
+	struct config_actors worker;      /* blocking and CPU-heavy tasks (worker/) */
+	struct config_actors sched;       /* periodic tasks and task queues: 0 or 1 */
 	struct config_http http;
 	struct config_log log;
 	struct config_redis redis;
@@ -228,15 +256,15 @@ struct ad_config {
 	bool test_routes;             /* registers the /_test/ routes (tests only) */
 };
 
-/* Parse an "http://host[:port][/path][?query]" URL into `out` without
+/* Parse an "http[s]://host[:port][/path][?query]" URL into `out` without
  * resolving it (`family` is set only for an address literal). 0, or
  * -EINVAL with the reason in `why`. Thread: any. */
 int config_url_parse(const char *s, struct config_url *out, char *why, size_t whylen);
 
-/* Resolve `u->host` (getaddrinfo: may block on DNS) into `family` and
- * `addr` unless it is already an address. 0 or -EINVAL with the reason in
- * `why`. Thread: controlling. */
-int config_url_resolve(struct config_url *u, char *why, size_t whylen);
+/* Whether `s` is "" or a list of DNS servers "ip[:port],..." (IPv6 as
+ * "[ip]:port"), as upstream.resolver takes. 0 or -EINVAL with the reason
+ * in `why`. Thread: any. */
+int config_resolver_check(const char *s, char *why, size_t whylen);
 
 /* Fill `cfg` with the built-in defaults (what an empty file means).
  * Thread: any. */

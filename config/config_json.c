@@ -123,7 +123,8 @@ static void add_actors(cJSON *root, const struct ad_config *cfg)
 		{ "net", &cfg->net }, { "handler", &cfg->handler }, { "log", &cfg->log_actor },
 		{ "cache", &cfg->cache }, { "mysql", &cfg->mysql_actor },
 		{ "mongo", &cfg->mongo_actor }, { "job", &cfg->job },
-		{ "upstream", &cfg->upstream_actor },
+		{ "upstream", &cfg->upstream_actor }, { "worker", &cfg->worker },
+		{ "sched", &cfg->sched },
 	};
 	cJSON *actors = cJSON_AddObjectToObject(root, "actors");
 
@@ -145,6 +146,7 @@ static void add_http(cJSON *root, const struct config_http *h)
 	cJSON_AddNumberToObject(o, "max_body_bytes", (double)h->max_body_bytes);
 	cJSON_AddNumberToObject(o, "header_timeout_ms", h->header_timeout_ms);
 	cJSON_AddNumberToObject(o, "body_timeout_ms", h->body_timeout_ms);
+	cJSON_AddNumberToObject(o, "body_min_rate", h->body_min_rate);
 	cJSON_AddNumberToObject(o, "keepalive_timeout_ms", h->keepalive_timeout_ms);
 	cJSON_AddNumberToObject(o, "write_timeout_ms", h->write_timeout_ms);
 	cJSON_AddNumberToObject(o, "request_timeout_ms", h->request_timeout_ms);
@@ -152,6 +154,7 @@ static void add_http(cJSON *root, const struct config_http *h)
 	cJSON_AddNumberToObject(o, "backlog", h->backlog);
 	cJSON_AddNumberToObject(o, "output_high_water", h->output_high_water);
 	cJSON_AddNumberToObject(o, "max_pipeline", h->max_pipeline);
+	cJSON_AddNumberToObject(o, "slow_handler_ms", h->slow_handler_ms);
 }
 
 static void add_log(cJSON *root, const struct config_log *l)
@@ -263,6 +266,13 @@ cJSON *config_to_json(const struct ad_config *cfg)
 	cJSON_AddNumberToObject(o, "wallpaper_cache_ttl_ms", cfg->app.wallpaper_cache_ttl_ms);
 	cJSON_AddBoolToObject(o, "world_near_cache", cfg->app.world_near_cache);
 	cJSON_AddBoolToObject(o, "wallpaper_near_cache", cfg->app.wallpaper_near_cache);
+	cJSON_AddNumberToObject(o, "demo_work_ms", cfg->app.demo_work_ms);
+	cJSON_AddNumberToObject(o, "queue_capacity", cfg->app.queue_capacity);
+	cJSON_AddNumberToObject(o, "queue_concurrency", cfg->app.queue_concurrency);
+	cJSON_AddNumberToObject(o, "queue_max_attempts", cfg->app.queue_max_attempts);
+	cJSON_AddNumberToObject(o, "hash_max_iterations", cfg->app.hash_max_iterations);
+	cJSON_AddNumberToObject(o, "period_ms", cfg->app.period_ms);
+	cJSON_AddBoolToObject(o, "period_once_per_cluster", cfg->app.period_once_per_cluster);
 	add_near_cache(root, &cfg->near_cache);
 	cJSON_AddStringToObject(root, "pidfile", cfg->pidfile);
 	cJSON_AddNumberToObject(root, "drain_timeout_ms", cfg->drain_timeout_ms);

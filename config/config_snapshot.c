@@ -104,6 +104,14 @@ void config_carry_fixed(struct ad_config *next, const struct ad_config *running,
 	CARRY("actors.mongo", mongo_actor);
 	CARRY("actors.job", job);
 	CARRY("actors.upstream", upstream_actor);
+	CARRY("upstream.resolver", upstream.resolver);
+	CARRY("actors.worker", worker);
+	CARRY("actors.sched", sched);
+	CARRY("app.queue_capacity", app.queue_capacity);
+	CARRY("app.queue_concurrency", app.queue_concurrency);
+	CARRY("app.queue_max_attempts", app.queue_max_attempts);
+	CARRY("app.period_ms", app.period_ms);
+	CARRY("app.period_once_per_cluster", app.period_once_per_cluster);
 	CARRY("mongo.uri", mongo.uri);
 	CARRY("mongo.connect_timeout_ms", mongo.connect_timeout_ms);
 	CARRY("mongo.query_timeout_ms", mongo.query_timeout_ms);

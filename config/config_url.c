@@ -1,24 +1,24 @@
 /*
- * config_url.c - the one parser of http:// URLs (config.h): the
- * configuration validates upstream URLs with it at load, and the upstream
- * client (net/upstream_call.c) parses URLs handlers give it at run time.
+ * config_url.c - the one parser of http:// and https:// URLs (config.h):
+ * the configuration validates upstream URLs with it at load, and the
+ * upstream client (net/upstream_call.c) parses URLs handlers give it (and
+ * redirect Locations) at run time; and the check of upstream.resolver.
  *
  * DESIGN
- * Only what an HTTP/1.1 client needs: scheme "http" (case-insensitive),
- * a host (name, IPv4 literal or "[IPv6]"), an optional port, and the
- * request target (path and query) sent as is. User info, fragments,
- * whitespace and control characters are refused rather than guessed at.
- * https is refused explicitly: the client speaks plain HTTP only.
+ * Only what an HTTP/1.1 client needs: scheme "http" or "https"
+ * (case-insensitive), a host (name, IPv4 literal or "[IPv6]"), an optional
+ * port, and the request target (path and query) sent as is. User info,
+ * fragments, whitespace and control characters are refused rather than
+ * guessed at.
  *
- * config_url_parse never resolves a name (that may block): an address
- * literal is converted at once; config_url_resolve, called at load, does
- * the DNS lookup.
+ * It never resolves a name (that may block): an address literal is
+ * converted at once; names are resolved by the upstream actors at run
+ * time (dns/dns.h), so a changed address is followed.
  *
- * Thread: config_url_parse any; config_url_resolve the controlling thread.
+ * Thread: any.
  */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,15 +49,17 @@ int config_url_parse(const char *s, struct config_url *out, char *why, size_t wh
 	memset(out, 0, sizeof(*out));
 	if (n >= sizeof(out->url))
 		return refuse(why, whylen, "longer than %s bytes", "511");
-	if (strncasecmp(s, "https://", 8) == 0)
-		return refuse(why, whylen, "'%s': https is not supported (plain http only)", s);
-	if (strncasecmp(s, "http://", 7) != 0)
-		return refuse(why, whylen, "'%s' is not an http:// URL", s);
+	if (strncasecmp(s, "https://", 8) == 0) {
+		out->tls = true;
+		port = 443;
+	} else if (strncasecmp(s, "http://", 7) != 0) {
+		return refuse(why, whylen, "'%s' is not an http:// or https:// URL", s);
+	}
 	for (const char *c = s; *c != '\0'; c++)
 		if ((unsigned char)*c <= ' ' || *c == 0x7f || *c == '#')
 			return refuse(why, whylen, "'%s': spaces, control characters and "
 				      "fragments are not allowed", s);
-	h = s + 7;
+	h = s + (out->tls ? 8 : 7);
 	t = h + strcspn(h, "/?");          /* authority ends at the target */
 	if (memchr(h, '@', (size_t)(t - h)) != NULL)
 		return refuse(why, whylen, "'%s': user info is not supported", s);
@@ -110,27 +112,44 @@ int config_url_parse(const char *s, struct config_url *out, char *why, size_t wh
 	return 0;
 }
 
-int config_url_resolve(struct config_url *u, char *why, size_t whylen)
+int config_resolver_check(const char *s, char *why, size_t whylen)
 {
-	struct addrinfo hints = { 0 }, *res = NULL;
-	int rc;
+	char item[80], addr[INET6_ADDRSTRLEN + 8], *end;
+	uint8_t bin[16];
 
-	if (u->family != 0)
-		return 0;
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	rc = getaddrinfo(u->host, NULL, &hints, &res);
-	if (rc != 0)
-		return refuse(why, whylen, "cannot resolve '%s'", u->host);
-	if (res->ai_family == AF_INET) {
-		u->family = AF_INET;
-		memcpy(u->addr, &((struct sockaddr_in *)(void *)res->ai_addr)->sin_addr, 4);
-	} else if (res->ai_family == AF_INET6) {
-		u->family = AF_INET6;
-		memcpy(u->addr, &((struct sockaddr_in6 *)(void *)res->ai_addr)->sin6_addr, 16);
+	while (*s != '\0') {
+		size_t n = strcspn(s, ",");
+		const char *port = NULL;
+
+		if (n == 0 || n >= sizeof(item))
+			return refuse(why, whylen, "'%s': expected \"ip[:port],...\"", s);
+		memcpy(item, s, n);
+		item[n] = '\0';
+		if (item[0] == '[') {
+			char *close = strchr(item, ']');
+
+			if (close == NULL || (close[1] != '\0' && close[1] != ':'))
+				return refuse(why, whylen, "'%s': expected \"[ipv6]:port\"", item);
+			snprintf(addr, sizeof(addr), "%.*s", (int)(close - item - 1), item + 1);
+			port = close[1] == ':' ? close + 2 : NULL;
+		} else {
+			char *colon = strchr(item, ':');
+
+			snprintf(addr, sizeof(addr), "%.*s",
+				 (int)(colon != NULL ? (size_t)(colon - item) : n), item);
+			port = colon != NULL ? colon + 1 : NULL;
+		}
+		if (inet_pton(AF_INET, addr, bin) != 1 && inet_pton(AF_INET6, addr, bin) != 1)
+			return refuse(why, whylen, "'%s' is not an IP address", addr);
+		if (port != NULL) {
+			unsigned long p = strtoul(port, &end, 10);
+
+			if (*port < '0' || *port > '9' || *end != '\0' || p == 0 || p > 65535)
+				return refuse(why, whylen, "'%s': port must be 1..65535", item);
+		}
+		s += n;
+		if (*s == ',')
+			s++;
 	}
-	freeaddrinfo(res);
-	if (u->family == 0)
-		return refuse(why, whylen, "'%s' resolved to no IPv4 or IPv6 address", u->host);
 	return 0;
 }

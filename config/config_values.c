@@ -171,21 +171,20 @@ int cfg_parse_addr_list(struct config_ctx *c, const char *key, const cJSON *j,
 	return 0;
 }
 
-/* An http:// URL, resolved now so the upstream actors never wait for DNS;
- * "" leaves it unset. */
+/* An http:// or https:// URL (names are resolved at run time); "" leaves
+ * it unset. */
 int cfg_parse_url(struct config_ctx *c, const char *key, const cJSON *j, struct config_url *out)
 {
 	char why[300];
 
 	if (!cJSON_IsString(j))
-		return cfg_fail(c, key, "expected an \"http://host[:port]/path\" string, got %s",
+		return cfg_fail(c, key, "expected an \"http[s]://host[:port]/path\" string, got %s",
 			    cfg_json_type(j));
 	if (j->valuestring[0] == '\0') {
 		memset(out, 0, sizeof(*out));
 		return 0;
 	}
-	if (config_url_parse(j->valuestring, out, why, sizeof(why)) != 0 ||
-	    config_url_resolve(out, why, sizeof(why)) != 0)
+	if (config_url_parse(j->valuestring, out, why, sizeof(why)) != 0)
 		return cfg_fail(c, key, "%s", why);
 	return 0;
 }
@@ -213,7 +212,21 @@ static int check_prefix(struct config_ctx *c, const char *key, const char *p)
 	return 0;
 }
 
-/* [{"prefix": "/proxy/", "to": "http://127.0.0.1:9000/"}, ...] */
+/* A proxy route's TLS file: a string, anchored at the config's directory. */
+static int proxy_path(struct config_ctx *c, const char *key, const cJSON *m, char *dst,
+		      size_t size)
+{
+	if (!cJSON_IsString(m))
+		return cfg_fail(c, key, "expected a string, got %s", cfg_json_type(m));
+	if (m->valuestring[0] == '\0') {
+		dst[0] = '\0';
+		return 0;
+	}
+	return cfg_set_path(c, key, m->valuestring, dst, size);
+}
+
+/* [{"prefix": "/proxy/", "to": "http://127.0.0.1:9000/", "ca_file": "",
+ *   "cert_file": "", "key_file": ""}, ...] */
 int cfg_parse_proxy_list(struct config_ctx *c, const char *key, const cJSON *j,
 			 struct ad_config *cfg)
 {
@@ -253,6 +266,12 @@ int cfg_parse_proxy_list(struct config_ctx *c, const char *key, const cJSON *j,
 				if (rc == 0 && px->to.url[0] == '\0')
 					rc = cfg_fail(c, sub, "must not be empty");
 				have_to = true;
+			} else if (strcmp(m->string, "ca_file") == 0) {
+				rc = proxy_path(c, sub, m, px->ca_file, sizeof(px->ca_file));
+			} else if (strcmp(m->string, "cert_file") == 0) {
+				rc = proxy_path(c, sub, m, px->cert_file, sizeof(px->cert_file));
+			} else if (strcmp(m->string, "key_file") == 0) {
+				rc = proxy_path(c, sub, m, px->key_file, sizeof(px->key_file));
 			} else {
 				rc = cfg_fail(c, sub, "unknown key");
 			}
@@ -262,6 +281,8 @@ int cfg_parse_proxy_list(struct config_ctx *c, const char *key, const cJSON *j,
 		snprintf(sub, sizeof(sub), "%s[%u]", key, n);
 		if (!have_prefix || !have_to)
 			return cfg_fail(c, sub, "needs both \"prefix\" and \"to\"");
+		if (px->key_file[0] != '\0' && px->cert_file[0] == '\0')
+			return cfg_fail(c, sub, "key_file needs cert_file");
 		for (unsigned i = 0; i < n; i++)
 			if (strcmp(u->proxy[i].prefix, px->prefix) == 0)
 				return cfg_fail(c, sub, "prefix '%s' already used by %s[%u]",

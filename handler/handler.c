@@ -203,6 +203,29 @@ static void on_deadline(struct ev_loop *loop, ev_timer *w, int revents)
 	arm_deadline(h, now);
 }
 
+void handler_note_run(struct hreq *r, uint64_t start_ns, const char *what)
+{
+	struct handler *h = r->h;
+	uint64_t now = clock_now_ns(), limit = (uint64_t)r->cfg->http.slow_handler_ms * NS_PER_MS;
+
+	if (limit == 0 || now - start_ns <= limit)
+		return;
+	counter_add(&h->ctr->slow_total, 1);
+	if (h->slow_logged_ns != 0 && now - h->slow_logged_ns < HANDLER_SLOW_LOG_NS) {
+		h->slow_unlogged++;
+		return;
+	}
+	/* A route that blocks stalls every request of this handler: say which. */
+	log_warn("%s: route %s: its %s held the handler for %llu ms (http.slow_handler_ms "
+		 "%u): blocking work belongs on a worker (hreq_work); %llu more since the "
+		 "last warning", actor_name(h->actor),
+		 r->match.pattern != NULL ? r->match.pattern : "?", what,
+		 (unsigned long long)((now - start_ns) / NS_PER_MS), r->cfg->http.slow_handler_ms,
+		 (unsigned long long)h->slow_unlogged);
+	h->slow_logged_ns = now;
+	h->slow_unlogged = 0;
+}
+
 static void route_request(struct handler *h, struct http_msg *hm)
 {
 	const struct ad_config *cfg = config_current_or(h->sh->cfg);
@@ -235,9 +258,12 @@ static void route_request(struct handler *h, struct http_msg *hm)
 		route_match(h->routes->table, mbit, hm->path, hm->path_len, r->params,
 			    sizeof(r->params), &r->match);
 	if (status == 200) {
+		uint64_t start = clock_now_ns();
+
 		r->routes = h->routes;
 		r->routes->refs++;
 		r->match.fn(r);
+		handler_note_run(r, start, "function");
 		if (!r->answered && r->pending == 0) {
 			counter_add(&h->ctr->no_reply_total, 1);
 			log_error("%s %s: the route returned without replying",
@@ -440,6 +466,7 @@ bool handler_stats_read(const struct actor *a, struct handler_stats *out)
 	RD(call_errors_total);
 	RD(inflight);
 	RD(route_rebuilds_total);
+	RD(slow_total);
 #undef RD
 	return true;
 }

@@ -38,6 +38,8 @@ struct handler_stats {
 	uint64_t call_errors_total;     /* hreq_call sends refused */
 	uint64_t inflight;              /* requests not finished (gauge) */
 	uint64_t route_rebuilds_total;  /* route tables rebuilt after a reload */
+	uint64_t slow_total;            /* route code that held the handler longer
+					 * than http.slow_handler_ms (logged) */
 };
 
 /* Add the "handler" pool; each member registers its routes with the

@@ -52,6 +52,7 @@
 #include "actors/call.h"
 #include "route.h"
 #include "storage/cache.h"
+#include "worker/worker.h"
 
 struct ad_config;
 struct hreq;
@@ -163,6 +164,19 @@ typedef void (*hreq_cont_fn)(struct hreq *r, struct call_msg *reply, void *arg);
  * points to are freed when `k` returns. */
 int hreq_call(struct hreq *r, const struct actor_kind *kind, struct call_msg *m,
 	      hreq_cont_fn k, void *arg);
+
+/* Run worker task `t` (worker/worker.h: a function and its argument area)
+ * on a worker actor, where blocking and long computations are allowed, and
+ * run `k(r, reply, arg)` on this handler when it is done:
+ * worker_reply_arg(reply) is the argument area with the function's
+ * results, reply->status its return value or -ETIMEDOUT (the request's
+ * deadline passed before a worker took it: it never ran) or -ESHUTDOWN.
+ * hreq_call(r, &worker_kind, worker_task_call(t), k, arg) with its
+ * contract: 0 and `k` runs exactly once; an error and `k` never runs and
+ * `t` is freed: -EAGAIN every worker is busy and the pool mailbox
+ * (actors.worker.mailbox) is full (hreq_fail: 503 + Retry-After), -ESRCH
+ * no worker configured, -ENOMEM `t` is NULL (worker_task_new failed). */
+int hreq_work(struct hreq *r, struct worker_task *t, hreq_cont_fn k, void *arg);
 
 /* Run `k(r, NULL, arg)` on this handler after `ms` milliseconds (a
  * backoff, a deliberately slow test route). Same contract as hreq_call:

@@ -90,6 +90,7 @@ struct handler_counters {
 	_Atomic uint64_t call_errors_total;
 	_Atomic uint64_t inflight;
 	_Atomic uint64_t route_rebuilds_total;
+	_Atomic uint64_t slow_total;
 };
 
 /* The pool's `user`: immutable after handler_add_pool. */
@@ -116,12 +117,20 @@ struct handler {
 	struct list waiting;          /* answered, continuations still owed */
 	struct near_cache *near;      /* NULL when there is no near actor */
 	ev_timer deadline_w;
+	uint64_t slow_logged_ns;      /* the last slow-route warning */
+	uint64_t slow_unlogged;       /* slow runs since, not logged (rate limit) */
 };
 
 /* handler.c: hand the answered envelope back to its network actor and
  * release the request once nothing refers to it any more. */
 void handler_answer(struct hreq *r);
 void handler_maybe_release(struct hreq *r);
+
+/* handler.c: route code of `r` (`what`: "function" or "continuation") ran
+ * from `start_ns` until now; past http.slow_handler_ms it is counted and
+ * logged with the route, at most once per HANDLER_SLOW_LOG_NS. */
+void handler_note_run(struct hreq *r, uint64_t start_ns, const char *what);
+#define HANDLER_SLOW_LOG_NS 1000000000ull
 
 /* hreq.c: reset a recycled context's per-request state (stops its
  * timers: only the handler's stop path finds any). */

@@ -25,6 +25,7 @@
 
 #include "handler_internal.h"
 #include "actors/log.h"
+#include "base/clock.h"
 #include "config/config.h"
 
 #define RESP_MIN_CAP 512
@@ -245,6 +246,8 @@ int hreq_write(struct hreq *r, const void *data, size_t len)
 {
 	if (r->answered)
 		return -EALREADY;
+	if (len == 0)
+		return 0; /* resp_buf may still be NULL: no memcpy from or to it */
 	if (resp_reserve(r->hm, r->body_len, len) != 0) {
 		r->oom = true;
 		return -ENOMEM;
@@ -339,16 +342,26 @@ int hreq_add_header(struct hreq *r, const char *name, const char *value)
 static void finish(struct hreq *r, unsigned status, const char *ctype,
 		   const char *static_body, size_t static_len)
 {
+	static const char oom_body[] = "Internal Server Error\n";
 	struct http_msg *hm = r->hm;
 	size_t clen = strlen(ctype), off = r->body_len;
 
 	if (r->oom || resp_reserve(hm, off, r->headers_len + clen + 1) != 0) {
+		/* Out of memory: a 500 that needs no memory at all (static type
+		 * and body, no headers), never a second attempt that could fail
+		 * the same way. */
 		r->oom = false;
 		r->body_len = 0;
 		r->headers_len = 0;
 		log_error("%s %s: out of memory building the response", "handler",
 			  hm->path);
-		hreq_static(r, 500, "text/plain", "Internal Server Error\n", 22);
+		hm->status = 500;
+		hm->content_type = "text/plain";
+		hm->resp_headers = NULL;
+		hm->resp_headers_len = 0;
+		hm->resp_body = oom_body;
+		hm->resp_body_len = sizeof(oom_body) - 1;
+		handler_answer(r);
 		return;
 	}
 	if (r->headers_len > 0)
@@ -467,6 +480,12 @@ void hreq_fail(struct hreq *r, int status, const char *what)
 	case ESRCH:
 		hreq_error(r, 503, "%s: unavailable, retry later", what);
 		break;
+	case EHOSTUNREACH:
+		hreq_error(r, 503, "%s: the host name did not resolve, retry later", what);
+		break;
+	case ECONNABORTED:
+		hreq_error(r, 502, "%s: TLS handshake failed", what);
+		break;
 	case ETIMEDOUT:
 		hreq_error(r, 504, "%s: timed out", what);
 		break;
@@ -496,9 +515,11 @@ static void on_call_reply(struct call_msg *reply, void *ctx, void *arg)
 {
 	struct hreq *r = ctx;
 	struct hcont *c = arg;
+	uint64_t start = clock_now_ns();
 
 	r->pending--;
 	c->k(r, reply, c->arg);
+	handler_note_run(r, start, "continuation");
 	handler_maybe_release(r);
 }
 
@@ -531,16 +552,25 @@ int hreq_call(struct hreq *r, const struct actor_kind *kind, struct call_msg *m,
 	return 0;
 }
 
+int hreq_work(struct hreq *r, struct worker_task *t, hreq_cont_fn k, void *arg)
+{
+	if (t == NULL)
+		return -ENOMEM;  /* worker_task_new failed: nothing to free */
+	return hreq_call(r, &worker_kind, worker_task_call(t), k, arg);
+}
+
 static void on_hreq_timer(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct htimer *t = w->data;
 	struct hreq *r = t->r;
+	uint64_t start = clock_now_ns();
 
 	(void)loop;
 	(void)revents;
 	work_timer_unlink(&r->timers, &t->t);
 	r->pending--;
 	t->k(r, NULL, t->arg);
+	handler_note_run(r, start, "continuation");
 	handler_maybe_release(r);
 }
 

@@ -30,6 +30,7 @@ struct seg {
 
 struct route {
 	char *pattern;      /* owns the segment texts (split in place) */
+	char *text;         /* the pattern as registered (logs) */
 	struct seg segs[ROUTE_MAX_SEGMENTS];
 	unsigned nsegs;
 	unsigned methods;
@@ -61,6 +62,7 @@ void route_table_destroy(struct route_table *t)
 	for (r = t->head; r != NULL; r = next) {
 		next = r->next;
 		free(r->pattern);
+		free(r->text);
 		free(r);
 	}
 	free(t);
@@ -127,7 +129,10 @@ int route_add(struct route_table *t, unsigned methods, const char *pattern,
 	struct route *r = calloc(1, sizeof(*r));
 	int rc;
 
-	if (r == NULL || (r->pattern = strdup(pattern)) == NULL) {
+	if (r == NULL || (r->pattern = strdup(pattern)) == NULL ||
+	    (r->text = strdup(pattern)) == NULL) {
+		if (r != NULL)
+			free(r->pattern);
 		free(r);
 		snprintf(err, errlen, "route %s: out of memory", pattern);
 		return -ENOMEM;
@@ -140,6 +145,7 @@ int route_add(struct route_table *t, unsigned methods, const char *pattern,
 	}
 	if (rc != 0) {
 		free(r->pattern);
+		free(r->text);
 		free(r);
 		return rc;
 	}
@@ -257,6 +263,7 @@ int route_match(const struct route_table *t, unsigned method_bit, const char *pa
 		}
 		m.fn = r->fn;
 		m.data = r->data;
+		m.pattern = r->text;
 		m.allow = 0;
 		*out = m;
 		return 200;

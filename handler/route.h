@@ -47,6 +47,7 @@ struct route_table;
 struct route_match {
 	route_fn fn;
 	void *data;                          /* as given to route_add */
+	const char *pattern;                 /* as given to route_add ("/jobs/:id") */
 	unsigned nparams;
 	const char *names[ROUTE_MAX_PARAMS];
 	const char *values[ROUTE_MAX_PARAMS];

@@ -164,6 +164,13 @@ void mbox_close(struct mbox *mb)
 	atomic_store(&mb->closed, 1);
 }
 
+bool mbox_closed(const struct mbox *cmb)
+{
+	struct mbox *mb = (struct mbox *)cmb; /* an atomic read */
+
+	return atomic_load(&mb->closed) != 0;
+}
+
 void mbox_read_stats(const struct mbox *cmb, struct mbox_stats *out)
 {
 	struct mbox *mb = (struct mbox *)cmb; /* atomics are read-only here */

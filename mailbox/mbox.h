@@ -84,7 +84,8 @@ unsigned mbox_hist_bucket(uint64_t ns);
  * Thread: any, before use. */
 struct mbox *mbox_create(const char *name, uint32_t capacity);
 
-/* Create a mailbox shared by `consumers` receivers (1..64). */
+/* Create a mailbox shared by `consumers` receivers (1..MBOX_MAX_CONSUMERS). */
+#define MBOX_MAX_CONSUMERS 256
 struct mbox *mbox_create_pool(const char *name, uint32_t capacity, unsigned consumers);
 
 /* Free the mailbox. Messages still queued are freed with msg_free().
@@ -109,6 +110,11 @@ int mbox_send(struct mbox *mb, struct msg *m);
 
 /* Refuse further sends with -ESHUTDOWN. Thread: any. */
 void mbox_close(struct mbox *mb);
+
+/* Whether mbox_close ran: a receiver draining at stop tells the messages
+ * whose senders are gone from live work (the worker actors answer queued
+ * tasks -ESHUTDOWN instead of running them). Thread: any. */
+bool mbox_closed(const struct mbox *mb);
 
 /* Deliver every message still queued to `fn` of receiver `idx`, waiting out
  * senders that reserved a slot before the close. Use after mbox_close().

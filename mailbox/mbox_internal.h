@@ -23,7 +23,6 @@
 #include "mbox.h"
 
 #define MBOX_LINE 64
-#define MBOX_MAX_CONSUMERS 64
 
 /* TSan cannot see ck's synchronisation (volatile loads and stores of the
  * ring indexes and the stack head). In TSan builds we (1) hide the memory

@@ -64,11 +64,27 @@ static void drop_ready(struct http_conn *c)
 	}
 }
 
+/* Input held back by a full pipeline lives apart (rarely needed): an idle
+ * connection carries one pointer for it, not a buffer header. */
+static void free_held(struct http_conn *c)
+{
+	if (c->held != NULL) {
+		net_buf_free(c->held);
+		free(c->held);
+		c->held = NULL;
+	}
+}
+
+static size_t held_pending(const struct http_conn *c)
+{
+	return c->held != NULL ? net_buf_pending(c->held) : 0;
+}
+
 void http_conn_dispose(struct http_conn *c)
 {
 	drop_cur(c);
 	drop_ready(c);
-	net_buf_free(&c->held);
+	free_held(c);
 	c->flags |= HC_STOP | HC_DONE;
 }
 
@@ -119,6 +135,8 @@ static void count_error(struct http_conn *c, unsigned status)
 	case 413: e = NET_ERR_413; break;
 	case 414: e = NET_ERR_414; break;
 	case 431: e = NET_ERR_431; break;
+	case 501: e = NET_ERR_501; break;
+	case 505: e = NET_ERR_505; break;
 	default: e = NET_ERR_400; break;
 	}
 	counter_add(&c->env->stats->errors_total[e], 1);
@@ -130,14 +148,14 @@ static void fail(struct http_conn *c, unsigned status, const char *reason)
 {
 	struct net_req *r = c->cur;
 	/* The method is known once the URL started; HEAD must stay HEAD. */
-	bool line = r != NULL && c->url_len > 0;
+	bool line = r != NULL && (c->flags & HC_METHOD);
 	uint8_t method = line ? (uint8_t)c->parser.method : HTTP_GET;
 
 	c->cur = NULL;
 	c->phase = PH_IDLE;
 	c->flags |= HC_STOP;
 	c->flags &= (uint16_t)~HC_CONTINUE;
-	net_buf_free(&c->held);
+	free_held(c);
 	if (status != 503 && status != 504) {
 		count_error(c, status);
 		log_bad_request(c, status, reason);
@@ -174,9 +192,11 @@ static bool pipeline_full(const struct http_conn *c)
 
 static void hold(struct http_conn *c, const char *data, size_t len)
 {
-	if (net_buf_append(&c->held, data, len) != 0) {
+	if (c->held == NULL)
+		c->held = calloc(1, sizeof(*c->held));
+	if (c->held == NULL || net_buf_append(c->held, data, len) != 0) {
 		c->flags |= HC_STOP | HC_DONE;
-		net_buf_free(&c->held);
+		free_held(c);
 	}
 }
 
@@ -191,10 +211,27 @@ static void parse(struct http_conn *c, const char *data, size_t len)
 			hold(c, data, len);
 			return;
 		}
-		n = http_parser_execute(&c->parser, &http_conn_settings, data, len);
+		if (c->checked == 0) {
+			/* Only what the strict framing accepted reaches the
+			 * parser (http_frame.h). */
+			c->checked = (uint32_t)http_frame_scan(&c->frame, data,
+							       len < UINT32_MAX ? len : UINT32_MAX);
+			if (c->checked == 0) {
+				const char *why = http_frame_error(&c->frame);
+
+				fail(c, 400, why != NULL ? why : "malformed request");
+				return;
+			}
+		}
+		n = http_parser_execute(&c->parser, &http_conn_settings, data, c->checked);
 		err = HTTP_PARSER_ERRNO(&c->parser);
+		if (n == 0 && err == HPE_OK) {
+			fail(c, 400, "malformed request"); /* never spin on input */
+			return;
+		}
 		data += n;
 		len -= n;
+		c->checked -= (uint32_t)n; /* n <= checked */
 		if (err == HPE_PAUSED) {
 			http_parser_pause(&c->parser, 0);
 			if (c->parser.upgrade)
@@ -215,7 +252,7 @@ void http_conn_feed(struct http_conn *c, const char *data, size_t len, uint64_t 
 	c->now_ns = now_ns;
 	if (c->flags & HC_STOP)
 		return;
-	if (net_buf_pending(&c->held) > 0) {
+	if (held_pending(c) > 0) {
 		hold(c, data, len);
 		return;
 	}
@@ -224,21 +261,22 @@ void http_conn_feed(struct http_conn *c, const char *data, size_t len, uint64_t 
 
 bool http_conn_resume(struct http_conn *c, uint64_t now_ns)
 {
-	struct net_buf held = c->held;
+	struct net_buf *held = c->held;
 
 	c->now_ns = now_ns;
-	if (net_buf_pending(&held) == 0 || (c->flags & HC_STOP) || pipeline_full(c))
+	if (held_pending(c) == 0 || (c->flags & HC_STOP) || pipeline_full(c))
 		return false;
-	memset(&c->held, 0, sizeof(c->held));
-	parse(c, net_buf_head(&held), net_buf_pending(&held));
-	net_buf_free(&held);
+	c->held = NULL; /* parse() may hold what it cannot take yet anew */
+	parse(c, net_buf_head(held), net_buf_pending(held));
+	net_buf_free(held);
+	free(held);
 	return true;
 }
 
 void http_conn_drain(struct http_conn *c)
 {
 	drop_cur(c);
-	net_buf_free(&c->held);
+	free_held(c);
 	c->flags |= HC_STOP | HC_DRAIN;
 	c->flags &= (uint16_t)~HC_CONTINUE;
 	if (c->send_seq == c->next_seq)
@@ -251,7 +289,7 @@ void http_conn_eof(struct http_conn *c)
 	c->flags &= (uint16_t)~HC_CONTINUE;
 	drop_cur(c);
 	drop_ready(c);
-	net_buf_free(&c->held);
+	free_held(c);
 }
 
 void http_conn_reply(struct http_conn *c, struct net_req *r)
@@ -305,13 +343,11 @@ size_t http_conn_output(struct http_conn *c, struct net_buf *out, uint64_t now_n
 		c->send_seq++;
 		c->head_ns = now_ns;
 		if (close) {
-			if ((r->flags & NET_REQ_LOCAL) && (r->flags & NET_REQ_CLOSE))
-				c->flags |= HC_ERRCLOSE;
-			c->flags |= HC_DONE | HC_STOP;
+			c->flags |= HC_DONE | HC_STOP | HC_LINGER;
 			msg_free(&r->hm.m);
 			drop_ready(c);
 			drop_cur(c);
-			net_buf_free(&c->held);
+			free_held(c);
 			break;
 		}
 		msg_free(&r->hm.m);
@@ -321,6 +357,8 @@ size_t http_conn_output(struct http_conn *c, struct net_buf *out, uint64_t now_n
 	if ((c->flags & HC_CONTINUE) && c->phase == PH_BODY && c->send_seq == c->next_seq &&
 	    !(c->flags & HC_DONE)) {
 		c->flags &= (uint16_t)~HC_CONTINUE;
+		/* The client waited for this: its body starts now. */
+		c->input_ns = c->since_ns = now_ns;
 		if (http_out_continue(out) != 0)
 			c->flags |= HC_DONE | HC_STOP;
 	}
@@ -329,7 +367,7 @@ size_t http_conn_output(struct http_conn *c, struct net_buf *out, uint64_t now_n
 
 bool http_conn_wants_input(const struct http_conn *c)
 {
-	return !(c->flags & HC_STOP) && net_buf_pending(&c->held) == 0 &&
+	return !(c->flags & HC_STOP) && held_pending(c) == 0 &&
 	       (c->phase != PH_IDLE || !pipeline_full(c));
 }
 
@@ -338,9 +376,9 @@ bool http_conn_finished(const struct http_conn *c)
 	return (c->flags & HC_DONE) != 0;
 }
 
-bool http_conn_closed_on_error(const struct http_conn *c)
+bool http_conn_lingers(const struct http_conn *c)
 {
-	return (c->flags & HC_ERRCLOSE) != 0;
+	return (c->flags & HC_LINGER) != 0;
 }
 
 static void earlier(uint64_t *best, enum net_timeout *kind, uint64_t t, enum net_timeout k)
@@ -363,6 +401,11 @@ uint64_t http_conn_deadline(const struct http_conn *c, enum net_timeout *kind)
 		earlier(&best, kind, c->since_ns + lim->header_timeout_ms * ms, NET_TIMEOUT_HEADER);
 	else if (c->phase == PH_BODY)
 		earlier(&best, kind, c->input_ns + lim->body_timeout_ms * ms, NET_TIMEOUT_BODY);
+	if (c->phase == PH_BODY && lim->body_min_rate > 0)
+		/* Absolute: a byte now and then does not keep a body alive. */
+		earlier(&best, kind, c->since_ns + lim->body_timeout_ms * ms +
+			(uint64_t)(c->acc_len - c->body_off) * 1000000000u / lim->body_min_rate,
+			NET_TIMEOUT_BODY);
 	if (c->send_seq != c->next_seq &&
 	    (c->ready == NULL || c->ready->hm.seq != c->send_seq))
 		earlier(&best, kind,
@@ -391,7 +434,7 @@ bool http_conn_expire(struct http_conn *c, enum net_timeout kind, uint64_t now_n
 	 * close after it; its reply, should it come, is late. */
 	drop_cur(c);
 	c->flags |= HC_STOP;
-	net_buf_free(&c->held);
+	free_held(c);
 	r = net_req_get(c->env->pool);
 	if (r == NULL)
 		return true;

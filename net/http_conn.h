@@ -12,10 +12,17 @@
  *    headers (NUL-terminated, with an http_hdr array), body; then handed to
  *    env->submit. A full handler mailbox (-EAGAIN) is answered 503 with
  *    Retry-After at once;
+ *  - strict framing (RFC 9112) that the lenient http-parser build lacks:
+ *    http_frame.h checks the raw bytes before the parser sees them (line
+ *    endings, field-name syntax, chunked framing); the callbacks check
+ *    Host (exactly one; required in HTTP/1.1), Transfer-Encoding and the
+ *    version (505 unless HTTP/1.x);
  *  - limits: request line (414), header bytes and count (431), body size
  *    (413, decided from Content-Length before the body is read), CL with
  *    TE or duplicate CL (400, from http-parser), malformed (400). An error
  *    is answered in its turn, then the connection closes;
+ *  - memory: a body buffer grows as the body arrives, never to more than
+ *    the declared Content-Length;
  *  - ordering: every request gets a sequence number; answers (handler
  *    replies and the actor's own errors) wait in a list sorted by it and
  *    leave strictly in request order (http_conn_output), so a batch of
@@ -24,10 +31,12 @@
  *    beyond that is held, unparsed, until answers leave;
  *  - deadlines (http_conn_deadline): header block (absolute, from the
  *    request's first byte, or from accept for the first request), body
- *    idle, keep-alive idle, and a backstop for a handler that never
- *    replies (request_timeout_ms + 1 s: 504, then close);
- *  - Expect: 100-continue (sent when the request is next in line; skipped
- *    if the body has already arrived), HEAD (no body, same
+ *    idle and body rate (body_timeout_ms plus one second per
+ *    http.body_min_rate bytes received, from the end of the header block
+ *    or the 100 Continue), keep-alive idle, and a backstop for a handler
+ *    that never replies (request_timeout_ms + 1 s: 504, then close);
+ *  - Expect: 100-continue (HTTP/1.1 only; sent when the request is next in
+ *    line; skipped if the body has already arrived), HEAD (no body, same
  *    Content-Length), HTTP/1.0 with and without keep-alive;
  *  - the access log: one log_access line per response written, when
  *    env->access_log is set.
@@ -49,6 +58,7 @@
 #include <http_parser.h>
 
 #include "config/config.h"
+#include "http_frame.h"
 #include "http_out.h"
 #include "net_buf.h"
 #include "net_req.h"
@@ -88,9 +98,9 @@ struct http_conn {
 	uint64_t id;                  /* conn_id stamped on every request */
 	struct net_req *cur;          /* request being parsed */
 	struct net_req *ready;        /* answers waiting for their turn, by seq */
-	struct net_buf held;          /* input not parsed yet (pipeline full) */
+	struct net_buf *held;         /* input not parsed yet (pipeline full), or NULL */
 	uint64_t now_ns;              /* time of the call in progress */
-	uint64_t since_ns;            /* start of the header or idle period */
+	uint64_t since_ns;            /* start of the header, body or idle period */
 	uint64_t input_ns;            /* last body input */
 	uint64_t head_ns;             /* since when the oldest request waits */
 	uint32_t next_seq;            /* seq of the next request parsed */
@@ -100,6 +110,8 @@ struct http_conn {
 	uint32_t hdr_bytes;           /* request line + header block so far */
 	uint32_t piece_off;           /* length prefix of the header piece */
 	uint32_t body_off;
+	uint32_t checked;             /* input bytes `frame` accepted, not parsed yet */
+	struct http_frame frame;
 	uint16_t nheaders;
 	uint16_t err_status;          /* set by a callback that fails */
 	const char *err_reason;
@@ -159,9 +171,12 @@ bool http_conn_wants_input(const struct http_conn *c);
  * an EOF). Thread: owner. */
 bool http_conn_finished(const struct http_conn *c);
 
-/* Whether the last answer was an error that closes the connection (the
- * owner then lingers to let the client read it). Thread: owner. */
-bool http_conn_closed_on_error(const struct http_conn *c);
+/* Whether it ended with a closing answer (an error, Connection: close,
+ * HTTP/1.0, the last answer of a drain, the 504 backstop) that the client
+ * must be able to read: the owner half-closes and lingers rather than
+ * closing at once. False when nothing was owed (a drain of an idle
+ * connection). Thread: owner. */
+bool http_conn_lingers(const struct http_conn *c);
 
 /* Requests parsed and not answered yet. Thread: owner. */
 uint32_t http_conn_inflight(const struct http_conn *c);

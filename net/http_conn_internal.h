@@ -22,8 +22,9 @@ enum last_cb { CB_NONE, CB_FIELD, CB_VALUE };
 #define HC_STOP     0x02u  /* parse nothing more */
 #define HC_DONE     0x04u  /* over: a closing answer was written, or EOF */
 #define HC_CONTINUE 0x08u  /* send 100 Continue when the request is next */
+#define HC_METHOD   0x10u  /* the method of `cur` is known (its URL began) */
 #define HC_URL_DONE 0x20u  /* the URL of `cur` is terminated */
-#define HC_ERRCLOSE 0x40u  /* the closing answer was an error */
+#define HC_LINGER   0x40u  /* over after a closing answer went out */
 #define HC_DRAIN    0x80u  /* server draining: the last answer closes */
 
 /* Fixed part of a request line around method and URL: " HTTP/1.1\r\n". */

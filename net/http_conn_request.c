@@ -17,6 +17,13 @@
  * arrive; a callback that refuses a request records why and stops the
  * parser (http_conn_parser_status turns that into the answer).
  *
+ * The strict framing of the raw bytes is http_frame.c's, run ahead of
+ * the parser; what needs the parsed fields is checked here, once the
+ * header section is complete (check_head: version, Host,
+ * Transfer-Encoding), from offsets noted while the headers were copied.
+ * on_headers_complete then tells the framing scanner how the body is
+ * framed. The body buffer grows as the body arrives (reserve_body).
+ *
  * on_message_complete pauses the parser, so each http_parser_execute call
  * ends at a message boundary (http_conn.c's parse loop decides what next).
  *
@@ -137,7 +144,7 @@ static int on_message_begin(http_parser *p)
 	c->last_cb = CB_NONE;
 	c->phase = PH_HEADERS;
 	c->since_ns = c->now_ns;
-	c->flags &= (uint16_t)~(HC_FRESH | HC_URL_DONE | HC_CONTINUE);
+	c->flags &= (uint16_t)~(HC_FRESH | HC_URL_DONE | HC_CONTINUE | HC_METHOD);
 	return 0;
 }
 
@@ -147,6 +154,7 @@ static int on_url(http_parser *p, const char *at, size_t len)
 	size_t line = strlen(http_method_str((enum http_method)p->method)) + 1 +
 		      c->url_len + len + REQ_LINE_EXTRA;
 
+	c->flags |= HC_METHOD; /* a 414 to HEAD has no body either */
 	if (line > c->env->http->max_request_line)
 		return refuse(c, 414, "request line too long");
 	if (append(c, at, len) != 0)
@@ -191,6 +199,36 @@ static int on_header_field(http_parser *p, const char *at, size_t len)
 	return 0;
 }
 
+/* Whether the name of the record at `off` is `name` (lower case). */
+static bool name_is(const struct http_conn *c, uint32_t off, const char *name, uint32_t len)
+{
+	return get_u32(c->cur->hm.req_buf + off) == len &&
+	       strncasecmp(c->cur->hm.req_buf + off + 4, name, len) == 0;
+}
+
+/* The name just ended: start its value's record, and remember where the
+ * values this module reads itself are (no walk over the headers later). */
+static int start_value(struct http_conn *c)
+{
+	struct net_req *r = c->cur;
+	uint32_t name_off = c->piece_off;
+
+	if (start_piece(c) != 0)
+		return -ENOMEM;
+	if (name_is(c, name_off, "host", 4)) {
+		r->host_off = c->piece_off;
+		if (r->host_count < UINT8_MAX)
+			r->host_count++;
+	} else if (name_is(c, name_off, "transfer-encoding", 17)) {
+		r->te_off = c->piece_off;
+		if (r->te_count < UINT8_MAX)
+			r->te_count++;
+	} else if (name_is(c, name_off, "expect", 6)) {
+		r->expect_off = c->piece_off;
+	}
+	return 0;
+}
+
 static int on_header_value(http_parser *p, const char *at, size_t len)
 {
 	struct http_conn *c = p->data;
@@ -202,7 +240,7 @@ static int on_header_value(http_parser *p, const char *at, size_t len)
 		return 0;
 	}
 	if (c->last_cb != CB_VALUE) {
-		if (start_piece(c) != 0)
+		if (start_value(c) != 0)
 			return refuse(c, 503, "out of memory");
 		c->last_cb = CB_VALUE;
 	}
@@ -211,66 +249,131 @@ static int on_header_value(http_parser *p, const char *at, size_t len)
 	return 0;
 }
 
-/* Walk the header records of `cur`: calls fn(name, nlen, value, vlen). */
-static const char *find_header(const struct http_conn *c, const char *name, uint32_t *vlen)
+/* A header value record (from start_value): its text and length. */
+static const char *value_at(const struct http_conn *c, uint32_t off, uint32_t *len)
 {
-	const char *buf = c->cur->hm.req_buf;
-	uint32_t off = c->url_len + 1, nlen;
-	size_t want = strlen(name);
+	*len = get_u32(c->cur->hm.req_buf + off);
+	return c->cur->hm.req_buf + off + 4;
+}
 
-	for (unsigned i = 0; i < c->nheaders; i++) {
-		const char *n = buf + off + 4;
+/* RFC 9112 3.2: Host is uri-host [ ":" port ]: the characters of a
+ * reg-name, an IPv4 address or an IP literal, and the port's colon. */
+static bool valid_host(const char *v, uint32_t len)
+{
+	/* ALPHA, DIGIT and "-._~!$&'()*+,;=%:[]", a bitmap of ASCII codes. */
+	static const uint64_t map[2] = { 0x2fff7ff200000000ull, 0x47fffffeaffffffeull };
 
-		nlen = get_u32(buf + off);
-		off += 4 + nlen + 1;
-		*vlen = get_u32(buf + off);
-		if (nlen == want && strncasecmp(n, name, want) == 0)
-			return buf + off + 4;
-		off += 4 + *vlen + 1;
+	for (uint32_t i = 0; i < len; i++) {
+		unsigned char ch = (unsigned char)v[i];
+
+		if (ch >= 128 || !((map[ch >> 6] >> (ch & 63)) & 1u))
+			return false;
 	}
-	return NULL;
+	return true;
+}
+
+/* RFC 9112 3.2, 6.1, 2.3: what the request's header section must say
+ * before its body can be framed. 0, or refused. */
+static int check_head(struct http_conn *c, const http_parser *p)
+{
+	const struct net_req *r = c->cur;
+	const char *v;
+	uint32_t vlen;
+
+	if (p->http_major != 1)
+		return refuse(c, 505, "HTTP version not supported");
+	if (r->host_count > 1)
+		return refuse(c, 400, "more than one Host header field");
+	if (r->host_count == 0 && p->http_minor >= 1)
+		return refuse(c, 400, "HTTP/1.1 request without Host");
+	if (r->host_count == 1) {
+		v = value_at(c, r->host_off, &vlen);
+		if (!valid_host(v, vlen))
+			return refuse(c, 400, "invalid Host");
+	}
+	if (r->te_count > 0) {
+		/* http-parser refused every coding list that does not end in
+		 * chunked; anything before it is a coding we do not decode. */
+		if (p->http_minor == 0)
+			return refuse(c, 400, "Transfer-Encoding in an HTTP/1.0 request");
+		if (r->te_count > 1)
+			return refuse(c, 400, "repeated Transfer-Encoding");
+		v = value_at(c, r->te_off, &vlen);
+		while (vlen > 0 && (v[vlen - 1] == ' ' || v[vlen - 1] == '\t'))
+			vlen--;
+		if (vlen != 7 || strncasecmp(v, "chunked", 7) != 0)
+			return refuse(c, 501, "unsupported transfer coding");
+	}
+	return 0;
 }
 
 static int on_headers_complete(http_parser *p)
 {
 	struct http_conn *c = p->data;
 	const struct config_http *lim = c->env->http;
+	enum http_frame_body framing = HTTP_FRAME_NONE;
+	struct net_req *r;
 	const char *v;
 	uint32_t vlen;
-	bool has_body;
 
 	if (c->last_cb == CB_NONE &&
 	    count_header_bytes(c, c->url_len + REQ_LINE_EXTRA + 8) != 0)
 		return -1;
 	if (end_url(c) != 0)
 		return refuse(c, 503, "out of memory");
-	if (c->last_cb == CB_FIELD && start_piece(c) != 0) /* name without value */
+	if (c->last_cb == CB_FIELD && start_value(c) != 0) /* name without value */
 		return refuse(c, 503, "out of memory");
 	if (c->last_cb != CB_NONE && append(c, "", 1) != 0)
 		return refuse(c, 503, "out of memory");
 	c->last_cb = CB_NONE;
-	if (p->http_major != 1)
-		return refuse(c, 400, "unsupported HTTP version");
-	has_body = (p->flags & F_CHUNKED) != 0;
-	if (!has_body && (p->flags & F_CONTENTLENGTH)) {
+	r = c->cur;
+	if (check_head(c, p) != 0)
+		return -1;
+	if (p->flags & F_CHUNKED) {
+		framing = HTTP_FRAME_CHUNKED;
+	} else if ((p->flags & F_CONTENTLENGTH) && p->content_length > 0) {
 		if (p->content_length > lim->max_body_bytes ||
 		    p->content_length > REQ_MAX_TOTAL - c->acc_len - 64u * c->nheaders)
 			return refuse(c, 413, "body too large");
-		has_body = p->content_length > 0;
-		/* One allocation for the whole body and the header array. */
-		if (has_body &&
-		    net_req_reserve(c->cur, c->acc_len + (uint32_t)p->content_length + 8u +
-				    (uint32_t)alignof(struct http_hdr) +
-				    c->nheaders * (uint32_t)sizeof(struct http_hdr)) != 0)
-			return refuse(c, 503, "out of memory");
+		framing = HTTP_FRAME_LENGTH;
 	}
-	v = find_header(c, "expect", &vlen);
-	if (has_body && v != NULL && vlen == 12 && strncasecmp(v, "100-continue", 12) == 0)
+	if (http_frame_body(&c->frame, framing, p->content_length) != 0)
+		return refuse(c, 400, "malformed request"); /* parser and framing disagree */
+	/* 100 Continue is an HTTP/1.1 response (RFC 9110 10.1.1). */
+	v = r->expect_off != 0 ? value_at(c, r->expect_off, &vlen) : NULL;
+	if (framing != HTTP_FRAME_NONE && p->http_minor >= 1 && v != NULL && vlen == 12 &&
+	    strncasecmp(v, "100-continue", 12) == 0)
 		c->flags |= HC_CONTINUE;
 	c->body_off = c->acc_len;
+	/* What finish_request needs with a declared length: the body, its
+	 * NUL, alignment and the header array (0: chunked, unknown). */
+	r->body_full = framing != HTTP_FRAME_LENGTH ? 0 :
+		c->acc_len + (uint32_t)p->content_length + 1u + (uint32_t)alignof(struct http_hdr) +
+		c->nheaders * (uint32_t)sizeof(struct http_hdr);
 	c->phase = PH_BODY;
-	c->input_ns = c->now_ns;
+	c->input_ns = c->since_ns = c->now_ns; /* the body period starts */
 	return 0;
+}
+
+/* Room for `len` more body bytes. The buffer grows with what arrived
+ * (doubling), never beyond what the declared Content-Length needs, so a
+ * client declaring 1 MiB and sending slowly holds what it sent. */
+static int reserve_body(struct http_conn *c, size_t len)
+{
+	struct net_req *r = c->cur;
+	uint64_t need = (uint64_t)c->acc_len + len, want, full;
+
+	if (need <= r->req_cap)
+		return 0;
+	want = (uint64_t)r->req_cap * 2;
+	if (want < need)
+		want = need;
+	full = r->body_full;
+	if (full != 0 && want > full)
+		want = full > need ? full : need;
+	if (want > REQ_MAX_TOTAL)
+		return -ENOMEM;
+	return net_req_resize(r, (uint32_t)want);
 }
 
 static int on_body(http_parser *p, const char *at, size_t len)
@@ -279,7 +382,7 @@ static int on_body(http_parser *p, const char *at, size_t len)
 
 	if (c->acc_len - c->body_off + len > c->env->http->max_body_bytes)
 		return refuse(c, 413, "body too large");
-	if (append(c, at, len) != 0)
+	if (reserve_body(c, len) != 0 || append(c, at, len) != 0)
 		return refuse(c, 413, "body too large");
 	c->input_ns = c->now_ns;
 	return 0;

@@ -157,8 +157,10 @@ void http_out_set_error(struct http_msg *hm, unsigned status)
 	case 413: body = "Payload Too Large\n"; break;
 	case 414: body = "URI Too Long\n"; break;
 	case 431: body = "Request Header Fields Too Large\n"; break;
+	case 501: body = "Not Implemented\n"; break;
 	case 503: body = "Service Unavailable\n"; break;
 	case 504: body = "Gateway Timeout\n"; break;
+	case 505: body = "HTTP Version Not Supported\n"; break;
 	default: body = "Error\n"; break;
 	}
 	hm->status = (uint16_t)status;

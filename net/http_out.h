@@ -10,7 +10,8 @@
  * request.
  *
  * The error responses the network actor produces itself (400, 413, 414,
- * 431, 503, 504) are filled in by http_out_set_error with static bodies.
+ * 431, 501, 503, 504, 505) are filled in by http_out_set_error with static
+ * bodies.
  *
  * Thread: the owning network actor; nothing here is shared.
  */

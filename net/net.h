@@ -19,6 +19,7 @@
 #define ACTORD_NET_H
 
 #include <stddef.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "actors/actor.h"
@@ -60,6 +61,10 @@ struct net_pool_spec {
 	uint32_t mailbox;                  /* power of two >= 4 */
 	const struct config_addr *listen;  /* [nlisten] */
 	unsigned nlisten;
+	/* Bind without SO_REUSEPORT (a pool of one): no other socket, public
+	 * listener or other process, can join the address, and binding
+	 * where one listens fails. */
+	bool exclusive;
 	/* The pool's connection budget, read from the live config at each
 	 * accept; NULL: http.max_connections. */
 	uint32_t (*max_connections)(const struct ad_config *live);

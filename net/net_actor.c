@@ -233,7 +233,8 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
 	}
 }
 
-static int open_listener(struct net_actor *na, const struct config_addr *addr, int backlog)
+static int open_listener(struct net_actor *na, const struct config_addr *addr, int backlog,
+			 bool exclusive)
 {
 	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
 				  .ai_flags = AI_PASSIVE | AI_NUMERICSERV };
@@ -258,7 +259,8 @@ static int open_listener(struct net_actor *na, const struct config_addr *addr, i
 			continue;
 		}
 		if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == 0 &&
-		    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) == 0 &&
+		    (exclusive ||
+		     setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) == 0) &&
 		    bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, backlog) == 0)
 			break;
 		err = errno;
@@ -326,7 +328,7 @@ static int net_start(struct actor *a)
 	http_date_update(&na->date, (time_t)ev_now(na->loop));
 	backlog = cfg->http.backlog > 0 ? (int)cfg->http.backlog : 4096;
 	for (unsigned i = 0; i < spec->nlisten; i++) {
-		int fd = open_listener(na, &spec->listen[i], backlog);
+		int fd = open_listener(na, &spec->listen[i], backlog, spec->exclusive);
 
 		if (fd < 0) {
 			for (unsigned j = 0; j < na->nlst; j++)

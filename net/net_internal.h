@@ -66,7 +66,7 @@ struct net_conn {
 	uint32_t gen;
 	uint32_t lingered_bytes;
 	uint8_t state;               /* enum net_conn_state */
-	bool dirty;                  /* queued for the end-of-iteration flush */
+	bool dirty;                  /* to flush at the end of the loop iteration */
 	uint8_t peer_family;         /* AF_INET, AF_INET6 or 0 */
 	uint16_t peer_port;          /* host order */
 	uint8_t peer_addr[16];
@@ -105,6 +105,7 @@ struct net_actor {
 	uint64_t *dirty;
 	uint32_t ndirty;
 	uint32_t dirty_cap;
+	bool dirty_lost;             /* a mark did not fit in `dirty`: scan every slot */
 	struct net_buf scratch;      /* one batch of answers, before send(2) */
 	char *rbuf;                  /* NET_READ_BUF */
 };

@@ -30,10 +30,14 @@
  * A client that does not read is reset at the write timeout, so its
  * unsent output does not outlive the connection in the kernel.
  *
- * Closing: after an answer that closes the connection, the write side is
- * shut down and the input read and discarded for up to NET_LINGER_MS, so
- * a client still sending (a body we refused with 413) reads our answer
- * instead of a connection reset.
+ * Closing: whenever actord ends a connection with an answer (an error,
+ * Connection: close, HTTP/1.0 without keep-alive, the last answer of a
+ * drain, the 504 backstop), the write side is shut down and the input read
+ * and discarded
+ * for up to NET_LINGER_MS (NET_LINGER_BYTES at most), until the client
+ * closes too: a client still sending (a body we refused with 413, requests
+ * pipelined after Connection: close) reads our answer instead of a
+ * connection reset, which would discard it from its receive buffer.
  *
  * Thread: the owning network actor.
  */
@@ -184,11 +188,11 @@ static int conn_update(struct net_conn *c, uint64_t now)
 	if (pending == 0 && c->out.cap > 0)
 		net_buf_free(&c->out);
 	if (pending == 0 && http_conn_finished(&c->hc)) {
-		if (http_conn_closed_on_error(&c->hc)) {
-			conn_linger(c, now);
+		if (http_conn_lingers(&c->hc)) {
+			conn_linger(c, now); /* after every closing answer, not only errors */
 			return 0;
 		}
-		net_conn_close(c);
+		net_conn_close(c); /* nothing of ours to protect: an idle drain */
 		return -1;
 	}
 	if (http_conn_wants_input(&c->hc) && pending <= c->na->env.http->output_high_water)
@@ -258,45 +262,60 @@ static void conn_flush(struct net_conn *c, uint64_t now)
 	conn_update(c, now);
 }
 
+/* Never writes inline, even when the list cannot grow: the caller may be
+ * inside the parser or about to use the connection (on_conn_io), and a
+ * write may close it. Out of memory, the mark is kept on the connection
+ * alone and the flush scans every slot for it. */
 void net_conn_mark_dirty(struct net_conn *c)
 {
 	struct net_actor *na = c->na;
 
 	if (c->dirty)
 		return;
+	c->dirty = true;
 	if (na->ndirty == na->dirty_cap) {
 		uint32_t cap = na->dirty_cap > 0 ? na->dirty_cap * 2 : 256;
 		uint64_t *d = realloc(na->dirty, sizeof(*d) * cap);
 
 		if (d == NULL) {
-			conn_flush(c, clock_now_ns()); /* no list: write right away */
+			na->dirty_lost = true;
 			return;
 		}
 		na->dirty = d;
 		na->dirty_cap = cap;
 	}
 	na->dirty[na->ndirty++] = conn_id_of(c);
-	c->dirty = true;
+}
+
+static void flush_marked(struct net_conn *c, uint64_t now)
+{
+	if (c != NULL && c->dirty) {
+		c->dirty = false;
+		conn_flush(c, now);
+	}
 }
 
 void on_net_flush(struct ev_loop *loop, ev_prepare *w, int revents)
 {
 	struct net_actor *na = w->data;
+	uint32_t i = 0;
 	uint64_t now;
 
 	(void)revents;
-	if (na->ndirty == 0)
+	if (na->ndirty == 0 && !na->dirty_lost)
 		return;
 	net_env_refresh(na);
 	http_date_update(&na->date, (time_t)ev_now(loop));
 	now = clock_now_ns();
-	for (uint32_t i = 0; i < na->ndirty; i++) {
-		struct net_conn *c = net_conn_find(na, na->dirty[i]);
-
-		if (c != NULL) {
-			c->dirty = false;
-			conn_flush(c, now);
-		}
+	/* Connections marked while flushing are written in this pass too. */
+	for (;;) {
+		for (; i < na->ndirty; i++)
+			flush_marked(net_conn_find(na, na->dirty[i]), now);
+		if (!na->dirty_lost)
+			break;
+		na->dirty_lost = false;
+		for (uint32_t s = 0; s < na->nslots; s++)
+			flush_marked(na->slots[s], now);
 	}
 	na->ndirty = 0;
 	if (na->scratch.cap > NET_SCRATCH_KEEP)

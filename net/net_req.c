@@ -89,10 +89,23 @@ struct net_req *net_req_get(struct net_req_pool *p)
 	return r;
 }
 
+int net_req_resize(struct net_req *r, uint32_t cap)
+{
+	char *buf;
+
+	if (cap <= r->req_cap)
+		return 0;
+	buf = realloc(r->hm.req_buf, cap);
+	if (buf == NULL)
+		return -ENOMEM;
+	r->hm.req_buf = buf;
+	r->req_cap = cap;
+	return 0;
+}
+
 int net_req_reserve(struct net_req *r, uint32_t need)
 {
 	uint32_t cap = r->req_cap > 0 ? r->req_cap : 256;
-	char *buf;
 
 	if (need <= r->req_cap)
 		return 0;
@@ -103,12 +116,7 @@ int net_req_reserve(struct net_req *r, uint32_t need)
 		}
 		cap *= 2;
 	}
-	buf = realloc(r->hm.req_buf, cap);
-	if (buf == NULL)
-		return -ENOMEM;
-	r->hm.req_buf = buf;
-	r->req_cap = cap;
-	return 0;
+	return net_req_resize(r, cap);
 }
 
 struct net_req *net_req_of(struct msg *m)

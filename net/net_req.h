@@ -40,6 +40,14 @@ struct net_req {
 	struct net_req_pool *pool;   /* allocator; compared, never followed off-thread */
 	uint32_t req_cap;            /* bytes allocated at hm.req_buf */
 	uint32_t flags;              /* NET_REQ_* */
+	/* While the request is parsed (net/http_conn_request.c), kept here
+	 * rather than in every idle connection: where the records of the
+	 * headers the connection code reads itself are (0: none), how many
+	 * Host and Transfer-Encoding fields came, and the buffer size a
+	 * declared Content-Length needs in the end (0: unknown). */
+	uint32_t host_off, te_off, expect_off;
+	uint32_t body_full;
+	uint8_t host_count, te_count;
 };
 _Static_assert(offsetof(struct net_req, hm) == 0,
 	       "struct net_req is used through a pointer to its hm");
@@ -61,9 +69,13 @@ void net_req_pool_bind_thread(struct net_req_pool *p);
  * kept from a previous use if any). NULL on ENOMEM. Thread: owner. */
 struct net_req *net_req_get(struct net_req_pool *p);
 
-/* Make hm.req_buf hold at least `need` bytes, keeping its contents.
- * 0 or -ENOMEM. Thread: owner of the envelope. */
+/* Make hm.req_buf hold at least `need` bytes, keeping its contents; it
+ * grows by doubling. 0 or -ENOMEM. Thread: owner of the envelope. */
 int net_req_reserve(struct net_req *r, uint32_t need);
+
+/* Make hm.req_buf hold exactly `cap` bytes unless it already holds as
+ * many, keeping its contents. 0 or -ENOMEM. Thread: owner. */
+int net_req_resize(struct net_req *r, uint32_t cap);
 
 /* The envelope behind a message, or NULL if `m` is not one of ours.
  * Thread: owner of the message. */

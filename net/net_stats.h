@@ -27,10 +27,13 @@ struct actor;
 
 /* Requests answered with a status the network actor produced itself. */
 enum net_err {
-	NET_ERR_400,   /* malformed, CL+TE, conflicting Content-Length */
+	NET_ERR_400,   /* malformed or badly framed, CL+TE, conflicting
+			* Content-Length, Host missing or repeated */
 	NET_ERR_413,   /* body over http.max_body_bytes */
 	NET_ERR_414,   /* request line over http.max_request_line */
 	NET_ERR_431,   /* header block over max_header_bytes or max_headers */
+	NET_ERR_501,   /* a transfer coding other than chunked */
+	NET_ERR_505,   /* an HTTP major version other than 1 */
 	NET_ERR_COUNT
 };
 

@@ -59,10 +59,22 @@
  *   -EAGAIN        UPSTREAM_OVERLOADED     503 + Retry-After (queue full)
  *   -ESHUTDOWN     UPSTREAM_SHUTDOWN       503 + Retry-After (stopping)
  *   -EINVAL        UPSTREAM_INVALID        500 (the request cannot be sent)
+ *   -EHOSTUNREACH  UPSTREAM_DNS            503 + Retry-After (the name did
+ *                                          not resolve)
+ *   -ECONNABORTED  UPSTREAM_TLS            502 (TLS handshake failed: an
+ *                                          unknown CA, an expired
+ *                                          certificate, a wrong host name...)
  *
- * Names are never looked up on the request path (DNS may block): a URL's
- * host must be an address literal, "localhost", or a host named in the
- * configuration (upstream.url, upstream.proxy[].to), resolved at load.
+ * Every failure is also logged by the upstream actor with its reason
+ * (rate-limited): "upstream-0: upstream https://api:443: TLS handshake
+ * failed (certificate verify failed: certificate has expired)".
+ *
+ * HTTPS: https:// URLs are verified (certificate chain against
+ * upstream.ca_file or the system's CA store, and the host name), with SNI,
+ * TLS 1.2 or later, sessions resumed per origin. Names are resolved at run
+ * time by the upstream actor (c-ares on its loop, TTLs honoured within
+ * upstream.dns_ttl_min_ms..dns_ttl_max_ms, connections spread over the
+ * addresses), never on the caller's thread.
  *
  * Thread: upstream_call_* on the caller's actor thread (it owns the message
  * until it sends it); upstream_reply* in the continuation; upstream_add_pool
@@ -71,6 +83,7 @@
 #ifndef ACTORD_UPSTREAM_H
 #define ACTORD_UPSTREAM_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -96,6 +109,8 @@ enum upstream_error {
 	UPSTREAM_OVERLOADED,
 	UPSTREAM_SHUTDOWN,
 	UPSTREAM_INVALID,
+	UPSTREAM_DNS,
+	UPSTREAM_TLS,
 	UPSTREAM_ERROR_KINDS
 };
 
@@ -115,8 +130,8 @@ struct upstream_call;
  * sent (then the upstream actor does, then the continuation). */
 
 /* A request with http_parser method `method` (HTTP_GET, HTTP_POST...) to
- * "http://host[:port][/path][?query]". NULL with *err = -EINVAL (bad URL,
- * a host name that would need DNS) or -ENOMEM. */
+ * "http[s]://host[:port][/path][?query]". NULL with *err = -EINVAL (bad
+ * URL) or -ENOMEM. */
 struct upstream_call *upstream_call_new(unsigned method, const char *url, int *err);
 
 /* A request to a configured URL: the target is to->target followed by
@@ -136,6 +151,35 @@ int upstream_call_set_body(struct upstream_call *u, const void *body, size_t len
 
 /* A deadline (monotonic ns) earlier than the request's; 0 keeps it. */
 void upstream_call_set_deadline(struct upstream_call *u, uint64_t deadline_ns);
+
+/* This call's own timeouts (like AsyncHTTPClient's connect_timeout and
+ * request_timeout), each 0 to keep the default: connecting (name lookup,
+ * TCP and TLS handshake; upstream.connect_timeout_ms), the first response
+ * byte after the request was sent (upstream.first_byte_timeout_ms), and
+ * the whole call from now (a deadline; the request's own still applies).
+ * A timeout answers -ETIMEDOUT (504). */
+void upstream_call_set_timeouts(struct upstream_call *u, uint32_t connect_ms,
+				uint32_t first_byte_ms, uint32_t total_ms);
+
+/* Follow up to `max` redirects (301, 302, 303, 307, 308 with a Location):
+ * 303, and 301/302 after a POST, continue as GET without a body; 307/308
+ * resend the same request. The request's header lines go along (Host is
+ * rewritten); a redirect from https to http is followed only when
+ * `allow_downgrade`. A redirect that is not followed (the limit reached,
+ * a refused downgrade, a Location that is not an http(s) URL or path) is
+ * the answer itself: the caller sees the 3xx. Default: none followed. */
+void upstream_call_follow_redirects(struct upstream_call *u, unsigned max,
+				    bool allow_downgrade);
+
+/* Ask for gzip (Accept-Encoding: gzip) and decode a gzip response
+ * (Content-Encoding: gzip): the reply's body is the decoded one, within
+ * upstream.max_response_bytes (-EFBIG past it, -EPROTO if corrupt); the
+ * headers stay as the upstream sent them. 0 or -ENOMEM. */
+int upstream_call_decode_gzip(struct upstream_call *u);
+
+/* Use proxy route `proxy_index`'s TLS files (upstream.proxy[i].ca_file,
+ * cert_file, key_file) instead of upstream.ca_file. */
+void upstream_call_use_proxy_tls(struct upstream_call *u, unsigned proxy_index);
 
 /* The message to pass to hreq_call (or call_send). */
 struct call_msg *upstream_call_msg(struct upstream_call *u);
@@ -164,7 +208,7 @@ const char *upstream_reply_body(const struct upstream_call *u, size_t *len);
 /* The kind of a call status (or of hreq_call's error return). */
 enum upstream_error upstream_error_of(int status);
 /* "ok", "refused", "timeout", "too_large", "bad_response", "overloaded",
- * "shutdown", "invalid" (also the metrics' `kind` label). */
+ * "shutdown", "invalid", "dns", "tls" (also the metrics' `kind` label). */
 const char *upstream_error_name(enum upstream_error e);
 /* The HTTP status a route should answer for a failed call (table above). */
 unsigned upstream_error_http_status(enum upstream_error e);

@@ -16,9 +16,13 @@
  * holds per member. Settings are read from the live configuration for
  * every call, so a reload applies to the next call.
  *
- * Stopping: the mailbox is drained into the pools as usual, then every
- * queued and in-flight call is answered -ESHUTDOWN and every connection
- * closed.
+ * Each member has its own DNS resolver (dns/dns.h on its loop, the
+ * servers of upstream.resolver or the system's) and its own TLS contexts
+ * (upstream_tls.c).
+ *
+ * Stopping: the mailbox is drained into the pools as usual, then pending
+ * lookups are cancelled, every queued and in-flight call is answered
+ * -ESHUTDOWN and every connection closed.
  *
  * Metrics (docs/ADMIN.md, "Upstreams"): one collector for the whole pool
  * reads each member's published slots with relaxed loads; it never sends
@@ -43,6 +47,26 @@ const struct config_upstream *up_limits(const struct up_actor *ua)
 	return &config_current_or(ua->sh->cfg)->upstream;
 }
 
+/* Warnings about one upstream actor's upstreams: at most a few per second,
+ * so an upstream that is down does not flood the log. */
+void up_warn(struct up_pool *pl, const char *what, const char *reason)
+{
+	struct up_actor *ua = pl->ua;
+	uint64_t sec = clock_now_ns() / 1000000000u;
+
+	if (sec != ua->log_sec) {
+		ua->log_sec = sec;
+		ua->log_count = 0;
+	}
+	if (ua->log_count++ >= UPSTREAM_LOG_PER_S)
+		return;
+	if (reason != NULL && reason[0] != '\0')
+		log_warn("%s: upstream %s: %s (%s)", actor_name(ua->actor), pl->st->name, what,
+			 reason);
+	else
+		log_warn("%s: upstream %s: %s", actor_name(ua->actor), pl->st->name, what);
+}
+
 static void take_call(struct up_actor *ua, struct upstream_call *u)
 {
 	const struct config_upstream *lim = up_limits(ua);
@@ -51,10 +75,10 @@ static void take_call(struct up_actor *ua, struct upstream_call *u)
 	u->started_ns = clock_now_ns();
 	u->next = NULL;
 	u->retries_left = (uint8_t)(lim->retries > 255 ? 255 : lim->retries);
-	pl = u->family != 0 ? up_pool_get(ua, u) : NULL;
+	pl = up_pool_get(ua, u);
 	if (pl == NULL) {
-		/* No address, or no memory / room for another upstream. */
-		call_reply(&u->c, u->family != 0 ? -EAGAIN : -EINVAL);
+		/* No memory, or no room for another upstream. */
+		call_reply(&u->c, -EAGAIN);
 		return;
 	}
 	counter_add(&pl->st->bs.requests_total, 1);
@@ -82,6 +106,7 @@ static int upstream_start(struct actor *a)
 {
 	struct up_shared *sh = actor_user(a);
 	struct up_actor *ua = calloc(1, sizeof(*ua));
+	int rc;
 
 	if (ua != NULL)
 		ua->rbuf = malloc(UPSTREAM_READ_BUF);
@@ -93,6 +118,12 @@ static int upstream_start(struct actor *a)
 	ua->loop = actor_loop(a);
 	ua->sh = sh;
 	ua->stats = &sh->stats[actor_index(a)];
+	/* Without a resolver only address literals and localhost work; each
+	 * call to a name then fails as "dns" with a log line. */
+	ua->dns = dns_resolver_create(ua->loop, sh->cfg->upstream.resolver, &rc);
+	if (ua->dns == NULL)
+		log_error("%s: no DNS resolver (%s): host names will not resolve",
+			  actor_name(a), ad_strerror(rc));
 	actor_set_state(a, ua);
 	return 0;
 }
@@ -103,7 +134,10 @@ static void upstream_stop(struct actor *a)
 
 	if (ua == NULL)
 		return;
+	/* First: pending lookups end (-ECANCELED) while their pools exist. */
+	dns_resolver_destroy(ua->dns);
 	up_pools_destroy(ua);
+	up_tls_actor_free(ua);
 	actor_set_state(a, NULL);
 	free(ua->rbuf);
 	free(ua);

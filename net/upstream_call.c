@@ -11,8 +11,9 @@
  * response costs no allocation beyond the message itself, which is
  * allocated and freed on the caller's thread.
  *
- * Host names: resolving may block, so only address literals, "localhost"
- * and the hosts of the configuration (resolved at load) are accepted.
+ * Host names are carried as written: the upstream actor resolves them
+ * without blocking (upstream_dns.c). "localhost" is 127.0.0.1 (nginx and
+ * the test upstreams listen there, not always on ::1).
  *
  * Thread: the caller's actor thread (building, reading); msg_free on
  * whichever thread owns the message.
@@ -28,6 +29,7 @@
 #include <http_parser.h>
 
 #include "upstream_internal.h"
+#include "base/clock.h"
 
 static void call_free(struct msg *m)
 {
@@ -66,7 +68,7 @@ bool upstream_method_idempotent(unsigned method)
 	}
 }
 
-static int head_append(struct upstream_call *u, const char *s, size_t n)
+int up_call_head_append(struct upstream_call *u, const char *s, size_t n)
 {
 	if (u->head_len + n > u->head_cap) {
 		size_t cap = u->head_cap * 2;
@@ -93,40 +95,31 @@ static int head_append(struct upstream_call *u, const char *s, size_t n)
 
 static int head_appends(struct upstream_call *u, const char *s)
 {
-	return head_append(u, s, strlen(s));
+	return up_call_head_append(u, s, strlen(s));
 }
 
-/* The address of `host`: a literal, localhost, or a configured host. */
-static int find_address(const char *host, struct upstream_call *u)
+/* An address literal, or "localhost": no lookup for those. */
+static void literal_address(struct upstream_call *u)
 {
-	const struct ad_config *cfg = config_current();
-
-	if (inet_pton(AF_INET, host, u->addr) == 1) {
+	if (inet_pton(AF_INET, u->host, u->addr) == 1) {
 		u->family = AF_INET;
-		return 0;
-	}
-	if (inet_pton(AF_INET6, host, u->addr) == 1) {
+	} else if (inet_pton(AF_INET6, u->host, u->addr) == 1) {
 		u->family = AF_INET6;
-		return 0;
-	}
-	if (strcasecmp(host, "localhost") == 0) {
+	} else if (strcasecmp(u->host, "localhost") == 0) {
 		u->family = AF_INET;
 		inet_pton(AF_INET, "127.0.0.1", u->addr);
-		return 0;
+	} else {
+		u->family = 0;
 	}
-	if (cfg == NULL)
-		return -EINVAL;
-	for (unsigned i = 0; i <= cfg->upstream.nproxy; i++) {
-		const struct config_url *c = i < cfg->upstream.nproxy ?
-			&cfg->upstream.proxy[i].to : &cfg->upstream.url;
+}
 
-		if (c->family != 0 && strcasecmp(c->host, host) == 0) {
-			u->family = c->family;
-			memcpy(u->addr, c->addr, sizeof(u->addr));
-			return 0;
-		}
-	}
-	return -EINVAL;
+/* Point `u` at `url`'s origin (scheme, host, port). */
+void up_call_set_origin(struct upstream_call *u, const struct config_url *url)
+{
+	u->port = url->port;
+	u->tls = url->tls;
+	snprintf(u->host, sizeof(u->host), "%s", url->host);
+	literal_address(u);
 }
 
 /* A call with its request line started: "METHOD target". */
@@ -148,9 +141,13 @@ static struct upstream_call *call_create(unsigned method, const struct config_ur
 	}
 	call_msg_init(&u->c, UPSTREAM_MSG_CALL, call_free, 0);
 	u->method = (uint8_t)method;
-	u->port = url->port;
-	u->family = url->family;
-	memcpy(u->addr, url->addr, sizeof(u->addr));
+	up_call_set_origin(u, url);
+	u->gzip = false;
+	u->profile = 0;
+	u->redirects_left = 0;
+	u->redirect_downgrade = false;
+	u->connect_ms = u->first_byte_ms = 0;
+	u->fields_off = 0;
 	u->head = u->head_inl;
 	u->head_len = 0;
 	u->head_cap = sizeof(u->head_inl);
@@ -161,8 +158,8 @@ static struct upstream_call *call_create(unsigned method, const struct config_ur
 	u->next = NULL;
 	u->started_ns = 0;
 	u->retries_left = 0;
-	rc = u->family != 0 ? 0 : find_address(url->host, u);
-	if (rc == 0 && (head_appends(u, m) != 0 || head_append(u, " ", 1) != 0))
+	rc = 0;
+	if (head_appends(u, m) != 0 || up_call_head_append(u, " ", 1) != 0)
 		rc = -ENOMEM;
 	if (rc != 0) {
 		call_free(&u->c.m);
@@ -172,19 +169,20 @@ static struct upstream_call *call_create(unsigned method, const struct config_ur
 	return u;
 }
 
-/* " HTTP/1.1" and the Host header. */
-static int finish_request_line(struct upstream_call *u, const struct config_url *url)
+/* " HTTP/1.1" and the Host header; the caller's header lines follow. */
+int up_call_finish_request_line(struct upstream_call *u, const struct config_url *url)
 {
 	char host[CONFIG_HOST_MAX + 16];
 	bool v6 = strchr(url->host, ':') != NULL;
 
-	if (url->port == 80)
+	if (url->port == (url->tls ? 443 : 80))
 		snprintf(host, sizeof(host), v6 ? "[%s]" : "%s", url->host);
 	else
 		snprintf(host, sizeof(host), v6 ? "[%s]:%u" : "%s:%u", url->host, url->port);
 	if (head_appends(u, " HTTP/1.1\r\nHost: ") != 0 || head_appends(u, host) != 0 ||
-	    head_append(u, "\r\n", 2) != 0)
+	    up_call_head_append(u, "\r\n", 2) != 0)
 		return -ENOMEM;
+	u->fields_off = u->head_len;
 	return 0;
 }
 
@@ -201,7 +199,7 @@ struct upstream_call *upstream_call_new(unsigned method, const char *url, int *e
 	u = call_create(method, &parsed, err);
 	if (u == NULL)
 		return NULL;
-	if (head_appends(u, parsed.target) != 0 || finish_request_line(u, &parsed) != 0) {
+	if (head_appends(u, parsed.target) != 0 || up_call_finish_request_line(u, &parsed) != 0) {
 		call_free(&u->c.m);
 		*err = -ENOMEM;
 		return NULL;
@@ -233,14 +231,14 @@ struct upstream_call *upstream_call_to(unsigned method, const struct config_url 
 	u = call_create(method, to, err);
 	if (u == NULL)
 		return NULL;
-	if (head_appends(u, to->target) != 0 || head_append(u, path, path_len) != 0)
+	if (head_appends(u, to->target) != 0 || up_call_head_append(u, path, path_len) != 0)
 		rc = -ENOMEM;
 	if (rc == 0 && query_len > 0 &&
-	    (head_append(u, strchr(to->target, '?') != NULL ? "&" : "?", 1) != 0 ||
-	     head_append(u, query, query_len) != 0))
+	    (up_call_head_append(u, strchr(to->target, '?') != NULL ? "&" : "?", 1) != 0 ||
+	     up_call_head_append(u, query, query_len) != 0))
 		rc = -ENOMEM;
 	if (rc == 0)
-		rc = finish_request_line(u, to);
+		rc = up_call_finish_request_line(u, to);
 	if (rc != 0) {
 		call_free(&u->c.m);
 		*err = rc;
@@ -262,8 +260,8 @@ int upstream_call_add_header(struct upstream_call *u, const char *name, const ch
 	for (size_t i = 0; i < sizeof(reserved) / sizeof(reserved[0]); i++)
 		if (strcasecmp(name, reserved[i]) == 0)
 			return -EPERM;
-	if (head_append(u, name, nl) != 0 || head_append(u, ": ", 2) != 0 ||
-	    head_append(u, value, vl) != 0 || head_append(u, "\r\n", 2) != 0)
+	if (up_call_head_append(u, name, nl) != 0 || up_call_head_append(u, ": ", 2) != 0 ||
+	    up_call_head_append(u, value, vl) != 0 || up_call_head_append(u, "\r\n", 2) != 0)
 		return -ENOMEM;
 	return 0;
 }
@@ -288,6 +286,39 @@ int upstream_call_set_body(struct upstream_call *u, const void *body, size_t len
 void upstream_call_set_deadline(struct upstream_call *u, uint64_t deadline_ns)
 {
 	u->c.deadline_ns = deadline_ns;
+}
+
+void upstream_call_set_timeouts(struct upstream_call *u, uint32_t connect_ms,
+				uint32_t first_byte_ms, uint32_t total_ms)
+{
+	u->connect_ms = connect_ms;
+	u->first_byte_ms = first_byte_ms;
+	if (total_ms != 0) {
+		uint64_t d = clock_now_ns() + (uint64_t)total_ms * NS_PER_MS;
+
+		if (u->c.deadline_ns == 0 || d < u->c.deadline_ns)
+			u->c.deadline_ns = d;
+	}
+}
+
+void upstream_call_follow_redirects(struct upstream_call *u, unsigned max, bool allow_downgrade)
+{
+	u->redirects_left = (uint8_t)(max > 255 ? 255 : max);
+	u->redirect_downgrade = allow_downgrade;
+}
+
+int upstream_call_decode_gzip(struct upstream_call *u)
+{
+	int rc = upstream_call_add_header(u, "Accept-Encoding", "gzip");
+
+	if (rc == 0)
+		u->gzip = true;
+	return rc;
+}
+
+void upstream_call_use_proxy_tls(struct upstream_call *u, unsigned proxy_index)
+{
+	u->profile = (uint8_t)(proxy_index < CONFIG_MAX_PROXY ? proxy_index + 1 : 0);
 }
 
 /* ---- The reply ---- */
@@ -345,6 +376,8 @@ enum upstream_error upstream_error_of(int status)
 	case EAGAIN: return UPSTREAM_OVERLOADED;
 	case ESHUTDOWN: return UPSTREAM_SHUTDOWN;
 	case ESRCH: return UPSTREAM_SHUTDOWN;      /* no upstream actor configured */
+	case EHOSTUNREACH: return UPSTREAM_DNS;
+	case ECONNABORTED: return UPSTREAM_TLS;
 	default: return UPSTREAM_INVALID;
 	}
 }
@@ -353,7 +386,7 @@ const char *upstream_error_name(enum upstream_error e)
 {
 	static const char *const names[UPSTREAM_ERROR_KINDS] = {
 		"ok", "refused", "timeout", "too_large", "bad_response", "overloaded",
-		"shutdown", "invalid",
+		"shutdown", "invalid", "dns", "tls",
 	};
 
 	return (unsigned)e < UPSTREAM_ERROR_KINDS ? names[e] : "invalid";
@@ -365,8 +398,10 @@ unsigned upstream_error_http_status(enum upstream_error e)
 	case UPSTREAM_OK: return 200;
 	case UPSTREAM_REFUSED:
 	case UPSTREAM_OVERLOADED:
-	case UPSTREAM_SHUTDOWN: return 503;
+	case UPSTREAM_SHUTDOWN:
+	case UPSTREAM_DNS: return 503;
 	case UPSTREAM_TIMEOUT: return 504;
+	case UPSTREAM_TLS:
 	case UPSTREAM_TOO_LARGE:
 	case UPSTREAM_BAD_RESPONSE: return 502;
 	default: return 500;

@@ -16,6 +16,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <ev.h>
 
@@ -23,6 +24,7 @@
 #include "upstream_parse.h"
 #include "actors/backend_stats.h"
 #include "base/list.h"
+#include "dns/dns.h"
 
 #define UPSTREAM_HEAD_INLINE 384       /* request line + headers before malloc */
 #define UPSTREAM_RESP_INLINE 1024      /* response before malloc */
@@ -32,6 +34,7 @@
 #define UPSTREAM_SLOTS 64              /* upstreams with their own metrics */
 #define UPSTREAM_NAME_MAX 64           /* "address:port" */
 #define UPSTREAM_LOG_PER_S 5           /* warnings per actor and second */
+#define UPSTREAM_TLS_CTXS 8            /* distinct TLS settings per actor */
 
 /* Crosses mailboxes: caller -> upstream actor -> caller. Request fields
  * are written by the caller before the send and read-only afterwards;
@@ -41,11 +44,19 @@ struct upstream_call {
 	struct call_msg c;             /* MUST be first */
 	/* Request. */
 	uint8_t method;                /* enum http_method */
-	uint8_t family;                /* AF_INET / AF_INET6 */
+	uint8_t family;                /* AF_INET / AF_INET6 for a literal; 0: a name */
 	uint16_t port;                 /* host order */
 	uint8_t addr[16];
+	bool tls;                      /* https */
+	bool gzip;                     /* decode a gzip response body */
+	uint8_t profile;               /* TLS files: 0 upstream.*, i+1 proxy[i] */
+	uint8_t redirects_left;        /* 3xx responses still followed */
+	bool redirect_downgrade;       /* may follow https -> http */
+	uint32_t connect_ms, first_byte_ms; /* 0: upstream.*_timeout_ms */
+	char host[CONFIG_HOST_MAX];    /* name or address literal, no [] */
 	char *head;                    /* request line + header lines, no final CRLF */
 	size_t head_len, head_cap;
+	size_t fields_off;             /* where the caller's header lines start */
 	char *body;                    /* malloc'd copy, or NULL */
 	size_t body_len;
 	bool has_body;                 /* send Content-Length even if 0 */
@@ -60,6 +71,12 @@ struct upstream_call {
 };
 _Static_assert(offsetof(struct upstream_call, c) == 0,
 	       "struct upstream_call is used through a pointer to its c");
+
+/* upstream_call.c, shared with the redirects: the request's origin, its
+ * head, the end of the request line. */
+void up_call_set_origin(struct upstream_call *u, const struct config_url *url);
+int up_call_head_append(struct upstream_call *u, const char *s, size_t n);
+int up_call_finish_request_line(struct upstream_call *u, const struct config_url *url);
 
 /* Whether a method may be sent twice (RFC 9110 9.2.2). */
 bool upstream_method_idempotent(unsigned method);
@@ -95,7 +112,7 @@ struct up_shared {
 	struct up_stats *stats;        /* [count], one per actor */
 };
 
-enum up_conn_state { UC_CONNECTING, UC_BUSY, UC_IDLE };
+enum up_conn_state { UC_RESOLVING, UC_CONNECTING, UC_HANDSHAKE, UC_BUSY, UC_IDLE };
 
 struct up_pool;
 
@@ -108,7 +125,10 @@ struct up_conn {
 	ev_timer timer;
 	uint64_t timer_at_ns;          /* when the armed timer fires; 0: unarmed */
 	uint64_t deadline_ns;          /* connect, response or idle deadline */
-	struct upstream_call *call;    /* in flight (CONNECTING, BUSY) */
+	uint64_t resp_deadline_ns;     /* the whole response's (busy) */
+	struct upstream_call *call;    /* in flight (RESOLVING .. BUSY) */
+	struct ssl_st *ssl;            /* https: the TLS session, else NULL */
+	struct dns_addr peer;          /* the address connected to */
 	struct upstream_parser parser;
 	size_t sent;                   /* request bytes written */
 	uint32_t requests;             /* requests this connection carried */
@@ -117,14 +137,28 @@ struct up_conn {
 	char tail[40];                 /* "Content-Length: n\r\n\r\n" */
 };
 
-/* Owner: the upstream actor thread. One per upstream address:port. */
+/* Owner: the upstream actor thread. One per origin: scheme, host, port
+ * and TLS files (so connections of one pool are interchangeable). */
 struct up_pool {
 	struct up_pool *hnext;         /* hash chain */
 	struct up_actor *ua;
 	struct up_slot *st;
-	uint8_t family;
+	char host[CONFIG_HOST_MAX];
 	uint16_t port;
-	uint8_t addr[16];
+	bool tls;
+	uint8_t profile;
+	/* Addresses: a literal's one, or what DNS answered (up_pool_addr). */
+	struct dns_addr addrs[DNS_MAX_ADDRS];
+	unsigned naddr, next_addr;     /* next_addr: round-robin over addrs */
+	uint64_t addrs_until_ns;       /* expiry (TTL); 0: a literal, never */
+	bool literal;
+	bool resolving;                /* a lookup is under way */
+	bool answer_fresh;             /* up_conn_resolved hands out this answer */
+	int dns_err;                   /* the last lookup's failure, until it expires */
+	char dns_why[96];
+	struct list dns_wait;          /* connections waiting for the lookup */
+	struct ssl_ctx_st *tls_ctx;    /* https: the actor's context for `profile` */
+	struct ssl_session_st *session; /* https: resumed by new connections */
 	struct list conns;             /* every connection, any state */
 	struct list idle;              /* most recently used first */
 	unsigned nopen;                /* connections, any state */
@@ -146,10 +180,21 @@ struct up_actor {
 	char *rbuf;                    /* UPSTREAM_READ_BUF */
 	uint64_t log_sec;              /* warn_limited's current second */
 	unsigned log_count;
+	struct dns_resolver *dns;
+	struct up_pool *current;       /* whose connection event runs: kept */
+	struct up_tls_ctx {            /* TLS contexts by their files */
+		char key[3 * CONFIG_PATH_MAX + 3];
+		struct ssl_ctx_st *ctx;
+	} tls[UPSTREAM_TLS_CTXS];
+	unsigned ntls;
 };
 
 /* The upstream settings in force: the live snapshot, else the start-up one. */
 const struct config_upstream *up_limits(const struct up_actor *ua);
+
+/* Warn about pool `pl` (at most UPSTREAM_LOG_PER_S a second per actor):
+ * "upstream-K: upstream NAME: what (reason)". */
+void up_warn(struct up_pool *pl, const char *what, const char *reason);
 
 /* upstream_pool.c: pools, queueing and the end of every call. */
 struct up_pool *up_pool_get(struct up_actor *ua, const struct upstream_call *u);
@@ -172,5 +217,45 @@ void up_call_failed(struct up_pool *pl, struct upstream_call *u, int status,
 void up_conn_open(struct up_pool *pl, struct upstream_call *u);
 void up_conn_start(struct up_conn *c, struct upstream_call *u);
 void up_conn_close(struct up_conn *c);
+/* The pool's lookup ended: connect the waiting connections, or fail them
+ * (-EHOSTUNREACH). */
+void up_conn_resolved(struct up_pool *pl);
+/* Fail connection `c` (its call resent or answered, see up_call_failed). */
+void up_conn_fail(struct up_conn *c, int status, bool retryable, const char *what,
+		  const char *reason);
+
+/* upstream_dns.c: the pool's addresses. 0 with `*out` (round-robin over
+ * the answer), -EAGAIN while a lookup runs (the caller waits on
+ * pl->dns_wait; up_conn_resolved follows), or the lookup's failure
+ * (-EHOSTUNREACH, reason in pl->dns_why). */
+int up_pool_addr(struct up_pool *pl, struct dns_addr *out);
+/* Connecting to the pool's addresses failed: look the name up again. */
+void up_pool_addr_failed(struct up_pool *pl);
+
+/* upstream_tls.c: TLS on a connection (OpenSSL, non-blocking). */
+/* The actor's context for the pool's TLS files; NULL with the reason. */
+struct ssl_ctx_st *up_tls_ctx(struct up_actor *ua, unsigned profile, char *why, size_t whylen);
+/* Start the client side on c's socket: SNI, host verification, the pool's
+ * session. 0 or -ENOMEM. */
+int up_tls_start(struct up_conn *c);
+/* Drive the handshake: 1 done, 0 waiting (`*want` EV_READ/EV_WRITE),
+ * -ECONNABORTED failed (the reason in `why`). */
+int up_tls_handshake(struct up_conn *c, int *want, char *why, size_t whylen);
+/* Read / write like recv / send: bytes, 0 at the end, -EAGAIN (would
+ * block), or -errno. */
+ssize_t up_tls_read(struct up_conn *c, char *buf, size_t len);
+ssize_t up_tls_write(struct up_conn *c, const char *buf, size_t len);
+/* Decrypted bytes OpenSSL holds that were not read yet. */
+int up_tls_pending(const struct up_conn *c);
+void up_tls_free(struct up_conn *c);
+void up_tls_actor_free(struct up_actor *ua);
+
+/* upstream_redirect.c: what a complete response may still need. */
+/* 1 when `u` was turned into the request a redirect asks for (send it
+ * again, to the pool for its new origin), else 0. */
+int up_redirect(struct up_pool *pl, struct upstream_call *u);
+/* Decode a gzip body in place of the raw one when asked. 0, -EPROTO
+ * (corrupt) or -EFBIG (larger than `max`). */
+int up_decode_body(struct upstream_call *u, uint64_t max);
 
 #endif

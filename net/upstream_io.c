@@ -1,30 +1,44 @@
 /*
- * upstream_io.c - the sockets of an upstream actor: connect, write one
- * request, read its response, keep the connection for the next one.
+ * upstream_io.c - the sockets of an upstream actor: resolve, connect,
+ * TLS handshake, write one request, read its response, keep the
+ * connection for the next one.
  *
  * DESIGN
  * A connection (struct up_conn) is a non-blocking TCP socket with
  * TCP_NODELAY, one ev_io and one ev_timer, and at most one call in flight
  * (no pipelining: a slow response never holds up another request).
- * States: CONNECTING (waiting for EV_WRITE, then SO_ERROR), BUSY (the
- * request is written with one sendmsg of head, Content-Length line and
- * body; EV_WRITE only while the socket is full; EV_READ feeds the
- * response to upstream_parse.c through the actor's 64 KiB read buffer),
- * IDLE (a kept-alive connection, read-watched so that the upstream
- * closing it is noticed at once and it leaves the pool).
+ * States:
+ *   RESOLVING  no socket yet: waiting on the pool's DNS lookup
+ *              (upstream_dns.c), then connects to the address it gives;
+ *   CONNECTING waiting for EV_WRITE, then SO_ERROR;
+ *   HANDSHAKE  https: SSL_connect driven by whatever OpenSSL wants next
+ *              (upstream_tls.c), never blocking;
+ *   BUSY       the request is written (plain: one sendmsg of head,
+ *              Content-Length line and body; TLS: one SSL_write of the
+ *              three gathered, or of each part past 64 KiB);
+ *              EV_WRITE only while the socket is full; EV_READ feeds the
+ *              response to upstream_parse.c through the actor's 64 KiB
+ *              read buffer;
+ *   IDLE       a kept-alive connection, read-watched so that the upstream
+ *              closing it is noticed at once and it leaves the pool.
  *
  * Deadlines, one timer per connection, armed lazily (moving a deadline
  * later never touches the timer heap; the timer fires early, finds the
- * later deadline and re-arms): connecting until upstream.connect_timeout_ms,
- * busy until upstream.response_timeout_ms after the request started, both
- * capped by the call's own deadline; idle until upstream.idle_timeout_ms.
+ * later deadline and re-arms): resolving, connecting and the handshake
+ * until the connect timeout; then the first response byte until the
+ * first-byte timeout and the whole response until upstream.
+ * response_timeout_ms after the request started; all capped by the call's
+ * own deadline (its total timeout); idle until upstream.idle_timeout_ms.
+ * The call's own timeouts (upstream_call_set_timeouts) replace the
+ * configured connect and first-byte ones.
  *
  * Failures: a connection that fails before any byte of the response
  * arrived (reset, EOF, a write error) is retryable (up_call_failed
- * decides: idempotent methods only); a failed connect, a malformed or
- * over-large response, and a timeout are not. The connection is closed
- * and freed before the call is resent or answered, so its slot under
- * upstream.max_connections is free again for the queue.
+ * decides: idempotent methods only); a failed lookup, connect or
+ * handshake, a malformed or over-large response and a timeout are not. A
+ * failed connect makes the pool look its name up again. The connection is
+ * closed and freed before the call is resent or answered, so its slot
+ * under upstream.max_connections is free again for the queue.
  *
  * Thread: the upstream actor owning the connections.
  */
@@ -54,6 +68,11 @@ static uint64_t earlier(uint64_t a, uint64_t b)
 	return b != 0 && b < a ? b : a;
 }
 
+static uint64_t after_ms(uint64_t now, uint32_t ms)
+{
+	return now + (uint64_t)ms * NS_PER_MS;
+}
+
 static void arm_timer(struct up_conn *c, uint64_t now)
 {
 	net_timer_arm(c->pool->ua->loop, &c->timer, &c->timer_at_ns, c->deadline_ns, now);
@@ -73,22 +92,6 @@ static void set_events(struct up_conn *c, int want)
 	}
 }
 
-/* Warnings about one upstream actor's upstreams: at most a few per second,
- * so an upstream that is down does not flood the log. */
-static void warn_limited(struct up_conn *c, const char *what, int err)
-{
-	struct up_actor *ua = c->pool->ua;
-	uint64_t sec = clock_now_ns() / 1000000000u;
-
-	if (sec != ua->log_sec) {
-		ua->log_sec = sec;
-		ua->log_count = 0;
-	}
-	if (ua->log_count++ < UPSTREAM_LOG_PER_S)
-		log_warn("%s: upstream %s: %s (%s)", actor_name(ua->actor), c->pool->st->name,
-			 what, ad_strerror(err));
-}
-
 void up_conn_close(struct up_conn *c)
 {
 	struct up_pool *pl = c->pool;
@@ -96,9 +99,13 @@ void up_conn_close(struct up_conn *c)
 
 	if (c->state == UC_IDLE)
 		up_pool_idle_remove(pl, c);
+	else
+		list_remove(&c->idle_link);    /* on pl->dns_wait, or nowhere */
 	ev_io_stop(loop, &c->io);
 	ev_timer_stop(loop, &c->timer);
-	close(c->io.fd);
+	up_tls_free(c);
+	if (c->io.fd >= 0)
+		close(c->io.fd);
 	list_remove(&c->all_link);
 	pl->nopen--;
 	counter_add(&pl->st->bs.connected, -1);
@@ -109,8 +116,8 @@ void up_conn_close(struct up_conn *c)
  * is free again), then resend or answer the call. Serving the queue is
  * left to the event callback (up_pool_kick at its end), so nothing here
  * recurses through the queue. */
-static void conn_fail(struct up_conn *c, int status, bool retryable, const char *what,
-		      int cause)
+void up_conn_fail(struct up_conn *c, int status, bool retryable, const char *what,
+		  const char *reason)
 {
 	struct up_pool *pl = c->pool;
 	struct upstream_call *u = c->call;
@@ -118,36 +125,73 @@ static void conn_fail(struct up_conn *c, int status, bool retryable, const char 
 	c->call = NULL;
 	if (!retryable || u == NULL || !upstream_method_idempotent(u->method) ||
 	    u->retries_left == 0)
-		warn_limited(c, what, cause != 0 ? cause : status);
+		up_warn(pl, what, reason);
 	up_conn_close(c);
 	if (u != NULL)
 		up_call_failed(pl, u, status, retryable);
 }
 
-/* The response is complete: answer the call, then keep the connection
- * (idle: the queue's head takes it in up_pool_kick) or close it. */
+static void conn_fail_errno(struct up_conn *c, int status, bool retryable, const char *what,
+			    int cause)
+{
+	up_conn_fail(c, status, retryable, what, ad_strerror(cause != 0 ? cause : status));
+}
+
+/* The response is complete: follow a redirect or decode the body if the
+ * call asked, answer the call, then keep the connection (idle: the
+ * queue's head takes it in up_pool_kick) or close it. */
 static void conn_complete(struct up_conn *c, bool reusable)
 {
 	struct up_pool *pl = c->pool;
+	struct up_actor *ua = pl->ua;
 	struct upstream_call *u = c->call;
 	uint64_t now = clock_now_ns();
+	int rc;
 
 	c->call = NULL;
-	up_call_done(pl, u, 0);
 	if (!reusable) {
 		up_conn_close(c);
 	} else {
 		c->state = UC_IDLE;
-		c->deadline_ns = now + (uint64_t)up_limits(pl->ua)->idle_timeout_ms * NS_PER_MS;
+		c->deadline_ns = after_ms(now, up_limits(ua)->idle_timeout_ms);
 		up_pool_idle_add(pl, c);
 		set_events(c, EV_READ);
 		arm_timer(c, now);
 	}
+	if (up_redirect(pl, u) == 1) {
+		struct up_pool *next = up_pool_get(ua, u);
+
+		if (next == NULL) {
+			up_call_done(pl, u, -EAGAIN);
+			return;
+		}
+		/* The call leaves this pool for its new origin's. */
+		counter_add(&pl->st->bs.inflight, -1);
+		counter_add(&next->st->bs.inflight, 1);
+		counter_add(&next->st->bs.requests_total, 1);
+		up_pool_dispatch(next, u);
+		if (next != pl)
+			up_pool_kick(next);
+		return;
+	}
+	rc = up_decode_body(u, up_limits(ua)->max_response_bytes);
+	if (rc != 0)
+		up_warn(pl, rc == -EFBIG ? "decoded response too large" : "corrupt gzip body", NULL);
+	up_call_done(pl, u, rc);
 }
 
 static size_t request_total(const struct up_conn *c)
 {
 	return c->call->head_len + c->tail_len + c->call->body_len;
+}
+
+static size_t iov_total(const struct iovec *iov, size_t n)
+{
+	size_t t = 0;
+
+	for (size_t i = 0; i < n; i++)
+		t += iov[i].iov_len;
+	return t;
 }
 
 /* Write what the socket takes. 0, or -errno if the connection broke. */
@@ -171,6 +215,41 @@ static int conn_write(struct up_conn *c)
 	}
 	if (mh.msg_iovlen == 0)
 		return 0;
+	if (c->ssl != NULL && iov_total(iov, mh.msg_iovlen) <= UPSTREAM_READ_BUF) {
+		/* TLS, a request that fits the actor's buffer: one record, one
+		 * write. The buffer is free here (reads come after) and a retry
+		 * rebuilds the same bytes, as SSL_write's retry rule asks. */
+		char *p = c->pool->ua->rbuf;
+		size_t len = 0;
+
+		for (size_t i = 0; i < mh.msg_iovlen; i++) {
+			memcpy(p + len, iov[i].iov_base, iov[i].iov_len);
+			len += iov[i].iov_len;
+		}
+		n = up_tls_write(c, p, len);
+		if (n == -EAGAIN)
+			return 0;
+		if (n < 0)
+			return (int)n;
+		c->sent += (size_t)n;
+		return 0;
+	}
+	if (c->ssl != NULL) {
+		/* TLS, a larger request: one record per part; OpenSSL takes a
+		 * partial write of a part and the rest later
+		 * (SSL_MODE_ENABLE_PARTIAL_WRITE). */
+		for (size_t i = 0; i < mh.msg_iovlen; i++) {
+			n = up_tls_write(c, iov[i].iov_base, iov[i].iov_len);
+			if (n == -EAGAIN)
+				return 0;
+			if (n < 0)
+				return (int)n;
+			c->sent += (size_t)n;
+			if ((size_t)n < iov[i].iov_len)
+				return 0;
+		}
+		return 0;
+	}
 	n = sendmsg(c->io.fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
 	if (n < 0)
 		return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? 0 : -errno;
@@ -195,11 +274,12 @@ static void conn_send(struct up_conn *c, uint64_t now)
 	c->tail_len = (uint8_t)n;
 	upstream_parser_start(&c->parser, &u->resp, u->method == HTTP_HEAD,
 			      lim->max_response_bytes);
-	c->deadline_ns = earlier(now + (uint64_t)lim->response_timeout_ms * NS_PER_MS,
-				 u->c.deadline_ns);
+	c->resp_deadline_ns = earlier(after_ms(now, lim->response_timeout_ms), u->c.deadline_ns);
+	c->deadline_ns = earlier(after_ms(now, u->first_byte_ms != 0 ? u->first_byte_ms :
+					   lim->first_byte_timeout_ms), c->resp_deadline_ns);
 	rc = conn_write(c);
 	if (rc != 0) {
-		conn_fail(c, -EPROTO, true, "write failed", rc);
+		conn_fail_errno(c, -EPROTO, true, "write failed", rc);
 		return;
 	}
 	set_events(c, c->sent < request_total(c) ? EV_READ | EV_WRITE : EV_READ);
@@ -212,56 +292,86 @@ void up_conn_start(struct up_conn *c, struct upstream_call *u)
 	conn_send(c, clock_now_ns());
 }
 
-static int fill_addr(const struct up_pool *pl, struct sockaddr_storage *ss, socklen_t *len)
+static socklen_t fill_addr(const struct dns_addr *a, uint16_t port, struct sockaddr_storage *ss)
 {
 	memset(ss, 0, sizeof(*ss));
-	if (pl->family == AF_INET) {
-		struct sockaddr_in *in = (struct sockaddr_in *)(void *)ss;
-
-		in->sin_family = AF_INET;
-		in->sin_port = htons(pl->port);
-		memcpy(&in->sin_addr, pl->addr, 4);
-		*len = sizeof(*in);
-		return 0;
-	}
-	if (pl->family == AF_INET6) {
+	if (a->family == AF_INET6) {
 		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)(void *)ss;
 
 		in6->sin6_family = AF_INET6;
-		in6->sin6_port = htons(pl->port);
-		memcpy(&in6->sin6_addr, pl->addr, 16);
-		*len = sizeof(*in6);
-		return 0;
+		in6->sin6_port = htons(port);
+		memcpy(&in6->sin6_addr, a->addr, 16);
+		return sizeof(*in6);
 	}
-	return -EINVAL;
+	struct sockaddr_in *in = (struct sockaddr_in *)(void *)ss;
+
+	in->sin_family = AF_INET;
+	in->sin_port = htons(port);
+	memcpy(&in->sin_addr, a->addr, 4);
+	return sizeof(*in);
+}
+
+/* The TCP connection is up: the TLS handshake, or the request. */
+static void conn_established(struct up_conn *c, uint64_t now);
+
+/* Connect c (RESOLVING, or new) to `a`. */
+static void conn_connect(struct up_conn *c, const struct dns_addr *a)
+{
+	struct up_pool *pl = c->pool;
+	struct sockaddr_storage ss;
+	socklen_t sslen = fill_addr(a, pl->port, &ss);
+	int fd, one = 1;
+
+	c->peer = *a;
+	fd = socket(a->family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		/* Out of descriptors: ours, not the upstream's. */
+		conn_fail_errno(c, -EAGAIN, false, "no socket", -errno);
+		return;
+	}
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	ev_io_set(&c->io, fd, EV_WRITE);
+	c->state = UC_CONNECTING;
+	counter_add(&pl->st->opened_total, 1);
+	if (connect(fd, (struct sockaddr *)&ss, sslen) == 0) {
+		conn_established(c, clock_now_ns());
+		return;
+	}
+	if (errno != EINPROGRESS) {
+		up_pool_addr_failed(pl);
+		conn_fail_errno(c, -ECONNREFUSED, false, "connect failed", -errno);
+		return;
+	}
+	ev_io_start(pl->ua->loop, &c->io);
 }
 
 void up_conn_open(struct up_pool *pl, struct upstream_call *u)
 {
 	struct up_actor *ua = pl->ua;
 	const struct config_upstream *lim = up_limits(ua);
-	struct sockaddr_storage ss;
-	socklen_t sslen;
 	uint64_t now = clock_now_ns();
+	struct dns_addr a;
 	struct up_conn *c;
-	int fd, one = 1, rc;
+	char why[160];
+	int rc;
 
-	if (fill_addr(pl, &ss, &sslen) != 0) {
-		up_call_done(pl, u, -EINVAL);
-		return;
+	if (pl->tls && pl->tls_ctx == NULL) {
+		pl->tls_ctx = up_tls_ctx(ua, pl->profile, why, sizeof(why));
+		if (pl->tls_ctx == NULL) {
+			up_warn(pl, "no TLS context", why);
+			up_call_done(pl, u, -ECONNABORTED);
+			return;
+		}
 	}
 	c = calloc(1, sizeof(*c));
-	fd = c != NULL ? socket(pl->family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0) : -1;
-	if (fd < 0) {
-		/* Out of descriptors or memory: ours, not the upstream's. */
-		free(c);
+	if (c == NULL) {
 		up_call_done(pl, u, -EAGAIN);
 		return;
 	}
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	c->pool = pl;
 	c->call = u;
-	ev_io_init(&c->io, on_conn_io, fd, EV_WRITE);
+	c->state = UC_RESOLVING;
+	ev_io_init(&c->io, on_conn_io, -1, EV_WRITE);
 	c->io.data = c;
 	ev_init(&c->timer, on_conn_timer);
 	c->timer.data = c;
@@ -269,21 +379,68 @@ void up_conn_open(struct up_pool *pl, struct upstream_call *u)
 	list_push_front(&pl->conns, &c->all_link);
 	pl->nopen++;
 	counter_add(&pl->st->bs.connected, 1);
-	counter_add(&pl->st->opened_total, 1);
-	rc = connect(fd, (struct sockaddr *)&ss, sslen);
-	if (rc == 0) {
-		conn_send(c, now);
-		return;
-	}
-	if (errno != EINPROGRESS) {
-		conn_fail(c, -ECONNREFUSED, false, "connect failed", -errno);
-		return;
-	}
-	c->state = UC_CONNECTING;
-	c->deadline_ns = earlier(now + (uint64_t)lim->connect_timeout_ms * NS_PER_MS,
-				 u->c.deadline_ns);
-	ev_io_start(ua->loop, &c->io);
+	c->deadline_ns = earlier(after_ms(now, u->connect_ms != 0 ? u->connect_ms :
+					   lim->connect_timeout_ms), u->c.deadline_ns);
 	arm_timer(c, now);
+	/* On dns_wait before asking: the answer may come before it returns. */
+	list_push_back(&pl->dns_wait, &c->idle_link);
+	rc = up_pool_addr(pl, &a);
+	if (rc == -EAGAIN)
+		return;                 /* c may be gone already */
+	list_remove(&c->idle_link);
+	if (rc != 0) {
+		up_conn_fail(c, rc, false, "cannot resolve the host", pl->dns_why);
+		return;
+	}
+	conn_connect(c, &a);
+}
+
+void up_conn_resolved(struct up_pool *pl)
+{
+	/* Every connection waiting now takes this answer, whatever its TTL
+	 * (a floor of 0 must not send them back to wait). */
+	pl->answer_fresh = true;
+	while (!list_empty(&pl->dns_wait)) {
+		struct up_conn *c = list_entry(list_first(&pl->dns_wait), struct up_conn, idle_link);
+		struct dns_addr a;
+		int rc = up_pool_addr(pl, &a);
+
+		if (rc == -EAGAIN)
+			break;          /* c waits on (or was served by) a new lookup */
+		list_remove(&c->idle_link);
+		if (rc != 0)
+			up_conn_fail(c, rc, false, "cannot resolve the host", pl->dns_why);
+		else
+			conn_connect(c, &a);
+	}
+	pl->answer_fresh = false;
+}
+
+static void conn_established(struct up_conn *c, uint64_t now)
+{
+	char why[256];
+	int want = 0, rc;
+
+	if (c->ssl == NULL && c->pool->tls) {
+		if (up_tls_start(c) != 0) {
+			conn_fail_errno(c, -EAGAIN, false, "no memory for TLS", -ENOMEM);
+			return;
+		}
+		c->state = UC_HANDSHAKE;
+	}
+	if (c->state == UC_HANDSHAKE) {
+		rc = up_tls_handshake(c, &want, why, sizeof(why));
+		if (rc < 0) {
+			up_conn_fail(c, -ECONNABORTED, false, "TLS handshake failed", why);
+			return;
+		}
+		if (rc == 0) {
+			set_events(c, want);
+			arm_timer(c, now);
+			return;
+		}
+	}
+	conn_send(c, now);
 }
 
 static void on_connected(struct up_conn *c, uint64_t now)
@@ -294,61 +451,99 @@ static void on_connected(struct up_conn *c, uint64_t now)
 	if (getsockopt(c->io.fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
 		err = errno;
 	if (err != 0) {
-		conn_fail(c, -ECONNREFUSED, false, "connect failed", -err);
+		up_pool_addr_failed(c->pool);
+		conn_fail_errno(c, -ECONNREFUSED, false, "connect failed", -err);
 		return;
 	}
-	conn_send(c, now);
+	conn_established(c, now);
 }
 
-/* Response bytes (or the end of the connection) arrived while busy. */
-static void on_response_input(struct up_conn *c)
+static ssize_t conn_read(struct up_conn *c, char *buf, size_t len)
+{
+	ssize_t n;
+
+	if (c->ssl != NULL)
+		return up_tls_read(c, buf, len);
+	n = recv(c->io.fd, buf, len, 0);
+	if (n < 0)
+		return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? -EAGAIN : -errno;
+	return n;
+}
+
+/* Response bytes (or the end of the connection) arrived while busy.
+ * Returns true while more may be read at once (TLS keeps decrypted bytes
+ * that the socket no longer signals). */
+static bool on_response_input(struct up_conn *c)
 {
 	struct up_actor *ua = c->pool->ua;
-	ssize_t n = recv(c->io.fd, ua->rbuf, UPSTREAM_READ_BUF, 0), used;
+	ssize_t n = conn_read(c, ua->rbuf, UPSTREAM_READ_BUF), used;
 	int rc;
 
-	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
-		return;
+	if (n == -EAGAIN)
+		return false;
 	if (n <= 0) {
 		/* EOF or reset: completes a response framed by the close. */
-		int cause = n < 0 ? -errno : 0;
+		int cause = n < 0 ? (int)n : 0;
 
 		rc = n == 0 ? upstream_parser_eof(&c->parser) : -EPROTO;
 		if (rc == 0)
 			conn_complete(c, false);
 		else
-			conn_fail(c, -EPROTO, !upstream_parser_started(&c->parser),
-				  "connection closed before a complete response", cause);
-		return;
+			conn_fail_errno(c, -EPROTO, !upstream_parser_started(&c->parser),
+					"connection closed before a complete response", cause);
+		return false;
+	}
+	if (!upstream_parser_started(&c->parser)) {
+		/* The first byte: from now on the whole-response deadline. */
+		c->deadline_ns = c->resp_deadline_ns;
 	}
 	used = upstream_parser_feed(&c->parser, ua->rbuf, (size_t)n);
 	if (used < 0) {
-		conn_fail(c, (int)used, false, used == -EFBIG ? "response too large" :
-			  "malformed response", 0);
-		return;
+		conn_fail_errno(c, (int)used, false, used == -EFBIG ? "response too large" :
+				"malformed response", 0);
+		return false;
 	}
-	if (upstream_parser_done(&c->parser))
+	if (upstream_parser_done(&c->parser)) {
 		/* Bytes after the response, or a request not fully written: the
 		 * connection's state is unknown, so it is not reused. */
 		conn_complete(c, upstream_parser_keep_alive(&c->parser) && used == n &&
-			      c->sent == request_total(c));
+			      c->sent == request_total(c) &&
+			      (c->ssl == NULL || up_tls_pending(c) == 0));
+		return false;
+	}
+	return c->ssl != NULL && up_tls_pending(c) > 0;
+}
+
+/* An idle connection became readable: the upstream closed it (or sent
+ * what nobody asked for). TLS may also have had a session ticket to read. */
+static void on_idle_input(struct up_conn *c)
+{
+	char byte;
+
+	if (c->ssl != NULL) {
+		if (up_tls_read(c, &byte, 1) == -EAGAIN)
+			return;
+	} else if (recv(c->io.fd, &byte, 1, MSG_PEEK) < 0 &&
+		   (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+		return;
+	}
+	up_conn_close(c);
 }
 
 /* One event on a connection; `c` may be freed when it returns. */
 static void conn_event(struct up_conn *c, int revents)
 {
-	char byte;
-
 	switch (c->state) {
+	case UC_RESOLVING:
+		return;
 	case UC_CONNECTING:
 		on_connected(c, clock_now_ns());
 		return;
+	case UC_HANDSHAKE:
+		conn_established(c, clock_now_ns());
+		return;
 	case UC_IDLE:
-		/* The upstream closed it (or sent what nobody asked for). */
-		if (recv(c->io.fd, &byte, 1, MSG_PEEK) < 0 &&
-		    (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
-			return;
-		up_conn_close(c);
+		on_idle_input(c);
 		return;
 	default:
 		break;
@@ -357,15 +552,16 @@ static void conn_event(struct up_conn *c, int revents)
 		int rc = conn_write(c);
 
 		if (rc != 0) {
-			conn_fail(c, -EPROTO, !upstream_parser_started(&c->parser),
-				  "write failed", rc);
+			conn_fail_errno(c, -EPROTO, !upstream_parser_started(&c->parser),
+					"write failed", rc);
 			return;
 		}
 		if (c->sent == request_total(c))
 			set_events(c, EV_READ);
 	}
 	if (revents & EV_READ)
-		on_response_input(c);
+		while (on_response_input(c))
+			;
 }
 
 static void on_conn_io(struct ev_loop *loop, ev_io *w, int revents)
@@ -374,7 +570,9 @@ static void on_conn_io(struct ev_loop *loop, ev_io *w, int revents)
 	struct up_pool *pl = c->pool;   /* outlives its connections */
 
 	(void)loop;
+	pl->ua->current = pl;           /* not reclaimed under us (redirects) */
 	conn_event(c, revents);
+	pl->ua->current = NULL;
 	up_pool_kick(pl);
 }
 
@@ -383,6 +581,12 @@ static void on_conn_timer(struct ev_loop *loop, ev_timer *w, int revents)
 	struct up_conn *c = w->data;
 	struct up_pool *pl = c->pool;
 	uint64_t now = clock_now_ns();
+	static const char *const what[] = {
+		[UC_RESOLVING] = "name lookup timed out (connect timeout)",
+		[UC_CONNECTING] = "connect timed out",
+		[UC_HANDSHAKE] = "TLS handshake timed out (connect timeout)",
+		[UC_BUSY] = "response timed out",
+	};
 
 	(void)loop;
 	(void)revents;
@@ -392,10 +596,15 @@ static void on_conn_timer(struct ev_loop *loop, ev_timer *w, int revents)
 		arm_timer(c, now);
 		return;
 	}
-	if (c->state == UC_IDLE)
+	if (c->state == UC_IDLE) {
 		up_conn_close(c);
-	else
-		conn_fail(c, -ETIMEDOUT, false, c->state == UC_CONNECTING ?
-			  "connect timed out" : "response timed out", 0);
+	} else {
+		if (c->state == UC_CONNECTING)
+			up_pool_addr_failed(pl);
+		up_conn_fail(c, -ETIMEDOUT, false,
+			     c->state == UC_BUSY && !upstream_parser_started(&c->parser) ?
+			     "no first response byte in time" : what[c->state],
+			     "timeout");
+	}
 	up_pool_kick(pl);
 }

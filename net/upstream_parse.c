@@ -263,6 +263,34 @@ static int finish(struct upstream_parser *p)
 	return 0;
 }
 
+int upstream_resp_set_body(struct upstream_resp *r, const char *body, size_t len)
+{
+	size_t align = alignof(struct upstream_hdr), off = r->body_off + len;
+	size_t pad = (align - (off % align)) % align;
+	size_t total = off + pad + (size_t)r->nheaders * sizeof(struct upstream_hdr);
+	char *p = malloc(total > 0 ? total : 1);
+	struct upstream_hdr *h;
+
+	if (p == NULL)
+		return -ENOMEM;
+	memcpy(p, r->buf, r->body_off);        /* the header strings */
+	if (len > 0)
+		memcpy(p + r->body_off, body, len);
+	h = (struct upstream_hdr *)(void *)(p + off + pad);
+	for (unsigned i = 0; i < r->nheaders; i++) {
+		h[i].name = p + (r->headers[i].name - r->buf);
+		h[i].value = p + (r->headers[i].value - r->buf);
+	}
+	if (r->buf != r->inl)
+		free(r->buf);
+	r->buf = p;
+	r->cap = total;
+	r->len = total;
+	r->body_len = len;
+	r->headers = h;
+	return 0;
+}
+
 static int on_message_complete(http_parser *hp)
 {
 	struct upstream_parser *p = parser_of(hp);

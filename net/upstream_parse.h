@@ -72,6 +72,10 @@ void upstream_resp_reset(struct upstream_resp *r);
 /* Free the memory it allocated. Thread: owner. */
 void upstream_resp_dispose(struct upstream_resp *r);
 
+/* Replace the body of a complete response by `len` bytes at `body`
+ * (copied; the headers stay valid). 0 or -ENOMEM. Thread: owner. */
+int upstream_resp_set_body(struct upstream_resp *r, const char *body, size_t len);
+
 /* Start parsing a response into `out` (reset first) to a request that
  * was HEAD or not, with at most `max_body` body bytes. Thread: owner. */
 void upstream_parser_start(struct upstream_parser *p, struct upstream_resp *out,

@@ -1,7 +1,8 @@
 /*
  * upstream_pool.c - an upstream actor's connection pools: one per upstream
- * address:port, its idle keep-alive connections, its queue of calls
- * waiting for a connection, and the end of every call.
+ * origin (scheme, host, port, and for https the TLS files), its idle
+ * keep-alive connections, its queue of calls waiting for a connection, its
+ * TLS session, and the end of every call. Its addresses: upstream_dns.c.
  *
  * DESIGN
  * A call goes to, in this order: the most recently used idle connection
@@ -16,42 +17,47 @@
  * earliest.
  *
  * Pools are never freed while anything refers to them: a pool with no
- * connection and no queued call is reclaimed only when the table is full
- * (UPSTREAM_MAX_POOLS), between calls.
+ * connection, no queued call and no lookup under way is reclaimed only
+ * when the table is full (UPSTREAM_MAX_POOLS), and never the one whose
+ * connection event is running (a redirect looks up its next pool there).
  *
- * Counters: each pool writes the metrics slot of its address:port (the
+ * Counters: each pool writes the metrics slot of its origin (the
  * first UPSTREAM_SLOTS - 1 upstreams an actor meets get their own; the
  * rest share "other"), so the figures survive the pool.
  *
  * Thread: the upstream actor owning the pools.
  */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
+
+#include <openssl/ssl.h>
 
 #include "upstream_internal.h"
 #include "actors/log.h"
 #include "base/clock.h"
 
 
-static unsigned hash_key(uint8_t family, const uint8_t *addr, uint16_t port)
+static unsigned hash_key(const char *host, uint16_t port, bool tls, uint8_t profile)
 {
 	uint32_t h = 2166136261u;   /* FNV-1a */
 
-	for (unsigned i = 0; i < (family == AF_INET6 ? 16u : 4u); i++)
-		h = (h ^ addr[i]) * 16777619u;
+	for (const char *p = host; *p != '\0'; p++)
+		h = (h ^ (uint8_t)(*p | 0x20)) * 16777619u;
 	h = (h ^ (port & 0xffu)) * 16777619u;
 	h = (h ^ (port >> 8)) * 16777619u;
+	h = (h ^ (tls ? 1u : 0u)) * 16777619u;
+	h = (h ^ profile) * 16777619u;
 	return h % UPSTREAM_POOL_BUCKETS;
 }
 
 static bool same_key(const struct up_pool *pl, const struct upstream_call *u)
 {
-	return pl->family == u->family && pl->port == u->port &&
-	       memcmp(pl->addr, u->addr, u->family == AF_INET6 ? 16 : 4) == 0;
+	return pl->port == u->port && pl->tls == u->tls && pl->profile == u->profile &&
+	       strcasecmp(pl->host, u->host) == 0;
 }
 
 /* The metrics slot named `name`, taking a new one (published with release)
@@ -78,6 +84,8 @@ static void on_queue_timer(struct ev_loop *loop, ev_timer *w, int revents);
 static void pool_free(struct up_actor *ua, struct up_pool *pl)
 {
 	ev_timer_stop(ua->loop, &pl->qtimer);
+	if (pl->session != NULL)
+		SSL_SESSION_free(pl->session);
 	free(pl);
 	ua->npools--;
 }
@@ -91,7 +99,8 @@ static void reclaim_empty_pools(struct up_actor *ua)
 		while (*pp != NULL) {
 			struct up_pool *pl = *pp;
 
-			if (pl->nopen == 0 && pl->nqueued == 0) {
+			if (pl->nopen == 0 && pl->nqueued == 0 && !pl->resolving &&
+			    pl != ua->current) {
 				*pp = pl->hnext;
 				pool_free(ua, pl);
 			} else {
@@ -103,9 +112,10 @@ static void reclaim_empty_pools(struct up_actor *ua)
 
 struct up_pool *up_pool_get(struct up_actor *ua, const struct upstream_call *u)
 {
-	unsigned b = hash_key(u->family, u->addr, u->port);
-	char ip[INET6_ADDRSTRLEN] = "?", name[UPSTREAM_NAME_MAX];
+	unsigned b = hash_key(u->host, u->port, u->tls, u->profile);
+	char name[UPSTREAM_NAME_MAX], why[160];
 	struct up_pool *pl;
+	bool v6 = strchr(u->host, ':') != NULL;
 
 	for (pl = ua->buckets[b]; pl != NULL; pl = pl->hnext)
 		if (same_key(pl, u))
@@ -120,12 +130,29 @@ struct up_pool *up_pool_get(struct up_actor *ua, const struct upstream_call *u)
 	pl->ua = ua;
 	list_init(&pl->conns);
 	list_init(&pl->idle);
-	pl->family = u->family;
+	list_init(&pl->dns_wait);
+	snprintf(pl->host, sizeof(pl->host), "%s", u->host);
 	pl->port = u->port;
-	memcpy(pl->addr, u->addr, sizeof(pl->addr));
-	inet_ntop(u->family, u->addr, ip, sizeof(ip));
-	snprintf(name, sizeof(name), u->family == AF_INET6 ? "[%s]:%u" : "%s:%u", ip, u->port);
+	pl->tls = u->tls;
+	pl->profile = u->profile;
+	if (u->family != 0) {
+		pl->literal = true;
+		pl->naddr = 1;
+		pl->addrs[0].family = u->family;
+		memcpy(pl->addrs[0].addr, u->addr, sizeof(pl->addrs[0].addr));
+	}
+	/* "host:port" for plain HTTP (as before TLS existed), with the scheme
+	 * for https. */
+	snprintf(name, sizeof(name), v6 ? "%s[%.40s]:%u" : "%s%.48s:%u", u->tls ? "https://" : "",
+		 u->host, u->port);
 	pl->st = slot_for(ua->stats, name);
+	if (u->tls) {
+		pl->tls_ctx = up_tls_ctx(ua, u->profile, why, sizeof(why));
+		if (pl->tls_ctx == NULL)
+			/* Checked at load; a file gone since then fails each call
+			 * (the pool keeps no context), with this line. */
+			up_warn(pl, "no TLS context", why);
+	}
 	ev_init(&pl->qtimer, on_queue_timer);
 	pl->qtimer.data = pl;
 	pl->hnext = ua->buckets[b];

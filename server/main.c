@@ -14,6 +14,8 @@ int main(int argc, char **argv)
 		.nroutes = app_nmodules,
 		.job_types = app_job_types,
 		.njob_types = app_njob_types,
+		.sched = app_sched,
+		.nsched = app_nsched,
 	};
 
 	return server_main(argc, argv, &app);

@@ -40,18 +40,21 @@
 #include "net/net.h"
 #include "net/upstream.h"
 #include "storage/cache.h"
+#include "storage/cache_lock.h"
 #include "storage/job.h"
 #include "storage/mongo.h"
 #include "storage/near.h"
 #include "storage/sql.h"
 #include "storage/storage.h"
+#include "worker/sched.h"
+#include "worker/worker.h"
 
 #define DEFAULT_CONFIG "/etc/actord/actord.json"
 
 /* Stop order: what accepts work first, what everyone logs to last. */
 static const struct actor_kind *const stop_order[] = {
-	&admin_kind, &net_kind, &handler_kind, &job_kind, &upstream_kind, &cache_kind,
-	&near_kind, &sql_kind, &mongo_kind, &log_kind,
+	&admin_kind, &net_kind, &handler_kind, &sched_kind, &job_kind, &upstream_kind,
+	&worker_kind, &cache_kind, &near_kind, &sql_kind, &mongo_kind, &log_kind,
 };
 
 static void usage(FILE *out)
@@ -121,6 +124,16 @@ static int check_addresses(const struct ad_config *cfg, char *err, size_t errlen
 	return rc;
 }
 
+/* The lock "once per cluster" periodic tasks take: Redis, through the
+ * cache actors (storage/ and worker/ never include each other: this file
+ * joins them). */
+static const struct sched_lock redis_lock = {
+	.kind = &cache_kind,
+	.acquire = cache_lock_acquire,
+	.acquired = cache_lock_acquired,
+	.release = cache_lock_release,
+};
+
 /* Every pool after the log actor's. */
 static int build(struct actor_system *sys, const struct ad_config *cfg,
 		 const struct server_app *app, char *err, size_t errlen)
@@ -136,7 +149,12 @@ static int build(struct actor_system *sys, const struct ad_config *cfg,
 	if (rc == 0)
 		rc = upstream_add_pool(sys, cfg, err, errlen);
 	if (rc == 0)
+		rc = worker_add_pool(sys, cfg, err, errlen);
+	if (rc == 0)
 		rc = job_add_pool(sys, cfg, app->job_types, app->njob_types, err, errlen);
+	if (rc == 0)
+		rc = sched_add_pool(sys, cfg, app->sched, app->nsched,
+				    cfg->cache.count > 0 ? &redis_lock : NULL, err, errlen);
 	if (rc == 0)
 		rc = handler_add_pool(sys, cfg, app->routes, app->nroutes, err, errlen);
 	if (rc == 0)
@@ -165,9 +183,9 @@ static void log_listening(const struct ad_config *cfg)
 		if (w > 0)
 			n += (size_t)w;
 	}
-	log_info("actord %s ready: http on %s, admin on %s:%u, %u network and %u handler "
-		 "actor(s)", ACTORD_VERSION, addrs, cfg->admin_listen.host, cfg->admin_listen.port,
-		 cfg->net.count, cfg->handler.count);
+	log_info("actord %s ready: http on %s, admin on %s:%u, %u network, %u handler and "
+		 "%u worker actor(s)", ACTORD_VERSION, addrs, cfg->admin_listen.host,
+		 cfg->admin_listen.port, cfg->net.count, cfg->handler.count, cfg->worker.count);
 }
 
 int server_main(int argc, char **argv, const struct server_app *app)

@@ -5,7 +5,7 @@
  * DESIGN
  * server_main is the whole daemon: it parses the command line, loads the
  * configuration, detaches if asked, builds every pool (log, storage,
- * upstream, jobs, handlers with the application's routes, network, admin),
+ * upstream, workers, jobs, the scheduler, handlers with the application's routes, network, admin),
  * starts them, reports readiness, runs the signal loop and stops everything
  * in order. The application is a parameter, so the shipped binary (main.c)
  * and the test suite's (tests/app/, with its extra routes) are the same
@@ -20,6 +20,7 @@
 
 #include "handler/handler_api.h"
 #include "storage/job_type.h"
+#include "worker/sched.h"
 
 /* The application a server runs. Every array must outlive the server. */
 struct server_app {
@@ -27,6 +28,8 @@ struct server_app {
 	unsigned nroutes;
 	const struct job_type *job_types; /* what the job actors can run */
 	unsigned njob_types;
+	const sched_setup_fn *sched;      /* periodic tasks and queues, registered at start */
+	unsigned nsched;
 	bool test_routes;                 /* has routes behind config test_routes */
 };
 

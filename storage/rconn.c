@@ -21,6 +21,14 @@
  * connection is never started from inside a callback of the one it
  * replaces, only from a timer or from rconn_send.
  *
+ * Names: redisAsyncConnect would resolve a host name with a blocking
+ * getaddrinfo on the actor's thread, so a name is first resolved with
+ * c-ares on the same loop (dns/dns.h), at every connection attempt (a
+ * moved server is found on the next reconnect), and hiredis is given the
+ * address. An address literal skips the lookup. A lookup that fails or
+ * outlives the connect timeout counts as a failed attempt (logged with
+ * the resolver's reason, retried with the usual backoff).
+ *
  * Sentinel (redis.sentinels set, default settings only): the host and
  * port of every attempt are the primary a `struct sentinel` (sentinel.h)
  * knows; with none known yet no attempt is made (commands get -ENOTCONN)
@@ -35,6 +43,7 @@
  *
  * Owner: the thread of the loop given to rconn_create.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,6 +57,7 @@
 #include "actors/log.h"
 #include "base/clock.h"
 #include "base/list.h"
+#include "dns/dns.h"
 #include "mailbox/mbox.h"
 
 #define BACKOFF_MIN_MS 25
@@ -103,11 +113,21 @@ struct rconn {
 	bool in_deadline;             /* answering expired commands */
 	struct list spare;            /* command records kept for reuse */
 	unsigned nspare;
+	struct dns_resolver *dns;     /* made at the first name to resolve */
+	struct rc_lookup *lookup;     /* the lookup under way, or NULL */
 	struct sentinel *sentinel;    /* names the primary (redis.sentinels), or NULL */
 	ev_timer primary_w;           /* the sentinel named a new primary */
 	char up_host[CONFIG_HOST_MAX];/* the server of the last connection that came up */
 	uint16_t up_port;
 	bool waiting_primary;         /* no attempt: the sentinel knows no primary yet */
+};
+
+/* Owner: the rconn's thread. A lookup before a connection attempt; when
+ * the attempt is given up first (connect timeout, destroy) `c` is cleared
+ * and the answer ignored. */
+struct rc_lookup {
+	struct rconn *c;
+	struct rconn_settings set;
 };
 
 static void attempt(struct rconn *c);
@@ -481,36 +501,14 @@ static int send_setup(struct rconn *c, struct rc_link *l, int argc, const char *
 	return rc;
 }
 
-static void attempt(struct rconn *c)
+/* Connect to `addr` (an address literal) with the settings in `l`. */
+static void connect_link(struct rconn *c, struct rc_link *l, const char *addr)
 {
-	struct rc_link *l = calloc(1, sizeof(*l));
 	redisAsyncContext *ac;
 	char db[16];
 	int rc = 0;
 
-	if (l != NULL) {
-		list_init(&l->cmds);
-		list_init(&l->subs);
-	}
-	if (l == NULL) {
-		struct rconn_settings s;
-
-		read_settings(c, &s);
-		attempt_failed(c, &s, -ENOMEM, "out of memory");
-		return;
-	}
-	l->c = c;
-	read_settings(c, &l->set);
-	c->backoff_max_ms = l->set.reconnect_max_ms > BACKOFF_MIN_MS ? l->set.reconnect_max_ms
-								     : BACKOFF_MIN_MS;
-	c->waiting_primary = l->set.host[0] == '\0';
-	if (c->waiting_primary) {
-		/* Sentinel knows no primary yet: on_primary_changed tries. */
-		set_error(c, -EHOSTUNREACH);
-		free(l);
-		return;
-	}
-	ac = redisAsyncConnect(l->set.host, l->set.port);
+	ac = redisAsyncConnect(addr, l->set.port);
 	if (ac == NULL || ac->err != 0) {
 		int e = ac != NULL ? map_error(&ac->c) : -ENOMEM;
 		char why[128];
@@ -541,8 +539,117 @@ static void attempt(struct rconn *c)
 		drop_link(l, rc, "out of memory");
 		return;
 	}
-	ev_timer_set(&c->connect_w, l->set.connect_timeout_ms / 1000.0, 0.);
+	if (!ev_is_active(&c->connect_w)) {
+		ev_timer_set(&c->connect_w, l->set.connect_timeout_ms / 1000.0, 0.);
+		ev_timer_start(c->loop, &c->connect_w);
+	}
+}
+
+static struct rc_link *new_link(struct rconn *c)
+{
+	struct rc_link *l = calloc(1, sizeof(*l));
+
+	if (l == NULL)
+		return NULL;
+	list_init(&l->cmds);
+	list_init(&l->subs);
+	l->c = c;
+	return l;
+}
+
+/* The host name of an attempt resolved (or not). */
+static void on_resolved(void *arg, int status, const char *why, const struct dns_result *res)
+{
+	struct rc_lookup *q = arg;
+	struct rconn *c = q->c;
+	struct rc_link *l;
+	char addr[INET6_ADDRSTRLEN], reason[400];
+	unsigned pick = 0;
+
+	if (c == NULL || status == -ECANCELED) {
+		free(q);                /* given up already */
+		return;
+	}
+	c->lookup = NULL;
+	if (status != 0) {
+		snprintf(reason, sizeof(reason), "cannot resolve '%s': %s", q->set.host,
+			 why != NULL ? why : "no answer");
+		ev_timer_stop(c->loop, &c->connect_w);
+		attempt_failed(c, &q->set, -EHOSTUNREACH, reason);
+		free(q);
+		return;
+	}
+	l = new_link(c);
+	if (l == NULL) {
+		ev_timer_stop(c->loop, &c->connect_w);
+		attempt_failed(c, &q->set, -ENOMEM, "out of memory");
+		free(q);
+		return;
+	}
+	l->set = q->set;
+	free(q);
+	/* IPv4 first: "localhost" is also ::1, where the server may not be. */
+	for (unsigned i = res->naddr; i-- > 0;)
+		if (res->addrs[i].family == AF_INET)
+			pick = i;
+	inet_ntop(res->addrs[pick].family, res->addrs[pick].addr, addr, sizeof(addr));
+	connect_link(c, l, addr);
+}
+
+static void attempt(struct rconn *c)
+{
+	struct rc_link *l = new_link(c);
+	struct rc_lookup *q;
+	unsigned char bin[16];
+	int rc;
+
+	if (l == NULL) {
+		struct rconn_settings s;
+
+		read_settings(c, &s);
+		attempt_failed(c, &s, -ENOMEM, "out of memory");
+		return;
+	}
+	read_settings(c, &l->set);
+	c->backoff_max_ms = l->set.reconnect_max_ms > BACKOFF_MIN_MS ? l->set.reconnect_max_ms
+								     : BACKOFF_MIN_MS;
+	c->waiting_primary = l->set.host[0] == '\0';
+	if (c->waiting_primary) {
+		/* Sentinel knows no primary yet: on_primary_changed tries. */
+		set_error(c, -EHOSTUNREACH);
+		free(l);
+		return;
+	}
+	if (inet_pton(AF_INET, l->set.host, bin) == 1 || inet_pton(AF_INET6, l->set.host, bin) == 1) {
+		connect_link(c, l, l->set.host);
+		return;
+	}
+	/* A name: look it up without blocking the actor, then connect. */
+	q = malloc(sizeof(*q));
+	if (q != NULL && c->dns == NULL)
+		c->dns = dns_resolver_create(c->loop, "", &rc);
+	if (q == NULL || c->dns == NULL) {
+		attempt_failed(c, &l->set, -ENOMEM, "no resolver");
+		free(q);
+		free(l);
+		return;
+	}
+	q->c = c;
+	q->set = l->set;
+	free(l);
+	c->lookup = q;
+	ev_timer_set(&c->connect_w, q->set.connect_timeout_ms / 1000.0, 0.);
 	ev_timer_start(c->loop, &c->connect_w);
+	dns_resolve(c->dns, q->set.host, on_resolved, q);
+}
+
+/* Give up the lookup under way: its answer will be ignored. */
+static void abandon_lookup(struct rconn *c)
+{
+	if (c->lookup != NULL) {
+		c->lookup->c = NULL;
+		c->lookup = NULL;
+	}
 }
 
 /* A reload may name another server: new commands go to a new connection,
@@ -612,6 +719,11 @@ static void on_primary(struct ev_loop *loop, ev_timer *w, int revents)
 			 c->cur->set.host, c->cur->set.port, s.host, s.port);
 		drop_link(c->cur, -ENOTCONN, "a new primary was named");
 	}
+	if (c->lookup != NULL) {
+		/* Resolving the old primary's name: the answer is not wanted. */
+		abandon_lookup(c);
+		ev_timer_stop(c->loop, &c->connect_w);
+	}
 	/* At once, not after the backoff: the new primary should be up. */
 	ev_timer_stop(c->loop, &c->retry_w);
 	c->backoff_ms = BACKOFF_MIN_MS;
@@ -624,7 +736,7 @@ static void on_retry(struct ev_loop *loop, ev_timer *w, int revents)
 
 	(void)loop;
 	(void)revents;
-	if (c->cur != NULL)
+	if (c->cur != NULL || c->lookup != NULL)
 		return;
 	counter_add(&c->stats->reconnects_total, 1);
 	attempt(c);
@@ -636,6 +748,13 @@ static void on_connect_timeout(struct ev_loop *loop, ev_timer *w, int revents)
 
 	(void)loop;
 	(void)revents;
+	if (c->lookup != NULL) {
+		struct rconn_settings s = c->lookup->set;
+
+		abandon_lookup(c);
+		attempt_failed(c, &s, -ETIMEDOUT, "name lookup timed out");
+		return;
+	}
 	if (c->cur != NULL && !c->cur->up)
 		drop_link(c->cur, -ETIMEDOUT, "connect timed out");
 }
@@ -756,6 +875,9 @@ void rconn_destroy(struct rconn *c)
 	if (c == NULL)
 		return;
 	c->destroying = true;
+	abandon_lookup(c);
+	/* Runs the abandoned lookup's callback (-ECANCELED), which frees it. */
+	dns_resolver_destroy(c->dns);
 	ev_timer_stop(c->loop, &c->retry_w);
 	ev_timer_stop(c->loop, &c->connect_w);
 	ev_timer_stop(c->loop, &c->deadline_w);

@@ -14,26 +14,44 @@
 
 #define MAX_MODULES 64
 
+/* The test suite's route modules, before the shipped ones. */
+static const handler_routes_fn test_modules[] = {
+	test_routes,
+	mongo_test_routes,
+	near_test_routes,
+	upstream_test_routes,
+	worker_test_routes,
+};
+
+#define NTEST (sizeof(test_modules) / sizeof(test_modules[0]))
+
 int main(int argc, char **argv)
 {
 	static handler_routes_fn routes[MAX_MODULES];
-	unsigned n = 0;
+	static sched_setup_fn sched[MAX_MODULES];
+	unsigned n = 0, ns = 0;
 
-	if (app_nmodules + 3 > MAX_MODULES) {
-		fprintf(stderr, "actord-test: more than %d route modules\n", MAX_MODULES - 3);
+	if (app_nmodules + NTEST > MAX_MODULES || app_nsched + 1 > MAX_MODULES) {
+		fprintf(stderr, "actord-test: more than %d route modules\n", MAX_MODULES);
 		return 1;
 	}
+	/* The test routes first: the shipped GET / (seed_demo.c) matches
+	 * nothing under /_test/, but the order should not depend on it. */
+	for (unsigned i = 0; i < NTEST; i++)
+		routes[n++] = test_modules[i];
 	for (unsigned i = 0; i < app_nmodules; i++)
 		routes[n++] = app_modules[i];
-	routes[n++] = test_routes;
-	routes[n++] = mongo_test_routes;
-	routes[n++] = near_test_routes;
+	for (unsigned i = 0; i < app_nsched; i++)
+		sched[ns++] = app_sched[i];
+	sched[ns++] = worker_test_sched;
 
 	const struct server_app app = {
 		.routes = routes,
 		.nroutes = n,
 		.job_types = app_job_types,
 		.njob_types = app_njob_types,
+		.sched = sched,
+		.nsched = ns,
 		.test_routes = true,
 	};
 

@@ -10,6 +10,7 @@
 #define ACTORD_TEST_APP_H
 
 #include "handler/handler_api.h"
+#include "worker/sched.h"
 
 /* /_test/ routes: delay, block, bytes, silent, echo, params, sql-sleep,
  * sql-bad. */
@@ -18,10 +19,21 @@ int test_routes(struct route_table *t, const struct ad_config *cfg, char *err, s
  * (find with projection, insert, update, count). */
 int mongo_test_routes(struct route_table *t, const struct ad_config *cfg, char *err,
 		      size_t errlen);
+/* /_test/fetch: the upstream client's per-call options (redirects, gzip,
+ * timeouts) on any http(s) URL. */
+int upstream_test_routes(struct route_table *t, const struct ad_config *cfg, char *err,
+			 size_t errlen);
 
 /* /_test/near/ routes: reads and writes through the near cache
  * (near_test_routes.c). */
 int near_test_routes(struct route_table *t, const struct ad_config *cfg, char *err,
 		     size_t errlen);
+
+/* /_test/queue-flaky and its scheduler work: a queue whose runs fail
+ * (retries), and the periodic task "test-tick" (worker_test_routes.c). */
+int worker_test_routes(struct route_table *t, const struct ad_config *cfg, char *err,
+		       size_t errlen);
+int worker_test_sched(struct sched_setup *s, const struct ad_config *cfg, char *err,
+		      size_t errlen);
 
 #endif

@@ -7,6 +7,8 @@ from conftest import ROOT, http, wait_until
 
 BUILD_DIR = os.environ.get("ACTORD_BUILD_DIR", os.path.join(ROOT, "build"))
 ACTORCTL = os.path.join(BUILD_DIR, "actorctl")
+# POST /admin/reload takes JSON requests only (docs/ADMIN.md, "Reload").
+JSON = {"Content-Type": "application/json"}
 SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$')
 LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
 

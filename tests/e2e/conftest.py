@@ -152,10 +152,22 @@ class Actord:
         return self.proc.returncode
 
 
+def free_ports(n):
+    """`n` different free ports: the kernel may hand a just-closed port out
+    again, and actord refuses one port for listen and admin_listen."""
+    ports = []
+    while len(ports) < n:
+        p = free_port()
+        if p not in ports:
+            ports.append(p)
+    return ports
+
+
 def base_config(tmp):
+    http_port, admin_port = free_ports(2)
     return {
-        "listen": [f"127.0.0.1:{free_port()}"],
-        "admin_listen": f"127.0.0.1:{free_port()}",
+        "listen": [f"127.0.0.1:{http_port}"],
+        "admin_listen": f"127.0.0.1:{admin_port}",
         "test_routes": True,
         "log": {"level": "info", "format": "json"},
         # No storage actors unless a test asks for them (storage_util's

@@ -72,13 +72,15 @@ class Redis:
         raise RuntimeError(f"bad reply {line!r}")
 
     def pipeline(self, commands):
-        out = b""
+        # Pieces joined once: growing one bytes object command by command
+        # copies it every time (10,000 SETs took minutes on a busy machine).
+        out = []
         for args in commands:
             args = [a if isinstance(a, bytes) else str(a).encode() for a in args]
-            out += b"*%d\r\n" % len(args)
+            out.append(b"*%d\r\n" % len(args))
             for a in args:
-                out += b"$%d\r\n%s\r\n" % (len(a), a)
-        self.sock.sendall(out)
+                out.append(b"$%d\r\n%s\r\n" % (len(a), a))
+        self.sock.sendall(b"".join(out))
         return [self._reply() for _ in commands]
 
     def cmd(self, *args):

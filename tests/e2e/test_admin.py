@@ -3,10 +3,13 @@ health, configuration, reload, access rules and the connection budget."""
 import json
 import os
 import signal
+import socket
 import subprocess
 import threading
 
-from admin_helpers import (actor_doc, admin_get, metric, metrics_of, parse_metrics,
+import pytest
+
+from admin_helpers import (JSON, actor_doc, admin_get, metric, metrics_of, parse_metrics,
                            wait_admin)
 from conftest import BIN, SLOW, RawClient, base_config, free_port, wait_until
 
@@ -117,7 +120,7 @@ def test_readyz_flips_to_503_while_draining(actord_factory):
     assert doc["checks"]["listeners"]["ok"] is False
     assert "net-0" in doc["checks"]["listeners"]["reason"]
     assert admin_get(a, "/livez").status == 200
-    r = admin_get(a, "/admin/reload", method="POST", body=b"")
+    r = admin_get(a, "/admin/reload", method="POST", body=b"", headers=JSON)
     assert r.status == 503 and r.json()["reloaded"] is False
     t.join(10 * SLOW)
     assert slow["r"].status == 200
@@ -219,13 +222,13 @@ def test_a_token_guards_every_endpoint(actord_factory):
         ok = admin_get(a, path, headers={"Authorization": f"Bearer {token}"}).status
         assert ok == (404 if path == "/nope" else 200), path
     assert admin_get(a, "/livez", headers={"Authorization": f"bearer {token}"}).status == 200
-    assert admin_get(a, "/admin/reload", method="POST", body=b"").status == 401
+    assert admin_get(a, "/admin/reload", method="POST", body=b"", headers=JSON).status == 401
     assert "reload requested" not in a.stderr()
 
 
 def test_reload_reports_its_outcome(actord_factory):
     a = wait_admin(actord_factory())
-    r = admin_get(a, "/admin/reload", method="POST", body=b"")
+    r = admin_get(a, "/admin/reload", method="POST", body=b"", headers=JSON)
     assert r.status == 200, r.text
     assert r.json() == {"reloaded": True, "file": a.config_path, "restart_required": []}
 
@@ -233,7 +236,7 @@ def test_reload_reports_its_outcome(actord_factory):
     cfg["http"] = {"max_pipeline": 3}
     cfg["listen"] = [f"127.0.0.1:{free_port()}"]
     a.write_config(cfg)
-    r = admin_get(a, "/admin/reload", method="POST", body=b"")
+    r = admin_get(a, "/admin/reload", method="POST", body=b"", headers=JSON)
     assert r.status == 200 and r.json()["restart_required"] == ["listen"]
     live = admin_get(a, "/admin/config").json()
     assert live["http"]["max_pipeline"] == 3
@@ -241,7 +244,7 @@ def test_reload_reports_its_outcome(actord_factory):
 
     cfg["http"] = {"backlog": 0}
     a.write_config(cfg)
-    r = admin_get(a, "/admin/reload", method="POST", body=b"")
+    r = admin_get(a, "/admin/reload", method="POST", body=b"", headers=JSON)
     assert r.status == 422
     assert r.json()["reloaded"] is False
     assert "http.backlog: 0 is out of range" in r.json()["error"]
@@ -266,16 +269,16 @@ def test_admin_answers_while_the_public_side_is_at_its_connection_limit(actord_f
 def test_admin_connection_budget_is_its_own(actord_factory):
     a = wait_admin(actord_factory({"admin": {"max_connections": 1}}))
     first = RawClient(a.admin_port)
-    first.send(b"GET /livez HTTP/1.1\r\nHost: x\r\n\r\n")
+    first.send(b"GET /livez HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
     assert first.read_response().status == 200
     second = RawClient(a.admin_port, timeout=0.5)
-    second.send(b"GET /livez HTTP/1.1\r\nHost: x\r\n\r\n")
+    second.send(b"GET /livez HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
     try:
         second.read_response()
         raise AssertionError("a second admin connection was served over the budget of 1")
     except OSError:
         pass
-    first.send(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    first.send(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
     m = parse_metrics(first.read_response().text)
     assert metric(m, "actord_http_connections_open", actor="admin-0") == 1
     assert metric(m, "actord_http_accept_paused_total", actor="admin-0") >= 1
@@ -313,3 +316,72 @@ def test_counters_never_go_backwards_while_scraped_under_traffic(actord):
         t.join(10 * SLOW)
     assert answered and set(answered) == {200}
     assert metric(previous, "actord_mailbox_dequeued_total", actor="handler-0") > 0
+
+
+# ---- Browsers: DNS rebinding and cross-site requests ----------------------
+
+def test_a_foreign_host_is_refused_without_a_token(actord):
+    # A page of evil.example rebound to 127.0.0.1 sends its own name.
+    wait_admin(actord)
+    for host in ("evil.example", f"evil.example:{actord.admin_port}", "127.0.0.1.evil.example"):
+        r = admin_get(actord, "/admin/config", headers={"Host": host})
+        assert r.status == 421, host
+        assert "Host" in r.text
+    for host in (f"127.0.0.1:{actord.admin_port}", "localhost", f"LocalHost:1234",
+                 "[::1]:9901", "10.0.0.1"):
+        assert admin_get(actord, "/admin/config", headers={"Host": host}).status == 200, host
+    # HTTP/1.0 without Host is no browser.
+    c = RawClient(actord.admin_port)
+    c.send(b"GET /livez HTTP/1.0\r\n\r\n")
+    assert c.read_response().status == 200
+    c.close()
+
+
+def test_with_a_token_any_host_is_served(actord_factory):
+    token = "tok-host-0123"
+    a = wait_admin(actord_factory(env={"ACTORD_ADMIN_TOKEN": token}), token)
+    r = admin_get(a, "/livez", headers={"Host": "admin.example:443",
+                                        "Authorization": f"Bearer {token}"})
+    assert r.status == 200
+
+
+def test_reload_needs_a_json_request(actord):
+    # What a cross-site form or a "no-cors" fetch can send is refused,
+    # and nothing is signalled.
+    wait_admin(actord)
+    for headers in ({}, {"Content-Type": "text/plain"},
+                    {"Content-Type": "application/x-www-form-urlencoded"},
+                    {"Content-Type": "multipart/form-data; boundary=x"},
+                    {"Content-Type": "application/jsonx"}):
+        r = admin_get(actord, "/admin/reload", method="POST", body=b"{}", headers=headers)
+        assert r.status == 415, headers
+        assert "application/json" in r.text
+    assert "reload requested" not in actord.stderr()
+    r = admin_get(actord, "/admin/reload", method="POST", body=b"{}",
+                  headers={"Content-Type": "Application/JSON; charset=utf-8"})
+    assert r.status == 200 and r.json()["reloaded"] is True
+
+
+def test_admin_never_shares_the_public_port_group(actord_factory):
+    # Bound without SO_REUSEPORT: a public listener cannot join its address
+    # (nor the admin one a public group), so the kernel can never hand public
+    # connections to the admin socket. The config check refuses one port for
+    # both (tests/e2e/test_config_cli.py); here the socket itself refuses.
+    a = wait_admin(actord_factory())
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    try:
+        with pytest.raises(OSError):
+            s.bind(("127.0.0.1", a.admin_port))
+    finally:
+        s.close()
+    # The public port, in contrast, is a reuseport group (one socket per
+    # network actor).
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    try:
+        s.bind(("127.0.0.1", a.port))
+    finally:
+        s.close()

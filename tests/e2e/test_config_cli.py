@@ -88,7 +88,10 @@ INVALID = {
     "bad_port": ('{"admin_listen": "127.0.0.1:99999"}',
                  "admin_listen: '127.0.0.1:99999': port must be 1..65535"),
     "same_address_twice": ('{"listen": ["127.0.0.1:7000"], "admin_listen": "127.0.0.1:7000"}',
-                           "admin_listen: same address as listen[0]"),
+                           "admin_listen: port 7000 is also listen[0]'s (127.0.0.1:7000): "
+                           "the admin endpoint needs a port of its own"),
+    "same_port_other_spelling": ('{"listen": ["127.0.0.1:7000"], "admin_listen": "127.1:7000"}',
+                                 "admin_listen: port 7000 is also listen[0]'s"),
     "bad_json_with_position": ('{\n  // a comment\n  "http": {\n    "backlog": 10,\n  }\n}\n',
                                "(file): invalid JSON at line 5, column 3, near '}'"),
     "truncated_json": ('{"http": {', "(file): invalid JSON: unexpected end of file"),

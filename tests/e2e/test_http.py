@@ -5,8 +5,11 @@ short so the file runs in seconds; timeouts that the server enforces are
 scaled by ACTORD_TEST_SLOW in the sanitizer builds, like the waits."""
 import json
 import os
+import re
 import socket
 import time
+
+import pytest
 
 from conftest import SLOW, RawClient, wait_until
 
@@ -126,7 +129,7 @@ def test_http11_connection_close_is_honoured(actord):
 
 def test_head_has_the_length_of_get_but_no_body(actord):
     c = raw(actord.port)
-    c.send(b"HEAD /plaintext HTTP/1.1\r\n\r\n" + get("/json"))
+    c.send(b"HEAD /plaintext HTTP/1.1\r\nHost: t\r\n\r\n" + get("/json"))
     r = c.read_response(head=True)
     assert r.status == 200
     assert r.headers["content-length"] == "13"
@@ -138,7 +141,7 @@ def test_head_has_the_length_of_get_but_no_body(actord):
 
 def test_chunked_request_body_is_reassembled(actord):
     c = raw(actord.port)
-    c.send(b"POST /_test/echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n"
+    c.send(b"POST /_test/echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n"
            b"Content-Type: text/x-test\r\n\r\n"
            b"5\r\nhello\r\n7\r\n, world\r\n")
     c.send(b"1;ext=y\r\n!\r\n0\r\nX-Trailer: t\r\n\r\n")
@@ -151,7 +154,7 @@ def test_chunked_request_body_is_reassembled(actord):
 
 def test_expect_100_continue_is_answered_before_the_body(actord):
     c = raw(actord.port)
-    c.send(b"POST /_test/echo HTTP/1.1\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n")
+    c.send(b"POST /_test/echo HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n")
     r = c.read_response()
     assert r.status == 100
     c.send(b"hello")
@@ -163,7 +166,7 @@ def test_expect_100_continue_is_answered_before_the_body(actord):
 def test_expect_100_continue_over_the_body_limit_gets_413_not_100(actord_factory):
     a = start(actord_factory, {"max_body_bytes": 1024})
     c = raw(a.port)
-    c.send(b"POST /_test/echo HTTP/1.1\r\nContent-Length: 2048\r\nExpect: 100-continue\r\n\r\n")
+    c.send(b"POST /_test/echo HTTP/1.1\r\nHost: t\r\nContent-Length: 2048\r\nExpect: 100-continue\r\n\r\n")
     r = c.read_response()
     assert r.status == 413
     assert r.headers["connection"] == "close"
@@ -206,27 +209,27 @@ def test_more_than_100_header_fields_is_431(actord):
 
 def test_body_over_the_limit_is_413_before_the_body_is_read(actord):
     # 1 MiB is the default limit: the answer comes without a byte of body.
-    r = refused(actord.port, b"POST /_test/echo HTTP/1.1\r\nContent-Length: 1048577\r\n\r\n", 413)
+    r = refused(actord.port, b"POST /_test/echo HTTP/1.1\r\nHost: t\r\nContent-Length: 1048577\r\n\r\n", 413)
     assert r.body == b"Payload Too Large\n"
     c = raw(actord.port)   # at the limit it is read and echoed
-    c.send(b"POST /_test/echo HTTP/1.1\r\nContent-Length: 1048576\r\n\r\n" + b"b" * 1048576)
+    c.send(b"POST /_test/echo HTTP/1.1\r\nHost: t\r\nContent-Length: 1048576\r\n\r\n" + b"b" * 1048576)
     r = c.read_response()
     assert r.status == 200 and len(r.body) == 1048576
     c.close()
 
 
 def test_content_length_with_transfer_encoding_is_400_and_close(actord):
-    refused(actord.port, b"POST /_test/echo HTTP/1.1\r\nContent-Length: 5\r\n"
+    refused(actord.port, b"POST /_test/echo HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n"
                          b"Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n", 400)
 
 
 def test_two_different_content_lengths_are_400_and_close(actord):
-    refused(actord.port, b"POST /_test/echo HTTP/1.1\r\nContent-Length: 5\r\n"
+    refused(actord.port, b"POST /_test/echo HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n"
                          b"Content-Length: 6\r\n\r\nhello!", 400)
 
 
 def test_malformed_request_is_400_and_close(actord):
-    refused(actord.port, b"GET /plaintext HTTP/1.1\r\nBad Header\r\n\r\n", 400)
+    refused(actord.port, b"GET /plaintext HTTP/1.1\r\nHost: t\r\nBad Header\r\n\r\n", 400)
     refused(actord.port, b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", 400)   # TLS hello
     # An error answer waits for the answers owed before it.
     c = raw(actord.port)
@@ -243,7 +246,7 @@ def test_slowloris_is_dropped_at_the_header_deadline_while_others_are_served(act
     a = start(actord_factory, {"header_timeout_ms": ms(800)})
     slow = raw(a.port)
     t0 = time.monotonic()
-    slow.send(b"GET /plaintext HTTP/1.1\r\n")
+    slow.send(b"GET /plaintext HTTP/1.1\r\nHost: t\r\n")
     served = 0
     dropped_after = None
     # The slow client keeps trickling header bytes (so no idle timeout
@@ -283,7 +286,7 @@ def test_idle_keep_alive_connection_is_closed_at_its_timeout(actord_factory):
 def test_stalled_body_is_dropped_at_the_body_timeout(actord_factory):
     a = start(actord_factory, {"body_timeout_ms": ms(300)})
     c = raw(a.port)
-    c.send(b"POST /_test/echo HTTP/1.1\r\nContent-Length: 10\r\n\r\nhalf")
+    c.send(b"POST /_test/echo HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\nhalf")
     assert c.closed(timeout=3)
     c.close()
     assert a.get("/plaintext").status == 200
@@ -440,3 +443,132 @@ def test_access_log_has_one_line_per_request(actord_factory, tmp_path):
 def test_access_log_is_off_by_default(actord):
     assert actord.get("/plaintext").status == 200
     assert '"duration_ms"' not in actord.stderr()
+
+
+# ---- Strict framing (RFC 9112): a valid request first, then the bad one ----
+
+STATUS_LINE = re.compile(rb"HTTP/1\.1 (\d{3}) ")
+
+# name -> (bytes after a valid request, status). Every case hides a request
+# (/_test/echo?smuggled) that a lenient parser would answer.
+SMUGGLED = b"GET /_test/echo?smuggled HTTP/1.1\r\nHost: t\r\n\r\n"
+FRAMING = {
+    "space_before_colon_te": (b"POST /_test/echo HTTP/1.1\r\nHost: t\r\n"
+                              b"Transfer-Encoding : chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"
+                              + SMUGGLED, 400),
+    "space_before_colon_cl": (b"POST /_test/echo HTTP/1.1\r\nHost: t\r\nContent-Length : 5\r\n\r\n"
+                              b"hello" + SMUGGLED, 400),
+    "chunk_data_without_crlf": (b"POST /_test/echo HTTP/1.1\r\nHost: t\r\n"
+                                b"Transfer-Encoding: chunked\r\n\r\n5\r\nhelloXY0\r\n\r\n"
+                                + SMUGGLED, 400),
+    "chunk_size_bare_cr": (b"POST /_test/echo HTTP/1.1\r\nHost: t\r\n"
+                           b"Transfer-Encoding: chunked\r\n\r\n5\rXhello\r\n0\r\n\r\n" + SMUGGLED, 400),
+    "chunk_ext_bare_lf": (b"POST /_test/echo HTTP/1.1\r\nHost: t\r\n"
+                          b"Transfer-Encoding: chunked\r\n\r\n5;a\nb\r\nhello\r\n0\r\n\r\n"
+                          + SMUGGLED, 400),
+    "chunk_ext_too_long": (b"POST /_test/echo HTTP/1.1\r\nHost: t\r\n"
+                           b"Transfer-Encoding: chunked\r\n\r\n5;" + b"e" * 2000
+                           + b"\r\nhello\r\n0\r\n\r\n" + SMUGGLED, 400),
+    "no_host": (b"GET /_test/echo?nohost HTTP/1.1\r\n\r\n" + SMUGGLED, 400),
+    "two_hosts": (b"GET /_test/echo?twohosts HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n" + SMUGGLED,
+                  400),
+    "http2_request_line": (b"GET /_test/echo?h2 HTTP/2.0\r\nHost: t\r\n\r\n" + SMUGGLED, 505),
+    "bare_cr_ends_headers": (b"GET /_test/echo?cr HTTP/1.1\r\nHost: t\r\n\rX" + SMUGGLED, 400),
+    "bare_lf_headers": (b"GET /_test/echo?lf HTTP/1.1\nHost: t\n\n" + SMUGGLED, 400),
+    "obs_fold": (b"GET /_test/echo?fold HTTP/1.1\r\nHost: t\r\nX-A: b\r\n c\r\n\r\n" + SMUGGLED, 400),
+    "gzip_then_chunked": (b"POST /_test/echo HTTP/1.1\r\nHost: t\r\n"
+                          b"Transfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n" + SMUGGLED, 501),
+}
+
+
+@pytest.mark.parametrize("case", sorted(FRAMING))
+def test_bad_framing_is_refused_after_the_valid_request_before_it(actord_factory, tmp_path, case):
+    bad, status = FRAMING[case]
+    log = str(tmp_path / "access.log")
+    a = start(actord_factory, log={"access_log": log, "format": "json"})
+    c = raw(a.port)
+    c.send(get("/_test/echo?first") + bad)
+    assert c.closed(), "the connection stayed open after the refused request"
+    statuses = [int(s) for s in STATUS_LINE.findall(c.buf)]
+    assert statuses == [200, status], (statuses, c.buf[-300:])
+    assert b"Connection: close\r\n" in c.buf.split(b"HTTP/1.1 %d " % status, 1)[1]
+    c.close()
+
+    def lines():
+        with open(log) as f:
+            got = [json.loads(line) for line in f if line.strip()]
+        return got if len(got) >= 2 else None
+    got = wait_until(lines, 5, "two access-log lines")
+    assert [l["status"] for l in got] == [200, status]
+    assert got[0]["path"] == "/_test/echo"
+    assert "smuggled" not in open(log).read()
+    assert a.get("/plaintext").status == 200     # the server is fine
+
+
+def test_http10_client_never_gets_100_continue(actord):
+    c = raw(actord.port)
+    c.send(b"POST /_test/echo HTTP/1.0\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n")
+    # Nothing may come before the body is sent: wait for a would-be 100
+    # (absence cannot be awaited; a short bounded read).
+    c.sock.settimeout(0.3 * SLOW)
+    with pytest.raises(socket.timeout):
+        c.recv_some()
+    c.sock.settimeout(5 * SLOW)
+    c.send(b"hello")
+    r = c.read_response()
+    assert r.status == 200 and r.body == b"hello"
+    assert b"100 Continue" not in c.buf
+    c.close()
+
+
+def test_414_to_head_has_no_body(actord):
+    c = raw(actord.port)
+    c.send(b"HEAD /" + b"a" * 9000 + b" HTTP/1.1\r\nHost: t\r\n\r\n")
+    r = c.read_response(head=True)
+    assert r.status == 414 and r.headers["content-length"] == "13"
+    assert c.closed()
+    assert c.buf == b"", c.buf      # no body bytes after the head
+    c.close()
+
+
+@pytest.mark.parametrize("how", ["connection_close", "http10"])
+def test_closing_answer_is_not_reset_by_unread_input(actord, how):
+    # A 4 MiB answer is still in the kernel when actord is done with the
+    # connection, and the client sent more than actord reads: a plain
+    # close() would reset the connection and discard the unsent answer.
+    # actord half-closes and drains the input until the client closes.
+    n = 4 << 20
+    if how == "http10":
+        req = f"GET /_test/bytes?n={n} HTTP/1.0\r\n\r\n".encode()
+    else:
+        req = get(f"/_test/bytes?n={n}", extra="Connection: close\r\n")
+    c = raw(actord.port)
+    c.send(req + b"X" * 300000)
+    r = c.read_response()
+    assert r.status == 200 and len(r.body) == n
+    assert r.headers["connection"] == "close"
+    assert c.closed()
+    c.close()
+
+
+def test_trickled_body_is_dropped_at_the_body_rate_deadline(actord_factory):
+    # One byte every 0.2 s is never silent for body_timeout_ms, but is far
+    # below body_min_rate: the absolute body deadline drops it.
+    a = start(actord_factory, {"body_timeout_ms": ms(1000), "body_min_rate": 1024})
+    c = raw(a.port)
+    c.send(b"POST /_test/echo HTTP/1.1\r\nHost: t\r\nContent-Length: 1048576\r\n\r\n")
+    t0 = time.monotonic()
+    dropped = None
+    while time.monotonic() - t0 < 6 * SLOW:
+        try:
+            c.send(b"b")
+        except (BrokenPipeError, ConnectionResetError):
+            dropped = time.monotonic() - t0
+            break
+        if c.closed(timeout=0.2):
+            dropped = time.monotonic() - t0
+            break
+    assert dropped is not None, "a trickled body was never dropped"
+    assert dropped < 1.0 * SLOW + 2.5 * SLOW
+    c.close()
+    assert a.get("/plaintext").status == 200

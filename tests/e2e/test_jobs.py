@@ -58,6 +58,20 @@ def test_a_posted_job_runs_and_reports_its_result(actord_factory, services, pref
     assert "jobs: redis runs with" not in a.stderr()
 
 
+def test_a_job_type_runs_its_cpu_work_on_a_worker(actord_factory, services, prefix):
+    """The `hash` job type submits PBKDF2 to the worker actors with job_call
+    (the job actor never blocks) and stores the worker's result."""
+    import hashlib
+    a = start(actord_factory, jobs_config(services, prefix))
+    c = Client(a.port)
+    status, _, body = c.post_job("hash", {"password": "pw", "salt": "s", "iterations": 2000})
+    assert status == 202
+    job = wait_state(a, body["id"], ["done"])
+    assert job["result"] == {"hash": hashlib.pbkdf2_hmac("sha256", b"pw", b"s", 2000).hex()}
+    status, _, body = c.post_job("hash", {"password": "pw", "salt": "s", "iterations": 0})
+    assert status == 400 and "iterations" in body["error"]
+
+
 def test_the_sql_job_applies_its_effect_once_per_job_id(actord_factory, services, prefix):
     ensure_job_results(services)
     a = start(actord_factory, jobs_config(services, prefix))

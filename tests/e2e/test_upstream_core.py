@@ -51,6 +51,42 @@ def test_proxy_forwards_method_path_query_body_and_end_to_end_headers(proxied, u
     assert r.headers["server"] == "actord"
 
 
+
+def test_a_long_forwarded_for_keeps_the_real_client_last(proxied, upstream):
+    # A client value that alone fills 1 KiB or more: the real address is
+    # still the last hop (never cut off).
+    a = proxied()
+    for size in (1023, 1024, 6000):
+        prior = ", ".join(["198.51.100.9"] * (size // 14 + 1))[:size].rstrip(", .")
+        r = a.get("/proxy/echo", headers={"X-Forwarded-For": prior})
+        assert r.status == 200
+        sent = {k.lower(): v for k, v in r.json()["headers"]}
+        assert sent["x-forwarded-for"] == prior + ", 127.0.0.1", size
+
+
+def test_proxy_never_forwards_dot_segments(proxied, upstream):
+    a = proxied()
+    for path in ("/proxy/../admin", "/proxy/%2e%2e/admin", "/proxy/%2E%2e/admin",
+                 "/proxy/a/../../admin", "/proxy/./echo", "/proxy/.%2e", "/proxy/a/%2E/echo",
+                 "/proxy/..%2fadmin", "/proxy/..%5Cadmin", "/proxy/..\\admin", "/proxy/a%00b",
+                 "/proxy/a%2"):
+        c = RawClient(a.port)
+        c.send(f"GET {path} HTTP/1.1\r\nHost: t\r\n\r\n".encode())
+        r = c.read_response()
+        c.close()
+        # Refused by the proxy ("cannot be forwarded"), or by the router
+        # when it cannot decode the path at all ("malformed path").
+        assert r.status == 400, (path, r.body)
+    assert upstream.requests == [], upstream.requests
+    # Normalised: escaped unreserved characters decoded, other escapes
+    # upper case; dots inside a segment are fine.
+    r = a.get("/proxy/%65ch%6f?x=1")
+    assert r.status == 200 and r.json()["path"] == "/echo"
+    a.get("/proxy/a.b..c/%7e%2a%c3%a9")
+    with upstream.lock:
+        last = upstream.requests[-1]
+    assert last == ("GET", "/a.b..c/~%2A%C3%A9"), last
+
 def test_proxy_passes_the_upstream_status_and_serves_head(proxied):
     a = proxied()
     r = a.get("/proxy/status?code=404")

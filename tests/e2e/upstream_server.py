@@ -22,6 +22,10 @@ Behaviour by path (the proxy route maps /proxy/<x> to /<x>):
   /flaky                 answers the first request of a connection; a
                          later one on the same connection is read and the
                          connection closed without an answer
+  /bye                   200 "bye <address it listens on>" and
+                         Connection: close (every call opens a connection)
+  /trickle?n=N&ms=M      Content-Length N, the head at once, then one body
+                         byte every M ms
 """
 import json
 import socket
@@ -35,10 +39,11 @@ from conftest import merge
 
 
 class UpstreamServer:
-    def __init__(self):
+    def __init__(self, host="127.0.0.1", port=0):
+        self.host = host
         self.sock = socket.socket()
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
+        self.sock.bind((host, port))
         self.sock.listen(1024)
         self.port = self.sock.getsockname()[1]
         self.lock = threading.Lock()
@@ -156,6 +161,17 @@ class UpstreamServer:
         elif path == "/slow":
             time.sleep(arg("ms", 100) / 1000)
             self._send(conn, 200, b"slow")
+        elif path == "/bye":
+            self._send(conn, 200, f"bye {self.host}".encode(), close=True)
+            return False
+        elif path == "/trickle":
+            n, ms = arg("n", 10), arg("ms", 100)
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % n)
+            for _ in range(n):
+                if self.closing:
+                    break
+                time.sleep(ms / 1000)
+                conn.sendall(b"t")
         elif path == "/close-soon":
             self._send(conn, 200, b"hello")
             time.sleep(0.1)

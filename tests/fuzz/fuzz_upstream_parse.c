@@ -12,8 +12,9 @@
  * Invariants checked (abort on violation): the same bytes cut differently
  * give the same outcome (complete or not, error, status, headers, body);
  * a complete response's header strings and body lie inside its buffer and
- * respect the limits; nothing is consumed after completion; no memory
- * leaks (ASan) once disposed.
+ * respect the limits; nothing is consumed after completion; replacing the
+ * body (upstream_resp_set_body, as gzip decoding does) keeps every header
+ * string in place; no memory leaks (ASan) once disposed.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -29,6 +30,42 @@ struct outcome {
 	char inl[256];
 	struct upstream_parser p;
 };
+
+/* Replacing the body (what gzip decoding does) keeps every header where
+ * it was, in the new buffer. */
+static void check_set_body(struct upstream_resp *r)
+{
+	size_t n = r->body_len;
+	unsigned nh = r->nheaders;
+	char *rev = malloc(n + 1), *names = malloc(r->body_off + 1);
+	size_t off[UPSTREAM_MAX_HEADERS][2];
+
+	if (rev == NULL || names == NULL)
+		abort();
+	for (size_t i = 0; i < n; i++)
+		rev[i] = r->buf[r->body_off + n - 1 - i];
+	memcpy(names, r->buf, r->body_off);
+	for (unsigned i = 0; i < nh; i++) {
+		off[i][0] = (size_t)(r->headers[i].name - r->buf);
+		off[i][1] = (size_t)(r->headers[i].value - r->buf);
+	}
+	if (upstream_resp_set_body(r, rev, n) != 0)
+		abort();
+	if (r->body_len != n || memcmp(r->buf + r->body_off, rev, n) != 0 || r->nheaders != nh ||
+	    memcmp(r->buf, names, r->body_off) != 0)
+		abort();
+	for (unsigned i = 0; i < nh; i++)
+		if ((size_t)(r->headers[i].name - r->buf) != off[i][0] ||
+		    (size_t)(r->headers[i].value - r->buf) != off[i][1])
+			abort();
+	/* Back as it was, for the comparison of the two cuts. */
+	for (size_t i = 0; i < n; i++)
+		rev[i] = r->buf[r->body_off + n - 1 - i];
+	if (upstream_resp_set_body(r, rev, n) != 0)
+		abort();
+	free(rev);
+	free(names);
+}
 
 static void run(struct outcome *o, const uint8_t *data, size_t size, size_t cut,
 		uint8_t flags)
@@ -68,6 +105,7 @@ static void run(struct outcome *o, const uint8_t *data, size_t size, size_t cut,
 			if (nm < o->r.buf || v < nm || v + strlen(v) >= o->r.buf + o->r.body_off)
 				abort();
 		}
+		check_set_body(&o->r);
 	}
 }
 

@@ -230,7 +230,10 @@ enum ctl_error ctl_request(const char *addr, const char *token, const char *meth
 		     "Connection: close\r\n%s%s%s%s\r\n", method, path, addr,
 		     token != NULL && token[0] != '\0' ? "Authorization: Bearer " : "",
 		     token != NULL ? token : "", token != NULL && token[0] != '\0' ? "\r\n" : "",
-		     strcmp(method, "POST") == 0 ? "Content-Length: 0\r\n" : "");
+		     /* The admin endpoint takes changes only as JSON requests
+		      * (a cross-site form cannot send one). */
+		     strcmp(method, "POST") == 0 ?
+		     "Content-Type: application/json\r\nContent-Length: 0\r\n" : "");
 	if (n < 0 || (size_t)n >= sizeof(req)) {
 		snprintf(err, errlen, "request too long (token?)");
 		return CTL_BAD_ADDRESS;

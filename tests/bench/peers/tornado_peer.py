@@ -29,6 +29,14 @@ Routes:
                                              {"seconds": S}, default 0.01)
                                              run by 20 threads; nothing is
                                              stored, nothing survives a crash
+  POST /hash, POST /hash-process             PBKDF2-HMAC-SHA256 of
+                                             {"password", "salt",
+                                             "iterations"} with hashlib, run
+                                             with run_in_executor on a
+                                             ThreadPoolExecutor (hashlib
+                                             releases the GIL) or a
+                                             ProcessPoolExecutor, each of
+                                             --hash-workers (default 2)
 
 The database is the one tests/services.sh loads (storage/sql/schema.sql:
 hello_world with World, Fortune and wallpaper). Every process opens its own
@@ -39,6 +47,7 @@ and MariaDB and stops it, forked workers included, at the end):
   tests/bench/storage_bench.sh   --procs 2: the storage routes and ab
   tests/bench/jobs_bench.sh      one process: POST /jobs {"seconds": 0}
   tests/bench/upstream_bench.sh  --procs 2 --upstream URL: GET /upstream
+  tests/bench/worker_bench.sh    one process: POST /hash and /hash-process
 Each takes another peer from BENCH_PEER. Needs Debian's python3-tornado,
 python3-aiomysql and python3-redis (.ci/install-deps installs them).
 
@@ -47,11 +56,12 @@ python3-aiomysql and python3-redis (.ci/install-deps installs them).
 """
 import argparse
 import asyncio
+import hashlib
 import json
 import random
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 
 import aiomysql
 import redis.asyncio as aioredis
@@ -248,6 +258,41 @@ class JobStatus(Handler):
             self.send_json({"id": job_id, "state": state})
 
 
+# ---- BEGIN issue 16 (worker_bench.sh): CPU-bound work on an executor -------
+# The seed's answer to work that would block the event loop: run_in_executor
+# on a thread pool (hashlib releases the GIL while it hashes) or on a
+# process pool (no GIL at all, at the cost of pickling each call).
+
+def pbkdf2_hex(password, salt, iterations):
+    return hashlib.pbkdf2_hmac("sha256", password.encode(), salt.encode(), iterations).hex()
+
+
+class HashOnExecutor(Handler):
+    def initialize(self, pool):
+        self.pool = pool
+
+    async def post(self):
+        try:
+            b = json.loads(self.request.body)
+            args = (str(b["password"]), str(b["salt"]), int(b["iterations"]))
+        except (ValueError, KeyError, TypeError):
+            self.send_json({"error": "expected password, salt, iterations"}, 400)
+            return
+        executor = Peer.hash_threads if self.pool == "threads" else Peer.hash_procs
+        h = await asyncio.get_running_loop().run_in_executor(executor, pbkdf2_hex, *args)
+        self.send_json({"hash": h})
+
+
+HASH_ROUTES = [(r"/hash", HashOnExecutor, {"pool": "threads"}),
+               (r"/hash-process", HashOnExecutor, {"pool": "processes"})]
+
+
+def open_hash_executors():
+    Peer.hash_threads = ThreadPoolExecutor(Peer.opts.hash_workers)
+    Peer.hash_procs = ProcessPoolExecutor(Peer.opts.hash_workers)
+# ---- END issue 16 -----------------------------------------------------------
+
+
 async def open_pools():
     o = Peer.opts
     Peer.mysql = await aiomysql.create_pool(
@@ -256,6 +301,7 @@ async def open_pools():
     Peer.redis = aioredis.Redis(connection_pool=aioredis.BlockingConnectionPool(
         host="127.0.0.1", port=o.redis_port, max_connections=o.pool, timeout=30))
     Peer.executor = ThreadPoolExecutor(20)
+    open_hash_executors()
 
 
 def parse_args():
@@ -272,6 +318,8 @@ def parse_args():
                    help="MariaDB and Redis connections per process")
     p.add_argument("--cache-ttl", type=int, default=60, help="wallpaper list cache, seconds")
     p.add_argument("--upstream", default="http://127.0.0.1:9000/", help="URL /upstream fetches")
+    p.add_argument("--hash-workers", type=int, default=2,
+                   help="threads / processes of the /hash executors")
     return p.parse_args()
 
 
@@ -282,7 +330,7 @@ def main():
         (r"/updates", Updates), (r"/fortunes", Fortunes), (r"/cached-queries", CachedQueries),
         (WALLPAPER_PATH, WallpaperList), (r"/upstream", Upstream),
         (r"/jobs", Jobs), (r"/jobs/([0-9a-f]+)", JobStatus),
-    ], log_function=lambda handler: None)   # no access log
+    ] + HASH_ROUTES, log_function=lambda handler: None)   # no access log
     sockets = tornado.netutil.bind_sockets(Peer.opts.port, address="127.0.0.1", backlog=65535)
     if Peer.opts.procs != 1:
         tornado.process.fork_processes(Peer.opts.procs)   # the parent only waits

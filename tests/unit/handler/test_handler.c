@@ -284,6 +284,26 @@ static void get_silent(struct hreq *r)
 	(void)r; /* returns without replying: a route bug, answered 500 */
 }
 
+/* realloc fails on this thread while set: the test binary links with
+ * -Wl,--wrap=realloc, so the response buffer's growth goes through here. */
+static _Thread_local bool fail_realloc;
+
+void *__real_realloc(void *p, size_t n);
+void *__wrap_realloc(void *p, size_t n);
+void *__wrap_realloc(void *p, size_t n)
+{
+	return fail_realloc ? NULL : __real_realloc(p, n);
+}
+
+/* GET /oom: the response cannot get a byte of memory, not even for the
+ * 500 that reports it (the envelope has no response buffer yet). */
+static void get_oom(struct hreq *r)
+{
+	fail_realloc = true;
+	hreq_text(r, 200, "never sent");
+	fail_realloc = false;
+}
+
 static int routes(struct route_table *t, const struct ad_config *c, char *err, size_t errlen)
 {
 	(void)c;
@@ -293,6 +313,7 @@ static int routes(struct route_table *t, const struct ad_config *c, char *err, s
 	    route_add(t, ROUTE_GET, "/query", get_query, NULL, err, errlen) != 0 ||
 	    route_add(t, ROUTE_GET, "/after", get_after, NULL, err, errlen) != 0 ||
 	    route_add(t, ROUTE_GET, "/silent", get_silent, NULL, err, errlen) != 0 ||
+	    route_add(t, ROUTE_GET, "/oom", get_oom, NULL, err, errlen) != 0 ||
 	    route_add(t, ROUTE_POST | ROUTE_PUT, "/post", post_only, NULL, err, errlen) != 0)
 		return -EINVAL;
 	return 0;
@@ -502,6 +523,18 @@ static void test_route_that_does_not_reply_is_answered_500(void **state)
 	assert_int_equal(st.no_reply_total, 1);
 }
 
+static void test_response_without_memory_is_a_static_500(void **state)
+{
+	struct result *res;
+
+	(void)state;
+	send_request(12, 1, HTTP_GET, "/oom");
+	res = answer(12);
+	assert_int_equal(atomic_load(&res->status), 500);
+	assert_string_equal(res->body, "Internal Server Error\n");
+	assert_int_equal(atomic_load(&res->responses), 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -514,6 +547,7 @@ int main(void)
 		T(test_query_arguments_are_decoded),
 		T(test_after_runs_once_on_the_handler_and_answers),
 		T(test_route_that_does_not_reply_is_answered_500),
+		T(test_response_without_memory_is_a_static_500),
 #undef T
 	};
 

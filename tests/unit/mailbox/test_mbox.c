@@ -114,7 +114,9 @@ static void test_closed_mailbox_refuses_sends(void **state)
 
 	(void)state;
 	mbox_set_batching(false); /* each send visible at once */
+	assert_false(mbox_closed(mb));
 	mbox_close(mb);
+	assert_true(mbox_closed(mb));
 	assert_int_equal(mbox_send(mb, &t->m), -ESHUTDOWN);
 	assert_int_equal(freed, 0);
 	msg_free(&t->m);
@@ -128,7 +130,7 @@ static void test_invalid_capacity_is_refused(void **state)
 	assert_null(mbox_create("t", 2));
 	assert_null(mbox_create("t", 12));
 	assert_null(mbox_create_pool("t", 16, 0));
-	assert_null(mbox_create_pool("t", 16, 65));
+	assert_null(mbox_create_pool("t", 16, MBOX_MAX_CONSUMERS + 1));
 }
 
 static void test_drain_after_close_delivers_everything(void **state)

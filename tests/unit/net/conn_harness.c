@@ -21,6 +21,7 @@ void conn_harness_init(struct conn_harness *h)
 	h->http = (struct config_http){
 		.max_request_line = 8192, .max_header_bytes = 65536, .max_headers = 100,
 		.max_body_bytes = 1 << 20, .header_timeout_ms = 10000, .body_timeout_ms = 10000,
+		.body_min_rate = 1024,
 		.keepalive_timeout_ms = 75000, .write_timeout_ms = 10000,
 		.request_timeout_ms = 5000, .max_connections = 100, .backlog = 128,
 		.output_high_water = 1 << 20, .max_pipeline = 64,

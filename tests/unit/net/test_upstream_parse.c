@@ -16,6 +16,7 @@
 #include <sys/socket.h>
 
 #include <cmocka.h>
+#include <zlib.h>
 
 #include "net/upstream_internal.h"
 
@@ -425,17 +426,21 @@ static void test_builder_refuses_bad_urls_names_and_headers(void **state)
 	int rc;
 
 	(void)state;
-	assert_null(upstream_call_new(HTTP_GET, "https://127.0.0.1/", &rc));
-	assert_int_equal(rc, -EINVAL);
 	assert_null(upstream_call_new(HTTP_GET, "ftp://x/", &rc));
 	assert_int_equal(rc, -EINVAL);
 	assert_null(upstream_call_new(HTTP_GET, "http://u@127.0.0.1/", &rc));
 	assert_int_equal(rc, -EINVAL);
 	assert_null(upstream_call_new(HTTP_GET, "http://127.0.0.1:0/", &rc));
 	assert_int_equal(rc, -EINVAL);
-	/* A name would need DNS on the request path (no config published). */
-	assert_null(upstream_call_new(HTTP_GET, "http://example.invalid/", &rc));
-	assert_int_equal(rc, -EINVAL);
+	/* A name is carried as written: the upstream actor resolves it. */
+	u = upstream_call_new(HTTP_GET, "https://api.example.invalid/x", &rc);
+	assert_non_null(u);
+	assert_int_equal(u->family, 0);
+	assert_true(u->tls);
+	assert_int_equal(u->port, 443);
+	assert_string_equal(u->host, "api.example.invalid");
+	assert_string_equal(head_of(u), "GET /x HTTP/1.1\r\nHost: api.example.invalid\r\n");
+	upstream_call_free(u);
 	u = upstream_call_new(HTTP_GET, "http://127.0.0.1/", &rc);
 	assert_non_null(u);
 	assert_int_equal(upstream_call_add_header(u, "Host", "evil"), -EPERM);
@@ -443,6 +448,128 @@ static void test_builder_refuses_bad_urls_names_and_headers(void **state)
 	assert_int_equal(upstream_call_add_header(u, "X-A", "1\r\nX-B: 2"), -EINVAL);
 	assert_int_equal(upstream_call_add_header(u, "X A", "1"), -EINVAL);
 	assert_int_equal(upstream_call_add_header(u, "", "1"), -EINVAL);
+	upstream_call_free(u);
+}
+
+/* ---- After a complete response: redirects and gzip ---- */
+
+/* Parse `resp` as u's response. */
+static void answer(struct upstream_call *u, const char *resp)
+{
+	struct upstream_parser p;
+
+	upstream_parser_start(&p, &u->resp, false, MAX_BODY);
+	assert_int_equal(upstream_parser_feed(&p, resp, strlen(resp)), (ssize_t)strlen(resp));
+	assert_true(upstream_parser_done(&p));
+}
+
+static void test_redirects_rewrite_the_request_for_the_new_origin(void **state)
+{
+	struct upstream_call *u;
+	int rc;
+
+	(void)state;
+	u = upstream_call_new(HTTP_POST, "http://127.0.0.1:9000/a", &rc);
+	assert_non_null(u);
+	assert_int_equal(upstream_call_add_header(u, "Cookie", "s=1"), 0);
+	assert_int_equal(upstream_call_add_header(u, "X-Keep", "yes"), 0);
+	assert_int_equal(upstream_call_set_body(u, "abc", 3), 0);
+	/* Not asked: nothing happens. */
+	answer(u, "HTTP/1.1 302 Found\r\nLocation: /b\r\nContent-Length: 0\r\n\r\n");
+	assert_int_equal(up_redirect(NULL, u), 0);
+	upstream_call_follow_redirects(u, 2, false);
+	/* Same origin, 307: the same method and body, the headers kept. */
+	answer(u, "HTTP/1.1 307 Temporary\r\nLocation: /b?x=1\r\nContent-Length: 0\r\n\r\n");
+	assert_int_equal(up_redirect(NULL, u), 1);
+	assert_string_equal(head_of(u), "POST /b?x=1 HTTP/1.1\r\nHost: 127.0.0.1:9000\r\n"
+			    "Cookie: s=1\r\nX-Keep: yes\r\n");
+	assert_int_equal(u->body_len, 3);
+	/* Another origin, 302 after POST: GET, no body, no Cookie. */
+	answer(u, "HTTP/1.1 302 Found\r\nLocation: https://api.example:8443/c\r\n"
+	       "Content-Length: 0\r\n\r\n");
+	assert_int_equal(up_redirect(NULL, u), 1);
+	assert_string_equal(head_of(u), "GET /c HTTP/1.1\r\nHost: api.example:8443\r\n"
+			    "X-Keep: yes\r\n");
+	assert_int_equal(u->method, HTTP_GET);
+	assert_int_equal(u->body_len, 0);
+	assert_false(u->has_body);
+	assert_true(u->tls);
+	assert_int_equal(u->family, 0);
+	assert_string_equal(u->host, "api.example");
+	assert_int_equal(u->port, 8443);
+	/* The limit (2) is reached: the third 3xx is the answer. */
+	answer(u, "HTTP/1.1 301 Moved\r\nLocation: /d\r\nContent-Length: 0\r\n\r\n");
+	assert_int_equal(up_redirect(NULL, u), 0);
+	upstream_call_free(u);
+
+	/* Unusable Locations are not followed. */
+	u = upstream_call_new(HTTP_GET, "http://127.0.0.1/", &rc);
+	upstream_call_follow_redirects(u, 5, false);
+	answer(u, "HTTP/1.1 302 Found\r\nLocation: relative/path\r\nContent-Length: 0\r\n\r\n");
+	assert_int_equal(up_redirect(NULL, u), 0);
+	answer(u, "HTTP/1.1 302 Found\r\nLocation: ftp://x/\r\nContent-Length: 0\r\n\r\n");
+	assert_int_equal(up_redirect(NULL, u), 0);
+	answer(u, "HTTP/1.1 302 Found\r\nContent-Length: 0\r\n\r\n");
+	assert_int_equal(up_redirect(NULL, u), 0);
+	answer(u, "HTTP/1.1 200 OK\r\nLocation: /x\r\nContent-Length: 0\r\n\r\n");
+	assert_int_equal(up_redirect(NULL, u), 0);
+	upstream_call_free(u);
+}
+
+static void test_gzip_bodies_are_decoded_within_the_limit(void **state)
+{
+	static const char text[] = "hello hello hello hello hello hello hello gzip";
+	unsigned char gz[256];
+	char resp[512];
+	z_stream zs;
+	struct upstream_call *u;
+	size_t n, len, hlen;
+	const char *body;
+	int rc;
+
+	(void)state;
+	memset(&zs, 0, sizeof(zs));
+	assert_int_equal(deflateInit2(&zs, 6, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY),
+			 Z_OK);
+	zs.next_in = (Bytef *)text;
+	zs.avail_in = sizeof(text) - 1;
+	zs.next_out = gz;
+	zs.avail_out = sizeof(gz);
+	assert_int_equal(deflate(&zs, Z_FINISH), Z_STREAM_END);
+	n = sizeof(gz) - zs.avail_out;
+	deflateEnd(&zs);
+	len = (size_t)snprintf(resp, sizeof(resp), "HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\n"
+			       "X-A: 1\r\nContent-Length: %zu\r\n\r\n", n);
+	memcpy(resp + len, gz, n);
+	hlen = len;
+
+	u = upstream_call_new(HTTP_GET, "http://127.0.0.1/", &rc);
+	assert_int_equal(upstream_call_decode_gzip(u), 0);
+	assert_non_null(strstr(head_of(u), "Accept-Encoding: gzip\r\n"));
+	{
+		struct upstream_parser p;
+
+		upstream_parser_start(&p, &u->resp, false, MAX_BODY);
+		assert_int_equal(upstream_parser_feed(&p, resp, hlen + n), (ssize_t)(hlen + n));
+	}
+	assert_int_equal(up_decode_body(u, MAX_BODY), 0);
+	u->c.status = 0;
+	body = upstream_reply_body(u, &len);
+	assert_int_equal(len, sizeof(text) - 1);
+	assert_memory_equal(body, text, len);
+	assert_string_equal(upstream_reply_header(u, "X-A"), "1");     /* headers survive */
+	/* Over the limit, and corrupt. */
+	{
+		struct upstream_parser p;
+
+		upstream_parser_start(&p, &u->resp, false, MAX_BODY);
+		upstream_parser_feed(&p, resp, hlen + n);
+		assert_int_equal(up_decode_body(u, 10), -EFBIG);
+		upstream_parser_start(&p, &u->resp, false, MAX_BODY);
+		resp[hlen + 12] ^= 0x55;
+		upstream_parser_feed(&p, resp, hlen + n);
+		assert_int_not_equal(up_decode_body(u, MAX_BODY), 0);
+	}
 	upstream_call_free(u);
 }
 
@@ -459,6 +586,12 @@ static void test_error_kinds_map_to_statuses_and_answers(void **state)
 	assert_int_equal(upstream_error_http_status(UPSTREAM_TOO_LARGE), 502);
 	assert_int_equal(upstream_error_http_status(UPSTREAM_BAD_RESPONSE), 502);
 	assert_string_equal(upstream_error_name(UPSTREAM_BAD_RESPONSE), "bad_response");
+	assert_int_equal(upstream_error_of(-EHOSTUNREACH), UPSTREAM_DNS);
+	assert_int_equal(upstream_error_of(-ECONNABORTED), UPSTREAM_TLS);
+	assert_int_equal(upstream_error_http_status(UPSTREAM_DNS), 503);
+	assert_int_equal(upstream_error_http_status(UPSTREAM_TLS), 502);
+	assert_string_equal(upstream_error_name(UPSTREAM_DNS), "dns");
+	assert_string_equal(upstream_error_name(UPSTREAM_TLS), "tls");
 	assert_true(upstream_method_idempotent(HTTP_GET));
 	assert_true(upstream_method_idempotent(HTTP_PUT));
 	assert_false(upstream_method_idempotent(HTTP_POST));
@@ -489,6 +622,8 @@ int main(void)
 		T(test_builder_grows_past_the_inline_head),
 		T(test_builder_joins_a_configured_target_path_and_query),
 		T(test_builder_refuses_bad_urls_names_and_headers),
+		T(test_redirects_rewrite_the_request_for_the_new_origin),
+		T(test_gzip_bodies_are_decoded_within_the_limit),
 		T(test_error_kinds_map_to_statuses_and_answers),
 #undef T
 	};

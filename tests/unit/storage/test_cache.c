@@ -28,8 +28,8 @@
 #include "storage/rconn.h"
 #include "storage/storage.h"
 #include "tests/unit/common/metrics_text.h"
+#include "tests/unit/common/step_client.h"
 #include "redis_server.h"
-#include "step_client.h"
 
 
 #define MAX_VALUES 16
@@ -110,18 +110,17 @@ static void run(void (*step)(struct actor *a), int want, int timeout_ms)
 
 /* ---- Fixture ---- */
 
-static int setup(void **state)
+static int setup_host(const char *host)
 {
 	struct actor_pool_spec client = { .kind = &step_client_kind, .count = 1, .mbox_capacity = 64,
 					  .ops = &step_client_ops };
 	char text[256], err[256];
 	struct ad_config *cfg;
 
-	(void)state;
 	redis_server_init(&redis, "cache");
 	snprintf(text, sizeof(text),
-		 "{\"redis\": {\"host\": \"127.0.0.1\", \"port\": %d, \"command_timeout_ms\": 300,"
-		 " \"reconnect_max_ms\": 100}}", redis.port);
+		 "{\"redis\": {\"host\": \"%s\", \"port\": %d, \"command_timeout_ms\": 300,"
+		 " \"reconnect_max_ms\": 100}}", host, redis.port);
 	cfg = config_parse("test.json", text, err, sizeof(err));
 	assert_non_null(cfg);
 	config_publish(cfg);
@@ -132,6 +131,20 @@ static int setup(void **state)
 	assert_true(actor_system_add_pool(sh.sys, &client, err, sizeof(err)) != ACTOR_ADDR_NONE);
 	assert_int_equal(actor_system_start(sh.sys, err, sizeof(err)), 0);
 	return 0;
+}
+
+static int setup(void **state)
+{
+	(void)state;
+	return setup_host("127.0.0.1");
+}
+
+/* A host name: the cache actor resolves it with c-ares (hosts file here)
+ * instead of hiredis' blocking getaddrinfo. */
+static int setup_by_name(void **state)
+{
+	(void)state;
+	return setup_host("localhost");
 }
 
 static int teardown(void **state)
@@ -185,6 +198,17 @@ static void test_commands_come_back_as_typed_values_in_order(void **state)
 	assert_int_equal(o->integer[6], 1);             /* DEL removed one */
 	assert_int_equal(o->type[7], CACHE_NIL);
 	assert_int_equal(o->integer[8], -1);            /* TTL: no expiry */
+}
+
+static void test_a_host_name_is_resolved_without_blocking(void **state)
+{
+	struct outcome *o = &sh.out[0];
+
+	(void)state;
+	run(step_commands, 1, 5000);
+	assert_int_equal(o->status, 0);
+	assert_int_equal(o->n, 9);
+	assert_string_equal(o->str[0], "OK");
 }
 
 static void step_wrong_type(struct actor *a)
@@ -379,6 +403,8 @@ static void test_rconn_reports_its_state_and_runs_argv_commands(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_a_host_name_is_resolved_without_blocking,
+						setup_by_name, teardown),
 		cmocka_unit_test_setup_teardown(test_commands_come_back_as_typed_values_in_order,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_a_redis_error_fails_the_call_as_bad_request,

@@ -28,8 +28,8 @@
 #include "actors/metrics.h"
 #include "config/config.h"
 #include "storage/job.h"
+#include "tests/unit/common/step_client.h"
 #include "redis_server.h"
-#include "step_client.h"
 
 
 #define MAX_JOBS 64

@@ -1,5 +1,5 @@
 /*
- * step_client.h - a client actor for the storage tests: the test thread
+ * step_client.h - a client actor for the service tests (storage, worker): the test thread
  * hands it a step (a function) to run on the actor's own thread, where the
  * step may call a service actor with call_send(); each reply it expects is
  * counted with step_client_done(), and the test thread waits for the count.

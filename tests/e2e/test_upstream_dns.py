@@ -1,0 +1,130 @@
+"""Run-time DNS for the upstream client (issue 19): a name whose address
+changes while actord runs, answered by a test resolver (dns_server.py)
+that upstream.resolver points at."""
+import pytest
+
+from conftest import wait_until
+from dns_server import DnsServer
+from tls_upstream import stderr_has
+from upstream_server import UpstreamServer
+
+
+@pytest.fixture
+def two_upstreams():
+    """The same port on 127.0.0.1 and 127.0.0.2 (both loopback)."""
+    a = UpstreamServer("127.0.0.1")
+    b = UpstreamServer("127.0.0.2", a.port)
+    yield a, b
+    a.close()
+    b.close()
+
+
+def dns_config(dns, port, **up):
+    cfg = {"url": f"http://svc.test:{port}/bye", "resolver": dns.address,
+           "dns_ttl_min_ms": 100, "dns_ttl_max_ms": 60000,
+           "proxy": [{"prefix": "/svc/", "to": f"http://svc.test:{port}/"},
+                     {"prefix": "/nowhere/", "to": f"http://nowhere.test:{port}/"}]}
+    cfg.update(up)
+    return {"upstream": cfg}
+
+
+def test_new_connections_follow_an_address_change_within_the_ttl(actord_factory, two_upstreams):
+    a_srv, b_srv = two_upstreams
+    dns = DnsServer({"svc.test": ["127.0.0.1"]}, ttl=1)
+    try:
+        a = actord_factory(dns_config(dns, a_srv.port))
+        # /bye closes each connection: every call opens a new one.
+        for _ in range(5):
+            r = a.get("/svc/bye")
+            assert (r.status, r.body) == (200, b"bye 127.0.0.1")
+        assert dns.count("svc.test") >= 1
+        dns.records["svc.test"] = ["127.0.0.2"]
+
+        def moved():
+            return a.get("/svc/bye").body == b"bye 127.0.0.2"
+        # TTL 1 s: new connections must have moved within about that.
+        wait_until(moved, 3, "calls to reach the new address")
+        for _ in range(5):
+            assert a.get("/svc/bye").body == b"bye 127.0.0.2"
+    finally:
+        dns.close()
+
+
+def test_connections_spread_over_every_address(actord_factory, two_upstreams):
+    a_srv, b_srv = two_upstreams
+    dns = DnsServer({"svc.test": ["127.0.0.1", "127.0.0.2"]}, ttl=60)
+    try:
+        a = actord_factory(dns_config(dns, a_srv.port))
+        seen = [a.get("/svc/bye").body for _ in range(10)]
+        assert seen.count(b"bye 127.0.0.1") == 5
+        assert seen.count(b"bye 127.0.0.2") == 5
+        assert dns.count("svc.test") <= 2      # A (+ AAAA) once: cached for the TTL
+    finally:
+        dns.close()
+
+
+def test_a_connect_failure_looks_the_name_up_again(actord_factory, two_upstreams):
+    a_srv, b_srv = two_upstreams
+    dns = DnsServer({"svc.test": ["127.0.0.1"]}, ttl=3600)
+    try:
+        a = actord_factory(dns_config(dns, a_srv.port))
+        assert a.get("/svc/bye").body == b"bye 127.0.0.1"
+        asked = dns.count("svc.test")
+        # The service moves; the old address refuses. The TTL is an hour.
+        dns.records["svc.test"] = ["127.0.0.2"]
+        a_srv.close()
+        wait_until(lambda: a.get("/svc/bye").body == b"bye 127.0.0.2", 5,
+                   "the call after a refused connect to reach the new address")
+        assert dns.count("svc.test") > asked
+    finally:
+        dns.close()
+
+
+def test_a_name_that_does_not_resolve_is_503_with_the_reason(actord_factory, two_upstreams):
+    a_srv, _ = two_upstreams
+    dns = DnsServer({"svc.test": ["127.0.0.1"]})
+    try:
+        a = actord_factory(dns_config(dns, a_srv.port))
+        r = a.get("/nowhere/bye")
+        assert r.status == 503
+        assert r.headers.get("retry-after") == "1"
+        assert stderr_has(a, "cannot resolve the host (Domain name not found)")
+        assert 'kind="dns"' in a.admin("GET", "/metrics").text
+        # The rest keeps working.
+        assert a.get("/svc/bye").status == 200
+    finally:
+        dns.close()
+
+
+def test_a_silent_resolver_is_a_timeout_not_a_hang(actord_factory, two_upstreams):
+    a_srv, _ = two_upstreams
+    dns = DnsServer({})
+    dns.close()                 # nothing answers on that port any more
+    a = actord_factory(dns_config(dns, a_srv.port, connect_timeout_ms=500))
+    r = a.get("/svc/bye")
+    assert r.status in (503, 504)
+    assert stderr_has(a, "upstream svc.test")
+
+
+def test_the_ttl_floor_and_ceiling_bound_how_long_an_answer_is_kept(actord_factory,
+                                                                     two_upstreams):
+    a_srv, b_srv = two_upstreams
+    # Ceiling: the resolver says an hour, dns_ttl_max_ms says 300 ms.
+    dns = DnsServer({"svc.test": ["127.0.0.1"]}, ttl=3600)
+    try:
+        a = actord_factory(dns_config(dns, a_srv.port, dns_ttl_min_ms=0, dns_ttl_max_ms=300))
+        assert a.get("/svc/bye").body == b"bye 127.0.0.1"
+        dns.records["svc.test"] = ["127.0.0.2"]
+        wait_until(lambda: a.get("/svc/bye").body == b"bye 127.0.0.2", 3,
+                   "the capped TTL to expire")
+    finally:
+        dns.close()
+    # Floor: the resolver says 0 s, dns_ttl_min_ms keeps the answer 60 s.
+    dns = DnsServer({"svc.test": ["127.0.0.1"]}, ttl=0)
+    try:
+        a = actord_factory(dns_config(dns, a_srv.port, dns_ttl_min_ms=60000))
+        for _ in range(10):
+            assert a.get("/svc/bye").body == b"bye 127.0.0.1"
+        assert dns.count("svc.test") <= 2          # one lookup (A and AAAA)
+    finally:
+        dns.close()

@@ -1,0 +1,257 @@
+/*
+ * sched_periodic.c - periodic tasks on the scheduler actor (sched.h).
+ *
+ * DESIGN
+ * Each task has one timer armed for the start of its next slot on the
+ * wall clock (slot k starts at CLOCK_REALTIME k * period). When it fires:
+ *   busy?        -> the tick is skipped (never two runs of a task at once);
+ *   once per cluster -> lock acquire call -> on_lock: ours -> run; held
+ *                   elsewhere -> done for this slot; error -> logged, skipped;
+ *   run          -> on this actor (on_sched) or a worker task -> finish:
+ *                   an error is logged with the slot; a held lock is
+ *                   released (compare-and-delete, or its expiry cut to the
+ *                   slot's end so a late instance cannot run the slot again).
+ * The timer is re-armed for the following slot before anything else, from
+ * the clock, so runs that are late or slow never shift the schedule; a
+ * timer that fires a whole period late (a stalled machine) moves on to the
+ * current slot and counts the ones it missed as skipped.
+ *
+ * Thread: the scheduler actor's.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "sched_internal.h"
+#include "worker.h"
+#include "actors/actor.h"
+#include "actors/log.h"
+#include "base/clock.h"
+#include "base/counter.h"
+
+#define LOCK_WARN_EVERY_NS (10 * NS_PER_S)
+
+/* A worker task's argument area for one periodic run. */
+struct periodic_arg {
+	sched_periodic_fn fn;
+	struct sched_run run;
+};
+
+static uint64_t realtime_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * NS_PER_S + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t period_ns(const struct sched_ptask *t)
+{
+	return (uint64_t)t->spec->period_ms * NS_PER_MS;
+}
+
+/* Arm the timer for the start of `slot`. */
+static void arm(struct sched_ptask *t, uint64_t slot, uint64_t now_rt)
+{
+	struct ev_loop *loop = actor_loop(t->s->a);
+	uint64_t at = slot * period_ns(t);
+
+	t->next_slot = slot;
+	/* ev_timer counts from the loop's cached time: refresh it, or a
+	 * callback that ran long would make the timer fire early. */
+	ev_now_update(loop);
+	ev_timer_set(&t->tick_w, at > now_rt ? (double)(at - now_rt) / 1e9 : 0., 0.);
+	ev_timer_start(loop, &t->tick_w);
+}
+
+static void on_released(struct call_msg *reply, void *ctx, void *arg)
+{
+	struct sched_ptask *t = ctx;
+
+	(void)arg;
+	if (reply->status != 0)
+		log_warn("periodic %s: releasing the cluster lock: %s (it expires by itself)",
+			 t->spec->name, ad_strerror(reply->status));
+}
+
+/* The run of `t->run_slot` ended with `rc`. */
+static void finish(struct sched_ptask *t, int rc)
+{
+	struct sched *s = t->s;
+
+	counter_add(&t->ctr->runs_total, 1);
+	if (rc != 0) {
+		counter_add(&t->ctr->failures_total, 1);
+		log_warn("periodic %s: the run for slot %" PRIu64 " failed: %s", t->spec->name,
+			 t->run_slot, ad_strerror(rc));
+	}
+	if (t->locked) {
+		uint64_t end = (t->run_slot + 1) * period_ns(t), now = realtime_ns();
+		/* Keep the key until shortly before the slot ends: another
+		 * instance's tick for this slot may still come. */
+		uint64_t guard = period_ns(t) / 10, keep = 0;
+		struct call_msg *m;
+
+		if (end > now + guard)
+			keep = (end - now - guard) / NS_PER_MS;
+		m = s->pool->lock.release(t->key, t->token, (uint32_t)keep);
+		rc = m != NULL ? call_send(s->calls, call_pick(s->calls, s->pool->lock.kind), m,
+					   on_released, t, NULL) : -ENOMEM;
+		if (rc != 0) {
+			msg_free(m != NULL ? &m->m : NULL);
+			log_warn("periodic %s: releasing the cluster lock: %s (it expires by itself)",
+				 t->spec->name, ad_strerror(rc));
+		}
+		t->locked = false;
+	}
+	t->busy = false;
+}
+
+static void on_ran(struct call_msg *reply, void *ctx, void *arg)
+{
+	(void)arg;
+	finish(ctx, reply->status);
+}
+
+static int run_periodic(void *arg)
+{
+	struct periodic_arg *pa = arg;
+
+	return pa->fn(&pa->run);
+}
+
+static void start_run(struct sched_ptask *t)
+{
+	struct sched *s = t->s;
+	uint64_t due = t->run_slot * period_ns(t), now = realtime_ns();
+	struct sched_run run = {
+		.name = t->spec->name, .slot = t->run_slot, .due_ms = due / NS_PER_MS,
+		.data = t->spec->data,
+	};
+	struct worker_task *wt;
+	actor_addr_t to;
+	int rc;
+
+	counter_add(&t->ctr->late_sum_ns, now > due ? now - due : 0);
+	if (t->spec->on_sched) {
+		finish(t, t->spec->run(&run));
+		return;
+	}
+	wt = worker_task_new(run_periodic, sizeof(struct periodic_arg), NULL);
+	to = call_pick(s->calls, &worker_kind);
+	if (wt == NULL || to == ACTOR_ADDR_NONE) {
+		worker_task_free(wt);
+		finish(t, wt == NULL ? -ENOMEM : -ESRCH);
+		return;
+	}
+	*(struct periodic_arg *)worker_task_arg(wt) = (struct periodic_arg){ t->spec->run, run };
+	rc = call_send(s->calls, to, worker_task_call(wt), on_ran, t, NULL);
+	if (rc != 0) {
+		worker_task_free(wt);
+		finish(t, rc);           /* -EAGAIN: the worker pool is full */
+	}
+}
+
+/* The lock answered `got`: 1 ours, 0 held elsewhere, -errno failed. */
+static void locked(struct sched_ptask *t, int got)
+{
+	struct sched *s = t->s;
+
+	if (got == 1) {
+		t->locked = true;
+		start_run(t);
+		return;
+	}
+	if (got == 0) {
+		counter_add(&t->ctr->elsewhere_total, 1);
+	} else {
+		uint64_t now = clock_now_ns();
+
+		counter_add(&t->ctr->failures_total, 1);
+		if (now - s->lock_warned_ns >= LOCK_WARN_EVERY_NS || s->lock_warned_ns == 0) {
+			s->lock_warned_ns = now;
+			log_warn("periodic %s: cannot take the cluster lock for slot %" PRIu64
+				 " (%s): the slot is skipped", t->spec->name, t->run_slot,
+				 ad_strerror(got));
+		}
+	}
+	t->busy = false;
+}
+
+static void on_lock(struct call_msg *reply, void *ctx, void *arg)
+{
+	struct sched_ptask *t = ctx;
+
+	(void)arg;
+	locked(t, reply->status != 0 ? reply->status : t->s->pool->lock.acquired(reply));
+}
+
+static void tick(struct sched_ptask *t)
+{
+	struct sched *s = t->s;
+	uint64_t now = realtime_ns(), slot = t->next_slot, cur = now / period_ns(t);
+	struct call_msg *m;
+	int rc;
+
+	if (cur > slot) {
+		/* A whole period late: run the current slot, count the rest. */
+		counter_add(&t->ctr->skipped_total, cur - slot);
+		slot = cur;
+	}
+	arm(t, slot + 1, now);
+	if (t->busy) {
+		counter_add(&t->ctr->skipped_total, 1);
+		log_debug("periodic %s: slot %" PRIu64 " skipped: the last run has not ended",
+			  t->spec->name, slot);
+		return;
+	}
+	t->busy = true;
+	t->run_slot = slot;
+	t->seq++;
+	if (!t->spec->once_per_cluster) {
+		start_run(t);
+		return;
+	}
+	snprintf(t->token, sizeof(t->token), "%s:%" PRIu64 ":%" PRIu64, s->pool->instance, slot,
+		 t->seq);
+	m = s->pool->lock.acquire(t->key, t->token, t->spec->lock_ms);
+	rc = m != NULL ? call_send(s->calls, call_pick(s->calls, s->pool->lock.kind), m, on_lock,
+				   t, NULL) : -ENOMEM;
+	if (rc != 0) {
+		msg_free(m != NULL ? &m->m : NULL);
+		locked(t, rc);
+	}
+}
+
+static void on_tick(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)loop;
+	(void)revents;
+	tick(w->data);
+}
+
+void sched_periodic_start(struct sched *s)
+{
+	const struct sched_pool *p = s->pool;
+	uint64_t now = realtime_ns();
+
+	for (unsigned i = 0; i < p->set.ntasks; i++) {
+		struct sched_ptask *t = &s->tasks[i];
+
+		t->s = s;
+		t->spec = &p->set.tasks[i];
+		t->ctr = &s->pool->task_ctr[i];
+		snprintf(t->key, sizeof(t->key), "%s:periodic:%s", p->prefix, t->spec->name);
+		ev_init(&t->tick_w, on_tick);
+		t->tick_w.data = t;
+		arm(t, now / period_ns(t) + 1, now);
+	}
+}
+
+void sched_periodic_stop(struct sched *s)
+{
+	for (unsigned i = 0; i < s->pool->set.ntasks; i++)
+		ev_timer_stop(actor_loop(s->a), &s->tasks[i].tick_w);
+}
