@@ -42,6 +42,7 @@
 #include "metrics.h"
 #include "trace.h"
 #include "base/clock.h"
+#include "base/hex.h"
 #include "base/fdio.h"
 #include "config/config.h"
 
@@ -268,8 +269,8 @@ static void trace_fields(char *out, size_t len, bool text)
 	out[0] = '\0';
 	if (t == NULL)
 		return;
-	trace_hex(id, t->trace_id, 16);
-	trace_hex(span, t->span_id, 8);
+	hex_encode(t->trace_id, 16, id);
+	hex_encode(t->span_id, 8, span);
 	snprintf(out, len, text ? "  trace_id=%s span_id=%s" : ",\"trace_id\":\"%s\",\"span_id\":\"%s\"",
 		 id, span);
 }
@@ -332,12 +333,12 @@ void log_access(const char *client, const char *method, const char *path,
 	log_json_escape(emethod, sizeof(emethod), method);
 	text = text_format();
 	if (trace != NULL && trace->state != 0) {
-		trace_hex(id, trace->trace_id, 16);
-		trace_hex(span, trace->span_id, 8);
+		hex_encode(trace->trace_id, 16, id);
+		hex_encode(trace->span_id, 8, span);
 		n = (size_t)snprintf(tf, sizeof(tf), text ? " %s %s" : ",\"trace_id\":\"%s\","
 				     "\"span_id\":\"%s\"", id, span);
 		if (parent != NULL && (trace->state & MSG_TRACE_REMOTE)) {
-			trace_hex(pspan, parent, 8);
+			hex_encode(parent, 8, pspan);
 			snprintf(tf + n, sizeof(tf) - n, text ? " %s" : ",\"parent_id\":\"%s\"", pspan);
 		}
 	}

@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "trace.h"
+#include "base/hex.h"
 
 _Thread_local struct trace_tls trace_tls;
 
@@ -62,36 +63,15 @@ void trace_new_span(uint8_t span[8])
 	while (all_zero(span, 8));
 }
 
-/* Lowercase hex only: the spec refuses uppercase. */
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
-static bool read_hex(const char *s, size_t n, uint8_t *out)
-{
-	for (size_t i = 0; i < n; i++) {
-		int hi = hexval(s[2 * i]), lo = hexval(s[2 * i + 1]);
-
-		if (hi < 0 || lo < 0)
-			return false;
-		out[i] = (uint8_t)(hi << 4 | lo);
-	}
-	return true;
-}
-
 int trace_parse_parent(const char *v, size_t len, struct msg_trace *out, uint8_t parent[8])
 {
 	uint8_t version, id[16], span[8], flags;
 
 	/* version "-" trace-id "-" parent-id "-" trace-flags */
-	if (len < TRACE_PARENT_LEN || !read_hex(v, 1, &version) || v[2] != '-' ||
-	    v[35] != '-' || v[52] != '-' || !read_hex(v + 3, 16, id) ||
-	    !read_hex(v + 36, 8, span) || !read_hex(v + 53, 1, &flags))
+	/* hex_decode takes lowercase only, as the spec does. */
+	if (len < TRACE_PARENT_LEN || !hex_decode(v, &version, 1) || v[2] != '-' ||
+	    v[35] != '-' || v[52] != '-' || !hex_decode(v + 3, id, 16) ||
+	    !hex_decode(v + 36, span, 8) || !hex_decode(v + 53, &flags, 1))
 		return -EINVAL;
 	if (version == 0xff || (version == 0 && len != TRACE_PARENT_LEN) ||
 	    (len > TRACE_PARENT_LEN && v[TRACE_PARENT_LEN] != '-'))
@@ -208,25 +188,14 @@ void trace_begin(struct msg_trace *t, const char *traceparent, size_t len, uint8
 	trace_new_span(t->span_id);
 }
 
-void trace_hex(char *out, const uint8_t *bytes, size_t n)
-{
-	static const char digits[] = "0123456789abcdef";
-
-	for (size_t i = 0; i < n; i++) {
-		out[2 * i] = digits[bytes[i] >> 4];
-		out[2 * i + 1] = digits[bytes[i] & 15];
-	}
-	out[2 * n] = '\0';
-}
-
 void trace_format_parent(char *out, const struct msg_trace *t, const uint8_t span[8])
 {
 	memcpy(out, "00-", 3);
-	trace_hex(out + 3, t->trace_id, 16);
+	hex_encode(t->trace_id, 16, out + 3);
 	out[35] = '-';
-	trace_hex(out + 36, span, 8);
+	hex_encode(span, 8, out + 36);
 	out[52] = '-';
-	trace_hex(out + 53, &t->flags, 1);
+	hex_encode(&t->flags, 1, out + 53);
 }
 
 const struct msg_trace *trace_current(void)

@@ -67,8 +67,6 @@ void trace_new_span(uint8_t span[8]);
 
 /* "00-<trace id>-<span>-<flags>" into out[TRACE_PARENT_LEN + 1]. */
 void trace_format_parent(char *out, const struct msg_trace *t, const uint8_t span[8]);
-/* Lowercase hex of `n` bytes into out[2n + 1]. */
-void trace_hex(char *out, const uint8_t *bytes, size_t n);
 
 /* ---- The current trace (thread-local) ---- */
 

@@ -377,6 +377,57 @@ static void add_http_totals(cJSON *doc, struct actor_system *sys)
 	cJSON_AddNumberToObject(http, "connections_open", (double)open);
 }
 
+/* The upper bound of the bucket holding quantile `q` of a log2
+ * histogram (0 when empty): what the dashboard and actorctl show. */
+static double hist_quantile(const uint64_t *h, double q)
+{
+	uint64_t total = 0, seen = 0;
+
+	for (unsigned i = 0; i < MBOX_HIST_BUCKETS; i++)
+		total += h[i];
+	for (unsigned i = 0; total > 0 && i < MBOX_HIST_BUCKETS; i++) {
+		seen += h[i];
+		if ((double)seen >= q * (double)total)
+			return mbox_hist_bound_s(i);
+	}
+	return 0;
+}
+
+/* WebSocket totals of the public listeners (net/ws_stats.h). */
+static void add_ws_totals(cJSON *doc, struct actor_system *sys)
+{
+	uint64_t open = 0, in = 0, out = 0, bin = 0, bout = 0, slow = 0, closed_slow = 0;
+	uint64_t hist[MBOX_HIST_BUCKETS] = { 0 };
+	cJSON *ws = cJSON_AddObjectToObject(doc, "websocket");
+	unsigned n = 0;
+	actor_addr_t first = actor_system_find_kind(sys, &net_kind, &n);
+
+	for (unsigned i = 0; first != ACTOR_ADDR_NONE && i < n; i++) {
+		const struct net_stats *ns = net_stats_of(actor_system_get(sys, first + i));
+
+		if (ns == NULL)
+			continue;
+		open += counter_get(&ns->ws.open);
+		in += counter_get(&ns->ws.msgs_in_total);
+		out += counter_get(&ns->ws.msgs_out_total);
+		bin += counter_get(&ns->ws.bytes_in_total);
+		bout += counter_get(&ns->ws.bytes_out_total);
+		slow += counter_get(&ns->ws.dropped_slow_total);
+		closed_slow += counter_get(&ns->ws.closed_total[WS_CLOSE_SLOW]);
+		for (unsigned b = 0; b < MBOX_HIST_BUCKETS; b++)
+			hist[b] += counter_get(&ns->ws.fanout_hist[b]);
+	}
+	cJSON_AddNumberToObject(ws, "connections_open", (double)open);
+	cJSON_AddNumberToObject(ws, "messages_in_total", (double)in);
+	cJSON_AddNumberToObject(ws, "messages_out_total", (double)out);
+	cJSON_AddNumberToObject(ws, "bytes_in_total", (double)bin);
+	cJSON_AddNumberToObject(ws, "bytes_out_total", (double)bout);
+	cJSON_AddNumberToObject(ws, "dropped_slow_consumer_total", (double)slow);
+	cJSON_AddNumberToObject(ws, "closed_slow_consumer_total", (double)closed_slow);
+	cJSON_AddNumberToObject(ws, "fanout_p50_seconds", hist_quantile(hist, 0.5));
+	cJSON_AddNumberToObject(ws, "fanout_p99_seconds", hist_quantile(hist, 0.99));
+}
+
 cJSON *admin_actors_json(struct admin *ad)
 {
 	cJSON *doc = cJSON_CreateObject();
@@ -389,6 +440,7 @@ cJSON *admin_actors_json(struct admin *ad)
 	for (actor_addr_t addr = 0; actors != NULL && addr < actor_system_count(ad->sys); addr++)
 		cJSON_AddItemToArray(actors, actor_json(actor_system_get(ad->sys, addr)));
 	add_http_totals(doc, ad->sys);
+	add_ws_totals(doc, ad->sys);
 	cJSON_AddNumberToObject(cJSON_AddObjectToObject(doc, "log"), "dropped_total",
 				(double)log_dropped_total());
 	return doc;

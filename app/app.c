@@ -12,6 +12,10 @@ const handler_routes_fn app_modules[] = {
 	fortunes_routes,
 	wallpaper_routes,
 	jobs_routes,
+	/* The static-file mounts (static.mounts) and the login demo. */
+	static_files_routes,
+	demo_routes,
+	ws_routes,
 	/* Last: its GET / must not shadow anything. */
 	seed_demo_routes,
 };

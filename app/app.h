@@ -14,6 +14,7 @@
 #define ACTORD_APP_H
 
 #include "handler/handler_api.h"
+#include "handler/static_files.h"
 #include "storage/job_type.h"
 #include "worker/sched.h"
 
@@ -64,6 +65,11 @@ int seed_sched(struct sched_setup *s, const struct ad_config *cfg, char *err, si
 extern const sched_setup_fn app_sched[];
 extern const unsigned app_nsched;
 
+/* The seed's login example (app.demo): /demo/register, /demo/login,
+ * /demo/me, /demo/logout (demo.c). */
+int demo_routes(struct route_table *t, const struct ad_config *cfg, char *err, size_t errlen);
+/* GET /ws/echo and GET /ws/chat/:room (WebSocket; app.websocket). */
+int ws_routes(struct route_table *t, const struct ad_config *cfg, char *err, size_t errlen);
 /* The job types the job actors run (job_types.c), given to job_add_pool. */
 extern const struct job_type app_job_types[];
 extern const unsigned app_njob_types;

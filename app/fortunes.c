@@ -88,7 +88,7 @@ int fortunes_routes(struct route_table *t, const struct ad_config *cfg, char *er
 		    size_t errlen)
 {
 	(void)cfg;
-	if (route_add(t, ROUTE_GET, "/fortunes", get_fortunes, NULL, err, errlen) != 0)
+	if (route_add(t, ROUTE_GET | ROUTE_NO_COMPRESS, "/fortunes", get_fortunes, NULL, err, errlen) != 0)
 		return -EINVAL;
 	return 0;
 }

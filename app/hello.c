@@ -34,8 +34,8 @@ static void get_json(struct hreq *r)
 int hello_routes(struct route_table *t, const struct ad_config *cfg, char *err, size_t errlen)
 {
 	(void)cfg;
-	if (route_add(t, ROUTE_GET, "/plaintext", get_plaintext, NULL, err, errlen) != 0 ||
-	    route_add(t, ROUTE_GET, "/json", get_json, NULL, err, errlen) != 0)
+	if (route_add(t, ROUTE_GET | ROUTE_NO_COMPRESS, "/plaintext", get_plaintext, NULL, err, errlen) != 0 ||
+	    route_add(t, ROUTE_GET | ROUTE_NO_COMPRESS, "/json", get_json, NULL, err, errlen) != 0)
 		return -EINVAL;
 	return 0;
 }

@@ -353,10 +353,10 @@ int mongo_app_routes(struct route_table *t, const struct ad_config *cfg, char *e
 		     size_t errlen)
 {
 	(void)cfg;
-	if (route_add(t, ROUTE_GET, "/mongo/db", get_db, NULL, err, errlen) != 0 ||
-	    route_add(t, ROUTE_GET, "/mongo/queries", get_queries, NULL, err, errlen) != 0 ||
-	    route_add(t, ROUTE_GET, "/mongo/updates", get_updates, NULL, err, errlen) != 0 ||
-	    route_add(t, ROUTE_GET, "/mongo/fortunes", get_fortunes, NULL, err, errlen) != 0)
+	if (route_add(t, ROUTE_GET | ROUTE_NO_COMPRESS, "/mongo/db", get_db, NULL, err, errlen) != 0 ||
+	    route_add(t, ROUTE_GET | ROUTE_NO_COMPRESS, "/mongo/queries", get_queries, NULL, err, errlen) != 0 ||
+	    route_add(t, ROUTE_GET | ROUTE_NO_COMPRESS, "/mongo/updates", get_updates, NULL, err, errlen) != 0 ||
+	    route_add(t, ROUTE_GET | ROUTE_NO_COMPRESS, "/mongo/fortunes", get_fortunes, NULL, err, errlen) != 0)
 		return -EINVAL;
 	return 0;
 }

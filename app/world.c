@@ -498,10 +498,10 @@ int world_routes(struct route_table *t, const struct ad_config *cfg, char *err, 
 	static int queries;   /* route data: non-NULL marks /queries */
 
 	(void)cfg;
-	if (route_add(t, ROUTE_GET, "/db", get_worlds, NULL, err, errlen) != 0 ||
-	    route_add(t, ROUTE_GET, "/queries", get_worlds, &queries, err, errlen) != 0 ||
-	    route_add(t, ROUTE_GET, "/updates", get_updates, NULL, err, errlen) != 0 ||
-	    route_add(t, ROUTE_GET, "/cached-queries", get_cached, NULL, err, errlen) != 0)
+	if (route_add(t, ROUTE_GET | ROUTE_NO_COMPRESS, "/db", get_worlds, NULL, err, errlen) != 0 ||
+	    route_add(t, ROUTE_GET | ROUTE_NO_COMPRESS, "/queries", get_worlds, &queries, err, errlen) != 0 ||
+	    route_add(t, ROUTE_GET | ROUTE_NO_COMPRESS, "/updates", get_updates, NULL, err, errlen) != 0 ||
+	    route_add(t, ROUTE_GET | ROUTE_NO_COMPRESS, "/cached-queries", get_cached, NULL, err, errlen) != 0)
 		return -EINVAL;
 	return 0;
 }

@@ -57,9 +57,12 @@ enum field_type {
 	F_MONGO_URI,  /* mongodb:// or mongodb+srv:// URI into char[size] */
 	F_URL,        /* http:// or https:// URL into struct config_url */
 	F_PROXY_LIST, /* array of {"prefix", "to"} into upstream.proxy[] */
+	F_STATIC_LIST,/* array of mounts into static_files.mount[] */
 	F_NAME,       /* non-empty printable ASCII without spaces into char[size] */
 	F_LEVEL,      /* "debug" .. "error" */
 	F_FORMAT,     /* "auto" | "json" | "text" */
+	F_WORDS,      /* array of strings without spaces, kept space-separated */
+	F_WS_SLOW,    /* "close" | "drop" */
 	F_SECTION,    /* object described by `sub` */
 	F_NEAR_PREFIXES, /* near_cache.prefixes: an array of key prefixes */
 };
@@ -106,10 +109,12 @@ ACTOR_KIND(mysql, mysql_actor, 0, 64);
 ACTOR_KIND(mongo, mongo_actor, 0, 64);
 ACTOR_KIND(job, job, 0, 64);
 ACTOR_KIND(upstream, upstream_actor, 0, 64);
+ACTOR_KIND(file, file_actor, 0, 64);
 /* Workers block by design (sleeping threads cost no CPU): they may
  * outnumber cores, up to the pool mailbox's consumer limit. */
 ACTOR_KIND(worker, worker, 0, 256);
 ACTOR_KIND(sched, sched, 0, 1);
+ACTOR_KIND(pubsub, pubsub, 0, 1);
 
 static const struct field actors_fields[] = {
 	SECTION("net", net_fields),
@@ -120,8 +125,10 @@ static const struct field actors_fields[] = {
 	SECTION("mongo", mongo_fields),
 	SECTION("job", job_fields),
 	SECTION("upstream", upstream_fields),
+	SECTION("file", file_fields),
 	SECTION("worker", worker_fields),
 	SECTION("sched", sched_fields),
+	SECTION("pubsub", pubsub_fields),
 	END,
 };
 
@@ -184,6 +191,8 @@ static const struct field app_fields[] = {
 	U32("wallpaper_cache_ttl_ms", app.wallpaper_cache_ttl_ms, 1, 86400000u),
 	TYPED("world_near_cache", F_BOOL, app.world_near_cache, 0),
 	TYPED("wallpaper_near_cache", F_BOOL, app.wallpaper_near_cache, 0),
+	TYPED("demo", F_BOOL, app.demo, 0),
+	U32("demo_pbkdf2_iterations", app.demo_pbkdf2_iterations, 1000, 10000000),
 	U32("demo_work_ms", app.demo_work_ms, 0, MS_MAX),
 	U32("queue_capacity", app.queue_capacity, 1, 1u << 20),
 	U32("queue_concurrency", app.queue_concurrency, 1, 1024),
@@ -191,6 +200,7 @@ static const struct field app_fields[] = {
 	U32("hash_max_iterations", app.hash_max_iterations, 1, 100000000u),
 	U32("period_ms", app.period_ms, 0, 86400000u),
 	TYPED("period_once_per_cluster", F_BOOL, app.period_once_per_cluster, 0),
+	TYPED("websocket", F_BOOL, app.websocket, 0),
 	END,
 };
 
@@ -200,6 +210,43 @@ static const struct field near_cache_fields[] = {
 	U32("ttl_ms", near_cache.ttl_ms, 1, 86400000u),
 	U32("heartbeat_ms", near_cache.heartbeat_ms, 10, 60000),
 	TYPED("prefixes", F_NEAR_PREFIXES, near_cache.prefixes, 0),
+	END,
+};
+
+static const struct field static_fields[] = {
+	TYPED("mounts", F_STATIC_LIST, static_files.mount, 0),
+	U32("revalidate_ms", static_files.revalidate_ms, 0, MS_MAX),
+	U64("cache_bytes", static_files.cache_bytes, 0, 1ull << 34),
+	U32("cache_file_bytes", static_files.cache_file_bytes, 0, 64u << 20),
+	END,
+};
+
+static const struct field compress_fields[] = {
+	TYPED("enabled", F_BOOL, compress.enabled, 0),
+	U32("min_bytes", compress.min_bytes, 0, 1u << 30),
+	U32("gzip_level", compress.gzip_level, 1, 9),
+	U32("brotli_quality", compress.brotli_quality, 0, 11),
+	END,
+};
+
+static const struct field forms_fields[] = {
+	U32("max_parts", forms.max_parts, 1, 100000),
+	U32("max_field_bytes", forms.max_field_bytes, 1, 1u << 30),
+	U64("max_file_bytes", forms.max_file_bytes, 1, 1ull << 32),
+	END,
+};
+
+static const struct field cookies_fields[] = {
+	STR("secret_keys", cookies.secret_keys, FL_SECRET),
+	TYPED("secure", F_BOOL, cookies.secure, 0),
+	END,
+};
+
+static const struct field session_fields[] = {
+	TYPED("cookie", F_NAME, session.cookie, 0),
+	TYPED("prefix", F_NAME, session.prefix, 0),
+	U32("idle_s", session.idle_s, 1, 4000000u),   /* PX in ms fits 32 bits */
+	U32("max_age_s", session.max_age_s, 1, 365u * 86400u),
 	END,
 };
 
@@ -258,6 +305,21 @@ static const struct field upstream_section_fields[] = {
 	END,
 };
 
+static const struct field websocket_fields[] = {
+	U64("max_message_bytes", websocket.max_message_bytes, 1, 1ull << 30),
+	U32("max_queue_messages", websocket.max_queue_messages, 1, 1u << 20),
+	U64("max_queue_bytes", websocket.max_queue_bytes, 1024, 1ull << 32),
+	TYPED("slow_consumer", F_WS_SLOW, websocket.slow_consumer, 0),
+	U32("idle_timeout_ms", websocket.idle_timeout_ms, 1, 86400000u),
+	U32("ping_interval_ms", websocket.ping_interval_ms, 0, 86400000u),
+	U32("close_timeout_ms", websocket.close_timeout_ms, 1, MS_MAX),
+	TYPED("origins", F_WORDS, websocket.origins, 0),
+	TYPED("subprotocols", F_WORDS, websocket.subprotocols, 0),
+	TYPED("redis", F_BOOL, websocket.redis, 0),
+	TYPED("redis_prefix", F_NAME, websocket.redis_prefix, 0),
+	END,
+};
+
 static const struct field root_fields[] = {
 	TYPED("listen", F_ADDR_LIST, listen, 0),
 	TYPED("admin_listen", F_ADDR, admin_listen, 0),
@@ -270,9 +332,15 @@ static const struct field root_fields[] = {
 	SECTION("mysql", mysql_section_fields),
 	SECTION("mongo", mongo_section_fields),
 	SECTION("upstream", upstream_section_fields),
+	SECTION("websocket", websocket_fields),
 	SECTION("app", app_fields),
 	SECTION("near_cache", near_cache_fields),
 	SECTION("jobs", jobs_fields),
+	SECTION("static", static_fields),
+	SECTION("compress", compress_fields),
+	SECTION("forms", forms_fields),
+	SECTION("cookies", cookies_fields),
+	SECTION("session", session_fields),
 	TYPED("pidfile", F_PATH, pidfile, 0),
 	U32("drain_timeout_ms", drain_timeout_ms, 0, MS_MAX),
 	TYPED("test_routes", F_BOOL, test_routes, 0),
@@ -302,10 +370,13 @@ void config_defaults(struct ad_config *cfg)
 	cfg->mongo_actor = (struct config_actors){ 2, 1024 };
 	cfg->job = (struct config_actors){ 1, 1024 };
 	cfg->upstream_actor = (struct config_actors){ 1, 1024 };
+	/* Opens, stats and reads static files (they may block on the disk). */
+	cfg->file_actor = (struct config_actors){ 1, 1024 };
 	/* One worker per core: right for CPU-bound tasks; blocking tasks want
 	 * more (docs/SCALING.md). */
 	cfg->worker = (struct config_actors){ 2, 1024 };
 	cfg->sched = (struct config_actors){ 1, 4096 };
+	cfg->pubsub = (struct config_actors){ 1, 16384 };
 	cfg->http = (struct config_http){
 		.max_request_line = 8192,
 		.max_header_bytes = 65536,
@@ -355,6 +426,7 @@ void config_defaults(struct ad_config *cfg)
 	cfg->app.queue_max_attempts = 3;
 	cfg->app.hash_max_iterations = 1000000;
 	cfg->app.period_once_per_cluster = true;
+	cfg->app.websocket = true;
 	/* No MongoDB unless configured (Debian ships no server). */
 	snprintf(cfg->mongo.database, sizeof(cfg->mongo.database), "hello_world");
 	cfg->mongo.connect_timeout_ms = 2000;
@@ -372,6 +444,17 @@ void config_defaults(struct ad_config *cfg)
 	cfg->upstream.max_redirects = 5;
 	cfg->upstream.dns_ttl_min_ms = 1000;
 	cfg->upstream.dns_ttl_max_ms = 300000;
+	cfg->websocket = (struct config_websocket){
+		.max_message_bytes = 1u << 20,
+		.max_queue_messages = 1024,
+		.max_queue_bytes = 4u << 20,
+		.slow_consumer = CONFIG_WS_SLOW_CLOSE,
+		.idle_timeout_ms = 120000,
+		.ping_interval_ms = 30000,
+		.close_timeout_ms = 5000,
+		.redis = true,
+	};
+	snprintf(cfg->websocket.redis_prefix, sizeof(cfg->websocket.redis_prefix), "actord:ws");
 	snprintf(cfg->jobs.prefix, sizeof(cfg->jobs.prefix), "jobs");
 	snprintf(cfg->jobs.group, sizeof(cfg->jobs.group), "actord");
 	cfg->jobs.concurrency = 64;
@@ -391,6 +474,7 @@ void config_defaults(struct ad_config *cfg)
 		 "INSERT INTO job_results (job_id, note) VALUES (?, ?)"
 		 " ON DUPLICATE KEY UPDATE job_id = job_id");
 	cfg->drain_timeout_ms = 10000;
+	config_web_defaults(cfg);
 }
 
 static int parse_enum(struct config_ctx *c, const char *key, const cJSON *j,
@@ -411,10 +495,6 @@ static int parse_enum(struct config_ctx *c, const char *key, const cJSON *j,
 	return cfg_fail(c, key, "'%s' is not one of %s", j->valuestring, allowed);
 }
 
-static int parse_section(struct config_ctx *c, const char *prefix, const cJSON *obj,
-			 const struct field *fields, struct ad_config *cfg);
-
-/* Names that become parts of Redis keys and consumer names. */
 static bool is_name(const char *s)
 {
 	if (*s == '\0')
@@ -424,6 +504,40 @@ static bool is_name(const char *s)
 			return false;
 	return true;
 }
+
+static const char *const slow_policies[] = { "close", "drop", NULL };
+
+/* An array of non-empty strings without spaces, stored space-separated. */
+static int parse_words(struct config_ctx *c, const char *key, const cJSON *j,
+		       char *dst, size_t size)
+{
+	const cJSON *w;
+	size_t used = 0;
+
+	if (!cJSON_IsArray(j))
+		return cfg_fail(c, key, "expected an array of strings, got %s", cfg_json_type(j));
+	dst[0] = '\0';
+	cJSON_ArrayForEach(w, j) {
+		size_t n;
+
+		if (!cJSON_IsString(w) || w->valuestring[0] == '\0' || !is_name(w->valuestring))
+			return cfg_fail(c, key, "expected non-empty strings of printable ASCII "
+					"without spaces");
+		n = strlen(w->valuestring);
+		if (used + n + 2 > size)
+			return cfg_fail(c, key, "longer than %zu bytes in all", size - 2);
+		if (used > 0)
+			dst[used++] = ' ';
+		memcpy(dst + used, w->valuestring, n + 1);
+		used += n;
+	}
+	return 0;
+}
+
+static int parse_section(struct config_ctx *c, const char *prefix, const cJSON *obj,
+			 const struct field *fields, struct ad_config *cfg);
+
+/* Names that become parts of Redis keys and consumer names. */
 
 static int parse_field(struct config_ctx *c, const char *key, const cJSON *j,
 		       const struct field *f, struct ad_config *cfg)
@@ -487,6 +601,15 @@ static int parse_field(struct config_ctx *c, const char *key, const cJSON *j,
 		return cfg_parse_proxy_list(c, key, j, cfg);
 	case F_NEAR_PREFIXES:
 		return cfg_parse_near_prefixes(c, key, j, &cfg->near_cache);
+	case F_STATIC_LIST:
+		return cfg_parse_static_list(c, key, j, cfg);
+	case F_WORDS:
+		return parse_words(c, key, j, dst, f->size);
+	case F_WS_SLOW:
+		rc = parse_enum(c, key, j, slow_policies, &e);
+		if (rc == 0)
+			*(enum config_ws_slow *)dst = (enum config_ws_slow)e;
+		return rc;
 	case F_LEVEL:
 	case F_FORMAT:
 		rc = parse_enum(c, key, j, f->type == F_LEVEL ? levels : formats, &e);
@@ -594,7 +717,7 @@ static int check_readable(struct config_ctx *c, const char *key, const char *pat
 	return cfg_fail(c, key, "cannot read '%s': %s", path, strerror(errno));
 }
 
-static int check_config(struct config_ctx *c, const struct ad_config *cfg)
+static int check_config(struct config_ctx *c, struct ad_config *cfg)
 {
 	const char *u = cfg->mongo.uri;
 	char why[300];
@@ -657,6 +780,9 @@ static int check_config(struct config_ctx *c, const struct ad_config *cfg)
 		return cfg_fail(c, "upstream.dns_ttl_min_ms", "%u is larger than "
 			    "upstream.dns_ttl_max_ms (%u)", cfg->upstream.dns_ttl_min_ms,
 			    cfg->upstream.dns_ttl_max_ms);
+	rc = cfg_check_web(c, cfg);
+	if (rc != 0)
+		return rc;
 	if (cfg->http.max_request_line > cfg->http.max_header_bytes)
 		return cfg_fail(c, "http.max_request_line",
 			    "%u is larger than http.max_header_bytes (%u)",

@@ -41,6 +41,8 @@
 #define CONFIG_MAX_PROXY 16
 #define CONFIG_PREFIX_MAX 128
 #define CONFIG_MAX_NEAR_PREFIX 16
+#define CONFIG_MAX_STATIC 16
+#define CONFIG_KEYS_MAX 1024
 
 struct config_addr {
 	char host[CONFIG_HOST_MAX];   /* numeric or resolvable name */
@@ -172,12 +174,39 @@ struct config_upstream {
 	uint32_t dns_ttl_max_ms;      /* and at most this long */
 };
 
+/* WebSocket (net/ws_conn.c, docs/HANDLERS.md "WebSocket"); every value
+ * is live except where docs/CONFIG.md says otherwise. */
+enum config_ws_slow {
+	CONFIG_WS_SLOW_CLOSE,         /* close the connection 1008 */
+	CONFIG_WS_SLOW_DROP,          /* drop the frame that does not fit */
+};
+
+#define CONFIG_WORDS_MAX 1024
+
+struct config_websocket {
+	uint64_t max_message_bytes;   /* a larger message closes 1009 */
+	uint32_t max_queue_messages;  /* frames waiting per connection */
+	uint64_t max_queue_bytes;     /* bytes waiting per connection */
+	enum config_ws_slow slow_consumer;
+	uint32_t idle_timeout_ms;     /* no input this long: close 1001 */
+	uint32_t ping_interval_ms;    /* no input this long: ping; 0: never */
+	uint32_t close_timeout_ms;    /* longest close handshake */
+	char origins[CONFIG_WORDS_MAX];      /* allowed Origin values, one space
+					      * between; "": any */
+	char subprotocols[CONFIG_WORDS_MAX]; /* offered subprotocols, in
+					      * preference order; "": none */
+	bool redis;                   /* fan channels out through Redis */
+	char redis_prefix[64];        /* Redis channel = prefix ":" channel (fixed) */
+};
+
 /* The shipped application's own settings (app/). */
 struct config_app {
 	uint32_t world_cache_ttl_ms;  /* /cached-queries rows in Redis */
 	uint32_t wallpaper_cache_ttl_ms; /* the wallpaper list in Redis */
 	bool world_near_cache;        /* /cached-queries reads through the near cache */
 	bool wallpaper_near_cache;    /* the wallpaper list reads through it */
+	bool demo;                    /* the /demo login pages (app/demo*.c) */
+	uint32_t demo_pbkdf2_iterations; /* password hashing cost */
 	/* The seed's demo routes (app/seed_demo.c): GET /, GET /queue, POST /hash. */
 	uint32_t demo_work_ms;        /* the blocking work of GET / and /queue */
 	uint32_t queue_capacity;      /* /queue items waiting; more -> 503 (start-up) */
@@ -186,6 +215,7 @@ struct config_app {
 	uint32_t hash_max_iterations; /* POST /hash: larger -> 400 */
 	uint32_t period_ms;           /* the demo periodic task; 0: off (start-up) */
 	bool period_once_per_cluster; /* ... under a Redis lock (start-up) */
+	bool websocket;               /* GET /ws/echo, GET /ws/chat/:room */
 };
 
 /* The near cache (storage/near.h): values read from Redis kept in each
@@ -199,6 +229,54 @@ struct config_near_cache {
 	uint32_t heartbeat_ms;        /* period of the invalidation path's probe */
 	char prefixes[CONFIG_MAX_NEAR_PREFIX][CONFIG_PREFIX_MAX]; /* tracked key prefixes */
 	unsigned nprefixes;
+};
+
+/* ---- Web applications (handler/web*.c, docs/HANDLERS.md) ---- */
+
+/* A static-file mount: GET/HEAD under `prefix` serve files below `dir`. */
+struct config_static_mount {
+	char prefix[CONFIG_PREFIX_MAX]; /* "/static/": starts and ends with '/' */
+	char dir[CONFIG_PATH_MAX];      /* absolute once loaded */
+	char index[64];                 /* served for ".../"; "": none (404) */
+	uint32_t max_age_s;             /* Cache-Control: max-age; 0: no header */
+	bool compress;                  /* gzip/br negotiation for this mount */
+};
+
+struct config_static {
+	struct config_static_mount mount[CONFIG_MAX_STATIC];
+	unsigned nmount;
+	uint32_t revalidate_ms;         /* a cached file is trusted this long */
+	uint64_t cache_bytes;           /* per handler actor */
+	uint32_t cache_file_bytes;      /* larger files are sent with sendfile */
+};
+
+struct config_compress {
+	bool enabled;
+	uint32_t min_bytes;             /* smaller bodies are sent as they are */
+	uint32_t gzip_level;            /* 1..9, dynamic responses */
+	uint32_t brotli_quality;        /* 0..11, dynamic responses */
+};
+
+struct config_forms {
+	uint32_t max_parts;             /* multipart parts; more -> 413 */
+	uint32_t max_field_bytes;       /* a non-file field; larger -> 413 */
+	uint64_t max_file_bytes;        /* one uploaded file; larger -> 413 */
+};
+
+struct config_cookies {
+	/* Signing keys, newest first, comma-separated; env
+	 * ACTORD_COOKIES_SECRET_KEYS. "" in the file: a random key for this
+	 * process (keys_generated), kept across reloads. */
+	char secret_keys[CONFIG_KEYS_MAX];
+	bool keys_generated;
+	bool secure;                    /* Secure on the cookies actord sets */
+};
+
+struct config_session {
+	char cookie[64];                /* the session cookie's name */
+	char prefix[64];                /* Redis key prefix */
+	uint32_t idle_s;                /* sliding expiry */
+	uint32_t max_age_s;             /* absolute lifetime of a session cookie */
 };
 
 /* The job queue (storage/job*.c, docs/JOBS.md). */
@@ -240,17 +318,25 @@ struct ad_config {
 	struct config_actors mongo_actor;
 	struct config_actors job;
 	struct config_actors upstream_actor;
+	struct config_actors file_actor;
 	struct config_actors worker;      /* blocking and CPU-heavy tasks (worker/) */
 	struct config_actors sched;       /* periodic tasks and task queues: 0 or 1 */
+	struct config_actors pubsub;   /* storage/pubsub.h: 0 or 1 */
 	struct config_http http;
 	struct config_log log;
 	struct config_redis redis;
 	struct config_mysql mysql;
 	struct config_mongo mongo;
 	struct config_upstream upstream;
+	struct config_websocket websocket;
 	struct config_app app;
 	struct config_near_cache near_cache;
 	struct config_jobs jobs;
+	struct config_static static_files;
+	struct config_compress compress;
+	struct config_forms forms;
+	struct config_cookies cookies;
+	struct config_session session;
 	char pidfile[CONFIG_PATH_MAX]; /* "": none */
 	uint32_t drain_timeout_ms;
 	bool test_routes;             /* registers the /_test/ routes (tests only) */
@@ -288,6 +374,10 @@ void config_free(struct ad_config *cfg);
  * `changed` ("" if none). Thread: controlling. */
 void config_carry_fixed(struct ad_config *next, const struct ad_config *running,
 			char *changed, size_t changedlen);
+
+/* Keep, in a reloaded `next`, the random signing key `running` drew when
+ * neither names one (cookies.keys_generated). Thread: controlling. */
+void config_carry_web(struct ad_config *next, const struct ad_config *running);
 
 /* The live snapshot, or NULL before the first config_publish().
  * Thread: any; valid until config_retire_all(). */

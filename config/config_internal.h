@@ -58,6 +58,14 @@ int cfg_parse_proxy_list(struct config_ctx *c, const char *key, const cJSON *j,
 int cfg_parse_near_prefixes(struct config_ctx *c, const char *key, const cJSON *j,
 			    struct config_near_cache *out);
 bool cfg_host_is_loopback(const char *host);
+int cfg_check_prefix(struct config_ctx *c, const char *key, const char *p);
+
+/* config_web.c: static mounts, compression, forms, cookies, sessions. */
+void config_web_defaults(struct ad_config *cfg);
+int cfg_parse_static_list(struct config_ctx *c, const char *key, const cJSON *j,
+			  struct ad_config *cfg);
+/* Signing keys (a random one when none is set), cross-field rules. */
+int cfg_check_web(struct config_ctx *c, struct ad_config *cfg);
 
 /* config_text.c */
 int cfg_blank_comments(struct config_ctx *c, char *text);

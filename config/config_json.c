@@ -123,8 +123,9 @@ static void add_actors(cJSON *root, const struct ad_config *cfg)
 		{ "net", &cfg->net }, { "handler", &cfg->handler }, { "log", &cfg->log_actor },
 		{ "cache", &cfg->cache }, { "mysql", &cfg->mysql_actor },
 		{ "mongo", &cfg->mongo_actor }, { "job", &cfg->job },
-		{ "upstream", &cfg->upstream_actor }, { "worker", &cfg->worker },
-		{ "sched", &cfg->sched },
+		{ "upstream", &cfg->upstream_actor }, { "file", &cfg->file_actor },
+		{ "worker", &cfg->worker }, { "sched", &cfg->sched },
+		{ "upstream", &cfg->upstream_actor }, { "pubsub", &cfg->pubsub },
 	};
 	cJSON *actors = cJSON_AddObjectToObject(root, "actors");
 
@@ -242,6 +243,81 @@ static void add_upstream(cJSON *root, const struct config_upstream *u)
 	cJSON_AddNumberToObject(o, "retries", u->retries);
 }
 
+static void add_web(cJSON *root, const struct ad_config *cfg)
+{
+	const struct config_static *s = &cfg->static_files;
+	cJSON *o = cJSON_AddObjectToObject(root, "static");
+	cJSON *mounts = cJSON_AddArrayToObject(o, "mounts");
+
+	for (unsigned i = 0; mounts != NULL && i < s->nmount; i++) {
+		cJSON *m = cJSON_CreateObject();
+
+		cJSON_AddStringToObject(m, "prefix", s->mount[i].prefix);
+		cJSON_AddStringToObject(m, "dir", s->mount[i].dir);
+		cJSON_AddStringToObject(m, "index", s->mount[i].index);
+		cJSON_AddNumberToObject(m, "max_age_s", s->mount[i].max_age_s);
+		cJSON_AddBoolToObject(m, "compress", s->mount[i].compress);
+		cJSON_AddItemToArray(mounts, m);
+	}
+	cJSON_AddNumberToObject(o, "revalidate_ms", s->revalidate_ms);
+	cJSON_AddNumberToObject(o, "cache_bytes", (double)s->cache_bytes);
+	cJSON_AddNumberToObject(o, "cache_file_bytes", s->cache_file_bytes);
+	o = cJSON_AddObjectToObject(root, "compress");
+	cJSON_AddBoolToObject(o, "enabled", cfg->compress.enabled);
+	cJSON_AddNumberToObject(o, "min_bytes", cfg->compress.min_bytes);
+	cJSON_AddNumberToObject(o, "gzip_level", cfg->compress.gzip_level);
+	cJSON_AddNumberToObject(o, "brotli_quality", cfg->compress.brotli_quality);
+	o = cJSON_AddObjectToObject(root, "forms");
+	cJSON_AddNumberToObject(o, "max_parts", cfg->forms.max_parts);
+	cJSON_AddNumberToObject(o, "max_field_bytes", cfg->forms.max_field_bytes);
+	cJSON_AddNumberToObject(o, "max_file_bytes", (double)cfg->forms.max_file_bytes);
+	o = cJSON_AddObjectToObject(root, "cookies");
+	/* A generated key is shown as "" (none configured), never itself. */
+	cJSON_AddStringToObject(o, "secret_keys", cfg->cookies.keys_generated ? ""
+				: secret(cfg->cookies.secret_keys));
+	cJSON_AddBoolToObject(o, "secure", cfg->cookies.secure);
+	o = cJSON_AddObjectToObject(root, "session");
+	cJSON_AddStringToObject(o, "cookie", cfg->session.cookie);
+	cJSON_AddStringToObject(o, "prefix", cfg->session.prefix);
+	cJSON_AddNumberToObject(o, "idle_s", cfg->session.idle_s);
+	cJSON_AddNumberToObject(o, "max_age_s", cfg->session.max_age_s);
+}
+
+/* A space-separated word list as a JSON array. */
+static void add_words(cJSON *o, const char *key, const char *words)
+{
+	cJSON *a = cJSON_AddArrayToObject(o, key);
+	const char *p = words;
+
+	while (a != NULL && *p != '\0') {
+		size_t n = strcspn(p, " ");
+		char w[CONFIG_WORDS_MAX];
+
+		snprintf(w, sizeof(w), "%.*s", (int)n, p);
+		cJSON_AddItemToArray(a, cJSON_CreateString(w));
+		p += n;
+		p += *p == ' ';
+	}
+}
+
+static void add_websocket(cJSON *root, const struct config_websocket *w)
+{
+	cJSON *o = cJSON_AddObjectToObject(root, "websocket");
+
+	cJSON_AddNumberToObject(o, "max_message_bytes", (double)w->max_message_bytes);
+	cJSON_AddNumberToObject(o, "max_queue_messages", w->max_queue_messages);
+	cJSON_AddNumberToObject(o, "max_queue_bytes", (double)w->max_queue_bytes);
+	cJSON_AddStringToObject(o, "slow_consumer",
+				w->slow_consumer == CONFIG_WS_SLOW_DROP ? "drop" : "close");
+	cJSON_AddNumberToObject(o, "idle_timeout_ms", w->idle_timeout_ms);
+	cJSON_AddNumberToObject(o, "ping_interval_ms", w->ping_interval_ms);
+	cJSON_AddNumberToObject(o, "close_timeout_ms", w->close_timeout_ms);
+	add_words(o, "origins", w->origins);
+	add_words(o, "subprotocols", w->subprotocols);
+	cJSON_AddBoolToObject(o, "redis", w->redis);
+	cJSON_AddStringToObject(o, "redis_prefix", w->redis_prefix);
+}
+
 cJSON *config_to_json(const struct ad_config *cfg)
 {
 	cJSON *root = cJSON_CreateObject();
@@ -261,11 +337,14 @@ cJSON *config_to_json(const struct ad_config *cfg)
 	add_log(root, &cfg->log);
 	add_backends(root, cfg);
 	add_upstream(root, &cfg->upstream);
+	add_websocket(root, &cfg->websocket);
 	o = cJSON_AddObjectToObject(root, "app");
 	cJSON_AddNumberToObject(o, "world_cache_ttl_ms", cfg->app.world_cache_ttl_ms);
 	cJSON_AddNumberToObject(o, "wallpaper_cache_ttl_ms", cfg->app.wallpaper_cache_ttl_ms);
 	cJSON_AddBoolToObject(o, "world_near_cache", cfg->app.world_near_cache);
 	cJSON_AddBoolToObject(o, "wallpaper_near_cache", cfg->app.wallpaper_near_cache);
+	cJSON_AddBoolToObject(o, "demo", cfg->app.demo);
+	cJSON_AddNumberToObject(o, "demo_pbkdf2_iterations", cfg->app.demo_pbkdf2_iterations);
 	cJSON_AddNumberToObject(o, "demo_work_ms", cfg->app.demo_work_ms);
 	cJSON_AddNumberToObject(o, "queue_capacity", cfg->app.queue_capacity);
 	cJSON_AddNumberToObject(o, "queue_concurrency", cfg->app.queue_concurrency);
@@ -273,7 +352,9 @@ cJSON *config_to_json(const struct ad_config *cfg)
 	cJSON_AddNumberToObject(o, "hash_max_iterations", cfg->app.hash_max_iterations);
 	cJSON_AddNumberToObject(o, "period_ms", cfg->app.period_ms);
 	cJSON_AddBoolToObject(o, "period_once_per_cluster", cfg->app.period_once_per_cluster);
+	cJSON_AddBoolToObject(o, "websocket", cfg->app.websocket);
 	add_near_cache(root, &cfg->near_cache);
+	add_web(root, cfg);
 	cJSON_AddStringToObject(root, "pidfile", cfg->pidfile);
 	cJSON_AddNumberToObject(root, "drain_timeout_ms", cfg->drain_timeout_ms);
 	cJSON_AddBoolToObject(root, "test_routes", cfg->test_routes);

@@ -112,6 +112,9 @@ void config_carry_fixed(struct ad_config *next, const struct ad_config *running,
 	CARRY("app.queue_max_attempts", app.queue_max_attempts);
 	CARRY("app.period_ms", app.period_ms);
 	CARRY("app.period_once_per_cluster", app.period_once_per_cluster);
+	CARRY("actors.pubsub", pubsub);
+	CARRY("websocket.redis", websocket.redis);
+	CARRY("websocket.redis_prefix", websocket.redis_prefix);
 	CARRY("mongo.uri", mongo.uri);
 	CARRY("mongo.connect_timeout_ms", mongo.connect_timeout_ms);
 	CARRY("mongo.query_timeout_ms", mongo.query_timeout_ms);
@@ -131,4 +134,6 @@ void config_carry_fixed(struct ad_config *next, const struct ad_config *running,
 		next->near_cache.nprefixes = running->near_cache.nprefixes;
 	}
 	CARRY("pidfile", pidfile);
+	CARRY("actors.file", file_actor);
+	config_carry_web(next, running);
 }

@@ -192,7 +192,7 @@ int cfg_parse_url(struct config_ctx *c, const char *key, const cJSON *j, struct 
 /* A route prefix: "/", then segments of unreserved characters, each
  * followed by '/' (no empty segment, nothing the route table reads as a
  * parameter). */
-static int check_prefix(struct config_ctx *c, const char *key, const char *p)
+int cfg_check_prefix(struct config_ctx *c, const char *key, const char *p)
 {
 	size_t n = strlen(p);
 
@@ -259,7 +259,7 @@ int cfg_parse_proxy_list(struct config_ctx *c, const char *key, const cJSON *j,
 					return cfg_fail(c, sub, "expected a string, got %s", cfg_json_type(m));
 				rc = cfg_copy_str(c, sub, m->valuestring, px->prefix, sizeof(px->prefix));
 				if (rc == 0)
-					rc = check_prefix(c, sub, px->prefix);
+					rc = cfg_check_prefix(c, sub, px->prefix);
 				have_prefix = true;
 			} else if (strcmp(m->string, "to") == 0) {
 				rc = cfg_parse_url(c, sub, m, &px->to);

@@ -297,6 +297,10 @@ static void handler_message(struct actor *a, struct msg *m)
 		route_request(h, (struct http_msg *)(void *)m);
 		return;
 	}
+	if (m->type == PUSH_MSG_EVENT) {     /* WebSocket: ws_session.c */
+		ws_session_event(h, m);
+		return;
+	}
 	if (!call_dispatch(h->calls, m)) {
 		log_warn("%s: unexpected message type %#x dropped", actor_name(a), m->type);
 		msg_free(m);
@@ -319,9 +323,11 @@ static void free_handler(struct handler *h)
 		list_remove(&r->link);
 		free(r);
 	}
+	ws_sessions_destroy(h);
 	call_table_destroy(h->calls);
 	routes_put(h->routes);
 	near_cache_destroy(h->near);
+	static_cache_destroy(h->static_cache);
 	free(h);
 }
 

@@ -23,6 +23,9 @@
 #include "base/list.h"
 #include "net/http_msg.h"
 #include "storage/near.h"
+#include "push/ws_push.h"
+
+struct ws_sessions;
 
 #define HREQ_ARENA_INLINE 2048      /* per-request memory before malloc */
 #define HREQ_PARAM_BUF 1024         /* decoded route parameters */
@@ -64,6 +67,8 @@ struct hreq {
 	struct work_timer *timers;    /* pending hreq_after timers */
 	bool answered;
 	bool oom;                     /* a body builder ran out of memory */
+	bool no_compress;             /* hreq_no_compress (web.h) */
+	struct hweb *web;             /* forms, tokens (web_internal.h), arena */
 	struct route_match match;
 	struct routes_ref *routes;    /* the table `match` points into, or NULL */
 	char *client;                 /* formatted on demand */
@@ -120,8 +125,10 @@ struct handler {
 	struct list waiting;          /* answered, continuations still owed */
 	struct near_cache *near;      /* NULL when there is no near actor */
 	ev_timer deadline_w;
+	struct static_cache *static_cache; /* static_files.c, made on first use */
 	uint64_t slow_logged_ns;      /* the last slow-route warning */
 	uint64_t slow_unlogged;       /* slow runs since, not logged (rate limit) */
+	struct ws_sessions *ws;       /* WebSocket sessions (ws_session.c), on first use */
 };
 
 /* handler.c: hand the answered envelope back to its network actor and
@@ -144,5 +151,16 @@ void hreq_reset(struct hreq *r);
  * run outside a message (timers, the deadline). */
 void hreq_trace_begin(struct hreq *r);
 void hreq_trace_resume(struct hreq *r);
+
+/* hcompress.c: compress the body being finished when the route, the
+ * client and the content type allow it (compress.*). */
+void hcompress_response(struct hreq *r, unsigned status, const char *ctype);
+
+/* static_files.c: free a handler's static-file cache (NULL is fine). */
+void static_cache_destroy(struct static_cache *c);
+/* ws_session.c: a connection event (PUSH_MSG_EVENT, consumed), and the
+ * end of every session when the actor stops. */
+void ws_session_event(struct handler *h, struct msg *m);
+void ws_sessions_destroy(struct handler *h);
 
 #endif

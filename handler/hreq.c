@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <http_parser.h>
 #include <strings.h>
@@ -26,7 +27,9 @@
 #include "handler_internal.h"
 #include "actors/log.h"
 #include "base/clock.h"
+#include "base/html.h"
 #include "config/config.h"
+#include "web.h"
 
 #define RESP_MIN_CAP 512
 #define JSON_MAX_BYTES (64u << 20)
@@ -49,6 +52,8 @@ void hreq_reset(struct hreq *r)
 	r->pending = 0;
 	r->answered = false;
 	r->oom = false;
+	r->no_compress = false;
+	r->web = NULL;
 	memset(&r->match, 0, sizeof(r->match));
 	r->client = NULL;
 	r->headers = NULL;
@@ -291,17 +296,11 @@ int hreq_write_html(struct hreq *r, const char *s, size_t len)
 	size_t start = 0;
 
 	for (size_t i = 0; i < len; i++) {
-		const char *esc;
 		size_t elen;
+		const char *esc = html_entity(s[i], &elen);
 
-		switch (s[i]) {
-		case '&': esc = "&amp;"; elen = 5; break;
-		case '<': esc = "&lt;"; elen = 4; break;
-		case '>': esc = "&gt;"; elen = 4; break;
-		case '"': esc = "&quot;"; elen = 6; break;
-		case '\'': esc = "&#39;"; elen = 5; break;
-		default: continue;
-		}
+		if (esc == NULL)
+			continue;
 		if ((i > start && hreq_write(r, s + start, i - start) != 0) ||
 		    hreq_write(r, esc, elen) != 0)
 			return r->answered ? -EALREADY : -ENOMEM;
@@ -347,8 +346,11 @@ static void finish(struct hreq *r, unsigned status, const char *ctype,
 {
 	static const char oom_body[] = "Internal Server Error\n";
 	struct http_msg *hm = r->hm;
-	size_t clen = strlen(ctype), off = r->body_len;
+	size_t clen = strlen(ctype), off;
 
+	if (static_body == NULL && !r->oom)
+		hcompress_response(r, status, ctype);
+	off = r->body_len;
 	if (r->oom || resp_reserve(hm, off, r->headers_len + clen + 1) != 0) {
 		/* Out of memory: a 500 that needs no memory at all (static type
 		 * and body, no headers), never a second attempt that could fail
@@ -356,6 +358,10 @@ static void finish(struct hreq *r, unsigned status, const char *ctype,
 		r->oom = false;
 		r->body_len = 0;
 		r->headers_len = 0;
+		if (hm->resp_has_file) {
+			close(hm->resp_fd);
+			hm->resp_has_file = false;
+		}
 		log_error("%s %s: out of memory building the response", "handler",
 			  hm->path);
 		hm->status = 500;
@@ -388,6 +394,24 @@ void hreq_finish(struct hreq *r, unsigned status, const char *content_type)
 {
 	if (!r->answered)
 		finish(r, status, content_type, NULL, 0);
+}
+
+void hreq_sendfile(struct hreq *r, unsigned status, const char *content_type,
+		   int fd, uint64_t off, uint64_t len)
+{
+	struct http_msg *hm = r->hm;
+
+	if (r->answered) {
+		close(fd);
+		return;
+	}
+	/* The envelope owns the descriptor from here (net/http_msg.h). */
+	hm->resp_has_file = true;
+	hm->resp_fd = fd;
+	hm->resp_file_off = off;
+	hm->resp_file_len = len;
+	r->body_len = 0;
+	finish(r, status, content_type, "", 0);
 }
 
 void hreq_static(struct hreq *r, unsigned status, const char *content_type,

@@ -257,7 +257,7 @@ int route_match(const struct route_table *t, unsigned method_bit, const char *pa
 		if (rc != 200)
 			continue;
 		if ((r->methods & method_bit) == 0) {
-			out->allow |= r->methods;
+			out->allow |= r->methods & ROUTE_ANY;
 			status = 405;
 			continue;
 		}
@@ -265,6 +265,7 @@ int route_match(const struct route_table *t, unsigned method_bit, const char *pa
 		m.data = r->data;
 		m.pattern = r->text;
 		m.allow = 0;
+		m.flags = r->methods & ~(unsigned)ROUTE_ANY;
 		*out = m;
 		return 200;
 	}

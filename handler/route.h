@@ -38,6 +38,9 @@ enum route_method {
 	ROUTE_PATCH = 1u << 5,
 	ROUTE_OPTIONS = 1u << 6,
 	ROUTE_ANY = 0x7fu,
+	/* Not a method: never compress this route's responses (the
+	 * TechEmpower routes; or bodies that are compressed already). */
+	ROUTE_NO_COMPRESS = 1u << 16,
 };
 
 struct route_table;
@@ -52,6 +55,7 @@ struct route_match {
 	const char *names[ROUTE_MAX_PARAMS];
 	const char *values[ROUTE_MAX_PARAMS];
 	unsigned allow;                      /* 405: the methods the path takes */
+	unsigned flags;                      /* ROUTE_NO_COMPRESS */
 };
 
 struct route_table *route_table_create(void);

@@ -21,9 +21,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "actors/log.h"
 #include "http_conn_internal.h"
+#include "ws_internal.h"
 
 void http_conn_global_init(void)
 {
@@ -82,6 +84,11 @@ static size_t held_pending(const struct http_conn *c)
 
 void http_conn_dispose(struct http_conn *c)
 {
+	int fd;
+	uint64_t off, len;
+
+	if (http_conn_take_file(c, &fd, &off, &len))
+		close(fd);
 	drop_cur(c);
 	drop_ready(c);
 	free_held(c);
@@ -234,8 +241,14 @@ static void parse(struct http_conn *c, const char *data, size_t len)
 		c->checked -= (uint32_t)n; /* n <= checked */
 		if (err == HPE_PAUSED) {
 			http_parser_pause(&c->parser, 0);
-			if (c->parser.upgrade)
-				c->flags |= HC_STOP; /* no other protocol spoken here */
+			if (c->parser.upgrade) {
+				/* No other protocol is parsed here; what follows is
+				 * the WebSocket's if the route accepts the upgrade. */
+				c->flags |= HC_STOP;
+				if (len > 0)
+					hold(c, data, len);
+				return;
+			}
 			continue;
 		}
 		if (err != HPE_OK) {
@@ -323,7 +336,8 @@ size_t http_conn_output(struct http_conn *c, struct net_buf *out, uint64_t now_n
 	size_t before = out->len;
 	struct net_req *r;
 
-	while ((r = c->ready) != NULL && r->hm.seq == c->send_seq && !(c->flags & HC_DONE)) {
+	while (!c->file_ready && (r = c->ready) != NULL && r->hm.seq == c->send_seq &&
+	       !(c->flags & HC_DONE)) {
 		bool close = (r->flags & NET_REQ_CLOSE) || !r->hm.keep_alive ||
 			     ((c->flags & HC_DRAIN) && r->hm.seq + 1 == c->next_seq);
 		enum http_out_conn hdr = close ? HTTP_OUT_CLOSE :
@@ -332,6 +346,22 @@ size_t http_conn_output(struct http_conn *c, struct net_buf *out, uint64_t now_n
 		uint64_t took = now_ns > r->hm.received_ns ? now_ns - r->hm.received_ns : 0;
 
 		c->ready = r->next;
+		/* --- WebSocket upgrade (net/ws_conn.c takes the socket over) --- */
+		if (r->hm.m.flags & HTTP_MSG_F_WEBSOCKET) {
+			if (ws_upgrade_response(out, &r->hm, c->env->date) == 0) {
+				net_stats_response(c->env->stats, r->hm.status, took);
+				if (c->env->access_log)
+					log_response(c, r, out->len - at, took);
+				c->flags |= HC_UPGRADED;
+			}
+			c->send_seq++;
+			c->flags |= HC_DONE | HC_STOP;
+			msg_free(&r->hm.m);
+			drop_ready(c);
+			drop_cur(c);
+			break;
+		}
+		/* --- end WebSocket --- */
 		if (http_out_response(out, &r->hm, c->env->date, r->hm.method == HTTP_HEAD,
 				      hdr) != 0) {
 			close = true; /* out of memory: close without it */
@@ -342,6 +372,14 @@ size_t http_conn_output(struct http_conn *c, struct net_buf *out, uint64_t now_n
 		}
 		c->send_seq++;
 		c->head_ns = now_ns;
+		if (r->hm.resp_has_file && r->hm.method != HTTP_HEAD && out->len > at) {
+			/* Its body goes out next, through the owner's sendfile. */
+			c->file_ready = true;
+			c->file_fd = r->hm.resp_fd;
+			c->file_off = r->hm.resp_file_off;
+			c->file_len = r->hm.resp_file_len;
+			r->hm.resp_has_file = false;
+		}
 		if (close) {
 			c->flags |= HC_DONE | HC_STOP | HC_LINGER;
 			msg_free(&r->hm.m);
@@ -354,7 +392,8 @@ size_t http_conn_output(struct http_conn *c, struct net_buf *out, uint64_t now_n
 		if (c->send_seq == c->next_seq && c->phase == PH_IDLE)
 			c->since_ns = now_ns; /* the keep-alive idle period starts */
 	}
-	if ((c->flags & HC_CONTINUE) && c->phase == PH_BODY && c->send_seq == c->next_seq &&
+	if (!c->file_ready && (c->flags & HC_CONTINUE) && c->phase == PH_BODY &&
+	    c->send_seq == c->next_seq &&
 	    !(c->flags & HC_DONE)) {
 		c->flags &= (uint16_t)~HC_CONTINUE;
 		/* The client waited for this: its body starts now. */
@@ -363,6 +402,17 @@ size_t http_conn_output(struct http_conn *c, struct net_buf *out, uint64_t now_n
 			c->flags |= HC_DONE | HC_STOP;
 	}
 	return out->len - before;
+}
+
+bool http_conn_take_file(struct http_conn *c, int *fd, uint64_t *off, uint64_t *len)
+{
+	if (!c->file_ready)
+		return false;
+	c->file_ready = false;
+	*fd = c->file_fd;
+	*off = c->file_off;
+	*len = c->file_len;
+	return true;
 }
 
 bool http_conn_wants_input(const struct http_conn *c)
@@ -374,6 +424,21 @@ bool http_conn_wants_input(const struct http_conn *c)
 bool http_conn_finished(const struct http_conn *c)
 {
 	return (c->flags & HC_DONE) != 0;
+}
+
+bool http_conn_upgraded(const struct http_conn *c)
+{
+	return (c->flags & HC_UPGRADED) != 0;
+}
+
+void http_conn_take_held(struct http_conn *c, struct net_buf *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (c->held != NULL) {
+		*out = *c->held;
+		free(c->held);
+		c->held = NULL;
+	}
 }
 
 bool http_conn_lingers(const struct http_conn *c)

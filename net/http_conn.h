@@ -118,6 +118,11 @@ struct http_conn {
 	uint8_t phase;
 	uint8_t last_cb;
 	uint16_t flags;
+	/* A file body whose headers were output and that the owner has not
+	 * taken yet (http_conn_take_file); output stops behind it. */
+	bool file_ready;
+	int file_fd;
+	uint64_t file_off, file_len;
 };
 
 /* Set http-parser's process-wide header limit above every limit this
@@ -163,6 +168,13 @@ void http_conn_reply(struct http_conn *c, struct net_req *r);
  * 100 Continue). Returns the bytes appended. Thread: owner. */
 size_t http_conn_output(struct http_conn *c, struct net_buf *out, uint64_t now_ns);
 
+/* After http_conn_output: the file body of the last answer output (its
+ * headers are the last bytes appended), which the owner now owns and
+ * must send (sendfile) before anything else, then close. False if none.
+ * Until it is taken, http_conn_output outputs nothing more.
+ * Thread: owner. */
+bool http_conn_take_file(struct http_conn *c, int *fd, uint64_t *off, uint64_t *len);
+
 /* Whether the owner should read more input now. Thread: owner. */
 bool http_conn_wants_input(const struct http_conn *c);
 
@@ -177,6 +189,12 @@ bool http_conn_finished(const struct http_conn *c);
  * closing at once. False when nothing was owed (a drain of an idle
  * connection). Thread: owner. */
 bool http_conn_lingers(const struct http_conn *c);
+
+/* WebSocket: whether a 101 accepting an upgrade went out (the connection
+ * is then over for HTTP), and move the input that followed the upgrade
+ * request into `out` (empty if none). Thread: owner. */
+bool http_conn_upgraded(const struct http_conn *c);
+void http_conn_take_held(struct http_conn *c, struct net_buf *out);
 
 /* Requests parsed and not answered yet. Thread: owner. */
 uint32_t http_conn_inflight(const struct http_conn *c);

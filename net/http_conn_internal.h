@@ -26,6 +26,7 @@ enum last_cb { CB_NONE, CB_FIELD, CB_VALUE };
 #define HC_URL_DONE 0x20u  /* the URL of `cur` is terminated */
 #define HC_LINGER   0x40u  /* over after a closing answer went out */
 #define HC_DRAIN    0x80u  /* server draining: the last answer closes */
+#define HC_UPGRADED 0x100u /* a 101 went out: WebSocket from here (ws_conn.c) */
 
 /* Fixed part of a request line around method and URL: " HTTP/1.1\r\n". */
 #define REQ_LINE_EXTRA 11u

@@ -16,6 +16,9 @@
  *  - `req_buf` owns every request pointer (path, query, headers, body). It
  *    stays valid until the message is freed, including while the response
  *    travels back.
+ *  - A file body (resp_has_file): `resp_fd` belongs to the envelope, which
+ *    closes it when freed; the network actor takes it over to sendfile(2)
+ *    resp_file_len bytes from resp_file_off after the headers.
  *  - `resp_buf` (capacity `resp_cap`) owns `resp_headers` and, unless it
  *    points to static memory, `resp_body`. The handler side grows it with
  *    realloc; like `req_buf`, the network actor keeps it (if small) when it
@@ -38,6 +41,10 @@ enum http_msg_type {
 	HTTP_MSG_REQUEST = 0x48540001,
 	HTTP_MSG_RESPONSE = 0x48540002,
 };
+
+/* m.flags of a response: a 101 that accepts a WebSocket upgrade (set by
+ * hreq_websocket; the network actor then speaks WebSocket, net/ws_conn.c). */
+#define HTTP_MSG_F_WEBSOCKET 0x1u
 
 struct http_hdr {
 	const char *name;
@@ -78,6 +85,10 @@ struct http_msg {
 	uint32_t resp_body_len;
 	char *resp_buf;              /* owns resp_headers and resp_body (or NULL) */
 	uint32_t resp_cap;           /* bytes allocated at resp_buf */
+	bool resp_has_file;          /* the body is a file: resp_body is unused */
+	int resp_fd;                 /* owned by the envelope while resp_has_file */
+	uint64_t resp_file_off;
+	uint64_t resp_file_len;
 };
 _Static_assert(offsetof(struct http_msg, m) == 0,
 	       "struct http_msg is used through a pointer to its m");

@@ -102,7 +102,10 @@ int http_out_response(struct net_buf *out, const struct http_msg *hm,
 	const char *ctype = hm->content_type != NULL ? hm->content_type : DEFAULT_CONTENT_TYPE;
 	size_t ctype_len = strlen(ctype);
 	uint32_t hdrs_len = hm->resp_headers != NULL ? hm->resp_headers_len : 0;
-	uint32_t body_len = hm->resp_body != NULL ? hm->resp_body_len : 0;
+	uint64_t body_len = hm->resp_has_file ? hm->resp_file_len :
+			    hm->resp_body != NULL ? hm->resp_body_len : 0;
+	/* A file body follows the headers through sendfile (net_io.c). */
+	size_t copy_len = head || hm->resp_has_file ? 0 : (size_t)body_len;
 	char line[96], tmp[24], *cl, *w;
 	size_t line_len = status_line(line, status), cl_len, need;
 	int rc;
@@ -113,7 +116,7 @@ int http_out_response(struct net_buf *out, const struct http_msg *hm,
 	       sizeof("Content-Type: \r\n") + ctype_len +
 	       sizeof("Content-Length: \r\n") + cl_len +
 	       sizeof("Connection: keep-alive\r\n") + hdrs_len + 2 +
-	       (head ? 0 : body_len);
+	       copy_len;
 	rc = net_buf_reserve(out, need);
 	if (rc != 0)
 		return rc;
@@ -133,8 +136,8 @@ int http_out_response(struct net_buf *out, const struct http_msg *hm,
 	if (hdrs_len > 0)
 		w = put(w, hm->resp_headers, hdrs_len);
 	w = PUT_LIT(w, "\r\n");
-	if (!head && body_len > 0)
-		w = put(w, hm->resp_body, body_len);
+	if (copy_len > 0)
+		w = put(w, hm->resp_body, copy_len);
 	out->len = (size_t)(w - out->data);
 	return 0;
 }

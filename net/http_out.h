@@ -44,7 +44,9 @@ enum http_out_conn {
 void http_date_update(struct http_date *d, time_t now);
 
 /* Append the response held in `hm` (status, content_type, resp_headers,
- * resp_body). `head`: leave the body out. An invalid status (< 100 or
+ * resp_body). `head`: leave the body out. A file body
+ * (resp_has_file) is announced in Content-Length and not copied: the
+ * caller sends it after these bytes. An invalid status (< 100 or
  * > 999) is sent as 500. 0 or -ENOMEM. Thread: owner. */
 int http_out_response(struct net_buf *out, const struct http_msg *hm,
 		      const struct http_date *date, bool head,

@@ -43,6 +43,7 @@
 
 #include "net.h"
 #include "net_internal.h"
+#include "ws_internal.h"
 #include "actors/log.h"
 #include "base/clock.h"
 
@@ -384,11 +385,17 @@ static void net_message(struct actor *a, struct msg *m)
 		start_drain(na, m);
 		return;
 	}
+	if (push_msg_is(m)) {        /* WebSocket pushes: ws_conn.c */
+		ws_net_message(na, m);
+		return;
+	}
 	if (m->type != HTTP_MSG_RESPONSE || r == NULL) {
 		msg_free(m);
 		return;
 	}
 	c = net_conn_find(na, r->hm.conn_id);
+	if (m->flags & HTTP_MSG_F_WEBSOCKET)   /* an accepted upgrade: ws_conn.c */
+		ws_net_response(na, c != NULL && c->state == NC_OPEN ? c : NULL, r);
 	if (c == NULL || c->state != NC_OPEN) {
 		counter_add(&na->stats->late_replies_total, 1);
 		msg_free(m);
@@ -408,6 +415,7 @@ static void net_stop(struct actor *a)
 	ev_ref(na->loop);
 	ev_prepare_stop(na->loop, &na->flush_w);
 	net_conns_close_all(na);
+	ws_net_free(na);
 	if (na->sh->spec.local_stop != NULL)
 		na->sh->spec.local_stop(na->sh->spec.local_ctx);
 	if (na->drain != NULL) {
@@ -478,6 +486,11 @@ int net_add_listener_pool(struct actor_system *sys, const struct ad_config *cfg,
 	if (actor_system_add_pool(sys, &pool, err, errlen) == ACTOR_ADDR_NONE) {
 		free_shared(sh);        /* local_ctx stays with the caller */
 		return -EINVAL;
+	}
+	/* WebSocket figures of the public pool (the pool owns sh). */
+	if (spec->kind == &net_kind && ws_stats_register(sh) != 0) {
+		snprintf(err, errlen, "%s: too many metrics collectors", spec->kind->name);
+		return -ENOSPC;
 	}
 	return 0;
 }

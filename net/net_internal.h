@@ -31,6 +31,7 @@
 #define NET_LINGER_BYTES (1u << 20)
 #define NET_SPARE_ENVELOPES 4096       /* per actor free list bound */
 #define NET_SCRATCH_KEEP (256u * 1024u)/* larger scratch buffers are released */
+#define NET_SENDFILE_MAX (1u << 20)    /* file bytes per connection per event */
 
 /* The pool's `user`: shared by every network actor. */
 struct net_shared {
@@ -52,6 +53,9 @@ struct net_listener {
 
 enum net_conn_state { NC_OPEN, NC_LINGER };
 
+struct ws_link;   /* ws_internal.h */
+struct ws_net;
+
 /* Owner: network actor thread. */
 struct net_conn {
 	struct http_conn hc;
@@ -70,6 +74,11 @@ struct net_conn {
 	uint8_t peer_family;         /* AF_INET, AF_INET6 or 0 */
 	uint16_t peer_port;          /* host order */
 	uint8_t peer_addr[16];
+	/* A file body being sent (sendfile) after `out` drained. */
+	bool has_file;
+	int file_fd;
+	uint64_t file_off, file_left;
+	struct ws_link *ws;          /* WebSocket (ws_conn.c): upgrading or upgraded */
 };
 
 /* Owner: network actor thread (actor_state). */
@@ -108,6 +117,7 @@ struct net_actor {
 	bool dirty_lost;             /* a mark did not fit in `dirty`: scan every slot */
 	struct net_buf scratch;      /* one batch of answers, before send(2) */
 	char *rbuf;                  /* NET_READ_BUF */
+	struct ws_net *ws;           /* WebSocket channels (ws_chan.c), on first use */
 };
 
 /* The limits in force: the live config snapshot, else the start-up one. */

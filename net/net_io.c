@@ -30,6 +30,13 @@
  * A client that does not read is reset at the write timeout, so its
  * unsent output does not outlive the connection in the kernel.
  *
+ * File bodies (static files): http_conn_output stops after a file
+ * answer's headers and hands over its descriptor; the headers leave with
+ * MSG_MORE, then sendfile(2) moves at most NET_SENDFILE_MAX bytes per
+ * event, page cache to socket, and later answers wait until the file is
+ * out. The file actors have opened the file and read ahead, so the pages
+ * are normally cached; the write timeout covers a file as any output.
+ *
  * Closing: whenever actord ends a connection with an answer (an error,
  * Connection: close, HTTP/1.0 without keep-alive, the last answer of a
  * drain, the 504 backstop), the write side is shut down and the input read
@@ -47,11 +54,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "net_internal.h"
 #include "net_timer.h"
+#include "ws_internal.h"
 #include "base/clock.h"
 
 #define K_LINGER ((int)NET_TIMEOUT_COUNT) /* conn_deadline kind beyond net_timeout */
@@ -95,7 +104,7 @@ static int conn_deadline(const struct net_conn *c, uint64_t *deadline)
 		return K_LINGER;
 	}
 	d = http_conn_deadline(&c->hc, &k);
-	if (net_buf_pending(&c->out) > 0) {
+	if (net_buf_pending(&c->out) > 0 || c->has_file) {
 		uint64_t w = c->write_ns + (uint64_t)lim->write_timeout_ms * NS_PER_MS;
 
 		if (d == 0 || w < d) {
@@ -139,6 +148,9 @@ void net_conn_close(struct net_conn *c)
 	ev_io_stop(na->loop, &c->io);
 	ev_timer_stop(na->loop, &c->timer);
 	close(c->io.fd);
+	if (c->has_file)
+		close(c->file_fd);
+	ws_conn_dispose(c);          /* WebSocket: channels, the handler's close event */
 	http_conn_dispose(&c->hc);
 	net_buf_free(&c->out);
 	na->slots[c->slot] = NULL;
@@ -160,7 +172,9 @@ void net_conns_drain(struct net_actor *na)
 	for (uint32_t i = 0; i < na->nslots; i++) {
 		struct net_conn *c = na->slots[i];
 
-		if (c != NULL && c->state == NC_OPEN) {
+		if (c != NULL && ws_conn_owns(c)) {
+			ws_conn_drain(c);    /* WebSocket: close 1001 */
+		} else if (c != NULL && c->state == NC_OPEN) {
 			http_conn_drain(&c->hc);
 			net_conn_mark_dirty(c);
 		}
@@ -187,6 +201,8 @@ static int conn_update(struct net_conn *c, uint64_t now)
 		return 0;
 	if (pending == 0 && c->out.cap > 0)
 		net_buf_free(&c->out);
+	if (c->has_file)
+		pending++;
 	if (pending == 0 && http_conn_finished(&c->hc)) {
 		if (http_conn_lingers(&c->hc)) {
 			conn_linger(c, now); /* after every closing answer, not only errors */
@@ -198,7 +214,7 @@ static int conn_update(struct net_conn *c, uint64_t now)
 	if (http_conn_wants_input(&c->hc) && pending <= c->na->env.http->output_high_water)
 		want |= EV_READ;
 	if (pending > 0)
-		want |= EV_WRITE;
+		want |= EV_WRITE;  /* (a file body counts as pending) */
 	set_events(c, want);
 	arm_timer(c, now);
 	return 0;
@@ -206,10 +222,10 @@ static int conn_update(struct net_conn *c, uint64_t now)
 
 /* send(2) what `buf` holds. Returns bytes taken (0 if the socket is full),
  * or -1 if the connection is broken. */
-static ssize_t conn_send(struct net_conn *c, const struct net_buf *buf)
+static ssize_t conn_send(struct net_conn *c, const struct net_buf *buf, int more)
 {
 	ssize_t n = send(c->io.fd, net_buf_head(buf), net_buf_pending(buf),
-			 MSG_NOSIGNAL | MSG_DONTWAIT);
+			 MSG_NOSIGNAL | MSG_DONTWAIT | more);
 
 	if (n < 0)
 		return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? 0 : -1;
@@ -217,9 +233,42 @@ static ssize_t conn_send(struct net_conn *c, const struct net_buf *buf)
 	return n;
 }
 
+/* sendfile(2) the file body once `out` has drained: at most
+ * NET_SENDFILE_MAX bytes now. Returns -1 if the connection was closed. */
+static int conn_send_file(struct net_conn *c, uint64_t now)
+{
+	uint64_t budget = NET_SENDFILE_MAX;
+
+	while (c->has_file && c->file_left > 0 && budget > 0 && net_buf_pending(&c->out) == 0) {
+		off_t off = (off_t)c->file_off;
+		size_t want = (size_t)(c->file_left < budget ? c->file_left : budget);
+		ssize_t n = sendfile(c->io.fd, c->file_fd, &off, want);
+
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			break;
+		if (n <= 0) {
+			/* An error, or a file that shrank: the promised
+			 * Content-Length cannot be kept, the connection must end. */
+			net_conn_close(c);
+			return -1;
+		}
+		counter_add(&c->na->stats->bytes_out_total, (uint64_t)n);
+		c->file_off += (uint64_t)n;
+		c->file_left -= (uint64_t)n;
+		budget -= (uint64_t)n;
+		c->write_ns = now;
+	}
+	if (c->has_file && c->file_left == 0) {
+		close(c->file_fd);
+		c->has_file = false;
+		net_conn_mark_dirty(c); /* the answers behind it may go now */
+	}
+	return 0;
+}
+
 /* Serialise every answer whose turn has come and hand them to ONE
- * send(2); what the socket does not take waits in c->out. Returns -1 if
- * the connection was closed. */
+ * send(2); what the socket does not take waits in c->out. A file body
+ * goes out behind them. Returns -1 if the connection was closed. */
 static int conn_write_answers(struct net_conn *c, uint64_t now)
 {
 	struct net_actor *na = c->na;
@@ -227,12 +276,19 @@ static int conn_write_answers(struct net_conn *c, uint64_t now)
 	struct net_buf *dst = direct ? &na->scratch : &c->out;
 	ssize_t n;
 
+	if (c->has_file && (conn_send_file(c, now) != 0 || c->has_file))
+		return c->has_file ? 0 : -1; /* later answers wait behind the file */
 	if (direct)
 		dst->len = dst->off = 0;
 	http_conn_output(&c->hc, dst, now);
+	if (http_conn_take_file(&c->hc, &c->file_fd, &c->file_off, &c->file_left)) {
+		c->has_file = true;
+		c->write_ns = now;
+	}
 	if (!direct || net_buf_pending(dst) == 0)
-		return 0;
-	n = conn_send(c, dst);
+		return c->has_file && direct ? conn_send_file(c, now) :
+		       http_conn_upgraded(&c->hc) ? ws_conn_begin(c, now) : 0;
+	n = conn_send(c, dst, c->has_file ? MSG_MORE : 0);
 	if (n < 0) {
 		net_conn_close(c);
 		return -1;
@@ -244,8 +300,10 @@ static int conn_write_answers(struct net_conn *c, uint64_t now)
 			net_conn_close(c);
 			return -1;
 		}
+		return 0;
 	}
-	return 0;
+	return c->has_file ? conn_send_file(c, now) :
+	       http_conn_upgraded(&c->hc) ? ws_conn_begin(c, now) : 0;
 }
 
 /* Write what is owed, then parse input held back by a full pipeline, but
@@ -254,8 +312,16 @@ static int conn_write_answers(struct net_conn *c, uint64_t now)
  * the answers must not make us buffer them all. */
 static void conn_flush(struct net_conn *c, uint64_t now)
 {
+	if (ws_conn_owns(c)) {       /* WebSocket: ws_conn.c */
+		ws_conn_flush(c, now);
+		return;
+	}
 	if (c->state != NC_OPEN || conn_write_answers(c, now) != 0)
 		return;
+	if (ws_conn_owns(c)) {       /* the 101 just went out */
+		ws_conn_flush(c, now);
+		return;
+	}
 	if (net_buf_pending(&c->out) <= c->na->env.http->output_high_water &&
 	    http_conn_resume(&c->hc, now) && conn_write_answers(c, now) != 0)
 		return;
@@ -363,8 +429,13 @@ static void on_conn_io(struct ev_loop *loop, ev_io *w, int revents)
 
 	(void)loop;
 	net_env_refresh(c->na);
+	if (ws_conn_owns(c)) {       /* WebSocket: ws_conn.c */
+		ws_conn_io(c, revents, now);
+		return;
+	}
 	if (revents & EV_WRITE) {
-		ssize_t n = conn_send(c, &c->out);
+		ssize_t n = net_buf_pending(&c->out) > 0
+			? conn_send(c, &c->out, c->has_file ? MSG_MORE : 0) : 0;
 
 		if (n < 0) {
 			net_conn_close(c);
@@ -374,9 +445,11 @@ static void on_conn_io(struct ev_loop *loop, ev_io *w, int revents)
 			net_buf_consume(&c->out, (size_t)n);
 			c->write_ns = now;
 		}
+		if (c->has_file && conn_send_file(c, now) != 0)
+			return;
 		if (conn_update(c, now) != 0)
 			return;
-		if (net_buf_pending(&c->out) == 0)
+		if (net_buf_pending(&c->out) == 0 && !c->has_file)
 			net_conn_mark_dirty(c); /* drained: held input may resume */
 	}
 	if ((revents & EV_READ) && ev_is_active(&c->io) && (c->io.events & EV_READ))
@@ -393,6 +466,10 @@ static void on_conn_timer(struct ev_loop *loop, ev_timer *w, int revents)
 	(void)revents;
 	net_env_refresh(c->na);
 	c->timer_at_ns = 0;
+	if (ws_conn_owns(c)) {       /* WebSocket: ws_conn.c */
+		ws_conn_timer(c, now);
+		return;
+	}
 	kind = conn_deadline(c, &d);
 	if (d == 0)
 		return;

@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "net_req.h"
 
@@ -36,8 +37,18 @@ struct net_req_pool *net_req_pool_create(unsigned max_free)
 	return p;
 }
 
+/* A file body nobody sent (HEAD, an error, a closed connection). */
+static void close_file(struct net_req *r)
+{
+	if (r->hm.resp_has_file) {
+		close(r->hm.resp_fd);
+		r->hm.resp_has_file = false;
+	}
+}
+
 static void destroy_req(struct net_req *r)
 {
+	close_file(r);
 	free(r->hm.req_buf);
 	free(r->hm.resp_buf);
 	free(r);
@@ -129,6 +140,7 @@ void net_req_free_msg(struct msg *m)
 	struct net_req *r = (struct net_req *)(void *)m;
 	struct net_req_pool *p = r->pool;
 
+	close_file(r);
 	if (p == NULL || p != tl_pool || p->nfree >= p->max_free) {
 		destroy_req(r);
 		return;

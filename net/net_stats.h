@@ -22,6 +22,7 @@
 
 #include "base/counter.h"
 #include "mailbox/mbox.h"
+#include "ws_stats.h"
 
 struct actor;
 
@@ -75,6 +76,7 @@ struct net_stats {
 	_Atomic uint64_t listeners_open;       /* gauge: listening sockets open
 						* (0 before start and once
 						* draining) */
+	struct ws_stats ws;                    /* WebSocket (ws_stats.h) */
 };
 
 /* A plain copy of struct net_stats. */

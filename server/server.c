@@ -36,6 +36,7 @@
 #include "actors/metrics.h"
 #include "admin/admin.h"
 #include "config/config.h"
+#include "handler/file_actor.h"
 #include "handler/handler.h"
 #include "net/net.h"
 #include "net/upstream.h"
@@ -44,6 +45,7 @@
 #include "storage/job.h"
 #include "storage/mongo.h"
 #include "storage/near.h"
+#include "storage/pubsub.h"
 #include "storage/sql.h"
 #include "storage/storage.h"
 #include "worker/sched.h"
@@ -53,8 +55,9 @@
 
 /* Stop order: what accepts work first, what everyone logs to last. */
 static const struct actor_kind *const stop_order[] = {
-	&admin_kind, &net_kind, &handler_kind, &sched_kind, &job_kind, &upstream_kind,
-	&worker_kind, &cache_kind, &near_kind, &sql_kind, &mongo_kind, &log_kind,
+	&admin_kind, &net_kind, &handler_kind, &file_kind, &sched_kind, &job_kind,
+	&pubsub_kind, &upstream_kind, &worker_kind, &cache_kind, &near_kind, &sql_kind,
+	&mongo_kind, &log_kind,
 };
 
 static void usage(FILE *out)
@@ -145,6 +148,8 @@ static int build(struct actor_system *sys, const struct ad_config *cfg,
 	if (rc == 0)
 		rc = storage_add_pools(sys, cfg, err, errlen);
 	if (rc == 0)
+		rc = pubsub_add_pool(sys, cfg, &net_kind, err, errlen);
+	if (rc == 0)
 		rc = mongo_add_pool(sys, cfg, err, errlen);
 	if (rc == 0)
 		rc = upstream_add_pool(sys, cfg, err, errlen);
@@ -152,6 +157,8 @@ static int build(struct actor_system *sys, const struct ad_config *cfg,
 		rc = worker_add_pool(sys, cfg, err, errlen);
 	if (rc == 0)
 		rc = job_add_pool(sys, cfg, app->job_types, app->njob_types, err, errlen);
+	if (rc == 0)
+		rc = file_add_pool(sys, cfg, err, errlen);
 	if (rc == 0)
 		rc = sched_add_pool(sys, cfg, app->sched, app->nsched,
 				    cfg->cache.count > 0 ? &redis_lock : NULL, err, errlen);
@@ -283,6 +290,10 @@ int server_main(int argc, char **argv, const struct server_app *app)
 		goto fail;
 	}
 	log_listening(cfg);
+	if (cfg->cookies.keys_generated)
+		log_warn("cookies.secret_keys is not set: signed cookies and sessions use a "
+			 "random key of this process and end when it stops "
+			 "(set ACTORD_COOKIES_SECRET_KEYS)");
 	daemon_report_ready();
 	if (signals_run(sys, path, &drain) == SIGNALS_FORCED) {
 		daemon_pidfile_release();

@@ -1005,3 +1005,47 @@ bool rconn_connected(const struct rconn *c)
 {
 	return c->cur != NULL && c->cur->up;
 }
+
+/* ---- Pub/sub ---- */
+
+/* hiredis keeps this callback per channel and runs it for every push on
+ * it, and once with NULL when it frees the context. */
+static void on_push_reply(redisAsyncContext *ac, void *r, void *priv)
+{
+	struct rconn *c = priv;
+
+	(void)ac;
+	if (!c->destroying && c->opts.on_push != NULL)
+		c->opts.on_push(c->opts.ctx, r);
+}
+
+int rconn_pubsub(struct rconn *c, const char *verb, int n, const char *const *channels,
+		 const size_t *lens)
+{
+	const char **argv;
+	size_t *argl;
+	int rc = 0;
+
+	if (!rconn_connected(c) || c->cur->ac == NULL)
+		return -ENOTCONN;
+	if (n <= 0)
+		return 0;
+	argv = malloc(sizeof(*argv) * (size_t)(n + 1));
+	argl = malloc(sizeof(*argl) * (size_t)(n + 1));
+	if (argv == NULL || argl == NULL) {
+		free(argv);
+		free(argl);
+		return -ENOMEM;
+	}
+	argv[0] = verb;
+	argl[0] = strlen(verb);
+	for (int i = 0; i < n; i++) {
+		argv[i + 1] = channels[i];
+		argl[i + 1] = lens[i];
+	}
+	if (redisAsyncCommandArgv(c->cur->ac, on_push_reply, c, n + 1, argv, argl) != REDIS_OK)
+		rc = -ENOTCONN;
+	free(argv);
+	free(argl);
+	return rc;
+}

@@ -36,9 +36,15 @@
  * and follows every failover (see rconn.c and sentinel.h); the owner sees
  * the connection go down and come up on the new primary.
  *
- * Pub/sub: rconn_subscribe puts a connection in subscribed mode (RESP2):
- * after it, the connection carries nothing else. The near cache's
- * invalidation connection (near_actor.c) is the user.
+ * Pub/sub, two ways; after either, the connection carries nothing else
+ * (Redis accepts only pub/sub commands on it, RESP2):
+ *  - rconn_subscribe: one channel, its own callback for the confirmation
+ *    and every message, ended by the connection's loss (the near cache's
+ *    invalidation connection, near_actor.c);
+ *  - rconn_pubsub: SUBSCRIBE or UNSUBSCRIBE many channels; what the server
+ *    pushes goes to opts.on_push (the WebSocket pub/sub actor,
+ *    pubsub_actor.c). A lost connection loses its subscriptions; the owner
+ *    subscribes again from its on_state(up) callback.
  *
  * What it does not do: retry commands (the caller decides), or
  * resolve names without blocking (hiredis calls getaddrinfo: configure a
@@ -83,11 +89,16 @@ typedef void (*rconn_reply_fn)(void *arg, int status, const redisReply *reply);
 typedef void (*rconn_settings_fn)(void *ctx, struct rconn_settings *out);
 /* The connection came up (true) or went down (false). */
 typedef void (*rconn_state_fn)(void *ctx, bool up);
+/* Pub/sub: a reply the server pushed on a subscribed connection
+ * (subscribe / unsubscribe confirmations, "message" arrays), or NULL when
+ * the connection is lost (its subscriptions with it). */
+typedef void (*rconn_push_fn)(void *ctx, const redisReply *reply);
 
 struct rconn_opts {
 	struct backend_stats *stats;  /* may be NULL; must outlive the rconn */
 	rconn_settings_fn settings;   /* NULL: the "redis" section of config_current() */
 	rconn_state_fn on_state;      /* may be NULL */
+	rconn_push_fn on_push;        /* pub/sub only; may be NULL */
 	void *ctx;                    /* for settings and on_state */
 	/* May be NULL: set to 0 when a connection comes up, to -errno when an
 	 * attempt or the connection fails (written with relaxed stores by
@@ -134,6 +145,11 @@ int rconn_subscribe(struct rconn *c, const char *channel, rconn_reply_fn fn, voi
  * its owner found broken by other means. Thread: owner, not from inside
  * an rconn callback. */
 void rconn_reset(struct rconn *c, const char *why);
+/* Send SUBSCRIBE or UNSUBSCRIBE (`verb`) for `n` channels (binary safe).
+ * 0, or -ENOTCONN while the connection is not up, -ENOMEM.
+ * Thread: owner. */
+int rconn_pubsub(struct rconn *c, const char *verb, int n, const char *const *channels,
+		 const size_t *lens);
 
 /* Map a reply to a call status: 0 for anything but an error reply;
  * -EAGAIN for the errors a retry cures (LOADING, BUSY, TRYAGAIN,

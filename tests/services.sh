@@ -5,8 +5,8 @@
 # git). No system service, no root-owned state outside the checkout.
 #
 #   tests/services.sh start [redis|mysql]  start both or one (idempotent);
-#                                          MariaDB's first start loads the
-#                                          schema + data
+#                                          MariaDB's first start (and one after
+#                                          schema.sql changed) loads schema + data
 #   tests/services.sh stop [redis|mysql]   stop both or one (SIGTERM, waits)
 #   tests/services.sh kill redis|mysql     SIGKILL one, waits (fault tests)
 #   tests/services.sh status               say what runs
@@ -58,9 +58,11 @@ start_mysql() {
     --max-connections=2000 --innodb-buffer-pool-size=256M \
     --innodb-flush-log-at-trx-commit=1 --skip-name-resolve >/dev/null 2>&1 &
   wait_for mariadb mysql_up
-  if [ ! -f "$RUN/mysql/loaded" ]; then
+  # Loaded again whenever storage/sql/schema.sql changed (a new table).
+  sum=$(cksum < storage/sql/schema.sql)
+  if [ "$(cat "$RUN/mysql/loaded" 2>/dev/null)" != "$sum" ]; then
     mariadb --protocol=tcp -h 127.0.0.1 -P "$MYSQL_PORT" -u root < storage/sql/schema.sql
-    touch "$RUN/mysql/loaded"
+    echo "$sum" > "$RUN/mysql/loaded"
   fi
 }
 

@@ -65,3 +65,14 @@ CREATE TABLE job_results (
   note VARCHAR(255) NULL,
   created_at TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3)
 ) ENGINE=InnoDB;
+
+-- The login demo's users (app/demo.c): PBKDF2-HMAC-SHA256, hex salt and hash.
+CREATE TABLE IF NOT EXISTS users (
+  id INT NOT NULL AUTO_INCREMENT PRIMARY KEY,
+  username VARCHAR(32) NOT NULL,
+  salt CHAR(32) NOT NULL,
+  hash CHAR(64) NOT NULL,
+  iterations INT NOT NULL,
+  created_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP,
+  UNIQUE KEY uk_username (username)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;

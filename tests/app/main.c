@@ -21,6 +21,8 @@ static const handler_routes_fn test_modules[] = {
 	near_test_routes,
 	upstream_test_routes,
 	worker_test_routes,
+	web_test_routes,
+	ws_test_routes,
 };
 
 #define NTEST (sizeof(test_modules) / sizeof(test_modules[0]))

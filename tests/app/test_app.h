@@ -29,11 +29,20 @@ int upstream_test_routes(struct route_table *t, const struct ad_config *cfg, cha
 int near_test_routes(struct route_table *t, const struct ad_config *cfg, char *err,
 		     size_t errlen);
 
+/* /_test/web/ routes: forms, JSON bodies, cookies, signed cookies,
+ * redirects, compression, CSRF, sessions (web_test_routes.c). */
+int web_test_routes(struct route_table *t, const struct ad_config *cfg, char *err,
+		    size_t errlen);
+
 /* /_test/queue-flaky and its scheduler work: a queue whose runs fail
  * (retries), and the periodic task "test-tick" (worker_test_routes.c). */
 int worker_test_routes(struct route_table *t, const struct ad_config *cfg, char *err,
 		       size_t errlen);
 int worker_test_sched(struct sched_setup *s, const struct ad_config *cfg, char *err,
 		      size_t errlen);
+
+/* /_test/ws/ routes: a channel's publisher and listener (ws_test_routes.c). */
+int ws_test_routes(struct route_table *t, const struct ad_config *cfg, char *err,
+		   size_t errlen);
 
 #endif

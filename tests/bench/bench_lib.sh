@@ -3,6 +3,11 @@
 #   free_port            print a TCP port free on 127.0.0.1
 #   wait_port NAME PORT  wait (30 s at most) until something listens on
 #                        PORT; NAME goes into the error message
+#   cpu_s PID...         CPU seconds (utime + stime) of processes and their
+#                        children, from /proc
+#   wrk_fields OUT C0 C1 "rps cpu_us_per_request errors p50 p99 MB/s" from
+#                        wrk --latency output and the server's cpu_s
+#                        before (C0) and after (C1)
 
 free_port() {
   $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
@@ -14,4 +19,45 @@ wait_port() { # name port
     i=$((i + 1)); [ $i -gt 300 ] && { echo "$1: nothing listens on $2" >&2; exit 1; }
     sleep 0.1
   done
+}
+
+cpu_s() { # pid...
+  $PY - "$@" <<'PYEOF'
+import os, sys
+tck = os.sysconf("SC_CLK_TCK")
+pids = set(sys.argv[1:])
+for d in os.listdir("/proc"):
+    if d.isdigit():
+        try:
+            f = open(f"/proc/{d}/stat").read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if f[1] in pids:       # ppid
+            pids.add(d)
+total = 0
+for p in pids:
+    try:
+        f = open(f"/proc/{p}/stat").read().rsplit(")", 1)[1].split()
+        total += int(f[11]) + int(f[12])
+    except OSError:
+        pass
+print(total / tck)
+PYEOF
+}
+
+wrk_fields() { # wrk-output cpu0 cpu1
+  $PY - "$1" "$2" "$3" <<'PYEOF'
+import re, sys
+out, c0, c1 = sys.argv[1], float(sys.argv[2]), float(sys.argv[3])
+rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+reqs = int(re.search(r"(\d+) requests in", out).group(1))
+errs = sum(int(x) for x in re.findall(r"Non-2xx or 3xx responses: (\d+)", out))
+sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+errs += sum(int(x) for x in sock.groups()) if sock else 0
+p50 = re.search(r"^\s+50%\s+(\S+)", out, re.M).group(1)
+p99 = re.search(r"^\s+99%\s+(\S+)", out, re.M).group(1)
+tr = re.search(r"Transfer/sec:\s+([\d.]+)(\w+)", out)
+mbs = float(tr.group(1)) * {"B": 1 / 1048576, "KB": 1 / 1024, "MB": 1, "GB": 1024}[tr.group(2)]
+print(f"{rps} {round((c1 - c0) * 1e6 / max(1, reqs), 1)} {errs} {p50} {p99} {mbs:.1f}")
+PYEOF
 }

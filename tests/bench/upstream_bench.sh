@@ -193,30 +193,7 @@ wait_port upstream_bench "$TORNADO_PORT"
 wait_port upstream_bench "$TORNADO_TLS_PORT"
 sleep 1   # the forked workers finish their set-up
 
-# CPU seconds (utime + stime) of a process and its direct children.
-cpu_s() { # pid...
-  $PY - "$@" <<'EOF'
-import os, sys
-tck = os.sysconf("SC_CLK_TCK")
-pids = set(sys.argv[1:])
-for d in os.listdir("/proc"):
-    if d.isdigit():
-        try:
-            f = open(f"/proc/{d}/stat").read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if f[1] in pids:       # ppid
-            pids.add(d)
-total = 0
-for p in pids:
-    try:
-        f = open(f"/proc/{p}/stat").read().rsplit(")", 1)[1].split()
-        total += int(f[11]) + int(f[12])
-    except OSError:
-        pass
-print(total / tck)
-EOF
-}
+# cpu_s (CPU seconds of a process and its children): bench_lib.sh.
 
 # run NAME PORT PATH PID...: one timed run; appends "name rps cpu_us errors
 # p50 p99" to results.txt (server CPU us per request, from /proc).

@@ -174,6 +174,9 @@ def base_config(tmp):
         # storage_config): without the services they would keep actord
         # unready and log connection failures.
         "actors": {"cache": {"count": 0}, "mysql": {"count": 0}, "job": {"count": 0}},
+        # WebSocket channels stay on this instance unless a test asks
+        # (test_websocket_redis.py): the pubsub actor needs no Redis then.
+        "websocket": {"redis": False},
         "redis": {"host": "127.0.0.1", "port": REDIS_PORT},
         "mysql": {"host": "127.0.0.1", "port": MYSQL_PORT},
     }

@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 
+from ws_util import RawWs
 from admin_helpers import ACTORCTL, wait_admin
 from conftest import SLOW, free_port
 
@@ -42,12 +43,17 @@ def test_unreachable_endpoint_is_a_clear_error():
 def test_stats_health_and_top_against_a_live_actord(actord):
     wait_admin(actord)
     actord.get("/plaintext")
+    ws = RawWs(actord.port)                  # one WebSocket, one echo
+    ws.send_frame(0x1, b"hi")
+    assert ws.read_message() == (0x1, b"hi")
     r = ctl("-a", addr(actord), "stats")
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()
     assert lines[0].startswith("actord ") and lines[0].endswith(", ready")
-    assert lines[2].split()[:5] == ["ACTOR", "KIND", "DEPTH", "CAPACITY", "HIGHWATER"]
-    rows = {line.split()[0]: line.split() for line in lines[3:]}
+    assert lines[1].startswith("websocket: 1 open, 1 messages in, 1 out, 0 dropped"), lines[1]
+    assert lines[3].split()[:5] == ["ACTOR", "KIND", "DEPTH", "CAPACITY", "HIGHWATER"]
+    ws.close()
+    rows = {line.split()[0]: line.split() for line in lines[4:]}
     assert {"log-0", "handler-0", "net-0", "admin-0"} <= set(rows)
     assert rows["handler-0"][1:4] == ["handler", "0", "4096"]
     assert int(rows["handler-0"][6]) >= 1                # dequeued

@@ -7,6 +7,7 @@ import re
 import subprocess
 import threading
 
+from ws_util import RawWs
 from admin_helpers import BUILD_DIR, actor_doc, admin_get, metric, metrics_of, wait_admin
 from conftest import SLOW, wait_until
 
@@ -57,6 +58,9 @@ def test_dashboard_draws_live_charts_and_flags_the_overloaded_mailbox(actord_fac
                                    "http": {"request_timeout_ms": 20000}}))
     for _ in range(5):
         a.get("/plaintext")
+    ws = RawWs(a.port)                       # a WebSocket for its figures
+    ws.send_frame(0x1, b"hi")
+    assert ws.read_message() == (0x1, b"hi")
     # The handler sleeps 8 s in one request (longer than Chromium takes to
     # start and poll on a loaded 2-core machine); the next ones fill its
     # mailbox (4, the one in progress included) and the rest are refused:
@@ -74,7 +78,9 @@ def test_dashboard_draws_live_charts_and_flags_the_overloaded_mailbox(actord_fac
 
     def settled():
         m = actor_doc(a, "handler-0")["mailbox"]
-        return m if m["enqueued_total"] - 6 + m["rejected_total"] == 6 else None
+        # 5 + 1 before the queued ones, and the WebSocket's upgrade, open
+        # and message events.
+        return m if m["enqueued_total"] - 9 + m["rejected_total"] == 6 else None
     mbox = wait_until(settled, 5, "the handler mailbox to fill up")
     assert mbox["depth"] == 4 and mbox["rejected_total"] >= 1, mbox
 
@@ -101,6 +107,9 @@ def test_dashboard_draws_live_charts_and_flags_the_overloaded_mailbox(actord_fac
     net_row = row(dom, "net-0")
     assert 'class=""' in net_row and "/ 4096" in net_row
     assert re.search(r'id="ready" class="badge ok">ready<', dom)
+    assert re.search(r'id="ws-open">1<', dom)          # the WebSocket figures
+    assert re.search(r'id="ws-fanout">[0-9.]+ / [0-9.]+<', dom)
+    ws.close()
 
     # Chromium may still be writing the file when its command returns.
     def png():

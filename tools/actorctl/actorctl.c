@@ -166,10 +166,20 @@ static void print_uptime(double s)
 
 static void print_header(const struct ctl *c, const cJSON *doc)
 {
+	const cJSON *ws = cJSON_GetObjectItemCaseSensitive(doc, "websocket");
+
 	printf("actord %s at %s, up ", str(doc, "version"), c->addr);
 	print_uptime(num(doc, "uptime_seconds"));
-	printf(", %s\n\n", cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(doc, "ready"))
+	printf(", %s\n", cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(doc, "ready"))
 	       ? "ready" : "NOT READY");
+	if (ws != NULL)
+		printf("websocket: %.0f open, %.0f messages in, %.0f out, %.0f dropped for slow "
+		       "consumers (%.0f closed), fan-out p50 %.3f ms p99 %.3f ms\n",
+		       num(ws, "connections_open"), num(ws, "messages_in_total"),
+		       num(ws, "messages_out_total"), num(ws, "dropped_slow_consumer_total"),
+		       num(ws, "closed_slow_consumer_total"), num(ws, "fanout_p50_seconds") * 1000,
+		       num(ws, "fanout_p99_seconds") * 1000);
+	printf("\n");
 }
 
 /* Print the table. With `prev` (top), rates per second over `dt`. Returns

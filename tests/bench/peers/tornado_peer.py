@@ -23,6 +23,13 @@ Routes:
                                              wallpaperList:N, --cache-ttl s)
   GET  /upstream                             fetches --upstream with
                                              AsyncHTTPClient, then answers
+  POST /demo/login                           the seed's login (issue 18): _xsrf
+                                             check, the user's row from MariaDB,
+                                             PBKDF2 in the executor, a session in
+                                             Redis behind a signed cookie, 303
+  GET  /ws/chat/ROOM                         WebSocket chat room: every text
+                                             message to every member, as a
+                                             JSON envelope (one process)
   POST /jobs, GET /jobs/ID                   the seed's producer-consumer
                                              pattern: a dict of job states
                                              in memory, jobs (time.sleep of
@@ -47,7 +54,9 @@ and MariaDB and stops it, forked workers included, at the end):
   tests/bench/storage_bench.sh   --procs 2: the storage routes and ab
   tests/bench/jobs_bench.sh      one process: POST /jobs {"seconds": 0}
   tests/bench/upstream_bench.sh  --procs 2 --upstream URL: GET /upstream
+  tests/bench/login_bench.sh     --procs 2: POST /demo/login
   tests/bench/worker_bench.sh    one process: POST /hash and /hash-process
+  tests/bench/ws_bench.sh        one process: GET /ws/chat/ROOM (WebSocket)
 Each takes another peer from BENCH_PEER. Needs Debian's python3-tornado,
 python3-aiomysql and python3-redis (.ci/install-deps installs them).
 
@@ -57,6 +66,7 @@ python3-aiomysql and python3-redis (.ci/install-deps installs them).
 import argparse
 import asyncio
 import hashlib
+import hmac
 import json
 import random
 import time
@@ -258,6 +268,46 @@ class JobStatus(Handler):
             self.send_json({"id": job_id, "state": state})
 
 
+# ---- issue 18 (web applications): the login demo's POST /demo/login -------
+# What actord's app/demo.c does, the way a Tornado application does it:
+# the _xsrf check, the user's row (salt, hash, iterations: the users table of
+# storage/sql/schema.sql), PBKDF2-HMAC-SHA256 in the executor (the seed's
+# run_in_executor; hashlib releases the GIL), a session in Redis under a
+# random id, the id in a signed cookie, 303 See Other.
+DEMO_COOKIE_SECRET = "tornado-peer-demo-secret-0123456789"
+
+
+def demo_pbkdf2(password, salt, iterations):
+    return hashlib.pbkdf2_hmac("sha256", password, salt, iterations, 32)
+
+
+class DemoLogin(Handler):
+    async def post(self):
+        self.check_xsrf_cookie()
+        user = self.get_body_argument("username", "")
+        password = self.get_body_argument("password", "").encode()
+        async with Peer.mysql.acquire() as conn:
+            async with conn.cursor() as cur:
+                await cur.execute("SELECT salt, hash, iterations FROM users WHERE username = %s",
+                                  (user,))
+                row = await cur.fetchone()
+        salt, want, rounds = (bytes.fromhex(row[0]), bytes.fromhex(row[1]), row[2]) if row \
+            else (bytes(16), b"", 100000)
+        got = await asyncio.get_running_loop().run_in_executor(
+            Peer.executor, demo_pbkdf2, password, salt, rounds)
+        if not row or not hmac.compare_digest(got, want):
+            self.set_status(401)
+            self.finish("Wrong username or password.")
+            return
+        sid = uuid.uuid4().hex
+        await Peer.redis.set("session:" + sid, compact({"user": user}), ex=1800)
+        self.set_cookie("sid", tornado.web.create_signed_value(DEMO_COOKIE_SECRET, "sid", sid),
+                        httponly=True, samesite="Lax")
+        self.redirect("/demo/me", status=303)
+
+
+ISSUE18_ROUTES = [(r"/demo/login", DemoLogin)]
+# ---- end of issue 18 --------------------------------------------------------
 # ---- BEGIN issue 16 (worker_bench.sh): CPU-bound work on an executor -------
 # The seed's answer to work that would block the event loop: run_in_executor
 # on a thread pool (hashlib releases the GIL while it hashes) or on a
@@ -291,6 +341,49 @@ def open_hash_executors():
     Peer.hash_threads = ThreadPoolExecutor(Peer.opts.hash_workers)
     Peer.hash_procs = ProcessPoolExecutor(Peer.opts.hash_workers)
 # ---- END issue 16 -----------------------------------------------------------
+# --- WebSocket chat (issue 17: tests/bench/ws_bench.sh) -----------------------
+# GET /ws/chat/ROOM: the Tornado course's chat room, as actord's shipped
+# /ws/chat/:room does it: each text message a member sends goes to every
+# member of the room as the JSON envelope {"type","room","sender","time",
+# "text"}; a broadcast is write_message to each member in turn (one
+# process: the rooms live in its memory).
+import tornado.websocket  # noqa: E402
+
+
+class ChatSocket(tornado.websocket.WebSocketHandler):
+    rooms = {}
+
+    def check_origin(self, origin):
+        return True
+
+    def open(self, room):
+        self.room = room
+        self.sender = "%s:%s" % tuple(self.request.connection.context.address[:2])
+        ChatSocket.rooms.setdefault(room, set()).add(self)
+
+    def on_message(self, message):
+        if isinstance(message, bytes):
+            self.close(1003, "text messages only")
+            return
+        envelope = json.dumps({"type": "message", "room": self.room, "sender": self.sender,
+                               "time": int(time.time() * 1000), "text": message},
+                              separators=(",", ":"))
+        for member in list(ChatSocket.rooms.get(self.room, ())):
+            try:
+                member.write_message(envelope)
+            except tornado.websocket.WebSocketClosedError:
+                pass
+
+    def on_close(self):
+        members = ChatSocket.rooms.get(getattr(self, "room", None))
+        if members is not None:
+            members.discard(self)
+            if not members:
+                del ChatSocket.rooms[self.room]
+
+
+WS_ROUTES = [(r"/ws/chat/([^/]+)", ChatSocket)]
+# --- end WebSocket chat ---------------------------------------------------------
 
 
 async def open_pools():
@@ -330,7 +423,8 @@ def main():
         (r"/updates", Updates), (r"/fortunes", Fortunes), (r"/cached-queries", CachedQueries),
         (WALLPAPER_PATH, WallpaperList), (r"/upstream", Upstream),
         (r"/jobs", Jobs), (r"/jobs/([0-9a-f]+)", JobStatus),
-    ] + HASH_ROUTES, log_function=lambda handler: None)   # no access log
+        *ISSUE18_ROUTES,
+    ] + HASH_ROUTES + WS_ROUTES, log_function=lambda handler: None)   # no access log
     sockets = tornado.netutil.bind_sockets(Peer.opts.port, address="127.0.0.1", backlog=65535)
     if Peer.opts.procs != 1:
         tornado.process.fork_processes(Peer.opts.procs)   # the parent only waits

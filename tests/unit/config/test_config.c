@@ -50,6 +50,10 @@ static void test_empty_object_means_defaults(void **state)
 	assert_non_null(cfg);
 	config_defaults(&def);
 	snprintf(def.path, sizeof(def.path), "/etc/actord/t.json");
+	/* No signing key configured: one is drawn at random for the process. */
+	assert_true(cfg->cookies.keys_generated);
+	assert_int_equal(strlen(cfg->cookies.secret_keys), 64);
+	def.cookies = cfg->cookies;
 	assert_memory_equal(cfg, &def, sizeof(def));
 	assert_int_equal(cfg->net.count, 1);
 	assert_int_equal(cfg->handler.count, 1);

@@ -1,0 +1,218 @@
+/*
+ * form.c - request bodies: urlencoded and multipart forms, JSON (web.h).
+ *
+ * DESIGN
+ * The body is already whole in the request buffer (the network actor
+ * bounds it by http.max_body_bytes, 413 before reading). Parsing runs
+ * once, on the first call that needs it, and keeps an array of fields in
+ * the request arena: urlencoded names and values are decoded into the
+ * arena; multipart values point into the body itself (an upload is not
+ * copied). The Content-Type decides the parser; anything else is 415.
+ *
+ * Thread: the handler actor owning the request.
+ */
+#include <errno.h>
+#include <string.h>
+#include <strings.h>
+
+#include "handler_internal.h"
+#include "multipart.h"
+#include "web_internal.h"
+#include "webparse.h"
+#include "config/config.h"
+
+static int add_field(struct hreq *r, struct hweb *w, const struct hreq_field *f)
+{
+	if (w->nfields == w->cap) {
+		unsigned cap = w->cap > 0 ? w->cap * 2 : 16;
+		struct hreq_field *a = hreq_alloc(r, sizeof(*a) * cap);
+
+		if (a == NULL)
+			return -ENOMEM;
+		if (w->nfields > 0)
+			memcpy(a, w->fields, sizeof(*a) * w->nfields);
+		w->fields = a;
+		w->cap = cap;
+	}
+	w->fields[w->nfields++] = *f;
+	return 0;
+}
+
+/* `len` bytes of `s` percent-decoded ('+' is a space) into the arena. */
+static char *decode(struct hreq *r, const char *s, size_t len)
+{
+	char *out = hreq_alloc(r, len + 1);
+
+	if (out == NULL || route_decode(s, len, out, len + 1, 1) < 0)
+		return NULL;
+	return out;
+}
+
+static char *copy(struct hreq *r, struct wp_span s)
+{
+	char *out = hreq_alloc(r, s.len + 1);
+
+	if (out != NULL) {
+		memcpy(out, s.p, s.len);
+		out[s.len] = '\0';
+	}
+	return out;
+}
+
+static unsigned parse_urlencoded(struct hreq *r, struct hweb *w, const char *body, size_t len)
+{
+	const struct config_forms *lim = &r->cfg->forms;
+	struct wp_span n, v;
+	size_t pos = 0;
+
+	while (wp_form_next(body, len, &pos, &n, &v)) {
+		struct hreq_field f = { 0 };
+
+		if (w->nfields >= lim->max_parts) {
+			w->form_why = "too many fields";
+			return 413;
+		}
+		if (v.len > lim->max_field_bytes) {
+			w->form_why = "a field is too large";
+			return 413;
+		}
+		f.name = decode(r, n.p, n.len);
+		f.value = decode(r, v.p, v.len);
+		if (f.name == NULL || f.value == NULL) {
+			w->form_why = "malformed percent-encoding";
+			return 400;
+		}
+		f.len = strlen(f.value);
+		if (add_field(r, w, &f) != 0) {
+			w->form_why = "out of memory";
+			return 500;
+		}
+	}
+	return 0;
+}
+
+struct mp_ctx {
+	struct hreq *r;
+	struct hweb *w;
+};
+
+static int on_part(void *arg, const struct mp_part *p)
+{
+	struct mp_ctx *c = arg;
+	struct hreq_field f = { 0 };
+
+	f.name = copy(c->r, p->name);
+	if (p->is_file) {
+		f.filename = copy(c->r, p->filename);
+		f.content_type = copy(c->r, p->content_type);
+		f.value = p->data.p;
+	} else {
+		f.value = copy(c->r, p->data);  /* NUL-terminated for hreq_form */
+	}
+	f.len = p->data.len;
+	if (f.name == NULL || f.value == NULL || (p->is_file && (f.filename == NULL ||
+							       f.content_type == NULL)))
+		return 500;
+	return add_field(c->r, c->w, &f) != 0 ? 500 : 0;
+}
+
+unsigned hreq_form_parse(struct hreq *r, const char **why)
+{
+	struct hweb *w = hweb_of(r);
+	const char *ctype, *body;
+	struct wp_span boundary;
+	size_t len, tlen;
+
+	*why = "out of memory";
+	if (w == NULL)
+		return 500;
+	if (w->form_parsed) {
+		*why = w->form_why;
+		return w->form_status;
+	}
+	w->form_parsed = true;
+	body = hreq_body(r, &len);
+	ctype = hreq_header(r, "Content-Type");
+	tlen = ctype != NULL ? strcspn(ctype, "; \t") : 0;
+	if (len == 0 && ctype == NULL) {
+		w->form_status = 0;
+	} else if (tlen == 33 && strncasecmp(ctype, "application/x-www-form-urlencoded", 33) == 0) {
+		w->form_status = parse_urlencoded(r, w, body, len);
+	} else if (mp_boundary(ctype, strlen(ctype), &boundary)) {
+		const struct mp_limits lim = {
+			.max_parts = r->cfg->forms.max_parts,
+			.max_field_bytes = r->cfg->forms.max_field_bytes,
+			.max_file_bytes = r->cfg->forms.max_file_bytes,
+		};
+		struct mp_ctx c = { r, w };
+
+		w->form_status = (unsigned)mp_parse(body, len, boundary, &lim, on_part, &c,
+						    &w->form_why);
+	} else if (tlen == 19 && strncasecmp(ctype, "multipart/form-data", 19) == 0) {
+		w->form_status = 400;
+		w->form_why = "multipart/form-data without a valid boundary";
+	} else {
+		w->form_status = 415;
+		w->form_why = "expected application/x-www-form-urlencoded or multipart/form-data";
+	}
+	if (w->form_status != 0)
+		w->nfields = 0;
+	*why = w->form_why;
+	return w->form_status;
+}
+
+/* The first field named `name` that is (`file`) or is not a file part. */
+static const struct hreq_field *find(struct hreq *r, const char *name, bool file)
+{
+	const char *why;
+	struct hweb *w;
+
+	if (hreq_form_parse(r, &why) != 0)
+		return NULL;
+	w = r->web;
+	for (unsigned i = 0; i < w->nfields; i++)
+		if ((w->fields[i].filename != NULL) == file && strcmp(w->fields[i].name, name) == 0)
+			return &w->fields[i];
+	return NULL;
+}
+
+const char *hreq_form(struct hreq *r, const char *name)
+{
+	const struct hreq_field *f = find(r, name, false);
+
+	return f != NULL ? f->value : NULL;
+}
+
+const struct hreq_field *hreq_upload(struct hreq *r, const char *name)
+{
+	return find(r, name, true);
+}
+
+const struct hreq_field *hreq_form_at(struct hreq *r, unsigned i)
+{
+	const char *why;
+
+	if (hreq_form_parse(r, &why) != 0 || i >= r->web->nfields)
+		return NULL;
+	return &r->web->fields[i];
+}
+
+cJSON *hreq_json_body(struct hreq *r, unsigned *status, const char **why)
+{
+	const char *ctype = hreq_header(r, "Content-Type"), *body;
+	size_t len, tlen = ctype != NULL ? strcspn(ctype, "; \t") : 0;
+	cJSON *j;
+
+	if (tlen != 16 || strncasecmp(ctype, "application/json", 16) != 0) {
+		*status = 415;
+		*why = "expected application/json";
+		return NULL;
+	}
+	body = hreq_body(r, &len);
+	j = cJSON_ParseWithLength(body, len);
+	if (j == NULL) {
+		*status = 400;
+		*why = "malformed JSON";
+	}
+	return j;
+}

@@ -1,0 +1,127 @@
+"""WebSocket channels across instances: two actord on one real
+redis-server (started here, on a free port, so the test can restart it),
+the shipped chat room (GET /ws/chat/:room) on both. A message to the room
+on one instance reaches the members on both; Redis restarted mid-test:
+subscriptions come back by themselves, and what was published while it
+was down reaches the local members and is counted as lost for the
+others."""
+import json
+import os
+import subprocess
+import time
+
+import pytest
+
+from admin_helpers import metrics_of, wait_admin
+from conftest import SLOW, free_port, wait_until
+from storage_util import Redis
+from ws_util import RawWs
+
+
+class RedisServer:
+    def __init__(self, tmp, port):
+        self.port = port
+        self.dir = tmp
+        self.proc = None
+
+    def start(self):
+        self.proc = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", self.dir],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+        def up():
+            try:
+                r = Redis(self.port)
+                ok = r.cmd("PING") == "PONG"
+                r.close()
+                return ok
+            except OSError:
+                return False
+        wait_until(up, 10, "redis-server to answer")
+
+    def stop(self):
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait()
+            self.proc = None
+
+    def numsub(self, channel):
+        r = Redis(self.port)
+        try:
+            return r.cmd("PUBSUB", "NUMSUB", channel)[1]
+        finally:
+            r.close()
+
+
+@pytest.fixture
+def redis_server(tmp_path):
+    s = RedisServer(str(tmp_path), free_port())
+    s.start()
+    yield s
+    s.stop()
+
+
+def chat_config(port):
+    return {"redis": {"port": port, "reconnect_max_ms": 100, "connect_timeout_ms": 200},
+            "websocket": {"redis": True}}
+
+
+def pubsub_metric(a, name):
+    return sum(v for (n, _), v in metrics_of(a).items() if n == name)
+
+
+def text_of(c):
+    op, payload = c.read_message()
+    assert op == 0x1
+    return json.loads(payload)["text"]
+
+
+def test_a_room_spans_instances_and_survives_a_redis_restart(actord_factory, redis_server):
+    a = wait_admin(actord_factory(chat_config(redis_server.port)))
+    b = wait_admin(actord_factory(chat_config(redis_server.port)))
+    channel = "actord:ws:chat:lobby"
+    a1 = RawWs(a.port, "/ws/chat/lobby")
+    a2 = RawWs(a.port, "/ws/chat/lobby")
+    b1 = RawWs(b.port, "/ws/chat/lobby")
+    other = RawWs(b.port, "/ws/chat/elsewhere")
+    wait_until(lambda: redis_server.numsub(channel) == 2, 10 * SLOW,
+               "both instances to subscribe to the room")
+
+    a1.send_frame(0x1, b"hello from a")
+    for c in (a1, a2, b1):
+        assert text_of(c) == "hello from a"
+    b1.send_frame(0x1, "héllo from b".encode())
+    env = json.loads(a2.read_message()[1])
+    assert env["text"] == "héllo from b" and env["room"] == "lobby" and env["type"] == "message"
+    assert env["sender"].startswith("127.0.0.1:") and env["time"] > time.time() * 1000 - 60000
+    assert text_of(a1) == "héllo from b" and text_of(b1) == "héllo from b"
+
+    # Redis goes away: local members still get the room, B does not, and
+    # A counts the publish as lost.
+    redis_server.stop()
+    lost = pubsub_metric(a, "actord_pubsub_redis_lost_total")
+    a1.send_frame(0x1, b"while redis is down")
+    assert text_of(a1) == "while redis is down" and text_of(a2) == "while redis is down"
+    wait_until(lambda: pubsub_metric(a, "actord_pubsub_redis_lost_total") == lost + 1,
+               5 * SLOW, "the publish to be counted as lost")
+
+    # Redis is back on the same port: both instances subscribe again by
+    # themselves, and the room spans both instances again.
+    redis_server.start()
+    wait_until(lambda: redis_server.numsub(channel) == 2, 15 * SLOW,
+               "both instances to subscribe again")
+    a1.send_frame(0x1, b"after the restart")
+    assert text_of(b1) == "after the restart"         # not "while redis is down"
+    assert text_of(a1) == "after the restart" and text_of(a2) == "after the restart"
+    assert pubsub_metric(b, "actord_pubsub_redis_received_total") >= 2
+
+    # Leaving empties the room: Redis no longer carries it.
+    for c in (a1, a2, b1):
+        c.send_close(1000)
+        assert c.expect_close() == 1000
+        c.close()
+    wait_until(lambda: redis_server.numsub(channel) == 0, 10 * SLOW,
+               "the instances to unsubscribe")
+    assert redis_server.numsub("actord:ws:chat:elsewhere") == 1
+    other.close()

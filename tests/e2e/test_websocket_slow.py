@@ -1,0 +1,104 @@
+"""Slow consumers: each connection's outbound queue is bounded
+(websocket.max_queue_messages / max_queue_bytes). A member of a channel
+that stops reading is cut off per websocket.slow_consumer ("close": 1008,
+or "drop": its frames are dropped and counted) while the fast members get
+every message, in order, at their pace; the network actor never buffers
+without bound. The publisher is not a member (the test suite's
+/_test/ws/publish and /_test/ws/listen routes), so only readers read."""
+import threading
+import time
+
+from admin_helpers import wait_admin
+from conftest import SLOW, wait_until
+from ws_util import RawWs, ws_sum
+
+MESSAGES = 600
+SIZE = 32000
+
+
+def reader(c, n, out):
+    got = []
+    try:
+        while len(got) < n:
+            op, payload = c.read_message()
+            got.append(payload[:6])
+    except Exception as e:  # recorded for the assertion
+        out["error"] = repr(e)
+    out["got"] = got
+    out["done"] = time.monotonic()
+
+
+def run_channel(a, channel):
+    fast = [RawWs(a.port, f"/_test/ws/listen/{channel}", timeout=30 * SLOW) for _ in range(2)]
+    slow = RawWs(a.port, f"/_test/ws/listen/{channel}", rcvbuf=4096)     # never reads
+    publisher = RawWs(a.port, f"/_test/ws/publish/{channel}")
+    wait_until(lambda: ws_sum(a, "actord_ws_memberships") == 3, 10 * SLOW, "3 members")
+    results = [dict() for _ in fast]
+    threads = [threading.Thread(target=reader, args=(c, MESSAGES, r))
+               for c, r in zip(fast, results)]
+    for t in threads:
+        t.start()
+    start = time.monotonic()
+    # Paced at 400 messages/s (12.8 MB/s; slower in the sanitizer builds,
+    # ACTORD_TEST_SLOW): the fast readers are Python threads on a shared
+    # machine, with the queue (256 frames, 8 MB) and their socket buffers
+    # as slack. The slow reader's socket buffers hold a few MB at most: the
+    # 19 MB sent overflow its queue for sure.
+    for i in range(MESSAGES):
+        publisher.send_frame(0x1, (f"{i:06d}" + "x" * SIZE).encode())
+        if i % 20 == 19:
+            time.sleep(0.05 * SLOW)
+    for t in threads:
+        t.join(60 * SLOW)
+    for r in results:
+        assert "error" not in r, r.get("error")
+        assert r["got"] == [b"%06d" % i for i in range(MESSAGES)]   # all, in order
+    took = max(r["done"] for r in results) - start
+    return fast, slow, publisher, took
+
+
+def test_slow_reader_is_closed_1008_while_fast_readers_keep_up(actord_factory):
+    a = wait_admin(actord_factory({"websocket": {"max_queue_messages": 256,
+                                                 "slow_consumer": "close"},
+                                   "http": {"write_timeout_ms": 60000}}))
+    fast, slow, publisher, took = run_channel(a, "close")
+    assert ws_sum(a, "actord_ws_dropped_slow_consumer_total") >= 1
+    assert took < 30 * SLOW
+    # It reads at last: the frames already on their way, then our close
+    # (its unsent frames were dropped), and never all the messages.
+    got = 0
+    while True:
+        fin, op, payload = slow.read_frame()
+        if op == 0x8:
+            break
+        got += 1
+    assert payload[:2] == b"\x03\xf0" and payload[2:] == b"slow consumer"   # 1008
+    assert got < MESSAGES
+    slow.send_close(1008)
+    wait_until(lambda: ws_sum(a, "actord_ws_closed_total", reason="slow_consumer") == 1,
+               10 * SLOW, "the slow reader's close to be counted")
+    for c in fast + [publisher, slow]:
+        c.close()
+
+
+def test_drop_policy_keeps_the_slow_reader_and_counts(actord_factory):
+    a = wait_admin(actord_factory({"websocket": {"max_queue_messages": 256,
+                                                 "slow_consumer": "drop"},
+                                   "http": {"write_timeout_ms": 60000}}))
+    fast, slow, publisher, took = run_channel(a, "drop")
+    assert took < 30 * SLOW
+    assert ws_sum(a, "actord_ws_dropped_slow_consumer_total") >= 1
+    assert ws_sum(a, "actord_ws_closed_total", reason="slow_consumer") == 0
+    assert ws_sum(a, "actord_ws_connections") == 4
+    # Still a member: it gets what was not dropped, in order, then a new
+    # message.
+    publisher.send_frame(0x1, b"!still here")
+    seen = []
+    while True:
+        op, payload = slow.read_message()
+        if payload.startswith(b"!still here"):
+            break
+        seen.append(int(payload[:6]))
+    assert seen == sorted(seen) and len(seen) < MESSAGES
+    for c in fast + [publisher, slow]:
+        c.close()
