@@ -5,7 +5,12 @@ primary is killed (SIGKILL) while clients read a cached route and post
 jobs: the cached route must answer 200 again within 2 s of the first
 Sentinel naming the new primary, and every job answered 202 must end
 `done` on the new primary (jobs.wait_replicas = 1: a 202 means the replica
-had it). Release build only; bounded to well under a minute."""
+had it); the WebSocket pub/sub connection subscribes again on the new
+primary. Release build only; bounded to well under a minute.
+
+Ports: ACTORD_TEST_SENTINEL_PORT names the first of five consecutive
+ports (primary, replica, three Sentinels) so parallel runs on one machine
+stay apart; unset, free ports are taken."""
 import json
 from collections import Counter
 import os
@@ -18,6 +23,7 @@ import pytest
 from conftest import SLOW, free_port, wait_until
 from job_util import Client, job_states, metric, unique_prefix
 from storage_util import Redis
+from ws_util import RawWs
 
 MASTER = "mymaster"
 DOWN_AFTER_MS = 1000
@@ -26,6 +32,8 @@ WORLD_ROWS = 10000
 READERS = 4
 POSTERS = 2
 RECOVERY_S = 2.0
+BASE_PORT = int(os.environ.get("ACTORD_TEST_SENTINEL_PORT", "0"))
+ROOM_CHANNEL = "actord:ws:chat:lobby"
 
 
 def redis_up(port):
@@ -46,9 +54,10 @@ class Servers:
     def __init__(self, root):
         self.root = root
         self.procs = {}
-        self.primary = free_port()
-        self.replica = free_port()
-        self.sentinels = [free_port() for _ in range(3)]
+        ports = (list(range(BASE_PORT, BASE_PORT + 5)) if BASE_PORT
+                 else [free_port() for _ in range(5)])
+        self.primary, self.replica = ports[0], ports[1]
+        self.sentinels = ports[2:]
 
     def _spawn(self, name, argv):
         d = os.path.join(self.root, name)
@@ -103,6 +112,13 @@ class Servers:
         except (OSError, EOFError, RuntimeError):
             return None
         return int(addr[1]) if addr else None
+
+    def numsub(self, port, channel):
+        r = Redis(port)
+        try:
+            return r.cmd("PUBSUB", "NUMSUB", channel)[1]
+        finally:
+            r.close()
 
     def ready(self):
         """The replica is in sync and every Sentinel knows the replica and
@@ -210,6 +226,7 @@ def start_actord(actord_factory, servers, prefix):
                   "sentinel_master": MASTER, "connect_timeout_ms": 500,
                   "command_timeout_ms": 1000, "reconnect_max_ms": 200},
         "app": {"world_near_cache": False},
+        "websocket": {"redis": True},
         "jobs": {"prefix": prefix, "reclaim_idle_ms": 1000, "retry_poll_ms": 100,
                  "block_ms": 200, "wait_replicas": 1, "wait_timeout_ms": 500},
     })
@@ -241,6 +258,9 @@ def test_failover_under_load_recovers_and_loses_no_job(actord_factory, servers):
     load_worlds(servers.primary)
     prefix = unique_prefix()
     a = start_actord(actord_factory, servers, prefix)
+    member = RawWs(a.port, "/ws/chat/lobby")
+    wait_until(lambda: servers.numsub(servers.primary, ROOM_CHANNEL) == 1, 10,
+               "the pub/sub connection subscribed on the primary")
     load = Load(a.port)
     try:
         wait_until(lambda: len(load.accepted) >= 50, 10, "jobs accepted before the kill")
@@ -254,9 +274,14 @@ def test_failover_under_load_recovers_and_loses_no_job(actord_factory, servers):
             else:
                 time.sleep(0.02)
         assert t_switch is not None, "no Sentinel promoted the replica within 20 s"
-        time.sleep(RECOVERY_S + 3.0)
+        # The pub/sub connection follows as the others do.
+        wait_until(lambda: servers.numsub(servers.replica, ROOM_CHANNEL) == 1, RECOVERY_S,
+                   "the pub/sub connection subscribed again on the new primary")
+        t_sub = time.monotonic() - t_switch
+        time.sleep(max(0.0, t_switch + RECOVERY_S + 3.0 - time.monotonic()))
     finally:
         load.join()
+    member.close()
 
     with load.lock:
         reads = list(load.reads)
@@ -277,8 +302,13 @@ def test_failover_under_load_recovers_and_loses_no_job(actord_factory, servers):
     wait_all_done(servers.replica, prefix, accepted)
     assert metric(a, "backend_failovers_total", 'backend="redis",actor="cache-0"') == 1
     assert metric(a, "backend_failovers_total", 'backend="redis-jobs",actor="job-0"') == 1
+    assert metric(a, "backend_failovers_total",
+                  'backend="redis_subscribe",actor="pubsub-0"') == 1
+    fails = [t for t, s in reads if s != 200 and t > t_kill]
     print(f"failover: {t_switch - t_kill:.2f}s after the kill; {len(accepted)} jobs accepted; "
-          f"{sum(1 for _, s in reads if s != 200)} reads failed during it")
+          f"{len(fails)} reads failed during it, the last "
+          f"{(max(fails) - t_switch) if fails else 0:.2f}s after the switch; "
+          f"pub/sub back {t_sub:.2f}s after the switch")
 
 
 def test_switchover_moves_writes_to_the_new_primary(actord_factory, servers):
