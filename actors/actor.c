@@ -243,6 +243,26 @@ static void on_lag_timer(struct ev_loop *loop, ev_timer *w, int revents)
 	arm_lag_timer(a);
 }
 
+/* The mailbox of `to`, with m->from stamped when sent from an actor
+ * thread; NULL for an unknown address. */
+static struct mbox *dest_mbox(struct actor_system *sys, actor_addr_t to, struct msg *m)
+{
+	if (to >= sys->nactors)
+		return NULL;
+	if (tl_self != NULL)
+		m->from = tl_self->addr;
+	return sys->actors[to]->mb;
+}
+
+/* actor_send for a reply: a plain mailbox takes it even when full
+ * (mbox_send_reply); only a pool mailbox can still refuse it. */
+static int send_reply(struct actor_system *sys, actor_addr_t to, struct msg *m)
+{
+	struct mbox *mb = dest_mbox(sys, to, m);
+
+	return mb != NULL ? mbox_send_reply(mb, m) : -ENOENT;
+}
+
 /* Resend queued replies in order; stop at the first that is still refused
  * for being full. */
 static void flush_replies(struct actor *a, bool last_chance)
@@ -254,7 +274,7 @@ static void flush_replies(struct actor *a, bool last_chance)
 		int rc;
 
 		m->link.next = NULL;
-		rc = actor_send(a->sys, m->reply_to, m);
+		rc = send_reply(a->sys, m->reply_to, m);
 		if (rc == -EAGAIN && !last_chance) {
 			m->link.next = (ck_stack_entry_t *)(void *)next;
 			return;
@@ -282,7 +302,7 @@ int actor_reply(struct msg *m)
 	if (a != NULL && a->retry_head != NULL) {
 		rc = -EAGAIN;  /* keep the order behind earlier retries */
 	} else {
-		rc = a != NULL ? actor_send(a->sys, m->reply_to, m) : -ENOENT;
+		rc = a != NULL ? send_reply(a->sys, m->reply_to, m) : -ENOENT;
 		if (rc == 0)
 			return 0;
 	}
@@ -478,13 +498,9 @@ void actor_system_destroy(struct actor_system *sys)
 
 int actor_send(struct actor_system *sys, actor_addr_t to, struct msg *m)
 {
-	struct actor *self = tl_self;
+	struct mbox *mb = dest_mbox(sys, to, m);
 
-	if (to >= sys->nactors)
-		return -ENOENT;
-	if (self != NULL)
-		m->from = self->addr;
-	return mbox_send(sys->actors[to]->mb, m);
+	return mb != NULL ? mbox_send(mb, m) : -ENOENT;
 }
 
 unsigned actor_system_count(const struct actor_system *sys)

@@ -84,7 +84,7 @@ struct actor_stats {
 	uint64_t lag_hist[MBOX_HIST_BUCKETS]; /* same log2 buckets as mbox */
 	uint64_t lag_sum_ns;
 	uint64_t lag_max_ns;
-	uint64_t replies_retried_total;  /* replies that met a full mailbox */
+	uint64_t replies_retried_total;  /* replies that met a full pool mailbox */
 };
 
 /* Thread: the controlling thread (main) for every actor_system_* call
@@ -118,14 +118,15 @@ void actor_system_destroy(struct actor_system *sys);
 int actor_send(struct actor_system *sys, actor_addr_t to, struct msg *m);
 
 /* Send `m` back to m->reply_to (a reply owed to a caller). Unlike
- * actor_send it never hands the message back: a full mailbox is retried by
- * the calling actor every ACTOR_REPLY_RETRY_MS (in order, behind earlier
- * retries) until it takes it, so a reply is never dropped because its
- * receiver was momentarily busy; a destination that is stopping or unknown
- * gets it freed. Replies are bounded by the requests their receiver
- * accepted, so the retry list is bounded too. Returns 0 if delivered,
- * 1 if queued for retry, -ESHUTDOWN or -ENOENT if it was freed.
- * Thread: an actor thread (elsewhere a failed send frees the message). */
+ * actor_send it never hands the message back, and a full mailbox does not
+ * refuse it: a plain mailbox takes a reply past its capacity
+ * (mbox_send_reply: replies are bounded by the requests their receiver
+ * sent). A pool mailbox that is full is retried by the calling actor every
+ * ACTOR_REPLY_RETRY_MS (in order, behind earlier retries) until it takes
+ * it; a destination that is stopping or unknown gets it freed. Returns 0
+ * if delivered, 1 if queued for retry, -ESHUTDOWN or -ENOENT if it was
+ * freed. Thread: an actor thread (elsewhere a failed send frees the
+ * message). */
 int actor_reply(struct msg *m);
 
 #define ACTOR_REPLY_RETRY_MS 1

@@ -28,6 +28,7 @@
 #include <string.h>
 
 #include "admin_internal.h"
+#include "actors/admit.h"
 #include "actors/log.h"
 #include "actors/metrics.h"
 #include "base/clock.h"
@@ -92,6 +93,9 @@ static void collect_mailboxes(struct metrics_out *o, void *ctx)
 		metrics_counter(o, "mailbox_rejected_total",
 				"Sends refused because the mailbox was full.", labels,
 				st.rejected_total);
+		metrics_counter(o, "mailbox_replies_over_capacity_total",
+				"Replies taken past the mailbox's capacity (a reply is never "
+				"refused for being full).", labels, st.over_capacity_total);
 		metrics_counter(o, "mailbox_wakeups_total",
 				"Times a sleeping receiver was woken by a send.", labels,
 				st.wakeups_total);
@@ -129,7 +133,7 @@ static void collect_actors(struct metrics_out *o, void *ctx)
 			      "The largest loop lag the actor ever had.", labels,
 			      (double)st.lag_max_ns / 1e9);
 		metrics_counter(o, "actor_replies_retried_total",
-				"Replies that met a full mailbox and were retried.", labels,
+				"Replies that met a full pool mailbox and were retried.", labels,
 				st.replies_retried_total);
 	}
 }
@@ -176,9 +180,13 @@ static void collect_http(struct metrics_out *o, void *ctx)
 				st.accept_errors_total);
 		metrics_gauge(o, "http_listeners_open", "Listening sockets open.", labels,
 			      (double)st.listeners_open);
-		metrics_counter(o, "http_handler_full_total",
-				"Requests answered 503 because every handler mailbox was full.",
-				labels, st.handler_full_total);
+		metrics_counter(o, "http_requests_held_total",
+				"Requests the network actor held (its connection not read) because "
+				"every handler mailbox was full, or earlier requests were held.",
+				labels, st.held_total);
+		metrics_gauge(o, "http_requests_held",
+			      "Requests held now, waiting for room in a handler mailbox.", labels,
+			      (double)st.held);
 		metrics_counter(o, "http_late_replies_total",
 				"Replies that arrived after their connection closed or timed out.",
 				labels, st.late_replies_total);
@@ -241,6 +249,11 @@ static void collect_handlers(struct metrics_out *o, void *ctx)
 		metrics_counter(o, "handler_slow_total",
 				"Route functions or continuations that held the handler longer "
 				"than http.slow_handler_ms.", labels, st.slow_total);
+		metrics_histogram(o, "handler_sojourn_seconds",
+				  "From a request's arrival to the moment a handler took it (held "
+				  "in the network actor and queued in the mailbox).", labels,
+				  st.sojourn_hist, st.sojourn_sum_ns);
+		admit_collect(o, labels, st.admit);
 	}
 }
 
@@ -322,6 +335,7 @@ static void add_mailbox(cJSON *to, const struct mbox *mb)
 	cJSON_AddNumberToObject(m, "enqueued_total", (double)st.enqueued_total);
 	cJSON_AddNumberToObject(m, "dequeued_total", (double)st.dequeued_total);
 	cJSON_AddNumberToObject(m, "rejected_total", (double)st.rejected_total);
+	cJSON_AddNumberToObject(m, "replies_over_capacity_total", (double)st.over_capacity_total);
 	cJSON_AddNumberToObject(m, "wakeups_total", (double)st.wakeups_total);
 	cJSON_AddNumberToObject(m, "oldest_age_seconds", (double)st.oldest_age_ns / 1e9);
 	cJSON_AddNumberToObject(m, "wait_mean_seconds",

@@ -151,6 +151,12 @@ static const struct field http_fields[] = {
 	END,
 };
 
+static const struct field admission_fields[] = {
+	U32("target_ms", admission.target_ms, 1, MS_MAX),
+	U32("interval_ms", admission.interval_ms, 1, MS_MAX),
+	END,
+};
+
 static const struct field log_section_fields[] = {
 	TYPED("level", F_LEVEL, log.level, 0),
 	TYPED("format", F_FORMAT, log.format, 0),
@@ -327,6 +333,7 @@ static const struct field root_fields[] = {
 	SECTION("admin", admin_fields),
 	SECTION("actors", actors_fields),
 	SECTION("http", http_fields),
+	SECTION("admission", admission_fields),
 	SECTION("log", log_section_fields),
 	SECTION("redis", redis_fields),
 	SECTION("mysql", mysql_section_fields),
@@ -363,10 +370,13 @@ void config_defaults(struct ad_config *cfg)
 	cfg->net = (struct config_actors){ 1, 4096 };
 	cfg->handler = (struct config_actors){ 1, 4096 };
 	cfg->log_actor = (struct config_actors){ 1, 4096 };
-	cfg->cache = (struct config_actors){ 1, 4096 };
+	/* Service mailboxes hold a whole burst (ab -c 10000: one call per
+	 * request): how long a call may wait is admission's business
+	 * (admission.*), not the mailbox's. */
+	cfg->cache = (struct config_actors){ 1, 16384 };
 	/* Database actors block in drivers, so they may outnumber cores: each
 	 * is one query in flight, and MariaDB needs several to stay busy. */
-	cfg->mysql_actor = (struct config_actors){ 8, 1024 };
+	cfg->mysql_actor = (struct config_actors){ 8, 16384 };
 	cfg->mongo_actor = (struct config_actors){ 2, 1024 };
 	cfg->job = (struct config_actors){ 1, 1024 };
 	cfg->upstream_actor = (struct config_actors){ 1, 1024 };
@@ -389,11 +399,15 @@ void config_defaults(struct ad_config *cfg)
 		.write_timeout_ms = 10000,
 		.request_timeout_ms = 5000,
 		.max_connections = 100000,
-		.backlog = 4096,
+		.backlog = 65535, /* what net.core.somaxconn allows */
 		.output_high_water = 1u << 20,
 		.max_pipeline = 64,
 		.slow_handler_ms = 100,
 	};
+	/* A burst is served if it clears within a second (10,000 /db at
+	 * once: ~0.7 s on 2 cores); a request that waited longer starts an
+	 * overload (docs/ARCHITECTURE.md, "Admission"). */
+	cfg->admission = (struct config_admission){ .target_ms = 1000, .interval_ms = 100 };
 	cfg->log.level = CONFIG_LOG_INFO;
 	cfg->log.format = CONFIG_LOG_AUTO;
 	snprintf(cfg->redis.host, sizeof(cfg->redis.host), "127.0.0.1");

@@ -199,6 +199,14 @@ struct config_websocket {
 	char redis_prefix[64];        /* Redis channel = prefix ":" channel (fixed) */
 };
 
+/* Admission by time waited (actors/admit.h): CoDel on the queues a
+ * request waits in before work starts on it (handler actors, the mysql
+ * pool). Live on reload. */
+struct config_admission {
+	uint32_t target_ms;           /* longest wait before work starts */
+	uint32_t interval_ms;         /* an overload ends after this long without shedding */
+};
+
 /* The shipped application's own settings (app/). */
 struct config_app {
 	uint32_t world_cache_ttl_ms;  /* /cached-queries rows in Redis */
@@ -323,6 +331,7 @@ struct ad_config {
 	struct config_actors sched;       /* periodic tasks and task queues: 0 or 1 */
 	struct config_actors pubsub;   /* storage/pubsub.h: 0 or 1 */
 	struct config_http http;
+	struct config_admission admission;
 	struct config_log log;
 	struct config_redis redis;
 	struct config_mysql mysql;

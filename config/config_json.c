@@ -334,6 +334,9 @@ cJSON *config_to_json(const struct ad_config *cfg)
 	cJSON_AddNumberToObject(admin, "max_connections", cfg->admin.max_connections);
 	add_actors(root, cfg);
 	add_http(root, &cfg->http);
+	o = cJSON_AddObjectToObject(root, "admission");
+	cJSON_AddNumberToObject(o, "target_ms", cfg->admission.target_ms);
+	cJSON_AddNumberToObject(o, "interval_ms", cfg->admission.interval_ms);
 	add_log(root, &cfg->log);
 	add_backends(root, cfg);
 	add_upstream(root, &cfg->upstream);

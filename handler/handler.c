@@ -8,6 +8,12 @@
  * retried, never dropped, if that mailbox is momentarily full), and service
  * calls (hreq_call).
  *
+ * Admission (actors/admit.h): before a request gets a context, it is
+ * judged by the time it waited since it arrived (received_ns: held by
+ * the network actor, queued in the mailbox); one that waited too long is
+ * answered 503 + Retry-After from a static body, without running its
+ * route, so shedding costs next to nothing.
+ *
  * Each request gets a context (struct hreq, recycled on a free list) that
  * lives until it is answered and its last continuation has run. Contexts
  * not answered yet sit in the live list, ordered by deadline (arrival +
@@ -228,24 +234,51 @@ void handler_note_run(struct hreq *r, uint64_t start_ns, const char *what)
 	h->slow_unlogged = 0;
 }
 
+/* Answer without a request context (shed, or no memory for one): a
+ * static 503 with Retry-After, the envelope straight back. */
+static void answer_unavailable(struct http_msg *hm, const char *body, uint32_t len)
+{
+	hm->status = 503;
+	hm->content_type = "application/json";
+	hm->resp_body = body;
+	hm->resp_body_len = len;
+	hm->resp_headers = "Retry-After: 1\r\n";
+	hm->resp_headers_len = 16;
+	hm->m.type = HTTP_MSG_RESPONSE;
+	actor_reply(&hm->m);
+}
+
+#define BODY(s) s, (uint32_t)(sizeof(s) - 1)
+
+/* Admission (actors/admit.h): a request that waited too long in a
+ * standing queue is answered 503 without being run. True if it was. */
+static bool shed(struct handler *h, struct http_msg *hm, const struct ad_config *cfg)
+{
+	uint64_t now = clock_now_ns();
+	uint64_t sojourn = now > hm->received_ns ? now - hm->received_ns : 0;
+
+	counter_add(&h->ctr->sojourn_hist[mbox_hist_bucket(sojourn)], 1);
+	counter_add(&h->ctr->sojourn_sum_ns, (int64_t)sojourn);
+	if (admit_check(&h->admit, sojourn, now, &cfg->admission) == ADMIT_RUN)
+		return false;
+	answer_unavailable(hm, BODY("{\"error\":\"overloaded: the request waited too long "
+				    "in the queue, retry later\"}"));
+	return true;
+}
+
 static void route_request(struct handler *h, struct http_msg *hm)
 {
 	const struct ad_config *cfg = config_current_or(h->sh->cfg);
-	struct hreq *r = hreq_get(h);
+	struct hreq *r;
 	unsigned mbit = route_method_bit(hm->method);
 	int status;
 
 	counter_add(&h->ctr->requests_total, 1);
+	if (shed(h, hm, cfg))
+		return;
+	r = hreq_get(h);
 	if (r == NULL) {
-		/* No memory for a context: answer without one. */
-		hm->status = 503;
-		hm->content_type = "text/plain";
-		hm->resp_body = "Service Unavailable\n";
-		hm->resp_body_len = 20;
-		hm->resp_headers = "Retry-After: 1\r\n";
-		hm->resp_headers_len = 16;
-		hm->m.type = HTTP_MSG_RESPONSE;
-		actor_reply(&hm->m);
+		answer_unavailable(hm, BODY("{\"error\":\"out of memory, retry later\"}"));
 		return;
 	}
 	counter_add(&h->ctr->inflight, 1);
@@ -377,6 +410,7 @@ static int handler_start(struct actor *a)
 	}
 	ev_init(&h->deadline_w, on_deadline);
 	h->deadline_w.data = h;
+	admit_init(&h->admit, &h->ctr->admit, actor_name(a));
 	actor_set_state(a, h);
 	return 0;
 }
@@ -476,6 +510,10 @@ bool handler_stats_read(const struct actor *a, struct handler_stats *out)
 	RD(inflight);
 	RD(route_rebuilds_total);
 	RD(slow_total);
+	RD(sojourn_sum_ns);
+	for (unsigned b = 0; b < MBOX_HIST_BUCKETS; b++)
+		RD(sojourn_hist[b]);
+	out->admit = &c->admit;
 #undef RD
 	return true;
 }

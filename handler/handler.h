@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 #include "actors/actor.h"
+#include "actors/admit.h"
 #include "handler_api.h"
 #include "config/config.h"
 
@@ -40,6 +41,13 @@ struct handler_stats {
 	uint64_t route_rebuilds_total;  /* route tables rebuilt after a reload */
 	uint64_t slow_total;            /* route code that held the handler longer
 					 * than http.slow_handler_ms (logged) */
+	/* Sojourn: from the request's arrival (http_msg received_ns) to the
+	 * moment this handler took it, held time in the network actor and
+	 * time in the mailbox included; log2 us buckets (mbox.h). */
+	uint64_t sojourn_hist[MBOX_HIST_BUCKETS];
+	uint64_t sojourn_sum_ns;
+	const struct admit_stats *admit; /* what admission shed (admit.h); valid
+					  * until the system is destroyed */
 };
 
 /* Add the "handler" pool; each member registers its routes with the

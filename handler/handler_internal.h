@@ -99,6 +99,9 @@ struct handler_counters {
 	_Atomic uint64_t inflight;
 	_Atomic uint64_t route_rebuilds_total;
 	_Atomic uint64_t slow_total;
+	_Atomic uint64_t sojourn_hist[MBOX_HIST_BUCKETS];
+	_Atomic uint64_t sojourn_sum_ns;
+	struct admit_stats admit;
 };
 
 /* The pool's `user`: immutable after handler_add_pool. */
@@ -129,6 +132,7 @@ struct handler {
 	uint64_t slow_logged_ns;      /* the last slow-route warning */
 	uint64_t slow_unlogged;       /* slow runs since, not logged (rate limit) */
 	struct ws_sessions *ws;       /* WebSocket sessions (ws_session.c), on first use */
+	struct admit admit;           /* CoDel on the requests it takes */
 };
 
 /* handler.c: hand the answered envelope back to its network actor and

@@ -574,6 +574,8 @@ int hreq_call(struct hreq *r, const struct actor_kind *kind, struct call_msg *m,
 	}
 	if (rc != 0) {
 		counter_add(&h->ctr->call_errors_total, 1);
+		if (rc == -EAGAIN)
+			admit_count(&h->ctr->admit, ADMIT_SHED_MAILBOX_FULL);
 		msg_free(&m->m);
 		return rc;
 	}

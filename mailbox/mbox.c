@@ -130,10 +130,31 @@ void mbox_push_chain(struct mbox *mb, struct msg *newest, struct msg *oldest)
 	MBOX_CK_END();
 }
 
-int mbox_send(struct mbox *mb, struct msg *m)
+int mbox_reserve_over(struct mbox *mb)
+{
+	/* seq_cst, as every reservation (see send_one). */
+	unsigned d = atomic_fetch_add(&mb->depth, 1);
+
+	if (atomic_load(&mb->closed)) {
+		atomic_fetch_sub_explicit(&mb->depth, 1, memory_order_relaxed);
+		return -ESHUTDOWN;
+	}
+	mbox_note_high_water(mb, (uint64_t)d + 1);
+	atomic_fetch_add_explicit(&mb->over_capacity_total, 1, memory_order_relaxed);
+	return 0;
+}
+
+/* Replies past capacity only into a plain mailbox: a pool's ring holds
+ * twice the capacity and no more. */
+static bool takes_over(const struct mbox *mb, bool reply)
+{
+	return reply && mb->ring_buf == NULL;
+}
+
+static int send_one(struct mbox *mb, struct msg *m, bool reply)
 {
 	if (mbox_batching())
-		return mbox_batch_send(mb, m);
+		return mbox_batch_send(mb, m, reply);
 	/* seq_cst: the reservation must be visible before we read `closed`,
 	 * pairing with mbox_close + mbox_senders_quiet (store closed, then
 	 * read depth), so a receiver draining after close waits for this slot. */
@@ -144,9 +165,12 @@ int mbox_send(struct mbox *mb, struct msg *m)
 		return -ESHUTDOWN;
 	}
 	if (d >= mb->capacity) {
-		atomic_fetch_sub_explicit(&mb->depth, 1, memory_order_relaxed);
-		atomic_fetch_add_explicit(&mb->rejected_total, 1, memory_order_relaxed);
-		return -EAGAIN;
+		if (!takes_over(mb, reply)) {
+			atomic_fetch_sub_explicit(&mb->depth, 1, memory_order_relaxed);
+			atomic_fetch_add_explicit(&mb->rejected_total, 1, memory_order_relaxed);
+			return -EAGAIN;
+		}
+		atomic_fetch_add_explicit(&mb->over_capacity_total, 1, memory_order_relaxed);
 	}
 	mbox_note_high_water(mb, (uint64_t)d + 1);
 	m->enqueued_ns = mbox_now_ns();
@@ -157,6 +181,16 @@ int mbox_send(struct mbox *mb, struct msg *m)
 	atomic_thread_fence(memory_order_seq_cst);
 	mbox_wake_sleepers(mb, 1);
 	return 0;
+}
+
+int mbox_send(struct mbox *mb, struct msg *m)
+{
+	return send_one(mb, m, false);
+}
+
+int mbox_send_reply(struct mbox *mb, struct msg *m)
+{
+	return send_one(mb, m, takes_over(mb, true));
 }
 
 void mbox_close(struct mbox *mb)
@@ -195,9 +229,18 @@ void mbox_read_stats(const struct mbox *cmb, struct mbox_stats *out)
 	}
 	out->enqueued_total = atomic_load_explicit(&mb->enqueued_total, memory_order_relaxed);
 	out->rejected_total = atomic_load_explicit(&mb->rejected_total, memory_order_relaxed);
+	out->over_capacity_total = atomic_load_explicit(&mb->over_capacity_total,
+							memory_order_relaxed);
 	out->high_water = atomic_load_explicit(&mb->high_water, memory_order_relaxed);
 	out->depth = out->enqueued_total > out->dequeued_total ?
 		out->enqueued_total - out->dequeued_total : 0;
+}
+
+bool mbox_full(const struct mbox *cmb)
+{
+	struct mbox *mb = (struct mbox *)cmb; /* read only */
+
+	return atomic_load_explicit(&mb->depth, memory_order_relaxed) >= mb->capacity;
 }
 
 const char *mbox_name(const struct mbox *mb)

@@ -31,7 +31,9 @@
  * receiver really sleeps.
  *
  * A FAILED SEND LEAVES THE MESSAGE WITH THE SENDER. Do not "fix" this
- * towards freeing it: the sender needs it to answer 503 or count the drop.
+ * towards freeing it: the sender needs it to hold it and retry, answer
+ * 503 or count the drop. Replies (mbox_send_reply) are the exception to
+ * "full": a plain mailbox takes them past its capacity.
  *
  * Thread rules: mbox_send and mbox_read_stats are safe from any thread.
  * mbox_attach, mbox_close and mbox_drain run on the receiver's thread
@@ -68,6 +70,7 @@ struct mbox_stats {
 	uint64_t enqueued_total;
 	uint64_t dequeued_total;
 	uint64_t rejected_total;  /* sends refused because the mailbox was full */
+	uint64_t over_capacity_total; /* replies taken past capacity (mbox_send_reply) */
 	uint64_t wakeups_total;   /* times a sleeping receiver was woken */
 	uint64_t oldest_age_ns;   /* age of the oldest message seen at last drain */
 	uint64_t wait_hist[MBOX_HIST_BUCKETS]; /* time in mailbox, log2 us */
@@ -108,6 +111,16 @@ void mbox_detach(struct mbox *mb, unsigned idx);
  * Never blocks, never takes a lock. Thread: any. */
 int mbox_send(struct mbox *mb, struct msg *m);
 
+/* Send a reply: like mbox_send, except that a plain mailbox never refuses
+ * it for being full. A reply answers a request its receiver sent, so how
+ * many can arrive is bounded by what the receiver itself admitted;
+ * refusing one would only move the same memory into the sender's retry
+ * list and hold every later reply of that sender behind it. One past
+ * capacity is counted in over_capacity_total (depth and high_water then
+ * exceed capacity). A pool mailbox (a bounded ring) answers -EAGAIN as
+ * mbox_send does. -ESHUTDOWN: closed. Thread: any. */
+int mbox_send_reply(struct mbox *mb, struct msg *m);
+
 /* Refuse further sends with -ESHUTDOWN. Thread: any. */
 void mbox_close(struct mbox *mb);
 
@@ -131,6 +144,11 @@ void mbox_flush(void);
 /* Turn batching on or off for the calling thread (mbox_attach turns it on;
  * off publishes what is pending). Thread: any (own state). */
 void mbox_set_batching(bool on);
+
+/* Whether the mailbox has no room now (depth >= capacity): a hint that may
+ * be stale at once, for a sender that would rather not try (and count a
+ * refusal) than retry a send. Thread: any. */
+bool mbox_full(const struct mbox *mb);
 
 void mbox_read_stats(const struct mbox *mb, struct mbox_stats *out);
 const char *mbox_name(const struct mbox *mb);

@@ -17,6 +17,8 @@
  *    receiver that sleeps.
  * The chain is newest-first, like the stack, so the receiver's reversal
  * still yields FIFO per sender. Other threads (tests, main) send at once.
+ * A reply that finds no credit left on a full plain mailbox reserves its
+ * own slot past capacity (mbox_reserve_over) and joins the same chain.
  *
  * Thread: per-thread state; every function may be called from any thread
  * and only touches the caller's own state plus the mailboxes' shared lines.
@@ -80,8 +82,9 @@ static struct batch *batch_for(struct mbox *mb)
 	return &tl.b[tl.n++];
 }
 
-/* Reserve up to BATCH_CREDIT slots, never beyond capacity. */
-static int take_credit(struct mbox *mb, struct batch *b)
+/* Reserve up to BATCH_CREDIT slots, never beyond capacity. A refusal is
+ * counted as one unless the caller has a way past it (`quiet`). */
+static int take_credit(struct mbox *mb, struct batch *b, bool quiet)
 {
 	/* seq_cst: as in the unbatched send, the reservation is visible
 	 * before we read `closed` (see mbox_send). */
@@ -98,7 +101,8 @@ static int take_credit(struct mbox *mb, struct batch *b)
 	if (got < BATCH_CREDIT)
 		atomic_fetch_sub_explicit(&mb->depth, BATCH_CREDIT - got, memory_order_relaxed);
 	if (got == 0) {
-		atomic_fetch_add_explicit(&mb->rejected_total, 1, memory_order_relaxed);
+		if (!quiet)
+			atomic_fetch_add_explicit(&mb->rejected_total, 1, memory_order_relaxed);
 		return -EAGAIN;
 	}
 	mbox_note_high_water(mb, (uint64_t)d + got);
@@ -106,13 +110,16 @@ static int take_credit(struct mbox *mb, struct batch *b)
 	return 0;
 }
 
-int mbox_batch_send(struct mbox *mb, struct msg *m)
+int mbox_batch_send(struct mbox *mb, struct msg *m, bool reply)
 {
 	struct batch *b = batch_for(mb);
 
 	if (b->credit == 0) {
-		int rc = take_credit(mb, b);
+		int rc = take_credit(mb, b, reply);
 
+		/* A reply past capacity: its own slot, no credit. */
+		if (rc == -EAGAIN && reply)
+			rc = mbox_reserve_over(mb);
 		if (rc != 0)
 			return rc;
 	} else if (atomic_load_explicit(&mb->closed, memory_order_relaxed)) {
@@ -120,7 +127,8 @@ int mbox_batch_send(struct mbox *mb, struct msg *m)
 		 * it: refuse now; the flush gives the credit back. */
 		return -ESHUTDOWN;
 	}
-	b->credit--;
+	if (b->credit > 0)
+		b->credit--;
 	m->link.next = b->newest != NULL ? &b->newest->link : NULL;
 	b->newest = m;
 	if (b->oldest == NULL)

@@ -90,6 +90,7 @@ struct mbox {
 	atomic_uint depth;            /* reserved before the push */
 	_Atomic uint64_t enqueued_total;
 	_Atomic uint64_t rejected_total;
+	_Atomic uint64_t over_capacity_total; /* replies past capacity */
 	/* Read-mostly: senders read it per send, write it only on a new max. */
 	alignas(MBOX_LINE) _Atomic uint64_t high_water;
 	atomic_uint closed;
@@ -126,7 +127,10 @@ void mbox_push_chain(struct mbox *mb, struct msg *newest, struct msg *oldest);
 
 /* mbox_batch.c */
 bool mbox_batching(void);
-int mbox_batch_send(struct mbox *mb, struct msg *m);
+/* `reply`: mbox_send_reply's rule (a plain mailbox takes it past capacity). */
+int mbox_batch_send(struct mbox *mb, struct msg *m, bool reply);
+/* Reserve one slot past capacity for a reply. 0 or -ESHUTDOWN. */
+int mbox_reserve_over(struct mbox *mb);
 /* Publish this thread's pending chain for `mb` (it is being destroyed). */
 void mbox_batch_forget(struct mbox *mb);
 /* Wake receivers of `mb` that sleep: one for a plain mailbox; for a pool,

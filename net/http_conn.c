@@ -56,6 +56,14 @@ static void drop_cur(struct http_conn *c)
 	c->phase = PH_IDLE;
 }
 
+static void drop_parked(struct http_conn *c)
+{
+	if (c->parked != NULL) {
+		msg_free(&c->parked->hm.m);
+		c->parked = NULL;
+	}
+}
+
 static void drop_ready(struct http_conn *c)
 {
 	struct net_req *r;
@@ -90,6 +98,7 @@ void http_conn_dispose(struct http_conn *c)
 	if (http_conn_take_file(c, &fd, &off, &len))
 		close(fd);
 	drop_cur(c);
+	drop_parked(c);
 	drop_ready(c);
 	free_held(c);
 	c->flags |= HC_STOP | HC_DONE;
@@ -197,6 +206,61 @@ static bool pipeline_full(const struct http_conn *c)
 	return c->next_seq - c->send_seq >= c->env->http->max_pipeline;
 }
 
+/* ---- Parked requests (see http_conn.h): kept while no handler mailbox
+ * has room; nothing after them is parsed meanwhile. ---- */
+
+/* The next request may not be parsed now. */
+static bool blocked(const struct http_conn *c)
+{
+	return c->parked != NULL || pipeline_full(c);
+}
+
+/* submit failed otherwise than "full": answer 503 in the request's turn. */
+static void answer_unavailable(struct http_conn *c, struct net_req *r)
+{
+	http_out_set_error(&r->hm, 503);
+	r->flags |= NET_REQ_LOCAL;
+	if (!http_conn_insert_ready(c, r)) /* cannot happen: seq is new */
+		msg_free(&r->hm.m);
+}
+
+void http_conn_submitted(struct http_conn *c, struct net_req *r, int rc)
+{
+	if (rc == 0)
+		return;
+	if (rc != -EAGAIN) {
+		answer_unavailable(c, r);
+		return;
+	}
+	counter_add(&c->env->stats->held_total, 1);
+	c->parked = r;
+	if (c->env->parked != NULL)
+		c->env->parked(c->env->ctx, c);
+}
+
+bool http_conn_has_parked(const struct http_conn *c)
+{
+	return c->parked != NULL;
+}
+
+int http_conn_submit_parked(struct http_conn *c)
+{
+	struct net_req *r = c->parked;
+	int rc;
+
+	if (r == NULL)
+		return 0;
+	rc = c->env->submit(c->env->ctx, &r->hm);
+	if (rc == -EAGAIN)
+		return -EAGAIN;
+	c->parked = NULL;
+	if (rc != 0)
+		answer_unavailable(c, r);
+	return 0;
+}
+
+/* ---- end of parked requests ---- */
+
 static void hold(struct http_conn *c, const char *data, size_t len)
 {
 	if (c->held == NULL)
@@ -214,7 +278,7 @@ static void parse(struct http_conn *c, const char *data, size_t len)
 		const char *reason;
 		size_t n;
 
-		if (c->phase == PH_IDLE && pipeline_full(c)) {
+		if (c->phase == PH_IDLE && blocked(c)) {
 			hold(c, data, len);
 			return;
 		}
@@ -277,7 +341,7 @@ bool http_conn_resume(struct http_conn *c, uint64_t now_ns)
 	struct net_buf *held = c->held;
 
 	c->now_ns = now_ns;
-	if (held_pending(c) == 0 || (c->flags & HC_STOP) || pipeline_full(c))
+	if (held_pending(c) == 0 || (c->flags & HC_STOP) || blocked(c))
 		return false;
 	c->held = NULL; /* parse() may hold what it cannot take yet anew */
 	parse(c, net_buf_head(held), net_buf_pending(held));
@@ -301,6 +365,7 @@ void http_conn_eof(struct http_conn *c)
 	c->flags |= HC_STOP | HC_DONE;
 	c->flags &= (uint16_t)~HC_CONTINUE;
 	drop_cur(c);
+	drop_parked(c);
 	drop_ready(c);
 	free_held(c);
 }
@@ -385,6 +450,7 @@ size_t http_conn_output(struct http_conn *c, struct net_buf *out, uint64_t now_n
 			msg_free(&r->hm.m);
 			drop_ready(c);
 			drop_cur(c);
+			drop_parked(c);
 			free_held(c);
 			break;
 		}
@@ -418,7 +484,7 @@ bool http_conn_take_file(struct http_conn *c, int *fd, uint64_t *off, uint64_t *
 bool http_conn_wants_input(const struct http_conn *c)
 {
 	return !(c->flags & HC_STOP) && held_pending(c) == 0 &&
-	       (c->phase != PH_IDLE || !pipeline_full(c));
+	       (c->phase != PH_IDLE || !blocked(c));
 }
 
 bool http_conn_finished(const struct http_conn *c)
@@ -498,6 +564,7 @@ bool http_conn_expire(struct http_conn *c, enum net_timeout kind, uint64_t now_n
 	/* The handler backstop: answer the oldest request 504 ourselves and
 	 * close after it; its reply, should it come, is late. */
 	drop_cur(c);
+	drop_parked(c);
 	c->flags |= HC_STOP;
 	free_held(c);
 	r = net_req_get(c->env->pool);

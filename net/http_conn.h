@@ -10,8 +10,11 @@
  *  - each request is copied into ONE buffer owned by its envelope (struct
  *    net_req, net/http_msg.h): URL (NUL-terminated path and query),
  *    headers (NUL-terminated, with an http_hdr array), body; then handed to
- *    env->submit. A full handler mailbox (-EAGAIN) is answered 503 with
- *    Retry-After at once;
+ *    env->submit. When every handler mailbox is full (-EAGAIN) the request
+ *    is parked: kept, complete, while nothing more is parsed on the
+ *    connection (so the owner stops reading it and TCP pushes back on the
+ *    client), until the owner offers it again (http_conn_submit_parked);
+ *    a full mailbox is never answered 503 here;
  *  - strict framing (RFC 9112) that the lenient http-parser build lacks:
  *    http_frame.h checks the raw bytes before the parser sees them (line
  *    endings, field-name syntax, chunked framing); the callbacks check
@@ -73,8 +76,12 @@ struct http_conn_env {
 	struct net_stats *stats;
 	const struct http_date *date;     /* refreshed by the owner */
 	/* Hand a complete request to a handler. 0: the handler owns it now.
-	 * Any error leaves it with the caller (-EAGAIN: every mailbox full). */
+	 * Any error leaves it with the caller (-EAGAIN: every mailbox full:
+	 * the request is parked; any other error: answered 503). */
 	int (*submit)(void *ctx, struct http_msg *hm);
+	/* A request of `c` was parked (submit said -EAGAIN); the owner offers
+	 * it again with http_conn_submit_parked. May be NULL. */
+	void (*parked)(void *ctx, struct http_conn *c);
 	/* "ip:port" of the peer, for log lines. May be NULL. */
 	void (*describe)(void *ctx, const struct http_conn *c, char *buf, size_t len);
 	void *ctx;
@@ -98,6 +105,7 @@ struct http_conn {
 	uint64_t id;                  /* conn_id stamped on every request */
 	struct net_req *cur;          /* request being parsed */
 	struct net_req *ready;        /* answers waiting for their turn, by seq */
+	struct net_req *parked;       /* complete, no handler could take it yet */
 	struct net_buf *held;         /* input not parsed yet (pipeline full), or NULL */
 	uint64_t now_ns;              /* time of the call in progress */
 	uint64_t since_ns;            /* start of the header, body or idle period */
@@ -158,6 +166,15 @@ void http_conn_drain(struct http_conn *c);
 /* Parse held input if the pipeline has room again. Returns whether any
  * held input was parsed. Thread: owner. */
 bool http_conn_resume(struct http_conn *c, uint64_t now_ns);
+
+/* Whether a request is parked (see DESIGN). Thread: owner. */
+bool http_conn_has_parked(const struct http_conn *c);
+
+/* Offer the parked request to env->submit again. 0: nothing is parked any
+ * more (taken by a handler, or answered 503 if submit failed otherwise
+ * than -EAGAIN: the owner then has output to write and held input to
+ * resume); -EAGAIN: still parked. Thread: owner. */
+int http_conn_submit_parked(struct http_conn *c);
 
 /* A handler's reply (type HTTP_MSG_RESPONSE) for this connection. A reply
  * whose request was already answered (504 backstop) is dropped and counted

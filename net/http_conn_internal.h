@@ -41,6 +41,10 @@ extern const http_parser_settings http_conn_settings;
 unsigned http_conn_parser_status(struct http_conn *c, enum http_errno err,
 				 const char **reason);
 
+/* http_conn.c: what submit's answer `rc` means for request `r`: nothing
+ * (0: a handler has it), park it (-EAGAIN), or answer it 503. */
+void http_conn_submitted(struct http_conn *c, struct net_req *r, int rc);
+
 /* http_conn.c: queue answer `r` in seq order; false (and `r` left to the
  * caller) if an answer with that seq is already queued. */
 bool http_conn_insert_ready(struct http_conn *c, struct net_req *r);

@@ -506,15 +506,7 @@ static int on_message_complete(http_parser *p)
 		c->head_ns = c->now_ns;
 	if (!r->hm.keep_alive)
 		c->flags |= HC_STOP;
-	rc = c->env->submit(c->env->ctx, &r->hm);
-	if (rc != 0) {
-		if (rc == -EAGAIN)
-			counter_add(&c->env->stats->handler_full_total, 1);
-		http_out_set_error(&r->hm, 503);
-		r->flags |= NET_REQ_LOCAL;
-		if (!http_conn_insert_ready(c, r)) /* cannot happen: seq is new */
-			msg_free(&r->hm.m);
-	}
+	http_conn_submitted(c, r, c->env->submit(c->env->ctx, &r->hm));
 	/* One message per http_parser_execute: parse() decides what next. */
 	http_parser_pause(p, 1);
 	return 0;

@@ -102,10 +102,14 @@ int http_out_response(struct net_buf *out, const struct http_msg *hm,
 	const char *ctype = hm->content_type != NULL ? hm->content_type : DEFAULT_CONTENT_TYPE;
 	size_t ctype_len = strlen(ctype);
 	uint32_t hdrs_len = hm->resp_headers != NULL ? hm->resp_headers_len : 0;
+	/* 1xx, 204 and 304 never have a body, and a Content-Length there
+	 * would describe no representation (RFC 9110 §8.6, §15.4.5): such
+	 * answers carry neither it nor Content-Type. */
+	bool bodiless = status < 200 || status == 204 || status == 304;
 	uint64_t body_len = hm->resp_has_file ? hm->resp_file_len :
 			    hm->resp_body != NULL ? hm->resp_body_len : 0;
 	/* A file body follows the headers through sendfile (net_io.c). */
-	size_t copy_len = head || hm->resp_has_file ? 0 : (size_t)body_len;
+	size_t copy_len = head || bodiless || hm->resp_has_file ? 0 : (size_t)body_len;
 	char line[96], tmp[24], *cl, *w;
 	size_t line_len = status_line(line, status), cl_len, need;
 	int rc;
@@ -124,10 +128,12 @@ int http_out_response(struct net_buf *out, const struct http_msg *hm,
 	w = put(w, line, line_len);
 	w = PUT_LIT(w, SERVER_HDR);
 	w = put(w, date->text, HTTP_DATE_LEN);
-	w = PUT_LIT(w, "\r\nContent-Type: ");
-	w = put(w, ctype, ctype_len);
-	w = PUT_LIT(w, "\r\nContent-Length: ");
-	w = put(w, cl, cl_len);
+	if (!bodiless) {
+		w = PUT_LIT(w, "\r\nContent-Type: ");
+		w = put(w, ctype, ctype_len);
+		w = PUT_LIT(w, "\r\nContent-Length: ");
+		w = put(w, cl, cl_len);
+	}
 	w = PUT_LIT(w, "\r\n");
 	if (conn == HTTP_OUT_CLOSE)
 		w = PUT_LIT(w, "Connection: close\r\n");

@@ -37,10 +37,13 @@ extern const struct actor_kind net_kind;
 #define NET_MSG_DRAIN 0x4e450001u
 
 /* Add the "net" pool; requests go to the actors of kind `handlers`
- * (handler/handler.h's handler_kind), found at start. `cfg` must outlive
- * the system. Returns 0 or -errno with a reason. */
+ * (handler/handler.h's handler_kind), found at start. `conn_cap`: at most
+ * this many connections at once whatever http.max_connections says (what
+ * the process's file descriptors allow; server/fdlimit.h), 0 for none.
+ * `cfg` must outlive the system. Returns 0 or -errno with a reason. */
 int net_add_pools(struct actor_system *sys, const struct ad_config *cfg,
-		  const struct actor_kind *handlers, char *err, size_t errlen);
+		  const struct actor_kind *handlers, uint32_t conn_cap,
+		  char *err, size_t errlen);
 
 /* A request that a listener pool answers on its own thread (the admin
  * endpoint) instead of sending it to a handler actor. Either fill the
@@ -69,6 +72,7 @@ struct net_pool_spec {
 	 * accept; NULL: http.max_connections. */
 	uint32_t (*max_connections)(const struct ad_config *live);
 	const char *max_connections_key;  /* named in log lines */
+	uint32_t conn_cap;                 /* and never more than this; 0: no cap */
 	net_local_fn local;                /* NULL: send to `handlers` actors */
 	const struct actor_kind *handlers; /* who answers requests without `local` */
 	void (*local_stop)(void *ctx);     /* on the actor thread at stop; may be NULL */

@@ -10,7 +10,9 @@
  *
  * Messages: a member sends each parsed request (HTTP_MSG_REQUEST) to a
  * handler actor chosen round-robin; a handler whose mailbox is full is
- * skipped, and when every one is full the request is answered 503 at once.
+ * skipped, and when every one is full the request is held (net_hold.c:
+ * its connection stops being read until a handler has room), never
+ * refused.
  * It accepts HTTP_MSG_RESPONSE (the same envelope coming back) and routes it
  * to its connection by conn_id (slot + generation): a reply for a closed
  * connection is dropped and counted. Anything else is freed.
@@ -66,9 +68,12 @@ void net_env_refresh(struct net_actor *na)
 
 uint32_t net_max_connections(const struct net_actor *na)
 {
-	if (na->sh->spec.max_connections != NULL)
-		return na->sh->spec.max_connections(config_current_or(na->sh->cfg));
-	return net_limits(na)->max_connections;
+	uint32_t max = na->sh->spec.max_connections != NULL ?
+		na->sh->spec.max_connections(config_current_or(na->sh->cfg)) :
+		net_limits(na)->max_connections;
+
+	return na->sh->spec.conn_cap != 0 && max > na->sh->spec.conn_cap ?
+		na->sh->spec.conn_cap : max;
 }
 
 /* A listener pool's actors run net_ops; their pool's `user` is its
@@ -111,11 +116,20 @@ static int submit(void *ctx, struct http_msg *hm)
 		if (na->sh->spec.local != NULL)
 			return submit_local(na, c, hm);
 	}
+	/* Requests held for a full handler mailbox go first (net_hold.c). */
+	if (!na->hold_retrying && !list_empty(&na->held))
+		return -EAGAIN;
 	for (unsigned i = 0; i < na->nhandlers; i++) {
 		actor_addr_t to = na->handler_first + na->rr;
 
 		if (++na->rr == na->nhandlers)
 			na->rr = 0;
+		/* A retry does not knock on a mailbox that is still full. */
+		if (na->hold_retrying &&
+		    mbox_full(actor_mbox(actor_system_get(na->sys, to)))) {
+			rc = -EAGAIN;
+			continue;
+		}
 		rc = actor_send(na->sys, to, &hm->m);
 		if (rc != -EAGAIN)
 			return rc;
@@ -202,9 +216,11 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
 			 * is enough for the log, the counter has every pause. */
 			if (now - na->limit_warned_ns >= NET_LIMIT_WARN_NS || na->limit_warned_ns == 0) {
 				na->limit_warned_ns = now;
-				log_warn("%s: %u connections open (%s): "
+				log_warn("%s: %u connections open (%s%s): "
 					 "not accepting until one closes", actor_name(na->actor),
-					 net_max_connections(na), na->sh->spec.max_connections_key);
+					 net_max_connections(na), na->sh->spec.max_connections_key,
+					 net_max_connections(na) == na->sh->spec.conn_cap ?
+					 ", capped by the file descriptor limit" : "");
 			}
 			listeners_pause(na);
 			return;
@@ -322,6 +338,7 @@ static int net_start(struct actor *a)
 		.stats = na->stats,
 		.date = &na->date,
 		.submit = submit,
+		.parked = net_hold_add,
 		.describe = net_describe_peer,
 		.ctx = na,
 	};
@@ -346,6 +363,7 @@ static int net_start(struct actor *a)
 	ev_init(&na->accept_w, on_accept_retry);
 	na->accept_w.repeat = NET_ACCEPT_RETRY_MS / 1000.0;
 	na->accept_w.data = na;
+	net_hold_init(na);
 	ev_prepare_init(&na->flush_w, on_net_flush);
 	na->flush_w.data = na;
 	ev_prepare_start(na->loop, &na->flush_w);
@@ -412,6 +430,7 @@ static void net_stop(struct actor *a)
 	if (na == NULL)
 		return;
 	listeners_close(na);
+	net_hold_stop(na);
 	ev_ref(na->loop);
 	ev_prepare_stop(na->loop, &na->flush_w);
 	net_conns_close_all(na);
@@ -496,11 +515,13 @@ int net_add_listener_pool(struct actor_system *sys, const struct ad_config *cfg,
 }
 
 int net_add_pools(struct actor_system *sys, const struct ad_config *cfg,
-		  const struct actor_kind *handlers, char *err, size_t errlen)
+		  const struct actor_kind *handlers, uint32_t conn_cap,
+		  char *err, size_t errlen)
 {
 	const struct net_pool_spec spec = {
 		.kind = &net_kind,
 		.handlers = handlers,
+		.conn_cap = conn_cap,
 		.count = cfg->net.count,
 		.mailbox = cfg->net.mailbox,
 		.listen = cfg->listen,

@@ -11,10 +11,12 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include <ev.h>
 
 #include "actors/actor.h"
+#include "base/list.h"
 #include "config/config.h"
 #include "net.h"
 #include "http_conn.h"
@@ -32,6 +34,7 @@
 #define NET_SPARE_ENVELOPES 4096       /* per actor free list bound */
 #define NET_SCRATCH_KEEP (256u * 1024u)/* larger scratch buffers are released */
 #define NET_SENDFILE_MAX (1u << 20)    /* file bytes per connection per event */
+#define NET_HOLD_RETRY_MS 1            /* held requests are offered again this often */
 
 /* The pool's `user`: shared by every network actor. */
 struct net_shared {
@@ -70,7 +73,9 @@ struct net_conn {
 	uint32_t gen;
 	uint32_t lingered_bytes;
 	uint8_t state;               /* enum net_conn_state */
-	bool dirty;                  /* to flush at the end of the loop iteration */
+	bool dirty;                  /* queued for the end-of-iteration flush */
+	bool held;                   /* in na->held (net_hold.c) */
+	struct list held_link;
 	uint8_t peer_family;         /* AF_INET, AF_INET6 or 0 */
 	uint16_t peer_port;          /* host order */
 	uint8_t peer_addr[16];
@@ -118,6 +123,11 @@ struct net_actor {
 	struct net_buf scratch;      /* one batch of answers, before send(2) */
 	char *rbuf;                  /* NET_READ_BUF */
 	struct ws_net *ws;           /* WebSocket channels (ws_chan.c), on first use */
+	/* Connections whose request waits for room in a handler mailbox,
+	 * in arrival order (net_hold.c). */
+	struct list held;
+	ev_timer hold_w;             /* offers them again while any is held */
+	bool hold_retrying;          /* inside net_hold_retry */
 };
 
 /* The limits in force: the live config snapshot, else the start-up one. */
@@ -138,6 +148,18 @@ void net_conns_close_all(struct net_actor *na);
 void net_conns_drain(struct net_actor *na);
 void net_describe_peer(void *ctx, const struct http_conn *hc, char *buf, size_t len);
 void on_net_flush(struct ev_loop *loop, ev_prepare *w, int revents);
+
+/* net_hold.c: requests held while every handler mailbox is full.
+ * Thread: the network actor. */
+void net_hold_init(struct net_actor *na);
+void net_hold_stop(struct net_actor *na);
+/* http_conn_env.parked: `hc` has a parked request; hold its connection. */
+void net_hold_add(void *ctx, struct http_conn *hc);
+/* A closing connection leaves the queue. */
+void net_hold_forget(struct net_conn *c);
+/* Offer the held requests to the handlers again, oldest first, until
+ * every handler mailbox is full again. */
+void net_hold_retry(struct net_actor *na);
 
 /* net_actor.c: called by net_io.c when a connection closed. */
 void net_accept_maybe_resume(struct net_actor *na);

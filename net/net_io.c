@@ -18,9 +18,10 @@
  * soon as it drains, so an idle keep-alive connection owns no buffer.
  *
  * Backpressure: reading stops while the unsent output exceeds
- * http.output_high_water or the pipeline is full (http_conn_wants_input),
- * and resumes when it drains; input already read but held back by a full
- * pipeline is parsed only below the high-water mark too.
+ * http.output_high_water, the pipeline is full or a request waits for room
+ * in a handler mailbox (http_conn_wants_input; net_hold.c), and resumes
+ * when that clears; input already read but held back is parsed only below
+ * the high-water mark too.
  *
  * Timers: one per connection, armed lazily: moving a deadline later never
  * touches the timer heap; the timer fires at the old time, finds the new
@@ -151,6 +152,7 @@ void net_conn_close(struct net_conn *c)
 	if (c->has_file)
 		close(c->file_fd);
 	ws_conn_dispose(c);          /* WebSocket: channels, the handler's close event */
+	net_hold_forget(c);
 	http_conn_dispose(&c->hc);
 	net_buf_free(&c->out);
 	na->slots[c->slot] = NULL;
@@ -368,6 +370,8 @@ void on_net_flush(struct ev_loop *loop, ev_prepare *w, int revents)
 	uint64_t now;
 
 	(void)revents;
+	if (!list_empty(&na->held))
+		net_hold_retry(na); /* replies came back: handlers made room */
 	if (na->ndirty == 0 && !na->dirty_lost)
 		return;
 	net_env_refresh(na);

@@ -33,7 +33,8 @@ void net_stats_read(const struct net_stats *s, struct net_stats_snapshot *out)
 	out->conns_limit_paused_total = rd(&s->conns_limit_paused_total);
 	out->accept_errors_total = rd(&s->accept_errors_total);
 	out->late_replies_total = rd(&s->late_replies_total);
-	out->handler_full_total = rd(&s->handler_full_total);
+	out->held_total = rd(&s->held_total);
+	out->held = rd(&s->held);
 	for (unsigned i = 0; i < NET_ERR_COUNT; i++)
 		out->errors_total[i] = rd(&s->errors_total[i]);
 	for (unsigned i = 0; i < NET_TIMEOUT_COUNT; i++)

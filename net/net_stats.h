@@ -65,7 +65,10 @@ struct net_stats {
 						    * http.max_connections */
 	_Atomic uint64_t accept_errors_total;  /* accept(2) failures (EMFILE...) */
 	_Atomic uint64_t late_replies_total;   /* replies for closed connections */
-	_Atomic uint64_t handler_full_total;   /* 503: every handler mailbox full */
+	_Atomic uint64_t held_total;           /* requests held because every
+						* handler mailbox was full (or
+						* earlier ones were held) */
+	_Atomic uint64_t held;                 /* gauge: requests held now */
 	_Atomic uint64_t errors_total[NET_ERR_COUNT];
 	_Atomic uint64_t timeouts_total[NET_TIMEOUT_COUNT];
 	_Atomic uint64_t read_pauses_total;    /* reads stopped for backpressure
@@ -89,7 +92,8 @@ struct net_stats_snapshot {
 	uint64_t conns_limit_paused_total;
 	uint64_t accept_errors_total;
 	uint64_t late_replies_total;
-	uint64_t handler_full_total;
+	uint64_t held_total;
+	uint64_t held;
 	uint64_t errors_total[NET_ERR_COUNT];
 	uint64_t timeouts_total[NET_TIMEOUT_COUNT];
 	uint64_t read_pauses_total;

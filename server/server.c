@@ -7,7 +7,8 @@
  * modules, job types) is given by the caller (main.c: the shipped app;
  * tests/app/: the shipped app plus the test suite's routes). Start-up order: load and validate the
  * configuration (nothing starts on a bad file), detach if asked, take the
- * pidfile, block signals (so every actor thread inherits the mask), then
+ * pidfile, raise the file descriptor limit (fdlimit.h), block signals
+ * (so every actor thread inherits the mask), then
  * build the actor pools, check that every listen and admin address is
  * free (check_bindable), and start them: the log actor first, the storage
  * and service actors next, the handlers, and the network and admin
@@ -29,6 +30,7 @@
 #include <unistd.h>
 
 #include "daemon.h"
+#include "fdlimit.h"
 #include "server.h"
 #include "signals.h"
 #include "actors/actor.h"
@@ -137,9 +139,10 @@ static const struct sched_lock redis_lock = {
 	.release = cache_lock_release,
 };
 
-/* Every pool after the log actor's. */
+/* Every pool after the log actor's. `conn_cap`: public connections the
+ * file descriptors allow (fdlimit.h), 0: no cap. */
 static int build(struct actor_system *sys, const struct ad_config *cfg,
-		 const struct server_app *app, char *err, size_t errlen)
+		 const struct server_app *app, uint32_t conn_cap, char *err, size_t errlen)
 {
 	int rc = metrics_register(log_collect, NULL);
 
@@ -165,7 +168,7 @@ static int build(struct actor_system *sys, const struct ad_config *cfg,
 	if (rc == 0)
 		rc = handler_add_pool(sys, cfg, app->routes, app->nroutes, err, errlen);
 	if (rc == 0)
-		rc = net_add_pools(sys, cfg, &handler_kind, err, errlen);
+		rc = net_add_pools(sys, cfg, &handler_kind, conn_cap, err, errlen);
 	if (rc == 0)
 		rc = admin_add_pool(sys, cfg, err, errlen);
 	return rc;
@@ -210,6 +213,7 @@ int server_main(int argc, char **argv, const struct server_app *app)
 	bool test_only = false, detach = false, logging = false;
 	struct ad_config *cfg;
 	struct actor_system *sys;
+	struct fdlimit fds;
 	const struct signals_drain drain = { .kind = &net_kind, .msg_type = NET_MSG_DRAIN };
 	int c, rc;
 
@@ -267,6 +271,7 @@ int server_main(int argc, char **argv, const struct server_app *app)
 		return 1;
 	}
 	config_publish(cfg);
+	fdlimit_raise(cfg, &fds);
 	rc = signals_block_all();
 	if (rc != 0) {
 		snprintf(err, sizeof(err), "cannot block signals: %s", strerror(-rc));
@@ -280,7 +285,7 @@ int server_main(int argc, char **argv, const struct server_app *app)
 	rc = log_add_pool(sys, cfg, err, sizeof(err));
 	logging = rc == 0;
 	if (rc == 0)
-		rc = build(sys, cfg, app, err, sizeof(err));
+		rc = build(sys, cfg, app, fds.conn_cap, err, sizeof(err));
 	if (rc == 0)
 		rc = check_addresses(cfg, err, sizeof(err));
 	if (rc == 0)
@@ -289,6 +294,7 @@ int server_main(int argc, char **argv, const struct server_app *app)
 		stop_all(sys);
 		goto fail;
 	}
+	fdlimit_log(&fds, cfg);
 	log_listening(cfg);
 	if (cfg->cookies.keys_generated)
 		log_warn("cookies.secret_keys is not set: signed cookies and sessions use a "

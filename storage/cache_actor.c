@@ -221,5 +221,5 @@ int cache_add_pool(struct actor_system *sys, const struct ad_config *cfg,
 		.ops = &cache_ops,
 	};
 
-	return storage_pool_add(sys, &spec, "redis", err, errlen) == ACTOR_ADDR_NONE ? -EINVAL : 0;
+	return storage_pool_add(sys, &spec, "redis", false, err, errlen) == ACTOR_ADDR_NONE ? -EINVAL : 0;
 }

@@ -13,6 +13,13 @@
  * Messages in: struct sql_req (sql.h). Out: the same message back to its
  * caller (call_reply) with the row sets attached and the status set.
  *
+ * Admission: this pool's queue is where requests wait when MariaDB is the
+ * bottleneck, so each member judges every call it takes by the time the
+ * call waited in the pool mailbox (CoDel, actors/admit.h): one that waited
+ * too long in a standing queue is answered -EAGAIN (503 + Retry-After)
+ * without running, and the mailbox's size is only the last line of
+ * defence.
+ *
  * While the connection is down, a timer retries it on the backoff
  * schedule, so the pool is connected again soon after MariaDB is back even
  * without traffic; requests that arrive before answer at once with the
@@ -42,6 +49,7 @@ const struct actor_kind sql_kind = { "mysql" };
 struct sql_actor {
 	struct sql_conn *conn;
 	ev_timer retry_w;
+	struct admit admit;          /* CoDel on the calls it takes */
 };
 
 static void arm_retry(struct actor *a, struct sql_actor *sa)
@@ -70,6 +78,7 @@ static void sql_message(struct actor *a, struct msg *m)
 {
 	struct sql_actor *sa = actor_state(a);
 	struct sql_req *q;
+	uint64_t now;
 
 	if (m->type != SQL_MSG_REQ) {
 		log_warn("unexpected message type %#x dropped", m->type);
@@ -77,10 +86,17 @@ static void sql_message(struct actor *a, struct msg *m)
 		return;
 	}
 	q = (struct sql_req *)(void *)m;
+	now = clock_now_ns();
+	/* A call that waited too long in a standing queue is shed unrun
+	 * (actors/admit.h): the caller answers 503 with Retry-After. */
+	if (admit_check(&sa->admit, now > m->enqueued_ns ? now - m->enqueued_ns : 0, now,
+			&config_current()->admission) != ADMIT_RUN) {
+		call_reply(&q->c, -EAGAIN);
+		return;
+	}
 	/* Replies sent before must not wait for the blocking calls below. */
 	mbox_flush();
-	call_reply(&q->c, call_expired(&q->c, clock_now_ns()) ? -ETIMEDOUT
-							     : sql_conn_run(sa->conn, q));
+	call_reply(&q->c, call_expired(&q->c, now) ? -ETIMEDOUT : sql_conn_run(sa->conn, q));
 	arm_retry(a, sa);
 }
 
@@ -98,6 +114,7 @@ static int sql_start(struct actor *a)
 	}
 	ev_init(&sa->retry_w, on_retry);
 	sa->retry_w.data = a;
+	admit_init(&sa->admit, &p->admit[actor_index(a)], actor_name(a));
 	actor_set_state(a, sa);
 	/* Connect from the loop, not here: start-up must not wait for MariaDB. */
 	arm_retry(a, sa);
@@ -140,5 +157,5 @@ int sql_add_pool(struct actor_system *sys, const struct ad_config *cfg,
 		.shared_mailbox = true,
 		.ops = &sql_ops,
 	};
-	return storage_pool_add(sys, &spec, "mysql", err, errlen) == ACTOR_ADDR_NONE ? -EINVAL : 0;
+	return storage_pool_add(sys, &spec, "mysql", true, err, errlen) == ACTOR_ADDR_NONE ? -EINVAL : 0;
 }

@@ -21,9 +21,15 @@ static void collect(struct metrics_out *o, void *ctx)
 	const struct storage_pool *p = ctx;
 	char name[48];
 
+	char labels[128];
+
 	for (unsigned i = 0; i < p->count; i++) {
 		snprintf(name, sizeof(name), "%s-%u", p->kind, i);
 		backend_stats_collect(o, p->backend, name, &p->stats[i]);
+		if (p->admit == NULL)
+			continue;
+		snprintf(labels, sizeof(labels), "actor=\"%s\",kind=\"%s\"", name, p->kind);
+		admit_collect(o, labels, &p->admit[i]);
 	}
 }
 
@@ -52,22 +58,27 @@ static void pool_free(void *user)
 
 	free(p->stats);
 	free(p->last_error);
+	free(p->admit);
 	free(p);
 }
 
 actor_addr_t storage_pool_add(struct actor_system *sys, struct actor_pool_spec *spec,
-			      const char *backend, char *err, size_t errlen)
+			      const char *backend, bool admits, char *err, size_t errlen)
 {
 	const char *kind = spec->kind->name;
 	size_t ssize = sizeof(struct backend_stats) * spec->count;
+	size_t asize = sizeof(struct admit_stats) * spec->count;
 	struct storage_pool *p = calloc(1, sizeof(*p));
 	actor_addr_t first;
 
 	if (p != NULL) {
 		p->stats = aligned_alloc(_Alignof(struct backend_stats), ssize);
 		p->last_error = calloc(spec->count, sizeof(*p->last_error));
+		if (admits && (p->admit = aligned_alloc(_Alignof(struct admit_stats), asize)) != NULL)
+			memset(p->admit, 0, asize);
 	}
-	if (p == NULL || p->stats == NULL || p->last_error == NULL) {
+	if (p == NULL || p->stats == NULL || p->last_error == NULL ||
+	    (admits && p->admit == NULL)) {
 		if (p != NULL)
 			pool_free(p);
 		snprintf(err, errlen, "%s: out of memory", kind);

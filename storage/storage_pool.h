@@ -18,6 +18,7 @@
 #include <stdatomic.h>
 
 #include "actors/actor.h"
+#include "actors/admit.h"
 #include "actors/backend_stats.h"
 
 /* Owner: see DESIGN. */
@@ -27,13 +28,17 @@ struct storage_pool {
 	unsigned count;
 	struct backend_stats *stats;  /* [count] */
 	_Atomic int *last_error;      /* [count]: -errno of the last failure, 0 when up */
+	struct admit_stats *admit;    /* [count] when its actors admit calls by
+				       * time waited (actors/admit.h), else NULL */
 };
 
 /* Add the actor pool `spec` with a storage_pool as its `user` (spec->user
  * and spec->dispose are set here), then register the pool's collector and
- * readiness check (`backend` names both). Returns the pool's first address,
- * or ACTOR_ADDR_NONE with a reason in `err`. Thread: controlling. */
+ * readiness check (`backend` names both). `admits`: its actors shed calls
+ * by time waited, so the pool keeps (and shows) admit_stats. Returns the
+ * pool's first address, or ACTOR_ADDR_NONE with a reason in `err`.
+ * Thread: controlling. */
 actor_addr_t storage_pool_add(struct actor_system *sys, struct actor_pool_spec *spec,
-			      const char *backend, char *err, size_t errlen);
+			      const char *backend, bool admits, char *err, size_t errlen);
 
 #endif

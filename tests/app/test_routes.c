@@ -24,6 +24,7 @@
 
 #include "test_app.h"
 #include "config/config.h"
+#include "mailbox/mbox.h"
 #include "storage/sql.h"
 
 #define TEST_MAX_MS 60000
@@ -34,7 +35,10 @@ static void get_block(struct hreq *r)
 	long ms = hreq_query_long(r, "ms", 100, 0, TEST_MAX_MS);
 	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
 
-	/* Deliberately blocking: only the test suite registers this. */
+	/* Deliberately blocking: only the test suite registers this. Like
+	 * every actor that blocks, publish what was already sent first (the
+	 * answers of earlier requests must not wait for this one). */
+	mbox_flush();
 	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
 		;
 	hreq_text(r, 200, "blocked\n");

@@ -8,6 +8,12 @@
 #   wrk_fields OUT C0 C1 "rps cpu_us_per_request errors p50 p99 MB/s" from
 #                        wrk --latency output and the server's cpu_s
 #                        before (C0) and after (C1)
+#   bench_ports_free NAME PORT...  exit with a message if any port already
+#                        answers: the machine is shared, never measure, or
+#                        stop, someone else's server
+#   bench_stop PID...    stop processes we started, and their children
+#                        (Tornado's forked workers outlive their parent),
+#                        then reap them
 
 free_port() {
   $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
@@ -60,4 +66,23 @@ tr = re.search(r"Transfer/sec:\s+([\d.]+)(\w+)", out)
 mbs = float(tr.group(1)) * {"B": 1 / 1048576, "KB": 1 / 1024, "MB": 1, "GB": 1024}[tr.group(2)]
 print(f"{rps} {round((c1 - c0) * 1e6 / max(1, reqs), 1)} {errs} {p50} {p99} {mbs:.1f}")
 PYEOF
+}
+
+bench_ports_free() {
+  name=$1; shift
+  for port in "$@"; do
+    if /usr/bin/python3 -c 'import socket, sys
+sys.exit(socket.socket().connect_ex(("127.0.0.1", int(sys.argv[1]))) != 0)' "$port"; then
+      echo "$name: port $port is in use (set BENCH_*_PORT)" >&2
+      exit 1
+    fi
+  done
+}
+
+bench_stop() {
+  for pid in "$@"; do
+    [ -n "$pid" ] || continue
+    kill "$pid" $(pgrep -P "$pid") 2>/dev/null
+    wait "$pid" 2>/dev/null
+  done
 }

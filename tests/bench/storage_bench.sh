@@ -47,18 +47,8 @@ ulimit -n "$(ulimit -Hn)"
 [ -x "$BIN" ] || { echo "storage_bench: $BIN not built (make build)" >&2; exit 1; }
 [ -f "$PEER" ] || { echo "storage_bench: no peer $PEER" >&2; exit 1; }
 
-# Every port must be free (the machine is shared): never measure, or stop,
-# someone else's server.
-in_use() {
-  "$PY" -c 'import socket, sys
-sys.exit(socket.socket().connect_ex(("127.0.0.1", int(sys.argv[1]))) != 0)' "$1"
-}
-for port in "$A_PORT" "$T_PORT" "$N_PORT" "$ACTORD_REDIS_PORT" "$ACTORD_MYSQL_PORT"; do
-  if in_use "$port"; then
-    echo "storage_bench: port $port is in use (set BENCH_*_PORT)" >&2
-    exit 1
-  fi
-done
+. tests/bench/bench_lib.sh
+bench_ports_free storage_bench "$A_PORT" "$T_PORT" "$N_PORT" "$ACTORD_REDIS_PORT" "$ACTORD_MYSQL_PORT"
 
 mkdir -p "$RUN"
 rm -f "$OUT"
@@ -69,20 +59,7 @@ TPID=""
 NPID=""
 cleanup() {
   set +e   # stop everything we started, whatever each step says
-  if [ -n "$NPID" ]; then
-    kill "$NPID" 2>/dev/null
-    wait "$NPID" 2>/dev/null
-  fi
-  if [ -n "$TPID" ]; then
-    # Tornado's forked workers outlive their parent: stop them by pid.
-    kids=$(pgrep -P "$TPID")
-    kill "$TPID" $kids 2>/dev/null
-    wait "$TPID" 2>/dev/null
-  fi
-  if [ -n "$APID" ]; then
-    kill "$APID" 2>/dev/null
-    wait "$APID" 2>/dev/null
-  fi
+  bench_stop "$NPID" "$TPID" "$APID"
   tests/services.sh stop >/dev/null 2>&1
 }
 trap cleanup EXIT INT TERM

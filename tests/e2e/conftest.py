@@ -181,6 +181,10 @@ def base_config(tmp):
         "websocket": {"redis": False},
         "redis": {"host": "127.0.0.1", "port": REDIS_PORT},
         "mysql": {"host": "127.0.0.1", "port": MYSQL_PORT},
+        # The longest a request may wait before work starts (admission),
+        # scaled like every other server-side time for the sanitizer
+        # builds; the admission tests set their own.
+        "admission": {"target_ms": int(1000 * SLOW)},
     }
 
 

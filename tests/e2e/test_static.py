@@ -71,6 +71,7 @@ def test_type_validators_and_304(a):
 
     r = a.get("/s/small.txt", headers={"If-None-Match": etag})
     assert r.status == 304 and r.body == b"" and r.headers["etag"] == etag
+    assert "content-length" not in r.headers and "content-type" not in r.headers
     assert a.get("/s/small.txt", headers={"If-None-Match": f'"nope", W/{etag}'}).status == 304
     assert a.get("/s/small.txt", headers={"If-None-Match": "*"}).status == 304
     assert a.get("/s/small.txt", headers={"If-None-Match": '"other"'}).status == 200

@@ -8,7 +8,8 @@
  * or all at once), byte 1 picks the behaviour around the connection:
  *   bit 0: small limits (so 413/414/431 and the pipeline cap are reached)
  *   bit 1: handlers reply in reverse order
- *   bit 2: every third request finds the handler mailboxes full (503)
+ *   bit 2: every third offer finds the handler mailboxes full (the
+ *          request is parked, offered again after each read)
  *   bit 3: the handler backstop (504) fires after each read
  *   bit 4: handlers keep (then drop) every other request
  *   bit 5: the access log is on (one log_access call per response)
@@ -16,9 +17,11 @@
  *
  * Invariants checked (abort on violation): every write starts with a
  * status line, nothing is emitted after a closing answer, sequence numbers
- * are handed out in order, and no memory leaks (ASan) once disposed.
+ * are handed out in order (a parked request is offered again before any
+ * later one), and no memory leaks (ASan) once disposed.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +33,7 @@ struct fuzz {
 	struct conn_harness h;
 	unsigned submitted;
 	uint32_t next_seq;
+	bool refused;                /* the last offer (seq next_seq - 1) was */
 	uint8_t mode;
 };
 
@@ -37,12 +41,12 @@ static int fuzz_submit(void *ctx, struct http_msg *hm)
 {
 	struct fuzz *f = ctx;
 
-	if (hm->seq != f->next_seq)
+	if (hm->seq != f->next_seq && !(f->refused && hm->seq + 1 == f->next_seq))
 		abort();
 	f->next_seq = hm->seq + 1;
-	if ((f->mode & 4) && f->submitted++ % 3 == 2)
-		return -EAGAIN;
-	if (f->h.nsub == CONN_HARNESS_MAX_SUB)
+	f->refused = ((f->mode & 4) && f->submitted++ % 3 == 2) ||
+		     f->h.nsub == CONN_HARNESS_MAX_SUB;
+	if (f->refused)
 		return -EAGAIN;
 	/* The handler reads what a route would read. */
 	if (hm->path == NULL || hm->path[hm->path_len] != '\0' ||
@@ -86,6 +90,7 @@ static void drain_output(struct conn_harness *h)
 
 	h->out.len = h->out.off = 0;
 	n = http_conn_output(&h->c, &h->out, h->now);
+	http_conn_submit_parked(&h->c);
 	http_conn_resume(&h->c, h->now);
 	n += http_conn_output(&h->c, &h->out, h->now);
 	if (n > 0 && (finished_before || memcmp(h->out.data, "HTTP/1.1 ", 9) != 0))

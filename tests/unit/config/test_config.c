@@ -68,9 +68,14 @@ static void test_empty_object_means_defaults(void **state)
 	assert_int_equal(cfg->http.write_timeout_ms, 10000);
 	assert_int_equal(cfg->http.request_timeout_ms, 5000);
 	assert_int_equal(cfg->http.max_connections, 100000);
-	assert_int_equal(cfg->http.backlog, 4096);
+	assert_int_equal(cfg->http.backlog, 65535);
 	assert_int_equal(cfg->http.output_high_water, 1 << 20);
 	assert_int_equal(cfg->http.max_pipeline, 64);
+	assert_int_equal(cfg->admission.target_ms, 1000);
+	assert_int_equal(cfg->admission.interval_ms, 100);
+	assert_int_equal(cfg->handler.mailbox, 4096);
+	assert_int_equal(cfg->mysql_actor.mailbox, 16384);
+	assert_int_equal(cfg->cache.mailbox, 16384);
 	assert_int_equal(cfg->log.level, CONFIG_LOG_INFO);
 	assert_string_equal(cfg->listen[0].host, "127.0.0.1");
 	assert_int_equal(cfg->listen[0].port, 8080);
@@ -93,6 +98,12 @@ static void test_shipped_file_is_valid(void **state)
 	assert_string_equal(cfg->mysql.user, "benchmarkdbuser");
 	assert_string_equal(cfg->mysql.database, "hello_world");
 	assert_false(cfg->test_routes);
+	/* The sizes that serve `ab -c 10000` (docs/SCALING.md). */
+	assert_int_equal(cfg->admission.target_ms, 1000);
+	assert_int_equal(cfg->admission.interval_ms, 100);
+	assert_int_equal(cfg->mysql_actor.mailbox, 16384);
+	assert_int_equal(cfg->cache.mailbox, 16384);
+	assert_int_equal(cfg->http.backlog, 65535);
 	config_free(cfg);
 }
 
@@ -322,6 +333,10 @@ static void test_out_of_range_values_are_refused(void **state)
 	(void)state;
 	expect_error("{\"http\": {\"backlog\": 0}}",
 		     "/etc/actord/t.json: http.backlog: 0 is out of range [1, 65535]");
+	expect_error("{\"admission\": {\"target_ms\": 0}}",
+		     "/etc/actord/t.json: admission.target_ms: 0 is out of range [1, 3600000]");
+	expect_error("{\"admission\": {\"interval\": 100}}",
+		     "/etc/actord/t.json: admission.interval: unknown key");
 	expect_error("{\"http\": {\"header_timeout_ms\": -5}}",
 		     "/etc/actord/t.json: http.header_timeout_ms: -5 is out of range [1, 3600000]");
 	expect_error("{\"actors\": {\"net\": {\"count\": 0}}}",

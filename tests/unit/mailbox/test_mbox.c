@@ -1,7 +1,7 @@
 /*
  * test_mbox.c - unit tests of the mailbox contract on one thread: FIFO,
- * bounds, rejection counting, close, drain, ownership on failure, pool
- * delivery, the wait-time histogram.
+ * bounds, rejection counting, replies past capacity, close, drain,
+ * ownership on failure, pool delivery, the wait-time histogram.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -103,6 +103,86 @@ static void test_full_mailbox_rejects_and_keeps_message_with_sender(void **state
 	assert_int_equal(st.rejected_total, 2);
 	msg_free(&extra->m);
 	mbox_destroy(mb); /* frees the four queued messages */
+	assert_int_equal(freed, 5);
+}
+
+/* A reply is never refused for being full (plain mailbox, batched or
+ * not); it is counted past capacity, delivered in order, and the depth it
+ * took is given back. A pool mailbox (a bounded ring) still refuses. */
+static void replies_pass_a_full_mailbox(bool batching)
+{
+	struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+	struct mbox *mb = mbox_create("t", 4);
+	struct sink s = { .n = 0 };
+	struct mbox_stats st;
+	struct tmsg *extra;
+	int freed = 0;
+
+	mbox_set_batching(batching);
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(mbox_send(mb, &tmsg_new(i, &freed)->m), 0);
+	mbox_flush();
+	assert_true(mbox_full(mb));
+	for (int i = 4; i < 100; i++)
+		assert_int_equal(mbox_send_reply(mb, &tmsg_new(i, &freed)->m), 0);
+	mbox_flush();
+	mbox_read_stats(mb, &st);
+	assert_int_equal(st.rejected_total, 0);
+	assert_int_equal(st.over_capacity_total, 96);
+	assert_int_equal(st.depth, 100);
+	assert_true(st.high_water >= 100);
+	assert_int_equal(mbox_attach(mb, 0, loop, collect, &s, 256), 0);
+	run_until_idle(loop);
+	assert_int_equal(s.n, 100);
+	for (int i = 0; i < 100; i++)
+		assert_int_equal(s.seqs[i], i);
+	mbox_read_stats(mb, &st);
+	assert_int_equal(st.depth, 0);
+	/* Depth given back: a request fits again. */
+	assert_false(mbox_full(mb));
+	assert_int_equal(mbox_send(mb, &tmsg_new(100, &freed)->m), 0);
+	mbox_flush();
+	mbox_close(mb);
+	extra = tmsg_new(101, &freed);
+	assert_int_equal(mbox_send_reply(mb, &extra->m), -ESHUTDOWN);
+	msg_free(&extra->m); /* a refused reply stays with its sender */
+	mbox_detach(mb, 0);
+	mbox_set_batching(false);
+	mbox_destroy(mb);     /* frees the one still queued */
+	ev_loop_destroy(loop);
+	assert_int_equal(freed, 102);
+}
+
+static void test_replies_pass_a_full_mailbox(void **state)
+{
+	(void)state;
+	replies_pass_a_full_mailbox(false);
+}
+
+static void test_batched_replies_pass_a_full_mailbox(void **state)
+{
+	(void)state;
+	replies_pass_a_full_mailbox(true);
+}
+
+static void test_full_pool_mailbox_refuses_replies(void **state)
+{
+	struct mbox *mb = mbox_create_pool("p", 4, 2);
+	struct mbox_stats st;
+	struct tmsg *extra;
+	int freed = 0;
+
+	(void)state;
+	mbox_set_batching(false);
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(mbox_send_reply(mb, &tmsg_new(i, &freed)->m), 0);
+	extra = tmsg_new(99, &freed);
+	assert_int_equal(mbox_send_reply(mb, &extra->m), -EAGAIN);
+	mbox_read_stats(mb, &st);
+	assert_int_equal(st.over_capacity_total, 0);
+	assert_int_equal(st.rejected_total, 1);
+	msg_free(&extra->m);
+	mbox_destroy(mb);
 	assert_int_equal(freed, 5);
 }
 
@@ -304,6 +384,9 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_messages_arrive_in_send_order),
 		cmocka_unit_test(test_full_mailbox_rejects_and_keeps_message_with_sender),
+		cmocka_unit_test(test_replies_pass_a_full_mailbox),
+		cmocka_unit_test(test_batched_replies_pass_a_full_mailbox),
+		cmocka_unit_test(test_full_pool_mailbox_refuses_replies),
 		cmocka_unit_test(test_closed_mailbox_refuses_sends),
 		cmocka_unit_test(test_invalid_capacity_is_refused),
 		cmocka_unit_test(test_drain_after_close_delivers_everything),

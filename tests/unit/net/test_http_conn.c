@@ -267,6 +267,29 @@ static void test_head_has_content_length_but_no_body(void **state)
 	assert_string_equal(strstr(out, "\r\n\r\n"), "\r\n\r\n");
 }
 
+static void test_304_and_204_carry_no_content_length_or_body(void **state)
+{
+	char *out;
+
+	(void)state;
+	feed("GET /a HTTP/1.1\r\nHost: h\r\n\r\nGET /b HTTP/1.1\r\nHost: h\r\n\r\n"
+	     "GET /c HTTP/1.1\r\nHost: h\r\n\r\n");
+	reply(0, 304, "");
+	reply(1, 204, "ignored");
+	reply(2, 200, "ok");
+	output();
+	out = take_output();
+	assert_memory_equal(out, "HTTP/1.1 304 Not Modified\r\n", 27);
+	/* One Content-Length in all three answers: the 200's, last. */
+	assert_non_null(strstr(out, "Content-Length: 2\r\n"));
+	assert_null(strstr(strstr(out, "HTTP/1.1 204"), "Content-Length: 0"));
+	assert_ptr_equal(strstr(out, "Content-Length"), strstr(out, "Content-Length: 2\r\n"));
+	assert_ptr_equal(strstr(out, "Content-Type"), strstr(out, "Content-Type: text/plain\r\nContent-Length: 2"));
+	assert_null(strstr(out, "ignored"));
+	assert_non_null(strstr(out, "\r\n\r\nHTTP/1.1 204 No Content\r\n"));
+	assert_non_null(strstr(out, "\r\n\r\nHTTP/1.1 200 OK\r\n"));
+}
+
 static void test_access_log_has_one_line_per_response_only_when_enabled(void **state)
 {
 	char want[128];
@@ -464,24 +487,68 @@ static void test_error_answer_waits_for_earlier_requests(void **state)
 	assert_true(http_conn_finished(&H.c));
 }
 
-static void test_full_handler_mailbox_answers_503_with_retry_after(void **state)
+static void test_full_handler_mailbox_parks_the_request_and_stops_parsing(void **state)
+{
+	char *out;
+
+	(void)state;
+	submit_rc = -EAGAIN;
+	feed("GET /a HTTP/1.1\r\nHost: h\r\n\r\nGET /b HTTP/1.1\r\nHost: h\r\n\r\n");
+	/* Kept, not refused: nothing is answered, nothing more is parsed. */
+	assert_true(http_conn_has_parked(&H.c));
+	assert_int_equal(H.stats.held_total, 1);
+	assert_int_equal(output(), 0);
+	assert_false(http_conn_wants_input(&H.c));
+	assert_int_equal(http_conn_inflight(&H.c), 1);
+	/* Still full: it stays parked. */
+	assert_int_equal(http_conn_submit_parked(&H.c), -EAGAIN);
+	assert_true(http_conn_has_parked(&H.c));
+	assert_int_equal(H.nsub, 0);
+	/* Room again: it goes, then the held input is parsed after it. */
+	submit_rc = 0;
+	assert_int_equal(http_conn_submit_parked(&H.c), 0);
+	assert_false(http_conn_has_parked(&H.c));
+	assert_int_equal(H.nsub, 1);
+	assert_string_equal(H.sub[0]->path, "/a");
+	assert_int_equal(H.sub[0]->seq, 0);
+	assert_true(http_conn_resume(&H.c, H.now));
+	assert_int_equal(H.nsub, 2);
+	assert_string_equal(H.sub[1]->path, "/b");
+	reply(1, 200, "b");
+	reply(0, 200, "a");
+	output();
+	out = take_output();
+	assert_true(strstr(out, "\r\n\r\na") < strstr(out, "\r\n\r\nb"));
+	assert_null(strstr(out, "503"));
+	assert_int_equal(H.stats.held_total, 1);
+	assert_true(http_conn_wants_input(&H.c));
+}
+
+static void test_parked_request_refused_otherwise_is_answered_503(void **state)
 {
 	char *out;
 
 	(void)state;
 	submit_rc = -EAGAIN;
 	feed("GET /a HTTP/1.1\r\nHost: h\r\n\r\n");
+	submit_rc = -ESHUTDOWN; /* the handlers are going away */
+	assert_int_equal(http_conn_submit_parked(&H.c), 0);
 	output();
 	out = take_output();
 	assert_non_null(strstr(out, "HTTP/1.1 503 Service Unavailable\r\n"));
 	assert_non_null(strstr(out, "Retry-After: 1\r\n"));
-	assert_null(strstr(out, "Connection: close"));
-	assert_int_equal(H.stats.handler_full_total, 1);
 	assert_false(http_conn_finished(&H.c)); /* the connection stays usable */
-	submit_rc = 0;
-	feed("GET /b HTTP/1.1\r\nHost: h\r\n\r\n");
-	assert_int_equal(H.nsub, 1);
-	assert_int_equal(H.sub[0]->seq, 1);
+}
+
+static void test_parked_request_is_freed_with_the_connection(void **state)
+{
+	(void)state;
+	submit_rc = -EAGAIN;
+	feed("POST /a HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhello");
+	assert_true(http_conn_has_parked(&H.c));
+	http_conn_eof(&H.c);          /* ASan: nothing leaks */
+	assert_false(http_conn_has_parked(&H.c));
+	assert_true(http_conn_finished(&H.c));
 }
 
 static void test_expect_100_continue_is_answered_before_the_body(void **state)
@@ -996,6 +1063,7 @@ int main(void)
 		T(test_http10_keep_alive_is_kept_and_announced),
 		T(test_http11_connection_close_stops_parsing),
 		T(test_head_has_content_length_but_no_body),
+		T(test_304_and_204_carry_no_content_length_or_body),
 		T(test_access_log_has_one_line_per_response_only_when_enabled),
 		T(test_error_answer_to_head_has_no_body_and_logs_its_url),
 		T(test_chunked_body_is_reassembled),
@@ -1009,7 +1077,9 @@ int main(void)
 		T(test_two_different_content_lengths_are_400),
 		T(test_malformed_request_is_400_and_logged_with_reason),
 		T(test_error_answer_waits_for_earlier_requests),
-		T(test_full_handler_mailbox_answers_503_with_retry_after),
+		T(test_full_handler_mailbox_parks_the_request_and_stops_parsing),
+		T(test_parked_request_refused_otherwise_is_answered_503),
+		T(test_parked_request_is_freed_with_the_connection),
 		T(test_expect_100_continue_is_answered_before_the_body),
 		T(test_expect_100_continue_is_not_sent_with_a_413),
 		T(test_pipeline_cap_holds_input_until_answers_leave),

@@ -1,9 +1,11 @@
 /*
  * test_net_actor.c - the network actor pool over real sockets on
  * 127.0.0.1, with the real actor runtime and a scripted fake handler pool:
- * round trip, 503 when the handler mailbox is full, late replies for
- * closed connections, the global connection limit, output backpressure,
- * and the write timeout of a client that never reads. Runs under ASan and TSan too.
+ * round trip, requests held (not refused) while the handler mailbox is
+ * full, replies taken past a full network mailbox, late replies for
+ * closed connections, the global connection limit and its file-descriptor
+ * cap, output backpressure, and the write timeout of a client that never
+ * reads. Runs under ASan and TSan too.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -54,7 +56,11 @@ static void fake_reply(struct http_msg *hm, const char *body, uint32_t len)
 	hm->resp_body = body;
 	hm->resp_body_len = len;
 	hm->m.type = HTTP_MSG_RESPONSE;
-	if (actor_send(sys, hm->m.reply_to, &hm->m) != 0)
+	/* On the handler thread as handler actors do (a reply is never
+	 * refused for being full); from the test thread, a plain send. */
+	if (actor_self() != NULL)
+		actor_reply(&hm->m);
+	else if (actor_send(sys, hm->m.reply_to, &hm->m) != 0)
 		msg_free(&hm->m);
 }
 
@@ -92,16 +98,21 @@ static uint16_t free_port(void)
 	return ntohs(sa.sin_port);
 }
 
-static void start(uint32_t handler_mailbox)
+static void start_capped(uint32_t handler_mailbox, uint32_t conn_cap)
 {
 	struct actor_pool_spec spec = { .kind = &fake_handler_kind, .count = 1,
 					.mbox_capacity = handler_mailbox, .ops = &fake_ops };
 	char err[256];
 
 	sys = actor_system_create();
-	assert_int_equal(net_add_pools(sys, &cfg, &fake_handler_kind, err, sizeof(err)), 0);
+	assert_int_equal(net_add_pools(sys, &cfg, &fake_handler_kind, conn_cap, err, sizeof(err)), 0);
 	assert_int_not_equal(actor_system_add_pool(sys, &spec, err, sizeof(err)), ACTOR_ADDR_NONE);
 	assert_int_equal(actor_system_start(sys, err, sizeof(err)), 0);
+}
+
+static void start(uint32_t handler_mailbox)
+{
+	start_capped(handler_mailbox, 0);
 }
 
 static int setup(void **state)
@@ -224,11 +235,30 @@ static void test_request_round_trip_over_a_real_socket(void **state)
 	assert_int_equal(stats().responses_total[1], 2);
 }
 
-static void test_full_handler_mailbox_is_answered_503_at_once(void **state)
+static struct mbox_stats mailbox_of(const struct actor_kind *kind)
 {
-	char buf[16384];
+	struct mbox_stats st;
+	unsigned n;
+	actor_addr_t first = actor_system_find_kind(sys, kind, &n);
+
+	mbox_read_stats(actor_mbox(actor_system_get(sys, first)), &st);
+	return st;
+}
+
+static unsigned count_of(const char *hay, const char *needle)
+{
+	unsigned n = 0;
+
+	for (const char *p = hay; (p = strstr(p, needle)) != NULL; p++)
+		n++;
+	return n;
+}
+
+static void test_full_handler_mailbox_holds_requests_until_room(void **state)
+{
+	char buf[16384], obuf[4096];
 	char req[2048] = "GET /gate HTTP/1.1\r\nHost: h\r\n\r\n";
-	int fd;
+	int fd, other;
 
 	(void)state;
 	start(4); /* holds 3 */
@@ -239,14 +269,61 @@ static void test_full_handler_mailbox_is_answered_503_at_once(void **state)
 	for (int i = 0; i < 10; i++)
 		strcat(req, "GET /x HTTP/1.1\r\nHost: h\r\n\r\n");
 	send_all(fd, req);
-	WAIT_FOR(stats().handler_full_total > 0);
+	WAIT_FOR(stats().held == 1);
+	/* Another connection's request waits behind the held one. */
+	other = connect_server();
+	send_all(other, "GET /other HTTP/1.1\r\nHost: h\r\n\r\n");
+	WAIT_FOR(stats().held == 2);
+	assert_int_equal(stats().responses_total[4], 0);
 	atomic_store(&gate_open, 1);
 	read_responses(fd, buf, sizeof(buf), 11, 5000);
-	assert_non_null(strstr(buf, "HTTP/1.1 503 Service Unavailable\r\n"));
-	assert_non_null(strstr(buf, "Retry-After: 1\r\n"));
-	/* In request order: /gate's answer comes first. */
-	assert_true(strstr(buf, "\r\n\r\n/gate") < strstr(buf, "503"));
+	read_responses(other, obuf, sizeof(obuf), 1, 5000);
+	/* Every request answered by the handler, in request order. */
+	assert_int_equal(count_of(buf, "HTTP/1.1 200 OK"), 11);
+	assert_null(strstr(buf, "503"));
+	assert_true(strstr(buf, "\r\n\r\n/gate") < strstr(buf, "\r\n\r\n/x"));
+	assert_non_null(strstr(obuf, "\r\n\r\n/other"));
+	assert_true(stats().held_total >= 2);
+	WAIT_FOR(stats().held == 0);
+	assert_int_equal(stats().responses_total[4], 0);
+	close(other);
 	close(fd);
+}
+
+/* The handler replies to a whole mailbox at once while the network
+ * actor's mailbox holds 4: every reply is taken past capacity, none is
+ * lost or refused. */
+static void test_replies_past_a_full_network_mailbox_all_arrive(void **state)
+{
+	enum { CONNS = 8, PER_CONN = 16 };
+	static char buf[CONNS][16384];
+	char req[PER_CONN * 32] = "";
+	int fds[CONNS], gate;
+
+	(void)state;
+	cfg.net.mailbox = 4;
+	start(256);
+	gate = connect_server();
+	send_all(gate, "GET /gate HTTP/1.1\r\nHost: h\r\n\r\n");
+	WAIT_FOR(atomic_load(&gated));
+	for (int i = 0; i < PER_CONN; i++)
+		strcat(req, "GET /r HTTP/1.1\r\nHost: h\r\n\r\n");
+	for (int c = 0; c < CONNS; c++) {
+		fds[c] = connect_server();
+		send_all(fds[c], req);
+	}
+	/* All queued behind /gate (which counts until it is delivered). */
+	WAIT_FOR(mailbox_of(&fake_handler_kind).depth >= CONNS * PER_CONN);
+	atomic_store(&gate_open, 1);
+	for (int c = 0; c < CONNS; c++) {
+		read_responses(fds[c], buf[c], sizeof(buf[c]), PER_CONN, 5000);
+		assert_int_equal(count_of(buf[c], "HTTP/1.1 200 OK"), PER_CONN);
+		close(fds[c]);
+	}
+	assert_true(mailbox_of(&net_kind).over_capacity_total > 0);
+	assert_int_equal(mailbox_of(&net_kind).rejected_total, 0);
+	assert_int_equal(stats().late_replies_total, 0);
+	close(gate);
 }
 
 static void test_late_reply_for_a_closed_connection_is_dropped_and_counted(void **state)
@@ -266,14 +343,13 @@ static void test_late_reply_for_a_closed_connection_is_dropped_and_counted(void 
 	WAIT_FOR(stats().late_replies_total == 1);
 }
 
-static void test_connection_limit_pauses_accept_until_one_closes(void **state)
+/* With room for one connection: a second waits in the kernel backlog,
+ * unanswered, until the first closes. */
+static void one_connection_at_a_time(void)
 {
 	char buf[4096];
 	int a, b;
 
-	(void)state;
-	cfg.http.max_connections = 1;
-	start(64);
 	a = connect_server();
 	send_all(a, "GET /a HTTP/1.1\r\nHost: h\r\n\r\n");
 	read_responses(a, buf, sizeof(buf), 1, 3000);
@@ -286,6 +362,23 @@ static void test_connection_limit_pauses_accept_until_one_closes(void **state)
 	read_responses(b, buf, sizeof(buf), 1, 3000);
 	assert_non_null(strstr(buf, "\r\n\r\n/b"));
 	close(b);
+}
+
+static void test_connection_limit_pauses_accept_until_one_closes(void **state)
+{
+	(void)state;
+	cfg.http.max_connections = 1;
+	start(64);
+	one_connection_at_a_time();
+}
+
+/* The file-descriptor cap wins over a larger http.max_connections. */
+static void test_connection_cap_from_the_fd_limit_pauses_accept(void **state)
+{
+	(void)state;
+	cfg.http.max_connections = 1000;
+	start_capped(64, 1);
+	one_connection_at_a_time();
 }
 
 static void test_client_that_never_reads_is_dropped_at_the_write_timeout(void **state)
@@ -420,9 +513,11 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 		T(test_request_round_trip_over_a_real_socket),
-		T(test_full_handler_mailbox_is_answered_503_at_once),
+		T(test_full_handler_mailbox_holds_requests_until_room),
+		T(test_replies_past_a_full_network_mailbox_all_arrive),
 		T(test_late_reply_for_a_closed_connection_is_dropped_and_counted),
 		T(test_connection_limit_pauses_accept_until_one_closes),
+		T(test_connection_cap_from_the_fd_limit_pauses_accept),
 		T(test_client_that_never_reads_is_dropped_at_the_write_timeout),
 		T(test_unread_output_stops_parsing_pipelined_requests),
 		T(test_dirty_list_out_of_memory_defers_the_write),
