@@ -3,14 +3,24 @@
  *
  * DESIGN
  * Each actor thread owns: its ev_loop, its receiver slot of the mailbox, a
- * stop watcher (ev_async), a 100 ms loop-lag timer and the prepare/check
- * pair that measures busy time. The registry (an array of actors indexed by
- * address) is built before start and never changes afterwards, so lookups
- * from any thread need no lock. The only lock in this file guards the
- * start-up handshake on the controlling thread, never the message path.
+ * control watcher (ev_async: stop or retire), a 100 ms loop-lag timer and
+ * the prepare/check pair that measures busy time. The registry (an array
+ * of actor slots indexed by address, `max` per pool) is built before start
+ * and never changes afterwards, so lookups from any thread need no lock.
+ * What changes is each pool's live count (release store, acquire loads)
+ * and each slot's state (see actor.h: resizing).
+ *
+ * A slot's ev_loop and mailbox live as long as the system: a member that
+ * starts again on a slot reuses both, so a sender that read a stale
+ * `sleeping` flag only ever wakes a loop that still exists.
+ *
+ * Locks: `lock` guards the start-up handshake; `ctl` serialises resizes
+ * with stopping. Both are on the control path only, never on the message
+ * path.
  *
  * Owner: `struct actor` fields marked "actor thread" are touched only by
- * that thread; the rest is immutable after actor_system_start().
+ * that thread; "control" ones by the thread holding `ctl`; the rest is
+ * immutable after actor_system_add_pool().
  */
 #include <errno.h>
 #include <pthread.h>
@@ -18,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "actor.h"
 #include "trace.h"
@@ -29,10 +40,20 @@
 struct actor_pool {
 	char kind[32];
 	struct actor_pool_spec spec;
+	unsigned max;                 /* slots reserved */
+	bool resizable;               /* spec.max was given */
 	actor_addr_t first;
 	struct mbox *shared;          /* shared_mailbox pools only */
-	bool stopped;                 /* controlling thread */
+	_Atomic unsigned live;        /* members [0, live) take new work */
+	bool stopped;                 /* control */
 };
+
+/* A slot's state: written by the control thread (STARTING..RETIRING) and
+ * by the actor's thread (EXITED); read anywhere with acquire. */
+enum slot_state { SLOT_EMPTY, SLOT_RUNNING, SLOT_RETIRING, SLOT_EXITED };
+
+/* What the control watcher asks for. */
+enum actor_cmd { CMD_NONE, CMD_RETIRE, CMD_STOP };
 
 struct actor {
 	/* Immutable after add_pool. */
@@ -44,10 +65,15 @@ struct actor {
 	struct mbox *mb;
 	unsigned mb_idx;
 	pthread_t thread;
-	bool running;                 /* controlling thread */
+	bool has_thread;              /* control: started, not joined yet */
+	_Atomic int slot_state;       /* enum slot_state */
+	_Atomic int cmd;              /* enum actor_cmd, then stop_w is sent */
 	/* Actor thread. */
 	struct ev_loop *loop;
 	ev_async stop_w;
+	ev_timer retire_w;            /* polls a retiring member until it is idle */
+	bool retiring;
+	bool left_pool;               /* detached from a shared mailbox */
 	ev_timer lag_w;
 	ev_prepare prepare_w;
 	ev_check check_w;
@@ -78,6 +104,7 @@ struct actor_system {
 	bool started;
 	pthread_mutex_t lock;         /* start-up handshake only */
 	pthread_cond_t cond;
+	pthread_mutex_t ctl;          /* resizes and stopping */
 };
 
 static _Thread_local struct actor *tl_self;
@@ -106,6 +133,7 @@ struct actor_system *actor_system_create(void)
 		return NULL;
 	pthread_mutex_init(&sys->lock, NULL);
 	pthread_cond_init(&sys->cond, NULL);
+	pthread_mutex_init(&sys->ctl, NULL);
 	return sys;
 }
 
@@ -121,12 +149,13 @@ actor_addr_t actor_system_add_pool(struct actor_system *sys,
 	struct actor_pool *pool;
 	struct actor **grown;
 	char mbname[48];
+	unsigned max = spec->max > spec->count ? spec->max : spec->count;
 
 	if (sys->started || sys->npools == MAX_POOLS || spec->kind == NULL ||
 	    spec->kind->name == NULL ||
 	    spec->ops == NULL || spec->ops->message == NULL || spec->count == 0 ||
-	    spec->count > 1024 || !valid_capacity(spec->mbox_capacity) ||
-	    (spec->shared_mailbox && spec->count > MBOX_MAX_CONSUMERS)) {
+	    max > 1024 || !valid_capacity(spec->mbox_capacity) ||
+	    (spec->shared_mailbox && max > MBOX_MAX_CONSUMERS)) {
 		snprintf(err, errlen, "actor pool %s: invalid specification",
 			 spec->kind != NULL && spec->kind->name != NULL ? spec->kind->name : "(null)");
 		return ACTOR_ADDR_NONE;
@@ -136,7 +165,7 @@ actor_addr_t actor_system_add_pool(struct actor_system *sys,
 		return ACTOR_ADDR_NONE;
 	}
 	pool = calloc(1, sizeof(*pool));
-	grown = realloc(sys->actors, sizeof(*grown) * (sys->nactors + spec->count));
+	grown = realloc(sys->actors, sizeof(*grown) * (sys->nactors + max));
 	if (pool == NULL || grown == NULL) {
 		free(pool);
 		if (grown != NULL)
@@ -147,16 +176,19 @@ actor_addr_t actor_system_add_pool(struct actor_system *sys,
 	sys->actors = grown;
 	snprintf(pool->kind, sizeof(pool->kind), "%s", spec->kind->name);
 	pool->spec = *spec;
+	pool->max = max;
+	pool->resizable = spec->max > 0;
 	pool->first = sys->nactors;
+	atomic_init(&pool->live, spec->count);
 	if (spec->shared_mailbox) {
-		pool->shared = mbox_create_pool(pool->kind, spec->mbox_capacity, spec->count);
+		pool->shared = mbox_create_pool(pool->kind, spec->mbox_capacity, max);
 		if (pool->shared == NULL) {
 			free(pool);
 			snprintf(err, errlen, "actor pool %s: cannot create mailbox", pool->kind);
 			return ACTOR_ADDR_NONE;
 		}
 	}
-	for (unsigned i = 0; i < spec->count; i++) {
+	for (unsigned i = 0; i < max; i++) {
 		struct actor *a = calloc(1, sizeof(*a));
 
 		if (a == NULL) {
@@ -179,6 +211,10 @@ actor_addr_t actor_system_add_pool(struct actor_system *sys,
 				snprintf(err, errlen, "actor pool %s: cannot create mailbox", pool->kind);
 				return ACTOR_ADDR_NONE;
 			}
+			/* A reserved slot refuses work until a member starts on
+			 * it: actor_send redirects to a live member. */
+			if (i >= spec->count)
+				mbox_close(a->mb);
 		}
 		sys->actors[sys->nactors++] = a;
 	}
@@ -255,7 +291,9 @@ static struct mbox *dest_mbox(struct actor_system *sys, actor_addr_t to, struct 
 }
 
 /* actor_send for a reply: a plain mailbox takes it even when full
- * (mbox_send_reply); only a pool mailbox can still refuse it. */
+ * (mbox_send_reply); only a pool mailbox can still refuse it. Also
+ * accepted by a mailbox closed only to new work (its actor is retiring
+ * and waits for exactly these). */
 static int send_reply(struct actor_system *sys, actor_addr_t to, struct msg *m)
 {
 	struct mbox *mb = dest_mbox(sys, to, m);
@@ -322,24 +360,88 @@ int actor_reply(struct msg *m)
 	return 1;
 }
 
-static void on_stop(struct ev_loop *loop, ev_async *w, int revents)
+/* Leave the loop for good: deliver what is still queued (unless the member
+ * already left its shared mailbox), run `stop`, and stop every watcher. */
+static void finish(struct actor *a)
 {
-	struct actor *a = w->data;
+	struct ev_loop *loop = a->loop;
 
-	(void)revents;
-	mbox_close(a->mb);
-	mbox_drain(a->mb, a->mb_idx);
+	if (!a->left_pool) {
+		mbox_close(a->mb);
+		mbox_drain(a->mb, a->mb_idx);
+	}
 	if (a->pool->spec.ops->stop != NULL)
 		a->pool->spec.ops->stop(a);
 	flush_replies(a, true);
 	mbox_detach(a->mb, a->mb_idx);
+	ev_timer_stop(loop, &a->retire_w);
+	/* Give back the references actor_main took away (lag timer, prepare,
+	 * check): the loop lives on for the slot's next member. */
+	ev_ref(loop);
+	ev_ref(loop);
+	ev_ref(loop);
 	ev_timer_stop(loop, &a->lag_w);
-	ev_ref(loop);
-	ev_ref(loop);
 	ev_prepare_stop(loop, &a->prepare_w);
 	ev_check_stop(loop, &a->check_w);
 	ev_async_stop(loop, &a->stop_w);
 	ev_break(loop, EVBREAK_ALL);
+}
+
+/* A retiring member is done once nothing can reach it any more and it
+ * holds nothing: its mailbox is empty with no sender holding a slot (after
+ * mbox_close_work only replies can come, and `idle` says none is owed),
+ * and no reply of its own waits for a full mailbox. */
+static void on_retire_poll(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct actor *a = w->data;
+	const struct actor_ops *ops = a->pool->spec.ops;
+
+	(void)loop;
+	(void)revents;
+	if (!a->left_pool && !mbox_idle(a->mb))
+		return;
+	if (a->retry_head != NULL || (ops->idle != NULL && !ops->idle(a)))
+		return;
+	finish(a);
+}
+
+static void begin_retire(struct actor *a)
+{
+	const struct actor_ops *ops = a->pool->spec.ops;
+
+	if (a->retiring)
+		return;
+	a->retiring = true;
+	if (ops->retire != NULL)
+		ops->retire(a);
+	if (a->pool->shared != NULL) {
+		/* Between messages a pool member holds none: leave the pool
+		 * mailbox; the other members take what waits there. */
+		mbox_detach(a->mb, a->mb_idx);
+		a->left_pool = true;
+	} else {
+		mbox_close_work(a->mb);
+	}
+	ev_timer_set(&a->retire_w, 0., ACTOR_RETIRE_POLL_MS / 1000.0);
+	ev_timer_start(a->loop, &a->retire_w);
+}
+
+static void on_stop(struct ev_loop *loop, ev_async *w, int revents)
+{
+	struct actor *a = w->data;
+
+	(void)loop;
+	(void)revents;
+	switch (atomic_load_explicit(&a->cmd, memory_order_acquire)) {
+	case CMD_RETIRE:
+		begin_retire(a);
+		break;
+	case CMD_STOP:
+		finish(a);
+		break;
+	default:
+		break;
+	}
 }
 
 static void report_start(struct actor *a, int rc)
@@ -359,7 +461,10 @@ static void *actor_main(void *arg)
 
 	tl_self = a;
 	a->awake_since_ns = clock_now_ns();
+	a->retiring = a->left_pool = false;
 	ev_async_init(&a->stop_w, on_stop);
+	ev_init(&a->retire_w, on_retire_poll);
+	a->retire_w.data = a;
 	ev_timer_init(&a->lag_w, on_lag_timer, 0., 0.);
 	ev_prepare_init(&a->prepare_w, on_prepare);
 	ev_check_init(&a->check_w, on_check);
@@ -384,34 +489,91 @@ static void *actor_main(void *arg)
 		mbox_detach(a->mb, a->mb_idx);
 	mbox_set_batching(false); /* publishes anything still pending */
 	tl_self = NULL;
+	atomic_store_explicit(&a->slot_state, SLOT_EXITED, memory_order_release);
 	return NULL;
+}
+
+static struct actor *slot(const struct actor_system *sys, const struct actor_pool *pool,
+			  unsigned i)
+{
+	return sys->actors[pool->first + i];
+}
+
+static void signal_cmd(struct actor *a, enum actor_cmd cmd)
+{
+	atomic_store_explicit(&a->cmd, cmd, memory_order_release);
+	ev_async_send(a->loop, &a->stop_w);
+}
+
+/* Control: join a slot whose thread is gone or going. */
+static void join_slot(struct actor *a)
+{
+	pthread_join(a->thread, NULL);
+	a->has_thread = false;
+	atomic_store_explicit(&a->slot_state, SLOT_EMPTY, memory_order_release);
 }
 
 static void stop_pool(struct actor_system *sys, struct actor_pool *pool)
 {
 	if (pool->stopped)
 		return;
-	for (unsigned i = 0; i < pool->spec.count; i++) {
-		struct actor *a = sys->actors[pool->first + i];
+	for (unsigned i = 0; i < pool->max; i++) {
+		struct actor *a = slot(sys, pool, i);
 
 		/* Closed here, not only when the actor gets to its stop: an
 		 * actor busy in a batch of messages (a worker in a long task)
 		 * sees at once that what is still queued will not be wanted
 		 * (mbox_closed). */
-		if (a->running) {
+		if (a->has_thread) {
 			mbox_close(a->mb);
-			ev_async_send(a->loop, &a->stop_w);
+			signal_cmd(a, CMD_STOP);
 		}
 	}
-	for (unsigned i = 0; i < pool->spec.count; i++) {
-		struct actor *a = sys->actors[pool->first + i];
+	for (unsigned i = 0; i < pool->max; i++) {
+		struct actor *a = slot(sys, pool, i);
 
-		if (!a->running)
-			continue;
-		pthread_join(a->thread, NULL);
-		a->running = false;
+		if (a->has_thread)
+			join_slot(a);
 	}
 	pool->stopped = true;
+}
+
+/* Control: start the thread of slot `a` and wait until its `start` ran. */
+static int start_slot(struct actor_system *sys, struct actor *a, char *err, size_t errlen)
+{
+	int rc;
+
+	if (a->loop == NULL) {
+		/* Created here, used only by the actor thread from now on. */
+		a->loop = ev_loop_new(EVFLAG_AUTO | EVFLAG_NOENV);
+		if (a->loop == NULL) {
+			snprintf(err, errlen, "%s: cannot create event loop", a->name);
+			return -ENOMEM;
+		}
+	}
+	a->start_done = false;
+	a->start_rc = 0;
+	atomic_store_explicit(&a->cmd, CMD_NONE, memory_order_relaxed);
+	atomic_store_explicit(&a->slot_state, SLOT_RUNNING, memory_order_release);
+	rc = -pthread_create(&a->thread, NULL, actor_main, a);
+	if (rc != 0) {
+		atomic_store_explicit(&a->slot_state, SLOT_EMPTY, memory_order_release);
+		snprintf(err, errlen, "%s: cannot start thread: %s", a->name, ad_strerror(rc));
+		return rc;
+	}
+	pthread_mutex_lock(&sys->lock);
+	while (!a->start_done)
+		pthread_cond_wait(&sys->cond, &sys->lock);
+	rc = a->start_rc;
+	pthread_mutex_unlock(&sys->lock);
+	if (rc != 0) {
+		pthread_join(a->thread, NULL);
+		atomic_store_explicit(&a->slot_state, SLOT_EMPTY, memory_order_release);
+		snprintf(err, errlen, "%s: start failed: %s", a->name, ad_strerror(rc));
+		return rc;
+	}
+	a->has_thread = true;
+	return 0;
 }
 
 int actor_system_start(struct actor_system *sys, char *err, size_t errlen)
@@ -423,49 +585,164 @@ int actor_system_start(struct actor_system *sys, char *err, size_t errlen)
 		return -EINVAL;
 	}
 	sys->started = true;
-	for (unsigned i = 0; i < sys->nactors && rc == 0; i++) {
-		struct actor *a = sys->actors[i];
+	pthread_mutex_lock(&sys->ctl);
+	for (unsigned p = 0; p < sys->npools && rc == 0; p++) {
+		struct actor_pool *pool = sys->pools[p];
 
-		/* Created here, used only by the actor thread from now on. */
-		a->loop = ev_loop_new(EVFLAG_AUTO | EVFLAG_NOENV);
-		if (a->loop == NULL) {
-			snprintf(err, errlen, "%s: cannot create event loop", a->name);
-			rc = -ENOMEM;
-			break;
-		}
-		rc = -pthread_create(&a->thread, NULL, actor_main, a);
-		if (rc != 0) {
-			snprintf(err, errlen, "%s: cannot start thread: %s", a->name, ad_strerror(rc));
-			break;
-		}
-		pthread_mutex_lock(&sys->lock);
-		while (!a->start_done)
-			pthread_cond_wait(&sys->cond, &sys->lock);
-		rc = a->start_rc;
-		pthread_mutex_unlock(&sys->lock);
-		if (rc != 0) {
-			pthread_join(a->thread, NULL);
-			snprintf(err, errlen, "%s: start failed: %s", a->name, ad_strerror(rc));
-			break;
-		}
-		a->running = true;
+		for (unsigned i = 0; i < pool->spec.count && rc == 0; i++)
+			rc = start_slot(sys, slot(sys, pool, i), err, errlen);
 	}
+	pthread_mutex_unlock(&sys->ctl);
 	if (rc != 0)
 		actor_system_stop(sys);
 	return rc;
 }
 
-void actor_system_stop_kind(struct actor_system *sys, const struct actor_kind *kind)
+static struct actor_pool *pool_of(const struct actor_system *sys, const struct actor_kind *kind)
 {
 	for (unsigned i = 0; i < sys->npools; i++)
 		if (sys->pools[i]->spec.kind == kind)
+			return sys->pools[i];
+	return NULL;
+}
+
+/* Control: wait for a retiring slot to exit, then join it. */
+static int reap_slot(struct actor *a, uint64_t deadline_ns)
+{
+	/* Control path only: a retiring member finishes its connections or
+	 * requests; poll it gently. */
+	const struct timespec ms = { 0, 1000000 };
+
+	if (!a->has_thread)
+		return 0;
+	while (atomic_load_explicit(&a->slot_state, memory_order_acquire) != SLOT_EXITED) {
+		if (atomic_load_explicit(&a->slot_state, memory_order_acquire) == SLOT_RUNNING ||
+		    clock_now_ns() >= deadline_ns)
+			return -EBUSY;
+		nanosleep(&ms, NULL);
+	}
+	join_slot(a);
+	return 0;
+}
+
+static int grow(struct actor_system *sys, struct actor_pool *pool, unsigned live,
+		unsigned count, char *err, size_t errlen)
+{
+	uint64_t deadline = clock_now_ns() + (uint64_t)ACTOR_RESIZE_WAIT_MS * NS_PER_MS;
+	unsigned started = live;
+	int rc = 0;
+
+	for (unsigned i = live; i < count && rc == 0; i++) {
+		struct actor *a = slot(sys, pool, i);
+
+		if (reap_slot(a, deadline) != 0) {
+			snprintf(err, errlen, "%s is still retiring (finishing its work): "
+				 "try again shortly", a->name);
+			rc = -EBUSY;
+			break;
+		}
+		if (pool->shared == NULL)
+			mbox_reopen(a->mb);
+		rc = start_slot(sys, a, err, errlen);
+		if (rc != 0) {
+			if (pool->shared == NULL)
+				mbox_close(a->mb);
+			break;
+		}
+		started = i + 1;
+		/* Publish each member as soon as it runs. */
+		atomic_store_explicit(&pool->live, started, memory_order_release);
+	}
+	return rc;
+}
+
+int actor_system_resize(struct actor_system *sys, const struct actor_kind *kind,
+			unsigned count, char *err, size_t errlen)
+{
+	struct actor_pool *pool = pool_of(sys, kind);
+	unsigned live;
+	int rc = 0;
+
+	if (pool == NULL) {
+		snprintf(err, errlen, "no actor pool \"%s\"", kind != NULL ? kind->name : "");
+		return -ENOENT;
+	}
+	if (!pool->resizable) {
+		snprintf(err, errlen, "actor pool %s has a fixed size (%u): it keeps state "
+			 "per member", pool->kind, pool->spec.count);
+		return -EPERM;
+	}
+	if (count == 0 || count > pool->max) {
+		snprintf(err, errlen, "actor pool %s: count %u is out of range [1, %u]",
+			 pool->kind, count, pool->max);
+		return -ERANGE;
+	}
+	pthread_mutex_lock(&sys->ctl);
+	live = atomic_load_explicit(&pool->live, memory_order_relaxed);
+	if (!sys->started || pool->stopped) {
+		snprintf(err, errlen, "actor pool %s is not running", pool->kind);
+		rc = -ESHUTDOWN;
+	} else if (count > live) {
+		rc = grow(sys, pool, live, count, err, errlen);
+	} else if (count < live) {
+		/* Senders stop picking them first; then they retire. */
+		atomic_store_explicit(&pool->live, count, memory_order_release);
+		for (unsigned i = count; i < live; i++) {
+			struct actor *a = slot(sys, pool, i);
+
+			atomic_store_explicit(&a->slot_state, SLOT_RETIRING, memory_order_release);
+			signal_cmd(a, CMD_RETIRE);
+		}
+	}
+	pthread_mutex_unlock(&sys->ctl);
+	return rc;
+}
+
+int actor_system_pool_info(const struct actor_system *sys, const struct actor_kind *kind,
+			   struct actor_pool_info *out)
+{
+	const struct actor_pool *pool = pool_of(sys, kind);
+
+	memset(out, 0, sizeof(*out));
+	if (pool == NULL) {
+		out->first = ACTOR_ADDR_NONE;
+		return -ENOENT;
+	}
+	out->first = pool->first;
+	out->live = atomic_load_explicit(&pool->live, memory_order_acquire);
+	out->max = pool->max;
+	out->resizable = pool->resizable;
+	for (unsigned i = 0; i < pool->max; i++)
+		if (atomic_load_explicit(&slot(sys, pool, i)->slot_state, memory_order_acquire) ==
+		    SLOT_RETIRING)
+			out->retiring++;
+	return 0;
+}
+
+const struct actor_kind *actor_system_kind_named(const struct actor_system *sys,
+						 const char *name)
+{
+	for (unsigned i = 0; i < sys->npools; i++)
+		if (strcmp(sys->pools[i]->kind, name) == 0)
+			return sys->pools[i]->spec.kind;
+	return NULL;
+}
+
+void actor_system_stop_kind(struct actor_system *sys, const struct actor_kind *kind)
+{
+	pthread_mutex_lock(&sys->ctl);
+	for (unsigned i = 0; i < sys->npools; i++)
+		if (sys->pools[i]->spec.kind == kind)
 			stop_pool(sys, sys->pools[i]);
+	pthread_mutex_unlock(&sys->ctl);
 }
 
 void actor_system_stop(struct actor_system *sys)
 {
+	pthread_mutex_lock(&sys->ctl);
 	for (unsigned i = 0; i < sys->npools; i++)
 		stop_pool(sys, sys->pools[i]);
+	pthread_mutex_unlock(&sys->ctl);
 }
 
 void actor_system_destroy(struct actor_system *sys)
@@ -491,6 +768,7 @@ void actor_system_destroy(struct actor_system *sys)
 		free(pool);
 	}
 	free(sys->actors);
+	pthread_mutex_destroy(&sys->ctl);
 	pthread_mutex_destroy(&sys->lock);
 	pthread_cond_destroy(&sys->cond);
 	free(sys);
@@ -499,8 +777,22 @@ void actor_system_destroy(struct actor_system *sys)
 int actor_send(struct actor_system *sys, actor_addr_t to, struct msg *m)
 {
 	struct mbox *mb = dest_mbox(sys, to, m);
+	struct actor *a;
+	unsigned live;
+	int rc;
 
-	return mb != NULL ? mbox_send(mb, m) : -ENOENT;
+	if (mb == NULL)
+		return -ENOENT;
+	rc = mbox_send(mb, m);
+	if (rc != -ESHUTDOWN)
+		return rc;
+	/* Work for a member that left its pool (the sender picked it before
+	 * the smaller count was published): any live member does it. */
+	a = sys->actors[to];
+	live = atomic_load_explicit(&a->pool->live, memory_order_acquire);
+	if (a->index < live || live == 0)
+		return rc;
+	return mbox_send(sys->actors[a->pool->first + a->index % live]->mb, m);
 }
 
 unsigned actor_system_count(const struct actor_system *sys)
@@ -516,16 +808,34 @@ struct actor *actor_system_get(const struct actor_system *sys, actor_addr_t addr
 actor_addr_t actor_system_find_kind(const struct actor_system *sys,
 				    const struct actor_kind *kind, unsigned *count)
 {
-	for (unsigned i = 0; i < sys->npools; i++) {
-		if (sys->pools[i]->spec.kind == kind) {
-			if (count != NULL)
-				*count = sys->pools[i]->spec.count;
-			return sys->pools[i]->first;
-		}
-	}
+	const struct actor_pool *pool = pool_of(sys, kind);
+
 	if (count != NULL)
-		*count = 0;
-	return ACTOR_ADDR_NONE;
+		*count = pool != NULL ? actor_pool_live(pool) : 0;
+	return pool != NULL ? pool->first : ACTOR_ADDR_NONE;
+}
+
+struct actor_pool *actor_system_pool(const struct actor_system *sys,
+				     const struct actor_kind *kind)
+{
+	return pool_of(sys, kind);
+}
+
+actor_addr_t actor_pool_first(const struct actor_pool *pool)
+{
+	return pool->first;
+}
+
+unsigned actor_pool_live(const struct actor_pool *pool)
+{
+	return atomic_load_explicit(&((struct actor_pool *)pool)->live, memory_order_acquire);
+}
+
+bool actor_alive(const struct actor *a)
+{
+	int st = atomic_load_explicit(&((struct actor *)a)->slot_state, memory_order_acquire);
+
+	return st == SLOT_RUNNING || st == SLOT_RETIRING;
 }
 
 const char *actor_name(const struct actor *a) { return a->name; }

@@ -4,10 +4,23 @@
  * DESIGN
  * An actor is one thread, one ev_loop, one mailbox and three behaviour
  * callbacks (start, message, stop). Actors are created in pools by kind
- * ("net", "handler", "mysql", ...) with counts fixed at start-up; the
- * registry of all actors is immutable once the system starts, so addresses
- * (indexes) and the registry can be read from any thread without locks.
+ * ("net", "handler", "mysql", ...). The registry of all actor slots is
+ * immutable once the system starts, so addresses (indexes) and the
+ * registry can be read from any thread without locks.
  * Actors share no mutable state: they talk only through mailboxes.
+ *
+ * Resizable pools (spec.max > count) reserve `max` consecutive addresses
+ * up front, so addresses never move; the pool's live count (members
+ * [0, live) take new work) is published with a release store and read with
+ * acquire loads by every sender that picks a member. Growing starts new
+ * members on the reserved slots, then publishes the larger count. Shrinking
+ * publishes the smaller count first, then tells each removed member to
+ * retire: it runs its `retire` hook (a listener stops accepting), closes
+ * its mailbox to new work (a sender that still picked it is redirected to a
+ * live member by actor_send; replies owed to it still arrive), keeps
+ * running until its mailbox is empty and `idle` says it holds nothing,
+ * then stops like at shutdown and its thread exits. A shared-mailbox
+ * member leaves the pool mailbox instead (the others take what waits).
  *
  * A pool created with `shared_mailbox` has one pool mailbox served by all
  * its members (database actors): sending to any member's address queues for
@@ -37,6 +50,7 @@
 #include "mailbox/msg.h"
 
 struct actor;
+struct actor_pool;
 struct actor_system;
 
 typedef msg_addr_t actor_addr_t;
@@ -51,7 +65,16 @@ struct actor_ops {
 	/* On the actor thread after the mailbox drained; stop every watcher
 	 * the actor started. May be NULL. */
 	void (*stop)(struct actor *a);
+	/* Resizing (see DESIGN), on the actor thread. `retire`: the member
+	 * was removed from its pool; stop taking work from outside the
+	 * mailbox (listeners). May be NULL. `idle`: true once a retiring
+	 * member holds nothing (no request in progress, no reply owed to
+	 * it); polled every ACTOR_RETIRE_POLL_MS. NULL: always idle. */
+	void (*retire)(struct actor *a);
+	bool (*idle)(struct actor *a);
 };
+
+#define ACTOR_RETIRE_POLL_MS 5
 
 /* A kind of actor. Each module that adds a pool defines its kind once
  * (`const struct actor_kind sql_kind = { "mysql" };` with an extern in its
@@ -64,7 +87,9 @@ struct actor_kind {
 
 struct actor_pool_spec {
 	const struct actor_kind *kind; /* names are kind->name-N */
-	unsigned count;            /* actors in the pool, >= 1 */
+	unsigned count;            /* actors in the pool at start, >= 1 */
+	unsigned max;              /* addresses reserved: the pool may grow to
+				    * this (actor_system_resize); 0: fixed */
 	uint32_t mbox_capacity;    /* power of two >= 4 */
 	unsigned budget;           /* messages per loop iteration; 0: 64 */
 	bool shared_mailbox;       /* one pool mailbox for all members */
@@ -111,10 +136,42 @@ void actor_system_stop_kind(struct actor_system *sys, const struct actor_kind *k
 /* Stop (if needed) and free everything. */
 void actor_system_destroy(struct actor_system *sys);
 
+/* Grow or shrink the pool of `kind` to `count` live members (1..max; see
+ * DESIGN). Growing returns once the new members ran `start` (a failure
+ * keeps those that started and reports why); shrinking returns at once,
+ * the removed members retire on their own. A slot still retiring from an
+ * earlier shrink is waited for up to ACTOR_RESIZE_WAIT_MS, else -EBUSY.
+ * 0 or -errno with a reason in `err`. Thread: any thread but an actor of
+ * `kind` (the admin actor, the controlling thread); serialised with
+ * other resizes and with stopping. */
+int actor_system_resize(struct actor_system *sys, const struct actor_kind *kind,
+			unsigned count, char *err, size_t errlen);
+
+#define ACTOR_RESIZE_WAIT_MS 5000
+
+/* A pool as seen now. Thread: any, once started. */
+struct actor_pool_info {
+	actor_addr_t first;
+	unsigned live;             /* members taking new work */
+	unsigned max;              /* reserved addresses (== live's bound) */
+	unsigned retiring;         /* removed members still finishing */
+	bool resizable;
+};
+
+/* 0, or -ENOENT if no pool has that kind. Thread: any. */
+int actor_system_pool_info(const struct actor_system *sys, const struct actor_kind *kind,
+			   struct actor_pool_info *out);
+
+/* The kind of the pool named `name` (an admin request names pools by
+ * their text), or NULL. Thread: any. */
+const struct actor_kind *actor_system_kind_named(const struct actor_system *sys,
+						 const char *name);
+
 /* Send to an address. Same contract as mbox_send: 0 transfers ownership;
  * -EAGAIN full, -ESHUTDOWN stopping, -ENOENT unknown address leave the
- * message with the caller. Stamps m->from with the calling actor's address
- * when called on an actor thread. Thread: any. */
+ * message with the caller. New work for a member that left its pool (or
+ * is leaving it) goes to a live member instead. Stamps m->from with the
+ * calling actor's address when called on an actor thread. Thread: any. */
 int actor_send(struct actor_system *sys, actor_addr_t to, struct msg *m);
 
 /* Send `m` back to m->reply_to (a reply owed to a caller). Unlike
@@ -131,12 +188,24 @@ int actor_reply(struct msg *m);
 
 #define ACTOR_REPLY_RETRY_MS 1
 
-/* Registry lookups. Thread: any, once the system is started. */
+/* Registry lookups. Thread: any, once the system is started.
+ * actor_system_count counts every address, reserved slots included;
+ * actor_system_get returns a slot whether or not an actor runs on it
+ * (actor_alive tells). */
 unsigned actor_system_count(const struct actor_system *sys);
 struct actor *actor_system_get(const struct actor_system *sys, actor_addr_t addr);
-/* First address and member count of the pool of `kind`; ACTOR_ADDR_NONE if none. */
+/* First address and live member count of the pool of `kind` (members
+ * first .. first+count-1 take new work); ACTOR_ADDR_NONE if none. */
 actor_addr_t actor_system_find_kind(const struct actor_system *sys,
 				    const struct actor_kind *kind, unsigned *count);
+/* The pool of `kind` (NULL if none) and its live count: a sender that
+ * picks members keeps the pool and reads the count per pick. */
+struct actor_pool *actor_system_pool(const struct actor_system *sys,
+				     const struct actor_kind *kind);
+actor_addr_t actor_pool_first(const struct actor_pool *pool);
+unsigned actor_pool_live(const struct actor_pool *pool);
+/* An actor runs on this slot now (started, possibly retiring). */
+bool actor_alive(const struct actor *a);
 
 /* Accessors. Thread: any (immutable after start) unless noted. */
 const char *actor_name(const struct actor *a);

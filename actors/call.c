@@ -28,8 +28,8 @@ struct call_slot {
 /* A service kind resolved once, then served round-robin. */
 struct kind_ref {
 	const struct actor_kind *kind;
+	const struct actor_pool *pool;  /* its live count is read per pick */
 	actor_addr_t first;
-	unsigned count;
 	unsigned rr;
 };
 
@@ -147,6 +147,7 @@ actor_addr_t call_pick(struct call_table *t, const struct actor_kind *kind)
 {
 	struct kind_ref *k = NULL;
 	actor_addr_t a;
+	unsigned count;
 
 	ACTOR_ASSERT_OWNER(t->owner);
 	for (unsigned i = 0; i < t->nkinds; i++) {
@@ -156,16 +157,21 @@ actor_addr_t call_pick(struct call_table *t, const struct actor_kind *kind)
 		}
 	}
 	if (k == NULL) {
-		unsigned count;
-		actor_addr_t first = actor_system_find_kind(actor_sys(t->owner), kind, &count);
+		const struct actor_pool *pool = actor_system_pool(actor_sys(t->owner), kind);
 
-		if (first == ACTOR_ADDR_NONE || t->nkinds == CALL_MAX_KINDS)
-			return first;
+		if (pool == NULL)
+			return ACTOR_ADDR_NONE;
+		if (t->nkinds == CALL_MAX_KINDS)
+			return actor_pool_first(pool);
 		k = &t->kinds[t->nkinds++];
-		*k = (struct kind_ref){ .kind = kind, .first = first, .count = count };
+		*k = (struct kind_ref){ .kind = kind, .pool = pool, .first = actor_pool_first(pool) };
 	}
+	/* The pool may have grown or shrunk since the last pick. */
+	count = actor_pool_live(k->pool);
+	if (k->rr >= count)
+		k->rr = 0;
 	a = k->first + k->rr;
-	if (++k->rr == k->count)
+	if (++k->rr == count)
 		k->rr = 0;
 	return a;
 }

@@ -168,17 +168,26 @@ static const struct http_hdr *find_header(const struct http_msg *hm, const char 
 /* A change needs a request no cross-site page can send without CORS
  * (which this endpoint never grants): a form or a "no-cors" fetch can
  * only say text/plain, urlencoded or multipart, or nothing. */
-static int serve_reload(struct admin *ad, struct http_msg *hm)
+bool admin_json_or_415(struct http_msg *hm)
 {
+	static const char text[] = "a change needs Content-Type: application/json\n";
 	const struct http_hdr *h = find_header(hm, "Content-Type");
 	size_t n = h != NULL ? strcspn(h->value, "; \t") : 0;
 
-	if (n != 16 || strncasecmp(h->value, "application/json", 16) != 0) {
-		reply_text(hm, 415, "POST /admin/reload needs Content-Type: application/json\n",
-			   NO_STORE);
-		return 0;
-	}
-	return admin_reload_request(ad, hm);
+	if (n == 16 && strncasecmp(h->value, "application/json", 16) == 0)
+		return true;
+	reply_text(hm, 415, text, NO_STORE);
+	return false;
+}
+
+static int serve_reload(struct admin *ad, struct http_msg *hm)
+{
+	return admin_json_or_415(hm) ? admin_reload_request(ad, hm) : 0;
+}
+
+static int serve_upgrade(struct admin *ad, struct http_msg *hm)
+{
+	return admin_json_or_415(hm) ? admin_upgrade_request(ad, hm) : 0;
 }
 
 static int serve_dashboard(struct admin *ad, struct http_msg *hm)
@@ -213,7 +222,9 @@ static int serve_index(struct admin *ad, struct http_msg *hm)
 		   "GET  /admin/actors   actors and mailboxes (JSON)\n"
 		   "GET  /admin/config   effective configuration, secrets redacted\n"
 		   "GET  /admin/         live dashboard\n"
-		   "POST /admin/reload   reload the configuration (like SIGHUP)\n", NO_STORE);
+		   "POST /admin/reload   reload the configuration (like SIGHUP)\n"
+		   "POST /admin/actors/KIND {\"count\": N}  grow or shrink a pool\n"
+		   "POST /admin/upgrade  start a binary upgrade (like SIGUSR2)\n", NO_STORE);
 	return 0;
 }
 
@@ -224,6 +235,7 @@ static const struct admin_route routes[] = {
 	{ "/admin/actors", A_GET, serve_actors },
 	{ "/admin/config", A_GET, serve_config },
 	{ "/admin/reload", A_POST, serve_reload },
+	{ "/admin/upgrade", A_POST, serve_upgrade },
 	{ "/admin/", A_GET, serve_dashboard },
 	{ "/admin", A_GET, serve_dashboard_redirect },
 	{ "/", A_GET, serve_index },
@@ -317,6 +329,8 @@ static int admin_serve(void *ctx, struct http_msg *hm)
 		}
 		return r->serve(ad, hm);
 	}
+	if (admin_is_resize_path(hm))
+		return admin_resize_request(ad, hm);
 	reply_text(hm, 404, "not found: GET / lists the admin endpoints\n", NO_STORE);
 	return 0;
 }

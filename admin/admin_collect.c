@@ -26,6 +26,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "admin_internal.h"
 #include "actors/admit.h"
@@ -37,6 +38,8 @@
 #include "net/net_stats.h"
 
 #define LABELS 160
+
+static void collect_pools(struct metrics_out *o, void *ctx);
 
 static void actor_labels(char *out, size_t len, const char *name, const char *kind)
 {
@@ -55,7 +58,7 @@ static struct mbox *next_mailbox(struct actor_system *sys, actor_addr_t *addr,
 	for (; *addr < actor_system_count(sys); (*addr)++) {
 		struct actor *a = actor_system_get(sys, *addr);
 
-		if (actor_mbox(a) != prev) {
+		if (actor_mbox(a) != prev && actor_alive(a)) {
 			*owner = a;
 			(*addr)++;
 			return actor_mbox(a);
@@ -117,6 +120,8 @@ static void collect_actors(struct metrics_out *o, void *ctx)
 	for (actor_addr_t addr = 0; addr < actor_system_count(ad->sys); addr++) {
 		const struct actor *a = actor_system_get(ad->sys, addr);
 
+		if (!actor_alive(a))
+			continue;
 		actor_read_stats(a, &st);
 		actor_labels(labels, sizeof(labels), actor_name(a), actor_kind_name(a));
 		metrics_counter(o, "actor_messages_total", "Messages the actor handled.", labels,
@@ -155,7 +160,7 @@ static void collect_http(struct metrics_out *o, void *ctx)
 		const struct actor *a = actor_system_get(ad->sys, addr);
 		const struct net_stats *ns = net_stats_of(a);
 
-		if (ns == NULL)
+		if (ns == NULL || !actor_alive(a))
 			continue;
 		net_stats_read(ns, &st);
 		actor_labels(labels, sizeof(labels), actor_name(a), actor_kind_name(a));
@@ -220,7 +225,7 @@ static void collect_handlers(struct metrics_out *o, void *ctx)
 	for (actor_addr_t addr = 0; addr < actor_system_count(ad->sys); addr++) {
 		const struct actor *a = actor_system_get(ad->sys, addr);
 
-		if (!handler_stats_read(a, &st))
+		if (!actor_alive(a) || !handler_stats_read(a, &st))
 			continue;
 		actor_labels(labels, sizeof(labels), actor_name(a), actor_kind_name(a));
 		metrics_counter(o, "handler_requests_total", "Requests a handler actor received.",
@@ -303,6 +308,8 @@ int admin_register_collectors(struct admin *ad, char *err, size_t errlen)
 	if (rc == 0)
 		rc = metrics_register(collect_actors, ad);
 	if (rc == 0)
+		rc = metrics_register(collect_pools, ad);
+	if (rc == 0)
 		rc = metrics_register(collect_http, ad);
 	if (rc == 0)
 		rc = metrics_register(collect_handlers, ad);
@@ -327,7 +334,7 @@ static void add_mailbox(cJSON *to, const struct mbox *mb)
 	for (unsigned b = 0; b < MBOX_HIST_BUCKETS; b++)
 		waits += st.wait_hist[b];
 	cJSON_AddStringToObject(m, "name", mbox_name(mb));
-	cJSON_AddBoolToObject(m, "shared", st.consumers > 1);
+	cJSON_AddBoolToObject(m, "shared", st.shared);
 	cJSON_AddNumberToObject(m, "consumers", st.consumers);
 	cJSON_AddNumberToObject(m, "capacity", st.capacity);
 	cJSON_AddNumberToObject(m, "depth", (double)st.depth);
@@ -365,6 +372,57 @@ static cJSON *actor_json(const struct actor *a)
 	return e;
 }
 
+/* Each pool once: its first slot always exists. */
+static bool pool_head(const struct actor *a, struct actor_pool_info *info)
+{
+	return actor_index(a) == 0 &&
+	       actor_system_pool_info(actor_sys(a), actor_kind(a), info) == 0;
+}
+
+static void add_pools(cJSON *doc, struct actor_system *sys)
+{
+	cJSON *pools = cJSON_AddArrayToObject(doc, "pools");
+	struct actor_pool_info info;
+
+	for (actor_addr_t addr = 0; pools != NULL && addr < actor_system_count(sys); addr++) {
+		const struct actor *a = actor_system_get(sys, addr);
+		cJSON *p;
+
+		if (!pool_head(a, &info))
+			continue;
+		p = cJSON_CreateObject();
+		cJSON_AddStringToObject(p, "kind", actor_kind_name(a));
+		cJSON_AddNumberToObject(p, "count", info.live);
+		cJSON_AddNumberToObject(p, "max", info.max);
+		cJSON_AddNumberToObject(p, "retiring", info.retiring);
+		cJSON_AddBoolToObject(p, "resizable", info.resizable);
+		cJSON_AddItemToArray(pools, p);
+	}
+}
+
+static void collect_pools(struct metrics_out *o, void *ctx)
+{
+	struct admin *ad = ctx;
+	char labels[LABELS], k[64];
+	struct actor_pool_info info;
+
+	for (actor_addr_t addr = 0; addr < actor_system_count(ad->sys); addr++) {
+		const struct actor *a = actor_system_get(ad->sys, addr);
+
+		if (!pool_head(a, &info))
+			continue;
+		snprintf(labels, sizeof(labels), "kind=\"%s\"",
+			 metrics_label_value(k, sizeof(k), actor_kind_name(a)));
+		metrics_gauge(o, "pool_actors", "Actors of the pool taking new work.", labels,
+			      info.live);
+		metrics_gauge(o, "pool_actors_max",
+			      "The most actors the pool may grow to (POST /admin/actors/KIND).",
+			      labels, info.max);
+		metrics_gauge(o, "pool_actors_retiring",
+			      "Removed actors still finishing their work.", labels, info.retiring);
+	}
+}
+
 /* Totals of the public listeners, for the dashboard's request rate. */
 static void add_http_totals(cJSON *doc, struct actor_system *sys)
 {
@@ -372,11 +430,12 @@ static void add_http_totals(cJSON *doc, struct actor_system *sys)
 	uint64_t by_class[NET_STATUS_CLASSES] = { 0 }, open = 0;
 	cJSON *http = cJSON_AddObjectToObject(doc, "http");
 	cJSON *resp = cJSON_AddObjectToObject(http, "responses_total");
-	unsigned n = 0;
-	actor_addr_t first = actor_system_find_kind(sys, &net_kind, &n);
+	struct actor_pool_info info;
 
-	for (unsigned i = 0; first != ACTOR_ADDR_NONE && i < n; i++) {
-		const struct net_stats *ns = net_stats_of(actor_system_get(sys, first + i));
+	/* Every slot, retired ones included: totals never go backwards. */
+	actor_system_pool_info(sys, &net_kind, &info);
+	for (unsigned i = 0; info.first != ACTOR_ADDR_NONE && i < info.max; i++) {
+		const struct net_stats *ns = net_stats_of(actor_system_get(sys, info.first + i));
 		struct net_stats_snapshot st;
 
 		if (ns == NULL)
@@ -451,8 +510,11 @@ cJSON *admin_actors_json(struct admin *ad)
 	cJSON_AddNumberToObject(doc, "uptime_seconds",
 				(double)(clock_now_ns() - ad->start_ns) / 1e9);
 	cJSON_AddBoolToObject(doc, "ready", metrics_run_checks(NULL));
+	cJSON_AddNumberToObject(doc, "pid", (double)getpid());
 	for (actor_addr_t addr = 0; actors != NULL && addr < actor_system_count(ad->sys); addr++)
-		cJSON_AddItemToArray(actors, actor_json(actor_system_get(ad->sys, addr)));
+		if (actor_alive(actor_system_get(ad->sys, addr)))
+			cJSON_AddItemToArray(actors, actor_json(actor_system_get(ad->sys, addr)));
+	add_pools(doc, ad->sys);
 	add_http_totals(doc, ad->sys);
 	add_ws_totals(doc, ad->sys);
 	cJSON_AddNumberToObject(cJSON_AddObjectToObject(doc, "log"), "dropped_total",

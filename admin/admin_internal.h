@@ -5,6 +5,7 @@
  *  admin.c          the pool, access rules, routing, the simple endpoints
  *  admin_collect.c  collectors and readiness checks of the runtime, and
  *                   the /admin/actors document
+ *  admin_ops.c      POST /admin/actors/<kind> (resize), POST /admin/upgrade
  *  admin_reload.c   POST /admin/reload
  *  dashboard.html   GET /admin/ (embedded at build time: admin_dashboard.c)
  */
@@ -77,5 +78,14 @@ void admin_reload_stop(struct admin *ad);
 /* admin_dashboard.c (generated from dashboard.html). */
 extern const unsigned char admin_dashboard_html[];
 extern const size_t admin_dashboard_html_len;
+
+/* True if `hm` says Content-Type: application/json; else answers 415
+ * and returns false. Thread: admin. */
+bool admin_json_or_415(struct http_msg *hm);
+
+/* admin_ops.c. Thread: admin. */
+bool admin_is_resize_path(const struct http_msg *hm);
+int admin_resize_request(struct admin *ad, struct http_msg *hm);
+int admin_upgrade_request(struct admin *ad, struct http_msg *hm);
 
 #endif

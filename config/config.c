@@ -101,18 +101,18 @@ struct field {
 		END,                                                            \
 	}
 
-ACTOR_KIND(net, net, 1, 64);
-ACTOR_KIND(handler, handler, 1, 64);
+ACTOR_KIND(net, net, 1, CONFIG_MAX_ACTORS);
+ACTOR_KIND(handler, handler, 1, CONFIG_MAX_ACTORS);
 ACTOR_KIND(log, log_actor, 1, 1);
-ACTOR_KIND(cache, cache, 0, 64);
-ACTOR_KIND(mysql, mysql_actor, 0, 64);
-ACTOR_KIND(mongo, mongo_actor, 0, 64);
-ACTOR_KIND(job, job, 0, 64);
-ACTOR_KIND(upstream, upstream_actor, 0, 64);
-ACTOR_KIND(file, file_actor, 0, 64);
+ACTOR_KIND(cache, cache, 0, CONFIG_MAX_ACTORS);
+ACTOR_KIND(mysql, mysql_actor, 0, CONFIG_MAX_ACTORS);
+ACTOR_KIND(mongo, mongo_actor, 0, CONFIG_MAX_ACTORS);
+ACTOR_KIND(job, job, 0, CONFIG_MAX_ACTORS);
+ACTOR_KIND(upstream, upstream_actor, 0, CONFIG_MAX_ACTORS);
+ACTOR_KIND(file, file_actor, 0, CONFIG_MAX_ACTORS);
 /* Workers block by design (sleeping threads cost no CPU): they may
  * outnumber cores, up to the pool mailbox's consumer limit. */
-ACTOR_KIND(worker, worker, 0, 256);
+ACTOR_KIND(worker, worker, 0, CONFIG_MAX_WORKERS);
 ACTOR_KIND(sched, sched, 0, 1);
 ACTOR_KIND(pubsub, pubsub, 0, 1);
 
@@ -350,6 +350,7 @@ static const struct field root_fields[] = {
 	SECTION("session", session_fields),
 	TYPED("pidfile", F_PATH, pidfile, 0),
 	U32("drain_timeout_ms", drain_timeout_ms, 0, MS_MAX),
+	U32("upgrade_timeout_ms", upgrade_timeout_ms, 100, MS_MAX),
 	TYPED("test_routes", F_BOOL, test_routes, 0),
 	END,
 };
@@ -488,6 +489,7 @@ void config_defaults(struct ad_config *cfg)
 		 "INSERT INTO job_results (job_id, note) VALUES (?, ?)"
 		 " ON DUPLICATE KEY UPDATE job_id = job_id");
 	cfg->drain_timeout_ms = 10000;
+	cfg->upgrade_timeout_ms = 30000;
 	config_web_defaults(cfg);
 }
 

@@ -13,10 +13,12 @@
  * attempt), never caching a pointer across requests. SIGHUP publishes a new
  * snapshot with config_publish(); the pointer swap is a single atomic store,
  * so a request sees either the old or the new snapshot, never a mix.
- * Settings fixed at start-up (listen addresses, actor counts, mailboxes,
- * pidfile, admin address) keep their running values in every later
- * snapshot: config_carry_fixed() copies them and reports what would need a
- * restart.
+ * Settings fixed at start-up (listen addresses, the counts of pools that
+ * cannot be resized, mailboxes, pidfile, admin address) keep their running
+ * values in every later snapshot: config_carry_fixed() copies them and
+ * reports what would need a restart. The counts of the resizable pools
+ * (net, handler, cache, mysql) change on a reload: the composition root
+ * resizes those pools (server/server.c).
  *
  * Secrets come from the environment when set: ACTORD_<KEY_PATH> (upper case,
  * '.' -> '_'), or ACTORD_<KEY_PATH>_FILE naming a file that holds the value.
@@ -33,6 +35,12 @@
 #include <stdint.h>
 
 #define CONFIG_MAX_LISTEN 8
+/* The most actors of one kind (actors.<kind>.count); resizable pools
+ * reserve this many addresses (actors/actor.h). */
+#define CONFIG_MAX_ACTORS 64
+/* Workers block by design (sleeping threads cost no CPU): up to the pool
+ * mailbox's consumer limit. */
+#define CONFIG_MAX_WORKERS 256
 #define CONFIG_HOST_MAX 256
 #define CONFIG_MAX_SENTINELS 8
 #define CONFIG_PATH_MAX 1024
@@ -348,6 +356,7 @@ struct ad_config {
 	struct config_session session;
 	char pidfile[CONFIG_PATH_MAX]; /* "": none */
 	uint32_t drain_timeout_ms;
+	uint32_t upgrade_timeout_ms;  /* SIGUSR2: longest wait for the new process */
 	bool test_routes;             /* registers the /_test/ routes (tests only) */
 };
 

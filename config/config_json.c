@@ -360,6 +360,7 @@ cJSON *config_to_json(const struct ad_config *cfg)
 	add_web(root, cfg);
 	cJSON_AddStringToObject(root, "pidfile", cfg->pidfile);
 	cJSON_AddNumberToObject(root, "drain_timeout_ms", cfg->drain_timeout_ms);
+	cJSON_AddNumberToObject(root, "upgrade_timeout_ms", cfg->upgrade_timeout_ms);
 	cJSON_AddBoolToObject(root, "test_routes", cfg->test_routes);
 	return root;
 }

@@ -96,16 +96,24 @@ void config_carry_fixed(struct ad_config *next, const struct ad_config *running,
 		next->nlisten = running->nlisten;
 	}
 	CARRY("admin_listen", admin_listen);
-	CARRY("actors.net", net);
-	CARRY("actors.handler", handler);
+	CARRY("actors.net.mailbox", net.mailbox);
+	CARRY("actors.handler.mailbox", handler.mailbox);
 	CARRY("actors.log", log_actor);
-	CARRY("actors.cache", cache);
-	CARRY("actors.mysql", mysql_actor);
+	CARRY("actors.cache.mailbox", cache.mailbox);
+	CARRY("actors.mysql.mailbox", mysql_actor.mailbox);
+	/* Counts of resizable pools change live, but a pool is there or not
+	 * from start-up on: 0 <-> N takes a restart. */
+	if ((next->cache.count == 0) != (running->cache.count == 0))
+		CARRY("actors.cache.count", cache.count);
+	if ((next->mysql_actor.count == 0) != (running->mysql_actor.count == 0))
+		CARRY("actors.mysql.count", mysql_actor.count);
 	CARRY("actors.mongo", mongo_actor);
 	CARRY("actors.job", job);
 	CARRY("actors.upstream", upstream_actor);
 	CARRY("upstream.resolver", upstream.resolver);
-	CARRY("actors.worker", worker);
+	CARRY("actors.worker.mailbox", worker.mailbox);
+	if ((next->worker.count == 0) != (running->worker.count == 0))
+		CARRY("actors.worker.count", worker.count);
 	CARRY("actors.sched", sched);
 	CARRY("app.queue_capacity", app.queue_capacity);
 	CARRY("app.queue_concurrency", app.queue_concurrency);

@@ -270,6 +270,7 @@ int file_add_pool(struct actor_system *sys, const struct ad_config *cfg,
 	struct actor_pool_spec spec = {
 		.kind = &file_kind,
 		.count = cfg->file_actor.count,
+		.max = CONFIG_MAX_ACTORS,   /* stateless: resizable live */
 		.mbox_capacity = cfg->file_actor.mailbox,
 		.shared_mailbox = true,
 		.ops = &file_ops,

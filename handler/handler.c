@@ -426,10 +426,20 @@ static void handler_stop(struct actor *a)
 	free_handler(h);
 }
 
+/* Leaving the pool: done once every request it took is answered and
+ * every call its routes made has come back. */
+static bool handler_idle(struct actor *a)
+{
+	const struct handler *h = actor_state(a);
+
+	return list_empty(&h->live) && list_empty(&h->waiting) && call_pending(h->calls) == 0;
+}
+
 static const struct actor_ops handler_ops = {
 	.start = handler_start,
 	.message = handler_message,
 	.stop = handler_stop,
+	.idle = handler_idle,
 };
 
 /* The pool's shared part: counters the admin endpoint reads until the
@@ -454,17 +464,17 @@ int handler_add_pool(struct actor_system *sys, const struct ad_config *cfg,
 	sh = calloc(1, sizeof(*sh));
 	if (sh != NULL)
 		sh->counters = aligned_alloc(_Alignof(struct handler_counters),
-					     sizeof(struct handler_counters) * cfg->handler.count);
+					     sizeof(struct handler_counters) * CONFIG_MAX_ACTORS);
 	if (sh == NULL || sh->counters == NULL) {
 		free(sh);
 		snprintf(err, errlen, "handler: out of memory");
 		return -ENOMEM;
 	}
-	memset(sh->counters, 0, sizeof(struct handler_counters) * cfg->handler.count);
+	memset(sh->counters, 0, sizeof(struct handler_counters) * CONFIG_MAX_ACTORS);
 	sh->cfg = cfg;
 	sh->fns = fns;
 	sh->nfns = nfns;
-	sh->count = cfg->handler.count;
+	sh->count = CONFIG_MAX_ACTORS;  /* counter slots: the pool may grow */
 	/* Build the table once here so a bad route fails start-up with a
 	 * reason instead of failing inside an actor. */
 	rc = build_routes(sh, cfg, &probe, err, errlen);
@@ -476,6 +486,7 @@ int handler_add_pool(struct actor_system *sys, const struct ad_config *cfg,
 	spec = (struct actor_pool_spec){
 		.kind = &handler_kind,
 		.count = cfg->handler.count,
+		.max = CONFIG_MAX_ACTORS,
 		.mbox_capacity = cfg->handler.mailbox,
 		.ops = &handler_ops,
 		.user = sh,

@@ -135,7 +135,7 @@ int mbox_reserve_over(struct mbox *mb)
 	/* seq_cst, as every reservation (see send_one). */
 	unsigned d = atomic_fetch_add(&mb->depth, 1);
 
-	if (atomic_load(&mb->closed)) {
+	if (atomic_load(&mb->closed) & MBOX_CLOSED_ALL) {
 		atomic_fetch_sub_explicit(&mb->depth, 1, memory_order_relaxed);
 		return -ESHUTDOWN;
 	}
@@ -146,26 +146,28 @@ int mbox_reserve_over(struct mbox *mb)
 
 /* Replies past capacity only into a plain mailbox: a pool's ring holds
  * twice the capacity and no more. */
-static bool takes_over(const struct mbox *mb, bool reply)
+static bool takes_over(const struct mbox *mb)
 {
-	return reply && mb->ring_buf == NULL;
+	return mb->ring_buf == NULL;
 }
 
-static int send_one(struct mbox *mb, struct msg *m, bool reply)
+/* `refuse`: the MBOX_CLOSED_* bits that refuse this send; `over`: it may
+ * go past capacity (a reply into a plain mailbox). */
+static int send_one(struct mbox *mb, struct msg *m, unsigned refuse, bool over)
 {
 	if (mbox_batching())
-		return mbox_batch_send(mb, m, reply);
+		return mbox_batch_send(mb, m, refuse, over);
 	/* seq_cst: the reservation must be visible before we read `closed`,
 	 * pairing with mbox_close + mbox_senders_quiet (store closed, then
 	 * read depth), so a receiver draining after close waits for this slot. */
 	unsigned d = atomic_fetch_add(&mb->depth, 1);
 
-	if (atomic_load(&mb->closed)) {
+	if (atomic_load(&mb->closed) & refuse) {
 		atomic_fetch_sub_explicit(&mb->depth, 1, memory_order_relaxed);
 		return -ESHUTDOWN;
 	}
 	if (d >= mb->capacity) {
-		if (!takes_over(mb, reply)) {
+		if (!over) {
 			atomic_fetch_sub_explicit(&mb->depth, 1, memory_order_relaxed);
 			atomic_fetch_add_explicit(&mb->rejected_total, 1, memory_order_relaxed);
 			return -EAGAIN;
@@ -185,24 +187,34 @@ static int send_one(struct mbox *mb, struct msg *m, bool reply)
 
 int mbox_send(struct mbox *mb, struct msg *m)
 {
-	return send_one(mb, m, false);
+	return send_one(mb, m, MBOX_CLOSED_ALL | MBOX_CLOSED_WORK, false);
 }
 
 int mbox_send_reply(struct mbox *mb, struct msg *m)
 {
-	return send_one(mb, m, takes_over(mb, true));
+	return send_one(mb, m, MBOX_CLOSED_ALL, takes_over(mb));
 }
 
 void mbox_close(struct mbox *mb)
 {
-	atomic_store(&mb->closed, 1);
+	atomic_fetch_or(&mb->closed, MBOX_CLOSED_ALL);
+}
+
+void mbox_close_work(struct mbox *mb)
+{
+	atomic_fetch_or(&mb->closed, MBOX_CLOSED_WORK);
+}
+
+void mbox_reopen(struct mbox *mb)
+{
+	atomic_store(&mb->closed, 0);
 }
 
 bool mbox_closed(const struct mbox *cmb)
 {
 	struct mbox *mb = (struct mbox *)cmb; /* an atomic read */
 
-	return atomic_load(&mb->closed) != 0;
+	return (atomic_load(&mb->closed) & MBOX_CLOSED_ALL) != 0;
 }
 
 void mbox_read_stats(const struct mbox *cmb, struct mbox_stats *out)
@@ -211,7 +223,10 @@ void mbox_read_stats(const struct mbox *cmb, struct mbox_stats *out)
 
 	memset(out, 0, sizeof(*out));
 	out->capacity = mb->capacity;
-	out->consumers = mb->consumers;
+	/* A pool counts the members attached now (pools grow and shrink). */
+	out->shared = mb->ring_buf != NULL;
+	out->consumers = mb->ring_buf != NULL ?
+		atomic_load_explicit(&mb->attached, memory_order_relaxed) : 1;
 	/* Dequeued first, then enqueued: depth = enq - deq never goes
 	 * negative while both move. */
 	for (unsigned i = 0; i < mb->consumers; i++) {

@@ -64,7 +64,8 @@ typedef void (*mbox_recv_fn)(void *ctx, struct msg *m);
  * single writer so no figure ever goes backwards. */
 struct mbox_stats {
 	uint32_t capacity;        /* usable capacity (messages) */
-	uint32_t consumers;       /* 1, or the pool size */
+	uint32_t consumers;       /* 1, or the pool members attached now */
+	bool shared;              /* a pool mailbox (mbox_create_pool) */
 	uint64_t depth;           /* messages queued or being handed over */
 	uint64_t high_water;      /* the largest depth ever reached */
 	uint64_t enqueued_total;
@@ -102,7 +103,8 @@ void mbox_destroy(struct mbox *mb);
 int mbox_attach(struct mbox *mb, unsigned idx, struct ev_loop *loop,
 		mbox_recv_fn fn, void *ctx, unsigned budget);
 
-/* Stop the watchers of receiver `idx`. Thread: the receiver's. */
+/* Stop the watchers of receiver `idx`; a pool member that leaves wakes a
+ * sleeping member if messages wait. Thread: the receiver's. */
 void mbox_detach(struct mbox *mb, unsigned idx);
 
 /* Send. 0: the receiver owns `m` (on a batching thread it becomes visible
@@ -118,11 +120,26 @@ int mbox_send(struct mbox *mb, struct msg *m);
  * list and hold every later reply of that sender behind it. One past
  * capacity is counted in over_capacity_total (depth and high_water then
  * exceed capacity). A pool mailbox (a bounded ring) answers -EAGAIN as
- * mbox_send does. -ESHUTDOWN: closed. Thread: any. */
+ * mbox_send does. Unlike mbox_send it is accepted by a mailbox closed only
+ * to new work (mbox_close_work). -ESHUTDOWN: closed. Thread: any. */
 int mbox_send_reply(struct mbox *mb, struct msg *m);
 
 /* Refuse further sends with -ESHUTDOWN. Thread: any. */
 void mbox_close(struct mbox *mb);
+
+/* Refuse new work (mbox_send: -ESHUTDOWN) but keep taking replies
+ * (mbox_send_reply): an actor leaving its pool still gets the answers to
+ * the calls it made. Thread: any. */
+void mbox_close_work(struct mbox *mb);
+
+/* Open a closed mailbox again, for a pool member that starts again on the
+ * same address. Thread: the owner, with no receiver attached. */
+void mbox_reopen(struct mbox *mb);
+
+/* True when nothing is queued, taken-but-undelivered, or reserved by a
+ * sender (after mbox_close_work: nothing more can come but replies).
+ * Thread: the receiver's. */
+bool mbox_idle(struct mbox *mb);
 
 /* Whether mbox_close ran: a receiver draining at stop tells the messages
  * whose senders are gone from live work (the worker actors answer queued

@@ -62,9 +62,10 @@ void mbox_wake_sleepers(struct mbox *mb, unsigned want)
 	for (unsigned i = 0; i < mb->consumers && want > 0; i++) {
 		struct mbox_rx *rx = &mb->rx[i];
 
-		/* `sleeping` is raised only after rx->loop was set (attach)
-		 * and with a seq_cst store, so seeing 1 means loop is valid. */
-		if (atomic_load_explicit(&rx->sleeping, memory_order_relaxed)) {
+		/* `sleeping` is raised only after rx->loop and rx->wake were
+		 * set (attach) with a seq_cst store: acquiring it makes them
+		 * visible, also for a member that joined a running pool. */
+		if (atomic_load_explicit(&rx->sleeping, memory_order_acquire)) {
 			ev_async_send(rx->loop, &rx->wake);
 			want--;
 		}
@@ -84,14 +85,14 @@ static struct batch *batch_for(struct mbox *mb)
 
 /* Reserve up to BATCH_CREDIT slots, never beyond capacity. A refusal is
  * counted as one unless the caller has a way past it (`quiet`). */
-static int take_credit(struct mbox *mb, struct batch *b, bool quiet)
+static int take_credit(struct mbox *mb, struct batch *b, unsigned refuse, bool quiet)
 {
 	/* seq_cst: as in the unbatched send, the reservation is visible
 	 * before we read `closed` (see mbox_send). */
 	unsigned d = atomic_fetch_add(&mb->depth, BATCH_CREDIT);
 	unsigned got;
 
-	if (atomic_load(&mb->closed)) {
+	if (atomic_load(&mb->closed) & refuse) {
 		atomic_fetch_sub_explicit(&mb->depth, BATCH_CREDIT, memory_order_relaxed);
 		return -ESHUTDOWN;
 	}
@@ -110,19 +111,19 @@ static int take_credit(struct mbox *mb, struct batch *b, bool quiet)
 	return 0;
 }
 
-int mbox_batch_send(struct mbox *mb, struct msg *m, bool reply)
+int mbox_batch_send(struct mbox *mb, struct msg *m, unsigned refuse, bool over)
 {
 	struct batch *b = batch_for(mb);
 
 	if (b->credit == 0) {
-		int rc = take_credit(mb, b, reply);
+		int rc = take_credit(mb, b, refuse, over);
 
 		/* A reply past capacity: its own slot, no credit. */
-		if (rc == -EAGAIN && reply)
+		if (rc == -EAGAIN && over)
 			rc = mbox_reserve_over(mb);
 		if (rc != 0)
 			return rc;
-	} else if (atomic_load_explicit(&mb->closed, memory_order_relaxed)) {
+	} else if (atomic_load_explicit(&mb->closed, memory_order_relaxed) & refuse) {
 		/* Closing waits for depth to drain, and our credit counts in
 		 * it: refuse now; the flush gives the credit back. */
 		return -ESHUTDOWN;

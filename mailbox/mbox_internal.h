@@ -24,6 +24,12 @@
 
 #define MBOX_LINE 64
 
+/* `closed` bits: a fully closed mailbox refuses everything; one closed to
+ * work still takes replies (mbox_send_reply), so an actor that is leaving
+ * its pool receives the answers it is owed while new work goes elsewhere. */
+#define MBOX_CLOSED_ALL 1u
+#define MBOX_CLOSED_WORK 2u
+
 /* TSan cannot see ck's synchronisation (volatile loads and stores of the
  * ring indexes and the stack head). In TSan builds we (1) hide the memory
  * accesses made inside ck's calls, since they would be reported (and
@@ -93,7 +99,8 @@ struct mbox {
 	_Atomic uint64_t over_capacity_total; /* replies past capacity */
 	/* Read-mostly: senders read it per send, write it only on a new max. */
 	alignas(MBOX_LINE) _Atomic uint64_t high_water;
-	atomic_uint closed;
+	atomic_uint closed;           /* MBOX_CLOSED_* bits */
+	atomic_uint attached;         /* receivers attached now (pool members) */
 	/* Immutable after create. */
 	alignas(MBOX_LINE) uint32_t capacity;
 	unsigned consumers;
@@ -127,9 +134,11 @@ void mbox_push_chain(struct mbox *mb, struct msg *newest, struct msg *oldest);
 
 /* mbox_batch.c */
 bool mbox_batching(void);
-/* `reply`: mbox_send_reply's rule (a plain mailbox takes it past capacity). */
-int mbox_batch_send(struct mbox *mb, struct msg *m, bool reply);
-/* Reserve one slot past capacity for a reply. 0 or -ESHUTDOWN. */
+/* `refuse`: the MBOX_CLOSED_* bits that make this send fail -ESHUTDOWN;
+ * `over`: mbox_send_reply's rule (a plain mailbox takes it past capacity). */
+int mbox_batch_send(struct mbox *mb, struct msg *m, unsigned refuse, bool over);
+/* Reserve one slot past capacity for a reply (refused only by a full
+ * close). 0 or -ESHUTDOWN. */
 int mbox_reserve_over(struct mbox *mb);
 /* Publish this thread's pending chain for `mb` (it is being destroyed). */
 void mbox_batch_forget(struct mbox *mb);

@@ -155,15 +155,22 @@ int mbox_attach(struct mbox *mb, unsigned idx, struct ev_loop *loop,
 	rx = &mb->rx[idx];
 	if (rx->attached)
 		return -EINVAL;
-	rx->loop = loop;
 	rx->fn = fn;
 	rx->ctx = ctx;
 	rx->budget = budget > 0 ? budget : 64;
-	ev_async_init(&rx->wake, on_wake);
-	ev_prepare_init(&rx->prepare, on_prepare);
-	ev_check_init(&rx->check, on_check);
-	ev_idle_init(&rx->idle, on_idle);
-	rx->wake.data = rx->prepare.data = rx->check.data = rx->idle.data = rx;
+	/* A member joining again on the same loop (a resized pool's slot
+	 * keeps its loop) keeps loop and watchers as detach left them
+	 * (stopped): a sender that saw the previous member's stale
+	 * `sleeping` may be reading them right now, and ev_async_send on a
+	 * stopped watcher is harmless. */
+	if (rx->loop != loop) {
+		rx->loop = loop;
+		ev_async_init(&rx->wake, on_wake);
+		ev_prepare_init(&rx->prepare, on_prepare);
+		ev_check_init(&rx->check, on_check);
+		ev_idle_init(&rx->idle, on_idle);
+		rx->wake.data = rx->prepare.data = rx->check.data = rx->idle.data = rx;
+	}
 	ev_async_start(loop, &rx->wake);
 	ev_prepare_start(loop, &rx->prepare);
 	ev_check_start(loop, &rx->check);
@@ -172,6 +179,7 @@ int mbox_attach(struct mbox *mb, unsigned idx, struct ev_loop *loop,
 	ev_unref(loop);
 	ev_unref(loop);
 	rx->attached = true;
+	atomic_fetch_add_explicit(&mb->attached, 1, memory_order_relaxed);
 	mbox_set_batching(true);
 	/* Messages may have arrived before we attached. */
 	if (mbox_has_work(mb))
@@ -195,7 +203,18 @@ void mbox_detach(struct mbox *mb, unsigned idx)
 	ev_idle_stop(rx->loop, &rx->idle);
 	atomic_store(&rx->sleeping, 0);
 	rx->attached = false;
+	atomic_fetch_sub_explicit(&mb->attached, 1, memory_order_relaxed);
 	mbox_flush();
+	/* A pool member leaving while messages wait: the fence orders our
+	 * `sleeping` = 0 before the look, and a member that sleeps gets them. */
+	atomic_thread_fence(memory_order_seq_cst);
+	if (mb->ring_buf != NULL && mbox_has_work(mb))
+		mbox_wake_sleepers(mb, 1);
+}
+
+bool mbox_idle(struct mbox *mb)
+{
+	return mbox_senders_quiet(mb) && !mbox_has_work(mb);
 }
 
 size_t mbox_drain(struct mbox *mb, unsigned idx)

@@ -360,6 +360,11 @@ void http_conn_drain(struct http_conn *c)
 		c->flags |= HC_DONE; /* nothing owed: over now */
 }
 
+void http_conn_drain_gently(struct http_conn *c)
+{
+	c->flags |= HC_DRAIN;
+}
+
 void http_conn_eof(struct http_conn *c)
 {
 	c->flags |= HC_STOP | HC_DONE;
@@ -524,10 +529,12 @@ uint64_t http_conn_deadline(const struct http_conn *c, enum net_timeout *kind)
 {
 	const struct config_http *lim = c->env->http;
 	const uint64_t ms = 1000000u;
-	uint64_t best = 0;
+	uint64_t best = 0, keepalive_ms = lim->keepalive_timeout_ms;
 
 	if (c->flags & HC_DONE)
 		return 0;
+	if ((c->flags & HC_DRAIN) && keepalive_ms > HTTP_CONN_DRAIN_IDLE_MS)
+		keepalive_ms = HTTP_CONN_DRAIN_IDLE_MS;
 	if (c->phase == PH_HEADERS)
 		earlier(&best, kind, c->since_ns + lim->header_timeout_ms * ms, NET_TIMEOUT_HEADER);
 	else if (c->phase == PH_BODY)
@@ -547,7 +554,7 @@ uint64_t http_conn_deadline(const struct http_conn *c, enum net_timeout *kind)
 			earlier(&best, kind, c->since_ns + lim->header_timeout_ms * ms,
 				NET_TIMEOUT_HEADER);
 		else
-			earlier(&best, kind, c->since_ns + lim->keepalive_timeout_ms * ms,
+			earlier(&best, kind, c->since_ns + keepalive_ms * ms,
 				NET_TIMEOUT_KEEPALIVE);
 	}
 	return best;

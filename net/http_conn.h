@@ -163,6 +163,16 @@ void http_conn_eof(struct http_conn *c);
  * at once if nothing is owed. Thread: owner. */
 void http_conn_drain(struct http_conn *c);
 
+/* Drain without cutting anyone off (a binary upgrade, a network actor
+ * leaving its pool): keep reading; the answer to the last request received
+ * says "Connection: close"; an idle connection gets up to
+ * HTTP_CONN_DRAIN_IDLE_MS (or keepalive_timeout_ms if shorter) to send its
+ * next request before it is closed. A client that keeps its connection
+ * busy therefore never meets a close it did not read about. */
+void http_conn_drain_gently(struct http_conn *c);
+
+#define HTTP_CONN_DRAIN_IDLE_MS 1000u
+
 /* Parse held input if the pipeline has room again. Returns whether any
  * held input was parsed. Thread: owner. */
 bool http_conn_resume(struct http_conn *c, uint64_t now_ns);

@@ -36,6 +36,13 @@ extern const struct actor_kind net_kind;
  * msg_free() once its last connection has closed (or when it stops). */
 #define NET_MSG_DRAIN 0x4e450001u
 
+/* The same, gently (a binary upgrade hands the listeners to the new
+ * process): connections keep being read, the answer to the last request
+ * received closes, and an idle connection gets a moment to send one more
+ * (http_conn_drain_gently), so no client meets a close it did not read
+ * about. Freed like NET_MSG_DRAIN. */
+#define NET_MSG_HANDOVER 0x4e450002u
+
 /* Add the "net" pool; requests go to the actors of kind `handlers`
  * (handler/handler.h's handler_kind), found at start. `conn_cap`: at most
  * this many connections at once whatever http.max_connections says (what
@@ -61,6 +68,7 @@ typedef int (*net_local_fn)(void *ctx, struct http_msg *hm);
 struct net_pool_spec {
 	const struct actor_kind *kind;     /* pool kind: actors are kind-N */
 	unsigned count;
+	unsigned max;                      /* resizable up to this; 0: fixed */
 	uint32_t mailbox;                  /* power of two >= 4 */
 	const struct config_addr *listen;  /* [nlisten] */
 	unsigned nlisten;
@@ -86,5 +94,28 @@ struct net_pool_spec {
  * with a reason; on failure `local_ctx` stays with the caller. Thread: controlling, before actor_system_start(). */
 int net_add_listener_pool(struct actor_system *sys, const struct ad_config *cfg,
 			  const struct net_pool_spec *spec, char *err, size_t errlen);
+
+/* Binary upgrade (server/upgrade.c): the environment variable that lists
+ * the listening descriptors a new process inherits ("5,6,7"). */
+#define NET_INHERIT_ENV "ACTORD_LISTEN_FDS"
+
+/* Keep the listening sockets listed in `list` (NET_INHERIT_ENV's value)
+ * for the listener pools to take (net_inherit.c). 0 or -errno with a
+ * reason. Thread: controlling, before actor_system_start(). */
+int net_inherit_load(const char *list, char *err, size_t errlen);
+/* An inherited socket bound to `addr` not taken yet, now taken; -1 if
+ * none. Thread: a listener pool's actor. */
+int net_inherit_take(const struct config_addr *addr);
+/* How many inherited sockets are bound to `addr`. Thread: any. */
+unsigned net_inherit_count(const struct config_addr *addr);
+/* Close the inherited sockets nobody took. Thread: controlling, after
+ * actor_system_start(). */
+void net_inherit_close_unused(void);
+
+/* The listening descriptors the actors of listener pool `kind` hold now,
+ * at most `max` of them, for a new process to inherit. Returns how many.
+ * Thread: any. */
+unsigned net_listen_fds(struct actor_system *sys, const struct actor_kind *kind, int *fds,
+			unsigned max);
 
 #endif

@@ -104,6 +104,7 @@ static int submit(void *ctx, struct http_msg *hm)
 {
 	struct net_actor *na = ctx;
 	int rc = -ENOENT;
+	unsigned n;
 
 	struct net_conn *c = net_conn_find(na, hm->conn_id);
 
@@ -119,10 +120,14 @@ static int submit(void *ctx, struct http_msg *hm)
 	/* Requests held for a full handler mailbox go first (net_hold.c). */
 	if (!na->hold_retrying && !list_empty(&na->held))
 		return -EAGAIN;
-	for (unsigned i = 0; i < na->nhandlers; i++) {
-		actor_addr_t to = na->handler_first + na->rr;
+	n = na->handlers != NULL ? actor_pool_live(na->handlers) : 0;
+	for (unsigned i = 0; i < n; i++) {
+		actor_addr_t to;
 
-		if (++na->rr == na->nhandlers)
+		if (na->rr >= n)
+			na->rr = 0;  /* the pool shrank */
+		to = actor_pool_first(na->handlers) + na->rr;
+		if (++na->rr == n)
 			na->rr = 0;
 		/* A retry does not knock on a mailbox that is still full. */
 		if (na->hold_retrying &&
@@ -163,11 +168,17 @@ void net_accept_maybe_resume(struct net_actor *na)
 		listeners_start(na);
 }
 
+static _Atomic int *exported(struct net_actor *na)
+{
+	return &na->sh->lfds[(size_t)actor_index(na->actor) * na->sh->lst_cap];
+}
+
 /* Close the listening sockets for good (drain, stop). */
 static void listeners_close(struct net_actor *na)
 {
 	for (unsigned i = 0; i < na->nlst; i++) {
 		ev_io_stop(na->loop, &na->lst[i].io);
+		atomic_store_explicit(&exported(na)[i], -1, memory_order_release);
 		close(na->lst[i].fd);
 	}
 	na->nlst = 0;
@@ -293,8 +304,21 @@ static int open_listener(struct net_actor *na, const struct config_addr *addr, i
 	return fd;
 }
 
+static void add_listener(struct net_actor *na, int fd)
+{
+	struct net_listener *l = &na->lst[na->nlst];
+
+	l->fd = fd;
+	l->na = na;
+	ev_io_init(&l->io, on_accept, fd, EV_READ);
+	l->io.data = l;
+	atomic_store_explicit(&exported(na)[na->nlst], fd, memory_order_release);
+	na->nlst++;
+}
+
 static void free_actor(struct net_actor *na)
 {
+	free(na->lst);
 	net_req_pool_bind_thread(NULL);
 	net_req_pool_destroy(na->pool);
 	net_buf_free(&na->scratch);
@@ -329,8 +353,8 @@ static int net_start(struct actor *a)
 	}
 	net_req_pool_bind_thread(na->pool);
 	if (spec->local == NULL)
-		na->handler_first = actor_system_find_kind(na->sys, spec->handlers, &na->nhandlers);
-	if (spec->local == NULL && na->handler_first == ACTOR_ADDR_NONE)
+		na->handlers = actor_system_pool(na->sys, spec->handlers);
+	if (spec->local == NULL && na->handlers == NULL)
 		log_warn("%s: no handler actors: every request will be answered 503",
 			 actor_name(a));
 	na->env = (struct http_conn_env){
@@ -345,20 +369,30 @@ static int net_start(struct actor *a)
 	net_env_refresh(na);
 	http_date_update(&na->date, (time_t)ev_now(na->loop));
 	backlog = cfg->http.backlog > 0 ? (int)cfg->http.backlog : 4096;
+	na->lst = calloc(sh->lst_cap, sizeof(*na->lst));
+	if (na->lst == NULL) {
+		free_actor(na);
+		return -ENOMEM;
+	}
 	for (unsigned i = 0; i < spec->nlisten; i++) {
-		int fd = open_listener(na, &spec->listen[i], backlog, spec->exclusive);
+		/* A socket handed over by the process we replace keeps the
+		 * connections already waiting in its queue. */
+		int fd = net_inherit_take(&spec->listen[i]);
 
+		if (fd < 0)
+			fd = open_listener(na, &spec->listen[i], backlog, spec->exclusive);
 		if (fd < 0) {
 			for (unsigned j = 0; j < na->nlst; j++)
 				close(na->lst[j].fd);
 			free_actor(na);
 			return fd;
 		}
-		na->lst[na->nlst].fd = fd;
-		na->lst[na->nlst].na = na;
-		ev_io_init(&na->lst[na->nlst].io, on_accept, fd, EV_READ);
-		na->lst[na->nlst].io.data = &na->lst[na->nlst];
-		na->nlst++;
+		add_listener(na, fd);
+		/* The last actor watches the sockets the old process had more
+		 * of than we have actors: closing them would reset their queue. */
+		while (actor_index(a) + 1 == actor_pool_live(actor_system_pool(na->sys, spec->kind)) &&
+		       na->nlst < sh->lst_cap && (fd = net_inherit_take(&spec->listen[i])) >= 0)
+			add_listener(na, fd);
 	}
 	ev_init(&na->accept_w, on_accept_retry);
 	na->accept_w.repeat = NET_ACCEPT_RETRY_MS / 1000.0;
@@ -374,15 +408,19 @@ static int net_start(struct actor *a)
 	return 0;
 }
 
-/* NET_MSG_DRAIN: stop accepting, let every connection finish what it
- * owes, and keep the message until the last one has closed. */
+/* NET_MSG_DRAIN / NET_MSG_HANDOVER: stop accepting, let every connection
+ * finish what it owes, and keep the message until the last one has
+ * closed. */
 static void start_drain(struct net_actor *na, struct msg *m)
 {
+	bool gently = m->type == NET_MSG_HANDOVER;
+
 	if (na->drain != NULL) {
 		msg_free(m); /* already draining */
 		return;
 	}
-	log_info("%s: draining %u connection(s)", actor_name(na->actor), na->nconns);
+	log_info("%s: draining %u connection(s)%s", actor_name(na->actor), na->nconns,
+		 gently ? " gently" : "");
 	listeners_close(na);
 	na->drain = m;
 	if (na->nconns == 0) {
@@ -390,7 +428,32 @@ static void start_drain(struct net_actor *na, struct msg *m)
 		msg_free(m);
 		return;
 	}
-	net_conns_drain(na);
+	net_conns_drain(na, gently);
+}
+
+/* Resizing: this actor left its pool. Take what already waits in the
+ * accept queues first (the kernel resets what is queued on a closed
+ * SO_REUSEPORT socket; the other members' sockets take new connections),
+ * then stop accepting and drain gently. */
+static void net_retire(struct actor *a)
+{
+	struct net_actor *na = actor_state(a);
+
+	na->retiring = true;
+	for (unsigned i = 0; i < na->nlst; i++)
+		for (int k = 0; k < 16; k++)
+			on_accept(na->loop, &na->lst[i].io, EV_READ);
+	log_info("%s: leaving the pool: draining %u connection(s)", actor_name(a),
+		 na->nconns);
+	listeners_close(na);
+	net_conns_drain(na, true);
+}
+
+static bool net_idle(struct actor *a)
+{
+	const struct net_actor *na = actor_state(a);
+
+	return na->nconns == 0;
 }
 
 static void net_message(struct actor *a, struct msg *m)
@@ -399,7 +462,7 @@ static void net_message(struct actor *a, struct msg *m)
 	struct net_req *r = net_req_of(m);
 	struct net_conn *c;
 
-	if (m->type == NET_MSG_DRAIN) {
+	if (m->type == NET_MSG_DRAIN || m->type == NET_MSG_HANDOVER) {
 		start_drain(na, m);
 		return;
 	}
@@ -449,12 +512,15 @@ static const struct actor_ops net_ops = {
 	.start = net_start,
 	.message = net_message,
 	.stop = net_stop,
+	.retire = net_retire,
+	.idle = net_idle,
 };
 
 /* The pool's shared part: connection budget and counters, read by the
  * admin endpoint until the system is destroyed. */
 static void free_shared(struct net_shared *sh)
 {
+	free(sh->lfds);
 	free(sh->stats);
 	free(sh);
 }
@@ -473,7 +539,8 @@ int net_add_listener_pool(struct actor_system *sys, const struct ad_config *cfg,
 {
 	struct actor_pool_spec pool;
 	struct net_shared *sh;
-	unsigned n = spec->count > 0 ? spec->count : 1;
+	unsigned n = spec->max > spec->count ? spec->max : spec->count > 0 ? spec->count : 1;
+	unsigned cap = spec->nlisten;
 
 	if (spec->nlisten == 0 || spec->nlisten > CONFIG_MAX_LISTEN) {
 		snprintf(err, errlen, "%s: no address to listen on", spec->kind->name);
@@ -488,15 +555,27 @@ int net_add_listener_pool(struct actor_system *sys, const struct ad_config *cfg,
 		return -ENOMEM;
 	}
 	memset(sh->stats, 0, sizeof(struct net_stats) * n);
+	for (unsigned i = 0; i < spec->nlisten; i++)
+		cap += net_inherit_count(&spec->listen[i]);
+	sh->lfds = malloc(sizeof(*sh->lfds) * n * cap);
+	if (sh->lfds == NULL) {
+		free_shared(sh);
+		snprintf(err, errlen, "%s: out of memory", spec->kind->name);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < (size_t)n * cap; i++)
+		atomic_init(&sh->lfds[i], -1);
+	sh->lst_cap = cap;
 	sh->cfg = cfg;
 	sh->spec = *spec;
 	if (sh->spec.max_connections_key == NULL)
 		sh->spec.max_connections_key = "http.max_connections";
-	sh->count = spec->count;
+	sh->count = n;
 	http_conn_global_init();
 	pool = (struct actor_pool_spec){
 		.kind = spec->kind,
 		.count = spec->count,
+		.max = spec->max,
 		.mbox_capacity = spec->mailbox,
 		.ops = &net_ops,
 		.user = sh,
@@ -523,6 +602,7 @@ int net_add_pools(struct actor_system *sys, const struct ad_config *cfg,
 		.handlers = handlers,
 		.conn_cap = conn_cap,
 		.count = cfg->net.count,
+		.max = CONFIG_MAX_ACTORS,
 		.mailbox = cfg->net.mailbox,
 		.listen = cfg->listen,
 		.nlisten = cfg->nlisten,
@@ -533,4 +613,23 @@ int net_add_pools(struct actor_system *sys, const struct ad_config *cfg,
 		return -EINVAL;
 	}
 	return net_add_listener_pool(sys, cfg, &spec, err, errlen);
+}
+
+unsigned net_listen_fds(struct actor_system *sys, const struct actor_kind *kind, int *fds,
+			unsigned max)
+{
+	struct actor_pool_info info;
+	const struct net_shared *sh;
+	unsigned n = 0;
+
+	if (actor_system_pool_info(sys, kind, &info) != 0 || info.first == ACTOR_ADDR_NONE)
+		return 0;
+	sh = actor_user(actor_system_get(sys, info.first));
+	for (size_t i = 0; i < (size_t)sh->count * sh->lst_cap && n < max; i++) {
+		int fd = atomic_load_explicit(&sh->lfds[i], memory_order_acquire);
+
+		if (fd >= 0)
+			fds[n++] = fd;
+	}
+	return n;
 }

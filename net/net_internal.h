@@ -40,8 +40,12 @@
 struct net_shared {
 	const struct ad_config *cfg;       /* start-up config */
 	struct net_pool_spec spec;         /* kind, addresses, budget, dispatch */
-	unsigned count;
-	struct net_stats *stats;           /* [count], one per actor */
+	unsigned count;                    /* slots: the pool's max */
+	struct net_stats *stats;           /* [count], one per actor slot */
+	/* Listening descriptors per actor slot ([count][lst_cap], -1: none),
+	 * written by the actor, read by an upgrade (net_listen_fds). */
+	_Atomic int *lfds;
+	unsigned lst_cap;                  /* listeners one actor may hold */
 	/* Connections open across all network actors. Not on the request
 	 * path: touched once per accept and once per close. */
 	_Atomic uint32_t open;
@@ -97,11 +101,11 @@ struct net_actor {
 	struct http_date date;
 	struct net_req_pool *pool;
 	actor_addr_t self;
-	actor_addr_t handler_first;
-	unsigned nhandlers;
+	const struct actor_pool *handlers; /* live count read per request */
 	unsigned rr;                 /* round-robin position among handlers */
-	struct net_listener lst[CONFIG_MAX_LISTEN];
+	struct net_listener *lst;    /* [sh->lst_cap] */
 	unsigned nlst;
+	bool retiring;               /* left its pool: drains, then stops */
 	bool accept_paused;
 	uint64_t limit_warned_ns;    /* last "connection limit" log line */
 	struct msg *drain;           /* NET_MSG_DRAIN held until nconns == 0 */
@@ -145,7 +149,8 @@ struct net_conn *net_conn_find(struct net_actor *na, uint64_t conn_id);
 void net_conn_mark_dirty(struct net_conn *c);
 void net_conn_close(struct net_conn *c);
 void net_conns_close_all(struct net_actor *na);
-void net_conns_drain(struct net_actor *na);
+/* Drain every connection: at once (SIGTERM) or gently (http_conn.h). */
+void net_conns_drain(struct net_actor *na, bool gently);
 void net_describe_peer(void *ctx, const struct http_conn *hc, char *buf, size_t len);
 void on_net_flush(struct ev_loop *loop, ev_prepare *w, int revents);
 

@@ -169,7 +169,7 @@ void net_conn_close(struct net_conn *c)
 	net_accept_maybe_resume(na);
 }
 
-void net_conns_drain(struct net_actor *na)
+void net_conns_drain(struct net_actor *na, bool gently)
 {
 	for (uint32_t i = 0; i < na->nslots; i++) {
 		struct net_conn *c = na->slots[i];
@@ -177,7 +177,10 @@ void net_conns_drain(struct net_actor *na)
 		if (c != NULL && ws_conn_owns(c)) {
 			ws_conn_drain(c);    /* WebSocket: close 1001 */
 		} else if (c != NULL && c->state == NC_OPEN) {
-			http_conn_drain(&c->hc);
+			if (gently)
+				http_conn_drain_gently(&c->hc);
+			else
+				http_conn_drain(&c->hc);
 			net_conn_mark_dirty(c);
 		}
 	}

@@ -39,6 +39,7 @@
 #include "base/fdio.h"
 
 static int report_fd = -1;              /* daemon side of the start-up pipe */
+static bool upgraded;                   /* started by a binary upgrade */
 static int pid_fd = -1;                 /* the pidfile as we first opened it */
 static int pid_new_fd = -1;             /* the file we renamed into place */
 static char pid_path[1024];
@@ -137,13 +138,28 @@ fail:
 
 void daemon_report_ready(void)
 {
+	char state[64];
+
 	metrics_set_serving(true);
 	if (report_fd >= 0) {
 		fd_write_all(report_fd, "OK", 2);
 		close(report_fd);
 		report_fd = -1;
 	}
-	daemon_sd_notify("READY=1");
+	/* After an upgrade systemd must follow us: the old main process is
+	 * about to exit (needs NotifyAccess=all, config/actord.service). */
+	if (upgraded)
+		snprintf(state, sizeof(state), "MAINPID=%ld\nREADY=1", (long)getpid());
+	else
+		snprintf(state, sizeof(state), "READY=1");
+	daemon_sd_notify(state);
+}
+
+void daemon_upgrade_child(int fd)
+{
+	upgraded = true;
+	report_fd = fd;
+	fcntl(fd, F_SETFD, FD_CLOEXEC);
 }
 
 void daemon_report_failure(const char *reason)
@@ -167,10 +183,37 @@ static pid_t read_pid(int fd)
 	return (pid_t)atol(buf);
 }
 
-int daemon_pidfile_acquire(const char *path, char *err, size_t errlen)
+/* Write our pid into a fresh locked file renamed over `path`, so a reader
+ * never sees a half-written pid; the descriptor stays open (and locked). */
+static int write_pidfile(const char *path, int *out, char *err, size_t errlen)
 {
 	char tmp[sizeof(pid_path) + 16], line[32];
-	int fd, nfd, rc, len;
+	int nfd, rc, len;
+
+	snprintf(tmp, sizeof(tmp), "%s.XXXXXX", path);
+	nfd = mkostemp(tmp, O_CLOEXEC);
+	if (nfd < 0) {
+		rc = -errno;
+		snprintf(err, errlen, "pidfile %s: %s", tmp, strerror(errno));
+		return rc;
+	}
+	len = snprintf(line, sizeof(line), "%ld\n", (long)getpid());
+	/* A fresh file nobody else can know yet: this lock cannot fail. */
+	if (flock(nfd, LOCK_EX | LOCK_NB) < 0 || write(nfd, line, (size_t)len) != len ||
+	    fchmod(nfd, 0644) < 0 || rename(tmp, path) < 0) {
+		rc = -errno;
+		snprintf(err, errlen, "pidfile %s: %s", path, strerror(errno));
+		unlink(tmp);
+		close(nfd);
+		return rc;
+	}
+	*out = nfd;
+	return 0;
+}
+
+int daemon_pidfile_acquire(const char *path, char *err, size_t errlen)
+{
+	int fd, nfd, rc;
 	pid_t other;
 
 	if (strlen(path) >= sizeof(pid_path)) {
@@ -194,22 +237,8 @@ int daemon_pidfile_acquire(const char *path, char *err, size_t errlen)
 		close(fd);
 		return rc;
 	}
-	snprintf(tmp, sizeof(tmp), "%s.XXXXXX", path);
-	nfd = mkostemp(tmp, O_CLOEXEC);
-	if (nfd < 0) {
-		rc = -errno;
-		snprintf(err, errlen, "pidfile %s: %s", tmp, strerror(errno));
-		close(fd);
-		return rc;
-	}
-	len = snprintf(line, sizeof(line), "%ld\n", (long)getpid());
-	/* A fresh file nobody else can know yet: this lock cannot fail. */
-	if (flock(nfd, LOCK_EX | LOCK_NB) < 0 || write(nfd, line, (size_t)len) != len ||
-	    fchmod(nfd, 0644) < 0 || rename(tmp, path) < 0) {
-		rc = -errno;
-		snprintf(err, errlen, "pidfile %s: %s", path, strerror(errno));
-		unlink(tmp);
-		close(nfd);
+	rc = write_pidfile(path, &nfd, err, errlen);
+	if (rc != 0) {
 		close(fd);
 		return rc;
 	}
@@ -217,6 +246,57 @@ int daemon_pidfile_acquire(const char *path, char *err, size_t errlen)
 	pid_new_fd = nfd;
 	snprintf(pid_path, sizeof(pid_path), "%s", path);
 	return 0;
+}
+
+int daemon_pidfile_fd(void)
+{
+	return pid_new_fd;
+}
+
+int daemon_pidfile_adopt(const char *path, int fd, char *err, size_t errlen)
+{
+	struct stat a, b;
+	int nfd, rc;
+
+	fcntl(fd, F_SETFD, FD_CLOEXEC);
+	/* The old process's file, still at `path`: its lock (shared with the
+	 * old process through the inherited descriptor) keeps others out. */
+	if (strlen(path) >= sizeof(pid_path) || fstat(fd, &a) != 0 || stat(path, &b) != 0 ||
+	    a.st_dev != b.st_dev || a.st_ino != b.st_ino) {
+		close(fd);
+		return daemon_pidfile_acquire(path, err, errlen);
+	}
+	rc = write_pidfile(path, &nfd, err, errlen);
+	if (rc != 0) {
+		close(fd);
+		return rc;
+	}
+	pid_fd = fd;
+	pid_new_fd = nfd;
+	snprintf(pid_path, sizeof(pid_path), "%s", path);
+	return 0;
+}
+
+void daemon_pidfile_rewrite(void)
+{
+	char err[256];
+	int nfd;
+
+	if (pid_new_fd < 0)
+		return;
+	if (write_pidfile(pid_path, &nfd, err, sizeof(err)) != 0)
+		return;
+	close(pid_new_fd);
+	pid_new_fd = nfd;
+}
+
+void daemon_pidfile_handover(void)
+{
+	if (pid_new_fd < 0)
+		return;
+	close(pid_new_fd);
+	close(pid_fd);
+	pid_new_fd = pid_fd = -1;
 }
 
 void daemon_pidfile_release(void)

@@ -40,6 +40,23 @@ void daemon_report_failure(const char *reason);
  * another live instance holds it. */
 int daemon_pidfile_acquire(const char *path, char *err, size_t errlen);
 
+/* Binary upgrade. The descriptor of the pidfile to hand to the new
+ * process (-1: none). Thread: controlling. */
+int daemon_pidfile_fd(void);
+/* New process: take over the pidfile the old one passed as `fd` (its lock
+ * stays held throughout) and write our pid into it; if `path` is another
+ * file now, acquire that instead. */
+int daemon_pidfile_adopt(const char *path, int fd, char *err, size_t errlen);
+/* Old process: the new one failed after it may have written its pid:
+ * write ours again. */
+void daemon_pidfile_rewrite(void);
+/* Old process: the new one serves and owns the pidfile: let go of it
+ * without unlinking it. */
+void daemon_pidfile_handover(void);
+/* New process: report start-up through `fd` (like daemon_detach's pipe)
+ * and tell systemd our pid (MAINPID) with READY=1. */
+void daemon_upgrade_child(int fd);
+
 /* Unlink the pidfile if we hold it. Async-signal-safe: also used on the
  * forced-exit path. */
 void daemon_pidfile_release(void);

@@ -21,6 +21,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <stddef.h>
 #include <limits.h>
 #include <netdb.h>
 #include <stdio.h>
@@ -33,6 +34,7 @@
 #include "fdlimit.h"
 #include "server.h"
 #include "signals.h"
+#include "upgrade.h"
 #include "actors/actor.h"
 #include "actors/log.h"
 #include "actors/metrics.h"
@@ -77,7 +79,8 @@ static void usage(FILE *out)
 		"  -h, --help         print this help and exit\n"
 		"\n"
 		"Signals: SIGTERM or SIGINT drain and exit 0 (a second one exits at once),\n"
-		"SIGHUP reloads the configuration file, SIGUSR1 reopens the log files.\n"
+		"SIGHUP reloads the configuration file (actor counts included), SIGUSR1\n"
+		"reopens the log files, SIGUSR2 upgrades the binary without downtime.\n"
 		"Every configuration key: docs/CONFIG.md.\n");
 }
 
@@ -117,15 +120,89 @@ static int check_bindable(const char *key, const struct config_addr *addr,
 	return rc;
 }
 
+/* An address whose socket the process we replace handed over is ours
+ * already (it listens there, so the check would fail). */
 static int check_addresses(const struct ad_config *cfg, char *err, size_t errlen)
 {
 	char key[32];
-	int rc = check_bindable("admin_listen", &cfg->admin_listen, err, errlen);
+	int rc = 0;
 
+	if (net_inherit_count(&cfg->admin_listen) == 0)
+		rc = check_bindable("admin_listen", &cfg->admin_listen, err, errlen);
 	for (unsigned i = 0; i < cfg->nlisten && rc == 0; i++) {
 		snprintf(key, sizeof(key), "listen[%u]", i);
-		rc = check_bindable(key, &cfg->listen[i], err, errlen);
+		if (net_inherit_count(&cfg->listen[i]) == 0)
+			rc = check_bindable(key, &cfg->listen[i], err, errlen);
 	}
+	return rc;
+}
+
+/* The pools whose count a reload changes live, with their config key. */
+struct resizable {
+	const struct actor_kind *kind;
+	size_t off;                   /* of its struct config_actors */
+};
+
+static const struct resizable resizable[] = {
+	{ &net_kind, offsetof(struct ad_config, net) },
+	{ &handler_kind, offsetof(struct ad_config, handler) },
+	{ &cache_kind, offsetof(struct ad_config, cache) },
+	{ &sql_kind, offsetof(struct ad_config, mysql_actor) },
+	{ &worker_kind, offsetof(struct ad_config, worker) },
+	{ &file_kind, offsetof(struct ad_config, file_actor) },
+};
+
+/* What the control loop drives besides signals: pool sizes on a reload,
+ * the binary upgrade. Owner: the controlling thread. */
+struct server_ctl {
+	struct actor_system *sys;
+	struct upgrade *up;
+};
+
+static unsigned count_of(const struct ad_config *cfg, size_t off)
+{
+	return ((const struct config_actors *)(const void *)((const char *)cfg + off))->count;
+}
+
+/* SIGHUP with changed counts: the same as POST /admin/actors/KIND. */
+static void on_reloaded(void *ctx, const struct ad_config *prev, const struct ad_config *next)
+{
+	struct server_ctl *ctl = ctx;
+	char err[256];
+
+	for (size_t i = 0; i < sizeof(resizable) / sizeof(resizable[0]); i++) {
+		unsigned was = count_of(prev, resizable[i].off), now = count_of(next, resizable[i].off);
+
+		if (was == now || now == 0)
+			continue;
+		if (actor_system_resize(ctl->sys, resizable[i].kind, now, err, sizeof(err)) != 0)
+			log_error("reload: actors.%s.count %u -> %u: %s", resizable[i].kind->name,
+				  was, now, err);
+		else
+			log_info("reload: %s actors %u -> %u", resizable[i].kind->name, was, now);
+	}
+}
+
+static enum signals_upgrade on_upgrade(void *ctx, int sfd)
+{
+	struct server_ctl *ctl = ctx;
+
+	return upgrade_run(ctl->up, sfd);
+}
+
+/* Started by a binary upgrade: the old process's report pipe, pidfile and
+ * listening sockets are ours to adopt. */
+static int adopt_inherited(const struct ad_config *cfg, char *err, size_t errlen)
+{
+	const char *pid = getenv(UPGRADE_PIDFILE_ENV);
+	const char *fds = getenv(NET_INHERIT_ENV);
+	int rc = 0;
+
+	if (fds != NULL)
+		rc = net_inherit_load(fds, err, errlen);
+	if (rc == 0 && cfg->pidfile[0] != '\0')
+		rc = pid != NULL ? daemon_pidfile_adopt(cfg->pidfile, atoi(pid), err, errlen)
+				 : daemon_pidfile_acquire(cfg->pidfile, err, errlen);
 	return rc;
 }
 
@@ -213,8 +290,15 @@ int server_main(int argc, char **argv, const struct server_app *app)
 	bool test_only = false, detach = false, logging = false;
 	struct ad_config *cfg;
 	struct actor_system *sys;
+	struct server_ctl ctl = { 0 };
+	const struct signals_drain drain = {
+		.kind = &net_kind, .msg_type = NET_MSG_DRAIN,
+		.handover_type = NET_MSG_HANDOVER, .handover_also = &admin_kind,
+		.reloaded = on_reloaded, .upgrade = on_upgrade, .ctx = &ctl,
+	};
+	const char *report = getenv(UPGRADE_REPORT_ENV);
+	enum signals_outcome out;
 	struct fdlimit fds;
-	const struct signals_drain drain = { .kind = &net_kind, .msg_type = NET_MSG_DRAIN };
 	int c, rc;
 
 	while ((c = getopt_long(argc, argv, "c:tdvh", opts, NULL)) != -1) {
@@ -251,6 +335,12 @@ int server_main(int argc, char **argv, const struct server_app *app)
 		config_free(cfg);
 		return 0;
 	}
+	/* A binary upgrade's new process is already detached (or under
+	 * systemd) like the old one: it reports through the old one's pipe. */
+	if (report != NULL) {
+		daemon_upgrade_child(atoi(report));
+		detach = false;
+	}
 	if (detach) {
 		if (cfg->log.file[0] == '\0' || strcmp(cfg->log.file, "-") == 0)
 			fprintf(stderr, "actord: note: log.file is not set: a daemon's stderr, "
@@ -263,8 +353,7 @@ int server_main(int argc, char **argv, const struct server_app *app)
 			return rc == 1 && err[0] == '\0' ? 0 : 1;
 		}
 	}
-	if (cfg->pidfile[0] != '\0' &&
-	    daemon_pidfile_acquire(cfg->pidfile, err, sizeof(err)) != 0) {
+	if (adopt_inherited(cfg, err, sizeof(err)) != 0) {
 		fprintf(stderr, "actord: %s\n", err);
 		daemon_report_failure(err);
 		config_free(cfg);
@@ -288,12 +377,19 @@ int server_main(int argc, char **argv, const struct server_app *app)
 		rc = build(sys, cfg, app, fds.conn_cap, err, sizeof(err));
 	if (rc == 0)
 		rc = check_addresses(cfg, err, sizeof(err));
+	ctl.sys = sys;
+	if (rc == 0 && (ctl.up = upgrade_create(sys, argv)) == NULL) {
+		snprintf(err, sizeof(err), "upgrade: out of memory");
+		rc = -ENOMEM;
+	}
 	if (rc == 0)
 		rc = actor_system_start(sys, err, sizeof(err));
 	if (rc != 0) {
 		stop_all(sys);
+		upgrade_destroy(ctl.up);
 		goto fail;
 	}
+	net_inherit_close_unused();
 	fdlimit_log(&fds, cfg);
 	log_listening(cfg);
 	if (cfg->cookies.keys_generated)
@@ -301,12 +397,15 @@ int server_main(int argc, char **argv, const struct server_app *app)
 			 "random key of this process and end when it stops "
 			 "(set ACTORD_COOKIES_SECRET_KEYS)");
 	daemon_report_ready();
-	if (signals_run(sys, path, &drain) == SIGNALS_FORCED) {
+	out = signals_run(sys, path, &drain);
+	if (out == SIGNALS_FORCED) {
 		daemon_pidfile_release();
 		_exit(1);
 	}
 	stop_all(sys);
-	log_info("actord stopped");
+	upgrade_destroy(ctl.up);
+	log_info(out == SIGNALS_HANDED_OVER ? "actord stopped (handed over to its new process)"
+					    : "actord stopped");
 	log_shutdown();
 	config_retire_all();
 	daemon_pidfile_release();

@@ -70,6 +70,7 @@ static const char *sig_name(uint32_t signo)
 	case SIGINT: return "SIGINT";
 	case SIGTERM: return "SIGTERM";
 	case SIGUSR1: return "SIGUSR1";
+	case SIGUSR2: return "SIGUSR2";
 	default: return "signal";
 	}
 }
@@ -87,7 +88,7 @@ static void drain_msg_free(struct msg *m)
 	}
 }
 
-static void reload(const char *path)
+static void reload(const char *path, const struct signals_drain *drain)
 {
 	char err[1024], changed[512], state[64];
 	const struct ad_config *running = config_current();
@@ -109,6 +110,8 @@ static void reload(const char *path)
 		config_publish(next);
 		log_apply(next);
 		log_info("configuration reloaded from %s", path);
+		if (drain->reloaded != NULL)
+			drain->reloaded(drain->ctx, running, next);
 	}
 	daemon_sd_notify("READY=1");
 }
@@ -116,7 +119,7 @@ static void reload(const char *path)
 /* Send a drain message to every actor of the drain kind still owed one.
  * `owed[i]` turns false once the actor has its message. */
 static unsigned send_drains(struct actor_system *sys, actor_addr_t first, unsigned n,
-			    const struct signals_drain *drain, bool *owed)
+			    uint32_t type, bool *owed)
 {
 	unsigned unsent = 0;
 
@@ -131,7 +134,7 @@ static unsigned send_drains(struct actor_system *sys, actor_addr_t first, unsign
 			unsent++;
 			continue;
 		}
-		msg_init(m, drain->msg_type, drain_msg_free);
+		msg_init(m, type, drain_msg_free);
 		rc = actor_send(sys, first + i, m);
 		if (rc == -EAGAIN) {
 			free(m);            /* full: try again shortly */
@@ -145,8 +148,31 @@ static unsigned send_drains(struct actor_system *sys, actor_addr_t first, unsign
 	return unsent;
 }
 
+static void bare_msg_free(struct msg *m)
+{
+	free(m);
+}
+
+/* A bare message to every live actor of `kind`, freed by its receiver;
+ * nobody waits for it. */
+static void notify_kind(struct actor_system *sys, const struct actor_kind *kind, uint32_t type)
+{
+	unsigned n = 0;
+	actor_addr_t first = actor_system_find_kind(sys, kind, &n);
+
+	for (unsigned i = 0; first != ACTOR_ADDR_NONE && i < n; i++) {
+		struct msg *m = malloc(sizeof(*m));
+
+		if (m == NULL)
+			continue;
+		msg_init(m, type, bare_msg_free);
+		if (actor_send(sys, first + i, m) != 0)
+			free(m);
+	}
+}
+
 static enum signals_outcome drain_now(struct actor_system *sys, int sfd,
-				      const struct signals_drain *drain)
+				      const struct signals_drain *drain, bool handover)
 {
 	bool owed[MAX_DRAIN_ACTORS];
 	uint32_t timeout_ms = config_current()->drain_timeout_ms;
@@ -155,16 +181,23 @@ static enum signals_outcome drain_now(struct actor_system *sys, int sfd,
 	actor_addr_t first = actor_system_find_kind(sys, drain->kind, &n);
 	struct signalfd_siginfo si;
 	uint64_t now, v;
+	uint32_t type;
 
 	metrics_set_serving(false);
-	daemon_sd_notify("STOPPING=1");
+	/* After a hand-over systemd follows the new MAINPID: we are not
+	 * stopping the service. */
+	if (!handover)
+		daemon_sd_notify("STOPPING=1");
+	if (handover && drain->handover_also != NULL)
+		notify_kind(sys, drain->handover_also, drain->handover_type);
 	if (n > MAX_DRAIN_ACTORS)
 		n = MAX_DRAIN_ACTORS;
 	log_info("draining: %u %s actor(s), at most %u ms", n, drain->kind->name, timeout_ms);
 	atomic_store_explicit(&drain_pending, n, memory_order_relaxed);
 	for (unsigned i = 0; i < n; i++)
 		owed[i] = true;
-	unsent = first == ACTOR_ADDR_NONE ? 0 : send_drains(sys, first, n, drain, owed);
+	type = handover ? drain->handover_type : drain->msg_type;
+	unsent = first == ACTOR_ADDR_NONE ? 0 : send_drains(sys, first, n, type, owed);
 	while (atomic_load_explicit(&drain_pending, memory_order_acquire) > 0) {
 		struct pollfd pfd[2] = { { sfd, POLLIN, 0 }, { drain_efd, POLLIN, 0 } };
 		uint64_t wait_ms;
@@ -173,7 +206,7 @@ static enum signals_outcome drain_now(struct actor_system *sys, int sfd,
 		if (now >= deadline) {
 			log_warn("drain deadline (%u ms) passed with %u %s actor(s) still busy",
 				 timeout_ms, atomic_load(&drain_pending), drain->kind->name);
-			return SIGNALS_DRAINED;
+			return handover ? SIGNALS_HANDED_OVER : SIGNALS_DRAINED;
 		}
 		wait_ms = (deadline - now + 999999) / 1000000;
 		if (unsent > 0 && wait_ms > DRAIN_RETRY_MS)
@@ -197,10 +230,10 @@ static enum signals_outcome drain_now(struct actor_system *sys, int sfd,
 		    errno != EAGAIN)
 			break;
 		if (unsent > 0)
-			unsent = send_drains(sys, first, n, drain, owed);
+			unsent = send_drains(sys, first, n, type, owed);
 	}
 	log_info("drained");
-	return SIGNALS_DRAINED;
+	return handover ? SIGNALS_HANDED_OVER : SIGNALS_DRAINED;
 }
 
 enum signals_outcome signals_run(struct actor_system *sys, const char *config_path,
@@ -213,6 +246,7 @@ enum signals_outcome signals_run(struct actor_system *sys, const char *config_pa
 	sigemptyset(&set);
 	sigaddset(&set, SIGHUP);
 	sigaddset(&set, SIGUSR1);
+	sigaddset(&set, SIGUSR2);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
 	sfd = signalfd(-1, &set, SFD_CLOEXEC);
@@ -237,16 +271,35 @@ enum signals_outcome signals_run(struct actor_system *sys, const char *config_pa
 		}
 		switch (si.ssi_signo) {
 		case SIGHUP:
-			reload(config_path);
+			reload(config_path, drain);
 			break;
 		case SIGUSR1:
 			log_reopen();
 			break;
+		case SIGUSR2: {
+			enum signals_upgrade up;
+			enum signals_outcome out;
+
+			if (drain->upgrade == NULL) {
+				log_info("SIGUSR2 ignored: this program cannot upgrade");
+				break;
+			}
+			up = drain->upgrade(drain->ctx, sfd);
+			if (up == SIGNALS_UPGRADE_FAILED)
+				break;
+			if (up == SIGNALS_UPGRADE_READY)
+				log_info("handing over to the new process: draining gently");
+			else
+				log_info("shutting down gracefully");
+			out = drain_now(sys, sfd, drain, up == SIGNALS_UPGRADE_READY);
+			close(sfd);
+			return out;
+		}
 		default: {
 			enum signals_outcome out;
 
 			log_info("%s: shutting down gracefully", sig_name(si.ssi_signo));
-			out = drain_now(sys, sfd, drain);
+			out = drain_now(sys, sfd, drain, false);
 			close(sfd);
 			return out;
 		}

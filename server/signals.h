@@ -10,8 +10,14 @@
  *
  *  SIGHUP          reload: config_load the same file; if valid, keep the
  *                  settings that need a restart, publish the snapshot,
- *                  apply log settings; if not, log why and keep running.
+ *                  apply log settings, and call `reloaded` (the server
+ *                  resizes the pools whose count changed); if not, log why
+ *                  and keep running.
  *  SIGUSR1         log_reopen().
+ *  SIGUSR2         binary upgrade: `upgrade` starts the new process and
+ *                  waits for it; once it serves, this process drains
+ *                  gently (`handover_type` to the drain kind) and returns
+ *                  SIGNALS_HANDED_OVER; if it fails, we keep serving.
  *  SIGTERM/SIGINT  drain: readiness false, one drain message to every
  *                  actor of the drain kind (the network actors), wait until
  *                  each has freed its message (drained) or drain_timeout_ms
@@ -28,10 +34,19 @@
 #include <stdint.h>
 
 #include "actors/actor.h"
+#include "config/config.h"
 
 enum signals_outcome {
 	SIGNALS_DRAINED = 0,   /* drained (or drain deadline passed): stop in order */
 	SIGNALS_FORCED = 1,    /* second signal: exit now without waiting */
+	SIGNALS_HANDED_OVER = 2, /* a new process serves; drained: stop in order */
+};
+
+/* What `upgrade` reports. */
+enum signals_upgrade {
+	SIGNALS_UPGRADE_FAILED,      /* the new process is gone: keep serving */
+	SIGNALS_UPGRADE_READY,       /* the new process serves: hand over */
+	SIGNALS_UPGRADE_STOP,        /* SIGTERM/SIGINT came meanwhile: drain */
 };
 
 /* What "drain" means for this program: a message of `msg_type` (a bare
@@ -41,6 +56,17 @@ enum signals_outcome {
 struct signals_drain {
 	const struct actor_kind *kind;
 	uint32_t msg_type;
+	/* Optional (NULL/0: none). The drain message after a binary upgrade,
+	 * to `kind` and to every `also` pool (those only get it: their drain
+	 * is not waited for). */
+	uint32_t handover_type;
+	const struct actor_kind *handover_also;
+	/* After a reload published `next` in place of `prev`. */
+	void (*reloaded)(void *ctx, const struct ad_config *prev, const struct ad_config *next);
+	/* SIGUSR2: start a new process and wait for it; `sfd` is the
+	 * signalfd, for SIGTERM meanwhile. */
+	enum signals_upgrade (*upgrade)(void *ctx, int sfd);
+	void *ctx;
 };
 
 /* Block every asynchronous signal in the calling thread (and so in every

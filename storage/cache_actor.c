@@ -203,10 +203,19 @@ static void cache_stop(struct actor *a)
 	free(ca);
 }
 
+/* Leaving the pool: done once every command sent has its reply. */
+static bool cache_idle(struct actor *a)
+{
+	const struct cache_actor *ca = actor_state(a);
+
+	return !rconn_busy(ca->conn);
+}
+
 static const struct actor_ops cache_ops = {
 	.start = cache_start,
 	.message = cache_message,
 	.stop = cache_stop,
+	.idle = cache_idle,
 };
 
 int cache_add_pool(struct actor_system *sys, const struct ad_config *cfg,
@@ -215,6 +224,7 @@ int cache_add_pool(struct actor_system *sys, const struct ad_config *cfg,
 	struct actor_pool_spec spec = {
 		.kind = &cache_kind,
 		.count = cfg->cache.count,
+		.max = CONFIG_MAX_ACTORS,
 		.mbox_capacity = cfg->cache.mailbox,
 		/* Drain a batch per iteration: it leaves as one pipelined write. */
 		.budget = cfg->redis.pipeline_max,

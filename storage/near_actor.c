@@ -411,7 +411,7 @@ static void collect(struct metrics_out *o, void *ctx)
 	metrics_gauge(o, "near_cache_invalidation_delay_max_seconds",
 		      "longest heartbeat delay since start", NULL,
 		      (double)counter_get(&c->delay_max_ns) / 1e9);
-	for (unsigned i = 0; i < hub->nreaders; i++) {
+	for (unsigned i = 0; i < atomic_load(&hub->readers_used); i++) {
 		snprintf(labels, sizeof(labels), "actor=\"handler-%u\"", i);
 		for (size_t m = 0; m < sizeof(reader_metrics) / sizeof(reader_metrics[0]); m++) {
 			const counter_t *v = (const counter_t *)(const void *)

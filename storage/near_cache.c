@@ -213,6 +213,14 @@ struct near_cache *near_cache_create(struct near_hub *hub, unsigned slot, uint64
 		return NULL;
 	nc->hub = hub;
 	nc->ctr = hub != NULL && slot < hub->nreaders ? &hub->readers[slot] : &nc->own_ctr;
+	if (hub != NULL && slot < hub->nreaders) {
+		unsigned used = atomic_load(&hub->readers_used);
+
+		/* Handler pools grow: the metrics show the slots in use. */
+		while (slot + 1 > used &&
+		       !atomic_compare_exchange_weak(&hub->readers_used, &used, slot + 1))
+			;
+	}
 	nc->max_bytes = max_bytes;
 	list_init(&nc->lru);
 	if (!ck_hs_init(&nc->hs, CK_HS_MODE_OBJECT | CK_HS_MODE_SPMC | CK_HS_MODE_DELETE,

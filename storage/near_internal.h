@@ -73,8 +73,9 @@ struct near_hub {
 	uint64_t seed;                /* of the key hash, random per process */
 	char prefixes[CONFIG_MAX_NEAR_PREFIX][CONFIG_PREFIX_MAX];
 	unsigned nprefixes;           /* 0: every key */
-	unsigned nreaders;
+	unsigned nreaders;                      /* slots: one per handler slot */
 	struct near_reader_counters *readers;   /* [nreaders] */
+	_Atomic unsigned readers_used;          /* 1 + the highest slot ever created */
 	struct near_actor_counters actor;
 	struct backend_stats stats[2];          /* [0] invalidations, [1] heartbeats */
 	_Atomic int last_error[2];

@@ -1006,6 +1006,12 @@ bool rconn_connected(const struct rconn *c)
 	return c->cur != NULL && c->cur->up;
 }
 
+bool rconn_busy(const struct rconn *c)
+{
+	return (c->cur != NULL && !list_empty(&c->cur->cmds)) ||
+	       (c->old != NULL && !list_empty(&c->old->cmds));
+}
+
 /* ---- Pub/sub ---- */
 
 /* hiredis keeps this callback per channel and runs it for every push on

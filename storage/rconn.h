@@ -160,4 +160,8 @@ int rconn_reply_status(const redisReply *reply);
 /* Whether a connection is up. Thread: owner. */
 bool rconn_connected(const struct rconn *c);
 
+/* Whether a command still waits for its reply (an actor leaving its pool
+ * waits for that). Thread: owner. */
+bool rconn_busy(const struct rconn *c);
+
 #endif

@@ -153,6 +153,7 @@ int sql_add_pool(struct actor_system *sys, const struct ad_config *cfg,
 	spec = (struct actor_pool_spec){
 		.kind = &sql_kind,
 		.count = cfg->mysql_actor.count,
+		.max = CONFIG_MAX_ACTORS,
 		.mbox_capacity = cfg->mysql_actor.mailbox,
 		.shared_mailbox = true,
 		.ops = &sql_ops,

@@ -25,7 +25,8 @@
 struct storage_pool {
 	const char *kind;             /* actor kind's name: "cache", "mysql" */
 	const char *backend;          /* label and check name: "redis", "mysql" */
-	unsigned count;
+	unsigned count;               /* slots: the pool's max */
+	const struct actor_pool *pool;/* its live count: the members shown */
 	struct backend_stats *stats;  /* [count] */
 	_Atomic int *last_error;      /* [count]: -errno of the last failure, 0 when up */
 	struct admit_stats *admit;    /* [count] when its actors admit calls by

@@ -63,8 +63,9 @@ struct worker_counters {
 
 /* The pool's `user`: immutable after worker_add_pool except the counters. */
 struct worker_pool {
-	unsigned count;
+	unsigned count;                    /* slots: the pool may grow to this */
 	struct worker_counters *ctr;       /* [count] */
+	struct actor_system *sys;          /* its live count: the members shown */
 };
 
 static void task_free(struct msg *m)
@@ -204,8 +205,10 @@ static void collect(struct metrics_out *o, void *ctx)
 	const struct worker_pool *p = ctx;
 	char labels[64];
 	uint64_t hist[MBOX_HIST_BUCKETS];
+	unsigned live = 0;
 
-	for (unsigned i = 0; i < p->count; i++) {
+	actor_system_find_kind(p->sys, &worker_kind, &live);
+	for (unsigned i = 0; i < live; i++) {
 		struct worker_counters *c = &p->ctr[i];
 
 #define RD(f) atomic_load_explicit(&c->f, memory_order_relaxed)
@@ -243,7 +246,7 @@ int worker_add_pool(struct actor_system *sys, const struct ad_config *cfg,
 {
 	struct worker_pool *p;
 	struct actor_pool_spec spec;
-	size_t csize = sizeof(struct worker_counters) * cfg->worker.count;
+	size_t csize = sizeof(struct worker_counters) * CONFIG_MAX_WORKERS;
 
 	if (cfg->worker.count == 0)
 		return 0;
@@ -256,10 +259,12 @@ int worker_add_pool(struct actor_system *sys, const struct ad_config *cfg,
 		return -ENOMEM;
 	}
 	memset(p->ctr, 0, csize);
-	p->count = cfg->worker.count;
+	p->count = CONFIG_MAX_WORKERS;
+	p->sys = sys;
 	spec = (struct actor_pool_spec){
 		.kind = &worker_kind,
 		.count = cfg->worker.count,
+		.max = CONFIG_MAX_WORKERS,
 		.mbox_capacity = cfg->worker.mailbox,
 		.shared_mailbox = true,
 		.ops = &worker_ops,

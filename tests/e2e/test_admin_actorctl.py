@@ -102,3 +102,27 @@ def test_token_from_option_file_or_environment(actord_factory, tmp_path):
     f = tmp_path / "token"
     f.write_text(token + "\n")
     assert ctl("-a", addr(a), "--token-file", str(f), "stats").returncode == 0
+
+
+def test_resize_grows_and_shrinks_a_pool(actord):
+    from admin_helpers import wait_admin as _wait
+    from conftest import wait_until
+    a = _wait(actord)
+    r = ctl("-a", addr(a), "resize", "handler", "3")
+    assert r.returncode == 0 and r.stdout == "handler: 1 -> 3 actor(s)\n", r.stdout + r.stderr
+    assert "handler-2" in ctl("-a", addr(a), "stats").stdout
+    assert a.get("/plaintext").status == 200
+    r = ctl("-a", addr(a), "resize", "handler", "1")
+    assert r.returncode == 0 and r.stdout.startswith("handler: 3 -> 1 actor(s)"), r.stdout
+
+    def handlers():
+        doc = json.loads(ctl("-a", addr(a), "-T", "5000", "metrics").returncode == 0 and
+                         a.admin("GET", "/admin/actors").body)
+        return [x["name"] for x in doc["actors"] if x["kind"] == "handler"]
+    wait_until(lambda: handlers() == ["handler-0"], 10, "handler-1 and -2 to leave")
+    r = ctl("-a", addr(a), "resize", "log", "2")
+    assert r.returncode == 1 and "fixed size" in r.stderr
+    r = ctl("-a", addr(a), "resize", "handler")
+    assert r.returncode == 2 and "resize KIND N" in r.stderr
+    r = ctl("-a", addr(a), "--help")
+    assert "resize KIND N" in r.stdout and "upgrade" in r.stdout

@@ -28,6 +28,7 @@
 #include <cmocka.h>
 
 #include "actors/actor.h"
+#include "tests/unit/common/stress_scale.h"
 
 static const struct actor_kind db_kind = { "db" };
 static const struct actor_kind echo_kind = { "echo" };
@@ -35,16 +36,6 @@ static const struct actor_kind player_kind = { "player" };
 
 #define MAX_PRODUCERS 8
 #define SLOTS 4096
-
-static uint64_t scaled(uint64_t n)
-{
-	const char *s = getenv("ACTORD_STRESS_SCALE");
-	double f = s != NULL ? atof(s) : 1.0;
-
-	if (f <= 0 || f > 1)
-		f = 1.0;
-	return (uint64_t)((double)n * f);
-}
 
 struct smsg {
 	struct msg m;
@@ -212,7 +203,7 @@ static void test_producers_lose_nothing_and_keep_fifo(void **state)
 
 	(void)state;
 	for (unsigned i = 0; i < 4; i++)
-		run_producers(counts[i], scaled(1000000), 1024, false, false);
+		run_producers(counts[i], stress_scaled(1000000), 1024, false, false);
 }
 
 static void test_batching_producers_lose_nothing_and_keep_fifo(void **state)
@@ -221,14 +212,14 @@ static void test_batching_producers_lose_nothing_and_keep_fifo(void **state)
 
 	(void)state;
 	for (unsigned i = 0; i < 4; i++)
-		run_producers(counts[i], scaled(1000000), 1024, false, true);
+		run_producers(counts[i], stress_scaled(1000000), 1024, false, true);
 }
 
 static void test_small_mailbox_counts_every_rejection(void **state)
 {
 	(void)state;
-	run_producers(4, scaled(200000), 16, false, false);
-	run_producers(4, scaled(200000), 16, false, true);
+	run_producers(4, stress_scaled(200000), 16, false, false);
+	run_producers(4, stress_scaled(200000), 16, false, true);
 }
 
 static void test_more_producers_than_cores_on_one_core_do_not_convoy(void **state)
@@ -236,8 +227,8 @@ static void test_more_producers_than_cores_on_one_core_do_not_convoy(void **stat
 	double secs;
 
 	(void)state;
-	secs = run_producers(4, scaled(250000), 1024, true, false);
-	secs += run_producers(4, scaled(250000), 1024, true, true);
+	secs = run_producers(4, stress_scaled(250000), 1024, true, false);
+	secs += run_producers(4, stress_scaled(250000), 1024, true, true);
 	/* ck_ring's mpsc enqueue collapsed to ~1k msgs/s in this setup; we
 	 * demand the whole run finish well inside the ctest timeout. */
 	assert_true(secs < 60.0);
@@ -290,7 +281,7 @@ static void test_ping_pong_round_trips_never_lose_a_wakeup(void **state)
 	char err[256];
 
 	(void)state;
-	pp->rounds = scaled(1000000);
+	pp->rounds = stress_scaled(1000000);
 	pl = actor_system_add_pool(sys, &player, err, sizeof(err));
 	pp->echo = actor_system_add_pool(sys, &echo, err, sizeof(err));
 	assert_int_equal(actor_system_start(sys, err, sizeof(err)), 0);

@@ -10,6 +10,10 @@
  *   reload   reload the configuration (POST /admin/reload)
  *   metrics  the raw Prometheus text (GET /metrics)
  *   config   the effective configuration, secrets redacted (GET /admin/config)
+ *   resize   grow or shrink a pool (POST /admin/actors/KIND {"count": N})
+ *   upgrade  binary upgrade (POST /admin/upgrade), then wait until the pid
+ *            behind the admin address changes (success) or
+ *            actord_upgrade_failures_total grows (failure)
  * The address comes from --admin, else ACTORD_ADMIN_ADDR, else
  * 127.0.0.1:9901; the token from --token, --token-file, else
  * ACTORD_ADMIN_TOKEN.
@@ -45,6 +49,7 @@ struct ctl {
 	int timeout_ms;
 	double interval_s;
 	long iterations;          /* top: 0 = until interrupted */
+	int wait_s;               /* upgrade: longest wait for the outcome */
 	bool color;
 };
 
@@ -62,6 +67,10 @@ static void usage(FILE *out)
 		"  reload    reload the configuration, like SIGHUP, and show the outcome\n"
 		"  metrics   the Prometheus metrics text\n"
 		"  config    the effective configuration, secrets redacted\n"
+		"  resize KIND N  grow or shrink the pool of KIND to N actors (net,\n"
+		"            handler, cache, mysql...); removed actors finish their work\n"
+		"  upgrade   start the binary at the same path as a new process that takes\n"
+		"            over the sockets; waits until it serves (--wait SEC, default 60)\n"
 		"\n"
 		"Options:\n"
 		"  -a, --admin ADDR       admin endpoint host:port (default $ACTORD_ADMIN_ADDR,\n"
@@ -71,6 +80,7 @@ static void usage(FILE *out)
 		"  -T, --timeout MS       give up on a request after MS ms (default 5000)\n"
 		"  -i, --interval SEC     top: seconds between refreshes (default 1)\n"
 		"  -n, --iterations N     top: stop after N refreshes (default: until Ctrl-C)\n"
+		"      --wait SEC         upgrade: longest wait for the outcome (default 60)\n"
 		"  -h, --help             this help\n"
 		"  -v, --version          print the version\n"
 		"\n"
@@ -82,11 +92,11 @@ static void usage(FILE *out)
 
 /* GET/POST `path`; prints the reason and returns an exit status on failure
  * to reach or to authenticate; 0 with `r` filled otherwise. */
-static int request(const struct ctl *c, const char *method, const char *path,
-		   struct ctl_response *r)
+static int request_body(const struct ctl *c, const char *method, const char *path,
+			const char *body, struct ctl_response *r)
 {
 	char err[512];
-	enum ctl_error e = ctl_request(c->addr, c->token, method, path, c->timeout_ms, r,
+	enum ctl_error e = ctl_request(c->addr, c->token, method, path, body, c->timeout_ms, r,
 				       err, sizeof(err));
 
 	if (e == CTL_BAD_ADDRESS) {
@@ -105,6 +115,12 @@ static int request(const struct ctl *c, const char *method, const char *path,
 		return EXIT_FAILED;
 	}
 	return 0;
+}
+
+static int request(const struct ctl *c, const char *method, const char *path,
+		   struct ctl_response *r)
+{
+	return request_body(c, method, path, NULL, r);
 }
 
 static int get_json(const struct ctl *c, const char *path, cJSON **out, int *status)
@@ -333,6 +349,14 @@ static int cmd_health(const struct ctl *c)
 	return ready ? 0 : EXIT_FAILED;
 }
 
+/* A change the endpoint refused: its reason, exit 1. */
+static int refused(const char *what, const struct ctl_response *r, const cJSON *doc)
+{
+	fprintf(stderr, "actorctl: %s refused (HTTP %d): %s\n", what, r->status,
+		doc != NULL ? str(doc, "error") : r->body);
+	return EXIT_FAILED;
+}
+
 static int cmd_reload(const struct ctl *c)
 {
 	struct ctl_response r;
@@ -356,9 +380,7 @@ static int cmd_reload(const struct ctl *c)
 		fprintf(stderr, "actorctl: reload outcome unknown: %s\n", str(doc, "note"));
 		rc = EXIT_FAILED;
 	} else {
-		fprintf(stderr, "actorctl: reload refused (HTTP %d): %s\n", r.status,
-			doc != NULL ? str(doc, "error") : r.body);
-		rc = EXIT_FAILED;
+		rc = refused("reload", &r, doc);
 	}
 	cJSON_Delete(doc);
 	ctl_response_free(&r);
@@ -379,6 +401,105 @@ static int cmd_raw(const struct ctl *c, const char *path)
 	}
 	ctl_response_free(&r);
 	return rc;
+}
+
+static int cmd_resize(const struct ctl *c, const char *kind, const char *count)
+{
+	struct ctl_response r;
+	char path[128], body[64], *end;
+	long n = strtol(count, &end, 10);
+	cJSON *doc;
+	int rc;
+
+	if (*end != '\0' || n < 0 || n > 1000000 || strlen(kind) > 64 || kind[0] == '\0') {
+		fprintf(stderr, "actorctl: resize KIND N: N must be a whole number\n");
+		return EXIT_USAGE;
+	}
+	snprintf(path, sizeof(path), "/admin/actors/%s", kind);
+	snprintf(body, sizeof(body), "{\"count\": %ld}", n);
+	rc = request_body(c, "POST", path, body, &r);
+	if (rc != 0)
+		return rc;
+	doc = cJSON_Parse(r.body);
+	if (r.status == 200) {
+		printf("%s: %g -> %g actor(s)", kind, num(doc, "previous"), num(doc, "count"));
+		if (num(doc, "retiring") > 0)
+			printf(" (%g finishing their work)", num(doc, "retiring"));
+		printf("\n");
+	} else {
+		rc = refused("resize", &r, doc);
+	}
+	cJSON_Delete(doc);
+	ctl_response_free(&r);
+	return rc;
+}
+
+/* The pid serving the admin address now, or 0 if it cannot be read. */
+static double serving_pid(const struct ctl *c)
+{
+	cJSON *doc = NULL;
+	int status = 0;
+	double pid = 0;
+
+	if (get_json(c, "/admin/actors", &doc, &status) == 0 && status == 200)
+		pid = num(doc, "pid");
+	cJSON_Delete(doc);
+	return pid;
+}
+
+static double upgrade_failures(const struct ctl *c)
+{
+	struct ctl_response r;
+	const char *at;
+	double v = -1;
+
+	if (request(c, "GET", "/metrics", &r) != 0)
+		return -1;
+	at = strstr(r.body, "\nactord_upgrade_failures_total ");
+	if (at != NULL)
+		v = strtod(at + strlen("\nactord_upgrade_failures_total "), NULL);
+	ctl_response_free(&r);
+	return v;
+}
+
+static int cmd_upgrade(const struct ctl *c)
+{
+	struct ctl_response r;
+	double old_pid, failures = upgrade_failures(c), now;
+	struct timespec pause = { 0, 100 * 1000000L };
+	time_t deadline = time(NULL) + c->wait_s;
+	cJSON *doc;
+	int rc = request(c, "POST", "/admin/upgrade", &r);
+
+	if (rc != 0)
+		return rc;
+	doc = cJSON_Parse(r.body);
+	old_pid = num(doc, "pid");
+	if (r.status != 202)
+		rc = refused("upgrade", &r, doc);
+	cJSON_Delete(doc);
+	ctl_response_free(&r);
+	if (rc != 0)
+		return rc;
+	printf("upgrade started by pid %.0f; waiting for the new process\n", old_pid);
+	fflush(stdout);
+	/* The admin socket passes to the new process: whoever answers there
+	 * tells which process serves. */
+	while (time(NULL) < deadline) {
+		now = serving_pid(c);
+		if (now > 0 && now != old_pid) {
+			printf("upgraded: pid %.0f -> %.0f\n", old_pid, now);
+			return 0;
+		}
+		if (now == old_pid && failures >= 0 && upgrade_failures(c) > failures) {
+			fprintf(stderr, "actorctl: upgrade failed: pid %.0f keeps serving (its log "
+				"says why)\n", old_pid);
+			return EXIT_FAILED;
+		}
+		nanosleep(&pause, NULL);
+	}
+	fprintf(stderr, "actorctl: no outcome within %d s: see the log\n", c->wait_s);
+	return EXIT_FAILED;
 }
 
 /* ---- options ---- */
@@ -432,11 +553,12 @@ int main(int argc, char **argv)
 		{ "timeout", required_argument, NULL, 'T' },
 		{ "interval", required_argument, NULL, 'i' },
 		{ "iterations", required_argument, NULL, 'n' },
+		{ "wait", required_argument, NULL, 'W' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'v' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct ctl c = { .timeout_ms = 5000, .interval_s = 1.0 };
+	struct ctl c = { .timeout_ms = 5000, .interval_s = 1.0, .wait_s = 60 };
 	const char *env_token = getenv("ACTORD_ADMIN_TOKEN");
 	const char *cmd, *token_arg = NULL, *token_file = NULL;
 	char *end;
@@ -471,6 +593,13 @@ int main(int argc, char **argv)
 				return EXIT_USAGE;
 			}
 			break;
+		case 'W':
+			c.wait_s = (int)strtol(optarg, &end, 10);
+			if (*end != '\0' || c.wait_s <= 0 || c.wait_s > 3600) {
+				fprintf(stderr, "actorctl: --wait: '%s' is not 1..3600 s\n", optarg);
+				return EXIT_USAGE;
+			}
+			break;
 		case 'h': usage(stdout); return 0;
 		case 'v': printf("actorctl %s\n", ACTORD_VERSION); return 0;
 		default: usage(stderr); return EXIT_USAGE;
@@ -485,6 +614,13 @@ int main(int argc, char **argv)
 	    (token_arg == NULL && token_file == NULL && env_token != NULL &&
 	     set_token(&c, env_token, "ACTORD_ADMIN_TOKEN") != 0))
 		return EXIT_USAGE;
+	if (optind < argc && strcmp(argv[optind], "resize") == 0) {
+		if (optind + 3 != argc) {
+			fprintf(stderr, "actorctl: usage: actorctl resize KIND N\n");
+			return EXIT_USAGE;
+		}
+		return cmd_resize(&c, argv[optind + 1], argv[optind + 2]);
+	}
 	if (optind != argc - 1) {
 		fprintf(stderr, optind >= argc ? "actorctl: no command given\n"
 			: "actorctl: one command at a time\n");
@@ -504,6 +640,8 @@ int main(int argc, char **argv)
 		return cmd_raw(&c, "/metrics");
 	if (strcmp(cmd, "config") == 0)
 		return cmd_raw(&c, "/admin/config");
+	if (strcmp(cmd, "upgrade") == 0)
+		return cmd_upgrade(&c);
 	fprintf(stderr, "actorctl: unknown command '%s'\n", cmd);
 	usage(stderr);
 	return EXIT_USAGE;

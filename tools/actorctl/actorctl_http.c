@@ -211,9 +211,10 @@ static enum ctl_error parse(char *raw, size_t len, struct ctl_response *out,
 }
 
 enum ctl_error ctl_request(const char *addr, const char *token, const char *method,
-			   const char *path, int timeout_ms, struct ctl_response *out,
-			   char *err, size_t errlen)
+			   const char *path, const char *body, int timeout_ms,
+			   struct ctl_response *out, char *err, size_t errlen)
 {
+	char clen[96] = "";
 	long long deadline = now_ms() + timeout_ms;
 	char host[256], port[16], req[2048], *raw = NULL;
 	size_t rawlen = 0;
@@ -225,15 +226,20 @@ enum ctl_error ctl_request(const char *addr, const char *token, const char *meth
 		snprintf(err, errlen, "'%s' is not host:port", addr);
 		return CTL_BAD_ADDRESS;
 	}
+	if (body != NULL)
+		snprintf(clen, sizeof(clen), "Content-Type: application/json\r\n"
+			 "Content-Length: %zu\r\n", strlen(body));
+	else if (strcmp(method, "POST") == 0)
+		/* The admin endpoint takes changes only as JSON requests (a
+		 * cross-site form cannot send one). */
+		snprintf(clen, sizeof(clen), "Content-Type: application/json\r\n"
+			 "Content-Length: 0\r\n");
 	n = snprintf(req, sizeof(req),
 		     "%s %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: actorctl/" ACTORD_VERSION "\r\n"
-		     "Connection: close\r\n%s%s%s%s\r\n", method, path, addr,
+		     "Connection: close\r\n%s%s%s%s\r\n%s", method, path, addr,
 		     token != NULL && token[0] != '\0' ? "Authorization: Bearer " : "",
 		     token != NULL ? token : "", token != NULL && token[0] != '\0' ? "\r\n" : "",
-		     /* The admin endpoint takes changes only as JSON requests
-		      * (a cross-site form cannot send one). */
-		     strcmp(method, "POST") == 0 ?
-		     "Content-Type: application/json\r\nContent-Length: 0\r\n" : "");
+		     clen, body != NULL ? body : "");
 	if (n < 0 || (size_t)n >= sizeof(req)) {
 		snprintf(err, errlen, "request too long (token?)");
 		return CTL_BAD_ADDRESS;

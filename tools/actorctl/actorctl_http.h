@@ -27,10 +27,11 @@ struct ctl_response {
 enum ctl_error { CTL_OK, CTL_BAD_ADDRESS, CTL_UNREACHABLE, CTL_PROTOCOL };
 
 /* `addr`: "host:port" or "[v6]:port". `token`: NULL or "" for none.
+ * `body`: NULL, or a JSON document sent with the request.
  * Returns CTL_OK, or an error with the reason in `err`. */
 enum ctl_error ctl_request(const char *addr, const char *token, const char *method,
-			   const char *path, int timeout_ms, struct ctl_response *out,
-			   char *err, size_t errlen);
+			   const char *path, const char *body, int timeout_ms,
+			   struct ctl_response *out, char *err, size_t errlen);
 
 void ctl_response_free(struct ctl_response *r);
 

@@ -603,9 +603,11 @@ static void test_missing_file_is_reported(void **state)
 
 static void test_reload_keeps_fixed_settings(void **state)
 {
-	struct ad_config *running = parse("{\"actors\": {\"net\": {\"count\": 2}}}");
+	struct ad_config *running = parse("{\"actors\": {\"net\": {\"count\": 2},"
+					  " \"job\": {\"count\": 2}, \"cache\": {\"count\": 0}}}");
 	struct ad_config *next = parse("{\"listen\": [\"127.0.0.1:9000\"],"
-				       " \"actors\": {\"net\": {\"count\": 1}},"
+				       " \"actors\": {\"net\": {\"count\": 1}, \"job\": {\"count\": 1},"
+				       " \"cache\": {\"count\": 3}, \"handler\": {\"mailbox\": 64}},"
 				       " \"pidfile\": \"/run/a.pid\", \"test_routes\": true,"
 				       " \"log\": {\"level\": \"warn\"}, \"drain_timeout_ms\": 5,"
 				       " \"http\": {\"max_headers\": 10}}");
@@ -615,9 +617,15 @@ static void test_reload_keeps_fixed_settings(void **state)
 	assert_non_null(running);
 	assert_non_null(next);
 	config_carry_fixed(next, running, changed, sizeof(changed));
-	assert_string_equal(changed, "listen, actors.net, pidfile");
+	/* Counts of resizable pools are live (the server resizes them), unless
+	 * the pool would appear or vanish; mailboxes and other counts are not. */
+	assert_string_equal(changed, "listen, actors.handler.mailbox, actors.cache.count, "
+			    "actors.job, pidfile");
 	assert_int_equal(next->listen[0].port, 8080);
-	assert_int_equal(next->net.count, 2);
+	assert_int_equal(next->net.count, 1);
+	assert_int_equal(next->cache.count, 0);
+	assert_int_equal(next->job.count, 2);
+	assert_int_equal(next->handler.mailbox, 4096);
 	assert_string_equal(next->pidfile, "");
 	/* Live settings do change, routes (test_routes) included. */
 	assert_int_equal(next->http.max_headers, 10);

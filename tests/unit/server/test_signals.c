@@ -83,7 +83,7 @@ static void on_fnet_stop(struct actor *a)
 static const struct actor_ops fnet_ops = {
 	.start = on_fnet_start, .message = on_fnet_message, .stop = on_fnet_stop,
 };
-static const struct signals_drain drain = { &fnet_kind, FNET_DRAIN };
+static const struct signals_drain drain = { .kind = &fnet_kind, .msg_type = FNET_DRAIN };
 
 static void write_file(const char *path, const char *text)
 {
