@@ -31,6 +31,7 @@
 #include <time.h>
 
 #include "actor.h"
+#include "trace.h"
 #include "base/clock.h"
 #include "base/counter.h"
 
@@ -225,7 +226,11 @@ static void on_message(void *ctx, struct msg *m)
 {
 	struct actor *a = ctx;
 
+	/* The message's trace is current while the actor handles it: its log
+	 * lines and the messages it makes carry it (trace.h). */
+	trace_enter(&m->trace);
 	a->pool->spec.ops->message(a, m);
+	trace_leave();
 	counter_add(&a->messages_total, 1);
 }
 

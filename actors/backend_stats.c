@@ -43,6 +43,9 @@ void backend_stats_collect(struct metrics_out *o, const char *backend,
 	metrics_counter(o, "backend_reconnects_total",
 			"Connection attempts after a connection was lost or refused.", labels,
 			LD(reconnects_total));
+	metrics_counter(o, "backend_failovers_total",
+			"Times the connection moved to a new primary named by Redis Sentinel "
+			"(0 for backends without failover).", labels, LD(failovers_total));
 	metrics_gauge(o, "backend_inflight", "Backend requests sent and not answered yet.",
 		      labels, (double)LD(inflight));
 	metrics_gauge(o, "backend_connected", "Backend connections that are up.", labels,

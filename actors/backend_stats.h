@@ -12,7 +12,8 @@
  *
  * Families (docs/ADMIN.md): actord_backend_requests_total,
  * actord_backend_errors_total, actord_backend_timeouts_total,
- * actord_backend_reconnects_total, actord_backend_inflight,
+ * actord_backend_reconnects_total, actord_backend_failovers_total,
+ * actord_backend_inflight,
  * actord_backend_connected, actord_backend_latency_seconds.
  *
  * Thread: the owner writes; any thread reads.
@@ -37,6 +38,7 @@ struct backend_stats {
 	_Atomic uint64_t reconnects_total; /* connection attempts after a loss */
 	_Atomic uint64_t inflight;         /* gauge: sent, not answered */
 	_Atomic uint64_t connected;        /* gauge: connections up */
+	_Atomic uint64_t failovers_total;  /* moves to a new primary (Redis Sentinel) */
 	_Atomic uint64_t latency_hist[MBOX_HIST_BUCKETS]; /* log2 us buckets */
 	_Atomic uint64_t latency_sum_ns;
 };

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "call.h"
+#include "trace.h"
 
 struct call_slot {
 	struct call_msg *msg;      /* in flight; NULL when the slot is free */
@@ -78,6 +79,7 @@ void call_msg_init(struct call_msg *c, uint32_t type, msg_free_fn free_fn,
 		   uint64_t deadline_ns)
 {
 	msg_init(&c->m, type, free_fn);
+	trace_inherit(&c->m.trace);     /* the call belongs to the work at hand */
 	c->status = 0;
 	c->reserved = 0;
 	c->deadline_ns = deadline_ns;

@@ -77,7 +77,9 @@ struct call_table *call_table_create(struct actor *owner, unsigned max_pending);
  * free the table. Thread: owner (in its stop). */
 void call_table_destroy(struct call_table *t);
 
-/* Initialise the call header of a message the caller allocated. */
+/* Initialise the call header of a message the caller allocated; it takes
+ * the calling thread's current trace (trace.h), so a call made for a
+ * request carries that request's trace. */
 void call_msg_init(struct call_msg *c, uint32_t type, msg_free_fn free_fn,
 		   uint64_t deadline_ns);
 

@@ -40,7 +40,9 @@
 #include "actor.h"
 #include "log.h"
 #include "metrics.h"
+#include "trace.h"
 #include "base/clock.h"
+#include "base/hex.h"
 #include "base/fdio.h"
 #include "config/config.h"
 
@@ -258,9 +260,24 @@ void log_set_tap(const struct log_tap *tap)
 	g_tap = tap;
 }
 
+/* The current trace's ids as fields (JSON members, or text), or "". */
+static void trace_fields(char *out, size_t len, bool text)
+{
+	const struct msg_trace *t = trace_current();
+	char id[TRACE_ID_HEX + 1], span[TRACE_SPAN_HEX + 1];
+
+	out[0] = '\0';
+	if (t == NULL)
+		return;
+	hex_encode(t->trace_id, 16, id);
+	hex_encode(t->span_id, 8, span);
+	snprintf(out, len, text ? "  trace_id=%s span_id=%s" : ",\"trace_id\":\"%s\",\"span_id\":\"%s\"",
+		 id, span);
+}
+
 void log_emit(enum log_level lvl, const char *fields, const char *fmt, ...)
 {
-	char line[LOG_LINE_MAX], msgbuf[LOG_LINE_MAX / 2], ts[32];
+	char line[LOG_LINE_MAX], msgbuf[LOG_LINE_MAX / 2], ts[32], tf[96];
 	struct actor *self = actor_self();
 	const char *who = self != NULL ? actor_name(self) : "main";
 	size_t n;
@@ -276,15 +293,16 @@ void log_emit(enum log_level lvl, const char *fields, const char *fmt, ...)
 		return;
 	}
 	timestamp(ts, sizeof(ts));
+	trace_fields(tf, sizeof(tf), text_format());
 	if (text_format()) {
-		n = (size_t)snprintf(line, sizeof(line) - 1, "%s %s %s: %s%s%s", ts,
+		n = (size_t)snprintf(line, sizeof(line) - 1, "%s %s %s: %s%s%s%s", ts,
 				     level_tags[lvl], who, msgbuf,
-				     fields != NULL ? "  " : "", fields != NULL ? fields : "");
+				     fields != NULL ? "  " : "", fields != NULL ? fields : "", tf);
 	} else {
 		n = (size_t)snprintf(line, sizeof(line), "{\"@timestamp\":\"%s\",\"level\":\"%s\","
 				     "\"actor\":\"%s\",\"msg\":\"", ts, level_names[lvl], who);
 		n += log_json_escape(line + n, sizeof(line) - n - 3, msgbuf);
-		n += (size_t)snprintf(line + n, sizeof(line) - n - 1, "\"%s%s}",
+		n += (size_t)snprintf(line + n, sizeof(line) - n - 1, "\"%s%s%s}", tf,
 				      fields != NULL && fields[0] != '\0' ? "," : "",
 				      fields != NULL ? fields : "");
 	}
@@ -295,9 +313,12 @@ void log_emit(enum log_level lvl, const char *fields, const char *fmt, ...)
 }
 
 void log_access(const char *client, const char *method, const char *path,
-		unsigned status, uint64_t bytes, uint64_t duration_ns)
+		unsigned status, uint64_t bytes, uint64_t duration_ns,
+		const struct msg_trace *trace, const uint8_t *parent)
 {
 	char line[LOG_LINE_MAX], epath[LOG_LINE_MAX / 2], eclient[128], emethod[64], ts[32];
+	char tf[128] = "", id[TRACE_ID_HEX + 1], span[TRACE_SPAN_HEX + 1], pspan[TRACE_SPAN_HEX + 1];
+	bool text;
 	size_t n;
 
 	if (g_tap != NULL) {
@@ -310,16 +331,27 @@ void log_access(const char *client, const char *method, const char *path,
 	log_json_escape(epath, sizeof(epath), path);
 	log_json_escape(eclient, sizeof(eclient), client);
 	log_json_escape(emethod, sizeof(emethod), method);
-	if (text_format())
-		n = (size_t)snprintf(line, sizeof(line) - 1, "%s %s \"%s %s\" %u %llu %.3f", ts,
+	text = text_format();
+	if (trace != NULL && trace->state != 0) {
+		hex_encode(trace->trace_id, 16, id);
+		hex_encode(trace->span_id, 8, span);
+		n = (size_t)snprintf(tf, sizeof(tf), text ? " %s %s" : ",\"trace_id\":\"%s\","
+				     "\"span_id\":\"%s\"", id, span);
+		if (parent != NULL && (trace->state & MSG_TRACE_REMOTE)) {
+			hex_encode(parent, 8, pspan);
+			snprintf(tf + n, sizeof(tf) - n, text ? " %s" : ",\"parent_id\":\"%s\"", pspan);
+		}
+	}
+	if (text)
+		n = (size_t)snprintf(line, sizeof(line) - 1, "%s %s \"%s %s\" %u %llu %.3f%s", ts,
 				     eclient, emethod, epath, status,
-				     (unsigned long long)bytes, (double)duration_ns / 1e6);
+				     (unsigned long long)bytes, (double)duration_ns / 1e6, tf);
 	else
 		n = (size_t)snprintf(line, sizeof(line) - 1,
 				     "{\"@timestamp\":\"%s\",\"client\":\"%s\",\"method\":\"%s\","
 				     "\"path\":\"%s\",\"status\":%u,\"bytes\":%llu,"
-				     "\"duration_ms\":%.3f}", ts, eclient, emethod, epath, status,
-				     (unsigned long long)bytes, (double)duration_ns / 1e6);
+				     "\"duration_ms\":%.3f%s}", ts, eclient, emethod, epath, status,
+				     (unsigned long long)bytes, (double)duration_ns / 1e6, tf);
 	if (n > sizeof(line) - 2)
 		n = sizeof(line) - 2;
 	line[n++] = '\n';

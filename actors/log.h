@@ -31,7 +31,9 @@ struct ad_config;
 enum log_level { LOGL_DEBUG = 0, LOGL_INFO, LOGL_WARN, LOGL_ERROR };
 
 /* `fields`: NULL, or extra JSON members without braces, already escaped,
- * e.g. "\"status\":400,\"client\":\"127.0.0.1:5000\"". */
+ * e.g. "\"status\":400,\"client\":\"127.0.0.1:5000\"". While the
+ * calling thread has a current trace (actors/trace.h), the line gets
+ * "trace_id" and "span_id" members too. */
 void log_emit(enum log_level lvl, const char *fields, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
@@ -39,9 +41,14 @@ void log_emit(enum log_level lvl, const char *fields, const char *fmt, ...)
  * return otherwise, so call it for every request). `client` is "ip:port",
  * `path` the request target as received (escaped here), `bytes` the
  * response body bytes, `duration_ns` from the request's arrival to its
- * answer. Fields and formats: docs/CONFIG.md (log.access_log). */
+ * answer, `trace` the request's trace (NULL or state 0: none; trace_id and
+ * span_id are logged) and `parent` the caller's span id (logged as
+ * parent_id when the trace came from a traceparent; may be NULL). Fields
+ * and formats: docs/CONFIG.md (log.access_log). */
+struct msg_trace;
 void log_access(const char *client, const char *method, const char *path,
-		unsigned status, uint64_t bytes, uint64_t duration_ns);
+		unsigned status, uint64_t bytes, uint64_t duration_ns,
+		const struct msg_trace *trace, const uint8_t *parent);
 
 uint64_t log_dropped_total(void);
 

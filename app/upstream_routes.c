@@ -25,9 +25,10 @@
  * Hop-by-hop headers (RFC 9110 7.6.1: Connection and the fields it names,
  * Keep-Alive, Proxy-Connection, Proxy-Authenticate, Proxy-Authorization,
  * TE, Trailer, Transfer-Encoding, Upgrade) are dropped both ways. The
- * client's Host, Content-Length and Expect are not forwarded (the upstream
- * client writes its own Host and Content-Length; Expect was answered by the
- * network actor); X-Forwarded-For gets the client's address appended
+ * client's Host, Content-Length, Expect, traceparent and tracestate are
+ * not forwarded (the upstream client writes its own Host and
+ * Content-Length, and the trace context with this call's span; Expect was
+ * answered by the network actor); X-Forwarded-For gets the client's address appended
  * (never cut short). The upstream's Content-Length, Date and Server are
  * replaced by ours.
  *

@@ -52,6 +52,7 @@ enum field_type {
 	F_PATH,       /* string into char[size]; relative -> config dir */
 	F_ADDR,       /* "host:port" into struct config_addr */
 	F_ADDR_LIST,  /* array of "host:port" into listen[] */
+	F_SENTINELS,  /* array of "host:port" into redis.sentinels[] */
 	F_HOST,       /* resolvable host name into char[size] */
 	F_MONGO_URI,  /* mongodb:// or mongodb+srv:// URI into char[size] */
 	F_URL,        /* http:// or https:// URL into struct config_url */
@@ -173,6 +174,8 @@ static const struct field redis_fields[] = {
 	U32("command_timeout_ms", redis.command_timeout_ms, 1, MS_MAX),
 	U32("pipeline_max", redis.pipeline_max, 1, 65536),
 	U32("reconnect_max_ms", redis.reconnect_max_ms, 10, MS_MAX),
+	TYPED("sentinels", F_SENTINELS, redis.sentinels, 0),
+	TYPED("sentinel_master", F_NAME, redis.sentinel_master, 0),
 	END,
 };
 
@@ -269,6 +272,8 @@ static const struct field jobs_fields[] = {
 	U32("max_payload_bytes", jobs.max_payload_bytes, 2, 16u << 20),
 	U32("result_ttl_s", jobs.result_ttl_s, 0, 365u * 86400u),
 	U32("idempotency_ttl_s", jobs.idempotency_ttl_s, 1, 365u * 86400u),
+	U32("wait_replicas", jobs.wait_replicas, 0, 64),
+	U32("wait_timeout_ms", jobs.wait_timeout_ms, 1, MS_MAX),
 	STR("sql_statement", jobs.sql_statement, 0),
 	END,
 };
@@ -413,6 +418,7 @@ void config_defaults(struct ad_config *cfg)
 	cfg->redis.command_timeout_ms = 1000;
 	cfg->redis.pipeline_max = 256;
 	cfg->redis.reconnect_max_ms = 1000;
+	snprintf(cfg->redis.sentinel_master, sizeof(cfg->redis.sentinel_master), "mymaster");
 	snprintf(cfg->mysql.host, sizeof(cfg->mysql.host), "127.0.0.1");
 	cfg->mysql.port = 3306;
 	cfg->mysql.connect_timeout_ms = 2000;
@@ -480,6 +486,7 @@ void config_defaults(struct ad_config *cfg)
 	cfg->jobs.max_payload_bytes = 65536;
 	cfg->jobs.result_ttl_s = 86400;
 	cfg->jobs.idempotency_ttl_s = 86400;
+	cfg->jobs.wait_timeout_ms = 100;
 	snprintf(cfg->jobs.sql_statement, sizeof(cfg->jobs.sql_statement),
 		 "INSERT INTO job_results (job_id, note) VALUES (?, ?)"
 		 " ON DUPLICATE KEY UPDATE job_id = job_id");
@@ -602,7 +609,10 @@ static int parse_field(struct config_ctx *c, const char *key, const cJSON *j,
 	case F_ADDR:
 		return cfg_parse_addr(c, key, j, dst);
 	case F_ADDR_LIST:
-		return cfg_parse_addr_list(c, key, j, cfg);
+		return cfg_parse_addr_list(c, key, j, cfg->listen, 1, CONFIG_MAX_LISTEN, &cfg->nlisten);
+	case F_SENTINELS:
+		return cfg_parse_addr_list(c, key, j, cfg->redis.sentinels, 0, CONFIG_MAX_SENTINELS,
+					   &cfg->redis.nsentinels);
 	case F_URL:
 		return cfg_parse_url(c, key, j, dst);
 	case F_PROXY_LIST:

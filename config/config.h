@@ -42,6 +42,7 @@
  * mailbox's consumer limit. */
 #define CONFIG_MAX_WORKERS 256
 #define CONFIG_HOST_MAX 256
+#define CONFIG_MAX_SENTINELS 8
 #define CONFIG_PATH_MAX 1024
 #define CONFIG_SECRET_MAX 256
 #define CONFIG_URL_MAX 512
@@ -101,6 +102,11 @@ struct config_redis {
 	uint32_t command_timeout_ms;  /* a reply later than this fails the call */
 	uint32_t pipeline_max;        /* commands written per batch */
 	uint32_t reconnect_max_ms;    /* longest wait between connection attempts */
+	/* Sentinel (storage/sentinel.h): with nsentinels > 0 the primary of
+	 * `sentinel_master` is asked of these and host/port are not used. */
+	struct config_addr sentinels[CONFIG_MAX_SENTINELS];
+	unsigned nsentinels;
+	char sentinel_master[128];
 };
 
 struct config_mysql {
@@ -307,6 +313,8 @@ struct config_jobs {
 	uint32_t max_payload_bytes;   /* larger payloads -> 400 */
 	uint32_t result_ttl_s;        /* finished jobs' hashes expire after this; 0: never */
 	uint32_t idempotency_ttl_s;   /* Idempotency-Key memory */
+	uint32_t wait_replicas;       /* enqueue answers once this many replicas have it (WAIT); 0: off */
+	uint32_t wait_timeout_ms;     /* how long the enqueue's WAIT may take */
 	char sql_statement[1024];     /* the `sql` job's statement */
 };
 

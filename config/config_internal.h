@@ -46,8 +46,9 @@ int cfg_resolve(struct config_ctx *c, const char *key, const char *host, const c
 		bool passive);
 int cfg_parse_addr(struct config_ctx *c, const char *key, const cJSON *j,
 		   struct config_addr *out);
+/* An array of "host:port" strings into out[min..max]; its length in *count. */
 int cfg_parse_addr_list(struct config_ctx *c, const char *key, const cJSON *j,
-			struct ad_config *cfg);
+			struct config_addr *out, unsigned min, unsigned max, unsigned *count);
 int cfg_parse_url(struct config_ctx *c, const char *key, const cJSON *j, struct config_url *out);
 int cfg_parse_proxy_list(struct config_ctx *c, const char *key, const cJSON *j,
 			 struct ad_config *cfg);

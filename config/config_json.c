@@ -173,7 +173,7 @@ static void add_log(cJSON *root, const struct config_log *l)
 static void add_backends(cJSON *root, const struct ad_config *cfg)
 {
 	char uri[CONFIG_PATH_MAX + 64];
-	cJSON *o = cJSON_AddObjectToObject(root, "redis");
+	cJSON *o = cJSON_AddObjectToObject(root, "redis"), *sentinels;
 
 	cJSON_AddStringToObject(o, "host", cfg->redis.host);
 	cJSON_AddNumberToObject(o, "port", cfg->redis.port);
@@ -183,6 +183,10 @@ static void add_backends(cJSON *root, const struct ad_config *cfg)
 	cJSON_AddNumberToObject(o, "command_timeout_ms", cfg->redis.command_timeout_ms);
 	cJSON_AddNumberToObject(o, "pipeline_max", cfg->redis.pipeline_max);
 	cJSON_AddNumberToObject(o, "reconnect_max_ms", cfg->redis.reconnect_max_ms);
+	sentinels = cJSON_AddArrayToObject(o, "sentinels");
+	for (unsigned i = 0; sentinels != NULL && i < cfg->redis.nsentinels; i++)
+		add_addr(sentinels, NULL, &cfg->redis.sentinels[i]);
+	cJSON_AddStringToObject(o, "sentinel_master", cfg->redis.sentinel_master);
 
 	o = cJSON_AddObjectToObject(root, "mysql");
 	cJSON_AddStringToObject(o, "host", cfg->mysql.host);

@@ -146,7 +146,7 @@ int cfg_parse_addr(struct config_ctx *c, const char *key, const cJSON *j,
 }
 
 int cfg_parse_addr_list(struct config_ctx *c, const char *key, const cJSON *j,
-			struct ad_config *cfg)
+			struct config_addr *out, unsigned min, unsigned max, unsigned *count)
 {
 	char sub[KEY_MAX + 16];
 	const cJSON *e;
@@ -157,17 +157,17 @@ int cfg_parse_addr_list(struct config_ctx *c, const char *key, const cJSON *j,
 		return cfg_fail(c, key, "expected an array of \"host:port\" strings, got %s",
 			    cfg_json_type(j));
 	cJSON_ArrayForEach(e, j) {
-		if (n == CONFIG_MAX_LISTEN)
-			return cfg_fail(c, key, "more than %d addresses", CONFIG_MAX_LISTEN);
+		if (n == max)
+			return cfg_fail(c, key, "more than %u addresses", max);
 		snprintf(sub, sizeof(sub), "%s[%u]", key, n);
-		rc = cfg_parse_addr(c, sub, e, &cfg->listen[n]);
+		rc = cfg_parse_addr(c, sub, e, &out[n]);
 		if (rc != 0)
 			return rc;
 		n++;
 	}
-	if (n == 0)
+	if (n < min)   /* min is 0 or 1 */
 		return cfg_fail(c, key, "needs at least one address");
-	cfg->nlisten = n;
+	*count = n;
 	return 0;
 }
 

@@ -202,9 +202,11 @@ static void on_deadline(struct ev_loop *loop, ev_timer *w, int revents)
 	(void)revents;
 	while ((r = first_of(&h->live)) != NULL && r->deadline_ns <= now) {
 		counter_add(&h->ctr->deadline_total, 1);
+		hreq_trace_resume(r);
 		hreq_error(r, 504, "no reply within the request deadline");
 		handler_maybe_release(r);
 	}
+	trace_set_current(NULL);
 	ev_timer_stop(actor_loop(h->actor), &h->deadline_w);
 	arm_deadline(h, now);
 }
@@ -281,6 +283,7 @@ static void route_request(struct handler *h, struct http_msg *hm)
 	}
 	counter_add(&h->ctr->inflight, 1);
 	r->hm = hm;
+	hreq_trace_begin(r);
 	r->cfg = cfg;
 	r->deadline_ns = hm->received_ns + (uint64_t)cfg->http.request_timeout_ms * NS_PER_MS;
 	list_push_back(&h->live, &r->link);

@@ -50,6 +50,7 @@
 
 #include "actors/actor.h"
 #include "actors/call.h"
+#include "actors/trace.h"
 #include "route.h"
 #include "storage/cache.h"
 #include "worker/worker.h"
@@ -87,6 +88,19 @@ const char *hreq_header(const struct hreq *r, const char *name);
  * For code that forwards every header (the upstream proxy route). */
 bool hreq_header_at(const struct hreq *r, unsigned i, const char **name,
 		    const char **value);
+/* The request's W3C trace context (actors/trace.h): the trace id and
+ * actord's span id for this request (state MSG_TRACE_REMOTE when the
+ * client sent a valid traceparent; otherwise actord started the trace).
+ * Log lines and every call made for the request carry it by themselves;
+ * these are for routes that talk to other services their own way. */
+const struct msg_trace *hreq_trace(const struct hreq *r);
+/* A traceparent for one outgoing call of the route's own (a new child
+ * span id each time) into out[TRACE_PARENT_LEN + 1]. Upstream calls
+ * (net/upstream.h) get theirs without this. */
+void hreq_traceparent(const struct hreq *r, char *out);
+/* The tracestate the client sent with a valid traceparent (validated,
+ * several fields joined with ','), or NULL; its length in `len`. */
+const char *hreq_tracestate(const struct hreq *r, size_t *len);
 /* The raw query string (without '?', not decoded; "" if none) and its
  * length. */
 const char *hreq_query_string(const struct hreq *r, size_t *len);

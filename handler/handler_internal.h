@@ -76,6 +76,9 @@ struct hreq {
 	size_t headers_len, headers_cap;
 	uint32_t body_len;            /* bytes written into hm->resp_buf */
 	unsigned cache_hits;          /* of the last hreq_cache_get */
+	struct msg_trace trace;       /* the request's trace (hreq_trace.c) */
+	const char *tracestate;       /* validated, in the arena, or NULL */
+	size_t tracestate_len;
 	/* Arena: inline first, then malloc'd chunks freed with the request. */
 	size_t inline_used;
 	struct arena_chunk *chunks;
@@ -146,6 +149,12 @@ void handler_note_run(struct hreq *r, uint64_t start_ns, const char *what);
 /* hreq.c: reset a recycled context's per-request state (stops its
  * timers: only the handler's stop path finds any). */
 void hreq_reset(struct hreq *r);
+
+/* hreq_trace.c: take the request's trace from its envelope (at arrival,
+ * while the runtime has it current), and make it current again for work
+ * run outside a message (timers, the deadline). */
+void hreq_trace_begin(struct hreq *r);
+void hreq_trace_resume(struct hreq *r);
 
 /* hcompress.c: compress the body being finished when the route, the
  * client and the content type allow it (compress.*). */

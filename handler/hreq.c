@@ -60,6 +60,9 @@ void hreq_reset(struct hreq *r)
 	r->headers_len = r->headers_cap = 0;
 	r->body_len = 0;
 	r->cache_hits = 0;
+	r->trace.state = 0;
+	r->tracestate = NULL;
+	r->tracestate_len = 0;
 }
 
 /* ---- Request accessors ---- */
@@ -559,6 +562,9 @@ static void on_call_reply(struct call_msg *reply, void *ctx, void *arg)
 	uint64_t start = clock_now_ns();
 
 	r->pending--;
+	/* The runtime made the reply's trace (the request's) current; the
+	 * tracestate lives with the request. */
+	trace_set_current_state(r->tracestate, r->tracestate_len);
 	c->k(r, reply, c->arg);
 	handler_note_run(r, start, "continuation");
 	handler_maybe_release(r);
@@ -612,9 +618,11 @@ static void on_hreq_timer(struct ev_loop *loop, ev_timer *w, int revents)
 	(void)revents;
 	work_timer_unlink(&r->timers, &t->t);
 	r->pending--;
+	hreq_trace_resume(r);
 	t->k(r, NULL, t->arg);
 	handler_note_run(r, start, "continuation");
 	handler_maybe_release(r);
+	trace_set_current(NULL);
 }
 
 int hreq_after(struct hreq *r, unsigned ms, hreq_cont_fn k, void *arg)

@@ -38,6 +38,19 @@ typedef uint32_t msg_addr_t;
 struct msg;
 typedef void (*msg_free_fn)(struct msg *m);
 
+/* The W3C trace context of the work a message belongs to, carried by value
+ * (actors/trace.h fills and reads it). `state` 0: none. */
+#define MSG_TRACE_SET 0x1u      /* trace_id and span_id are set */
+#define MSG_TRACE_REMOTE 0x2u   /* continued from a caller's traceparent */
+struct msg_trace {
+	uint8_t trace_id[16];
+	uint8_t span_id[8];     /* the span the work belongs to (actord's, for a request) */
+	uint8_t flags;          /* trace-flags (bit 0: sampled) */
+	uint8_t state;          /* MSG_TRACE_* */
+	uint8_t pad[6];
+};
+_Static_assert(sizeof(struct msg_trace) == 32, "struct msg_trace is copied as 32 bytes");
+
 struct msg {
 	ck_stack_entry_t link;  /* queue link, owned by the mailbox while queued */
 	uint32_t type;          /* meaning agreed between sender and receiver */
@@ -48,6 +61,7 @@ struct msg {
 	uint64_t enqueued_ns;   /* monotonic ns, stamped by the mailbox on send */
 	msg_free_fn free_fn;    /* releases the whole message; NULL: nothing */
 	void *payload;          /* optional; owned by the message, freed by free_fn */
+	struct msg_trace trace; /* the trace of the work it carries (state 0: none) */
 };
 
 /* Initialise an envelope. Thread: owner. */
@@ -62,6 +76,7 @@ static inline void msg_init(struct msg *m, uint32_t type, msg_free_fn free_fn)
 	m->enqueued_ns = 0;
 	m->free_fn = free_fn;
 	m->payload = NULL;
+	m->trace.state = 0;
 }
 
 /* Release a message through its allocator. Thread: owner. */

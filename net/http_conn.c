@@ -398,7 +398,7 @@ static void log_response(const struct http_conn *c, const struct net_req *r,
 		c->env->describe(c->env->ctx, c, peer, sizeof(peer));
 	log_access(peer, line ? http_method_str((enum http_method)r->hm.method) : "-",
 		   line && r->hm.path != NULL ? r->hm.path : "-", r->hm.status, bytes,
-		   duration_ns);
+		   duration_ns, &r->hm.m.trace, r->parent_id);
 }
 
 size_t http_conn_output(struct http_conn *c, struct net_buf *out, uint64_t now_ns)

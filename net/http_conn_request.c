@@ -37,6 +37,7 @@
 #include <strings.h>
 
 #include "http_conn_internal.h"
+#include "actors/trace.h"
 
 static int on_message_begin(http_parser *p);
 static int on_url(http_parser *p, const char *at, size_t len);
@@ -225,6 +226,10 @@ static int start_value(struct http_conn *c)
 			r->te_count++;
 	} else if (name_is(c, name_off, "expect", 6)) {
 		r->expect_off = c->piece_off;
+	} else if (name_is(c, name_off, "traceparent", 11)) {
+		r->tp_off = c->piece_off;
+		if (r->tp_count < UINT8_MAX)
+			r->tp_count++;
 	}
 	return 0;
 }
@@ -444,6 +449,8 @@ static int finish_request(struct http_conn *c)
 	uint32_t body_len = c->acc_len - c->body_off, hoff, off;
 	const size_t align = alignof(struct http_hdr);
 	struct http_hdr *h;
+	const char *tp;
+	uint32_t tplen;
 
 	if (append(c, "", 1) != 0)
 		return -ENOMEM;
@@ -462,6 +469,10 @@ static int finish_request(struct http_conn *c)
 	}
 	hm->headers = c->nheaders > 0 ? h : NULL;
 	hm->nheaders = c->nheaders;
+	/* The request's trace: the caller's, continued with our own span, or
+	 * a new one (none, or an invalid or repeated traceparent: W3C). */
+	tp = r->tp_count == 1 ? value_at(c, r->tp_off, &tplen) : NULL;
+	trace_begin(&hm->m.trace, tp, tp != NULL ? tplen : 0, r->parent_id);
 	hm->body = hm->req_buf + c->body_off;
 	hm->body_len = body_len;
 	if (split_url(c, hm) != 0)

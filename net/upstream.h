@@ -129,6 +129,11 @@ struct upstream_call;
  * Thread: the caller's actor thread, which owns the message until it is
  * sent (then the upstream actor does, then the continuation). */
 
+/* Trace context: a call built while a request's trace is current (in a
+ * route or its continuation; actors/trace.h) carries `traceparent` with
+ * the request's trace id and a new span id for the call, and the
+ * request's `tracestate`. */
+
 /* A request with http_parser method `method` (HTTP_GET, HTTP_POST...) to
  * "http[s]://host[:port][/path][?query]". NULL with *err = -EINVAL (bad
  * URL) or -ENOMEM. */
@@ -142,8 +147,9 @@ struct upstream_call *upstream_call_to(unsigned method, const struct config_url 
 				       const char *query, size_t query_len, int *err);
 
 /* Add a request header. Host, Content-Length, Transfer-Encoding and
- * Connection are the client's own (-EPERM); a name or value with CR, LF or
- * NUL is refused (-EINVAL). 0, -EPERM, -EINVAL or -ENOMEM. */
+ * Connection are the client's own, traceparent and tracestate the trace's
+ * (-EPERM); a name or value with CR, LF or NUL is refused (-EINVAL).
+ * 0, -EPERM, -EINVAL or -ENOMEM. */
 int upstream_call_add_header(struct upstream_call *u, const char *name, const char *value);
 
 /* The request body (copied; sent with Content-Length). 0 or -ENOMEM. */

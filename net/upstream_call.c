@@ -29,6 +29,7 @@
 #include <http_parser.h>
 
 #include "upstream_internal.h"
+#include "actors/trace.h"
 #include "base/clock.h"
 
 static void call_free(struct msg *m)
@@ -188,6 +189,32 @@ int up_call_finish_request_line(struct upstream_call *u, const struct config_url
 	return 0;
 }
 
+/* W3C Trace Context: the work at hand's trace goes along, with a new span
+ * id for this call (its child span), and the request's tracestate. They
+ * are header fields, so a redirect's request keeps them. */
+static int add_trace(struct upstream_call *u)
+{
+	const struct msg_trace *t = trace_current();
+	char tp[TRACE_PARENT_LEN + 1];
+	const char *state;
+	size_t len;
+	uint8_t span[8];
+
+	if (t == NULL)
+		return 0;
+	trace_new_span(span);
+	trace_format_parent(tp, t, span);
+	if (head_appends(u, "traceparent: ") != 0 || up_call_head_append(u, tp, TRACE_PARENT_LEN) != 0 ||
+	    up_call_head_append(u, "\r\n", 2) != 0)
+		return -ENOMEM;
+	state = trace_current_state(&len);
+	if (state != NULL && (head_appends(u, "tracestate: ") != 0 ||
+			      up_call_head_append(u, state, len) != 0 ||
+			      up_call_head_append(u, "\r\n", 2) != 0))
+		return -ENOMEM;
+	return 0;
+}
+
 struct upstream_call *upstream_call_new(unsigned method, const char *url, int *err)
 {
 	struct config_url parsed;
@@ -201,7 +228,8 @@ struct upstream_call *upstream_call_new(unsigned method, const char *url, int *e
 	u = call_create(method, &parsed, err);
 	if (u == NULL)
 		return NULL;
-	if (head_appends(u, parsed.target) != 0 || up_call_finish_request_line(u, &parsed) != 0) {
+	if (head_appends(u, parsed.target) != 0 || up_call_finish_request_line(u, &parsed) != 0 ||
+	    add_trace(u) != 0) {
 		call_free(&u->c.m);
 		*err = -ENOMEM;
 		return NULL;
@@ -241,6 +269,8 @@ struct upstream_call *upstream_call_to(unsigned method, const struct config_url 
 		rc = -ENOMEM;
 	if (rc == 0)
 		rc = up_call_finish_request_line(u, to);
+	if (rc == 0)
+		rc = add_trace(u);
 	if (rc != 0) {
 		call_free(&u->c.m);
 		*err = rc;
@@ -254,6 +284,7 @@ int upstream_call_add_header(struct upstream_call *u, const char *name, const ch
 {
 	static const char *const reserved[] = {
 		"Host", "Content-Length", "Transfer-Encoding", "Connection",
+		"traceparent", "tracestate",    /* the trace's own (add_trace) */
 	};
 	size_t nl = strlen(name), vl = strlen(value);
 

@@ -55,6 +55,7 @@
 #include "net_timer.h"
 #include "upstream_internal.h"
 #include "actors/log.h"
+#include "actors/trace.h"
 #include "base/clock.h"
 
 
@@ -125,8 +126,20 @@ void up_conn_fail(struct up_conn *c, int status, bool retryable, const char *wha
 
 	c->call = NULL;
 	if (!retryable || u == NULL || !upstream_method_idempotent(u->method) ||
-	    u->retries_left == 0)
+	    u->retries_left == 0) {
+		/* Socket events run outside any message: the warning names the
+		 * failed call's trace (actors/trace.h) so the request can be
+		 * followed to it; whatever was current comes back after. */
+		const struct msg_trace *cur = trace_current();
+		struct msg_trace saved = { .state = 0 };
+
+		if (cur != NULL)
+			saved = *cur;
+		if (u != NULL)
+			trace_set_current(&u->c.m.trace);
 		up_warn(pl, what, reason);
+		trace_set_current(&saved);
+	}
 	up_conn_close(c);
 	if (u != NULL)
 		up_call_failed(pl, u, status, retryable);

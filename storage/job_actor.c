@@ -63,6 +63,43 @@ static void answer(struct job_req *q, int status)
 	call_reply(&q->c, status);
 }
 
+/* WAIT answered: how many replicas acknowledged the enqueue's writes. */
+static void on_replicated(void *arg, int status, const redisReply *reply)
+{
+	struct job_req *q = arg;
+	struct job_actor *ja = actor_state(actor_self());
+	const struct ad_config *cfg = config_current();
+	long long want = cfg != NULL ? cfg->jobs.wait_replicas : 0;
+
+	if (status == 0)
+		status = rconn_reply_status(reply);
+	if (status == 0 && (reply->type != REDIS_REPLY_INTEGER || reply->integer < want)) {
+		log_warn("jobs: job %s reached %lld of %lld replica(s) within "
+			 "jobs.wait_timeout_ms: answered 503 (it may still run)", q->id,
+			 reply->type == REDIS_REPLY_INTEGER ? reply->integer : 0, want);
+		status = -EAGAIN;
+	}
+	if (status != 0 && ja != NULL)
+		counter_add(&ja->ctr->unreplicated_total, 1);
+	answer(q, status);
+}
+
+/* jobs.wait_replicas: answer only once that many replicas have the job
+ * (WAIT covers every write this connection made, the script's included). */
+static int wait_replicas(struct job_actor *ja, struct job_req *q)
+{
+	const struct ad_config *cfg = config_current();
+	char n[12], ms[12];
+	const char *argv[] = { "WAIT", n, ms };
+	size_t lens[3] = { 4, 0, 0 };
+
+	lens[1] = (size_t)snprintf(n, sizeof(n), "%u", cfg->jobs.wait_replicas);
+	lens[2] = (size_t)snprintf(ms, sizeof(ms), "%u", cfg->jobs.wait_timeout_ms);
+	/* Its own deadline: WAIT may take wait_timeout_ms beyond the script. */
+	return rconn_command(ja->cmd, clock_now_ns() + (uint64_t)(cfg->jobs.wait_timeout_ms +
+		cfg->redis.command_timeout_ms) * NS_PER_MS, on_replicated, q, 3, argv, lens);
+}
+
 static void on_enqueued(void *arg, int status, const redisReply *reply)
 {
 	struct job_req *q = arg;
@@ -86,6 +123,13 @@ static void on_enqueued(void *arg, int status, const redisReply *reply)
 				counter_add(q->created ? &ja->ctr->enqueued_total
 						     : &ja->ctr->replayed_total, 1);
 		}
+	}
+	if (status == 0 && ja != NULL && !ja->stopping &&
+	    config_current() != NULL && config_current()->jobs.wait_replicas > 0) {
+		status = wait_replicas(ja, q);
+		if (status == 0)
+			return;
+		counter_add(&ja->ctr->unreplicated_total, 1);
 	}
 	answer(q, status);
 }
@@ -401,6 +445,9 @@ static void collect(struct metrics_out *o, void *ctx)
 	metrics_counter(o, "jobs_idempotent_replays_total",
 			"POST /jobs answered with the job an Idempotency-Key already named.", "",
 			SUM(replayed_total));
+	metrics_counter(o, "jobs_unreplicated_total",
+			"Enqueues answered 503 because fewer than jobs.wait_replicas replicas "
+			"acknowledged them in time (WAIT).", "", SUM(unreplicated_total));
 	metrics_counter(o, "jobs_started_total", "Job runs started.", "", SUM(started_total));
 	metrics_counter(o, "jobs_completed_total", "Job runs finished, by outcome.",
 			"outcome=\"done\"", SUM(done_total));

@@ -56,6 +56,7 @@ struct job_counters {
 	_Alignas(64)
 	_Atomic uint64_t enqueued_total;   /* jobs created */
 	_Atomic uint64_t replayed_total;   /* enqueues answered by an Idempotency-Key */
+	_Atomic uint64_t unreplicated_total;/* enqueues WAIT could not confirm (503) */
 	_Atomic uint64_t started_total;    /* runs started */
 	_Atomic uint64_t done_total;       /* runs that succeeded */
 	_Atomic uint64_t failed_total;     /* runs that failed, a retry scheduled */

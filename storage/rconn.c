@@ -29,6 +29,18 @@
  * outlives the connect timeout counts as a failed attempt (logged with
  * the resolver's reason, retried with the usual backoff).
  *
+ * Sentinel (redis.sentinels set, default settings only): the host and
+ * port of every attempt are the primary a `struct sentinel` (sentinel.h)
+ * knows; with none known yet no attempt is made (commands get -ENOTCONN)
+ * until it names one. Each new connection sends ROLE with AUTH/SELECT and
+ * comes up only if the server says "master"; otherwise it is dropped and
+ * the Sentinels are asked again. When the primary changes (a failover) the
+ * current connection is dropped at once (its commands get -ENOTCONN, the
+ * owner sees it go down and come up: the state it set up on the old
+ * primary is gone) and a connection to the new primary is made. A
+ * READONLY reply (the server was demoted under us) drops the connection
+ * after the reply's callback and asks again.
+ *
  * Owner: the thread of the loop given to rconn_create.
  */
 #include <arpa/inet.h>
@@ -41,6 +53,7 @@
 #include <hiredis/adapters/libev.h>
 
 #include "rconn.h"
+#include "sentinel.h"
 #include "actors/log.h"
 #include "base/clock.h"
 #include "base/list.h"
@@ -61,7 +74,7 @@ struct rc_cmd {
 	rconn_reply_fn fn;            /* NULL once answered early (deadline) */
 	void *arg;
 	uint64_t sent_ns, deadline_ns;
-	bool internal;                /* AUTH / SELECT: no stats, no deadline */
+	bool internal;                /* AUTH / SELECT / ROLE: no stats, no deadline */
 };
 
 
@@ -102,6 +115,11 @@ struct rconn {
 	unsigned nspare;
 	struct dns_resolver *dns;     /* made at the first name to resolve */
 	struct rc_lookup *lookup;     /* the lookup under way, or NULL */
+	struct sentinel *sentinel;    /* names the primary (redis.sentinels), or NULL */
+	ev_timer primary_w;           /* the sentinel named a new primary */
+	char up_host[CONFIG_HOST_MAX];/* the server of the last connection that came up */
+	uint16_t up_port;
+	bool waiting_primary;         /* no attempt: the sentinel knows no primary yet */
 };
 
 /* Owner: the rconn's thread. A lookup before a connection attempt; when
@@ -113,6 +131,7 @@ struct rc_lookup {
 };
 
 static void attempt(struct rconn *c);
+static void on_primary_changed(void *ctx);
 
 /* ---- Small helpers ---- */
 
@@ -146,12 +165,33 @@ static void default_settings(void *ctx, struct rconn_settings *out)
 	out->reconnect_max_ms = r.reconnect_max_ms;
 }
 
+/* Whether this connection follows the primary that Sentinel names. */
+static bool follows_sentinel(const struct rconn *c)
+{
+	const struct ad_config *cfg = config_current();
+
+	return c->opts.settings == default_settings && cfg != NULL && cfg->redis.nsentinels > 0;
+}
+
+/* The settings of the next attempt; in Sentinel mode host and port are the
+ * primary it named, or host "" while it knows none. */
 static void read_settings(struct rconn *c, struct rconn_settings *out)
 {
 	c->seen = config_current();
 	c->opts.settings(c->opts.ctx, out);
 	out->host[sizeof(out->host) - 1] = '\0';
 	out->password[sizeof(out->password) - 1] = '\0';
+	if (!follows_sentinel(c)) {
+		/* Not (or no longer, after a reload) in Sentinel mode. */
+		sentinel_destroy(c->sentinel);
+		c->sentinel = NULL;
+		return;
+	}
+	if (c->sentinel == NULL)
+		c->sentinel = sentinel_create(c->loop, on_primary_changed, c);
+	if (c->sentinel == NULL || !sentinel_primary(c->sentinel, out->host, sizeof(out->host),
+						     &out->port))
+		out->host[0] = '\0';
 }
 
 static bool same_server(const struct rconn_settings *a, const struct rconn_settings *b)
@@ -241,6 +281,11 @@ static void attempt_failed(struct rconn *c, const struct rconn_settings *s, int 
 	if (!c->destroying && c->failures++ % LOG_EVERY == 0)
 		log_warn("redis %s:%u: cannot connect (attempt %u): %s", s->host, s->port,
 			 c->failures, why);
+	/* The primary may have moved while a Sentinel we do not listen to
+	 * already knows: ask the next one at every failed attempt (Sentinels
+	 * other than the leader learn of a failover up to 2 s later). */
+	if (c->sentinel != NULL && !c->destroying)
+		sentinel_recheck(c->sentinel, why);
 	schedule_retry(c);
 }
 
@@ -278,7 +323,8 @@ static void link_lost(struct rc_link *l, int status, const char *why)
 	c->failures = 0;
 	if (c->destroying)
 		return;
-	log_warn("redis %s:%u: connection lost: %s", l->set.host, l->set.port, why);
+	log_emit(c->opts.quiet ? LOGL_DEBUG : LOGL_WARN, NULL, "redis %s:%u: connection lost: %s",
+		 l->set.host, l->set.port, why);
 	schedule_retry(c);
 	if (c->opts.on_state != NULL)
 		c->opts.on_state(c->opts.ctx, false);
@@ -307,7 +353,16 @@ static void link_ready(struct rc_link *l)
 	c->failures = 0;
 	set_error(c, 0);
 	counter_set(&c->stats->connected, 1);
-	log_info("redis %s:%u connected", l->set.host, l->set.port);
+	log_emit(c->opts.quiet ? LOGL_DEBUG : LOGL_INFO, NULL, "redis %s:%u connected",
+		 l->set.host, l->set.port);
+	if (c->sentinel != NULL && c->up_port != 0 &&
+	    (c->up_port != l->set.port || strcmp(c->up_host, l->set.host) != 0)) {
+		counter_add(&c->stats->failovers_total, 1);
+		log_warn("redis: followed the failover from %s:%u to %s:%u", c->up_host,
+			 c->up_port, l->set.host, l->set.port);
+	}
+	memcpy(c->up_host, l->set.host, sizeof(c->up_host));
+	c->up_port = l->set.port;
 	if (c->opts.on_state != NULL)
 		c->opts.on_state(c->opts.ctx, true);
 }
@@ -321,6 +376,7 @@ static void on_reply(redisAsyncContext *ac, void *r, void *priv)
 	void *arg = cmd->arg;
 	const redisReply *reply = r;
 	int status = 0;
+	bool demoted;
 
 	list_remove(&cmd->node);
 	if (reply == NULL) {
@@ -332,8 +388,15 @@ static void on_reply(redisAsyncContext *ac, void *r, void *priv)
 	if (fn != NULL && !cmd->internal)
 		count_done(c, cmd, status != 0 || reply->type == REDIS_REPLY_ERROR, false);
 	put_cmd(c, cmd);
+	demoted = c->sentinel != NULL && reply != NULL && reply->type == REDIS_REPLY_ERROR &&
+		  strncmp(reply->str, "READONLY", 8) == 0;
 	if (fn != NULL)
 		fn(arg, status, reply);
+	/* Links are freed only by the reaper, so `l` is still valid here. */
+	if (demoted && c->cur == l && !l->dead) {
+		sentinel_recheck(c->sentinel, "a write was refused as READONLY");
+		drop_link(l, -ENOTCONN, "the server is a replica now (READONLY)");
+	}
 }
 
 static void on_connect(const redisAsyncContext *ac, int status)
@@ -376,6 +439,30 @@ static void on_setup(void *arg, int status, const redisReply *reply)
 		link_ready(l);
 }
 
+/* ROLE answered (Sentinel mode): only the primary may come up. */
+static void on_role(void *arg, int status, const redisReply *reply)
+{
+	struct rc_link *l = arg;
+	struct rconn *c = l->c;
+	const redisReply *role = reply != NULL && reply->type == REDIS_REPLY_ARRAY &&
+				 reply->elements > 0 ? reply->element[0] : NULL;
+	char why[CONFIG_HOST_MAX + 160];
+
+	if (status != 0)
+		return;
+	if (role != NULL && role->type == REDIS_REPLY_STRING && strcmp(role->str, "master") == 0) {
+		on_setup(arg, status, reply);
+		return;
+	}
+	snprintf(why, sizeof(why), "%s:%u is not the primary (role: %s)", l->set.host, l->set.port,
+		 role != NULL && role->type == REDIS_REPLY_STRING ? role->str
+		 : reply->type == REDIS_REPLY_ERROR ? reply->str : "?");
+	log_warn("redis %s", why);
+	if (c->sentinel != NULL)
+		sentinel_recheck(c->sentinel, why);
+	drop_link(l, -ENOTCONN, why);
+}
+
 static int send_on(struct rconn *c, struct rc_link *l, const char *resp, size_t len,
 		   uint64_t deadline_ns, uint64_t now, rconn_reply_fn fn, void *arg,
 		   bool internal)
@@ -398,7 +485,8 @@ static int send_on(struct rconn *c, struct rc_link *l, const char *resp, size_t 
 	return 0;
 }
 
-static int send_setup(struct rconn *c, struct rc_link *l, int argc, const char **argv)
+static int send_setup(struct rconn *c, struct rc_link *l, int argc, const char **argv,
+		      rconn_reply_fn fn)
 {
 	size_t lens[2] = { strlen(argv[0]), argc > 1 ? strlen(argv[1]) : 0 };
 	char *resp;
@@ -406,7 +494,7 @@ static int send_setup(struct rconn *c, struct rc_link *l, int argc, const char *
 
 	if (len < 0)
 		return -ENOMEM;
-	rc = send_on(c, l, resp, (size_t)len, UINT64_MAX, clock_now_ns(), on_setup, l, true);
+	rc = send_on(c, l, resp, (size_t)len, UINT64_MAX, clock_now_ns(), fn, l, true);
 	redisFreeCommand(resp);
 	if (rc == 0)
 		l->setup_pending++;
@@ -440,11 +528,13 @@ static void connect_link(struct rconn *c, struct rc_link *l, const char *addr)
 	c->cur = l;
 	/* Queued before any user command, so they go first on the wire. */
 	if (l->set.password[0] != '\0')
-		rc = send_setup(c, l, 2, (const char *[]){ "AUTH", l->set.password });
+		rc = send_setup(c, l, 2, (const char *[]){ "AUTH", l->set.password }, on_setup);
 	if (rc == 0 && l->set.database != 0) {
 		snprintf(db, sizeof(db), "%u", l->set.database);
-		rc = send_setup(c, l, 2, (const char *[]){ "SELECT", db });
+		rc = send_setup(c, l, 2, (const char *[]){ "SELECT", db }, on_setup);
 	}
+	if (rc == 0 && c->sentinel != NULL)
+		rc = send_setup(c, l, 1, (const char *[]){ "ROLE" }, on_role);
 	if (rc != 0) {
 		drop_link(l, rc, "out of memory");
 		return;
@@ -523,6 +613,13 @@ static void attempt(struct rconn *c)
 	read_settings(c, &l->set);
 	c->backoff_max_ms = l->set.reconnect_max_ms > BACKOFF_MIN_MS ? l->set.reconnect_max_ms
 								     : BACKOFF_MIN_MS;
+	c->waiting_primary = l->set.host[0] == '\0';
+	if (c->waiting_primary) {
+		/* Sentinel knows no primary yet: on_primary_changed tries. */
+		set_error(c, -EHOSTUNREACH);
+		free(l);
+		return;
+	}
 	if (inet_pton(AF_INET, l->set.host, bin) == 1 || inet_pton(AF_INET6, l->set.host, bin) == 1) {
 		connect_link(c, l, l->set.host);
 		return;
@@ -567,7 +664,7 @@ static void follow_config(struct rconn *c)
 	if (config_current() == c->seen || l == NULL || c->in_deadline)
 		return;
 	read_settings(c, &s);
-	if (same_server(&s, &l->set)) {
+	if (s.host[0] == '\0' || same_server(&s, &l->set)) {
 		l->set.command_timeout_ms = s.command_timeout_ms;
 		c->backoff_max_ms = s.reconnect_max_ms > BACKOFF_MIN_MS ? s.reconnect_max_ms
 									: BACKOFF_MIN_MS;
@@ -592,6 +689,46 @@ static void follow_config(struct rconn *c)
 }
 
 /* ---- Timers ---- */
+
+/* The sentinel's callback: act from our own timer, outside its calls. */
+static void on_primary_changed(void *ctx)
+{
+	struct rconn *c = ctx;
+
+	if (!ev_is_active(&c->primary_w)) {
+		ev_timer_set(&c->primary_w, 0., 0.);
+		ev_timer_start(c->loop, &c->primary_w);
+	}
+}
+
+/* Sentinel named a (new) primary: connect to it, leaving the old one. */
+static void on_primary(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct rconn *c = w->data;
+	struct rconn_settings s;
+
+	(void)loop;
+	(void)revents;
+	if (c->destroying || c->sentinel == NULL)
+		return;
+	if (c->cur != NULL) {
+		read_settings(c, &s);
+		if (s.host[0] == '\0' || same_server(&s, &c->cur->set))
+			return;
+		log_info("redis: Sentinel names a new primary: leaving %s:%u for %s:%u",
+			 c->cur->set.host, c->cur->set.port, s.host, s.port);
+		drop_link(c->cur, -ENOTCONN, "a new primary was named");
+	}
+	if (c->lookup != NULL) {
+		/* Resolving the old primary's name: the answer is not wanted. */
+		abandon_lookup(c);
+		ev_timer_stop(c->loop, &c->connect_w);
+	}
+	/* At once, not after the backoff: the new primary should be up. */
+	ev_timer_stop(c->loop, &c->retry_w);
+	c->backoff_ms = BACKOFF_MIN_MS;
+	attempt(c);
+}
 
 static void on_retry(struct ev_loop *loop, ev_timer *w, int revents)
 {
@@ -725,7 +862,9 @@ struct rconn *rconn_create(struct ev_loop *loop, const struct rconn_opts *opts)
 	ev_init(&c->connect_w, on_connect_timeout);
 	ev_init(&c->deadline_w, on_deadline);
 	ev_init(&c->reap_w, on_reap);
+	ev_init(&c->primary_w, on_primary);
 	c->retry_w.data = c->connect_w.data = c->deadline_w.data = c->reap_w.data = c;
+	c->primary_w.data = c;
 	counter_set(&c->stats->connected, 0);
 	attempt(c);
 	return c;
@@ -743,6 +882,9 @@ void rconn_destroy(struct rconn *c)
 	ev_timer_stop(c->loop, &c->connect_w);
 	ev_timer_stop(c->loop, &c->deadline_w);
 	ev_timer_stop(c->loop, &c->reap_w);
+	ev_timer_stop(c->loop, &c->primary_w);
+	sentinel_destroy(c->sentinel);
+	c->sentinel = NULL;
 	if (c->old != NULL)
 		drop_link(c->old, -ESHUTDOWN, "shutting down");
 	if (c->cur != NULL)
@@ -845,7 +987,8 @@ void rconn_reset(struct rconn *c, const char *why)
 
 int rconn_reply_status(const redisReply *reply)
 {
-	static const char *const transient[] = { "LOADING", "BUSY", "TRYAGAIN", "MASTERDOWN" };
+	static const char *const transient[] = { "LOADING", "BUSY", "TRYAGAIN", "MASTERDOWN",
+						 "READONLY" };
 
 	if (reply->type != REDIS_REPLY_ERROR)
 		return 0;

@@ -31,6 +31,11 @@
  * of the last failure to an atomic int it may provide: both outlive the
  * rconn, so a readiness check reads them from any thread.
  *
+ * Redis Sentinel: with redis.sentinels set, an rconn with the default
+ * settings connects to the primary Sentinel names, checks it with ROLE,
+ * and follows every failover (see rconn.c and sentinel.h); the owner sees
+ * the connection go down and come up on the new primary.
+ *
  * Pub/sub, two ways; after either, the connection carries nothing else
  * (Redis accepts only pub/sub commands on it, RESP2):
  *  - rconn_subscribe: one channel, its own callback for the confirmation
@@ -99,6 +104,10 @@ struct rconn_opts {
 	 * attempt or the connection fails (written with relaxed stores by
 	 * the owner; must outlive the rconn). */
 	_Atomic int *last_error;
+	/* "connected" and "connection lost" at debug level (failed attempts
+	 * are still warnings): for a helper connection whose owner reports
+	 * what matters (sentinel.c). */
+	bool quiet;
 };
 
 /* Create and start connecting on `loop`. NULL on ENOMEM.
@@ -144,7 +153,8 @@ int rconn_pubsub(struct rconn *c, const char *verb, int n, const char *const *ch
 
 /* Map a reply to a call status: 0 for anything but an error reply;
  * -EAGAIN for the errors a retry cures (LOADING, BUSY, TRYAGAIN,
- * MASTERDOWN); -EBADMSG for any other error reply. Thread: any. */
+ * MASTERDOWN, READONLY: a failover under way); -EBADMSG for any other
+ * error reply. Thread: any. */
 int rconn_reply_status(const redisReply *reply);
 
 /* Whether a connection is up. Thread: owner. */

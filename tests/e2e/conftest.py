@@ -9,6 +9,8 @@ Fixtures
   actord          one daemon with test routes and default settings.
   services        session-wide Redis + MariaDB (ports ACTORD_TEST_REDIS_PORT,
                   ACTORD_TEST_MYSQL_PORT; defaults 26379 / 23306).
+                  test_sentinel.py starts its own Redis and Sentinels on
+                  ACTORD_TEST_SENTINEL_PORT .. +4 (unset: free ports).
   redis           a connection to the services' Redis (storage_util.Redis),
                   closed at teardown.
 

@@ -3,6 +3,7 @@ changes while actord runs, answered by a test resolver (dns_server.py)
 that upstream.resolver points at."""
 import pytest
 
+from admin_helpers import wait_admin
 from conftest import wait_until
 from dns_server import DnsServer
 from tls_upstream import stderr_has
@@ -89,7 +90,8 @@ def test_a_name_that_does_not_resolve_is_503_with_the_reason(actord_factory, two
         assert r.status == 503
         assert r.headers.get("retry-after") == "1"
         assert stderr_has(a, "cannot resolve the host (Domain name not found)")
-        assert 'kind="dns"' in a.admin("GET", "/metrics").text
+        # The admin listener starts after the public one (slow under TSan).
+        assert 'kind="dns"' in wait_admin(a).admin("GET", "/metrics").text
         # The rest keeps working.
         assert a.get("/svc/bye").status == 200
     finally:

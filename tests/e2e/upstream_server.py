@@ -3,7 +3,8 @@
 Raw sockets, one thread per connection, so a test can make it misbehave
 exactly: answer slowly, send garbage, close a kept-alive connection
 without answering. It counts what the tests assert on: connections
-accepted, connections open at once (and the most ever), requests seen.
+accepted, connections open at once (and the most ever), requests seen
+and the header fields each came with.
 
 Behaviour by path (the proxy route maps /proxy/<x> to /<x>):
   /hello                 200 "hello", keep-alive
@@ -56,6 +57,7 @@ class UpstreamServer:
         self.open = 0
         self.max_open = 0
         self.requests = []          # (method, path) in arrival order
+        self.received = []          # (path, [(header, value)]) in arrival order
         self.closing = False
         self.stream_sent = 0        # /stream body bytes the socket took
         threading.Thread(target=self._accept_loop, daemon=True).start()
@@ -94,6 +96,7 @@ class UpstreamServer:
                     return
                 with self.lock:
                     self.requests.append((req["method"], req["path"]))
+                    self.received.append((req["path"], req["headers"]))
                 if req["path"] == "/flaky" and served > 0:
                     return
                 served += 1

@@ -25,6 +25,7 @@
 #include "actors/actor.h"
 #include "config/config.h"
 #include "actors/log.h"
+#include "actors/trace.h"
 #include "tests/unit/common/scratch_dir.h"
 
 static const struct actor_kind t_kind = { "t" };
@@ -140,6 +141,15 @@ static void test_json_lines_name_the_sending_actor(void **state)
 	log_info("from %s", "main");
 	log_debug("too verbose");
 	log_emit(LOGL_ERROR, "\"client\":\"127.0.0.1:5\"", "with \"quotes\"\n and fields");
+	{
+		struct msg_trace t = { .trace_id = { 0xab, [15] = 0xcd }, .span_id = { 1, 2, 3, 4, 5, 6, 7, 8 },
+				       .flags = 1, .state = MSG_TRACE_SET };
+
+		trace_set_current(&t);
+		log_emit(LOGL_WARN, "\"status\":502", "while tracing");
+		trace_set_current(NULL);
+		log_info("after tracing");
+	}
 	stop_system(sys);
 	snprintf(path, sizeof(path), "%s/a.log", scratch_dir);
 	j = find_line(scratch_slurp(path), "from main");
@@ -158,6 +168,16 @@ static void test_json_lines_name_the_sending_actor(void **state)
 	j = find_line(scratch_slurp(path), "with \"quotes\"\n and fields");
 	assert_non_null(j);
 	assert_string_equal(str(j, "client"), "127.0.0.1:5");
+	cJSON_Delete(j);
+	j = find_line(scratch_slurp(path), "while tracing");
+	assert_non_null(j);
+	assert_string_equal(str(j, "trace_id"), "ab0000000000000000000000000000cd");
+	assert_string_equal(str(j, "span_id"), "0102030405060708");
+	assert_int_equal(cJSON_GetObjectItem(j, "status")->valueint, 502);
+	cJSON_Delete(j);
+	j = find_line(scratch_slurp(path), "after tracing");
+	assert_non_null(j);
+	assert_null(cJSON_GetObjectItem(j, "trace_id"));
 	cJSON_Delete(j);
 	assert_null(find_line(scratch_slurp(path), "too verbose"));
 	config_free(cfg);
@@ -219,10 +239,16 @@ static void test_access_log_lines(void **state)
 	const char *text;
 	cJSON *j;
 
+	struct msg_trace t;
+	uint8_t parent[8];
+	static const char tp[] = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+
 	(void)state;
-	log_access("127.0.0.1:4000", "GET", "/p\"\xff", 200, 13, 1500000);
+	assert_int_equal(trace_parse_parent(tp, strlen(tp), &t, parent), 0);
+	memset(t.span_id, 0x11, 8);
+	log_access("127.0.0.1:4000", "GET", "/p\"\xff", 200, 13, 1500000, &t, parent);
 	stop_system(sys);
-	log_access("127.0.0.1:4000", "GET", "/off", 200, 13, 1);   /* closed: nothing */
+	log_access("127.0.0.1:4000", "GET", "/off", 200, 13, 1, NULL, NULL);  /* closed: nothing */
 	snprintf(path, sizeof(path), "%s/x.log", scratch_dir);
 	text = scratch_slurp(path);
 	j = cJSON_Parse(text);
@@ -233,6 +259,9 @@ static void test_access_log_lines(void **state)
 	assert_int_equal(cJSON_GetObjectItem(j, "status")->valueint, 200);
 	assert_int_equal(cJSON_GetObjectItem(j, "bytes")->valueint, 13);
 	assert_true(cJSON_GetObjectItem(j, "duration_ms")->valuedouble == 1.5);
+	assert_string_equal(str(j, "trace_id"), "0af7651916cd43dd8448eb211c80319c");
+	assert_string_equal(str(j, "span_id"), "1111111111111111");
+	assert_string_equal(str(j, "parent_id"), "b7ad6b7169203331");
 	assert_non_null(str(j, "@timestamp")[0] ? j : NULL);
 	assert_null(strstr(text, "/off"));
 	cJSON_Delete(j);

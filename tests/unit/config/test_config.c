@@ -388,6 +388,52 @@ static void test_the_jobs_section_is_read_and_checked(void **state)
 		     "/etc/actord/t.json: jobs.sql_statement: must not be empty");
 }
 
+static void test_sentinels_and_wait_are_read_and_checked(void **state)
+{
+	struct ad_config *cfg;
+
+	(void)state;
+	cfg = accepted(parse("{}"));
+	assert_int_equal(cfg->redis.nsentinels, 0);
+	assert_string_equal(cfg->redis.sentinel_master, "mymaster");
+	assert_int_equal(cfg->jobs.wait_replicas, 0);
+	assert_int_equal(cfg->jobs.wait_timeout_ms, 100);
+	config_free(cfg);
+	cfg = accepted(parse("{\"redis\": {\"sentinels\": [\"127.0.0.1:26379\", "
+			     "\"[::1]:26380\"], \"sentinel_master\": \"cache\"}, "
+			     "\"jobs\": {\"wait_replicas\": 1, \"wait_timeout_ms\": 250}}"));
+	assert_int_equal(cfg->redis.nsentinels, 2);
+	assert_string_equal(cfg->redis.sentinels[0].host, "127.0.0.1");
+	assert_int_equal(cfg->redis.sentinels[0].port, 26379);
+	assert_string_equal(cfg->redis.sentinels[1].host, "::1");
+	assert_int_equal(cfg->redis.sentinels[1].port, 26380);
+	assert_string_equal(cfg->redis.sentinel_master, "cache");
+	assert_int_equal(cfg->jobs.wait_replicas, 1);
+	assert_int_equal(cfg->jobs.wait_timeout_ms, 250);
+	config_free(cfg);
+	cfg = accepted(parse("{\"redis\": {\"sentinels\": []}}"));
+	assert_int_equal(cfg->redis.nsentinels, 0);
+	config_free(cfg);
+	expect_error("{\"redis\": {\"sentinels\": [\"127.0.0.1\"]}}",
+		     "/etc/actord/t.json: redis.sentinels[0]: '127.0.0.1' is not \"host:port\"");
+	expect_error("{\"redis\": {\"sentinels\": [\"127.0.0.1:26379\", \"h:0\"]}}",
+		     "/etc/actord/t.json: redis.sentinels[1]: 'h:0': port must be 1..65535");
+	expect_error("{\"redis\": {\"sentinels\": \"127.0.0.1:26379\"}}",
+		     "/etc/actord/t.json: redis.sentinels: expected an array of \"host:port\" "
+		     "strings, got a string");
+	expect_error("{\"redis\": {\"sentinels\": [\"127.0.0.1:1\", \"127.0.0.1:2\", "
+		     "\"127.0.0.1:3\", \"127.0.0.1:4\", \"127.0.0.1:5\", \"127.0.0.1:6\", "
+		     "\"127.0.0.1:7\", \"127.0.0.1:8\", \"127.0.0.1:9\"]}}",
+		     "/etc/actord/t.json: redis.sentinels: more than 8 addresses");
+	expect_error("{\"redis\": {\"sentinel_master\": \"\"}}",
+		     "/etc/actord/t.json: redis.sentinel_master: '': use printable ASCII "
+		     "without spaces");
+	expect_error("{\"jobs\": {\"wait_replicas\": 65}}",
+		     "/etc/actord/t.json: jobs.wait_replicas: 65 is out of range [0, 64]");
+	expect_error("{\"jobs\": {\"wait_timeout_ms\": 0}}",
+		     "/etc/actord/t.json: jobs.wait_timeout_ms: 0 is out of range [1, 3600000]");
+}
+
 static void test_the_near_cache_section_is_read_and_checked(void **state)
 {
 	struct ad_config *cfg = accepted(parse(
@@ -648,6 +694,7 @@ int main(void)
 		cmocka_unit_test(test_out_of_range_values_are_refused),
 		cmocka_unit_test(test_the_jobs_section_is_read_and_checked),
 		cmocka_unit_test(test_the_near_cache_section_is_read_and_checked),
+		cmocka_unit_test(test_sentinels_and_wait_are_read_and_checked),
 		cmocka_unit_test(test_mailbox_must_be_a_power_of_two),
 		cmocka_unit_test(test_bad_addresses_are_refused),
 		cmocka_unit_test(test_unresolvable_addresses_are_refused),
