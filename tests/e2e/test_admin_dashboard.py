@@ -86,7 +86,11 @@ def test_dashboard_draws_live_charts_and_flags_the_overloaded_mailbox(actord_fac
         # and message events.
         return m if m["enqueued_total"] - 9 + held == 6 else None
     mbox = wait_until(settled, 5, "the handler mailbox to fill up")
-    assert mbox["depth"] == 4 and mbox["rejected_total"] >= 1, mbox
+    # Full: the rest wait in the network actor (a send that met the full
+    # mailbox counts as rejected; a held request queued behind it is not
+    # sent at all, so how many were rejected depends on the timing).
+    assert mbox["depth"] == 4, mbox
+    assert metric(metrics_of(a), "actord_http_requests_held", actor="net-0") >= 1
 
     os.makedirs(os.path.dirname(ARTIFACT), exist_ok=True)
     if os.path.exists(ARTIFACT):
