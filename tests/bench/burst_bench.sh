@@ -72,9 +72,11 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-# actord: the shipped file, only its addresses moved to ours.
+# actord: the shipped file, only its addresses moved to ours (and its
+# paths, relative to config/, made absolute).
 sed -e "s|127.0.0.1:8080|127.0.0.1:$A_PORT|; s|127.0.0.1:9901|127.0.0.1:$((A_PORT + 1))|" \
     -e "s|\"port\": 16379|\"port\": $ACTORD_REDIS_PORT|; s|\"port\": 13306|\"port\": $ACTORD_MYSQL_PORT|" \
+    -e "s|\"\\.\\./|\"$ROOT/|" \
     config/actord.json >"$RUN/burst-actord.json"
 "$BIN" -c "$RUN/burst-actord.json" >"$RUN/burst-actord.log" 2>&1 &
 APID=$!
