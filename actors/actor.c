@@ -35,77 +35,7 @@
 #include "base/clock.h"
 #include "base/counter.h"
 
-#define MAX_POOLS 32
-
-struct actor_pool {
-	char kind[32];
-	struct actor_pool_spec spec;
-	unsigned max;                 /* slots reserved */
-	bool resizable;               /* spec.max was given */
-	actor_addr_t first;
-	struct mbox *shared;          /* shared_mailbox pools only */
-	_Atomic unsigned live;        /* members [0, live) take new work */
-	bool stopped;                 /* control */
-};
-
-/* A slot's state: written by the control thread (STARTING..RETIRING) and
- * by the actor's thread (EXITED); read anywhere with acquire. */
-enum slot_state { SLOT_EMPTY, SLOT_RUNNING, SLOT_RETIRING, SLOT_EXITED };
-
-/* What the control watcher asks for. */
-enum actor_cmd { CMD_NONE, CMD_RETIRE, CMD_STOP };
-
-struct actor {
-	/* Immutable after add_pool. */
-	char name[48];
-	actor_addr_t addr;
-	unsigned index;
-	struct actor_pool *pool;
-	struct actor_system *sys;
-	struct mbox *mb;
-	unsigned mb_idx;
-	pthread_t thread;
-	bool has_thread;              /* control: started, not joined yet */
-	_Atomic int slot_state;       /* enum slot_state */
-	_Atomic int cmd;              /* enum actor_cmd, then stop_w is sent */
-	/* Actor thread. */
-	struct ev_loop *loop;
-	ev_async stop_w;
-	ev_timer retire_w;            /* polls a retiring member until it is idle */
-	bool retiring;
-	bool left_pool;               /* detached from a shared mailbox */
-	ev_timer lag_w;
-	ev_prepare prepare_w;
-	ev_check check_w;
-	void *state;
-	uint64_t awake_since_ns;
-	uint64_t lag_expected_ns;
-	ev_timer retry_w;             /* resends replies that met a full mailbox */
-	struct msg *retry_head;       /* FIFO through msg.link */
-	struct msg *retry_tail;
-	/* Single writer (actor thread), read anywhere with relaxed loads. */
-	_Atomic uint64_t messages_total;
-	_Atomic uint64_t busy_ns;
-	_Atomic uint64_t loop_iterations;
-	_Atomic uint64_t lag_hist[MBOX_HIST_BUCKETS];
-	_Atomic uint64_t lag_sum_ns;
-	_Atomic uint64_t lag_max_ns;
-	_Atomic uint64_t replies_retried_total;
-	/* Start-up handshake, under sys->lock. */
-	int start_rc;
-	bool start_done;
-};
-
-struct actor_system {
-	struct actor **actors;
-	unsigned nactors;
-	struct actor_pool *pools[MAX_POOLS];
-	unsigned npools;
-	bool started;
-	pthread_mutex_t lock;         /* start-up handshake only */
-	pthread_cond_t cond;
-	pthread_mutex_t ctl;          /* resizes and stopping */
-};
+#include "actor_internal.h"
 
 static _Thread_local struct actor *tl_self;
 
@@ -795,16 +725,6 @@ int actor_send(struct actor_system *sys, actor_addr_t to, struct msg *m)
 	return mbox_send(sys->actors[a->pool->first + a->index % live]->mb, m);
 }
 
-unsigned actor_system_count(const struct actor_system *sys)
-{
-	return sys->nactors;
-}
-
-struct actor *actor_system_get(const struct actor_system *sys, actor_addr_t addr)
-{
-	return addr < sys->nactors ? sys->actors[addr] : NULL;
-}
-
 actor_addr_t actor_system_find_kind(const struct actor_system *sys,
 				    const struct actor_kind *kind, unsigned *count)
 {
@@ -821,57 +741,4 @@ struct actor_pool *actor_system_pool(const struct actor_system *sys,
 	return pool_of(sys, kind);
 }
 
-actor_addr_t actor_pool_first(const struct actor_pool *pool)
-{
-	return pool->first;
-}
-
-unsigned actor_pool_live(const struct actor_pool *pool)
-{
-	return atomic_load_explicit(&((struct actor_pool *)pool)->live, memory_order_acquire);
-}
-
-bool actor_alive(const struct actor *a)
-{
-	int st = atomic_load_explicit(&((struct actor *)a)->slot_state, memory_order_acquire);
-
-	return st == SLOT_RUNNING || st == SLOT_RETIRING;
-}
-
-const char *actor_name(const struct actor *a) { return a->name; }
-const struct actor_kind *actor_kind(const struct actor *a) { return a->pool->spec.kind; }
-const char *actor_kind_name(const struct actor *a) { return a->pool->kind; }
-const struct actor_ops *actor_ops(const struct actor *a) { return a->pool->spec.ops; }
-actor_addr_t actor_addr(const struct actor *a) { return a->addr; }
-unsigned actor_index(const struct actor *a) { return a->index; }
-struct actor_system *actor_sys(const struct actor *a) { return a->sys; }
-struct mbox *actor_mbox(const struct actor *a) { return a->mb; }
-void *actor_user(const struct actor *a) { return a->pool->spec.user; }
-struct ev_loop *actor_loop(const struct actor *a) { return a->loop; }
-void *actor_state(const struct actor *a)
-{
-	ACTOR_ASSERT_OWNER(a);
-	return a->state;
-}
-
-void actor_set_state(struct actor *a, void *state)
-{
-	ACTOR_ASSERT_OWNER(a);
-	a->state = state;
-}
 struct actor *actor_self(void) { return tl_self; }
-
-void actor_read_stats(const struct actor *a, struct actor_stats *out)
-{
-	struct actor *w = (struct actor *)a;
-
-	out->messages_total = atomic_load_explicit(&w->messages_total, memory_order_relaxed);
-	out->busy_ns = atomic_load_explicit(&w->busy_ns, memory_order_relaxed);
-	out->loop_iterations = atomic_load_explicit(&w->loop_iterations, memory_order_relaxed);
-	out->lag_sum_ns = atomic_load_explicit(&w->lag_sum_ns, memory_order_relaxed);
-	out->lag_max_ns = atomic_load_explicit(&w->lag_max_ns, memory_order_relaxed);
-	out->replies_retried_total = atomic_load_explicit(&w->replies_retried_total,
-							  memory_order_relaxed);
-	for (unsigned b = 0; b < MBOX_HIST_BUCKETS; b++)
-		out->lag_hist[b] = atomic_load_explicit(&w->lag_hist[b], memory_order_relaxed);
-}

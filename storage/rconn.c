@@ -6,12 +6,12 @@
  * A `link` is one hiredis context and the commands it carries, in reply
  * order. The rconn has at most two: `cur` takes new commands (connecting
  * or up), `old` drains after a settings change. A link dies in one of four
- * ways, all of which end in link_lost(): the connect callback reports a
+ * ways, all of which end in rc_link_lost(): the connect callback reports a
  * failure, hiredis hands a pending command a NULL reply (it is freeing
  * the context after an error), the disconnect callback runs, or we drop it
  * ourselves (connect timeout, stuck, AUTH refused, destroy). hiredis frees
  * the context itself in the first three cases, and may still run callbacks
- * that name the link after link_lost() returns, so dead links are freed by
+ * that name the link after rc_link_lost() returns, so dead links are freed by
  * a zero-delay timer (the reaper), which runs only once control is back in
  * the loop and hiredis is done with them.
  *
@@ -60,78 +60,10 @@
 #include "dns/dns.h"
 #include "mailbox/mbox.h"
 
-#define BACKOFF_MIN_MS 25
-#define SPARE_CMDS 1024      /* command records kept for reuse */
-#define LOG_EVERY 20         /* failed attempts between two "still down" lines */
-
-struct rc_link;
-
-/* Owner: the rconn's thread. One command from rconn_send to its reply. */
-struct rc_cmd {
-	struct list node;             /* the link's commands (oldest first), or spare */
-	struct rc_cmd *expired_next;  /* on_deadline's local list */
-	struct rc_link *link;
-	rconn_reply_fn fn;            /* NULL once answered early (deadline) */
-	void *arg;
-	uint64_t sent_ns, deadline_ns;
-	bool internal;                /* AUTH / SELECT / ROLE: no stats, no deadline */
-};
-
-
-/* Owner: the rconn's thread. One hiredis context. */
-struct rc_link {
-	struct rconn *c;
-	redisAsyncContext *ac;        /* NULL once hiredis freed or frees it */
-	struct list cmds;             /* sent, reply not yet in; oldest first */
-	struct list subs;             /* subscriptions (rconn_subscribe) */
-	struct rc_link *next_dead;
-	struct rconn_settings set;    /* what it was made with */
-	unsigned setup_pending;       /* AUTH / SELECT replies still awaited */
-	int fail_status;              /* what its loss answers to its commands */
-	bool connected;               /* TCP connection established */
-	bool up;                      /* connected and set up */
-	bool dead;
-};
-
-/* Owner: the loop's thread. */
-struct rconn {
-	struct backend_stats own_stats;  /* when the owner gives none */
-	struct ev_loop *loop;
-	struct rconn_opts opts;
-	struct backend_stats *stats;
-	_Atomic int *last_error;
-	_Atomic int own_error;
-	struct rc_link *cur;          /* takes new commands; NULL while down */
-	struct rc_link *old;          /* draining after a settings change */
-	struct rc_link *dead;         /* for the reaper */
-	const struct ad_config *seen; /* snapshot last compared with */
-	ev_timer retry_w, connect_w, deadline_w, reap_w;
-	uint64_t deadline_at;
-	uint32_t backoff_ms, backoff_max_ms;
-	unsigned failures;            /* attempts failed in a row */
-	bool destroying;
-	bool in_deadline;             /* answering expired commands */
-	struct list spare;            /* command records kept for reuse */
-	unsigned nspare;
-	struct dns_resolver *dns;     /* made at the first name to resolve */
-	struct rc_lookup *lookup;     /* the lookup under way, or NULL */
-	struct sentinel *sentinel;    /* names the primary (redis.sentinels), or NULL */
-	ev_timer primary_w;           /* the sentinel named a new primary */
-	char up_host[CONFIG_HOST_MAX];/* the server of the last connection that came up */
-	uint16_t up_port;
-	bool waiting_primary;         /* no attempt: the sentinel knows no primary yet */
-};
-
-/* Owner: the rconn's thread. A lookup before a connection attempt; when
- * the attempt is given up first (connect timeout, destroy) `c` is cleared
- * and the answer ignored. */
-struct rc_lookup {
-	struct rconn *c;
-	struct rconn_settings set;
-};
+#include "rconn_internal.h"
 
 static void attempt(struct rconn *c);
-static void on_primary_changed(void *ctx);
+void rc_on_primary_changed(void *ctx);
 
 /* ---- Small helpers ---- */
 
@@ -139,65 +71,6 @@ static void set_error(struct rconn *c, int e)
 {
 	/* Relaxed: a readiness check only needs some recent value. */
 	atomic_store_explicit(c->last_error, e, memory_order_relaxed);
-}
-
-static void default_settings(void *ctx, struct rconn_settings *out)
-{
-	const struct ad_config *cfg = config_current();
-	struct config_redis r;
-
-	(void)ctx;
-	if (cfg != NULL) {
-		r = cfg->redis;
-	} else {
-		static struct ad_config defaults;  /* only before any publish (tests) */
-
-		config_defaults(&defaults);
-		r = defaults.redis;
-	}
-	memset(out, 0, sizeof(*out));
-	memcpy(out->host, r.host, sizeof(out->host));
-	out->port = r.port;
-	memcpy(out->password, r.password, sizeof(out->password));
-	out->database = r.database;
-	out->connect_timeout_ms = r.connect_timeout_ms;
-	out->command_timeout_ms = r.command_timeout_ms;
-	out->reconnect_max_ms = r.reconnect_max_ms;
-}
-
-/* Whether this connection follows the primary that Sentinel names. */
-static bool follows_sentinel(const struct rconn *c)
-{
-	const struct ad_config *cfg = config_current();
-
-	return c->opts.settings == default_settings && cfg != NULL && cfg->redis.nsentinels > 0;
-}
-
-/* The settings of the next attempt; in Sentinel mode host and port are the
- * primary it named, or host "" while it knows none. */
-static void read_settings(struct rconn *c, struct rconn_settings *out)
-{
-	c->seen = config_current();
-	c->opts.settings(c->opts.ctx, out);
-	out->host[sizeof(out->host) - 1] = '\0';
-	out->password[sizeof(out->password) - 1] = '\0';
-	if (!follows_sentinel(c)) {
-		/* Not (or no longer, after a reload) in Sentinel mode. */
-		sentinel_destroy(c->sentinel);
-		c->sentinel = NULL;
-		return;
-	}
-	if (c->sentinel == NULL)
-		c->sentinel = sentinel_create(c->loop, on_primary_changed, c);
-	if (c->sentinel == NULL || !sentinel_primary(c->sentinel, out->host, sizeof(out->host),
-						     &out->port))
-		out->host[0] = '\0';
-}
-
-static bool same_server(const struct rconn_settings *a, const struct rconn_settings *b)
-{
-	return a->port == b->port && a->database == b->database &&
-	       strcmp(a->host, b->host) == 0 && strcmp(a->password, b->password) == 0;
 }
 
 static int map_error(const redisContext *rc)
@@ -213,14 +86,14 @@ static int map_error(const redisContext *rc)
 	return -ENOTCONN;
 }
 
-static struct rc_cmd *cmd_of(struct list *e)
+struct rc_cmd *rc_cmd_of(struct list *e)
 {
 	return e != NULL ? list_entry(e, struct rc_cmd, node) : NULL;
 }
 
-static struct rc_cmd *get_cmd(struct rconn *c)
+struct rc_cmd *rc_get_cmd(struct rconn *c)
 {
-	struct rc_cmd *cmd = cmd_of(list_first(&c->spare));
+	struct rc_cmd *cmd = rc_cmd_of(list_first(&c->spare));
 
 	if (cmd != NULL) {
 		list_remove(&cmd->node);
@@ -230,7 +103,7 @@ static struct rc_cmd *get_cmd(struct rconn *c)
 	return malloc(sizeof(*cmd));
 }
 
-static void put_cmd(struct rconn *c, struct rc_cmd *cmd)
+void rc_put_cmd(struct rconn *c, struct rc_cmd *cmd)
 {
 	if (c->nspare >= SPARE_CMDS) {
 		free(cmd);
@@ -241,13 +114,13 @@ static void put_cmd(struct rconn *c, struct rc_cmd *cmd)
 }
 
 /* A user command finished (reply, error or deadline): count it. */
-static void count_done(struct rconn *c, const struct rc_cmd *cmd, bool error, bool timeout)
+void rc_count_done(struct rconn *c, const struct rc_cmd *cmd, bool error, bool timeout)
 {
 	counter_add(&c->stats->inflight, -1);
 	backend_stats_done(c->stats, clock_now_ns() - cmd->sent_ns, error, timeout);
 }
 
-static void arm_deadline(struct rconn *c, uint64_t at, uint64_t now)
+void rc_arm_deadline(struct rconn *c, uint64_t at, uint64_t now)
 {
 	if (ev_is_active(&c->deadline_w)) {
 		if (at >= c->deadline_at)
@@ -291,7 +164,7 @@ static void attempt_failed(struct rconn *c, const struct rconn_settings *s, int 
 
 /* `l` is gone or going: fail nothing here (its commands are answered by
  * hiredis' NULL replies, with l->fail_status), just stop using it. */
-static void link_lost(struct rc_link *l, int status, const char *why)
+void rc_link_lost(struct rc_link *l, int status, const char *why)
 {
 	struct rconn *c = l->c;
 
@@ -331,12 +204,12 @@ static void link_lost(struct rc_link *l, int status, const char *why)
 }
 
 /* Close `l` ourselves; its commands in flight get `status`. */
-static void drop_link(struct rc_link *l, int status, const char *why)
+void rc_drop_link(struct rc_link *l, int status, const char *why)
 {
 	redisAsyncContext *ac = l->ac;
 
 	l->ac = NULL;
-	link_lost(l, status, why);
+	rc_link_lost(l, status, why);
 	if (ac != NULL)
 		redisAsyncFree(ac);   /* deferred by hiredis inside its callbacks */
 }
@@ -382,12 +255,12 @@ static void on_reply(redisAsyncContext *ac, void *r, void *priv)
 	if (reply == NULL) {
 		/* hiredis is freeing the context after an error (or for us). */
 		l->ac = NULL;
-		link_lost(l, -ENOTCONN, ac->c.err != 0 ? ac->c.errstr : "connection closed");
+		rc_link_lost(l, -ENOTCONN, ac->c.err != 0 ? ac->c.errstr : "connection closed");
 		status = l->fail_status != 0 ? l->fail_status : -ENOTCONN;
 	}
 	if (fn != NULL && !cmd->internal)
-		count_done(c, cmd, status != 0 || reply->type == REDIS_REPLY_ERROR, false);
-	put_cmd(c, cmd);
+		rc_count_done(c, cmd, status != 0 || reply->type == REDIS_REPLY_ERROR, false);
+	rc_put_cmd(c, cmd);
 	demoted = c->sentinel != NULL && reply != NULL && reply->type == REDIS_REPLY_ERROR &&
 		  strncmp(reply->str, "READONLY", 8) == 0;
 	if (fn != NULL)
@@ -395,7 +268,7 @@ static void on_reply(redisAsyncContext *ac, void *r, void *priv)
 	/* Links are freed only by the reaper, so `l` is still valid here. */
 	if (demoted && c->cur == l && !l->dead) {
 		sentinel_recheck(c->sentinel, "a write was refused as READONLY");
-		drop_link(l, -ENOTCONN, "the server is a replica now (READONLY)");
+		rc_drop_link(l, -ENOTCONN, "the server is a replica now (READONLY)");
 	}
 }
 
@@ -406,7 +279,7 @@ static void on_connect(const redisAsyncContext *ac, int status)
 	if (status != REDIS_OK) {
 		/* hiredis frees the context right after this returns. */
 		l->ac = NULL;
-		link_lost(l, map_error(&ac->c), ac->c.errstr);
+		rc_link_lost(l, map_error(&ac->c), ac->c.errstr);
 		return;
 	}
 	l->connected = true;
@@ -419,7 +292,7 @@ static void on_disconnect(const redisAsyncContext *ac, int status)
 	struct rc_link *l = ac->data;
 
 	l->ac = NULL;
-	link_lost(l, -ENOTCONN, status == REDIS_OK ? "closed" : ac->c.errstr);
+	rc_link_lost(l, -ENOTCONN, status == REDIS_OK ? "closed" : ac->c.errstr);
 }
 
 /* AUTH or SELECT answered. */
@@ -428,11 +301,11 @@ static void on_setup(void *arg, int status, const redisReply *reply)
 	struct rc_link *l = arg;
 
 	if (status != 0)
-		return;       /* the link is lost: link_lost said so */
+		return;       /* the link is lost: rc_link_lost said so */
 	if (reply->type == REDIS_REPLY_ERROR) {
 		log_error("redis %s:%u refused the connection set-up: %s", l->set.host,
 			  l->set.port, reply->str);
-		drop_link(l, -EACCES, reply->str);
+		rc_drop_link(l, -EACCES, reply->str);
 		return;
 	}
 	if (--l->setup_pending == 0 && l->connected)
@@ -460,14 +333,14 @@ static void on_role(void *arg, int status, const redisReply *reply)
 	log_warn("redis %s", why);
 	if (c->sentinel != NULL)
 		sentinel_recheck(c->sentinel, why);
-	drop_link(l, -ENOTCONN, why);
+	rc_drop_link(l, -ENOTCONN, why);
 }
 
 static int send_on(struct rconn *c, struct rc_link *l, const char *resp, size_t len,
 		   uint64_t deadline_ns, uint64_t now, rconn_reply_fn fn, void *arg,
 		   bool internal)
 {
-	struct rc_cmd *cmd = get_cmd(c);
+	struct rc_cmd *cmd = rc_get_cmd(c);
 
 	if (cmd == NULL)
 		return -ENOMEM;
@@ -478,7 +351,7 @@ static int send_on(struct rconn *c, struct rc_link *l, const char *resp, size_t 
 	cmd->deadline_ns = deadline_ns;
 	cmd->internal = internal;
 	if (redisAsyncFormattedCommand(l->ac, on_reply, cmd, resp, len) != REDIS_OK) {
-		put_cmd(c, cmd);
+		rc_put_cmd(c, cmd);
 		return -ENOTCONN;
 	}
 	list_push_back(&l->cmds, &cmd->node);
@@ -536,7 +409,7 @@ static void connect_link(struct rconn *c, struct rc_link *l, const char *addr)
 	if (rc == 0 && c->sentinel != NULL)
 		rc = send_setup(c, l, 1, (const char *[]){ "ROLE" }, on_role);
 	if (rc != 0) {
-		drop_link(l, rc, "out of memory");
+		rc_drop_link(l, rc, "out of memory");
 		return;
 	}
 	if (!ev_is_active(&c->connect_w)) {
@@ -606,16 +479,16 @@ static void attempt(struct rconn *c)
 	if (l == NULL) {
 		struct rconn_settings s;
 
-		read_settings(c, &s);
+		rc_read_settings(c, &s);
 		attempt_failed(c, &s, -ENOMEM, "out of memory");
 		return;
 	}
-	read_settings(c, &l->set);
+	rc_read_settings(c, &l->set);
 	c->backoff_max_ms = l->set.reconnect_max_ms > BACKOFF_MIN_MS ? l->set.reconnect_max_ms
 								     : BACKOFF_MIN_MS;
 	c->waiting_primary = l->set.host[0] == '\0';
 	if (c->waiting_primary) {
-		/* Sentinel knows no primary yet: on_primary_changed tries. */
+		/* Sentinel knows no primary yet: rc_on_primary_changed tries. */
 		set_error(c, -EHOSTUNREACH);
 		free(l);
 		return;
@@ -659,12 +532,12 @@ static void follow_config(struct rconn *c)
 	struct rconn_settings s;
 	struct rc_link *l = c->cur;
 
-	/* Not while on_deadline walks its list: dropping the old link would
+	/* Not while rc_on_deadline walks its list: dropping the old link would
 	 * free command records that list still holds. The next send moves. */
 	if (config_current() == c->seen || l == NULL || c->in_deadline)
 		return;
-	read_settings(c, &s);
-	if (s.host[0] == '\0' || same_server(&s, &l->set)) {
+	rc_read_settings(c, &s);
+	if (s.host[0] == '\0' || rc_same_server(&s, &l->set)) {
 		l->set.command_timeout_ms = s.command_timeout_ms;
 		c->backoff_max_ms = s.reconnect_max_ms > BACKOFF_MIN_MS ? s.reconnect_max_ms
 									: BACKOFF_MIN_MS;
@@ -673,7 +546,7 @@ static void follow_config(struct rconn *c)
 	log_info("redis settings changed: moving from %s:%u to %s:%u", l->set.host,
 		 l->set.port, s.host, s.port);
 	if (c->old != NULL)
-		drop_link(c->old, -ENOTCONN, "replaced by a newer connection");
+		rc_drop_link(c->old, -ENOTCONN, "replaced by a newer connection");
 	c->cur = NULL;
 	ev_timer_stop(c->loop, &c->connect_w);
 	counter_set(&c->stats->connected, 0);
@@ -683,7 +556,7 @@ static void follow_config(struct rconn *c)
 		redisAsyncDisconnect(l->ac);
 	} else {
 		/* Not connected yet: nothing of value in flight. */
-		drop_link(l, -ENOTCONN, "settings changed while connecting");
+		rc_drop_link(l, -ENOTCONN, "settings changed while connecting");
 	}
 	attempt(c);
 }
@@ -691,7 +564,7 @@ static void follow_config(struct rconn *c)
 /* ---- Timers ---- */
 
 /* The sentinel's callback: act from our own timer, outside its calls. */
-static void on_primary_changed(void *ctx)
+void rc_on_primary_changed(void *ctx)
 {
 	struct rconn *c = ctx;
 
@@ -712,12 +585,12 @@ static void on_primary(struct ev_loop *loop, ev_timer *w, int revents)
 	if (c->destroying || c->sentinel == NULL)
 		return;
 	if (c->cur != NULL) {
-		read_settings(c, &s);
-		if (s.host[0] == '\0' || same_server(&s, &c->cur->set))
+		rc_read_settings(c, &s);
+		if (s.host[0] == '\0' || rc_same_server(&s, &c->cur->set))
 			return;
 		log_info("redis: Sentinel names a new primary: leaving %s:%u for %s:%u",
 			 c->cur->set.host, c->cur->set.port, s.host, s.port);
-		drop_link(c->cur, -ENOTCONN, "a new primary was named");
+		rc_drop_link(c->cur, -ENOTCONN, "a new primary was named");
 	}
 	if (c->lookup != NULL) {
 		/* Resolving the old primary's name: the answer is not wanted. */
@@ -756,7 +629,7 @@ static void on_connect_timeout(struct ev_loop *loop, ev_timer *w, int revents)
 		return;
 	}
 	if (c->cur != NULL && !c->cur->up)
-		drop_link(c->cur, -ETIMEDOUT, "connect timed out");
+		rc_drop_link(c->cur, -ETIMEDOUT, "connect timed out");
 }
 
 static void on_reap(struct ev_loop *loop, ev_timer *w, int revents)
@@ -773,72 +646,6 @@ static void on_reap(struct ev_loop *loop, ev_timer *w, int revents)
 	}
 }
 
-/* The oldest command of `l` missed its deadline long ago: Redis answers in
- * order, so nothing behind it can arrive either. */
-static bool stuck(const struct rc_link *l, uint64_t now, uint64_t *next)
-{
-	const struct rc_cmd *h = cmd_of(list_first(&l->cmds));
-	uint64_t at;
-
-	if (h == NULL || h->internal || h->fn != NULL)
-		return false;
-	at = h->sent_ns + l->set.command_timeout_ms * NS_PER_MS;
-	if (now >= at)
-		return true;
-	if (at < *next)
-		*next = at;
-	return false;
-}
-
-static void on_deadline(struct ev_loop *loop, ev_timer *w, int revents)
-{
-	struct rconn *c = w->data;
-	struct rc_link *links[2] = { c->cur, c->old };
-	struct rc_cmd *expired = NULL, *cmd;
-	uint64_t now = clock_now_ns(), next = UINT64_MAX;
-
-	(void)loop;
-	(void)revents;
-	for (int i = 0; i < 2; i++)
-		for (cmd = links[i] != NULL ? cmd_of(list_first(&links[i]->cmds)) : NULL; cmd != NULL;
-		     cmd = cmd_of(list_next(&links[i]->cmds, &cmd->node)))
-			if (cmd->fn != NULL && !cmd->internal && cmd->deadline_ns <= now) {
-				cmd->expired_next = expired;
-				expired = cmd;
-			}
-	/* Answer them. Callbacks may send but never free a command record:
-	 * those are freed only by hiredis' reply callbacks, which cannot run
-	 * here while in_deadline keeps follow_config from closing a link. */
-	c->in_deadline = true;
-	while ((cmd = expired) != NULL) {
-		rconn_reply_fn fn = cmd->fn;
-
-		expired = cmd->expired_next;
-		cmd->fn = NULL;
-		count_done(c, cmd, true, true);
-		fn(cmd->arg, -ETIMEDOUT, NULL);
-	}
-	c->in_deadline = false;
-	links[0] = c->cur;
-	links[1] = c->old;
-	for (int i = 0; i < 2; i++)
-		if (links[i] != NULL && stuck(links[i], now, &next))
-			drop_link(links[i], -ETIMEDOUT, "no reply within redis.command_timeout_ms");
-	links[0] = c->cur;
-	links[1] = c->old;
-	for (int i = 0; i < 2; i++)
-		for (cmd = links[i] != NULL ? cmd_of(list_first(&links[i]->cmds)) : NULL; cmd != NULL;
-		     cmd = cmd_of(list_next(&links[i]->cmds, &cmd->node)))
-			if (cmd->fn != NULL && !cmd->internal && cmd->deadline_ns < next)
-				next = cmd->deadline_ns;
-	for (int i = 0; i < 2; i++)
-		if (links[i] != NULL)
-			stuck(links[i], now, &next);
-	ev_timer_stop(c->loop, &c->deadline_w);
-	if (next != UINT64_MAX)
-		arm_deadline(c, next, now);
-}
-
 /* ---- Public API ---- */
 
 struct rconn *rconn_create(struct ev_loop *loop, const struct rconn_opts *opts)
@@ -853,14 +660,14 @@ struct rconn *rconn_create(struct ev_loop *loop, const struct rconn_opts *opts)
 	c->loop = loop;
 	c->opts = *opts;
 	if (c->opts.settings == NULL)
-		c->opts.settings = default_settings;
+		c->opts.settings = rc_default_settings;
 	c->stats = opts->stats != NULL ? opts->stats : &c->own_stats;
 	c->last_error = opts->last_error != NULL ? opts->last_error : &c->own_error;
 	c->backoff_ms = BACKOFF_MIN_MS;
 	c->backoff_max_ms = BACKOFF_MIN_MS;
 	ev_init(&c->retry_w, on_retry);
 	ev_init(&c->connect_w, on_connect_timeout);
-	ev_init(&c->deadline_w, on_deadline);
+	ev_init(&c->deadline_w, rc_on_deadline);
 	ev_init(&c->reap_w, on_reap);
 	ev_init(&c->primary_w, on_primary);
 	c->retry_w.data = c->connect_w.data = c->deadline_w.data = c->reap_w.data = c;
@@ -886,13 +693,13 @@ void rconn_destroy(struct rconn *c)
 	sentinel_destroy(c->sentinel);
 	c->sentinel = NULL;
 	if (c->old != NULL)
-		drop_link(c->old, -ESHUTDOWN, "shutting down");
+		rc_drop_link(c->old, -ESHUTDOWN, "shutting down");
 	if (c->cur != NULL)
-		drop_link(c->cur, -ESHUTDOWN, "shutting down");
+		rc_drop_link(c->cur, -ESHUTDOWN, "shutting down");
 	counter_set(&c->stats->connected, 0);
 	on_reap(c->loop, &c->reap_w, 0);
 	while (!list_empty(&c->spare)) {
-		struct rc_cmd *cmd = cmd_of(list_first(&c->spare));
+		struct rc_cmd *cmd = rc_cmd_of(list_first(&c->spare));
 
 		list_remove(&cmd->node);
 		free(cmd);
@@ -920,7 +727,7 @@ int rconn_send(struct rconn *c, const char *resp, size_t len, uint64_t deadline_
 		return rc;
 	counter_add(&c->stats->requests_total, 1);
 	counter_add(&c->stats->inflight, 1);
-	arm_deadline(c, deadline_ns, now);
+	rc_arm_deadline(c, deadline_ns, now);
 	return 0;
 }
 
@@ -937,121 +744,9 @@ int rconn_command(struct rconn *c, uint64_t deadline_ns, rconn_reply_fn fn, void
 	return rc;
 }
 
-/* A subscription's message, or its end: hiredis runs a channel's callback
- * for every message and once with NULL when it frees the context (a lost
- * connection, or ours dropped). */
-static void on_message(redisAsyncContext *ac, void *r, void *priv)
-{
-	struct rc_cmd *cmd = priv;
-	struct rc_link *l = cmd->link;
-	struct rconn *c = l->c;
-	rconn_reply_fn fn = cmd->fn;
-	void *arg = cmd->arg;
-
-	if (r != NULL) {
-		fn(arg, 0, r);
-		return;
-	}
-	l->ac = NULL;
-	link_lost(l, -ENOTCONN, ac->c.err != 0 ? ac->c.errstr : "connection closed");
-	list_remove(&cmd->node);
-	put_cmd(c, cmd);
-	fn(arg, l->fail_status != 0 ? l->fail_status : -ENOTCONN, NULL);
-}
-
-int rconn_subscribe(struct rconn *c, const char *channel, rconn_reply_fn fn, void *arg)
-{
-	struct rc_link *l = c->cur;
-	struct rc_cmd *cmd;
-
-	if (l == NULL || !l->up || l->ac == NULL)
-		return -ENOTCONN;
-	cmd = get_cmd(c);
-	if (cmd == NULL)
-		return -ENOMEM;
-	*cmd = (struct rc_cmd){ .link = l, .fn = fn, .arg = arg, .deadline_ns = UINT64_MAX,
-				.internal = true };
-	if (redisAsyncCommand(l->ac, on_message, cmd, "SUBSCRIBE %s", channel) != REDIS_OK) {
-		put_cmd(c, cmd);
-		return -ENOTCONN;
-	}
-	list_push_back(&l->subs, &cmd->node);
-	return 0;
-}
-
 void rconn_reset(struct rconn *c, const char *why)
 {
 	if (c->cur != NULL)
-		drop_link(c->cur, -ENOTCONN, why);
+		rc_drop_link(c->cur, -ENOTCONN, why);
 }
 
-int rconn_reply_status(const redisReply *reply)
-{
-	static const char *const transient[] = { "LOADING", "BUSY", "TRYAGAIN", "MASTERDOWN",
-						 "READONLY" };
-
-	if (reply->type != REDIS_REPLY_ERROR)
-		return 0;
-	for (size_t i = 0; i < sizeof(transient) / sizeof(transient[0]); i++) {
-		size_t n = strlen(transient[i]);
-
-		if (reply->len >= n && strncmp(reply->str, transient[i], n) == 0)
-			return -EAGAIN;
-	}
-	return -EBADMSG;
-}
-
-bool rconn_connected(const struct rconn *c)
-{
-	return c->cur != NULL && c->cur->up;
-}
-
-bool rconn_busy(const struct rconn *c)
-{
-	return (c->cur != NULL && !list_empty(&c->cur->cmds)) ||
-	       (c->old != NULL && !list_empty(&c->old->cmds));
-}
-
-/* ---- Pub/sub ---- */
-
-/* hiredis keeps this callback per channel and runs it for every push on
- * it, and once with NULL when it frees the context. */
-static void on_push_reply(redisAsyncContext *ac, void *r, void *priv)
-{
-	struct rconn *c = priv;
-
-	(void)ac;
-	if (!c->destroying && c->opts.on_push != NULL)
-		c->opts.on_push(c->opts.ctx, r);
-}
-
-int rconn_pubsub(struct rconn *c, const char *verb, int n, const char *const *channels,
-		 const size_t *lens)
-{
-	const char **argv;
-	size_t *argl;
-	int rc = 0;
-
-	if (!rconn_connected(c) || c->cur->ac == NULL)
-		return -ENOTCONN;
-	if (n <= 0)
-		return 0;
-	argv = malloc(sizeof(*argv) * (size_t)(n + 1));
-	argl = malloc(sizeof(*argl) * (size_t)(n + 1));
-	if (argv == NULL || argl == NULL) {
-		free(argv);
-		free(argl);
-		return -ENOMEM;
-	}
-	argv[0] = verb;
-	argl[0] = strlen(verb);
-	for (int i = 0; i < n; i++) {
-		argv[i + 1] = channels[i];
-		argl[i + 1] = lens[i];
-	}
-	if (redisAsyncCommandArgv(c->cur->ac, on_push_reply, c, n + 1, argv, argl) != REDIS_OK)
-		rc = -ENOTCONN;
-	free(argv);
-	free(argl);
-	return rc;
-}
