@@ -1,10 +1,10 @@
 #!/bin/sh
 # The whole test suite, as `make test` runs it (and CI, through .ci/run):
-#  1. Release build, every test (unit, stress, fuzz-corpus replay, e2e);
+#  1. Release build, every test (unit, stress, fuzz-corpus replay, e2e),
+#     two at a time; the heavy and latency-bound ones alone (RUN_SERIAL in
+#     tests/CMakeLists.txt);
 #  2. ASan+UBSan build, the tests labelled `sanitize` (runtime and network);
 #  3. TSan build, the same.
-# Every stage runs two tests at a time; the heavy and latency-bound ones
-# alone (RUN_SERIAL in tests/CMakeLists.txt).
 # Sanitizer builds run the stress tests at a quarter of their message counts
 # (ACTORD_STRESS_SCALE): same code paths, within the 15-minute budget.
 set -eu
@@ -24,10 +24,10 @@ build build -DCMAKE_BUILD_TYPE=Release
 
 echo "== ASan+UBSan: runtime and network tests"
 build build-asan -DCMAKE_BUILD_TYPE=Debug -DACTORD_SANITIZE=address
-(cd build-asan && ACTORD_STRESS_SCALE=0.25 ctest --output-on-failure -L sanitize -j 2)
+(cd build-asan && ACTORD_STRESS_SCALE=0.25 ctest --output-on-failure -L sanitize)
 
 echo "== TSan: runtime and network tests"
 build build-tsan -DCMAKE_BUILD_TYPE=Debug -DACTORD_SANITIZE=thread
-(cd build-tsan && ACTORD_STRESS_SCALE=0.25 ctest --output-on-failure -L sanitize -j 2)
+(cd build-tsan && ACTORD_STRESS_SCALE=0.25 ctest --output-on-failure -L sanitize)
 
 echo "== all test suites passed in $(( $(date +%s) - start )) s"
