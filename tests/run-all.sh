@@ -1,8 +1,6 @@
 #!/bin/sh
 # The whole test suite, as `make test` runs it (and CI, through .ci/run):
-#  1. Release build, every test (unit, stress, fuzz-corpus replay, e2e),
-#     two at a time; the heavy and latency-bound ones alone (RUN_SERIAL in
-#     tests/CMakeLists.txt);
+#  1. Release build, every test (unit, stress, fuzz-corpus replay, e2e);
 #  2. ASan+UBSan build, the tests labelled `sanitize` (runtime and network);
 #  3. TSan build, the same.
 # Sanitizer builds run the stress tests at a quarter of their message counts
@@ -20,7 +18,7 @@ build() { # dir, extra cmake args...
 start=$(date +%s)
 echo "== Release: all tests"
 build build -DCMAKE_BUILD_TYPE=Release
-(cd build && ctest --output-on-failure --timeout 900 -j 2)
+(cd build && ctest --output-on-failure --timeout 900)
 
 echo "== ASan+UBSan: runtime and network tests"
 build build-asan -DCMAKE_BUILD_TYPE=Debug -DACTORD_SANITIZE=address
