@@ -19,6 +19,7 @@ server plus the test suite's /_test/ routes; ctest sets it to the build
 being tested, so the sanitizer builds run these tests too) and
 ACTORD_SHIPPED_BIN (build/actord, the shipped binary).
 """
+import fcntl
 import json
 import os
 import signal
@@ -40,10 +41,42 @@ MYSQL_PORT = int(os.environ.get("ACTORD_TEST_MYSQL_PORT", "23306"))
 SLOW = float(os.environ.get("ACTORD_TEST_SLOW", "1"))
 
 
-def free_port():
+# Ports for the tests' listeners come from one cursor shared by every test
+# process, C or Python (tests/unit/common/test_port.h says why and keeps the
+# same algorithm): below the kernel's ephemeral range, each handed out once
+# per trip round the range, so tests running in parallel never get the same
+# port, as binding port 0 and closing could.
+PORTS_FILE = os.environ.get("ACTORD_TEST_PORTS_FILE") or f"/tmp/actord-test-ports-{os.getuid()}"
+PORT_LO, PORT_HI = 27000, 32699
+
+
+def _bindable(port):
     with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        try:
+            s.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False
+
+
+def free_port():
+    fd = os.open(PORTS_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        text = os.pread(fd, 16, 0).decode().strip()
+        cursor = int(text) if text else PORT_LO
+        for _ in range(PORT_HI - PORT_LO + 1):
+            cursor = PORT_LO if cursor >= PORT_HI or cursor < PORT_LO else cursor + 1
+            if _bindable(cursor):
+                break
+        else:
+            raise AssertionError(f"no free port in {PORT_LO}-{PORT_HI}")
+        data = f"{cursor}\n".encode()
+        os.pwrite(fd, data, 0)
+        os.ftruncate(fd, len(data))
+        return cursor
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def wait_until(cond, timeout, what, interval=0.02):
@@ -155,14 +188,9 @@ class Actord:
 
 
 def free_ports(n):
-    """`n` different free ports: the kernel may hand a just-closed port out
-    again, and actord refuses one port for listen and admin_listen."""
-    ports = []
-    while len(ports) < n:
-        p = free_port()
-        if p not in ports:
-            ports.append(p)
-    return ports
+    """`n` different free ports (actord refuses one port for listen and
+    admin_listen; free_port never repeats within a trip round its range)."""
+    return [free_port() for _ in range(n)]
 
 
 def base_config(tmp):

@@ -28,6 +28,7 @@
 #include "actors/actor.h"
 #include "net/http_msg.h"
 #include "net/net.h"
+#include "tests/unit/common/test_port.h"
 #include "net/net_stats.h"
 
 static const struct actor_kind fake_handler_kind = { "handler" };
@@ -86,18 +87,6 @@ static void fake_handler(struct actor *a, struct msg *m)
 
 static const struct actor_ops fake_ops = { .message = fake_handler };
 
-static uint16_t free_port(void)
-{
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t len = sizeof(sa);
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-
-	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
-	close(fd);
-	return ntohs(sa.sin_port);
-}
-
 static void start_capped(uint32_t handler_mailbox, uint32_t conn_cap)
 {
 	struct actor_pool_spec spec = { .kind = &fake_handler_kind, .count = 1,
@@ -120,7 +109,8 @@ static int setup(void **state)
 	(void)state;
 	config_defaults(&cfg);
 	snprintf(cfg.listen[0].host, sizeof(cfg.listen[0].host), "127.0.0.1");
-	cfg.listen[0].port = free_port();
+	cfg.listen[0].port = test_port_reserve();
+	assert_int_not_equal(cfg.listen[0].port, 0);
 	cfg.nlisten = 1;
 	cfg.net.count = 1;
 	cfg.net.mailbox = 1024;

@@ -18,20 +18,7 @@
 #include <cmocka.h>
 
 #include "redis_server.h"
-
-static int free_port(void)
-{
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t len = sizeof(a);
-	int fd = socket(AF_INET, SOCK_STREAM, 0), port;
-
-	assert_true(fd >= 0);
-	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-	assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
-	port = ntohs(a.sin_port);
-	close(fd);
-	return port;
-}
+#include "tests/unit/common/test_port.h"
 
 static int port_open(int port)
 {
@@ -49,7 +36,8 @@ void redis_server_init(struct redis_server *rs, const char *name)
 	rs->pid = 0;
 	snprintf(rs->dir, sizeof(rs->dir), "/tmp/actord-test-%s-XXXXXX", name);
 	assert_non_null(mkdtemp(rs->dir));
-	rs->port = free_port();
+	rs->port = test_port_reserve();
+	assert_int_not_equal(rs->port, 0);
 	redis_server_start(rs);
 }
 

@@ -1,0 +1,31 @@
+/*
+ * test_port.h - a free TCP port on 127.0.0.1 that no other test process is
+ * handed at the same time.
+ *
+ * Binding port 0 and closing the socket is not enough once tests run in
+ * parallel (make test runs two at a time): the kernel may hand the same
+ * port to another process before this one listens on it. So every test
+ * process, C or Python (tests/e2e/conftest.py free_port), takes ports from
+ * one cursor kept in a file under flock(2), in a range below the kernel's
+ * ephemeral range (ip_local_port_range starts at 32768), where neither
+ * port-0 binds nor outgoing connections land. A port is handed out again
+ * only after the cursor has gone round the whole range (5,700 ports), and
+ * only if it can be bound at that moment.
+ *
+ * The file: $ACTORD_TEST_PORTS_FILE, default /tmp/actord-test-ports-<uid>.
+ * The range: 27000-32699 (tests/services.sh's 16379/13306 and the test
+ * services' 26379/23306 lie outside it).
+ *
+ * Thread: any; the registry's lock is a file lock, held only while one port
+ * is picked.
+ */
+#ifndef ACTORD_TEST_PORT_H
+#define ACTORD_TEST_PORT_H
+
+#include <stdint.h>
+
+/* A port nobody listens on now and no other test was handed recently;
+ * 0 (with a message on stderr) if none could be found. */
+uint16_t test_port_reserve(void);
+
+#endif
