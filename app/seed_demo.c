@@ -9,7 +9,7 @@
  *                              "Collected job: N" (the producer-consumer
  *                              version: bounded, failed runs retried)
  *  POST /hash   {"password": "...", "salt": "...", "iterations": N}
- *                              PBKDF2-HMAC-SHA256 (OpenSSL) on a worker:
+ *                              PBKDF2-HMAC-SHA256 (pbkdf2.h) on a worker:
  *                              {"hash": "<64 hex digits>"}; N from 1 to
  *                              app.hash_max_iterations
  * and the periodic task "seed-period" (app.period_ms; the seed's
@@ -34,10 +34,11 @@
 #include <time.h>
 
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
 
 #include "app.h"
+#include "pbkdf2.h"
 #include "actors/log.h"
+#include "base/hex.h"
 #include "config/config.h"
 #include "worker/sched.h"
 
@@ -183,17 +184,11 @@ static int hash_work(void *arg)
 {
 	struct hash_job *h = arg;
 	unsigned char out[HASH_LEN];
-	static const char digits[] = "0123456789abcdef";
 
-	if (PKCS5_PBKDF2_HMAC(h->bytes, (int)h->pass_len,
-			      (const unsigned char *)h->bytes + h->pass_len, (int)h->salt_len,
-			      (int)h->iterations, EVP_sha256(), HASH_LEN, out) != 1)
+	if (pbkdf2_sha256(h->bytes, h->pass_len, h->bytes + h->pass_len, h->salt_len,
+			  h->iterations, out, HASH_LEN) != 0)
 		return -EIO;
-	for (unsigned i = 0; i < HASH_LEN; i++) {
-		h->hex[2 * i] = digits[out[i] >> 4];
-		h->hex[2 * i + 1] = digits[out[i] & 15];
-	}
-	h->hex[2 * HASH_LEN] = '\0';
+	hex_encode(out, HASH_LEN, h->hex);
 	OPENSSL_cleanse(out, sizeof(out));
 	return 0;
 }

@@ -42,7 +42,7 @@ SLOW = float(os.environ.get("ACTORD_TEST_SLOW", "1"))
 
 
 # Ports for the tests' listeners come from one cursor shared by every test
-# process, C or Python (tests/unit/common/test_port.h says why and keeps the
+# process, C or Python (tests/unit/common/port_registry.h says why and keeps the
 # same algorithm): below the kernel's ephemeral range, each handed out once
 # per trip round the range, so tests running in parallel never get the same
 # port, as binding port 0 and closing could.
@@ -150,10 +150,16 @@ class Actord:
             if self.proc.poll() is not None:
                 raise AssertionError(f"actord exited with {self.proc.returncode}:\n{self.stderr()}")
             try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                # Both listeners: the admin actor opens its own a moment
+                # after the network actors open theirs.
+                for addr in addrs:
+                    socket.create_connection(addr, timeout=0.2).close()
                 return True
             except OSError:
                 return False
+        admin_host = self.cfg["admin_listen"].rsplit(":", 1)[0].strip("[]")
+        addrs = [("127.0.0.1", self.port),
+                 ("127.0.0.1" if admin_host in ("0.0.0.0", "::") else admin_host, self.admin_port)]
         wait_until(up, timeout, "actord to listen")
         return self
 

@@ -28,7 +28,7 @@
 #include "actors/actor.h"
 #include "net/http_msg.h"
 #include "net/net.h"
-#include "tests/unit/common/test_port.h"
+#include "tests/unit/common/port_registry.h"
 #include "net/net_stats.h"
 
 static const struct actor_kind fake_handler_kind = { "handler" };
@@ -109,7 +109,7 @@ static int setup(void **state)
 	(void)state;
 	config_defaults(&cfg);
 	snprintf(cfg.listen[0].host, sizeof(cfg.listen[0].host), "127.0.0.1");
-	cfg.listen[0].port = test_port_reserve();
+	cfg.listen[0].port = port_registry_take();
 	assert_int_not_equal(cfg.listen[0].port, 0);
 	cfg.nlisten = 1;
 	cfg.net.count = 1;

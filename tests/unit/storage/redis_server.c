@@ -18,7 +18,7 @@
 #include <cmocka.h>
 
 #include "redis_server.h"
-#include "tests/unit/common/test_port.h"
+#include "tests/unit/common/port_registry.h"
 
 static int port_open(int port)
 {
@@ -36,7 +36,7 @@ void redis_server_init(struct redis_server *rs, const char *name)
 	rs->pid = 0;
 	snprintf(rs->dir, sizeof(rs->dir), "/tmp/actord-test-%s-XXXXXX", name);
 	assert_non_null(mkdtemp(rs->dir));
-	rs->port = test_port_reserve();
+	rs->port = port_registry_take();
 	assert_int_not_equal(rs->port, 0);
 	redis_server_start(rs);
 }

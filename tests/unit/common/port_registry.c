@@ -1,8 +1,8 @@
 /*
- * test_port.c - see test_port.h. The same algorithm as free_port() in
+ * port_registry.c - see port_registry.h. The same algorithm as free_port() in
  * tests/e2e/conftest.py: keep the two in step.
  */
-#include "test_port.h"
+#include "port_registry.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -30,7 +30,7 @@ static int port_bindable(uint16_t port)
 	return ok;
 }
 
-uint16_t test_port_reserve(void)
+uint16_t port_registry_take(void)
 {
 	char path[256], buf[16] = "";
 	const char *env = getenv("ACTORD_TEST_PORTS_FILE");
@@ -45,7 +45,7 @@ uint16_t test_port_reserve(void)
 		snprintf(path, sizeof(path), "/tmp/actord-test-ports-%u", (unsigned)getuid());
 	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (fd < 0 || flock(fd, LOCK_EX) != 0) {
-		fprintf(stderr, "test_port: %s: %s\n", path, strerror(errno));
+		fprintf(stderr, "port_registry: %s: %s\n", path, strerror(errno));
 		if (fd >= 0)
 			close(fd);
 		return 0;
@@ -61,9 +61,9 @@ uint16_t test_port_reserve(void)
 	}
 	n = snprintf(buf, sizeof(buf), "%ld\n", cursor);
 	if (pwrite(fd, buf, (size_t)n, 0) != n || ftruncate(fd, n) != 0)
-		fprintf(stderr, "test_port: %s: %s\n", path, strerror(errno));
+		fprintf(stderr, "port_registry: %s: %s\n", path, strerror(errno));
 	close(fd); /* releases the lock */
 	if (!port)
-		fprintf(stderr, "test_port: no free port in %d-%d\n", PORT_LO, PORT_HI);
+		fprintf(stderr, "port_registry: no free port in %d-%d\n", PORT_LO, PORT_HI);
 	return port;
 }

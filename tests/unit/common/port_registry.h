@@ -1,5 +1,5 @@
 /*
- * test_port.h - a free TCP port on 127.0.0.1 that no other test process is
+ * port_registry.h - a free TCP port on 127.0.0.1 that no other test process is
  * handed at the same time.
  *
  * Binding port 0 and closing the socket is not enough once tests run in
@@ -19,13 +19,13 @@
  * Thread: any; the registry's lock is a file lock, held only while one port
  * is picked.
  */
-#ifndef ACTORD_TEST_PORT_H
-#define ACTORD_TEST_PORT_H
+#ifndef ACTORD_TEST_PORT_REGISTRY_H
+#define ACTORD_TEST_PORT_REGISTRY_H
 
 #include <stdint.h>
 
 /* A port nobody listens on now and no other test was handed recently;
  * 0 (with a message on stderr) if none could be found. */
-uint16_t test_port_reserve(void);
+uint16_t port_registry_take(void);
 
 #endif
