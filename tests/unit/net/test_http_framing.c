@@ -1,0 +1,360 @@
+/*
+ * test_http_framing.c - strict HTTP/1.1 framing (RFC 9112), checked by
+ * net/http_frame.c ahead of http-parser: every malformed or ambiguous
+ * message is refused with a precise status and closes the connection;
+ * what came before it is still answered; and how a connection ends (the
+ * drain's linger, 414 to HEAD, no 100 Continue for HTTP/1.0). The
+ * connection state machine's other rules: test_http_conn.c.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "conn_steps.h"
+#include "net/http_conn.h"
+#include "tests/unit/common/log_capture.h"
+
+/* `req` is refused with `status`: nothing reaches a handler, one answer
+ * closes the connection (what followed the bad bytes is never parsed). */
+static void refused(const char *req, unsigned status)
+{
+	char want[32], *out;
+
+	feed(req);
+	assert_int_equal(H.nsub, 0);
+	output();
+	out = take_output();
+	snprintf(want, sizeof(want), "HTTP/1.1 %u ", status);
+	assert_non_null(strstr(out, want));
+	assert_int_equal(count_of(out, "HTTP/1.1 "), 1);
+	assert_non_null(strstr(out, "Connection: close\r\n"));
+	assert_true(http_conn_finished(&H.c));
+}
+
+static void test_whitespace_before_the_colon_is_400_and_never_framing(void **state)
+{
+	(void)state;
+	/* Obeyed as chunked, this would be two requests. */
+	refused("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding : chunked\r\n\r\n"
+		"5\r\nhello\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: h\r\n\r\n", 400);
+	assert_non_null(strstr(log_capture_last, "whitespace between a field name and the colon"));
+}
+
+static void test_content_length_with_whitespace_before_the_colon_is_400(void **state)
+{
+	(void)state;
+	refused("POST / HTTP/1.1\r\nHost: h\r\nContent-Length : 5\r\n\r\nhelloGET / HTTP/1.1\r\n\r\n",
+		400);
+}
+
+static void test_chunk_data_not_followed_by_crlf_is_400(void **state)
+{
+	(void)state;
+	refused("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+		"5\r\nhelloXY0\r\n\r\n", 400);
+}
+
+static void test_chunk_size_line_ends_at_crlf_only(void **state)
+{
+	(void)state;
+	refused("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+		"5\rXhello\r\n0\r\n\r\n", 400);
+}
+
+static void test_chunk_size_line_with_bare_lf_is_400(void **state)
+{
+	(void)state;
+	refused("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+		"5\nhello\r\n0\r\n\r\n", 400);
+}
+
+static void test_bare_lf_inside_a_chunk_extension_is_400(void **state)
+{
+	(void)state;
+	refused("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+		"5;a\nb\r\nhello\r\n0\r\n\r\n", 400);
+}
+
+static void test_chunk_extensions_have_a_length_limit(void **state)
+{
+	static char req[4096];
+	char ext[HTTP_FRAME_EXT_MAX + 8];
+
+	(void)state;
+	/* At the limit: accepted (the ';' counts). */
+	memset(ext, 'e', HTTP_FRAME_EXT_MAX - 1);
+	ext[HTTP_FRAME_EXT_MAX - 1] = '\0';
+	snprintf(req, sizeof(req), "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+		 "5;%s\r\nhello\r\n0\r\n\r\n", ext);
+	feed(req);
+	assert_int_equal(H.nsub, 1);
+	assert_string_equal(H.sub[0]->body, "hello");
+	/* One byte more, over two chunks: refused. */
+	memset(ext, 'e', HTTP_FRAME_EXT_MAX / 2);
+	ext[HTTP_FRAME_EXT_MAX / 2] = '\0';
+	snprintf(req, sizeof(req), "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+		 "1;%s\r\na\r\n1;%s\r\nb\r\n0\r\n\r\n", ext, ext);
+	feed(req);
+	assert_int_equal(H.nsub, 1);
+	reply(0, 200, "ok");
+	output();
+	assert_non_null(strstr(take_output(), "HTTP/1.1 400 "));
+	assert_non_null(strstr(log_capture_last, "chunk extensions too long"));
+}
+
+static void test_whitespace_after_a_chunk_size_without_extension_is_400(void **state)
+{
+	(void)state;
+	refused("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+		"5 \r\nhello\r\n0\r\n\r\n", 400);
+}
+
+static void test_chunked_framing_split_byte_by_byte_then_the_next_request(void **state)
+{
+	const char *req = "POST /c HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+			  "5 ; a=\"b c\"\r\nhello\r\n1\r\n!\r\n0\r\nX-T: v\r\n\r\n"
+			  "GET /next HTTP/1.1\r\nHost: h\r\n\r\n";
+
+	(void)state;
+	for (size_t i = 0; req[i] != '\0'; i++)
+		http_conn_feed(&H.c, req + i, 1, H.now);
+	assert_int_equal(H.nsub, 2);
+	assert_string_equal(H.sub[0]->body, "hello!");
+	assert_string_equal(H.sub[1]->path, "/next");
+}
+
+static void test_trailer_with_whitespace_before_the_colon_is_400(void **state)
+{
+	(void)state;
+	refused("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+		"5\r\nhello\r\n0\r\nT : x\r\n\r\n", 400);
+}
+
+static void test_http11_without_host_or_with_two_is_400(void **state)
+{
+	(void)state;
+	refused("GET / HTTP/1.1\r\nAccept: */*\r\n\r\n", 400);
+	assert_non_null(strstr(log_capture_last, "HTTP/1.1 request without Host"));
+}
+
+static void test_two_host_fields_are_400(void **state)
+{
+	(void)state;
+	refused("GET / HTTP/1.0\r\nHost: a\r\nhost: b\r\n\r\n", 400);
+	assert_non_null(strstr(log_capture_last, "more than one Host"));
+}
+
+static void test_invalid_host_is_400_and_http10_may_omit_it(void **state)
+{
+	(void)state;
+	feed("GET /old HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"
+	     "GET /v6 HTTP/1.1\r\nHost: [::1]:8080\r\n\r\n");
+	assert_int_equal(H.nsub, 2);
+	feed("GET / HTTP/1.1\r\nHost: a/b@c\r\n\r\n");
+	assert_int_equal(H.nsub, 2);
+	reply(0, 200, "a");
+	reply(1, 200, "b");
+	output();
+	assert_non_null(strstr(take_output(), "HTTP/1.1 400 "));
+	assert_non_null(strstr(log_capture_last, "invalid Host"));
+}
+
+static void test_unsupported_major_version_is_505(void **state)
+{
+	(void)state;
+	refused("GET / HTTP/2.0\r\nHost: h\r\n\r\n", 505);
+	assert_int_equal(H.stats.errors_total[NET_ERR_505], 1);
+}
+
+static void test_http09_version_is_505(void **state)
+{
+	(void)state;
+	refused("GET / HTTP/0.9\r\nHost: h\r\n\r\n", 505);
+}
+
+static void test_transfer_codings_but_chunked_are_501_and_repeats_400(void **state)
+{
+	(void)state;
+	refused("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n",
+		501);
+	assert_int_equal(H.stats.errors_total[NET_ERR_501], 1);
+}
+
+static void test_repeated_transfer_encoding_is_400(void **state)
+{
+	(void)state;
+	refused("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n"
+		"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400);
+}
+
+static void test_transfer_encoding_in_http10_is_400(void **state)
+{
+	(void)state;
+	refused("POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400);
+}
+
+static void test_bare_cr_ending_the_header_section_is_400(void **state)
+{
+	(void)state;
+	refused("GET / HTTP/1.1\r\nHost: h\r\n\rXGET /smuggled HTTP/1.1\r\n\r\n", 400);
+	assert_non_null(strstr(log_capture_last, "bare CR"));
+}
+
+static void test_bare_cr_before_the_request_line_is_400(void **state)
+{
+	(void)state;
+	refused("\rGET / HTTP/1.1\r\nHost: h\r\n\r\n", 400);
+}
+
+static void test_bare_lf_in_the_header_section_is_400(void **state)
+{
+	(void)state;
+	refused("GET / HTTP/1.1\nHost: h\n\n", 400);
+	assert_non_null(strstr(log_capture_last, "bare LF"));
+}
+
+static void test_bare_lf_ending_a_field_line_is_400(void **state)
+{
+	(void)state;
+	refused("GET / HTTP/1.1\r\nHost: h\nX-A: b\r\n\r\n", 400);
+}
+
+static void test_empty_lines_before_a_request_line_are_ignored(void **state)
+{
+	(void)state;
+	feed("\r\n\r\nGET /a HTTP/1.1\r\nHost: h\r\n\r\n");
+	assert_int_equal(H.nsub, 1);
+	assert_string_equal(H.sub[0]->path, "/a");
+}
+
+static void test_obsolete_line_folding_is_400(void **state)
+{
+	(void)state;
+	refused("GET / HTTP/1.1\r\nHost: h\r\nX-A: b\r\n c\r\n\r\n", 400);
+	assert_non_null(strstr(log_capture_last, "line folding"));
+}
+
+static void test_control_characters_in_a_value_or_the_request_line_are_400(void **state)
+{
+	(void)state;
+	refused("GET / HTTP/1.1\r\nHost: h\r\nX-A: b\001c\r\n\r\n", 400);
+}
+
+static void test_tab_in_the_request_target_is_400(void **state)
+{
+	(void)state;
+	refused("GET /a\tb HTTP/1.1\r\nHost: h\r\n\r\n", 400);
+}
+
+static void test_a_valid_request_before_the_bad_one_is_answered(void **state)
+{
+	char *out;
+
+	(void)state;
+	feed("GET /ok HTTP/1.1\r\nHost: h\r\n\r\n"
+	     "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding : chunked\r\n\r\n0\r\n\r\n"
+	     "GET /never HTTP/1.1\r\nHost: h\r\n\r\n");
+	assert_int_equal(H.nsub, 1);
+	assert_string_equal(H.sub[0]->path, "/ok");
+	reply(0, 200, "ok");
+	output();
+	out = take_output();
+	assert_int_equal(count_of(out, "HTTP/1.1 "), 2);
+	assert_true(strstr(out, "200 OK") < strstr(out, "400 Bad Request"));
+	assert_true(http_conn_finished(&H.c));
+}
+
+static void test_no_100_continue_for_an_http10_client(void **state)
+{
+	(void)state;
+	feed("POST /up HTTP/1.0\r\nContent-Length: 3\r\nExpect: 100-continue\r\n\r\n");
+	assert_int_equal(output(), 0);
+	feed("abc");
+	assert_int_equal(H.nsub, 1);
+	assert_int_equal(H.sub[0]->body_len, 3);
+}
+
+static void test_drain_lingers_after_the_last_answer_only(void **state)
+{
+	struct conn_harness idle;
+
+	(void)state;
+	feed("GET /a HTTP/1.1\r\nHost: h\r\n\r\n");
+	http_conn_drain(&H.c);
+	assert_false(http_conn_finished(&H.c));
+	reply(0, 200, "a");
+	output();
+	assert_non_null(strstr(take_output(), "Connection: close\r\n"));
+	assert_true(http_conn_finished(&H.c));
+	assert_true(http_conn_lingers(&H.c));
+	/* An idle connection is owed nothing: over at once, closed at once. */
+	conn_harness_init(&idle);
+	conn_harness_open(&idle, 4, 1, fake_submit, &idle);
+	http_conn_drain(&idle.c);
+	assert_true(http_conn_finished(&idle.c));
+	assert_false(http_conn_lingers(&idle.c));
+	conn_harness_close(&idle);
+	net_req_pool_bind_thread(H.pool);
+}
+
+static void test_414_to_head_has_no_body(void **state)
+{
+	char req[9000];
+	char *out;
+
+	(void)state;
+	memset(req, 'a', sizeof(req));
+	memcpy(req, "HEAD /", 6);
+	req[sizeof(req) - 1] = '\0';
+	feed(req);
+	output();
+	out = take_output();
+	assert_non_null(strstr(out, "HTTP/1.1 414 "));
+	assert_non_null(strstr(out, "Content-Length: 13\r\n")); /* "URI Too Long\n" */
+	assert_string_equal(strstr(out, "\r\n\r\n"), "\r\n\r\n");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+		T(test_whitespace_before_the_colon_is_400_and_never_framing),
+		T(test_content_length_with_whitespace_before_the_colon_is_400),
+		T(test_chunk_data_not_followed_by_crlf_is_400),
+		T(test_chunk_size_line_ends_at_crlf_only),
+		T(test_chunk_size_line_with_bare_lf_is_400),
+		T(test_bare_lf_inside_a_chunk_extension_is_400),
+		T(test_chunk_extensions_have_a_length_limit),
+		T(test_whitespace_after_a_chunk_size_without_extension_is_400),
+		T(test_chunked_framing_split_byte_by_byte_then_the_next_request),
+		T(test_trailer_with_whitespace_before_the_colon_is_400),
+		T(test_http11_without_host_or_with_two_is_400),
+		T(test_two_host_fields_are_400),
+		T(test_invalid_host_is_400_and_http10_may_omit_it),
+		T(test_unsupported_major_version_is_505),
+		T(test_http09_version_is_505),
+		T(test_transfer_codings_but_chunked_are_501_and_repeats_400),
+		T(test_repeated_transfer_encoding_is_400),
+		T(test_transfer_encoding_in_http10_is_400),
+		T(test_bare_cr_ending_the_header_section_is_400),
+		T(test_bare_cr_before_the_request_line_is_400),
+		T(test_bare_lf_in_the_header_section_is_400),
+		T(test_bare_lf_ending_a_field_line_is_400),
+		T(test_empty_lines_before_a_request_line_are_ignored),
+		T(test_obsolete_line_folding_is_400),
+		T(test_control_characters_in_a_value_or_the_request_line_are_400),
+		T(test_tab_in_the_request_target_is_400),
+		T(test_a_valid_request_before_the_bad_one_is_answered),
+		T(test_no_100_continue_for_an_http10_client),
+		T(test_drain_lingers_after_the_last_answer_only),
+		T(test_414_to_head_has_no_body),
+#undef T
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
