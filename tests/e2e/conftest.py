@@ -47,7 +47,7 @@ SLOW = float(os.environ.get("ACTORD_TEST_SLOW", "1"))
 # per trip round the range, so tests running in parallel never get the same
 # port, as binding port 0 and closing could.
 PORTS_FILE = os.environ.get("ACTORD_TEST_PORTS_FILE") or f"/tmp/actord-test-ports-{os.getuid()}"
-PORT_LO, PORT_HI = 27000, 32699
+PORT_LO, PORT_HI = 17000, 22999
 
 
 def _bindable(port):

@@ -15,7 +15,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-enum { PORT_LO = 27000, PORT_HI = 32699 };
+enum { PORT_LO = 17000, PORT_HI = 22999 };
 
 static int port_bindable(uint16_t port)
 {
