@@ -20,7 +20,7 @@
 # tests/bench/peers/tornado_peer.py; relative paths are taken from the
 # directory the script is started in), BENCH_DURATION (10 s),
 # BENCH_REDIS_PORT / BENCH_MYSQL_PORT (27379 / 27306), BENCH_ACTORD_PORT /
-# BENCH_TORNADO_PORT / BENCH_NGINX_PORT (27080 / 27888 / 27081). State lives
+# BENCH_TORNADO_PORT / BENCH_NGINX_PORT (27080 / 27888 / 27082; actord's admin listener takes 27081). State lives
 # in .run/bench.
 set -eu
 case ${ACTORD_BIN:-} in ""|/*) ;; *) ACTORD_BIN=$PWD/$ACTORD_BIN ;; esac
@@ -33,7 +33,7 @@ PEER=${BENCH_PEER:-$ROOT/tests/bench/peers/tornado_peer.py}
 DURATION=${BENCH_DURATION:-10}
 A_PORT=${BENCH_ACTORD_PORT:-27080}
 T_PORT=${BENCH_TORNADO_PORT:-27888}
-N_PORT=${BENCH_NGINX_PORT:-27081}
+N_PORT=${BENCH_NGINX_PORT:-27082}   # A_PORT + 1 is actord's admin listener
 export ACTORD_RUN_DIR=$ROOT/.run/bench
 export ACTORD_REDIS_PORT=${BENCH_REDIS_PORT:-27379}
 export ACTORD_MYSQL_PORT=${BENCH_MYSQL_PORT:-27306}
