@@ -211,9 +211,26 @@ static int write_pidfile(const char *path, int *out, char *err, size_t errlen)
 	return 0;
 }
 
+/* `fd` is the locked file at `path`: write our pid through a new file
+ * renamed over it, then keep both (the lock lives on `fd`). Closes `fd`
+ * on failure. */
+static int hold_pidfile(const char *path, int fd, char *err, size_t errlen)
+{
+	int nfd, rc = write_pidfile(path, &nfd, err, errlen);
+
+	if (rc != 0) {
+		close(fd);
+		return rc;
+	}
+	pid_fd = fd;
+	pid_new_fd = nfd;
+	snprintf(pid_path, sizeof(pid_path), "%s", path);
+	return 0;
+}
+
 int daemon_pidfile_acquire(const char *path, char *err, size_t errlen)
 {
-	int fd, nfd, rc;
+	int fd, rc;
 	pid_t other;
 
 	if (strlen(path) >= sizeof(pid_path)) {
@@ -237,15 +254,7 @@ int daemon_pidfile_acquire(const char *path, char *err, size_t errlen)
 		close(fd);
 		return rc;
 	}
-	rc = write_pidfile(path, &nfd, err, errlen);
-	if (rc != 0) {
-		close(fd);
-		return rc;
-	}
-	pid_fd = fd;
-	pid_new_fd = nfd;
-	snprintf(pid_path, sizeof(pid_path), "%s", path);
-	return 0;
+	return hold_pidfile(path, fd, err, errlen);
 }
 
 int daemon_pidfile_fd(void)
@@ -256,7 +265,6 @@ int daemon_pidfile_fd(void)
 int daemon_pidfile_adopt(const char *path, int fd, char *err, size_t errlen)
 {
 	struct stat a, b;
-	int nfd, rc;
 
 	fcntl(fd, F_SETFD, FD_CLOEXEC);
 	/* The old process's file, still at `path`: its lock (shared with the
@@ -266,15 +274,7 @@ int daemon_pidfile_adopt(const char *path, int fd, char *err, size_t errlen)
 		close(fd);
 		return daemon_pidfile_acquire(path, err, errlen);
 	}
-	rc = write_pidfile(path, &nfd, err, errlen);
-	if (rc != 0) {
-		close(fd);
-		return rc;
-	}
-	pid_fd = fd;
-	pid_new_fd = nfd;
-	snprintf(pid_path, sizeof(pid_path), "%s", path);
-	return 0;
+	return hold_pidfile(path, fd, err, errlen);
 }
 
 void daemon_pidfile_rewrite(void)
