@@ -11,6 +11,11 @@
 #   bench_ports_free NAME PORT...  exit with a message if any port already
 #                        answers: the machine is shared, never measure, or
 #                        stop, someone else's server
+#   nginx_conf DIR WORKERS CONNECTIONS HTTP-DIRECTIVES
+#                        write DIR/nginx.conf for an unprivileged peer nginx:
+#                        pid, logs and temp paths under DIR, no access log,
+#                        keep-alive without a request limit, `user root`
+#                        when run as root; the caller adds its servers
 #   bench_stop PID...    stop processes we started, and their children
 #                        (Tornado's forked workers outlive their parent),
 #                        then reap them
@@ -85,4 +90,25 @@ bench_stop() {
     kill "$pid" $(pgrep -P "$pid") 2>/dev/null
     wait "$pid" 2>/dev/null
   done
+}
+
+nginx_conf() { # dir workers connections http-directives
+  cat >"$1/nginx.conf" <<EOF
+worker_processes $2;
+$( [ "$3" -gt 4096 ] && echo "worker_rlimit_nofile $3;" )
+pid $1/nginx.pid;
+error_log $1/error.log warn;
+$( [ "$(id -u)" = 0 ] && echo "user root;" )
+events { worker_connections $3; }
+http {
+    access_log off;
+    client_body_temp_path $1/body;
+    proxy_temp_path $1/proxy;
+    fastcgi_temp_path $1/fastcgi;
+    uwsgi_temp_path $1/uwsgi;
+    scgi_temp_path $1/scgi;
+    keepalive_requests 100000000;
+    $4
+}
+EOF
 }

@@ -5,7 +5,8 @@
 #   ab -c 10000 -n 10000      every connection one request (HTTP/1.0)
 #   wrk -t2 -c10000 -d10s     10,000 keep-alive connections for 10 s
 # on the wallpaper list, /db and /plaintext; and, for reference, actord's
-# non-burst figure (wrk -t1 -c128) on the same routes in the same run.
+# non-burst figure (wrk -t1 -c128) on the same routes in the same run,
+# and nginx's on the two routes it serves (its own drop, for comparison).
 # For each: complete/failed requests, non-2xx, requests/s, p99 latency.
 #
 # nginx (Debian nginx-light, generated config, 2 workers) serves
@@ -100,32 +101,16 @@ mkdir -p "$NGINX_DIR/www/client/v3/wallpaper_4d"
 curl -sf "http://127.0.0.1:$A_PORT/plaintext" >"$NGINX_DIR/www/plaintext"
 curl -sf "http://127.0.0.1:$A_PORT$WALL" >"$NGINX_DIR/www/client/v3/wallpaper_4d/wallpaperList.json"
 chmod -R a+rX "$NGINX_DIR/www"
-cat >"$NGINX_DIR/nginx.conf" <<EOF
-worker_processes 2;
-worker_rlimit_nofile 20000;
-pid $NGINX_DIR/nginx.pid;
-error_log $NGINX_DIR/error.log warn;
-events { worker_connections 20000; }
-http {
-    access_log off;
-    sendfile on;
+nginx_conf "$NGINX_DIR" 2 20000 "sendfile on;
     tcp_nodelay on;
-    keepalive_requests 100000000;
     keepalive_timeout 75s;
     open_file_cache max=16 inactive=60s;
-    client_body_temp_path $NGINX_DIR/body;
-    proxy_temp_path $NGINX_DIR/proxy;
-    fastcgi_temp_path $NGINX_DIR/fastcgi;
-    uwsgi_temp_path $NGINX_DIR/uwsgi;
-    scgi_temp_path $NGINX_DIR/scgi;
     server {
         listen 127.0.0.1:$N_PORT backlog=65535;
         root $NGINX_DIR/www;
         location = /plaintext { default_type text/plain; }
         location /client/ { default_type application/json; }
-    }
-}
-EOF
+    }"
 nginx -p "$NGINX_DIR" -e "$NGINX_DIR/error.log" -c "$NGINX_DIR/nginx.conf" \
   -g "daemon off;" >"$NGINX_DIR/stderr.log" 2>&1 &
 NPID=$!
@@ -187,6 +172,8 @@ for r in $ROUTES; do
     sleep 2
   done
   wrk_run wrk128 "$name" actord "$A_PORT" "$p" 1 128
+  # nginx's own drop from 128 to 10,000 connections, for comparison.
+  [ "$name" = db ] || wrk_run wrk128 "$name" nginx "$N_PORT" "$p" 1 128
 done
 
 kill -0 "$APID" || { echo "burst_bench: actord died (see $RUN/burst-actord.log)" >&2; exit 1; }
@@ -243,6 +230,11 @@ for route, kinds in res.items():
     met = met and ok
     print(f"{route:<11} actord wrk -c10000 / wrk -c128: {kinds['ratio_wrk10k_to_wrk128']:.2f}x"
           f"{'' if ok else '  MISSED'}")
+    n10k, n128 = kinds["wrk10k"].get("nginx"), kinds["wrk128"].get("nginx")
+    if n10k and n128 and n128["rps"]:
+        kinds["nginx_ratio_wrk10k_to_wrk128"] = round(n10k["rps"] / n128["rps"], 2)
+        print(f"{route:<11} nginx  wrk -c10000 / wrk -c128: "
+              f"{kinds['nginx_ratio_wrk10k_to_wrk128']:.2f}x (the peer, for comparison)")
 print(f"actord requests shed (admission, every reason): {shed:.0f}")
 out["all_met"] = met
 print(json.dumps(out, separators=(",", ":")))

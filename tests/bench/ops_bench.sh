@@ -49,28 +49,12 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-nginx_conf() { # workers
-  cat >"$RUN/nginx/nginx.conf" <<EOF
-worker_processes $1;
-pid $RUN/nginx/nginx.pid;
-error_log $RUN/nginx/error.log warn;
-$( [ "$(id -u)" = 0 ] && echo "user root;" )
-events { worker_connections 4096; }
-http {
-    access_log off;
-    client_body_temp_path $RUN/nginx/body;
-    proxy_temp_path $RUN/nginx/proxy;
-    fastcgi_temp_path $RUN/nginx/fastcgi;
-    uwsgi_temp_path $RUN/nginx/uwsgi;
-    scgi_temp_path $RUN/nginx/scgi;
-    keepalive_requests 1000000;
-    server { listen 127.0.0.1:$NGINX_PORT;
-             location = /plaintext { default_type text/plain; return 200 "Hello, World!"; } }
-}
-EOF
+peer_conf() { # workers
+  nginx_conf "$RUN/nginx" "$1" 4096 "server { listen 127.0.0.1:$NGINX_PORT;
+             location = /plaintext { default_type text/plain; return 200 \"Hello, World!\"; } }"
 }
 # nginx re-executes argv[0] on SIGUSR2: start it by its full path.
-nginx_conf 2
+peer_conf 2
 "$NGINX" -c "$RUN/nginx/nginx.conf" -p "$RUN/nginx"
 wait_port ops_bench "$NGINX_PORT"
 
@@ -112,8 +96,8 @@ act() { # server scenario: what happens 3 s into the run
       admin_count handler 4; admin_count net 2; sleep 3
       admin_count handler 1; admin_count net 1 ;;
     nginx-resize)
-      nginx_conf 4; kill -HUP "$(pid_of nginx)"; sleep 3
-      nginx_conf 2; kill -HUP "$(pid_of nginx)" ;;
+      peer_conf 4; kill -HUP "$(pid_of nginx)"; sleep 3
+      peer_conf 2; kill -HUP "$(pid_of nginx)" ;;
   esac
 }
 

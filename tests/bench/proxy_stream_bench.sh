@@ -51,25 +51,11 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-nginx_conf() { # dir http-block
-  cat >"$1/nginx.conf" <<EOF
-worker_processes 1;
-pid $1/nginx.pid;
-error_log $1/error.log warn;
-$( [ "$(id -u)" = 0 ] && echo "user root;" )
-events { worker_connections 1024; }
-http {
-    access_log off; sendfile on;
-    client_body_temp_path $1/body; proxy_temp_path $1/proxy;
-    fastcgi_temp_path $1/fastcgi; uwsgi_temp_path $1/uwsgi; scgi_temp_path $1/scgi;
-    keepalive_requests 1000000;
-    $2
-}
-EOF
-}
-nginx_conf "$RUN/up" "server { listen 127.0.0.1:$UP; root $RUN/up/www;
+nginx_conf "$RUN/up" 1 1024 "sendfile on;
+    server { listen 127.0.0.1:$UP; root $RUN/up/www;
         location = /hello { default_type text/plain; return 200 \"hello\\n\"; } }"
-nginx_conf "$RUN/px" "upstream up { server 127.0.0.1:$UP; keepalive 64; }
+nginx_conf "$RUN/px" 1 1024 "sendfile on;
+    upstream up { server 127.0.0.1:$UP; keepalive 64; }
     server { listen 127.0.0.1:$PX; location /proxy/ { proxy_pass http://up/;
         proxy_http_version 1.1; proxy_set_header Connection \"\"; } }"
 nginx -c "$RUN/up/nginx.conf" -p "$RUN/up"

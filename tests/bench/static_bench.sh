@@ -69,30 +69,14 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-cat >"$RUN/nginx/nginx.conf" <<EOF
-worker_processes 2;
-pid $RUN/nginx/nginx.pid;
-error_log $RUN/nginx/error.log warn;
-$( [ "$(id -u)" = 0 ] && echo "user root;" )
-events { worker_connections 4096; }
-http {
-    access_log off;
-    client_body_temp_path $RUN/nginx/body;
-    proxy_temp_path $RUN/nginx/proxy;
-    fastcgi_temp_path $RUN/nginx/fastcgi;
-    uwsgi_temp_path $RUN/nginx/uwsgi;
-    scgi_temp_path $RUN/nginx/scgi;
-    keepalive_requests 1000000;
-    include /etc/nginx/mime.types;
+nginx_conf "$RUN/nginx" 2 4096 "include /etc/nginx/mime.types;
     sendfile on;
     tcp_nopush on;
     open_file_cache max=1000 inactive=60s;
     open_file_cache_valid 1s;
     gzip_static on;
     gzip_vary on;
-    server { listen 127.0.0.1:$NGINX_PORT; location /s/ { alias $RUN/www/; } }
-}
-EOF
+    server { listen 127.0.0.1:$NGINX_PORT; location /s/ { alias $RUN/www/; } }"
 nginx -c "$RUN/nginx/nginx.conf" -p "$RUN/nginx"
 wait_port static_bench "$NGINX_PORT"
 

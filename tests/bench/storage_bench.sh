@@ -123,32 +123,16 @@ mkdir -p "$RUN/nginx/www"
 curl -sf -o "$RUN/nginx/www/cached" "http://127.0.0.1:$A_PORT/cached-queries?count=20"
 curl -sf -o "$RUN/nginx/www/wallpaper" "http://127.0.0.1:$A_PORT$WALL"
 chmod -R a+rX "$RUN/nginx"
-cat >"$RUN/nginx/nginx.conf" <<NGINX
-worker_processes 2;
-worker_rlimit_nofile 20000;
-pid $RUN/nginx/nginx.pid;
-error_log $RUN/nginx/error.log warn;
-events { worker_connections 20000; }
-http {
-    access_log off;
-    sendfile on;
+nginx_conf "$RUN/nginx" 2 20000 "sendfile on;
     tcp_nopush on;
     tcp_nodelay on;
-    keepalive_requests 100000000;
     open_file_cache max=16 inactive=60s;
     open_file_cache_valid 60s;
-    client_body_temp_path $RUN/nginx/body;
-    proxy_temp_path $RUN/nginx/proxy;
-    fastcgi_temp_path $RUN/nginx/fastcgi;
-    uwsgi_temp_path $RUN/nginx/uwsgi;
-    scgi_temp_path $RUN/nginx/scgi;
     server {
         listen 127.0.0.1:$N_PORT backlog=4096;
         root $RUN/nginx/www;
         default_type application/json;
-    }
-}
-NGINX
+    }"
 nginx -p "$RUN/nginx" -e "$RUN/nginx/error.log" -c "$RUN/nginx/nginx.conf" -g "daemon off;" \
   2>>"$RUN/nginx/error.log" &
 NPID=$!

@@ -91,27 +91,6 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-# nginx, unprivileged paths; `user` only matters when run as root.
-nginx_conf() { # dir workers http-block
-  cat >"$1/nginx.conf" <<EOF
-worker_processes $2;
-pid $1/nginx.pid;
-error_log $1/error.log warn;
-$( [ "$(id -u)" = 0 ] && echo "user root;" )
-events { worker_connections 4096; }
-http {
-    access_log off;
-    client_body_temp_path $1/body;
-    proxy_temp_path $1/proxy;
-    fastcgi_temp_path $1/fastcgi;
-    uwsgi_temp_path $1/uwsgi;
-    scgi_temp_path $1/scgi;
-    keepalive_requests 1000000;
-    $3
-}
-EOF
-}
-
 # A CA and a certificate for localhost / 127.0.0.1 signed by it.
 PKI=$RUN/pki
 ossl() { openssl "$@" >/dev/null 2>&1; }
@@ -127,7 +106,7 @@ ossl x509 -req -in "$PKI/up.csr" -CA "$PKI/ca.pem" -CAkey "$PKI/ca.key" -CAcreat
 chmod 644 "$PKI"/*
 
 # The upstream every peer calls: HTTP and HTTPS.
-nginx_conf "$RUN/nginx-up" 1 "server { listen 127.0.0.1:$UP_PORT;
+nginx_conf "$RUN/nginx-up" 1 4096 "server { listen 127.0.0.1:$UP_PORT;
         listen 127.0.0.1:$UP_TLS_PORT ssl;
         ssl_certificate $PKI/up.pem; ssl_certificate_key $PKI/up.key;
         ssl_session_cache shared:up:10m;
@@ -138,7 +117,7 @@ wait_port upstream_bench "$UP_TLS_PORT"
 
 # nginx proxy_pass with keepalive pools to it, plain and TLS (verified,
 # sessions reused).
-nginx_conf "$RUN/nginx-proxy" 2 "upstream up { server 127.0.0.1:$UP_PORT; keepalive $CONNS; }
+nginx_conf "$RUN/nginx-proxy" 2 4096 "upstream up { server 127.0.0.1:$UP_PORT; keepalive $CONNS; }
     upstream uptls { server 127.0.0.1:$UP_TLS_PORT; keepalive $CONNS; }
     server { listen 127.0.0.1:$NGINX_PORT;
         location /upstream-tls { proxy_pass https://uptls/; proxy_http_version 1.1;
