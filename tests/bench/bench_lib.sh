@@ -16,6 +16,11 @@
 #                        pid, logs and temp paths under DIR, no access log,
 #                        keep-alive without a request limit, `user root`
 #                        when run as root; the caller adds its servers
+#   shipped_config OUT PORT REDIS-PORT MYSQL-PORT
+#                        write OUT: the shipped config/actord.json with only
+#                        its addresses moved (HTTP on PORT, admin on PORT+1,
+#                        the local Redis and MariaDB) and its paths, relative
+#                        to config/, made absolute
 #   bench_stop PID...    stop processes we started, and their children
 #                        (Tornado's forked workers outlive their parent),
 #                        then reap them
@@ -111,4 +116,11 @@ http {
     $4
 }
 EOF
+}
+
+shipped_config() { # out port redis-port mysql-port
+  sed -e "s|127.0.0.1:8080|127.0.0.1:$2|; s|127.0.0.1:9901|127.0.0.1:$(($2 + 1))|" \
+      -e "s|\"port\": 16379|\"port\": $3|; s|\"port\": 13306|\"port\": $4|" \
+      -e "s|\"\\.\\./|\"$PWD/|" \
+      config/actord.json >"$1"
 }

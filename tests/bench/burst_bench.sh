@@ -73,12 +73,8 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-# actord: the shipped file, only its addresses moved to ours (and its
-# paths, relative to config/, made absolute).
-sed -e "s|127.0.0.1:8080|127.0.0.1:$A_PORT|; s|127.0.0.1:9901|127.0.0.1:$((A_PORT + 1))|" \
-    -e "s|\"port\": 16379|\"port\": $ACTORD_REDIS_PORT|; s|\"port\": 13306|\"port\": $ACTORD_MYSQL_PORT|" \
-    -e "s|\"\\.\\./|\"$ROOT/|" \
-    config/actord.json >"$RUN/burst-actord.json"
+# actord: the shipped file, only its addresses moved to ours.
+shipped_config "$RUN/burst-actord.json" "$A_PORT" "$ACTORD_REDIS_PORT" "$ACTORD_MYSQL_PORT"
 "$BIN" -c "$RUN/burst-actord.json" >"$RUN/burst-actord.log" 2>&1 &
 APID=$!
 "$PY" "$PEER" --port "$T_PORT" --procs 2 --mysql-port "$ACTORD_MYSQL_PORT" \
