@@ -7,7 +7,8 @@
  * modules, job types) is given by the caller (main.c: the shipped app;
  * tests/app/: the shipped app plus the test suite's routes). Start-up order: load and validate the
  * configuration (nothing starts on a bad file), detach if asked, take the
- * pidfile, raise the file descriptor limit (fdlimit.h), block signals
+ * pidfile, raise the file descriptor limit (fdlimit.h; the listen backlog
+ * the kernel grants is logged once listening, backlog.h), block signals
  * (so every actor thread inherits the mask), then
  * build the actor pools, check that every listen and admin address is
  * free (check_bindable), and start them: the log actor first, the storage
@@ -30,6 +31,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "backlog.h"
 #include "daemon.h"
 #include "fdlimit.h"
 #include "server.h"
@@ -391,6 +393,7 @@ int server_main(int argc, char **argv, const struct server_app *app)
 	}
 	net_inherit_close_unused();
 	fdlimit_log(&fds, cfg);
+	backlog_log(cfg->http.backlog);
 	log_listening(cfg);
 	if (cfg->cookies.keys_generated)
 		log_warn("cookies.secret_keys is not set: signed cookies and sessions use a "

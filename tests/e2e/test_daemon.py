@@ -263,6 +263,25 @@ def test_daemon_on_a_busy_port_exits_1_with_the_reason(daemons):
     assert "cannot start: listen[0]" in read_text(second.dir / "actord.log")
 
 
+# ---- start-up: what the kernel grants -------------------------------------
+
+def test_start_says_when_the_kernel_caps_the_listen_backlog(actord_factory):
+    with open("/proc/sys/net/core/somaxconn") as f:
+        somaxconn = int(f.read())
+    if somaxconn >= 65535:
+        pytest.skip("net.core.somaxconn is at the largest http.backlog: nothing is capped")
+    capped = actord_factory({"http": {"backlog": somaxconn + 1}})
+    said = f"listen backlog: {somaxconn}, not http.backlog {somaxconn + 1}"
+    wait_until(lambda: said in capped.stderr(), 5 * SLOW, "the backlog line")
+    line = next(j for j in json_lines(capped.stderr()) if said in j["msg"])
+    assert line["level"] == "info"
+    assert f"sysctl -w net.core.somaxconn={somaxconn + 1}" in line["msg"]
+    # A backlog the kernel grants whole is not worth a line.
+    whole = actord_factory({"http": {"backlog": somaxconn}})
+    wait_until(lambda: "ready" in whole.stderr(), 5 * SLOW, "the ready line")
+    assert not [j for j in json_lines(whole.stderr()) if j["msg"].startswith("listen backlog:")]
+
+
 # ---- SIGTERM: graceful drain ---------------------------------------------
 
 def test_sigterm_finishes_requests_in_flight_closes_listeners_and_idle_connections(actord_factory):
