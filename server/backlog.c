@@ -10,7 +10,8 @@
 
 #define SOMAXCONN_PATH "/proc/sys/net/core/somaxconn"
 
-long backlog_somaxconn(void)
+/* net.core.somaxconn, or -1 when /proc does not say. */
+static long somaxconn(void)
 {
 	FILE *f = fopen(SOMAXCONN_PATH, "re");
 	long v = -1;
@@ -25,7 +26,7 @@ long backlog_somaxconn(void)
 
 void backlog_log(uint32_t configured)
 {
-	long max = backlog_somaxconn();
+	long max = somaxconn();
 
 	if (max < 0 || (unsigned long)max >= configured)
 		return;

@@ -16,9 +16,6 @@
 
 #include <stdint.h>
 
-/* net.core.somaxconn, or -1 when /proc does not say. */
-long backlog_somaxconn(void);
-
 /* Log (info) that `configured` (http.backlog) is capped, with the
  * numbers, when net.core.somaxconn is lower; nothing otherwise. */
 void backlog_log(uint32_t configured);

@@ -22,17 +22,20 @@ build() { # dir, extra cmake args...
   cmake --build "$dir" -j "$JOBS"
 }
 
+# This script again, as the background job below: the two sanitizer builds.
+if [ "${1:-}" = --sanitizer-builds ]; then
+  build build-asan -DCMAKE_BUILD_TYPE=Debug -DACTORD_SANITIZE=address
+  build build-tsan -DCMAKE_BUILD_TYPE=Debug -DACTORD_SANITIZE=thread
+  exit 0
+fi
+
 start=$(date +%s)
 echo "== Release: all tests"
 build build -DCMAKE_BUILD_TYPE=Release
 # The sanitizer builds, in the background: their own process group (setsid),
 # so that a failing Release stage can stop every compiler it started.
 blog=build/sanitizer-builds.log
-setsid chrt --idle 0 sh -c '
-  cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DACTORD_SANITIZE=address &&
-  cmake --build build-asan -j "$1" &&
-  cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=Debug -DACTORD_SANITIZE=thread &&
-  cmake --build build-tsan -j "$1"' sanitizer-builds "$JOBS" >"$blog" 2>&1 &
+setsid chrt --idle 0 tests/run-all.sh --sanitizer-builds >"$blog" 2>&1 &
 bpid=$!
 trap 'kill -- -$bpid 2>/dev/null || true' EXIT
 trap 'exit 130' INT TERM
