@@ -205,6 +205,17 @@ static void collect_http(struct metrics_out *o, void *ctx)
 				"Streamed responses cut short (the upstream failed, or the client "
 				"left): their connection was closed.",
 				labels, st.streams_aborted_total);
+		metrics_counter(o, "http_streamed_requests_total",
+				"Requests whose body was streamed to an upstream as it arrived "
+				"(the reverse proxy's large or chunked uploads).",
+				labels, st.uploads_total);
+		metrics_counter(o, "http_streamed_request_bytes_total",
+				"Body bytes of streamed requests, as received.", labels,
+				st.upload_bytes_total);
+		metrics_counter(o, "http_streamed_requests_aborted_total",
+				"Streamed request bodies cut short (the client left, the body "
+				"was refused, or the upstream answered or failed first).",
+				labels, st.uploads_aborted_total);
 		for (unsigned i = 0; i < NET_ERR_COUNT; i++) {
 			snprintf(more, sizeof(more), "%s,status=\"%s\"", labels, errors[i]);
 			metrics_counter(o, "http_request_errors_total",

@@ -14,8 +14,11 @@
  *                      and growing past it) is streamed: the upstream actor
  *                      sends it to the client's network actor as the client
  *                      reads it (net/stream_msg.h), never whole in memory.
- *                      A request body is not streamed: it is whole in the
- *                      request (http.max_body_bytes bounds it, 413 beyond).
+ *                      A request body over upstream.proxy_buffer_bytes, or
+ *                      chunked, is streamed the other way the same way
+ *                      (hreq_body_stream; upstream.proxy_max_body_bytes
+ *                      bounds it, 413 beyond); a smaller one is whole in the
+ *                      request (http.max_body_bytes bounds it).
  *
  * Failures answer by kind (upstream.h): refused / unreachable 503 with
  * Retry-After, timeout 504, too large or bad response 502. An upstream
@@ -49,6 +52,7 @@
 #include "app.h"
 #include "config/config.h"
 #include "handler/web.h"
+#include "net/stream_msg.h"
 #include "net/upstream.h"
 
 /* Whether `name` is one of the comma-separated tokens of `list` (a
@@ -191,6 +195,7 @@ static int add_forwarded_for(struct hreq *r, struct upstream_call *u, const char
 static int forward_request(struct hreq *r, struct upstream_call *u)
 {
 	const char *connection = hreq_header(r, "Connection"), *name, *value, *body;
+	struct upload_ref up;
 	size_t len;
 	int rc;
 
@@ -206,6 +211,10 @@ static int forward_request(struct hreq *r, struct upstream_call *u)
 	rc = add_forwarded_for(r, u, hreq_header(r, "X-Forwarded-For"));
 	if (rc == -ENOMEM)
 		return rc;
+	if (hreq_body_stream(r, &up)) {
+		upstream_call_stream_body(u, &up);   /* relayed as it arrives */
+		return 0;
+	}
 	body = hreq_body(r, &len);
 	if (len > 0)
 		return upstream_call_set_body(u, body, len);
@@ -347,8 +356,8 @@ int upstream_routes(struct route_table *t, const struct ad_config *cfg, char *er
 		return -EINVAL;
 	for (unsigned i = 0; i < up->nproxy; i++) {
 		snprintf(pattern, sizeof(pattern), "%s*rest", up->proxy[i].prefix);
-		if (route_add(t, ROUTE_ANY, pattern, any_proxy, (void *)&up->proxy[i], err,
-			      errlen) != 0)
+		if (route_add(t, ROUTE_ANY | ROUTE_STREAM_BODY, pattern, any_proxy,
+			      (void *)&up->proxy[i], err, errlen) != 0)
 			return -EINVAL;
 	}
 	return 0;

@@ -299,6 +299,7 @@ static const struct field upstream_section_fields[] = {
 	U32("response_timeout_ms", upstream.response_timeout_ms, 1, MS_MAX),
 	U64("max_response_bytes", upstream.max_response_bytes, 1, 1ull << 32),
 	U64("proxy_buffer_bytes", upstream.proxy_buffer_bytes, 0, 1ull << 32),
+	U64("proxy_max_body_bytes", upstream.proxy_max_body_bytes, 0, 1ull << 50),
 	U32("max_connections", upstream.max_connections, 1, 65536),
 	U32("max_queue", upstream.max_queue, 0, 1u << 20),
 	U32("idle_timeout_ms", upstream.idle_timeout_ms, 1, MS_MAX),

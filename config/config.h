@@ -170,6 +170,7 @@ struct config_upstream {
 	uint32_t response_timeout_ms; /* request written -> response complete */
 	uint64_t max_response_bytes;  /* decoded body; larger -> 502 */
 	uint64_t proxy_buffer_bytes;  /* proxy bodies over it stream; 0: never */
+	uint64_t proxy_max_body_bytes; /* a streamed request body; 0: no limit */
 	uint32_t max_connections;     /* per host:port and upstream actor */
 	uint32_t max_queue;           /* requests waiting for a connection */
 	uint32_t idle_timeout_ms;     /* idle keep-alive connections close */

@@ -107,6 +107,7 @@ void config_defaults(struct ad_config *cfg)
 	cfg->upstream.response_timeout_ms = 4000;
 	cfg->upstream.max_response_bytes = 8u << 20;
 	cfg->upstream.proxy_buffer_bytes = 1u << 20;
+	cfg->upstream.proxy_max_body_bytes = 1ull << 30;
 	cfg->upstream.max_connections = 64;
 	cfg->upstream.max_queue = 1024;
 	cfg->upstream.idle_timeout_ms = 60000;

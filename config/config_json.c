@@ -238,6 +238,7 @@ static void add_upstream(cJSON *root, const struct config_upstream *u)
 	cJSON_AddNumberToObject(o, "response_timeout_ms", u->response_timeout_ms);
 	cJSON_AddNumberToObject(o, "max_response_bytes", (double)u->max_response_bytes);
 	cJSON_AddNumberToObject(o, "proxy_buffer_bytes", (double)u->proxy_buffer_bytes);
+	cJSON_AddNumberToObject(o, "proxy_max_body_bytes", (double)u->proxy_max_body_bytes);
 	cJSON_AddNumberToObject(o, "max_connections", u->max_connections);
 	cJSON_AddNumberToObject(o, "max_queue", u->max_queue);
 	cJSON_AddNumberToObject(o, "idle_timeout_ms", u->idle_timeout_ms);

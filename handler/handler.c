@@ -285,15 +285,26 @@ static void route_request(struct handler *h, struct http_msg *hm)
 	r->hm = hm;
 	hreq_trace_begin(r);
 	r->cfg = cfg;
-	r->deadline_ns = hm->received_ns + (uint64_t)cfg->http.request_timeout_ms * NS_PER_MS;
-	list_push_back(&h->live, &r->link);
-	arm_deadline(h, clock_now_ns());
+	if (hm->upload) {
+		/* Its body is still arriving: the network actor's body
+		 * timeouts and the upstream call's own bound it, not a
+		 * deadline from the end of its head. */
+		r->deadline_ns = 0;
+		list_push_back(&h->streaming, &r->link);
+	} else {
+		r->deadline_ns = hm->received_ns +
+			(uint64_t)cfg->http.request_timeout_ms * NS_PER_MS;
+		list_push_back(&h->live, &r->link);
+		arm_deadline(h, clock_now_ns());
+	}
 
 	maybe_rebuild_routes(h, cfg);
 	status = mbit == 0 ? 405 :
 		route_match(h->routes->table, mbit, hm->path, hm->path_len, r->params,
 			    sizeof(r->params), &r->match);
-	if (status == 200) {
+	if (status == 200 && hm->upload && !(r->match.flags & ROUTE_STREAM_BODY)) {
+		hreq_error(r, 413, "%s takes no streamed request body", r->match.pattern);
+	} else if (status == 200) {
 		uint64_t start = clock_now_ns();
 
 		r->routes = h->routes;
@@ -346,6 +357,8 @@ static void free_handler(struct handler *h)
 
 	while ((r = first_of(&h->live)) != NULL)
 		hreq_error(r, 503, "shutting down");   /* moves it to waiting */
+	while ((r = first_of(&h->streaming)) != NULL)
+		hreq_error(r, 503, "shutting down");
 	while ((r = first_of(&h->waiting)) != NULL) {
 		list_remove(&r->link);
 		routes_put(r->routes);
@@ -379,6 +392,7 @@ static int handler_start(struct actor *a)
 	h->sh = sh;
 	list_init(&h->spare);
 	list_init(&h->live);
+	list_init(&h->streaming);
 	list_init(&h->waiting);
 	h->ctr = &sh->counters[actor_index(a)];
 	h->calls = call_table_create(a, HANDLER_MAX_CALLS);
@@ -432,7 +446,8 @@ static bool handler_idle(struct actor *a)
 {
 	const struct handler *h = actor_state(a);
 
-	return list_empty(&h->live) && list_empty(&h->waiting) && call_pending(h->calls) == 0;
+	return list_empty(&h->live) && list_empty(&h->streaming) && list_empty(&h->waiting) &&
+	       call_pending(h->calls) == 0;
 }
 
 static const struct actor_ops handler_ops = {

@@ -104,8 +104,18 @@ const char *hreq_tracestate(const struct hreq *r, size_t *len);
 /* The raw query string (without '?', not decoded; "" if none) and its
  * length. */
 const char *hreq_query_string(const struct hreq *r, size_t *len);
-/* The body (may be empty, never NULL) and its length. */
+/* The body (may be empty, never NULL) and its length. Empty when the
+ * body is streamed (hreq_body_stream). */
 const char *hreq_body(const struct hreq *r, size_t *len);
+/* Whether the body is streamed rather than in hreq_body: the reverse
+ * proxy's uploads over upstream.proxy_buffer_bytes, or chunked, reach a
+ * route registered with ROUTE_STREAM_BODY at the end of their head, and
+ * `out` names the body for upstream_call_stream_body, which relays it to
+ * the upstream as it arrives (net/stream_msg.h, "Uploads"). A route that
+ * answers without passing it on closes the client's connection after its
+ * answer (the rest of the body is discarded). */
+struct upload_ref;
+bool hreq_body_stream(const struct hreq *r, struct upload_ref *out);
 /* "ip:port" of the client. */
 const char *hreq_client(struct hreq *r);
 /* The `data` pointer the route was registered with. */

@@ -126,6 +126,8 @@ struct handler {
 	unsigned nspare;
 	struct list live;             /* not answered yet, by deadline */
 	struct list waiting;          /* answered, continuations still owed */
+	struct list streaming;        /* not answered yet, body streaming: no
+				       * deadline from arrival (http_msg.upload) */
 	struct near_cache *near;      /* NULL when there is no near actor */
 	ev_timer deadline_w;
 	struct static_cache *static_cache; /* static_files.c, made on first use */

@@ -29,6 +29,7 @@
 #include "base/clock.h"
 #include "base/html.h"
 #include "config/config.h"
+#include "net/stream_msg.h"
 #include "web.h"
 
 #define RESP_MIN_CAP 512
@@ -198,6 +199,19 @@ const char *hreq_query_string(const struct hreq *r, size_t *len)
 	}
 	*len = r->hm->query_len;
 	return r->hm->query;
+}
+
+bool hreq_body_stream(const struct hreq *r, struct upload_ref *out)
+{
+	const struct http_msg *hm = r->hm;
+
+	if (hm == NULL || !hm->upload)
+		return false;
+	out->from = hm->m.reply_to;
+	out->conn_id = hm->conn_id;
+	out->id = hm->seq;
+	out->len = hm->upload_len;
+	return true;
 }
 
 const char *hreq_body(const struct hreq *r, size_t *len)
@@ -541,6 +555,12 @@ void hreq_fail(struct hreq *r, int status, const char *what)
 		break;
 	case EFBIG:
 		hreq_error(r, 502, "%s: response too large", what);
+		break;
+	case EMSGSIZE:
+		hreq_error(r, 413, "%s: request body too large", what);
+		break;
+	case ECONNRESET:
+		hreq_error(r, 400, "%s: the request body was cut short", what);
 		break;
 	default:
 		hreq_error(r, 500, "%s: failed (%s)", what, ad_strerror(status));

@@ -41,6 +41,9 @@ enum route_method {
 	/* Not a method: never compress this route's responses (the
 	 * TechEmpower routes; or bodies that are compressed already). */
 	ROUTE_NO_COMPRESS = 1u << 16,
+	/* Not a method: the route takes a streamed request body (hreq_body_stream;
+	 * the reverse proxy). Any other route that meets one answers 413. */
+	ROUTE_STREAM_BODY = 1u << 17,
 };
 
 struct route_table;
@@ -55,7 +58,7 @@ struct route_match {
 	const char *names[ROUTE_MAX_PARAMS];
 	const char *values[ROUTE_MAX_PARAMS];
 	unsigned allow;                      /* 405: the methods the path takes */
-	unsigned flags;                      /* ROUTE_NO_COMPRESS */
+	unsigned flags;                      /* ROUTE_NO_COMPRESS, ROUTE_STREAM_BODY */
 };
 
 struct route_table *route_table_create(void);

@@ -90,11 +90,31 @@ static size_t held_pending(const struct http_conn *c)
 	return c->held != NULL ? net_buf_pending(c->held) : 0;
 }
 
+void http_conn_upload_abort(struct http_conn *c, unsigned status)
+{
+	if (!(c->flags & HC_UPLOAD))
+		return;
+	c->flags = (uint16_t)((c->flags & ~HC_UPLOAD) | HC_UPCUT);
+	c->env->upload(c->env->ctx, c, HTTP_UPLOAD_ABORT, NULL, 0, status);
+}
+
+void http_conn_upload_progress(struct http_conn *c, uint64_t now_ns)
+{
+	if (c->flags & HC_UPLOAD)
+		c->input_ns = now_ns;
+}
+
+void http_conn_upload_delivered(struct http_conn *c)
+{
+	c->flags &= (uint16_t)~HC_UPHOLD;
+}
+
 void http_conn_dispose(struct http_conn *c)
 {
 	int fd;
 	uint64_t off, len;
 
+	http_conn_upload_abort(c, 0);
 	if (http_conn_take_file(c, &fd, &off, &len))
 		close(fd);
 	drop_cur(c);
@@ -167,6 +187,18 @@ static void fail(struct http_conn *c, unsigned status, const char *reason)
 	bool line = r != NULL && (c->flags & HC_METHOD);
 	uint8_t method = line ? (uint8_t)c->parser.method : HTTP_GET;
 
+	if (c->flags & HC_UPLOAD) {
+		/* A streamed body went wrong: its request is already with a
+		 * handler, whose answer (the consumer fails with `status`)
+		 * is the one the client gets, and closes the connection. */
+		c->phase = PH_IDLE;
+		c->flags |= HC_STOP;
+		free_held(c);
+		count_error(c, status);
+		log_bad_request(c, status, reason);
+		http_conn_upload_abort(c, status);
+		return;
+	}
 	c->cur = NULL;
 	c->phase = PH_IDLE;
 	c->flags |= HC_STOP;
@@ -212,7 +244,7 @@ static bool pipeline_full(const struct http_conn *c)
 /* The next request may not be parsed now. */
 static bool blocked(const struct http_conn *c)
 {
-	return c->parked != NULL || pipeline_full(c);
+	return c->parked != NULL || pipeline_full(c) || (c->flags & HC_UPHOLD);
 }
 
 /* submit failed otherwise than "full": answer 503 in the request's turn. */
@@ -352,6 +384,7 @@ bool http_conn_resume(struct http_conn *c, uint64_t now_ns)
 
 void http_conn_drain(struct http_conn *c)
 {
+	http_conn_upload_abort(c, 0);
 	drop_cur(c);
 	free_held(c);
 	c->flags |= HC_STOP | HC_DRAIN;
@@ -367,6 +400,7 @@ void http_conn_drain_gently(struct http_conn *c)
 
 void http_conn_eof(struct http_conn *c)
 {
+	http_conn_upload_abort(c, 0);
 	c->flags |= HC_STOP | HC_DONE;
 	c->flags &= (uint16_t)~HC_CONTINUE;
 	drop_cur(c);
@@ -411,7 +445,9 @@ size_t http_conn_output(struct http_conn *c, struct net_buf *out, uint64_t now_n
 		bool close = (r->flags & NET_REQ_CLOSE) || !r->hm.keep_alive ||
 			     ((c->flags & HC_DRAIN) && r->hm.seq + 1 == c->next_seq) ||
 			     (r->hm.resp_has_stream && r->hm.stream_len < 0 &&
-			      r->hm.version_minor == 0);  /* delimited by the close */
+			      r->hm.version_minor == 0) ||  /* delimited by the close */
+			     /* an answer before its streamed body ended */
+			     ((c->flags & (HC_UPLOAD | HC_UPCUT)) && r->hm.seq == c->upload_seq);
 		enum http_out_conn hdr = close ? HTTP_OUT_CLOSE :
 			r->hm.version_minor == 0 ? HTTP_OUT_KEEP_ALIVE : HTTP_OUT_PERSIST;
 		size_t at = out->len;
@@ -463,6 +499,9 @@ size_t http_conn_output(struct http_conn *c, struct net_buf *out, uint64_t now_n
 			r->hm.resp_has_stream = false;
 		}
 		if (close) {
+			/* The rest of a streamed body is read and discarded
+			 * while the connection lingers. */
+			http_conn_upload_abort(c, 0);
 			c->flags |= HC_DONE | HC_STOP | HC_LINGER;
 			msg_free(&r->hm.m);
 			drop_ready(c);
@@ -475,8 +514,11 @@ size_t http_conn_output(struct http_conn *c, struct net_buf *out, uint64_t now_n
 		if (c->send_seq == c->next_seq && c->phase == PH_IDLE)
 			c->since_ns = now_ns; /* the keep-alive idle period starts */
 	}
+	/* A streamed body's request was submitted at the end of its head:
+	 * its 100 Continue goes when that request is next in line. */
 	if (!c->file_ready && (c->flags & HC_CONTINUE) && c->phase == PH_BODY &&
-	    c->send_seq == c->next_seq &&
+	    (c->send_seq == c->next_seq ||
+	     ((c->flags & HC_UPLOAD) && c->send_seq == c->upload_seq)) &&
 	    !(c->flags & HC_DONE)) {
 		c->flags &= (uint16_t)~HC_CONTINUE;
 		/* The client waited for this: its body starts now. */
@@ -575,9 +617,14 @@ uint64_t http_conn_deadline(const struct http_conn *c, enum net_timeout *kind)
 	if (c->phase == PH_BODY && lim->body_min_rate > 0)
 		/* Absolute: a byte now and then does not keep a body alive. */
 		earlier(&best, kind, c->since_ns + lim->body_timeout_ms * ms +
-			(uint64_t)(c->acc_len - c->body_off) * 1000000000u / lim->body_min_rate,
+			((c->flags & HC_UPLOAD) ? c->upload_bytes : c->acc_len - c->body_off) *
+			1000000000u / lim->body_min_rate,
 			NET_TIMEOUT_BODY);
+	/* The handler backstop; a request whose body is still streaming is
+	 * bounded by the body timeouts instead (its period starts at the end
+	 * of the body). */
 	if (c->send_seq != c->next_seq &&
+	    !((c->flags & HC_UPLOAD) && c->send_seq == c->upload_seq) &&
 	    (c->ready == NULL || c->ready->hm.seq != c->send_seq))
 		earlier(&best, kind,
 			c->head_ns + (lim->request_timeout_ms + (uint64_t)HTTP_CONN_HANDLER_GRACE_MS) * ms,
@@ -603,6 +650,7 @@ bool http_conn_expire(struct http_conn *c, enum net_timeout kind, uint64_t now_n
 		return true;
 	/* The handler backstop: answer the oldest request 504 ourselves and
 	 * close after it; its reply, should it come, is late. */
+	http_conn_upload_abort(c, 0);
 	drop_cur(c);
 	drop_parked(c);
 	c->flags |= HC_STOP;

@@ -26,6 +26,11 @@
  *    is answered in its turn, then the connection closes;
  *  - memory: a body buffer grows as the body arrives, never to more than
  *    the declared Content-Length;
+ *  - streamed bodies (env->upload_wanted: the reverse proxy's large
+ *    uploads): the request is submitted at the end of its head, and the
+ *    body is handed to env->upload piece by piece instead of being
+ *    buffered; the answer to such a request, if it comes before the body
+ *    ended, closes the connection (the rest is read and discarded);
  *  - ordering: every request gets a sequence number; answers (handler
  *    replies and the actor's own errors) wait in a list sorted by it and
  *    leave strictly in request order (http_conn_output), so a batch of
@@ -69,6 +74,16 @@
 
 struct http_conn;
 
+/* A streamed request body's events (http_conn_env.upload), in order:
+ * BEGIN, DATA..., then END or ABORT. */
+enum http_upload_event {
+	HTTP_UPLOAD_BEGIN,   /* the head was submitted; the body follows */
+	HTTP_UPLOAD_DATA,    /* `len` more body bytes (de-chunked) */
+	HTTP_UPLOAD_END,     /* the body is complete */
+	HTTP_UPLOAD_ABORT,   /* it never will be: `status` 413 or 400 (the body
+			      * was refused), or 0 (the connection ends first) */
+};
+
 /* What every connection of one owner shares. Owner: that owner's thread. */
 struct http_conn_env {
 	const struct config_http *http;   /* limits; may be swapped between calls */
@@ -82,6 +97,17 @@ struct http_conn_env {
 	/* A request of `c` was parked (submit said -EAGAIN); the owner offers
 	 * it again with http_conn_submit_parked. May be NULL. */
 	void (*parked)(void *ctx, struct http_conn *c);
+	/* Whether the body of the request whose head just ended is streamed
+	 * to a consumer instead of buffered (net/stream_msg.h, "Uploads"):
+	 * `url` is the raw request target, `len` the Content-Length or -1
+	 * (chunked). If so, *max is its limit (0: none) and replaces
+	 * http.max_body_bytes. May be NULL: every body is buffered. */
+	bool (*upload_wanted)(void *ctx, const char *url, size_t url_len, int64_t len,
+			      uint64_t *max);
+	/* A streamed body's events (enum http_upload_event); the request's
+	 * seq is c->upload_seq. Required when upload_wanted is set. */
+	void (*upload)(void *ctx, struct http_conn *c, enum http_upload_event ev,
+		       const char *data, size_t len, unsigned status);
 	/* "ip:port" of the peer, for log lines. May be NULL. */
 	void (*describe)(void *ctx, const struct http_conn *c, char *buf, size_t len);
 	void *ctx;
@@ -135,6 +161,10 @@ struct http_conn {
 	int file_fd;
 	uint32_t stream_from;
 	uint64_t file_off, file_len;
+	/* A streamed request body (HC_UPLOAD): its request, bytes, limit. */
+	uint32_t upload_seq;
+	uint64_t upload_bytes;
+	uint64_t upload_max;          /* 0: none */
 };
 
 /* A streamed body whose head was output (http_msg resp_has_stream). */
@@ -224,6 +254,16 @@ bool http_conn_take_stream(struct http_conn *c, struct http_stream_ref *s);
 /* A file or streamed body is out: the idle and handler periods start now.
  * Thread: owner. */
 void http_conn_body_sent(struct http_conn *c, uint64_t now_ns);
+
+/* A streamed request body's consumer took more of it: the body idle
+ * period starts again (reading paused while it waited). Thread: owner. */
+void http_conn_upload_progress(struct http_conn *c, uint64_t now_ns);
+
+/* The owner no longer holds a streamed body (all of it passed on, or
+ * dropped): the requests after it may be parsed (http_conn_resume).
+ * Until then, from the body's END, nothing more is parsed, so one
+ * streamed body at a time waits in the owner. Thread: owner. */
+void http_conn_upload_delivered(struct http_conn *c);
 
 /* Whether the owner should read more input now. Thread: owner. */
 bool http_conn_wants_input(const struct http_conn *c);

@@ -27,6 +27,10 @@ enum last_cb { CB_NONE, CB_FIELD, CB_VALUE };
 #define HC_LINGER   0x40u  /* over after a closing answer went out */
 #define HC_DRAIN    0x80u  /* server draining: the last answer closes */
 #define HC_UPGRADED 0x100u /* a 101 went out: WebSocket from here (ws_conn.c) */
+#define HC_UPLOAD   0x200u /* the body of upload_seq is being streamed */
+#define HC_UPCUT    0x400u /* the body of upload_seq was cut short: its answer closes */
+#define HC_UPHOLD   0x800u /* the owner still delivers upload_seq's body: parse
+			    * no further request (one streamed body at a time) */
 
 /* Fixed part of a request line around method and URL: " HTTP/1.1\r\n". */
 #define REQ_LINE_EXTRA 11u
@@ -44,6 +48,11 @@ unsigned http_conn_parser_status(struct http_conn *c, enum http_errno err,
 /* http_conn.c: what submit's answer `rc` means for request `r`: nothing
  * (0: a handler has it), park it (-EAGAIN), or answer it 503. */
 void http_conn_submitted(struct http_conn *c, struct net_req *r, int rc);
+
+/* http_conn.c: a streamed body will not complete (`status`: 413, 400 or
+ * 0): tell the owner, and make the request's answer close the
+ * connection. Nothing if no body is being streamed. */
+void http_conn_upload_abort(struct http_conn *c, unsigned status);
 
 /* http_conn.c: queue answer `r` in seq order; false (and `r` left to the
  * caller) if an answer with that seq is already queued. */

@@ -312,6 +312,47 @@ static int check_head(struct http_conn *c, const http_parser *p)
 	return 0;
 }
 
+static int finish_request(struct http_conn *c);
+
+/* Whether the owner streams this body (http_conn_env.upload_wanted), and
+ * within which limit. */
+static bool upload_wanted(struct http_conn *c, const http_parser *p,
+			  enum http_frame_body framing, uint64_t *max)
+{
+	struct http_conn_env *env = c->env;
+
+	return framing != HTTP_FRAME_NONE && env->upload_wanted != NULL &&
+	       env->upload_wanted(env->ctx, c->cur->hm.req_buf, c->url_len,
+				  framing == HTTP_FRAME_LENGTH ? (int64_t)p->content_length : -1,
+				  max);
+}
+
+/* A streamed body: the request goes to a handler now, with no body; the
+ * body follows through env->upload (on_body, on_message_complete). */
+static int begin_upload(struct http_conn *c, const http_parser *p,
+			enum http_frame_body framing, uint64_t max)
+{
+	struct net_req *r = c->cur;
+	int rc = finish_request(c);
+
+	if (rc != 0)
+		return refuse(c, rc == -EBADMSG ? 400 : 503,
+			      rc == -EBADMSG ? "malformed URL" : "out of memory");
+	r->hm.upload = true;
+	r->hm.upload_len = framing == HTTP_FRAME_LENGTH ? (int64_t)p->content_length : -1;
+	c->cur = NULL;
+	c->upload_seq = r->hm.seq = c->next_seq++;
+	c->upload_bytes = 0;
+	c->upload_max = max;
+	c->flags |= HC_UPLOAD;
+	c->flags &= (uint16_t)~HC_UPCUT;
+	if (c->next_seq - c->send_seq == 1)
+		c->head_ns = c->now_ns;
+	c->env->upload(c->env->ctx, c, HTTP_UPLOAD_BEGIN, NULL, 0, 0);
+	http_conn_submitted(c, r, c->env->submit(c->env->ctx, &r->hm));
+	return 0;
+}
+
 static int on_headers_complete(http_parser *p)
 {
 	struct http_conn *c = p->data;
@@ -320,6 +361,8 @@ static int on_headers_complete(http_parser *p)
 	struct net_req *r;
 	const char *v;
 	uint32_t vlen;
+	uint64_t max = 0;
+	bool upload;
 
 	if (c->last_cb == CB_NONE &&
 	    count_header_bytes(c, c->url_len + REQ_LINE_EXTRA + 8) != 0)
@@ -334,14 +377,16 @@ static int on_headers_complete(http_parser *p)
 	r = c->cur;
 	if (check_head(c, p) != 0)
 		return -1;
-	if (p->flags & F_CHUNKED) {
+	if (p->flags & F_CHUNKED)
 		framing = HTTP_FRAME_CHUNKED;
-	} else if ((p->flags & F_CONTENTLENGTH) && p->content_length > 0) {
-		if (p->content_length > lim->max_body_bytes ||
-		    p->content_length > REQ_MAX_TOTAL - c->acc_len - 64u * c->nheaders)
-			return refuse(c, 413, "body too large");
+	else if ((p->flags & F_CONTENTLENGTH) && p->content_length > 0)
 		framing = HTTP_FRAME_LENGTH;
-	}
+	upload = upload_wanted(c, p, framing, &max);
+	if (framing == HTTP_FRAME_LENGTH &&
+	    (upload ? max != 0 && p->content_length > max :
+	     p->content_length > lim->max_body_bytes ||
+	     p->content_length > REQ_MAX_TOTAL - c->acc_len - 64u * c->nheaders))
+		return refuse(c, 413, "body too large");
 	if (http_frame_body(&c->frame, framing, p->content_length) != 0)
 		return refuse(c, 400, "malformed request"); /* parser and framing disagree */
 	/* 100 Continue is an HTTP/1.1 response (RFC 9110 10.1.1). */
@@ -350,13 +395,15 @@ static int on_headers_complete(http_parser *p)
 	    strncasecmp(v, "100-continue", 12) == 0)
 		c->flags |= HC_CONTINUE;
 	c->body_off = c->acc_len;
+	c->phase = PH_BODY;
+	c->input_ns = c->since_ns = c->now_ns; /* the body period starts */
+	if (upload)
+		return begin_upload(c, p, framing, max);
 	/* What finish_request needs with a declared length: the body, its
 	 * NUL, alignment and the header array (0: chunked, unknown). */
 	r->body_full = framing != HTTP_FRAME_LENGTH ? 0 :
 		c->acc_len + (uint32_t)p->content_length + 1u + (uint32_t)alignof(struct http_hdr) +
 		c->nheaders * (uint32_t)sizeof(struct http_hdr);
-	c->phase = PH_BODY;
-	c->input_ns = c->since_ns = c->now_ns; /* the body period starts */
 	return 0;
 }
 
@@ -385,6 +432,14 @@ static int on_body(http_parser *p, const char *at, size_t len)
 {
 	struct http_conn *c = p->data;
 
+	if (c->flags & HC_UPLOAD) {
+		if (c->upload_max != 0 && c->upload_bytes + len > c->upload_max)
+			return refuse(c, 413, "body too large");
+		c->upload_bytes += len;
+		c->input_ns = c->now_ns;
+		c->env->upload(c->env->ctx, c, HTTP_UPLOAD_DATA, at, len, 0);
+		return 0;
+	}
 	if (c->acc_len - c->body_off + len > c->env->http->max_body_bytes)
 		return refuse(c, 413, "body too large");
 	if (reserve_body(c, len) != 0 || append(c, at, len) != 0)
@@ -485,12 +540,31 @@ static int finish_request(struct http_conn *c)
 	return 0;
 }
 
+/* The end of a streamed body: its request is with a handler already. */
+static int end_upload(struct http_conn *c, http_parser *p)
+{
+	c->flags &= (uint16_t)~(HC_UPLOAD | HC_CONTINUE);
+	c->phase = PH_IDLE;
+	c->since_ns = c->now_ns;
+	if (c->send_seq == c->upload_seq)
+		c->head_ns = c->now_ns; /* its handler period starts now */
+	if (!http_should_keep_alive(p))
+		c->flags |= HC_STOP;
+	/* Until the owner has passed the whole body on: it keeps one. */
+	c->flags |= HC_UPHOLD;
+	c->env->upload(c->env->ctx, c, HTTP_UPLOAD_END, NULL, 0, 0);
+	http_parser_pause(p, 1);
+	return 0;
+}
+
 static int on_message_complete(http_parser *p)
 {
 	struct http_conn *c = p->data;
 	struct net_req *r = c->cur;
 	int rc;
 
+	if (c->flags & HC_UPLOAD)
+		return end_upload(c, p);
 	if (c->phase != PH_BODY) /* trailers or a bare message: never begun */
 		return refuse(c, 400, "malformed request");
 	rc = finish_request(c);

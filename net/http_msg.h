@@ -76,10 +76,18 @@ struct http_msg {
 	uint32_t query_len;
 	uint32_t body_len;
 	char *req_buf;               /* owns every pointer above */
-	uint64_t received_ns;        /* monotonic ns when the request completed */
+	uint64_t received_ns;        /* monotonic ns when the request completed
+				      * (an upload: when its head did) */
 	uint8_t peer_family;         /* AF_INET, AF_INET6 or 0: the client */
 	uint16_t peer_port;          /* host order */
 	uint8_t peer_addr[16];
+	/* The body is streamed, not in `body` (net/stream_msg.h, "Uploads"):
+	 * the handler got the request at the end of its head, and the body
+	 * goes to whoever the route names (an upstream call), asked for by
+	 * (m.reply_to, conn_id, seq). `upload_len`: its Content-Length, or -1
+	 * (chunked). */
+	bool upload;
+	int64_t upload_len;
 
 	/* Response: written by the handler side. */
 	uint16_t status;

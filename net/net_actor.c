@@ -103,6 +103,28 @@ static int submit_local(struct net_actor *na, struct net_conn *c, struct http_ms
 	return 0;
 }
 
+/* http_conn_env.upload_wanted: the reverse proxy's prefixes stream a
+ * body over upstream.proxy_buffer_bytes, or of unknown length (chunked),
+ * within upstream.proxy_max_body_bytes (net/stream_msg.h, "Uploads"). */
+static bool upload_wanted(void *ctx, const char *url, size_t url_len, int64_t len,
+			  uint64_t *max)
+{
+	const struct net_actor *na = ctx;
+	const struct config_upstream *up = &config_current_or(na->sh->cfg)->upstream;
+
+	if (up->proxy_buffer_bytes == 0 || (len >= 0 && (uint64_t)len <= up->proxy_buffer_bytes))
+		return false;
+	for (unsigned i = 0; i < up->nproxy; i++) {
+		size_t n = strlen(up->proxy[i].prefix);
+
+		if (url_len >= n && memcmp(url, up->proxy[i].prefix, n) == 0) {
+			*max = up->proxy_max_body_bytes;
+			return true;
+		}
+	}
+	return false;
+}
+
 static int submit(void *ctx, struct http_msg *hm)
 {
 	struct net_actor *na = ctx;
@@ -366,6 +388,9 @@ static int net_start(struct actor *a)
 		.date = &na->date,
 		.submit = submit,
 		.parked = net_hold_add,
+		/* Only routes stream request bodies: never the admin listener. */
+		.upload_wanted = spec->local == NULL ? upload_wanted : NULL,
+		.upload = net_upload_event,
 		.describe = net_describe_peer,
 		.ctx = na,
 	};
@@ -477,6 +502,10 @@ static void net_message(struct actor *a, struct msg *m)
 		net_stream_message(na, msg_cast(m, struct stream_data));
 		return;
 	}
+	if (m->type == STREAM_MSG_UPLOAD_CREDIT) {  /* a streamed request body */
+		net_upload_credit(na, msg_cast(m, struct stream_credit));
+		return;
+	}
 	if (m->type != HTTP_MSG_RESPONSE || r == NULL) {
 		msg_free(m);
 		return;
@@ -487,11 +516,12 @@ static void net_message(struct actor *a, struct msg *m)
 	if (c == NULL || c->state != NC_OPEN) {
 		counter_add(&na->stats->late_replies_total, 1);
 		if (r->hm.resp_has_stream)   /* nobody will ask for its body */
-			stream_credit_send(na->sys, r->hm.stream_from, r->hm.conn_id,
+			stream_credit_send(na->sys, STREAM_MSG_CREDIT, r->hm.stream_from, r->hm.conn_id,
 					   r->hm.stream_id, 0, true);
 		msg_free(m);
 		return;
 	}
+	net_upload_answered(c, r->hm.seq);
 	http_conn_reply(&c->hc, r);
 	net_conn_mark_dirty(c);
 }

@@ -89,6 +89,7 @@ struct net_conn {
 	uint64_t file_off, file_left;
 	struct ws_link *ws;          /* WebSocket (ws_conn.c): upgrading or upgraded */
 	struct net_stream *stream;   /* a streamed body being relayed (net_stream.c) */
+	struct net_upload *upload;   /* a request body being streamed (net_upload.c) */
 };
 
 /* Owner: network actor thread (actor_state). */
@@ -186,6 +187,27 @@ int net_stream_timer(struct net_conn *c, uint64_t now);
 void net_stream_cancel(struct net_conn *c);
 /* A STREAM_MSG_DATA for one of this actor's connections; takes it. */
 void net_stream_message(struct net_actor *na, struct stream_data *d);
+
+/* net_upload.c: a streamed request body (stream_msg.h, "Uploads").
+ * Thread: the network actor. */
+struct net_upload;
+struct stream_credit;
+/* http_conn_env.upload: the body's pieces, end or abort (ctx unused). */
+void net_upload_event(void *ctx, struct http_conn *hc, enum http_upload_event ev,
+		      const char *data, size_t len, unsigned status);
+/* The answer to request `seq` arrived: if its body still waits for a
+ * consumer that never asked, drop it. */
+void net_upload_answered(struct net_conn *c, uint32_t seq);
+/* Whether the connection may be read: less than a window of the body
+ * waits for its consumer. */
+bool net_upload_room(const struct net_conn *c);
+/* When a refused send is tried again (0: none); net_upload_timer then. */
+uint64_t net_upload_deadline(const struct net_conn *c);
+void net_upload_timer(struct net_conn *c, uint64_t now);
+/* The connection closes: abort the upload at its consumer, forget it. */
+void net_upload_close(struct net_conn *c);
+/* A STREAM_MSG_UPLOAD_CREDIT for this actor; takes it. */
+void net_upload_credit(struct net_actor *na, struct stream_credit *k);
 
 /* net_actor.c: called by net_io.c when a connection closed. */
 void net_accept_maybe_resume(struct net_actor *na);

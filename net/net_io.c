@@ -19,8 +19,9 @@
  *
  * Backpressure: reading stops while the unsent output exceeds
  * http.output_high_water, the pipeline is full or a request waits for room
- * in a handler mailbox (http_conn_wants_input; net_hold.c), and resumes
- * when that clears; input already read but held back is parsed only below
+ * in a handler mailbox (http_conn_wants_input; net_hold.c), or a window of
+ * a streamed request body waits for its consumer (net_upload.c), and
+ * resumes when that clears; input already read but held back is parsed only below
  * the high-water mark too.
  *
  * Timers: one per connection, armed lazily: moving a deadline later never
@@ -66,6 +67,7 @@
 
 #define K_LINGER ((int)NET_TIMEOUT_COUNT) /* conn_deadline kinds beyond net_timeout */
 #define K_STREAM ((int)NET_TIMEOUT_COUNT + 1)
+#define K_UPLOAD ((int)NET_TIMEOUT_COUNT + 2)
 
 static uint64_t conn_id_of(const struct net_conn *c)
 {
@@ -112,6 +114,10 @@ static int conn_deadline(const struct net_conn *c, uint64_t *deadline)
 		k = (enum net_timeout)K_STREAM;
 	} else {
 		d = http_conn_deadline(&c->hc, &k);
+	}
+	if (net_upload_deadline(c) != 0 && (d == 0 || net_upload_deadline(c) < d)) {
+		d = net_upload_deadline(c);     /* a piece refused by a full mailbox */
+		k = (enum net_timeout)K_UPLOAD;
 	}
 	if (net_buf_pending(&c->out) > 0 || c->has_file) {
 		uint64_t w = c->write_ns + (uint64_t)lim->write_timeout_ms * NS_PER_MS;
@@ -163,6 +169,7 @@ void net_conn_close(struct net_conn *c)
 	ws_conn_dispose(c);          /* WebSocket: channels, the handler's close event */
 	net_hold_forget(c);
 	http_conn_dispose(&c->hc);
+	net_upload_close(c);         /* after dispose: it may have ended it */
 	net_buf_free(&c->out);
 	na->slots[c->slot] = NULL;
 	na->free_slots[na->nfree++] = c->slot;
@@ -229,7 +236,8 @@ static int conn_update(struct net_conn *c, uint64_t now)
 		net_conn_close(c); /* nothing of ours to protect: an idle drain */
 		return -1;
 	}
-	if (http_conn_wants_input(&c->hc) && pending <= c->na->env.http->output_high_water)
+	if (http_conn_wants_input(&c->hc) && pending <= c->na->env.http->output_high_water &&
+	    net_upload_room(c))
 		want |= EV_READ;
 	if (pending > 0)
 		want |= EV_WRITE;  /* (a file body counts as pending) */
@@ -527,6 +535,9 @@ static void on_conn_timer(struct ev_loop *loop, ev_timer *w, int revents)
 	}
 	if (kind == K_LINGER) {
 		net_conn_close(c);
+	} else if (kind == K_UPLOAD) {
+		net_upload_timer(c, now);
+		conn_update(c, now);
 	} else if (kind == K_STREAM) {
 		if (net_stream_timer(c, now) != 0)
 			net_conn_close(c);      /* the producer went silent */

@@ -46,4 +46,7 @@ void net_stats_read(const struct net_stats *s, struct net_stats_snapshot *out)
 	out->streams_total = rd(&s->streams_total);
 	out->streams_aborted_total = rd(&s->streams_aborted_total);
 	out->stream_bytes_total = rd(&s->stream_bytes_total);
+	out->uploads_total = rd(&s->uploads_total);
+	out->upload_bytes_total = rd(&s->upload_bytes_total);
+	out->uploads_aborted_total = rd(&s->uploads_aborted_total);
 }

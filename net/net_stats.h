@@ -84,6 +84,13 @@ struct net_stats {
 	_Atomic uint64_t streams_aborted_total; /* cut short: producer failed
 						 * or client gone */
 	_Atomic uint64_t stream_bytes_total;   /* streamed body bytes */
+	_Atomic uint64_t uploads_total;        /* request bodies streamed
+						* (net_upload.c) */
+	_Atomic uint64_t upload_bytes_total;   /* their bytes, received */
+	_Atomic uint64_t uploads_aborted_total; /* cut short: the client left,
+						 * its body was refused, or the
+						 * consumer answered or failed
+						 * first */
 	struct ws_stats ws;                    /* WebSocket (ws_stats.h) */
 };
 
@@ -108,6 +115,9 @@ struct net_stats_snapshot {
 	uint64_t streams_total;
 	uint64_t streams_aborted_total;
 	uint64_t stream_bytes_total;
+	uint64_t uploads_total;
+	uint64_t upload_bytes_total;
+	uint64_t uploads_aborted_total;
 };
 
 /* Count one response with `status`, `duration_ns` after its request was

@@ -59,28 +59,29 @@ static void stream_msg_free(struct msg *m)
 	free(m);
 }
 
-struct stream_data *stream_data_new(uint32_t cap)
+struct stream_data *stream_data_new(uint32_t type, uint32_t cap)
 {
 	struct stream_data *d = malloc(sizeof(*d) + cap);
 
 	if (d == NULL)
 		return NULL;
-	msg_init(&d->m, STREAM_MSG_DATA, stream_msg_free);
+	msg_init(&d->m, type, stream_msg_free);
 	d->conn_id = d->stream_id = 0;
 	d->len = 0;
 	d->kind = STREAM_DATA;
+	d->status = 0;
 	return d;
 }
 
-int stream_credit_send(struct actor_system *sys, actor_addr_t to, uint64_t conn_id,
-		       uint64_t stream_id, uint32_t bytes, bool cancel)
+int stream_credit_send(struct actor_system *sys, uint32_t type, actor_addr_t to,
+		       uint64_t conn_id, uint64_t stream_id, uint32_t bytes, bool cancel)
 {
 	struct stream_credit *k = malloc(sizeof(*k));
 	int rc;
 
 	if (k == NULL)
 		return -ENOMEM;
-	msg_init(&k->m, STREAM_MSG_CREDIT, stream_msg_free);
+	msg_init(&k->m, type, stream_msg_free);
 	k->conn_id = conn_id;
 	k->stream_id = stream_id;
 	k->bytes = bytes;
@@ -131,7 +132,8 @@ int net_stream_pump(struct net_conn *c, uint64_t now)
 	} else if (more < STREAM_WINDOW / 4 && s->granted > 0) {
 		return 0;               /* not worth a message yet */
 	}
-	rc = stream_credit_send(c->na->sys, s->from, conn_id_of(c), s->id, (uint32_t)more, false);
+	rc = stream_credit_send(c->na->sys, STREAM_MSG_CREDIT, s->from, conn_id_of(c), s->id,
+				(uint32_t)more, false);
 	if (rc == -EAGAIN || rc == -ENOMEM) {
 		s->retry_ns = now + (uint64_t)STREAM_RETRY_MS * NS_PER_MS;
 		return 0;
@@ -177,7 +179,8 @@ void net_stream_cancel(struct net_conn *c)
 	if (s == NULL)
 		return;
 	/* Best effort: a producer that never hears it times out. */
-	stream_credit_send(c->na->sys, s->from, conn_id_of(c), s->id, 0, true);
+	stream_credit_send(c->na->sys, STREAM_MSG_CREDIT, s->from, conn_id_of(c), s->id, 0,
+			   true);
 	counter_add(&c->na->stats->streams_aborted_total, 1);
 	free(s);
 	c->stream = NULL;
@@ -216,7 +219,8 @@ void net_stream_message(struct net_actor *na, struct stream_data *d)
 	if (s == NULL || s->id != d->stream_id || s->from != d->m.from || c->state != NC_OPEN) {
 		/* Its connection closed: the cancel may have crossed this. */
 		if (d->kind == STREAM_DATA)
-			stream_credit_send(na->sys, d->m.from, d->conn_id, d->stream_id, 0, true);
+			stream_credit_send(na->sys, STREAM_MSG_CREDIT, d->m.from, d->conn_id,
+					   d->stream_id, 0, true);
 		msg_free(&d->m);
 		return;
 	}

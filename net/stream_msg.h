@@ -39,6 +39,10 @@
 
 #define STREAM_MSG_DATA 0x53540001u
 #define STREAM_MSG_CREDIT 0x53540002u
+/* The same two messages the other way round, for a request body streamed
+ * from the network actor to an upstream actor (see "Uploads" below). */
+#define STREAM_MSG_UPLOAD_DATA 0x53540003u
+#define STREAM_MSG_UPLOAD_CREDIT 0x53540004u
 
 #define STREAM_CHUNK (64u * 1024u)     /* body bytes per data message, at most */
 #define STREAM_WINDOW (256u * 1024u)   /* bytes granted at once, at most */
@@ -46,7 +50,8 @@
 enum stream_data_kind {
 	STREAM_DATA,      /* `len` body bytes */
 	STREAM_END,       /* the body is complete (len may be > 0: its last bytes) */
-	STREAM_ABORT,     /* the upstream failed: the client connection must close */
+	STREAM_ABORT,     /* the upstream failed: the client connection must close;
+			   * an upload: the client's body failed (`status`) */
 };
 
 /* upstream -> network actor. Owner: see DESIGN. */
@@ -56,6 +61,8 @@ struct stream_data {
 	uint64_t stream_id;            /* unique within the producer */
 	uint32_t len;
 	uint8_t kind;                  /* enum stream_data_kind */
+	uint16_t status;               /* an upload's ABORT: 413, 400, or 0 (the
+					* client left) */
 	char data[];                   /* `len` bytes */
 };
 _Static_assert(offsetof(struct stream_data, m) == 0, "used through its m");
@@ -70,12 +77,43 @@ struct stream_credit {
 };
 _Static_assert(offsetof(struct stream_credit, m) == 0, "used through its m");
 
-/* A data message with room for `cap` bytes (len 0), or NULL. */
-struct stream_data *stream_data_new(uint32_t cap);
+/* A data message of `type` (STREAM_MSG_DATA or STREAM_MSG_UPLOAD_DATA)
+ * with room for `cap` bytes (len 0), or NULL. */
+struct stream_data *stream_data_new(uint32_t type, uint32_t cap);
 
-/* Send a grant (or a cancel) for stream `stream_id` of producer `to`.
- * 0, or the actor_send error (the message is then freed). */
-int stream_credit_send(struct actor_system *sys, actor_addr_t to, uint64_t conn_id,
-		       uint64_t stream_id, uint32_t bytes, bool cancel);
+/* Send a credit message of `type` (STREAM_MSG_CREDIT or
+ * STREAM_MSG_UPLOAD_CREDIT): a grant, or a cancel, for stream `stream_id`
+ * of producer `to`. 0, or the actor_send error (the message is then
+ * freed). */
+int stream_credit_send(struct actor_system *sys, uint32_t type, actor_addr_t to,
+		       uint64_t conn_id, uint64_t stream_id, uint32_t bytes, bool cancel);
+
+/* ---- Uploads: a request body streamed to an upstream actor ----------------
+ *
+ * The reverse proxy's large request bodies (upstream.proxy_buffer_bytes,
+ * docs/ARCHITECTURE.md "Streamed request bodies") take the same road
+ * backwards. The network actor hands the request to a handler as soon as
+ * its head is parsed (http_msg.upload); the route passes the reference
+ * below to the upstream call (upstream_call_stream_body); the upstream
+ * actor, once its connection has sent the head, grants credit:
+ *
+ *   upstream --STREAM_MSG_UPLOAD_CREDIT (grant n bytes, or cancel)--> network
+ *   network  --STREAM_MSG_UPLOAD_DATA (bytes, then END or ABORT)--> upstream
+ *
+ * The network actor sends nothing before the first grant and reads the
+ * client's socket only while less than STREAM_WINDOW of the body waits
+ * for one, so TCP slows a client that sends faster than the upstream
+ * takes. A cancel (the upstream answered or failed first) makes the
+ * network actor discard the rest of the body and close the connection
+ * after the answer; an ABORT (the client left, its body was malformed or
+ * over upstream.proxy_max_body_bytes) fails the call.
+ *
+ * Owner: the reference is plain data, copied into the call. */
+struct upload_ref {
+	actor_addr_t from;             /* the network actor (the producer) */
+	uint64_t conn_id;              /* the client connection */
+	uint64_t id;                   /* the request's seq on it */
+	int64_t len;                   /* Content-Length, or -1: chunked */
+};
 
 #endif

@@ -61,6 +61,11 @@
  *   -EINVAL        UPSTREAM_INVALID        500 (the request cannot be sent)
  *   -EHOSTUNREACH  UPSTREAM_DNS            503 + Retry-After (the name did
  *                                          not resolve)
+ *   -EMSGSIZE      UPSTREAM_REQUEST_BODY   413 (a streamed request body went
+ *                                          over upstream.proxy_max_body_bytes)
+ *   -ECONNRESET    UPSTREAM_REQUEST_BODY   400 (a streamed request body was
+ *                                          cut short: the client left, or
+ *                                          its chunked framing was bad)
  *   -ECONNABORTED  UPSTREAM_TLS            502 (TLS handshake failed: an
  *                                          unknown CA, an expired
  *                                          certificate, a wrong host name...)
@@ -111,6 +116,7 @@ enum upstream_error {
 	UPSTREAM_INVALID,
 	UPSTREAM_DNS,
 	UPSTREAM_TLS,
+	UPSTREAM_REQUEST_BODY,
 	UPSTREAM_ERROR_KINDS
 };
 
@@ -199,6 +205,20 @@ void upstream_call_use_proxy_tls(struct upstream_call *u, unsigned proxy_index);
  * the whole body). The reverse proxy streams over
  * upstream.proxy_buffer_bytes. */
 void upstream_call_stream(struct upstream_call *u, uint64_t over);
+
+/* Send the request body `ref` names (hreq_body_stream) as it arrives from the
+ * client, instead of a body set with upstream_call_set_body: with its
+ * Content-Length, or chunked when it is unknown. The upstream actor asks
+ * the client's network actor for it once the connection has sent the
+ * head, under a credit window (net/stream_msg.h, "Uploads"), so memory
+ * stays bounded whatever its size. Such a call is never retried and
+ * follows no redirect; its first-byte and response timeouts start when
+ * the body is out, and while it is sent the upstream must take each piece
+ * within upstream.first_byte_timeout_ms. A body that fails on the
+ * client's side fails the call (-EMSGSIZE, -ECONNRESET); an upstream that
+ * answers before the body ended gets the rest of it cancelled. */
+struct upload_ref;
+void upstream_call_stream_body(struct upstream_call *u, const struct upload_ref *ref);
 
 /* The message to pass to hreq_call (or call_send). */
 struct call_msg *upstream_call_msg(struct upstream_call *u);

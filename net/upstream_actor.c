@@ -76,7 +76,8 @@ static void take_call(struct up_actor *ua, struct upstream_call *u)
 
 	u->started_ns = clock_now_ns();
 	u->next = NULL;
-	u->retries_left = (uint8_t)(lim->retries > 255 ? 255 : lim->retries);
+	/* A streamed body is sent once: nothing is kept to send it again. */
+	u->retries_left = u->upload ? 0 : (uint8_t)(lim->retries > 255 ? 255 : lim->retries);
 	pl = up_pool_get(ua, u);
 	if (pl == NULL) {
 		/* No memory, or no room for another upstream. */
@@ -104,6 +105,10 @@ static void upstream_message(struct actor *a, struct msg *m)
 		up_stream_credit(ua, msg_cast(m, struct stream_credit));
 		return;
 	}
+	if (m->type == STREAM_MSG_UPLOAD_DATA) {  /* a request body: upstream_upload.c */
+		up_upload_data(ua, msg_cast(m, struct stream_data));
+		return;
+	}
 	log_warn("%s: unexpected message type %#x dropped", actor_name(a), m->type);
 	msg_free(m);
 }
@@ -125,6 +130,7 @@ static int upstream_start(struct actor *a)
 	ua->sh = sh;
 	ua->stats = &sh->stats[actor_index(a)];
 	list_init(&ua->streams);
+	list_init(&ua->uploads);
 	/* Without a resolver only address literals and localhost work; each
 	 * call to a name then fails as "dns" with a log line. */
 	ua->dns = dns_resolver_create(ua->loop, sh->cfg->upstream.resolver, &rc);

@@ -150,6 +150,7 @@ static struct upstream_call *call_create(unsigned method, const struct config_ur
 	u->connect_ms = u->first_byte_ms = 0;
 	u->stream_over = 0;
 	u->streamed = false;
+	u->upload = false;
 	u->fields_off = 0;
 	u->head = u->head_inl;
 	u->head_len = 0;
@@ -359,6 +360,17 @@ void upstream_call_stream(struct upstream_call *u, uint64_t over)
 	u->stream_over = over;
 }
 
+void upstream_call_stream_body(struct upstream_call *u, const struct upload_ref *ref)
+{
+	free(u->body);
+	u->body = NULL;
+	u->body_len = 0;
+	u->has_body = true;
+	u->upload = true;
+	u->upload_ref = *ref;
+	u->redirects_left = 0;
+}
+
 /* ---- The reply ---- */
 
 const struct upstream_call *upstream_reply(const struct call_msg *reply)
@@ -427,6 +439,8 @@ enum upstream_error upstream_error_of(int status)
 	case ESRCH: return UPSTREAM_SHUTDOWN;      /* no upstream actor configured */
 	case EHOSTUNREACH: return UPSTREAM_DNS;
 	case ECONNABORTED: return UPSTREAM_TLS;
+	case EMSGSIZE:
+	case ECONNRESET: return UPSTREAM_REQUEST_BODY;
 	default: return UPSTREAM_INVALID;
 	}
 }
@@ -435,7 +449,7 @@ const char *upstream_error_name(enum upstream_error e)
 {
 	static const char *const names[UPSTREAM_ERROR_KINDS] = {
 		"ok", "refused", "timeout", "too_large", "bad_response", "overloaded",
-		"shutdown", "invalid", "dns", "tls",
+		"shutdown", "invalid", "dns", "tls", "request_body",
 	};
 
 	return (unsigned)e < UPSTREAM_ERROR_KINDS ? names[e] : "invalid";
@@ -453,6 +467,7 @@ unsigned upstream_error_http_status(enum upstream_error e)
 	case UPSTREAM_TLS:
 	case UPSTREAM_TOO_LARGE:
 	case UPSTREAM_BAD_RESPONSE: return 502;
+	case UPSTREAM_REQUEST_BODY: return 400;   /* 413 for -EMSGSIZE */
 	default: return 500;
 	}
 }

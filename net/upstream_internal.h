@@ -62,6 +62,8 @@ struct upstream_call {
 	char *body;                    /* malloc'd copy, or NULL */
 	size_t body_len;
 	bool has_body;                 /* send Content-Length even if 0 */
+	bool upload;                   /* the body streams from upload_ref */
+	struct upload_ref upload_ref;
 	/* Response. */
 	struct upstream_resp resp;
 	bool streamed;                 /* the body follows as a stream: */
@@ -122,6 +124,7 @@ enum up_conn_state { UC_RESOLVING, UC_CONNECTING, UC_HANDSHAKE, UC_BUSY, UC_IDLE
 		     UC_STREAM };    /* the head answered, the body streamed */
 
 struct up_stream;   /* upstream_stream.c */
+struct up_upload;   /* upstream_upload.c */
 
 struct up_pool;
 
@@ -146,6 +149,9 @@ struct up_conn {
 	uint8_t tail_len;
 	char tail[40];                 /* "Content-Length: n\r\n\r\n" */
 	struct up_stream *stream;      /* UC_STREAM (and just before): the body */
+	struct up_upload *upload;      /* a request body streaming out (BUSY) */
+	bool uploading;                /* its call streams a body not all out yet */
+	bool unfinished;               /* part of a request went out: not reusable */
 };
 
 /* Owner: the upstream actor thread. One per origin: scheme, host, port
@@ -200,6 +206,7 @@ struct up_actor {
 	unsigned ntls;
 	struct list streams;           /* connections streaming a body */
 	uint64_t next_stream_id;
+	struct list uploads;           /* connections streaming a request body */
 };
 
 /* The upstream settings in force: the live snapshot, else the start-up one. */
@@ -291,6 +298,33 @@ void up_stream_timer(struct up_conn *c, uint64_t now);
 void up_stream_close(struct up_conn *c);
 /* A STREAM_MSG_CREDIT for this actor; takes it. */
 void up_stream_credit(struct up_actor *ua, struct stream_credit *k);
+
+/* upstream_upload.c: a request body streamed from a network actor
+ * (stream_msg.h, "Uploads"). Thread: the upstream actor. */
+/* The head of an upload call is going out on `c`: ask for the body. 0
+ * or -ENOMEM (the caller fails the call). */
+int up_upload_begin(struct up_conn *c, uint64_t now);
+/* Whether the whole body is out (true when the call has none to stream). */
+bool up_upload_sent(const struct up_conn *c);
+/* Framed body bytes waiting for the socket. */
+size_t up_upload_pending(const struct up_conn *c);
+/* Write what waits (after the head). 0, -ESRCH (the network actor is
+ * gone), or -errno (the connection broke). */
+int up_upload_write(struct up_conn *c, uint64_t now);
+/* While the body goes out: its deadline (a silent client, a refused
+ * grant, an upstream that does not read), 0 once it is out. */
+uint64_t up_upload_deadline(const struct up_conn *c);
+/* That deadline came: retry a refused grant (0), or fail the call (-1:
+ * `c` is freed). */
+int up_upload_timer(struct up_conn *c, uint64_t now);
+/* The connection closes or its call ends: cancel the body at the
+ * network actor unless it all arrived, forget it. */
+void up_upload_close(struct up_conn *c);
+/* A STREAM_MSG_UPLOAD_DATA for this actor; takes it. */
+void up_upload_data(struct up_actor *ua, struct stream_data *d);
+/* upstream_io.c: more of the body waits: write it, watch and time the
+ * connection. `c` may be freed (a failed write fails its call). */
+void up_conn_body_ready(struct up_conn *c);
 
 /* upstream_redirect.c: what a complete response may still need. */
 /* 1 when `u` was turned into the request a redirect asks for (send it

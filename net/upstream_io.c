@@ -99,6 +99,7 @@ void up_conn_close(struct up_conn *c)
 	struct ev_loop *loop = pl->ua->loop;
 
 	up_stream_close(c);
+	up_upload_close(c);
 	if (c->state == UC_IDLE)
 		up_pool_idle_remove(pl, c);
 	else
@@ -206,6 +207,12 @@ static size_t request_total(const struct up_conn *c)
 	return c->call->head_len + c->tail_len + c->call->body_len;
 }
 
+/* The whole request went out, a streamed body included. */
+static bool request_out(const struct up_conn *c)
+{
+	return c->sent == c->req_total && up_upload_sent(c) && !c->unfinished;
+}
+
 static size_t iov_total(const struct iovec *iov, size_t n)
 {
 	size_t t = 0;
@@ -215,8 +222,9 @@ static size_t iov_total(const struct iovec *iov, size_t n)
 	return t;
 }
 
-/* Write what the socket takes. 0, or -errno if the connection broke. */
-static int conn_write(struct up_conn *c)
+/* Write what the socket takes of the head and a body kept in the call.
+ * 0, or -errno if the connection broke. */
+static int conn_write_head(struct up_conn *c)
 {
 	struct upstream_call *u = c->call;
 	struct iovec iov[3];
@@ -278,6 +286,79 @@ static int conn_write(struct up_conn *c)
 	return 0;
 }
 
+/* Write what the socket takes: the head and the body, kept or streamed.
+ * 0, or -errno if the connection broke (-ESRCH: a streamed body's
+ * producer is gone). */
+static int conn_write(struct up_conn *c)
+{
+	int rc = conn_write_head(c);
+
+	if (rc == 0 && c->sent == c->req_total)
+		rc = up_upload_write(c, clock_now_ns());
+	return rc;
+}
+
+/* The request is out: its first response byte and the whole response
+ * are timed from now. */
+static void time_response(struct up_conn *c, uint64_t now)
+{
+	const struct upstream_call *u = c->call;
+	const struct config_upstream *lim = up_limits(c->pool->ua);
+
+	c->resp_deadline_ns = earlier(after_ms(now, lim->response_timeout_ms), u->c.deadline_ns);
+	c->deadline_ns = earlier(after_ms(now, u->first_byte_ms != 0 ? u->first_byte_ms :
+					   lim->first_byte_timeout_ms), c->resp_deadline_ns);
+}
+
+/* Watch and time a busy connection: write while request bytes wait,
+ * read always (an upstream may answer before it took the whole body). */
+static void busy_watch(struct up_conn *c, uint64_t now)
+{
+	if (c->uploading && up_upload_sent(c)) {
+		c->uploading = false;   /* the streamed body just went out */
+		if (!upstream_parser_started(&c->parser))
+			time_response(c, now);
+	} else if (c->uploading && !upstream_parser_started(&c->parser)) {
+		c->deadline_ns = earlier(up_upload_deadline(c), c->call->c.deadline_ns);
+	}
+	set_events(c, c->sent < c->req_total || up_upload_pending(c) > 0 ?
+		   EV_READ | EV_WRITE : EV_READ);
+	arm_timer(c, now);
+}
+
+static bool on_response_input(struct up_conn *c);
+
+/* Write failed with `rc` while busy: a streamed body's producer gone is
+ * the client's failure. An upstream that stopped reading a streamed body
+ * may have answered first (a 413 or 401 of its own, then a close that
+ * resets our writes): its answer is read before the failure counts, and
+ * the rest of the body is cancelled. Anything else fails the call (`c`
+ * may be freed when this returns). */
+static void busy_write_failed(struct up_conn *c, int rc)
+{
+	uint64_t now;
+
+	if (rc == -ESRCH && c->uploading) {
+		up_conn_fail(c, -ECONNRESET, false, "request body lost",
+			     "the client's network actor is gone");
+		return;
+	}
+	if (!c->uploading) {
+		conn_fail_errno(c, -EPROTO, !upstream_parser_started(&c->parser) && !c->unfinished,
+				"write failed", rc);
+		return;
+	}
+	now = clock_now_ns();
+	up_upload_close(c);             /* not reusable; the client's side stops */
+	c->uploading = false;
+	if (!upstream_parser_started(&c->parser))
+		time_response(c, now);
+	set_events(c, EV_READ);         /* nothing more to write */
+	arm_timer(c, now);
+	while (on_response_input(c))    /* its answer, or EOF / reset: 502 */
+		;
+}
+
 /* Start the request of c->call on a connected socket. */
 static void conn_send(struct up_conn *c, uint64_t now)
 {
@@ -287,27 +368,58 @@ static void conn_send(struct up_conn *c, uint64_t now)
 
 	c->state = UC_BUSY;
 	c->sent = 0;
+	c->unfinished = false;
+	c->uploading = u->upload;
 	if (c->requests++ > 0)
 		counter_add(&c->pool->st->reused_total, 1);
-	n = u->has_body || u->body_len > 0 ?
-		snprintf(c->tail, sizeof(c->tail), "Content-Length: %zu\r\n\r\n", u->body_len) :
-		snprintf(c->tail, sizeof(c->tail), "\r\n");
+	if (u->upload && u->upload_ref.len < 0)
+		n = snprintf(c->tail, sizeof(c->tail), "Transfer-Encoding: chunked\r\n\r\n");
+	else if (u->upload)
+		n = snprintf(c->tail, sizeof(c->tail), "Content-Length: %lld\r\n\r\n",
+			     (long long)u->upload_ref.len);
+	else if (u->has_body || u->body_len > 0)
+		n = snprintf(c->tail, sizeof(c->tail), "Content-Length: %zu\r\n\r\n", u->body_len);
+	else
+		n = snprintf(c->tail, sizeof(c->tail), "\r\n");
 	c->tail_len = (uint8_t)n;
 	c->req_total = request_total(c);
 	upstream_parser_start(&c->parser, &u->resp, u->method == HTTP_HEAD,
 			      lim->max_response_bytes);
 	if (u->stream_over > 0 && !u->gzip && u->redirects_left == 0)
 		upstream_parser_stream(&c->parser, u->stream_over, up_stream_sink, c);
-	c->resp_deadline_ns = earlier(after_ms(now, lim->response_timeout_ms), u->c.deadline_ns);
-	c->deadline_ns = earlier(after_ms(now, u->first_byte_ms != 0 ? u->first_byte_ms :
-					   lim->first_byte_timeout_ms), c->resp_deadline_ns);
+	if (u->upload) {
+		/* Timed as it goes out (busy_watch), then as any request. */
+		c->resp_deadline_ns = 0;
+		rc = up_upload_begin(c, now);
+		if (rc != 0) {
+			up_conn_fail(c, rc == -ENOMEM ? -EAGAIN : -ECONNRESET, false,
+				     "cannot stream the request body",
+				     rc == -ENOMEM ? "no memory" : "the client's network actor is gone");
+			return;
+		}
+	} else {
+		time_response(c, now);
+	}
 	rc = conn_write(c);
 	if (rc != 0) {
-		conn_fail_errno(c, -EPROTO, true, "write failed", rc);
+		busy_write_failed(c, rc);
 		return;
 	}
-	set_events(c, c->sent < request_total(c) ? EV_READ | EV_WRITE : EV_READ);
-	arm_timer(c, now);
+	busy_watch(c, now);
+}
+
+void up_conn_body_ready(struct up_conn *c)
+{
+	int rc;
+
+	if (c->state != UC_BUSY)
+		return;
+	rc = conn_write(c);
+	if (rc != 0) {
+		busy_write_failed(c, rc);
+		return;
+	}
+	busy_watch(c, clock_now_ns());
 }
 
 void up_conn_start(struct up_conn *c, struct upstream_call *u)
@@ -540,7 +652,12 @@ static bool on_response_input(struct up_conn *c)
 		return false;
 	}
 	if (!upstream_parser_started(&c->parser)) {
-		/* The first byte: from now on the whole-response deadline. */
+		/* The first byte: from now on the whole-response deadline
+		 * (an upload's answer may come before its body is out). */
+		if (c->resp_deadline_ns == 0)
+			c->resp_deadline_ns = earlier(after_ms(clock_now_ns(),
+							       up_limits(ua)->response_timeout_ms),
+						      c->call != NULL ? c->call->c.deadline_ns : 0);
 		c->deadline_ns = c->resp_deadline_ns;
 	}
 	used = upstream_parser_feed(&c->parser, ua->rbuf, (size_t)n);
@@ -550,14 +667,17 @@ static bool on_response_input(struct up_conn *c)
 		return false;
 	}
 	if (upstream_parser_streaming(&c->parser)) {
-		/* The head goes to the caller now, the body as credit comes. */
+		/* The head goes to the caller now, the body as credit comes;
+		 * the rest of a streamed request body is not sent. */
+		if (c->call != NULL)
+			up_upload_close(c);
 		if (c->call != NULL && up_stream_start(c) != 0) {
 			conn_fail_errno(c, -EAGAIN, false, "no memory to stream", -ENOMEM);
 			return false;
 		}
 		if (upstream_parser_done(&c->parser))
 			up_stream_set_reusable(c, upstream_parser_keep_alive(&c->parser) &&
-					       used == n && c->sent == c->req_total &&
+					       used == n && request_out(c) &&
 					       (c->ssl == NULL || up_tls_pending(c) == 0));
 		if (up_stream_flush(c) != 0 || c->state != UC_STREAM)
 			return false;
@@ -569,7 +689,7 @@ static bool on_response_input(struct up_conn *c)
 		/* Bytes after the response, or a request not fully written: the
 		 * connection's state is unknown, so it is not reused. */
 		conn_complete(c, upstream_parser_keep_alive(&c->parser) && used == n &&
-			      c->sent == request_total(c) &&
+			      request_out(c) &&
 			      (c->ssl == NULL || up_tls_pending(c) == 0));
 		return false;
 	}
@@ -629,12 +749,10 @@ static void conn_event(struct up_conn *c, int revents)
 		int rc = conn_write(c);
 
 		if (rc != 0) {
-			conn_fail_errno(c, -EPROTO, !upstream_parser_started(&c->parser),
-					"write failed", rc);
+			busy_write_failed(c, rc);
 			return;
 		}
-		if (c->sent == request_total(c))
-			set_events(c, EV_READ);
+		busy_watch(c, clock_now_ns());
 	}
 	if (revents & EV_READ)
 		while (on_response_input(c))
@@ -675,6 +793,11 @@ static void on_conn_timer(struct ev_loop *loop, ev_timer *w, int revents)
 	}
 	if (c->state == UC_IDLE) {
 		up_conn_close(c);
+	} else if (c->state == UC_BUSY && c->uploading && !upstream_parser_started(&c->parser) &&
+		   (c->call->c.deadline_ns == 0 || now + NS_PER_MS < c->call->c.deadline_ns)) {
+		/* The body's own deadlines (the call's falls through below). */
+		if (up_upload_timer(c, now) == 0)
+			busy_watch(c, now);     /* a grant went again */
 	} else if (c->state == UC_STREAM) {
 		up_stream_timer(c, now);
 	} else {

@@ -147,7 +147,7 @@ int up_stream_flush(struct up_conn *c)
 		end = upstream_parser_done(&c->parser) && n == pending;
 		if (n == 0 && !end)
 			return 0;
-		d = stream_data_new((uint32_t)n);
+		d = stream_data_new(STREAM_MSG_DATA, (uint32_t)n);
 		if (d == NULL) {
 			s->retry = true;
 			return 0;
@@ -229,7 +229,7 @@ void up_stream_close(struct up_conn *c)
 
 	if (s == NULL)
 		return;
-	if (!s->over && s->to != ACTOR_ADDR_NONE && (d = stream_data_new(0)) != NULL) {
+	if (!s->over && s->to != ACTOR_ADDR_NONE && (d = stream_data_new(STREAM_MSG_DATA, 0)) != NULL) {
 		/* Best effort: the network actor's own stream deadline covers a
 		 * full mailbox. */
 		d->conn_id = s->conn_id;

@@ -1,19 +1,26 @@
 #!/bin/sh
 # Streamed proxy bodies benchmark (issue 19; not a test). One nginx (one
-# worker) is the upstream: /hello (a 6-byte body) and /big.bin (SIZE_MB,
-# default 100, MiB of random bytes, sendfile). In front of it, in one run:
+# worker) is the upstream: /hello (a 6-byte body), /big.bin (SIZE_MB,
+# default 100, MiB of random bytes, sendfile) and /store/ (WebDAV PUT: the
+# body is written to a file, read to its end before the answer). In front
+# of it, in one run:
 #   actord        build/actord (ACTORD_BIN): GET /upstream and
 #                 /proxy/hello (small bodies: the buffered path), then
-#                 /proxy/big.bin once with curl: a streamed body
+#                 /proxy/big.bin once with curl: a streamed body, then
+#                 the same bytes uploaded (PUT /proxy/store/NAME.bin with
+#                 Content-Length): a streamed request body
 #   base          BASE_BIN (optional; e.g. a build of the previous main):
-#                 the same, with upstream.max_response_bytes raised so a
-#                 buffering proxy can answer the download at all
-#   nginx         nginx proxy_pass (keepalive pool, 1 worker), the same
-#                 download, for scale
+#                 the same, with upstream.max_response_bytes and
+#                 http.max_body_bytes raised so a buffering proxy can
+#                 carry the transfers at all
+#   nginx         nginx proxy_pass (keepalive pool, 1 worker,
+#                 proxy_request_buffering off: uploads streamed as
+#                 actord's), the same transfers, for scale
 # Small bodies: wrk -t1 -c64 -d DURATION (5s) each, after a 1 s warm-up,
-# ROUNDS (3) rounds in rotating order, the median reported. Download: wall
-# time, MB/s, the sha256 checked against the file, and the proxy's peak RSS
-# growth (sampled every 20 ms from /proc) while it runs.
+# ROUNDS (3) rounds in rotating order, the median reported. Download and
+# upload: wall time, MB/s, the sha256 checked against the file (the
+# upload: the file the upstream stored), and the proxy's peak RSS growth
+# (sampled every 20 ms from /proc) while it runs.
 # Prints a human table, then as the very last line one JSON object.
 set -eu
 case ${ACTORD_BIN:-} in ""|/*) ;; *) ACTORD_BIN=$PWD/$ACTORD_BIN ;; esac
@@ -34,8 +41,9 @@ command -v wrk >/dev/null || { echo "proxy_stream_bench: wrk is not installed" >
 command -v nginx >/dev/null || { echo "proxy_stream_bench: nginx is not installed" >&2; exit 1; }
 
 rm -rf "$RUN"
-mkdir -p "$RUN/up/www" "$RUN/px" "$RUN/actord" "$RUN/base"
+mkdir -p "$RUN/up/www/store" "$RUN/up/tmp" "$RUN/px" "$RUN/actord" "$RUN/base"
 chmod 755 "$RUN" "$RUN/up" "$RUN/up/www" "$RUN/px"
+chmod 777 "$RUN/up/www/store" "$RUN/up/tmp"
 head -c $((SIZE_MB * 1048576)) /dev/urandom >"$RUN/up/www/big.bin"
 chmod 644 "$RUN/up/www/big.bin"
 WANT=$(sha256sum "$RUN/up/www/big.bin" | cut -d' ' -f1)
@@ -47,16 +55,19 @@ cleanup() {
   for d in up px; do
     [ -f "$RUN/$d/nginx.pid" ] && kill "$(cat "$RUN/$d/nginx.pid")" 2>/dev/null || true
   done
-  rm -f "$RUN/up/www/big.bin"
+  rm -rf "$RUN/up/www/big.bin" "$RUN/up/www/store" "$RUN/up/tmp"
 }
 trap cleanup EXIT INT TERM
 
 nginx_conf "$RUN/up" 1 1024 "sendfile on;
     server { listen 127.0.0.1:$UP; root $RUN/up/www;
+        client_max_body_size 0; client_body_temp_path $RUN/up/tmp;
+        location /store/ { dav_methods PUT; }
         location = /hello { default_type text/plain; return 200 \"hello\\n\"; } }"
 nginx_conf "$RUN/px" 1 1024 "sendfile on;
     upstream up { server 127.0.0.1:$UP; keepalive 64; }
-    server { listen 127.0.0.1:$PX; location /proxy/ { proxy_pass http://up/;
+    server { listen 127.0.0.1:$PX; client_max_body_size 0;
+        location /proxy/ { proxy_pass http://up/; proxy_request_buffering off;
         proxy_http_version 1.1; proxy_set_header Connection \"\"; } }"
 nginx -c "$RUN/up/nginx.conf" -p "$RUN/up"
 nginx -c "$RUN/px/nginx.conf" -p "$RUN/px"
@@ -66,6 +77,7 @@ wait_port proxy_stream_bench "$PX"
 start_actord() { # dir bin port admin
   cat >"$RUN/$1/actord.json" <<EOF
 { "listen": ["127.0.0.1:$3"], "admin_listen": "127.0.0.1:$4", "log": {"level": "warn"},
+  "http": {"max_body_bytes": $(( (SIZE_MB + 16) * 1048576 ))},
   "upstream": {"url": "http://127.0.0.1:$UP/hello", "max_connections": 64,
                "max_response_bytes": $(( (SIZE_MB + 16) * 1048576 )),
                "proxy": [{"prefix": "/proxy/", "to": "http://127.0.0.1:$UP/"}]} }
@@ -88,22 +100,42 @@ fi
 
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 
-# download NAME PORT PID: "mb_s rss_growth_kib ok" for /proxy/big.bin.
-download() {
-  before=$(rss_kib "$3")
+# timed PID SHA_FILE CMD...: run CMD (which writes the sha256 of what
+# arrived to SHA_FILE), sampling PID's RSS every 20 ms; prints "mb_s
+# rss_growth_kib ok".
+timed() {
+  pid=$1 shafile=$2; shift 2
+  before=$(rss_kib "$pid")
   t0=$($PY -c 'import time; print(time.monotonic())')
-  curl -sf "http://127.0.0.1:$2/proxy/big.bin" | sha256sum | cut -d' ' -f1 >"$RUN/got" &
+  "$@" &
   cpid=$!
   peak=$before
   while kill -0 $cpid 2>/dev/null; do
-    r=$(rss_kib "$3"); [ "$r" -gt "$peak" ] && peak=$r
+    r=$(rss_kib "$pid"); [ "$r" -gt "$peak" ] && peak=$r
     sleep 0.02
   done
   wait $cpid || true
   t1=$($PY -c 'import time; print(time.monotonic())')
-  ok=$([ "$(cat "$RUN/got")" = "$WANT" ] && echo ok || echo BAD)
+  ok=$([ "$(cat "$shafile" 2>/dev/null)" = "$WANT" ] && echo ok || echo BAD)
   $PY -c "print(round($SIZE_MB / ($t1 - $t0), 1), $peak - $before, '$ok')"
 }
+
+# download_to PORT: GET /proxy/big.bin, its sha256 into $RUN/got.
+download_to() {
+  curl -sf "http://127.0.0.1:$1/proxy/big.bin" | sha256sum | cut -d' ' -f1 >"$RUN/got"
+}
+
+# upload_as NAME PORT: PUT the file to /proxy/store/NAME.bin; the sha256
+# of what the upstream stored into $RUN/got.
+upload_as() {
+  curl -sf -o /dev/null -T "$RUN/up/www/big.bin" "http://127.0.0.1:$2/proxy/store/$1.bin"
+  sha256sum "$RUN/up/www/store/$1.bin" 2>/dev/null | cut -d' ' -f1 >"$RUN/got"
+  rm -f "$RUN/up/www/store/$1.bin"
+}
+
+# download / upload NAME PORT PID: "mb_s rss_growth_kib ok".
+download() { rm -f "$RUN/got"; timed "$3" "$RUN/got" download_to "$2"; }
+upload() { rm -f "$RUN/got"; timed "$3" "$RUN/got" upload_as "$1" "$2"; }
 
 : >"$RUN/results.txt"
 i=0
@@ -127,26 +159,32 @@ echo "$SERVERS" | while read -r name port pid; do
 done
 NGINX_PID=$(cat "$RUN/px/nginx.pid")
 echo "nginx $(download nginx "$PX" "$NGINX_PID")" >>"$RUN/downloads.txt"
+echo "$SERVERS" | while read -r name port pid; do
+  echo "$name $(upload "$name" "$port" "$pid")" >>"$RUN/uploads.txt"
+done
+echo "nginx $(upload nginx "$PX" "$NGINX_PID")" >>"$RUN/uploads.txt"
 
-$PY - "$RUN/results.txt" "$RUN/downloads.txt" "$SIZE_MB" <<'PYEOF'
+$PY - "$RUN/results.txt" "$RUN/downloads.txt" "$SIZE_MB" "$RUN/uploads.txt" <<'PYEOF'
 import json, statistics, sys
 rows = {}
 for line in open(sys.argv[1]):
     name, path, rps, cpu, errs, p50, p99, mbs = line.split()
     rows.setdefault((name, path), []).append((float(rps), float(cpu), int(errs), p50, p99))
-out = {"bench": "proxy_stream", "size_mb": int(sys.argv[3]), "small": {}, "download": {}}
+out = {"bench": "proxy_stream", "size_mb": int(sys.argv[3]), "small": {}, "download": {},
+       "upload": {}}
 print(f"{'server':8} {'path':14} {'req/s':>9} {'cpu us/req':>11} {'errors':>7} {'p50':>8} {'p99':>8}")
 for (name, path), runs in sorted(rows.items()):
     runs.sort()
     rps, cpu, errs, p50, p99 = runs[len(runs) // 2]
     print(f"{name:8} {path:14} {rps:9.0f} {cpu:11.1f} {errs:7d} {p50:>8} {p99:>8}")
     out["small"][f"{name} {path}"] = {"rps": rps, "cpu_us": cpu, "errors": errs}
-print(f"\n{sys.argv[3]} MiB through the proxy:")
-print(f"{'server':8} {'MB/s':>8} {'RSS growth MiB':>15} {'sha256':>7}")
-for line in open(sys.argv[2]):
-    name, mbs, growth, ok = line.split()
-    print(f"{name:8} {float(mbs):8.1f} {int(growth) / 1024:15.1f} {ok:>7}")
-    out["download"][name] = {"mb_s": float(mbs), "rss_growth_mib": round(int(growth) / 1024, 1),
-                             "ok": ok == "ok"}
+for what, path in (("download", sys.argv[2]), ("upload", sys.argv[4])):
+    print(f"\n{sys.argv[3]} MiB through the proxy, {what}:")
+    print(f"{'server':8} {'MB/s':>8} {'RSS growth MiB':>15} {'sha256':>7}")
+    for line in open(path):
+        name, mbs, growth, ok = line.split()
+        print(f"{name:8} {float(mbs):8.1f} {int(growth) / 1024:15.1f} {ok:>7}")
+        out[what][name] = {"mb_s": float(mbs), "rss_growth_mib": round(int(growth) / 1024, 1),
+                           "ok": ok == "ok"}
 print(json.dumps(out))
 PYEOF

@@ -8,21 +8,14 @@ import time
 
 from admin_helpers import metric, metrics_of
 from conftest import SLOW, wait_until
-from upstream_server import proxied, stream_digest, upstream  # noqa: F401 (fixtures)
+from upstream_server import (proxied, rss_kib, single_net, stream_digest,  # noqa: F401
+                             upstream)
 
 MIB = 1 << 20
 # The sanitizer builds are several times slower and their allocators keep
 # freed memory (ASan's quarantine): the full size and the memory bound are
 # for the Release build, the protocol is checked everywhere.
 BIG = 100 * MIB if SLOW == 1 else 16 * MIB
-
-
-def rss_kib(a):
-    with open(f"/proc/{a.proc.pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise AssertionError("no VmRSS")
 
 
 class Response:
@@ -100,10 +93,6 @@ def streamed(a):
     return (metric(m, "actord_http_streamed_responses_total", actor="net-0"),
             metric(m, "actord_http_streamed_bytes_total", actor="net-0"),
             metric(m, "actord_http_streams_aborted_total", actor="net-0"))
-
-
-def single_net():
-    return {"actors": {"net": {"count": 1}}}
 
 
 def test_100mb_streamed_response_with_bounded_memory(proxied):

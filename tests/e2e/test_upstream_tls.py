@@ -1,11 +1,14 @@
 """The upstream client against real services (issue 19): HTTPS to a local
 nginx with a certificate made in the test (verification, SNI, client
 certificates, session resumption), redirects, gzip, per-call timeouts."""
+import hashlib
+import os
 import socket
 import time
 import urllib.parse
 
-from conftest import wait_until
+from admin_helpers import parse_metrics
+from conftest import RawClient, wait_until
 from tls_upstream import stderr_has, tls_nginx  # noqa: F401 (fixture)
 from upstream_server import upstream  # noqa: F401 (fixture)
 
@@ -50,6 +53,31 @@ def test_upstream_and_proxy_over_https(actord_factory, tls_nginx):
     assert (r.status, r.body) == (200, b"hello")
     metrics = a.admin("GET", "/metrics").text
     assert f'upstream="https://127.0.0.1:{tls_nginx.ports["ok"]}"' in metrics
+
+
+def test_streamed_uploads_over_https(actord_factory, tls_nginx):
+    """A request body over proxy_buffer_bytes (Content-Length) and a chunked
+    one go to an HTTPS upstream as they arrive (TLS writes of a buffer that
+    moves between retries) and arrive intact."""
+    a = actord_factory(tls_config(tls_nginx, proxy_buffer_bytes=65536))
+    body = bytes(range(256)) * (6 * 4096 + 7)           # 6 MiB + 1,792 bytes
+    r = a.request("PUT", "/tls/store/cl.bin", body=body)
+    assert r.status in (201, 204), (r.status, r.body)
+    with open(os.path.join(tls_nginx.www, "store", "cl.bin"), "rb") as f:
+        assert hashlib.sha256(f.read()).digest() == hashlib.sha256(body).digest()
+    c = RawClient(a.port)
+    c.send(b"PUT /tls/store/chunked.bin HTTP/1.1\r\nHost: t\r\n"
+           b"Transfer-Encoding: chunked\r\n\r\n")
+    for i in range(0, len(body), 300000):
+        piece = body[i:i + 300000]
+        c.send(b"%x\r\n" % len(piece) + piece + b"\r\n")
+    c.send(b"0\r\n\r\n")
+    assert c.read_response().status in (201, 204)
+    c.close()
+    with open(os.path.join(tls_nginx.www, "store", "chunked.bin"), "rb") as f:
+        assert hashlib.sha256(f.read()).digest() == hashlib.sha256(body).digest()
+    m = parse_metrics(a.admin("GET", "/metrics").text)
+    assert sum(v for (n, _), v in m.items() if n == "actord_http_streamed_requests_total") == 2
 
 
 def test_bad_certificates_are_502_with_the_reason_logged(actord_factory, tls_nginx):

@@ -11,7 +11,8 @@ nginx servers (`TlsNginx.ports`):
               /hello, /loop -> /loop, /up -> https://localhost:<ok>/hello,
               /gz.txt (gzip when asked), /big (the 100 MB file, when made)
   ok          HTTPS, good certificate: /hello, /close (Connection: close),
-              /to-http -> http://127.0.0.1:<http>/hello, /r1 -> /hello;
+              /to-http -> http://127.0.0.1:<http>/hello, /r1 -> /hello,
+              /store/NAME (WebDAV PUT: the body is stored in www/store/);
               session tickets and cache on; access log with
               $ssl_session_reused
   expired     HTTPS, expired certificate
@@ -69,7 +70,9 @@ class TlsNginx:
         self.ports = {k: free_port() for k in
                       ("http", "ok", "expired", "wronghost", "wrongca", "mtls")}
         self.www = os.path.join(d, "www")
-        os.makedirs(self.www, exist_ok=True)
+        os.makedirs(os.path.join(self.www, "store"), exist_ok=True)
+        os.chmod(self.www, 0o755)
+        os.chmod(os.path.join(self.www, "store"), 0o777)
         with open(os.path.join(self.www, "gz.txt"), "wb") as f:
             f.write(GZ_TEXT)
         p = self.ports
@@ -89,6 +92,7 @@ class TlsNginx:
         location /close {{ keepalive_timeout 0; default_type text/plain; return 200 "bye"; }}
         location /to-http {{ return 302 http://127.0.0.1:{p['http']}/hello; }}
         location /r1 {{ return 302 /hello; }}
+        location /store/ {{ root {self.www}; dav_methods PUT; client_max_body_size 0; }}
     }}"""
         mtls_extra = (f"ssl_verify_client on; ssl_client_certificate {d}/ca.pem; "
                       "location = /who { default_type text/plain; "

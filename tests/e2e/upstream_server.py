@@ -31,6 +31,25 @@ Behaviour by path (the proxy route maps /proxy/<x> to /<x>):
                          &chunked=1 one chunk per block; with &cut=M only M
                          bytes, then close); `stream_sent` counts what the
                          socket took
+  /upload                the body read as it arrives, not whole first
+                         (Content-Length or chunked, de-chunked) and hashed:
+                         200 JSON {"sha256", "bytes", "chunked",
+                         "content_length" (the header's value or null),
+                         "complete": true}, keep-alive. `uploads` has a dict
+                         per upload from its head on (path, query, headers,
+                         chunked, content_length, bytes so far, sha256,
+                         complete: None while reading, then True, or False
+                         when the connection ended (EOF, reset, bad chunk
+                         framing) before the body did, without an answer).
+                         &gate=1 reads nothing until `gate` (a
+                         threading.Event, set unless a test clears it) is set
+  /upload-slow?ms=M      /upload reading 64 KiB every M ms (default 10)
+  /upload-early?code=N   answers N "early answer" with Connection: close
+                         right after the head, reading none of the body,
+                         then closes (&hold_ms=M: M ms later, still reading
+                         nothing); in `uploads` with early=N, complete False
+Any other path with a chunked request body gets it de-chunked, whole
+before the answer, like a Content-Length one.
 """
 import hashlib
 import json
@@ -60,6 +79,9 @@ class UpstreamServer:
         self.received = []          # (path, [(header, value)]) in arrival order
         self.closing = False
         self.stream_sent = 0        # /stream body bytes the socket took
+        self.uploads = []           # a dict per /upload* request (module docstring)
+        self.gate = threading.Event()   # /upload?gate=1 waits for it
+        self.gate.set()
         threading.Thread(target=self._accept_loop, daemon=True).start()
 
     @property
@@ -91,7 +113,19 @@ class UpstreamServer:
         served = 0
         try:
             while True:
-                req, buf = self._read_request(conn, buf)
+                req, buf = self._read_head(conn, buf)
+                if req is None:
+                    return
+                if req["path"] in UPLOAD_PATHS:
+                    # Decided on the head: the body is read as it arrives.
+                    with self.lock:
+                        self.requests.append((req["method"], req["path"]))
+                        self.received.append((req["path"], req["headers"]))
+                    keep, buf = self._upload(conn, req, buf)
+                    if not keep:
+                        return
+                    continue
+                req, buf = self._read_body(conn, req, buf)
                 if req is None:
                     return
                 with self.lock:
@@ -110,7 +144,8 @@ class UpstreamServer:
             conn.close()
 
     @staticmethod
-    def _read_request(conn, buf):
+    def _read_head(conn, buf):
+        """(request without its body, what followed the head) or (None, b"")."""
         while b"\r\n\r\n" not in buf:
             data = conn.recv(65536)
             if not data:
@@ -123,17 +158,85 @@ class UpstreamServer:
         for line in lines[1:]:
             k, v = line.split(":", 1)
             headers.append((k.strip(), v.strip()))
-        n = int(dict((k.lower(), v) for k, v in headers).get("content-length", "0"))
+        parts = urlsplit(target)
+        req = {"method": method, "target": target, "path": parts.path,
+               "query": parts.query, "args": parse_qs(parts.query),
+               "headers": headers, "body": b""}
+        return req, rest
+
+    @staticmethod
+    def _read_body(conn, req, rest):
+        """The whole body into req["body"]: (req, what followed) or (None, b"")."""
+        fields = dict((k.lower(), v) for k, v in req["headers"])
+        if "chunked" in fields.get("transfer-encoding", "").lower():
+            parts = []
+            reader = BodyReader(conn, rest, parts.append)
+            try:
+                rest = reader.chunked()
+            except (EOFError, ValueError):
+                return None, b""
+            req["body"] = b"".join(parts)
+            return req, rest
+        n = int(fields.get("content-length", "0"))
         while len(rest) < n:
             data = conn.recv(65536)
             if not data:
                 return None, b""
             rest += data
-        parts = urlsplit(target)
-        req = {"method": method, "target": target, "path": parts.path,
-               "query": parts.query, "args": parse_qs(parts.query),
-               "headers": headers, "body": rest[:n]}
+        req["body"] = rest[:n]
         return req, rest[n:]
+
+    def _upload(self, conn, req, buf):
+        """An /upload* request, its head read: the body read as it arrives
+        (module docstring). Returns (keep the connection, what followed)."""
+        path, args = req["path"], req["args"]
+        arg = lambda k, d: int(args.get(k, [d])[0])
+        fields = dict((k.lower(), v) for k, v in req["headers"])
+        rec = {"path": path, "query": req["query"], "headers": req["headers"],
+               "chunked": "chunked" in fields.get("transfer-encoding", "").lower(),
+               "content_length": fields.get("content-length"), "early": None,
+               "bytes": 0, "sha256": None, "complete": None, "error": None}
+        with self.lock:
+            self.uploads.append(rec)
+        if path == "/upload-early":
+            code = arg("code", 403)
+            with self.lock:
+                rec["early"], rec["complete"] = code, False
+            self._send(conn, code, b"early answer", close=True)
+            deadline = time.monotonic() + arg("hold_ms", 0) / 1000
+            while time.monotonic() < deadline and not self.closing:
+                time.sleep(0.01)
+            return False, b""
+        if arg("gate", 0):
+            self.gate.wait(120)
+        slow = path == "/upload-slow"
+        pause = arg("ms", 10) / 1000 if slow else 0
+        h = hashlib.sha256()
+
+        def on_data(data):
+            h.update(data)
+            with self.lock:
+                rec["bytes"] += len(data)
+            if pause:
+                time.sleep(pause)
+
+        reader = BodyReader(conn, buf, on_data, piece=65536 if slow else 1 << 20)
+        try:
+            if rec["chunked"]:
+                rest = reader.chunked()
+            else:
+                rest = reader.exact(int(rec["content_length"] or "0"))
+        except (OSError, EOFError, ValueError) as e:
+            with self.lock:
+                rec["sha256"], rec["error"], rec["complete"] = h.hexdigest(), repr(e), False
+            return False, b""
+        with self.lock:
+            rec["sha256"], rec["complete"] = h.hexdigest(), True
+        body = json.dumps({"sha256": rec["sha256"], "bytes": rec["bytes"],
+                           "chunked": rec["chunked"], "content_length": rec["content_length"],
+                           "complete": True}).encode()
+        self._send(conn, 200, body, "application/json")
+        return True, rest
 
     @staticmethod
     def _send(conn, status, body, ctype="text/plain", extra=(), close=False):
@@ -226,6 +329,63 @@ class UpstreamServer:
             conn.sendall(piece)
 
 
+UPLOAD_PATHS = ("/upload", "/upload-slow", "/upload-early")
+
+
+class BodyReader:
+    """A request body read from `conn` as it arrives, after `buf` (what
+    came with the head): each piece of it goes to on_data, de-chunked.
+    EOFError when the connection ends first, ValueError on bad chunk
+    framing; OSError (a reset) passes through."""
+
+    def __init__(self, conn, buf, on_data, piece=1 << 20):
+        self.conn, self.buf, self.on_data, self.piece = conn, buf, on_data, piece
+
+    def exact(self, n):
+        """n body bytes; returns what followed them."""
+        if self.buf:
+            take, self.buf = self.buf[:n], self.buf[n:]
+            if take:
+                self.on_data(take)
+            n -= len(take)
+        while n > 0:
+            data = self.conn.recv(min(self.piece, n))
+            if not data:
+                raise EOFError(f"the connection ended {n} bytes short")
+            self.on_data(data)
+            n -= len(data)
+        return self.buf
+
+    def _line(self):
+        while b"\r\n" not in self.buf:
+            if len(self.buf) > 8192:
+                raise ValueError("a chunk-size or trailer line over 8 KiB")
+            data = self.conn.recv(65536)
+            if not data:
+                raise EOFError("the connection ended inside the chunked body")
+            self.buf += data
+        line, self.buf = self.buf.split(b"\r\n", 1)
+        return line
+
+    def chunked(self):
+        """A chunked body, trailers skipped; returns what followed it."""
+        while True:
+            line = self._line()
+            try:
+                size = int(line.split(b";", 1)[0].strip(), 16)
+            except ValueError:
+                raise ValueError(f"bad chunk-size line {line[:40]!r}") from None
+            if size < 0:
+                raise ValueError(f"bad chunk-size line {line[:40]!r}")
+            if size == 0:
+                while self._line() != b"":
+                    pass
+                return self.buf
+            self.exact(size)
+            if self._line() != b"":
+                raise ValueError("no CRLF after a chunk's data")
+
+
 STREAM_BLOCK = 1 << 20
 _BASE = bytes((i * 131 + 7) & 255 for i in range(STREAM_BLOCK))
 
@@ -241,6 +401,20 @@ def stream_digest(n):
     for k in range((n + STREAM_BLOCK - 1) // STREAM_BLOCK):
         h.update(stream_block(k)[:min(STREAM_BLOCK, n - k * STREAM_BLOCK)])
     return h.hexdigest()
+
+
+def rss_kib(a):
+    """actord's resident memory now (the streamed-body tests' bound)."""
+    with open(f"/proc/{a.proc.pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+def single_net(**more):
+    """Overrides for one network actor (its metrics are then net-0's)."""
+    return merge({"actors": {"net": {"count": 1}}}, more)
 
 
 @pytest.fixture

@@ -13,12 +13,17 @@
  *   bit 3: the handler backstop (504) fires after each read
  *   bit 4: handlers keep (then drop) every other request
  *   bit 5: the access log is on (one log_access call per response)
+ *   bit 6: bodies of targets starting "/u" stream (http_conn_env.upload)
+ *          when over 8 bytes or chunked, within 64 bytes; passed on at
+ *          their END, or (with bit 3) only after that read
  * the remaining bytes are what the client sends.
  *
  * Invariants checked (abort on violation): every write starts with a
  * status line, nothing is emitted after a closing answer, sequence numbers
  * are handed out in order (a parked request is offered again before any
- * later one), and no memory leaks (ASan) once disposed.
+ * later one), a streamed body's events come in order (BEGIN, DATA within
+ * its limit and length, then END or ABORT once) for the request just
+ * submitted, and no memory leaks (ASan) once disposed.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -35,7 +40,62 @@ struct fuzz {
 	uint32_t next_seq;
 	bool refused;                /* the last offer (seq next_seq - 1) was */
 	uint8_t mode;
+	bool uploading;              /* between BEGIN and END / ABORT */
+	uint32_t upload_seq;         /* the request of the last BEGIN */
+	bool deliver;                /* a body to declare passed on after this read */
+	int64_t upload_len;          /* its declared length, -1: chunked */
+	uint64_t upload_bytes;
 };
+
+static bool fuzz_upload_wanted(void *ctx, const char *url, size_t url_len, int64_t len,
+			       uint64_t *max)
+{
+	(void)ctx;
+	if (url_len < 2 || url[0] != '/' || url[1] != 'u' || (len >= 0 && len <= 8))
+		return false;
+	*max = 64;
+	return true;
+}
+
+static void fuzz_upload(void *ctx, struct http_conn *c, enum http_upload_event ev,
+			const char *data, size_t len, unsigned status)
+{
+	struct fuzz *f = ctx;
+
+	(void)data;
+	switch (ev) {
+	case HTTP_UPLOAD_BEGIN:
+		if (f->uploading)
+			abort();
+		f->uploading = true;
+		f->upload_seq = c->upload_seq;
+		f->upload_len = -2;     /* known once the request is offered */
+		f->upload_bytes = 0;
+		break;
+	case HTTP_UPLOAD_DATA:
+		f->upload_bytes += len;
+		if (!f->uploading || len == 0 || f->upload_bytes > 64 ||
+		    (f->upload_len >= 0 && f->upload_bytes > (uint64_t)f->upload_len))
+			abort();
+		break;
+	case HTTP_UPLOAD_END:
+		if (!f->uploading ||
+		    (f->upload_len >= 0 && f->upload_bytes != (uint64_t)f->upload_len))
+			abort();
+		f->uploading = false;
+		/* Passed on at once, or after the next read (bit 3). */
+		if (!(f->mode & 8))
+			http_conn_upload_delivered(c);
+		else
+			f->deliver = true;
+		break;
+	case HTTP_UPLOAD_ABORT:
+		if (!f->uploading || (status != 0 && status != 400 && status != 413))
+			abort();
+		f->uploading = false;
+		break;
+	}
+}
 
 static int fuzz_submit(void *ctx, struct http_msg *hm)
 {
@@ -44,6 +104,12 @@ static int fuzz_submit(void *ctx, struct http_msg *hm)
 	if (hm->seq != f->next_seq && !(f->refused && hm->seq + 1 == f->next_seq))
 		abort();
 	f->next_seq = hm->seq + 1;
+	if (hm->upload) {
+		/* Offered at BEGIN (again if parked), without a body. */
+		if (hm->seq != f->upload_seq || hm->body_len != 0 || hm->upload_len < -1)
+			abort();
+		f->upload_len = hm->upload_len;
+	}
 	f->refused = ((f->mode & 4) && f->submitted++ % 3 == 2) ||
 		     f->h.nsub == CONN_HARNESS_MAX_SUB;
 	if (f->refused)
@@ -120,6 +186,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	h->env.access_log = (f.mode & 32) != 0;
 	conn_harness_open(h, 8, 1, fuzz_submit, &f);
+	if (f.mode & 64) {
+		h->env.upload_wanted = fuzz_upload_wanted;
+		h->env.upload = fuzz_upload;
+	}
 	while (pos < size && !http_conn_finished(&h->c)) {
 		size_t n = size - pos < chunk ? size - pos : chunk;
 
@@ -130,11 +200,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		    !http_conn_expire(&h->c, NET_TIMEOUT_HANDLER, h->now))
 			drain_output(h);
 		answer(&f);
+		if (f.deliver) {
+			f.deliver = false;
+			http_conn_upload_delivered(&h->c);
+		}
 		drain_output(h);
 	}
 	http_conn_eof(&h->c);
 	answer(&f);
 	drain_output(h);
 	conn_harness_close(h);
+	if (f.uploading)
+		abort();        /* neither ended nor aborted */
 	return 0;
 }
