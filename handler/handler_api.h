@@ -113,7 +113,8 @@ const char *hreq_body(const struct hreq *r, size_t *len);
  * `out` names the body for upstream_call_stream_body, which relays it to
  * the upstream as it arrives (net/stream_msg.h, "Uploads"). A route that
  * answers without passing it on closes the client's connection after its
- * answer (the rest of the body is discarded). */
+ * answer, unless the whole body had arrived by then (the rest of it is
+ * read and discarded meanwhile). */
 struct upload_ref;
 bool hreq_body_stream(const struct hreq *r, struct upload_ref *out);
 /* "ip:port" of the client. */

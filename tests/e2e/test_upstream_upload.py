@@ -383,6 +383,32 @@ def test_other_routes_keep_http_max_body_bytes(proxied, upstream):
     counted(a, before, 2, 2 * len(data), 0)
 
 
+def test_a_route_answering_without_the_body_closes_or_keeps_the_connection(proxied, upstream):
+    """A streamed upload the route refuses without calling the upstream (a path
+    the proxy cannot forward: 400) is answered at once; with its body still
+    arriving the connection closes after the answer, with all of it already
+    read the next request on the connection is served."""
+    a = proxied(overrides=single_net(), proxy_buffer_bytes=4096)
+    before = counters(a)
+    c = RawClient(a.port)
+    c.send(head("/proxy/%2e%2e/upload", 8 * MIB) + b"x" * 65536)   # most of it never sent
+    r = c.read_response()
+    assert r.status == 400 and b"dot-segment" in r.body
+    assert r.headers["connection"] == "close"
+    assert c.closed()
+    c.close()
+    counted(a, before, 1, None, 1)
+    assert upstream.uploads == []
+    # A whole small body (over the threshold, within one read): kept alive.
+    c = RawClient(a.port)
+    c.send(head("/proxy/%2e%2e/upload", 5000) + b"y" * 5000 +
+           b"GET /proxy/hello HTTP/1.1\r\nHost: t\r\n\r\n")
+    assert c.read_response().status == 400
+    r = c.read_response()
+    assert r.status == 200 and r.body == b"hello"
+    c.close()
+
+
 def test_an_upstream_not_reading_holds_the_client_back(proxied, upstream):
     """An upstream that reads nothing stops the client's upload at the credit window and the
     kernel buffers, with actord's memory bounded; once it reads, everything arrives."""
