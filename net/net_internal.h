@@ -195,8 +195,8 @@ struct stream_credit;
 /* http_conn_env.upload: the body's pieces, end or abort (ctx unused). */
 void net_upload_event(void *ctx, struct http_conn *hc, enum http_upload_event ev,
 		      const char *data, size_t len, unsigned status);
-/* The answer to request `seq` arrived: if its body still waits for a
- * consumer that never asked, drop it. */
+/* The answer to request `seq` arrived: what is left of its streamed body
+ * is dropped (the rest of it is discarded as it arrives). */
 void net_upload_answered(struct net_conn *c, uint32_t seq);
 /* Whether the connection may be read: less than a window of the body
  * waits for its consumer. */

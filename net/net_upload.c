@@ -23,7 +23,8 @@
  *   CANCELLED  the consumer gave up (it answered or failed first): the
  *              rest of the body is counted and dropped.
  * The state is freed once END or ABORT is delivered, when the consumer
- * cancels after the body's end, or with the connection. A grant for an
+ * cancels after the body's end, when the request's answer arrives, or
+ * with the connection. A grant for an
  * upload this actor no longer has is answered with ABORT, so the
  * consumer never waits for a body nobody will send.
  *
@@ -215,9 +216,16 @@ void net_upload_answered(struct net_conn *c, uint32_t seq)
 {
 	struct net_upload *u = c->upload;
 
-	if (u == NULL || u->id != seq || u->to != ACTOR_ADDR_NONE)
+	if (u == NULL || u->id != seq)
 		return;
-	/* Answered without anyone asking for the body: nobody will. */
+	/* Its answer came: nobody needs the rest of the body any more (the
+	 * proxy answers once its call is over; a route that never called
+	 * asked for nothing). A consumer that still waits hears ABORT, so
+	 * a cancel lost to a full mailbox holds nothing up. */
+	if (u->to != ACTOR_ADDR_NONE && u->state != UP_CANCELLED) {
+		u->status = 0;
+		send_piece(c, 0, STREAM_ABORT);
+	}
 	if (u->state == UP_OPEN) {
 		u->state = UP_CANCELLED;
 		net_buf_free(&u->buf);
