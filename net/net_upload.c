@@ -143,7 +143,8 @@ static void pump(struct net_conn *c, uint64_t now)
 		u->retry_ns = now + (uint64_t)UPLOAD_RETRY_MS * NS_PER_MS;
 	} else if (rc != 0) {
 		/* The consumer is gone: its call failed or will; drop the rest. */
-		counter_add(&c->na->stats->uploads_aborted_total, 1);
+		if (u->state != UP_ABORTED)
+			counter_add(&c->na->stats->uploads_aborted_total, 1);
 		if (u->state == UP_OPEN) {
 			u->state = UP_CANCELLED;
 			net_buf_free(&u->buf);

@@ -280,6 +280,8 @@ void up_upload_data(struct up_actor *ua, struct stream_data *d)
 	c = up->conn;
 	pl = c->pool;
 	up->heard_ns = clock_now_ns();
+	if (net_buf_pending(&up->buf) == 0)
+		up->wrote_ns = up->heard_ns;   /* the write timeout counts from here */
 	if (d->kind == STREAM_ABORT) {
 		bool large = d->status == 413;
 
