@@ -24,6 +24,7 @@
 #include "upstream_parse.h"
 #include "stream_msg.h"
 #include "actors/backend_stats.h"
+#include "base/clock.h"
 #include "base/list.h"
 #include "dns/dns.h"
 
@@ -230,6 +231,36 @@ void up_call_done(struct up_pool *pl, struct upstream_call *u, int status);
 void up_call_failed(struct up_pool *pl, struct upstream_call *u, int status,
 		    bool retryable);
 
+/* The earlier of two deadlines (0: none), and `ms` after `now`. */
+static inline uint64_t up_earlier(uint64_t a, uint64_t b)
+{
+	if (a == 0)
+		return b;
+	return b != 0 && b < a ? b : a;
+}
+
+static inline uint64_t up_after_ms(uint64_t now, uint32_t ms)
+{
+	return now + (uint64_t)ms * NS_PER_MS;
+}
+
+/* upstream_io.c: a connection's watchers (set up once, by
+ * up_conn_open), what they wait for and when they fire (lazily re-armed:
+ * net_timer.h), sending c->call's request once connected, failing with
+ * the reason of an errno. */
+void up_conn_watch_init(struct up_conn *c);
+void up_conn_events(struct up_conn *c, int want);
+void up_conn_arm(struct up_conn *c, uint64_t now);
+void up_conn_send(struct up_conn *c, uint64_t now);
+void up_conn_fail_errno(struct up_conn *c, int status, bool retryable, const char *what,
+			int cause);
+
+/* upstream_connect.c: the socket is writable while connecting (its
+ * SO_ERROR decides), and a TCP connection is up (TLS handshake, then the
+ * request). `c` may be freed when they return. */
+void up_conn_connected(struct up_conn *c, uint64_t now);
+void up_conn_established(struct up_conn *c, uint64_t now);
+
 /* upstream_io.c: connections. up_conn_open opens a connection for `u`
  * (answering `u` itself if that fails at once); up_conn_start sends `u`
  * on an idle connection; up_conn_close closes and frees a connection
@@ -237,7 +268,8 @@ void up_call_failed(struct up_pool *pl, struct upstream_call *u, int status,
 void up_conn_open(struct up_pool *pl, struct upstream_call *u);
 void up_conn_start(struct up_conn *c, struct upstream_call *u);
 void up_conn_close(struct up_conn *c);
-/* The pool's lookup ended: connect the waiting connections, or fail them
+/* (up_conn_open and up_conn_resolved: upstream_connect.c.)
+ * The pool's lookup ended: connect the waiting connections, or fail them
  * (-EHOSTUNREACH). */
 void up_conn_resolved(struct up_pool *pl);
 /* Fail connection `c` (its call resent or answered, see up_call_failed). */

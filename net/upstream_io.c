@@ -1,7 +1,8 @@
 /*
- * upstream_io.c - the sockets of an upstream actor: resolve, connect,
- * TLS handshake, write one request, read its response, keep the
- * connection for the next one.
+ * upstream_io.c - the sockets of an upstream actor: write one request,
+ * read its response, keep the connection for the next one; every
+ * connection's events and timer (resolving, connecting and the TLS
+ * handshake are upstream_connect.c's).
  *
  * DESIGN
  * A connection (struct up_conn) is a non-blocking TCP socket with
@@ -43,8 +44,6 @@
  * Thread: the upstream actor owning the connections.
  */
 #include <errno.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,24 +61,12 @@
 static void on_conn_io(struct ev_loop *loop, ev_io *w, int revents);
 static void on_conn_timer(struct ev_loop *loop, ev_timer *w, int revents);
 
-static uint64_t earlier(uint64_t a, uint64_t b)
-{
-	if (a == 0)
-		return b;
-	return b != 0 && b < a ? b : a;
-}
-
-static uint64_t after_ms(uint64_t now, uint32_t ms)
-{
-	return now + (uint64_t)ms * NS_PER_MS;
-}
-
-static void arm_timer(struct up_conn *c, uint64_t now)
+void up_conn_arm(struct up_conn *c, uint64_t now)
 {
 	net_timer_arm(c->pool->ua->loop, &c->timer, &c->timer_at_ns, c->deadline_ns, now);
 }
 
-static void set_events(struct up_conn *c, int want)
+void up_conn_events(struct up_conn *c, int want)
 {
 	struct ev_loop *loop = c->pool->ua->loop;
 	int have = ev_is_active(&c->io) ? (c->io.events & (EV_READ | EV_WRITE)) : 0;
@@ -91,6 +78,14 @@ static void set_events(struct up_conn *c, int want)
 		ev_io_modify(&c->io, want);
 		ev_io_start(loop, &c->io);
 	}
+}
+
+void up_conn_watch_init(struct up_conn *c)
+{
+	ev_io_init(&c->io, on_conn_io, -1, EV_WRITE);
+	c->io.data = c;
+	ev_init(&c->timer, on_conn_timer);
+	c->timer.data = c;
 }
 
 void up_conn_close(struct up_conn *c)
@@ -146,8 +141,8 @@ void up_conn_fail(struct up_conn *c, int status, bool retryable, const char *wha
 		up_call_failed(pl, u, status, retryable);
 }
 
-static void conn_fail_errno(struct up_conn *c, int status, bool retryable, const char *what,
-			    int cause)
+void up_conn_fail_errno(struct up_conn *c, int status, bool retryable, const char *what,
+			int cause)
 {
 	up_conn_fail(c, status, retryable, what, ad_strerror(cause != 0 ? cause : status));
 }
@@ -162,10 +157,10 @@ void up_conn_done(struct up_conn *c, bool reusable)
 		return;
 	}
 	c->state = UC_IDLE;
-	c->deadline_ns = after_ms(now, up_limits(pl->ua)->idle_timeout_ms);
+	c->deadline_ns = up_after_ms(now, up_limits(pl->ua)->idle_timeout_ms);
 	up_pool_idle_add(pl, c);
-	set_events(c, EV_READ);
-	arm_timer(c, now);
+	up_conn_events(c, EV_READ);
+	up_conn_arm(c, now);
 }
 
 /* The response is complete: follow a redirect or decode the body if the
@@ -305,8 +300,8 @@ static void time_response(struct up_conn *c, uint64_t now)
 	const struct upstream_call *u = c->call;
 	const struct config_upstream *lim = up_limits(c->pool->ua);
 
-	c->resp_deadline_ns = earlier(after_ms(now, lim->response_timeout_ms), u->c.deadline_ns);
-	c->deadline_ns = earlier(after_ms(now, u->first_byte_ms != 0 ? u->first_byte_ms :
+	c->resp_deadline_ns = up_earlier(up_after_ms(now, lim->response_timeout_ms), u->c.deadline_ns);
+	c->deadline_ns = up_earlier(up_after_ms(now, u->first_byte_ms != 0 ? u->first_byte_ms :
 					   lim->first_byte_timeout_ms), c->resp_deadline_ns);
 }
 
@@ -319,11 +314,11 @@ static void busy_watch(struct up_conn *c, uint64_t now)
 		if (!upstream_parser_started(&c->parser))
 			time_response(c, now);
 	} else if (c->uploading && !upstream_parser_started(&c->parser)) {
-		c->deadline_ns = earlier(up_upload_deadline(c), c->call->c.deadline_ns);
+		c->deadline_ns = up_earlier(up_upload_deadline(c), c->call->c.deadline_ns);
 	}
-	set_events(c, c->sent < c->req_total || up_upload_pending(c) > 0 ?
+	up_conn_events(c, c->sent < c->req_total || up_upload_pending(c) > 0 ?
 		   EV_READ | EV_WRITE : EV_READ);
-	arm_timer(c, now);
+	up_conn_arm(c, now);
 }
 
 static bool on_response_input(struct up_conn *c);
@@ -344,7 +339,7 @@ static void busy_write_failed(struct up_conn *c, int rc)
 		return;
 	}
 	if (!c->uploading) {
-		conn_fail_errno(c, -EPROTO, !upstream_parser_started(&c->parser) && !c->unfinished,
+		up_conn_fail_errno(c, -EPROTO, !upstream_parser_started(&c->parser) && !c->unfinished,
 				"write failed", rc);
 		return;
 	}
@@ -353,14 +348,14 @@ static void busy_write_failed(struct up_conn *c, int rc)
 	c->uploading = false;
 	if (!upstream_parser_started(&c->parser))
 		time_response(c, now);
-	set_events(c, EV_READ);         /* nothing more to write */
-	arm_timer(c, now);
+	up_conn_events(c, EV_READ);         /* nothing more to write */
+	up_conn_arm(c, now);
 	while (on_response_input(c))    /* its answer, or EOF / reset: 502 */
 		;
 }
 
 /* Start the request of c->call on a connected socket. */
-static void conn_send(struct up_conn *c, uint64_t now)
+void up_conn_send(struct up_conn *c, uint64_t now)
 {
 	struct upstream_call *u = c->call;
 	const struct config_upstream *lim = up_limits(c->pool->ua);
@@ -425,173 +420,7 @@ void up_conn_body_ready(struct up_conn *c)
 void up_conn_start(struct up_conn *c, struct upstream_call *u)
 {
 	c->call = u;
-	conn_send(c, clock_now_ns());
-}
-
-static socklen_t fill_addr(const struct dns_addr *a, uint16_t port, struct sockaddr_storage *ss)
-{
-	memset(ss, 0, sizeof(*ss));
-	if (a->family == AF_INET6) {
-		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)(void *)ss;
-
-		in6->sin6_family = AF_INET6;
-		in6->sin6_port = htons(port);
-		memcpy(&in6->sin6_addr, a->addr, 16);
-		return sizeof(*in6);
-	}
-	struct sockaddr_in *in = (struct sockaddr_in *)(void *)ss;
-
-	in->sin_family = AF_INET;
-	in->sin_port = htons(port);
-	memcpy(&in->sin_addr, a->addr, 4);
-	return sizeof(*in);
-}
-
-/* The TCP connection is up: the TLS handshake, or the request. */
-static void conn_established(struct up_conn *c, uint64_t now);
-
-/* Connect c (RESOLVING, or new) to `a`. */
-static void conn_connect(struct up_conn *c, const struct dns_addr *a)
-{
-	struct up_pool *pl = c->pool;
-	struct sockaddr_storage ss;
-	socklen_t sslen = fill_addr(a, pl->port, &ss);
-	int fd, one = 1;
-
-	c->peer = *a;
-	fd = socket(a->family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0) {
-		/* Out of descriptors: ours, not the upstream's. */
-		conn_fail_errno(c, -EAGAIN, false, "no socket", -errno);
-		return;
-	}
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	ev_io_set(&c->io, fd, EV_WRITE);
-	c->state = UC_CONNECTING;
-	counter_add(&pl->st->opened_total, 1);
-	if (connect(fd, (struct sockaddr *)&ss, sslen) == 0) {
-		conn_established(c, clock_now_ns());
-		return;
-	}
-	if (errno != EINPROGRESS) {
-		up_pool_addr_failed(pl);
-		conn_fail_errno(c, -ECONNREFUSED, false, "connect failed", -errno);
-		return;
-	}
-	ev_io_start(pl->ua->loop, &c->io);
-}
-
-void up_conn_open(struct up_pool *pl, struct upstream_call *u)
-{
-	struct up_actor *ua = pl->ua;
-	const struct config_upstream *lim = up_limits(ua);
-	uint64_t now = clock_now_ns();
-	struct dns_addr a;
-	struct up_conn *c;
-	char why[160];
-	int rc;
-
-	if (pl->tls && pl->tls_ctx == NULL) {
-		pl->tls_ctx = up_tls_ctx(ua, pl->profile, why, sizeof(why));
-		if (pl->tls_ctx == NULL) {
-			up_warn(pl, "no TLS context", why);
-			up_call_done(pl, u, -ECONNABORTED);
-			return;
-		}
-	}
-	c = calloc(1, sizeof(*c));
-	if (c == NULL) {
-		up_call_done(pl, u, -EAGAIN);
-		return;
-	}
-	c->pool = pl;
-	c->call = u;
-	c->state = UC_RESOLVING;
-	ev_io_init(&c->io, on_conn_io, -1, EV_WRITE);
-	c->io.data = c;
-	ev_init(&c->timer, on_conn_timer);
-	c->timer.data = c;
-	list_init(&c->idle_link);
-	list_push_front(&pl->conns, &c->all_link);
-	pl->nopen++;
-	counter_add(&pl->st->bs.connected, 1);
-	c->deadline_ns = earlier(after_ms(now, u->connect_ms != 0 ? u->connect_ms :
-					   lim->connect_timeout_ms), u->c.deadline_ns);
-	arm_timer(c, now);
-	/* On dns_wait before asking: the answer may come before it returns. */
-	list_push_back(&pl->dns_wait, &c->idle_link);
-	rc = up_pool_addr(pl, &a);
-	if (rc == -EAGAIN)
-		return;                 /* c may be gone already */
-	list_remove(&c->idle_link);
-	if (rc != 0) {
-		up_conn_fail(c, rc, false, "cannot resolve the host", pl->dns_why);
-		return;
-	}
-	conn_connect(c, &a);
-}
-
-void up_conn_resolved(struct up_pool *pl)
-{
-	/* Every connection waiting now takes this answer, whatever its TTL
-	 * (a floor of 0 must not send them back to wait). */
-	pl->answer_fresh = true;
-	while (!list_empty(&pl->dns_wait)) {
-		struct up_conn *c = list_entry(list_first(&pl->dns_wait), struct up_conn, idle_link);
-		struct dns_addr a;
-		int rc = up_pool_addr(pl, &a);
-
-		if (rc == -EAGAIN)
-			break;          /* c waits on (or was served by) a new lookup */
-		list_remove(&c->idle_link);
-		if (rc != 0)
-			up_conn_fail(c, rc, false, "cannot resolve the host", pl->dns_why);
-		else
-			conn_connect(c, &a);
-	}
-	pl->answer_fresh = false;
-}
-
-static void conn_established(struct up_conn *c, uint64_t now)
-{
-	char why[256];
-	int want = 0, rc;
-
-	if (c->ssl == NULL && c->pool->tls) {
-		if (up_tls_start(c) != 0) {
-			conn_fail_errno(c, -EAGAIN, false, "no memory for TLS", -ENOMEM);
-			return;
-		}
-		c->state = UC_HANDSHAKE;
-	}
-	if (c->state == UC_HANDSHAKE) {
-		rc = up_tls_handshake(c, &want, why, sizeof(why));
-		if (rc < 0) {
-			up_conn_fail(c, -ECONNABORTED, false, "TLS handshake failed", why);
-			return;
-		}
-		if (rc == 0) {
-			set_events(c, want);
-			arm_timer(c, now);
-			return;
-		}
-	}
-	conn_send(c, now);
-}
-
-static void on_connected(struct up_conn *c, uint64_t now)
-{
-	int err = 0;
-	socklen_t len = sizeof(err);
-
-	if (getsockopt(c->io.fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
-		err = errno;
-	if (err != 0) {
-		up_pool_addr_failed(c->pool);
-		conn_fail_errno(c, -ECONNREFUSED, false, "connect failed", -err);
-		return;
-	}
-	conn_established(c, now);
+	up_conn_send(c, clock_now_ns());
 }
 
 static ssize_t conn_read(struct up_conn *c, char *buf, size_t len)
@@ -613,9 +442,9 @@ static void stream_watch(struct up_conn *c)
 {
 	uint64_t now = clock_now_ns();
 
-	set_events(c, up_stream_room(c) > 0 && !upstream_parser_done(&c->parser) ? EV_READ : 0);
+	up_conn_events(c, up_stream_room(c) > 0 && !upstream_parser_done(&c->parser) ? EV_READ : 0);
 	c->deadline_ns = up_stream_deadline(c, now);
-	arm_timer(c, now);
+	up_conn_arm(c, now);
 }
 
 /* Response bytes (or the end of the connection) arrived while busy.
@@ -629,7 +458,7 @@ static bool on_response_input(struct up_conn *c)
 	int rc;
 
 	if (room == 0) {
-		set_events(c, 0);       /* the client is behind: TCP slows the upstream */
+		up_conn_events(c, 0);       /* the client is behind: TCP slows the upstream */
 		return false;
 	}
 	n = conn_read(c, ua->rbuf, room);
@@ -647,7 +476,7 @@ static bool on_response_input(struct up_conn *c)
 		} else if (rc == 0)
 			conn_complete(c, false);
 		else
-			conn_fail_errno(c, -EPROTO, !upstream_parser_started(&c->parser),
+			up_conn_fail_errno(c, -EPROTO, !upstream_parser_started(&c->parser),
 					"connection closed before a complete response", cause);
 		return false;
 	}
@@ -655,14 +484,14 @@ static bool on_response_input(struct up_conn *c)
 		/* The first byte: from now on the whole-response deadline
 		 * (an upload's answer may come before its body is out). */
 		if (c->resp_deadline_ns == 0)
-			c->resp_deadline_ns = earlier(after_ms(clock_now_ns(),
+			c->resp_deadline_ns = up_earlier(up_after_ms(clock_now_ns(),
 							       up_limits(ua)->response_timeout_ms),
 						      c->call != NULL ? c->call->c.deadline_ns : 0);
 		c->deadline_ns = c->resp_deadline_ns;
 	}
 	used = upstream_parser_feed(&c->parser, ua->rbuf, (size_t)n);
 	if (used < 0) {
-		conn_fail_errno(c, (int)used, false, used == -EFBIG ? "response too large" :
+		up_conn_fail_errno(c, (int)used, false, used == -EFBIG ? "response too large" :
 				"malformed response", 0);
 		return false;
 	}
@@ -672,7 +501,7 @@ static bool on_response_input(struct up_conn *c)
 		if (c->call != NULL)
 			up_upload_close(c);
 		if (c->call != NULL && up_stream_start(c) != 0) {
-			conn_fail_errno(c, -EAGAIN, false, "no memory to stream", -ENOMEM);
+			up_conn_fail_errno(c, -EAGAIN, false, "no memory to stream", -ENOMEM);
 			return false;
 		}
 		if (upstream_parser_done(&c->parser))
@@ -728,10 +557,10 @@ static void conn_event(struct up_conn *c, int revents)
 	case UC_RESOLVING:
 		return;
 	case UC_CONNECTING:
-		on_connected(c, clock_now_ns());
+		up_conn_connected(c, clock_now_ns());
 		return;
 	case UC_HANDSHAKE:
-		conn_established(c, clock_now_ns());
+		up_conn_established(c, clock_now_ns());
 		return;
 	case UC_IDLE:
 		on_idle_input(c);
@@ -788,7 +617,7 @@ static void on_conn_timer(struct ev_loop *loop, ev_timer *w, int revents)
 	c->timer_at_ns = 0;
 	/* libev may fire a little before our clock says so. */
 	if (c->deadline_ns == 0 || now + NS_PER_MS < c->deadline_ns) {
-		arm_timer(c, now);
+		up_conn_arm(c, now);
 		return;
 	}
 	if (c->state == UC_IDLE) {
