@@ -145,6 +145,12 @@ uint32_t net_max_connections(const struct net_actor *na);
  * per event callback, so a reload applies from the next event on. */
 void net_env_refresh(struct net_actor *na);
 
+/* The name other threads know a connection by: slot | (generation << 32). */
+static inline uint64_t net_conn_id(const struct net_conn *c)
+{
+	return (uint64_t)c->slot | ((uint64_t)c->gen << 32);
+}
+
 /* net_io.c: connections. Thread: the network actor. */
 int net_conn_open(struct net_actor *na, int fd, const struct sockaddr *sa);
 struct net_conn *net_conn_find(struct net_actor *na, uint64_t conn_id);

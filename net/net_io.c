@@ -69,11 +69,6 @@
 #define K_STREAM ((int)NET_TIMEOUT_COUNT + 1)
 #define K_UPLOAD ((int)NET_TIMEOUT_COUNT + 2)
 
-static uint64_t conn_id_of(const struct net_conn *c)
-{
-	return (uint64_t)c->slot | ((uint64_t)c->gen << 32);
-}
-
 struct net_conn *net_conn_find(struct net_actor *na, uint64_t conn_id)
 {
 	uint32_t slot = (uint32_t)conn_id;
@@ -403,7 +398,7 @@ void net_conn_mark_dirty(struct net_conn *c)
 		na->dirty = d;
 		na->dirty_cap = cap;
 	}
-	na->dirty[na->ndirty++] = conn_id_of(c);
+	na->dirty[na->ndirty++] = net_conn_id(c);
 }
 
 static void flush_marked(struct net_conn *c, uint64_t now)
@@ -608,7 +603,7 @@ int net_conn_open(struct net_actor *na, int fd, const struct sockaddr *sa)
 		memcpy(c->peer_addr, &in6->sin6_addr, 16);
 	}
 	net_env_refresh(na);
-	http_conn_init(&c->hc, &na->env, conn_id_of(c), now);
+	http_conn_init(&c->hc, &na->env, net_conn_id(c), now);
 	ev_io_init(&c->io, on_conn_io, fd, EV_READ);
 	c->io.data = c;
 	ev_init(&c->timer, on_conn_timer);

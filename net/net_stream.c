@@ -92,11 +92,6 @@ int stream_credit_send(struct actor_system *sys, uint32_t type, actor_addr_t to,
 	return rc;
 }
 
-static uint64_t conn_id_of(const struct net_conn *c)
-{
-	return (uint64_t)c->slot | ((uint64_t)c->gen << 32);
-}
-
 int net_stream_begin(struct net_conn *c, const struct http_stream_ref *ref)
 {
 	struct net_stream *s = calloc(1, sizeof(*s));
@@ -132,7 +127,7 @@ int net_stream_pump(struct net_conn *c, uint64_t now)
 	} else if (more < STREAM_WINDOW / 4 && s->granted > 0) {
 		return 0;               /* not worth a message yet */
 	}
-	rc = stream_credit_send(c->na->sys, STREAM_MSG_CREDIT, s->from, conn_id_of(c), s->id,
+	rc = stream_credit_send(c->na->sys, STREAM_MSG_CREDIT, s->from, net_conn_id(c), s->id,
 				(uint32_t)more, false);
 	if (rc == -EAGAIN || rc == -ENOMEM) {
 		s->retry_ns = now + (uint64_t)STREAM_RETRY_MS * NS_PER_MS;
@@ -179,7 +174,7 @@ void net_stream_cancel(struct net_conn *c)
 	if (s == NULL)
 		return;
 	/* Best effort: a producer that never hears it times out. */
-	stream_credit_send(c->na->sys, STREAM_MSG_CREDIT, s->from, conn_id_of(c), s->id, 0,
+	stream_credit_send(c->na->sys, STREAM_MSG_CREDIT, s->from, net_conn_id(c), s->id, 0,
 			   true);
 	counter_add(&c->na->stats->streams_aborted_total, 1);
 	free(s);

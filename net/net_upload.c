@@ -53,11 +53,6 @@ struct net_upload {
 	uint64_t retry_ns;             /* a refused send goes again then; 0: none */
 };
 
-static uint64_t conn_id_of(const struct net_conn *c)
-{
-	return (uint64_t)c->slot | ((uint64_t)c->gen << 32);
-}
-
 static void upload_free(struct net_conn *c)
 {
 	if (c->upload == NULL)
@@ -80,7 +75,7 @@ static int send_piece(struct net_conn *c, uint32_t len, uint8_t kind)
 
 	if (d == NULL)
 		return -EAGAIN;
-	d->conn_id = conn_id_of(c);
+	d->conn_id = net_conn_id(c);
 	d->stream_id = u->id;
 	d->kind = kind;
 	d->status = kind == STREAM_ABORT ? u->status : 0;

@@ -323,34 +323,31 @@ static void busy_watch(struct up_conn *c, uint64_t now)
 
 static bool on_response_input(struct up_conn *c);
 
-/* Write failed with `rc` while busy: a streamed body's producer gone is
- * the client's failure. An upstream that stopped reading a streamed body
- * may have answered first (a 413 or 401 of its own, then a close that
- * resets our writes): its answer is read before the failure counts, and
- * the rest of the body is cancelled. Anything else fails the call (`c`
- * may be freed when this returns). */
+/* Write failed with `rc` while busy. A streamed body's producer gone is
+ * the client's failure. Otherwise the upstream may have answered before
+ * it stopped reading (a 413 or 401 of its own, then a close that resets
+ * our writes): its answer is read before the failure counts, and EOF or a
+ * reset then fails the call like any connection lost before a complete
+ * response (resent when nothing of a response came and it may be). The
+ * rest of a streamed body is cancelled. `c` may be freed when this
+ * returns. */
 static void busy_write_failed(struct up_conn *c, int rc)
 {
-	uint64_t now;
+	uint64_t now = clock_now_ns();
 
 	if (rc == -ESRCH && c->uploading) {
 		up_conn_fail(c, -ECONNRESET, false, "request body lost",
 			     "the client's network actor is gone");
 		return;
 	}
-	if (!c->uploading) {
-		up_conn_fail_errno(c, -EPROTO, !upstream_parser_started(&c->parser) && !c->unfinished,
-				"write failed", rc);
-		return;
-	}
-	now = clock_now_ns();
-	up_upload_close(c);             /* not reusable; the client's side stops */
+	up_upload_close(c);
 	c->uploading = false;
-	if (!upstream_parser_started(&c->parser))
+	c->unfinished = true;           /* never reused */
+	if (c->resp_deadline_ns == 0)   /* a streamed body's call, not timed yet */
 		time_response(c, now);
-	up_conn_events(c, EV_READ);         /* nothing more to write */
+	up_conn_events(c, EV_READ);     /* nothing more to write */
 	up_conn_arm(c, now);
-	while (on_response_input(c))    /* its answer, or EOF / reset: 502 */
+	while (on_response_input(c))
 		;
 }
 
