@@ -265,6 +265,10 @@ def test_slowloris_is_dropped_at_the_header_deadline_while_others_are_served(act
                 break
         except socket.timeout:
             pass
+        except ConnectionResetError:
+            # Closed with our trickled bytes unread: the kernel resets.
+            dropped_after = time.monotonic() - t0
+            break
         assert a.get("/plaintext").body == b"Hello, World!"
         served += 1
     assert dropped_after is not None, "the slow client was never dropped"
