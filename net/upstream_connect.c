@@ -80,13 +80,10 @@ void up_conn_open(struct up_pool *pl, struct upstream_call *u)
 	char why[160];
 	int rc;
 
-	if (pl->tls && pl->tls_ctx == NULL) {
-		pl->tls_ctx = up_tls_ctx(ua, pl->profile, why, sizeof(why));
-		if (pl->tls_ctx == NULL) {
-			up_warn(pl, "no TLS context", why);
-			up_call_done(pl, u, -ECONNABORTED);
-			return;
-		}
+	if (pl->tls && up_pool_tls_current(pl, why, sizeof(why)) != 0) {
+		up_warn(pl, "no TLS context", why);
+		up_call_done(pl, u, -ECONNABORTED);
+		return;
 	}
 	c = calloc(1, sizeof(*c));
 	if (c == NULL) {

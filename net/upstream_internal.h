@@ -156,7 +156,8 @@ struct up_conn {
 };
 
 /* Owner: the upstream actor thread. One per origin: scheme, host, port
- * and TLS files (so connections of one pool are interchangeable). */
+ * and TLS profile (upstream.* or proxy[i]: whose TLS files apply), so
+ * connections of one pool are interchangeable. */
 struct up_pool {
 	struct up_pool *hnext;         /* hash chain */
 	struct up_actor *ua;
@@ -175,7 +176,8 @@ struct up_pool {
 	int dns_err;                   /* the last lookup's failure, until it expires */
 	char dns_why[96];
 	struct list dns_wait;          /* connections waiting for the lookup */
-	struct ssl_ctx_st *tls_ctx;    /* https: the actor's context for `profile` */
+	struct ssl_ctx_st *tls_ctx;    /* https: the context for `profile` (a reference) */
+	const struct config_upstream *tls_lim; /* the settings tls_ctx was made for */
 	struct ssl_session_st *session; /* https: resumed by new connections */
 	struct list conns;             /* every connection, any state */
 	struct list idle;              /* most recently used first */
@@ -205,6 +207,7 @@ struct up_actor {
 		struct ssl_ctx_st *ctx;
 	} tls[UPSTREAM_TLS_CTXS];
 	unsigned ntls;
+	const struct config_upstream *tls_lim; /* the settings tls[] was read for */
 	struct list streams;           /* connections streaming a body */
 	uint64_t next_stream_id;
 	struct list uploads;           /* connections streaming a request body */
@@ -285,8 +288,13 @@ int up_pool_addr(struct up_pool *pl, struct dns_addr *out);
 void up_pool_addr_failed(struct up_pool *pl);
 
 /* upstream_tls.c: TLS on a connection (OpenSSL, non-blocking). */
-/* The actor's context for the pool's TLS files; NULL with the reason. */
-struct ssl_ctx_st *up_tls_ctx(struct up_actor *ua, unsigned profile, char *why, size_t whylen);
+/* Make the pool's TLS context the one for the settings in force (read
+ * again after a reload: a rotated file is picked up); a new context drops
+ * the pool's session. 0, or -1 with the reason (the pool then has none). */
+int up_pool_tls_current(struct up_pool *pl, char *why, size_t whylen);
+/* Whether c's TLS context is no longer its pool's (a reload came since it
+ * connected): it finishes its call, then closes rather than going idle. */
+bool up_tls_stale(const struct up_conn *c);
 /* Start the client side on c's socket: SNI, host verification, the pool's
  * session. 0 or -ENOMEM. */
 int up_tls_start(struct up_conn *c);

@@ -1,6 +1,6 @@
 /*
  * upstream_pool.c - an upstream actor's connection pools: one per upstream
- * origin (scheme, host, port, and for https the TLS files), its idle
+ * origin (scheme, host, port, and for https the TLS profile), its idle
  * keep-alive connections, its queue of calls waiting for a connection, its
  * TLS session, and the end of every call. Its addresses: upstream_dns.c.
  *
@@ -86,6 +86,7 @@ static void pool_free(struct up_actor *ua, struct up_pool *pl)
 	ev_timer_stop(ua->loop, &pl->qtimer);
 	if (pl->session != NULL)
 		SSL_SESSION_free(pl->session);
+	SSL_CTX_free(pl->tls_ctx);
 	free(pl);
 	ua->npools--;
 }
@@ -146,13 +147,10 @@ struct up_pool *up_pool_get(struct up_actor *ua, const struct upstream_call *u)
 	snprintf(name, sizeof(name), v6 ? "%s[%.40s]:%u" : "%s%.48s:%u", u->tls ? "https://" : "",
 		 u->host, u->port);
 	pl->st = slot_for(ua->stats, name);
-	if (u->tls) {
-		pl->tls_ctx = up_tls_ctx(ua, u->profile, why, sizeof(why));
-		if (pl->tls_ctx == NULL)
-			/* Checked at load; a file gone since then fails each call
-			 * (the pool keeps no context), with this line. */
-			up_warn(pl, "no TLS context", why);
-	}
+	if (u->tls && up_pool_tls_current(pl, why, sizeof(why)) != 0)
+		/* Checked at load; a file gone since then fails each call (the
+		 * pool keeps no context), with this line. */
+		up_warn(pl, "no TLS context", why);
 	ev_init(&pl->qtimer, on_queue_timer);
 	pl->qtimer.data = pl;
 	pl->hnext = ua->buckets[b];
@@ -290,13 +288,27 @@ static void on_queue_timer(struct ev_loop *loop, ev_timer *w, int revents)
 void up_pool_dispatch(struct up_pool *pl, struct upstream_call *u)
 {
 	const struct config_upstream *lim = up_limits(pl->ua);
+	char why[160];
 
-	if (!list_empty(&pl->idle)) {
+	/* After a reload, the TLS files in force (tls_lim is that snapshot's:
+	 * one comparison per call). */
+	if (pl->tls && pl->tls_lim != lim && up_pool_tls_current(pl, why, sizeof(why)) != 0) {
+		up_warn(pl, "no TLS context", why);
+		up_call_done(pl, u, -ECONNABORTED);
+		return;
+	}
+	while (!list_empty(&pl->idle)) {
 		struct up_conn *c = list_entry(list_first(&pl->idle), struct up_conn, idle_link);
 
+		if (up_tls_stale(c)) {          /* connected under the old settings */
+			up_conn_close(c);
+			continue;
+		}
 		up_pool_idle_remove(pl, c);
 		up_conn_start(c, u);
-	} else if (pl->nopen < lim->max_connections) {
+		return;
+	}
+	if (pl->nopen < lim->max_connections) {
 		up_conn_open(pl, u);
 	} else if (pl->nqueued < lim->max_queue) {
 		enqueue(pl, u);

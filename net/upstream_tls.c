@@ -5,10 +5,17 @@
  * DESIGN
  * Contexts: each upstream actor builds one SSL_CTX per distinct set of
  * TLS files (upstream.ca_file, or a proxy route's ca_file / cert_file /
- * key_file) the first time a pool needs it, and keeps it until it stops
- * (at most UPSTREAM_TLS_CTXS). Every context: TLS 1.2 or later, peer
- * verification on (the CA file, else the system's store), the client
- * certificate when one is configured.
+ * key_file) the first time a pool needs it (at most UPSTREAM_TLS_CTXS).
+ * Every context: TLS 1.2 or later, peer verification on (the CA file,
+ * else the system's store), the client certificate when one is
+ * configured. A reload (a new settings snapshot) empties that cache: the
+ * files are read again, as nginx's reload does, so a certificate rotated
+ * under the same path is picked up. Each pool holds a reference to its
+ * context and checks on every call that it was made for the settings in
+ * force (one pointer comparison); when not, the pool takes the new
+ * context and forgets its session (never resumed across trust settings),
+ * its idle connections close when next picked, and its busy ones close
+ * when their call ends. Each live SSL holds its own reference.
  *
  * Connections: SNI and host-name verification with the pool's host
  * (an IP address literal is verified against the certificate's IP
@@ -42,8 +49,8 @@ static int on_new_session(SSL *ssl, SSL_SESSION *sess)
 {
 	struct up_conn *c = SSL_get_app_data(ssl);
 
-	if (c == NULL)
-		return 0;
+	if (c == NULL || SSL_get_SSL_CTX(ssl) != c->pool->tls_ctx)
+		return 0;               /* made under settings no longer in force */
 	if (c->pool->session != NULL)
 		SSL_SESSION_free(c->pool->session);
 	c->pool->session = sess;
@@ -100,12 +107,27 @@ static SSL_CTX *ctx_new(const char *ca, const char *cert, const char *key, char 
 	return ctx;
 }
 
-struct ssl_ctx_st *up_tls_ctx(struct up_actor *ua, unsigned profile, char *why, size_t whylen)
+void up_tls_actor_free(struct up_actor *ua)
+{
+	for (unsigned i = 0; i < ua->ntls; i++)
+		SSL_CTX_free(ua->tls[i].ctx);
+	ua->ntls = 0;
+}
+
+/* The actor's context for `profile`'s TLS files under the settings in
+ * force (borrowed: the cache keeps it until the next reload); NULL with
+ * the reason. */
+static SSL_CTX *tls_ctx_for(struct up_actor *ua, unsigned profile, char *why, size_t whylen)
 {
 	const struct config_upstream *lim = up_limits(ua);
 	const char *ca = lim->ca_file, *cert = "", *key = "";
 	struct up_tls_ctx *t;
 	char k[sizeof(ua->tls[0].key)];
+
+	if (lim != ua->tls_lim) {   /* a reload: read the files again */
+		up_tls_actor_free(ua);
+		ua->tls_lim = lim;
+	}
 
 	if (profile > 0 && profile <= lim->nproxy) {
 		const struct config_proxy *px = &lim->proxy[profile - 1];
@@ -132,11 +154,30 @@ struct ssl_ctx_st *up_tls_ctx(struct up_actor *ua, unsigned profile, char *why, 
 	return t->ctx;
 }
 
-void up_tls_actor_free(struct up_actor *ua)
+int up_pool_tls_current(struct up_pool *pl, char *why, size_t whylen)
 {
-	for (unsigned i = 0; i < ua->ntls; i++)
-		SSL_CTX_free(ua->tls[i].ctx);
-	ua->ntls = 0;
+	const struct config_upstream *lim = up_limits(pl->ua);
+	SSL_CTX *ctx;
+
+	if (pl->tls_ctx != NULL && pl->tls_lim == lim)
+		return 0;
+	ctx = tls_ctx_for(pl->ua, pl->profile, why, whylen);
+	if (ctx != pl->tls_ctx) {
+		if (ctx != NULL)
+			SSL_CTX_up_ref(ctx);
+		SSL_CTX_free(pl->tls_ctx);
+		pl->tls_ctx = ctx;
+		if (pl->session != NULL)
+			SSL_SESSION_free(pl->session);
+		pl->session = NULL;
+	}
+	pl->tls_lim = ctx != NULL ? lim : NULL;
+	return ctx != NULL ? 0 : -1;
+}
+
+bool up_tls_stale(const struct up_conn *c)
+{
+	return c->ssl != NULL && SSL_get_SSL_CTX(c->ssl) != c->pool->tls_ctx;
 }
 
 int up_tls_start(struct up_conn *c)

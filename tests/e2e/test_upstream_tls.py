@@ -3,6 +3,8 @@ nginx with a certificate made in the test (verification, SNI, client
 certificates, session resumption), redirects, gzip, per-call timeouts."""
 import hashlib
 import os
+import shutil
+import signal
 import socket
 import time
 import urllib.parse
@@ -125,6 +127,46 @@ def test_sessions_are_resumed_on_new_connections(actord_factory, tls_nginx):
     reused = [l[0] for l in tls_nginx.access_log("ok") if l[1] == "/close"][-4:]
     assert reused[0] == "." or reused.count("r") >= 3, reused
     assert reused[1:] == ["r", "r", "r"], reused
+
+
+def test_tls_files_are_read_again_on_reload(actord_factory, tls_nginx):
+    """SIGHUP reads the TLS files again, even under an unchanged path (a
+    rotated CA): kept-alive connections and sessions made under the old
+    trust are not used after it."""
+    trust = tls_nginx.path("trust-reload.pem")
+
+    def trust_ca(name):
+        shutil.copyfile(tls_nginx.path(name), trust)
+
+    def reload(n):
+        a.write_config(a.cfg)
+        a.signal(signal.SIGHUP)
+        wait_until(lambda: a.stderr().count("configuration reloaded from") >= n, 10,
+                   f"reload {n}")
+
+    trust_ca("ca.pem")
+    a = actord_factory(tls_config(tls_nginx, ca_file=trust))
+    for _ in range(3):                     # one kept-alive connection, idle now
+        assert a.get("/tls/hello").status == 200
+    trust_ca("ca2.pem")                    # the upstream's CA is no longer trusted
+    reload(1)
+    r = a.get("/tls/hello")
+    assert r.status == 502 and b"TLS" in r.body, (r.status, r.body)
+    assert stderr_has(a, "unable to get local issuer certificate")
+    trust_ca("ca.pem")
+    reload(2)
+    assert a.get("/tls/hello").status == 200
+    # Sessions: resumed within one configuration, never across a reload.
+    for _ in range(3):
+        assert a.get("/tls/close").status == 200
+    reload(3)
+    for _ in range(2):
+        assert a.get("/tls/close").status == 200
+    wait_until(lambda: len([l for l in tls_nginx.access_log("ok") if l[1] == "/close"]) >= 5,
+               5, "5 requests in nginx's log")
+    reused = [l[0] for l in tls_nginx.access_log("ok") if l[1] == "/close"][-5:]
+    assert reused[1:3] == ["r", "r"], reused      # before the reload
+    assert reused[3:] == [".", "r"], reused       # a full handshake first
 
 
 def test_redirect_chains_limits_loops_and_downgrades(actord_factory, tls_nginx):
