@@ -142,6 +142,8 @@ void config_carry_fixed(struct ad_config *next, const struct ad_config *running,
 		next->near_cache.nprefixes = running->near_cache.nprefixes;
 	}
 	CARRY("pidfile", pidfile);
-	CARRY("actors.file", file_actor);
+	CARRY("actors.file.mailbox", file_actor.mailbox);
+	if ((next->file_actor.count == 0) != (running->file_actor.count == 0))
+		CARRY("actors.file.count", file_actor.count);
 	config_carry_web(next, running);
 }

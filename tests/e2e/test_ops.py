@@ -299,10 +299,14 @@ def test_sighup_with_changed_counts_resizes(actord_factory, tmp_path, monkeypatc
     cfg = json.loads(open(a.config_path).read())
     cfg["actors"]["handler"]["count"] = 3
     cfg["actors"]["mysql"]["count"] = 4
+    cfg["actors"]["file"]["count"] = 2
     a.write_config(cfg)
     a.signal(signal.SIGHUP)
-    wait_until(lambda: pools(a)["handler"]["count"] == 3 and pools(a)["mysql"]["count"] == 4,
-               10, "the reload to resize the pools")
+    wait_until(lambda: pools(a)["handler"]["count"] == 3 and pools(a)["mysql"]["count"] == 4
+               and pools(a)["file"]["count"] == 2, 10, "the reload to resize the pools")
     wait_until(lambda: pools(a)["mysql"]["retiring"] == 0, 10, "mysql actors to retire")
     assert_clean(load.results())
     assert "reload: handler actors 1 -> 3" in a.stderr()
+    assert "reload: file actors 1 -> 2" in a.stderr()
+    r = a.get("/demo/static/demo.css")       # served through the file actors
+    assert r.status == 200 and r.body
