@@ -14,6 +14,11 @@
 # actord answers (what a perfect HTTP cache would do); it has no MariaDB
 # client, so /db is actord and Tornado only.
 #
+# The kernel's floor (build/floor_server: one thread, epoll, recv + send of
+# actord's /plaintext bytes, nothing else) takes the same two wrk runs on
+# /plaintext: how much of the drop from 128 to 10,000 connections belongs
+# to the kernel and the client, not to any server's code.
+#
 # Prints a human table, then as its very last line one JSON object with
 # every figure. Targets (the issue): 0 failed and 0 non-2xx for actord
 # under ab and wrk on all three routes, and wrk -c10000 requests/s at
@@ -22,8 +27,9 @@
 # Environment: ACTORD_BIN (build/actord), BENCH_PEER
 # (tests/bench/peers/tornado_peer.py), BENCH_DURATION (10 s per wrk run),
 # BENCH_REDIS_PORT / BENCH_MYSQL_PORT (27379 / 27306), BENCH_ACTORD_PORT /
-# BENCH_TORNADO_PORT / BENCH_NGINX_PORT (27080 / 27888 / 27090). State in
-# .run/bench. Needs ab, wrk, nginx; about 4 minutes.
+# BENCH_TORNADO_PORT / BENCH_NGINX_PORT / BENCH_FLOOR_PORT (27080 / 27888 /
+# 27090 / 27091). State in .run/bench. Needs ab, wrk, nginx and
+# build/floor_server (make build); about 5 minutes.
 set -eu
 case ${ACTORD_BIN:-} in ""|/*) ;; *) ACTORD_BIN=$PWD/$ACTORD_BIN ;; esac
 case ${BENCH_PEER:-} in ""|/*) ;; *) BENCH_PEER=$PWD/$BENCH_PEER ;; esac
@@ -36,6 +42,7 @@ DURATION=${BENCH_DURATION:-10}
 A_PORT=${BENCH_ACTORD_PORT:-27080}
 T_PORT=${BENCH_TORNADO_PORT:-27888}
 N_PORT=${BENCH_NGINX_PORT:-27090}
+F_PORT=${BENCH_FLOOR_PORT:-27091}
 export ACTORD_RUN_DIR=$ROOT/.run/bench
 export ACTORD_REDIS_PORT=${BENCH_REDIS_PORT:-27379}
 export ACTORD_MYSQL_PORT=${BENCH_MYSQL_PORT:-27306}
@@ -50,11 +57,13 @@ done
 # (actord raises its own limit at start, as it would from any shell).
 ulimit -n "$(ulimit -Hn)"
 [ "$(ulimit -n)" -ge 12000 ] || { echo "burst_bench: need ulimit -Hn >= 12000" >&2; exit 1; }
-[ -x "$BIN" ] || { echo "burst_bench: $BIN not built (make build)" >&2; exit 1; }
+for b in "$BIN" "$ROOT/build/floor_server"; do
+  [ -x "$b" ] || { echo "burst_bench: $b not built (make build)" >&2; exit 1; }
+done
 [ -f "$PEER" ] || { echo "burst_bench: no peer $PEER" >&2; exit 1; }
 
 . tests/bench/bench_lib.sh
-bench_ports_free burst_bench "$A_PORT" "$((A_PORT + 1))" "$T_PORT" "$N_PORT" \
+bench_ports_free burst_bench "$A_PORT" "$((A_PORT + 1))" "$T_PORT" "$N_PORT" "$F_PORT" \
   "$ACTORD_REDIS_PORT" "$ACTORD_MYSQL_PORT"
 
 mkdir -p "$RUN"
@@ -64,10 +73,11 @@ tests/services.sh start >/dev/null
 APID=""
 TPID=""
 NPID=""
+FPID=""
 NGINX_DIR=""
 cleanup() {
   set +e   # stop everything we started, whatever each step says
-  bench_stop "$TPID" "$APID" "$NPID"
+  bench_stop "$TPID" "$APID" "$NPID" "$FPID"
   [ -n "$NGINX_DIR" ] && rm -rf "$NGINX_DIR"
   tests/services.sh stop >/dev/null 2>&1
 }
@@ -80,6 +90,8 @@ APID=$!
 "$PY" "$PEER" --port "$T_PORT" --procs 2 --mysql-port "$ACTORD_MYSQL_PORT" \
   --redis-port "$ACTORD_REDIS_PORT" >"$RUN/burst-tornado.log" 2>&1 &
 TPID=$!
+"$ROOT/build/floor_server" "$F_PORT" send >"$RUN/burst-floor.log" 2>&1 &
+FPID=$!
 
 up() { curl -sf -o /dev/null "http://127.0.0.1:$1/db"; }
 i=0
@@ -170,6 +182,11 @@ for r in $ROUTES; do
   wrk_run wrk128 "$name" actord "$A_PORT" "$p" 1 128
   # nginx's own drop from 128 to 10,000 connections, for comparison.
   [ "$name" = db ] || wrk_run wrk128 "$name" nginx "$N_PORT" "$p" 1 128
+  if [ "$name" = plaintext ]; then   # the floor's own drop
+    wrk_run wrk10k "$name" floor "$F_PORT" "$p" 2 10000
+    sleep 2
+    wrk_run wrk128 "$name" floor "$F_PORT" "$p" 1 128
+  fi
 done
 
 kill -0 "$APID" || { echo "burst_bench: actord died (see $RUN/burst-actord.log)" >&2; exit 1; }
@@ -226,11 +243,12 @@ for route, kinds in res.items():
     met = met and ok
     print(f"{route:<11} actord wrk -c10000 / wrk -c128: {kinds['ratio_wrk10k_to_wrk128']:.2f}x"
           f"{'' if ok else '  MISSED'}")
-    n10k, n128 = kinds["wrk10k"].get("nginx"), kinds["wrk128"].get("nginx")
-    if n10k and n128 and n128["rps"]:
-        kinds["nginx_ratio_wrk10k_to_wrk128"] = round(n10k["rps"] / n128["rps"], 2)
-        print(f"{route:<11} nginx  wrk -c10000 / wrk -c128: "
-              f"{kinds['nginx_ratio_wrk10k_to_wrk128']:.2f}x (the peer, for comparison)")
+    for peer, what in (("nginx", "the peer"), ("floor", "the kernel's floor")):
+        p10k, p128 = kinds["wrk10k"].get(peer), kinds["wrk128"].get(peer)
+        if p10k and p128 and p128["rps"]:
+            kinds[f"{peer}_ratio_wrk10k_to_wrk128"] = round(p10k["rps"] / p128["rps"], 2)
+            print(f"{route:<11} {peer:<6} wrk -c10000 / wrk -c128: "
+                  f"{kinds[f'{peer}_ratio_wrk10k_to_wrk128']:.2f}x ({what}, for comparison)")
 print(f"actord requests shed (admission, every reason): {shed:.0f}")
 out["all_met"] = met
 print(json.dumps(out, separators=(",", ":")))

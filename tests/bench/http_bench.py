@@ -10,7 +10,16 @@ Not a test: run it with tests/bench/http_bench.sh (or `make bench`).
   3. memory per idle keep-alive connection: RSS delta of a fresh server
      holding IDLE_CONNS connections that each made one request;
   4. actord with every thread pinned to one core (taskset -c 0; wrk on
-     the other core): throughput must not collapse.
+     the other core): throughput must not collapse;
+  5. the kernel's floor on /plaintext: build/floor_server (one thread,
+     epoll, recv and send of actord's answer bytes, nothing else), and the
+     same with its answers sent through io_uring: no server can spend
+     less CPU per request than the first, and the second shows what
+     batching the system calls would save.
+
+actord runs the shipped config/actord.json with its addresses moved
+(bench_lib.sh's shipped_config), against the Redis and MariaDB that
+http_bench.sh starts; compare.py keeps the minimal configuration below.
 
 The three servers run side by side and the runs are interleaved, so each
 ratio compares runs made seconds apart on a machine whose background load
@@ -37,6 +46,7 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ACTORD = os.environ.get("ACTORD_BIN", os.path.join(ROOT, "build", "actord"))
+FLOOR = os.path.join(ROOT, "build", "floor_server")
 LUA = os.path.join(ROOT, "tests", "bench", "http_pipeline.lua")
 DURATION = int(os.environ.get("BENCH_DURATION", "10"))
 IDLE_CONNS = int(os.environ.get("BENCH_IDLE_CONNS", "10000"))
@@ -109,7 +119,7 @@ class Server:
 
     def stop(self):
         if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM if self.name == "actord" else signal.SIGQUIT)
+            self.proc.send_signal(signal.SIGQUIT if self.name == "nginx" else signal.SIGTERM)
             try:
                 self.proc.wait(30)
             except subprocess.TimeoutExpired:
@@ -127,7 +137,8 @@ class Server:
 
 def start_actord(pin=False, binary=None, config=None):
     """binary: default ACTORD. config(port, admin_port, tmpdir) -> the
-    configuration dict; default: this benchmark's (listen, admin, log)."""
+    configuration, a dict or the file's text; default: a minimal one
+    (listen, admin, log)."""
     tmp = tempfile.mkdtemp(prefix="actord-bench-")
     port, admin = free_port(), free_port()
     if config:
@@ -140,7 +151,10 @@ def start_actord(pin=False, binary=None, config=None):
         }
     path = os.path.join(tmp, "actord.json")
     with open(path, "w") as f:
-        json.dump(cfg, f)
+        if isinstance(cfg, str):
+            f.write(cfg)
+        else:
+            json.dump(cfg, f)
     cmd = [binary or ACTORD, "-c", path]
     if pin:
         cmd = ["taskset", "-c", "0"] + cmd
@@ -148,6 +162,27 @@ def start_actord(pin=False, binary=None, config=None):
     proc = subprocess.Popen(cmd, stdout=err, stderr=err)
     wait_listening(port, proc, "actord", tmp)
     return Server("actord", proc, port, tmp, lambda: [proc.pid])
+
+
+def shipped_config(port, admin, tmp):
+    """The shipped config/actord.json, its addresses moved: bench_lib.sh's
+    shipped_config (the one definition), then the admin port ours."""
+    out = os.path.join(tmp, "shipped.json")
+    subprocess.run(["sh", "-c", '. tests/bench/bench_lib.sh && shipped_config "$@"', "sh",
+                    out, str(port), os.environ["ACTORD_REDIS_PORT"],
+                    os.environ["ACTORD_MYSQL_PORT"]], cwd=ROOT, check=True)
+    with open(out) as f:
+        return f.read().replace(f'"127.0.0.1:{port + 1}"', f'"127.0.0.1:{admin}"')
+
+
+def start_floor(mode):
+    tmp = tempfile.mkdtemp(prefix="floor-bench-")
+    port = free_port()
+    err = open(os.path.join(tmp, "stderr.log"), "wb")
+    proc = subprocess.Popen([FLOOR, str(port), mode], stdout=err, stderr=err)
+    wait_listening(port, proc, "floor_server", tmp)
+    name = "floor" if mode == "send" else "floor-uring"
+    return Server(name, proc, port, tmp, lambda: [proc.pid])
 
 
 def start_nginx():
@@ -286,18 +321,22 @@ def main():
             for line in srv.complaints[-20:]:
                 print(f"{name}: {line}", file=sys.stderr)
 
-    # All three servers run at once, idle but for the one measured, and
-    # the runs are interleaved (actord, nginx, pinned actord for each case):
-    # on a shared machine the background load drifts over minutes, so the
-    # ratios compare runs made seconds apart.
-    servers = {"actord": start_actord(), "nginx": start_nginx(),
-               "actord-pinned": start_actord(pin=True)}
+    # All the servers run at once, idle but for the one measured, and the
+    # runs are interleaved (actord, nginx, pinned actord, the floors for
+    # each case): on a shared machine the background load drifts over
+    # minutes, so the ratios compare runs made seconds apart.
+    servers = {"actord": start_actord(config=shipped_config), "nginx": start_nginx(),
+               "actord-pinned": start_actord(pin=True, config=shipped_config),
+               "floor": start_floor("send"), "floor-uring": start_floor("uring")}
     try:
-        for srv in servers.values():
-            check_bodies(srv)
+        for name, srv in servers.items():
+            if not name.startswith("floor"):   # the floor answers anything alike
+                check_bodies(srv)
         for route, pipelined in runs:
             for name, srv in servers.items():
                 if name == "actord-pinned" and route != "plaintext":
+                    continue
+                if name.startswith("floor") and (route, pipelined) != ("plaintext", False):
                     continue
                 cpu = 1 if name == "actord-pinned" else None   # wrk beside, not on, core 0
                 wrk(srv, "/" + route, pipelined, 2, wrk_cpu=cpu)   # warm-up, not counted
@@ -309,7 +348,8 @@ def main():
     for name, srv in servers.items():
         report_complaints(srv, name)
     idle = {}
-    for name, start in (("actord", start_actord), ("nginx", start_nginx)):
+    for name, start in (("actord", lambda: start_actord(config=shipped_config)),
+                        ("nginx", start_nginx)):
         srv = start()
         try:
             idle[name] = idle_memory(srv, IDLE_CONNS)
@@ -348,6 +388,11 @@ def main():
             results[("actord", "plaintext", pipelined)]["rps"]
         print(f"actord on one core / on two, /plaintext {mode:<9} {rr:>6.2f}x")
         figures[f"ratio_pinned_plaintext_{mode}_rps"] = round(rr, 3)
+    nginx_cpu = results[("nginx", "plaintext", False)]["cpu_us_per_req"]
+    for name in ("floor", "floor-uring"):
+        cr = results[(name, "plaintext", False)]["cpu_us_per_req"] / nginx_cpu if nginx_cpu else 0
+        print(f"{name} / nginx, /plaintext plain, cpu/req {cr:>14.2f}x")
+        figures[f"ratio_{name.replace('-', '_')}_plaintext_plain_cpu"] = round(cr, 3)
     print()
     for name, m in idle.items():
         print(f"{name}: {m['connections']} idle keep-alive connections, RSS "
