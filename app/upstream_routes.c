@@ -20,10 +20,13 @@
  *                      bounds it, 413 beyond); a smaller one is whole in the
  *                      request (http.max_body_bytes bounds it).
  *
- * Failures answer by kind (upstream.h): refused / unreachable 503 with
- * Retry-After, timeout 504, too large or bad response 502. An upstream
- * that answers /upstream with anything but 2xx is a 502 too (Tornado's
- * fetch raises for it).
+ * Failed calls are answered by hreq_fail (handler_api.h; the table in
+ * upstream.h): refused / unreachable, overloaded, stopping, or a name
+ * that did not resolve 503 with Retry-After; timeout 504; a failed TLS
+ * handshake, a response too large or a bad response 502; a streamed
+ * request body too large 413, or cut short 400. An upstream that answers
+ * /upstream with anything but 2xx is a 502 too (Tornado's fetch raises
+ * for it).
  *
  * Hop-by-hop headers (RFC 9110 7.6.1: Connection and the fields it names,
  * Keep-Alive, Proxy-Connection, Proxy-Authenticate, Proxy-Authorization,

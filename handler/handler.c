@@ -2,11 +2,12 @@
  * handler.c - the handler actor: request lifecycle, routing, deadlines.
  *
  * DESIGN
- * Messages in: HTTP_MSG_REQUEST from network actors, and replies to the
- * calls its routes made (call_dispatch). Messages out: the request
- * envelope, back to its network actor as HTTP_MSG_RESPONSE (actor_reply:
- * retried, never dropped, if that mailbox is momentarily full), and service
- * calls (hreq_call).
+ * Messages in: HTTP_MSG_REQUEST from network actors, PUSH_MSG_EVENT (a
+ * WebSocket connection's events, from its network actor: ws_session.c),
+ * and replies to the calls its routes made (call_dispatch). Messages out:
+ * the request envelope, back to its network actor as HTTP_MSG_RESPONSE
+ * (actor_reply: retried, never dropped, if that mailbox is momentarily
+ * full), and service calls (hreq_call).
  *
  * Admission (actors/admit.h): before a request gets a context, it is
  * judged by the time it waited since it arrived (received_ns: held by
@@ -19,8 +20,11 @@
  * not answered yet sit in the live list, ordered by deadline (arrival +
  * request_timeout_ms; every request has the same timeout, so appending
  * keeps the order, and a reload that changes it only delays some 504s
- * until the head expires); one ev_timer watches its head. Answered
- * contexts still owed a continuation move to the waiting list. A route that returns without answering
+ * until the head expires); one ev_timer watches its head. A request whose
+ * body is streamed (hreq_body_stream) has no deadline from its arrival:
+ * it sits in the streaming list instead, and the body timeouts and the
+ * upstream call bound it. Answered contexts still owed a continuation
+ * move to the waiting list. A route that returns without answering
  * and without a call in flight is a bug in the route: answered 500, logged.
  *
  * Routes: each handler actor builds its own route table from the

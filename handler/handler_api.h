@@ -10,7 +10,9 @@
  * with hreq_call and a continuation, which runs later on the same handler
  * actor with the same request context. A request has a deadline
  * (http.request_timeout_ms from its arrival); if it has not been answered
- * by then the handler answers 504 itself.
+ * by then the handler answers 504 itself. Except a request whose body is
+ * streamed (hreq_body_stream): it has no deadline from its arrival; the
+ * body timeouts and the upstream call bound it.
  *
  *     static void on_world(struct hreq *r, struct call_msg *reply, void *arg)
  *     {
@@ -125,7 +127,8 @@ void *hreq_route_data(const struct hreq *r);
 const struct ad_config *hreq_config(const struct hreq *r);
 /* The handler actor serving the request. */
 struct actor *hreq_actor(const struct hreq *r);
-/* Monotonic ns at which the request will be answered 504. */
+/* Monotonic ns at which the request will be answered 504; 0 (none) when
+ * its body is streamed (hreq_body_stream). */
 uint64_t hreq_deadline_ns(const struct hreq *r);
 /* Whether a reply was already given (or the deadline answered 504). */
 bool hreq_answered(const struct hreq *r);
@@ -166,10 +169,13 @@ void hreq_json(struct hreq *r, unsigned status, cJSON *json);
 void hreq_error(struct hreq *r, unsigned status, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 /* Answer a failed call or operation by its status (see call.h):
- * -EAGAIN, -ECONNREFUSED, -ENOTCONN, -ESHUTDOWN, -ESRCH -> 503 with
- * Retry-After; -ETIMEDOUT -> 504; -ENOENT -> 404; -EPROTO (a bad
- * response from an upstream) and -EFBIG (an upstream response too large)
- * -> 502; anything else -> 500.
+ * -EAGAIN, -ECONNREFUSED, -ENOTCONN, -ESHUTDOWN, -ESRCH, -EHOSTUNREACH (a
+ * host name that did not resolve) -> 503 with Retry-After; -ETIMEDOUT ->
+ * 504; -ENOENT -> 404; -ECONNABORTED (a failed TLS handshake), -EPROTO (a
+ * bad response from an upstream) and -EFBIG (an upstream response too
+ * large) -> 502; -EMSGSIZE (a streamed request body too large) -> 413;
+ * -ECONNRESET (a streamed request body cut short) -> 400; anything else
+ * -> 500.
  * `what` names the operation in the log line and the error body; the
  * dependency's own error text never reaches the client. */
 void hreq_fail(struct hreq *r, int status, const char *what);

@@ -1,6 +1,8 @@
 /*
- * handler_internal.h - what handler.c (the actor, request lifecycle) and
- * hreq.c (the route-facing API) share. Not a public header.
+ * handler_internal.h - what the handler actor's files share: handler.c
+ * (the actor, request lifecycle), hreq.c (the route-facing API), and
+ * hreq_cache.c, hreq_trace.c, hcompress.c, form.c, web.c, static_files.c
+ * and ws_session.c. Not a public header.
  *
  * Owner: a `struct handler` and its `struct hreq`s belong to one handler
  * actor thread, except `stats`, which any thread reads (relaxed loads).

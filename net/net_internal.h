@@ -1,5 +1,7 @@
 /*
- * net_internal.h - what net_actor.c and net_io.c share; not a public API.
+ * net_internal.h - what the network actor's files share: net_actor.c,
+ * net_io.c, net_hold.c, net_stream.c, net_upload.c, and through
+ * ws_internal.h the WebSocket files and http_conn.c. Not a public API.
  *
  * Owner: a `struct net_actor` and everything it points to belong to one
  * network actor thread, except `struct net_shared` (the pool's `user`),

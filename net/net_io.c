@@ -27,7 +27,10 @@
  * Timers: one per connection, armed lazily: moving a deadline later never
  * touches the timer heap; the timer fires at the old time, finds the new
  * deadline and re-arms. Deadlines: those of http_conn, the write timeout
- * (no write progress while output waits) and the linger time.
+ * (no write progress while output waits) and the linger time. While a
+ * response body streams, net_stream_deadline replaces http_conn's (a
+ * silent producer, a grant to send again). A piece of a streamed request
+ * body refused by a full mailbox is sent again at net_upload_deadline.
  *
  * A client that does not read is reset at the write timeout, so its
  * unsent output does not outlive the connection in the kernel.

@@ -54,7 +54,9 @@ enum stream_data_kind {
 			   * an upload: the client's body failed (`status`) */
 };
 
-/* upstream -> network actor. Owner: see DESIGN. */
+/* The producer to the consumer: upstream -> network actor
+ * (STREAM_MSG_DATA), or network actor -> upstream for an upload
+ * (STREAM_MSG_UPLOAD_DATA). Owner: see DESIGN. */
 struct stream_data {
 	struct msg m;                  /* MUST be first; m.from: the producer */
 	uint64_t conn_id;              /* the client connection (http_msg.conn_id) */
@@ -67,13 +69,18 @@ struct stream_data {
 };
 _Static_assert(offsetof(struct stream_data, m) == 0, "used through its m");
 
-/* network actor -> upstream. Owner: see DESIGN. */
+/* The consumer to the producer: network actor -> upstream
+ * (STREAM_MSG_CREDIT), or upstream -> network actor for an upload
+ * (STREAM_MSG_UPLOAD_CREDIT). Owner: see DESIGN. */
 struct stream_credit {
-	struct msg m;                  /* MUST be first; m.from: the network actor */
+	struct msg m;                  /* MUST be first; m.from: the consumer */
 	uint64_t conn_id;
 	uint64_t stream_id;
 	uint32_t bytes;                /* more body bytes the producer may send */
-	bool cancel;                   /* the client is gone: stop, drop the upstream */
+	bool cancel;                   /* a download: the client is gone (stop,
+					* drop the upstream connection); an
+					* upload: the upstream answered or failed
+					* first (drop the rest of the body) */
 };
 _Static_assert(offsetof(struct stream_credit, m) == 0, "used through its m");
 

@@ -30,8 +30,10 @@
  * The upstream actors (pool "upstream", actors.upstream.count) each run
  * their own libev loop and never block: non-blocking connect, one request
  * at a time per connection, keep-alive connection pools per upstream
- * address:port, at most upstream.max_connections open per upstream and
- * actor, further requests queued (upstream.max_queue) in arrival order.
+ * origin (scheme, host, port and TLS profile: upstream.* or a proxy
+ * route's TLS files), at most upstream.max_connections open per origin
+ * and actor, further requests queued (upstream.max_queue) in arrival
+ * order.
  * Idempotent requests (GET, HEAD, PUT, DELETE, OPTIONS, TRACE) whose
  * connection fails before any response byte arrives (a pooled keep-alive
  * connection the upstream closed meanwhile) are resent on a new connection
@@ -45,7 +47,9 @@
  * upstream actor is stopping (the status says which).
  *
  * Outcomes (the reply's call status, and the HTTP answer a route should
- * give for it: upstream_error_http_status; hreq_fail maps them the same):
+ * give for it, which hreq_fail gives; upstream_error_http_status sees only
+ * the kind, so it gives the same answers except 400 for both
+ * UPSTREAM_REQUEST_BODY statuses):
  *
  *   status         kind                    answer
  *   0              UPSTREAM_OK             the upstream's own (any status)
@@ -76,8 +80,9 @@
  *
  * HTTPS: https:// URLs are verified (certificate chain against
  * upstream.ca_file or the system's CA store, and the host name), with SNI,
- * TLS 1.2 or later, sessions resumed per origin. Names are resolved at run
- * time by the upstream actor (c-ares on its loop, TTLs honoured within
+ * TLS 1.2 or later, sessions resumed per origin (not across a reload,
+ * which reads the TLS files again). Names are resolved at run time by
+ * the upstream actor (c-ares on its loop, TTLs honoured within
  * upstream.dns_ttl_min_ms..dns_ttl_max_ms, connections spread over the
  * addresses), never on the caller's thread.
  *
@@ -253,9 +258,12 @@ bool upstream_reply_stream(const struct upstream_call *u, uint32_t *from, uint64
 /* The kind of a call status (or of hreq_call's error return). */
 enum upstream_error upstream_error_of(int status);
 /* "ok", "refused", "timeout", "too_large", "bad_response", "overloaded",
- * "shutdown", "invalid", "dns", "tls" (also the metrics' `kind` label). */
+ * "shutdown", "invalid", "dns", "tls", "request_body" (also the metrics'
+ * `kind` label). */
 const char *upstream_error_name(enum upstream_error e);
-/* The HTTP status a route should answer for a failed call (table above). */
+/* The HTTP status for a failed call's kind (table above), except 400 for
+ * UPSTREAM_REQUEST_BODY: the kind does not say whether the body was too
+ * large (-EMSGSIZE), so use hreq_fail with the status for its 413. */
 unsigned upstream_error_http_status(enum upstream_error e);
 
 /* ---- The actors (daemon wiring) ------------------------------------------

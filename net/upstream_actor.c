@@ -5,13 +5,15 @@
  * DESIGN
  * Pool "upstream" (actors.upstream.count members, each with its own
  * mailbox and libev loop). Messages in: UPSTREAM_MSG_CALL (struct
- * upstream_call, built by a handler) and STREAM_MSG_CREDIT (a network
- * actor asking for more of a streamed body, or cancelling it:
- * upstream_stream.c). Each call is answered exactly once
- * with call_reply (the same envelope back to its caller): with the
- * upstream's response, or with the status saying why not (upstream.h).
- * A call whose deadline already passed is answered -ETIMEDOUT without
- * touching the network. Anything else is freed.
+ * upstream_call, built by a handler), STREAM_MSG_CREDIT (a network actor
+ * asking for more of a streamed response body, or cancelling it:
+ * upstream_stream.c) and STREAM_MSG_UPLOAD_DATA (pieces of a streamed
+ * request body from a network actor: upstream_upload.c). Each call is
+ * answered exactly once with call_reply (the same envelope back to its
+ * caller): with the upstream's response, or with the status saying why
+ * not (upstream.h). A call whose deadline already passed is answered
+ * -ETIMEDOUT without touching the network. Any other message is logged
+ * and freed.
  *
  * Calls are spread over the members by the callers (hreq_call's
  * round-robin); each member has its own pools, so upstream.max_connections

@@ -21,7 +21,11 @@
  *              response to upstream_parse.c through the actor's 64 KiB
  *              read buffer;
  *   IDLE       a kept-alive connection, read-watched so that the upstream
- *              closing it is noticed at once and it leaves the pool.
+ *              closing it is noticed at once and it leaves the pool;
+ *   STREAM     the call was answered with the head and the body goes to
+ *              the client's network actor under its credit
+ *              (upstream_stream.c, which has its deadlines); read only
+ *              while the credit leaves room.
  *
  * Deadlines, one timer per connection, armed lazily (moving a deadline
  * later never touches the timer heap; the timer fires early, finds the
@@ -152,7 +156,7 @@ void up_conn_done(struct up_conn *c, bool reusable)
 	struct up_pool *pl = c->pool;
 	uint64_t now = clock_now_ns();
 
-	if (!reusable) {
+	if (!reusable || up_tls_stale(c)) {
 		up_conn_close(c);
 		return;
 	}

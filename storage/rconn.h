@@ -46,9 +46,10 @@
  *    pubsub_actor.c). A lost connection loses its subscriptions; the owner
  *    subscribes again from its on_state(up) callback.
  *
- * What it does not do: retry commands (the caller decides), or
- * resolve names without blocking (hiredis calls getaddrinfo: configure a
- * numeric address, or a name /etc/hosts answers).
+ * Host names never block the owner's thread: each connection attempt
+ * resolves the name with c-ares on the owner's loop (dns/dns.h) before
+ * hiredis sees a numeric address. What it does not do: retry commands
+ * (the caller decides).
  *
  * Thread: every function runs on the owner actor's thread.
  */
