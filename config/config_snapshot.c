@@ -96,6 +96,7 @@ void config_carry_fixed(struct ad_config *next, const struct ad_config *running,
 		next->nlisten = running->nlisten;
 	}
 	CARRY("admin_listen", admin_listen);
+	CARRY("http.backlog", http.backlog);   /* listeners are made at start-up */
 	CARRY("actors.net.mailbox", net.mailbox);
 	CARRY("actors.handler.mailbox", handler.mailbox);
 	CARRY("actors.log", log_actor);

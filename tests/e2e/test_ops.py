@@ -299,7 +299,10 @@ def test_sighup_with_changed_counts_resizes(actord_factory, tmp_path, monkeypatc
     cfg = json.loads(open(a.config_path).read())
     cfg["actors"]["handler"]["count"] = 3
     cfg["actors"]["mysql"]["count"] = 4
-    cfg["actors"]["file"]["count"] = 2
+    cfg["actors"]["file"] = {"count": 2}
+    (tmp_path / "www").mkdir()
+    (tmp_path / "www" / "a.txt").write_bytes(b"served by a file actor\n")
+    cfg["static"] = {"mounts": [{"prefix": "/s/", "dir": str(tmp_path / "www")}]}
     a.write_config(cfg)
     a.signal(signal.SIGHUP)
     wait_until(lambda: pools(a)["handler"]["count"] == 3 and pools(a)["mysql"]["count"] == 4
@@ -308,5 +311,5 @@ def test_sighup_with_changed_counts_resizes(actord_factory, tmp_path, monkeypatc
     assert_clean(load.results())
     assert "reload: handler actors 1 -> 3" in a.stderr()
     assert "reload: file actors 1 -> 2" in a.stderr()
-    r = a.get("/demo/static/demo.css")       # served through the file actors
-    assert r.status == 200 and r.body
+    r = a.get("/s/a.txt")                    # a mount the reload added
+    assert (r.status, r.body) == (200, b"served by a file actor\n")

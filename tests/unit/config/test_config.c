@@ -611,7 +611,7 @@ static void test_reload_keeps_fixed_settings(void **state)
 				       " \"file\": {\"count\": 2, \"mailbox\": 64}},"
 				       " \"pidfile\": \"/run/a.pid\", \"test_routes\": true,"
 				       " \"log\": {\"level\": \"warn\"}, \"drain_timeout_ms\": 5,"
-				       " \"http\": {\"max_headers\": 10}}");
+				       " \"http\": {\"max_headers\": 10, \"backlog\": 100}}");
 	char changed[256];
 
 	(void)state;
@@ -620,14 +620,15 @@ static void test_reload_keeps_fixed_settings(void **state)
 	config_carry_fixed(next, running, changed, sizeof(changed));
 	/* Counts of resizable pools are live (the server resizes them), unless
 	 * the pool would appear or vanish; mailboxes and other counts are not. */
-	assert_string_equal(changed, "listen, actors.handler.mailbox, actors.cache.count, "
-			    "actors.job, pidfile, actors.file.mailbox");
+	assert_string_equal(changed, "listen, http.backlog, actors.handler.mailbox, "
+			    "actors.cache.count, actors.job, pidfile, actors.file.mailbox");
 	assert_int_equal(next->listen[0].port, 8080);
 	assert_int_equal(next->net.count, 1);
 	assert_int_equal(next->cache.count, 0);
 	assert_int_equal(next->job.count, 2);
 	assert_int_equal(next->handler.mailbox, 4096);
 	assert_int_equal(next->file_actor.count, 2);
+	assert_int_equal(next->http.backlog, 65535);
 	assert_int_equal(next->file_actor.mailbox, 1024);
 	assert_string_equal(next->pidfile, "");
 	/* Live settings do change, routes (test_routes) included. */
