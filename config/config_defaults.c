@@ -113,6 +113,10 @@ void config_defaults(struct ad_config *cfg)
 	cfg->upstream.idle_timeout_ms = 60000;
 	cfg->upstream.retries = 1;
 	cfg->upstream.first_byte_timeout_ms = 4000;
+	/* nginx's proxy_send_timeout: an upstream may pause reading a large
+	 * upload (a busy disk, a collection) far longer than it may take to
+	 * start answering. */
+	cfg->upstream.send_timeout_ms = 60000;
 	cfg->upstream.max_redirects = 5;
 	cfg->upstream.dns_ttl_min_ms = 1000;
 	cfg->upstream.dns_ttl_max_ms = 300000;

@@ -243,6 +243,8 @@ static void add_upstream(cJSON *root, const struct config_upstream *u)
 	cJSON_AddNumberToObject(o, "max_queue", u->max_queue);
 	cJSON_AddNumberToObject(o, "idle_timeout_ms", u->idle_timeout_ms);
 	cJSON_AddNumberToObject(o, "retries", u->retries);
+	cJSON_AddNumberToObject(o, "first_byte_timeout_ms", u->first_byte_timeout_ms);
+	cJSON_AddNumberToObject(o, "send_timeout_ms", u->send_timeout_ms);
 }
 
 static void add_web(cJSON *root, const struct ad_config *cfg)

@@ -219,7 +219,7 @@ void upstream_call_stream(struct upstream_call *u, uint64_t over);
  * stays bounded whatever its size. Such a call is never retried and
  * follows no redirect; its first-byte and response timeouts start when
  * the body is out, and while it is sent the upstream must take each piece
- * within upstream.first_byte_timeout_ms. A body that fails on the
+ * within upstream.send_timeout_ms. A body that fails on the
  * client's side fails the call (-EMSGSIZE, -ECONNRESET); an upstream that
  * answers before the body ended gets the rest of it cancelled. */
 struct upload_ref;

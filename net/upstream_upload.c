@@ -15,8 +15,8 @@
  * network actor stops reading the client, and TCP slows the client.
  *
  * Deadlines (the connection's one timer, through up_upload_deadline):
- * while bytes wait for the socket, upstream.first_byte_timeout_ms
- * without write progress (504: the upstream does not read); while the
+ * while bytes wait for the socket, upstream.send_timeout_ms without
+ * write progress (504: the upstream does not read); while the
  * body is owed by the client, http.body_timeout_ms plus a grace (the
  * network actor times a slow client out first and sends ABORT; this is
  * the backstop for an ABORT lost to a full mailbox); a refused grant is
@@ -175,7 +175,7 @@ uint64_t up_upload_deadline(const struct up_conn *c)
 		return 0;
 	cfg = config_current_or(c->pool->ua->sh->cfg);
 	if (net_buf_pending(&up->buf) > 0)
-		d = up->wrote_ns + (uint64_t)cfg->upstream.first_byte_timeout_ms * NS_PER_MS;
+		d = up->wrote_ns + (uint64_t)cfg->upstream.send_timeout_ms * NS_PER_MS;
 	else
 		d = up->heard_ns +
 		    ((uint64_t)cfg->http.body_timeout_ms + UPLOAD_GRACE_MS) * NS_PER_MS;

@@ -455,3 +455,40 @@ def test_an_upstream_not_reading_holds_the_client_back(proxied, upstream):
     r = c.read_response()
     check_upload(r, stream_digest(n), n, False)
     c.close()
+
+
+def test_send_timeout_bounds_an_upstream_that_reads_nothing(proxied, upstream):
+    """upstream.send_timeout_ms (60 s, like nginx's proxy_send_timeout), not
+    the 4 s first-byte timeout, bounds an upstream that pauses reading a
+    streamed body: a 6 s pause is waited out; past a short send timeout
+    the client gets 504 and the log says why."""
+    n = 32 * MIB
+    data = payload(n)
+    for send_timeout_ms, pause, status in ((None, 6.0, 200), (500, None, 504)):
+        over = {} if send_timeout_ms is None else {"send_timeout_ms": send_timeout_ms}
+        a = proxied(overrides=single_net(), **over)
+        upstream.gate.clear()
+        c = RawClient(a.port, timeout=30 * SLOW)
+        errors = []
+        t = threading.Thread(target=send_quietly,
+                             args=(c.sock, [head("/proxy/upload?gate=1", n)] + split(data, MIB),
+                                   errors), daemon=True)
+        try:
+            t.start()
+            wait_until(lambda: upstream.uploads, 5, "the request head at the upstream")
+            if pause is not None:
+                time.sleep(pause)
+                upstream.gate.set()
+            r = c.read_response()
+        finally:
+            upstream.gate.set()
+        t.join(30 * SLOW)
+        c.close()
+        if status == 200:
+            assert not errors, errors
+            check_upload(r, digest(data), n, False)
+        else:
+            assert r.status == 504, (r.status, r.body[:300])
+            wait_until(lambda: "request body not taken in time" in a.stderr(), 5,
+                       "the log line (the log actor writes it)")
+        upstream.uploads.clear()

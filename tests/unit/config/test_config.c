@@ -71,6 +71,8 @@ static void test_empty_object_means_defaults(void **state)
 	assert_int_equal(cfg->http.backlog, 65535);
 	assert_int_equal(cfg->http.output_high_water, 1 << 20);
 	assert_int_equal(cfg->http.max_pipeline, 64);
+	assert_int_equal(cfg->upstream.first_byte_timeout_ms, 4000);
+	assert_int_equal(cfg->upstream.send_timeout_ms, 60000);
 	assert_int_equal(cfg->admission.target_ms, 1000);
 	assert_int_equal(cfg->admission.interval_ms, 100);
 	assert_int_equal(cfg->handler.mailbox, 4096);
@@ -177,6 +179,7 @@ static void test_upstream_section_is_read(void **state)
 		"  \"connect_timeout_ms\": 100, \"response_timeout_ms\": 200,"
 		"  \"max_response_bytes\": 1000, \"max_connections\": 3, \"max_queue\": 0,"
 		"  \"idle_timeout_ms\": 400, \"retries\": 0, \"first_byte_timeout_ms\": 150,"
+		"  \"send_timeout_ms\": 250,"
 		"  \"max_redirects\": 2, \"resolver\": \"127.0.0.1:5353,[::1]\","
 		"  \"dns_ttl_min_ms\": 10, \"dns_ttl_max_ms\": 20}}"));
 	const struct config_upstream *u;
@@ -203,6 +206,7 @@ static void test_upstream_section_is_read(void **state)
 	assert_int_equal(u->idle_timeout_ms, 400);
 	assert_int_equal(u->retries, 0);
 	assert_int_equal(u->first_byte_timeout_ms, 150);
+	assert_int_equal(u->send_timeout_ms, 250);
 	assert_int_equal(u->max_redirects, 2);
 	assert_string_equal(u->resolver, "127.0.0.1:5353,[::1]");
 	assert_int_equal(u->dns_ttl_min_ms, 10);
@@ -294,6 +298,8 @@ static void test_bad_upstream_urls_and_proxies_are_refused(void **state)
 		     "\"to\"} objects, got an object");
 	expect_error("{\"upstream\": {\"max_connections\": 0}}",
 		     "/etc/actord/t.json: upstream.max_connections: 0 is out of range [1, 65536]");
+	expect_error("{\"upstream\": {\"send_timeout_ms\": 0}}",
+		     "/etc/actord/t.json: upstream.send_timeout_ms: 0 is out of range [1, 3600000]");
 }
 
 static void test_unknown_keys_are_refused(void **state)
