@@ -36,6 +36,14 @@ static inline uint64_t clock_after_ms(uint64_t now_ns, uint64_t ms)
 	return now_ns + ms * NS_PER_MS;
 }
 
+/* The earlier of two deadlines, 0 meaning none. */
+static inline uint64_t clock_earlier(uint64_t a, uint64_t b)
+{
+	if (a == 0)
+		return b;
+	return b != 0 && b < a ? b : a;
+}
+
 /* Seconds as libev wants them (ev_tstamp) from milliseconds. */
 static inline double clock_ms_to_s(uint64_t ms)
 {

@@ -98,8 +98,8 @@ void up_conn_open(struct up_pool *pl, struct upstream_call *u)
 	list_push_front(&pl->conns, &c->all_link);
 	pl->nopen++;
 	counter_add(&pl->st->bs.connected, 1);
-	c->deadline_ns = up_earlier(up_after_ms(now, u->connect_ms != 0 ? u->connect_ms :
-					   lim->connect_timeout_ms), u->c.deadline_ns);
+	c->deadline_ns = clock_earlier(clock_after_ms(now, u->connect_ms != 0 ? u->connect_ms :
+						     lim->connect_timeout_ms), u->c.deadline_ns);
 	up_conn_arm(c, now);
 	/* On dns_wait before asking: the answer may come before it returns. */
 	list_push_back(&pl->dns_wait, &c->idle_link);

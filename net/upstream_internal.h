@@ -24,7 +24,6 @@
 #include "upstream_parse.h"
 #include "stream_msg.h"
 #include "actors/backend_stats.h"
-#include "base/clock.h"
 #include "base/list.h"
 #include "dns/dns.h"
 
@@ -233,19 +232,6 @@ void up_call_done(struct up_pool *pl, struct upstream_call *u, int status);
  * be (retryable and retries left), else answer it. */
 void up_call_failed(struct up_pool *pl, struct upstream_call *u, int status,
 		    bool retryable);
-
-/* The earlier of two deadlines (0: none), and `ms` after `now`. */
-static inline uint64_t up_earlier(uint64_t a, uint64_t b)
-{
-	if (a == 0)
-		return b;
-	return b != 0 && b < a ? b : a;
-}
-
-static inline uint64_t up_after_ms(uint64_t now, uint32_t ms)
-{
-	return now + (uint64_t)ms * NS_PER_MS;
-}
 
 /* upstream_io.c: a connection's watchers (set up once, by
  * up_conn_open), what they wait for and when they fire (lazily re-armed:

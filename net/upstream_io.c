@@ -161,7 +161,7 @@ void up_conn_done(struct up_conn *c, bool reusable)
 		return;
 	}
 	c->state = UC_IDLE;
-	c->deadline_ns = up_after_ms(now, up_limits(pl->ua)->idle_timeout_ms);
+	c->deadline_ns = clock_after_ms(now, up_limits(pl->ua)->idle_timeout_ms);
 	up_pool_idle_add(pl, c);
 	up_conn_events(c, EV_READ);
 	up_conn_arm(c, now);
@@ -303,10 +303,12 @@ static void time_response(struct up_conn *c, uint64_t now)
 {
 	const struct upstream_call *u = c->call;
 	const struct config_upstream *lim = up_limits(c->pool->ua);
+	uint32_t first_byte_ms = u->first_byte_ms != 0 ? u->first_byte_ms :
+			       lim->first_byte_timeout_ms;
 
-	c->resp_deadline_ns = up_earlier(up_after_ms(now, lim->response_timeout_ms), u->c.deadline_ns);
-	c->deadline_ns = up_earlier(up_after_ms(now, u->first_byte_ms != 0 ? u->first_byte_ms :
-					   lim->first_byte_timeout_ms), c->resp_deadline_ns);
+	c->resp_deadline_ns = clock_earlier(clock_after_ms(now, lim->response_timeout_ms),
+					    u->c.deadline_ns);
+	c->deadline_ns = clock_earlier(clock_after_ms(now, first_byte_ms), c->resp_deadline_ns);
 }
 
 /* Watch and time a busy connection: write while request bytes wait,
@@ -318,7 +320,7 @@ static void busy_watch(struct up_conn *c, uint64_t now)
 		if (!upstream_parser_started(&c->parser))
 			time_response(c, now);
 	} else if (c->uploading && !upstream_parser_started(&c->parser)) {
-		c->deadline_ns = up_earlier(up_upload_deadline(c), c->call->c.deadline_ns);
+		c->deadline_ns = clock_earlier(up_upload_deadline(c), c->call->c.deadline_ns);
 	}
 	up_conn_events(c, c->sent < c->req_total || up_upload_pending(c) > 0 ?
 		   EV_READ | EV_WRITE : EV_READ);
@@ -485,9 +487,9 @@ static bool on_response_input(struct up_conn *c)
 		/* The first byte: from now on the whole-response deadline
 		 * (an upload's answer may come before its body is out). */
 		if (c->resp_deadline_ns == 0)
-			c->resp_deadline_ns = up_earlier(up_after_ms(clock_now_ns(),
-							       up_limits(ua)->response_timeout_ms),
-						      c->call != NULL ? c->call->c.deadline_ns : 0);
+			c->resp_deadline_ns = clock_earlier(
+				clock_after_ms(clock_now_ns(), up_limits(ua)->response_timeout_ms),
+				c->call != NULL ? c->call->c.deadline_ns : 0);
 		c->deadline_ns = c->resp_deadline_ns;
 	}
 	used = upstream_parser_feed(&c->parser, ua->rbuf, (size_t)n);

@@ -179,7 +179,7 @@ uint64_t up_upload_deadline(const struct up_conn *c)
 	else
 		d = up->heard_ns +
 		    ((uint64_t)cfg->http.body_timeout_ms + UPLOAD_GRACE_MS) * NS_PER_MS;
-	return up->retry_ns != 0 && up->retry_ns < d ? up->retry_ns : d;
+	return clock_earlier(d, up->retry_ns);
 }
 
 int up_upload_timer(struct up_conn *c, uint64_t now)

@@ -155,7 +155,7 @@ static uint64_t deadline_of(const struct job_req *q)
 	const struct ad_config *cfg = config_current();
 	uint64_t d = clock_now_ns() + (cfg != NULL ? cfg->redis.command_timeout_ms : 1000) * NS_PER_MS;
 
-	return q->c.deadline_ns != 0 && q->c.deadline_ns < d ? q->c.deadline_ns : d;
+	return clock_earlier(d, q->c.deadline_ns);
 }
 
 static int enqueue(struct job_actor *ja, struct job_req *q)
