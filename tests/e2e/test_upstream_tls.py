@@ -117,14 +117,26 @@ def test_client_certificate_per_proxy_prefix(actord_factory, tls_nginx):
     assert a.get("/mtls-nocert/who").status == 400
 
 
+def closes_reused(nginx):
+    """nginx's $ssl_session_reused ("r" or ".") of each /close so far."""
+    return [l[0] for l in nginx.access_log("ok") if l[1] == "/close"]
+
+
+def closes_logged(nginx, before, n):
+    """The next `n` /close entries after the first `before`: nginx writes
+    its log line after the answer, so wait for them."""
+    wait_until(lambda: len(closes_reused(nginx)) >= before + n, 5,
+               f"{n} more /close requests in nginx's log")
+    return closes_reused(nginx)[before:before + n]
+
+
 def test_sessions_are_resumed_on_new_connections(actord_factory, tls_nginx):
     a = actord_factory(tls_config(tls_nginx))
+    before = len(closes_reused(tls_nginx))
     for _ in range(4):
         # Connection: close from nginx: every call makes a new connection.
         assert a.get("/tls/close").status == 200
-    wait_until(lambda: len([l for l in tls_nginx.access_log("ok") if l[1] == "/close"]) >= 4,
-               5, "4 requests in nginx's log")
-    reused = [l[0] for l in tls_nginx.access_log("ok") if l[1] == "/close"][-4:]
+    reused = closes_logged(tls_nginx, before, 4)
     assert reused[0] == "." or reused.count("r") >= 3, reused
     assert reused[1:] == ["r", "r", "r"], reused
 
@@ -157,14 +169,13 @@ def test_tls_files_are_read_again_on_reload(actord_factory, tls_nginx):
     reload(2)
     assert a.get("/tls/hello").status == 200
     # Sessions: resumed within one configuration, never across a reload.
+    before = len(closes_reused(tls_nginx))
     for _ in range(3):
         assert a.get("/tls/close").status == 200
     reload(3)
     for _ in range(2):
         assert a.get("/tls/close").status == 200
-    wait_until(lambda: len([l for l in tls_nginx.access_log("ok") if l[1] == "/close"]) >= 5,
-               5, "5 requests in nginx's log")
-    reused = [l[0] for l in tls_nginx.access_log("ok") if l[1] == "/close"][-5:]
+    reused = closes_logged(tls_nginx, before, 5)
     assert reused[1:3] == ["r", "r"], reused      # before the reload
     assert reused[3:] == [".", "r"], reused       # a full handshake first
 
