@@ -4,10 +4,12 @@
  * DESIGN
  * Messages in: HTTP_MSG_REQUEST from network actors, PUSH_MSG_EVENT (a
  * WebSocket connection's events, from its network actor: ws_session.c),
- * and replies to the calls its routes made (call_dispatch). Messages out:
- * the request envelope, back to its network actor as HTTP_MSG_RESPONSE
- * (actor_reply: retried, never dropped, if that mailbox is momentarily
- * full), and service calls (hreq_call).
+ * replies to the calls its routes made (call_dispatch), and
+ * STREAM_MSG_DATA (pieces of upstream bodies its routes read, from
+ * upstream actors: hreq_stream.c). Messages out: the request envelope,
+ * back to its network actor as HTTP_MSG_RESPONSE (actor_reply: retried,
+ * never dropped, if that mailbox is momentarily full), service calls
+ * (hreq_call), and STREAM_MSG_CREDIT for the bodies it reads.
  *
  * Admission (actors/admit.h): before a request gets a context, it is
  * judged by the time it waited since it arrived (received_ns: held by
@@ -46,6 +48,7 @@
 #include "actors/log.h"
 #include "base/clock.h"
 #include "config/config.h"
+#include "net/stream_msg.h"
 
 const struct actor_kind handler_kind = { "handler" };
 
@@ -208,6 +211,8 @@ static void on_deadline(struct ev_loop *loop, ev_timer *w, int revents)
 		counter_add(&h->ctr->deadline_total, 1);
 		hreq_trace_resume(r);
 		hreq_error(r, 504, "no reply within the request deadline");
+		if (r->streams > 0)
+			hstream_request_expired(r);
 		handler_maybe_release(r);
 	}
 	trace_set_current(NULL);
@@ -349,6 +354,10 @@ static void handler_message(struct actor *a, struct msg *m)
 		ws_session_event(h, m);
 		return;
 	}
+	if (m->type == STREAM_MSG_DATA) {    /* a body a route reads: hreq_stream.c */
+		hstream_message(h, (struct stream_data *)(void *)m);
+		return;
+	}
 	if (!call_dispatch(h->calls, m)) {
 		log_warn("%s: unexpected message type %#x dropped", actor_name(a), m->type);
 		msg_free(m);
@@ -363,6 +372,7 @@ static void free_handler(struct handler *h)
 		hreq_error(r, 503, "shutting down");   /* moves it to waiting */
 	while ((r = first_of(&h->streaming)) != NULL)
 		hreq_error(r, 503, "shutting down");
+	hstreams_stop(h);
 	while ((r = first_of(&h->waiting)) != NULL) {
 		list_remove(&r->link);
 		routes_put(r->routes);
@@ -397,6 +407,7 @@ static int handler_start(struct actor *a)
 	list_init(&h->spare);
 	list_init(&h->live);
 	list_init(&h->streaming);
+	list_init(&h->streams);
 	list_init(&h->waiting);
 	h->ctr = &sh->counters[actor_index(a)];
 	h->calls = call_table_create(a, HANDLER_MAX_CALLS);

@@ -1,7 +1,7 @@
 /*
  * handler_internal.h - what the handler actor's files share: handler.c
  * (the actor, request lifecycle), hreq.c (the route-facing API), and
- * hreq_cache.c, hreq_trace.c, hcompress.c, form.c, web.c, static_files.c
+ * hreq_cache.c, hreq_trace.c, hreq_stream.c, hcompress.c, form.c, web.c, static_files.c
  * and ws_session.c. Not a public header.
  *
  * Owner: a `struct handler` and its `struct hreq`s belong to one handler
@@ -65,7 +65,8 @@ struct hreq {
 	const struct ad_config *cfg;  /* snapshot at arrival */
 	struct list link;             /* in live, waiting or spare */
 	uint64_t deadline_ns;
-	unsigned pending;             /* calls and timers in flight */
+	unsigned pending;             /* calls, timers and body reads in flight */
+	unsigned streams;             /* body reads in flight (hreq_stream.c) */
 	struct work_timer *timers;    /* pending hreq_after timers */
 	bool answered;
 	bool oom;                     /* a body builder ran out of memory */
@@ -130,6 +131,8 @@ struct handler {
 	struct list waiting;          /* answered, continuations still owed */
 	struct list streaming;        /* not answered yet, body streaming: no
 				       * deadline from arrival (http_msg.upload) */
+	struct list streams;          /* upstream bodies its routes read
+				       * (hreq_stream.c) */
 	struct near_cache *near;      /* NULL when there is no near actor */
 	ev_timer deadline_w;
 	struct static_cache *static_cache; /* static_files.c, made on first use */
@@ -163,6 +166,15 @@ void hreq_trace_resume(struct hreq *r);
 /* hcompress.c: compress the body being finished when the route, the
  * client and the content type allow it (compress.*). */
 void hcompress_response(struct hreq *r, unsigned status, const char *ctype);
+
+/* hreq_stream.c: a piece of a body a route reads (STREAM_MSG_DATA,
+ * consumed); the request's deadline answered it 504 (its reads end with
+ * -ETIMEDOUT; the caller releases it); the actor stops (every read ends
+ * with -ESHUTDOWN). */
+struct stream_data;
+void hstream_message(struct handler *h, struct stream_data *d);
+void hstream_request_expired(struct hreq *r);
+void hstreams_stop(struct handler *h);
 
 /* static_files.c: free a handler's static-file cache (NULL is fine). */
 void static_cache_destroy(struct static_cache *c);

@@ -51,6 +51,7 @@ void hreq_reset(struct hreq *r)
 	list_init(&r->link);
 	r->deadline_ns = 0;
 	r->pending = 0;
+	r->streams = 0;
 	r->answered = false;
 	r->oom = false;
 	r->no_compress = false;

@@ -117,16 +117,9 @@ int net_stream_pump(struct net_conn *c, uint64_t now)
 	if (s->retry_ns != 0 && now < s->retry_ns)
 		return 0;
 	s->retry_ns = 0;
-	if (ahead >= STREAM_WINDOW)
+	more = stream_grant_more(ahead, s->granted, s->len);
+	if (more == 0)
 		return 0;
-	more = STREAM_WINDOW - ahead;
-	if (s->len >= 0 && more >= (uint64_t)s->len - s->granted) {
-		more = (uint64_t)s->len - s->granted;   /* the rest: never more */
-		if (more == 0)
-			return 0;
-	} else if (more < STREAM_WINDOW / 4 && s->granted > 0) {
-		return 0;               /* not worth a message yet */
-	}
 	rc = stream_credit_send(c->na->sys, STREAM_MSG_CREDIT, s->from, net_conn_id(c), s->id,
 				(uint32_t)more, false);
 	if (rc == -EAGAIN || rc == -ENOMEM) {

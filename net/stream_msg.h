@@ -1,7 +1,9 @@
 /*
  * stream_msg.h - a response body streamed from an upstream actor to the
  * network actor that owns the client connection (the reverse proxy's
- * large downloads, docs/ARCHITECTURE.md "Streamed responses").
+ * large downloads, docs/ARCHITECTURE.md "Streamed responses"), or to a
+ * handler actor whose route reads it (handler/hreq_stream.h: the same
+ * messages, conn_id 0).
  *
  * DESIGN
  * The head travels as usual (upstream actor -> handler -> network actor,
@@ -83,6 +85,25 @@ struct stream_credit {
 					* first (drop the rest of the body) */
 };
 _Static_assert(offsetof(struct stream_credit, m) == 0, "used through its m");
+
+/* How many more body bytes a consumer grants now (0: none): the window
+ * topped up, `ahead` being what it granted and has not consumed yet (or
+ * still holds), never past a known length `len` (-1: unknown), and after
+ * the first grant only once a quarter of the window is free, so a grant
+ * costs a message per piece at most. */
+static inline uint64_t stream_grant_more(uint64_t ahead, uint64_t granted, int64_t len)
+{
+	uint64_t more;
+
+	if (ahead >= STREAM_WINDOW)
+		return 0;
+	more = STREAM_WINDOW - ahead;
+	if (len >= 0 && more >= (uint64_t)len - granted)
+		return (uint64_t)len - granted;         /* the rest: never more */
+	if (more < STREAM_WINDOW / 4 && granted > 0)
+		return 0;                               /* not worth a message yet */
+	return more;
+}
 
 /* A data message of `type` (STREAM_MSG_DATA or STREAM_MSG_UPLOAD_DATA)
  * with room for `cap` bytes (len 0), or NULL. */

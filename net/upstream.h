@@ -205,7 +205,9 @@ void upstream_call_use_proxy_tls(struct upstream_call *u, unsigned proxy_index);
  * empty body, and upstream_reply_stream says how to relay the body
  * (hreq_send_stream): the upstream actor sends it to the network actor of
  * the client's connection in pieces, as fast as the client reads it
- * (net/stream_msg.h); upstream.max_response_bytes does not apply to it.
+ * (net/stream_msg.h); or the route reads it piece by piece itself
+ * (handler/hreq_stream.h: hreq_read_upstream).
+ * upstream.max_response_bytes does not apply to it.
  * Ignored for a call that follows redirects or decodes gzip (they need
  * the whole body). The reverse proxy streams over
  * upstream.proxy_buffer_bytes. */
@@ -247,8 +249,9 @@ const struct upstream_hdr *upstream_reply_headers(const struct upstream_call *u,
 const char *upstream_reply_body(const struct upstream_call *u, size_t *len);
 /* Whether the body is streamed (upstream_call_stream): then `*from` (the
  * upstream actor), `*id` and `*len` (the Content-Length, -1 unknown) are
- * what hreq_send_stream needs. Relay it or not, the reply must be
- * answered: a body nobody asks for times out in the upstream actor. */
+ * what hreq_send_stream needs (hreq_read_upstream reads them itself).
+ * Relay it, read it or not, the reply must be answered: a body nobody
+ * asks for times out in the upstream actor. */
 bool upstream_reply_stream(const struct upstream_call *u, uint32_t *from, uint64_t *id,
 			   int64_t *len);
 

@@ -10,14 +10,26 @@
  *      first 200 bytes), "location"}; a failed call answers like every
  *      upstream route (hreq_fail: 502 / 503 / 504).
  *
+ *  GET /_test/digest?url=U[&over=N][&stop=N]
+ *      fetches U with its body streamed over N bytes (default 1) and read
+ *      by the route piece by piece (hreq_read_upstream), hashed as it
+ *      arrives; stops reading once `stop` bytes arrived (0: never).
+ *      Answers JSON {"status" (the upstream's), "streamed", "bytes",
+ *      "pieces", "max_piece", "sha256", "end" (on_end's status: "ok",
+ *      "cancelled", "bad_response", "timeout", ...)}.
+ *
  * Thread: the handler actor serving the request.
  */
 #include <errno.h>
+#include <limits.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cjson/cJSON.h>
+#include <openssl/evp.h>
 
 #include "test_app.h"
+#include "handler/hreq_stream.h"
 #include "net/upstream.h"
 
 static void fetched(struct hreq *r, struct call_msg *reply, void *arg)
@@ -73,10 +85,119 @@ static void get_fetch(struct hreq *r)
 		hreq_fail(r, rc, "fetch");
 }
 
+/* ---- GET /_test/digest ---- */
+
+/* In the request's arena; `md` is freed by on_end, which always runs. */
+struct digest {
+	EVP_MD_CTX *md;
+	uint64_t bytes, stop;
+	unsigned pieces, max_piece, status;
+	bool streamed;
+};
+
+static int digest_piece(struct hreq *r, const char *data, size_t len, void *arg)
+{
+	struct digest *d = arg;
+
+	(void)r;
+	EVP_DigestUpdate(d->md, data, len);
+	d->bytes += len;
+	d->pieces++;
+	if (len > d->max_piece)
+		d->max_piece = (unsigned)len;
+	return d->stop != 0 && d->bytes >= d->stop;
+}
+
+static const char *end_name(int status)
+{
+	switch (-status) {
+	case 0: return "ok";
+	case ECANCELED: return "cancelled";
+	case EPROTO: return "bad_response";
+	case ETIMEDOUT: return "timeout";
+	case ESHUTDOWN: return "shutdown";
+	default: return ad_strerror(status);
+	}
+}
+
+static void digest_end(struct hreq *r, int status, void *arg)
+{
+	struct digest *d = arg;
+	unsigned char sum[EVP_MAX_MD_SIZE];
+	char hex[2 * EVP_MAX_MD_SIZE + 1];
+	unsigned n = 0;
+	cJSON *o;
+
+	EVP_DigestFinal_ex(d->md, sum, &n);
+	EVP_MD_CTX_free(d->md);
+	for (unsigned i = 0; i < n; i++)
+		snprintf(hex + 2 * i, 3, "%02x", sum[i]);
+	hex[2 * n] = '\0';
+	o = cJSON_CreateObject();
+	cJSON_AddNumberToObject(o, "status", d->status);
+	cJSON_AddBoolToObject(o, "streamed", d->streamed);
+	cJSON_AddNumberToObject(o, "bytes", (double)d->bytes);
+	cJSON_AddNumberToObject(o, "pieces", d->pieces);
+	cJSON_AddNumberToObject(o, "max_piece", d->max_piece);
+	cJSON_AddStringToObject(o, "sha256", hex);
+	cJSON_AddStringToObject(o, "end", end_name(status));
+	hreq_json(r, 200, o);           /* ignored after a 504 */
+}
+
+static void digest_head(struct hreq *r, struct call_msg *reply, void *arg)
+{
+	const struct upstream_call *u = upstream_reply(reply);
+	struct digest *d = arg;
+	uint32_t from;
+	uint64_t id;
+	int64_t len;
+	int rc;
+
+	if (reply->status != 0) {
+		hreq_fail(r, reply->status, "digest");
+		return;
+	}
+	d->md = EVP_MD_CTX_new();
+	if (d->md == NULL || EVP_DigestInit_ex(d->md, EVP_sha256(), NULL) != 1) {
+		EVP_MD_CTX_free(d->md);
+		hreq_error(r, 500, "digest: out of memory");
+		return;
+	}
+	d->status = upstream_reply_status(u);
+	d->streamed = upstream_reply_stream(u, &from, &id, &len);
+	rc = hreq_read_upstream(r, u, digest_piece, digest_end, d);
+	if (rc != 0) {
+		EVP_MD_CTX_free(d->md);
+		hreq_fail(r, rc, "digest");
+	}
+}
+
+static void get_digest(struct hreq *r)
+{
+	const char *url = hreq_query(r, "url");
+	struct digest *d = hreq_alloc(r, sizeof(*d));
+	struct upstream_call *u;
+	int rc = -EINVAL;
+
+	u = url != NULL ? upstream_call_new(HTTP_GET, url, &rc) : NULL;
+	if (u == NULL || d == NULL) {
+		upstream_call_free(u);
+		hreq_error(r, 400, "digest: bad url (%s)", ad_strerror(u == NULL ? rc : -ENOMEM));
+		return;
+	}
+	memset(d, 0, sizeof(*d));
+	d->stop = (uint64_t)hreq_query_long(r, "stop", 0, 0, LONG_MAX);
+	upstream_call_stream(u, (uint64_t)hreq_query_long(r, "over", 1, 1, LONG_MAX));
+	rc = hreq_call(r, &upstream_kind, upstream_call_msg(u), digest_head, d);
+	if (rc != 0)
+		hreq_fail(r, rc, "digest");
+}
+
 int upstream_test_routes(struct route_table *t, const struct ad_config *cfg, char *err,
 			 size_t errlen)
 {
 	(void)cfg;
-	return route_add(t, ROUTE_GET, "/_test/fetch", get_fetch, NULL, err, errlen) != 0 ?
+	return route_add(t, ROUTE_GET, "/_test/fetch", get_fetch, NULL, err, errlen) != 0 ||
+	       route_add(t, ROUTE_GET, "/_test/digest", get_digest, NULL, err, errlen) != 0 ?
 		-EINVAL : 0;
 }

@@ -16,6 +16,12 @@
 #   nginx         nginx proxy_pass (keepalive pool, 1 worker,
 #                 proxy_request_buffering off: uploads streamed as
 #                 actord's), the same transfers, for scale
+#   route         ACTORD_TEST_BIN (build/actord-test): the same download
+#                 read by a route piece by piece (/_test/digest: sha256 of
+#                 the body as it arrives, hreq_read_upstream) ...
+#   tornado       ... against the Tornado peer's /digest
+#                 (AsyncHTTPClient's streaming_callback, one process,
+#                 --no-storage)
 # Small bodies: wrk -t1 -c64 -d DURATION (5s) each, after a 1 s warm-up,
 # ROUNDS (3) rounds in rotating order, the median reported. Download and
 # upload: wall time, MB/s, the sha256 checked against the file (the
@@ -31,23 +37,27 @@ DURATION=${DURATION:-5s}
 ROUNDS=${ROUNDS:-3}
 SIZE_MB=${SIZE_MB:-100}
 ACTORD=${ACTORD_BIN:-$ROOT/build/actord}
+ACTORD_TEST=${ACTORD_TEST_BIN:-$ROOT/build/actord-test}
+TORNADO_PEER=${BENCH_PEER:-$ROOT/tests/bench/peers/tornado_peer.py}
 BASE=${BASE_BIN:-}
 PY=/usr/bin/python3
 . tests/bench/bench_lib.sh
 RUN=$ROOT/build/bench-proxy-stream
 
 [ -x "$ACTORD" ] || { echo "proxy_stream_bench: $ACTORD is not built (make build)" >&2; exit 1; }
+[ -x "$ACTORD_TEST" ] || { echo "proxy_stream_bench: $ACTORD_TEST is not built (make build)" >&2; exit 1; }
 command -v wrk >/dev/null || { echo "proxy_stream_bench: wrk is not installed" >&2; exit 1; }
 command -v nginx >/dev/null || { echo "proxy_stream_bench: nginx is not installed" >&2; exit 1; }
 
 rm -rf "$RUN"
-mkdir -p "$RUN/up/www/store" "$RUN/up/tmp" "$RUN/px" "$RUN/actord" "$RUN/base"
+mkdir -p "$RUN/up/www/store" "$RUN/up/tmp" "$RUN/px" "$RUN/actord" "$RUN/base" "$RUN/route"
 chmod 755 "$RUN" "$RUN/up" "$RUN/up/www" "$RUN/px"
 chmod 777 "$RUN/up/www/store" "$RUN/up/tmp"
 head -c $((SIZE_MB * 1048576)) /dev/urandom >"$RUN/up/www/big.bin"
 chmod 644 "$RUN/up/www/big.bin"
 WANT=$(sha256sum "$RUN/up/www/big.bin" | cut -d' ' -f1)
 UP=$(free_port) PX=$(free_port) A=$(free_port) AA=$(free_port) B=$(free_port) BA=$(free_port)
+R=$(free_port) RA=$(free_port) T=$(free_port)
 
 PIDS=""
 cleanup() {
@@ -74,9 +84,9 @@ nginx -c "$RUN/px/nginx.conf" -p "$RUN/px"
 wait_port proxy_stream_bench "$UP"
 wait_port proxy_stream_bench "$PX"
 
-start_actord() { # dir bin port admin
+start_actord() { # dir bin port admin [extra top-level JSON members]
   cat >"$RUN/$1/actord.json" <<EOF
-{ "listen": ["127.0.0.1:$3"], "admin_listen": "127.0.0.1:$4", "log": {"level": "warn"},
+{ "listen": ["127.0.0.1:$3"], "admin_listen": "127.0.0.1:$4", "log": {"level": "warn"}, ${5:-}
   "http": {"max_body_bytes": $(( (SIZE_MB + 16) * 1048576 ))},
   "upstream": {"url": "http://127.0.0.1:$UP/hello", "max_connections": 64,
                "max_response_bytes": $(( (SIZE_MB + 16) * 1048576 )),
@@ -102,10 +112,11 @@ rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 
 # timed PID SHA_FILE CMD...: run CMD (which writes the sha256 of what
 # arrived to SHA_FILE), sampling PID's RSS every 20 ms; prints "mb_s
-# rss_growth_kib ok".
+# rss_growth_kib ok cpu_ms_per_mib" (the CPU time of PID and its children).
 timed() {
   pid=$1 shafile=$2; shift 2
   before=$(rss_kib "$pid")
+  c0=$(cpu_s "$pid")
   t0=$($PY -c 'import time; print(time.monotonic())')
   "$@" &
   cpid=$!
@@ -116,8 +127,10 @@ timed() {
   done
   wait $cpid || true
   t1=$($PY -c 'import time; print(time.monotonic())')
+  c1=$(cpu_s "$pid")
   ok=$([ "$(cat "$shafile" 2>/dev/null)" = "$WANT" ] && echo ok || echo BAD)
-  $PY -c "print(round($SIZE_MB / ($t1 - $t0), 1), $peak - $before, '$ok')"
+  $PY -c "print(round($SIZE_MB / ($t1 - $t0), 1), $peak - $before, '$ok',
+              round(($c1 - $c0) * 1000 / $SIZE_MB, 2))"
 }
 
 # download_to PORT: GET /proxy/big.bin, its sha256 into $RUN/got.
@@ -133,9 +146,19 @@ upload_as() {
   rm -f "$RUN/up/www/store/$1.bin"
 }
 
-# download / upload NAME PORT PID: "mb_s rss_growth_kib ok".
+# read_to PORT PATH: GET PATH?url=<big.bin>, a route that hashes the body
+# as it reads it; the sha256 it answers (JSON) into $RUN/got.
+BIG_URL=$($PY -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1], safe=""))' \
+          "http://127.0.0.1:$UP/big.bin")
+read_to() {
+  curl -sf "http://127.0.0.1:$1$2?url=$BIG_URL" |
+    sed -n 's/.*"sha256": *"\([0-9a-f]*\)".*/\1/p' >"$RUN/got"
+}
+
+# download / upload NAME PORT PID, route_read PORT PATH PID: as timed.
 download() { rm -f "$RUN/got"; timed "$3" "$RUN/got" download_to "$2"; }
 upload() { rm -f "$RUN/got"; timed "$3" "$RUN/got" upload_as "$1" "$2"; }
+route_read() { rm -f "$RUN/got"; timed "$3" "$RUN/got" read_to "$1" "$2"; }
 
 : >"$RUN/results.txt"
 i=0
@@ -164,27 +187,47 @@ echo "$SERVERS" | while read -r name port pid; do
 done
 echo "nginx $(upload nginx "$PX" "$NGINX_PID")" >>"$RUN/uploads.txt"
 
-$PY - "$RUN/results.txt" "$RUN/downloads.txt" "$SIZE_MB" "$RUN/uploads.txt" <<'PYEOF'
+# Read in a route: started last, so the rounds above ran without them.
+start_actord route "$ACTORD_TEST" "$R" "$RA" '"test_routes": true,'
+R_PID=$LAST_PID
+$PY "$TORNADO_PEER" --port "$T" --procs 1 --no-storage >"$RUN/tornado.log" 2>&1 &
+T_PID=$!
+PIDS="$PIDS $T_PID"
+wait_port proxy_stream_bench "$R"
+wait_port proxy_stream_bench "$T"
+echo "actord $(route_read "$R" /_test/digest "$R_PID")" >>"$RUN/reads.txt"
+echo "tornado $(route_read "$T" /digest "$T_PID")" >>"$RUN/reads.txt"
+
+$PY - "$RUN/results.txt" "$RUN/downloads.txt" "$SIZE_MB" "$RUN/uploads.txt" "$RUN/reads.txt" <<'PYEOF'
 import json, statistics, sys
 rows = {}
 for line in open(sys.argv[1]):
     name, path, rps, cpu, errs, p50, p99, mbs = line.split()
     rows.setdefault((name, path), []).append((float(rps), float(cpu), int(errs), p50, p99))
 out = {"bench": "proxy_stream", "size_mb": int(sys.argv[3]), "small": {}, "download": {},
-       "upload": {}}
+       "upload": {}, "route_read": {}}
 print(f"{'server':8} {'path':14} {'req/s':>9} {'cpu us/req':>11} {'errors':>7} {'p50':>8} {'p99':>8}")
 for (name, path), runs in sorted(rows.items()):
     runs.sort()
     rps, cpu, errs, p50, p99 = runs[len(runs) // 2]
     print(f"{name:8} {path:14} {rps:9.0f} {cpu:11.1f} {errs:7d} {p50:>8} {p99:>8}")
     out["small"][f"{name} {path}"] = {"rps": rps, "cpu_us": cpu, "errors": errs}
-for what, path in (("download", sys.argv[2]), ("upload", sys.argv[4])):
-    print(f"\n{sys.argv[3]} MiB through the proxy, {what}:")
-    print(f"{'server':8} {'MB/s':>8} {'RSS growth MiB':>15} {'sha256':>7}")
+for what, path in (("download", sys.argv[2]), ("upload", sys.argv[4]),
+                   ("route_read", sys.argv[5])):
+    print(f"\n{sys.argv[3]} MiB " + ("read and hashed by a route as it arrives:"
+                                     if what == "route_read" else f"through the proxy, {what}:"))
+    print(f"{'server':8} {'MB/s':>8} {'RSS growth MiB':>15} {'sha256':>7} {'CPU ms/MiB':>11}")
     for line in open(path):
-        name, mbs, growth, ok = line.split()
-        print(f"{name:8} {float(mbs):8.1f} {int(growth) / 1024:15.1f} {ok:>7}")
+        name, mbs, growth, ok, cpu = line.split()
+        print(f"{name:8} {float(mbs):8.1f} {int(growth) / 1024:15.1f} {ok:>7} {float(cpu):11.2f}")
         out[what][name] = {"mb_s": float(mbs), "rss_growth_mib": round(int(growth) / 1024, 1),
-                           "ok": ok == "ok"}
+                           "ok": ok == "ok", "cpu_ms_per_mib": float(cpu)}
+rr = out["route_read"]
+if rr.get("tornado", {}).get("mb_s"):
+    out["route_read_vs_tornado"] = round(rr["actord"]["mb_s"] / rr["tornado"]["mb_s"], 2)
+    out["route_read_cpu_vs_tornado"] = round(rr["actord"]["cpu_ms_per_mib"] /
+                                             max(rr["tornado"]["cpu_ms_per_mib"], 0.01), 2)
+    print(f"\nread in a route, actord / Tornado: {out['route_read_vs_tornado']}x the MB/s, "
+          f"{out['route_read_cpu_vs_tornado']}x the CPU per MiB")
 print(json.dumps(out))
 PYEOF

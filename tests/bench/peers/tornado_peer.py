@@ -23,6 +23,10 @@ Routes:
                                              wallpaperList:N, --cache-ttl s)
   GET  /upstream                             fetches --upstream with
                                              AsyncHTTPClient, then answers
+  GET  /digest?url=U                         fetches U with AsyncHTTPClient's
+                                             streaming_callback, hashing the
+                                             body as it arrives: JSON
+                                             {"bytes", "sha256"}
   POST /demo/login                           the seed's login (issue 18): _xsrf
                                              check, the user's row from MariaDB,
                                              PBKDF2 in the executor, a session in
@@ -47,7 +51,9 @@ Routes:
 
 The database is the one tests/services.sh loads (storage/sql/schema.sql:
 hello_world with World, Fortune and wallpaper). Every process opens its own
-MariaDB pool and Redis pool at start, so both must be up before it starts.
+MariaDB pool and Redis pool at start, so both must be up before it starts
+(except with --no-storage: then only /plaintext, /json, /upstream, /digest
+and the hash routes work).
 
 How the benchmarks use it (each starts it against its own throwaway Redis
 and MariaDB and stops it, forked workers included, at the end):
@@ -57,6 +63,7 @@ and MariaDB and stops it, forked workers included, at the end):
   tests/bench/login_bench.sh     --procs 2: POST /demo/login
   tests/bench/worker_bench.sh    one process: POST /hash and /hash-process
   tests/bench/ws_bench.sh        one process: GET /ws/chat/ROOM (WebSocket)
+  tests/bench/proxy_stream_bench.sh  one process, --no-storage: GET /digest
 Each takes another peer from BENCH_PEER. Needs Debian's python3-tornado,
 python3-aiomysql and python3-redis (.ci/install-deps installs them).
 
@@ -237,6 +244,22 @@ class Upstream(Handler):
         self.send(b"Hello, world", "text/plain")
 
 
+class Digest(Handler):
+    """A large upstream body read as it arrives (actord's hreq_read_upstream)."""
+
+    async def get(self):
+        h, n = hashlib.sha256(), 0
+
+        def piece(data):
+            nonlocal n
+            h.update(data)
+            n += len(data)
+
+        await tornado.httpclient.AsyncHTTPClient().fetch(
+            self.get_argument("url"), streaming_callback=piece, request_timeout=600)
+        self.send(compact({"bytes": n, "sha256": h.hexdigest()}))
+
+
 def run_job(seconds, job_id):
     time.sleep(seconds)
     return job_id
@@ -388,13 +411,15 @@ WS_ROUTES = [(r"/ws/chat/([^/]+)", ChatSocket)]
 
 async def open_pools():
     o = Peer.opts
+    Peer.executor = ThreadPoolExecutor(20)
+    open_hash_executors()
+    if o.no_storage:
+        return
     Peer.mysql = await aiomysql.create_pool(
         host=o.mysql_host, port=o.mysql_port, user=o.mysql_user, password=o.mysql_password,
         db="hello_world", charset="utf8mb4", minsize=o.pool, maxsize=o.pool, autocommit=False)
     Peer.redis = aioredis.Redis(connection_pool=aioredis.BlockingConnectionPool(
         host="127.0.0.1", port=o.redis_port, max_connections=o.pool, timeout=30))
-    Peer.executor = ThreadPoolExecutor(20)
-    open_hash_executors()
 
 
 def parse_args():
@@ -411,6 +436,8 @@ def parse_args():
                    help="MariaDB and Redis connections per process")
     p.add_argument("--cache-ttl", type=int, default=60, help="wallpaper list cache, seconds")
     p.add_argument("--upstream", default="http://127.0.0.1:9000/", help="URL /upstream fetches")
+    p.add_argument("--no-storage", action="store_true",
+                   help="open no MariaDB or Redis pool (routes that need them fail)")
     p.add_argument("--hash-workers", type=int, default=2,
                    help="threads / processes of the /hash executors")
     return p.parse_args()
@@ -418,10 +445,12 @@ def parse_args():
 
 def main():
     Peer.opts = parse_args()
+    # /digest streams bodies of any size (SimpleAsyncHTTPClient stops at 100 MiB).
+    tornado.httpclient.AsyncHTTPClient.configure(None, max_body_size=1 << 40)
     app = tornado.web.Application([
         (r"/plaintext", Plaintext), (r"/json", Json), (r"/db", Db), (r"/queries", Queries),
         (r"/updates", Updates), (r"/fortunes", Fortunes), (r"/cached-queries", CachedQueries),
-        (WALLPAPER_PATH, WallpaperList), (r"/upstream", Upstream),
+        (WALLPAPER_PATH, WallpaperList), (r"/upstream", Upstream), (r"/digest", Digest),
         (r"/jobs", Jobs), (r"/jobs/([0-9a-f]+)", JobStatus),
         *ISSUE18_ROUTES,
     ] + HASH_ROUTES + WS_ROUTES, log_function=lambda handler: None)   # no access log
