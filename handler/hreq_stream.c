@@ -22,8 +22,9 @@
  *   the request's deadline answers 504 first: -ETIMEDOUT, and a cancel;
  *   silence        -ETIMEDOUT, and a cancel: the producer owes bytes and
  *                  said nothing for upstream.first_byte_timeout_ms plus
- *                  STREAM_GRACE_MS (it gives up after the former, so its
- *                  ABORT met a full mailbox or the actor is gone);
+ *                  STREAM_CONSUMER_GRACE_MS (it gives up after the
+ *                  former, so its ABORT met a full mailbox or the actor
+ *                  is gone);
  *   the handler stops: -ESHUTDOWN, and a cancel.
  * A piece for a reader that is gone (it ended while the piece travelled)
  * is answered with a cancel, so the producer never waits for grants.
@@ -44,7 +45,6 @@
 #include "net/stream_msg.h"
 
 #define STREAM_RETRY_MS 1
-#define STREAM_GRACE_MS 2000
 
 /* Owner: the handler actor thread; in h->streams until it ends. */
 struct hstream {
@@ -80,7 +80,7 @@ static uint64_t silent_deadline(const struct hstream *s)
 
 	if (s->granted == s->received)
 		return 0;
-	return s->heard_ns + ((uint64_t)ms + STREAM_GRACE_MS) * NS_PER_MS;
+	return s->heard_ns + ((uint64_t)ms + STREAM_CONSUMER_GRACE_MS) * NS_PER_MS;
 }
 
 static void arm(struct hstream *s, uint64_t now)

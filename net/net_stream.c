@@ -23,9 +23,10 @@
  * a length that does not add up or a producer that cannot be reached
  * closes the connection, so a client never takes a truncated body for a
  * whole one. So does a producer silent past its own deadline
- * (upstream.first_byte_timeout_ms) and STREAM_GRACE_MS while it owes
- * bytes: its ABORT may have met a full mailbox. A connection that closes first cancels its stream; a piece
- * for a stream nobody has any more is answered by a cancel too.
+ * (upstream.first_byte_timeout_ms) and STREAM_CONSUMER_GRACE_MS while it
+ * owes bytes: its ABORT may have met a full mailbox. A connection that
+ * closes first cancels its stream; a piece for a stream nobody has any
+ * more is answered by a cancel too.
  *
  * Owner: the network actor thread owning the connection.
  */
@@ -39,7 +40,6 @@
 #include "base/clock.h"
 
 #define STREAM_RETRY_MS 1
-#define STREAM_GRACE_MS 2000
 
 /* Owner: the connection's network actor (net_conn.stream). */
 struct net_stream {
@@ -142,7 +142,7 @@ static uint64_t silent_deadline(const struct net_conn *c)
 
 	if (s->granted == s->received)
 		return 0;               /* nothing owed: the client is behind */
-	return s->heard_ns + ((uint64_t)ms + STREAM_GRACE_MS) * NS_PER_MS;
+	return s->heard_ns + ((uint64_t)ms + STREAM_CONSUMER_GRACE_MS) * NS_PER_MS;
 }
 
 uint64_t net_stream_deadline(const struct net_conn *c)
