@@ -275,6 +275,16 @@ static void collect_handlers(struct metrics_out *o, void *ctx)
 		metrics_counter(o, "handler_slow_total",
 				"Route functions or continuations that held the handler longer "
 				"than http.slow_handler_ms.", labels, st.slow_total);
+		metrics_counter(o, "handler_body_reads_total",
+				"Streamed upstream bodies routes read piece by piece "
+				"(hreq_read_upstream).", labels, st.body_reads_total);
+		metrics_counter(o, "handler_body_read_bytes_total",
+				"Bytes of those bodies given to routes.", labels,
+				st.body_read_bytes_total);
+		metrics_counter(o, "handler_body_reads_cut_total",
+				"Body reads that ended short: the upstream failed or went "
+				"silent, the request deadline, a stop.", labels,
+				st.body_reads_cut_total);
 		metrics_histogram(o, "handler_sojourn_seconds",
 				  "From a request's arrival to the moment a handler took it (held "
 				  "in the network actor and queued in the mailbox).", labels,

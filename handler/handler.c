@@ -551,6 +551,9 @@ bool handler_stats_read(const struct actor *a, struct handler_stats *out)
 	RD(inflight);
 	RD(route_rebuilds_total);
 	RD(slow_total);
+	RD(body_reads_total);
+	RD(body_read_bytes_total);
+	RD(body_reads_cut_total);
 	RD(sojourn_sum_ns);
 	for (unsigned b = 0; b < MBOX_HIST_BUCKETS; b++)
 		RD(sojourn_hist[b]);

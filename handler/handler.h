@@ -41,6 +41,12 @@ struct handler_stats {
 	uint64_t route_rebuilds_total;  /* route tables rebuilt after a reload */
 	uint64_t slow_total;            /* route code that held the handler longer
 					 * than http.slow_handler_ms (logged) */
+	uint64_t body_reads_total;      /* upstream bodies routes read piece by
+					 * piece (hreq_read_upstream) */
+	uint64_t body_read_bytes_total; /* their bytes given to routes */
+	uint64_t body_reads_cut_total;  /* reads that ended short: the upstream
+					 * failed or went silent, the deadline,
+					 * a stop (not a route's own -ECANCELED) */
 	/* Sojourn: from the request's arrival (http_msg received_ns) to the
 	 * moment this handler took it, held time in the network actor and
 	 * time in the mailbox included; log2 us buckets (mbox.h). */

@@ -102,6 +102,9 @@ struct handler_counters {
 	_Atomic uint64_t inflight;
 	_Atomic uint64_t route_rebuilds_total;
 	_Atomic uint64_t slow_total;
+	_Atomic uint64_t body_reads_total;
+	_Atomic uint64_t body_read_bytes_total;
+	_Atomic uint64_t body_reads_cut_total;
 	_Atomic uint64_t sojourn_hist[MBOX_HIST_BUCKETS];
 	_Atomic uint64_t sojourn_sum_ns;
 	struct admit_stats admit;

@@ -129,6 +129,8 @@ static void finish(struct hstream *s, int status, bool release)
 
 	list_remove(&s->link);
 	ev_timer_stop(actor_loop(h->actor), &s->w);
+	if (status != 0 && status != -ECANCELED)
+		counter_add(&h->ctr->body_reads_cut_total, 1);
 	r->pending--;
 	r->streams--;
 	hreq_trace_resume(r);
@@ -204,6 +206,7 @@ int hreq_read_upstream(struct hreq *r, const struct upstream_call *u, hreq_piece
 		return rc;
 	}
 	list_push_back(&h->streams, &s->link);
+	counter_add(&h->ctr->body_reads_total, 1);
 	r->pending++;
 	r->streams++;
 	arm(s, now);
@@ -247,6 +250,7 @@ void hstream_message(struct handler *h, struct stream_data *d)
 			status = -EPROTO;
 		} else {
 			s->received += d->len;
+			counter_add(&h->ctr->body_read_bytes_total, d->len);
 			if (s->on_piece(r, d->data, d->len, s->arg) != 0)
 				status = -ECANCELED;
 			handler_note_run(r, now, "on_piece callback");
