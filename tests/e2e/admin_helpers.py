@@ -13,6 +13,16 @@ SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$')
 LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
 
 
+def undocumented_metrics(a):
+    """(families a exports that docs/ADMIN.md does not name, how many it
+    exports): every metric has its line there."""
+    text = admin_get(a, "/metrics").text
+    families = {line.split()[2] for line in text.splitlines() if line.startswith("# TYPE ")}
+    with open(os.path.join(ROOT, "docs", "ADMIN.md")) as f:
+        doc = f.read()
+    return sorted(f for f in families if f"`{f}`" not in doc), len(families)
+
+
 def wait_admin(a, token=None):
     """The admin listener starts after the public one: wait for it too."""
     headers = {"Authorization": f"Bearer {token}"} if token else {}

@@ -3,12 +3,10 @@
 keep-alive HTTP clients, and reading job hashes straight from Redis."""
 import http.client
 import json
-import os
-import socket
 import uuid
 
 from conftest import SLOW, free_port, wait_until
-from storage_util import Redis, mariadb, storage_config
+from storage_util import mariadb, storage_config
 
 
 def unique_prefix():

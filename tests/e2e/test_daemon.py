@@ -32,7 +32,7 @@ import time
 
 import pytest
 
-from conftest import BIN, SLOW, RawClient, base_config, free_port, merge, wait_until
+from conftest import BIN, SLOW, RawClient, base_config, merge, wait_until
 
 TERM_MS = 1500 if SLOW == 1 else int(1500 * SLOW / 2)   # slow requests in flight
 

@@ -18,7 +18,7 @@ import pytest
 import websocket
 
 from admin_helpers import BUILD_DIR
-from conftest import ROOT, SLOW, wait_until
+from conftest import ROOT, SLOW
 from storage_util import storage_config
 
 CHROMIUM = "/usr/bin/chromium"

@@ -19,6 +19,7 @@ import json
 import pytest
 from bson import Binary, Int64, ObjectId
 
+from admin_helpers import undocumented_metrics, wait_admin
 from conftest import wait_until
 
 from mongo_mock import (FORTUNES, admin_json, find_check, fortunes_html,  # noqa: F401
@@ -47,6 +48,13 @@ def test_db_reads_one_random_row_with_find_id_limit_1(mongo_actord, module_fake)
     assert 1 <= row["id"] <= 10000
     assert row["randomNumber"] == module_fake.world[row["id"]]
     assert module_fake.sent("find") == [world_find(row["id"])]
+
+
+def test_mongo_metric_families_are_documented(mongo_actord):
+    wait_admin(mongo_actord)
+    mongo_actord.get("/mongo/db")
+    missing, n = undocumented_metrics(mongo_actord)
+    assert n > 50 and not missing, missing
 
 
 def test_queries_reads_every_row_with_its_own_find(mongo_actord, module_fake):

@@ -20,7 +20,7 @@ import time
 
 import pytest
 
-from conftest import SLOW, free_port, wait_until
+from conftest import free_port, wait_until
 from job_util import Client, job_states, metric, unique_prefix
 from storage_util import Redis
 from ws_util import RawWs

@@ -11,7 +11,7 @@ import time
 import brotli
 import pytest
 
-from conftest import RawClient, http, wait_until
+from conftest import RawClient, wait_until
 
 SMALL = ("static file line with some repeated words words words\n" * 60).encode()  # ~3.3 KB
 BIG_BIN = os.urandom(600 * 1024)            # > static.cache_file_bytes: sendfile

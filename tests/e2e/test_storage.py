@@ -4,7 +4,6 @@ wallpaper list, with their query-parameter edge cases, the exact fortunes
 document, persisted updates, cache fills and cache-aside TTLs, and a slow
 query that holds one MariaDB connection only."""
 import json
-import os
 import signal
 import subprocess
 import threading
@@ -12,6 +11,7 @@ import time
 
 import pytest
 
+from admin_helpers import undocumented_metrics, wait_admin
 from conftest import SLOW, free_port, http, wait_until
 from storage_util import Redis, json_of, mariadb, storage_config, worlds_ok
 
@@ -21,6 +21,14 @@ WALLPAPERS = "/client/v3/wallpaper_4d/wallpaperList.json"
 @pytest.fixture
 def app(actord_factory, services):
     return actord_factory(storage_config(services))
+
+
+def test_storage_metric_families_are_documented(app):
+    wait_admin(app)
+    for path in ("/db", "/cached-queries?count=2", WALLPAPERS):
+        assert app.get(path).status == 200
+    missing, n = undocumented_metrics(app)
+    assert n > 50 and not missing, missing
 
 
 def test_db_answers_one_random_world(app):

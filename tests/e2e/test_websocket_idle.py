@@ -3,7 +3,6 @@ bounded (actord's resident memory grows by less than 8 KiB per
 connection; the figure is printed), the server still answers, and all of
 them close cleanly. Release build only (ctest label e2e, not sanitize):
 the sanitizers' shadow memory would be what is measured."""
-import os
 import resource
 import selectors
 import socket

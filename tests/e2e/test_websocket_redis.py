@@ -6,7 +6,6 @@ subscriptions come back by themselves, and what was published while it
 was down reaches the local members and is counted as lost for the
 others."""
 import json
-import os
 import subprocess
 import time
 

@@ -12,7 +12,7 @@ import threading
 import time
 
 from conftest import wait_until
-from test_worker import get_json_body, messages, ticks
+from test_worker import messages, ticks
 
 PROBE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "latency_probe.py")
 
