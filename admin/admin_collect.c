@@ -276,14 +276,15 @@ static void collect_handlers(struct metrics_out *o, void *ctx)
 				"Route functions or continuations that held the handler longer "
 				"than http.slow_handler_ms.", labels, st.slow_total);
 		metrics_counter(o, "handler_body_reads_total",
-				"Streamed upstream bodies routes read piece by piece "
-				"(hreq_read_upstream).", labels, st.body_reads_total);
+				"Streamed bodies routes read piece by piece (upstream "
+				"responses, request bodies).", labels, st.body_reads_total);
 		metrics_counter(o, "handler_body_read_bytes_total",
 				"Bytes of those bodies given to routes.", labels,
 				st.body_read_bytes_total);
 		metrics_counter(o, "handler_body_reads_cut_total",
-				"Body reads that ended short: the upstream failed or went "
-				"silent, the request deadline, a stop.", labels,
+				"Body reads that ended short: the producer failed or went "
+				"silent, a request body cut or too large, the request "
+				"deadline, a stop.", labels,
 				st.body_reads_cut_total);
 		metrics_histogram(o, "handler_sojourn_seconds",
 				  "From a request's arrival to the moment a handler took it (held "

@@ -137,6 +137,7 @@ static const struct field http_fields[] = {
 	U32("max_header_bytes", http.max_header_bytes, 1024, 1u << 24),
 	U32("max_headers", http.max_headers, 1, 10000),
 	U64("max_body_bytes", http.max_body_bytes, 0, 1ull << 32),
+	U64("max_stream_body_bytes", http.max_stream_body_bytes, 0, 1ull << 50),
 	U32("header_timeout_ms", http.header_timeout_ms, 1, MS_MAX),
 	U32("body_timeout_ms", http.body_timeout_ms, 1, MS_MAX),
 	U32("body_min_rate", http.body_min_rate, 0, 1u << 30),

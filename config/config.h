@@ -68,6 +68,8 @@ struct config_http {
 	uint32_t max_header_bytes;    /* bytes; larger -> 431 */
 	uint32_t max_headers;         /* fields; more -> 431 */
 	uint64_t max_body_bytes;      /* larger -> 413 before reading the body */
+	uint64_t max_stream_body_bytes; /* a body a route reads piece by piece
+				       * (ROUTE_STREAM_BODY); 0: no limit */
 	uint32_t header_timeout_ms;   /* absolute deadline for the header block */
 	uint32_t body_timeout_ms;     /* idle I/O timeout while reading a body */
 	uint32_t body_min_rate;       /* bytes/s a body must keep up; 0: off */

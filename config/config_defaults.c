@@ -48,6 +48,7 @@ void config_defaults(struct ad_config *cfg)
 		.max_header_bytes = 65536,
 		.max_headers = 100,
 		.max_body_bytes = 1u << 20,
+		.max_stream_body_bytes = 1ull << 30,
 		.header_timeout_ms = 10000,
 		.body_timeout_ms = 10000,
 		.body_min_rate = 1024,

@@ -145,6 +145,7 @@ static void add_http(cJSON *root, const struct config_http *h)
 	cJSON_AddNumberToObject(o, "max_header_bytes", h->max_header_bytes);
 	cJSON_AddNumberToObject(o, "max_headers", h->max_headers);
 	cJSON_AddNumberToObject(o, "max_body_bytes", (double)h->max_body_bytes);
+	cJSON_AddNumberToObject(o, "max_stream_body_bytes", (double)h->max_stream_body_bytes);
 	cJSON_AddNumberToObject(o, "header_timeout_ms", h->header_timeout_ms);
 	cJSON_AddNumberToObject(o, "body_timeout_ms", h->body_timeout_ms);
 	cJSON_AddNumberToObject(o, "body_min_rate", h->body_min_rate);

@@ -4,12 +4,13 @@
  * DESIGN
  * Messages in: HTTP_MSG_REQUEST from network actors, PUSH_MSG_EVENT (a
  * WebSocket connection's events, from its network actor: ws_session.c),
- * replies to the calls its routes made (call_dispatch), and
- * STREAM_MSG_DATA (pieces of upstream bodies its routes read, from
- * upstream actors: hreq_stream.c). Messages out: the request envelope,
- * back to its network actor as HTTP_MSG_RESPONSE (actor_reply: retried,
- * never dropped, if that mailbox is momentarily full), service calls
- * (hreq_call), and STREAM_MSG_CREDIT for the bodies it reads.
+ * replies to the calls its routes made (call_dispatch), and pieces of
+ * the bodies its routes read (hreq_stream.c): STREAM_MSG_DATA from
+ * upstream actors, STREAM_MSG_UPLOAD_DATA from network actors. Messages
+ * out: the request envelope, back to its network actor as
+ * HTTP_MSG_RESPONSE (actor_reply: retried, never dropped, if that mailbox
+ * is momentarily full), service calls (hreq_call), and the grants for
+ * the bodies it reads (STREAM_MSG_CREDIT, STREAM_MSG_UPLOAD_CREDIT).
  *
  * Admission (actors/admit.h): before a request gets a context, it is
  * judged by the time it waited since it arrived (received_ns: held by
@@ -354,7 +355,8 @@ static void handler_message(struct actor *a, struct msg *m)
 		ws_session_event(h, m);
 		return;
 	}
-	if (m->type == STREAM_MSG_DATA) {    /* a body a route reads: hreq_stream.c */
+	if (m->type == STREAM_MSG_DATA || m->type == STREAM_MSG_UPLOAD_DATA) {
+		/* a body a route reads: hreq_stream.c */
 		hstream_message(h, (struct stream_data *)(void *)m);
 		return;
 	}
@@ -478,16 +480,31 @@ static void dispose_shared(void *user)
 {
 	struct handler_shared *sh = user;
 
+	route_table_destroy(sh->start_routes);
 	free(sh->counters);
 	free(sh);
 }
 
+/* net_body_routes.streams, on network actor threads: whether the route
+ * that `method path` matches in the start's table reads its body piece
+ * by piece. The table is never written after handler_add_pool. */
+static bool start_route_streams(const void *ctx, unsigned method, const char *path,
+				size_t path_len)
+{
+	const struct route_table *t = ctx;
+	unsigned bit = route_method_bit(method);
+	char params[HREQ_PARAM_BUF];
+	struct route_match m;
+
+	return bit != 0 && route_match(t, bit, path, path_len, params, sizeof(params), &m) == 200 &&
+	       (m.flags & ROUTE_STREAM_BODY) != 0;
+}
+
 int handler_add_pool(struct actor_system *sys, const struct ad_config *cfg,
 		     const handler_routes_fn *fns, unsigned nfns,
-		     char *err, size_t errlen)
+		     struct net_body_routes *bodies, char *err, size_t errlen)
 {
 	struct handler_shared *sh;
-	struct route_table *probe;
 	struct actor_pool_spec spec;
 	int rc;
 
@@ -506,13 +523,17 @@ int handler_add_pool(struct actor_system *sys, const struct ad_config *cfg,
 	sh->nfns = nfns;
 	sh->count = CONFIG_MAX_ACTORS;  /* counter slots: the pool may grow */
 	/* Build the table once here so a bad route fails start-up with a
-	 * reason instead of failing inside an actor. */
-	rc = build_routes(sh, cfg, &probe, err, errlen);
+	 * reason instead of failing inside an actor; the network actors
+	 * then ask it which bodies to stream. */
+	rc = build_routes(sh, cfg, &sh->start_routes, err, errlen);
 	if (rc != 0) {
 		dispose_shared(sh);
 		return rc;
 	}
-	route_table_destroy(probe);
+	/* No route reads a streamed body (the shipped application without
+	 * proxy prefixes): the network actors need not ask. */
+	if (bodies != NULL && (route_table_flags(sh->start_routes) & ROUTE_STREAM_BODY) != 0)
+		*bodies = (struct net_body_routes){ start_route_streams, sh->start_routes };
 	spec = (struct actor_pool_spec){
 		.kind = &handler_kind,
 		.count = cfg->handler.count,

@@ -22,6 +22,7 @@
 #include "actors/admit.h"
 #include "handler_api.h"
 #include "config/config.h"
+#include "net/net.h"
 
 /* The handler actors (pool "handler", actors.handler). */
 extern const struct actor_kind handler_kind;
@@ -41,12 +42,14 @@ struct handler_stats {
 	uint64_t route_rebuilds_total;  /* route tables rebuilt after a reload */
 	uint64_t slow_total;            /* route code that held the handler longer
 					 * than http.slow_handler_ms (logged) */
-	uint64_t body_reads_total;      /* upstream bodies routes read piece by
-					 * piece (hreq_read_upstream) */
+	uint64_t body_reads_total;      /* streamed bodies routes read piece by
+					 * piece (hreq_read_upstream,
+					 * hreq_read_body) */
 	uint64_t body_read_bytes_total; /* their bytes given to routes */
-	uint64_t body_reads_cut_total;  /* reads that ended short: the upstream
-					 * failed or went silent, the deadline,
-					 * a stop (not a route's own -ECANCELED) */
+	uint64_t body_reads_cut_total;  /* reads that ended short: the producer
+					 * failed or went silent, a request body
+					 * cut or too large, the deadline, a stop
+					 * (not a route's own -ECANCELED) */
 	/* Sojourn: from the request's arrival (http_msg received_ns) to the
 	 * moment this handler took it, held time in the network actor and
 	 * time in the mailbox included; log2 us buckets (mbox.h). */
@@ -58,10 +61,15 @@ struct handler_stats {
 
 /* Add the "handler" pool; each member registers its routes with the
  * `nfns` functions in `fns` (kept by pointer: must outlive the system).
- * `cfg` must outlive the system. Returns 0 or -errno with a reason. */
+ * `bodies` (may be NULL) is filled for net_add_pools: which requests a
+ * route reads the body of piece by piece (ROUTE_STREAM_BODY), asked of the
+ * route table built here from `cfg`, kept unchanged until the system is
+ * destroyed (so such routes are those of the start: a reload that adds
+ * one takes a restart to stream its bodies). `cfg` must outlive the
+ * system. Returns 0 or -errno with a reason. */
 int handler_add_pool(struct actor_system *sys, const struct ad_config *cfg,
 		     const handler_routes_fn *fns, unsigned nfns,
-		     char *err, size_t errlen);
+		     struct net_body_routes *bodies, char *err, size_t errlen);
 
 /* The counters of handler actor `a`; false if `a` is not one. Thread: any. */
 bool handler_stats_read(const struct actor *a, struct handler_stats *out);

@@ -109,11 +109,13 @@ const char *hreq_query_string(const struct hreq *r, size_t *len);
 /* The body (may be empty, never NULL) and its length. Empty when the
  * body is streamed (hreq_body_stream). */
 const char *hreq_body(const struct hreq *r, size_t *len);
-/* Whether the body is streamed rather than in hreq_body: the reverse
- * proxy's uploads over upstream.proxy_buffer_bytes, or chunked, reach a
- * route registered with ROUTE_STREAM_BODY at the end of their head, and
- * `out` names the body for upstream_call_stream_body, which relays it to
- * the upstream as it arrives (net/stream_msg.h, "Uploads"). A route that
+/* Whether the body is streamed rather than in hreq_body: a route
+ * registered with ROUTE_STREAM_BODY gets every non-empty body so (under a
+ * reverse-proxy prefix: those over upstream.proxy_buffer_bytes, or
+ * chunked), at the end of the head, and `out` names the body for
+ * upstream_call_stream_body, which relays it to the upstream as it
+ * arrives (net/stream_msg.h, "Uploads"), or the route reads it itself
+ * (handler/hreq_stream.h: hreq_read_body). A route that
  * answers without passing it on closes the client's connection after its
  * answer, unless the whole body had arrived by then (the rest of it is
  * read and discarded meanwhile). */

@@ -67,6 +67,7 @@ struct hreq {
 	uint64_t deadline_ns;
 	unsigned pending;             /* calls, timers and body reads in flight */
 	unsigned streams;             /* body reads in flight (hreq_stream.c) */
+	bool body_read;               /* hreq_read_body was called */
 	struct work_timer *timers;    /* pending hreq_after timers */
 	bool answered;
 	bool oom;                     /* a body builder ran out of memory */
@@ -113,6 +114,9 @@ struct handler_counters {
 /* The pool's `user`: immutable after handler_add_pool. */
 struct handler_shared {
 	const struct ad_config *cfg;
+	struct route_table *start_routes; /* built from `cfg`; read by network
+					   * actors (net_body_routes), never
+					   * written after handler_add_pool */
 	const handler_routes_fn *fns;
 	unsigned nfns;
 	unsigned count;

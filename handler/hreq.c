@@ -52,6 +52,7 @@ void hreq_reset(struct hreq *r)
 	r->deadline_ns = 0;
 	r->pending = 0;
 	r->streams = 0;
+	r->body_read = false;
 	r->answered = false;
 	r->oom = false;
 	r->no_compress = false;

@@ -1,12 +1,15 @@
 /*
- * hreq_stream.c - the handler actor as the consumer of a streamed
- * upstream response body (hreq_stream.h; the download protocol of
- * net/stream_msg.h, whose other consumer is the network actor).
+ * hreq_stream.c - the handler actor as the consumer of a streamed body
+ * (hreq_stream.h): an upstream response (net/stream_msg.h's download
+ * protocol, whose other consumer is the network actor) or the request's
+ * own body (its "Uploads" protocol, whose other consumer is an upstream
+ * actor). Both directions use the same messages, types apart.
  *
  * DESIGN
- * hreq_read_upstream registers a reader on the handler (h->streams) and
- * grants STREAM_WINDOW at once: the upstream actor keeps the body until
- * a first grant, which also tells it where to send. Each STREAM_MSG_DATA
+ * hreq_read_upstream and hreq_read_body register a reader on the handler
+ * (h->streams) and grant STREAM_WINDOW at once: the producer (an upstream
+ * actor, or the client's network actor) keeps the body until a first
+ * grant, which also tells it where to send. Each STREAM_MSG_DATA
  * goes to the route's on_piece as it arrives and is granted back when
  * the callback returns (topping the window up once a quarter of it is
  * free), so the producer is a window ahead at most and the handler holds
@@ -15,19 +18,26 @@
  *
  * Ends, on_end exactly once:
  *   END            0, or -EPROTO when a Content-Length does not add up;
- *   ABORT          -EPROTO (the upstream actor failed mid-body: it closed
- *                  that connection);
+ *   ABORT          a response: -EPROTO (the upstream actor failed
+ *                  mid-body: it closed that connection); a request body:
+ *                  -EMSGSIZE (over http.max_stream_body_bytes), or
+ *                  -ECONNRESET (the client left, its chunked framing was
+ *                  malformed, its body stalled, or the request was
+ *                  answered first);
  *   on_piece != 0  -ECANCELED, and a cancel: the producer closes the
  *                  upstream connection, whose state mid-body is unknown;
  *   the request's deadline answers 504 first: -ETIMEDOUT, and a cancel;
  *   silence        -ETIMEDOUT, and a cancel: the producer owes bytes and
- *                  said nothing for upstream.first_byte_timeout_ms plus
- *                  STREAM_CONSUMER_GRACE_MS (it gives up after the
- *                  former, so its ABORT met a full mailbox or the actor
- *                  is gone);
+ *                  said nothing for its own bound (a response:
+ *                  upstream.first_byte_timeout_ms; a request body:
+ *                  http.body_timeout_ms) plus STREAM_CONSUMER_GRACE_MS (it
+ *                  gives up after the former, so its ABORT met a full
+ *                  mailbox or the actor is gone);
  *   the handler stops: -ESHUTDOWN, and a cancel.
  * A piece for a reader that is gone (it ended while the piece travelled)
  * is answered with a cancel, so the producer never waits for grants.
+ * Readers are told apart by producer, connection (0 for a response) and
+ * stream id (a request's seq on its connection).
  *
  * Each reader counts as work in flight on its request (hreq.pending,
  * hreq.streams): the request is not recycled before on_end has run.
@@ -51,8 +61,11 @@ struct hstream {
 	struct list link;              /* h->streams */
 	ev_timer w;                    /* a grant to retry, or the silence bound */
 	struct hreq *r;
-	actor_addr_t from;             /* the producer (an upstream actor) */
-	uint64_t id;                   /* its stream */
+	actor_addr_t from;             /* the producer: an upstream actor, or the
+					* client's network actor (upload) */
+	uint64_t conn_id;              /* upload: the client connection; else 0 */
+	uint64_t id;                   /* its stream, or the request's seq */
+	bool upload;                   /* the request's own body */
 	int64_t len;                   /* Content-Length, -1: unknown */
 	uint64_t received, granted;    /* body bytes */
 	uint64_t heard_ns;             /* the last piece, or the last grant while
@@ -65,18 +78,26 @@ struct hstream {
 
 static void on_stream_timer(struct ev_loop *loop, ev_timer *w, int revents);
 
-/* Tell the producer to stop; best effort: one that never hears it times
- * out waiting for grants and closes its connection. */
-static void send_cancel(struct handler *h, actor_addr_t to, uint64_t id)
+static uint32_t credit_type(bool upload)
 {
-	stream_credit_send(h->sys, STREAM_MSG_CREDIT, to, 0, id, 0, true);
+	return upload ? STREAM_MSG_UPLOAD_CREDIT : STREAM_MSG_CREDIT;
+}
+
+/* Tell the producer to stop; best effort: one that never hears it times
+ * out waiting for grants (an upstream actor closes its connection; a
+ * network actor has its body timeouts). */
+static void send_cancel(struct handler *h, bool upload, actor_addr_t to, uint64_t conn_id,
+			uint64_t id)
+{
+	stream_credit_send(h->sys, credit_type(upload), to, conn_id, id, 0, true);
 }
 
 /* When a producer that owes bytes has been silent too long; 0: it owes
  * nothing. */
 static uint64_t silent_deadline(const struct hstream *s)
 {
-	uint32_t ms = config_current_or(s->r->h->sh->cfg)->upstream.first_byte_timeout_ms;
+	const struct ad_config *cfg = config_current_or(s->r->h->sh->cfg);
+	uint32_t ms = s->upload ? cfg->http.body_timeout_ms : cfg->upstream.first_byte_timeout_ms;
 
 	if (s->granted == s->received)
 		return 0;
@@ -105,7 +126,7 @@ static int grant(struct hstream *s, uint64_t now)
 	s->retry = false;
 	if (more == 0)
 		return 0;
-	rc = stream_credit_send(s->r->h->sys, STREAM_MSG_CREDIT, s->from, 0, s->id,
+	rc = stream_credit_send(s->r->h->sys, credit_type(s->upload), s->from, s->conn_id, s->id,
 				(uint32_t)more, false);
 	if (rc == -EAGAIN || rc == -ENOMEM) {
 		s->retry = true;
@@ -149,18 +170,18 @@ static void on_stream_timer(struct ev_loop *loop, ev_timer *w, int revents)
 	(void)loop;
 	(void)revents;
 	if (s->retry && grant(s, now) != 0) {
-		log_warn("%s: a streamed upstream body stopped: its upstream actor is gone",
+		log_warn("%s: a streamed body stopped: its producer is gone",
 			 actor_name(s->r->h->actor));
-		finish(s, -EPROTO, true);
+		finish(s, s->upload ? -ECONNRESET : -EPROTO, true);
 		trace_set_current(NULL);
 		return;
 	}
 	silent = silent_deadline(s);
 	if (!s->retry && silent != 0 && now >= silent) {
-		log_warn("%s: a streamed upstream body stopped: nothing from its upstream actor "
-			 "for %llu ms", actor_name(s->r->h->actor),
+		log_warn("%s: a streamed body stopped: nothing from its producer for %llu ms",
+			 actor_name(s->r->h->actor),
 			 (unsigned long long)((now - s->heard_ns) / NS_PER_MS));
-		send_cancel(s->r->h, s->from, s->id);
+		send_cancel(s->r->h, s->upload, s->from, s->conn_id, s->id);
 		finish(s, -ETIMEDOUT, true);
 		trace_set_current(NULL);
 		return;
@@ -168,30 +189,32 @@ static void on_stream_timer(struct ev_loop *loop, ev_timer *w, int revents)
 	arm(s, now);
 }
 
-int hreq_read_upstream(struct hreq *r, const struct upstream_call *u, hreq_piece_fn on_piece,
-		       hreq_read_end_fn on_end, void *arg)
+/* A body kept whole: given at once, through the same callbacks. */
+static int read_whole(struct hreq *r, const char *body, size_t n, hreq_piece_fn on_piece,
+		      hreq_read_end_fn on_end, void *arg)
+{
+	int rc = n > 0 ? on_piece(r, body, n, arg) : 0;
+
+	on_end(r, rc != 0 ? -ECANCELED : 0, arg);
+	return 0;
+}
+
+/* Register a reader of stream `id` of `from` and ask for its first window. */
+static int read_start(struct hreq *r, bool upload, actor_addr_t from, uint64_t conn_id,
+		      uint64_t id, int64_t len, hreq_piece_fn on_piece, hreq_read_end_fn on_end,
+		      void *arg)
 {
 	struct handler *h = r->h;
-	struct hstream *s;
+	struct hstream *s = calloc(1, sizeof(*s));
 	uint64_t now = clock_now_ns();
-	uint32_t from;
-	uint64_t id;
-	int64_t len;
 	int rc;
 
-	if (!upstream_reply_stream(u, &from, &id, &len)) {
-		size_t n;
-		const char *body = upstream_reply_body(u, &n);
-
-		rc = n > 0 ? on_piece(r, body, n, arg) : 0;
-		on_end(r, rc != 0 ? -ECANCELED : 0, arg);
-		return 0;
-	}
-	s = calloc(1, sizeof(*s));
 	if (s == NULL)
 		return -ENOMEM;
 	s->r = r;
+	s->upload = upload;
 	s->from = from;
+	s->conn_id = conn_id;
 	s->id = id;
 	s->len = len;
 	s->heard_ns = now;
@@ -213,7 +236,40 @@ int hreq_read_upstream(struct hreq *r, const struct upstream_call *u, hreq_piece
 	return 0;
 }
 
-static struct hstream *find(struct handler *h, actor_addr_t from, uint64_t id)
+int hreq_read_upstream(struct hreq *r, const struct upstream_call *u, hreq_piece_fn on_piece,
+		       hreq_read_end_fn on_end, void *arg)
+{
+	uint32_t from;
+	uint64_t id;
+	int64_t len;
+
+	if (!upstream_reply_stream(u, &from, &id, &len)) {
+		size_t n;
+		const char *body = upstream_reply_body(u, &n);
+
+		return read_whole(r, body, n, on_piece, on_end, arg);
+	}
+	return read_start(r, false, from, 0, id, len, on_piece, on_end, arg);
+}
+
+int hreq_read_body(struct hreq *r, hreq_piece_fn on_piece, hreq_read_end_fn on_end, void *arg)
+{
+	struct upload_ref ref;
+
+	if (r->body_read)
+		return -EALREADY;
+	r->body_read = true;
+	if (!hreq_body_stream(r, &ref)) {
+		size_t n;
+		const char *body = hreq_body(r, &n);
+
+		return read_whole(r, body, n, on_piece, on_end, arg);
+	}
+	return read_start(r, true, ref.from, ref.conn_id, ref.id, ref.len, on_piece, on_end, arg);
+}
+
+static struct hstream *find(struct handler *h, bool upload, actor_addr_t from,
+			    uint64_t conn_id, uint64_t id)
 {
 	struct list *it, *tmp;
 
@@ -221,22 +277,32 @@ static struct hstream *find(struct handler *h, actor_addr_t from, uint64_t id)
 	list_foreach_safe(it, tmp, &h->streams) {
 		struct hstream *s = list_entry(it, struct hstream, link);
 
-		if (s->id == id && s->from == from)
+		if (s->id == id && s->from == from && s->conn_id == conn_id && s->upload == upload)
 			return s;
 	}
 	return NULL;
 }
 
+/* What an ABORT means for the route. */
+static int abort_status(const struct hstream *s, const struct stream_data *d)
+{
+	if (!s->upload)
+		return -EPROTO;
+	return d->status == 413 ? -EMSGSIZE : -ECONNRESET;
+}
+
 void hstream_message(struct handler *h, struct stream_data *d)
 {
-	struct hstream *s = find(h, d->m.from, d->stream_id);
+	bool upload = d->m.type == STREAM_MSG_UPLOAD_DATA;
+	uint64_t conn_id = upload ? d->conn_id : 0;
+	struct hstream *s = find(h, upload, d->m.from, conn_id, d->stream_id);
 	uint64_t now = clock_now_ns();
 	struct hreq *r;
 	int status = 1;                 /* > 0: the read goes on */
 
 	if (s == NULL) {
 		if (d->kind == STREAM_DATA)
-			send_cancel(h, d->m.from, d->stream_id);
+			send_cancel(h, upload, d->m.from, conn_id, d->stream_id);
 		msg_free(&d->m);
 		return;
 	}
@@ -244,7 +310,7 @@ void hstream_message(struct handler *h, struct stream_data *d)
 	s->heard_ns = now;
 	hreq_trace_resume(r);
 	if (d->kind == STREAM_ABORT) {
-		status = -EPROTO;
+		status = abort_status(s, d);
 	} else if (d->len > 0) {
 		if (s->len >= 0 && s->received + d->len > (uint64_t)s->len) {
 			status = -EPROTO;
@@ -256,13 +322,13 @@ void hstream_message(struct handler *h, struct stream_data *d)
 			handler_note_run(r, now, "on_piece callback");
 		}
 		if (status < 0 && d->kind == STREAM_DATA)
-			send_cancel(h, s->from, s->id);
+			send_cancel(h, upload, s->from, s->conn_id, s->id);
 	}
 	if (status > 0 && d->kind == STREAM_END)
 		status = s->len >= 0 && s->received != (uint64_t)s->len ? -EPROTO : 0;
 	msg_free(&d->m);
 	if (status > 0 && grant(s, now) != 0)
-		status = -EPROTO;       /* the producer is gone */
+		status = upload ? -ECONNRESET : -EPROTO;   /* the producer is gone */
 	if (status <= 0)
 		finish(s, status, true);
 	else
@@ -280,7 +346,7 @@ void hstream_request_expired(struct hreq *r)
 
 		if (s->r != r)
 			continue;
-		send_cancel(h, s->from, s->id);
+		send_cancel(h, s->upload, s->from, s->conn_id, s->id);
 		finish(s, -ETIMEDOUT, false);
 		if (r->streams == 0)
 			return;
@@ -294,7 +360,7 @@ void hstreams_stop(struct handler *h)
 	list_foreach_safe(it, tmp, &h->streams) {
 		struct hstream *s = list_entry(it, struct hstream, link);
 
-		send_cancel(h, s->from, s->id);
+		send_cancel(h, s->upload, s->from, s->conn_id, s->id);
 		finish(s, -ESHUTDOWN, false);
 	}
 	trace_set_current(NULL);

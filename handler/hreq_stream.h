@@ -1,8 +1,9 @@
 /*
- * hreq_stream.h - a route reading an upstream response body piece by
- * piece as it arrives, instead of whole or relayed to the client:
- * AsyncHTTPClient's `streaming_callback` (docs/HANDLERS.md, "Reading a
- * large body in the route").
+ * hreq_stream.h - a route reading a large body piece by piece as it
+ * arrives: an upstream response (hreq_read_upstream, AsyncHTTPClient's
+ * `streaming_callback`) or the request's own body (hreq_read_body,
+ * Tornado's `@stream_request_body`) (docs/HANDLERS.md, "Reading a large
+ * body in the route").
  *
  * DESIGN
  * The call asks for a streamed body (upstream_call_stream(u, over)); the
@@ -12,7 +13,10 @@
  * is given to `on_piece` as it arrives, then granted back to the
  * producer: the upstream actor is STREAM_WINDOW (256 KiB) ahead at most,
  * so memory stays bounded whatever the body's size, and a route slower
- * than the upstream slows it through TCP.
+ * than the upstream slows it through TCP. A request body takes the same
+ * road from the client's network actor (net/stream_msg.h, "Uploads"):
+ * the route is registered with ROUTE_STREAM_BODY and gets the request at
+ * the end of its head.
  *
  *     static int on_piece(struct hreq *r, const char *data, size_t len, void *arg)
  *     {
@@ -45,6 +49,7 @@
 #include <stddef.h>
 
 #include "handler_api.h"
+#include "net/stream_msg.h"
 #include "net/upstream.h"
 
 /* One piece of the body (`len` > 0 bytes, valid during the call only).
@@ -56,14 +61,19 @@ typedef int (*hreq_piece_fn)(struct hreq *r, const char *data, size_t len, void 
 /* The read is over; called exactly once, after the last on_piece:
  *   0            the whole body was given (its Content-Length checked);
  *   -ECANCELED   on_piece asked to stop;
- *   -EPROTO      the upstream failed mid-body (closed, malformed, stalled
- *                past upstream.first_byte_timeout_ms): the body is cut;
+ *   -EPROTO      an upstream response: the upstream failed mid-body
+ *                (closed, malformed, stalled past
+ *                upstream.first_byte_timeout_ms): the body is cut;
+ *   -EMSGSIZE    a request body: over http.max_stream_body_bytes;
+ *   -ECONNRESET  a request body: cut short (the client left, its chunked
+ *                framing was malformed, it stalled past
+ *                http.body_timeout_ms, or the request was answered first);
  *   -ETIMEDOUT   the request's deadline answered it 504 first, or the
- *                upstream actor went silent (its failure notice lost);
+ *                producer went silent (its failure notice lost);
  *   -ESHUTDOWN   the handler actor is stopping (the request was answered
  *                503; free what the read holds).
- * The route answers here if it has not (hreq_fail maps these: 502, 504,
- * 503; -ECANCELED is the route's own decision). */
+ * The route answers here if it has not (hreq_fail maps these: 502, 413,
+ * 400, 504, 503; -ECANCELED is the route's own decision). */
 typedef void (*hreq_read_end_fn)(struct hreq *r, int status, void *arg);
 
 /* Read the body of the upstream reply `u` (in the call's continuation,
@@ -79,5 +89,19 @@ typedef void (*hreq_read_end_fn)(struct hreq *r, int status, void *arg);
  * the upstream actor. */
 int hreq_read_upstream(struct hreq *r, const struct upstream_call *u, hreq_piece_fn on_piece,
 		       hreq_read_end_fn on_end, void *arg);
+
+/* Read the request's own body piece by piece. A route registered with
+ * ROUTE_STREAM_BODY gets every non-empty request body streamed (within
+ * http.max_stream_body_bytes, not http.max_body_bytes) except under a
+ * reverse-proxy prefix, and the request at the end of its head: this
+ * reads it as it arrives, after this returns; any other body (empty, or
+ * a route without the flag) is given at once, before this returns, as
+ * for hreq_read_upstream. Answer in on_end, or after it: an answer that
+ * goes first ends the read (-ECONNRESET), and a body not read to its end
+ * closes the connection after the answer. Such a request has no deadline
+ * (http.body_timeout_ms and http.body_min_rate bound the body). Once per
+ * request: -EALREADY after the first call. 0 (on_end will run, or has
+ * run), or -ENOMEM, -EALREADY: on_end will not run. */
+int hreq_read_body(struct hreq *r, hreq_piece_fn on_piece, hreq_read_end_fn on_end, void *arg);
 
 #endif

@@ -68,6 +68,15 @@ void route_table_destroy(struct route_table *t)
 	free(t);
 }
 
+unsigned route_table_flags(const struct route_table *t)
+{
+	unsigned flags = 0;
+
+	for (const struct route *r = t->head; r != NULL; r = r->next)
+		flags |= r->methods & ~(unsigned)ROUTE_ANY;
+	return flags;
+}
+
 unsigned route_method_bit(unsigned m)
 {
 	switch (m) {

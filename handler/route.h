@@ -41,8 +41,10 @@ enum route_method {
 	/* Not a method: never compress this route's responses (the
 	 * TechEmpower routes; or bodies that are compressed already). */
 	ROUTE_NO_COMPRESS = 1u << 16,
-	/* Not a method: the route takes a streamed request body (hreq_body_stream;
-	 * the reverse proxy). Any other route that meets one answers 413. */
+	/* Not a method: the route takes a streamed request body
+	 * (hreq_body_stream, hreq_read_body; the reverse proxy): every
+	 * non-empty body, or under a proxy prefix the proxy's large ones.
+	 * Any other route that meets one answers 413. */
 	ROUTE_STREAM_BODY = 1u << 17,
 };
 
@@ -63,6 +65,10 @@ struct route_match {
 
 struct route_table *route_table_create(void);
 void route_table_destroy(struct route_table *t);
+
+/* The flags (ROUTE_NO_COMPRESS, ROUTE_STREAM_BODY) of any route in `t`,
+ * or'ed together. */
+unsigned route_table_flags(const struct route_table *t);
 
 /* Add a route. `pattern` is copied. `data` is passed back in the match
  * (for routes configured at run time, such as a proxy prefix).

@@ -27,7 +27,8 @@
  *  - memory: a body buffer grows as the body arrives, never to more than
  *    the declared Content-Length;
  *  - streamed bodies (env->upload_wanted: the reverse proxy's large
- *    uploads): the request is submitted at the end of its head, and the
+ *    uploads, and the bodies of routes that read them piece by piece):
+ *    the request is submitted at the end of its head, and the
  *    body is handed to env->upload piece by piece instead of being
  *    buffered; the answer to such a request, if it comes before the body
  *    ended, closes the connection (the rest is read and discarded);
@@ -99,11 +100,12 @@ struct http_conn_env {
 	void (*parked)(void *ctx, struct http_conn *c);
 	/* Whether the body of the request whose head just ended is streamed
 	 * to a consumer instead of buffered (net/stream_msg.h, "Uploads"):
-	 * `url` is the raw request target, `len` the Content-Length or -1
-	 * (chunked). If so, *max is its limit (0: none) and replaces
-	 * http.max_body_bytes. May be NULL: every body is buffered. */
-	bool (*upload_wanted)(void *ctx, const char *url, size_t url_len, int64_t len,
-			      uint64_t *max);
+	 * `method` is http_parser's, `url` the raw request target, `len` the
+	 * Content-Length or -1 (chunked). If so, *max is its limit (0: none)
+	 * and replaces http.max_body_bytes. May be NULL: every body is
+	 * buffered. */
+	bool (*upload_wanted)(void *ctx, unsigned method, const char *url, size_t url_len,
+			      int64_t len, uint64_t *max);
 	/* A streamed body's events (enum http_upload_event); the request's
 	 * seq is c->upload_seq. Required when upload_wanted is set. */
 	void (*upload)(void *ctx, struct http_conn *c, enum http_upload_event ev,

@@ -322,7 +322,7 @@ static bool upload_wanted(struct http_conn *c, const http_parser *p,
 	struct http_conn_env *env = c->env;
 
 	return framing != HTTP_FRAME_NONE && env->upload_wanted != NULL &&
-	       env->upload_wanted(env->ctx, c->cur->hm.req_buf, c->url_len,
+	       env->upload_wanted(env->ctx, p->method, c->cur->hm.req_buf, c->url_len,
 				  framing == HTTP_FRAME_LENGTH ? (int64_t)p->content_length : -1,
 				  max);
 }

@@ -43,14 +43,25 @@ extern const struct actor_kind net_kind;
  * about. Freed like NET_MSG_DRAIN. */
 #define NET_MSG_HANDOVER 0x4e450002u
 
+/* Which requests a route reads the body of piece by piece (routes
+ * registered with ROUTE_STREAM_BODY: handler_add_pool fills this from the
+ * route table it builds at start). `streams` runs on network actor
+ * threads: `ctx` must be immutable and outlive the system. */
+struct net_body_routes {
+	bool (*streams)(const void *ctx, unsigned method, const char *path, size_t path_len);
+	const void *ctx;
+};
+
 /* Add the "net" pool; requests go to the actors of kind `handlers`
  * (handler/handler.h's handler_kind), found at start. `conn_cap`: at most
  * this many connections at once whatever http.max_connections says (what
  * the process's file descriptors allow; server/fdlimit.h), 0 for none.
- * `cfg` must outlive the system. Returns 0 or -errno with a reason. */
+ * `bodies`: the routes that read streamed bodies (copied; NULL: only the
+ * reverse proxy's prefixes stream request bodies). `cfg` must outlive the
+ * system. Returns 0 or -errno with a reason. */
 int net_add_pools(struct actor_system *sys, const struct ad_config *cfg,
 		  const struct actor_kind *handlers, uint32_t conn_cap,
-		  char *err, size_t errlen);
+		  const struct net_body_routes *bodies, char *err, size_t errlen);
 
 /* A request that a listener pool answers on its own thread (the admin
  * endpoint) instead of sending it to a handler actor. Either fill the
@@ -83,6 +94,7 @@ struct net_pool_spec {
 	uint32_t conn_cap;                 /* and never more than this; 0: no cap */
 	net_local_fn local;                /* NULL: send to `handlers` actors */
 	const struct actor_kind *handlers; /* who answers requests without `local` */
+	struct net_body_routes bodies;     /* streams NULL: none but the proxy's */
 	void (*local_stop)(void *ctx);     /* on the actor thread at stop; may be NULL */
 	void (*local_dispose)(void *ctx);  /* frees local_ctx when the system is
 					    * destroyed; may be NULL */

@@ -103,26 +103,39 @@ static int submit_local(struct net_actor *na, struct net_conn *c, struct http_ms
 	return 0;
 }
 
-/* http_conn_env.upload_wanted: the reverse proxy's prefixes stream a
- * body over upstream.proxy_buffer_bytes, or of unknown length (chunked),
- * within upstream.proxy_max_body_bytes (net/stream_msg.h, "Uploads"). */
-static bool upload_wanted(void *ctx, const char *url, size_t url_len, int64_t len,
-			  uint64_t *max)
+/* http_conn_env.upload_wanted (net/stream_msg.h, "Uploads"): the reverse
+ * proxy's prefixes (live, from the configuration) stream a body over
+ * upstream.proxy_buffer_bytes, or of unknown length (chunked), within
+ * upstream.proxy_max_body_bytes; a route that reads its body piece by
+ * piece (spec.bodies, the route table of the start) gets every non-empty
+ * body streamed, within http.max_stream_body_bytes. */
+static bool upload_wanted(void *ctx, unsigned method, const char *url, size_t url_len,
+			  int64_t len, uint64_t *max)
 {
 	const struct net_actor *na = ctx;
-	const struct config_upstream *up = &config_current_or(na->sh->cfg)->upstream;
+	const struct ad_config *cfg = config_current_or(na->sh->cfg);
+	const struct config_upstream *up = &cfg->upstream;
+	const struct net_body_routes *bodies = &na->sh->spec.bodies;
+	const char *q;
 
-	if (up->proxy_buffer_bytes == 0 || (len >= 0 && (uint64_t)len <= up->proxy_buffer_bytes))
-		return false;
 	for (unsigned i = 0; i < up->nproxy; i++) {
 		size_t n = strlen(up->proxy[i].prefix);
 
-		if (url_len >= n && memcmp(url, up->proxy[i].prefix, n) == 0) {
-			*max = up->proxy_max_body_bytes;
-			return true;
-		}
+		if (url_len < n || memcmp(url, up->proxy[i].prefix, n) != 0)
+			continue;
+		if (up->proxy_buffer_bytes == 0 ||
+		    (len >= 0 && (uint64_t)len <= up->proxy_buffer_bytes))
+			return false;
+		*max = up->proxy_max_body_bytes;
+		return true;
 	}
-	return false;
+	if (bodies->streams == NULL || len == 0)
+		return false;
+	q = memchr(url, '?', url_len);
+	if (!bodies->streams(bodies->ctx, method, url, q != NULL ? (size_t)(q - url) : url_len))
+		return false;
+	*max = cfg->http.max_stream_body_bytes;
+	return true;
 }
 
 static int submit(void *ctx, struct http_msg *hm)
@@ -635,11 +648,12 @@ int net_add_listener_pool(struct actor_system *sys, const struct ad_config *cfg,
 
 int net_add_pools(struct actor_system *sys, const struct ad_config *cfg,
 		  const struct actor_kind *handlers, uint32_t conn_cap,
-		  char *err, size_t errlen)
+		  const struct net_body_routes *bodies, char *err, size_t errlen)
 {
 	const struct net_pool_spec spec = {
 		.kind = &net_kind,
 		.handlers = handlers,
+		.bodies = bodies != NULL ? *bodies : (struct net_body_routes){ 0 },
 		.conn_cap = conn_cap,
 		.count = cfg->net.count,
 		.max = CONFIG_MAX_ACTORS,

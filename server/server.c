@@ -223,6 +223,7 @@ static const struct sched_lock redis_lock = {
 static int build(struct actor_system *sys, const struct ad_config *cfg,
 		 const struct server_app *app, uint32_t conn_cap, char *err, size_t errlen)
 {
+	struct net_body_routes bodies = { 0 };
 	int rc = metrics_register(log_collect, NULL);
 
 	if (rc == 0)
@@ -245,9 +246,9 @@ static int build(struct actor_system *sys, const struct ad_config *cfg,
 		rc = sched_add_pool(sys, cfg, app->sched, app->nsched,
 				    cfg->cache.count > 0 ? &redis_lock : NULL, err, errlen);
 	if (rc == 0)
-		rc = handler_add_pool(sys, cfg, app->routes, app->nroutes, err, errlen);
+		rc = handler_add_pool(sys, cfg, app->routes, app->nroutes, &bodies, err, errlen);
 	if (rc == 0)
-		rc = net_add_pools(sys, cfg, &handler_kind, conn_cap, err, errlen);
+		rc = net_add_pools(sys, cfg, &handler_kind, conn_cap, &bodies, err, errlen);
 	if (rc == 0)
 		rc = admin_add_pool(sys, cfg, err, errlen);
 	return rc;

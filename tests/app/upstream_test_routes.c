@@ -18,6 +18,12 @@
  *      "pieces", "max_piece", "sha256", "end" (on_end's status: "ok",
  *      "cancelled", "bad_response", "timeout", ...)}.
  *
+ *  POST|PUT /_test/upload-digest[?stop=N]
+ *      reads the request body piece by piece (ROUTE_STREAM_BODY,
+ *      hreq_read_body), hashed as it arrives; stops once `stop` bytes
+ *      arrived. Answers the same JSON ("status" 0), or hreq_fail's 413 /
+ *      400 when the body was too large or cut short.
+ *
  * Thread: the handler actor serving the request.
  */
 #include <errno.h>
@@ -116,6 +122,8 @@ static const char *end_name(int status)
 	case EPROTO: return "bad_response";
 	case ETIMEDOUT: return "timeout";
 	case ESHUTDOWN: return "shutdown";
+	case EMSGSIZE: return "too_large";
+	case ECONNRESET: return "cut";
 	default: return ad_strerror(status);
 	}
 }
@@ -130,6 +138,10 @@ static void digest_end(struct hreq *r, int status, void *arg)
 
 	EVP_DigestFinal_ex(d->md, sum, &n);
 	EVP_MD_CTX_free(d->md);
+	if (status == -EMSGSIZE || status == -ECONNRESET) {
+		hreq_fail(r, status, "upload-digest");    /* 413, 400 */
+		return;
+	}
 	for (unsigned i = 0; i < n; i++)
 		snprintf(hex + 2 * i, 3, "%02x", sum[i]);
 	hex[2 * n] = '\0';
@@ -142,6 +154,18 @@ static void digest_end(struct hreq *r, int status, void *arg)
 	cJSON_AddStringToObject(o, "sha256", hex);
 	cJSON_AddStringToObject(o, "end", end_name(status));
 	hreq_json(r, 200, o);           /* ignored after a 504 */
+}
+
+/* Start the hash; false (answered 500) when OpenSSL cannot. */
+static bool digest_init(struct hreq *r, struct digest *d)
+{
+	d->md = EVP_MD_CTX_new();
+	if (d->md == NULL || EVP_DigestInit_ex(d->md, EVP_sha256(), NULL) != 1) {
+		EVP_MD_CTX_free(d->md);
+		hreq_error(r, 500, "digest: out of memory");
+		return false;
+	}
+	return true;
 }
 
 static void digest_head(struct hreq *r, struct call_msg *reply, void *arg)
@@ -157,18 +181,36 @@ static void digest_head(struct hreq *r, struct call_msg *reply, void *arg)
 		hreq_fail(r, reply->status, "digest");
 		return;
 	}
-	d->md = EVP_MD_CTX_new();
-	if (d->md == NULL || EVP_DigestInit_ex(d->md, EVP_sha256(), NULL) != 1) {
-		EVP_MD_CTX_free(d->md);
-		hreq_error(r, 500, "digest: out of memory");
+	if (!digest_init(r, d))
 		return;
-	}
 	d->status = upstream_reply_status(u);
 	d->streamed = upstream_reply_stream(u, &from, &id, &len);
 	rc = hreq_read_upstream(r, u, digest_piece, digest_end, d);
 	if (rc != 0) {
 		EVP_MD_CTX_free(d->md);
 		hreq_fail(r, rc, "digest");
+	}
+}
+
+static void post_upload_digest(struct hreq *r)
+{
+	struct digest *d = hreq_alloc(r, sizeof(*d));
+	struct upload_ref ref;
+	int rc;
+
+	if (d == NULL) {
+		hreq_error(r, 500, "upload-digest: out of memory");
+		return;
+	}
+	memset(d, 0, sizeof(*d));
+	d->stop = (uint64_t)hreq_query_long(r, "stop", 0, 0, LONG_MAX);
+	d->streamed = hreq_body_stream(r, &ref);
+	if (!digest_init(r, d))
+		return;
+	rc = hreq_read_body(r, digest_piece, digest_end, d);
+	if (rc != 0) {
+		EVP_MD_CTX_free(d->md);
+		hreq_fail(r, rc, "upload-digest");
 	}
 }
 
@@ -198,6 +240,8 @@ int upstream_test_routes(struct route_table *t, const struct ad_config *cfg, cha
 {
 	(void)cfg;
 	return route_add(t, ROUTE_GET, "/_test/fetch", get_fetch, NULL, err, errlen) != 0 ||
-	       route_add(t, ROUTE_GET, "/_test/digest", get_digest, NULL, err, errlen) != 0 ?
+	       route_add(t, ROUTE_GET, "/_test/digest", get_digest, NULL, err, errlen) != 0 ||
+	       route_add(t, ROUTE_POST | ROUTE_PUT | ROUTE_STREAM_BODY, "/_test/upload-digest",
+			 post_upload_digest, NULL, err, errlen) != 0 ?
 		-EINVAL : 0;
 }

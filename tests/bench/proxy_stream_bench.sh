@@ -21,7 +21,10 @@
 #                 the body as it arrives, hreq_read_upstream) ...
 #   tornado       ... against the Tornado peer's /digest
 #                 (AsyncHTTPClient's streaming_callback, one process,
-#                 --no-storage)
+#                 --no-storage); then the same file uploaded to a route
+#                 that hashes the request body as it arrives (actord's
+#                 /_test/upload-digest: hreq_read_body; Tornado's
+#                 /upload-digest: @stream_request_body)
 # Small bodies: wrk -t1 -c64 -d DURATION (5s) each, after a 1 s warm-up,
 # ROUNDS (3) rounds in rotating order, the median reported. Download and
 # upload: wall time, MB/s, the sha256 checked against the file (the
@@ -155,10 +158,18 @@ read_to() {
     sed -n 's/.*"sha256": *"\([0-9a-f]*\)".*/\1/p' >"$RUN/got"
 }
 
-# download / upload NAME PORT PID, route_read PORT PATH PID: as timed.
+# upload_read_to PORT PATH: PUT the file to PATH, a route that hashes the
+# request body as it reads it; the sha256 it answers into $RUN/got.
+upload_read_to() {
+  curl -sf -T "$RUN/up/www/big.bin" "http://127.0.0.1:$1$2" |
+    sed -n 's/.*"sha256": *"\([0-9a-f]*\)".*/\1/p' >"$RUN/got"
+}
+
+# download / upload NAME PORT PID, route_read / route_upload PORT PATH PID: as timed.
 download() { rm -f "$RUN/got"; timed "$3" "$RUN/got" download_to "$2"; }
 upload() { rm -f "$RUN/got"; timed "$3" "$RUN/got" upload_as "$1" "$2"; }
 route_read() { rm -f "$RUN/got"; timed "$3" "$RUN/got" read_to "$1" "$2"; }
+route_upload() { rm -f "$RUN/got"; timed "$3" "$RUN/got" upload_read_to "$1" "$2"; }
 
 : >"$RUN/results.txt"
 i=0
@@ -197,37 +208,43 @@ wait_port proxy_stream_bench "$R"
 wait_port proxy_stream_bench "$T"
 echo "actord $(route_read "$R" /_test/digest "$R_PID")" >>"$RUN/reads.txt"
 echo "tornado $(route_read "$T" /digest "$T_PID")" >>"$RUN/reads.txt"
+echo "actord $(route_upload "$R" /_test/upload-digest "$R_PID")" >>"$RUN/upload_reads.txt"
+echo "tornado $(route_upload "$T" /upload-digest "$T_PID")" >>"$RUN/upload_reads.txt"
 
-$PY - "$RUN/results.txt" "$RUN/downloads.txt" "$SIZE_MB" "$RUN/uploads.txt" "$RUN/reads.txt" <<'PYEOF'
+$PY - "$RUN/results.txt" "$RUN/downloads.txt" "$SIZE_MB" "$RUN/uploads.txt" "$RUN/reads.txt" \
+    "$RUN/upload_reads.txt" <<'PYEOF'
 import json, statistics, sys
 rows = {}
 for line in open(sys.argv[1]):
     name, path, rps, cpu, errs, p50, p99, mbs = line.split()
     rows.setdefault((name, path), []).append((float(rps), float(cpu), int(errs), p50, p99))
 out = {"bench": "proxy_stream", "size_mb": int(sys.argv[3]), "small": {}, "download": {},
-       "upload": {}, "route_read": {}}
+       "upload": {}, "route_read": {}, "route_upload": {}}
 print(f"{'server':8} {'path':14} {'req/s':>9} {'cpu us/req':>11} {'errors':>7} {'p50':>8} {'p99':>8}")
 for (name, path), runs in sorted(rows.items()):
     runs.sort()
     rps, cpu, errs, p50, p99 = runs[len(runs) // 2]
     print(f"{name:8} {path:14} {rps:9.0f} {cpu:11.1f} {errs:7d} {p50:>8} {p99:>8}")
     out["small"][f"{name} {path}"] = {"rps": rps, "cpu_us": cpu, "errors": errs}
+titles = {"download": "through the proxy, download:", "upload": "through the proxy, upload:",
+          "route_read": "downloaded, read and hashed by a route as it arrives:",
+          "route_upload": "uploaded, read and hashed by a route as it arrives:"}
 for what, path in (("download", sys.argv[2]), ("upload", sys.argv[4]),
-                   ("route_read", sys.argv[5])):
-    print(f"\n{sys.argv[3]} MiB " + ("read and hashed by a route as it arrives:"
-                                     if what == "route_read" else f"through the proxy, {what}:"))
+                   ("route_read", sys.argv[5]), ("route_upload", sys.argv[6])):
+    print(f"\n{sys.argv[3]} MiB " + titles[what])
     print(f"{'server':8} {'MB/s':>8} {'RSS growth MiB':>15} {'sha256':>7} {'CPU ms/MiB':>11}")
     for line in open(path):
         name, mbs, growth, ok, cpu = line.split()
         print(f"{name:8} {float(mbs):8.1f} {int(growth) / 1024:15.1f} {ok:>7} {float(cpu):11.2f}")
         out[what][name] = {"mb_s": float(mbs), "rss_growth_mib": round(int(growth) / 1024, 1),
                            "ok": ok == "ok", "cpu_ms_per_mib": float(cpu)}
-rr = out["route_read"]
-if rr.get("tornado", {}).get("mb_s"):
-    out["route_read_vs_tornado"] = round(rr["actord"]["mb_s"] / rr["tornado"]["mb_s"], 2)
-    out["route_read_cpu_vs_tornado"] = round(rr["actord"]["cpu_ms_per_mib"] /
-                                             max(rr["tornado"]["cpu_ms_per_mib"], 0.01), 2)
-    print(f"\nread in a route, actord / Tornado: {out['route_read_vs_tornado']}x the MB/s, "
-          f"{out['route_read_cpu_vs_tornado']}x the CPU per MiB")
+for what in ("route_read", "route_upload"):
+    rr = out[what]
+    if rr.get("tornado", {}).get("mb_s"):
+        out[f"{what}_vs_tornado"] = round(rr["actord"]["mb_s"] / rr["tornado"]["mb_s"], 2)
+        out[f"{what}_cpu_vs_tornado"] = round(rr["actord"]["cpu_ms_per_mib"] /
+                                              max(rr["tornado"]["cpu_ms_per_mib"], 0.01), 2)
+        print(f"\n{what}, actord / Tornado: {out[what + '_vs_tornado']}x the MB/s, "
+              f"{out[what + '_cpu_vs_tornado']}x the CPU per MiB")
 print(json.dumps(out))
 PYEOF

@@ -47,10 +47,11 @@ struct fuzz {
 	uint64_t upload_bytes;
 };
 
-static bool fuzz_upload_wanted(void *ctx, const char *url, size_t url_len, int64_t len,
-			       uint64_t *max)
+static bool fuzz_upload_wanted(void *ctx, unsigned method, const char *url, size_t url_len,
+			       int64_t len, uint64_t *max)
 {
 	(void)ctx;
+	(void)method;
 	if (url_len < 2 || url[0] != '/' || url[1] != 'u' || (len >= 0 && len <= 8))
 		return false;
 	*max = 64;

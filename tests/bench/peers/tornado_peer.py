@@ -27,6 +27,9 @@ Routes:
                                              streaming_callback, hashing the
                                              body as it arrives: JSON
                                              {"bytes", "sha256"}
+  POST|PUT /upload-digest                    @stream_request_body: the
+                                             request body hashed as it
+                                             arrives, the same JSON
   POST /demo/login                           the seed's login (issue 18): _xsrf
                                              check, the user's row from MariaDB,
                                              PBKDF2 in the executor, a session in
@@ -52,8 +55,8 @@ Routes:
 The database is the one tests/services.sh loads (storage/sql/schema.sql:
 hello_world with World, Fortune and wallpaper). Every process opens its own
 MariaDB pool and Redis pool at start, so both must be up before it starts
-(except with --no-storage: then only /plaintext, /json, /upstream, /digest
-and the hash routes work).
+(except with --no-storage: then only /plaintext, /json, /upstream, /digest,
+/upload-digest and the hash routes work).
 
 How the benchmarks use it (each starts it against its own throwaway Redis
 and MariaDB and stops it, forked workers included, at the end):
@@ -63,7 +66,8 @@ and MariaDB and stops it, forked workers included, at the end):
   tests/bench/login_bench.sh     --procs 2: POST /demo/login
   tests/bench/worker_bench.sh    one process: POST /hash and /hash-process
   tests/bench/ws_bench.sh        one process: GET /ws/chat/ROOM (WebSocket)
-  tests/bench/proxy_stream_bench.sh  one process, --no-storage: GET /digest
+  tests/bench/proxy_stream_bench.sh  one process, --no-storage: GET /digest,
+                                 PUT /upload-digest
 Each takes another peer from BENCH_PEER. Needs Debian's python3-tornado,
 python3-aiomysql and python3-redis (.ci/install-deps installs them).
 
@@ -260,6 +264,24 @@ class Digest(Handler):
         self.send(compact({"bytes": n, "sha256": h.hexdigest()}))
 
 
+@tornado.web.stream_request_body
+class UploadDigest(Handler):
+    """A large request body read as it arrives (actord's hreq_read_body)."""
+
+    def prepare(self):
+        self.sha, self.n = hashlib.sha256(), 0
+        self.request.connection.set_max_body_size(1 << 40)
+
+    def data_received(self, chunk):
+        self.sha.update(chunk)
+        self.n += len(chunk)
+
+    def post(self):
+        self.send(compact({"bytes": self.n, "sha256": self.sha.hexdigest()}))
+
+    put = post
+
+
 def run_job(seconds, job_id):
     time.sleep(seconds)
     return job_id
@@ -451,6 +473,7 @@ def main():
         (r"/plaintext", Plaintext), (r"/json", Json), (r"/db", Db), (r"/queries", Queries),
         (r"/updates", Updates), (r"/fortunes", Fortunes), (r"/cached-queries", CachedQueries),
         (WALLPAPER_PATH, WallpaperList), (r"/upstream", Upstream), (r"/digest", Digest),
+        (r"/upload-digest", UploadDigest),
         (r"/jobs", Jobs), (r"/jobs/([0-9a-f]+)", JobStatus),
         *ISSUE18_ROUTES,
     ] + HASH_ROUTES + WS_ROUTES, log_function=lambda handler: None)   # no access log

@@ -61,6 +61,7 @@ static void test_empty_object_means_defaults(void **state)
 	assert_int_equal(cfg->http.max_header_bytes, 65536);
 	assert_int_equal(cfg->http.max_headers, 100);
 	assert_int_equal(cfg->http.max_body_bytes, 1 << 20);
+	assert_true(cfg->http.max_stream_body_bytes == 1ull << 30);
 	assert_int_equal(cfg->http.header_timeout_ms, 10000);
 	assert_int_equal(cfg->http.body_timeout_ms, 10000);
 	assert_int_equal(cfg->http.body_min_rate, 1024);
@@ -298,6 +299,9 @@ static void test_bad_upstream_urls_and_proxies_are_refused(void **state)
 		     "\"to\"} objects, got an object");
 	expect_error("{\"upstream\": {\"max_connections\": 0}}",
 		     "/etc/actord/t.json: upstream.max_connections: 0 is out of range [1, 65536]");
+	expect_error("{\"http\": {\"max_stream_body_bytes\": 1125899906842625}}",
+		     "/etc/actord/t.json: http.max_stream_body_bytes: 1125899906842625 is out of "
+		     "range [0, 1125899906842624]");
 	expect_error("{\"upstream\": {\"send_timeout_ms\": 0}}",
 		     "/etc/actord/t.json: upstream.send_timeout_ms: 0 is out of range [1, 3600000]");
 }

@@ -344,7 +344,7 @@ static int setup(void **state)
 	cfg.handler.mailbox = 64;
 	cfg.http.request_timeout_ms = 200;
 	sys = actor_system_create();
-	assert_int_equal(handler_add_pool(sys, &cfg, route_fns, 1, err, sizeof(err)), 0);
+	assert_int_equal(handler_add_pool(sys, &cfg, route_fns, 1, NULL, err, sizeof(err)), 0);
 	assert_int_not_equal(actor_system_add_pool(sys, &svc, err, sizeof(err)), ACTOR_ADDR_NONE);
 	net_addr = actor_system_add_pool(sys, &net, err, sizeof(err));
 	assert_int_not_equal(net_addr, ACTOR_ADDR_NONE);

@@ -263,6 +263,21 @@ static void test_decode_handles_plus_escapes_and_room(void **state)
 	assert_string_equal(out, "");
 }
 
+static void test_table_flags_are_those_of_its_routes(void **state)
+{
+	(void)state;
+	assert_int_equal(route_table_flags(T), 0);
+	add(ROUTE_GET, "/plaintext", fn_a);
+	assert_int_equal(route_table_flags(T), 0);
+	add(ROUTE_GET | ROUTE_NO_COMPRESS, "/json", fn_b);
+	assert_int_equal(route_table_flags(T), ROUTE_NO_COMPRESS);
+	add(ROUTE_POST | ROUTE_STREAM_BODY, "/upload/:name", fn_c);
+	assert_int_equal(route_table_flags(T), ROUTE_NO_COMPRESS | ROUTE_STREAM_BODY);
+	/* The match carries the flags of the route that won. */
+	assert_int_equal(match(HTTP_POST, "/upload/x"), 200);
+	assert_int_equal(M.flags, ROUTE_STREAM_BODY);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -281,6 +296,7 @@ int main(void)
 		T(test_bad_patterns_are_refused_with_a_reason),
 		T(test_method_bits_of_http_parser_methods),
 		T(test_decode_handles_plus_escapes_and_room),
+		T(test_table_flags_are_those_of_its_routes),
 #undef T
 	};
 

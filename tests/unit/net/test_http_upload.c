@@ -27,9 +27,11 @@ static bool keep_after_end;       /* the owner still holds the body after END */
 static char data[4096];           /* the body bytes handed over */
 static size_t ndata;
 
-static bool wanted(void *ctx, const char *url, size_t url_len, int64_t len, uint64_t *max)
+static bool wanted(void *ctx, unsigned method, const char *url, size_t url_len, int64_t len,
+		   uint64_t *max)
 {
 	(void)ctx;
+	assert_true(method == HTTP_POST || method == HTTP_PUT);
 	if (url_len < 3 || memcmp(url, "/u/", 3) != 0 || (len >= 0 && (uint64_t)len <= stream_over))
 		return false;
 	*max = stream_max;

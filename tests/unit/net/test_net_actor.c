@@ -94,7 +94,7 @@ static void start_capped(uint32_t handler_mailbox, uint32_t conn_cap)
 	char err[256];
 
 	sys = actor_system_create();
-	assert_int_equal(net_add_pools(sys, &cfg, &fake_handler_kind, conn_cap, err, sizeof(err)), 0);
+	assert_int_equal(net_add_pools(sys, &cfg, &fake_handler_kind, conn_cap, NULL, err, sizeof(err)), 0);
 	assert_int_not_equal(actor_system_add_pool(sys, &spec, err, sizeof(err)), ACTOR_ADDR_NONE);
 	assert_int_equal(actor_system_start(sys, err, sizeof(err)), 0);
 }
