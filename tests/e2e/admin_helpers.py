@@ -13,6 +13,14 @@ SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$')
 LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
 
 
+def body_reads(a):
+    """(reads, bytes, reads cut) of the bodies routes read piece by piece,
+    summed over the handler actors (handler/hreq_stream.h)."""
+    m = metrics_of(a)
+    return tuple(sum(v for (n, _), v in m.items() if n == f"actord_handler_body_{x}")
+                 for x in ("reads_total", "read_bytes_total", "reads_cut_total"))
+
+
 def undocumented_metrics(a):
     """(families a exports that docs/ADMIN.md does not name, how many it
     exports): every metric has its line there."""

@@ -8,16 +8,15 @@ route still gets its body whole.
 The test route /_test/upload-digest (tests/app/upstream_test_routes.c)
 hashes what its on_piece gets and answers JSON from its on_end, or
 hreq_fail's 413 / 400 when the body was too large or cut short."""
-import itertools
 import json
 import threading
 import time
 
-from admin_helpers import metrics_of
+from admin_helpers import body_reads
 from conftest import SLOW, RawClient, wait_until
-from test_upstream_upload import (chunk_encode, digest, head, payload, send_quietly,
-                                  send_upload, split)
-from upstream_server import STREAM_BLOCK, rss_kib, stream_block, stream_digest
+from test_upstream_upload import (big_upload, chunk_encode, digest, head, payload,
+                                  send_quietly, send_upload, split)
+from upstream_server import STREAM_BLOCK, stream_block, stream_digest
 
 MIB = 1 << 20
 BIG = 100 * MIB if SLOW == 1 else 16 * MIB
@@ -28,26 +27,9 @@ def one_net(**more):
     return {"actors": {"net": {"count": 1}}, **more}
 
 
-def reads(a):
-    """(reads, bytes, reads cut) summed over the handler actors."""
-    m = metrics_of(a)
-    return tuple(sum(v for (n, _), v in m.items() if n == f"actord_handler_body_{x}")
-                 for x in ("reads_total", "read_bytes_total", "reads_cut_total"))
-
-
 def test_a_route_reads_a_100mb_upload_in_pieces_with_bounded_memory(actord_factory):
     a = actord_factory(one_net())
-    before = rss_kib(a)
-    peak, sent = [before], [0]
-
-    def sample(n):
-        sent[0] += n
-        if sent[0] % (8 * MIB) < n:
-            peak[0] = max(peak[0], rss_kib(a))
-
-    c = RawClient(a.port, timeout=30)
-    blocks = (stream_block(k) for k in range(BIG // STREAM_BLOCK))
-    r = send_upload(c, itertools.chain([head(PATH, BIG)], blocks), sample)
+    c, r, _, grew = big_upload(a, PATH, BIG)
     assert r.status == 200, r.body[:300]
     d = json.loads(r.body)
     assert d["end"] == "ok" and d["streamed"]
@@ -56,8 +38,8 @@ def test_a_route_reads_a_100mb_upload_in_pieces_with_bounded_memory(actord_facto
     if SLOW == 1:
         # The credit window and the kernel's buffers, not the body; and
         # http.max_body_bytes (1 MiB) did not apply.
-        assert peak[0] - before < 32 * 1024, f"RSS grew {peak[0] - before} KiB"
-    assert reads(a) == (1, BIG, 0)
+        assert grew < 32 * 1024, f"RSS grew {grew} KiB"
+    assert body_reads(a) == (1, BIG, 0)
     # The connection is kept for the next request.
     c.send(head(PATH, 5) + b"hello")
     r = c.read_response()
@@ -104,7 +86,7 @@ def test_max_stream_body_bytes_bounds_the_body(actord_factory):
     t.join(10)
     assert r.status == 413, r.body[:300]
     assert c.closed()
-    wait_until(lambda: reads(a)[2] == 1, 5, "the cut read counted")
+    wait_until(lambda: body_reads(a)[2] == 1, 5, "the cut read counted")
     c.close()
 
 
@@ -126,7 +108,7 @@ def test_a_route_that_stops_reading_answers_and_the_connection_closes(actord_fac
     assert c.closed(10)
     t.join(10)
     c.close()
-    assert reads(a)[2] == 0                 # the route's own stop is not a cut
+    assert body_reads(a)[2] == 0                 # the route's own stop is not a cut
     assert a.get("/plaintext").status == 200
 
 
@@ -134,10 +116,10 @@ def test_a_client_leaving_mid_body_ends_the_read_as_cut(actord_factory):
     a = actord_factory(one_net())
     c = RawClient(a.port, timeout=10)
     c.send(head(PATH, 8 * MIB) + payload(3 * MIB))
-    wait_until(lambda: reads(a)[1] >= MIB, 5 * SLOW, "the route to read part of the body")
+    wait_until(lambda: body_reads(a)[1] >= MIB, 5 * SLOW, "the route to read part of the body")
     c.close()
-    wait_until(lambda: reads(a)[2] == 1, 5 * SLOW, "the cut read counted")
-    assert reads(a)[0] == 1
+    wait_until(lambda: body_reads(a)[2] == 1, 5 * SLOW, "the cut read counted")
+    assert body_reads(a)[0] == 1
     # The route's on_end ran (-ECONNRESET, answered 400 to nobody) and
     # actord goes on.
     c = RawClient(a.port, timeout=10)
@@ -156,6 +138,6 @@ def test_a_body_that_stalls_is_cut_by_the_body_timeout(actord_factory):
     # cut (-ECONNRESET), its answer goes nowhere.
     assert c.closed(5)
     assert time.monotonic() - t0 < 3 * SLOW
-    wait_until(lambda: reads(a) == (1, 10, 1), 5 * SLOW, "the cut read counted")
+    wait_until(lambda: body_reads(a) == (1, 10, 1), 5 * SLOW, "the cut read counted")
     c.close()
     assert a.get("/plaintext").status == 200

@@ -11,7 +11,7 @@ import threading
 import time
 from urllib.parse import quote
 
-from admin_helpers import metrics_of
+from admin_helpers import body_reads
 from conftest import SLOW, wait_until
 from upstream_server import (proxied, rss_kib, single_net, stream_digest,  # noqa: F401
                              upstream)
@@ -29,17 +29,10 @@ def digest(a, upstream, path, timeout=60, **q):
     return r, (json.loads(r.body) if r.status == 200 else None)
 
 
-def reads(a):
-    """(reads, bytes, reads cut) summed over the handler actors."""
-    m = metrics_of(a)
-    return tuple(sum(v for (n, _), v in m.items() if n == f"actord_handler_body_{x}")
-                 for x in ("reads_total", "read_bytes_total", "reads_cut_total"))
-
-
 def test_a_route_reads_a_100mb_body_in_pieces_with_bounded_memory(proxied, upstream):
     a = proxied(overrides=single_net())
     assert digest(a, upstream, "/hello")[0].status == 200
-    assert reads(a) == (1, 5, 0)            # "hello": 5 bytes, streamed over 1
+    assert body_reads(a) == (1, 5, 0)            # "hello": 5 bytes, streamed over 1
     before = rss_kib(a)
     peak = [before]
     done = threading.Event()
@@ -64,7 +57,7 @@ def test_a_route_reads_a_100mb_body_in_pieces_with_bounded_memory(proxied, upstr
     if SLOW == 1:
         # The credit window (256 KiB) and a piece, not the body.
         assert peak[0] - before < 32 * 1024, f"RSS grew {peak[0] - before} KiB"
-    assert reads(a) == (2, 5 + BIG, 0)
+    assert body_reads(a) == (2, 5 + BIG, 0)
 
 
 def test_unsized_and_small_bodies_and_the_connection_is_kept(proxied, upstream):
@@ -90,7 +83,7 @@ def test_a_route_that_stops_reading_cancels_the_upstream_transfer(proxied, upstr
     r, d = digest(a, upstream, f"/stream?n={BIG}", stop=2 * MIB)
     assert r.status == 200, r.body
     assert d["end"] == "cancelled"
-    assert reads(a) == (1, d["bytes"], 0)   # the route's own stop is not a cut
+    assert body_reads(a) == (1, d["bytes"], 0)   # the route's own stop is not a cut
     assert 2 * MIB <= d["bytes"] < BIG
     # The upstream actor closes that connection (its state mid-body is
     # unknown): the upstream's sends fail long before the body is out.
@@ -113,7 +106,7 @@ def test_an_upstream_failing_mid_body_ends_the_read_with_an_error(proxied, upstr
     assert d["end"] == "bad_response" and d["bytes"] < 20
     assert time.monotonic() - t0 < 3 * SLOW
     wait_until(lambda: "streamed response timed out" in a.stderr(), 5, "the log line")
-    assert reads(a)[0::2] == (3, 3)
+    assert body_reads(a)[0::2] == (3, 3)
     assert digest(a, upstream, "/hello")[1]["end"] == "ok"
 
 
@@ -128,7 +121,7 @@ def test_the_request_deadline_ends_the_read_and_the_transfer(proxied, upstream):
     assert took < 3 * SLOW, took
     wait_until(lambda: upstream.open == 0, 5 * SLOW, "the upstream connection to close")
     assert "no reply within the request deadline" in a.stderr()
-    assert reads(a)[0::2] == (1, 1)
+    assert body_reads(a)[0::2] == (1, 1)
     assert digest(a, upstream, "/hello")[1]["end"] == "ok"
 
 

@@ -145,26 +145,33 @@ def cut_short(upstream, path="/upload"):
     return wait_until(ended, 5, f"the upstream to see an incomplete {path} body")
 
 
+def big_upload(a, path, n):
+    """Upload the first n bytes of /stream to `path` with Content-Length,
+    sampling actord's RSS every 8 MiB sent. Returns (the open client, its
+    answer, seconds taken, the RSS growth in KiB at its peak)."""
+    before = rss_kib(a)
+    peak, sent = [before], [0]
+
+    def sample(k):
+        sent[0] += k
+        if sent[0] % (8 * MIB) < k:
+            peak[0] = max(peak[0], rss_kib(a))
+
+    c = RawClient(a.port, timeout=30)
+    t0 = time.monotonic()
+    blocks = (stream_block(k) for k in range(n // STREAM_BLOCK))
+    r = send_upload(c, itertools.chain([head(path, n)], blocks), sample)
+    took = time.monotonic() - t0
+    return c, r, took, max(peak[0], rss_kib(a)) - before
+
+
 def test_100mb_upload_streams_through_with_bounded_memory(proxied, upstream):
     """A Content-Length body over proxy_buffer_bytes reaches the upstream intact with its length
     while actord's RSS stays bounded, and is counted."""
     a = proxied(overrides=single_net())
     assert a.get("/proxy/hello").status == 200
     before_n = counters(a)
-    before = rss_kib(a)
-    peak, sent = [before], [0]
-
-    def sample(n):
-        sent[0] += n
-        if sent[0] % (8 * MIB) < n:
-            peak[0] = max(peak[0], rss_kib(a))
-
-    c = RawClient(a.port, timeout=30)
-    t0 = time.monotonic()
-    blocks = (stream_block(k) for k in range(BIG // STREAM_BLOCK))
-    r = send_upload(c, itertools.chain([head("/proxy/upload", BIG)], blocks), sample)
-    took = time.monotonic() - t0
-    peak[0] = max(peak[0], rss_kib(a))
+    c, r, took, grew = big_upload(a, "/proxy/upload", BIG)
     got = check_upload(r, stream_digest(BIG), BIG, False)
     assert got["content_length"] == str(BIG)
     rec = upstream.uploads[-1]
@@ -173,7 +180,7 @@ def test_100mb_upload_streams_through_with_bounded_memory(proxied, upstream):
     if SLOW == 1:
         # The credit window (256 KiB) and the kernel's buffers, not the
         # body: 100 MB buffered would be 100 MB and more.
-        assert peak[0] - before < 32 * 1024, f"RSS grew {peak[0] - before} KiB"
+        assert grew < 32 * 1024, f"RSS grew {grew} KiB"
     counted(a, before_n, 1, BIG, 0)
     # The client connection is kept: a small request follows on it.
     c.send(b"GET /proxy/hello HTTP/1.1\r\nHost: t\r\n\r\n")
