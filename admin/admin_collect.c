@@ -206,15 +206,16 @@ static void collect_http(struct metrics_out *o, void *ctx)
 				"left): their connection was closed.",
 				labels, st.streams_aborted_total);
 		metrics_counter(o, "http_streamed_requests_total",
-				"Requests whose body was streamed to an upstream as it arrived "
-				"(the reverse proxy's large or chunked uploads).",
+				"Requests whose body was streamed as it arrived (the reverse "
+				"proxy's large or chunked uploads, and the bodies of routes "
+				"that read them piece by piece).",
 				labels, st.uploads_total);
 		metrics_counter(o, "http_streamed_request_bytes_total",
 				"Body bytes of streamed requests, as received.", labels,
 				st.upload_bytes_total);
 		metrics_counter(o, "http_streamed_requests_aborted_total",
 				"Streamed request bodies cut short (the client left, the body "
-				"was refused, or the upstream answered or failed first).",
+				"was refused, or its consumer answered or failed first).",
 				labels, st.uploads_aborted_total);
 		for (unsigned i = 0; i < NET_ERR_COUNT; i++) {
 			snprintf(more, sizeof(more), "%s,status=\"%s\"", labels, errors[i]);
