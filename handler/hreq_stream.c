@@ -76,6 +76,16 @@ struct hstream {
 	void *arg;
 };
 
+/* What a body cut by its producer means for the route: an upstream
+ * response broke (-EPROTO); a request body was too large (`status` 413 in
+ * the ABORT) or cut short. `status` 0: the producer is gone. */
+static int cut_status(const struct hstream *s, unsigned status)
+{
+	if (!s->upload)
+		return -EPROTO;
+	return status == 413 ? -EMSGSIZE : -ECONNRESET;
+}
+
 static void on_stream_timer(struct ev_loop *loop, ev_timer *w, int revents);
 
 static uint32_t credit_type(bool upload)
@@ -97,11 +107,10 @@ static void send_cancel(struct handler *h, bool upload, actor_addr_t to, uint64_
 static uint64_t silent_deadline(const struct hstream *s)
 {
 	const struct ad_config *cfg = config_current_or(s->r->h->sh->cfg);
-	uint32_t ms = s->upload ? cfg->http.body_timeout_ms : cfg->upstream.first_byte_timeout_ms;
 
-	if (s->granted == s->received)
-		return 0;
-	return s->heard_ns + ((uint64_t)ms + STREAM_CONSUMER_GRACE_MS) * NS_PER_MS;
+	return stream_silence_deadline(s->granted, s->received, s->heard_ns,
+				       s->upload ? cfg->http.body_timeout_ms :
+				       cfg->upstream.first_byte_timeout_ms);
 }
 
 static void arm(struct hstream *s, uint64_t now)
@@ -172,7 +181,7 @@ static void on_stream_timer(struct ev_loop *loop, ev_timer *w, int revents)
 	if (s->retry && grant(s, now) != 0) {
 		log_warn("%s: a streamed body stopped: its producer is gone",
 			 actor_name(s->r->h->actor));
-		finish(s, s->upload ? -ECONNRESET : -EPROTO, true);
+		finish(s, cut_status(s, 0), true);
 		trace_set_current(NULL);
 		return;
 	}
@@ -283,18 +292,10 @@ static struct hstream *find(struct handler *h, bool upload, actor_addr_t from,
 	return NULL;
 }
 
-/* What an ABORT means for the route. */
-static int abort_status(const struct hstream *s, const struct stream_data *d)
-{
-	if (!s->upload)
-		return -EPROTO;
-	return d->status == 413 ? -EMSGSIZE : -ECONNRESET;
-}
-
 void hstream_message(struct handler *h, struct stream_data *d)
 {
 	bool upload = d->m.type == STREAM_MSG_UPLOAD_DATA;
-	uint64_t conn_id = upload ? d->conn_id : 0;
+	uint64_t conn_id = d->conn_id;       /* a download's: the 0 we granted with */
 	struct hstream *s = find(h, upload, d->m.from, conn_id, d->stream_id);
 	uint64_t now = clock_now_ns();
 	struct hreq *r;
@@ -310,7 +311,7 @@ void hstream_message(struct handler *h, struct stream_data *d)
 	s->heard_ns = now;
 	hreq_trace_resume(r);
 	if (d->kind == STREAM_ABORT) {
-		status = abort_status(s, d);
+		status = cut_status(s, d->status);
 	} else if (d->len > 0) {
 		if (s->len >= 0 && s->received + d->len > (uint64_t)s->len) {
 			status = -EPROTO;
@@ -328,7 +329,7 @@ void hstream_message(struct handler *h, struct stream_data *d)
 		status = s->len >= 0 && s->received != (uint64_t)s->len ? -EPROTO : 0;
 	msg_free(&d->m);
 	if (status > 0 && grant(s, now) != 0)
-		status = upload ? -ECONNRESET : -EPROTO;   /* the producer is gone */
+		status = cut_status(s, 0);     /* the producer is gone */
 	if (status <= 0)
 		finish(s, status, true);
 	else

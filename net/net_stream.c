@@ -138,18 +138,14 @@ int net_stream_pump(struct net_conn *c, uint64_t now)
 static uint64_t silent_deadline(const struct net_conn *c)
 {
 	const struct net_stream *s = c->stream;
-	uint32_t ms = config_current_or(c->na->sh->cfg)->upstream.first_byte_timeout_ms;
 
-	if (s->granted == s->received)
-		return 0;               /* nothing owed: the client is behind */
-	return s->heard_ns + ((uint64_t)ms + STREAM_CONSUMER_GRACE_MS) * NS_PER_MS;
+	return stream_silence_deadline(s->granted, s->received, s->heard_ns,
+				       config_current_or(c->na->sh->cfg)->upstream.first_byte_timeout_ms);
 }
 
 uint64_t net_stream_deadline(const struct net_conn *c)
 {
-	uint64_t silent = silent_deadline(c), retry = c->stream->retry_ns;
-
-	return retry != 0 && (silent == 0 || retry < silent) ? retry : silent;
+	return clock_earlier(silent_deadline(c), c->stream->retry_ns);
 }
 
 int net_stream_timer(struct net_conn *c, uint64_t now)

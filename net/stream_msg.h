@@ -37,6 +37,7 @@
 #include <stdint.h>
 
 #include "actors/actor.h"
+#include "base/clock.h"
 #include "mailbox/msg.h"
 
 #define STREAM_MSG_DATA 0x53540001u
@@ -107,6 +108,18 @@ static inline uint64_t stream_grant_more(uint64_t ahead, uint64_t granted, int64
 	if (more < STREAM_WINDOW / 4 && granted > 0)
 		return 0;                               /* not worth a message yet */
 	return more;
+}
+
+/* When a consumer gives up on its producer: one that owes bytes (more
+ * `granted` than `received`) and was last heard at `heard_ns` has its
+ * own bound `bound_ms` plus STREAM_CONSUMER_GRACE_MS; 0 when it owes
+ * nothing (the consumer is the one behind). */
+static inline uint64_t stream_silence_deadline(uint64_t granted, uint64_t received,
+					       uint64_t heard_ns, uint32_t bound_ms)
+{
+	if (granted == received)
+		return 0;
+	return heard_ns + ((uint64_t)bound_ms + STREAM_CONSUMER_GRACE_MS) * NS_PER_MS;
 }
 
 /* A data message of `type` (STREAM_MSG_DATA or STREAM_MSG_UPLOAD_DATA)
