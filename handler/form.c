@@ -134,8 +134,12 @@ unsigned hreq_form_parse(struct hreq *r, const char **why)
 	body = hreq_body(r, &len);
 	ctype = hreq_header(r, "Content-Type");
 	tlen = ctype != NULL ? strcspn(ctype, "; \t") : 0;
-	if (len == 0 && ctype == NULL) {
-		w->form_status = 0;
+	if (len == 0) {
+		w->form_status = 0;  /* no body: an empty form, whatever the type says */
+	} else if (ctype == NULL) {
+		w->form_status = 415;
+		w->form_why = "a body without Content-Type: expected "
+			      "application/x-www-form-urlencoded or multipart/form-data";
 	} else if (tlen == 33 && strncasecmp(ctype, "application/x-www-form-urlencoded", 33) == 0) {
 		w->form_status = parse_urlencoded(r, w, body, len);
 	} else if (mp_boundary(ctype, strlen(ctype), &boundary)) {

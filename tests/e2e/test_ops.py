@@ -17,31 +17,51 @@ import socket
 import subprocess
 import time
 
+import pytest
+
 import conftest
 from admin_helpers import ACTORCTL, metric, metrics_of, wait_admin
 from conftest import SLOW, base_config, merge, wait_until
 from storage_util import storage_config
 
-WRK_SECONDS = 10
 JSON = {"Content-Type": "application/json"}
 CONNECTIONS = 128  # per URL: 256 in all
+WRK_MAX_SECONDS = 120  # the bound; results() stops the load sooner
+TAIL_SECONDS = 1  # load kept on after the operation, before results()
 
 
 class Wrk:
-    """One wrk per URL, started now, for `seconds`."""
+    """One wrk per URL, started now, loading until results(): the load
+    spans the operation under test and TAIL_SECONDS after it, however long
+    the operation takes (wrk prints its summary on SIGINT)."""
+    running = []  # killed after each test: a failed assertion never leaves load behind
 
-    def __init__(self, port, paths, seconds):
+    def __init__(self, port, paths):
         self.procs = [subprocess.Popen(
-            ["wrk", "-t1", f"-c{CONNECTIONS}", f"-d{seconds}s", "--timeout", "5s",
+            ["wrk", "-t1", f"-c{CONNECTIONS}", f"-d{WRK_MAX_SECONDS}s", "--timeout", "5s",
              f"http://127.0.0.1:{port}{p}"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
             text=True) for p in paths]
+        Wrk.running.append(self)
 
     def results(self):
+        time.sleep(TAIL_SECONDS)
+        for p in self.procs:
+            p.send_signal(signal.SIGINT)
         out = []
         for p in self.procs:
-            text, _ = p.communicate(timeout=120)
+            text, _ = p.communicate(timeout=30)
             out.append(text)
+        Wrk.running.remove(self)
         return out
+
+
+@pytest.fixture(autouse=True)
+def no_load_left_behind():
+    yield
+    while Wrk.running:
+        for p in Wrk.running.pop().procs:
+            p.kill()
+            p.wait()
 
 
 def assert_clean(outputs):
@@ -105,7 +125,7 @@ def test_upgrade_under_load_moves_to_a_new_pid_without_an_error(actord_factory, 
     old = serving_pid(a)
     pidfile = tmp_path / "actord.pid"
     assert int(pidfile.read_text()) == old
-    load = Wrk(a.port, ["/plaintext", "/db"], WRK_SECONDS)
+    load = Wrk(a.port, ["/plaintext", "/db"])
     time.sleep(2)
     r = ctl(a, "--wait", "60", "upgrade")
     assert r.returncode == 0, r.stdout + r.stderr
@@ -212,7 +232,7 @@ def test_a_broken_new_binary_leaves_the_old_one_serving(actord_factory, tmp_path
                                                       services):
     a, copy = start_copy(actord_factory, tmp_path, monkeypatch, services)
     old = serving_pid(a)
-    load = Wrk(a.port, ["/plaintext", "/db"], 6)
+    load = Wrk(a.port, ["/plaintext", "/db"])
     time.sleep(1)
     # The file at the binary's path now exits at once.
     copy.unlink()
@@ -260,7 +280,7 @@ def step(a, kind, n):
 
 def test_resize_under_load_loses_nothing(actord_factory, tmp_path, monkeypatch, services):
     a, _ = start_copy(actord_factory, tmp_path, monkeypatch, services)
-    load = Wrk(a.port, ["/plaintext", "/db"], WRK_SECONDS)
+    load = Wrk(a.port, ["/plaintext", "/db"])
     time.sleep(1)
     for n in (4, 1):
         step(a, "handler", n)
@@ -294,7 +314,7 @@ def test_resize_refusals_are_precise(actord_factory, tmp_path, monkeypatch, serv
 
 def test_sighup_with_changed_counts_resizes(actord_factory, tmp_path, monkeypatch, services):
     a, _ = start_copy(actord_factory, tmp_path, monkeypatch, services)
-    load = Wrk(a.port, ["/plaintext", "/db"], 6)
+    load = Wrk(a.port, ["/plaintext", "/db"])
     time.sleep(1)
     cfg = json.loads(open(a.config_path).read())
     cfg["actors"]["handler"]["count"] = 3

@@ -54,6 +54,17 @@ def test_urlencoded_forms(a):
     r = requests.post(url(a, "/_test/web/form"), data="hello", headers={"Content-Type": "text/plain"})
     assert r.status_code == 415
     assert requests.get(url(a, "/_test/web/form")).json() == {"fields": []}
+    # A body without a Content-Type is refused, and the process lives on
+    # (it used to crash the handler: strlen(NULL) in the type dispatch).
+    c = RawClient(a.port)
+    c.send(b"POST /_test/web/form HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\na=b")
+    got = c.read_response()
+    assert got.status == 415 and b"without Content-Type" in got.body, got
+    assert a.proc.poll() is None
+    # No body at all is an empty form, whatever the type says.
+    for ctype in ("multipart/form-data", "text/plain"):
+        r = requests.post(url(a, "/_test/web/form"), data=b"", headers={"Content-Type": ctype})
+        assert r.status_code == 200 and r.json() == {"fields": []}, r.text
 
 
 def test_multipart_uploads_at_and_over_each_limit(a):
