@@ -550,21 +550,22 @@ static int read_secret_file(struct config_ctx *c, const char *key, const char *v
 	return 0;
 }
 
-/* ACTORD_<PATH> (value) or ACTORD_<PATH>_FILE (file holding the value)
- * overrides a secret: the environment wins over the file. */
-static int apply_env(struct config_ctx *c, const char *prefix, const struct field *fields,
-		     struct ad_config *cfg)
+/* Called for each secret key with its key path ("mysql.password") and the
+ * names of its two variables (ACTORD_MYSQL_PASSWORD, ..._FILE). */
+typedef int (*secret_fn)(const char *key, const struct field *f, const char *var,
+			 const char *fvar, void *ctx);
+
+/* Every secret key of `fields`, sections included, in table order; stops
+ * at the first non-zero return of `fn`. */
+static int each_secret(const char *prefix, const struct field *fields, secret_fn fn, void *ctx)
 {
 	char key[KEY_MAX], var[KEY_MAX + 16], fvar[KEY_MAX + 24];
-	const char *val, *fval;
-	int rc;
+	int rc = 0;
 
-	for (const struct field *f = fields; f->name != NULL; f++) {
+	for (const struct field *f = fields; f->name != NULL && rc == 0; f++) {
 		snprintf(key, sizeof(key), "%s%s%s", prefix, prefix[0] ? "." : "", f->name);
 		if (f->type == F_SECTION) {
-			rc = apply_env(c, key, f->sub, cfg);
-			if (rc != 0)
-				return rc;
+			rc = each_secret(key, f->sub, fn, ctx);
 			continue;
 		}
 		if (!(f->flags & FL_SECRET))
@@ -573,20 +574,76 @@ static int apply_env(struct config_ctx *c, const char *prefix, const struct fiel
 		for (char *p = var; *p != '\0'; p++)
 			*p = *p == '.' ? '_' : (char)(*p >= 'a' && *p <= 'z' ? *p - 32 : *p);
 		snprintf(fvar, sizeof(fvar), "%s_FILE", var);
-		val = getenv(var);
-		fval = getenv(fvar);
-		if (val != NULL && fval != NULL)
-			return cfg_fail(c, key, "set %s or %s, not both", var, fvar);
-		if (val != NULL)
-			rc = cfg_copy_str(c, key, val, (char *)cfg + f->off, f->size);
-		else if (fval != NULL)
-			rc = read_secret_file(c, key, fvar, fval, (char *)cfg + f->off, f->size);
-		else
-			rc = 0;
-		if (rc != 0)
-			return rc;
+		rc = fn(key, f, var, fvar, ctx);
 	}
+	return rc;
+}
+
+struct env_target {
+	struct config_ctx *c;
+	struct ad_config *cfg;
+};
+
+/* ACTORD_<PATH> (value) or ACTORD_<PATH>_FILE (file holding the value)
+ * overrides a secret: the environment wins over the file. */
+static int apply_env(const char *key, const struct field *f, const char *var,
+		     const char *fvar, void *ctx)
+{
+	struct env_target *t = ctx;
+	const char *val = getenv(var), *fval = getenv(fvar);
+	char *dst = (char *)t->cfg + f->off;
+
+	if (val != NULL && fval != NULL)
+		return cfg_fail(t->c, key, "set %s or %s, not both", var, fvar);
+	if (val != NULL)
+		return cfg_copy_str(t->c, key, val, dst, f->size);
+	if (fval != NULL)
+		return read_secret_file(t->c, key, fvar, fval, dst, f->size);
 	return 0;
+}
+
+struct anchor_err {
+	char *err;
+	size_t errlen;
+};
+
+static int anchor_secret_file(const char *key, const struct field *f, const char *var,
+			      const char *fvar, void *ctx)
+{
+	struct anchor_err *e = ctx;
+	const char *fval = getenv(fvar);
+	char abs[CONFIG_PATH_MAX];
+	int rc;
+
+	(void)key;
+	(void)f;
+	(void)var;
+	if (fval == NULL || fval[0] == '/' || fval[0] == '\0')
+		return 0;
+	rc = config_absolute_path(fval, abs, sizeof(abs));
+	if (rc == 0 && setenv(fvar, abs, 1) != 0)
+		rc = -errno;
+	if (rc != 0)
+		snprintf(e->err, e->errlen, "%s: cannot make '%s' absolute: %s", fvar, fval,
+			 strerror(-rc));
+	return rc;
+}
+
+int config_anchor_secret_files(char *err, size_t errlen)
+{
+	struct anchor_err e = { err, errlen };
+
+	return each_secret("", root_fields, anchor_secret_file, &e);
+}
+
+/* Written once by the composition root before any thread exists, read by
+ * every load (controlling and admin threads): creating those threads
+ * orders the write before the reads. */
+static bool test_routes_available = true;
+
+void config_set_test_routes_available(bool available)
+{
+	test_routes_available = available;
 }
 
 /* Rules that span fields, or apply after the environment. */
@@ -605,6 +662,12 @@ static int check_config(struct config_ctx *c, struct ad_config *cfg)
 	char why[300];
 	int rc;
 
+	/* Checked here, where every load passes (start, -t, SIGHUP and
+	 * POST /admin/reload), so no path can switch on routes that are not
+	 * linked in. */
+	if (cfg->test_routes && !test_routes_available)
+		return cfg_fail(c, "test_routes", "this binary has no test routes (the test "
+			    "suite's build/actord-test has them)");
 	if (u[0] != '\0' && strncmp(u, "mongodb://", 10) != 0 &&
 	    strncmp(u, "mongodb+srv://", 14) != 0)
 		return cfg_fail(c, "mongo.uri", "must be \"\" (no MongoDB) or start with "
@@ -708,8 +771,11 @@ struct ad_config *config_parse(const char *name, const char *text, char *err, si
 			  cfg_json_type(root));
 	else if (rc == 0)
 		rc = parse_section(&c, "", root, root_fields, cfg);
-	if (rc == 0)
-		rc = apply_env(&c, "", root_fields, cfg);
+	if (rc == 0) {
+		struct env_target t = { &c, cfg };
+
+		rc = each_secret("", root_fields, apply_env, &t);
+	}
 	if (rc == 0)
 		rc = check_config(&c, cfg);
 	cJSON_Delete(root);

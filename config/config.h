@@ -375,6 +375,26 @@ int config_url_parse(const char *s, struct config_url *out, char *why, size_t wh
  * in `why`. Thread: any. */
 int config_resolver_check(const char *s, char *why, size_t whylen);
 
+/* `path` made absolute against the working directory without resolving
+ * symbolic links: a link swapped later (a Kubernetes ConfigMap, a
+ * deployment's `current` link) is followed again at the next open, as
+ * nginx and Redis do; leading "./" are dropped. 0, -ENAMETOOLONG, or
+ * -errno of getcwd. Thread: any. */
+int config_absolute_path(const char *path, char *out, size_t outlen);
+
+/* Make every relative ACTORD_<KEY>_FILE of a secret key absolute (see
+ * config_absolute_path), so that a reload after the daemon's chdir("/")
+ * and a binary upgrade's new process read the same file. Calls setenv:
+ * before any thread exists. 0, or -errno with "VAR: reason" in `err`.
+ * Thread: controlling. */
+int config_anchor_secret_files(char *err, size_t errlen);
+
+/* Whether this binary links the routes `test_routes` registers (true
+ * until told otherwise). When false, every later load refuses a file that
+ * sets test_routes (FILE: test_routes: ...). Call before any thread
+ * exists. Thread: controlling. */
+void config_set_test_routes_available(bool available);
+
 /* Fill `cfg` with the built-in defaults (what an empty file means).
  * Thread: any. */
 void config_defaults(struct ad_config *cfg);

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "config_internal.h"
 
@@ -83,6 +84,28 @@ int cfg_set_path(struct config_ctx *c, const char *key, const char *s, char *dst
 	memset(dst, 0, size);
 	if ((size_t)snprintf(dst, size, "%s/%s", c->dir, s) >= size)
 		return cfg_fail(c, key, "path longer than %zu bytes", size - 1);
+	return 0;
+}
+
+int config_absolute_path(const char *path, char *out, size_t outlen)
+{
+	char cwd[CONFIG_PATH_MAX];
+
+	if (path[0] == '/') {
+		if (strlen(path) >= outlen)
+			return -ENAMETOOLONG;
+		memcpy(out, path, strlen(path) + 1);
+		return 0;
+	}
+	/* getcwd names the directory itself (the kernel keeps no link
+	 * names); only `path`'s own links must survive. */
+	if (getcwd(cwd, sizeof(cwd)) == NULL)
+		return -errno;
+	while (path[0] == '.' && path[1] == '/')
+		path += 2;
+	if ((size_t)snprintf(out, outlen, "%s%s%s", cwd, strcmp(cwd, "/") == 0 ? "" : "/",
+			     path) >= outlen)
+		return -ENAMETOOLONG;
 	return 0;
 }
 

@@ -4,6 +4,7 @@
  *
  * Thread: single-threaded; cmocka runs the tests in order.
  */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -694,6 +695,62 @@ static void test_published_snapshot_is_current(void **state)
 	assert_null(config_current());
 }
 
+static void test_paths_are_made_absolute_without_resolving_links(void **state)
+{
+	char dir[] = "/tmp/actord-cfgpath-XXXXXX", cwd[1024], want[1100], out[1100];
+	struct ad_config *cfg;
+	FILE *fp;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	assert_non_null(getcwd(cwd, sizeof(cwd)));
+	assert_int_equal(chdir(dir), 0);
+	assert_int_equal(symlink("target.json", "link.json"), 0);
+	assert_int_equal(config_absolute_path("link.json", out, sizeof(out)), 0);
+	snprintf(want, sizeof(want), "%s/link.json", dir);
+	assert_string_equal(out, want);
+	assert_int_equal(config_absolute_path("./link.json", out, sizeof(out)), 0);
+	assert_string_equal(out, want);
+	assert_int_equal(config_absolute_path("/etc/../x.json", out, sizeof(out)), 0);
+	assert_string_equal(out, "/etc/../x.json");
+	assert_int_equal(config_absolute_path("link.json", out, 8), -ENAMETOOLONG);
+
+	/* A relative secret file still reads after the daemon's chdir("/"). */
+	fp = fopen("sec", "w");
+	assert_non_null(fp);
+	fputs("pw\n", fp);
+	fclose(fp);
+	setenv("ACTORD_REDIS_PASSWORD_FILE", "sec", 1);
+	assert_int_equal(config_anchor_secret_files(err, sizeof(err)), 0);
+	snprintf(want, sizeof(want), "%s/sec", dir);
+	assert_string_equal(getenv("ACTORD_REDIS_PASSWORD_FILE"), want);
+	assert_int_equal(chdir("/"), 0);
+	cfg = accepted(parse("{}"));
+	assert_string_equal(cfg->redis.password, "pw");
+	config_free(cfg);
+	unsetenv("ACTORD_REDIS_PASSWORD_FILE");
+	unlink(want);
+	snprintf(want, sizeof(want), "%s/link.json", dir);
+	unlink(want);
+	rmdir(dir);
+	assert_int_equal(chdir(cwd), 0);
+}
+
+static void test_test_routes_need_a_binary_that_has_them(void **state)
+{
+	struct ad_config *cfg;
+
+	(void)state;
+	config_set_test_routes_available(false);
+	expect_error("{\"test_routes\": true}", "/etc/actord/t.json: test_routes: this binary "
+		     "has no test routes (the test suite's build/actord-test has them)");
+	cfg = accepted(parse("{\"test_routes\": false}"));
+	config_free(cfg);
+	config_set_test_routes_available(true);
+	cfg = accepted(parse("{\"test_routes\": true}"));
+	config_free(cfg);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -715,6 +772,8 @@ int main(void)
 		cmocka_unit_test(test_syntax_errors_show_line_and_column),
 		cmocka_unit_test(test_secrets_come_from_the_environment),
 		cmocka_unit_test(test_missing_file_is_reported),
+		cmocka_unit_test(test_paths_are_made_absolute_without_resolving_links),
+		cmocka_unit_test(test_test_routes_need_a_binary_that_has_them),
 		cmocka_unit_test(test_reload_keeps_fixed_settings),
 		cmocka_unit_test(test_mongo_is_optional_and_fixed_at_start),
 		cmocka_unit_test(test_published_snapshot_is_current),
