@@ -254,6 +254,41 @@ static int build(struct actor_system *sys, const struct ad_config *cfg,
 	return rc;
 }
 
+/* Load the file at `path` made absolute into `abspath` (a daemon runs
+ * from "/", and SIGHUP must open the same name, symlinks followed anew),
+ * after anchoring the relative ACTORD_*_FILE names the same way. NULL
+ * with the reason in `err`. */
+static struct ad_config *load_config(const char *path, const struct server_app *app,
+				     char *abspath, size_t abslen, char *err, size_t errlen)
+{
+	int rc = config_absolute_path(path, abspath, abslen);
+
+	if (rc != 0) {
+		snprintf(err, errlen, "%s: (file): %s", path, strerror(-rc));
+		return NULL;
+	}
+	if (config_anchor_secret_files(err, errlen) != 0)
+		return NULL;
+	config_set_test_routes_available(app->test_routes);
+	return config_load(abspath, err, errlen);
+}
+
+/* The new process of a binary upgrade gets our options with the absolute
+ * configuration path: it starts in our working directory, "/" for a
+ * daemon. `out` has room for 5 pointers and must outlive the upgrade. */
+static char **upgrade_argv(char *argv0, bool detach, char *abspath, char **out)
+{
+	unsigned n = 0;
+
+	out[n++] = argv0;
+	if (detach)
+		out[n++] = "-d";
+	out[n++] = "-c";
+	out[n++] = abspath;
+	out[n] = NULL;
+	return out;
+}
+
 static void stop_all(struct actor_system *sys)
 {
 	for (size_t i = 0; i < sizeof(stop_order) / sizeof(stop_order[0]); i++)
@@ -289,7 +324,7 @@ int server_main(int argc, char **argv, const struct server_app *app)
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *path = DEFAULT_CONFIG;
-	char abspath[PATH_MAX], err[1024];
+	char abspath[PATH_MAX], err[1024], *up_argv[5];
 	bool test_only = false, detach = false, logging = false;
 	struct ad_config *cfg;
 	struct actor_system *sys;
@@ -319,32 +354,23 @@ int server_main(int argc, char **argv, const struct server_app *app)
 		usage(stderr);
 		return 2;
 	}
-	/* Daemon mode runs from "/": SIGHUP must find the same file. */
-	if (realpath(path, abspath) != NULL)
-		path = abspath;
-	cfg = config_load(path, err, sizeof(err));
+	/* A binary upgrade's new process is already detached (or under
+	 * systemd) like the old one: it reports through the old one's pipe,
+	 * from here on, so that even a refused file's reason reaches it. */
+	if (report != NULL)
+		daemon_upgrade_child(atoi(report));
+	cfg = load_config(path, app, abspath, sizeof(abspath), err, sizeof(err));
 	if (cfg == NULL) {
 		fprintf(stderr, "actord: %s\n", err);
-		return 1;
-	}
-	if (cfg->test_routes && !app->test_routes) {
-		fprintf(stderr, "actord: %s: test_routes: this binary has no test routes "
-			"(the test suite's build/actord-test has them)\n", path);
-		config_free(cfg);
+		daemon_report_failure(err);
 		return 1;
 	}
 	if (test_only) {
-		printf("actord: configuration file %s is valid\n", path);
+		printf("actord: configuration file %s is valid\n", abspath);
 		config_free(cfg);
 		return 0;
 	}
-	/* A binary upgrade's new process is already detached (or under
-	 * systemd) like the old one: it reports through the old one's pipe. */
-	if (report != NULL) {
-		daemon_upgrade_child(atoi(report));
-		detach = false;
-	}
-	if (detach) {
+	if (detach && report == NULL) {
 		if (cfg->log.file[0] == '\0' || strcmp(cfg->log.file, "-") == 0)
 			fprintf(stderr, "actord: note: log.file is not set: a daemon's stderr, "
 				"and so its log, is /dev/null\n");
@@ -381,7 +407,8 @@ int server_main(int argc, char **argv, const struct server_app *app)
 	if (rc == 0)
 		rc = check_addresses(cfg, err, sizeof(err));
 	ctl.sys = sys;
-	if (rc == 0 && (ctl.up = upgrade_create(sys, argv)) == NULL) {
+	if (rc == 0 && (ctl.up = upgrade_create(sys, upgrade_argv(argv[0], detach, abspath,
+								    up_argv))) == NULL) {
 		snprintf(err, sizeof(err), "upgrade: out of memory");
 		rc = -ENOMEM;
 	}
@@ -401,7 +428,7 @@ int server_main(int argc, char **argv, const struct server_app *app)
 			 "random key of this process and end when it stops "
 			 "(set ACTORD_COOKIES_SECRET_KEYS)");
 	daemon_report_ready();
-	out = signals_run(sys, path, &drain);
+	out = signals_run(sys, abspath, &drain);
 	if (out == SIGNALS_FORCED) {
 		daemon_pidfile_release();
 		_exit(1);

@@ -15,7 +15,8 @@
  *     pidfile (UPGRADE_PIDFILE_ENV);
  *  3. forks; the child unblocks every signal, clears close-on-exec on
  *     exactly those descriptors and execs the binary at the path resolved
- *     at start (realpath of /proc/self/exe), with our arguments;
+ *     at start (realpath of /proc/self/exe), with the arguments server.c
+ *     gives (ours, the configuration path made absolute);
  *  4. waits on the report pipe for at most upgrade_timeout_ms: "OK" means
  *     the new process serves (it adopted the sockets, wrote its pid into
  *     the pidfile and told systemd MAINPID); the pipe closing without "OK"

@@ -9,6 +9,7 @@ import threading
 
 import pytest
 
+import conftest
 from admin_helpers import (JSON, actor_doc, admin_get, metric, metrics_of, parse_metrics,
                            undocumented_metrics, wait_admin)
 from conftest import BIN, SLOW, RawClient, base_config, free_port, wait_until
@@ -260,6 +261,22 @@ def test_reload_reports_its_outcome(actord_factory):
     assert "http.backlog: 0 is out of range" in r.json()["error"]
     assert admin_get(a, "/admin/config").json()["http"]["max_pipeline"] == 3
     assert a.get("/plaintext").status == 200
+
+
+def test_the_shipped_binary_refuses_test_routes_on_every_reload(actord_factory, monkeypatch):
+    """-t and the start refuse test_routes in build/actord; a reload (admin
+    or SIGHUP) must not switch them on either."""
+    monkeypatch.setattr(conftest, "BIN", conftest.SHIPPED_BIN)
+    a = wait_admin(actord_factory({"test_routes": False}))
+    a.write_config(dict(a.cfg, test_routes=True))
+    why = (f"{a.config_path}: test_routes: this binary has no test routes "
+           "(the test suite's build/actord-test has them)")
+    r = admin_get(a, "/admin/reload", method="POST", body=b"", headers=JSON)
+    assert r.status == 422 and r.json()["error"] == why, r.text
+    a.signal(signal.SIGHUP)
+    wait_until(lambda: "reload failed" in a.stderr(), 5, "the refused reload")
+    assert why in a.stderr()
+    assert admin_get(a, "/admin/config").json()["test_routes"] is False
 
 
 def test_admin_answers_while_the_public_side_is_at_its_connection_limit(actord_factory):

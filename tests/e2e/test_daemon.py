@@ -380,6 +380,82 @@ def test_sighup_applies_a_valid_file_keeps_the_old_one_on_an_invalid_file_and_fa
     assert any(m.startswith("bad request from ") and "413" in m for m in msgs)
 
 
+def admin_config(cfg):
+    port = int(cfg["admin_listen"].rsplit(":", 1)[1])
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5 * SLOW)
+    try:
+        conn.request("GET", "/admin/config")
+        return json.loads(conn.getresponse().read())
+    finally:
+        conn.close()
+
+
+def swap_link(link, target):
+    """Point `link` at `target` atomically, as Kubernetes swaps ..data."""
+    tmp = f"{link}.tmp"
+    os.symlink(target, tmp)
+    os.replace(tmp, link)
+
+
+def test_sighup_reopens_a_symlinked_file_by_name_after_the_link_moved(tmp_path):
+    """A Kubernetes ConfigMap: actord.json -> ..data/actord.json, ..data ->
+    ..v1; an update points ..data at ..v2 and deletes ..v1. The reload must
+    read ..v2 (the name the operator gave), and relative paths stay relative
+    to the directory of that name, not of the link's old target."""
+    cfg = merge(base_config(str(tmp_path)), {"http": {"max_headers": 50},
+                                             "log": {"file": "actord.log"}})
+    for v, headers in (("..v1", 50), ("..v2", 60)):
+        (tmp_path / v).mkdir()
+        (tmp_path / v / "actord.json").write_text(
+            json.dumps(merge(json.loads(json.dumps(cfg)), {"http": {"max_headers": headers}})))
+    swap_link(tmp_path / "..data", "..v1")
+    os.symlink("..data/actord.json", tmp_path / "actord.json")
+    proc = subprocess.Popen([BIN, "-c", str(tmp_path / "actord.json")],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_until(lambda: "ready: http on" in read_text(tmp_path / "actord.log"), 10,
+                   "actord to start")
+        assert admin_config(cfg)["http"]["max_headers"] == 50
+        swap_link(tmp_path / "..data", "..v2")
+        for f in (tmp_path / "..v1").iterdir():
+            f.unlink()
+        (tmp_path / "..v1").rmdir()
+        proc.send_signal(signal.SIGHUP)
+        wait_until(lambda: "reload" in read_text(tmp_path / "actord.log"), 5, "the reload")
+        log = read_text(tmp_path / "actord.log")
+        assert "reload failed" not in log
+        assert f"configuration reloaded from {tmp_path}/actord.json" in log
+        assert admin_config(cfg)["http"]["max_headers"] == 60
+    finally:
+        proc.terminate()
+        assert proc.wait(30 * SLOW) == 0
+
+
+def test_relative_paths_given_to_a_daemon_survive_its_chdir(tmp_path):
+    """-c and ACTORD_*_FILE relative to the directory actord -d was started
+    in: the daemon runs from "/", yet every reload reads the same files."""
+    cfg = merge(base_config(str(tmp_path)), {"pidfile": "actord.pid",
+                                             "log": {"file": "actord.log"}})
+    (tmp_path / "actord.json").write_text(json.dumps(cfg))
+    (tmp_path / "sec").write_text("s3cret\n")
+    env = dict(os.environ, ACTORD_MYSQL_PASSWORD_FILE="sec")
+    r = subprocess.run([BIN, "-d", "-c", "actord.json"], capture_output=True, text=True,
+                       cwd=str(tmp_path), env=env, timeout=30 * SLOW)
+    assert r.returncode == 0, r.stderr
+    pid = int((tmp_path / "actord.pid").read_text())
+    try:
+        os.kill(pid, signal.SIGHUP)
+        wait_until(lambda: "configuration reloaded from" in read_text(tmp_path / "actord.log"),
+                   5, "the reload")
+        log = read_text(tmp_path / "actord.log")
+        assert "reload failed" not in log
+        assert f"configuration reloaded from {tmp_path}/actord.json" in log
+        assert admin_config(cfg)["mysql"]["password"] == "<redacted>"
+    finally:
+        os.kill(pid, signal.SIGTERM)
+        wait_until(lambda: process_gone(pid), 30 * SLOW, "the daemon to exit")
+
+
 # ---- SIGUSR1 and the log format -----------------------------------------
 
 def test_sigusr1_reopens_a_moved_log_file_and_lines_are_json(actord_factory):

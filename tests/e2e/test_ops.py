@@ -264,6 +264,48 @@ def test_an_upgrade_that_never_gets_ready_is_stopped_at_the_timeout(actord_facto
     assert "not ready within upgrade_timeout_ms (500 ms)" in a.stderr()
 
 
+def test_a_refused_file_fails_the_upgrade_with_its_reason(actord_factory):
+    """The new process reads the file as any start does; when it refuses
+    it, its reason comes back over the report pipe into the old one's log."""
+    a = wait_admin(actord_factory())
+    old = serving_pid(a)
+    a.write_config(dict(a.cfg, http={"max_headers": 100.5}))
+    a.signal(signal.SIGUSR2)
+    wait_until(lambda: metric(metrics_of(a), "actord_upgrade_failures_total") == 1, 10,
+               "the upgrade to fail")
+    assert (f"upgrade failed, still serving as pid {old}: {a.config_path}: "
+            "http.max_headers: expected an integer, got 100.5") in a.stderr()
+    assert serving_pid(a) == old and a.get("/plaintext").status == 200
+
+
+def test_upgrade_of_a_daemon_started_with_a_relative_config_path(tmp_path):
+    """-c relative to the directory actord -d was started in: the new
+    process starts in the daemon's "/" and must find the same file."""
+    cfg = merge(base_config(str(tmp_path)), {"pidfile": "actord.pid",
+                                             "log": {"file": "actord.log"}})
+    (tmp_path / "actord.json").write_text(json.dumps(cfg))
+    pidfile = tmp_path / "actord.pid"
+    r = subprocess.run([conftest.BIN, "-d", "-c", "actord.json"], capture_output=True,
+                       text=True, cwd=str(tmp_path), timeout=30 * SLOW)
+    assert r.returncode == 0, r.stderr
+    old = int(pidfile.read_text())
+    new = None
+    try:
+        os.kill(old, signal.SIGUSR2)
+        wait_until(lambda: not pid_alive(old), 30 * SLOW, "the old daemon to hand over")
+        new = int(pidfile.read_text())
+        assert new != old
+        log = (tmp_path / "actord.log").read_text()
+        assert f"upgrade: new process {new} serves" in log, log
+        args = open(f"/proc/{new}/cmdline", "rb").read().split(b"\0")[1:-1]
+        assert args == [b"-d", b"-c", str(tmp_path / "actord.json").encode()]
+    finally:
+        for pid in (old, new):
+            if pid is not None and pid_alive(pid):
+                os.kill(pid, signal.SIGTERM)
+                wait_until(lambda: not pid_alive(pid), 30 * SLOW, f"pid {pid} to stop")
+
+
 def step(a, kind, n):
     r = a.admin("POST", f"/admin/actors/{kind}", body=json.dumps({"count": n}).encode(),
                 headers=JSON)
