@@ -68,6 +68,7 @@ enum field_type {
 };
 
 #define FL_SECRET 1u  /* may come from ACTORD_<PATH> / ACTORD_<PATH>_FILE */
+#define FL_EMPTY 2u   /* F_NAME: "" is allowed and means the default */
 
 struct field {
 	const char *name;
@@ -258,7 +259,8 @@ static const struct field session_fields[] = {
 };
 
 static const struct field jobs_fields[] = {
-	TYPED("instance", F_NAME, jobs.instance, 0),
+	/* "" (its default, as GET /admin/config shows it): derived at start. */
+	TYPED("instance", F_NAME, jobs.instance, FL_EMPTY),
 	TYPED("prefix", F_NAME, jobs.prefix, 0),
 	TYPED("group", F_NAME, jobs.group, 0),
 	U32("concurrency", jobs.concurrency, 0, 10000),
@@ -465,7 +467,8 @@ static int parse_field(struct config_ctx *c, const char *key, const cJSON *j,
 	case F_NAME:
 		if (!cJSON_IsString(j))
 			return cfg_fail(c, key, "expected a string, got %s", cfg_json_type(j));
-		if (f->type == F_NAME && !is_name(j->valuestring))
+		if (f->type == F_NAME && !is_name(j->valuestring) &&
+		    !((f->flags & FL_EMPTY) && j->valuestring[0] == '\0'))
 			return cfg_fail(c, key, "'%s': use printable ASCII without spaces", j->valuestring);
 		if (f->type == F_PATH)
 			return cfg_set_path(c, key, j->valuestring, dst, f->size);

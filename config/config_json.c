@@ -125,7 +125,7 @@ static void add_actors(cJSON *root, const struct ad_config *cfg)
 		{ "mongo", &cfg->mongo_actor }, { "job", &cfg->job },
 		{ "upstream", &cfg->upstream_actor }, { "file", &cfg->file_actor },
 		{ "worker", &cfg->worker }, { "sched", &cfg->sched },
-		{ "upstream", &cfg->upstream_actor }, { "pubsub", &cfg->pubsub },
+		{ "pubsub", &cfg->pubsub },
 	};
 	cJSON *actors = cJSON_AddObjectToObject(root, "actors");
 
@@ -233,6 +233,9 @@ static void add_upstream(cJSON *root, const struct config_upstream *u)
 
 		cJSON_AddStringToObject(p, "prefix", u->proxy[i].prefix);
 		cJSON_AddStringToObject(p, "to", u->proxy[i].to.url);
+		cJSON_AddStringToObject(p, "ca_file", u->proxy[i].ca_file);
+		cJSON_AddStringToObject(p, "cert_file", u->proxy[i].cert_file);
+		cJSON_AddStringToObject(p, "key_file", u->proxy[i].key_file);
 		cJSON_AddItemToArray(proxy, p);
 	}
 	cJSON_AddNumberToObject(o, "connect_timeout_ms", u->connect_timeout_ms);
@@ -246,6 +249,11 @@ static void add_upstream(cJSON *root, const struct config_upstream *u)
 	cJSON_AddNumberToObject(o, "retries", u->retries);
 	cJSON_AddNumberToObject(o, "first_byte_timeout_ms", u->first_byte_timeout_ms);
 	cJSON_AddNumberToObject(o, "send_timeout_ms", u->send_timeout_ms);
+	cJSON_AddNumberToObject(o, "max_redirects", u->max_redirects);
+	cJSON_AddStringToObject(o, "ca_file", u->ca_file);
+	cJSON_AddStringToObject(o, "resolver", u->resolver);
+	cJSON_AddNumberToObject(o, "dns_ttl_min_ms", u->dns_ttl_min_ms);
+	cJSON_AddNumberToObject(o, "dns_ttl_max_ms", u->dns_ttl_max_ms);
 }
 
 static void add_web(cJSON *root, const struct ad_config *cfg)
@@ -323,6 +331,30 @@ static void add_websocket(cJSON *root, const struct config_websocket *w)
 	cJSON_AddStringToObject(o, "redis_prefix", w->redis_prefix);
 }
 
+static void add_jobs(cJSON *root, const struct config_jobs *j)
+{
+	cJSON *o = cJSON_AddObjectToObject(root, "jobs");
+
+	cJSON_AddStringToObject(o, "instance", j->instance);
+	cJSON_AddStringToObject(o, "prefix", j->prefix);
+	cJSON_AddStringToObject(o, "group", j->group);
+	cJSON_AddNumberToObject(o, "concurrency", j->concurrency);
+	cJSON_AddNumberToObject(o, "max_attempts", j->max_attempts);
+	cJSON_AddNumberToObject(o, "backoff_base_ms", j->backoff_base_ms);
+	cJSON_AddNumberToObject(o, "backoff_max_ms", j->backoff_max_ms);
+	cJSON_AddNumberToObject(o, "backoff_jitter_pct", j->backoff_jitter_pct);
+	cJSON_AddNumberToObject(o, "timeout_ms", j->timeout_ms);
+	cJSON_AddNumberToObject(o, "reclaim_idle_ms", j->reclaim_idle_ms);
+	cJSON_AddNumberToObject(o, "block_ms", j->block_ms);
+	cJSON_AddNumberToObject(o, "retry_poll_ms", j->retry_poll_ms);
+	cJSON_AddNumberToObject(o, "max_payload_bytes", j->max_payload_bytes);
+	cJSON_AddNumberToObject(o, "result_ttl_s", j->result_ttl_s);
+	cJSON_AddNumberToObject(o, "idempotency_ttl_s", j->idempotency_ttl_s);
+	cJSON_AddNumberToObject(o, "wait_replicas", j->wait_replicas);
+	cJSON_AddNumberToObject(o, "wait_timeout_ms", j->wait_timeout_ms);
+	cJSON_AddStringToObject(o, "sql_statement", j->sql_statement);
+}
+
 cJSON *config_to_json(const struct ad_config *cfg)
 {
 	cJSON *root = cJSON_CreateObject();
@@ -362,6 +394,7 @@ cJSON *config_to_json(const struct ad_config *cfg)
 	cJSON_AddBoolToObject(o, "period_once_per_cluster", cfg->app.period_once_per_cluster);
 	cJSON_AddBoolToObject(o, "websocket", cfg->app.websocket);
 	add_near_cache(root, &cfg->near_cache);
+	add_jobs(root, &cfg->jobs);
 	add_web(root, cfg);
 	cJSON_AddStringToObject(root, "pidfile", cfg->pidfile);
 	cJSON_AddNumberToObject(root, "drain_timeout_ms", cfg->drain_timeout_ms);

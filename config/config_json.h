@@ -5,8 +5,9 @@
  * What GET /admin/config shows: the effective configuration (every key,
  * defaults and environment overrides applied) in the shape of the file,
  * so an operator can compare it with what they wrote. Secrets never leave
- * the process: admin_token, redis.password and mysql.password read
- * "<redacted>" when set ("" when not, which is worth knowing), and the
+ * the process: admin_token, redis.password, mysql.password and
+ * cookies.secret_keys read "<redacted>" when set ("" when not, which is
+ * worth knowing; a generated cookie key shows as ""), and the
  * credentials inside mongo.uri (user:password@, and query options that
  * carry secrets) are replaced by "<redacted>" too.
  *

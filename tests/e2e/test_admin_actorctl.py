@@ -2,11 +2,12 @@
 actord (issue: admin endpoint)."""
 import json
 import os
+import re
 import subprocess
 
 from ws_util import RawWs
 from admin_helpers import ACTORCTL, wait_admin
-from conftest import SLOW, free_port
+from conftest import BIN, ROOT, SLOW, free_port
 
 
 def ctl(*args, env=None, timeout=30):
@@ -126,3 +127,45 @@ def test_resize_grows_and_shrinks_a_pool(actord):
     assert r.returncode == 2 and "resize KIND N" in r.stderr
     r = ctl("-a", addr(a), "--help")
     assert "resize KIND N" in r.stdout and "upgrade" in r.stdout
+
+
+def documented_keys():
+    """The first column of every table of docs/CONFIG.md headed `| key |`."""
+    keys, in_keys = set(), False
+    with open(os.path.join(ROOT, "docs", "CONFIG.md")) as f:
+        for line in f:
+            if not line.startswith("|"):
+                in_keys = False
+            elif re.match(r"\|\s*key\s*\|", line):
+                in_keys = True
+            elif in_keys:
+                keys.update(re.findall(r"`([a-z0-9_<>.]+)`", line.split("|")[1]))
+    return keys
+
+
+def leaf_keys(obj, prefix=""):
+    """Key paths of a configuration's values; arrays are values."""
+    for k, v in obj.items():
+        path = f"{prefix}{k}"
+        if isinstance(v, dict):
+            yield from leaf_keys(v, path + ".")
+        else:
+            yield path
+
+
+def test_config_shows_every_documented_key_and_round_trips_through_t(actord, tmp_path):
+    wait_admin(actord)
+    r = ctl("-a", addr(actord), "config")
+    assert r.returncode == 0, r.stderr
+    shown = set(leaf_keys(json.loads(r.stdout)))
+    generic = {re.sub(r"^actors\.[a-z]+\.", "actors.<kind>.", k) for k in shown}
+    documented = documented_keys()
+    assert sorted(k for k in shown if k not in documented and
+                  re.sub(r"^actors\.[a-z]+\.", "actors.<kind>.", k) not in documented) == []
+    assert sorted(k for k in documented if k not in shown and k not in generic) == []
+    # What actorctl shows is a file actord takes back.
+    path = tmp_path / "roundtrip.json"
+    path.write_text(r.stdout)
+    t = subprocess.run([BIN, "-t", "-c", str(path)], capture_output=True, text=True,
+                       timeout=10 * SLOW)
+    assert t.returncode == 0, t.stderr
