@@ -143,6 +143,8 @@ void config_carry_fixed(struct ad_config *next, const struct ad_config *running,
 		next->near_cache.nprefixes = running->near_cache.nprefixes;
 	}
 	CARRY("pidfile", pidfile);
+	/* Each cache and job actor takes its batch budget at start. */
+	CARRY("redis.pipeline_max", redis.pipeline_max);
 	CARRY("actors.file.mailbox", file_actor.mailbox);
 	if ((next->file_actor.count == 0) != (running->file_actor.count == 0))
 		CARRY("actors.file.count", file_actor.count);

@@ -653,6 +653,69 @@ static void test_reload_keeps_fixed_settings(void **state)
 	config_free(next);
 }
 
+/* Every key docs/CONFIG.md calls restart-only (or "fixed at start"), as a
+ * reload names it, and a file that changes just that key. */
+static const char *const restart_only[][2] = {
+	{ "listen", "{\"listen\": [\"127.0.0.1:9000\"]}" },
+	{ "admin_listen", "{\"admin_listen\": \"127.0.0.1:9000\"}" },
+	{ "http.backlog", "{\"http\": {\"backlog\": 100}}" },
+	{ "actors.net.mailbox", "{\"actors\": {\"net\": {\"mailbox\": 64}}}" },
+	{ "actors.handler.mailbox", "{\"actors\": {\"handler\": {\"mailbox\": 64}}}" },
+	{ "actors.log", "{\"actors\": {\"log\": {\"mailbox\": 64}}}" },
+	{ "actors.cache.mailbox", "{\"actors\": {\"cache\": {\"mailbox\": 64}}}" },
+	{ "actors.mysql.mailbox", "{\"actors\": {\"mysql\": {\"mailbox\": 64}}}" },
+	{ "actors.cache.count", "{\"actors\": {\"cache\": {\"count\": 0}}}" },
+	{ "actors.mysql.count", "{\"actors\": {\"mysql\": {\"count\": 0}}}" },
+	{ "actors.mongo", "{\"actors\": {\"mongo\": {\"count\": 3}}}" },
+	{ "actors.job", "{\"actors\": {\"job\": {\"count\": 2}}}" },
+	{ "actors.upstream", "{\"actors\": {\"upstream\": {\"count\": 2}}}" },
+	{ "upstream.resolver", "{\"upstream\": {\"resolver\": \"127.0.0.1:53\"}}" },
+	{ "actors.worker.mailbox", "{\"actors\": {\"worker\": {\"mailbox\": 64}}}" },
+	{ "actors.worker.count", "{\"actors\": {\"worker\": {\"count\": 0}}}" },
+	{ "actors.sched", "{\"actors\": {\"sched\": {\"count\": 0}}}" },
+	{ "app.queue_capacity", "{\"app\": {\"queue_capacity\": 5}}" },
+	{ "app.queue_concurrency", "{\"app\": {\"queue_concurrency\": 5}}" },
+	{ "app.queue_max_attempts", "{\"app\": {\"queue_max_attempts\": 5}}" },
+	{ "app.period_ms", "{\"app\": {\"period_ms\": 5}}" },
+	{ "app.period_once_per_cluster", "{\"app\": {\"period_once_per_cluster\": false}}" },
+	{ "actors.pubsub", "{\"actors\": {\"pubsub\": {\"count\": 0}}}" },
+	{ "websocket.redis", "{\"websocket\": {\"redis\": false}}" },
+	{ "websocket.redis_prefix", "{\"websocket\": {\"redis_prefix\": \"x\"}}" },
+	{ "mongo.uri", "{\"mongo\": {\"uri\": \"mongodb://db\"}}" },
+	{ "mongo.connect_timeout_ms", "{\"mongo\": {\"connect_timeout_ms\": 5}}" },
+	{ "mongo.query_timeout_ms", "{\"mongo\": {\"query_timeout_ms\": 5}}" },
+	{ "mongo.server_selection_timeout_ms", "{\"mongo\": {\"server_selection_timeout_ms\": 5}}" },
+	{ "jobs.instance", "{\"jobs\": {\"instance\": \"i\"}}" },
+	{ "jobs.prefix", "{\"jobs\": {\"prefix\": \"p\"}}" },
+	{ "jobs.group", "{\"jobs\": {\"group\": \"g\"}}" },
+	{ "jobs.concurrency", "{\"jobs\": {\"concurrency\": 5}}" },
+	{ "near_cache.enabled", "{\"near_cache\": {\"enabled\": false}}" },
+	{ "near_cache.max_bytes", "{\"near_cache\": {\"max_bytes\": 8192}}" },
+	{ "near_cache.prefixes", "{\"near_cache\": {\"prefixes\": [\"a:\"]}}" },
+	{ "pidfile", "{\"pidfile\": \"/run/a.pid\"}" },
+	{ "actors.file.mailbox", "{\"actors\": {\"file\": {\"mailbox\": 64}}}" },
+	{ "actors.file.count", "{\"actors\": {\"file\": {\"count\": 0}}}" },
+	{ "redis.pipeline_max", "{\"redis\": {\"pipeline_max\": 5}}" },
+};
+
+static void test_reload_names_and_keeps_every_restart_only_key(void **state)
+{
+	struct ad_config *running = accepted(parse("{}"));
+	char changed[256];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(restart_only) / sizeof(restart_only[0]); i++) {
+		struct ad_config *next = accepted(parse(restart_only[i][1]));
+
+		config_carry_fixed(next, running, changed, sizeof(changed));
+		if (strcmp(changed, restart_only[i][0]) != 0)
+			fail_msg("%s: a reload says '%s'", restart_only[i][1], changed);
+		assert_memory_equal(next, running, sizeof(*next));
+		config_free(next);
+	}
+	config_free(running);
+}
+
 static void test_mongo_is_optional_and_fixed_at_start(void **state)
 {
 	struct ad_config *running = parse("{}");
@@ -775,6 +838,7 @@ int main(void)
 		cmocka_unit_test(test_paths_are_made_absolute_without_resolving_links),
 		cmocka_unit_test(test_test_routes_need_a_binary_that_has_them),
 		cmocka_unit_test(test_reload_keeps_fixed_settings),
+		cmocka_unit_test(test_reload_names_and_keeps_every_restart_only_key),
 		cmocka_unit_test(test_mongo_is_optional_and_fixed_at_start),
 		cmocka_unit_test(test_published_snapshot_is_current),
 	};
