@@ -773,6 +773,8 @@ struct ad_config *config_parse(const char *name, const char *text, char *err, si
 		rc = cfg_fail(&c, "(file)", "expected a JSON object at the top, got %s",
 			  cfg_json_type(root));
 	else if (rc == 0)
+		rc = cfg_refuse_nul(&c, buf, root);
+	if (rc == 0)
 		rc = parse_section(&c, "", root, root_fields, cfg);
 	if (rc == 0) {
 		struct env_target t = { &c, cfg };

@@ -70,5 +70,8 @@ int cfg_check_web(struct config_ctx *c, struct ad_config *cfg);
 /* config_text.c */
 int cfg_blank_comments(struct config_ctx *c, char *text);
 int cfg_syntax_error(struct config_ctx *c, const char *text, const char *at);
+/* Refuse a "\u0000" escape in any key or string of `text`, naming the key
+ * (`root`: cJSON's tree of `text`). */
+int cfg_refuse_nul(struct config_ctx *c, const char *text, const cJSON *root);
 
 #endif

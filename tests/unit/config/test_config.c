@@ -533,6 +533,26 @@ static void test_unresolvable_addresses_are_refused(void **state)
 	assert_memory_equal(err, want, strlen(want));
 }
 
+static void test_a_nul_escape_is_refused_with_its_key(void **state)
+{
+	struct ad_config *cfg;
+
+	(void)state;
+	/* cJSON would cut the key to "level" and the password to "ab". */
+	expect_error("{\"log\": {\"level\\u0000junk\": \"debug\"}}",
+		     "/etc/actord/t.json: log.level: a key must not contain \\u0000 (U+0000)");
+	expect_error("{\"mysql\": {\"password\": \"ab\\u0000cd\"}}",
+		     "/etc/actord/t.json: mysql.password: must not contain \\u0000 (U+0000): "
+		     "the value would end there");
+	expect_error("{\"listen\": [\"127.0.0.1:80\", \"127.0.0.1:81\\u0000\"]}",
+		     "/etc/actord/t.json: listen[1]: must not contain \\u0000 (U+0000): "
+		     "the value would end there");
+	/* An escaped backslash before "u0000" is text, not an escape. */
+	cfg = accepted(parse("{\"mysql\": {\"password\": \"ab\\\\u0000cd\"}} // \"\\u0000\""));
+	assert_string_equal(cfg->mysql.password, "ab\\u0000cd");
+	config_free(cfg);
+}
+
 static void test_syntax_errors_show_line_and_column(void **state)
 {
 	(void)state;
@@ -833,6 +853,7 @@ int main(void)
 		cmocka_unit_test(test_bad_addresses_are_refused),
 		cmocka_unit_test(test_unresolvable_addresses_are_refused),
 		cmocka_unit_test(test_syntax_errors_show_line_and_column),
+		cmocka_unit_test(test_a_nul_escape_is_refused_with_its_key),
 		cmocka_unit_test(test_secrets_come_from_the_environment),
 		cmocka_unit_test(test_missing_file_is_reported),
 		cmocka_unit_test(test_paths_are_made_absolute_without_resolving_links),
