@@ -810,9 +810,10 @@ struct ad_config *config_load(const char *path, char *err, size_t errlen)
 		return NULL;
 	}
 	n = fread(text, 1, CONFIG_FILE_MAX + 1, fp);
+	/* read(2)'s errno says why: "Is a directory" for `-c /etc/actord`. */
 	if (ferror(fp) || n > CONFIG_FILE_MAX) {
 		snprintf(err, errlen, "%s: (file): %s", path,
-			 ferror(fp) ? "read error" : "larger than 1 MiB");
+			 ferror(fp) ? strerror(errno) : "larger than 1 MiB");
 		fclose(fp);
 		free(text);
 		return NULL;

@@ -54,10 +54,13 @@ int cfg_get_uint(struct config_ctx *c, const char *key, const cJSON *j,
 	if (!cJSON_IsNumber(j))
 		return cfg_fail(c, key, "expected an integer, got %s", cfg_json_type(j));
 	d = j->valuedouble;
-	if (d != floor(d) || fabs(d) > 9007199254740992.0)
+	/* Every double past 2^53 is integral: a large number is out of range,
+	 * not "not an integer" (every bound is below 2^53, so the cast below
+	 * is exact). */
+	if (d != floor(d))
 		return cfg_fail(c, key, "expected an integer, got %g", d);
 	if (d < (double)lo || d > (double)hi)
-		return cfg_fail(c, key, "%.0f is out of range [%llu, %llu]", d,
+		return cfg_fail(c, key, "%.17g is out of range [%llu, %llu]", d,
 			    (unsigned long long)lo, (unsigned long long)hi);
 	*out = (uint64_t)d;
 	return 0;

@@ -344,6 +344,12 @@ static void test_out_of_range_values_are_refused(void **state)
 	(void)state;
 	expect_error("{\"http\": {\"backlog\": 0}}",
 		     "/etc/actord/t.json: http.backlog: 0 is out of range [1, 65535]");
+	/* Past 2^53 a number is still an integer, just far too large. */
+	expect_error("{\"http\": {\"max_body_bytes\": 10000000000000000}}",
+		     "/etc/actord/t.json: http.max_body_bytes: 10000000000000000 is out of "
+		     "range [0, 4294967296]");
+	expect_error("{\"http\": {\"max_headers\": 100.5}}",
+		     "/etc/actord/t.json: http.max_headers: expected an integer, got 100.5");
 	expect_error("{\"admission\": {\"target_ms\": 0}}",
 		     "/etc/actord/t.json: admission.target_ms: 0 is out of range [1, 3600000]");
 	expect_error("{\"admission\": {\"interval\": 100}}",
@@ -630,6 +636,9 @@ static void test_missing_file_is_reported(void **state)
 	assert_null(config_load("/nonexistent/actord.json", err, sizeof(err)));
 	assert_string_equal(err, "/nonexistent/actord.json: (file): cannot open: "
 			    "No such file or directory");
+	/* A directory opens for reading; the read says why it is no file. */
+	assert_null(config_load("/tmp", err, sizeof(err)));
+	assert_string_equal(err, "/tmp: (file): Is a directory");
 }
 
 static void test_reload_keeps_fixed_settings(void **state)
