@@ -207,7 +207,7 @@ static int serve_dashboard(struct admin *ad, struct http_msg *hm)
 static int serve_dashboard_redirect(struct admin *ad, struct http_msg *hm)
 {
 	(void)ad;
-	reply_text(hm, 301, "see /admin/\n", "Location: /admin/\r\n");
+	reply_text(hm, 301, "see /admin/\n", "Location: /admin/\r\n" NO_STORE);
 	return 0;
 }
 
@@ -299,10 +299,26 @@ static bool host_allowed(const struct admin *ad, const struct http_msg *hm)
 	       inet_pton(AF_INET, host, &v4) == 1;
 }
 
+/* Whether `hm` uses `method`; if not, it is answered 405 with the Allow
+ * header ADMIN.md promises. */
+static bool method_allowed(struct http_msg *hm, enum admin_method method)
+{
+	bool read = hm->method == HTTP_GET || hm->method == HTTP_HEAD;
+
+	if (method == A_GET && !read) {
+		reply_text(hm, 405, "use GET\n", "Allow: GET, HEAD\r\n" NO_STORE);
+		return false;
+	}
+	if (method == A_POST && hm->method != HTTP_POST) {
+		reply_text(hm, 405, "use POST\n", "Allow: POST\r\n" NO_STORE);
+		return false;
+	}
+	return true;
+}
+
 static int admin_serve(void *ctx, struct http_msg *hm)
 {
 	struct admin *ad = ctx;
-	bool read = hm->method == HTTP_GET || hm->method == HTTP_HEAD;
 
 	if (!host_allowed(ad, hm)) {
 		reply_text(hm, 421, "this Host is not the admin endpoint's: use its address "
@@ -319,18 +335,10 @@ static int admin_serve(void *ctx, struct http_msg *hm)
 
 		if (strlen(r->path) != hm->path_len || memcmp(r->path, hm->path, hm->path_len) != 0)
 			continue;
-		if (r->method == A_GET && !read) {
-			reply_text(hm, 405, "use GET\n", "Allow: GET, HEAD\r\n" NO_STORE);
-			return 0;
-		}
-		if (r->method == A_POST && hm->method != HTTP_POST) {
-			reply_text(hm, 405, "use POST\n", "Allow: POST\r\n" NO_STORE);
-			return 0;
-		}
-		return r->serve(ad, hm);
+		return method_allowed(hm, r->method) ? r->serve(ad, hm) : 0;
 	}
 	if (admin_is_resize_path(hm))
-		return admin_resize_request(ad, hm);
+		return method_allowed(hm, A_POST) ? admin_resize_request(ad, hm) : 0;
 	reply_text(hm, 404, "not found: GET / lists the admin endpoints\n", NO_STORE);
 	return 0;
 }

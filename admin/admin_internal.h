@@ -85,6 +85,7 @@ bool admin_json_or_415(struct http_msg *hm);
 
 /* admin_ops.c. Thread: admin. */
 bool admin_is_resize_path(const struct http_msg *hm);
+/* A POST to admin_is_resize_path (admin.c answers other methods 405). */
 int admin_resize_request(struct admin *ad, struct http_msg *hm);
 int admin_upgrade_request(struct admin *ad, struct http_msg *hm);
 

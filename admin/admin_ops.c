@@ -23,8 +23,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <http_parser.h>
-
 #include "admin_internal.h"
 #include "actors/log.h"
 #include "actors/metrics.h"
@@ -90,8 +88,6 @@ int admin_resize_request(struct admin *ad, struct http_msg *hm)
 	cJSON *doc;
 	int rc;
 
-	if (hm->method != HTTP_POST)
-		return reply_error(hm, 405, "use POST with {\"count\": N}");
 	if (!admin_json_or_415(hm))
 		return 0;
 	if (hm->path_len - n >= sizeof(name))

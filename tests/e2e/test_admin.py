@@ -182,6 +182,27 @@ def test_reads_are_get_and_changes_are_post(actord):
     assert "/metrics" in admin_get(actord, "/").text
 
 
+def test_every_405_says_allow_and_every_answer_says_no_store(actord):
+    """ADMIN.md: a wrong method is 405 with Allow; every answer carries
+    Cache-Control: no-store (the 301 for /admin included)."""
+    wait_admin(actord)
+    cases = [("POST", "/admin/config", 405, "GET, HEAD"), ("GET", "/admin/reload", 405, "POST"),
+             ("GET", "/admin/actors/handler", 405, "POST"),
+             ("PUT", "/admin/actors/handler", 405, "POST"), ("GET", "/admin", 301, None),
+             ("GET", "/nope", 404, None), ("GET", "/livez", 200, None)]
+    c = RawClient(actord.admin_port)
+    try:
+        for method, path, status, allow in cases:
+            c.send(f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                   "Content-Length: 0\r\n\r\n".encode())
+            r = c.read_response()
+            assert r.status == status, (method, path, r.status)
+            assert r.headers.get("allow") == allow, (method, path, r.headers)
+            assert r.headers.get("cache-control") == "no-store", (method, path, r.headers)
+    finally:
+        c.close()
+
+
 def test_no_cors_headers_even_for_a_cross_origin_request(actord):
     wait_admin(actord)
     origin = {"Origin": "http://evil.example"}
