@@ -34,6 +34,19 @@ def test_help_and_usage_errors():
     assert ctl("-a", "nonsense", "stats").returncode == 2
 
 
+def test_numbers_out_of_range_are_refused_not_wrapped():
+    """4294967297 cast to int is 1: it must be refused, not taken as 1 ms."""
+    for args, why in (
+            (("-T", "4294967297", "health"), "--timeout: '4294967297' is not a whole number "
+                                             "in 1..3600000 ms"),
+            (("--wait", "4294967297", "upgrade"), "--wait: '4294967297' is not a whole number "
+                                                  "in 1..3600 s"),
+            (("-T", "", "health"), "--timeout: '' is not a whole number in 1..3600000 ms"),
+            (("resize", "handler", ""), "resize KIND N: '' is not a whole number in 0..1000000")):
+        r = ctl("-a", "127.0.0.1:1", *args)
+        assert r.returncode == 2 and r.stderr == f"actorctl: {why}\n", (args, r.stderr)
+
+
 def test_unreachable_endpoint_is_a_clear_error():
     where = f"127.0.0.1:{free_port()}"
     r = ctl("-a", where, "stats")

@@ -23,6 +23,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -403,18 +404,40 @@ static int cmd_raw(const struct ctl *c, const char *path)
 	return rc;
 }
 
+/* `arg` as a whole number in lo..hi into *out, checked as a long: a cast
+ * to int first would wrap (4294967297 -> 1), and strtol alone takes "" for
+ * 0. 0, or -1 after saying why on stderr. */
+static int parse_whole(const char *what, const char *arg, long lo, long hi, const char *unit,
+		       long *out)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(arg, &end, 10);
+	if (end == arg || *end != '\0' || errno == ERANGE || v < lo || v > hi) {
+		fprintf(stderr, "actorctl: %s: '%s' is not a whole number in %ld..%ld%s\n", what,
+			arg, lo, hi, unit);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
 static int cmd_resize(const struct ctl *c, const char *kind, const char *count)
 {
 	struct ctl_response r;
-	char path[128], body[64], *end;
-	long n = strtol(count, &end, 10);
+	char path[128], body[64];
+	long n;
 	cJSON *doc;
 	int rc;
 
-	if (*end != '\0' || n < 0 || n > 1000000 || strlen(kind) > 64 || kind[0] == '\0') {
-		fprintf(stderr, "actorctl: resize KIND N: N must be a whole number\n");
+	if (strlen(kind) > 64 || kind[0] == '\0') {
+		fprintf(stderr, "actorctl: resize KIND N: KIND must be 1..64 characters\n");
 		return EXIT_USAGE;
 	}
+	if (parse_whole("resize KIND N", count, 0, 1000000, "", &n) != 0)
+		return EXIT_USAGE;
 	snprintf(path, sizeof(path), "/admin/actors/%s", kind);
 	snprintf(body, sizeof(body), "{\"count\": %ld}", n);
 	rc = request_body(c, "POST", path, body, &r);
@@ -562,6 +585,7 @@ int main(int argc, char **argv)
 	const char *env_token = getenv("ACTORD_ADMIN_TOKEN");
 	const char *cmd, *token_arg = NULL, *token_file = NULL;
 	char *end;
+	long v;
 	int o;
 
 	c.addr = getenv("ACTORD_ADMIN_ADDR") != NULL ? getenv("ACTORD_ADMIN_ADDR") : DEFAULT_ADDR;
@@ -572,11 +596,9 @@ int main(int argc, char **argv)
 		case 't': token_arg = optarg; break;
 		case 'F': token_file = optarg; break;
 		case 'T':
-			c.timeout_ms = (int)strtol(optarg, &end, 10);
-			if (*end != '\0' || c.timeout_ms <= 0 || c.timeout_ms > 3600000) {
-				fprintf(stderr, "actorctl: --timeout: '%s' is not 1..3600000 ms\n", optarg);
+			if (parse_whole("--timeout", optarg, 1, 3600000, " ms", &v) != 0)
 				return EXIT_USAGE;
-			}
+			c.timeout_ms = (int)v;
 			break;
 		case 'i':
 			c.interval_s = strtod(optarg, &end);
@@ -586,19 +608,13 @@ int main(int argc, char **argv)
 			}
 			break;
 		case 'n':
-			c.iterations = strtol(optarg, &end, 10);
-			if (*end != '\0' || c.iterations <= 0) {
-				fprintf(stderr, "actorctl: --iterations: '%s' is not a positive number\n",
-					optarg);
+			if (parse_whole("--iterations", optarg, 1, LONG_MAX, "", &c.iterations) != 0)
 				return EXIT_USAGE;
-			}
 			break;
 		case 'W':
-			c.wait_s = (int)strtol(optarg, &end, 10);
-			if (*end != '\0' || c.wait_s <= 0 || c.wait_s > 3600) {
-				fprintf(stderr, "actorctl: --wait: '%s' is not 1..3600 s\n", optarg);
+			if (parse_whole("--wait", optarg, 1, 3600, " s", &v) != 0)
 				return EXIT_USAGE;
-			}
+			c.wait_s = (int)v;
 			break;
 		case 'h': usage(stdout); return 0;
 		case 'v': printf("actorctl %s\n", ACTORD_VERSION); return 0;
