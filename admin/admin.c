@@ -286,8 +286,16 @@ static bool host_allowed(const struct admin *ad, const struct http_msg *hm)
 	if (cfg->admin_token[0] != '\0' || h == NULL) /* no Host: HTTP/1.0, no browser */
 		return true;
 	if (h->value[0] == '[') { /* an IPv6 literal, then nothing or a port */
+		struct in6_addr v6;
+
 		colon = strchr(h->value, ']');
-		return colon != NULL && (colon[1] == '\0' || colon[1] == ':');
+		n = colon != NULL ? (size_t)(colon - h->value - 1) : 0;
+		if (n == 0 || n >= sizeof(host) || (colon[1] != '\0' && colon[1] != ':'))
+			return false;
+		memcpy(host, h->value + 1, n);
+		host[n] = '\0';
+		/* Only a real address: "[evil.example]" is a name in brackets. */
+		return inet_pton(AF_INET6, host, &v6) == 1;
 	}
 	colon = strrchr(h->value, ':');
 	n = colon != NULL ? (size_t)(colon - h->value) : h->value_len;
