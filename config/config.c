@@ -14,7 +14,7 @@
  * `FILE: key.path: what is wrong`; nothing half-validated is ever returned.
  * Then secrets are taken from the environment, relative paths are anchored
  * at the file's directory (a daemon runs from "/" and SIGHUP must find the
- * same files) and cross-field rules are checked.
+ * same files) and cross-field rules are checked (config_check.c).
  *
  * What it does not do: apply anything. Callers decide what a new config
  * means (see config_snapshot.c for the live snapshot).
@@ -639,105 +639,6 @@ int config_anchor_secret_files(char *err, size_t errlen)
 	return each_secret("", root_fields, anchor_secret_file, &e);
 }
 
-/* Written once by the composition root before any thread exists, read by
- * every load (controlling and admin threads): creating those threads
- * orders the write before the reads. */
-static bool test_routes_available = true;
-
-void config_set_test_routes_available(bool available)
-{
-	test_routes_available = available;
-}
-
-/* Rules that span fields, or apply after the environment. */
-/* A TLS file ("" = none) must be readable now: a typo fails the load,
- * not the first HTTPS call. */
-static int check_readable(struct config_ctx *c, const char *key, const char *path)
-{
-	if (path[0] == '\0' || access(path, R_OK) == 0)
-		return 0;
-	return cfg_fail(c, key, "cannot read '%s': %s", path, strerror(errno));
-}
-
-static int check_config(struct config_ctx *c, struct ad_config *cfg)
-{
-	const char *u = cfg->mongo.uri;
-	char why[300];
-	int rc;
-
-	/* Checked here, where every load passes (start, -t, SIGHUP and
-	 * POST /admin/reload), so no path can switch on routes that are not
-	 * linked in. */
-	if (cfg->test_routes && !test_routes_available)
-		return cfg_fail(c, "test_routes", "this binary has no test routes (the test "
-			    "suite's build/actord-test has them)");
-	if (u[0] != '\0' && strncmp(u, "mongodb://", 10) != 0 &&
-	    strncmp(u, "mongodb+srv://", 14) != 0)
-		return cfg_fail(c, "mongo.uri", "must be \"\" (no MongoDB) or start with "
-			    "mongodb:// or mongodb+srv://");
-	rc = cfg_resolve(c, "redis.host", cfg->redis.host, NULL, false);
-	if (rc == 0)
-		rc = cfg_resolve(c, "mysql.host", cfg->mysql.host, NULL, false);
-	if (rc != 0)
-		return rc;
-	/* Ports, not host strings: "127.1", "localhost" and "0.0.0.0" all
-	 * reach 127.0.0.1, and listeners sharing a port with SO_REUSEPORT
-	 * share their connections. */
-	for (unsigned i = 0; i < cfg->nlisten; i++) {
-		if (cfg->listen[i].port == cfg->admin_listen.port)
-			return cfg_fail(c, "admin_listen", "port %u is also listen[%u]'s (%s:%u): "
-				    "the admin endpoint needs a port of its own",
-				    cfg->admin_listen.port, i, cfg->listen[i].host,
-				    cfg->listen[i].port);
-	}
-	for (const char *t = cfg->admin_token; *t != '\0'; t++)
-		if (*t <= ' ' || *t > '~')
-			return cfg_fail(c, "admin_token", "must be printable ASCII without spaces "
-				    "(it is sent in an Authorization header)");
-	/* The admin endpoint shows the configuration and reloads it: off the
-	 * loopback interface, only behind a token. */
-	if (cfg->admin_token[0] == '\0' && !cfg_host_is_loopback(cfg->admin_listen.host))
-		return cfg_fail(c, "admin_listen", "'%s' is not a loopback address: set admin_token "
-			    "(or ACTORD_ADMIN_TOKEN) to serve the admin endpoint there, or "
-			    "use 127.0.0.1", cfg->admin_listen.host);
-	if (cfg->jobs.backoff_base_ms > cfg->jobs.backoff_max_ms)
-		return cfg_fail(c, "jobs.backoff_base_ms", "%u is larger than jobs.backoff_max_ms (%u)",
-			    cfg->jobs.backoff_base_ms, cfg->jobs.backoff_max_ms);
-	if (cfg->jobs.sql_statement[0] == '\0')
-		return cfg_fail(c, "jobs.sql_statement", "must not be empty");
-	rc = check_readable(c, "upstream.ca_file", cfg->upstream.ca_file);
-	for (unsigned i = 0; i < cfg->upstream.nproxy && rc == 0; i++) {
-		const struct config_proxy *px = &cfg->upstream.proxy[i];
-		char key[64];
-
-		snprintf(key, sizeof(key), "upstream.proxy[%u].ca_file", i);
-		rc = check_readable(c, key, px->ca_file);
-		snprintf(key, sizeof(key), "upstream.proxy[%u].cert_file", i);
-		if (rc == 0)
-			rc = check_readable(c, key, px->cert_file);
-		snprintf(key, sizeof(key), "upstream.proxy[%u].key_file", i);
-		if (rc == 0)
-			rc = check_readable(c, key, px->key_file);
-	}
-	if (rc != 0)
-		return rc;
-	rc = config_resolver_check(cfg->upstream.resolver, why, sizeof(why));
-	if (rc != 0)
-		return cfg_fail(c, "upstream.resolver", "%s", why);
-	if (cfg->upstream.dns_ttl_min_ms > cfg->upstream.dns_ttl_max_ms)
-		return cfg_fail(c, "upstream.dns_ttl_min_ms", "%u is larger than "
-			    "upstream.dns_ttl_max_ms (%u)", cfg->upstream.dns_ttl_min_ms,
-			    cfg->upstream.dns_ttl_max_ms);
-	rc = cfg_check_web(c, cfg);
-	if (rc != 0)
-		return rc;
-	if (cfg->http.max_request_line > cfg->http.max_header_bytes)
-		return cfg_fail(c, "http.max_request_line",
-			    "%u is larger than http.max_header_bytes (%u)",
-			    cfg->http.max_request_line, cfg->http.max_header_bytes);
-	return 0;
-}
-
 struct ad_config *config_parse(const char *name, const char *text, char *err, size_t errlen)
 {
 	struct config_ctx c = { .file = name, .err = err, .errlen = errlen };
@@ -782,7 +683,7 @@ struct ad_config *config_parse(const char *name, const char *text, char *err, si
 		rc = each_secret("", root_fields, apply_env, &t);
 	}
 	if (rc == 0)
-		rc = check_config(&c, cfg);
+		rc = cfg_check_config(&c, cfg);
 	cJSON_Delete(root);
 	free(buf);
 	if (rc != 0) {

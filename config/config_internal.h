@@ -60,6 +60,10 @@ int cfg_parse_near_prefixes(struct config_ctx *c, const char *key, const cJSON *
 bool cfg_host_is_loopback(const char *host);
 int cfg_check_prefix(struct config_ctx *c, const char *key, const char *p);
 
+/* config_check.c: rules across keys, after the environment; the first
+ * broken one fails the load. */
+int cfg_check_config(struct config_ctx *c, struct ad_config *cfg);
+
 /* config_web.c: static mounts, compression, forms, cookies, sessions. */
 void config_web_defaults(struct ad_config *cfg);
 int cfg_parse_static_list(struct config_ctx *c, const char *key, const cJSON *j,

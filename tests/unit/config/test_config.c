@@ -503,6 +503,8 @@ static void test_mailbox_must_be_a_power_of_two(void **state)
 static void test_bad_addresses_are_refused(void **state)
 {
 	(void)state;
+	expect_error("{\"listen\": [\"127.0.0.1:8080\", \"[::1]:8080\", \"127.0.0.1:8080\"]}",
+		     "/etc/actord/t.json: listen[2]: the same address as listen[0]");
 	expect_error("{\"listen\": [\"127.0.0.1\"]}",
 		     "/etc/actord/t.json: listen[0]: '127.0.0.1' is not \"host:port\"");
 	expect_error("{\"listen\": [\"127.0.0.1:80\", \"127.0.0.1:0\"]}",
