@@ -273,6 +273,44 @@ static struct ad_config *load_config(const char *path, const struct server_app *
 	return config_load(abspath, err, errlen);
 }
 
+/* -t, like nginx -t: a file a start would write must be writable now (or
+ * its directory, for a file yet to be made). `dir_only`: the pidfile,
+ * which is replaced by a file renamed into its directory. */
+static int check_writable(const struct ad_config *cfg, const char *key, const char *path,
+			  bool dir_only, char *err, size_t errlen)
+{
+	const char *slash = strrchr(path, '/');
+	char dir[PATH_MAX];
+	int rc;
+
+	if (path[0] == '\0' || strcmp(path, "-") == 0 ||
+	    (!dir_only && access(path, W_OK) == 0))
+		return 0;
+	rc = -errno;
+	if (dir_only || rc == -ENOENT) {
+		/* Loaded paths are absolute: there is a slash. */
+		snprintf(dir, sizeof(dir), "%.*s", slash == path ? 1 : (int)(slash - path), path);
+		if (access(dir, W_OK) == 0)
+			return 0;
+		rc = -errno;
+	}
+	/* Both names bounded: the message fits err whatever their lengths. */
+	snprintf(err, errlen, "%.400s: %s: cannot write '%.400s': %s", cfg->path, key, path,
+		 strerror(-rc));
+	return rc;
+}
+
+static int check_files(const struct ad_config *cfg, char *err, size_t errlen)
+{
+	int rc = check_writable(cfg, "log.file", cfg->log.file, false, err, errlen);
+
+	if (rc == 0)
+		rc = check_writable(cfg, "log.access_log", cfg->log.access_log, false, err, errlen);
+	if (rc == 0)
+		rc = check_writable(cfg, "pidfile", cfg->pidfile, true, err, errlen);
+	return rc;
+}
+
 /* The new process of a binary upgrade gets our options with the absolute
  * configuration path: it starts in our working directory, "/" for a
  * daemon. `out` has room for 5 pointers and must outlive the upgrade. */
@@ -366,9 +404,13 @@ int server_main(int argc, char **argv, const struct server_app *app)
 		return 1;
 	}
 	if (test_only) {
-		printf("actord: configuration file %s is valid\n", abspath);
+		rc = check_files(cfg, err, sizeof(err));
+		if (rc == 0)
+			printf("actord: configuration file %s is valid\n", abspath);
+		else
+			fprintf(stderr, "actord: %s\n", err);
 		config_free(cfg);
-		return 0;
+		return rc == 0 ? 0 : 1;
 	}
 	if (detach && report == NULL) {
 		if (cfg->log.file[0] == '\0' || strcmp(cfg->log.file, "-") == 0)

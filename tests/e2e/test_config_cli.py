@@ -2,6 +2,7 @@
 daemon, configuration): `actord -t -c FILE` exit codes and messages for a
 valid file and for each kind of invalid one, environment overrides,
 --version / --help, bad usage, and a foreground start on a bad file."""
+import json
 import os
 import socket
 import subprocess
@@ -116,6 +117,26 @@ def test_missing_file_is_refused(tmp_path):
     r = run("-t", "-c", path)
     assert r.returncode == 1
     assert r.stderr == f"actord: {path}: (file): cannot open: No such file or directory\n"
+
+
+def test_t_checks_that_the_log_files_and_pidfile_can_be_written(tmp_path):
+    """Like nginx -t: a log file or pidfile in a directory that does not
+    exist fails the check, not the start an hour later."""
+    for key, cfg in (("log.file", {"log": {"file": "nodir/a.log"}}),
+                     ("log.access_log", {"log": {"access_log": "nodir/a.log"}}),
+                     ("pidfile", {"pidfile": "nodir/a.log"})):
+        path = write(tmp_path, json.dumps(cfg))
+        r = run("-t", "-c", path)
+        assert r.returncode == 1, key
+        assert r.stderr == (f"actord: {path}: {key}: cannot write '{tmp_path}/nodir/a.log': "
+                            "No such file or directory\n")
+    # Files yet to be made in a directory that exists are fine, and -t
+    # makes none of them.
+    path = write(tmp_path, '{"log": {"file": "a.log", "access_log": "b.log"},'
+                           ' "pidfile": "a.pid"}')
+    r = run("-t", "-c", path)
+    assert r.returncode == 0, r.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["actord.json"]
 
 
 def test_a_bad_file_stops_a_foreground_start_before_anything_listens(tmp_path):
