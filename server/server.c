@@ -281,13 +281,16 @@ static int check_writable(const struct ad_config *cfg, const char *key, const ch
 {
 	const char *slash = strrchr(path, '/');
 	char dir[PATH_MAX];
-	int rc;
+	int rc = -ENOENT;
 
-	if (path[0] == '\0' || strcmp(path, "-") == 0 ||
-	    (!dir_only && access(path, W_OK) == 0))
+	if (path[0] == '\0' || strcmp(path, "-") == 0)
 		return 0;
-	rc = -errno;
-	if (dir_only || rc == -ENOENT) {
+	if (!dir_only) {
+		if (access(path, W_OK) == 0)
+			return 0;
+		rc = -errno;
+	}
+	if (rc == -ENOENT) {
 		/* Loaded paths are absolute: there is a slash. */
 		snprintf(dir, sizeof(dir), "%.*s", slash == path ? 1 : (int)(slash - path), path);
 		if (access(dir, W_OK) == 0)
