@@ -15,6 +15,7 @@
  *
  * Thread: the owning network actor.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <stdalign.h>
 #include <stdio.h>
@@ -303,6 +304,24 @@ static void hold(struct http_conn *c, const char *data, size_t len)
 	}
 }
 
+/* Whether the request line at `data` (a method http-parser does not
+ * know: it stops inside it, in the call that starts it) begins with a
+ * token and a space: a method (501), not garbage (400). */
+static bool method_is_token(const char *data, size_t len)
+{
+	size_t i = 0, n;
+
+	while (i < len && (data[i] == '\r' || data[i] == '\n'))
+		i++;
+	for (n = 0; i + n < len; n++) {
+		unsigned char ch = (unsigned char)data[i + n];
+
+		if (ch == 0 || (!isalnum(ch) && strchr("!#$%&'*+-.^_`|~", ch) == NULL))
+			break;
+	}
+	return n > 0 && i + n < len && data[i + n] == ' ';
+}
+
 static void parse(struct http_conn *c, const char *data, size_t len)
 {
 	while (len > 0 && !(c->flags & HC_STOP)) {
@@ -317,12 +336,18 @@ static void parse(struct http_conn *c, const char *data, size_t len)
 		if (c->checked == 0) {
 			/* Only what the strict framing accepted reaches the
 			 * parser (http_frame.h). */
-			c->checked = (uint32_t)http_frame_scan(&c->frame, data,
+			const struct http_frame_limits lim = {
+				.line = c->env->http->max_request_line,
+				.section = c->env->http->max_header_bytes,
+			};
+
+			c->checked = (uint32_t)http_frame_scan(&c->frame, &lim, data,
 							       len < UINT32_MAX ? len : UINT32_MAX);
 			if (c->checked == 0) {
 				const char *why = http_frame_error(&c->frame);
 
-				fail(c, 400, why != NULL ? why : "malformed request");
+				fail(c, why != NULL ? http_frame_status(&c->frame) : 400,
+				     why != NULL ? why : "malformed request");
 				return;
 			}
 		}
@@ -350,6 +375,10 @@ static void parse(struct http_conn *c, const char *data, size_t len)
 		if (err != HPE_OK) {
 			unsigned status = http_conn_parser_status(c, err, &reason);
 
+			if (err == HPE_INVALID_METHOD && method_is_token(data, len)) {
+				status = 501; /* RFC 9110 9.1: a method we do not know */
+				reason = "method not implemented";
+			}
 			fail(c, status, reason);
 			return;
 		}

@@ -45,6 +45,7 @@ static int on_header_field(http_parser *p, const char *at, size_t len);
 static int on_header_value(http_parser *p, const char *at, size_t len);
 static int on_headers_complete(http_parser *p);
 static int on_body(http_parser *p, const char *at, size_t len);
+static int on_chunk_header(http_parser *p);
 static int on_message_complete(http_parser *p);
 
 const http_parser_settings http_conn_settings = {
@@ -54,6 +55,7 @@ const http_parser_settings http_conn_settings = {
 	.on_header_value = on_header_value,
 	.on_headers_complete = on_headers_complete,
 	.on_body = on_body,
+	.on_chunk_header = on_chunk_header,
 	.on_message_complete = on_message_complete,
 };
 
@@ -92,13 +94,31 @@ static void put_u32(char *p, uint32_t v)
 	memcpy(p, &v, sizeof(v));
 }
 
+/* Terminate the piece being built. A value loses its trailing SP and HTAB:
+ * they are not part of a field value (RFC 9110 5.5), and http-parser
+ * passes them on (`Host: a ` is the host `a`). */
+static int end_piece(struct http_conn *c)
+{
+	if (c->last_cb == CB_VALUE) {
+		char *prefix = c->cur->hm.req_buf + c->piece_off;
+		uint32_t len = get_u32(prefix), trimmed = len;
+
+		while (trimmed > 0 && (prefix[4 + trimmed - 1] == ' ' ||
+				       prefix[4 + trimmed - 1] == '\t'))
+			trimmed--;
+		c->acc_len -= len - trimmed;
+		put_u32(prefix, trimmed);
+	}
+	return append(c, "", 1);
+}
+
 /* Start a header name or value: terminate the previous piece and append a
  * length prefix to patch as the piece grows. */
 static int start_piece(struct http_conn *c)
 {
 	static const char zero[sizeof(uint32_t)];
 
-	if (c->last_cb != CB_NONE && append(c, "", 1) != 0)
+	if (c->last_cb != CB_NONE && end_piece(c) != 0)
 		return -ENOMEM;
 	c->piece_off = c->acc_len;
 	return append(c, zero, sizeof(zero));
@@ -287,6 +307,8 @@ static int check_head(struct http_conn *c, const http_parser *p)
 
 	if (p->http_major != 1)
 		return refuse(c, 505, "HTTP version not supported");
+	if (c->url_len == 1 && r->hm.req_buf[0] == '*' && p->method != HTTP_OPTIONS)
+		return refuse(c, 400, "asterisk-form target with a method other than OPTIONS");
 	if (r->host_count > 1)
 		return refuse(c, 400, "more than one Host header field");
 	if (r->host_count == 0 && p->http_minor >= 1)
@@ -304,8 +326,6 @@ static int check_head(struct http_conn *c, const http_parser *p)
 		if (r->te_count > 1)
 			return refuse(c, 400, "repeated Transfer-Encoding");
 		v = value_at(c, r->te_off, &vlen);
-		while (vlen > 0 && (v[vlen - 1] == ' ' || v[vlen - 1] == '\t'))
-			vlen--;
 		if (vlen != 7 || strncasecmp(v, "chunked", 7) != 0)
 			return refuse(c, 501, "unsupported transfer coding");
 	}
@@ -371,7 +391,7 @@ static int on_headers_complete(http_parser *p)
 		return refuse(c, 503, "out of memory");
 	if (c->last_cb == CB_FIELD && start_value(c) != 0) /* name without value */
 		return refuse(c, 503, "out of memory");
-	if (c->last_cb != CB_NONE && append(c, "", 1) != 0)
+	if (c->last_cb != CB_NONE && end_piece(c) != 0)
 		return refuse(c, 503, "out of memory");
 	c->last_cb = CB_NONE;
 	r = c->cur;
@@ -445,6 +465,22 @@ static int on_body(http_parser *p, const char *at, size_t len)
 	if (reserve_body(c, len) != 0 || append(c, at, len) != 0)
 		return refuse(c, 413, "body too large");
 	c->input_ns = c->now_ns;
+	return 0;
+}
+
+/* A chunk's size comes before its data: a chunk the body's limit cannot
+ * hold is refused now, as a Content-Length over it is, not after its bytes
+ * trickled in up to the limit. */
+static int on_chunk_header(http_parser *p)
+{
+	struct http_conn *c = p->data;
+
+	if (c->flags & HC_UPLOAD) {
+		if (c->upload_max != 0 && p->content_length > c->upload_max - c->upload_bytes)
+			return refuse(c, 413, "body too large");
+	} else if (p->content_length > c->env->http->max_body_bytes - (c->acc_len - c->body_off)) {
+		return refuse(c, 413, "body too large");
+	}
 	return 0;
 }
 

@@ -63,6 +63,10 @@ enum {
 	X(CTL_EXT, "control character in a chunk extension") \
 	X(CR_SIZE, "bare CR in a chunk-size line") \
 	X(DATA_END, "chunk data not followed by CRLF") \
+	X(BLANK_LONG, "too many empty lines before the request line") \
+	X(LINE_LONG, "request line too long") \
+	X(HEAD_LONG, "header block too large") \
+	X(TRAILER_LONG, "trailer section too large") \
 	X(STATE, "internal framing state")
 
 enum {
@@ -82,6 +86,12 @@ static const char *const errors[] = {
 const char *http_frame_error(const struct http_frame *f)
 {
 	return f->error < sizeof(errors) / sizeof(errors[0]) ? errors[f->error] : NULL;
+}
+
+unsigned http_frame_status(const struct http_frame *f)
+{
+	return f->error == E_LINE_LONG ? 414 :
+	       f->error == E_HEAD_LONG || f->error == E_TRAILER_LONG ? 431 : 400;
 }
 
 /* Byte classes, one table lookup per byte in the scanning loops:
@@ -137,20 +147,44 @@ static size_t skip(struct http_frame *f, const unsigned char *p, const unsigned 
 	return n;
 }
 
-size_t http_frame_scan(struct http_frame *f, const char *data, size_t len)
+/* The raw bytes of the current head run grew by `n`: 0, or the error
+ * that refuses it (E_NONE while within `lim`). */
+static int grow_head(struct http_frame *f, const struct http_frame_limits *lim, size_t n)
 {
-	const unsigned char *p = (const unsigned char *)data, *end = p + len;
-	int v;
+	uint32_t max = f->state <= S_LINE_CR ? lim->line : lim->section;
+
+	f->head = n > UINT32_MAX - f->head ? UINT32_MAX : f->head + (uint32_t)n;
+	if (f->head <= max)
+		return E_NONE;
+	return f->state <= S_START_CR ? E_BLANK_LONG :
+	       f->state <= S_LINE_CR ? E_LINE_LONG :
+	       f->trailers ? E_TRAILER_LONG : E_HEAD_LONG;
+}
+
+/* A new run starts (the request line, a section, the next message). */
+static void new_run(struct http_frame *f, int state)
+{
+	f->state = (uint8_t)state;
+	f->head = 0;
+}
+
+size_t http_frame_scan(struct http_frame *f, const struct http_frame_limits *lim,
+		       const char *data, size_t len)
+{
+	const unsigned char *p = (const unsigned char *)data, *end = p + len, *run;
+	int v, e;
 
 	while (p < end) {
 		unsigned char ch = *p;
 
+		/* The head's one-byte steps are counted at the bottom; its
+		 * runs (request line, name, value) as they are consumed. */
 		switch (f->state) {
 		case S_START:
 			if (ch == '\n')
 				return refuse(f, data, p, E_LF_START);
 			if (ch != '\r') {
-				f->state = S_LINE;
+				new_run(f, S_LINE);
 				continue;
 			}
 			f->state = S_START_CR;
@@ -161,8 +195,12 @@ size_t http_frame_scan(struct http_frame *f, const char *data, size_t len)
 			f->state = S_START;
 			break;
 		case S_LINE:
+			run = p;
 			while (p < end && (cls[*p] & C_LINE))
 				p++;
+			e = grow_head(f, lim, (size_t)(p - run));
+			if (e != E_NONE)
+				return refuse(f, data, p, e);
 			if (p == end)
 				return len;
 			if (*p != '\r')
@@ -172,8 +210,9 @@ size_t http_frame_scan(struct http_frame *f, const char *data, size_t len)
 		case S_LINE_CR:
 			if (ch != '\n')
 				return refuse(f, data, p, E_CR_LINE);
-			f->state = S_FIELD;
-			break;
+			new_run(f, S_FIELD);
+			p++;
+			continue; /* the LF ended the line's run, not the section's */
 		case S_FIELD:
 			if (ch == '\r') {
 				f->state = S_END_CR;
@@ -189,8 +228,12 @@ size_t http_frame_scan(struct http_frame *f, const char *data, size_t len)
 			}
 			break;
 		case S_NAME:
+			run = p;
 			while (p < end && (cls[*p] & C_TCHAR))
 				p++;
+			e = grow_head(f, lim, (size_t)(p - run));
+			if (e != E_NONE)
+				return refuse(f, data, p, e);
 			if (p == end)
 				return len;
 			if (*p != ':')
@@ -200,8 +243,12 @@ size_t http_frame_scan(struct http_frame *f, const char *data, size_t len)
 			f->state = S_VALUE;
 			break;
 		case S_VALUE:
+			run = p;
 			while (p < end && (cls[*p] & C_TEXT))
 				p++;
+			e = grow_head(f, lim, (size_t)(p - run));
+			if (e != E_NONE)
+				return refuse(f, data, p, e);
 			if (p == end)
 				return len;
 			if (*p != '\r')
@@ -218,8 +265,9 @@ size_t http_frame_scan(struct http_frame *f, const char *data, size_t len)
 				return refuse(f, data, p, E_CR_HEADER);
 			if (f->trailers) {
 				f->trailers = 0;    /* the message is over */
-				f->state = S_START;
-				break;
+				new_run(f, S_START);
+				p++;
+				continue;
 			}
 			/* The parser decides the framing at this LF. */
 			f->state = S_WAIT;
@@ -230,7 +278,7 @@ size_t http_frame_scan(struct http_frame *f, const char *data, size_t len)
 		case S_BODY:
 			p += skip(f, p, end);
 			if (f->remain == 0)
-				f->state = S_START;
+				new_run(f, S_START);
 			continue;
 		case S_SIZE_START:
 			v = hex(ch);
@@ -243,7 +291,8 @@ size_t http_frame_scan(struct http_frame *f, const char *data, size_t len)
 		case S_SIZE:
 			v = hex(ch);
 			if (v >= 0) {
-				if (f->remain > UINT64_MAX >> 4)
+				/* http-parser takes UINT64_MAX for an overflow */
+				if (f->remain >= UINT64_MAX >> 4)
 					return refuse(f, data, p, E_BIG_SIZE);
 				f->remain = f->remain << 4 | (uint64_t)v;
 			} else if (ch == '\r') {
@@ -280,7 +329,9 @@ size_t http_frame_scan(struct http_frame *f, const char *data, size_t len)
 				return refuse(f, data, p, E_CR_SIZE);
 			if (f->remain == 0) {
 				f->trailers = 1;
-				f->state = S_FIELD;
+				new_run(f, S_FIELD);
+				p++;
+				continue;
 			} else {
 				f->state = S_DATA;
 			}
@@ -303,6 +354,11 @@ size_t http_frame_scan(struct http_frame *f, const char *data, size_t len)
 		default:
 			return refuse(f, data, p, E_STATE);
 		}
+		if (f->state <= S_END_CR) {
+			e = grow_head(f, lim, 1);
+			if (e != E_NONE)
+				return refuse(f, data, p, e);
+		}
 		p++;
 	}
 	return len;
@@ -314,6 +370,7 @@ int http_frame_body(struct http_frame *f, enum http_frame_body kind, uint64_t le
 		return -1;
 	f->ext_len = 0;
 	f->trailers = 0;
+	f->head = 0;
 	f->remain = length;
 	if (kind == HTTP_FRAME_CHUNKED)
 		f->state = S_SIZE_START;

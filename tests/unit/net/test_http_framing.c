@@ -319,6 +319,137 @@ static void test_414_to_head_has_no_body(void **state)
 	assert_string_equal(strstr(out, "\r\n\r\n"), "\r\n\r\n");
 }
 
+/* A run of `n` bytes `ch` inside `fmt` (one %s), fed in pieces as a
+ * client would send it. */
+static void feed_run(const char *fmt, char ch, size_t n)
+{
+	static char buf[300000];
+	char run[256];
+	const char *cut = strstr(fmt, "%s");
+	size_t at = (size_t)(cut - fmt);
+
+	assert_true(n + strlen(fmt) < sizeof(buf));
+	memcpy(buf, fmt, at);
+	memset(buf + at, ch, n);
+	strcpy(buf + at + n, cut + 2);
+	/* In pieces: every run is counted across reads, not per read. */
+	for (size_t off = 0, len = strlen(buf); off < len && H.nsub == 0 &&
+	     !http_conn_finished(&H.c); off += sizeof(run) - 1) {
+		size_t k = len - off < sizeof(run) - 1 ? len - off : sizeof(run) - 1;
+
+		memcpy(run, buf + off, k);
+		run[k] = '\0';
+		feed(run);
+	}
+}
+
+static void refused_run(const char *fmt, char ch, size_t n, unsigned status, const char *why)
+{
+	char want[32], *out;
+
+	feed_run(fmt, ch, n);
+	assert_int_equal(H.nsub, 0);
+	output();
+	out = take_output();
+	snprintf(want, sizeof(want), "HTTP/1.1 %u ", status);
+	assert_non_null(strstr(out, want));
+	assert_true(http_conn_finished(&H.c));
+	assert_non_null(strstr(log_capture_last, why));
+}
+
+/* http-parser skips whitespace around the target and before a value, and
+ * empty lines before a request line, without a callback: the framing
+ * bounds them by the same limits (they used to pass at any length). */
+static void test_whitespace_before_a_value_counts_against_the_header_limit(void **state)
+{
+	(void)state;
+	refused_run("GET / HTTP/1.1\r\nHost: h\r\nX-A:%sv\r\n\r\n", ' ', 70000, 431,
+		    "header block too large");
+}
+
+static void test_whitespace_around_the_target_counts_against_the_line_limit(void **state)
+{
+	(void)state;
+	refused_run("GET%s/ HTTP/1.1\r\nHost: h\r\n\r\n", ' ', 9000, 414, "request line too long");
+}
+
+static void test_whitespace_after_the_target_counts_against_the_line_limit(void **state)
+{
+	(void)state;
+	refused_run("GET /%sHTTP/1.1\r\nHost: h\r\n\r\n", ' ', 9000, 414, "request line too long");
+}
+
+static void test_a_flood_of_empty_lines_before_a_request_is_400(void **state)
+{
+	static char crlf[20001];
+
+	(void)state;
+	for (size_t i = 0; i + 1 < sizeof(crlf); i += 2)
+		memcpy(crlf + i, "\r\n", 2);
+	feed(crlf);
+	output();
+	assert_non_null(strstr(take_output(), "HTTP/1.1 400 "));
+	assert_non_null(strstr(log_capture_last, "too many empty lines"));
+}
+
+static void test_a_request_at_the_limits_is_still_served(void **state)
+{
+	(void)state;
+	/* Ordinary whitespace stays far within: the callbacks' counts rule. */
+	feed_run("GET / HTTP/1.1\r\nHost: h\r\nX-A: %s\r\n\r\n", 'v', 60000);
+	assert_int_equal(H.nsub, 1);
+}
+
+static void test_trailing_whitespace_is_not_part_of_a_value(void **state)
+{
+	(void)state;
+	feed("GET / HTTP/1.1\r\nHost: h \t\r\nX-A: b c \r\nX-B:\t\r\n\r\n");
+	assert_int_equal(H.nsub, 1);
+	assert_string_equal(header(H.sub[0], "Host"), "h");
+	assert_string_equal(header(H.sub[0], "X-A"), "b c");
+	assert_string_equal(header(H.sub[0], "X-B"), "");
+	feed("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked \r\n\r\n1\r\na\r\n0\r\n\r\n");
+	assert_int_equal(H.nsub, 2);
+	assert_string_equal(H.sub[1]->body, "a");
+}
+
+static void test_a_chunk_over_the_body_limit_is_413_before_its_data(void **state)
+{
+	(void)state;
+	/* 4 GiB announced against 1 MiB: at once, not after the body timeout. */
+	refused("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\nFFFFFFFF\r\nab", 413);
+	assert_non_null(strstr(log_capture_last, "body too large"));
+}
+
+static void test_a_chunk_size_that_overflows_is_400_saying_so(void **state)
+{
+	(void)state;
+	refused("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+		"FFFFFFFFFFFFFFFF\r\n", 400);
+	assert_non_null(strstr(log_capture_last, "chunk size too large"));
+}
+
+static void test_an_unknown_method_is_501_and_garbage_400(void **state)
+{
+	(void)state;
+	refused("FOO / HTTP/1.1\r\nHost: h\r\n\r\n", 501);
+	assert_non_null(strstr(log_capture_last, "method not implemented"));
+	teardown(state);
+	setup(state);
+	refused("{x} / HTTP/1.1\r\nHost: h\r\n\r\n", 400);
+}
+
+static void test_asterisk_form_is_for_options_only(void **state)
+{
+	(void)state;
+	feed("OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n");
+	assert_int_equal(H.nsub, 1);
+	teardown(state);
+	setup(state);
+	refused("GET * HTTP/1.1\r\nHost: h\r\n\r\n", 400);
+	assert_non_null(strstr(log_capture_last, "asterisk-form"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -353,6 +484,16 @@ int main(void)
 		T(test_no_100_continue_for_an_http10_client),
 		T(test_drain_lingers_after_the_last_answer_only),
 		T(test_414_to_head_has_no_body),
+		T(test_whitespace_before_a_value_counts_against_the_header_limit),
+		T(test_whitespace_around_the_target_counts_against_the_line_limit),
+		T(test_whitespace_after_the_target_counts_against_the_line_limit),
+		T(test_a_flood_of_empty_lines_before_a_request_is_400),
+		T(test_a_request_at_the_limits_is_still_served),
+		T(test_trailing_whitespace_is_not_part_of_a_value),
+		T(test_a_chunk_over_the_body_limit_is_413_before_its_data),
+		T(test_a_chunk_size_that_overflows_is_400_saying_so),
+		T(test_an_unknown_method_is_501_and_garbage_400),
+		T(test_asterisk_form_is_for_options_only),
 #undef T
 	};
 
