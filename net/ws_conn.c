@@ -211,23 +211,33 @@ static void start_close(struct ws_link *l, unsigned code, const char *reason,
 	net_conn_mark_dirty(l->c);
 }
 
-void ws_link_queue(struct ws_link *l, struct ws_blob *b)
+/* Whether `b` would take the queue past websocket.max_queue_messages or
+ * max_queue_bytes: then it is dropped (counted), and the link closed 1008
+ * if websocket.slow_consumer says so. A frame to an empty queue always
+ * goes. */
+static bool q_refuse(struct ws_link *l, struct ws_blob *b)
 {
 	const struct config_websocket *wc = ws_cfg(l->c->na);
 
+	if (l->q_len == 0 || (l->q_len < wc->max_queue_messages &&
+			      l->q_bytes + b->len <= wc->max_queue_bytes))
+		return false;
+	counter_add(&ws_st(l)->dropped_slow_total, 1);
+	ws_blob_unref(b);
+	if (wc->slow_consumer == CONFIG_WS_SLOW_CLOSE)
+		start_close(l, 1008, "slow consumer", WS_CLOSE_SLOW, false, true);
+	return true;
+}
+
+void ws_link_queue(struct ws_link *l, struct ws_blob *b)
+{
 	if (l->close_queued || l->phase == WSP_LINGER) {
 		counter_add(&ws_st(l)->dropped_gone_total, 1);
 		ws_blob_unref(b);
 		return;
 	}
-	if (l->q_len > 0 && (l->q_len >= wc->max_queue_messages ||
-			     l->q_bytes + b->len > wc->max_queue_bytes)) {
-		counter_add(&ws_st(l)->dropped_slow_total, 1);
-		ws_blob_unref(b);
-		if (wc->slow_consumer == CONFIG_WS_SLOW_CLOSE)
-			start_close(l, 1008, "slow consumer", WS_CLOSE_SLOW, false, true);
+	if (q_refuse(l, b))
 		return;
-	}
 	if (!q_push(l, b)) {
 		counter_add(&ws_st(l)->dropped_slow_total, 1);
 		ws_blob_unref(b);
@@ -237,12 +247,17 @@ void ws_link_queue(struct ws_link *l, struct ws_blob *b)
 }
 
 /* A control frame of our own (pong, ping), ahead of nothing: it goes in
- * turn, after the frames already queued, which RFC 6455 allows. */
+ * turn, after the frames already queued, which RFC 6455 allows. The queue's
+ * limits hold for it too: a client that pings and never reads would
+ * otherwise grow the queue by a pong per ping (RFC 6455 5.5.3 lets a pong
+ * answer only the latest ping, so dropping one loses nothing). */
 static void queue_control(struct ws_link *l, enum ws_opcode op, const uint8_t *p, size_t n)
 {
 	struct ws_blob *b = ws_blob_frame(op, p, n);
 
-	if (b != NULL && !q_push(l, b))
+	if (b == NULL || q_refuse(l, b))
+		return;
+	if (!q_push(l, b))
 		ws_blob_unref(b);
 	net_conn_mark_dirty(l->c);
 }

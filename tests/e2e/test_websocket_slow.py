@@ -102,3 +102,33 @@ def test_drop_policy_keeps_the_slow_reader_and_counts(actord_factory):
     assert seen == sorted(seen) and len(seen) < MESSAGES
     for c in fast + [publisher, slow]:
         c.close()
+
+
+def test_a_client_that_pings_and_never_reads_is_closed_1008(actord_factory):
+    """Pongs count against the same queue limits as data frames: they used
+    to bypass them, so a client sending pings and never reading grew the
+    queue (and actord's memory) by a pong per ping until the write
+    timeout."""
+    a = wait_admin(actord_factory({"websocket": {"max_queue_messages": 64,
+                                                 "slow_consumer": "close",
+                                                 "close_timeout_ms": 500},
+                                   "http": {"write_timeout_ms": 60000}}))
+    c = RawWs(a.port, "/ws/echo", rcvbuf=4096)
+    # A ping: FIN + opcode 9, masked (zero key), 125 bytes of payload.
+    ping = b"\x89\xfd\x00\x00\x00\x00" + b"p" * 125
+    batch = ping * 1000
+    sent = 0
+    try:
+        # The kernel's buffers take a few MB of pongs first; 200,000 pings
+        # (26 MB) are far more than they hold.
+        while sent < 200000:
+            c.sock.sendall(batch)
+            sent += 1000
+            if sent % 10000 == 0 and ws_sum(a, "actord_ws_dropped_slow_consumer_total") >= 1:
+                break
+    except OSError:
+        pass  # closed by actord while we were still sending
+    # Counted once the closing handshake runs out (close_timeout_ms).
+    wait_until(lambda: ws_sum(a, "actord_ws_closed_total", reason="slow_consumer") == 1,
+               30 * SLOW, "the pinging client to be closed as a slow consumer")
+    c.close()
