@@ -449,19 +449,25 @@ void http_conn_reply(struct http_conn *c, struct net_req *r)
 	}
 }
 
-/* One access-log line for the response to `r`, `bytes` long. What was
- * not parsed (a malformed request line, the URL of a 414) is "-". */
+/* One access-log line for the response to `r`, `bytes` long: the target
+ * with its query, as nginx's $request_uri (a long one is cut; the log line
+ * has a bound anyway). What was not parsed (a malformed request line, the
+ * URL of a 414) is "-". */
 static void log_response(const struct http_conn *c, const struct net_req *r,
 			 size_t bytes, uint64_t duration_ns)
 {
-	char peer[64] = "-";
+	char peer[64] = "-", target[2048];
 	bool line = !(r->flags & NET_REQ_NO_LINE);
+	const char *path = line && r->hm.path != NULL ? r->hm.path : "-";
 
+	if (line && r->hm.path != NULL && r->hm.query != NULL && r->hm.query[0] != '\0') {
+		snprintf(target, sizeof(target), "%s?%s", r->hm.path, r->hm.query);
+		path = target;
+	}
 	if (c->env->describe != NULL)
 		c->env->describe(c->env->ctx, c, peer, sizeof(peer));
 	log_access(peer, line ? http_method_str((enum http_method)r->hm.method) : "-",
-		   line && r->hm.path != NULL ? r->hm.path : "-", r->hm.status, bytes,
-		   duration_ns, &r->hm.m.trace, r->parent_id);
+		   path, r->hm.status, bytes, duration_ns, &r->hm.m.trace, r->parent_id);
 }
 
 size_t http_conn_output(struct http_conn *c, struct net_buf *out, uint64_t now_ns)
