@@ -681,6 +681,13 @@ bool http_conn_expire(struct http_conn *c, enum net_timeout kind, uint64_t now_n
 
 	c->now_ns = now_ns;
 	counter_add(&c->env->stats->timeouts_total[kind], 1);
+	/* A request cut short says so in the log (rate-limited, as every bad
+	 * request); an idle connection closing is nobody's fault. */
+	if (kind == NET_TIMEOUT_HEADER && c->phase == PH_HEADERS)
+		log_bad_request(c, 408, "header section not complete within http.header_timeout_ms");
+	else if (kind == NET_TIMEOUT_BODY)
+		log_bad_request(c, 408, "body stalled or too slow (http.body_timeout_ms, "
+				"http.body_min_rate)");
 	if (kind != NET_TIMEOUT_HANDLER)
 		return true;
 	/* The handler backstop: answer the oldest request 504 ourselves and

@@ -275,6 +275,7 @@ def test_slowloris_is_dropped_at_the_header_deadline_while_others_are_served(act
     assert 0.8 * SLOW * 0.9 <= dropped_after < 0.8 * SLOW + 2.5 * SLOW
     assert served >= 3
     slow.close()
+    wait_until(lambda: "408 header section not complete" in a.stderr(), 5, "the timeout's log line")
 
 
 def test_idle_keep_alive_connection_is_closed_at_its_timeout(actord_factory):
@@ -286,6 +287,7 @@ def test_idle_keep_alive_connection_is_closed_at_its_timeout(actord_factory):
     assert c.closed(timeout=3)
     assert time.monotonic() - t0 >= 0.3 * SLOW * 0.9
     c.close()
+    assert "408" not in a.stderr()  # an idle connection is nobody's fault
 
 
 def test_stalled_body_is_dropped_at_the_body_timeout(actord_factory):
@@ -295,6 +297,7 @@ def test_stalled_body_is_dropped_at_the_body_timeout(actord_factory):
     assert c.closed(timeout=3)
     c.close()
     assert a.get("/plaintext").status == 200
+    wait_until(lambda: "408 body stalled" in a.stderr(), 5, "the timeout's log line")
 
 
 def test_client_that_never_reads_is_dropped_at_the_write_timeout(actord_factory):
