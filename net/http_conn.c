@@ -706,6 +706,10 @@ bool http_conn_expire(struct http_conn *c, enum net_timeout kind, uint64_t now_n
 	r->hm.received_ns = c->head_ns;
 	r->flags |= NET_REQ_LOCAL | NET_REQ_CLOSE | NET_REQ_NO_LINE;
 	http_out_set_error(&r->hm, 504);
+	/* No body: the request it answers may be a HEAD (its method went with
+	 * it to the handler), and an answer to HEAD has none (RFC 9110 9.3.2).
+	 * The connection closes after it, so the body could only mislead. */
+	r->hm.resp_body_len = 0;
 	if (!http_conn_insert_ready(c, r)) {
 		msg_free(&r->hm.m);
 		return true;
