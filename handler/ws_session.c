@@ -183,6 +183,26 @@ static void pick_protocol(const char *offered, const char *ours, char *out, size
 	}
 }
 
+/* How many fields named `name` the request has. */
+static unsigned header_count(const struct hreq *r, const char *name)
+{
+	const char *n, *v;
+	unsigned k = 0;
+
+	for (unsigned i = 0; hreq_header_at(r, i, &n, &v); i++)
+		k += strcasecmp(n, name) == 0;
+	return k;
+}
+
+/* 426 carries the protocol to upgrade to (RFC 9110 15.5.22: MUST send
+ * Upgrade) and the version we speak (RFC 6455 4.4). */
+static void upgrade_required(struct hreq *r, const char *why)
+{
+	hreq_add_header(r, "Upgrade", "websocket");
+	hreq_add_header(r, "Sec-WebSocket-Version", "13");
+	hreq_error(r, 426, why);
+}
+
 int hreq_websocket(struct hreq *r, const struct ws_handler_ops *ops, void *user)
 {
 	const struct config_websocket *wc = &hreq_config(r)->websocket;
@@ -198,17 +218,16 @@ int hreq_websocket(struct hreq *r, const struct ws_handler_ops *ops, void *user)
 	if (hreq_method(r) != HTTP_GET || r->hm->version_minor != 1 ||
 	    !has_token(hreq_header(r, "Upgrade"), "websocket") ||
 	    !has_token(hreq_header(r, "Connection"), "upgrade") || version == NULL) {
-		hreq_add_header(r, "Sec-WebSocket-Version", "13");
-		hreq_error(r, 426, "a WebSocket handshake (GET, HTTP/1.1, Upgrade: websocket) "
-			   "is expected here");
+		upgrade_required(r, "a WebSocket handshake (GET, HTTP/1.1, Upgrade: websocket) "
+				 "is expected here");
 		return -EINVAL;
 	}
 	if (strcmp(version, "13") != 0) {
-		hreq_add_header(r, "Sec-WebSocket-Version", "13");
-		hreq_error(r, 426, "unsupported Sec-WebSocket-Version");
+		upgrade_required(r, "unsupported Sec-WebSocket-Version");
 		return -EINVAL;
 	}
-	if (!key_valid(key)) {
+	/* RFC 6455 11.3.1: the key MUST NOT appear more than once. */
+	if (!key_valid(key) || header_count(r, "Sec-WebSocket-Key") != 1) {
 		hreq_error(r, 400, "bad Sec-WebSocket-Key");
 		return -EINVAL;
 	}

@@ -79,12 +79,20 @@ def test_another_version_is_refused_426_naming_13(ws_actord, version):
     status, headers = raw_answer(ws_actord.port, req)
     assert status == 426
     assert headers["sec-websocket-version"] == "13"
+    assert headers["upgrade"] == "websocket"   # RFC 9110 15.5.22: MUST
 
 
 def test_a_plain_request_to_a_websocket_route_is_426(ws_actord):
     r = ws_actord.get("/ws/echo")
     assert r.status == 426
     assert r.headers["sec-websocket-version"] == "13"
+    assert r.headers["upgrade"] == "websocket"
+
+
+def test_a_repeated_key_is_refused_400(ws_actord):
+    # RFC 6455 11.3.1: Sec-WebSocket-Key MUST NOT appear more than once.
+    req, _ = handshake_request("/ws/echo", extra=["Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ=="])
+    assert raw_answer(ws_actord.port, req)[0] == 400
 
 
 def test_origin_check_and_subprotocol_from_config(actord_factory):
