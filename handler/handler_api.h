@@ -142,8 +142,8 @@ char *hreq_strdup(struct hreq *r, const char *s);
 /* ---- Replying ---------------------------------------------------------- */
 
 /* Add a response header (besides Server, Date, Content-Type and
- * Content-Length, which are always sent). 0, -EINVAL for a name or value
- * with CR/LF, -ENOMEM. */
+ * Content-Length, which are always sent). 0, -EINVAL for a name that is
+ * not a token or a value with a control character but HTAB, -ENOMEM. */
 int hreq_add_header(struct hreq *r, const char *name, const char *value);
 
 /* Body builders: append to the response body. 0 or -ENOMEM (the reply then

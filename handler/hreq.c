@@ -14,6 +14,7 @@
  * Thread: the handler actor owning the request.
  */
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -325,13 +326,32 @@ int hreq_write_html(struct hreq *r, const char *s, size_t len)
 	return len > start ? hreq_write(r, s + start, len - start) : 0;
 }
 
+/* A field value we may write: no control character but HTAB (RFC 9110
+ * 5.5). A CR or LF would split the response. */
+static bool field_value_ok(const char *v)
+{
+	for (; *v != '\0'; v++)
+		if (((unsigned char)*v < 0x20 && *v != '\t') || *v == 0x7f)
+			return false;
+	return true;
+}
+
+/* RFC 9110 5.1: a field name is a token. */
+static bool name_is_token(const char *name)
+{
+	for (; *name != '\0'; name++)
+		if (!isalnum((unsigned char)*name) && strchr("!#$%&'*+-.^_`|~", *name) == NULL)
+			return false;
+	return true;
+}
+
 int hreq_add_header(struct hreq *r, const char *name, const char *value)
 {
 	size_t nl = strlen(name), vl = strlen(value), need = nl + vl + 4;
 
 	if (r->answered)
 		return -EALREADY;
-	if (nl == 0 || strpbrk(name, "\r\n:") != NULL || strpbrk(value, "\r\n") != NULL)
+	if (nl == 0 || !name_is_token(name) || !field_value_ok(value))
 		return -EINVAL;
 	if (r->headers_len + need > r->headers_cap) {
 		size_t cap = r->headers_cap > 0 ? r->headers_cap * 2 : 256;
@@ -355,39 +375,49 @@ int hreq_add_header(struct hreq *r, const char *name, const char *value)
 	return 0;
 }
 
+/* A 500 that needs no memory at all (static type and body, no headers),
+ * instead of the answer the route built: never a second attempt that could
+ * fail the same way. */
+static void answer_500(struct hreq *r, const char *why)
+{
+	static const char body[] = "Internal Server Error\n";
+	struct http_msg *hm = r->hm;
+
+	r->oom = false;
+	r->body_len = 0;
+	r->headers_len = 0;
+	if (hm->resp_has_file) {
+		close(hm->resp_fd);
+		hm->resp_has_file = false;
+	}
+	hm->resp_has_stream = false;  /* its producer times out */
+	log_error("handler %s: %s: answered 500", hm->path, why);
+	hm->status = 500;
+	hm->content_type = "text/plain";
+	hm->resp_headers = NULL;
+	hm->resp_headers_len = 0;
+	hm->resp_body = body;
+	hm->resp_body_len = sizeof(body) - 1;
+	handler_answer(r);
+}
+
 /* Lay the headers and content type behind the body in resp_buf and point
  * the response fields at them. `static_body`: the body is not in resp_buf. */
 static void finish(struct hreq *r, unsigned status, const char *ctype,
 		   const char *static_body, size_t static_len)
 {
-	static const char oom_body[] = "Internal Server Error\n";
 	struct http_msg *hm = r->hm;
 	size_t clen = strlen(ctype), off;
 
+	if (!field_value_ok(ctype)) {
+		answer_500(r, "the route's Content-Type has a control character");
+		return;
+	}
 	if (static_body == NULL && !r->oom)
 		hcompress_response(r, status, ctype);
 	off = r->body_len;
 	if (r->oom || resp_reserve(hm, off, r->headers_len + clen + 1) != 0) {
-		/* Out of memory: a 500 that needs no memory at all (static type
-		 * and body, no headers), never a second attempt that could fail
-		 * the same way. */
-		r->oom = false;
-		r->body_len = 0;
-		r->headers_len = 0;
-		if (hm->resp_has_file) {
-			close(hm->resp_fd);
-			hm->resp_has_file = false;
-		}
-		hm->resp_has_stream = false;  /* its producer times out */
-		log_error("%s %s: out of memory building the response", "handler",
-			  hm->path);
-		hm->status = 500;
-		hm->content_type = "text/plain";
-		hm->resp_headers = NULL;
-		hm->resp_headers_len = 0;
-		hm->resp_body = oom_body;
-		hm->resp_body_len = sizeof(oom_body) - 1;
-		handler_answer(r);
+		answer_500(r, "out of memory building the response");
 		return;
 	}
 	if (r->headers_len > 0)

@@ -576,3 +576,27 @@ def test_trickled_body_is_dropped_at_the_body_rate_deadline(actord_factory):
     assert dropped < 1.0 * SLOW + 2.5 * SLOW
     c.close()
     assert a.get("/plaintext").status == 200
+
+
+# ---- Response headers a route sets ------------------------------------------
+
+@pytest.mark.parametrize("path", [
+    "/_test/web/text?n=5&type=text/plain%0d%0aX-Injected:%201",
+    "/_test/web/text?n=5&type=text/plain%0d%0a%0d%0a<html>injected",
+    "/_test/web/text?n=5&type=text/plain%0b",
+    "/_test/web/redirect?to=/x%0bY",
+    "/_test/web/redirect?to=/x%0d%0aX-Injected:%201",
+])
+def test_control_characters_in_a_response_header_never_reach_the_client(actord, path):
+    """A route that passes a foreign string as its Content-Type or a
+    Location: a control character (CR, LF, VT...) would split or corrupt
+    the response. The route's answer becomes a 500 (type) or its own error
+    (redirect), and no such byte goes out."""
+    c = raw(actord.port)
+    c.send(get(path))
+    r = c.read_response()
+    assert r.status == 500
+    assert "x-injected" not in r.headers and b"injected" not in r.body
+    head = c.buf  # nothing else arrived after the 500
+    assert head == b""
+    c.close()
