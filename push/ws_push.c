@@ -111,8 +111,11 @@ int ws_close(struct actor_system *sys, uint64_t ws_id, unsigned code, const char
 	if (!((code >= 1000 && code <= 1014 && code != 1004 && code != 1005 && code != 1006) ||
 	      (code >= 3000 && code <= 4999)))
 		return -EINVAL;
-	if (rlen > WS_REASON_MAX)
-		rlen = WS_REASON_MAX;
+	/* The reason is UTF-8 on the wire (RFC 6455 5.5.1), and a client
+	 * fails a broken one (1007): refused whole, cut at a boundary. */
+	if (rlen > 0 && !ws_utf8_valid(reason, rlen))
+		return -EINVAL;
+	rlen = ws_utf8_cut(reason, rlen, WS_REASON_MAX);
 	p = push_msg_new(PUSH_MSG_CLOSE, reason, rlen);
 	if (p == NULL)
 		return -ENOMEM;

@@ -51,3 +51,16 @@ bool ws_utf8_valid(const void *p, size_t len)
 	ws_utf8_init(&s);
 	return ws_utf8_feed(&s, p, len) && ws_utf8_complete(&s);
 }
+
+size_t ws_utf8_cut(const void *p, size_t len, size_t max)
+{
+	const uint8_t *b = p;
+
+	if (len <= max)
+		return len;
+	/* b[max] starts the first character left out, unless it continues
+	 * the one before: then that one is left out too. */
+	while (max > 0 && (b[max] & 0xc0) == 0x80)
+		max--;
+	return max;
+}

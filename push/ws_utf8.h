@@ -43,4 +43,8 @@ static inline bool ws_utf8_complete(const struct ws_utf8 *s)
 /* A whole string. */
 bool ws_utf8_valid(const void *p, size_t len);
 
+/* The longest prefix of valid UTF-8 `p` (`len` bytes) that is at most `max`
+ * bytes and ends on a character boundary: where to cut a text to a bound. */
+size_t ws_utf8_cut(const void *p, size_t len, size_t max);
+
 #endif

@@ -52,6 +52,21 @@ static void utf8_whole_and_cut(void **state)
 	}
 }
 
+static void utf8_cut_at_a_boundary(void **state)
+{
+	const char *s = "ab\xc3\xa9\xe2\x82\xac"; /* a b é € : 2 + 2 + 3 bytes */
+
+	(void)state;
+	assert_int_equal(ws_utf8_cut(s, 7, 7), 7);
+	assert_int_equal(ws_utf8_cut(s, 7, 6), 4);   /* not into the euro sign */
+	assert_int_equal(ws_utf8_cut(s, 7, 5), 4);
+	assert_int_equal(ws_utf8_cut(s, 7, 4), 4);
+	assert_int_equal(ws_utf8_cut(s, 7, 3), 2);   /* not into the e-acute */
+	assert_int_equal(ws_utf8_cut(s, 7, 0), 0);
+	/* A close reason that is not UTF-8 is refused before anything is sent. */
+	assert_int_equal(ws_close(NULL, 1, 1000, "\xff"), -EINVAL);
+}
+
 static void frame_headers(void **state)
 {
 	uint8_t h[WS_FRAME_HEADER_MAX];
@@ -118,6 +133,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(utf8_whole_and_cut),
+		cmocka_unit_test(utf8_cut_at_a_boundary),
 		cmocka_unit_test(frame_headers),
 		cmocka_unit_test(shared_frames),
 		cmocka_unit_test(ids_and_messages),
