@@ -148,14 +148,9 @@ bool http_conn_insert_ready(struct http_conn *c, struct net_req *r)
 static void log_bad_request(struct http_conn *c, unsigned status, const char *reason)
 {
 	struct http_conn_env *env = c->env;
-	uint64_t sec = c->now_ns / 1000000000u;
 	char peer[64] = "?", fields[192];
 
-	if (sec != env->log_sec) {
-		env->log_sec = sec;
-		env->log_count = 0;
-	}
-	if (env->log_count++ >= HTTP_CONN_LOG_PER_S)
+	if (!log_budget_take(&env->log_budget, c->now_ns, HTTP_CONN_LOG_PER_S))
 		return;
 	if (env->describe != NULL)
 		env->describe(env->ctx, c, peer, sizeof(peer));

@@ -66,6 +66,7 @@
 
 #include <http_parser.h>
 
+#include "base/log_budget.h"
 #include "config/config.h"
 #include "http_frame.h"
 #include "http_out.h"
@@ -117,8 +118,7 @@ struct http_conn_env {
 	 * it from the live config: when off, responses cost nothing more. */
 	bool access_log;
 	/* Bad-request log lines: at most HTTP_CONN_LOG_PER_S per second. */
-	uint64_t log_sec;
-	unsigned log_count;
+	struct log_budget log_budget;
 };
 
 #define HTTP_CONN_LOG_PER_S 20

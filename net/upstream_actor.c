@@ -56,13 +56,8 @@ const struct config_upstream *up_limits(const struct up_actor *ua)
 void up_warn(struct up_pool *pl, const char *what, const char *reason)
 {
 	struct up_actor *ua = pl->ua;
-	uint64_t sec = clock_now_ns() / 1000000000u;
 
-	if (sec != ua->log_sec) {
-		ua->log_sec = sec;
-		ua->log_count = 0;
-	}
-	if (ua->log_count++ >= UPSTREAM_LOG_PER_S)
+	if (!log_budget_take(&ua->log_budget, clock_now_ns(), UPSTREAM_LOG_PER_S))
 		return;
 	if (reason != NULL && reason[0] != '\0')
 		log_warn("%s: upstream %s: %s (%s)", actor_name(ua->actor), pl->st->name, what,

@@ -25,6 +25,7 @@
 #include "stream_msg.h"
 #include "actors/backend_stats.h"
 #include "base/list.h"
+#include "base/log_budget.h"
 #include "dns/dns.h"
 
 #define UPSTREAM_HEAD_INLINE 384       /* request line + headers before malloc */
@@ -197,8 +198,7 @@ struct up_actor {
 	struct up_pool *buckets[UPSTREAM_POOL_BUCKETS];
 	unsigned npools;
 	char *rbuf;                    /* UPSTREAM_READ_BUF */
-	uint64_t log_sec;              /* warn_limited's current second */
-	unsigned log_count;
+	struct log_budget log_budget;  /* up_warn's */
 	struct dns_resolver *dns;
 	struct up_pool *current;       /* whose connection event runs: kept */
 	struct up_tls_ctx {            /* TLS contexts by their files */

@@ -454,16 +454,6 @@ static int on_control(void *ctx, enum ws_opcode op, unsigned code, const uint8_t
 
 static const struct ws_parser_cb parser_cb = { on_message, on_control };
 
-static const char *code_reason(unsigned code)
-{
-	switch (code) {
-	case 1007: return "invalid UTF-8";
-	case 1009: return "message too big";
-	case 1011: return "out of memory";
-	default: return "protocol error";
-	}
-}
-
 /* Parse `n` bytes (or keep them while events are delayed). */
 static void feed(struct ws_link *l, const uint8_t *p, size_t n)
 {
@@ -481,10 +471,16 @@ static void feed(struct ws_link *l, const uint8_t *p, size_t n)
 		unsigned code = (unsigned)-r;
 		char peer[64];
 
-		net_describe_peer(NULL, &l->c->hc, peer, sizeof(peer));
-		log_emit(LOGL_INFO, NULL, "websocket %s: closing %u: %s", peer, code,
-			 code_reason(code));
-		start_close(l, code, code_reason(code), WS_CLOSE_PROTOCOL, true, true);
+		const char *why = ws_parser_error(&l->parser);
+
+		if (why == NULL)
+			why = "protocol error";
+		if (log_budget_take(&l->c->na->env.log_budget, clock_now_ns(),
+				    HTTP_CONN_LOG_PER_S)) {
+			net_describe_peer(NULL, &l->c->hc, peer, sizeof(peer));
+			log_emit(LOGL_INFO, NULL, "websocket %s: closing %u: %s", peer, code, why);
+		}
+		start_close(l, code, why, WS_CLOSE_PROTOCOL, true, true);
 		return;
 	}
 	if ((size_t)r < n && l->paused && net_buf_append(&l->held, p + r, n - (size_t)r) != 0)

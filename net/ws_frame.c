@@ -59,27 +59,45 @@ static uint8_t header_size(const uint8_t *h)
 	return (uint8_t)(n + (len7 == 126 ? 2 : len7 == 127 ? 8 : 0));
 }
 
+/* The stream is failed with close `code`: remember why (the log line
+ * and the close frame say it). Returns -code. */
+static int fail(struct ws_parser *p, unsigned code, const char *why)
+{
+	p->why = why;
+	return -(int)code;
+}
+
+const char *ws_parser_error(const struct ws_parser *p)
+{
+	return p->why;
+}
+
 /* The first two bytes: every rule they decide, before waiting for the
  * rest of the header. 0 or -1002. */
-static int check_start(const struct ws_parser *p)
+static int check_start(struct ws_parser *p)
 {
 	const uint8_t *h = p->hdr;
 	uint8_t op = h[0] & 0x0fu;
 
-	if ((h[0] & 0x70u) != 0 || !(h[1] & 0x80u))
-		return -1002;             /* RSV without extension, or unmasked */
+	if ((h[0] & 0x70u) != 0)
+		return fail(p, 1002, "RSV bits set without an extension");
+	if (!(h[1] & 0x80u))
+		return fail(p, 1002, "unmasked frame from a client");
 	switch (op) {
 	case WS_OP_PING:
 	case WS_OP_PONG:
 	case WS_OP_CLOSE:
-		return (h[0] & 0x80u) && (h[1] & 0x7fu) <= WS_CONTROL_MAX ? 0 : -1002;
+		if (!(h[0] & 0x80u))
+			return fail(p, 1002, "fragmented control frame");
+		return (h[1] & 0x7fu) <= WS_CONTROL_MAX ? 0 :
+		       fail(p, 1002, "control frame over 125 bytes");
 	case WS_OP_TEXT:
 	case WS_OP_BINARY:
-		return p->msg_op == 0 ? 0 : -1002;   /* a new message inside one */
+		return p->msg_op == 0 ? 0 : fail(p, 1002, "new message inside a fragmented one");
 	case WS_OP_CONT:
-		return p->msg_op != 0 ? 0 : -1002;   /* nothing to continue */
+		return p->msg_op != 0 ? 0 : fail(p, 1002, "continuation frame with nothing to continue");
 	default:
-		return -1002;             /* reserved opcode */
+		return fail(p, 1002, "reserved opcode");
 	}
 }
 
@@ -104,13 +122,15 @@ static uint64_t frame_length(const uint8_t *h)
 
 /* The extended length is complete: minimal encoding, top bit clear
  * (before the mask key arrives). 0 or -1002. */
-static int check_length(const struct ws_parser *p)
+static int check_length(struct ws_parser *p)
 {
 	uint64_t len = frame_length(p->hdr);
 
 	if (ext_size(p->hdr) == 2)
-		return len < 126 ? -1002 : 0;
-	return len <= 0xffffu || (len >> 63) != 0 ? -1002 : 0;
+		return len < 126 ? fail(p, 1002, "payload length not minimally encoded") : 0;
+	if ((len >> 63) != 0)
+		return fail(p, 1002, "payload length with its top bit set");
+	return len <= 0xffffu ? fail(p, 1002, "payload length not minimally encoded") : 0;
 }
 
 /* A complete header (checked as it came): set up the payload. 0 or
@@ -133,7 +153,7 @@ static int start_frame(struct ws_parser *p)
 		return 0;
 	}
 	if (len > p->max_message || (p->msg != NULL && len > p->max_message - p->msg->len))
-		return -1009;
+		return fail(p, 1009, "message over websocket.max_message_bytes");
 	if (op != WS_OP_CONT) {
 		p->msg_op = op;
 		if (op == WS_OP_TEXT)
@@ -189,15 +209,15 @@ static int end_control(struct ws_parser *p, const struct ws_parser_cb *cb, void 
 
 	if (p->op == WS_OP_CLOSE) {
 		if (len == 1)
-			return -1002;
+			return fail(p, 1002, "close frame with a 1-byte payload");
 		if (len >= 2) {
 			/* The reason's UTF-8 first: checked as it came (as
 			 * wslay does), it may end inside a character. */
 			if (!ws_utf8_complete(&p->ctl_utf8))
-				return -1007;
+				return fail(p, 1007, "close reason is not UTF-8");
 			code = ((unsigned)p->ctl[0] << 8) | p->ctl[1];
 			if (!ws_close_code_valid(code))
-				return -1002;
+				return fail(p, 1002, "invalid close code");
 			payload += 2;
 			len -= 2;
 		}
@@ -216,9 +236,9 @@ static int end_data(struct ws_parser *p, const struct ws_parser_cb *cb, void *ct
 	if (!p->fin)
 		return 0;
 	if (text && !ws_utf8_complete(&p->utf8))
-		return -1007;
+		return fail(p, 1007, "text message is not UTF-8");
 	if (p->msg == NULL && msg_reserve(p, 0) != 0)
-		return -1011;
+		return fail(p, 1011, "out of memory");
 	ev = p->msg;
 	p->msg = NULL;
 	p->msg_cap = 0;
@@ -273,17 +293,17 @@ ssize_t ws_parser_feed(struct ws_parser *p, const uint8_t *data, size_t len,
 				if (p->op == WS_OP_CLOSE && at + n > 2 &&
 				    !ws_utf8_feed(&p->ctl_utf8, p->ctl + (at > 2 ? at : 2),
 						  at + n - (at > 2 ? at : 2)))
-					return -1007;
+					return fail(p, 1007, "close reason is not UTF-8");
 			} else {
 				uint8_t *dst;
 
 				if (msg_reserve(p, n) != 0)
-					return -1011;
+					return fail(p, 1011, "out of memory");
 				dst = (uint8_t *)p->msg->data + p->msg->len;
 				unmask(p, dst, data + off, n);
 				p->msg->len += (uint32_t)n;
 				if (p->msg_op == WS_OP_TEXT && !ws_utf8_feed(&p->utf8, dst, n))
-					return -1007;
+					return fail(p, 1007, "text message is not UTF-8");
 			}
 			off += n;
 			p->remaining -= n;

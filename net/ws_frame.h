@@ -77,6 +77,7 @@ struct ws_parser {
 	uint8_t msg_op;              /* WS_OP_TEXT/BINARY in progress, or 0 */
 	uint8_t ctl_len;
 	bool closed;                 /* a close frame was parsed */
+	const char *why;             /* why the stream failed (static), or NULL */
 	uint8_t ctl[WS_CONTROL_MAX];
 };
 
@@ -91,6 +92,9 @@ void ws_parser_dispose(struct ws_parser *p);
  * of memory). */
 ssize_t ws_parser_feed(struct ws_parser *p, const uint8_t *data, size_t len,
 		       const struct ws_parser_cb *cb, void *ctx);
+
+/* Why ws_parser_feed failed the stream (a static string), or NULL. */
+const char *ws_parser_error(const struct ws_parser *p);
 
 /* Whether a message or frame is partly received (idle connections own
  * no buffer). */
