@@ -113,8 +113,8 @@ actor_addr_t actor_system_add_pool(struct actor_system *sys,
 	if (spec->shared_mailbox) {
 		pool->shared = mbox_create_pool(pool->kind, spec->mbox_capacity, max);
 		if (pool->shared == NULL) {
-			free(pool);
 			snprintf(err, errlen, "actor pool %s: cannot create mailbox", pool->kind);
+			free(pool);
 			return ACTOR_ADDR_NONE;
 		}
 	}
