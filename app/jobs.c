@@ -21,6 +21,7 @@
 
 #include "app.h"
 #include "config/config.h"
+#include "handler/web.h"
 #include "storage/job.h"
 
 /* ---- POST /jobs ---- */
@@ -60,17 +61,19 @@ static bool idem_key_valid(const char *k)
 static void post_job(struct hreq *r)
 {
 	const struct ad_config *cfg = hreq_config(r);
-	const char *idem = hreq_header(r, "Idempotency-Key"), *body;
+	const char *idem = hreq_header(r, "Idempotency-Key"), *why;
 	const cJSON *type, *payload;
 	const struct job_type *jt;
 	cJSON *root, *empty = NULL;
 	char err[256], *text = NULL;
-	size_t len;
 	int rc;
 
-	body = hreq_body(r, &len);
-	root = cJSON_ParseWithLength(body, len);
-	if (root == NULL || !cJSON_IsObject(root)) {
+	root = hreq_json_parse(r, &why);
+	if (root == NULL) {
+		hreq_error(r, 400, "%s", why);
+		goto out;
+	}
+	if (!cJSON_IsObject(root)) {
 		hreq_error(r, 400, "the body must be a JSON object: "
 			   "{\"type\": \"...\", \"payload\": {...}}");
 		goto out;

@@ -19,7 +19,9 @@
  * Each route parses its body on the handler (cheap), copies what the work
  * needs into a worker task's argument area (worker/worker.h) and answers
  * from the continuation. The password is wiped from the task when it is
- * freed. Errors: a body that is not the expected JSON is a 400; a full
+ * freed. Errors: a body that is not the expected JSON is a 400 (a body
+ * that is not JSON at all says where: hreq_json_parse; a string with
+ * \u0000 too, since a C string would end there and hash a prefix); a full
  * worker pool or queue a 503 with Retry-After; a deadline that passed
  * before a worker took the task a 504 (hreq_fail).
  *
@@ -39,6 +41,7 @@
 #include "pbkdf2.h"
 #include "actors/log.h"
 #include "base/hex.h"
+#include "handler/web.h"
 #include "config/config.h"
 #include "worker/sched.h"
 
@@ -52,9 +55,8 @@
  * -EINVAL after answering 400. */
 static int read_job_id(struct hreq *r, char *out, size_t outlen)
 {
-	size_t len;
-	const char *body = hreq_body(r, &len);
-	cJSON *j = cJSON_ParseWithLength(body, len);
+	const char *why = NULL;
+	cJSON *j = hreq_json_parse(r, &why);
 	const cJSON *id = cJSON_GetObjectItemCaseSensitive(j, "job_id");
 	int rc = 0;
 
@@ -68,8 +70,9 @@ static int read_job_id(struct hreq *r, char *out, size_t outlen)
 		rc = -EINVAL;
 	cJSON_Delete(j);
 	if (rc != 0)
-		hreq_error(r, 400, "expected a JSON body {\"job_id\": N} (an integer or a string "
-			   "of at most %zu characters)", outlen - 1);
+		hreq_error(r, 400, "%s%sexpected a JSON body {\"job_id\": N} (an integer or a "
+			   "string of at most %zu characters)", why != NULL ? why : "",
+			   why != NULL ? "; " : "", outlen - 1);
 	return rc;
 }
 
@@ -265,9 +268,8 @@ static void on_hashed(struct hreq *r, struct call_msg *reply, void *arg)
 static void post_hash(struct hreq *r)
 {
 	uint32_t max = hreq_config(r)->app.hash_max_iterations, iterations;
-	size_t len;
-	const char *body = hreq_body(r, &len), *password, *salt;
-	cJSON *j = cJSON_ParseWithLength(body, len);
+	const char *why = NULL, *password, *salt;
+	cJSON *j = hreq_json_parse(r, &why);
 	struct worker_task *t = NULL;
 	int rc = seed_hash_check(j, max, &password, &salt, &iterations);
 
@@ -277,8 +279,9 @@ static void post_hash(struct hreq *r)
 	}
 	cJSON_Delete(j);
 	if (rc != 0) {
-		hreq_error(r, 400, "expected a JSON body {\"password\": string, \"salt\": string, "
-			   "\"iterations\": 1 to %u}", max);
+		hreq_error(r, 400, "%s%sexpected a JSON body {\"password\": string, \"salt\": "
+			   "string, \"iterations\": 1 to %u}", why != NULL ? why : "",
+			   why != NULL ? "; " : "", max);
 		return;
 	}
 	rc = hreq_work(r, t, on_hashed, NULL);     /* -ENOMEM for a NULL t */

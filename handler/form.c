@@ -8,10 +8,12 @@
  * the request arena: urlencoded names and values are decoded into the
  * arena; multipart values point into the body itself (an upload is not
  * copied). The Content-Type decides the parser; anything else is 415.
+ * JSON goes through wp_json_parse (strict: one value, nothing after it).
  *
  * Thread: the handler actor owning the request.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
@@ -201,10 +203,26 @@ const struct hreq_field *hreq_form_at(struct hreq *r, unsigned i)
 	return &r->web->fields[i];
 }
 
+cJSON *hreq_json_parse(struct hreq *r, const char **why)
+{
+	size_t len, at;
+	const char *body = hreq_body(r, &len), *what;
+	cJSON *j = wp_json_parse(body, len, &at, &what);
+	char *msg;
+
+	if (j != NULL)
+		return j;
+	msg = hreq_alloc(r, strlen(what) + 32);
+	if (msg != NULL)
+		snprintf(msg, strlen(what) + 32, "%s at byte %zu", what, at);
+	*why = msg != NULL ? msg : what;
+	return NULL;
+}
+
 cJSON *hreq_json_body(struct hreq *r, unsigned *status, const char **why)
 {
-	const char *ctype = hreq_header(r, "Content-Type"), *body;
-	size_t len, tlen = ctype != NULL ? strcspn(ctype, "; \t") : 0;
+	const char *ctype = hreq_header(r, "Content-Type");
+	size_t tlen = ctype != NULL ? strcspn(ctype, "; \t") : 0;
 	cJSON *j;
 
 	if (tlen != 16 || strncasecmp(ctype, "application/json", 16) != 0) {
@@ -212,11 +230,8 @@ cJSON *hreq_json_body(struct hreq *r, unsigned *status, const char **why)
 		*why = "expected application/json";
 		return NULL;
 	}
-	body = hreq_body(r, &len);
-	j = cJSON_ParseWithLength(body, len);
-	if (j == NULL) {
+	j = hreq_json_parse(r, why);
+	if (j == NULL)
 		*status = 400;
-		*why = "malformed JSON";
-	}
 	return j;
 }

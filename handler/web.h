@@ -119,10 +119,20 @@ const struct hreq_field *hreq_upload(struct hreq *r, const char *name);
 /* Field `i` in body order (0, 1, ...): NULL past the last. */
 const struct hreq_field *hreq_form_at(struct hreq *r, unsigned i);
 
-/* The body as JSON (Content-Type application/json, parsed with cJSON):
- * the caller frees it with cJSON_Delete. NULL with *status 415 (another
- * type) or 400 (malformed), and `*why`. */
+/* The body as JSON (Content-Type application/json) parsed strictly
+ * (hreq_json_parse): the caller frees it with cJSON_Delete. NULL with
+ * *status 415 (another type) or 400 (not JSON, see hreq_json_parse), and
+ * `*why`. */
 cJSON *hreq_json_body(struct hreq *r, unsigned *status, const char **why);
+
+/* The body as one strict JSON value whatever its Content-Type (routes
+ * whose clients send JSON untyped, or on a GET): nothing but whitespace
+ * after the value, no raw control character, no \u0000 (a cJSON string
+ * ends at a NUL, so it would be cut). The value (free it with
+ * cJSON_Delete), or NULL and the request should be answered 400 with
+ * `*why`, e.g. "malformed JSON: data after the value at byte 8"
+ * (request memory). The one JSON-body parser: use it, not cJSON_Parse. */
+cJSON *hreq_json_parse(struct hreq *r, const char **why);
 
 /* ---- CSRF (Tornado's xsrf_cookies) --------------------------------------- */
 

@@ -1,6 +1,6 @@
 /*
- * webparse.c - Cookie, form, Range, Accept-Encoding and date parsers
- * (see webparse.h).
+ * webparse.c - Cookie, form, JSON, Range, Accept-Encoding and date
+ * parsers (see webparse.h).
  *
  * DESIGN
  * Each parser is a small scanner over (pointer, length): nothing reads
@@ -31,6 +31,62 @@ static void trim(struct wp_span *s)
 	}
 	while (s->len > 0 && is_space(s->p[s->len - 1]))
 		s->len--;
+}
+
+/* What cJSON would let through: a raw control character (in a string,
+ * or outside one other than the four JSON whitespace bytes) or a \u0000
+ * escape. The offset of the first such byte, or `len`. Only a pre-check:
+ * cJSON still decides whether the text is JSON. */
+static size_t json_fault(const char *s, size_t len, const char **what)
+{
+	bool in_string = false;
+
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c < 0x20 && (in_string || (c != '\t' && c != '\n' && c != '\r'))) {
+			*what = "malformed JSON: a raw control character";
+			return i;
+		}
+		if (!in_string) {
+			in_string = c == '"';
+		} else if (c == '"') {
+			in_string = false;
+		} else if (c == '\\') {
+			if (len - i >= 6 && memcmp(s + i + 1, "u0000", 5) == 0) {
+				*what = "unsupported JSON: \\u0000 in a string";
+				return i;
+			}
+			i++;    /* the escaped byte cannot end the string */
+		}
+	}
+	return len;
+}
+
+cJSON *wp_json_parse(const char *s, size_t len, size_t *err_at, const char **what)
+{
+	const char *end = NULL;
+	cJSON *j;
+
+	*err_at = json_fault(s, len, what);
+	if (*err_at < len)
+		return NULL;
+	j = cJSON_ParseWithLengthOpts(s, len, &end, 0);
+	if (j == NULL) {
+		*err_at = end != NULL ? (size_t)(end - s) : 0;
+		*what = "malformed JSON";
+		return NULL;
+	}
+	*err_at = (size_t)(end - s);
+	while (*err_at < len && (s[*err_at] == ' ' || s[*err_at] == '\t' ||
+				 s[*err_at] == '\n' || s[*err_at] == '\r'))
+		(*err_at)++;
+	if (*err_at < len) {
+		cJSON_Delete(j);
+		*what = "malformed JSON: data after the value";
+		return NULL;
+	}
+	return j;
 }
 
 bool wp_cookie_next(const char *hdr, size_t len, size_t *pos,

@@ -1,7 +1,7 @@
 /*
  * webparse.h - parsers for what browsers send: Cookie headers,
- * application/x-www-form-urlencoded pairs, Range, Accept-Encoding and
- * HTTP dates.
+ * application/x-www-form-urlencoded pairs, JSON bodies, Range,
+ * Accept-Encoding and HTTP dates.
  *
  * DESIGN
  * Pure functions over (pointer, length) input: no allocation, no
@@ -20,6 +20,8 @@
 #include <stdint.h>
 #include <time.h>
 
+#include <cjson/cJSON.h>
+
 /* A piece of the input. */
 struct wp_span {
 	const char *p;
@@ -37,6 +39,17 @@ bool wp_cookie_next(const char *hdr, size_t len, size_t *pos,
  * A pair without '=' has an empty value. Empty pairs are skipped. */
 bool wp_form_next(const char *s, size_t len, size_t *pos,
 		  struct wp_span *name, struct wp_span *value);
+
+/* A JSON text (RFC 8259) of `len` bytes, strictly: one value and
+ * nothing after it but whitespace, no raw control character, no \u0000.
+ * cJSON alone stops after the first value, takes any byte below '!' for
+ * whitespace and decodes \u0000 into a NUL that silently ends the
+ * string, so every route reading a JSON body goes through this. The
+ * value (free it with cJSON_Delete), or NULL with the byte offset of the
+ * fault in *err_at and what is wrong in *what ("malformed JSON...",
+ * static text). A NULL also when cJSON ran out of memory (it does not
+ * tell). */
+cJSON *wp_json_parse(const char *s, size_t len, size_t *err_at, const char **what);
 
 /* Range against a representation of `size` bytes. */
 enum wp_range {

@@ -17,14 +17,15 @@
 
 #include "test_app.h"
 #include "config/config.h"
+#include "handler/web.h"
 #include "storage/mongo.h"
 
+/* The body as JSON, NULL when it is not (the callers answer 400). */
 static cJSON *body_json(struct hreq *r)
 {
-	size_t len;
-	const char *body = hreq_body(r, &len);
+	const char *why;
 
-	return cJSON_ParseWithLength(body, len);
+	return hreq_json_parse(r, &why);
 }
 
 static void send_call(struct hreq *r, struct call_msg *m, hreq_cont_fn k)

@@ -33,6 +33,7 @@
 #include "test_app.h"
 #include "actors/log.h"
 #include "config/config.h"
+#include "handler/web.h"
 #include "worker/sched.h"
 
 #define FLAKY_QUEUE "test-flaky"
@@ -115,9 +116,8 @@ static void on_put(struct hreq *r, struct call_msg *reply, void *arg)
 
 static void get_queue_flaky(struct hreq *r)
 {
-	size_t len;
-	const char *body = hreq_body(r, &len);
-	cJSON *j = cJSON_ParseWithLength(body, len);
+	const char *why;
+	cJSON *j = hreq_json_parse(r, &why);
 	const cJSON *id = cJSON_GetObjectItemCaseSensitive(j, "job_id");
 	struct call_msg *m = cJSON_IsString(id) ?
 		sched_put_new(FLAKY_QUEUE, id->valuestring, strlen(id->valuestring)) : NULL;

@@ -83,7 +83,8 @@ def test_the_sql_job_applies_its_effect_once_per_job_id(actord_factory, services
 
 
 @pytest.mark.parametrize("body,message", [
-    (b"not json", "JSON object"),
+    (b"not json", "malformed JSON at byte 0"),
+    (b'{"type": "nope"} junk', "malformed JSON: data after the value at byte 17"),
     (b"[1, 2]", "JSON object"),
     (b'{"payload": {}}', '"type" must be a string'),
     (b'{"type": 7}', '"type" must be a string'),

@@ -116,12 +116,29 @@ def test_json_bodies(a):
     r = requests.post(url(a, "/_test/web/json"), json={"a": [1, 2, {"b": None}]})
     assert r.status_code == 200 and r.json() == {"a": [1, 2, {"b": None}]}
     r = requests.post(url(a, "/_test/web/json"), data=b'{"a": ', headers={"Content-Type": "application/json"})
-    assert r.status_code == 400 and r.json()["error"] == "malformed JSON"
+    assert r.status_code == 400 and r.json()["error"] == "malformed JSON at byte 5"
     r = requests.post(url(a, "/_test/web/json"), data=b'{}', headers={"Content-Type": "text/plain"})
     assert r.status_code == 415
     r = requests.post(url(a, "/_test/web/json"), data=b'[1]',
                       headers={"Content-Type": "application/json; charset=utf-8"})
     assert r.status_code == 200 and r.json() == [1]
+    # Whitespace around the value, escapes (an escaped backslash before u0000).
+    r = requests.post(url(a, "/_test/web/json"), data=b' {"a": "\\u00e9\\\\u0000"} \r\n',
+                      headers={"Content-Type": "application/json"})
+    assert (r.status_code, r.json()) == (200, {"a": "\u00e9\\u0000"})
+
+
+@pytest.mark.parametrize("body,error", [
+    # cJSON alone stops after the first value and took these for {"a":1}.
+    (b'{"a":1} trailing', "malformed JSON: data after the value at byte 8"),
+    (b'{"a":1}{"b":2}', "malformed JSON: data after the value at byte 7"),
+    (b'{"a":1}\x00', "malformed JSON: a raw control character at byte 7"),
+    # A cJSON string ends at a NUL: "ab\u0000cd" would read as "ab".
+    (b'{"a":"ab\\u0000cd"}', "unsupported JSON: \\u0000 in a string at byte 8"),
+])
+def test_json_bodies_are_one_value_and_nothing_else(a, body, error):
+    r = requests.post(url(a, "/_test/web/json"), data=body, headers={"Content-Type": "application/json"})
+    assert (r.status_code, r.json()) == (400, {"error": error})
 
 
 # ---- cookies ------------------------------------------------------------

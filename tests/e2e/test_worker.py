@@ -187,6 +187,20 @@ def test_hash_refuses_bad_input(actord_factory):
     assert a.get("/hash").status == 405
 
 
+def test_hash_refuses_what_it_would_cut(actord_factory):
+    """A C string ends at a NUL: "ab\\u0000cd" used to hash "ab"; a body
+    with junk after the object used to be taken for the object."""
+    a = actord_factory(small_work())
+    r = a.request("POST", "/hash", body=b'{"password": "ab\\u0000cd", "salt": "s", "iterations": 1}')
+    assert r.status == 400
+    assert r.json()["error"].startswith("unsupported JSON: \\u0000 in a string at byte 16; ")
+    r = a.request("POST", "/hash", body=b'{"password": "p", "salt": "s", "iterations": 1} junk')
+    assert r.status == 400
+    assert r.json()["error"].startswith("malformed JSON: data after the value at byte 48; ")
+    r = a.request("GET", "/", body=b'{"job_id": 1}{"job_id": 2}')
+    assert r.status == 400 and "data after the value at byte 13" in r.json()["error"]
+
+
 def test_no_workers_means_503(actord_factory):
     a = actord_factory({"actors": {"worker": {"count": 0}}})
     r = get_json_body(a, "/", {"job_id": 1})

@@ -1,7 +1,7 @@
 /*
  * test_webparse.c - the web parsers without a server: Range,
  * Accept-Encoding, HTTP dates, Cookie and form iteration, If-None-Match
- * (handler/webparse.c), signed cookies against Tornado's own output
+ * (handler/webparse.c), strict JSON bodies, signed cookies against Tornado's own output
  * (handler/cookie_sign.c), multipart bodies and their limits
  * (handler/multipart.c), and compressible content types
  * (handler/compress.c).
@@ -157,6 +157,54 @@ static void test_signed_cookies(void **state)
 	assert_int_equal(cookie_sign(keys, "n", "v", 1, 1, out, 20), -ENOSPC);
 }
 
+/* The offset wp_json_parse gives for `s`, or -1 if it accepts it. */
+static long json_fault_at(const char *s, size_t len, const char **what)
+{
+	size_t at = 0;
+	cJSON *j = wp_json_parse(s, len, &at, what);
+
+	if (j != NULL) {
+		cJSON_Delete(j);
+		return -1;
+	}
+	return (long)at;
+}
+
+#define FAULT_AT(lit) json_fault_at(lit, sizeof(lit) - 1, &what)
+
+static void test_json_is_one_value_and_nothing_after_it(void **state)
+{
+	const char *what = NULL;
+	size_t at = 0;
+	cJSON *j;
+
+	(void)state;
+	j = wp_json_parse(" {\"a\": [1, \"x\\\"\\\\\"]}\r\n\t ", 24, &at, &what);
+	assert_non_null(j);
+	assert_string_equal(cJSON_GetArrayItem(cJSON_GetObjectItem(j, "a"), 1)->valuestring,
+			    "x\"\\");
+	cJSON_Delete(j);
+	/* cJSON alone stops after the first value: the rest is refused. */
+	assert_int_equal(FAULT_AT("{\"a\":1} trailing"), 8);
+	assert_string_equal(what, "malformed JSON: data after the value");
+	assert_int_equal(FAULT_AT("1 2"), 2);
+	assert_int_equal(FAULT_AT("{\"a\": "), 5);   /* cut short: cJSON names the last byte */
+	assert_string_equal(what, "malformed JSON");
+	assert_int_equal(FAULT_AT(""), 0);
+	/* \u0000 would end the C string early; raw control bytes are not
+	 * JSON (cJSON takes them for whitespace or string content). */
+	assert_int_equal(FAULT_AT("{\"p\": \"ab\\u0000cd\"}"), 9);
+	assert_string_equal(what, "unsupported JSON: \\u0000 in a string");
+	assert_int_equal(FAULT_AT("[\"\\\\u0000\"]"), -1);  /* an escaped backslash */
+	assert_int_equal(FAULT_AT("[\"\\u0001\"]"), -1);
+	assert_int_equal(FAULT_AT("[1]\0"), 3);
+	assert_string_equal(what, "malformed JSON: a raw control character");
+	assert_int_equal(FAULT_AT("[\"a\tb\"]"), 3);
+	assert_int_equal(FAULT_AT("\f[1]"), 0);
+	/* Only the given length is read. */
+	assert_int_equal(json_fault_at("[1] x", 3, &what), -1);
+}
+
 struct parts {
 	unsigned n;
 	char names[8][16];
@@ -241,6 +289,7 @@ int main(void)
 		cmocka_unit_test(test_cookie_and_form_iteration),
 		cmocka_unit_test(test_signed_cookies),
 		cmocka_unit_test(test_multipart),
+		cmocka_unit_test(test_json_is_one_value_and_nothing_after_it),
 		cmocka_unit_test(test_compressible_types),
 	};
 
