@@ -40,14 +40,14 @@ static int add_field(struct hreq *r, struct hweb *w, const struct hreq_field *f)
 	return 0;
 }
 
-/* `len` bytes of `s` percent-decoded ('+' is a space) into the arena. */
-static char *decode(struct hreq *r, const char *s, size_t len)
+/* `len` bytes of `s` percent-decoded ('+' is a space) into the arena at
+ * *out. The decoded length, or route_decode's error (-ENOMEM too). */
+static long decode(struct hreq *r, const char *s, size_t len, const char **out)
 {
-	char *out = hreq_alloc(r, len + 1);
+	char *buf = hreq_alloc(r, len + 1);
 
-	if (out == NULL || route_decode(s, len, out, len + 1, 1) < 0)
-		return NULL;
-	return out;
+	*out = buf;
+	return buf != NULL ? route_decode(s, len, buf, len + 1, 1) : -ENOMEM;
 }
 
 static char *copy(struct hreq *r, struct wp_span s)
@@ -69,6 +69,7 @@ static unsigned parse_urlencoded(struct hreq *r, struct hweb *w, const char *bod
 
 	while (wp_form_next(body, len, &pos, &n, &v)) {
 		struct hreq_field f = { 0 };
+		long nlen, vlen;
 
 		if (w->nfields >= lim->max_parts) {
 			w->form_why = "too many fields";
@@ -78,13 +79,21 @@ static unsigned parse_urlencoded(struct hreq *r, struct hweb *w, const char *bod
 			w->form_why = "a field is too large";
 			return 413;
 		}
-		f.name = decode(r, n.p, n.len);
-		f.value = decode(r, v.p, v.len);
-		if (f.name == NULL || f.value == NULL) {
+		nlen = decode(r, n.p, n.len, &f.name);
+		vlen = decode(r, v.p, v.len, &f.value);
+		if (nlen == -ENOMEM || vlen == -ENOMEM) {
+			w->form_why = "out of memory";
+			return 500;
+		}
+		if (nlen == -EILSEQ || vlen == -EILSEQ) {
+			w->form_why = "%00 in a field (a NUL would cut it)";
+			return 400;
+		}
+		if (nlen < 0 || vlen < 0) {
 			w->form_why = "malformed percent-encoding";
 			return 400;
 		}
-		f.len = strlen(f.value);
+		f.len = (size_t)vlen;
 		if (add_field(r, w, &f) != 0) {
 			w->form_why = "out of memory";
 			return 500;

@@ -338,7 +338,7 @@ static void route_request(struct handler *h, struct http_msg *hm)
 		counter_add(&h->ctr->not_found_total, 1);
 		hreq_error(r, 404, "not found");
 	} else {
-		hreq_error(r, 400, "malformed path");
+		hreq_error(r, 400, "malformed path: a bad escape or %%00 in a route parameter");
 	}
 	handler_maybe_release(r);
 }

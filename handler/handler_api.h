@@ -78,8 +78,11 @@ const char *hreq_path(const struct hreq *r);
 /* A named route parameter (":id" -> "id"), percent-decoded; NULL if the
  * route has none of that name. */
 const char *hreq_param(const struct hreq *r, const char *name);
-/* The first value of query argument `name`, percent-decoded ('+' is a
- * space); "" for "?name" or "?name="; NULL if absent. */
+/* The first value of query argument `name` (argument names are compared
+ * percent-decoded too: "?%71=1" has q), percent-decoded ('+' is a
+ * space); "" for "?name" or "?name="; NULL if absent, and also when that
+ * first value has a malformed escape or a %00 (a NUL would cut it): a
+ * route answers such a request as it answers one without the argument. */
 const char *hreq_query(struct hreq *r, const char *name);
 /* Query argument `name` as an integer: `dflt` if absent or not a whole
  * number, else clamped to [lo, hi]. */

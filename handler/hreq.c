@@ -128,8 +128,15 @@ const char *hreq_query(struct hreq *r, const char *name)
 {
 	const char *q, *end;
 	size_t nlen = strlen(name);
+	char *key;
 
 	if (r->hm == NULL)
+		return NULL;
+	/* Keys are compared decoded, as Tornado does ("?%71=v" names q):
+	 * each is decoded into `key`, which holds a key of name's length at
+	 * most (a longer one is -ENOSPC: not this name). */
+	key = hreq_alloc(r, nlen + 1);
+	if (key == NULL)
 		return NULL;
 	q = r->hm->query;
 	end = q + r->hm->query_len;
@@ -139,11 +146,14 @@ const char *hreq_query(struct hreq *r, const char *name)
 		const char *eq = memchr(q, '=', (size_t)(pair_end - q));
 		const char *key_end = eq != NULL ? eq : pair_end;
 
-		if ((size_t)(key_end - q) == nlen && memcmp(q, name, nlen) == 0) {
+		if (route_decode(q, (size_t)(key_end - q), key, nlen + 1, 1) == (long)nlen &&
+		    memcmp(key, name, nlen) == 0) {
 			const char *v = eq != NULL ? eq + 1 : pair_end;
 			size_t vlen = (size_t)(pair_end - v);
 			char *out = hreq_alloc(r, vlen + 1);
 
+			/* A bad escape or %00 (a NUL would cut the value)
+			 * reads as absent: handler_api.h. */
 			if (out == NULL || route_decode(v, vlen, out, vlen + 1, 1) < 0)
 				return NULL;
 			return out;

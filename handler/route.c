@@ -5,7 +5,8 @@
  * A pattern is split once into segments (literal, :param or *rest); a
  * match splits the path on '/' as it walks, without copying, and decodes
  * only parameter values. Literal segments are compared raw: registered
- * patterns contain no escapes. A linear scan is enough for the dozens of
+ * patterns contain no escapes; a parameter with a bad escape or %00 makes
+ * the whole match 400. A linear scan is enough for the dozens of
  * routes an application has; nothing here allocates while matching.
  *
  * Thread: the table's owner.
@@ -187,22 +188,26 @@ long route_decode(const char *in, size_t len, char *out, size_t outlen, int plus
 			int hi, lo;
 
 			if (i + 2 >= len)
-				return -1;
+				return -EBADMSG;
 			hi = hexval((unsigned char)in[i + 1]);
 			lo = hexval((unsigned char)in[i + 2]);
 			if (hi < 0 || lo < 0)
-				return -1;
+				return -EBADMSG;
 			c = (char)(hi << 4 | lo);
+			/* The output is a C string: a NUL in it would silently
+			 * cut the value there. */
+			if (c == '\0')
+				return -EILSEQ;
 			i += 2;
 		} else if (c == '+' && plus_space) {
 			c = ' ';
 		}
 		if (o + 1 >= outlen)
-			return -1;
+			return -ENOSPC;
 		out[o++] = c;
 	}
 	if (outlen == 0)
-		return -1;
+		return -ENOSPC;
 	out[o] = '\0';
 	return (long)o;
 }

@@ -82,8 +82,9 @@ unsigned route_method_bit(unsigned http_method);
 
 /* Match `path` (raw, as received) for `method_bit`. Parameter values are
  * percent-decoded into `buf` (`buflen` bytes). Returns 200 and fills `out`;
- * 404; 405 (out->allow set); 400 for a path whose escapes are malformed or
- * whose parameters do not fit `buf`. */
+ * 404; 405 (out->allow set); 400 for a path whose escapes are malformed
+ * or decode to NUL (%00) in a parameter, or
+ * whose parameters do not fit `buf` (route_decode's errors). */
 int route_match(const struct route_table *t, unsigned method_bit, const char *path,
 		size_t path_len, char *buf, size_t buflen, struct route_match *out);
 
@@ -93,7 +94,10 @@ size_t route_allow_string(unsigned allow, char *out, size_t outlen);
 
 /* Percent-decode `len` bytes of `in` into `out` (at most outlen - 1
  * bytes, NUL-terminated); `plus_space` turns '+' into ' ' (query strings).
- * Returns the decoded length, or -1 for a malformed escape or no room. */
+ * Returns the decoded length, or -EBADMSG for a malformed escape ("%zz",
+ * "%4"), -EILSEQ for "%00" (a NUL would cut the C string: every caller
+ * refuses the value rather than see a prefix of it), -ENOSPC for no
+ * room. */
 long route_decode(const char *in, size_t len, char *out, size_t outlen, int plus_space);
 
 #endif

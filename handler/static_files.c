@@ -585,8 +585,8 @@ static unsigned relative_path(struct hreq *r, const struct config_static_mount *
 	if (buf == NULL)
 		return 500;
 	n = route_decode(raw, rawlen, buf, rawlen + 1, 0);
-	if (n < 0 || memchr(buf, '\0', (size_t)n) != NULL)
-		return 400;   /* a bad escape, or a NUL byte */
+	if (n < 0)
+		return 400;   /* a bad escape, or %00 */
 	for (char *seg = buf; seg < buf + n;) {
 		char *end = memchr(seg, '/', (size_t)(buf + n - seg));
 		size_t len = end != NULL ? (size_t)(end - seg) : (size_t)(buf + n - seg);

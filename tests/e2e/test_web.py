@@ -67,6 +67,30 @@ def test_urlencoded_forms(a):
         assert r.status_code == 200 and r.json() == {"fields": []}, r.text
 
 
+def test_a_decoded_nul_is_refused_never_cut(a):
+    """%00 decodes to a NUL, which used to end the C string: "a%00b" read
+    as "a". Route parameters and form fields answer 400 as for any bad
+    escape; a query value reads as absent (hreq_query's contract)."""
+    r = requests.get(url(a, "/_test/params/a%00b/x"))
+    assert r.status_code == 400 and "%00" in r.json()["error"], r.text
+    assert requests.get(url(a, "/_test/params/x/a%00b")).status_code == 400
+    r = requests.post(url(a, "/_test/web/form"), data="a=%00b",
+                      headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert (r.status_code, r.json()) == (400, {"error": "%00 in a field (a NUL would cut it)"})
+    r = requests.post(url(a, "/_test/web/form"), data="a%00=b",
+                      headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert r.status_code == 400
+    r = requests.get(url(a, "/_test/params/a/b?q=%00a"))
+    assert r.status_code == 200 and "q" not in r.json(), r.text
+
+
+def test_query_names_are_decoded(a):
+    r = requests.get(url(a, "/_test/params/a/b?%71=enc"))
+    assert r.json()["q"] == "enc"
+    r = requests.get(url(a, "/_test/params/a/b?q+=no&q=yes"))
+    assert r.json()["q"] == "yes"
+
+
 def test_multipart_uploads_at_and_over_each_limit(a):
     blob = bytes(range(256)) * 3 + b"\r\n--not-a-boundary\r\n" + b"\x00" * 212   # 1000 bytes
     assert len(blob) == 1000

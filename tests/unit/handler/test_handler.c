@@ -248,13 +248,15 @@ static void get_burst(struct hreq *r)
 		hreq_finish(r, 200, "text/plain");
 }
 
+static const char *or_null(const char *s) { return s != NULL ? s : "(null)"; }
+
 static void get_query(struct hreq *r)
 {
 	const char *a = hreq_query(r, "a"), *b = hreq_query(r, "b");
 	const char *c = hreq_query(r, "c"), *d = hreq_query(r, "d"), *z = hreq_query(r, "z");
 
-	hreq_printf(r, "a=%s b=%s c=%s d=%s z=%s n=%ld bad=%ld big=%ld", a, b, c, d,
-		    z == NULL ? "(null)" : z, hreq_query_long(r, "n", 0, 0, 100),
+	hreq_printf(r, "a=%s b=%s c=%s d=%s z=%s n=%ld bad=%ld big=%ld", or_null(a), or_null(b),
+		    or_null(c), or_null(d), or_null(z), hreq_query_long(r, "n", 0, 0, 100),
 		    hreq_query_long(r, "a", -1, 0, 100), hreq_query_long(r, "big", 0, -5, 5));
 	hreq_finish(r, 200, "text/plain");
 }
@@ -503,6 +505,15 @@ static void test_query_arguments_are_decoded(void **state)
 	assert_string_equal(answer(9)->body, "a=x y! b=1 c= d= z=(null) n=100 bad=-1 big=5");
 }
 
+static void test_query_names_are_decoded_and_a_nul_value_reads_as_absent(void **state)
+{
+	(void)state;
+	/* "%61" is a, "b+" is "b " (not b), "%7a%00" decodes to no name
+	 * at all; a value with %00 or a bad escape is absent, not cut. */
+	send_request(13, 0, HTTP_GET, "/query?%61=x&b+=no&b=2&%7a%00=no&c=%00z&d=a%zz&%7A=zz&z=no");
+	assert_string_equal(answer(13)->body, "a=x b=2 c=(null) d=(null) z=zz n=0 bad=-1 big=0");
+}
+
 static void test_after_runs_once_on_the_handler_and_answers(void **state)
 {
 	(void)state;
@@ -545,6 +556,7 @@ int main(void)
 		T(test_call_into_a_full_service_mailbox_is_eagain),
 		T(test_not_found_and_method_not_allowed_with_allow),
 		T(test_query_arguments_are_decoded),
+		T(test_query_names_are_decoded_and_a_nul_value_reads_as_absent),
 		T(test_after_runs_once_on_the_handler_and_answers),
 		T(test_route_that_does_not_reply_is_answered_500),
 		T(test_response_without_memory_is_a_static_500),

@@ -136,6 +136,8 @@ static void test_malformed_escape_in_a_parameter_is_400(void **state)
 	assert_int_equal(match(HTTP_GET, "/p/%zz"), 400);
 	assert_int_equal(match(HTTP_GET, "/p/abc%2"), 400);
 	assert_int_equal(match(HTTP_GET, "/p/abc%"), 400);
+	/* %00 decodes to a NUL that would cut the value at "a". */
+	assert_int_equal(match(HTTP_GET, "/p/a%00b"), 400);
 }
 
 static void test_parameters_that_do_not_fit_the_buffer_are_400(void **state)
@@ -257,8 +259,12 @@ static void test_decode_handles_plus_escapes_and_room(void **state)
 	assert_string_equal(out, "a+b");
 	assert_int_equal(route_decode("%41%4a%4A", 9, out, sizeof(out), 0), 3);
 	assert_string_equal(out, "AJJ");
-	assert_int_equal(route_decode("12345678", 8, out, sizeof(out), 0), -1); /* no room */
-	assert_int_equal(route_decode("%g0", 3, out, sizeof(out), 0), -1);
+	assert_int_equal(route_decode("12345678", 8, out, sizeof(out), 0), -ENOSPC);
+	assert_int_equal(route_decode("%g0", 3, out, sizeof(out), 0), -EBADMSG);
+	assert_int_equal(route_decode("%4", 2, out, sizeof(out), 0), -EBADMSG);
+	/* A decoded NUL would cut the C string: refused, not truncated. */
+	assert_int_equal(route_decode("a%00b", 5, out, sizeof(out), 0), -EILSEQ);
+	assert_int_equal(route_decode("%00", 3, out, sizeof(out), 1), -EILSEQ);
 	assert_int_equal(route_decode("", 0, out, sizeof(out), 0), 0);
 	assert_string_equal(out, "");
 }
