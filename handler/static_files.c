@@ -307,17 +307,19 @@ static enum wp_range range_of(struct hreq *r, const struct file_id *id,
 }
 
 /* Answer a 304, 416 or 206 that does not depend on the body source.
- * True if answered; for 206, *off and *len give the slice to send. */
+ * `coding` is what a 200 would send: a 304 carries that variant's ETag
+ * (RFC 9110 15.4.5). True if answered; for 206, *off and *len give the
+ * slice to send. */
 static bool answer_range(struct hreq *r, const struct static_ctx *sc, const struct file_id *id,
-			 const struct validators *v, bool vary, uint64_t *off, uint64_t *len,
-			 bool *partial)
+			 const struct validators *v, bool vary, enum wp_coding coding,
+			 uint64_t *off, uint64_t *len, bool *partial)
 {
 	uint64_t first = 0, last = 0;
 	char cr[80];
 
 	*partial = false;
 	if (not_modified(r, id, v)) {
-		add_validators(r, sc, v, WP_IDENTITY, vary);
+		add_validators(r, sc, v, coding, vary);
 		hreq_send(r, 304, sc->ctype, "", 0);
 		return true;
 	}
@@ -372,7 +374,7 @@ static void serve_open(struct hreq *r, const struct static_ctx *sc, int fd,
 		hreq_sendfile(r, 200, sc->ctype, fd, 0, flen);
 		return;
 	}
-	if (answer_range(r, sc, id, v, vary, &off, &len, &partial)) {
+	if (answer_range(r, sc, id, v, vary, WP_IDENTITY, &off, &len, &partial)) {
 		close(fd);
 		return;
 	}
@@ -419,14 +421,14 @@ static void serve_entry(struct hreq *r, const struct static_ctx *sc, const struc
 		serve_cached_fd(r, sc, e);
 		return;
 	}
-	if (answer_range(r, sc, &e->id, &e->v, vary, &off, &len, &partial))
+	ae = vary ? hreq_header(r, "Accept-Encoding") : NULL;
+	c = wp_accept_encoding(ae, ae != NULL ? strlen(ae) : 0, offered);
+	if (answer_range(r, sc, &e->id, &e->v, vary, c, &off, &len, &partial))
 		return;
 	if (partial) {
 		hreq_send(r, 206, sc->ctype, e->data + off, (size_t)len);
 		return;
 	}
-	ae = vary ? hreq_header(r, "Accept-Encoding") : NULL;
-	c = wp_accept_encoding(ae, ae != NULL ? strlen(ae) : 0, offered);
 	add_validators(r, sc, &e->v, c, vary);
 	if (c != WP_IDENTITY)
 		hreq_add_header(r, "Content-Encoding", compress_coding_name(c));

@@ -218,6 +218,16 @@ def test_compression_negotiation(a):
     assert "content-encoding" not in r.headers and r.body == BIG_TXT
 
 
+def test_a_304_carries_the_etag_of_the_variant_a_200_would_send(a):
+    """RFC 9110 15.4.5: it used to carry the identity tag for a gzip client."""
+    for ae, suffix in (("gzip", '-gz"'), ("br", '-br"'), (None, None)):
+        hdrs = {"Accept-Encoding": ae} if ae is not None else {}
+        tag = a.get("/s/small.txt", headers=hdrs).headers["etag"]
+        assert suffix is None or tag.endswith(suffix), tag
+        r = a.get("/s/small.txt", headers=dict(hdrs, **{"If-None-Match": tag}))
+        assert (r.status, r.headers["etag"]) == (304, tag), ae
+
+
 def test_mount_compress_off(actord_factory, site):
     a = actord_factory({"static": {"mounts": [{"prefix": "/s/", "dir": str(site),
                                                "compress": False}]}})
