@@ -91,12 +91,12 @@ static int open_beneath(int dirfd, const char *dir, const char *rel)
 	return fd >= 0 ? (int)fd : -errno;
 }
 
-static void id_of(const struct stat *st, struct file_id *id)
+static void stamp_of(const struct stat *st, struct file_stamp *stamp)
 {
-	id->dev = (uint64_t)st->st_dev;
-	id->ino = (uint64_t)st->st_ino;
-	id->size = (uint64_t)st->st_size;
-	id->mtime_ns = (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
+	stamp->dev = (uint64_t)st->st_dev;
+	stamp->ino = (uint64_t)st->st_ino;
+	stamp->size = (uint64_t)st->st_size;
+	stamp->mtime_ns = (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
 }
 
 /* Read all `size` bytes of `fd` into a new buffer. */
@@ -123,14 +123,15 @@ static int read_all(int fd, uint64_t size, char **out)
 }
 
 /* The precompressed sibling `rel` + ".gz" / ".br" if it is a regular
- * file: fd and its size, or -1. */
+ * file: its descriptor and stamp, or -1 and a zero stamp. */
 static int open_sibling(int dirfd, const char *dir, const char *rel, enum wp_coding c,
-			uint64_t *size)
+			struct file_stamp *stamp)
 {
 	char path[FILE_PATH_MAX + 4];
 	struct stat st;
 	int fd;
 
+	memset(stamp, 0, sizeof(*stamp));
 	snprintf(path, sizeof(path), "%s.%s", rel, c == WP_GZIP ? "gz" : "br");
 	fd = open_beneath(dirfd, dir, path);
 	if (fd < 0)
@@ -139,24 +140,22 @@ static int open_sibling(int dirfd, const char *dir, const char *rel, enum wp_cod
 		close(fd);
 		return -1;
 	}
-	*size = (uint64_t)st.st_size;
+	stamp_of(&st, stamp);
 	return fd;
 }
 
-/* A variant of the file just read: its precompressed sibling, else
- * compressed here; kept only when smaller. */
-static void make_variant(struct file_req *q, int dirfd, enum wp_coding c, char **out,
+/* A variant of the file just read: its precompressed sibling (`sfd`, or
+ * -1 for none), else compressed here; kept only when smaller. */
+static void make_variant(struct file_req *q, int sfd, enum wp_coding c, char **out,
 			 size_t *outlen)
 {
-	uint64_t size = 0;
-	int fd = open_sibling(dirfd, q->dir, q->rel, c, &size);
+	uint64_t size = q->id.sibling[c - 1].size;
 	char *buf = NULL;
 	size_t len = 0;
 
-	if (fd >= 0) {
-		if (size <= q->cache_max && read_all(fd, size, &buf) == 0)
+	if (sfd >= 0) {
+		if (size <= q->cache_max && read_all(sfd, size, &buf) == 0)
 			len = (size_t)size;
-		close(fd);
 	} else if (compress_buf(c, c == WP_GZIP ? STATIC_GZIP_LEVEL : STATIC_BROTLI_QUALITY,
 				q->data, q->len, &buf, &len) != 0) {
 		buf = NULL;
@@ -172,7 +171,7 @@ static void make_variant(struct file_req *q, int dirfd, enum wp_coding c, char *
 static int serve(struct file_req *q)
 {
 	struct stat st;
-	int dirfd, fd, rc = 0;
+	int dirfd, fd, rc = 0, sfd[2] = { -1, -1 };   /* gz, br siblings */
 
 	dirfd = open(q->dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (dirfd < 0)
@@ -194,29 +193,31 @@ static int serve(struct file_req *q)
 		close(dirfd);
 		return rc;
 	}
-	id_of(&st, &q->id);
+	stamp_of(&st, &q->id.file);
+	/* The siblings are part of the version (file_id): looked at on every
+	 * call, revalidation included, and read from these descriptors. */
+	for (int k = WP_GZIP; q->compress && k <= WP_BR; k++)
+		sfd[k - 1] = open_sibling(dirfd, q->dir, q->rel, (enum wp_coding)k,
+					  &q->id.sibling[k - 1]);
 	if (q->revalidate && memcmp(&q->id, &q->known, sizeof(q->id)) == 0) {
 		q->unchanged = true;
-	} else if (q->id.size <= q->cache_max) {
-		rc = read_all(fd, q->id.size, &q->data);
-		q->len = (size_t)q->id.size;
+	} else if (q->id.file.size <= q->cache_max) {
+		rc = read_all(fd, q->id.file.size, &q->data);
+		q->len = (size_t)q->id.file.size;
 		if (rc == 0 && q->compress && q->len >= q->min_compress) {
-			make_variant(q, dirfd, WP_GZIP, &q->gz, &q->gz_len);
-			make_variant(q, dirfd, WP_BR, &q->br, &q->br_len);
+			make_variant(q, sfd[0], WP_GZIP, &q->gz, &q->gz_len);
+			make_variant(q, sfd[1], WP_BR, &q->br, &q->br_len);
 		}
 	} else {
 		enum wp_coding c = WP_IDENTITY;
 
-		q->fd_len = q->id.size;
-		for (int k = WP_BR; q->compress && k >= WP_GZIP; k--) {
-			uint64_t size = 0;
-			int sfd = (q->accept & (1u << k))
-				? open_sibling(dirfd, q->dir, q->rel, (enum wp_coding)k, &size) : -1;
-
-			if (sfd >= 0) {
+		q->fd_len = q->id.file.size;
+		for (int k = WP_BR; k >= WP_GZIP; k--) {
+			if (sfd[k - 1] >= 0 && (q->accept & (1u << k))) {
 				close(fd);
-				fd = sfd;
-				q->fd_len = size;
+				fd = sfd[k - 1];
+				sfd[k - 1] = -1;
+				q->fd_len = q->id.sibling[k - 1].size;
 				c = (enum wp_coding)k;
 				break;
 			}
@@ -226,6 +227,9 @@ static int serve(struct file_req *q)
 		q->fd = fd;
 		fd = -1;
 	}
+	for (int k = 0; k < 2; k++)
+		if (sfd[k] >= 0)
+			close(sfd[k]);
 	if (fd >= 0)
 		close(fd);
 	close(dirfd);

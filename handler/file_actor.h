@@ -15,7 +15,8 @@
  *    pages cached; with `accept` set, the precompressed sibling of the
  *    best accepted coding is opened instead when it exists;
  *  - with `known` set (a cached file being revalidated), an unchanged
- *    file is reported `unchanged` without being read again.
+ *    file (and unchanged siblings) is reported `unchanged` without being
+ *    read again.
  * Files are opened with openat2(RESOLVE_BENEATH) under the mount's
  * directory: "..", absolute paths and symlinks that lead out of it fail
  * in the kernel, whatever the route let through.
@@ -49,10 +50,20 @@ extern const struct actor_kind file_kind;
 #define FILE_MSG_REQ 0x46494c01u
 #define FILE_PATH_MAX 4096
 
-/* What identifies a version of a file. */
-struct file_id {
+/* What identifies one file on disk; all zero: no such file. */
+struct file_stamp {
 	uint64_t dev, ino, size;
 	int64_t mtime_ns;
+};
+
+/* What identifies a version of a file: the file itself and, when
+ * `compress` is asked for, its precompressed siblings file.gz and file.br,
+ * whose bytes the variants are, so that a changed, new or removed sibling
+ * makes a changed version (revalidation reads it again, the variant's
+ * ETag changes). */
+struct file_id {
+	struct file_stamp file;
+	struct file_stamp sibling[2];   /* [WP_GZIP - 1], [WP_BR - 1] */
 };
 
 /* Crosses mailboxes: handler -> file actor -> handler. */

@@ -43,7 +43,7 @@
  * so a hit formats nothing (snprintf and strftime were a few per cent of a
  * 64 KiB gzip hit's CPU). etag[] by enum wp_coding: the variants' tags. */
 struct validators {
-	char etag[3][64];
+	char etag[3][80];             /* 2 or 4 hex numbers of up to 16 digits */
 	char modified[30];            /* Last-Modified */
 };
 
@@ -240,15 +240,29 @@ static bool cache_put(struct static_cache *c, struct static_entry *e, uint64_t b
 
 /* ---- Answers ---- */
 
+/* A variant's tag names the file's version and, when there is one, its
+ * precompressed sibling's, whose bytes the variant then is: a changed
+ * .gz beside an unchanged file must not keep the old tag. */
 static void validators_of(const struct file_id *id, struct validators *v)
 {
 	static const char *const suffixes[] = { [WP_IDENTITY] = "", [WP_GZIP] = "-gz",
 						[WP_BR] = "-br" };
 
-	for (size_t i = 0; i < 3; i++)
-		snprintf(v->etag[i], sizeof(v->etag[i]), "\"%" PRIx64 "-%" PRIx64 "%s\"",
-			 (uint64_t)id->mtime_ns, id->size, suffixes[i]);
-	wp_format_http_date(id->mtime_ns / 1000000000, v->modified);
+	snprintf(v->etag[WP_IDENTITY], sizeof(v->etag[0]), "\"%" PRIx64 "-%" PRIx64 "\"",
+		 (uint64_t)id->file.mtime_ns, id->file.size);
+	for (int k = WP_GZIP; k <= WP_BR; k++) {
+		const struct file_stamp *sib = &id->sibling[k - 1];
+
+		if (sib->ino == 0 && sib->size == 0 && sib->mtime_ns == 0)
+			snprintf(v->etag[k], sizeof(v->etag[k]), "\"%" PRIx64 "-%" PRIx64 "%s\"",
+				 (uint64_t)id->file.mtime_ns, id->file.size, suffixes[k]);
+		else
+			snprintf(v->etag[k], sizeof(v->etag[k]),
+				 "\"%" PRIx64 "-%" PRIx64 "-%" PRIx64 "-%" PRIx64 "%s\"",
+				 (uint64_t)id->file.mtime_ns, id->file.size,
+				 (uint64_t)sib->mtime_ns, sib->size, suffixes[k]);
+	}
+	wp_format_http_date(id->file.mtime_ns / 1000000000, v->modified);
 }
 
 /* The headers every answer of this file carries. */
@@ -284,7 +298,7 @@ static bool not_modified(struct hreq *r, const struct file_id *id, const struct 
 	if (ims != NULL) {
 		int64_t t = wp_http_date(ims, strlen(ims));
 
-		return t >= 0 && id->mtime_ns / 1000000000 <= t;
+		return t >= 0 && id->file.mtime_ns / 1000000000 <= t;
 	}
 	return false;
 }
@@ -300,10 +314,10 @@ static enum wp_range range_of(struct hreq *r, const struct file_id *id,
 		return WP_RANGE_NONE;
 	if (ir != NULL) {
 		if (strcmp(ir, v->etag[WP_IDENTITY]) != 0 &&
-		    wp_http_date(ir, strlen(ir)) != id->mtime_ns / 1000000000)
+		    wp_http_date(ir, strlen(ir)) != id->file.mtime_ns / 1000000000)
 			return WP_RANGE_NONE;
 	}
-	return wp_range_parse(rg, strlen(rg), id->size, first, last);
+	return wp_range_parse(rg, strlen(rg), id->file.size, first, last);
 }
 
 /* Answer a 304, 416 or 206 that does not depend on the body source.
@@ -325,14 +339,14 @@ static bool answer_range(struct hreq *r, const struct static_ctx *sc, const stru
 	}
 	switch (range_of(r, id, v, &first, &last)) {
 	case WP_RANGE_UNSATISFIABLE:
-		snprintf(cr, sizeof(cr), "bytes */%" PRIu64, id->size);
+		snprintf(cr, sizeof(cr), "bytes */%" PRIu64, id->file.size);
 		hreq_add_header(r, "Content-Range", cr);
 		add_validators(r, sc, v, WP_IDENTITY, false);
 		hreq_text(r, 416, "Range Not Satisfiable\n");
 		return true;
 	case WP_RANGE_OK:
 		snprintf(cr, sizeof(cr), "bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64, first, last,
-			 id->size);
+			 id->file.size);
 		hreq_add_header(r, "Content-Range", cr);
 		add_validators(r, sc, v, WP_IDENTITY, false);
 		*off = first;
@@ -343,7 +357,7 @@ static bool answer_range(struct hreq *r, const struct static_ctx *sc, const stru
 		break;
 	}
 	*off = 0;
-	*len = id->size;
+	*len = id->file.size;
 	return false;
 }
 
@@ -392,7 +406,7 @@ static void serve_cached_fd(struct hreq *r, const struct static_ctx *sc,
 	if (fd < 0)
 		hreq_fail(r, -errno, "static file");
 	else
-		serve_open(r, sc, fd, &e->id, &e->v, WP_IDENTITY, e->id.size);
+		serve_open(r, sc, fd, &e->id, &e->v, WP_IDENTITY, e->id.file.size);
 }
 
 /* Whether this request may get a precompressed sibling of a large file

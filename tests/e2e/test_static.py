@@ -228,6 +228,37 @@ def test_a_304_carries_the_etag_of_the_variant_a_200_would_send(a):
         assert (r.status, r.headers["etag"]) == (304, tag), ae
 
 
+def test_a_changed_precompressed_sibling_is_seen_with_a_new_etag(a, site):
+    """Revalidation compared only the file itself: a rewritten pre.css.gz
+    was served from the cache forever, under its old ETag; a large file's
+    sibling came fresh from disk under the old ETag (a wrong 304)."""
+    css = b"body { color: red; }\n" * 100
+    gz = {"Accept-Encoding": "gzip"}
+    old = a.get("/s/pre.css", headers=gz)
+    new_gz = gzip.compress(b"/* new */" + css, 9)
+    (site / "pre.css.gz").write_bytes(new_gz)        # pre.css itself unchanged
+
+    def seen(path, body, old_tag):
+        r = a.get(path, headers=gz)
+        return r.body == body and r.headers["etag"] != old_tag
+    wait_until(lambda: seen("/s/pre.css", new_gz, old.headers["etag"]), 5,
+               "the new sibling under a new tag")
+    wait_until(lambda: a.get("/s/pre.css", headers=dict(gz, **{"If-None-Match": old.headers["etag"]}))
+               .status == 200, 5, "no 304 for the old tag")
+    (site / "pre.css.gz").unlink()                   # gone: compressed here again
+    wait_until(lambda: a.get("/s/pre.css", headers=gz).body not in (new_gz, old.body),
+               5, "the sibling's removal")
+    assert gzip.decompress(a.get("/s/pre.css", headers=gz).body) == css
+    # A large file: its sibling is opened per request, its tag must follow.
+    big_old = a.get("/s/big.txt", headers=gz)
+    big_new = gzip.compress(BIG_TXT, 1)
+    assert big_new != big_old.body
+    (site / "big.txt.gz").write_bytes(big_new)
+    wait_until(lambda: seen("/s/big.txt", big_new, big_old.headers["etag"]), 5, "the big sibling")
+    r = a.get("/s/big.txt", headers=dict(gz, **{"If-None-Match": big_old.headers["etag"]}))
+    assert r.status == 200 and r.body == big_new
+
+
 def test_mount_compress_off(actord_factory, site):
     a = actord_factory({"static": {"mounts": [{"prefix": "/s/", "dir": str(site),
                                                "compress": False}]}})
