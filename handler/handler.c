@@ -309,9 +309,11 @@ static void route_request(struct handler *h, struct http_msg *hm)
 	}
 
 	maybe_rebuild_routes(h, cfg);
-	status = mbit == 0 ? 405 :
-		route_match(h->routes->table, mbit, hm->path, hm->path_len, r->params,
-			    sizeof(r->params), &r->match);
+	/* A method no route can take (mbit 0: TRACE, PROPFIND...) still goes
+	 * through the table: 404 for a path nothing serves, else 405 with
+	 * the methods that path really takes. */
+	status = route_match(h->routes->table, mbit, hm->path, hm->path_len, r->params,
+			     sizeof(r->params), &r->match);
 	if (status == 200 && hm->upload && !(r->match.flags & ROUTE_STREAM_BODY)) {
 		hreq_error(r, 413, "%s takes no streamed request body", r->match.pattern);
 	} else if (status == 200) {
@@ -331,7 +333,7 @@ static void route_request(struct handler *h, struct http_msg *hm)
 		char allow[96];
 
 		counter_add(&h->ctr->method_not_allowed_total, 1);
-		route_allow_string(mbit == 0 ? ROUTE_ANY : r->match.allow, allow, sizeof(allow));
+		route_allow_string(r->match.allow, allow, sizeof(allow));
 		hreq_add_header(r, "Allow", allow);
 		hreq_error(r, 405, "method %s not allowed", http_method_str(hm->method));
 	} else if (status == 404) {

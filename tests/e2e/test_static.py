@@ -259,6 +259,17 @@ def test_a_changed_precompressed_sibling_is_seen_with_a_new_etag(a, site):
     assert r.status == 200 and r.body == big_new
 
 
+def test_an_unknown_method_is_405_on_a_mount_and_404_elsewhere(a):
+    """As nginx answers on a static location; it used to be 405 with every
+    method in Allow on any path, existing or not."""
+    for method in ("PROPFIND", "TRACE"):
+        r = raw(a, "/s/small.txt", method)
+        assert (r.status, r.headers["allow"]) == (405, "GET, HEAD"), method
+        assert raw(a, "/no/such/path", method).status == 404, method
+    r = raw(a, "/json", "TRACE")
+    assert (r.status, r.headers["allow"]) == (405, "GET, HEAD")
+
+
 def test_mount_compress_off(actord_factory, site):
     a = actord_factory({"static": {"mounts": [{"prefix": "/s/", "dir": str(site),
                                                "compress": False}]}})

@@ -498,6 +498,20 @@ static void test_not_found_and_method_not_allowed_with_allow(void **state)
 	assert_int_equal(atomic_load(&answer(8)->status), 200);
 }
 
+static void test_an_unknown_method_is_404_or_405_with_the_paths_own_methods(void **state)
+{
+	(void)state;
+	/* It used to be 405 on any path, with every method in Allow. */
+	send_request(14, 0, HTTP_PROPFIND, "/nope");
+	send_request(15, 1, HTTP_TRACE, "/post");
+	send_request(16, 0, HTTP_TRACE, "/query");
+	assert_int_equal(atomic_load(&answer(14)->status), 404);
+	assert_int_equal(atomic_load(&answer(15)->status), 405);
+	assert_non_null(strstr(results[15].headers, "Allow: POST, PUT\r\n"));
+	assert_int_equal(atomic_load(&answer(16)->status), 405);
+	assert_non_null(strstr(results[16].headers, "Allow: GET, HEAD\r\n"));
+}
+
 static void test_query_arguments_are_decoded(void **state)
 {
 	(void)state;
@@ -555,6 +569,7 @@ int main(void)
 		T(test_call_to_a_missing_kind_is_esrch_and_never_continues),
 		T(test_call_into_a_full_service_mailbox_is_eagain),
 		T(test_not_found_and_method_not_allowed_with_allow),
+		T(test_an_unknown_method_is_404_or_405_with_the_paths_own_methods),
 		T(test_query_arguments_are_decoded),
 		T(test_query_names_are_decoded_and_a_nul_value_reads_as_absent),
 		T(test_after_runs_once_on_the_handler_and_answers),
