@@ -18,9 +18,11 @@
  * (worker/worker.h, hreq_work): a hash costs tens of milliseconds of CPU
  * and must not run on a handler. Users live in MariaDB (table `users`,
  * storage/sql/schema.sql); a login keeps the user name in a server-side
- * session (handler/session.h) whose id is rotated at login. A login for
- * an unknown user still runs one hash, so timing does not tell which
- * names exist.
+ * session (handler/session.h) whose id is rotated at login. Names are
+ * unique and matched without regard to case (the column's collation), so
+ * "BOB22" logs bob22 in, and the session holds the name as registered.
+ * A login for an unknown user still runs one hash, so timing does not
+ * tell which names exist.
  *
  * Thread: the handler actor serving the request; hash_password on a worker.
  */
@@ -278,7 +280,15 @@ static void on_user_row(struct hreq *r, struct call_msg *reply, void *arg)
 	if (sql_rows_count(rs) == 1 &&
 	    from_hex(sql_rows_text(rs, 0, 0, NULL), c->salt, SALT_BYTES) &&
 	    from_hex(sql_rows_text(rs, 0, 1, NULL), c->want, HASH_BYTES) &&
-	    sql_rows_int(rs, 0, 2) > 0 && sql_rows_int(rs, 0, 2) <= 10000000) {
+	    sql_rows_int(rs, 0, 2) > 0 && sql_rows_int(rs, 0, 2) <= 10000000 &&
+	    sql_rows_text(rs, 0, 3, NULL) != NULL) {
+		/* The column's collation ignores case: "BOB22" finds bob22.
+		 * The session keeps the name as registered, not as typed. */
+		c->user = hreq_strdup(r, sql_rows_text(rs, 0, 3, NULL));
+		if (c->user == NULL) {
+			hreq_fail(r, -ENOMEM, "users");
+			return;
+		}
 		c->found = true;
 		c->iterations = (uint32_t)sql_rows_int(rs, 0, 2);
 	}
@@ -296,7 +306,8 @@ static void post_login(struct hreq *r)
 	c->next = safe_next(hreq_form(r, "next"));
 	q = sql_req_new();
 	if (q != NULL) {
-		sql_req_stmt(q, "SELECT salt, hash, iterations FROM users WHERE username = ?");
+		sql_req_stmt(q, "SELECT salt, hash, iterations, username FROM users "
+			     "WHERE username = ?");
 		sql_req_text(q, c->user, strlen(c->user));
 		rc = hreq_call(r, &sql_kind, sql_req_call(q), on_user_row, c);
 	}

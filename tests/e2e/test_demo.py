@@ -99,6 +99,18 @@ def test_register_login_me_logout(a, services):
     assert login(a, requests.Session(), user, next_="//evil.example/demo/").headers["location"] == "/demo/me"
 
 
+def test_names_ignore_case_and_the_session_keeps_the_registered_one(a):
+    """The users column's collation ignores case: BOB logs bob in (and
+    cannot register again), but the page used to say "Logged in as BOB"."""
+    user = new_user()
+    assert register(a, requests.Session(), user).status_code == 303
+    s = requests.Session()
+    r = login(a, s, user.upper())
+    assert r.status_code == 303 and r.headers["location"] == "/demo/me"
+    assert f'id="user">{user}<' in s.get(url(a, "/demo/me")).text
+    assert register(a, requests.Session(), user.upper()).status_code == 409
+
+
 def test_register_refuses_taken_names_and_bad_input(a):
     s = requests.Session()
     user = new_user()
