@@ -169,9 +169,9 @@ static bool wants_json(struct hreq *r)
 static void deny(struct hreq *r, const char *login_url)
 {
 	unsigned m = hreq_method(r);
-	const char *path = hreq_path(r);
-	size_t n = strlen(login_url) + 3 * strlen(path) + 16;
-	char *to;
+	const char *path = hreq_path(r), *query;
+	size_t qlen, plen = strlen(path), n;
+	char *to, *uri;
 
 	if (wants_json(r)) {
 		hreq_add_header(r, "WWW-Authenticate", "Session");
@@ -182,15 +182,23 @@ static void deny(struct hreq *r, const char *login_url)
 		hreq_error(r, 403, "login required");
 		return;
 	}
+	/* next= the whole URI, query included (as Tornado's request.uri),
+	 * so the login comes back to /me?tab=2, not /me. */
+	query = hreq_query_string(r, &qlen);
+	n = strlen(login_url) + 3 * (plen + 1 + qlen) + 16;
 	to = hreq_alloc(r, n);
-	if (to == NULL) {
+	uri = hreq_alloc(r, plen + 1 + qlen + 1);
+	if (to == NULL || uri == NULL) {
 		hreq_fail(r, -ENOMEM, "session");
 		return;
 	}
-	/* next=<path>, percent-encoded. */
+	snprintf(uri, plen + 1 + qlen + 1, "%s%s%.*s", path, qlen > 0 ? "?" : "", (int)qlen,
+		 query);
+	/* next=<uri>, percent-encoded: its '?', '&', '=' and '%' too, so
+	 * the login page's hreq_query("next") gives the URI back as sent. */
 	size_t w = (size_t)snprintf(to, n, "%s%snext=", login_url,
 				    strchr(login_url, '?') != NULL ? "&" : "?");
-	for (const char *p = path; *p != '\0'; p++) {
+	for (const char *p = uri; *p != '\0'; p++) {
 		unsigned char c = (unsigned char)*p;
 
 		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||

@@ -41,7 +41,10 @@ int hsession_load(struct hreq *r, hsession_fn k, void *arg);
 /* `@authenticated`: load, then run `k` only if the session has a "user".
  * Otherwise answer: 401 JSON for clients that ask for JSON (Accept:
  * application/json, or X-Requested-With), a 302 redirect to
- * `login_url?next=<path>` for GET and HEAD, 403 for other methods. */
+ * `login_url?next=<uri>` for GET and HEAD (the path and query as sent,
+ * percent-encoded as one query value: /me?tab=2 gives
+ * next=/me%3Ftab%3D2, which hreq_query decodes back), 403 for other
+ * methods. */
 int hsession_authenticated(struct hreq *r, const char *login_url, hsession_fn k, void *arg);
 
 /* A value, or NULL. */

@@ -507,16 +507,18 @@ static void on_file(struct hreq *r, struct call_msg *reply, void *arg)
 		return;
 	}
 	if (reply->status == -EISDIR) {
-		const char *path = hreq_path(r);
-		size_t n = strlen(path);
-		char *to = hreq_alloc(r, n + 2);
+		/* dir -> dir/, the query kept (as nginx and Tornado do). */
+		const char *path = hreq_path(r), *query;
+		size_t n = strlen(path), qlen;
+		char *to;
 
+		query = hreq_query_string(r, &qlen);
+		to = hreq_alloc(r, n + qlen + 3);
 		if (sc->mount->index[0] == '\0' || to == NULL) {
 			hreq_error(r, 404, "not found");
 			return;
 		}
-		memcpy(to, path, n);
-		memcpy(to + n, "/", 2);
+		snprintf(to, n + qlen + 3, "%s/%s%.*s", path, qlen > 0 ? "?" : "", (int)qlen, query);
 		hreq_redirect(r, 301, to);
 		return;
 	}

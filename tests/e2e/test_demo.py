@@ -111,6 +111,21 @@ def test_names_ignore_case_and_the_session_keeps_the_registered_one(a):
     assert register(a, requests.Session(), user.upper()).status_code == 409
 
 
+def test_the_login_redirect_keeps_the_query(a):
+    """@authenticated used to send next=/demo/me for /demo/me?tab=2."""
+    user = new_user()
+    assert register(a, requests.Session(), user).status_code == 303
+    s = requests.Session()
+    r = s.get(url(a, "/demo/me?tab=2&q=a%20b"), allow_redirects=False)
+    assert r.status_code == 302
+    assert r.headers["location"] == "/demo/login?next=/demo/me%3Ftab%3D2%26q%3Da%2520b"
+    page = s.get(url(a, r.headers["location"])).text
+    assert 'name="next" value="/demo/me?tab=2&amp;q=a%20b"' in page
+    m = re.search(r'name="next" value="([^"]+)"', page)
+    r = login(a, s, user, next_=m.group(1).replace("&amp;", "&"))
+    assert r.status_code == 303 and r.headers["location"] == "/demo/me?tab=2&q=a%20b"
+
+
 def test_register_refuses_taken_names_and_bad_input(a):
     s = requests.Session()
     user = new_user()

@@ -153,6 +153,8 @@ def test_index_files_and_no_listing(a):
     assert a.get("/s/").status == 404                  # no index.html at the top
     r = raw(a, "/s/sub")
     assert r.status == 301 and r.headers["location"] == "/s/sub/"
+    r = raw(a, "/s/sub?x=1&y=a%20b")                   # the query kept, as sent
+    assert r.status == 301 and r.headers["location"] == "/s/sub/?x=1&y=a%20b"
     assert raw(a, "/noindex/sub").status == 404
     assert a.get("/s/missing.txt").status == 404
 
