@@ -61,6 +61,20 @@ static char *copy(struct hreq *r, struct wp_span s)
 	return out;
 }
 
+/* A Content-Disposition parameter into the arena, a quoted-string's
+ * escapes undone (name="q\"x" is the field q"x). */
+static char *copy_param(struct hreq *r, struct wp_span s, bool quoted)
+{
+	char *out;
+
+	if (!quoted)
+		return copy(r, s);
+	out = hreq_alloc(r, s.len + 1);
+	if (out != NULL)
+		mp_unescape(s, out);
+	return out;
+}
+
 static unsigned parse_urlencoded(struct hreq *r, struct hweb *w, const char *body, size_t len)
 {
 	const struct config_forms *lim = &r->cfg->forms;
@@ -112,9 +126,9 @@ static int on_part(void *arg, const struct mp_part *p)
 	struct mp_ctx *c = arg;
 	struct hreq_field f = { 0 };
 
-	f.name = copy(c->r, p->name);
+	f.name = copy_param(c->r, p->name, p->name_quoted);
 	if (p->is_file) {
-		f.filename = copy(c->r, p->filename);
+		f.filename = copy_param(c->r, p->filename, p->filename_quoted);
 		f.content_type = copy(c->r, p->content_type);
 		f.value = p->data.p;
 	} else {

@@ -27,13 +27,16 @@ static int fail(const char **why, int status, const char *reason)
 	return status;
 }
 
-/* The value of parameter `key` in "; k=v; k2="v2"" style text. */
-static bool param(const char *s, size_t len, const char *key, struct wp_span *out)
+/* The value of parameter `key` in "; k=v; k2="v2"" style text; whether
+ * it was a quoted-string in *quoted (its escapes are still in the span). */
+static bool param(const char *s, size_t len, const char *key, struct wp_span *out,
+		  bool *quoted)
 {
 	size_t klen = strlen(key), i = 0;
 
 	while (i < len) {
 		size_t start, eq, vstart, vend;
+		bool is_quoted = false;
 
 		while (i < len && (s[i] == ';' || is_space(s[i])))
 			i++;
@@ -44,6 +47,7 @@ static bool param(const char *s, size_t len, const char *key, struct wp_span *ou
 			continue;
 		eq = i++;
 		if (i < len && s[i] == '"') {
+			is_quoted = true;
 			vstart = ++i;
 			while (i < len && s[i] != '"') {
 				if (s[i] == '\\' && i + 1 < len)
@@ -63,6 +67,7 @@ static bool param(const char *s, size_t len, const char *key, struct wp_span *ou
 		}
 		if (eq - start == klen && strncasecmp(s + start, key, klen) == 0) {
 			*out = (struct wp_span){ s + vstart, vend - vstart };
+			*quoted = is_quoted;
 			return true;
 		}
 	}
@@ -73,11 +78,12 @@ bool mp_boundary(const char *ctype, size_t len, struct wp_span *boundary)
 {
 	static const char type[] = "multipart/form-data";
 	size_t tl = sizeof(type) - 1;
+	bool quoted;   /* a boundary has no backslash (RFC 2046): nothing to undo */
 
 	if (ctype == NULL || len < tl || strncasecmp(ctype, type, tl) != 0 ||
 	    (len > tl && ctype[tl] != ';' && !is_space(ctype[tl])))
 		return false;
-	if (!param(ctype + tl, len - tl, "boundary", boundary))
+	if (!param(ctype + tl, len - tl, "boundary", boundary, &quoted))
 		return false;
 	if (boundary->len == 0 || boundary->len > MP_BOUNDARY_MAX)
 		return false;
@@ -114,9 +120,11 @@ static int read_headers(const char *h, size_t len, struct mp_part *part, const c
 			if (vlen < 9 || strncasecmp(v, "form-data", 9) != 0 ||
 			    (vlen > 9 && v[9] != ';' && !is_space(v[9])))
 				return fail(why, 400, "a part that is not form-data");
-			if (!param(v + 9, vlen - 9, "name", &part->name) || part->name.len == 0)
+			if (!param(v + 9, vlen - 9, "name", &part->name, &part->name_quoted) ||
+			    part->name.len == 0)
 				return fail(why, 400, "a part without a name");
-			part->is_file = param(v + 9, vlen - 9, "filename", &part->filename);
+			part->is_file = param(v + 9, vlen - 9, "filename", &part->filename,
+					      &part->filename_quoted);
 			disposition = true;
 		} else if ((size_t)(colon - line) == 12 && strncasecmp(line, "Content-Type", 12) == 0) {
 			part->content_type = (struct wp_span){ v, vlen };
@@ -194,4 +202,18 @@ int mp_parse(const char *body, size_t len, struct wp_span boundary,
 		}
 		p = dend + dlen + 2;
 	}
+}
+
+size_t mp_unescape(struct wp_span quoted, char *out)
+{
+	size_t o = 0;
+
+	for (size_t i = 0; i < quoted.len; i++) {
+		if (quoted.p[i] == '\\' && i + 1 < quoted.len &&
+		    (quoted.p[i + 1] == '"' || quoted.p[i + 1] == '\\'))
+			i++;
+		out[o++] = quoted.p[i];
+	}
+	out[o] = '\0';
+	return o;
 }

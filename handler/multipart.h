@@ -30,6 +30,8 @@
 struct mp_part {
 	struct wp_span name;          /* the field name (Content-Disposition) */
 	struct wp_span filename;      /* a file part's file name */
+	bool name_quoted;             /* a quoted-string: mp_unescape it */
+	bool filename_quoted;
 	bool is_file;                 /* a filename parameter was present */
 	struct wp_span content_type;  /* empty if none was sent */
 	struct wp_span data;
@@ -49,6 +51,13 @@ typedef int (*mp_part_fn)(void *ctx, const struct mp_part *part);
  * ("multipart/form-data; boundary=xyz"): false if the type is not
  * multipart/form-data or the boundary is missing or invalid. */
 bool mp_boundary(const char *ctype, size_t len, struct wp_span *boundary);
+
+/* A quoted-string's content (name="q\"x" gives the span q\"x) into
+ * `out` (quoted.len + 1 bytes at least), NUL-terminated, with \" and \\
+ * undone; any other backslash stays, as Tornado does, because
+ * browsers do not escape it (a Windows path in a filename keeps its
+ * backslashes). Returns the length written. */
+size_t mp_unescape(struct wp_span quoted, char *out);
 
 /* Parse `body`. Returns 0, or an HTTP status with `*why` set: 400
  * (malformed), 413 (a limit), or what `fn` returned. */

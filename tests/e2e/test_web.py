@@ -118,6 +118,20 @@ def test_multipart_uploads_at_and_over_each_limit(a):
     assert r.status_code == 413
 
 
+def test_multipart_quoted_names_lose_their_escapes(a):
+    """name="q\\"x" used to come back as q\\"x; a filename's other
+    backslashes (a Windows path) stay, as in Tornado."""
+    body = (b'--XyZ\r\nContent-Disposition: form-data; name="q\\"x\\\\y"\r\n\r\nv\r\n'
+            b'--XyZ\r\nContent-Disposition: form-data; name="f"; filename="C:\\dir\\a\\"b.txt"\r\n'
+            b'\r\nbytes\r\n--XyZ--\r\n')
+    r = requests.post(url(a, "/_test/web/form"), data=body,
+                      headers={"Content-Type": "multipart/form-data; boundary=XyZ"})
+    assert r.status_code == 200, r.text
+    fields = r.json()["fields"]
+    assert fields[0] == {"name": 'q"x\\y', "value": "v", "len": 1}
+    assert fields[1]["name"] == "f" and fields[1]["filename"] == 'C:\\dir\\a"b.txt'
+
+
 @pytest.mark.parametrize("body,ctype,status", [
     (b"--XyZ\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nunterminated", "boundary=XyZ", 400),
     (b"--XyZ\r\nContent-Type: text/plain\r\n\r\nno name\r\n--XyZ--\r\n", "boundary=XyZ", 400),

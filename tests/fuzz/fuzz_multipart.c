@@ -10,7 +10,8 @@
  *
  * Invariants checked (abort on violation): every part handed out lies
  * inside the body (name, filename, content type, data), respects the
- * limits and has a name; the part count respects max_parts; a status is
+ * limits and has a name; unescaping a quoted name or filename never
+ * lengthens it; the part count respects max_parts; a status is
  * 0, 400 or 413 with a reason; parsing is deterministic; a boundary read
  * from a Content-Type lies inside it and is 1..70 bytes.
  */
@@ -34,6 +35,21 @@ static void inside(const struct ctx *c, struct wp_span s)
 		abort();
 }
 
+/* Undoing a quoted-string's escapes never lengthens it nor empties it
+ * (an escape pair becomes one byte). */
+static void unescaped(struct wp_span s)
+{
+	char *out = malloc(s.len + 1);
+	size_t n;
+
+	if (out == NULL)
+		return;
+	n = mp_unescape(s, out);
+	if (n > s.len || out[n] != '\0' || (s.len > 0 && n == 0))
+		abort();
+	free(out);
+}
+
 static int on_part(void *arg, const struct mp_part *p)
 {
 	struct ctx *c = arg;
@@ -44,6 +60,10 @@ static int on_part(void *arg, const struct mp_part *p)
 	inside(c, p->data);
 	if (p->name.len == 0 || ++c->parts > c->lim->max_parts)
 		abort();
+	if (p->name_quoted)
+		unescaped(p->name);
+	if (p->filename_quoted)
+		unescaped(p->filename);
 	if (p->is_file ? p->data.len > c->lim->max_file_bytes
 		       : p->data.len > c->lim->max_field_bytes)
 		abort();

@@ -267,6 +267,36 @@ static void test_multipart(void **state)
 	assert_false(mp_boundary("multipart/form-data; boundary=", 30, &b));
 }
 
+static int first_part(void *arg, const struct mp_part *p)
+{
+	*(struct mp_part *)arg = *p;
+	return 0;
+}
+
+static void test_multipart_quoted_names_are_unescaped(void **state)
+{
+	const char *body = "--B0\r\nContent-Disposition: form-data; name=\"q\\\"x\\\\y\"; "
+			   "filename=\"C:\\dir\\a\\\"b.txt\"\r\n\r\nv\r\n--B0--";
+	const struct mp_limits lim = { 2, 5, 10 };
+	struct wp_span b = { "B0", 2 };
+	struct mp_part p;
+	const char *why = NULL;
+	char out[64];
+
+	(void)state;
+	assert_int_equal(mp_parse(body, strlen(body), b, &lim, first_part, &p, &why), 0);
+	assert_true(p.name_quoted && p.filename_quoted && p.is_file);
+	/* The span keeps the escapes; mp_unescape undoes \" and \\ only. */
+	assert_int_equal(p.name.len, 7);
+	assert_int_equal(mp_unescape(p.name, out), 5);
+	assert_string_equal(out, "q\"x\\y");
+	assert_int_equal(mp_unescape(p.filename, out), 14);
+	assert_string_equal(out, "C:\\dir\\a\"b.txt");    /* a Windows path keeps its '\\' */
+	body = "--B0\r\nContent-Disposition: form-data; name=a\\b\r\n\r\nv\r\n--B0--";
+	assert_int_equal(mp_parse(body, strlen(body), b, &lim, first_part, &p, &why), 0);
+	assert_false(p.name_quoted);                          /* a token: as sent */
+}
+
 static void test_compressible_types(void **state)
 {
 	(void)state;
@@ -289,6 +319,7 @@ int main(void)
 		cmocka_unit_test(test_cookie_and_form_iteration),
 		cmocka_unit_test(test_signed_cookies),
 		cmocka_unit_test(test_multipart),
+		cmocka_unit_test(test_multipart_quoted_names_are_unescaped),
 		cmocka_unit_test(test_json_is_one_value_and_nothing_after_it),
 		cmocka_unit_test(test_compressible_types),
 	};
