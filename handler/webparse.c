@@ -139,7 +139,9 @@ bool wp_form_next(const char *s, size_t len, size_t *pos,
 	return false;
 }
 
-/* Digits at *i as an unsigned number; false if none or on overflow. */
+/* Digits at *i as an unsigned number, UINT64_MAX when it is larger: a
+ * byte position past any file is still a valid one (RFC 9110 14.1.1:
+ * "0-99999999999999999999" means to the end); false if no digit. */
 static bool read_u64(const char *s, size_t len, size_t *i, uint64_t *out)
 {
 	uint64_t v = 0;
@@ -148,9 +150,7 @@ static bool read_u64(const char *s, size_t len, size_t *i, uint64_t *out)
 	while (*i < len && s[*i] >= '0' && s[*i] <= '9') {
 		unsigned d = (unsigned)(s[*i] - '0');
 
-		if (v > (UINT64_MAX - d) / 10)
-			return false;
-		v = v * 10 + d;
+		v = v > (UINT64_MAX - d) / 10 ? UINT64_MAX : v * 10 + d;
 		(*i)++;
 	}
 	*out = v;

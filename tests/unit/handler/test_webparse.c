@@ -49,7 +49,14 @@ static void test_range(void **state)
 	assert_int_equal(range("bytes=5-1", 100, &a, &b), WP_RANGE_NONE);
 	assert_int_equal(range("bytes=-", 100, &a, &b), WP_RANGE_NONE);
 	assert_int_equal(range("items=0-1", 100, &a, &b), WP_RANGE_NONE);
-	assert_int_equal(range("bytes=99999999999999999999-", 100, &a, &b), WP_RANGE_NONE);
+	/* Positions past 2^64 are past the end, not malformed: it used to
+	 * send the whole file with 200 for these. */
+	assert_int_equal(range("bytes=99999999999999999999-", 100, &a, &b), WP_RANGE_UNSATISFIABLE);
+	assert_int_equal(range("bytes=0-99999999999999999999", 100, &a, &b), WP_RANGE_OK);
+	assert_true(a == 0 && b == 99);
+	assert_int_equal(range("bytes=-99999999999999999999", 100, &a, &b), WP_RANGE_OK);
+	assert_true(a == 0 && b == 99);
+	assert_int_equal(range("bytes=99999999999999999999-1", 100, &a, &b), WP_RANGE_NONE);
 }
 
 static enum wp_coding ae(const char *h, unsigned offered)
