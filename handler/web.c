@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/random.h>
 #include <time.h>
 
@@ -114,22 +115,37 @@ static bool cookie_octets(const char *s)
 	return true;
 }
 
+/* The SameSite attribute spelt as RFC 6265bis does, NULL for anything
+ * but Strict, Lax or None: a browser would ignore another value and fall
+ * back to its own default, silently. */
+static const char *same_site_value(const char *s)
+{
+	static const char *const values[] = { "Strict", "Lax", "None" };
+
+	for (size_t i = 0; i < sizeof(values) / sizeof(values[0]); i++)
+		if (strcasecmp(s, values[i]) == 0)
+			return values[i];
+	return NULL;
+}
+
 int hreq_set_cookie(struct hreq *r, const char *name, const char *value,
 		    const struct hcookie_opts *o)
 {
 	static const struct hcookie_opts dflt = { .max_age_s = -1, .http_only = true };
 	const struct hcookie_opts *opt = o != NULL ? o : &dflt;
 	const char *path = opt->path != NULL ? opt->path : "/";
-	const char *same = opt->same_site != NULL ? opt->same_site : "Lax";
-	bool secure = opt->secure || r->cfg->cookies.secure || strcmp(same, "None") == 0;
+	const char *same = same_site_value(opt->same_site != NULL ? opt->same_site : "Lax");
+	bool secure;
 	char *line;
 	size_t cap;
 	int n;
 
 	if (name[0] == '\0' || !cookie_octets(name) || strchr(name, '=') != NULL ||
 	    !cookie_octets(value) || !cookie_octets(path) ||
-	    (opt->domain != NULL && !cookie_octets(opt->domain)) || !cookie_octets(same))
+	    (opt->domain != NULL && !cookie_octets(opt->domain)) || same == NULL)
 		return -EINVAL;
+	/* Browsers drop a SameSite=None cookie without Secure. */
+	secure = opt->secure || r->cfg->cookies.secure || strcmp(same, "None") == 0;
 	cap = strlen(name) + strlen(value) + strlen(path) + strlen(same) +
 	      (opt->domain != NULL ? strlen(opt->domain) : 0) + 128;
 	line = hreq_alloc(r, cap);

@@ -63,16 +63,17 @@ struct hcookie_opts {
 	int64_t max_age_s;        /* < 0: a browser-session cookie; 0: delete it */
 	const char *path;         /* NULL: "/" */
 	const char *domain;       /* NULL: none (this host only) */
-	const char *same_site;    /* "Lax", "Strict", "None"; NULL: "Lax" */
+	const char *same_site;    /* "Lax", "Strict", "None" (any case); NULL: "Lax" */
 	bool http_only;
-	bool secure;              /* also forced on by cookies.secure */
+	bool secure;              /* also forced on by cookies.secure and SameSite=None */
 };
 
 /* The value of request cookie `name` (the first if sent twice), or NULL. */
 const char *hreq_cookie(struct hreq *r, const char *name);
 
 /* Add a Set-Cookie header. `value` must be cookie-octets (no space, '"',
- * ',', ';' or '\\'): -EINVAL otherwise; -ENOMEM. `o` NULL: session
+ * ',', ';' or '\\') and same_site one of the three: -EINVAL otherwise;
+ * -ENOMEM. `o` NULL: session
  * cookie, Path=/, HttpOnly, SameSite=Lax. */
 int hreq_set_cookie(struct hreq *r, const char *name, const char *value,
 		    const struct hcookie_opts *o);

@@ -203,6 +203,17 @@ def test_cookies_and_their_attributes(a):
         assert requests.get(url(a, f"/_test/web/set-cookie?name=t&value={bad}")).status_code == 400
 
 
+def test_same_site_is_strict_lax_or_none(a):
+    """Any value used to go out as is; a browser ignores an unknown one."""
+    sc = requests.get(url(a, "/_test/web/set-cookie?name=t&value=v&same_site=none")).headers["set-cookie"]
+    assert "SameSite=None" in sc and "Secure" in sc       # canonical spelling, Secure forced
+    assert "SameSite=Strict" in requests.get(
+        url(a, "/_test/web/set-cookie?name=t&value=v&same_site=STRICT")).headers["set-cookie"]
+    for bad in ("Bogus", "", "Lax%3B%20Domain=evil", "Laxx"):
+        r = requests.get(url(a, f"/_test/web/set-cookie?name=t&value=v&same_site={bad}"))
+        assert r.status_code == 400 and "set-cookie" not in r.headers, bad
+
+
 def test_cookies_secure_config(actord_factory):
     a = actord_factory({"cookies": {"secure": True}})
     assert "Secure" in requests.get(url(a, "/_test/web/set-cookie?name=t&value=v")).headers["set-cookie"]
