@@ -226,6 +226,21 @@ const struct hreq_field *hreq_form_at(struct hreq *r, unsigned i)
 	return &r->web->fields[i];
 }
 
+const char *hreq_filename_base(const char *filename)
+{
+	const char *base = filename;
+
+	for (const char *p = filename; *p != '\0'; p++) {
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			return NULL;
+		if (*p == '/' || *p == '\\')
+			base = p + 1;
+	}
+	if (base[0] == '\0' || strcmp(base, ".") == 0 || strcmp(base, "..") == 0)
+		return NULL;
+	return base;
+}
+
 cJSON *hreq_json_parse(struct hreq *r, const char **why)
 {
 	size_t len, at;

@@ -120,6 +120,13 @@ const struct hreq_field *hreq_upload(struct hreq *r, const char *name);
 /* Field `i` in body order (0, 1, ...): NULL past the last. */
 const struct hreq_field *hreq_form_at(struct hreq *r, unsigned i);
 
+/* An upload's filename is whatever the client sent ("../../etc/passwd",
+ * "C:\\Users\\x\\a.txt"), as in Tornado. Its last component, after
+ * the last '/' or '\\' (a pointer into `filename`), or NULL when that is
+ * empty, "." or "..", or holds a control byte: a name to show or to put
+ * under a directory the route chose, never a path. */
+const char *hreq_filename_base(const char *filename);
+
 /* The body as JSON (Content-Type application/json) parsed strictly
  * (hreq_json_parse): the caller frees it with cJSON_Delete. NULL with
  * *status 415 (another type) or 400 (not JSON, see hreq_json_parse), and

@@ -3,8 +3,8 @@
  * Accept-Encoding, HTTP dates, Cookie and form iteration, If-None-Match
  * (handler/webparse.c), strict JSON bodies, signed cookies against Tornado's own output
  * (handler/cookie_sign.c), multipart bodies and their limits
- * (handler/multipart.c), and compressible content types
- * (handler/compress.c).
+ * (handler/multipart.c), upload file names (handler/form.c) and
+ * compressible content types (handler/compress.c).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -19,6 +19,7 @@
 #include "handler/compress.h"
 #include "handler/cookie_sign.h"
 #include "handler/multipart.h"
+#include "handler/web.h"
 #include "handler/webparse.h"
 
 static enum wp_range range(const char *h, uint64_t size, uint64_t *a, uint64_t *b)
@@ -304,6 +305,20 @@ static void test_multipart_quoted_names_are_unescaped(void **state)
 	assert_false(p.name_quoted);                          /* a token: as sent */
 }
 
+static void test_upload_filenames_reduce_to_a_safe_base(void **state)
+{
+	(void)state;
+	assert_string_equal(hreq_filename_base("a.txt"), "a.txt");
+	assert_string_equal(hreq_filename_base("../../etc/passwd"), "passwd");
+	assert_string_equal(hreq_filename_base("C:\\Users\\x\\a b.txt"), "a b.txt");
+	assert_string_equal(hreq_filename_base(".profile"), ".profile");
+	assert_null(hreq_filename_base(""));
+	assert_null(hreq_filename_base("dir/"));
+	assert_null(hreq_filename_base("a/.."));
+	assert_null(hreq_filename_base("."));
+	assert_null(hreq_filename_base("a\nb"));
+}
+
 static void test_compressible_types(void **state)
 {
 	(void)state;
@@ -328,6 +343,7 @@ int main(void)
 		cmocka_unit_test(test_multipart),
 		cmocka_unit_test(test_multipart_quoted_names_are_unescaped),
 		cmocka_unit_test(test_json_is_one_value_and_nothing_after_it),
+		cmocka_unit_test(test_upload_filenames_reduce_to_a_safe_base),
 		cmocka_unit_test(test_compressible_types),
 	};
 
