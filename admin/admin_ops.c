@@ -26,6 +26,7 @@
 #include "admin_internal.h"
 #include "actors/log.h"
 #include "actors/metrics.h"
+#include "handler/webparse.h"
 
 #define RESIZE_PREFIX "/admin/actors/"
 
@@ -53,7 +54,10 @@ bool admin_is_resize_path(const struct http_msg *hm)
 /* {"count": N} with N a whole number; anything else is refused. */
 static int parse_count(const struct http_msg *hm, unsigned *count)
 {
-	cJSON *doc = cJSON_ParseWithLength(hm->body != NULL ? hm->body : "", hm->body_len);
+	size_t at;
+	const char *what;
+	/* Strict: one value and nothing after it (handler/webparse.h). */
+	cJSON *doc = wp_json_parse(hm->body != NULL ? hm->body : "", hm->body_len, &at, &what);
 	const cJSON *c = cJSON_GetObjectItemCaseSensitive(doc, "count");
 	int rc = -EINVAL;
 

@@ -343,6 +343,7 @@ def test_resize_refusals_are_precise(actord_factory, tmp_path, monkeypatch, serv
     post = lambda path, body: a.admin("POST", path, body=body, headers=JSON)  # noqa: E731
     assert post("/admin/actors/nope", b'{"count": 2}').status == 404
     assert post("/admin/actors/handler", b'{"count": "two"}').status == 400
+    assert post("/admin/actors/handler", b'{"count": 2} {"count": 9}').status == 400
     assert post("/admin/actors/handler", b'{"count": 0}').status == 422
     assert post("/admin/actors/handler", b'{"count": 65}').status == 422
     r = post("/admin/actors/log", b'{"count": 2}')
