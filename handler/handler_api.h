@@ -146,7 +146,9 @@ char *hreq_strdup(struct hreq *r, const char *s);
 
 /* Add a response header (besides Server, Date, Content-Type and
  * Content-Length, which are always sent). 0, -EINVAL for a name that is
- * not a token or a value with a control character but HTAB, -ENOMEM. */
+ * not a token or a value with a control character but HTAB, -EPERM for
+ * Content-Length, Transfer-Encoding and Connection (the network actor
+ * frames the message), -ENOMEM. */
 int hreq_add_header(struct hreq *r, const char *name, const char *value);
 
 /* Body builders: append to the response body. 0 or -ENOMEM (the reply then

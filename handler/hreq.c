@@ -363,6 +363,12 @@ int hreq_add_header(struct hreq *r, const char *name, const char *value)
 		return -EALREADY;
 	if (nl == 0 || !name_is_token(name) || !field_value_ok(value))
 		return -EINVAL;
+	/* The network actor frames the message: a second Content-Length,
+	 * Transfer-Encoding or Connection would contradict its own (a proxy
+	 * in front could read the stream differently). */
+	if (strcasecmp(name, "Content-Length") == 0 || strcasecmp(name, "Transfer-Encoding") == 0 ||
+	    strcasecmp(name, "Connection") == 0)
+		return -EPERM;
 	if (r->headers_len + need > r->headers_cap) {
 		size_t cap = r->headers_cap > 0 ? r->headers_cap * 2 : 256;
 		char *p;

@@ -15,6 +15,8 @@
  *   GET  /_test/web/xsrf            a form token (sets the cookie)
  *   POST /_test/web/xsrf            200 if the token checks, else its 403
  *   GET  /_test/web/escape?s=       hreq_escape_html(s)
+ *   GET  /_test/web/header?name=&value=   hreq_add_header's answer as
+ *                                   {"rc": N}, the header sent when 0
  *   GET  /_test/web/session         the session's "n", incremented and saved
  *   GET  /_test/web/private         @authenticated: {"user": ...}
  *   POST /_test/web/login?user=     a session with that user (no password)
@@ -150,6 +152,15 @@ static void get_text(struct hreq *r)
 	hreq_finish(r, 200, type != NULL ? type : "text/plain; charset=utf-8");
 }
 
+static void get_header(struct hreq *r)
+{
+	const char *name = hreq_query(r, "name"), *value = hreq_query(r, "value");
+	int rc = hreq_add_header(r, name != NULL ? name : "", value != NULL ? value : "");
+
+	hreq_printf(r, "{\"rc\":%d}", rc);
+	hreq_finish(r, 200, "application/json");
+}
+
 static void get_xsrf(struct hreq *r)
 {
 	const char *t = hreq_xsrf_token(r);
@@ -259,6 +270,7 @@ int web_test_routes(struct route_table *t, const struct ad_config *cfg, char *er
 		{ ROUTE_GET, "/_test/web/redirect", get_redirect },
 		{ ROUTE_GET, "/_test/web/text", get_text },
 		{ ROUTE_GET | ROUTE_NO_COMPRESS, "/_test/web/text-raw", get_text },
+		{ ROUTE_GET, "/_test/web/header", get_header },
 		{ ROUTE_GET, "/_test/web/xsrf", get_xsrf },
 		{ ROUTE_POST, "/_test/web/xsrf", post_xsrf },
 		{ ROUTE_GET, "/_test/web/escape", get_escape },

@@ -237,7 +237,7 @@ def overload(a, path, conns, seconds, access):
     with open(access) as f:
         for line in f:
             e = json.loads(line)
-            if e["path"] == path.split("?")[0]:     # logged without the query
+            if e["path"] == path:           # the target, query included
                 assert e["status"] in (200, 503), e
                 if e["status"] == 200:
                     served.append(e["duration_ms"])

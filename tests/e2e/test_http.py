@@ -8,6 +8,7 @@ import os
 import re
 import socket
 import time
+import urllib.parse
 
 import pytest
 
@@ -600,3 +601,26 @@ def test_control_characters_in_a_response_header_never_reach_the_client(actord, 
     head = c.buf  # nothing else arrived after the 500
     assert head == b""
     c.close()
+
+
+@pytest.mark.parametrize("name,value,rc", [
+    ("X-Ok", "a\tb", 0), ("Bad Name", "v", -22), ("X-A", "v\x0bw", -22),
+    ("Content-Length", "5", -1), ("transfer-encoding", "chunked", -1), ("Connection", "close", -1),
+])
+def test_a_route_cannot_add_a_framing_header_or_a_bad_one(actord, name, value, rc):
+    """hreq_add_header: -EINVAL (-22) for a name that is not a token or a
+    control character in the value, -EPERM (-1) for the headers that frame
+    the message, which stay the network actor's alone."""
+    q = urllib.parse.urlencode({"name": name, "value": value})
+    c = raw(actord.port)
+    c.send(get(f"/_test/web/header?{q}", extra="Connection: close\r\n"))
+    assert c.closed()   # everything it sent is in c.buf
+    head, body = c.buf.split(b"\r\n\r\n", 1)
+    c.close()
+    assert json.loads(body) == {"rc": rc}
+    lines = head.decode("latin-1").lower().split("\r\n")
+    if rc == 0:
+        assert f"{name}: {value}".lower() in lines
+    assert sum(line.startswith("content-length:") for line in lines) == 1
+    assert sum(line.startswith("connection:") for line in lines) == 1
+    assert not any(line.startswith("transfer-encoding:") for line in lines)
