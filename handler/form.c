@@ -55,7 +55,8 @@ static char *copy(struct hreq *r, struct wp_span s)
 	char *out = hreq_alloc(r, s.len + 1);
 
 	if (out != NULL) {
-		memcpy(out, s.p, s.len);
+		if (s.len > 0)  /* an absent part (no type) is {NULL, 0} */
+			memcpy(out, s.p, s.len);
 		out[s.len] = '\0';
 	}
 	return out;

@@ -99,6 +99,12 @@ void http_conn_upload_abort(struct http_conn *c, unsigned status)
 	c->env->upload(c->env->ctx, c, HTTP_UPLOAD_ABORT, NULL, 0, status);
 }
 
+void http_conn_upload_cut(struct http_conn *c)
+{
+	if (c->flags & HC_UPLOAD)
+		c->flags |= HC_UPCUT;
+}
+
 void http_conn_upload_progress(struct http_conn *c, uint64_t now_ns)
 {
 	if (c->flags & HC_UPLOAD)

@@ -261,6 +261,12 @@ void http_conn_body_sent(struct http_conn *c, uint64_t now_ns);
  * period starts again (reading paused while it waited). Thread: owner. */
 void http_conn_upload_progress(struct http_conn *c, uint64_t now_ns);
 
+/* A streamed request body's consumer stopped taking it (it answered or
+ * failed first): the rest is dropped as it comes, and the answer closes the
+ * connection even if the client's last byte is read before it goes out,
+ * so one rule holds whichever comes first. Thread: owner. */
+void http_conn_upload_cut(struct http_conn *c);
+
 /* The owner no longer holds a streamed body (all of it passed on, or
  * dropped): the requests after it may be parsed (http_conn_resume).
  * Until then, from the body's END, nothing more is parsed, so one

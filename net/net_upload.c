@@ -142,6 +142,7 @@ static void pump(struct net_conn *c, uint64_t now)
 			counter_add(&c->na->stats->uploads_aborted_total, 1);
 		if (u->state == UP_OPEN) {
 			u->state = UP_CANCELLED;
+			http_conn_upload_cut(&c->hc);
 			net_buf_free(&u->buf);
 		} else {
 			upload_free(c);

@@ -153,6 +153,24 @@ static void test_answer_before_the_end_aborts_and_closes(void **state)
 	assert_string_equal(events, "B D5 A0 ");
 }
 
+static void test_a_cut_body_closes_even_when_its_end_comes_before_the_answer(void **state)
+{
+	char *out;
+
+	(void)state;
+	feed("POST /u/x HTTP/1.1\r\nHost: h\r\nContent-Length: 10\r\n\r\nfirst");
+	/* The consumer stopped taking the body (the upstream answered early):
+	 * the client's last bytes come in before the answer does. */
+	http_conn_upload_cut(&H.c);
+	feed("12345");
+	reply(0, 403, "no");
+	output();
+	out = take_output();
+	assert_non_null(strstr(out, "HTTP/1.1 403"));
+	assert_non_null(strstr(out, "Connection: close"));
+	assert_true(http_conn_finished(&H.c));
+}
+
 static void test_declared_length_over_the_limit_is_413_at_once(void **state)
 {
 	(void)state;
@@ -291,6 +309,7 @@ int main(void)
 		T(test_chunked_body_streams_with_unknown_length),
 		T(test_small_or_other_bodies_stay_buffered),
 		T(test_answer_before_the_end_aborts_and_closes),
+		T(test_a_cut_body_closes_even_when_its_end_comes_before_the_answer),
 		T(test_declared_length_over_the_limit_is_413_at_once),
 		T(test_chunked_body_growing_past_the_limit_is_aborted_413),
 		T(test_malformed_chunk_aborts_400),
