@@ -6,15 +6,19 @@
  *
  * Input layout: byte 0 picks a file size for Range (0, 1, 100, 2^40) and
  * the codings offered to Accept-Encoding; the rest is the header text
- * given to every parser.
+ * given to every parser, and the body given to the strict JSON parse.
  *
  * Invariants checked (abort on violation): every span handed out lies
  * inside the input and iterators always advance; a satisfiable range lies
  * inside the file (first <= last < size); the coding chosen was offered;
  * a date round-trips through the formatter; a cookie that verifies was
  * signed: signing its value again verifies to the same value, and any
- * changed byte of a signed cookie fails.
+ * changed byte of a signed cookie fails; a refused JSON text names a
+ * fault inside it, and an accepted one (its numbers finite) prints,
+ * parses back and prints the same again.
  */
+#include <math.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,6 +53,48 @@ static void iterate(const char *s, size_t len, bool cookies)
 	}
 }
 
+/* Whether every number in `j` is finite: cJSON reads 1e999 as infinity
+ * and prints it as null, so only those texts round-trip exactly. */
+static bool finite_numbers(const cJSON *j)
+{
+	if (cJSON_IsNumber(j) && !isfinite(j->valuedouble))
+		return false;
+	for (const cJSON *c = j->child; c != NULL; c = c->next)
+		if (!finite_numbers(c))
+			return false;
+	return true;
+}
+
+static void check_json(const char *s, size_t len)
+{
+	const char *what = NULL;
+	size_t at = 0;
+	cJSON *j = wp_json_parse(s, len, &at, &what), *back;
+	char *text;
+
+	if (j == NULL) {
+		/* cJSON's fault positions may be the end of the text. */
+		if (what == NULL || at > len)
+			abort();
+		return;
+	}
+	text = finite_numbers(j) ? cJSON_PrintUnformatted(j) : NULL;
+	if (text != NULL) {
+		char *again;
+
+		/* Texts compared, not trees: cJSON_Compare matches an object's
+		 * members by name, and a JSON object may repeat a name. */
+		back = wp_json_parse(text, strlen(text), &at, &what);
+		again = back != NULL ? cJSON_PrintUnformatted(back) : NULL;
+		if (back == NULL || (again != NULL && strcmp(text, again) != 0))
+			abort();
+		cJSON_Delete(back);
+		free(again);
+		free(text);
+	}
+	cJSON_Delete(j);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const uint64_t sizes[] = { 0, 1, 100, 1ull << 40 };
@@ -81,6 +127,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 	}
 	(void)wp_etag_match(s, size, "\"abc-123\"");
+	check_json(s, size);
 	n = cookie_verify(KEYS, "sid", s, size, 86400u * 365u * 100u, 1700000000, out, sizeof(out));
 	if (n >= 0) {
 		long m = cookie_sign(KEYS, "sid", out, (size_t)n, 1700000000, again, sizeof(again));
