@@ -5,17 +5,21 @@
  * after which upstream_io.c sends the request (up_conn_send). States
  * RESOLVING, CONNECTING and HANDSHAKE of upstream_io.c's DESIGN; all of
  * them until the connect timeout (the call's own, or
- * upstream.connect_timeout_ms), capped by the call's deadline. A failed
- * connect makes the pool look its name up again; none is retried.
+ * upstream.connect_timeout_ms), capped by the call's deadline. A connect
+ * refused goes on to the name's next address under the same deadline
+ * (upstream_dns.c); once all failed, the pool looks its name up again.
  *
  * Thread: the upstream actor owning the connections.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "upstream_internal.h"
 #include "base/clock.h"
@@ -39,7 +43,34 @@ static socklen_t fill_addr(const struct dns_addr *a, uint16_t port, struct socka
 	return sizeof(*in);
 }
 
-/* Connect c (RESOLVING, or new) to `a`. */
+static void conn_connect(struct up_conn *c, const struct dns_addr *a);
+
+/* The connect to c->peer failed with `err` (-errno): connect to the
+ * answer's next address if one is left (logged, so a dead address shows),
+ * else fail the call and have the name looked up again. */
+static void connect_failed(struct up_conn *c, int err)
+{
+	struct up_pool *pl = c->pool;
+	struct dns_addr next;
+	char addr[INET6_ADDRSTRLEN], why[INET6_ADDRSTRLEN + 64];
+
+	if (c->addrs_tried < UINT8_MAX)
+		c->addrs_tried++;
+	if (up_pool_addr_next(pl, &c->peer, c->addrs_tried, &next) != 0) {
+		up_pool_addr_failed(pl);
+		up_conn_fail_errno(c, -ECONNREFUSED, false, "connect failed", err);
+		return;
+	}
+	inet_ntop(c->peer.family, c->peer.addr, addr, sizeof(addr));
+	snprintf(why, sizeof(why), "%s: %s", addr, ad_strerror(err));
+	up_warn(pl, "connect failed, trying the next address", why);
+	ev_io_stop(pl->ua->loop, &c->io);
+	close(c->io.fd);
+	ev_io_set(&c->io, -1, EV_WRITE);
+	conn_connect(c, &next);
+}
+
+/* Connect c (RESOLVING, new, or after a failed address) to `a`. */
 static void conn_connect(struct up_conn *c, const struct dns_addr *a)
 {
 	struct up_pool *pl = c->pool;
@@ -63,8 +94,7 @@ static void conn_connect(struct up_conn *c, const struct dns_addr *a)
 		return;
 	}
 	if (errno != EINPROGRESS) {
-		up_pool_addr_failed(pl);
-		up_conn_fail_errno(c, -ECONNREFUSED, false, "connect failed", -errno);
+		connect_failed(c, -errno);
 		return;
 	}
 	ev_io_start(pl->ua->loop, &c->io);
@@ -170,8 +200,7 @@ void up_conn_connected(struct up_conn *c, uint64_t now)
 	if (getsockopt(c->io.fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
 		err = errno;
 	if (err != 0) {
-		up_pool_addr_failed(c->pool);
-		up_conn_fail_errno(c, -ECONNREFUSED, false, "connect failed", -err);
+		connect_failed(c, -err);
 		return;
 	}
 	up_conn_established(c, now);

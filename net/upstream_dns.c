@@ -14,8 +14,11 @@
  * (dns_ttl_min_ms), so a name that does not resolve fails fast instead of
  * asking again for every call; the waiting connections fail with
  * -EHOSTUNREACH (503, and one log line with the resolver's reason). A
- * connect that fails (refused, timed out) makes the next connection look
- * the name up again: the address may have moved.
+ * connect that fails at once (refused, unreachable) goes on to the
+ * answer's next address within the same connect timeout, as curl and
+ * nginx do, so one dead address of several costs no call; once every
+ * address failed (or the connect timed out) the call fails and the next
+ * connection looks the name up again: the addresses may have moved.
  *
  * Thread: the upstream actor owning the pool.
  */
@@ -91,4 +94,23 @@ void up_pool_addr_failed(struct up_pool *pl)
 		pl->addrs_until_ns = 0;
 		pl->answer_fresh = false;
 	}
+}
+
+int up_pool_addr_next(struct up_pool *pl, const struct dns_addr *failed, unsigned tried,
+		      struct dns_addr *out)
+{
+	if (pl->literal || pl->dns_err != 0 || tried >= pl->naddr)
+		return -ENOENT;
+	/* The one after the failed address, not the round-robin's next:
+	 * other connections move that meanwhile and could hand back the
+	 * address that just failed. */
+	for (unsigned i = 0; i < pl->naddr; i++)
+		if (pl->addrs[i].family == failed->family &&
+		    memcmp(pl->addrs[i].addr, failed->addr, sizeof(failed->addr)) == 0) {
+			*out = pl->addrs[(i + 1) % pl->naddr];
+			return 0;
+		}
+	/* A new answer came meanwhile: start on it. */
+	*out = pl->addrs[pl->next_addr++ % pl->naddr];
+	return 0;
 }

@@ -142,6 +142,7 @@ struct up_conn {
 	struct upstream_call *call;    /* in flight (RESOLVING .. BUSY) */
 	struct ssl_st *ssl;            /* https: the TLS session, else NULL */
 	struct dns_addr peer;          /* the address connected to */
+	uint8_t addrs_tried;           /* addresses whose connect failed (this call) */
 	struct upstream_parser parser;
 	size_t sent;                   /* request bytes written */
 	size_t req_total;              /* request bytes to write */
@@ -272,6 +273,10 @@ void up_conn_fail(struct up_conn *c, int status, bool retryable, const char *wha
 int up_pool_addr(struct up_pool *pl, struct dns_addr *out);
 /* Connecting to the pool's addresses failed: look the name up again. */
 void up_pool_addr_failed(struct up_pool *pl);
+/* The address after `failed` in the pool's answer, for a connection whose
+ * connect to `tried` of them failed: 0, or -ENOENT when none is left. */
+int up_pool_addr_next(struct up_pool *pl, const struct dns_addr *failed, unsigned tried,
+		      struct dns_addr *out);
 
 /* upstream_tls.c: TLS on a connection (OpenSSL, non-blocking). */
 /* Make the pool's TLS context the one for the settings in force (read

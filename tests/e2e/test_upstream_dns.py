@@ -1,13 +1,15 @@
 """Run-time DNS for the upstream client (issue 19): a name whose address
 changes while actord runs, answered by a test resolver (dns_server.py)
 that upstream.resolver points at."""
+import socket
+
 import pytest
 
 from admin_helpers import wait_admin
 from conftest import wait_until
 from dns_server import DnsServer
 from tls_upstream import stderr_has
-from upstream_server import UpstreamServer
+from upstream_server import UpstreamServer, upstream  # noqa: F401 (fixture)
 
 
 @pytest.fixture
@@ -130,3 +132,47 @@ def test_the_ttl_floor_and_ceiling_bound_how_long_an_answer_is_kept(actord_facto
         assert dns.count("svc.test") <= 2          # one lookup (A and AAAA)
     finally:
         dns.close()
+
+
+
+def refusing(host, port):
+    """A socket bound to host:port that does not listen: connects to it
+    are refused (UpstreamServer.close leaves its socket listening while
+    its accept thread waits)."""
+    s = socket.socket()
+    s.bind((host, port))
+    return s
+
+
+def test_a_refused_address_goes_on_to_the_next_one(actord_factory, upstream):
+    dead = refusing("127.0.0.2", upstream.port)
+    dns = DnsServer({"svc.test": ["127.0.0.2", "127.0.0.1"]}, ttl=60)
+    try:
+        a = actord_factory(dns_config(dns, upstream.port))
+        # Round-robin hands 127.0.0.2 to every other new connection
+        # (/bye closes each): none of the calls may fail for it.
+        for _ in range(6):
+            r = a.get("/svc/bye")
+            assert (r.status, r.body) == (200, b"bye 127.0.0.1")
+        assert stderr_has(a, "connect failed, trying the next address (127.0.0.2: ")
+        assert dns.count("svc.test") <= 2      # not looked up again: one address answers
+    finally:
+        dns.close()
+        dead.close()
+
+
+def test_every_address_refusing_is_one_503(actord_factory):
+    dead = [refusing("127.0.0.1", 0)]
+    port = dead[0].getsockname()[1]
+    dead.append(refusing("127.0.0.2", port))
+    dns = DnsServer({"svc.test": ["127.0.0.1", "127.0.0.2"]}, ttl=60)
+    try:
+        a = actord_factory(dns_config(dns, port))
+        r = a.get("/svc/bye")
+        assert r.status == 503
+        assert stderr_has(a, "connect failed, trying the next address (127.0.0.1: ")
+        assert stderr_has(a, "connect failed (connection refused)")
+    finally:
+        dns.close()
+        for s in dead:
+            s.close()
