@@ -6,7 +6,8 @@
  *
  * DESIGN
  * Redirects are followed inside the upstream actor: the call's request
- * line and Host are rewritten for the Location, the caller's header lines
+ * line and Host are rewritten for the Location (a relative one resolved
+ * against the request's URL, its fragment dropped), the caller's header lines
  * kept (without Authorization and Cookie when the origin changes: they
  * were meant for the first one), and the call goes back to the pool of its
  * new origin. Each hop counts against the call's limit, so a loop ends
@@ -45,24 +46,115 @@ static bool line_is(const char *line, size_t len, const char *name)
 	return len > n && line[n] == ':' && strncasecmp(line, name, n) == 0;
 }
 
-/* Where the Location points: an absolute http(s) URL or an absolute path
- * on the same origin. 0 or -EINVAL. */
+/* RFC 3986 5.2.4: drop the "." and ".." segments of `path` (starts with
+ * '/', no query) in place; ".." never climbs above the root. */
+static void remove_dot_segments(char *path)
+{
+	char *out = path;               /* never ahead of `in`: in place */
+	const char *in = path;
+
+	while (*in != '\0') {
+		const char *seg = in + 1, *end = strchr(seg, '/');
+		size_t n = end != NULL ? (size_t)(end - seg) : strlen(seg);
+
+		if (n == 2 && seg[0] == '.' && seg[1] == '.') {
+			while (out > path && *--out != '/')
+				;               /* back to the last kept segment's '/' */
+			if (end == NULL)
+				*out++ = '/';
+		} else if (n == 1 && seg[0] == '.') {
+			if (end == NULL)
+				*out++ = '/';
+		} else {
+			memmove(out, in, n + 1);
+			out += n + 1;
+		}
+		in = seg + n;
+	}
+	if (out == path)
+		*out++ = '/';
+	*out = '\0';
+}
+
+/* The target of u's request line ("METHOD target HTTP/1.1"). */
+static const char *current_target(const struct upstream_call *u, size_t *len)
+{
+	const char *sp = memchr(u->head, ' ', u->head_len), *end;
+
+	if (sp == NULL)
+		return NULL;
+	end = memchr(sp + 1, ' ', u->head_len - (size_t)(sp + 1 - u->head));
+	if (end == NULL)
+		return NULL;
+	*len = (size_t)(end - sp - 1);
+	return sp + 1;
+}
+
+/* Where the Location points, resolved against the request's URL as RFC
+ * 9110 10.2.2 asks (RFC 3986 5.2, as curl and browsers do): an absolute
+ * http(s) URL, a network-path ("//host/p": the same scheme), an absolute
+ * path, a query or a relative path on the same origin. The fragment is
+ * not sent. 0 or -EINVAL (another scheme, a control character or space,
+ * too long). */
 static int location_url(const struct upstream_call *u, const char *loc, struct config_url *to)
 {
-	char why[8];
+	char ref[CONFIG_URL_MAX], abs[CONFIG_URL_MAX + 8], why[8];
+	size_t n = strcspn(loc, "#"), blen, keep, scheme;
+	const char *base;
+	char *q;
 
-	if (strncasecmp(loc, "http://", 7) == 0 || strncasecmp(loc, "https://", 8) == 0)
-		return config_url_parse(loc, to, why, sizeof(why));
-	if (loc[0] != '/' || loc[1] == '/' || strlen(loc) >= sizeof(to->target))
+	if (n >= sizeof(ref))
 		return -EINVAL;
-	for (const char *c = loc; *c != '\0'; c++)
-		if ((unsigned char)*c <= ' ' || *c == 0x7f || *c == '#')
+	memcpy(ref, loc, n);
+	ref[n] = '\0';
+	for (const char *c = ref; *c != '\0'; c++)
+		if ((unsigned char)*c <= ' ' || *c == 0x7f)
 			return -EINVAL;
+	scheme = strspn(ref, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+-.");
+	if (scheme > 0 && ref[scheme] == ':') {
+		if (strncasecmp(ref, "http://", 7) != 0 && strncasecmp(ref, "https://", 8) != 0)
+			return -EINVAL;
+		return config_url_parse(ref, to, why, sizeof(why));
+	}
+	if (ref[0] == '/' && ref[1] == '/') {
+		snprintf(abs, sizeof(abs), "%s:%s", u->tls ? "https" : "http", ref);
+		return config_url_parse(abs, to, why, sizeof(why));
+	}
+	base = current_target(u, &blen);
+	if (base == NULL)
+		return -EINVAL;
+	if (ref[0] == '/')
+		keep = 0;
+	else if (ref[0] == '?')
+		keep = strcspn(base, "? ");                    /* the base's path */
+	else if (ref[0] == '\0')
+		keep = blen;                                    /* the base itself */
+	else
+		for (keep = strcspn(base, "? "); keep > 0 && base[keep - 1] != '/'; keep--)
+			;                                       /* its "directory" */
+	if (keep + strlen(ref) >= sizeof(to->target))
+		return -EINVAL;
 	memset(to, 0, sizeof(*to));
 	snprintf(to->host, sizeof(to->host), "%s", u->host);
 	to->port = u->port;
 	to->tls = u->tls;
-	snprintf(to->target, sizeof(to->target), "%s", loc);
+	memcpy(to->target, base, keep);
+	memcpy(to->target + keep, ref, strlen(ref) + 1);
+	if (to->target[0] != '/')
+		return -EINVAL;                 /* a base that is not a path ("*") */
+	q = strchr(to->target, '?');
+	if (q != NULL) {
+		/* Dots are removed from the path only: the query follows it. */
+		char query[CONFIG_URL_MAX];
+
+		snprintf(query, sizeof(query), "%s", q);
+		*q = '\0';
+		remove_dot_segments(to->target);
+		/* Fits: removing dots never lengthens the path. */
+		memcpy(to->target + strlen(to->target), query, strlen(query) + 1);
+	} else {
+		remove_dot_segments(to->target);
+	}
 	return 0;
 }
 

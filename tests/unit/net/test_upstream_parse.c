@@ -505,7 +505,9 @@ static void test_redirects_rewrite_the_request_for_the_new_origin(void **state)
 	/* Unusable Locations are not followed. */
 	u = upstream_call_new(HTTP_GET, "http://127.0.0.1/", &rc);
 	upstream_call_follow_redirects(u, 5, false);
-	answer(u, "HTTP/1.1 302 Found\r\nLocation: relative/path\r\nContent-Length: 0\r\n\r\n");
+	answer(u, "HTTP/1.1 302 Found\r\nLocation: /a b\r\nContent-Length: 0\r\n\r\n");
+	assert_int_equal(up_redirect(NULL, u), 0);
+	answer(u, "HTTP/1.1 302 Found\r\nLocation: mailto:x@y\r\nContent-Length: 0\r\n\r\n");
 	assert_int_equal(up_redirect(NULL, u), 0);
 	answer(u, "HTTP/1.1 302 Found\r\nLocation: ftp://x/\r\nContent-Length: 0\r\n\r\n");
 	assert_int_equal(up_redirect(NULL, u), 0);
@@ -513,6 +515,52 @@ static void test_redirects_rewrite_the_request_for_the_new_origin(void **state)
 	assert_int_equal(up_redirect(NULL, u), 0);
 	answer(u, "HTTP/1.1 200 OK\r\nLocation: /x\r\nContent-Length: 0\r\n\r\n");
 	assert_int_equal(up_redirect(NULL, u), 0);
+	upstream_call_free(u);
+}
+
+/* Follow a 302 to `loc` and return the new request line. */
+static const char *follow(struct upstream_call *u, const char *loc)
+{
+	static char line[256];
+	char resp[512];
+	const char *h;
+
+	snprintf(resp, sizeof(resp), "HTTP/1.1 302 Found\r\nLocation: %s\r\n"
+		 "Content-Length: 0\r\n\r\n", loc);
+	answer(u, resp);
+	assert_int_equal(up_redirect(NULL, u), 1);
+	h = head_of(u);
+	snprintf(line, sizeof(line), "%.*s", (int)strcspn(h, "\r"), h);
+	return line;
+}
+
+static void test_relative_locations_resolve_against_the_request_url(void **state)
+{
+	struct upstream_call *u;
+	int rc;
+
+	(void)state;
+	u = upstream_call_new(HTTP_GET, "http://127.0.0.1:9000/dir/sub/start?q=0", &rc);
+	assert_non_null(u);
+	upstream_call_follow_redirects(u, 20, false);
+	/* RFC 3986 5.2: a relative path replaces the last segment... */
+	assert_string_equal(follow(u, "next"), "GET /dir/sub/next HTTP/1.1");
+	assert_string_equal(follow(u, "../up?x=1"), "GET /dir/up?x=1 HTTP/1.1");
+	assert_string_equal(follow(u, "./a/./b/../c"), "GET /dir/a/c HTTP/1.1");
+	/* ... a query only the query; ".." never climbs above the root. */
+	assert_string_equal(follow(u, "?page=2"), "GET /dir/a/c?page=2 HTTP/1.1");
+	assert_string_equal(follow(u, "../../../../top"), "GET /top HTTP/1.1");
+	assert_string_equal(follow(u, "/abs/../x/y/.."), "GET /x/ HTTP/1.1");
+	/* Dots in the query stay. */
+	assert_string_equal(follow(u, "/p?next=../a"), "GET /p?next=../a HTTP/1.1");
+	/* The fragment is never sent. */
+	assert_string_equal(follow(u, "/frag#top"), "GET /frag HTTP/1.1");
+	assert_string_equal(follow(u, "http://127.0.0.1:9000/f#x"), "GET /f HTTP/1.1");
+	/* A network-path keeps the scheme and changes the origin. */
+	assert_string_equal(follow(u, "//api.example:8080/n"), "GET /n HTTP/1.1");
+	assert_string_equal(u->host, "api.example");
+	assert_int_equal(u->port, 8080);
+	assert_false(u->tls);
 	upstream_call_free(u);
 }
 
@@ -725,6 +773,7 @@ int main(void)
 		T(test_builder_joins_a_configured_target_path_and_query),
 		T(test_builder_refuses_bad_urls_names_and_headers),
 		T(test_redirects_rewrite_the_request_for_the_new_origin),
+		T(test_relative_locations_resolve_against_the_request_url),
 		T(test_gzip_bodies_are_decoded_within_the_limit),
 		T(test_error_kinds_map_to_statuses_and_answers),
 		T(test_sized_body_over_the_threshold_streams_from_its_head),
