@@ -337,7 +337,9 @@ void upstream_call_set_timeouts(struct upstream_call *u, uint32_t connect_ms,
 
 void upstream_call_follow_redirects(struct upstream_call *u, unsigned max, bool allow_downgrade)
 {
-	u->redirects_left = (uint8_t)(max > 255 ? 255 : max);
+	/* A streamed body is sent once (nothing is kept to send it again),
+	 * whichever of the two the caller asked for first. */
+	u->redirects_left = u->upload ? 0 : (uint8_t)(max > 255 ? 255 : max);
 	u->redirect_downgrade = allow_downgrade;
 }
 

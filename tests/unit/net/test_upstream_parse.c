@@ -516,6 +516,15 @@ static void test_redirects_rewrite_the_request_for_the_new_origin(void **state)
 	answer(u, "HTTP/1.1 200 OK\r\nLocation: /x\r\nContent-Length: 0\r\n\r\n");
 	assert_int_equal(up_redirect(NULL, u), 0);
 	upstream_call_free(u);
+
+	/* A streamed body cannot be sent again: no redirect, even when asked
+	 * for after the body. */
+	u = upstream_call_new(HTTP_PUT, "http://127.0.0.1/", &rc);
+	upstream_call_stream_body(u, &(struct upload_ref){ .len = -1 });
+	upstream_call_follow_redirects(u, 5, false);
+	answer(u, "HTTP/1.1 307 Temporary\r\nLocation: /x\r\nContent-Length: 0\r\n\r\n");
+	assert_int_equal(up_redirect(NULL, u), 0);
+	upstream_call_free(u);
 }
 
 /* Follow a 302 to `loc` and return the new request line. */
