@@ -90,18 +90,35 @@ static const char *current_target(const struct upstream_call *u, size_t *len)
 	return sp + 1;
 }
 
+/* Remove the dot segments of the path of `target` (path, then maybe a
+ * query, whose dots stay). */
+static void normalize_target(char *target)
+{
+	char *q = strchr(target, '?');
+	char query[CONFIG_URL_MAX];
+
+	if (q == NULL) {
+		remove_dot_segments(target);
+		return;
+	}
+	snprintf(query, sizeof(query), "%s", q);
+	*q = '\0';
+	remove_dot_segments(target);
+	/* Fits: removing dots never lengthens the path. */
+	memcpy(target + strlen(target), query, strlen(query) + 1);
+}
+
 /* Where the Location points, resolved against the request's URL as RFC
  * 9110 10.2.2 asks (RFC 3986 5.2, as curl and browsers do): an absolute
  * http(s) URL, a network-path ("//host/p": the same scheme), an absolute
- * path, a query or a relative path on the same origin. The fragment is
- * not sent. 0 or -EINVAL (another scheme, a control character or space,
- * too long). */
+ * path, a query or a relative path on the same origin; dot segments
+ * removed from the path. The fragment is not sent. 0 or -EINVAL (another
+ * scheme, a control character or space, too long). */
 static int location_url(const struct upstream_call *u, const char *loc, struct config_url *to)
 {
 	char ref[CONFIG_URL_MAX], abs[CONFIG_URL_MAX + 8], why[8];
 	size_t n = strcspn(loc, "#"), blen, keep, scheme;
 	const char *base;
-	char *q;
 
 	if (n >= sizeof(ref))
 		return -EINVAL;
@@ -112,49 +129,38 @@ static int location_url(const struct upstream_call *u, const char *loc, struct c
 			return -EINVAL;
 	scheme = strspn(ref, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+-.");
 	if (scheme > 0 && ref[scheme] == ':') {
-		if (strncasecmp(ref, "http://", 7) != 0 && strncasecmp(ref, "https://", 8) != 0)
+		if ((strncasecmp(ref, "http://", 7) != 0 && strncasecmp(ref, "https://", 8) != 0) ||
+		    config_url_parse(ref, to, why, sizeof(why)) != 0)
 			return -EINVAL;
-		return config_url_parse(ref, to, why, sizeof(why));
-	}
-	if (ref[0] == '/' && ref[1] == '/') {
+	} else if (ref[0] == '/' && ref[1] == '/') {
 		snprintf(abs, sizeof(abs), "%s:%s", u->tls ? "https" : "http", ref);
-		return config_url_parse(abs, to, why, sizeof(why));
+		if (config_url_parse(abs, to, why, sizeof(why)) != 0)
+			return -EINVAL;
+	} else {
+		base = current_target(u, &blen);
+		if (base == NULL)
+			return -EINVAL;
+		if (ref[0] == '/')
+			keep = 0;
+		else if (ref[0] == '?')
+			keep = strcspn(base, "? ");             /* the base's path */
+		else if (ref[0] == '\0')
+			keep = blen;                            /* the base itself */
+		else
+			for (keep = strcspn(base, "? "); keep > 0 && base[keep - 1] != '/'; keep--)
+				;                               /* its "directory" */
+		if (keep + strlen(ref) >= sizeof(to->target))
+			return -EINVAL;
+		memset(to, 0, sizeof(*to));
+		snprintf(to->host, sizeof(to->host), "%s", u->host);
+		to->port = u->port;
+		to->tls = u->tls;
+		memcpy(to->target, base, keep);
+		memcpy(to->target + keep, ref, strlen(ref) + 1);
 	}
-	base = current_target(u, &blen);
-	if (base == NULL)
-		return -EINVAL;
-	if (ref[0] == '/')
-		keep = 0;
-	else if (ref[0] == '?')
-		keep = strcspn(base, "? ");                    /* the base's path */
-	else if (ref[0] == '\0')
-		keep = blen;                                    /* the base itself */
-	else
-		for (keep = strcspn(base, "? "); keep > 0 && base[keep - 1] != '/'; keep--)
-			;                                       /* its "directory" */
-	if (keep + strlen(ref) >= sizeof(to->target))
-		return -EINVAL;
-	memset(to, 0, sizeof(*to));
-	snprintf(to->host, sizeof(to->host), "%s", u->host);
-	to->port = u->port;
-	to->tls = u->tls;
-	memcpy(to->target, base, keep);
-	memcpy(to->target + keep, ref, strlen(ref) + 1);
 	if (to->target[0] != '/')
 		return -EINVAL;                 /* a base that is not a path ("*") */
-	q = strchr(to->target, '?');
-	if (q != NULL) {
-		/* Dots are removed from the path only: the query follows it. */
-		char query[CONFIG_URL_MAX];
-
-		snprintf(query, sizeof(query), "%s", q);
-		*q = '\0';
-		remove_dot_segments(to->target);
-		/* Fits: removing dots never lengthens the path. */
-		memcpy(to->target + strlen(to->target), query, strlen(query) + 1);
-	} else {
-		remove_dot_segments(to->target);
-	}
+	normalize_target(to->target);
 	return 0;
 }
 

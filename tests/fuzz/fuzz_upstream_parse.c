@@ -8,7 +8,9 @@
  * or all at once), byte 1 the client's side: bit 0 the request was HEAD,
  * bit 1 a small body limit (100 bytes), bit 2 the connection closes after
  * the last byte, bit 3 a body over 50 bytes is streamed (the reverse
- * proxy's mode); the remaining bytes are what the upstream sends.
+ * proxy's mode), bit 4 the response answers a call that follows
+ * redirects (net/upstream_redirect.c resolves its Location); the
+ * remaining bytes are what the upstream sends.
  *
  * Invariants checked (abort on violation): the same bytes cut differently
  * give the same outcome (complete or not, error, status, headers, body);
@@ -16,15 +18,17 @@
  * respect the limits; nothing is consumed after completion; replacing the
  * body (upstream_resp_set_body, as gzip decoding does) keeps every header
  * string in place; a streamed body keeps an empty one in the response and
- * reaches the sink whole and in order, however it was cut; no memory leaks
- * (ASan) once disposed.
+ * reaches the sink whole and in order, however it was cut; a followed
+ * redirect's request line is "GET <path>[?query] HTTP/1.1" with a path
+ * free of "." and ".." segments and of spaces and control bytes; no
+ * memory leaks (ASan) once disposed.
  */
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "net/upstream_parse.h"
+#include "net/upstream_internal.h"
 
 struct outcome {
 	int err;
@@ -152,6 +156,50 @@ static bool same(const struct outcome *a, const struct outcome *b)
 	return true;
 }
 
+/* The target of a followed redirect's request line: a path, then maybe a
+ * query; no "." or ".." segment in the path (RFC 3986 5.2.4). */
+static void check_request_line(const char *head, size_t len)
+{
+	const char *t = head + 4, *end = memchr(t, ' ', len - 4), *seg;
+
+	if (len < 5 || memcmp(head, "GET /", 5) != 0 || end == NULL ||
+	    (size_t)(head + len - end) < 11 || memcmp(end, " HTTP/1.1\r\n", 11) != 0)
+		abort();
+	for (const char *c = t; c < end; c++)
+		if ((unsigned char)*c <= ' ' || *c == 0x7f || *c == '#')
+			abort();
+	for (seg = t; seg < end && *seg == '/';) {
+		const char *next = seg + 1;
+		size_t n;
+
+		while (next < end && *next != '/' && *next != '?')
+			next++;
+		n = (size_t)(next - seg - 1);
+		if ((n == 1 && seg[1] == '.') || (n == 2 && seg[1] == '.' && seg[2] == '.'))
+			abort();
+		seg = next;
+	}
+}
+
+/* Bit 4: the bytes answer a GET of a URL with a path and a query, which
+ * follows one redirect. */
+static void run_redirect(const uint8_t *data, size_t size)
+{
+	struct upstream_parser p;
+	struct upstream_call *u;
+	int rc;
+
+	u = upstream_call_new(HTTP_GET, "http://127.0.0.1:9000/dir/sub/start?q=0", &rc);
+	if (u == NULL)
+		abort();
+	upstream_call_follow_redirects(u, 1, false);
+	upstream_parser_start(&p, &u->resp, false, 1 << 20);
+	if (upstream_parser_feed(&p, (const char *)data, size) >= 0 && upstream_parser_done(&p) &&
+	    up_redirect(NULL, u) == 1)   /* http: no downgrade to log (pool NULL) */
+		check_request_line(u->head, u->head_len);
+	upstream_call_free(u);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -171,6 +219,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* An error may be found at different points; a success may not. */
 	if (!same(&whole, &pieces))
 		abort();
+	if (flags & 16)
+		run_redirect(data, size);
 	upstream_resp_dispose(&whole.r);
 	upstream_resp_dispose(&pieces.r);
 	free(whole.sunk);

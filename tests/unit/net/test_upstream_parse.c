@@ -564,9 +564,9 @@ static void test_relative_locations_resolve_against_the_request_url(void **state
 	assert_string_equal(follow(u, "/p?next=../a"), "GET /p?next=../a HTTP/1.1");
 	/* The fragment is never sent. */
 	assert_string_equal(follow(u, "/frag#top"), "GET /frag HTTP/1.1");
-	assert_string_equal(follow(u, "http://127.0.0.1:9000/f#x"), "GET /f HTTP/1.1");
+	assert_string_equal(follow(u, "http://127.0.0.1:9000/e/../f#x"), "GET /f HTTP/1.1");
 	/* A network-path keeps the scheme and changes the origin. */
-	assert_string_equal(follow(u, "//api.example:8080/n"), "GET /n HTTP/1.1");
+	assert_string_equal(follow(u, "//api.example:8080/../n"), "GET /n HTTP/1.1");
 	assert_string_equal(u->host, "api.example");
 	assert_int_equal(u->port, 8080);
 	assert_false(u->tls);
