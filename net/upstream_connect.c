@@ -6,7 +6,8 @@
  * RESOLVING, CONNECTING and HANDSHAKE of upstream_io.c's DESIGN; all of
  * them until the connect timeout (the call's own, or
  * upstream.connect_timeout_ms), capped by the call's deadline. A connect
- * refused goes on to the name's next address under the same deadline
+ * refused, or not answered within its share of the timeout (what remains
+ * divided among the addresses left), goes on to the name's next address
  * (upstream_dns.c); once all failed, the pool looks its name up again.
  *
  * Thread: the upstream actor owning the connections.
@@ -45,25 +46,27 @@ static socklen_t fill_addr(const struct dns_addr *a, uint16_t port, struct socka
 
 static void conn_connect(struct up_conn *c, const struct dns_addr *a);
 
-/* The connect to c->peer failed with `err` (-errno): connect to the
- * answer's next address if one is left (logged, so a dead address shows),
- * else fail the call and have the name looked up again. */
-static void connect_failed(struct up_conn *c, int err)
+void up_conn_connect_failed(struct up_conn *c, int err)
 {
 	struct up_pool *pl = c->pool;
 	struct dns_addr next;
 	char addr[INET6_ADDRSTRLEN], why[INET6_ADDRSTRLEN + 64];
+	bool timeout = err == -ETIMEDOUT;
 
 	if (c->addrs_tried < UINT8_MAX)
 		c->addrs_tried++;
-	if (up_pool_addr_next(pl, &c->peer, c->addrs_tried, &next) != 0) {
+	/* The next one only with time left (1 ms: libev's timer slack). */
+	if (clock_now_ns() + NS_PER_MS >= c->connect_deadline_ns ||
+	    up_pool_addr_next(pl, &c->peer, c->addrs_tried, &next) != 0) {
 		up_pool_addr_failed(pl);
-		up_conn_fail_errno(c, -ECONNREFUSED, false, "connect failed", err);
+		up_conn_fail_errno(c, timeout ? -ETIMEDOUT : -ECONNREFUSED, false,
+				   timeout ? "connect timed out" : "connect failed", err);
 		return;
 	}
 	inet_ntop(c->peer.family, c->peer.addr, addr, sizeof(addr));
 	snprintf(why, sizeof(why), "%s: %s", addr, ad_strerror(err));
-	up_warn(pl, "connect failed, trying the next address", why);
+	up_warn(pl, timeout ? "connect timed out, trying the next address" :
+		"connect failed, trying the next address", why);
 	ev_io_stop(pl->ua->loop, &c->io);
 	close(c->io.fd);
 	ev_io_set(&c->io, -1, EV_WRITE);
@@ -77,6 +80,8 @@ static void conn_connect(struct up_conn *c, const struct dns_addr *a)
 	struct sockaddr_storage ss;
 	socklen_t sslen = fill_addr(a, pl->port, &ss);
 	int fd, one = 1;
+	unsigned left;
+	uint64_t now;
 
 	c->peer = *a;
 	fd = socket(a->family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -94,10 +99,19 @@ static void conn_connect(struct up_conn *c, const struct dns_addr *a)
 		return;
 	}
 	if (errno != EINPROGRESS) {
-		connect_failed(c, -errno);
+		up_conn_connect_failed(c, -errno);
 		return;
 	}
 	ev_io_start(pl->ua->loop, &c->io);
+	/* An address that drops the SYN must not take the whole connect
+	 * timeout while others are left: each gets an equal share of what
+	 * remains (curl's rule), the last one all of it. */
+	left = !pl->literal && pl->naddr > c->addrs_tried ? pl->naddr - c->addrs_tried : 1;
+	now = clock_now_ns();
+	if (left > 1 && c->connect_deadline_ns > now) {
+		c->deadline_ns = now + (c->connect_deadline_ns - now) / left;
+		up_conn_arm(c, now);
+	}
 }
 
 void up_conn_open(struct up_pool *pl, struct upstream_call *u)
@@ -130,6 +144,7 @@ void up_conn_open(struct up_pool *pl, struct upstream_call *u)
 	counter_add(&pl->st->bs.connected, 1);
 	c->deadline_ns = clock_earlier(clock_after_ms(now, u->connect_ms != 0 ? u->connect_ms :
 						     lim->connect_timeout_ms), u->c.deadline_ns);
+	c->connect_deadline_ns = c->deadline_ns;
 	up_conn_arm(c, now);
 	/* On dns_wait before asking: the answer may come before it returns. */
 	list_push_back(&pl->dns_wait, &c->idle_link);
@@ -170,6 +185,8 @@ void up_conn_established(struct up_conn *c, uint64_t now)
 	char why[256];
 	int want = 0, rc;
 
+	c->deadline_ns = c->connect_deadline_ns;   /* the handshake: all that is left */
+
 	if (c->ssl == NULL && c->pool->tls) {
 		if (up_tls_start(c) != 0) {
 			up_conn_fail_errno(c, -EAGAIN, false, "no memory for TLS", -ENOMEM);
@@ -200,7 +217,7 @@ void up_conn_connected(struct up_conn *c, uint64_t now)
 	if (getsockopt(c->io.fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
 		err = errno;
 	if (err != 0) {
-		connect_failed(c, -err);
+		up_conn_connect_failed(c, -err);
 		return;
 	}
 	up_conn_established(c, now);

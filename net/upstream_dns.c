@@ -14,9 +14,9 @@
  * (dns_ttl_min_ms), so a name that does not resolve fails fast instead of
  * asking again for every call; the waiting connections fail with
  * -EHOSTUNREACH (503, and one log line with the resolver's reason). A
- * connect that fails at once (refused, unreachable) goes on to the
- * answer's next address within the same connect timeout, as curl and
- * nginx do, so one dead address of several costs no call; once every
+ * connect that fails (refused, or no answer within its share of the
+ * connect timeout: upstream_connect.c) goes on to the answer's next
+ * address, as curl and nginx do, so one dead address of several costs no call; once every
  * address failed (or the connect timed out) the call fails and the next
  * connection looks the name up again: the addresses may have moved.
  *

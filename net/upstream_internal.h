@@ -143,6 +143,7 @@ struct up_conn {
 	struct ssl_st *ssl;            /* https: the TLS session, else NULL */
 	struct dns_addr peer;          /* the address connected to */
 	uint8_t addrs_tried;           /* addresses whose connect failed (this call) */
+	uint64_t connect_deadline_ns;  /* the connect timeout's, over every address */
 	struct upstream_parser parser;
 	size_t sent;                   /* request bytes written */
 	size_t req_total;              /* request bytes to write */
@@ -250,6 +251,10 @@ void up_conn_fail_errno(struct up_conn *c, int status, bool retryable, const cha
  * request). `c` may be freed when they return. */
 void up_conn_connected(struct up_conn *c, uint64_t now);
 void up_conn_established(struct up_conn *c, uint64_t now);
+/* The connect to c's address failed with `err` (-errno; -ETIMEDOUT: its
+ * share of the connect timeout passed): the answer's next address, or the
+ * call fails. `c` may be freed when it returns. */
+void up_conn_connect_failed(struct up_conn *c, int err);
 
 /* upstream_io.c: connections. up_conn_open opens a connection for `u`
  * (answering `u` itself if that fails at once); up_conn_start sends `u`

@@ -610,7 +610,6 @@ static void on_conn_timer(struct ev_loop *loop, ev_timer *w, int revents)
 	uint64_t now = clock_now_ns();
 	static const char *const what[] = {
 		[UC_RESOLVING] = "name lookup timed out (connect timeout)",
-		[UC_CONNECTING] = "connect timed out",
 		[UC_HANDSHAKE] = "TLS handshake timed out (connect timeout)",
 		[UC_BUSY] = "response timed out",
 	};
@@ -632,9 +631,9 @@ static void on_conn_timer(struct ev_loop *loop, ev_timer *w, int revents)
 			busy_watch(c, now);     /* a grant went again */
 	} else if (c->state == UC_STREAM) {
 		up_stream_timer(c, now);
+	} else if (c->state == UC_CONNECTING) {
+		up_conn_connect_failed(c, -ETIMEDOUT);   /* the next address, if any */
 	} else {
-		if (c->state == UC_CONNECTING)
-			up_pool_addr_failed(pl);
 		up_conn_fail(c, -ETIMEDOUT, false,
 			     c->state == UC_BUSY && !upstream_parser_started(&c->parser) ?
 			     "no first response byte in time" : what[c->state],

@@ -2,6 +2,7 @@
 changes while actord runs, answered by a test resolver (dns_server.py)
 that upstream.resolver points at."""
 import socket
+import time
 
 import pytest
 
@@ -176,3 +177,31 @@ def test_every_address_refusing_is_one_503(actord_factory):
         dns.close()
         for s in dead:
             s.close()
+
+
+def test_an_address_that_drops_the_syn_leaves_time_for_the_next_one(actord_factory, upstream):
+    # 127.0.0.2: a listener whose accept queue is full drops the SYN.
+    lst = socket.socket()
+    lst.bind(("127.0.0.2", upstream.port))
+    lst.listen(0)
+    fillers = []
+    for _ in range(4):
+        s = socket.socket()
+        s.setblocking(False)
+        s.connect_ex(("127.0.0.2", upstream.port))
+        fillers.append(s)
+    time.sleep(0.2)
+    dns = DnsServer({"svc.test": ["127.0.0.2", "127.0.0.1"]}, ttl=60)
+    try:
+        a = actord_factory(dns_config(dns, upstream.port, connect_timeout_ms=1000))
+        for _ in range(4):
+            t0 = time.monotonic()
+            r = a.get("/svc/bye")
+            assert (r.status, r.body) == (200, b"bye 127.0.0.1")
+            assert time.monotonic() - t0 < 0.9    # half the connect timeout, then the next
+        assert stderr_has(a, "connect timed out, trying the next address (127.0.0.2: ")
+    finally:
+        dns.close()
+        for s in fillers:
+            s.close()
+        lst.close()
