@@ -169,29 +169,38 @@ static void proxy_answered(struct hreq *r, struct call_msg *reply, void *arg)
 		  body, len);
 }
 
-/* X-Forwarded-For: the client's earlier list, then its address. Sized
- * to fit: the last hop, the one the upstream can trust, is never cut. */
-static int add_forwarded_for(struct hreq *r, struct upstream_call *u, const char *prior)
+/* X-Forwarded-For: the client's earlier list (every line of it, in
+ * order: RFC 9110 5.3 makes them one list, and a hop left out would change
+ * whom the upstream trusts), then its address. Sized to fit: the last
+ * hop, the one the upstream can trust, is never cut. */
+static int add_forwarded_for(struct hreq *r, struct upstream_call *u)
 {
-	const char *client = hreq_client(r), *colon = strrchr(client, ':');
-	size_t iplen = colon != NULL ? (size_t)(colon - client) : strlen(client);
-	size_t plen = prior != NULL ? strlen(prior) : 0;
+	const char *client = hreq_client(r), *colon = strrchr(client, ':'), *name, *v;
+	size_t iplen = colon != NULL ? (size_t)(colon - client) : strlen(client), len = 0;
 	char *value;
 
 	if (client[0] == '[' && iplen >= 2) {   /* "[v6]:port" */
 		client++;
 		iplen -= 2;
 	}
-	value = hreq_alloc(r, plen + 2 + iplen + 1);
+	for (unsigned i = 0; hreq_header_at(r, i, &name, &v); i++)
+		if (strcasecmp(name, "X-Forwarded-For") == 0)
+			len += strlen(v) + 2;
+	value = hreq_alloc(r, len + iplen + 1);
 	if (value == NULL)
 		return -ENOMEM;
-	if (plen > 0) {
-		memcpy(value, prior, plen);
-		memcpy(value + plen, ", ", 2);
-		plen += 2;
+	len = 0;
+	for (unsigned i = 0; hreq_header_at(r, i, &name, &v); i++) {
+		size_t n = strlen(v);
+
+		if (strcasecmp(name, "X-Forwarded-For") != 0 || n == 0)
+			continue;
+		memcpy(value + len, v, n);
+		memcpy(value + len + n, ", ", 2);
+		len += n + 2;
 	}
-	memcpy(value + plen, client, iplen);
-	value[plen + iplen] = '\0';
+	memcpy(value + len, client, iplen);
+	value[len + iplen] = '\0';
 	return upstream_call_add_header(u, "X-Forwarded-For", value);
 }
 
@@ -211,7 +220,7 @@ static int forward_request(struct hreq *r, struct upstream_call *u)
 		if (rc == -ENOMEM)
 			return rc;
 	}
-	rc = add_forwarded_for(r, u, hreq_header(r, "X-Forwarded-For"));
+	rc = add_forwarded_for(r, u);
 	if (rc == -ENOMEM)
 		return rc;
 	if (hreq_body_stream(r, &up)) {

@@ -203,3 +203,19 @@ def test_full_queue_is_a_503(proxied):
     for t in threads:
         t.join()
     assert sorted(results, key=lambda x: x[0]) == [(200, None)] * 2 + [(503, "1")] * 2
+
+
+def test_every_forwarded_for_line_of_the_client_is_kept_in_order(proxied, upstream):
+    # RFC 9110 5.3: several lines of a list field are one comma-separated
+    # list; a hop lost from it would change whom the upstream trusts.
+    a = proxied()
+    c = RawClient(a.port)
+    c.send(b"GET /proxy/echo HTTP/1.1\r\nHost: client.example\r\n"
+           b"X-Forwarded-For: 192.0.2.7, 192.0.2.8\r\nX-Custom: 1\r\n"
+           b"X-Forwarded-For: 198.51.100.9\r\n\r\n")
+    r = c.read_response()
+    c.close()
+    assert r.status == 200
+    sent = [(k.lower(), v) for k, v in r.json()["headers"]]
+    assert [v for k, v in sent if k == "x-forwarded-for"] == \
+        ["192.0.2.7, 192.0.2.8, 198.51.100.9, 127.0.0.1"]
