@@ -80,6 +80,57 @@ static bool in_token_list(const char *list, const char *name)
 	return false;
 }
 
+/* Field line `i` of a request or of an upstream's reply: false past the
+ * last. */
+typedef bool (*field_at_fn)(const void *src, unsigned i, const char **name, const char **value);
+
+static bool request_field_at(const void *src, unsigned i, const char **name, const char **value)
+{
+	return hreq_header_at(src, i, name, value);
+}
+
+static bool reply_field_at(const void *src, unsigned i, const char **name, const char **value)
+{
+	unsigned n;
+	const struct upstream_hdr *h = upstream_reply_headers(src, &n);
+
+	if (i >= n)
+		return false;
+	*name = h[i].name;
+	*value = h[i].value;
+	return true;
+}
+
+/* The values of every line of `field`, joined with commas into one list
+ * (RFC 9110 5.3): a second Connection line names hop-by-hop fields as
+ * well as the first. "" if none; NULL without memory. */
+static const char *joined(struct hreq *r, const char *field, field_at_fn at, const void *src)
+{
+	const char *name, *value;
+	size_t len = 0;
+	char *out;
+
+	for (unsigned i = 0; at(src, i, &name, &value); i++)
+		if (strcasecmp(name, field) == 0)
+			len += strlen(value) + 1;
+	if (len == 0)
+		return "";
+	out = hreq_alloc(r, len);
+	if (out == NULL)
+		return NULL;
+	len = 0;
+	for (unsigned i = 0; at(src, i, &name, &value); i++)
+		if (strcasecmp(name, field) == 0) {
+			size_t vl = strlen(value);
+
+			memcpy(out + len, value, vl);
+			out[len + vl] = ',';
+			len += vl + 1;
+		}
+	out[len - 1] = '\0';
+	return out;
+}
+
 static bool hop_by_hop(const char *name, const char *connection)
 {
 	static const char *const fixed[] = {
@@ -144,7 +195,11 @@ static void proxy_answered(struct hreq *r, struct call_msg *reply, void *arg)
 		return;
 	}
 	h = upstream_reply_headers(u, &n);
-	connection = upstream_reply_header(u, "Connection");
+	connection = joined(r, "Connection", reply_field_at, u);
+	if (connection == NULL) {
+		hreq_error(r, 500, "proxy: out of memory");
+		return;
+	}
 	for (unsigned i = 0; i < n; i++) {
 		if (hop_by_hop(h[i].name, connection) ||
 		    strcasecmp(h[i].name, "Content-Length") == 0 ||
@@ -206,10 +261,13 @@ static int add_forwarded_for(struct hreq *r, struct upstream_call *u)
 
 static int forward_request(struct hreq *r, struct upstream_call *u)
 {
-	const char *connection = hreq_header(r, "Connection"), *name, *value, *body;
+	const char *connection = joined(r, "Connection", request_field_at, r), *name, *value, *body;
 	struct upload_ref up;
 	size_t len;
 	int rc;
+
+	if (connection == NULL)
+		return -ENOMEM;
 
 	for (unsigned i = 0; hreq_header_at(r, i, &name, &value); i++) {
 		if (hop_by_hop(name, connection) || strcasecmp(name, "Host") == 0 ||

@@ -47,6 +47,7 @@ def test_proxy_forwards_method_path_query_body_and_end_to_end_headers(proxied, u
     assert r.headers["x-upstream"] == "yes"
     assert r.headers["set-cookie"] == "a=1"
     assert "x-hop" not in r.headers
+    assert "x-hop2" not in r.headers    # named by the upstream's second Connection line
     assert "keep-alive" not in r.headers
     assert r.headers["server"] == "actord"
 
@@ -219,3 +220,17 @@ def test_every_forwarded_for_line_of_the_client_is_kept_in_order(proxied, upstre
     sent = [(k.lower(), v) for k, v in r.json()["headers"]]
     assert [v for k, v in sent if k == "x-forwarded-for"] == \
         ["192.0.2.7, 192.0.2.8, 198.51.100.9, 127.0.0.1"]
+
+
+def test_a_second_connection_line_of_the_client_names_hop_by_hop_fields_too(proxied, upstream):
+    a = proxied()
+    c = RawClient(a.port)
+    c.send(b"GET /proxy/echo HTTP/1.1\r\nHost: client.example\r\n"
+           b"Connection: keep-alive\r\nX-Drop-Me: 1\r\nConnection: X-Drop-Me\r\n"
+           b"X-Kept: 1\r\n\r\n")
+    r = c.read_response()
+    c.close()
+    assert r.status == 200
+    sent = {k.lower(): v for k, v in r.json()["headers"]}
+    assert "x-drop-me" not in sent
+    assert sent["x-kept"] == "1"

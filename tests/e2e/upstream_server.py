@@ -11,6 +11,7 @@ Behaviour by path (the proxy route maps /proxy/<x> to /<x>):
   /echo                  200 JSON of the request (method, path, query,
                          headers, body) with extra response headers,
                          among them hop-by-hop ones that must not pass
+                         (named by two Connection lines)
   /status?code=N         answers status N
   /chunked?n=N           N chunks "chunk-<i>\\n" (chunked encoding)
   /big?n=N               N bytes with Content-Length
@@ -258,7 +259,8 @@ class UpstreamServer:
                                "body": req["body"].decode("latin-1")}).encode()
             self._send(conn, 200, body, "application/json",
                        ["X-Upstream: yes", "Set-Cookie: a=1", "Connection: x-hop",
-                        "X-Hop: must-not-pass", "Keep-Alive: timeout=5",
+                        "X-Hop: must-not-pass", "Connection: x-hop2",
+                        "X-Hop2: must-not-pass", "Keep-Alive: timeout=5",
                         "Server: upstream-test", "Date: Thu, 01 Jan 1970 00:00:00 GMT"])
         elif path == "/status":
             self._send(conn, arg("code", 200), b"status body")
