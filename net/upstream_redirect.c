@@ -7,13 +7,15 @@
  * DESIGN
  * Redirects are followed inside the upstream actor: the call's request
  * line and Host are rewritten for the Location (a relative one resolved
- * against the request's URL, its fragment dropped), the caller's header lines
- * kept (without Authorization and Cookie when the origin changes: they
- * were meant for the first one), and the call goes back to the pool of its
- * new origin. Each hop counts against the call's limit, so a loop ends
- * there; the deadline and timeouts of the call cover the whole chain. A
- * redirect from https to http is not followed unless allowed: the 3xx is
- * then the answer, as with the limit.
+ * against the request's URL, its fragment dropped), the caller's header
+ * lines kept (without Authorization and Cookie when the origin changes:
+ * they were meant for the first one; without Content-Type and the other
+ * fields describing the body when a 303, or a 301/302 after POST, drops
+ * it), and the call goes back to the pool of its new origin. Each hop
+ * counts against the call's limit, so a loop ends there; the deadline and
+ * timeouts of the call cover the whole chain. A redirect from https to
+ * http is not followed unless allowed: the 3xx is then the answer, as
+ * with the limit.
  *
  * gzip: the whole body is inflated at once with zlib (a response is
  * already whole in memory here) within upstream.max_response_bytes.
@@ -164,10 +166,20 @@ static int location_url(const struct upstream_call *u, const char *loc, struct c
 	return 0;
 }
 
-/* Rewrite u's request line and Host for `to`, keeping its header lines. */
+/* Whether the header line at `line` describes a request body (the Fetch
+ * standard's request-body-header names; Tornado drops them too). */
+static bool describes_body(const char *line, size_t len)
+{
+	return line_is(line, len, "Content-Type") || line_is(line, len, "Content-Encoding") ||
+	       line_is(line, len, "Content-Language") || line_is(line, len, "Content-Location");
+}
+
+/* Rewrite u's request line and Host for `to`, keeping its header lines
+ * (without those describing a body it no longer has). */
 static int rewrite_head(struct upstream_call *u, unsigned method, const struct config_url *to,
 			bool same_origin)
 {
+	bool body_dropped = method != u->method;
 	size_t flen = u->head_len - u->fields_off;
 	char *fields = malloc(flen + 1);
 	const char *m = http_method_str((enum http_method)method);
@@ -187,6 +199,8 @@ static int rewrite_head(struct upstream_call *u, unsigned method, const struct c
 
 		off += len;
 		if (!same_origin && (line_is(line, len, "Authorization") || line_is(line, len, "Cookie")))
+			continue;
+		if (body_dropped && describes_body(line, len))
 			continue;
 		if (up_call_head_append(u, line, len) != 0)
 			rc = -ENOMEM;

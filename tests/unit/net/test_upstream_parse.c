@@ -473,6 +473,7 @@ static void test_redirects_rewrite_the_request_for_the_new_origin(void **state)
 	assert_non_null(u);
 	assert_int_equal(upstream_call_add_header(u, "Cookie", "s=1"), 0);
 	assert_int_equal(upstream_call_add_header(u, "X-Keep", "yes"), 0);
+	assert_int_equal(upstream_call_add_header(u, "Content-Type", "text/plain"), 0);
 	assert_int_equal(upstream_call_set_body(u, "abc", 3), 0);
 	/* Not asked: nothing happens. */
 	answer(u, "HTTP/1.1 302 Found\r\nLocation: /b\r\nContent-Length: 0\r\n\r\n");
@@ -482,9 +483,10 @@ static void test_redirects_rewrite_the_request_for_the_new_origin(void **state)
 	answer(u, "HTTP/1.1 307 Temporary\r\nLocation: /b?x=1\r\nContent-Length: 0\r\n\r\n");
 	assert_int_equal(up_redirect(NULL, u), 1);
 	assert_string_equal(head_of(u), "POST /b?x=1 HTTP/1.1\r\nHost: 127.0.0.1:9000\r\n"
-			    "Cookie: s=1\r\nX-Keep: yes\r\n");
+			    "Cookie: s=1\r\nX-Keep: yes\r\nContent-Type: text/plain\r\n");
 	assert_int_equal(u->body_len, 3);
-	/* Another origin, 302 after POST: GET, no body, no Cookie. */
+	/* Another origin, 302 after POST: GET, no body, no Cookie, nothing
+	 * describing the body. */
 	answer(u, "HTTP/1.1 302 Found\r\nLocation: https://api.example:8443/c\r\n"
 	       "Content-Length: 0\r\n\r\n");
 	assert_int_equal(up_redirect(NULL, u), 1);
