@@ -225,7 +225,11 @@ static int on_headers_complete(http_parser *hp)
 		return fail(p, -ENOMEM);
 	p->last_cb = CB_NONE;
 	p->in_trailers = true;
-	if (hp->http_major != 1 || hp->status_code < 100 || hp->status_code == 101)
+	/* RFC 9110 15: a status outside 100..599 is invalid and a client
+	 * SHOULD treat it as a server error; passed on, a proxy would send
+	 * it to its own client. */
+	if (hp->http_major != 1 || hp->status_code < 100 || hp->status_code > 599 ||
+	    hp->status_code == 101)
 		return fail(p, -EPROTO);
 	r->status = (uint16_t)hp->status_code;
 	r->body_off = r->len;

@@ -11,7 +11,8 @@
  *  - limits: the status line and header block (UPSTREAM_MAX_HEAD_BYTES,
  *    UPSTREAM_MAX_HEADERS) and the decoded body (`max_body`, checked
  *    against Content-Length before the body arrives): -EFBIG;
- *  - interim 1xx responses are skipped; 101 is refused (no upgrades);
+ *  - interim 1xx responses are skipped; 101 is refused (no upgrades), and
+ *    so is a status outside 100..599 (-EPROTO: 502 from a proxy);
  *  - the answer to HEAD has no body whatever its headers say;
  *  - a response delimited by the connection's close completes on EOF;
  *  - it stops at the end of the response: bytes after it are not parsed

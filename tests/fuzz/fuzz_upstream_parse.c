@@ -125,7 +125,7 @@ static void run(struct outcome *o, const uint8_t *data, size_t size, size_t cut,
 		    (!upstream_parser_streaming(&o->p) && o->nsunk != 0))
 			abort();
 		if (o->r.body_len > max_body || o->r.body_off + o->r.body_len > o->r.len ||
-		    o->r.nheaders > UPSTREAM_MAX_HEADERS || o->r.status < 100)
+		    o->r.nheaders > UPSTREAM_MAX_HEADERS || o->r.status < 200 || o->r.status > 599)
 			abort();
 		for (unsigned i = 0; i < o->r.nheaders; i++) {
 			const char *nm = o->r.headers[i].name, *v = o->r.headers[i].value;

@@ -308,6 +308,19 @@ static void test_interim_responses_are_skipped_and_101_refused(void **state)
 	assert_int_equal(feed("HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\n\r\n"), -EPROTO);
 }
 
+static void test_a_status_outside_100_to_599_is_a_bad_response(void **state)
+{
+	(void)state;
+	start(false, MAX_BODY);
+	assert_int_equal(feed("HTTP/1.1 600 Odd\r\nContent-Length: 2\r\n\r\nhi"), -EPROTO);
+	start(false, MAX_BODY);
+	assert_int_equal(feed("HTTP/1.1 999 Odd\r\nContent-Length: 2\r\n\r\nhi"), -EPROTO);
+	start(false, MAX_BODY);
+	assert_int_equal(feed("HTTP/1.1 599 Edge\r\nContent-Length: 2\r\n\r\nhi"), 42);
+	assert_true(upstream_parser_done(&P));
+	assert_int_equal(R.status, 599);
+}
+
 static void test_parsing_stops_at_the_end_of_the_response(void **state)
 {
 	static const char two[] =
@@ -777,6 +790,7 @@ int main(void)
 		T(test_chunked_or_close_framed_body_over_the_limit_fails),
 		T(test_huge_header_block_or_too_many_fields_fail),
 		T(test_interim_responses_are_skipped_and_101_refused),
+		T(test_a_status_outside_100_to_599_is_a_bad_response),
 		T(test_parsing_stops_at_the_end_of_the_response),
 		T(test_keep_alive_follows_version_and_connection),
 		T(test_builder_writes_request_line_host_and_headers),
