@@ -108,10 +108,10 @@ static void conn_connect(struct up_conn *c, const struct dns_addr *a)
 	 * remains (curl's rule), the last one all of it. */
 	left = !pl->literal && pl->naddr > c->addrs_tried ? pl->naddr - c->addrs_tried : 1;
 	now = clock_now_ns();
-	if (left > 1 && c->connect_deadline_ns > now) {
+	c->deadline_ns = c->connect_deadline_ns;    /* not an earlier address's share */
+	if (left > 1 && c->connect_deadline_ns > now)
 		c->deadline_ns = now + (c->connect_deadline_ns - now) / left;
-		up_conn_arm(c, now);
-	}
+	up_conn_arm(c, now);
 }
 
 void up_conn_open(struct up_pool *pl, struct upstream_call *u)

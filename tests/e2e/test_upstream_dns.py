@@ -205,3 +205,32 @@ def test_an_address_that_drops_the_syn_leaves_time_for_the_next_one(actord_facto
         for s in fillers:
             s.close()
         lst.close()
+
+
+def test_every_address_dropping_the_syn_is_one_504_at_the_connect_timeout(actord_factory):
+    held, dead = [], []
+    for host in ("127.0.0.1", "127.0.0.2", "127.0.0.3"):
+        lst = socket.socket()
+        lst.bind((host, dead[0].getsockname()[1] if dead else 0))
+        lst.listen(0)
+        dead.append(lst)
+        for _ in range(4):
+            s = socket.socket()
+            s.setblocking(False)
+            s.connect_ex(lst.getsockname())
+            held.append(s)
+    time.sleep(0.2)
+    dns = DnsServer({"svc.test": ["127.0.0.1", "127.0.0.2", "127.0.0.3"]}, ttl=60)
+    try:
+        a = actord_factory(dns_config(dns, dead[0].getsockname()[1], connect_timeout_ms=900))
+        t0 = time.monotonic()
+        r = a.get("/svc/bye")
+        # A third of the timeout each, then the last share: 504 at about
+        # the connect timeout, never early, never a hang.
+        assert r.status == 504
+        assert 0.8 < time.monotonic() - t0 < 3
+        assert stderr_has(a, "connect timed out (")
+    finally:
+        dns.close()
+        for s in held + dead:
+            s.close()
