@@ -16,7 +16,7 @@
  * Reply status (call.h): 0 every command answered (a missing key is a
  * CACHE_NIL value, not an error); -ENOTCONN / -ECONNREFUSED Redis is down
  * (503); -ETIMEDOUT no reply by the deadline (504); -EAGAIN Redis asked for
- * a retry (LOADING, BUSY: 503); -EBADMSG Redis refused a command as invalid
+ * a retry (LOADING, BUSY, OOM, NOREPLICAS, MISCONF...: 503); -EBADMSG Redis refused a command as invalid
  * (WRONGTYPE...: 500; the cache actor logs Redis' text, the client never
  * sees it). With a non-zero status the values may be missing.
  *

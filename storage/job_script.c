@@ -226,12 +226,6 @@ int job_reply_status(struct job_actor *ja, int status, const redisReply *reply,
 		arm_setup(ja);
 		return -EAGAIN;
 	}
-	if (strstr(reply->str, "OOM command not allowed") != NULL) {
-		/* maxmemory with noeviction: nothing was written; later. */
-		log_warn("jobs: %s: redis is out of memory: %.*s", what, (int)reply->len,
-			 reply->str);
-		return -EAGAIN;
-	}
 	if (strstr(reply->str, "NOGROUP") != NULL) {
 		/* The stream or its group vanished (a Redis without its data,
 		 * an operator): make them again. */
@@ -242,8 +236,15 @@ int job_reply_status(struct job_actor *ja, int status, const redisReply *reply,
 		return -EAGAIN;
 	}
 	status = rconn_reply_status(reply);
-	if (status == -EBADMSG)
-		log_warn("jobs: redis refused %s: %.*s", what, (int)reply->len, reply->str);
+	/* -EAGAIN: nothing was written; the caller answers 503 or tries
+	 * again. Said when an operator has something to fix (memory, the
+	 * replicas, the disk); a server loading or failing over cures itself
+	 * and is asked again every 50 ms by the set-up: no line each time. */
+	if (status == -EAGAIN && strncmp(reply->str, "OOM", 3) != 0 &&
+	    strncmp(reply->str, "NOREPLICAS", 10) != 0 && strncmp(reply->str, "MISCONF", 7) != 0)
+		return status;
+	log_warn("jobs: redis refused %s%s: %.*s", what,
+		 status == -EAGAIN ? " for now" : "", (int)reply->len, reply->str);
 	return status;
 }
 

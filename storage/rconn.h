@@ -154,8 +154,9 @@ int rconn_pubsub(struct rconn *c, const char *verb, int n, const char *const *ch
 
 /* Map a reply to a call status: 0 for anything but an error reply;
  * -EAGAIN for the errors a retry cures (LOADING, BUSY, TRYAGAIN,
- * MASTERDOWN, READONLY: a failover under way); -EBADMSG for any other
- * error reply. Thread: any. */
+ * MASTERDOWN, READONLY: a failover under way; OOM, NOREPLICAS, MISCONF:
+ * writes refused for now); -EBADMSG for any other error reply (BUSYKEY
+ * and BUSYGROUP included). Thread: any. */
 int rconn_reply_status(const redisReply *reply);
 
 /* Whether a connection is up. Thread: owner. */

@@ -67,15 +67,22 @@ bool rconn_busy(const struct rconn *c)
 
 int rconn_reply_status(const redisReply *reply)
 {
+	/* Errors that say "not now" rather than "never": a server loading
+	 * its data, running a script, mid-failover, out of memory under
+	 * noeviction (OOM), short of replicas for min-replicas-to-write
+	 * (NOREPLICAS), or refusing writes after a failed snapshot (MISCONF).
+	 * The code must be the whole first word: BUSYKEY and BUSYGROUP are
+	 * permanent refusals, not BUSY. */
 	static const char *const transient[] = { "LOADING", "BUSY", "TRYAGAIN", "MASTERDOWN",
-						 "READONLY" };
+						 "READONLY", "OOM", "NOREPLICAS", "MISCONF" };
 
 	if (reply->type != REDIS_REPLY_ERROR)
 		return 0;
 	for (size_t i = 0; i < sizeof(transient) / sizeof(transient[0]); i++) {
 		size_t n = strlen(transient[i]);
 
-		if (reply->len >= n && strncmp(reply->str, transient[i], n) == 0)
+		if (reply->len >= n && strncmp(reply->str, transient[i], n) == 0 &&
+		    (reply->len == n || reply->str[n] == ' '))
 			return -EAGAIN;
 	}
 	return -EBADMSG;

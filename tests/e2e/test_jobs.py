@@ -161,6 +161,28 @@ def test_202_means_the_job_is_in_redis_and_a_redis_outage_is_503(actord_factory,
     assert redis.cmd("HGET", f"{prefix}:job:{body['id']}", "state") == b"queued"
 
 
+@pytest.mark.parametrize("setting,value", [("min-replicas-to-write", "1"), ("maxmemory", "1")])
+def test_a_redis_refusing_writes_for_now_is_503_with_its_reason_logged(actord_factory, services,
+                                                                     prefix, redis, setting,
+                                                                     value):
+    """NOREPLICAS (min-replicas-to-write, docs/JOBS.md's advice for a cut-off
+    primary) and OOM (noeviction) refuse the write until the server
+    recovers: a retryable 503, not a 500."""
+    a = start(actord_factory, jobs_config(services, prefix, concurrency=0))
+    old = redis.cmd("CONFIG", "GET", setting)[1]
+    redis.cmd("CONFIG", "SET", setting, value)
+    try:
+        r = a.request("POST", "/jobs", body=b'{"type": "sleep"}')
+    finally:
+        redis.cmd("CONFIG", "SET", setting, old)
+    assert r.status == 503 and r.headers.get("retry-after") == "1"
+    assert redis.cmd("XLEN", f"{prefix}:stream") == 0
+    wait_until(lambda: "jobs: redis refused job enqueue for now: "
+               + ("NOREPLICAS" if value == "1" and setting.startswith("min") else "OOM")
+               in a.stderr(), 5, "the reason in the log")
+    assert a.request("POST", "/jobs", body=b'{"type": "sleep"}').status == 202
+
+
 def test_a_job_that_always_fails_ends_dead_after_its_attempts_with_backoff(actord_factory,
                                                                            services, prefix,
                                                                            redis):

@@ -235,6 +235,44 @@ static void test_a_redis_error_fails_the_call_as_bad_request(void **state)
 	assert_int_equal(sh.out[0].status, -EBADMSG);
 }
 
+/* Each request's commands run in order on one connection: the first
+ * makes the server refuse what follows. */
+static void step_refusals(struct actor *a)
+{
+	const char *noreplicas[] = { "CONFIG", "SET", "min-replicas-to-write", "1" };
+	const size_t noreplicas_lens[] = { 6, 3, 21, 1 };
+	const char *none[] = { "CONFIG", "SET", "min-replicas-to-write", "0" };
+	const char *oom[] = { "CONFIG", "SET", "maxmemory", "1" };
+	const size_t oom_lens[] = { 6, 3, 9, 1 };
+	const char *unlimited[] = { "CONFIG", "SET", "maxmemory", "0" };
+	const char *group[] = { "XGROUP", "CREATE", "s", "g", "$", "MKSTREAM" };
+	const size_t group_lens[] = { 6, 6, 1, 1, 1, 8 };
+	struct cache_req *q = cache_req_new();
+
+	cache_req_command(q, 4, noreplicas, noreplicas_lens);
+	cache_req_set(q, "k", 1, "v", 1, 0);
+	cache_req_command(q, 4, none, noreplicas_lens);
+	send_req(a, q, 0);
+	q = cache_req_new();
+	cache_req_command(q, 4, oom, oom_lens);
+	cache_req_set(q, "k", 1, "v", 1, 0);
+	cache_req_command(q, 4, unlimited, oom_lens);
+	send_req(a, q, 1);
+	q = cache_req_new();
+	cache_req_command(q, 6, group, group_lens);
+	cache_req_command(q, 6, group, group_lens);      /* BUSYGROUP */
+	send_req(a, q, 2);
+}
+
+static void test_writes_refused_for_now_are_retry_later_but_busygroup_is_not(void **state)
+{
+	(void)state;
+	run(step_refusals, 3, 5000);
+	assert_int_equal(sh.out[0].status, -EAGAIN);     /* NOREPLICAS */
+	assert_int_equal(sh.out[1].status, -EAGAIN);     /* OOM */
+	assert_int_equal(sh.out[2].status, -EBADMSG);    /* BUSYGROUP: never cured */
+}
+
 static void step_many(struct actor *a)
 {
 	for (unsigned i = 0; i < 1000; i++) {
@@ -417,6 +455,9 @@ int main(void)
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_a_redis_error_fails_the_call_as_bad_request,
 						setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_writes_refused_for_now_are_retry_later_but_busygroup_is_not, setup,
+			teardown),
 		cmocka_unit_test_setup_teardown(test_many_requests_in_flight_all_come_back,
 						setup_patient, teardown),
 		cmocka_unit_test_setup_teardown(
