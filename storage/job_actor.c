@@ -100,14 +100,24 @@ static int wait_replicas(struct job_actor *ja, struct job_req *q)
 		cfg->redis.command_timeout_ms) * NS_PER_MS, on_replicated, q, 3, argv, lens);
 }
 
+static int enqueue(struct job_actor *ja, struct job_req *q);
+
 static void on_enqueued(void *arg, int status, const redisReply *reply)
 {
 	struct job_req *q = arg;
 	struct job_actor *ja = actor_state(actor_self());
+	bool missing = job_script_missing(status, reply);
 	const char *id;
 
 	if (ja != NULL && !ja->stopping)
 		status = job_reply_status(ja, status, reply, "job enqueue");
+	/* Nothing was written: send it again, whole this time, rather than
+	 * answer 503 for a script cache Redis lost. */
+	if (missing && ja != NULL && !ja->stopping) {
+		status = enqueue(ja, q);
+		if (status == 0)
+			return;
+	}
 	else if (status == 0)
 		status = rconn_reply_status(reply);
 	if (status == 0) {

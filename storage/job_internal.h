@@ -189,6 +189,11 @@ int job_script_run(struct job_actor *ja, enum job_script s, uint64_t deadline_ns
  * again) or -EBADMSG (logged with `what`). */
 int job_reply_status(struct job_actor *ja, int status, const redisReply *reply,
 		     const char *what);
+/* Whether a script call was refused with NOSCRIPT (Redis restarted without
+ * its script cache, or SCRIPT FLUSH). The script did not run, so sending
+ * it again is safe: after job_reply_status() forgot the hashes, the next
+ * job_script_run() sends it whole (EVAL), which cannot be refused so. */
+bool job_script_missing(int status, const redisReply *reply);
 /* The command connection is up: create the group, load the scripts. */
 void job_setup(struct job_actor *ja);
 /* It went down: forget what it knew. */

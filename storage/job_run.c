@@ -317,15 +317,22 @@ static void run(struct job *j, const redisReply *reply)
 	j->type->run(j, j->payload);
 }
 
+static int send_start(struct job *j);
+
 static void on_started(void *arg, int status, const redisReply *reply)
 {
 	struct job *j = arg;
 	struct job_actor *ja = j->ja;
+	bool missing = job_script_missing(status, reply);
 	const char *what;
 
 	if (ja->stopping)
 		return;
 	status = job_reply_status(ja, status, reply, "job start");
+	/* START did not run: send it again (whole now) instead of leaving the
+	 * delivery pending until a reclaim, reclaim_idle_ms from now. */
+	if (missing && send_start(j) == 0)
+		return;
 	what = status == 0 ? job_str_at(reply, 0) : NULL;
 	if (what != NULL && strcmp(what, "run") == 0) {
 		run(j, reply);
@@ -340,14 +347,25 @@ static void on_started(void *arg, int status, const redisReply *reply)
 	release(j);
 }
 
+/* Send the START script for held job `j`: rconn_command's contract. */
+static int send_start(struct job *j)
+{
+	struct job_actor *ja = j->ja;
+	const struct config_jobs *c = &job_cfg()->jobs;
+	char max[16], ttl[16];
+	const char *keys[] = { ja->stream, j->key, ja->dead };
+	const char *args[] = { ja->group, j->entry, ja->consumer, j->id, max, ttl };
+
+	snprintf(max, sizeof(max), "%u", c->max_attempts);
+	snprintf(ttl, sizeof(ttl), "%u", c->result_ttl_s);
+	return job_script_run(ja, JS_START, 0, 3, keys, 6, args, NULL, on_started, j);
+}
+
 /* Take delivery `entry` of job `id`; `taken_over`: a reclaim or a
  * delivery left by our previous incarnation. */
 void job_take(struct job_actor *ja, const char *entry, const char *id, bool taken_over)
 {
-	const struct config_jobs *c = &job_cfg()->jobs;
 	struct job *j;
-	char max[16], ttl[16];
-	int rc;
 
 	if (find_held(ja, entry) != NULL)
 		return;
@@ -366,15 +384,7 @@ void job_take(struct job_actor *ja, const char *entry, const char *id, bool take
 	ja->busy++;
 	if (taken_over)
 		counter_add(&ja->ctr->reclaimed_total, 1);
-	snprintf(max, sizeof(max), "%u", c->max_attempts);
-	snprintf(ttl, sizeof(ttl), "%u", c->result_ttl_s);
-	{
-		const char *keys[] = { ja->stream, j->key, ja->dead };
-		const char *args[] = { ja->group, j->entry, ja->consumer, j->id, max, ttl };
-
-		rc = job_script_run(ja, JS_START, 0, 3, keys, 6, args, NULL, on_started, j);
-	}
-	if (rc != 0)
+	if (send_start(j) != 0)
 		release(j);
 }
 

@@ -24,7 +24,9 @@
  * which could drop unread entries.
  *
  * Loading: SCRIPT LOAD on every new command connection; until its answer
- * (or after a NOSCRIPT) a script is sent whole with EVAL.
+ * (or after a NOSCRIPT) a script is sent whole with EVAL. A NOSCRIPT means
+ * the script did not run: an enqueue or a start refused so is sent again
+ * at once (whole), an outcome goes through its usual retry.
  *
  * Thread: the job actor's.
  */
@@ -214,6 +216,20 @@ static void arm_setup(struct job_actor *ja)
 	ev_timer_start(actor_loop(ja->a), &ja->setup_w);
 }
 
+static bool any_loaded(const struct job_actor *ja)
+{
+	for (int s = 0; s < JS_NSCRIPTS; s++)
+		if (ja->sha[s][0] != '\0')
+			return true;
+	return false;
+}
+
+bool job_script_missing(int status, const redisReply *reply)
+{
+	return status == 0 && reply->type == REDIS_REPLY_ERROR &&
+	       strncmp(reply->str, "NOSCRIPT", 8) == 0;
+}
+
 int job_reply_status(struct job_actor *ja, int status, const redisReply *reply,
 		     const char *what)
 {
@@ -221,7 +237,10 @@ int job_reply_status(struct job_actor *ja, int status, const redisReply *reply,
 		return status;
 	if (reply->type != REDIS_REPLY_ERROR)
 		return 0;
-	if (strncmp(reply->str, "NOSCRIPT", 8) == 0) {
+	if (job_script_missing(0, reply)) {
+		if (any_loaded(ja))
+			log_warn("jobs: redis no longer has the job scripts (restarted or "
+				 "SCRIPT FLUSH): sending them whole until they are loaded again");
 		memset(ja->sha, 0, sizeof(ja->sha));
 		arm_setup(ja);
 		return -EAGAIN;

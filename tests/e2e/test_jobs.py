@@ -9,6 +9,7 @@ own (a unique key prefix)."""
 import datetime
 import signal
 import time
+import uuid
 
 import pytest
 
@@ -181,6 +182,38 @@ def test_a_redis_refusing_writes_for_now_is_503_with_its_reason_logged(actord_fa
                + ("NOREPLICAS" if value == "1" and setting.startswith("min") else "OOM")
                in a.stderr(), 5, "the reason in the log")
     assert a.request("POST", "/jobs", body=b'{"type": "sleep"}').status == 202
+
+
+def cached_scripts(redis):
+    info = redis.cmd("INFO", "memory").decode()
+    return int(info.split("number_of_cached_scripts:")[1].split()[0])
+
+
+def test_a_script_flush_costs_no_503_and_no_reclaim_wait(actord_factory, services, prefix, redis):
+    """Redis forgetting the scripts (SCRIPT FLUSH, a restart without them)
+    answers NOSCRIPT: the script did not run, so the job actor sends it
+    again whole instead of answering 503 or leaving a delivery pending for
+    reclaim_idle_ms."""
+    a = start(actord_factory, jobs_config(services, prefix, reclaim_idle_ms=60000))
+    c = Client(a.port)
+    _, _, body = c.post_job("sleep", {})
+    wait_state(a, body["id"], ["done"])
+    # A job written by another producer: START is the first script after the flush.
+    job_id = uuid.uuid4().hex
+    redis.cmd("HSET", f"{prefix}:job:{job_id}", "type", "sleep", "payload", "{}",
+              "state", "queued", "attempts", "0", "redeliveries", "0")
+    redis.cmd("SCRIPT", "FLUSH")
+    redis.cmd("XADD", f"{prefix}:stream", "*", "id", job_id)
+    job = wait_state(a, job_id, ["done"], timeout=5)
+    assert job["attempts"] == 1 and job["redeliveries"] == 0
+    assert metric(a, "jobs_reclaimed_total") in (None, 0)
+    # The enqueue is the first script after the next flush.
+    wait_until(lambda: cached_scripts(redis) >= 7, 5, "the scripts to be loaded again")
+    redis.cmd("SCRIPT", "FLUSH")
+    status, _, body = c.post_job("sleep", {})
+    assert status == 202
+    wait_state(a, body["id"], ["done"], timeout=5)
+    assert "redis no longer has the job scripts" in a.stderr()
 
 
 def test_a_job_that_always_fails_ends_dead_after_its_attempts_with_backoff(actord_factory,
