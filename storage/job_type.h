@@ -55,8 +55,11 @@
 struct ad_config;
 struct job;
 
-/* Whether `payload` (never NULL; {} when the client sent none) is valid
- * for this type: 0, or -EINVAL with a message for the client in `err`. */
+/* Whether `payload` (a JSON object; {} when the client sent none) is valid
+ * for this type: 0, or -EINVAL with a message for the client in `err`.
+ * Runs on the handler actor for POST /jobs (400), and again on the job
+ * actor before every run (the run fails with `err`): the run function may
+ * rely on what the check accepts. Must not block. */
 typedef int (*job_check_fn)(const cJSON *payload, const struct ad_config *cfg,
 			    char *err, size_t errlen);
 /* Start one attempt; report with job_done / job_failed, now or later. */

@@ -216,6 +216,21 @@ def test_a_script_flush_costs_no_503_and_no_reclaim_wait(actord_factory, service
     assert "redis no longer has the job scripts" in a.stderr()
 
 
+def test_a_stored_payload_its_type_refuses_fails_without_running(actord_factory, services,
+                                                                prefix, redis):
+    """A job that did not come through POST /jobs is checked before it runs:
+    a negative sleep would be an out-of-range conversion in run_sleep."""
+    a = start(actord_factory, jobs_config(services, prefix, max_attempts=1))
+    for payload, error in (('{"seconds": -5}', "sleep: \"seconds\" must be a number"),
+                           ('[1]', "not a JSON object")):
+        job_id = uuid.uuid4().hex
+        redis.cmd("HSET", f"{prefix}:job:{job_id}", "type", "sleep", "payload", payload,
+                  "state", "queued", "attempts", "0", "redeliveries", "0")
+        redis.cmd("XADD", f"{prefix}:stream", "*", "id", job_id)
+        job = wait_state(a, job_id, ["dead"], timeout=5)
+        assert error in job["error"], job
+
+
 def test_a_job_that_always_fails_ends_dead_after_its_attempts_with_backoff(actord_factory,
                                                                            services, prefix,
                                                                            redis):
