@@ -113,6 +113,8 @@ struct job_actor {
 	struct job_load loads[JS_NSCRIPTS];
 	bool group_ready;             /* XGROUP CREATE answered on this connection */
 	bool setup_pending;
+	unsigned group_backoff_ms;    /* wait after a refused XGROUP CREATE; 0 none */
+	uint64_t group_retry_ns;      /* no XGROUP CREATE before this */
 	bool persistence_checked;     /* CONFIG GET sent on this connection */
 	bool reading;                 /* an XREADGROUP is in flight */
 	bool read_history;            /* next read: our own pending entries */

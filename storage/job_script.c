@@ -38,12 +38,15 @@
 #include "job_internal.h"
 #include "actors/actor.h"
 #include "actors/log.h"
+#include "base/clock.h"
 
 #define NOW_FN "local function now() local t = redis.call('TIME') " \
 	       "return t[1] * 1000 + math.floor(t[2] / 1000) end\n"
 #define SETTLE_FN "local function settle() redis.call('XACK', KEYS[1], ARGV[1], ARGV[2]) " \
 		  "redis.call('XDEL', KEYS[1], ARGV[2]) end\n"
 #define MAX_ARGS 16
+#define GROUP_BACKOFF_MIN_MS 50
+#define GROUP_BACKOFF_MAX_MS 5000
 
 /* KEYS: stream, job hash[, idempotency key]
  * ARGV: id, type, payload, idempotency ttl (s) */
@@ -287,10 +290,20 @@ static void on_group(void *arg, int status, const redisReply *reply)
 	if (status != 0 || ja->stopping)
 		return;
 	if (reply->type == REDIS_REPLY_ERROR && strncmp(reply->str, "BUSYGROUP", 9) != 0) {
+		/* E.g. WRONGTYPE: the stream's key holds something else. Only an
+		 * operator cures that: ask again with backoff, so that the
+		 * warning (job_reply_status) does not flood the log. */
 		job_reply_status(ja, 0, reply, "XGROUP CREATE");
-		arm_setup(ja);
+		ja->group_backoff_ms = ja->group_backoff_ms == 0 ? GROUP_BACKOFF_MIN_MS
+				       : ja->group_backoff_ms * 2 > GROUP_BACKOFF_MAX_MS
+				       ? GROUP_BACKOFF_MAX_MS : ja->group_backoff_ms * 2;
+		ja->group_retry_ns = clock_now_ns() + ja->group_backoff_ms * NS_PER_MS;
+		ev_timer_stop(actor_loop(ja->a), &ja->setup_w);
+		ev_timer_set(&ja->setup_w, ja->group_backoff_ms / 1000.0, 0.);
+		ev_timer_start(actor_loop(ja->a), &ja->setup_w);
 		return;
 	}
+	ja->group_backoff_ms = 0;
 	ja->group_ready = true;
 	job_read(ja);
 	job_reclaim(ja);
@@ -333,7 +346,7 @@ void job_setup(struct job_actor *ja)
 {
 	if (ja->stopping || !rconn_connected(ja->cmd))
 		return;
-	if (!ja->group_ready && !ja->setup_pending) {
+	if (!ja->group_ready && !ja->setup_pending && clock_now_ns() >= ja->group_retry_ns) {
 		/* From 0, not $: entries added before the group existed are
 		 * jobs too. MKSTREAM: an empty queue is fine. */
 		const char *argv[] = { "XGROUP", "CREATE", ja->stream, ja->group, "0", "MKSTREAM" };
@@ -369,5 +382,6 @@ void job_setup_lost(struct job_actor *ja)
 {
 	memset(ja->sha, 0, sizeof(ja->sha));
 	ja->group_ready = false;
+	ja->group_retry_ns = 0;       /* a new connection tries at once */
 	ja->persistence_checked = false;
 }

@@ -231,6 +231,24 @@ def test_a_stored_payload_its_type_refuses_fails_without_running(actord_factory,
         assert error in job["error"], job
 
 
+def test_a_stream_key_of_another_type_is_retried_with_backoff_until_fixed(actord_factory,
+                                                                          services, prefix,
+                                                                          redis):
+    """XGROUP CREATE refused (WRONGTYPE: the stream's key holds a string) is
+    an operator's mistake: logged and asked again with backoff (it was
+    every 50 ms, a warning each time), and the queue works once it is
+    fixed."""
+    redis.cmd("SET", f"{prefix}:stream", "not a stream")
+    a = start(actord_factory, jobs_config(services, prefix))
+    wait_until(lambda: "WRONGTYPE" in a.stderr(), 5, "the refusal in the log")
+    time.sleep(2)
+    refusals = a.stderr().count("jobs: redis refused XGROUP CREATE")
+    assert 1 <= refusals <= 8, refusals
+    redis.cmd("DEL", f"{prefix}:stream")
+    _, _, body = Client(a.port).post_job("sleep", {})
+    wait_state(a, body["id"], ["done"], timeout=10)
+
+
 def test_a_job_that_always_fails_ends_dead_after_its_attempts_with_backoff(actord_factory,
                                                                            services, prefix,
                                                                            redis):
