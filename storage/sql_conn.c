@@ -33,7 +33,10 @@
 #define LOG_EVERY 20                     /* failed attempts between log lines */
 
 /* MariaDB server error numbers we sort on (mysqld_error.h is not shipped). */
+#define ER_CON_COUNT_ERROR 1040
 #define ER_SERVER_SHUTDOWN 1053
+#define ER_TOO_MANY_USER_CONNECTIONS 1203
+#define ER_USER_LIMIT_REACHED 1226
 #define ER_LOCK_WAIT_TIMEOUT 1205
 #define ER_LOCK_DEADLOCK 1213
 #define ER_CONNECTION_KILLED 1927
@@ -110,6 +113,26 @@ static int apply_timeout(struct sql_conn *c, uint32_t timeout_ms)
 	return 0;
 }
 
+/* A refused connection as a call status. Out of connection slots (server
+ * or account limits) is a moment of overload, a 503 like a full mailbox,
+ * not a refusal of access (500 until the configuration changes). */
+static int connect_status(unsigned e)
+{
+	switch (e) {
+	case CR_CONNECTION_ERROR:
+	case CR_CONN_HOST_ERROR:
+		return -ECONNREFUSED;
+	case ER_CON_COUNT_ERROR:
+	case ER_TOO_MANY_USER_CONNECTIONS:
+	case ER_USER_LIMIT_REACHED:
+		return -EAGAIN;
+	case ER_SERVER_SHUTDOWN:
+		return -ENOTCONN;
+	default:
+		return e >= 2000 ? -ENOTCONN : -EACCES;
+	}
+}
+
 static int connect_now(struct sql_conn *c, const struct config_mysql *s)
 {
 	unsigned int connect_s = (s->connect_timeout_ms + 999) / 1000;
@@ -134,8 +157,7 @@ static int connect_now(struct sql_conn *c, const struct config_mysql *s)
 			       0) == NULL) {
 		unsigned e = mysql_errno(db);
 
-		rc = e == CR_CONNECTION_ERROR || e == CR_CONN_HOST_ERROR ? -ECONNREFUSED
-			: e >= 2000 ? -ENOTCONN : -EACCES;
+		rc = connect_status(e);
 		if (c->failures++ % LOG_EVERY == 0)
 			log_warn("mysql %s:%u: cannot connect (attempt %u): %s (%u)",
 				 s->host, s->port, c->failures, mysql_error(db), e);

@@ -4,6 +4,7 @@ stopped and restarted. The routes that need the missing dependency answer
 working, and everything recovers within 5 s of the dependency coming back,
 without restarting actord. Only this session's services are touched
 (tests/services.sh and the pidfiles under its ACTORD_RUN_DIR)."""
+import subprocess
 import threading
 import time
 
@@ -147,3 +148,40 @@ def test_mariadb_stopped_then_restarted(actord_factory, services, redis):
     assert t_down - t_stop < 30
     assert a.proc.poll() is None, "actord must survive"
     assert json_of(http(a.port, "GET", "/db"))["id"] > 0
+
+
+def mariadb_root(services, sql):
+    subprocess.run(["mariadb", "--protocol=tcp", "-h", "127.0.0.1", "-P",
+                    str(services["mysql_port"]), "-u", "root", "-e", sql],
+                   check=True, capture_output=True, timeout=30)
+
+
+def test_mariadb_out_of_connections_is_503_not_500(actord_factory, services):
+    """A server refusing a connection for want of slots (1040 too many
+    connections, 1203 max_user_connections, 1226 a resource limit) is
+    overloaded, not denying access: its routes answer 503 + Retry-After."""
+    mariadb_root(services, "DROP USER IF EXISTS 'capped'@'%'; "
+                 "CREATE USER 'capped'@'%' IDENTIFIED BY 'capped' WITH MAX_USER_CONNECTIONS 1; "
+                 "GRANT SELECT ON hello_world.* TO 'capped'@'%'")
+    try:
+        cfg = storage_config(services)
+        cfg["actors"]["mysql"] = {"count": 2}
+        cfg["mysql"].update(user="capped", password="capped")
+        a = actord_factory(cfg)
+        wait_until(lambda: "max_user_connections" in a.stderr(), 10, "a refused connection")
+        # Pairs at once, so that the refused actor takes some (the pool
+        # shares one mailbox: an idle member takes what comes).
+        results = []
+        def sleep_query():
+            r = http(a.port, "GET", "/_test/sql-sleep?s=0", timeout=10)
+            results.append((r.status, r.headers.get("retry-after")))
+        for _ in range(10):
+            threads = [threading.Thread(target=sleep_query) for _ in range(2)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+        assert set(results) <= {(200, None), (503, "1")}, results
+        assert (503, "1") in results, results
+    finally:
+        mariadb_root(services, "DROP USER IF EXISTS 'capped'@'%'")
