@@ -19,8 +19,9 @@
  * the call comes back with it as its status.
  *
  * Reply status (call.h): 0 every statement ran; -ENOTCONN / -ECONNREFUSED
- * MariaDB is down (503); -EAGAIN a deadlock or lock timeout, or the
- * server or account out of connections (1040, 1203, 1226), retry (503);
+ * MariaDB is down (503); -EAGAIN a deadlock or lock timeout, a write
+ * refused by a read-only server, or the server or account out of
+ * connections (1040, 1203, 1226), retry (503);
  * -ETIMEDOUT the deadline passed before a statement could start, or a
  * statement ran longer than mysql.query_timeout_ms (504); -EBADMSG
  * MariaDB refused the SQL (syntax, unknown column, wrong parameter count:

@@ -37,6 +37,7 @@
 #define ER_SERVER_SHUTDOWN 1053
 #define ER_TOO_MANY_USER_CONNECTIONS 1203
 #define ER_USER_LIMIT_REACHED 1226
+#define ER_OPTION_PREVENTS_STATEMENT 1290
 #define ER_LOCK_WAIT_TIMEOUT 1205
 #define ER_LOCK_DEADLOCK 1213
 #define ER_CONNECTION_KILLED 1927
@@ -242,6 +243,15 @@ int sql_conn_error(struct sql_conn *c, unsigned e, const char *msg, const char *
 	case ER_LOCK_DEADLOCK:
 		log_warn("mysql: %s (%u): %.200s", msg, e, sql);
 		return -EAGAIN;
+	case ER_OPTION_PREVENTS_STATEMENT:
+		/* --read-only (a primary being demoted, maintenance): writes
+		 * are refused for now, like Redis' READONLY. The same number
+		 * names other options, which no retry cures. */
+		if (strstr(msg, "--read-only") != NULL) {
+			log_warn("mysql: %s (%u): %.200s", msg, e, sql);
+			return -EAGAIN;
+		}
+		break;
 	default:
 		break;
 	}

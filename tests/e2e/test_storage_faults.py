@@ -185,3 +185,19 @@ def test_mariadb_out_of_connections_is_503_not_500(actord_factory, services):
         assert (503, "1") in results, results
     finally:
         mariadb_root(services, "DROP USER IF EXISTS 'capped'@'%'")
+
+
+def test_a_read_only_mariadb_refuses_writes_with_503(actord_factory, services):
+    """read_only (a primary being demoted, a maintenance window) refuses
+    writes for now, like Redis' READONLY: 503 + Retry-After, not 500 as a
+    statement MariaDB does not understand."""
+    a = actord_factory(storage_config(services))
+    assert http(a.port, "GET", "/updates?queries=2").status == 200
+    mariadb_root(services, "SET GLOBAL read_only = 1")
+    try:
+        r = http(a.port, "GET", "/updates?queries=2")
+        assert (r.status, r.headers.get("retry-after")) == (503, "1")
+        assert http(a.port, "GET", "/db").status == 200
+    finally:
+        mariadb_root(services, "SET GLOBAL read_only = 0")
+    assert http(a.port, "GET", "/updates?queries=2").status == 200
