@@ -16,9 +16,11 @@
  * Reply status (call.h): 0 every command answered (a missing key is a
  * CACHE_NIL value, not an error); -ENOTCONN / -ECONNREFUSED Redis is down
  * (503); -ETIMEDOUT no reply by the deadline (504); -EAGAIN Redis asked for
- * a retry (LOADING, BUSY, OOM, NOREPLICAS, MISCONF...: 503); -EBADMSG Redis refused a command as invalid
- * (WRONGTYPE...: 500; the cache actor logs Redis' text, the client never
- * sees it). With a non-zero status the values may be missing.
+ * a retry (LOADING, BUSY, OOM, NOREPLICAS, MISCONF...: 503); -EBADMSG Redis
+ * refused a command as invalid (WRONGTYPE...: 500; the cache actor logs
+ * Redis' text, the client never sees it), also when the error is an
+ * element of an array reply (EXEC, a script's table). With a non-zero
+ * status the values may be missing.
  *
  * Ownership: the request belongs to the caller until hreq_call (which
  * frees it on error), then to the cache actor, then to the continuation;

@@ -111,6 +111,20 @@ static struct cache_value *copy_reply(const redisReply *r)
 	return v;
 }
 
+/* The first error inside an array reply (EXEC's, a script's), or NULL:
+ * copied as a value it would read as a missing key. */
+static const redisReply *nested_error(const redisReply *r)
+{
+	const redisReply *e;
+
+	if (r->type == REDIS_REPLY_ERROR)
+		return r;
+	for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements; i++)
+		if ((e = nested_error(r->element[i])) != NULL)
+			return e;
+	return NULL;
+}
+
 /* ---- Messages ---- */
 
 static void on_reply(void *arg, int status, const redisReply *reply)
@@ -119,9 +133,11 @@ static void on_reply(void *arg, int status, const redisReply *reply)
 	struct cache_req *q = cmd->req;
 
 	if (status == 0) {
-		status = rconn_reply_status(reply);
+		const redisReply *err = nested_error(reply);
+
+		status = err != NULL ? rconn_reply_status(err) : 0;
 		if (status != 0) {
-			log_warn("redis refused a command: %.*s", (int)reply->len, reply->str);
+			log_warn("redis refused a command: %.*s", (int)err->len, err->str);
 		} else {
 			cmd->result = copy_reply(reply);
 			if (cmd->result == NULL)

@@ -273,6 +273,24 @@ static void test_writes_refused_for_now_are_retry_later_but_busygroup_is_not(voi
 	assert_int_equal(sh.out[2].status, -EBADMSG);    /* BUSYGROUP: never cured */
 }
 
+static void step_transaction(struct actor *a)
+{
+	struct cache_req *q = cache_req_new();
+
+	cache_req_command(q, 1, (const char *[]){ "MULTI" }, (const size_t[]){ 5 });
+	cache_req_set(q, "t", 1, "text", 4, 0);
+	cache_req_incr(q, "t", 1);                       /* queued; fails in EXEC */
+	cache_req_command(q, 1, (const char *[]){ "EXEC" }, (const size_t[]){ 4 });
+	send_req(a, q, 0);
+}
+
+static void test_an_error_inside_an_exec_reply_fails_the_call(void **state)
+{
+	(void)state;
+	run(step_transaction, 1, 5000);
+	assert_int_equal(sh.out[0].status, -EBADMSG);    /* not a nil "missing key" */
+}
+
 static void step_many(struct actor *a)
 {
 	for (unsigned i = 0; i < 1000; i++) {
@@ -458,6 +476,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(
 			test_writes_refused_for_now_are_retry_later_but_busygroup_is_not, setup,
 			teardown),
+		cmocka_unit_test_setup_teardown(test_an_error_inside_an_exec_reply_fails_the_call,
+						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_many_requests_in_flight_all_come_back,
 						setup_patient, teardown),
 		cmocka_unit_test_setup_teardown(
