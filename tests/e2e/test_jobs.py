@@ -4,8 +4,10 @@ keys, a 202 only once the job is in Redis, retries with the backoff
 schedule ending in the dead-letter stream, a worker killed mid-job whose
 job another instance takes over, a job longer than the reclaim idle time
 that is not taken over, a SIGTERM that leaves running jobs pending, and
-two instances draining one queue together. Each test has a queue of its
-own (a unique key prefix)."""
+two instances draining one queue together; and Redis misbehaving: writes
+refused for now (503), scripts flushed, a stream key of another type, a
+stored payload its type refuses. Each test has a queue of its own (a
+unique key prefix)."""
 import datetime
 import signal
 import time

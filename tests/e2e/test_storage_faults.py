@@ -2,8 +2,10 @@
 stopped and restarted. The routes that need the missing dependency answer
 503 with Retry-After within 2 s (no hang, no crash), the others keep
 working, and everything recovers within 5 s of the dependency coming back,
-without restarting actord. Only this session's services are touched
-(tests/services.sh and the pidfiles under its ACTORD_RUN_DIR)."""
+without restarting actord. A MariaDB refusing for now (out of connections,
+read-only) is 503 too, never 500. Only this session's services are
+touched (tests/services.sh and the pidfiles under its ACTORD_RUN_DIR; the
+refusal tests set a global back or drop the user they made)."""
 import subprocess
 import threading
 import time
