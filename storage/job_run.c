@@ -178,7 +178,10 @@ static void on_reported(void *arg, int status, const redisReply *reply)
 		return;
 	}
 	if (j->ok) {
-		counter_add(reply->type == REDIS_REPLY_INTEGER && reply->integer == 1
+		/* 2: an earlier send of this DONE was stored and its reply lost
+		 * (a timeout, a reconnection): done, not stale. */
+		counter_add(reply->type == REDIS_REPLY_INTEGER &&
+			    (reply->integer == 1 || reply->integer == 2)
 			  ? &ja->ctr->done_total : &ja->ctr->stale_total, 1);
 	} else if ((what = job_str_at(reply, 0)) != NULL && strcmp(what, "retry") == 0) {
 		counter_add(&ja->ctr->failed_total, 1);
@@ -211,15 +214,16 @@ static void send_report(struct job *j)
 {
 	struct job_actor *ja = j->ja;
 	const struct config_jobs *c = &job_cfg()->jobs;
-	char ttl[16], max[16], delay[24];
+	char ttl[16], max[16], delay[24], attempt[16];
 	int rc;
 
 	snprintf(ttl, sizeof(ttl), "%u", c->result_ttl_s);
 	if (j->ok) {
 		const char *keys[] = { ja->stream, j->key };
-		const char *args[] = { ja->group, j->entry, j->report, ttl };
+		const char *args[] = { ja->group, j->entry, j->report, ttl, ja->consumer, attempt };
 
-		rc = job_script_run(ja, JS_DONE, 0, 2, keys, 4, args, NULL, on_reported, j);
+		snprintf(attempt, sizeof(attempt), "%u", j->attempt);
+		rc = job_script_run(ja, JS_DONE, 0, 2, keys, 6, args, NULL, on_reported, j);
 	} else {
 		const char *keys[] = { ja->stream, j->key, ja->delayed, ja->dead };
 		const char *args[] = { ja->group, j->entry, ja->consumer, j->id, j->report,

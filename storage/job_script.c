@@ -88,11 +88,17 @@ static const char START[] =
 	"return {'run', h[2], h[3], attempts, again and 1 or 0}\n";
 
 /* KEYS: stream, job hash
- * ARGV: group, entry id, result, result ttl (s) */
+ * ARGV: group, entry id, result, result ttl (s), consumer, attempt
+ * Returns 1 stored, 2 stored already by this very run (a DONE sent again
+ * after its reply was lost), 0 stale. */
 static const char DONE[] =
 	NOW_FN SETTLE_FN
 	"local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[2], ARGV[2], 1)\n"
-	"if #p == 0 then return 0 end\n"
+	"if #p == 0 then\n"
+	"  local h = redis.call('HMGET', KEYS[2], 'state', 'worker', 'attempts')\n"
+	"  if h[1] == 'done' and h[2] == ARGV[5] and h[3] == ARGV[6] then return 2 end\n"
+	"  return 0\n"
+	"end\n"
 	"settle()\n"
 	"redis.call('HSET', KEYS[2], 'state', 'done', 'result', ARGV[3], 'finished', now())\n"
 	"redis.call('HDEL', KEYS[2], 'next_attempt')\n"

@@ -18,7 +18,7 @@ import pytest
 from conftest import SLOW, free_port, wait_until
 from job_util import (Client, ensure_job_results, job_states, jobs_config, metric, start,
                       stream_entries, unique_prefix)
-from storage_util import mariadb, service
+from storage_util import Redis, mariadb, service
 
 
 @pytest.fixture
@@ -249,6 +249,28 @@ def test_a_stream_key_of_another_type_is_retried_with_backoff_until_fixed(actord
     redis.cmd("DEL", f"{prefix}:stream")
     _, _, body = Client(a.port).post_job("sleep", {})
     wait_state(a, body["id"], ["done"], timeout=10)
+
+
+def test_a_done_whose_reply_was_lost_counts_as_done_not_stale(actord_factory, services, prefix,
+                                                             redis):
+    """Redis busy past redis.command_timeout_ms while a DONE waits in its
+    input: the DONE times out in actord, is stored once Redis is free, and
+    the DONE sent again finds the job done by this very run."""
+    cfg = jobs_config(services, prefix)
+    cfg["redis"]["command_timeout_ms"] = 300
+    a = start(actord_factory, cfg)
+    _, _, body = Client(a.port).post_job("sleep", {"seconds": 0.4})
+    wait_state(a, body["id"], ["running"])
+    busy = Redis(services["redis_port"])
+    # A script holds Redis for 1.5 s (below busy-reply-threshold: others wait).
+    busy.cmd("EVAL", "local s = redis.call('TIME') "
+             "repeat local t = redis.call('TIME') "
+             "until (t[1] - s[1]) * 1000000 + (t[2] - s[2]) > 1500000 return 1", "0")
+    job = wait_state(a, body["id"], ["done"], timeout=10)
+    assert job["attempts"] == 1
+    wait_until(lambda: metric(a, "jobs_completed_total", 'outcome="done"') == 1, 5,
+               "the run counted as done")
+    assert metric(a, "jobs_stale_total") == 0
 
 
 def test_a_job_that_always_fails_ends_dead_after_its_attempts_with_backoff(actord_factory,
