@@ -66,8 +66,9 @@ def chat_config(port):
             "websocket": {"redis": True}}
 
 
-def pubsub_metric(a, name):
-    return sum(v for (n, _), v in metrics_of(a).items() if n == name)
+def pubsub_metric(a, name, **labels):
+    want = set(labels.items())
+    return sum(v for (n, ls), v in metrics_of(a).items() if n == name and want <= set(ls))
 
 
 def text_of(c):
@@ -110,6 +111,10 @@ def test_a_room_spans_instances_and_survives_a_redis_restart(actord_factory, red
     redis_server.start()
     wait_until(lambda: redis_server.numsub(channel) == 2, 15 * SLOW,
                "both instances to subscribe again")
+    # A publishes on its own connection, which reconnects on its own
+    # schedule: a publish before it is back is lost, as counted above.
+    wait_until(lambda: pubsub_metric(a, "actord_backend_connected", backend="redis_publish") == 1,
+               15 * SLOW, "A's publishing connection to be back")
     a1.send_frame(0x1, b"after the restart")
     assert text_of(b1) == "after the restart"         # not "while redis is down"
     assert text_of(a1) == "after the restart" and text_of(a2) == "after the restart"
