@@ -132,6 +132,10 @@ void config_carry_fixed(struct ad_config *next, const struct ad_config *running,
 	CARRY("jobs.prefix", jobs.prefix);
 	CARRY("jobs.group", jobs.group);
 	CARRY("jobs.concurrency", jobs.concurrency);
+	/* Owners refresh their deliveries every third of it, on a period set
+	 * at start: a lower value taken live would let XAUTOCLAIM take jobs
+	 * from live workers that refresh too seldom for it (run twice). */
+	CARRY("jobs.reclaim_idle_ms", jobs.reclaim_idle_ms);
 	CARRY("near_cache.enabled", near_cache.enabled);
 	CARRY("near_cache.max_bytes", near_cache.max_bytes);
 	if (next->near_cache.nprefixes != running->near_cache.nprefixes ||

@@ -97,6 +97,7 @@ static const char *const restart_only[][2] = {
 	{ "jobs.prefix", "{\"jobs\": {\"prefix\": \"p\"}}" },
 	{ "jobs.group", "{\"jobs\": {\"group\": \"g\"}}" },
 	{ "jobs.concurrency", "{\"jobs\": {\"concurrency\": 5}}" },
+	{ "jobs.reclaim_idle_ms", "{\"jobs\": {\"reclaim_idle_ms\": 1000}}" },
 	{ "near_cache.enabled", "{\"near_cache\": {\"enabled\": false}}" },
 	{ "near_cache.max_bytes", "{\"near_cache\": {\"max_bytes\": 8192}}" },
 	{ "near_cache.prefixes", "{\"near_cache\": {\"prefixes\": [\"a:\"]}}" },
