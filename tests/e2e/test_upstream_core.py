@@ -206,31 +206,28 @@ def test_full_queue_is_a_503(proxied):
     assert sorted(results, key=lambda x: x[0]) == [(200, None)] * 2 + [(503, "1")] * 2
 
 
-def test_every_forwarded_for_line_of_the_client_is_kept_in_order(proxied, upstream):
-    # RFC 9110 5.3: several lines of a list field are one comma-separated
-    # list; a hop lost from it would change whom the upstream trusts.
-    a = proxied()
+def headers_the_upstream_got(a, fields):
+    """GET /proxy/echo with the raw field lines `fields`: the header lines
+    the upstream received, names lower-cased, in order."""
     c = RawClient(a.port)
-    c.send(b"GET /proxy/echo HTTP/1.1\r\nHost: client.example\r\n"
-           b"X-Forwarded-For: 192.0.2.7, 192.0.2.8\r\nX-Custom: 1\r\n"
-           b"X-Forwarded-For: 198.51.100.9\r\n\r\n")
+    c.send(b"GET /proxy/echo HTTP/1.1\r\nHost: client.example\r\n" + fields + b"\r\n")
     r = c.read_response()
     c.close()
     assert r.status == 200
-    sent = [(k.lower(), v) for k, v in r.json()["headers"]]
+    return [(k.lower(), v) for k, v in r.json()["headers"]]
+
+
+def test_every_forwarded_for_line_of_the_client_is_kept_in_order(proxied, upstream):
+    # RFC 9110 5.3: several lines of a list field are one comma-separated
+    # list; a hop lost from it would change whom the upstream trusts.
+    sent = headers_the_upstream_got(proxied(), b"X-Forwarded-For: 192.0.2.7, 192.0.2.8\r\n"
+                                    b"X-Custom: 1\r\nX-Forwarded-For: 198.51.100.9\r\n")
     assert [v for k, v in sent if k == "x-forwarded-for"] == \
         ["192.0.2.7, 192.0.2.8, 198.51.100.9, 127.0.0.1"]
 
 
 def test_a_second_connection_line_of_the_client_names_hop_by_hop_fields_too(proxied, upstream):
-    a = proxied()
-    c = RawClient(a.port)
-    c.send(b"GET /proxy/echo HTTP/1.1\r\nHost: client.example\r\n"
-           b"Connection: keep-alive\r\nX-Drop-Me: 1\r\nConnection: X-Drop-Me\r\n"
-           b"X-Kept: 1\r\n\r\n")
-    r = c.read_response()
-    c.close()
-    assert r.status == 200
-    sent = {k.lower(): v for k, v in r.json()["headers"]}
+    sent = dict(headers_the_upstream_got(proxied(), b"Connection: keep-alive\r\nX-Drop-Me: 1\r\n"
+                                         b"Connection: X-Drop-Me\r\nX-Kept: 1\r\n"))
     assert "x-drop-me" not in sent
     assert sent["x-kept"] == "1"
