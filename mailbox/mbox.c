@@ -51,6 +51,7 @@ static struct mbox *mbox_alloc(const char *name, uint32_t capacity, unsigned con
 		return NULL;
 	ck_stack_init(&mb->stack);
 	mb->capacity = capacity;
+	mb->credit = mbox_credit_for(capacity);
 	mb->consumers = consumers;
 	snprintf(mb->name, sizeof(mb->name), "%s", name != NULL ? name : "");
 	mb->rx = zalloc_lines(sizeof(struct mbox_rx) * consumers);

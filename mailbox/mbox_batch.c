@@ -10,7 +10,11 @@
  * runs an actor loop (batching on) does this instead:
  *  - mbox_send reserves depth in credits of up to BATCH_CREDIT slots (one
  *    atomic add per credit, never over capacity) and links the message onto
- *    a private chain: no shared write at all;
+ *    a private chain: no shared write at all. Unused credit looks like
+ *    depth to every other sender until the flush, so a small mailbox gets
+ *    credits of an eighth of its capacity: one sender holding a credit
+ *    must not make it refuse the others (a 64-slot mailbox that held one
+ *    message answered "full");
  *  - mbox_flush, at the end of the actor's drain batch or loop iteration,
  *    stamps the chain, publishes it with ONE CAS onto the mailbox's stack,
  *    gives unused credit back, then issues one full fence and wakes every
@@ -28,7 +32,7 @@
 #include "mbox_internal.h"
 
 #define BATCH_MAX 32      /* mailboxes one thread sends to per batch */
-#define BATCH_CREDIT 64   /* slots reserved per atomic add */
+#define BATCH_CREDIT 64   /* most slots reserved per atomic add */
 
 struct batch {
 	struct mbox *mb;
@@ -83,24 +87,32 @@ static struct batch *batch_for(struct mbox *mb)
 	return &tl.b[tl.n++];
 }
 
-/* Reserve up to BATCH_CREDIT slots, never beyond capacity. A refusal is
+uint32_t mbox_credit_for(uint32_t capacity)
+{
+	uint32_t c = capacity / 8;
+
+	return c == 0 ? 1 : c > BATCH_CREDIT ? BATCH_CREDIT : c;
+}
+
+/* Reserve up to mb->credit slots, never beyond capacity. A refusal is
  * counted as one unless the caller has a way past it (`quiet`). */
 static int take_credit(struct mbox *mb, struct batch *b, unsigned refuse, bool quiet)
 {
+	const unsigned want = mb->credit;
 	/* seq_cst: as in the unbatched send, the reservation is visible
 	 * before we read `closed` (see mbox_send). */
-	unsigned d = atomic_fetch_add(&mb->depth, BATCH_CREDIT);
+	unsigned d = atomic_fetch_add(&mb->depth, want);
 	unsigned got;
 
 	if (atomic_load(&mb->closed) & refuse) {
-		atomic_fetch_sub_explicit(&mb->depth, BATCH_CREDIT, memory_order_relaxed);
+		atomic_fetch_sub_explicit(&mb->depth, want, memory_order_relaxed);
 		return -ESHUTDOWN;
 	}
 	got = d >= mb->capacity ? 0 : mb->capacity - d;
-	if (got > BATCH_CREDIT)
-		got = BATCH_CREDIT;
-	if (got < BATCH_CREDIT)
-		atomic_fetch_sub_explicit(&mb->depth, BATCH_CREDIT - got, memory_order_relaxed);
+	if (got > want)
+		got = want;
+	if (got < want)
+		atomic_fetch_sub_explicit(&mb->depth, want - got, memory_order_relaxed);
 	if (got == 0) {
 		if (!quiet)
 			atomic_fetch_add_explicit(&mb->rejected_total, 1, memory_order_relaxed);

@@ -103,6 +103,7 @@ struct mbox {
 	atomic_uint attached;         /* receivers attached now (pool members) */
 	/* Immutable after create. */
 	alignas(MBOX_LINE) uint32_t capacity;
+	uint32_t credit;              /* slots a batching sender reserves at once */
 	unsigned consumers;
 	char name[48];
 	struct mbox_rx *rx;           /* consumers entries */
@@ -137,6 +138,9 @@ bool mbox_batching(void);
 /* `refuse`: the MBOX_CLOSED_* bits that make this send fail -ESHUTDOWN;
  * `over`: mbox_send_reply's rule (a plain mailbox takes it past capacity). */
 int mbox_batch_send(struct mbox *mb, struct msg *m, unsigned refuse, bool over);
+/* The credit a batching sender reserves at once in a mailbox of
+ * `capacity`: 64, or an eighth of a smaller mailbox (at least 1). */
+uint32_t mbox_credit_for(uint32_t capacity);
 /* Reserve one slot past capacity for a reply (refused only by a full
  * close). 0 or -ESHUTDOWN. */
 int mbox_reserve_over(struct mbox *mb);

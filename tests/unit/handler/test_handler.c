@@ -37,8 +37,9 @@ static const struct actor_kind svc_kind = { "svc" };
 
 #define NREQ 64
 #define SVC_CALL 0x53560001u
-/* Senders reserve mailbox room in credits of up to 64 (mailbox/): with two
- * handlers, 256 slots never refuse the first test's 20 calls. */
+/* Batching senders reserve mailbox room in credits (mailbox/: 32 slots
+ * here): with two handlers, 256 slots never refuse the first test's 20
+ * calls. */
 #define SVC_MAILBOX 256
 #define BURST 300
 

@@ -1,7 +1,8 @@
 /*
  * test_mbox.c - unit tests of the mailbox contract on one thread: FIFO,
  * bounds, rejection counting, replies past capacity, close, drain,
- * ownership on failure, pool delivery, the wait-time histogram.
+ * ownership on failure, pool delivery, the wait-time histogram, batch
+ * credits.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -379,6 +380,48 @@ static void test_batched_sends_publish_at_flush(void **state)
 	ev_loop_destroy(loop);
 }
 
+/* A batching sender's unused credit counts as depth for everyone else
+ * until its flush, so it must stay a small part of a small mailbox: one
+ * message sent into a 64-slot mailbox used to reserve all 64 slots, and
+ * every other sender met "full" with one message queued. */
+static void test_batch_credit_leaves_room_in_a_small_mailbox(void **state)
+{
+	struct mbox *small = mbox_create("small", 64), *tiny = mbox_create("tiny", 4);
+	struct mbox *big = mbox_create("big", 4096);
+	struct mbox_stats st;
+	int freed = 0;
+
+	(void)state;
+	mbox_set_batching(true);
+	assert_int_equal(mbox_send(small, &tmsg_new(0, &freed)->m), 0);
+	assert_int_equal(mbox_send(tiny, &tmsg_new(1, &freed)->m), 0);
+	assert_int_equal(mbox_send(big, &tmsg_new(2, &freed)->m), 0);
+	/* The reservation (high-water marks it): an eighth of 64, never
+	 * less than one, 64 for a large mailbox. */
+	mbox_read_stats(small, &st);
+	assert_int_equal(st.high_water, 8);
+	assert_false(mbox_full(small));
+	mbox_read_stats(tiny, &st);
+	assert_int_equal(st.high_water, 1);
+	mbox_read_stats(big, &st);
+	assert_int_equal(st.high_water, 64);
+	/* Credit of one: the tiny mailbox takes exactly its capacity. */
+	for (int i = 3; i < 6; i++)
+		assert_int_equal(mbox_send(tiny, &tmsg_new(i, &freed)->m), 0);
+	assert_true(mbox_full(tiny));
+	mbox_flush();                             /* unused credit goes back */
+	mbox_read_stats(small, &st);
+	assert_int_equal(st.depth, 1);
+	assert_int_equal(st.rejected_total, 0);
+	mbox_read_stats(tiny, &st);
+	assert_int_equal(st.depth, 4);
+	mbox_set_batching(false);
+	mbox_destroy(small);
+	mbox_destroy(tiny);
+	mbox_destroy(big);
+	assert_int_equal(freed, 6);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -395,6 +438,7 @@ int main(void)
 		cmocka_unit_test(test_histogram_buckets_are_log2_microseconds),
 		cmocka_unit_test(test_wait_time_is_recorded),
 		cmocka_unit_test(test_batched_sends_publish_at_flush),
+		cmocka_unit_test(test_batch_credit_leaves_room_in_a_small_mailbox),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
