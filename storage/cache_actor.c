@@ -31,14 +31,21 @@
 #include "actors/actor.h"
 #include "actors/log.h"
 #include "base/clock.h"
+#include "base/log_budget.h"
 
 const struct actor_kind cache_kind = { "cache" };
 
 
 /* Owner: the cache actor thread. */
+/* A key of the wrong type read by every request would write a line per
+ * request: at most this many a second per actor (the backend's
+ * errors_total still counts each). */
+#define CACHE_LOG_PER_S 5
+
 struct cache_actor {
 	struct actor *a;
 	struct rconn *conn;
+	struct log_budget log_budget; /* "redis refused a command" lines */
 };
 
 /* ---- Copying a hiredis reply into one block owned by the request ---- */
@@ -137,7 +144,10 @@ static void on_reply(void *arg, int status, const redisReply *reply)
 
 		status = err != NULL ? rconn_reply_status(err) : 0;
 		if (status != 0) {
-			log_warn("redis refused a command: %.*s", (int)err->len, err->str);
+			struct cache_actor *ca = actor_state(actor_self());
+
+			if (log_budget_take(&ca->log_budget, clock_now_ns(), CACHE_LOG_PER_S))
+				log_warn("redis refused a command: %.*s", (int)err->len, err->str);
 		} else {
 			cmd->result = copy_reply(reply);
 			if (cmd->result == NULL)

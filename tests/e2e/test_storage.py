@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from admin_helpers import undocumented_metrics, wait_admin
+from admin_helpers import metric, metrics_of, undocumented_metrics, wait_admin
 from conftest import SLOW, free_port, http, wait_until
 from storage_util import Redis, json_of, mariadb, storage_config, worlds_ok
 
@@ -302,3 +302,31 @@ def test_a_refused_statement_is_a_500_whose_reason_stays_in_the_log(app):
     assert b"no_such_column" not in r.body and b"Unknown" not in r.body
     wait_until(lambda: "Unknown column" in app.stderr(), 5, "the reason in the log")
     assert app.get("/db").status == 200, "the connection stays usable"
+
+
+def test_a_redis_refusal_is_counted_each_time_and_logged_a_few_times_a_second(
+        actord_factory, services, redis):
+    # Redis refusing every write (NOREPLICAS): each request misses, reads
+    # MariaDB and answers 200, and its SET is refused. Every refusal is
+    # counted; the log gets at most 5 lines a second per cache actor.
+    a = actord_factory(storage_config(services, app={"wallpaper_near_cache": False}))
+    redis.cmd("DEL", "wallpaperList:2")
+    redis.cmd("CONFIG", "SET", "min-replicas-to-write", "1")
+    try:
+        errors = lambda: metric(metrics_of(a), "actord_backend_errors_total",
+                                backend="redis", actor="cache-0")
+        before = errors()
+        t0 = time.monotonic()
+        statuses = [a.get(WALLPAPERS + "?pageSize=2").status for _ in range(60)]
+        took = time.monotonic() - t0
+        assert statuses == [200] * 60
+        wait_until(lambda: errors() - before == 60, 5, "every refused SET counted")
+        lines = a.stderr().count("redis refused a command: NOREPLICAS")
+        assert 1 <= lines <= 5 * (int(took) + 2), (lines, took)
+        assert lines < 60
+        assert redis.cmd("EXISTS", "wallpaperList:2") == 0
+    finally:
+        redis.cmd("CONFIG", "SET", "min-replicas-to-write", "0")
+    assert wait_until(lambda: a.get(WALLPAPERS + "?pageSize=2").status == 200 and
+                      redis.cmd("EXISTS", "wallpaperList:2") == 1, 5, "writes again")
+    redis.cmd("DEL", "wallpaperList:2")
