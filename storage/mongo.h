@@ -16,8 +16,10 @@
  *     0             done; read the results with the accessors below
  *     -ENOTCONN     MongoDB cannot be reached (or refuses our credentials);
  *                   also every call while a member knows it is down
- *     -ETIMEDOUT    no answer within mongo.query_timeout_ms, or the
- *                   call's deadline passed before it could start
+ *     -ETIMEDOUT    no answer within mongo.query_timeout_ms, the
+ *                   call's deadline passed before it could start, or
+ *                   (finds, counts: sent with maxTimeMS = the time left)
+ *                   MongoDB stopped it at the deadline
  *     -EBADMSG      MongoDB refused the request (bad filter or update, a
  *                   write error); the reason is logged, never returned
  *     -ENOMEM, -EIO out of memory, another failure (logged)

@@ -14,6 +14,12 @@
  * that took about mongo.query_timeout_ms is a timeout (the server did not
  * answer); an earlier one means the server closed the connection.
  *
+ * Deadlines: reads (find, count) carry maxTimeMS = the time the call has
+ * left, so a slow server stops at the deadline and the member is free
+ * again. Writes (bulk updates, inserts) get none: a write stopped half
+ * way is worse than a late one, so they are bounded by the socket
+ * timeout alone.
+ *
  * Thread: the mongo actor owning the mongo_conn.
  */
 #include <errno.h>
@@ -163,10 +169,23 @@ static int bad_doc(struct mongo_conn *mc, const char *what, const struct mongo_m
 	return -EBADMSG;
 }
 
+/* maxTimeMS for a read (see DESIGN): the time the call has left, rounded
+ * up; nothing without a deadline. MongoDB answers MaxTimeMSExpired
+ * (-ETIMEDOUT) when it runs out. */
+static void append_time_left(bson_t *opts, const struct mongo_msg *mm)
+{
+	uint64_t now = clock_now_ns(), left_ms;
+
+	if (mm->c.deadline_ns == 0 || now >= mm->c.deadline_ns)
+		return;
+	left_ms = (mm->c.deadline_ns - now + 999999u) / 1000000u;
+	BSON_APPEND_INT64(opts, "maxTimeMS", (int64_t)left_ms);
+}
+
 static int run_find(struct mongo_conn *mc, mongoc_collection_t *coll, const char *db,
 		    struct mongo_msg *mm)
 {
-	bson_t opts = BSON_INITIALIZER, proj, filter;
+	bson_t opts = BSON_INITIALIZER, proj, filter, query_opts;
 	int status = 0;
 
 	if (mm->limit > 0)
@@ -203,8 +222,10 @@ static int run_find(struct mongo_conn *mc, mongoc_collection_t *coll, const char
 			break;
 		}
 		mm->res[i] = cJSON_CreateArray();
+		bson_copy_to(&opts, &query_opts);
+		append_time_left(&query_opts, mm);
 		t0 = cmd_begin(mc);
-		cur = mongoc_collection_find_with_opts(coll, &filter, &opts, NULL);
+		cur = mongoc_collection_find_with_opts(coll, &filter, &query_opts, NULL);
 		while (!oom && mongoc_cursor_next(cur, &doc)) {
 			cJSON *j = mongo_bson_to_json(doc);
 
@@ -215,6 +236,7 @@ static int run_find(struct mongo_conn *mc, mongoc_collection_t *coll, const char
 		}
 		failed = mongoc_cursor_error(cur, &err);
 		mongoc_cursor_destroy(cur);
+		bson_destroy(&query_opts);
 		bson_destroy(&filter);
 		status = cmd_end(mc, t0, failed ? &err : NULL, "find", db, mm->coll);
 		if (status == 0 && oom)
@@ -320,7 +342,7 @@ static int run_insert(struct mongo_conn *mc, mongoc_collection_t *coll, const ch
 static int run_count(struct mongo_conn *mc, mongoc_collection_t *coll, const char *db,
 		     struct mongo_msg *mm)
 {
-	bson_t filter = BSON_INITIALIZER;
+	bson_t filter = BSON_INITIALIZER, opts = BSON_INITIALIZER;
 	bson_error_t err;
 	uint64_t t0;
 	int64_t n;
@@ -334,10 +356,12 @@ static int run_count(struct mongo_conn *mc, mongoc_collection_t *coll, const cha
 		bson_destroy(&filter);
 		return -ETIMEDOUT;
 	}
+	append_time_left(&opts, mm);
 	t0 = cmd_begin(mc);
-	n = mongoc_collection_count_documents(coll, &filter, NULL, NULL, NULL, &err);
+	n = mongoc_collection_count_documents(coll, &filter, &opts, NULL, NULL, &err);
 	status = cmd_end(mc, t0, n < 0 ? &err : NULL, "count", db, mm->coll);
 	mm->n = n;
+	bson_destroy(&opts);
 	bson_destroy(&filter);
 	return status;
 }

@@ -39,6 +39,16 @@ def world_find(i):
     return {"find": "world", "filter": {"id": i}, "limit": 1, "$db": "hello_world"}
 
 
+def reads(fake, name):
+    """The `name` commands received, each checked for the request's time
+    limit (maxTimeMS: what is left of the 5 s request deadline) and shown
+    without it."""
+    cmds = fake.sent(name)
+    for cmd in cmds:
+        assert 0 < cmd.pop("maxTimeMS") <= 5000, cmd
+    return cmds
+
+
 def test_db_reads_one_random_row_with_find_id_limit_1(mongo_actord, module_fake):
     r = mongo_actord.get("/mongo/db")
     assert r.status == 200
@@ -47,7 +57,7 @@ def test_db_reads_one_random_row_with_find_id_limit_1(mongo_actord, module_fake)
     assert set(row) == {"id", "randomNumber"}
     assert 1 <= row["id"] <= 10000
     assert row["randomNumber"] == module_fake.world[row["id"]]
-    assert module_fake.sent("find") == [world_find(row["id"])]
+    assert reads(module_fake, "find") == [world_find(row["id"])]
 
 
 def test_mongo_metric_families_are_documented(mongo_actord):
@@ -65,7 +75,7 @@ def test_queries_reads_every_row_with_its_own_find(mongo_actord, module_fake):
     for row in rows:
         assert set(row) == {"id", "randomNumber"}
         assert row["randomNumber"] == module_fake.world[row["id"]]
-    finds = module_fake.sent("find")
+    finds = reads(module_fake, "find")
     assert sorted(f["filter"]["id"] for f in finds) == sorted(row["id"] for row in rows)
     assert all(f == world_find(f["filter"]["id"]) for f in finds)
     assert module_fake.sent("aggregate") == []
@@ -146,7 +156,7 @@ def test_fortunes_page_is_techempowers_exact_html(mongo_actord, module_fake):
     assert r.text == fortunes_html(list(enumerate(FORTUNES, 1)))
     assert "<td>0</td><td>Additional fortune added at request time.</td>" in r.text
     assert "フレームワークのベンチマーク" in r.text   # raw UTF-8, not entities
-    assert module_fake.sent("find") == [{"find": "fortune", "filter": {}, "$db": "hello_world"}]
+    assert reads(module_fake, "find") == [{"find": "fortune", "filter": {}, "$db": "hello_world"}]
 
 
 def test_fortunes_escape_whatever_the_database_holds(mongo_actord, module_fake):
@@ -227,7 +237,7 @@ def test_find_runs_each_query_with_its_limit_and_projection(mongo_actord, module
         [{"_id": 1, "id": 1, "randomNumber": module_fake.world[1]}],
         [{"_id": 2, "id": 2, "randomNumber": module_fake.world[2]}],
         []]
-    assert module_fake.sent("find") == [
+    assert reads(module_fake, "find") == [
         {"find": "world", "filter": {"id": i}, "limit": 1, "projection": {"_id": 0},
          "$db": "hello_world"} for i in (1, 2, 0)]
 
@@ -260,7 +270,7 @@ def test_insert_sends_every_document_in_one_command(mongo_actord, module_fake):
 def test_count_sends_a_count_documents_aggregate(mongo_actord, module_fake):
     r = mongo_actord.get("/_test/mongo/count/world")
     assert r.status == 200 and r.json() == {"count": 10000}
-    assert module_fake.sent("aggregate") == [{
+    assert reads(module_fake, "aggregate") == [{
         "aggregate": "world", "cursor": {},
         "pipeline": [{"$match": {}}, {"$group": {"_id": 1, "n": {"$sum": 1}}}],
         "$db": "hello_world"}]

@@ -56,6 +56,33 @@ def test_unanswered_query_is_504_at_the_request_deadline(fake_mongo, actord_fact
     assert len(fake_mongo.sent("find")) == 1
 
 
+def slow_like_mongod(request):
+    """A server busy with the command: like mongod it gives up at the
+    command's maxTimeMS (MaxTimeMSExpired); without one, it never answers."""
+    limit_ms = request.doc.get("maxTimeMS")
+    if limit_ms is not None:
+        time.sleep(limit_ms / 1000)
+        request.command_err(code=50, errmsg="operation exceeded time limit")
+
+
+@pytest.mark.parametrize("path,command", [("/mongo/db", "find"),
+                                          ("/_test/mongo/count/world", "aggregate")])
+def test_a_slow_server_stops_at_the_deadline_and_the_member_serves_on(
+        fake_mongo, actord_factory, path, command):
+    a = start(actord_factory, fake_mongo, actors={"count": 1},
+              http={"request_timeout_ms": 400}, query_timeout_ms=int(4000 * SLOW))
+    fake_mongo.script[command] = slow_like_mongod
+    r, took = timed_get(a, path)
+    assert r.status == 504
+    (sent,) = fake_mongo.sent(command)
+    assert 300 < sent["maxTimeMS"] <= 400, "the time the request has left"
+    del fake_mongo.script[command]
+    # The one member is free again: not blocked until query_timeout_ms.
+    r, took = timed_get(a, path)
+    assert r.status == 200 and took < 1.0 * SLOW
+    assert "no answer in time" not in a.stderr(), "a time limit says nothing about the link"
+
+
 def test_query_timeout_fails_the_call_then_the_member_reconnects(fake_mongo, actord_factory):
     a = start(actord_factory, fake_mongo, actors={"count": 1}, query_timeout_ms=300)
     fake_mongo.script["find"] = never_answer
