@@ -31,7 +31,10 @@
  * a whole number within 32 bits becomes an int32, a larger one an int64,
  * others a double. Results: int32, int64 and double become numbers,
  * ObjectIds 24-digit hex strings, dates milliseconds since the epoch,
- * and types JSON cannot hold (binary, regex, ...) null.
+ * and types JSON cannot hold (binary, regex, ...) null. An int64 or date
+ * of 10^15 or more in magnitude, which a cJSON number would print rounded,
+ * is a raw item holding its exact digits instead (cJSON_IsRaw; printed as
+ * a JSON number, and sent back to MongoDB as an int64).
  *
  * Ownership: every builder takes ownership of the cJSON it is given, also
  * when it fails (returns NULL or an error). A message not sent yet is

@@ -7,20 +7,29 @@
  * allows 100 levels; deeper is refused rather than risking the stack).
  * Numbers: cJSON keeps doubles, so a whole number is sent as the smallest
  * integer type that holds it, which is what MongoDB compares and stores
- * for "id": 42; int64 results beyond 2^53 lose precision in cJSON, as in
- * any JSON consumer.
+ * for "id": 42. cJSON also prints a number from its double, with 15
+ * significant digits whenever they read back within an epsilon: integers
+ * from 10^15 on would come out rounded (2^53 - 1 as 9007199254740990) and
+ * those past 2^53 cannot be held at all. So an int64 (or date) result of
+ * 10^15 or more in magnitude becomes a raw item holding its exact digits
+ * (printed as a JSON number, as Python's json does), and such a raw
+ * integer converts back to an int64.
  *
  * Thread: any (no shared state).
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "mongo_internal.h"
 
 #define DEPTH_MAX 100
 #define TWO_POW_53 9007199254740992.0
+/* Below this magnitude cJSON prints an integer's every digit. */
+#define EXACT_PRINT_MAX 1000000000000000LL
 
 static int append_value(bson_t *out, const char *key, const cJSON *v, int depth);
 
@@ -55,12 +64,27 @@ static bool append_number(bson_t *out, const char *key, double d)
 	return bson_append_double(out, key, -1, d);
 }
 
+/* A raw item we made from an int64 result (int64_to_json): its digits. */
+static bool append_raw_integer(bson_t *out, const char *key, const char *text)
+{
+	char *end;
+	long long n;
+
+	if (text == NULL || *text == '\0')
+		return false;
+	errno = 0;
+	n = strtoll(text, &end, 10);
+	return errno == 0 && *end == '\0' && bson_append_int64(out, key, -1, (int64_t)n);
+}
+
 static int append_value(bson_t *out, const char *key, const cJSON *v, int depth)
 {
 	bson_t child;
 	bool ok;
 
-	if (cJSON_IsString(v))
+	if (cJSON_IsRaw(v))
+		ok = append_raw_integer(out, key, v->valuestring);
+	else if (cJSON_IsString(v))
 		ok = bson_append_utf8(out, key, -1, v->valuestring, -1);
 	else if (cJSON_IsNumber(v))
 		ok = append_number(out, key, v->valuedouble);
@@ -99,6 +123,16 @@ int mongo_bson_from_json(bson_t *out, const cJSON *obj)
 
 static cJSON *iter_to_json(bson_iter_t *it, bool array, int depth);
 
+static cJSON *int64_to_json(int64_t n)
+{
+	char digits[24];
+
+	if (n > -EXACT_PRINT_MAX && n < EXACT_PRINT_MAX)
+		return cJSON_CreateNumber((double)n);
+	snprintf(digits, sizeof(digits), "%" PRId64, n);
+	return cJSON_CreateRaw(digits);
+}
+
 static cJSON *value_to_json(bson_iter_t *it, int depth)
 {
 	bson_iter_t child;
@@ -110,9 +144,9 @@ static cJSON *value_to_json(bson_iter_t *it, int depth)
 	case BSON_TYPE_INT32:
 		return cJSON_CreateNumber(bson_iter_int32(it));
 	case BSON_TYPE_INT64:
-		return cJSON_CreateNumber((double)bson_iter_int64(it));
+		return int64_to_json(bson_iter_int64(it));
 	case BSON_TYPE_DATE_TIME:
-		return cJSON_CreateNumber((double)bson_iter_date_time(it));
+		return int64_to_json(bson_iter_date_time(it));
 	case BSON_TYPE_BOOL:
 		return cJSON_CreateBool(bson_iter_bool(it));
 	case BSON_TYPE_UTF8:

@@ -256,6 +256,16 @@ def test_results_map_bson_types_to_json(mongo_actord, module_fake):
         "f": 1.25, "s": "é", "b": False, "n": None, "bin": None, "o": {"a": [1, "x"]}}]]
 
 
+def test_int64_results_keep_every_digit(mongo_actord, module_fake):
+    big = [2**53 - 1, 2**53 + 1, -(2**63), 2**63 - 1, 10**15]
+    module_fake.script["find"] = lambda req: req.replies({"cursor": {
+        "id": 0, "ns": "hello_world.things", "firstBatch": [
+            {"_id": i, "n": Int64(v)} for i, v in enumerate(big)]}})
+    r = post(mongo_actord, "/_test/mongo/find/things", {"filters": [{}]})
+    assert r.status == 200
+    assert [d["n"] for d in r.json()["results"][0]] == big
+
+
 def test_insert_sends_every_document_in_one_command(mongo_actord, module_fake):
     r = post(mongo_actord, "/_test/mongo/insert/things", [{"a": 1, "b": "x"}, {"a": 2.5}])
     assert r.status == 200 and r.json() == {"inserted": 2}

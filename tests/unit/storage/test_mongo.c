@@ -158,6 +158,40 @@ static void test_bson_types_json_lacks_are_mapped(void **state)
 	bson_destroy(&doc);
 }
 
+/* cJSON would print 2^53 - 1 as 9007199254740990 and cannot hold 2^53 + 1. */
+static void test_int64_results_keep_every_digit(void **state)
+{
+	bson_t doc = BSON_INITIALIZER, back = BSON_INITIALIZER;
+	bson_iter_t it;
+	cJSON *j;
+	char *text;
+
+	(void)state;
+	BSON_APPEND_INT64(&doc, "small", 999999999999999);
+	BSON_APPEND_INT64(&doc, "safe", 9007199254740991);
+	BSON_APPEND_INT64(&doc, "past", 9007199254740993);
+	BSON_APPEND_INT64(&doc, "min", INT64_MIN);
+	BSON_APPEND_DATE_TIME(&doc, "far", 1000000000000001);
+	j = mongo_bson_to_json(&doc);
+	assert_non_null(j);
+	assert_true(cJSON_IsNumber(cJSON_GetObjectItem(j, "small")));
+	text = cJSON_PrintUnformatted(j);
+	assert_string_equal(text, "{\"small\":999999999999999,\"safe\":9007199254740991,"
+			    "\"past\":9007199254740993,\"min\":-9223372036854775808,"
+			    "\"far\":1000000000000001}");
+	free(text);
+	/* And back: the exact int64 again. */
+	assert_int_equal(mongo_bson_from_json(&back, j), 0);
+	assert_true(bson_iter_init_find(&it, &back, "past"));
+	assert_int_equal(bson_iter_type(&it), BSON_TYPE_INT64);
+	assert_true(bson_iter_int64(&it) == 9007199254740993);
+	assert_true(bson_iter_init_find(&it, &back, "min"));
+	assert_true(bson_iter_int64(&it) == INT64_MIN);
+	cJSON_Delete(j);
+	bson_destroy(&back);
+	bson_destroy(&doc);
+}
+
 static void test_documents_nested_too_deep_are_refused(void **state)
 {
 	cJSON *root = cJSON_CreateObject(), *cur = root;
@@ -387,6 +421,7 @@ int main(void)
 		cmocka_unit_test(test_results_belong_to_the_reply_unless_taken),
 		cmocka_unit_test(test_json_numbers_become_the_smallest_bson_type),
 		cmocka_unit_test(test_bson_types_json_lacks_are_mapped),
+		cmocka_unit_test(test_int64_results_keep_every_digit),
 		cmocka_unit_test(test_documents_nested_too_deep_are_refused),
 		cmocka_unit_test(test_without_uri_no_actor_runs_and_readiness_says_why),
 		cmocka_unit_test(test_a_bad_uri_stops_start_up_with_a_reason),
