@@ -311,6 +311,8 @@ static int check_files(const struct ad_config *cfg, char *err, size_t errlen)
 		rc = check_writable(cfg, "log.access_log", cfg->log.access_log, false, err, errlen);
 	if (rc == 0)
 		rc = check_writable(cfg, "pidfile", cfg->pidfile, true, err, errlen);
+	if (rc == 0)
+		rc = mongo_check_config(cfg, err, errlen);
 	return rc;
 }
 

@@ -141,9 +141,16 @@ int64_t mongo_result_modified(const struct call_msg *reply);
  * "mongo". With mongo.uri "" or actors.mongo.count 0 no actor is added:
  * the check then says why and hreq_call answers -ESRCH. Add it before
  * the handlers so they are stopped first. 0, or -EINVAL (a bad URI:
- * "mongo.uri: ..." in `err`), -ENOMEM, -ENOSPC (registries full). Thread: controlling, before
- * actor_system_start; `cfg` must outlive the system. */
+ * "FILE: mongo.uri: ..." in `err`), -ENOMEM, -ENOSPC (registries full).
+ * Thread: controlling, before actor_system_start; `cfg` must outlive the
+ * system. */
 int mongo_add_pool(struct actor_system *sys, const struct ad_config *cfg,
 		   char *err, size_t errlen);
+
+/* What `actord -t` asks: would mongo_add_pool accept cfg's mongo.uri?
+ * The driver parses it with the mongo section laid over it, as at start
+ * (no connection, no DNS). 0 (also when MongoDB is not configured), or
+ * -EINVAL with "FILE: mongo.uri: why" in `err`. Thread: controlling. */
+int mongo_check_config(const struct ad_config *cfg, char *err, size_t errlen);
 
 #endif

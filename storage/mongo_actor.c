@@ -349,7 +349,8 @@ static void describe_hosts(struct mongo_shared *sh)
 	}
 }
 
-/* Parse mongo.uri and lay the mongo section's settings over it. */
+/* Parse mongo.uri and lay the mongo section's settings over it. A
+ * refusal reads like every configuration error: "FILE: mongo.uri: why". */
 static int make_uri(struct mongo_shared *sh, const struct ad_config *cfg, char *err,
 		    size_t errlen)
 {
@@ -358,7 +359,7 @@ static int make_uri(struct mongo_shared *sh, const struct ad_config *cfg, char *
 
 	sh->uri = mongoc_uri_new_with_error(mc->uri, &e);
 	if (sh->uri == NULL) {
-		snprintf(err, errlen, "mongo.uri: %s", e.message);
+		snprintf(err, errlen, "%.400s: mongo.uri: %s", cfg->path, e.message);
 		return -EINVAL;
 	}
 	if (!mongoc_uri_set_option_as_int32(sh->uri, MONGOC_URI_CONNECTTIMEOUTMS,
@@ -373,7 +374,8 @@ static int make_uri(struct mongo_shared *sh, const struct ad_config *cfg, char *
 	    !mongoc_uri_set_option_as_bool(sh->uri, MONGOC_URI_RETRYWRITES, false) ||
 	    (mongoc_uri_get_appname(sh->uri) == NULL &&
 	     !mongoc_uri_set_appname(sh->uri, "actord"))) {
-		snprintf(err, errlen, "mongo.uri: cannot apply the mongo settings to it");
+		snprintf(err, errlen, "%.400s: mongo.uri: cannot apply the mongo settings to it",
+			 cfg->path);
 		return -EINVAL;
 	}
 	sh->socket_timeout_ms = mc->query_timeout_ms;
@@ -406,7 +408,7 @@ static int start_pool(struct actor_system *sys, struct mongo_shared *sh,
 		return rc;
 	sh->pool = mongoc_client_pool_new_with_error(sh->uri, &e);
 	if (sh->pool == NULL) {
-		snprintf(err, errlen, "mongo.uri: %s", e.message);
+		snprintf(err, errlen, "%.400s: mongo.uri: %s", cfg->path, e.message);
 		return -EINVAL;
 	}
 	mongoc_client_pool_set_error_api(sh->pool, MONGOC_ERROR_API_VERSION_2);
@@ -435,6 +437,20 @@ static int start_pool(struct actor_system *sys, struct mongo_shared *sh,
 		return -ENOSPC;
 	}
 	return 0;
+}
+
+int mongo_check_config(const struct ad_config *cfg, char *err, size_t errlen)
+{
+	struct mongo_shared sh = { 0 };
+	int rc;
+
+	if (cfg->mongo.uri[0] == '\0' || cfg->mongo_actor.count == 0)
+		return 0;
+	driver_init();
+	rc = make_uri(&sh, cfg, err, errlen);
+	if (sh.uri != NULL)
+		mongoc_uri_destroy(sh.uri);
+	return rc;
 }
 
 int mongo_add_pool(struct actor_system *sys, const struct ad_config *cfg,

@@ -12,13 +12,14 @@ server, so they are skipped otherwise. They load the data into the
 database actord_e2e with the loader, and drop it afterwards.
 """
 import concurrent.futures
+import json
 import os
 import subprocess
 import time
 
 import pytest
 
-from conftest import ROOT, SLOW, free_port, wait_until
+from conftest import BIN, ROOT, SLOW, base_config, free_port, merge, wait_until
 from mongo_mock import (FORTUNES, admin_json, fake_mongo, find_check,  # noqa: F401
                         fortunes_html, mongo_overrides)
 
@@ -143,6 +144,25 @@ def test_full_mongo_mailbox_is_503_at_once(fake_mongo, actord_factory):
     assert overloaded, [r.status for r, _ in results]
     assert all(r.headers["retry-after"] == "1" and t < 1.0 * SLOW for r, t in overloaded)
     assert all(r.status in (503, 504) for r, _ in results)
+
+
+@pytest.mark.parametrize("uri,why", [
+    ("mongodb://127.0.0.1:port/", "Invalid host string in URI"),
+    ("mongodb://", "Invalid host string in URI"),
+    ("mongodb://u:pw@h/?authMechanism=GSSAPI&authSource=admin",
+     "GSSAPI and X509 require"),
+    ("mongodb://h/?readPreference=nearest-ish", "Unsupported readPreference value"),
+])
+def test_a_bad_uri_is_refused_with_file_key_and_reason(tmp_path, uri, why):
+    path = str(tmp_path / "actord.json")
+    with open(path, "w") as f:
+        json.dump(merge(base_config(str(tmp_path)), {"mongo": {"uri": uri}}), f)
+    for args in (["-t"], []):        # the check, and a start (before anything listens)
+        p = subprocess.run([BIN, *args, "-c", path], capture_output=True, text=True,
+                           timeout=10 * SLOW)
+        assert p.returncode == 1, (args, p.stdout, p.stderr)
+        assert f"{path}: mongo.uri: {why}" in p.stderr, (args, p.stderr)
+        assert "pw" not in p.stderr.replace("GSSAPI", "")
 
 
 def run_loader(uri, database, *extra):

@@ -265,8 +265,11 @@ static void test_a_bad_uri_stops_start_up_with_a_reason(void **state)
 
 	(void)state;
 	metrics_reset();
+	assert_int_equal(mongo_check_config(cfg, err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "/etc/actord/t.json: mongo.uri: Invalid host string in URI");
+	err[0] = '\0';
 	assert_int_equal(mongo_add_pool(sys, cfg, err, sizeof(err)), -EINVAL);
-	assert_memory_equal(err, "mongo.uri: ", 11);
+	assert_string_equal(err, "/etc/actord/t.json: mongo.uri: Invalid host string in URI");
 	actor_system_destroy(sys);
 	config_free(cfg);
 }
