@@ -63,6 +63,19 @@ static int check_listen(struct config_ctx *c, const struct ad_config *cfg)
 	return 0;
 }
 
+/* A name MongoDB refuses in every command (its rules for Unix and
+ * Windows servers alike): a typo would make each MongoDB call a 500, so
+ * it fails the load (start, -t and reloads: the key is live) instead. */
+static int check_mongo_database(struct config_ctx *c, const char *db)
+{
+	if (db[0] == '\0' || strlen(db) > 63)
+		return cfg_fail(c, "mongo.database", "must be 1..63 bytes long");
+	if (strpbrk(db, "/\\. \"$*<>:|?") != NULL)
+		return cfg_fail(c, "mongo.database", "'%s': a MongoDB database name cannot "
+			    "hold / \\ . \" $ * < > : | ? or a space", db);
+	return 0;
+}
+
 int cfg_check_config(struct config_ctx *c, struct ad_config *cfg)
 {
 	const char *u = cfg->mongo.uri;
@@ -79,6 +92,9 @@ int cfg_check_config(struct config_ctx *c, struct ad_config *cfg)
 	    strncmp(u, "mongodb+srv://", 14) != 0)
 		return cfg_fail(c, "mongo.uri", "must be \"\" (no MongoDB) or start with "
 			    "mongodb:// or mongodb+srv://");
+	rc = check_mongo_database(c, cfg->mongo.database);
+	if (rc != 0)
+		return rc;
 	rc = cfg_resolve(c, "redis.host", cfg->redis.host, NULL, false);
 	if (rc == 0)
 		rc = cfg_resolve(c, "mysql.host", cfg->mysql.host, NULL, false);

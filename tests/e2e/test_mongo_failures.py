@@ -165,6 +165,25 @@ def test_a_bad_uri_is_refused_with_file_key_and_reason(tmp_path, uri, why):
         assert "pw" not in p.stderr.replace("GSSAPI", "")
 
 
+@pytest.mark.parametrize("database,why", [
+    ("", "must be 1..63 bytes long"),
+    ("x" * 64, "must be 1..63 bytes long"),
+    # The driver would read collection "b.world" of database "a".
+    ("a.b", "'a.b': a MongoDB database name cannot hold"),
+    ("hello world", "'hello world': a MongoDB database name cannot hold"),
+    ("a$b", "'a$b': a MongoDB database name cannot hold"),
+])
+def test_a_database_name_mongodb_refuses_fails_the_load(tmp_path, database, why):
+    path = str(tmp_path / "actord.json")
+    with open(path, "w") as f:
+        json.dump(merge(base_config(str(tmp_path)),
+                        {"mongo": {"uri": "mongodb://127.0.0.1:1", "database": database}}), f)
+    p = subprocess.run([BIN, "-t", "-c", path], capture_output=True, text=True,
+                       timeout=10 * SLOW)
+    assert p.returncode == 1, p.stdout
+    assert f"{path}: mongo.database: {why}" in p.stderr
+
+
 def run_loader(uri, database, *extra):
     return subprocess.run(["/usr/bin/python3", LOADER, "--uri", uri, "--database", database,
                            *extra],
