@@ -118,7 +118,11 @@ static int classify(struct mongo_conn *mc, const bson_error_t *e, uint64_t elaps
 			mc->link = MONGO_LINK_PROTOCOL;
 			return -ENOTCONN;
 		}
-		return -EIO;
+		return -EPROTO;
+	case MONGOC_ERROR_CURSOR:
+		/* A reply without a usable cursor: the server (or something
+		 * posing as it) answered nonsense, not our request's fault. */
+		return -EPROTO;
 	case MONGOC_ERROR_SERVER:
 	case MONGOC_ERROR_WRITE_CONCERN:
 	case MONGOC_ERROR_QUERY:

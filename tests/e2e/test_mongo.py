@@ -186,6 +186,24 @@ def test_server_error_is_500_and_its_text_stays_in_the_log(mongo_actord, module_
     assert mongo_actord.get("/mongo/db").status == 200
 
 
+@pytest.mark.parametrize("command,path,reply", [
+    ("find", "/mongo/db", {"foo": 1}),
+    ("find", "/mongo/fortunes", {"cursor": {"id": 0, "ns": "x.y", "firstBatch": 5}}),
+    ("aggregate", "/_test/mongo/count/world", {"cursor": "x"}),
+])
+def test_a_reply_that_makes_no_sense_is_502(mongo_actord, module_fake, command, path, reply):
+    module_fake.script[command] = lambda req: req.replies(reply)
+    seen = len(mongo_actord.stderr())
+    r = mongo_actord.get(path)
+    assert r.status == 502
+    assert r.json()["error"].endswith(": bad response")
+    wait_until(lambda: any(why in mongo_actord.stderr()[seen:] for why in
+                           ("Invalid reply to find command", "Couldn't parse cursor document")),
+               5, "the driver's reason in the log")
+    del module_fake.script[command]
+    assert mongo_actord.get(path).status == 200
+
+
 def test_a_missing_world_row_is_500(mongo_actord, module_fake):
     module_fake.script["find"] = lambda req: req.replies(
         {"cursor": {"id": 0, "ns": "hello_world.world", "firstBatch": []}})
