@@ -37,7 +37,9 @@
  * and types JSON cannot hold (binary, regex, ...) null. An int64 or date
  * of 10^15 or more in magnitude, which a cJSON number would print rounded,
  * is a raw item holding its exact digits instead (cJSON_IsRaw; printed as
- * a JSON number, and sent back to MongoDB as an int64).
+ * a JSON number, and sent back to MongoDB as an int64). A Decimal128 is
+ * a raw item holding its exact decimal text (sent back as a Decimal128;
+ * NaN and the infinities are null), a symbol a string.
  *
  * Ownership: every builder takes ownership of the cJSON it is given, also
  * when it fails (returns NULL or an error). A message not sent yet is

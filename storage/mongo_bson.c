@@ -13,7 +13,10 @@
  * those past 2^53 cannot be held at all. So an int64 (or date) result of
  * 10^15 or more in magnitude becomes a raw item holding its exact digits
  * (printed as a JSON number, as Python's json does), and such a raw
- * integer converts back to an int64.
+ * integer converts back to an int64. A Decimal128 (money) is a raw item
+ * too, its exact decimal text (null for NaN and the infinities, which
+ * JSON cannot write), and converts back to a Decimal128; a symbol (an
+ * old string type) is a string.
  *
  * Thread: any (no shared state).
  */
@@ -64,17 +67,22 @@ static bool append_number(bson_t *out, const char *key, double d)
 	return bson_append_double(out, key, -1, d);
 }
 
-/* A raw item we made from an int64 result (int64_to_json): its digits. */
-static bool append_raw_integer(bson_t *out, const char *key, const char *text)
+/* A raw item we made from a result (int64_to_json, decimal_to_json): a
+ * whole number is an int64 again, any other number a Decimal128. */
+static bool append_raw_number(bson_t *out, const char *key, const char *text)
 {
+	bson_decimal128_t dec;
 	char *end;
 	long long n;
 
-	if (text == NULL || *text == '\0')
+	if (text == NULL || (*text != '-' && (*text < '0' || *text > '9')))
 		return false;
 	errno = 0;
 	n = strtoll(text, &end, 10);
-	return errno == 0 && *end == '\0' && bson_append_int64(out, key, -1, (int64_t)n);
+	if (errno == 0 && *end == '\0')
+		return bson_append_int64(out, key, -1, (int64_t)n);
+	return bson_decimal128_from_string(text, &dec) &&
+	       bson_append_decimal128(out, key, -1, &dec);
 }
 
 static int append_value(bson_t *out, const char *key, const cJSON *v, int depth)
@@ -83,7 +91,7 @@ static int append_value(bson_t *out, const char *key, const cJSON *v, int depth)
 	bool ok;
 
 	if (cJSON_IsRaw(v))
-		ok = append_raw_integer(out, key, v->valuestring);
+		ok = append_raw_number(out, key, v->valuestring);
 	else if (cJSON_IsString(v))
 		ok = bson_append_utf8(out, key, -1, v->valuestring, -1);
 	else if (cJSON_IsNumber(v))
@@ -133,6 +141,20 @@ static cJSON *int64_to_json(int64_t n)
 	return cJSON_CreateRaw(digits);
 }
 
+static cJSON *decimal_to_json(const bson_iter_t *it)
+{
+	bson_decimal128_t dec;
+	char text[BSON_DECIMAL128_STRING];
+
+	if (!bson_iter_decimal128(it, &dec))
+		return NULL;
+	bson_decimal128_to_string(&dec, text);
+	/* "NaN", "Infinity", "-Infinity": no JSON number. */
+	if (text[0] == 'N' || text[0] == 'I' || text[1] == 'I')
+		return cJSON_CreateNull();
+	return cJSON_CreateRaw(text);
+}
+
 static cJSON *value_to_json(bson_iter_t *it, int depth)
 {
 	bson_iter_t child;
@@ -151,6 +173,10 @@ static cJSON *value_to_json(bson_iter_t *it, int depth)
 		return cJSON_CreateBool(bson_iter_bool(it));
 	case BSON_TYPE_UTF8:
 		return cJSON_CreateString(bson_iter_utf8(it, NULL));
+	case BSON_TYPE_SYMBOL:
+		return cJSON_CreateString(bson_iter_symbol(it, NULL));
+	case BSON_TYPE_DECIMAL128:
+		return decimal_to_json(it);
 	case BSON_TYPE_OID:
 		bson_oid_to_string(bson_iter_oid(it), oid);
 		return cJSON_CreateString(oid);

@@ -14,10 +14,11 @@ test_mongo_failures.py.
 import collections
 import concurrent.futures
 import datetime
+import decimal
 import json
 
 import pytest
-from bson import Binary, Int64, ObjectId
+from bson import Binary, Decimal128, Int64, ObjectId
 
 from admin_helpers import undocumented_metrics, wait_admin
 from conftest import wait_until
@@ -282,6 +283,18 @@ def test_int64_results_keep_every_digit(mongo_actord, module_fake):
     r = post(mongo_actord, "/_test/mongo/find/things", {"filters": [{}]})
     assert r.status == 200
     assert [d["n"] for d in r.json()["results"][0]] == big
+
+
+def test_decimal128_results_keep_their_digits(mongo_actord, module_fake):
+    module_fake.script["find"] = lambda req: req.replies({"cursor": {
+        "id": 0, "ns": "hello_world.things", "firstBatch": [
+            {"_id": 1, "price": Decimal128("19.90"), "tiny": Decimal128("1E-30"),
+             "nan": Decimal128("NaN")}]}})
+    r = post(mongo_actord, "/_test/mongo/find/things", {"filters": [{}]})
+    assert r.status == 200
+    assert b'"price":19.90,"tiny":1E-30,"nan":null' in r.body
+    doc = json.loads(r.body, parse_float=decimal.Decimal)["results"][0][0]
+    assert doc["price"] == decimal.Decimal("19.90")
 
 
 def test_insert_sends_every_document_in_one_command(mongo_actord, module_fake):

@@ -192,6 +192,35 @@ static void test_int64_results_keep_every_digit(void **state)
 	bson_destroy(&doc);
 }
 
+/* Money keeps its digits; a symbol is text. */
+static void test_decimal128_results_keep_their_text(void **state)
+{
+	bson_t doc = BSON_INITIALIZER, back = BSON_INITIALIZER;
+	bson_decimal128_t price, nan;
+	bson_iter_t it;
+	cJSON *j;
+	char *text;
+
+	(void)state;
+	assert_true(bson_decimal128_from_string("1234567890.123456789012345678901234", &price));
+	assert_true(bson_decimal128_from_string("NaN", &nan));
+	BSON_APPEND_DECIMAL128(&doc, "price", &price);
+	BSON_APPEND_DECIMAL128(&doc, "nan", &nan);
+	BSON_APPEND_SYMBOL(&doc, "sym", "abc");
+	j = mongo_bson_to_json(&doc);
+	assert_non_null(j);
+	text = cJSON_PrintUnformatted(j);
+	assert_string_equal(text, "{\"price\":1234567890.123456789012345678901234,"
+			    "\"nan\":null,\"sym\":\"abc\"}");
+	free(text);
+	assert_int_equal(mongo_bson_from_json(&back, j), 0);
+	assert_true(bson_iter_init_find(&it, &back, "price"));
+	assert_int_equal(bson_iter_type(&it), BSON_TYPE_DECIMAL128);
+	cJSON_Delete(j);
+	bson_destroy(&back);
+	bson_destroy(&doc);
+}
+
 static void test_documents_nested_too_deep_are_refused(void **state)
 {
 	cJSON *root = cJSON_CreateObject(), *cur = root;
@@ -425,6 +454,7 @@ int main(void)
 		cmocka_unit_test(test_json_numbers_become_the_smallest_bson_type),
 		cmocka_unit_test(test_bson_types_json_lacks_are_mapped),
 		cmocka_unit_test(test_int64_results_keep_every_digit),
+		cmocka_unit_test(test_decimal128_results_keep_their_text),
 		cmocka_unit_test(test_documents_nested_too_deep_are_refused),
 		cmocka_unit_test(test_without_uri_no_actor_runs_and_readiness_says_why),
 		cmocka_unit_test(test_a_bad_uri_stops_start_up_with_a_reason),
