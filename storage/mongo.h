@@ -23,7 +23,8 @@
  *     -EBADMSG      MongoDB refused the request (bad filter or update, a
  *                   write error); the reason is logged, never returned
  *     -EPROTO       MongoDB's reply made no sense (no cursor, a batch
- *                   that is not an array); logged
+ *                   that is not an array, a document nested deeper than
+ *                   MongoDB allows); logged
  *     -ENOMEM, -EIO out of memory, another failure (logged)
  * and hreq_call itself answers -ESRCH when MongoDB is not configured
  * (mongo.uri "": no mongo actors run) and -EAGAIN when the pool mailbox

@@ -129,7 +129,8 @@ int mongo_bson_from_json(bson_t *out, const cJSON *obj)
 	return append_children(out, obj, false, 0);
 }
 
-static cJSON *iter_to_json(bson_iter_t *it, bool array, int depth);
+struct to_json;
+static cJSON *iter_to_json(bson_iter_t *it, bool array, int depth, struct to_json *t);
 
 static cJSON *int64_to_json(int64_t n)
 {
@@ -155,7 +156,14 @@ static cJSON *decimal_to_json(const bson_iter_t *it)
 	return cJSON_CreateRaw(text);
 }
 
-static cJSON *value_to_json(bson_iter_t *it, int depth)
+/* -EPROTO for a document deeper than DEPTH_MAX or one whose bytes do
+ * not parse (MongoDB sends neither), -ENOMEM otherwise: which one a NULL
+ * below meant. */
+struct to_json {
+	int error;
+};
+
+static cJSON *value_to_json(bson_iter_t *it, int depth, struct to_json *t)
 {
 	bson_iter_t child;
 	char oid[25];
@@ -182,22 +190,24 @@ static cJSON *value_to_json(bson_iter_t *it, int depth)
 		return cJSON_CreateString(oid);
 	case BSON_TYPE_DOCUMENT:
 	case BSON_TYPE_ARRAY:
-		if (depth >= DEPTH_MAX || !bson_iter_recurse(it, &child))
+		if (depth >= DEPTH_MAX || !bson_iter_recurse(it, &child)) {
+			t->error = -EPROTO;
 			return NULL;
-		return iter_to_json(&child, bson_iter_type(it) == BSON_TYPE_ARRAY, depth + 1);
+		}
+		return iter_to_json(&child, bson_iter_type(it) == BSON_TYPE_ARRAY, depth + 1, t);
 	default:
 		return cJSON_CreateNull();
 	}
 }
 
-static cJSON *iter_to_json(bson_iter_t *it, bool array, int depth)
+static cJSON *iter_to_json(bson_iter_t *it, bool array, int depth, struct to_json *t)
 {
 	cJSON *out = array ? cJSON_CreateArray() : cJSON_CreateObject();
 
 	if (out == NULL)
 		return NULL;
 	while (bson_iter_next(it)) {
-		cJSON *v = value_to_json(it, depth);
+		cJSON *v = value_to_json(it, depth, t);
 
 		if (v == NULL || !(array ? cJSON_AddItemToArray(out, v)
 					 : cJSON_AddItemToObject(out, bson_iter_key(it), v))) {
@@ -206,14 +216,23 @@ static cJSON *iter_to_json(bson_iter_t *it, bool array, int depth)
 			return NULL;
 		}
 	}
+	/* bson_iter_next also stops at bytes that do not parse. */
+	if (it->err_off != 0) {
+		t->error = -EPROTO;
+		cJSON_Delete(out);
+		return NULL;
+	}
 	return out;
 }
 
-cJSON *mongo_bson_to_json(const bson_t *doc)
+int mongo_bson_to_json(const bson_t *doc, cJSON **out)
 {
+	struct to_json t = { -ENOMEM };
 	bson_iter_t it;
 
+	*out = NULL;
 	if (!bson_iter_init(&it, doc))
-		return NULL;
-	return iter_to_json(&it, false, 0);
+		return -EPROTO;
+	*out = iter_to_json(&it, false, 0, &t);
+	return *out != NULL ? 0 : t.error;
 }

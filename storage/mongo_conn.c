@@ -213,7 +213,8 @@ static int run_find(struct mongo_conn *mc, mongoc_collection_t *coll, const char
 		const bson_t *doc;
 		bson_error_t err;
 		uint64_t t0;
-		bool oom = false, failed;
+		int conv = 0;
+		bool failed;
 
 		if (call_expired(&mm->c, clock_now_ns())) {
 			status = -ETIMEDOUT;
@@ -230,12 +231,15 @@ static int run_find(struct mongo_conn *mc, mongoc_collection_t *coll, const char
 		append_time_left(&query_opts, mm);
 		t0 = cmd_begin(mc);
 		cur = mongoc_collection_find_with_opts(coll, &filter, &query_opts, NULL);
-		while (!oom && mongoc_cursor_next(cur, &doc)) {
-			cJSON *j = mongo_bson_to_json(doc);
+		if (mm->res[i] == NULL)
+			conv = -ENOMEM;
+		while (conv == 0 && mongoc_cursor_next(cur, &doc)) {
+			cJSON *j;
 
-			if (j == NULL || mm->res[i] == NULL || !cJSON_AddItemToArray(mm->res[i], j)) {
+			conv = mongo_bson_to_json(doc, &j);
+			if (conv == 0 && !cJSON_AddItemToArray(mm->res[i], j)) {
 				cJSON_Delete(j);
-				oom = true;
+				conv = -ENOMEM;
 			}
 		}
 		failed = mongoc_cursor_error(cur, &err);
@@ -243,8 +247,11 @@ static int run_find(struct mongo_conn *mc, mongoc_collection_t *coll, const char
 		bson_destroy(&query_opts);
 		bson_destroy(&filter);
 		status = cmd_end(mc, t0, failed ? &err : NULL, "find", db, mm->coll);
-		if (status == 0 && oom)
-			status = -ENOMEM;
+		if (status == 0 && conv == -EPROTO)
+			log_warn("%s: find on %s.%s: a result document is nested deeper than 100 "
+				 "levels or does not parse", mc->name, db, mm->coll);
+		if (status == 0)
+			status = conv;
 	}
 	bson_destroy(&opts);
 	return status;

@@ -52,8 +52,9 @@ static inline struct mongo_msg *mongo_msg_of(struct call_msg *c)
  * (not an object, nested deeper than 100, a value BSON cannot hold). */
 int mongo_bson_from_json(bson_t *out, const cJSON *obj);
 
-/* A new cJSON object holding `doc`, or NULL on ENOMEM or a corrupt document. */
-cJSON *mongo_bson_to_json(const bson_t *doc);
+/* `doc` as a new cJSON object in *out: 0, or -EPROTO (nested deeper than
+ * 100, or bytes that do not parse), -ENOMEM; *out is NULL then. */
+int mongo_bson_to_json(const bson_t *doc, cJSON **out);
 
 /* ---- mongo_conn.c: one member's client (Thread: that member) ---- */
 

@@ -205,6 +205,19 @@ def test_a_reply_that_makes_no_sense_is_502(mongo_actord, module_fake, command, 
     assert mongo_actord.get(path).status == 200
 
 
+def test_a_result_nested_deeper_than_mongodb_allows_is_502_and_says_why(mongo_actord,
+                                                                         module_fake):
+    doc = {"v": 1}
+    for _ in range(101):
+        doc = {"a": doc}
+    module_fake.script["find"] = lambda req: req.replies(
+        {"cursor": {"id": 0, "ns": "hello_world.things", "firstBatch": [doc]}})
+    r = post(mongo_actord, "/_test/mongo/find/things", {"filters": [{}]})
+    assert r.status == 502 and r.json()["error"].endswith(": bad response")
+    wait_until(lambda: "a result document is nested deeper than 100 levels" in
+               mongo_actord.stderr(), 5, "the reason in the log")
+
+
 def test_a_missing_world_row_is_500(mongo_actord, module_fake):
     module_fake.script["find"] = lambda req: req.replies(
         {"cursor": {"id": 0, "ns": "hello_world.world", "firstBatch": []}})

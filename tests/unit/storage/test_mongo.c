@@ -126,8 +126,7 @@ static void test_json_numbers_become_the_smallest_bson_type(void **state)
 	assert_int_equal(bson_iter_type(&it), BSON_TYPE_DOUBLE);
 	assert_true(bson_iter_init_find(&it, &doc, "o"));
 	assert_int_equal(bson_iter_type(&it), BSON_TYPE_DOCUMENT);
-	back = mongo_bson_to_json(&doc);
-	assert_non_null(back);
+	assert_int_equal(mongo_bson_to_json(&doc, &back), 0);
 	assert_true(cJSON_Compare(in, back, true));
 	cJSON_Delete(back);
 	cJSON_Delete(in);
@@ -147,8 +146,7 @@ static void test_bson_types_json_lacks_are_mapped(void **state)
 	BSON_APPEND_DATE_TIME(&doc, "at", 1700000000123);
 	BSON_APPEND_BINARY(&doc, "bin", BSON_SUBTYPE_BINARY, bin, 3);
 	BSON_APPEND_INT64(&doc, "n", 7);
-	j = mongo_bson_to_json(&doc);
-	assert_non_null(j);
+	assert_int_equal(mongo_bson_to_json(&doc, &j), 0);
 	assert_string_equal(cJSON_GetObjectItem(j, "_id")->valuestring,
 			    "0123456789abcdef01234567");
 	assert_true(cJSON_GetObjectItem(j, "at")->valuedouble == 1700000000123.0);
@@ -172,8 +170,7 @@ static void test_int64_results_keep_every_digit(void **state)
 	BSON_APPEND_INT64(&doc, "past", 9007199254740993);
 	BSON_APPEND_INT64(&doc, "min", INT64_MIN);
 	BSON_APPEND_DATE_TIME(&doc, "far", 1000000000000001);
-	j = mongo_bson_to_json(&doc);
-	assert_non_null(j);
+	assert_int_equal(mongo_bson_to_json(&doc, &j), 0);
 	assert_true(cJSON_IsNumber(cJSON_GetObjectItem(j, "small")));
 	text = cJSON_PrintUnformatted(j);
 	assert_string_equal(text, "{\"small\":999999999999999,\"safe\":9007199254740991,"
@@ -207,8 +204,7 @@ static void test_decimal128_results_keep_their_text(void **state)
 	BSON_APPEND_DECIMAL128(&doc, "price", &price);
 	BSON_APPEND_DECIMAL128(&doc, "nan", &nan);
 	BSON_APPEND_SYMBOL(&doc, "sym", "abc");
-	j = mongo_bson_to_json(&doc);
-	assert_non_null(j);
+	assert_int_equal(mongo_bson_to_json(&doc, &j), 0);
 	text = cJSON_PrintUnformatted(j);
 	assert_string_equal(text, "{\"price\":1234567890.123456789012345678901234,"
 			    "\"nan\":null,\"sym\":\"abc\"}");
@@ -236,6 +232,29 @@ static void test_documents_nested_too_deep_are_refused(void **state)
 	assert_int_equal(mongo_bson_from_json(&doc, root), -EINVAL);
 	bson_destroy(&doc);
 	cJSON_Delete(root);
+}
+
+/* MongoDB stores at most 100 levels: one more is a reply we cannot use,
+ * not an out-of-memory. */
+static void test_results_nested_too_deep_are_a_bad_reply(void **state)
+{
+	bson_t levels[102];
+	cJSON *j = NULL;
+
+	(void)state;
+	bson_init(&levels[101]);
+	BSON_APPEND_INT32(&levels[101], "v", 1);
+	for (int i = 100; i >= 0; i--) {
+		bson_init(&levels[i]);
+		BSON_APPEND_DOCUMENT(&levels[i], "a", &levels[i + 1]);
+	}
+	/* levels[1]: 100 levels below the top one, what MongoDB allows. */
+	assert_int_equal(mongo_bson_to_json(&levels[1], &j), 0);
+	cJSON_Delete(j);
+	assert_int_equal(mongo_bson_to_json(&levels[0], &j), -EPROTO);
+	assert_null(j);
+	for (int i = 0; i < 102; i++)
+		bson_destroy(&levels[i]);
 }
 
 /* ---- The pool ---- */
@@ -456,6 +475,7 @@ int main(void)
 		cmocka_unit_test(test_int64_results_keep_every_digit),
 		cmocka_unit_test(test_decimal128_results_keep_their_text),
 		cmocka_unit_test(test_documents_nested_too_deep_are_refused),
+		cmocka_unit_test(test_results_nested_too_deep_are_a_bad_reply),
 		cmocka_unit_test(test_without_uri_no_actor_runs_and_readiness_says_why),
 		cmocka_unit_test(test_a_bad_uri_stops_start_up_with_a_reason),
 		cmocka_unit_test(test_unreachable_server_answers_every_call_and_says_why),
