@@ -598,6 +598,9 @@ void hreq_fail(struct hreq *r, int status, const char *what)
 	case ENOENT:
 		hreq_error(r, 404, "%s: not found", what);
 		break;
+	case EEXIST:
+		hreq_error(r, 409, "%s: already exists", what);
+		break;
 	case EPROTO:
 		hreq_error(r, 502, "%s: bad response", what);
 		break;

@@ -20,16 +20,18 @@
  *                   call's deadline passed before it could start, or
  *                   (finds, counts: sent with maxTimeMS = the time left)
  *                   MongoDB stopped it at the deadline
- *     -EBADMSG      MongoDB refused the request (bad filter or update, a
- *                   write error); the reason is logged, never returned
+ *     -EEXIST       a write refused for a duplicate key (logged)
+ *     -EBADMSG      MongoDB refused the request (bad filter or update,
+ *                   another write error); the reason is logged, never
+ *                   returned
  *     -EPROTO       MongoDB's reply made no sense (no cursor, a batch
  *                   that is not an array, a document nested deeper than
  *                   MongoDB allows); logged
  *     -ENOMEM, -EIO out of memory, another failure (logged)
  * and hreq_call itself answers -ESRCH when MongoDB is not configured
  * (mongo.uri "": no mongo actors run) and -EAGAIN when the pool mailbox
- * is full. hreq_fail turns all of these into 503 / 504 / 502 / 500
- * answers.
+ * is full. hreq_fail turns all of these into 503 / 504 / 409 / 502 /
+ * 500 answers.
  *
  * Documents travel as cJSON in both directions. Requests: objects, where
  * a whole number within 32 bits becomes an int32, a larger one an int64,

@@ -62,6 +62,13 @@ static enum mongo_link link_from_text(const char *msg)
 	return MONGO_LINK_NO_SERVER;
 }
 
+/* Duplicate key (DuplicateKey and its legacy codes): the client's write
+ * conflicts with what is stored (409), not a fault of ours. */
+static bool duplicate_key(uint32_t code)
+{
+	return code == 11000 || code == 11001 || code == 12582;
+}
+
 /* An error the server returned for a command (error API version 2). */
 static int server_status(struct mongo_conn *mc, uint32_t code)
 {
@@ -79,7 +86,7 @@ static int server_status(struct mongo_conn *mc, uint32_t code)
 	case 13:        /* Unauthorized: a configuration problem, not a query's */
 		return -EIO;
 	default:
-		return -EBADMSG;
+		return duplicate_key(code) ? -EEXIST : -EBADMSG;
 	}
 }
 
@@ -129,6 +136,9 @@ static int classify(struct mongo_conn *mc, const bson_error_t *e, uint64_t elaps
 		mc->link = MONGO_LINK_UP;
 		return server_status(mc, e->code);
 	case MONGOC_ERROR_COMMAND:
+		/* A bulk write's first write error comes in this domain,
+		 * with the server's code. */
+		return duplicate_key(e->code) ? -EEXIST : -EBADMSG;
 	case MONGOC_ERROR_COLLECTION:
 	case MONGOC_ERROR_INSERT:
 	case MONGOC_ERROR_BSON:

@@ -321,6 +321,24 @@ def test_insert_sends_every_document_in_one_command(mongo_actord, module_fake):
     assert all(isinstance(d["_id"], ObjectId) for d in cmd["documents"])
 
 
+def test_a_duplicate_key_is_409_and_the_servers_reason_stays_in_the_log(mongo_actord,
+                                                                       module_fake):
+    # mongod's answer to an insert whose _id exists: ok, with a write error.
+    module_fake.script["insert"] = lambda req: req.replies({"n": 0, "writeErrors": [
+        {"index": 0, "code": 11000,
+         "errmsg": "E11000 duplicate key error collection: hello_world.things index: _id_"}]})
+    try:
+        r = post(mongo_actord, "/_test/mongo/insert/things", [{"_id": 1, "a": 1}])
+        assert r.status == 409
+        assert r.json()["error"].endswith(": already exists")
+        assert b"E11000" not in r.body
+        wait_until(lambda: "E11000 duplicate key error" in mongo_actord.stderr(), 5,
+                   "the server's reason in the log")
+    finally:
+        del module_fake.script["insert"]
+    assert post(mongo_actord, "/_test/mongo/insert/things", [{"a": 1}]).status == 200
+
+
 def test_count_sends_a_count_documents_aggregate(mongo_actord, module_fake):
     r = mongo_actord.get("/_test/mongo/count/world")
     assert r.status == 200 and r.json() == {"count": 10000}
