@@ -308,6 +308,7 @@ static const struct field upstream_section_fields[] = {
 	U32("idle_timeout_ms", upstream.idle_timeout_ms, 1, MS_MAX),
 	U32("retries", upstream.retries, 0, 10),
 	U32("first_byte_timeout_ms", upstream.first_byte_timeout_ms, 1, MS_MAX),
+	U32("read_timeout_ms", upstream.read_timeout_ms, 1, MS_MAX),
 	U32("send_timeout_ms", upstream.send_timeout_ms, 1, MS_MAX),
 	U32("max_redirects", upstream.max_redirects, 0, 20),
 	TYPED("ca_file", F_PATH, upstream.ca_file, 0),

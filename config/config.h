@@ -178,6 +178,8 @@ struct config_upstream {
 	uint32_t idle_timeout_ms;     /* idle keep-alive connections close */
 	uint32_t retries;             /* resends of idempotent requests */
 	uint32_t first_byte_timeout_ms; /* request written -> first response byte */
+	uint32_t read_timeout_ms;     /* a streamed response body: longest silence
+				       * between two reads (nginx's proxy_read_timeout) */
 	uint32_t send_timeout_ms;     /* a streamed request body: longest no write progress */
 	uint32_t max_redirects;       /* redirects GET /upstream follows */
 	char ca_file[CONFIG_PATH_MAX]; /* PEM CAs for https; "": the system's store */

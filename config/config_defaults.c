@@ -114,6 +114,11 @@ void config_defaults(struct ad_config *cfg)
 	cfg->upstream.idle_timeout_ms = 60000;
 	cfg->upstream.retries = 1;
 	cfg->upstream.first_byte_timeout_ms = 4000;
+	/* nginx's proxy_read_timeout: a streamed body (an export generated as
+	 * it goes, a long poll, server-sent events) may pause between pieces
+	 * far longer than an upstream may take to start answering; a minute
+	 * still frees a connection whose upstream hung. */
+	cfg->upstream.read_timeout_ms = 60000;
 	/* nginx's proxy_send_timeout: an upstream may pause reading a large
 	 * upload (a busy disk, a collection) far longer than it may take to
 	 * start answering. */

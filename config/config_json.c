@@ -248,6 +248,7 @@ static void add_upstream(cJSON *root, const struct config_upstream *u)
 	cJSON_AddNumberToObject(o, "idle_timeout_ms", u->idle_timeout_ms);
 	cJSON_AddNumberToObject(o, "retries", u->retries);
 	cJSON_AddNumberToObject(o, "first_byte_timeout_ms", u->first_byte_timeout_ms);
+	cJSON_AddNumberToObject(o, "read_timeout_ms", u->read_timeout_ms);
 	cJSON_AddNumberToObject(o, "send_timeout_ms", u->send_timeout_ms);
 	cJSON_AddNumberToObject(o, "max_redirects", u->max_redirects);
 	cJSON_AddStringToObject(o, "ca_file", u->ca_file);

@@ -29,7 +29,7 @@
  *   the request's deadline answers 504 first: -ETIMEDOUT, and a cancel;
  *   silence        -ETIMEDOUT, and a cancel: the producer owes bytes and
  *                  said nothing for its own bound (a response:
- *                  upstream.first_byte_timeout_ms; a request body:
+ *                  upstream.read_timeout_ms; a request body:
  *                  http.body_timeout_ms) plus STREAM_CONSUMER_GRACE_MS (it
  *                  gives up after the former, so its ABORT met a full
  *                  mailbox or the actor is gone);
@@ -110,7 +110,7 @@ static uint64_t silent_deadline(const struct hstream *s)
 
 	return stream_silence_deadline(s->granted, s->received, s->heard_ns,
 				       s->upload ? cfg->http.body_timeout_ms :
-				       cfg->upstream.first_byte_timeout_ms);
+				       cfg->upstream.read_timeout_ms);
 }
 
 static void arm(struct hstream *s, uint64_t now)

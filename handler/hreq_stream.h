@@ -63,7 +63,7 @@ typedef int (*hreq_piece_fn)(struct hreq *r, const char *data, size_t len, void 
  *   -ECANCELED   on_piece asked to stop;
  *   -EPROTO      an upstream response: the upstream failed mid-body
  *                (closed, malformed, stalled past
- *                upstream.first_byte_timeout_ms): the body is cut;
+ *                upstream.read_timeout_ms): the body is cut;
  *   -EMSGSIZE    a request body: over http.max_stream_body_bytes;
  *   -ECONNRESET  a request body: cut short (the client left, its chunked
  *                framing was malformed, it stalled past

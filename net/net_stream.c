@@ -23,7 +23,7 @@
  * a length that does not add up or a producer that cannot be reached
  * closes the connection, so a client never takes a truncated body for a
  * whole one. So does a producer silent past its own deadline
- * (upstream.first_byte_timeout_ms) and STREAM_CONSUMER_GRACE_MS while it
+ * (upstream.read_timeout_ms) and STREAM_CONSUMER_GRACE_MS while it
  * owes bytes: its ABORT may have met a full mailbox. A connection that
  * closes first cancels its stream; a piece for a stream nobody has any
  * more is answered by a cancel too.
@@ -140,7 +140,7 @@ static uint64_t silent_deadline(const struct net_conn *c)
 	const struct net_stream *s = c->stream;
 
 	return stream_silence_deadline(s->granted, s->received, s->heard_ns,
-				       config_current_or(c->na->sh->cfg)->upstream.first_byte_timeout_ms);
+				       config_current_or(c->na->sh->cfg)->upstream.read_timeout_ms);
 }
 
 uint64_t net_stream_deadline(const struct net_conn *c)

@@ -50,7 +50,7 @@
 #define STREAM_CHUNK (64u * 1024u)     /* body bytes per data message, at most */
 #define STREAM_WINDOW (256u * 1024u)   /* bytes granted at once, at most */
 /* A consumer gives up on a producer that owes bytes and said nothing for
- * upstream.first_byte_timeout_ms plus this: the producer gives up after
+ * upstream.read_timeout_ms plus this: the producer gives up after
  * the former and sends ABORT, which may have met a full mailbox. */
 #define STREAM_CONSUMER_GRACE_MS 2000u
 

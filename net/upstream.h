@@ -207,7 +207,9 @@ void upstream_call_use_proxy_tls(struct upstream_call *u, unsigned proxy_index);
  * the client's connection in pieces, as fast as the client reads it
  * (net/stream_msg.h); or the route reads it piece by piece itself
  * (handler/hreq_stream.h: hreq_read_upstream).
- * upstream.max_response_bytes does not apply to it.
+ * upstream.max_response_bytes does not apply to it; an upstream silent
+ * for upstream.read_timeout_ms between two reads (while there is room for
+ * more) has the body cut.
  * Ignored for a call that follows redirects or decodes gzip (they need
  * the whole body). The reverse proxy streams over
  * upstream.proxy_buffer_bytes. */

@@ -21,8 +21,9 @@
  *
  * Deadlines (the connection's one timer): until the first credit, the
  * call's response deadline (a handler that dropped the head never asks);
- * while it may read, upstream.first_byte_timeout_ms between pieces from
- * the upstream; while the client is behind, http.write_timeout_ms plus a
+ * while it may read, upstream.read_timeout_ms between two reads from the
+ * upstream (the first byte's own limit no longer applies: a body may pause
+ * longer than an upstream may take to start answering); while the client is behind, http.write_timeout_ms plus a
  * second (the network actor resets a client that reads nothing that long
  * and cancels). A full network mailbox is retried every millisecond.
  *
@@ -200,7 +201,7 @@ uint64_t up_stream_deadline(const struct up_conn *c, uint64_t now)
 	if (s->to == ACTOR_ADDR_NONE)
 		return c->resp_deadline_ns;
 	if (up_stream_room(c) > 0 && !upstream_parser_done(&c->parser))
-		return now + (uint64_t)cfg->upstream.first_byte_timeout_ms * NS_PER_MS;
+		return now + (uint64_t)cfg->upstream.read_timeout_ms * NS_PER_MS;
 	return now + ((uint64_t)cfg->http.write_timeout_ms + STREAM_GRACE_MS) * NS_PER_MS;
 }
 

@@ -94,20 +94,34 @@ def test_a_route_that_stops_reading_cancels_the_upstream_transfer(proxied, upstr
 
 
 def test_an_upstream_failing_mid_body_ends_the_read_with_an_error(proxied, upstream):
-    a = proxied(overrides=single_net(), first_byte_timeout_ms=300)
+    a = proxied(overrides=single_net(), first_byte_timeout_ms=10000, read_timeout_ms=300)
     for chunked in (0, 1):
         r, d = digest(a, upstream, f"/stream?n={8 * MIB}&cut={3 * MIB}&chunked={chunked}")
         assert r.status == 200, r.body
         assert d["end"] == "bad_response", d
         assert d["bytes"] <= 3 * MIB
-    # Stalling mid-body: cut at upstream.first_byte_timeout_ms between pieces.
+    # Stalling mid-body: cut at upstream.read_timeout_ms between two reads
+    # (the first byte's limit is far longer).
     t0 = time.monotonic()
-    r, d = digest(a, upstream, "/trickle?n=20&ms=1000", over=4)
+    r, d = digest(a, upstream, "/trickle?n=20&ms=5000", over=4)
+    took = time.monotonic() - t0
     assert d["end"] == "bad_response" and d["bytes"] < 20
-    assert time.monotonic() - t0 < 3 * SLOW
+    assert 0.25 < took < 3 * SLOW, took
     wait_until(lambda: "streamed response timed out" in a.stderr(), 5, "the log line")
     assert body_reads(a)[0::2] == (3, 3)
     assert digest(a, upstream, "/hello")[1]["end"] == "ok"
+
+
+def test_a_slow_but_alive_upstream_is_read_to_the_end(proxied, upstream):
+    # A byte every 2.4 s: each gap is past first_byte_timeout_ms, and past
+    # it plus the handler's 2 s grace for a silent producer, but within
+    # read_timeout_ms: the route reads the whole body.
+    a = proxied(overrides=single_net(http={"request_timeout_ms": 30000}),
+                first_byte_timeout_ms=100, read_timeout_ms=5000)
+    r, d = digest(a, upstream, "/trickle?n=3&ms=2400", over=1)
+    assert r.status == 200, r.body
+    assert d["end"] == "ok" and d["streamed"] and d["bytes"] == 3
+    assert body_reads(a)[0::2] == (1, 0)
 
 
 def test_the_request_deadline_ends_the_read_and_the_transfer(proxied, upstream):

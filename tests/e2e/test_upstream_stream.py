@@ -208,15 +208,33 @@ def test_a_client_leaving_cancels_the_upstream_read(proxied, upstream):
     assert a.get("/proxy/hello").status == 200
 
 
-def test_an_upstream_stalling_mid_body_is_cut_at_its_deadline(proxied):
+def test_an_upstream_stalling_mid_body_is_cut_at_the_read_timeout(proxied):
     # Streamed from its head (20 bytes over a 4-byte threshold); the
-    # upstream then sends a byte a second, past first_byte_timeout_ms.
-    a = proxied(overrides=single_net(), proxy_buffer_bytes=4, first_byte_timeout_ms=300)
+    # upstream then sends a byte every 5 s, past read_timeout_ms (the
+    # limit between two reads), well within first_byte_timeout_ms.
+    a = proxied(overrides=single_net(), proxy_buffer_bytes=4, first_byte_timeout_ms=10000,
+                read_timeout_ms=300)
     t0 = time.monotonic()
-    r = Response(a.port, "/proxy/trickle?n=20&ms=1000")
+    r = Response(a.port, "/proxy/trickle?n=20&ms=5000")
     assert r.status == 200 and r.headers["content-length"] == "20"
     digest, got, complete = r.body()
+    took = time.monotonic() - t0
     assert not complete and got < 20
-    assert time.monotonic() - t0 < 3 * SLOW
+    assert 0.25 < took < 3 * SLOW, took
     r.sock.close()
-    wait_until(lambda: "streamed response timed out" in a.stderr(), 5, "the log line")
+    wait_until(lambda: "streamed response timed out (the upstream sent nothing)" in a.stderr(),
+               5, "the log line")
+
+
+def test_a_slow_but_alive_upstream_is_not_cut_between_pieces(proxied):
+    # A byte every 2.4 s: each gap is past first_byte_timeout_ms, and past
+    # it plus the network actor's 2 s grace for a silent producer, but
+    # within read_timeout_ms: the whole body arrives.
+    a = proxied(overrides=single_net(), proxy_buffer_bytes=1, first_byte_timeout_ms=100,
+                read_timeout_ms=5000)
+    r = Response(a.port, "/proxy/trickle?n=3&ms=2400")
+    assert r.status == 200 and r.headers["content-length"] == "3"
+    digest, got, complete = r.body()
+    assert complete and got == 3
+    assert "streamed response timed out" not in a.stderr()
+    assert streamed(a)[2] == 0

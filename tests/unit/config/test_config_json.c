@@ -158,7 +158,7 @@ static const char every_key[] =
 	"  \"connect_timeout_ms\": 900, \"response_timeout_ms\": 3900, \"max_response_bytes\": 1000000,"
 	"  \"proxy_buffer_bytes\": 4096, \"proxy_max_body_bytes\": 100000, \"max_connections\": 8,"
 	"  \"max_queue\": 16, \"idle_timeout_ms\": 5000, \"retries\": 2, \"first_byte_timeout_ms\": 3000,"
-	"  \"send_timeout_ms\": 30000, \"max_redirects\": 3, \"ca_file\": \"" SRC "/config/actord.json\","
+	"  \"send_timeout_ms\": 30000, \"read_timeout_ms\": 45000, \"max_redirects\": 3, \"ca_file\": \"" SRC "/config/actord.json\","
 	"  \"resolver\": \"127.0.0.1:5353\", \"dns_ttl_min_ms\": 500, \"dns_ttl_max_ms\": 60000},"
 	" \"websocket\": {\"max_message_bytes\": 65536, \"max_queue_messages\": 64,"
 	"  \"max_queue_bytes\": 65536, \"slow_consumer\": \"drop\", \"idle_timeout_ms\": 60000,"
