@@ -183,6 +183,10 @@ static int errno_of(int status)
 	case ARES_ECANCELLED:
 	case ARES_EDESTRUCTION: return -ECANCELED;
 	case ARES_ETIMEOUT: return -ETIMEDOUT;
+	/* An answer: the name has no address. Callers tell it from an outage
+	 * (they may keep what resolved before only through the latter). */
+	case ARES_ENOTFOUND:
+	case ARES_ENODATA: return -ENOENT;
 	default: return -EHOSTUNREACH;
 	}
 }

@@ -38,8 +38,12 @@ struct dns_result {
 };
 
 /* Called once per dns_resolve: `status` 0 with `res`, or -errno with
- * `res` NULL and `why` a reason for the log ("Domain name not found");
- * -ECANCELED when the resolver is destroyed first. Thread: the owner. */
+ * `res` NULL and `why` a reason for the log ("Domain name not found"):
+ * -ENOENT the answer is that the name has no address (NXDOMAIN, NODATA,
+ * not in the hosts file), -ETIMEDOUT no server answered in time,
+ * -EHOSTUNREACH the servers failed otherwise (SERVFAIL, REFUSED,
+ * unreachable, a malformed answer), -ENOMEM; -ECANCELED when the resolver
+ * is destroyed first. Thread: the owner. */
 typedef void (*dns_done_fn)(void *arg, int status, const char *why,
 			    const struct dns_result *res);
 

@@ -84,7 +84,9 @@
  * which reads the TLS files again). Names are resolved at run time by
  * the upstream actor (c-ares on its loop, TTLs honoured within
  * upstream.dns_ttl_min_ms..dns_ttl_max_ms, connections spread over the
- * addresses), never on the caller's thread.
+ * addresses, an address whose connect failed skipped for 10 s while
+ * another is up, the last good answer kept while the resolver fails),
+ * never on the caller's thread.
  *
  * Thread: upstream_call_* on the caller's actor thread (it owns the message
  * until it sends it); upstream_reply* in the continuation; upstream_add_pool

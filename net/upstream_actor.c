@@ -183,6 +183,12 @@ static void collect_slot(struct metrics_out *o, const char *actor, const struct 
 	metrics_counter(o, "upstream_requests_reused_total",
 			"Upstream requests sent on a kept-alive connection.", labels,
 			LD(s->reused_total));
+	metrics_counter(o, "upstream_addresses_marked_down_total",
+			"Addresses of the upstream's name taken out of the rotation after a "
+			"failed connect.", labels, LD(s->addrs_down_total));
+	metrics_counter(o, "upstream_dns_stale_total",
+			"Failed lookups of the upstream's name answered by its last good "
+			"addresses.", labels, LD(s->dns_stale_total));
 	for (unsigned k = UPSTREAM_OK + 1; k < UPSTREAM_ERROR_KINDS; k++) {
 		snprintf(klabels, sizeof(klabels), "%s,kind=\"%s\"", labels,
 			 upstream_error_name((enum upstream_error)k));

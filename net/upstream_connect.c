@@ -55,6 +55,7 @@ void up_conn_connect_failed(struct up_conn *c, int err)
 
 	if (c->addrs_tried < UINT8_MAX)
 		c->addrs_tried++;
+	up_pool_addr_down(pl, &c->peer);
 	/* The next one only with time left (1 ms: libev's timer slack). */
 	if (clock_now_ns() + NS_PER_MS >= c->connect_deadline_ns ||
 	    up_pool_addr_next(pl, &c->peer, c->addrs_tried, &next) != 0) {
@@ -106,7 +107,7 @@ static void conn_connect(struct up_conn *c, const struct dns_addr *a)
 	/* An address that drops the SYN must not take the whole connect
 	 * timeout while others are left: each gets an equal share of what
 	 * remains (curl's rule), the last one all of it. */
-	left = !pl->literal && pl->naddr > c->addrs_tried ? pl->naddr - c->addrs_tried : 1;
+	left = !pl->literal && pl->addrs.n > c->addrs_tried ? pl->addrs.n - c->addrs_tried : 1;
 	now = clock_now_ns();
 	c->deadline_ns = c->connect_deadline_ns;    /* not an earlier address's share */
 	if (left > 1 && c->connect_deadline_ns > now)
@@ -146,12 +147,11 @@ void up_conn_open(struct up_pool *pl, struct upstream_call *u)
 						     lim->connect_timeout_ms), u->c.deadline_ns);
 	c->connect_deadline_ns = c->deadline_ns;
 	up_conn_arm(c, now);
-	/* On dns_wait before asking: the answer may come before it returns. */
-	list_push_back(&pl->dns_wait, &c->idle_link);
 	rc = up_pool_addr(pl, &a);
-	if (rc == -EAGAIN)
-		return;                 /* c may be gone already */
-	list_remove(&c->idle_link);
+	if (rc == -EAGAIN) {
+		list_push_back(&pl->dns_wait, &c->idle_link);   /* up_conn_resolved */
+		return;
+	}
 	if (rc != 0) {
 		up_conn_fail(c, rc, false, "cannot resolve the host", pl->dns_why);
 		return;
@@ -170,7 +170,7 @@ void up_conn_resolved(struct up_pool *pl)
 		int rc = up_pool_addr(pl, &a);
 
 		if (rc == -EAGAIN)
-			break;          /* c waits on (or was served by) a new lookup */
+			break;          /* c and those after it wait on a new lookup */
 		list_remove(&c->idle_link);
 		if (rc != 0)
 			up_conn_fail(c, rc, false, "cannot resolve the host", pl->dns_why);
@@ -186,6 +186,8 @@ void up_conn_established(struct up_conn *c, uint64_t now)
 	int want = 0, rc;
 
 	c->deadline_ns = c->connect_deadline_ns;   /* the handshake: all that is left */
+	if (c->state == UC_CONNECTING)
+		up_pool_addr_up(c->pool, &c->peer);  /* TCP answered: back in the rotation */
 
 	if (c->ssl == NULL && c->pool->tls) {
 		if (up_tls_start(c) != 0) {

@@ -21,6 +21,7 @@
 #include <ev.h>
 
 #include "upstream.h"
+#include "upstream_addrs.h"
 #include "upstream_parse.h"
 #include "stream_msg.h"
 #include "actors/backend_stats.h"
@@ -102,6 +103,9 @@ struct up_slot {
 	_Atomic uint64_t queued;       /* gauge: waiting for a connection */
 	_Atomic uint64_t opened_total; /* connections opened */
 	_Atomic uint64_t reused_total; /* requests sent on a kept-alive connection */
+	_Atomic uint64_t addrs_down_total; /* addresses taken out of the rotation */
+	_Atomic uint64_t dns_stale_total;  /* failed lookups answered by the last
+					    * good addresses */
 	_Atomic uint64_t errors[UPSTREAM_ERROR_KINDS]; /* failed calls by kind */
 	char name[UPSTREAM_NAME_MAX];  /* written once, before publication */
 };
@@ -168,12 +172,16 @@ struct up_pool {
 	uint16_t port;
 	bool tls;
 	uint8_t profile;
-	/* Addresses: a literal's one, or what DNS answered (up_pool_addr). */
-	struct dns_addr addrs[DNS_MAX_ADDRS];
-	unsigned naddr, next_addr;     /* next_addr: round-robin over addrs */
+	/* Addresses: a literal's one, or what DNS answered (up_pool_addr),
+	 * with their down marks (upstream_addrs.h). */
+	struct up_addrs addrs;
 	uint64_t addrs_until_ns;       /* expiry (TTL); 0: a literal, never */
 	bool literal;
 	bool resolving;                /* a lookup is under way */
+	bool lookup_starting;          /* inside dns_resolve: an answer at once
+					* is not handed out by on_resolved */
+	bool refetch;                  /* every address failed: wait for a new
+					* answer rather than use this one */
 	bool answer_fresh;             /* up_conn_resolved hands out this answer */
 	int dns_err;                   /* the last lookup's failure, until it expires */
 	char dns_why[96];
@@ -272,9 +280,11 @@ void up_conn_fail(struct up_conn *c, int status, bool retryable, const char *wha
 		  const char *reason);
 
 /* upstream_dns.c: the pool's addresses. 0 with `*out` (round-robin over
- * the answer), -EAGAIN while a lookup runs (the caller waits on
- * pl->dns_wait; up_conn_resolved follows), or the lookup's failure
- * (-EHOSTUNREACH, reason in pl->dns_why). */
+ * the answer, skipping addresses marked down), -EAGAIN while a lookup
+ * runs and no answer may be used meanwhile (the caller puts its
+ * connection on pl->dns_wait; up_conn_resolved follows: never before this
+ * returns), or the lookup's failure (-EHOSTUNREACH, reason in
+ * pl->dns_why). */
 int up_pool_addr(struct up_pool *pl, struct dns_addr *out);
 /* Connecting to the pool's addresses failed: look the name up again. */
 void up_pool_addr_failed(struct up_pool *pl);
@@ -282,6 +292,9 @@ void up_pool_addr_failed(struct up_pool *pl);
  * connect to `tried` of them failed: 0, or -ENOENT when none is left. */
 int up_pool_addr_next(struct up_pool *pl, const struct dns_addr *failed, unsigned tried,
 		      struct dns_addr *out);
+/* The connect to `a` failed (marked down, counted) or succeeded (up). */
+void up_pool_addr_down(struct up_pool *pl, const struct dns_addr *a);
+void up_pool_addr_up(struct up_pool *pl, const struct dns_addr *a);
 
 /* upstream_tls.c: TLS on a connection (OpenSSL, non-blocking). */
 /* Make the pool's TLS context the one for the settings in force (read

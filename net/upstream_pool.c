@@ -137,10 +137,11 @@ struct up_pool *up_pool_get(struct up_actor *ua, const struct upstream_call *u)
 	pl->tls = u->tls;
 	pl->profile = u->profile;
 	if (u->family != 0) {
+		struct dns_addr a = { .family = u->family };
+
+		memcpy(a.addr, u->addr, sizeof(a.addr));
 		pl->literal = true;
-		pl->naddr = 1;
-		pl->addrs[0].family = u->family;
-		memcpy(pl->addrs[0].addr, u->addr, sizeof(pl->addrs[0].addr));
+		up_addrs_set(&pl->addrs, &a, 1);
 	}
 	/* "host:port" for plain HTTP (as before TLS existed), with the scheme
 	 * for https. */

@@ -1,8 +1,10 @@
 """A tiny authoritative DNS server for the run-time DNS tests, on
 127.0.0.1 UDP: answers A queries for the names in `records` (a dict the
 test changes while it runs: name -> [IPv4 addresses]) with `ttl`, NODATA
-for other types of a known name, NXDOMAIN for unknown names. Counts the
-queries per name."""
+for other types of a known name, NXDOMAIN for unknown names. A name in
+`servfail` (a set the test changes) is answered SERVFAIL, one in `silent`
+not at all: a resolver that fails, or one that is gone. Counts the queries
+per name."""
 import socket
 import struct
 import threading
@@ -13,6 +15,8 @@ class DnsServer:
         self.records = records
         self.ttl = ttl
         self.queries = {}
+        self.servfail = set()
+        self.silent = set()
         self.lock = threading.Lock()
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.bind(("127.0.0.1", 0))
@@ -42,6 +46,8 @@ class DnsServer:
                 reply = self._answer(data)
             except (IndexError, struct.error):
                 continue
+            if reply is None:
+                continue
             try:
                 self.sock.sendto(reply, peer)
             except OSError:
@@ -60,7 +66,12 @@ class DnsServer:
         with self.lock:
             self.queries[name] = self.queries.get(name, 0) + 1
             addrs = list(self.records.get(name, [])) if name in self.records else None
+            if name in self.silent:
+                return None
+            servfail = name in self.servfail
         rd = flags & 0x0100
+        if servfail:
+            return struct.pack(">HHHHHH", qid, 0x8082 | rd, 1, 0, 0, 0) + question
         if addrs is None:
             return struct.pack(">HHHHHH", qid, 0x8083 | rd, 1, 0, 0, 0) + question
         answers = b""

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from admin_helpers import wait_admin
+from admin_helpers import metric, metrics_of, undocumented_metrics, wait_admin
 from conftest import wait_until
 from dns_server import DnsServer
 from tls_upstream import stderr_has
@@ -234,3 +234,128 @@ def test_every_address_dropping_the_syn_is_one_504_at_the_connect_timeout(actord
         dns.close()
         for s in held + dead:
             s.close()
+
+
+def upstream_metric(a, name, port):
+    return metric(metrics_of(wait_admin(a)), f"actord_upstream_{name}",
+                  upstream=f"svc.test:{port}", actor="upstream-0")
+
+
+def test_a_refused_address_is_skipped_by_new_connections_for_a_while(actord_factory, upstream):
+    dead = refusing("127.0.0.2", upstream.port)
+    dns = DnsServer({"svc.test": ["127.0.0.2", "127.0.0.1"]}, ttl=60)
+    try:
+        a = actord_factory(dns_config(dns, upstream.port))
+        # /bye closes each connection: eight calls, eight new connections.
+        for _ in range(8):
+            r = a.get("/svc/bye")
+            assert (r.status, r.body) == (200, b"bye 127.0.0.1")
+        # One refused connect marks 127.0.0.2 down: the seven connections
+        # after it skip it instead of paying a refused connect each
+        # (round-robin alone would hand it to every other one).
+        assert upstream_metric(a, "connections_opened_total", upstream.port) == 8 + 1
+        assert upstream_metric(a, "addresses_marked_down_total", upstream.port) == 1
+        assert undocumented_metrics(a)[0] == []        # docs/ADMIN.md names every family
+    finally:
+        dns.close()
+        dead.close()
+
+
+def test_addresses_all_marked_down_are_still_tried(actord_factory):
+    dead = [refusing("127.0.0.1", 0)]
+    port = dead[0].getsockname()[1]
+    dead.append(refusing("127.0.0.2", port))
+    dns = DnsServer({"svc.test": ["127.0.0.1", "127.0.0.2"]}, ttl=60)
+    srv = None
+    try:
+        a = actord_factory(dns_config(dns, port))
+        assert a.get("/svc/bye").status == 503          # both refused: both marked down
+        assert upstream_metric(a, "addresses_marked_down_total", port) == 2
+        # One comes back within the down period: being marked refuses nothing.
+        dead.pop().close()
+        srv = UpstreamServer("127.0.0.2", port)
+        r = a.get("/svc/bye")
+        assert (r.status, r.body) == (200, b"bye 127.0.0.2")
+    finally:
+        dns.close()
+        for s in dead:
+            s.close()
+        if srv is not None:
+            srv.close()
+
+
+def test_a_failing_resolver_keeps_the_last_good_addresses(actord_factory, two_upstreams):
+    a_srv, _ = two_upstreams
+    dns = DnsServer({"svc.test": ["127.0.0.1"]}, ttl=0)
+    try:
+        # The answer expires after 100 ms: every call after that asks again.
+        a = actord_factory(dns_config(dns, a_srv.port, dns_ttl_min_ms=0, dns_ttl_max_ms=100))
+        assert a.get("/svc/bye").body == b"bye 127.0.0.1"
+        asked = dns.count("svc.test")
+        dns.servfail.add("svc.test")
+        end = time.monotonic() + 2.5
+        while time.monotonic() < end:
+            r = a.get("/svc/bye")
+            assert (r.status, r.body) == (200, b"bye 127.0.0.1")
+            time.sleep(0.1)
+        assert dns.count("svc.test") > asked          # it did ask, and was refused
+        assert stderr_has(a, "name lookup failed, using the last good addresses (")
+        assert upstream_metric(a, "dns_stale_total", a_srv.port) >= 1
+        # The resolver recovers with a new address: followed again.
+        dns.records["svc.test"] = ["127.0.0.2"]
+        dns.servfail.clear()
+        wait_until(lambda: a.get("/svc/bye").body == b"bye 127.0.0.2", 5,
+                   "the recovered resolver's answer to be used")
+    finally:
+        dns.close()
+
+
+def test_a_silent_resolver_neither_delays_nor_fails_calls_to_a_resolved_name(actord_factory,
+                                                                             two_upstreams):
+    a_srv, _ = two_upstreams
+    dns = DnsServer({"svc.test": ["127.0.0.1"]}, ttl=0)
+    try:
+        a = actord_factory(dns_config(dns, a_srv.port, dns_ttl_min_ms=0, dns_ttl_max_ms=100,
+                                      connect_timeout_ms=500))
+        assert a.get("/svc/bye").body == b"bye 127.0.0.1"
+        dns.silent.add("svc.test")
+        time.sleep(0.2)                                # the answer expired
+        # The refresh waits on a resolver that never answers (c-ares'
+        # timeouts are seconds): the expired answer serves meanwhile, well
+        # within the connect timeout a waiting call would hit.
+        for _ in range(10):
+            t0 = time.monotonic()
+            r = a.get("/svc/bye")
+            assert (r.status, r.body) == (200, b"bye 127.0.0.1")
+            assert time.monotonic() - t0 < 0.4
+            time.sleep(0.1)
+    finally:
+        dns.close()
+
+
+def test_a_name_that_never_resolved_fails_when_the_resolver_fails(actord_factory, two_upstreams):
+    a_srv, _ = two_upstreams
+    dns = DnsServer({"svc.test": ["127.0.0.1"]})
+    dns.servfail.add("svc.test")
+    try:
+        a = actord_factory(dns_config(dns, a_srv.port))
+        r = a.get("/svc/bye")
+        assert r.status == 503
+        assert stderr_has(a, "cannot resolve the host (")
+    finally:
+        dns.close()
+
+
+def test_a_name_whose_answer_says_it_is_gone_fails_its_calls(actord_factory, two_upstreams):
+    # NXDOMAIN is an answer about the name, not a resolver failing: the
+    # last good addresses are not kept for it.
+    a_srv, _ = two_upstreams
+    dns = DnsServer({"svc.test": ["127.0.0.1"]}, ttl=0)
+    try:
+        a = actord_factory(dns_config(dns, a_srv.port, dns_ttl_min_ms=0, dns_ttl_max_ms=100))
+        assert a.get("/svc/bye").body == b"bye 127.0.0.1"
+        del dns.records["svc.test"]
+        wait_until(lambda: a.get("/svc/bye").status == 503, 3, "calls to the gone name to fail")
+        assert stderr_has(a, "cannot resolve the host (Domain name not found)")
+    finally:
+        dns.close()
