@@ -7,7 +7,7 @@ import time
 import pytest
 
 from admin_helpers import metric, metrics_of, undocumented_metrics, wait_admin
-from conftest import wait_until
+from conftest import SLOW, wait_until
 from dns_server import DnsServer
 from tls_upstream import stderr_has
 from upstream_server import UpstreamServer, upstream  # noqa: F401 (fixture)
@@ -316,7 +316,7 @@ def test_a_silent_resolver_neither_delays_nor_fails_calls_to_a_resolved_name(act
     dns = DnsServer({"svc.test": ["127.0.0.1"]}, ttl=0)
     try:
         a = actord_factory(dns_config(dns, a_srv.port, dns_ttl_min_ms=0, dns_ttl_max_ms=100,
-                                      connect_timeout_ms=500))
+                                      connect_timeout_ms=int(500 * SLOW)))
         assert a.get("/svc/bye").body == b"bye 127.0.0.1"
         dns.silent.add("svc.test")
         time.sleep(0.2)                                # the answer expired
@@ -327,7 +327,7 @@ def test_a_silent_resolver_neither_delays_nor_fails_calls_to_a_resolved_name(act
             t0 = time.monotonic()
             r = a.get("/svc/bye")
             assert (r.status, r.body) == (200, b"bye 127.0.0.1")
-            assert time.monotonic() - t0 < 0.4
+            assert time.monotonic() - t0 < 0.4 * SLOW
             time.sleep(0.1)
     finally:
         dns.close()
