@@ -7,8 +7,10 @@
  * them until the connect timeout (the call's own, or
  * upstream.connect_timeout_ms), capped by the call's deadline. A connect
  * refused, or not answered within its share of the timeout (what remains
- * divided among the addresses left), goes on to the name's next address
- * (upstream_dns.c); once all failed, the pool looks its name up again.
+ * divided among the addresses left), marks that address down and goes on
+ * to the name's next address that is up (upstream_dns.c,
+ * upstream_addrs.h); once all failed, the pool looks its name up again. A
+ * TCP connect that succeeds puts its address back in the rotation.
  *
  * Thread: the upstream actor owning the connections.
  */
