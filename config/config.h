@@ -397,6 +397,15 @@ int config_anchor_secret_files(char *err, size_t errlen);
  * exists. Thread: controlling. */
 void config_set_test_routes_available(bool available);
 
+/* A check only a driver can make (the MongoDB driver's reading of
+ * mongo.uri), which config/ cannot include. The composition root sets it
+ * before any thread exists; every later load (start, -t, SIGHUP,
+ * POST /admin/reload) runs it after its own checks, so a file a restart
+ * would refuse is never accepted by a reload. It returns 0, or -EINVAL
+ * with "FILE: key: why" in `err`. NULL: none. Thread: controlling. */
+typedef int (*config_driver_check_fn)(const struct ad_config *cfg, char *err, size_t errlen);
+void config_set_driver_check(config_driver_check_fn fn);
+
 /* Fill `cfg` with the built-in defaults (what an empty file means).
  * Thread: any. */
 void config_defaults(struct ad_config *cfg);

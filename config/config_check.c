@@ -20,10 +20,16 @@
  * every load (controlling and admin threads): creating those threads
  * orders the write before the reads. */
 static bool test_routes_available = true;
+static config_driver_check_fn driver_check;  /* the same */
 
 void config_set_test_routes_available(bool available)
 {
 	test_routes_available = available;
+}
+
+void config_set_driver_check(config_driver_check_fn fn)
+{
+	driver_check = fn;
 }
 
 /* A TLS file ("" = none) must be readable now: a typo fails the load,
@@ -148,5 +154,5 @@ int cfg_check_config(struct config_ctx *c, struct ad_config *cfg)
 		return cfg_fail(c, "http.max_request_line",
 			    "%u is larger than http.max_header_bytes (%u)",
 			    cfg->http.max_request_line, cfg->http.max_header_bytes);
-	return 0;
+	return driver_check != NULL ? driver_check(cfg, c->err, c->errlen) : 0;
 }

@@ -270,6 +270,7 @@ static struct ad_config *load_config(const char *path, const struct server_app *
 	if (config_anchor_secret_files(err, errlen) != 0)
 		return NULL;
 	config_set_test_routes_available(app->test_routes);
+	config_set_driver_check(mongo_check_config);
 	return config_load(abspath, err, errlen);
 }
 
@@ -311,8 +312,6 @@ static int check_files(const struct ad_config *cfg, char *err, size_t errlen)
 		rc = check_writable(cfg, "log.access_log", cfg->log.access_log, false, err, errlen);
 	if (rc == 0)
 		rc = check_writable(cfg, "pidfile", cfg->pidfile, true, err, errlen);
-	if (rc == 0)
-		rc = mongo_check_config(cfg, err, errlen);
 	return rc;
 }
 

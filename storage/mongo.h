@@ -155,10 +155,13 @@ int64_t mongo_result_modified(const struct call_msg *reply);
 int mongo_add_pool(struct actor_system *sys, const struct ad_config *cfg,
 		   char *err, size_t errlen);
 
-/* What `actord -t` asks: would mongo_add_pool accept cfg's mongo.uri?
- * The driver parses it with the mongo section laid over it, as at start
- * (no connection, no DNS). 0 (also when MongoDB is not configured), or
- * -EINVAL with "FILE: mongo.uri: why" in `err`. Thread: controlling. */
+/* Would mongo_add_pool accept cfg's mongo.uri? The driver parses it with
+ * the mongo section laid over it, as at start (no connection, no DNS).
+ * 0 (also when MongoDB is not configured), or -EINVAL with
+ * "FILE: mongo.uri: why" in `err`. server.c makes it the configuration's
+ * driver check (config_set_driver_check), so every load runs it.
+ * Thread: any (a load's: the controlling thread, or the admin actor
+ * validating a reload). */
 int mongo_check_config(const struct ad_config *cfg, char *err, size_t errlen);
 
 #endif

@@ -33,6 +33,7 @@
  * own threads; the collector and the check on the admin actor's.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -321,15 +322,19 @@ static void on_driver_log(mongoc_log_level_t level, const char *domain, const ch
 		log_warn("mongoc %s: %s", domain, message);
 }
 
-static void driver_init(void)
+static void driver_init_once(void)
 {
-	static bool done;
-
-	if (done)
-		return;
 	mongoc_init();
 	mongoc_log_set_handler(on_driver_log, NULL);
-	done = true;
+}
+
+/* Once per process, from whichever thread loads a configuration first
+ * (the controlling thread, or the admin actor validating a reload). */
+static void driver_init(void)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+	pthread_once(&once, driver_init_once);
 }
 
 static void describe_hosts(struct mongo_shared *sh)

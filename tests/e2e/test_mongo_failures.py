@@ -14,11 +14,13 @@ database actord_e2e with the loader, and drop it afterwards.
 import concurrent.futures
 import json
 import os
+import signal
 import subprocess
 import time
 
 import pytest
 
+from admin_helpers import JSON, admin_get, wait_admin
 from conftest import BIN, ROOT, SLOW, base_config, free_port, merge, wait_until
 from mongo_mock import (FORTUNES, admin_json, fake_mongo, find_check,  # noqa: F401
                         fortunes_html, mongo_overrides)
@@ -163,6 +165,26 @@ def test_a_bad_uri_is_refused_with_file_key_and_reason(tmp_path, uri, why):
         assert p.returncode == 1, (args, p.stdout, p.stderr)
         assert f"{path}: mongo.uri: {why}" in p.stderr, (args, p.stderr)
         assert "pw" not in p.stderr.replace("GSSAPI", "")
+
+
+def test_a_reload_to_a_uri_the_driver_refuses_is_refused(fake_mongo, actord_factory):
+    # mongo.uri takes a restart: a reload that accepted a bad one (kept as
+    # running) would leave a file the next restart refuses.
+    a = wait_admin(start(actord_factory, fake_mongo))
+    good = a.cfg
+    a.write_config(merge(good, {"mongo": {"uri": "mongodb://127.0.0.1:port/"}}))
+    r = admin_get(a, "/admin/reload", method="POST", body=b"", headers=JSON)
+    assert r.status == 422, r.text
+    assert r.json()["error"] == (f"{a.config_path}: mongo.uri: Invalid host string in URI")
+    os.kill(a.proc.pid, signal.SIGHUP)
+    wait_until(lambda: "reload failed, still running the previous configuration: "
+               f"{a.config_path}: mongo.uri: Invalid host string in URI" in a.stderr(), 5,
+               "the SIGHUP reload refused")
+    assert a.get("/mongo/db").status == 200
+    # A valid new URI is accepted and reported as taking a restart.
+    a.write_config(merge(good, {"mongo": {"uri": fake_mongo.uri + "/?appname=other"}}))
+    r = admin_get(a, "/admin/reload", method="POST", body=b"", headers=JSON)
+    assert r.status == 200 and "mongo.uri" in r.json()["restart_required"], r.text
 
 
 @pytest.mark.parametrize("database,why", [
