@@ -51,6 +51,7 @@ const char *ad_strerror(int err)
 	case ETIMEDOUT: return "deadline exceeded";
 	case ECONNREFUSED: return "connection refused";
 	case EBADMSG: return "malformed message";
+	case ENOLINK: return "connection lost after a write was sent: outcome unknown";
 	default: return strerror(err < 0 ? -err : err);
 	}
 }

@@ -32,8 +32,9 @@
  * Status codes (negative errno, see ad_strerror): 0 ok; -EAGAIN the service
  * is overloaded; -ECONNREFUSED / -ENOTCONN the dependency is down;
  * -ESHUTDOWN the service is stopping; -ETIMEDOUT the deadline passed;
- * -EBADMSG the request was refused as invalid (bad query); -EIO another
- * backend failure; -ENOENT not found, where a service defines it. Services
+ * -EBADMSG the request was refused as invalid (bad query); -ENOLINK the
+ * connection broke after a write was sent, its outcome unknown (502, no
+ * retry advice); -EIO another backend failure; -ENOENT not found, where a service defines it. Services
  * log driver messages themselves: callers never see raw driver text.
  *
  * Thread: a call_table belongs to one actor thread (its owner). call_reply

@@ -604,6 +604,11 @@ void hreq_fail(struct hreq *r, int status, const char *what)
 	case EPROTO:
 		hreq_error(r, 502, "%s: bad response", what);
 		break;
+	case ENOLINK:
+		/* No Retry-After: a retry could apply the write twice. */
+		hreq_error(r, 502, "%s: connection lost after a write was sent: outcome unknown "
+			   "(it may have been applied)", what);
+		break;
 	case EFBIG:
 		hreq_error(r, 502, "%s: response too large", what);
 		break;

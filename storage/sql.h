@@ -19,11 +19,16 @@
  * the call comes back with it as its status.
  *
  * Reply status (call.h): 0 every statement ran; -ENOTCONN / -ECONNREFUSED
- * MariaDB is down (503); -EAGAIN a deadlock or lock timeout, a write
- * refused by a read-only server, or the server or account out of
- * connections (1040, 1203, 1226), retry (503);
+ * MariaDB is down, or the connection broke while the request had sent
+ * only reads (503); -ENOLINK the connection broke after the request sent
+ * a write (any statement not starting with SELECT or SHOW): it may or may
+ * not have been applied, so a retry could apply it twice (502, no
+ * Retry-After); -EAGAIN a deadlock or lock timeout, a statement
+ * interrupted by another session (KILL QUERY, 1317), a write refused by a
+ * read-only server, or the server or account out of connections (1040,
+ * 1203, 1226), retry (503);
  * -ETIMEDOUT the deadline passed before a statement could start, or a
- * statement ran longer than mysql.query_timeout_ms (504); -EBADMSG
+ * statement ran longer than mysql.query_timeout_ms (1969: 504); -EBADMSG
  * MariaDB refused the SQL (syntax, unknown column, wrong parameter count:
  * 500); -EIO any other failure (500). The actor logs MariaDB's message;
  * the caller never sees it. On failure, results of the statements that

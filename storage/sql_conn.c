@@ -9,7 +9,10 @@
  * finding that out now costs nothing while finding it out with the query
  * would fail the request. Errors are sorted by MariaDB's error number into
  * call statuses (sql.h); a lost connection is closed and marked down, and
- * the next attempt waits for the backoff.
+ * the next attempt waits for the backoff. A connection lost after the
+ * request sent a write (sql_stmt.c tells reads from writes) leaves the
+ * write's outcome unknown: that request gets -ENOLINK (502, no retry
+ * advice), not the "down, retry" of a request that changed nothing.
  *
  * Owner: one mysql actor thread.
  */
@@ -40,6 +43,7 @@
 #define ER_OPTION_PREVENTS_STATEMENT 1290
 #define ER_LOCK_WAIT_TIMEOUT 1205
 #define ER_LOCK_DEADLOCK 1213
+#define ER_QUERY_INTERRUPTED 1317
 #define ER_CONNECTION_KILLED 1927
 #define ER_STATEMENT_TIMEOUT 1969
 
@@ -209,18 +213,21 @@ int sql_conn_ensure(struct sql_conn *c)
 	return 0;
 }
 
-/* The connection is gone: close it; the next attempt waits a little. */
-static void lose(struct sql_conn *c, int status, const char *why)
+/* The connection is gone: close it; the next attempt waits a little. The
+ * request's status: -ENOLINK once it sent a write (it may have happened:
+ * a retry could apply it twice), else `status` (nothing changed). */
+static int lose(struct sql_conn *c, int status, const char *why)
 {
 	if (c->db == NULL)
-		return;
-	log_warn("mysql %s:%u: connection lost: %s", c->server.host,
-		 c->server.port, why);
+		return status;
+	log_warn("mysql %s:%u: connection lost: %s%s", c->server.host, c->server.port, why,
+		 c->wrote ? " (a write was sent: its outcome is unknown)" : "");
 	close_db(c);
 	c->down_status = -ENOTCONN;
 	c->retry_at_ns = clock_now_ns() + BACKOFF_MIN_MS * NS_PER_MS;
 	c->backoff_ms = BACKOFF_MIN_MS * 2;
 	set_error(c, status);
+	return c->wrote ? -ENOLINK : status;
 }
 
 int sql_conn_error(struct sql_conn *c, unsigned e, const char *msg, const char *sql)
@@ -233,8 +240,15 @@ int sql_conn_error(struct sql_conn *c, unsigned e, const char *msg, const char *
 	case CR_CONN_HOST_ERROR:
 	case ER_SERVER_SHUTDOWN:
 	case ER_CONNECTION_KILLED:
-		lose(c, -ENOTCONN, msg);
-		return -ENOTCONN;
+		return lose(c, -ENOTCONN, msg);
+	case ER_QUERY_INTERRUPTED:
+		/* KILL QUERY from another session (actord's own limit is
+		 * ER_STATEMENT_TIMEOUT): the server stopped the statement and
+		 * rolled it back, the connection stays. Nothing to fix in the
+		 * request: worth a retry. */
+		log_warn("mysql: statement interrupted by another session (KILL QUERY): %.200s",
+			 sql);
+		return -EAGAIN;
 	case ER_STATEMENT_TIMEOUT:
 		log_warn("mysql: statement ran past mysql.query_timeout_ms: %.200s",
 			 sql);
@@ -257,8 +271,7 @@ int sql_conn_error(struct sql_conn *c, unsigned e, const char *msg, const char *
 	}
 	if (e >= 2000) {
 		/* A client-side failure leaves the protocol state unknown. */
-		lose(c, -EIO, msg);
-		return -EIO;
+		return lose(c, -EIO, msg);
 	}
 	log_error("mysql refused a statement: %s (%u): %.200s", msg, e, sql);
 	return -EBADMSG;
@@ -306,6 +319,7 @@ int sql_conn_run(struct sql_conn *c, struct sql_req *q)
 {
 	int rc;
 
+	c->wrote = false;
 	follow_config(c);
 	probe_idle(c, clock_now_ns());
 	rc = q->error;

@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "sql_stmt.h"
 #include "actors/log.h"
@@ -45,6 +46,7 @@ struct sql_stmt {
 	char *names;                  /* column names, NUL-terminated */
 	uint32_t names_len;
 	bool rebind;                  /* result buffers grew */
+	bool writes;                  /* may change data (sql_conn.wrote) */
 };
 
 static uint32_t hash_sql(const char *s)
@@ -112,6 +114,27 @@ static int stmt_failed(struct sql_conn *c, struct sql_stmt *e, const char *sql)
 	if (c->db != NULL)
 		mysql_stmt_reset(e->st);
 	return rc;
+}
+
+/* Whether statement `sql` only reads: its first word is SELECT or SHOW.
+ * Anything else (WITH, a leading comment, ANALYZE, which runs what it
+ * analyses) counts as a write: when its connection breaks, that costs a
+ * 502 "outcome unknown" where a 503 "retry" would have been safe, never
+ * the reverse. A SELECT calling a function that writes is taken for a
+ * read (docs/HANDLERS.md). */
+static bool reads_only(const char *sql)
+{
+	static const char *const reads[] = { "SELECT", "SHOW" };
+	size_t n;
+
+	while (*sql == ' ' || *sql == '\t' || *sql == '\n' || *sql == '\r' || *sql == '(')
+		sql++;
+	for (n = 0; (sql[n] >= 'A' && sql[n] <= 'Z') || (sql[n] >= 'a' && sql[n] <= 'z'); n++)
+		;
+	for (size_t i = 0; i < sizeof(reads) / sizeof(reads[0]); i++)
+		if (strlen(reads[i]) == n && strncasecmp(sql, reads[i], n) == 0)
+			return true;
+	return false;
 }
 
 /* Column names and text result buffers for a statement that returns rows. */
@@ -185,6 +208,7 @@ static int prepare(struct sql_conn *c, const char *sql, uint32_t hash, struct sq
 		return -ENOMEM;
 	}
 	e->hash = hash;
+	e->writes = !reads_only(sql);
 	if (mysql_stmt_prepare(e->st, sql, strlen(sql)) != 0) {
 		rc = stmt_failed(c, e, sql);
 		stmt_free(e);
@@ -391,6 +415,9 @@ static int execute(struct sql_conn *c, struct sql_stmt *e, struct sql_param *par
 	}
 	counter_add(&c->stats->requests_total, 1);
 	counter_set(&c->stats->inflight, 1);
+	/* From here on a broken connection may hide a write that happened. */
+	if (e->writes)
+		c->wrote = true;
 	if (mysql_stmt_execute(e->st) != 0) {
 		rc = -1;
 	} else if (e->ncols == 0) {

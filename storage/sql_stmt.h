@@ -30,6 +30,9 @@ struct sql_conn {
 	int down_status;              /* what a request gets while down */
 	unsigned failures;            /* attempts failed in a row */
 	bool attempted;
+	/* The request being run sent a statement that may change data: if
+	 * the connection breaks now, whether it did is unknown (-ENOLINK). */
+	bool wrote;
 	struct backend_stats *stats;
 	_Atomic int *last_error;
 	/* Prepared statements of this connection, least recently used first

@@ -3,12 +3,18 @@ stopped and restarted. The routes that need the missing dependency answer
 503 with Retry-After within 2 s (no hang, no crash), the others keep
 working, and everything recovers within 5 s of the dependency coming back,
 without restarting actord. A MariaDB refusing for now (out of connections,
-read-only) is 503 too, never 500. Only this session's services are
-touched (tests/services.sh and the pidfiles under its ACTORD_RUN_DIR; the
-refusal tests set a global back or drop the user they made)."""
+read-only) is 503 too, never 500. A connection killed mid-statement is
+503 for a read but 502 "outcome unknown" (no Retry-After) for a write; a
+statement another session interrupts (KILL QUERY) is 503, one stopped by
+actord's own time limit 504. Only this session's services are touched
+(tests/services.sh and the pidfiles under its ACTORD_RUN_DIR; the refusal
+tests set a global back or drop the user they made; the lock holders roll
+back)."""
 import subprocess
 import threading
 import time
+
+import pytest
 
 from conftest import SLOW, http, wait_until
 from storage_util import json_of, service, storage_config
@@ -54,13 +60,17 @@ class Load:
             t.join(15)
 
 
-def check_outage(results, affected, unaffected):
+def check_outage(results, affected, unaffected, writes=()):
     """During an outage: affected paths answer 200 (a request that got in
-    first) or 503 + Retry-After, each within 2 s; unaffected ones 200."""
+    first) or 503 + Retry-After, each within 2 s; unaffected ones 200.
+    `writes` may also answer 502 without Retry-After: a write the server
+    was running when it went away has an unknown outcome."""
     saw_503 = False
     for t0, path, status, retry_after, took in results:
         assert took < 2.0 * SLOW, f"{path} took {took:.2f}s during the outage"
-        if path in affected:
+        if path in writes and status == 502:
+            assert retry_after is None, f"{path}: 502 with Retry-After"
+        elif path in affected:
             assert status in (200, 503), (path, status)
             if status == 503:
                 saw_503 = True
@@ -132,7 +142,7 @@ def test_mariadb_stopped_then_restarted(actord_factory, services, redis):
         wait_until(lambda: any(r[2] == 503 for r in load.since(t_down)), 2,
                    "a 503 from a MariaDB route")
         wait_until(lambda: len(load.since(t_down)) > 50, 5, "load during the outage")
-        check_outage(load.since(t_stop), affected, unaffected)
+        check_outage(load.since(t_stop), affected, unaffected, writes=["/updates?queries=2"])
         service(services, "start", "mysql")
         t_up = time.monotonic()
         wait_until(lambda: all_ok(a.port, affected), 5, "MariaDB routes to recover")
@@ -202,4 +212,142 @@ def test_a_read_only_mariadb_refuses_writes_with_503(actord_factory, services):
         assert http(a.port, "GET", "/db").status == 200
     finally:
         mariadb_root(services, "SET GLOBAL read_only = 0")
+    assert http(a.port, "GET", "/updates?queries=2").status == 200
+
+
+def root_rows(services, sql):
+    """Rows of `sql` run as MariaDB's root (tab-separated text)."""
+    out = subprocess.run(["mariadb", "--protocol=tcp", "-h", "127.0.0.1", "-P",
+                          str(services["mysql_port"]), "-u", "root", "-N", "-B", "-e", sql],
+                         check=True, capture_output=True, timeout=30)
+    return [line.split("\t") for line in out.stdout.decode().splitlines()]
+
+
+class RowLocks:
+    """A root session that holds a lock on every World row (SELECT ... FOR
+    UPDATE in an open transaction): an UPDATE of World waits for it, while
+    plain SELECTs (consistent reads) do not."""
+
+    def __init__(self, services):
+        self.proc = subprocess.Popen(
+            ["mariadb", "--protocol=tcp", "-h", "127.0.0.1", "-P", str(services["mysql_port"]),
+             "-u", "root", "-N", "-B", "--unbuffered", "hello_world"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.proc.stdin.write(b"BEGIN; SELECT COUNT(*) FROM World FOR UPDATE; "
+                              b"SELECT 'locked';\n")
+        self.proc.stdin.flush()
+        while self.proc.stdout.readline().strip() != b"locked":
+            assert self.proc.poll() is None, self.proc.stderr.read()
+
+    def release(self):
+        self.proc.stdin.close()     # the session ends: its transaction rolls back
+        self.proc.wait(10)
+
+
+def kill_statement(services, like, what="CONNECTION"):
+    """KILL <what> of the session running a statement whose text starts
+    with `like`, once one runs; its id."""
+    def running():
+        rows = root_rows(services, "SELECT ID FROM information_schema.PROCESSLIST "
+                                   f"WHERE INFO LIKE '{like}%' AND COMMAND = 'Execute'")
+        return rows and rows[0][0]
+    victim = wait_until(running, 5, f"a statement {like}... to run")
+    root_rows(services, f"KILL {what} {victim}")
+    return victim
+
+
+def in_thread(fn):
+    """Run fn() in a thread; the returned function joins it and gives its result."""
+    out = {}
+    t = threading.Thread(target=lambda: out.setdefault("r", fn()))
+    t.start()
+
+    def result():
+        t.join(15)
+        return out["r"]
+    return result
+
+
+def test_a_connection_lost_mid_write_is_502_outcome_unknown_not_a_retry(actord_factory,
+                                                                        services):
+    """KILL CONNECTION while actord's UPDATE waits for a row lock: the
+    client sees the connection drop with no answer, so the write may or may
+    not have happened. A 503 + Retry-After would invite a client to send a
+    non-idempotent write again: the answer is 502 saying the outcome is
+    unknown, without Retry-After. The connection comes back for the next
+    request."""
+    cfg = storage_config(services)
+    cfg["actors"]["mysql"] = {"count": 1}
+    a = actord_factory(cfg)
+    assert http(a.port, "GET", "/updates?queries=2").status == 200
+    locks = RowLocks(services)
+    try:
+        answer = in_thread(lambda: http(a.port, "GET", "/updates?queries=2"))
+        kill_statement(services, "UPDATE World")
+        r = answer()
+    finally:
+        locks.release()
+    assert r.status == 502, (r.status, r.body)
+    assert "retry-after" not in r.headers
+    assert "outcome unknown" in json_of(r)["error"]
+    wait_until(lambda: "a write was sent: its outcome is unknown" in a.stderr(), 5,
+               "the reason in the log")
+    wait_until(lambda: http(a.port, "GET", "/updates?queries=2").status == 200, 5,
+               "MariaDB routes to work again")
+
+
+def test_a_connection_lost_mid_read_is_503_retry_later(actord_factory, services):
+    """The same loss during a SELECT: reading again is harmless, so that
+    stays a 503 + Retry-After."""
+    cfg = storage_config(services)
+    cfg["actors"]["mysql"] = {"count": 1}
+    a = actord_factory(cfg)
+    answer = in_thread(lambda: http(a.port, "GET", "/_test/sql-sleep?s=4"))
+    kill_statement(services, "SELECT SLEEP")
+    r = answer()
+    assert (r.status, r.headers.get("retry-after")) == (503, "1"), (r.status, r.body)
+    wait_until(lambda: http(a.port, "GET", "/db").status == 200, 5, "/db to work again")
+
+
+@pytest.mark.parametrize("path,like", [("/_test/sql-sleep?s=4", "SELECT SLEEP"),
+                                       ("/updates?queries=2", "UPDATE World")])
+def test_a_statement_another_session_interrupted_is_503_retry_later(actord_factory, services,
+                                                                    path, like):
+    """KILL QUERY (an operator, a query killer) stops the statement with
+    1317 "Query execution was interrupted": MariaDB rolled it back and the
+    connection stays up, so it is worth retrying: 503 + Retry-After, not a
+    500 as for SQL MariaDB does not understand."""
+    cfg = storage_config(services)
+    cfg["actors"]["mysql"] = {"count": 1}
+    a = actord_factory(cfg)
+    locks = RowLocks(services)
+    try:
+        answer = in_thread(lambda: http(a.port, "GET", path))
+        kill_statement(services, like, "QUERY")
+        r = answer()
+    finally:
+        locks.release()
+    assert (r.status, r.headers.get("retry-after")) == (503, "1"), (r.status, r.body)
+    wait_until(lambda: "mysql: statement interrupted by another session" in a.stderr(), 5,
+               "the reason in the log")
+    assert "mysql: connection lost" not in a.stderr()
+    assert http(a.port, "GET", path.replace("s=4", "s=0")).status == 200
+
+
+def test_a_write_stopped_by_the_statement_time_limit_is_504(actord_factory, services):
+    """max_statement_time (mysql.query_timeout_ms, actord's own limit, 1969)
+    ending an UPDATE that waits for a lock: 504, like a slow SELECT."""
+    cfg = storage_config(services)
+    cfg["actors"]["mysql"] = {"count": 1}
+    cfg["mysql"]["query_timeout_ms"] = 300
+    a = actord_factory(cfg)
+    locks = RowLocks(services)
+    try:
+        t0 = time.monotonic()
+        r = http(a.port, "GET", "/updates?queries=2")
+        took = time.monotonic() - t0
+    finally:
+        locks.release()
+    assert r.status == 504, (r.status, r.body)
+    assert took < 2 * SLOW
     assert http(a.port, "GET", "/updates?queries=2").status == 200
