@@ -146,6 +146,7 @@ struct job {
 	uint64_t deadline_ns;
 	ev_timer timeout_w, retry_w;
 	unsigned attempt;
+	long long started_ms;         /* START's time (Redis'): names this run to FAIL */
 	unsigned refs;                /* continuations owed */
 	unsigned report_tries;
 	bool held;                    /* in ja->busy until its outcome is stored */

@@ -184,6 +184,8 @@ static void on_reported(void *arg, int status, const redisReply *reply)
 			    (reply->integer == 1 || reply->integer == 2)
 			  ? &ja->ctr->done_total : &ja->ctr->stale_total, 1);
 	} else if ((what = job_str_at(reply, 0)) != NULL && strcmp(what, "retry") == 0) {
+		/* Also a FAIL sent again whose first send was stored (its
+		 * reply lost): FAIL says so rather than "stale". */
 		counter_add(&ja->ctr->failed_total, 1);
 		job_move_soon(ja, (uint64_t)(job_int_at(reply, 1) > 0 ? job_int_at(reply, 1) : 0));
 	} else if (what != NULL && strcmp(what, "dead") == 0) {
@@ -214,25 +216,26 @@ static void send_report(struct job *j)
 {
 	struct job_actor *ja = j->ja;
 	const struct config_jobs *c = &job_cfg()->jobs;
-	char ttl[16], max[16], delay[24], attempt[16];
+	char ttl[16], max[16], delay[24], attempt[16], started[24];
 	int rc;
 
 	snprintf(ttl, sizeof(ttl), "%u", c->result_ttl_s);
+	snprintf(attempt, sizeof(attempt), "%u", j->attempt);
 	if (j->ok) {
 		const char *keys[] = { ja->stream, j->key };
 		const char *args[] = { ja->group, j->entry, j->report, ttl, ja->consumer, attempt };
 
-		snprintf(attempt, sizeof(attempt), "%u", j->attempt);
 		rc = job_script_run(ja, JS_DONE, 0, 2, keys, 6, args, NULL, on_reported, j);
 	} else {
 		const char *keys[] = { ja->stream, j->key, ja->delayed, ja->dead };
 		const char *args[] = { ja->group, j->entry, ja->consumer, j->id, j->report,
-				       max, delay, ttl };
+				       max, delay, ttl, attempt, started };
 
 		snprintf(max, sizeof(max), "%u", c->max_attempts);
 		snprintf(delay, sizeof(delay), "%llu",
 			 (unsigned long long)backoff_ms(ja, c, j->attempt));
-		rc = job_script_run(ja, JS_FAIL, 0, 4, keys, 8, args, NULL, on_reported, j);
+		snprintf(started, sizeof(started), "%lld", j->started_ms);
+		rc = job_script_run(ja, JS_FAIL, 0, 4, keys, 10, args, NULL, on_reported, j);
 	}
 	if (rc != 0)
 		retry_report(j);
@@ -301,6 +304,7 @@ static void run(struct job *j, const redisReply *reply)
 
 	j->cfg = job_cfg();
 	j->attempt = (unsigned)job_int_at(reply, 3);
+	j->started_ms = job_int_at(reply, 5);
 	j->running = true;
 	counter_add(&ja->ctr->inflight, 1);
 	counter_add(&ja->ctr->started_total, 1);

@@ -19,6 +19,9 @@
  *    run to succeed wins, a later one finds nothing and is "stale";
  *  - FAIL acts only for the delivery's current owner, so a worker that
  *    lost its job to a reclaim cannot reschedule it.
+ * DONE and FAIL tell a report sent again after its reply was lost (the
+ * first was stored) from a stale one: by the run's attempt (and its start
+ * time for FAIL), so it is counted as what it was, not as a duplicate.
  * Acknowledged entries are deleted from the stream (XDEL), so the stream
  * holds exactly the jobs not finished yet; it is never trimmed by length,
  * which could drop unread entries.
@@ -44,7 +47,7 @@
 	       "return t[1] * 1000 + math.floor(t[2] / 1000) end\n"
 #define SETTLE_FN "local function settle() redis.call('XACK', KEYS[1], ARGV[1], ARGV[2]) " \
 		  "redis.call('XDEL', KEYS[1], ARGV[2]) end\n"
-#define MAX_ARGS 16
+#define MAX_ARGS 20
 #define GROUP_BACKOFF_MIN_MS 50
 #define GROUP_BACKOFF_MAX_MS 5000
 
@@ -63,7 +66,9 @@ static const char ENQUEUE[] =
 	"return {ARGV[1], 1}\n";
 
 /* KEYS: stream, job hash, dead stream
- * ARGV: group, entry id, consumer, job id, max attempts, result ttl (s) */
+ * ARGV: group, entry id, consumer, job id, max attempts, result ttl (s)
+ * Returns {'run', type, payload, attempt, redelivery 0/1, started (ms)},
+ * or {'stale'}, {'skip'}, {'dead'}. */
 static const char START[] =
 	NOW_FN SETTLE_FN
 	"local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[2], ARGV[2], 1)\n"
@@ -85,7 +90,7 @@ static const char START[] =
 	"redis.call('HSET', KEYS[2], 'state', 'running', 'attempts', attempts, 'started', n,\n"
 	"  'worker', ARGV[3])\n"
 	"if again then redis.call('HINCRBY', KEYS[2], 'redeliveries', 1) end\n"
-	"return {'run', h[2], h[3], attempts, again and 1 or 0}\n";
+	"return {'run', h[2], h[3], attempts, again and 1 or 0, n}\n";
 
 /* KEYS: stream, job hash
  * ARGV: group, entry id, result, result ttl (s), consumer, attempt
@@ -107,11 +112,31 @@ static const char DONE[] =
 
 /* KEYS: stream, job hash, delayed set, dead stream
  * ARGV: group, entry id, consumer, job id, error, max attempts, delay (ms),
- *       result ttl (s) */
+ *       result ttl (s), attempt, started (ms; START's)
+ * Returns {'retry', ms until due}, {'dead'}, {'skip'} or {'stale'}. Not
+ * pending for us but this very run's failure recorded already (its
+ * attempt, started at its start time: a FAIL sent again after its reply
+ * was lost) answers as the first one was stored: a retry (due in what is
+ * left of the wait) or, if it made the job dead and nothing ran since,
+ * dead. */
 static const char FAIL[] =
 	NOW_FN SETTLE_FN
+	"local function stored()\n"
+	"  local h = redis.call('HMGET', KEYS[2], 'state', 'attempts', 'failures', 'next_attempt')\n"
+	"  local f = cjson.decode(h[3] or '[]')\n"
+	"  local attempt, started = tonumber(ARGV[9]), tonumber(ARGV[10])\n"
+	"  for i = #f, 1, -1 do\n"
+	"    if f[i].attempt == attempt and f[i].started == started then\n"
+	"      if h[1] == 'dead' and i == #f and tonumber(h[2]) == attempt then return {'dead'} end\n"
+	"      local wait = 0\n"
+	"      if h[1] == 'failed' and h[4] then wait = math.max(0, tonumber(h[4]) - now()) end\n"
+	"      return {'retry', wait}\n"
+	"    end\n"
+	"  end\n"
+	"  return {'stale'}\n"
+	"end\n"
 	"local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[2], ARGV[2], 1)\n"
-	"if #p == 0 or p[1][2] ~= ARGV[3] then return {'stale'} end\n"
+	"if #p == 0 or p[1][2] ~= ARGV[3] then return stored() end\n"
 	"settle()\n"
 	"local h = redis.call('HMGET', KEYS[2], 'attempts', 'type', 'payload', 'failures', 'started')\n"
 	"if not h[2] then return {'skip'} end\n"

@@ -261,16 +261,54 @@ def test_a_done_whose_reply_was_lost_counts_as_done_not_stale(actord_factory, se
     a = start(actord_factory, cfg)
     _, _, body = Client(a.port).post_job("sleep", {"seconds": 0.4})
     wait_state(a, body["id"], ["running"])
-    busy = Redis(services["redis_port"])
-    # A script holds Redis for 1.5 s (below busy-reply-threshold: others wait).
-    busy.cmd("EVAL", "local s = redis.call('TIME') "
-             "repeat local t = redis.call('TIME') "
-             "until (t[1] - s[1]) * 1000000 + (t[2] - s[2]) > 1500000 return 1", "0")
+    hold_redis(services, 1.5)
     job = wait_state(a, body["id"], ["done"], timeout=10)
     assert job["attempts"] == 1
     wait_until(lambda: metric(a, "jobs_completed_total", 'outcome="done"') == 1, 5,
                "the run counted as done")
     assert metric(a, "jobs_stale_total") == 0
+
+
+def hold_redis(services, seconds):
+    """A script holds Redis for `seconds` (below busy-reply-threshold: the
+    other clients' commands wait in their input)."""
+    busy = Redis(services["redis_port"])
+    busy.cmd("EVAL", "local s = redis.call('TIME') "
+             "repeat local t = redis.call('TIME') "
+             f"until (t[1] - s[1]) * 1000000 + (t[2] - s[2]) > {int(seconds * 1e6)} return 1", "0")
+    busy.close()
+
+
+@pytest.mark.parametrize("max_attempts,outcome,state", [(3, "failed", "failed"),
+                                                        (1, "dead", "dead")])
+def test_a_fail_whose_reply_was_lost_counts_as_failed_not_stale(actord_factory, services,
+                                                                prefix, redis, max_attempts,
+                                                                outcome, state):
+    """The same for FAIL: a run that times out (jobs.timeout_ms) while Redis
+    is busy past redis.command_timeout_ms; its FAIL is stored once Redis is
+    free, and the FAIL sent again finds this very run's failure recorded
+    (the same attempt, started at the same time): counted as it was stored
+    (a retry scheduled, or dead), recorded once, not stale."""
+    ensure_job_results(services)
+    cfg = jobs_config(services, prefix, max_attempts=max_attempts, timeout_ms=400,
+                      backoff_base_ms=60000, backoff_max_ms=60000,
+                      sql_statement="SELECT SLEEP(2) FROM DUAL WHERE ? IS NOT NULL")
+    cfg["redis"]["command_timeout_ms"] = 300
+    cfg["mysql"]["query_timeout_ms"] = 1000
+    a = start(actord_factory, cfg)
+    _, _, body = Client(a.port).post_job("sql")
+    wait_state(a, body["id"], ["running"])
+    hold_redis(services, 1.5)
+    job = wait_state(a, body["id"], [state], timeout=10)
+    assert job["attempts"] == 1
+    assert [f["attempt"] for f in job["failures"]] == [1], job["failures"]
+    assert "timed out" in job["error"]
+    wait_until(lambda: metric(a, "jobs_completed_total", f'outcome="{outcome}"') == 1, 5,
+               f"the run counted as {outcome}")
+    assert metric(a, "jobs_stale_total") == 0
+    assert redis.cmd("XLEN", f"{prefix}:stream") == 0
+    assert redis.cmd("ZCARD", f"{prefix}:delayed") == (1 if state == "failed" else 0)
+    assert redis.cmd("XLEN", f"{prefix}:dead") == (1 if state == "dead" else 0)
 
 
 def test_a_job_that_always_fails_ends_dead_after_its_attempts_with_backoff(actord_factory,
