@@ -148,7 +148,7 @@ struct job {
 	unsigned attempt;
 	long long started_ms;         /* START's time (Redis'): names this run to FAIL */
 	unsigned refs;                /* continuations owed */
-	unsigned report_tries;
+	unsigned tries;               /* START or outcome sends retried */
 	bool held;                    /* in ja->busy until its outcome is stored */
 	bool running;                 /* counted in the inflight gauge */
 	bool reported;
@@ -157,6 +157,7 @@ struct job {
 	char entry[JOB_ENTRY_ID_MAX];
 	char id[JOB_ID_LEN + 1];
 	char key[JOB_KEY_MAX];        /* its hash */
+	char token[17];               /* this take's run token (START, job_script.c) */
 };
 
 /* A reply's element `i` as a string (bulk or status) or an integer; NULL

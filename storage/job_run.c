@@ -14,10 +14,15 @@
  * XCLAIM ... JUSTID to itself), so a run longer than the reclaim idle time
  * is never taken over by another worker while this one is alive.
  *
- * Failures of Redis: a START that cannot be sent or answered drops the
- * delivery (it stays pending: the next history read or a reclaim finds
- * it); a DONE or FAIL is retried with backoff until stored, since the run
- * already happened. Stopping drops everything held: nothing is
+ * Failures of Redis: a START that cannot be sent drops the delivery (it
+ * stays pending: the history read after the reconnection finds it). A
+ * START sent but not answered (timed out, connection lost) may or may not
+ * have run in Redis; the delivery stays held, its ownership refreshed,
+ * and START is sent again with backoff under the same run token, which
+ * the script recognises: the job starts as soon as Redis answers, as one
+ * run, instead of waiting reclaim_idle_ms for a reclaim and counting a
+ * redelivery. A DONE or FAIL is retried with backoff until stored, since
+ * the run already happened. Stopping drops everything held: nothing is
  * acknowledged that did not finish, and the deliveries stay pending.
  *
  * Thread: the job actor's.
@@ -35,8 +40,8 @@
 #include "base/clock.h"
 #include "mailbox/mbox.h"
 
-#define REPORT_RETRY_MIN_MS 50
-#define REPORT_RETRY_MAX_MS 2000
+#define RETRY_MIN_MS 50
+#define RETRY_MAX_MS 2000
 
 /* A pending job_after. Owner: the job actor. */
 struct jtimer {
@@ -134,30 +139,39 @@ void job_free_all(struct job_actor *ja)
 	ja->busy = 0;
 }
 
-/* ---- Reporting ---- */
+/* ---- Sending again ---- */
 
 static void send_report(struct job *j);
+static int send_start(struct job *j);
 
-static void on_report_retry(struct ev_loop *loop, ev_timer *w, int revents)
+static void retry_later(struct job *j)
 {
-	(void)loop;
-	(void)revents;
-	send_report(w->data);
-}
+	uint64_t ms = RETRY_MIN_MS;
 
-static void retry_report(struct job *j)
-{
-	uint64_t ms = REPORT_RETRY_MIN_MS;
-
-	for (unsigned i = 0; i < j->report_tries && ms < REPORT_RETRY_MAX_MS; i++)
+	for (unsigned i = 0; i < j->tries && ms < RETRY_MAX_MS; i++)
 		ms *= 2;
-	if (ms > REPORT_RETRY_MAX_MS)
-		ms = REPORT_RETRY_MAX_MS;
-	if (j->report_tries++ % 20 == 0)
-		log_warn("jobs: cannot store the outcome of job %s yet: retrying", j->id);
+	if (ms > RETRY_MAX_MS)
+		ms = RETRY_MAX_MS;
+	if (j->tries++ % 20 == 0)
+		log_warn("jobs: cannot %s job %s yet: retrying",
+			 j->reported ? "store the outcome of" : "start", j->id);
 	ev_timer_set(&j->retry_w, (double)ms / 1000.0, 0.);
 	ev_timer_start(actor_loop(j->ja->a), &j->retry_w);
 }
+
+static void on_retry(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct job *j = w->data;
+
+	(void)loop;
+	(void)revents;
+	if (j->reported)
+		send_report(j);
+	else if (send_start(j) != 0)
+		retry_later(j);
+}
+
+/* ---- Reporting ---- */
 
 static void on_reported(void *arg, int status, const redisReply *reply)
 {
@@ -169,7 +183,7 @@ static void on_reported(void *arg, int status, const redisReply *reply)
 		return;
 	status = job_reply_status(ja, status, reply, j->ok ? "job done" : "job failed");
 	if (status != 0 && status != -EBADMSG) {
-		retry_report(j);
+		retry_later(j);
 		return;
 	}
 	if (status != 0) {
@@ -238,7 +252,7 @@ static void send_report(struct job *j)
 		rc = job_script_run(ja, JS_FAIL, 0, 4, keys, 10, args, NULL, on_reported, j);
 	}
 	if (rc != 0)
-		retry_report(j);
+		retry_later(j);
 }
 
 static void report(struct job *j, bool ok, char *text)
@@ -305,6 +319,7 @@ static void run(struct job *j, const redisReply *reply)
 	j->cfg = job_cfg();
 	j->attempt = (unsigned)job_int_at(reply, 3);
 	j->started_ms = job_int_at(reply, 5);
+	j->tries = 0;                 /* the outcome's sends back off afresh */
 	j->running = true;
 	counter_add(&ja->ctr->inflight, 1);
 	counter_add(&ja->ctr->started_total, 1);
@@ -334,8 +349,6 @@ static void run(struct job *j, const redisReply *reply)
 	j->type->run(j, j->payload);
 }
 
-static int send_start(struct job *j);
-
 static void on_started(void *arg, int status, const redisReply *reply)
 {
 	struct job *j = arg;
@@ -350,6 +363,15 @@ static void on_started(void *arg, int status, const redisReply *reply)
 	 * delivery pending until a reclaim, reclaim_idle_ms from now. */
 	if (missing && send_start(j) == 0)
 		return;
+	/* Not answered (timed out, connection lost) or not run for now: it
+	 * may have run in Redis, and the delivery is ours either way. Send it
+	 * again (the run token makes it the same run) rather than leave the
+	 * delivery to a reclaim, reclaim_idle_ms from now. Refused
+	 * (-EBADMSG): let go, as below. */
+	if (status != 0 && status != -EBADMSG) {
+		retry_later(j);
+		return;
+	}
 	what = status == 0 ? job_str_at(reply, 0) : NULL;
 	if (what != NULL && strcmp(what, "run") == 0) {
 		run(j, reply);
@@ -371,11 +393,11 @@ static int send_start(struct job *j)
 	const struct config_jobs *c = &job_cfg()->jobs;
 	char max[16], ttl[16];
 	const char *keys[] = { ja->stream, j->key, ja->dead };
-	const char *args[] = { ja->group, j->entry, ja->consumer, j->id, max, ttl };
+	const char *args[] = { ja->group, j->entry, ja->consumer, j->id, max, ttl, j->token };
 
 	snprintf(max, sizeof(max), "%u", c->max_attempts);
 	snprintf(ttl, sizeof(ttl), "%u", c->result_ttl_s);
-	return job_script_run(ja, JS_START, 0, 3, keys, 6, args, NULL, on_started, j);
+	return job_script_run(ja, JS_START, 0, 3, keys, 7, args, NULL, on_started, j);
 }
 
 /* Take delivery `entry` of job `id`; `taken_over`: a reclaim or a
@@ -393,8 +415,9 @@ void job_take(struct job_actor *ja, const char *entry, const char *id, bool take
 	snprintf(j->entry, sizeof(j->entry), "%s", entry);
 	snprintf(j->id, sizeof(j->id), "%s", id);
 	snprintf(j->key, sizeof(j->key), "%s:job:%s", ja->prefix, id);
+	snprintf(j->token, sizeof(j->token), "%016llx", (unsigned long long)job_random(ja));
 	ev_init(&j->timeout_w, on_timeout);
-	ev_init(&j->retry_w, on_report_retry);
+	ev_init(&j->retry_w, on_retry);
 	j->timeout_w.data = j->retry_w.data = j;
 	list_push_front(&ja->jobs, &j->node);
 	j->held = true;

@@ -14,7 +14,9 @@
  *  - START runs a delivery only if it is still pending for this consumer,
  *    and counts a run of a job whose previous run never reported as a
  *    redelivery (a crash or a kill), which uses an attempt: a job that
- *    kills every worker that runs it goes dead instead of looping;
+ *    kills every worker that runs it goes dead instead of looping; but a
+ *    START sent again after its reply was lost (the same run token) is
+ *    the same run;
  *  - DONE acknowledges if the delivery is pending for anyone: the first
  *    run to succeed wins, a later one finds nothing and is "stale";
  *  - FAIL acts only for the delivery's current owner, so a worker that
@@ -66,15 +68,24 @@ static const char ENQUEUE[] =
 	"return {ARGV[1], 1}\n";
 
 /* KEYS: stream, job hash, dead stream
- * ARGV: group, entry id, consumer, job id, max attempts, result ttl (s)
+ * ARGV: group, entry id, consumer, job id, max attempts, result ttl (s),
+ *       run token
  * Returns {'run', type, payload, attempt, redelivery 0/1, started (ms)},
- * or {'stale'}, {'skip'}, {'dead'}. */
+ * or {'stale'}, {'skip'}, {'dead'}. The run token is random, made by the
+ * job actor for one take of a delivery and sent with every START of it:
+ * a job running under the same token was started by a START of this very
+ * take whose reply was lost (the actor knows it did not run it), so it is
+ * the same run, not a redelivery: nothing is counted again. */
 static const char START[] =
 	NOW_FN SETTLE_FN
 	"local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[2], ARGV[2], 1)\n"
 	"if #p == 0 or p[1][2] ~= ARGV[3] then return {'stale'} end\n"
-	"local h = redis.call('HMGET', KEYS[2], 'state', 'type', 'payload', 'attempts')\n"
+	"local h = redis.call('HMGET', KEYS[2], 'state', 'type', 'payload', 'attempts', 'run',\n"
+	"  'started')\n"
 	"if not h[1] or h[1] == 'done' or h[1] == 'dead' then settle() return {'skip'} end\n"
+	"if h[1] == 'running' and h[5] == ARGV[7] then\n"
+	"  return {'run', h[2], h[3], tonumber(h[4]), 0, tonumber(h[6])}\n"
+	"end\n"
 	"local n = now()\n"
 	"local attempts = (tonumber(h[4]) or 0) + 1\n"
 	"local again = h[1] == 'running'\n"
@@ -88,7 +99,7 @@ static const char START[] =
 	"  return {'dead'}\n"
 	"end\n"
 	"redis.call('HSET', KEYS[2], 'state', 'running', 'attempts', attempts, 'started', n,\n"
-	"  'worker', ARGV[3])\n"
+	"  'worker', ARGV[3], 'run', ARGV[7])\n"
 	"if again then redis.call('HINCRBY', KEYS[2], 'redeliveries', 1) end\n"
 	"return {'run', h[2], h[3], attempts, again and 1 or 0, n}\n";
 

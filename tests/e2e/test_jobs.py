@@ -10,6 +10,7 @@ stored payload its type refuses. Each test has a queue of its own (a
 unique key prefix)."""
 import datetime
 import signal
+import threading
 import time
 import uuid
 
@@ -309,6 +310,42 @@ def test_a_fail_whose_reply_was_lost_counts_as_failed_not_stale(actord_factory, 
     assert redis.cmd("XLEN", f"{prefix}:stream") == 0
     assert redis.cmd("ZCARD", f"{prefix}:delayed") == (1 if state == "failed" else 0)
     assert redis.cmd("XLEN", f"{prefix}:dead") == (1 if state == "dead" else 0)
+
+
+@pytest.mark.parametrize("max_attempts", [1, 3])
+def test_a_start_whose_reply_was_lost_runs_at_once_as_one_run(actord_factory, services, prefix,
+                                                             redis, max_attempts):
+    """A START stuck behind a slow command on the job actor's connection
+    (an enqueue's WAIT for a replica that does not exist) times out in
+    actord, then runs in Redis: the job is "running" for nobody. It used to
+    stay so until a reclaim, jobs.reclaim_idle_ms later (a minute here), and
+    that reclaim counted a redelivery, which with max_attempts 1 made the
+    job dead without a single run. The job actor sends START again under the
+    same run token: the job runs as soon as Redis answers, as its first
+    attempt, with no redelivery."""
+    cfg = jobs_config(services, prefix, reclaim_idle_ms=60000, wait_replicas=1,
+                      wait_timeout_ms=1500, max_attempts=max_attempts)
+    cfg["redis"]["command_timeout_ms"] = 300
+    a = start(actord_factory, cfg)
+    posted = {}
+    poster = threading.Thread(target=lambda: posted.update(
+        r=Client(a.port).post_job("sleep", {})))
+    poster.start()
+    # The enqueue is stored: its WAIT now holds the connection for 1.5 s.
+    wait_until(lambda: redis.cmd("KEYS", f"{prefix}:job:*"), 5, "the enqueue")
+    job_id = uuid.uuid4().hex      # another producer's job: its START waits behind the WAIT
+    redis.cmd("HSET", f"{prefix}:job:{job_id}", "type", "sleep", "payload", "{}",
+              "state", "queued", "attempts", "0", "redeliveries", "0")
+    redis.cmd("XADD", f"{prefix}:stream", "*", "id", job_id)
+    poster.join(10)
+    assert posted["r"][0] == 503    # no replica: stored, not confirmed
+    job = wait_state(a, job_id, ["done", "dead"], timeout=8)
+    assert job["state"] == "done", job
+    assert job["attempts"] == 1 and job["redeliveries"] == 0, job
+    wait_until(lambda: f"jobs: cannot start job {job_id} yet: retrying" in a.stderr(), 5,
+               "the retry in the log")
+    wait_until(lambda: metric(a, "jobs_started_total") == 2, 5, "both jobs to have started")
+    assert metric(a, "jobs_redelivered_total") == 0
 
 
 def test_a_job_that_always_fails_ends_dead_after_its_attempts_with_backoff(actord_factory,
