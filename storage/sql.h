@@ -28,7 +28,8 @@
  * read-only server, or the server or account out of connections (1040,
  * 1203, 1226), retry (503);
  * -ETIMEDOUT the deadline passed before a statement could start, or a
- * statement ran longer than mysql.query_timeout_ms (1969: 504); -EBADMSG
+ * statement ran longer than mysql.query_timeout_ms (1969: 504); -EEXIST
+ * a write refused for a duplicate key (1062, 1022, 1586: 409); -EBADMSG
  * MariaDB refused the SQL (syntax, unknown column, wrong parameter count:
  * 500); -EIO any other failure (500). The actor logs MariaDB's message;
  * the caller never sees it. On failure, results of the statements that

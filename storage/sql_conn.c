@@ -36,7 +36,9 @@
 #define LOG_EVERY 20                     /* failed attempts between log lines */
 
 /* MariaDB server error numbers we sort on (mysqld_error.h is not shipped). */
+#define ER_DUP_KEY 1022
 #define ER_CON_COUNT_ERROR 1040
+#define ER_DUP_ENTRY 1062
 #define ER_SERVER_SHUTDOWN 1053
 #define ER_TOO_MANY_USER_CONNECTIONS 1203
 #define ER_USER_LIMIT_REACHED 1226
@@ -44,6 +46,7 @@
 #define ER_LOCK_WAIT_TIMEOUT 1205
 #define ER_LOCK_DEADLOCK 1213
 #define ER_QUERY_INTERRUPTED 1317
+#define ER_DUP_ENTRY_WITH_KEY_NAME 1586
 #define ER_CONNECTION_KILLED 1927
 #define ER_STATEMENT_TIMEOUT 1969
 
@@ -257,6 +260,13 @@ int sql_conn_error(struct sql_conn *c, unsigned e, const char *msg, const char *
 	case ER_LOCK_DEADLOCK:
 		log_warn("mysql: %s (%u): %.200s", msg, e, sql);
 		return -EAGAIN;
+	case ER_DUP_KEY:
+	case ER_DUP_ENTRY:
+	case ER_DUP_ENTRY_WITH_KEY_NAME:
+		/* The client's write conflicts with a row that exists: 409,
+		 * the request's fault, not ours (a warning, not an error). */
+		log_warn("mysql: %s (%u): %.200s", msg, e, sql);
+		return -EEXIST;
 	case ER_OPTION_PREVENTS_STATEMENT:
 		/* --read-only (a primary being demoted, maintenance): writes
 		 * are refused for now, like Redis' READONLY. The same number

@@ -15,7 +15,8 @@
  *  GET  /_test/sql-sleep?s=N holds one MariaDB connection for N seconds
  *                            (SELECT SLEEP(N): a slow query must not hold
  *                            up the other connections)
- *  GET  /_test/sql-bad       a statement MariaDB refuses (500, reason logged)
+ *  GET  /_test/sql-bad       a statement MariaDB refuses (500, reason logged);
+ *                            ?dup=1: an INSERT of an id World holds (409)
  *
  * Thread: the handler actor serving the request.
  */
@@ -149,7 +150,9 @@ static void get_sql_bad(struct hreq *r)
 	int rc = -ENOMEM;
 
 	if (q != NULL) {
-		sql_req_stmt(q, "SELECT no_such_column FROM World");
+		sql_req_stmt(q, hreq_query_long(r, "dup", 0, 0, 1) != 0 ?
+				"INSERT INTO World (id, randomNumber) VALUES (1, 0)" :
+				"SELECT no_such_column FROM World");
 		rc = hreq_call(r, &sql_kind, sql_req_call(q), sql_bad_done, NULL);
 	}
 	if (rc != 0)

@@ -304,6 +304,17 @@ def test_a_refused_statement_is_a_500_whose_reason_stays_in_the_log(app):
     assert app.get("/db").status == 200, "the connection stays usable"
 
 
+
+def test_a_duplicate_key_is_409_whose_reason_stays_in_the_log(app):
+    r = app.get("/_test/sql-bad?dup=1")
+    assert r.status == 409
+    assert r.headers.get("retry-after") is None
+    assert r.json()["error"].endswith(": already exists")
+    assert b"Duplicate" not in r.body
+    wait_until(lambda: "Duplicate entry '1' for key 'PRIMARY' (1062)" in app.stderr(), 5,
+               "the reason in the log")
+    assert app.get("/db").status == 200, "the connection stays usable"
+
 def test_a_redis_refusal_is_counted_each_time_and_logged_a_few_times_a_second(
         actord_factory, services, redis):
     # Redis refusing every write (NOREPLICAS): each request misses, reads
