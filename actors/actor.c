@@ -52,6 +52,7 @@ const char *ad_strerror(int err)
 	case ECONNREFUSED: return "connection refused";
 	case EBADMSG: return "malformed message";
 	case ENOLINK: return "connection lost after a write was sent: outcome unknown";
+	case EEXIST: return "already exists (a duplicate key)";
 	default: return strerror(err < 0 ? -err : err);
 	}
 }

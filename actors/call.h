@@ -34,8 +34,10 @@
  * -ESHUTDOWN the service is stopping; -ETIMEDOUT the deadline passed;
  * -EBADMSG the request was refused as invalid (bad query); -ENOLINK the
  * connection broke after a write was sent, its outcome unknown (502, no
- * retry advice); -EIO another backend failure; -ENOENT not found, where a service defines it. Services
- * log driver messages themselves: callers never see raw driver text.
+ * retry advice); -EEXIST a write conflicts with what is stored (a
+ * duplicate key: 409); -EIO another backend failure; -ENOENT not found,
+ * where a service defines it. Services log driver messages themselves:
+ * callers never see raw driver text.
  *
  * Thread: a call_table belongs to one actor thread (its owner). call_reply
  * runs on the service's thread.
