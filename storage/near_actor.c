@@ -20,7 +20,9 @@
  *    a proof through Redis itself is stronger anyway.
  * The path is UP only once a heartbeat came back after set-up; it goes down
  * when `sub` is lost, its subscription ends, set-up fails, or a heartbeat
- * is not back within redis.command_timeout_ms (then `sub` is reconnected).
+ * is not back within redis.command_timeout_ms (then `sub` is reconnected;
+ * the timer wakes at that deadline, so a connected but silent path is down
+ * at most heartbeat_ms + command_timeout_ms after its last delivery).
  * Up and down both bump the hub's epoch: every near cache flushes, and
  * bypasses itself while down.
  *
@@ -73,6 +75,8 @@ struct near_actor {
 	size_t hb_klen;
 	ev_timer tick_w;
 };
+
+static void rearm(struct near_actor *na);
 
 /* For commands whose reply is not needed (rconn counts it). */
 static void ignore_reply(void *arg, int status, const redisReply *r)
@@ -155,6 +159,7 @@ static void on_message(void *arg, int status, const redisReply *r)
 		if (na->phase == PH_SETUP) {
 			set_phase(na, PH_PROVING);
 			send_heartbeat(na);
+			rearm(na);
 		}
 		return;
 	}
@@ -270,14 +275,44 @@ static void on_sub_state(void *ctx, bool up)
 
 /* ---- Timer: heartbeats and stuck set-ups ---- */
 
+static uint64_t hb_timeout_ns(void)
+{
+	const struct ad_config *cfg = config_current();
+
+	return (uint64_t)(cfg != NULL ? cfg->redis.command_timeout_ms : 1000) * NS_PER_MS;
+}
+
+static uint64_t hb_period_ns(void)
+{
+	const struct ad_config *cfg = config_current();
+
+	return (uint64_t)(cfg != NULL ? cfg->near_cache.heartbeat_ms : 1000) * NS_PER_MS;
+}
+
+/* Look next at the heartbeat's deadline while one is out (a stalled path
+ * is declared down redis.command_timeout_ms after the heartbeat left, not
+ * at the next period), at the next heartbeat while up, else one period
+ * on. */
+static void rearm(struct near_actor *na)
+{
+	uint64_t now = clock_now_ns(), period = hb_period_ns(), due, wait = period;
+
+	if (na->hb_waiting || na->phase == PH_UP) {
+		due = na->hb_waiting ? na->hb_sent_ns + hb_timeout_ns() + NS_PER_MS
+				     : na->hb_sent_ns + period;
+		wait = due <= now ? NS_PER_MS : due - now < period ? due - now : period;
+	}
+	ev_timer_stop(actor_loop(na->a), &na->tick_w);
+	ev_timer_set(&na->tick_w, (double)wait / 1e9, 0.);
+	ev_timer_start(actor_loop(na->a), &na->tick_w);
+}
+
 static void on_tick(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct near_actor *na = w->data;
-	const struct ad_config *cfg = config_current();
-	uint64_t now = clock_now_ns();
-	uint64_t timeout = (uint64_t)(cfg != NULL ? cfg->redis.command_timeout_ms : 1000) * NS_PER_MS;
-	uint32_t period = cfg != NULL ? cfg->near_cache.heartbeat_ms : 1000;
+	uint64_t now = clock_now_ns(), timeout = hb_timeout_ns();
 
+	(void)loop;
 	(void)revents;
 	if (na->hb_waiting && now - na->hb_sent_ns > timeout) {
 		go_down(na, "no heartbeat within redis.command_timeout_ms");
@@ -286,11 +321,11 @@ static void on_tick(struct ev_loop *loop, ev_timer *w, int revents)
 		   now - na->phase_ns > timeout) {
 		/* Set-up refused or stuck: start again on a new connection. */
 		rconn_reset(na->sub, "near cache set-up did not complete");
-	} else if (na->phase == PH_UP && !na->hb_waiting) {
+	} else if (na->phase == PH_UP && !na->hb_waiting &&
+		   now - na->hb_sent_ns >= hb_period_ns()) {
 		send_heartbeat(na);
 	}
-	ev_timer_set(w, period / 1000.0, 0.);
-	ev_timer_start(loop, w);
+	rearm(na);
 }
 
 /* ---- The actor ---- */

@@ -4,10 +4,14 @@ the handler's memory and dropped when Redis reports a write, whoever made
 it; when the invalidation path breaks (connection killed, Redis
 restarted) or Redis is flushed, every near copy goes, and the near cache
 works again once the path is back. Delays are measured and bounded."""
+import json
+import select
+import socket
+import threading
 import time
 
-from admin_helpers import metric, metrics_of, wait_admin
-from conftest import SLOW, wait_until
+from admin_helpers import JSON, admin_get, metric, metrics_of, wait_admin
+from conftest import SLOW, free_port, wait_until
 from storage_util import Redis, service, storage_config
 
 WALLPAPERS = "/client/v3/wallpaper_4d/wallpaperList.json"
@@ -248,3 +252,98 @@ def test_the_routes_own_switch_turns_the_near_cache_off(actord_factory, services
         assert a.get(WALLPAPERS + "?pageSize=2").status == 200
         assert a.get("/cached-queries?count=5").status == 200
     assert m(a, "actord_near_cache_hits_total", actor="handler-0") == 0
+
+
+class StallingProxy:
+    """A TCP relay between actord and the session's Redis that can stall
+    what Redis sends to the near cache's invalidation connection (the one
+    named actord-nearcache) while every other connection flows: a path
+    that stays connected but carries nothing. `heartbeats` holds when each
+    heartbeat write passed (monotonic)."""
+
+    def __init__(self, redis_port):
+        self.redis_port = redis_port
+        self.stalled = False
+        self.heartbeats = []
+        self.lsock = socket.create_server(("127.0.0.1", free_port()))
+        self.port = self.lsock.getsockname()[1]
+        self.socks = [self.lsock]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                c, _ = self.lsock.accept()
+            except OSError:
+                return
+            s = socket.create_connection(("127.0.0.1", self.redis_port))
+            self.socks += [c, s]
+            threading.Thread(target=self._relay, args=(c, s), daemon=True).start()
+
+    def _relay(self, c, s):
+        is_sub = False
+        try:
+            while True:
+                # Nothing is read from Redis for a stalled invalidation
+                # connection: its messages wait in Redis' output buffer.
+                watch = [c] if is_sub and self.stalled else [c, s]
+                ready, _, _ = select.select(watch, [], [], 0.01)
+                for r in ready:
+                    if r is s and is_sub and self.stalled:
+                        continue   # stalled while select() waited
+                    data = r.recv(65536)
+                    if not data:
+                        return
+                    if r is c:
+                        is_sub = is_sub or b"actord-nearcache" in data
+                        if b"actord:nearcache:hb:" in data:
+                            self.heartbeats.append(time.monotonic())
+                    (s if r is c else c).sendall(data)
+        except OSError:
+            return
+        finally:
+            c.close()
+            s.close()
+
+    def close(self):
+        for x in self.socks:
+            x.close()
+
+
+def test_a_stalled_invalidation_connection_is_declared_down_within_the_timeout(
+        actord_factory, services, redis):
+    """The invalidation connection stays open but delivers nothing (a
+    stalled peer, a half-dead network path): the write below is never
+    reported. The heartbeat sent next must be missed, and the near cache
+    bypassed, redis.command_timeout_ms after it left, not a whole
+    heartbeat period later."""
+    proxy = StallingProxy(services["redis_port"])
+    timeout_ms, period_ms = 200, 2500
+    try:
+        cfg = near_config(services, heartbeat_ms=period_ms)
+        cfg["redis"].update({"port": proxy.port, "command_timeout_ms": timeout_ms})
+        a = wait_admin(actord_factory(cfg))
+        wait_until(lambda: near_up(a), 5, "the invalidation path to come up")
+        key = "nctest:stall"
+        redis.cmd("SET", key, "before")
+        cached(a, key, "before")
+        proxy.stalled = True
+        redis.cmd("SET", key, "after")
+        beats = len(proxy.heartbeats)
+        wait_until(lambda: len(proxy.heartbeats) > beats, 2 * period_ms / 1000,
+                   "the next heartbeat")
+        sent = proxy.heartbeats[beats]
+        # Until the path is declared down the old value may be served: no
+        # longer than the heartbeat's timeout after it left.
+        wait_until(lambda: get(a, key)[1] == "after", period_ms / 1000,
+                   "the stale value to go", interval=0.005)
+        late = time.monotonic() - sent
+        print(f"stalled path: stale value served {late * 1e3:.0f} ms after the heartbeat")
+        assert late < (timeout_ms / 1000 + 0.3) * SLOW, late
+        assert not near_up(a)
+        proxy.stalled = False
+        wait_until(lambda: near_up(a), 5, "the path to be remade")
+        cached(a, key, "after")
+    finally:
+        proxy.close()
+
