@@ -105,7 +105,9 @@ int hreq_cache_get(struct hreq *r, unsigned n, const char *const *keys, const si
 		const char *v;
 		size_t vlen;
 
-		if (cr->near && near_cache_get(nc, keys[i], klens[i], now, &v, &vlen))
+		/* Looked up even while the near cache is bypassed: it misses,
+		 * and counts the miss. */
+		if (near && near_cache_get(nc, keys[i], klens[i], now, &v, &vlen))
 			cr->vals[i] = (struct cache_value){ .type = CACHE_STRING, .str = v, .len = vlen };
 		else
 			cr->miss[cr->nmiss++] = i;

@@ -316,7 +316,7 @@ def test_a_stalled_invalidation_connection_is_declared_down_within_the_timeout(
     stalled peer, a half-dead network path): the write below is never
     reported. The heartbeat sent next must be missed, and the near cache
     bypassed, redis.command_timeout_ms after it left, not a whole
-    heartbeat period later."""
+    heartbeat period later; while bypassed every lookup counts a miss."""
     proxy = StallingProxy(services["redis_port"])
     timeout_ms, period_ms = 200, 2500
     try:
@@ -341,6 +341,10 @@ def test_a_stalled_invalidation_connection_is_declared_down_within_the_timeout(
         print(f"stalled path: stale value served {late * 1e3:.0f} ms after the heartbeat")
         assert late < (timeout_ms / 1000 + 0.3) * SLOW, late
         assert not near_up(a)
+        misses = m(a, "actord_near_cache_misses_total", actor="handler-0")
+        for _ in range(5):
+            assert get(a, key) == (200, "after", False)
+        assert m(a, "actord_near_cache_misses_total", actor="handler-0") >= misses + 5
         proxy.stalled = False
         wait_until(lambda: near_up(a), 5, "the path to be remade")
         cached(a, key, "after")
