@@ -245,6 +245,10 @@ void near_cache_destroy(struct near_cache *nc)
 		list_remove(l);
 		free(list_entry(l, struct near_entry, lru));
 	}
+	/* The slot's gauges outlive the cache (a shrunk handler pool): it
+	 * holds nothing now. */
+	nc->bytes = nc->entries = 0;
+	publish_size(nc);
 	ck_hs_destroy(&nc->hs);
 	free(nc);
 }

@@ -351,3 +351,30 @@ def test_a_stalled_invalidation_connection_is_declared_down_within_the_timeout(
     finally:
         proxy.close()
 
+
+def test_a_retired_handlers_near_cache_shows_it_holds_nothing(
+        actord_factory, services, redis):
+    """The handler pool shrinks: the retired handler's near cache is freed,
+    and its gauges say so (the process' near memory is their sum)."""
+    cfg = near_config(services)
+    cfg["actors"]["handler"] = {"count": 2}
+    a = wait_admin(actord_factory(cfg))
+    wait_until(lambda: near_up(a), 5, "the invalidation path to come up")
+    redis.pipeline([["SET", f"nctest:retire:{i}", "v"] for i in range(20)])
+
+    def both_hold():
+        for i in range(20):
+            get(a, f"nctest:retire:{i}")
+        return all(m(a, "actord_near_cache_entries", actor=f"handler-{h}") > 0
+                   for h in (0, 1))
+    wait_until(both_hold, 5, "both handlers to keep values")
+
+    def shrink():
+        r = admin_get(a, "/admin/actors/handler", method="POST", headers=JSON,
+                      body=json.dumps({"count": 1}).encode())
+        assert r.status in (200, 503), r.text
+        return r.status == 200
+    wait_until(shrink, 5, "the pool to shrink")
+    wait_until(lambda: m(a, "actord_near_cache_entries", actor="handler-1") == 0, 5,
+               "the retired handler's entries gauge to fall to 0")
+    assert m(a, "actord_near_cache_bytes", actor="handler-1") == 0
