@@ -34,6 +34,8 @@
  *    missing, set-up refused) every near cache is flushed and bypassed:
  *    lookups miss and nothing is kept until the path is proven up again.
  *    FLUSHALL / FLUSHDB (Redis says "every key") flush them too.
+ *  - A writer's own key (near_cache_forget) keeps no value until the
+ *    write's invalidation arrives: the writer reads its own write.
  *  - Only keys under near_cache.prefixes are ever kept: nothing else is
  *    tracked.
  *
@@ -102,8 +104,9 @@ void near_cache_ticket(struct near_cache *nc, struct near_ticket *t);
 bool near_cache_put(struct near_cache *nc, const struct near_ticket *t, const char *key,
 		    size_t klen, const char *val, size_t vlen, uint64_t expires_ns);
 
-/* Drop `key` now, and refuse values for it read before the next
- * invalidation arrives: for a writer, before it writes the key. */
+/* Drop `key` now, and refuse values for it until its own invalidation
+ * (the write's) arrives, or twice redis.command_timeout_ms passed: for a
+ * writer, before it writes the key. */
 void near_cache_forget(struct near_cache *nc, const char *key, size_t klen);
 
 /* Whether `key` is under a tracked prefix (only those are ever kept). */

@@ -9,9 +9,15 @@
  * invalidation (which names only those bits) finds every entry it may
  * concern; entries whose 48 bits match are all dropped (a collision costs
  * a refetch, never a stale read). `stamp[b]` is the number of the last
- * invalidation whose hash fell in bucket b (or, after a local forget, one
- * past the head): a value read under a ticket older than its bucket's
- * stamp is not kept.
+ * invalidation whose hash fell in bucket b: a value read under a ticket
+ * older than its bucket's stamp is not kept. A local forget (a write of
+ * ours on its way) sets FORGOT | the key's 48 bits instead, which refuses
+ * every value until the invalidation of that very hash arrives (the
+ * write's own; another key of the bucket does not end it): a read that
+ * raced the write cannot be kept after the write was answered. A write
+ * that fails is never reported: the mark then lapses after twice
+ * redis.command_timeout_ms, the longest the write can have been waited
+ * for.
  *
  * Owner: the thread that created it (a handler actor); counters are
  * published for the admin thread (relaxed stores).
@@ -28,6 +34,8 @@
 #include "base/list.h"
 
 #define STAMPS 4096u                   /* buckets of invalidation stamps */
+#define FORGOT (1ull << 63)            /* stamp: waiting for a forgotten key's invalidation */
+#define H48_MASK ((1ull << 48) - 1)
 #define ENTRY_OVERHEAD 16              /* the hash set's slot, roughly */
 #define GC_AFTER_REMOVALS 65536        /* tombstones before a ck_hs_gc */
 
@@ -54,7 +62,9 @@ struct near_cache {
 	uint64_t head;                /* hub invalidations applied */
 	uint64_t overrun;             /* tickets older than this are void */
 	unsigned removals;
+	uint64_t born_ns;             /* forgot_ms counts from here */
 	uint64_t stamp[STAMPS];
+	uint32_t forgot_ms[STAMPS];   /* when a FORGOT stamp was set */
 };
 
 /* ---- The hub: the near actor writes, every near cache reads ---- */
@@ -164,6 +174,39 @@ static struct near_entry *find(struct near_cache *nc, const char *key, size_t kl
 
 /* ---- Following the hub ---- */
 
+/* Invalidation number `s` named hash `h48`: its bucket refuses values read
+ * before it, unless a forget there still waits for another hash. */
+static void stamp_invalidated(struct near_cache *nc, uint64_t h48, uint64_t s)
+{
+	uint64_t *st = &nc->stamp[h48 & (STAMPS - 1)];
+
+	if ((*st & FORGOT) == 0 || (*st & H48_MASK) == h48)
+		*st = s;
+}
+
+static uint32_t age_ms(const struct near_cache *nc)
+{
+	return (uint32_t)((clock_now_ns() - nc->born_ns) / NS_PER_MS);
+}
+
+/* The stamp that judges a value of hash `h48`: a forget mark that waited
+ * longer than its write can have lapses (the write failed, or its report
+ * was lost with a path that went down). */
+static uint64_t stamp_of(struct near_cache *nc, uint64_t h48)
+{
+	unsigned b = h48 & (STAMPS - 1);
+	const struct ad_config *cfg;
+	uint32_t limit;
+
+	if ((nc->stamp[b] & FORGOT) == 0)
+		return nc->stamp[b];
+	cfg = config_current();
+	limit = 2 * (cfg != NULL ? cfg->redis.command_timeout_ms : 1000);
+	if (age_ms(nc) - nc->forgot_ms[b] > limit)
+		nc->stamp[b] = nc->head + 1;
+	return nc->stamp[b];
+}
+
 static void sync_hub(struct near_cache *nc)
 {
 	struct near_hub *hub = nc->hub;
@@ -197,7 +240,7 @@ static void sync_hub(struct near_cache *nc)
 			return;
 		}
 		drop_hash(nc, v >> NEAR_TAG_BITS);
-		nc->stamp[(v >> NEAR_TAG_BITS) & (STAMPS - 1)] = s;
+		stamp_invalidated(nc, v >> NEAR_TAG_BITS, s);
 	}
 	nc->head = h;
 	publish_size(nc);
@@ -222,6 +265,7 @@ struct near_cache *near_cache_create(struct near_hub *hub, unsigned slot, uint64
 			;
 	}
 	nc->max_bytes = max_bytes;
+	nc->born_ns = clock_now_ns();
 	list_init(&nc->lru);
 	if (!ck_hs_init(&nc->hs, CK_HS_MODE_OBJECT | CK_HS_MODE_SPMC | CK_HS_MODE_DELETE,
 			hs_hash, hs_compare, &hs_allocator, 1024, 0)) {
@@ -328,7 +372,7 @@ bool near_cache_put(struct near_cache *nc, const struct near_ticket *t, const ch
 		return false;
 	}
 	h48 = near_hash48(nc->hub, key, klen);
-	if (nc->stamp[h48 & (STAMPS - 1)] > t->head) {
+	if (stamp_of(nc, h48) > t->head) {
 		counter_add(&nc->ctr->refused_total, 1);
 		return false;
 	}
@@ -379,7 +423,9 @@ void near_cache_forget(struct near_cache *nc, const char *key, size_t klen)
 		entry_drop(nc, e);
 		publish_size(nc);
 	}
-	/* Reads sent before the write may still bring the old value back:
-	 * refuse them until the next invalidation (the write's own). */
-	nc->stamp[h48 & (STAMPS - 1)] = nc->head + 1;
+	/* Reads that race the write may still bring the old value back, even
+	 * reads sent after other invalidations came in: refuse every value
+	 * until the write's own invalidation (see DESIGN). */
+	nc->stamp[h48 & (STAMPS - 1)] = FORGOT | h48;
+	nc->forgot_ms[h48 & (STAMPS - 1)] = age_ms(nc);
 }

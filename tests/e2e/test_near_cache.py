@@ -258,12 +258,18 @@ class StallingProxy:
     """A TCP relay between actord and the session's Redis that can stall
     what Redis sends to the near cache's invalidation connection (the one
     named actord-nearcache) while every other connection flows: a path
-    that stays connected but carries nothing. `heartbeats` holds when each
-    heartbeat write passed (monotonic)."""
+    that stays connected but carries nothing; and hold back one write on
+    its way to Redis. `heartbeats` holds when each heartbeat write passed
+    (monotonic)."""
 
     def __init__(self, redis_port):
         self.redis_port = redis_port
         self.stalled = False
+        # A SET of this key (and what follows it on its connection) waits
+        # in the relay while `holding`; `held` is set once one waits.
+        self.hold_key = None
+        self.holding = False
+        self.held = threading.Event()
         self.heartbeats = []
         self.lsock = socket.create_server(("127.0.0.1", free_port()))
         self.port = self.lsock.getsockname()[1]
@@ -282,8 +288,12 @@ class StallingProxy:
 
     def _relay(self, c, s):
         is_sub = False
+        queued = []
         try:
             while True:
+                if queued and not self.holding:
+                    s.sendall(b"".join(queued))
+                    queued = []
                 # Nothing is read from Redis for a stalled invalidation
                 # connection: its messages wait in Redis' output buffer.
                 watch = [c] if is_sub and self.stalled else [c, s]
@@ -298,6 +308,12 @@ class StallingProxy:
                         is_sub = is_sub or b"actord-nearcache" in data
                         if b"actord:nearcache:hb:" in data:
                             self.heartbeats.append(time.monotonic())
+                        if self.holding and (queued or (
+                                self.hold_key is not None and self.hold_key in data
+                                and b"SET\r\n" in data)):
+                            queued.append(data)
+                            self.held.set()
+                            continue
                     (s if r is c else c).sendall(data)
         except OSError:
             return
@@ -378,3 +394,43 @@ def test_a_retired_handlers_near_cache_shows_it_holds_nothing(
     wait_until(lambda: m(a, "actord_near_cache_entries", actor="handler-1") == 0, 5,
                "the retired handler's entries gauge to fall to 0")
     assert m(a, "actord_near_cache_bytes", actor="handler-1") == 0
+
+
+def test_a_handler_reads_its_own_write_even_when_a_read_raced_it(
+        actord_factory, services, redis):
+    """hreq_cache_forget, then a write that takes a while; meanwhile a read
+    of the same key leaves on another cache connection, after an unrelated
+    invalidation (a heartbeat) came in, and brings the old value back.
+    Once the write is answered, this handler must not serve that old value
+    even if the write's own invalidation is still on its way."""
+    proxy = StallingProxy(services["redis_port"])
+    try:
+        cfg = near_config(services)
+        cfg["redis"]["port"] = proxy.port
+        cfg["actors"]["cache"] = {"count": 2}   # the read takes the other one
+        a = wait_admin(actord_factory(cfg))
+        wait_until(lambda: near_up(a), 5, "the invalidation path to come up")
+        key = "nctest:ryw"
+        redis.cmd("SET", key, "old")
+        cached(a, key, "old")
+        proxy.hold_key, proxy.holding = key.encode(), True
+        done = {}
+        writer = threading.Thread(target=lambda: done.setdefault(
+            "status", a.get(f"/_test/near/set?key={key}&value=new").status))
+        writer.start()
+        assert proxy.held.wait(5 * SLOW), "the write never reached the relay"
+        beats = m(a, "actord_near_cache_heartbeats_total")
+        wait_until(lambda: m(a, "actord_near_cache_heartbeats_total") > beats, 2,
+                   "a heartbeat after the forget", interval=0.005)
+        # The write's invalidation will be late: nothing reaches the near
+        # actor from now on (less than redis.command_timeout_ms).
+        proxy.stalled = True
+        assert get(a, key)[1] == "old"   # read while the write is held
+        proxy.holding = False
+        writer.join(5 * SLOW)
+        assert done.get("status") == 204
+        assert get(a, key)[1] == "new"
+        proxy.stalled = False
+    finally:
+        proxy.holding = proxy.stalled = False
+        proxy.close()

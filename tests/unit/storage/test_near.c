@@ -2,7 +2,8 @@
  * test_near.c - the near cache (storage/near.h) without Redis: a hub
  * written by the test (the near actor's writer functions) and one near
  * cache. Hits and misses, expiry, the byte bound and LRU order, tickets
- * refusing values an invalidation may have overtaken, flushes, a reader
+ * refusing values an invalidation may have overtaken, a forget waiting for
+ * its key's own invalidation (or lapsing), flushes, a reader
  * that fell a whole ring behind, tracked prefixes; and one reader thread
  * applying invalidations while a writer thread publishes them (TSan checks
  * the ring's hand-over).
@@ -14,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 
@@ -210,6 +212,49 @@ static void test_forget_drops_and_holds_back_older_reads(void **state)
 	assert_string_equal(get(f->nc, "k:w", 1), "v2");
 }
 
+static void test_forget_waits_for_the_keys_own_invalidation(void **state)
+{
+	struct fixture *f = *state;
+	struct near_ticket t;
+
+	near_cache_forget(f->nc, "k:w", 3);
+	/* Other keys' invalidations (a heartbeat, a write elsewhere) come in
+	 * while the write is on its way; a read sent now can still be served
+	 * by Redis before the write and bring v1 back: refused. */
+	invalidate(f->hub, "k:other");
+	invalidate(f->hub, "w:hb");
+	near_cache_ticket(f->nc, &t);
+	assert_false(near_cache_put(f->nc, &t, "k:w", 3, "v1", 2, 10 * SEC));
+	invalidate(f->hub, "k:w");   /* the write's own */
+	assert_false(near_cache_put(f->nc, &t, "k:w", 3, "v1", 2, 10 * SEC));
+	assert_true(put(f->nc, "k:w", "v2", 10 * SEC));
+	assert_string_equal(get(f->nc, "k:w", 1), "v2");
+}
+
+static void test_a_forget_whose_write_is_never_reported_lapses(void **state)
+{
+	struct fixture *f = *state;
+	struct ad_config *cfg = calloc(1, sizeof(*cfg));
+	struct timespec ms = { 0, 1000000 };
+	struct near_ticket t;
+
+	assert_non_null(cfg);
+	config_defaults(cfg);
+	cfg->redis.command_timeout_ms = 5;
+	config_publish(cfg);
+	near_cache_forget(f->nc, "k:w", 3);   /* its write then fails */
+	assert_false(put(f->nc, "k:w", "v1", 10 * SEC));
+	for (int i = 0; i < 20; i++)
+		nanosleep(&ms, NULL);
+	/* Twice the command timeout later the mark is gone: it becomes an
+	 * ordinary stamp (a read must be sent after the next invalidation). */
+	near_cache_ticket(f->nc, &t);
+	assert_false(near_cache_put(f->nc, &t, "k:w", 3, "v1", 2, 10 * SEC));
+	invalidate(f->hub, "k:other");
+	assert_true(put(f->nc, "k:w", "v1", 10 * SEC));
+	config_retire_all();
+}
+
 static void test_the_byte_bound_evicts_the_least_recently_used(void **state)
 {
 	struct fixture *f = *state;
@@ -338,6 +383,10 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_forget_drops_and_holds_back_older_reads, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_forget_waits_for_the_keys_own_invalidation,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_a_forget_whose_write_is_never_reported_lapses,
+						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_the_byte_bound_evicts_the_least_recently_used,
 						setup, teardown),
 		cmocka_unit_test(test_without_a_hub_everything_misses),
