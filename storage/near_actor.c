@@ -24,7 +24,9 @@
  * the timer wakes at that deadline, so a connected but silent path is down
  * at most heartbeat_ms + command_timeout_ms after its last delivery).
  * Up and down both bump the hub's epoch: every near cache flushes, and
- * bypasses itself while down.
+ * bypasses itself while down. A set-up Redis refuses (an old server, an
+ * ACL) is logged once and asked again on the same connection after 2, 4,
+ * ... 64 x command_timeout_ms; one that gets no answer remakes it.
  *
  * Messages ("message", "__redis__:invalidate", payload): an array of keys
  * (each hashed into the hub's ring), or nil (FLUSHALL / FLUSHDB: the epoch
@@ -68,6 +70,8 @@ struct near_actor {
 	enum phase phase;
 	uint64_t phase_ns;            /* when it entered the phase */
 	bool stopping;
+	bool refused;                 /* Redis refused the set-up on this connection */
+	unsigned refusals;            /* in a row, since the path was last up */
 	bool hb_waiting;              /* a heartbeat is out */
 	uint64_t hb_sent_ns;
 	uint64_t hb_seq;
@@ -134,6 +138,7 @@ static void heartbeat_back(struct near_actor *na)
 	counter_set(&hub->actor.delay_last_ns, delay);
 	counter_max(&hub->actor.delay_max_ns, delay);
 	if (na->phase == PH_PROVING) {
+		na->refusals = 0;
 		set_phase(na, PH_UP);
 		near_hub_publish_state(hub, true);
 		log_info("near cache: invalidation path up (heartbeat in %.3f ms)", (double)delay / 1e6);
@@ -188,12 +193,19 @@ static void on_message(void *arg, int status, const redisReply *r)
 	}
 }
 
+/* A refusal (an old Redis, an ACL) is logged once, then asked again on
+ * the same connection less and less often (on_tick); anything else remakes
+ * the connection. */
 static void setup_failed(struct near_actor *na, int status, const redisReply *r,
 			 const char *what)
 {
-	if (status == 0 && r->type == REDIS_REPLY_ERROR)
-		log_error("near cache: redis refused %s: %s (the near cache stays bypassed)",
-			  what, r->str);
+	if (status == 0 && r->type == REDIS_REPLY_ERROR) {
+		log_emit(na->refusals == 0 ? LOGL_ERROR : LOGL_DEBUG, NULL,
+			 "near cache: redis refused %s: %s (the near cache stays bypassed; "
+			 "asked again, less and less often)", what, r->str);
+		na->refused = true;
+		na->refusals++;
+	}
 	go_down(na, what);
 }
 
@@ -254,16 +266,12 @@ static void on_client_id(void *arg, int status, const redisReply *r)
 		go_down(na, "cannot send CLIENT TRACKING");
 }
 
-static void on_sub_state(void *ctx, bool up)
+static void start_setup(struct near_actor *na)
 {
-	struct near_actor *na = ctx;
 	const char *setname[] = { "CLIENT", "SETNAME", "actord-nearcache" };
 	const char *client_id[] = { "CLIENT", "ID" };
 
-	if (!up) {
-		go_down(na, "connection lost");
-		return;
-	}
+	na->refused = false;
 	set_phase(na, PH_SETUP);
 	/* The name lets an operator find it (CLIENT LIST); its reply is not
 	 * needed. */
@@ -271,6 +279,18 @@ static void on_sub_state(void *ctx, bool up)
 	if (rconn_command(na->sub, 0, on_client_id, na, 2, client_id,
 			  (const size_t[]){ 6, 2 }) != 0)
 		go_down(na, "cannot send CLIENT ID");
+}
+
+static void on_sub_state(void *ctx, bool up)
+{
+	struct near_actor *na = ctx;
+
+	if (!up) {
+		na->refused = false;
+		go_down(na, "connection lost");
+		return;
+	}
+	start_setup(na);
 }
 
 /* ---- Timer: heartbeats and stuck set-ups ---- */
@@ -317,9 +337,13 @@ static void on_tick(struct ev_loop *loop, ev_timer *w, int revents)
 	if (na->hb_waiting && now - na->hb_sent_ns > timeout) {
 		go_down(na, "no heartbeat within redis.command_timeout_ms");
 		rconn_reset(na->sub, "near cache heartbeat missing");
+	} else if (na->refused) {
+		if (rconn_connected(na->sub) &&
+		    now - na->phase_ns > timeout << (na->refusals < 6 ? na->refusals : 6))
+			start_setup(na);
 	} else if (na->phase != PH_UP && na->phase != PH_PROVING && rconn_connected(na->sub) &&
 		   now - na->phase_ns > timeout) {
-		/* Set-up refused or stuck: start again on a new connection. */
+		/* Set-up unanswered: start again on a new connection. */
 		rconn_reset(na->sub, "near cache set-up did not complete");
 	} else if (na->phase == PH_UP && !na->hb_waiting &&
 		   now - na->hb_sent_ns >= hb_period_ns()) {

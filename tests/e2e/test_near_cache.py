@@ -434,3 +434,24 @@ def test_a_handler_reads_its_own_write_even_when_a_read_raced_it(
     finally:
         proxy.holding = proxy.stalled = False
         proxy.close()
+
+
+def test_a_refused_set_up_is_logged_once_and_asked_again(actord_factory, services, redis):
+    """Redis refuses CLIENT TRACKING (here an ACL; an old Redis alike): the
+    near cache stays bypassed, the refusal is logged once, not every
+    redis.command_timeout_ms with a reconnection each time, and set-up is
+    asked again on the same connection, so fixing the ACL brings it up."""
+    redis.cmd("ACL", "SETUSER", "default", "-client|tracking")
+    try:
+        cfg = near_config(services)
+        cfg["redis"]["command_timeout_ms"] = 200
+        a = wait_admin(actord_factory(cfg))
+        wait_until(lambda: "refused CLIENT TRACKING" in a.stderr(), 5, "the refusal")
+        time.sleep(1.5)   # asked again at 0.4 s and 1.2 s: quietly
+        log = a.stderr()
+        assert log.count("refused CLIENT TRACKING") == 1, log
+        assert "set-up did not complete" not in log, log
+        assert not near_up(a)
+    finally:
+        redis.cmd("ACL", "SETUSER", "default", "+client|tracking")
+    wait_until(lambda: near_up(a), 5, "the path to come up once allowed")
