@@ -355,7 +355,8 @@ def test_a_stalled_invalidation_connection_is_declared_down_within_the_timeout(
                    "the stale value to go", interval=0.005)
         late = time.monotonic() - sent
         print(f"stalled path: stale value served {late * 1e3:.0f} ms after the heartbeat")
-        assert late < (timeout_ms / 1000 + 0.3) * SLOW, late
+        # Without the deadline it was a whole period (2.5 s).
+        assert late < (timeout_ms / 1000 + 1.0) * SLOW, late
         assert not near_up(a)
         misses = m(a, "actord_near_cache_misses_total", actor="handler-0")
         for _ in range(5):
