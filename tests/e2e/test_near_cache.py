@@ -3,7 +3,10 @@ read through it (/_test/near/get, the shipped wallpaper list) are kept in
 the handler's memory and dropped when Redis reports a write, whoever made
 it; when the invalidation path breaks (connection killed, Redis
 restarted) or Redis is flushed, every near copy goes, and the near cache
-works again once the path is back. Delays are measured and bounded."""
+works again once the path is back; a path that stays connected but
+stalls (a relay, StallingProxy) is declared down within its heartbeat's
+timeout; a handler reads its own write even when a read raced it; a
+refused set-up is logged once. Delays are measured and bounded."""
 import json
 import select
 import socket
