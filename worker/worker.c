@@ -22,6 +22,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <stdalign.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +45,7 @@ struct worker_task {
 	worker_cleanup_fn cleanup;
 	uint64_t run_ns;              /* written by the worker */
 	uint64_t wait_ns;
+	bool ran;                     /* `fn` ran: the status is its own */
 	alignas(16) char arg[];
 };
 _Static_assert(offsetof(struct worker_task, c) == 0,
@@ -129,6 +131,13 @@ uint64_t worker_reply_run_ns(const struct call_msg *reply)
 	return t != NULL ? t->run_ns : 0;
 }
 
+bool worker_reply_ran(const struct call_msg *reply)
+{
+	const struct worker_task *t = task_of(reply);
+
+	return t != NULL && t->ran;
+}
+
 uint64_t worker_reply_wait_ns(const struct call_msg *reply)
 {
 	const struct worker_task *t = task_of(reply);
@@ -171,6 +180,7 @@ static void worker_message(struct actor *a, struct msg *m)
 	run = clock_now_ns() - start;
 	atomic_store_explicit(&c->busy, 0, memory_order_relaxed);
 	t->run_ns = run;
+	t->ran = true;
 	counter_add(&c->tasks_total, 1);
 	if (rc != 0)
 		counter_add(&c->errors_total, 1);

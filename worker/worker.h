@@ -28,8 +28,9 @@
  *     static void on_hashed(struct hreq *r, struct call_msg *reply, void *arg)
  *     {
  *         struct hash_job *h = worker_reply_arg(reply);  // same bytes, results in
- *         if (reply->status != 0) {
- *             hreq_fail(r, reply->status, "hash");       // 503 / 504 / 500
+ *         if (reply->status != 0) {                       // 500 / 504 / 503
+ *             hreq_fail(r, reply->status, worker_reply_ran(reply) ?
+ *                       "hash: the task itself failed" : "hash");
  *             return;
  *         }
  *         hreq_text(r, 200, h->out);
@@ -45,6 +46,9 @@
  *  -ETIMEDOUT  the task's deadline (the request's, by default) passed
  *              before a worker took it: it never ran (-> 504);
  *  -ESHUTDOWN  the pool was stopping before a worker took it: it never ran.
+ * The function may return these codes too (its own blocking call timed
+ * out): worker_reply_ran(reply) tells which, so the answer and the log can
+ * say "the task itself failed: timed out" rather than blame the pool.
  * Sending answers at once: -EAGAIN when the pool mailbox is full (-> 503 +
  * Retry-After: the overload rule; nothing waits), -ESRCH when no worker is
  * configured (actors.worker.count 0). A task that started always runs to
@@ -81,6 +85,7 @@
 #ifndef ACTORD_WORKER_H
 #define ACTORD_WORKER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -119,6 +124,13 @@ void worker_task_free(struct worker_task *t);
  * what `fn` wrote; NULL if `reply` is not a worker task. Valid until the
  * continuation returns. */
 void *worker_reply_arg(struct call_msg *reply);
+/* In the continuation: true when `fn` ran, so reply->status is what it
+ * returned; false when the pool answered for it without running it
+ * (-ETIMEDOUT: its deadline passed in the queue; -ESHUTDOWN) or `reply` is
+ * not a worker task. A function's own -ETIMEDOUT or -EAGAIN (a blocking
+ * call that timed out, a resource it found busy) is told from the pool's
+ * only this way. */
+bool worker_reply_ran(const struct call_msg *reply);
 /* How long `fn` ran, and how long the task waited for a worker (ns; 0 if
  * it never ran). */
 uint64_t worker_reply_run_ns(const struct call_msg *reply);

@@ -8,6 +8,12 @@
  *                          "dead", on every attempt (dropped after the
  *                          third); each run logs
  *                          "flaky job N: attempt A ok|failed"
+ *  GET /_test/work-errno?rc=ETIMEDOUT|EAGAIN|EIO&ms=M
+ *                          a worker task that sleeps M ms and returns
+ *                          -rc (a blocking call of its own that timed
+ *                          out...): the continuation answers as worker.h
+ *                          says, telling the task's own failure from the
+ *                          pool's (worker_reply_ran)
  *  periodic "test-tick"    when ACTORD_TEST_TICK_MS is set: runs on a worker
  *                          every that many ms, sleeping
  *                          ACTORD_TEST_TICK_SLEEP_MS (to overrun its period),
@@ -35,6 +41,7 @@
 #include "config/config.h"
 #include "handler/web.h"
 #include "worker/sched.h"
+#include "worker/worker.h"
 
 #define FLAKY_QUEUE "test-flaky"
 
@@ -128,13 +135,59 @@ static void get_queue_flaky(struct hreq *r)
 		hreq_fail(r, rc, "queue");
 }
 
+struct errno_task {
+	unsigned ms;
+	int rc;
+};
+
+static int errno_work(void *arg)
+{
+	const struct errno_task *e = arg;
+	struct timespec ts = { e->ms / 1000, (long)(e->ms % 1000) * 1000000L };
+
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+	return e->rc;
+}
+
+static void on_errno_work(struct hreq *r, struct call_msg *reply, void *arg)
+{
+	(void)arg;
+	if (reply->status != 0)
+		hreq_fail(r, reply->status, worker_reply_ran(reply) ?
+			  "work: the task itself failed" : "work");
+	else
+		hreq_text(r, 200, "ran");
+}
+
+static void get_work_errno(struct hreq *r)
+{
+	const char *name = hreq_query(r, "rc");
+	struct worker_task *t = worker_task_new(errno_work, sizeof(struct errno_task), NULL);
+	struct errno_task *e;
+	int rc;
+
+	if (t == NULL) {
+		hreq_error(r, 500, "out of memory");
+		return;
+	}
+	e = worker_task_arg(t);
+	e->ms = (unsigned)hreq_query_long(r, "ms", 0, 0, 10000);
+	e->rc = name == NULL ? 0 : strcmp(name, "ETIMEDOUT") == 0 ? -ETIMEDOUT :
+		strcmp(name, "EAGAIN") == 0 ? -EAGAIN : -EIO;
+	rc = hreq_work(r, t, on_errno_work, NULL);
+	if (rc != 0)
+		hreq_fail(r, rc, "work");
+}
+
 int worker_test_routes(struct route_table *t, const struct ad_config *cfg, char *err,
 		       size_t errlen)
 {
 	if (!cfg->test_routes)
 		return 0;
 	if (route_add(t, ROUTE_GET, "/_test/queue-flaky", get_queue_flaky, NULL, err,
-		      errlen) != 0)
+		      errlen) != 0 ||
+	    route_add(t, ROUTE_GET, "/_test/work-errno", get_work_errno, NULL, err, errlen) != 0)
 		return -EINVAL;
 	return 0;
 }

@@ -201,6 +201,22 @@ def test_hash_refuses_what_it_would_cut(actord_factory):
     assert r.status == 400 and "data after the value at byte 13" in r.json()["error"]
 
 
+def test_a_task_that_fails_itself_is_not_blamed_on_the_pool(actord_factory):
+    """A task whose own blocking call timed out (or found something busy)
+    returns -ETIMEDOUT / -EAGAIN, the pool's own codes: the answer says the
+    task ran and failed, and the metrics count an error, not an expiry."""
+    a = actord_factory(small_work(workers=1))
+    r = a.get("/_test/work-errno?rc=ETIMEDOUT&ms=20")
+    assert r.status == 504
+    assert r.json()["error"] == "work: the task itself failed: timed out"
+    r = a.get("/_test/work-errno?rc=EAGAIN")
+    assert r.status == 503
+    assert r.json()["error"] == "work: the task itself failed: overloaded, retry later"
+    assert a.get("/_test/work-errno").text == "ran"
+    assert metric(a, "actord_worker_task_errors_total") == 2
+    assert metric(a, "actord_worker_expired_total") == 0
+
+
 def test_no_workers_means_503(actord_factory):
     a = actord_factory({"actors": {"worker": {"count": 0}}})
     r = get_json_body(a, "/", {"job_id": 1})

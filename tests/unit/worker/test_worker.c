@@ -31,7 +31,7 @@ static struct actor_system *sys;
 static struct ad_config cfg;
 
 /* What the tasks did, read by the test thread after step_client_run. */
-static atomic_int ran, freed, status_sum, got_shutdown, got_timeout, got_ok;
+static atomic_int ran, freed, status_sum, got_shutdown, got_timeout, got_ok, got_ran;
 static atomic_bool release_gate;
 
 static void sleep_ms(int ms)
@@ -62,6 +62,7 @@ static void start(unsigned workers, uint32_t mailbox)
 	atomic_store(&got_shutdown, 0);
 	atomic_store(&got_timeout, 0);
 	atomic_store(&got_ok, 0);
+	atomic_store(&got_ran, 0);
 	atomic_store(&release_gate, false);
 }
 
@@ -129,6 +130,7 @@ static void on_square(struct call_msg *reply, void *ctx, void *arg)
 	assert_false(pthread_equal(s->thread, pthread_self()));
 	assert_int_equal(s->out, s->in * s->in);
 	assert_true(worker_reply_run_ns(reply) > 0);
+	assert_true(worker_reply_ran(reply));
 	atomic_fetch_add(&status_sum, reply->status);
 	step_client_done();
 }
@@ -167,6 +169,8 @@ static void on_any(struct call_msg *reply, void *ctx, void *arg)
 {
 	(void)ctx;
 	(void)arg;
+	if (worker_reply_ran(reply))
+		atomic_fetch_add(&got_ran, 1);
 	if (reply->status == -ESHUTDOWN)
 		atomic_fetch_add(&got_shutdown, 1);
 	else if (reply->status == -ETIMEDOUT)
@@ -217,11 +221,43 @@ static void test_a_task_past_its_deadline_never_runs(void **state)
 	step_client_run(sys, step_expired, 1, 5000);
 	assert_int_equal(atomic_load(&got_timeout), 1);
 	assert_int_equal(atomic_load(&ran), 0);
+	assert_int_equal(atomic_load(&got_ran), 0);        /* the pool's -ETIMEDOUT */
 	text = metrics_text();
 	assert_non_null(strstr(text, "actord_worker_expired_total{actor=\"worker-0\"} 1"));
 	free(text);
 	stop();
 	assert_int_equal(atomic_load(&freed), 1);
+}
+
+/* A function's own -ETIMEDOUT (its blocking call timed out) is told from
+ * the pool's by worker_reply_ran, and counted as an error, not an expiry. */
+static int own_timeout_fn(void *arg)
+{
+	(void)arg;
+	atomic_fetch_add(&ran, 1);
+	return -ETIMEDOUT;
+}
+
+static void step_own_timeout(struct actor *a)
+{
+	assert_int_equal(send_task(a, worker_task_new(own_timeout_fn, 0, NULL), on_any, NULL), 0);
+}
+
+static void test_a_task_that_times_out_itself_is_told_from_the_pools_timeout(void **state)
+{
+	char *text;
+
+	(void)state;
+	start(1, 16);
+	step_client_run(sys, step_own_timeout, 1, 5000);
+	assert_int_equal(atomic_load(&got_timeout), 1);
+	assert_int_equal(atomic_load(&ran), 1);
+	assert_int_equal(atomic_load(&got_ran), 1);
+	text = metrics_text();
+	assert_non_null(strstr(text, "actord_worker_task_errors_total{actor=\"worker-0\"} 1"));
+	assert_non_null(strstr(text, "actord_worker_expired_total{actor=\"worker-0\"} 0"));
+	free(text);
+	stop();
 }
 
 static atomic_int refused_sends;
@@ -332,6 +368,7 @@ int main(void)
 		cmocka_unit_test(test_a_task_runs_on_a_worker_and_its_result_comes_back),
 		cmocka_unit_test(test_a_blocked_worker_does_not_hold_up_the_pool),
 		cmocka_unit_test(test_a_task_past_its_deadline_never_runs),
+		cmocka_unit_test(test_a_task_that_times_out_itself_is_told_from_the_pools_timeout),
 		cmocka_unit_test(test_a_full_pool_answers_eagain_and_loses_nothing),
 		cmocka_unit_test(test_stopping_finishes_the_running_task_and_refuses_queued_ones),
 		cmocka_unit_test(test_no_worker_pool_without_workers),
