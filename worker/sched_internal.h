@@ -74,8 +74,11 @@ struct sched_ptask {
 	uint64_t next_slot;               /* the slot the timer is armed for */
 	uint64_t run_slot;                /* the slot being run (busy) */
 	uint64_t seq;                     /* runs started: makes tokens unique */
+	ev_timer renew_w;                 /* extends the lock while a worker runs */
+	unsigned renewing;                /* renewal calls in flight */
 	bool busy;                        /* a run (or its lock) is in flight */
 	bool locked;                      /* the run holds the cluster lock */
+	bool release_due;                 /* the run ended: release once renewals are back */
 	char key[SCHED_LOCK_KEY_MAX];
 	char token[SCHED_TOKEN_MAX];
 };

@@ -11,6 +11,13 @@
  *                   an error is logged with the slot; a held lock is
  *                   released (compare-and-delete, or its expiry cut to the
  *                   slot's end so a late instance cannot run the slot again).
+ * While a worker runs a task under the lock, the lock is renewed every
+ * third of lock_ms (compare-and-extend, and SET NX with the same token in
+ * case the key vanished: a Redis restarted without its data), so a run
+ * longer than lock_ms keeps it and no other instance starts alongside;
+ * lock_ms bounds only how long a dead holder blocks the task. The release
+ * waits for renewals in flight: one that arrived after it would extend or
+ * re-create a lock nobody holds.
  * The timer is re-armed for the following slot before anything else, from
  * the clock, so runs that are late or slow never shift the schedule; a
  * timer that fires a whole period late (a stalled machine) moves on to the
@@ -76,37 +83,95 @@ static void on_released(struct call_msg *reply, void *ctx, void *arg)
 			 t->spec->name, ad_strerror(reply->status));
 }
 
+/* Release the run's lock; the task is free for its next tick. */
+static void release(struct sched_ptask *t)
+{
+	struct sched *s = t->s;
+	uint64_t end = (t->run_slot + 1) * period_ns(t), now = realtime_ns();
+	/* Keep the key until shortly before the slot ends: another
+	 * instance's tick for this slot may still come. */
+	uint64_t guard = period_ns(t) / 10, keep = 0;
+	struct call_msg *m;
+	int rc;
+
+	if (end > now + guard)
+		keep = (end - now - guard) / NS_PER_MS;
+	m = s->pool->lock.release(t->key, t->token, (uint32_t)keep);
+	rc = m != NULL ? call_send(s->calls, call_pick(s->calls, s->pool->lock.kind), m,
+				   on_released, t, NULL) : -ENOMEM;
+	if (rc != 0) {
+		msg_free(m != NULL ? &m->m : NULL);
+		log_warn("periodic %s: releasing the cluster lock: %s (it expires by itself)",
+			 t->spec->name, ad_strerror(rc));
+	}
+	t->locked = false;
+	t->release_due = false;
+	t->busy = false;
+}
+
 /* The run of `t->run_slot` ended with `rc`. */
 static void finish(struct sched_ptask *t, int rc)
 {
-	struct sched *s = t->s;
-
 	counter_add(&t->ctr->runs_total, 1);
 	if (rc != 0) {
 		counter_add(&t->ctr->failures_total, 1);
 		log_warn("periodic %s: the run for slot %" PRIu64 " failed: %s", t->spec->name,
 			 t->run_slot, ad_strerror(rc));
 	}
-	if (t->locked) {
-		uint64_t end = (t->run_slot + 1) * period_ns(t), now = realtime_ns();
-		/* Keep the key until shortly before the slot ends: another
-		 * instance's tick for this slot may still come. */
-		uint64_t guard = period_ns(t) / 10, keep = 0;
-		struct call_msg *m;
+	ev_timer_stop(actor_loop(t->s->a), &t->renew_w);
+	if (!t->locked)
+		t->busy = false;
+	else if (t->renewing > 0)
+		t->release_due = true;     /* on_renewed releases it */
+	else
+		release(t);
+}
 
-		if (end > now + guard)
-			keep = (end - now - guard) / NS_PER_MS;
-		m = s->pool->lock.release(t->key, t->token, (uint32_t)keep);
-		rc = m != NULL ? call_send(s->calls, call_pick(s->calls, s->pool->lock.kind), m,
-					   on_released, t, NULL) : -ENOMEM;
-		if (rc != 0) {
-			msg_free(m != NULL ? &m->m : NULL);
-			log_warn("periodic %s: releasing the cluster lock: %s (it expires by itself)",
-				 t->spec->name, ad_strerror(rc));
-		}
-		t->locked = false;
+/* A renewal's reply: `arg` is non-NULL for the SET NX, whose 1 means the
+ * key had vanished under the run and is ours again. */
+static void on_renewed(struct call_msg *reply, void *ctx, void *arg)
+{
+	struct sched_ptask *t = ctx;
+	int got = reply->status != 0 ? reply->status :
+		arg != NULL ? t->s->pool->lock.acquired(reply) : 0;
+
+	t->renewing--;
+	if (got < 0)
+		log_warn("periodic %s: renewing the cluster lock for slot %" PRIu64 ": %s",
+			 t->spec->name, t->run_slot, ad_strerror(got));
+	else if (got == 1)
+		log_warn("periodic %s: the cluster lock vanished while slot %" PRIu64 " ran "
+			 "(Redis restarted or failed over?): taken again", t->spec->name,
+			 t->run_slot);
+	if (t->release_due && t->renewing == 0)
+		release(t);
+}
+
+static void renew_send(struct sched_ptask *t, struct call_msg *m, bool retake)
+{
+	struct sched *s = t->s;
+	int rc = m != NULL ? call_send(s->calls, call_pick(s->calls, s->pool->lock.kind), m,
+				       on_renewed, t, retake ? t : NULL) : -ENOMEM;
+
+	if (rc == 0) {
+		t->renewing++;
+		return;
 	}
-	t->busy = false;
+	msg_free(m != NULL ? &m->m : NULL);
+	log_warn("periodic %s: renewing the cluster lock: %s", t->spec->name, ad_strerror(rc));
+}
+
+static void on_renew(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct sched_ptask *t = w->data;
+	const struct sched_lock *lock = &t->s->pool->lock;
+
+	(void)loop;
+	(void)revents;
+	if (t->renewing > 0)
+		return;                    /* the last renewal is still out */
+	renew_send(t, lock->release(t->key, t->token, t->spec->lock_ms), false);
+	renew_send(t, lock->acquire(t->key, t->token, t->spec->lock_ms), true);
 }
 
 static void on_ran(struct call_msg *reply, void *ctx, void *arg)
@@ -151,6 +216,13 @@ static void start_run(struct sched_ptask *t)
 	if (rc != 0) {
 		worker_task_free(wt);
 		finish(t, rc);           /* -EAGAIN: the worker pool is full */
+		return;
+	}
+	if (t->locked) {
+		double every = t->spec->lock_ms / 3 / 1e3;
+
+		t->renew_w.repeat = every > 0.001 ? every : 0.001;
+		ev_timer_again(actor_loop(s->a), &t->renew_w);
 	}
 }
 
@@ -246,12 +318,16 @@ void sched_periodic_start(struct sched *s)
 		snprintf(t->key, sizeof(t->key), "%s:periodic:%s", p->prefix, t->spec->name);
 		ev_init(&t->tick_w, on_tick);
 		t->tick_w.data = t;
+		ev_init(&t->renew_w, on_renew);
+		t->renew_w.data = t;
 		arm(t, now / period_ns(t) + 1, now);
 	}
 }
 
 void sched_periodic_stop(struct sched *s)
 {
-	for (unsigned i = 0; i < s->pool->set.ntasks; i++)
+	for (unsigned i = 0; i < s->pool->set.ntasks; i++) {
 		ev_timer_stop(actor_loop(s->a), &s->tasks[i].tick_w);
+		ev_timer_stop(actor_loop(s->a), &s->tasks[i].renew_w);
+	}
 }

@@ -19,7 +19,9 @@
  *                          ACTORD_TEST_TICK_SLEEP_MS (to overrun its period),
  *                          and logs "test-tick slot=S due=D start=X end=Y
  *                          instance=I" (CLOCK_REALTIME ms); once per
- *                          cluster when ACTORD_TEST_TICK_CLUSTER=1; slots
+ *                          cluster when ACTORD_TEST_TICK_CLUSTER=1 (lock
+ *                          expiry ACTORD_TEST_TICK_LOCK_MS, default twice
+ *                          the period plus the sleep); slots
  *                          divisible by ACTORD_TEST_TICK_FAIL_EVERY (if
  *                          set) fail with -EIO after logging.
  * The environment drives the periodic task because it is a test's
@@ -106,7 +108,9 @@ int worker_test_sched(struct sched_setup *s, const struct ad_config *cfg, char *
 	rc = sched_add_queue(s, &q, err, errlen);
 	tc.sleep_ms = env_ms("ACTORD_TEST_TICK_SLEEP_MS");
 	tc.fail_every = env_ms("ACTORD_TEST_TICK_FAIL_EVERY");
-	p.lock_ms = 2 * p.period_ms + tc.sleep_ms;
+	p.lock_ms = env_ms("ACTORD_TEST_TICK_LOCK_MS");
+	if (p.lock_ms == 0)
+		p.lock_ms = 2 * p.period_ms + tc.sleep_ms;
 	if (rc == 0 && p.period_ms > 0)
 		rc = sched_add_periodic(s, &p, err, errlen);
 	return rc;

@@ -22,9 +22,9 @@ def cluster_config(services, prefix, **extra):
     return cfg
 
 
-def start_pair(actord_factory, services, prefix, **extra):
+def start_pair(actord_factory, services, prefix, sleep_ms=20, lock_ms=0, **extra):
     env = {"ACTORD_TEST_TICK_MS": str(PERIOD), "ACTORD_TEST_TICK_CLUSTER": "1",
-           "ACTORD_TEST_TICK_SLEEP_MS": "20"}
+           "ACTORD_TEST_TICK_SLEEP_MS": str(sleep_ms), "ACTORD_TEST_TICK_LOCK_MS": str(lock_ms)}
     return [actord_factory(cluster_config(services, prefix, **extra), env=env)
             for _ in range(2)]
 
@@ -82,3 +82,25 @@ def test_a_lock_left_by_a_dead_instance_holds_until_it_expires(actord_factory, s
                if held_from + PERIOD < s * PERIOD < held_from + 800 - PERIOD]
     assert blocked == []
     assert any(s * PERIOD > held_from + 800 for s in slot_runs(pair))   # and then resumed
+
+
+def test_a_run_longer_than_its_lock_keeps_the_lock(actord_factory, services, redis):
+    """A run that outlasts lock_ms (150 ms lock, 450 ms runs, 100 ms period)
+    renews its lock while it runs: the other instance never starts a run of
+    the task meanwhile. The lock used to expire mid-run and the other
+    instance ran the next slot alongside it."""
+    prefix = "t16-" + uuid.uuid4().hex[:8]
+    key = f"{prefix}:periodic:test-tick"
+    pair = start_pair(actord_factory, services, prefix, sleep_ms=450, lock_ms=150)
+    wait_until(lambda: len(slot_runs(pair)) >= 5, 15, "five runs of test-tick")
+    runs = sorted((r for a in pair for r in ticks(a)), key=lambda r: r["start"])
+    for prev, nxt in zip(runs, runs[1:]):
+        assert nxt["start"] >= prev["end"], (prev, nxt)   # never two at once
+    # A key that vanishes mid-run (a Redis restarted without its data) is
+    # taken again by the run's next renewal, and said so.
+    vanished = "the cluster lock vanished while slot"
+    wait_until(lambda: redis.cmd("DEL", key) == 1 and time.sleep(0.1) is None and
+               any(messages(a, vanished) for a in pair), 10, "the lock taken again")
+    for a in pair:
+        a.stop()
+    assert redis.cmd("PTTL", key) <= PERIOD                # released at the end
