@@ -20,6 +20,9 @@
  *  - The schedule is the wall clock: run k of a task with period P is due
  *    at the CLOCK_REALTIME instant k * P (its `slot`), so instances sharing
  *    a task tick together, and a late or slow run never shifts later ones.
+ *    A clock stepped forward skips the slots it jumped (counted); one
+ *    stepped back is followed within a period (logged), the slots since
+ *    the new time running again.
  *  - Never overlapping: a tick that finds the previous run still going (or
  *    still waiting for its lock) is skipped and counted.
  *  - A run's error (the function's -errno, a full worker pool) is logged

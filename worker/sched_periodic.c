@@ -20,8 +20,12 @@
  * re-create a lock nobody holds.
  * The timer is re-armed for the following slot before anything else, from
  * the clock, so runs that are late or slow never shift the schedule; a
- * timer that fires a whole period late (a stalled machine) moves on to the
- * current slot and counts the ones it missed as skipped.
+ * timer that fires a whole period late (a stalled machine, the wall clock
+ * stepped forward) moves on to the current slot and counts the ones it
+ * missed as skipped. The timer counts monotonic time, so one that fires
+ * before its slot's start on the wall clock means the clock was stepped
+ * back: the tick runs the slot the clock is in (logged), rather than wait
+ * for the clock to come back to the old one.
  *
  * Thread: the scheduler actor's.
  */
@@ -270,6 +274,15 @@ static void tick(struct sched_ptask *t)
 	if (cur > slot) {
 		/* A whole period late: run the current slot, count the rest. */
 		counter_add(&t->ctr->skipped_total, cur - slot);
+		slot = cur;
+	} else if (cur < slot) {
+		/* The wall clock was stepped back (an NTP step, a manual set):
+		 * arming for `slot` would wait until the clock reaches it again,
+		 * the task silent meanwhile. The schedule follows the clock, and
+		 * the slots since the new time run again. */
+		log_warn("periodic %s: the wall clock went back %" PRIu64 " ms: the schedule "
+			 "follows it (slot %" PRIu64 " instead of %" PRIu64 ")", t->spec->name,
+			 (uint64_t)((slot * period_ns(t) - now) / NS_PER_MS), cur, slot);
 		slot = cur;
 	}
 	arm(t, slot + 1, now);

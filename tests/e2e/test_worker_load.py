@@ -3,6 +3,7 @@ GET /json measured at the same time by a probe in its own process
 (latency_probe.py): the network and handler actors must never stall while
 the workers block or compute. Timing assertions: Release build only
 (tests/CMakeLists.txt), bounded in count and time."""
+import glob
 import http.client
 import json
 import os
@@ -10,6 +11,8 @@ import subprocess
 import sys
 import threading
 import time
+
+import pytest
 
 from conftest import wait_until
 from test_worker import messages, ticks
@@ -147,3 +150,29 @@ def test_the_period_holds_under_load(actord_factory, tmp_path):
     assert all(r["due"] == r["slot"] * period for r in window)
     late = sorted(r["start"] - r["due"] for r in window)
     assert late[-1] < period, late
+
+
+FAKETIME = glob.glob("/usr/lib/*/faketime/libfaketimeMT.so.1")
+
+
+@pytest.mark.skipif(not FAKETIME, reason="libfaketime (package faketime) is not installed")
+def test_a_wall_clock_stepped_back_does_not_stop_a_periodic_task(actord_factory, tmp_path):
+    """The wall clock stepped back 60 s (an NTP step) under a running
+    actord, through libfaketime: the task goes on, on the new clock's grid.
+    Its timer, armed for the old clock's next slot, used to wait for the
+    clock to come back: a minute of silence."""
+    period = 100
+    clock = tmp_path / "faketime"
+    clock.write_text("+0\n")
+    a = actord_factory({"actors": {"worker": {"count": 2}}},
+                       env={"ACTORD_TEST_TICK_MS": str(period), "LD_PRELOAD": FAKETIME[0],
+                            "FAKETIME_TIMESTAMP_FILE": str(clock), "FAKETIME_NO_CACHE": "1",
+                            "FAKETIME_DONT_FAKE_MONOTONIC": "1"})
+    wait_until(lambda: len(ticks(a)) >= 3, 10, "the first runs")
+    last = ticks(a)[-1]["slot"]
+    clock.write_text("-60\n")
+    wait_until(lambda: len([r for r in ticks(a) if r["slot"] < last - 100]) >= 5, 5,
+               "runs on the stepped-back clock")
+    assert messages(a, r"^periodic test-tick: the wall clock went back \d+ ms")
+    for r in ticks(a):
+        assert r["due"] == r["slot"] * period and r["due"] <= r["start"] + 2
