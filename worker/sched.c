@@ -193,7 +193,9 @@ static void on_item_done(struct call_msg *reply, void *ctx, void *arg)
 	unsigned q = it->queue;          /* `it` may be freed below */
 	const struct sched_queue *spec = &s->pool->set.queues[q];
 	struct sched_queue_counters *c = &s->pool->queue_ctr[q];
+	char why[160];
 
+	worker_reply_error(reply, why, sizeof(why));
 	list_remove(&it->link);
 	s->running[q]--;
 	counter_add(&c->running, -1);
@@ -203,13 +205,13 @@ static void on_item_done(struct call_msg *reply, void *ctx, void *arg)
 	} else if (it->attempts < spec->max_attempts) {
 		log_warn("queue %s: item '%.*s' failed on attempt %u of %u (%s): it goes back "
 			 "in the queue", spec->name, shown(it), it->data, it->attempts,
-			 spec->max_attempts, ad_strerror(reply->status));
+			 spec->max_attempts, why);
 		counter_add(&c->retried_total, 1);
 		counter_add(&c->waiting, 1);
 		list_push_back(&s->items[q], &it->link);
 	} else {
 		log_error("queue %s: item '%.*s' failed %u time(s) (last: %s): dropped",
-			  spec->name, shown(it), it->data, it->attempts, ad_strerror(reply->status));
+			  spec->name, shown(it), it->data, it->attempts, why);
 		counter_add(&c->dropped_total, 1);
 		free(it);
 	}

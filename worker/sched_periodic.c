@@ -113,14 +113,14 @@ static void release(struct sched_ptask *t)
 	t->busy = false;
 }
 
-/* The run of `t->run_slot` ended with `rc`. */
-static void finish(struct sched_ptask *t, int rc)
+/* The run of `t->run_slot` ended with `rc`; `why` words a failure. */
+static void finish(struct sched_ptask *t, int rc, const char *why)
 {
 	counter_add(&t->ctr->runs_total, 1);
 	if (rc != 0) {
 		counter_add(&t->ctr->failures_total, 1);
 		log_warn("periodic %s: the run for slot %" PRIu64 " failed: %s", t->spec->name,
-			 t->run_slot, ad_strerror(rc));
+			 t->run_slot, why);
 	}
 	ev_timer_stop(actor_loop(t->s->a), &t->renew_w);
 	if (!t->locked)
@@ -180,8 +180,10 @@ static void on_renew(struct ev_loop *loop, ev_timer *w, int revents)
 
 static void on_ran(struct call_msg *reply, void *ctx, void *arg)
 {
+	char why[160];
+
 	(void)arg;
-	finish(ctx, reply->status);
+	finish(ctx, reply->status, worker_reply_error(reply, why, sizeof(why)));
 }
 
 static int run_periodic(void *arg)
@@ -205,21 +207,27 @@ static void start_run(struct sched_ptask *t)
 
 	counter_add(&t->ctr->late_sum_ns, now > due ? now - due : 0);
 	if (t->spec->on_sched) {
-		finish(t, t->spec->run(&run));
+		char why[160];
+
+		rc = t->spec->run(&run);
+		snprintf(why, sizeof(why), "the task itself failed: %s", strerror(-rc));
+		finish(t, rc, why);
 		return;
 	}
 	wt = worker_task_new(run_periodic, sizeof(struct periodic_arg), NULL);
 	to = call_pick(s->calls, &worker_kind);
 	if (wt == NULL || to == ACTOR_ADDR_NONE) {
 		worker_task_free(wt);
-		finish(t, wt == NULL ? -ENOMEM : -ESRCH);
+		finish(t, wt == NULL ? -ENOMEM : -ESRCH, wt == NULL ? "it never ran: no memory" :
+		       "it never ran: no worker actors (actors.worker.count 0)");
 		return;
 	}
 	*(struct periodic_arg *)worker_task_arg(wt) = (struct periodic_arg){ t->spec->run, run };
 	rc = call_send(s->calls, to, worker_task_call(wt), on_ran, t, NULL);
 	if (rc != 0) {
 		worker_task_free(wt);
-		finish(t, rc);           /* -EAGAIN: the worker pool is full */
+		finish(t, rc, rc == -EAGAIN ? "it never ran: every worker busy and the worker "
+		       "mailbox full" : ad_strerror(rc));
 		return;
 	}
 	if (t->locked) {

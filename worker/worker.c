@@ -138,6 +138,17 @@ bool worker_reply_ran(const struct call_msg *reply)
 	return t != NULL && t->ran;
 }
 
+const char *worker_reply_error(const struct call_msg *reply, char *buf, size_t len)
+{
+	int st = reply->status < 0 ? -reply->status : reply->status;
+
+	if (worker_reply_ran(reply))
+		snprintf(buf, len, "the task itself failed: %s", strerror(st));
+	else
+		snprintf(buf, len, "%s", ad_strerror(reply->status));
+	return buf;
+}
+
 uint64_t worker_reply_wait_ns(const struct call_msg *reply)
 {
 	const struct worker_task *t = task_of(reply);

@@ -48,7 +48,8 @@
  *  -ESHUTDOWN  the pool was stopping before a worker took it: it never ran.
  * The function may return these codes too (its own blocking call timed
  * out): worker_reply_ran(reply) tells which, so the answer and the log can
- * say "the task itself failed: timed out" rather than blame the pool.
+ * say "the task itself failed: timed out" rather than blame the pool
+ * (worker_reply_error words it for a log line or a job's error).
  * Sending answers at once: -EAGAIN when the pool mailbox is full (-> 503 +
  * Retry-After: the overload rule; nothing waits), -ESRCH when no worker is
  * configured (actors.worker.count 0). A task that started always runs to
@@ -131,6 +132,11 @@ void *worker_reply_arg(struct call_msg *reply);
  * call that timed out, a resource it found busy) is told from the pool's
  * only this way. */
 bool worker_reply_ran(const struct call_msg *reply);
+/* A failed reply's reason for a log line or a job's error, in `buf`:
+ * "the task itself failed: Connection timed out" (the libc text of the
+ * function's code) when `fn` ran, else ad_strerror's ("deadline
+ * exceeded": it never ran). Returns buf. */
+const char *worker_reply_error(const struct call_msg *reply, char *buf, size_t len);
 /* How long `fn` ran, and how long the task waited for a worker (ns; 0 if
  * it never ran). */
 uint64_t worker_reply_run_ns(const struct call_msg *reply);

@@ -241,12 +241,25 @@ def test_a_failing_queue_item_is_retried_then_dropped(actord_factory):
     assert get_json_body(a, "/_test/queue-flaky", {"job_id": "dead-1"}).status == 200
     wait_until(lambda: len(messages(a, r"^flaky job j\d: attempt 2 ok$")) == 5, 10,
                "every flaky job to succeed on its second attempt")
-    wait_until(lambda: messages(a, r"item 'dead-1' failed 3 time\(s\).*dropped"), 10,
+    wait_until(lambda: messages(a, r"item 'dead-1' failed 3 time\(s\) \(last: the task itself "
+                                   r"failed: Input/output error\): dropped"), 10,
                "the always-failing item to be dropped")
     for i in range(5):   # each ran exactly twice: one failure, one success
         assert len(messages(a, rf"^flaky job j{i}: attempt")) == 2
     assert len(messages(a, r"^flaky job dead-1: attempt \d failed$")) == 3
     assert metric(a, 'actord_queue_retried_total{queue="test-flaky"}') == 7
+
+
+def test_a_periodic_run_the_full_pool_refused_says_it_never_ran(actord_factory):
+    a = actord_factory(small_work(workers=1, work_ms=300,
+                                  actors={"worker": {"count": 1, "mailbox": 4}}),
+                       env={"ACTORD_TEST_TICK_MS": "50"})
+    wait_until(lambda: ticks(a), 5, "a first run")
+    statuses = parallel(8, lambda i: get_json_body(a, "/", {"job_id": i}).status)
+    assert 503 in statuses
+    wait_until(lambda: messages(a, r"^periodic test-tick: the run for slot \d+ failed: it never "
+                                   r"ran: every worker busy and the worker mailbox full$"),
+               5, "the refused run logged")
 
 
 def test_a_full_queue_answers_503(actord_factory):
@@ -285,6 +298,9 @@ def test_a_periodic_task_keeps_its_schedule_never_overlaps_and_logs_failures(act
         assert 3 <= nxt["slot"] - prev["slot"] <= 5        # 250 ms runs skip 2 ticks
     failed = messages(a, r"^periodic test-tick: the run for slot \d+ failed")
     assert failed and all(int(re.search(r"slot (\d+)", m).group(1)) % 2 == 0 for m in failed)
+    # The function's own -EIO, worded as its own (not ad_strerror's texts
+    # for the pool's codes, which a task may return too).
+    assert all(m.endswith("failed: the task itself failed: Input/output error") for m in failed)
     assert metric(a, 'actord_periodic_skipped_total{task="test-tick"}') >= 2
 
 
