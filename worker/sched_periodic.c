@@ -87,6 +87,18 @@ static void on_released(struct call_msg *reply, void *ctx, void *arg)
 			 t->spec->name, ad_strerror(reply->status));
 }
 
+/* Lock errors are logged once per LOCK_WARN_EVERY_NS: a Redis down would
+ * otherwise log every tick and renewal. */
+static bool lock_warn_due(struct sched *s)
+{
+	uint64_t now = clock_now_ns();
+
+	if (s->lock_warned_ns != 0 && now - s->lock_warned_ns < LOCK_WARN_EVERY_NS)
+		return false;
+	s->lock_warned_ns = now;
+	return true;
+}
+
 /* Release the run's lock; the task is free for its next tick. */
 static void release(struct sched_ptask *t)
 {
@@ -140,7 +152,7 @@ static void on_renewed(struct call_msg *reply, void *ctx, void *arg)
 		arg != NULL ? t->s->pool->lock.acquired(reply) : 0;
 
 	t->renewing--;
-	if (got < 0)
+	if (got < 0 && lock_warn_due(t->s))
 		log_warn("periodic %s: renewing the cluster lock for slot %" PRIu64 ": %s",
 			 t->spec->name, t->run_slot, ad_strerror(got));
 	else if (got == 1)
@@ -162,7 +174,9 @@ static void renew_send(struct sched_ptask *t, struct call_msg *m, bool retake)
 		return;
 	}
 	msg_free(m != NULL ? &m->m : NULL);
-	log_warn("periodic %s: renewing the cluster lock: %s", t->spec->name, ad_strerror(rc));
+	if (lock_warn_due(s))
+		log_warn("periodic %s: renewing the cluster lock: %s", t->spec->name,
+			 ad_strerror(rc));
 }
 
 static void on_renew(struct ev_loop *loop, ev_timer *w, int revents)
@@ -251,15 +265,11 @@ static void locked(struct sched_ptask *t, int got)
 	if (got == 0) {
 		counter_add(&t->ctr->elsewhere_total, 1);
 	} else {
-		uint64_t now = clock_now_ns();
-
 		counter_add(&t->ctr->failures_total, 1);
-		if (now - s->lock_warned_ns >= LOCK_WARN_EVERY_NS || s->lock_warned_ns == 0) {
-			s->lock_warned_ns = now;
+		if (lock_warn_due(s))
 			log_warn("periodic %s: cannot take the cluster lock for slot %" PRIu64
 				 " (%s): the slot is skipped", t->spec->name, t->run_slot,
 				 ad_strerror(got));
-		}
 	}
 	t->busy = false;
 }
