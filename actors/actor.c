@@ -31,6 +31,7 @@
 #include <time.h>
 
 #include "actor.h"
+#include "log.h"
 #include "trace.h"
 #include "base/clock.h"
 #include "base/counter.h"
@@ -457,10 +458,39 @@ static void join_slot(struct actor *a)
 	atomic_store_explicit(&a->slot_state, SLOT_EMPTY, memory_order_release);
 }
 
-static void stop_pool(struct actor_system *sys, struct actor_pool *pool)
+/* Control: join `a` if its thread ends by `deadline_ns` (clock_now_ns; 0:
+ * wait as long as it takes). False: still running then, left as it is. */
+static bool join_slot_by(struct actor *a, uint64_t deadline_ns)
 {
+	struct timespec ts;
+	uint64_t now = clock_now_ns(), left, at;
+
+	if (deadline_ns == 0) {
+		join_slot(a);
+		return true;
+	}
+	/* pthread_timedjoin_np takes CLOCK_REALTIME: move the deadline over. */
+	left = deadline_ns > now ? deadline_ns - now : 0;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	at = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec + left;
+	ts.tv_sec = (time_t)(at / 1000000000u);
+	ts.tv_nsec = (long)(at % 1000000000u);
+	if (pthread_timedjoin_np(a->thread, NULL, &ts) != 0)
+		return false;
+	a->has_thread = false;
+	atomic_store_explicit(&a->slot_state, SLOT_EMPTY, memory_order_release);
+	return true;
+}
+
+/* Returns the threads still running at `deadline_ns` (0: none; a
+ * deadline of 0 waits for all). */
+static unsigned stop_pool(struct actor_system *sys, struct actor_pool *pool,
+			  uint64_t deadline_ns)
+{
+	unsigned left = 0;
+
 	if (pool->stopped)
-		return;
+		return 0;
 	for (unsigned i = 0; i < pool->max; i++) {
 		struct actor *a = slot(sys, pool, i);
 
@@ -476,10 +506,14 @@ static void stop_pool(struct actor_system *sys, struct actor_pool *pool)
 	for (unsigned i = 0; i < pool->max; i++) {
 		struct actor *a = slot(sys, pool, i);
 
-		if (a->has_thread)
-			join_slot(a);
+		if (a->has_thread && !join_slot_by(a, deadline_ns)) {
+			log_warn("%s: still busy (inside a task or a driver call) at the stop "
+				 "deadline: not waited for", a->name);
+			left++;
+		}
 	}
 	pool->stopped = true;
+	return left;
 }
 
 /* Control: start the thread of slot `a` and wait until its `start` ran. */
@@ -672,20 +706,29 @@ const struct actor_kind *actor_system_kind_named(const struct actor_system *sys,
 	return NULL;
 }
 
-void actor_system_stop_kind(struct actor_system *sys, const struct actor_kind *kind)
+unsigned actor_system_stop_kind_by(struct actor_system *sys, const struct actor_kind *kind,
+				   uint64_t deadline_ns)
 {
+	unsigned left = 0;
+
 	pthread_mutex_lock(&sys->ctl);
 	for (unsigned i = 0; i < sys->npools; i++)
 		if (sys->pools[i]->spec.kind == kind)
-			stop_pool(sys, sys->pools[i]);
+			left += stop_pool(sys, sys->pools[i], deadline_ns);
 	pthread_mutex_unlock(&sys->ctl);
+	return left;
+}
+
+void actor_system_stop_kind(struct actor_system *sys, const struct actor_kind *kind)
+{
+	actor_system_stop_kind_by(sys, kind, 0);
 }
 
 void actor_system_stop(struct actor_system *sys)
 {
 	pthread_mutex_lock(&sys->ctl);
 	for (unsigned i = 0; i < sys->npools; i++)
-		stop_pool(sys, sys->pools[i]);
+		stop_pool(sys, sys->pools[i], 0);
 	pthread_mutex_unlock(&sys->ctl);
 }
 

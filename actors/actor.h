@@ -30,7 +30,8 @@
  * actor: its mailbox closes at once (senders get -ESHUTDOWN; the actor may
  * ask mbox_closed() while it works through what is queued), the actor thread
  * delivers every message still queued to its `message` callback, calls
- * `stop`, leaves its loop, and is joined.
+ * `stop`, leaves its loop, and is joined (actor_system_stop_kind_by: until
+ * a deadline, past which a thread stuck in a task is left behind).
  *
  * Metrics per actor (read from any thread with relaxed loads; one writer
  * each): messages handled, busy time (time not sleeping in the poll),
@@ -132,6 +133,15 @@ void actor_system_stop(struct actor_system *sys);
 
 /* Stop and join just the pools of one kind, e.g. listeners before handlers. */
 void actor_system_stop_kind(struct actor_system *sys, const struct actor_kind *kind);
+
+/* The same, waiting for each thread only until `deadline_ns` (clock_now_ns).
+ * A thread still busy then (a worker inside a task, a database actor inside
+ * a blocking driver call: nothing can interrupt those) is left running,
+ * named in the log, and counted in the return value (0: all joined). Its
+ * pool counts as stopped; the process must then end without
+ * actor_system_destroy, which would free what that thread still uses. */
+unsigned actor_system_stop_kind_by(struct actor_system *sys, const struct actor_kind *kind,
+				   uint64_t deadline_ns);
 
 /* Stop (if needed) and free everything. */
 void actor_system_destroy(struct actor_system *sys);

@@ -38,6 +38,7 @@
 #include "signals.h"
 #include "upgrade.h"
 #include "actors/actor.h"
+#include "base/clock.h"
 #include "actors/log.h"
 #include "actors/metrics.h"
 #include "admin/admin.h"
@@ -58,6 +59,10 @@
 #include "worker/worker.h"
 
 #define DEFAULT_CONFIG "/etc/actord/actord.json"
+/* After the drain, how long stopping the actors may wait for a thread
+ * still inside a task or a blocking driver call before leaving it. */
+#define STOP_GRACE_MS 1000u
+#define STOP_MIN_MS 200u        /* what every kind gets even past it */
 
 /* Stop order: what accepts work first, what everyone logs to last. */
 static const struct actor_kind *const stop_order[] = {
@@ -331,11 +336,26 @@ static char **upgrade_argv(char *argv0, bool detach, char *abspath, char **out)
 	return out;
 }
 
-static void stop_all(struct actor_system *sys)
+/* Stop every pool in order, waiting for threads until `deadline_ns` (0:
+ * as long as it takes). Returns the threads left behind: still inside a
+ * task or a blocking driver call, which nothing interrupts. Then nothing
+ * is freed (they still use it): the caller ends the process. */
+static unsigned stop_all(struct actor_system *sys, uint64_t deadline_ns)
 {
-	for (size_t i = 0; i < sizeof(stop_order) / sizeof(stop_order[0]); i++)
-		actor_system_stop_kind(sys, stop_order[i]);
-	actor_system_destroy(sys);
+	unsigned left = 0;
+
+	for (size_t i = 0; i < sizeof(stop_order) / sizeof(stop_order[0]); i++) {
+		/* Past the deadline, the kinds after a stuck one still get a
+		 * moment to end (the log actor writes what it holds). */
+		uint64_t soon = clock_now_ns() + (uint64_t)STOP_MIN_MS * 1000000u;
+
+		left += actor_system_stop_kind_by(sys, stop_order[i],
+						  deadline_ns == 0 || deadline_ns > soon ?
+						  deadline_ns : soon);
+	}
+	if (left == 0)
+		actor_system_destroy(sys);
+	return left;
 }
 
 static void log_listening(const struct ad_config *cfg)
@@ -378,6 +398,7 @@ int server_main(int argc, char **argv, const struct server_app *app)
 	};
 	const char *report = getenv(UPGRADE_REPORT_ENV);
 	enum signals_outcome out;
+	unsigned left;
 	struct fdlimit fds;
 	int c, rc;
 
@@ -461,7 +482,7 @@ int server_main(int argc, char **argv, const struct server_app *app)
 	if (rc == 0)
 		rc = actor_system_start(sys, err, sizeof(err));
 	if (rc != 0) {
-		stop_all(sys);
+		stop_all(sys, 0);
 		upgrade_destroy(ctl.up);
 		goto fail;
 	}
@@ -479,7 +500,15 @@ int server_main(int argc, char **argv, const struct server_app *app)
 		daemon_pidfile_release();
 		_exit(1);
 	}
-	stop_all(sys);
+	/* The drain ended (drained, or drain_timeout_ms passed): stopping
+	 * may take STOP_GRACE_MS more, not the rest of a 20 s task. */
+	left = stop_all(sys, clock_now_ns() + (uint64_t)STOP_GRACE_MS * 1000000u);
+	if (left > 0) {
+		log_warn("actord stopped, leaving %u thread(s) inside a task or a driver call", left);
+		log_shutdown();
+		daemon_pidfile_release();
+		_exit(0);
+	}
 	upgrade_destroy(ctl.up);
 	log_info(out == SIGNALS_HANDED_OVER ? "actord stopped (handed over to its new process)"
 					    : "actord stopped");

@@ -337,6 +337,29 @@ def test_sigterm_logs_the_queue_items_it_drops(actord_factory):
     assert messages(a, r"^queue collect: 3 item\(s\) not run at shutdown: dropped$")
 
 
+
+def test_sigterm_does_not_wait_past_the_drain_for_a_task_that_runs_on(actord_factory):
+    # A task nothing can interrupt (it sleeps 20 s) outlives the drain
+    # (1 s): the stop waits 1 s more for it, then the process ends anyway.
+    a = actord_factory({"drain_timeout_ms": 1000, "actors": {"worker": {"count": 1}},
+                        "http": {"request_timeout_ms": 30000}})
+    def client_get():
+        try:
+            a.get("/_test/work-errno?rc=EIO&ms=20000", timeout=30)
+        except OSError:
+            pass                     # closed at the drain's end: expected
+    client = threading.Thread(target=client_get, daemon=True)
+    client.start()
+    wait_until(lambda: metric(a, "actord_worker_busy") == 1, 10, "the worker busy")
+    t0 = time.monotonic()
+    a.signal(signal.SIGTERM)
+    assert a.proc.wait(15 * SLOW) == 0
+    took = time.monotonic() - t0
+    assert took < 2 + 3 * SLOW, took                 # the drain, the grace, a margin
+    assert messages(a, r"^worker-0: still busy \(inside a task or a driver call\) at the "
+                       r"stop deadline: not waited for$")
+    assert messages(a, r"^actord stopped, leaving 1 thread\(s\) inside a task")
+
 # ---- The warning for a route that holds its handler --------------------------
 
 def test_a_route_that_blocks_its_handler_is_logged_once_per_second(actord_factory):
