@@ -438,20 +438,20 @@ static void *actor_main(void *arg)
 	return NULL;
 }
 
-static struct actor *slot(const struct actor_system *sys, const struct actor_pool *pool,
-			  unsigned i)
+struct actor *actor_slot(const struct actor_system *sys, const struct actor_pool *pool,
+			 unsigned i)
 {
 	return sys->actors[pool->first + i];
 }
 
-static void signal_cmd(struct actor *a, enum actor_cmd cmd)
+void actor_signal_cmd(struct actor *a, enum actor_cmd cmd)
 {
 	atomic_store_explicit(&a->cmd, cmd, memory_order_release);
 	ev_async_send(a->loop, &a->stop_w);
 }
 
 /* Control: join a slot whose thread is gone or going. */
-static void join_slot(struct actor *a)
+void actor_join_slot(struct actor *a)
 {
 	pthread_join(a->thread, NULL);
 	a->has_thread = false;
@@ -466,7 +466,7 @@ static bool join_slot_by(struct actor *a, uint64_t deadline_ns)
 	uint64_t now = clock_now_ns(), left, at;
 
 	if (deadline_ns == 0) {
-		join_slot(a);
+		actor_join_slot(a);
 		return true;
 	}
 	/* pthread_timedjoin_np takes CLOCK_REALTIME: move the deadline over. */
@@ -492,7 +492,7 @@ static unsigned stop_pool(struct actor_system *sys, struct actor_pool *pool,
 	if (pool->stopped)
 		return 0;
 	for (unsigned i = 0; i < pool->max; i++) {
-		struct actor *a = slot(sys, pool, i);
+		struct actor *a = actor_slot(sys, pool, i);
 
 		/* Closed here, not only when the actor gets to its stop: an
 		 * actor busy in a batch of messages (a worker in a long task)
@@ -500,11 +500,11 @@ static unsigned stop_pool(struct actor_system *sys, struct actor_pool *pool,
 		 * (mbox_closed). */
 		if (a->has_thread) {
 			mbox_close(a->mb);
-			signal_cmd(a, CMD_STOP);
+			actor_signal_cmd(a, CMD_STOP);
 		}
 	}
 	for (unsigned i = 0; i < pool->max; i++) {
-		struct actor *a = slot(sys, pool, i);
+		struct actor *a = actor_slot(sys, pool, i);
 
 		if (a->has_thread && !join_slot_by(a, deadline_ns)) {
 			log_warn("%s: still busy (inside a task or a driver call) at the stop "
@@ -517,7 +517,7 @@ static unsigned stop_pool(struct actor_system *sys, struct actor_pool *pool,
 }
 
 /* Control: start the thread of slot `a` and wait until its `start` ran. */
-static int start_slot(struct actor_system *sys, struct actor *a, char *err, size_t errlen)
+int actor_start_slot(struct actor_system *sys, struct actor *a, char *err, size_t errlen)
 {
 	int rc;
 
@@ -568,7 +568,7 @@ int actor_system_start(struct actor_system *sys, char *err, size_t errlen)
 		struct actor_pool *pool = sys->pools[p];
 
 		for (unsigned i = 0; i < pool->spec.count && rc == 0; i++)
-			rc = start_slot(sys, slot(sys, pool, i), err, errlen);
+			rc = actor_start_slot(sys, actor_slot(sys, pool, i), err, errlen);
 	}
 	pthread_mutex_unlock(&sys->ctl);
 	if (rc != 0)
@@ -576,125 +576,12 @@ int actor_system_start(struct actor_system *sys, char *err, size_t errlen)
 	return rc;
 }
 
-static struct actor_pool *pool_of(const struct actor_system *sys, const struct actor_kind *kind)
+struct actor_pool *actor_pool_of(const struct actor_system *sys, const struct actor_kind *kind)
 {
 	for (unsigned i = 0; i < sys->npools; i++)
 		if (sys->pools[i]->spec.kind == kind)
 			return sys->pools[i];
 	return NULL;
-}
-
-/* Control: wait for a retiring slot to exit, then join it. */
-static int reap_slot(struct actor *a, uint64_t deadline_ns)
-{
-	/* Control path only: a retiring member finishes its connections or
-	 * requests; poll it gently. */
-	const struct timespec ms = { 0, 1000000 };
-
-	if (!a->has_thread)
-		return 0;
-	while (atomic_load_explicit(&a->slot_state, memory_order_acquire) != SLOT_EXITED) {
-		if (atomic_load_explicit(&a->slot_state, memory_order_acquire) == SLOT_RUNNING ||
-		    clock_now_ns() >= deadline_ns)
-			return -EBUSY;
-		nanosleep(&ms, NULL);
-	}
-	join_slot(a);
-	return 0;
-}
-
-static int grow(struct actor_system *sys, struct actor_pool *pool, unsigned live,
-		unsigned count, char *err, size_t errlen)
-{
-	uint64_t deadline = clock_now_ns() + (uint64_t)ACTOR_RESIZE_WAIT_MS * NS_PER_MS;
-	unsigned started = live;
-	int rc = 0;
-
-	for (unsigned i = live; i < count && rc == 0; i++) {
-		struct actor *a = slot(sys, pool, i);
-
-		if (reap_slot(a, deadline) != 0) {
-			snprintf(err, errlen, "%s is still retiring (finishing its work): "
-				 "try again shortly", a->name);
-			rc = -EBUSY;
-			break;
-		}
-		if (pool->shared == NULL)
-			mbox_reopen(a->mb);
-		rc = start_slot(sys, a, err, errlen);
-		if (rc != 0) {
-			if (pool->shared == NULL)
-				mbox_close(a->mb);
-			break;
-		}
-		started = i + 1;
-		/* Publish each member as soon as it runs. */
-		atomic_store_explicit(&pool->live, started, memory_order_release);
-	}
-	return rc;
-}
-
-int actor_system_resize(struct actor_system *sys, const struct actor_kind *kind,
-			unsigned count, char *err, size_t errlen)
-{
-	struct actor_pool *pool = pool_of(sys, kind);
-	unsigned live;
-	int rc = 0;
-
-	if (pool == NULL) {
-		snprintf(err, errlen, "no actor pool \"%s\"", kind != NULL ? kind->name : "");
-		return -ENOENT;
-	}
-	if (!pool->resizable) {
-		snprintf(err, errlen, "actor pool %s has a fixed size (%u): it keeps state "
-			 "per member", pool->kind, pool->spec.count);
-		return -EPERM;
-	}
-	if (count == 0 || count > pool->max) {
-		snprintf(err, errlen, "actor pool %s: count %u is out of range [1, %u]",
-			 pool->kind, count, pool->max);
-		return -ERANGE;
-	}
-	pthread_mutex_lock(&sys->ctl);
-	live = atomic_load_explicit(&pool->live, memory_order_relaxed);
-	if (!sys->started || pool->stopped) {
-		snprintf(err, errlen, "actor pool %s is not running", pool->kind);
-		rc = -ESHUTDOWN;
-	} else if (count > live) {
-		rc = grow(sys, pool, live, count, err, errlen);
-	} else if (count < live) {
-		/* Senders stop picking them first; then they retire. */
-		atomic_store_explicit(&pool->live, count, memory_order_release);
-		for (unsigned i = count; i < live; i++) {
-			struct actor *a = slot(sys, pool, i);
-
-			atomic_store_explicit(&a->slot_state, SLOT_RETIRING, memory_order_release);
-			signal_cmd(a, CMD_RETIRE);
-		}
-	}
-	pthread_mutex_unlock(&sys->ctl);
-	return rc;
-}
-
-int actor_system_pool_info(const struct actor_system *sys, const struct actor_kind *kind,
-			   struct actor_pool_info *out)
-{
-	const struct actor_pool *pool = pool_of(sys, kind);
-
-	memset(out, 0, sizeof(*out));
-	if (pool == NULL) {
-		out->first = ACTOR_ADDR_NONE;
-		return -ENOENT;
-	}
-	out->first = pool->first;
-	out->live = atomic_load_explicit(&pool->live, memory_order_acquire);
-	out->max = pool->max;
-	out->resizable = pool->resizable;
-	for (unsigned i = 0; i < pool->max; i++)
-		if (atomic_load_explicit(&slot(sys, pool, i)->slot_state, memory_order_acquire) ==
-		    SLOT_RETIRING)
-			out->retiring++;
-	return 0;
 }
 
 const struct actor_kind *actor_system_kind_named(const struct actor_system *sys,
@@ -785,7 +672,7 @@ int actor_send(struct actor_system *sys, actor_addr_t to, struct msg *m)
 actor_addr_t actor_system_find_kind(const struct actor_system *sys,
 				    const struct actor_kind *kind, unsigned *count)
 {
-	const struct actor_pool *pool = pool_of(sys, kind);
+	const struct actor_pool *pool = actor_pool_of(sys, kind);
 
 	if (count != NULL)
 		*count = pool != NULL ? actor_pool_live(pool) : 0;
@@ -795,7 +682,7 @@ actor_addr_t actor_system_find_kind(const struct actor_system *sys,
 struct actor_pool *actor_system_pool(const struct actor_system *sys,
 				     const struct actor_kind *kind)
 {
-	return pool_of(sys, kind);
+	return actor_pool_of(sys, kind);
 }
 
 struct actor *actor_self(void) { return tl_self; }

@@ -87,4 +87,15 @@ struct actor_system {
 	pthread_mutex_t ctl;          /* resizes and stopping */
 };
 
+/* actor.c, for actor_resize.c. Control path (holding `ctl`) unless said. */
+struct actor *actor_slot(const struct actor_system *sys, const struct actor_pool *pool,
+			 unsigned i);                       /* any thread */
+struct actor_pool *actor_pool_of(const struct actor_system *sys,
+				 const struct actor_kind *kind);  /* any thread */
+void actor_signal_cmd(struct actor *a, enum actor_cmd cmd);
+/* Join a slot whose thread is gone or going. */
+void actor_join_slot(struct actor *a);
+/* Start the thread of slot `a` and wait until its `start` ran. */
+int actor_start_slot(struct actor_system *sys, struct actor *a, char *err, size_t errlen);
+
 #endif
