@@ -14,6 +14,14 @@
  * the loop would block) or when a buffer fills. Once a second, if lines
  * were dropped, it writes how many.
  *
+ * A write that fails (disk full, RLIMIT_FSIZE, I/O error) is not retried:
+ * waiting for space would back up the mailbox and then drop lines anyway.
+ * The lines it held are counted (log_lost_total) and, once a second, a
+ * warning says how many were lost and why, in the log (it lands when the
+ * file takes writes again) and on stderr when the log is a file (the
+ * journal under systemd). A write cut short mid-line leaves a torn line;
+ * the next write starts with a newline so every later line stays whole.
+ *
  * States: before the actor starts and after it stopped, `live` is false
  * and log_emit writes each line itself with one write(2) (O_APPEND, so
  * lines from several threads never interleave). While `live`, only the log
@@ -82,6 +90,11 @@ static _Atomic bool g_live;
 static _Atomic int g_reopen;
 /* Many writers (any thread may drop); rare, so a shared atomic is fine. */
 static _Atomic uint64_t g_dropped;
+/* Lines a failed write(2) lost, and the last such errno. Written by the
+ * log actor, or by any thread while it does not run; relaxed: a count and
+ * a reason for a warning, nothing hangs off them. */
+static _Atomic uint64_t g_lost;
+static _Atomic int g_lost_errno;
 static struct actor_system *g_sys;
 static actor_addr_t g_addr = ACTOR_ADDR_NONE;
 static const struct ad_config *g_cfg;    /* from log_add_pool */
@@ -93,6 +106,7 @@ struct sink {
 	char buf[LOG_BUF_SIZE];
 	size_t len;
 	unsigned lines;
+	bool torn;              /* the file ends mid-line (a write cut short) */
 };
 
 struct log_state {
@@ -100,6 +114,7 @@ struct log_state {
 	struct sink access;
 	ev_prepare flush_w;
 	uint64_t dropped_reported;
+	uint64_t lost_reported;
 	uint64_t last_report_ns;
 };
 
@@ -118,12 +133,54 @@ uint64_t log_dropped_total(void)
 	return atomic_load_explicit(&g_dropped, memory_order_relaxed);
 }
 
+uint64_t log_lost_total(void)
+{
+	return atomic_load_explicit(&g_lost, memory_order_relaxed);
+}
+
 void log_collect(struct metrics_out *o, void *ctx)
 {
 	(void)ctx;
 	metrics_counter(o, "log_dropped_total",
 			"Log lines dropped because the log actor's mailbox was full",
 			NULL, log_dropped_total());
+	metrics_counter(o, "log_lost_total",
+			"Log lines lost because writing the log or access log failed "
+			"(disk full, file size limit, I/O error)", NULL, log_lost_total());
+}
+
+static unsigned count_lines(const char *p, size_t len)
+{
+	unsigned n = 0;
+
+	for (const char *nl; (nl = memchr(p, '\n', len)) != NULL; n++) {
+		len -= (size_t)(nl + 1 - p);
+		p = nl + 1;
+	}
+	return n;
+}
+
+/* Write all of `p` to `fd`; count the lines a failure loses. Returns the
+ * bytes written. */
+static size_t write_lines(int fd, const char *p, size_t len)
+{
+	size_t done = 0;
+
+	while (done < len) {
+		ssize_t n = write(fd, p + done, len - done);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			atomic_store_explicit(&g_lost_errno, n < 0 ? errno : EIO,
+					      memory_order_relaxed);
+			atomic_fetch_add_explicit(&g_lost, count_lines(p + done, len - done),
+						  memory_order_relaxed);
+			break;
+		}
+		done += (size_t)n;
+	}
+	return done;
 }
 
 static bool text_format(void)
@@ -162,11 +219,14 @@ static size_t utf8_len(const unsigned char *s)
 	return n;
 }
 
-size_t log_json_escape(char *out, size_t outlen, const char *s)
+/* log_json_escape, also telling how many bytes of `s` it consumed (all of
+ * them unless `out` was too small). */
+static size_t escape_json(char *out, size_t outlen, const char *s, size_t *consumed)
 {
 	const unsigned char *p = (const unsigned char *)s;
 	size_t o = 0;
 
+	*consumed = 0;
 	if (outlen == 0)
 		return 0;
 	while (*p != '\0') {
@@ -205,7 +265,36 @@ size_t log_json_escape(char *out, size_t outlen, const char *s)
 		p += k;
 	}
 	out[o] = '\0';
+	*consumed = (size_t)((const char *)p - s);
 	return o;
+}
+
+size_t log_json_escape(char *out, size_t outlen, const char *s)
+{
+	size_t consumed;
+
+	return escape_json(out, outlen, s, &consumed);
+}
+
+#define TRUNCATED_FIELD ",\"truncated\":true"
+
+/* The JSON line's end after "msg": the closing quote, the trace ids, the
+ * caller's fields and the brace, built first so that a long message is cut
+ * to fit before it, never the end: the line stays valid JSON. Fields too
+ * long to fit are left out (*fields becomes NULL; the line says
+ * "truncated"). */
+static size_t json_tail(char *out, size_t len, const char *tf, const char **fields,
+			bool truncated)
+{
+	bool with_fields = *fields != NULL && (*fields)[0] != '\0';
+	int n = snprintf(out, len, "\"%s%s%s%s}", tf, with_fields ? "," : "",
+			 with_fields ? *fields : "", truncated ? TRUNCATED_FIELD : "");
+
+	if (n < 0 || (size_t)n >= len) {
+		*fields = NULL;
+		n = snprintf(out, len, "\"%s" TRUNCATED_FIELD "}", tf);
+	}
+	return (size_t)n;
 }
 
 /* "2026-01-02T03:04:05.678Z" */
@@ -249,7 +338,7 @@ static void deliver(uint32_t type, const char *line, size_t len)
 	fd = atomic_load_explicit(type == LOG_MSG_ACCESS ? &g_access_fd : &g_fd,
 				  memory_order_relaxed);
 	if (fd >= 0)
-		fd_write_all(fd, line, len);
+		write_lines(fd, line, len);
 }
 
 /* Set before any other thread logs and cleared after: a plain pointer. */
@@ -277,16 +366,19 @@ static void trace_fields(char *out, size_t len, bool text)
 
 void log_emit(enum log_level lvl, const char *fields, const char *fmt, ...)
 {
-	char line[LOG_LINE_MAX], msgbuf[LOG_LINE_MAX / 2], ts[32], tf[96];
+	char line[LOG_LINE_MAX], msgbuf[LOG_LINE_MAX / 2], ts[32], tf[96], tail[LOG_LINE_MAX / 4];
 	struct actor *self = actor_self();
 	const char *who = self != NULL ? actor_name(self) : "main";
-	size_t n;
+	size_t n, taillen, room, used;
+	const char *kept;
+	bool cut;
 	va_list ap;
+	int full;
 
 	if ((int)lvl < atomic_load_explicit(&g_level, memory_order_relaxed))
 		return;
 	va_start(ap, fmt);
-	vsnprintf(msgbuf, sizeof(msgbuf), fmt, ap);
+	full = vsnprintf(msgbuf, sizeof(msgbuf), fmt, ap);
 	va_end(ap);
 	if (g_tap != NULL) {
 		g_tap->line(lvl, fields, msgbuf);
@@ -301,10 +393,16 @@ void log_emit(enum log_level lvl, const char *fields, const char *fmt, ...)
 	} else {
 		n = (size_t)snprintf(line, sizeof(line), "{\"@timestamp\":\"%s\",\"level\":\"%s\","
 				     "\"actor\":\"%s\",\"msg\":\"", ts, level_names[lvl], who);
-		n += log_json_escape(line + n, sizeof(line) - n - 3, msgbuf);
-		n += (size_t)snprintf(line + n, sizeof(line) - n - 1, "\"%s%s%s}", tf,
-				      fields != NULL && fields[0] != '\0' ? "," : "",
-				      fields != NULL ? fields : "");
+		/* Room for the message: what the tail (with the flag) and the
+		 * newline leave. */
+		kept = fields;
+		taillen = json_tail(tail, sizeof(tail), tf, &kept, true);
+		room = sizeof(line) - n - taillen - 1;
+		n += escape_json(line + n, room, msgbuf, &used);
+		cut = msgbuf[used] != '\0' || full >= (int)sizeof(msgbuf) || kept != fields;
+		taillen = json_tail(tail, sizeof(tail), tf, &kept, cut);
+		memcpy(line + n, tail, taillen);
+		n += taillen;
 	}
 	if (n > sizeof(line) - 2)   /* truncated: keep the newline */
 		n = sizeof(line) - 2;
@@ -384,15 +482,35 @@ static int sink_reopen(struct sink *s, const char *path, bool is_access)
 	old = atomic_exchange_explicit(s->fd, fd, memory_order_relaxed);
 	if (old > 2)
 		close(old);
+	if (old != fd)
+		s->torn = false;        /* a new file starts clean */
 	return 0;
+}
+
+/* Write `p` (whole lines) after ending a torn line, if there is one. */
+static void sink_write(struct sink *s, const char *p, size_t len)
+{
+	int fd = atomic_load_explicit(s->fd, memory_order_relaxed);
+	size_t done;
+
+	if (len == 0 || fd < 0)
+		return;
+	if (s->torn) {
+		if (write(fd, "\n", 1) != 1) {
+			atomic_store_explicit(&g_lost_errno, errno, memory_order_relaxed);
+			atomic_fetch_add_explicit(&g_lost, count_lines(p, len),
+						  memory_order_relaxed);
+			return;
+		}
+		s->torn = false;
+	}
+	done = write_lines(fd, p, len);
+	s->torn = done > 0 && done < len && p[done - 1] != '\n';
 }
 
 static void sink_flush(struct sink *s)
 {
-	int fd = atomic_load_explicit(s->fd, memory_order_relaxed);
-
-	if (s->len > 0 && fd >= 0)
-		fd_write_all(fd, s->buf, s->len);
+	sink_write(s, s->buf, s->len);
 	s->len = 0;
 	s->lines = 0;
 }
@@ -402,7 +520,7 @@ static void sink_append(struct sink *s, const char *p, size_t len)
 	if (s->len + len > sizeof(s->buf))
 		sink_flush(s);
 	if (len > sizeof(s->buf)) {
-		fd_write_all(atomic_load_explicit(s->fd, memory_order_relaxed), p, len);
+		sink_write(s, p, len);
 		return;
 	}
 	memcpy(s->buf + s->len, p, len);
@@ -436,16 +554,37 @@ static void reopen(struct log_state *st, int want)
 
 static void report_drops(struct log_state *st, bool now)
 {
-	uint64_t dropped = log_dropped_total();
+	uint64_t dropped = log_dropped_total(), lost = log_lost_total();
 	uint64_t t = clock_now_ns();
+	int fd;
 
-	if (dropped == st->dropped_reported ||
+	if ((dropped == st->dropped_reported && lost == st->lost_reported) ||
 	    (!now && t - st->last_report_ns < DROP_REPORT_NS))
 		return;
 	st->last_report_ns = t;
-	log_warn("%llu log lines dropped: log mailbox full",
-		 (unsigned long long)(dropped - st->dropped_reported));
+	if (dropped != st->dropped_reported)
+		log_warn("%llu log lines dropped: log mailbox full",
+			 (unsigned long long)(dropped - st->dropped_reported));
 	st->dropped_reported = dropped;
+	if (lost == st->lost_reported)
+		return;
+	/* Through the log, which may still fail (it says so once it works
+	 * again), and on stderr, which is often elsewhere (the journal). */
+	log_warn("%llu log lines lost: writing the log files failed: %s",
+		 (unsigned long long)(lost - st->lost_reported),
+		 strerror(atomic_load_explicit(&g_lost_errno, memory_order_relaxed)));
+	fd = atomic_load_explicit(&g_fd, memory_order_relaxed);
+	if (fd != 2) {
+		char line[256];
+		int n = snprintf(line, sizeof(line), "actord: %llu log lines lost: writing the "
+				 "log files failed: %s\n",
+				 (unsigned long long)(lost - st->lost_reported),
+				 strerror(atomic_load_explicit(&g_lost_errno,
+							       memory_order_relaxed)));
+
+		fd_write_all(2, line, (size_t)n);
+	}
+	st->lost_reported = lost;
 }
 
 static void on_flush(struct ev_loop *loop, ev_prepare *w, int revents)
@@ -483,6 +622,7 @@ static int on_log_start(struct actor *a)
 	st->flush_w.data = st;
 	ev_prepare_start(actor_loop(a), &st->flush_w);
 	st->dropped_reported = log_dropped_total();
+	st->lost_reported = log_lost_total();
 	/* Release: the sink state set up on the controlling thread is
 	 * published before any sender relies on this actor. */
 	atomic_store_explicit(&g_live, true, memory_order_release);

@@ -5,7 +5,8 @@
  * The log actor owns the log file(s). Every other thread formats its line
  * on its own stack, copies it into a message and sends it to the log actor;
  * when the log mailbox is full the line is dropped and counted
- * (log_dropped_total), never waited for. Before the log actor runs (start-up,
+ * (log_dropped_total), never waited for; a line whose write(2) fails is
+ * counted too (log_lost_total), never retried. Before the log actor runs (start-up,
  * config errors, unit tests) lines go straight to stderr (or, once
  * log_add_pool opened it, the log file), one write(2) per line; after it
  * stopped, likewise.
@@ -51,10 +52,13 @@ void log_access(const char *client, const char *method, const char *path,
 		const struct msg_trace *trace, const uint8_t *parent);
 
 uint64_t log_dropped_total(void);
+/* Lines a failed write(2) lost (disk full, RLIMIT_FSIZE, I/O error); a
+ * warning once a second says how many and why, in the log and on stderr. */
+uint64_t log_lost_total(void);
 
 struct metrics_out;
 /* Metrics collector (actors/metrics.h) for the log actor's figures:
- * log_dropped_total. Register it with metrics_register(log_collect, NULL).
+ * log_dropped_total, log_lost_total. Register it with metrics_register(log_collect, NULL).
  * Thread: the thread that renders metrics. */
 void log_collect(struct metrics_out *o, void *ctx);
 

@@ -1,7 +1,8 @@
 /*
  * test_log.c - actors/log.c: direct writes before the log actor runs, JSON
  * lines with the sending actor's name, level filtering, drops when the log
- * mailbox is full, reopening a moved file, the access log, escaping.
+ * mailbox is full, reopening a moved file, the access log, escaping, long
+ * lines cut to valid JSON, failed writes counted and reported.
  *
  * Thread: the test thread plays "main"; a tiny "t" actor logs from its own
  * thread.
@@ -16,6 +17,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -328,6 +331,131 @@ static void test_json_escape(void **state)
 	assert_string_equal(out, "\\\"");
 }
 
+/* Calls `each` with every line of `text` (without its newline). */
+static void each_line(const char *text, void (*each)(const char *line, size_t len, void *ctx),
+		      void *ctx)
+{
+	for (const char *p = text; *p != '\0';) {
+		const char *nl = strchr(p, '\n');
+		size_t len = nl != NULL ? (size_t)(nl - p) : strlen(p);
+
+		each(p, len, ctx);
+		p += len + (nl != NULL);
+	}
+}
+
+struct long_lines {
+	unsigned invalid, cut;
+	bool saw_status;
+};
+
+static void check_long_line(const char *line, size_t len, void *ctx)
+{
+	struct long_lines *ll = ctx;
+	cJSON *j = cJSON_ParseWithLength(line, len);
+
+	if (j == NULL) {
+		ll->invalid++;
+		return;
+	}
+	if (cJSON_IsTrue(cJSON_GetObjectItem(j, "truncated")))
+		ll->cut++;
+	if (cJSON_GetObjectItem(j, "status") != NULL)
+		ll->saw_status = true;
+	cJSON_Delete(j);
+}
+
+static void test_a_long_line_is_cut_to_valid_json_that_says_so(void **state)
+{
+	struct ad_config *cfg = make_config("{\"log\": {\"file\": \"long.log\"}}");
+	struct actor_system *sys = start_system(cfg);
+	static char ctl[4000], fields[3000];
+	struct long_lines ll = { 0 };
+	char path[256];
+
+	(void)state;
+	/* Each control byte grows sixfold when escaped: far past a line. */
+	memset(ctl, 0x01, sizeof(ctl) - 1);
+	log_emit(LOGL_WARN, "\"status\":503", "control bytes: %s", ctl);
+	/* Fields too long for the line's end are left out, not cut. */
+	memset(fields, 'f', sizeof(fields) - 1);
+	memcpy(fields, "\"x\":\"", 5);
+	memcpy(fields + sizeof(fields) - 2, "\"", 1);
+	log_emit(LOGL_WARN, fields, "long fields");
+	log_info("short");
+	stop_system(sys);
+	snprintf(path, sizeof(path), "%s/long.log", scratch_dir);
+	each_line(scratch_slurp(path), check_long_line, &ll);
+	assert_int_equal(ll.invalid, 0);
+	assert_int_equal(ll.cut, 2);
+	assert_true(ll.saw_status);
+	config_free(cfg);
+}
+
+struct lost_lines {
+	unsigned invalid;
+	bool after;
+	unsigned long long reported;
+};
+
+static void check_lost_line(const char *line, size_t len, void *ctx)
+{
+	struct lost_lines *ll = ctx;
+	cJSON *j = cJSON_ParseWithLength(line, len);
+	unsigned long long n;
+	const char *msg;
+
+	if (j == NULL) {
+		ll->invalid++;
+		return;
+	}
+	msg = str(j, "msg");
+	if (strcmp(msg, "after the limit") == 0)
+		ll->after = true;
+	if (strstr(msg, "log lines lost: writing the log files failed: File too large") != NULL &&
+	    sscanf(msg, "%llu", &n) == 1)
+		ll->reported += n;
+	cJSON_Delete(j);
+}
+
+static void test_a_failed_write_is_counted_reported_and_leaves_later_lines_whole(void **state)
+{
+	struct ad_config *cfg = make_config("{\"log\": {\"file\": \"full.log\"}}");
+	struct actor_system *sys = start_system(cfg);
+	uint64_t before = log_lost_total();
+	struct lost_lines ll = { 0 };
+	struct rlimit saved, lim;
+	char path[256];
+	struct stat st;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/full.log", scratch_dir);
+	log_info("before the limit");
+	for (int i = 0; i < 200 && strstr(scratch_slurp(path), "before the limit") == NULL; i++)
+		usleep(10000);
+	assert_int_equal(stat(path, &st), 0);
+	/* A file that may grow 100 more bytes: the next write is cut short
+	 * mid-line (a torn line) and every one after fails with EFBIG, as on
+	 * a full disk (ENOSPC) but without one. */
+	signal(SIGXFSZ, SIG_IGN);
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &saved), 0);
+	lim = (struct rlimit){ (rlim_t)st.st_size + 100, saved.rlim_max };
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	for (int i = 0; i < 5; i++)
+		log_info("over the limit %d %0100d", i, 0);
+	for (int i = 0; i < 200 && log_lost_total() - before < 5; i++)
+		usleep(10000);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &saved), 0);
+	assert_true(log_lost_total() - before >= 5);
+	log_info("after the limit");
+	stop_system(sys);       /* reports what was lost, the file writable again */
+	each_line(scratch_slurp(path), check_lost_line, &ll);
+	assert_int_equal(ll.invalid, 1);        /* the torn line, on its own */
+	assert_true(ll.after);
+	assert_int_equal(ll.reported, log_lost_total() - before);
+	config_free(cfg);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -338,6 +466,8 @@ int main(void)
 		cmocka_unit_test(test_access_log_lines),
 		cmocka_unit_test(test_full_mailbox_drops_and_counts),
 		cmocka_unit_test(test_json_escape),
+		cmocka_unit_test(test_a_long_line_is_cut_to_valid_json_that_says_so),
+		cmocka_unit_test(test_a_failed_write_is_counted_reported_and_leaves_later_lines_whole),
 	};
 
 	return cmocka_run_group_tests(tests, scratch_dir_setup, scratch_dir_teardown);
