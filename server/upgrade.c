@@ -20,9 +20,11 @@
  *  4. waits on the report pipe for at most upgrade_timeout_ms: "OK" means
  *     the new process serves (it adopted the sockets, wrote its pid into
  *     the pidfile and told systemd MAINPID); the pipe closing without "OK"
- *     (it exited, "ERR reason") or the timeout means it failed: it is
- *     stopped (SIGTERM, then SIGKILL after UPGRADE_KILL_MS), reaped, the
- *     pidfile gets our pid again, and we keep serving. SIGTERM meanwhile
+ *     (it exited, "ERR reason", or "EXEC errno" from a failed execve) or
+ *     the timeout means it failed: it is stopped (SIGTERM, then SIGKILL
+ *     after UPGRADE_KILL_MS) or, if it exited by itself, reaped and its
+ *     exit status or signal named in the reason; the pidfile gets our pid
+ *     again, and we keep serving. SIGTERM meanwhile
  *     stops the child and drains us as usual.
  * On success the caller drains gently (NET_MSG_HANDOVER) and exits: both
  * processes accept from the same sockets until our listeners close, so
@@ -52,11 +54,13 @@
 #include "admin/admin.h"
 #include "base/clock.h"
 #include "base/counter.h"
+#include "base/fdio.h"
 #include "config/config.h"
 #include "net/net.h"
 
 #define UPGRADE_MAX_FDS 1024
 #define UPGRADE_KILL_MS 2000     /* SIGTERM -> SIGKILL for a failed child */
+#define UPGRADE_EXIT_MS 500      /* a child that closed its pipe: to be reaped */
 
 extern char **environ;
 
@@ -150,41 +154,85 @@ static char *fd_list(const char *name, const int *fds, unsigned n)
 	return s;
 }
 
-/* Between fork and exec: async-signal-safe calls only. */
-static void exec_child(const char *exe, char **argv, char **env, const int *keep, unsigned nkeep)
+/* Between fork and exec: async-signal-safe calls only. A failed execve
+ * reports "EXEC <errno>" on the report pipe (`rfd`), for the old process
+ * to say why. */
+static void exec_child(const char *exe, char **argv, char **env, const int *keep, unsigned nkeep,
+		       int rfd)
 {
+	char msg[16] = "EXEC ", digits[8];
+	size_t n = 5, k = 0;
 	sigset_t none;
+	int e;
 
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	for (unsigned i = 0; i < nkeep; i++)
 		fcntl(keep[i], F_SETFD, 0);
 	execve(exe, argv, env);
+	e = errno;
+	do {
+		digits[k++] = (char)('0' + e % 10);
+		e /= 10;
+	} while (e > 0 && k < sizeof(digits));
+	while (k > 0)
+		msg[n++] = digits[--k];
+	fd_write_all(rfd, msg, n);
 	_exit(127);
 }
 
-static void stop_child(pid_t pid)
+/* Wait up to `ms` for the child to exit by itself. True once reaped. */
+static bool reap_within(pid_t pid, uint32_t ms, int *status)
 {
-	uint64_t deadline = clock_now_ns() + (uint64_t)UPGRADE_KILL_MS * NS_PER_MS;
-	int status;
+	uint64_t deadline = clock_now_ns() + (uint64_t)ms * NS_PER_MS;
 
-	kill(pid, SIGTERM);
-	while (waitpid(pid, &status, WNOHANG) == 0) {
-		if (clock_now_ns() >= deadline) {
-			kill(pid, SIGKILL);
-			waitpid(pid, &status, 0);
-			return;
-		}
+	for (;;) {
+		pid_t r = waitpid(pid, status, WNOHANG);
+
+		if (r == pid || (r < 0 && errno != EINTR))
+			return true;
+		if (clock_now_ns() >= deadline)
+			return false;
 		poll(NULL, 0, 10);
 	}
 }
 
-enum wait_outcome { W_READY, W_FAILED, W_STOP };
+/* Stop and reap a failed child. `gone`: it closed its report pipe, so it
+ * is exiting by itself: give it a moment first, to learn how it ended.
+ * Returns its wait status if it ended by itself, else -1. */
+static int stop_child(pid_t pid, bool gone)
+{
+	int status = 0;
+
+	if (gone && reap_within(pid, UPGRADE_EXIT_MS, &status))
+		return status;
+	kill(pid, SIGTERM);
+	if (!reap_within(pid, UPGRADE_KILL_MS, &status)) {
+		kill(pid, SIGKILL);
+		waitpid(pid, &status, 0);
+	}
+	return -1;
+}
+
+/* Append how the child ended to `why`. */
+static void say_how_it_ended(char *why, size_t whylen, int status)
+{
+	size_t n = strlen(why);
+
+	if (WIFEXITED(status))
+		snprintf(why + n, whylen - n, " (exit status %d)", WEXITSTATUS(status));
+	else if (WIFSIGNALED(status))
+		snprintf(why + n, whylen - n, " (killed by signal %d, %s)", WTERMSIG(status),
+			 strsignal(WTERMSIG(status)));
+}
+
+/* W_GONE: the child closed its report pipe without "OK" (it exited). */
+enum wait_outcome { W_READY, W_FAILED, W_GONE, W_STOP };
 
 /* Read the child's report until "OK", EOF or the deadline; serve signals
  * meanwhile. */
-static enum wait_outcome wait_ready(int rfd, int sfd, uint32_t timeout_ms, char *why,
-				    size_t whylen)
+static enum wait_outcome wait_ready(int rfd, int sfd, uint32_t timeout_ms, const char *exe,
+				    char *why, size_t whylen)
 {
 	uint64_t deadline = clock_now_ns() + (uint64_t)timeout_ms * NS_PER_MS;
 	char buf[512];
@@ -229,9 +277,12 @@ static enum wait_outcome wait_ready(int rfd, int sfd, uint32_t timeout_ms, char 
 		buf[got] = '\0';
 		if (strncmp(buf, "ERR ", 4) == 0)
 			snprintf(why, whylen, "%s", buf + 4);
+		else if (strncmp(buf, "EXEC ", 5) == 0)
+			snprintf(why, whylen, "cannot execute %.400s: %s", exe,
+				 strerror(atoi(buf + 5)));
 		else
 			snprintf(why, whylen, "it exited during start-up");
-		return W_FAILED;
+		return W_GONE;
 	}
 }
 
@@ -277,14 +328,14 @@ enum signals_upgrade upgrade_run(void *ctx, int sfd)
 		 u->exe, nfds, timeout_ms);
 	pid = fork();
 	if (pid == 0)
-		exec_child(u->exe, u->argv, env, keep, nkeep);
+		exec_child(u->exe, u->argv, env, keep, nkeep, pipefd[1]);
 	if (pid < 0) {
 		snprintf(why, sizeof(why), "fork: %s", strerror(errno));
 		goto failed;
 	}
 	close(pipefd[1]);
 	pipefd[1] = -1;
-	w = wait_ready(pipefd[0], sfd, timeout_ms, why, sizeof(why));
+	w = wait_ready(pipefd[0], sfd, timeout_ms, u->exe, why, sizeof(why));
 	goto done;
 oom:
 	snprintf(why, sizeof(why), "out of memory");
@@ -303,8 +354,12 @@ done:
 		daemon_pidfile_handover();
 		return SIGNALS_UPGRADE_READY;
 	}
-	if (pid > 0)
-		stop_child(pid);
+	if (pid > 0) {
+		int status = stop_child(pid, w == W_GONE);
+
+		if (status >= 0 && strncmp(why, "cannot execute ", 15) != 0)
+			say_how_it_ended(why, sizeof(why), status);
+	}
 	if (w == W_STOP) {
 		log_info("upgrade: abandoned (SIGTERM): new process %ld stopped", (long)pid);
 		daemon_pidfile_rewrite();

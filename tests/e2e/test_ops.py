@@ -278,6 +278,30 @@ def test_a_refused_file_fails_the_upgrade_with_its_reason(actord_factory):
     assert serving_pid(a) == old and a.get("/plaintext").status == 200
 
 
+def test_a_failed_upgrade_says_why_the_new_binary_did_not_start(actord_factory, tmp_path,
+                                                               monkeypatch):
+    """A file that cannot be executed, or a process killed during start-up:
+    the old process keeps serving and its log names the cause."""
+    copy = tmp_path / "actord"
+    shutil.copy(conftest.BIN, copy)
+    monkeypatch.setattr(conftest, "BIN", str(copy))
+    a = wait_admin(actord_factory())
+    old = serving_pid(a)
+    copy.chmod(0o644)
+    a.signal(signal.SIGUSR2)
+    wait_until(lambda: metric(metrics_of(a), "actord_upgrade_failures_total") == 1, 10,
+               "the first upgrade to fail")
+    assert f"still serving as pid {old}: cannot execute {copy}: Permission denied" in a.stderr()
+    copy.unlink()
+    copy.write_text("#!/bin/sh\nkill -KILL $$\n")
+    copy.chmod(0o755)
+    a.signal(signal.SIGUSR2)
+    wait_until(lambda: metric(metrics_of(a), "actord_upgrade_failures_total") == 2, 10,
+               "the second upgrade to fail")
+    assert "it exited during start-up (killed by signal 9, Killed)" in a.stderr()
+    assert serving_pid(a) == old and a.get("/plaintext").status == 200
+
+
 def test_upgrade_of_a_daemon_started_with_a_relative_config_path(tmp_path):
     """-c relative to the directory actord -d was started in: the new
     process starts in the daemon's "/" and must find the same file."""
