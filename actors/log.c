@@ -21,6 +21,11 @@
  * file takes writes again) and on stderr when the log is a file (the
  * journal under systemd). A write cut short mid-line leaves a torn line;
  * the next write starts with a newline so every later line stays whole.
+ * A pipe, socket or terminal (stderr under a supervisor, `actord | less`)
+ * is written in PIPE_BUF pieces, each once poll(2) says it fits, and a
+ * reader that takes nothing for LOG_STALL_MS loses the lines the same way
+ * (and later ones at once, until it reads again): a write(2) that never
+ * returns would hold the log actor, and with it every shutdown, forever.
  *
  * States: before the actor starts and after it stopped, `live` is false
  * and log_emit writes each line itself with one write(2) (O_APPEND, so
@@ -36,12 +41,15 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -51,7 +59,6 @@
 #include "trace.h"
 #include "base/clock.h"
 #include "base/hex.h"
-#include "base/fdio.h"
 #include "config/config.h"
 
 const struct actor_kind log_kind = { "log" };
@@ -60,6 +67,11 @@ const struct actor_kind log_kind = { "log" };
 #define LOG_BUF_SIZE (64 * 1024)
 #define LOG_BUDGET 256                  /* lines per loop iteration */
 #define DROP_REPORT_NS 1000000000ull
+/* A pipe, socket or terminal whose reader takes nothing for this long
+ * loses the lines (ETIMEDOUT): the log actor must get on, and stop. */
+#define LOG_STALL_MS 1000
+#define STR_(x) #x
+#define STR(x) STR_(x)
 #define REOPEN_ASKED 1
 #define REOPEN_QUIET 2
 
@@ -95,6 +107,11 @@ static _Atomic uint64_t g_dropped;
  * a reason for a warning, nothing hangs off them. */
 static _Atomic uint64_t g_lost;
 static _Atomic int g_lost_errno;
+/* The descriptor whose reader last let LOG_STALL_MS pass without taking
+ * anything (-1: none): later writes to it do not wait again until one
+ * gets through, so a stalled reader costs one wait, not one per flush.
+ * Relaxed: a hint for a timeout. */
+static _Atomic int g_stalled_fd = -1;
 static struct actor_system *g_sys;
 static actor_addr_t g_addr = ACTOR_ADDR_NONE;
 static const struct ad_config *g_cfg;    /* from log_add_pool */
@@ -107,6 +124,7 @@ struct sink {
 	size_t len;
 	unsigned lines;
 	bool torn;              /* the file ends mid-line (a write cut short) */
+	bool stream;            /* not a regular file: a write may block */
 };
 
 struct log_state {
@@ -160,26 +178,73 @@ static unsigned count_lines(const char *p, size_t len)
 	return n;
 }
 
-/* Write all of `p` to `fd`; count the lines a failure loses. Returns the
- * bytes written. */
-static size_t write_lines(int fd, const char *p, size_t len)
+/* True if a write(2) to `fd` may block (not a regular file). */
+static bool is_stream(int fd)
+{
+	struct stat st;
+
+	return fstat(fd, &st) == 0 && !S_ISREG(st.st_mode);
+}
+
+/* Write all of `p` to `fd`. `stream`: is_stream(fd), so wait for room at
+ * most LOG_STALL_MS per piece. Returns the bytes written; fewer than `len`
+ * with errno set on failure. */
+static size_t write_bytes(int fd, const char *p, size_t len, bool stream)
 {
 	size_t done = 0;
 
 	while (done < len) {
-		ssize_t n = write(fd, p + done, len - done);
+		size_t chunk = len - done;
+		ssize_t n;
 
+		if (stream) {
+			struct pollfd pfd = { fd, POLLOUT, 0 };
+			bool stalled = atomic_load_explicit(&g_stalled_fd,
+							    memory_order_relaxed) == fd;
+			int r = poll(&pfd, 1, stalled ? 0 : LOG_STALL_MS);
+
+			if (r < 0 && errno == EINTR)
+				continue;
+			if (r <= 0) {
+				if (r == 0) {
+					atomic_store_explicit(&g_stalled_fd, fd,
+							      memory_order_relaxed);
+					errno = ETIMEDOUT;
+				}
+				break;
+			}
+			if (stalled)
+				atomic_store_explicit(&g_stalled_fd, -1, memory_order_relaxed);
+			if (chunk > PIPE_BUF)
+				chunk = PIPE_BUF;
+		}
+		n = write(fd, p + done, chunk);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0) {
-			atomic_store_explicit(&g_lost_errno, n < 0 ? errno : EIO,
-					      memory_order_relaxed);
-			atomic_fetch_add_explicit(&g_lost, count_lines(p + done, len - done),
-						  memory_order_relaxed);
+			if (n == 0)
+				errno = EIO;
 			break;
 		}
 		done += (size_t)n;
 	}
+	return done;
+}
+
+/* Count `lines` lines lost to `err`. */
+static void lose(unsigned lines, int err)
+{
+	atomic_store_explicit(&g_lost_errno, err, memory_order_relaxed);
+	atomic_fetch_add_explicit(&g_lost, lines, memory_order_relaxed);
+}
+
+/* write_bytes, counting the lines a failure loses. */
+static size_t write_lines(int fd, const char *p, size_t len, bool stream)
+{
+	size_t done = write_bytes(fd, p, len, stream);
+
+	if (done < len)
+		lose(count_lines(p + done, len - done), errno);
 	return done;
 }
 
@@ -338,7 +403,7 @@ static void deliver(uint32_t type, const char *line, size_t len)
 	fd = atomic_load_explicit(type == LOG_MSG_ACCESS ? &g_access_fd : &g_fd,
 				  memory_order_relaxed);
 	if (fd >= 0)
-		write_lines(fd, line, len);
+		write_lines(fd, line, len, is_stream(fd));
 }
 
 /* Set before any other thread logs and cleared after: a plain pointer. */
@@ -484,6 +549,7 @@ static int sink_reopen(struct sink *s, const char *path, bool is_access)
 		close(old);
 	if (old != fd)
 		s->torn = false;        /* a new file starts clean */
+	s->stream = fd >= 0 && is_stream(fd);
 	return 0;
 }
 
@@ -496,15 +562,14 @@ static void sink_write(struct sink *s, const char *p, size_t len)
 	if (len == 0 || fd < 0)
 		return;
 	if (s->torn) {
-		if (write(fd, "\n", 1) != 1) {
-			atomic_store_explicit(&g_lost_errno, errno, memory_order_relaxed);
-			atomic_fetch_add_explicit(&g_lost, count_lines(p, len),
-						  memory_order_relaxed);
+		/* The torn line itself was counted when it was cut. */
+		if (write_bytes(fd, "\n", 1, s->stream) != 1) {
+			lose(count_lines(p, len), errno);
 			return;
 		}
 		s->torn = false;
 	}
-	done = write_lines(fd, p, len);
+	done = write_lines(fd, p, len, s->stream);
 	s->torn = done > 0 && done < len && p[done - 1] != '\n';
 }
 
@@ -556,7 +621,8 @@ static void report_drops(struct log_state *st, bool now)
 {
 	uint64_t dropped = log_dropped_total(), lost = log_lost_total();
 	uint64_t t = clock_now_ns();
-	int fd;
+	char why[96];
+	int err;
 
 	if ((dropped == st->dropped_reported && lost == st->lost_reported) ||
 	    (!now && t - st->last_report_ns < DROP_REPORT_NS))
@@ -569,20 +635,22 @@ static void report_drops(struct log_state *st, bool now)
 	if (lost == st->lost_reported)
 		return;
 	/* Through the log, which may still fail (it says so once it works
-	 * again), and on stderr, which is often elsewhere (the journal). */
+	 * again), and on stderr, which is often elsewhere (the journal); only
+	 * if stderr takes it at once: it may be the stalled one. */
+	err = atomic_load_explicit(&g_lost_errno, memory_order_relaxed);
+	snprintf(why, sizeof(why), "%s", err == ETIMEDOUT ?
+		 "its reader took nothing for " STR(LOG_STALL_MS) " ms" : strerror(err));
 	log_warn("%llu log lines lost: writing the log files failed: %s",
-		 (unsigned long long)(lost - st->lost_reported),
-		 strerror(atomic_load_explicit(&g_lost_errno, memory_order_relaxed)));
-	fd = atomic_load_explicit(&g_fd, memory_order_relaxed);
-	if (fd != 2) {
+		 (unsigned long long)(lost - st->lost_reported), why);
+	if (atomic_load_explicit(&g_fd, memory_order_relaxed) != 2 &&
+	    poll(&(struct pollfd){ 2, POLLOUT, 0 }, 1, 0) == 1) {
 		char line[256];
 		int n = snprintf(line, sizeof(line), "actord: %llu log lines lost: writing the "
 				 "log files failed: %s\n",
-				 (unsigned long long)(lost - st->lost_reported),
-				 strerror(atomic_load_explicit(&g_lost_errno,
-							       memory_order_relaxed)));
+				 (unsigned long long)(lost - st->lost_reported), why);
+		ssize_t rc = write(2, line, (size_t)n);
 
-		fd_write_all(2, line, (size_t)n);
+		(void)rc;       /* a courtesy copy: the log has the line too */
 	}
 	st->lost_reported = lost;
 }

@@ -11,6 +11,8 @@ configuration file, signals and logging).
                 level, routes), an invalid one is logged and changes nothing;
                 no request fails
   SIGUSR1       reopen a moved log file
+  stalled log   stderr (the log) a pipe nobody reads: requests are served
+                and SIGTERM still stops actord
   logging       JSON lines with @timestamp/level/actor/msg; text on a terminal
   sd_notify     READY=1 once listening, RELOADING=1, STOPPING=1
 
@@ -476,6 +478,34 @@ def test_sigusr1_reopens_a_moved_log_file_and_lines_are_json(actord_factory):
     assert any(j["msg"].startswith("actord ") and j["actor"] == "main" for j in old)
     assert {j["actor"] for j in new} >= {"log-0", "main"}
     assert new[-1]["msg"] == "actord stopped"
+
+
+def test_a_log_pipe_nobody_reads_neither_stops_requests_nor_the_shutdown(tmp_path):
+    """`actord 2>&1 | stuck`: the log actor may wait for the pipe a while,
+    never forever, so requests are served and SIGTERM still stops it."""
+    cfg = merge(base_config(str(tmp_path)), {"log": {"access_log": "-"}})
+    path = tmp_path / "actord.json"
+    path.write_text(json.dumps(cfg))
+    port = int(cfg["listen"][0].rsplit(":", 1)[1])
+    p = subprocess.Popen([BIN, "-c", str(path)], stdout=subprocess.DEVNULL,
+                         stderr=subprocess.PIPE)
+    try:
+        wait_until(lambda: not refuses_connections(port), 10 * SLOW, "actord to listen")
+        n = 2000                # far more than a pipe holds (64 KiB)
+        with socket.create_connection(("127.0.0.1", port), timeout=10 * SLOW) as s:
+            s.sendall(b"GET /plaintext HTTP/1.1\r\nHost: x\r\n\r\n" * n)
+            got = b""
+            while got.count(b"HTTP/1.1 200") < n:
+                chunk = s.recv(1 << 20)
+                assert chunk, "connection closed early"
+                got += chunk
+        p.send_signal(signal.SIGTERM)
+        assert p.wait(timeout=10 * SLOW) == 0
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        p.stderr.close()
 
 
 def test_foreground_on_a_terminal_logs_plain_text(tmp_path):
