@@ -24,8 +24,9 @@
  *     the timeout means it failed: it is stopped (SIGTERM, then SIGKILL
  *     after UPGRADE_KILL_MS) or, if it exited by itself, reaped and its
  *     exit status or signal named in the reason; the pidfile gets our pid
- *     again, and we keep serving. SIGTERM meanwhile
- *     stops the child and drains us as usual.
+ *     again, and we keep serving. SIGTERM meanwhile stops the child and
+ *     drains us as usual; a SIGHUP meanwhile is done once we know we keep
+ *     serving (if the new process serves, it read the file itself).
  * On success the caller drains gently (NET_MSG_HANDOVER) and exits: both
  * processes accept from the same sockets until our listeners close, so
  * no connection is ever refused, and our connections finish in place.
@@ -230,9 +231,9 @@ static void say_how_it_ended(char *why, size_t whylen, int status)
 enum wait_outcome { W_READY, W_FAILED, W_GONE, W_STOP };
 
 /* Read the child's report until "OK", EOF or the deadline; serve signals
- * meanwhile. */
+ * meanwhile (a SIGHUP sets *reload: it is done after the wait). */
 static enum wait_outcome wait_ready(int rfd, int sfd, uint32_t timeout_ms, const char *exe,
-				    char *why, size_t whylen)
+				    bool *reload, char *why, size_t whylen)
 {
 	uint64_t deadline = clock_now_ns() + (uint64_t)timeout_ms * NS_PER_MS;
 	char buf[512];
@@ -258,6 +259,8 @@ static enum wait_outcome wait_ready(int rfd, int sfd, uint32_t timeout_ms, const
 				return W_STOP;
 			if (si.ssi_signo == SIGUSR1)
 				log_reopen();
+			else if (si.ssi_signo == SIGHUP)
+				*reload = true;
 			else
 				log_info("signal %u ignored while an upgrade waits", si.ssi_signo);
 		}
@@ -296,6 +299,7 @@ enum signals_upgrade upgrade_run(void *ctx, int sfd)
 	uint32_t timeout_ms = config_current()->upgrade_timeout_ms;
 	enum wait_outcome w = W_FAILED;
 	int pidfd = daemon_pidfile_fd();
+	bool reload = false;
 	pid_t pid = -1;
 
 	counter_add(&u->attempts_total, 1);
@@ -335,7 +339,7 @@ enum signals_upgrade upgrade_run(void *ctx, int sfd)
 	}
 	close(pipefd[1]);
 	pipefd[1] = -1;
-	w = wait_ready(pipefd[0], sfd, timeout_ms, u->exe, why, sizeof(why));
+	w = wait_ready(pipefd[0], sfd, timeout_ms, u->exe, &reload, why, sizeof(why));
 	goto done;
 oom:
 	snprintf(why, sizeof(why), "out of memory");
@@ -368,5 +372,9 @@ done:
 	counter_add(&u->failures_total, 1);
 	daemon_pidfile_rewrite();
 	log_error("upgrade failed, still serving as pid %ld: %s", (long)getpid(), why);
+	/* A reload asked for meanwhile is ours to do after all: queued again
+	 * for the control loop (the signal is blocked, so it waits there). */
+	if (reload)
+		kill(getpid(), SIGHUP);
 	return SIGNALS_UPGRADE_FAILED;
 }

@@ -302,6 +302,25 @@ def test_a_failed_upgrade_says_why_the_new_binary_did_not_start(actord_factory, 
     assert serving_pid(a) == old and a.get("/plaintext").status == 200
 
 
+def test_a_sighup_during_a_failing_upgrade_is_done_afterwards(actord_factory, tmp_path,
+                                                             monkeypatch):
+    copy = tmp_path / "actord"
+    shutil.copy(conftest.BIN, copy)
+    monkeypatch.setattr(conftest, "BIN", str(copy))
+    a = wait_admin(actord_factory({"upgrade_timeout_ms": 800}))
+    copy.unlink()
+    marker = tmp_path / "hung.pid"
+    copy.write_text(f"#!/bin/sh\necho $$ > {marker}\nexec sleep 60\n")
+    copy.chmod(0o755)
+    a.signal(signal.SIGUSR2)
+    wait_until(marker.exists, 10, "the new process to start")
+    a.signal(signal.SIGHUP)             # while the old process waits for it
+    wait_until(lambda: metric(metrics_of(a), "actord_upgrade_failures_total") == 1, 10,
+               "the upgrade to time out")
+    wait_until(lambda: "configuration reloaded" in a.stderr(), 10, "the reload")
+    assert "ignored while an upgrade waits" not in a.stderr()
+
+
 def test_upgrade_of_a_daemon_started_with_a_relative_config_path(tmp_path):
     """-c relative to the directory actord -d was started in: the new
     process starts in the daemon's "/" and must find the same file."""
