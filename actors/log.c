@@ -215,8 +215,14 @@ static size_t write_bytes(int fd, const char *p, size_t len, bool stream)
 			}
 			if (stalled)
 				atomic_store_explicit(&g_stalled_fd, -1, memory_order_relaxed);
-			if (chunk > PIPE_BUF)
-				chunk = PIPE_BUF;
+			if (chunk > PIPE_BUF) {
+				/* Whole lines, so that another writer of the same
+				 * pipe (the other process during an upgrade) never
+				 * lands inside one: writes up to PIPE_BUF are atomic. */
+				const char *nl = memrchr(p + done, '\n', PIPE_BUF);
+
+				chunk = nl != NULL ? (size_t)(nl + 1 - (p + done)) : PIPE_BUF;
+			}
 		}
 		n = write(fd, p + done, chunk);
 		if (n < 0 && errno == EINTR)
