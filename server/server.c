@@ -500,6 +500,8 @@ int server_main(int argc, char **argv, const struct server_app *app)
 		daemon_pidfile_release();
 		_exit(1);
 	}
+	if (signals_force_exit_on_next() != 0)
+		log_warn("cannot watch for signals while stopping: only SIGKILL ends a stuck stop");
 	/* The drain ended (drained, or drain_timeout_ms passed): stopping
 	 * may take STOP_GRACE_MS more, not the rest of a 20 s task. */
 	left = stop_all(sys, clock_now_ns() + (uint64_t)STOP_GRACE_MS * 1000000u);

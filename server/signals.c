@@ -171,6 +171,40 @@ static void notify_kind(struct actor_system *sys, const struct actor_kind *kind,
 	}
 }
 
+/* The thread of signals_force_exit_on_next: every other thread blocks the
+ * signals, so a SIGTERM or SIGINT now comes here. */
+static void *on_stopping_signal(void *arg)
+{
+	sigset_t set;
+	int sig = 0;
+
+	(void)arg;
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	while (sigwait(&set, &sig) != 0)
+		;
+	log_bypass_actor();
+	log_warn("%s while stopping: exiting now", sig_name((uint32_t)sig));
+	daemon_pidfile_release();
+	_exit(1);
+}
+
+int signals_force_exit_on_next(void)
+{
+	pthread_attr_t attr;
+	pthread_t t;
+	int rc;
+
+	rc = pthread_attr_init(&attr);
+	if (rc != 0)
+		return -rc;
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	rc = pthread_create(&t, &attr, on_stopping_signal, NULL);
+	pthread_attr_destroy(&attr);
+	return -rc;
+}
+
 static enum signals_outcome drain_now(struct actor_system *sys, int sfd,
 				      const struct signals_drain *drain, bool handover)
 {

@@ -24,7 +24,8 @@
  *                  passed, then return SIGNALS_DRAINED. A second SIGTERM or
  *                  SIGINT meanwhile returns SIGNALS_FORCED at once, its log
  *                  line written directly (log_bypass_actor): the caller
- *                  is expected to _exit().
+ *                  is expected to _exit(). After the drain, while the
+ *                  actors stop, signals_force_exit_on_next does the same.
  *
  * Thread: controlling only.
  */
@@ -77,5 +78,12 @@ int signals_block_all(void);
  * SIGHUP; the live snapshot is config_current(). */
 enum signals_outcome signals_run(struct actor_system *sys, const char *config_path,
 				 const struct signals_drain *drain);
+
+/* After signals_run returned SIGNALS_DRAINED or SIGNALS_HANDED_OVER, while
+ * the caller stops its actors (one may be stuck in a long call): the next
+ * SIGTERM or SIGINT writes its reason directly, releases the pidfile and
+ * _exit(1)s, as a second signal during the drain does. Starts a thread
+ * that lives until the process exits. Returns 0 or -errno. */
+int signals_force_exit_on_next(void);
 
 #endif

@@ -6,7 +6,8 @@ configuration file, signals and logging).
                 port fails with the reason
   SIGTERM       in-flight requests finish, listeners and idle keep-alive
                 connections close at once, exit 0; a second signal exits at
-                once; drain_timeout_ms bounds the wait
+                once, during the drain or while the actors stop;
+                drain_timeout_ms bounds the wait
   SIGHUP        under load: a valid file applies (413 where 200 was, log
                 level, routes), an invalid one is logged and changes nothing;
                 no request fails
@@ -322,6 +323,26 @@ def test_second_sigterm_exits_at_once(actord_factory):
     assert time.monotonic() - t0 < 2 * SLOW
     assert slow[0].closed(timeout=2)
     assert "second SIGINT while draining: exiting now" in a.stderr()
+
+
+def test_a_signal_while_the_actors_stop_exits_at_once(actord_factory):
+    """Past the drain, a handler stuck in a long call holds up the stop:
+    another SIGTERM ends it now, as during the drain (Redis: "You
+    insist... exiting now")."""
+    a = actord_factory({"drain_timeout_ms": 200})
+    a.expected_exit = 1
+    blocked = socket.create_connection(("127.0.0.1", a.port))
+    blocked.sendall(b"GET /_test/block?ms=20000 HTTP/1.1\r\nHost: x\r\n\r\n")
+    time.sleep(0.2)             # the handler is in the call
+    a.signal(signal.SIGTERM)
+    wait_until(lambda: "drain deadline (200 ms) passed" in a.stderr(), 5 * SLOW,
+               "the drain deadline")
+    t0 = time.monotonic()
+    a.signal(signal.SIGTERM)
+    assert a.proc.wait(timeout=5 * SLOW) == 1
+    assert time.monotonic() - t0 < 2 * SLOW
+    assert "SIGTERM while stopping: exiting now" in a.stderr()
+    blocked.close()
 
 
 def test_drain_is_bounded_by_drain_timeout_ms(actord_factory):
