@@ -59,10 +59,10 @@
 #include "worker/worker.h"
 
 #define DEFAULT_CONFIG "/etc/actord/actord.json"
-/* After the drain, how long stopping the actors may wait for a thread
- * still inside a task or a blocking driver call before leaving it. */
-#define STOP_GRACE_MS 1000u
-#define STOP_MIN_MS 200u        /* what every kind gets even past it */
+/* Past the drain's deadline, how long stopping each kind of actor may
+ * still wait for a thread inside a task or a blocking driver call before
+ * leaving it (the log actor writing what it holds needs a moment). */
+#define STOP_MIN_MS 200u
 
 /* Stop order: what accepts work first, what everyone logs to last. */
 static const struct actor_kind *const stop_order[] = {
@@ -337,16 +337,15 @@ static char **upgrade_argv(char *argv0, bool detach, char *abspath, char **out)
 }
 
 /* Stop every pool in order, waiting for threads until `deadline_ns` (0:
- * as long as it takes). Returns the threads left behind: still inside a
- * task or a blocking driver call, which nothing interrupts. Then nothing
- * is freed (they still use it): the caller ends the process. */
+ * as long as it takes; each kind gets STOP_MIN_MS even past it). Returns
+ * the threads left behind: still inside a task or a blocking driver call,
+ * which nothing interrupts. Then nothing is freed (they still use it):
+ * the caller ends the process. */
 static unsigned stop_all(struct actor_system *sys, uint64_t deadline_ns)
 {
 	unsigned left = 0;
 
 	for (size_t i = 0; i < sizeof(stop_order) / sizeof(stop_order[0]); i++) {
-		/* Past the deadline, the kinds after a stuck one still get a
-		 * moment to end (the log actor writes what it holds). */
 		uint64_t soon = clock_now_ns() + (uint64_t)STOP_MIN_MS * 1000000u;
 
 		left += actor_system_stop_kind_by(sys, stop_order[i],
@@ -502,9 +501,10 @@ int server_main(int argc, char **argv, const struct server_app *app)
 	}
 	if (signals_force_exit_on_next() != 0)
 		log_warn("cannot watch for signals while stopping: only SIGKILL ends a stuck stop");
-	/* The drain ended (drained, or drain_timeout_ms passed): stopping
-	 * may take STOP_GRACE_MS more, not the rest of a 20 s task. */
-	left = stop_all(sys, clock_now_ns() + (uint64_t)STOP_GRACE_MS * 1000000u);
+	/* The drain ended (drained, or its time is up): stopping may take
+	 * what is left of drain_timeout_ms (a queued task finishing), not
+	 * the rest of a 20 s task. */
+	left = stop_all(sys, signals_drain_deadline_ns());
 	if (left > 0) {
 		log_warn("actord stopped, leaving %u thread(s) inside a task or a driver call", left);
 		log_shutdown();

@@ -43,6 +43,13 @@ static int drain_efd = -1;
 /* Drain messages not yet freed by their receivers. Decremented on actor
  * threads; the thread that takes it to zero wakes the control loop. */
 static _Atomic unsigned drain_pending;
+/* When the last drain's time is up (clock_now_ns). Control thread only. */
+static uint64_t drain_deadline_ns;
+
+uint64_t signals_drain_deadline_ns(void)
+{
+	return drain_deadline_ns;
+}
 
 int signals_block_all(void)
 {
@@ -217,6 +224,7 @@ static enum signals_outcome drain_now(struct actor_system *sys, int sfd,
 	uint64_t now, v;
 	uint32_t type;
 
+	drain_deadline_ns = deadline;
 	metrics_set_serving(false);
 	/* After a hand-over systemd follows the new MAINPID: we are not
 	 * stopping the service. */

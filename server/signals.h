@@ -79,6 +79,10 @@ int signals_block_all(void);
 enum signals_outcome signals_run(struct actor_system *sys, const char *config_path,
 				 const struct signals_drain *drain);
 
+/* When the last drain's time (drain_timeout_ms from its start) is up, in
+ * clock_now_ns() time; 0 before any drain. Thread: the control thread. */
+uint64_t signals_drain_deadline_ns(void);
+
 /* After signals_run returned SIGNALS_DRAINED or SIGNALS_HANDED_OVER, while
  * the caller stops its actors (one may be stuck in a long call): the next
  * SIGTERM or SIGINT writes its reason directly, releases the pidfile and
