@@ -35,7 +35,7 @@ struct admin_reload {
 	bool timer_ready;
 	struct http_msg *waiting[ADMIN_RELOAD_WAITERS];
 	unsigned nwaiting;
-	const struct ad_config *before;    /* the snapshot SIGHUP should replace */
+	uint64_t before;                   /* config_generation() SIGHUP should move on */
 	uint64_t deadline_ns;
 	uint32_t wait_ms;                  /* how long this round waits */
 	char restart[512];                 /* fixed keys the new file changes */

@@ -82,7 +82,9 @@ static void on_reload_poll(struct ev_loop *loop, ev_timer *w, int revents)
 	cJSON *doc;
 
 	(void)revents;
-	if (now != NULL && now != rl->before) {
+	/* The generation, not the pointer: a reload of an unchanged file
+	 * keeps the live snapshot (config_publish_reload). */
+	if (now != NULL && config_generation() != rl->before) {
 		doc = outcome(cJSON_CreateTrue(), "file", now->path);
 		cJSON_AddItemToObject(doc, "restart_required", key_list(rl->restart));
 		answer_waiting(rl, 200, doc);
@@ -138,7 +140,7 @@ int admin_reload_request(struct admin *ad, struct http_msg *hm)
 		admin_reply_json(hm, 422, outcome(cJSON_CreateFalse(), "error", err));
 		return 0;
 	}
-	rl->before = config_current();
+	rl->before = config_generation();
 	if (kill(getpid(), SIGHUP) != 0) {
 		snprintf(err, sizeof(err), "cannot signal the control loop: %s", strerror(errno));
 		admin_reply_json(hm, 500, outcome(cJSON_CreateFalse(), "error", err));

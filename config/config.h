@@ -443,9 +443,23 @@ const struct ad_config *config_current(void);
 const struct ad_config *config_current_or(const struct ad_config *fallback);
 
 /* Make `cfg` the live snapshot. The previous one stays allocated (readers
- * take no reference), and is freed by config_retire_all(): a few KB per
- * reload. Thread: controlling. */
+ * take no reference), and is freed by config_retire_all(): about 112 KB
+ * per published reload. Thread: controlling. */
 void config_publish(struct ad_config *cfg);
+
+/* A reload's publish: as config_publish, except that a `cfg` holding
+ * exactly what the live snapshot holds (an unchanged file after
+ * config_carry_fixed: configuration tools send SIGHUP every few minutes)
+ * is freed and the live one kept, so such reloads cost no memory. Either
+ * way the reload generation moves on. Returns whether `cfg` was published.
+ * Thread: controlling. */
+bool config_publish_reload(struct ad_config *cfg);
+
+/* How many reloads (and the first publish) happened: what a reload
+ * re-reads whatever the file says (the upstream TLS files) compares it,
+ * not the snapshot's address, which an unchanged reload keeps.
+ * Thread: any. */
+uint64_t config_generation(void);
 
 /* Free every snapshot ever published, the live one included. Only once no
  * actor runs any more. Thread: controlling. */

@@ -9,8 +9,11 @@
  * freed while actors run, because a reader holds no reference count and
  * could still be inside an old one. Each published snapshot is chained on a
  * retired list owned by the controlling thread and freed by
- * config_retire_all() after every actor has stopped. Reloads are rare and a
- * snapshot is a few KB, so this costs nothing worth an epoch scheme.
+ * config_retire_all() after every actor has stopped. A snapshot is about
+ * 112 KB; a reload of an unchanged file (configuration tools send SIGHUP
+ * every few minutes) publishes nothing (config_publish_reload), so only a
+ * reload that changes something keeps one more: no epoch scheme needed
+ * for what changes by hand.
  *
  * Thread: config_current from any thread; the rest on the controlling thread.
  */
@@ -27,6 +30,7 @@ struct retired {
 };
 
 static _Atomic(const struct ad_config *) live;
+static _Atomic uint64_t generation;
 static struct retired *published;      /* controlling thread only */
 
 const struct ad_config *config_current(void)
@@ -55,6 +59,29 @@ void config_publish(struct ad_config *cfg)
 		published = r;
 	}
 	atomic_store_explicit(&live, cfg, memory_order_release);
+	/* After the pointer: a reader that sees the new generation finds the
+	 * new snapshot too. */
+	atomic_fetch_add_explicit(&generation, 1, memory_order_release);
+}
+
+bool config_publish_reload(struct ad_config *cfg)
+{
+	const struct ad_config *running = config_current();
+
+	/* Byte for byte: a snapshot starts zeroed (config_defaults) and the
+	 * same file writes the same bytes into it. */
+	if (running != NULL && memcmp(cfg, running, sizeof(*cfg)) == 0) {
+		config_free(cfg);
+		atomic_fetch_add_explicit(&generation, 1, memory_order_release);
+		return false;
+	}
+	config_publish(cfg);
+	return true;
+}
+
+uint64_t config_generation(void)
+{
+	return atomic_load_explicit(&generation, memory_order_acquire);
 }
 
 void config_retire_all(void)

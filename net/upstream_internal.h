@@ -187,7 +187,7 @@ struct up_pool {
 	char dns_why[96];
 	struct list dns_wait;          /* connections waiting for the lookup */
 	struct ssl_ctx_st *tls_ctx;    /* https: the context for `profile` (a reference) */
-	const struct config_upstream *tls_lim; /* the settings tls_ctx was made for */
+	uint64_t tls_gen;              /* config_generation() tls_ctx was made for */
 	struct ssl_session_st *session; /* https: resumed by new connections */
 	struct list conns;             /* every connection, any state */
 	struct list idle;              /* most recently used first */
@@ -216,7 +216,7 @@ struct up_actor {
 		struct ssl_ctx_st *ctx;
 	} tls[UPSTREAM_TLS_CTXS];
 	unsigned ntls;
-	const struct config_upstream *tls_lim; /* the settings tls[] was read for */
+	uint64_t tls_gen;              /* config_generation() tls[] was read for */
 	struct list streams;           /* connections streaming a body */
 	uint64_t next_stream_id;
 	struct list uploads;           /* connections streaming a request body */

@@ -291,9 +291,10 @@ void up_pool_dispatch(struct up_pool *pl, struct upstream_call *u)
 	const struct config_upstream *lim = up_limits(pl->ua);
 	char why[160];
 
-	/* After a reload, the TLS files in force (tls_lim is that snapshot's:
-	 * one comparison per call). */
-	if (pl->tls && pl->tls_lim != lim && up_pool_tls_current(pl, why, sizeof(why)) != 0) {
+	/* After a reload, the TLS files in force (tls_gen is the reload
+	 * generation they were read in: one comparison per call). */
+	if (pl->tls && pl->tls_gen != config_generation() &&
+	    up_pool_tls_current(pl, why, sizeof(why)) != 0) {
 		up_warn(pl, "no TLS context", why);
 		up_call_done(pl, u, -ECONNABORTED);
 		return;

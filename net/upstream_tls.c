@@ -124,9 +124,11 @@ static SSL_CTX *tls_ctx_for(struct up_actor *ua, unsigned profile, char *why, si
 	struct up_tls_ctx *t;
 	char k[sizeof(ua->tls[0].key)];
 
-	if (lim != ua->tls_lim) {   /* a reload: read the files again */
+	/* A reload, even of an unchanged file (which keeps the snapshot):
+	 * read the files again, a certificate may have been rotated. */
+	if (config_generation() != ua->tls_gen) {
 		up_tls_actor_free(ua);
-		ua->tls_lim = lim;
+		ua->tls_gen = config_generation();
 	}
 
 	if (profile > 0 && profile <= lim->nproxy) {
@@ -156,10 +158,10 @@ static SSL_CTX *tls_ctx_for(struct up_actor *ua, unsigned profile, char *why, si
 
 int up_pool_tls_current(struct up_pool *pl, char *why, size_t whylen)
 {
-	const struct config_upstream *lim = up_limits(pl->ua);
+	uint64_t gen = config_generation();
 	SSL_CTX *ctx;
 
-	if (pl->tls_ctx != NULL && pl->tls_lim == lim)
+	if (pl->tls_ctx != NULL && pl->tls_gen == gen)
 		return 0;
 	ctx = tls_ctx_for(pl->ua, pl->profile, why, whylen);
 	if (ctx != pl->tls_ctx) {
@@ -171,7 +173,7 @@ int up_pool_tls_current(struct up_pool *pl, char *why, size_t whylen)
 			SSL_SESSION_free(pl->session);
 		pl->session = NULL;
 	}
-	pl->tls_lim = ctx != NULL ? lim : NULL;
+	pl->tls_gen = ctx != NULL ? gen : 0;
 	return ctx != NULL ? 0 : -1;
 }
 

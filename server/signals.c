@@ -114,11 +114,17 @@ static void reload(const char *path, const struct signals_drain *drain)
 		if (changed[0] != '\0')
 			log_warn("reload: %s changed; that takes a restart, kept as running",
 				 changed);
-		config_publish(next);
-		log_apply(next);
-		log_info("configuration reloaded from %s", path);
-		if (drain->reloaded != NULL)
-			drain->reloaded(drain->ctx, running, next);
+		if (config_publish_reload(next)) {
+			log_apply(next);
+			log_info("configuration reloaded from %s", path);
+			if (drain->reloaded != NULL)
+				drain->reloaded(drain->ctx, running, next);
+		} else {
+			/* Nothing new to publish (the snapshot is kept, no memory
+			 * spent); the log files are reopened as on any reload. */
+			log_apply(running);
+			log_info("configuration reloaded from %s: unchanged", path);
+		}
 	}
 	daemon_sd_notify("READY=1");
 }

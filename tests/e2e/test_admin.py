@@ -284,6 +284,34 @@ def test_reload_reports_its_outcome(actord_factory):
     assert a.get("/plaintext").status == 200
 
 
+def rss_kb(pid):
+    with open(f"/proc/{pid}/status") as f:
+        return next(int(l.split()[1]) for l in f if l.startswith("VmRSS:"))
+
+
+def test_reloads_of_an_unchanged_file_cost_no_memory(actord_factory):
+    # Configuration tools send SIGHUP every few minutes: a snapshot is
+    # kept until exit (about 112 KB), so only a reload that changes
+    # something may keep one more.
+    a = wait_admin(actord_factory())
+    before = rss_kb(a.proc.pid)
+    for n in range(1, 61):
+        a.signal(signal.SIGHUP)
+        wait_until(lambda: a.stderr().count("configuration reloaded from") >= n, 10,
+                   f"reload {n}")
+    grown = rss_kb(a.proc.pid) - before
+    assert grown < 2048, f"{grown} KB more after 60 unchanged reloads"   # 6.7 MB if kept
+    assert a.stderr().count(f"configuration reloaded from {a.config_path}: unchanged") == 60
+    # A change is published as ever.
+    cfg = json.loads(json.dumps(a.cfg))
+    cfg["http"] = {"max_pipeline": 5}
+    a.write_config(cfg)
+    r = admin_get(a, "/admin/reload", method="POST", body=b"", headers=JSON)
+    assert r.status == 200, r.text
+    assert admin_get(a, "/admin/config").json()["http"]["max_pipeline"] == 5
+    assert a.stderr().count(f"configuration reloaded from {a.config_path}\"") == 1
+
+
 def test_the_shipped_binary_refuses_test_routes_on_every_reload(actord_factory, monkeypatch):
     """-t and the start refuse test_routes in build/actord; a reload (admin
     or SIGHUP) must not switch them on either."""

@@ -1,6 +1,7 @@
 /*
  * test_config_reload.c - config/ across a reload: the keys fixed at
- * start-up are kept and named, the live snapshot, paths made absolute
+ * start-up are kept and named, the live snapshot (an unchanged reload
+ * keeps it), paths made absolute
  * without resolving links, the test-routes check.
  *
  * Thread: single-threaded; cmocka runs the tests in order.
@@ -167,6 +168,37 @@ static void test_published_snapshot_is_current(void **state)
 	assert_null(config_current());
 }
 
+/* A reload of an unchanged file keeps the live snapshot (no memory spent:
+ * snapshots are freed only at exit) yet moves the generation on, which
+ * what a reload re-reads (the upstream TLS files) compares. */
+static void test_an_unchanged_reload_keeps_the_snapshot_and_moves_the_generation(void **state)
+{
+	const char *text = "{\"http\": {\"max_headers\": 7}}";
+	struct ad_config *a = parse(text), *same = parse("{ \"http\": { \"max_headers\": 7 } }");
+	struct ad_config *changed = parse("{\"http\": {\"max_headers\": 8}}");
+	char keys[256];
+	uint64_t g0;
+
+	(void)state;
+	assert_non_null(a);
+	assert_non_null(same);
+	assert_non_null(changed);
+	g0 = config_generation();
+	config_publish(a);
+	assert_int_equal(config_generation(), g0 + 1);
+	/* Each load draws its own cookie keys when none are set: the carry
+	 * keeps the running ones, as a reload does. */
+	config_carry_fixed(same, a, keys, sizeof(keys));
+	assert_false(config_publish_reload(same));           /* freed */
+	assert_ptr_equal(config_current(), a);
+	assert_int_equal(config_generation(), g0 + 2);
+	config_carry_fixed(changed, a, keys, sizeof(keys));
+	assert_true(config_publish_reload(changed));
+	assert_ptr_equal(config_current(), changed);
+	assert_int_equal(config_generation(), g0 + 3);
+	config_retire_all();      /* frees a and changed */
+}
+
 static void test_paths_are_made_absolute_without_resolving_links(void **state)
 {
 	char dir[] = "/tmp/actord-cfgpath-XXXXXX", cwd[1024], want[1100], out[1100];
@@ -230,6 +262,7 @@ int main(void)
 		cmocka_unit_test(test_reload_names_and_keeps_every_restart_only_key),
 		cmocka_unit_test(test_mongo_is_optional_and_fixed_at_start),
 		cmocka_unit_test(test_published_snapshot_is_current),
+		cmocka_unit_test(test_an_unchanged_reload_keeps_the_snapshot_and_moves_the_generation),
 		cmocka_unit_test(test_paths_are_made_absolute_without_resolving_links),
 		cmocka_unit_test(test_test_routes_need_a_binary_that_has_them),
 	};
