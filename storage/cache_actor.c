@@ -36,12 +36,12 @@
 const struct actor_kind cache_kind = { "cache" };
 
 
-/* Owner: the cache actor thread. */
-/* A key of the wrong type read by every request would write a line per
- * request: at most this many a second per actor (the backend's
- * errors_total still counts each). */
+/* A refusal every request meets (a key of the wrong type, a Redis that
+ * refuses writes) would write a line per request: at most this many a
+ * second per actor (the backend's errors_total still counts each). */
 #define CACHE_LOG_PER_S 5
 
+/* Owner: the cache actor thread. */
 struct cache_actor {
 	struct actor *a;
 	struct rconn *conn;

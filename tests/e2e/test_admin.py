@@ -300,7 +300,10 @@ def test_reloads_of_an_unchanged_file_cost_no_memory(actord_factory):
         wait_until(lambda: a.stderr().count("configuration reloaded from") >= n, 10,
                    f"reload {n}")
     grown = rss_kb(a.proc.pid) - before
-    assert grown < 2048, f"{grown} KB more after 60 unchanged reloads"   # 6.7 MB if kept
+    # (Under the sanitizers freed memory waits in a quarantine: RSS grows
+    # whatever is freed, so only the Release run weighs it.)
+    if SLOW == 1:
+        assert grown < 2048, f"{grown} KB more after 60 unchanged reloads"  # 6.7 MB if kept
     assert a.stderr().count(f"configuration reloaded from {a.config_path}: unchanged") == 60
     # A change is published as ever.
     cfg = json.loads(json.dumps(a.cfg))
