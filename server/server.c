@@ -511,6 +511,7 @@ int server_main(int argc, char **argv, const struct server_app *app)
 		daemon_pidfile_release();
 		_exit(0);
 	}
+	signals_force_exit_off();
 	upgrade_destroy(ctl.up);
 	log_info(out == SIGNALS_HANDED_OVER ? "actord stopped (handed over to its new process)"
 					    : "actord stopped");

@@ -87,7 +87,11 @@ uint64_t signals_drain_deadline_ns(void);
  * the caller stops its actors (one may be stuck in a long call): the next
  * SIGTERM or SIGINT writes its reason directly, releases the pidfile and
  * _exit(1)s, as a second signal during the drain does. Starts a thread
- * that lives until the process exits. Returns 0 or -errno. */
+ * that lives until signals_force_exit_off. Returns 0 or -errno. */
 int signals_force_exit_on_next(void);
+
+/* The stop finished: end the thread signals_force_exit_on_next started
+ * (a signal from now on stays pending until the process exits). */
+void signals_force_exit_off(void);
 
 #endif
