@@ -41,7 +41,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -49,12 +48,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "actor.h"
 #include "log.h"
+#include "log_internal.h"
 #include "metrics.h"
 #include "trace.h"
 #include "base/clock.h"
@@ -67,9 +66,6 @@ const struct actor_kind log_kind = { "log" };
 #define LOG_BUF_SIZE (64 * 1024)
 #define LOG_BUDGET 256                  /* lines per loop iteration */
 #define DROP_REPORT_NS 1000000000ull
-/* A pipe, socket or terminal whose reader takes nothing for this long
- * loses the lines (ETIMEDOUT): the log actor must get on, and stop. */
-#define LOG_STALL_MS 1000
 #define STR_(x) #x
 #define STR(x) STR_(x)
 #define REOPEN_ASKED 1
@@ -102,16 +98,6 @@ static _Atomic bool g_live;
 static _Atomic int g_reopen;
 /* Many writers (any thread may drop); rare, so a shared atomic is fine. */
 static _Atomic uint64_t g_dropped;
-/* Lines a failed write(2) lost, and the last such errno. Written by the
- * log actor, or by any thread while it does not run; relaxed: a count and
- * a reason for a warning, nothing hangs off them. */
-static _Atomic uint64_t g_lost;
-static _Atomic int g_lost_errno;
-/* The descriptor whose reader last let LOG_STALL_MS pass without taking
- * anything (-1: none): later writes to it do not wait again until one
- * gets through, so a stalled reader costs one wait, not one per flush.
- * Relaxed: a hint for a timeout. */
-static _Atomic int g_stalled_fd = -1;
 static struct actor_system *g_sys;
 static actor_addr_t g_addr = ACTOR_ADDR_NONE;
 static const struct ad_config *g_cfg;    /* from log_add_pool */
@@ -151,10 +137,6 @@ uint64_t log_dropped_total(void)
 	return atomic_load_explicit(&g_dropped, memory_order_relaxed);
 }
 
-uint64_t log_lost_total(void)
-{
-	return atomic_load_explicit(&g_lost, memory_order_relaxed);
-}
 
 void log_collect(struct metrics_out *o, void *ctx)
 {
@@ -165,93 +147,6 @@ void log_collect(struct metrics_out *o, void *ctx)
 	metrics_counter(o, "log_lost_total",
 			"Log lines lost because writing the log or access log failed "
 			"(disk full, file size limit, I/O error)", NULL, log_lost_total());
-}
-
-static unsigned count_lines(const char *p, size_t len)
-{
-	unsigned n = 0;
-
-	for (const char *nl; (nl = memchr(p, '\n', len)) != NULL; n++) {
-		len -= (size_t)(nl + 1 - p);
-		p = nl + 1;
-	}
-	return n;
-}
-
-/* True if a write(2) to `fd` may block (not a regular file). */
-static bool is_stream(int fd)
-{
-	struct stat st;
-
-	return fstat(fd, &st) == 0 && !S_ISREG(st.st_mode);
-}
-
-/* Write all of `p` to `fd`. `stream`: is_stream(fd), so wait for room at
- * most LOG_STALL_MS per piece. Returns the bytes written; fewer than `len`
- * with errno set on failure. */
-static size_t write_bytes(int fd, const char *p, size_t len, bool stream)
-{
-	size_t done = 0;
-
-	while (done < len) {
-		size_t chunk = len - done;
-		ssize_t n;
-
-		if (stream) {
-			struct pollfd pfd = { fd, POLLOUT, 0 };
-			bool stalled = atomic_load_explicit(&g_stalled_fd,
-							    memory_order_relaxed) == fd;
-			int r = poll(&pfd, 1, stalled ? 0 : LOG_STALL_MS);
-
-			if (r < 0 && errno == EINTR)
-				continue;
-			if (r <= 0) {
-				if (r == 0) {
-					atomic_store_explicit(&g_stalled_fd, fd,
-							      memory_order_relaxed);
-					errno = ETIMEDOUT;
-				}
-				break;
-			}
-			if (stalled)
-				atomic_store_explicit(&g_stalled_fd, -1, memory_order_relaxed);
-			if (chunk > PIPE_BUF) {
-				/* Whole lines, so that another writer of the same
-				 * pipe (the other process during an upgrade) never
-				 * lands inside one: writes up to PIPE_BUF are atomic. */
-				const char *nl = memrchr(p + done, '\n', PIPE_BUF);
-
-				chunk = nl != NULL ? (size_t)(nl + 1 - (p + done)) : PIPE_BUF;
-			}
-		}
-		n = write(fd, p + done, chunk);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			if (n == 0)
-				errno = EIO;
-			break;
-		}
-		done += (size_t)n;
-	}
-	return done;
-}
-
-/* Count `lines` lines lost to `err`. */
-static void lose(unsigned lines, int err)
-{
-	atomic_store_explicit(&g_lost_errno, err, memory_order_relaxed);
-	atomic_fetch_add_explicit(&g_lost, lines, memory_order_relaxed);
-}
-
-/* write_bytes, counting the lines a failure loses. */
-static size_t write_lines(int fd, const char *p, size_t len, bool stream)
-{
-	size_t done = write_bytes(fd, p, len, stream);
-
-	if (done < len)
-		lose(count_lines(p + done, len - done), errno);
-	return done;
 }
 
 static bool text_format(void)
@@ -409,7 +304,7 @@ static void deliver(uint32_t type, const char *line, size_t len)
 	fd = atomic_load_explicit(type == LOG_MSG_ACCESS ? &g_access_fd : &g_fd,
 				  memory_order_relaxed);
 	if (fd >= 0)
-		write_lines(fd, line, len, is_stream(fd));
+		log_write_lines(fd, line, len, log_is_stream(fd));
 }
 
 /* Set before any other thread logs and cleared after: a plain pointer. */
@@ -555,7 +450,7 @@ static int sink_reopen(struct sink *s, const char *path, bool is_access)
 		close(old);
 	if (old != fd)
 		s->torn = false;        /* a new file starts clean */
-	s->stream = fd >= 0 && is_stream(fd);
+	s->stream = fd >= 0 && log_is_stream(fd);
 	return 0;
 }
 
@@ -569,13 +464,13 @@ static void sink_write(struct sink *s, const char *p, size_t len)
 		return;
 	if (s->torn) {
 		/* The torn line itself was counted when it was cut. */
-		if (write_bytes(fd, "\n", 1, s->stream) != 1) {
-			lose(count_lines(p, len), errno);
+		if (log_write_bytes(fd, "\n", 1, s->stream) != 1) {
+			log_lose(log_count_lines(p, len), errno);
 			return;
 		}
 		s->torn = false;
 	}
-	done = write_lines(fd, p, len, s->stream);
+	done = log_write_lines(fd, p, len, s->stream);
 	s->torn = done > 0 && done < len && p[done - 1] != '\n';
 }
 
@@ -643,7 +538,7 @@ static void report_drops(struct log_state *st, bool now)
 	/* Through the log, which may still fail (it says so once it works
 	 * again), and on stderr, which is often elsewhere (the journal); only
 	 * if stderr takes it at once: it may be the stalled one. */
-	err = atomic_load_explicit(&g_lost_errno, memory_order_relaxed);
+	err = log_lost_errno();
 	snprintf(why, sizeof(why), "%s", err == ETIMEDOUT ?
 		 "its reader took nothing for " STR(LOG_STALL_MS) " ms" : strerror(err));
 	log_warn("%llu log lines lost: writing the log files failed: %s",
