@@ -522,8 +522,8 @@ static void report_drops(struct log_state *st, bool now)
 {
 	uint64_t dropped = log_dropped_total(), lost = log_lost_total();
 	uint64_t t = clock_now_ns();
-	char why[96];
-	int err;
+	char line[256];
+	int err, n;
 
 	if ((dropped == st->dropped_reported && lost == st->lost_reported) ||
 	    (!now && t - st->last_report_ns < DROP_REPORT_NS))
@@ -539,16 +539,18 @@ static void report_drops(struct log_state *st, bool now)
 	 * again), and on stderr, which is often elsewhere (the journal); only
 	 * if stderr takes it at once: it may be the stalled one. */
 	err = log_lost_errno();
-	snprintf(why, sizeof(why), "%s", err == ETIMEDOUT ?
-		 "its reader took nothing for " STR(LOG_STALL_MS) " ms" : strerror(err));
-	log_warn("%llu log lines lost: writing the log files failed: %s",
-		 (unsigned long long)(lost - st->lost_reported), why);
+	/* Formatted once: the log's line and stderr's copy say the same. */
+	n = snprintf(line, sizeof(line), "actord: %llu log lines lost: writing the log files "
+		     "failed: %s\n", (unsigned long long)(lost - st->lost_reported),
+		     err == ETIMEDOUT ? "its reader took nothing for " STR(LOG_STALL_MS) " ms" :
+		     strerror(err));
+	if ((size_t)n >= sizeof(line)) {      /* cut: still one line */
+		n = (int)sizeof(line) - 1;
+		line[n - 1] = '\n';
+	}
+	log_warn("%.*s", n - 9, line + 8);       /* without "actord: " and the newline */
 	if (atomic_load_explicit(&g_fd, memory_order_relaxed) != 2 &&
 	    poll(&(struct pollfd){ 2, POLLOUT, 0 }, 1, 0) == 1) {
-		char line[256];
-		int n = snprintf(line, sizeof(line), "actord: %llu log lines lost: writing the "
-				 "log files failed: %s\n",
-				 (unsigned long long)(lost - st->lost_reported), why);
 		ssize_t rc = write(2, line, (size_t)n);
 
 		(void)rc;       /* a courtesy copy: the log has the line too */

@@ -19,6 +19,7 @@
 
 #include "log.h"
 #include "log_internal.h"
+#include "base/fdio.h"
 
 /* Lines a failed write(2) lost, and the last such errno. Written by the
  * log actor, or by any thread while it does not run; relaxed: a count and
@@ -63,36 +64,35 @@ size_t log_write_bytes(int fd, const char *p, size_t len, bool stream)
 {
 	size_t done = 0;
 
+	if (!stream)
+		return fd_write_all(fd, p, len);
+	/* One write(2) per poll(2): a second could block on what the first
+	 * left no room for. */
 	while (done < len) {
 		size_t chunk = len - done;
+		struct pollfd pfd = { fd, POLLOUT, 0 };
+		bool stalled = atomic_load_explicit(&g_stalled_fd, memory_order_relaxed) == fd;
+		int r = poll(&pfd, 1, stalled ? 0 : LOG_STALL_MS);
 		ssize_t n;
 
-		if (stream) {
-			struct pollfd pfd = { fd, POLLOUT, 0 };
-			bool stalled = atomic_load_explicit(&g_stalled_fd,
-							    memory_order_relaxed) == fd;
-			int r = poll(&pfd, 1, stalled ? 0 : LOG_STALL_MS);
-
-			if (r < 0 && errno == EINTR)
-				continue;
-			if (r <= 0) {
-				if (r == 0) {
-					atomic_store_explicit(&g_stalled_fd, fd,
-							      memory_order_relaxed);
-					errno = ETIMEDOUT;
-				}
-				break;
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			if (r == 0) {
+				atomic_store_explicit(&g_stalled_fd, fd, memory_order_relaxed);
+				errno = ETIMEDOUT;
 			}
-			if (stalled)
-				atomic_store_explicit(&g_stalled_fd, -1, memory_order_relaxed);
-			if (chunk > PIPE_BUF) {
-				/* Whole lines, so that another writer of the same
-				 * pipe (the other process during an upgrade) never
-				 * lands inside one: writes up to PIPE_BUF are atomic. */
-				const char *nl = memrchr(p + done, '\n', PIPE_BUF);
+			break;
+		}
+		if (stalled)
+			atomic_store_explicit(&g_stalled_fd, -1, memory_order_relaxed);
+		if (chunk > PIPE_BUF) {
+			/* Whole lines, so that another writer of the same pipe (the
+			 * other process during an upgrade) never lands inside one:
+			 * writes up to PIPE_BUF are atomic. */
+			const char *nl = memrchr(p + done, '\n', PIPE_BUF);
 
-				chunk = nl != NULL ? (size_t)(nl + 1 - (p + done)) : PIPE_BUF;
-			}
+			chunk = nl != NULL ? (size_t)(nl + 1 - (p + done)) : PIPE_BUF;
 		}
 		n = write(fd, p + done, chunk);
 		if (n < 0 && errno == EINTR)

@@ -1,8 +1,8 @@
 /*
  * fdio.h - write(2) until everything is written, retrying interrupted
  * calls, for the few places that write a descriptor directly (the log
- * sink, the daemon's start-up pipe). A write that fails is abandoned:
- * there is nowhere left to report it. Async-signal-safe.
+ * files, the daemon's start-up pipe). A write that fails is abandoned
+ * (the caller learns how much went out). Async-signal-safe.
  *
  * Thread: any.
  */
@@ -13,18 +13,25 @@
 #include <stddef.h>
 #include <unistd.h>
 
-static inline void fd_write_all(int fd, const char *p, size_t len)
+/* Returns the bytes written: fewer than `len` with errno set (EIO for a
+ * write that took nothing) when a write failed. */
+static inline size_t fd_write_all(int fd, const char *p, size_t len)
 {
-	while (len > 0) {
-		ssize_t n = write(fd, p, len);
+	size_t done = 0;
+
+	while (done < len) {
+		ssize_t n = write(fd, p + done, len - done);
 
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n <= 0)
-			return;
-		p += n;
-		len -= (size_t)n;
+		if (n <= 0) {
+			if (n == 0)
+				errno = EIO;
+			break;
+		}
+		done += (size_t)n;
 	}
+	return done;
 }
 
 #endif

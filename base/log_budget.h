@@ -1,7 +1,9 @@
 /*
  * log_budget.h - at most N log lines per second from one source (a flood
  * of bad clients, an upstream that is down): the first N of each second
- * are written, the rest skipped; their counters still count them.
+ * are written, the rest skipped; their counters still count them. And
+ * log_every_due, for a warning that repeats (a limit reached again after
+ * every close, a Redis down): at most one line per interval.
  *
  * Thread: the one thread that owns the struct.
  */
@@ -30,6 +32,17 @@ static inline bool log_budget_take(struct log_budget *b, uint64_t now_ns, unsign
 	if (b->count >= per_s)
 		return false;
 	b->count++;
+	return true;
+}
+
+/* Whether a line is due at `now_ns` when at most one is written per
+ * `every_ns`; `*last_ns` is when the last one was (0: never), updated when
+ * it is due. */
+static inline bool log_every_due(uint64_t *last_ns, uint64_t now_ns, uint64_t every_ns)
+{
+	if (*last_ns != 0 && now_ns - *last_ns < every_ns)
+		return false;
+	*last_ns = now_ns;
 	return true;
 }
 

@@ -48,6 +48,7 @@
 #include "handler_internal.h"
 #include "actors/log.h"
 #include "base/clock.h"
+#include "base/log_budget.h"
 #include "config/config.h"
 #include "net/stream_msg.h"
 
@@ -229,7 +230,7 @@ void handler_note_run(struct hreq *r, uint64_t start_ns, const char *what)
 	if (limit == 0 || now - start_ns <= limit)
 		return;
 	counter_add(&h->ctr->slow_total, 1);
-	if (h->slow_logged_ns != 0 && now - h->slow_logged_ns < HANDLER_SLOW_LOG_NS) {
+	if (!log_every_due(&h->slow_logged_ns, now, HANDLER_SLOW_LOG_NS)) {
 		h->slow_unlogged++;
 		return;
 	}
@@ -240,7 +241,6 @@ void handler_note_run(struct hreq *r, uint64_t start_ns, const char *what)
 		 r->match.pattern != NULL ? r->match.pattern : "?", what,
 		 (unsigned long long)((now - start_ns) / NS_PER_MS), r->cfg->http.slow_handler_ms,
 		 (unsigned long long)h->slow_unlogged);
-	h->slow_logged_ns = now;
 	h->slow_unlogged = 0;
 }
 

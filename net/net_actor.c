@@ -51,6 +51,7 @@
 #include "ws_internal.h"
 #include "actors/log.h"
 #include "base/clock.h"
+#include "base/log_budget.h"
 
 const struct actor_kind net_kind = { "net" };
 
@@ -263,8 +264,7 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
 			counter_add(&na->stats->conns_limit_paused_total, 1);
 			/* At the limit this repeats after every close: once a second
 			 * is enough for the log, the counter has every pause. */
-			if (now - na->limit_warned_ns >= NET_LIMIT_WARN_NS || na->limit_warned_ns == 0) {
-				na->limit_warned_ns = now;
+			if (log_every_due(&na->limit_warned_ns, now, NET_LIMIT_WARN_NS)) {
 				log_warn("%s: %u connections open (%s%s): "
 					 "not accepting until one closes", actor_name(na->actor),
 					 net_max_connections(na), na->sh->spec.max_connections_key,

@@ -37,6 +37,7 @@
 #include "actors/log.h"
 #include "actors/metrics.h"
 #include "base/clock.h"
+#include "base/log_budget.h"
 #include "config/config.h"
 #include "push/ws_push.h"
 
@@ -224,8 +225,7 @@ static void lost(struct pubsub *ps, int status)
 	uint64_t now = clock_now_ns();
 
 	counter_add(&ps->sh->redis_lost_total, 1);
-	if (now - ps->lost_logged_ns >= 1000000000ull || ps->lost_logged_ns == 0) {
-		ps->lost_logged_ns = now;
+	if (log_every_due(&ps->lost_logged_ns, now, NS_PER_S)) {
 		log_warn("pubsub: a publish did not reach Redis (%s): other instances miss it",
 			 ad_strerror(status));
 	}

@@ -41,6 +41,7 @@
 #include "actors/log.h"
 #include "base/clock.h"
 #include "base/counter.h"
+#include "base/log_budget.h"
 
 #define LOCK_WARN_EVERY_NS (10 * NS_PER_S)
 
@@ -91,12 +92,7 @@ static void on_released(struct call_msg *reply, void *ctx, void *arg)
  * otherwise log every tick and renewal. */
 static bool lock_warn_due(struct sched *s)
 {
-	uint64_t now = clock_now_ns();
-
-	if (s->lock_warned_ns != 0 && now - s->lock_warned_ns < LOCK_WARN_EVERY_NS)
-		return false;
-	s->lock_warned_ns = now;
-	return true;
+	return log_every_due(&s->lock_warned_ns, clock_now_ns(), LOCK_WARN_EVERY_NS);
 }
 
 /* Release the run's lock; the task is free for its next tick. */
@@ -221,10 +217,11 @@ static void start_run(struct sched_ptask *t)
 
 	counter_add(&t->ctr->late_sum_ns, now > due ? now - due : 0);
 	if (t->spec->on_sched) {
-		char why[160];
+		char why[160] = "";
 
 		rc = t->spec->run(&run);
-		snprintf(why, sizeof(why), "the task itself failed: %s", strerror(-rc));
+		if (rc != 0)
+			snprintf(why, sizeof(why), "the task itself failed: %s", strerror(-rc));
 		finish(t, rc, why);
 		return;
 	}
