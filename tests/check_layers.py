@@ -18,6 +18,7 @@ Usage: check_layers.py [ROOT]      check the tree (default: the current dir)
 """
 import os
 import re
+import shutil
 import sys
 import tempfile
 
@@ -148,7 +149,11 @@ def self_test():
     }
     failed = 0
     for name, (files, expect) in cases.items():
-        problems = check(tree(files))
+        d = tree(files)
+        try:
+            problems = check(d)
+        finally:
+            shutil.rmtree(d, ignore_errors=True)
         ok = (not problems) if expect is None else any(expect in p for p in problems)
         print(f"{'ok  ' if ok else 'FAIL'} {name}: {problems or 'clean'}")
         failed += not ok
