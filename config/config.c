@@ -265,6 +265,7 @@ static const struct field jobs_fields[] = {
 	TYPED("group", F_NAME, jobs.group, 0),
 	U32("concurrency", jobs.concurrency, 0, 10000),
 	U32("max_attempts", jobs.max_attempts, 1, 100),
+	U32("dead_max_jobs", jobs.dead_max_jobs, 0, 100000000u),
 	U32("backoff_base_ms", jobs.backoff_base_ms, 1, MS_MAX),
 	U32("backoff_max_ms", jobs.backoff_max_ms, 1, 86400000u),
 	U32("backoff_jitter_pct", jobs.backoff_jitter_pct, 0, 100),

@@ -309,6 +309,7 @@ struct config_jobs {
 	char group[64];               /* Redis consumer group */
 	uint32_t concurrency;         /* jobs run at once per job actor; 0: enqueue only */
 	uint32_t max_attempts;        /* runs before a job goes to the dead-letter stream */
+	uint32_t dead_max_jobs;       /* the dead-letter stream keeps the newest this many; 0: all */
 	uint32_t backoff_base_ms;     /* retry n waits base * 2^(n-1), capped, with jitter */
 	uint32_t backoff_max_ms;
 	uint32_t backoff_jitter_pct;  /* up to this share of the wait is taken off at random */

@@ -141,6 +141,7 @@ void config_defaults(struct ad_config *cfg)
 	snprintf(cfg->jobs.group, sizeof(cfg->jobs.group), "actord");
 	cfg->jobs.concurrency = 64;
 	cfg->jobs.max_attempts = 5;
+	cfg->jobs.dead_max_jobs = 10000;
 	cfg->jobs.backoff_base_ms = 1000;
 	cfg->jobs.backoff_max_ms = 300000;
 	cfg->jobs.backoff_jitter_pct = 50;

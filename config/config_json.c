@@ -341,6 +341,7 @@ static void add_jobs(cJSON *root, const struct config_jobs *j)
 	cJSON_AddStringToObject(o, "group", j->group);
 	cJSON_AddNumberToObject(o, "concurrency", j->concurrency);
 	cJSON_AddNumberToObject(o, "max_attempts", j->max_attempts);
+	cJSON_AddNumberToObject(o, "dead_max_jobs", j->dead_max_jobs);
 	cJSON_AddNumberToObject(o, "backoff_base_ms", j->backoff_base_ms);
 	cJSON_AddNumberToObject(o, "backoff_max_ms", j->backoff_max_ms);
 	cJSON_AddNumberToObject(o, "backoff_jitter_pct", j->backoff_jitter_pct);

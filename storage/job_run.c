@@ -230,7 +230,7 @@ static void send_report(struct job *j)
 {
 	struct job_actor *ja = j->ja;
 	const struct config_jobs *c = &job_cfg()->jobs;
-	char ttl[16], max[16], delay[24], attempt[16], started[24];
+	char ttl[16], max[16], delay[24], attempt[16], started[24], kept[16];
 	int rc;
 
 	snprintf(ttl, sizeof(ttl), "%u", c->result_ttl_s);
@@ -243,13 +243,14 @@ static void send_report(struct job *j)
 	} else {
 		const char *keys[] = { ja->stream, j->key, ja->delayed, ja->dead };
 		const char *args[] = { ja->group, j->entry, ja->consumer, j->id, j->report,
-				       max, delay, ttl, attempt, started };
+				       max, delay, ttl, attempt, started, kept };
 
 		snprintf(max, sizeof(max), "%u", c->max_attempts);
+		snprintf(kept, sizeof(kept), "%u", c->dead_max_jobs);
 		snprintf(delay, sizeof(delay), "%llu",
 			 (unsigned long long)backoff_ms(ja, c, j->attempt));
 		snprintf(started, sizeof(started), "%lld", j->started_ms);
-		rc = job_script_run(ja, JS_FAIL, 0, 4, keys, 10, args, NULL, on_reported, j);
+		rc = job_script_run(ja, JS_FAIL, 0, 4, keys, 11, args, NULL, on_reported, j);
 	}
 	if (rc != 0)
 		retry_later(j);
@@ -391,13 +392,15 @@ static int send_start(struct job *j)
 {
 	struct job_actor *ja = j->ja;
 	const struct config_jobs *c = &job_cfg()->jobs;
-	char max[16], ttl[16];
+	char max[16], ttl[16], kept[16];
 	const char *keys[] = { ja->stream, j->key, ja->dead };
-	const char *args[] = { ja->group, j->entry, ja->consumer, j->id, max, ttl, j->token };
+	const char *args[] = { ja->group, j->entry, ja->consumer, j->id, max, ttl, j->token,
+			       kept };
 
 	snprintf(max, sizeof(max), "%u", c->max_attempts);
 	snprintf(ttl, sizeof(ttl), "%u", c->result_ttl_s);
-	return job_script_run(ja, JS_START, 0, 3, keys, 7, args, NULL, on_started, j);
+	snprintf(kept, sizeof(kept), "%u", c->dead_max_jobs);
+	return job_script_run(ja, JS_START, 0, 3, keys, 8, args, NULL, on_started, j);
 }
 
 /* Take delivery `entry` of job `id`; `taken_over`: a reclaim or a

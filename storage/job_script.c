@@ -49,6 +49,12 @@
 	       "return t[1] * 1000 + math.floor(t[2] / 1000) end\n"
 #define SETTLE_FN "local function settle() redis.call('XACK', KEYS[1], ARGV[1], ARGV[2]) " \
 		  "redis.call('XDEL', KEYS[1], ARGV[2]) end\n"
+/* A dead letter, the stream cut to its newest `max` entries (0: uncut).
+ * Exact MAXLEN, not '~': dead letters are rare, and '~' would keep up to a
+ * whole stream node (100 entries) past the limit an operator set. */
+#define BURY_FN "local function bury(key, max, ...) if tonumber(max) > 0 then " \
+		"redis.call('XADD', key, 'MAXLEN', max, '*', ...) " \
+		"else redis.call('XADD', key, '*', ...) end end\n"
 #define MAX_ARGS 20
 #define GROUP_BACKOFF_MIN_MS 50
 #define GROUP_BACKOFF_MAX_MS 5000
@@ -69,7 +75,7 @@ static const char ENQUEUE[] =
 
 /* KEYS: stream, job hash, dead stream
  * ARGV: group, entry id, consumer, job id, max attempts, result ttl (s),
- *       run token
+ *       run token, dead letters kept
  * Returns {'run', type, payload, attempt, redelivery 0/1, started (ms)},
  * or {'stale'}, {'skip'}, {'dead'}. The run token is random, made by the
  * job actor for one take of a delivery and sent with every START of it:
@@ -77,7 +83,7 @@ static const char ENQUEUE[] =
  * take whose reply was lost (the actor knows it did not run it), so it is
  * the same run, not a redelivery: nothing is counted again. */
 static const char START[] =
-	NOW_FN SETTLE_FN
+	NOW_FN SETTLE_FN BURY_FN
 	"local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[2], ARGV[2], 1)\n"
 	"if #p == 0 or p[1][2] ~= ARGV[3] then return {'stale'} end\n"
 	"local h = redis.call('HMGET', KEYS[2], 'state', 'type', 'payload', 'attempts', 'run',\n"
@@ -93,7 +99,7 @@ static const char START[] =
 	"  settle()\n"
 	"  local err = 'abandoned: its worker stopped during each of its ' .. (attempts - 1) .. ' runs'\n"
 	"  redis.call('HSET', KEYS[2], 'state', 'dead', 'last_error', err, 'finished', n)\n"
-	"  redis.call('XADD', KEYS[3], '*', 'id', ARGV[4], 'type', h[2], 'payload', h[3],\n"
+	"  bury(KEYS[3], ARGV[8], 'id', ARGV[4], 'type', h[2], 'payload', h[3],\n"
 	"    'attempts', attempts - 1, 'error', err)\n"
 	"  if tonumber(ARGV[6]) > 0 then redis.call('EXPIRE', KEYS[2], ARGV[6]) end\n"
 	"  return {'dead'}\n"
@@ -123,7 +129,7 @@ static const char DONE[] =
 
 /* KEYS: stream, job hash, delayed set, dead stream
  * ARGV: group, entry id, consumer, job id, error, max attempts, delay (ms),
- *       result ttl (s), attempt, started (ms; START's)
+ *       result ttl (s), attempt, started (ms; START's), dead letters kept
  * Returns {'retry', ms until due}, {'dead'}, {'skip'} or {'stale'}. Not
  * pending for us but this very run's failure recorded already (its
  * attempt, started at its start time: a FAIL sent again after its reply
@@ -131,7 +137,7 @@ static const char DONE[] =
  * left of the wait) or, if it made the job dead and nothing ran since,
  * dead. */
 static const char FAIL[] =
-	NOW_FN SETTLE_FN
+	NOW_FN SETTLE_FN BURY_FN
 	"local function stored()\n"
 	"  local h = redis.call('HMGET', KEYS[2], 'state', 'attempts', 'failures', 'next_attempt')\n"
 	"  local f = cjson.decode(h[3] or '[]')\n"
@@ -160,7 +166,7 @@ static const char FAIL[] =
 	"  redis.call('HSET', KEYS[2], 'state', 'dead', 'last_error', ARGV[5], 'finished', n,\n"
 	"    'failures', failures)\n"
 	"  redis.call('HDEL', KEYS[2], 'next_attempt')\n"
-	"  redis.call('XADD', KEYS[4], '*', 'id', ARGV[4], 'type', h[2], 'payload', h[3],\n"
+	"  bury(KEYS[4], ARGV[11], 'id', ARGV[4], 'type', h[2], 'payload', h[3],\n"
 	"    'attempts', attempts, 'error', ARGV[5])\n"
 	"  if tonumber(ARGV[8]) > 0 then redis.call('EXPIRE', KEYS[2], ARGV[8]) end\n"
 	"  return {'dead'}\n"

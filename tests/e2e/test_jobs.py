@@ -234,6 +234,28 @@ def test_a_stored_payload_its_type_refuses_fails_without_running(actord_factory,
         assert error in job["error"], job
 
 
+@pytest.mark.parametrize("kept", [3, 0])
+def test_the_dead_letter_stream_keeps_only_the_newest_dead_max_jobs(actord_factory, services,
+                                                                   prefix, redis, kept):
+    """A job type that fails for days must not fill Redis with dead letters:
+    each new one cuts the stream to the newest `jobs.dead_max_jobs` (0:
+    never cut). The dead job's hash stays readable either way."""
+    for n in range(5):
+        redis.cmd("XADD", f"{prefix}:dead", "*", "id", f"old-{n}")
+    a = start(actord_factory, jobs_config(services, prefix, max_attempts=1,
+                                          dead_max_jobs=kept))
+    job_id = uuid.uuid4().hex
+    redis.cmd("HSET", f"{prefix}:job:{job_id}", "type", "sleep", "payload", "[1]",
+              "state", "queued", "attempts", "0", "redeliveries", "0")
+    redis.cmd("XADD", f"{prefix}:stream", "*", "id", job_id)
+    assert wait_state(a, job_id, ["dead"], timeout=5)["attempts"] == 1
+    ids = [fields["id"] for _, fields in stream_entries(redis, f"{prefix}:dead")]
+    if kept:
+        assert ids == ["old-3", "old-4", job_id]
+    else:
+        assert ids == [f"old-{n}" for n in range(5)] + [job_id]
+
+
 def test_a_stream_key_of_another_type_is_retried_with_backoff_until_fixed(actord_factory,
                                                                           services, prefix,
                                                                           redis):

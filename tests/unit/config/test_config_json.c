@@ -172,7 +172,7 @@ static const char every_key[] =
 	" \"near_cache\": {\"enabled\": false, \"max_bytes\": 8192, \"ttl_ms\": 1000,"
 	"  \"heartbeat_ms\": 500, \"prefixes\": [\"a:\"]},"
 	" \"jobs\": {\"instance\": \"i1\", \"prefix\": \"jp\", \"group\": \"g\", \"concurrency\": 2,"
-	"  \"max_attempts\": 2, \"backoff_base_ms\": 100, \"backoff_max_ms\": 1000,"
+	"  \"max_attempts\": 2, \"dead_max_jobs\": 7, \"backoff_base_ms\": 100, \"backoff_max_ms\": 1000,"
 	"  \"backoff_jitter_pct\": 10, \"timeout_ms\": 1000, \"reclaim_idle_ms\": 1000,"
 	"  \"block_ms\": 100, \"retry_poll_ms\": 100, \"max_payload_bytes\": 1000,"
 	"  \"result_ttl_s\": 100, \"idempotency_ttl_s\": 100, \"wait_replicas\": 1,"
