@@ -316,6 +316,7 @@ static const struct field upstream_section_fields[] = {
 	STR("resolver", upstream.resolver, 0),
 	U32("dns_ttl_min_ms", upstream.dns_ttl_min_ms, 0, 86400000u),
 	U32("dns_ttl_max_ms", upstream.dns_ttl_max_ms, 0, 86400000u),
+	U32("fail_timeout_ms", upstream.fail_timeout_ms, 0, 3600000u),
 	END,
 };
 

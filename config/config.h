@@ -187,6 +187,7 @@ struct config_upstream {
 	char resolver[CONFIG_HOST_MAX]; /* "ip[:port],...": DNS servers; "": resolv.conf */
 	uint32_t dns_ttl_min_ms;      /* an answer is kept at least this long */
 	uint32_t dns_ttl_max_ms;      /* and at most this long */
+	uint32_t fail_timeout_ms;     /* an address whose connect failed is skipped this long */
 };
 
 /* WebSocket (net/ws_conn.c, docs/HANDLERS.md "WebSocket"); every value

@@ -126,6 +126,7 @@ void config_defaults(struct ad_config *cfg)
 	cfg->upstream.max_redirects = 5;
 	cfg->upstream.dns_ttl_min_ms = 1000;
 	cfg->upstream.dns_ttl_max_ms = 300000;
+	cfg->upstream.fail_timeout_ms = 10000;
 	cfg->websocket = (struct config_websocket){
 		.max_message_bytes = 1u << 20,
 		.max_queue_messages = 1024,

@@ -255,6 +255,7 @@ static void add_upstream(cJSON *root, const struct config_upstream *u)
 	cJSON_AddStringToObject(o, "resolver", u->resolver);
 	cJSON_AddNumberToObject(o, "dns_ttl_min_ms", u->dns_ttl_min_ms);
 	cJSON_AddNumberToObject(o, "dns_ttl_max_ms", u->dns_ttl_max_ms);
+	cJSON_AddNumberToObject(o, "fail_timeout_ms", u->fail_timeout_ms);
 }
 
 static void add_web(cJSON *root, const struct ad_config *cfg)

@@ -96,15 +96,16 @@ int up_addrs_after(struct up_addrs *s, const struct dns_addr *failed, uint64_t n
 	return 0;
 }
 
-bool up_addrs_mark_down(struct up_addrs *s, const struct dns_addr *a, uint64_t now)
+bool up_addrs_mark_down(struct up_addrs *s, const struct dns_addr *a, uint64_t now,
+			uint32_t down_ms)
 {
 	int i = index_of(s, a);
 	bool was_up;
 
-	if (i < 0)
+	if (i < 0 || down_ms == 0)
 		return false;
 	was_up = !down_at(s, (unsigned)i, now);
-	s->down_until_ns[i] = clock_after_ms(now, UPSTREAM_ADDR_DOWN_MS);
+	s->down_until_ns[i] = clock_after_ms(now, down_ms);
 	return was_up;
 }
 

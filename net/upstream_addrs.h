@@ -6,7 +6,7 @@
  * DESIGN
  * A connect to an address that fails (refused, or no answer within its
  * share of the connect timeout) marks that address down for
- * UPSTREAM_ADDR_DOWN_MS, like nginx's max_fails=1 fail_timeout=10s: new
+ * upstream.fail_timeout_ms (10 s), like nginx's max_fails=1 fail_timeout: new
  * connections skip it while another address is up, so one dead address of
  * several costs one failed connect per period instead of one per
  * connection that draws it. When every address is down they are tried
@@ -26,10 +26,6 @@
 #include <stdint.h>
 
 #include "dns/dns.h"
-
-/* How long an address whose connect failed stays out of the rotation
- * (nginx's fail_timeout default). */
-#define UPSTREAM_ADDR_DOWN_MS 10000u
 
 /* Owner: the upstream actor (embedded in its pool). Zeroed: empty. */
 struct up_addrs {
@@ -57,10 +53,11 @@ int up_addrs_pick(struct up_addrs *s, uint64_t now, struct dns_addr *out);
 int up_addrs_after(struct up_addrs *s, const struct dns_addr *failed, uint64_t now,
 		   struct dns_addr *out);
 
-/* A connect to `a` failed at `now`: down until now + UPSTREAM_ADDR_DOWN_MS.
- * Returns true when it was up (the metric counts those), false when it was
- * down already or is not in the set. */
-bool up_addrs_mark_down(struct up_addrs *s, const struct dns_addr *a, uint64_t now);
+/* A connect to `a` failed at `now`: down until now + `down_ms` (0: not
+ * marked). Returns true when it was up (the metric counts those), false
+ * when it was down already or is not in the set. */
+bool up_addrs_mark_down(struct up_addrs *s, const struct dns_addr *a, uint64_t now,
+			uint32_t down_ms);
 
 /* A connect to `a` succeeded: it is up again. */
 void up_addrs_mark_up(struct up_addrs *s, const struct dns_addr *a);

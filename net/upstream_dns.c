@@ -34,7 +34,7 @@
  *
  * A connect that fails (refused, or no answer within its share of the
  * connect timeout: upstream_connect.c) marks its address down for
- * UPSTREAM_ADDR_DOWN_MS (when the name has several) and goes on to the
+ * upstream.fail_timeout_ms (when the name has several) and goes on to the
  * next address that is up, as curl and nginx do, so one dead address of
  * several costs no call, and new connections no failed connect; once
  * every address failed (or the connect timed out) the call fails and the
@@ -149,7 +149,8 @@ int up_pool_addr_next(struct up_pool *pl, const struct dns_addr *failed, unsigne
 void up_pool_addr_down(struct up_pool *pl, const struct dns_addr *a)
 {
 	/* One address has no other to prefer: marking it would change nothing. */
-	if (pl->addrs.n > 1 && up_addrs_mark_down(&pl->addrs, a, clock_now_ns()))
+	if (pl->addrs.n > 1 && up_addrs_mark_down(&pl->addrs, a, clock_now_ns(),
+						  up_limits(pl->ua)->fail_timeout_ms))
 		counter_add(&pl->st->addrs_down_total, 1);
 }
 

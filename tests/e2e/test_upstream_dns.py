@@ -261,6 +261,33 @@ def test_a_refused_address_is_skipped_by_new_connections_for_a_while(actord_fact
         dead.close()
 
 
+@pytest.mark.parametrize("period", [0.3, 0])
+def test_fail_timeout_ms_sets_how_long_a_refused_address_is_skipped(actord_factory, upstream,
+                                                                   period):
+    """upstream.fail_timeout_ms (nginx's fail_timeout): a short period,
+    then the address is tried again (and marked again); 0: never skipped,
+    so round robin hands it to every other new connection."""
+    fail_timeout_ms = int(period * SLOW * 1000)
+    dead = refusing("127.0.0.2", upstream.port)
+    dns = DnsServer({"svc.test": ["127.0.0.2", "127.0.0.1"]}, ttl=60)
+    try:
+        a = actord_factory(dns_config(dns, upstream.port, fail_timeout_ms=fail_timeout_ms))
+        for _ in range(4):
+            assert a.get("/svc/bye").body == b"bye 127.0.0.1"
+        time.sleep(fail_timeout_ms / 1000 + 0.2)
+        for _ in range(4):
+            assert a.get("/svc/bye").body == b"bye 127.0.0.1"
+        refused = upstream_metric(a, "connections_opened_total", upstream.port) - 8
+        marked = upstream_metric(a, "addresses_marked_down_total", upstream.port)
+        if fail_timeout_ms:
+            assert (refused, marked) == (2, 2)     # once per period
+        else:
+            assert (refused, marked) == (4, 0)     # every other connection
+    finally:
+        dns.close()
+        dead.close()
+
+
 def test_addresses_all_marked_down_are_still_tried(actord_factory):
     dead = [refusing("127.0.0.1", 0)]
     port = dead[0].getsockname()[1]

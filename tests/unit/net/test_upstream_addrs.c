@@ -1,7 +1,8 @@
 /*
  * test_upstream_addrs.c - which address of an upstream's name a new
  * connection takes (net/upstream_addrs.h): round-robin, an address whose
- * connect failed skipped for UPSTREAM_ADDR_DOWN_MS while another is up,
+ * connect failed skipped for the down period (upstream.fail_timeout_ms)
+ * while another is up (not at all with 0),
  * tried anyway when all are down, back at once after a connect succeeds,
  * and its mark kept across a new DNS answer. The clock is the test's.
  */
@@ -20,7 +21,8 @@
 #include "base/clock.h"
 
 #define T0 (1000 * NS_PER_S)           /* any monotonic time */
-#define DOWN_NS ((uint64_t)UPSTREAM_ADDR_DOWN_MS * NS_PER_MS)
+#define DOWN_MS 10000u                 /* upstream.fail_timeout_ms's default */
+#define DOWN_NS ((uint64_t)DOWN_MS * NS_PER_MS)
 
 static struct dns_addr v4(uint8_t last)
 {
@@ -59,7 +61,7 @@ static bool down(struct up_addrs *s, uint8_t last, uint64_t now)
 {
 	struct dns_addr a = v4(last);
 
-	return up_addrs_mark_down(s, &a, now);
+	return up_addrs_mark_down(s, &a, now, DOWN_MS);
 }
 
 static void test_new_connections_take_the_addresses_in_turn(void **state)
@@ -180,7 +182,20 @@ static void test_an_empty_set_has_no_address(void **state)
 	up_addrs_clear(&s);
 	assert_int_equal(up_addrs_pick(&s, T0, &a), -ENOENT);
 	assert_int_equal(up_addrs_after(&s, &f, T0, &a), -ENOENT);
-	assert_false(up_addrs_mark_down(&s, &f, T0));
+	assert_false(up_addrs_mark_down(&s, &f, T0, DOWN_MS));
+}
+
+static void test_a_down_period_of_zero_marks_nothing(void **state)
+{
+	struct up_addrs s;
+	struct dns_addr b = v4(2);
+
+	(void)state;
+	three(&s);
+	assert_false(up_addrs_mark_down(&s, &b, T0, 0));
+	assert_int_equal(pick(&s, T0), 1);
+	assert_int_equal(pick(&s, T0), 2);      /* still in the rotation */
+	assert_int_equal(after(&s, 1, T0), 2);
 }
 
 int main(void)
@@ -194,6 +209,7 @@ int main(void)
 		cmocka_unit_test(test_after_a_failed_connect_comes_the_next_address_that_is_up),
 		cmocka_unit_test(test_a_new_answer_keeps_the_marks_of_the_addresses_it_still_holds),
 		cmocka_unit_test(test_an_empty_set_has_no_address),
+		cmocka_unit_test(test_a_down_period_of_zero_marks_nothing),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
