@@ -3,10 +3,12 @@
  *
  * Thread: any.
  */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "ws_blob.h"
+#include "ws_utf8.h"
 
 size_t ws_frame_header(uint8_t *out, enum ws_opcode op, uint64_t payload_len)
 {
@@ -62,14 +64,42 @@ struct ws_blob *ws_blob_frame(enum ws_opcode op, const void *payload, size_t len
 	return b;
 }
 
-struct ws_blob *ws_blob_copy(const void *frame, size_t len)
+/* Whether `f` is one whole frame as ws_blob_frame would have built it:
+ * its header is compared with the one we would write for its opcode and
+ * payload length (FIN, no RSV, no mask, minimal length). */
+static bool frame_valid(const uint8_t *f, size_t len)
 {
-	struct ws_blob *b = len >= 2 ? blob_alloc(len) : NULL;
+	uint8_t want[WS_FRAME_HEADER_MAX];
+	uint8_t len7, op;
+	size_t h;
 
-	if (b == NULL)
+	if (len < 2)
+		return false;
+	len7 = f[1] & 0x7fu;
+	op = f[0] & 0x0fu;
+	h = len7 == 126 ? 4 : len7 == 127 ? 10 : 2;
+	if ((op != WS_OP_TEXT && op != WS_OP_BINARY) || len < h ||
+	    ws_frame_header(want, (enum ws_opcode)op, len - h) != h || memcmp(want, f, h) != 0)
+		return false;
+	return op != WS_OP_TEXT || ws_utf8_valid(f + h, len - h);
+}
+
+struct ws_blob *ws_blob_copy(const void *frame, size_t len, int *err)
+{
+	struct ws_blob *b;
+
+	if (!frame_valid(frame, len)) {
+		*err = -EBADMSG;
 		return NULL;
+	}
+	b = blob_alloc(len);
+	if (b == NULL) {
+		*err = -ENOMEM;
+		return NULL;
+	}
 	memcpy(b->data, frame, len);
 	b->opcode = b->data[0] & 0x0fu;
+	*err = 0;
 	return b;
 }
 

@@ -57,9 +57,14 @@ size_t ws_frame_header(uint8_t *out, enum ws_opcode op, uint64_t payload_len);
  * `payload`. NULL on ENOMEM or a control payload over 125 bytes. */
 struct ws_blob *ws_blob_frame(enum ws_opcode op, const void *payload, size_t len);
 
-/* A new blob (one reference) holding `len` bytes that already are a
- * frame (a message received from another instance). */
-struct ws_blob *ws_blob_copy(const void *frame, size_t len);
+/* A new blob (one reference) holding `len` bytes that should already be
+ * a frame (a message another instance published, received through
+ * Redis). They must be exactly one final, unmasked text or binary frame,
+ * its length minimally encoded and its text UTF-8: anything else (a
+ * stranger publishing to our channels, a truncated payload) would be
+ * written as is and break the stream of every member. NULL with
+ * *err = -EBADMSG (not such a frame) or -ENOMEM. */
+struct ws_blob *ws_blob_copy(const void *frame, size_t len, int *err);
 
 /* A close frame with `code` (0: none) and a reason cut to fit. */
 struct ws_blob *ws_blob_close(unsigned code, const char *reason);

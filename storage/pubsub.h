@@ -16,7 +16,9 @@
  * A message is framed once, by the publisher (push/ws_blob.h); the same
  * frame goes to every local member and, prefixed with this instance's
  * random id, to Redis, where another instance copies it once into its own
- * frame. An instance ignores its own messages coming back from Redis (it
+ * frame (if it is one whole frame: anything else published on the channel
+ * is dropped and counted in pubsub_redis_invalid_total, as it would break
+ * every member's stream). An instance ignores its own messages coming back from Redis (it
  * delivered them already). A publish that Redis did not take (down,
  * timeout, refused) is counted in pubsub_redis_lost_total: local members
  * still get it, the other instances do not.

@@ -61,6 +61,7 @@ struct ps_shared {
 	counter_t redis_published_total;  /* PUBLISH answered by Redis */
 	counter_t redis_lost_total;       /* PUBLISH not taken: down, timeout, error */
 	counter_t redis_received_total;   /* messages of other instances */
+	counter_t redis_invalid_total;    /* ... that were not one frame: dropped */
 	counter_t channels;               /* gauge */
 	counter_t redis_subscriptions;    /* gauge: channels subscribed in Redis */
 };
@@ -86,6 +87,7 @@ struct pubsub {
 	char prefix[64];
 	char origin[ORIGIN_LEN + 1];
 	uint64_t lost_logged_ns;
+	uint64_t invalid_logged_ns;
 };
 
 static struct ps_chan **find(struct pubsub *ps, const char *name, size_t len)
@@ -201,6 +203,7 @@ static void on_push(void *ctx, const redisReply *r)
 	const redisReply *ch, *payload;
 	size_t plen = strlen(ps->prefix);
 	struct ws_blob *b;
+	int err;
 
 	if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 3 ||
 	    r->element[0]->type != REDIS_REPLY_STRING || strcmp(r->element[0]->str, "message") != 0)
@@ -208,14 +211,24 @@ static void on_push(void *ctx, const redisReply *r)
 	ch = r->element[1];
 	payload = r->element[2];
 	if (ch->type != REDIS_REPLY_STRING || payload->type != REDIS_REPLY_STRING ||
-	    ch->len <= plen + 1 || payload->len < ORIGIN_LEN + 2)
+	    ch->len <= plen + 1)
 		return;
-	if (memcmp(payload->str, ps->origin, ORIGIN_LEN) == 0)
+	if (payload->len >= ORIGIN_LEN && memcmp(payload->str, ps->origin, ORIGIN_LEN) == 0)
 		return;                   /* ours: delivered here already */
 	counter_add(&ps->sh->redis_received_total, 1);
-	b = ws_blob_copy(payload->str + ORIGIN_LEN, payload->len - ORIGIN_LEN);
-	if (b == NULL)
+	err = -EBADMSG;
+	b = payload->len < ORIGIN_LEN ? NULL :
+	    ws_blob_copy(payload->str + ORIGIN_LEN, payload->len - ORIGIN_LEN, &err);
+	if (b == NULL) {
+		if (err == -EBADMSG) {
+			counter_add(&ps->sh->redis_invalid_total, 1);
+			if (log_every_due(&ps->invalid_logged_ns, clock_now_ns(), NS_PER_S))
+				log_warn("pubsub: a message on Redis channel '%.*s' is not one "
+					 "WebSocket frame (another publisher?): dropped",
+					 (int)ch->len, ch->str);
+		}
 		return;
+	}
 	b->published_ns = clock_now_ns();
 	fanout(ps, ch->str + plen + 1, ch->len - plen - 1, b);
 }
@@ -467,6 +480,9 @@ static void collect(struct metrics_out *o, void *ctx)
 	metrics_counter(o, "pubsub_redis_received_total",
 			"Messages received from other instances through Redis", NULL,
 			counter_get(&sh->redis_received_total));
+	metrics_counter(o, "pubsub_redis_invalid_total",
+			"Messages from Redis that were not one WebSocket frame: dropped", NULL,
+			counter_get(&sh->redis_invalid_total));
 	metrics_gauge(o, "pubsub_channels", "Channels with members on this instance", NULL,
 		      (double)counter_get(&sh->channels));
 	metrics_gauge(o, "pubsub_redis_subscriptions", "Channels subscribed in Redis", NULL,

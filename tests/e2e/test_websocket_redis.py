@@ -129,3 +129,31 @@ def test_a_room_spans_instances_and_survives_a_redis_restart(actord_factory, red
                "the instances to unsubscribe")
     assert redis_server.numsub("actord:ws:chat:elsewhere") == 1
     other.close()
+
+
+def test_what_another_publisher_puts_on_a_channel_never_reaches_members(actord_factory,
+                                                                         redis_server):
+    """Whatever Redis carries on our channel is written to the members
+    as is, so only one whole server frame may pass: a stranger's bytes
+    (a frame announcing more than it has, a masked one, a control frame,
+    text that is not UTF-8) are dropped, counted and logged, and the
+    members' streams stay intact."""
+    a = wait_admin(actord_factory(chat_config(redis_server.port)))
+    channel = b"actord:ws:chat:lobby"
+    member = RawWs(a.port, "/ws/chat/lobby")
+    wait_until(lambda: redis_server.numsub(channel.decode()) == 1, 10 * SLOW,
+               "the instance to subscribe to the room")
+    other = b"0123456789abcdef"          # another instance's id
+    r = Redis(redis_server.port)
+    bad = [b"", b"short", other + b"\x81\x7fxx", other + b"\x82\x85mask12345",
+           other + b"\x89\x00", other + b"\x81\x02\xc3\x28", other + b"\x81\x05hello!"]
+    for payload in bad:
+        r.cmd("PUBLISH", channel, payload)
+    r.cmd("PUBLISH", channel, other + b"\x81\x05hello")
+    r.close()
+    assert member.read_message() == (0x1, b"hello")
+    member.send_frame(0x1, b"still in sync")
+    assert text_of(member) == "still in sync"
+    assert pubsub_metric(a, "actord_pubsub_redis_invalid_total") == len(bad)
+    assert "is not one WebSocket frame" in a.stderr()
+    member.close()

@@ -105,6 +105,50 @@ static void shared_frames(void **state)
 	ws_blob_unref(c);
 }
 
+/* Frames from Redis are written to members as they are: only one whole
+ * server data frame may pass. */
+static void copied_frames_are_checked(void **state)
+{
+	static const struct { const char *bytes; size_t len; } bad[] = {
+		{ "", 0 },
+		{ "\x81", 1 },
+		{ "\x81\x7fxx", 4 },                    /* announces more than it has */
+		{ "\x81\x05hell", 6 },                  /* truncated */
+		{ "\x81\x05hello!", 8 },                /* more than one frame's bytes */
+		{ "\x82\x85mask12345", 11 },             /* masked */
+		{ "\x02\x02hi", 4 },                    /* not final */
+		{ "\xc1\x02hi", 4 },                    /* RSV1 */
+		{ "\x89\x02hi", 4 },                    /* a ping */
+		{ "\x81\x7e\x00\x02hi", 6 },            /* 16-bit length for 2 bytes */
+		{ "\x81\x02\xc3\x28", 4 },              /* text, not UTF-8 */
+	};
+	static char big[70000];
+	struct ws_blob *b, *f;
+	int err;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		err = 0;
+		assert_null(ws_blob_copy(bad[i].bytes, bad[i].len, &err));
+		assert_int_equal(err, -EBADMSG);
+	}
+	b = ws_blob_copy("\x82\x02\xff\x00", 4, &err);
+	assert_non_null(b);
+	assert_int_equal(err, 0);
+	assert_int_equal(b->opcode, WS_OP_BINARY);
+	ws_blob_unref(b);
+	/* A 64-bit length, checked against the bytes there are. */
+	memset(big, 'a', sizeof(big));
+	f = ws_blob_frame(WS_OP_TEXT, big, sizeof(big));
+	assert_non_null(f);
+	b = ws_blob_copy(f->data, f->len, &err);
+	assert_non_null(b);
+	assert_memory_equal(b->data, f->data, f->len);
+	ws_blob_unref(b);
+	assert_null(ws_blob_copy(f->data, f->len - 1, &err));
+	ws_blob_unref(f);
+}
+
 static void ids_and_messages(void **state)
 {
 	uint64_t id = ws_id_make(7, 123456, 0xabcdef12u);
@@ -136,6 +180,7 @@ int main(void)
 		cmocka_unit_test(utf8_cut_at_a_boundary),
 		cmocka_unit_test(frame_headers),
 		cmocka_unit_test(shared_frames),
+		cmocka_unit_test(copied_frames_are_checked),
 		cmocka_unit_test(ids_and_messages),
 	};
 
