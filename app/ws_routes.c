@@ -11,7 +11,8 @@
  *                       {"type":"message","room","sender","time","text"}
  *                       (sender: the member's "ip:port", time: Unix ms).
  *                       Binary messages (and text holding U+0000) are
- *                       refused with 1003.
+ *                       refused with 1003; a room name that is too long
+ *                       or not UTF-8 with 400.
  *
  * Thread: the handler actor serving the connection.
  */
@@ -24,6 +25,7 @@
 #include "app.h"
 #include "config/config.h"
 #include "handler/ws_api.h"
+#include "push/ws_utf8.h"
 #include "storage/pubsub.h"
 
 /* ---- /ws/echo ---- */
@@ -119,6 +121,13 @@ static void get_chat(struct hreq *r)
 	if ((size_t)snprintf(m->channel, sizeof(m->channel), "chat:%s", room) >= sizeof(m->channel)) {
 		free(m);
 		hreq_error(r, 400, "room name too long");
+		return;
+	}
+	/* The room goes into every envelope, a text frame: a name that is not
+	 * UTF-8 (/ws/chat/%FF) would make every message of the room fail. */
+	if (!ws_utf8_valid(room, strlen(room))) {
+		free(m);
+		hreq_error(r, 400, "room name is not UTF-8");
 		return;
 	}
 	if (hreq_websocket(r, &chat_ops, m) != 0)

@@ -5,6 +5,7 @@ control frames, ping/pong, the close handshake and every error with its
 close code, timeouts, drain, metrics. The target is the shipped
 GET /ws/echo."""
 import asyncio
+import json
 import signal
 import struct
 
@@ -316,4 +317,21 @@ def test_chat_refuses_binary_and_nul_with_1003(ws_actord):
     c = RawWs(ws_actord.port, "/ws/chat/rules")
     c.send_frame(0x1, b"a\x00b")
     assert c.expect_close() == 1003
+    c.close()
+
+
+@pytest.mark.parametrize("room", ["%FF", "caf%E9", "%C3%28", "x" * 251])
+def test_chat_refuses_a_room_name_its_text_frames_cannot_carry_400(ws_actord, room):
+    """The room goes into every message's envelope, a text frame: a name
+    that is not UTF-8 would make each message of the room fail."""
+    req, _ = handshake_request(f"/ws/chat/{room}")
+    assert raw_answer(ws_actord.port, req)[0] == 400
+
+
+def test_chat_room_names_in_utf8_work(ws_actord):
+    c = RawWs(ws_actord.port, "/ws/chat/caf%C3%A9")
+    assert c.status == 101
+    c.send_frame(0x1, b"bonjour")
+    env = json.loads(c.read_message()[1])
+    assert env["room"] == "caf\u00e9" and env["text"] == "bonjour"
     c.close()
