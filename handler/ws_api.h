@@ -51,7 +51,8 @@ struct ws_handler_ops {
  * 16-byte Sec-WebSocket-Key) and, when websocket.origins is set, the
  * Origin; picks the first of websocket.subprotocols the client offers;
  * answers 101. 0: accepted, `ops` will run. Otherwise the request has
- * been answered (400 bad handshake, 426 with Sec-WebSocket-Version: 13
+ * been answered (400 bad handshake: a bad, missing or repeated key, a
+ * repeated version; 426 with Sec-WebSocket-Version: 13
  * for another version or a plain request, 403 origin refused, 503 no
  * memory) and -EINVAL / -EPERM / -ENOMEM says which; `user` is still the
  * caller's. */

@@ -222,6 +222,12 @@ int hreq_websocket(struct hreq *r, const struct ws_handler_ops *ops, void *user)
 				 "is expected here");
 		return -EINVAL;
 	}
+	/* RFC 6455 11.3.5: the version MUST NOT appear more than once (reading
+	 * the first alone would take "13" next to "8", and refuse the reverse). */
+	if (header_count(r, "Sec-WebSocket-Version") != 1) {
+		hreq_error(r, 400, "Sec-WebSocket-Version more than once");
+		return -EINVAL;
+	}
 	if (strcmp(version, "13") != 0) {
 		upgrade_required(r, "unsupported Sec-WebSocket-Version");
 		return -EINVAL;

@@ -96,6 +96,14 @@ def test_a_repeated_key_is_refused_400(ws_actord):
     assert raw_answer(ws_actord.port, req)[0] == 400
 
 
+@pytest.mark.parametrize("extra", ["Sec-WebSocket-Version: 8", "Sec-WebSocket-Version: 13"])
+def test_a_repeated_version_is_refused_400(ws_actord, extra):
+    # RFC 6455 11.3.5: Sec-WebSocket-Version MUST NOT appear more than once
+    # (13 then 8 was accepted, 8 then 13 refused 426).
+    req, _ = handshake_request("/ws/echo", extra=[extra])
+    assert raw_answer(ws_actord.port, req)[0] == 400
+
+
 def test_origin_check_and_subprotocol_from_config(actord_factory):
     a = actord_factory({"websocket": {"redis": False, "origins": ["http://good.example"],
                                       "subprotocols": ["chat.v2", "chat.v1"]}})
