@@ -48,6 +48,7 @@
  * Thread: the owning network actor.
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,6 +73,26 @@ static const struct config_websocket *ws_cfg(const struct net_actor *na)
 static struct ws_stats *ws_st(const struct ws_link *l)
 {
 	return &l->c->na->stats->ws;
+}
+
+/* One line per connection we cut off (a broken rule, a slow consumer),
+ * within the actor's log budget: a flood of bad clients cannot flood the
+ * log, and the counters still count every one. */
+static void log_cut(struct ws_link *l, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void log_cut(struct ws_link *l, const char *fmt, ...)
+{
+	char peer[64], what[192];
+	va_list ap;
+
+	if (!log_budget_take(&l->c->na->env.log_budget, clock_now_ns(), HTTP_CONN_LOG_PER_S))
+		return;
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	net_describe_peer(NULL, &l->c->hc, peer, sizeof(peer));
+	log_emit(LOGL_INFO, NULL, "websocket %s: %s", peer, what);
 }
 
 /* ---- Events to the handler ---- */
@@ -224,8 +245,13 @@ static bool q_refuse(struct ws_link *l, struct ws_blob *b)
 		return false;
 	counter_add(&ws_st(l)->dropped_slow_total, 1);
 	ws_blob_unref(b);
-	if (wc->slow_consumer == CONFIG_WS_SLOW_CLOSE)
+	if (wc->slow_consumer == CONFIG_WS_SLOW_CLOSE) {
+		log_cut(l, "closing 1008: slow consumer (%u frames, %llu bytes waiting; "
+			"websocket.max_queue_messages %u, max_queue_bytes %llu)",
+			l->q_len, (unsigned long long)l->q_bytes, wc->max_queue_messages,
+			(unsigned long long)wc->max_queue_bytes);
 		start_close(l, 1008, "slow consumer", WS_CLOSE_SLOW, false, true);
+	}
 	return true;
 }
 
@@ -469,17 +495,11 @@ static void feed(struct ws_link *l, const uint8_t *p, size_t n)
 	r = ws_parser_feed(&l->parser, p, n, &parser_cb, l);
 	if (r < 0) {
 		unsigned code = (unsigned)-r;
-		char peer[64];
-
 		const char *why = ws_parser_error(&l->parser);
 
 		if (why == NULL)
 			why = "protocol error";
-		if (log_budget_take(&l->c->na->env.log_budget, clock_now_ns(),
-				    HTTP_CONN_LOG_PER_S)) {
-			net_describe_peer(NULL, &l->c->hc, peer, sizeof(peer));
-			log_emit(LOGL_INFO, NULL, "websocket %s: closing %u: %s", peer, code, why);
-		}
+		log_cut(l, "closing %u: %s", code, why);
 		start_close(l, code, why, WS_CLOSE_PROTOCOL, true, true);
 		return;
 	}
@@ -629,6 +649,8 @@ void ws_conn_timer(struct net_conn *c, uint64_t now)
 
 		setsockopt(c->io.fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
 		counter_add(&c->na->stats->timeouts_total[NET_TIMEOUT_WRITE], 1);
+		log_cut(l, "reset: nothing written for http.write_timeout_ms %u (the client "
+			"does not read)", c->na->env.http->write_timeout_ms);
 		if (l->close_code == 0) {
 			l->close_code = 1006;
 			l->close_kind = WS_CLOSE_SLOW;

@@ -131,4 +131,30 @@ def test_a_client_that_pings_and_never_reads_is_closed_1008(actord_factory):
     # Counted once the closing handshake runs out (close_timeout_ms).
     wait_until(lambda: ws_sum(a, "actord_ws_closed_total", reason="slow_consumer") == 1,
                30 * SLOW, "the pinging client to be closed as a slow consumer")
+    # Cut off and said so, with the figures to tune (it used to be counted
+    # only, with no line in the log).
+    assert "closing 1008: slow consumer (64 frames" in a.stderr()
+    c.close()
+
+
+def test_a_client_that_never_reads_is_reset_at_the_write_timeout_and_logged(actord_factory):
+    """With slow_consumer "drop" nothing closes a client that never
+    reads but http.write_timeout_ms: it is reset, counted as a slow
+    consumer and a write timeout, and logged."""
+    a = wait_admin(actord_factory({"websocket": {"slow_consumer": "drop",
+                                                 "idle_timeout_ms": 60000},
+                                   "http": {"write_timeout_ms": int(300 * SLOW)}}))
+    c = RawWs(a.port, "/ws/echo", rcvbuf=4096)
+    c.sock.settimeout(0.5)
+    msg = b"x" * 65536
+    try:
+        # Echoes fill the kernel's buffers and the queue (4 MB); what
+        # does not fit is dropped; then nothing moves.
+        for _ in range(200):
+            c.send_frame(0x2, msg)
+    except OSError:
+        pass  # reset by actord while we were still sending
+    wait_until(lambda: ws_sum(a, "actord_ws_closed_total", reason="slow_consumer") == 1,
+               10 * SLOW, "the client that never reads to be reset")
+    assert "reset: nothing written for http.write_timeout_ms" in a.stderr()
     c.close()
