@@ -88,6 +88,7 @@ struct pubsub {
 	char origin[ORIGIN_LEN + 1];
 	uint64_t lost_logged_ns;
 	uint64_t invalid_logged_ns;
+	uint64_t dropped_logged_ns;
 };
 
 static struct ps_chan **find(struct pubsub *ps, const char *name, size_t len)
@@ -291,6 +292,7 @@ static void redis_publish(struct pubsub *ps, const char *name, size_t len, const
 static void fanout(struct pubsub *ps, const char *name, size_t len, struct ws_blob *b)
 {
 	struct ps_chan **pp = find(ps, name, len);
+	unsigned dropped = 0;
 
 	for (unsigned i = 0; pp != NULL && i < ps->nnets; i++) {
 		struct push_msg *f;
@@ -299,19 +301,26 @@ static void fanout(struct pubsub *ps, const char *name, size_t len, struct ws_bl
 			continue;
 		f = push_msg_new(PUSH_MSG_FANOUT, name, len);
 		if (f == NULL) {
-			counter_add(&ps->sh->fanout_dropped_total, 1);
+			dropped++;
 			continue;
 		}
 		ws_blob_ref(b, 1);
 		f->blob = b;
 		if (actor_send(ps->sys, ps->net_first + i, &f->m) != 0) {
-			counter_add(&ps->sh->fanout_dropped_total, 1);
+			dropped++;
 			msg_free(&f->m);
 		} else {
 			counter_add(&ps->sh->fanout_total, 1);
 		}
 	}
 	ws_blob_unref(b);
+	if (dropped == 0)
+		return;
+	counter_add(&ps->sh->fanout_dropped_total, dropped);
+	if (log_every_due(&ps->dropped_logged_ns, clock_now_ns(), NS_PER_S))
+		log_warn("pubsub: a frame of channel '%.*s' was dropped for the members on %u "
+			 "network actor(s): mailbox full (actors.net.mailbox) or out of memory",
+			 (int)len, name, dropped);
 }
 
 static void on_subscribe(struct pubsub *ps, struct push_msg *p)

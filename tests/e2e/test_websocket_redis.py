@@ -157,3 +157,25 @@ def test_what_another_publisher_puts_on_a_channel_never_reaches_members(actord_f
     assert pubsub_metric(a, "actord_pubsub_redis_invalid_total") == len(bad)
     assert "is not one WebSocket frame" in a.stderr()
     member.close()
+
+
+def test_frames_a_full_network_actor_mailbox_refuses_are_counted_and_logged(actord_factory,
+                                                                            redis_server):
+    """A burst from Redis meets a network actor whose mailbox (4 slots
+    here) is full: the frames it refuses are dropped for its members,
+    never waited for, counted and logged."""
+    cfg = chat_config(redis_server.port)
+    cfg["actors"] = {"net": {"mailbox": 4}}
+    a = wait_admin(actord_factory(cfg))
+    channel = b"actord:ws:chat:burst"
+    member = RawWs(a.port, "/ws/chat/burst")
+    wait_until(lambda: redis_server.numsub(channel.decode()) == 1, 10 * SLOW,
+               "the instance to subscribe to the room")
+    r = Redis(redis_server.port)
+    r.pipeline([("PUBLISH", channel, b"0123456789abcdef\x81\x01x")] * 5000)
+    r.close()
+    wait_until(lambda: pubsub_metric(a, "actord_pubsub_redis_received_total") == 5000,
+               10 * SLOW, "the burst to arrive")
+    assert pubsub_metric(a, "actord_pubsub_fanout_dropped_total") >= 1
+    assert "was dropped for the members on 1 network actor(s)" in a.stderr()
+    member.close()
