@@ -160,20 +160,34 @@ static void accept_value(const char *key, char out[32])
 	EVP_EncodeBlock((unsigned char *)out, md, SHA_DIGEST_LENGTH);
 }
 
+/* Whether any field named `name` holds `token`: repeated fields are one
+ * comma-separated list (RFC 9110 5.3; RFC 6455 11.3.4 says so of
+ * Sec-WebSocket-Protocol), and a proxy may split "Connection: keep-alive,
+ * Upgrade" in two. */
+static bool field_has_token(const struct hreq *r, const char *name, const char *token)
+{
+	const char *n, *v;
+
+	for (unsigned i = 0; hreq_header_at(r, i, &n, &v); i++)
+		if (strcasecmp(n, name) == 0 && has_token(v, token))
+			return true;
+	return false;
+}
+
 /* The first of the configured subprotocols the client offers. */
-static void pick_protocol(const char *offered, const char *ours, char *out, size_t len)
+static void pick_protocol(const struct hreq *r, const char *ours, char *out, size_t len)
 {
 	const char *p = ours;
 
 	out[0] = '\0';
-	while (offered != NULL && *p != '\0') {
+	while (*p != '\0') {
 		size_t n = strcspn(p, " ");
 		char w[64];
 
 		if (n < sizeof(w)) {
 			memcpy(w, p, n);
 			w[n] = '\0';
-			if (has_token(offered, w)) {
+			if (field_has_token(r, "Sec-WebSocket-Protocol", w)) {
 				snprintf(out, len, "%s", w);
 				return;
 			}
@@ -216,8 +230,8 @@ int hreq_websocket(struct hreq *r, const struct ws_handler_ops *ops, void *user)
 	if (hreq_answered(r))
 		return -EALREADY;
 	if (hreq_method(r) != HTTP_GET || r->hm->version_minor != 1 ||
-	    !has_token(hreq_header(r, "Upgrade"), "websocket") ||
-	    !has_token(hreq_header(r, "Connection"), "upgrade") || version == NULL) {
+	    !field_has_token(r, "Upgrade", "websocket") ||
+	    !field_has_token(r, "Connection", "upgrade") || version == NULL) {
 		upgrade_required(r, "a WebSocket handshake (GET, HTTP/1.1, Upgrade: websocket) "
 				 "is expected here");
 		return -EINVAL;
@@ -258,8 +272,7 @@ int hreq_websocket(struct hreq *r, const struct ws_handler_ops *ops, void *user)
 	w->user = user;
 	w->id = ws_id_make(r->hm->m.reply_to, slot, (uint32_t)(r->hm->conn_id >> 32));
 	snprintf(w->client, sizeof(w->client), "%s", hreq_client(r));
-	pick_protocol(hreq_header(r, "Sec-WebSocket-Protocol"), wc->subprotocols, proto,
-		      sizeof(proto));
+	pick_protocol(r, wc->subprotocols, proto, sizeof(proto));
 	snprintf(w->protocol, sizeof(w->protocol), "%s", proto);
 	accept_value(key, acc);
 	if (find(r->h->ws, w->id) != NULL || insert(r->h, w) != 0 ||

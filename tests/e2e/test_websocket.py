@@ -104,6 +104,17 @@ def test_a_repeated_version_is_refused_400(ws_actord, extra):
     assert raw_answer(ws_actord.port, req)[0] == 400
 
 
+def test_connection_upgrade_split_over_two_fields_is_a_handshake(ws_actord):
+    # RFC 9110 5.3: repeated fields are one list; a proxy may split
+    # "Connection: keep-alive, Upgrade" (only the first field was read: 426).
+    req = (b"GET /ws/echo HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+           b"Connection: keep-alive\r\nConnection: Upgrade\r\n"
+           b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+    status, headers = raw_answer(ws_actord.port, req)
+    assert status == 101
+    assert headers["sec-websocket-accept"] == "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+
+
 def test_origin_check_and_subprotocol_from_config(actord_factory):
     a = actord_factory({"websocket": {"redis": False, "origins": ["http://good.example"],
                                       "subprotocols": ["chat.v2", "chat.v1"]}})
@@ -115,6 +126,13 @@ def test_origin_check_and_subprotocol_from_config(actord_factory):
                              "Sec-WebSocket-Protocol: other, chat.v1, chat.v2"])
     assert c.status == 101
     assert c.headers["sec-websocket-protocol"] == "chat.v2"   # our preference
+    c.close()
+    # RFC 6455 11.3.4: the offer may come in several fields (only the
+    # first was read).
+    c = RawWs(a.port, extra=["Origin: http://good.example", "Sec-WebSocket-Protocol: other",
+                             "Sec-WebSocket-Protocol: chat.v1"])
+    assert c.status == 101
+    assert c.headers["sec-websocket-protocol"] == "chat.v1"
     c.close()
     c = RawWs(a.port, extra=["Origin: http://good.example", "Sec-WebSocket-Protocol: x"])
     assert c.status == 101 and "sec-websocket-protocol" not in c.headers
