@@ -529,7 +529,8 @@ static int parse_section(struct config_ctx *c, const char *prefix, const cJSON *
 			if (strcmp(f->name, j->string) == 0)
 				break;
 		if (f->name == NULL)
-			return cfg_fail(c, key, "unknown key");
+			return cfg_unknown_key(c, key, j->string, fields, sizeof(*fields),
+					       (size_t)(f - fields));
 		rc = parse_field(c, key, j, f, cfg);
 		if (rc != 0)
 			return rc;

@@ -77,5 +77,10 @@ int cfg_syntax_error(struct config_ctx *c, const char *text, const char *at);
 /* Refuse a "\u0000" escape in any key or string of `text`, naming the key
  * (`root`: cJSON's tree of `text`). */
 int cfg_refuse_nul(struct config_ctx *c, const char *text, const cJSON *root);
+/* "unknown key", with the closest of the `n` names `known` (stride bytes
+ * apart, each a `const char *` at the start of its element; NULL ends the
+ * list early) when one is a likely typo of `name`. */
+int cfg_unknown_key(struct config_ctx *c, const char *key, const char *name,
+		    const void *known, size_t stride, size_t n);
 
 #endif

@@ -8,6 +8,12 @@
  * a key or value there ("level\u0000junk" would read as "level"): such an
  * escape is refused, naming the key it sits in (cfg_refuse_nul).
  *
+ * An unknown key names the known key it most likely misspells
+ * (cfg_unknown_key: `http.max_conections: unknown key (did you mean
+ * "max_connections"?)`), by edit distance, as git and cargo do, or the
+ * known key it is the start of before a unit ("interval" ->
+ * "interval_ms").
+ *
  * Thread: the controlling thread.
  */
 #include <errno.h>
@@ -168,4 +174,69 @@ int cfg_refuse_nul(struct config_ctx *c, const char *text, const cJSON *root)
 	free(marked);
 	/* Unreachable in practice (the escape changed a string): still refuse. */
 	return rc != 0 ? rc : cfg_fail(c, "(file)", "\\u0000 (U+0000) is not allowed");
+}
+
+#define NAME_MAX_EDIT 48        /* longer names get no suggestion */
+
+/* Edits (insert, delete, substitute, swap two neighbours) from a to b;
+ * more than `cap` when they differ in length by more. */
+static size_t edits(const char *a, const char *b, size_t cap)
+{
+	size_t la = strlen(a), lb = strlen(b);
+	unsigned char d[NAME_MAX_EDIT + 1][NAME_MAX_EDIT + 1];
+
+	if (la > NAME_MAX_EDIT || lb > NAME_MAX_EDIT || (la > lb ? la - lb : lb - la) > cap)
+		return cap + 1;
+	for (size_t i = 0; i <= la; i++)
+		d[i][0] = (unsigned char)i;
+	for (size_t j = 0; j <= lb; j++)
+		d[0][j] = (unsigned char)j;
+	for (size_t i = 1; i <= la; i++)
+		for (size_t j = 1; j <= lb; j++) {
+			size_t sub = (size_t)d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
+			size_t del = (size_t)d[i - 1][j] + 1, ins = (size_t)d[i][j - 1] + 1;
+			size_t best = sub < del ? (sub < ins ? sub : ins) : (del < ins ? del : ins);
+
+			if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
+			    (size_t)d[i - 2][j - 2] + 1 < best)
+				best = (size_t)d[i - 2][j - 2] + 1;
+			d[i][j] = (unsigned char)best;
+		}
+	return d[la][lb];
+}
+
+int cfg_unknown_key(struct config_ctx *c, const char *key, const char *name,
+		    const void *known, size_t stride, size_t n)
+{
+	/* A third of the name, at most 3: "lsten" -> "listen", but not
+	 * "ttl" -> "url". */
+	size_t len = strlen(name), cap = len / 3 < 3 ? len / 3 : 3, best = cap + 1;
+	const char *guess = NULL;
+
+	for (size_t i = 0; i < n; i++) {
+		const char *k = *(const char *const *)(const void *)((const char *)known + i * stride);
+		size_t e;
+
+		if (k == NULL)
+			break;
+		e = edits(name, k, cap);
+		if (e < best) {
+			best = e;
+			guess = k;
+		}
+	}
+	/* The unit left off ("_ms", "_s", "_bytes"): the name and an
+	 * underscore start the key. */
+	for (size_t i = 0; i < n && guess == NULL; i++) {
+		const char *k = *(const char *const *)(const void *)((const char *)known + i * stride);
+
+		if (k == NULL)
+			break;
+		if (len > 0 && strncmp(k, name, len) == 0 && k[len] == '_' &&
+		    strchr(k + len + 1, '_') == NULL)
+			guess = k;
+	}
+	if (guess != NULL)
+		return cfg_fail(c, key, "unknown key (did you mean \"%s\"?)", guess);
+	return cfg_fail(c, key, "unknown key");
 }

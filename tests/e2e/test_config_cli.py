@@ -67,7 +67,7 @@ def test_relative_config_path_is_reported_absolute(tmp_path):
 # Each kind of invalid file and the exact message `actord -t` prints.
 INVALID = {
     "unknown_key": ('{"http": {"max_bodybytes": 10}}',
-                    "http.max_bodybytes: unknown key"),
+                    'http.max_bodybytes: unknown key (did you mean "max_body_bytes"?)'),
     "duplicate_key": ('{"log": {"level": "info", "level": "debug"}}',
                       "log.level: duplicate key"),
     "wrong_type": ('{"http": {"backlog": "128"}}',

@@ -287,9 +287,16 @@ static void test_bad_upstream_urls_and_proxies_are_refused(void **state)
 static void test_unknown_keys_are_refused(void **state)
 {
 	(void)state;
-	expect_error("{\"lisen\": []}", "/etc/actord/t.json: lisen: unknown key");
+	expect_error("{\"lisen\": []}",
+		     "/etc/actord/t.json: lisen: unknown key (did you mean \"listen\"?)");
 	expect_error("{\"http\": {\"max_bodybytes\": 1}}",
-		     "/etc/actord/t.json: http.max_bodybytes: unknown key");
+		     "/etc/actord/t.json: http.max_bodybytes: unknown key "
+		     "(did you mean \"max_body_bytes\"?)");
+	expect_error("{\"http\": {\"max_conections\": 1}}",
+		     "/etc/actord/t.json: http.max_conections: unknown key "
+		     "(did you mean \"max_connections\"?)");
+	/* Nothing close enough: no guess. */
+	expect_error("{\"redis\": {\"ttl\": 1}}", "/etc/actord/t.json: redis.ttl: unknown key");
 	expect_error("{\"actors\": {\"web\": {\"count\": 1}}}",
 		     "/etc/actord/t.json: actors.web: unknown key");
 	expect_error("{\"http\": {\"backlog\": 1, \"backlog\": 2}}",
@@ -330,7 +337,8 @@ static void test_out_of_range_values_are_refused(void **state)
 	expect_error("{\"admission\": {\"target_ms\": 0}}",
 		     "/etc/actord/t.json: admission.target_ms: 0 is out of range [1, 3600000]");
 	expect_error("{\"admission\": {\"interval\": 100}}",
-		     "/etc/actord/t.json: admission.interval: unknown key");
+		     "/etc/actord/t.json: admission.interval: unknown key "
+		     "(did you mean \"interval_ms\"?)");
 	expect_error("{\"http\": {\"header_timeout_ms\": -5}}",
 		     "/etc/actord/t.json: http.header_timeout_ms: -5 is out of range [1, 3600000]");
 	expect_error("{\"actors\": {\"net\": {\"count\": 0}}}",
