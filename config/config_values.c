@@ -299,7 +299,11 @@ int cfg_parse_proxy_list(struct config_ctx *c, const char *key, const cJSON *j,
 			} else if (strcmp(m->string, "key_file") == 0) {
 				rc = proxy_path(c, sub, m, px->key_file, sizeof(px->key_file));
 			} else {
-				rc = cfg_fail(c, sub, "unknown key");
+				static const char *const keys[] = { "prefix", "to", "ca_file",
+								    "cert_file", "key_file" };
+
+				rc = cfg_unknown_key(c, sub, m->string, keys, sizeof(keys[0]),
+						     sizeof(keys) / sizeof(keys[0]));
 			}
 			if (rc != 0)
 				return rc;
