@@ -272,16 +272,43 @@ void ws_link_queue(struct ws_link *l, struct ws_blob *b)
 	net_conn_mark_dirty(l->c);
 }
 
+/* How far from the queue's tail a pong still waiting is looked for. */
+#define PONG_SCAN 64
+
+/* Replace a pong that has not started to leave, near the tail, with `b`
+ * (RFC 6455 5.5.3: a pong may answer only the latest ping). */
+static bool pong_replace(struct ws_link *l, struct ws_blob *b)
+{
+	uint32_t first = l->head_off > 0 ? 1 : 0;
+
+	for (uint32_t k = 0; k < PONG_SCAN && k + first < l->q_len; k++) {
+		struct ws_blob **s = q_slot(l, l->q_len - 1 - k);
+
+		if ((*s)->opcode != WS_OP_PONG)
+			continue;
+		l->q_bytes = l->q_bytes - (*s)->len + b->len;
+		ws_blob_unref(*s);
+		*s = b;
+		return true;
+	}
+	return false;
+}
+
 /* A control frame of our own (pong, ping), ahead of nothing: it goes in
- * turn, after the frames already queued, which RFC 6455 allows. The queue's
- * limits hold for it too: a client that pings and never reads would
- * otherwise grow the queue by a pong per ping (RFC 6455 5.5.3 lets a pong
- * answer only the latest ping, so dropping one loses nothing). */
+ * turn, after the frames already queued, which RFC 6455 allows. A pong
+ * takes the place of one still waiting, so a burst of pings (a client may
+ * send a thousand in one packet) costs one pong, not a queue full of
+ * them and a 1008. The queue's limits hold for the rest: a client that
+ * pings and never reads holds one pong and is reset at the write timeout. */
 static void queue_control(struct ws_link *l, enum ws_opcode op, const uint8_t *p, size_t n)
 {
 	struct ws_blob *b = ws_blob_frame(op, p, n);
 
-	if (b == NULL || q_refuse(l, b))
+	if (b == NULL)
+		return;
+	if (op == WS_OP_PONG && pong_replace(l, b))
+		return;
+	if (q_refuse(l, b))
 		return;
 	if (!q_push(l, b))
 		ws_blob_unref(b);
