@@ -123,7 +123,9 @@ static bool has_token(const char *v, const char *token)
 	return false;
 }
 
-/* Whether the space-separated list `words` holds `w` (length n). */
+/* Whether the space-separated list of origins `words` holds `w` (length
+ * n). Scheme and host are case-insensitive (RFC 6454 4): a browser sends
+ * them in lower case, an operator may write "https://App.example". */
 static bool in_words(const char *words, const char *w, size_t n)
 {
 	const char *p = words;
@@ -131,7 +133,7 @@ static bool in_words(const char *words, const char *w, size_t n)
 	while (*p != '\0') {
 		size_t len = strcspn(p, " ");
 
-		if (len == n && strncmp(p, w, n) == 0)
+		if (len == n && strncasecmp(p, w, n) == 0)
 			return true;
 		p += len;
 		p += *p == ' ';

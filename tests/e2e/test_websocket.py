@@ -116,10 +116,14 @@ def test_connection_upgrade_split_over_two_fields_is_a_handshake(ws_actord):
 
 
 def test_origin_check_and_subprotocol_from_config(actord_factory):
-    a = actord_factory({"websocket": {"redis": False, "origins": ["http://good.example"],
+    a = actord_factory({"websocket": {"redis": False,
+                                      "origins": ["http://Good.Example", "https://x.example"],
                                       "subprotocols": ["chat.v2", "chat.v1"]}})
     req, _ = handshake_request("/ws/echo", extra=["Origin: http://evil.example"])
     assert raw_answer(a.port, req)[0] == 403
+    # Scheme and host compare without case (a browser sends them lower-case).
+    req, _ = handshake_request("/ws/echo", extra=["Origin: https://X.example"])
+    assert raw_answer(a.port, req)[0] == 101
     req, _ = handshake_request("/ws/echo")
     assert raw_answer(a.port, req)[0] == 403   # an Origin is required then
     c = RawWs(a.port, extra=["Origin: http://good.example",
