@@ -310,12 +310,26 @@ static bool mongo_ready(void *ctx, char *reason, size_t len)
 
 /* ---- Start-up (Thread: controlling) ---- */
 
+/* While make_uri parses mongo.uri on this thread: where the driver's
+ * "Unsupported URI option" warning goes instead of the log. libmongoc only
+ * warns about an unknown option and ignores it; a typo in the URI
+ * ("maxPoolSiz") must be refused like any other key of the file. */
+static _Thread_local char *uri_unknown;
+static _Thread_local size_t uri_unknown_len;
+
 /* Driver messages go to our log; its debug chatter (a line per failed
  * heartbeat while MongoDB is down) does not. */
 static void on_driver_log(mongoc_log_level_t level, const char *domain, const char *message,
 			  void *data)
 {
+	static const char unknown[] = "Unsupported URI option";
+
 	(void)data;
+	if (uri_unknown != NULL && uri_unknown[0] == '\0' &&
+	    strncmp(message, unknown, sizeof(unknown) - 1) == 0) {
+		snprintf(uri_unknown, uri_unknown_len, "%s", message);
+		return;
+	}
 	if (level <= MONGOC_LOG_LEVEL_CRITICAL)
 		log_error("mongoc %s: %s", domain, message);
 	else if (level == MONGOC_LOG_LEVEL_WARNING)
@@ -360,11 +374,20 @@ static int make_uri(struct mongo_shared *sh, const struct ad_config *cfg, char *
 		    size_t errlen)
 {
 	const struct config_mongo *mc = &cfg->mongo;
+	char unknown[160] = "";
 	bson_error_t e;
 
+	uri_unknown = unknown;
+	uri_unknown_len = sizeof(unknown);
 	sh->uri = mongoc_uri_new_with_error(mc->uri, &e);
+	uri_unknown = NULL;
 	if (sh->uri == NULL) {
 		snprintf(err, errlen, "%.400s: mongo.uri: %s", cfg->path, e.message);
+		return -EINVAL;
+	}
+	if (unknown[0] != '\0') {
+		snprintf(err, errlen, "%.400s: mongo.uri: %s (libmongoc would ignore it: a typo?)",
+			 cfg->path, unknown);
 		return -EINVAL;
 	}
 	if (!mongoc_uri_set_option_as_int32(sh->uri, MONGOC_URI_CONNECTTIMEOUTMS,

@@ -154,6 +154,8 @@ def test_full_mongo_mailbox_is_503_at_once(fake_mongo, actord_factory):
     ("mongodb://u:pw@h/?authMechanism=GSSAPI&authSource=admin",
      "GSSAPI and X509 require"),
     ("mongodb://h/?readPreference=nearest-ish", "Unsupported readPreference value"),
+    # libmongoc only warns about an option it does not know, and ignores it.
+    ("mongodb://u:pw@h/?maxPoolSiz=5&w=majority", 'Unsupported URI option "maxpoolsiz"'),
 ])
 def test_a_bad_uri_is_refused_with_file_key_and_reason(tmp_path, uri, why):
     path = str(tmp_path / "actord.json")
