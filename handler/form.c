@@ -94,6 +94,12 @@ static unsigned parse_urlencoded(struct hreq *r, struct hweb *w, const char *bod
 			w->form_why = "a field is too large";
 			return 413;
 		}
+		/* Raw, as route_decode refuses it escaped: a NUL would end
+		 * the C string hreq_form hands out. */
+		if (memchr(n.p, '\0', n.len) != NULL || memchr(v.p, '\0', v.len) != NULL) {
+			w->form_why = "a NUL byte in a field (it would cut it)";
+			return 400;
+		}
 		nlen = decode(r, n.p, n.len, &f.name);
 		vlen = decode(r, v.p, v.len, &f.value);
 		if (nlen == -ENOMEM || vlen == -ENOMEM) {

@@ -100,6 +100,11 @@ static int read_headers(const char *h, size_t len, struct mp_part *part, const c
 	bool disposition = false;
 	size_t i = 0;
 
+	/* Names, file names and types become C strings: a NUL would cut
+	 * "a.php\0.jpg" to "a.php" without a word (RFC 9110 5.5 forbids it
+	 * in a field value anyway). */
+	if (memchr(h, '\0', len) != NULL)
+		return fail(why, 400, "a NUL byte in a part's headers");
 	while (i < len) {
 		const char *line = h + i, *eol = memmem(line, len - i, "\r\n", 2);
 		size_t n = eol != NULL ? (size_t)(eol - line) : len - i;
@@ -195,6 +200,11 @@ int mp_parse(const char *body, size_t len, struct wp_span boundary,
 				 : part.data.len > lim->max_field_bytes)
 			return fail(why, 413, part.is_file ? "a file is too large"
 							   : "a field is too large");
+		/* A field's value is read as a C string (hreq_form): as for
+		 * %00 in a urlencoded form, refuse what would be cut. A file's
+		 * bytes are a pointer and a length, NULs included. */
+		if (!part.is_file && memchr(part.data.p, '\0', part.data.len) != NULL)
+			return fail(why, 400, "a NUL byte in a field (it would cut it)");
 		rc = fn(ctx, &part);
 		if (rc != 0) {
 			*why = "refused by the route";

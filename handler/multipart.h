@@ -60,7 +60,9 @@ bool mp_boundary(const char *ctype, size_t len, struct wp_span *boundary);
 size_t mp_unescape(struct wp_span quoted, char *out);
 
 /* Parse `body`. Returns 0, or an HTTP status with `*why` set: 400
- * (malformed), 413 (a limit), or what `fn` returned. */
+ * (malformed; also a NUL byte in a part's headers or in the value of a
+ * part without a filename, which callers read as C strings), 413 (a
+ * limit), or what `fn` returned. */
 int mp_parse(const char *body, size_t len, struct wp_span boundary,
 	     const struct mp_limits *lim, mp_part_fn fn, void *ctx, const char **why);
 

@@ -105,7 +105,9 @@ struct hreq_field {
 
 /* Parse the body by its Content-Type: application/x-www-form-urlencoded
  * or multipart/form-data (limits: forms.*). Idempotent. Returns 0, or
- * the status to answer with `*why` set: 400 malformed, 413 a limit
+ * the status to answer with `*why` set: 400 malformed (a NUL byte,
+ * raw or %00, in a name, a file name or a field's value too: it would
+ * cut the C string), 413 a limit
  * (forms.max_parts, max_field_bytes, max_file_bytes), 415 another type.
  * A request without a body parses as an empty form. */
 unsigned hreq_form_parse(struct hreq *r, const char **why);

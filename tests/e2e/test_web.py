@@ -84,6 +84,30 @@ def test_a_decoded_nul_is_refused_never_cut(a):
     assert r.status_code == 200 and "q" not in r.json(), r.text
 
 
+def test_a_raw_nul_in_a_form_is_refused_never_cut(a):
+    """A NUL byte sent as is (not %00) used to cut a urlencoded value
+    ("a=\\0b" read as ""), a multipart name or file name ("a.php\\0.jpg"
+    read as "a.php") and a multipart field's value: 400 like %00. A
+    file's bytes may hold NULs."""
+    r = requests.post(url(a, "/_test/web/form"), data=b"a=\x00b",
+                      headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert (r.status_code, r.json()) == (400, {"error": "a NUL byte in a field (it would cut it)"})
+    r = requests.post(url(a, "/_test/web/form"), data=b"a\x00b=1",
+                      headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert r.status_code == 400
+    mp = {"Content-Type": "multipart/form-data; boundary=XyZ"}
+    for head, value, error in (
+            (b'name="f"; filename="a.php\x00.jpg"', b"v", "a NUL byte in a part's headers"),
+            (b'name="a\x00b"', b"v", "a NUL byte in a part's headers"),
+            (b'name="t"', b"v\x00w", "a NUL byte in a field (it would cut it)")):
+        body = b"--XyZ\r\nContent-Disposition: form-data; " + head + b"\r\n\r\n" + value + b"\r\n--XyZ--\r\n"
+        r = requests.post(url(a, "/_test/web/form"), data=body, headers=mp)
+        assert (r.status_code, r.json()) == (400, {"error": error}), head
+    body = b'--XyZ\r\nContent-Disposition: form-data; name="f"; filename="a.bin"\r\n\r\n\x00\x01\r\n--XyZ--\r\n'
+    r = requests.post(url(a, "/_test/web/form"), data=body, headers=mp)
+    assert r.status_code == 200 and r.json()["fields"][0]["len"] == 2, r.text
+
+
 def test_query_names_are_decoded(a):
     r = requests.get(url(a, "/_test/params/a/b?%71=enc"))
     assert r.json()["q"] == "enc"

@@ -10,7 +10,9 @@
  *
  * Invariants checked (abort on violation): every part handed out lies
  * inside the body (name, filename, content type, data), respects the
- * limits and has a name; unescaping a quoted name or filename never
+ * limits and has a name; no NUL byte in a name, filename, content type
+ * or the value of a part without a filename (they become C strings);
+ * unescaping a quoted name or filename never
  * lengthens it; the part count respects max_parts; a status is
  * 0, 400 or 413 with a reason; parsing is deterministic; a boundary read
  * from a Content-Type lies inside it and is 1..70 bytes.
@@ -50,6 +52,12 @@ static void unescaped(struct wp_span s)
 	free(out);
 }
 
+static void no_nul(struct wp_span s)
+{
+	if (s.len > 0 && memchr(s.p, '\0', s.len) != NULL)
+		abort();
+}
+
 static int on_part(void *arg, const struct mp_part *p)
 {
 	struct ctx *c = arg;
@@ -60,6 +68,11 @@ static int on_part(void *arg, const struct mp_part *p)
 	inside(c, p->data);
 	if (p->name.len == 0 || ++c->parts > c->lim->max_parts)
 		abort();
+	no_nul(p->name);
+	no_nul(p->filename);
+	no_nul(p->content_type);
+	if (!p->is_file)
+		no_nul(p->data);
 	if (p->name_quoted)
 		unescaped(p->name);
 	if (p->filename_quoted)
