@@ -35,6 +35,7 @@
 #include "config/config.h"
 
 #define XSRF_BYTES 16
+#define EXPIRES_MAX 253402300799LL   /* Fri, 31 Dec 9999 23:59:59 GMT */
 
 struct hweb *hweb_of(struct hreq *r)
 {
@@ -155,11 +156,15 @@ int hreq_set_cookie(struct hreq *r, const char *name, const char *value,
 	if (opt->domain != NULL)
 		n += snprintf(line + n, cap - (size_t)n, "; Domain=%s", opt->domain);
 	if (opt->max_age_s >= 0) {
+		int64_t now = (int64_t)time(NULL);
 		char date[30];
 
-		/* Expires too, for the clients that ignore Max-Age. */
-		wp_format_http_date(opt->max_age_s == 0 ? 0 : (int64_t)time(NULL) + opt->max_age_s,
-				    date);
+		/* Expires too, for the clients that ignore Max-Age. A "forever"
+		 * Max-Age (INT64_MAX) must not overflow nor, past year 9999,
+		 * fall back to 1970: that would delete the cookie. */
+		wp_format_http_date(opt->max_age_s == 0 ? 0
+				    : opt->max_age_s > EXPIRES_MAX - now ? EXPIRES_MAX
+				    : now + opt->max_age_s, date);
 		n += snprintf(line + n, cap - (size_t)n, "; Max-Age=%lld; Expires=%s",
 			      (long long)opt->max_age_s, date);
 	}

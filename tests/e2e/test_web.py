@@ -223,6 +223,10 @@ def test_cookies_and_their_attributes(a):
     assert "Max-Age" not in sc                            # a browser-session cookie
     sc = requests.get(url(a, "/_test/web/set-cookie?name=t&value=&max_age=0")).headers["set-cookie"]
     assert "Max-Age=0" in sc and "Expires=Thu, 01 Jan 1970" in sc
+    # "Forever": Expires stops at the last four-digit year; it used to
+    # overflow into 1970, which deletes the cookie in clients that read it.
+    sc = requests.get(url(a, "/_test/web/set-cookie?name=t&value=v&max_age=9223372036854775807")).headers["set-cookie"]
+    assert "Expires=Fri, 31 Dec 9999 23:59:59 GMT" in sc, sc
     for bad in ("a%20b", "a%3Bb", "a%22b", "a,b"):
         assert requests.get(url(a, f"/_test/web/set-cookie?name=t&value={bad}")).status_code == 400
 
