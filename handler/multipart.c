@@ -128,8 +128,11 @@ static int read_headers(const char *h, size_t len, struct mp_part *part, const c
 			if (!param(v + 9, vlen - 9, "name", &part->name, &part->name_quoted) ||
 			    part->name.len == 0)
 				return fail(why, 400, "a part without a name");
+			/* filename="" is a file input left empty: browsers still
+			 * send its part, without bytes. As in Tornado it is a
+			 * field, so hreq_upload finds no file. */
 			part->is_file = param(v + 9, vlen - 9, "filename", &part->filename,
-					      &part->filename_quoted);
+					      &part->filename_quoted) && part->filename.len > 0;
 			disposition = true;
 		} else if ((size_t)(colon - line) == 12 && strncasecmp(line, "Content-Type", 12) == 0) {
 			part->content_type = (struct wp_span){ v, vlen };

@@ -32,7 +32,7 @@ struct mp_part {
 	struct wp_span filename;      /* a file part's file name */
 	bool name_quoted;             /* a quoted-string: mp_unescape it */
 	bool filename_quoted;
-	bool is_file;                 /* a filename parameter was present */
+	bool is_file;                 /* a non-empty filename parameter was present */
 	struct wp_span content_type;  /* empty if none was sent */
 	struct wp_span data;
 };

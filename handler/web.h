@@ -116,7 +116,8 @@ unsigned hreq_form_parse(struct hreq *r, const char **why);
  * the body does not parse). */
 const char *hreq_form(struct hreq *r, const char *name);
 
-/* The uploaded file of field `name`, or NULL. */
+/* The uploaded file of field `name`, or NULL (also for a file input
+ * left empty: its part, filename="", is a field with an empty value). */
 const struct hreq_field *hreq_upload(struct hreq *r, const char *name);
 
 /* Field `i` in body order (0, 1, ...): NULL past the last. */

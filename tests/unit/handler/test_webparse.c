@@ -260,6 +260,11 @@ static void test_multipart(void **state)
 	assert_string_equal(ps.names[0], "a");
 	assert_int_equal(ps.lens[0], 5);
 	assert_true(ps.file[1] && ps.lens[1] == 10);
+	/* A file input left empty (filename="", no bytes) is a field, as
+	 * in Tornado: it used to come back as an upload named "". */
+	assert_int_equal(mp("--B0\r\nContent-Disposition: form-data; name=\"f\"; filename=\"\"\r\n"
+			    "Content-Type: application/octet-stream\r\n\r\n\r\n--B0--", &lim, &ps, &why), 0);
+	assert_true(ps.n == 1 && !ps.file[0] && ps.lens[0] == 0);
 	assert_int_equal(mp(three, &lim, &ps, &why), 413);
 	assert_string_equal(why, "too many parts");
 	assert_int_equal(mp(field6, &lim, &ps, &why), 413);
