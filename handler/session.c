@@ -43,6 +43,7 @@ struct hsess_step {
 	hsession_fn k;
 	void *arg;
 	const char *login_url;        /* hsession_authenticated */
+	bool set_cookie;              /* hsession_save: the id is new to the browser */
 };
 
 static bool new_id(char out[SID_HEX + 1])
@@ -242,7 +243,7 @@ static struct hsess_step *step_new(struct hreq *r, struct hsession *s, hsession_
 	struct hsess_step *st = hreq_alloc(r, sizeof(*st));
 
 	if (st != NULL)
-		*st = (struct hsess_step){ s, k, arg, NULL };
+		*st = (struct hsess_step){ s, k, arg, NULL, false };
 	return st;
 }
 
@@ -295,10 +296,25 @@ int hsession_authenticated(struct hreq *r, const char *login_url, hsession_fn k,
 static void on_stored(struct hreq *r, struct call_msg *reply, void *arg)
 {
 	struct hsess_step *st = arg;
+	const struct ad_config *cfg = hreq_config(r);
+	const struct hcookie_opts co = {
+		.max_age_s = cfg->session.max_age_s, .http_only = true,
+	};
+	int rc;
 
 	if (reply->status != 0) {
 		hreq_fail(r, reply->status, "session store");
 		return;
+	}
+	/* Only now: a cookie sent with the store's 503 would name a session
+	 * that does not exist and replace the browser's working one (after
+	 * a rotation, the old session is still in Redis). */
+	if (st->set_cookie) {
+		rc = hreq_set_signed_cookie(r, cfg->session.cookie, st->s->id, &co);
+		if (rc != 0) {
+			hreq_fail(r, rc, "session cookie");
+			return;
+		}
 	}
 	st->k(r, st->s, st->arg);
 }
@@ -306,9 +322,6 @@ static void on_stored(struct hreq *r, struct call_msg *reply, void *arg)
 int hsession_save(struct hreq *r, struct hsession *s, hsession_fn k, void *arg)
 {
 	const struct ad_config *cfg = hreq_config(r);
-	const struct hcookie_opts co = {
-		.max_age_s = cfg->session.max_age_s, .http_only = true,
-	};
 	struct hsess_step *st = step_new(r, s, k, arg);
 	struct cache_req *q;
 	cJSON *o;
@@ -335,13 +348,12 @@ int hsession_save(struct hreq *r, struct hsession *s, hsession_fn k, void *arg)
 			cache_req_del(q, key, klen);
 	}
 	free(json);
-	if (rc == 0 && (s->is_new || s->old_id[0] != '\0'))
-		rc = hreq_set_signed_cookie(r, cfg->session.cookie, s->id, &co);
 	if (rc != 0) {
 		if (q != NULL)
 			msg_free(&cache_req_call(q)->m);
 		return rc;
 	}
+	st->set_cookie = s->is_new || s->old_id[0] != '\0';
 	s->dirty = false;
 	s->is_new = false;
 	s->old_id[0] = '\0';

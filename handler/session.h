@@ -60,7 +60,8 @@ bool hsession_is_new(const struct hsession *s);
 void hsession_rotate(struct hsession *s);
 
 /* Store the session if it changed (SET with PX session.idle_s), set the
- * cookie if its id is new, then run `k`. Failures as for hsession_load. */
+ * cookie if its id is new (only once stored: a failed save sends no
+ * cookie), then run `k`. Failures as for hsession_load. */
 int hsession_save(struct hreq *r, struct hsession *s, hsession_fn k, void *arg);
 
 /* Delete the session from Redis and the browser, then run `k`. */

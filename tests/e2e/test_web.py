@@ -316,6 +316,21 @@ def test_weak_keys_are_config_errors(tmp_path):
     assert r.returncode == 1 and "cookies.secret_keys: key 1 is 4 bytes" in r.stderr
 
 
+# ---- sessions ----------------------------------------------------------------
+
+def test_a_session_the_store_did_not_save_sets_no_cookie(actord_factory):
+    """The session cookie went out before Redis answered, so a save that
+    failed still sent it with the 503: the browser then held an id that
+    names nothing, in place of its working session (a login's rotation
+    leaves the old session in Redis). No Redis here: every save fails."""
+    a = actord_factory({"actors": {"cache": {"count": 1}},
+                        "redis": {"host": "127.0.0.1", "port": 1}})
+    for method, path in (("GET", "/_test/web/session"), ("POST", "/_test/web/login?user=bob")):
+        r = requests.request(method, url(a, path), allow_redirects=False)
+        assert r.status_code == 503 and "session store" in r.json()["error"], r.text
+        assert "set-cookie" not in r.headers, (path, r.headers)
+
+
 # ---- redirects, escaping ---------------------------------------------------
 
 def test_redirects(a):
