@@ -82,24 +82,31 @@ void hreq_redirect(struct hreq *r, unsigned status, const char *location)
 
 /* ---- Cookies ---- */
 
+/* Every Cookie header line, in order: a client should send one, but one
+ * line per cookie is what HTTP/2 allows (RFC 9113 8.2.3) and what some
+ * gateways forward as is; reading the first only lost the others. */
 const char *hreq_cookie(struct hreq *r, const char *name)
 {
-	const char *hdr = hreq_header(r, "Cookie");
-	size_t nlen = strlen(name), pos = 0, hlen;
+	const char *hname, *hdr;
+	size_t nlen = strlen(name);
 	struct wp_span n, v;
 
-	if (hdr == NULL)
-		return NULL;
-	hlen = strlen(hdr);
-	while (wp_cookie_next(hdr, hlen, &pos, &n, &v)) {
-		if (n.len == nlen && memcmp(n.p, name, nlen) == 0) {
-			char *out = hreq_alloc(r, v.len + 1);
+	for (unsigned i = 0; hreq_header_at(r, i, &hname, &hdr); i++) {
+		size_t pos = 0, hlen;
 
-			if (out == NULL)
-				return NULL;
-			memcpy(out, v.p, v.len);
-			out[v.len] = '\0';
-			return out;
+		if (strcasecmp(hname, "Cookie") != 0)
+			continue;
+		hlen = strlen(hdr);
+		while (wp_cookie_next(hdr, hlen, &pos, &n, &v)) {
+			if (n.len == nlen && memcmp(n.p, name, nlen) == 0) {
+				char *out = hreq_alloc(r, v.len + 1);
+
+				if (out == NULL)
+					return NULL;
+				memcpy(out, v.p, v.len);
+				out[v.len] = '\0';
+				return out;
+			}
 		}
 	}
 	return NULL;

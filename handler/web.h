@@ -68,7 +68,8 @@ struct hcookie_opts {
 	bool secure;              /* also forced on by cookies.secure and SameSite=None */
 };
 
-/* The value of request cookie `name` (the first if sent twice), or NULL. */
+/* The value of request cookie `name` (the first if sent twice, over
+ * every Cookie header line), or NULL. */
 const char *hreq_cookie(struct hreq *r, const char *name);
 
 /* Add a Set-Cookie header. `value` must be cookie-octets (no space, '"',

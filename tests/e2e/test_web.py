@@ -211,6 +211,13 @@ def test_cookies_and_their_attributes(a):
     r = requests.get(url(a, "/_test/web/cookie?name=b"), headers={"Cookie": 'a=1; b="q u"; c'})
     assert r.text == "q u"
     assert requests.get(url(a, "/_test/web/cookie?name=zz"), cookies={"a": "1"}).status_code == 404
+    # One Cookie line per cookie (HTTP/2 crumbs forwarded as they came):
+    # the second line used to be ignored.
+    c = RawClient(a.port)
+    c.send(b"GET /_test/web/cookie?name=b HTTP/1.1\r\nHost: x\r\nCookie: a=1\r\ncookie: b=2\r\n\r\n")
+    got = c.read_response()
+    c.close()
+    assert (got.status, got.body) == (200, b"2"), got
     r = requests.get(url(a, "/_test/web/set-cookie?name=t&value=v1&max_age=60&path=/x&same_site=Strict"))
     sc = r.headers["set-cookie"]
     for part in ("t=v1", "Path=/x", "Max-Age=60", "Expires=", "HttpOnly", "SameSite=Strict"):
