@@ -5,7 +5,8 @@
  * DESIGN
  * The cache belongs to one handler actor (struct handler.static_cache,
  * made on first use, freed with the handler): a hash table of entries by
- * absolute path, an LRU list, and a byte budget (static.cache_bytes, read
+ * absolute path and the compression settings they were made under, an
+ * LRU list, and a byte budget (static.cache_bytes, read
  * live). An entry is a file's bytes and variants, or a remembered 404,
  * with the time the file actor last saw it; within static.revalidate_ms
  * it is served without any call, after that the next request asks the
@@ -50,7 +51,7 @@ struct validators {
 struct static_entry {
 	struct static_entry *hnext;   /* hash chain */
 	struct list lru;              /* most recently used first */
-	char *key;                    /* dir "/" rel */
+	char *key;                    /* '+' min_bytes ':' or '-', dir "/" rel */
 	size_t bytes;                 /* what it costs the budget */
 	uint64_t validated_ns;        /* last time the file actor saw it */
 	bool missing;                 /* a remembered 404 */
@@ -631,6 +632,7 @@ static void static_get(struct hreq *r)
 	struct static_ctx *sc = hreq_alloc(r, sizeof(*sc));
 	struct static_entry *e;
 	unsigned st;
+	size_t klen;
 	char *key;
 
 	if (sc == NULL) {
@@ -644,14 +646,24 @@ static void static_get(struct hreq *r)
 		hreq_error(r, st, st == 400 ? "malformed path" : "not found");
 		return;
 	}
-	key = hreq_alloc(r, strlen(m->dir) + strlen(sc->rel) + 2);
+	sc->ctype = static_content_type(sc->rel);
+	klen = strlen(m->dir) + strlen(sc->rel) + 16;
+	key = hreq_alloc(r, klen);
 	if (key == NULL) {
 		hreq_fail(r, -ENOMEM, "static file");
 		return;
 	}
-	sprintf(key, "%s/%s", m->dir, sc->rel);
+	/* The key also names what shaped the entry besides the file: whether
+	 * variants were made, from what size. A file cached while compression
+	 * was off stayed uncompressed after a reload turned it on (the file
+	 * itself unchanged, every revalidation said so), and so did a second
+	 * mount of the directory with compress on. "+512:/dir/f", "-/dir/f". */
+	if (compressible(r, sc))
+		snprintf(key, klen, "+%" PRIu32 ":%s/%s", r->cfg->compress.min_bytes, m->dir,
+			 sc->rel);
+	else
+		snprintf(key, klen, "-%s/%s", m->dir, sc->rel);
 	sc->key = key;
-	sc->ctype = static_content_type(sc->rel);
 	e = r->h->static_cache != NULL ? cache_find(r->h->static_cache, key) : NULL;
 	if (e != NULL && e->fd >= 0 && wants_variant(r, sc)) {
 		issue(r, sc, NULL);   /* the file actor looks for a .gz / .br */

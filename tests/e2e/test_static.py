@@ -6,6 +6,7 @@ bounded staleness, and nothing outside the directory: "..", encoded dot
 segments, NUL bytes, dotfiles and symlinks that lead out."""
 import gzip
 import os
+import signal
 import time
 
 import brotli
@@ -280,6 +281,30 @@ def test_mount_compress_off(actord_factory, site):
                                                "compress": False}]}})
     r = a.get("/s/small.txt", headers={"Accept-Encoding": "gzip, br"})
     assert "content-encoding" not in r.headers and "vary" not in r.headers
+
+
+def test_a_file_cached_uncompressed_is_compressed_once_allowed(actord_factory, site):
+    """The handler's cache kept a file made without variants (compression
+    off) and, the file unchanged, served it so after a reload turned
+    compression on, and to a second mount of the directory that has it
+    on: "compress" then did nothing until the file changed."""
+    a = actord_factory({"static": {"mounts": [{"prefix": "/raw/", "dir": str(site), "compress": False},
+                                              {"prefix": "/s/", "dir": str(site)}],
+                                   "revalidate_ms": 0},
+                        "compress": {"enabled": False}, "actors": {"handler": {"count": 1}}})
+    gz = {"Accept-Encoding": "gzip"}
+    assert "content-encoding" not in a.get("/s/small.txt", headers=gz).headers
+    a.cfg["compress"]["enabled"] = True
+    a.write_config(a.cfg)
+    a.signal(signal.SIGHUP)
+    wait_until(lambda: a.stderr().count("configuration reloaded from") >= 1, 10, "the reload")
+    r = a.get("/s/small.txt", headers=gz)
+    assert r.headers.get("content-encoding") == "gzip" and gzip.decompress(r.body) == SMALL
+    (site / "two.txt").write_bytes(SMALL)                # no precompressed sibling
+    assert "content-encoding" not in a.get("/raw/two.txt", headers=gz).headers
+    r = a.get("/s/two.txt", headers=gz)
+    assert r.headers.get("content-encoding") == "gzip" and gzip.decompress(r.body) == SMALL
+    assert "content-encoding" not in a.get("/raw/two.txt", headers=gz).headers
 
 
 def test_bounded_staleness(a, site):
