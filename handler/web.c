@@ -143,7 +143,7 @@ int hreq_set_cookie(struct hreq *r, const char *name, const char *value,
 	const struct hcookie_opts *opt = o != NULL ? o : &dflt;
 	const char *path = opt->path != NULL ? opt->path : "/";
 	const char *same = same_site_value(opt->same_site != NULL ? opt->same_site : "Lax");
-	bool secure;
+	bool host_only = strncasecmp(name, "__Host-", 7) == 0, secure;
 	char *line;
 	size_t cap;
 	int n;
@@ -152,8 +152,15 @@ int hreq_set_cookie(struct hreq *r, const char *name, const char *value,
 	    !cookie_octets(value) || !cookie_octets(path) ||
 	    (opt->domain != NULL && !cookie_octets(opt->domain)) || same == NULL)
 		return -EINVAL;
-	/* Browsers drop a SameSite=None cookie without Secure. */
-	secure = opt->secure || r->cfg->cookies.secure || strcmp(same, "None") == 0;
+	/* A __Host- cookie without Path=/ or with a Domain is dropped by
+	 * browsers (RFC 6265bis 4.1.3.2): refuse it rather than lose it. */
+	if (host_only && (strcmp(path, "/") != 0 || opt->domain != NULL))
+		return -EINVAL;
+	/* Browsers drop a SameSite=None cookie without Secure, and a
+	 * __Secure- or __Host- one (so a session cookie named so would
+	 * never be kept, nor a logout's clearing of it). */
+	secure = opt->secure || r->cfg->cookies.secure || strcmp(same, "None") == 0 ||
+		 host_only || strncasecmp(name, "__Secure-", 9) == 0;
 	cap = strlen(name) + strlen(value) + strlen(path) + strlen(same) +
 	      (opt->domain != NULL ? strlen(opt->domain) : 0) + 128;
 	line = hreq_alloc(r, cap);

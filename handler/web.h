@@ -65,7 +65,8 @@ struct hcookie_opts {
 	const char *domain;       /* NULL: none (this host only) */
 	const char *same_site;    /* "Lax", "Strict", "None" (any case); NULL: "Lax" */
 	bool http_only;
-	bool secure;              /* also forced on by cookies.secure and SameSite=None */
+	bool secure;              /* also forced on by cookies.secure, SameSite=None,
+				   * a __Secure- or __Host- name */
 };
 
 /* The value of request cookie `name` (the first if sent twice, over
@@ -73,7 +74,8 @@ struct hcookie_opts {
 const char *hreq_cookie(struct hreq *r, const char *name);
 
 /* Add a Set-Cookie header. `value` must be cookie-octets (no space, '"',
- * ',', ';' or '\\') and same_site one of the three: -EINVAL otherwise;
+ * ',', ';' or '\\'), same_site one of the three, and a __Host- cookie
+ * without domain and with path "/": -EINVAL otherwise;
  * -ENOMEM. `o` NULL: session
  * cookie, Path=/, HttpOnly, SameSite=Lax. */
 int hreq_set_cookie(struct hreq *r, const char *name, const char *value,

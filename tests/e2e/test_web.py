@@ -230,6 +230,12 @@ def test_cookies_and_their_attributes(a):
     assert "Max-Age" not in sc                            # a browser-session cookie
     sc = requests.get(url(a, "/_test/web/set-cookie?name=t&value=&max_age=0")).headers["set-cookie"]
     assert "Max-Age=0" in sc and "Expires=Thu, 01 Jan 1970" in sc
+    # Browsers drop a __Secure- or __Host- cookie without Secure (and a
+    # __Host- one with a Domain or another Path): it went out without.
+    for name in ("__Secure-t", "__Host-t", "__host-t"):
+        sc = requests.get(url(a, f"/_test/web/set-cookie?name={name}&value=v&max_age=0")).headers["set-cookie"]
+        assert sc.startswith(name + "=") and "; Secure" in sc, sc
+    assert requests.get(url(a, "/_test/web/set-cookie?name=__Host-t&value=v&path=/x")).status_code == 400
     # "Forever": Expires stops at the last four-digit year; it used to
     # overflow into 1970, which deletes the cookie in clients that read it.
     sc = requests.get(url(a, "/_test/web/set-cookie?name=t&value=v&max_age=9223372036854775807")).headers["set-cookie"]
