@@ -379,7 +379,9 @@ int hsession_destroy(struct hreq *r, struct hsession *s, hsession_fn k, void *ar
 		k(r, s, arg);
 		return 0;
 	}
-	q = keyed_req(r, s->id, &key, &klen);
+	/* Rotated in this request and not saved: what Redis holds is under
+	 * the old id (the new one was never stored). */
+	q = keyed_req(r, s->old_id[0] != '\0' ? s->old_id : s->id, &key, &klen);
 	if (q == NULL)
 		return -ENOMEM;
 	cache_req_del(q, key, klen);

@@ -20,6 +20,8 @@
  *   GET  /_test/web/session         the session's "n", incremented and saved
  *   GET  /_test/web/private         @authenticated: {"user": ...}
  *   POST /_test/web/login?user=     a session with that user (no password)
+ *   POST /_test/web/login?user=&then=destroy   the login's rotation, then
+ *                                   hsession_destroy in the same request
  *
  * Thread: the handler actor serving the request.
  */
@@ -237,13 +239,23 @@ static void on_logged_in(struct hreq *r, struct hsession *s, void *arg)
 	hreq_redirect(r, 303, "/_test/web/private");
 }
 
+static void on_destroyed(struct hreq *r, struct hsession *s, void *arg)
+{
+	(void)s;
+	(void)arg;
+	hreq_text(r, 200, "destroyed");
+}
+
 static void on_login_session(struct hreq *r, struct hsession *s, void *arg)
 {
+	const char *then = hreq_query(r, "then");
 	int rc;
 
 	hsession_rotate(s);
 	rc = hsession_set(s, "user", arg);
-	if (rc == 0)
+	if (rc == 0 && then != NULL && strcmp(then, "destroy") == 0)
+		rc = hsession_destroy(r, s, on_destroyed, NULL);
+	else if (rc == 0)
 		rc = hsession_save(r, s, on_logged_in, NULL);
 	if (rc != 0)
 		hreq_fail(r, rc, "session");

@@ -214,6 +214,20 @@ def test_authenticated_routes_redirect_then_admit(a):
     assert r.status_code == 200 and r.json() == {"user": "ada"}   # 303 followed
 
 
+def test_a_session_destroyed_after_its_rotation_is_gone_from_redis(a):
+    """hsession_destroy after hsession_rotate in one request deletes the
+    session stored under the old id; it deleted the new id, never stored,
+    and the old session (and its login) stayed in Redis."""
+    s = requests.Session()
+    assert s.post(url(a, "/_test/web/login?user=ada")).json() == {"user": "ada"}
+    sid = s.cookies["sid"]
+    r = s.post(url(a, "/_test/web/login?user=eve&then=destroy"))
+    assert r.text == "destroyed"
+    r = requests.get(url(a, "/_test/web/private"), cookies={"sid": sid},
+                     allow_redirects=False)
+    assert r.status_code == 302, r.text      # the old cookie names no session any more
+
+
 def test_demo_stylesheet_is_a_compressed_static_file(a):
     css = open(os.path.join(ROOT, "app", "demo", "static", "demo.css"), "rb").read()
     r = requests.get(url(a, "/demo/static/demo.css"), headers={"Accept-Encoding": "gzip"}, stream=True)
