@@ -47,6 +47,14 @@ void config_web_defaults(struct ad_config *cfg)
 	cfg->app.demo_pbkdf2_iterations = 100000;
 }
 
+/* A static mount's keys, for the "did you mean" of an unknown one. */
+static int unknown_mount_key(struct config_ctx *c, const char *key, const char *name)
+{
+	static const char *const keys[] = { "prefix", "dir", "index", "max_age_s", "compress" };
+
+	return cfg_unknown_key(c, key, name, keys, sizeof(keys[0]), sizeof(keys) / sizeof(keys[0]));
+}
+
 /* One mount object: {"prefix", "dir", "index", "max_age_s", "compress"}. */
 static int parse_mount(struct config_ctx *c, const char *key, const cJSON *e,
 		       struct config_static_mount *m)
@@ -76,7 +84,7 @@ static int parse_mount(struct config_ctx *c, const char *key, const cJSON *e,
 			rc = strcmp(f->string, "prefix") == 0 || strcmp(f->string, "dir") == 0 ||
 			     strcmp(f->string, "index") == 0
 				? cfg_fail(c, sub, "expected a string, got %s", cfg_json_type(f))
-				: cfg_fail(c, sub, "unknown key");
+				: unknown_mount_key(c, sub, f->string);
 		} else if (strcmp(f->string, "prefix") == 0) {
 			rc = cfg_copy_str(c, sub, f->valuestring, m->prefix, sizeof(m->prefix));
 			if (rc == 0)
@@ -102,7 +110,7 @@ static int parse_mount(struct config_ctx *c, const char *key, const cJSON *e,
 					strcmp(m->index, "..") == 0))
 				rc = cfg_fail(c, sub, "'%s': a file name, without '/'", m->index);
 		} else {
-			rc = cfg_fail(c, sub, "unknown key");
+			rc = unknown_mount_key(c, sub, f->string);
 		}
 		if (rc != 0)
 			return rc;
