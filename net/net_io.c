@@ -31,6 +31,9 @@
  * response body streams, net_stream_deadline replaces http_conn's (a
  * silent producer, a grant to send again). A piece of a streamed request
  * body refused by a full mailbox is sent again at net_upload_deadline.
+ * The keep-alive period starts once the last answer has left for the
+ * socket, not when it was queued: a long answer read slowly is bounded by
+ * the write timeout alone, never cut at keepalive_timeout_ms.
  *
  * A client that does not read is reset at the write timeout, so its
  * unsent output does not outlive the connection in the kernel.
@@ -112,6 +115,11 @@ static int conn_deadline(const struct net_conn *c, uint64_t *deadline)
 		k = (enum net_timeout)K_STREAM;
 	} else {
 		d = http_conn_deadline(&c->hc, &k);
+		/* An answer still leaving is no idle connection: the write
+		 * timeout bounds it, and the idle period starts once it is
+		 * out (conn_update, conn_send_file). */
+		if (k == NET_TIMEOUT_KEEPALIVE && (net_buf_pending(&c->out) > 0 || c->has_file))
+			d = 0;
 	}
 	if (net_upload_deadline(c) != 0 && (d == 0 || net_upload_deadline(c) < d)) {
 		d = net_upload_deadline(c);     /* a piece refused by a full mailbox */
@@ -222,8 +230,10 @@ static int conn_update(struct net_conn *c, uint64_t now)
 		net_conn_close(c);      /* the producer is gone */
 		return -1;
 	}
-	if (pending == 0 && c->out.cap > 0 && c->stream == NULL)
+	if (pending == 0 && c->out.cap > 0 && c->stream == NULL) {
 		net_buf_free(&c->out);
+		http_conn_body_sent(&c->hc, now); /* the last answer is out now */
+	}
 	if (c->has_file)
 		pending++;
 	if (pending == 0 && c->stream == NULL && http_conn_finished(&c->hc)) {
@@ -285,6 +295,7 @@ static int conn_send_file(struct net_conn *c, uint64_t now)
 	if (c->has_file && c->file_left == 0) {
 		close(c->file_fd);
 		c->has_file = false;
+		http_conn_body_sent(&c->hc, now);
 		net_conn_mark_dirty(c); /* the answers behind it may go now */
 	}
 	return 0;

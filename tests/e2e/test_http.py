@@ -291,6 +291,30 @@ def test_idle_keep_alive_connection_is_closed_at_its_timeout(actord_factory):
     assert "408" not in a.stderr()  # an idle connection is nobody's fault
 
 
+def test_answer_read_slowly_is_not_cut_at_the_keep_alive_timeout(actord_factory):
+    # A 12 MiB answer that a client reads steadily, but for longer than
+    # keepalive_timeout_ms: the connection is busy, not idle, so only the
+    # write timeout bounds it; the idle period starts once it is out (the
+    # tail in the kernel buffers can take the client longer than that to
+    # read here: the next request is not tried).
+    a = start(actord_factory, {"keepalive_timeout_ms": ms(300), "write_timeout_ms": ms(5000)})
+    # Slowly for twice that timeout, while most of the answer (more than
+    # the kernel buffers hold) still waits in actord, then at full speed.
+    n = 12 << 20
+    c = raw(a.port)
+    c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
+    c.send(get(f"/_test/bytes?n={n}"))
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < 0.6 * SLOW and len(c.buf) < n:
+        if not c.recv_some():
+            break
+        time.sleep(0.004)
+    assert time.monotonic() - t0 >= 0.6 * SLOW   # no EOF in the slow part
+    r = c.read_response()
+    assert r.status == 200 and len(r.body) == n
+    c.close()
+
+
 def test_stalled_body_is_dropped_at_the_body_timeout(actord_factory):
     a = start(actord_factory, {"body_timeout_ms": ms(300)})
     c = raw(a.port)
