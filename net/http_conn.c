@@ -430,13 +430,10 @@ void http_conn_drain_gently(struct http_conn *c)
 
 void http_conn_eof(struct http_conn *c)
 {
-	http_conn_upload_abort(c, 0);
-	c->flags |= HC_STOP | HC_DONE;
-	c->flags &= (uint16_t)~HC_CONTINUE;
-	drop_cur(c);
-	drop_parked(c);
-	drop_ready(c);
-	free_held(c);
+	/* A client that half-closed after its requests still reads: what it
+	 * sent whole is answered, as in a drain. Its handler runs anyway, so
+	 * writing the answer costs nothing a full close would have saved. */
+	http_conn_drain(c);
 }
 
 void http_conn_reply(struct http_conn *c, struct net_req *r)

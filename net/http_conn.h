@@ -196,10 +196,13 @@ void http_conn_dispose(struct http_conn *c);
 void http_conn_feed(struct http_conn *c, const char *data, size_t len,
 		    uint64_t now_ns);
 
-/* The client closed its side. Like nginx, this aborts the connection: the
- * partial request and unsent answers are dropped, replies still in
- * handlers will arrive late and be counted; http_conn_finished() is true.
- * Thread: owner. */
+/* The client closed its side (shutdown(SHUT_WR) after its requests, as
+ * `nc -N` does, or it left). Like http_conn_drain: nothing more is read;
+ * the requests received whole are answered, the last answer closing the
+ * connection (a client that left makes that write fail); a partial
+ * request, input held unparsed behind a full pipeline and a streamed body
+ * not complete (ABORT) are dropped. http_conn_finished() is true at once
+ * if nothing is owed. Thread: owner. */
 void http_conn_eof(struct http_conn *c);
 
 /* Graceful drain: parse nothing more (a partial request is dropped),

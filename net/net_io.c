@@ -475,10 +475,18 @@ static int conn_read(struct net_conn *c, uint64_t now)
 		return 0;
 	}
 	if (n == 0) {
-		/* The client left: whatever is unsent or in handlers is dropped
-		 * (see http_conn_eof); replies still to come are counted late. */
-		net_conn_close(c);
-		return -1;
+		/* The client closed its side: what it sent whole is still
+		 * answered (http_conn_eof), nothing more is read. Not a pause
+		 * for backpressure: the watcher stops here, uncounted. */
+		http_conn_eof(&c->hc);
+		ev_io_stop(na->loop, &c->io);
+		if (http_conn_finished(&c->hc) && !c->has_file && c->stream == NULL &&
+		    net_buf_pending(&c->out) == 0) {
+			net_conn_close(c);
+			return -1;
+		}
+		net_conn_mark_dirty(c);
+		return 0;
 	}
 	counter_add(&na->stats->bytes_in_total, (uint64_t)n);
 	http_conn_feed(&c->hc, na->rbuf, (size_t)n, now);

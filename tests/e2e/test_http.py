@@ -365,6 +365,19 @@ def test_client_leaving_while_its_request_is_in_a_handler_is_harmless(actord):
     c.close()
 
 
+def test_client_that_half_closes_after_its_requests_still_gets_the_answers(actord):
+    # shutdown(SHUT_WR) after the requests (`nc -N`, some HTTP/1.0 tools):
+    # the client still reads; the last answer says it closes.
+    c = raw(actord.port)
+    c.send(get("/_test/delay?ms=50&tag=a") + get("/plaintext") + b"GET /partial HT")
+    c.sock.shutdown(socket.SHUT_WR)
+    assert c.read_response().body == b"delayed a\n"
+    r = c.read_response()
+    assert r.body == b"Hello, World!" and r.headers["connection"] == "close"
+    assert c.closed()
+    c.close()
+
+
 def test_full_handler_mailbox_holds_requests_until_the_handler_has_room(actord_factory):
     # One handler with a 4-slot mailbox, blocked in /_test/block: requests
     # queue until the mailbox is full, then wait in the network actor (their

@@ -458,7 +458,7 @@ static void test_parked_request_is_freed_with_the_connection(void **state)
 	submit_rc = -EAGAIN;
 	feed("POST /a HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhello");
 	assert_true(http_conn_has_parked(&H.c));
-	http_conn_eof(&H.c);          /* ASan: nothing leaks */
+	http_conn_dispose(&H.c);      /* ASan: nothing leaks */
 	assert_false(http_conn_has_parked(&H.c));
 	assert_true(http_conn_finished(&H.c));
 }
@@ -562,15 +562,35 @@ static void test_keepalive_and_body_deadlines(void **state)
 	assert_int_equal(kind, NET_TIMEOUT_BODY);
 }
 
-static void test_eof_aborts_and_the_reply_in_flight_is_late(void **state)
+static void test_half_close_after_a_request_still_gets_its_answer(void **state)
 {
+	char *out;
+
 	(void)state;
 	feed("GET / HTTP/1.1\r\nHost: h\r\n\r\nGET /partial HTT");
 	http_conn_eof(&H.c);
-	assert_true(http_conn_finished(&H.c));
+	assert_false(http_conn_finished(&H.c));
+	assert_false(http_conn_wants_input(&H.c));
 	reply(0, 200, "x");
-	assert_int_equal(output(), 0);
-	assert_int_equal(H.stats.late_replies_total, 1);
+	output();
+	out = take_output();
+	assert_non_null(strstr(out, "HTTP/1.1 200 OK\r\n"));
+	assert_non_null(strstr(out, "Connection: close\r\n"));  /* the partial one is dropped */
+	assert_true(http_conn_finished(&H.c));
+	assert_true(http_conn_lingers(&H.c));
+	assert_int_equal(H.stats.late_replies_total, 0);
+}
+
+static void test_eof_with_nothing_owed_is_over_at_once(void **state)
+{
+	(void)state;
+	feed("GET / HTTP/1.1\r\nHost: h\r\n\r\n");
+	reply(0, 200, "x");
+	output();
+	feed("GET /partial HTT");
+	http_conn_eof(&H.c);
+	assert_true(http_conn_finished(&H.c));
+	assert_false(http_conn_lingers(&H.c));
 }
 
 static void test_absolute_form_url_is_split(void **state)
@@ -773,7 +793,8 @@ int main(void)
 		T(test_late_reply_after_handler_backstop_is_dropped),
 		T(test_header_deadline_is_absolute_from_accept_then_first_byte),
 		T(test_keepalive_and_body_deadlines),
-		T(test_eof_aborts_and_the_reply_in_flight_is_late),
+		T(test_half_close_after_a_request_still_gets_its_answer),
+		T(test_eof_with_nothing_owed_is_over_at_once),
 		T(test_absolute_form_url_is_split),
 		T(test_reply_for_an_unknown_sequence_is_late),
 		T(test_envelopes_are_recycled_on_the_owner_thread),

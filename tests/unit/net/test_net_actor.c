@@ -318,6 +318,9 @@ static void test_replies_past_a_full_network_mailbox_all_arrive(void **state)
 
 static void test_late_reply_for_a_closed_connection_is_dropped_and_counted(void **state)
 {
+	/* A reset, not a close: a client that only closed its side is still
+	 * answered (http_conn_eof), one that reset can no longer be. */
+	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
 	struct http_msg *hm;
 	int fd;
 
@@ -326,6 +329,7 @@ static void test_late_reply_for_a_closed_connection_is_dropped_and_counted(void 
 	fd = connect_server();
 	send_all(fd, "GET /hold HTTP/1.1\r\nHost: h\r\n\r\n");
 	WAIT_FOR(atomic_load(&held) != NULL);
+	setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
 	close(fd);
 	WAIT_FOR(stats().conns_open == 0);
 	hm = atomic_exchange(&held, NULL);
