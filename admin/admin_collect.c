@@ -147,7 +147,7 @@ static void collect_http(struct metrics_out *o, void *ctx)
 {
 	static const char *const classes[NET_STATUS_CLASSES] = { "1xx", "2xx", "3xx", "4xx", "5xx" };
 	static const char *const errors[NET_ERR_COUNT] = {
-		"400", "413", "414", "431", "501", "505",
+		"400", "413", "414", "417", "431", "501", "505",
 	};
 	static const char *const timeouts[NET_TIMEOUT_COUNT] = {
 		"header", "body", "keepalive", "write", "handler",

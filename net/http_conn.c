@@ -172,6 +172,7 @@ static void count_error(struct http_conn *c, unsigned status)
 	switch (status) {
 	case 413: e = NET_ERR_413; break;
 	case 414: e = NET_ERR_414; break;
+	case 417: e = NET_ERR_417; break;
 	case 431: e = NET_ERR_431; break;
 	case 501: e = NET_ERR_501; break;
 	case 505: e = NET_ERR_505; break;

@@ -18,8 +18,8 @@
  *  - strict framing (RFC 9112) that the lenient http-parser build lacks:
  *    http_frame.h checks the raw bytes before the parser sees them (line
  *    endings, field-name syntax, chunked framing); the callbacks check
- *    Host (exactly one; required in HTTP/1.1), Transfer-Encoding and the
- *    version (505 unless HTTP/1.x);
+ *    Host (exactly one; required in HTTP/1.1), Transfer-Encoding, Expect
+ *    (417 unless 100-continue) and the version (505 unless HTTP/1.x);
  *  - limits: request line (414), header bytes and count (431), body size
  *    (413, decided from Content-Length before the body is read), CL with
  *    TE or duplicate CL (400, from http-parser), malformed (400). An error

@@ -19,7 +19,7 @@
  *
  * The strict framing of the raw bytes is http_frame.c's, run ahead of
  * the parser; what needs the parsed fields is checked here, once the
- * header section is complete (check_head: version, Host,
+ * header section is complete (check_head: version, Host, Expect,
  * Transfer-Encoding), from offsets noted while the headers were copied.
  * on_headers_complete then tells the framing scanner how the body is
  * framed. The body buffer grows as the body arrives (reserve_body).
@@ -246,6 +246,8 @@ static int start_value(struct http_conn *c)
 			r->te_count++;
 	} else if (name_is(c, name_off, "expect", 6)) {
 		r->expect_off = c->piece_off;
+		if (r->expect_count < UINT8_MAX)
+			r->expect_count++;
 	} else if (name_is(c, name_off, "traceparent", 11)) {
 		r->tp_off = c->piece_off;
 		if (r->tp_count < UINT8_MAX)
@@ -317,6 +319,14 @@ static int check_head(struct http_conn *c, const http_parser *p)
 		v = value_at(c, r->host_off, &vlen);
 		if (!valid_host(v, vlen))
 			return refuse(c, 400, "invalid Host");
+	}
+	if (r->expect_off != 0) {
+		/* RFC 9110 10.1.1: 100-continue is the only expectation;
+		 * another (or a second field: a list) cannot be met, and
+		 * saying so beats ignoring it. */
+		v = value_at(c, r->expect_off, &vlen);
+		if (r->expect_count > 1 || vlen != 12 || strncasecmp(v, "100-continue", 12) != 0)
+			return refuse(c, 417, "unsupported expectation");
 	}
 	if (r->te_count > 0) {
 		/* http-parser refused every coding list that does not end in

@@ -43,11 +43,11 @@ struct net_req {
 	/* While the request is parsed (net/http_conn_request.c), kept here
 	 * rather than in every idle connection: where the records of the
 	 * headers the connection code reads itself are (0: none), how many
-	 * Host, Transfer-Encoding and traceparent fields came, and the buffer
+	 * Host, Transfer-Encoding, traceparent and Expect fields came, and the buffer
 	 * size a declared Content-Length needs in the end (0: unknown). */
 	uint32_t host_off, te_off, expect_off, tp_off;
 	uint32_t body_full;
-	uint8_t host_count, te_count, tp_count;
+	uint8_t host_count, te_count, tp_count, expect_count;
 	uint8_t parent_id[8];        /* the caller's span (hm.m.trace from a traceparent) */
 };
 _Static_assert(offsetof(struct net_req, hm) == 0,

@@ -32,6 +32,7 @@ enum net_err {
 			* Content-Length, Host missing or repeated */
 	NET_ERR_413,   /* body over http.max_body_bytes */
 	NET_ERR_414,   /* request line over http.max_request_line */
+	NET_ERR_417,   /* an Expect other than 100-continue */
 	NET_ERR_431,   /* header block over max_header_bytes or max_headers */
 	NET_ERR_501,   /* a transfer coding other than chunked */
 	NET_ERR_505,   /* an HTTP major version other than 1 */

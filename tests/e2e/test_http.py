@@ -209,6 +209,15 @@ def test_more_than_100_header_fields_is_431(actord):
     c.close()
 
 
+def test_an_unknown_expectation_is_417_and_counted(actord):
+    r = refused(actord.port, b"POST /_test/echo HTTP/1.1\r\nHost: t\r\nExpect: 200-ok\r\n"
+                b"Content-Length: 3\r\n\r\nabc", 417)
+    assert r.body == b"Expectation Failed\n"
+    wait_until(lambda: "417 unsupported expectation" in actord.stderr(), 5, "its log line")
+    assert sum(v for (n, ls), v in metrics_of(actord).items()
+               if n == "actord_http_request_errors_total" and ("status", "417") in ls) == 1
+
+
 def test_body_over_the_limit_is_413_before_the_body_is_read(actord):
     # 1 MiB is the default limit: the answer comes without a byte of body.
     r = refused(actord.port, b"POST /_test/echo HTTP/1.1\r\nHost: t\r\nContent-Length: 1048577\r\n\r\n", 413)

@@ -177,6 +177,22 @@ static void test_unsupported_major_version_is_505(void **state)
 	assert_int_equal(H.stats.errors_total[NET_ERR_505], 1);
 }
 
+static void test_an_expectation_other_than_100_continue_is_417(void **state)
+{
+	(void)state;
+	refused("POST / HTTP/1.1\r\nHost: h\r\nExpect: 200-ok\r\nContent-Length: 1\r\n\r\nx",
+		417);
+	assert_int_equal(H.stats.errors_total[NET_ERR_417], 1);
+	assert_non_null(strstr(log_capture_last, "unsupported expectation"));
+}
+
+static void test_a_second_expect_field_is_417(void **state)
+{
+	(void)state;
+	/* The last one alone would look acceptable. */
+	refused("GET / HTTP/1.1\r\nHost: h\r\nExpect: x\r\nExpect: 100-continue\r\n\r\n", 417);
+}
+
 static void test_http09_version_is_505(void **state)
 {
 	(void)state;
@@ -467,6 +483,8 @@ int main(void)
 		T(test_two_host_fields_are_400),
 		T(test_invalid_host_is_400_and_http10_may_omit_it),
 		T(test_unsupported_major_version_is_505),
+		T(test_an_expectation_other_than_100_continue_is_417),
+		T(test_a_second_expect_field_is_417),
 		T(test_http09_version_is_505),
 		T(test_transfer_codings_but_chunked_are_501_and_repeats_400),
 		T(test_repeated_transfer_encoding_is_400),
