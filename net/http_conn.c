@@ -151,7 +151,10 @@ bool http_conn_insert_ready(struct http_conn *c, struct net_req *r)
 	return true;
 }
 
-static void log_bad_request(struct http_conn *c, unsigned status, const char *reason)
+/* One warning about the connection's client, within the shared budget:
+ * "<what> <peer>: <status> <reason>" (status 0: none, the connection is
+ * reset without an answer). */
+static void log_conn(struct http_conn *c, const char *what, unsigned status, const char *reason)
 {
 	struct http_conn_env *env = c->env;
 	char peer[64] = "?", fields[192];
@@ -162,7 +165,15 @@ static void log_bad_request(struct http_conn *c, unsigned status, const char *re
 		env->describe(env->ctx, c, peer, sizeof(peer));
 	snprintf(fields, sizeof(fields), "\"status\":%u,\"client\":\"%s\",\"reason\":\"%s\"",
 		 status, peer, reason);
-	log_emit(LOGL_WARN, fields, "bad request from %s: %u %s", peer, status, reason);
+	if (status != 0)
+		log_emit(LOGL_WARN, fields, "%s %s: %u %s", what, peer, status, reason);
+	else
+		log_emit(LOGL_WARN, fields, "%s %s: %s", what, peer, reason);
+}
+
+static void log_bad_request(struct http_conn *c, unsigned status, const char *reason)
+{
+	log_conn(c, "bad request from", status, reason);
 }
 
 static void count_error(struct http_conn *c, unsigned status)
@@ -681,12 +692,20 @@ bool http_conn_expire(struct http_conn *c, enum net_timeout kind, uint64_t now_n
 	c->now_ns = now_ns;
 	counter_add(&c->env->stats->timeouts_total[kind], 1);
 	/* A request cut short says so in the log (rate-limited, as every bad
-	 * request); an idle connection closing is nobody's fault. */
+	 * request), and so do a reset for not reading and the backstop's 504
+	 * (the handler's own 504 is logged by the handler); an idle
+	 * connection closing is nobody's fault. */
 	if (kind == NET_TIMEOUT_HEADER && c->phase == PH_HEADERS)
 		log_bad_request(c, 408, "header section not complete within http.header_timeout_ms");
 	else if (kind == NET_TIMEOUT_BODY)
 		log_bad_request(c, 408, "body stalled or too slow (http.body_timeout_ms, "
 				"http.body_min_rate)");
+	else if (kind == NET_TIMEOUT_WRITE)
+		log_conn(c, "connection reset,", 0,
+			 "the client read none of its answers for http.write_timeout_ms");
+	else if (kind == NET_TIMEOUT_HANDLER)
+		log_conn(c, "no answer for", 504,
+			 "the handler did not reply within http.request_timeout_ms + 1 s");
 	if (kind != NET_TIMEOUT_HANDLER)
 		return true;
 	/* The handler backstop: answer the oldest request 504 ourselves and

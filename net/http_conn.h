@@ -304,9 +304,10 @@ uint32_t http_conn_inflight(const struct http_conn *c);
  * applies (the owner adds its write timeout). Thread: owner. */
 uint64_t http_conn_deadline(const struct http_conn *c, enum net_timeout *kind);
 
-/* Deadline `kind` passed. Returns true if the owner must close the
- * connection now; false if an answer was queued (the handler backstop's
- * 504) and the connection closes after it. Thread: owner. */
+/* Deadline `kind` passed (also the owner's write timeout, to be counted
+ * and logged). Returns true if the owner must close the connection now;
+ * false if an answer was queued (the handler backstop's 504) and the
+ * connection closes after it. Thread: owner. */
 bool http_conn_expire(struct http_conn *c, enum net_timeout kind, uint64_t now_ns);
 
 #endif

@@ -567,7 +567,7 @@ static void on_conn_timer(struct ev_loop *loop, ev_timer *w, int revents)
 		struct linger lg = { .l_onoff = 1, .l_linger = 0 };
 
 		setsockopt(c->io.fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
-		counter_add(&c->na->stats->timeouts_total[NET_TIMEOUT_WRITE], 1);
+		http_conn_expire(&c->hc, NET_TIMEOUT_WRITE, now); /* counted, logged */
 		net_conn_close(c);
 	} else if (http_conn_expire(&c->hc, (enum net_timeout)kind, now)) {
 		net_conn_close(c);

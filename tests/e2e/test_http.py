@@ -359,6 +359,7 @@ def test_client_that_never_reads_is_dropped_at_the_write_timeout(actord_factory)
     assert reset and got < want
     c.close()
     assert a.get("/plaintext").status == 200
+    wait_until(lambda: "connection reset, 127.0.0.1:" in a.stderr(), 5, "the reset's log line")
 
 
 def test_client_leaving_while_its_request_is_in_a_handler_is_harmless(actord):

@@ -501,6 +501,18 @@ static void test_pipeline_cap_holds_input_until_answers_leave(void **state)
 	assert_true(http_conn_wants_input(&H.c));
 }
 
+static void test_write_timeout_is_counted_and_logged(void **state)
+{
+	(void)state;
+	feed("GET / HTTP/1.1\r\nHost: h\r\n\r\n");
+	reply(0, 200, "x");
+	output();
+	assert_true(http_conn_expire(&H.c, NET_TIMEOUT_WRITE, H.now));
+	assert_int_equal(H.stats.timeouts_total[NET_TIMEOUT_WRITE], 1);
+	assert_non_null(strstr(log_capture_last, "connection reset, 192.0.2.1:4242: the client read "
+			       "none of its answers"));
+}
+
 static void test_late_reply_after_handler_backstop_is_dropped(void **state)
 {
 	enum net_timeout kind;
@@ -514,6 +526,8 @@ static void test_late_reply_after_handler_backstop_is_dropped(void **state)
 	assert_int_equal(d, H.now + (5000 + HTTP_CONN_HANDLER_GRACE_MS) * MS);
 	H.now = d;
 	assert_false(http_conn_expire(&H.c, kind, H.now));
+	/* The operator learns why a 504 went out, and to whom. */
+	assert_non_null(strstr(log_capture_last, "no answer for 192.0.2.1:4242: 504 the handler"));
 	output();
 	out = take_output();
 	assert_non_null(strstr(out, "HTTP/1.1 504 Gateway Timeout\r\n"));
@@ -790,6 +804,7 @@ int main(void)
 		T(test_expect_100_continue_is_answered_before_the_body),
 		T(test_expect_100_continue_is_not_sent_with_a_413),
 		T(test_pipeline_cap_holds_input_until_answers_leave),
+		T(test_write_timeout_is_counted_and_logged),
 		T(test_late_reply_after_handler_backstop_is_dropped),
 		T(test_header_deadline_is_absolute_from_accept_then_first_byte),
 		T(test_keepalive_and_body_deadlines),
