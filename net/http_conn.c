@@ -258,7 +258,7 @@ static bool pipeline_full(const struct http_conn *c)
 /* The next request may not be parsed now. */
 static bool blocked(const struct http_conn *c)
 {
-	return c->parked != NULL || pipeline_full(c) || (c->flags & HC_UPHOLD);
+	return c->parked != NULL || pipeline_full(c) || (c->flags & (HC_UPHOLD | HC_UPWAIT));
 }
 
 /* submit failed otherwise than "full": answer 503 in the request's turn. */
@@ -376,9 +376,11 @@ static void parse(struct http_conn *c, const char *data, size_t len)
 		if (err == HPE_PAUSED) {
 			http_parser_pause(&c->parser, 0);
 			if (c->parser.upgrade) {
-				/* No other protocol is parsed here; what follows is
-				 * the WebSocket's if the route accepts the upgrade. */
-				c->flags |= HC_STOP;
+				/* What follows is the WebSocket's if the route
+				 * accepts the upgrade (a 101), more HTTP if it
+				 * answers otherwise (RFC 9110 7.8: the server
+				 * ignored the Upgrade): held until then. */
+				c->flags |= HC_UPWAIT;
 				if (len > 0)
 					hold(c, data, len);
 				return;
@@ -556,6 +558,8 @@ size_t http_conn_output(struct http_conn *c, struct net_buf *out, uint64_t now_n
 			break;
 		}
 		msg_free(&r->hm.m);
+		if (c->send_seq == c->next_seq)
+			c->flags &= (uint16_t)~HC_UPWAIT; /* the Upgrade was declined */
 		if (c->send_seq == c->next_seq && c->phase == PH_IDLE)
 			c->since_ns = now_ns; /* the keep-alive idle period starts */
 	}

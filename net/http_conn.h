@@ -44,6 +44,9 @@
  *    http.body_min_rate bytes received, from the end of the header block
  *    or the 100 Continue), keep-alive idle, and a backstop for a handler
  *    that never replies (request_timeout_ms + 1 s: 504, then close);
+ *  - Upgrade: what follows such a request is held unparsed until its
+ *    answer: a 101 hands it to the WebSocket (ws_conn.c), any other answer
+ *    means HTTP/1.1 goes on (RFC 9110 7.8); CONNECT closes after its answer;
  *  - Expect: 100-continue (HTTP/1.1 only; sent when the request is next in
  *    line; skipped if the body has already arrived), HEAD (no body, same
  *    Content-Length), HTTP/1.0 with and without keep-alive;

@@ -31,6 +31,8 @@ enum last_cb { CB_NONE, CB_FIELD, CB_VALUE };
 #define HC_UPCUT    0x400u /* the body of upload_seq was cut short: its answer closes */
 #define HC_UPHOLD   0x800u /* the owner still delivers upload_seq's body: parse
 			    * no further request (one streamed body at a time) */
+#define HC_UPWAIT   0x1000u /* the last request asked to switch protocols: parse
+			     * nothing more until its answer says whether */
 
 /* Fixed part of a request line around method and URL: " HTTP/1.1\r\n". */
 #define REQ_LINE_EXTRA 11u

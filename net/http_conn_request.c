@@ -580,7 +580,9 @@ static int finish_request(struct http_conn *c)
 		return -EBADMSG;
 	hm->method = (uint8_t)c->parser.method;
 	hm->version_minor = (uint8_t)c->parser.http_minor;
-	hm->keep_alive = http_should_keep_alive(&c->parser) && !c->parser.upgrade;
+	/* A declined Upgrade leaves HTTP/1.1 on the connection; a CONNECT
+	 * (http-parser's other "upgrade") always ends it. */
+	hm->keep_alive = http_should_keep_alive(&c->parser) && c->parser.method != HTTP_CONNECT;
 	hm->conn_id = c->id;
 	hm->received_ns = c->now_ns;
 	return 0;

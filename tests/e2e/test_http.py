@@ -129,6 +129,20 @@ def test_http11_connection_close_is_honoured(actord):
     c.close()
 
 
+def test_a_declined_upgrade_keeps_the_connection(actord):
+    # curl --http2 on http:// offers h2c with every request; a route that
+    # is not a WebSocket answers in HTTP/1.1 and the connection goes on.
+    c = raw(actord.port)
+    c.send(get("/plaintext", extra="Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n"
+               "HTTP2-Settings: AAMAAABkAAQAAP__\r\n") + get("/json"))
+    r = c.read_response()
+    assert r.status == 200 and "connection" not in r.headers
+    assert c.read_response().json() == {"message": "Hello, World!"}
+    c.send(get("/plaintext"))
+    assert c.read_response().status == 200
+    c.close()
+
+
 def test_head_has_the_length_of_get_but_no_body(actord):
     c = raw(actord.port)
     c.send(b"HEAD /plaintext HTTP/1.1\r\nHost: t\r\n\r\n" + get("/json"))

@@ -576,6 +576,41 @@ static void test_keepalive_and_body_deadlines(void **state)
 	assert_int_equal(kind, NET_TIMEOUT_BODY);
 }
 
+static void test_a_declined_upgrade_keeps_the_connection_for_http(void **state)
+{
+	char *out;
+
+	(void)state;
+	/* curl --http2 on an http:// URL asks this of every request. */
+	feed("GET /a HTTP/1.1\r\nHost: h\r\nConnection: Upgrade, HTTP2-Settings\r\n"
+	     "Upgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\n\r\n"
+	     "GET /b HTTP/1.1\r\nHost: h\r\n\r\n");
+	assert_int_equal(H.nsub, 1);           /* what follows waits for the answer */
+	assert_false(http_conn_wants_input(&H.c));
+	reply(0, 200, "a");
+	output();
+	out = take_output();
+	assert_non_null(strstr(out, "HTTP/1.1 200 OK\r\n"));
+	assert_null(strstr(out, "Connection: close"));
+	assert_false(http_conn_finished(&H.c));
+	assert_true(http_conn_resume(&H.c, H.now)); /* it was HTTP after all */
+	assert_int_equal(H.nsub, 2);
+	reply(1, 200, "b");
+	output();
+	assert_non_null(strstr(take_output(), "HTTP/1.1 200 OK\r\n"));
+	assert_true(http_conn_wants_input(&H.c));
+}
+
+static void test_connect_still_closes_after_its_answer(void **state)
+{
+	(void)state;
+	feed("CONNECT h:443 HTTP/1.1\r\nHost: h:443\r\n\r\n");
+	reply(0, 405, "no");
+	output();
+	assert_non_null(strstr(take_output(), "Connection: close\r\n"));
+	assert_true(http_conn_finished(&H.c));
+}
+
 static void test_half_close_after_a_request_still_gets_its_answer(void **state)
 {
 	char *out;
@@ -808,6 +843,8 @@ int main(void)
 		T(test_late_reply_after_handler_backstop_is_dropped),
 		T(test_header_deadline_is_absolute_from_accept_then_first_byte),
 		T(test_keepalive_and_body_deadlines),
+		T(test_a_declined_upgrade_keeps_the_connection_for_http),
+		T(test_connect_still_closes_after_its_answer),
 		T(test_half_close_after_a_request_still_gets_its_answer),
 		T(test_eof_with_nothing_owed_is_over_at_once),
 		T(test_absolute_form_url_is_split),
