@@ -24,6 +24,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "actors/actor.h"
 #include "actors/log.h"
 #include "http_conn_internal.h"
 #include "ws_internal.h"
@@ -261,9 +262,11 @@ static bool blocked(const struct http_conn *c)
 	return c->parked != NULL || pipeline_full(c) || (c->flags & (HC_UPHOLD | HC_UPWAIT));
 }
 
-/* submit failed otherwise than "full": answer 503 in the request's turn. */
-static void answer_unavailable(struct http_conn *c, struct net_req *r)
+/* submit failed otherwise than "full" (`rc`: no handler, or stopping):
+ * answer 503 in the request's turn, and say why. */
+static void answer_unavailable(struct http_conn *c, struct net_req *r, int rc)
 {
+	log_conn(c, "no handler for a request from", 503, ad_strerror(rc));
 	http_out_set_error(&r->hm, 503);
 	r->flags |= NET_REQ_LOCAL;
 	if (!http_conn_insert_ready(c, r)) /* cannot happen: seq is new */
@@ -275,7 +278,7 @@ void http_conn_submitted(struct http_conn *c, struct net_req *r, int rc)
 	if (rc == 0)
 		return;
 	if (rc != -EAGAIN) {
-		answer_unavailable(c, r);
+		answer_unavailable(c, r, rc);
 		return;
 	}
 	counter_add(&c->env->stats->held_total, 1);
@@ -301,7 +304,7 @@ int http_conn_submit_parked(struct http_conn *c)
 		return -EAGAIN;
 	c->parked = NULL;
 	if (rc != 0)
-		answer_unavailable(c, r);
+		answer_unavailable(c, r, rc);
 	return 0;
 }
 

@@ -450,6 +450,8 @@ static void test_parked_request_refused_otherwise_is_answered_503(void **state)
 	assert_non_null(strstr(out, "HTTP/1.1 503 Service Unavailable\r\n"));
 	assert_non_null(strstr(out, "Retry-After: 1\r\n"));
 	assert_false(http_conn_finished(&H.c)); /* the connection stays usable */
+	assert_non_null(strstr(log_capture_last, "no handler for a request from 192.0.2.1:4242: "
+			       "503 destination stopping"));
 }
 
 static void test_parked_request_is_freed_with_the_connection(void **state)
