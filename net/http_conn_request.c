@@ -283,20 +283,40 @@ static const char *value_at(const struct http_conn *c, uint32_t off, uint32_t *l
 	return c->cur->hm.req_buf + off + 4;
 }
 
-/* RFC 9112 3.2: Host is uri-host [ ":" port ]: the characters of a
- * reg-name, an IPv4 address or an IP literal, and the port's colon. */
+/* Whether `ch` may appear in a reg-name or an IP literal (with `colon`):
+ * ALPHA, DIGIT and "-._~!$&'()*+,;=%", a bitmap of ASCII codes. */
+static bool host_char(unsigned char ch, bool colon)
+{
+	static const uint64_t map[2] = { 0x2bff7ff200000000ull, 0x47fffffe87fffffeull };
+
+	return ch < 128 && (((map[ch >> 6] >> (ch & 63)) & 1u) || (colon && ch == ':'));
+}
+
+/* RFC 9112 3.2 (a server MUST refuse an invalid Host): uri-host
+ * [ ":" port ], where uri-host is an IP literal in brackets, an IPv4
+ * address or a reg-name (no colon), and port is digits. */
 static bool valid_host(const char *v, uint32_t len)
 {
-	/* ALPHA, DIGIT and "-._~!$&'()*+,;=%:[]", a bitmap of ASCII codes. */
-	static const uint64_t map[2] = { 0x2fff7ff200000000ull, 0x47fffffeaffffffeull };
+	uint32_t i = 0;
 
-	for (uint32_t i = 0; i < len; i++) {
-		unsigned char ch = (unsigned char)v[i];
-
-		if (ch >= 128 || !((map[ch >> 6] >> (ch & 63)) & 1u))
-			return false;
+	if (len > 0 && v[0] == '[') {
+		for (i = 1; i < len && v[i] != ']'; i++)
+			if (!host_char((unsigned char)v[i], true))
+				return false;
+		if (i == len || i == 1)
+			return false;   /* unterminated, or empty */
+		i++;
+	} else {
+		while (i < len && host_char((unsigned char)v[i], false))
+			i++;
 	}
-	return true;
+	if (i == len)
+		return true;
+	if (v[i++] != ':')
+		return false;
+	while (i < len && v[i] >= '0' && v[i] <= '9')
+		i++;
+	return i == len;
 }
 
 /* RFC 9112 3.2, 6.1, 2.3: what the request's header section must say

@@ -170,6 +170,31 @@ static void test_invalid_host_is_400_and_http10_may_omit_it(void **state)
 	assert_non_null(strstr(log_capture_last, "invalid Host"));
 }
 
+static void test_host_is_a_host_and_an_optional_numeric_port(void **state)
+{
+	static const char *const good[] = { "h", "h:", "h:8080", "1.2.3.4:80", "[::1]",
+					    "[fe80::1%25eth0]:1", "" };
+	static const char *const bad[] = { "a:b:c", "h:8x", "h:80:", "[::1", "[]:80",
+					   "[::1]x", "h]", "::1" };
+	char req[128];
+
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		snprintf(req, sizeof(req), "GET / HTTP/1.1\r\nHost: %s\r\n\r\n", good[i]);
+		feed(req);
+		assert_int_equal(H.nsub, i + 1);
+		reply((unsigned)i, 200, "ok");
+		output();
+		(void)take_output();
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		teardown(state);
+		setup(state);
+		snprintf(req, sizeof(req), "GET / HTTP/1.1\r\nHost: %s\r\n\r\n", bad[i]);
+		refused(req, 400);
+		assert_non_null(strstr(log_capture_last, "invalid Host"));
+	}
+}
+
 static void test_unsupported_major_version_is_505(void **state)
 {
 	(void)state;
@@ -483,6 +508,7 @@ int main(void)
 		T(test_two_host_fields_are_400),
 		T(test_invalid_host_is_400_and_http10_may_omit_it),
 		T(test_unsupported_major_version_is_505),
+		T(test_host_is_a_host_and_an_optional_numeric_port),
 		T(test_an_expectation_other_than_100_continue_is_417),
 		T(test_a_second_expect_field_is_417),
 		T(test_http09_version_is_505),
