@@ -453,6 +453,29 @@ void http_conn_eof(struct http_conn *c)
 	http_conn_drain(c);
 }
 
+/* A final answer's status is 200..599 (the WebSocket's 101 aside): a 1xx
+ * would leave the client waiting for the real one and taking the next
+ * answer for it (behind a proxy that reuses the connection, another
+ * client's), a 6xx..9xx no client understands. The handler's bug becomes
+ * a 500, said once in the log. */
+static void check_status(struct http_conn *c, struct net_req *r)
+{
+	struct http_msg *hm = &r->hm;
+	char why[96];
+
+	if ((hm->status >= 200 && hm->status <= 599) || (hm->m.flags & HTTP_MSG_F_WEBSOCKET) ||
+	    hm->resp_has_stream)
+		return;
+	snprintf(why, sizeof(why), "the handler answered %u, not a final status: sent 500",
+		 hm->status);
+	log_conn(c, "bad answer to", 500, why);
+	if (hm->resp_has_file) {
+		close(hm->resp_fd);
+		hm->resp_has_file = false;
+	}
+	http_out_set_error(hm, 500);
+}
+
 void http_conn_reply(struct http_conn *c, struct net_req *r)
 {
 	uint32_t off = r->hm.seq - c->send_seq;
@@ -461,7 +484,9 @@ void http_conn_reply(struct http_conn *c, struct net_req *r)
 	if (off >= c->next_seq - c->send_seq || (c->flags & HC_DONE) || !http_conn_insert_ready(c, r)) {
 		counter_add(&c->env->stats->late_replies_total, 1);
 		msg_free(&r->hm.m);
+		return;
 	}
+	check_status(c, r);
 }
 
 /* One access-log line for the response to `r`, `bytes` long: the target

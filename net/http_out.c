@@ -175,6 +175,7 @@ void http_out_set_error(struct http_msg *hm, unsigned status)
 	case 408: body = "Request Timeout\n"; break;
 	case 413: body = "Payload Too Large\n"; break;
 	case 414: body = "URI Too Long\n"; break;
+	case 500: body = "Internal Server Error\n"; break;
 	case 417: body = "Expectation Failed\n"; break;
 	case 431: body = "Request Header Fields Too Large\n"; break;
 	case 501: body = "Not Implemented\n"; break;

@@ -613,6 +613,26 @@ static void test_connect_still_closes_after_its_answer(void **state)
 	assert_true(http_conn_finished(&H.c));
 }
 
+static void test_a_handler_answering_1xx_or_over_599_sends_500(void **state)
+{
+	char *out;
+
+	(void)state;
+	feed("GET /a HTTP/1.1\r\nHost: h\r\n\r\nGET /b HTTP/1.1\r\nHost: h\r\n\r\n"
+	     "GET /c HTTP/1.1\r\nHost: h\r\n\r\n");
+	reply(0, 103, "hints");   /* the client would take /b's answer for /a's */
+	assert_non_null(strstr(log_capture_last, "bad answer to 192.0.2.1:4242: 500 the handler "
+			       "answered 103"));
+	reply(1, 600, "x");
+	reply(2, 599, "ok");
+	output();
+	out = take_output();
+	assert_int_equal(count_of(out, "HTTP/1.1 500 Internal Server Error\r\n"), 2);
+	assert_non_null(strstr(out, "HTTP/1.1 599 "));
+	assert_null(strstr(out, "hints"));
+	assert_false(http_conn_finished(&H.c));   /* the framing is intact */
+}
+
 static void test_half_close_after_a_request_still_gets_its_answer(void **state)
 {
 	char *out;
@@ -847,6 +867,7 @@ int main(void)
 		T(test_keepalive_and_body_deadlines),
 		T(test_a_declined_upgrade_keeps_the_connection_for_http),
 		T(test_connect_still_closes_after_its_answer),
+		T(test_a_handler_answering_1xx_or_over_599_sends_500),
 		T(test_half_close_after_a_request_still_gets_its_answer),
 		T(test_eof_with_nothing_owed_is_over_at_once),
 		T(test_absolute_form_url_is_split),
