@@ -457,12 +457,17 @@ void http_conn_eof(struct http_conn *c)
  * would leave the client waiting for the real one and taking the next
  * answer for it (behind a proxy that reuses the connection, another
  * client's), a 6xx..9xx no client understands. The handler's bug becomes
- * a 500, said once in the log. */
+ * a 500, said once in the log. A 204 or 304 has no body (http_out.c): a
+ * file given with one is not sent after it. */
 static void check_status(struct http_conn *c, struct net_req *r)
 {
 	struct http_msg *hm = &r->hm;
 	char why[96];
 
+	if ((hm->status == 204 || hm->status == 304) && hm->resp_has_file) {
+		close(hm->resp_fd);
+		hm->resp_has_file = false;
+	}
 	if ((hm->status >= 200 && hm->status <= 599) || (hm->m.flags & HTTP_MSG_F_WEBSOCKET) ||
 	    hm->resp_has_stream)
 		return;

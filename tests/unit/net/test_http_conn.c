@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -633,6 +634,29 @@ static void test_a_handler_answering_1xx_or_over_599_sends_500(void **state)
 	assert_false(http_conn_finished(&H.c));   /* the framing is intact */
 }
 
+static void test_a_file_given_with_a_304_is_not_sent(void **state)
+{
+	struct http_msg *hm;
+	int fd;
+	uint64_t off, len;
+
+	(void)state;
+	feed("GET /f HTTP/1.1\r\nHost: h\r\n\r\n");
+	hm = H.sub[0];
+	H.sub[0] = NULL;
+	hm->resp_has_file = true;
+	hm->resp_fd = dup(0);
+	hm->resp_file_off = 0;
+	hm->resp_file_len = 100;
+	hm->status = 304;
+	hm->content_type = "text/plain";
+	hm->m.type = HTTP_MSG_RESPONSE;
+	http_conn_reply(&H.c, net_req_of(&hm->m));
+	output();
+	assert_non_null(strstr(take_output(), "HTTP/1.1 304 Not Modified\r\n"));
+	assert_false(http_conn_take_file(&H.c, &fd, &off, &len)); /* no body follows */
+}
+
 static void test_half_close_after_a_request_still_gets_its_answer(void **state)
 {
 	char *out;
@@ -868,6 +892,7 @@ int main(void)
 		T(test_a_declined_upgrade_keeps_the_connection_for_http),
 		T(test_connect_still_closes_after_its_answer),
 		T(test_a_handler_answering_1xx_or_over_599_sends_500),
+		T(test_a_file_given_with_a_304_is_not_sent),
 		T(test_half_close_after_a_request_still_gets_its_answer),
 		T(test_eof_with_nothing_owed_is_over_at_once),
 		T(test_absolute_form_url_is_split),
