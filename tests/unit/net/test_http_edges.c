@@ -1,0 +1,144 @@
+/*
+ * test_http_edges.c - the edges of an HTTP/1.1 connection's life, without
+ * sockets (the steps of test_http_conn.c): an Upgrade the route declines,
+ * CONNECT, a client that closes its side, and answers a handler got wrong
+ * (a final 1xx, a file with a 304).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "conn_steps.h"
+#include "net/http_conn.h"
+#include "tests/unit/common/log_capture.h"
+
+static void test_a_declined_upgrade_keeps_the_connection_for_http(void **state)
+{
+	char *out;
+
+	(void)state;
+	/* curl --http2 on an http:// URL asks this of every request. */
+	feed("GET /a HTTP/1.1\r\nHost: h\r\nConnection: Upgrade, HTTP2-Settings\r\n"
+	     "Upgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\n\r\n"
+	     "GET /b HTTP/1.1\r\nHost: h\r\n\r\n");
+	assert_int_equal(H.nsub, 1);           /* what follows waits for the answer */
+	assert_false(http_conn_wants_input(&H.c));
+	reply(0, 200, "a");
+	output();
+	out = take_output();
+	assert_non_null(strstr(out, "HTTP/1.1 200 OK\r\n"));
+	assert_null(strstr(out, "Connection: close"));
+	assert_false(http_conn_finished(&H.c));
+	assert_true(http_conn_resume(&H.c, H.now)); /* it was HTTP after all */
+	assert_int_equal(H.nsub, 2);
+	reply(1, 200, "b");
+	output();
+	assert_non_null(strstr(take_output(), "HTTP/1.1 200 OK\r\n"));
+	assert_true(http_conn_wants_input(&H.c));
+}
+
+static void test_connect_still_closes_after_its_answer(void **state)
+{
+	(void)state;
+	feed("CONNECT h:443 HTTP/1.1\r\nHost: h:443\r\n\r\n");
+	reply(0, 405, "no");
+	output();
+	assert_non_null(strstr(take_output(), "Connection: close\r\n"));
+	assert_true(http_conn_finished(&H.c));
+}
+
+static void test_a_handler_answering_1xx_or_over_599_sends_500(void **state)
+{
+	char *out;
+
+	(void)state;
+	feed("GET /a HTTP/1.1\r\nHost: h\r\n\r\nGET /b HTTP/1.1\r\nHost: h\r\n\r\n"
+	     "GET /c HTTP/1.1\r\nHost: h\r\n\r\n");
+	reply(0, 103, "hints");   /* the client would take /b's answer for /a's */
+	assert_non_null(strstr(log_capture_last, "bad answer to 192.0.2.1:4242: 500 the handler "
+			       "answered 103"));
+	reply(1, 600, "x");
+	reply(2, 599, "ok");
+	output();
+	out = take_output();
+	assert_int_equal(count_of(out, "HTTP/1.1 500 Internal Server Error\r\n"), 2);
+	assert_non_null(strstr(out, "HTTP/1.1 599 "));
+	assert_null(strstr(out, "hints"));
+	assert_false(http_conn_finished(&H.c));   /* the framing is intact */
+}
+
+static void test_a_file_given_with_a_304_is_not_sent(void **state)
+{
+	struct http_msg *hm;
+	int fd;
+	uint64_t off, len;
+
+	(void)state;
+	feed("GET /f HTTP/1.1\r\nHost: h\r\n\r\n");
+	hm = H.sub[0];
+	H.sub[0] = NULL;
+	hm->resp_has_file = true;
+	hm->resp_fd = dup(0);
+	hm->resp_file_off = 0;
+	hm->resp_file_len = 100;
+	hm->status = 304;
+	hm->content_type = "text/plain";
+	hm->m.type = HTTP_MSG_RESPONSE;
+	http_conn_reply(&H.c, net_req_of(&hm->m));
+	output();
+	assert_non_null(strstr(take_output(), "HTTP/1.1 304 Not Modified\r\n"));
+	assert_false(http_conn_take_file(&H.c, &fd, &off, &len)); /* no body follows */
+}
+
+static void test_half_close_after_a_request_still_gets_its_answer(void **state)
+{
+	char *out;
+
+	(void)state;
+	feed("GET / HTTP/1.1\r\nHost: h\r\n\r\nGET /partial HTT");
+	http_conn_eof(&H.c);
+	assert_false(http_conn_finished(&H.c));
+	assert_false(http_conn_wants_input(&H.c));
+	reply(0, 200, "x");
+	output();
+	out = take_output();
+	assert_non_null(strstr(out, "HTTP/1.1 200 OK\r\n"));
+	assert_non_null(strstr(out, "Connection: close\r\n"));  /* the partial one is dropped */
+	assert_true(http_conn_finished(&H.c));
+	assert_true(http_conn_lingers(&H.c));
+	assert_int_equal(H.stats.late_replies_total, 0);
+}
+
+static void test_eof_with_nothing_owed_is_over_at_once(void **state)
+{
+	(void)state;
+	feed("GET / HTTP/1.1\r\nHost: h\r\n\r\n");
+	reply(0, 200, "x");
+	output();
+	feed("GET /partial HTT");
+	http_conn_eof(&H.c);
+	assert_true(http_conn_finished(&H.c));
+	assert_false(http_conn_lingers(&H.c));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+		T(test_a_declined_upgrade_keeps_the_connection_for_http),
+		T(test_connect_still_closes_after_its_answer),
+		T(test_half_close_after_a_request_still_gets_its_answer),
+		T(test_eof_with_nothing_owed_is_over_at_once),
+		T(test_a_handler_answering_1xx_or_over_599_sends_500),
+		T(test_a_file_given_with_a_304_is_not_sent),
+#undef T
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
