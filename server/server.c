@@ -121,9 +121,15 @@ static int check_bindable(const char *key, const struct config_addr *addr,
 	if (fd >= 0)
 		close(fd);
 	freeaddrinfo(res);
-	if (rc != 0)
-		snprintf(err, errlen, "%s %s:%u: %s%s", key, addr->host, addr->port,
-			 strerror(-rc), rc == -EADDRINUSE ? " (another process listens there)" : "");
+	/* With nothing listening, a client's connection from that very port
+	 * (an ephemeral one, net.ipv4.ip_local_port_range) lingering in
+	 * TIME-WAIT refuses the bind too, for up to a minute. */
+	if (rc == -EADDRINUSE)
+		snprintf(err, errlen, "%s %s:%u: %s (another process listens there, or a "
+			 "connection from that port lingers in TIME-WAIT: ss -tan 'sport = :%u')",
+			 key, addr->host, addr->port, strerror(-rc), addr->port);
+	else if (rc != 0)
+		snprintf(err, errlen, "%s %s:%u: %s", key, addr->host, addr->port, strerror(-rc));
 	return rc;
 }
 

@@ -255,7 +255,8 @@ def test_daemon_on_a_busy_port_exits_1_with_the_reason(daemons):
         r = daemons({"listen": [f"127.0.0.1:{port}"]})
         assert r.returncode == 1
         assert r.stderr == (f"actord: listen[0] 127.0.0.1:{port}: Address already in use "
-                            f"(another process listens there)\n")
+                            f"(another process listens there, or a connection from that "
+                            f"port lingers in TIME-WAIT: ss -tan 'sport = :{port}')\n")
         assert not r.pidfile.exists()
     # Another actord (which binds with SO_REUSEPORT) is refused just as well.
     first = daemons(name="first")
