@@ -6,8 +6,9 @@
  * match splits the path on '/' as it walks, without copying, and decodes
  * only parameter values. Literal segments are compared raw: registered
  * patterns contain no escapes; a parameter with a bad escape or %00 makes
- * the whole match 400. A linear scan is enough for the dozens of
- * routes an application has; nothing here allocates while matching.
+ * the whole match 400, but only on the route that would run. A linear
+ * scan is enough for the dozens of routes an application has; nothing
+ * here allocates while matching.
  *
  * Thread: the table's owner.
  */
@@ -212,7 +213,12 @@ long route_decode(const char *in, size_t len, char *out, size_t outlen, int plus
 	return (long)o;
 }
 
-/* Whether route `r` matches `path`; fills parameters on success. */
+/* Whether route `r` matches `path` segment by segment, escapes aside.
+ * With `buf`, its parameters are also decoded into `out`: 400 for a bad
+ * escape or %00, or for no room. The shape is judged first and without
+ * decoding, so a bad escape makes a 400 only on the route the request
+ * would really run: "/jobs/%zz/x" where no route has that many segments
+ * stays 404, and "DELETE /jobs/%zz" on a GET route stays 405. */
 static int try_route(const struct route *r, const char *path, size_t path_len,
 		     char *buf, size_t buflen, struct route_match *out)
 {
@@ -239,9 +245,9 @@ static int try_route(const struct route *r, const char *path, size_t path_len,
 		if (s->kind == SEG_LIT) {
 			if (len != s->len || memcmp(p, s->text, len) != 0)
 				return 404;
-		} else {
-			if (len == 0 && s->kind == SEG_PARAM)
-				return 404;   /* "/jobs/" does not name a job */
+		} else if (len == 0 && s->kind == SEG_PARAM) {
+			return 404;   /* "/jobs/" does not name a job */
+		} else if (buf != NULL) {
 			n = route_decode(p, len, buf + used, buflen - used, 0);
 			if (n < 0)
 				return 400;
@@ -264,17 +270,16 @@ int route_match(const struct route_table *t, unsigned method_bit, const char *pa
 		return 404;
 	for (const struct route *r = t->head; r != NULL; r = r->next) {
 		struct route_match m;
-		int rc = try_route(r, path, path_len, buf, buflen, &m);
 
-		if (rc == 400)
-			return 400;
-		if (rc != 200)
+		if (try_route(r, path, path_len, NULL, 0, &m) != 200)
 			continue;
 		if ((r->methods & method_bit) == 0) {
 			out->allow |= r->methods & ROUTE_ANY;
 			status = 405;
 			continue;
 		}
+		if (try_route(r, path, path_len, buf, buflen, &m) != 200)
+			return 400;
 		m.fn = r->fn;
 		m.data = r->data;
 		m.pattern = r->text;

@@ -82,9 +82,11 @@ unsigned route_method_bit(unsigned http_method);
 
 /* Match `path` (raw, as received) for `method_bit`. Parameter values are
  * percent-decoded into `buf` (`buflen` bytes). Returns 200 and fills `out`;
- * 404; 405 (out->allow set); 400 for a path whose escapes are malformed
- * or decode to NUL (%00) in a parameter, or
- * whose parameters do not fit `buf` (route_decode's errors). */
+ * 404; 405 (out->allow set); 400 when the route that takes this path and
+ * method has a parameter whose escapes are malformed or decode to NUL
+ * (%00), or whose parameters do not fit `buf` (route_decode's errors). A
+ * path no route's segments fit is 404 and a method none of them takes
+ * 405, whatever its escapes. */
 int route_match(const struct route_table *t, unsigned method_bit, const char *path,
 		size_t path_len, char *buf, size_t buflen, struct route_match *out);
 

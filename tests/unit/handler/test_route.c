@@ -140,6 +140,24 @@ static void test_malformed_escape_in_a_parameter_is_400(void **state)
 	assert_int_equal(match(HTTP_GET, "/p/a%00b"), 400);
 }
 
+static void test_a_bad_escape_is_400_only_on_the_route_that_would_run(void **state)
+{
+	(void)state;
+	add(ROUTE_GET, "/jobs/:id", fn_a);
+	add(ROUTE_GET, "/p/:a/x", fn_b);
+	add(ROUTE_GET, "/p/*rest", fn_c);
+	/* No route has that many segments: not found, whatever the escape. */
+	assert_int_equal(match(HTTP_GET, "/jobs/%zz/x"), 404);
+	/* The path takes GET only: the method is what is wrong. */
+	assert_int_equal(match(HTTP_DELETE, "/jobs/%zz"), 405);
+	assert_int_equal(M.allow, ROUTE_GET | ROUTE_HEAD);
+	/* "/p/:a/x" does not fit "/p/%zz/y", the route after it does. */
+	assert_int_equal(match(HTTP_GET, "/p/%41/y"), 200);
+	assert_ptr_equal(M.fn, fn_c);
+	assert_int_equal(match(HTTP_GET, "/p/%zz/y"), 400);
+	assert_int_equal(match(HTTP_GET, "/jobs/%zz"), 400);
+}
+
 static void test_parameters_that_do_not_fit_the_buffer_are_400(void **state)
 {
 	char path[600] = "/p/";
@@ -293,6 +311,7 @@ int main(void)
 		T(test_rest_parameter_takes_the_rest_of_the_path),
 		T(test_parameters_are_percent_decoded_literals_are_not),
 		T(test_malformed_escape_in_a_parameter_is_400),
+		T(test_a_bad_escape_is_400_only_on_the_route_that_would_run),
 		T(test_parameters_that_do_not_fit_the_buffer_are_400),
 		T(test_unknown_path_is_404),
 		T(test_wrong_method_is_405_with_every_allowed_method),
