@@ -85,7 +85,9 @@ const char *hreq_param(const struct hreq *r, const char *name);
  * route answers such a request as it answers one without the argument. */
 const char *hreq_query(struct hreq *r, const char *name);
 /* Query argument `name` as an integer: `dflt` if absent or not a whole
- * number, else clamped to [lo, hi]. */
+ * number in decimal (an optional sign then digits only: no white space,
+ * "0x", '.' or exponent), else clamped to [lo, hi], also when it
+ * overflows a long. */
 long hreq_query_long(struct hreq *r, const char *name, long dflt, long lo, long hi);
 /* A request header's value (case-insensitive name); NULL if absent. */
 const char *hreq_header(const struct hreq *r, const char *name);
@@ -138,7 +140,8 @@ uint64_t hreq_deadline_ns(const struct hreq *r);
 /* Whether a reply was already given (or the deadline answered 504). */
 bool hreq_answered(const struct hreq *r);
 
-/* Memory that lives as long as the request (see Lifetimes). NULL on ENOMEM. */
+/* Memory that lives as long as the request (see Lifetimes). NULL on
+ * ENOMEM, and for a size over SIZE_MAX / 2 (a count * size that wrapped). */
 void *hreq_alloc(struct hreq *r, size_t n);
 char *hreq_strdup(struct hreq *r, const char *s);
 

@@ -92,6 +92,11 @@ void *hreq_alloc(struct hreq *r, size_t n)
 	struct arena_chunk *c;
 	size_t need = (n + 15) & ~(size_t)15;
 
+	/* A size near SIZE_MAX (a caller's count * size that wrapped, say)
+	 * would round up to a few bytes, and the chunk header on top of it
+	 * wrap too: no request needs that much. */
+	if (n > SIZE_MAX / 2)
+		return NULL;
 	if (need <= HREQ_ARENA_INLINE - r->inline_used) {
 		void *p = r->inline_mem + r->inline_used;
 
@@ -169,7 +174,9 @@ long hreq_query_long(struct hreq *r, const char *name, long dflt, long lo, long 
 	char *end;
 	long n;
 
-	if (v == NULL || *v == '\0')
+	/* strtol skips leading white space: " 5" (or "%0A5") would read as 5
+	 * while "5 " reads as not a number. Neither is a whole number. */
+	if (v == NULL || (!isdigit((unsigned char)v[0]) && v[0] != '-' && v[0] != '+'))
 		return dflt;
 	errno = 0;
 	n = strtol(v, &end, 10);

@@ -262,6 +262,30 @@ static void get_query(struct hreq *r)
 	hreq_finish(r, 200, "text/plain");
 }
 
+/* GET /num: hreq_query_long on values at the edge of "a whole number". */
+static void get_num(struct hreq *r)
+{
+	static const char *const keys[] = { "sp", "nl", "tail", "plus", "sign", "neg0", "hex", "big",
+					    "small" };
+
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		hreq_printf(r, "%s%s=%ld", i > 0 ? " " : "", keys[i],
+			    hreq_query_long(r, keys[i], -1, -500, 500));
+	hreq_finish(r, 200, "text/plain");
+}
+
+/* GET /alloc: sizes no arena can give, whose rounding or header would
+ * wrap around, are refused rather than served from a few bytes. */
+static void get_alloc(struct hreq *r)
+{
+	hreq_printf(r, "max=%s wrap=%s half=%s ok=%s",
+		    hreq_alloc(r, SIZE_MAX) == NULL ? "null" : "ptr",
+		    hreq_alloc(r, SIZE_MAX - 8) == NULL ? "null" : "ptr",
+		    hreq_alloc(r, SIZE_MAX / 2 + 1) == NULL ? "null" : "ptr",
+		    hreq_alloc(r, 10000) == NULL ? "null" : "ptr");
+	hreq_finish(r, 200, "text/plain");
+}
+
 static void after_done(struct hreq *r, struct call_msg *reply, void *arg)
 {
 	(void)arg;
@@ -314,6 +338,8 @@ static int routes(struct route_table *t, const struct ad_config *c, char *err, s
 	    route_add(t, ROUTE_GET, "/missing", get_missing, NULL, err, errlen) != 0 ||
 	    route_add(t, ROUTE_GET, "/burst", get_burst, NULL, err, errlen) != 0 ||
 	    route_add(t, ROUTE_GET, "/query", get_query, NULL, err, errlen) != 0 ||
+	    route_add(t, ROUTE_GET, "/num", get_num, NULL, err, errlen) != 0 ||
+	    route_add(t, ROUTE_GET, "/alloc", get_alloc, NULL, err, errlen) != 0 ||
 	    route_add(t, ROUTE_GET, "/after", get_after, NULL, err, errlen) != 0 ||
 	    route_add(t, ROUTE_GET, "/silent", get_silent, NULL, err, errlen) != 0 ||
 	    route_add(t, ROUTE_GET, "/oom", get_oom, NULL, err, errlen) != 0 ||
@@ -529,6 +555,24 @@ static void test_query_names_are_decoded_and_a_nul_value_reads_as_absent(void **
 	assert_string_equal(answer(13)->body, "a=x b=2 c=(null) d=(null) z=zz n=0 bad=-1 big=0");
 }
 
+static void test_query_long_takes_only_whole_numbers(void **state)
+{
+	(void)state;
+	/* White space before the digits is no more a number than after
+	 * ('+' is a space in a query; %2B a plus sign). */
+	send_request(17, 0, HTTP_GET, "/num?sp=%205&nl=%0A5&tail=5%20&plus=+5&sign=%2B5&neg0=-0&hex=0x10"
+		     "&big=99999999999999999999&small=-99999999999999999999");
+	assert_string_equal(answer(17)->body,
+			    "sp=-1 nl=-1 tail=-1 plus=-1 sign=5 neg0=0 hex=-1 big=500 small=-500");
+}
+
+static void test_alloc_refuses_sizes_that_would_wrap(void **state)
+{
+	(void)state;
+	send_request(18, 1, HTTP_GET, "/alloc");
+	assert_string_equal(answer(18)->body, "max=null wrap=null half=null ok=ptr");
+}
+
 static void test_after_runs_once_on_the_handler_and_answers(void **state)
 {
 	(void)state;
@@ -573,6 +617,8 @@ int main(void)
 		T(test_an_unknown_method_is_404_or_405_with_the_paths_own_methods),
 		T(test_query_arguments_are_decoded),
 		T(test_query_names_are_decoded_and_a_nul_value_reads_as_absent),
+		T(test_query_long_takes_only_whole_numbers),
+		T(test_alloc_refuses_sizes_that_would_wrap),
 		T(test_after_runs_once_on_the_handler_and_answers),
 		T(test_route_that_does_not_reply_is_answered_500),
 		T(test_response_without_memory_is_a_static_500),
