@@ -281,6 +281,8 @@ static void route_request(struct handler *h, struct http_msg *hm)
 	const struct ad_config *cfg = config_current_or(h->sh->cfg);
 	struct hreq *r;
 	unsigned mbit = route_method_bit(hm->method);
+	char *params;
+	size_t params_len;
 	int status;
 
 	counter_add(&h->ctr->requests_total, 1);
@@ -309,12 +311,24 @@ static void route_request(struct handler *h, struct http_msg *hm)
 	}
 
 	maybe_rebuild_routes(h, cfg);
+	/* The decoded parameters fit in path_len + 1 bytes (route.h): a path
+	 * longer than the inline buffer, within http.max_request_line, gets
+	 * room in the arena instead of a 400 (a long proxied path). */
+	params = r->params;
+	params_len = sizeof(r->params);
+	if (hm->path_len >= params_len) {
+		params_len = (size_t)hm->path_len + 1;
+		params = hreq_alloc(r, params_len);
+	}
 	/* A method no route can take (mbit 0: TRACE, PROPFIND...) still goes
 	 * through the table: 404 for a path nothing serves, else 405 with
 	 * the methods that path really takes. */
-	status = route_match(h->routes->table, mbit, hm->path, hm->path_len, r->params,
-			     sizeof(r->params), &r->match);
-	if (status == 200 && hm->upload && !(r->match.flags & ROUTE_STREAM_BODY)) {
+	status = params == NULL ? 503
+		: route_match(h->routes->table, mbit, hm->path, hm->path_len, params, params_len,
+			      &r->match);
+	if (status == 503) {
+		hreq_fail(r, -EAGAIN, "out of memory for the route parameters");
+	} else if (status == 200 && hm->upload && !(r->match.flags & ROUTE_STREAM_BODY)) {
 		hreq_error(r, 413, "%s takes no streamed request body", r->match.pattern);
 	} else if (status == 200) {
 		uint64_t start = clock_now_ns();
@@ -495,10 +509,10 @@ static bool start_route_streams(const void *ctx, unsigned method, const char *pa
 {
 	const struct route_table *t = ctx;
 	unsigned bit = route_method_bit(method);
-	char params[HREQ_PARAM_BUF];
 	struct route_match m;
 
-	return bit != 0 && route_match(t, bit, path, path_len, params, sizeof(params), &m) == 200 &&
+	/* No parameters decoded: only which route (a long path fits too). */
+	return bit != 0 && route_match(t, bit, path, path_len, NULL, 0, &m) == 200 &&
 	       (m.flags & ROUTE_STREAM_BODY) != 0;
 }
 

@@ -30,7 +30,7 @@
 struct ws_sessions;
 
 #define HREQ_ARENA_INLINE 2048      /* per-request memory before malloc */
-#define HREQ_PARAM_BUF 1024         /* decoded route parameters */
+#define HREQ_PARAM_BUF 1024         /* decoded route parameters (a longer path: arena) */
 #define HANDLER_SPARE_HREQS 1024    /* recycled request contexts kept */
 #define HANDLER_MAX_CALLS 65536     /* calls in flight per handler actor */
 

@@ -278,7 +278,7 @@ int route_match(const struct route_table *t, unsigned method_bit, const char *pa
 			status = 405;
 			continue;
 		}
-		if (try_route(r, path, path_len, buf, buflen, &m) != 200)
+		if (buf != NULL && try_route(r, path, path_len, buf, buflen, &m) != 200)
 			return 400;
 		m.fn = r->fn;
 		m.data = r->data;

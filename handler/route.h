@@ -86,7 +86,9 @@ unsigned route_method_bit(unsigned http_method);
  * method has a parameter whose escapes are malformed or decode to NUL
  * (%00), or whose parameters do not fit `buf` (route_decode's errors). A
  * path no route's segments fit is 404 and a method none of them takes
- * 405, whatever its escapes. */
+ * 405, whatever its escapes. The decoded parameters never need more than
+ * path_len + 1 bytes. `buf` NULL: which route, without its parameters
+ * (out->nparams 0) and so never 400. */
 int route_match(const struct route_table *t, unsigned method_bit, const char *path,
 		size_t path_len, char *buf, size_t buflen, struct route_match *out);
 

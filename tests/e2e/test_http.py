@@ -685,3 +685,27 @@ def test_a_route_cannot_add_a_framing_header_or_a_bad_one(actord, name, value, r
     assert sum(line.startswith("content-length:") for line in lines) == 1
     assert sum(line.startswith("connection:") for line in lines) == 1
     assert not any(line.startswith("transfer-encoding:") for line in lines)
+
+
+# ---- Routing: long paths and escapes ------------------------------------
+
+def test_a_long_path_reaches_its_route_whole(actord):
+    """Route parameters used to be decoded into a fixed 1 KiB buffer: a
+    longer path (well within http.max_request_line) was answered 400 "a
+    bad escape or %00", though it had neither."""
+    long = "x" * 3000
+    r = actord.get(f"/_test/params/{long}/a%2Fb/{long}")
+    assert r.status == 200, r.body
+    assert r.json()["a"] == long and r.json()["b"] == f"a/b/{long}"
+
+
+@pytest.mark.parametrize("method,path,status", [
+    ("GET", "/_test/params/%zz/b", 400), ("POST", "/_test/params/%zz/b", 405),
+    ("GET", "/_test/params/%zz", 404),
+])
+def test_a_bad_escape_is_400_only_where_a_route_would_run(actord, method, path, status):
+    r = actord.request(method, path)
+    assert r.status == status, r.body
+    assert "error" in r.json()
+    if status == 405:
+        assert r.headers["allow"] == "GET, HEAD"

@@ -168,6 +168,20 @@ static void test_parameters_that_do_not_fit_the_buffer_are_400(void **state)
 	assert_int_equal(match(HTTP_GET, path), 400);
 }
 
+static void test_without_a_buffer_the_route_is_found_and_nothing_decoded(void **state)
+{
+	char path[600] = "/p/";
+
+	(void)state;
+	add(ROUTE_GET, "/p/:a", fn_a);
+	memset(path + 3, 'x', 400);
+	assert_int_equal(route_match(T, ROUTE_GET, path, strlen(path), NULL, 0, &M), 200);
+	assert_ptr_equal(M.fn, fn_a);
+	assert_int_equal(M.nparams, 0);
+	assert_int_equal(route_match(T, ROUTE_GET, "/p/%zz", 6, NULL, 0, &M), 200);
+	assert_int_equal(route_match(T, ROUTE_POST, "/p/%zz", 6, NULL, 0, &M), 405);
+}
+
 static void test_unknown_path_is_404(void **state)
 {
 	(void)state;
@@ -313,6 +327,7 @@ int main(void)
 		T(test_malformed_escape_in_a_parameter_is_400),
 		T(test_a_bad_escape_is_400_only_on_the_route_that_would_run),
 		T(test_parameters_that_do_not_fit_the_buffer_are_400),
+		T(test_without_a_buffer_the_route_is_found_and_nothing_decoded),
 		T(test_unknown_path_is_404),
 		T(test_wrong_method_is_405_with_every_allowed_method),
 		T(test_head_is_served_by_get_routes),
