@@ -6,7 +6,8 @@
  *   GET  /demo/            -> 302 /demo/me
  *   GET  /demo/register    the form;  POST: create the user, log in, 303 /demo/me
  *   GET  /demo/login       the form;  POST: check the password, log in, 303 to
- *                          `next` (a /demo/ path) or /demo/me; 401 + the form if wrong
+ *                          `next` (a /demo/ path without dot-segments) or
+ *                          /demo/me; 401 + the form if wrong
  *   GET  /demo/me          logged in: the page; else 302 /demo/login?next=/demo/me
  *                          (401 JSON for JSON clients)
  *   POST /demo/logout      end the session, 303 /demo/login
@@ -29,6 +30,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/random.h>
 #include <time.h>
 
@@ -181,11 +183,38 @@ static struct demo_ctx *read_form(struct hreq *r, enum demo_form form)
 	return c;
 }
 
+/* Whether the path part of `next` (up to '?' or '#') has a dot-segment,
+ * raw or percent-encoded: a browser resolves "/demo/../x" and
+ * "/demo/%2e%2e/x" to "/x", out of the demo. */
+static bool has_dot_segment(const char *next)
+{
+	const char *seg = next + 1;
+
+	for (;;) {
+		size_t len = strcspn(seg, "/?#"), i = 0, dots = 0;
+
+		/* Each piece a dot, raw or %2e: "." or ".." in any spelling. */
+		for (; i < len; dots++) {
+			if (seg[i] == '.')
+				i++;
+			else if (len - i >= 3 && strncasecmp(seg + i, "%2e", 3) == 0)
+				i += 3;
+			else
+				break;
+		}
+		if (i == len && (dots == 1 || dots == 2))
+			return true;
+		if (seg[len] != '/')
+			return false;
+		seg += len + 1;
+	}
+}
+
 /* A `next` that stays inside the demo; anything else is dropped. */
 static const char *safe_next(const char *next)
 {
 	if (next == NULL || strncmp(next, "/demo/", 6) != 0 || strstr(next, "//") != NULL ||
-	    strpbrk(next, "\\\r\n") != NULL)
+	    strpbrk(next, "\\\r\n") != NULL || has_dot_segment(next))
 		return NULL;
 	return next;
 }

@@ -247,3 +247,16 @@ def test_demo_pages_are_compressed_and_techempower_is_not(a):
 def test_demo_is_off_unless_configured(actord_factory, services):
     a = actord_factory(storage_config(services))
     assert requests.get(url(a, "/demo/login")).status_code == 404
+
+
+def test_next_with_a_dot_segment_is_dropped(a):
+    """`next` must stay inside the demo, but "/demo/../admin" passed the
+    check: a browser resolves it (and "/demo/%2e%2e/admin") to "/admin"."""
+    for next_, kept in [
+        ("/demo/../admin", False), ("/demo/%2e%2e/admin", False), ("/demo/.%2E/admin", False),
+        ("/demo/me/..", False), ("/demo/./me", False), ("/demo/%2E/me", False),
+        ("/demo/me?back=../x", True), ("/demo/.well/x", True), ("/demo/...", True),
+    ]:
+        q = requests.utils.quote(next_, safe="")
+        page = requests.get(url(a, f"/demo/login?next={q}")).text
+        assert ('name="next"' in page) == kept, next_
