@@ -175,7 +175,9 @@ void hreq_html(struct hreq *r, unsigned status, const char *html, size_t len);
  * and when `json` is NULL, which answers 500). application/json. */
 void hreq_json(struct hreq *r, unsigned status, cJSON *json);
 /* {"error": "<message>"} with `status`; 503 adds Retry-After: 1. 5xx are
- * logged with the request's method and path. */
+ * logged with the request's method and path, at most
+ * HANDLER_ERROR_LOG_PER_S (20) lines a second per handler actor; the next
+ * line logged counts those that were not. */
 void hreq_error(struct hreq *r, unsigned status, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 /* Answer a failed call or operation by its status (see call.h):

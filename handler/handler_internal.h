@@ -23,6 +23,7 @@
 #include "actors/work_timer.h"
 #include "base/counter.h"
 #include "base/list.h"
+#include "base/log_budget.h"
 #include "net/http_msg.h"
 #include "storage/near.h"
 #include "push/ws_push.h"
@@ -145,6 +146,8 @@ struct handler {
 	struct static_cache *static_cache; /* static_files.c, made on first use */
 	uint64_t slow_logged_ns;      /* the last slow-route warning */
 	uint64_t slow_unlogged;       /* slow runs since, not logged (rate limit) */
+	struct log_budget error_log_budget; /* hreq_error's 5xx lines */
+	uint64_t errors_unlogged;     /* 5xx answers since, not logged (budget) */
 	struct ws_sessions *ws;       /* WebSocket sessions (ws_session.c), on first use */
 	struct admit admit;           /* CoDel on the requests it takes */
 };
@@ -159,6 +162,9 @@ void handler_maybe_release(struct hreq *r);
  * logged with the route, at most once per HANDLER_SLOW_LOG_NS. */
 void handler_note_run(struct hreq *r, uint64_t start_ns, const char *what);
 #define HANDLER_SLOW_LOG_NS 1000000000ull
+/* hreq_error's 5xx lines per handler and second: a dependency that is
+ * down fails every request, and one line each would flood the log. */
+#define HANDLER_ERROR_LOG_PER_S 20
 
 /* hreq.c: reset a recycled context's per-request state (stops its
  * timers: only the handler's stop path finds any). */

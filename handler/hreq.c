@@ -560,6 +560,26 @@ void hreq_json(struct hreq *r, unsigned status, cJSON *json)
 	finish(r, status, "application/json", NULL, 0);
 }
 
+/* A 5xx answer's line, within the handler's budget; the first line after
+ * a skipped stretch says how many went unlogged. */
+static void log_5xx(struct hreq *r, unsigned status, const char *msg)
+{
+	struct handler *h = r->h;
+
+	if (!log_budget_take(&h->error_log_budget, clock_now_ns(), HANDLER_ERROR_LOG_PER_S)) {
+		h->errors_unlogged++;
+		return;
+	}
+	if (h->errors_unlogged == 0) {
+		log_warn("%s %s: %u %s", http_method_str(r->hm->method), r->hm->path, status, msg);
+		return;
+	}
+	log_warn("%s %s: %u %s (and %llu more 5xx answers not logged: over %u lines a second)",
+		 http_method_str(r->hm->method), r->hm->path, status, msg,
+		 (unsigned long long)h->errors_unlogged, HANDLER_ERROR_LOG_PER_S);
+	h->errors_unlogged = 0;
+}
+
 void hreq_error(struct hreq *r, unsigned status, const char *fmt, ...)
 {
 	char msg[512], esc[1100];
@@ -571,8 +591,7 @@ void hreq_error(struct hreq *r, unsigned status, const char *fmt, ...)
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	if (status >= 500)
-		log_warn("%s %s: %u %s", http_method_str(r->hm->method), r->hm->path,
-			 status, msg);
+		log_5xx(r, status, msg);
 	r->body_len = 0;
 	if (status == 503)
 		hreq_add_header(r, "Retry-After", "1");

@@ -709,3 +709,22 @@ def test_a_bad_escape_is_400_only_where_a_route_would_run(actord, method, path, 
     assert "error" in r.json()
     if status == 405:
         assert r.headers["allow"] == "GET, HEAD"
+
+
+def test_a_flood_of_5xx_answers_is_logged_within_a_budget(actord):
+    """Every 5xx was a warning line: with MariaDB down (here: no mysql
+    actor), each request to /db wrote one, a log flood at full load. Now
+    at most 20 a second per handler, and the next line says how many were
+    not logged."""
+    c = raw(actord.port)
+    for _ in range(100):
+        c.send(get("/db"))
+        assert c.read_response().status == 503
+    c.close()
+    pattern = re.compile(r"GET /db: 503 world query: unavailable")
+    wait_until(lambda: len(pattern.findall(actord.stderr())) >= 1, 5, "a 503 line")
+    time.sleep(1.1)     # the next second's budget
+    assert actord.get("/db").status == 503
+    wait_until(lambda: "more 5xx answers not logged" in actord.stderr(), 5, "the tally")
+    lines = pattern.findall(actord.stderr())
+    assert 2 <= len(lines) <= 61, len(lines)
