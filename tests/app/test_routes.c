@@ -93,6 +93,11 @@ static void get_silent(struct hreq *r)
 		hreq_error(r, 500, "no timer");
 }
 
+static void get_no_reply(struct hreq *r)
+{
+	(void)r;   /* a bug in a route: no answer, nothing pending */
+}
+
 static void any_echo(struct hreq *r)
 {
 	size_t len;
@@ -167,6 +172,7 @@ int test_routes(struct route_table *t, const struct ad_config *cfg, char *err, s
 	    route_add(t, ROUTE_GET, "/_test/delay", get_delay, NULL, err, errlen) != 0 ||
 	    route_add(t, ROUTE_GET, "/_test/bytes", get_bytes, NULL, err, errlen) != 0 ||
 	    route_add(t, ROUTE_GET, "/_test/silent", get_silent, NULL, err, errlen) != 0 ||
+	    route_add(t, ROUTE_GET, "/_test/no-reply", get_no_reply, NULL, err, errlen) != 0 ||
 	    route_add(t, ROUTE_ANY, "/_test/echo", any_echo, NULL, err, errlen) != 0 ||
 	    route_add(t, ROUTE_GET, "/_test/params/:a/*b", get_params, NULL, err, errlen) != 0 ||
 	    route_add(t, ROUTE_GET, "/_test/sql-sleep", get_sql_sleep, NULL, err, errlen) != 0 ||

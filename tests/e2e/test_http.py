@@ -728,3 +728,14 @@ def test_a_flood_of_5xx_answers_is_logged_within_a_budget(actord):
     wait_until(lambda: "more 5xx answers not logged" in actord.stderr(), 5, "the tally")
     lines = pattern.findall(actord.stderr())
     assert 2 <= len(lines) <= 61, len(lines)
+
+
+def test_a_route_that_returns_without_replying_is_one_500_and_one_line(actord):
+    """It was logged twice: an error line, then the 500's own warning."""
+    r = actord.get("/_test/no-reply")
+    assert r.status == 500 and r.json() == {"error": "the route returned without replying"}
+    # A later 5xx's line comes after every line of the first (one handler,
+    # one log actor, in order).
+    assert actord.get("/db").status == 503
+    wait_until(lambda: "GET /db: 503" in actord.stderr(), 5, "the later line")
+    assert actord.stderr().count("/_test/no-reply") == 1, actord.stderr()
