@@ -160,7 +160,9 @@ int hreq_write(struct hreq *r, const void *data, size_t len);
 int hreq_printf(struct hreq *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Append text escaped for HTML (&, <, >, ", '); raw UTF-8 stays as is. */
 int hreq_write_html(struct hreq *r, const char *s, size_t len);
-/* Send what the builders wrote, with `status` and `content_type`. */
+/* Send what the builders wrote, with `status` and `content_type`. For
+ * every reply call: a status outside 200..599, or a content type with a
+ * control character, is answered 500 instead (logged). */
 void hreq_finish(struct hreq *r, unsigned status, const char *content_type);
 
 /* One-call replies. */

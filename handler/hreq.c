@@ -431,9 +431,20 @@ static void finish(struct hreq *r, unsigned status, const char *ctype,
 {
 	struct http_msg *hm = r->hm;
 	size_t clen = strlen(ctype), off;
+	char why[96];
 
 	if (!field_value_ok(ctype)) {
 		answer_500(r, "the route's Content-Type has a control character");
+		return;
+	}
+	/* A final answer is 200..599 (RFC 9110 15): a 1xx would be taken
+	 * as interim, and the client would wait for another; only the
+	 * WebSocket handshake's 101 is the last answer on its connection. */
+	if (status < 100 || status > 599 ||
+	    (status < 200 && !(status == 101 && (hm->m.flags & HTTP_MSG_F_WEBSOCKET)))) {
+		snprintf(why, sizeof(why), "the route answered status %u, not a final status "
+			 "(200 to 599)", status);
+		answer_500(r, why);
 		return;
 	}
 	if (static_body == NULL && !r->oom)

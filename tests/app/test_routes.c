@@ -93,6 +93,12 @@ static void get_silent(struct hreq *r)
 		hreq_error(r, 500, "no timer");
 }
 
+/* Answers with the status `code` given (a route's bug when not 200..599). */
+static void get_status(struct hreq *r)
+{
+	hreq_text(r, (unsigned)hreq_query_long(r, "code", 200, 0, 1000), "status\n");
+}
+
 static void get_no_reply(struct hreq *r)
 {
 	(void)r;   /* a bug in a route: no answer, nothing pending */
@@ -173,6 +179,7 @@ int test_routes(struct route_table *t, const struct ad_config *cfg, char *err, s
 	    route_add(t, ROUTE_GET, "/_test/bytes", get_bytes, NULL, err, errlen) != 0 ||
 	    route_add(t, ROUTE_GET, "/_test/silent", get_silent, NULL, err, errlen) != 0 ||
 	    route_add(t, ROUTE_GET, "/_test/no-reply", get_no_reply, NULL, err, errlen) != 0 ||
+	    route_add(t, ROUTE_GET, "/_test/status", get_status, NULL, err, errlen) != 0 ||
 	    route_add(t, ROUTE_ANY, "/_test/echo", any_echo, NULL, err, errlen) != 0 ||
 	    route_add(t, ROUTE_GET, "/_test/params/:a/*b", get_params, NULL, err, errlen) != 0 ||
 	    route_add(t, ROUTE_GET, "/_test/sql-sleep", get_sql_sleep, NULL, err, errlen) != 0 ||

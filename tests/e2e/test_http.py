@@ -739,3 +739,15 @@ def test_a_route_that_returns_without_replying_is_one_500_and_one_line(actord):
     assert actord.get("/db").status == 503
     wait_until(lambda: "GET /db: 503" in actord.stderr(), 5, "the later line")
     assert actord.stderr().count("/_test/no-reply") == 1, actord.stderr()
+
+
+def test_a_route_status_that_is_not_final_is_answered_500(actord):
+    """A route answering 100 sent "HTTP/1.1 100 Continue" as its only
+    answer: the client took it as interim and waited for the real one
+    (101 too, outside a WebSocket handshake); 600..999 went out as is."""
+    for code, status in [(201, 201), (599, 599), (100, 500), (103, 500), (101, 500),
+                         (600, 500), (42, 500)]:
+        c = raw(actord.port)
+        c.send(get(f"/_test/status?code={code}"))
+        assert c.read_response().status == status, code
+        c.close()
