@@ -51,7 +51,7 @@
 
 /* The worker task's argument area (owned by the task message). */
 struct demo_hash {
-	char password[DEMO_PASSWORD_MAX + 1];
+	char password[DEMO_PASSWORD_MAX_BYTES + 1];
 	unsigned char salt[SALT_BYTES];
 	uint32_t iterations;
 	unsigned char out[HASH_BYTES];
@@ -148,12 +148,22 @@ static void log_in(struct hreq *r, struct demo_ctx *c)
 
 /* ---- Forms ---- */
 
+/* Characters, as a person counts them: UTF-8 bytes but continuation ones. */
+static size_t utf8_chars(const char *s)
+{
+	size_t n = 0;
+
+	for (; *s != '\0'; s++)
+		n += ((unsigned char)*s & 0xC0) != 0x80;
+	return n;
+}
+
 /* The POSTed username and password, checked; NULL (answered) if not. */
 static struct demo_ctx *read_form(struct hreq *r, enum demo_form form)
 {
 	struct demo_ctx *c;
 	const char *user, *pass, *why = NULL;
-	size_t ul, pl;
+	size_t ul, pl, pc;
 
 	if (!hreq_xsrf_check(r))
 		return NULL;
@@ -161,10 +171,11 @@ static struct demo_ctx *read_form(struct hreq *r, enum demo_form form)
 	pass = hreq_form(r, "password");
 	ul = user != NULL ? strlen(user) : 0;
 	pl = pass != NULL ? strlen(pass) : 0;
+	pc = pass != NULL ? utf8_chars(pass) : 0;
 	if (ul < DEMO_USER_MIN || ul > DEMO_USER_MAX || strspn(user,
 	    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") != ul)
 		why = "A username is 3 to 32 letters, digits, '_', '.' or '-'.";
-	else if (pl < DEMO_PASSWORD_MIN || pl > DEMO_PASSWORD_MAX)
+	else if (pl > DEMO_PASSWORD_MAX_BYTES || pc < DEMO_PASSWORD_MIN || pc > DEMO_PASSWORD_MAX)
 		why = "A password is 8 to 128 characters.";
 	if (why != NULL) {
 		demo_form_page(r, form == DEMO_LOGIN ? 401 : 400, form,

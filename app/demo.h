@@ -12,7 +12,8 @@
 #define DEMO_USER_MIN 3
 #define DEMO_USER_MAX 32
 #define DEMO_PASSWORD_MIN 8
-#define DEMO_PASSWORD_MAX 128
+#define DEMO_PASSWORD_MAX 128          /* characters (UTF-8: up to 4 bytes each) */
+#define DEMO_PASSWORD_MAX_BYTES (4 * DEMO_PASSWORD_MAX)
 
 enum demo_form { DEMO_LOGIN, DEMO_REGISTER };
 

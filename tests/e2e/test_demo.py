@@ -260,3 +260,16 @@ def test_next_with_a_dot_segment_is_dropped(a):
         q = requests.utils.quote(next_, safe="")
         page = requests.get(url(a, f"/demo/login?next={q}")).text
         assert ('name="next"' in page) == kept, next_
+
+
+def test_password_length_counts_characters_not_bytes(a):
+    """"8 to 128 characters" was checked in bytes: three Chinese
+    characters (9 bytes) passed the minimum, and 100 accented letters
+    (200 bytes) were refused."""
+    r = register(a, requests.Session(), new_user(), "密码密")
+    assert r.status_code == 400 and "8 to 128" in r.text
+    user, password = new_user(), "é" * 100
+    assert register(a, requests.Session(), user, password).status_code == 303
+    assert login(a, requests.Session(), user, password).status_code == 303
+    r = register(a, requests.Session(), new_user(), "é" * 129)
+    assert r.status_code == 400 and "8 to 128" in r.text
