@@ -175,7 +175,11 @@ static struct demo_ctx *read_form(struct hreq *r, enum demo_form form)
 	if (ul < DEMO_USER_MIN || ul > DEMO_USER_MAX || strspn(user,
 	    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") != ul)
 		why = "A username is 3 to 32 letters, digits, '_', '.' or '-'.";
-	else if (pl > DEMO_PASSWORD_MAX_BYTES || pc < DEMO_PASSWORD_MIN || pc > DEMO_PASSWORD_MAX)
+	else if (pl > DEMO_PASSWORD_MAX_BYTES || pc > DEMO_PASSWORD_MAX ||
+		 (form == DEMO_REGISTER && pc < DEMO_PASSWORD_MIN))
+		/* The minimum is a rule for new passwords: a login is checked
+		 * against the stored hash, so an account made under the byte
+		 * count (7 letters, one of them accented) still logs in. */
 		why = "A password is 8 to 128 characters.";
 	if (why != NULL) {
 		demo_form_page(r, form == DEMO_LOGIN ? 401 : 400, form,
