@@ -136,9 +136,17 @@ def test_a_client_that_pings_and_never_reads_does_not_grow_the_queue(actord_fact
     a = wait_admin(actord_factory({"websocket": {"max_queue_messages": 64,
                                                  "slow_consumer": "close"}}))
     c = RawWs(a.port, "/ws/echo", rcvbuf=4096)
+    c.sock.settimeout(30 * SLOW)
     batch = (b"\x89\xfd\x00\x00\x00\x00" + b"p" * 125) * 1000
-    for _ in range(100):       # 100,000 pings, 13 MB: far more than the buffers hold
-        c.sock.sendall(batch)
+    sent = 0
+    try:
+        for _ in range(100):   # 100,000 pings, 13 MB: far more than the buffers hold
+            c.sock.sendall(batch)
+            sent += 1
+    except OSError as e:       # say what actord had done by then
+        raise AssertionError(f"{e!r} after {sent} batches; read "
+                             f"{ws_sum(a, 'actord_ws_bytes_in_total')} bytes, wrote "
+                             f"{ws_sum(a, 'actord_ws_bytes_out_total')}; log:\n{a.stderr()}")
     wait_until(lambda: ws_sum(a, "actord_ws_bytes_in_total") >= 100000 * 131, 10 * SLOW,
                "every ping to be read")
     assert ws_sum(a, "actord_ws_bytes_out_total") < 1 << 20     # not 13 MB of pongs
