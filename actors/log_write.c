@@ -94,14 +94,11 @@ size_t log_write_bytes(int fd, const char *p, size_t len, bool stream)
 
 			chunk = nl != NULL ? (size_t)(nl + 1 - (p + done)) : PIPE_BUF;
 		}
-		n = write(fd, p + done, chunk);
+		n = fd_write_once(fd, p + done, chunk);
 		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			if (n == 0)
-				errno = EIO;
+			continue;       /* poll again: the next write could block */
+		if (n < 0)
 			break;
-		}
 		done += (size_t)n;
 	}
 	return done;

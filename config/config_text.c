@@ -211,7 +211,7 @@ int cfg_unknown_key(struct config_ctx *c, const char *key, const char *name,
 	/* A third of the name, at most 3: "lsten" -> "listen", but not
 	 * "ttl" -> "url". */
 	size_t len = strlen(name), cap = len / 3 < 3 ? len / 3 : 3, best = cap + 1;
-	const char *guess = NULL;
+	const char *guess = NULL, *unit = NULL;
 
 	for (size_t i = 0; i < n; i++) {
 		const char *k = *(const char *const *)(const void *)((const char *)known + i * stride);
@@ -224,18 +224,14 @@ int cfg_unknown_key(struct config_ctx *c, const char *key, const char *name,
 			best = e;
 			guess = k;
 		}
-	}
-	/* The unit left off ("_ms", "_s", "_bytes"): the name and an
-	 * underscore start the key. */
-	for (size_t i = 0; i < n && guess == NULL; i++) {
-		const char *k = *(const char *const *)(const void *)((const char *)known + i * stride);
-
-		if (k == NULL)
-			break;
-		if (len > 0 && strncmp(k, name, len) == 0 && k[len] == '_' &&
+		/* The unit left off ("_ms", "_s", "_bytes"): the name and an
+		 * underscore start the key. A misspelling found wins. */
+		if (unit == NULL && len > 0 && strncmp(k, name, len) == 0 && k[len] == '_' &&
 		    strchr(k + len + 1, '_') == NULL)
-			guess = k;
+			unit = k;
 	}
+	if (guess == NULL)
+		guess = unit;
 	if (guess != NULL)
 		return cfg_fail(c, key, "unknown key (did you mean \"%s\"?)", guess);
 	return cfg_fail(c, key, "unknown key");

@@ -439,7 +439,10 @@ static void finish(struct hreq *r, unsigned status, const char *ctype,
 	}
 	/* A final answer is 200..599 (RFC 9110 15): a 1xx would be taken
 	 * as interim, and the client would wait for another; only the
-	 * WebSocket handshake's 101 is the last answer on its connection. */
+	 * WebSocket handshake's 101 is the last answer on its connection.
+	 * The network actor checks again (http_conn.c, check_status) for
+	 * whatever reaches a connection, but it cannot rewrite a streamed
+	 * answer: this one can, and names the route. */
 	if (status < 100 || status > 599 ||
 	    (status < 200 && !(status == 101 && (hm->m.flags & HTTP_MSG_F_WEBSOCKET)))) {
 		snprintf(why, sizeof(why), "the route answered status %u, not a final status "
