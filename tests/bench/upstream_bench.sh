@@ -8,6 +8,10 @@
 #   actord        build/actord, GET /upstream (upstream actors, keep-alive
 #                 pool) and GET /proxy/ (the reverse-proxy route); one
 #                 actord for http:// and one for https:// upstreams
+#   base          BASE_BIN (optional; e.g. a build of an earlier main):
+#                 the same /upstream and /proxy/ over plain HTTP, in the
+#                 same rounds, so a change of the ratio to nginx can be told
+#                 from a change of the machine
 #   tornado       the Tornado peer, tests/bench/peers/tornado_peer.py
 #                 --procs 2, its /upstream (AsyncHTTPClient.fetch, as the
 #                 seed); one for http://, one for https:// (SSL_CERT_FILE
@@ -34,13 +38,14 @@
 #
 # Prints a human table, then as the very last line one JSON object.
 # Environment: DURATION (10s), CONNS (128), ROUNDS (3), ENGINE_SECONDS (5),
-# ACTORD_BIN (build/actord), ENGINES_BIN (build/upstream_engines),
+# ACTORD_BIN (build/actord), BASE_BIN (none), ENGINES_BIN (build/upstream_engines),
 # BENCH_PEER (tests/bench/peers/tornado_peer.py);
 # relative paths are taken from the directory the script is started in.
 set -eu
 case ${ACTORD_BIN:-} in ""|/*) ;; *) ACTORD_BIN=$PWD/$ACTORD_BIN ;; esac
 case ${BENCH_PEER:-} in ""|/*) ;; *) BENCH_PEER=$PWD/$BENCH_PEER ;; esac
 case ${ENGINES_BIN:-} in ""|/*) ;; *) ENGINES_BIN=$PWD/$ENGINES_BIN ;; esac
+case ${BASE_BIN:-} in ""|/*) ;; *) BASE_BIN=$PWD/$BASE_BIN ;; esac
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
 DURATION=${DURATION:-10s}
@@ -50,6 +55,7 @@ ENGINE_SECONDS=${ENGINE_SECONDS:-5}
 ACTORD=${ACTORD_BIN:-$ROOT/build/actord}
 TORNADO_PEER=${BENCH_PEER:-$ROOT/tests/bench/peers/tornado_peer.py}
 ENGINES=${ENGINES_BIN:-$ROOT/build/upstream_engines}
+BASE=${BASE_BIN:-}
 PY=/usr/bin/python3
 . tests/bench/bench_lib.sh
 RUN=$ROOT/build/bench-upstream
@@ -58,12 +64,13 @@ SVC_MYSQL=29306
 
 [ -x "$ACTORD" ] || { echo "upstream_bench: $ACTORD is not built (make build)" >&2; exit 1; }
 [ -f "$TORNADO_PEER" ] || { echo "upstream_bench: no peer $TORNADO_PEER" >&2; exit 1; }
+[ -z "$BASE" ] || [ -x "$BASE" ] || { echo "upstream_bench: BASE_BIN $BASE is not an executable" >&2; exit 1; }
 [ -x "$ENGINES" ] || { echo "upstream_bench: $ENGINES is not built (make build)" >&2; exit 1; }
 command -v wrk >/dev/null || { echo "upstream_bench: wrk is not installed" >&2; exit 1; }
 command -v nginx >/dev/null || { echo "upstream_bench: nginx is not installed" >&2; exit 1; }
 
-rm -rf "$RUN/nginx-up" "$RUN/nginx-proxy" "$RUN/actord" "$RUN/actord-tls" "$RUN/pki"
-mkdir -p "$RUN/nginx-up" "$RUN/nginx-proxy" "$RUN/actord" "$RUN/actord-tls" "$RUN/pki"
+rm -rf "$RUN/nginx-up" "$RUN/nginx-proxy" "$RUN/actord" "$RUN/actord-tls" "$RUN/base" "$RUN/pki"
+mkdir -p "$RUN/nginx-up" "$RUN/nginx-proxy" "$RUN/actord" "$RUN/actord-tls" "$RUN/base" "$RUN/pki"
 chmod 755 "$RUN" "$RUN/nginx-up" "$RUN/nginx-proxy" "$RUN/pki"
 
 UP_PORT=$(free_port)
@@ -72,6 +79,8 @@ ACTORD_PORT=$(free_port)
 ACTORD_ADMIN=$(free_port)
 ACTORD_TLS_PORT=$(free_port)
 ACTORD_TLS_ADMIN=$(free_port)
+BASE_PORT=$(free_port)
+BASE_ADMIN=$(free_port)
 TORNADO_PORT=$(free_port)
 TORNADO_TLS_PORT=$(free_port)
 NGINX_PORT=$(free_port)
@@ -155,6 +164,14 @@ ACTORD_TLS_PID=$!
 PIDS="$PIDS $ACTORD_TLS_PID"
 wait_port upstream_bench "$ACTORD_PORT"
 wait_port upstream_bench "$ACTORD_TLS_PORT"
+if [ -n "$BASE" ]; then
+  sed "s/:$ACTORD_PORT\"/:$BASE_PORT\"/; s/:$ACTORD_ADMIN\"/:$BASE_ADMIN\"/" \
+    "$RUN/actord/actord.json" >"$RUN/base/actord.json"
+  "$BASE" -c "$RUN/base/actord.json" 2>"$RUN/base/stderr.log" &
+  BASE_PID=$!
+  PIDS="$PIDS $BASE_PID"
+  wait_port upstream_bench "$BASE_PORT"
+fi
 
 # Tornado needs live MariaDB + Redis for its start-up.
 ACTORD_RUN_DIR=$RUN/services ACTORD_REDIS_PORT=$SVC_REDIS ACTORD_MYSQL_PORT=$SVC_MYSQL \
@@ -207,6 +224,9 @@ actord_tls $ACTORD_TLS_PORT /upstream $ACTORD_TLS_PID
 actord_proxy_tls $ACTORD_TLS_PORT /proxy/ $ACTORD_TLS_PID
 tornado_tls $TORNADO_TLS_PORT /upstream $TORNADO_TLS_PID
 nginx_tls $NGINX_PORT /upstream-tls $NGINX_PROXY_PID"
+[ -z "$BASE" ] || SCENARIOS="$SCENARIOS
+base $BASE_PORT /upstream $BASE_PID
+base_proxy $BASE_PORT /proxy/ $BASE_PID"
 rm -f "$RUN/results.txt" "$RUN/engines.txt" "$RUN"/wrk-*.txt
 echo "$SCENARIOS" | while read -r name port path pid; do warm "$name" "$port" "$path"; done
 # The machine is shared: ROUNDS rounds whose order rotates, so that a
@@ -233,6 +253,7 @@ import json, sys
 rows = [l.split() for l in open(sys.argv[1])]
 names = ["actord", "actord_proxy", "tornado", "nginx",
          "actord_tls", "actord_proxy_tls", "tornado_tls", "nginx_tls"]
+names += [n for n in ("base", "base_proxy") if any(r[0] == n for r in rows)]
 runs = {n: [r for r in rows if r[0] == n] for n in names}
 
 
@@ -264,7 +285,13 @@ checks = [("actord / nginx (http)", ratio("actord", "nginx"), 1.0),
           ("actord / nginx (https)", ratio("actord_tls", "nginx_tls"), 0.8),
           ("actord proxy / nginx (https)", ratio("actord_proxy_tls", "nginx_tls"), 0.8),
           ("actord / tornado (https)", ratio("actord_tls", "tornado_tls"), 5)]
+if "base" in names:
+    checks += [("base / nginx (http)", ratio("base", "nginx"), None),
+               ("base proxy / nginx (http)", ratio("base_proxy", "nginx"), None)]
 for label, v, target in checks:
+    if target is None:
+        print(f"{label:30} {v:>6}x  (BASE_BIN, for comparison)")
+        continue
     print(f"{label:30} {v:>6}x  (target >= {target}) {'ok' if v >= target else 'MISSED'}")
 engines = [l.split() for l in open(sys.argv[4])]
 print("client engines alone (64 concurrent keep-alive GETs, one client thread):")
@@ -287,6 +314,9 @@ out.update({"ratio_vs_nginx": ratio("actord", "nginx"),
             "ratio_tls_vs_nginx_tls": ratio("actord_tls", "nginx_tls"),
             "ratio_proxy_tls_vs_nginx_tls": ratio("actord_proxy_tls", "nginx_tls"),
             "ratio_tls_vs_tornado_tls": ratio("actord_tls", "tornado_tls"),
+            **({"ratio_base_vs_nginx": ratio("base", "nginx"),
+                "ratio_base_proxy_vs_nginx": ratio("base_proxy", "nginx")}
+               if "base" in names else {}),
             "target_vs_nginx": 1.0, "target_tls_vs_nginx_tls": 0.8, "target_vs_tornado": 5})
 for e, url, r, cpu, err in engines:
     key = f"engine_{e}_{'https' if url.startswith('https') else 'http'}"
