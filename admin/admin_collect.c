@@ -180,6 +180,9 @@ static void collect_http(struct metrics_out *o, void *ctx)
 		metrics_counter(o, "http_accept_paused_total",
 				"Times accepting paused at the connection limit (new connections "
 				"wait in the kernel backlog).", labels, st.conns_limit_paused_total);
+		metrics_counter(o, "http_connections_reclaimed_total",
+				"Idle keep-alive connections closed at the connection limit to "
+				"accept new ones.", labels, st.conns_reclaimed_total);
 		metrics_counter(o, "http_accept_errors_total",
 				"accept(2) failures (EMFILE, ENOBUFS...).", labels,
 				st.accept_errors_total);

@@ -669,6 +669,17 @@ void http_conn_take_held(struct http_conn *c, struct net_buf *out)
 	}
 }
 
+bool http_conn_idle(const struct http_conn *c, uint64_t *since_ns)
+{
+	if (c->phase != PH_IDLE || c->send_seq != c->next_seq || c->ready != NULL ||
+	    c->parked != NULL || c->cur != NULL || c->checked != 0 || held_pending(c) != 0 ||
+	    (c->flags & (HC_FRESH | HC_STOP | HC_DONE | HC_LINGER | HC_UPGRADED | HC_UPLOAD |
+			 HC_UPHOLD | HC_UPWAIT)))
+		return false;
+	*since_ns = c->since_ns;
+	return true;
+}
+
 bool http_conn_lingers(const struct http_conn *c)
 {
 	return (c->flags & HC_LINGER) != 0;

@@ -294,6 +294,13 @@ bool http_conn_finished(const struct http_conn *c);
  * connection). Thread: owner. */
 bool http_conn_lingers(const struct http_conn *c);
 
+/* Whether the connection waits, idle, for its next request after at
+ * least one answer (nothing parsed, queued, held or owed; not upgraded,
+ * not over); if so *since_ns is when its last answer went out. Such a
+ * connection may be closed at any time (RFC 9112 9.3): the owner closes
+ * the oldest ones at the connection limit. Thread: owner. */
+bool http_conn_idle(const struct http_conn *c, uint64_t *since_ns);
+
 /* WebSocket: whether a 101 accepting an upgrade went out (the connection
  * is then over for HTTP), and move the input that followed the upgrade
  * request into `out` (empty if none). Thread: owner. */

@@ -20,9 +20,11 @@
  * net_stream.c. Anything else is freed.
  *
  * Connection limit: the members share one counter of open connections
- * (http.max_connections). At the limit a member stops watching its
- * listeners (connections wait in the kernel backlog) and counts it; a
- * close on this member, or a 50 ms timer, starts them again below the limit.
+ * (http.max_connections). At the limit a member first closes its
+ * longest-idle keep-alive connections (net_reclaim.c); with none left it
+ * stops watching its listeners (connections wait in the kernel backlog)
+ * and counts it; a close on this member, or a 50 ms timer, starts them
+ * again below the limit.
  *
  * Other listener pools (net_add_listener_pool) run the same code with
  * their own addresses, their own connection counter and budget, and may
@@ -37,6 +39,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
+#include <poll.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -227,11 +230,40 @@ static void listeners_close(struct net_actor *na)
 	ev_timer_stop(na->loop, &na->accept_w);
 }
 
+/* Whether a client waits in the backlog of listener `fd`, or of any of
+ * this actor's listeners (fd < 0): a poll that does not wait. */
+static bool client_waiting(const struct net_actor *na, int fd)
+{
+	struct pollfd p[8];
+	unsigned n = 0;
+
+	if (fd >= 0)
+		p[n++] = (struct pollfd){ .fd = fd, .events = POLLIN };
+	for (unsigned i = 0; fd < 0 && i < na->nlst && n < 8; i++)
+		p[n++] = (struct pollfd){ .fd = na->lst[i].fd, .events = POLLIN };
+	return n > 0 && poll(p, n, 0) > 0;
+}
+
+/* At the limit: make room for a client that waits by closing idle
+ * keep-alive connections (net_reclaim.c). Never for nothing: the accept
+ * loop meets the limit again after its last client, and must not close
+ * a connection then. */
+static bool reclaim_for_waiting(struct net_actor *na, int fd)
+{
+	return client_waiting(na, fd) && net_conns_reclaim_idle(na) > 0;
+}
+
 static void on_accept_retry(struct ev_loop *loop, ev_timer *w, int revents)
 {
+	struct net_actor *na = w->data;
+
 	(void)loop;
 	(void)revents;
-	net_accept_maybe_resume(w->data);
+	net_accept_maybe_resume(na);
+	/* Still at the limit: connections that went idle since accepting
+	 * paused make room for a client that waits (a close resumes it). */
+	if (na->accept_paused)
+		reclaim_for_waiting(na, -1);
 }
 
 /* Reserve one connection under the global limit. Relaxed is enough: the
@@ -258,7 +290,10 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
 		socklen_t sslen = sizeof(ss);
 		int fd, one = 1;
 
-		if (!reserve_conn(na)) {
+		/* At the limit, idle keep-alive connections make room first
+		 * (net_reclaim.c); only when none is left does accepting
+		 * pause. */
+		if (!reserve_conn(na) && (!reclaim_for_waiting(na, l->fd) || !reserve_conn(na))) {
 			uint64_t now = clock_now_ns();
 
 			counter_add(&na->stats->conns_limit_paused_total, 1);

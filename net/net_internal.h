@@ -112,6 +112,7 @@ struct net_actor {
 	bool retiring;               /* left its pool: drains, then stops */
 	bool accept_paused;
 	uint64_t limit_warned_ns;    /* last "connection limit" log line */
+	uint64_t reclaim_warned_ns;  /* last "closed idle connections" log line */
 	struct msg *drain;           /* NET_MSG_DRAIN held until nconns == 0 */
 	uint32_t nconns;             /* connections open on this actor */
 	ev_timer accept_w;           /* re-checks a paused accept */
@@ -163,6 +164,12 @@ void net_conns_close_all(struct net_actor *na);
 void net_conns_drain(struct net_actor *na, bool gently);
 void net_describe_peer(void *ctx, const struct http_conn *hc, char *buf, size_t len);
 void on_net_flush(struct ev_loop *loop, ev_prepare *w, int revents);
+
+/* net_reclaim.c: at the connection limit, close the longest-idle
+ * keep-alive connections of this actor (idle 1 s at least; an eighth,
+ * 1 to 32 of them).
+ * Returns how many closed. Thread: the network actor. */
+unsigned net_conns_reclaim_idle(struct net_actor *na);
 
 /* net_hold.c: requests held while every handler mailbox is full.
  * Thread: the network actor. */

@@ -31,6 +31,7 @@ void net_stats_read(const struct net_stats *s, struct net_stats_snapshot *out)
 	out->conns_open = rd(&s->conns_open);
 	out->conns_accepted_total = rd(&s->conns_accepted_total);
 	out->conns_limit_paused_total = rd(&s->conns_limit_paused_total);
+	out->conns_reclaimed_total = rd(&s->conns_reclaimed_total);
 	out->accept_errors_total = rd(&s->accept_errors_total);
 	out->late_replies_total = rd(&s->late_replies_total);
 	out->held_total = rd(&s->held_total);

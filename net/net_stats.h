@@ -64,6 +64,8 @@ struct net_stats {
 	_Atomic uint64_t conns_accepted_total;
 	_Atomic uint64_t conns_limit_paused_total; /* accepting paused at
 						    * http.max_connections */
+	_Atomic uint64_t conns_reclaimed_total; /* idle keep-alive connections
+						 * closed at the limit */
 	_Atomic uint64_t accept_errors_total;  /* accept(2) failures (EMFILE...) */
 	_Atomic uint64_t late_replies_total;   /* replies for closed connections */
 	_Atomic uint64_t held_total;           /* requests held because every
@@ -103,6 +105,7 @@ struct net_stats_snapshot {
 	uint64_t conns_open;
 	uint64_t conns_accepted_total;
 	uint64_t conns_limit_paused_total;
+	uint64_t conns_reclaimed_total;
 	uint64_t accept_errors_total;
 	uint64_t late_replies_total;
 	uint64_t held_total;

@@ -465,9 +465,11 @@ def test_request_deadline_is_504_and_the_connection_stays_usable(actord_factory)
 def test_connection_limit_makes_extra_clients_wait_in_the_backlog(actord_factory):
     a = start(actord_factory, {"max_connections": 2})
     first, second = raw(a.port), raw(a.port)
+    half = get("/plaintext")[:-2]   # a head without its blank line
     for c in (first, second):
         c.send(get("/plaintext"))
         assert c.read_response().status == 200
+        c.send(half)       # busy: a request in progress is never closed for room
     third = raw(a.port)   # the kernel completes the handshake: it waits
     third.send(get("/plaintext"))
     third.sock.settimeout(0.3 * SLOW)
@@ -479,7 +481,57 @@ def test_connection_limit_makes_extra_clients_wait_in_the_backlog(actord_factory
     first.close()          # below the limit again: the third is accepted
     third.sock.settimeout(5 * SLOW)
     assert third.read_response().body == b"Hello, World!"
+    second.send(b"\r\n")
+    assert second.read_response().status == 200
+    second.close()
+    third.close()
+
+
+def test_at_the_connection_limit_the_longest_idle_keep_alive_connection_makes_room(
+        actord_factory):
+    a = start(actord_factory, {"max_connections": 2})
+    first, second = raw(a.port), raw(a.port)
+    for c in (first, second):
+        c.send(get("/plaintext"))
+        assert c.read_response().status == 200
+        time.sleep(0.05)   # `first` has been idle the longer
+    time.sleep(1.1)        # idle for less than a second is never closed
+    third = raw(a.port)
+    third.send(get("/plaintext"))
+    third.sock.settimeout(5 * SLOW)
+    assert third.read_response().body == b"Hello, World!"
+    first.sock.settimeout(5 * SLOW)
+    assert first.sock.recv(100) == b"", "the longest idle connection was not the one closed"
     second.send(get("/plaintext"))
+    assert second.read_response().status == 200
+    m = metrics_of(wait_admin(a))
+    assert metric(m, "actord_http_connections_reclaimed_total", actor="net-0") == 1
+    wait_until(lambda: "closed the 1 longest idle keep-alive connection" in a.stderr(), 5,
+               "the log line")
+    second.close()
+    third.close()
+
+
+def test_a_connection_that_goes_idle_while_clients_wait_makes_room(actord_factory):
+    a = start(actord_factory, {"max_connections": 2})
+    first, second = raw(a.port), raw(a.port)
+    for c in (first, second):
+        c.send(get("/plaintext")[:-2])   # heads in progress: nothing to close
+    third = raw(a.port)
+    third.send(get("/plaintext"))
+    third.sock.settimeout(0.3 * SLOW)
+    try:
+        data = third.sock.recv(100)
+    except socket.timeout:
+        data = None
+    assert data is None, f"a connection over the limit was served: {data!r}"
+    first.send(b"\r\n")   # answered, then idle: the waiting client gets its place
+    assert first.read_response().status == 200
+    third.sock.settimeout(5 * SLOW)
+    assert third.read_response().body == b"Hello, World!"
+    first.sock.settimeout(5 * SLOW)
+    assert first.sock.recv(100) == b""
+    second.send(b"\r\n")
     assert second.read_response().status == 200
     second.close()
     third.close()

@@ -2,7 +2,7 @@
  * test_http_edges.c - the edges of an HTTP/1.1 connection's life, without
  * sockets (the steps of test_http_conn.c): an Upgrade the route declines,
  * CONNECT, a client that closes its side, and answers a handler got wrong
- * (a final 1xx, a file with a 304).
+ * (a final 1xx, a file with a 304), and when a connection is idle.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -127,6 +127,33 @@ static void test_eof_with_nothing_owed_is_over_at_once(void **state)
 	assert_false(http_conn_lingers(&H.c));
 }
 
+/* What net_reclaim.c may close at the connection limit: only a
+ * connection that waits for its next request after an answer. */
+static void test_idle_is_only_between_answered_requests(void **state)
+{
+	uint64_t since = 0;
+
+	(void)state;
+	assert_false(http_conn_idle(&H.c, &since));       /* no request yet */
+	feed("GET /a HTTP/1.1\r\nHost: h\r\n\r\nGET /b HTTP/1.1\r\nHost: h\r\n\r\n");
+	assert_false(http_conn_idle(&H.c, &since));       /* two owed */
+	reply(0, 200, "a");
+	output();
+	assert_false(http_conn_idle(&H.c, &since));       /* one still owed */
+	reply(1, 200, "b");
+	H.now += 5;
+	output();
+	assert_true(http_conn_idle(&H.c, &since));
+	assert_int_equal(since, H.now);                   /* from the last answer out */
+	feed("GET /c HT");
+	assert_false(http_conn_idle(&H.c, &since));       /* a head in progress */
+	feed("TP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
+	reply(2, 200, "c");
+	output();
+	assert_true(http_conn_finished(&H.c));
+	assert_false(http_conn_idle(&H.c, &since));       /* over */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -137,6 +164,7 @@ int main(void)
 		T(test_eof_with_nothing_owed_is_over_at_once),
 		T(test_a_handler_answering_1xx_or_over_599_sends_500),
 		T(test_a_file_given_with_a_304_is_not_sent),
+		T(test_idle_is_only_between_answered_requests),
 #undef T
 	};
 
