@@ -703,11 +703,17 @@ uint64_t http_conn_deadline(const struct http_conn *c, enum net_timeout *kind)
 		return 0;
 	if ((c->flags & HC_DRAIN) && keepalive_ms > HTTP_CONN_DRAIN_IDLE_MS)
 		keepalive_ms = HTTP_CONN_DRAIN_IDLE_MS;
+	/* A client that asked for 100 Continue waits for it before sending
+	 * its body (RFC 9110 10.1.1): while the 100 waits behind an earlier
+	 * answer, the body is not late; that answer's own backstop bounds
+	 * the wait, and the body's periods start when the 100 goes out. */
+	bool body_owed = c->phase == PH_BODY && !(c->flags & HC_CONTINUE);
+
 	if (c->phase == PH_HEADERS)
 		earlier(&best, kind, c->since_ns + lim->header_timeout_ms * ms, NET_TIMEOUT_HEADER);
-	else if (c->phase == PH_BODY)
+	else if (body_owed)
 		earlier(&best, kind, c->input_ns + lim->body_timeout_ms * ms, NET_TIMEOUT_BODY);
-	if (c->phase == PH_BODY && lim->body_min_rate > 0)
+	if (body_owed && lim->body_min_rate > 0)
 		/* Absolute: a byte now and then does not keep a body alive. */
 		earlier(&best, kind, c->since_ns + lim->body_timeout_ms * ms +
 			((c->flags & HC_UPLOAD) ? c->upload_bytes : c->acc_len - c->body_off) *

@@ -2,7 +2,8 @@
  * test_http_edges.c - the edges of an HTTP/1.1 connection's life, without
  * sockets (the steps of test_http_conn.c): an Upgrade the route declines,
  * CONNECT, a client that closes its side, and answers a handler got wrong
- * (a final 1xx, a file with a 304), and when a connection is idle.
+ * (a final 1xx, a file with a 304), when a connection is idle, and the
+ * body timeout of a request whose 100 Continue waits its turn.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -127,6 +128,27 @@ static void test_eof_with_nothing_owed_is_over_at_once(void **state)
 	assert_false(http_conn_lingers(&H.c));
 }
 
+static void test_no_body_timeout_while_the_100_continue_waits_its_turn(void **state)
+{
+	enum net_timeout kind;
+	uint64_t head = H.now;
+
+	(void)state;
+	H.http.request_timeout_ms = 60000;   /* longer than the body's 10 s */
+	feed("GET /a HTTP/1.1\r\nHost: h\r\n\r\n"
+	     "POST /up HTTP/1.1\r\nHost: h\r\nContent-Length: 10\r\nExpect: 100-continue\r\n\r\n");
+	/* /a is slow: the client still waits for its 100, so only /a's
+	 * backstop (request_timeout_ms + 1 s) is due, not the body's 10 s. */
+	assert_int_equal(http_conn_deadline(&H.c, &kind), head + 61000 * MS);
+	assert_int_equal(kind, NET_TIMEOUT_HANDLER);
+	H.now += 20000 * MS;
+	reply(0, 200, "a");
+	output();
+	assert_non_null(strstr(take_output(), "HTTP/1.1 100 Continue"));
+	assert_int_equal(http_conn_deadline(&H.c, &kind), H.now + 10000 * MS);
+	assert_int_equal(kind, NET_TIMEOUT_BODY);
+}
+
 /* What net_reclaim.c may close at the connection limit: only a
  * connection that waits for its next request after an answer. */
 static void test_idle_is_only_between_answered_requests(void **state)
@@ -165,6 +187,7 @@ int main(void)
 		T(test_a_handler_answering_1xx_or_over_599_sends_500),
 		T(test_a_file_given_with_a_304_is_not_sent),
 		T(test_idle_is_only_between_answered_requests),
+		T(test_no_body_timeout_while_the_100_continue_waits_its_turn),
 #undef T
 	};
 
