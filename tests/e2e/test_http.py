@@ -462,6 +462,16 @@ def test_request_deadline_is_504_and_the_connection_stays_usable(actord_factory)
     c.close()
 
 
+def assert_not_served(c):
+    """`c`, over the connection limit, gets nothing for 0.3 s (x SLOW)."""
+    c.sock.settimeout(0.3 * SLOW)
+    try:
+        data = c.sock.recv(100)
+    except socket.timeout:
+        data = None
+    assert data is None, f"a connection over the limit was served: {data!r}"
+
+
 def test_connection_limit_makes_extra_clients_wait_in_the_backlog(actord_factory):
     a = start(actord_factory, {"max_connections": 2})
     first, second = raw(a.port), raw(a.port)
@@ -472,12 +482,7 @@ def test_connection_limit_makes_extra_clients_wait_in_the_backlog(actord_factory
         c.send(half)       # busy: a request in progress is never closed for room
     third = raw(a.port)   # the kernel completes the handshake: it waits
     third.send(get("/plaintext"))
-    third.sock.settimeout(0.3 * SLOW)
-    try:
-        data = third.sock.recv(100)
-    except socket.timeout:
-        data = None
-    assert data is None, f"a connection over the limit was served: {data!r}"
+    assert_not_served(third)
     first.close()          # below the limit again: the third is accepted
     third.sock.settimeout(5 * SLOW)
     assert third.read_response().body == b"Hello, World!"
@@ -519,12 +524,7 @@ def test_a_connection_that_goes_idle_while_clients_wait_makes_room(actord_factor
         c.send(get("/plaintext")[:-2])   # heads in progress: nothing to close
     third = raw(a.port)
     third.send(get("/plaintext"))
-    third.sock.settimeout(0.3 * SLOW)
-    try:
-        data = third.sock.recv(100)
-    except socket.timeout:
-        data = None
-    assert data is None, f"a connection over the limit was served: {data!r}"
+    assert_not_served(third)
     first.send(b"\r\n")   # answered, then idle: the waiting client gets its place
     assert first.read_response().status == 200
     third.sock.settimeout(5 * SLOW)
