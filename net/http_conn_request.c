@@ -562,6 +562,42 @@ static int split_url(struct http_conn *c, struct http_msg *hm)
 	return 0;
 }
 
+/* A target in absolute-form ("http://a.example:81/x") names the host the
+ * request is for, and the Host field must then be ignored for it (RFC
+ * 9112 3.2.2): append "host[:port]" (brackets kept for IPv6), NUL-
+ * terminated, and say where; *len 0 for any other form. -ENOMEM, or
+ * -EBADMSG for a target that does not parse. */
+static int absolute_authority(struct http_conn *c, uint32_t *off, uint32_t *len)
+{
+	const char *url = c->cur->hm.req_buf;
+	struct http_parser_url u;
+	uint32_t h, hl;
+
+	*len = 0;
+	if (url[0] == '/' || url[0] == '*' || c->parser.method == HTTP_CONNECT)
+		return 0;
+	http_parser_url_init(&u);
+	if (http_parser_parse_url(url, c->url_len, 0, &u) != 0)
+		return -EBADMSG;
+	if (!(u.field_set & (1u << UF_HOST)))
+		return 0;
+	h = u.field_data[UF_HOST].off;
+	hl = u.field_data[UF_HOST].len;
+	if (h > 0 && url[h - 1] == '[') {       /* an IP literal: keep "[...]" */
+		h--;
+		hl += 2;
+	}
+	if (u.field_set & (1u << UF_PORT))
+		hl = u.field_data[UF_PORT].off + u.field_data[UF_PORT].len - h;
+	*off = c->acc_len;
+	*len = hl;
+	/* `url` may move: append copies from the offset, not the pointer. */
+	if (net_req_reserve(c->cur, c->acc_len + hl + 1) != 0)
+		return -ENOMEM;
+	url = c->cur->hm.req_buf;
+	return append(c, url + h, hl) != 0 || append(c, "", 1) != 0 ? -ENOMEM : 0;
+}
+
 /* Turn the accumulated buffer into the http_msg the handlers read. */
 static int finish_request(struct http_conn *c)
 {
@@ -571,10 +607,13 @@ static int finish_request(struct http_conn *c)
 	const size_t align = alignof(struct http_hdr);
 	struct http_hdr *h;
 	const char *tp;
-	uint32_t tplen;
+	uint32_t tplen, auth_off = 0, auth_len = 0;
+	int rc;
 
-	if (append(c, "", 1) != 0)
+	if (append(c, "", 1) != 0)     /* the body's terminator */
 		return -ENOMEM;
+	if (r->host_count == 1 && (rc = absolute_authority(c, &auth_off, &auth_len)) != 0)
+		return rc;
 	hoff = (uint32_t)((c->acc_len + align - 1) & ~(align - 1));
 	if (net_req_reserve(r, hoff + c->nheaders * (uint32_t)sizeof(struct http_hdr)) != 0)
 		return -ENOMEM;
@@ -586,6 +625,12 @@ static int finish_request(struct http_conn *c)
 		off += 4 + h[i].name_len + 1;
 		h[i].value_len = get_u32(hm->req_buf + off);
 		h[i].value = hm->req_buf + off + 4;
+		if (auth_len > 0 && off == r->host_off) {  /* RFC 9112 3.2.2 */
+			off += 4 + h[i].value_len + 1;
+			h[i].value = hm->req_buf + auth_off;
+			h[i].value_len = auth_len;
+			continue;
+		}
 		off += 4 + h[i].value_len + 1;
 	}
 	hm->headers = c->nheaders > 0 ? h : NULL;

@@ -3,7 +3,8 @@
  * sockets (the steps of test_http_conn.c): an Upgrade the route declines,
  * CONNECT, a client that closes its side, and answers a handler got wrong
  * (a final 1xx, a file with a 304), when a connection is idle, and the
- * body timeout of a request whose 100 Continue waits its turn.
+ * body timeout of a request whose 100 Continue waits its turn; the host
+ * of an absolute-form target.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -11,6 +12,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -149,6 +151,39 @@ static void test_no_body_timeout_while_the_100_continue_waits_its_turn(void **st
 	assert_int_equal(kind, NET_TIMEOUT_BODY);
 }
 
+/* The value of request `i`'s Host field, as handlers read it. */
+static const char *host_of(unsigned i)
+{
+	const struct http_msg *hm = H.sub[i];
+
+	for (unsigned k = 0; k < hm->nheaders; k++)
+		if (strcasecmp(hm->headers[k].name, "host") == 0) {
+			assert_int_equal(strlen(hm->headers[k].value), hm->headers[k].value_len);
+			return hm->headers[k].value;
+		}
+	return NULL;
+}
+
+/* RFC 9112 3.2.2: with an absolute-form target, the target's authority
+ * is the host, whatever the Host field said. */
+static void test_an_absolute_form_target_names_the_host(void **state)
+{
+	(void)state;
+	feed("GET http://a.example:81/x?y=1 HTTP/1.1\r\nHost: other\r\nAccept: */*\r\n\r\n"
+	     "GET http://user@[::1]:8080/ HTTP/1.1\r\nHost: other\r\n\r\n"
+	     "POST http://b.example/ HTTP/1.1\r\nHost: other\r\nContent-Length: 2\r\n\r\nab"
+	     "GET /plain HTTP/1.1\r\nHost: c.example\r\n\r\n");
+	assert_int_equal(H.nsub, 4);
+	assert_string_equal(host_of(0), "a.example:81");
+	assert_string_equal(H.sub[0]->path, "/x");
+	assert_string_equal(H.sub[0]->query, "y=1");
+	assert_string_equal(H.sub[0]->headers[1].value, "*/*");   /* the others unmoved */
+	assert_string_equal(host_of(1), "[::1]:8080");
+	assert_string_equal(host_of(2), "b.example");
+	assert_string_equal(H.sub[2]->body, "ab");                /* still terminated */
+	assert_string_equal(host_of(3), "c.example");
+}
+
 /* What net_reclaim.c may close at the connection limit: only a
  * connection that waits for its next request after an answer. */
 static void test_idle_is_only_between_answered_requests(void **state)
@@ -187,6 +222,7 @@ int main(void)
 		T(test_a_handler_answering_1xx_or_over_599_sends_500),
 		T(test_a_file_given_with_a_304_is_not_sent),
 		T(test_idle_is_only_between_answered_requests),
+		T(test_an_absolute_form_target_names_the_host),
 		T(test_no_body_timeout_while_the_100_continue_waits_its_turn),
 #undef T
 	};
