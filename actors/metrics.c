@@ -6,7 +6,8 @@
  * Collectors append samples to a growable array; rendering walks families
  * in the order they first appeared and, for each, every sample of that
  * family, so HELP and TYPE are written once per family and its samples stay
- * together (what the text format and promtool require). Label text is
+ * together (what the text format and promtool require). The grouping hashes
+ * family names: linear in samples, whatever the number of families. Label text is
  * copied into the sample; names and help texts are literals.
  *
  * Thread: registration on the controlling thread before start (the tables
@@ -272,13 +273,55 @@ static const char *type_name(enum sample_type t)
 	return t == S_COUNTER ? "counter" : t == S_GAUGE ? "gauge" : "histogram";
 }
 
-/* Whether the family of sample i was already rendered (first seen earlier). */
-static bool seen_before(const struct metrics_out *o, size_t i)
+/* Sample indices grouped by family: families in the order they first
+ * appeared, each family's samples in collection order. One hash lookup per
+ * sample: comparing every sample's name with every earlier one cost
+ * O(samples x families) strcmp calls, 0.2 s of the admin thread per scrape
+ * with the pools at their largest (36,000 lines). Returns a malloc'd array
+ * of o->n indices and each sample's family in *fam_out (malloc'd), or NULL. */
+static size_t *group_by_family(const struct metrics_out *o, size_t **fam_out)
 {
-	for (size_t j = 0; j < i; j++)
-		if (strcmp(o->s[j].name, o->s[i].name) == 0)
-			return true;
-	return false;
+	size_t cap = 16, nfam = 0;
+	size_t *fam, *slot, *start, *order;
+
+	while (cap < 2 * o->n)
+		cap *= 2;
+	fam = malloc(o->n * sizeof(*fam) + 1);
+	slot = calloc(cap, sizeof(*slot));               /* family + 1; 0: empty */
+	start = calloc(o->n + 1, sizeof(*start));
+	order = malloc(o->n * sizeof(*order) + 1);
+	if (fam == NULL || slot == NULL || start == NULL || order == NULL)
+		goto fail;
+	for (size_t i = 0; i < o->n; i++) {
+		uint32_t h = 2166136261u;                /* FNV-1a */
+		size_t k;
+
+		for (const char *c = o->s[i].name; *c != '\0'; c++)
+			h = (h ^ (unsigned char)*c) * 16777619u;
+		for (k = h & (cap - 1); slot[k] != 0; k = (k + 1) & (cap - 1))
+			if (strcmp(o->s[order[slot[k] - 1]].name, o->s[i].name) == 0)
+				break;
+		if (slot[k] == 0) {
+			order[nfam] = i;                 /* for now: the family's first sample */
+			slot[k] = ++nfam;
+		}
+		fam[i] = slot[k] - 1;
+		start[fam[i] + 1]++;
+	}
+	for (size_t f = 0; f < nfam; f++)
+		start[f + 1] += start[f];
+	for (size_t i = 0; i < o->n; i++)
+		order[start[fam[i]]++] = i;
+	free(slot);
+	free(start);
+	*fam_out = fam;
+	return order;
+fail:
+	free(fam);
+	free(slot);
+	free(start);
+	free(order);
+	return NULL;
 }
 
 static void put_value(struct text *t, double v)
@@ -312,32 +355,34 @@ static void put_histogram(struct text *t, const struct sample *s)
 char *metrics_render_prometheus(const struct metrics_out *o, size_t *len)
 {
 	struct text t = { .cap = 16384 };
+	size_t *order, *fam;
 
 	t.p = malloc(t.cap);
 	if (t.p == NULL)
 		return NULL;
 	t.p[0] = '\0';
-	for (size_t i = 0; i < o->n; i++) {
-		const struct sample *f = &o->s[i];
-
-		if (seen_before(o, i))
-			continue;
-		put(&t, "# HELP " METRICS_PREFIX "%s %s\n", f->name, f->help);
-		put(&t, "# TYPE " METRICS_PREFIX "%s %s\n", f->name, type_name(f->type));
-		for (size_t j = i; j < o->n; j++) {
-			const struct sample *s = &o->s[j];
-
-			if (strcmp(s->name, f->name) != 0)
-				continue;
-			if (s->type == S_HISTOGRAM) {
-				put_histogram(&t, s);
-				continue;
-			}
-			put(&t, METRICS_PREFIX "%s%s%s%s ", s->name, s->labels[0] ? "{" : "",
-			    s->labels, s->labels[0] ? "}" : "");
-			put_value(&t, s->value);
-		}
+	order = group_by_family(o, &fam);
+	if (order == NULL) {
+		free(t.p);
+		return NULL;
 	}
+	for (size_t k = 0; k < o->n; k++) {
+		const struct sample *s = &o->s[order[k]];
+
+		if (k == 0 || fam[order[k]] != fam[order[k - 1]]) {
+			put(&t, "# HELP " METRICS_PREFIX "%s %s\n", s->name, s->help);
+			put(&t, "# TYPE " METRICS_PREFIX "%s %s\n", s->name, type_name(s->type));
+		}
+		if (s->type == S_HISTOGRAM) {
+			put_histogram(&t, s);
+			continue;
+		}
+		put(&t, METRICS_PREFIX "%s%s%s%s ", s->name, s->labels[0] ? "{" : "",
+		    s->labels, s->labels[0] ? "}" : "");
+		put_value(&t, s->value);
+	}
+	free(order);
+	free(fam);
 	if (t.oom) {
 		free(t.p);
 		return NULL;
