@@ -79,6 +79,10 @@ def test_stats_health_and_top_against_a_live_actord(actord):
     assert checks["serving"] == ["ok"] and checks["listeners"] == ["ok"]
     for name, rest in checks.items():        # backends (mongo) may be optional
         assert rest[0] == "ok" or rest[1] == "(optional)", (name, rest)
+    # The address as a URL, as a browser or docs/ADMIN.md's curl lines show
+    # it: its Host header must still be the endpoint's host:port (was 400).
+    r = ctl("-a", f"http://{addr(actord)}/", "health")
+    assert r.returncode == 0 and "ready: yes" in r.stdout, r.stdout + r.stderr
 
     r = ctl("top", "-n", "2", "-i", "0.1", env={"ACTORD_ADMIN_ADDR": addr(actord)})
     assert r.returncode == 0, r.stderr

@@ -46,15 +46,32 @@ static int wait_fd(int fd, short events, long long deadline)
 	}
 }
 
+/* "host:port" out of `addr`, which may also be written as a URL
+ * ("http://host:port" or "http://host:port/"): what the Host header says,
+ * since the admin endpoint answers a Host that is not an address 400 or 421. */
+static int host_port(const char *addr, char *out, size_t outlen)
+{
+	size_t n;
+
+	if (strncmp(addr, "http://", 7) == 0)
+		addr += 7;
+	n = strlen(addr);
+	if (n > 0 && addr[n - 1] == '/')
+		n--;
+	if (n >= outlen || memchr(addr, '/', n) != NULL)
+		return -EINVAL;
+	memcpy(out, addr, n);
+	out[n] = '\0';
+	return 0;
+}
+
 static int split_addr(const char *addr, char *host, size_t hostlen, char *port, size_t portlen)
 {
 	const char *colon = strrchr(addr, ':');
 	const char *h = addr;
 	size_t n;
 
-	if (strncmp(h, "http://", 7) == 0)
-		h += 7;
-	if (colon == NULL || colon < h || colon[1] == '\0')
+	if (colon == NULL || colon[1] == '\0')
 		return -EINVAL;
 	n = (size_t)(colon - h);
 	if (n >= 2 && h[0] == '[' && h[n - 1] == ']') {
@@ -216,13 +233,14 @@ enum ctl_error ctl_request(const char *addr, const char *token, const char *meth
 {
 	char clen[96] = "";
 	long long deadline = now_ms() + timeout_ms;
-	char host[256], port[16], req[2048], *raw = NULL;
+	char hostport[300], host[256], port[16], req[2048], *raw = NULL;
 	size_t rawlen = 0;
 	enum ctl_error e;
 	int fd, rc, n;
 
 	memset(out, 0, sizeof(*out));
-	if (split_addr(addr, host, sizeof(host), port, sizeof(port)) != 0) {
+	if (host_port(addr, hostport, sizeof(hostport)) != 0 ||
+	    split_addr(hostport, host, sizeof(host), port, sizeof(port)) != 0) {
 		snprintf(err, errlen, "'%s' is not host:port", addr);
 		return CTL_BAD_ADDRESS;
 	}
@@ -236,7 +254,7 @@ enum ctl_error ctl_request(const char *addr, const char *token, const char *meth
 			 "Content-Length: 0\r\n");
 	n = snprintf(req, sizeof(req),
 		     "%s %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: actorctl/" ACTORD_VERSION "\r\n"
-		     "Connection: close\r\n%s%s%s%s\r\n%s", method, path, addr,
+		     "Connection: close\r\n%s%s%s%s\r\n%s", method, path, hostport,
 		     token != NULL && token[0] != '\0' ? "Authorization: Bearer " : "",
 		     token != NULL ? token : "", token != NULL && token[0] != '\0' ? "\r\n" : "",
 		     clen, body != NULL ? body : "");
