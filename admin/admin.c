@@ -32,6 +32,7 @@
 
 #include "admin.h"
 #include "admin_internal.h"
+#include "actors/log.h"
 #include "actors/metrics.h"
 #include "base/clock.h"
 #include "config/config_json.h"
@@ -324,9 +325,53 @@ static bool method_allowed(struct http_msg *hm, enum admin_method method)
 	return true;
 }
 
-static int admin_serve(void *ctx, struct http_msg *hm)
+/* The reason a refusal's body gives: its "error" member when it is JSON,
+ * else its text, on one line. */
+static void refusal_reason(const struct http_msg *hm, char *out, size_t len)
 {
-	struct admin *ad = ctx;
+	size_t n = hm->resp_body_len < len - 1 ? hm->resp_body_len : len - 1;
+	cJSON *doc = NULL;
+	const cJSON *e;
+
+	if (hm->content_type != NULL && strcmp(hm->content_type, TYPE_JSON) == 0)
+		doc = cJSON_ParseWithLength(hm->resp_body, hm->resp_body_len);
+	e = cJSON_GetObjectItemCaseSensitive(doc, "error");
+	if (cJSON_IsString(e)) {
+		snprintf(out, len, "%s", e->valuestring);
+	} else {
+		memcpy(out, hm->resp_body != NULL ? hm->resp_body : "", n);
+		out[n] = '\0';
+		for (char *c = out; *c != '\0'; c++)
+			if ((unsigned char)*c < ' ')
+				*c = ' ';
+		while (n > 0 && out[n - 1] == ' ')
+			out[--n] = '\0';
+	}
+	cJSON_Delete(doc);
+}
+
+/* Every request refused (4xx) is logged with who sent it and why: an
+ * operator's script that fails, a prober with a wrong token, a scanner. */
+static void log_refusal(struct admin *ad, const struct http_msg *hm)
+{
+	char peer[INET6_ADDRSTRLEN + 8] = "?", ip[INET6_ADDRSTRLEN] = "", reason[200];
+
+	if (hm->status < 400 || hm->status >= 500 ||
+	    !log_budget_take(&ad->refusals_logged, clock_now_ns(), ADMIN_REFUSALS_LOG_PER_S))
+		return;
+	if (hm->peer_family == AF_INET || hm->peer_family == AF_INET6) {
+		inet_ntop(hm->peer_family, hm->peer_addr, ip, sizeof(ip));
+		snprintf(peer, sizeof(peer), hm->peer_family == AF_INET6 ? "[%s]:%u" : "%s:%u",
+			 ip, hm->peer_port);
+	}
+	refusal_reason(hm, reason, sizeof(reason));
+	log_warn("admin: %s %.*s from %s refused: %u %s",
+		 http_method_str((enum http_method)hm->method),
+		 (int)(hm->path_len < 100 ? hm->path_len : 100), hm->path, peer, hm->status, reason);
+}
+
+static int route(struct admin *ad, struct http_msg *hm)
+{
 
 	if (!host_allowed(ad, hm)) {
 		reply_text(hm, 421, "this Host is not the admin endpoint's: use its address "
@@ -349,6 +394,15 @@ static int admin_serve(void *ctx, struct http_msg *hm)
 		return method_allowed(hm, A_POST) ? admin_resize_request(ad, hm) : 0;
 	reply_text(hm, 404, "not found: GET / lists the admin endpoints\n", NO_STORE);
 	return 0;
+}
+
+static int admin_serve(void *ctx, struct http_msg *hm)
+{
+	int kept = route(ctx, hm);
+
+	if (kept == 0)
+		log_refusal(ctx, hm);
+	return kept;
 }
 
 static void admin_stop(void *ctx)

@@ -20,6 +20,7 @@
 #include <ev.h>
 
 #include "actors/actor.h"
+#include "base/log_budget.h"
 #include "net/http_msg.h"
 #include "config/config.h"
 
@@ -28,6 +29,7 @@
 #define ADMIN_RELOAD_WAIT_MS 5000  /* longest wait for the reload to publish
                                     * (at most http.request_timeout_ms) */
 #define ADMIN_RELOAD_POLL_MS 5
+#define ADMIN_REFUSALS_LOG_PER_S 10 /* a scanner must not flood the log */
 
 /* Owner: the admin actor thread. */
 struct admin_reload {
@@ -49,6 +51,7 @@ struct admin {
 	uint64_t start_ns;                 /* monotonic */
 	double start_time_s;               /* wall clock, for the metric */
 	struct admin_reload reload;
+	struct log_budget refusals_logged; /* 4xx answers, ADMIN_REFUSALS_LOG_PER_S */
 };
 
 /* The live config snapshot, else the start-up one. Thread: any. */

@@ -18,6 +18,8 @@
  * Thread: the admin actor.
  */
 #include <errno.h>
+#include <limits.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -51,7 +53,9 @@ bool admin_is_resize_path(const struct http_msg *hm)
 	return hm->path_len > n && memcmp(hm->path, RESIZE_PREFIX, n) == 0;
 }
 
-/* {"count": N} with N a whole number; anything else is refused. */
+/* {"count": N} with N a whole number; anything else is refused. A whole
+ * number too large for `unsigned` is out of every pool's range (422), not
+ * malformed (400): -ERANGE. */
 static int parse_count(const struct http_msg *hm, unsigned *count)
 {
 	size_t at;
@@ -61,10 +65,10 @@ static int parse_count(const struct http_msg *hm, unsigned *count)
 	const cJSON *c = cJSON_GetObjectItemCaseSensitive(doc, "count");
 	int rc = -EINVAL;
 
-	if (cJSON_IsNumber(c) && c->valuedouble >= 0 && c->valuedouble <= 1e6 &&
-	    c->valuedouble == (double)(unsigned)c->valuedouble) {
-		*count = (unsigned)c->valuedouble;
-		rc = 0;
+	if (cJSON_IsNumber(c) && c->valuedouble >= 0 && c->valuedouble == floor(c->valuedouble) &&
+	    isfinite(c->valuedouble)) {
+		rc = c->valuedouble <= (double)UINT_MAX ? 0 : -ERANGE;
+		*count = rc == 0 ? (unsigned)c->valuedouble : UINT_MAX;
 	}
 	cJSON_Delete(doc);
 	return rc;
@@ -101,14 +105,22 @@ int admin_resize_request(struct admin *ad, struct http_msg *hm)
 	kind = actor_system_kind_named(ad->sys, name);
 	if (kind == NULL)
 		return reply_error(hm, 404, "no such actor kind (GET /admin/actors lists the pools)");
-	if (parse_count(hm, &count) != 0)
+	rc = parse_count(hm, &count);
+	if (rc == -EINVAL)
 		return reply_error(hm, 400, "the body must be {\"count\": N}, N a whole number");
 	if (!metrics_serving())
 		return reply_error(hm, 503, "actord is not serving (starting or draining)");
 	actor_system_pool_info(ad->sys, kind, &before);
+	if (rc == -ERANGE) {
+		snprintf(err, sizeof(err), "actor pool %s: count above %u is out of range [1, %u]",
+			 name, UINT_MAX, before.max);
+		return reply_error(hm, 422, err);
+	}
 	rc = actor_system_resize(ad->sys, kind, count, err, sizeof(err));
 	if (rc != 0) {
-		log_warn("admin: resize %s to %u refused: %s", name, count, err);
+		/* admin.c logs every 4xx; a failure of ours is logged here. */
+		if (status_of(rc) >= 500)
+			log_warn("admin: resize %s to %u failed: %s", name, count, err);
 		return reply_error(hm, status_of(rc), err);
 	}
 	actor_system_pool_info(ad->sys, kind, &after);

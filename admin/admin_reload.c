@@ -136,7 +136,7 @@ int admin_reload_request(struct admin *ad, struct http_msg *hm)
 		return 1;
 	}
 	if (validate(ad, err, sizeof(err)) != 0) {
-		log_warn("admin: reload refused, the configuration file is invalid: %s", err);
+		/* admin.c logs the refusal, with this reason. */
 		admin_reply_json(hm, 422, outcome(cJSON_CreateFalse(), "error", err));
 		return 0;
 	}

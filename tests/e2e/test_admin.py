@@ -470,3 +470,32 @@ def test_admin_never_shares_the_public_port_group(actord_factory):
         s.bind(("127.0.0.1", a.port))
     finally:
         s.close()
+
+
+def test_every_refusal_is_precise_and_logged_with_its_reason(actord):
+    # A count too large is out of range (422), not malformed (400); and
+    # every 4xx leaves a log line naming the request and why.
+    wait_admin(actord)
+
+    def post(path, body, headers=JSON):
+        return admin_get(actord, path, method="POST", body=body, headers=headers)
+    r = post("/admin/actors/handler", b'{"count": 2000000}')
+    assert r.status == 422, r.text
+    assert r.json()["error"] == "actor pool handler: count 2000000 is out of range [1, 64]"
+    r = post("/admin/actors/handler", b'{"count": 1e300}')
+    assert r.status == 422, r.text
+    assert r.json()["error"] == ("actor pool handler: count above 4294967295 is out of "
+                                 "range [1, 64]")
+    assert post("/admin/actors/handler", b'{"count": "two"}').status == 400
+    assert post("/admin/reload", b"{}", headers={}).status == 415
+    assert admin_get(actord, "/nope").status == 404
+    want = ["POST /admin/actors/handler from 127.0.0.1:",
+            "refused: 422 actor pool handler: count 2000000 is out of range [1, 64]",
+            "refused: 422 actor pool handler: count above 4294967295",
+            'refused: 400 the body must be {\\"count\\": N}, N a whole number"',
+            "POST /admin/reload from 127.0.0.1:",
+            'refused: 415 a change needs Content-Type: application/json"',
+            'GET /nope from 127.0.0.1:']
+    wait_until(lambda: all(w in actord.stderr() for w in want), 5,
+               "a log line for each refusal: " + repr(
+                   [w for w in want if w not in actord.stderr()]))
