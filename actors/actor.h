@@ -165,6 +165,7 @@ struct actor_pool_info {
 	unsigned live;             /* members taking new work */
 	unsigned max;              /* reserved addresses (== live's bound) */
 	unsigned retiring;         /* removed members still finishing */
+	unsigned first_retiring;   /* the lowest slot of those; max if none */
 	bool resizable;
 };
 

@@ -122,9 +122,13 @@ int actor_system_pool_info(const struct actor_system *sys, const struct actor_ki
 	out->live = atomic_load_explicit(&pool->live, memory_order_acquire);
 	out->max = pool->max;
 	out->resizable = pool->resizable;
-	for (unsigned i = 0; i < pool->max; i++)
-		if (atomic_load_explicit(&actor_slot(sys, pool, i)->slot_state, memory_order_acquire) ==
+	out->first_retiring = pool->max;
+	for (unsigned i = 0; i < pool->max; i++) {
+		if (atomic_load_explicit(&actor_slot(sys, pool, i)->slot_state, memory_order_acquire) !=
 		    SLOT_RETIRING)
-			out->retiring++;
+			continue;
+		if (out->retiring++ == 0)
+			out->first_retiring = i;
+	}
 	return 0;
 }

@@ -7,7 +7,8 @@
  * (actor_system_resize: serialised with stopping by the runtime's control
  * lock): growing waits for the new members' `start` (a few ms; storage
  * actors connect from their loop afterwards), shrinking returns at once and
- * the removed members retire on their own. The answer says what the pool
+ * the removed members retire on their own. Growing into a slot whose
+ * member still retires is refused at once (503), never waited for here. The answer says what the pool
  * is now: {"kind", "count", "previous", "max", "retiring"}.
  *
  * Upgrading belongs to the controlling thread (server/upgrade.c): this file
@@ -31,6 +32,7 @@
 #include "handler/webparse.h"
 
 #define RESIZE_PREFIX "/admin/actors/"
+#define RETRY_LATER "Retry-After: 1\r\nCache-Control: no-store\r\n"
 
 static cJSON *error_doc(const char *text)
 {
@@ -115,6 +117,17 @@ int admin_resize_request(struct admin *ad, struct http_msg *hm)
 		snprintf(err, sizeof(err), "actor pool %s: count above %u is out of range [1, %u]",
 			 name, UINT_MAX, before.max);
 		return reply_error(hm, 422, err);
+	}
+	/* Growing into a slot still retiring would wait for it (up to
+	 * ACTOR_RESIZE_WAIT_MS) on this thread, and /livez, /readyz and
+	 * /metrics with it: a liveness probe would time out. Refuse at once. */
+	if (count <= before.max && count > before.live && before.first_retiring < count) {
+		snprintf(err, sizeof(err), "%s-%u is still retiring (finishing its work): try "
+			 "again shortly", name, before.first_retiring);
+		reply_error(hm, 503, err);
+		hm->resp_headers = RETRY_LATER;
+		hm->resp_headers_len = sizeof(RETRY_LATER) - 1;
+		return 0;
 	}
 	rc = actor_system_resize(ad->sys, kind, count, err, sizeof(err));
 	if (rc != 0) {

@@ -6,6 +6,7 @@ import signal
 import socket
 import subprocess
 import threading
+import time
 
 import pytest
 
@@ -499,3 +500,33 @@ def test_every_refusal_is_precise_and_logged_with_its_reason(actord):
     wait_until(lambda: all(w in actord.stderr() for w in want), 5,
                "a log line for each refusal: " + repr(
                    [w for w in want if w not in actord.stderr()]))
+
+
+def test_growing_into_a_retiring_slot_never_stalls_the_admin_endpoint(actord):
+    # A network actor removed by a shrink drains its connections; growing
+    # back into its slot used to wait for it up to 5 s on the admin thread,
+    # and /livez with it (a liveness probe times out after 1 s).
+    wait_admin(actord)
+
+    def resize(n):
+        return admin_get(actord, "/admin/actors/net", method="POST", headers=JSON,
+                         body=json.dumps({"count": n}).encode())
+    assert resize(3).status == 200
+    held = []
+    for _ in range(24):                       # SO_REUSEPORT spreads them over net-0..2
+        s = socket.create_connection(("127.0.0.1", actord.port))
+        s.sendall(b"GET /plaintext HTTP/1.1\r\nHost: x\r\n")   # half a request
+        held.append(s)
+    wait_until(lambda: metric(metrics_of(actord), "actord_http_connections_open",
+                              actor="net-1", kind="net") >= 1, 5, "net-1 to hold a client")
+    assert resize(1).status == 200
+    started = time.monotonic()
+    r = resize(3)
+    took = time.monotonic() - started
+    assert r.status == 503 and r.headers.get("retry-after") == "1", (r.status, r.text)
+    assert r.json()["error"] == "net-1 is still retiring (finishing its work): try again shortly"
+    assert took < 1, took
+    assert admin_get(actord, "/livez").status == 200
+    for s in held:
+        s.close()
+    wait_until(lambda: resize(3).status == 200, 10, "net to grow once net-1 retired")
