@@ -186,3 +186,19 @@ def test_config_shows_every_documented_key_and_round_trips_through_t(actord, tmp
     t = subprocess.run([BIN, "-t", "-c", str(path)], capture_output=True, text=True,
                        timeout=10 * SLOW)
     assert t.returncode == 0, t.stderr
+
+
+def test_another_server_is_not_taken_for_the_admin_endpoint(actord):
+    # actord's public port answers every admin path 404 (JSON): stats used
+    # to print an empty table and exit 0, health "live: NO" of a live process.
+    wait_admin(actord)
+    public = f"127.0.0.1:{actord.port}"
+    for cmd, path in ((["stats"], "/admin/actors"), (["top", "-n", "1"], "/admin/actors"),
+                      (["health"], "/livez"), (["metrics"], "/metrics"),
+                      (["config"], "/admin/config")):
+        r = ctl("-a", public, *cmd)
+        assert r.returncode == 3, (cmd, r.returncode, r.stdout, r.stderr)
+        assert r.stdout == "", (cmd, r.stdout)
+        assert r.stderr == (f"actorctl: {public} is not actord's admin endpoint: GET {path} "
+                            "answered HTTP 404 (the public port? the admin one is "
+                            "admin_listen)\n"), (cmd, r.stderr)

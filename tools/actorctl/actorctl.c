@@ -19,7 +19,8 @@
  * ACTORD_ADMIN_TOKEN.
  *
  * Exit status: 0 success; 1 the endpoint answered with a failure (not
- * ready, reload refused, 401...); 2 usage; 3 the endpoint cannot be reached.
+ * ready, reload refused, 401...); 2 usage; 3 the endpoint cannot be reached,
+ * or what answers there is not actord's admin endpoint.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -86,7 +87,7 @@ static void usage(FILE *out)
 		"  -v, --version          print the version\n"
 		"\n"
 		"Exit status: 0 ok, 1 the endpoint reported a failure, 2 usage error,\n"
-		"3 the endpoint cannot be reached.\n");
+		"3 the endpoint cannot be reached (or another server answers there).\n");
 }
 
 /* ---- requests ---- */
@@ -106,6 +107,15 @@ static int request_body(const struct ctl *c, const char *method, const char *pat
 	}
 	if (e != CTL_OK) {
 		fprintf(stderr, "actorctl: cannot reach the admin endpoint at %s: %s\n", c->addr, err);
+		return EXIT_UNREACHABLE;
+	}
+	/* Every path actorctl reads exists on the admin endpoint: a 404 is
+	 * another server (actord's public port, a web server), whose answers
+	 * must not be shown as actord's state ("live: NO", an empty table). */
+	if (r->status == 404 && strcmp(method, "GET") == 0) {
+		fprintf(stderr, "actorctl: %s is not actord's admin endpoint: GET %s answered "
+			"HTTP 404 (the public port? the admin one is admin_listen)\n", c->addr, path);
+		ctl_response_free(r);
 		return EXIT_UNREACHABLE;
 	}
 	if (r->status == 401) {
@@ -259,6 +269,12 @@ static int cmd_stats(const struct ctl *c)
 
 	if (rc != 0)
 		return rc;
+	if (status != 200) {
+		fprintf(stderr, "actorctl: /admin/actors answered HTTP %d: %s\n", status,
+			str(doc, "error"));
+		cJSON_Delete(doc);
+		return EXIT_FAILED;
+	}
 	print_header(c, doc);
 	print_table(c, doc, NULL, 0, 0, NULL, &n);
 	cJSON_Delete(doc);
@@ -298,6 +314,12 @@ static int cmd_top(const struct ctl *c)
 		if (i > 0)
 			nanosleep(&ts, NULL);
 		rc = get_json(c, "/admin/actors", &doc, &status);
+		if (rc == 0 && status != 200) {
+			fprintf(stderr, "actorctl: /admin/actors answered HTTP %d: %s\n", status,
+				str(doc, "error"));
+			cJSON_Delete(doc);
+			rc = EXIT_FAILED;
+		}
 		if (rc != 0)
 			break;
 		at = mono_s();
