@@ -1,6 +1,6 @@
 /*
- * metrics.c - collector registry, sample buffer and the Prometheus / JSON
- * renderers (see metrics.h).
+ * metrics.c - collector registry, sample buffer, the Prometheus renderer
+ * and the readiness checks (see metrics.h).
  *
  * DESIGN
  * Collectors append samples to a growable array; rendering walks families
@@ -389,80 +389,6 @@ char *metrics_render_prometheus(const struct metrics_out *o, size_t *len)
 	}
 	*len = t.len;
 	return t.p;
-}
-
-/* ---- JSON ---- */
-
-/* Parse `k="v",k2="v2"` (escapes as metrics_label_value writes them). */
-static cJSON *labels_json(const char *l)
-{
-	cJSON *o = cJSON_CreateObject();
-	char key[64], val[LABELS_MAX];
-
-	while (o != NULL && *l != '\0') {
-		size_t k = 0, v = 0;
-
-		while (*l != '\0' && *l != '=' && k + 1 < sizeof(key))
-			key[k++] = *l++;
-		key[k] = '\0';
-		if (*l++ != '=' || *l++ != '"')
-			break;
-		while (*l != '\0' && *l != '"' && v + 1 < sizeof(val)) {
-			if (*l == '\\' && l[1] != '\0') {
-				l++;
-				val[v++] = *l == 'n' ? '\n' : *l;
-				l++;
-				continue;
-			}
-			val[v++] = *l++;
-		}
-		val[v] = '\0';
-		if (*l == '"')
-			l++;
-		if (*l == ',')
-			l++;
-		cJSON_AddStringToObject(o, key, val);
-	}
-	return o;
-}
-
-cJSON *metrics_render_json(const struct metrics_out *o)
-{
-	cJSON *root = cJSON_CreateObject();
-
-	for (size_t i = 0; root != NULL && i < o->n; i++) {
-		const struct sample *s = &o->s[i];
-		cJSON *arr = cJSON_GetObjectItemCaseSensitive(root, s->name);
-		cJSON *e = cJSON_CreateObject();
-
-		if (arr == NULL)
-			arr = cJSON_AddArrayToObject(root, s->name);
-		if (arr == NULL || e == NULL) {
-			cJSON_Delete(e);
-			continue;
-		}
-		cJSON_AddItemToObject(e, "labels", labels_json(s->labels));
-		if (s->type == S_HISTOGRAM) {
-			cJSON *b = cJSON_AddObjectToObject(e, "buckets");
-			uint64_t cum = 0;
-			char le[32];
-
-			for (unsigned k = 0; k < MBOX_HIST_BUCKETS; k++) {
-				cum += s->buckets[k];
-				if (k + 1 == MBOX_HIST_BUCKETS)
-					snprintf(le, sizeof(le), "+Inf");
-				else
-					snprintf(le, sizeof(le), "%.6g", mbox_hist_bound_s(k));
-				cJSON_AddNumberToObject(b, le, (double)cum);
-			}
-			cJSON_AddNumberToObject(e, "count", (double)cum);
-			cJSON_AddNumberToObject(e, "sum", (double)s->sum_ns / 1e9);
-		} else {
-			cJSON_AddNumberToObject(e, "value", s->value);
-		}
-		cJSON_AddItemToArray(arr, e);
-	}
-	return root;
 }
 
 bool metrics_run_checks(cJSON *out)

@@ -97,9 +97,6 @@ void metrics_collect_all(struct metrics_out *o);
 /* Prometheus text format 0.0.4, families grouped, HELP and TYPE once each.
  * Returns a malloc'd NUL-terminated text (length in *len), or NULL. */
 char *metrics_render_prometheus(const struct metrics_out *o, size_t *len);
-/* The same samples as JSON: {"<family>": [{"labels": {...}, "value": v} or
- * {"labels": {...}, "count": n, "sum": s, "buckets": {"le": n, ...}}]}. */
-cJSON *metrics_render_json(const struct metrics_out *o);
 
 /* Run every readiness check: true if every required one passes. `out` (may
  * be NULL) gets {"<check>": {"ok": bool, "required": bool, "reason": "..."}}
