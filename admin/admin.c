@@ -372,7 +372,6 @@ static void log_refusal(struct admin *ad, const struct http_msg *hm)
 
 static int route(struct admin *ad, struct http_msg *hm)
 {
-
 	if (!host_allowed(ad, hm)) {
 		reply_text(hm, 421, "this Host is not the admin endpoint's: use its address "
 			   "(127.0.0.1:port), localhost or the admin_listen host\n", NO_STORE);

@@ -8,8 +8,9 @@
  * lock): growing waits for the new members' `start` (a few ms; storage
  * actors connect from their loop afterwards), shrinking returns at once and
  * the removed members retire on their own. Growing into a slot whose
- * member still retires is refused at once (503), never waited for here. The answer says what the pool
- * is now: {"kind", "count", "previous", "max", "retiring"}.
+ * member still retires is refused at once (503), never waited for here.
+ * The answer says what the pool is now: {"kind", "count", "previous",
+ * "max", "retiring"}.
  *
  * Upgrading belongs to the controlling thread (server/upgrade.c): this file
  * only sends it SIGUSR2, like `kill -USR2`, and answers 202 with our pid;
@@ -70,7 +71,8 @@ static int parse_count(const struct http_msg *hm, unsigned *count)
 	if (cJSON_IsNumber(c) && c->valuedouble >= 0 && c->valuedouble == floor(c->valuedouble) &&
 	    isfinite(c->valuedouble)) {
 		rc = c->valuedouble <= (double)UINT_MAX ? 0 : -ERANGE;
-		*count = rc == 0 ? (unsigned)c->valuedouble : UINT_MAX;
+		if (rc == 0)
+			*count = (unsigned)c->valuedouble;
 	}
 	cJSON_Delete(doc);
 	return rc;
@@ -124,6 +126,7 @@ int admin_resize_request(struct admin *ad, struct http_msg *hm)
 	if (count <= before.max && count > before.live && before.first_retiring < count) {
 		snprintf(err, sizeof(err), "%s-%u is still retiring (finishing its work): try "
 			 "again shortly", name, before.first_retiring);
+		log_warn("admin: resize %s to %u refused: %s", name, count, err);
 		reply_error(hm, 503, err);
 		hm->resp_headers = RETRY_LATER;
 		hm->resp_headers_len = sizeof(RETRY_LATER) - 1;
