@@ -202,3 +202,16 @@ def test_another_server_is_not_taken_for_the_admin_endpoint(actord):
         assert r.stderr == (f"actorctl: {public} is not actord's admin endpoint: GET {path} "
                             "answered HTTP 404 (the public port? the admin one is "
                             "admin_listen)\n"), (cmd, r.stderr)
+
+
+def test_a_host_the_endpoint_refuses_is_explained(actord):
+    # "127.1" reaches 127.0.0.1 but is a name to the Host check (421):
+    # health used to say "live: NO" of a live process, stats "not JSON".
+    wait_admin(actord)
+    where = f"127.1:{actord.admin_port}"
+    for cmd in ("health", "stats"):
+        r = ctl("-a", where, cmd)
+        assert r.returncode == 1 and r.stdout == "", (cmd, r.stdout, r.stderr)
+        assert r.stderr.startswith(f"actorctl: the admin endpoint at {where} refused the "
+                                   "request (421): this Host is not the admin endpoint's"), \
+            (cmd, r.stderr)

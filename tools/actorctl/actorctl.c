@@ -118,6 +118,14 @@ static int request_body(const struct ctl *c, const char *method, const char *pat
 		ctl_response_free(r);
 		return EXIT_UNREACHABLE;
 	}
+	/* Without a token the endpoint serves only Host values that are its
+	 * own (DNS rebinding): say so, not "live: NO" or "not JSON". */
+	if (r->status == 421) {
+		fprintf(stderr, "actorctl: the admin endpoint at %s refused the request (421): "
+			"%.*s\n", c->addr, (int)strcspn(r->body, "\n"), r->body);
+		ctl_response_free(r);
+		return EXIT_FAILED;
+	}
 	if (r->status == 401) {
 		fprintf(stderr, "actorctl: the admin endpoint at %s refused the request (401): %s\n",
 			c->addr, c->token[0] != '\0' ? "wrong token"
