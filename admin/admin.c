@@ -443,6 +443,9 @@ int admin_add_pool(struct actor_system *sys, const struct ad_config *cfg,
 		.exclusive = true,
 		.max_connections = admin_max_connections,
 		.max_connections_key = "admin.max_connections",
+		/* A probe or a scraper sends its request at once: one that
+		 * stalls must not keep /livez from the next (slowloris). */
+		.reclaim_unfinished = true,
 		.local = admin_serve,
 		.local_stop = admin_stop,
 		.local_dispose = free,

@@ -680,6 +680,18 @@ bool http_conn_idle(const struct http_conn *c, uint64_t *since_ns)
 	return true;
 }
 
+bool http_conn_unfinished(const struct http_conn *c, uint64_t *since_ns)
+{
+	if (c->send_seq != c->next_seq || c->ready != NULL || c->parked != NULL ||
+	    held_pending(c) != 0 ||
+	    !(c->phase == PH_HEADERS || (c->phase == PH_IDLE && (c->flags & HC_FRESH))) ||
+	    (c->flags & (HC_STOP | HC_DONE | HC_LINGER | HC_UPGRADED | HC_UPLOAD | HC_UPHOLD |
+			 HC_UPWAIT)))
+		return false;
+	*since_ns = c->since_ns;
+	return true;
+}
+
 bool http_conn_lingers(const struct http_conn *c)
 {
 	return (c->flags & HC_LINGER) != 0;

@@ -301,6 +301,13 @@ bool http_conn_lingers(const struct http_conn *c);
  * the oldest ones at the connection limit. Thread: owner. */
 bool http_conn_idle(const struct http_conn *c, uint64_t *since_ns);
 
+/* Whether the connection owes nothing and waits for a request that has
+ * not arrived whole: none sent yet, or a header block in progress; if so
+ * *since_ns is when it began waiting (the accept, or the request's first
+ * byte). The admin endpoint's pool closes the oldest such at its limit.
+ * Thread: owner. */
+bool http_conn_unfinished(const struct http_conn *c, uint64_t *since_ns);
+
 /* WebSocket: whether a 101 accepting an upgrade went out (the connection
  * is then over for HTTP), and move the input that followed the upgrade
  * request into `out` (empty if none). Thread: owner. */

@@ -92,6 +92,12 @@ struct net_pool_spec {
 	uint32_t (*max_connections)(const struct ad_config *live);
 	const char *max_connections_key;  /* named in log lines */
 	uint32_t conn_cap;                 /* and never more than this; 0: no cap */
+	/* At the limit, connections whose request has not arrived whole a
+	 * second after it began (or after the accept) are closed too, not
+	 * only idle keep-alive ones (net_reclaim.c): for a pool whose
+	 * clients are tools that send a request at once (the admin
+	 * endpoint), so stalled clients cannot hold every slot. */
+	bool reclaim_unfinished;
 	net_local_fn local;                /* NULL: send to `handlers` actors */
 	const struct actor_kind *handlers; /* who answers requests without `local` */
 	struct net_body_routes bodies;     /* streams NULL: none but the proxy's */

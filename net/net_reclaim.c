@@ -19,7 +19,11 @@
  * clients does not empty every keep-alive pool in one go. A connection
  * that has not sent its first request yet, one with a request in
  * progress, output, a file or stream being sent, or a WebSocket is never
- * closed here. Each closed connection is counted
+ * closed here, except on a pool that asks for it (net_pool_spec
+ * .reclaim_unfinished: the admin endpoint), where a connection whose
+ * request has not arrived whole a second after it began counts as idle
+ * since then: its clients send at once, and stalled ones (slowloris)
+ * must not keep a liveness probe out. Each closed connection is counted
  * (http_connections_reclaimed_total) and a log line, at most one a
  * second, says how many and how long the longest had been idle.
  *
@@ -54,7 +58,9 @@ static bool closable(const struct net_conn *c, uint64_t *since_ns)
 {
 	return c->state == NC_OPEN && c->ws == NULL && c->stream == NULL &&
 	       c->upload == NULL && !c->has_file && !c->held &&
-	       net_buf_pending(&c->out) == 0 && http_conn_idle(&c->hc, since_ns);
+	       net_buf_pending(&c->out) == 0 &&
+	       (http_conn_idle(&c->hc, since_ns) ||
+		(c->na->sh->spec.reclaim_unfinished && http_conn_unfinished(&c->hc, since_ns)));
 }
 
 unsigned net_conns_reclaim_idle(struct net_actor *na)
@@ -89,7 +95,7 @@ unsigned net_conns_reclaim_idle(struct net_actor *na)
 	free(idle);
 	counter_add(&na->stats->conns_reclaimed_total, k);
 	if (log_every_due(&na->reclaim_warned_ns, now, NET_LIMIT_WARN_NS))
-		log_warn("%s: %u connections open (%s): closed the %u longest idle keep-alive "
+		log_warn("%s: %u connections open (%s): closed the %u longest idle "
 			 "connection%s (idle %.1f s) to accept new ones",
 			 actor_name(na->actor), net_max_connections(na),
 			 na->sh->spec.max_connections_key, k, k == 1 ? "" : "s",

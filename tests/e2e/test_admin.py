@@ -351,8 +351,9 @@ def test_admin_connection_budget_is_its_own(actord_factory):
     first = RawClient(a.admin_port)
     first.send(b"GET /livez HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
     assert first.read_response().status == 200
-    # Its next request in progress: an idle one would be closed to make
-    # room (net_reclaim.c), a busy one never is.
+    # Its next request in progress for less than a second: an idle one, or
+    # on the admin pool one stalled for a second, would be closed to make
+    # room (net_reclaim.c; the next test).
     first.send(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n")
     second = RawClient(a.admin_port, timeout=0.5)
     second.send(b"GET /livez HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
@@ -369,6 +370,33 @@ def test_admin_connection_budget_is_its_own(actord_factory):
     second.sock.settimeout(5 * SLOW)      # served once the first one closed
     assert second.read_response().status == 200
     second.close()
+
+
+def test_stalled_clients_do_not_keep_a_liveness_probe_out(actord_factory):
+    """Clients that never finish a request (slowloris) held every admin
+    slot until http.header_timeout_ms (10 s): /livez waited that long.
+    At its limit the admin pool closes the connection stalled longest,
+    once it has waited a second."""
+    a = wait_admin(actord_factory({"admin": {"max_connections": 4}}))
+    stalled = [RawClient(a.admin_port) for _ in range(4)]
+    for c in stalled:
+        c.send(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n")   # never ends
+    t0 = time.monotonic()
+    r = admin_get(a, "/livez", timeout=20)
+    took = time.monotonic() - t0
+    assert r.status == 200
+    assert took < 1 + 3 * SLOW, f"/livez took {took:.1f} s behind stalled clients"
+    m = metrics_of(a)
+    assert metric(m, "actord_http_connections_reclaimed_total", actor="admin-0") >= 1
+    closed = 0
+    for c in stalled:
+        c.sock.settimeout(5 * SLOW)
+        try:
+            closed += c.sock.recv(100) == b""
+        except OSError:
+            closed += 1
+        c.close()
+    assert closed >= 1
 
 
 def test_counters_never_go_backwards_while_scraped_under_traffic(actord):

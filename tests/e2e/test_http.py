@@ -511,7 +511,7 @@ def test_at_the_connection_limit_the_longest_idle_keep_alive_connection_makes_ro
     assert second.read_response().status == 200
     m = metrics_of(wait_admin(a))
     assert metric(m, "actord_http_connections_reclaimed_total", actor="net-0") == 1
-    wait_until(lambda: "closed the 1 longest idle keep-alive connection" in a.stderr(), 5,
+    wait_until(lambda: "closed the 1 longest idle connection" in a.stderr(), 5,
                "the log line")
     second.close()
     third.close()
