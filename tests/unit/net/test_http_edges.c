@@ -191,9 +191,12 @@ static void test_idle_is_only_between_answered_requests(void **state)
 	uint64_t since = 0;
 
 	(void)state;
-	assert_false(http_conn_idle(&H.c, &since));       /* no request yet */
+	assert_false(http_conn_idle(&H.c, &since));       /* no request yet... */
+	assert_true(http_conn_unfinished(&H.c, &since));  /* ...which the admin pool may close */
+	assert_int_equal(since, H.now);
 	feed("GET /a HTTP/1.1\r\nHost: h\r\n\r\nGET /b HTTP/1.1\r\nHost: h\r\n\r\n");
 	assert_false(http_conn_idle(&H.c, &since));       /* two owed */
+	assert_false(http_conn_unfinished(&H.c, &since));
 	reply(0, 200, "a");
 	output();
 	assert_false(http_conn_idle(&H.c, &since));       /* one still owed */
@@ -202,13 +205,17 @@ static void test_idle_is_only_between_answered_requests(void **state)
 	output();
 	assert_true(http_conn_idle(&H.c, &since));
 	assert_int_equal(since, H.now);                   /* from the last answer out */
+	H.now += 5;
 	feed("GET /c HT");
 	assert_false(http_conn_idle(&H.c, &since));       /* a head in progress */
+	assert_true(http_conn_unfinished(&H.c, &since));
+	assert_int_equal(since, H.now);                   /* from its first byte */
 	feed("TP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
 	reply(2, 200, "c");
 	output();
 	assert_true(http_conn_finished(&H.c));
 	assert_false(http_conn_idle(&H.c, &since));       /* over */
+	assert_false(http_conn_unfinished(&H.c, &since));
 }
 
 int main(void)
