@@ -47,17 +47,24 @@ static void on_settled(void *arg, int status, const redisReply *reply)
 }
 
 /* An entry that is no job (no fields: deleted while pending; or no valid
- * id): acknowledge it so it stops coming back. */
+ * id): delete it, as a settled job's entry is, or it would stay in XLEN
+ * (the jobs_pending gauge) for ever; and acknowledge it so it stops coming
+ * back. Deleted first: if the XACK is lost, the pending entry comes back
+ * without fields and is discarded again. */
 static void discard(struct job_actor *ja, const char *entry)
 {
-	const char *argv[] = { "XACK", ja->stream, ja->group, entry };
+	const char *del[] = { "XDEL", ja->stream, entry };
+	const char *ack[] = { "XACK", ja->stream, ja->group, entry };
 	size_t lens[4];
 
-	for (int i = 0; i < 4; i++)
-		lens[i] = strlen(argv[i]);
 	log_warn("jobs: entry %s of %s is not a job: acknowledged and ignored", entry,
 		 ja->stream);
-	rconn_command(ja->cmd, 0, on_settled, NULL, 4, argv, lens);
+	for (int i = 0; i < 3; i++)
+		lens[i] = strlen(del[i]);
+	rconn_command(ja->cmd, 0, on_settled, NULL, 3, del, lens);
+	for (int i = 0; i < 4; i++)
+		lens[i] = strlen(ack[i]);
+	rconn_command(ja->cmd, 0, on_settled, NULL, 4, ack, lens);
 }
 
 /* Entries [[id, [field, value, ...]], ...] from XREADGROUP or XAUTOCLAIM. */

@@ -471,3 +471,16 @@ def test_two_instances_drain_one_queue_without_losing_or_duplicating(actord_fact
     if None not in started:
         assert sum(started) == len(ids)
         assert metric(a, "jobs_reclaimed_total") == metric(b, "jobs_reclaimed_total") == 0
+
+
+def test_an_entry_that_is_no_job_leaves_the_stream(actord_factory, services, prefix, redis):
+    """An entry another client wrote without a valid job id is acknowledged
+    and deleted: the stream holds exactly the jobs not finished (XLEN, the
+    jobs_pending gauge), so it must not count one that never ends."""
+    a = start(actord_factory, jobs_config(services, prefix))
+    redis.cmd("XADD", f"{prefix}:stream", "*", "id", "not-a-job-id")
+    redis.cmd("XADD", f"{prefix}:stream", "*", "other", "field")
+    wait_until(lambda: a.stderr().count("is not a job: acknowledged") == 2, 5,
+               "both entries discarded")
+    wait_until(lambda: redis.cmd("XLEN", f"{prefix}:stream") == 0, 5, "an empty stream")
+    wait_until(lambda: metric(a, "jobs_pending") == 0, 5, "no job pending")
