@@ -237,9 +237,9 @@ static void send_report(struct job *j)
 	snprintf(attempt, sizeof(attempt), "%u", j->attempt);
 	if (j->ok) {
 		const char *keys[] = { ja->stream, j->key };
-		const char *args[] = { ja->group, j->entry, j->report, ttl, ja->consumer, attempt };
+		const char *args[] = { ja->group, j->entry, j->report, ttl, j->token };
 
-		rc = job_script_run(ja, JS_DONE, 0, 2, keys, 6, args, NULL, on_reported, j);
+		rc = job_script_run(ja, JS_DONE, 0, 2, keys, 5, args, NULL, on_reported, j);
 	} else {
 		const char *keys[] = { ja->stream, j->key, ja->delayed, ja->dead };
 		const char *args[] = { ja->group, j->entry, ja->consumer, j->id, j->report,

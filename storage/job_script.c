@@ -22,8 +22,9 @@
  *  - FAIL acts only for the delivery's current owner, so a worker that
  *    lost its job to a reclaim cannot reschedule it.
  * DONE and FAIL tell a report sent again after its reply was lost (the
- * first was stored) from a stale one: by the run's attempt (and its start
- * time for FAIL), so it is counted as what it was, not as a duplicate.
+ * first was stored) from a stale one: DONE by the run's token, FAIL by its
+ * attempt and start time, so it is counted as what it was, not as a
+ * duplicate.
  * Acknowledged entries are deleted from the stream (XDEL), so the stream
  * holds exactly the jobs not finished yet; it is never trimmed by length,
  * which could drop unread entries.
@@ -110,19 +111,23 @@ static const char START[] =
 	"return {'run', h[2], h[3], attempts, again and 1 or 0, n}\n";
 
 /* KEYS: stream, job hash
- * ARGV: group, entry id, result, result ttl (s), consumer, attempt
+ * ARGV: group, entry id, result, result ttl (s), run token
  * Returns 1 stored, 2 stored already by this very run (a DONE sent again
- * after its reply was lost), 0 stale. */
+ * after its reply was lost), 0 stale. The run is named by its token, kept
+ * as `done_run`: not by `worker` and `attempts`, which name the last run
+ * started, so a run taken over by a reclaim whose older run stored its
+ * outcome first would take that outcome for its own. */
 static const char DONE[] =
 	NOW_FN SETTLE_FN
 	"local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[2], ARGV[2], 1)\n"
 	"if #p == 0 then\n"
-	"  local h = redis.call('HMGET', KEYS[2], 'state', 'worker', 'attempts')\n"
-	"  if h[1] == 'done' and h[2] == ARGV[5] and h[3] == ARGV[6] then return 2 end\n"
+	"  local h = redis.call('HMGET', KEYS[2], 'state', 'done_run')\n"
+	"  if h[1] == 'done' and h[2] == ARGV[5] then return 2 end\n"
 	"  return 0\n"
 	"end\n"
 	"settle()\n"
-	"redis.call('HSET', KEYS[2], 'state', 'done', 'result', ARGV[3], 'finished', now())\n"
+	"redis.call('HSET', KEYS[2], 'state', 'done', 'result', ARGV[3], 'finished', now(),\n"
+	"  'done_run', ARGV[5])\n"
 	"redis.call('HDEL', KEYS[2], 'next_attempt')\n"
 	"if tonumber(ARGV[4]) > 0 then redis.call('EXPIRE', KEYS[2], ARGV[4]) end\n"
 	"return 1\n";

@@ -484,3 +484,25 @@ def test_an_entry_that_is_no_job_leaves_the_stream(actord_factory, services, pre
                "both entries discarded")
     wait_until(lambda: redis.cmd("XLEN", f"{prefix}:stream") == 0, 5, "an empty stream")
     wait_until(lambda: metric(a, "jobs_pending") == 0, 5, "no job pending")
+
+
+def test_a_run_whose_job_another_run_finished_first_is_stale(actord_factory, services, prefix,
+                                                             redis):
+    """Two runs of one job (a worker cut from Redis past reclaim_idle_ms, and
+    the worker that took it over): the first outcome stored wins and the
+    second is stale. Here the test stores the older run's outcome while
+    actord's run, the last one started (its `worker` and `attempts` in the
+    hash), still sleeps: actord's DONE is not the one stored, so it is
+    counted stale, not done."""
+    a = start(actord_factory, jobs_config(services, prefix))
+    _, _, body = Client(a.port).post_job("sleep", {"seconds": 0.5})
+    job = wait_state(a, body["id"], ["running"])
+    (entry, _), = stream_entries(redis, f"{prefix}:stream")
+    redis.cmd("XACK", f"{prefix}:stream", "actord", entry)
+    redis.cmd("XDEL", f"{prefix}:stream", entry)
+    redis.cmd("HSET", f"{prefix}:job:{body['id']}", "state", "done", "result", '"older run"',
+              "done_run", "0123456789abcdef")
+    wait_until(lambda: metric(a, "jobs_stale_total") == 1, 5, "the run counted as stale")
+    assert metric(a, "jobs_completed_total", 'outcome="done"') == 0
+    assert get_job(a, body["id"])[1]["result"] == "older run"
+    assert job["attempts"] == 1
