@@ -506,3 +506,20 @@ def test_a_run_whose_job_another_run_finished_first_is_stale(actord_factory, ser
     assert metric(a, "jobs_completed_total", 'outcome="done"') == 0
     assert get_job(a, body["id"])[1]["result"] == "older run"
     assert job["attempts"] == 1
+
+
+def test_a_job_hash_with_a_corrupt_failure_list_still_fails_with_its_reason(
+        actord_factory, services, prefix, redis):
+    """A job hash another client wrote with `failures` that is not a JSON
+    list: FAIL records the failure in a fresh list. It stopped with a Lua
+    error after acknowledging the delivery, and Redis keeps a script's
+    writes made before an error: the job stayed "running" for ever, in no
+    stream and no retry set."""
+    a = start(actord_factory, jobs_config(services, prefix, max_attempts=1))
+    job_id = uuid.uuid4().hex
+    redis.cmd("HSET", f"{prefix}:job:{job_id}", "type", "sleep", "payload", '{"seconds": -5}',
+              "state", "queued", "attempts", "0", "redeliveries", "0", "failures", "{oops")
+    redis.cmd("XADD", f"{prefix}:stream", "*", "id", job_id)
+    job = wait_state(a, job_id, ["dead"], timeout=5)
+    assert 'sleep: "seconds" must be a number' in job["error"], job
+    assert [f["attempt"] for f in job["failures"]] == [1] and job["redeliveries"] == 0
