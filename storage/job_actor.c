@@ -109,6 +109,13 @@ static void on_enqueued(void *arg, int status, const redisReply *reply)
 	bool missing = job_script_missing(status, reply);
 	const char *id;
 
+	/* The connection went down after the script was handed to it: Redis
+	 * may have run it and the reply been lost with the connection. That
+	 * is "may have been stored" (504: retry with the same Idempotency-Key
+	 * to find out), never "not stored" (503), on which a client posts the
+	 * job again. */
+	if (status == -ENOTCONN || status == -ECONNRESET)
+		status = -ETIMEDOUT;
 	if (ja != NULL && !ja->stopping)
 		status = job_reply_status(ja, status, reply, "job enqueue");
 	/* Nothing was written: send it again, whole this time, rather than

@@ -6,8 +6,9 @@ job another instance takes over, a job longer than the reclaim idle time
 that is not taken over, a SIGTERM that leaves running jobs pending, and
 two instances draining one queue together; and Redis misbehaving: writes
 refused for now (503), scripts flushed, a stream key of another type, a
-stored payload its type refuses. Each test has a queue of its own (a
-unique key prefix)."""
+stored payload its type refuses, stream entries and job hashes another
+client wrote badly, a connection lost after an enqueue was sent (504).
+Each test has a queue of its own (a unique key prefix)."""
 import datetime
 import signal
 import threading
@@ -523,3 +524,37 @@ def test_a_job_hash_with_a_corrupt_failure_list_still_fails_with_its_reason(
     job = wait_state(a, job_id, ["dead"], timeout=5)
     assert 'sleep: "seconds" must be a number' in job["error"], job
     assert [f["attempt"] for f in job["failures"]] == [1] and job["redeliveries"] == 0
+
+
+def test_an_enqueue_whose_connection_dropped_after_the_send_is_504_not_503(
+        actord_factory, services, prefix, redis):
+    """Redis ran the enqueue and then lost the connection before its reply
+    left: the job is stored and will run, so the answer must not be 503
+    ("not stored"), on which a client without an Idempotency-Key posts it
+    again, but 504 ("may have been stored"). Here a script holds Redis while
+    the enqueue and then a CLIENT KILL of actord's connections wait in
+    Redis' input, and Redis runs them in that order."""
+    a = start(actord_factory, jobs_config(services, prefix))
+    Client(a.port).request("GET", "/jobs/" + "0" * 32)
+    busy, killer = Redis(services["redis_port"]), Redis(services["redis_port"])
+    ours = {redis.cmd("CLIENT", "ID"), busy.cmd("CLIENT", "ID"), killer.cmd("CLIENT", "ID")}
+    actord_ids = [int(f[3:]) for line in redis.cmd("CLIENT", "LIST").decode().split("\n")
+                  for f in line.split() if f.startswith("id=") and int(f[3:]) not in ours]
+    hold = threading.Thread(target=lambda: busy.cmd(
+        "EVAL", "local s = redis.call('TIME') repeat local t = redis.call('TIME') "
+        "until (t[1] - s[1]) * 1000000 + (t[2] - s[2]) > 600000 return 1", "0"))
+    hold.start()
+    time.sleep(0.1)
+    answer = {}
+    post = threading.Thread(target=lambda: answer.update(r=Client(a.port).post_job("sleep")))
+    post.start()
+    time.sleep(0.2)
+    killer.pipeline([["CLIENT", "KILL", "ID", i] for i in actord_ids])   # after the hold
+    hold.join()
+    post.join()
+    busy.close()
+    killer.close()
+    (key,) = redis.cmd("KEYS", f"{prefix}:job:*")      # the enqueue ran before the kill
+    status, _, body = answer["r"]
+    assert status == 504, (status, body)
+    wait_state(a, key.decode().rsplit(":", 1)[1], ["done"])
