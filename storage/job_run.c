@@ -342,9 +342,10 @@ static void run(struct job *j, const redisReply *reply)
 	/* POST /jobs checked it, but not every entry came that way (another
 	 * version, a hand-written job, settings changed since): a type's run
 	 * function may rely on what its check accepts. */
+	err[0] = '\0';           /* a check may refuse without a message */
 	if (j->type->check != NULL &&
 	    j->type->check(j->payload, j->cfg, err, sizeof(err)) != 0) {
-		job_failed(j, "%s", err);
+		job_failed(j, "%s", err[0] != '\0' ? err : "invalid payload");
 		return;
 	}
 	j->type->run(j, j->payload);

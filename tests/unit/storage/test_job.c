@@ -2,7 +2,8 @@
  * test_job.c - the job actor against a real redis-server started by the
  * test: jobs enqueued by another actor run and report their results, a
  * failed attempt is retried after its backoff, a job type may enqueue a
- * job itself (a call to its own job actor), and stopping the actors with a
+ * job itself (a call to its own job actor), a payload its type's check
+ * refuses without a message fails with a generic one, and stopping the actors with a
  * job running leaves it pending: a new actor system with the same
  * consumer name runs it again. Runs under the sanitizers: the test
  * thread, a client actor and the job actor are three threads, and the
@@ -99,11 +100,23 @@ static void run_spawn(struct job *j, const cJSON *payload)
 		job_failed(j, "spawn: %s", ad_strerror(rc));
 }
 
+/* picky: refuses every payload without saying why (job_type.h asks for a
+ * message; a type may forget it). */
+static int check_picky(const cJSON *payload, const struct ad_config *c, char *err, size_t errlen)
+{
+	(void)payload;
+	(void)c;
+	(void)err;
+	(void)errlen;
+	return -EINVAL;
+}
+
 static const struct job_type types[] = {
 	{ "echo", NULL, run_echo },
 	{ "flaky", NULL, run_flaky },
 	{ "slow", NULL, run_slow },
 	{ "spawn", NULL, run_spawn },
+	{ "picky", check_picky, run_echo },
 };
 
 /* ---- A client actor that runs steps sent by the test thread ---- */
@@ -113,6 +126,7 @@ struct outcome {
 	char id[JOB_ID_LEN + 1];
 	char state[16];
 	char result[128];
+	char error[128];
 	int attempts, redeliveries;
 };
 
@@ -151,6 +165,8 @@ static void on_status(struct call_msg *reply, void *ctx, void *arg)
 	snprintf(o->state, sizeof(o->state), "%s", v != NULL ? v : "");
 	v = job_reply_field(reply, "result");
 	snprintf(o->result, sizeof(o->result), "%s", v != NULL ? v : "");
+	v = job_reply_field(reply, "last_error");
+	snprintf(o->error, sizeof(o->error), "%s", v != NULL ? v : "");
 	v = job_reply_field(reply, "attempts");
 	o->attempts = v != NULL ? atoi(v) : -1;
 	v = job_reply_field(reply, "redeliveries");
@@ -232,7 +248,8 @@ static void system_start(void)
 
 	metrics_reset();
 	sh.sys = actor_system_create();
-	assert_int_equal(job_add_pool(sh.sys, cfg, types, 4, err, sizeof(err)), 0);
+	assert_int_equal(job_add_pool(sh.sys, cfg, types, sizeof(types) / sizeof(types[0]), err,
+				      sizeof(err)), 0);
 	assert_true(actor_system_add_pool(sh.sys, &client, err, sizeof(err)) != ACTOR_ADDR_NONE);
 	assert_int_equal(actor_system_start(sh.sys, err, sizeof(err)), 0);
 }
@@ -332,6 +349,14 @@ static void test_stopping_leaves_a_running_job_pending_for_the_next_start(void *
 	}
 }
 
+static void test_a_payload_refused_without_a_message_fails_with_a_generic_one(void **state)
+{
+	(void)state;
+	enqueue("picky", "{}", 1);
+	wait_state(1, "failed");
+	assert_string_equal(sh.out[0].error, "invalid payload");
+}
+
 static void test_an_unknown_job_is_not_found(void **state)
 {
 	(void)state;
@@ -350,6 +375,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_a_job_type_can_enqueue_a_job, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 			test_stopping_leaves_a_running_job_pending_for_the_next_start, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_a_payload_refused_without_a_message_fails_with_a_generic_one, setup,
+			teardown),
 		cmocka_unit_test_setup_teardown(test_an_unknown_job_is_not_found, setup, teardown),
 	};
 
