@@ -7,7 +7,10 @@
  * DESIGN
  * Reads never ask for more entries than the actor has free slots, so
  * nothing is delivered that could not start at once (a delivery's idle
- * time, which reclaims go by, starts when it is delivered). The blocking
+ * time, which reclaims go by, starts when it is delivered); but the
+ * blocking read and a reclaim may be out together, each for every free
+ * slot: what arrives beyond them is left pending and read again from this
+ * consumer's history once a slot frees (job_take). The blocking
  * read has a connection of its own; everything else goes on the command
  * connection. A read that fails is tried again after READ_RETRY_S; its
  * entries, if Redis delivered them, are still pending for this consumer

@@ -207,8 +207,8 @@ void job_setup_lost(struct job_actor *ja);
 /* The live configuration, or the defaults before any is published. */
 const struct ad_config *job_cfg(void);
 /* Take delivery `entry` of job `id` and start it (a no-op if it is held
- * already); `taken_over`: reclaimed, or left by a previous run of this
- * consumer. */
+ * already; left pending, to be read again, if every slot is busy);
+ * `taken_over`: reclaimed, or left by a previous run of this consumer. */
 void job_take(struct job_actor *ja, const char *entry, const char *id, bool taken_over);
 
 /* job_consume.c */

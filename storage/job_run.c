@@ -412,6 +412,14 @@ void job_take(struct job_actor *ja, const char *entry, const char *id, bool take
 
 	if (find_held(ja, entry) != NULL)
 		return;
+	if (ja->busy >= ja->slots) {
+		/* Delivered beyond the free slots: the blocking read and a
+		 * reclaim each asked for as many as were free. Left pending for
+		 * this consumer, read again from its history once a slot frees
+		 * (or taken over by a worker with room after reclaim_idle_ms). */
+		job_read_history(ja);
+		return;
+	}
 	j = calloc(1, sizeof(*j));
 	if (j == NULL)
 		return;       /* still pending: a reclaim will find it */

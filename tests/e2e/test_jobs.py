@@ -558,3 +558,33 @@ def test_an_enqueue_whose_connection_dropped_after_the_send_is_504_not_503(
     status, _, body = answer["r"]
     assert status == 504, (status, body)
     wait_state(a, key.decode().rsplit(":", 1)[1], ["done"])
+
+
+def test_a_reclaim_and_a_read_together_never_exceed_the_concurrency(actord_factory, services,
+                                                                    prefix, redis):
+    """jobs.concurrency bounds the runs of a job actor. Its blocking read
+    waits for as many entries as it had free slots, and a reclaim meanwhile
+    asked for as many again: a dead consumer's two deliveries taken over,
+    then two new jobs, ran four at once with a concurrency of 2. What a
+    full actor is delivered stays pending for it and starts when a slot
+    frees."""
+    stream = f"{prefix}:stream"
+    redis.cmd("XGROUP", "CREATE", stream, "actord", "0", "MKSTREAM")
+    for _ in range(2):
+        job_id = uuid.uuid4().hex
+        redis.cmd("HSET", f"{prefix}:job:{job_id}", "type", "sleep", "payload",
+                  '{"seconds": 1.5}', "state", "queued", "attempts", "0", "redeliveries", "0")
+        redis.cmd("XADD", stream, "*", "id", job_id)
+    redis.cmd("XREADGROUP", "GROUP", "actord", "ghost", "COUNT", "2", "STREAMS", stream, ">")
+    a = start(actord_factory, jobs_config(services, prefix, concurrency=2, reclaim_idle_ms=300))
+    wait_until(lambda: metric(a, "jobs_reclaimed_total") == 2, 5, "the ghost's jobs taken over")
+    c = Client(a.port)
+    ids = [c.post_job("sleep", {"seconds": 0.5})[2]["id"] for _ in range(2)]
+    most = 0
+    deadline = time.monotonic() + 1.2
+    while time.monotonic() < deadline:
+        most = max(most, metric(a, "jobs_inflight"))
+        time.sleep(0.02)
+    assert most == 2
+    for job_id in ids:
+        assert wait_state(a, job_id, ["done"], timeout=10)["attempts"] == 1
