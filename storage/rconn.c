@@ -300,12 +300,16 @@ static void on_setup(void *arg, int status, const redisReply *reply)
 {
 	struct rc_link *l = arg;
 
+	char why[400];
+
 	if (status != 0)
 		return;       /* the link is lost: rc_link_lost said so */
 	if (reply->type == REDIS_REPLY_ERROR) {
-		log_error("redis %s:%u refused the connection set-up: %s", l->set.host,
-			  l->set.port, reply->str);
-		rc_drop_link(l, -EACCES, reply->str);
+		/* A wrong password or database fails every attempt alike: the
+		 * failed attempt is logged by attempt_failed, once per
+		 * LOG_EVERY attempts, not here once per attempt. */
+		snprintf(why, sizeof(why), "refused the connection set-up: %s", reply->str);
+		rc_drop_link(l, -EACCES, why);
 		return;
 	}
 	if (--l->setup_pending == 0 && l->connected)
@@ -327,10 +331,10 @@ static void on_role(void *arg, int status, const redisReply *reply)
 		on_setup(arg, status, reply);
 		return;
 	}
+	/* Logged by attempt_failed (once per LOG_EVERY attempts). */
 	snprintf(why, sizeof(why), "%s:%u is not the primary (role: %s)", l->set.host, l->set.port,
 		 role != NULL && role->type == REDIS_REPLY_STRING ? role->str
 		 : reply->type == REDIS_REPLY_ERROR ? reply->str : "?");
-	log_warn("redis %s", why);
 	if (c->sentinel != NULL)
 		sentinel_recheck(c->sentinel, why);
 	rc_drop_link(l, -ENOTCONN, why);

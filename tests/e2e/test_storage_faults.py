@@ -16,6 +16,7 @@ import time
 
 import pytest
 
+from admin_helpers import metric, metrics_of, wait_admin
 from conftest import SLOW, http, wait_until
 from storage_util import json_of, service, storage_config
 
@@ -351,3 +352,25 @@ def test_a_write_stopped_by_the_statement_time_limit_is_504(actord_factory, serv
     assert r.status == 504, (r.status, r.body)
     assert took < 2 * SLOW
     assert http(a.port, "GET", "/updates?queries=2").status == 200
+
+
+def test_a_redis_refusing_the_password_is_logged_once_not_at_every_attempt(
+        actord_factory, services):
+    # A wrong redis.password fails every connection attempt alike (about
+    # one a second once the backoff is at its cap): one line says why, the
+    # attempts go on quietly and are counted, readiness says why and the
+    # Redis routes answer 503 with Retry-After.
+    a = actord_factory(storage_config(services, redis={"password": "wrong",
+                                                       "reconnect_max_ms": 100}))
+    wait_admin(a)
+    reconnects = lambda: metric(metrics_of(a), "actord_backend_reconnects_total",
+                                backend="redis", actor="cache-0")
+    wait_until(lambda: reconnects() >= 8, 5, "eight attempts after the first")
+    r = a.get("/cached-queries?count=2")
+    assert r.status == 503 and r.headers.get("retry-after") == "1", (r.status, r.body)
+    status, body = readiness(a)
+    assert status == 503 and "Permission denied" in body["checks"]["redis"]["reason"], body
+    lines = [line for line in a.stderr().splitlines()
+             if '"actor":"cache-0"' in line and "ERR AUTH" in line]
+    assert len(lines) == 1, lines
+    assert "refused the connection set-up" in lines[0], lines
