@@ -10,7 +10,11 @@
  *  - /updates reads each row, gives each a new random number, and writes
  *    them with ONE statement (a CASE over the request's distinct ids,
  *    which InnoDB locks in id order, so concurrent requests cannot
- *    deadlock): the request's rows commit together;
+ *    deadlock): the request's rows commit together. The write is sent
+ *    only if every read found its row (sql_req_expect_rows), so a missing
+ *    row is a 500 with nothing written, and it must match every distinct
+ *    id, so a row deleted between the reads and the write is a 500 too,
+ *    never new values answered for a row that is not there;
  *  - counts (queries, count): missing, empty, zero, negative or not a
  *    number -> 1, above 500 -> 500, always a 200 JSON array;
  *  - JSON is built and serialised per request.
@@ -186,13 +190,18 @@ static void on_updated(struct hreq *r, struct call_msg *reply, void *arg)
 	const struct updates *u = arg;
 	cJSON *out;
 
-	if (reply->status != 0) {
-		hreq_fail(r, reply->status, "world update");
+	if (reply->status == -ENODATA && sql_rows_count(sql_result(reply, 0)) != u->n) {
+		hreq_error(r, 500, "world update: %u of %u rows found, nothing written",
+			   sql_rows_count(sql_result(reply, 0)), u->n);
 		return;
 	}
-	if (sql_rows_count(sql_result(reply, 0)) != u->n) {
-		hreq_error(r, 500, "world update: %u of %u rows found",
-			   sql_rows_count(sql_result(reply, 0)), u->n);
+	if (reply->status == -ENODATA) {
+		hreq_error(r, 500, "world update: a row was deleted between its read and its "
+			   "write (the rows still there were written)");
+		return;
+	}
+	if (reply->status != 0) {
+		hreq_fail(r, reply->status, "world update");
 		return;
 	}
 	out = cJSON_CreateArray();
@@ -246,6 +255,7 @@ static void get_updates(struct hreq *r)
 	sprintf(p, ")");
 	q = select_worlds(u->ids, u->n);
 	if (q != NULL) {
+		sql_req_expect_rows(q, u->n);
 		sql_req_stmt(q, sql);
 		for (unsigned i = 0; i < k; i++) {
 			sql_req_int(q, distinct[i]);
@@ -253,6 +263,7 @@ static void get_updates(struct hreq *r)
 		}
 		for (unsigned i = 0; i < k; i++)
 			sql_req_int(q, distinct[i]);
+		sql_req_expect_rows(q, k);
 	}
 	call_mysql(r, q, on_updated, u, "world update");
 }

@@ -27,6 +27,8 @@
  * interrupted by another session (KILL QUERY, 1317), a write refused by a
  * read-only server, or the server or account out of connections (1040,
  * 1203, 1226), retry (503);
+ * -ENODATA a statement found another number of rows than
+ * sql_req_expect_rows said (the statements after it did not run: 500);
  * -ETIMEDOUT the deadline passed before a statement could start, or a
  * statement ran longer than mysql.query_timeout_ms (1969: 504); -EEXIST
  * a write refused for a duplicate key (1062, 1022, 1586: 409); -EBADMSG
@@ -67,6 +69,14 @@ int sql_req_stmt(struct sql_req *q, const char *sql);
 int sql_req_int(struct sql_req *q, int64_t v);
 int sql_req_text(struct sql_req *q, const char *s, size_t len);
 int sql_req_null(struct sql_req *q);
+/* The last statement must find exactly `nrows` rows over all its runs:
+ * rows returned, or for a statement that returns none the rows its WHERE
+ * matched (an UPDATE's "Rows matched", changed or not; otherwise its
+ * affected rows). If it finds another number, the request stops there
+ * with -ENODATA and the statements after it do not run: a write that
+ * depends on reads finding every row is not sent when one is missing.
+ * What the statement itself changed stays changed (autocommit). */
+int sql_req_expect_rows(struct sql_req *q, uint32_t nrows);
 
 /* The call message to pass to hreq_call / call_send. */
 struct call_msg *sql_req_call(struct sql_req *q);

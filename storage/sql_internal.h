@@ -16,6 +16,7 @@
 #define SQL_INLINE_PARAMS 8
 #define SQL_INLINE_TEXT 256
 #define SQL_NULL_LEN UINT32_MAX     /* a cell's len for SQL NULL */
+#define SQL_EXPECT_ANY UINT32_MAX   /* no sql_req_expect_rows */
 
 enum sql_param_type { SQL_P_INT, SQL_P_TEXT, SQL_P_NULL };
 
@@ -29,8 +30,10 @@ struct sql_param {
 struct sql_stmt_req {
 	const char *sql;              /* in the request's text arena */
 	uint32_t first_param, nparams;
+	uint32_t expect_rows;         /* SQL_EXPECT_ANY or sql_req_expect_rows' count */
 	struct sql_rows *rows;        /* set by the mysql actor */
 	uint64_t affected;            /* set by the mysql actor */
+	uint64_t matched;             /* set by the mysql actor: rows found (sql_req_expect_rows) */
 };
 
 struct sql_text_chunk {

@@ -127,6 +127,7 @@ int sql_req_stmt(struct sql_req *q, const char *sql)
 	q->stmts[q->nstmts++] = (struct sql_stmt_req){
 		.sql = text,
 		.first_param = q->nparams,
+		.expect_rows = SQL_EXPECT_ANY,
 	};
 	return 0;
 }
@@ -185,6 +186,16 @@ int sql_req_null(struct sql_req *q)
 	if (p == NULL)
 		return q->error;
 	*p = (struct sql_param){ .type = SQL_P_NULL };
+	return 0;
+}
+
+int sql_req_expect_rows(struct sql_req *q, uint32_t nrows)
+{
+	if (q->error != 0)
+		return q->error;
+	if (q->nstmts == 0 || nrows == SQL_EXPECT_ANY)
+		return fail(q, -EINVAL);
+	q->stmts[q->nstmts - 1].expect_rows = nrows;
 	return 0;
 }
 

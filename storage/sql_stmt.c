@@ -396,10 +396,25 @@ static void bind_params(struct sql_stmt *e, struct sql_param *p)
 	}
 }
 
+/* Rows a statement without a result set found: an UPDATE's affected rows
+ * count only the rows whose value changed, its OK packet's info ("Rows
+ * matched: N  Changed: M ...", reset by every statement) every row its
+ * WHERE matched. */
+static uint64_t rows_matched(MYSQL *db, uint64_t affected)
+{
+	const char *info = mysql_info(db);
+	unsigned long long n;
+
+	if (info != NULL && sscanf(info, "Rows matched: %llu", &n) == 1)
+		return n;
+	return affected;
+}
+
 /* One execution with one parameter set. `e` may be gone on failure. */
 static int execute(struct sql_conn *c, struct sql_stmt *e, struct sql_param *params,
-		   const char *sql, uint64_t *affected)
+		   struct sql_stmt_req *s)
 {
+	const char *sql = s->sql;
 	uint64_t t0 = clock_now_ns();
 	int rc = 0, frc;
 
@@ -421,7 +436,10 @@ static int execute(struct sql_conn *c, struct sql_stmt *e, struct sql_param *par
 	if (mysql_stmt_execute(e->st) != 0) {
 		rc = -1;
 	} else if (e->ncols == 0) {
-		*affected += mysql_stmt_affected_rows(e->st);
+		uint64_t n = mysql_stmt_affected_rows(e->st);
+
+		s->affected += n;
+		s->matched += rows_matched(c->db, n);
 	} else {
 		while ((frc = mysql_stmt_fetch(e->st)) == 0 || frc == MYSQL_DATA_TRUNCATED) {
 			rc = add_row(c, e);
@@ -463,8 +481,7 @@ int sql_stmt_run(struct sql_conn *c, struct sql_req *q, struct sql_stmt_req *s)
 	for (unsigned r = 0; r < runs; r++) {
 		if (call_expired(&q->c, clock_now_ns()))
 			return -ETIMEDOUT;
-		rc = execute(c, e, q->params + s->first_param + (size_t)r * e->nparams, s->sql,
-			     &s->affected);
+		rc = execute(c, e, q->params + s->first_param + (size_t)r * e->nparams, s);
 		if (rc != 0)
 			return rc;
 	}
@@ -473,6 +490,7 @@ int sql_stmt_run(struct sql_conn *c, struct sql_req *q, struct sql_stmt_req *s)
 		grow_buffers(e);
 		if (s->rows == NULL)
 			return -ENOMEM;
+		s->matched = s->rows->nrows;
 	}
 	return 0;
 }

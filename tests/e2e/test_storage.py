@@ -80,6 +80,81 @@ def test_updates_persist_every_new_value(app, services, query, count):
     assert db == want
 
 
+WORLD_SUM = "SELECT COUNT(*), SUM(randomNumber), BIT_XOR(CRC32(CONCAT(id, ':', randomNumber))) FROM World"
+
+
+class WorldRowsGone:
+    """Rows of World moved aside (`where`) and put back at exit, so a
+    test can make /updates meet rows that are not there."""
+
+    def __init__(self, services, where):
+        self.services = services
+        mariadb(services, "DROP TABLE IF EXISTS World_gone; "
+                f"CREATE TABLE World_gone AS SELECT * FROM World WHERE {where}")
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        mariadb(self.services, "INSERT IGNORE INTO World SELECT * FROM World_gone; "
+                "DROP TABLE World_gone")
+
+
+def test_updates_meeting_a_missing_row_answer_500_and_write_nothing(app, services):
+    # Half the rows gone: 20 random ids all in the other half is a
+    # one-in-a-million chance. The reads come first; the write must not be
+    # sent when one found nothing, or the rows found would change under a
+    # 500 that says the update failed.
+    with WorldRowsGone(services, "id <= 5000"):
+        mariadb(services, "DELETE FROM World WHERE id <= 5000")
+        before = mariadb(services, WORLD_SUM)
+        r = app.get("/updates?queries=20")
+        assert r.status == 500, (r.status, r.body)
+        assert mariadb(services, WORLD_SUM) == before, "rows written under a 500"
+        assert "rows found, nothing written" in r.json()["error"], r.body
+    assert app.get("/updates?queries=20").status == 200
+
+
+def lock_waits(services):
+    """Transactions waiting for a lock (InnoDB's list needs PROCESS: root)."""
+    out = subprocess.run(
+        ["mariadb", "--protocol=tcp", "-h", "127.0.0.1", "-P", str(services["mysql_port"]),
+         "-u", "root", "-N", "-B", "-e",
+         "SELECT COUNT(*) FROM information_schema.INNODB_TRX WHERE trx_state = 'LOCK WAIT'"],
+        check=True, capture_output=True, timeout=30)
+    return int(out.stdout)
+
+
+def test_updates_of_a_row_deleted_between_read_and_write_answer_500(app, services):
+    # Another session deletes every row and holds the locks: the reads
+    # (consistent, lock-free) still find the rows, the write waits for the
+    # locks and, once the delete commits, matches nothing. Answering 200
+    # would report new values for rows that are not there.
+    with WorldRowsGone(services, "TRUE"):
+        other = subprocess.Popen(
+            ["mariadb", "--protocol=tcp", "-h", "127.0.0.1", "-P", str(services["mysql_port"]),
+             "-u", "benchmarkdbuser", "-pbenchmarkdbpass", "--unbuffered", "-N", "-B",
+             "hello_world"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        got = {}
+        t = threading.Thread(target=lambda: got.update(r=app.get("/updates?queries=3")))
+        try:
+            other.stdin.write("BEGIN; DELETE FROM World; SELECT 'deleted';\n")
+            other.stdin.flush()
+            assert other.stdout.readline().strip() == "deleted"
+            t.start()
+            wait_until(lambda: lock_waits(services) > 0, 5, "the write to wait")
+            other.stdin.write("COMMIT;\n")
+        finally:
+            other.stdin.close()   # before the COMMIT: the session ends, rolled back
+            other.wait(10)
+            if t.ident is not None:   # started
+                t.join(10)
+        r = got["r"]
+        assert r.status == 500, (r.status, r.body)
+        assert "deleted between its read and its write" in r.json()["error"], r.body
+    assert app.get("/updates?queries=3").status == 200
+
+
 def expected_fortunes(services):
     rows = [(int(i), m) for i, m in mariadb(services, "SELECT id, message FROM Fortune")]
     assert len(rows) == 12
