@@ -295,7 +295,7 @@ static void on_disconnect(const redisAsyncContext *ac, int status)
 	rc_link_lost(l, -ENOTCONN, status == REDIS_OK ? "closed" : ac->c.errstr);
 }
 
-/* AUTH or SELECT answered. */
+/* AUTH, SELECT or PING answered. */
 static void on_setup(void *arg, int status, const redisReply *reply)
 {
 	struct rc_link *l = arg;
@@ -412,6 +412,13 @@ static void connect_link(struct rconn *c, struct rc_link *l, const char *addr)
 	}
 	if (rc == 0 && c->sentinel != NULL)
 		rc = send_setup(c, l, 1, (const char *[]){ "ROLE" }, on_role);
+	/* Up only once Redis has answered: a server that accepts TCP but
+	 * does not answer (stopped, hung) would otherwise come up, time out,
+	 * be dropped and come up again every command_timeout_ms, logging
+	 * both each time with no backoff. A server that wants a password we
+	 * do not send says NOAUTH here, not on every command. */
+	if (rc == 0 && l->setup_pending == 0)
+		rc = send_setup(c, l, 1, (const char *[]){ "PING" }, on_setup);
 	if (rc != 0) {
 		rc_drop_link(l, rc, "out of memory");
 		return;

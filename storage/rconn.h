@@ -11,7 +11,9 @@
  * one write. hiredis 0.14 has neither reconnection nor timeouts; this module
  * adds them:
  *  - Connecting: a fresh context per attempt, bounded by connect_timeout_ms,
- *    AUTH and SELECT sent first; exponential backoff between attempts
+ *    AUTH and SELECT (or else PING) sent first: the connection is up only
+ *    once Redis has answered them, so a server that accepts TCP but does
+ *    not answer is a failed attempt; exponential backoff between attempts
  *    (25 ms doubling up to reconnect_max_ms). While no connection is up or
  *    being attempted, commands are refused at once with -ENOTCONN, so a
  *    caller answers 503 instead of waiting.

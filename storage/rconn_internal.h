@@ -33,7 +33,7 @@ struct rc_cmd {
 	rconn_reply_fn fn;            /* NULL once answered early (deadline) */
 	void *arg;
 	uint64_t sent_ns, deadline_ns;
-	bool internal;                /* AUTH / SELECT / ROLE: no stats, no deadline */
+	bool internal;                /* AUTH / SELECT / ROLE / PING: no stats, no deadline */
 };
 
 
@@ -45,7 +45,7 @@ struct rc_link {
 	struct list subs;             /* subscriptions (rconn_subscribe) */
 	struct rc_link *next_dead;
 	struct rconn_settings set;    /* what it was made with */
-	unsigned setup_pending;       /* AUTH / SELECT replies still awaited */
+	unsigned setup_pending;       /* AUTH / SELECT / ROLE / PING replies still awaited */
 	int fail_status;              /* what its loss answers to its commands */
 	bool connected;               /* TCP connection established */
 	bool up;                      /* connected and set up */

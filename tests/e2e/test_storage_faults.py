@@ -10,6 +10,8 @@ actord's own time limit 504. Only this session's services are touched
 (tests/services.sh and the pidfiles under its ACTORD_RUN_DIR; the refusal
 tests set a global back or drop the user they made; the lock holders roll
 back)."""
+import os
+import signal
 import subprocess
 import threading
 import time
@@ -374,3 +376,34 @@ def test_a_redis_refusing_the_password_is_logged_once_not_at_every_attempt(
              if '"actor":"cache-0"' in line and "ERR AUTH" in line]
     assert len(lines) == 1, lines
     assert "refused the connection set-up" in lines[0], lines
+
+
+def test_a_frozen_redis_is_one_outage_not_a_connection_flapping(actord_factory, services):
+    # A stopped redis-server (SIGSTOP: a hung host alike) still completes
+    # TCP handshakes from its listen backlog. A connection counts as up
+    # only once Redis answered, so the stuck connection is lost once and
+    # the attempts that follow fail quietly on the backoff, instead of
+    # "connected" / "connection lost" every redis.command_timeout_ms.
+    a = actord_factory(storage_config(services, redis={"command_timeout_ms": 300,
+                                                       "connect_timeout_ms": 300}))
+    wait_until(lambda: readiness(a)[0] == 200, 5, "actord to be ready")
+    with open(f"{services['run_dir']}/redis/redis.pid") as f:
+        pid = int(f.read())
+    cache_lines = lambda what: [line for line in a.stderr().splitlines()
+                                if '"actor":"cache-0"' in line and what in line]
+    connected = len(cache_lines("connected"))
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < 2.5:
+            r = a.get("/cached-queries?count=2")
+            assert r.status in (503, 504), (r.status, r.body)
+        gauge = metric(metrics_of(a), "actord_backend_connected", backend="redis",
+                       actor="cache-0")
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    assert gauge == 0
+    assert len(cache_lines("connected")) == connected, cache_lines("connect")
+    assert len(cache_lines("connection lost")) == 1, cache_lines("connection lost")
+    wait_until(lambda: a.get("/cached-queries?count=2").status == 200, 5, "Redis to be back")
+    assert len(cache_lines("connected")) == connected + 1
