@@ -15,8 +15,10 @@
  * number (missing, empty, "foo") counts as 1, the answer to /queries and
  * /updates is always an array. Updates read each row, draw a new number
  * (different from the old one, so every row really changes), write all of
- * them with one bulk write, and answer the new values. Fortunes are read
- * from the database, extended, sorted and escaped on every request.
+ * them with one bulk write, and answer the new values (a 500 if the write
+ * matched fewer rows than it names: one was deleted since its read).
+ * Fortunes are read from the database, extended, sorted and escaped on
+ * every request.
  *
  * The finds of one request are spread over the mongo pool: min(N,
  * actors.mongo.count) messages, each a batch of finds that one member runs
@@ -130,6 +132,14 @@ static void on_updated(struct hreq *r, struct call_msg *reply, void *arg)
 
 	if (reply->status != 0) {
 		hreq_fail(r, reply->status, "MongoDB world update");
+		return;
+	}
+	/* Each update names one row that was just read: one that matched
+	 * nothing was deleted in between, and its new value is not stored. */
+	if (mongo_result_n(reply) != (int64_t)job->n) {
+		hreq_error(r, 500, "MongoDB world update: %lld of %u rows matched: a row was "
+			   "deleted between its read and its write (the rows still there were "
+			   "written)", (long long)mongo_result_n(reply), job->n);
 		return;
 	}
 	answer_rows(r, job);

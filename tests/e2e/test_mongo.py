@@ -360,3 +360,12 @@ def test_an_update_without_operators_is_refused_before_sending(mongo_actord, mod
     r = post(mongo_actord, "/_test/mongo/update/world", [[{"id": 5}, {"randomNumber": 1}]])
     assert r.status == 500
     assert module_fake.sent("update") == []
+
+
+def test_updates_of_a_row_deleted_between_read_and_write_answer_500(mongo_actord, module_fake):
+    # The rows were read, then deleted before the bulk write: it matches
+    # none of them. Answering 200 would report new values nobody stored.
+    module_fake.script["update"] = lambda req: req.replies({"n": 1, "nModified": 1})
+    r = mongo_actord.get("/mongo/updates?queries=3")
+    assert r.status == 500, (r.status, r.body)
+    assert "deleted between its read and its write" in r.json()["error"], r.body
