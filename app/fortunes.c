@@ -6,7 +6,8 @@
  * at request time." with id 0 is added to them at request time; the list is
  * sorted by message (byte order of UTF-8 = code point order) and rendered
  * with TechEmpower's exact HTML, each message HTML-escaped (& < > " ')
- * and otherwise raw UTF-8, as text/html; charset=UTF-8. Nothing is cached:
+ * and otherwise raw UTF-8, as text/html; charset=UTF-8. A row holding a
+ * NULL is a 502 (MariaDB answered what no Fortune is). Nothing is cached:
  * the rules require the query and the rendering on every request.
  *
  * Thread: the handler actor serving the request.
@@ -52,12 +53,17 @@ static void on_fortunes(struct hreq *r, struct call_msg *reply, void *arg)
 		return;
 	}
 	for (unsigned i = 0; i < n; i++) {
+		const char *id = sql_rows_text(rs, i, 0, NULL);
 		const char *m = sql_rows_text(rs, i, 1, &f[i].len);
 
+		/* A NULL (a schema that drifted) is not a fortune to render
+		 * as id 0 or an empty message. */
+		if (id == NULL || m == NULL) {
+			hreq_error(r, 502, "fortunes query: a Fortune row holds a NULL");
+			return;
+		}
 		f[i].id = (long long)sql_rows_int(rs, i, 0);
-		f[i].message = m != NULL ? m : "";
-		if (m == NULL)
-			f[i].len = 0;
+		f[i].message = m;
 	}
 	f[n] = (struct fortune){ 0, EXTRA, sizeof(EXTRA) - 1 };
 	qsort(f, n + 1, sizeof(*f), cmp_fortune);

@@ -17,7 +17,9 @@
  *    never new values answered for a row that is not there;
  *  - counts (queries, count): missing, empty, zero, negative or not a
  *    number -> 1, above 500 -> 500, always a 200 JSON array;
- *  - JSON is built and serialised per request.
+ *  - JSON is built and serialised per request;
+ *  - a row whose value is NULL or not an integer (a schema that drifted)
+ *    is a 502, never answered, or cached, as 0.
  * /cached-queries reads the keys world:<id> ({"id":..,"randomNumber":..},
  * the reference peer's keys) through the handler's near cache
  * (hreq_cache_get, when app.world_near_cache is on: the rows it holds cost
@@ -110,6 +112,51 @@ static cJSON *json_append(cJSON *out, cJSON *o)
 	return out;
 }
 
+/* Row `i` of `rs` as two integers (id, randomNumber). False when a cell is
+ * NULL or not a number (a column made nullable, another type): read as 0
+ * it would be answered, and cached, as a World row that does not exist. */
+static bool world_row(const struct sql_rows *rs, unsigned i, int64_t *id, int64_t *number)
+{
+	const char *v[2] = { sql_rows_text(rs, i, 0, NULL), sql_rows_text(rs, i, 1, NULL) };
+	int64_t *out[2] = { id, number };
+
+	for (unsigned k = 0; k < 2; k++) {
+		char *end;
+
+		if (v[k] == NULL || (*v[k] != '-' && (*v[k] < '0' || *v[k] > '9')))
+			return false;
+		errno = 0;
+		*out[k] = strtoll(v[k], &end, 10);
+		if (*end != '\0' || errno != 0)
+			return false;
+	}
+	return true;
+}
+
+/* The rows of a world query as a JSON array (or `rs`'s first row alone
+ * when `one`); -EPROTO when a row is not two integers. */
+static int worlds_json(const struct sql_rows *rs, unsigned n, bool one, cJSON **json)
+{
+	cJSON *out = one ? NULL : cJSON_CreateArray();
+	int64_t id, number;
+
+	*json = NULL;
+	for (unsigned i = 0; i < n; i++) {
+		if (!world_row(rs, i, &id, &number)) {
+			cJSON_Delete(out);
+			return -EPROTO;
+		}
+		if (one) {
+			*json = world_json(id, number);
+			return 0;
+		}
+		if (out != NULL)
+			out = json_append(out, world_json(id, number));
+	}
+	*json = out;
+	return 0;
+}
+
 /* A request for `n` point selects of the ids in `ids`. */
 static struct sql_req *select_worlds(const int32_t *ids, unsigned n)
 {
@@ -149,13 +196,11 @@ static void on_worlds(struct hreq *r, struct call_msg *reply, void *arg)
 		hreq_error(r, 500, "world query: %u of %u rows found", sql_rows_count(rs), n);
 		return;
 	}
-	if (hreq_route_data(r) == NULL) {   /* /db: one object */
-		hreq_json(r, 200, world_json(sql_rows_int(rs, 0, 0), sql_rows_int(rs, 0, 1)));
+	/* /db: one object; /queries: an array. */
+	if (worlds_json(rs, n, hreq_route_data(r) == NULL, &out) != 0) {
+		hreq_error(r, 502, "world query: a World row holds a NULL or a non-integer");
 		return;
 	}
-	out = cJSON_CreateArray();
-	for (unsigned i = 0; out != NULL && i < n; i++)
-		out = json_append(out, world_json(sql_rows_int(rs, i, 0), sql_rows_int(rs, i, 1)));
 	hreq_json(r, 200, out);
 }
 
@@ -392,13 +437,21 @@ static void on_missing_rows(struct hreq *r, struct call_msg *reply, void *arg)
 				   c->nmiss);
 		return;
 	}
+	for (unsigned j = 0; j < c->nmiss; j++) {
+		int64_t id, number;
+
+		if (!world_row(rs, j, &id, &number)) {
+			hreq_error(r, 502, "world query: a World row holds a NULL or a non-integer");
+			return;
+		}
+		c->numbers[c->miss[j]] = number;
+	}
 	fill = cache_req_new();
 	for (unsigned j = 0; j < c->nmiss; j++) {
-		int64_t id = sql_rows_int(rs, j, 0), number = sql_rows_int(rs, j, 1);
+		int64_t id = sql_rows_int(rs, j, 0), number = c->numbers[c->miss[j]];
 		char key[WORLD_KEY_MAX], val[WORLD_JSON_MAX];
 		int klen = snprintf(key, sizeof(key), "world:%lld", (long long)id);
 
-		c->numbers[c->miss[j]] = number;
 		if (fill != NULL)
 			cache_req_set(fill, key, (size_t)klen, val,
 				      (size_t)(put_world(val, id, number) - val),

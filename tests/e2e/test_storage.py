@@ -211,6 +211,45 @@ def test_cached_queries_fill_redis_from_mariadb_on_a_miss(app, services, redis):
     assert db == by_id
 
 
+def test_a_world_row_holding_a_null_is_502_and_never_cached(app, services, redis):
+    # A schema that drifted (randomNumber made nullable, rows without a
+    # value): read as 0, such a row would be answered as a World row that
+    # does not exist, and written to Redis for every later request.
+    mariadb(services, "DROP TABLE IF EXISTS World_null; "
+            "CREATE TABLE World_null (id INT NOT NULL PRIMARY KEY, randomNumber INT NULL); "
+            "INSERT INTO World_null SELECT id, NULL FROM World; "
+            "RENAME TABLE World TO World_kept, World_null TO World")
+    try:
+        redis.cmd("FLUSHDB")
+        for path in ("/db", "/queries?queries=3", "/cached-queries?count=3",
+                     "/cached-queries?count=1"):
+            r = app.get(path)
+            assert r.status == 502, (path, r.status, r.body)
+            assert "holds a NULL or a non-integer" in r.json()["error"], r.body
+        # The last request's MGET went through the cache actor after any
+        # fill of the one before.
+        assert redis.cmd("KEYS", "world:*") == []
+    finally:
+        mariadb(services, "RENAME TABLE World TO World_null, World_kept TO World; "
+                "DROP TABLE World_null")
+    assert app.get("/db").status == 200
+
+
+def test_a_fortune_holding_a_null_is_502(app, services):
+    mariadb(services, "DROP TABLE IF EXISTS Fortune_null; "
+            "CREATE TABLE Fortune_null (id INT NOT NULL PRIMARY KEY, message VARCHAR(2048) NULL); "
+            "INSERT INTO Fortune_null SELECT id, IF(id = 3, NULL, message) FROM Fortune; "
+            "RENAME TABLE Fortune TO Fortune_kept, Fortune_null TO Fortune")
+    try:
+        r = app.get("/fortunes")
+        assert r.status == 502, (r.status, r.body)
+        assert "a Fortune row holds a NULL" in r.json()["error"], r.body
+    finally:
+        mariadb(services, "RENAME TABLE Fortune TO Fortune_null, Fortune_kept TO Fortune; "
+                "DROP TABLE Fortune_null")
+    assert app.get("/fortunes").status == 200
+
+
 def test_cached_queries_are_served_from_redis_when_present(app, redis):
     # Every row cached with a value MariaDB cannot hold: what comes back
     # must have been read from Redis. Odd ids as the reference peer writes
