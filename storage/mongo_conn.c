@@ -10,7 +10,10 @@
  *
  * Errors: the driver's text is logged here, with the operation and the
  * namespace, and never travels further; the caller gets a status (mongo.h)
- * and mc->link says whether the connection itself failed. A socket error
+ * and mc->link says whether the connection itself failed. A failure every
+ * request meets (a role without the right, a server refusing every
+ * write) would write a line per request: at most LOG_PER_S lines a second
+ * per member (errors_total still counts each). A socket error
  * that took about mongo.query_timeout_ms is a timeout (the server did not
  * answer); an earlier one means the server closed the connection.
  *
@@ -29,6 +32,14 @@
 #include "mongo_internal.h"
 #include "actors/log.h"
 #include "base/clock.h"
+
+#define LOG_PER_S 20   /* as many as a handler's 5xx lines (HANDLER_ERROR_LOG_PER_S) */
+
+/* Whether this member may write one more failure line this second. */
+static bool log_due(struct mongo_conn *mc)
+{
+	return log_budget_take(&mc->log_budget, clock_now_ns(), LOG_PER_S);
+}
 
 const char *mongo_link_str(enum mongo_link link)
 {
@@ -167,9 +178,10 @@ static int cmd_end(struct mongo_conn *mc, uint64_t t0, const bson_error_t *e,
 	counter_set(&mc->stats->inflight, 0);
 	if (e != NULL) {
 		status = classify(mc, e, elapsed);
-		log_warn("%s: %s on %s.%s failed after %llu ms: %s (domain %u, code %u)",
-			 mc->name, what, db, coll, (unsigned long long)(elapsed / 1000000u),
-			 e->message, e->domain, e->code);
+		if (log_due(mc))
+			log_warn("%s: %s on %s.%s failed after %llu ms: %s (domain %u, code %u)",
+				 mc->name, what, db, coll, (unsigned long long)(elapsed / 1000000u),
+				 e->message, e->domain, e->code);
 	} else
 		mc->link = MONGO_LINK_UP;
 	backend_stats_done(mc->stats, elapsed, status != 0, status == -ETIMEDOUT);
@@ -179,7 +191,9 @@ static int cmd_end(struct mongo_conn *mc, uint64_t t0, const bson_error_t *e,
 /* A document we were given does not convert: the request is bad. */
 static int bad_doc(struct mongo_conn *mc, const char *what, const struct mongo_msg *mm)
 {
-	log_warn("%s: %s on %s: a document cannot be sent as BSON", mc->name, what, mm->coll);
+	if (log_due(mc))
+		log_warn("%s: %s on %s: a document cannot be sent as BSON", mc->name, what,
+			 mm->coll);
 	return -EBADMSG;
 }
 
@@ -257,7 +271,7 @@ static int run_find(struct mongo_conn *mc, mongoc_collection_t *coll, const char
 		bson_destroy(&query_opts);
 		bson_destroy(&filter);
 		status = cmd_end(mc, t0, failed ? &err : NULL, "find", db, mm->coll);
-		if (status == 0 && conv == -EPROTO)
+		if (status == 0 && conv == -EPROTO && log_due(mc))
 			log_warn("%s: find on %s.%s: a result document is nested deeper than 100 "
 				 "levels or does not parse", mc->name, db, mm->coll);
 		if (status == 0)
@@ -295,8 +309,9 @@ static int run_update(struct mongo_conn *mc, mongoc_collection_t *coll, const ch
 			status = bad_doc(mc, "update", mm);
 		else if (!mongoc_bulk_operation_update_one_with_opts(bulk, &filter, &update,
 								      NULL, &err)) {
-			log_warn("%s: update on %s.%s refused: %s", mc->name, db, mm->coll,
-				 err.message);
+			if (log_due(mc))
+				log_warn("%s: update on %s.%s refused: %s", mc->name, db,
+					 mm->coll, err.message);
 			status = -EBADMSG;
 		}
 		bson_destroy(&filter);

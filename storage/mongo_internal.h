@@ -22,6 +22,7 @@
 
 #include "mongo.h"
 #include "actors/backend_stats.h"
+#include "base/log_budget.h"
 
 /* Crosses mailboxes: handler -> mongo actor -> handler; freed with
  * msg_free() (mongo_msg_free also frees every request and result). */
@@ -81,6 +82,7 @@ struct mongo_conn {
 	const char *name;               /* the actor's name, for logs */
 	uint32_t socket_timeout_ms;     /* to tell a timeout from a hang-up */
 	enum mongo_link link;           /* what the last command said */
+	struct log_budget log_budget;   /* failure lines (mongo_conn.c) */
 };
 
 /* Run message `mm` against database `db`; fills its results. Returns its

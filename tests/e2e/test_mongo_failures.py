@@ -20,7 +20,7 @@ import time
 
 import pytest
 
-from admin_helpers import JSON, admin_get, wait_admin
+from admin_helpers import JSON, admin_get, metrics_of, wait_admin
 from conftest import BIN, ROOT, SLOW, base_config, free_port, merge, wait_until
 from mongo_mock import (FORTUNES, admin_json, fake_mongo, find_check,  # noqa: F401
                         fortunes_html, mongo_overrides)
@@ -130,6 +130,27 @@ def test_server_that_hangs_up_is_503(fake_mongo, actord_factory):
     wait_until(lambda: why in a.stderr(), 5, "the reason in the log")
     del fake_mongo.script["find"]
     wait_until(lambda: a.get("/mongo/db").status == 200, 5, "the member to reconnect")
+
+
+def test_a_refusal_every_request_meets_is_counted_each_time_and_logged_a_few_times_a_second(
+        fake_mongo, actord_factory):
+    # A role without the right to read: every find fails alike. Each
+    # failure is counted; the log gets at most 20 lines a second per
+    # member, not one per request.
+    a = start(actord_factory, fake_mongo)
+    fake_mongo.script["find"] = lambda req: req.command_err(
+        code=13, errmsg="not authorized on hello_world to execute command find")
+    errors = lambda: sum(v for (name, labels), v in metrics_of(a).items()
+                         if name == "actord_backend_errors_total" and
+                         ("backend", "mongo") in labels)
+    before = errors()
+    t0 = time.monotonic()
+    assert {a.get("/mongo/db").status for _ in range(200)} == {500}
+    took = time.monotonic() - t0
+    wait_until(lambda: errors() - before == 200, 5, "every failure counted")
+    lines = a.stderr().count("not authorized on hello_world")
+    assert 1 <= lines <= 2 * 20 * (int(took) + 2), (lines, took)
+    assert lines < 200
 
 
 def test_full_mongo_mailbox_is_503_at_once(fake_mongo, actord_factory):
