@@ -33,8 +33,8 @@
  * statement ran longer than mysql.query_timeout_ms (1969: 504); -EEXIST
  * a write refused for a duplicate key (1062, 1022, 1586: 409); -EBADMSG
  * MariaDB refused the SQL (syntax, unknown column, wrong parameter count:
- * 500); -EIO any other failure (500). The actor logs MariaDB's message;
- * the caller never sees it. On failure, results of the statements that
+ * 500); -EIO any other failure (500). The actor logs MariaDB's message
+ * (at most 20 lines a second per connection); the caller never sees it. On failure, results of the statements that
  * completed are still attached.
  *
  * Ownership: the request belongs to the caller until hreq_call (which

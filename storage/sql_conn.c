@@ -13,6 +13,9 @@
  * request sent a write (sql_stmt.c tells reads from writes) leaves the
  * write's outcome unknown: that request gets -ENOLINK (502, no retry
  * advice), not the "down, retry" of a request that changed nothing.
+ * A statement's failure is logged with MariaDB's text within a budget
+ * (sql_conn_log_due); the connection's own losses and failed attempts
+ * are logged once per outage and every LOG_EVERY attempts.
  *
  * Owner: one mysql actor thread.
  */
@@ -233,6 +236,11 @@ static int lose(struct sql_conn *c, int status, const char *why)
 	return c->wrote ? -ENOLINK : status;
 }
 
+bool sql_conn_log_due(struct sql_conn *c)
+{
+	return log_budget_take(&c->log_budget, clock_now_ns(), SQL_LOG_PER_S);
+}
+
 int sql_conn_error(struct sql_conn *c, unsigned e, const char *msg, const char *sql)
 {
 	switch (e) {
@@ -249,30 +257,34 @@ int sql_conn_error(struct sql_conn *c, unsigned e, const char *msg, const char *
 		 * ER_STATEMENT_TIMEOUT): the server stopped the statement and
 		 * rolled it back, the connection stays. Nothing to fix in the
 		 * request: worth a retry. */
-		log_warn("mysql: statement interrupted by another session (KILL QUERY): %.200s",
-			 sql);
+		if (sql_conn_log_due(c))
+			log_warn("mysql: statement interrupted by another session (KILL QUERY): "
+				 "%.200s", sql);
 		return -EAGAIN;
 	case ER_STATEMENT_TIMEOUT:
-		log_warn("mysql: statement ran past mysql.query_timeout_ms: %.200s",
-			 sql);
+		if (sql_conn_log_due(c))
+			log_warn("mysql: statement ran past mysql.query_timeout_ms: %.200s", sql);
 		return -ETIMEDOUT;
 	case ER_LOCK_WAIT_TIMEOUT:
 	case ER_LOCK_DEADLOCK:
-		log_warn("mysql: %s (%u): %.200s", msg, e, sql);
+		if (sql_conn_log_due(c))
+			log_warn("mysql: %s (%u): %.200s", msg, e, sql);
 		return -EAGAIN;
 	case ER_DUP_KEY:
 	case ER_DUP_ENTRY:
 	case ER_DUP_ENTRY_WITH_KEY_NAME:
 		/* The client's write conflicts with a row that exists: 409,
 		 * the request's fault, not ours (a warning, not an error). */
-		log_warn("mysql: %s (%u): %.200s", msg, e, sql);
+		if (sql_conn_log_due(c))
+			log_warn("mysql: %s (%u): %.200s", msg, e, sql);
 		return -EEXIST;
 	case ER_OPTION_PREVENTS_STATEMENT:
 		/* --read-only (a primary being demoted, maintenance): writes
 		 * are refused for now, like Redis' READONLY. The same number
 		 * names other options, which no retry cures. */
 		if (strstr(msg, "--read-only") != NULL) {
-			log_warn("mysql: %s (%u): %.200s", msg, e, sql);
+			if (sql_conn_log_due(c))
+				log_warn("mysql: %s (%u): %.200s", msg, e, sql);
 			return -EAGAIN;
 		}
 		break;
@@ -283,7 +295,8 @@ int sql_conn_error(struct sql_conn *c, unsigned e, const char *msg, const char *
 		/* A client-side failure leaves the protocol state unknown. */
 		return lose(c, -EIO, msg);
 	}
-	log_error("mysql refused a statement: %s (%u): %.200s", msg, e, sql);
+	if (sql_conn_log_due(c))
+		log_error("mysql refused a statement: %s (%u): %.200s", msg, e, sql);
 	return -EBADMSG;
 }
 

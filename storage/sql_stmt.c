@@ -471,8 +471,9 @@ int sql_stmt_run(struct sql_conn *c, struct sql_req *q, struct sql_stmt_req *s)
 		return rc;
 	e->used = ++c->tick;
 	if (e->nparams == 0 ? s->nparams != 0 : s->nparams == 0 || s->nparams % e->nparams != 0) {
-		log_error("mysql: %u parameters for %u placeholders: %.200s",
-			  s->nparams, e->nparams, s->sql);
+		if (sql_conn_log_due(c))
+			log_error("mysql: %u parameters for %u placeholders: %.200s",
+				  s->nparams, e->nparams, s->sql);
 		return -EBADMSG;
 	}
 	runs = e->nparams > 0 ? s->nparams / e->nparams : 1;

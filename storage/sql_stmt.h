@@ -14,6 +14,7 @@
 
 #include "sql_conn.h"
 #include "sql_internal.h"
+#include "base/log_budget.h"
 #include "config/config.h"
 
 struct sql_stmt;
@@ -30,6 +31,7 @@ struct sql_conn {
 	int down_status;              /* what a request gets while down */
 	unsigned failures;            /* attempts failed in a row */
 	bool attempted;
+	struct log_budget log_budget; /* statement failure lines (sql_conn_log_due) */
 	/* The request being run sent a statement that may change data: if
 	 * the connection breaks now, whether it did is unknown (-ENOLINK). */
 	bool wrote;
@@ -46,6 +48,13 @@ struct sql_conn {
 	char *data;
 	size_t data_len, data_cap;
 };
+
+/* Whether one more line about a failed statement may be written: at most
+ * SQL_LOG_PER_S a second per connection, so a failure every request meets
+ * (a read-only server, a lock held for long) is not a line per request;
+ * backend_stats count each. */
+#define SQL_LOG_PER_S 20
+bool sql_conn_log_due(struct sql_conn *c);
 
 /* Sort MariaDB error `e` into a call status (sql.h), log it, and close the
  * connection if it is lost. */

@@ -218,6 +218,30 @@ def test_a_read_only_mariadb_refuses_writes_with_503(actord_factory, services):
     assert http(a.port, "GET", "/updates?queries=2").status == 200
 
 
+def test_a_refusal_every_request_meets_is_counted_each_time_and_logged_a_few_times_a_second(
+        actord_factory, services):
+    # A read-only MariaDB refuses every /updates alike: each refusal is
+    # counted, the log gets at most 20 of MariaDB's lines a second per
+    # connection, not one per request.
+    a = actord_factory(storage_config(services, actors={"mysql": {"count": 1}}))
+    assert http(a.port, "GET", "/updates?queries=1").status == 200
+    errors = lambda: metric(metrics_of(a), "actord_backend_errors_total", backend="mysql",
+                            actor="mysql-0")
+    before = errors()
+    mariadb_root(services, "SET GLOBAL read_only = 1")
+    try:
+        t0 = time.monotonic()
+        statuses = {http(a.port, "GET", "/updates?queries=1").status for _ in range(150)}
+        took = time.monotonic() - t0
+    finally:
+        mariadb_root(services, "SET GLOBAL read_only = 0")
+    assert statuses == {503}
+    assert errors() - before == 150
+    lines = a.stderr().count("--read-only")
+    assert 1 <= lines <= 20 * (int(took) + 2), (lines, took)
+    assert lines < 150
+
+
 def root_rows(services, sql):
     """Rows of `sql` run as MariaDB's root (tab-separated text)."""
     out = subprocess.run(["mariadb", "--protocol=tcp", "-h", "127.0.0.1", "-P",
