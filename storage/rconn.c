@@ -307,9 +307,13 @@ static void on_setup(void *arg, int status, const redisReply *reply)
 	if (reply->type == REDIS_REPLY_ERROR) {
 		/* A wrong password or database fails every attempt alike: the
 		 * failed attempt is logged by attempt_failed, once per
-		 * LOG_EVERY attempts, not here once per attempt. */
+		 * LOG_EVERY attempts, not here once per attempt. A server busy
+		 * for now (LOADING after a restart, BUSY in a long script:
+		 * PING is refused then) is no refusal of access, just no
+		 * connection yet: -ENOTCONN, a 503 for the commands waiting on
+		 * the link (-EAGAIN would read "mailbox full" in readiness). */
 		snprintf(why, sizeof(why), "refused the connection set-up: %s", reply->str);
-		rc_drop_link(l, -EACCES, why);
+		rc_drop_link(l, rconn_reply_status(reply) == -EAGAIN ? -ENOTCONN : -EACCES, why);
 		return;
 	}
 	if (--l->setup_pending == 0 && l->connected)

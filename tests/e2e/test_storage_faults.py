@@ -20,7 +20,7 @@ import pytest
 
 from admin_helpers import metric, metrics_of, wait_admin
 from conftest import SLOW, http, wait_until
-from storage_util import json_of, service, storage_config
+from storage_util import Redis, json_of, service, storage_config
 
 WALLPAPERS = "/client/v3/wallpaper_4d/wallpaperList.json"
 
@@ -400,6 +400,52 @@ def test_a_redis_refusing_the_password_is_logged_once_not_at_every_attempt(
              if '"actor":"cache-0"' in line and "ERR AUTH" in line]
     assert len(lines) == 1, lines
     assert "refused the connection set-up" in lines[0], lines
+
+
+def test_a_redis_busy_in_a_script_at_connection_time_is_503_not_refused_access(
+        actord_factory, services, redis):
+    # A script that runs past busy-reply-threshold makes Redis answer BUSY
+    # to everything but SCRIPT KILL, the set-up's PING too: that is "retry
+    # later" (503; readiness down, but not for "Permission denied"), and
+    # the connection comes up once the script is killed.
+    redis.cmd("CONFIG", "SET", "busy-reply-threshold", "50")
+    busy = Redis(services["redis_port"])
+    busy.sock.sendall(b"*3\r\n$4\r\nEVAL\r\n$14\r\nwhile 1 do end\r\n$1\r\n0\r\n")
+    try:
+        wait_until(lambda: busy_now(redis), 5, "Redis to be busy")
+        a = actord_factory(storage_config(services, redis={"reconnect_max_ms": 100}))
+        wait_until(lambda: "refused the connection set-up: BUSY" in a.stderr(), 5,
+                   "an attempt to meet the script")
+        status, body = readiness(a)
+        assert status == 503 and "Permission denied" not in body["checks"]["redis"]["reason"]
+        r = a.get("/cached-queries?count=2")
+        assert (r.status, r.headers.get("retry-after")) == (503, "1"), (r.status, r.body)
+    finally:
+        wait_until(lambda: kill_script(services) and not busy_now(redis), 5,
+                   "the script to be killed")
+        busy.close()
+        redis.cmd("CONFIG", "SET", "busy-reply-threshold", "5000")
+    wait_until(lambda: readiness(a)[0] == 200, 5, "Redis to come up once free")
+
+
+def busy_now(redis):
+    try:
+        redis.cmd("PING")
+        return False
+    except RuntimeError as e:
+        return str(e).startswith("BUSY")
+
+
+def kill_script(services):
+    r = Redis(services["redis_port"])
+    try:
+        r.cmd("SCRIPT", "KILL")
+    except RuntimeError as e:
+        if not str(e).startswith("NOTBUSY"):
+            raise
+    finally:
+        r.close()
+    return True
 
 
 def test_a_frozen_redis_is_one_outage_not_a_connection_flapping(actord_factory, services):
