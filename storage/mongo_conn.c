@@ -168,17 +168,22 @@ static uint64_t cmd_begin(struct mongo_conn *mc)
 	return clock_now_ns();
 }
 
-/* It ended, with driver error `e` or NULL: count it, log it, map it. */
+/* It ended, with driver error `e` or NULL: count it, log it, map it. A
+ * failure that only says again that the link is down as it was (the
+ * probes of an outage) is not logged: the actor logs the outage's start
+ * and each change of its cause (mongo_actor.c). */
 static int cmd_end(struct mongo_conn *mc, uint64_t t0, const bson_error_t *e,
 		   const char *what, const char *db, const char *coll)
 {
 	uint64_t elapsed = clock_now_ns() - t0;
+	enum mongo_link was = mc->link;
 	int status = 0;
 
 	counter_set(&mc->stats->inflight, 0);
 	if (e != NULL) {
 		status = classify(mc, e, elapsed);
-		if (log_due(mc))
+		if ((mc->link != was || was == MONGO_LINK_UP || was == MONGO_LINK_UNKNOWN) &&
+		    log_due(mc))
 			log_warn("%s: %s on %s.%s failed after %llu ms: %s (domain %u, code %u)",
 				 mc->name, what, db, coll, (unsigned long long)(elapsed / 1000000u),
 				 e->message, e->domain, e->code);

@@ -120,6 +120,21 @@ def test_unreachable_server_is_503_with_retry_after_and_says_why(actord_factory)
         assert check["ok"] is False and check["reason"] == why
 
 
+def test_an_outage_is_logged_once_not_at_every_probe(actord_factory):
+    # While MongoDB stays unreachable, member 0 probes it on a backoff (up
+    # to every 2 s): the driver's reason is logged once with the outage,
+    # not again at every probe.
+    port = free_port()
+    a = actord_factory({"mongo": {"uri": f"mongodb://127.0.0.1:{port}",
+                                  "server_selection_timeout_ms": 100}})
+    probes = lambda: sum(v for (name, labels), v in metrics_of(a).items()
+                         if name == "actord_backend_reconnects_total" and
+                         ("actor", "mongo-0") in labels)
+    wait_until(lambda: probes() >= 4, 10, "four probes")
+    assert a.stderr().count("mongo-0: ping on admin.$cmd failed") == 1, a.stderr()
+    assert a.stderr().count("cannot reach 127.0.0.1:%d" % port) >= 1
+
+
 def test_server_that_hangs_up_is_503(fake_mongo, actord_factory):
     a = start(actord_factory, fake_mongo, actors={"count": 1})
     fake_mongo.script["find"] = lambda req: req.hangup()
