@@ -17,6 +17,7 @@
 #include <stdalign.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "upstream_parse.h"
 
@@ -210,6 +211,31 @@ static int on_header_value(http_parser *hp, const char *at, size_t len)
 	return append(r, at, len) != 0 ? fail(p, -ENOMEM) : 0;
 }
 
+/* Whether the body's transfer coding is one we undo: none, or a single
+ * "chunked" (RFC 9112 6.1). Any other (gzip, say, under chunked or ended
+ * by the close) would reach the caller still applied, as if it were the
+ * content, once Transfer-Encoding is dropped as hop-by-hop: such a
+ * response is refused, as nginx refuses it. The header strings are still
+ * name, value, name, value... from the start of the buffer. */
+static bool transfer_coding_known(const struct upstream_resp *r)
+{
+	const char *s = r->buf;
+	unsigned seen = 0;
+
+	for (unsigned i = 0; i < r->nheaders; i++) {
+		const char *v = s + strlen(s) + 1;
+		size_t vlen = strlen(v), n = vlen;
+
+		while (n > 0 && (v[n - 1] == ' ' || v[n - 1] == '\t'))
+			n--;
+		if (strcasecmp(s, "Transfer-Encoding") == 0 &&
+		    (++seen > 1 || n != 7 || strncasecmp(v, "chunked", 7) != 0))
+			return false;
+		s = v + vlen + 1;
+	}
+	return true;
+}
+
 static int on_headers_complete(http_parser *hp)
 {
 	struct upstream_parser *p = parser_of(hp);
@@ -235,6 +261,8 @@ static int on_headers_complete(http_parser *hp)
 	r->body_off = r->len;
 	no_body = p->head_request || hp->status_code / 100 == 1 ||
 		  hp->status_code == 204 || hp->status_code == 304;
+	if (!no_body && !transfer_coding_known(r))
+		return fail(p, -EPROTO);
 	if (!no_body && !(hp->flags & F_CHUNKED) && (hp->flags & F_CONTENTLENGTH) &&
 	    p->stream_over > 0 && hp->content_length > p->stream_over) {
 		p->stream_len = (int64_t)hp->content_length;

@@ -14,6 +14,8 @@
  *  - interim 1xx responses are skipped; 101 is refused (no upgrades), and
  *    so is a status outside 100..599 (-EPROTO: 502 from a proxy);
  *  - the answer to HEAD has no body whatever its headers say;
+ *  - a body's only transfer coding may be chunked (undone here): any
+ *    other, alone or under chunked, is -EPROTO, never passed on as content;
  *  - a response delimited by the connection's close completes on EOF;
  *  - it stops at the end of the response: bytes after it are not parsed
  *    (the connection is then not reusable: we never pipeline);

@@ -239,6 +239,31 @@ static void test_garbage_is_a_bad_response(void **state)
 	assert_int_equal(feed("HTTP/1.1 099 Low\r\nContent-Length: 0\r\n\r\n"), -EPROTO);
 }
 
+static void test_a_transfer_coding_other_than_chunked_is_a_bad_response(void **state)
+{
+	static const char *const bad[] = {
+		"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\nxyz",
+		"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n3\r\nxyz\r\n0\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n",
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		start(false, MAX_BODY);
+		assert_int_equal(feed(bad[i]), -EPROTO);
+	}
+	/* Chunked alone, in any case, is undone; a HEAD answer has no body. */
+	start(false, MAX_BODY);
+	assert_true(feed("HTTP/1.1 200 OK\r\nTransfer-Encoding: Chunked \r\n\r\n"
+			 "2\r\nok\r\n0\r\n\r\n") > 0);
+	assert_true(upstream_parser_done(&P));
+	assert_body("ok");
+	start(true, MAX_BODY);
+	assert_true(feed("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n") > 0);
+	assert_true(upstream_parser_done(&P));
+}
+
 static void test_content_length_over_the_limit_fails_before_the_body(void **state)
 {
 	static const char resp[] = "HTTP/1.1 200 OK\r\nContent-Length: 4097\r\n\r\n";
@@ -786,6 +811,7 @@ int main(void)
 		T(test_close_inside_a_framed_body_is_a_bad_response),
 		T(test_close_before_any_byte_is_not_started),
 		T(test_garbage_is_a_bad_response),
+		T(test_a_transfer_coding_other_than_chunked_is_a_bad_response),
 		T(test_content_length_over_the_limit_fails_before_the_body),
 		T(test_chunked_or_close_framed_body_over_the_limit_fails),
 		T(test_huge_header_block_or_too_many_fields_fail),
