@@ -40,7 +40,8 @@
  *
  * The forwarded path is normalised (percent-encoded unreserved characters
  * decoded, other escapes upper case); a path with a dot-segment, raw or
- * percent-encoded, an encoded slash, a backslash or NUL is refused (400):
+ * percent-encoded, with path parameters or not ("..;x"), an encoded
+ * slash, a backslash or NUL is refused (400):
  * "/proxy/../admin" must never reach "<target>../admin".
  *
  * Thread: the handler actor serving the request.
@@ -320,7 +321,8 @@ static bool unreserved(unsigned char c)
  * unreserved characters decoded and other escapes in upper case (RFC 3986
  * 6.2.2), written into `out` (`len` + 1 bytes). NULL, with `why`, if it
  * must not be forwarded at all: a dot-segment ("." or "..", raw or
- * encoded) would climb out of the target's path, and an encoded slash or
+ * encoded, alone or before a ';' path parameter) would climb out of the
+ * target's path, and an encoded slash or
  * a backslash (raw or encoded) or NUL would let an upstream that decodes
  * them before normalising do the same. */
 static const char *proxy_path(const char *in, size_t len, char *out, const char **why)
@@ -359,8 +361,12 @@ static const char *proxy_path(const char *in, size_t len, char *out, const char 
 			return NULL;
 		}
 		if (ch == '/') {
-			/* out[seg..o) is the segment that just ended, decoded. */
-			size_t n = o - seg;
+			/* out[seg..o) is the segment that just ended, decoded;
+			 * up to a ';': servers that strip path parameters
+			 * before they normalise (Tomcat, Jetty) take "..;x"
+			 * for "..". */
+			const char *semi = memchr(out + seg, ';', o - seg);
+			size_t n = semi != NULL ? (size_t)(semi - (out + seg)) : o - seg;
 
 			if ((n == 1 && out[seg] == '.') ||
 			    (n == 2 && out[seg] == '.' && out[seg + 1] == '.')) {

@@ -70,7 +70,8 @@ def test_proxy_never_forwards_dot_segments(proxied, upstream):
     for path in ("/proxy/../admin", "/proxy/%2e%2e/admin", "/proxy/%2E%2e/admin",
                  "/proxy/a/../../admin", "/proxy/./echo", "/proxy/.%2e", "/proxy/a/%2E/echo",
                  "/proxy/..%2fadmin", "/proxy/..%5Cadmin", "/proxy/..\\admin", "/proxy/a%00b",
-                 "/proxy/a%2"):
+                 "/proxy/a%2", "/proxy/..;/admin", "/proxy/a/..;x=1/../admin",
+                 "/proxy/%2e%2E;/admin", "/proxy/.;/echo"):
         c = RawClient(a.port)
         c.send(f"GET {path} HTTP/1.1\r\nHost: t\r\n\r\n".encode())
         r = c.read_response()
@@ -87,6 +88,11 @@ def test_proxy_never_forwards_dot_segments(proxied, upstream):
     with upstream.lock:
         last = upstream.requests[-1]
     assert last == ("GET", "/a.b..c/~%2A%C3%A9"), last
+    # Path parameters after any other segment pass as they are.
+    a.get("/proxy/v;jsessionid=1/..x;/echo")
+    with upstream.lock:
+        last = upstream.requests[-1]
+    assert last == ("GET", "/v;jsessionid=1/..x;/echo"), last
 
 def test_proxy_passes_the_upstream_status_and_serves_head(proxied):
     a = proxied()
