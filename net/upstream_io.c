@@ -509,7 +509,7 @@ static bool on_response_input(struct up_conn *c)
 		}
 		if (upstream_parser_done(&c->parser))
 			up_stream_set_reusable(c, upstream_parser_keep_alive(&c->parser) &&
-					       used == n && request_out(c) &&
+					       used == n && (size_t)n < room && request_out(c) &&
 					       (c->ssl == NULL || up_tls_pending(c) == 0));
 		if (up_stream_flush(c) != 0 || c->state != UC_STREAM)
 			return false;
@@ -519,9 +519,13 @@ static bool on_response_input(struct up_conn *c)
 	}
 	if (upstream_parser_done(&c->parser)) {
 		/* Bytes after the response, or a request not fully written: the
-		 * connection's state is unknown, so it is not reused. */
+		 * connection's state is unknown, so it is not reused. So with a
+		 * read that filled its room: more may be queued behind it (the
+		 * rest of the upstream's write), and a call queued for the
+		 * connection would take the connection, and them for its answer,
+		 * before its idle watcher could see them. */
 		conn_complete(c, upstream_parser_keep_alive(&c->parser) && used == n &&
-			      request_out(c) &&
+			      (size_t)n < room && request_out(c) &&
 			      (c->ssl == NULL || up_tls_pending(c) == 0));
 		return false;
 	}

@@ -3,7 +3,8 @@ TSan builds. The slower, load-bearing cases are in test_upstream.py."""
 import threading
 import time
 
-from conftest import SLOW, RawClient, free_port, http
+from admin_helpers import metric, metrics_of
+from conftest import SLOW, RawClient, free_port, http, wait_until
 from upstream_server import proxied, upstream  # noqa: F401 (fixtures)
 
 
@@ -192,6 +193,32 @@ def test_connection_cap_queues_calls_in_order(proxied, upstream):
     assert upstream.max_open == 2
     assert upstream.accepted == 2
     assert time.monotonic() - t0 >= 0.6             # 6 calls, 2 at a time
+
+
+def test_bytes_after_a_response_never_answer_a_queued_call(proxied, upstream):
+    # The first response ends exactly where a 64 KiB read does, and the
+    # upstream wrote a second one nobody asked for behind it. The call
+    # queued for the connection must not get those bytes as its answer:
+    # the connection is closed and the call goes on a new one. Buffered
+    # and streamed answers take different paths back to the pool.
+    for i, buffer_bytes in enumerate((1 << 20, 1024)):
+        a = proxied(max_connections=1, proxy_buffer_bytes=buffer_bytes)
+        first = {}
+        t = threading.Thread(target=lambda: first.update(
+            r=http(a.port, "GET", "/proxy/overlong?total=65536&ms=300")))
+        t.start()
+        wait_until(lambda: upstream.count("GET", "/overlong") == i + 1, 5 * SLOW,
+                   "the first call sent")
+        queued = {}
+        t2 = threading.Thread(target=lambda: queued.update(r=http(a.port, "GET", "/proxy/hello")))
+        t2.start()
+        wait_until(lambda: metric(metrics_of(a), "actord_upstream_queued") == 1, 5 * SLOW,
+                   "the second call queued")
+        t.join()
+        t2.join()
+        assert first["r"].status == 200 and len(first["r"].body) > 65000
+        assert queued["r"].status == 200
+        assert queued["r"].body == b"hello", queued["r"].body
 
 
 def test_full_queue_is_a_503(proxied):

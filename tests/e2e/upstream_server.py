@@ -45,6 +45,9 @@ Behaviour by path (the proxy route maps /proxy/<x> to /<x>):
                          &gate=1 reads nothing until `gate` (a
                          threading.Event, set unless a test clears it) is set
   /upload-slow?ms=M      /upload reading 64 KiB every M ms (default 10)
+  /overlong?total=N&ms=M after M ms, a 200 of exactly N bytes (head and
+                         body) and, in the same write, a second response
+                         "stale" that nobody asked for; keep-alive
   /upload-early?code=N   answers N "early answer" with Connection: close
                          right after the head, reading none of the body,
                          then closes (&hold_ms=M: M ms later, still reading
@@ -292,6 +295,15 @@ class UpstreamServer:
             return False
         elif path == "/stream":
             return self._stream(conn, arg("n", 1 << 20), arg("chunked", 0), arg("cut", -1))
+        elif path == "/overlong":
+            time.sleep(arg("ms", 0) / 1000)
+            total = arg("total", 65536)
+            for cl in range(total - 64, total):
+                head = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % cl
+                if len(head) + cl == total:
+                    break
+            conn.sendall(head + b"o" * cl +
+                         b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nstale")
         elif path == "/garbage":
             conn.sendall(b"this is not http at all\r\n\r\n")
             return False
