@@ -591,7 +591,8 @@ static int absolute_authority(struct http_conn *c, uint32_t *off, uint32_t *len)
 		hl = u.field_data[UF_PORT].off + u.field_data[UF_PORT].len - h;
 	*off = c->acc_len;
 	*len = hl;
-	/* `url` may move: append copies from the offset, not the pointer. */
+	/* Room first: append copies from inside the buffer it would
+	 * otherwise move while growing it. */
 	if (net_req_reserve(c->cur, c->acc_len + hl + 1) != 0)
 		return -ENOMEM;
 	url = c->cur->hm.req_buf;

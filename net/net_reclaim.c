@@ -82,12 +82,12 @@ unsigned net_conns_reclaim_idle(struct net_actor *na)
 		    since + (uint64_t)NET_RECLAIM_MIN_IDLE_MS * NS_PER_MS <= now)
 			idle[n++] = (struct idle_conn){ since, i };
 	}
-	k = n / 8;
-	k = k < 1 ? 1 : k > NET_RECLAIM_MAX ? NET_RECLAIM_MAX : k;
-	if (n == 0 || k > n) {
+	if (n == 0) {
 		free(idle);
 		return 0;
 	}
+	k = n / 8;
+	k = k < 1 ? 1 : k > NET_RECLAIM_MAX ? NET_RECLAIM_MAX : k;
 	qsort(idle, n, sizeof(*idle), older_first);
 	oldest_ns = idle[0].since_ns;
 	for (uint32_t i = 0; i < k; i++)
