@@ -3,7 +3,8 @@
  *
  * DESIGN
  * http-parser's callbacks (http_conn_request.c) copy each request into its
- * envelope; this file runs the parser and everything around it.
+ * envelope; this file runs the parser and everything around it but the
+ * deadlines and the idle checks (http_conn_deadline.c).
  *
  * on_message_complete pauses the parser, so each http_parser_execute call
  * ends at a message boundary: the loop in parse() then decides whether
@@ -85,11 +86,6 @@ static void free_held(struct http_conn *c)
 		free(c->held);
 		c->held = NULL;
 	}
-}
-
-static size_t held_pending(const struct http_conn *c)
-{
-	return c->held != NULL ? net_buf_pending(c->held) : 0;
 }
 
 void http_conn_upload_abort(struct http_conn *c, unsigned status)
@@ -408,7 +404,7 @@ void http_conn_feed(struct http_conn *c, const char *data, size_t len, uint64_t 
 	c->now_ns = now_ns;
 	if (c->flags & HC_STOP)
 		return;
-	if (held_pending(c) > 0) {
+	if (http_conn_held_pending(c) > 0) {
 		hold(c, data, len);
 		return;
 	}
@@ -420,7 +416,7 @@ bool http_conn_resume(struct http_conn *c, uint64_t now_ns)
 	struct net_buf *held = c->held;
 
 	c->now_ns = now_ns;
-	if (held_pending(c) == 0 || (c->flags & HC_STOP) || blocked(c))
+	if (http_conn_held_pending(c) == 0 || (c->flags & HC_STOP) || blocked(c))
 		return false;
 	c->held = NULL; /* parse() may hold what it cannot take yet anew */
 	parse(c, net_buf_head(held), net_buf_pending(held));
@@ -645,7 +641,7 @@ void http_conn_body_sent(struct http_conn *c, uint64_t now_ns)
 
 bool http_conn_wants_input(const struct http_conn *c)
 {
-	return !(c->flags & HC_STOP) && held_pending(c) == 0 &&
+	return !(c->flags & HC_STOP) && http_conn_held_pending(c) == 0 &&
 	       (c->phase != PH_IDLE || !blocked(c));
 }
 
@@ -669,86 +665,9 @@ void http_conn_take_held(struct http_conn *c, struct net_buf *out)
 	}
 }
 
-bool http_conn_idle(const struct http_conn *c, uint64_t *since_ns)
-{
-	if (c->phase != PH_IDLE || c->send_seq != c->next_seq || c->ready != NULL ||
-	    c->parked != NULL || c->cur != NULL || c->checked != 0 || held_pending(c) != 0 ||
-	    (c->flags & (HC_FRESH | HC_STOP | HC_DONE | HC_LINGER | HC_UPGRADED | HC_UPLOAD |
-			 HC_UPHOLD | HC_UPWAIT)))
-		return false;
-	*since_ns = c->since_ns;
-	return true;
-}
-
-bool http_conn_unfinished(const struct http_conn *c, uint64_t *since_ns)
-{
-	if (c->send_seq != c->next_seq || c->ready != NULL || c->parked != NULL ||
-	    held_pending(c) != 0 ||
-	    !(c->phase == PH_HEADERS || (c->phase == PH_IDLE && (c->flags & HC_FRESH))) ||
-	    (c->flags & (HC_STOP | HC_DONE | HC_LINGER | HC_UPGRADED | HC_UPLOAD | HC_UPHOLD |
-			 HC_UPWAIT)))
-		return false;
-	*since_ns = c->since_ns;
-	return true;
-}
-
 bool http_conn_lingers(const struct http_conn *c)
 {
 	return (c->flags & HC_LINGER) != 0;
-}
-
-static void earlier(uint64_t *best, enum net_timeout *kind, uint64_t t, enum net_timeout k)
-{
-	if (*best == 0 || t < *best) {
-		*best = t;
-		*kind = k;
-	}
-}
-
-uint64_t http_conn_deadline(const struct http_conn *c, enum net_timeout *kind)
-{
-	const struct config_http *lim = c->env->http;
-	const uint64_t ms = 1000000u;
-	uint64_t best = 0, keepalive_ms = lim->keepalive_timeout_ms;
-
-	if (c->flags & HC_DONE)
-		return 0;
-	if ((c->flags & HC_DRAIN) && keepalive_ms > HTTP_CONN_DRAIN_IDLE_MS)
-		keepalive_ms = HTTP_CONN_DRAIN_IDLE_MS;
-	/* A client that asked for 100 Continue waits for it before sending
-	 * its body (RFC 9110 10.1.1): while the 100 waits behind an earlier
-	 * answer, the body is not late; that answer's own backstop bounds
-	 * the wait, and the body's periods start when the 100 goes out. */
-	bool body_owed = c->phase == PH_BODY && !(c->flags & HC_CONTINUE);
-
-	if (c->phase == PH_HEADERS)
-		earlier(&best, kind, c->since_ns + lim->header_timeout_ms * ms, NET_TIMEOUT_HEADER);
-	else if (body_owed)
-		earlier(&best, kind, c->input_ns + lim->body_timeout_ms * ms, NET_TIMEOUT_BODY);
-	if (body_owed && lim->body_min_rate > 0)
-		/* Absolute: a byte now and then does not keep a body alive. */
-		earlier(&best, kind, c->since_ns + lim->body_timeout_ms * ms +
-			((c->flags & HC_UPLOAD) ? c->upload_bytes : c->acc_len - c->body_off) *
-			1000000000u / lim->body_min_rate,
-			NET_TIMEOUT_BODY);
-	/* The handler backstop; a request whose body is still streaming is
-	 * bounded by the body timeouts instead (its period starts at the end
-	 * of the body). */
-	if (c->send_seq != c->next_seq &&
-	    !((c->flags & HC_UPLOAD) && c->send_seq == c->upload_seq) &&
-	    (c->ready == NULL || c->ready->hm.seq != c->send_seq))
-		earlier(&best, kind,
-			c->head_ns + (lim->request_timeout_ms + (uint64_t)HTTP_CONN_HANDLER_GRACE_MS) * ms,
-			NET_TIMEOUT_HANDLER);
-	if (c->phase == PH_IDLE && c->send_seq == c->next_seq) {
-		if (c->flags & HC_FRESH)
-			earlier(&best, kind, c->since_ns + lim->header_timeout_ms * ms,
-				NET_TIMEOUT_HEADER);
-		else
-			earlier(&best, kind, c->since_ns + keepalive_ms * ms,
-				NET_TIMEOUT_KEEPALIVE);
-	}
-	return best;
 }
 
 bool http_conn_expire(struct http_conn *c, enum net_timeout kind, uint64_t now_ns)

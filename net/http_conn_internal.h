@@ -1,8 +1,9 @@
 /*
- * http_conn_internal.h - what the two halves of the connection code share:
+ * http_conn_internal.h - what the parts of the connection code share:
  * http_conn.c (lifecycle, the parse loop, answer ordering, output,
- * deadlines) and http_conn_request.c (http-parser's callbacks, which copy
- * each request into its envelope). Not a public header.
+ * expiry), http_conn_deadline.c (deadlines, and whether a connection is
+ * idle) and http_conn_request.c (http-parser's callbacks, which copy each
+ * request into its envelope). Not a public header.
  *
  * Owner: the network actor thread that owns the connection.
  */
@@ -38,6 +39,12 @@ enum last_cb { CB_NONE, CB_FIELD, CB_VALUE };
 #define REQ_LINE_EXTRA 11u
 /* Keep the whole request below this so every length fits in 32 bits. */
 #define REQ_MAX_TOTAL (UINT32_MAX - (1u << 20))
+
+/* Input read but not parsed yet (the pipeline was full). */
+static inline size_t http_conn_held_pending(const struct http_conn *c)
+{
+	return c->held != NULL ? net_buf_pending(c->held) : 0;
+}
 
 /* http_conn_request.c: the callbacks http_parser_execute runs. */
 extern const http_parser_settings http_conn_settings;

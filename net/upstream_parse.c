@@ -261,7 +261,9 @@ static int on_headers_complete(http_parser *hp)
 	r->body_off = r->len;
 	no_body = p->head_request || hp->status_code / 100 == 1 ||
 		  hp->status_code == 204 || hp->status_code == 304;
-	if (!no_body && !transfer_coding_known(r))
+	/* http-parser says whether the field came at all: most responses
+	 * are not walked. */
+	if (!no_body && hp->uses_transfer_encoding && !transfer_coding_known(r))
 		return fail(p, -EPROTO);
 	if (!no_body && !(hp->flags & F_CHUNKED) && (hp->flags & F_CONTENTLENGTH) &&
 	    p->stream_over > 0 && hp->content_length > p->stream_over) {

@@ -349,9 +349,9 @@ int sql_conn_run(struct sql_conn *c, struct sql_req *q)
 	if (rc == 0)
 		rc = sql_conn_ensure(c);
 	for (uint32_t i = 0; rc == 0 && i < q->nstmts; i++) {
-		const struct sql_stmt_req *s = &q->stmts[i];
+		struct sql_stmt_req *s = &q->stmts[i];
 
-		rc = sql_stmt_run(c, q, &q->stmts[i]);
+		rc = sql_stmt_run(c, q, s);
 		if (rc == 0 && s->expect_rows != SQL_EXPECT_ANY && s->matched != s->expect_rows)
 			rc = -ENODATA;
 	}
